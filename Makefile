@@ -1,0 +1,54 @@
+# Two commands for a new user: `make demo` and `make test`. Each sets up the
+# local virtual environment (.venv) first, from pyproject.toml and the exact pins
+# in constraints.txt, using only Python and make.
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+PIP    := $(BIN)/python -m pip --disable-pip-version-check
+
+.PHONY: help install demo test test-slow lint format bench fuzz clean
+
+help:
+	@echo "make demo       set up .venv and run the main job (linkstack demo)"
+	@echo "make test       set up .venv and run lint + the whole test suite"
+	@echo "make test-slow  the full-size fuzzing and other slow checks"
+	@echo "make bench      run the benchmarks (linkstack bench all)"
+	@echo "make fuzz       fuzz every decoder with 100,000 inputs each"
+	@echo "make lint       ruff check and format check"
+	@echo "make clean      remove .venv and build leftovers"
+
+$(STAMP): pyproject.toml constraints.txt
+	$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "linkstack needs Python >= 3.11, this is " + sys.version'
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install --quiet -c constraints.txt -e '.[test]'
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/linkstack demo
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: $(STAMP)
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+test: lint
+	$(BIN)/python -m pytest -q
+
+test-slow: $(STAMP)
+	$(BIN)/python -m pytest -q -m slow --run-slow
+
+bench: $(STAMP)
+	$(BIN)/linkstack bench all
+
+fuzz: $(STAMP)
+	$(BIN)/linkstack fuzz --iterations 100000
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache .hypothesis

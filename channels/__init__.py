@@ -1,0 +1,1 @@
+"""Link physics: orbits, contacts, RF and laser link models (filled in by later work)."""

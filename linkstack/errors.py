@@ -1,0 +1,62 @@
+"""The error family of linkstack.
+
+Every decoder refuses bad input with a :class:`DecodeError` (or a subclass) that
+names the layer, the field and the rule that was broken, so that a daemon can log
+it, count it and carry on. Encoders refuse out-of-range field values with an
+:class:`EncodeError`. Both are ``ValueError`` subclasses so that callers that only
+know the standard library still catch them.
+"""
+
+from __future__ import annotations
+
+
+class LinkstackError(Exception):
+    """Base of every error linkstack raises on purpose."""
+
+
+class DecodeError(LinkstackError, ValueError):
+    """A received unit breaks a rule of its standard.
+
+    ``layer`` is the protocol layer ("spp", "cuc", "tm", "tc", "aos", ...),
+    ``field`` the header field or part of the unit at fault, ``rule`` a human
+    sentence that says what was expected and what was found.
+    """
+
+    def __init__(self, layer: str, field: str, rule: str) -> None:
+        self.layer = layer
+        self.field = field
+        self.rule = rule
+        super().__init__(f"{layer}: {field}: {rule}")
+
+    def __reduce__(self):  # keep pickling (multiprocessing, logging) working
+        return (type(self), (self.layer, self.field, self.rule))
+
+
+class TruncatedError(DecodeError):
+    """The unit ends before a field that the header says is there."""
+
+
+class ChecksumError(DecodeError):
+    """A frame error control field (CRC) does not match the frame."""
+
+
+class EncodeError(LinkstackError, ValueError):
+    """A value handed to an encoder does not fit its field."""
+
+    def __init__(self, layer: str, field: str, rule: str) -> None:
+        self.layer = layer
+        self.field = field
+        self.rule = rule
+        super().__init__(f"{layer}: {field}: {rule}")
+
+    def __reduce__(self):
+        return (type(self), (self.layer, self.field, self.rule))
+
+
+def check_range(layer: str, field: str, value: int, lo: int, hi: int) -> int:
+    """Return ``value`` if ``lo <= value <= hi``, else raise :class:`EncodeError`."""
+    if not isinstance(value, int) or (isinstance(value, bool) and hi > 1):
+        raise EncodeError(layer, field, f"must be an integer, got {value!r}")
+    if not lo <= value <= hi:
+        raise EncodeError(layer, field, f"must be in {lo}..{hi}, got {value}")
+    return value

@@ -1,0 +1,1 @@
+"""What runs at the ends of the link: query/answer messages, the onboard endpoint, the client."""
