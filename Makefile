@@ -38,8 +38,11 @@ format: $(STAMP)
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
+# pytest exits 5 when it collected no tests; say so, and fail.
 test: lint
-	$(BIN)/python -m pytest -q
+	@$(BIN)/python -m pytest -q; rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "make test: pytest collected no tests; that is a failure"; fi; \
+	exit $$rc
 
 test-slow: $(STAMP)
 	$(BIN)/python -m pytest -q -m slow --run-slow

@@ -62,13 +62,13 @@ class PacketZonePacker:
         """Complete a partly filled zone with an idle packet; return the fill octets.
 
         When fewer octets than a minimal idle packet (7) remain, the idle packet
-        is made one zone longer, so that it ends exactly on a zone boundary.
+        is made whole zones longer, so that it still ends on a zone boundary.
         """
         rem = (len(self._buf) - self._rd) % self.zone_len
         if rem == 0:
             return 0
         fill = self.zone_len - rem
-        if fill < MIN_PACKET_LEN:
+        while fill < MIN_PACKET_LEN:
             fill += self.zone_len
         self.push(idle_packet(fill, self._idle_seq, self.packet_type))
         self._idle_seq = (self._idle_seq + 1) & 0x3FFF

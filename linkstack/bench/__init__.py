@@ -1,0 +1,1 @@
+"""Benchmarks behind ``linkstack bench``. Speed is measured here, never asserted in tests."""

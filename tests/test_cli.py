@@ -1,0 +1,71 @@
+"""The installed `linkstack` command, run as a user would."""
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from linkstack import __version__
+
+EXE = shutil.which("linkstack") or str(Path(sys.executable).parent / "linkstack")
+
+
+def run(*args: str, check: bool = True) -> subprocess.CompletedProcess:
+    proc = subprocess.run([EXE, *args], capture_output=True, text=True, timeout=300, check=False)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"linkstack {' '.join(args)} exited {proc.returncode}:\n{proc.stderr}")
+    return proc
+
+
+def test_help_lists_the_subcommands():
+    out = run("--help").stdout
+    for cmd in ("version", "demo", "bench", "fuzz", "decode"):
+        assert cmd in out
+
+
+def test_no_command_prints_help_and_fails():
+    proc = run(check=False)
+    assert proc.returncode == 2 and "usage" in proc.stdout
+
+
+def test_version():
+    assert run("version").stdout.startswith(f"linkstack {__version__}")
+
+
+def test_demo_runs_the_framing_round_trip():
+    out = run("demo").stdout
+    assert "framing-layer round trip" in out and "OK" in out
+
+
+def test_decode_prints_fields_of_the_known_answer_tc_frame(kat):
+    out = run("decode", "tc", kat["cltu_01"]["tc_frame"]).stdout
+    assert "scid=758" in out and "TcFrameType.BD" in out and "map_id=2" in out
+
+
+def test_decode_refuses_a_damaged_unit_with_the_reason():
+    proc = run("decode", "spp", "e0010000000000", check=False)
+    assert proc.returncode == 1 and "spp: version" in proc.stdout
+
+
+def test_decode_refuses_non_hex():
+    proc = run("decode", "tm", "zz", check=False)
+    assert proc.returncode == 2 and "not hexadecimal" in proc.stderr
+
+
+def test_bench_framing_quick_prints_every_case():
+    out = run("bench", "framing", "--quick").stdout
+    for case in ("spp encode+decode 64 B", "tm pack+extract 1024 B", "aos pack+extract 64 B"):
+        assert case in out
+    assert "MB/s" in out
+
+
+def test_fuzz_command_reports_each_target():
+    out = run("fuzz", "--iterations", "200", "--target", "tc").stdout
+    assert "tc.unpack" in out and "tm.unpack" not in out and "FAILURES" not in out
+
+
+@pytest.mark.parametrize("args", [["fuzz", "--target", "nope"], ["bench", "nothing"]])
+def test_bad_arguments_are_refused(args):
+    assert run(*args, check=False).returncode == 2
