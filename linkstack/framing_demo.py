@@ -21,6 +21,10 @@ ANSWER_APID = 0x101
 SCID = 0x2A
 
 
+def _n(count: int, noun: str) -> str:
+    return f"{count} {noun}" + ("" if count == 1 else "s")
+
+
 def run(say: Callable[[str], None] = print, seed: int = 1) -> bool:
     rng = random.Random(seed)
     cuc = CucFormat()
@@ -41,7 +45,7 @@ def run(say: Callable[[str], None] = print, seed: int = 1) -> bool:
         for out in sat_rx.receive(frame):
             got_query = sat_reasm.push(SpacePacket.unpack(out.packet)) or got_query
     say(
-        f"  uplink   {len(query)} B query -> {len(up_packets)} Space Packets -> "
+        f"  uplink   {len(query)} B query -> {_n(len(up_packets), 'Space Packet')} -> "
         f"{len(tc_frames)} TC frames (segmented, {sum(map(len, tc_frames))} B) -> "
         f"{'delivered intact' if got_query == query else 'NOT delivered'}"
     )
