@@ -32,6 +32,11 @@ def _cmd_bench(args: argparse.Namespace) -> int:
         print("# running framing benchmarks" + (" (quick)" if args.quick else "") + " ...")
         results = framing.run(quick=args.quick)
         print_table("linkstack bench framing", results, "packets")
+    if args.what in ("coding", "all"):
+        from linkstack.bench import coding
+
+        print("# running coding benchmarks" + (" (quick)" if args.quick else "") + " ...")
+        print_table("linkstack bench coding", coding.run(quick=args.quick), "units")
     if args.what in ("fec", "all"):
         from linkstack.bench import fec
 
@@ -111,7 +116,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_demo)
 
     p = sub.add_parser("bench", help="measure throughput (one core)")
-    p.add_argument("what", choices=["framing", "fec", "all"], help="which benchmark")
+    p.add_argument("what", choices=["framing", "coding", "fec", "all"], help="which benchmark")
     p.add_argument("--quick", action="store_true", help="smaller runs, for a smoke test")
     p.add_argument("--no-pin", action="store_true", help="do not pin the process to one CPU")
     p.set_defaults(func=_cmd_bench)

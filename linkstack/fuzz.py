@@ -20,11 +20,31 @@ import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from linkstack.aos import AosConfig, AosFrame, AosMasterChannel, AosReceiver, mpdu_pack, mpdu_unpack
+from linkstack.coding.cltu import (
+    TAIL_SEQUENCE,
+    CltuDecoded,
+    CltuEnd,
+    DecodeMode,
+    decode_cltu,
+    encode_cltu,
+)
+from linkstack.coding.randomizer import tc_randomize
+from linkstack.coding.rs import ReedSolomon
+from linkstack.coding.sync import ASM, FrameSynchronizer, find_asm, find_frame
 from linkstack.crc import crc16_ccitt
 from linkstack.cuc import CucFormat
 from linkstack.errors import DecodeError
 from linkstack.packet_zone import PacketZoneExtractor
+from linkstack.pipeline import (
+    CaduCoding,
+    CaduReceiver,
+    CaduTransmitter,
+    CltuReceiver,
+    CltuTransmitter,
+)
 from linkstack.spp import (
     PRIMARY_HEADER_LEN,
     PacketStreamParser,
@@ -33,7 +53,7 @@ from linkstack.spp import (
     SpacePacket,
     parse_primary_header,
 )
-from linkstack.tc import TcConfig, TcFrame, TcFrameType, TcReceiver, TcVirtualChannel
+from linkstack.tc import TcConfig, TcFrame, TcFrameType, TcReceiver, TcVirtualChannel, frame_length
 from linkstack.tm import TmConfig, TmFrame, TmMasterChannel, TmReceiver
 
 Decoder = Callable[[bytes], object]
@@ -219,6 +239,185 @@ def _extractor() -> Decoder:
     return decode
 
 
+# -- channel coding: CLTUs and frame synchronization ----------------------------
+
+
+def _valid_cltu(randomize: bool) -> Callable[[random.Random], bytes]:
+    def gen(rng: random.Random) -> bytes:
+        return encode_cltu(_valid_tc(rng), randomize)
+
+    return gen
+
+
+def _codeblocks(info: bytes) -> np.ndarray:
+    """The codeblocks (n x 8) of ``info`` (a multiple of 7 octets), by the encoder."""
+    return np.frombuffer(encode_cltu(info)[2:-8], dtype=np.uint8).reshape(-1, 8)
+
+
+def _bit_distances(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    return np.unpackbits(a ^ b, axis=1).sum(axis=1)
+
+
+def _acceptable(block: bytes, mode: DecodeMode) -> bool:
+    """Brute force: is ``block`` within 0 (DETECT) or 1 (CORRECT) bits of a codeblock?"""
+    v = int.from_bytes(block, "big")
+    flips = [0] if mode is DecodeMode.DETECT else [0] + [1 << bit for bit in range(64)]
+    candidates = b"".join((v ^ f).to_bytes(8, "big") for f in flips)
+    received = np.frombuffer(candidates, dtype=np.uint8).reshape(-1, 8)
+    info = b"".join(candidates[i : i + 7] for i in range(0, len(candidates), 8))
+    return bool((_bit_distances(_codeblocks(info), received) == 0).any())
+
+
+def _cltu_decoder(mode: DecodeMode, randomize: bool) -> Callable[[], Decoder]:
+    """decode_cltu, checked against the encoder: every accepted codeblock is within
+    0 / 1 bit of the codeblock its data encodes to, the corrections add up, and
+    the codeblock that ended decoding is really refused (or is the tail)."""
+
+    def decode(buf: bytes) -> object:
+        got: CltuDecoded = decode_cltu(buf, mode, randomize)
+        n = got.codeblocks
+        if len(got.data) != 7 * n:
+            raise FuzzCheckError(f"{len(got.data)} octets from {n} codeblocks")
+        if n:
+            raw = tc_randomize(got.data) if randomize else got.data
+            received = np.frombuffer(buf, dtype=np.uint8, count=8 * n, offset=2).reshape(n, 8)
+            d = _bit_distances(_codeblocks(raw), received)
+            if d.max() > (0 if mode is DecodeMode.DETECT else 1):
+                raise FuzzCheckError(f"a codeblock accepted {d.max()} bits from its re-encoding")
+            if int(d.sum()) != got.corrected_bits:
+                raise FuzzCheckError(f"{got.corrected_bits} bits said corrected, {d.sum()} were")
+        at = 2 + 8 * n
+        last = buf[at : at + 8]
+        if got.end is CltuEnd.TRUNCATED:
+            ok = len(last) < 8
+        elif got.end is CltuEnd.TAIL:
+            ok = last == TAIL_SEQUENCE
+        else:
+            ok = len(last) == 8 and last != TAIL_SEQUENCE and not _acceptable(last, mode)
+        if not ok:
+            raise FuzzCheckError(f"decoding ended with {got.end} on codeblock {last.hex()}")
+        return got
+
+    return decode
+
+
+_SYNC_FRAME_LEN = 64  # octets after the ASM: short, so that an input holds several CADUs
+
+
+def _valid_cadus(rng: random.Random) -> bytes:
+    """A few CADUs at a random bit offset after junk, perhaps inverted."""
+    count = rng.randrange(1, 8)
+    cadus = b"".join(ASM + rng.randbytes(_SYNC_FRAME_LEN) for _ in range(count))
+    junk = rng.randrange(0, 200)  # bits
+    n_bits = junk + 8 * len(cadus)
+    v = (rng.getrandbits(junk) << 8 * len(cadus)) | int.from_bytes(cadus, "big")
+    if rng.random() < 0.3:
+        v ^= (1 << n_bits) - 1
+    pad = -n_bits % 8
+    return ((v << pad) | rng.getrandbits(pad)).to_bytes((n_bits + pad) // 8, "big")
+
+
+def _find_frame_decoder(buf: bytes) -> object:
+    """find_frame, checked against find_asm and a bit extraction of its own."""
+    n = _SYNC_FRAME_LEN
+    out = find_frame(buf, n)
+    match = find_asm(buf, n)
+    if (out is None) != (match is None):
+        raise FuzzCheckError("find_frame and find_asm disagree")
+    if out is None or match is None:
+        return out
+    total = 8 * len(buf)
+    p = match.bit_offset
+    if p + 32 + 8 * n > total:
+        raise FuzzCheckError(f"ASM at bit {p} leaves no room for the frame")
+    v = int.from_bytes(buf, "big")
+    asm = (v >> (total - p - 32)) & 0xFFFFFFFF
+    body = (v >> (total - p - 32 - 8 * n)) & ((1 << 8 * n) - 1)
+    if match.inverted:
+        asm, body = asm ^ 0xFFFFFFFF, body ^ ((1 << 8 * n) - 1)
+    if (asm ^ int.from_bytes(ASM, "big")).bit_count() != match.errors or match.errors > 4:
+        raise FuzzCheckError(f"ASM at bit {p} does not have the {match.errors} errors reported")
+    if out != body.to_bytes(n, "big"):
+        raise FuzzCheckError(f"frame at bit {p} is not the bits after the ASM")
+    return out
+
+
+def _sync_stream() -> Decoder:
+    """One synchronizer fed every input in turn, as a continuous stream."""
+    sync = FrameSynchronizer(_SYNC_FRAME_LEN, flywheel_frames=2)
+
+    def decode(buf: bytes) -> object:
+        got = []
+        for i in range(0, max(len(buf), 1), 97):  # in pieces, like datagrams
+            got += sync.push(buf[i : i + 97])
+            if sync.buffered > sync.max_buffered:
+                raise FuzzCheckError(f"holds {sync.buffered} octets, more than its bound")
+        for frame in got:
+            if len(frame) != _SYNC_FRAME_LEN:
+                raise FuzzCheckError(f"emitted a frame of {len(frame)} octets")
+        return got
+
+    return decode
+
+
+# -- Reed-Solomon and the coded chains -------------------------------------------
+
+_RS = ReedSolomon(16, 2, 2 * 60)  # shortened, interleaved: small units, every path
+
+
+def _valid_rs(rng: random.Random) -> bytes:
+    return _RS.encode(rng.randbytes(_RS.frame_length))
+
+
+def _rs_decoder(buf: bytes) -> object:
+    """What the decoder says it corrected must be the codeword nearest to the input:
+    re-encoding it differs from the input in exactly the symbols it counted,
+    at most E per codeword."""
+    got = _RS.decode(buf)
+    if got.frame is not None:
+        fixed = _RS.encode(got.frame)
+        for j, count in enumerate(got.corrected):
+            diff = sum(a != b for a, b in zip(fixed[j::2], buf[j::2], strict=True))
+            if diff != count or count > 16:
+                raise FuzzCheckError(f"codeword {j}: {count} said corrected, {diff} differ")
+    return got
+
+
+_CADU_CODING = CaduCoding(rs_e=8, rs_depth=1)
+_CADU_FRAME_LEN = 100
+
+
+def _valid_cadu(rng: random.Random) -> bytes:
+    return CaduTransmitter(_CADU_FRAME_LEN, _CADU_CODING).cadu(rng.randbytes(_CADU_FRAME_LEN))
+
+
+def _cadu_receiver() -> Decoder:
+    rx = CaduReceiver(_CADU_FRAME_LEN, _CADU_CODING)
+
+    def decode(buf: bytes) -> object:
+        got = rx.receive_cadu(buf)
+        if got is not None and len(got.frame) != _CADU_FRAME_LEN:
+            raise FuzzCheckError(f"delivered a frame of {len(got.frame)} octets")
+        for frame in rx.receive_stream(buf):
+            if len(frame.frame) != _CADU_FRAME_LEN:
+                raise FuzzCheckError(f"stream delivered a frame of {len(frame.frame)} octets")
+        return got
+
+    return decode
+
+
+def _cltu_receiver() -> Decoder:
+    rx = CltuReceiver()
+
+    def decode(buf: bytes) -> object:
+        frame = rx.receive(buf)
+        if frame is not None and frame_length(frame) != len(frame):
+            raise FuzzCheckError("delivered a frame whose length field disagrees with it")
+        return frame
+
+    return decode
+
+
 TARGETS: list[Target] = [
     Target(
         "spp.unpack",
@@ -317,6 +516,35 @@ TARGETS: list[Target] = [
             rng.randrange(20) :
         ],
         _extractor,
+        strict=False,
+        max_random_len=600,
+    ),
+    Target(
+        "cltu.decode",
+        _valid_cltu(False),
+        lambda: _cltu_decoder(DecodeMode.CORRECT, False),
+        strict=True,
+    ),
+    Target(
+        "cltu.detect+randomizer",
+        _valid_cltu(True),
+        lambda: _cltu_decoder(DecodeMode.DETECT, True),
+        strict=True,
+    ),
+    Target(
+        "sync.find_frame",
+        _valid_cadus,
+        lambda: _find_frame_decoder,
+        strict=False,
+        max_random_len=300,
+    ),
+    Target("sync.stream", _valid_cadus, _sync_stream, strict=False),
+    Target("rs.decode", _valid_rs, lambda: _rs_decoder, strict=True, max_random_len=200),
+    Target("pipeline.cadu_receiver", _valid_cadu, _cadu_receiver, strict=False, max_random_len=300),
+    Target(
+        "pipeline.cltu_receiver",
+        lambda rng: CltuTransmitter().cltu(_valid_tc(rng)),
+        _cltu_receiver,
         strict=False,
         max_random_len=600,
     ),

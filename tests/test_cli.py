@@ -61,6 +61,13 @@ def test_bench_framing_quick_prints_every_case():
     assert "MB/s" in out
 
 
+def test_bench_fec_and_coding_quick_print_their_tables():
+    out = run("bench", "fec", "--quick").stdout
+    assert "decode, 16 errors/codeword" in out and "reedsolo" in out and "x" in out
+    out = run("bench", "coding", "--quick").stdout
+    assert "TM chain receive (per CADU)" in out and "CLTU" in out
+
+
 def test_fuzz_command_reports_each_target():
     out = run("fuzz", "--iterations", "200", "--target", "tc").stdout
     assert "tc.unpack" in out and "tm.unpack" not in out and "FAILURES" not in out
