@@ -34,9 +34,10 @@ def test_version():
     assert run("version").stdout.startswith(f"linkstack {__version__}")
 
 
-def test_demo_runs_the_framing_round_trip():
+def test_demo_runs_the_link_layer_round_trip():
     out = run("demo").stdout
-    assert "framing-layer round trip" in out and "OK" in out
+    assert "link-layer round trip" in out and "result   OK" in out
+    assert "corrected by Reed-Solomon" in out and "corrected by BCH" in out
 
 
 def test_decode_prints_fields_of_the_known_answer_tc_frame(kat):
