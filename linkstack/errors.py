@@ -60,3 +60,17 @@ def check_range(layer: str, field: str, value: int, lo: int, hi: int) -> int:
     if not lo <= value <= hi:
         raise EncodeError(layer, field, f"must be in {lo}..{hi}, got {value}")
     return value
+
+
+class ConfigError(LinkstackError, ValueError):
+    """A configuration or model parameter is impossible (a negative altitude, an
+    elevation mask above 90 degrees, an unknown band): names where and why."""
+
+    def __init__(self, where: str, field: str, rule: str) -> None:
+        self.where = where
+        self.field = field
+        self.rule = rule
+        super().__init__(f"{where}: {field}: {rule}")
+
+    def __reduce__(self):
+        return (type(self), (self.where, self.field, self.rule))

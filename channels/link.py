@@ -1,0 +1,301 @@
+"""A link that carries byte units from one endpoint to another through time.
+
+One :class:`Link` is one direction (an uplink, a downlink, one way of a laser
+link). Units handed to :meth:`Link.send` wait in a bounded queue for the
+transmitter; each is serialised at the link's data rate, and its fate is
+decided from the physics at the instant its first bit leaves (the *emission
+time*): the :class:`LinkModel` says whether the link is up there (in contact,
+receiver locked, line of sight...) and gives the propagation delay and the bit
+error rate, which a :class:`BitErrorSource` applies to the real octets. The unit
+arrives at emission + serialisation + delay, never before the unit sent ahead of
+it, and is handed to the receiving side, damaged or not. Units the physics
+refuses are dropped with the reason.
+
+Every fate is an event (``sent``, ``delivered``, ``corrupted`` with its bit
+error count, ``dropped`` with its reason) for listeners that log, count or
+capture, and a counter in :attr:`Link.stats`.
+
+The link reads time only from the clock it is given (see linkstack/clock.py),
+so the same code runs in emulated time and in wall-clock time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import math
+from collections import Counter, deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+from linkstack.errors import ConfigError
+
+NAN = math.nan
+
+
+class Clock(Protocol):
+    """What a link needs from linkstack.clock.Clock."""
+
+    def now(self) -> float: ...
+
+    async def sleep_until(self, t_s: float) -> None: ...
+
+    def call_at(self, t_s: float, callback: Callable[..., object], *args: object) -> object: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Conditions:
+    """The physics of one direction of a link at one instant.
+
+    ``up`` False means a unit emitted now is lost, for ``reason`` (for example
+    ``no_contact``, ``acquiring``, ``doppler_rate``, ``low_ebn0``, ``blocked``).
+    The geometry and budget fields are for status lines and events; NaN when
+    the model has no such notion.
+    """
+
+    up: bool
+    rate_bps: float
+    delay_s: float = 0.0
+    ber: float = 0.0
+    reason: str = ""
+    range_m: float = NAN
+    range_rate_mps: float = NAN
+    elevation_deg: float = NAN
+    doppler_hz: float = NAN
+    ebn0_db: float = NAN
+
+    def __post_init__(self) -> None:
+        if not self.rate_bps > 0:
+            raise ConfigError("link", "rate_bps", f"must be positive, got {self.rate_bps}")
+        if not self.delay_s >= 0:
+            raise ConfigError("link", "delay_s", f"must be zero or positive, got {self.delay_s}")
+        if not 0 <= self.ber <= 0.5:
+            raise ConfigError("link", "ber", f"must be in 0..0.5, got {self.ber}")
+
+
+class LinkModel(Protocol):
+    def conditions(self, t_s: float) -> Conditions: ...
+
+
+class BitErrorSource(Protocol):
+    def inject(self, unit: bytes, ber: float) -> tuple[bytes, int]:
+        """The unit with bit errors at ``ber``, and how many bits were flipped."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class FixedConditions:
+    """A link model whose conditions never change (tests, cable-like links)."""
+
+    rate_bps: float
+    delay_s: float = 0.0
+    ber: float = 0.0
+
+    def conditions(self, t_s: float) -> Conditions:
+        return Conditions(True, self.rate_bps, self.delay_s, self.ber)
+
+
+@dataclass(frozen=True, slots=True)
+class LinkEvent:
+    kind: str  # "sent", "delivered", "corrupted", "dropped"
+    link: str
+    unit_id: int
+    t_s: float
+    octets: int
+    bit_errors: int = 0
+    reason: str = ""
+    conditions: Conditions | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """A unit as it arrives: the octets (damaged if ``bit_errors``) and its times."""
+
+    unit: bytes
+    unit_id: int
+    sent_t_s: float
+    arrival_t_s: float
+    bit_errors: int
+    conditions: Conditions
+
+
+class Link:
+    """One direction of a link, driven by a clock (see the module docstring).
+
+    Use as ``async with Link(...) as link:``, or call :meth:`start` and
+    :meth:`close`. Delivered units go to ``on_delivery`` when given, otherwise
+    into a queue read with :meth:`recv`.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        clock: Clock,
+        model: LinkModel,
+        errors: BitErrorSource | None = None,
+        max_queue_units: int = 10_000,
+        on_delivery: Callable[[Delivery], object] | None = None,
+    ) -> None:
+        if max_queue_units < 1:
+            raise ConfigError(
+                "link", "max_queue_units", f"must be at least 1, got {max_queue_units}"
+            )
+        self.name = name
+        self.clock = clock
+        self.model = model
+        self.errors = errors
+        self.max_queue_units = max_queue_units
+        self.on_delivery = on_delivery
+        self.stats: Counter[str] = Counter()
+        self._queue: deque[tuple[int, bytes]] = deque()
+        self._wakeup = asyncio.Event()
+        self._received: asyncio.Queue[Delivery] = asyncio.Queue()
+        self._listeners: list[Callable[[LinkEvent], object]] = []
+        self._task: asyncio.Task[None] | None = None
+        self._next_id = 0
+        self._busy_until = -math.inf  # when the transmitter is free again
+        self._last_arrival = -math.inf
+        self._in_flight = 0
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self._failure: BaseException | None = None
+        self._pending: deque[Delivery] = deque()  # in flight, in arrival order
+
+    # -- life cycle -------------------------------------------------------------------
+    async def __aenter__(self) -> Link:
+        self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.get_running_loop().create_task(
+                self._transmitter(), name=f"link {self.name}"
+            )
+
+    async def close(self) -> None:
+        """Stop the transmitter; units still queued or in flight are abandoned."""
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    async def drain(self) -> None:
+        """Wait until every unit sent so far has been delivered or dropped.
+
+        Raises the error that stopped the transmitter, if one did (a model that
+        raised): a broken link must not look like a quiet one.
+        """
+        await self._idle.wait()
+        if self._failure is not None:
+            raise self._failure
+
+    # -- sending and receiving ------------------------------------------------------------
+    def add_listener(self, listener: Callable[[LinkEvent], object]) -> None:
+        self._listeners.append(listener)
+
+    @property
+    def queued(self) -> int:
+        return len(self._queue)
+
+    def send(self, unit: bytes) -> int | None:
+        """Queue a unit for transmission; its id, or None when the queue is full
+        (the unit is dropped and counted as ``queue_full``)."""
+        unit_id = self._next_id
+        self._next_id += 1
+        if len(self._queue) >= self.max_queue_units:
+            self._emit(
+                LinkEvent(
+                    "dropped", self.name, unit_id, self.clock.now(), len(unit), 0, "queue_full"
+                )
+            )
+            return None
+        self._queue.append((unit_id, bytes(unit)))
+        self._idle.clear()
+        self._wakeup.set()
+        return unit_id
+
+    async def recv(self) -> Delivery:
+        """The next delivered unit (only when no ``on_delivery`` callback is set)."""
+        return await self._received.get()
+
+    # -- the transmitter -----------------------------------------------------------------------
+    def _emit(self, event: LinkEvent) -> None:
+        self.stats[event.kind] += 1
+        if event.kind == "dropped":
+            self.stats[f"dropped_{event.reason}"] += 1
+        elif event.kind == "corrupted":
+            self.stats["bit_errors"] += event.bit_errors
+        for listener in self._listeners:
+            listener(event)
+
+    async def _transmitter(self) -> None:
+        try:
+            await self._transmit_forever()
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # the model or the error source failed: surface it
+            self._failure = exc
+            self.stats["failed"] += 1
+            self._idle.set()
+
+    async def _transmit_forever(self) -> None:
+        clock = self.clock
+        while True:
+            if not self._queue:
+                if self._in_flight == 0:
+                    self._idle.set()
+                self._wakeup.clear()
+                await self._wakeup.wait()
+                continue
+            start = max(clock.now(), self._busy_until)
+            if start > clock.now():
+                await clock.sleep_until(start)
+            unit_id, unit = self._queue.popleft()
+            cond = self.model.conditions(start)
+            serial_s = 8 * len(unit) / cond.rate_bps
+            self._busy_until = start + serial_s
+            self._emit(LinkEvent("sent", self.name, unit_id, start, len(unit), 0, "", cond))
+            if not cond.up:
+                self._emit(
+                    LinkEvent("dropped", self.name, unit_id, start, len(unit), 0, cond.reason, cond)
+                )
+                continue
+            bit_errors = 0
+            if cond.ber > 0 and self.errors is not None:
+                unit, bit_errors = self.errors.inject(unit, cond.ber)
+            # in order per direction: never before the unit sent ahead of it
+            arrival = max(start + serial_s + cond.delay_s, self._last_arrival)
+            self._last_arrival = arrival
+            self._in_flight += 1
+            self._pending.append(Delivery(unit, unit_id, start, arrival, bit_errors, cond))
+            clock.call_at(arrival, self._deliver)
+
+    def _deliver(self) -> None:
+        # Timers at equal times may fire in any order, so each one hands out the
+        # oldest pending unit: arrivals are non-decreasing, so that is its own.
+        delivery = self._pending.popleft()
+        self._in_flight -= 1
+        kind = "corrupted" if delivery.bit_errors else "delivered"
+        self._emit(
+            LinkEvent(
+                kind,
+                self.name,
+                delivery.unit_id,
+                delivery.arrival_t_s,
+                len(delivery.unit),
+                delivery.bit_errors,
+                "",
+                delivery.conditions,
+            )
+        )
+        if self.on_delivery is not None:
+            self.on_delivery(delivery)
+        else:
+            self._received.put_nowait(delivery)
+        if self._in_flight == 0 and not self._queue:
+            self._idle.set()
