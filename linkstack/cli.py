@@ -37,6 +37,16 @@ def _cmd_bench(args: argparse.Namespace) -> int:
 
         print("# running coding benchmarks" + (" (quick)" if args.quick else "") + " ...")
         print_table("linkstack bench coding", coding.run(quick=args.quick), "units")
+    if args.what in ("channel", "all"):
+        from linkstack.bench import channel
+
+        print("# running channel-model benchmarks" + (" (quick)" if args.quick else "") + " ...")
+        print_table("linkstack bench channel", channel.run(quick=args.quick), "units")
+    if args.what in ("contacts", "all"):
+        from linkstack.bench import contacts
+
+        print("# running the contact-plan benchmark (2,800 satellites) ...", flush=True)
+        contacts.print_results(contacts.run(quick=args.quick))
     if args.what in ("fec", "all"):
         from linkstack.bench import fec
 
@@ -101,6 +111,55 @@ def _cmd_decode(args: argparse.Namespace) -> int:
     return 0
 
 
+BENCHMARKS = ["framing", "coding", "fec", "channel", "contacts", "all"]
+
+
+def _cmd_contacts(args: argparse.Namespace) -> int:
+    import time
+
+    from channels.contacts import contact_plan, format_table, to_ion
+    from channels.scenarios import scenario_by_name
+
+    if not 0 < args.hours <= 24 * 30:
+        print("linkstack contacts: --hours must be in (0, 720]", file=sys.stderr)
+        return 2
+    scenario = scenario_by_name(args.scenario)
+    t0 = time.perf_counter()
+    print(
+        f"# {scenario.name}: {len(scenario.satellites)} satellites, "
+        f"{len(scenario.stations)} stations, {len(scenario.isl_pairs)} laser links; "
+        f"computing {args.hours:g} h at {args.step:g} s steps ...",
+        file=sys.stderr,
+        flush=True,
+    )
+    plan = contact_plan(
+        scenario,
+        duration_s=args.hours * 3600.0,
+        start_t_s=args.start_hours * 3600.0,
+        step_s=args.step,
+        samples=args.samples,
+        isl=not args.no_isl,
+    )
+    if args.format == "table":
+        text = format_table(plan)
+    elif args.format == "ion":
+        text = to_ion(plan)
+    else:
+        text = plan.to_json()
+    if args.output:
+        with open(args.output, "w") as fh:
+            fh.write(text)
+    else:
+        sys.stdout.write(text)
+    print(
+        f"# {len(plan.ground)} ground passes, {len(plan.isl)} laser-link windows "
+        f"in {time.perf_counter() - t0:.1f} s"
+        + (f"; written to {args.output}" if args.output else ""),
+        file=sys.stderr,
+    )
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="linkstack",
@@ -111,15 +170,36 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("version", help="print the version")
     p.set_defaults(func=_cmd_version)
 
-    p = sub.add_parser("demo", help="run the main demo (for now: a framing-layer round trip)")
+    p = sub.add_parser("demo", help="run the main demo (for now: a link-layer round trip)")
     p.add_argument("--seed", type=int, default=1, help="random seed (default 1)")
     p.set_defaults(func=_cmd_demo)
 
     p = sub.add_parser("bench", help="measure throughput (one core)")
-    p.add_argument("what", choices=["framing", "coding", "fec", "all"], help="which benchmark")
+    p.add_argument("what", choices=BENCHMARKS, help="which benchmark")
     p.add_argument("--quick", action="store_true", help="smaller runs, for a smoke test")
     p.add_argument("--no-pin", action="store_true", help="do not pin the process to one CPU")
     p.set_defaults(func=_cmd_bench)
+
+    p = sub.add_parser(
+        "contacts",
+        help="the contact plan of a scenario: passes and laser-link windows",
+        description="Ground passes (AOS, LOS, max elevation) and laser-link windows of a "
+        "scenario, as a table, JSON, or NASA ION contact-plan lines.",
+    )
+    p.add_argument(
+        "scenario",
+        nargs="?",
+        default="default",
+        help="'default' (12 SSO satellites), 'planned-2800', or a TLE file (default: default)",
+    )
+    p.add_argument("--hours", type=float, default=24.0, help="span in hours (default 24)")
+    p.add_argument("--start-hours", type=float, default=0.0, help="start after the epoch")
+    p.add_argument("--step", type=float, default=10.0, help="sampling step in s (default 10)")
+    p.add_argument("--format", choices=["table", "json", "ion"], default="table")
+    p.add_argument("--samples", action="store_true", help="JSON: include sampled geometry")
+    p.add_argument("--no-isl", action="store_true", help="skip the laser-link windows")
+    p.add_argument("--output", "-o", help="write to this file instead of stdout")
+    p.set_defaults(func=_cmd_contacts)
 
     p = sub.add_parser("fuzz", help="fuzz every decoder with random and damaged units")
     p.add_argument("--iterations", type=int, default=100_000, help="inputs per target")

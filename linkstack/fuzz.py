@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from channels.orbit import parse_tles
 from linkstack.aos import AosConfig, AosFrame, AosMasterChannel, AosReceiver, mpdu_pack, mpdu_unpack
 from linkstack.coding.cltu import (
     TAIL_SEQUENCE,
@@ -36,7 +37,7 @@ from linkstack.coding.rs import ReedSolomon
 from linkstack.coding.sync import ASM, FrameSynchronizer, find_asm, find_frame
 from linkstack.crc import crc16_ccitt
 from linkstack.cuc import CucFormat
-from linkstack.errors import DecodeError
+from linkstack.errors import ConfigError, DecodeError
 from linkstack.packet_zone import PacketZoneExtractor
 from linkstack.pipeline import (
     CaduCoding,
@@ -67,6 +68,7 @@ class Target:
     strict: bool  # True: DecodeError is allowed; False: nothing may be raised
     has_fecf: bool = False
     max_random_len: int = 1200
+    refusal: type[Exception] = DecodeError  # what a clean refusal of bad input raises
 
 
 @dataclass
@@ -418,6 +420,23 @@ def _cltu_receiver() -> Decoder:
     return decode
 
 
+_ISS_TLE = (
+    "ISS (ZARYA)\n"
+    "1 25544U 98067A   24001.50000000  .00016717  00000-0  10270-3 0  9005\n"
+    "2 25544  51.6416 247.4627 0006703 130.5360 325.0288 15.50377579432925"
+)
+
+
+def _tle_decoder(buf: bytes) -> object:
+    """TLE text in, satellites out: a damaged TLE must be refused with ConfigError
+    (checksums catch most damage), never with another exception."""
+    sats = parse_tles(buf.decode("latin-1"))
+    for sat in sats:
+        if not sat.name or sat.satrec.no_kozai <= 0:
+            raise FuzzCheckError(f"accepted a satellite without a name or mean motion: {sat}")
+    return sats
+
+
 TARGETS: list[Target] = [
     Target(
         "spp.unpack",
@@ -539,6 +558,14 @@ TARGETS: list[Target] = [
         max_random_len=300,
     ),
     Target("sync.stream", _valid_cadus, _sync_stream, strict=False),
+    Target(
+        "orbit.parse_tles",
+        lambda rng: _ISS_TLE.encode(),
+        lambda: _tle_decoder,
+        strict=True,
+        max_random_len=200,
+        refusal=ConfigError,
+    ),
     Target("rs.decode", _valid_rs, lambda: _rs_decoder, strict=True, max_random_len=200),
     Target("pipeline.cadu_receiver", _valid_cadu, _cadu_receiver, strict=False, max_random_len=300),
     Target(
@@ -587,9 +614,9 @@ def fuzz_target(target: Target, iterations: int, seed: int = 0, max_failures: in
         try:
             decode(buf)
             report.accepted += 1
-        except DecodeError:
+        except target.refusal:
             if not target.strict:
-                report.failures.append(f"receiver raised DecodeError on {buf.hex()}")
+                report.failures.append(f"receiver raised {target.refusal.__name__} on {buf.hex()}")
             report.refused += 1
         except Exception as exc:  # the point of fuzzing: anything else is a bug
             tb = traceback.format_exception_only(type(exc), exc)[-1].strip()

@@ -77,3 +77,26 @@ def test_fuzz_command_reports_each_target():
 @pytest.mark.parametrize("args", [["fuzz", "--target", "nope"], ["bench", "nothing"]])
 def test_bad_arguments_are_refused(args):
     assert run(*args, check=False).returncode == 2
+
+
+def test_contacts_table_json_and_ion():
+    import json
+
+    table = run("contacts", "default", "--hours", "6").stdout
+    assert "AOS (UTC)" in table and "passes over 5 stations in 6 h" in table
+    plan = json.loads(run("contacts", "--hours", "3", "--format", "json").stdout)
+    assert plan["ground_windows"] and plan["isl_windows"]
+    assert all(w["los_t_s"] > w["aos_t_s"] for w in plan["ground_windows"])
+    ion = run("contacts", "--hours", "3", "--format", "ion").stdout.splitlines()
+    contacts = [line.split() for line in ion if line.startswith("a contact")]
+    ranges = [line.split() for line in ion if line.startswith("a range")]
+    assert contacts and ranges
+    assert all(
+        len(c) == 7 and c[2].startswith("+") and int(c[3][1:]) > int(c[2][1:]) for c in contacts
+    )
+
+
+def test_contacts_refuses_an_unknown_scenario_and_a_bad_span():
+    proc = run("contacts", "nowhere", check=False)
+    assert proc.returncode == 2 and "unknown scenario 'nowhere'" in proc.stderr
+    assert run("contacts", "--hours", "-1", check=False).returncode == 2

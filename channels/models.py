@@ -1,0 +1,179 @@
+"""Link models: orbital geometry plus link physics, as the conditions a Link asks for.
+
+:class:`RfLinkModel` is one RF direction between a ground station and a
+satellite (an S-band uplink, an X-band downlink): at each emission time it
+takes the look angles from :class:`channels.orbit.StationView`, says whether the
+satellite is above the station's mask, how long ago the pass began (the
+receiver acquires the carrier at the start of every pass, and again after any
+loss of lock), and computes Eb/N0, the bit error rate, the Doppler shift and
+rate, and the propagation delay, all at that instant.
+
+:class:`LaserLinkModel` is one direction of an inter-satellite laser link: line
+of sight clear of the Earth and its atmosphere, range under the terminal's
+reach, pointing-acquisition time after the link comes into view, pointing
+jitter outages.
+
+Both give :class:`channels.link.Conditions`; their ``reason`` when a unit is
+lost is one of ``no_contact`` (below the mask), ``acquiring``,
+``doppler_rate``, ``low_ebn0`` (RF), or the optical statuses (``no_los``,
+``out_of_range``, ``acquiring``, ``pointing_jitter``).
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+
+from channels.link import Conditions
+from channels.optical import OpticalStatus, OpticalTerminal
+from channels.orbit import IslView, StationView
+from channels.rf import (
+    LockStatus,
+    ReceiverTracker,
+    RfLinkConfig,
+    ber_from_ebn0,
+    doppler_hz,
+    doppler_rate_hz_s,
+    ebn0_db,
+    propagation_delay_s,
+)
+from linkstack.errors import ConfigError
+
+
+class VisibilityTracker:
+    """When did the current period of visibility begin?
+
+    ``visible(t_s)`` is the geometry's verdict at one instant. Asked about a
+    visible instant, :meth:`start_of` returns the moment visibility began,
+    found by stepping back ``step_s`` at a time and bisecting to ``tol_s``, and
+    remembered while the calls stay inside the same period (links ask at
+    non-decreasing times). A period longer than ``max_lookback_s`` starts, as far
+    as this tracker knows, ``max_lookback_s`` ago (a laser link that was always
+    in view).
+    """
+
+    def __init__(
+        self,
+        visible: Callable[[float], bool],
+        step_s: float = 10.0,
+        tol_s: float = 1e-3,
+        max_lookback_s: float = 6 * 3600.0,
+        same_period_s: float = 60.0,
+    ) -> None:
+        self.visible = visible
+        self.step_s = step_s
+        self.tol_s = tol_s
+        self.max_lookback_s = max_lookback_s
+        self.same_period_s = same_period_s
+        self.periods = 0  # how many periods of visibility began (passes seen)
+        self._start: float | None = None
+        self._last: float | None = None
+
+    def start_of(self, t_s: float) -> tuple[float, bool]:
+        """(start of the visibility period that contains ``t_s``, is it new)."""
+        if (
+            self._start is not None
+            and self._last is not None
+            and self._last <= t_s <= self._last + self.same_period_s
+        ):
+            self._last = t_s
+            return self._start, False
+        hi = t_s  # visible
+        lo = t_s - self.step_s
+        while self.visible(lo):
+            hi = lo
+            lo -= self.step_s
+            if t_s - lo > self.max_lookback_s:
+                self._start, self._last = t_s - self.max_lookback_s, t_s
+                self.periods += 1
+                return self._start, True
+        while hi - lo > self.tol_s:
+            mid = 0.5 * (lo + hi)
+            if self.visible(mid):
+                hi = mid
+            else:
+                lo = mid
+        self._start, self._last = hi, t_s
+        self.periods += 1
+        return hi, True
+
+
+class RfLinkModel:
+    """One RF direction between a ground station and a satellite (see the module doc)."""
+
+    def __init__(
+        self, view: StationView, config: RfLinkConfig, mask_deg: float | None = None
+    ) -> None:
+        self.view = view
+        self.config = config
+        self.mask_deg = view.station.min_elevation_deg if mask_deg is None else mask_deg
+        if not 0.0 <= self.mask_deg <= 90.0:
+            raise ConfigError("RfLinkModel", "mask_deg", f"must be in 0..90, got {self.mask_deg}")
+        self.passes = VisibilityTracker(lambda t: self.view.at(t).elevation_deg >= self.mask_deg)
+        self.receiver = ReceiverTracker(config.receiver)
+
+    def conditions(self, t_s: float) -> Conditions:
+        cfg = self.config
+        look = self.view.at(t_s)
+        delay_s = propagation_delay_s(look.range_m)
+        fd = doppler_hz(cfg.freq_hz, look.range_rate_mps)
+        if look.elevation_deg < self.mask_deg:
+            return Conditions(
+                False, cfg.rate_bps, delay_s, 0.0, "no_contact",
+                look.range_m, look.range_rate_mps, look.elevation_deg, fd,
+            )  # fmt: skip
+        aos_s, new_pass = self.passes.start_of(t_s)
+        if new_pass:
+            self.receiver.start_pass(aos_s)
+        ebn0 = ebn0_db(cfg, look.range_m, look.elevation_deg)
+        status = self.receiver.update(
+            t_s, doppler_rate_hz_s(cfg.freq_hz, look.range_accel_mps2), ebn0
+        )
+        locked = status is LockStatus.LOCKED
+        return Conditions(
+            locked,
+            cfg.rate_bps,
+            delay_s,
+            ber_from_ebn0(ebn0, cfg.modulation) if locked else 0.0,
+            "" if locked else status.value,
+            look.range_m,
+            look.range_rate_mps,
+            look.elevation_deg,
+            fd,
+            ebn0,
+        )
+
+
+class LaserLinkModel:
+    """One direction of an inter-satellite laser link (see the module doc).
+
+    ``seed`` makes the pointing-jitter outages reproducible.
+    """
+
+    def __init__(self, view: IslView, terminal: OpticalTerminal, seed: int = 0) -> None:
+        self.view = view
+        self.terminal = terminal
+        self.rng = random.Random(seed)
+        self.periods = VisibilityTracker(self._in_view, step_s=30.0)
+
+    def _in_view(self, t_s: float) -> bool:
+        look = self.view.at(t_s)
+        return look.clear and look.range_m <= self.terminal.max_range_m
+
+    def conditions(self, t_s: float) -> Conditions:
+        term = self.terminal
+        look = self.view.at(t_s)
+        delay_s = propagation_delay_s(look.range_m)
+        in_view = look.clear and look.range_m <= term.max_range_m
+        since_s = t_s - self.periods.start_of(t_s)[0] if in_view else 0.0
+        status = term.status(since_s, look.range_m, look.clear, self.rng)
+        up = status is OpticalStatus.DELIVERED
+        return Conditions(
+            up,
+            term.rate_bps,
+            delay_s,
+            term.ber if up else 0.0,
+            "" if up else status.value,
+            look.range_m,
+            look.range_rate_mps,
+        )

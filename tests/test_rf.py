@@ -1,0 +1,320 @@
+"""RF link model: closed-form checks, the presets' budgets, Doppler, receiver lock."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from channels import rf
+from channels.constants import (
+    BOLTZMANN_DBW_PER_K_HZ,
+    EARTH_EQUATORIAL_RADIUS_M,
+    EARTH_MU_M3_S2,
+    SPEED_OF_LIGHT_M_S,
+)
+from channels.rf import (
+    S_BAND_UPLINK,
+    X_BAND_DOWNLINK,
+    Atmosphere,
+    Band,
+    LockStatus,
+    Modulation,
+    ReceiverModel,
+    ReceiverTracker,
+    RfLinkConfig,
+    ber_from_ebn0,
+    doppler_hz,
+    doppler_rate_hz_s,
+    ebn0_for_ber,
+    fspl_db,
+    link_budget,
+    pll_max_doppler_rate_hz_s,
+    propagation_delay_s,
+    rf_state,
+    s_band_uplink,
+    x_band_downlink,
+)
+from linkstack.errors import ConfigError
+
+R_E = EARTH_EQUATORIAL_RADIUS_M
+
+
+def slant_range_m(altitude_m: float, elevation_deg: float) -> float:
+    """Range from a station on a spherical Earth to a satellite at this altitude."""
+    r = R_E + altitude_m
+    e = math.radians(elevation_deg)
+    return math.sqrt(r * r - (R_E * math.cos(e)) ** 2) - R_E * math.sin(e)
+
+
+def circular_speed_m_s(altitude_m: float) -> float:
+    return math.sqrt(EARTH_MU_M3_S2 / (R_E + altitude_m))
+
+
+# ------------------------------------------------------------------- closed form
+
+
+def test_fspl_at_2000_km_and_2_2_ghz_is_165_3_db():
+    # 20 log10(4 pi 2e6 2.2e9 / c) = 165.32 dB; tolerance 0.1 dB.
+    assert fspl_db(2_000e3, 2.2e9) == pytest.approx(165.3, abs=0.1)
+
+
+def test_fspl_grows_20_db_per_decade_of_range_and_of_frequency():
+    assert fspl_db(10_000e3, 2e9) - fspl_db(1_000e3, 2e9) == pytest.approx(20.0, abs=1e-9)
+    assert fspl_db(1_000e3, 20e9) - fspl_db(1_000e3, 2e9) == pytest.approx(20.0, abs=1e-9)
+
+
+def test_propagation_delay_is_range_over_c():
+    assert propagation_delay_s(SPEED_OF_LIGHT_M_S) == pytest.approx(1.0)
+    assert propagation_delay_s(1_000e3) == pytest.approx(3.3356e-3, rel=1e-4)
+    assert propagation_delay_s(0.0) == 0.0
+
+
+def test_boltzmann_constant_in_db():
+    assert pytest.approx(-228.6, abs=0.01) == BOLTZMANN_DBW_PER_K_HZ
+
+
+def test_range_rate_at_the_horizon_is_v_times_re_over_r():
+    # The derivation the Doppler check rests on, verified numerically: a station in the
+    # orbit plane at (R_E, 0), a circular orbit, Earth rotation neglected. At the horizon
+    # the line of sight is tangent to the Earth, so it makes with the velocity an angle
+    # whose cosine is R_E / (R_E + h): |range rate| = v R_E / (R_E + h).
+    h = 500e3
+    r, v = R_E + h, circular_speed_m_s(h)
+    w = v / r
+    theta_horizon = math.acos(R_E / r)  # satellite's angle from the station's zenith
+
+    def rng(t: float) -> float:
+        a = theta_horizon - w * t
+        return math.hypot(r * math.cos(a) - R_E, r * math.sin(a))
+
+    dt = 1e-3
+    numeric = (rng(dt) - rng(-dt)) / (2 * dt)  # rising: the range shrinks
+    assert numeric == pytest.approx(-v * R_E / r, rel=1e-6)
+
+
+@pytest.mark.parametrize(("freq_hz", "expected_hz"), [(2.2e9, 52e3), (8.2e9, 193e3)])
+def test_maximum_doppler_at_500_km(freq_hz, expected_hz):
+    # Station in the orbit plane, circular orbit at 500 km, Earth rotation neglected:
+    # v = sqrt(mu / r) = 7,613 m/s, range rate at the horizon v R_E / r = 7,059 m/s;
+    # -f v_r / c = 51.8 kHz at 2.2 GHz and 193.1 kHz at 8.2 GHz. Tolerance 1 %.
+    v_r = circular_speed_m_s(500e3) * R_E / (R_E + 500e3)
+    assert doppler_hz(freq_hz, -v_r) == pytest.approx(expected_hz, rel=0.01)  # rising
+    assert doppler_hz(freq_hz, v_r) == pytest.approx(-expected_hz, rel=0.01)  # setting
+
+
+def test_doppler_rate_sign_and_scale():
+    # Overhead at 500 km the range accelerates at v^2/h - g(r) ~ +107 m/s^2 (the Doppler
+    # falls through zero): about -2.9 kHz/s at 8.2 GHz.
+    h = 500e3
+    accel = circular_speed_m_s(h) ** 2 / h - EARTH_MU_M3_S2 / (R_E + h) ** 2
+    assert doppler_rate_hz_s(8.2e9, accel) == pytest.approx(-2.94e3, rel=0.01)
+    assert doppler_rate_hz_s(2e9, 0.0) == 0.0
+
+
+def test_uncoded_bpsk_ber_known_points():
+    assert ber_from_ebn0(0.0) == pytest.approx(0.5 * math.erfc(1.0))
+    assert ber_from_ebn0(9.59) == pytest.approx(1e-5, rel=0.02)  # the textbook 9.6 dB
+    assert ber_from_ebn0(10.53) == pytest.approx(1e-6, rel=0.02)
+    assert ber_from_ebn0(-40.0) == pytest.approx(0.5, abs=1e-2)
+    assert ber_from_ebn0(50.0) == 0.0
+    assert ber_from_ebn0(7.0, Modulation.QPSK) == ber_from_ebn0(7.0, Modulation.BPSK)
+
+
+@pytest.mark.parametrize("ber", [1e-2, 1e-4, 1e-6, 1e-9, 1e-12])
+def test_ebn0_for_ber_inverts_the_curve(ber):
+    assert ber_from_ebn0(ebn0_for_ber(ber)) == pytest.approx(ber, rel=1e-6)
+
+
+def test_pll_doppler_rate_limit():
+    # B_L = 100 Hz, zeta = 0.707: wn = 188.6 rad/s; 30 deg of phase error at wn^2/12 Hz/s.
+    assert pll_max_doppler_rate_hz_s(100.0) == pytest.approx(2963, rel=1e-3)
+    assert pll_max_doppler_rate_hz_s(200.0) == pytest.approx(4 * 2963, rel=1e-3)
+
+
+# --------------------------------------------------------------------- atmosphere
+
+
+def test_atmosphere_cosecant_law_with_a_floor():
+    atm = Atmosphere(0.3, min_elevation_deg=5.0)
+    assert atm.loss_db(90.0) == pytest.approx(0.3)
+    assert atm.loss_db(30.0) == pytest.approx(0.6)
+    assert atm.loss_db(10.0) == pytest.approx(0.3 / math.sin(math.radians(10.0)))
+    floor = atm.loss_db(5.0)
+    assert atm.loss_db(2.0) == floor
+    assert atm.loss_db(-3.0) == floor
+    losses = [atm.loss_db(e) for e in range(5, 91)]
+    assert losses == sorted(losses, reverse=True)
+
+
+# --------------------------------------------------------------------- the budget
+
+
+@pytest.mark.parametrize("config", [S_BAND_UPLINK, X_BAND_DOWNLINK], ids=lambda c: c.name)
+@pytest.mark.parametrize("altitude_m", [500e3, 550e3])
+def test_presets_close_at_10_degrees(config, altitude_m):
+    budget = link_budget(config, slant_range_m(altitude_m, 10.0), 10.0)
+    assert budget.closes
+    assert budget.margin_db >= 3.0  # a sensible margin over BER 1e-6 uncoded
+    assert budget.ber < 1e-6
+
+
+@pytest.mark.parametrize("config", [S_BAND_UPLINK, X_BAND_DOWNLINK], ids=lambda c: c.name)
+def test_presets_do_not_close_at_an_absurd_range(config):
+    budget = link_budget(config, 40_000e3, 10.0)  # a geostationary distance
+    assert not budget.closes
+    assert budget.ber > 1e-3
+
+
+def test_budget_terms_add_up():
+    b = link_budget(X_BAND_DOWNLINK, 1_500e3, 20.0)
+    cn0 = b.eirp_dbw - b.fspl_db - b.atm_loss_db - b.other_losses_db + b.gt_db_per_k
+    assert b.cn0_dbhz == pytest.approx(cn0 - BOLTZMANN_DBW_PER_K_HZ)
+    assert b.ebn0_db == pytest.approx(b.cn0_dbhz - 10 * math.log10(b.rate_bps))
+    assert b.margin_db == pytest.approx(b.ebn0_db - b.required_ebn0_db)
+    assert b.ber == ber_from_ebn0(b.ebn0_db)
+    assert b.fspl_db == fspl_db(1_500e3, X_BAND_DOWNLINK.freq_hz)
+    rows = dict((name, value) for name, value, _ in b.rows())
+    assert rows["Eb/N0"] == b.ebn0_db
+    assert "Eb/N0" in b.summary()
+    assert "margin" in b.summary()
+
+
+def test_ebn0_falls_as_20_log10_of_range():
+    near = link_budget(S_BAND_UPLINK, 1_000e3, 30.0)
+    for factor in (2.0, 3.7, 10.0):
+        far = link_budget(S_BAND_UPLINK, 1_000e3 * factor, 30.0)
+        assert near.ebn0_db - far.ebn0_db == pytest.approx(20 * math.log10(factor), abs=1e-9)
+
+
+def test_ebn0_falls_3_db_when_the_rate_doubles():
+    a = link_budget(x_band_downlink(rate_bps=100e6), 1_000e3, 30.0)
+    b = link_budget(x_band_downlink(rate_bps=200e6), 1_000e3, 30.0)
+    assert a.ebn0_db - b.ebn0_db == pytest.approx(10 * math.log10(2))
+    assert a.cn0_dbhz == pytest.approx(b.cn0_dbhz)
+
+
+def test_lower_elevation_costs_range_and_atmosphere():
+    ebn0 = [link_budget(X_BAND_DOWNLINK, slant_range_m(500e3, e), e).ebn0_db for e in (5, 10, 45)]
+    assert ebn0 == sorted(ebn0)
+
+
+def test_presets_frequencies_and_rates():
+    assert S_BAND_UPLINK.freq_hz == 2_067.5e6
+    assert S_BAND_UPLINK.band.contains(S_BAND_UPLINK.freq_hz)
+    assert 64e3 <= S_BAND_UPLINK.rate_bps <= 2e6
+    assert X_BAND_DOWNLINK.freq_hz == 8_212.5e6
+    assert 50e6 <= X_BAND_DOWNLINK.rate_bps <= 300e6
+    assert s_band_uplink(rate_bps=1e6).rate_bps == 1e6
+    assert x_band_downlink(eirp_dbw=23.0).eirp_dbw == 23.0
+    assert rf.PRESETS["x_band_downlink"] is X_BAND_DOWNLINK
+
+
+# ---------------------------------------------------------------------- receiver
+
+
+def test_receiver_acquires_then_locks():
+    rx = ReceiverModel(acquisition_s=3.0, max_doppler_rate_hz_s=1e3, lock_threshold_ebn0_db=3.0)
+    assert rx.status(0.0, 0.0, 20.0) is LockStatus.ACQUIRING
+    assert rx.status(2.99, 0.0, 20.0) is LockStatus.ACQUIRING
+    assert rx.status(3.0, 0.0, 20.0) is LockStatus.LOCKED
+    assert rx.status(3.0, 0.0, 20.0).locked
+    assert not rx.status(1.0, 0.0, 20.0).locked
+
+
+def test_receiver_loses_lock_above_the_doppler_rate_limit():
+    rx = ReceiverModel(acquisition_s=3.0, max_doppler_rate_hz_s=1e3)
+    assert rx.status(60.0, 999.0, 20.0) is LockStatus.LOCKED
+    assert rx.status(60.0, 1001.0, 20.0) is LockStatus.DOPPLER_RATE
+    assert rx.status(60.0, -1001.0, 20.0) is LockStatus.DOPPLER_RATE
+
+
+def test_receiver_loses_lock_at_low_ebn0_and_says_so_first():
+    rx = ReceiverModel(acquisition_s=3.0, max_doppler_rate_hz_s=1e3, lock_threshold_ebn0_db=3.0)
+    assert rx.status(60.0, 0.0, 2.9) is LockStatus.LOW_EBN0
+    assert rx.status(60.0, 0.0, math.nan) is LockStatus.LOW_EBN0
+    assert rx.status(0.0, 5e3, 2.0) is LockStatus.LOW_EBN0  # the weakest link first
+    assert rx.status(0.0, 5e3, 20.0) is LockStatus.DOPPLER_RATE
+    assert str(LockStatus.DOPPLER_RATE) == "doppler_rate"
+
+
+def test_presets_track_an_overhead_pass_at_500_km():
+    h = 500e3
+    accel = circular_speed_m_s(h) ** 2 / h - EARTH_MU_M3_S2 / (R_E + h) ** 2
+    for config in (S_BAND_UPLINK, X_BAND_DOWNLINK):
+        rate = doppler_rate_hz_s(config.freq_hz, accel)
+        assert config.receiver.status(60.0, rate, 20.0) is LockStatus.LOCKED
+
+
+def test_tracker_reacquires_after_a_loss_of_lock():
+    tr = ReceiverTracker(ReceiverModel(acquisition_s=3.0, max_doppler_rate_hz_s=1e3))
+    tr.start_pass(100.0)
+    assert tr.update(101.0, 0.0, 20.0) is LockStatus.ACQUIRING
+    assert tr.update(103.5, 0.0, 20.0) is LockStatus.LOCKED
+    assert tr.update(150.0, 2e3, 20.0) is LockStatus.DOPPLER_RATE
+    assert tr.update(151.0, 0.0, 20.0) is LockStatus.ACQUIRING  # must acquire again
+    assert tr.update(153.9, 0.0, 20.0) is LockStatus.ACQUIRING
+    assert tr.update(154.0, 0.0, 20.0) is LockStatus.LOCKED
+    assert tr.update(200.0, 0.0, -5.0) is LockStatus.LOW_EBN0
+
+
+def test_rf_state_for_one_unit():
+    d = slant_range_m(500e3, 10.0)
+    early = rf_state(X_BAND_DOWNLINK, 1.0, d, -6_000.0, 10.0, 10.0)
+    assert early.status is LockStatus.ACQUIRING
+    assert not early.delivered
+    later = rf_state(X_BAND_DOWNLINK, 30.0, d, -6_000.0, 10.0, 10.0)
+    assert later.delivered
+    assert later.delay_s == pytest.approx(d / SPEED_OF_LIGHT_M_S)
+    assert later.doppler_hz == pytest.approx(6_000.0 * X_BAND_DOWNLINK.freq_hz / SPEED_OF_LIGHT_M_S)
+    assert later.doppler_rate_hz_s < 0
+    assert later.ber == later.budget().ber < 1e-6
+    assert later.ebn0_db == later.budget().ebn0_db == rf.ebn0_db(X_BAND_DOWNLINK, d, 10.0)
+    far = rf_state(X_BAND_DOWNLINK, 30.0, 40_000e3, 0.0, 0.0, 10.0)
+    assert far.status is LockStatus.LOW_EBN0
+
+
+# ----------------------------------------------------------------- bad parameters
+
+
+def _field(excinfo: pytest.ExceptionInfo) -> str:
+    return excinfo.value.field
+
+
+@pytest.mark.parametrize(
+    ("make", "field"),
+    [
+        (lambda: s_band_uplink(rate_bps=-1.0), "rate_bps"),
+        (lambda: s_band_uplink(rate_bps=10e6), "rate_bps"),  # above the preset's range
+        (lambda: x_band_downlink(rate_bps=10e6), "rate_bps"),
+        (lambda: s_band_uplink(freq_hz=2_200e6), "freq_hz"),  # outside the allocation
+        (lambda: x_band_downlink(freq_hz=8_450e6), "freq_hz"),
+        (lambda: x_band_downlink(eirp_dbw=math.nan), "eirp_dbw"),
+        (lambda: x_band_downlink(other_losses_db=-1.0), "other_losses_db"),
+        (lambda: x_band_downlink(modulation="8psk"), "modulation"),
+        (lambda: x_band_downlink(atmosphere=0.3), "atmosphere"),
+        (lambda: Band("x", 2e9, 1e9, 0.1), "high_hz"),
+        (lambda: Atmosphere(-0.1), "zenith_loss_db"),
+        (lambda: Atmosphere(0.1, min_elevation_deg=0.0), "min_elevation_deg"),
+        (lambda: ReceiverModel(acquisition_s=-1.0), "acquisition_s"),
+        (lambda: ReceiverModel(max_doppler_rate_hz_s=0.0), "max_doppler_rate_hz_s"),
+        (lambda: fspl_db(-1.0, 2e9), "range_m"),
+        (lambda: fspl_db(1e6, 0.0), "freq_hz"),
+        (lambda: propagation_delay_s(-1.0), "range_m"),
+        (lambda: ebn0_for_ber(0.7), "ber"),
+        (lambda: Atmosphere(0.1).loss_db(95.0), "elevation_deg"),
+        (lambda: ReceiverModel().status(-1.0, 0.0, 20.0), "t_since_aos_s"),
+        (lambda: pll_max_doppler_rate_hz_s(-5.0), "loop_bandwidth_hz"),
+    ],
+)
+def test_bad_parameters_raise_config_error_naming_the_field(make, field):
+    with pytest.raises(ConfigError) as excinfo:
+        make()
+    assert _field(excinfo) == field
+
+
+def test_config_without_preset_checks_only_the_allocation():
+    cfg = RfLinkConfig("custom", rf.S_BAND_DOWN, 2_250e6, 4e6, 10.0, 20.0)
+    assert cfg.atmosphere == Atmosphere(0.1)
+    assert cfg.modulation is Modulation.BPSK
+    assert link_budget(cfg, 1_000e3, 45.0).closes
