@@ -278,6 +278,40 @@ def _tle_checksum_ok(line: str) -> bool:
     return line[68] in _DIGITS and total % 10 == _DIGITS.index(line[68])
 
 
+_NUMBER_CHARS = frozenset("0123456789+-. ")
+# (line, first column, last column, field, low, high): 1-based columns of the TLE format
+_TLE_FIELDS = (
+    (1, 19, 32, "epoch", 0.0, 99_366.99999999),
+    (2, 9, 16, "inclination", 0.0, 180.0),
+    (2, 18, 25, "raan", 0.0, 360.0),
+    (2, 35, 42, "argument of perigee", 0.0, 360.0),
+    (2, 44, 51, "mean anomaly", 0.0, 360.0),
+    (2, 53, 63, "mean motion", 0.05, 17.0),  # rev/day: above 17 the orbit is underground
+)
+
+
+def _check_tle_fields(where: str, l1: str, l2: str) -> None:
+    """Refuse a field that is not a number in its columns, or out of its range.
+
+    sgp4's own reader is lenient: it reads a damaged field partly and goes on,
+    so a corrupted TLE would turn into a wrong satellite instead of an error.
+    """
+    lines = {1: l1, 2: l2}
+    for line, first, last, field_name, lo, hi in _TLE_FIELDS:
+        text = lines[line][first - 1 : last]
+        if not text.strip() or not set(text) <= _NUMBER_CHARS:
+            raise ConfigError(where, field_name, f"columns {first}-{last} hold {text!r}")
+        try:
+            value = float(text)
+        except ValueError:
+            raise ConfigError(where, field_name, f"{text!r} is not a number") from None
+        if not lo <= value <= hi:
+            raise ConfigError(where, field_name, f"{value:g} is outside {lo:g}..{hi:g}")
+    ecc = l2[26:33]
+    if not ecc.isascii() or not ecc.isdigit():
+        raise ConfigError(where, "eccentricity", f"columns 27-33 hold {ecc!r}, 7 digits expected")
+
+
 def parse_tles(text: str, role: str = "") -> list[Satellite]:
     """Satellites from TLE text: 3-line sets (a name line, which may start with
     "0 ", then lines 1 and 2) or bare 2-line sets (named ``NORAD-<number>``).
@@ -299,12 +333,15 @@ def parse_tles(text: str, role: str = "") -> list[Satellite]:
                     raise ConfigError(where, f"line {no} checksum", "modulo-10 checksum mismatch")
             if l1[2:7] != l2[2:7]:
                 raise ConfigError(where, "catalog number", "lines 1 and 2 disagree")
+            _check_tle_fields(where, l1, l2)
             try:
                 rec = Satrec.twoline2rv(l1, l2, WGS72)
             except (ValueError, IndexError) as exc:
                 raise ConfigError(where, "elements", f"not a valid TLE: {exc}") from None
-            if rec.error:
-                raise ConfigError(where, "elements", f"sgp4 refused them (error {rec.error})")
+            # one propagation at the epoch: sgp4 checks the orbit itself (decay, ecc)
+            err = rec.error or rec.sgp4(rec.jdsatepoch, rec.jdsatepochF)[0]
+            if err:
+                raise ConfigError(where, "elements", f"sgp4 refused them (error {err})")
             sats.append(Satellite(name or f"NORAD-{l1[2:7].strip()}", rec, role))
             name = None
             i += 2

@@ -69,6 +69,9 @@ class Target:
     has_fecf: bool = False
     max_random_len: int = 1200
     refusal: type[Exception] = DecodeError  # what a clean refusal of bad input raises
+    # makes a damaged unit pass its checksum again, so that the damage reaches the
+    # parser behind it (like recomputing the FECF of a frame)
+    fix: Callable[[bytes], bytes] | None = None
 
 
 @dataclass
@@ -427,6 +430,16 @@ _ISS_TLE = (
 )
 
 
+def _fix_tle_checksums(buf: bytes) -> bytes:
+    """Recompute the modulo-10 checksum of every line that looks like TLE line 1 or 2."""
+    lines = buf.decode("latin-1").split("\n")
+    for i, line in enumerate(lines):
+        if line[:2] in ("1 ", "2 ") and len(line) >= 69:
+            total = sum(int(c) if c in "0123456789" else c == "-" for c in line[:68])
+            lines[i] = line[:68] + str(total % 10) + line[69:]
+    return "\n".join(lines).encode("latin-1")
+
+
 def _tle_decoder(buf: bytes) -> object:
     """TLE text in, satellites out: a damaged TLE must be refused with ConfigError
     (checksums catch most damage), never with another exception."""
@@ -560,11 +573,12 @@ TARGETS: list[Target] = [
     Target("sync.stream", _valid_cadus, _sync_stream, strict=False),
     Target(
         "orbit.parse_tles",
-        lambda rng: _ISS_TLE.encode(),
+        lambda rng: _fix_tle_checksums(_ISS_TLE.encode()),
         lambda: _tle_decoder,
         strict=True,
         max_random_len=200,
         refusal=ConfigError,
+        fix=_fix_tle_checksums,
     ),
     Target("rs.decode", _valid_rs, lambda: _rs_decoder, strict=True, max_random_len=200),
     Target("pipeline.cadu_receiver", _valid_cadu, _cadu_receiver, strict=False, max_random_len=300),
@@ -600,6 +614,8 @@ def _mutate(rng: random.Random, target: Target) -> bytes:
             unit[rng.randrange(len(unit))] ^= 1 << rng.randrange(8)
     if target.has_fecf and choice in (4, 5) and len(unit) > 2:
         unit[-2:] = crc16_ccitt(bytes(unit[:-2])).to_bytes(2, "big")
+    if target.fix is not None and choice in (1, 4, 5):
+        return target.fix(bytes(unit))
     return bytes(unit)
 
 

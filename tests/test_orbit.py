@@ -325,3 +325,27 @@ def test_tle_with_a_non_ascii_digit_is_refused_cleanly():
     )
     with pytest.raises(ConfigError):
         parse_tles(text)
+
+
+def _with_checksum(line: str) -> str:
+    total = sum(int(c) if c.isascii() and c.isdigit() else c == "-" for c in line[:68])
+    return line[:68] + str(total % 10)
+
+
+@pytest.mark.parametrize(
+    "col, text, field",
+    [
+        (52, "1x.50377", "mean motion"),  # sgp4 alone would read "1" rev/day and go on
+        (52, "25.50377", "mean motion"),  # below the surface
+        (8, "191.6416", "inclination"),
+        (26, "00 6703", "eccentricity"),
+    ],
+)
+def test_tle_with_a_damaged_field_and_a_valid_checksum_is_refused(col, text, field):
+    l1 = "1 25544U 98067A   24001.50000000  .00016717  00000-0  10270-3 0  9005"
+    l2 = "2 25544  51.6416 247.4627 0006703 130.5360 325.0288 15.50377579432925"
+    assert parse_tles(f"{_with_checksum(l1)}\n{_with_checksum(l2)}")  # the intact one loads
+    bad = _with_checksum(l2[:col] + text + l2[col + len(text) :])
+    with pytest.raises(ConfigError) as err:
+        parse_tles(f"{_with_checksum(l1)}\n{bad}")
+    assert err.value.field == field
