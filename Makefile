@@ -22,7 +22,10 @@ help:
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "linkstack needs Python >= 3.11, this is " + sys.version'
 	$(PYTHON) -m venv $(VENV)
-	$(PIP) install --quiet -c constraints.txt -e '.[test]'
+	@# torch first, pinned: a CPU build where pip finds one (see README), so that the
+	@# qwen extra never pulls the registry's default GPU build
+	$(PIP) install --quiet -c constraints.txt torch
+	$(PIP) install --quiet -c constraints.txt -e '.[qwen,test]'
 	@touch $(STAMP)
 
 install: $(STAMP)

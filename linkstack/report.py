@@ -1,0 +1,273 @@
+"""Round-trip timelines of inference queries, their statistics, and the report files.
+
+A :class:`Timeline` holds the instants (``t_s``) one query went through, from
+the ground application's submit to the answer complete on the ground. Its
+:meth:`Timeline.legs` are contiguous intervals that tile that span, so they add
+up to the total exactly:
+
+=================  ==========================================================
+leg                from -> to
+=================  ==========================================================
+contact_wait       submit -> first uplink frame sent (no satellite in view)
+uplink             first uplink frame -> query complete on the first satellite
+                   (serialisation, propagation, COP-1 retransmissions)
+relay_up           -> query complete on the computing satellite (laser hops)
+onboard_queue      -> inference start
+inference_ttft     -> first token
+generation         -> last token
+downlink_wait      -> first downlink frame of the answer sent (waiting for a
+                   contact, laser hops back towards a station)
+downlink           -> answer complete on the ground
+=================  ==========================================================
+
+A leg whose end is unknown is skipped and its time goes to the next known leg,
+so the sum still equals the total. :func:`summarize` computes, per run, the
+count, p50/p95/p99 of the total and of each leg, the fraction under the
+120-second reference, and the same for the queries submitted while a satellite
+was in view. :func:`write_reports` writes the JSON and the PNG chart.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+REFERENCE_S = 120.0  # "query up, inference in orbit, answer down" in under two minutes
+
+LEGS = (
+    ("contact_wait", "first_uplink"),
+    ("uplink", "query_on_first_sat"),
+    ("relay_up", "query_on_board"),
+    ("onboard_queue", "inference_start"),
+    ("inference_ttft", "first_token"),
+    ("generation", "inference_end"),
+    ("downlink_wait", "first_downlink"),
+    ("downlink", "answer_on_ground"),
+)
+
+
+@dataclass
+class Hop:
+    """One transfer of the query or the answer: ``kind`` uplink, isl or downlink."""
+
+    kind: str
+    src: str
+    dst: str
+    t_start: float
+    t_end: float
+
+
+@dataclass
+class Timeline:
+    query_id: str
+    submit: float
+    satellite: str = ""  # the computing satellite
+    in_view_at_submit: bool = False
+    first_uplink: float | None = None
+    query_on_first_sat: float | None = None
+    query_on_board: float | None = None
+    inference_start: float | None = None
+    first_token: float | None = None
+    inference_end: float | None = None
+    first_downlink: float | None = None
+    answer_on_ground: float | None = None
+    hops: list[Hop] = field(default_factory=list)
+    uplink_frames_sent: int = 0
+    uplink_retransmissions: int = 0
+    answer_copies: int = 0  # downlink repetitions before the ground acknowledged
+    error: str = ""
+
+    @property
+    def complete(self) -> bool:
+        return self.answer_on_ground is not None
+
+    @property
+    def total_s(self) -> float | None:
+        return None if self.answer_on_ground is None else self.answer_on_ground - self.submit
+
+    def legs(self) -> list[tuple[str, float, float]]:
+        """(name, start, end) of each known leg; contiguous from submit to the answer."""
+        out = []
+        start = self.submit
+        for name, attr in LEGS:
+            end = getattr(self, attr)
+            if end is None:
+                continue
+            end = max(end, start)  # instants recorded by different nodes: never go back
+            out.append((name, start, end))
+            start = end
+        return out
+
+    def leg_durations(self) -> dict[str, float]:
+        return {name: end - start for name, start, end in self.legs()}
+
+
+def percentile(values: list[float], q: float) -> float:
+    """The q-th percentile (0..100) by linear interpolation; NaN for no values."""
+    if not values:
+        return math.nan
+    xs = sorted(values)
+    pos = (len(xs) - 1) * q / 100.0
+    lo = math.floor(pos)
+    hi = min(lo + 1, len(xs) - 1)
+    return xs[lo] + (xs[hi] - xs[lo]) * (pos - lo)
+
+
+def _stats(values: list[float]) -> dict[str, float]:
+    return {
+        "count": len(values),
+        "p50_s": percentile(values, 50),
+        "p95_s": percentile(values, 95),
+        "p99_s": percentile(values, 99),
+        "max_s": max(values) if values else math.nan,
+    }
+
+
+def summarize(timelines: list[Timeline], reference_s: float = REFERENCE_S) -> dict:
+    """Run statistics (see the module docstring)."""
+
+    def block(group: list[Timeline]) -> dict:
+        done = [t for t in group if t.complete]
+        totals = [t.total_s for t in done]
+        legs = {name: _stats([t.leg_durations().get(name, 0.0) for t in done]) for name, _ in LEGS}
+        under = sum(1 for x in totals if x < reference_s)
+        return {
+            "queries": len(group),
+            "answered": len(done),
+            "total": _stats(totals),
+            "legs": legs,
+            "under_reference": under,
+            "fraction_under_reference": under / len(done) if done else math.nan,
+        }
+
+    return {
+        "reference_s": reference_s,
+        "all": block(timelines),
+        "in_view_at_submit": block([t for t in timelines if t.in_view_at_submit]),
+        "not_in_view_at_submit": block([t for t in timelines if not t.in_view_at_submit]),
+    }
+
+
+def _json_safe(obj):
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    if isinstance(obj, dict):
+        return {k: _json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_json_safe(v) for v in obj]
+    return obj
+
+
+def to_json(timelines: list[Timeline], meta: dict | None = None) -> str:
+    doc = {
+        "meta": meta or {},
+        "summary": summarize(timelines),
+        "queries": [
+            asdict(t) | {"total_s": t.total_s, "legs": t.leg_durations()} for t in timelines
+        ],
+    }
+    return json.dumps(_json_safe(doc), indent=1)
+
+
+def format_table(timelines: list[Timeline], reference_s: float = REFERENCE_S) -> str:
+    """A terminal table: one line a query, then the run's percentiles."""
+    short = {
+        "contact_wait": "wait",
+        "uplink": "up",
+        "relay_up": "relay",
+        "onboard_queue": "queue",
+        "inference_ttft": "ttft",
+        "generation": "gen",
+        "downlink_wait": "dl-wait",
+        "downlink": "down",
+    }
+    head = (
+        f"{'query':<10}{'satellite':<10}{'view':>5}"
+        + "".join(f"{short[name]:>9}" for name, _ in LEGS)
+        + f"{'total':>10}  <{reference_s:g}s"
+    )
+    lines = [head, "-" * len(head)]
+    for t in timelines:
+        d = t.leg_durations()
+        cells = "".join(f"{d[name]:>9.1f}" if name in d else f"{'-':>9}" for name, _ in LEGS)
+        total = f"{t.total_s:>10.1f}" if t.complete else f"{t.error or 'lost':>10}"
+        ok = "yes" if t.complete and t.total_s < reference_s else "no"
+        view = "yes" if t.in_view_at_submit else "no"
+        lines.append(f"{t.query_id:<10}{t.satellite:<10}{view:>5}{cells}{total}  {ok}")
+    s = summarize(timelines, reference_s)
+    for label, key in (("all", "all"), ("in view", "in_view_at_submit")):
+        b = s[key]
+        tot = b["total"]
+        frac = b["fraction_under_reference"]
+        lines.append(
+            f"{label}: {b['answered']}/{b['queries']} answered; total p50 {tot['p50_s']:.1f} s, "
+            f"p95 {tot['p95_s']:.1f} s, p99 {tot['p99_s']:.1f} s; "
+            f"under {reference_s:g} s: {'-' if math.isnan(frac) else f'{frac:.0%}'}"
+        )
+    return "\n".join(lines)
+
+
+_COLOURS = {
+    "contact_wait": "#bbbbbb",
+    "uplink": "#1f77b4",
+    "relay_up": "#9467bd",
+    "onboard_queue": "#8c564b",
+    "inference_ttft": "#d62728",
+    "generation": "#ff7f0e",
+    "downlink_wait": "#7f7f7f",
+    "downlink": "#2ca02c",
+}
+
+
+def write_chart(timelines: list[Timeline], path: Path, reference_s: float = REFERENCE_S) -> None:
+    """PNG: each query's legs as a horizontal stacked bar, and the distribution of totals."""
+    # imported here: matplotlib costs half a second, and only the report needs it
+    import matplotlib  # noqa: PLC0415
+
+    matplotlib.use("Agg")  # no screen: render to a file
+    import matplotlib.pyplot as plt  # noqa: PLC0415
+
+    done = [t for t in timelines if t.complete]
+    fig, (ax1, ax2) = plt.subplots(
+        1, 2, figsize=(13, max(3.0, 0.35 * len(timelines) + 1.5)), width_ratios=(2, 1)
+    )
+    for row, t in enumerate(timelines):
+        for name, start, end in t.legs():
+            ax1.barh(row, end - start, left=start - t.submit, color=_COLOURS[name], height=0.6)
+    ax1.set_yticks(range(len(timelines)), [t.query_id for t in timelines])
+    ax1.invert_yaxis()
+    ax1.axvline(reference_s, color="black", linestyle="--", linewidth=1)
+    # legs span milliseconds to hours: linear below 1 s, logarithmic above
+    ax1.set_xscale("symlog", linthresh=1.0)
+    ax1.set_xlim(left=0)
+    ax1.set_xlabel("seconds after submit (linear below 1 s, log above)")
+    ax1.set_title("round trip of each query, leg by leg")
+    handles = [plt.Rectangle((0, 0), 1, 1, color=c) for c in _COLOURS.values()]
+    ax1.legend(handles, list(_COLOURS), fontsize=7, loc="lower right")
+    totals = sorted(t.total_s for t in done)
+    if totals:
+        ax2.step(totals, [(i + 1) / len(totals) for i in range(len(totals))], where="post")
+    ax2.axvline(reference_s, color="black", linestyle="--", linewidth=1, label=f"{reference_s:g} s")
+    ax2.set_xscale("symlog", linthresh=1.0)
+    ax2.set_xlim(left=0)
+    ax2.set_xlabel("round trip, s")
+    ax2.set_ylabel("fraction of queries")
+    ax2.set_ylim(0, 1.05)
+    ax2.set_title("distribution of round trips")
+    ax2.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def write_reports(
+    timelines: list[Timeline], out_dir: Path, meta: dict | None = None
+) -> dict[str, Path]:
+    """Write report.json and report.png into ``out_dir``; return their paths."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = {"json": out_dir / "report.json", "chart": out_dir / "report.png"}
+    paths["json"].write_text(to_json(timelines, meta))
+    write_chart(timelines, paths["chart"])
+    return paths
