@@ -47,6 +47,11 @@ def _cmd_bench(args: argparse.Namespace) -> int:
 
         print("# running the contact-plan benchmark (2,800 satellites) ...", flush=True)
         contacts.print_results(contacts.run(quick=args.quick))
+    if args.what in ("backends", "all"):
+        from linkstack.bench import backends
+
+        print("# running the model-backend benchmark (tiny Qwen3, random weights) ...", flush=True)
+        backends.print_results(backends.run(quick=args.quick))
     if args.what in ("fec", "all"):
         from linkstack.bench import fec
 
@@ -111,7 +116,7 @@ def _cmd_decode(args: argparse.Namespace) -> int:
     return 0
 
 
-BENCHMARKS = ["framing", "coding", "fec", "channel", "contacts", "all"]
+BENCHMARKS = ["framing", "coding", "fec", "channel", "contacts", "backends", "all"]
 
 
 def _cmd_contacts(args: argparse.Namespace) -> int:
