@@ -47,6 +47,11 @@ def _cmd_bench(args: argparse.Namespace) -> int:
 
         print("# running the contact-plan benchmark (2,800 satellites) ...", flush=True)
         contacts.print_results(contacts.run(quick=args.quick))
+    if args.what in ("cop1", "all"):
+        from linkstack.bench import cop1
+
+        print("# running COP-1 over lossy links (1,000 queries each) ...", flush=True)
+        print_table("linkstack bench cop1", cop1.run(quick=args.quick), "queries")
     if args.what in ("backends", "all"):
         from linkstack.bench import backends
 
@@ -116,7 +121,7 @@ def _cmd_decode(args: argparse.Namespace) -> int:
     return 0
 
 
-BENCHMARKS = ["framing", "coding", "fec", "channel", "contacts", "backends", "all"]
+BENCHMARKS = ["framing", "coding", "fec", "channel", "contacts", "cop1", "backends", "all"]
 
 
 def _cmd_contacts(args: argparse.Namespace) -> int:
