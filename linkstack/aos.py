@@ -17,16 +17,15 @@ Idle frames travel on VCID 63.
 from __future__ import annotations
 
 import struct
-from collections import Counter
 from dataclasses import dataclass
 
 from linkstack.crc import crc16_ccitt
 from linkstack.errors import ChecksumError, DecodeError, EncodeError, TruncatedError, check_range
 from linkstack.packet_zone import (
     FHP_IDLE_ONLY,
-    PacketVirtualChannel,
+    PacketFrameReceiver,
+    PacketMasterChannel,
     ReceivedFrame,
-    VcDemultiplexer,
     VcMultiplexer,
 )
 
@@ -224,34 +223,21 @@ def mpdu_unpack(data: bytes | bytearray | memoryview) -> tuple[int, bytes]:
     return fhp, zone
 
 
-class AosMasterChannel:
+class AosMasterChannel(PacketMasterChannel):
     """Multiplexes virtual channels of packets into AOS frames (round robin over
     the VCs with a full frame) and emits idle frames on VCID 63 when none has one.
     ``ocf`` and ``insert_zone`` are the values put into the next frames."""
 
+    layer = "aos"
+    max_vcid = MAX_VCID
+
     def __init__(self, config: AosConfig | None = None, vcids: tuple[int, ...] = (0,)) -> None:
         self.config = cfg = config or AosConfig()
-        self.mux = VcMultiplexer("aos", cfg.packet_zone_len, cfg.count_modulo, IDLE_VCID)
-        for vcid in vcids:
-            self.add_vc(vcid)
+        mux = VcMultiplexer("aos", cfg.packet_zone_len, cfg.count_modulo, IDLE_VCID)
+        super().__init__(mux, vcids)
         self.idle_count = 0
-        self.frames = 0
-        self.idle_frames = 0
         self.ocf: bytes = bytes(OCF_LEN)
         self.insert_zone: bytes = bytes(cfg.insert_zone_len)
-
-    def add_vc(self, vcid: int) -> PacketVirtualChannel:
-        return self.mux.add(check_range("aos", "vcid", vcid, 0, MAX_VCID))
-
-    def push(self, vcid: int, packet: bytes) -> None:
-        self.mux.vc(vcid).push(packet)
-
-    def flush(self, vcid: int | None = None) -> None:
-        self.mux.flush(vcid)
-
-    @property
-    def frames_ready(self) -> int:
-        return self.mux.frames_ready
 
     def _build(self, vcid: int, count: int, data_field: bytes) -> bytes:
         cfg = self.config
@@ -289,18 +275,8 @@ class AosMasterChannel:
         self.idle_frames += 1
         return self._build(IDLE_VCID, count, bytes([IDLE_DATA]) * self.config.data_field_len)
 
-    def next_frame(self) -> bytes:
-        frame = self.next_data_frame()
-        return frame if frame is not None else self.idle_frame()
 
-    def drain(self) -> list[bytes]:
-        out = []
-        while (frame := self.next_data_frame()) is not None:
-            out.append(frame)
-        return out
-
-
-class AosReceiver:
+class AosReceiver(PacketFrameReceiver):
     """Receives the AOS frames of one physical channel and extracts their packets.
 
     Never raises on received data: bad frames are dropped and counted in
@@ -312,21 +288,11 @@ class AosReceiver:
     def __init__(self, config: AosConfig | None = None, check_scid: bool = True) -> None:
         self.config = cfg = config or AosConfig()
         self.check_scid = check_scid
-        self.stats: Counter[str] = Counter()
-        self.demux = VcDemultiplexer(cfg.count_modulo)
+        super().__init__(cfg.count_modulo)
         self._zone_start = PRIMARY_HEADER_LEN + cfg.insert_zone_len + MPDU_HEADER_LEN
         self._zone_end = (
             cfg.frame_length - (OCF_LEN if cfg.ocf else 0) - (FECF_LEN if cfg.fecf else 0)
         )
-
-    def all_stats(self) -> Counter[str]:
-        total = Counter(self.stats)
-        total.update(self.demux.stats())
-        return total
-
-    def _drop(self, reason: str) -> None:
-        self.stats[reason] += 1
-        self.stats["frames_dropped"] += 1
 
     def receive(self, frame: bytes) -> ReceivedFrame | None:
         cfg = self.config

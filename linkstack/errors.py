@@ -14,22 +14,32 @@ class LinkstackError(Exception):
     """Base of every error linkstack raises on purpose."""
 
 
-class DecodeError(LinkstackError, ValueError):
+class FieldError(LinkstackError):
+    """An error about one field of something: ``where`` (the layer, the module or
+    the object), ``field``, and ``rule`` (a sentence saying what was expected and
+    what was found). The message is ``"where: field: rule"``."""
+
+    def __init__(self, where: str, field: str, rule: str) -> None:
+        self.where = where
+        self.field = field
+        self.rule = rule
+        super().__init__(f"{where}: {field}: {rule}")
+
+    @property
+    def layer(self) -> str:
+        return self.where
+
+    def __reduce__(self):  # keep pickling (multiprocessing, logging) working
+        return (type(self), (self.where, self.field, self.rule))
+
+
+class DecodeError(FieldError, ValueError):
     """A received unit breaks a rule of its standard.
 
     ``layer`` is the protocol layer ("spp", "cuc", "tm", "tc", "aos", ...),
     ``field`` the header field or part of the unit at fault, ``rule`` a human
     sentence that says what was expected and what was found.
     """
-
-    def __init__(self, layer: str, field: str, rule: str) -> None:
-        self.layer = layer
-        self.field = field
-        self.rule = rule
-        super().__init__(f"{layer}: {field}: {rule}")
-
-    def __reduce__(self):  # keep pickling (multiprocessing, logging) working
-        return (type(self), (self.layer, self.field, self.rule))
 
 
 class TruncatedError(DecodeError):
@@ -40,17 +50,8 @@ class ChecksumError(DecodeError):
     """A frame error control field (CRC) does not match the frame."""
 
 
-class EncodeError(LinkstackError, ValueError):
+class EncodeError(FieldError, ValueError):
     """A value handed to an encoder does not fit its field."""
-
-    def __init__(self, layer: str, field: str, rule: str) -> None:
-        self.layer = layer
-        self.field = field
-        self.rule = rule
-        super().__init__(f"{layer}: {field}: {rule}")
-
-    def __reduce__(self):
-        return (type(self), (self.layer, self.field, self.rule))
 
 
 def check_range(layer: str, field: str, value: int, lo: int, hi: int) -> int:
@@ -62,15 +63,6 @@ def check_range(layer: str, field: str, value: int, lo: int, hi: int) -> int:
     return value
 
 
-class ConfigError(LinkstackError, ValueError):
+class ConfigError(FieldError, ValueError):
     """A configuration or model parameter is impossible (a negative altitude, an
     elevation mask above 90 degrees, an unknown band): names where and why."""
-
-    def __init__(self, where: str, field: str, rule: str) -> None:
-        self.where = where
-        self.field = field
-        self.rule = rule
-        super().__init__(f"{where}: {field}: {rule}")
-
-    def __reduce__(self):
-        return (type(self), (self.where, self.field, self.rule))

@@ -324,6 +324,75 @@ class VcMultiplexer:
         return None
 
 
+class PacketMasterChannel:
+    """What TM and AOS master channel generation share: virtual channels of packets
+    multiplexed round robin, and an idle frame when none has a full one. Subclasses
+    build the frames (:meth:`next_data_frame`, :meth:`idle_frame`)."""
+
+    layer = ""
+    max_vcid = 0
+
+    def __init__(self, mux: VcMultiplexer, vcids: tuple[int, ...]) -> None:
+        self.mux = mux
+        for vcid in vcids:
+            self.add_vc(vcid)
+        self.frames = 0
+        self.idle_frames = 0
+
+    def add_vc(self, vcid: int) -> PacketVirtualChannel:
+        if isinstance(vcid, bool) or not isinstance(vcid, int) or not 0 <= vcid <= self.max_vcid:
+            raise EncodeError(self.layer, "vcid", f"must be in 0..{self.max_vcid}, got {vcid!r}")
+        return self.mux.add(vcid)
+
+    def push(self, vcid: int, packet: bytes) -> None:
+        """Queue one packed Space Packet on virtual channel ``vcid``."""
+        self.mux.vc(vcid).push(packet)
+
+    def flush(self, vcid: int | None = None) -> None:
+        """Complete partly filled frames with idle packets so that they can go out."""
+        self.mux.flush(vcid)
+
+    @property
+    def frames_ready(self) -> int:
+        return self.mux.frames_ready
+
+    def next_data_frame(self) -> bytes | None:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def idle_frame(self) -> bytes:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def next_frame(self) -> bytes:
+        """The next frame of the physical channel: data if any VC has some, else idle."""
+        frame = self.next_data_frame()
+        return frame if frame is not None else self.idle_frame()
+
+    def drain(self) -> list[bytes]:
+        """Every frame that is ready now (no idle frames)."""
+        out = []
+        while (frame := self.next_data_frame()) is not None:
+            out.append(frame)
+        return out
+
+
+class PacketFrameReceiver:
+    """What TM and AOS receivers share: the drop counters and the per-VC extraction."""
+
+    def __init__(self, count_modulo: int) -> None:
+        self.stats: Counter[str] = Counter()
+        self.demux = VcDemultiplexer(count_modulo)
+
+    def all_stats(self) -> Counter[str]:
+        """Every counter: the receiver's own and the VC extractors'."""
+        total = Counter(self.stats)
+        total.update(self.demux.stats())
+        return total
+
+    def _drop(self, reason: str) -> None:
+        self.stats[reason] += 1
+        self.stats["frames_dropped"] += 1
+
+
 class VcDemultiplexer:
     """Receive side of the virtual channels: follows each VC's frame count, and
     feeds each VC's zones to its own extractor, telling it when zones were lost."""

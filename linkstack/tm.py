@@ -16,7 +16,6 @@ read bytes directly (struct, crcmod); they are the hot path of the emulator.
 from __future__ import annotations
 
 import struct
-from collections import Counter
 from dataclasses import dataclass
 
 from linkstack.crc import crc16_ccitt
@@ -24,9 +23,9 @@ from linkstack.errors import ChecksumError, DecodeError, EncodeError, TruncatedE
 from linkstack.packet_zone import (
     FHP_IDLE_ONLY,
     FHP_NO_HEADER,
-    PacketVirtualChannel,
+    PacketFrameReceiver,
+    PacketMasterChannel,
     ReceivedFrame,
-    VcDemultiplexer,
     VcMultiplexer,
 )
 
@@ -246,7 +245,7 @@ class TmFrame:
         )
 
 
-class TmMasterChannel:
+class TmMasterChannel(PacketMasterChannel):
     """Master channel generation: multiplexes up to 8 virtual channels (round robin
     over those with a full frame) and emits an idle frame when none has one.
 
@@ -254,32 +253,16 @@ class TmMasterChannel:
     the values put into the next frames; the runtime sets ``ocf`` to the CLCW.
     """
 
+    layer = "tm"
+    max_vcid = MAX_VCID
+
     def __init__(self, config: TmConfig | None = None, vcids: tuple[int, ...] = (0,)) -> None:
         self.config = cfg = config or TmConfig()
-        self.mux = VcMultiplexer("tm", cfg.data_field_len, 256, cfg.idle_vcid)
-        for vcid in vcids:
-            self.add_vc(vcid)
+        super().__init__(VcMultiplexer("tm", cfg.data_field_len, 256, cfg.idle_vcid), vcids)
         self.mc_count = 0
         self.idle_vc_count = 0
-        self.frames = 0
-        self.idle_frames = 0
         self.ocf: bytes = bytes(OCF_LEN)
         self.secondary_header: bytes = bytes(cfg.secondary_header_len)
-
-    def add_vc(self, vcid: int) -> PacketVirtualChannel:
-        return self.mux.add(check_range("tm", "vcid", vcid, 0, MAX_VCID))
-
-    def push(self, vcid: int, packet: bytes) -> None:
-        """Queue one packed Space Packet on virtual channel ``vcid``."""
-        self.mux.vc(vcid).push(packet)
-
-    def flush(self, vcid: int | None = None) -> None:
-        """Complete partly filled frames with idle packets so that they can go out."""
-        self.mux.flush(vcid)
-
-    @property
-    def frames_ready(self) -> int:
-        return self.mux.frames_ready
 
     def _build(self, vcid: int, vc_count: int, zone: bytes, fhp: int) -> bytes:
         cfg = self.config
@@ -323,20 +306,8 @@ class TmMasterChannel:
         zone = bytes([IDLE_DATA]) * self.config.data_field_len
         return self._build(self.config.idle_vcid, count, zone, FHP_IDLE_ONLY)
 
-    def next_frame(self) -> bytes:
-        """The next frame of the physical channel: data if any VC has some, else idle."""
-        frame = self.next_data_frame()
-        return frame if frame is not None else self.idle_frame()
 
-    def drain(self) -> list[bytes]:
-        """Every frame that is ready now (no idle frames)."""
-        out = []
-        while (frame := self.next_data_frame()) is not None:
-            out.append(frame)
-        return out
-
-
-class TmReceiver:
+class TmReceiver(PacketFrameReceiver):
     """Receives the frames of one master channel and extracts their packets.
 
     Never raises on received data: a frame that fails a check is dropped and
@@ -350,18 +321,8 @@ class TmReceiver:
     def __init__(self, config: TmConfig | None = None, check_scid: bool = True) -> None:
         self.config = config or TmConfig()
         self.check_scid = check_scid
-        self.stats: Counter[str] = Counter()
-        self.demux = VcDemultiplexer(256)
+        super().__init__(256)
         self._next_mc: int | None = None
-
-    def all_stats(self) -> Counter[str]:
-        total = Counter(self.stats)
-        total.update(self.demux.stats())
-        return total
-
-    def _drop(self, reason: str) -> None:
-        self.stats[reason] += 1
-        self.stats["frames_dropped"] += 1
 
     def receive(self, frame: bytes) -> ReceivedFrame | None:
         cfg = self.config

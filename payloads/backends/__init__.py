@@ -35,7 +35,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from linkstack.errors import ConfigError, LinkstackError
+from linkstack.errors import ConfigError, FieldError
 
 __all__ = [
     "DEFAULT_HF_MODEL",
@@ -55,19 +55,10 @@ MAX_SEED = 2**32 - 1  # llama.cpp takes a 32-bit seed; torch and OpenAI servers 
 MAX_TEMPERATURE = 2.0  # the OpenAI API's range, so that every backend accepts the same
 
 
-class ModelUnavailableError(LinkstackError, RuntimeError):
+class ModelUnavailableError(FieldError, RuntimeError):
     """The model cannot answer now: its server is down, the connection broke, the
     server failed. Raised by ``generate``; the service turns it (and a ``ConfigError``
     from ``load``) into "model unavailable". Names the backend, what failed and why."""
-
-    def __init__(self, where: str, field: str, rule: str) -> None:
-        self.where = where
-        self.field = field
-        self.rule = rule
-        super().__init__(f"{where}: {field}: {rule}")
-
-    def __reduce__(self):
-        return (type(self), (self.where, self.field, self.rule))
 
 
 def _is_int(value: object) -> bool:
