@@ -41,6 +41,29 @@ format: $(STAMP)
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
+# The Wireshark checks (tests/test_wireshark.py) run the real tshark. Install it
+# when it is missing and we are root on Debian/Ubuntu (the debconf answer keeps
+# dumpcap without setuid and apt quiet); otherwise say how. Either way those
+# tests fail, with the same advice, while tshark is missing.
+.PHONY: tshark
+tshark:
+	@if ! command -v tshark >/dev/null 2>&1; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "make: installing tshark (apt-get) for the Wireshark checks"; \
+	    if command -v debconf-set-selections >/dev/null 2>&1; then \
+	      echo "wireshark-common wireshark-common/install-setuid boolean false" | debconf-set-selections; \
+	    fi; \
+	    (apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y tshark) \
+	      || echo "make: installing tshark failed; tests/test_wireshark.py will fail"; \
+	  else \
+	    echo "make: tshark is not installed, so tests/test_wireshark.py will fail. Install it:"; \
+	    echo "      sudo apt-get install tshark (Debian/Ubuntu), sudo dnf install wireshark-cli"; \
+	    echo "      (Fedora), brew install wireshark (macOS); or run make test as root on Debian."; \
+	  fi; \
+	fi
+
+test: tshark
+
 # pytest exits 5 when it collected no tests; say so, and fail.
 test: lint
 	@$(BIN)/python -m pytest -q; rc=$$?; \

@@ -6,6 +6,7 @@ import argparse
 import platform
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from linkstack import __version__
 from linkstack.errors import DecodeError, LinkstackError
@@ -17,9 +18,34 @@ def _cmd_version(args: argparse.Namespace) -> int:
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
-    from linkstack import framing_demo
+    if args.link_only:
+        from linkstack import framing_demo
 
-    return 0 if framing_demo.run(seed=args.seed) else 1
+        return 0 if framing_demo.run(seed=args.seed) else 1
+    from linkstack import demo
+
+    if (
+        args.queries < 1
+        or not 0 < args.hours <= 48
+        or args.start_hours < 0
+        or args.max_new_tokens < 1
+    ):
+        print(
+            "linkstack demo: --queries >= 1, --hours in (0, 48], --start-hours >= 0, "
+            "--max-new-tokens >= 1",
+            file=sys.stderr,
+        )
+        return 2
+    return demo.run(
+        model=args.model,
+        queries=args.queries,
+        hours=args.hours,
+        start_hours=args.start_hours,
+        out_dir=args.out,
+        seed=args.seed,
+        max_new_tokens=args.max_new_tokens,
+        capture=not args.no_capture,
+    )
 
 
 def _cmd_bench(args: argparse.Namespace) -> int:
@@ -52,11 +78,21 @@ def _cmd_bench(args: argparse.Namespace) -> int:
 
         print("# running COP-1 over lossy links (1,000 queries each) ...", flush=True)
         print_table("linkstack bench cop1", cop1.run(quick=args.quick), "queries")
+    if args.what in ("capture", "all"):
+        from linkstack.bench import capture
+
+        print("# running the pcap capture benchmark ...", flush=True)
+        print_table("linkstack bench capture", capture.run(quick=args.quick), "units")
     if args.what in ("backends", "all"):
         from linkstack.bench import backends
 
         print("# running the model-backend benchmark (tiny Qwen3, random weights) ...", flush=True)
         backends.print_results(backends.run(quick=args.quick))
+    if args.what in ("roundtrip", "all"):
+        from linkstack.bench import roundtrip
+
+        print("# running round trips through the default scenario (tiny model) ...", flush=True)
+        roundtrip.print_results(roundtrip.run(quick=args.quick))
     if args.what in ("fec", "all"):
         from linkstack.bench import fec
 
@@ -121,7 +157,18 @@ def _cmd_decode(args: argparse.Namespace) -> int:
     return 0
 
 
-BENCHMARKS = ["framing", "coding", "fec", "channel", "contacts", "cop1", "backends", "all"]
+BENCHMARKS = [
+    "framing",
+    "coding",
+    "fec",
+    "channel",
+    "contacts",
+    "cop1",
+    "backends",
+    "capture",
+    "roundtrip",
+    "all",
+]
 
 
 def _cmd_contacts(args: argparse.Namespace) -> int:
@@ -180,8 +227,41 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("version", help="print the version")
     p.set_defaults(func=_cmd_version)
 
-    p = sub.add_parser("demo", help="run the main demo (for now: a link-layer round trip)")
+    p = sub.add_parser(
+        "demo",
+        help="the main demo: queries to the onboard model and back, round trips measured",
+        description="Queries from the ground to the 12 computing satellites of the default "
+        "scenario and back over the CCSDS stack, in emulated time; each answer with its "
+        "route and timeline, the run's percentiles, a JSON report, a chart and a capture.",
+    )
+    p.add_argument(
+        "--model",
+        default="tiny",
+        help="backend spec: tiny (default, random weights), hf:Qwen/Qwen3-0.6B, "
+        "hf:/local/dir, openai:http://host:port/v1",
+    )
+    p.add_argument("--queries", type=int, default=8, help="how many queries (default 8)")
+    p.add_argument("--hours", type=float, default=3.0, help="emulated span (default 3)")
+    p.add_argument(
+        "--start-hours",
+        type=float,
+        default=1.0,
+        help="first query this long after the epoch (default 1)",
+    )
+    p.add_argument("--max-new-tokens", type=int, default=48, help="per answer (default 48)")
+    p.add_argument(
+        "--out",
+        type=Path,
+        default=Path("out/demo"),
+        help="where report.json, report.png and demo.pcap go (default out/demo)",
+    )
+    p.add_argument("--no-capture", action="store_true", help="do not write demo.pcap")
     p.add_argument("--seed", type=int, default=1, help="random seed (default 1)")
+    p.add_argument(
+        "--link-only",
+        action="store_true",
+        help="the old link-layer round trip (framing and coding only)",
+    )
     p.set_defaults(func=_cmd_demo)
 
     p = sub.add_parser("bench", help="measure throughput (one core)")

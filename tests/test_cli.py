@@ -34,8 +34,8 @@ def test_version():
     assert run("version").stdout.startswith(f"linkstack {__version__}")
 
 
-def test_demo_runs_the_link_layer_round_trip():
-    out = run("demo").stdout
+def test_demo_link_only_runs_the_link_layer_round_trip():
+    out = run("demo", "--link-only").stdout
     assert "link-layer round trip" in out and "result   OK" in out
     assert "corrected by Reed-Solomon" in out and "corrected by BCH" in out
 

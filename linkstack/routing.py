@@ -1,0 +1,414 @@
+"""Who can talk to whom, when: routes through the constellation from its contact plan.
+
+Sans-I/O: :class:`ContactState` reads a scenario's contact plan (ground passes and
+laser-link windows, :mod:`channels.contacts`), computed in chunks as time goes on,
+and answers the questions the nodes ask, at a time ``t_s`` they give:
+
+- **uplink**: which satellite can the mission control reach now, and through which
+  station? A pass is *usable* for sending from ``acquisition_s`` after AOS (the
+  receivers lock first) until ``min_pass_left_s`` before LOS (nothing is started
+  that the pass cannot finish). With the policy "any satellite" the query goes to
+  the usable satellite whose pass lasts longest; with a target, straight up if the
+  target's pass is usable, otherwise up to the usable satellite nearest the target
+  over laser links, which relays it (:meth:`ContactState.uplink_route`). When no
+  satellite is usable the caller waits until :meth:`ContactState.next_uplink_time`.
+- **relay**: the shortest path between two satellites over the laser links that
+  are up (a link is up from its window's start plus the terminals' pointing,
+  acquisition and tracking time until its end), weighted by light time plus a
+  per-hop forwarding cost (Dijkstra, :meth:`ContactState.path`).
+- **downlink**: from a satellite to the ground, the earliest-arrival route
+  (contact-graph routing in miniature): for every satellite reachable over the
+  laser links, when its next usable pass begins; the answer goes to the one that
+  can send it down first, hop by hop, and waits there for its pass
+  (:meth:`ContactState.downlink_route`).
+
+Messages relayed by a satellite travel in a *relay envelope*
+(:class:`RelayHeader`): a Space Packet on :data:`RELAY_APID` whose data is a
+6-octet header (version, hop limit, source node, destination node) and then the
+message. A message travels bare, on its own APID (queries and acks on
+``QUERY_APID``, answers on ``ANSWER_APID``), over the hop whose far end is its
+destination, and in an envelope over every hop before that. Node numbers: 0 is the
+ground (mission control), satellites are 1..N in the scenario's order (as in
+:attr:`channels.contacts.ContactPlan.nodes`).
+"""
+
+from __future__ import annotations
+
+import bisect
+import heapq
+import struct
+from dataclasses import dataclass
+
+from channels.contacts import DEFAULT_ISL_STEP_S as ISL_STEP_S
+from channels.contacts import contact_plan
+from channels.geometry import C_MPS
+from linkstack.errors import ConfigError, DecodeError, EncodeError
+
+RELAY_APID = 0x102
+GROUND_NODE = 0
+ENVELOPE_VERSION = 1
+DEFAULT_HOP_LIMIT = 16
+_ENVELOPE = struct.Struct(">BBHH")
+ENVELOPE_HEADER_LEN = _ENVELOPE.size
+
+DEFAULT_CHUNK_S = 6 * 3600.0
+DEFAULT_LOOKAHEAD_S = 2 * 86_400.0  # how far ahead to look for a contact before giving up
+HOP_COST_S = 1e-3  # forwarding cost of a relay, on top of the light time
+
+
+# -- the relay envelope -------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class RelayHeader:
+    """Where a relayed message comes from and goes to (node numbers, 0 = ground)."""
+
+    src: int
+    dst: int
+    hop_limit: int = DEFAULT_HOP_LIMIT
+
+    def wrap(self, message: bytes) -> bytes:
+        """The envelope: this header, then the message."""
+        for name, value, hi in (
+            ("src", self.src, 0xFFFF),
+            ("dst", self.dst, 0xFFFF),
+            ("hop_limit", self.hop_limit, 0xFF),
+        ):
+            if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= hi:
+                raise EncodeError("relay", name, f"must be an integer in 0..{hi}, got {value!r}")
+        if not message:
+            raise EncodeError("relay", "message", "an envelope must carry a message")
+        return _ENVELOPE.pack(ENVELOPE_VERSION, self.hop_limit, self.src, self.dst) + message
+
+    @classmethod
+    def unwrap(cls, payload: bytes) -> tuple[RelayHeader, bytes]:
+        """(header, message) of an envelope; DecodeError (layer ``relay``) if malformed."""
+        if len(payload) <= ENVELOPE_HEADER_LEN:
+            raise DecodeError(
+                "relay",
+                "length",
+                f"an envelope holds a {ENVELOPE_HEADER_LEN}-octet header and a message, "
+                f"got {len(payload)} octets",
+            )
+        version, hop_limit, src, dst = _ENVELOPE.unpack_from(payload)
+        if version != ENVELOPE_VERSION:
+            raise DecodeError(
+                "relay", "version", f"envelope version {version} is not {ENVELOPE_VERSION}"
+            )
+        if src == dst:
+            raise DecodeError("relay", "dst", f"source and destination are both node {src}")
+        return cls(src, dst, hop_limit), bytes(payload[ENVELOPE_HEADER_LEN:])
+
+
+# -- routes -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class UplinkRoute:
+    """Up through ``station`` to ``path[0]``, then over laser links to ``path[-1]``."""
+
+    station: str
+    path: tuple[str, ...]
+    los_t_s: float  # when the first satellite's pass over the station ends
+
+    @property
+    def first(self) -> str:
+        return self.path[0]
+
+    @property
+    def target(self) -> str:
+        return self.path[-1]
+
+
+@dataclass(frozen=True, slots=True)
+class DownlinkRoute:
+    """Over laser links along ``path`` to ``path[-1]``, down from ``contact_t_s``."""
+
+    path: tuple[str, ...]
+    contact_t_s: float  # the earliest instant the last satellite can send to a station
+    station: str
+
+    @property
+    def next_hop(self) -> str | None:
+        return self.path[1] if len(self.path) > 1 else None
+
+
+@dataclass(slots=True)
+class _Pass:
+    station: str
+    aos: float
+    los: float
+
+
+@dataclass(slots=True)
+class _Laser:
+    start: float
+    stop: float
+    delay_s: float
+    acquired_at_start: bool  # already up when the plan began (no acquisition to wait for)
+
+
+class ContactState:
+    """A scenario's contacts over time, computed in chunks, and routes through them.
+
+    ``acquisition_s``: receivers lock this long after AOS (the RF ReceiverModel's
+    default), and the ground waits ``acquisition_margin_s`` more; ``pat_s``: laser
+    terminals point, acquire and track this long after a link comes into view;
+    ``min_pass_left_s``: no uplink is started in the last seconds of a pass;
+    ``min_downlink_left_s`` the same for a downlink.
+    """
+
+    def __init__(
+        self,
+        scenario,
+        *,
+        start_t_s: float = 0.0,
+        chunk_s: float = DEFAULT_CHUNK_S,
+        step_s: float = 10.0,
+        acquisition_s: float = 3.0,
+        acquisition_margin_s: float = 1.0,
+        pat_s: float = 30.0,
+        min_pass_left_s: float = 20.0,
+        min_downlink_left_s: float = 5.0,
+        lookahead_s: float = DEFAULT_LOOKAHEAD_S,
+    ) -> None:
+        if not chunk_s > 0 or not step_s > 0:
+            raise ConfigError("routing", "chunk_s", "chunk and step must be positive")
+        for unit in (step_s, ISL_STEP_S):
+            if abs(chunk_s / unit - round(chunk_s / unit)) > 1e-9:
+                raise ConfigError(
+                    "routing", "chunk_s", f"must be a whole number of {unit:g} s steps"
+                )
+        self.scenario = scenario
+        self.satellites = tuple(scenario.satellite_names)
+        self.nodes = {name: i + 1 for i, name in enumerate(self.satellites)}
+        self.names = {i: name for name, i in self.nodes.items()} | {GROUND_NODE: "ground"}
+        # the plan's AOS is found to 10 ms, the receivers' own to 1 ms: wait a little more
+        self.acquisition_s = acquisition_s + acquisition_margin_s
+        self.pat_s = pat_s
+        self.min_pass_left_s = min_pass_left_s
+        self.min_downlink_left_s = min_downlink_left_s
+        self.lookahead_s = lookahead_s
+        self.chunk_s = chunk_s
+        self.step_s = step_s
+        self.start_t_s = start_t_s
+        self.horizon_t_s = start_t_s
+        self._passes: dict[str, list[_Pass]] = {s: [] for s in self.satellites}
+        self._aos: dict[str, list[float]] = {s: [] for s in self.satellites}
+        self._max_pass_s = 0.0
+        self._lasers: dict[tuple[str, str], list[_Laser]] = {}
+        names = self.satellites
+        for a, b in scenario.isl_pairs:
+            key = _pair(names[a], names[b])
+            self._lasers[key] = []
+        self._neighbours: dict[str, list[str]] = {s: [] for s in self.satellites}
+        for a, b in self._lasers:
+            self._neighbours[a].append(b)
+            self._neighbours[b].append(a)
+        self.extend(start_t_s + chunk_s)
+
+    # -- the plan, chunk by chunk -----------------------------------------------------
+    def extend(self, t_s: float) -> None:
+        """Make sure the plan covers up to ``t_s``."""
+        while self.horizon_t_s < t_s:
+            self._add_chunk(self.horizon_t_s, self.chunk_s)
+
+    def _add_chunk(self, start: float, duration: float) -> None:
+        plan = contact_plan(
+            self.scenario,
+            duration_s=duration,
+            start_t_s=start,
+            step_s=self.step_s,
+            samples=False,
+            isl=bool(self._lasers),
+        )
+        for w in plan.ground:
+            passes = self._passes[w.satellite]
+            if w.aos_clipped and start > self.start_t_s:
+                prev = next(
+                    (p for p in reversed(passes) if p.station == w.station and p.los >= start),
+                    None,
+                )
+                if prev is not None:  # the same pass, cut by the chunk edge
+                    prev.los = w.los_t_s
+                    self._max_pass_s = max(self._max_pass_s, prev.los - prev.aos)
+                    continue
+            passes.append(_Pass(w.station, w.aos_t_s, w.los_t_s))
+            self._max_pass_s = max(self._max_pass_s, w.los_t_s - w.aos_t_s)
+        for sat, passes in self._passes.items():
+            passes.sort(key=lambda p: p.aos)
+            self._aos[sat] = [p.aos for p in passes]
+        for w in plan.isl:
+            windows = self._lasers[_pair(w.sat_a, w.sat_b)]
+            delay = 0.5 * (w.min_range_m + w.max_range_m) / C_MPS
+            if w.start_clipped and start > self.start_t_s and windows:
+                prev = windows[-1]
+                if prev.stop >= start:
+                    prev.stop = w.stop_t_s
+                    continue
+            at_start = w.start_clipped and start <= self.start_t_s
+            windows.append(_Laser(w.start_t_s, w.stop_t_s, delay, at_start))
+        self.horizon_t_s = start + duration
+
+    # -- ground passes -------------------------------------------------------------------
+    def passes(self, satellite: str, t_s: float) -> list[_Pass]:
+        """The passes of ``satellite`` (over any station) in progress at ``t_s``."""
+        self.extend(t_s + 1.0)
+        aos = self._aos[satellite]
+        hi = bisect.bisect_right(aos, t_s)
+        lo = bisect.bisect_left(aos, t_s - self._max_pass_s - 1.0)
+        return [p for p in self._passes[satellite][lo:hi] if p.aos <= t_s < p.los]
+
+    def in_view(self, satellite: str, t_s: float) -> bool:
+        """Whether some station sees ``satellite`` above its mask at ``t_s``."""
+        return bool(self.passes(satellite, t_s))
+
+    def _usable(self, satellite: str, t_s: float, left_s: float) -> _Pass | None:
+        best = None
+        for p in self.passes(satellite, t_s):
+            if p.aos + self.acquisition_s <= t_s <= p.los - left_s and (
+                best is None or p.los > best.los
+            ):
+                best = p
+        return best
+
+    def usable_pass(self, satellite: str, t_s: float, downlink: bool = False) -> _Pass | None:
+        """The pass (the longest-lasting, if several stations see it) through which
+        ``satellite`` can be reached at ``t_s``, or None."""
+        left = self.min_downlink_left_s if downlink else self.min_pass_left_s
+        return self._usable(satellite, t_s, left)
+
+    def next_usable(self, satellite: str, t_s: float, downlink: bool = False) -> float | None:
+        """The earliest instant >= ``t_s`` at which ``satellite`` is reachable from the
+        ground, or None within the look-ahead."""
+        left = self.min_downlink_left_s if downlink else self.min_pass_left_s
+        if self._usable(satellite, t_s, left) is not None:
+            return t_s
+        limit = t_s + self.lookahead_s
+        t = t_s
+        while t < limit:
+            self.extend(min(t + self.chunk_s, limit))
+            best = None
+            for p in self._passes[satellite]:
+                start = p.aos + self.acquisition_s
+                if p.los - left < max(start, t_s):
+                    continue
+                begin = max(start, t_s)
+                if best is None or begin < best:
+                    best = begin
+            if best is not None:
+                return best
+            t = self.horizon_t_s
+        return None
+
+    # -- laser links ---------------------------------------------------------------------
+    def laser_up(self, a: str, b: str, t_s: float) -> float | None:
+        """The light time over the a-b laser link if it carries data at ``t_s``, else None."""
+        windows = self._lasers.get(_pair(a, b))
+        if not windows:
+            return None
+        self.extend(t_s + 1.0)
+        for w in windows:
+            ready = w.start if w.acquired_at_start else w.start + self.pat_s
+            if ready <= t_s < w.stop:
+                return w.delay_s
+        return None
+
+    def neighbours(self, satellite: str) -> list[str]:
+        return list(self._neighbours.get(satellite, ()))
+
+    def distances(self, source: str, t_s: float) -> dict[str, tuple[float, str | None]]:
+        """Dijkstra from ``source`` over the laser links up at ``t_s``: satellite ->
+        (cost in seconds, previous satellite)."""
+        dist: dict[str, tuple[float, str | None]] = {source: (0.0, None)}
+        heap = [(0.0, source)]
+        done: set[str] = set()
+        while heap:
+            cost, node = heapq.heappop(heap)
+            if node in done:
+                continue
+            done.add(node)
+            for peer in self._neighbours.get(node, ()):
+                delay = self.laser_up(node, peer, t_s)
+                if delay is None:
+                    continue
+                c = cost + delay + HOP_COST_S
+                if peer not in dist or c < dist[peer][0]:
+                    dist[peer] = (c, node)
+                    heapq.heappush(heap, (c, peer))
+        return dist
+
+    @staticmethod
+    def _walk(dist: dict[str, tuple[float, str | None]], node: str) -> tuple[str, ...]:
+        out = [node]
+        while (prev := dist[out[-1]][1]) is not None:
+            out.append(prev)
+        return tuple(out)
+
+    def path(self, src: str, dst: str, t_s: float) -> tuple[str, ...] | None:
+        """The shortest laser path from ``src`` to ``dst`` at ``t_s`` (both ends included)."""
+        if src == dst:
+            return (src,)
+        dist = self.distances(dst, t_s)  # links are symmetric: walk back from the source
+        if src not in dist:
+            return None
+        return self._walk(dist, src)
+
+    def next_hop(self, src: str, dst: str, t_s: float) -> str | None:
+        p = self.path(src, dst, t_s)
+        return p[1] if p is not None and len(p) > 1 else None
+
+    # -- routes ----------------------------------------------------------------------------
+    def uplink_route(self, target: str | None, t_s: float) -> UplinkRoute | None:
+        """How a message for ``target`` (None: any satellite) leaves the ground now."""
+        if target is not None and target not in self.nodes:
+            raise ConfigError(
+                "routing", "target", f"no satellite named {target!r} in {self.scenario.name}"
+            )
+        usable = {}
+        for sat in self.satellites:
+            p = self.usable_pass(sat, t_s)
+            if p is not None:
+                usable[sat] = p
+        if not usable:
+            return None
+        if target is None:
+            sat = max(usable, key=lambda s: (usable[s].los, -self.nodes[s]))
+            return UplinkRoute(usable[sat].station, (sat,), usable[sat].los)
+        if target in usable:
+            return UplinkRoute(usable[target].station, (target,), usable[target].los)
+        dist = self.distances(target, t_s)
+        reachable = [s for s in usable if s in dist]
+        if not reachable:
+            return None
+        first = min(reachable, key=lambda s: (dist[s][0], -usable[s].los))
+        return UplinkRoute(usable[first].station, self._walk(dist, first), usable[first].los)
+
+    def next_uplink_time(self, target: str | None, t_s: float) -> float | None:
+        """The earliest instant >= ``t_s`` with an uplink route (None within the look-ahead)."""
+        candidates = sorted(
+            t for t in (self.next_usable(s, t_s) for s in self.satellites) if t is not None
+        )
+        for t in candidates:
+            if self.uplink_route(target, t) is not None:
+                return t
+        return None
+
+    def downlink_route(self, src: str, t_s: float) -> DownlinkRoute | None:
+        """The earliest-arrival route from ``src`` to the ground (see the module doc)."""
+        dist = self.distances(src, t_s)
+        best: tuple[float, float, str] | None = None
+        for sat, (cost, _) in dist.items():
+            t = self.next_usable(sat, t_s + cost, downlink=True)
+            if t is not None and (best is None or (t, cost) < best[:2]):
+                best = (t, cost, sat)
+        if best is None:
+            return None
+        t, _, sat = best
+        path = tuple(reversed(self._walk(dist, sat)))
+        p = self.usable_pass(sat, t, downlink=True)
+        return DownlinkRoute(path, t, p.station if p is not None else "")
+
+
+def _pair(a: str, b: str) -> tuple[str, str]:
+    return (a, b) if a <= b else (b, a)

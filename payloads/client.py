@@ -1,0 +1,331 @@
+"""The ground application's side: ask a question, get exactly one answer and its timeline.
+
+::
+
+    client = Client(ground, clock)
+    answer, timeline = await client.ask("What is the orbital period at 500 km?")
+    answer, timeline = await client.ask("...", target="CS-07", stream=True, on_chunk=print)
+
+A :class:`Client` talks to a *ground segment* (:class:`GroundSegment`: in the
+emulator, the mission control of :mod:`linkstack.node`), which queues each message
+until a satellite can be reached, uplinks it and, for a target out of view, has
+it relayed over the laser links. The ground segment hands every message that comes
+down back to :meth:`Client.on_message`.
+
+- **Targets.** ``target=None`` asks whichever satellite of the constellation the
+  ground can reach first (the one in view whose pass lasts longest); a name
+  (``"CS-07"``) asks that computing satellite, straight up when it is in view,
+  relayed over laser links through a satellite in view when it is not, and the
+  query waits on the ground while no satellite is in view at all.
+- **Exactly one answer.** The satellite repeats each answer until acknowledged;
+  the client keeps the first copy of each (an :class:`Answer` or an
+  :class:`ErrorMessage`), acknowledges every copy it sees (acks are batched for
+  ``ack_delay_s`` per satellite), and drops the rest. Streamed chunks arriving
+  before the answer go to ``on_chunk`` and to :meth:`Pending.chunks`, once each.
+- **Retries.** A query that left the ground and got no answer within
+  ``retry_after_s`` (it may have been lost on a laser link; the uplink itself is
+  COP-1, which does not lose) is sent again with the same id, up to
+  ``max_retries`` times with the interval doubling; the satellite runs a query id
+  once and re-sends its answer to a repeated query.
+- **Timelines.** Each query has a :class:`payloads.timeline.Timeline`: the client
+  sets the submit instant, the onboard instants the answer carries and the
+  arrival; the ground segment fills what it observed (contact wait, the uplink's
+  frames and retransmissions, relay hops, the downlink) through
+  :meth:`GroundSegment.annotate`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import random
+from collections import Counter
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from linkstack.errors import ConfigError, DecodeError, LinkstackError
+from payloads.backends import GenerationParams
+from payloads.messages import (
+    Ack,
+    Answer,
+    AnswerChunk,
+    ErrorMessage,
+    Params,
+    Query,
+    decode,
+    encode,
+)
+from payloads.timeline import Timeline
+
+
+class Clock(Protocol):
+    def now(self) -> float: ...
+
+    def call_at(self, t_s: float, callback: Callable[..., object], *args: object) -> Any: ...
+
+
+class GroundSegment(Protocol):
+    """What the client needs from the ground: a queue to the satellites and what it saw."""
+
+    def submit(self, message: bytes, *, target: str | None, query_id: str | None) -> None:
+        """Queue one message (a query, or an ack when ``query_id`` is None) for
+        ``target`` (None: any satellite)."""
+        ...
+
+    def in_view(self, target: str | None) -> bool:
+        """Whether a message for ``target`` could leave the ground now."""
+        ...
+
+    def on_ground(self, query_id: str) -> bool:
+        """Whether the last copy of this query is still on the ground (queued, or not
+        yet acknowledged by COP-1)."""
+        ...
+
+    def annotate(self, timeline: Timeline) -> None:
+        """Fill what the ground segment observed of this query's round trip."""
+        ...
+
+
+@dataclass(frozen=True)
+class ClientConfig:
+    ack_delay_s: float = 0.2
+    retry_after_s: float = 900.0
+    max_retries: int = 3
+
+    def __post_init__(self) -> None:
+        if not self.ack_delay_s >= 0:
+            raise ConfigError("ClientConfig", "ack_delay_s", "must be >= 0")
+        if not self.retry_after_s > 0:
+            raise ConfigError("ClientConfig", "retry_after_s", "must be positive")
+        if not isinstance(self.max_retries, int) or self.max_retries < 0:
+            raise ConfigError("ClientConfig", "max_retries", "must be an integer >= 0")
+
+
+class QueryRefusedError(LinkstackError):
+    """The satellite refused the query: ``error`` is its :class:`ErrorMessage`."""
+
+    def __init__(self, error: ErrorMessage, timeline: Timeline) -> None:
+        self.error = error
+        self.timeline = timeline
+        super().__init__(
+            f"query {error.id} refused by {error.satellite}: {error.code}: {error.detail}"
+        )
+
+
+class Pending:
+    """A query on its way: its id, its timeline, its chunks, then its answer."""
+
+    def __init__(self, query: Query, target: str | None, timeline: Timeline) -> None:
+        self.query = query
+        self.target = target
+        self.timeline = timeline
+        self.id = query.id
+        self.chunks_seen: dict[int, AnswerChunk] = {}
+        self.result_message: Answer | ErrorMessage | None = None
+        self._done = asyncio.get_running_loop().create_future()
+        self._chunk_queue: asyncio.Queue[AnswerChunk | None] = asyncio.Queue()
+        self.on_chunk: Callable[[AnswerChunk], object] | None = None
+        self.sent = 1
+        self.retry_timer: Any = None
+
+    @property
+    def done(self) -> bool:
+        return self._done.done()
+
+    async def result(self) -> tuple[Answer, Timeline]:
+        """The answer and the timeline; raises :class:`QueryRefusedError` on an error answer."""
+        msg = await asyncio.shield(self._done)
+        if isinstance(msg, ErrorMessage):
+            raise QueryRefusedError(msg, self.timeline)
+        return msg, self.timeline
+
+    async def chunks(self) -> AsyncIterator[AnswerChunk]:
+        """Streamed chunks as they arrive, until the answer does."""
+        while True:
+            chunk = await self._chunk_queue.get()
+            if chunk is None:
+                return
+            yield chunk
+
+    def _chunk(self, chunk: AnswerChunk) -> bool:
+        if self.done or chunk.seq in self.chunks_seen:
+            return False
+        self.chunks_seen[chunk.seq] = chunk
+        self._chunk_queue.put_nowait(chunk)
+        if self.on_chunk is not None:
+            self.on_chunk(chunk)
+        return True
+
+    def _finish(self, msg: Answer | ErrorMessage) -> None:
+        self.result_message = msg
+        self._chunk_queue.put_nowait(None)
+        if not self._done.done():
+            self._done.set_result(msg)
+
+
+class Client:
+    """A ground application's client (see the module docstring)."""
+
+    def __init__(
+        self,
+        ground: GroundSegment,
+        clock: Clock,
+        config: ClientConfig | None = None,
+        *,
+        id_prefix: str = "q",
+        seed: int | None = None,
+    ) -> None:
+        self.ground = ground
+        self.clock = clock
+        self.config = config or ClientConfig()
+        tag = random.Random(seed).getrandbits(16)
+        self._ids = (f"{id_prefix}{n:03d}-{tag:04x}" for n in itertools.count(1))
+        self.pending: dict[str, Pending] = {}
+        self.timelines: list[Timeline] = []
+        self.unsolicited: list[Answer | ErrorMessage] = []  # answers to no query of ours
+        self.stats: Counter[str] = Counter()
+        self._acks: dict[str, list[str]] = {}
+        self._ack_timer: Any = None
+
+    # -- asking -----------------------------------------------------------------------------
+    def submit(
+        self,
+        prompt: str,
+        params: Params | GenerationParams | None = None,
+        *,
+        stream: bool = False,
+        target: str | None = None,
+        on_chunk: Callable[[AnswerChunk], object] | None = None,
+        query_id: str | None = None,
+    ) -> Pending:
+        """Queue a query now; await :meth:`Pending.result` for the answer."""
+        if isinstance(params, GenerationParams):
+            params = Params(
+                params.max_new_tokens,
+                params.temperature,
+                params.top_p,
+                params.thinking,
+                params.seed,
+            )
+        params = params or Params()
+        now = self.clock.now()
+        query = Query(query_id or next(self._ids), prompt, params, stream, now)
+        if query.id in self.pending:
+            raise ConfigError("client", "query_id", f"{query.id!r} is already in use")
+        data = encode(query)  # refuses a bad id before anything is queued
+        timeline = Timeline(
+            query.id,
+            now,
+            satellite=target or "",
+            in_view_at_submit=self.ground.in_view(target),
+        )
+        pending = Pending(query, target, timeline)
+        pending.on_chunk = on_chunk
+        self.pending[query.id] = pending
+        self.timelines.append(timeline)
+        self.stats["queries"] += 1
+        self.ground.submit(data, target=target, query_id=query.id)
+        self._arm_retry(pending, self.config.retry_after_s)
+        return pending
+
+    async def ask(
+        self,
+        prompt: str,
+        params: Params | GenerationParams | None = None,
+        *,
+        stream: bool = False,
+        target: str | None = None,
+        on_chunk: Callable[[AnswerChunk], object] | None = None,
+    ) -> tuple[Answer, Timeline]:
+        """Ask and wait: the answer and its timeline, or :class:`QueryRefusedError`."""
+        pending = self.submit(prompt, params, stream=stream, target=target, on_chunk=on_chunk)
+        return await pending.result()
+
+    def _arm_retry(self, pending: Pending, after_s: float) -> None:
+        pending.retry_timer = self.clock.call_at(
+            self.clock.now() + after_s, self._retry, pending, after_s
+        )
+
+    def _retry(self, pending: Pending, interval_s: float) -> None:
+        pending.retry_timer = None
+        if pending.done:
+            return
+        if self.ground.on_ground(pending.id):  # still waiting to leave: not lost
+            self._arm_retry(pending, interval_s)
+            return
+        if pending.sent > self.config.max_retries:
+            return
+        pending.sent += 1
+        self.stats["retries"] += 1
+        self.ground.submit(encode(pending.query), target=pending.target, query_id=pending.id)
+        self._arm_retry(pending, 2 * interval_s)
+
+    # -- what comes down -------------------------------------------------------------------
+    def on_message(self, data: bytes, t_s: float, satellite: str = "") -> None:
+        """A complete message from the downlink of ``satellite``, arrived at ``t_s``."""
+        try:
+            msg = decode(data)
+        except DecodeError:
+            self.stats["malformed"] += 1
+            return
+        if isinstance(msg, AnswerChunk):
+            pending = self.pending.get(msg.id)
+            if pending is not None and pending._chunk(msg):
+                self.stats["chunks"] += 1
+            return
+        if not isinstance(msg, Answer | ErrorMessage):
+            self.stats["unexpected"] += 1
+            return
+        self._ack(msg.satellite or satellite, msg.id)
+        pending = self.pending.get(msg.id)
+        if pending is None:
+            self.stats["unsolicited"] += 1
+            self.unsolicited.append(msg)
+            return
+        if pending.done:
+            self.stats["duplicates"] += 1
+            return
+        self.stats["answers" if isinstance(msg, Answer) else "errors"] += 1
+        timeline = pending.timeline
+        timeline.satellite = msg.satellite or timeline.satellite
+        if isinstance(msg, Answer):
+            times = msg.times
+            timeline.query_on_board = times.query_complete
+            timeline.inference_start = times.inference_start
+            timeline.first_token = times.first_token
+            timeline.inference_end = times.inference_end
+            timeline.answer_on_ground = t_s
+        else:
+            timeline.error = msg.code
+        if pending.retry_timer is not None:
+            pending.retry_timer.cancel()
+            pending.retry_timer = None
+        self.ground.annotate(timeline)
+        pending._finish(msg)
+
+    def _ack(self, satellite: str, msg_id: str) -> None:
+        self._acks.setdefault(satellite, [])
+        if msg_id not in self._acks[satellite]:
+            self._acks[satellite].append(msg_id)
+        if self._ack_timer is None:
+            self._ack_timer = self.clock.call_at(
+                self.clock.now() + self.config.ack_delay_s, self._flush_acks
+            )
+
+    def _flush_acks(self) -> None:
+        self._ack_timer = None
+        acks, self._acks = self._acks, {}
+        for satellite, ids in acks.items():
+            for i in range(0, len(ids), 256):
+                self.stats["acks_sent"] += 1
+                data = encode(Ack(tuple(ids[i : i + 256])))
+                self.ground.submit(data, target=satellite or None, query_id=None)
+
+    def close(self) -> None:
+        for pending in self.pending.values():
+            if pending.retry_timer is not None:
+                pending.retry_timer.cancel()
+        if self._ack_timer is not None:
+            self._ack_timer.cancel()
+            self._ack_timer = None

@@ -1,0 +1,463 @@
+"""The onboard inference endpoint: queries in, answers out, on a computing satellite.
+
+:class:`InferenceService` sits above the packet layer of a satellite node. The node
+hands it each complete message that arrived for it (``QUERY_APID``: queries and
+acks, already reassembled from their Space Packets) with :meth:`on_message`, and the
+service hands back the messages for the ground (answers, chunks, errors) through
+the ``send`` callable it was given, which queues them for the downlink (directly,
+or over laser links to a satellite in view of a station) and says when they can
+leave for the ground.
+
+- **One inference at a time** by default (``ServiceConfig.concurrency``); queries
+  wait in a FIFO queue of at most ``max_queued``, beyond which they are refused
+  with ``busy``. The model runs in a worker thread (``run_in_executor``), so the
+  node keeps receiving, relaying and acknowledging while it computes.
+- **Timings.** The onboard instants (query complete, inference start, first token,
+  inference end, answer queued) are ``t_s`` of the node's clock. The compute
+  durations come from the backend's own stopwatch (``Generation.ttft_s``,
+  ``generate_s``) and are placed on the clock from the instant the model started:
+  the first token at start + TTFT, the end at start + generation time, and the
+  answer leaves when the clock reaches that end. In emulated time (a looptime
+  loop, which moves its clock during an executor wait only in steps that nothing
+  else interrupts) this is what keeps the inference legs equal to the compute time
+  really spent; in wall-clock time the clock is already there and nothing waits.
+- **Streaming.** With ``Query.stream`` the text goes down as :class:`AnswerChunk`
+  messages while it is produced, one every ``chunk_interval_s`` of compute at most,
+  each at the instant its last piece was produced; the final :class:`Answer` still
+  carries the whole text. Chunks are sent once (a lost chunk costs a preview).
+- **Refusals** never stop the endpoint: malformed CBOR, an unknown version or
+  message type (``malformed`` / ``rejected``), parameters the backend refuses
+  (``rejected``), a prompt longer than ``backend.max_prompt_tokens``
+  (``prompt_too_long``), a full queue (``busy``), a backend that fails to load or
+  to generate (``model_unavailable``) each give one :class:`ErrorMessage`, and the
+  next query is served.
+- **Exactly one answer on the ground.** The downlink has no retransmission of its
+  own: every answer (and error) is repeated until an :class:`Ack` names it. The
+  first repetition is due ``repeat_s`` after the instant the ``send`` callable
+  said the copy could leave for the ground (so a copy waiting for a pass is not
+  repeated behind itself), later ones back off by ``repeat_backoff`` up to
+  ``max_repeat_s``. A query that arrives again (the ground retried) is not run
+  again: a pending answer is re-sent at once, a running or queued one is left to
+  finish.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import logging
+import time
+from collections import Counter, OrderedDict, deque
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import cbor2
+
+from linkstack.errors import ConfigError, DecodeError
+from payloads.backends import Backend, Generation, GenerationParams, ModelUnavailableError
+from payloads.messages import (
+    MAX_ID_LEN,
+    Ack,
+    Answer,
+    AnswerChunk,
+    ErrorMessage,
+    OnboardTimes,
+    Query,
+    decode,
+    encode,
+)
+
+log = logging.getLogger(__name__)
+
+# Queue a message for the ground; return the instant it can leave for the ground
+# (now if the satellite, or the relay it goes through, is in contact), or None if
+# no route to the ground is known.
+SendFn = Callable[[bytes], float | None]
+
+
+class Clock(Protocol):
+    """What the service needs from linkstack.clock.Clock."""
+
+    def now(self) -> float: ...
+
+    async def sleep_until(self, t_s: float) -> None: ...
+
+    def call_at(self, t_s: float, callback: Callable[..., object], *args: object) -> Any: ...
+
+
+@dataclass(frozen=True)
+class ServiceConfig:
+    concurrency: int = 1  # inferences at once
+    max_queued: int = 16  # queries waiting for the model; more are refused "busy"
+    repeat_s: float = 20.0  # first repetition of an unacknowledged answer
+    repeat_backoff: float = 1.5
+    max_repeat_s: float = 300.0
+    chunk_interval_s: float = 0.5  # of compute time, between two streamed chunks
+    keep_acked: int = 1024  # ids of acknowledged answers remembered (duplicates ignored)
+
+    def __post_init__(self) -> None:
+        where = "ServiceConfig"
+        if not isinstance(self.concurrency, int) or self.concurrency < 1:
+            raise ConfigError(where, "concurrency", f"must be >= 1, got {self.concurrency!r}")
+        if not isinstance(self.max_queued, int) or self.max_queued < 0:
+            raise ConfigError(where, "max_queued", f"must be >= 0, got {self.max_queued!r}")
+        for name in ("repeat_s", "max_repeat_s", "chunk_interval_s"):
+            if not getattr(self, name) > 0:
+                raise ConfigError(where, name, f"must be positive, got {getattr(self, name)!r}")
+        if not self.repeat_backoff >= 1.0:
+            raise ConfigError(where, "repeat_backoff", "must be >= 1")
+
+
+@dataclass(slots=True)
+class _Job:
+    query: Query
+    params: GenerationParams
+    complete_t_s: float  # the query's last segment arrived
+
+
+@dataclass(slots=True)
+class _Pending:
+    """An answer (or error) sent and not yet acknowledged."""
+
+    data: bytes
+    copies: int = 0
+    interval_s: float = 0.0
+    timer: Any = None
+
+
+@dataclass(slots=True)
+class _Stream:
+    """Pieces of a streamed answer, cut into chunks by compute time."""
+
+    query_id: str
+    start_t_s: float
+    interval_s: float
+    seq: int = 0
+    text: list[str] = field(default_factory=list)
+    window_start: float = 0.0
+    last_offset: float = 0.0
+    scheduled: deque = field(default_factory=deque)  # (timer, chunk) not yet sent
+
+
+class InferenceService:
+    """A computing satellite's inference endpoint (see the module docstring)."""
+
+    def __init__(
+        self,
+        backend: Backend,
+        clock: Clock,
+        send: SendFn,
+        *,
+        satellite: str = "",
+        config: ServiceConfig | None = None,
+    ) -> None:
+        self.backend = backend
+        self.clock = clock
+        self.send_fn = send
+        self.satellite = satellite
+        self.config = config or ServiceConfig()
+        self.stats: Counter[str] = Counter()
+        self._queue: asyncio.Queue[_Job] | None = None
+        self._workers: list[asyncio.Task[None]] = []
+        self._executor: ThreadPoolExecutor | None = None
+        self._known: set[str] = set()  # queued or running
+        self._pending: dict[str, _Pending] = {}
+        self._acked: OrderedDict[str, None] = OrderedDict()
+        self._running = 0
+        self._malformed = itertools.count(1)
+        self._load_error: str | None = None
+
+    # -- life cycle ----------------------------------------------------------------------
+    def start(self) -> None:
+        """Start the workers (inside the running loop). Load the backend first if you
+        do not want the first query to pay for it (``backend.load()``)."""
+        if self._workers:
+            return
+        self._queue = asyncio.Queue()
+        self._executor = ThreadPoolExecutor(
+            self.config.concurrency, thread_name_prefix=f"model-{self.satellite}"
+        )
+        loop = asyncio.get_running_loop()
+        self._workers = [
+            loop.create_task(self._worker(), name=f"service {self.satellite} #{i}")
+            for i in range(self.config.concurrency)
+        ]
+
+    async def close(self) -> None:
+        for task in self._workers:
+            task.cancel()
+        for task in self._workers:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._workers = []
+        for pending in self._pending.values():
+            if pending.timer is not None:
+                pending.timer.cancel()
+        if self._executor is not None:
+            self._executor.shutdown(wait=False, cancel_futures=True)
+            self._executor = None
+
+    @property
+    def queued(self) -> int:
+        return 0 if self._queue is None else self._queue.qsize()
+
+    @property
+    def unacknowledged(self) -> tuple[str, ...]:
+        return tuple(self._pending)
+
+    # -- what arrives ----------------------------------------------------------------------
+    def on_message(self, data: bytes, t_s: float | None = None) -> None:
+        """One complete message from the packet layer; ``t_s`` when its last segment
+        arrived (default: now). Never raises."""
+        t_s = self.clock.now() if t_s is None else t_s
+        try:
+            self._on_message(data, t_s)
+        except Exception:  # the endpoint must keep serving whatever happens
+            log.exception("service %s: unexpected error on a message", self.satellite)
+            self.stats["internal_errors"] += 1
+
+    def _on_message(self, data: bytes, t_s: float) -> None:
+        self.stats["messages"] += 1
+        try:
+            msg = decode(data)
+        except DecodeError as exc:
+            self.stats["malformed"] += 1
+            self._refuse(self._salvage_id(data), "malformed", str(exc))
+            return
+        if isinstance(msg, Ack):
+            self._on_ack(msg)
+        elif isinstance(msg, Query):
+            self._on_query(msg, t_s)
+        else:
+            self.stats["rejected"] += 1
+            self._refuse(msg.id, "rejected", f"a {type(msg).__name__} is not for the satellite")
+
+    def _salvage_id(self, data: bytes) -> str:
+        """The id of a malformed message if it has a usable one, else a fresh one."""
+        with contextlib.suppress(Exception):
+            body = cbor2.loads(bytes(data))
+            msg_id = body.get("id") if isinstance(body, dict) else None
+            if isinstance(msg_id, str) and 0 < len(msg_id) <= MAX_ID_LEN:
+                return msg_id
+        return f"malformed-{self.satellite or 'sat'}-{next(self._malformed)}"[:MAX_ID_LEN]
+
+    def _on_ack(self, ack: Ack) -> None:
+        self.stats["acks"] += 1
+        for msg_id in ack.ids:
+            pending = self._pending.pop(msg_id, None)
+            if pending is None:
+                continue
+            self.stats["answers_acknowledged"] += 1
+            if pending.timer is not None:
+                pending.timer.cancel()
+            self._acked[msg_id] = None
+            while len(self._acked) > self.config.keep_acked:
+                self._acked.popitem(last=False)
+
+    def _on_query(self, query: Query, t_s: float) -> None:
+        self.stats["queries"] += 1
+        if query.id in self._pending:  # the ground asked again: send the answer again
+            self.stats["duplicate_queries"] += 1
+            self._send_copy(query.id)
+            return
+        if query.id in self._known or query.id in self._acked:
+            self.stats["duplicate_queries"] += 1
+            return
+        try:
+            p = query.params
+            params = GenerationParams(p.max_new_tokens, p.temperature, p.top_p, p.thinking, p.seed)
+        except ConfigError as exc:
+            self._refuse(query.id, "rejected", str(exc))
+            return
+        try:
+            tokens = self.backend.count_tokens(query.prompt, params.thinking)
+            limit = self.backend.max_prompt_tokens
+        except Exception as exc:  # the backend did not load: nothing can be answered
+            self._refuse(query.id, "model_unavailable", _reason(exc))
+            return
+        if tokens > limit:
+            self._refuse(
+                query.id,
+                "prompt_too_long",
+                f"{tokens} tokens after the chat template, more than the {limit} of "
+                f"{self.backend.name} {self.backend.model}",
+            )
+            return
+        assert self._queue is not None, "call start() first"
+        if self._queue.qsize() + self._running >= self.config.concurrency + self.config.max_queued:
+            self._refuse(query.id, "busy", f"{self._queue.qsize()} queries already wait")
+            return
+        self._known.add(query.id)
+        self._queue.put_nowait(_Job(query, params, t_s))
+
+    # -- the model ---------------------------------------------------------------------------
+    async def _worker(self) -> None:
+        assert self._queue is not None
+        while True:
+            job = await self._queue.get()
+            self._running += 1
+            try:
+                await self._run(job)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # never let one query stop the endpoint
+                log.exception("service %s: query %s failed", self.satellite, job.query.id)
+                self.stats["internal_errors"] += 1
+                self._refuse(job.query.id, "model_unavailable", _reason(exc))
+            finally:
+                self._running -= 1
+                self._known.discard(job.query.id)
+
+    async def _run(self, job: _Job) -> None:
+        query = job.query
+        loop = asyncio.get_running_loop()
+        picked = self.clock.now()
+        stream = _Stream(query.id, picked, self.config.chunk_interval_s) if query.stream else None
+        backend = self.backend
+
+        def work() -> Generation:
+            t0 = time.perf_counter()
+
+            def on_text(piece: str) -> None:
+                if stream is not None:
+                    loop.call_soon_threadsafe(self._piece, stream, time.perf_counter() - t0, piece)
+
+            return backend.generate(query.prompt, job.params, on_text)
+
+        self.stats["inferences"] += 1
+        try:
+            gen = await loop.run_in_executor(self._executor, work)
+        except (ModelUnavailableError, ConfigError) as exc:
+            code = "prompt_too_long" if getattr(exc, "field", "") == "prompt" else None
+            self.stats["model_errors"] += 1
+            self._refuse(query.id, code or "model_unavailable", _reason(exc))
+            return
+        except Exception as exc:
+            self.stats["model_errors"] += 1
+            self._refuse(query.id, "model_unavailable", _reason(exc))
+            return
+        # The compute starts when the worker picks the query and lasts what the backend's
+        # stopwatch says (which excludes any wait for a model shared with other workers
+        # or, in the emulator, other satellites: each satellite has its own hardware).
+        start = picked
+        end = start + gen.generate_s
+        if stream is not None:
+            stream.start_t_s = start
+            self._close_window(stream)
+        await self.clock.sleep_until(end)
+        if stream is not None:  # chunks not yet due go before the answer, in order
+            while stream.scheduled:
+                timer, data = stream.scheduled.popleft()
+                timer.cancel()
+                self._send_chunk(data)
+        times = OnboardTimes(
+            query_complete=job.complete_t_s,
+            inference_start=start,
+            first_token=start + gen.ttft_s if gen.completion_tokens else None,
+            inference_end=end,
+            answer_queued=self.clock.now(),
+            ttft_s=gen.ttft_s,
+            generate_s=gen.generate_s,
+            tokens_per_s=gen.tokens_per_s,
+        )
+        answer = Answer(
+            query.id,
+            gen.text,
+            gen.prompt_tokens,
+            gen.completion_tokens,
+            gen.finish_reason if gen.finish_reason in ("stop", "length") else "error",
+            gen.backend,
+            gen.model,
+            gen.random_weights,
+            self.satellite,
+            times,
+        )
+        self.stats["answers"] += 1
+        self._deliver(query.id, encode(answer))
+
+    # -- streaming ---------------------------------------------------------------------------
+    def _piece(self, stream: _Stream, offset_s: float, piece: str) -> None:
+        if stream.text and offset_s >= stream.window_start + stream.interval_s:
+            self._close_window(stream)
+        if not stream.text:
+            stream.window_start = offset_s
+        stream.text.append(piece)
+        stream.last_offset = offset_s
+
+    def _close_window(self, stream: _Stream) -> None:
+        if not stream.text:
+            return
+        chunk = AnswerChunk(stream.query_id, stream.seq, "".join(stream.text))
+        stream.seq += 1
+        stream.text = []
+        at = stream.start_t_s + stream.last_offset
+        entry: list[Any] = [None, chunk]
+        entry[0] = self.clock.call_at(at, self._chunk_due, stream, entry)
+        stream.scheduled.append(tuple(entry))
+
+    def _chunk_due(self, stream: _Stream, entry: list[Any]) -> None:
+        for i, (timer, chunk) in enumerate(stream.scheduled):
+            if timer is entry[0]:
+                del stream.scheduled[i]
+                self._send_chunk(chunk)
+                return
+
+    def _send_chunk(self, chunk: AnswerChunk) -> None:
+        chunk = AnswerChunk(chunk.id, chunk.seq, chunk.text, self.clock.now())
+        self.stats["chunks"] += 1
+        self._call_send(encode(chunk))
+
+    # -- answers until acknowledged ------------------------------------------------------
+    def _refuse(self, msg_id: str, code: str, detail: str) -> None:
+        self.stats[f"refused_{code}"] += 1
+        err = ErrorMessage(msg_id, code, detail[:500], self.satellite, self.clock.now())
+        self._deliver(msg_id, encode(err))
+
+    def _deliver(self, msg_id: str, data: bytes) -> None:
+        old = self._pending.pop(msg_id, None)
+        if old is not None and old.timer is not None:
+            old.timer.cancel()
+        self._pending[msg_id] = _Pending(data, interval_s=self.config.repeat_s)
+        self._send_copy(msg_id)
+
+    def _send_copy(self, msg_id: str) -> None:
+        pending = self._pending.get(msg_id)
+        if pending is None:
+            return
+        if pending.timer is not None:
+            pending.timer.cancel()
+        pending.copies += 1
+        if pending.copies > 1:
+            self.stats["answer_repeats"] += 1
+        now = self.clock.now()
+        leaves = self._call_send(pending.data)
+        if leaves is None:  # no route to the ground known: look again later
+            due = now + self.config.max_repeat_s
+        else:
+            due = max(now, leaves) + pending.interval_s
+            pending.interval_s = min(
+                pending.interval_s * self.config.repeat_backoff, self.config.max_repeat_s
+            )
+        pending.timer = self.clock.call_at(due, self._repeat, msg_id)
+
+    def _repeat(self, msg_id: str) -> None:
+        try:
+            self._send_copy(msg_id)
+        except Exception:
+            log.exception("service %s: repeating %s failed", self.satellite, msg_id)
+            self.stats["internal_errors"] += 1
+
+    def _call_send(self, data: bytes) -> float | None:
+        try:
+            return self.send_fn(data)
+        except Exception:
+            log.exception("service %s: the downlink refused a message", self.satellite)
+            self.stats["send_errors"] += 1
+            return None
+
+
+def _reason(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}"
