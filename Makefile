@@ -8,7 +8,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 PIP    := $(BIN)/python -m pip --disable-pip-version-check
 
-.PHONY: help install demo test test-slow lint format bench fuzz clean
+.PHONY: help install demo test test-slow lint format bench fuzz pcaps clean
 
 help:
 	@echo "make demo       set up .venv and run the main job (linkstack demo)"
@@ -16,6 +16,8 @@ help:
 	@echo "make test-slow  the full-size fuzzing and other slow checks"
 	@echo "make bench      run the benchmarks (linkstack bench all)"
 	@echo "make fuzz       fuzz every decoder with 100,000 inputs each"
+	@echo "make pcaps      regenerate the sample captures of pcaps/"
+	@echo "make tools      install tshark and mosquitto when missing (root, apt)"
 	@echo "make lint       ruff check and format check"
 	@echo "make clean      remove .venv and build leftovers"
 
@@ -41,28 +43,37 @@ format: $(STAMP)
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-# The Wireshark checks (tests/test_wireshark.py) run the real tshark. Install it
-# when it is missing and we are root on Debian/Ubuntu (the debconf answer keeps
-# dumpcap without setuid and apt quiet); otherwise say how. Either way those
-# tests fail, with the same advice, while tshark is missing.
-.PHONY: tshark
-tshark:
-	@if ! command -v tshark >/dev/null 2>&1; then \
+# System tools the tests run for real: tshark (the Wireshark checks,
+# tests/test_wireshark.py) and mosquitto (the MQTT broker of the daemon tests).
+# Install what is missing when we are root on Debian/Ubuntu (the debconf answer
+# keeps dumpcap without setuid and apt quiet; mosquitto's own service is stopped,
+# the tests start brokers of their own); otherwise say how. Either way the tests
+# that need a missing tool fail, with the same advice.
+.PHONY: tools
+tools:
+	@missing=""; \
+	command -v tshark >/dev/null 2>&1 || missing="$$missing tshark"; \
+	{ command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ]; } || missing="$$missing mosquitto"; \
+	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
-	    echo "make: installing tshark (apt-get) for the Wireshark checks"; \
+	    echo "make: installing$$missing (apt-get) for the tests"; \
 	    if command -v debconf-set-selections >/dev/null 2>&1; then \
 	      echo "wireshark-common wireshark-common/install-setuid boolean false" | debconf-set-selections; \
 	    fi; \
-	    (apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y tshark) \
-	      || echo "make: installing tshark failed; tests/test_wireshark.py will fail"; \
+	    (apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y $$missing) \
+	      || echo "make: installing$$missing failed; the tests that need it will fail"; \
+	    if echo "$$missing" | grep -q mosquitto; then \
+	      (service mosquitto stop || true) >/dev/null 2>&1; \
+	    fi; \
 	  else \
-	    echo "make: tshark is not installed, so tests/test_wireshark.py will fail. Install it:"; \
-	    echo "      sudo apt-get install tshark (Debian/Ubuntu), sudo dnf install wireshark-cli"; \
-	    echo "      (Fedora), brew install wireshark (macOS); or run make test as root on Debian."; \
+	    echo "make: not installed:$$missing; the tests that need it will fail. Install it:"; \
+	    echo "      sudo apt-get install tshark mosquitto (Debian/Ubuntu), sudo dnf install"; \
+	    echo "      wireshark-cli mosquitto (Fedora), brew install wireshark mosquitto (macOS);"; \
+	    echo "      or run make test as root on Debian."; \
 	  fi; \
 	fi
 
-test: tshark
+test: tools
 
 # pytest exits 5 when it collected no tests; say so, and fail.
 test: lint
@@ -78,6 +89,9 @@ bench: $(STAMP)
 
 fuzz: $(STAMP)
 	$(BIN)/linkstack fuzz --iterations 100000
+
+pcaps: $(STAMP)
+	$(BIN)/linkstack capture-samples --out pcaps
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache .hypothesis

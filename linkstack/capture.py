@@ -494,6 +494,8 @@ class PcapReader:
     ``t_s`` is counted from ``epoch``: by default the epoch of the side file
     ``<path>.nodes.json`` when there is one, else 1970-01-01 UTC. The side file
     also gives node names back; without it, ``src`` and ``dst`` are addresses.
+    ``ports`` replaces the port table (port -> layer name) for captures made with
+    other ports.
     """
 
     def __init__(
@@ -501,8 +503,10 @@ class PcapReader:
         source: str | os.PathLike[str] | BinaryIO | bytes,
         epoch: datetime | None = None,
         registry: NodeRegistry | None = None,
+        ports: dict[int, str] | None = None,
     ) -> None:
         self.stats: Counter[str] = Counter()
+        self._ports = LAYER_BY_PORT if ports is None else ports
         self.registry = registry or NodeRegistry()
         self._source = source
         side_epoch = None
@@ -758,7 +762,7 @@ class PcapReader:
                 "pcap", "udp", f"{where}: header needs 8 octets, the datagram has {len(payload)}"
             )
         sport, dport, length = struct.unpack_from(">HHH", payload)
-        layer = LAYER_BY_PORT.get(dport) or LAYER_BY_PORT.get(sport)
+        layer = self._ports.get(dport) or self._ports.get(sport)
         if layer is None:
             self.stats["other_ports"] += 1
             return None

@@ -217,6 +217,98 @@ def _cmd_contacts(args: argparse.Namespace) -> int:
     return 0
 
 
+def _load_scenario(path: str | None):
+    from linkstack import scenario
+
+    return scenario.load(path) if path else scenario.load_default()
+
+
+def _cmd_scenario(args: argparse.Namespace) -> int:
+    from linkstack import scenario
+
+    if args.action == "show":
+        if args.file:
+            sys.stdout.write(Path(args.file).read_text("utf-8"))
+        else:
+            sys.stdout.write(scenario.default_text())
+        return 0
+    if not args.file:
+        print("linkstack scenario check: give the file to check", file=sys.stderr)
+        return 2
+    sf = scenario.load(args.file)
+    sc = sf.scenario
+    cfg = sf.emulation
+    d = sf.daemon
+    links = 2 * len(sc.satellites) + 2 * len(sc.isl_pairs)
+    print(f"{args.file}: ok")
+    print(f"  {sf.name}: {sf.description or '-'}")
+    print(f"  epoch {sc.epoch:%Y-%m-%dT%H:%M:%SZ}; {len(sc.satellites)} satellites", end="")
+    computing = "all" if cfg.computing is None else len(cfg.computing)
+    print(f" ({computing} computing), {len(sc.isl_pairs)} laser pairs")
+    print(f"  stations: {', '.join(s.name for s in sc.stations)}")
+    print(
+        f"  uplink {cfg.uplink_rf.name} {cfg.uplink_rf.rate_bps:g} bit/s, "
+        f"downlink {cfg.downlink_rf.name} {cfg.downlink_rf.rate_bps:g} bit/s, "
+        f"laser {cfg.laser.name}"
+    )
+    print(f"  model {cfg.backend}; ground {sf.ground.name}, queue {sf.queue_path}")
+    mqtt = f"{sf.mqtt.host}:{sf.mqtt.port}" if sf.mqtt.enabled else "off"
+    print(f"  mqtt {mqtt}, topics {sf.mqtt.prefix}/{sf.ground.name}/...")
+    print(
+        f"  ports: channel {d.channel_port}..{d.channel_port + links - 1}, "
+        f"nodes {d.node_port}..{d.node_port + links - 1} ({links} links), "
+        f"http {d.http_port or 'off'}"
+    )
+    return 0
+
+
+def _cmd_daemon(args: argparse.Namespace) -> int:
+    from linkstack import daemon
+
+    settings = _load_scenario(args.scenario)
+    opts = daemon.Options(
+        role=args.role,
+        names=tuple(args.name or ()),
+        start=args.start,
+        anchor=args.anchor,
+        out_dir=args.out,
+        queue=args.queue,
+        http_port=args.http_port,
+        capture=not args.no_capture,
+        log_level=args.log_level,
+        log_format=args.log_format,
+    )
+    return daemon.main(settings, opts)
+
+
+def _cmd_ask(args: argparse.Namespace) -> int:
+    import asyncio
+    from dataclasses import replace
+
+    from linkstack import mqtt
+    from payloads.messages import Params
+
+    settings = _load_scenario(args.scenario)
+    broker = settings.mqtt
+    if args.host:
+        broker = replace(broker, host=args.host)
+    if args.port:
+        broker = replace(broker, port=args.port)
+    if args.id is not None and not mqtt.valid_id(args.id):
+        print(f"linkstack ask: --id {args.id!r} is not a usable id", file=sys.stderr)
+        return 2
+    params = Params(
+        max_new_tokens=args.max_new_tokens,
+        temperature=args.temperature,
+        top_p=args.top_p,
+        thinking=args.thinking,
+        seed=args.seed,
+    )
+    request = mqtt.Request(args.prompt, args.id, args.target, args.stream, params, "linkstack-ask")
+    ground = args.ground or settings.ground.name
+    return asyncio.run(mqtt.ask(broker, ground, request, timeout_s=args.timeout))
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="linkstack",
@@ -291,6 +383,72 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--output", "-o", help="write to this file instead of stdout")
     p.set_defaults(func=_cmd_contacts)
 
+    p = sub.add_parser(
+        "daemon",
+        help="run one role of a scenario as a daemon (ground, sat, channel, all)",
+        description="Run the emulator as long-lived processes with real sockets: 'channel' "
+        "(the links and their physics), 'ground' (mission control, COP-1, the SQLite query "
+        "queue, MQTT), 'sat' (satellites and their model), or 'all' in one process. Units "
+        "travel as UDP datagrams on loopback, one port per link. Stops on SIGINT/SIGTERM "
+        "(captures closed, report.json written by the ground).",
+    )
+    p.add_argument("role", choices=["ground", "sat", "channel", "all"])
+    p.add_argument("--scenario", help="scenario file (TOML; default: the shipped default)")
+    p.add_argument(
+        "--name",
+        action="append",
+        metavar="SAT",
+        help="sat role: run only this satellite (repeatable; default: all of them)",
+    )
+    p.add_argument(
+        "--start",
+        default="now",
+        help="the scenario instant at the anchor: 'now' (the real UTC time, the default), "
+        "+SECONDS after the scenario epoch, or an ISO instant like 2026-01-01T02:59:20Z",
+    )
+    p.add_argument(
+        "--anchor",
+        help="the wall-clock instant (Unix seconds or ISO) at which the scenario is at "
+        "--start (default: when this daemon starts); give every daemon of a run the same",
+    )
+    p.add_argument("--out", type=Path, help="output folder (default: daemon.out_dir)")
+    p.add_argument("--queue", type=Path, help="ground: the SQLite queue file")
+    p.add_argument("--http-port", type=int, help="HTTP status port (0: none)")
+    p.add_argument("--no-capture", action="store_true", help="write no pcap")
+    p.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    p.add_argument("--log-format", default="json", choices=["json", "text"])
+    p.set_defaults(func=_cmd_daemon)
+
+    p = sub.add_parser(
+        "scenario",
+        help="scenario files: show the default, check one",
+        description="'show' prints the shipped default scenario (or FILE); 'check FILE' "
+        "reads and checks a scenario file and summarises it.",
+    )
+    p.add_argument("action", choices=["show", "check"])
+    p.add_argument("file", nargs="?")
+    p.set_defaults(func=_cmd_scenario)
+
+    p = sub.add_parser(
+        "ask",
+        help="ask the ground daemon a question over MQTT; print the answer and its timeline",
+    )
+    p.add_argument("prompt")
+    p.add_argument("--scenario", help="scenario file (for the broker and the ground's name)")
+    p.add_argument("--target", help="a satellite name (default: any)")
+    p.add_argument("--stream", action="store_true", help="stream the answer as it is made")
+    p.add_argument("--id", help="the query id (default: a fresh one)")
+    p.add_argument("--ground", help="the ground segment's name (default: the scenario's)")
+    p.add_argument("--host", help="the broker (default: the scenario's mqtt.host)")
+    p.add_argument("--port", type=int, help="the broker's port (default: mqtt.port)")
+    p.add_argument("--max-new-tokens", type=int, default=64)
+    p.add_argument("--temperature", type=float, default=0.0)
+    p.add_argument("--top-p", type=float, default=1.0)
+    p.add_argument("--thinking", action="store_true")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--timeout", type=float, default=1800.0, help="seconds (default 1800)")
+    p.set_defaults(func=_cmd_ask)
+
     p = sub.add_parser("fuzz", help="fuzz every decoder with random and damaged units")
     p.add_argument("--iterations", type=int, default=100_000, help="inputs per target")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
@@ -307,6 +465,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--ocf", action="store_true", help="AOS frame carries an OCF")
     p.add_argument("--cuc", action="store_true", help="packet secondary header is a CUC code")
     p.set_defaults(func=_cmd_decode)
+    # subcommands that live beside the code they drive
+    from linkstack import replay, samples
+    from linkstack.conformance import add_conform_parser
+
+    replay.add_replay_parser(sub)
+    samples.add_samples_parser(sub)
+    add_conform_parser(sub)
     return parser
 
 

@@ -57,6 +57,17 @@ Capture: give :class:`Emulation` a :class:`CaptureSink`; every unit is reported
 once, on the sender's side, when the link starts to emit it (CLTUs and their TC
 frames, TM and AOS CADUs and their frames), and every Space Packet when it is
 handed to the framing layer. Without a sink nothing is kept.
+
+Split across processes (:mod:`linkstack.daemon`): the nodes do not need the
+:class:`Emulation`, only a :class:`Site` (the clock, the contact state, the trace,
+the capture sink, the station switches and a ``wake``), so a daemon builds
+:class:`MissionControl` or :class:`SatelliteNode` on a site of its own and gives
+them links whose far end is a UDP socket; the physics (:func:`rf_models`,
+:func:`laser_model`) then runs in the channel daemon. There the ground resynchronises
+COP-1 from the first CLCW (:class:`Cop1Channel` with ``sync``), since the FARM-1 on
+board outlives a restart of the ground, and a satellite transmits TM all through
+every pass (:func:`transmit_passes` with a ``busy`` that is always true), since it
+cannot see the ground's FOP-1.
 """
 
 from __future__ import annotations
@@ -69,7 +80,7 @@ import random
 from collections import Counter, defaultdict, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from channels.errors import IndependentErrors
 from channels.link import Conditions, Delivery, Link, LinkEvent
@@ -81,7 +92,7 @@ from channels.scenarios import Scenario, scenario_by_name
 from linkstack.aos import AosConfig, AosMasterChannel, AosReceiver
 from linkstack.coding.randomizer import tm_derandomize
 from linkstack.errors import ConfigError, DecodeError
-from linkstack.fop import Response, TransferResponse, Transmit
+from linkstack.fop import Directive, FopState, Response, TransferResponse, Transmit
 from linkstack.pipeline import CaduCoding, CaduReceiver, CaduTransmitter, CltuReceiver
 from linkstack.report import Hop, Timeline
 from linkstack.routing import GROUND_NODE, RELAY_APID, ContactState, RelayHeader
@@ -111,6 +122,22 @@ class CaptureSink(Protocol):
     def unit(self, layer: str, t_s: float, src: str, dst: str, data: bytes) -> None: ...
 
     def close(self) -> None: ...
+
+
+class Site(Protocol):
+    """What the nodes of one process share (an :class:`Emulation` is one; each daemon
+    builds its own): ``clock``, ``contacts`` (:class:`ContactState`), ``trace``
+    (:class:`Trace`), ``sink`` (a :class:`CaptureSink` or None), ``switches`` (the
+    :class:`StationSwitch` of each satellite) and ``wake(satellite)``, which tells a
+    satellite's pass loop that there is traffic."""
+
+    clock: Any
+    contacts: ContactState
+    trace: Trace
+    sink: CaptureSink | None
+    switches: dict[str, StationSwitch]
+
+    def wake(self, satellite: str) -> None: ...
 
 
 def sat_node(name: str) -> str:
@@ -229,7 +256,7 @@ class RadioLink(Link):
             self.sink.unit(frame_layer, event.t_s, src, dst, frame)
 
 
-def _cadu_frame(frame_len: int, coding: CaduCoding) -> Callable[[bytes], bytes | None]:
+def cadu_frame_of(frame_len: int, coding: CaduCoding) -> Callable[[bytes], bytes | None]:
     asm = len(coding.asm)
 
     def frame_of(unit: bytes) -> bytes | None:
@@ -241,7 +268,7 @@ def _cadu_frame(frame_len: int, coding: CaduCoding) -> Callable[[bytes], bytes |
     return frame_of
 
 
-def _cltu_frame(coding: Any) -> Callable[[bytes], bytes | None]:
+def cltu_frame_of(coding: Any) -> Callable[[bytes], bytes | None]:
     rx = CltuReceiver(coding)
     return rx.receive
 
@@ -334,7 +361,7 @@ class SatelliteNode:
     """One satellite: FARM-1 and the TM channel (``uplink.Spacecraft``), its laser
     terminals, a store-and-forward relay, and the inference service if it computes."""
 
-    def __init__(self, emu: Emulation, name: str, number: int, scid: int) -> None:
+    def __init__(self, emu: Site, name: str, number: int, scid: int) -> None:
         self.emu = emu
         self.name = name
         self.node = sat_node(name)
@@ -355,12 +382,12 @@ class SatelliteNode:
         self.stats: Counter[str] = Counter()
 
     # -- wiring ----------------------------------------------------------------------------
-    def add_isl(self, peer: SatelliteNode, link: RadioLink) -> None:
+    def add_isl(self, peer: SatelliteNode | Peer, link: RadioLink) -> None:
         self.isl_links[peer.name] = link
         mc = AosMasterChannel(AosConfig(frame_length=AOS_FRAME_LEN, scid=self.scid))
         self._isl_tx[peer.name] = (mc, CaduTransmitter(AOS_FRAME_LEN), SequenceCounter())
 
-    def add_isl_rx(self, peer: SatelliteNode) -> None:
+    def add_isl_rx(self, peer: SatelliteNode | Peer) -> None:
         self._isl_rx[peer.name] = _IslRx(peer.scid)
 
     # -- arrivals -----------------------------------------------------------------------------
@@ -533,8 +560,15 @@ class SatelliteNode:
 # -- the ground ------------------------------------------------------------------------------
 
 
-class _Channel(Ground):
-    """FOP-1 of one satellite, and which query packet each CLTU it sends carries."""
+class Cop1Channel(Ground):
+    """FOP-1 of one satellite, and which query packet each CLTU it sends carries.
+
+    With ``sync`` (the ground daemon), the AD service is not initiated at start but
+    from the first CLCW that comes down: "initiate AD service with Set V(R)" to the
+    N(R) that FARM-1 reports, so that a ground that restarted (its V(S) back to 0)
+    carries on with a FARM-1 that did not; after an Unlock if FARM-1 reports
+    Lockout. It does so again whenever FOP-1 is back in its initial state (an
+    alert), but not while it is suspended (auto-resume handles that)."""
 
     def __init__(
         self,
@@ -543,14 +577,51 @@ class _Channel(Ground):
         uplink: RadioLink,
         on_packet: Callable[[float, bytes], object],
         on_frame_sent: Callable[[int, bool, float], None],
+        *,
+        sync: bool = False,
     ) -> None:
         super().__init__(config, clock, uplink, on_packet)
         self.radio = uplink
         self.on_frame_sent = on_frame_sent
+        self.sync = sync
+        self._unlocking = False
         self._accepted: int | None = None
         self._seq_owner: dict[int, int] = {}
         self._unit_owner: dict[int, tuple[int, bool]] = {}
         uplink.add_listener(self._on_event)
+
+    def start(self) -> None:
+        if not self.sync:
+            super().start()
+
+    def _on_ocf(self, ocf: bytes, now: float) -> None:
+        super()._on_ocf(ocf, now)
+        if self.sync and self.last_clcw_t_s == now and self.last_clcw is not None:
+            self._resync(self.last_clcw)
+
+    def _resync(self, clcw: Any) -> None:
+        fop = self.fop
+        if fop.state is FopState.INITIALISING_WITH_BC:
+            if clcw.lockout and not self._unlocking:
+                # FARM-1 does not execute Set V(R) in Lockout: start over, with an Unlock
+                self.stats["sync_restart_in_lockout"] += 1
+                self.directive(Directive.TERMINATE_AD)
+            elif self._unlocking and not clcw.lockout and clcw.report_value != fop.vs:
+                # unlocked, but V(R) is not our V(S): start over, with Set V(R)
+                self.stats["sync_restart_after_unlock"] += 1
+                self.directive(Directive.TERMINATE_AD)
+            else:
+                return  # the initiation's own CLCW check completes it
+        if fop.state is not FopState.INITIAL or fop.suspend_state:
+            return
+        if clcw.lockout:
+            self._unlocking = True
+            self.stats["sync_unlock"] += 1
+            self.directive(Directive.INITIATE_AD_WITH_UNLOCK)
+            return
+        self._unlocking = False
+        self.stats["sync_set_vr"] += 1
+        self.directive(Directive.INITIATE_AD_WITH_SET_VR, clcw.report_value)
 
     def _do(self, action: Any) -> None:
         if isinstance(action, TransferResponse) and action.response is Response.ACCEPT:
@@ -582,6 +653,9 @@ class _Channel(Ground):
         return bool(self.backlog or fop.outstanding or fop.wait_queue is not None)
 
 
+_Channel = Cop1Channel  # the name it had
+
+
 @dataclass(slots=True)
 class _Outgoing:
     message: bytes
@@ -604,11 +678,16 @@ class _Transfer:
 class MissionControl:
     """The ground segment: queue, routing, one COP-1 channel per satellite, reception.
 
-    Implements :class:`payloads.client.GroundSegment` for the client."""
+    Implements :class:`payloads.client.GroundSegment` for the client.
 
-    def __init__(self, emu: Emulation) -> None:
+    ``observes_space`` False (the ground daemon): the trace holds only what the
+    ground saw (uplink starts, downlink arrivals); :meth:`annotate` then fills the
+    timeline from those and from the instants the answer carries."""
+
+    def __init__(self, emu: Site, *, observes_space: bool = True) -> None:
         self.emu = emu
-        self.channels: dict[str, _Channel] = {}
+        self.observes_space = observes_space
+        self.channels: dict[str, Cop1Channel] = {}
         self.deliver: Callable[[bytes, float, str], None] | None = None
         self.queue: list[_Outgoing] = []
         self.stats: Counter[str] = Counter()
@@ -619,7 +698,7 @@ class MissionControl:
         self._timer: Any = None
         self._scheduled = False
 
-    def add_channel(self, satellite: str, channel: _Channel) -> None:
+    def add_channel(self, satellite: str, channel: Cop1Channel) -> None:
         self.channels[satellite] = channel
         self._reassemblers[satellite] = Reassembler()
         self._counters[satellite] = SequenceCounter()
@@ -647,6 +726,9 @@ class MissionControl:
         return any(queries[i].acked_t_s is None and not queries[i].failed for i in last.indices)
 
     def annotate(self, timeline: Timeline) -> None:
+        if not self.observes_space:
+            self._annotate_from_ground(timeline)
+            return
         trace = self.emu.trace
         qkey, akey = ("q", timeline.query_id), ("a", timeline.query_id)
         hops: list[HopRecord] = []
@@ -676,6 +758,26 @@ class MissionControl:
             hops += chain
         timeline.answer_copies = trace.copies.get(akey, 0)
         timeline.hops = [Hop(h.kind, h.src, h.dst, h.t_start, h.t_end) for h in hops]
+
+    def _annotate_from_ground(self, timeline: Timeline) -> None:
+        """What a ground alone knows: when the copy of the query that reached the
+        satellite began to go up (the last uplink begun before it was on board),
+        and, when it went straight up to the satellite that answered, that the
+        uplink ended when the query was on board. Relay and downlink hops happen
+        in other processes and are not in this trace."""
+        hops = self.emu.trace.hops.get(("q", timeline.query_id), ())
+        ups = [h for h in hops if h.kind == "uplink"]
+        timeline.uplink_frames_sent = sum(h.frames for h in ups)
+        timeline.uplink_retransmissions = sum(h.retransmissions for h in ups)
+        board = timeline.query_on_board
+        before = [h for h in ups if board is None or h.t_start <= board + 1e-6]
+        if not before:
+            return
+        up = max(before, key=lambda h: h.t_start)
+        timeline.first_uplink = up.t_start
+        if board is not None and up.dst == sat_node(timeline.satellite):
+            timeline.query_on_first_sat = board
+            timeline.hops = [Hop(up.kind, up.src, up.dst, up.t_start, board)]
 
     # -- test and tool hooks -----------------------------------------------------------------
     def send_raw(self, satellite: str, payload: bytes, apid: int = QUERY_APID) -> None:
@@ -774,6 +876,98 @@ class MissionControl:
             self.deliver(payload, t_s, sat)
 
 
+# -- pieces shared with the daemons -----------------------------------------------------------
+
+
+async def transmit_passes(
+    site: Site,
+    node: SatelliteNode,
+    busy: Callable[[], bool],
+    wake: asyncio.Event,
+    interval_s: float,
+    linger_s: float,
+) -> None:
+    """A satellite's TM through time: in each usable pass, while ``busy()`` (and
+    ``linger_s`` after), a TM frame with the CLCW every ``interval_s``; between,
+    wait for ``wake`` (set when traffic appears) or for the next pass."""
+    clock = site.clock
+    contacts = site.contacts
+    name = node.name
+    while True:
+        if not busy():
+            wake.clear()
+            await wake.wait()
+            continue
+        now = clock.now()
+        start = contacts.next_usable(name, now, downlink=True)
+        if start is None:
+            await clock.sleep_until(now + 3600.0)
+            continue
+        if start > now:
+            await clock.sleep_until(start)
+            continue
+        last_busy = now
+        node.transmitting = True
+        try:
+            while contacts.in_view(name, clock.now()):
+                node.emit_tm()
+                now = clock.now()
+                if busy():
+                    last_busy = now
+                elif now - last_busy >= linger_s:
+                    break
+                await clock.sleep_until(now + interval_s)
+        finally:
+            node.transmitting = False
+
+
+def rf_models(
+    scenario: Scenario,
+    cfg: EmulationConfig,
+    switch: StationSwitch,
+    satellite: Any,
+    seeds: random.Random,
+) -> tuple[SwitchedRfModel, SwitchedRfModel]:
+    """The physics of one satellite's uplink and downlink (through the station its
+    switch picks), with the configured injected losses and BER floors."""
+    views = {st.name: StationView(st, satellite, scenario.epoch) for st in scenario.stations}
+    up = SwitchedRfModel(
+        switch,
+        {s: RfLinkModel(v, cfg.uplink_rf) for s, v in views.items()},
+        cfg.uplink_rf.rate_bps,
+        loss=cfg.uplink_loss,
+        ber_floor=cfg.uplink_ber,
+        seed=seeds.getrandbits(32),
+    )
+    down = SwitchedRfModel(
+        switch,
+        {s: RfLinkModel(v, cfg.downlink_rf) for s, v in views.items()},
+        cfg.downlink_rf.rate_bps,
+        loss=cfg.downlink_loss,
+        ber_floor=cfg.downlink_ber,
+        seed=seeds.getrandbits(32),
+    )
+    return up, down
+
+
+def laser_model(
+    scenario: Scenario, cfg: EmulationConfig, src: str, dst: str, seeds: random.Random
+) -> LaserLinkModel:
+    """The physics of the laser link from ``src`` to ``dst``."""
+    return LaserLinkModel(
+        IslView(scenario.satellite(src), scenario.satellite(dst), scenario.epoch),
+        cfg.laser,
+        seed=seeds.getrandbits(32),
+    )
+
+
+class Peer(NamedTuple):
+    """A satellite of another process, as a laser-link neighbour knows it."""
+
+    name: str
+    scid: int
+
+
 # -- the whole scenario ------------------------------------------------------------------------
 
 
@@ -850,7 +1044,6 @@ class Emulation:
         cfg = self.config
         clock = self.clock
         scenario = self.scenario
-        epoch = scenario.epoch
         seeds = random.Random(cfg.seed)
         computing = set(cfg.computing if cfg.computing is not None else scenario.satellite_names)
         for i, sat in enumerate(scenario.satellites):
@@ -860,23 +1053,7 @@ class Emulation:
             self.satellites[name] = node
             self._wake[name] = asyncio.Event()
             switch = self.switches[name] = StationSwitch(self.contacts, name)
-            views = {st.name: StationView(st, sat, epoch) for st in scenario.stations}
-            up_model = SwitchedRfModel(
-                switch,
-                {s: RfLinkModel(v, cfg.uplink_rf) for s, v in views.items()},
-                cfg.uplink_rf.rate_bps,
-                loss=cfg.uplink_loss,
-                ber_floor=cfg.uplink_ber,
-                seed=seeds.getrandbits(32),
-            )
-            down_model = SwitchedRfModel(
-                switch,
-                {s: RfLinkModel(v, cfg.downlink_rf) for s, v in views.items()},
-                cfg.downlink_rf.rate_bps,
-                loss=cfg.downlink_loss,
-                ber_floor=cfg.downlink_ber,
-                seed=seeds.getrandbits(32),
-            )
+            up_model, down_model = rf_models(scenario, cfg, switch, sat, seeds)
             link_cfg = replace(cfg.uplink, scid=scid)
 
             def up_ends(model=up_model, node=node.node) -> tuple[str, str]:
@@ -895,7 +1072,7 @@ class Emulation:
                 sink=self.sink,
                 layers=("cltu", "tc_frame"),
                 ends=up_ends,
-                frame_of=_cltu_frame(link_cfg.cltu_coding),
+                frame_of=cltu_frame_of(link_cfg.cltu_coding),
             )
             downlink = RadioLink(
                 f"downlink {name}",
@@ -906,9 +1083,9 @@ class Emulation:
                 sink=self.sink,
                 layers=("tm_cadu", "tm_frame"),
                 ends=down_ends,
-                frame_of=_cadu_frame(link_cfg.tm_frame_length, link_cfg.cadu_coding),
+                frame_of=cadu_frame_of(link_cfg.tm_frame_length, link_cfg.cadu_coding),
             )
-            channel = _Channel(
+            channel = Cop1Channel(
                 link_cfg,
                 clock,
                 uplink,
@@ -932,11 +1109,7 @@ class Emulation:
         for a, b in scenario.isl_pairs:
             for src, dst in ((names[a], names[b]), (names[b], names[a])):
                 s_node, d_node = self.satellites[src], self.satellites[dst]
-                model = LaserLinkModel(
-                    IslView(scenario.satellite(src), scenario.satellite(dst), epoch),
-                    cfg.laser,
-                    seed=seeds.getrandbits(32),
-                )
+                model = laser_model(scenario, cfg, src, dst, seeds)
                 link = RadioLink(
                     f"isl {src}->{dst}",
                     clock,
@@ -946,7 +1119,7 @@ class Emulation:
                     sink=self.sink,
                     layers=("aos_cadu", "aos_frame"),
                     ends=lambda s=s_node.node, d=d_node.node: (s, d),
-                    frame_of=_cadu_frame(AOS_FRAME_LEN, CaduCoding()),
+                    frame_of=cadu_frame_of(AOS_FRAME_LEN, CaduCoding()),
                 )
                 s_node.add_isl(d_node, link)
                 d_node.add_isl_rx(s_node)
@@ -1005,37 +1178,14 @@ class Emulation:
         return self.satellites[name].tm_has_data or self.mcc.channels[name].busy
 
     async def _passes(self, name: str) -> None:
-        clock = self.clock
-        contacts = self.contacts
-        node = self.satellites[name]
-        wake = self._wake[name]
-        interval = self.config.uplink.clcw_interval_s
-        while True:
-            if not self._busy(name):
-                wake.clear()
-                await wake.wait()
-                continue
-            now = clock.now()
-            start = contacts.next_usable(name, now, downlink=True)
-            if start is None:
-                await clock.sleep_until(now + 3600.0)
-                continue
-            if start > now:
-                await clock.sleep_until(start)
-                continue
-            last_busy = now
-            node.transmitting = True
-            try:
-                while contacts.in_view(name, clock.now()):
-                    node.emit_tm()
-                    now = clock.now()
-                    if self._busy(name):
-                        last_busy = now
-                    elif now - last_busy >= self.config.linger_s:
-                        break
-                    await clock.sleep_until(now + interval)
-            finally:
-                node.transmitting = False
+        await transmit_passes(
+            self,
+            self.satellites[name],
+            functools.partial(self._busy, name),
+            self._wake[name],
+            self.config.uplink.clcw_interval_s,
+            self.config.linger_s,
+        )
 
     # -- figures ----------------------------------------------------------------------------------
     def stats(self) -> dict[str, Counter[str]]:

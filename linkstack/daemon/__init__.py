@@ -1,0 +1,33 @@
+"""The emulator as long-running local processes with real sockets.
+
+``linkstack daemon --scenario FILE ROLE``; the roles:
+
+- ``channel``: the emulated space. It owns every link of the scenario (each
+  satellite's S-band uplink and X-band downlink through the station tracking it,
+  each direction of each laser link) as a :class:`channels.link.Link` with the
+  physics of :mod:`channels.models`: geometry-driven delay, Doppler and receiver
+  lock, bit errors in the real octets, losses and contact gaps, in wall-clock
+  time. A unit arriving on a link's ingress port is emitted on that link and, if
+  the physics lets it through, sent on to the receiver's port after its delay.
+- ``ground``: the whole ground segment: mission control with one COP-1 channel
+  (FOP-1) per satellite, the stations as its RF front ends, the ground queue (in
+  SQLite, :mod:`linkstack.groundqueue`, surviving restarts) and the MQTT client
+  (:mod:`linkstack.mqtt`) through which outside software asks and is answered.
+- ``sat``: satellites: FARM-1 and TM, laser relays, the inference service with
+  the scenario's model. All of the scenario's (one process, one model in memory),
+  or those named with ``--name CS-01 --name CS-02`` (several sat daemons may
+  share the constellation).
+- ``all``: the three in one process, still over UDP on loopback.
+
+Units between processes: one UDP datagram per CLTU, TM CADU or AOS CADU, one
+port per link and end (:mod:`linkstack.daemon.wire`: the port plan). Within a
+process, :mod:`linkstack.daemon.parts` builds the ground, satellites and channel
+from :mod:`linkstack.node`'s pieces; :mod:`linkstack.daemon.run` runs a role
+(clock, signals, start-up and shutdown); :mod:`linkstack.daemon.status` logs and
+serves the status; :mod:`linkstack.daemon.ground` joins MQTT, the queue and the
+report to mission control.
+"""
+
+from linkstack.daemon.run import ROLES, Options, main
+
+__all__ = ["ROLES", "Options", "main"]

@@ -1,0 +1,295 @@
+"""The ground daemon's application side: MQTT in and out, the SQLite queue, the report.
+
+::
+
+    MQTT query --(store: received)--> PUBACK --> client.submit(same id) --(submitted)-->
+    mission control (queue for a pass, COP-1 up) ... answer down --> client (acks it
+    after ack_delay_s) --(store: answered)--> MQTT answer/<id>, timeline/<id>
+    --(published)
+
+A query is stored before the broker hears it was received, and its answer before
+the satellite hears it was received; so a daemon killed at any instant loses
+nothing when it starts again: :meth:`GroundApp.resume` hands every unanswered row to
+mission control again (same id: the satellite runs an id once and re-sends an
+answer it still holds), and publishes every answered row not yet published.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from linkstack.daemon.status import event
+from linkstack.groundqueue import GroundQueue, QueryRecord
+from linkstack.mqtt import (
+    MqttBridge,
+    Request,
+    RequestError,
+    Topics,
+    answer_json,
+    chunk_json,
+    dumps,
+    new_query_id,
+    parse_request,
+    timeline_json,
+)
+from linkstack.report import to_json
+from payloads.client import Client, Pending
+from payloads.messages import Answer, AnswerChunk, ErrorMessage, Params, decode, encode
+from payloads.timeline import Timeline
+
+log = logging.getLogger("linkstack.daemon.ground")
+
+
+class DaemonClient(Client):
+    """The ground client, telling the daemon about each answer as soon as it arrives
+    (before the acknowledgement to the satellite, which waits ``ack_delay_s``)."""
+
+    def __init__(self, *args: Any, on_result: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.on_result = on_result
+
+    def on_message(self, data: bytes, t_s: float, satellite: str = "") -> None:
+        before = self.stats["answers"] + self.stats["errors"]
+        super().on_message(data, t_s, satellite)
+        if self.stats["answers"] + self.stats["errors"] == before:
+            return
+        msg = decode(data)
+        pending = self.pending.get(msg.id)
+        if pending is not None:
+            self.on_result(pending)
+
+
+class GroundApp:
+    """Queries from MQTT through the ground segment and back (see the module docstring)."""
+
+    def __init__(
+        self,
+        settings: Any,  # linkstack.scenario.ScenarioFile
+        clock: Any,
+        mcc: Any,  # linkstack.node.MissionControl
+        queue: GroundQueue,
+    ) -> None:
+        self.settings = settings
+        self.clock = clock
+        self.mcc = mcc
+        self.queue = queue
+        scenario = settings.scenario
+        computing = settings.emulation.computing
+        self.targets = set(computing if computing is not None else scenario.satellite_names)
+        self.topics = Topics(settings.mqtt.prefix, settings.ground.name)
+        self.client = DaemonClient(
+            mcc, clock, settings.emulation.client, id_prefix="g", on_result=self._on_result
+        )
+        mcc.deliver = self.client.on_message
+        self.bridge: MqttBridge | None = None
+        if settings.mqtt.enabled:
+            self.bridge = MqttBridge(
+                settings.mqtt, self.topics, clock, self._on_query, self._on_connected
+            )
+        self.timelines: list[Timeline] = []  # answered during this run
+        self.stats: Counter[str] = Counter()
+        self._outbox = asyncio.Event()
+        self._tasks: list[asyncio.Task[Any]] = []
+        self._side: set[asyncio.Task[Any]] = set()
+
+    # -- life cycle --------------------------------------------------------------------------
+    def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        if self.bridge is not None:
+            self._tasks.append(loop.create_task(self.bridge.run(), name="mqtt"))
+            self._tasks.append(loop.create_task(self._publisher(), name="mqtt publisher"))
+
+    def resume(self) -> int:
+        """Hand the unanswered rows of the queue to mission control again; how many."""
+        rows = self.queue.unanswered()
+        for rec in rows:
+            self._submit(rec)
+        if self.queue.unpublished():
+            self._outbox.set()
+        if rows:
+            event("resumed the ground queue", resubmitted=len(rows), ids=[r.id for r in rows])
+        return len(rows)
+
+    async def close(self) -> None:
+        if self.bridge is not None:
+            await self.bridge.close()
+        for task in [*self._tasks, *self._side]:
+            task.cancel()
+        for task in [*self._tasks, *self._side]:
+            try:
+                await task
+            except asyncio.CancelledError:
+                pass
+            except Exception:
+                log.exception("a ground task failed while stopping")
+        self._tasks = []
+        self.client.close()
+
+    def write_report(self, out_dir: Path) -> Path:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        path = out_dir / "report.json"
+        meta = {
+            "scenario": self.settings.name,
+            "source": self.settings.source,
+            "ground": self.settings.ground.name,
+            "epoch": self.settings.scenario.epoch.isoformat(),
+            "queue": dict(self.queue.counts()),
+        }
+        path.write_text(to_json(self.timelines, meta))
+        return path
+
+    # -- queries in -------------------------------------------------------------------------
+    def _on_query(self, payload: bytes) -> None:
+        """A message on the query topic: store it (this returns before the PUBACK)."""
+        try:
+            req = parse_request(payload)
+        except RequestError as exc:
+            self.stats["requests_refused"] += 1
+            event("query refused", logging.WARNING, id=exc.query_id, reason=exc.detail)
+            self._refuse(exc.query_id, exc.detail)
+            return
+        self.take(req)
+
+    def take(self, req: Request) -> str | None:
+        """Store and submit a request (also the entry point without MQTT); its id."""
+        query_id = req.id or new_query_id(self.settings.ground.name)
+        if req.target is not None and req.target not in self.targets:
+            known = ", ".join(sorted(self.targets))
+            self._refuse(query_id, f"target: no computing satellite named {req.target!r} ({known})")
+            return None
+        params = {
+            "max_new_tokens": req.params.max_new_tokens,
+            "temperature": req.params.temperature,
+            "top_p": req.params.top_p,
+            "thinking": req.params.thinking,
+            "seed": req.params.seed,
+        }
+        new = self.queue.add(
+            query_id,
+            req.prompt,
+            params,
+            stream=req.stream,
+            target=req.target,
+            client=req.client,
+            t_s=self.clock.now(),
+        )
+        rec = self.queue.get(query_id)
+        assert rec is not None
+        if not new:
+            self.stats["repeated_requests"] += 1
+            if rec.state in ("answered", "published"):
+                self._spawn(self._publish_answer(rec))  # asked again: say it again
+            return query_id
+        self.stats["queries"] += 1
+        event("query stored", id=query_id, target=req.target, stream=req.stream)
+        self._submit(rec)
+        accepted = {"id": query_id, "state": "submitted", "t_s": rec.received_t_s}
+        self._spawn(self._publish(self.topics.accepted(query_id), accepted, qos=1))
+        return query_id
+
+    def _submit(self, rec: QueryRecord) -> None:
+        if rec.id in self.client.pending:
+            return
+        pending = self.client.submit(
+            rec.prompt,
+            Params(**rec.params),
+            stream=rec.stream,
+            target=rec.target,
+            query_id=rec.id,
+            on_chunk=self._on_chunk if rec.stream else None,
+        )
+        pending.timeline.submit = rec.received_t_s  # when the ground first had it
+        self.queue.mark_submitted(rec.id)
+
+    def _refuse(self, query_id: str | None, detail: str) -> None:
+        body = {"type": "error", "id": query_id, "code": "rejected", "detail": detail}
+        body["satellite"] = ""
+        topic = self.topics.answer(query_id) if query_id else self.topics.rejected
+        self._spawn(self._publish(topic, body, qos=1))
+
+    # -- answers out ---------------------------------------------------------------------------
+    def _on_result(self, pending: Pending) -> None:
+        msg = pending.result_message
+        if msg is None:
+            return
+        kind = "answer" if isinstance(msg, Answer) else "error"
+        stored = self.queue.record_answer(
+            pending.id,
+            kind,
+            encode(msg),
+            self.clock.now(),
+            timeline_json(pending.timeline),
+        )
+        if stored:
+            self.stats[f"{kind}s"] += 1
+            self.timelines.append(pending.timeline)
+            event(
+                "answered",
+                id=pending.id,
+                kind=kind,
+                satellite=msg.satellite,
+                total_s=round(pending.timeline.total_s or 0.0, 3),
+            )
+            self._outbox.set()
+
+    def _on_chunk(self, chunk: AnswerChunk) -> None:
+        if self.bridge is not None and self.bridge.is_connected:
+            self._spawn(self._publish(self.topics.chunk(chunk.id), chunk_json(chunk), qos=0))
+
+    async def _on_connected(self) -> None:
+        self._outbox.set()
+
+    async def _publisher(self) -> None:
+        """Publish every answered row, whenever there are some and the broker is there."""
+        assert self.bridge is not None
+        while True:
+            await self._outbox.wait()
+            self._outbox.clear()
+            if not self.bridge.is_connected:
+                continue  # _on_connected sets the outbox again
+            for rec in self.queue.unpublished():
+                if not await self._publish_answer(rec):
+                    break
+                self.queue.mark_published(rec.id)
+                self.stats["published"] += 1
+
+    async def _publish_answer(self, rec: QueryRecord) -> bool:
+        assert rec.answer is not None
+        msg = decode(rec.answer)
+        assert isinstance(msg, Answer | ErrorMessage)
+        ok = await self._publish(self.topics.answer(rec.id), answer_json(msg), qos=1)
+        if ok and rec.timeline is not None:
+            ok = await self._publish(self.topics.timeline(rec.id), rec.timeline, qos=1)
+        return ok
+
+    async def _publish(self, topic: str, body: dict[str, Any], qos: int) -> bool:
+        if self.bridge is None:
+            return False
+        return await self.bridge.publish(topic, dumps(body), qos=qos)
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._side.add(task)
+        task.add_done_callback(self._side.discard)
+
+    # -- status -----------------------------------------------------------------------------------
+    def status(self) -> dict[str, Any]:
+        if self.bridge is None:
+            mqtt = "disabled"
+        else:
+            mqtt = "connected" if self.bridge.is_connected else "disconnected"
+        return {
+            "queue": self.queue.counts(),
+            "pending": sum(1 for p in self.client.pending.values() if not p.done),
+            "mqtt": mqtt,
+        }
+
+    def counters(self) -> dict[str, Any]:
+        out = {"app": dict(self.stats), "client": dict(self.client.stats)}
+        if self.bridge is not None:
+            out["mqtt"] = dict(self.bridge.stats)
+        return out

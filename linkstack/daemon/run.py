@@ -1,0 +1,327 @@
+"""``linkstack daemon``: run one role of a scenario as a long-lived process.
+
+Start-up: read and check the scenario (an error names the key and exits 2), map
+wall-clock time onto scenario time, load the model (sat, all), open every UDP
+port of the role and its HTTP endpoint (a port in use is an error that names
+it), start the links and services, log ``ready``. Then it runs until SIGINT or
+SIGTERM: it stops taking queries, says offline on MQTT, stops the links, closes
+the capture (the pcap and its ``.nodes.json``), writes ``report.json`` (ground,
+all), logs ``stopped`` with its counters and exits 0.
+
+Time: every daemon runs a :class:`linkstack.clock.WallClock` whose ``t_s`` is
+seconds since the scenario epoch. By default the scenario's instant is the real
+UTC time (``--start now``), so separately started daemons agree without being
+told anything. ``--start`` picks another instant: ``+SECONDS`` after the
+epoch or an ISO 8601 UTC instant, reached at the wall-clock instant ``--anchor``
+(Unix seconds or ISO 8601; default: when the daemon starts). Daemons that must
+share one emulated sky get the same ``--start`` and ``--anchor``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import time
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from linkstack import clock as clk
+from linkstack.capture import PcapCapture
+from linkstack.daemon.parts import ChannelPart, GroundPart, ProcessSite, SatellitePart
+from linkstack.daemon.status import StatusServer, event, setup_logging, status_line
+from linkstack.daemon.wire import PortPlan, Wire
+from linkstack.errors import ConfigError
+from linkstack.mqtt import dumps
+from linkstack.scenario import ScenarioFile
+
+ROLES = ("ground", "sat", "channel", "all")
+HTTP_OFFSET = {"ground": 0, "channel": 1, "sat": 2, "all": 3}
+
+log = logging.getLogger("linkstack.daemon")
+
+
+@dataclass(frozen=True)
+class Options:
+    role: str
+    names: tuple[str, ...] = ()  # sat: the satellites to run (none: all)
+    start: str = "now"
+    anchor: str | None = None
+    out_dir: Path | None = None  # overrides daemon.out_dir
+    queue: Path | None = None  # overrides ground.queue
+    http_port: int | None = None  # overrides the role's port; 0: none
+    capture: bool = True
+    log_level: str = "info"
+    log_format: str = "json"
+
+
+def parse_instant(text: str, what: str) -> float:
+    """Unix seconds of ``text``: a number of seconds, or an ISO 8601 instant."""
+    try:
+        return float(text)
+    except ValueError:
+        pass
+    try:
+        dt = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise ConfigError(
+            "daemon", what, f"not Unix seconds nor an ISO 8601 instant: {text!r}"
+        ) from None
+    if dt.tzinfo is None:
+        raise ConfigError("daemon", what, f"{text!r} needs a UTC offset (a trailing Z)")
+    return dt.timestamp()
+
+
+def scenario_time(epoch: datetime, start: str, anchor_unix: float) -> float:
+    """``t_s`` (seconds since ``epoch``) at the wall-clock instant ``anchor_unix``."""
+    start = start.strip()
+    if start == "now":
+        return anchor_unix - epoch.timestamp()
+    if start.startswith("+"):
+        try:
+            return float(start[1:])
+        except ValueError:
+            raise ConfigError(
+                "daemon", "start", f"+SECONDS after the epoch, got {start!r}"
+            ) from None
+    return parse_instant(start, "start") - epoch.timestamp()
+
+
+def main(settings: ScenarioFile, opts: Options) -> int:
+    """Run a role until SIGINT/SIGTERM; the exit status."""
+    if opts.role not in ROLES:
+        raise ConfigError("daemon", "role", f"must be one of {', '.join(ROLES)}, got {opts.role!r}")
+    setup_logging(opts.role, opts.log_level, opts.log_format)
+    scenario = settings.scenario
+    for name in opts.names:
+        if name not in scenario.satellite_names:
+            raise ConfigError("daemon", "name", f"no satellite named {name!r} in {scenario.name}")
+    if opts.names and opts.role != "sat":
+        raise ConfigError("daemon", "name", "--name is for the sat role")
+    anchor = parse_instant(opts.anchor, "anchor") if opts.anchor else None
+    # the scenario instant at the anchor; checked now, so that a bad --start fails early
+    scenario_time(scenario.epoch, opts.start, anchor or 0.0)
+    backend = None
+    if opts.role in ("sat", "all"):
+        backend = _load_backend(settings)
+    daemon = Daemon(settings, opts, backend, anchor)
+    return clk.run(daemon.run, emulated=False)
+
+
+def _load_backend(settings: ScenarioFile) -> Any:
+    from payloads.backends import GenerationParams, make_backend  # noqa: PLC0415
+
+    spec = settings.emulation.backend
+    try:
+        backend = make_backend(spec)
+    except ConfigError as exc:
+        raise ConfigError(f"scenario {settings.source}", "model.backend", str(exc)) from None
+    event("loading the model", backend=spec)
+    load_s = backend.load()
+    backend.generate("warm-up", GenerationParams(max_new_tokens=2))  # one-time costs, once
+    event(
+        "model loaded",
+        backend=backend.name,
+        model=backend.model,
+        random_weights=backend.random_weights,
+        load_s=round(load_s, 2),
+    )
+    return backend
+
+
+class Daemon:
+    def __init__(
+        self, settings: ScenarioFile, opts: Options, backend: Any, anchor: float | None
+    ) -> None:
+        self.settings = settings
+        self.opts = opts
+        self.backend = backend
+        self.anchor = anchor
+        self.out_dir = opts.out_dir or settings.out_dir
+        self.parts: list[Any] = []
+        self.ground: GroundPart | None = None
+        self.app: Any = None
+        self.sink: PcapCapture | None = None
+        self.queue: Any = None
+
+    def _clock(self) -> clk.Clock:
+        epoch = self.settings.scenario.epoch
+        now_unix = time.time()  # the one wall-clock read: where scenario time starts
+        anchor = self.anchor if self.anchor is not None else now_unix
+        t_s = scenario_time(epoch, self.opts.start, anchor) + (now_unix - anchor)
+        return clk.WallClock(epoch, start_s=t_s)
+
+    async def run(self) -> int:
+        settings, opts = self.settings, self.opts
+        role = opts.role
+        clock = self._clock()
+        loop = asyncio.get_running_loop()
+        stop = asyncio.Event()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        if settings.capture.enabled and opts.capture:
+            self.sink = self._open_capture()
+        site = ProcessSite(clock, settings.emulation, self.sink)
+        d = settings.daemon
+        plan = PortPlan(settings.scenario, d.host, d.channel_port, d.node_port)
+        wire = Wire(d.host)
+        http: StatusServer | None = None
+        status_task = None
+        try:
+            await wire.open()
+            if role in ("channel", "all"):
+                self.parts.append(ChannelPart(site, wire, plan, capture=role == "channel"))
+            if role in ("sat", "all"):
+                names = list(opts.names or settings.scenario.satellite_names)
+                self.parts.append(SatellitePart(site, wire, plan, names, self.backend))
+            if role in ("ground", "all"):
+                self.ground = GroundPart(site, wire, plan)
+                self.parts.append(self.ground)
+                self._open_ground(clock)
+            for part in self.parts:
+                await part.open()
+            port = self._http_port()
+            if port:
+                http = StatusServer(d.host, port, self._routes(clock, plan))
+                try:
+                    await http.start()
+                except OSError as exc:
+                    raise ConfigError(
+                        "daemon",
+                        "http_port",
+                        f"cannot serve HTTP on {d.host}:{port}: {exc.strerror or exc} "
+                        "(give each daemon its own --http-port, or 0 for none)",
+                    ) from None
+            for part in self.parts:
+                part.start()
+            if self.app is not None:
+                self.app.resume()
+                self.app.start()
+            status_task = loop.create_task(self._status_loop(clock, stop), name="status")
+            event(
+                "ready",
+                role=role,
+                scenario=settings.name,
+                t_s=round(clock.now(), 3),
+                utc=clock.utc().isoformat(timespec="seconds"),
+                links=len(plan.links),
+                http_port=port or None,
+                capture=str(self.sink.path) if self.sink is not None else None,
+                satellites=list(opts.names) or None,
+            )
+            await stop.wait()
+            event("stopping", t_s=round(clock.now(), 3))
+        finally:
+            if status_task is not None:
+                status_task.cancel()
+            await self._shutdown(http, wire)
+        return 0
+
+    # -- pieces ----------------------------------------------------------------------------------
+    def _open_capture(self) -> PcapCapture:
+        cap_dir = self.opts.out_dir or self.settings.capture_dir
+        cap_dir.mkdir(parents=True, exist_ok=True)
+        name = self.opts.role
+        if self.opts.names:
+            name = "sat-" + "-".join(self.opts.names)
+        layers = self.settings.capture.layers
+        path = cap_dir / f"{name}.pcap"
+        return PcapCapture(path, self.settings.scenario.epoch, set(layers) if layers else None)
+
+    def _open_ground(self, clock: Any) -> None:
+        from linkstack.daemon.ground import GroundApp  # noqa: PLC0415 - aiomqtt, sqlite
+        from linkstack.groundqueue import GroundQueue  # noqa: PLC0415
+
+        assert self.ground is not None
+        ground = self.settings.ground
+        path = self.opts.queue or (
+            Path(ground.queue) if ground.queue else self.out_dir / f"{ground.name}-queue.sqlite"
+        )
+        self.queue = GroundQueue(path)
+        self.app = GroundApp(self.settings, clock, self.ground.mcc, self.queue)
+        event("ground queue", path=str(path), **self.queue.counts())
+
+    def _http_port(self) -> int:
+        if self.opts.http_port is not None:
+            return self.opts.http_port
+        base = self.settings.daemon.http_port
+        return base + HTTP_OFFSET[self.opts.role] if base else 0
+
+    def _routes(self, clock: Any, plan: PortPlan) -> dict[str, Any]:
+        return {
+            "/": lambda: self.status(clock),
+            "/status": lambda: self.status(clock),
+            "/counters": self.counters,
+            "/health": lambda: {"ok": True, "role": self.opts.role, "t_s": clock.now()},
+            "/ports": lambda: {"links": plan.table()},
+        }
+
+    def status(self, clock: Any) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "role": self.opts.role,
+            "scenario": self.settings.name,
+            "t_s": round(clock.now(), 3),
+            "utc": clock.utc().isoformat(timespec="milliseconds"),
+        }
+        for part in self.parts:
+            out[_part_name(part)] = part.status()
+        if self.app is not None:
+            out["app"] = self.app.status()
+        return out
+
+    def counters(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for part in self.parts:
+            out[_part_name(part)] = part.counters()
+        if self.app is not None:
+            out["app"] = self.app.counters()
+        if self.sink is not None:
+            out["capture"] = dict(self.sink.stats)
+        return out
+
+    async def _status_loop(self, clock: Any, stop: asyncio.Event) -> None:
+        interval = self.settings.daemon.status_interval_s
+        t = clock.now()
+        while not stop.is_set():
+            t += interval
+            await clock.sleep_until(t)
+            try:
+                doc = self.status(clock)
+                fields = {k: v for k, v in doc.items() if k != "role"}
+                event("status", line=status_line(doc), **fields)
+                if self.sink is not None:
+                    self.sink.flush()
+                if self.app is not None and self.app.bridge is not None:
+                    bridge, topics = self.app.bridge, self.app.topics
+                    await bridge.publish(topics.status, dumps(doc), retain=True)
+                    await bridge.publish(topics.counters, dumps(self.counters()), retain=True)
+            except Exception:
+                log.exception("status")
+
+    async def _shutdown(self, http: StatusServer | None, wire: Wire) -> None:
+        if self.app is not None:
+            await self.app.close()
+        for part in reversed(self.parts):
+            try:
+                await part.close()
+            except Exception:
+                log.exception("closing %s", _part_name(part))
+        counters = self.counters()
+        if self.app is not None:
+            path = self.app.write_report(self.out_dir)
+            event("report written", path=str(path), answered=len(self.app.timelines))
+        if self.queue is not None:
+            self.queue.close()
+        if self.sink is not None:
+            self.sink.close()
+            event("capture closed", path=str(self.sink.path), **dict(self.sink.stats))
+        if http is not None:
+            await http.close()
+        wire.close()
+        event("stopped", counters=counters, wire=dict(wire.stats))
+
+
+def _part_name(part: Any) -> str:
+    return {ChannelPart: "channel", GroundPart: "ground", SatellitePart: "satellites"}[type(part)]

@@ -1,0 +1,213 @@
+"""What a daemon says about itself: structured logs, status lines, an HTTP endpoint.
+
+Logs go to stderr, one record a line: a JSON object (``--log-format json``, the
+default) with ``ts`` (the wall-clock time of the record, UTC), ``level``,
+``daemon`` (the role), ``msg`` and the record's fields, or the same as
+``key=value`` pairs (``--log-format text``). Every ``daemon.status_interval_s``
+the daemon logs a ``status`` record: per satellite in view, the station, the
+elevation, Eb/N0 and Doppler of both directions, frames per second and the frame
+error rate of each link it runs, plus its queues.
+
+The HTTP endpoint (``daemon.http_port``: ground +0, channel +1, sat +2, all +3)
+answers ``GET /status`` (the same as the status line, and the port plan),
+``GET /counters`` (every counter) and ``GET /health``, in JSON.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import math
+import sys
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+log = logging.getLogger("linkstack.daemon")
+
+_RESERVED = set(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {"message", "asctime"}
+
+
+def _plain(obj: Any) -> Any:
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {str(k): _plain(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple | set):
+        return [_plain(v) for v in obj]
+    if obj is None or isinstance(obj, str | int | bool):
+        return obj
+    return str(obj)
+
+
+class JsonFormatter(logging.Formatter):
+    def __init__(self, role: str) -> None:
+        super().__init__()
+        self.role = role
+
+    def format(self, record: logging.LogRecord) -> str:
+        out: dict[str, Any] = {
+            "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname.lower(),
+            "daemon": self.role,
+            "logger": record.name,
+            "msg": record.getMessage(),
+        }
+        fields = getattr(record, "fields", None)
+        if isinstance(fields, dict):
+            out.update(fields)
+        for key, value in record.__dict__.items():
+            if key not in _RESERVED and key != "fields" and key not in out:
+                out[key] = value
+        if record.exc_info:
+            out["exception"] = self.formatException(record.exc_info)
+        return json.dumps(_plain(out), separators=(",", ":"))
+
+
+class TextFormatter(JsonFormatter):
+    def format(self, record: logging.LogRecord) -> str:
+        doc = json.loads(super().format(record))
+        parts = [doc.pop("ts"), doc.pop("level").upper(), doc.pop("daemon"), repr(doc.pop("msg"))]
+        doc.pop("logger", None)
+        if "line" in doc:  # the status: people read the summary; the whole is in JSON logs
+            return " ".join([*parts, doc["line"]])
+        for key, value in doc.items():
+            text = value if isinstance(value, str) else json.dumps(value, separators=(",", ":"))
+            parts.append(f"{key}={text}")
+        return " ".join(parts)
+
+
+def setup_logging(role: str, level: str = "info", fmt: str = "json") -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(TextFormatter(role) if fmt == "text" else JsonFormatter(role))
+    root = logging.getLogger()
+    for old in list(root.handlers):
+        root.removeHandler(old)
+    root.addHandler(handler)
+    root.setLevel(level.upper())
+    for noisy in ("numba", "matplotlib", "urllib3", "httpx", "filelock", "transformers"):
+        logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
+
+
+def _link_summary(view: dict[str, Any]) -> str:
+    """One satellite's link as people read it: where, how high, how strong, Doppler."""
+    name = view.get("satellite", "?")
+    if not view.get("aos"):
+        return f"{name} LOS"
+    text = f"{name} AOS {view.get('station', '?')}"
+    if (el := view.get("elevation_deg")) is not None:
+        text += f" el {el:.1f}deg"
+    up, down = view.get("ebn0_up_db"), view.get("ebn0_down_db")
+    if up is not None and down is not None:
+        text += f" Eb/N0 {up:.1f}/{down:.1f} dB"
+    fu, fd = view.get("doppler_up_hz"), view.get("doppler_down_hz")
+    if fu is not None and fd is not None:
+        text += f" Doppler {fu / 1e3:+.1f}/{fd / 1e3:+.1f} kHz"
+    if (rate := view.get("tm_frames_per_s")) is not None:
+        text += f" TM {rate:.1f} fr/s"
+    fer = view.get("tm_frame_error_rate", view.get("uplink_frame_error_rate"))
+    if fer is not None:
+        text += f" FER {fer:.3g}"
+    return text
+
+
+def status_line(doc: dict[str, Any]) -> str:
+    """The status document as one line: AOS/LOS, elevation, Eb/N0 (up/down), Doppler
+    (up/down), frames per second and frame error rate of each satellite in view, then
+    the queue. The ground's view of a link is preferred (it has the TM rates), then
+    the satellites', then the channel's."""
+    views: list[dict[str, Any]] = []
+    for part in ("ground", "satellites", "channel"):
+        section = doc.get(part)
+        if isinstance(section, dict):
+            views = section.get("links" if part == "ground" else part, None) or []
+            if part == "channel":
+                views = section.get("in_view") or []
+            if views:
+                break
+    t = doc.get("utc", "")
+    in_view = [_link_summary(v) for v in views if isinstance(v, dict) and v.get("aos")]
+    text = f"{t} " + ("; ".join(in_view) if in_view else "no satellite in view")
+    app = doc.get("app")
+    if isinstance(app, dict):
+        queue = app.get("queue", {})
+        text += (
+            f"; queries received {queue.get('received', 0)}, answered {queue.get('answered', 0)}"
+            f", pending {app.get('pending', 0)}, mqtt {app.get('mqtt', '-')}"
+        )
+    return text
+
+
+def event(msg: str, level: int = logging.INFO, **fields: Any) -> None:
+    log.log(level, msg, extra={"fields": fields})
+
+
+# -- HTTP ---------------------------------------------------------------------------------------
+
+Route = Callable[[], dict[str, Any]]
+
+
+class StatusServer:
+    """A tiny HTTP/1.0 server: GET of a few paths, JSON bodies, nothing else."""
+
+    def __init__(self, host: str, port: int, routes: dict[str, Route]) -> None:
+        self.host = host
+        self.port = port
+        self.routes = routes
+        self._server: asyncio.AbstractServer | None = None
+
+    async def start(self) -> None:
+        self._server = await asyncio.start_server(self._handle, self.host, self.port)
+
+    async def close(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()
+            self._server = None
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            request = await asyncio.wait_for(reader.readline(), 5.0)
+            while True:  # the headers: read and ignore
+                line = await asyncio.wait_for(reader.readline(), 5.0)
+                if line in (b"\r\n", b"\n", b""):
+                    break
+            parts = request.decode("latin-1").split()
+            if len(parts) < 2:
+                await self._reply(writer, 400, {"error": "bad request"})
+                return
+            method, path = parts[0], parts[1].split("?", 1)[0]
+            route = self.routes.get(path.rstrip("/") or "/")
+            if method not in ("GET", "HEAD"):
+                await self._reply(writer, 405, {"error": f"{method} not allowed"})
+            elif route is None:
+                await self._reply(writer, 404, {"error": f"no {path}", "paths": list(self.routes)})
+            else:
+                await self._reply(writer, 200, route(), head=method == "HEAD")
+        except (TimeoutError, ConnectionError, asyncio.IncompleteReadError):
+            pass
+        except Exception as exc:  # the endpoint must not take the daemon down
+            log.exception("http status endpoint")
+            with contextlib.suppress(Exception):
+                await self._reply(writer, 500, {"error": str(exc)})
+        finally:
+            with contextlib.suppress(Exception):
+                writer.close()
+                await writer.wait_closed()
+
+    @staticmethod
+    async def _reply(
+        writer: asyncio.StreamWriter, code: int, body: dict[str, Any], head: bool = False
+    ) -> None:
+        data = json.dumps(_plain(body), indent=1).encode() + b"\n"
+        reason = {200: "OK", 400: "Bad Request", 404: "Not Found", 405: "Method Not Allowed"}
+        header = (
+            f"HTTP/1.0 {code} {reason.get(code, 'Error')}\r\n"
+            "Content-Type: application/json\r\n"
+            f"Content-Length: {len(data)}\r\n"
+            "Connection: close\r\n\r\n"
+        ).encode()
+        writer.write(header if head else header + data)
+        await writer.drain()

@@ -1,0 +1,253 @@
+"""Between daemons: each physical unit is one UDP datagram, one port per link and end.
+
+The port plan (:class:`PortPlan`). The links of a scenario are numbered in a fixed
+order: for each satellite in the scenario's order, its uplink then its downlink;
+then for each laser-link pair (a, b) of the scenario, a -> b then b -> a. With N
+satellites and P laser pairs that is M = 2N + 2P links (48 for the default
+scenario). Link ``k`` has two ports on ``daemon.host`` (127.0.0.1):
+
+- ``daemon.channel_port + k``: where its sender (the ground for an uplink, the
+  satellite for a downlink or a laser link) sends each unit, to the channel
+  daemon, when the unit starts to radiate;
+- ``daemon.node_port + k``: where the channel daemon delivers the unit to its
+  receiver, once the link's delay has passed, with the bit errors the link
+  made (or not at all, if the link lost it).
+
+So each datagram's destination port says which link it is on; the payload is
+the unit and nothing else (a CLTU on an uplink, a TM CADU on a downlink, an AOS
+CADU on a laser link), which is what Wireshark shows on the loopback interface
+(``tshark -i lo -d udp.port==47100,linkstack.cltu ...``).
+
+Senders pace their units at the link's rate (:class:`WireLink`: a
+:class:`linkstack.node.RadioLink` whose model, :class:`ModemModel`, is always up:
+the physics is the channel's), so that FOP-1 hears "accepted" when a CLTU starts
+to radiate, exactly as in the in-process emulation.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from channels.link import Conditions, Delivery
+from linkstack.errors import ConfigError
+from linkstack.node import RadioLink, StationSwitch
+
+log = logging.getLogger("linkstack.daemon.wire")
+
+GROUND = "ground"
+ARRIVED = Conditions(True, 1.0)  # what a receiving node knows of the link: it arrived
+
+
+@dataclass(frozen=True, slots=True)
+class LinkSpec:
+    """One direction of one link, and its two ports."""
+
+    index: int
+    kind: str  # "uplink", "downlink", "isl"
+    src: str  # "ground" or a satellite name
+    dst: str
+    channel_port: int
+    node_port: int
+
+    @property
+    def name(self) -> str:
+        if self.kind == "uplink":
+            return f"uplink {self.dst}"
+        if self.kind == "downlink":
+            return f"downlink {self.src}"
+        return f"isl {self.src}->{self.dst}"
+
+
+class PortPlan:
+    """The links of a scenario and their ports (see the module docstring)."""
+
+    def __init__(self, scenario: Any, host: str, channel_port: int, node_port: int) -> None:
+        self.host = host
+        links: list[LinkSpec] = []
+
+        def add(kind: str, src: str, dst: str) -> None:
+            k = len(links)
+            links.append(LinkSpec(k, kind, src, dst, channel_port + k, node_port + k))
+
+        names = scenario.satellite_names
+        for name in names:
+            add("uplink", GROUND, name)
+            add("downlink", name, GROUND)
+        for a, b in scenario.isl_pairs:
+            add("isl", names[a], names[b])
+            add("isl", names[b], names[a])
+        self.links = links
+        self._by_ends = {(s.src, s.dst): s for s in links}
+        if links and max(channel_port, node_port) + len(links) - 1 > 65535:
+            raise ConfigError("daemon", "ports", f"{len(links)} links do not fit below port 65536")
+
+    def uplink(self, satellite: str) -> LinkSpec:
+        return self._by_ends[(GROUND, satellite)]
+
+    def downlink(self, satellite: str) -> LinkSpec:
+        return self._by_ends[(satellite, GROUND)]
+
+    def isl(self, src: str, dst: str) -> LinkSpec:
+        return self._by_ends[(src, dst)]
+
+    def table(self) -> list[dict[str, Any]]:
+        return [
+            {
+                "link": s.name,
+                "kind": s.kind,
+                "channel_port": s.channel_port,
+                "node_port": s.node_port,
+            }
+            for s in self.links
+        ]
+
+
+# -- UDP -----------------------------------------------------------------------------------
+
+
+class _Receiver(asyncio.DatagramProtocol):
+    def __init__(self, wire: Wire, port: int, on_unit: Callable[[bytes], object]) -> None:
+        self.wire = wire
+        self.port = port
+        self.on_unit = on_unit
+
+    def datagram_received(self, data: bytes, addr: Any) -> None:
+        self.wire.stats["datagrams_in"] += 1
+        try:
+            self.on_unit(data)
+        except Exception:  # a unit must never stop a daemon (DESIGN.md, principle 4)
+            self.wire.stats["receive_errors"] += 1
+            log.exception("handling a unit on port %d failed", self.port)
+
+    def error_received(self, exc: Exception) -> None:
+        self.wire.stats["socket_errors"] += 1
+
+
+class _Sender(asyncio.DatagramProtocol):
+    def __init__(self, wire: Wire) -> None:
+        self.wire = wire
+
+    def error_received(self, exc: Exception) -> None:
+        # e.g. ECONNREFUSED: nothing listens on that port (yet); the unit is lost,
+        # as it would be with no receiver in view
+        self.wire.stats["send_refused"] += 1
+
+
+class Wire:
+    """The UDP sockets of one process: one listening socket per incoming link, one
+    socket to send from."""
+
+    def __init__(self, host: str) -> None:
+        self.host = host
+        self.stats: Counter[str] = Counter()
+        self._tx: asyncio.DatagramTransport | None = None
+        self._rx: list[asyncio.BaseTransport] = []
+
+    async def open(self) -> None:
+        loop = asyncio.get_running_loop()
+        self._tx, _ = await loop.create_datagram_endpoint(
+            lambda: _Sender(self), family=socket.AF_INET
+        )
+
+    async def listen(self, port: int, on_unit: Callable[[bytes], object], what: str) -> None:
+        """Take the units that arrive on ``port`` (``what``: the key or link, for errors)."""
+        loop = asyncio.get_running_loop()
+        try:
+            transport, _ = await loop.create_datagram_endpoint(
+                lambda: _Receiver(self, port, on_unit), local_addr=(self.host, port)
+            )
+        except OSError as exc:
+            raise ConfigError(
+                "daemon",
+                what,
+                f"cannot listen on UDP {self.host}:{port}: {exc.strerror or exc} "
+                "(another daemon of this role running? change daemon.channel_port/node_port)",
+            ) from None
+        self._rx.append(transport)
+
+    def sender(self, port: int) -> Callable[[bytes], None]:
+        addr = (self.host, port)
+
+        def send(unit: bytes) -> None:
+            if self._tx is None or self._tx.is_closing():
+                self.stats["send_closed"] += 1
+                return
+            self._tx.sendto(unit, addr)
+            self.stats["datagrams_out"] += 1
+
+        return send
+
+    def close(self) -> None:
+        for t in self._rx:
+            t.close()
+        self._rx = []
+        if self._tx is not None:
+            self._tx.close()
+            self._tx = None
+
+
+def arrival(unit: bytes, t_s: float, unit_id: int = 0) -> Delivery:
+    """A unit that came in from the channel, as the node's receivers take it."""
+    return Delivery(unit, unit_id, t_s, t_s, 0, ARRIVED)
+
+
+# -- a node's own transmitter ------------------------------------------------------------------
+
+
+class ModemModel:
+    """The sender's side of a link in a daemon: always up, at the link's rate (the
+    channel daemon decides what the physics does to the unit). With a station
+    switch, ``last_station`` names the station tracking the satellite when the
+    unit left (for captures and the trace)."""
+
+    def __init__(self, rate_bps: float, switch: StationSwitch | None = None) -> None:
+        self.rate_bps = rate_bps
+        self.switch = switch
+        self.last_station = ""
+        self._up = Conditions(True, rate_bps)
+
+    def conditions(self, t_s: float) -> Conditions:
+        if self.switch is not None:
+            self.last_station = self.switch.station_at(t_s) or ""
+        return self._up
+
+
+def _discard(delivery: Delivery) -> None:
+    pass
+
+
+class WireLink(RadioLink):
+    """A node's transmitter: units paced at the rate, reported when they start to
+    radiate (FOP-1's "accepted", the capture), and put on the wire then."""
+
+    def __init__(
+        self,
+        name: str,
+        clock: Any,
+        model: ModemModel,
+        transmit: Callable[[bytes], None],
+        **radio: Any,
+    ) -> None:
+        super().__init__(name, clock, model, None, _discard, **radio)
+        self.transmit = transmit
+        self._wire: dict[int, bytes] = {}
+        self.add_listener(self._radiate)
+
+    def send(self, unit: bytes) -> int | None:
+        unit_id = super().send(unit)
+        if unit_id is not None:
+            self._wire[unit_id] = bytes(unit)
+        return unit_id
+
+    def _radiate(self, event: Any) -> None:
+        if event.kind != "sent":
+            return
+        unit = self._wire.pop(event.unit_id, None)
+        if unit is not None:
+            self.transmit(unit)
