@@ -83,10 +83,12 @@ class Bench:
         if self.ground is not None:
             self.ground.on_downlink(delivery)
 
-    def new_ground(self) -> Cop1Channel:
+    async def new_ground(self) -> Cop1Channel:
         """A freshly started ground: FOP-1 from scratch, synchronised on the first CLCW."""
         if self.ground is not None:
             self.ground.close()
+        if self.up is not None:
+            await self.up.close()
         self.up = RadioLink(
             "up", self.clock, FixedConditions(256e3, 0.004), on_delivery=self.spacecraft.on_uplink
         )
@@ -132,12 +134,12 @@ def test_a_restarted_ground_carries_on_with_the_farm_it_finds():
     async def main():
         clock = clk.make_clock(True)
         async with Bench(clock) as bench:
-            first = bench.new_ground()
+            first = await bench.new_ground()
             sent = bench.send(5)
             await clock.sleep(5.0)
             assert first.stats["sync_set_vr"] == 1 and first.fop.state is FopState.ACTIVE
             assert bench.spacecraft.farm.vr == 5
-            second = bench.new_ground()  # V(S) back to 0; FARM-1 expects 5
+            second = await bench.new_ground()  # V(S) back to 0; FARM-1 expects 5
             assert second.fop.state is FopState.INITIAL
             sent += bench.send(4)
             await clock.sleep(5.0)
@@ -147,7 +149,7 @@ def test_a_restarted_ground_carries_on_with_the_farm_it_finds():
             # FARM-1 in lockout (frames from elsewhere): Unlock first, then Set V(R)
             bench.spacecraft.farm.lockout = True
             bench.spacecraft.farm.state = FarmState.LOCKOUT
-            third = bench.new_ground()
+            third = await bench.new_ground()
             sent += bench.send(2)
             await clock.sleep(8.0)
             assert third.stats["sync_unlock"] == 1 and third.stats["sync_set_vr"] >= 1

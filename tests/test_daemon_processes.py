@@ -314,6 +314,14 @@ async def test_three_daemons_answer_over_mqtt_and_leave_captures_tshark_reads(ru
     delivered = Counter(u.layer for u in read_units(run.out / "channel.pcap"))
     assert delivered["cltu"] and delivered["tm_cadu"] and delivered["aos_cadu"], delivered
 
+    # and each capture passes every applicable rule of the conformance suite
+    from linkstack.conformance.checker import check_capture
+    from linkstack.conformance.report import format_text
+
+    for name in ("ground", "sat", "channel"):
+        conformance = check_capture(run.out / f"{name}.pcap")
+        assert conformance.exit_code == 0, format_text(conformance)
+
 
 async def test_a_killed_ground_answers_every_queued_query_once_after_a_restart(run, broker):
     """SIGKILL with queries stored and queued (no channel yet: nothing can go up), then

@@ -51,7 +51,6 @@ from typing import Any, BinaryIO
 
 from linkstack.capture import (
     LAYERS,
-    UDP_HEADER_LEN,
     CapturedUnit,
     PcapReader,
 )
@@ -1173,19 +1172,30 @@ class Report:
         return sum(1 for r in self.results if r.status == status)
 
     @property
-    def ok(self) -> bool:
-        return not any(r.status in ("fail", "error") for r in self.results) and not (
-            self.read_error or self.internal_errors
+    def empty(self) -> str | None:
+        """Why there was nothing to audit (a capture read to its end without one unit on
+        the profile's ports), or None."""
+        if sum(self.units.values()) or self.read_error:
+            return None
+        records = self.reader.get("records", 0)
+        return (
+            f"no UDP datagram on the profile's ports in {records} pcap record(s) "
+            "(another port table? see --profile and [ports])"
         )
+
+    @property
+    def ok(self) -> bool:
+        return self.exit_code == 0
 
     @property
     def exit_code(self) -> int:
         """0: every applicable rule passed; 1: a rule failed; 2: the audit is incomplete
-        (the capture could not be read to its end, or a rule or the analysis broke)."""
+        (the capture could not be read to its end or held nothing to audit, or a rule or
+        the analysis broke)."""
         if any(r.status == "fail" for r in self.results):
             return 1
         broken = any(r.status == "error" for r in self.results)
-        if self.read_error or self.internal_errors or broken:
+        if self.read_error or self.internal_errors or broken or self.empty:
             return 2
         return 0
 
@@ -1327,35 +1337,6 @@ class Checker:
 # -- reading a capture -----------------------------------------------------------------------------
 
 
-class _ProfileReader(PcapReader):
-    """linkstack's pcap reader with the profile's port table."""
-
-    def __init__(self, source: Any, ports: dict[int, str]) -> None:
-        super().__init__(source)
-        self._ports = ports
-
-    def _udp(self, payload: bytes, where: str) -> tuple[str, bytes] | None:
-        if len(payload) < UDP_HEADER_LEN:
-            raise DecodeError(
-                "pcap", "udp", f"{where}: header needs 8 octets, the datagram has {len(payload)}"
-            )
-        sport, dport, length = struct.unpack_from(">HHH", payload)
-        layer = self._ports.get(dport) or self._ports.get(sport)
-        if layer is None:
-            self.stats["other_ports"] += 1
-            return None
-        if not UDP_HEADER_LEN <= length <= len(payload):
-            raise DecodeError(
-                "pcap",
-                "udp.length",
-                f"{where}: length field {length}, the datagram carries {len(payload)} octets",
-            )
-        if length == UDP_HEADER_LEN:
-            self.stats["empty_datagrams"] += 1
-            return None
-        return layer, payload[UDP_HEADER_LEN:length]
-
-
 def select_rules(spec: str | None) -> list[Rule]:
     """Rules by comma-separated identifiers (``*`` patterns allowed); all for None."""
     if not spec:
@@ -1398,7 +1379,7 @@ def check_capture(
     read_error = None
     reader: PcapReader | None = None
     try:
-        reader = _ProfileReader(source, profile.layer_by_port)
+        reader = PcapReader(source, ports=profile.layer_by_port)
         for captured in reader:
             if captured.layer not in LAYERS:  # pragma: no cover - the port table is checked
                 continue

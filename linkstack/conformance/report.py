@@ -61,6 +61,8 @@ def format_text(report: Report, width: int = 100) -> str:
     ]
     if report.read_error:
         lines.append(f"capture: NOT READ TO ITS END: {report.read_error}")
+    if report.empty:
+        lines.append(f"capture: NOTHING TO AUDIT: {report.empty}")
     for err in report.internal_errors[:5]:
         lines.append(f"internal error: {err}")
     if len(report.internal_errors) > 5:
@@ -116,7 +118,8 @@ def junit_tree(report: Report) -> ET.ElementTree:
     count), skipped (not applicable, with why), error (the rule could not be judged)."""
     fails, errors = report.count("fail"), report.count("error")
     skipped = report.count("n/a")
-    errors_total = errors + (1 if report.read_error or report.internal_errors else 0)
+    problem = report.read_error or report.empty
+    errors_total = errors + (1 if problem or report.internal_errors else 0)
     stamp = datetime.now(UTC).replace(microsecond=0).isoformat()
     attrs = {
         "name": "linkstack conform",
@@ -130,9 +133,15 @@ def junit_tree(report: Report) -> ET.ElementTree:
     suite = ET.SubElement(root, "testsuite", {**attrs, "timestamp": stamp, "hostname": "linkstack"})
     suite.set("name", f"linkstack conform {os.path.basename(report.capture)}")
     props = ET.SubElement(suite, "properties")
+    profile = report.profile
     for name, value in (
         ("capture", report.capture),
-        ("profile", f"{report.profile.name} ({report.profile.source})"),
+        (
+            "profile",
+            profile.source
+            if profile.source.startswith(profile.name)
+            else f"{profile.name} ({profile.source})",
+        ),
         ("units", str(sum(report.units.values()))),
     ):
         ET.SubElement(props, "property", {"name": name, "value": value})
@@ -158,13 +167,13 @@ def junit_tree(report: Report) -> ET.ElementTree:
             ET.SubElement(case, "skipped", {"message": r.reason})
         else:
             ET.SubElement(case, "system-out").text = f"{r.checked} checked"
-    if report.read_error or report.internal_errors:
+    if problem or report.internal_errors:
         case = ET.SubElement(
             suite, "testcase", {"classname": "conform.capture", "name": "capture read", "time": "0"}
         )
-        message = report.read_error or report.internal_errors[0]
+        message = problem or report.internal_errors[0]
         el = ET.SubElement(case, "error", {"message": message, "type": "CaptureError"})
-        el.text = "\n".join(filter(None, [report.read_error, *report.internal_errors]))
+        el.text = "\n".join(filter(None, [problem, *report.internal_errors]))
     ET.indent(root)
     return ET.ElementTree(root)
 

@@ -1,0 +1,7 @@
+"""``python -m linkstack``: the same as the ``linkstack`` command."""
+
+import sys
+
+from linkstack.cli import main
+
+sys.exit(main())
