@@ -13,6 +13,14 @@ Modules: :mod:`.rules` (the catalogue), :mod:`.profile` (profiles, TOML),
 :mod:`.checker` (units -> observations -> verdicts), :mod:`.report` (text, JUnit),
 :mod:`.broken` (the deliberately broken captures under ``tests/conformance``).
 
+The active suite: ``linkstack conform --target udp://HOST:PORT --role sat|ground``
+(or ``--role ... --scenario FILE --satellite NAME``, which takes the ports from the
+scenario's port plan) sends crafted units to a live endpoint and judges what comes
+back, case by case (``ACT-...``), with the same report and exit statuses:
+:mod:`.active` (the sans-I/O machinery), :mod:`.active_cases` (the cases),
+:mod:`.active_udp` (options, the UDP driver, the run), :mod:`.active_report` (text,
+JUnit), :mod:`.stub` (a spacecraft that accepts everything, which must fail it).
+
 This module stays light: ``linkstack --help`` imports it to add the subcommand; the
 work is imported when the subcommand runs.
 """
@@ -30,11 +38,14 @@ def add_conform_parser(subparsers: argparse._SubParsersAction) -> argparse.Argum
     """Add ``conform`` to the ``linkstack`` command line (``subparsers`` of its parser)."""
     p = subparsers.add_parser(
         "conform",
-        help="check a capture against the CCSDS rules (conformance report, JUnit XML)",
+        help="check a capture against the CCSDS rules, or test a live endpoint (--target)",
         description="Check a pcap capture (linkstack's, or any capture of UDP datagrams on "
         "the layer ports) against the rules of the CCSDS standards, each citing its "
-        "standard and section. Exit status: 0 every applicable rule passed, 1 a rule "
-        "failed, 2 the audit is incomplete (unreadable capture, bad profile or options).",
+        "standard and section; or, with --target/--role, test a live endpoint: send it "
+        "crafted units (valid, out of window, wrong SCID, bad FECF, bad BCH, garbage) and "
+        "judge what comes back (its CLCWs, its CLTUs). Exit status: 0 every applicable "
+        "rule passed, 1 a rule failed, 2 the audit is incomplete (unreadable capture, no "
+        "contact with the endpoint, bad profile or options).",
     )
     p.add_argument("capture", nargs="?", type=Path, metavar="FILE.pcap", help="the capture")
     p.add_argument(
@@ -45,12 +56,55 @@ def add_conform_parser(subparsers: argparse._SubParsersAction) -> argparse.Argum
     )
     p.add_argument("--junit", type=Path, metavar="FILE", help="also write JUnit XML here")
     p.add_argument("--rules", metavar="ID,ID", help=RULES_HELP)
-    p.add_argument("--list-rules", action="store_true", help="print the rule catalogue and exit")
+    p.add_argument(
+        "--list-rules",
+        action="store_true",
+        help="print the rule catalogue (with --role: the active cases) and exit",
+    )
+    a = p.add_argument_group("active tests against a live endpoint")
+    a.add_argument(
+        "--target",
+        metavar="udp://HOST:PORT",
+        help="where to send: the spacecraft's uplink port (sat) or the ground's downlink "
+        "port (ground)",
+    )
+    a.add_argument("--role", choices=["sat", "ground"], help="what the target is (default sat)")
+    a.add_argument(
+        "--listen",
+        metavar="[HOST:]PORT",
+        help="where the endpoint sends: its TM CADUs (sat) or its CLTUs (ground)",
+    )
+    a.add_argument(
+        "--scenario",
+        help="a scenario file: the ports, SCID, FARM window and coding of --satellite",
+    )
+    a.add_argument("--satellite", metavar="NAME", help="the satellite (default: the first)")
+    a.add_argument("--scid", type=integer, help="the spacecraft identifier (e.g. 0x45)")
+    a.add_argument("--vcid", type=integer, help="the COP-1 virtual channel (default 0)")
+    a.add_argument(
+        "--timeout",
+        type=float,
+        default=10.0,
+        help="seconds to wait for each expected response (default 10)",
+    )
+    a.add_argument(
+        "--interval",
+        type=float,
+        help="ground role: seconds between the TM frames the tester sends (default: the "
+        "scenario's CLCW interval, or 0.2)",
+    )
     p.set_defaults(func=run_conform)
     return p
 
 
+def integer(text: str) -> int:
+    """A number in decimal or with a base prefix (0x45)."""
+    return int(text, 0)
+
+
 def run_conform(args: argparse.Namespace) -> int:
+    if getattr(args, "target", None) or getattr(args, "role", None):
+        return _run_active(args)
     # imported here so that `linkstack --help`, which imports this package, stays fast
     from linkstack.conformance.checker import check_capture, select_rules  # noqa: PLC0415
     from linkstack.conformance.profile import load_profile  # noqa: PLC0415
@@ -76,3 +130,26 @@ def run_conform(args: argparse.Namespace) -> int:
     if args.junit is not None:
         write_junit(report, args.junit)
     return report.exit_code
+
+
+def _run_active(args: argparse.Namespace) -> int:
+    from linkstack.conformance.active_cases import select_cases  # noqa: PLC0415
+    from linkstack.conformance.active_report import list_cases_text  # noqa: PLC0415
+    from linkstack.conformance.active_udp import run_active  # noqa: PLC0415
+
+    if args.list_rules:
+        sys.stdout.write(list_cases_text(select_cases(args.role or "sat", args.rules)))
+        return 0
+    if args.capture is not None:
+        print(
+            "linkstack conform: give a capture or --target/--role (an endpoint), not both",
+            file=sys.stderr,
+        )
+        return 2
+    if not args.timeout > 0:
+        print("linkstack conform: --timeout must be positive", file=sys.stderr)
+        return 2
+    if args.interval is not None and not args.interval > 0:
+        print("linkstack conform: --interval must be positive", file=sys.stderr)
+        return 2
+    return run_active(args)
