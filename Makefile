@@ -17,7 +17,7 @@ help:
 	@echo "make bench      run the benchmarks (linkstack bench all)"
 	@echo "make fuzz       fuzz every decoder with 100,000 inputs each"
 	@echo "make pcaps      regenerate the sample captures of pcaps/"
-	@echo "make tools      install tshark and mosquitto when missing (root, apt)"
+	@echo "make tools      install tshark, mosquitto, openssl when missing (root, apt)"
 	@echo "make lint       ruff check and format check"
 	@echo "make clean      remove .venv and build leftovers"
 
@@ -44,7 +44,8 @@ format: $(STAMP)
 	$(BIN)/ruff check --fix .
 
 # System tools the tests run for real: tshark (the Wireshark checks,
-# tests/test_wireshark.py) and mosquitto (the MQTT broker of the daemon tests).
+# tests/test_wireshark.py), mosquitto (the MQTT broker of the daemon tests) and
+# openssl (the certificates of the MQTT TLS tests, tests/test_mqtt_security.py).
 # Install what is missing when we are root on Debian/Ubuntu (the debconf answer
 # keeps dumpcap without setuid and apt quiet; mosquitto's own service is stopped,
 # the tests start brokers of their own); otherwise say how. Either way the tests
@@ -54,6 +55,7 @@ tools:
 	@missing=""; \
 	command -v tshark >/dev/null 2>&1 || missing="$$missing tshark"; \
 	{ command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ]; } || missing="$$missing mosquitto"; \
+	command -v openssl >/dev/null 2>&1 || missing="$$missing openssl"; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
 	    echo "make: installing$$missing (apt-get) for the tests"; \
@@ -67,8 +69,8 @@ tools:
 	    fi; \
 	  else \
 	    echo "make: not installed:$$missing; the tests that need it will fail. Install it:"; \
-	    echo "      sudo apt-get install tshark mosquitto (Debian/Ubuntu), sudo dnf install"; \
-	    echo "      wireshark-cli mosquitto (Fedora), brew install wireshark mosquitto (macOS);"; \
+	    echo "      sudo apt-get install tshark mosquitto openssl (Debian/Ubuntu), sudo dnf install"; \
+	    echo "      wireshark-cli mosquitto openssl (Fedora), brew install wireshark mosquitto (macOS);"; \
 	    echo "      or run make test as root on Debian."; \
 	  fi; \
 	fi

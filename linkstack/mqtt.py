@@ -273,10 +273,19 @@ def tls_context(settings: Any) -> ssl.SSLContext | None:
         return None
     try:
         ctx = ssl.create_default_context(cafile=settings.ca_file or None)
-        if settings.cert_file:
-            ctx.load_cert_chain(settings.cert_file, settings.key_file or None)
     except (OSError, ssl.SSLError) as exc:
-        raise ConfigError("mqtt", "tls", f"cannot set up TLS: {exc}") from None
+        key, what = ("ca_file", repr(settings.ca_file)) if settings.ca_file else ("tls", "the CAs")
+        raise ConfigError("mqtt", key, f"cannot load {what}: {exc}") from None
+    if settings.cert_file:
+        for key in ("cert_file", "key_file"):  # ssl's error does not say which is missing
+            name = getattr(settings, key)
+            if name and not os.path.isfile(name):
+                raise ConfigError("mqtt", key, f"no such file: {name!r}")
+        try:
+            ctx.load_cert_chain(settings.cert_file, settings.key_file or None)
+        except (OSError, ssl.SSLError) as exc:
+            files = " and ".join(repr(f) for f in (settings.cert_file, settings.key_file) if f)
+            raise ConfigError("mqtt", "cert_file", f"cannot load {files}: {exc}") from None
     if settings.tls_insecure:
         ctx.check_hostname = False
         ctx.verify_mode = ssl.CERT_NONE
@@ -294,6 +303,32 @@ def password(settings: Any) -> str | None:
             )
         return value
     return settings.password or None
+
+
+# CONNACK codes that retrying with the same settings cannot change: bad user name or
+# password, not authorized (MQTT 3.1.1 and their MQTT 5 reason codes).
+_REFUSED_CODES = frozenset({4, 5, 134, 135})
+
+
+def refusal(exc: aiomqtt.MqttError) -> str | None:
+    """What to check when the broker will not have us whatever we retry (it refused the
+    user name and password, or its TLS certificate cannot be verified); None when the
+    failure may pass (the broker is away, the network)."""
+    code = exc.rc if isinstance(exc, aiomqtt.MqttCodeError) else None
+    if getattr(code, "value", code) in _REFUSED_CODES:
+        return (
+            "the broker refused the user name or password (mqtt.username, mqtt.password "
+            "or mqtt.password_env)"
+        )
+    # aiomqtt raises the TLS error as an MqttError "from None": the cause is its context
+    if isinstance(exc.__context__, ssl.SSLCertVerificationError) or (
+        "CERTIFICATE_VERIFY_FAILED" in str(exc)
+    ):
+        return (
+            "the broker's TLS certificate cannot be verified (mqtt.ca_file: the CA that "
+            "signed it; mqtt.tls_insecure = true skips the check)"
+        )
+    return None
 
 
 def make_client(
@@ -338,6 +373,8 @@ class MqttBridge:
         self.clock = clock
         self.on_query = on_query
         self.on_connected = on_connected
+        password(settings)  # a ConfigError now, when the daemon starts, not in run()
+        tls_context(settings)
         self.identifier = settings.client_id or f"linkstack-{topics.ground}"
         self.connected = asyncio.Event()
         self.stats: Counter[str] = Counter()
@@ -386,16 +423,18 @@ class MqttBridge:
                 if self._stopping:
                     break
                 self.stats["disconnections"] += 1
-                log.warning(
-                    "mqtt broker unreachable",
-                    extra={
-                        "fields": {
-                            "broker": f"{s.host}:{s.port}",
-                            "error": str(exc),
-                            "retry_in_s": round(delay, 2),
-                        }
-                    },
-                )
+                fields = {"broker": f"{s.host}:{s.port}", "error": str(exc)}
+                hint = refusal(exc)
+                if hint is None:
+                    log.warning(
+                        "mqtt broker unreachable",
+                        extra={"fields": fields | {"retry_in_s": round(delay, 2)}},
+                    )
+                else:  # still retried: the broker's configuration may change
+                    log.error(
+                        "mqtt connection refused",
+                        extra={"fields": fields | {"check": hint, "retry_in_s": round(delay, 2)}},
+                    )
             finally:
                 self._client = None
                 self.connected.clear()
@@ -445,8 +484,9 @@ async def ask(
 ) -> int:
     """Publish a query, print its streamed chunks, its answer and its timeline.
 
-    Exit status: 0 answered, 1 refused (an error answer), 3 no answer in time.
-    Reconnects (and publishes the same id again) if the broker goes away."""
+    Exit status: 0 answered, 1 refused (an error answer), 2 the broker will not have us
+    (user name and password, or its TLS certificate: see :func:`refusal`), 3 no answer
+    in time. Reconnects (and publishes the same id again) if the broker goes away."""
     topics = Topics(settings.prefix, ground)
     query_id = request.id or new_query_id("ask")
     request = Request(
@@ -485,6 +525,11 @@ async def ask(
                         if answer is not None and timeline is not None:
                             return
             except aiomqtt.MqttError as exc:
+                hint = refusal(exc)
+                if hint is not None:
+                    raise _RefusedError(
+                        f"broker {settings.host}:{settings.port}: {exc}; {hint}"
+                    ) from None
                 err.write(f"broker {settings.host}:{settings.port}: {exc}; retrying\n")
                 err.flush()
                 await asyncio.sleep(delay)
@@ -505,6 +550,10 @@ async def ask(
 
     try:
         await bounded()
+    except _RefusedError as exc:
+        err.write(f"{exc}\n")
+        err.flush()
+        return 2
     except TimeoutError:
         if printed_chunk:
             out.write("\n")
@@ -529,6 +578,10 @@ async def ask(
         out.write(format_timeline(timeline) + "\n")
     out.flush()
     return 1 if answer.get("type") == "error" else 0
+
+
+class _RefusedError(Exception):
+    """The broker will not have ``ask`` (see :func:`refusal`): the message to print."""
 
 
 def format_timeline(timeline: dict[str, Any]) -> str:

@@ -4,7 +4,13 @@
 with persistence in a temporary folder so that sessions survive a restart),
 waits until it accepts connections, and stops it (SIGTERM, so that it saves its
 state; SIGKILL if it lingers). The ``broker`` fixture gives one per test. Other
-test modules make their fixture with :func:`running_broker`.
+test modules make their fixture with :func:`running_broker`. Options add
+configuration: ``allow_anonymous``, ``listener_options`` (lines for the listener:
+``cafile``, ``certfile``, ``keyfile``, ``require_certificate``) and ``options``
+(global lines: ``password_file``); see tests/test_mqtt_security.py. Run as root,
+mosquitto would switch to its own user and could then read nothing in the test's
+private temporary folder (not its password file, not its saved state): then the
+configuration says ``user root``, which keeps it as it is.
 
 These tests need mosquitto. Without it they FAIL and say how to install it (``make
 test`` and ``.ci/run`` install it when they run as root): a skipped check would look
@@ -14,11 +20,13 @@ like a pass.
 from __future__ import annotations
 
 import contextlib
+import os
 import shutil
 import socket
 import subprocess
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -61,21 +69,34 @@ def accepts(port: int) -> bool:
 class Broker:
     """One mosquitto process on ``port`` (the same port across restarts)."""
 
-    def __init__(self, folder: Path) -> None:
+    def __init__(
+        self,
+        folder: Path,
+        *,
+        allow_anonymous: bool = True,
+        listener_options: str = "",
+        options: str = "",
+    ) -> None:
         self.exe = mosquitto_path()
         self.folder = folder
         self.folder.mkdir(parents=True, exist_ok=True)
         self.port = free_tcp_port()
         self.conf = folder / "mosquitto.conf"
-        self.conf.write_text(
-            f"listener {self.port} 127.0.0.1\n"
-            "allow_anonymous true\n"
-            "persistence true\n"
-            f"persistence_location {folder}/\n"
-            "autosave_interval 1\n"
-            f"log_dest file {folder}/mosquitto.log\n"
-            "log_type error\nlog_type warning\nlog_type notice\n"
-        )
+        lines = [
+            f"listener {self.port} 127.0.0.1",
+            *listener_options.splitlines(),  # they apply to the listener above
+            f"allow_anonymous {'true' if allow_anonymous else 'false'}",
+            *options.splitlines(),
+            "user root" if os.geteuid() == 0 else "",  # see the module docstring
+            "persistence true",
+            f"persistence_location {folder}/",
+            "autosave_interval 1",
+            f"log_dest file {folder}/mosquitto.log",
+            "log_type error",
+            "log_type warning",
+            "log_type notice",
+        ]
+        self.conf.write_text("".join(f"{line.strip()}\n" for line in lines if line.strip()))
         self.proc: subprocess.Popen | None = None
 
     def start(self, timeout_s: float = 20.0) -> None:
@@ -118,9 +139,10 @@ class Broker:
 
 
 @contextlib.contextmanager
-def running_broker(folder: Path):
-    """A started :class:`Broker`, stopped at the end (for fixtures in other modules)."""
-    b = Broker(folder)
+def running_broker(folder: Path, **options: Any):
+    """A started :class:`Broker` (``options``: see :class:`Broker`), stopped at the end
+    (for fixtures in other modules)."""
+    b = Broker(folder, **options)
     b.start()
     try:
         yield b
