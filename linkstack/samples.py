@@ -36,7 +36,6 @@ import argparse
 import hashlib
 import sys
 from collections.abc import Callable, Sequence
-from concurrent.futures import Executor, Future
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -104,19 +103,6 @@ class ScriptedBackend(Backend):
 
     def close(self) -> None:
         pass
-
-
-class InlineExecutor(Executor):
-    """Runs each job at once, in the caller's thread: the virtual-time loop never
-    waits for a worker thread, so emulated time cannot move while the model runs."""
-
-    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future:
-        future: Future = Future()
-        try:
-            future.set_result(fn(*args, **kwargs))
-        except BaseException as exc:  # handed to the awaiting coroutine, as a thread would
-            future.set_exception(exc)
-        return future
 
 
 # -- the scenes -------------------------------------------------------------------------------
@@ -249,6 +235,7 @@ def make_sample(sample: Sample, out_dir: Path) -> Path:
     from linkstack.capture import PcapCapture  # noqa: PLC0415
     from linkstack.node import Emulation, EmulationConfig  # noqa: PLC0415
     from payloads.messages import Params  # noqa: PLC0415
+    from payloads.service import ServiceConfig  # noqa: PLC0415
 
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / sample.filename
@@ -258,14 +245,14 @@ def make_sample(sample: Sample, out_dir: Path) -> Path:
 
     async def main() -> None:
         clock = clk.make_clock(True, scenario.epoch, sample.start_s)
-        config = EmulationConfig(scenario=scenario, **sample.config)
+        # the model runs inline: emulated time cannot move while it computes
+        config = EmulationConfig(
+            scenario=scenario, service=ServiceConfig(inline=True), **sample.config
+        )
         capture = PcapCapture(path, scenario.epoch, layers)
         try:
             emu = Emulation(clock, config, backend=backend, capture=capture)
             async with emu:
-                for node in emu.satellites.values():
-                    if node.service is not None:  # the model runs inline (see above)
-                        node.service._executor = InlineExecutor()
 
                 async def ask(q: SampleQuery) -> None:
                     await clock.sleep_until(q.t_s)

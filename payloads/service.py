@@ -97,6 +97,9 @@ class ServiceConfig:
     max_repeat_s: float = 300.0
     chunk_interval_s: float = 0.5  # of compute time, between two streamed chunks
     keep_acked: int = 1024  # ids of acknowledged answers remembered (duplicates ignored)
+    # run the model in the loop's own thread: a virtual-time loop then cannot move while
+    # it runs, which makes runs with a scripted backend reproducible (linkstack.samples)
+    inline: bool = False
 
     def __post_init__(self) -> None:
         where = "ServiceConfig"
@@ -177,9 +180,10 @@ class InferenceService:
         if self._workers:
             return
         self._queue = asyncio.Queue()
-        self._executor = ThreadPoolExecutor(
-            self.config.concurrency, thread_name_prefix=f"model-{self.satellite}"
-        )
+        if not self.config.inline:
+            self._executor = ThreadPoolExecutor(
+                self.config.concurrency, thread_name_prefix=f"model-{self.satellite}"
+            )
         loop = asyncio.get_running_loop()
         self._workers = [
             loop.create_task(self._worker(), name=f"service {self.satellite} #{i}")
@@ -322,14 +326,21 @@ class InferenceService:
             t0 = time.perf_counter()
 
             def on_text(piece: str) -> None:
-                if stream is not None:
+                if stream is None:
+                    return
+                if self._executor is None:  # config.inline: already in the loop's thread
+                    self._piece(stream, time.perf_counter() - t0, piece)
+                else:
                     loop.call_soon_threadsafe(self._piece, stream, time.perf_counter() - t0, piece)
 
             return backend.generate(query.prompt, job.params, on_text)
 
         self.stats["inferences"] += 1
         try:
-            gen = await loop.run_in_executor(self._executor, work)
+            if self._executor is None:  # config.inline
+                gen = work()
+            else:
+                gen = await loop.run_in_executor(self._executor, work)
         except (ModelUnavailableError, ConfigError) as exc:
             code = "prompt_too_long" if getattr(exc, "field", "") == "prompt" else None
             self.stats["model_errors"] += 1

@@ -120,6 +120,28 @@ def test_a_query_gets_one_answer_with_its_onboard_times_in_order():
     assert svc.stats["answers_acknowledged"] == 1 and svc.unacknowledged == ()
 
 
+def test_inline_runs_the_model_in_the_loop_thread_and_answers_the_same():
+    import threading
+
+    threads = []
+
+    class Recording(FakeBackend):
+        def generate(self, prompt, params, on_text=None):
+            threads.append(threading.current_thread())
+            return super().generate(prompt, params, on_text)
+
+    async def script(svc, clock, sent):
+        await clock.sleep_until(100.0)
+        svc.on_message(query("q1", stream=True), 100.0)
+        await clock.sleep_until(500.0)
+
+    pooled, _ = run(Recording(), script)
+    inline, _ = run(Recording(), script, ServiceConfig(inline=True))
+    assert threads[0] is not threading.main_thread() and threads[1] is threading.main_thread()
+    assert [type(m) for _, m in inline] == [type(m) for _, m in pooled]
+    assert of(inline, Answer)[0].text == of(pooled, Answer)[0].text == "w0 w1 w2 w3 "
+
+
 def test_an_unacknowledged_answer_is_repeated_with_backoff_until_acknowledged():
     config = ServiceConfig(repeat_s=10.0, repeat_backoff=2.0, max_repeat_s=40.0)
 
