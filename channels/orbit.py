@@ -289,6 +289,10 @@ _TLE_FIELDS = (
     (2, 53, 63, "mean motion", 0.05, 17.0),  # rev/day: above 17 the orbit is underground
 )
 
+# the blank columns between fields: sgp4's C reader splits line 2 on them, so a
+# character there shifts every field after it (a zero mean motion, accepted)
+_TLE_BLANKS = {1: (2, 9, 18, 33, 44, 53, 62, 64), 2: (2, 8, 17, 26, 34, 43, 52)}
+
 
 def _check_tle_fields(where: str, l1: str, l2: str) -> None:
     """Refuse a field that is not a number in its columns, or out of its range.
@@ -297,6 +301,14 @@ def _check_tle_fields(where: str, l1: str, l2: str) -> None:
     so a corrupted TLE would turn into a wrong satellite instead of an error.
     """
     lines = {1: l1, 2: l2}
+    for line, columns in _TLE_BLANKS.items():
+        for col in columns:
+            if lines[line][col - 1] != " ":
+                raise ConfigError(
+                    where,
+                    f"line {line}",
+                    f"column {col} must be blank between fields, holds {lines[line][col - 1]!r}",
+                )
     for line, first, last, field_name, lo, hi in _TLE_FIELDS:
         text = lines[line][first - 1 : last]
         if not text.strip() or not set(text) <= _NUMBER_CHARS:
@@ -342,6 +354,8 @@ def parse_tles(text: str, role: str = "") -> list[Satellite]:
             err = rec.error or rec.sgp4(rec.jdsatepoch, rec.jdsatepochF)[0]
             if err:
                 raise ConfigError(where, "elements", f"sgp4 refused them (error {err})")
+            if not rec.no_kozai > 0:  # whatever slipped past the column checks
+                raise ConfigError(where, "mean motion", f"sgp4 read {rec.no_kozai!r} rad/min")
             sats.append(Satellite(name or f"NORAD-{l1[2:7].strip()}", rec, role))
             name = None
             i += 2

@@ -339,6 +339,10 @@ def _with_checksum(line: str) -> str:
         (52, "25.50377", "mean motion"),  # below the surface
         (8, "191.6416", "inclination"),
         (26, "00 6703", "eccentricity"),
+        # found by the fuzzer: a character in a blank column shifted sgp4's reading of
+        # line 2 and gave a zero mean motion, which was accepted
+        (7, "0", "line 2"),
+        (51, "$", "line 2"),
     ],
 )
 def test_tle_with_a_damaged_field_and_a_valid_checksum_is_refused(col, text, field):
