@@ -293,3 +293,18 @@ def test_the_status_line_says_aos_elevation_ebn0_doppler_rates_and_the_queue():
     # a satellite daemon alone: its own view; nobody in view says so
     assert "CS-08 AOS Sanya" in status_line({"satellites": {"satellites": [view]}})
     assert status_line({"utc": "x", "channel": {"in_view": []}}) == "x no satellite in view"
+
+
+def test_rates_cover_the_window_however_often_they_are_read():
+    from linkstack.daemon.parts import Rates
+
+    r = Rates(window_s=5.0)
+    assert r.delta("sent", 3, 0.0) == 3  # counters start at zero
+    assert r.rate("fps", 0, 0.0) == 0.0
+    # a status line every 5 s, and an HTTP poll every 0.5 s in between
+    for k in range(1, 31):
+        t = 0.5 * k
+        d, rate = r.delta("sent", 3 + 10 * t, t), r.rate("fps", 10 * t, t)
+        if t >= 5.0:  # a full window behind: 10 units/s, whoever asked in between
+            assert d == pytest.approx(50.0) and rate == pytest.approx(10.0)
+    assert r.delta("sent", 153, 20.0) == pytest.approx(153 - (3 + 10 * 15.0))

@@ -30,7 +30,7 @@ import contextlib
 import functools
 import math
 import random
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
@@ -125,22 +125,30 @@ class ProcessSite:
 
 
 class Rates:
-    """Per-second rates of counters between two status lines."""
+    """Per-second rates and increments of counters over the last ``window_s`` (the
+    status interval by default), whoever asks and however often: an HTTP poll between
+    two status lines neither resets nor skews them."""
 
-    def __init__(self) -> None:
-        self._last: dict[str, tuple[float, float]] = {}
+    def __init__(self, window_s: float = 5.0) -> None:
+        self.window_s = window_s
+        self._samples: dict[str, deque[tuple[float, float]]] = {}
+
+    def _base(self, key: str, value: float, t_s: float) -> tuple[float, float]:
+        """The oldest sample of ``key`` still in the window, after noting this one."""
+        q = self._samples.get(key)
+        if q is None:  # counters start at zero: the first increment is the count so far
+            q = self._samples[key] = deque([(t_s, 0.0)])
+        q.append((t_s, value))
+        while len(q) > 2 and q[1][0] <= t_s - self.window_s:
+            q.popleft()
+        return q[0]
 
     def rate(self, key: str, value: float, t_s: float) -> float:
-        prev = self._last.get(key)
-        self._last[key] = (t_s, value)
-        if prev is None or t_s <= prev[0]:
-            return 0.0
-        return (value - prev[1]) / (t_s - prev[0])
+        t0, v0 = self._base(key, value, t_s)
+        return 0.0 if t_s <= t0 else (value - v0) / (t_s - t0)
 
-    def delta(self, key: str, value: float) -> float:
-        prev = self._last.get(key)
-        self._last[key] = (0.0, value)
-        return value - (prev[1] if prev is not None else 0.0)
+    def delta(self, key: str, value: float, t_s: float) -> float:
+        return value - self._base(key, value, t_s)[1]
 
 
 def _ratio(bad: float, total: float) -> float | None:
@@ -224,8 +232,8 @@ class GroundPart:
             look = self.site.look(name, now)
             frames = ch.tm_rx.stats["frames"]
             lost = ch.tm_rx.stats["mc_frames_lost"] + ch.cadu_rx.stats["rs_uncorrectable"]
-            d_frames = self._rates.delta(f"{name}.frames", frames)
-            d_lost = self._rates.delta(f"{name}.lost", lost)
+            d_frames = self._rates.delta(f"{name}.frames", frames, now)
+            d_lost = self._rates.delta(f"{name}.lost", lost, now)
             cltus = self.radios[name].stats["sent"]
             entry = {
                 **look,
@@ -397,8 +405,8 @@ class SatellitePart:
             look = self.site.look(name, now)
             cltus = sc.cltu_rx.stats["cltus"]
             bad = sc.cltu_rx.stats["frame_incomplete"]
-            d_cltus = self._rates.delta(f"{name}.cltus", cltus)
-            d_bad = self._rates.delta(f"{name}.bad", bad)
+            d_cltus = self._rates.delta(f"{name}.cltus", cltus, now)
+            d_bad = self._rates.delta(f"{name}.bad", bad, now)
             service = node.service
             entry = {
                 **look,
@@ -475,12 +483,23 @@ class ChannelPart:
         ends: Callable[[], tuple[str, str]],
     ) -> None:
         send = self.wire.sender(spec.node_port)
+        # the ends of each unit in flight, as they were when it left: the station
+        # tracking the satellite may change (handover, LOS) before it arrives
+        in_flight: dict[int, tuple[str, str]] = {}
 
         def deliver(d: Delivery) -> None:
             send(d.unit)
             if self.capture:
-                src, dst = ends()
+                src, dst = in_flight.pop(d.unit_id, None) or ends()
                 self.site.sink.unit(layer, d.arrival_t_s, src, dst, d.unit)
+
+        def note_ends(event: LinkEvent) -> None:
+            if not self.capture:
+                return
+            if event.kind == "sent":
+                in_flight[event.unit_id] = ends()
+            elif event.kind == "dropped":
+                in_flight.pop(event.unit_id, None)
 
         link = Link(
             spec.name,
@@ -490,6 +509,7 @@ class ChannelPart:
             on_delivery=deliver,
         )
         link.add_listener(functools.partial(self._note, spec.index))
+        link.add_listener(note_ends)
         self.links[spec.index] = link
 
     def _note(self, index: int, event: LinkEvent) -> None:
@@ -516,9 +536,9 @@ class ChannelPart:
             link = self.links[spec.index]
             st = link.stats
             sent = st["sent"]
-            d_sent = self._rates.delta(f"{spec.index}.sent", sent)
-            d_dropped = self._rates.delta(f"{spec.index}.dropped", st["dropped"])
-            d_corrupted = self._rates.delta(f"{spec.index}.corrupted", st["corrupted"])
+            d_sent = self._rates.delta(f"{spec.index}.sent", sent, now)
+            d_dropped = self._rates.delta(f"{spec.index}.dropped", st["dropped"], now)
+            d_corrupted = self._rates.delta(f"{spec.index}.corrupted", st["corrupted"], now)
             rate = self._rates.rate(f"{spec.index}.rate", sent, now)
             if not d_sent:
                 continue
