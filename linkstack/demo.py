@@ -31,7 +31,7 @@ from typing import Any, TextIO
 from channels.scenarios import scenario_by_name
 from linkstack import clock as clk
 from linkstack.node import Emulation, EmulationConfig
-from linkstack.report import REFERENCE_S, Timeline, format_table, write_reports
+from linkstack.report import LEG_SHORT, REFERENCE_S, Timeline, format_table, write_reports
 from payloads.backends import Backend, GenerationParams, make_backend
 from payloads.client import QueryRefusedError
 from payloads.messages import Answer, ErrorMessage, Params
@@ -153,17 +153,7 @@ def _route_text(t: Timeline) -> str:
 
 def _legs_text(t: Timeline) -> str:
     d = t.leg_durations()
-    short = {
-        "contact_wait": "wait",
-        "uplink": "up",
-        "relay_up": "relay",
-        "onboard_queue": "queue",
-        "inference_ttft": "ttft",
-        "generation": "gen",
-        "downlink_wait": "dl-wait",
-        "downlink": "down",
-    }
-    return ", ".join(f"{short[k]} {v:.2f}" for k, v in d.items())
+    return ", ".join(f"{LEG_SHORT[k]} {v:.2f}" for k, v in d.items())
 
 
 class Progress:

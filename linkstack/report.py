@@ -106,21 +106,24 @@ def to_json(timelines: list[Timeline], meta: dict | None = None) -> str:
     return json.dumps(_json_safe(doc), indent=1)
 
 
+# the legs' names in a terminal's width
+LEG_SHORT = {
+    "contact_wait": "wait",
+    "uplink": "up",
+    "relay_up": "relay",
+    "onboard_queue": "queue",
+    "inference_ttft": "ttft",
+    "generation": "gen",
+    "downlink_wait": "dl-wait",
+    "downlink": "down",
+}
+
+
 def format_table(timelines: list[Timeline], reference_s: float = REFERENCE_S) -> str:
     """A terminal table: one line a query, then the run's percentiles."""
-    short = {
-        "contact_wait": "wait",
-        "uplink": "up",
-        "relay_up": "relay",
-        "onboard_queue": "queue",
-        "inference_ttft": "ttft",
-        "generation": "gen",
-        "downlink_wait": "dl-wait",
-        "downlink": "down",
-    }
     head = (
         f"{'query':<10}{'satellite':<10}{'view':>5}"
-        + "".join(f"{short[name]:>9}" for name, _ in LEGS)
+        + "".join(f"{LEG_SHORT[name]:>9}" for name, _ in LEGS)
         + f"{'total':>10}  <{reference_s:g}s"
     )
     lines = [head, "-" * len(head)]
