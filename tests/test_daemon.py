@@ -282,13 +282,17 @@ def test_the_status_line_says_aos_elevation_ebn0_doppler_rates_and_the_queue():
     doc = {
         "utc": "2026-01-01T02:59:30Z",
         "ground": {"links": [view, {"satellite": "CS-07", "aos": False}]},
-        "app": {"queue": {"received": 3, "answered": 2}, "pending": 1, "mqtt": "connected"},
+        "app": {
+            "queue": {"received": 1, "submitted": 2, "answered": 1, "published": 4},
+            "pending": 2,
+            "mqtt": "connected",
+        },
     }
     line = status_line(doc)
     assert line == (
         "2026-01-01T02:59:30Z CS-08 AOS Sanya el 15.4deg Eb/N0 21.5/17.0 dB "
-        "Doppler -39.9/-158.6 kHz TM 5.8 fr/s FER 0; queries received 3, answered 2, "
-        "pending 1, mqtt connected"
+        "Doppler -39.9/-158.6 kHz TM 5.8 fr/s FER 0; queries: 3 waiting, 1 to publish, "
+        "4 published; mqtt connected"
     )
     # a satellite daemon alone: its own view; nobody in view says so
     assert "CS-08 AOS Sanya" in status_line({"satellites": {"satellites": [view]}})

@@ -132,10 +132,11 @@ def status_line(doc: dict[str, Any]) -> str:
     text = f"{t} " + ("; ".join(in_view) if in_view else "no satellite in view")
     app = doc.get("app")
     if isinstance(app, dict):
-        queue = app.get("queue", {})
+        q = app.get("queue", {})  # rows per state: each query is in one state at a time
+        waiting = q.get("received", 0) + q.get("submitted", 0)
         text += (
-            f"; queries received {queue.get('received', 0)}, answered {queue.get('answered', 0)}"
-            f", pending {app.get('pending', 0)}, mqtt {app.get('mqtt', '-')}"
+            f"; queries: {waiting} waiting, {q.get('answered', 0)} to publish, "
+            f"{q.get('published', 0)} published; mqtt {app.get('mqtt', '-')}"
         )
     return text
 
