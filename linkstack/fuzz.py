@@ -27,6 +27,8 @@ from datetime import UTC, datetime
 import numpy as np
 
 from channels.orbit import parse_tles
+from linkstack import mqtt as _mqtt
+from linkstack import scenario as _scenario
 from linkstack.aos import AosConfig, AosFrame, AosMasterChannel, AosReceiver, mpdu_pack, mpdu_unpack
 from linkstack.capture import LAYERS, MAX_UNIT_LEN, PcapCapture, PcapReader, ipv4_checksum
 from linkstack.clcw import Clcw
@@ -41,6 +43,9 @@ from linkstack.coding.cltu import (
 from linkstack.coding.randomizer import tc_randomize
 from linkstack.coding.rs import ReedSolomon
 from linkstack.coding.sync import ASM, FrameSynchronizer, find_asm, find_frame
+from linkstack.conformance.broken import build as _conform_build
+from linkstack.conformance.checker import check_capture as _check_capture
+from linkstack.conformance.profile import load_profile as _load_profile
 from linkstack.cop1 import SetVr, Unlock, unpack_control_command
 from linkstack.crc import crc16_ccitt
 from linkstack.cuc import CucFormat
@@ -891,10 +896,6 @@ def run(
 
 # -- the conformance checker over captures of random and damaged units ----------------------------
 
-# (imported here, with the target they serve, so that the rest of the module stays as it was)
-from linkstack.conformance.broken import build as _conform_build  # noqa: E402
-from linkstack.conformance.checker import check_capture as _check_capture  # noqa: E402
-from linkstack.conformance.profile import load_profile as _load_profile  # noqa: E402
 
 _CONFORM_LAYERS = {
     "tc": ("cltu", "tc_frame"),
@@ -963,8 +964,6 @@ TARGETS.append(
 
 # -- what comes from outside the link: scenario files and MQTT requests ---------------------------
 
-from linkstack import mqtt as _mqtt  # noqa: E402
-from linkstack import scenario as _scenario  # noqa: E402
 
 _SCENARIO_TEXTS = (
     'name = "fuzz"\n[[constellation.planes]]\nkind = "sso"\ncount = 2\naltitude_km = 550.0\n'
