@@ -16,10 +16,8 @@ every negative case waits for a silence) in a test marked slow.
 from __future__ import annotations
 
 import asyncio
-import random
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -44,6 +42,7 @@ from linkstack.daemon.wire import arrival
 from linkstack.farm import Farm, FarmEvent
 from linkstack.pipeline import CltuCoding
 from linkstack.uplink import Spacecraft, UplinkConfig
+from tests.ports import free_block
 
 START = "+10800"  # CS-06 in view of Mohe (AOS 10771.4 s), until 11217 s
 SATELLITE = "CS-06"
@@ -195,24 +194,6 @@ def test_a_silent_endpoint_is_no_contact():
 
 
 # -- over UDP, through the command line -------------------------------------------------------
-
-
-def _udp_free(port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        try:
-            s.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
-
-
-def free_block(n: int) -> int:
-    rng = random.Random()
-    for _ in range(200):
-        base = rng.randrange(20_000, 60_000 - n)
-        if all(_udp_free(p) for p in range(base, base + n)):
-            return base
-    raise AssertionError("no free block of UDP ports")
 
 
 def conform(*args: str, timeout: float = HANG_S) -> subprocess.CompletedProcess:

@@ -16,9 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import random
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -31,6 +29,7 @@ import pytest
 
 from linkstack.capture import read_units
 from linkstack.mqtt import Topics
+from tests.ports import free_block
 from tests.test_mqtt_broker import Broker, running_broker
 from tests.test_wireshark import LUA, fields
 
@@ -47,35 +46,10 @@ def broker(tmp_path):
         yield b
 
 
-def _udp_free(port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        try:
-            s.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
-
-
-def _tcp_free(port: int) -> bool:
-    with socket.socket() as s:
-        try:
-            s.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
-
-
 def free_ports() -> tuple[int, int, int]:
     """Bases of two blocks of LINKS free UDP ports and of 4 free TCP ports."""
-    rng = random.Random()
-    for _ in range(200):
-        base = rng.randrange(20_000, 60_000 - 2 * LINKS - 8)
-        channel, node, http = base, base + LINKS, base + 2 * LINKS
-        if all(_udp_free(p) for p in range(channel, channel + 2 * LINKS)) and all(
-            _tcp_free(p) for p in range(http, http + 4)
-        ):
-            return channel, node, http
-    raise AssertionError("no free block of ports found")
+    base = free_block(2 * LINKS, 4)
+    return base, base + LINKS, base + 2 * LINKS
 
 
 class Run:
