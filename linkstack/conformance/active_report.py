@@ -7,23 +7,28 @@ import os
 import textwrap
 import xml.etree.ElementTree as ET
 from collections.abc import Iterable
-from datetime import UTC, datetime
 
 from linkstack.conformance.active import ERROR, FAIL, NA, PASS, ActiveReport, Case, CaseResult
+from linkstack.conformance.report import (
+    catalogue_text,
+    indented_tree,
+    junit_document,
+    result_line,
+    write_tree,
+)
 
 _STATUS = {FAIL: "FAIL", ERROR: "ERROR", PASS: "PASS", NA: "N/A"}
 
 
 def summary(report: ActiveReport) -> str:
-    fails, errors = report.count(FAIL), report.count(ERROR)
-    verdict = "FAIL" if fails else "INCOMPLETE" if report.exit_code else "PASS"
-    parts = [f"{fails} failed"] if fails else []
-    if errors:
-        parts.append(f"{errors} could not be judged (error)")
-    if report.error:
-        parts.append("no contact")
-    parts += [f"{report.count(PASS)} passed", f"{report.count(NA)} not applicable"]
-    return f"result: {verdict}: {', '.join(parts)} ({len(report.results)} cases)"
+    return result_line(
+        report.count(FAIL),
+        report.count(ERROR),
+        report.exit_code,
+        (["no contact"] if report.error else [])
+        + [f"{report.count(PASS)} passed", f"{report.count(NA)} not applicable"],
+        f"{len(report.results)} cases",
+    )
 
 
 def evidence_lines(r: CaseResult) -> list[str]:
@@ -81,14 +86,9 @@ def format_text(report: ActiveReport, width: int = 100) -> str:
 
 
 def list_cases_text(cases: Iterable[Case], width: int = 100) -> str:
-    lines = []
-    indent = " " * 22
-    for case in cases:
-        lines.append(f"{case.id:<21} {case.reference}  [{case.role}, {case.layer}]")
-        lines += textwrap.wrap(
-            case.statement, width, initial_indent=indent, subsequent_indent=indent
-        )
-    return "\n".join(lines) + "\n"
+    return catalogue_text(
+        ((c.id, c.reference, f"{c.role}, {c.layer}", c.statement) for c in cases), 21, width
+    )
 
 
 def _failure_message(r: CaseResult) -> str:
@@ -103,29 +103,24 @@ def junit_tree(report: ActiveReport) -> ET.ElementTree:
     """One testsuite, one testcase per case: failure (what was sent, expected, found),
     skipped (not applicable, with why), error (the case could not be judged); no
     contact with the endpoint is one more testcase, in error."""
-    fails, errors = report.count(FAIL), report.count(ERROR)
-    errors_total = errors + (1 if report.error else 0)
-    attrs = {
-        "name": "linkstack conform",
-        "tests": str(len(report.results) + (1 if report.error else 0)),
-        "failures": str(fails),
-        "errors": str(errors_total),
-        "skipped": str(report.count(NA)),
-        "time": f"{report.seconds:.3f}",
-    }
-    root = ET.Element("testsuites", attrs)
-    stamp = datetime.now(UTC).replace(microsecond=0).isoformat()
-    suite = ET.SubElement(root, "testsuite", {**attrs, "timestamp": stamp, "hostname": "linkstack"})
-    suite.set("name", f"linkstack conform {report.role} {report.target}")
-    props = ET.SubElement(suite, "properties")
-    for name, value in (
-        ("role", report.role),
-        ("target", report.target),
-        ("listen", report.listen),
-        *(("setup", note) for note in report.config.notes),
-        *(("learnt", fact) for fact in report.facts),
-    ):
-        ET.SubElement(props, "property", {"name": name, "value": value})
+    extra = 1 if report.error else 0
+    root, suite = junit_document(
+        f"linkstack conform {report.role} {report.target}",
+        (
+            len(report.results) + extra,
+            report.count(FAIL),
+            report.count(ERROR) + extra,
+            report.count(NA),
+        ),
+        report.seconds,
+        (
+            ("role", report.role),
+            ("target", report.target),
+            ("listen", report.listen),
+            *(("setup", note) for note in report.config.notes),
+            *(("learnt", fact) for fact in report.facts),
+        ),
+    )
     for r in report.results:
         case = r.case
         el = ET.SubElement(
@@ -153,9 +148,8 @@ def junit_tree(report: ActiveReport) -> ET.ElementTree:
             suite, "testcase", {"classname": "conform.active", "name": "contact", "time": "0"}
         )
         ET.SubElement(el, "error", {"message": report.error, "type": "NoContact"})
-    ET.indent(root)
-    return ET.ElementTree(root)
+    return indented_tree(root)
 
 
 def write_junit(report: ActiveReport, path: str | os.PathLike[str]) -> None:
-    junit_tree(report).write(path, encoding="utf-8", xml_declaration=True)
+    write_tree(junit_tree(report), path)

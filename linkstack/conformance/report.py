@@ -27,14 +27,24 @@ def _units_line(report: Report) -> str:
     return line
 
 
-def summary(report: Report) -> str:
-    fails, errors = report.count("fail"), report.count("error")
-    verdict = "FAIL" if fails else "INCOMPLETE" if report.exit_code else "PASS"
+def result_line(fails: int, errors: int, exit_code: int, rest: list[str], total: str) -> str:
+    """The ``result:`` line of both reports: the verdict, the failures and errors, then
+    ``rest`` (the other counts) and ``total`` in brackets."""
+    verdict = "FAIL" if fails else "INCOMPLETE" if exit_code else "PASS"
     parts = [f"{fails} failed"] if fails else []
     if errors:
         parts.append(f"{errors} could not be judged (error)")
-    parts += [f"{report.count('pass')} passed", f"{report.count('n/a')} not applicable"]
-    return f"result: {verdict}: {', '.join(parts)} ({len(report.results)} rules)"
+    return f"result: {verdict}: {', '.join(parts + rest)} ({total})"
+
+
+def summary(report: Report) -> str:
+    return result_line(
+        report.count("fail"),
+        report.count("error"),
+        report.exit_code,
+        [f"{report.count('pass')} passed", f"{report.count('n/a')} not applicable"],
+        f"{len(report.results)} rules",
+    )
 
 
 def finding_lines(report: Report, r: RuleResult) -> list[str]:
@@ -90,15 +100,21 @@ def format_text(report: Report, width: int = 100) -> str:
     return "\n".join(lines) + "\n"
 
 
-def list_rules_text(rules: Iterable[Rule], width: int = 100) -> str:
+def catalogue_text(entries: Iterable[tuple[str, str, str, str]], id_width: int, width: int) -> str:
+    """A catalogue listing, one block per (id, reference, tags, statement): the id in a
+    column ``id_width`` wide, the reference and [tags], then the statement wrapped."""
     lines = []
-    indent = " " * 15
-    for rule in rules:
-        lines.append(f"{rule.id:<14} {rule.reference}  [{rule.layer}]")
-        lines += textwrap.wrap(
-            rule.statement, width, initial_indent=indent, subsequent_indent=indent
-        )
+    indent = " " * (id_width + 1)
+    for ident, reference, tags, statement in entries:
+        lines.append(f"{ident:<{id_width}} {reference}  [{tags}]")
+        lines += textwrap.wrap(statement, width, initial_indent=indent, subsequent_indent=indent)
     return "\n".join(lines) + "\n"
+
+
+def list_rules_text(rules: Iterable[Rule], width: int = 100) -> str:
+    return catalogue_text(
+        ((rule.id, rule.reference, rule.layer, rule.statement) for rule in rules), 14, width
+    )
 
 
 def _failure_message(report: Report, r: RuleResult) -> str:
@@ -113,38 +129,71 @@ def _failure_message(report: Report, r: RuleResult) -> str:
     )
 
 
-def junit_tree(report: Report) -> ET.ElementTree:
-    """One testsuite, one testcase per rule: failure (the first offending unit and the
-    count), skipped (not applicable, with why), error (the rule could not be judged)."""
-    fails, errors = report.count("fail"), report.count("error")
-    skipped = report.count("n/a")
-    problem = report.read_error or report.empty
-    errors_total = errors + (1 if problem or report.internal_errors else 0)
-    stamp = datetime.now(UTC).replace(microsecond=0).isoformat()
+def junit_document(
+    name: str,
+    counts: tuple[int, int, int, int],
+    seconds: float,
+    properties: Iterable[tuple[str, str]],
+    stamp: str | None = None,
+) -> tuple[ET.Element, ET.Element]:
+    """The skeleton of both reports' JUnit XML: ``testsuites`` and its one ``testsuite``
+    (called ``name``) with ``counts`` (tests, failures, errors, skipped), the time, the
+    timestamp (``stamp``, or now) and the ``properties``. Returns (root, suite)."""
+    if stamp is None:
+        stamp = datetime.now(UTC).replace(microsecond=0).isoformat()
+    tests, failures, errors, skipped = counts
     attrs = {
         "name": "linkstack conform",
-        "tests": str(len(report.results) + (errors_total - errors)),
-        "failures": str(fails),
-        "errors": str(errors_total),
+        "tests": str(tests),
+        "failures": str(failures),
+        "errors": str(errors),
         "skipped": str(skipped),
-        "time": f"{report.seconds:.3f}",
+        "time": f"{seconds:.3f}",
     }
     root = ET.Element("testsuites", attrs)
     suite = ET.SubElement(root, "testsuite", {**attrs, "timestamp": stamp, "hostname": "linkstack"})
-    suite.set("name", f"linkstack conform {os.path.basename(report.capture)}")
+    suite.set("name", name)
     props = ET.SubElement(suite, "properties")
+    for prop, value in properties:
+        ET.SubElement(props, "property", {"name": prop, "value": value})
+    return root, suite
+
+
+def indented_tree(root: ET.Element) -> ET.ElementTree:
+    ET.indent(root)
+    return ET.ElementTree(root)
+
+
+def write_tree(tree: ET.ElementTree, path: str | os.PathLike[str]) -> None:
+    tree.write(path, encoding="utf-8", xml_declaration=True)
+
+
+def junit_tree(report: Report) -> ET.ElementTree:
+    """One testsuite, one testcase per rule: failure (the first offending unit and the
+    count), skipped (not applicable, with why), error (the rule could not be judged)."""
+    problem = report.read_error or report.empty
+    extra = 1 if problem or report.internal_errors else 0
     profile = report.profile
-    for name, value in (
-        ("capture", report.capture),
+    root, suite = junit_document(
+        f"linkstack conform {os.path.basename(report.capture)}",
         (
-            "profile",
-            profile.source
-            if profile.source.startswith(profile.name)
-            else f"{profile.name} ({profile.source})",
+            len(report.results) + extra,
+            report.count("fail"),
+            report.count("error") + extra,
+            report.count("n/a"),
         ),
-        ("units", str(sum(report.units.values()))),
-    ):
-        ET.SubElement(props, "property", {"name": name, "value": value})
+        report.seconds,
+        (
+            ("capture", report.capture),
+            (
+                "profile",
+                profile.source
+                if profile.source.startswith(profile.name)
+                else f"{profile.name} ({profile.source})",
+            ),
+            ("units", str(sum(report.units.values()))),
+        ),
+    )
     for r in report.results:
         rule = r.rule
         case = ET.SubElement(
@@ -174,9 +223,8 @@ def junit_tree(report: Report) -> ET.ElementTree:
         message = problem or report.internal_errors[0]
         el = ET.SubElement(case, "error", {"message": message, "type": "CaptureError"})
         el.text = "\n".join(filter(None, [problem, *report.internal_errors]))
-    ET.indent(root)
-    return ET.ElementTree(root)
+    return indented_tree(root)
 
 
 def write_junit(report: Report, path: str | os.PathLike[str]) -> None:
-    junit_tree(report).write(path, encoding="utf-8", xml_declaration=True)
+    write_tree(junit_tree(report), path)
