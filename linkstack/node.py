@@ -492,6 +492,14 @@ class SatelliteNode:
             clock = self.emu.clock
             self._park_timer = clock.call_at(clock.now() + PARK_RETRY_S, self._unpark)
 
+    async def close(self) -> None:
+        """Stop the onboard service and the retry of parked relays."""
+        if self.service is not None:
+            await self.service.close()
+        if self._park_timer is not None:
+            self._park_timer.cancel()
+            self._park_timer = None
+
     def _unpark(self) -> None:
         self._park_timer = None
         parked, self._parked = self._parked, deque()
@@ -697,6 +705,14 @@ class MissionControl:
         self._by_query: dict[str, list[_Transfer]] = defaultdict(list)
         self._timer: Any = None
         self._scheduled = False
+
+    def close(self) -> None:
+        """Close every COP-1 channel and stop the dispatch timer."""
+        for channel in self.channels.values():
+            channel.close()
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
 
     def add_channel(self, satellite: str, channel: Cop1Channel) -> None:
         self.channels[satellite] = channel
@@ -1159,14 +1175,8 @@ class Emulation:
         self._tasks = []
         self.client.close()
         for node in self.satellites.values():
-            if node.service is not None:
-                await node.service.close()
-            if node._park_timer is not None:
-                node._park_timer.cancel()
-        for channel in self.mcc.channels.values():
-            channel.close()
-        if self.mcc._timer is not None:
-            self.mcc._timer.cancel()
+            await node.close()
+        self.mcc.close()
         for link in self.links:
             await link.close()
 

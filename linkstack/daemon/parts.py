@@ -218,10 +218,7 @@ class GroundPart:
             channel.start()
 
     async def close(self) -> None:
-        for channel in self.mcc.channels.values():
-            channel.close()
-        if self.mcc._timer is not None:
-            self.mcc._timer.cancel()
+        self.mcc.close()
         for radio in self.radios.values():
             await radio.close()
 
@@ -389,10 +386,7 @@ class SatellitePart:
                 await task
         self._tasks = []
         for node in self.nodes.values():
-            if node.service is not None:
-                await node.service.close()
-            if node._park_timer is not None:
-                node._park_timer.cancel()
+            await node.close()
         for link in self.links:
             await link.close()
 
