@@ -148,6 +148,17 @@ def ground_node(station: str) -> str:
     return f"ground:{station}"
 
 
+def rf_ends(model: Any, satellite: str, *, uplink: bool) -> Callable[[], tuple[str, str]]:
+    """The capture's (source, destination) of a unit on a satellite's RF link: the
+    station is the one the link's model last emitted through (``last_station``)."""
+
+    def ends() -> tuple[str, str]:
+        ground, sat = ground_node(model.last_station), sat_node(satellite)
+        return (ground, sat) if uplink else (sat, ground)
+
+    return ends
+
+
 # -- links that know their station, and report what they emit -----------------------------
 
 
@@ -1072,12 +1083,6 @@ class Emulation:
             up_model, down_model = rf_models(scenario, cfg, switch, sat, seeds)
             link_cfg = replace(cfg.uplink, scid=scid)
 
-            def up_ends(model=up_model, node=node.node) -> tuple[str, str]:
-                return ground_node(model.last_station), node
-
-            def down_ends(model=down_model, node=node.node) -> tuple[str, str]:
-                return node, ground_node(model.last_station)
-
             holder: dict[str, Any] = {}
             uplink = RadioLink(
                 f"uplink {name}",
@@ -1087,7 +1092,7 @@ class Emulation:
                 lambda d, h=holder: h["spacecraft"].on_uplink(d),
                 sink=self.sink,
                 layers=("cltu", "tc_frame"),
-                ends=up_ends,
+                ends=rf_ends(up_model, name, uplink=True),
                 frame_of=cltu_frame_of(link_cfg.cltu_coding),
             )
             downlink = RadioLink(
@@ -1098,7 +1103,7 @@ class Emulation:
                 lambda d, h=holder: h["channel"].on_downlink(d),
                 sink=self.sink,
                 layers=("tm_cadu", "tm_frame"),
-                ends=down_ends,
+                ends=rf_ends(down_model, name, uplink=False),
                 frame_of=cadu_frame_of(link_cfg.tm_frame_length, link_cfg.cadu_coding),
             )
             channel = Cop1Channel(

@@ -51,8 +51,8 @@ from linkstack.node import (
     Trace,
     cadu_frame_of,
     cltu_frame_of,
-    ground_node,
     laser_model,
+    rf_ends,
     rf_models,
     sat_node,
     transmit_passes,
@@ -175,9 +175,6 @@ class GroundPart:
             spec = plan.uplink(name)
             model = ModemModel(cfg.uplink_rf.rate_bps, site.switches[name])
 
-            def ends(model=model, name=name) -> tuple[str, str]:
-                return ground_node(model.last_station), sat_node(name)
-
             radio = WireLink(
                 spec.name,
                 clock,
@@ -185,7 +182,7 @@ class GroundPart:
                 wire.sender(spec.channel_port),
                 sink=site.sink,
                 layers=("cltu", "tc_frame"),
-                ends=ends,
+                ends=rf_ends(model, name, uplink=True),
                 frame_of=cltu_frame_of(link_cfg.cltu_coding),
             )
             channel = Cop1Channel(
@@ -299,9 +296,6 @@ class SatellitePart:
             spec = plan.downlink(name)
             model = ModemModel(cfg.downlink_rf.rate_bps, site.switches[name])
 
-            def down_ends(model=model, node=node.node) -> tuple[str, str]:
-                return node, ground_node(model.last_station)
-
             downlink = WireLink(
                 spec.name,
                 clock,
@@ -309,7 +303,7 @@ class SatellitePart:
                 wire.sender(spec.channel_port),
                 sink=site.sink,
                 layers=("tm_cadu", "tm_frame"),
-                ends=down_ends,
+                ends=rf_ends(model, name, uplink=False),
                 frame_of=cadu_frame_of(link_cfg.tm_frame_length, link_cfg.cadu_coding),
             )
             node.spacecraft = Spacecraft(link_cfg, clock, downlink, node.on_uplink_packet)
@@ -460,8 +454,10 @@ class ChannelPart:
         for sat in scenario.satellites:
             up_model, down_model = rf_models(scenario, cfg, site.switches[sat.name], sat, seeds)
             up, down = plan.uplink(sat.name), plan.downlink(sat.name)
-            self._add(up, up_model, seeds, "cltu", _rf_ends(up_model, sat.name, uplink=True))
-            self._add(down, down_model, seeds, "tm_cadu", _rf_ends(down_model, sat.name))
+            self._add(up, up_model, seeds, "cltu", rf_ends(up_model, sat.name, uplink=True))
+            self._add(
+                down, down_model, seeds, "tm_cadu", rf_ends(down_model, sat.name, uplink=False)
+            )
         for a, b in scenario.isl_pairs:
             for src, dst in ((names[a], names[b]), (names[b], names[a])):
                 model = laser_model(scenario, cfg, src, dst, seeds)
@@ -567,14 +563,6 @@ class ChannelPart:
         for spec in self.plan.links:
             kinds.setdefault(spec.kind, Counter()).update(self.links[spec.index].stats)
         return {kind: dict(c) for kind, c in kinds.items()}
-
-
-def _rf_ends(model: Any, satellite: str, uplink: bool = False) -> Callable[[], tuple[str, str]]:
-    def ends() -> tuple[str, str]:
-        ground, sat = ground_node(model.last_station), sat_node(satellite)
-        return (ground, sat) if uplink else (sat, ground)
-
-    return ends
 
 
 def _fixed_ends(src: str, dst: str) -> Callable[[], tuple[str, str]]:
