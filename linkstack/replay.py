@@ -661,29 +661,61 @@ class Replayer:
         else:
             self._aos(link, unit, got.frame, events)
 
-    def _tm(self, link: _Link, unit: CapturedUnit, raw: bytes, events: list, counted=False) -> None:
-        if link.tm is None:
+    def _receive(
+        self,
+        link: _Link,
+        unit: CapturedUnit,
+        raw: bytes,
+        events: list,
+        counted: bool,
+        layer: str,
+        make: Callable[[], Any],
+        why: Callable[[Any], object],
+    ) -> tuple[Any, Any, dict[str, int]] | None:
+        """Hand ``raw`` to the link's ``layer`` ("tm" or "aos") receiver, made by
+        ``make()`` from the first frame (refused when its length cannot configure one),
+        and count the frame. Return (receiver, frame, grown stats), or None when
+        nothing came out: the frame is refused, with the error ``why(receiver)`` raises
+        when it unpacks the frame, else the first stat the receiver grew."""
+        rx = getattr(link, layer)
+        if rx is None:
             try:
-                link.tm = TmReceiver(TmConfig(frame_length=len(raw)), check_scid=False)
+                rx = make()
             except EncodeError as exc:
-                self._refuse(events, unit, link, DecodeError("tm", exc.field, exc.rule), counted)
-                return
-        rx = link.tm
+                self._refuse(events, unit, link, DecodeError(layer, exc.field, exc.rule), counted)
+                return None
+            setattr(link, layer, rx)
         before = rx.all_stats()
         got = rx.receive(raw)
         grown = _grown(before, rx.all_stats())
         if got is None:
             try:
-                TmFrame.unpack(raw, rx.config.fecf, rx.config.frame_length)
+                why(rx)
                 reason = next((k for k in grown if k != "frames_dropped"), "dropped")
-                exc = DecodeError("tm", reason, "the receiver does not carry such frames")
+                exc = DecodeError(layer, reason, "the receiver does not carry such frames")
             except DecodeError as err:
                 exc = err
             self._refuse(events, unit, link, exc, counted)
-            return
+            return None
         if counted:
             self.stats["units_decoded"] += 1
         self.stats["frames"] += 1
+        return rx, got, grown
+
+    def _tm(self, link: _Link, unit: CapturedUnit, raw: bytes, events: list, counted=False) -> None:
+        done = self._receive(
+            link,
+            unit,
+            raw,
+            events,
+            counted,
+            "tm",
+            lambda: TmReceiver(TmConfig(frame_length=len(raw)), check_scid=False),
+            lambda rx: TmFrame.unpack(raw, rx.config.fecf, rx.config.frame_length),
+        )
+        if done is None:
+            return
+        rx, got, grown = done
         lost = grown.pop("mc_frames_lost", 0)
         if lost:
             self.drops["tm: mc_frames_lost"] += lost
@@ -744,32 +776,20 @@ class Replayer:
     def _aos(
         self, link: _Link, unit: CapturedUnit, raw: bytes, events: list, counted=False
     ) -> None:
-        if link.aos is None:
-            try:
-                usage = len(raw) > 5 and bool(raw[5] & 0x40)
-                config = AosConfig(frame_length=len(raw), count_cycle=usage)
-                link.aos = AosReceiver(config, check_scid=False)
-            except EncodeError as exc:
-                self._refuse(events, unit, link, DecodeError("aos", exc.field, exc.rule), counted)
-                return
-        rx = link.aos
-        before = rx.all_stats()
-        got = rx.receive(raw)
-        grown = _grown(before, rx.all_stats())
-        if got is None:
-            try:
-                frame = AosFrame.unpack(raw, rx.config)
-                if frame.vcid != 63:
-                    mpdu_unpack(frame.data)
-                reason = next((k for k in grown if k != "frames_dropped"), "dropped")
-                exc = DecodeError("aos", reason, "the receiver does not carry such frames")
-            except DecodeError as err:
-                exc = err
-            self._refuse(events, unit, link, exc, counted)
+        def make() -> AosReceiver:
+            usage = len(raw) > 5 and bool(raw[5] & 0x40)
+            config = AosConfig(frame_length=len(raw), count_cycle=usage)
+            return AosReceiver(config, check_scid=False)
+
+        def why(rx: AosReceiver) -> None:
+            frame = AosFrame.unpack(raw, rx.config)
+            if frame.vcid != 63:
+                mpdu_unpack(frame.data)
+
+        done = self._receive(link, unit, raw, events, counted, "aos", make, why)
+        if done is None:
             return
-        if counted:
-            self.stats["units_decoded"] += 1
-        self.stats["frames"] += 1
+        _, got, grown = done
         self._drops(events, unit, link, grown, "aos")
         if self.verbose:
             what = "idle" if got.vcid == 63 else f"{len(got.packets)} packet(s)"

@@ -633,6 +633,51 @@ p_clcw.dissector = function(tvb, pinfo, tree)
 end
 
 -- ---------------------------------------------------------------------------
+-- pieces the frame dissectors share
+-- ---------------------------------------------------------------------------
+-- the first header pointer in range (its low 11 bits), annotated; returns it and its
+-- summary text
+local function add_fhp(tree, field, range)
+    local fhp = band(range:uint(), 0x7FF)
+    local item = tree:add(field, range)
+    if fhp == FHP_NO_HEADER then
+        item:append_text(" (no packet header starts in this frame)")
+    elseif fhp == FHP_IDLE_ONLY then
+        item:append_text(" (only idle data)")
+    end
+    return fhp, fhp == FHP_NO_HEADER and "none" or fhp == FHP_IDLE_ONLY and "idle" or tostring(fhp)
+end
+
+-- "N packet(s)", and how many of them were reassembled
+local function packets_text(handed, reassembled)
+    local text = string.format("%d packet%s", handed, handed == 1 and "" or "s")
+    if reassembled > 0 then
+        text = text .. string.format(" (%d reassembled)", reassembled)
+    end
+    return text
+end
+
+-- the 4-octet OCF at stop, shown as a CLCW; returns summary with the CLCW's N(R)
+local function add_ocf(t, tvb, pinfo, stop, f_ocf, summary)
+    local ocf_t = t:add(f_ocf, tvb(stop, 4))
+    dissect_clcw(tvb(stop, 4):tvb(), pinfo, ocf_t)
+    local word = tvb(stop, 4):uint()
+    if band(word, 0x80000000) == 0 then
+        summary = summary .. string.format(", CLCW N(R) %d", band(word, 0xFF))
+    end
+    return summary
+end
+
+-- the end of a frame: its FECF checked when it has one, the summary on the frame's line
+local function finish_frame(t, tvb, flen, fecf, f_fecf, f_status, f_calc, summary)
+    if fecf and not add_fecf(t, tvb, flen, f_fecf, f_status, f_calc) then
+        summary = summary .. " [FECF bad]"
+    end
+    t:append_text(", " .. summary)
+    return summary
+end
+
+-- ---------------------------------------------------------------------------
 -- TM Transfer Frame
 -- ---------------------------------------------------------------------------
 local function dissect_tm(tvb, pinfo, tree)
@@ -656,17 +701,11 @@ local function dissect_tm(tvb, pinfo, tree)
     for _, k in ipairs({ "sec_flag", "sync_flag", "order_flag", "seg_len_id" }) do
         dfs_t:add(f["tm_" .. k], dfs_r)
     end
-    local fhp = band(dfs, 0x7FF)
-    local fhp_item = dfs_t:add(f.tm_fhp, dfs_r)
-    if fhp == FHP_NO_HEADER then
-        fhp_item:append_text(" (no packet header starts in this frame)")
-    elseif fhp == FHP_IDLE_ONLY then
-        fhp_item:append_text(" (only idle data)")
-    end
+    local fhp, fhp_text = add_fhp(dfs_t, f.tm_fhp, dfs_r)
     local scid, vcid = band(rshift(w0, 4), 0x3FF), band(rshift(w0, 1), 7)
     local mc, vc = tvb(2, 1):uint(), tvb(3, 1):uint()
     local summary = string.format("TM SCID %d VC %d MC %d VC# %d FHP %s", scid, vcid, mc, vc,
-        fhp == FHP_NO_HEADER and "none" or fhp == FHP_IDLE_ONLY and "idle" or tostring(fhp))
+        fhp_text)
     if rshift(w0, 14) ~= 0 then
         t:add_proto_expert_info(e.malformed, "TM frame version must be 00")
         summary = summary .. " [bad version]"
@@ -687,37 +726,21 @@ local function dissect_tm(tvb, pinfo, tree)
         end
         pos = pos + sec_len
     end
-    local ok_fecf = true
     if pos < stop then
         local data_t = t:add(f.tm_data, tvb(pos, stop - pos))
         if band(dfs, 0x4000) == 0 then
             local key = stream_key(pinfo, "tm", scid, vcid)
             local handed, reassembled = packet_zone(tvb, pos, stop - pos, fhp, pinfo, data_t,
                 key, vc, 256)
-            summary = summary .. string.format(", %d packet%s", handed, handed == 1 and "" or "s")
-            if reassembled > 0 then
-                summary = summary .. string.format(" (%d reassembled)", reassembled)
-            end
+            summary = summary .. ", " .. packets_text(handed, reassembled)
         end
     else
         t:add_proto_expert_info(e.malformed, "no data field")
     end
     if has_ocf and stop >= 6 then
-        local ocf_t = t:add(f.tm_ocf, tvb(stop, 4))
-        dissect_clcw(tvb(stop, 4):tvb(), pinfo, ocf_t)
-        local word = tvb(stop, 4):uint()
-        if band(word, 0x80000000) == 0 then
-            summary = summary .. string.format(", CLCW N(R) %d", band(word, 0xFF))
-        end
+        summary = add_ocf(t, tvb, pinfo, stop, f.tm_ocf, summary)
     end
-    if fecf then
-        ok_fecf = add_fecf(t, tvb, n, f.tm_fecf, f.tm_fecf_status, f.tm_fecf_calc)
-        if not ok_fecf then
-            summary = summary .. " [FECF bad]"
-        end
-    end
-    t:append_text(", " .. summary)
-    return summary
+    return finish_frame(t, tvb, n, fecf, f.tm_fecf, f.tm_fecf_status, f.tm_fecf_calc, summary)
 end
 
 -- ---------------------------------------------------------------------------
@@ -772,44 +795,32 @@ local function dissect_aos(tvb, pinfo, tree)
     elseif stop - pos >= 3 then
         local head = tvb(pos, 2)
         data_t:add(f.aos_mpdu_spare, head)
-        local fhp = band(head:uint(), 0x7FF)
-        local fhp_item = data_t:add(f.aos_fhp, head)
-        if fhp == FHP_NO_HEADER then
-            fhp_item:append_text(" (no packet header starts in this frame)")
-        elseif fhp == FHP_IDLE_ONLY then
-            fhp_item:append_text(" (only idle data)")
-        end
+        local fhp, fhp_text = add_fhp(data_t, f.aos_fhp, head)
         local key = stream_key(pinfo, "aos", scid, vcid)
         local modulo = usage and 268435456 or 16777216
         local handed, reassembled = packet_zone(tvb, pos + 2, stop - pos - 2, fhp, pinfo, data_t,
             key, full, modulo)
-        summary = summary .. string.format(" FHP %s, %d packet%s",
-            fhp == FHP_NO_HEADER and "none" or fhp == FHP_IDLE_ONLY and "idle" or tostring(fhp),
-            handed, handed == 1 and "" or "s")
-        if reassembled > 0 then
-            summary = summary .. string.format(" (%d reassembled)", reassembled)
-        end
+        summary = summary .. " FHP " .. fhp_text .. ", " .. packets_text(handed, reassembled)
     end
     if ocf then
-        local ocf_t = t:add(f.aos_ocf, tvb(stop, 4))
-        dissect_clcw(tvb(stop, 4):tvb(), pinfo, ocf_t)
-        local word = tvb(stop, 4):uint()
-        if band(word, 0x80000000) == 0 then
-            summary = summary .. string.format(", CLCW N(R) %d", band(word, 0xFF))
-        end
+        summary = add_ocf(t, tvb, pinfo, stop, f.aos_ocf, summary)
     end
-    if fecf then
-        if not add_fecf(t, tvb, n, f.aos_fecf, f.aos_fecf_status, f.aos_fecf_calc) then
-            summary = summary .. " [FECF bad]"
-        end
-    end
-    t:append_text(", " .. summary)
-    return summary
+    return finish_frame(t, tvb, n, fecf, f.aos_fecf, f.aos_fecf_status, f.aos_fecf_calc, summary)
 end
 
 -- ---------------------------------------------------------------------------
 -- TC Transfer Frame
 -- ---------------------------------------------------------------------------
+-- the TC reassembly state under key (a VC's or a MAP's), made empty the first time
+local function tc_state_at(key)
+    local st = tc_state[key]
+    if st == nil then
+        st = {}
+        tc_state[key] = st
+    end
+    return st
+end
+
 local function dissect_tc(tvb, pinfo, tree)
     local n = tvb:len()
     local fecf = p_tc.prefs.fecf
@@ -865,12 +876,7 @@ local function dissect_tc(tvb, pinfo, tree)
             local vr = tvb(pos + 2, 1):uint()
             summary = summary .. string.format(" Set V(R) %d", vr)
             if not pinfo.visited then
-                local st = tc_state[stream_key(pinfo, "tc", scid, vcid)]
-                if st == nil then
-                    st = {}
-                    tc_state[stream_key(pinfo, "tc", scid, vcid)] = st
-                end
-                st.vr = vr
+                tc_state_at(stream_key(pinfo, "tc", scid, vcid)).vr = vr
             end
         elseif code == 0x00 and stop - pos == 1 then
             summary = summary .. " Unlock"
@@ -896,11 +902,7 @@ local function dissect_tc(tvb, pinfo, tree)
             local map_key = vc_key .. "|" .. map_id
             local done_key = tostring(pinfo.number) .. "|" .. map_key
             if not pinfo.visited then
-                local vst = tc_state[vc_key]
-                if vst == nil then
-                    vst = {}
-                    tc_state[vc_key] = vst
-                end
+                local vst = tc_state_at(vc_key)
                 local accepted = true
                 if kind == 0 then -- Type-AD: only the next N(S) in sequence counts
                     accepted = (vst.vr == nil or vst.vr == ns)
@@ -908,11 +910,7 @@ local function dissect_tc(tvb, pinfo, tree)
                         vst.vr = (ns + 1) % 256
                     end
                 end
-                local mst = tc_state[map_key]
-                if mst == nil then
-                    mst = {}
-                    tc_state[map_key] = mst
-                end
+                local mst = tc_state_at(map_key)
                 local done = { accepted = accepted, packets = {} }
                 if accepted then
                     local data = tvb:raw(pos, stop - pos)
@@ -961,17 +959,11 @@ local function dissect_tc(tvb, pinfo, tree)
                 end
             end
             if handed > 0 then
-                summary = summary .. string.format(", %d packet%s", handed, handed == 1 and "" or "s")
+                summary = summary .. ", " .. packets_text(handed, 0)
             end
         end
     end
-    if fecf then
-        if not add_fecf(t, tvb, flen, f.tc_fecf, f.tc_fecf_status, f.tc_fecf_calc) then
-            summary = summary .. " [FECF bad]"
-        end
-    end
-    t:append_text(", " .. summary)
-    return summary
+    return finish_frame(t, tvb, flen, fecf, f.tc_fecf, f.tc_fecf_status, f.tc_fecf_calc, summary)
 end
 
 -- ---------------------------------------------------------------------------
