@@ -44,8 +44,8 @@ format: $(STAMP)
 	$(BIN)/ruff check --fix .
 
 # System tools the tests run for real: tshark (the Wireshark checks,
-# tests/test_wireshark.py), mosquitto (the MQTT broker of the daemon tests) and
-# openssl (the certificates of the MQTT TLS tests, tests/test_mqtt_security.py).
+# tests/capture/test_wireshark.py), mosquitto (the MQTT broker of the daemon tests) and
+# openssl (the certificates of the MQTT TLS tests, tests/daemon/test_mqtt_security.py).
 # Install what is missing when we are root on Debian/Ubuntu (the debconf answer
 # keeps dumpcap without setuid and apt quiet; mosquitto's own service is stopped,
 # the tests start brokers of their own); otherwise say how. Either way the tests

@@ -15,7 +15,7 @@ Every fate is an event (``sent``, ``delivered``, ``corrupted`` with its bit
 error count, ``dropped`` with its reason) for listeners that log, count or
 capture, and a counter in :attr:`Link.stats`.
 
-The link reads time only from the clock it is given (see linkstack/clock.py),
+The link reads time only from the clock it is given (see linkstack/runtime/clock.py),
 so the same code runs in emulated time and in wall-clock time.
 """
 
@@ -35,7 +35,7 @@ NAN = math.nan
 
 
 class Clock(Protocol):
-    """What a link needs from linkstack.clock.Clock."""
+    """What a link needs from linkstack.runtime.clock.Clock."""
 
     def now(self) -> float: ...
 

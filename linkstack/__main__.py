@@ -2,6 +2,6 @@
 
 import sys
 
-from linkstack.cli import main
+from linkstack.tools.cli import main
 
 sys.exit(main())

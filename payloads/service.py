@@ -79,7 +79,7 @@ SendFn = Callable[[bytes], float | None]
 
 
 class Clock(Protocol):
-    """What the service needs from linkstack.clock.Clock."""
+    """What the service needs from linkstack.runtime.clock.Clock."""
 
     def now(self) -> float: ...
 
@@ -98,7 +98,7 @@ class ServiceConfig:
     chunk_interval_s: float = 0.5  # of compute time, between two streamed chunks
     keep_acked: int = 1024  # ids of acknowledged answers remembered (duplicates ignored)
     # run the model in the loop's own thread: a virtual-time loop then cannot move while
-    # it runs, which makes runs with a scripted backend reproducible (linkstack.samples)
+    # it runs, which makes runs with a scripted backend reproducible (linkstack.capture.samples)
     inline: bool = False
 
     def __post_init__(self) -> None:

@@ -3,7 +3,7 @@
 A :class:`Timeline` holds the instants (``t_s``) one query went through, from
 the ground application's submit to the answer complete on the ground. Its
 :meth:`Timeline.legs` are contiguous intervals that tile that span, so they add
-up to the total exactly (see :data:`LEGS`; the table is in linkstack/report.py,
+up to the total exactly (see :data:`LEGS`; the table is in linkstack/runtime/report.py,
 which computes the run statistics and writes the reports).
 
 This is plain data, shared by the ground client (payloads/client.py) and the

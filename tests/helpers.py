@@ -1,6 +1,6 @@
 """Small helpers shared by the tests."""
 
-from linkstack.crc import crc16_ccitt
+from linkstack.ccsds.crc import crc16_ccitt
 
 
 def with_octet(raw: bytes, index: int, value: int) -> bytes:

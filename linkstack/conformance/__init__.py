@@ -1,7 +1,7 @@
 """Protocol conformance: check a capture against the rules of the CCSDS standards.
 
 ``linkstack conform FILE.pcap --profile PROFILE`` reads a capture (linkstack's own,
-or any pcap of UDP datagrams on the layer ports, see :mod:`linkstack.capture`) and
+or any pcap of UDP datagrams on the layer ports, see :mod:`linkstack.capture.pcap`) and
 judges every unit against a catalogue of rules (:mod:`.rules`), each citing the
 standard and the section it comes from; a profile (:mod:`.profile`) gives the
 managed parameters a capture does not carry. The report says which rules passed,
@@ -106,9 +106,9 @@ def run_conform(args: argparse.Namespace) -> int:
     if getattr(args, "target", None) or getattr(args, "role", None):
         return _run_active(args)
     # imported here so that `linkstack --help`, which imports this package, stays fast
-    from linkstack.conformance.checker import check_capture, select_rules  # noqa: PLC0415
-    from linkstack.conformance.profile import load_profile  # noqa: PLC0415
-    from linkstack.conformance.report import (  # noqa: PLC0415
+    from linkstack.conformance.passive.checker import check_capture, select_rules  # noqa: PLC0415
+    from linkstack.conformance.passive.profile import load_profile  # noqa: PLC0415
+    from linkstack.conformance.passive.report import (  # noqa: PLC0415
         format_text,
         list_rules_text,
         write_junit,
@@ -133,9 +133,9 @@ def run_conform(args: argparse.Namespace) -> int:
 
 
 def _run_active(args: argparse.Namespace) -> int:
-    from linkstack.conformance.active_cases import select_cases  # noqa: PLC0415
-    from linkstack.conformance.active_report import list_cases_text  # noqa: PLC0415
-    from linkstack.conformance.active_udp import run_active  # noqa: PLC0415
+    from linkstack.conformance.active.cases import select_cases  # noqa: PLC0415
+    from linkstack.conformance.active.report import list_cases_text  # noqa: PLC0415
+    from linkstack.conformance.active.udp import run_active  # noqa: PLC0415
 
     if args.list_rules:
         sys.stdout.write(list_cases_text(select_cases(args.role or "sat", args.rules)))

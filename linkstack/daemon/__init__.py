@@ -11,8 +11,8 @@
   the physics lets it through, sent on to the receiver's port after its delay.
 - ``ground``: the whole ground segment: mission control with one COP-1 channel
   (FOP-1) per satellite, the stations as its RF front ends, the ground queue (in
-  SQLite, :mod:`linkstack.groundqueue`, surviving restarts) and the MQTT client
-  (:mod:`linkstack.mqtt`) through which outside software asks and is answered.
+  SQLite, :mod:`linkstack.daemon.groundqueue`, surviving restarts) and the MQTT client
+  (:mod:`linkstack.daemon.mqtt`) through which outside software asks and is answered.
 - ``sat``: satellites: FARM-1 and TM, laser relays, the inference service with
   the scenario's model. All of the scenario's (one process, one model in memory),
   or those named with ``--name CS-01 --name CS-02`` (several sat daemons may
@@ -22,7 +22,7 @@
 Units between processes: one UDP datagram per CLTU, TM CADU or AOS CADU, one
 port per link and end (:mod:`linkstack.daemon.wire`: the port plan). Within a
 process, :mod:`linkstack.daemon.parts` builds the ground, satellites and channel
-from :mod:`linkstack.node`'s pieces; :mod:`linkstack.daemon.run` runs a role
+from :mod:`linkstack.runtime.node`'s pieces; :mod:`linkstack.daemon.run` runs a role
 (clock, signals, start-up and shutdown); :mod:`linkstack.daemon.status` logs and
 serves the status; :mod:`linkstack.daemon.ground` joins MQTT, the queue and the
 report to mission control.

@@ -22,9 +22,8 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from linkstack.daemon.status import event
-from linkstack.groundqueue import GroundQueue, QueryRecord
-from linkstack.mqtt import (
+from linkstack.daemon.groundqueue import GroundQueue, QueryRecord
+from linkstack.daemon.mqtt import (
     MqttBridge,
     Request,
     RequestError,
@@ -36,7 +35,8 @@ from linkstack.mqtt import (
     parse_request,
     timeline_json,
 )
-from linkstack.report import to_json
+from linkstack.daemon.status import event
+from linkstack.runtime.report import to_json
 from payloads.client import Client, Pending
 from payloads.messages import Answer, AnswerChunk, ErrorMessage, Params, decode, encode
 from payloads.timeline import Timeline
@@ -68,9 +68,9 @@ class GroundApp:
 
     def __init__(
         self,
-        settings: Any,  # linkstack.scenario.ScenarioFile
+        settings: Any,  # linkstack.runtime.scenario.ScenarioFile
         clock: Any,
-        mcc: Any,  # linkstack.node.MissionControl
+        mcc: Any,  # linkstack.runtime.node.MissionControl
         queue: GroundQueue,
     ) -> None:
         self.settings = settings

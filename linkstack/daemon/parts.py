@@ -1,22 +1,22 @@
 """The pieces a daemon runs: the ground segment, satellites, the channel.
 
 Each piece is built on a :class:`ProcessSite` (the process's clock, contact state,
-trace, capture sink and station switches, :class:`linkstack.node.Site`) and a
+trace, capture sink and station switches, :class:`linkstack.runtime.node.Site`) and a
 :class:`linkstack.daemon.wire.Wire`, and is wired to the others only through UDP
 (:class:`linkstack.daemon.wire.PortPlan`), whether they run in one process (role
 ``all``) or in several:
 
-- :class:`GroundPart`: :class:`linkstack.node.MissionControl` with one
-  :class:`linkstack.node.Cop1Channel` (FOP-1) per satellite, synchronised on the
+- :class:`GroundPart`: :class:`linkstack.runtime.node.MissionControl` with one
+  :class:`linkstack.runtime.node.Cop1Channel` (FOP-1) per satellite, synchronised on the
   first CLCW; CLTUs out on each satellite's uplink port, TM CADUs in on its
   downlink port.
-- :class:`SatellitePart`: one or more :class:`linkstack.node.SatelliteNode` with
-  FARM-1 and the TM channel (:class:`linkstack.uplink.Spacecraft`), the laser
+- :class:`SatellitePart`: one or more :class:`linkstack.runtime.node.SatelliteNode` with
+  FARM-1 and the TM channel (:class:`linkstack.runtime.cop1_link.Spacecraft`), the laser
   terminals, the relay and the inference service; TM frames all through every
   pass.
 - :class:`ChannelPart`: the emulated space: one :class:`channels.link.Link` per
-  link direction with the physics of :func:`linkstack.node.rf_models` and
-  :func:`linkstack.node.laser_model` (geometry-driven delay, Doppler and lock,
+  link direction with the physics of :func:`linkstack.runtime.node.rf_models` and
+  :func:`linkstack.runtime.node.laser_model` (geometry-driven delay, Doppler and lock,
   bit errors, losses, contact gaps), in wall-clock time.
 
 Each has ``status()`` (what the status line, the HTTP endpoint and MQTT report)
@@ -39,8 +39,10 @@ from channels.errors import IndependentErrors
 from channels.link import Delivery, Link, LinkEvent
 from channels.orbit import StationView
 from channels.rf import doppler_hz, ebn0_db
+from linkstack.ccsds.coding.chains import CaduCoding
 from linkstack.daemon.wire import ModemModel, PortPlan, Wire, WireLink, arrival
-from linkstack.node import (
+from linkstack.runtime.cop1_link import Spacecraft
+from linkstack.runtime.node import (
     AOS_FRAME_LEN,
     CaptureSink,
     Cop1Channel,
@@ -57,9 +59,7 @@ from linkstack.node import (
     sat_node,
     transmit_passes,
 )
-from linkstack.pipeline import CaduCoding
-from linkstack.routing import ContactState
-from linkstack.uplink import Spacecraft
+from linkstack.runtime.routing import ContactState
 from payloads.backends import Backend
 from payloads.service import InferenceService
 
@@ -70,7 +70,7 @@ CONTACT_LOOKBACK_S = 1800.0
 
 
 class ProcessSite:
-    """The :class:`linkstack.node.Site` of one daemon process."""
+    """The :class:`linkstack.runtime.node.Site` of one daemon process."""
 
     def __init__(self, clock: Any, config: Any, sink: CaptureSink | None) -> None:
         self.clock = clock

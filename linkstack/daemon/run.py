@@ -8,7 +8,7 @@ SIGTERM: it stops taking queries, says offline on MQTT, stops the links, closes
 the capture (the pcap and its ``.nodes.json``), writes ``report.json`` (ground,
 all), logs ``stopped`` with its counters and exits 0.
 
-Time: every daemon runs a :class:`linkstack.clock.WallClock` whose ``t_s`` is
+Time: every daemon runs a :class:`linkstack.runtime.clock.WallClock` whose ``t_s`` is
 seconds since the scenario epoch. By default the scenario's instant is the real
 UTC time (``--start now``), so separately started daemons agree without being
 told anything. ``--start`` picks another instant: ``+SECONDS`` after the
@@ -28,14 +28,14 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from linkstack import clock as clk
-from linkstack.capture import PcapCapture
+from linkstack.capture.pcap import PcapCapture
+from linkstack.daemon.mqtt import dumps
 from linkstack.daemon.parts import ChannelPart, GroundPart, ProcessSite, SatellitePart
 from linkstack.daemon.status import StatusServer, event, setup_logging, status_line
 from linkstack.daemon.wire import PortPlan, Wire
 from linkstack.errors import ConfigError
-from linkstack.mqtt import dumps
-from linkstack.scenario import ScenarioFile
+from linkstack.runtime import clock as clk
+from linkstack.runtime.scenario import ScenarioFile
 
 ROLES = ("ground", "sat", "channel", "all")
 HTTP_OFFSET = {"ground": 0, "channel": 1, "sat": 2, "all": 3}
@@ -232,7 +232,7 @@ class Daemon:
 
     def _open_ground(self, clock: Any) -> None:
         from linkstack.daemon.ground import GroundApp  # noqa: PLC0415 - aiomqtt, sqlite
-        from linkstack.groundqueue import GroundQueue  # noqa: PLC0415
+        from linkstack.daemon.groundqueue import GroundQueue  # noqa: PLC0415
 
         assert self.ground is not None
         ground = self.settings.ground

@@ -1,0 +1,1480 @@
+"""``linkstack replay``: a capture's units fed into the receivers again, and what they decode.
+
+::
+
+    linkstack replay FILE.pcap [--as ground|sat|both] [--realtime|--fast]
+                     [--port LAYER=PORT ...] [-v]
+
+Each unit of the capture goes, at its recorded time, into the receive chain that
+the node at the far end runs:
+
+- **the satellites** (``--as sat``): CLTUs -> :class:`~linkstack.ccsds.coding.chains.CltuReceiver`
+  (BCH, derandomizer) -> TC frame validation -> FARM-1 -> TC reassembly -> Space
+  Packets -> messages (queries and acks); laser-link AOS CADUs ->
+  :class:`~linkstack.ccsds.coding.chains.CaduReceiver` (Reed-Solomon) ->
+  :class:`~linkstack.ccsds.aos.AosReceiver` -> packets -> messages, relay envelopes
+  (APID 0x102) unwrapped;
+- **the ground** (``--as ground``): TM CADUs -> Reed-Solomon ->
+  :class:`~linkstack.ccsds.tm.TmReceiver` -> the CLCW in each frame's OCF, and the packets ->
+  answers, chunks, errors.
+
+By default both, each line labelled with the side that receives. One chain per
+link as the emulator has them: the uplink per satellite (one FARM-1 whatever
+station sends), the downlink per satellite, a laser link per (sender, receiver).
+The capture shows units *as sent* (a unit the channel lost is in it), so FARM-1
+sees every frame in the order FOP-1 sent it: a retransmission shows as a repeat
+it discards (E4), and the packets come out once each, in order, as on board. A
+FARM-1 starts at the N(S) of the first frame it sees, so that a capture may begin
+in the middle of a session.
+
+**Which layer is decoded.** A linkstack capture can hold a unit and the frame
+inside it and every Space Packet (one port a layer, :mod:`linkstack.capture.pcap`).
+For each kind of link (uplink, downlink, laser) the replay decodes the lowest
+layer the capture has (CLTU, else TC frame; CADU, else frame; else the Space
+Packets themselves), and checks the layers above against what it decoded: each
+frame unit must equal the frame decoded from the unit before it, and the
+``space_packet`` units (every packet as it was handed to the framing layer) must
+equal the packets decoded from the units, in order, link by link.
+
+**Foreign captures** are welcome when they carry CADUs, CLTUs, frames or Space
+Packets over UDP (IPv4 or IPv6; classic pcap or pcapng, which is converted in
+memory): on the documented ports, or on others named with ``--port LAYER=PORT``.
+The managed parameters a unit does not carry are found from the first units of a
+link (the Reed-Solomon code and depth, randomization, the frame length, from the
+frame's FECF; the TC randomizer; AOS frame count cycle use), as the Wireshark
+dissector does. What cannot be used is said, never a traceback: a unit a
+receiver refuses is reported with the layer, the field and the rule broken; a
+damaged pcap record is skipped (or, when the file cannot be read further, the
+replay stops there and says why); the summary counts the units read, decoded and
+refused by reason. A file that is not a pcap at all exits with status 2.
+
+Time: ``--fast`` (the default) runs on the virtual-time clock (emulated time, no
+waiting), ``--realtime`` on the wall clock, the gaps between units as recorded;
+both through :mod:`linkstack.runtime.clock`. :class:`Replayer` itself is sans-I/O: units
+in, :class:`ReplayEvent` out.
+
+The codec chains that need numpy and numba (:mod:`linkstack.ccsds.coding.chains`) and the
+relay envelope's module are imported when a replay starts, so that registering the
+subcommand costs the command line little (the light codecs only, about 0.1 s).
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import io
+import os
+import re
+import struct
+import sys
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any, BinaryIO, NamedTuple
+
+from linkstack.capture.pcap import (
+    LAYER_BY_PORT,
+    LAYERS,
+    NODE_NETWORKS,
+    PCAP_MAGIC_NS,
+    PCAPNG_MAGIC,
+    SNAPLEN,
+    CapturedUnit,
+    NodeRegistry,
+    PcapReader,
+)
+from linkstack.ccsds.aos import AosConfig, AosFrame, AosReceiver, mpdu_unpack
+from linkstack.ccsds.cop1.clcw import Clcw, is_clcw
+from linkstack.ccsds.cop1.farm import Farm, FarmEvent, FarmState
+from linkstack.ccsds.crc import crc16_ccitt
+from linkstack.ccsds.spp import IDLE_APID, Reassembler, SeqFlags, SpacePacket
+from linkstack.ccsds.tc import TcConfig, TcFrame, TcFrameType, TcReceiver
+from linkstack.ccsds.tm import TmConfig, TmFrame, TmReceiver
+from linkstack.errors import ConfigError, DecodeError, EncodeError, LinkstackError, TruncatedError
+from payloads.messages import (
+    ANSWER_APID,
+    QUERY_APID,
+    Ack,
+    Answer,
+    AnswerChunk,
+    ErrorMessage,
+    Message,
+    Query,
+    decode,
+)
+
+UPLINK, DOWNLINK, LASER = "uplink", "downlink", "laser"
+FAMILIES: dict[str, tuple[str, str]] = {  # kind of link -> (unit layer, frame layer)
+    UPLINK: ("cltu", "tc_frame"),
+    DOWNLINK: ("tm_cadu", "tm_frame"),
+    LASER: ("aos_cadu", "aos_frame"),
+}
+FAMILY_OF_LAYER = {layer: fam for fam, layers in FAMILIES.items() for layer in layers}
+RECEIVER = {UPLINK: "sat", DOWNLINK: "ground", LASER: "sat"}  # who receives each kind
+SIDES = ("ground", "sat", "both")
+FARM_WINDOW = 64  # FARM-1's W, as linkstack.runtime.cop1_link.UplinkConfig has it
+REFUSALS_PRINTED = 10  # of one kind (layer and field), unless verbose
+
+_NETWORK_KIND = {net: prefix.rstrip(":") for prefix, net in NODE_NETWORKS.items()}
+_QUIET_COUNTERS = frozenset(  # receiver counters that are not drops
+    {
+        "frames",
+        "packets",
+        "idle_frames",
+        "idle_packets",
+        "idle_zones",
+        "cadus",
+        "cltus",
+        "rs_frames_corrected",
+        "rs_symbols_corrected",
+        "bits_corrected",
+        "delivered",
+        "frames_dropped",
+    }
+)
+_SEQ_FLAGS = {
+    SeqFlags.UNSEGMENTED: "unsegmented",
+    SeqFlags.FIRST: "first segment",
+    SeqFlags.CONTINUATION: "continuation",
+    SeqFlags.LAST: "last segment",
+}
+_FARM_TEXT = {
+    FarmEvent.E1: "accepted (E1)",
+    FarmEvent.E2: "discarded: no buffer space (E2)",
+    FarmEvent.E3: "discarded: ahead of V(R) {vr}, a frame before it is missing (E3; "
+    "the CLCW asks for a retransmission)",
+    FarmEvent.E4: "discarded: a repeat of a frame already accepted (E4)",
+    FarmEvent.E5: "discarded: outside both windows of V(R) {vr}, FARM-1 locks out (E5)",
+    FarmEvent.E6: "accepted, bypassing FARM-1's checks (E6)",
+    FarmEvent.E7: "Unlock (E7)",
+    FarmEvent.E8: "Set V(R) (E8)",
+    FarmEvent.E9: "invalid (E9)",
+}
+
+
+class CaptureFileError(LinkstackError):
+    """The file cannot be read as a capture at all (not a pcap, unreadable)."""
+
+
+# -- what the replay says -------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ReplayEvent:
+    """One thing the receivers did with a unit. ``kind``: ``frame``, ``clcw``,
+    ``packet``, ``message``, ``refused`` (a unit or packet a decoder refused:
+    ``data`` is the :class:`DecodeError`), ``drop`` (a receiver counted a loss),
+    ``check`` (a captured layer disagrees with what was decoded), ``note``."""
+
+    t_s: float
+    family: str
+    src: str
+    dst: str
+    kind: str
+    text: str
+    data: Any = None
+
+    @property
+    def side(self) -> str:
+        return RECEIVER.get(self.family, "-")
+
+    def format(self) -> str:
+        return f"{self.t_s:14.6f}  {self.side:<6}  {self.src} -> {self.dst}  {self.text}"
+
+
+@dataclass(frozen=True, slots=True)
+class DecodedPacket:
+    t_s: float
+    family: str
+    link: tuple[str, ...]  # (receiver,) for the up- and downlink ends, (src, dst) for lasers
+    src: str
+    dst: str
+    raw: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class DecodedMessage:
+    t_s: float
+    family: str
+    link: tuple[str, ...]
+    src: str
+    dst: str
+    apid: int
+    message: Message
+    relay: Any = None  # the RelayHeader of an enveloped message
+    copy: int = 1  # how many times this message has come over this link so far
+
+
+def node_kind(name: str) -> str | None:
+    """``ground``, ``sat`` or None for a node name, or an address in the capture's
+    networks (ground stations 10.1.0.0/16, satellites 10.2.0.0/16)."""
+    if name.startswith("ground:"):
+        return "ground"
+    if name.startswith("sat:"):
+        return "sat"
+    parts = name.split(".")
+    if len(parts) == 4 and parts[0] == "10" and parts[1].isdigit():
+        return _NETWORK_KIND.get(int(parts[1]))
+    return None
+
+
+def family_of(unit: CapturedUnit) -> str:
+    """The kind of link a unit travels on: by its layer, or for a Space Packet by its
+    ends (ground to satellite, satellite to ground, satellite to satellite) and,
+    when they say nothing, its packet type (telecommand up, telemetry down)."""
+    fam = FAMILY_OF_LAYER.get(unit.layer)
+    if fam is not None:
+        return fam
+    ends = (node_kind(unit.src), node_kind(unit.dst))
+    if ends == ("ground", "sat"):
+        return UPLINK
+    if ends == ("sat", "ground"):
+        return DOWNLINK
+    if ends == ("sat", "sat"):
+        return LASER
+    return UPLINK if unit.data and unit.data[0] & 0x10 else DOWNLINK
+
+
+def decode_sources(layers: Iterable[str]) -> dict[str, str | None]:
+    """For each kind of link, the layer to decode: the lowest the capture holds."""
+    present = set(layers)
+    out: dict[str, str | None] = {}
+    for fam, (unit_layer, frame_layer) in FAMILIES.items():
+        if unit_layer in present:
+            out[fam] = unit_layer
+        elif frame_layer in present:
+            out[fam] = frame_layer
+        else:
+            out[fam] = "space_packet" if "space_packet" in present else None
+    return out
+
+
+def _printable(text: str, limit: int = 64) -> str:
+    out = []
+    for ch in text:
+        code = ord(ch)
+        if ch == "\n":
+            out.append("\\n")
+        elif code < 0x20 or 0x7F <= code < 0xA0 or ch in "\u2028\u2029\u202e\ufeff":
+            out.append(f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}")
+        else:
+            out.append(ch)
+    s = "".join(out)
+    return '"' + (s if len(s) <= limit else s[: limit - 1] + "…") + '"'
+
+
+def describe_message(msg: Message) -> str:
+    if isinstance(msg, Query):
+        p = msg.params
+        extra = (", stream" if msg.stream else "") + (", thinking" if p.thinking else "")
+        return (
+            f"query {msg.id} {_printable(msg.prompt)} (max {p.max_new_tokens} tokens, "
+            f"T {p.temperature:g}, top-p {p.top_p:g}, seed {p.seed}{extra})"
+        )
+    if isinstance(msg, Answer):
+        weights = ", random weights" if msg.random_weights else ""
+        return (
+            f"answer {msg.id} from {msg.satellite or '?'}: {_printable(msg.text)} "
+            f"({msg.completion_tokens} tokens, {msg.finish_reason}; {msg.backend}{weights})"
+        )
+    if isinstance(msg, AnswerChunk):
+        return f"chunk {msg.id} #{msg.seq}: {_printable(msg.text)}"
+    if isinstance(msg, ErrorMessage):
+        return f"error {msg.id} from {msg.satellite or '?'}: {msg.code}: {_printable(msg.detail)}"
+    assert isinstance(msg, Ack)
+    return "ack " + (", ".join(msg.ids) if msg.ids else "(no ids)")
+
+
+@functools.cache
+def _heavy() -> SimpleNamespace:
+    """The modules that pull numpy, numba or the orbit code in, imported on first use
+    (see the module docstring)."""
+    from linkstack.ccsds.coding.chains import (  # noqa: PLC0415
+        CaduCoding,
+        CaduReceiver,
+        CltuCoding,
+        CltuReceiver,
+    )
+    from linkstack.ccsds.coding.cltu import decode_cltu  # noqa: PLC0415
+    from linkstack.ccsds.coding.rs import INTERLEAVING_DEPTHS  # noqa: PLC0415
+    from linkstack.ccsds.coding.sync import ASM  # noqa: PLC0415
+    from linkstack.runtime import clock  # noqa: PLC0415
+    from linkstack.runtime.routing import RELAY_APID, RelayHeader  # noqa: PLC0415
+
+    return SimpleNamespace(
+        clock=clock,
+        decode_cltu=decode_cltu,
+        INTERLEAVING_DEPTHS=INTERLEAVING_DEPTHS,
+        ASM=ASM,
+        CaduCoding=CaduCoding,
+        CaduReceiver=CaduReceiver,
+        CltuCoding=CltuCoding,
+        CltuReceiver=CltuReceiver,
+        RELAY_APID=RELAY_APID,
+        RelayHeader=RelayHeader,
+    )
+
+
+def _grown(before: Mapping[str, int], after: Mapping[str, int]) -> dict[str, int]:
+    return {k: v - before.get(k, 0) for k, v in after.items() if v > before.get(k, 0)}
+
+
+# -- one link's receive chain -----------------------------------------------------------------
+
+
+class _Link:
+    """The receiving end of one link: its chain, built as the units show what they are."""
+
+    def __init__(self, family: str, key: tuple[str, ...]) -> None:
+        self.family = family
+        self.key = key
+        self.cltu: Any = None  # CltuReceiver
+        self.cltu_fixed = False
+        self.cadu: Any = None  # CaduReceiver
+        self.cadu_len = 0
+        self.cadu_fixed = False
+        self.cadu_coding = ""
+        self.tc: TcReceiver | None = None
+        self.farms: dict[int, Farm] = {}
+        self.tm: TmReceiver | None = None
+        self.aos: AosReceiver | None = None
+        self.spp = Reassembler()
+        self.apids: set[int] = set()
+        self.clcw: dict[int, Clcw] = {}
+        self.last: tuple[float, str, str] = (0.0, "", "")  # the last unit's time and ends
+        self.recorded: list[bytes] = []  # the capture's space_packet units of this link
+        self.decoded: list[bytes] = []  # packets decoded from the units
+
+
+class Replayer:
+    """The receivers of a replay, sans-I/O: :meth:`feed` one unit, get events.
+
+    ``layers``: the layers the capture holds (to choose what to decode, see
+    :func:`decode_sources`); ``side``: ``ground``, ``sat`` or ``both``. What was
+    decoded accumulates in :attr:`packets` and :attr:`messages`; :attr:`refused`
+    counts refusals by "layer: field", :attr:`drops` the receivers' losses by
+    reason; :meth:`finish` runs the end-of-capture checks; :meth:`counters` gives
+    every receiver's counters, summed per kind of link."""
+
+    def __init__(
+        self, layers: Iterable[str] = LAYERS, *, side: str = "both", verbose: bool = False
+    ) -> None:
+        if side not in SIDES:
+            raise ConfigError("replay", "side", f"must be one of {SIDES}, got {side!r}")
+        heavy = _heavy()
+        self._relay_apid = heavy.RELAY_APID
+        self._relay = heavy.RelayHeader
+        self.side = side
+        self.verbose = verbose
+        self.sources = decode_sources(layers)
+        self.links: dict[tuple[str, tuple[str, ...]], _Link] = {}
+        self.stats: Counter[str] = Counter()
+        self.units_by_layer: Counter[str] = Counter()
+        self.refused: Counter[str] = Counter()
+        self.drops: Counter[str] = Counter()
+        self.checks: Counter[str] = Counter()
+        self.packets: list[DecodedPacket] = []
+        self.messages: list[DecodedMessage] = []
+        self._copies: Counter[tuple] = Counter()
+        self._probes: dict[tuple, Any] = {}
+        # the last CLTU or CADU: its link, time and frame (None: refused), for the check
+        # of the frame unit that a linkstack capture writes right after it
+        self._after: tuple[_Link, float, bytes | None] | None = None
+
+    # -- the entry point ---------------------------------------------------------------
+    def feed(self, unit: CapturedUnit) -> list[ReplayEvent]:
+        """One captured unit; what the receivers made of it. Never raises on the data:
+        what the decoders refuse is reported, and anything else that goes wrong (a bug)
+        is reported as an internal error and counted, and the replay goes on."""
+        try:
+            return self._feed(unit)
+        except Exception as exc:  # a bug, not the data's fault: say it, keep replaying
+            self.stats["internal_errors"] += 1
+            self.refused["replay: internal error"] += 1
+            text = f"internal error on this unit ({type(exc).__name__}: {exc}); please report it"
+            family = FAMILY_OF_LAYER.get(unit.layer, DOWNLINK)
+            return [ReplayEvent(unit.t_s, family, unit.src, unit.dst, "note", text)]
+
+    def _feed(self, unit: CapturedUnit) -> list[ReplayEvent]:
+        self.stats["units"] += 1
+        self.units_by_layer[unit.layer] += 1
+        family = family_of(unit)
+        if self.side != "both" and RECEIVER[family] != self.side:
+            self.stats["units_other_side"] += 1
+            return []
+        events: list[ReplayEvent] = []
+        link = self._link(family, unit)
+        link.last = (unit.t_s, unit.src, unit.dst)
+        source = self.sources[family]
+        layer = unit.layer
+        after, self._after = self._after, None
+        if layer == "space_packet":
+            if source == "space_packet":
+                self.stats["units_decoded"] += 1
+                self._packet(link, unit, unit.data, events)
+            else:
+                link.recorded.append(unit.data)
+        elif layer != source and after is not None and after[0] is link and after[1] == unit.t_s:
+            self._check_frame(link, unit, after[2], events)  # the frame of the unit before
+        elif layer == "cltu":
+            self._cltu(link, unit, events)
+        elif layer in ("tm_cadu", "aos_cadu"):
+            self._cadu(link, unit, events)
+        elif layer == "tc_frame":
+            self._tc(link, unit, unit.data, events, counted=True)
+        elif layer == "tm_frame":
+            self._tm(link, unit, unit.data, events, counted=True)
+        else:
+            self._aos(link, unit, unit.data, events, counted=True)
+        return events
+
+    def _link(self, family: str, unit: CapturedUnit) -> _Link:
+        if family == UPLINK:
+            key: tuple[str, ...] = (unit.dst,)
+        elif family == DOWNLINK:
+            key = (unit.src,)
+        else:
+            key = (unit.src, unit.dst)
+        link = self.links.get((family, key))
+        if link is None:
+            link = self.links[(family, key)] = _Link(family, key)
+        return link
+
+    # -- reporting helpers -------------------------------------------------------------
+    def _event(
+        self, events: list, unit: CapturedUnit, link: _Link, kind: str, text: str, data=None
+    ) -> None:
+        events.append(ReplayEvent(unit.t_s, link.family, unit.src, unit.dst, kind, text, data))
+
+    def _refuse(
+        self, events: list, unit: CapturedUnit, link: _Link, exc: DecodeError, unit_level: bool
+    ) -> None:
+        self.refused[f"{exc.layer}: {exc.field}"] += 1
+        if unit_level:
+            self.stats["units_refused"] += 1
+        self._event(events, unit, link, "refused", f"refused: {exc}", exc)
+
+    def _drops(self, events: list, unit: CapturedUnit, link: _Link, grown: dict, what: str) -> None:
+        for reason, n in sorted(grown.items()):
+            if reason in _QUIET_COUNTERS:
+                continue
+            self.drops[f"{what}: {reason}"] += n
+            self._event(events, unit, link, "drop", f"{what}: {reason} +{n}", reason)
+
+    # -- TC: CLTU -> frame -> FARM-1 -> packets ------------------------------------------
+    def _cltu_receiver(self, link: _Link, data: bytes) -> Any:
+        CltuCoding, CltuReceiver = _heavy().CltuCoding, _heavy().CltuReceiver  # noqa: N806
+
+        if link.cltu is not None and link.cltu_fixed:
+            return link.cltu
+        for randomize in (True, False):  # linkstack randomizes; foreign CLTUs may not
+            probe = CltuReceiver(CltuCoding(randomize=randomize))
+            frame = probe.receive(data)
+            if frame is None:
+                continue
+            try:
+                TcFrame.unpack(frame)
+            except DecodeError:
+                continue
+            link.cltu, link.cltu_fixed = CltuReceiver(CltuCoding(randomize=randomize)), True
+            return link.cltu
+        if link.cltu is None:
+            link.cltu = CltuReceiver(CltuCoding())
+        return link.cltu
+
+    def _cltu(self, link: _Link, unit: CapturedUnit, events: list) -> None:
+        rx = self._cltu_receiver(link, unit.data)
+        frame = rx.receive(unit.data)
+        if frame is None:
+            self._after = (link, unit.t_s, None)
+            c = rx.coding
+            try:
+                _heavy().decode_cltu(unit.data, c.mode, c.randomize, c.max_start_errors).frame()
+                exc = DecodeError("tc", "frame_length", "the frame's length field is too short")
+            except DecodeError as err:
+                exc = err
+            self._refuse(events, unit, link, exc, True)
+            return
+        self.stats["units_decoded"] += 1
+        self._after = (link, unit.t_s, frame)
+        self._tc(link, unit, frame, events)
+
+    def _tc(self, link: _Link, unit: CapturedUnit, raw: bytes, events: list, counted=False) -> None:
+        if link.tc is None:
+            link.tc = TcReceiver(TcConfig(), check_scid=False)
+        tc = link.tc
+        frame = tc.validate(raw)
+        if frame is None:
+            assert tc.last_error is not None
+            self._refuse(events, unit, link, tc.last_error, counted)
+            return
+        if counted:
+            self.stats["units_decoded"] += 1
+        self.stats["frames"] += 1
+        farm = link.farms.get(frame.vcid)
+        if farm is None:
+            farm = link.farms[frame.vcid] = Farm(frame.vcid, FARM_WINDOW)
+            if frame.frame_type is TcFrameType.AD and frame.seq != 0:
+                farm.vr = frame.seq
+                self._event(
+                    events,
+                    unit,
+                    link,
+                    "note",
+                    f"FARM-1 of VC {frame.vcid} starts at V(R) {frame.seq}, the N(S) of the "
+                    "first frame (the capture begins in the middle of a session)",
+                )
+        vr = farm.vr
+        result = farm.receive(frame)
+        kind = frame.frame_type.name
+        where = f"TC {kind} frame" + (f" N(S) {frame.seq}" if kind == "AD" else "")
+        where += f" (VC {frame.vcid}" + ("" if frame.map_id is None else f", MAP {frame.map_id}")
+        where += f", {len(raw)} octets)"
+        # every TC frame is shown: there are few, and FARM-1's verdict is the story
+        text = _FARM_TEXT[result.event].format(vr=vr)
+        if result.event is FarmEvent.E8:
+            text = f"Set V(R) {farm.vr} (E8)"
+        if result.new_state is not result.old_state:
+            text += f"; FARM-1 {result.old_state.name} -> {result.new_state.name}"
+        self._event(events, unit, link, "frame", f"{where}: {text}", result.event.name)
+        for accepted in farm.take():
+            before = Counter(tc.reassembler.stats)
+            outs = tc.reassembler.push(accepted)
+            self._drops(events, unit, link, _grown(before, tc.reassembler.stats), "tc")
+            for out in outs:
+                self._packet(link, unit, out.packet, events)
+        if farm.state is FarmState.WAIT:
+            farm.buffer_release()
+
+    # -- TM and AOS: CADU -> frame -> packets ------------------------------------------
+    def _probe(self, e: int | None, depth: int, randomize: bool, frame_len: int) -> Any:
+        heavy = _heavy()
+        key = (e, depth, randomize, frame_len)
+        rx = self._probes.get(key)
+        if rx is None:
+            coding = heavy.CaduCoding(rs_e=e, rs_depth=depth, randomize=randomize)
+            rx = self._probes[key] = heavy.CaduReceiver(frame_len, coding)
+        return rx
+
+    def _detect_cadu(self, data: bytes, version: int) -> tuple[Any, int, str] | None:
+        """The coding that turns this CADU into a frame of the right version whose FECF
+        checks, trying linkstack's first (RS(255,223) x 5, randomized)."""
+        heavy = _heavy()
+        block = len(data) - len(heavy.ASM)
+        candidates: list[tuple[int | None, int, bool]] = [(16, 5, True)]
+        for randomize in (True, False):
+            for e in (16, 8):
+                candidates += [(e, d, randomize) for d in heavy.INTERLEAVING_DEPTHS]
+            candidates.append((None, 1, randomize))
+        seen = set()
+        for e, depth, randomize in candidates:
+            if (e, depth, randomize) in seen:
+                continue
+            seen.add((e, depth, randomize))
+            frame_len = block - (2 * e * depth if e else 0)
+            if e is not None:
+                if not depth <= frame_len <= (255 - 2 * e) * depth or frame_len % depth:
+                    continue
+            elif frame_len < 8:
+                continue
+            rx = self._probe(e, depth, randomize, frame_len)
+            got = rx.receive_cadu(data)
+            if got is None or got.frame[0] >> 6 != version or crc16_ccitt(got.frame):
+                continue
+            code = f"RS(255,{255 - 2 * e}) x {depth}" if e else "no Reed-Solomon"
+            name = f"{code}, {'randomized' if randomize else 'not randomized'}"
+            return rx.coding, frame_len, f"{name}, {frame_len}-octet frames"
+        return None
+
+    def _cadu_receiver(self, link: _Link, unit: CapturedUnit, events: list) -> Any:
+        CaduCoding, CaduReceiver = _heavy().CaduCoding, _heavy().CaduReceiver  # noqa: N806
+        n = len(unit.data)
+        if link.cadu is not None and (link.cadu_fixed or n == link.cadu_len):
+            if n == link.cadu_len:
+                return link.cadu
+            exc = DecodeError(
+                unit.layer,
+                "length",
+                f"{n} octets; this link's CADUs are {link.cadu_len} ({link.cadu_coding})",
+            )
+            self._refuse(events, unit, link, exc, True)
+            return None
+        found = self._detect_cadu(unit.data, 0 if link.family == DOWNLINK else 1)
+        if found is not None:
+            coding, frame_len, name = found
+            link.cadu = CaduReceiver(frame_len, coding)
+            link.cadu_len, link.cadu_fixed, link.cadu_coding = n, True, name
+            if not name.startswith("RS(255,223) x 5, randomized, 1115"):
+                self._event(events, unit, link, "note", f"{unit.layer}s of this link: {name}")
+            return link.cadu
+        default = CaduCoding()
+        if n == 4 + default.codeblock_length(1115):  # linkstack's own: damaged beyond the FECF
+            link.cadu = CaduReceiver(1115, default)
+            link.cadu_len, link.cadu_coding = n, "RS(255,223) x 5, randomized, 1115-octet frames"
+            return link.cadu
+        exc = DecodeError(
+            unit.layer,
+            "coding",
+            f"{n} octets: no CCSDS coding (RS(255,223) or RS(255,239) at depth 1-8, or none; "
+            "randomized or not) yields a frame whose FECF checks",
+        )
+        self._refuse(events, unit, link, exc, True)
+        return None
+
+    def _cadu(self, link: _Link, unit: CapturedUnit, events: list) -> None:
+        self._after = (link, unit.t_s, None)
+        rx = self._cadu_receiver(link, unit, events)
+        if rx is None:
+            return
+        before = Counter(rx.stats)
+        got = rx.receive_cadu(unit.data)
+        if got is None:
+            grown = _grown(before, rx.stats)
+            if "no_asm" in grown:
+                exc = DecodeError(
+                    unit.layer,
+                    "asm",
+                    f"no attached sync marker {rx.coding.asm.hex()} (within "
+                    f"{rx.coding.max_asm_errors} bit errors) before a whole codeblock",
+                )
+            else:
+                exc = DecodeError(
+                    unit.layer, "reed_solomon", "a codeword has more errors than the code corrects"
+                )
+            self._refuse(events, unit, link, exc, True)
+            return
+        self.stats["units_decoded"] += 1
+        if got.symbols_corrected:
+            self.stats["rs_symbols_corrected"] += got.symbols_corrected
+            self._event(
+                events,
+                unit,
+                link,
+                "note",
+                f"Reed-Solomon corrected {got.symbols_corrected} symbol(s)",
+            )
+        self._after = (link, unit.t_s, got.frame)
+        if link.family == DOWNLINK:
+            self._tm(link, unit, got.frame, events)
+        else:
+            self._aos(link, unit, got.frame, events)
+
+    def _receive(
+        self,
+        link: _Link,
+        unit: CapturedUnit,
+        raw: bytes,
+        events: list,
+        counted: bool,
+        layer: str,
+        make: Callable[[], Any],
+        why: Callable[[Any], object],
+    ) -> tuple[Any, Any, dict[str, int]] | None:
+        """Hand ``raw`` to the link's ``layer`` ("tm" or "aos") receiver, made by
+        ``make()`` from the first frame (refused when its length cannot configure one),
+        and count the frame. Return (receiver, frame, grown stats), or None when
+        nothing came out: the frame is refused, with the error ``why(receiver)`` raises
+        when it unpacks the frame, else the first stat the receiver grew."""
+        rx = getattr(link, layer)
+        if rx is None:
+            try:
+                rx = make()
+            except EncodeError as exc:
+                self._refuse(events, unit, link, DecodeError(layer, exc.field, exc.rule), counted)
+                return None
+            setattr(link, layer, rx)
+        before = rx.all_stats()
+        got = rx.receive(raw)
+        grown = _grown(before, rx.all_stats())
+        if got is None:
+            try:
+                why(rx)
+                reason = next((k for k in grown if k != "frames_dropped"), "dropped")
+                exc = DecodeError(layer, reason, "the receiver does not carry such frames")
+            except DecodeError as err:
+                exc = err
+            self._refuse(events, unit, link, exc, counted)
+            return None
+        if counted:
+            self.stats["units_decoded"] += 1
+        self.stats["frames"] += 1
+        return rx, got, grown
+
+    def _tm(self, link: _Link, unit: CapturedUnit, raw: bytes, events: list, counted=False) -> None:
+        done = self._receive(
+            link,
+            unit,
+            raw,
+            events,
+            counted,
+            "tm",
+            lambda: TmReceiver(TmConfig(frame_length=len(raw)), check_scid=False),
+            lambda rx: TmFrame.unpack(raw, rx.config.fecf, rx.config.frame_length),
+        )
+        if done is None:
+            return
+        rx, got, grown = done
+        lost = grown.pop("mc_frames_lost", 0)
+        if lost:
+            self.drops["tm: mc_frames_lost"] += lost
+            self._event(
+                events,
+                unit,
+                link,
+                "drop",
+                f"{lost} TM frame(s) missing before this one (MC count)",
+                "mc_frames_lost",
+            )
+        self._drops(events, unit, link, grown, "tm")
+        if self.verbose:
+            idle = got.vcid == rx.config.idle_vcid and not got.packets
+            what = "idle" if idle else f"{len(got.packets)} packet(s)"
+            scid = ((raw[0] << 8 | raw[1]) >> 4) & 0x3FF
+            self._event(
+                events,
+                unit,
+                link,
+                "frame",
+                f"TM frame VC {got.vcid} MC {raw[2]} VC# {got.vc_count} (SCID {scid}, "
+                f"{len(raw)} octets): {what}",
+            )
+        if got.ocf is not None:
+            self._ocf(link, unit, got.ocf, events)
+        for packet in got.packets:
+            self._packet(link, unit, packet, events)
+
+    def _ocf(self, link: _Link, unit: CapturedUnit, ocf: bytes, events: list) -> None:
+        if not is_clcw(ocf):
+            return
+        try:
+            clcw = Clcw.unpack(ocf)
+        except DecodeError as exc:
+            self._refuse(events, unit, link, exc, False)
+            return
+        self.stats["clcws"] += 1
+        if link.clcw.get(clcw.vcid) == clcw and not self.verbose:
+            return
+        link.clcw[clcw.vcid] = clcw
+        flags = [
+            name
+            for name, on in (
+                ("lockout", clcw.lockout),
+                ("wait", clcw.wait),
+                ("retransmit", clcw.retransmit),
+                ("no RF", clcw.no_rf_available),
+                ("no bit lock", clcw.no_bit_lock),
+            )
+            if on
+        ]
+        text = f"CLCW VC {clcw.vcid}: N(R) {clcw.report_value}"
+        text += f" [{', '.join(flags)}]" if flags else ""
+        text += f", FARM-B {clcw.farm_b_counter}"
+        self._event(events, unit, link, "clcw", text, clcw)
+
+    def _aos(
+        self, link: _Link, unit: CapturedUnit, raw: bytes, events: list, counted=False
+    ) -> None:
+        def make() -> AosReceiver:
+            usage = len(raw) > 5 and bool(raw[5] & 0x40)
+            config = AosConfig(frame_length=len(raw), count_cycle=usage)
+            return AosReceiver(config, check_scid=False)
+
+        def why(rx: AosReceiver) -> None:
+            frame = AosFrame.unpack(raw, rx.config)
+            if frame.vcid != 63:
+                mpdu_unpack(frame.data)
+
+        done = self._receive(link, unit, raw, events, counted, "aos", make, why)
+        if done is None:
+            return
+        _, got, grown = done
+        self._drops(events, unit, link, grown, "aos")
+        if self.verbose:
+            what = "idle" if got.vcid == 63 else f"{len(got.packets)} packet(s)"
+            scid = (raw[0] << 2 | raw[1] >> 6) & 0xFF
+            self._event(
+                events,
+                unit,
+                link,
+                "frame",
+                f"AOS frame VC {got.vcid} VC# {got.vc_count} (SCID {scid}, {len(raw)} octets): "
+                f"{what}",
+            )
+        for packet in got.packets:
+            self._packet(link, unit, packet, events)
+
+    # -- packets and messages ----------------------------------------------------------
+    def _packet(self, link: _Link, unit: CapturedUnit, raw: bytes, events: list) -> None:
+        try:
+            packet = SpacePacket.unpack(raw)
+        except DecodeError as exc:
+            self._refuse(events, unit, link, exc, unit.layer == "space_packet")
+            return
+        if packet.apid == IDLE_APID:
+            self.stats["idle_packets"] += 1
+            return
+        self.stats["packets"] += 1
+        self.packets.append(
+            DecodedPacket(unit.t_s, link.family, link.key, unit.src, unit.dst, bytes(raw))
+        )
+        link.decoded.append(bytes(raw))
+        link.apids.add(packet.apid)
+        kind = "TC" if packet.packet_type else "TM"
+        self._event(
+            events,
+            unit,
+            link,
+            "packet",
+            f"packet APID {packet.apid:#05x} seq {packet.seq_count} len {len(raw)}, {kind}, "
+            f"{_SEQ_FLAGS[packet.seq_flags]}",
+            bytes(raw),
+        )
+        before = Counter(link.spp.stats)
+        payload = link.spp.push(packet)
+        self._drops(events, unit, link, _grown(before, link.spp.stats), "spp")
+        if payload is not None:
+            self._message(link, unit, packet.apid, payload, events)
+
+    def _message(
+        self, link: _Link, unit: CapturedUnit, apid: int, payload: bytes, events: list
+    ) -> None:
+        relay = None
+        prefix = ""
+        if apid == self._relay_apid:
+            try:
+                relay, payload = self._relay.unwrap(payload)
+            except DecodeError as exc:
+                self._refuse(events, unit, link, exc, False)
+                return
+
+            def node(n: int) -> str:
+                return "ground" if n == 0 else f"node {n}"
+
+            prefix = f"relay {node(relay.src)} -> {node(relay.dst)} (hop limit {relay.hop_limit}): "
+        elif apid not in (QUERY_APID, ANSWER_APID):
+            self.stats["payloads_other_apid"] += 1
+            return
+        try:
+            msg = decode(payload)
+        except DecodeError as exc:
+            self._refuse(events, unit, link, exc, False)
+            return
+        self.stats["messages"] += 1
+        self.stats[f"messages_{type(msg).__name__}"] += 1
+        ident = msg.ids if isinstance(msg, Ack) else (msg.id, getattr(msg, "seq", None))
+        key = (link.family, link.key, type(msg).__name__, ident)
+        self._copies[key] += 1
+        copy = self._copies[key]
+        self.messages.append(
+            DecodedMessage(
+                unit.t_s, link.family, link.key, unit.src, unit.dst, apid, msg, relay, copy
+            )
+        )
+        text = prefix + describe_message(msg) + (f" (copy {copy})" if copy > 1 else "")
+        self._event(events, unit, link, "message", text, msg)
+
+    # -- the checks against the capture's upper layers -----------------------------------
+    def _check_frame(
+        self, link: _Link, unit: CapturedUnit, expected: bytes | None, events: list
+    ) -> None:
+        self.stats["units_checked"] += 1
+        if expected is None:
+            self.checks[f"{unit.layer}:unit_refused"] += 1
+        elif expected == unit.data:
+            self.checks[f"{unit.layer}:equal"] += 1
+        else:
+            self.checks[f"{unit.layer}:different"] += 1
+            self._event(
+                events,
+                unit,
+                link,
+                "check",
+                f"check: this {unit.layer} differs from the frame decoded from its unit",
+            )
+
+    def finish(self) -> list[ReplayEvent]:
+        """The end of the capture: payloads left incomplete, and the space_packet check."""
+        events: list[ReplayEvent] = []
+        for (family, _), link in self.links.items():
+            t, src, dst = link.last
+            for apid in sorted(link.apids):
+                if link.spp.in_progress(apid):
+                    self.drops["spp: incomplete at the end"] += 1
+                    events.append(
+                        ReplayEvent(
+                            t,
+                            family,
+                            src,
+                            dst,
+                            "drop",
+                            f"a payload on APID {apid:#05x} is incomplete at the end of the "
+                            "capture",
+                        )
+                    )
+            if not link.recorded:
+                continue
+            rec, dec = link.recorded, link.decoded
+            self.checks["space_packet:recorded"] += len(rec)
+            n = min(len(rec), len(dec))
+            first_bad = next((i for i in range(n) if rec[i] != dec[i]), None)
+            if first_bad is None and len(dec) <= len(rec):
+                self.checks["space_packet:equal"] += n
+                if len(rec) > n:
+                    self.checks["space_packet:not_sent"] += len(rec) - n
+                continue
+            self.checks["space_packet:different_links"] += 1
+            where = first_bad if first_bad is not None else n
+            events.append(
+                ReplayEvent(
+                    t,
+                    family,
+                    src,
+                    dst,
+                    "check",
+                    f"check: the packets decoded on this link differ from the capture's "
+                    f"space_packet units from packet {where + 1} on ({len(dec)} decoded, "
+                    f"{len(rec)} recorded)",
+                )
+            )
+        return events
+
+    # -- figures ------------------------------------------------------------------------
+    def counters(self) -> dict[str, dict[str, Counter[str]]]:
+        """Every receiver's counters, summed per kind of link and stage."""
+        out: dict[str, dict[str, Counter[str]]] = {}
+        for (family, _), link in self.links.items():
+            stages = out.setdefault(family, {})
+
+            def add(stage: str, counter: Mapping[str, int], stages=stages) -> None:
+                stages.setdefault(stage, Counter()).update(counter)
+
+            if link.cltu is not None:
+                add("cltu", link.cltu.stats)
+            if link.cadu is not None:
+                add("cadu", link.cadu.stats)
+            if link.tc is not None:
+                add("tc", link.tc.all_stats())
+            for farm in link.farms.values():
+                add("farm-1", farm.stats)
+            if link.tm is not None:
+                add("tm", link.tm.all_stats())
+            if link.aos is not None:
+                add("aos", link.aos.all_stats())
+            if link.decoded:
+                add("spp", link.spp.stats)
+        return out
+
+    @property
+    def problems(self) -> int:
+        """Refusals and failed checks (0: every unit decoded, every check passed)."""
+        bad_checks = sum(n for k, n in self.checks.items() if k.endswith((":different", "_links")))
+        return sum(self.refused.values()) + bad_checks
+
+
+# -- reading the file, tolerantly -------------------------------------------------------------
+
+
+class ReadProblem(NamedTuple):
+    """A pcap record that could not be read: skipped, or (``fatal``) where reading stops."""
+
+    record: int
+    error: DecodeError
+    fatal: bool
+
+
+class _Resume:
+    """A file that starts again with the pcap global header at the current position,
+    so that a fresh reader can go on after the record that stopped the last one."""
+
+    def __init__(self, head: bytes, f: BinaryIO) -> None:
+        self._head = head
+        self._f = f
+
+    def read(self, n: int = -1) -> bytes:
+        if self._head:
+            part, self._head = self._head[:n], self._head[n:]
+            if len(part) < n:
+                part += self._f.read(n - len(part))
+            return part
+        return self._f.read(n)
+
+
+_HEADER_FIELDS = frozenset({"header", "magic", "version", "linktype"})
+_RESUMABLE = ("ipv4", "ipv6", "udp")  # the record was read whole before these were found
+
+
+def pcapng_to_pcap(data: bytes) -> tuple[bytes, DecodeError | None]:
+    """A pcapng file as a classic pcap (nanosecond time stamps), in memory: every
+    packet of every section, from Enhanced, Simple and (obsolete) Packet Blocks.
+    The interfaces must share one link type. A malformed block stops the conversion:
+    the packets before it are kept and the DecodeError (layer ``pcapng``) is
+    returned with them; it is raised when no interface came before it."""
+    out = [struct.pack("<IHHiIII", PCAP_MAGIC_NS, 2, 4, 0, 0, SNAPLEN, 0)]
+    linktype: int | None = None
+    interfaces: list[tuple[int, int, int]] = []  # (link type, ticks per second, offset s)
+    order = "<"
+    pos, n = 0, len(data)
+    index = 0
+    stop: DecodeError | None = None
+    try:
+        while pos < n:
+            index += 1
+            where = f"block {index} at octet {pos}"
+            if n - pos < 12:
+                raise TruncatedError("pcapng", "block", f"{where}: {n - pos} octets left, need 12")
+            btype = struct.unpack_from(order + "I", data, pos)[0]
+            if btype == PCAPNG_MAGIC:
+                magic = data[pos + 8 : pos + 12]
+                if magic == b"\x4d\x3c\x2b\x1a":
+                    order = "<"
+                elif magic == b"\x1a\x2b\x3c\x4d":
+                    order = ">"
+                else:
+                    raise DecodeError("pcapng", "byte_order_magic", f"{where}: got {magic.hex()}")
+                interfaces = []
+            length = struct.unpack_from(order + "I", data, pos + 4)[0]
+            if length < 12 or length % 4 or pos + length > n:
+                raise DecodeError(
+                    "pcapng", "block_length", f"{where}: length {length} (the file has {n - pos})"
+                )
+            if struct.unpack_from(order + "I", data, pos + length - 4)[0] != length:
+                raise DecodeError("pcapng", "block_length", f"{where}: the trailing length differs")
+            body = data[pos + 8 : pos + length - 4]
+            pos += length
+            if btype == 1:  # Interface Description Block
+                if len(body) < 8:
+                    raise TruncatedError("pcapng", "idb", f"{where}: {len(body)} octets")
+                lt = struct.unpack_from(order + "H", body)[0]
+                ticks, offset = 1_000_000, 0
+                opt = 8
+                while opt + 4 <= len(body):
+                    code, olen = struct.unpack_from(order + "HH", body, opt)
+                    value = body[opt + 4 : opt + 4 + olen]
+                    if code == 0:
+                        break
+                    if code == 9 and olen == 1:  # if_tsresol
+                        v = value[0]
+                        ticks = 2 ** (v & 0x7F) if v & 0x80 else 10 ** min(v, 18)
+                    elif code == 14 and olen == 8:  # if_tsoffset
+                        offset = struct.unpack(order + "q", value)[0]
+                    opt += 4 + olen + (-olen % 4)
+                if linktype is None:
+                    linktype = lt
+                elif lt != linktype:
+                    raise DecodeError(
+                        "pcapng",
+                        "linktype",
+                        f"{where}: interfaces of link types {linktype} and {lt}; "
+                        "split the file per interface (editcap) and replay each",
+                    )
+                interfaces.append((lt, ticks, offset))
+            elif btype in (6, 2, 3):  # Enhanced, obsolete, Simple Packet Blocks
+                if btype == 3:
+                    if len(body) < 4 or not interfaces:
+                        raise DecodeError("pcapng", "spb", f"{where}: no interface or no length")
+                    orig = struct.unpack_from(order + "I", body)[0]
+                    frame = body[4 : 4 + min(orig, len(body) - 4)]
+                    iface, ts = 0, 0
+                else:
+                    head = order + ("IIIII" if btype == 6 else "HHIIII")
+                    size = struct.calcsize(head)
+                    if len(body) < size:
+                        raise TruncatedError("pcapng", "epb", f"{where}: {len(body)} octets")
+                    fields = struct.unpack_from(head, body)
+                    iface = fields[0]
+                    hi, lo, caplen, orig = fields[-4:]
+                    ts = hi << 32 | lo
+                    if caplen > len(body) - size:
+                        raise TruncatedError(
+                            "pcapng", "captured_length", f"{where}: {caplen} octets announced"
+                        )
+                    frame = body[size : size + caplen]
+                if iface >= len(interfaces):
+                    raise DecodeError("pcapng", "interface_id", f"{where}: no interface {iface}")
+                _, ticks, offset = interfaces[iface]
+                ns = ts * 1_000_000_000 // ticks + offset * 1_000_000_000
+                sec, frac = divmod(max(ns, 0), 1_000_000_000)
+                if sec > 0xFFFFFFFF:
+                    raise DecodeError("pcapng", "timestamp", f"{where}: beyond 2106")
+                out.append(struct.pack("<IIII", sec, frac, len(frame), max(orig, len(frame))))
+                out.append(bytes(frame))
+    except DecodeError as exc:
+        if linktype is None:
+            raise
+        stop = exc
+    if linktype is None:
+        raise DecodeError("pcapng", "interfaces", "no Interface Description Block: no packets")
+    out[0] = struct.pack("<IHHiIII", PCAP_MAGIC_NS, 2, 4, 0, 0, SNAPLEN, linktype)
+    return b"".join(out), stop
+
+
+class CaptureFile:
+    """A capture to replay: its units (a tolerant reader), epoch and node names.
+
+    ``ports``: extra layer ports (``{"tm_cadu": 5000}``), on top of the documented
+    ones. :meth:`units` yields :class:`CapturedUnit` and, for a record that cannot be
+    read, :class:`ReadProblem`; it raises :class:`CaptureFileError` when the file is
+    no capture at all. ``stats`` holds the reader's counters of the last pass."""
+
+    def __init__(
+        self, path: str | os.PathLike[str], ports: Mapping[str, int] | None = None
+    ) -> None:
+        self.path = Path(path)
+        self.ports: dict[int, str] = dict(LAYER_BY_PORT)
+        for layer, port in (ports or {}).items():
+            if layer not in LAYERS:
+                raise ConfigError("replay", "port", f"unknown layer {layer!r}: {sorted(LAYERS)}")
+            self.ports[port] = layer
+        self.note = ""
+        try:
+            with open(self.path, "rb") as f:
+                magic = f.read(4)
+        except OSError as exc:
+            raise CaptureFileError(f"cannot read {self.path}: {exc.strerror or exc}") from None
+        self.pcapng = len(magic) == 4 and PCAPNG_MAGIC in (
+            int.from_bytes(magic, "little"),
+            int.from_bytes(magic, "big"),
+        )
+        self._converted: bytes | None = None
+        self._conversion_stop: DecodeError | None = None
+        try:
+            base = PcapReader(self.path)
+            self.named = base.registry is not None and len(base.registry) > 0
+            self.registry, self.epoch = base.registry, base.epoch
+        except DecodeError as exc:  # a damaged side file: go on with addresses
+            self.note = f"side file ignored: {exc}"
+            self.named = False
+            self.registry, self.epoch = NodeRegistry(), datetime(1970, 1, 1, tzinfo=UTC)
+        if self.epoch.tzinfo is None:
+            self.epoch = self.epoch.replace(tzinfo=UTC)
+        self.stats: Counter[str] = Counter()
+
+    def _open(self) -> BinaryIO:
+        if not self.pcapng:
+            return open(self.path, "rb")
+        if self._converted is None:
+            try:
+                self._converted, self._conversion_stop = pcapng_to_pcap(self.path.read_bytes())
+            except DecodeError as exc:
+                raise CaptureFileError(
+                    f"{self.path}: not a pcapng file we can read: {exc}"
+                ) from None
+        return io.BytesIO(self._converted)
+
+    def units(self) -> Iterator[CapturedUnit | ReadProblem]:
+        self.stats = Counter()
+        try:
+            f = self._open()
+        except OSError as exc:
+            raise CaptureFileError(f"cannot read {self.path}: {exc.strerror or exc}") from None
+        with f:
+            head = f.read(24)
+            offset = 0
+            while True:
+                reader = PcapReader(
+                    _Resume(head, f), epoch=self.epoch, registry=self.registry, ports=self.ports
+                )
+                try:
+                    yield from reader
+                except DecodeError as exc:
+                    self.stats.update(reader.stats)
+                    records = reader.stats["records"]
+                    if offset == 0 and records == 0 and exc.field in _HEADER_FIELDS:
+                        raise CaptureFileError(f"{self.path}: {exc}") from None
+                    at = offset + records
+                    if offset:
+                        rule = re.sub(
+                            r"^record (\d+)",
+                            lambda m, k=offset: f"record {int(m[1]) + k}",
+                            exc.rule,
+                        )
+                        exc = type(exc)(exc.layer, exc.field, rule)
+                    resumable = exc.field.split(".")[0] in _RESUMABLE
+                    yield ReadProblem(at, exc, not resumable)
+                    if not resumable:
+                        return
+                    offset = at
+                    continue
+                except OSError as exc:
+                    raise CaptureFileError(f"cannot read {self.path}: {exc}") from None
+                self.stats.update(reader.stats)
+                if self._conversion_stop is not None:
+                    yield ReadProblem(offset + reader.stats["records"], self._conversion_stop, True)
+                return
+
+    def survey(self) -> tuple[Counter[str], set[str], float | None]:
+        """A first pass: units per layer, the kinds of link present, the first unit's time."""
+        layers: Counter[str] = Counter()
+        families: set[str] = set()
+        first = None
+        for item in self.units():
+            if isinstance(item, CapturedUnit):
+                layers[item.layer] += 1
+                families.add(family_of(item))
+                if first is None:
+                    first = item.t_s
+        return layers, families, first
+
+
+# -- the driver: a clock, the printing, the summary ---------------------------------------------
+
+
+@dataclass
+class ReplayResult:
+    replayer: Replayer
+    read_stats: Counter[str]
+    read_problems: list[ReadProblem] = field(default_factory=list)
+
+    @property
+    def exit_status(self) -> int:
+        """0: every unit decoded and every check passed; 1: some were not, or there was
+        nothing to decode (said above)."""
+        r = self.replayer
+        nothing = not r.stats["units"]
+        return 1 if r.problems or self.read_problems or nothing else 0
+
+
+def _counts(counter: Mapping[str, int], order: Iterable[str] = ()) -> str:
+    keys = [k for k in order if counter.get(k)] + sorted(k for k in counter if k not in order)
+    return ", ".join(f"{k} {counter[k]:,}" for k in keys if counter[k]) or "none"
+
+
+def _check_lines(checks: Mapping[str, int]) -> list[str]:
+    out = []
+    for layer in ("tc_frame", "tm_frame", "aos_frame"):
+        n = sum(v for k, v in checks.items() if k.startswith(layer + ":"))
+        if not n:
+            continue
+        text = (
+            f"{layer} {checks[layer + ':equal']:,}/{n:,} equal to the frame decoded from its unit"
+        )
+        for key, what in (("different", "DIFFERENT"), ("unit_refused", "after a refused unit")):
+            if checks.get(f"{layer}:{key}"):
+                text += f", {checks[f'{layer}:{key}']:,} {what}"
+        out.append(text)
+    recorded = checks.get("space_packet:recorded", 0)
+    if recorded:
+        text = (
+            f"space_packet {checks['space_packet:equal']:,}/{recorded:,} equal to the packets "
+            "decoded from the units, link by link, in order"
+        )
+        if checks.get("space_packet:not_sent"):
+            text += (
+                f"; {checks['space_packet:not_sent']:,} in no unit of the capture (sent after "
+                "it ended, or not by these units)"
+            )
+        if checks.get("space_packet:different_links"):
+            text += f"; DIFFERENT on {checks['space_packet:different_links']:,} link(s)"
+        out.append(text)
+    return out
+
+
+def _summary(result: ReplayResult) -> list[str]:
+    r = result.replayer
+    rs = result.read_stats
+    s = r.stats
+    layer_order = [layer for fam in FAMILIES.values() for layer in fam] + ["space_packet"]
+    lines = ["", "summary"]
+    lines.append(
+        f"  read      {s['units']:,} units from {rs['records']:,} pcap records "
+        f"({_counts(r.units_by_layer, layer_order)})"
+    )
+    ignored = {
+        "not IP": rs["not_ip"],
+        "not UDP": rs["not_udp"],
+        "UDP on other ports (see --port LAYER=PORT)": rs["other_ports"],
+        "empty UDP datagrams": rs["empty_datagrams"],
+        "IPv4 datagrams missing fragments": rs["incomplete_datagrams"],
+        "records unreadable": len(result.read_problems),
+        "units for the other side (--as)": s["units_other_side"],
+    }
+    if any(ignored.values()):
+        lines.append(f"  ignored   {_counts(ignored)}")
+    messages = Counter(
+        {k.removeprefix("messages_"): v for k, v in s.items() if k.startswith("messages_")}
+    )
+    lines.append(
+        f"  decoded   {s['units_decoded']:,} units: {s['frames']:,} frames, "
+        f"{s['packets']:,} packets, {s['messages']:,} messages ({_counts(messages)})"
+    )
+    lines.append(f"  refused   {sum(r.refused.values()):,}: {_counts(r.refused)}")
+    if r.drops:
+        lines.append(f"  dropped   {_counts(r.drops)}")
+    for i, text in enumerate(_check_lines(r.checks)):
+        lines.append(f"  {'checked' if i == 0 else '':<9} {text}")
+    lines.append("")
+    lines.append("counters (every receiver of the replay, summed per kind of link)")
+    for family, stages in r.counters().items():
+        for stage, counter in stages.items():
+            lines.append(f"  {family:<9} {stage:<7} {_counts(counter)}")
+    lines.append("")
+    if not s["units"]:
+        lines.append(
+            "result    nothing decoded: no unit of a known layer in the capture (units go on "
+            "the ports of linkstack/capture/pcap.py, or name others with --port LAYER=PORT)"
+        )
+    elif result.exit_status == 0:
+        lines.append("result    every unit decoded, every check passed")
+    else:
+        lines.append(
+            "result    some units could not be used, or a check failed (see above; exit status 1)"
+        )
+    return lines
+
+
+def replay_file(
+    path: str | os.PathLike[str],
+    *,
+    side: str = "both",
+    realtime: bool = False,
+    ports: Mapping[str, int] | None = None,
+    verbose: bool = False,
+    say: Callable[[str], None] = print,
+) -> ReplayResult:
+    """Replay one capture, saying what the receivers decode as it goes and a summary
+    at the end. Raises :class:`CaptureFileError` if the file is no capture at all."""
+    clk = _heavy().clock
+    capture = CaptureFile(path, ports)
+    layers, families, first_t = capture.survey()
+    replayer = Replayer(layers, side=side, verbose=verbose)
+    result = ReplayResult(replayer, Counter())
+    names = "node names from the side file" if capture.named else "no side file: addresses"
+    kind = "pcapng (converted)" if capture.pcapng else "pcap"
+    say(f"linkstack replay {capture.path} ({kind}; epoch {capture.epoch.isoformat()}; {names})")
+    if capture.note:
+        say(f"  {capture.note}")
+    plan = []
+    for fam, source in replayer.sources.items():
+        if fam in families and source is not None and (side == "both" or RECEIVER[fam] == side):
+            plan.append(f"{fam} from {source}")
+    say(
+        "  decoding "
+        + ("; ".join(plan) if plan else "nothing: no unit of a known layer")
+        + f"; {'wall-clock time (--realtime)' if realtime else 'emulated time (--fast)'}"
+    )
+    say(f"  {'t_s':>14}  {'side':<6}  from -> to  what")
+    printed: Counter[str] = Counter()
+
+    def show(event: ReplayEvent) -> None:
+        if event.kind in ("refused", "drop") and not verbose:
+            data = event.data
+            key = f"{data.layer}: {data.field}" if event.kind == "refused" else str(data)
+            printed[key] += 1
+            if printed[key] > REFUSALS_PRINTED:
+                return
+            if printed[key] == REFUSALS_PRINTED:
+                say(event.format() + f"  (further '{key}' are counted, not shown; -v shows all)")
+                return
+        say(event.format())
+
+    async def drive() -> None:
+        clock = clk.make_clock(not realtime, capture.epoch, first_t or 0.0)
+        for item in capture.units():
+            if isinstance(item, ReadProblem):
+                result.read_problems.append(item)
+                stop = "; reading stops here" if item.fatal else "; skipped"
+                say(f"{'':14}  pcap    {'record ' + str(item.record)}: {item.error}{stop}")
+                continue
+            await clock.sleep_until(item.t_s)
+            for event in replayer.feed(item):
+                show(event)
+        for event in replayer.finish():
+            say(event.format())
+
+    clk.run(drive, emulated=not realtime)
+    result.read_stats = capture.stats
+    for line in _summary(result):
+        say(line)
+    return result
+
+
+# -- the command line -----------------------------------------------------------------------------
+
+
+def _port_spec(text: str) -> tuple[str, int]:
+    layer, sep, port = text.partition("=")
+    layer = layer.strip()
+    if not sep or layer not in LAYERS or not port.strip().isdigit():
+        raise argparse.ArgumentTypeError(
+            f"expected LAYER=PORT with LAYER one of {', '.join(sorted(LAYERS))}, got {text!r}"
+        )
+    number = int(port)
+    if not 1 <= number <= 65535:
+        raise argparse.ArgumentTypeError(f"port must be 1..65535, got {number}")
+    return layer, number
+
+
+def cmd_replay(args: argparse.Namespace) -> int:
+    ports: dict[str, int] = {}
+    for layer, port in args.port or ():
+        ports[layer] = port
+    try:
+        result = replay_file(
+            args.pcap,
+            side=args.side,
+            realtime=args.realtime,
+            ports=ports,
+            verbose=args.verbose,
+            say=functools.partial(print, flush=True) if args.realtime else print,
+        )
+    except BrokenPipeError:  # the reader went away (`| head`): stop quietly
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
+    except CaptureFileError as exc:
+        print(f"linkstack replay: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("linkstack replay: interrupted", file=sys.stderr)
+        return 130
+    sys.stdout.flush()
+    return result.exit_status
+
+
+def add_replay_parser(subparsers: Any) -> argparse.ArgumentParser:
+    """Register ``linkstack replay`` on the CLI's subparsers."""
+    p = subparsers.add_parser(
+        "replay",
+        help="feed a capture's units into the receivers and print what they decode",
+        description="Replay a pcap (from linkstack, or any capture of CADUs, CLTUs, frames or "
+        "Space Packets over UDP) into the ground's and the satellites' receive chains at "
+        "the recorded times, and print the frames, CLCWs, packets and messages decoded, "
+        "every unit refused with its reason, and the counters. Exit status: 0 all decoded, "
+        "1 some units refused or a check failed, 2 not a capture.",
+    )
+    p.add_argument("pcap", type=Path, help="the capture (classic pcap or pcapng)")
+    p.add_argument(
+        "--as",
+        dest="side",
+        choices=SIDES,
+        default="both",
+        help="decode what the ground receives (downlink), what the satellites receive "
+        "(uplink and laser links), or both (default)",
+    )
+    pace = p.add_mutually_exclusive_group()
+    pace.add_argument("--realtime", action="store_true", help="pace the units with the wall clock")
+    pace.add_argument("--fast", action="store_true", help="emulated time, no waiting (the default)")
+    p.add_argument(
+        "--port",
+        action="append",
+        type=_port_spec,
+        metavar="LAYER=PORT",
+        help="UDP port of a layer, besides the documented ones (repeatable), e.g. tm_cadu=5000",
+    )
+    p.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        help="every frame (idle ones too), every CLCW and every refusal",
+    )
+    p.set_defaults(func=cmd_replay)
+    return p
+
+
+if __name__ == "__main__":  # pragma: no cover - python -m linkstack.capture.replay FILE
+    parser = argparse.ArgumentParser(prog="linkstack")
+    add_replay_parser(parser.add_subparsers(dest="command"))
+    arguments = parser.parse_args(["replay", *sys.argv[1:]])
+    sys.exit(arguments.func(arguments))

@@ -1,0 +1,464 @@
+"""Conformance profiles: the managed parameters of a channel that a capture does not carry.
+
+A capture holds units, not the agreements behind them: how long a TM frame is,
+whether frames end with an FECF, whether an AOS frame has an OCF or an insert
+zone, how the codeblocks are coded, which spacecraft and virtual channels exist,
+which node is on the ground. A profile says all that, in a TOML file::
+
+    name = "my-mission"
+    extends = "linkstack"          # optional: start from another profile (a name or a path)
+
+    [ports]                        # UDP port of each layer (default: linkstack's table)
+    tm_cadu = 47002
+
+    [nodes]                        # node names (or addresses) on each side, as glob patterns
+    ground = ["ground:*"]
+    space = ["sat:*"]
+
+    [spp]
+    time_code = "none"             # "cuc": packets with the secondary header flag carry a CUC
+    cuc_coarse_octets = 4
+    cuc_fine_octets = 2
+    cuc_pfield = true
+
+    [tc]                           # the TC uplink: frames and their CLTUs
+    scids = ["64-255"]             # expected SCIDs: numbers or "lo-hi" ranges; [] = any
+    vcids = [0]
+    max_frame_length = 1024
+    fecf = true
+    segment_header = true
+    randomize = true               # the TC randomizer before BCH encoding
+    cltu_mode = "correct"          # or "detect"
+
+    [tm]                           # the TM downlink: frames and their CADUs
+    scids = ["64-255"]
+    vcids = [0, 7]
+    idle_vcid = 7                  # -1: none
+    frame_length = 1115
+    fecf = true
+    ocf = "clcw"                   # "clcw", "other" (present, not a CLCW) or "none"
+    secondary_header_len = 0       # octets of secondary header data, 0 = none
+    rs_e = 16                      # 16, 8, or 0 for no Reed-Solomon
+    rs_depth = 5
+    dual_basis = true
+    randomize = true
+    asm = "1acffc1d"
+
+    [aos]                          # AOS frames (laser links) and their CADUs
+    # the [tm] keys except secondary_header_len, and:
+    insert_zone_len = 0
+    count_cycle = true             # the VC frame count cycle extends the count to 28 bits
+
+    [cop1]
+    ack_latency_s = 1.0            # how long a CLCW takes to reach the ground and act
+
+Unknown keys and values of the wrong type are refused with a
+:class:`~linkstack.errors.ConfigError` that names the file and the key.
+Built-in profiles live in ``linkstack/conformance/profiles/NAME.toml``.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import functools
+import tomllib
+from dataclasses import dataclass, field, fields
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from linkstack.capture.pcap import PORTS
+from linkstack.ccsds.coding.rs import INTERLEAVING_DEPTHS
+from linkstack.errors import ConfigError
+
+BUILTIN_PACKAGE = "linkstack.conformance"
+BUILTIN_DIR = "profiles"
+DEFAULT_PROFILE = "linkstack"
+
+
+class IdSet:
+    """A set of identifiers given as numbers and ``"lo-hi"`` ranges; empty means any."""
+
+    __slots__ = ("ranges",)
+
+    def __init__(self, ranges: tuple[tuple[int, int], ...] = ()) -> None:
+        self.ranges = ranges
+
+    @property
+    def any(self) -> bool:
+        return not self.ranges
+
+    def __contains__(self, value: object) -> bool:
+        if not self.ranges:
+            return True
+        return isinstance(value, int) and any(lo <= value <= hi for lo, hi in self.ranges)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, IdSet) and other.ranges == self.ranges
+
+    def __hash__(self) -> int:
+        return hash(self.ranges)
+
+    def __str__(self) -> str:
+        if not self.ranges:
+            return "any"
+        return ", ".join(str(lo) if lo == hi else f"{lo}-{hi}" for lo, hi in self.ranges)
+
+    __repr__ = __str__
+
+
+@dataclass(frozen=True)
+class NodesProfile:
+    ground: tuple[str, ...] = ("ground:*",)
+    space: tuple[str, ...] = ("sat:*",)
+
+
+@dataclass(frozen=True)
+class SppProfile:
+    time_code: str = "none"  # "none" or "cuc"
+    cuc_coarse_octets: int = 4
+    cuc_fine_octets: int = 2
+    cuc_pfield: bool = True
+
+
+@dataclass(frozen=True)
+class TcProfile:
+    scids: IdSet = field(default_factory=IdSet)
+    vcids: IdSet = field(default_factory=IdSet)
+    max_frame_length: int = 1024
+    fecf: bool = True
+    segment_header: bool = True
+    randomize: bool = True
+    cltu_mode: str = "correct"  # "correct" or "detect"
+
+
+@dataclass(frozen=True)
+class CaduProfile:
+    """What TM and AOS share: identifiers, frame and trailer, and the coding sublayer."""
+
+    scids: IdSet = field(default_factory=IdSet)
+    vcids: IdSet = field(default_factory=IdSet)
+    idle_vcid: int = -1
+    frame_length: int = 1115
+    fecf: bool = True
+    ocf: str = "none"  # "clcw", "other" or "none"
+    rs_e: int = 16
+    rs_depth: int = 5
+    dual_basis: bool = True
+    randomize: bool = True
+    asm: bytes = bytes.fromhex("1acffc1d")
+
+    @property
+    def codeblock_length(self) -> int:
+        return self.frame_length + 2 * self.rs_e * self.rs_depth
+
+    @property
+    def cadu_length(self) -> int:
+        return len(self.asm) + self.codeblock_length
+
+
+@dataclass(frozen=True)
+class TmProfile(CaduProfile):
+    idle_vcid: int = 7
+    secondary_header_len: int = 0
+
+
+@dataclass(frozen=True)
+class AosProfile(CaduProfile):
+    idle_vcid: int = 63
+    insert_zone_len: int = 0
+    count_cycle: bool = True
+
+
+@dataclass(frozen=True)
+class Cop1Profile:
+    ack_latency_s: float = 1.0
+
+
+@dataclass(frozen=True)
+class Profile:
+    name: str = DEFAULT_PROFILE
+    description: str = ""
+    source: str = ""  # "built-in" or the file it came from
+    ports: dict[str, int] = field(default_factory=lambda: dict(PORTS))
+    nodes: NodesProfile = field(default_factory=NodesProfile)
+    spp: SppProfile = field(default_factory=SppProfile)
+    tc: TcProfile = field(default_factory=TcProfile)
+    tm: TmProfile = field(default_factory=TmProfile)
+    aos: AosProfile = field(default_factory=AosProfile)
+    cop1: Cop1Profile = field(default_factory=Cop1Profile)
+
+    @functools.cached_property
+    def layer_by_port(self) -> dict[int, str]:
+        return {port: layer for layer, port in self.ports.items()}
+
+    def side(self, node: str) -> str | None:
+        """ "ground", "space", or None when the profile does not say."""
+        return _side(node, self.nodes.ground, self.nodes.space)
+
+    def domain(self, node: str) -> str:
+        """Every ground node is one ground segment; other nodes are themselves."""
+        return "ground" if self.side(node) == "ground" else node
+
+
+@functools.lru_cache(maxsize=4096)
+def _side(node: str, ground: tuple[str, ...], space: tuple[str, ...]) -> str | None:
+    if any(fnmatch.fnmatchcase(node, p) for p in ground):
+        return "ground"
+    if any(fnmatch.fnmatchcase(node, p) for p in space):
+        return "space"
+    return None
+
+
+# -- loading --------------------------------------------------------------------------------
+
+_SECTIONS: dict[str, type] = {
+    "nodes": NodesProfile,
+    "spp": SppProfile,
+    "tc": TcProfile,
+    "tm": TmProfile,
+    "aos": AosProfile,
+    "cop1": Cop1Profile,
+}
+_TOP_KEYS = ("name", "description", "extends", "ports", *_SECTIONS)
+_CHOICES = {
+    ("spp", "time_code"): ("none", "cuc"),
+    ("tc", "cltu_mode"): ("correct", "detect"),
+    ("tm", "ocf"): ("clcw", "other", "none"),
+    ("aos", "ocf"): ("clcw", "other", "none"),
+}
+
+
+def builtin_names() -> list[str]:
+    folder = resources.files(BUILTIN_PACKAGE) / BUILTIN_DIR
+    return sorted(p.name[:-5] for p in folder.iterdir() if p.name.endswith(".toml"))
+
+
+def load_profile(spec: str | Path = DEFAULT_PROFILE) -> Profile:
+    """A built-in profile by name, or a TOML file by path."""
+    return _build(*_read(spec, ()))
+
+
+def _read(spec: str | Path, seen: tuple[str, ...]) -> tuple[dict[str, Any], str]:
+    """The merged raw document (``extends`` applied) and where it came from."""
+    text, where = _text_of(spec)
+    if where in seen:
+        raise ConfigError(f"profile {where}", "extends", f"a cycle: {' -> '.join((*seen, where))}")
+    try:
+        doc = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"profile {where}", "toml", str(exc)) from None
+    unknown = sorted(set(doc) - set(_TOP_KEYS))
+    if unknown:
+        raise ConfigError(
+            f"profile {where}",
+            unknown[0],
+            f"unknown key; the known top-level keys are {', '.join(_TOP_KEYS)}",
+        )
+    base = doc.pop("extends", None)
+    if base is None:
+        return doc, where
+    if not isinstance(base, str):
+        raise ConfigError(f"profile {where}", "extends", f"must be a name or a path: {base!r}")
+    parent, _ = _read(_relative(base, spec), (*seen, where))
+    return _merge(parent, doc), where
+
+
+def _relative(base: str, spec: str | Path) -> str | Path:
+    """``extends`` names a built-in profile, or a file next to the profile that says it."""
+    if base in builtin_names():
+        return base
+    if isinstance(spec, Path) or Path(str(spec)).suffix == ".toml":
+        return Path(spec).parent / base
+    return base
+
+
+def _text_of(spec: str | Path) -> tuple[str, str]:
+    spec_s = str(spec)
+    looks_like_file = isinstance(spec, Path) or spec_s.endswith(".toml") or "/" in spec_s
+    if not looks_like_file:
+        resource = resources.files(BUILTIN_PACKAGE) / BUILTIN_DIR / f"{spec_s}.toml"
+        if resource.is_file():
+            return resource.read_text("utf-8"), f"{spec_s} (built-in)"
+        path = Path(spec_s)
+        if not path.is_file():
+            raise ConfigError(
+                "profile",
+                spec_s,
+                f"no built-in profile of that name ({', '.join(builtin_names())}) and no such file",
+            )
+    path = Path(spec_s)
+    try:
+        return path.read_text("utf-8"), str(path)
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError("profile", spec_s, f"cannot read it: {exc}") from None
+
+
+def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in over.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = {**out[key], **value}
+        else:
+            out[key] = value
+    return out
+
+
+def _build(doc: dict[str, Any], where: str) -> Profile:
+    where = f"profile {where}"
+    kwargs: dict[str, Any] = {"source": where.removeprefix("profile ")}
+    for key in ("name", "description"):
+        if key in doc:
+            kwargs[key] = _typed(where, key, doc[key], str)
+    if "ports" in doc:
+        kwargs["ports"] = _ports(where, _table(where, "ports", doc["ports"]))
+    for section, cls in _SECTIONS.items():
+        if section in doc:
+            kwargs[section] = _section(where, section, _table(where, section, doc[section]), cls)
+    profile = Profile(**kwargs)
+    _check(where, profile)
+    return profile
+
+
+def _table(where: str, key: str, value: object) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise ConfigError(where, key, f"must be a table ([{key}]), got {type(value).__name__}")
+    return value
+
+
+def _ports(where: str, table: dict[str, Any]) -> dict[str, int]:
+    ports = dict(PORTS)
+    for layer, value in table.items():
+        if layer not in PORTS:
+            raise ConfigError(
+                where, f"ports.{layer}", f"unknown layer; the layers are {', '.join(PORTS)}"
+            )
+        port = _typed(where, f"ports.{layer}", value, int)
+        if not 1 <= port <= 65535:
+            raise ConfigError(where, f"ports.{layer}", f"must be a UDP port 1..65535, got {port}")
+        ports[layer] = port
+    if len(set(ports.values())) != len(ports):
+        raise ConfigError(where, "ports", "two layers share a port")
+    return ports
+
+
+def _section(where: str, section: str, table: dict[str, Any], cls: type) -> Any:
+    known = {f.name: f for f in fields(cls)}
+    kwargs: dict[str, Any] = {}
+    for key, value in table.items():
+        name = f"{section}.{key}"
+        f = known.get(key)
+        if f is None:
+            raise ConfigError(
+                where, name, f"unknown key; the keys of [{section}] are {', '.join(known)}"
+            )
+        default = getattr(cls(), key)
+        if isinstance(default, IdSet):
+            kwargs[key] = _idset(where, name, value)
+        elif isinstance(default, tuple):
+            if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+                raise ConfigError(where, name, f"must be a list of strings, got {value!r}")
+            kwargs[key] = tuple(value)
+        elif isinstance(default, bytes):
+            text = _typed(where, name, value, str)
+            try:
+                raw = bytes.fromhex(text)
+            except ValueError:
+                raise ConfigError(where, name, f"must be hexadecimal, got {text!r}") from None
+            if not 1 <= len(raw) <= 31:
+                raise ConfigError(where, name, f"must be 1..31 octets, got {len(raw)}")
+            kwargs[key] = raw
+        elif isinstance(default, bool):
+            kwargs[key] = _typed(where, name, value, bool)
+        elif isinstance(default, float):
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                raise ConfigError(where, name, f"must be a number, got {value!r}")
+            kwargs[key] = float(value)
+        elif isinstance(default, int):
+            kwargs[key] = _typed(where, name, value, int)
+        else:
+            text = _typed(where, name, value, str)
+            choices = _CHOICES.get((section, key))
+            if choices and text not in choices:
+                raise ConfigError(where, name, f"must be one of {', '.join(choices)}, got {text!r}")
+            kwargs[key] = text
+    return cls(**kwargs)
+
+
+def _typed(where: str, name: str, value: object, kind: type) -> Any:
+    ok = isinstance(value, kind) and (kind is bool or not isinstance(value, bool))
+    if not ok:
+        raise ConfigError(where, name, f"must be {kind.__name__}, got {value!r}")
+    return value
+
+
+def _idset(where: str, name: str, value: object) -> IdSet:
+    if not isinstance(value, list):
+        raise ConfigError(where, name, f"must be a list of numbers and 'lo-hi' ranges: {value!r}")
+    ranges = []
+    for item in value:
+        if isinstance(item, int) and not isinstance(item, bool):
+            lo = hi = item
+        elif isinstance(item, str):
+            lo_s, sep, hi_s = item.partition("-")
+            try:
+                lo = int(lo_s, 0)
+                hi = int(hi_s, 0) if sep else lo
+            except ValueError:
+                raise ConfigError(where, name, f"{item!r} is not a number or 'lo-hi'") from None
+        else:
+            raise ConfigError(where, name, f"{item!r} is not a number or 'lo-hi'")
+        if not 0 <= lo <= hi:
+            raise ConfigError(where, name, f"{item!r} is not a range lo <= hi of non-negatives")
+        ranges.append((lo, hi))
+    return IdSet(tuple(sorted(ranges)))
+
+
+def _check(where: str, p: Profile) -> None:
+    """Refuse parameters that no channel can have (as the codecs would)."""
+
+    def bad(name: str, rule: str) -> None:
+        raise ConfigError(where, name, rule)
+
+    if not 7 <= p.tc.max_frame_length <= 1024:
+        bad("tc.max_frame_length", f"must be 7..1024, got {p.tc.max_frame_length}")
+    for name, ch in (("tm", p.tm), ("aos", p.aos)):
+        if ch.rs_e not in (0, 8, 16):
+            bad(f"{name}.rs_e", f"must be 16, 8 or 0 (none), got {ch.rs_e}")
+        if ch.rs_depth not in INTERLEAVING_DEPTHS:
+            bad(f"{name}.rs_depth", f"must be one of {INTERLEAVING_DEPTHS}, got {ch.rs_depth}")
+        if not 8 <= ch.frame_length <= 2048:
+            bad(f"{name}.frame_length", f"must be 8..2048, got {ch.frame_length}")
+        if ch.rs_e:
+            k = 255 - 2 * ch.rs_e
+            if ch.frame_length % ch.rs_depth or ch.frame_length > k * ch.rs_depth:
+                bad(
+                    f"{name}.frame_length",
+                    f"RS(255,{k}) at depth {ch.rs_depth} needs a multiple of {ch.rs_depth} "
+                    f"up to {k * ch.rs_depth}, got {ch.frame_length}",
+                )
+    if not 0 <= p.tm.secondary_header_len <= 63:
+        bad("tm.secondary_header_len", f"must be 0..63, got {p.tm.secondary_header_len}")
+    if not -1 <= p.tm.idle_vcid <= 7:
+        bad("tm.idle_vcid", f"must be 0..7 or -1 (none), got {p.tm.idle_vcid}")
+    if not -1 <= p.aos.idle_vcid <= 63:
+        bad("aos.idle_vcid", f"must be 0..63 or -1 (none), got {p.aos.idle_vcid}")
+    if not 0 <= p.aos.insert_zone_len <= 2000:
+        bad("aos.insert_zone_len", f"must be 0..2000, got {p.aos.insert_zone_len}")
+    if not 1 <= p.spp.cuc_coarse_octets <= 7 or not 0 <= p.spp.cuc_fine_octets <= 10:
+        bad("spp.cuc_coarse_octets", "CUC codes have 1..7 coarse and 0..10 fine octets")
+    if p.cop1.ack_latency_s < 0:
+        bad("cop1.ack_latency_s", f"must be >= 0, got {p.cop1.ack_latency_s}")
+
+
+def describe(p: Profile) -> list[str]:
+    """The profile as ``key = value`` lines (for the report header)."""
+    out = [f"name = {p.name!r}  ({p.source})"]
+    for section in _SECTIONS:
+        obj = getattr(p, section)
+        parts = []
+        for f in fields(obj):
+            value = getattr(obj, f.name)
+            parts.append(f"{f.name}={value.hex() if isinstance(value, bytes) else value}")
+        out.append(f"[{section}] " + ", ".join(parts))
+    return out

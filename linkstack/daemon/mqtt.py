@@ -1,0 +1,597 @@
+"""MQTT: how ground software outside linkstack asks the ground daemon, and hears back.
+
+The ground daemon is an MQTT client (aiomqtt) of a broker the user runs
+(Mosquitto, for instance). Topics, under ``<prefix>/<ground>/`` (``mqtt.prefix``
+and ``ground.name`` of the scenario; ``linkstack/mcc/`` by default):
+
+=====================  ===  =====  ================================================
+topic                  dir  QoS    payload (JSON)
+=====================  ===  =====  ================================================
+``query``              in   1      ``{"prompt": "...", "id": "q1", "target": "CS-07",
+                                   "stream": true, "params": {"max_new_tokens": 64,
+                                   "temperature": 0.0, "top_p": 1.0, "thinking":
+                                   false, "seed": 0}, "client": "me"}``; only
+                                   ``prompt`` is required (no id: the daemon makes one)
+``accepted/<id>``      out  1      ``{"id", "state", "t_s"}``: the query is stored
+``answer/<id>``        out  1      ``{"type": "answer", "id", "text", "satellite",
+                                   "prompt_tokens", "completion_tokens",
+                                   "finish_reason", "backend", "model",
+                                   "random_weights", "times": {...}}`` or
+                                   ``{"type": "error", "id", "code", "detail",
+                                   "satellite"}`` (a refusal, on board or here)
+``chunk/<id>``         out  0      ``{"type": "chunk", "id", "seq", "text", "t_s"}``
+``timeline/<id>``      out  1      the query's timeline: instants (``t_s``), legs,
+                                   hops, total
+``status``             out  0 (r)  links, contacts, queues (every status interval)
+``counters``           out  0 (r)  the daemon's counters
+``online``             out  1 (r)  ``true`` / ``false`` (the will: false)
+=====================  ===  =====  ================================================
+
+(r): retained. ``<id>`` is the query id. A request that cannot be read gets an
+error on ``answer/<id>`` if it has a usable id, and on ``<prefix>/<ground>/rejected``
+otherwise.
+
+Delivery: the daemon keeps a persistent session (``clean_session`` false, a fixed
+client id), so queries published while it is disconnected wait at the broker; it
+acknowledges a query (PUBACK) only after storing it in its SQLite queue
+(:mod:`linkstack.daemon.groundqueue`); answers that arrive while the broker is away are
+in that queue and are published when the daemon is connected again. The
+connection is retried for ever with a backoff (``reconnect_min_s`` doubling up to
+``reconnect_max_s``). A query id seen before is not run again: if it has an
+answer, the answer is published again.
+
+``linkstack ask`` (:func:`ask`) is a small client of the same topics.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import math
+import os
+import secrets
+import ssl
+import sys
+from collections import Counter
+from collections.abc import Awaitable, Callable
+from dataclasses import asdict, dataclass, field
+from typing import Any, TextIO
+
+import aiomqtt
+
+from linkstack.errors import ConfigError
+from linkstack.tools.demo import escape
+from payloads.messages import MAX_ID_LEN, Answer, AnswerChunk, ErrorMessage, Params
+from payloads.timeline import Timeline
+
+log = logging.getLogger("linkstack.daemon.mqtt")
+
+MAX_PROMPT_LEN = 64 * 1024  # characters
+MAX_REQUEST_LEN = 256 * 1024  # octets of JSON
+_NO_LIMIT = 1 << 30  # escape() cuts nothing shorter
+
+
+@dataclass(frozen=True)
+class Topics:
+    prefix: str
+    ground: str
+
+    @property
+    def base(self) -> str:
+        return f"{self.prefix}/{self.ground}"
+
+    @property
+    def query(self) -> str:
+        return f"{self.base}/query"
+
+    @property
+    def rejected(self) -> str:
+        return f"{self.base}/rejected"
+
+    @property
+    def status(self) -> str:
+        return f"{self.base}/status"
+
+    @property
+    def counters(self) -> str:
+        return f"{self.base}/counters"
+
+    @property
+    def online(self) -> str:
+        return f"{self.base}/online"
+
+    def accepted(self, query_id: str) -> str:
+        return f"{self.base}/accepted/{query_id}"
+
+    def answer(self, query_id: str) -> str:
+        return f"{self.base}/answer/{query_id}"
+
+    def chunk(self, query_id: str) -> str:
+        return f"{self.base}/chunk/{query_id}"
+
+    def timeline(self, query_id: str) -> str:
+        return f"{self.base}/timeline/{query_id}"
+
+
+# -- requests ------------------------------------------------------------------------------
+
+
+class RequestError(ValueError):
+    """A query request that cannot be taken; ``query_id`` if it had a usable one."""
+
+    def __init__(self, detail: str, query_id: str | None = None) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.query_id = query_id
+
+
+@dataclass(frozen=True)
+class Request:
+    """A query as received on MQTT (``id`` None: the daemon names it)."""
+
+    prompt: str
+    id: str | None = None
+    target: str | None = None
+    stream: bool = False
+    params: Params = field(default_factory=Params)
+    client: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"prompt": self.prompt, "stream": self.stream}
+        out["params"] = asdict(self.params)
+        if self.id is not None:
+            out["id"] = self.id
+        if self.target is not None:
+            out["target"] = self.target
+        if self.client is not None:
+            out["client"] = self.client
+        return out
+
+
+def valid_id(value: object) -> bool:
+    return (
+        isinstance(value, str)
+        and 0 < len(value) <= MAX_ID_LEN
+        and value.isprintable()
+        and not any(c in value for c in "/+# ")
+    )
+
+
+_PARAM_RULES: dict[str, tuple[type, float, float]] = {
+    "max_new_tokens": (int, 1, 32768),
+    "temperature": (float, 0.0, 2.0),
+    "top_p": (float, 0.0, 1.0),
+    "thinking": (bool, 0, 1),
+    "seed": (int, 0, 2**32 - 1),
+}
+
+
+def parse_request(payload: bytes) -> Request:
+    """Read a query request; :class:`RequestError` names what is wrong."""
+    if len(payload) > MAX_REQUEST_LEN:
+        raise RequestError(f"the request has {len(payload)} octets, more than {MAX_REQUEST_LEN}")
+    try:
+        body = json.loads(payload)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise RequestError(f"not JSON: {exc}") from None
+    if not isinstance(body, dict):
+        raise RequestError(f"must be a JSON object, got {type(body).__name__}")
+    raw_id = body.get("id")
+    query_id = raw_id if valid_id(raw_id) else None
+    if raw_id is not None and query_id is None:
+        raise RequestError(
+            f"id: must be 1..{MAX_ID_LEN} printable characters without '/', '+', '#' or "
+            f"spaces, got {raw_id!r}"
+        )
+    unknown = sorted(set(body) - {"id", "prompt", "target", "stream", "params", "client"})
+    if unknown:
+        raise RequestError(f"{unknown[0]}: unknown key", query_id)
+    prompt = body.get("prompt")
+    if not isinstance(prompt, str) or not prompt:
+        raise RequestError("prompt: a non-empty string is required", query_id)
+    if len(prompt) > MAX_PROMPT_LEN:
+        raise RequestError(f"prompt: longer than {MAX_PROMPT_LEN} characters", query_id)
+    target = body.get("target")
+    if target is not None and (not isinstance(target, str) or not target):
+        raise RequestError("target: must be a satellite name or null", query_id)
+    stream = body.get("stream", False)
+    if not isinstance(stream, bool):
+        raise RequestError("stream: must be true or false", query_id)
+    client = body.get("client")
+    if client is not None and not isinstance(client, str):
+        raise RequestError("client: must be a string", query_id)
+    raw_params = body.get("params", {})
+    if not isinstance(raw_params, dict):
+        raise RequestError("params: must be an object", query_id)
+    values: dict[str, Any] = {}
+    for key, value in raw_params.items():
+        rule = _PARAM_RULES.get(key)
+        if rule is None:
+            raise RequestError(f"params.{key}: unknown parameter", query_id)
+        kind, lo, hi = rule
+        ok = (
+            isinstance(value, bool)
+            if kind is bool
+            else (
+                not isinstance(value, bool)
+                and isinstance(value, int if kind is int else int | float)
+                and math.isfinite(value)
+                and lo <= value <= hi
+            )
+        )
+        if not ok:
+            raise RequestError(f"params.{key}: must be a {kind.__name__} in {lo}..{hi}", query_id)
+        values[key] = float(value) if kind is float else value
+    if "top_p" in values and values["top_p"] <= 0:
+        raise RequestError("params.top_p: must be above 0", query_id)
+    return Request(prompt, query_id, target, stream, Params(**values), client)
+
+
+def new_query_id(prefix: str = "q") -> str:
+    return f"{prefix}-{secrets.token_hex(6)}"
+
+
+# -- what goes out ----------------------------------------------------------------------------
+
+
+def answer_json(msg: Answer | ErrorMessage) -> dict[str, Any]:
+    if isinstance(msg, Answer):
+        return {"type": "answer", **asdict(msg)}
+    return {"type": "error", **asdict(msg)}
+
+
+def chunk_json(chunk: AnswerChunk) -> dict[str, Any]:
+    return {"type": "chunk", **asdict(chunk)}
+
+
+def timeline_json(timeline: Timeline) -> dict[str, Any]:
+    return asdict(timeline) | {"total_s": timeline.total_s, "legs": timeline.leg_durations()}
+
+
+def dumps(obj: Any) -> bytes:
+    return json.dumps(_finite(obj), separators=(",", ":")).encode()
+
+
+def _finite(obj: Any) -> Any:
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    if isinstance(obj, dict):
+        return {k: _finite(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_finite(v) for v in obj]
+    return obj
+
+
+# -- the connection ---------------------------------------------------------------------------
+
+
+def tls_context(settings: Any) -> ssl.SSLContext | None:
+    """The TLS context of the settings (None without ``tls``)."""
+    if not settings.tls:
+        return None
+    try:
+        ctx = ssl.create_default_context(cafile=settings.ca_file or None)
+    except (OSError, ssl.SSLError) as exc:
+        key, what = ("ca_file", repr(settings.ca_file)) if settings.ca_file else ("tls", "the CAs")
+        raise ConfigError("mqtt", key, f"cannot load {what}: {exc}") from None
+    if settings.cert_file:
+        for key in ("cert_file", "key_file"):  # ssl's error does not say which is missing
+            name = getattr(settings, key)
+            if name and not os.path.isfile(name):
+                raise ConfigError("mqtt", key, f"no such file: {name!r}")
+        try:
+            ctx.load_cert_chain(settings.cert_file, settings.key_file or None)
+        except (OSError, ssl.SSLError) as exc:
+            files = " and ".join(repr(f) for f in (settings.cert_file, settings.key_file) if f)
+            raise ConfigError("mqtt", "cert_file", f"cannot load {files}: {exc}") from None
+    if settings.tls_insecure:
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+    return ctx
+
+
+def password(settings: Any) -> str | None:
+    if settings.password_env:
+        value = os.environ.get(settings.password_env)
+        if value is None:
+            raise ConfigError(
+                "mqtt",
+                "password_env",
+                f"the environment variable {settings.password_env} is not set",
+            )
+        return value
+    return settings.password or None
+
+
+# CONNACK codes that retrying with the same settings cannot change: bad user name or
+# password, not authorized (MQTT 3.1.1 and their MQTT 5 reason codes).
+_REFUSED_CODES = frozenset({4, 5, 134, 135})
+
+
+def refusal(exc: aiomqtt.MqttError) -> str | None:
+    """What to check when the broker will not have us whatever we retry (it refused the
+    user name and password, or its TLS certificate cannot be verified); None when the
+    failure may pass (the broker is away, the network)."""
+    code = exc.rc if isinstance(exc, aiomqtt.MqttCodeError) else None
+    if getattr(code, "value", code) in _REFUSED_CODES:
+        return (
+            "the broker refused the user name or password (mqtt.username, mqtt.password "
+            "or mqtt.password_env)"
+        )
+    # aiomqtt raises the TLS error as an MqttError "from None": the cause is its context
+    if isinstance(exc.__context__, ssl.SSLCertVerificationError) or (
+        "CERTIFICATE_VERIFY_FAILED" in str(exc)
+    ):
+        return (
+            "the broker's TLS certificate cannot be verified (mqtt.ca_file: the CA that "
+            "signed it; mqtt.tls_insecure = true skips the check)"
+        )
+    return None
+
+
+def make_client(
+    settings: Any,
+    *,
+    identifier: str | None,
+    clean_session: bool,
+    will: aiomqtt.Will | None = None,
+) -> aiomqtt.Client:
+    return aiomqtt.Client(
+        settings.host,
+        settings.port,
+        username=settings.username or None,
+        password=password(settings),
+        identifier=identifier,
+        clean_session=clean_session,
+        will=will,
+        keepalive=settings.keepalive_s,
+        tls_context=tls_context(settings),
+        timeout=10.0,
+    )
+
+
+class MqttBridge:
+    """The ground daemon's connection to the broker (see the module docstring).
+
+    ``on_query(payload)`` is called with each message on the query topic and must
+    store it before it returns (it is acknowledged to the broker after that);
+    ``on_connected()`` runs after each (re)connection and subscription.
+    """
+
+    def __init__(
+        self,
+        settings: Any,
+        topics: Topics,
+        clock: Any,
+        on_query: Callable[[bytes], None],
+        on_connected: Callable[[], Awaitable[None]] | None = None,
+    ) -> None:
+        self.settings = settings
+        self.topics = topics
+        self.clock = clock
+        self.on_query = on_query
+        self.on_connected = on_connected
+        password(settings)  # a ConfigError now, when the daemon starts, not in run()
+        tls_context(settings)
+        self.identifier = settings.client_id or f"linkstack-{topics.ground}"
+        self.connected = asyncio.Event()
+        self.stats: Counter[str] = Counter()
+        self._client: aiomqtt.Client | None = None
+        self._stopping = False
+
+    @property
+    def is_connected(self) -> bool:
+        return self._client is not None and self.connected.is_set()
+
+    async def run(self) -> None:
+        """Connect, subscribe, take queries; reconnect with backoff, until cancelled."""
+        s = self.settings
+        delay = s.reconnect_min_s
+        while not self._stopping:
+            will = aiomqtt.Will(self.topics.online, b"false", qos=1, retain=True)
+            client = make_client(s, identifier=self.identifier, clean_session=False, will=will)
+            paho = getattr(client, "_client", None)
+            manual_ack = hasattr(paho, "manual_ack_set") and hasattr(paho, "ack")
+            if manual_ack:
+                paho.manual_ack_set(True)  # PUBACK once the query is stored
+            try:
+                async with client:
+                    self._client = client
+                    self.stats["connections"] += 1
+                    await client.subscribe(self.topics.query, qos=1)
+                    await client.publish(self.topics.online, b"true", qos=1, retain=True)
+                    self.connected.set()
+                    delay = s.reconnect_min_s
+                    log.info(
+                        "mqtt connected",
+                        extra={"fields": {"broker": f"{s.host}:{s.port}", "id": self.identifier}},
+                    )
+                    if self.on_connected is not None:
+                        await self.on_connected()
+                    async for message in client.messages:
+                        self.stats["queries_received"] += 1
+                        try:
+                            self.on_query(bytes(message.payload))
+                        except Exception:  # a bad request must not drop the connection
+                            log.exception("mqtt: handling a query failed")
+                            self.stats["query_errors"] += 1
+                        if manual_ack and message.qos > 0:
+                            paho.ack(message.mid, message.qos)
+            except aiomqtt.MqttError as exc:
+                if self._stopping:
+                    break
+                self.stats["disconnections"] += 1
+                fields = {"broker": f"{s.host}:{s.port}", "error": str(exc)}
+                hint = refusal(exc)
+                if hint is None:
+                    log.warning(
+                        "mqtt broker unreachable",
+                        extra={"fields": fields | {"retry_in_s": round(delay, 2)}},
+                    )
+                else:  # still retried: the broker's configuration may change
+                    log.error(
+                        "mqtt connection refused",
+                        extra={"fields": fields | {"check": hint, "retry_in_s": round(delay, 2)}},
+                    )
+            finally:
+                self._client = None
+                self.connected.clear()
+            if self._stopping:
+                break
+            await self.clock.sleep(delay)
+            delay = min(delay * 2.0, s.reconnect_max_s)
+
+    async def publish(
+        self, topic: str, payload: bytes, *, qos: int = 0, retain: bool = False
+    ) -> bool:
+        """Publish if connected; False (and nothing raised) if not, or if it failed."""
+        client = self._client
+        if client is None or not self.connected.is_set():
+            self.stats["publish_skipped_offline"] += 1
+            return False
+        try:
+            await client.publish(topic, payload, qos=qos, retain=retain)
+        except aiomqtt.MqttError as exc:
+            self.stats["publish_failed"] += 1
+            log.debug("mqtt publish failed", extra={"fields": {"topic": topic, "error": str(exc)}})
+            return False
+        self.stats["published"] += 1
+        return True
+
+    async def close(self) -> None:
+        """Say offline (retained) and stop reconnecting; the caller cancels :meth:`run`."""
+        self._stopping = True
+        if self._client is not None and self.connected.is_set():
+            with contextlib.suppress(aiomqtt.MqttError, TimeoutError):
+                await asyncio.wait_for(
+                    self._client.publish(self.topics.online, b"false", qos=1, retain=True), 2.0
+                )
+
+
+# -- linkstack ask --------------------------------------------------------------------------
+
+
+async def ask(
+    settings: Any,
+    ground: str,
+    request: Request,
+    *,
+    timeout_s: float = 600.0,
+    out: TextIO = sys.stdout,
+    err: TextIO = sys.stderr,
+) -> int:
+    """Publish a query, print its streamed chunks, its answer and its timeline.
+
+    Exit status: 0 answered, 1 refused (an error answer), 2 the broker will not have us
+    (user name and password, or its TLS certificate: see :func:`refusal`), 3 no answer
+    in time. Reconnects (and publishes the same id again) if the broker goes away."""
+    topics = Topics(settings.prefix, ground)
+    query_id = request.id or new_query_id("ask")
+    request = Request(
+        request.prompt, query_id, request.target, request.stream, request.params, request.client
+    )
+    payload = dumps(request.to_json())
+    answer: dict[str, Any] | None = None
+    timeline: dict[str, Any] | None = None
+    seen_chunks: set[int] = set()
+    printed_chunk = False
+    err.write(f"query {query_id} -> {topics.query}\n")
+    err.flush()
+
+    async def session() -> None:
+        nonlocal answer, timeline, printed_chunk
+        delay = settings.reconnect_min_s
+        while True:
+            try:
+                async with make_client(settings, identifier=None, clean_session=True) as client:
+                    for topic in (topics.answer, topics.chunk, topics.timeline):
+                        await client.subscribe(topic(query_id), qos=1)
+                    await client.publish(topics.query, payload, qos=1)
+                    async for message in client.messages:
+                        body = json.loads(bytes(message.payload))
+                        if message.topic.matches(topics.chunk(query_id)):
+                            seq = body.get("seq")
+                            if seq not in seen_chunks and answer is None:
+                                seen_chunks.add(seq)
+                                out.write(escape(str(body.get("text", "")), _NO_LIMIT))
+                                out.flush()
+                                printed_chunk = True
+                        elif message.topic.matches(topics.answer(query_id)):
+                            answer = answer or body
+                        elif message.topic.matches(topics.timeline(query_id)):
+                            timeline = body
+                        if answer is not None and timeline is not None:
+                            return
+            except aiomqtt.MqttError as exc:
+                hint = refusal(exc)
+                if hint is not None:
+                    raise _RefusedError(
+                        f"broker {settings.host}:{settings.port}: {exc}; {hint}"
+                    ) from None
+                err.write(f"broker {settings.host}:{settings.port}: {exc}; retrying\n")
+                err.flush()
+                await asyncio.sleep(delay)
+                delay = min(2 * delay, settings.reconnect_max_s)
+
+    async def bounded() -> None:
+        task = asyncio.ensure_future(session())
+        try:
+            await asyncio.wait_for(asyncio.shield(task), timeout_s)
+        except TimeoutError:
+            if answer is not None:  # the answer came, its timeline did not: a moment more
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(task, 3.0)
+            else:
+                raise
+        finally:
+            task.cancel()
+
+    try:
+        await bounded()
+    except _RefusedError as exc:
+        err.write(f"{exc}\n")
+        err.flush()
+        return 2
+    except TimeoutError:
+        if printed_chunk:
+            out.write("\n")
+        err.write(f"no answer to {query_id} within {timeout_s:g} s\n")
+        return 3
+    if printed_chunk:
+        out.write("\n")
+    assert answer is not None
+    if answer.get("type") == "error":
+        out.write(
+            f"refused by {answer.get('satellite') or 'the ground'}: {answer.get('code')}: "
+            f"{answer.get('detail')}\n"
+        )
+    else:
+        noise = " (random weights: noise)" if answer.get("random_weights") else ""
+        out.write(
+            f"answer from {answer.get('satellite')} ({answer.get('completion_tokens')} tokens, "
+            f"{answer.get('finish_reason')}; {answer.get('model')}{noise}):\n"
+        )
+        out.write(escape(str(answer.get("text", "")), _NO_LIMIT) + "\n")
+    if timeline is not None:
+        out.write(format_timeline(timeline) + "\n")
+    out.flush()
+    return 1 if answer.get("type") == "error" else 0
+
+
+class _RefusedError(Exception):
+    """The broker will not have ``ask`` (see :func:`refusal`): the message to print."""
+
+
+def format_timeline(timeline: dict[str, Any]) -> str:
+    legs = timeline.get("legs") or {}
+    parts = ", ".join(f"{k} {v:.2f}" for k, v in legs.items() if isinstance(v, int | float))
+    total = timeline.get("total_s")
+    total_txt = f"{total:.2f} s" if isinstance(total, int | float) else "-"
+    hops = timeline.get("hops") or []
+    route = " ".join(f"{h['src']} -[{h['kind']}]-> {h['dst']}" for h in hops)
+    lines = [f"timeline  {parts}  =  {total_txt}"]
+    if route:
+        lines.append(f"route     {route}")
+    return "\n".join(lines)

@@ -1,0 +1,552 @@
+"""COP-1 at work on a link: FOP-1 on the ground, FARM-1 on board, CLCWs coming back.
+
+::
+
+    ground      packets -> Type-AD FDUs (tc.TcVirtualChannel: blocking, segmentation)
+                -> FOP-1 (N(S), Sent Queue, retransmissions) -> CLTU -> uplink Link
+    spacecraft  CLTU -> frame (pipeline.CltuReceiver) -> TC frame validation (tc)
+                -> FARM-1 -> accepted frames -> tc.TcReassembler -> packets, once, in order
+    spacecraft  FARM-1's CLCW -> the OCF of a TM frame (data, or idle when there is no
+                data) every ``clcw_interval_s`` -> CADU (Reed-Solomon) -> downlink Link
+    ground      CADU -> TM frame -> its OCF -> FOP-1 (CLCW arrival)
+
+This is runtime: small asyncio glue that executes what the sans-I/O machines
+(:mod:`linkstack.ccsds.cop1.fop`, :mod:`linkstack.ccsds.cop1.farm`) ask for. The ground plays
+the lower procedures of FOP-1 one frame at a time: a transmit request becomes a CLTU handed
+to the uplink :class:`~channels.link.Link`, and is answered "accepted" (E41/E43/E45)
+when the link starts radiating it, so at most one CLTU waits in the link's queue
+and a retransmission never queues behind stale copies. T1 is armed on the clock.
+The higher procedures' side keeps a backlog of FDUs and offers the next one as
+soon as the Wait Queue is empty (the standard's flow control).
+
+Contact gaps. Nothing in COP-1 knows that the spacecraft went below the horizon,
+and left alone FOP-1 would spend its transmission limit retransmitting into the
+void and then alert (timeout type 0) or suspend (type 1). The ground does what
+an operator does, by two rules:
+
+1. **No T1 expiry out of contact.** The ground is "in contact" while CLCWs for
+   its channel keep arriving (the last one less than ``contact_timeout_s`` ago)
+   and the last one has neither No RF Available nor No Bit Lock set. A T1 expiry
+   out of contact is held back (re-armed for another T1) instead of reaching
+   FOP-1, so loss of signal costs no transmission and the Sent Queue waits
+   intact; after acquisition the first CLCW acknowledges what got through and
+   the next expiry retransmits the rest.
+2. **Suspend, then resume.** With timeout type 1 (the default here), if the
+   limit is reached anyway (a very lossy link), FOP-1 suspends with its queues
+   held; as soon as the ground is in contact it raises the transmission limit
+   past the current count (directive "set transmission limit", E38) and resumes
+   (E31..E34), and it puts the configured limit back once a frame is
+   acknowledged (count back to 1). Both are ordinary directives of the standard.
+
+An alert, by contrast, purges the queues: frames negatively confirmed may or may
+not have reached FARM-1, so they are reported as failed (``Ground.failed``)
+rather than sent again; the FDU purged from the Wait Queue was never sent and
+goes back to the head of the backlog. Recovery from an alert (for example
+"initiate AD service with Unlock" after a lockout) is the caller's directive.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections import Counter, deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from channels.link import Clock, Delivery, Link, LinkEvent, LinkModel
+from linkstack.ccsds.coding.chains import (
+    CaduCoding,
+    CaduReceiver,
+    CaduTransmitter,
+    CltuCoding,
+    CltuReceiver,
+    CltuTransmitter,
+)
+from linkstack.ccsds.cop1.clcw import Clcw, is_clcw
+from linkstack.ccsds.cop1.farm import Farm, FarmState
+from linkstack.ccsds.cop1.fop import (
+    Action,
+    Alert,
+    CancelTimer,
+    Directive,
+    DirectiveResponse,
+    Fop,
+    FopConfig,
+    FopState,
+    Response,
+    StartTimer,
+    Suspend,
+    TransferResponse,
+    Transition,
+    Transmit,
+)
+from linkstack.ccsds.tc import TcConfig, TcFrame, TcFrameType, TcReceiver, TcVirtualChannel
+from linkstack.ccsds.tm import DEFAULT_FRAME_LEN, TmConfig, TmMasterChannel, TmReceiver
+from linkstack.errors import ConfigError, DecodeError
+
+
+@dataclass(frozen=True, slots=True)
+class UplinkConfig:
+    """Both ends of one COP-1 virtual channel and the TM channel that carries the CLCW."""
+
+    scid: int = 42
+    vcid: int = 0
+    map_id: int = 0
+    tc_max_frame_length: int = 1024
+    tm_frame_length: int = DEFAULT_FRAME_LEN
+    farm_window: int = 64  # W: PW = NW = W / 2
+    fop_window: int = 16  # K: at most PW, so that every frame in flight is in FARM's windows
+    t1_initial_s: float = 2.0
+    transmission_limit: int = 16
+    timeout_type: int = 1
+    clcw_interval_s: float = 0.2  # one TM frame (with the CLCW) at least this often
+    contact_timeout_s: float | None = None  # default: five CLCW intervals
+    initiate: Directive | None = Directive.INITIATE_AD_WITHOUT_CLCW  # None: do not start
+    initiate_value: int | None = None  # V*(R) for INITIATE_AD_WITH_SET_VR
+    auto_resume: bool = True
+    cadu_coding: CaduCoding = field(default_factory=CaduCoding)
+    cltu_coding: CltuCoding = field(default_factory=CltuCoding)
+
+    def __post_init__(self) -> None:
+        if self.fop_window > self.farm_window // 2:
+            raise ConfigError(
+                "uplink",
+                "fop_window",
+                f"K = {self.fop_window} exceeds FARM-1's window edge W/2 = "
+                f"{self.farm_window // 2}: a retransmission could land in the lockout area",
+            )
+        if not self.clcw_interval_s > 0:
+            raise ConfigError("uplink", "clcw_interval_s", "must be positive")
+
+    @property
+    def contact_timeout(self) -> float:
+        if self.contact_timeout_s is not None:
+            return self.contact_timeout_s
+        return 5 * self.clcw_interval_s
+
+    def tc_config(self) -> TcConfig:
+        return TcConfig(scid=self.scid, max_frame_length=self.tc_max_frame_length)
+
+    def tm_config(self) -> TmConfig:
+        return TmConfig(frame_length=self.tm_frame_length, scid=self.scid, ocf=True)
+
+    def fop_config(self) -> FopConfig:
+        return FopConfig(
+            self.scid,
+            self.vcid,
+            self.fop_window,
+            self.t1_initial_s,
+            self.transmission_limit,
+            self.timeout_type,
+        )
+
+
+@dataclass(slots=True, eq=False)
+class _Fdu:
+    """The tag of one FDU: its frame, the query it carries, whether it is its last frame."""
+
+    frame: TcFrame
+    query: int
+    last: bool
+
+
+@dataclass(slots=True)
+class Query:
+    """One packet sent by the ground: when, and when FOP-1 had it all acknowledged."""
+
+    packet: bytes
+    sent_t_s: float
+    acked_t_s: float | None = None
+    failed: bool = False
+
+
+class Ground:
+    """The ground end: FOP-1 for one virtual channel, the uplink sender, the CLCW reader."""
+
+    def __init__(
+        self,
+        config: UplinkConfig,
+        clock: Clock,
+        uplink: Link,
+        on_packet: Callable[[float, bytes], object] | None = None,
+    ) -> None:
+        self.config = config
+        self.clock = clock
+        self.uplink = uplink
+        self.on_packet = on_packet  # downlink packets, if the spacecraft sends any
+        self.fop = Fop(config.fop_config())
+        self.vc = TcVirtualChannel(config.tc_config(), config.vcid)
+        self.cltu = CltuTransmitter(config.cltu_coding)
+        self.cadu_rx = CaduReceiver(config.tm_frame_length, config.cadu_coding)
+        self.tm_rx = TmReceiver(config.tm_config())
+        self.queries: list[Query] = []
+        self.failed: list[int] = []  # queries with a frame negatively confirmed
+        self.alerts: list[tuple[float, Alert]] = []
+        self.directives: list[tuple[float, DirectiveResponse]] = []
+        self.last_clcw: Clcw | None = None
+        self.last_clcw_t_s: float | None = None
+        self.stats: Counter[str] = Counter()
+        self._tc = config.tc_config()
+        self._backlog: deque[_Fdu] = deque()
+        self._bd_backlog: deque[TcFrame] = deque()
+        self._owned: set[_Fdu] = set()  # the FDUs FOP-1 holds (Wait or Sent Queue)
+        self._awaiting: dict[int, TcFrameType] = {}  # uplink unit id -> frame type
+        self._actions: deque[Action] = deque()
+        self._draining = False
+        self._timer: Any = None  # the clock's handle of the armed T1
+        self._limit_raised = False  # by an automatic resume, until a frame is acknowledged
+        self._progressed = False
+        uplink.add_listener(self._on_uplink_event)
+
+    # -- the caller's side ---------------------------------------------------------------
+    def start(self) -> None:
+        """Initiate the AD service as configured."""
+        if self.config.initiate is not None:
+            self.directive(self.config.initiate, self.config.initiate_value)
+
+    def send(self, packet: bytes) -> int:
+        """Queue one packet (a query) for the AD service; returns its index."""
+        index = len(self.queries)
+        self.queries.append(Query(bytes(packet), self.clock.now()))
+        frames = self.vc.frames([packet], self.config.map_id)
+        for i, frame in enumerate(frames):
+            self._backlog.append(_Fdu(frame, index, i == len(frames) - 1))
+        self._execute(())
+        return index
+
+    def send_bd(self, packet: bytes, map_id: int | None = None) -> None:
+        """Queue one packet for Type-BD frames: they bypass FARM-1's sequence check and
+        COP-1's guarantees (no retransmission), and go whatever state FOP-1 is in. Give
+        them a MAP of their own if AD packets are being segmented on the default one."""
+        map_id = self.config.map_id if map_id is None else map_id
+        self._bd_backlog.extend(self.vc.frames([packet], map_id, TcFrameType.BD))
+        self._execute(())
+
+    def directive(self, directive: Directive, value: object = None) -> list[Action]:
+        """Issue a directive to FOP-1 now; the actions it produced (responses included)."""
+        actions = self.fop.directive(directive, self.clock.now(), value)
+        self._execute(actions)
+        return actions
+
+    @property
+    def backlog(self) -> int:
+        """FDUs not yet handed to FOP-1."""
+        return len(self._backlog)
+
+    def in_contact(self, now: float | None = None) -> bool:
+        """Whether the downlink is bringing fresh CLCWs that report an RF uplink."""
+        if self.last_clcw is None or self.last_clcw_t_s is None:
+            return False
+        now = self.clock.now() if now is None else now
+        clcw = self.last_clcw
+        fresh = now - self.last_clcw_t_s <= self.config.contact_timeout
+        return fresh and not (clcw.no_rf_available or clcw.no_bit_lock)
+
+    def close(self) -> None:
+        self._cancel_timer()
+
+    def _cancel_timer(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    # -- the downlink: TM frames and their CLCW ------------------------------------------
+    def on_downlink(self, delivery: Delivery) -> None:
+        decoded = self.cadu_rx.receive_cadu(delivery.unit)
+        if decoded is None:
+            return
+        frame = self.tm_rx.receive(decoded.frame)
+        if frame is None:
+            return
+        now = self.clock.now()
+        if self.on_packet is not None:
+            for packet in frame.packets:
+                self.on_packet(now, packet)
+        if frame.ocf is not None:
+            self._on_ocf(frame.ocf, now)
+
+    def _on_ocf(self, ocf: bytes, now: float) -> None:
+        if not is_clcw(ocf):
+            self.stats["ocf_not_clcw"] += 1
+            return
+        try:
+            clcw = Clcw.unpack(ocf)
+        except DecodeError:
+            self.stats["clcw_invalid"] += 1
+            self._execute(self.fop.clcw(ocf, now))  # E15
+            return
+        if clcw.vcid != self.config.vcid:
+            self.stats["clcw_other_vc"] += 1
+            return
+        self.stats["clcws"] += 1
+        self.last_clcw, self.last_clcw_t_s = clcw, now
+        self._execute(self.fop.clcw(clcw, now))
+        self._maybe_resume()
+
+    # -- executing FOP-1's actions ---------------------------------------------------------
+    def _execute(self, actions: list[Action] | tuple[Action, ...]) -> None:
+        """Run actions in order; actions they cause are queued behind (never nested)."""
+        self._actions.extend(actions)
+        if self._draining:
+            return
+        self._draining = True
+        try:
+            while True:
+                while self._actions:
+                    self._do(self._actions.popleft())
+                if not (self._offer_fdu() or self._offer_bd() or self._restore_limit()):
+                    break
+        finally:
+            self._draining = False
+
+    def _offer_fdu(self) -> bool:
+        fop = self.fop
+        if (
+            not self._backlog
+            or fop.wait_queue is not None
+            or fop.state > FopState.RETRANSMIT_WITH_WAIT
+        ):
+            return False
+        fdu = self._backlog.popleft()
+        self._owned.add(fdu)
+        self._actions.extend(fop.request_ad(fdu.frame, self.clock.now(), fdu))
+        return True
+
+    def _offer_bd(self) -> bool:
+        if not self._bd_backlog or not self.fop.bd_out_ready:
+            return False
+        frame = self._bd_backlog.popleft()
+        self._actions.extend(self.fop.request_bd(frame, self.clock.now(), "bd"))
+        return True
+
+    def _do(self, action: Action) -> None:
+        now = self.clock.now()
+        stats = self.stats
+        if isinstance(action, Transmit):
+            frame = action.frame
+            unit = self.cltu.cltu(frame.pack(self._tc.fecf))
+            unit_id = self.uplink.send(unit)
+            stats[
+                f"{frame.frame_type.name}_{'retransmitted' if action.retransmission else 'sent'}"
+            ] += 1
+            if unit_id is None:
+                self._actions.extend(self.fop.transmit_rejected(frame.frame_type, now))
+            else:
+                self._awaiting[unit_id] = frame.frame_type
+        elif isinstance(action, StartTimer):
+            self._arm(action.expiry_t_s)
+        elif isinstance(action, CancelTimer):
+            self._cancel_timer()
+        elif isinstance(action, TransferResponse):
+            self._on_transfer_response(action, now)
+        elif isinstance(action, DirectiveResponse):
+            self.directives.append((now, action))
+        elif isinstance(action, Alert):
+            stats[f"alert_{action.code.name}"] += 1
+            self.alerts.append((now, action))
+        elif isinstance(action, Suspend):
+            stats["suspends"] += 1
+            asyncio.get_running_loop().call_soon(self._maybe_resume)
+        elif isinstance(action, Transition):
+            stats[f"event_{action.event.name}"] += 1
+
+    def _on_transfer_response(self, response: TransferResponse, now: float) -> None:
+        tag = response.tag
+        if not isinstance(tag, _Fdu):  # a BD frame the caller sent itself
+            return
+        kind = response.response
+        if kind is Response.POSITIVE_CONFIRM:
+            self._owned.discard(tag)
+            self._progressed = True
+            if tag.last:
+                self.queries[tag.query].acked_t_s = now
+        elif kind is Response.NEGATIVE_CONFIRM:
+            self._owned.discard(tag)
+            query = self.queries[tag.query]
+            if not query.failed:
+                query.failed = True
+                self.failed.append(tag.query)
+        elif kind is Response.REJECT and tag in self._owned:
+            # purged from the Wait Queue, or refused on request: never sent, so offer it again
+            self._owned.discard(tag)
+            self._backlog.appendleft(tag)
+
+    # -- T1 and the contact gate ---------------------------------------------------------------
+    def _arm(self, expiry_t_s: float) -> None:
+        self._cancel_timer()
+        self._timer = self.clock.call_at(expiry_t_s, self._on_timer, expiry_t_s)
+
+    def _on_timer(self, expiry_t_s: float) -> None:
+        self._timer = None
+        now = self.clock.now()
+        if not self.in_contact(now):
+            self.stats["t1_held_out_of_contact"] += 1
+            later = now + self.fop.t1_initial_s
+            self._timer = self.clock.call_at(later, self._on_timer, expiry_t_s)
+            return
+        self.stats["t1_expired"] += 1
+        self._execute(self.fop.timer_expired(max(now, expiry_t_s)))
+
+    def _maybe_resume(self) -> None:
+        fop = self.fop
+        if not (self.config.auto_resume and fop.state is FopState.INITIAL and fop.suspend_state):
+            return
+        if not self.in_contact():
+            return  # tried again at the next CLCW
+        limit = max(fop.transmission_limit, fop.transmission_count + self.config.transmission_limit)
+        self.stats["auto_resumes"] += 1
+        self._limit_raised, self._progressed = True, False
+        self.directive(Directive.SET_TRANSMISSION_LIMIT, limit)
+        self.directive(Directive.RESUME_AD)
+
+    def _restore_limit(self) -> bool:
+        """Put the configured transmission limit back once a resumed FOP-1 progresses."""
+        fop = self.fop
+        if not (self._limit_raised and self._progressed):
+            return False
+        self._limit_raised = False
+        base = self.config.transmission_limit
+        now = self.clock.now()
+        self._actions.extend(fop.directive(Directive.SET_TRANSMISSION_LIMIT, now, base))
+        return True
+
+    # -- the lower procedures ----------------------------------------------------------------
+    def _on_uplink_event(self, event: LinkEvent) -> None:
+        if event.kind == "sent":
+            frame_type = self._awaiting.pop(event.unit_id, None)
+            if frame_type is not None:
+                self._execute(self.fop.transmit_accepted(frame_type, event.t_s))
+        elif event.kind == "dropped":
+            self.stats[f"uplink_dropped_{event.reason}"] += 1
+
+
+class Spacecraft:
+    """The spacecraft end: CLTU decoding, FARM-1, reassembly, and the TM frames that
+    carry FARM-1's CLCW down."""
+
+    def __init__(
+        self,
+        config: UplinkConfig,
+        clock: Clock,
+        downlink: Link,
+        on_packet: Callable[[float, bytes], object] | None = None,
+    ) -> None:
+        self.config = config
+        self.clock = clock
+        self.downlink = downlink
+        self.on_packet = on_packet
+        self.farm = Farm(config.vcid, config.farm_window)
+        self.cltu_rx = CltuReceiver(config.cltu_coding)
+        self.tc_rx = TcReceiver(config.tc_config())
+        self.mc = TmMasterChannel(config.tm_config())
+        self.cadu_tx = CaduTransmitter(config.tm_frame_length, config.cadu_coding)
+        self.delivered: list[tuple[float, bytes]] = []
+        self.stats: Counter[str] = Counter()
+        self._delivered_event = asyncio.Event()
+        self._wanted = 0
+
+    def on_uplink(self, delivery: Delivery) -> None:
+        raw = self.cltu_rx.receive(delivery.unit)
+        if raw is None:
+            return
+        frame = self.tc_rx.validate(raw)
+        if frame is not None and frame.vcid != self.farm.vcid:
+            self.stats["frames_other_vc"] += 1
+            return
+        self.farm.receive(frame)
+        now = self.clock.now()
+        for accepted in self.farm.take():
+            for out in self.tc_rx.reassembler.push(accepted):
+                self._deliver(now, out.packet)
+        if self.farm.state is FarmState.WAIT:
+            self.farm.buffer_release()
+
+    def _deliver(self, now: float, packet: bytes) -> None:
+        self.delivered.append((now, packet))
+        if self.on_packet is not None:
+            self.on_packet(now, packet)
+        if len(self.delivered) >= self._wanted:
+            self._delivered_event.set()
+
+    async def wait_delivered(self, count: int) -> None:
+        """Until ``count`` packets have been delivered in all."""
+        while len(self.delivered) < count:
+            self._wanted = count
+            self._delivered_event.clear()
+            await self._delivered_event.wait()
+
+    def send_tm(self, packet: bytes, vcid: int = 0) -> None:
+        """Queue a packet for the downlink (it goes in the next TM frame)."""
+        self.mc.push(vcid, packet)
+
+    def emit_tm(self) -> int:
+        """Send the TM frames ready now, or one idle frame: each carries the CLCW."""
+        mc = self.mc
+        mc.ocf = self.farm.clcw().pack()
+        mc.flush()
+        frames = mc.drain() or [mc.idle_frame()]
+        for frame in frames:
+            self.downlink.send(self.cadu_tx.cadu(frame))
+        self.stats["tm_frames"] += len(frames)
+        return len(frames)
+
+    async def run(self) -> None:
+        """Report the CLCW every ``clcw_interval_s``, for ever."""
+        t = self.clock.now()
+        while True:
+            self.emit_tm()
+            t += self.config.clcw_interval_s
+            await self.clock.sleep_until(t)
+
+
+class Cop1Link:
+    """A ground and a spacecraft joined by an uplink and a downlink :class:`Link`.
+
+    ``async with Cop1Link(clock, up_model, down_model) as link:`` starts both links,
+    the spacecraft's TM reports and the AD service; ``link.ground.send(packet)``
+    sends, ``link.spacecraft.delivered`` is what arrived.
+    """
+
+    def __init__(
+        self,
+        clock: Clock,
+        uplink_model: LinkModel,
+        downlink_model: LinkModel,
+        config: UplinkConfig | None = None,
+        uplink_errors: object = None,
+        downlink_errors: object = None,
+    ) -> None:
+        self.config = config = config or UplinkConfig()
+        self.clock = clock
+        self.uplink = Link(
+            "uplink", clock, uplink_model, uplink_errors, on_delivery=self._to_spacecraft
+        )
+        self.downlink = Link(
+            "downlink", clock, downlink_model, downlink_errors, on_delivery=self._to_ground
+        )
+        self.ground = Ground(config, clock, self.uplink)
+        self.spacecraft = Spacecraft(config, clock, self.downlink)
+        self._task: asyncio.Task[None] | None = None
+
+    def _to_spacecraft(self, delivery: Delivery) -> None:
+        self.spacecraft.on_uplink(delivery)
+
+    def _to_ground(self, delivery: Delivery) -> None:
+        self.ground.on_downlink(delivery)
+
+    async def __aenter__(self) -> Cop1Link:
+        self.uplink.start()
+        self.downlink.start()
+        self._task = asyncio.get_running_loop().create_task(self.spacecraft.run(), name="tm")
+        self.ground.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        self.ground.close()
+        await self.uplink.close()
+        await self.downlink.close()

@@ -1,0 +1,129 @@
+"""``bench roundtrip``: how fast the emulator runs whole round trips of the default scenario.
+
+Queries are submitted at random instants over a span of emulated time (half for
+whichever satellite is in view, half for a named satellite, relayed when it is out
+of view) and answered by the tiny Qwen3 (random weights, 16 tokens: the model runs
+for real, but briefly, so that the figures are the emulator's). Reported: emulated
+round trips per wall-clock second, wall-clock seconds per emulated hour, how much of
+the wall time the model took, and the run's round-trip percentiles, so that the
+emulator's own cost can be told apart from the physics it reproduces.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from dataclasses import dataclass
+
+from linkstack.runtime import clock as clk
+from linkstack.runtime.node import Emulation, EmulationConfig
+from linkstack.runtime.report import Timeline, summarize
+from payloads.backends import Backend, GenerationParams, make_backend
+from payloads.client import QueryRefusedError
+from payloads.messages import Params
+
+PROMPT = "Satellite, report the cloud cover over 45N 7E at the next pass, briefly."
+
+
+@dataclass
+class RoundtripRun:
+    label: str
+    queries: int
+    emulated_s: float
+    wall_s: float
+    model_s: float  # compute time the backend reported, summed
+    timelines: list[Timeline]
+    stats: dict
+
+    @property
+    def answered(self) -> int:
+        return sum(1 for t in self.timelines if t.complete)
+
+    @property
+    def per_wall_s(self) -> float:
+        return self.answered / self.wall_s
+
+    @property
+    def wall_per_hour_s(self) -> float:
+        return self.wall_s / (self.emulated_s / 3600.0)
+
+
+def run_roundtrips(
+    count: int,
+    hours: float,
+    *,
+    seed: int = 0,
+    backend: Backend | None = None,
+    max_new_tokens: int = 16,
+    config: EmulationConfig | None = None,
+) -> RoundtripRun:
+    backend = backend or make_backend("tiny")
+    backend.load()
+    rng = random.Random(seed)
+    span = hours * 3600.0
+    times = sorted(rng.uniform(0.0, span) for _ in range(count))
+    config = config or EmulationConfig(seed=seed)
+    model_s = 0.0
+
+    async def main() -> tuple[list[Timeline], float, dict]:
+        nonlocal model_s
+        clock = clk.make_clock(True)
+        emu = Emulation(clock, config, backend=backend)
+        names = emu.contacts.satellites
+
+        async def one(k: int, t: float) -> None:
+            nonlocal model_s
+            await clock.sleep_until(t)
+            target = None if k % 2 == 0 else names[rng.randrange(len(names))]
+            params = Params(max_new_tokens=max_new_tokens, temperature=0.7, seed=k)
+            try:
+                answer, _ = await emu.client.ask(PROMPT, params, target=target)
+                model_s += answer.times.generate_s or 0.0
+            except QueryRefusedError:
+                pass
+
+        async with emu:
+            await asyncio.gather(*(one(k, t) for k, t in enumerate(times)))
+            end = clock.now()
+        return emu.client.timelines, end, emu.stats()
+
+    wall0 = time.perf_counter()
+    timelines, end, stats = clk.run(main, emulated=True)
+    wall = time.perf_counter() - wall0
+    label = f"{count} queries over {hours:g} h"
+    return RoundtripRun(label, count, end, wall, model_s, timelines, stats)
+
+
+def run(quick: bool = False) -> list[RoundtripRun]:
+    backend = make_backend("tiny")
+    backend.load()
+    backend.generate("warm up", GenerationParams(4))
+    cases = [(10, 6.0)] if quick else [(50, 6.0), (200, 24.0)]
+    return [run_roundtrips(n, h, seed=1, backend=backend) for n, h in cases]
+
+
+def print_results(runs: list[RoundtripRun]) -> None:
+    print("linkstack bench roundtrip (default scenario, tiny model, emulated time)")
+    print(
+        f"  {'case':<28}{'answered':>9}{'emulated h':>11}{'wall s':>8}{'model s':>8}"
+        f"{'trips/wall-s':>13}{'wall s/emul. h':>15}"
+    )
+    for r in runs:
+        print(
+            f"  {r.label:<28}{r.answered:>9}{r.emulated_s / 3600:>11.2f}{r.wall_s:>8.2f}"
+            f"{r.model_s:>8.2f}{r.per_wall_s:>13.1f}{r.wall_per_hour_s:>15.2f}"
+        )
+    for r in runs:
+        s = summarize(r.timelines)
+        for label, key in (("all", "all"), ("in view at submit", "in_view_at_submit")):
+            b = s[key]
+            tot = b["total"]
+            frac = b["fraction_under_reference"]
+            print(
+                f"  {r.label}, {label}: {b['answered']}/{b['queries']} answered, round trip "
+                f"p50 {tot['p50_s']:.1f} s, p95 {tot['p95_s']:.1f} s, p99 {tot['p99_s']:.1f} s, "
+                f"under 120 s {frac:.0%}"
+                if b["answered"]
+                else f"  {r.label}, {label}: none"
+            )

@@ -1,0 +1,495 @@
+"""The ``linkstack`` command line."""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from linkstack import __version__
+from linkstack.errors import DecodeError, LinkstackError
+
+
+def _cmd_version(args: argparse.Namespace) -> int:
+    print(f"linkstack {__version__} (Python {platform.python_version()})")
+    return 0
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    if args.link_only:
+        from linkstack.tools import framing_demo
+
+        return 0 if framing_demo.run(seed=args.seed) else 1
+    from linkstack.tools import demo
+
+    if (
+        args.queries < 1
+        or not 0 < args.hours <= 48
+        or args.start_hours < 0
+        or args.max_new_tokens < 1
+    ):
+        print(
+            "linkstack demo: --queries >= 1, --hours in (0, 48], --start-hours >= 0, "
+            "--max-new-tokens >= 1",
+            file=sys.stderr,
+        )
+        return 2
+    return demo.run(
+        model=args.model,
+        queries=args.queries,
+        hours=args.hours,
+        start_hours=args.start_hours,
+        out_dir=args.out,
+        seed=args.seed,
+        max_new_tokens=args.max_new_tokens,
+        capture=not args.no_capture,
+    )
+
+
+def _cmd_bench(args: argparse.Namespace) -> int:
+    from linkstack.tools.bench import framing
+    from linkstack.tools.bench.timing import describe_machine, pin_one_core, print_table
+
+    pinned = "not pinned (--no-pin)" if args.no_pin else pin_one_core()
+    print(f"# {describe_machine()}; {pinned}")
+    if args.what in ("framing", "all"):
+        print("# running framing benchmarks" + (" (quick)" if args.quick else "") + " ...")
+        results = framing.run(quick=args.quick)
+        print_table("linkstack bench framing", results, "packets")
+    if args.what in ("coding", "all"):
+        from linkstack.tools.bench import coding
+
+        print("# running coding benchmarks" + (" (quick)" if args.quick else "") + " ...")
+        print_table("linkstack bench coding", coding.run(quick=args.quick), "units")
+    if args.what in ("channel", "all"):
+        from linkstack.tools.bench import channel
+
+        print("# running channel-model benchmarks" + (" (quick)" if args.quick else "") + " ...")
+        print_table("linkstack bench channel", channel.run(quick=args.quick), "units")
+    if args.what in ("contacts", "all"):
+        from linkstack.tools.bench import contacts
+
+        print("# running the contact-plan benchmark (2,800 satellites) ...", flush=True)
+        contacts.print_results(contacts.run(quick=args.quick))
+    if args.what in ("cop1", "all"):
+        from linkstack.tools.bench import cop1
+
+        print("# running COP-1 over lossy links (1,000 queries each) ...", flush=True)
+        print_table("linkstack bench cop1", cop1.run(quick=args.quick), "queries")
+    if args.what in ("capture", "all"):
+        from linkstack.tools.bench import capture
+
+        print("# running the pcap capture benchmark ...", flush=True)
+        print_table("linkstack bench capture", capture.run(quick=args.quick), "units")
+    if args.what in ("backends", "all"):
+        from linkstack.tools.bench import backends
+
+        print("# running the model-backend benchmark (tiny Qwen3, random weights) ...", flush=True)
+        backends.print_results(backends.run(quick=args.quick))
+    if args.what in ("roundtrip", "all"):
+        from linkstack.tools.bench import roundtrip
+
+        print("# running round trips through the default scenario (tiny model) ...", flush=True)
+        roundtrip.print_results(roundtrip.run(quick=args.quick))
+    if args.what in ("fec", "all"):
+        from linkstack.tools.bench import fec
+
+        print("# running FEC benchmarks (first run compiles the kernels) ...", flush=True)
+        fec.main(quick=args.quick)
+    return 0
+
+
+def _cmd_fuzz(args: argparse.Namespace) -> int:
+    from linkstack.tools import fuzz
+
+    names = [t.name for t in fuzz.TARGETS]
+    for prefix in args.target or ():
+        if not any(n.startswith(prefix) for n in names):
+            print(f"linkstack fuzz: no target starts with {prefix!r}; targets: {', '.join(names)}")
+            return 2
+    print(f"# fuzzing {args.iterations:,} inputs per target, seed {args.seed}")
+    print(f"  {'target':<24}{'inputs':>10}{'accepted':>10}{'refused':>10}{'seconds':>9}  result")
+
+    def progress(r: fuzz.Report) -> None:
+        verdict = "ok" if not r.failures else f"{len(r.failures)} FAILURES"
+        print(
+            f"  {r.target:<24}{r.inputs:>10,}{r.accepted:>10,}{r.refused:>10,}"
+            f"{r.seconds:>9.1f}  {verdict}",
+            flush=True,
+        )
+
+    reports = fuzz.run(args.iterations, args.seed, args.target, progress)
+    failed = [r for r in reports if r.failures]
+    for r in failed:
+        print(f"\n{r.target}:")
+        for f in r.failures:
+            print(f"  {f}")
+    return 1 if failed else 0
+
+
+def _cmd_decode(args: argparse.Namespace) -> int:
+    from linkstack.ccsds import aos, cuc, spp, tc, tm
+
+    try:
+        data = bytes.fromhex(args.hex.replace(" ", "").replace(":", ""))
+    except ValueError as exc:
+        print(f"linkstack decode: not hexadecimal: {exc}", file=sys.stderr)
+        return 2
+    fecf = not args.no_fecf
+    try:
+        if args.layer == "spp":
+            obj = spp.SpacePacket.unpack(data, cuc.CucFormat() if args.cuc else 0)
+        elif args.layer == "tm":
+            obj = tm.TmFrame.unpack(data, fecf)
+        elif args.layer == "tc":
+            obj = tc.TcFrame.unpack(data, fecf, not args.no_segment_header)
+        elif args.layer == "aos":
+            cfg = aos.AosConfig(frame_length=len(data), fecf=fecf, ocf=args.ocf)
+            obj = aos.AosFrame.unpack(data, cfg)
+        else:
+            obj = cuc.CucFormat().unpack(data)[0]
+    except DecodeError as exc:
+        print(f"refused: {exc}")
+        return 1
+    print(obj)
+    return 0
+
+
+BENCHMARKS = [
+    "framing",
+    "coding",
+    "fec",
+    "channel",
+    "contacts",
+    "cop1",
+    "backends",
+    "capture",
+    "roundtrip",
+    "all",
+]
+
+
+def _cmd_contacts(args: argparse.Namespace) -> int:
+    import time
+
+    from channels.contacts import contact_plan, format_table, to_ion
+    from channels.scenarios import scenario_by_name
+
+    if not 0 < args.hours <= 24 * 30:
+        print("linkstack contacts: --hours must be in (0, 720]", file=sys.stderr)
+        return 2
+    scenario = scenario_by_name(args.scenario)
+    t0 = time.perf_counter()
+    print(
+        f"# {scenario.name}: {len(scenario.satellites)} satellites, "
+        f"{len(scenario.stations)} stations, {len(scenario.isl_pairs)} laser links; "
+        f"computing {args.hours:g} h at {args.step:g} s steps ...",
+        file=sys.stderr,
+        flush=True,
+    )
+    plan = contact_plan(
+        scenario,
+        duration_s=args.hours * 3600.0,
+        start_t_s=args.start_hours * 3600.0,
+        step_s=args.step,
+        samples=args.samples,
+        isl=not args.no_isl,
+    )
+    if args.format == "table":
+        text = format_table(plan)
+    elif args.format == "ion":
+        text = to_ion(plan)
+    else:
+        text = plan.to_json()
+    if args.output:
+        with open(args.output, "w") as fh:
+            fh.write(text)
+    else:
+        sys.stdout.write(text)
+    print(
+        f"# {len(plan.ground)} ground passes, {len(plan.isl)} laser-link windows "
+        f"in {time.perf_counter() - t0:.1f} s"
+        + (f"; written to {args.output}" if args.output else ""),
+        file=sys.stderr,
+    )
+    return 0
+
+
+def _load_scenario(path: str | None):
+    from linkstack.runtime import scenario
+
+    return scenario.load(path) if path else scenario.load_default()
+
+
+def _cmd_scenario(args: argparse.Namespace) -> int:
+    from linkstack.runtime import scenario
+
+    if args.action == "show":
+        if args.file:
+            sys.stdout.write(Path(args.file).read_text("utf-8"))
+        else:
+            sys.stdout.write(scenario.default_text())
+        return 0
+    if not args.file:
+        print("linkstack scenario check: give the file to check", file=sys.stderr)
+        return 2
+    sf = scenario.load(args.file)
+    sc = sf.scenario
+    cfg = sf.emulation
+    d = sf.daemon
+    links = 2 * len(sc.satellites) + 2 * len(sc.isl_pairs)
+    print(f"{args.file}: ok")
+    print(f"  {sf.name}: {sf.description or '-'}")
+    print(f"  epoch {sc.epoch:%Y-%m-%dT%H:%M:%SZ}; {len(sc.satellites)} satellites", end="")
+    computing = "all" if cfg.computing is None else len(cfg.computing)
+    print(f" ({computing} computing), {len(sc.isl_pairs)} laser pairs")
+    print(f"  stations: {', '.join(s.name for s in sc.stations)}")
+    print(
+        f"  uplink {cfg.uplink_rf.name} {cfg.uplink_rf.rate_bps:g} bit/s, "
+        f"downlink {cfg.downlink_rf.name} {cfg.downlink_rf.rate_bps:g} bit/s, "
+        f"laser {cfg.laser.name}"
+    )
+    print(f"  model {cfg.backend}; ground {sf.ground.name}, queue {sf.queue_path}")
+    mqtt = f"{sf.mqtt.host}:{sf.mqtt.port}" if sf.mqtt.enabled else "off"
+    print(f"  mqtt {mqtt}, topics {sf.mqtt.prefix}/{sf.ground.name}/...")
+    print(
+        f"  ports: channel {d.channel_port}..{d.channel_port + links - 1}, "
+        f"nodes {d.node_port}..{d.node_port + links - 1} ({links} links), "
+        f"http {d.http_port or 'off'}"
+    )
+    return 0
+
+
+def _cmd_daemon(args: argparse.Namespace) -> int:
+    from linkstack import daemon
+
+    settings = _load_scenario(args.scenario)
+    opts = daemon.Options(
+        role=args.role,
+        names=tuple(args.name or ()),
+        start=args.start,
+        anchor=args.anchor,
+        out_dir=args.out,
+        queue=args.queue,
+        http_port=args.http_port,
+        capture=not args.no_capture,
+        log_level=args.log_level,
+        log_format=args.log_format,
+    )
+    return daemon.main(settings, opts)
+
+
+def _cmd_ask(args: argparse.Namespace) -> int:
+    import asyncio
+    from dataclasses import replace
+
+    from linkstack.daemon import mqtt
+    from payloads.messages import Params
+
+    settings = _load_scenario(args.scenario)
+    broker = settings.mqtt
+    if args.host:
+        broker = replace(broker, host=args.host)
+    if args.port:
+        broker = replace(broker, port=args.port)
+    if args.id is not None and not mqtt.valid_id(args.id):
+        print(f"linkstack ask: --id {args.id!r} is not a usable id", file=sys.stderr)
+        return 2
+    params = Params(
+        max_new_tokens=args.max_new_tokens,
+        temperature=args.temperature,
+        top_p=args.top_p,
+        thinking=args.thinking,
+        seed=args.seed,
+    )
+    request = mqtt.Request(args.prompt, args.id, args.target, args.stream, params, "linkstack-ask")
+    ground = args.ground or settings.ground.name
+    return asyncio.run(mqtt.ask(broker, ground, request, timeout_s=args.timeout))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="linkstack",
+        description="A space-to-ground link and CCSDS protocol stack emulator.",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    p = sub.add_parser("version", help="print the version")
+    p.set_defaults(func=_cmd_version)
+
+    p = sub.add_parser(
+        "demo",
+        help="the main demo: queries to the onboard model and back, round trips measured",
+        description="Queries from the ground to the 12 computing satellites of the default "
+        "scenario and back over the CCSDS stack, in emulated time; each answer with its "
+        "route and timeline, the run's percentiles, a JSON report, a chart and a capture.",
+    )
+    p.add_argument(
+        "--model",
+        default="tiny",
+        help="backend spec: tiny (default, random weights), hf:Qwen/Qwen3-0.6B, "
+        "hf:/local/dir, openai:http://host:port/v1",
+    )
+    p.add_argument("--queries", type=int, default=8, help="how many queries (default 8)")
+    p.add_argument("--hours", type=float, default=3.0, help="emulated span (default 3)")
+    p.add_argument(
+        "--start-hours",
+        type=float,
+        default=1.0,
+        help="first query this long after the epoch (default 1)",
+    )
+    p.add_argument("--max-new-tokens", type=int, default=48, help="per answer (default 48)")
+    p.add_argument(
+        "--out",
+        type=Path,
+        default=Path("out/demo"),
+        help="where report.json, report.png and demo.pcap go (default out/demo)",
+    )
+    p.add_argument("--no-capture", action="store_true", help="do not write demo.pcap")
+    p.add_argument("--seed", type=int, default=1, help="random seed (default 1)")
+    p.add_argument(
+        "--link-only",
+        action="store_true",
+        help="the old link-layer round trip (framing and coding only)",
+    )
+    p.set_defaults(func=_cmd_demo)
+
+    p = sub.add_parser("bench", help="measure throughput (one core)")
+    p.add_argument("what", choices=BENCHMARKS, help="which benchmark")
+    p.add_argument("--quick", action="store_true", help="smaller runs, for a smoke test")
+    p.add_argument("--no-pin", action="store_true", help="do not pin the process to one CPU")
+    p.set_defaults(func=_cmd_bench)
+
+    p = sub.add_parser(
+        "contacts",
+        help="the contact plan of a scenario: passes and laser-link windows",
+        description="Ground passes (AOS, LOS, max elevation) and laser-link windows of a "
+        "scenario, as a table, JSON, or NASA ION contact-plan lines.",
+    )
+    p.add_argument(
+        "scenario",
+        nargs="?",
+        default="default",
+        help="'default' (12 SSO satellites), 'planned-2800', or a TLE file (default: default)",
+    )
+    p.add_argument("--hours", type=float, default=24.0, help="span in hours (default 24)")
+    p.add_argument("--start-hours", type=float, default=0.0, help="start after the epoch")
+    p.add_argument("--step", type=float, default=10.0, help="sampling step in s (default 10)")
+    p.add_argument("--format", choices=["table", "json", "ion"], default="table")
+    p.add_argument("--samples", action="store_true", help="JSON: include sampled geometry")
+    p.add_argument("--no-isl", action="store_true", help="skip the laser-link windows")
+    p.add_argument("--output", "-o", help="write to this file instead of stdout")
+    p.set_defaults(func=_cmd_contacts)
+
+    p = sub.add_parser(
+        "daemon",
+        help="run one role of a scenario as a daemon (ground, sat, channel, all)",
+        description="Run the emulator as long-lived processes with real sockets: 'channel' "
+        "(the links and their physics), 'ground' (mission control, COP-1, the SQLite query "
+        "queue, MQTT), 'sat' (satellites and their model), or 'all' in one process. Units "
+        "travel as UDP datagrams on loopback, one port per link. Stops on SIGINT/SIGTERM "
+        "(captures closed, report.json written by the ground).",
+    )
+    p.add_argument("role", choices=["ground", "sat", "channel", "all"])
+    p.add_argument("--scenario", help="scenario file (TOML; default: the shipped default)")
+    p.add_argument(
+        "--name",
+        action="append",
+        metavar="SAT",
+        help="sat role: run only this satellite (repeatable; default: all of them)",
+    )
+    p.add_argument(
+        "--start",
+        default="now",
+        help="the scenario instant at the anchor: 'now' (the real UTC time, the default), "
+        "+SECONDS after the scenario epoch, or an ISO instant like 2026-01-01T02:59:20Z",
+    )
+    p.add_argument(
+        "--anchor",
+        help="the wall-clock instant (Unix seconds or ISO) at which the scenario is at "
+        "--start (default: when this daemon starts); give every daemon of a run the same",
+    )
+    p.add_argument("--out", type=Path, help="output folder (default: daemon.out_dir)")
+    p.add_argument("--queue", type=Path, help="ground: the SQLite queue file")
+    p.add_argument("--http-port", type=int, help="HTTP status port (0: none)")
+    p.add_argument("--no-capture", action="store_true", help="write no pcap")
+    p.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    p.add_argument("--log-format", default="json", choices=["json", "text"])
+    p.set_defaults(func=_cmd_daemon)
+
+    p = sub.add_parser(
+        "scenario",
+        help="scenario files: show the default, check one",
+        description="'show' prints the shipped default scenario (or FILE); 'check FILE' "
+        "reads and checks a scenario file and summarises it.",
+    )
+    p.add_argument("action", choices=["show", "check"])
+    p.add_argument("file", nargs="?")
+    p.set_defaults(func=_cmd_scenario)
+
+    p = sub.add_parser(
+        "ask",
+        help="ask the ground daemon a question over MQTT; print the answer and its timeline",
+    )
+    p.add_argument("prompt")
+    p.add_argument("--scenario", help="scenario file (for the broker and the ground's name)")
+    p.add_argument("--target", help="a satellite name (default: any)")
+    p.add_argument("--stream", action="store_true", help="stream the answer as it is made")
+    p.add_argument("--id", help="the query id (default: a fresh one)")
+    p.add_argument("--ground", help="the ground segment's name (default: the scenario's)")
+    p.add_argument("--host", help="the broker (default: the scenario's mqtt.host)")
+    p.add_argument("--port", type=int, help="the broker's port (default: mqtt.port)")
+    p.add_argument("--max-new-tokens", type=int, default=64)
+    p.add_argument("--temperature", type=float, default=0.0)
+    p.add_argument("--top-p", type=float, default=1.0)
+    p.add_argument("--thinking", action="store_true")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--timeout", type=float, default=1800.0, help="seconds (default 1800)")
+    p.set_defaults(func=_cmd_ask)
+
+    p = sub.add_parser("fuzz", help="fuzz every decoder with random and damaged units")
+    p.add_argument("--iterations", type=int, default=100_000, help="inputs per target")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument(
+        "--target", action="append", help="only targets whose name starts with this (repeatable)"
+    )
+    p.set_defaults(func=_cmd_fuzz)
+
+    p = sub.add_parser("decode", help="decode one unit given in hex and print its fields")
+    p.add_argument("layer", choices=["spp", "tm", "tc", "aos", "cuc"])
+    p.add_argument("hex", help="the unit, in hexadecimal (spaces and colons allowed)")
+    p.add_argument("--no-fecf", action="store_true", help="the frame has no FECF")
+    p.add_argument("--no-segment-header", action="store_true", help="TC frame without one")
+    p.add_argument("--ocf", action="store_true", help="AOS frame carries an OCF")
+    p.add_argument("--cuc", action="store_true", help="packet secondary header is a CUC code")
+    p.set_defaults(func=_cmd_decode)
+    # subcommands that live beside the code they drive
+    from linkstack.capture import replay, samples
+    from linkstack.conformance import add_conform_parser
+
+    replay.add_replay_parser(sub)
+    samples.add_samples_parser(sub)
+    add_conform_parser(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        return args.func(args)
+    except LinkstackError as exc:
+        print(f"linkstack {args.command}: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

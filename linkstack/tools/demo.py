@@ -1,0 +1,355 @@
+"""``linkstack demo``: queries up, inference in orbit, answers down, measured leg by leg.
+
+One process, no broker, emulated time, the default scenario (12 computing
+satellites in one sun-synchronous plane with a laser ring, 5 ground stations). A
+handful of queries are submitted over a few hours of emulated time: some while a
+satellite is in view of a station, some while none is (they wait in the ground
+queue for the next pass), some for a named satellite out of view (they are relayed
+over the laser links, and so are their answers), one streamed. Each answer is
+printed with its route and its timeline; then the run's table and percentiles,
+and where the JSON report, the chart and the capture were written.
+
+The model is the tiny Qwen3 with random weights unless ``--model`` names another
+(``hf:Qwen/Qwen3-0.6B``, a local directory, ``openai:http://...``): its text is
+noise, and the output says so.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import importlib.util
+import sys
+import time
+import unicodedata
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Any, TextIO
+
+from channels.scenarios import scenario_by_name
+from linkstack.runtime import clock as clk
+from linkstack.runtime.node import Emulation, EmulationConfig
+from linkstack.runtime.report import LEG_SHORT, REFERENCE_S, Timeline, format_table, write_reports
+from payloads.backends import Backend, GenerationParams, make_backend
+from payloads.client import QueryRefusedError
+from payloads.messages import Answer, ErrorMessage, Params
+
+DEFAULT_OUT = Path("out/demo")
+
+PROMPTS = (
+    "In two sentences: why does a sun-synchronous orbit keep the same local time?",
+    "Estimate the cloud cover over 45N 7E from the last image, in one word.",
+    "Summarise the last pass's telemetry anomalies for the operator.",
+    "What is the orbital period of a satellite at 500 km altitude?",
+    "Translate to French: the laser link to the next satellite is up.",
+    "Name three uses of inference on board a satellite.",
+    "Is a ship visible in the last image tile? Answer yes or no, then why.",
+    "Write a haiku about a ground station at night.",
+    "List the stations that saw this satellite today.",
+    "How long does light take to cross 3,560 km?",
+)
+
+
+@dataclass
+class Planned:
+    """One query of the demo: when, for whom, and why it was chosen."""
+
+    t_s: float
+    target: str | None
+    stream: bool
+    why: str
+    prompt: str
+    params: Params
+
+
+def escape(text: str, limit: int = 240) -> str:
+    """Printable text: control and other non-printing characters escaped, cut at ``limit``."""
+    out = []
+    for ch in text:
+        if ch == " " or not unicodedata.category(ch).startswith(("C", "Z")):
+            out.append(ch)
+        elif ch in "\n\t\r":
+            out.append({"\n": "\\n", "\t": "\\t", "\r": "\\r"}[ch])
+        else:
+            code = ord(ch)
+            out.append(f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}")
+    s = "".join(out)
+    return s if len(s) <= limit else s[: limit - 1] + "…"
+
+
+def plan_queries(
+    emu: Emulation, count: int, start_s: float, span_s: float, seed: int, max_new_tokens: int
+) -> list[Planned]:
+    """Spread ``count`` queries over [start, start + span]: alternately while a
+    satellite is in view and while none is, some for a satellite that needs a relay."""
+    contacts = emu.contacts
+    names = contacts.satellites
+    kinds = [
+        (True, "any", False),  # in view, whichever satellite
+        (True, "relay", False),  # in view, for a satellite out of view: laser relay
+        (False, "any", False),  # out of contact: waits for the next pass
+        (True, "any", True),  # in view, streamed
+        (False, "relay", False),  # out of contact, for a named satellite
+        (True, "first", False),  # in view, named: the one in view
+        (True, "relay", True),  # relayed and streamed
+        (False, "any", False),
+        (True, "relay", False),
+        (True, "any", False),
+    ]
+    step = span_s / count
+    out = []
+    for k in range(count):
+        want_view, policy, stream = kinds[k % len(kinds)]
+        t0 = start_s + (k + 0.5) * step
+        t = _find(contacts, t0, step / 2, want_view)
+        route = contacts.uplink_route(None, t)
+        target: str | None = None
+        if policy == "first" and route is not None:
+            target = route.first
+            why = f"in view: named, {target} is the satellite in view"
+        elif policy == "relay":
+            base = route.first if route is not None else names[0]
+            target = names[(names.index(base) + 3) % len(names)]
+            if contacts.uplink_route(target, t) is not None and route is not None:
+                hops = len(contacts.uplink_route(target, t).path) - 1
+                why = f"{target} out of view: relayed over {hops} laser hop(s)"
+            else:
+                why = f"no satellite in view: waits, then relayed to {target}"
+        else:
+            why = "a satellite in view" if route is not None else "no satellite in view: waits"
+        if stream:
+            why += ", streamed"
+        params = Params(max_new_tokens=max_new_tokens, temperature=0.7, top_p=0.9, seed=seed + k)
+        out.append(Planned(t, target, stream, why, PROMPTS[k % len(PROMPTS)], params))
+    return sorted(out, key=lambda p: p.t_s)
+
+
+def _find(contacts: Any, t0: float, radius: float, want_view: bool) -> float:
+    """The instant nearest ``t0`` (within ``radius``, 30 s steps) whose "a satellite is in
+    view" state is ``want_view``; ``t0`` itself if there is none."""
+    n = max(1, int(radius // 30.0))
+    for i in range(n + 1):
+        for t in (t0 + 30.0 * i, t0 - 30.0 * i):
+            if (contacts.uplink_route(None, t) is not None) == want_view:
+                return round(t)
+    return round(t0)
+
+
+def _hms(t_s: float) -> str:
+    return str(timedelta(seconds=round(t_s)))
+
+
+def _route_text(t: Timeline) -> str:
+    if not t.hops:
+        return "-"
+    parts = [t.hops[0].src]
+    for h in t.hops:
+        label = {"uplink": "S-band", "isl": "laser", "downlink": "X-band"}.get(h.kind, h.kind)
+        parts.append(f"-[{label} {h.t_end - h.t_start:.3f} s]-> {h.dst}")
+    return " ".join(parts)
+
+
+def _legs_text(t: Timeline) -> str:
+    d = t.leg_durations()
+    return ", ".join(f"{LEG_SHORT[k]} {v:.2f}" for k, v in d.items())
+
+
+class Progress:
+    """A one-line progress bar on stderr (a line per event when stderr is no terminal)."""
+
+    def __init__(self, total: int, clock: Any, out: TextIO = sys.stderr) -> None:
+        self.total = total
+        self.done = 0
+        self.clock = clock
+        self.out = out
+        self.tty = out.isatty()
+        self.t0 = time.perf_counter()
+
+    def update(self, note: str = "", final: bool = False) -> None:
+        width = 24
+        fill = round(width * self.done / max(self.total, 1))
+        line = (
+            f"[{'#' * fill}{'.' * (width - fill)}] {self.done}/{self.total} answered, "
+            f"emulated {_hms(self.clock.now())}, wall {time.perf_counter() - self.t0:.1f} s"
+        )
+        if note:
+            line += f"  {note}"
+        if self.tty:
+            self.out.write("\r" + line + "\033[K")
+        elif final:
+            self.out.write(line + "\n")
+        self.out.flush()
+
+    def finish(self) -> None:
+        if self.tty:
+            self.out.write("\n")
+            self.out.flush()
+
+
+def open_capture(path: Path, epoch: Any) -> tuple[Any, str]:
+    """A PcapCapture on ``path`` if linkstack.capture.pcap offers one, and what to say."""
+    if importlib.util.find_spec("linkstack.capture.pcap") is None:
+        return None, "capture: not available yet"
+    module = importlib.import_module("linkstack.capture.pcap")
+    maker = getattr(module, "PcapCapture", None)
+    if maker is None:
+        return None, "capture: not available yet"
+    return maker(path, epoch), f"capture: {path}"
+
+
+def run(
+    *,
+    model: str = "tiny",
+    queries: int = 8,
+    hours: float = 3.0,
+    start_hours: float = 1.0,
+    out_dir: Path = DEFAULT_OUT,
+    seed: int = 1,
+    max_new_tokens: int = 48,
+    capture: bool = True,
+    backend: Backend | None = None,
+    say: Callable[[str], None] = print,
+    progress_out: TextIO = sys.stderr,
+) -> int:
+    """Run the demo; 0 when every query got its answer."""
+    wall0 = time.perf_counter()
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    say("linkstack demo: inference queries to a computing constellation, round trip measured")
+    if backend is None:
+        say(f"  loading the model ({model}) ...")
+        backend = make_backend(model)
+    load_s = backend.load()
+    # One short generation first, as a model on board would be warm: the first call of
+    # a process pays one-time costs (allocations, kernel selection) that are not inference.
+    backend.generate("warm-up", GenerationParams(max_new_tokens=2))
+    noise = " (RANDOM WEIGHTS: its answers are noise)" if backend.random_weights else ""
+    say(f"  model    {backend.name}: {backend.model}{noise}, loaded in {load_s:.1f} s")
+    sink_note = "capture: off"
+    results: dict[str, tuple[Planned, Answer | ErrorMessage | None, Timeline | None]] = {}
+
+    async def main() -> list[Timeline]:
+        nonlocal sink_note
+        clock = clk.make_clock(True)
+        config = EmulationConfig(seed=seed)
+        scenario = scenario_by_name("default")
+        sink = None
+        if capture:
+            sink, sink_note = open_capture(out_dir / "demo.pcap", scenario.epoch)
+        emu = Emulation(clock, config, backend=backend, capture=sink)
+        say(f"  scenario {scenario.name}: {scenario.description}")
+        stations = ", ".join(s.name for s in scenario.stations)
+        say(f"           stations {stations}; epoch {scenario.epoch:%Y-%m-%d %H:%M} UTC")
+        plan = plan_queries(
+            emu, queries, start_hours * 3600.0, hours * 3600.0, seed, max_new_tokens
+        )
+        say(
+            f"  {len(plan)} queries over {hours:g} h of emulated time from "
+            f"+{_hms(start_hours * 3600.0)} (emulated time runs as fast as the CPU allows; "
+            "the model runs for real)"
+        )
+        say("")
+        progress = Progress(len(plan), clock, progress_out)
+        try:
+            async with emu:
+                tasks = [
+                    asyncio.get_running_loop().create_task(_one(emu, p, results, say, progress))
+                    for p in plan
+                ]
+                await asyncio.gather(*tasks)
+        finally:
+            progress.finish()
+            if sink is not None:
+                sink.close()
+        return [results[k][2] for k in results if results[k][2] is not None]
+
+    async def _one(emu, p, results, say, progress) -> None:
+        clock = emu.clock
+        await clock.sleep_until(p.t_s)
+        pending = emu.client.submit(p.prompt, p.params, stream=p.stream, target=p.target)
+        results[pending.id] = (p, None, pending.timeline)
+        progress.update(f"{pending.id} submitted")
+        try:
+            answer, timeline = await pending.result()
+            msg: Answer | ErrorMessage = answer
+        except QueryRefusedError as exc:
+            msg, timeline = exc.error, exc.timeline
+        results[pending.id] = (p, msg, timeline)
+        progress.done += 1
+        progress.update(f"{pending.id} answered", final=True)
+        _print_answer(say, progress, pending, p, msg, timeline)
+
+    timelines = clk.run(main, emulated=True)
+    wall = time.perf_counter() - wall0
+    say("")
+    say(format_table(timelines))
+    meta = {
+        "scenario": "default",
+        "model": backend.model,
+        "backend": backend.name,
+        "random_weights": backend.random_weights,
+        "seed": seed,
+        "queries": queries,
+        "start_hours": start_hours,
+        "hours": hours,
+        "max_new_tokens": max_new_tokens,
+        "wall_s": round(wall, 2),
+        "queries_detail": [
+            {
+                "id": qid,
+                "t_submit": p.t_s,
+                "target": p.target or "any",
+                "stream": p.stream,
+                "why": p.why,
+                "prompt": p.prompt,
+                "text": msg.text if isinstance(msg, Answer) else None,
+                "error": msg.code if isinstance(msg, ErrorMessage) else None,
+            }
+            for qid, (p, msg, _) in results.items()
+        ],
+    }
+    paths = write_reports(timelines, out_dir, meta)
+    answered = sum(1 for t in timelines if t.complete)
+    say("")
+    say(f"  report   {paths['json']}")
+    say(f"  chart    {paths['chart']}")
+    say(f"  {sink_note}")
+    say(
+        f"  {answered}/{len(timelines)} answered; the reference: under {REFERENCE_S:g} s "
+        "from query up to answer down"
+    )
+    say(f"  wall time {time.perf_counter() - wall0:.1f} s (model load {load_s:.1f} s)")
+    return 0 if answered == len(timelines) == queries else 1
+
+
+def _print_answer(say, progress, pending, p: Planned, msg, t: Timeline) -> None:
+    if progress.tty:  # the answer goes above the progress line
+        progress.out.write("\r\033[K")
+    total = t.total_s
+    verdict = "-" if total is None else ("yes" if total < REFERENCE_S else "no")
+    say(
+        f"[{progress.done}/{progress.total}] {pending.id}  submitted +{_hms(p.t_s)}, "
+        f"for {p.target or 'any satellite'} ({p.why})"
+    )
+    if isinstance(msg, ErrorMessage):
+        say(f"    refused by {msg.satellite}: {msg.code}: {escape(msg.detail)}")
+    else:
+        label = "random weights, noise" if msg.random_weights else msg.model
+        say(
+            f"    answer from {msg.satellite} ({msg.completion_tokens} tokens, "
+            f"{msg.finish_reason}; {label}):"
+        )
+        say(f'      "{escape(msg.text)}"')
+        if pending.chunks_seen:
+            say(f"    streamed in {len(pending.chunks_seen)} chunk(s) before the answer")
+    say(f"    route  {_route_text(t)}")
+    total_text = "-" if total is None else f"{total:.2f} s"
+    say(
+        f"    legs   {_legs_text(t)}  =  {total_text}  (under {REFERENCE_S:g} s: {verdict}; "
+        f"uplink frames {t.uplink_frames_sent}, retransmitted {t.uplink_retransmissions}; "
+        f"answer copies {t.answer_copies})"
+    )
+    if progress.tty:
+        progress.update()

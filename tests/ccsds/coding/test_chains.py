@@ -1,0 +1,228 @@
+"""The coded chains end to end: packets -> frames -> coding -> damage -> decoding -> packets."""
+
+import random
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from linkstack.ccsds.aos import AosConfig, AosMasterChannel, AosReceiver
+from linkstack.ccsds.coding.chains import (
+    CaduCoding,
+    CaduReceiver,
+    CaduTransmitter,
+    CltuCoding,
+    CltuReceiver,
+    CltuTransmitter,
+)
+from linkstack.ccsds.coding.cltu import DecodeMode
+from linkstack.ccsds.coding.randomizer import tm_randomize
+from linkstack.ccsds.coding.sync import ASM
+from linkstack.ccsds.spp import SpacePacket
+from linkstack.ccsds.tc import TcConfig, TcFrameType, TcReceiver, TcVirtualChannel
+from linkstack.ccsds.tm import TmConfig, TmMasterChannel, TmReceiver
+from linkstack.errors import EncodeError
+
+
+def _packets(rng: random.Random, n: int, max_len: int = 2500) -> list[bytes]:
+    return [
+        SpacePacket(rng.randrange(2047), rng.randbytes(rng.randrange(1, max_len))).pack()
+        for _ in range(n)
+    ]
+
+
+def _tm_frames(pkts: list[bytes], cfg: TmConfig) -> tuple[list[bytes], list[range]]:
+    """Frames of the packets, and the frames each packet spans."""
+    mc = TmMasterChannel(cfg)
+    zl, pos, spans = cfg.data_field_len, 0, []
+    for p in pkts:
+        mc.push(0, p)
+        spans.append(range(pos // zl, (pos + len(p) - 1) // zl + 1))
+        pos += len(p)
+    mc.flush()
+    return mc.drain(), spans
+
+
+def _symbol_errors(
+    rng: random.Random, cadu: bytes, coding: CaduCoding, per_codeword: list[int]
+) -> bytes:
+    """Damage ``per_codeword[j]`` distinct symbols of codeword j (data or check), with
+    random bit patterns, through the randomizer (errors hit the line, not the frame)."""
+    asm = len(coding.asm)
+    buf = bytearray(cadu)
+    depth, n_block = coding.rs_depth, len(cadu) - asm
+    for j, count in enumerate(per_codeword):
+        positions = range(j, n_block, depth)
+        for idx in rng.sample(positions, count):
+            buf[asm + idx] ^= rng.randrange(1, 256)
+    return bytes(buf)
+
+
+@given(st.integers(0, 2**32), st.sampled_from([16, 8]), st.sampled_from([1, 3, 5]), st.booleans())
+@settings(max_examples=25)
+def test_errors_below_the_rs_limit_are_all_corrected(seed, e, depth, dual):
+    rng = random.Random(seed)
+    cfg = TmConfig(frame_length=(255 - 2 * e) * depth)
+    coding = CaduCoding(rs_e=e, rs_depth=depth, dual_basis=dual)
+    pkts = _packets(rng, 30)
+    frames, _ = _tm_frames(pkts, cfg)
+    tx, crx, rx = (
+        CaduTransmitter(cfg.frame_length, coding),
+        CaduReceiver(cfg.frame_length, coding),
+        TmReceiver(cfg),
+    )
+    out = []
+    for cadu in tx.cadus(frames):
+        bad = _symbol_errors(rng, cadu, coding, [rng.randrange(e + 1) for _ in range(depth)])
+        got = crx.receive_cadu(bad)
+        assert got is not None
+        out.extend(rx.receive(got.frame).packets)
+    assert out == pkts
+    assert crx.stats["rs_uncorrectable"] == 0 and crx.stats["frames"] == len(frames)
+
+
+@given(st.integers(0, 2**32), st.floats(0.05, 0.5))
+@settings(max_examples=25)
+def test_frames_beyond_the_rs_limit_are_lost_and_never_delivered_wrong(seed, share):
+    rng = random.Random(seed)
+    cfg = TmConfig()
+    coding = CaduCoding()
+    pkts = _packets(rng, 40)
+    frames, spans = _tm_frames(pkts, cfg)
+    tx, crx, rx = CaduTransmitter(1115, coding), CaduReceiver(1115, coding), TmReceiver(cfg)
+    doomed = {i for i in range(len(frames)) if rng.random() < share}
+    out = []
+    for i, cadu in enumerate(tx.cadus(frames)):
+        counts = [rng.randrange(17) for _ in range(5)]
+        if i in doomed:  # one codeword well past what the code corrects
+            counts[rng.randrange(5)] = rng.randrange(40, 120)
+        got = crx.receive_cadu(_symbol_errors(rng, cadu, coding, counts))
+        if got is not None:
+            out.extend(rx.receive(got.frame).packets)
+    lost = set(doomed)
+    assert crx.stats["rs_uncorrectable"] == len(lost)
+    expected = [p for p, span in zip(pkts, spans, strict=True) if not lost.intersection(span)]
+    assert out == expected
+    assert rx.all_stats()["bad_fecf"] == 0
+
+
+def test_cadu_layout_follows_the_standard():
+    coding = CaduCoding()
+    tx = CaduTransmitter(1115, coding)
+    frame = bytes(range(256)) * 4 + bytes(91)
+    cadu = tx.cadu(frame)
+    assert len(cadu) == 4 + 1115 + 160 == tx.cadu_length
+    assert cadu[:4] == ASM
+    block = tm_randomize(cadu[4:])  # the randomizer covers frame and check symbols
+    assert block[:1115] == frame and block == tx.rs.encode(frame)
+
+
+@pytest.mark.parametrize("shift", [0, 1, 3, 7, 13])
+def test_stream_with_a_bit_offset_and_bit_errors(shift):
+    rng = random.Random(shift)
+    cfg = AosConfig()
+    mc = AosMasterChannel(cfg)
+    pkts = _packets(rng, 60)
+    for p in pkts:
+        mc.push(0, p)
+    mc.flush()
+    frames = mc.drain()
+    tx, crx, rx = CaduTransmitter(1115), CaduReceiver(1115), AosReceiver(cfg)
+    stream = rng.randbytes(37) + b"".join(tx.cadus(frames))
+    bits = int.from_bytes(stream, "big") << shift
+    line = bytearray(bits.to_bytes(len(stream) + 2, "big"))
+    for _ in range(len(line) // 200):  # about 6e-4 bit error rate
+        line[rng.randrange(len(line))] ^= 1 << rng.randrange(8)
+    out = []
+    for i in range(0, len(line), 999):
+        for got in crx.receive_stream(bytes(line[i : i + 999])):
+            out.extend(rx.receive(got.frame).packets)
+    assert out == pkts
+    assert crx.all_stats()["sync_frames"] == len(frames)
+
+
+def test_uncoded_and_unrandomized_chains():
+    coding = CaduCoding(rs_e=None, randomize=False)
+    tx, crx = CaduTransmitter(100, coding), CaduReceiver(100, coding)
+    cadu = tx.cadu(bytes(range(100)))
+    assert cadu == ASM + bytes(range(100))
+    assert crx.receive_cadu(cadu).frame == bytes(range(100))
+    assert tx.cadus([bytes(100)] * 2) == [ASM + bytes(100)] * 2
+
+
+def test_units_without_an_asm_are_counted():
+    crx = CaduReceiver(1115)
+    assert crx.receive_cadu(bytes(1119)) is None
+    assert crx.receive_cadu(b"") is None
+    assert crx.stats["no_asm"] == 2 and crx.stats["cadus"] == 2
+
+
+def test_configuration_errors():
+    with pytest.raises(EncodeError):
+        CaduCoding(rs_e=4)
+    with pytest.raises(EncodeError):
+        CaduCoding(rs_depth=7)
+    with pytest.raises(EncodeError):
+        CaduTransmitter(1115).cadu(bytes(10))
+    with pytest.raises(EncodeError):
+        CaduTransmitter(1115).cadus([bytes(10)])
+
+
+# -- TC: CLTUs ---------------------------------------------------------------------------------
+
+
+@given(st.integers(0, 2**32), st.booleans())
+@settings(max_examples=30)
+def test_tc_packets_through_cltus_with_single_bit_errors_per_codeblock(seed, randomize):
+    rng = random.Random(seed)
+    cfg = TcConfig(scid=0x2F6)
+    vc = TcVirtualChannel(cfg, 1)
+    pkts = _packets(rng, 8, 3000)
+    frames = [f.pack() for f in vc.frames(pkts, 0, TcFrameType.AD)]
+    coding = CltuCoding(randomize=randomize)
+    tx, crx, rx = CltuTransmitter(coding), CltuReceiver(coding), TcReceiver(cfg)
+    out = []
+    for frame in frames:
+        cltu = bytearray(tx.cltu(frame))
+        for block in range(2, len(cltu) - 8, 8):  # one wrong bit in half of the codeblocks
+            if rng.random() < 0.5:
+                cltu[block + rng.randrange(8)] ^= 1 << rng.randrange(8)
+        got = crx.receive(bytes(cltu))
+        assert got == frame
+        out.extend(o.packet for o in rx.receive(got))
+    assert out == pkts
+    assert crx.stats["frames"] == len(frames)
+
+
+def test_tc_double_error_loses_the_frame_in_correcting_mode_and_one_in_detecting_mode():
+    frame = TcVirtualChannel(TcConfig(), 0).frames([SpacePacket(1, bytes(300)).pack()])[0].pack()
+    cltu = bytearray(CltuTransmitter().cltu(frame))
+    cltu[2 + 8 * 5] ^= 0b0000_0011  # two errors in codeblock 5
+    assert CltuReceiver().receive(bytes(cltu)) is None
+    one = bytearray(CltuTransmitter().cltu(frame))
+    one[2 + 8 * 5] ^= 0b0000_0001
+    detect = CltuReceiver(CltuCoding(mode=DecodeMode.DETECT))
+    assert detect.receive(bytes(one)) is None
+    assert CltuReceiver().receive(bytes(one)) == frame
+    assert detect.stats["frame_incomplete"] == 1
+
+
+def test_tc_units_that_are_not_cltus_are_counted():
+    crx = CltuReceiver()
+    assert crx.receive(b"\x00" * 40) is None
+    assert crx.receive(b"\xeb") is None
+    assert crx.stats["bad_start"] == 2
+
+
+def test_known_answer_cltu_through_the_receiver(kat):
+    rx = CltuReceiver(CltuCoding(randomize=False))
+    assert rx.receive(bytes.fromhex(kat["cltu_01"]["cltu"])) == bytes.fromhex(
+        kat["cltu_01"]["tc_frame"]
+    )
+
+
+def test_a_length_field_shorter_than_a_header_is_refused():
+    # found by the fuzzer: a damaged CLTU whose frame length field says 1 octet
+    rx = CltuReceiver()
+    assert rx.receive(bytes.fromhex("eb90cdcf9e5afee9dbe26a55555555555538c5c5c5c5c5c5c579")) is None
+    assert rx.stats["bad_frame_length"] == 1

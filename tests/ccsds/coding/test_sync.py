@@ -1,0 +1,332 @@
+import random
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from linkstack.ccsds.coding.sync import (
+    ASM,
+    AsmMatch,
+    FrameSynchronizer,
+    SyncState,
+    attach_asm,
+    find_asm,
+    find_frame,
+)
+from linkstack.errors import EncodeError
+
+N = 223  # frame_len for most tests: short, so that they stay fast
+CADU_BITS = 8 * (4 + N)
+
+
+def bits(data: bytes) -> np.ndarray:
+    return np.unpackbits(np.frombuffer(data, dtype=np.uint8))
+
+
+def octets(b: np.ndarray) -> bytes:
+    """Bits to octets, zero-padded at the end to a whole octet."""
+    return np.packbits(b).tobytes()
+
+
+def make_frames(rng: random.Random, count: int, n: int = N) -> list[bytes]:
+    return [rng.randbytes(n) for _ in range(count)]
+
+
+def stream_bits(rng: random.Random, frames: list[bytes], junk_bits: int = 0) -> np.ndarray:
+    junk = bits(rng.randbytes(junk_bits // 8 + 1))[:junk_bits]
+    return np.concatenate([junk, bits(b"".join(attach_asm(f) for f in frames))])
+
+
+def flip(b: np.ndarray, positions) -> np.ndarray:
+    b = b.copy()
+    for p in positions:
+        b[p] ^= 1
+    return b
+
+
+def feed(sync: FrameSynchronizer, data: bytes, chunks: list[int] | None = None) -> list[bytes]:
+    out, i = [], 0
+    for size in [*(chunks or []), len(data)]:
+        out += sync.push(data[i : i + size])
+        i += size
+        assert sync.buffered <= sync.max_buffered
+    return out
+
+
+def test_asm_and_cadu(kat):
+    assert ASM.hex() == kat["asm"]["tm_32bit"]
+    assert attach_asm(b"\x01\x02") == ASM + b"\x01\x02"
+    assert attach_asm(bytearray(b"x"), asm=b"\xaa") == b"\xaax"
+
+
+@pytest.mark.parametrize("junk_bits", [*range(8), 13, 100, 8 * 37 + 5, 4000, 8 * 150_000 + 3])
+def test_stream_at_any_bit_offset(junk_bits):
+    rng = random.Random(junk_bits)
+    frames = make_frames(rng, 6)
+    data = octets(stream_bits(rng, frames, junk_bits))
+    sync = FrameSynchronizer(N)
+    assert feed(sync, data) == frames  # the first frame is not lost to acquisition
+    assert sync.state is SyncState.LOCK
+    assert sync.stats["acquisitions"] == 1
+    assert sync.stats["octets_discarded"] == junk_bits // 8
+
+
+@pytest.mark.parametrize("junk_bits", [*range(8), 13, 100, 8 * 37 + 5, 8 * 70_000 + 6])
+def test_find_frame_at_any_bit_offset(junk_bits):
+    rng = random.Random(junk_bits)
+    frame = make_frames(rng, 1)[0]
+    unit = octets(stream_bits(rng, [frame], junk_bits))
+    assert find_frame(unit, N) == frame
+    assert find_asm(unit, N) == AsmMatch(junk_bits, 0, False)
+    short = find_frame(unit[:-1], N)  # no room left for the frame after the true ASM
+    if junk_bits < 1000:
+        assert short is None
+    else:  # 70,000 octets of junk hold false ASMs (about one per 50,000 bits)
+        assert short != frame
+
+
+@pytest.mark.parametrize("errors", range(9))
+def test_asm_bit_errors_tolerated_up_to_four(errors):
+    rng = random.Random(errors)
+    frame = make_frames(rng, 1)[0]
+    unit_bits = flip(stream_bits(rng, [frame], 3), rng.sample(range(3, 35), errors))
+    unit = octets(unit_bits)
+    if errors <= 4:
+        assert find_asm(unit, N) == AsmMatch(3, errors, False)
+        assert find_frame(unit, N) == frame
+    else:
+        assert find_frame(unit, N) is None
+    assert find_frame(unit, N, max_asm_errors=8) == frame
+    assert find_frame(unit, N, max_asm_errors=0) == (frame if errors == 0 else None)
+
+
+@pytest.mark.parametrize("errors", [0, 4, 5, 8])
+def test_asm_errors_in_the_stream(errors):
+    rng = random.Random(errors)
+    frames = make_frames(rng, 8)
+    b = stream_bits(rng, frames, 5)
+    # the first ASM (acquisition) and the sixth (in lock) both damaged
+    b = flip(b, [5 + i for i in rng.sample(range(32), errors)])
+    b = flip(b, [5 + 5 * CADU_BITS + i for i in rng.sample(range(32), errors)])
+    sync = FrameSynchronizer(N)
+    got = feed(sync, octets(b))
+    if errors <= 4:
+        assert got == frames
+        assert sync.stats["asm_bit_errors"] == 2 * errors
+        assert sync.stats["frames_flywheel"] == 0
+    else:  # not acquired on the first; the sixth frame comes by flywheel
+        assert got == frames[1:]
+        assert sync.stats["frames_flywheel"] == 1
+    assert sync.stats["sync_losses"] == 0
+
+
+def test_inverted_stream():
+    rng = random.Random(1)
+    frames = make_frames(rng, 5)
+    data = octets(1 - stream_bits(rng, frames, 11))
+    sync = FrameSynchronizer(N)
+    assert feed(sync, data) == frames
+    assert sync.inverted
+    assert sync.stats["inversions"] == 1
+    assert sync.stats["frames_inverted"] == 5
+    unit = octets(1 - stream_bits(rng, frames[:1], 6))
+    assert find_frame(unit, N) == frames[0]
+    assert find_asm(unit, N) == AsmMatch(6, 0, True)
+
+
+def test_polarity_flip_in_lock_loses_nothing():
+    rng = random.Random(2)
+    frames = make_frames(rng, 8)
+    b = stream_bits(rng, frames, 3)
+    cut = 3 + 4 * CADU_BITS  # from the fifth CADU on, inverted
+    b[cut:] ^= 1
+    sync = FrameSynchronizer(N)
+    assert feed(sync, octets(b)) == frames
+    assert sync.stats["inversions"] == 1
+    assert sync.stats["frames_inverted"] == 4
+
+
+@pytest.mark.parametrize("slip", [-3, -2, -1, 1, 2, 3])
+def test_small_bit_slip_recovered_at_the_next_asm(slip):
+    rng = random.Random(slip)
+    frames = make_frames(rng, 10)
+    b = stream_bits(rng, frames, 7)
+    at = 7 + 4 * CADU_BITS + 100  # inside the fifth frame
+    if slip > 0:  # bits inserted
+        b = np.concatenate([b[:at], np.ones(slip, dtype=np.uint8), b[at:]])
+    else:  # bits lost
+        b = np.concatenate([b[:at], b[at - slip :]])
+    sync = FrameSynchronizer(N)
+    got = feed(sync, octets(b), [rng.randrange(1, 900) for _ in range(8)])
+    assert len(got) == 10
+    assert got[:4] == frames[:4] and got[5:] == frames[5:]
+    assert got[4] != frames[4]  # the frame with the slip is delivered damaged
+    assert sync.stats["slips"] == 1
+    assert sync.stats["sync_losses"] == 0
+
+
+@pytest.mark.parametrize("slip", [-16, -5, 4, 13, 8 * 40 + 1])
+def test_large_bit_slip_recovered_by_searching_again(slip):
+    rng = random.Random(slip)
+    frames = make_frames(rng, 14)
+    b = stream_bits(rng, frames, 2)
+    at = 2 + 4 * CADU_BITS + 100  # inside the fifth frame
+    if slip > 0:
+        extra = np.array([rng.getrandbits(1) for _ in range(slip)], dtype=np.uint8)
+        b = np.concatenate([b[:at], extra, b[at:]])
+    else:
+        b = np.concatenate([b[:at], b[at - slip :]])
+    sync = FrameSynchronizer(N)
+    got = feed(sync, octets(b))
+    assert sync.stats["sync_losses"] == 1
+    assert got[:4] == frames[:4]
+    # three frames by flywheel at the old alignment, then the search finds the new
+    # one again from the last good ASM: every frame after the slip is recovered
+    assert sync.stats["frames_flywheel"] == 3
+    assert got[-9:] == frames[5:]
+    assert len(got) == 4 + 1 + 3 + 9
+
+
+@pytest.mark.parametrize("missed", [1, 2, 3, 4])
+def test_flywheel(missed):
+    rng = random.Random(missed)
+    frames = make_frames(rng, 10)
+    b = stream_bits(rng, frames, 0)
+    for j in range(3, 3 + missed):  # ASMs of frames 3.. hit by 8 errors each
+        b = flip(b, [j * CADU_BITS + i for i in range(0, 32, 4)])
+    sync = FrameSynchronizer(N, flywheel_frames=3)
+    got = feed(sync, octets(b))
+    if missed <= 3:
+        assert got == frames  # the frames themselves were not hit
+        assert sync.stats["frames_flywheel"] == missed
+        assert sync.stats["sync_losses"] == 0
+    else:  # the fourth miss loses sync; the search finds frame 7 and goes on
+        assert got == frames[:6] + frames[7:]
+        assert sync.stats["sync_losses"] == 1
+        assert sync.stats["acquisitions"] == 2
+    assert sync.state is SyncState.LOCK
+
+
+def test_flywheel_zero_loses_sync_at_the_first_miss():
+    rng = random.Random(5)
+    frames = make_frames(rng, 6)
+    b = flip(stream_bits(rng, frames), [2 * CADU_BITS + i for i in range(0, 32, 4)])
+    sync = FrameSynchronizer(N, flywheel_frames=0)
+    assert feed(sync, octets(b)) == frames[:2] + frames[3:]
+    assert sync.stats["sync_losses"] == 1
+
+
+@pytest.mark.parametrize("check_frames", [0, 1, 2, 3])
+def test_check_frames(check_frames):
+    rng = random.Random(check_frames)
+    frames = make_frames(rng, 6)
+    data = octets(stream_bits(rng, frames, 9))
+    sync = FrameSynchronizer(N, check_frames=check_frames)
+    # CADU by CADU: a frame is held until check_frames more ASMs confirm it
+    cadus = [data[i : i + 4 + N] for i in range(0, len(data), 4 + N)]
+    got_after = [len(sync.push(c)) for c in cadus]
+    assert sum(got_after) == 6
+    first = next(i for i, n in enumerate(got_after) if n)
+    if check_frames:  # the CADU that brings the last confirming ASM releases them all
+        assert (first, got_after[first]) == (check_frames, check_frames)
+    else:  # delivered as soon as the frame is whole
+        assert (first, got_after[first]) == (1, 1)
+
+
+def test_false_asm_in_junk_is_not_delivered():
+    rng = random.Random(3)
+    frames = make_frames(rng, 3)
+    junk = rng.randbytes(50) + ASM + rng.randbytes(80)  # a perfect ASM, nothing after
+    sync = FrameSynchronizer(N)
+    assert feed(sync, junk + b"".join(attach_asm(f) for f in frames)) == frames
+    assert sync.stats["check_failures"] >= 1
+    assert sync.stats["octets_discarded"] == len(junk)
+
+
+@given(
+    st.integers(0, 2**32),
+    st.integers(0, 300),
+    st.lists(st.integers(1, 700), max_size=12),
+    st.booleans(),
+)
+@settings(max_examples=40)
+def test_any_chunking_gives_the_same_frames(seed, junk_bits, chunks, inverted):
+    rng = random.Random(seed)
+    frames = make_frames(rng, 5)
+    b = stream_bits(rng, frames, junk_bits)
+    data = octets(1 - b if inverted else b)
+    whole = FrameSynchronizer(N)
+    pieces = FrameSynchronizer(N)
+    assert feed(whole, data) == feed(pieces, data, chunks) == frames
+    assert whole.stats == pieces.stats
+
+
+@given(st.binary(max_size=3000), st.lists(st.integers(0, 500), max_size=10))
+@settings(max_examples=60)
+def test_garbage_never_raises_and_memory_stays_bounded(data, chunks):
+    sync = FrameSynchronizer(N, check_frames=1, flywheel_frames=2)
+    for frame in feed(sync, data, chunks):
+        assert len(frame) == N
+
+
+def test_endless_garbage_stays_bounded():
+    rng = random.Random(9)
+    frames = make_frames(rng, 3, 1115)
+    sync = FrameSynchronizer(1115)
+    for i in range(300):
+        chunk = rng.randbytes(rng.randrange(1, 5000))
+        if i % 50 == 0:  # some real CADUs now and then, then garbage again
+            chunk += b"".join(attach_asm(f) for f in frames)
+        for frame in sync.push(chunk):
+            assert len(frame) == 1115
+        assert sync.buffered <= sync.max_buffered
+    assert sync.stats["acquisitions"] >= 5
+    sync.reset()
+    assert sync.buffered == 0 and sync.state is SyncState.SEARCH
+
+
+@given(st.binary(min_size=4, max_size=200), st.integers(0, 6))
+def test_find_asm_is_the_best_match_anywhere(data, max_errors):
+    asm_bits = bits(ASM)
+    b = bits(data)
+    scores = []
+    for p in range(len(b) - 31):
+        e = int((b[p : p + 32] ^ asm_bits).sum())
+        if e <= max_errors:
+            scores.append((e, p, False))
+        elif 32 - e <= max_errors:
+            scores.append((32 - e, p, True))
+    got = find_asm(data, 0, max_asm_errors=max_errors)
+    if not scores:
+        assert got is None
+    else:
+        e, p, inv = min(scores)
+        assert got == AsmMatch(p, e, inv)
+
+
+@given(st.binary(max_size=400), st.integers(0, 50))
+def test_find_frame_never_raises(data, frame_len):
+    out = find_frame(data, frame_len)
+    assert out is None or len(out) == frame_len
+
+
+def test_longer_asm():
+    asm = bytes.fromhex("034776c7272895b0")  # the 64-bit ASM of rate-1/2 turbo codes
+    rng = random.Random(4)
+    frames = make_frames(rng, 4)
+    b = np.concatenate([bits(rng.randbytes(3))[:21], bits(b"".join(asm + f for f in frames))])
+    sync = FrameSynchronizer(N, asm=asm, max_asm_errors=6)
+    assert feed(sync, octets(b)) == frames
+    assert find_asm(octets(b[: 21 + 64 + 8 * N]), N, asm=asm) == AsmMatch(21, 0, False)
+
+
+def test_configuration_errors():
+    with pytest.raises(EncodeError):
+        FrameSynchronizer(0)
+    with pytest.raises(EncodeError):
+        FrameSynchronizer(N, max_asm_errors=16)  # both polarities could match
+    with pytest.raises(EncodeError):
+        FrameSynchronizer(N, asm=b"")
+    with pytest.raises(EncodeError):
+        FrameSynchronizer(N, max_slip_bits=9)

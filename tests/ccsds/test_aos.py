@@ -1,0 +1,186 @@
+import random
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from linkstack.ccsds.aos import (
+    IDLE_VCID,
+    AosConfig,
+    AosFrame,
+    AosMasterChannel,
+    AosReceiver,
+    mpdu_pack,
+    mpdu_unpack,
+)
+from linkstack.ccsds.spp import SpacePacket
+from linkstack.errors import ChecksumError, DecodeError, EncodeError, TruncatedError
+from tests.helpers import with_octet
+
+
+@st.composite
+def aos_frames(draw):
+    iz = draw(st.integers(0, 8))
+    ocf = draw(st.booleans())
+    fecf = draw(st.booleans())
+    data = draw(st.binary(min_size=3, max_size=1000))
+    cfg = AosConfig(
+        frame_length=6 + iz + len(data) + 4 * ocf + 2 * fecf, insert_zone_len=iz, ocf=ocf, fecf=fecf
+    )
+    frame = AosFrame(
+        scid=draw(st.integers(0, 255)),
+        vcid=draw(st.integers(0, 63)),
+        vc_count=draw(st.integers(0, 2**24 - 1)),
+        data=data,
+        replay=draw(st.booleans()),
+        count_cycle=draw(st.one_of(st.none(), st.integers(0, 15))),
+        insert_zone=draw(st.binary(min_size=iz, max_size=iz)),
+        ocf=draw(st.binary(min_size=4, max_size=4)) if ocf else None,
+    )
+    return cfg, frame
+
+
+@given(aos_frames())
+def test_frame_round_trip(cfg_frame):
+    cfg, frame = cfg_frame
+    raw = frame.pack(cfg.fecf)
+    assert len(raw) == cfg.frame_length
+    assert AosFrame.unpack(raw, cfg) == frame
+
+
+def test_known_header_bits():
+    frame = AosFrame(scid=0xAB, vcid=5, vc_count=0x123456, data=b"\x07\xff\x00", count_cycle=9)
+    raw = frame.pack(fecf=False)
+    # 01 | 1010_1011 | 00_0101 -> 0x6AC5; count 12 34 56; signaling 0 1 00 1001
+    assert raw[:6].hex() == "6ac5123456" + "49"
+    assert frame.full_count == (9 << 24) | 0x123456
+
+
+@pytest.mark.parametrize(
+    "index, value, field",
+    [
+        (0, 0x00, "version"),
+        (5, 0x70, "signaling.spare"),
+        (5, 0x05, "signaling.count_cycle"),  # cycle set with usage flag 0
+    ],
+)
+def test_malformed_headers_are_refused_naming_the_field(index, value, field):
+    cfg = AosConfig(frame_length=20)
+    raw = AosFrame(1, 1, 0, bytes(12)).pack()
+    with pytest.raises(DecodeError) as err:
+        AosFrame.unpack(with_octet(raw, index, value), cfg)
+    assert (err.value.layer, err.value.field) == ("aos", field)
+
+
+def test_length_and_crc_rules():
+    cfg = AosConfig(frame_length=20)
+    raw = AosFrame(1, 1, 0, bytes(12)).pack()
+    with pytest.raises(DecodeError, match="frame_length"):
+        AosFrame.unpack(raw[:-1], cfg)
+    with pytest.raises(ChecksumError):
+        AosFrame.unpack(raw[:-1] + bytes([raw[-1] ^ 1]), cfg)
+
+
+def test_mpdu_header():
+    assert mpdu_pack(0x7FF, b"abc") == b"\x07\xffabc"
+    assert mpdu_unpack(b"\x00\x02abc") == (2, b"abc")
+    with pytest.raises(DecodeError, match=r"mpdu_header\.spare"):
+        mpdu_unpack(b"\x08\x00abc")
+    with pytest.raises(DecodeError, match=r"mpdu_header\.fhp"):
+        mpdu_unpack(b"\x00\x03abc")
+    with pytest.raises(TruncatedError):
+        mpdu_unpack(b"\x00\x00")
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [dict(scid=256), dict(vcid=64), dict(vc_count=2**24), dict(count_cycle=16), dict(data=b"")],
+)
+def test_encode_refuses_out_of_range_fields(kwargs):
+    with pytest.raises(EncodeError):
+        AosFrame(**{**dict(scid=1, vcid=1, vc_count=0, data=b"abc"), **kwargs})
+
+
+@given(st.lists(st.integers(7, 3000), min_size=1, max_size=40), st.integers(0, 2**32))
+def test_packets_of_random_sizes_come_out_identical_and_in_order(sizes, seed):
+    rng = random.Random(seed)
+    pkts = [SpacePacket(rng.randrange(2047), rng.randbytes(s - 6)).pack() for s in sizes]
+    cfg = AosConfig(
+        frame_length=rng.choice([64, 892, 1115, 2048]),
+        insert_zone_len=rng.randrange(4),
+        ocf=rng.random() < 0.5,
+        fecf=rng.random() < 0.5,
+        count_cycle=rng.random() < 0.5,
+    )
+    mc, rx = AosMasterChannel(cfg, vcids=(0, 9)), AosReceiver(cfg)
+    for i, p in enumerate(pkts):
+        mc.push(9 * (i % 2), p)
+    mc.flush()
+    got = {0: [], 9: []}
+    for f in mc.drain():
+        r = rx.receive(f)
+        got[r.vcid].extend(r.packets)
+    assert got == {0: pkts[0::2], 9: pkts[1::2]}
+    assert rx.all_stats()["frames_dropped"] == 0
+
+
+def test_count_cycle_extends_the_frame_count_to_28_bits():
+    cfg = AosConfig(frame_length=40)
+    mc, rx = AosMasterChannel(cfg), AosReceiver(cfg)
+    vc = mc.mux.vc(0)
+    vc.vc_count = 2**24 - 2
+    for _ in range(4):
+        mc.push(0, SpacePacket(1, bytes(26)).pack())
+    frames = mc.drain()
+    decoded = [AosFrame.unpack(f, cfg) for f in frames]
+    assert [d.full_count for d in decoded] == [2**24 - 2, 2**24 - 1, 2**24, 2**24 + 1]
+    assert decoded[2].count_cycle == 1 and decoded[2].vc_count == 0
+    for f in frames:
+        rx.receive(f)
+    assert rx.all_stats()["vc_frames_lost"] == 0
+
+
+def test_without_the_cycle_the_count_wraps_at_24_bits():
+    cfg = AosConfig(frame_length=40, count_cycle=False)
+    mc = AosMasterChannel(cfg)
+    mc.mux.vc(0).vc_count = 2**24 - 1
+    for _ in range(2):
+        mc.push(0, SpacePacket(1, bytes(26)).pack())
+    counts = [AosFrame.unpack(f, cfg) for f in mc.drain()]
+    assert [(c.vc_count, c.count_cycle) for c in counts] == [(2**24 - 1, None), (0, None)]
+
+
+def test_idle_frames_on_vc_63_with_insert_zone_and_ocf():
+    cfg = AosConfig(insert_zone_len=4, ocf=True)
+    mc, rx = AosMasterChannel(cfg), AosReceiver(cfg)
+    mc.insert_zone, mc.ocf = b"IZIZ", b"CLCW"
+    idle = AosFrame.unpack(mc.next_frame(), cfg)
+    assert idle.vcid == IDLE_VCID and idle.insert_zone == b"IZIZ" and idle.ocf == b"CLCW"
+    r = rx.receive(mc.next_frame())
+    assert r.packets == [] and r.ocf == b"CLCW"
+    with pytest.raises(EncodeError):
+        mc.add_vc(IDLE_VCID)
+
+
+def test_receiver_drops_and_counts_bad_frames():
+    cfg = AosConfig(scid=3, frame_length=100)
+    mc, rx = AosMasterChannel(cfg), AosReceiver(cfg)
+    mc.push(0, SpacePacket(1, bytes(300)).pack())
+    good = mc.drain()[0]
+    assert rx.receive(good[:-1]) is None
+    assert rx.receive(good[:-1] + bytes([good[-1] ^ 1])) is None
+    assert rx.receive(with_octet(good, 0, good[0] & 0x3F)) is None
+    assert rx.receive(AosMasterChannel(AosConfig(scid=4, frame_length=100)).idle_frame()) is None
+    assert rx.receive(with_octet(good, 5, good[5] | 0x20)) is None
+    assert rx.receive(with_octet(good, 6, good[6] | 0x80)) is None
+    stats = rx.all_stats()
+    for reason in (
+        "bad_length",
+        "bad_fecf",
+        "bad_version",
+        "wrong_scid",
+        "bad_signaling",
+        "bad_mpdu_header",
+    ):
+        assert stats[reason] == 1, reason
+    assert stats["frames_dropped"] == 6 and stats["frames"] == 0

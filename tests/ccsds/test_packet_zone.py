@@ -1,0 +1,164 @@
+import random
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from linkstack.ccsds.packet_zone import (
+    FHP_IDLE_ONLY,
+    FHP_NO_HEADER,
+    PacketZoneExtractor,
+    PacketZonePacker,
+)
+from linkstack.ccsds.spp import SpacePacket
+from linkstack.errors import EncodeError
+
+
+def pkt(n: int, apid: int = 1) -> bytes:
+    return SpacePacket(apid, bytes([apid & 0xFF]) * (n - 6)).pack()
+
+
+def zones_of(packets: list[bytes], zone_len: int) -> list[tuple[bytes, int]]:
+    packer = PacketZonePacker(zone_len)
+    for p in packets:
+        packer.push(p)
+    packer.flush()
+    out = []
+    while (z := packer.pull()) is not None:
+        out.append(z)
+    return out
+
+
+@given(
+    st.lists(st.integers(7, 300), min_size=1, max_size=40),
+    st.integers(1, 120),
+    st.sets(st.integers(0, 400)),
+    st.integers(0, 2**32),
+)
+def test_packets_arrive_iff_every_zone_they_span_arrived(sizes, zone_len, lost, seed):
+    rng = random.Random(seed)
+    packets = [pkt(s, rng.randrange(1, 2047)) for s in sizes]
+    spans, pos = [], 0
+    for p in packets:
+        spans.append(range(pos // zone_len, (pos + len(p) - 1) // zone_len + 1))
+        pos += len(p)
+    zones = zones_of(packets, zone_len)
+    ex = PacketZoneExtractor()
+    out, previous = [], -1
+    for i, (zone, fhp) in enumerate(zones):
+        if i in lost:
+            continue
+        out.extend(ex.push(zone, fhp, continuous=previous == i - 1))
+        previous = i
+    expected = [p for p, s in zip(packets, spans, strict=True) if not lost.intersection(s)]
+    assert out == expected
+
+
+def test_header_split_across_zones():
+    zones = zones_of([pkt(10), pkt(20, 2)], 13)  # second header starts at octet 10 of 13
+    assert zones[0][1] == 0 and zones[1][1] == FHP_NO_HEADER
+    ex = PacketZoneExtractor()
+    got = [p for z, f in zones for p in ex.push(z, f)]
+    assert got == [pkt(10), pkt(20, 2)]
+
+
+def test_loss_mid_packet_resynchronises_on_the_next_first_header_pointer():
+    zones = zones_of([pkt(30), pkt(30, 2), pkt(30, 3)], 25)
+    ex = PacketZoneExtractor()
+    ex.push(*zones[0])
+    got = ex.push(*zones[2], continuous=False)  # zone 1 lost
+    got += [p for z, f in zones[3:] for p in ex.push(z, f)]
+    assert got == [pkt(30, 3)]
+    assert ex.stats["zone_gap"] == 1 and ex.stats["packets_dropped"] == 1
+
+
+def test_fhp_that_disagrees_with_the_pending_packet_wins():
+    ex = PacketZoneExtractor()
+    first = pkt(40)
+    assert ex.push(first[:20], 0) == []
+    # The next zone claims a header at octet 5, but the pending packet needs 20 more.
+    other = pkt(15, 9)
+    assert ex.push(bytes(5) + other, 5) == [other]
+    assert ex.stats["fhp_mismatch"] == 1 and ex.stats["packets_dropped"] == 1
+
+
+def test_packet_ending_where_no_header_is_announced_is_refused():
+    ex = PacketZoneExtractor()
+    first = pkt(30)
+    ex.push(first[:20], 0)
+    # Rest of the packet plus 5 stray octets, FHP says no header starts: inconsistent.
+    assert ex.push(first[20:] + bytes(5), FHP_NO_HEADER) == []
+    assert ex.stats["fhp_mismatch"] == 1
+
+
+def test_zone_without_header_while_unsynchronised_is_skipped():
+    ex = PacketZoneExtractor()
+    assert ex.push(bytes(20), FHP_NO_HEADER) == []
+    assert ex.stats["zones_skipped_unsynced"] == 1
+
+
+def test_synchronised_boundary_must_be_followed_by_a_header_at_zero():
+    ex = PacketZoneExtractor()
+    assert ex.push(pkt(20), 0) == [pkt(20)]
+    assert ex.push(bytes(3) + pkt(17, 4), 3) == [pkt(17, 4)]  # resynchronised at 3
+    assert ex.stats["fhp_mismatch"] == 1
+
+
+def test_idle_zone_mid_packet_and_fhp_out_of_zone():
+    ex = PacketZoneExtractor()
+    ex.push(pkt(40)[:20], 0)
+    assert ex.push(bytes(20), FHP_IDLE_ONLY) == []
+    assert ex.stats["idle_zone_mid_packet"] == 1 and ex.stats["idle_zones"] == 1
+    assert ex.push(bytes(20), 25) == []
+    assert ex.stats["fhp_out_of_zone"] == 1
+
+
+def test_bad_packet_version_loses_sync_until_the_next_pointer():
+    ex = PacketZoneExtractor()
+    bad = bytearray(pkt(10))
+    bad[0] |= 0x20
+    assert ex.push(bytes(bad) + bytes(10), 0) == []
+    assert ex.stats["bad_packet_version"] == 1
+    assert ex.push(bytes(10), FHP_NO_HEADER) == []  # still lost
+    assert ex.push(pkt(10), 0) == [pkt(10)]
+
+
+def test_packet_spanning_many_zones():
+    big = pkt(500)
+    zones = zones_of([big], 37)
+    assert all(f == FHP_NO_HEADER for _, f in zones[1:-1])
+    ex = PacketZoneExtractor()
+    assert [p for z, f in zones for p in ex.push(z, f)] == [big]
+
+
+def test_idle_packets_are_counted_not_returned():
+    packer = PacketZonePacker(50)
+    packer.push(pkt(20))
+    assert packer.flush() == 30
+    zone, fhp = packer.pull()
+    ex = PacketZoneExtractor()
+    assert ex.push(zone, fhp) == [pkt(20)]
+    assert ex.stats["idle_packets"] == 1
+
+
+def test_packer_compacts_its_buffer_and_keeps_fhp_right():
+    packer = PacketZonePacker(1000)
+    ex = PacketZoneExtractor()
+    sent, got = [], []
+    for i in range(300):  # pushes well past the compaction threshold
+        p = pkt(700 + i % 50, 1 + i % 100)
+        sent.append(p)
+        packer.push(p)
+        while (z := packer.pull()) is not None:
+            got.extend(ex.push(*z))
+    packer.flush()
+    while (z := packer.pull()) is not None:
+        got.extend(ex.push(*z))
+    assert got == sent
+
+
+def test_zone_length_limits():
+    with pytest.raises(EncodeError):
+        PacketZonePacker(0)
+    with pytest.raises(EncodeError):
+        PacketZonePacker(0x7FF)

@@ -1,0 +1,200 @@
+import random
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from linkstack.ccsds.spp import SeqFlags, SpacePacket, parse_primary_header
+from linkstack.ccsds.tc import (
+    TcConfig,
+    TcFrame,
+    TcFrameType,
+    TcReceiver,
+    TcVirtualChannel,
+    frame_length,
+    map_data_fields,
+)
+from linkstack.errors import ChecksumError, DecodeError, EncodeError, TruncatedError
+from tests.helpers import with_octet
+
+
+def test_known_answer_frame(kat):
+    raw = bytes.fromhex(kat["cltu_01"]["tc_frame"])
+    frame = TcFrame.unpack(raw)
+    assert frame.frame_type is TcFrameType.BD
+    assert (frame.scid, frame.vcid, frame.seq) == (0x2F6, 0, 0)
+    assert len(raw) == frame_length(raw) == 256
+    assert (frame.map_id, frame.seq_flags) == (2, SeqFlags.FIRST)
+    # the data is the first segment of a 276-octet TC Space Packet
+    h = parse_primary_header(frame.data)
+    assert (h.packet_type, h.apid, h.packet_length) == (1, 0x28C, 276)
+    assert frame.pack() == raw
+
+
+@st.composite
+def tc_frames(draw):
+    ftype = draw(st.sampled_from(TcFrameType))
+    seg = ftype is not TcFrameType.BC and draw(st.booleans())
+    return TcFrame(
+        scid=draw(st.integers(0, 1023)),
+        vcid=draw(st.integers(0, 63)),
+        data=draw(st.binary(min_size=1, max_size=1016 if seg else 1017)),
+        frame_type=ftype,
+        seq=draw(st.integers(0, 255)),
+        map_id=draw(st.integers(0, 63)) if seg else None,
+        seq_flags=draw(st.sampled_from(SeqFlags)) if seg else SeqFlags.UNSEGMENTED,
+    )
+
+
+@given(tc_frames(), st.booleans())
+def test_frame_round_trip(frame, fecf):
+    raw = frame.pack(fecf)
+    assert len(raw) <= 1024 + (0 if fecf else 2)
+    assert TcFrame.unpack(raw, fecf, segment_header=frame.map_id is not None) == frame
+
+
+def test_frame_type_flags():
+    for ftype, first in ((TcFrameType.AD, 0x00), (TcFrameType.BD, 0x20), (TcFrameType.BC, 0x30)):
+        assert TcFrame(0, 0, b"\x00", ftype).pack()[0] & 0x30 == first
+
+
+def test_control_command_frames_never_have_a_segment_header():
+    raw = TcFrame(3, 1, b"\x82\x00\x05", TcFrameType.BC).pack()
+    frame = TcFrame.unpack(raw, segment_header=True)
+    assert frame.is_control and frame.map_id is None and frame.data == b"\x82\x00\x05"
+    with pytest.raises(EncodeError):
+        TcFrame(3, 1, b"\x00", TcFrameType.BC, map_id=1)
+
+
+@pytest.mark.parametrize(
+    "index, value, field",
+    [
+        (0, 0x40, "version"),
+        (0, 0x10, "control_command_flag"),  # bypass 0, control command 1
+        (0, 0x04, "spare"),
+    ],
+)
+def test_malformed_headers_are_refused_naming_the_field(index, value, field):
+    raw = TcFrame(1, 1, b"abc", map_id=0).pack()
+    with pytest.raises(DecodeError) as err:
+        TcFrame.unpack(with_octet(raw, index, raw[index] | value))
+    assert (err.value.layer, err.value.field) == ("tc", field)
+
+
+def test_length_field_must_match_the_frame():
+    raw = TcFrame(1, 1, b"abcdef", map_id=0).pack()
+    with pytest.raises(DecodeError, match="frame_length"):
+        TcFrame.unpack(raw + b"\x55")
+    with pytest.raises(DecodeError, match="frame_length"):
+        TcFrame.unpack(raw[:-1])
+    with pytest.raises(TruncatedError):
+        TcFrame.unpack(raw[:4])
+    with pytest.raises(TruncatedError):
+        frame_length(raw[:4])
+
+
+def test_bad_crc_and_missing_data_after_segment_header():
+    raw = TcFrame(1, 1, b"abc", map_id=0).pack()
+    with pytest.raises(ChecksumError):
+        TcFrame.unpack(raw[:-1] + bytes([raw[-1] ^ 4]))
+    only_sh = TcFrame(1, 1, b"\x03").pack()  # one data octet, read as a segment header
+    with pytest.raises(TruncatedError, match="segment_header"):
+        TcFrame.unpack(only_sh, segment_header=True)
+
+
+def test_frames_longer_than_1024_octets_are_refused():
+    with pytest.raises(EncodeError, match="1024"):
+        TcFrame(1, 1, bytes(1018)).pack()
+
+
+@pytest.mark.parametrize(
+    "kwargs", [dict(scid=1024), dict(vcid=64), dict(seq=256), dict(map_id=64), dict(data=b"")]
+)
+def test_encode_refuses_out_of_range_fields(kwargs):
+    with pytest.raises(EncodeError):
+        TcFrame(**{**dict(scid=1, vcid=1, data=b"x"), **kwargs})
+
+
+# -- segmentation, blocking, reassembly ------------------------------------------------
+
+
+def test_blocking_and_segmentation_of_data_fields():
+    small = [bytes([i]) * 100 for i in range(5)]
+    big = bytes(range(256)) * 10
+    fields = map_data_fields([*small, big, small[0]], 300)
+    assert [f for f, _ in fields] == [
+        SeqFlags.UNSEGMENTED, SeqFlags.UNSEGMENTED,  # 3 + 2 small ones blocked
+        SeqFlags.FIRST, *[SeqFlags.CONTINUATION] * 7, SeqFlags.LAST,
+        SeqFlags.UNSEGMENTED,
+    ]  # fmt: skip
+    assert all(len(d) <= 300 for _, d in fields)
+    assert b"".join(d for _, d in fields) == b"".join([*small, big, small[0]])
+
+
+@given(
+    st.lists(st.integers(7, 5000), min_size=1, max_size=15), st.integers(0, 2**32), st.booleans()
+)
+def test_packets_of_random_sizes_come_out_identical_and_in_order(sizes, seed, fecf):
+    rng = random.Random(seed)
+    pkts = [SpacePacket(rng.randrange(2047), rng.randbytes(s - 6)).pack() for s in sizes]
+    cfg = TcConfig(scid=0x2F6, fecf=fecf, max_frame_length=rng.choice([64, 256, 1024]))
+    vc = TcVirtualChannel(cfg, vcid=3)
+    frames = vc.frames(
+        pkts, map_id=rng.randrange(64), frame_type=rng.choice([TcFrameType.AD, TcFrameType.BD])
+    )
+    assert all(len(f.pack(fecf)) <= cfg.max_frame_length for f in frames)
+    rx = TcReceiver(cfg)
+    out = [o.packet for f in frames for o in rx.receive(f.pack(fecf))]
+    assert out == pkts
+    assert rx.all_stats()["frames_dropped"] == 0
+
+
+def test_ad_frames_are_numbered_modulo_256_and_bd_frames_carry_zero():
+    vc = TcVirtualChannel(TcConfig(), 0)
+    seqs = [f.seq for _ in range(300) for f in vc.frames([SpacePacket(1, b"x").pack()])]
+    assert seqs[:3] == [0, 1, 2] and seqs[256] == 0
+    bd = vc.frames([SpacePacket(1, bytes(3000)).pack()], frame_type=TcFrameType.BD)
+    assert len(bd) == 3 and {f.seq for f in bd} == {0}
+
+
+def test_a_lost_segment_drops_the_packet_and_counts_why():
+    cfg = TcConfig()
+    vc = TcVirtualChannel(cfg, 0)
+    big = SpacePacket(5, bytes(3000)).pack()
+    frames = vc.frames([big, SpacePacket(6, b"after").pack()])
+    rx = TcReceiver(cfg)
+    out = [o.packet for i, f in enumerate(frames) if i != 1 for o in rx.receive(f.pack())]
+    assert out == [SpacePacket(6, b"after").pack()]
+    # First and last segment join into less than the packet header announces, so the
+    # joined data is refused as a bad packet instead of being handed out damaged.
+    assert len(frames) == 4 and frames[1].seq_flags == SeqFlags.CONTINUATION
+    assert rx.all_stats()["bad_packets"] == 1
+
+
+def test_a_first_segment_lost_makes_the_rest_orphans():
+    cfg = TcConfig()
+    frames = TcVirtualChannel(cfg, 0).frames([SpacePacket(5, bytes(3000)).pack()])
+    rx = TcReceiver(cfg)
+    assert [o for f in frames[1:] for o in rx.receive(f.pack())] == []
+    assert rx.all_stats()["orphan_segment"] == len(frames) - 1
+
+
+def test_receiver_counts_bad_frames_by_field():
+    cfg = TcConfig(scid=9)
+    rx = TcReceiver(cfg)
+    good = TcFrame(9, 0, b"x" * 7, map_id=0).pack()
+    assert rx.receive(good[:-1] + b"\x00") == []
+    assert rx.receive(TcFrame(8, 0, b"x" * 7, map_id=0).pack()) == []
+    assert rx.receive(b"\x00\x01") == []
+    stats = rx.all_stats()
+    assert stats["bad_fecf"] == 1 and stats["wrong_scid"] == 1 and stats["bad_header"] == 1
+    assert stats["frames_dropped"] == 3
+    assert rx.last_error is not None and rx.last_error.layer == "tc"
+
+
+def test_without_segment_headers_large_packets_are_refused():
+    vc = TcVirtualChannel(TcConfig(segment_header=False), 0)
+    with pytest.raises(EncodeError, match="segment headers"):
+        vc.frames([SpacePacket(1, bytes(1100)).pack()])
+    frames = vc.frames([SpacePacket(1, bytes(100)).pack()] * 3)
+    assert len(frames) == 1 and frames[0].map_id is None

@@ -1,0 +1,232 @@
+"""The link through emulated (and once, wall-clock) time, with synthetic physics."""
+
+import asyncio
+import random
+import time
+
+import pytest
+
+from channels.link import Conditions, Delivery, FixedConditions, Link, LinkEvent
+from linkstack.errors import ConfigError
+from linkstack.runtime import clock as clk
+
+
+class FlipFirstBits:
+    """A deterministic error source: flips round(ber * bits) leading bits."""
+
+    def inject(self, unit: bytes, ber: float) -> tuple[bytes, int]:
+        n = round(ber * 8 * len(unit))
+        value = int.from_bytes(unit, "big") ^ (((1 << n) - 1) << (8 * len(unit) - n))
+        return value.to_bytes(len(unit), "big"), n
+
+
+class Windowed:
+    """Up only inside [start, stop) windows; delay follows a given function."""
+
+    def __init__(self, windows, rate_bps=8_000.0, delay=lambda t: 0.01, ber=0.0):
+        self.windows, self.rate_bps, self.delay, self.ber = windows, rate_bps, delay, ber
+
+    def conditions(self, t_s):
+        up = any(a <= t_s < b for a, b in self.windows)
+        return Conditions(up, self.rate_bps, self.delay(t_s), self.ber, "" if up else "no_contact")
+
+
+def emulated(coro_fn):
+    return clk.run(coro_fn, emulated=True)
+
+
+def test_serialisation_and_propagation_delay_add_up_exactly():
+    async def main():
+        clock = clk.make_clock(True)
+        got: list[Delivery] = []
+        async with Link(
+            "down", clock, FixedConditions(8_000, 0.25), on_delivery=got.append
+        ) as link:
+            for _ in range(3):
+                link.send(bytes(100))  # 0.1 s each at 8 kbit/s
+            await link.drain()
+        return [(d.sent_t_s, d.arrival_t_s) for d in got]
+
+    times = emulated(main)
+    flat = [t for pair in times for t in pair]
+    assert flat == pytest.approx([0.0, 0.35, 0.1, 0.45, 0.2, 0.55])
+
+
+def test_units_arrive_in_order_even_when_the_delay_drops():
+    async def main():
+        clock = clk.make_clock(True)
+        # delay falls by 0.5 s at t = 0.15: the later unit would overtake the earlier
+        model = Windowed([(0, 100)], 8_000, lambda t: 1.0 if t < 0.15 else 0.5)
+        got = []
+        async with Link("up", clock, model, on_delivery=got.append) as link:
+            for i in range(4):
+                link.send(bytes([i]) * 100)
+            await link.drain()
+        return got
+
+    for _ in range(20):  # equal arrival times: the timer heap must not reorder them
+        got = emulated(main)
+        assert [d.unit[0] for d in got] == [0, 1, 2, 3]
+    arrivals = [d.arrival_t_s for d in got]
+    assert arrivals == sorted(arrivals) and arrivals[2] == arrivals[1]
+
+
+def test_units_outside_contact_are_dropped_with_the_reason():
+    async def main():
+        clock = clk.make_clock(True)
+        events: list[LinkEvent] = []
+        model = Windowed([(10, 20), (40, 50)])
+        async with Link("down", clock, model) as link:
+            link.add_listener(events.append)
+            for t in range(0, 60, 5):
+                await clock.sleep_until(t)
+                link.send(b"unit-%d" % t)
+            await link.drain()
+            delivered = []
+            while not link._received.empty():
+                delivered.append((await link.recv()).unit)
+        return events, delivered, link.stats
+
+    events, delivered, stats = emulated(main)
+    assert delivered == [b"unit-10", b"unit-15", b"unit-40", b"unit-45"]
+    dropped = [e for e in events if e.kind == "dropped"]
+    assert len(dropped) == 8 and {e.reason for e in dropped} == {"no_contact"}
+    assert stats["sent"] == 12 and stats["delivered"] == 4 and stats["dropped_no_contact"] == 8
+
+
+def test_bit_errors_are_applied_to_the_real_octets_and_reported():
+    async def main():
+        clock = clk.make_clock(True)
+        got = []
+        model = FixedConditions(1e6, 0.001, ber=0.01)
+        async with Link("down", clock, model, FlipFirstBits(), on_delivery=got.append) as link:
+            link.send(bytes(100))
+            await link.drain()
+        return got[0], link.stats
+
+    delivery, stats = emulated(main)
+    assert delivery.bit_errors == 8 and delivery.unit == b"\xff" + bytes(99)
+    assert stats["corrupted"] == 1 and stats["bit_errors"] == 8
+
+
+def test_a_full_queue_drops_and_counts():
+    async def main():
+        clock = clk.make_clock(True)
+        async with Link("up", clock, FixedConditions(8_000), max_queue_units=3) as link:
+            ids = [link.send(bytes(100)) for _ in range(5)]
+            await link.drain()
+        return ids, link.stats
+
+    ids, stats = emulated(main)
+    assert ids[3:] == [None, None]
+    assert stats["dropped_queue_full"] == 2 and stats["delivered"] == 3
+
+
+def test_a_day_of_emulated_time_runs_in_a_moment():
+    async def main():
+        clock = clk.make_clock(True)
+        count = 0
+
+        def on_delivery(d):
+            nonlocal count
+            count += 1
+
+        rng = random.Random(1)
+        model = Windowed([(h * 3600, h * 3600 + 600) for h in range(24)], 1e6, lambda t: 0.005)
+        async with Link("down", clock, model, on_delivery=on_delivery) as link:
+            for t in range(0, 86_400, 20):
+                await clock.sleep_until(t + rng.random())
+                link.send(bytes(1115))
+            await link.drain()
+        return count, clock.now(), link.stats
+
+    t0 = time.perf_counter()
+    count, now, stats = emulated(main)
+    wall = time.perf_counter() - t0
+    assert now >= 86_380 and count == stats["delivered"] == 24 * 30
+    assert stats["dropped_no_contact"] == 86_400 // 20 - 24 * 30
+    assert wall < 60  # a sanity bound only (a day of real time would be 86,400 s)
+
+
+def test_the_same_link_code_runs_on_the_wall_clock():
+    async def main():
+        clock = clk.make_clock(False)
+        got = []
+        t0 = time.monotonic()
+        async with Link("down", clock, FixedConditions(1e6, 0.05), on_delivery=got.append) as link:
+            link.send(b"x" * 100)
+            await link.drain()
+        return got, time.monotonic() - t0
+
+    got, elapsed = clk.run(main, emulated=False)
+    assert len(got) == 1 and got[0].arrival_t_s == pytest.approx(0.0508, abs=0.01)
+    assert elapsed >= 0.05  # real time did pass
+
+
+def test_a_failing_model_surfaces_in_drain():
+    class Broken:
+        def conditions(self, t_s):
+            raise RuntimeError("model exploded")
+
+    async def main():
+        clock = clk.make_clock(True)
+        async with Link("x", clock, Broken()) as link:
+            link.send(b"unit")
+            await link.drain()
+
+    with pytest.raises(RuntimeError, match="model exploded"):
+        emulated(main)
+
+
+def test_impossible_conditions_and_parameters_are_refused():
+    with pytest.raises(ConfigError, match="rate_bps"):
+        Conditions(True, 0)
+    with pytest.raises(ConfigError, match="ber"):
+        Conditions(True, 1e6, ber=0.7)
+    with pytest.raises(ConfigError, match="delay_s"):
+        Conditions(True, 1e6, delay_s=-1)
+
+    async def main():
+        Link("x", clk.make_clock(True), FixedConditions(1e6), max_queue_units=0)
+
+    with pytest.raises(ConfigError, match="max_queue_units"):
+        emulated(main)
+
+
+def test_emulated_clock_needs_a_virtual_loop():
+    async def main():
+        clk.EmulatedClock()
+
+    with pytest.raises(ConfigError, match="virtual-time loop"):
+        clk.run(main, emulated=False)
+
+
+def test_clock_reports_utc_and_calls_at_times():
+    async def main():
+        clock = clk.make_clock(True)
+        fired = []
+        clock.call_at(100.0, lambda: fired.append(clock.now()))
+        clock.call_later(50.0, lambda: fired.append(clock.now()))
+        await clock.sleep(200)
+        return fired, clock.utc(3600).isoformat(), clock.now()
+
+    fired, utc, now = emulated(main)
+    assert fired == [50.0, 100.0] and now == 200.0
+    assert utc == "2026-01-01T01:00:00+00:00"
+
+
+def test_timers_across_many_tasks_fire_in_time_order():
+    async def main():
+        clock = clk.make_clock(True)
+        log = []
+
+        async def worker(i):
+            for k in range(5):
+                await clock.sleep_until(10 * k + i)
+                log.append((clock.now(), i))
+
+        await asyncio.gather(*(worker(i) for i in range(3)))
+        return log
+
+    log = emulated(main)
+    assert log == sorted(log) and len(log) == 15

@@ -1,0 +1,161 @@
+"""Link models over a real pass of the default scenario, carried by a Link in emulated time."""
+
+import math
+
+import pytest
+
+from channels.contacts import ground_windows
+from channels.errors import IndependentErrors
+from channels.link import Link
+from channels.models import LaserLinkModel, RfLinkModel, VisibilityTracker
+from channels.optical import OPTICAL_ISL_100G
+from channels.orbit import IslLook, IslView, StationView
+from channels.rf import X_BAND_DOWNLINK, x_band_downlink
+from channels.scenarios import default_scenario
+from linkstack.errors import ConfigError
+from linkstack.runtime import clock as clk
+
+C_MPS = 299_792_458.0
+
+
+@pytest.fixture(scope="module")
+def scenario():
+    return default_scenario()
+
+
+@pytest.fixture(scope="module")
+def best_pass(scenario):
+    station, sat = scenario.stations[0], scenario.satellites[0]
+    windows = [
+        w
+        for w in ground_windows(scenario.fleet, [station], duration_s=86_400, samples=False)
+        if w.satellite == sat.name
+    ]
+    return station, sat, max(windows, key=lambda w: w.max_elevation_deg)
+
+
+def _run_pass(scenario, station, sat, window, config, every_s=0.5, margin_s=30.0):
+    async def main():
+        clock = clk.make_clock(True, scenario.epoch)
+        model = RfLinkModel(StationView(station, sat, scenario.epoch), config)
+        got, events = [], []
+        async with Link(
+            "down", clock, model, IndependentErrors(seed=1), on_delivery=got.append
+        ) as link:
+            link.add_listener(events.append)
+            t = window.aos_t_s - margin_s
+            while t < window.los_t_s + margin_s:
+                await clock.sleep_until(t)
+                link.send(bytes(1279))
+                t += every_s
+            await link.drain()
+        return got, events, link.stats, model
+
+    return clk.run(main, emulated=True)
+
+
+def test_a_downlink_pass_follows_the_geometry(scenario, best_pass):
+    station, sat, window = best_pass
+    got, events, stats, model = _run_pass(scenario, station, sat, window, X_BAND_DOWNLINK)
+    # the pass start the model found by bisection is the contact plan's AOS
+    assert model.passes._start == pytest.approx(window.aos_t_s, abs=0.01)
+    # nothing before AOS, then 3 s of carrier acquisition, then every unit until LOS
+    dropped = [e for e in events if e.kind == "dropped"]
+    assert {e.reason for e in dropped} == {"no_contact", "acquiring"}
+    acq = [e.t_s - window.aos_t_s for e in dropped if e.reason == "acquiring"]
+    assert acq and min(acq) >= 0 and max(acq) < 3.0
+    assert got[0].sent_t_s - window.aos_t_s == pytest.approx(3.0, abs=0.5)
+    assert got[-1].sent_t_s <= window.los_t_s
+    # delay = range / c at the emission time, for every unit
+    view = StationView(station, sat, scenario.epoch)
+    for d in got[:: max(1, len(got) // 50)]:
+        look = view.at(d.sent_t_s)
+        serial_s = 8 * 1279 / X_BAND_DOWNLINK.rate_bps
+        # (absolute tolerance: at t ~ 7e4 s a double resolves ~1.5e-11 s)
+        expected_s = serial_s + look.range_m / C_MPS
+        assert d.arrival_t_s - d.sent_t_s == pytest.approx(expected_s, abs=1e-9)
+        assert d.conditions.elevation_deg >= station.min_elevation_deg
+    # Doppler within the closed-form bound at 500 km, and both signs seen
+    dopplers = [d.conditions.doppler_hz for d in got]
+    assert 150e3 < max(dopplers) < 200e3 and -200e3 < min(dopplers) < -150e3
+    assert stats["delivered"] + stats["corrupted"] == len(got)
+
+
+def test_a_budget_that_does_not_close_loses_units_for_low_ebn0(scenario, best_pass):
+    station, sat, window = best_pass
+    weak = x_band_downlink(eirp_dbw=-15.0)  # 35 dB less power: the loops cannot hold
+    got, _, stats, _ = _run_pass(scenario, station, sat, window, weak, every_s=5.0)
+    assert got == [] and stats["dropped_low_ebn0"] > 0
+
+
+def test_visibility_tracker_bisects_to_the_edge():
+    tracker = VisibilityTracker(lambda t: 100.0 <= t <= 700.0, step_s=10.0, tol_s=1e-3)
+    start, new = tracker.start_of(400.0)
+    assert new and start == pytest.approx(100.0, abs=1e-3)
+    assert tracker.start_of(420.0) == (start, False)
+    later = VisibilityTracker(lambda t: True, max_lookback_s=3600.0)
+    assert later.start_of(5000.0)[0] == pytest.approx(1400.0, abs=10.0)
+
+
+def test_laser_link_between_neighbours_and_antipodes(scenario):
+    a, b, far = scenario.satellites[0], scenario.satellites[1], scenario.satellites[6]
+
+    async def main(pair):
+        clock = clk.make_clock(True, scenario.epoch)
+        model = LaserLinkModel(IslView(*pair, scenario.epoch), OPTICAL_ISL_100G, seed=3)
+        got, events = [], []
+        async with Link("isl", clock, model, on_delivery=got.append) as link:
+            link.add_listener(events.append)
+            for t in range(0, 120, 2):
+                await clock.sleep_until(1000.0 + t)
+                link.send(bytes(1279))
+            await link.drain()
+        return got, events
+
+    # Neighbours 30 degrees apart in one plane are always in view: the link was
+    # acquired before the run began, so only pointing jitter could lose a unit.
+    got, events = clk.run(lambda: main((a, b)), emulated=True)
+    assert {e.reason for e in events if e.kind == "dropped"} <= {"pointing_jitter"}
+    assert len(got) >= 59
+    rng_m = got[0].conditions.range_m
+    assert 3.4e6 < rng_m < 3.7e6  # chord of 30 degrees at 6878 km: 3.56e6 m
+    serial_s = 8 * 1279 / OPTICAL_ISL_100G.rate_bps
+    assert got[0].arrival_t_s - got[0].sent_t_s == pytest.approx(serial_s + rng_m / C_MPS, abs=1e-9)
+    # Antipodal satellites: the Earth is in the way.
+    got, events = clk.run(lambda: main((a, far)), emulated=True)
+    assert got == [] and {e.reason for e in events if e.kind == "dropped"} == {"no_los"}
+
+
+class _RisingView:
+    """A laser view that clears the Earth from t = 50 s on."""
+
+    def at(self, t_s):
+        return IslLook(2.0e6, 0.0, 0.0, 1.0 if t_s >= 50.0 else -1.0)
+
+
+def test_laser_link_needs_its_acquisition_time_after_coming_into_view():
+    async def main():
+        clock = clk.make_clock(True)
+        model = LaserLinkModel(_RisingView(), OPTICAL_ISL_100G)
+        events = []
+        async with Link("isl", clock, model) as link:
+            link.add_listener(events.append)
+            for t in range(0, 150):
+                await clock.sleep_until(t)
+                link.send(b"x" * 100)
+            await link.drain()
+        return events
+
+    events = clk.run(main, emulated=True)
+    first_ok = min(e.t_s for e in events if e.kind == "delivered")
+    assert first_ok == pytest.approx(50.0 + OPTICAL_ISL_100G.pat_s, abs=1.0)
+    before = {e.reason for e in events if e.kind == "dropped" and e.t_s < 50}
+    during = {e.reason for e in events if e.kind == "dropped" and 50 <= e.t_s < first_ok}
+    assert before == {"no_los"} and during == {"acquiring"}
+
+
+def test_impossible_mask_is_refused(scenario):
+    view = StationView(scenario.stations[0], scenario.satellites[0], scenario.epoch)
+    with pytest.raises(ConfigError, match="mask_deg"):
+        RfLinkModel(view, X_BAND_DOWNLINK, mask_deg=95.0)
+    assert math.isfinite(RfLinkModel(view, X_BAND_DOWNLINK).conditions(0.0).range_m)

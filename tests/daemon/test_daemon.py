@@ -1,0 +1,314 @@
+"""The pieces of the daemons, in one process: the port plan, time, COP-1 resync after a
+ground restart, the node's transmitter, logs and the HTTP status endpoint."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import socket
+from datetime import UTC, datetime
+
+import pytest
+
+from channels.link import FixedConditions, Link
+from channels.scenarios import default_scenario
+from linkstack.ccsds.cop1.farm import FarmState
+from linkstack.ccsds.cop1.fop import FopState
+from linkstack.ccsds.spp import PacketType, SpacePacket
+from linkstack.daemon.run import parse_instant, scenario_time
+from linkstack.daemon.status import JsonFormatter, StatusServer, TextFormatter
+from linkstack.daemon.wire import ModemModel, PortPlan, WireLink
+from linkstack.errors import ConfigError
+from linkstack.runtime import clock as clk
+from linkstack.runtime.cop1_link import Spacecraft, UplinkConfig
+from linkstack.runtime.node import Cop1Channel, RadioLink
+
+EPOCH = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+# -- the port plan and time ---------------------------------------------------------------
+
+
+def test_the_port_plan_numbers_every_link_of_the_default_scenario():
+    plan = PortPlan(default_scenario(), "127.0.0.1", 47100, 47400)
+    assert len(plan.links) == 48
+    assert plan.uplink("CS-01").channel_port == 47100 and plan.uplink("CS-01").node_port == 47400
+    assert plan.downlink("CS-01").channel_port == 47101
+    assert plan.downlink("CS-12").node_port == 47423
+    assert (plan.isl("CS-01", "CS-02").index, plan.isl("CS-02", "CS-01").index) == (24, 25)
+    assert plan.isl("CS-01", "CS-12").channel_port == 47100 + 47  # the ring closes
+    assert len({s.channel_port for s in plan.links} | {s.node_port for s in plan.links}) == 96
+    assert plan.table()[0] == {
+        "link": "uplink CS-01",
+        "kind": "uplink",
+        "channel_port": 47100,
+        "node_port": 47400,
+    }
+    with pytest.raises(ConfigError, match="ports"):
+        PortPlan(default_scenario(), "127.0.0.1", 65500, 47400)
+
+
+def test_scenario_time_at_the_anchor():
+    anchor = datetime(2026, 11, 22, 5, 0, tzinfo=UTC).timestamp()
+    assert scenario_time(EPOCH, "now", anchor) == anchor - EPOCH.timestamp()
+    assert scenario_time(EPOCH, "+10765", anchor) == 10765.0
+    assert scenario_time(EPOCH, "2026-01-01T02:59:25Z", anchor) == 10765.0
+    assert parse_instant("1700000000.5", "anchor") == 1700000000.5
+    assert parse_instant("2026-01-01T00:00:00+00:00", "anchor") == EPOCH.timestamp()
+    for bad, what in (("+soon", "start"), ("yesterday", "start"), ("2026-01-01T00:00", "start")):
+        with pytest.raises(ConfigError, match=what):
+            scenario_time(EPOCH, bad, anchor)
+
+
+# -- COP-1 after a restart of the ground --------------------------------------------------
+
+
+class Bench:
+    """A spacecraft (FARM-1 and TM) that lives on, and grounds that come and go, over
+    perfect links in emulated time."""
+
+    def __init__(self, clock) -> None:
+        self.clock = clock
+        self.config = UplinkConfig(scid=0x40, initiate=None)
+        self.down = Link("down", clock, FixedConditions(150e6, 0.004), on_delivery=self._down)
+        self.spacecraft = Spacecraft(self.config, clock, self.down)
+        self.ground: Cop1Channel | None = None
+        self.up: RadioLink | None = None
+        self.sent: list[bytes] = []
+        self.tasks: list[asyncio.Task] = []
+
+    def _down(self, delivery) -> None:
+        if self.ground is not None:
+            self.ground.on_downlink(delivery)
+
+    async def new_ground(self) -> Cop1Channel:
+        """A freshly started ground: FOP-1 from scratch, synchronised on the first CLCW."""
+        if self.ground is not None:
+            self.ground.close()
+        if self.up is not None:
+            await self.up.close()
+        self.up = RadioLink(
+            "up", self.clock, FixedConditions(256e3, 0.004), on_delivery=self.spacecraft.on_uplink
+        )
+        self.up.start()
+        self.ground = Cop1Channel(
+            self.config, self.clock, self.up, lambda t, p: None, lambda *a: None, sync=True
+        )
+        self.ground.start()
+        return self.ground
+
+    def send(self, n: int) -> list[bytes]:
+        assert self.ground is not None
+        packets = []
+        for i in range(n):
+            raw = _packet(len(self.sent) + i)
+            packets.append(raw)
+            self.ground.send(raw)
+        self.sent += packets
+        return packets
+
+    async def __aenter__(self) -> Bench:
+        self.down.start()
+        self.tasks.append(asyncio.get_running_loop().create_task(self.spacecraft.run()))
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        for t in self.tasks:
+            t.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await t
+        if self.ground is not None:
+            self.ground.close()
+        if self.up is not None:
+            await self.up.close()
+        await self.down.close()
+
+
+def _packet(n: int) -> bytes:
+    return SpacePacket(0x100, bytes([n]) * 40, PacketType.TC, seq_count=n).pack()
+
+
+def test_a_restarted_ground_carries_on_with_the_farm_it_finds():
+    async def main():
+        clock = clk.make_clock(True)
+        async with Bench(clock) as bench:
+            first = await bench.new_ground()
+            sent = bench.send(5)
+            await clock.sleep(5.0)
+            assert first.stats["sync_set_vr"] == 1 and first.fop.state is FopState.ACTIVE
+            assert bench.spacecraft.farm.vr == 5
+            second = await bench.new_ground()  # V(S) back to 0; FARM-1 expects 5
+            assert second.fop.state is FopState.INITIAL
+            sent += bench.send(4)
+            await clock.sleep(5.0)
+            assert second.stats["sync_set_vr"] == 1 and second.fop.vs == 9
+            assert bench.spacecraft.farm.vr == 9 and bench.spacecraft.farm.state is FarmState.OPEN
+            assert [p for _, p in bench.spacecraft.delivered] == sent  # once each, in order
+            # FARM-1 in lockout (frames from elsewhere): Unlock first, then Set V(R)
+            bench.spacecraft.farm.lockout = True
+            bench.spacecraft.farm.state = FarmState.LOCKOUT
+            third = await bench.new_ground()
+            sent += bench.send(2)
+            await clock.sleep(8.0)
+            assert third.stats["sync_unlock"] == 1 and third.stats["sync_set_vr"] >= 1
+            assert [p for _, p in bench.spacecraft.delivered] == sent
+
+    clk.run(main)
+
+
+def test_the_sync_waits_for_a_clcw_and_the_emulation_keeps_its_own_start():
+    async def main():
+        clock = clk.make_clock(True)
+        up = RadioLink("up", clock, FixedConditions(256e3))
+        ground = Cop1Channel(
+            UplinkConfig(), clock, up, lambda t, p: None, lambda *a: None, sync=True
+        )
+        ground.start()
+        assert ground.fop.state is FopState.INITIAL  # no CLCW yet: nothing initiated
+        plain = Cop1Channel(UplinkConfig(), clock, up, lambda t, p: None, lambda *a: None)
+        plain.start()
+        assert plain.fop.state is FopState.ACTIVE  # "without CLCW check", as before
+        ground.close()
+        plain.close()
+
+    clk.run(main)
+
+
+# -- a node's transmitter ---------------------------------------------------------------------
+
+
+def test_a_wire_link_puts_each_unit_on_the_wire_when_it_starts_to_radiate():
+    async def main():
+        clock = clk.make_clock(True)
+        wire: list[tuple[float, bytes]] = []
+        link = WireLink("up", clock, ModemModel(8000.0), lambda u: wire.append((clock.now(), u)))
+        link.start()
+        for k in range(3):
+            assert link.send(bytes([k]) * 100) == k
+        await link.drain()
+        await link.close()
+        # 100 octets at 8 kbit/s: 0.1 s each, sent back to back
+        assert [u[0] for _, u in wire] == [0, 1, 2]
+        assert [t for t, _ in wire] == pytest.approx([0.0, 0.1, 0.2])
+        assert link.model.conditions(5.0).up
+
+    clk.run(main)
+
+
+# -- logs and the HTTP endpoint -----------------------------------------------------------------
+
+
+def _record(msg: str, **fields) -> logging.LogRecord:
+    record = logging.LogRecord("linkstack.daemon", logging.INFO, __file__, 1, msg, (), None)
+    record.fields = fields
+    return record
+
+
+def test_log_records_are_one_json_object_or_key_values_a_line():
+    rec = _record("status", t_s=12.5, links=[{"satellite": "CS-06", "ebn0_db": float("nan")}])
+    doc = json.loads(JsonFormatter("ground").format(rec))
+    assert (doc["daemon"], doc["level"], doc["msg"], doc["t_s"]) == (
+        "ground",
+        "info",
+        "status",
+        12.5,
+    )
+    assert doc["links"] == [{"satellite": "CS-06", "ebn0_db": None}]
+    assert "\n" not in JsonFormatter("ground").format(rec)
+    text = TextFormatter("sat").format(_record("ready", role="sat", t_s=1.0))
+    assert " INFO sat 'ready' role=sat t_s=1.0" in text
+
+
+async def _get(port: int, path: str, method: str = "GET") -> tuple[int, dict | None]:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(f"{method} {path} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+    await writer.drain()
+    data = await reader.read()
+    writer.close()
+    head, _, body = data.partition(b"\r\n\r\n")
+    code = int(head.split()[1])
+    return code, json.loads(body) if body else None
+
+
+async def test_the_status_endpoint_answers_json():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = StatusServer("127.0.0.1", port, {"/status": lambda: {"ok": 1, "x": float("inf")}})
+    await server.start()
+    try:
+        assert await _get(port, "/status") == (200, {"ok": 1, "x": None})
+        assert await _get(port, "/status/?full=1") == (200, {"ok": 1, "x": None})
+        code, body = await _get(port, "/nothing")
+        assert code == 404 and body["paths"] == ["/status"]
+        assert (await _get(port, "/status", "POST"))[0] == 405
+        assert await _get(port, "/status", "HEAD") == (200, None)
+    finally:
+        await server.close()
+
+
+def test_json_logs_go_to_stderr(capsys):
+    from linkstack.daemon.status import event, setup_logging
+
+    setup_logging("channel", "info", "json")
+    try:
+        event("hello", n=1)
+        line = capsys.readouterr().err.strip().splitlines()[-1]
+        assert json.loads(line)["n"] == 1
+    finally:
+        root = logging.getLogger()
+        for h in list(root.handlers):
+            root.removeHandler(h)
+        root.setLevel(logging.WARNING)
+
+
+def test_the_status_line_says_aos_elevation_ebn0_doppler_rates_and_the_queue():
+    from linkstack.daemon.status import status_line
+
+    view = {
+        "satellite": "CS-08",
+        "aos": True,
+        "station": "Sanya",
+        "elevation_deg": 15.36,
+        "ebn0_up_db": 21.46,
+        "ebn0_down_db": 17.04,
+        "doppler_up_hz": -39935.8,
+        "doppler_down_hz": -158632.7,
+        "tm_frames_per_s": 5.8,
+        "tm_frame_error_rate": 0.0,
+    }
+    doc = {
+        "utc": "2026-01-01T02:59:30Z",
+        "ground": {"links": [view, {"satellite": "CS-07", "aos": False}]},
+        "app": {
+            "queue": {"received": 1, "submitted": 2, "answered": 1, "published": 4},
+            "pending": 2,
+            "mqtt": "connected",
+        },
+    }
+    line = status_line(doc)
+    assert line == (
+        "2026-01-01T02:59:30Z CS-08 AOS Sanya el 15.4deg Eb/N0 21.5/17.0 dB "
+        "Doppler -39.9/-158.6 kHz TM 5.8 fr/s FER 0; queries: 3 waiting, 1 to publish, "
+        "4 published; mqtt connected"
+    )
+    # a satellite daemon alone: its own view; nobody in view says so
+    assert "CS-08 AOS Sanya" in status_line({"satellites": {"satellites": [view]}})
+    assert status_line({"utc": "x", "channel": {"in_view": []}}) == "x no satellite in view"
+
+
+def test_rates_cover_the_window_however_often_they_are_read():
+    from linkstack.daemon.parts import Rates
+
+    r = Rates(window_s=5.0)
+    assert r.delta("sent", 3, 0.0) == 3  # counters start at zero
+    assert r.rate("fps", 0, 0.0) == 0.0
+    # a status line every 5 s, and an HTTP poll every 0.5 s in between
+    for k in range(1, 31):
+        t = 0.5 * k
+        d, rate = r.delta("sent", 3 + 10 * t, t), r.rate("fps", 10 * t, t)
+        if t >= 5.0:  # a full window behind: 10 units/s, whoever asked in between
+            assert d == pytest.approx(50.0) and rate == pytest.approx(10.0)
+    assert r.delta("sent", 153, 20.0) == pytest.approx(153 - (3 + 10 * 15.0))

@@ -1,0 +1,359 @@
+"""The daemons as separate processes, over UDP on loopback, with a real MQTT broker.
+
+Each test starts ``linkstack daemon`` processes (channel, sat with the tiny model,
+ground) on ports of their own, sharing one emulated sky: the same ``--start`` (a
+few seconds before Mohe acquires CS-06 at 02:59:31, ``t_s`` 10771, in the
+continuous coverage of Mohe and Sanya that lasts past 04:00) and the same
+``--anchor``, so that the tests wait for no pass. They run in wall-clock time;
+the only time limits are generous timeouts against hangs.
+
+They need mosquitto and tshark: without them they fail and say how to install
+them (``make test`` does as root).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+import aiomqtt
+import pytest
+
+from linkstack.capture.pcap import read_units
+from linkstack.daemon.mqtt import Topics
+from tests.capture.test_wireshark import LUA, fields
+from tests.daemon.test_mqtt_broker import Broker, running_broker
+from tests.ports import free_block
+
+START = "+10765"  # 2026-01-01T02:59:25Z: CS-08 over Sanya, CS-06 about to rise over Mohe
+TOPICS = Topics("linkstack", "mcc")
+SATELLITES = 12
+LINKS = 2 * SATELLITES + 2 * 12  # uplinks, downlinks, both ways of the 12 laser pairs
+HANG_S = 90.0  # against hangs only
+
+
+@pytest.fixture
+def broker(tmp_path):
+    with running_broker(tmp_path / "broker") as b:
+        yield b
+
+
+def free_ports() -> tuple[int, int, int]:
+    """Bases of two blocks of LINKS free UDP ports and of 4 free TCP ports."""
+    base = free_block(2 * LINKS, 4)
+    return base, base + LINKS, base + 2 * LINKS
+
+
+class Run:
+    """The daemons of one test: their scenario file, processes and logs."""
+
+    def __init__(self, folder: Path, broker: Broker) -> None:
+        self.folder = folder
+        self.out = folder / "out"
+        self.channel_port, self.node_port, self.http_port = free_ports()
+        self.scenario = folder / "scenario.toml"
+        self.scenario.write_text(
+            "[mqtt]\n"
+            f"port = {broker.port}\n"
+            "reconnect_min_s = 0.2\n"
+            "reconnect_max_s = 1.0\n"
+            "[daemon]\n"
+            f"channel_port = {self.channel_port}\n"
+            f"node_port = {self.node_port}\n"
+            f"http_port = {self.http_port}\n"
+            "status_interval_s = 1.0\n"
+            f'out_dir = "{self.out}"\n'
+        )
+        self.anchor = f"{time.time():.6f}"
+        self.procs: list[tuple[str, subprocess.Popen, Path]] = []
+
+    def start(self, role: str) -> subprocess.Popen:
+        log = self.folder / f"{role}-{len(self.procs)}.log"
+        cmd = [sys.executable, "-m", "linkstack", "daemon", "--scenario", str(self.scenario)]
+        cmd += ["--start", START, "--anchor", self.anchor, role]
+        with open(log, "wb") as err:
+            proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=err)
+        self.procs.append((role, proc, log))
+        return proc
+
+    def log_of(self, proc: subprocess.Popen) -> str:
+        log = next(path for _, p, path in self.procs if p is proc)
+        return log.read_text(errors="replace")
+
+    def records(self, proc: subprocess.Popen) -> list[dict]:
+        out = []
+        for line in self.log_of(proc).splitlines():
+            try:
+                out.append(json.loads(line))
+            except json.JSONDecodeError:
+                continue
+        return out
+
+    async def ready(self, *procs: subprocess.Popen) -> None:
+        deadline = time.monotonic() + HANG_S
+        for proc in procs:
+            while '"msg":"ready"' not in self.log_of(proc):
+                if proc.poll() is not None:
+                    pytest.fail(f"a daemon exited at start:\n{self.log_of(proc)[-3000:]}")
+                if time.monotonic() > deadline:
+                    pytest.fail(f"a daemon is not ready:\n{self.log_of(proc)[-3000:]}")
+                await asyncio.sleep(0.05)
+
+    def stop(self, proc: subprocess.Popen, sig: int | None = signal.SIGTERM) -> int:
+        """Send ``sig`` (None: none) and wait for the exit status."""
+        if sig is not None:
+            proc.send_signal(sig)
+        try:
+            return proc.wait(HANG_S)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+            pytest.fail(f"a daemon did not stop:\n{self.log_of(proc)[-3000:]}")
+
+    def stop_all(self, *procs: subprocess.Popen) -> None:
+        """SIGTERM to all at once; each must exit 0."""
+        for proc in procs:
+            proc.send_signal(signal.SIGTERM)
+        for proc in procs:
+            assert self.stop(proc, None) == 0, self.log_of(proc)[-3000:]
+
+    def kill_all(self) -> None:
+        for _, proc, _ in self.procs:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+
+    def queue_states(self) -> dict[str, str]:
+        path = self.out / "mcc-queue.sqlite"
+        if not path.exists():
+            return {}
+        con = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5)
+        try:
+            return dict(con.execute("SELECT id, state FROM queries"))
+        except sqlite3.OperationalError:
+            return {}
+        finally:
+            con.close()
+
+
+@pytest.fixture
+def run(tmp_path, broker):
+    r = Run(tmp_path, broker)
+    try:
+        yield r
+    finally:
+        r.kill_all()
+
+
+class Listener:
+    """An MQTT client that keeps every answer, chunk and timeline it hears, with a
+    persistent session (it gets what was published while it was away)."""
+
+    def __init__(self, port: int, name: str = "test-listener") -> None:
+        self.port = port
+        self.name = name
+        self.messages: list[tuple[str, dict]] = []
+        self._task: asyncio.Task | None = None
+        self.subscribed = asyncio.Event()
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                async with aiomqtt.Client(
+                    "127.0.0.1", self.port, identifier=self.name, clean_session=False
+                ) as c:
+                    for what in ("answer", "chunk", "timeline"):
+                        await c.subscribe(f"{TOPICS.base}/{what}/+", qos=1)
+                    self.subscribed.set()
+                    async for m in c.messages:
+                        self.messages.append((str(m.topic), json.loads(bytes(m.payload))))
+            except aiomqtt.MqttError:
+                self.subscribed.clear()
+                await asyncio.sleep(0.2)
+
+    async def __aenter__(self) -> Listener:
+        self._task = asyncio.get_running_loop().create_task(self._run())
+        async with asyncio.timeout(HANG_S):
+            await self.subscribed.wait()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        assert self._task is not None
+        self._task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._task
+
+    def of(self, kind: str, query_id: str) -> list[dict]:
+        topic = f"{TOPICS.base}/{kind}/{query_id}"
+        return [body for t, body in self.messages if t == topic]
+
+    async def answers(self, ids: list[str]) -> dict[str, dict]:
+        async with asyncio.timeout(HANG_S):
+            while not all(self.of("answer", i) and self.of("timeline", i) for i in ids):
+                await asyncio.sleep(0.05)
+        return {i: self.of("answer", i)[0] for i in ids}
+
+
+async def publish_queries(port: int, queries: list[dict]) -> None:
+    async with aiomqtt.Client("127.0.0.1", port) as c:
+        for q in queries:
+            await c.publish(TOPICS.query, json.dumps(q).encode(), qos=1)
+
+
+def query(qid: str, prompt: str, **extra) -> dict:
+    return {"id": qid, "prompt": prompt, "params": {"max_new_tokens": 8, "seed": 1}, **extra}
+
+
+async def test_three_daemons_answer_over_mqtt_and_leave_captures_tshark_reads(run, broker):
+    procs = {role: run.start(role) for role in ("channel", "sat", "ground")}
+    await run.ready(*procs.values())
+    async with Listener(broker.port) as listener:
+        ask = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "linkstack",
+            "ask",
+            "--scenario",
+            str(run.scenario),
+            "--id",
+            "q-ask",
+            "--stream",
+            "--max-new-tokens",
+            "8",
+            "--timeout",
+            str(HANG_S),
+            "A question from the command line",
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        await publish_queries(
+            broker.port,
+            [
+                query("q-any", "Which satellite answers?"),
+                query("q-relay", "Relayed to CS-10?", target="CS-10", stream=True),
+            ],
+        )
+        got = await listener.answers(["q-any", "q-relay", "q-ask"])
+        out, err = await asyncio.wait_for(ask.communicate(), HANG_S)
+    assert ask.returncode == 0, err.decode()
+    assert "answer from CS-" in out.decode() and "timeline" in out.decode()
+    for qid, answer in got.items():
+        assert answer["type"] == "answer" and answer["id"] == qid, answer
+        assert answer["random_weights"] and answer["completion_tokens"] > 0
+    assert got["q-relay"]["satellite"] == "CS-10"
+    assert listener.of("chunk", "q-relay"), "a streamed query sends chunks"
+    timeline = listener.of("timeline", "q-any")[0]
+    assert timeline["total_s"] == pytest.approx(sum(timeline["legs"].values()))
+    run.stop_all(*procs.values())
+
+    report = json.loads((run.out / "report.json").read_text())
+    assert sorted(q["query_id"] for q in report["queries"]) == ["q-any", "q-ask", "q-relay"]
+    assert all(q["answer_on_ground"] is not None for q in report["queries"])
+    assert {m["msg"] for m in run.records(procs["ground"])} >= {"ready", "status", "stopped"}
+
+    home = run.folder / "tshark-home"
+    home.mkdir()
+    tc = fields(
+        run.out / "ground.pcap",
+        ["linkstack.tc.scid", "linkstack.tc.type", "linkstack.tc.fecf.status"],
+        "-X",
+        f"lua_script:{LUA}",
+        "-Y",
+        "linkstack.tc",
+        home=home,
+    )
+    kinds = Counter(v["linkstack.tc.type"][-1] for v in tc.values())
+    assert kinds["AD"] >= 3 and kinds["BC"] >= 1, kinds  # queries and acks; Set V(R)
+    assert all(v["linkstack.tc.fecf.status"][-1] == "1" for v in tc.values())
+    tm = fields(
+        run.out / "sat.pcap",
+        ["linkstack.tm.scid", "linkstack.tm.fhp"],
+        "-X",
+        f"lua_script:{LUA}",
+        "-Y",
+        "linkstack.tm",
+        home=home,
+    )
+    assert len(tm) > 10 and {v["linkstack.tm.scid"][-1] for v in tm.values()} <= {
+        str(0x40 + k) for k in range(SATELLITES)
+    }
+    delivered = Counter(u.layer for u in read_units(run.out / "channel.pcap"))
+    assert delivered["cltu"] and delivered["tm_cadu"] and delivered["aos_cadu"], delivered
+
+    # and each capture passes every applicable rule of the conformance suite
+    from linkstack.conformance.passive.checker import check_capture
+    from linkstack.conformance.passive.report import format_text
+
+    for name in ("ground", "sat", "channel"):
+        conformance = check_capture(run.out / f"{name}.pcap")
+        assert conformance.exit_code == 0, format_text(conformance)
+
+
+async def test_a_killed_ground_answers_every_queued_query_once_after_a_restart(run, broker):
+    """SIGKILL with queries stored and queued (no channel yet: nothing can go up), then
+    a restart: each query is answered, once, and run once on board."""
+    sat = run.start("sat")
+    ground = run.start("ground")
+    await run.ready(ground)
+    ids = [f"k{i}" for i in range(3)]
+    async with Listener(broker.port) as listener:
+        await publish_queries(broker.port, [query(i, f"Queued {i}") for i in ids])
+        async with asyncio.timeout(HANG_S):
+            while sorted(run.queue_states().items()) != [(i, "submitted") for i in ids]:
+                await asyncio.sleep(0.05)
+        assert run.stop(ground, signal.SIGKILL) == -signal.SIGKILL
+        channel = run.start("channel")
+        ground = run.start("ground")
+        await run.ready(sat, channel, ground)
+        got = await listener.answers(ids)
+        await asyncio.sleep(1.5)  # time for a second answer, if one were coming
+        for i in ids:
+            assert len(listener.of("answer", i)) == 1, listener.of("answer", i)
+            assert got[i]["type"] == "answer"
+    assert run.queue_states() == dict.fromkeys(ids, "published")
+    resumed = [m for m in run.records(ground) if m["msg"] == "resumed the ground queue"]
+    assert resumed and sorted(resumed[0]["ids"]) == ids
+    run.stop_all(ground, sat, channel)
+    stopped = next(m for m in run.records(sat) if m["msg"] == "stopped")
+    services = stopped["counters"]["satellites"]["services"]
+    assert services["inferences"] == len(ids), services  # each query ran once on board
+
+
+async def test_answers_that_come_while_the_broker_is_down_are_published_when_it_is_back(
+    run, broker
+):
+    sat = run.start("sat")
+    ground = run.start("ground")
+    await run.ready(ground)
+    ids = [f"b{i}" for i in range(3)]
+    async with Listener(broker.port, "test-listener-b") as listener:
+        await publish_queries(broker.port, [query(i, f"Through a broker outage {i}") for i in ids])
+        async with asyncio.timeout(HANG_S):
+            while sorted(run.queue_states().items()) != [(i, "submitted") for i in ids]:
+                await asyncio.sleep(0.05)
+        await asyncio.to_thread(broker.stop)  # the broker goes away with the queries queued
+        channel = run.start("channel")  # now they can go up; the answers come down
+        await run.ready(sat, channel)
+        async with asyncio.timeout(HANG_S):
+            while sorted(run.queue_states().items()) != [(i, "answered") for i in ids]:
+                await asyncio.sleep(0.05)
+        await asyncio.sleep(0.5)
+        assert run.queue_states() == dict.fromkeys(ids, "answered")  # held: no broker
+        await asyncio.to_thread(broker.start)  # back, on the same port
+        got = await listener.answers(ids)
+        assert all(got[i]["type"] == "answer" for i in ids)
+        # the broker may pass an answer on before the daemon has its PUBACK
+        async with asyncio.timeout(HANG_S):
+            while run.queue_states() != dict.fromkeys(ids, "published"):
+                await asyncio.sleep(0.05)
+    warnings = [m for m in run.records(ground) if m["msg"] == "mqtt broker unreachable"]
+    assert warnings, "the daemon saw the broker go"
+    run.stop_all(ground, sat, channel)

@@ -1,0 +1,213 @@
+"""linkstack.daemon.mqtt: the request format, and the bridge and ``ask`` against a real broker."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+
+import aiomqtt
+import pytest
+
+from linkstack.daemon.mqtt import (
+    MqttBridge,
+    Request,
+    RequestError,
+    Topics,
+    answer_json,
+    ask,
+    dumps,
+    parse_request,
+)
+from linkstack.runtime import clock as clk
+from linkstack.runtime.scenario import MqttSettings
+from payloads.messages import Answer, ErrorMessage, Params
+from tests.daemon.test_mqtt_broker import Broker, running_broker
+
+TOPICS = Topics("linkstack", "mcc")
+
+
+@pytest.fixture
+def broker(tmp_path):
+    with running_broker(tmp_path / "broker") as b:
+        yield b
+
+
+# -- requests -------------------------------------------------------------------------------
+
+
+def test_a_full_request_is_read():
+    req = parse_request(
+        json.dumps(
+            {
+                "prompt": "hi",
+                "id": "q-1",
+                "target": "CS-07",
+                "stream": True,
+                "params": {"max_new_tokens": 8, "temperature": 0.5, "seed": 3, "thinking": True},
+                "client": "me",
+            }
+        ).encode()
+    )
+    assert req == Request("hi", "q-1", "CS-07", True, Params(8, 0.5, 1.0, True, 3), "me")
+    assert parse_request(b'{"prompt": "x"}') == Request("x")
+
+
+@pytest.mark.parametrize(
+    ("payload", "where", "has_id"),
+    [
+        (b"not json", "not JSON", False),
+        (b"[1, 2]", "JSON object", False),
+        (b'{"id": "a/b", "prompt": "x"}', "id:", False),
+        (b'{"id": "q", "prompt": ""}', "prompt:", True),
+        (b'{"id": "q", "prompt": "x", "promt": "y"}', "promt: unknown key", True),
+        (b'{"id": "q", "prompt": "x", "stream": 1}', "stream:", True),
+        (b'{"id": "q", "prompt": "x", "params": {"max_new_tokens": 0}}', "max_new_tokens", True),
+        (b'{"id": "q", "prompt": "x", "params": {"temperature": "hot"}}', "temperature", True),
+        (b'{"id": "q", "prompt": "x", "params": {"top_p": 0}}', "top_p", True),
+        (b'{"id": "q", "prompt": "x", "params": {"beam": 2}}', "params.beam", True),
+        (b'{"id": "q", "prompt": "x", "target": 7}', "target", True),
+    ],
+)
+def test_a_bad_request_is_refused_naming_what_is_wrong(payload, where, has_id):
+    with pytest.raises(RequestError) as info:
+        parse_request(payload)
+    assert where in info.value.detail
+    assert (info.value.query_id == "q") is has_id
+
+
+def test_answers_go_out_as_json():
+    a = Answer("q", "text", 3, 4, "stop", "tiny", "m", True, "CS-01")
+    assert answer_json(a)["type"] == "answer" and answer_json(a)["text"] == "text"
+    e = ErrorMessage("q", "busy", "later", "CS-01")
+    assert answer_json(e) == {
+        "type": "error",
+        "id": "q",
+        "code": "busy",
+        "detail": "later",
+        "satellite": "CS-01",
+        "t_s": None,
+    }
+    assert json.loads(dumps({"x": float("nan")})) == {"x": None}
+
+
+# -- against a broker --------------------------------------------------------------------------
+
+
+def settings(port: int) -> MqttSettings:
+    return MqttSettings(port=port, reconnect_min_s=0.1, reconnect_max_s=0.5)
+
+
+async def wait_for(predicate, timeout_s: float = 15.0) -> None:
+    async with asyncio.timeout(timeout_s):
+        while not predicate():
+            await asyncio.sleep(0.02)
+
+
+async def test_the_bridge_takes_queries_and_reconnects_after_the_broker_restarts(
+    broker: Broker,
+):
+    clock = clk.WallClock()
+    got: list[bytes] = []
+    connects = 0
+
+    async def on_connected() -> None:
+        nonlocal connects
+        connects += 1
+
+    bridge = MqttBridge(settings(broker.port), TOPICS, clock, got.append, on_connected)
+    task = asyncio.get_running_loop().create_task(bridge.run())
+    try:
+        await wait_for(lambda: bridge.is_connected)
+        async with aiomqtt.Client("127.0.0.1", broker.port) as peer:
+            await peer.subscribe(TOPICS.online, qos=1)
+            await peer.publish(TOPICS.query, b'{"prompt": "one"}', qos=1)
+            await wait_for(lambda: len(got) == 1)
+            async with asyncio.timeout(5):
+                async for message in peer.messages:  # retained: online
+                    assert bytes(message.payload) == b"true"
+                    break
+        assert await bridge.publish("x/y", b"z", qos=1)
+        await asyncio.to_thread(broker.stop)
+        await wait_for(lambda: not bridge.is_connected)
+        assert not await bridge.publish("x/y", b"z", qos=1)  # offline: refused, no raise
+        await asyncio.to_thread(broker.start)
+        await wait_for(lambda: bridge.is_connected)
+        async with aiomqtt.Client("127.0.0.1", broker.port) as peer:
+            await peer.publish(TOPICS.query, b'{"prompt": "two"}', qos=1)
+            await wait_for(lambda: len(got) == 2)
+        assert [json.loads(g)["prompt"] for g in got] == ["one", "two"]
+        assert connects == 2 and bridge.stats["disconnections"] >= 1
+        await bridge.close()
+    finally:
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+
+async def test_queries_published_while_the_daemon_is_away_wait_for_it(broker: Broker):
+    """A persistent session: QoS 1 queries sent while the bridge is disconnected are
+    delivered when it comes back."""
+    clock = clk.WallClock()
+    got: list[bytes] = []
+    bridge = MqttBridge(settings(broker.port), TOPICS, clock, got.append)
+    task = asyncio.get_running_loop().create_task(bridge.run())
+    await wait_for(lambda: bridge.is_connected)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    async with aiomqtt.Client("127.0.0.1", broker.port) as peer:
+        await peer.publish(TOPICS.query, b'{"prompt": "while away"}', qos=1)
+    bridge = MqttBridge(settings(broker.port), TOPICS, clock, got.append)
+    task = asyncio.get_running_loop().create_task(bridge.run())
+    try:
+        await wait_for(lambda: len(got) == 1)
+        assert json.loads(got[0])["prompt"] == "while away"
+    finally:
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+
+async def test_ask_prints_the_streamed_answer_and_its_timeline(broker: Broker):
+    """``ask`` against a stand-in ground that answers on the documented topics."""
+
+    async def ground() -> None:
+        async with aiomqtt.Client("127.0.0.1", broker.port) as c:
+            await c.subscribe(TOPICS.query, qos=1)
+            async for message in c.messages:
+                req = json.loads(bytes(message.payload))
+                qid = req["id"]
+                for seq, text in enumerate(["Hel", "lo"]):
+                    body = {"type": "chunk", "id": qid, "seq": seq, "text": text, "t_s": 1.0}
+                    await c.publish(TOPICS.chunk(qid), dumps(body))
+                answer = Answer(qid, "Hello", 2, 2, "stop", "tiny", "m", True, "CS-03")
+                await c.publish(TOPICS.answer(qid), dumps(answer_json(answer)), qos=1)
+                timeline = {"legs": {"uplink": 0.01, "generation": 0.5}, "total_s": 0.51}
+                await c.publish(TOPICS.timeline(qid), dumps(timeline), qos=1)
+                return
+
+    task = asyncio.get_running_loop().create_task(ground())
+    await asyncio.sleep(0.2)  # subscribed
+    out, err = io.StringIO(), io.StringIO()
+    status = await ask(
+        settings(broker.port),
+        "mcc",
+        Request("hello?", "ask-1", stream=True),
+        timeout_s=15,
+        out=out,
+        err=err,
+    )
+    await task
+    text = out.getvalue()
+    assert status == 0, err.getvalue()
+    assert text.startswith("Hello\nanswer from CS-03 (2 tokens, stop; m (random weights: noise)):")
+    assert "uplink 0.01, generation 0.50  =  0.51 s" in text
+
+
+async def test_ask_says_when_no_answer_comes(broker: Broker):
+    out, err = io.StringIO(), io.StringIO()
+    status = await ask(
+        settings(broker.port), "mcc", Request("anyone?"), timeout_s=0.5, out=out, err=err
+    )
+    assert status == 3 and "no answer" in err.getvalue()

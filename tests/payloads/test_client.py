@@ -1,0 +1,186 @@
+"""The ground client on its own: a fake ground segment, emulated time."""
+
+import pytest
+
+from linkstack.runtime import clock as clk
+from payloads.client import Client, ClientConfig, QueryRefusedError
+from payloads.messages import (
+    Ack,
+    Answer,
+    AnswerChunk,
+    ErrorMessage,
+    OnboardTimes,
+    Params,
+    Query,
+    decode,
+    encode,
+)
+
+
+class FakeGround:
+    """Records what the client submits; says whether queries are still on the ground."""
+
+    def __init__(self, view: bool = True) -> None:
+        self.view = view
+        self.sent: list[tuple[float, object, str | None]] = []
+        self.held: set[str] = set()
+        self.annotated: list[str] = []
+        self.clock = None
+
+    def submit(self, message, *, target, query_id):
+        self.sent.append((self.clock.now(), decode(message), target))
+
+    def in_view(self, target):
+        return self.view
+
+    def on_ground(self, query_id):
+        return query_id in self.held
+
+    def annotate(self, timeline):
+        self.annotated.append(timeline.query_id)
+        timeline.first_uplink = timeline.submit + 1.0
+
+    def queries(self):
+        return [(t, m, tg) for t, m, tg in self.sent if isinstance(m, Query)]
+
+    def acks(self):
+        return [(t, m, tg) for t, m, tg in self.sent if isinstance(m, Ack)]
+
+
+def answer(qid: str, text: str = "42", sat: str = "CS-03") -> bytes:
+    times = OnboardTimes(10.0, 11.0, 11.5, 13.0, 13.0, 0.5, 2.0, 10.0)
+    return encode(Answer(qid, text, 5, 3, "stop", "fake", "m", False, sat, times))
+
+
+def run(script, config=None, view=True):
+    async def main():
+        clock = clk.make_clock(True)
+        ground = FakeGround(view)
+        ground.clock = clock
+        client = Client(ground, clock, config, seed=3)
+        try:
+            return await script(client, ground, clock)
+        finally:
+            client.close()
+
+    return clk.run(main)
+
+
+def test_ask_queues_a_query_and_returns_the_first_answer_with_its_timeline():
+    async def script(client, ground, clock):
+        await clock.sleep_until(5.0)
+        pending = client.submit("hi", Params(max_new_tokens=3), target="CS-03")
+        _, query, target = ground.queries()[0]
+        assert query.prompt == "hi" and query.t_submit == 5.0 and target == "CS-03"
+        assert query.params.max_new_tokens == 3
+        await clock.sleep_until(20.0)
+        client.on_message(answer(pending.id), 20.0, "CS-02")
+        await clock.sleep_until(25.0)
+        client.on_message(answer(pending.id, "second copy"), 25.0, "CS-02")
+        got, timeline = await pending.result()
+        await clock.sleep_until(30.0)
+        return got, timeline, ground, client
+
+    got, t, ground, client = run(script)
+    assert got.text == "42"  # the first copy; the second is dropped
+    assert t.submit == 5.0 and t.answer_on_ground == 20.0 and t.total_s == 15.0
+    assert t.satellite == "CS-03" and t.in_view_at_submit
+    assert (t.query_on_board, t.inference_start, t.first_token, t.inference_end) == (
+        10.0,
+        11.0,
+        11.5,
+        13.0,
+    )
+    assert t.first_uplink == 6.0 and ground.annotated == [t.query_id]  # the ground's part
+    # both copies acknowledged, to the satellite that computed, in batches
+    acks = ground.acks()
+    assert [tg for _, _, tg in acks] == ["CS-03", "CS-03"]
+    assert all(m.ids == (t.query_id,) for _, m, _ in acks)
+    assert acks[0][0] == pytest.approx(20.2)
+    assert client.stats["answers"] == 1 and client.stats["duplicates"] == 1
+
+
+def test_acks_are_batched_per_satellite():
+    async def script(client, ground, clock):
+        ps = [client.submit(f"q{i}") for i in range(3)]
+        client.on_message(answer(ps[0].id, sat="CS-01"), 1.0)
+        client.on_message(answer(ps[1].id, sat="CS-01"), 1.0)
+        client.on_message(answer(ps[2].id, sat="CS-02"), 1.0)
+        await clock.sleep_until(5.0)
+        return ps, ground
+
+    ps, ground = run(script)
+    got = {tg: m.ids for _, m, tg in ground.acks()}
+    assert got == {"CS-01": (ps[0].id, ps[1].id), "CS-02": (ps[2].id,)}
+
+
+def test_an_error_answer_raises_and_is_acknowledged():
+    async def script(client, ground, clock):
+        pending = client.submit("too long")
+        client.on_message(encode(ErrorMessage(pending.id, "prompt_too_long", "9 > 8", "CS-05")), 3)
+        with pytest.raises(QueryRefusedError) as err:
+            await pending.result()
+        await clock.sleep_until(5.0)
+        return err.value, ground
+
+    err, ground = run(script)
+    assert err.error.code == "prompt_too_long" and err.timeline.error == "prompt_too_long"
+    assert not err.timeline.complete
+    assert [tg for _, _, tg in ground.acks()] == ["CS-05"]
+
+
+def test_chunks_arrive_once_and_in_the_iterator_until_the_answer():
+    seen = []
+
+    async def script(client, ground, clock):
+        pending = client.submit("stream it", stream=True, on_chunk=seen.append)
+        for seq in (0, 1, 1, 0, 2):
+            client.on_message(encode(AnswerChunk(pending.id, seq, f"c{seq}")), 1.0)
+        client.on_message(answer(pending.id, "c0c1c2"), 2.0)
+        client.on_message(encode(AnswerChunk(pending.id, 3, "late")), 3.0)
+        return [c async for c in pending.chunks()], await pending.result()
+
+    chunks, (got, _) = run(script)
+    assert [c.seq for c in chunks] == [0, 1, 2] == [c.seq for c in seen]
+    assert got.text == "c0c1c2"
+
+
+def test_answers_to_no_query_are_kept_apart_and_acknowledged():
+    async def script(client, ground, clock):
+        client.on_message(encode(ErrorMessage("malformed-CS-01-1", "malformed", "x", "CS-01")), 1)
+        client.on_message(b"\xffgarbage", 1.0)
+        await clock.sleep_until(2.0)
+        return client, ground
+
+    client, ground = run(script)
+    assert [e.code for e in client.unsolicited] == ["malformed"]
+    assert client.stats["malformed"] == 1
+    assert [m.ids for _, m, _ in ground.acks()] == [("malformed-CS-01-1",)]
+
+
+def test_a_query_that_left_the_ground_and_got_no_answer_is_sent_again():
+    config = ClientConfig(retry_after_s=100.0, max_retries=2)
+
+    async def script(client, ground, clock):
+        pending = client.submit("lost on a laser link")
+        ground.held.add(pending.id)  # still waiting for a pass: no retry
+        await clock.sleep_until(150.0)
+        assert len(ground.queries()) == 1
+        ground.held.clear()
+        await clock.sleep_until(10_000.0)
+        return [t for t, _, _ in ground.queries()], {m.id for _, m, _ in ground.queries()}
+
+    times, ids = run(script, config)
+    assert times == [0.0, 200.0, 400.0] and len(ids) == 1  # doubled interval, then gave up
+
+
+def test_a_generation_params_object_is_accepted_and_ids_are_unique():
+    from payloads.backends import GenerationParams
+
+    async def script(client, ground, clock):
+        a = client.submit("x", GenerationParams(max_new_tokens=7, temperature=0.5, seed=9))
+        b = client.submit("y")
+        return a, b, ground
+
+    a, b, _ = run(script)
+    assert a.id != b.id and a.query.params == Params(7, 0.5, 1.0, False, 9)

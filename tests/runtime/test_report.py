@@ -1,0 +1,85 @@
+"""Timelines, their legs, the run statistics and the report files."""
+
+import itertools
+import json
+import math
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from linkstack.runtime.report import (
+    LEGS,
+    Timeline,
+    format_table,
+    percentile,
+    summarize,
+    write_reports,
+)
+
+ATTRS = [attr for _, attr in LEGS]
+
+
+@given(
+    st.floats(0, 1e5),
+    st.lists(st.one_of(st.none(), st.floats(0, 500)), min_size=len(ATTRS), max_size=len(ATTRS)),
+)
+def test_legs_are_contiguous_and_add_up_to_the_total(submit, steps):
+    t = Timeline("q", submit)
+    now = submit
+    for attr, step in zip(ATTRS, steps, strict=True):
+        if step is not None:
+            now += step
+            setattr(t, attr, now)
+    legs = t.legs()
+    assert all(a[2] == b[1] for a, b in itertools.pairwise(legs))
+    if legs:
+        assert legs[0][1] == submit
+    if t.complete:
+        assert sum(t.leg_durations().values()) == pytest.approx(t.total_s, abs=1e-6)
+
+
+def test_percentiles():
+    assert percentile([1, 2, 3, 4, 5], 50) == 3
+    assert percentile([1, 2, 3, 4], 50) == 2.5
+    assert percentile([10], 99) == 10
+    assert math.isnan(percentile([], 50))
+
+
+def _timeline(qid, submit, total, in_view):
+    t = Timeline(qid, submit, "CS-01", in_view)
+    t.first_uplink = submit + (0 if in_view else total * 0.5)
+    t.query_on_first_sat = t.first_uplink + 0.5
+    t.query_on_board = t.query_on_first_sat
+    t.inference_start = t.query_on_board + 0.1
+    t.first_token = t.inference_start + 0.2
+    t.inference_end = t.first_token + 1.0
+    t.first_downlink = t.inference_end + 0.1
+    t.answer_on_ground = submit + total
+    return t
+
+
+def test_summary_separates_queries_submitted_in_view():
+    tls = [_timeline(f"q{i}", 100.0 * i, 20.0 + i, True) for i in range(10)]
+    tls += [_timeline(f"w{i}", 100.0 * i, 3000.0 + i, False) for i in range(5)]
+    tls.append(Timeline("lost", 0.0, error="rejected"))
+    s = summarize(tls)
+    assert s["all"]["queries"] == 16 and s["all"]["answered"] == 15
+    assert s["in_view_at_submit"]["fraction_under_reference"] == 1.0
+    assert s["not_in_view_at_submit"]["fraction_under_reference"] == 0.0
+    assert s["all"]["under_reference"] == 10
+    assert s["in_view_at_submit"]["total"]["p50_s"] == pytest.approx(24.5)
+    assert s["all"]["legs"]["contact_wait"]["max_s"] == pytest.approx(1502.0)
+
+
+def test_reports_are_written(tmp_path):
+    tls = [_timeline(f"q{i}", 100.0 * i, 20.0 + i, i % 2 == 0) for i in range(6)]
+    tls.append(Timeline("lost", 0.0, error="rejected"))
+    paths = write_reports(tls, tmp_path, {"scenario": "default"})
+    doc = json.loads(paths["json"].read_text())
+    assert doc["meta"]["scenario"] == "default" and len(doc["queries"]) == 7
+    assert doc["queries"][0]["legs"]["uplink"] == pytest.approx(0.5)
+    png = paths["chart"].read_bytes()
+    assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 10_000
+    table = format_table(tls)
+    assert "q0" in table and "rejected" in table and "under 120 s: 100%" in table

@@ -1,0 +1,136 @@
+"""Routing through the default constellation from its contact plan, and the relay envelope."""
+
+import itertools
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from channels.scenarios import default_scenario
+from linkstack.errors import ConfigError, DecodeError, EncodeError
+from linkstack.runtime.routing import ENVELOPE_HEADER_LEN, GROUND_NODE, ContactState, RelayHeader
+
+FIRST_PASS_S = 5263.0  # the first pass of the default scenario: Mohe sees CS-06 at ~5263 s
+IN_VIEW_S = 5300.0
+
+
+@pytest.fixture(scope="module")
+def contacts() -> ContactState:
+    return ContactState(default_scenario())
+
+
+# -- the envelope ---------------------------------------------------------------------------
+
+
+@given(st.integers(0, 0xFFFF), st.integers(0, 0xFFFF), st.integers(0, 255), st.binary(min_size=1))
+def test_envelope_round_trip(src, dst, hops, message):
+    if src == dst:
+        return
+    raw = RelayHeader(src, dst, hops).wrap(message)
+    assert len(raw) == ENVELOPE_HEADER_LEN + len(message)
+    assert RelayHeader.unwrap(raw) == (RelayHeader(src, dst, hops), message)
+
+
+@pytest.mark.parametrize(
+    ("raw", "field"),
+    [
+        (b"\x01\x10\x00\x01", "length"),  # no message
+        (b"\x02\x10\x00\x01\x00\x02hello", "version"),
+        (b"\x01\x10\x00\x03\x00\x03hello", "dst"),  # to itself
+    ],
+)
+def test_malformed_envelopes_are_refused_naming_the_field(raw, field):
+    with pytest.raises(DecodeError) as err:
+        RelayHeader.unwrap(raw)
+    assert err.value.layer == "relay" and err.value.field == field
+
+
+def test_envelope_refuses_impossible_fields():
+    with pytest.raises(EncodeError):
+        RelayHeader(-1, 2).wrap(b"x")
+    with pytest.raises(EncodeError):
+        RelayHeader(1, 2, 256).wrap(b"x")
+    with pytest.raises(EncodeError):
+        RelayHeader(1, 2).wrap(b"")
+
+
+# -- passes and routes ----------------------------------------------------------------------
+
+
+def test_nothing_in_view_at_the_start_so_queries_wait_for_the_first_pass(contacts):
+    assert contacts.uplink_route(None, 0.0) is None
+    assert contacts.uplink_route("CS-07", 0.0) is None
+    t = contacts.next_uplink_time(None, 0.0)
+    assert FIRST_PASS_S < t < FIRST_PASS_S + 10.0  # AOS plus the receivers' acquisition
+    route = contacts.uplink_route(None, t)
+    assert route is not None and route.path == ("CS-06",) and route.station == "Mohe"
+    assert contacts.uplink_route(None, t - 0.5) is None
+
+
+def test_a_satellite_in_view_is_reached_directly(contacts):
+    route = contacts.uplink_route(None, IN_VIEW_S)
+    assert route.path == ("CS-06",) and route.los_t_s > IN_VIEW_S + contacts.min_pass_left_s
+    assert contacts.uplink_route("CS-06", IN_VIEW_S).path == ("CS-06",)
+
+
+def test_a_satellite_out_of_view_is_reached_over_the_ring(contacts):
+    route = contacts.uplink_route("CS-09", IN_VIEW_S)
+    assert route.first == "CS-06" and route.target == "CS-09"
+    assert route.path == ("CS-06", "CS-07", "CS-08", "CS-09")
+    for a, b in itertools.pairwise(route.path):
+        assert b in contacts.neighbours(a)
+        assert 0.011 < contacts.laser_up(a, b, IN_VIEW_S) < 0.013  # 3,560 km of light time
+    # the other way round the ring is longer
+    assert len(contacts.path("CS-06", "CS-12", IN_VIEW_S)) == 7
+
+
+def test_paths_are_symmetric_and_shortest(contacts):
+    names = contacts.satellites
+    for a, b in itertools.combinations(names, 2):
+        p = contacts.path(a, b, IN_VIEW_S)
+        q = contacts.path(b, a, IN_VIEW_S)
+        assert p == tuple(reversed(q))
+        i, j = names.index(a), names.index(b)
+        assert len(p) - 1 == min((j - i) % 12, (i - j) % 12)
+
+
+def test_answers_go_to_the_satellite_that_reaches_the_ground_first(contacts):
+    direct = contacts.downlink_route("CS-06", IN_VIEW_S)
+    assert direct.path == ("CS-06",) and direct.contact_t_s == IN_VIEW_S
+    relayed = contacts.downlink_route("CS-09", IN_VIEW_S)
+    assert relayed.path == ("CS-09", "CS-08", "CS-07", "CS-06")
+    assert relayed.next_hop == "CS-08"
+    assert IN_VIEW_S < relayed.contact_t_s < IN_VIEW_S + 1.0  # light time only
+    # out of contact: the answer goes where the next pass begins, and waits there
+    waiting = contacts.downlink_route("CS-01", 1000.0)
+    assert waiting.path[-1] == "CS-06" and waiting.contact_t_s > FIRST_PASS_S
+    assert waiting.station == "Mohe"
+
+
+def test_unknown_target_is_refused(contacts):
+    with pytest.raises(ConfigError):
+        contacts.uplink_route("CS-99", IN_VIEW_S)
+
+
+def test_the_plan_grows_in_chunks_and_joins_passes_cut_by_a_chunk_edge():
+    scenario = default_scenario()
+    whole = ContactState(scenario, chunk_s=4 * 3600.0)
+    pieces = ContactState(scenario, chunk_s=1200.0)
+    pieces.extend(4 * 3600.0)
+    for sat in scenario.satellite_names:
+        a = [(p.station, round(p.aos, 1), round(p.los, 1)) for p in whole._passes[sat]]
+        b = [(p.station, round(p.aos, 1), round(p.los, 1)) for p in pieces._passes[sat]]
+        b = [x for x in b if x[1] < 4 * 3600.0]
+        a = [x for x in a if x[1] < 4 * 3600.0]
+        assert [x[:2] for x in a] == [x[:2] for x in b]
+        for x, y in zip(a, b, strict=True):
+            assert abs(x[2] - y[2]) < 0.1 or x[2] >= 4 * 3600 - 1
+    # far beyond the first chunk
+    assert pieces.next_uplink_time(None, 20 * 3600.0) is not None
+    assert pieces.horizon_t_s >= 20 * 3600.0
+
+
+def test_ground_node_is_zero_and_satellites_count_from_one(contacts):
+    assert GROUND_NODE == 0
+    assert contacts.nodes["CS-01"] == 1 and contacts.nodes["CS-12"] == 12
+    assert contacts.names[0] == "ground"
