@@ -163,10 +163,13 @@ class Response(Enum):
 @dataclass(frozen=True, slots=True)
 class Transmit:
     """Transmit request for a frame to the lower procedures. Answer it with
-    :meth:`Fop.transmit_accepted` or :meth:`Fop.transmit_rejected`."""
+    :meth:`Fop.transmit_accepted` or :meth:`Fop.transmit_rejected`. ``tag`` is the tag
+    the FDU or BD frame was requested with (None for a BC frame), so the runtime knows
+    what the frame holds without keeping a table of its own."""
 
     frame: TcFrame
     retransmission: bool = False
+    tag: object = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -739,7 +742,7 @@ class Fop:
         self._restart_timer(inp)
         self.ad_out_ready = False
         self.stats["ad_frames"] += 1
-        inp.out.append(Transmit(frame))
+        inp.out.append(Transmit(frame, tag=tag))
 
     def _transmit_bc(self, frame: TcFrame, inp: _Input) -> None:  # 5.2.5
         self._sent.append(_SentFrame(frame, None))
@@ -754,7 +757,7 @@ class Fop:
         self.bd_out_ready = False
         self._bd_tag = inp.tag
         self.stats["bd_frames"] += 1
-        inp.out.append(Transmit(inp.frame))
+        inp.out.append(Transmit(inp.frame, tag=inp.tag))
 
     def _initiate_ad_retransmission(self, inp: _Input, _: str) -> None:  # 5.2.7
         self.transmission_count += 1
@@ -804,7 +807,7 @@ class Fop:
                 entry.to_be_retransmitted = False
                 self.ad_out_ready = False
                 self.stats["ad_retransmissions"] += 1
-                inp.out.append(Transmit(entry.frame, retransmission=True))
+                inp.out.append(Transmit(entry.frame, retransmission=True, tag=entry.tag))
                 return
         if self._wait is not None and self.outstanding < self.window_width:
             fdu, tag = self._wait
