@@ -7,7 +7,7 @@
     answer, timeline = await client.ask("...", target="CS-07", stream=True, on_chunk=print)
 
 A :class:`Client` talks to a *ground segment* (:class:`GroundSegment`: in the
-emulator, the mission control of :mod:`linkstack.runtime.node`), which queues each message
+emulator, the mission control of :mod:`linkstack.runtime`), which queues each message
 until a satellite can be reached, uplinks it and, for a target out of view, has
 it relayed over the laser links. The ground segment hands every message that comes
 down back to :meth:`Client.on_message`.

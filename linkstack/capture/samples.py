@@ -233,7 +233,7 @@ def make_sample(sample: Sample, out_dir: Path) -> Path:
     from channels.scenarios import scenario_by_name  # noqa: PLC0415
     from linkstack.capture.pcap import PcapCapture  # noqa: PLC0415
     from linkstack.runtime import clock as clk  # noqa: PLC0415
-    from linkstack.runtime.node import Emulation, EmulationConfig  # noqa: PLC0415
+    from linkstack.runtime.emulation import Emulation, EmulationConfig  # noqa: PLC0415
     from payloads.messages import Params  # noqa: PLC0415
     from payloads.service import ServiceConfig  # noqa: PLC0415
 

@@ -22,7 +22,7 @@
 Units between processes: one UDP datagram per CLTU, TM CADU or AOS CADU, one
 port per link and end (:mod:`linkstack.daemon.wire`: the port plan). Within a
 process, :mod:`linkstack.daemon.parts` builds the ground, satellites and channel
-from :mod:`linkstack.runtime.node`'s pieces; :mod:`linkstack.daemon.run` runs a role
+from :mod:`linkstack.runtime`'s pieces; :mod:`linkstack.daemon.run` runs a role
 (clock, signals, start-up and shutdown); :mod:`linkstack.daemon.status` logs and
 serves the status; :mod:`linkstack.daemon.ground` joins MQTT, the queue and the
 report to mission control.

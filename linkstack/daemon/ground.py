@@ -70,7 +70,7 @@ class GroundApp:
         self,
         settings: Any,  # linkstack.runtime.scenario.ScenarioFile
         clock: Any,
-        mcc: Any,  # linkstack.runtime.node.MissionControl
+        mcc: Any,  # linkstack.runtime.mission_control.MissionControl
         queue: GroundQueue,
     ) -> None:
         self.settings = settings

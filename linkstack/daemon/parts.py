@@ -1,22 +1,22 @@
 """The pieces a daemon runs: the ground segment, satellites, the channel.
 
 Each piece is built on a :class:`ProcessSite` (the process's clock, contact state,
-trace, capture sink and station switches, :class:`linkstack.runtime.node.Site`) and a
+trace, capture sink and station switches, :class:`linkstack.runtime.site.Site`) and a
 :class:`linkstack.daemon.wire.Wire`, and is wired to the others only through UDP
 (:class:`linkstack.daemon.wire.PortPlan`), whether they run in one process (role
 ``all``) or in several:
 
-- :class:`GroundPart`: :class:`linkstack.runtime.node.MissionControl` with one
-  :class:`linkstack.runtime.node.Cop1Channel` (FOP-1) per satellite, synchronised on the
+- :class:`GroundPart`: :class:`linkstack.runtime.mission_control.MissionControl` with one
+  :class:`linkstack.runtime.mission_control.Cop1Channel` (FOP-1) per satellite, synchronised on the
   first CLCW; CLTUs out on each satellite's uplink port, TM CADUs in on its
   downlink port.
-- :class:`SatellitePart`: one or more :class:`linkstack.runtime.node.SatelliteNode` with
+- :class:`SatellitePart`: one or more :class:`linkstack.runtime.satellite.SatelliteNode` with
   FARM-1 and the TM channel (:class:`linkstack.runtime.cop1_link.Spacecraft`), the laser
   terminals, the relay and the inference service; TM frames all through every
   pass.
 - :class:`ChannelPart`: the emulated space: one :class:`channels.link.Link` per
-  link direction with the physics of :func:`linkstack.runtime.node.rf_models` and
-  :func:`linkstack.runtime.node.laser_model` (geometry-driven delay, Doppler and lock,
+  link direction with the physics of :func:`linkstack.runtime.radio.rf_models` and
+  :func:`linkstack.runtime.radio.laser_model` (geometry-driven delay, Doppler and lock,
   bit errors, losses, contact gaps), in wall-clock time.
 
 Each has ``status()`` (what the status line, the HTTP endpoint and MQTT report)
@@ -42,24 +42,19 @@ from channels.rf import doppler_hz, ebn0_db
 from linkstack.ccsds.coding.chains import CaduCoding
 from linkstack.daemon.wire import ModemModel, PortPlan, Wire, WireLink, arrival
 from linkstack.runtime.cop1_link import Spacecraft
-from linkstack.runtime.node import (
-    AOS_FRAME_LEN,
-    CaptureSink,
-    Cop1Channel,
-    MissionControl,
-    Peer,
-    SatelliteNode,
+from linkstack.runtime.mission_control import Cop1Channel, MissionControl
+from linkstack.runtime.radio import (
     StationSwitch,
-    Trace,
     cadu_frame_of,
     cltu_frame_of,
     laser_model,
     rf_ends,
     rf_models,
-    sat_node,
-    transmit_passes,
 )
 from linkstack.runtime.routing import ContactState
+from linkstack.runtime.satellite import Peer, SatelliteNode, transmit_passes
+from linkstack.runtime.site import AOS_FRAME_LEN, CaptureSink, sat_node
+from linkstack.runtime.trace import Trace
 from payloads.backends import Backend
 from payloads.service import InferenceService
 
@@ -70,7 +65,7 @@ CONTACT_LOOKBACK_S = 1800.0
 
 
 class ProcessSite:
-    """The :class:`linkstack.runtime.node.Site` of one daemon process."""
+    """The :class:`linkstack.runtime.site.Site` of one daemon process."""
 
     def __init__(self, clock: Any, config: Any, sink: CaptureSink | None) -> None:
         self.clock = clock

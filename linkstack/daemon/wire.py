@@ -19,7 +19,7 @@ CADU on a laser link), which is what Wireshark shows on the loopback interface
 (``tshark -i lo -d udp.port==47100,linkstack.cltu ...``).
 
 Senders pace their units at the link's rate (:class:`WireLink`: a
-:class:`linkstack.runtime.node.RadioLink` whose model, :class:`ModemModel`, is always up:
+:class:`linkstack.runtime.radio.RadioLink` whose model, :class:`ModemModel`, is always up:
 the physics is the channel's), so that FOP-1 hears "accepted" when a CLTU starts
 to radiate, exactly as in the in-process emulation.
 """
@@ -36,7 +36,7 @@ from typing import Any
 
 from channels.link import Conditions, Delivery
 from linkstack.errors import ConfigError
-from linkstack.runtime.node import RadioLink, StationSwitch
+from linkstack.runtime.radio import RadioLink, StationSwitch
 
 log = logging.getLogger("linkstack.daemon.wire")
 

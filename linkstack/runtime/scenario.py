@@ -6,7 +6,7 @@ and rates, the laser terminal, injected losses and BER floors), the channel codi
 the COP-1 parameters, the model backend, and what the daemons need (capture,
 MQTT, ports, the ground's queue). :func:`load` reads and checks one and gives a
 :class:`ScenarioFile`; :attr:`ScenarioFile.emulation` is the
-:class:`linkstack.runtime.node.EmulationConfig` that the in-process emulation and the
+:class:`linkstack.runtime.emulation.EmulationConfig` that the in-process emulation and the
 daemons build from. Every key has a default, so an empty file is the default
 scenario; ``linkstack/runtime/scenarios/default.toml`` (:func:`default_text`, printed by
 ``linkstack scenario show``) writes every section out with its defaults.
@@ -54,7 +54,7 @@ from linkstack.ccsds.coding.cltu import DecodeMode
 from linkstack.ccsds.coding.rs import INTERLEAVING_DEPTHS
 from linkstack.errors import ConfigError, FieldError
 from linkstack.runtime.cop1_link import UplinkConfig
-from linkstack.runtime.node import EmulationConfig
+from linkstack.runtime.emulation import EmulationConfig
 from payloads.backends import KINDS as BACKEND_KINDS
 from payloads.client import ClientConfig
 from payloads.service import ServiceConfig
@@ -137,7 +137,7 @@ class ScenarioFile:
     source: str
     name: str
     description: str
-    emulation: Any  # linkstack.runtime.node.EmulationConfig
+    emulation: Any  # linkstack.runtime.emulation.EmulationConfig
     capture: CaptureSettings = field(default_factory=CaptureSettings)
     mqtt: MqttSettings = field(default_factory=MqttSettings)
     daemon: DaemonSettings = field(default_factory=DaemonSettings)

@@ -30,7 +30,7 @@ from typing import Any, TextIO
 
 from channels.scenarios import scenario_by_name
 from linkstack.runtime import clock as clk
-from linkstack.runtime.node import Emulation, EmulationConfig
+from linkstack.runtime.emulation import Emulation, EmulationConfig
 from linkstack.runtime.report import LEG_SHORT, REFERENCE_S, Timeline, format_table, write_reports
 from payloads.backends import Backend, GenerationParams, make_backend
 from payloads.client import QueryRefusedError

@@ -46,7 +46,7 @@ from linkstack.ccsds.spp import PacketType, SequenceCounter, segment
 from linkstack.ccsds.tc import TcConfig, TcVirtualChannel
 from linkstack.ccsds.tm import TmConfig, TmMasterChannel
 from linkstack.runtime import clock as clk
-from linkstack.runtime.node import Emulation, EmulationConfig
+from linkstack.runtime.emulation import Emulation, EmulationConfig
 from payloads.backends import make_backend
 from payloads.messages import ANSWER_APID, QUERY_APID, Answer, Params, Query, decode, encode
 

@@ -23,7 +23,8 @@ from linkstack.daemon.wire import ModemModel, PortPlan, WireLink
 from linkstack.errors import ConfigError
 from linkstack.runtime import clock as clk
 from linkstack.runtime.cop1_link import Spacecraft, UplinkConfig
-from linkstack.runtime.node import Cop1Channel, RadioLink
+from linkstack.runtime.mission_control import Cop1Channel
+from linkstack.runtime.radio import RadioLink
 
 EPOCH = datetime(2026, 1, 1, tzinfo=UTC)
 

@@ -10,7 +10,8 @@ import itertools
 import pytest
 
 from linkstack.runtime import clock as clk
-from linkstack.runtime.node import Emulation, EmulationConfig, MissionControl
+from linkstack.runtime.emulation import Emulation, EmulationConfig
+from linkstack.runtime.mission_control import MissionControl
 from linkstack.runtime.report import LEGS, format_table
 from payloads.backends import GenerationParams, make_backend
 from payloads.messages import ErrorMessage, Params

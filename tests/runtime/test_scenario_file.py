@@ -11,7 +11,7 @@ import pytest
 
 from channels.scenarios import default_scenario
 from linkstack.runtime import scenario as sc
-from linkstack.runtime.node import EmulationConfig
+from linkstack.runtime.emulation import EmulationConfig
 from linkstack.runtime.scenario import ScenarioError, load, load_default, loads
 from linkstack.tools.cli import main as cli_main
 

@@ -17,7 +17,7 @@ import time
 from dataclasses import dataclass
 
 from linkstack.runtime import clock as clk
-from linkstack.runtime.node import Emulation, EmulationConfig
+from linkstack.runtime.emulation import Emulation, EmulationConfig
 from linkstack.runtime.report import Timeline, summarize
 from payloads.backends import Backend, GenerationParams, make_backend
 from payloads.client import QueryRefusedError
