@@ -28,6 +28,7 @@ import pytest
 
 from linkstack.ccsds.coding.chains import CltuCoding
 from linkstack.ccsds.coding.cltu import DecodeMode
+from linkstack.ccsds.cop1.farm import TABLE as FARM_TABLE
 from linkstack.ccsds.cop1.farm import Farm, FarmEvent
 from linkstack.conformance.active.cases import GROUND_CASES, SAT_CASES, select_cases
 from linkstack.conformance.active.report import format_text
@@ -136,27 +137,18 @@ def test_in_the_error_detecting_mode_a_single_bit_error_loses_the_frame():
     assert "one bit error in each of its" in result.verdict.evidence.sent
 
 
-class _NoRetransmitFarm(Farm):
-    """FARM-1 that forgets to set Retransmit on a frame in the positive window."""
-
-    def _apply(self, event, frame, command):
-        if event is FarmEvent.E3:
-            event = FarmEvent.E4
-        return super()._apply(event, frame, command)
-
-
-class _NoLockoutFarm(Farm):
-    """FARM-1 that takes the lockout area for the negative window."""
-
-    def _apply(self, event, frame, command):
-        if event is FarmEvent.E5:
-            event = FarmEvent.E4
-        return super()._apply(event, frame, command)
+def _farm_taking(event: FarmEvent, for_event: FarmEvent) -> Farm:
+    """FARM-1 that does for ``event`` what the table says for ``for_event``."""
+    return Farm(0, table={**FARM_TABLE, event: FARM_TABLE[for_event]})
 
 
 def test_a_spacecraft_broken_in_one_way_fails_that_case_only():
-    assert failing(run_in_process(InProcessSat(farm=_NoRetransmitFarm(0)))) == {"ACT-TC-WINDOW-01"}
-    assert failing(run_in_process(InProcessSat(farm=_NoLockoutFarm(0)))) == {"ACT-COP-LOCKOUT-01"}
+    # forgets to set Retransmit on a frame in the positive window
+    no_retransmit = _farm_taking(FarmEvent.E3, FarmEvent.E4)
+    assert failing(run_in_process(InProcessSat(farm=no_retransmit))) == {"ACT-TC-WINDOW-01"}
+    # takes the lockout area for the negative window
+    no_lockout = _farm_taking(FarmEvent.E5, FarmEvent.E4)
+    assert failing(run_in_process(InProcessSat(farm=no_lockout))) == {"ACT-COP-LOCKOUT-01"}
     blind = InProcessSat()
     blind.spacecraft.tc_rx.check_scid = False
     report = run_in_process(blind)

@@ -27,11 +27,22 @@ exceed it finds no buffer space (E2): FARM-1 sets the Wait flag and goes to S2
 until :meth:`buffer_release` (E10); in S2 a frame in sequence stays E2 until
 that signal, so E1 does not arise there (the table's "not applicable"). Type-BD
 frames are accepted whatever the buffer holds (they bypass flow control).
+
+The table is :data:`TABLE` below, one row per event and one cell per state, each
+cell naming its steps (the actions of 232.1-B-2 §6.2, methods of :class:`Farm`) and
+the next state, as FOP-1's is. A FARM-1 can be built with another table (the
+``table`` argument), so that a test can make one that breaks one rule on purpose.
+
+Reading of the standard, where it leaves room: the Lockout flag is set only on the
+way into S3 and cleared only on the way out, so it is set exactly in S3, and the
+Wait flag is never set in S1; the cells that leave S1 or S2 clear only the flags
+the standard names for them.
 """
 
 from __future__ import annotations
 
 from collections import Counter, deque
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from enum import Enum, IntEnum
 
@@ -76,8 +87,106 @@ class FarmResult:
     accepted: TcFrame | None = None
 
 
+# -- the state table ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Cell:
+    """One cell: the steps (methods of :class:`Farm`, ``name`` or ``name:argument``),
+    the next state (None: stay) and the kind of outcome, which names the counter of
+    :attr:`Farm.stats` it adds to: "accept" (the frame goes to the buffer, counted
+    ``accepted``), "discard" (``discarded``), "command" (a control command, executed
+    or not, ``control_commands``), "signal" (the buffer release: no frame, no
+    counter) and "n/a" (cannot occur in this state; a frame that reached it anyway
+    would be discarded and counted so)."""
+
+    steps: tuple[str, ...] = ()
+    to: FarmState | None = None
+    kind: str = "discard"
+
+
+Row = tuple[Cell, Cell, Cell]
+
+S1, S2, S3 = FarmState
+
+DISCARD = Cell()
+NA = Cell(kind="n/a")
+
+
+def _every(cell: Cell) -> Row:
+    return (cell, cell, cell)
+
+
+def _discard(*steps: str, to: FarmState | None = None) -> Cell:
+    return Cell(tuple(steps), to)
+
+
+def _command(*steps: str, to: FarmState | None = None) -> Cell:
+    return Cell(("count_farm_b", *steps), to, "command")
+
+
+_E = FarmEvent
+_LOCK = _discard("set:lockout", to=S3)
+
+# One row per event, one cell per state S1..S3 (232.1-B-2 table 6-1).
+TABLE: dict[FarmEvent, Row] = {
+    # Type-AD frames, by where N(S) falls against V(R)
+    _E.E1: (Cell(("accept", "advance_vr", "clear:retransmit"), kind="accept"), NA, DISCARD),
+    _E.E2: (_discard("set:retransmit", "set:wait", to=S2), DISCARD, DISCARD),
+    _E.E3: (_discard("set:retransmit"), DISCARD, DISCARD),
+    _E.E4: _every(DISCARD),
+    _E.E5: (_LOCK, _LOCK, DISCARD),
+    # Type-BD frames bypass the checks and the flow control
+    _E.E6: _every(Cell(("accept", "count_farm_b"), kind="accept")),
+    # Type-BC frames: the control commands
+    _E.E7: (
+        _command("clear:retransmit", to=S1),
+        _command("clear:retransmit", "clear:wait", to=S1),
+        _command("clear:retransmit", "clear:wait", "clear:lockout", to=S1),
+    ),
+    _E.E8: (
+        _command("clear:retransmit", "set_vr", to=S1),
+        _command("clear:retransmit", "clear:wait", "set_vr", to=S1),
+        _command(),  # not executed in Lockout, but counted by FARM-B
+    ),
+    _E.E9: _every(DISCARD),
+    # the higher procedures free buffer space
+    _E.E10: (
+        Cell(kind="signal"),
+        Cell(("clear:wait",), S1, "signal"),
+        Cell(("clear:wait",), kind="signal"),
+    ),
+}
+
+_COUNTERS = {
+    "accept": "accepted",
+    "discard": "discarded",
+    "n/a": "discarded",
+    "command": "control_commands",
+    "signal": None,
+}
+# the steps a cell can name; "set" and "clear" take one of the flags the CLCW reports
+_STEPS = frozenset({"accept", "advance_vr", "set_vr", "count_farm_b", "set", "clear"})
+_FLAGS = ("retransmit", "wait", "lockout")
+
+
+@dataclass(slots=True)
+class _Input:
+    """What one event brings: the frame (None for a failed one or the release
+    signal) and, for E8, the Set V(R) command; ``accepted`` is set by the step that
+    buffers the frame."""
+
+    frame: TcFrame | None
+    command: SetVr | None
+    accepted: TcFrame | None = None
+
+
+_Step = Callable[["_Input", str], None]
+
+
 class Farm:
-    """FARM-1 for one virtual channel (see the module docstring)."""
+    """FARM-1 for one virtual channel (see the module docstring). ``table`` replaces
+    :data:`TABLE` (the same shape: a row of three cells for every event)."""
 
     def __init__(
         self,
@@ -85,6 +194,7 @@ class Farm:
         window_width: int = 64,
         buffer_frames: int | None = None,
         status: int = 0,
+        table: Mapping[FarmEvent, Row] | None = None,
     ) -> None:
         if not isinstance(window_width, int) or not (
             MIN_WINDOW <= window_width <= MAX_WINDOW and window_width % 2 == 0
@@ -115,6 +225,31 @@ class Farm:
         self.buffer: deque[TcFrame] = deque()
         self._ad_buffered = 0
         self.stats: Counter[str] = Counter()
+        self.table = TABLE if table is None else table
+        self._steps = self._bind(self.table)
+
+    def _bind(
+        self, table: Mapping[FarmEvent, Row]
+    ) -> dict[tuple[FarmEvent, FarmState], tuple[tuple[_Step, str], ...]]:
+        """Each cell's steps as bound methods, which also checks the table."""
+        bound = {}
+        for event in FarmEvent:
+            row = table.get(event)
+            if row is None or len(row) != len(FarmState):
+                raise ConfigError("farm", "table", f"needs a row of 3 cells for {event.name}")
+            for state, cell in zip(FarmState, row, strict=True):
+                if cell.kind not in _COUNTERS:
+                    raise ConfigError("farm", "table", f"{event.name}/S{state}: kind {cell.kind!r}")
+                steps = []
+                for step in cell.steps:
+                    name, _, argument = step.partition(":")
+                    takes_flag = name in ("set", "clear")
+                    bad_argument = argument not in _FLAGS if takes_flag else argument != ""
+                    if name not in _STEPS or bad_argument:
+                        raise ConfigError("farm", "table", f"{event.name}/S{state}: step {step!r}")
+                    steps.append((getattr(self, "_" + name), argument))
+                bound[event, state] = tuple(steps)
+        return bound
 
     # -- the report -------------------------------------------------------------------
     def clcw(self) -> Clcw:
@@ -146,7 +281,7 @@ class Farm:
 
     def buffer_release(self) -> FarmResult:
         """E10: the higher procedures say buffer space is free again."""
-        return self._apply(FarmEvent.E10, None, None)
+        return self._apply(FarmEvent.E10, _Input(None, None))
 
     # -- frames -------------------------------------------------------------------------
     def classify(self, frame: TcFrame | None) -> tuple[FarmEvent, SetVr | None]:
@@ -176,69 +311,42 @@ class Farm:
     def receive(self, frame: TcFrame | None) -> FarmResult:
         """One frame from the validation (None: a frame that failed it). Never raises."""
         event, command = self.classify(frame)
-        return self._apply(event, frame, command)
+        return self._apply(event, _Input(frame, command))
 
-    # -- the state table -------------------------------------------------------------------
-    def _accept(self, frame: TcFrame) -> TcFrame:
+    # -- the machine ------------------------------------------------------------------------
+    def _apply(self, event: FarmEvent, inp: _Input) -> FarmResult:
+        old = self.state
+        cell = self.table[event][old - 1]
+        for method, argument in self._steps[event, old]:
+            method(inp, argument)
+        new = self.state = cell.to or old
+        self.stats[event.name] += 1
+        counter = _COUNTERS[cell.kind]
+        if counter is not None:
+            self.stats[counter] += 1
+        return FarmResult(event, old, new, inp.accepted)
+
+    # -- actions of 232.1-B-2 §6.2, the steps of the table ------------------------------
+    def _accept(self, inp: _Input, _: str) -> None:
+        frame = inp.frame
+        assert frame is not None
         self.buffer.append(frame)
         if frame.frame_type is TcFrameType.AD:
             self._ad_buffered += 1
-        return frame
+        inp.accepted = frame
 
-    def _apply(self, event: FarmEvent, frame: TcFrame | None, command: SetVr | None) -> FarmResult:
-        old = state = self.state
-        accepted = None
-        S1, S2, S3 = FarmState.OPEN, FarmState.WAIT, FarmState.LOCKOUT  # noqa: N806
-        if event is FarmEvent.E1:
-            if state is S1:  # accept, V(R) + 1, Retransmit := 0
-                assert frame is not None
-                accepted = self._accept(frame)
-                self.vr = (self.vr + 1) % 256
-                self.retransmit = False
-            # S2: not applicable (no buffer space in Wait); S3: discard
-        elif event is FarmEvent.E2:
-            if state is S1:  # discard, Retransmit := 1, Wait := 1
-                self.retransmit = True
-                self.wait = True
-                state = S2
-        elif event is FarmEvent.E3:
-            if state is S1:  # discard, Retransmit := 1
-                self.retransmit = True
-        elif event is FarmEvent.E5:
-            if state in (S1, S2):  # discard, Lockout := 1
-                self.lockout = True
-                state = S3
-        elif event is FarmEvent.E6:  # every state: accept, FARM-B counter + 1
-            assert frame is not None
-            accepted = self._accept(frame)
-            self.farm_b_counter += 1
-        elif event is FarmEvent.E7:  # Unlock
-            self.farm_b_counter += 1
-            self.retransmit = False
-            if state in (S2, S3):
-                self.wait = False
-                self.lockout = False
-                state = S1
-        elif event is FarmEvent.E8:  # Set V(R): not executed in Lockout
-            self.farm_b_counter += 1
-            if state in (S1, S2):
-                assert command is not None
-                self.retransmit = False
-                self.wait = False
-                self.vr = command.vr
-                state = S1
-        elif event is FarmEvent.E10:  # buffer release
-            if state in (S2, S3):
-                self.wait = False
-            if state is S2:
-                state = S1
-        # E4 and E9: discard in every state
-        self.state = state
-        self.stats[event.name] += 1
-        if accepted is not None:
-            self.stats["accepted"] += 1
-        elif event in (FarmEvent.E7, FarmEvent.E8):
-            self.stats["control_commands"] += 1
-        elif event is not FarmEvent.E10:
-            self.stats["discarded"] += 1
-        return FarmResult(event, old, state, accepted)
+    def _advance_vr(self, inp: _Input, _: str) -> None:
+        self.vr = (self.vr + 1) % 256
+
+    def _set_vr(self, inp: _Input, _: str) -> None:
+        assert inp.command is not None
+        self.vr = inp.command.vr
+
+    def _count_farm_b(self, inp: _Input, _: str) -> None:
+        self.farm_b_counter += 1
+
+    def _set(self, inp: _Input, flag: str) -> None:
+        setattr(self, flag, True)
+
+    def _clear(self, inp: _Input, flag: str) -> None:
+        setattr(self, flag, False)

@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 
 from linkstack.ccsds.cop1.clcw import Clcw
 from linkstack.ccsds.cop1.commands import SetVr, Unlock
+from linkstack.ccsds.cop1.farm import Cell as TableCell
 from linkstack.ccsds.cop1.farm import Farm, FarmEvent, FarmState
 from linkstack.ccsds.tc import TcFrame, TcFrameType
 from linkstack.errors import ConfigError
@@ -169,6 +170,38 @@ def test_invalid_frames_are_e9_and_change_nothing(frame):
     before = view(farm)
     assert farm.receive(frame).event is E.E9
     assert view(farm) == before and not farm.buffer
+
+
+# -- another table -------------------------------------------------------------------------
+
+
+def test_a_farm_runs_the_table_it_is_given():
+    """A table that discards everything in every state: nothing is accepted, no flag
+    moves, and the counters say so (the cells below are the test's own)."""
+    deaf = {event: (TableCell(),) * 3 for event in E}
+    farm = Farm(VC, W, table=deaf)
+    for frame in (ad(0), ad(1), ad(100), bd(), bc(Unlock().pack()), bc(SetVr(9).pack())):
+        result = farm.receive(frame)
+        assert result.accepted is None and result.new_state is S1
+    assert view(farm) == view(Farm(VC, W)) and not farm.buffer
+    assert farm.stats["discarded"] == 6 and farm.stats["E5"] == 1
+
+
+@pytest.mark.parametrize(
+    "table",
+    [
+        {},
+        {event: (TableCell(),) * 2 for event in E},
+        {event: (TableCell(("explode",)),) * 3 for event in E},
+        {event: (TableCell(("set:vr",)),) * 3 for event in E},
+        {event: (TableCell(("advance_vr:twice",)),) * 3 for event in E},
+        {event: (TableCell(kind="maybe"),) * 3 for event in E},
+    ],
+    ids=["no rows", "two cells", "unknown step", "not a flag", "stray argument", "unknown kind"],
+)
+def test_a_malformed_table_is_refused_when_the_farm_is_built(table):
+    with pytest.raises(ConfigError, match="table"):
+        Farm(VC, W, table=table)
 
 
 # -- the windows ------------------------------------------------------------------------------

@@ -710,3 +710,35 @@ def test_bc_retransmission_waits_for_bc_out_ready():
     assert of(actions, Transmit) == [] and fop.transmission_count == 2
     actions = fop.transmit_accepted(BC, T0 + 2.5)  # E43 in S5: ready, look for directive
     assert of(actions, Transmit) == [Transmit(bc.frame, retransmission=True)]
+
+
+def test_transmit_carries_the_tag_its_frame_was_requested_with():
+    """AD frames carry their FDU's tag, first time and on retransmission; BD frames
+    the BD request's; BC frames None (no request of the higher procedures made them)."""
+    fop = Fop(CFG)
+    (unlock,) = of(lower(fop, fop.directive(D.INITIATE_AD_WITH_UNLOCK, T0, tag="i")), Transmit)
+    assert unlock.frame.frame_type is BC and unlock.tag is None
+    (again,) = of(fire_timer(fop), Transmit)  # E104 in S5: the BC frame again
+    assert again.retransmission and again.frame == unlock.frame and again.tag is None
+    lower(fop, fop.clcw(clcw(0), T0))  # E1 in S5: the Unlock took, S1
+    assert fop.state is S1
+    first = of(lower(fop, fop.request_ad(fdu(0), T0, tag="fdu-0")), Transmit)
+    first += of(lower(fop, fop.request_ad(fdu(1), T0, tag=("fdu", 1))), Transmit)
+    assert [(t.frame.seq, t.retransmission, t.tag) for t in first] == [
+        (0, False, "fdu-0"),
+        (1, False, ("fdu", 1)),
+    ]
+    retransmitted = of(lower(fop, fop.clcw(clcw(0, retransmit=True), T0)), Transmit)  # E10
+    assert [(t.frame.seq, t.retransmission, t.tag) for t in retransmitted] == [
+        (0, True, "fdu-0"),
+        (1, True, ("fdu", 1)),
+    ]
+    (bd,) = of(fop.request_bd(bd_frame(), T0, tag="bd-7"), Transmit)
+    assert bd.frame.frame_type is BD and bd.tag == "bd-7" and not bd.retransmission
+    # an FDU that waited in the Wait Queue goes out with its own tag too
+    fop = Fop(FopConfig(SCID, VC, window_width=1))
+    lower(fop, fop.directive(D.INITIATE_AD_WITHOUT_CLCW, T0))
+    lower(fop, fop.request_ad(fdu(0), T0, tag="a"))
+    assert of(lower(fop, fop.request_ad(fdu(1), T0, tag="b")), Transmit) == []
+    (waited,) = of(lower(fop, fop.clcw(clcw(1), T0)), Transmit)
+    assert (waited.frame.seq, waited.tag) == (1, "b")
