@@ -8,9 +8,18 @@ MB/s, far ahead of anything written in Python.
 
 from __future__ import annotations
 
+from typing import Protocol
+
 import crcmod
 
-crc16_ccitt = crcmod.mkCrcFun(0x11021, initCrc=0xFFFF, rev=False, xorOut=0x0000)
+
+class CrcFunction(Protocol):
+    """What crcmod's ``mkCrcFun`` makes (crcmod ships no type information)."""
+
+    def __call__(self, data: bytes | bytearray | memoryview, crc: int = ..., /) -> int: ...
+
+
+crc16_ccitt: CrcFunction = crcmod.mkCrcFun(0x11021, initCrc=0xFFFF, rev=False, xorOut=0x0000)
 """crc16_ccitt(data: bytes-like, crc: int = 0xFFFF) -> int"""
 
 FECF_LEN = 2

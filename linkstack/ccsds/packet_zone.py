@@ -412,7 +412,7 @@ class VcDemultiplexer:
     def push(self, vcid: int, count: int, zone: bytes, fhp: int) -> list[bytes]:
         expected = self._next.get(vcid)
         continuous = expected is None or expected == count
-        if not continuous:
+        if expected is not None and not continuous:
             self.frames_lost += (count - expected) % self.count_modulo
         self._next[vcid] = (count + 1) % self.count_modulo
         ex = self.extractors.get(vcid)

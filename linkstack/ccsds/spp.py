@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import struct
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass
 from enum import IntEnum
 from typing import NamedTuple
@@ -213,11 +214,27 @@ class SpacePacket:
     # -- time-tagged packets ------------------------------------------------
     @classmethod
     def timed(
-        cls, apid: int, data: bytes, t_s: float, cuc: CucFormat | None = None, **fields
+        cls,
+        apid: int,
+        data: bytes,
+        t_s: float,
+        cuc: CucFormat | None = None,
+        *,
+        packet_type: PacketType = PacketType.TM,
+        seq_count: int = 0,
+        seq_flags: SeqFlags = SeqFlags.UNSEGMENTED,
     ) -> SpacePacket:
         """A packet whose secondary header is the CUC time code of ``t_s``."""
         cuc = cuc or CucFormat()
-        return cls(apid, data, sec_header_flag=True, secondary_header=cuc.encode(t_s), **fields)
+        return cls(
+            apid,
+            data,
+            packet_type=packet_type,
+            seq_count=seq_count,
+            seq_flags=seq_flags,
+            sec_header_flag=True,
+            secondary_header=cuc.encode(t_s),
+        )
 
     def time_s(self, cuc: CucFormat | None = None) -> float:
         """Decode the secondary header as a CUC time code (seconds since the format's epoch)."""
@@ -414,7 +431,7 @@ class PacketStreamParser:
         self.packets += 1
         return pkt
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[bytes]:
         while (pkt := self.next_packet()) is not None:
             yield pkt
 

@@ -92,12 +92,12 @@ TO_DUAL, TO_CONV = _basis_tables()
 _IDENTITY = np.arange(256, dtype=np.uint8)
 
 
-def _vec_mul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+def _vec_mul(a: np.ndarray, b: np.ndarray | np.uint8) -> np.ndarray:
     """Element-wise GF product of two broadcastable uint8 arrays."""
-    a = a.astype(np.int32)
-    b = b.astype(np.int32)
-    prod = GF_EXP[GF_LOG[a] + GF_LOG[b]]
-    return np.where((a == 0) | (b == 0), 0, prod).astype(np.uint8)
+    a32 = a.astype(np.int32)
+    b32 = b.astype(np.int32)
+    prod = GF_EXP[GF_LOG[a32] + GF_LOG[b32]]
+    return np.where((a32 == 0) | (b32 == 0), 0, prod).astype(np.uint8)
 
 
 # -- code tables ----------------------------------------------------------------
@@ -150,9 +150,9 @@ def _tables(e: int, dual: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     enc = to_out[enc]
 
     first_root = 128 - e
-    m = np.arange(255)[:, None]
+    degree = np.arange(255)[:, None]
     j = np.arange(n_check)[None, :]
-    root_pow_log = (BETA_LOG * (first_root + j) * m) % 255  # log of beta^((b+j) m)
+    root_pow_log = (BETA_LOG * (first_root + j) * degree) % 255  # log of beta^((b+j) m)
     root_pow = GF_EXP[root_pow_log].astype(np.uint8)  # (255, 2E)
     syn = _vec_mul(values[None, :, None], root_pow[:, None, :])  # (255, 256, 2E)
     return _as_words(enc), _as_words(syn), to_out.copy()
@@ -176,11 +176,13 @@ def _chien_steps(e: int, n_cw: int) -> np.ndarray:
 
 # -- compiled kernels -------------------------------------------------------------
 
-_JIT = dict(nopython=True, cache=True, nogil=True)
+_jit = numba.jit(nopython=True, cache=True, nogil=True)
 
 
-@numba.jit(**_JIT)
-def _encode_kernel(frames, out, depth, k, n_check, enc64):  # pragma: no cover - compiled
+@_jit
+def _encode_kernel(
+    frames: np.ndarray, out: np.ndarray, depth: int, k: int, n_check: int, enc64: np.ndarray
+) -> None:  # pragma: no cover - compiled
     # Four 64-bit accumulators hold the 2E <= 32 check symbols of one codeword in
     # registers; each data symbol XORs in one table row.
     base = k * depth
@@ -202,8 +204,19 @@ def _encode_kernel(frames, out, depth, k, n_check, enc64):  # pragma: no cover -
                 out[f, base + q * depth + j] = (a >> np.uint64(8 * (q & 7))) & np.uint64(0xFF)
 
 
-@numba.jit(**_JIT)
-def _correct(syn, n_cw, e, gf_exp, gf_log, roots, mags, scratch, chien, steps):  # pragma: no cover
+@_jit
+def _correct(
+    syn: np.ndarray,
+    n_cw: int,
+    e: int,
+    gf_exp: np.ndarray,
+    gf_log: np.ndarray,
+    roots: np.ndarray,
+    mags: np.ndarray,
+    scratch: np.ndarray,
+    chien: np.ndarray,
+    steps: np.ndarray,
+) -> int:  # pragma: no cover - compiled
     """Berlekamp-Massey, Chien, Forney on one codeword's syndromes (conventional
     basis). Fills roots (degrees) and mags (conventional values); returns the
     number of errors, or -1 when the codeword is uncorrectable. ``scratch`` is a
@@ -312,10 +325,20 @@ def _correct(syn, n_cw, e, gf_exp, gf_log, roots, mags, scratch, chien, steps): 
     return found
 
 
-@numba.jit(**_JIT)
+@_jit
 def _decode_kernel(
-    blocks, out, counts, depth, k, e, syn64, to_out, gf_exp, gf_log, steps
-):  # pragma: no cover - compiled
+    blocks: np.ndarray,
+    out: np.ndarray,
+    counts: np.ndarray,
+    depth: int,
+    k: int,
+    e: int,
+    syn64: np.ndarray,
+    to_out: np.ndarray,
+    gf_exp: np.ndarray,
+    gf_log: np.ndarray,
+    steps: np.ndarray,
+) -> None:  # pragma: no cover - compiled
     n_check = 2 * e
     n_cw = k + n_check
     frame_len = k * depth

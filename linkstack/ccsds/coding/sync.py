@@ -63,6 +63,7 @@ synchronizer holds at most :attr:`FrameSynchronizer.max_buffered` octets
 from __future__ import annotations
 
 from collections import Counter, deque
+from collections.abc import Callable
 from enum import Enum
 from functools import lru_cache
 from typing import NamedTuple
@@ -102,14 +103,17 @@ class AsmMatch(NamedTuple):
     inverted: bool
 
 
+_popcount: Callable[..., np.ndarray]  # (w, out=None): the set bits of each element
 if hasattr(np, "bitwise_count"):  # numpy >= 2.0
     _popcount = np.bitwise_count
 else:  # pragma: no cover - numpy 1.26 (allowed by pyproject) has no popcount ufunc
     _POP16 = np.array([bin(i).count("1") for i in range(1 << 16)], dtype=np.uint8)
 
-    def _popcount(w: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    def _popcount_by_table(w: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
         low = _POP16[(w & 0xFFFF).astype(np.intp)]  # the windows are at most 32 bits
         return np.add(low, _POP16[((w >> 16) & 0xFFFF).astype(np.intp)], out=out)
+
+    _popcount = _popcount_by_table
 
 
 class _Marker:
@@ -178,16 +182,16 @@ class _Marker:
             window = np.empty(n, dtype=np.uint64)
             counts = np.empty(n, dtype=np.uint8)
             hits_pos, hits_err = [], []
-            for k in range(8):
+            for phase in range(8):
                 phase_errors.fill(0)
                 for offset, octets, value, shifts in self.chunks:
-                    np.right_shift(v40[offset : offset + n], shifts[k, 0], out=window)
+                    np.right_shift(v40[offset : offset + n], shifts[phase, 0], out=window)
                     np.bitwise_and(window, np.uint64((1 << 8 * octets) - 1), out=window)
                     np.bitwise_xor(window, value, out=window)
                     _popcount(window, out=counts)
                     phase_errors += counts
                 idx = np.flatnonzero((phase_errors <= lo) | (phase_errors >= hi))
-                hits_pos.append((idx + i0) * 8 + k)
+                hits_pos.append((idx + i0) * 8 + phase)
                 hits_err.append(phase_errors[idx])
             pos, err = np.concatenate(hits_pos), np.concatenate(hits_err)
         order = np.argsort(pos, kind="stable")

@@ -433,13 +433,13 @@ class FopConfig:
 
 def _parameter_error(name: str, value: object) -> str:
     """Why ``value`` cannot be the parameter ``name`` ("" when it can)."""
-    is_int = isinstance(value, int) and not isinstance(value, bool)
+    integer = value if isinstance(value, int) and not isinstance(value, bool) else None
     if name in ("window_width", "vs", "vr"):
         lo = 1 if name == "window_width" else 0
-        if not is_int or not lo <= value <= 255:
+        if integer is None or not lo <= integer <= 255:
             return f"must be an integer in {lo}..255, got {value!r}"
     elif name == "transmission_limit":
-        if not is_int or value < 1:
+        if integer is None or integer < 1:
             return f"must be an integer >= 1, got {value!r}"
     elif name == "timeout_type":
         if value not in (0, 1) or isinstance(value, bool):
