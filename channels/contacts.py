@@ -36,12 +36,16 @@ import math
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar, overload
 
 import numpy as np
 
-from channels.geometry import C_MPS, EARTH_RADIUS_M, GroundStation
+from channels.geometry import C_MPS, EARTH_RADIUS_M, GroundStation, Real
 from channels.orbit import Fleet
 from linkstack.errors import ConfigError
+
+if TYPE_CHECKING:
+    from channels.scenarios import Scenario
 
 DEFAULT_STEP_S = 10.0
 DEFAULT_COARSE_STEP_S = 60.0
@@ -77,7 +81,7 @@ class Samples:
     range_rate_mps: np.ndarray
     elevation_deg: np.ndarray | None = None
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         d = {
             "t_s": _rounded(self.t_s, 3),
             "range_m": _rounded(self.range_m, 1),
@@ -88,7 +92,7 @@ class Samples:
         return d
 
     @classmethod
-    def from_dict(cls, d: dict) -> Samples:
+    def from_dict(cls, d: dict[str, Any]) -> Samples:
         el = d.get("elevation_deg")
         return cls(
             np.asarray(d["t_s"], dtype=float),
@@ -124,8 +128,8 @@ class GroundWindow:
     def duration_s(self) -> float:
         return self.los_t_s - self.aos_t_s
 
-    def to_dict(self) -> dict:
-        d = {
+    def to_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = {
             "station": self.station,
             "satellite": self.satellite,
             "aos_t_s": round(self.aos_t_s, 3),
@@ -142,7 +146,7 @@ class GroundWindow:
         return d
 
     @classmethod
-    def from_dict(cls, d: dict) -> GroundWindow:
+    def from_dict(cls, d: dict[str, Any]) -> GroundWindow:
         s = d.get("samples")
         return cls(
             d["station"],
@@ -177,8 +181,8 @@ class IslWindow:
     def duration_s(self) -> float:
         return self.stop_t_s - self.start_t_s
 
-    def to_dict(self) -> dict:
-        d = {
+    def to_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = {
             "sat_a": self.sat_a,
             "sat_b": self.sat_b,
             "start_t_s": round(self.start_t_s, 3),
@@ -193,7 +197,7 @@ class IslWindow:
         return d
 
     @classmethod
-    def from_dict(cls, d: dict) -> IslWindow:
+    def from_dict(cls, d: dict[str, Any]) -> IslWindow:
         s = d.get("samples")
         return cls(
             d["sat_a"],
@@ -250,7 +254,8 @@ class _Grid:
         self.J = self.K // self.c + 1  # coarse intervals; J c > K
         self.chunk_j = max(1, round(chunk_s / self.dtc))
 
-    def t(self, k):
+    def t(self, k: Real) -> Real:
+        """The time of fine sample(s) ``k``."""
         return self.t0 + k * self.step
 
     def chunks(self) -> Iterator[tuple[int, int]]:
@@ -258,7 +263,7 @@ class _Grid:
             yield j0, min(self.J, j0 + self.chunk_j)
 
 
-def _hermite_w(u) -> np.ndarray:
+def _hermite_w(u: np.ndarray) -> np.ndarray:
     """Cubic Hermite basis at u in [0, 1] (array ``(4, ...)``): the weights of
     r0, h v0, r1, h v1 in the position."""
     u2 = u * u
@@ -266,7 +271,7 @@ def _hermite_w(u) -> np.ndarray:
     return np.stack([2 * u3 - 3 * u2 + 1, u3 - 2 * u2 + u, -2 * u3 + 3 * u2, u3 - u2])
 
 
-def _hermite_du(u) -> np.ndarray:
+def _hermite_du(u: np.ndarray) -> np.ndarray:
     """d/du of the basis: velocity = sum(w' X) / h."""
     u2 = u * u
     return np.stack([6 * u2 - 6 * u, 3 * u2 - 4 * u + 1, 6 * u - 6 * u2, 3 * u2 - 2 * u])
@@ -279,7 +284,7 @@ class _Coarse:
     ``(3, 4)`` array [r0, h v0, r1, h v1] of satellite b on interval i, so that a
     position is ``X @ w(u)``."""
 
-    def __init__(self, fleet: Fleet, indices, grid: _Grid, j0: int, j1: int) -> None:
+    def __init__(self, fleet: Fleet, indices: np.ndarray, grid: _Grid, j0: int, j1: int) -> None:
         self.jstart = max(j0 - 1, 0)
         jj = np.arange(self.jstart, j1 + 1)
         self.T0 = grid.t0 + self.jstart * grid.dtc
@@ -300,7 +305,13 @@ class _Coarse:
         return pos, vel
 
 
-def _bisect(f: Callable, pairs, lo, hi, rising: bool, tol: float) -> np.ndarray:
+# f(pairs, t): a quantity of each pair (array of pair indices) at its time t
+PairFunction = Callable[[np.ndarray, np.ndarray], np.ndarray]
+
+
+def _bisect(
+    f: PairFunction, pairs: np.ndarray, lo: np.ndarray, hi: np.ndarray, rising: bool, tol: float
+) -> np.ndarray:
     """Crossing times of f(pairs, t) = 0 inside [lo, hi] for all pairs at once;
     ``rising``: f < 0 at lo and >= 0 at hi (an AOS), else the other way (a LOS)."""
     if len(pairs) == 0:
@@ -317,13 +328,16 @@ def _bisect(f: Callable, pairs, lo, hi, rising: bool, tol: float) -> np.ndarray:
         else:
             lo = np.where(on, mid, lo)
             hi = np.where(on, hi, mid)
-    return 0.5 * (lo + hi)
+    crossing: np.ndarray = 0.5 * (lo + hi)
+    return crossing
 
 
 _INV_PHI = (math.sqrt(5.0) - 1.0) / 2.0
 
 
-def _golden_max(f: Callable, pairs, lo, hi, iterations: int = 18):
+def _golden_max(
+    f: PairFunction, pairs: np.ndarray, lo: np.ndarray, hi: np.ndarray, iterations: int = 18
+) -> tuple[np.ndarray, np.ndarray]:
     """Arg-max and max of f(pairs, t) on [lo, hi] by golden-section search, for all
     pairs at once (f unimodal on the bracket: a pass has one culmination)."""
     a = np.asarray(lo, dtype=float)
@@ -361,7 +375,35 @@ class _Open:
         self.parts: list[np.ndarray] = []
 
 
-class _Tracker:
+Window = TypeVar("Window", GroundWindow, IslWindow)
+_Window_co = TypeVar("_Window_co", GroundWindow, IslWindow, covariant=True)
+
+
+class _MakeWindow(Protocol[_Window_co]):
+    """make(pair, start, stop, start_clipped, stop_clipped, best_v, best_t, rmin,
+    rmax, cols): the window of one pair; ``cols`` its samples (None: not kept)."""
+
+    def __call__(
+        self,
+        pair: int,
+        start: float,
+        stop: float,
+        start_clipped: bool,
+        stop_clipped: bool,
+        best_v: float,
+        best_t: float,
+        rmin: float,
+        rmax: float,
+        cols: np.ndarray | None,
+        /,
+    ) -> _Window_co: ...
+
+
+# (pairs, ks, score, cols, kc0, kc1): the visible samples of one chunk
+_Chunk = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, int, int]
+
+
+class _Tracker(Generic[Window]):
     """Joins visible samples into windows across chunks.
 
     Each chunk hands in its visible samples sorted by (pair, k) with a score (the
@@ -373,15 +415,15 @@ class _Tracker:
     always, so memory without samples is bounded by the windows open at once.
     """
 
-    def __init__(self, n_pairs: int, grid: _Grid, make: Callable, keep: bool) -> None:
+    def __init__(self, n_pairs: int, grid: _Grid, make: _MakeWindow[Window], keep: bool) -> None:
         self.grid = grid
         self.keep = keep
         self.open: dict[int, _Open] = {}
         self.open_mask = np.zeros(n_pairs, dtype=bool)
         # make(pair, aos, los, aos_clipped, los_clipped, best_v, best_t, rmin, rmax, cols)
-        self.make = make
+        self.make: _MakeWindow[Window] = make
 
-    def _finish(self, pair: int, w: _Open, los_t: float, los_clipped: bool):
+    def _finish(self, pair: int, w: _Open, los_t: float, los_clipped: bool) -> Window | None:
         g = self.grid
         if w.aos_t >= g.end:
             return None
@@ -395,9 +437,19 @@ class _Tracker:
             pair, w.aos_t, los_t, w.aos_clipped, los_clipped, w.best_v, best_t, w.rmin, w.rmax, cols
         )
 
-    def feed(self, pairs, ks, score, cols, kc0: int, kc1: int, edge_fn, peak_fn) -> list:
+    def feed(
+        self,
+        pairs: np.ndarray,
+        ks: np.ndarray,
+        score: np.ndarray,
+        cols: np.ndarray,
+        kc0: int,
+        kc1: int,
+        edge_fn: PairFunction,
+        peak_fn: PairFunction | None,
+    ) -> list[Window]:
         g = self.grid
-        out = []
+        out: list[Window] = []
         t = g.t
         # Windows open at the end of the previous chunk and not visible at kc0
         # ended between samples kc0 - 1 and kc0.
@@ -473,9 +525,9 @@ class _Tracker:
                     out.append(win)
         return out
 
-    def finish(self) -> list:
+    def finish(self) -> list[Window]:
         """Close what is still open at the end of the span (clipped)."""
-        out = []
+        out: list[Window] = []
         for p, w in sorted(self.open.items()):
             if (win := self._finish(p, w, self.grid.end, True)) is not None:
                 out.append(win)
@@ -546,7 +598,19 @@ def ground_windows(
         block = np.arange(b0, min(len(fleet), b0 + block_sats))
         names = [fleet.names[i] for i in block]
 
-        def make(pair, aos, los, aos_c, los_c, best_v, best_t, rmin, rmax, cols, names=names):
+        def make(
+            pair: int,
+            aos: float,
+            los: float,
+            aos_c: bool,
+            los_c: bool,
+            best_v: float,
+            best_t: float,
+            rmin: float,
+            rmax: float,
+            cols: np.ndarray | None,
+            names: list[str] = names,
+        ) -> GroundWindow:
             b, m = divmod(pair, n_st)
             smp = None
             if cols is not None:
@@ -565,22 +629,34 @@ def ground_windows(
         yield from tracker.finish()
 
 
-def _ground_fns(co: _Coarse, st: dict):
+def _ground_fns(co: _Coarse, st: dict[str, np.ndarray]) -> tuple[PairFunction, PairFunction]:
     n_st = len(st["rho"])
 
-    def sin_el(pairs, t):
+    def sin_el(pairs: np.ndarray, t: np.ndarray) -> np.ndarray:
         b, m = np.divmod(pairs, n_st)
         pos, _ = co.at(b, t)
         d = pos - st["s"][m]
-        return np.einsum("ij,ij->i", d, st["up"][m]) / np.sqrt(np.einsum("ij,ij->i", d, d))
+        sines: np.ndarray = np.einsum("ij,ij->i", d, st["up"][m]) / np.sqrt(
+            np.einsum("ij,ij->i", d, d)
+        )
+        return sines
 
-    def edge(pairs, t):
-        return sin_el(pairs, t) - st["sin_mask"][pairs % n_st]
+    def edge(pairs: np.ndarray, t: np.ndarray) -> np.ndarray:
+        above: np.ndarray = sin_el(pairs, t) - st["sin_mask"][pairs % n_st]
+        return above
 
     return edge, sin_el
 
 
-def _ground_chunk(co: _Coarse, st: dict, grid: _Grid, j0: int, j1: int, hw, hdw):
+def _ground_chunk(
+    co: _Coarse,
+    st: dict[str, np.ndarray],
+    grid: _Grid,
+    j0: int,
+    j1: int,
+    hw: np.ndarray,
+    hdw: np.ndarray,
+) -> _Chunk:
     """Visible samples of one chunk: (pairs, ks, score, cols, kc0, kc1)."""
     c = grid.c
     n_st = len(st["rho"])
@@ -678,7 +754,19 @@ def isl_windows(
         involved, local = np.unique(pr, return_inverse=True)
         la, lb = local.reshape(-1, 2).T
 
-        def make(p, start, stop, s_c, e_c, best_v, best_t, rmin, rmax, cols, pr=pr):
+        def make(
+            p: int,
+            start: float,
+            stop: float,
+            s_c: bool,
+            e_c: bool,
+            best_v: float,
+            best_t: float,
+            rmin: float,
+            rmax: float,
+            cols: np.ndarray | None,
+            pr: np.ndarray = pr,
+        ) -> IslWindow:
             a, b = pr[p]
             smp = None if cols is None else Samples(*(cols[:, i].copy() for i in range(3)))
             return IslWindow(fleet.names[a], fleet.names[b], start, stop, rmin, rmax, s_c, e_c, smp)
@@ -694,8 +782,10 @@ def isl_windows(
         yield from tracker.finish()
 
 
-def _isl_fn(co: _Coarse, la, lb, limit_m: float, max_range_m: float):
-    def f(p, t):
+def _isl_fn(
+    co: _Coarse, la: np.ndarray, lb: np.ndarray, limit_m: float, max_range_m: float
+) -> PairFunction:
+    def f(p: np.ndarray, t: np.ndarray) -> np.ndarray:
         pa, _ = co.at(la[p], t)
         pb, _ = co.at(lb[p], t)
         return _isl_margin(pa, pb, limit_m, max_range_m)[0]
@@ -703,7 +793,16 @@ def _isl_fn(co: _Coarse, la, lb, limit_m: float, max_range_m: float):
     return f
 
 
-def _isl_chunk(co: _Coarse, grid: _Grid, j0: int, j1: int, la, lb, limit_m, max_range_m):
+def _isl_chunk(
+    co: _Coarse,
+    grid: _Grid,
+    j0: int,
+    j1: int,
+    la: np.ndarray,
+    lb: np.ndarray,
+    limit_m: float,
+    max_range_m: float,
+) -> _Chunk:
     """Samples of one chunk where the links are up: (pairs, ks, score, cols, kc0, kc1)."""
     c = grid.c
     kc0, kc1 = j0 * c, min(j1 * c, grid.K + 1)
@@ -722,7 +821,27 @@ def _isl_chunk(co: _Coarse, grid: _Grid, j0: int, j1: int, la, lb, limit_m, max_
     return pi, k[ki], np.zeros(len(pi)), cols, kc0, kc1
 
 
-def _isl_margin(pa, pb, limit_m, max_range_m, va=None, vb=None):
+@overload
+def _isl_margin(
+    pa: np.ndarray, pb: np.ndarray, limit_m: float, max_range_m: float
+) -> tuple[np.ndarray, np.ndarray, None]: ...
+@overload
+def _isl_margin(
+    pa: np.ndarray,
+    pb: np.ndarray,
+    limit_m: float,
+    max_range_m: float,
+    va: np.ndarray,
+    vb: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]: ...
+def _isl_margin(
+    pa: np.ndarray,
+    pb: np.ndarray,
+    limit_m: float,
+    max_range_m: float,
+    va: np.ndarray | None = None,
+    vb: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
     """min(line-of-sight clearance above ``limit_m``, range headroom), metres, >= 0
     when the link is up; also range and range rate if velocities are given."""
     d = pb - pa
@@ -733,7 +852,7 @@ def _isl_margin(pa, pb, limit_m, max_range_m, va=None, vb=None):
     q = pa + t[..., None] * d
     clearance = np.sqrt(np.einsum("...k,...k->...", q, q)) - limit_m
     f = np.minimum(clearance, max_range_m - rng)
-    if va is None:
+    if va is None or vb is None:
         return f, rng, None
     with np.errstate(invalid="ignore", divide="ignore"):
         rr = np.einsum("...k,...k->...", vb - va, d) / rng
@@ -769,7 +888,7 @@ class ContactPlan:
     def utc(self, t_s: float) -> datetime:
         return self.epoch + timedelta(seconds=t_s)
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return {
             "format": _PLAN_FORMAT,
             "version": _PLAN_VERSION,
@@ -801,7 +920,7 @@ class ContactPlan:
         return json.dumps(self.to_dict(), indent=indent)
 
     @classmethod
-    def from_dict(cls, d: dict) -> ContactPlan:
+    def from_dict(cls, d: dict[str, Any]) -> ContactPlan:
         if d.get("format") != _PLAN_FORMAT or d.get("version") != _PLAN_VERSION:
             raise ConfigError("contact plan", "format", f"expected {_PLAN_FORMAT} v{_PLAN_VERSION}")
         return cls(
@@ -833,7 +952,7 @@ def _iso(dt: datetime) -> str:
 
 
 def contact_plan(
-    scenario,
+    scenario: Scenario,
     *,
     duration_s: float = 86_400.0,
     start_t_s: float = 0.0,
@@ -848,12 +967,18 @@ def contact_plan(
     each list sorted by start time. Ground links are searched and sampled every
     ``step_s``, laser links every ``isl_step_s``."""
     fleet = scenario.fleet
-    common = {"duration_s": duration_s, "start_t_s": start_t_s, "samples": samples}
     ground = sorted(
-        ground_windows(fleet, scenario.stations, step_s=step_s, **common),
+        ground_windows(
+            fleet,
+            scenario.stations,
+            step_s=step_s,
+            duration_s=duration_s,
+            start_t_s=start_t_s,
+            samples=samples,
+        ),
         key=lambda w: (w.aos_t_s, w.station, w.satellite),
     )
-    links = []
+    links: list[IslWindow] = []
     if isl and scenario.isl_pairs:
         links = sorted(
             isl_windows(
@@ -862,7 +987,9 @@ def contact_plan(
                 step_s=isl_step_s,
                 margin_m=isl_margin_m,
                 max_range_m=isl_max_range_m,
-                **common,
+                duration_s=duration_s,
+                start_t_s=start_t_s,
+                samples=samples,
             ),
             key=lambda w: (w.start_t_s, w.sat_a, w.sat_b),
         )
@@ -911,7 +1038,9 @@ def to_ion(
     nodes = plan.nodes
     rows: list[tuple[int, int, int, int, str, int]] = []  # start, stop, from, to, kind, value
 
-    def add(start: float, stop: float, a: str, b: str, rate_ab: int, rate_ba: int, range_m: float):
+    def add(
+        start: float, stop: float, a: str, b: str, rate_ab: int, rate_ba: int, range_m: float
+    ) -> None:
         s, e = math.ceil(start - 1e-6), math.floor(stop + 1e-6)
         if e <= s:
             return
@@ -924,9 +1053,9 @@ def to_ion(
     for w in plan.ground:
         down, up = downlink_bytes_per_s, uplink_bytes_per_s
         add(w.aos_t_s, w.los_t_s, w.satellite, w.station, down, up, w.max_range_m)
-    for w in plan.isl:
+    for link in plan.isl:
         rate = isl_bytes_per_s
-        add(w.start_t_s, w.stop_t_s, w.sat_a, w.sat_b, rate, rate, w.max_range_m)
+        add(link.start_t_s, link.stop_t_s, link.sat_a, link.sat_b, rate, rate, link.max_range_m)
     rows.sort(key=lambda r: (r[0], r[4] != "contact", r[2], r[3], r[1]))
     lines = [
         f"# linkstack contact plan: scenario {plan.scenario}",

@@ -99,7 +99,9 @@ def _damage(data: bytes | bytearray | memoryview, positions: list[int] | np.ndar
     return Injected(_flip_many(data, positions), positions)
 
 
-def _positions(rng: np.random.Generator, first: int, n_bits: int, ber: float) -> tuple:
+def _positions(
+    rng: np.random.Generator, first: int, n_bits: int, ber: float
+) -> tuple[list[int] | np.ndarray, int]:
     """Error positions in [0, n_bits) of a Bernoulli(ber) process whose next error is at
     ``first`` (a list when few, an array when many), and the offset past ``n_bits`` of
     the error after them."""

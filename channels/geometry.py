@@ -29,9 +29,10 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import NamedTuple
+from typing import NamedTuple, TypeVar
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from channels.constants import (
     EARTH_EQUATORIAL_RADIUS_M,
@@ -60,6 +61,10 @@ _SEC_TO_RAD = _TWO_PI / 86_400.0
 _JD_J2000 = 2_451_545.0
 _JD_ORDINAL_OFFSET = 1_721_424.5  # JD of proleptic Gregorian day 0, midnight
 
+# A float in, a float out; an array in, an array out (the functions that only do
+# arithmetic serve the per-unit path and the vectorized one alike).
+Real = TypeVar("Real", float, np.ndarray)
+
 
 # --- time and frames -------------------------------------------------------------
 
@@ -74,7 +79,7 @@ def julian_date(epoch: datetime) -> tuple[float, float]:
     return u.toordinal() + _JD_ORDINAL_OFFSET, secs / 86_400.0
 
 
-def gmst_rad(jd, fr=0.0):
+def gmst_rad(jd: Real, fr: Real | float = 0.0) -> Real:
     """Greenwich mean sidereal angle (IAU-82, Vallado eq. 3-47) at UT1 = jd + fr.
 
     Works on floats and on numpy arrays alike (only arithmetic, no numpy calls).
@@ -84,7 +89,9 @@ def gmst_rad(jd, fr=0.0):
     return (s % 86_400.0) * _SEC_TO_RAD
 
 
-def teme_to_ecef(r_teme, v_teme, gmst):
+def teme_to_ecef(
+    r_teme: ArrayLike, v_teme: ArrayLike, gmst: ArrayLike
+) -> tuple[np.ndarray, np.ndarray]:
     """Rotate TEME positions and velocities (arrays ``(..., 3)``) into the Earth-fixed
     frame at the sidereal angles ``gmst`` (shape ``r[..., 0]`` or broadcastable).
 
@@ -111,19 +118,20 @@ def teme_to_ecef(r_teme, v_teme, gmst):
 # --- the ellipsoid -----------------------------------------------------------------
 
 
-def geodetic_to_ecef(lat_deg, lon_deg, alt_m):
+def geodetic_to_ecef(lat_deg: ArrayLike, lon_deg: ArrayLike, alt_m: ArrayLike) -> np.ndarray:
     """WGS-84 geodetic latitude, longitude, height -> ECEF metres (arrays welcome)."""
     lat = np.radians(lat_deg)
     lon = np.radians(lon_deg)
+    alt = np.asarray(alt_m, dtype=float)
     sl = np.sin(lat)
     n = WGS84_A_M / np.sqrt(1.0 - WGS84_E2 * sl * sl)
-    x = (n + alt_m) * np.cos(lat) * np.cos(lon)
-    y = (n + alt_m) * np.cos(lat) * np.sin(lon)
-    z = (n * (1.0 - WGS84_E2) + alt_m) * sl
+    x = (n + alt) * np.cos(lat) * np.cos(lon)
+    y = (n + alt) * np.cos(lat) * np.sin(lon)
+    z = (n * (1.0 - WGS84_E2) + alt) * sl
     return np.stack([x, y, z], axis=-1)
 
 
-def ecef_to_geodetic(r_m):
+def ecef_to_geodetic(r_m: ArrayLike) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """ECEF metres -> (lat_deg, lon_deg, alt_m) on WGS-84; a few fixed-point
     iterations, converged to well under a millimetre for anything above 100 km
     from the centre."""
@@ -205,7 +213,9 @@ class LookAngles(NamedTuple):
     range_rate_mps: np.ndarray
 
 
-def look_angles(station: GroundStation, r_ecef_m, v_ecef_mps=None) -> LookAngles:
+def look_angles(
+    station: GroundStation, r_ecef_m: ArrayLike, v_ecef_mps: ArrayLike | None = None
+) -> LookAngles:
     """Elevation, azimuth (from north, clockwise), slant range and range rate
     (positive when the satellite moves away) from ``station`` to ECEF positions
     ``(..., 3)``; vectorized over any leading shape."""
@@ -226,7 +236,9 @@ def look_angles(station: GroundStation, r_ecef_m, v_ecef_mps=None) -> LookAngles
 # --- closed forms (spherical Earth) -----------------------------------------------
 
 
-def slant_range_m(alt_m, elevation_deg, radius_m: float = WGS84_A_M):
+def slant_range_m(
+    alt_m: ArrayLike, elevation_deg: ArrayLike, radius_m: float = WGS84_A_M
+) -> np.ndarray:
     """Distance from a station on a sphere of ``radius_m`` to a satellite at
     ``alt_m`` above it seen at ``elevation_deg``: the longest link of a pass at that
     mask. rho = sqrt((R+h)^2 - (R cos e)^2) - R sin e."""
@@ -235,7 +247,9 @@ def slant_range_m(alt_m, elevation_deg, radius_m: float = WGS84_A_M):
     return np.sqrt(rs * rs - (radius_m * np.cos(e)) ** 2) - radius_m * np.sin(e)
 
 
-def earth_central_angle_rad(alt_m, elevation_deg, radius_m: float = WGS84_A_M):
+def earth_central_angle_rad(
+    alt_m: ArrayLike, elevation_deg: ArrayLike, radius_m: float = WGS84_A_M
+) -> np.ndarray:
     """Angle at the Earth's centre between a station and a satellite at ``alt_m``
     seen at ``elevation_deg`` (the radius of the visibility circle, as an angle)."""
     e = np.radians(elevation_deg)
@@ -254,12 +268,17 @@ class IslGeometry(NamedTuple):
     clearance_m: np.ndarray
 
     @property
-    def clear(self):
+    def clear(self) -> np.ndarray:
         return self.clearance_m >= 0.0
 
 
 def isl_geometry(
-    r_a_m, v_a_mps, r_b_m, v_b_mps, margin_m: float = 80_000.0, radius_m: float = EARTH_RADIUS_M
+    r_a_m: ArrayLike,
+    v_a_mps: ArrayLike,
+    r_b_m: ArrayLike,
+    v_b_mps: ArrayLike,
+    margin_m: float = 80_000.0,
+    radius_m: float = EARTH_RADIUS_M,
 ) -> IslGeometry:
     """Geometry of a laser link between satellites a and b (arrays ``(..., 3)``).
 
@@ -284,7 +303,9 @@ def isl_geometry(
     return IslGeometry(rng, rr, closest - (radius_m + margin_m))
 
 
-def segment_clearance_m(ax, ay, az, bx, by, bz, limit_m: float) -> float:
+def segment_clearance_m(
+    ax: float, ay: float, az: float, bx: float, by: float, bz: float, limit_m: float
+) -> float:
     """Scalar twin of the blockage test: distance from the Earth's centre to the
     segment a-b minus ``limit_m`` (no numpy, for the per-unit path)."""
     dx, dy, dz = bx - ax, by - ay, bz - az

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
+from numpy.typing import ArrayLike
 from sgp4.api import WGS72, Satrec, SatrecArray
 
 from channels.geometry import (
@@ -54,7 +55,7 @@ class PropagationError(LinkstackError, RuntimeError):
         self.satellite, self.t_s, self.code = satellite, t_s, code
         super().__init__(f"sgp4: {satellite}: error code {code} at t_s={t_s:.3f}")
 
-    def __reduce__(self):
+    def __reduce__(self) -> tuple[type[PropagationError], tuple[str, float, int]]:
         return (type(self), (self.satellite, self.t_s, self.code))
 
 
@@ -76,7 +77,7 @@ class Satellite:
 # --- satellites from elements ----------------------------------------------------
 
 
-def _number(where: str, field: str, value, lo: float, hi: float) -> float:
+def _number(where: str, field: str, value: object, lo: float, hi: float) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise ConfigError(where, field, f"must be a number, got {value!r}")
     if not math.isfinite(value) or not lo <= value <= hi:
@@ -84,7 +85,7 @@ def _number(where: str, field: str, value, lo: float, hi: float) -> float:
     return float(value)
 
 
-def _count(where: str, field: str, value, lo: int) -> int:
+def _count(where: str, field: str, value: object, lo: int) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < lo:
         raise ConfigError(where, field, f"must be an integer >= {lo}, got {value!r}")
     return value
@@ -389,7 +390,7 @@ def load_tles(source: str | os.PathLike[str], role: str = "") -> list[Satellite]
 # --- propagation -------------------------------------------------------------------
 
 
-def _split_days(jd0: float, fr0: float, t_s):
+def _split_days(jd0: float, fr0: float, t_s: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
     """(jd, fr) arrays for times ``t_s`` after (jd0, fr0), whole days moved into jd
     so that fr stays in [0, 1) and keeps its precision."""
     f = fr0 + np.asarray(t_s, dtype=float) / _DAY_S
@@ -411,12 +412,14 @@ class Fleet:
     def __len__(self) -> int:
         return len(self.satellites)
 
-    def _subset(self, indices) -> SatrecArray:
+    def _subset(self, indices: Iterable[int] | None) -> SatrecArray:
         if indices is None:
             return self._array
         return SatrecArray([self.satellites[i].satrec for i in indices])
 
-    def teme(self, t_s, indices: Iterable[int] | None = None):
+    def teme(
+        self, t_s: ArrayLike, indices: Iterable[int] | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
         """(r_m, v_mps), each ``(n_sats, n_times, 3)`` in TEME; NaN where SGP4 fails."""
         jd, fr = _split_days(self._jd0, self._fr0, np.atleast_1d(t_s))
         err, r, v = self._subset(indices).sgp4(jd, fr)
@@ -428,7 +431,9 @@ class Fleet:
             v[bad] = np.nan
         return r, v
 
-    def ecef(self, t_s, indices: Iterable[int] | None = None):
+    def ecef(
+        self, t_s: ArrayLike, indices: Iterable[int] | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
         """(r_m, v_mps), each ``(n_sats, n_times, 3)`` in the Earth-fixed frame."""
         t = np.atleast_1d(np.asarray(t_s, dtype=float))
         r, v = self.teme(t, indices)
@@ -480,7 +485,9 @@ class Look(NamedTuple):
     range_accel_mps2: float  # d(range_rate)/dt, for the Doppler rate
 
 
-def _accel_ecef(x: float, y: float, z: float, vx: float, vy: float, vz: float):
+def _accel_ecef(
+    x: float, y: float, z: float, vx: float, vy: float, vz: float
+) -> tuple[float, float, float]:
     """Acceleration in the rotating frame: gravity with J2, Coriolis, centrifugal.
     (Higher harmonics, drag and third bodies are below 1e-5 of it; the range
     acceleration is therefore good to about 1e-4 m/s^2.)"""

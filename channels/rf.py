@@ -391,9 +391,14 @@ class LinkBudget:
         ]
 
 
-def _terms(config: RfLinkConfig, range_m: float, elevation_deg: float) -> tuple:
+def _terms(
+    config: RfLinkConfig, range_m: float, elevation_deg: float
+) -> tuple[float, float, float, float]:
+    """(free-space loss, atmospheric loss, C/N0, Eb/N0)."""
     fspl = fspl_db(range_m, config.freq_hz)
-    atm = config.atmosphere.loss_db(elevation_deg)  # type: ignore[union-attr]
+    atmosphere = config.atmosphere
+    assert atmosphere is not None  # RfLinkConfig.__post_init__ sets the band's default
+    atm = atmosphere.loss_db(elevation_deg)
     cn0 = (
         config.eirp_dbw
         - fspl

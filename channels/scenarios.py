@@ -19,7 +19,8 @@ from __future__ import annotations
 
 import functools
 import itertools
-from collections.abc import Sequence
+import os
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -126,7 +127,9 @@ _SITES = {
 DEFAULT_STATION_NAMES = ("Svalbard", "Kiruna", "Mohe", "Kashgar", "Sanya")
 
 
-def stations(names: Sequence[str] | None = None, min_elevation_deg: float = 10.0):
+def stations(
+    names: Sequence[str] | None = None, min_elevation_deg: float = 10.0
+) -> tuple[GroundStation, ...]:
     """Built-in stations by name (all twenty when ``names`` is None)."""
     chosen = list(_SITES) if names is None else list(names)
     out = []
@@ -251,7 +254,7 @@ def planned_scenario(cross_plane: bool = False) -> Scenario:
 
 
 def tle_scenario(
-    path,
+    path: str | os.PathLike[str],
     *,
     epoch: datetime | None = None,
     station_list: Sequence[GroundStation] | None = None,
@@ -276,7 +279,10 @@ def tle_scenario(
     )
 
 
-SCENARIOS = {"default": default_scenario, "planned-2800": planned_scenario}
+SCENARIOS: dict[str, Callable[[], Scenario]] = {
+    "default": default_scenario,
+    "planned-2800": planned_scenario,
+}
 
 
 @functools.lru_cache(maxsize=4)
