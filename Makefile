@@ -8,17 +8,18 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 PIP    := $(BIN)/python -m pip --disable-pip-version-check
 
-.PHONY: help install demo test test-slow lint format bench fuzz pcaps clean
+.PHONY: help install demo test test-slow lint typecheck format bench fuzz pcaps clean
 
 help:
 	@echo "make demo       set up .venv and run the main job (linkstack demo)"
-	@echo "make test       set up .venv and run lint + the whole test suite"
+	@echo "make test       set up .venv and run lint, the type check and the whole test suite"
 	@echo "make test-slow  the full-size fuzzing and other slow checks"
 	@echo "make bench      run the benchmarks (linkstack bench all)"
 	@echo "make fuzz       fuzz every decoder with 100,000 inputs each"
 	@echo "make pcaps      regenerate the sample captures of pcaps/"
 	@echo "make tools      install tshark, mosquitto, openssl when missing (root, apt)"
 	@echo "make lint       ruff check and format check"
+	@echo "make typecheck  mypy: strict on linkstack/ccsds and channels (pyproject.toml)"
 	@echo "make clean      remove .venv and build leftovers"
 
 $(STAMP): pyproject.toml constraints.txt
@@ -38,6 +39,10 @@ demo: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+
+# What mypy checks, and how strictly, is in pyproject.toml ([tool.mypy]).
+typecheck: $(STAMP)
+	$(BIN)/mypy
 
 format: $(STAMP)
 	$(BIN)/ruff format .
@@ -78,7 +83,7 @@ tools:
 test: tools
 
 # pytest exits 5 when it collected no tests; say so, and fail.
-test: lint
+test: lint typecheck
 	@$(BIN)/python -m pytest -q; rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "make test: pytest collected no tests; that is a failure"; fi; \
 	exit $$rc
