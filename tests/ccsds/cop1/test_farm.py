@@ -7,6 +7,7 @@ S3 Lockout, the next state, whether the frame is accepted, and the variables the
 CLCW reports (V(R), Retransmit, Wait, Lockout, FARM-B counter).
 """
 
+from collections import Counter
 from dataclasses import dataclass
 
 import pytest
@@ -135,8 +136,18 @@ def test_state_table_cell(event, state):
         return
     before = view(farm)
     buffered = len(farm.buffer)
+    counted = Counter(farm.stats)
     result = TRIGGERS[event](farm)
     assert result.event is event and result.old_state is state
+    # the counters: the event, and what became of the frame (E10 brings none)
+    counted[event.name] += 1
+    if cell.accepted:
+        counted["accepted"] += 1
+    elif event in (E.E7, E.E8):
+        counted["control_commands"] += 1  # executed or not
+    elif event is not E.E10:
+        counted["discarded"] += 1
+    assert farm.stats == counted
     expected = dict(before, state=cell.to)
     for name, value in cell.changes:
         if name == "vr+1":
