@@ -51,7 +51,8 @@ class Conditions:
     ``up`` False means a unit emitted now is lost, for ``reason`` (for example
     ``no_contact``, ``acquiring``, ``doppler_rate``, ``low_ebn0``, ``blocked``).
     The geometry and budget fields are for status lines and events; NaN when
-    the model has no such notion.
+    the model has no such notion. ``via`` names the station of an RF link, so that
+    whoever sees the unit (a capture, a trace) knows where it went through.
     """
 
     up: bool
@@ -64,6 +65,7 @@ class Conditions:
     elevation_deg: float = NAN
     doppler_hz: float = NAN
     ebn0_db: float = NAN
+    via: str = ""  # the ground station an RF unit goes through ("" for other links)
 
     def __post_init__(self) -> None:
         if not self.rate_bps > 0:
@@ -98,6 +100,10 @@ class FixedConditions:
 
 @dataclass(frozen=True, slots=True)
 class LinkEvent:
+    """One fate of one unit. ``unit`` is the octets (as they arrive, for ``delivered``
+    and ``corrupted``) and ``tag`` what the sender gave :meth:`Link.send` with them, so
+    that listeners need no table of their own to know what a unit holds."""
+
     kind: str  # "sent", "delivered", "corrupted", "dropped"
     link: str
     unit_id: int
@@ -106,11 +112,14 @@ class LinkEvent:
     bit_errors: int = 0
     reason: str = ""
     conditions: Conditions | None = None
+    unit: bytes = b""
+    tag: object = None
 
 
 @dataclass(frozen=True, slots=True)
 class Delivery:
-    """A unit as it arrives: the octets (damaged if ``bit_errors``) and its times."""
+    """A unit as it arrives: the octets (damaged if ``bit_errors``), its times, the
+    conditions it was emitted in, and the sender's ``tag``."""
 
     unit: bytes
     unit_id: int
@@ -118,6 +127,7 @@ class Delivery:
     arrival_t_s: float
     bit_errors: int
     conditions: Conditions
+    tag: object = None
 
 
 class Link:
@@ -148,7 +158,7 @@ class Link:
         self.max_queue_units = max_queue_units
         self.on_delivery = on_delivery
         self.stats: Counter[str] = Counter()
-        self._queue: deque[tuple[int, bytes]] = deque()
+        self._queue: deque[tuple[int, bytes, object]] = deque()
         self._wakeup = asyncio.Event()
         self._received: asyncio.Queue[Delivery] = asyncio.Queue()
         self._listeners: list[Callable[[LinkEvent], object]] = []
@@ -195,6 +205,10 @@ class Link:
             raise self._failure
 
     # -- sending and receiving ------------------------------------------------------------
+    def connect(self, receiver: Callable[[Delivery], object]) -> None:
+        """Deliver units to ``receiver`` (the far end, when it exists only after the link)."""
+        self.on_delivery = receiver
+
     def add_listener(self, listener: Callable[[LinkEvent], object]) -> None:
         self._listeners.append(listener)
 
@@ -202,19 +216,22 @@ class Link:
     def queued(self) -> int:
         return len(self._queue)
 
-    def send(self, unit: bytes) -> int | None:
+    def send(self, unit: bytes, tag: object = None) -> int | None:
         """Queue a unit for transmission; its id, or None when the queue is full
-        (the unit is dropped and counted as ``queue_full``)."""
+        (the unit is dropped and counted as ``queue_full``). ``tag`` travels with the
+        unit in every event about it and in its :class:`Delivery`."""
         unit_id = self._next_id
         self._next_id += 1
+        unit = bytes(unit)
         if len(self._queue) >= self.max_queue_units:
             self._emit(
                 LinkEvent(
-                    "dropped", self.name, unit_id, self.clock.now(), len(unit), 0, "queue_full"
+                    "dropped", self.name, unit_id, self.clock.now(), len(unit), 0, "queue_full",
+                    None, unit, tag,
                 )
-            )
+            )  # fmt: skip
             return None
-        self._queue.append((unit_id, bytes(unit)))
+        self._queue.append((unit_id, unit, tag))
         self._idle.clear()
         self._wakeup.set()
         return unit_id
@@ -255,15 +272,19 @@ class Link:
             start = max(clock.now(), self._busy_until)
             if start > clock.now():
                 await clock.sleep_until(start)
-            unit_id, unit = self._queue.popleft()
+            unit_id, unit, tag = self._queue.popleft()
             cond = self.model.conditions(start)
             serial_s = 8 * len(unit) / cond.rate_bps
             self._busy_until = start + serial_s
-            self._emit(LinkEvent("sent", self.name, unit_id, start, len(unit), 0, "", cond))
+            octets = len(unit)
+            self._emit(LinkEvent("sent", self.name, unit_id, start, octets, 0, "", cond, unit, tag))
             if not cond.up:
                 self._emit(
-                    LinkEvent("dropped", self.name, unit_id, start, len(unit), 0, cond.reason, cond)
-                )
+                    LinkEvent(
+                        "dropped", self.name, unit_id, start, octets, 0, cond.reason, cond,
+                        unit, tag,
+                    )
+                )  # fmt: skip
                 continue
             bit_errors = 0
             if cond.ber > 0 and self.errors is not None:
@@ -272,7 +293,7 @@ class Link:
             arrival = max(start + serial_s + cond.delay_s, self._last_arrival)
             self._last_arrival = arrival
             self._in_flight += 1
-            self._pending.append(Delivery(unit, unit_id, start, arrival, bit_errors, cond))
+            self._pending.append(Delivery(unit, unit_id, start, arrival, bit_errors, cond, tag))
             clock.call_at(arrival, self._deliver)
 
     def _deliver(self) -> None:
@@ -291,6 +312,8 @@ class Link:
                 delivery.bit_errors,
                 "",
                 delivery.conditions,
+                delivery.unit,
+                delivery.tag,
             )
         )
         if self.on_delivery is not None:

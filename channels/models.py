@@ -106,6 +106,7 @@ class RfLinkModel:
     ) -> None:
         self.view = view
         self.config = config
+        self.station = view.station.name
         self.mask_deg = view.station.min_elevation_deg if mask_deg is None else mask_deg
         if not 0.0 <= self.mask_deg <= 90.0:
             raise ConfigError("RfLinkModel", "mask_deg", f"must be in 0..90, got {self.mask_deg}")
@@ -120,7 +121,7 @@ class RfLinkModel:
         if look.elevation_deg < self.mask_deg:
             return Conditions(
                 False, cfg.rate_bps, delay_s, 0.0, "no_contact",
-                look.range_m, look.range_rate_mps, look.elevation_deg, fd,
+                look.range_m, look.range_rate_mps, look.elevation_deg, fd, via=self.station,
             )  # fmt: skip
         aos_s, new_pass = self.passes.start_of(t_s)
         if new_pass:
@@ -141,6 +142,7 @@ class RfLinkModel:
             look.elevation_deg,
             fd,
             ebn0,
+            self.station,
         )
 
 

@@ -123,6 +123,7 @@ class Pending:
         self.id = query.id
         self.chunks_seen: dict[int, AnswerChunk] = {}
         self.result_message: Answer | ErrorMessage | None = None
+        self.result_data: bytes | None = None  # the answer's octets, as they came down
         self._done = asyncio.get_running_loop().create_future()
         self._chunk_queue: asyncio.Queue[AnswerChunk | None] = asyncio.Queue()
         self.on_chunk: Callable[[AnswerChunk], object] | None = None
@@ -157,8 +158,9 @@ class Pending:
             self.on_chunk(chunk)
         return True
 
-    def _finish(self, msg: Answer | ErrorMessage) -> None:
+    def _finish(self, msg: Answer | ErrorMessage, data: bytes) -> None:
         self.result_message = msg
+        self.result_data = data
         self._chunk_queue.put_nowait(None)
         if not self._done.done():
             self._done.set_result(msg)
@@ -175,10 +177,12 @@ class Client:
         *,
         id_prefix: str = "q",
         seed: int | None = None,
+        on_result: Callable[[Pending], object] | None = None,
     ) -> None:
         self.ground = ground
         self.clock = clock
         self.config = config or ClientConfig()
+        self.on_result = on_result  # each query, once its answer (or error) is in
         tag = random.Random(seed).getrandbits(16)
         self._ids = (f"{id_prefix}{n:03d}-{tag:04x}" for n in itertools.count(1))
         self.pending: dict[str, Pending] = {}
@@ -302,7 +306,9 @@ class Client:
             pending.retry_timer.cancel()
             pending.retry_timer = None
         self.ground.annotate(timeline)
-        pending._finish(msg)
+        pending._finish(msg, bytes(data))
+        if self.on_result is not None:
+            self.on_result(pending)
 
     def _ack(self, satellite: str, msg_id: str) -> None:
         self._acks.setdefault(satellite, [])

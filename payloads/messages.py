@@ -43,6 +43,19 @@ MAX_ID_LEN = 64
 ERROR_CODES = ("model_unavailable", "prompt_too_long", "rejected", "malformed", "busy")
 FINISH_REASONS = ("stop", "length", "error")
 
+# What a message is about, for whoever follows it without decoding it (the
+# emulator's trace): ("q", id) for a query, ("a", id) for an answer or an error to
+# it. Whoever makes a message knows its key and hands it along with the octets.
+MessageKey = tuple[str, str]
+
+
+def query_key(msg_id: str) -> MessageKey:
+    return ("q", msg_id)
+
+
+def answer_key(msg_id: str) -> MessageKey:
+    return ("a", msg_id)
+
 
 @dataclass(frozen=True, slots=True)
 class Params:

@@ -64,18 +64,20 @@ from payloads.messages import (
     Answer,
     AnswerChunk,
     ErrorMessage,
+    MessageKey,
     OnboardTimes,
     Query,
+    answer_key,
     decode,
     encode,
 )
 
 log = logging.getLogger(__name__)
 
-# Queue a message for the ground; return the instant it can leave for the ground
-# (now if the satellite, or the relay it goes through, is in contact), or None if
-# no route to the ground is known.
-SendFn = Callable[[bytes], float | None]
+# Queue a message for the ground, with its key (None for a chunk); return the instant
+# it can leave for the ground (now if the satellite, or the relay it goes through, is
+# in contact), or None if no route to the ground is known.
+SendFn = Callable[[bytes, MessageKey | None], float | None]
 
 
 class Clock(Protocol):
@@ -419,7 +421,7 @@ class InferenceService:
     def _send_chunk(self, chunk: AnswerChunk) -> None:
         chunk = AnswerChunk(chunk.id, chunk.seq, chunk.text, self.clock.now())
         self.stats["chunks"] += 1
-        self._call_send(encode(chunk))
+        self._call_send(encode(chunk), None)
 
     # -- answers until acknowledged ------------------------------------------------------
     def _refuse(self, msg_id: str, code: str, detail: str) -> None:
@@ -444,7 +446,7 @@ class InferenceService:
         if pending.copies > 1:
             self.stats["answer_repeats"] += 1
         now = self.clock.now()
-        leaves = self._call_send(pending.data)
+        leaves = self._call_send(pending.data, answer_key(msg_id))
         if leaves is None:  # no route to the ground known: look again later
             due = now + self.config.max_repeat_s
         else:
@@ -461,9 +463,9 @@ class InferenceService:
             log.exception("service %s: repeating %s failed", self.satellite, msg_id)
             self.stats["internal_errors"] += 1
 
-    def _call_send(self, data: bytes) -> float | None:
+    def _call_send(self, data: bytes, key: MessageKey | None) -> float | None:
         try:
-            return self.send_fn(data)
+            return self.send_fn(data, key)
         except Exception:
             log.exception("service %s: the downlink refused a message", self.satellite)
             self.stats["send_errors"] += 1

@@ -36,31 +36,13 @@ from linkstack.daemon.mqtt import (
     timeline_json,
 )
 from linkstack.daemon.status import event
+from linkstack.runtime.mission_control import MissionControl
 from linkstack.runtime.report import to_json
 from payloads.client import Client, Pending
-from payloads.messages import Answer, AnswerChunk, ErrorMessage, Params, decode, encode
+from payloads.messages import Answer, AnswerChunk, ErrorMessage, Params, decode
 from payloads.timeline import Timeline
 
 log = logging.getLogger("linkstack.daemon.ground")
-
-
-class DaemonClient(Client):
-    """The ground client, telling the daemon about each answer as soon as it arrives
-    (before the acknowledgement to the satellite, which waits ``ack_delay_s``)."""
-
-    def __init__(self, *args: Any, on_result: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.on_result = on_result
-
-    def on_message(self, data: bytes, t_s: float, satellite: str = "") -> None:
-        before = self.stats["answers"] + self.stats["errors"]
-        super().on_message(data, t_s, satellite)
-        if self.stats["answers"] + self.stats["errors"] == before:
-            return
-        msg = decode(data)
-        pending = self.pending.get(msg.id)
-        if pending is not None:
-            self.on_result(pending)
 
 
 class GroundApp:
@@ -70,7 +52,7 @@ class GroundApp:
         self,
         settings: Any,  # linkstack.runtime.scenario.ScenarioFile
         clock: Any,
-        mcc: Any,  # linkstack.runtime.mission_control.MissionControl
+        mcc: MissionControl,
         queue: GroundQueue,
     ) -> None:
         self.settings = settings
@@ -81,7 +63,9 @@ class GroundApp:
         computing = settings.emulation.computing
         self.targets = set(computing if computing is not None else scenario.satellite_names)
         self.topics = Topics(settings.mqtt.prefix, settings.ground.name)
-        self.client = DaemonClient(
+        # each answer is stored as soon as it arrives, before the acknowledgement to
+        # the satellite (which waits ack_delay_s)
+        self.client = Client(
             mcc, clock, settings.emulation.client, id_prefix="g", on_result=self._on_result
         )
         mcc.deliver = self.client.on_message
@@ -213,16 +197,17 @@ class GroundApp:
 
     # -- answers out ---------------------------------------------------------------------------
     def _on_result(self, pending: Pending) -> None:
-        msg = pending.result_message
-        if msg is None:
+        msg, data = pending.result_message, pending.result_data
+        if msg is None or data is None:
             return
         kind = "answer" if isinstance(msg, Answer) else "error"
         stored = self.queue.record_answer(
             pending.id,
             kind,
-            encode(msg),
+            data,
             self.clock.now(),
             timeline_json(pending.timeline),
+            body=dumps(answer_json(msg)),
         )
         if stored:
             self.stats[f"{kind}s"] += 1
@@ -258,18 +243,24 @@ class GroundApp:
                 self.stats["published"] += 1
 
     async def _publish_answer(self, rec: QueryRecord) -> bool:
-        assert rec.answer is not None
-        msg = decode(rec.answer)
-        assert isinstance(msg, Answer | ErrorMessage)
-        ok = await self._publish(self.topics.answer(rec.id), answer_json(msg), qos=1)
+        body = rec.body
+        if body is None:  # a row stored by a linkstack before schema 2
+            assert rec.answer is not None
+            msg = decode(rec.answer)
+            assert isinstance(msg, Answer | ErrorMessage)
+            body = dumps(answer_json(msg))
+        ok = await self._publish_body(self.topics.answer(rec.id), body, qos=1)
         if ok and rec.timeline is not None:
             ok = await self._publish(self.topics.timeline(rec.id), rec.timeline, qos=1)
         return ok
 
     async def _publish(self, topic: str, body: dict[str, Any], qos: int) -> bool:
+        return await self._publish_body(topic, dumps(body), qos)
+
+    async def _publish_body(self, topic: str, body: bytes, qos: int) -> bool:
         if self.bridge is None:
             return False
-        return await self.bridge.publish(topic, dumps(body), qos=qos)
+        return await self.bridge.publish(topic, body, qos=qos)
 
     def _spawn(self, coro: Any) -> None:
         task = asyncio.get_running_loop().create_task(coro)

@@ -37,7 +37,7 @@ from typing import Any
 from linkstack.errors import ConfigError
 
 STATES = ("received", "submitted", "answered", "published")
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: the answer as published (body), beside the answer as it came down
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS queries (
@@ -54,7 +54,8 @@ CREATE TABLE IF NOT EXISTS queries (
     kind         TEXT,                   -- 'answer' or 'error', once answered
     answer       BLOB,                   -- the message as it came down (CBOR)
     answer_t_s   REAL,
-    timeline     TEXT                    -- JSON of the timeline, once answered
+    timeline     TEXT,                   -- JSON of the timeline, once answered
+    body         BLOB                    -- the answer as published (JSON), once answered
 );
 CREATE INDEX IF NOT EXISTS queries_state ON queries (state, seq);
 """
@@ -77,6 +78,7 @@ class QueryRecord:
     answer: bytes | None = None
     answer_t_s: float | None = None
     timeline: dict[str, Any] | None = None
+    body: bytes | None = None
     seq: int = 0
 
 
@@ -94,13 +96,15 @@ class GroundQueue:
             self._db.execute("PRAGMA synchronous=FULL")
             self._db.execute("PRAGMA busy_timeout=5000")
             version = self._db.execute("PRAGMA user_version").fetchone()[0]
-            if version not in (0, SCHEMA_VERSION):
+            if version not in (0, 1, SCHEMA_VERSION):
                 raise ConfigError(
                     "groundqueue",
                     "schema",
                     f"{self.path} has schema version {version}, this linkstack reads "
-                    f"{SCHEMA_VERSION}",
+                    f"1 and {SCHEMA_VERSION}",
                 )
+            if version == 1:
+                self._db.execute("ALTER TABLE queries ADD COLUMN body BLOB")
             self._db.executescript(_SCHEMA)
             self._db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
         except sqlite3.DatabaseError as exc:
@@ -151,15 +155,24 @@ class GroundQueue:
         answer: bytes,
         t_s: float,
         timeline: dict[str, Any] | None = None,
+        body: bytes | None = None,
     ) -> bool:
-        """Keep the first answer of a query (``kind`` "answer" or "error"); False if
-        it already has one, or if the id is unknown."""
+        """Keep the first answer of a query (``kind`` "answer" or "error"): ``answer``
+        as it came down, ``body`` as it is to be published; False if it already has
+        one, or if the id is unknown."""
         if kind not in ("answer", "error"):
             raise ConfigError("groundqueue", "kind", f"must be 'answer' or 'error', got {kind!r}")
         cur = self._db.execute(
             "UPDATE queries SET state = 'answered', kind = ?, answer = ?, answer_t_s = ?, "
-            "timeline = ? WHERE id = ? AND state IN ('received', 'submitted')",
-            (kind, answer, t_s, json.dumps(timeline) if timeline is not None else None, query_id),
+            "timeline = ?, body = ? WHERE id = ? AND state IN ('received', 'submitted')",
+            (
+                kind,
+                answer,
+                t_s,
+                json.dumps(timeline) if timeline is not None else None,
+                body,
+                query_id,
+            ),
         )
         return cur.rowcount == 1
 
@@ -212,5 +225,6 @@ def _record(row: sqlite3.Row) -> QueryRecord:
         answer=bytes(row["answer"]) if row["answer"] is not None else None,
         answer_t_s=row["answer_t_s"],
         timeline=json.loads(row["timeline"]) if row["timeline"] is not None else None,
+        body=bytes(row["body"]) if row["body"] is not None else None,
         seq=row["seq"],
     )

@@ -1,26 +1,27 @@
 """The pieces a daemon runs: the ground segment, satellites, the channel.
 
-Each piece is built on a :class:`ProcessSite` (the process's clock, contact state,
-trace, capture sink and station switches, :class:`linkstack.runtime.site.Site`) and a
-:class:`linkstack.daemon.wire.Wire`, and is wired to the others only through UDP
+They are the in-process emulation's own nodes and links, assembled the same way
+(:class:`~linkstack.runtime.mission_control.MissionControl` and
+:class:`~linkstack.runtime.satellite.SatelliteNode` built from links,
+:class:`~linkstack.runtime.radio.PhysicalLinks` for the physics), on a
+:class:`~linkstack.runtime.site.Site` of the process (:func:`process_site`); only the
+far ends differ: each piece talks to the others through UDP
 (:class:`linkstack.daemon.wire.PortPlan`), whether they run in one process (role
-``all``) or in several:
+``all``) or in several.
 
-- :class:`GroundPart`: :class:`linkstack.runtime.mission_control.MissionControl` with one
-  :class:`linkstack.runtime.mission_control.Cop1Channel` (FOP-1) per satellite, synchronised on the
-  first CLCW; CLTUs out on each satellite's uplink port, TM CADUs in on its
-  downlink port.
-- :class:`SatellitePart`: one or more :class:`linkstack.runtime.satellite.SatelliteNode` with
-  FARM-1 and the TM channel (:class:`linkstack.runtime.cop1_link.Spacecraft`), the laser
-  terminals, the relay and the inference service; TM frames all through every
-  pass.
-- :class:`ChannelPart`: the emulated space: one :class:`channels.link.Link` per
-  link direction with the physics of :func:`linkstack.runtime.radio.rf_models` and
-  :func:`linkstack.runtime.radio.laser_model` (geometry-driven delay, Doppler and lock,
-  bit errors, losses, contact gaps), in wall-clock time.
+- :class:`GroundPart`: mission control, one COP-1 channel (FOP-1) per satellite,
+  resynchronised from FARM-1's CLCW; CLTUs out on each satellite's uplink port
+  (:func:`linkstack.daemon.wire.wire_link`), TM CADUs in on its downlink port.
+- :class:`SatellitePart`: one or more satellites with FARM-1 and the TM channel,
+  the laser terminals, the relay and the inference service; TM frames all through
+  every pass.
+- :class:`ChannelPart`: the emulated space: every link of the scenario with its
+  physics (geometry-driven delay, Doppler and lock, bit errors, losses, contact
+  gaps), in wall-clock time.
 
 Each has ``status()`` (what the status line, the HTTP endpoint and MQTT report)
-and ``counters()``.
+and ``counters()``; :class:`Looks` gives them the geometry of a satellite for the
+status.
 """
 
 from __future__ import annotations
@@ -29,34 +30,33 @@ import asyncio
 import contextlib
 import functools
 import math
-import random
 from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
-from channels.errors import IndependentErrors
-from channels.link import Delivery, Link, LinkEvent
+from channels.link import Conditions, Delivery, Link, LinkEvent
 from channels.orbit import StationView
 from channels.rf import doppler_hz, ebn0_db
+from channels.scenarios import Scenario
 from linkstack.ccsds.coding.chains import CaduCoding
-from linkstack.daemon.wire import ModemModel, PortPlan, Wire, WireLink, arrival
-from linkstack.runtime.cop1_link import Spacecraft
-from linkstack.runtime.mission_control import Cop1Channel, MissionControl
+from linkstack.daemon.wire import ModemModel, PortPlan, Wire, arrival, wire_link
+from linkstack.runtime.config import EmulationConfig
+from linkstack.runtime.mission_control import MissionControl
 from linkstack.runtime.radio import (
-    StationSwitch,
+    Ends,
+    PhysicalLinks,
     cadu_frame_of,
+    capture_emissions,
     cltu_frame_of,
-    laser_model,
-    rf_ends,
-    rf_models,
+    downlink_ends,
+    fixed_ends,
+    uplink_ends,
 )
-from linkstack.runtime.routing import ContactState
-from linkstack.runtime.satellite import Peer, SatelliteNode, transmit_passes
-from linkstack.runtime.site import AOS_FRAME_LEN, CaptureSink, sat_node
-from linkstack.runtime.trace import Trace
+from linkstack.runtime.satellite import SatelliteNode, transmit_passes
+from linkstack.runtime.site import AOS_FRAME_LEN, CaptureSink, Site, sat_node
+from linkstack.timebase import Clock
 from payloads.backends import Backend
-from payloads.service import InferenceService
 
 # The contact plan of a daemon begins this long before it starts, so that a pass in
 # progress at start has its real AOS (and is usable at once if it began long enough
@@ -64,56 +64,47 @@ from payloads.service import InferenceService
 CONTACT_LOOKBACK_S = 1800.0
 
 
-class ProcessSite:
-    """The :class:`linkstack.runtime.site.Site` of one daemon process."""
+def process_site(clock: Clock, config: EmulationConfig, sink: CaptureSink | None) -> Site:
+    """The :class:`~linkstack.runtime.site.Site` of one daemon process: its contact
+    plan begins :data:`CONTACT_LOOKBACK_S` before it starts."""
+    scenario = config.scenario
+    assert isinstance(scenario, Scenario), "a scenario file resolves its scenario"
+    return Site(
+        clock, config, scenario, sink=sink, contacts_from_t_s=clock.now() - CONTACT_LOOKBACK_S
+    )
 
-    def __init__(self, clock: Any, config: Any, sink: CaptureSink | None) -> None:
-        self.clock = clock
-        self.config = config
-        self.scenario = config.scenario
-        self.sink = sink
-        self.trace = Trace()
-        self.contacts = ContactState(
-            self.scenario,
-            start_t_s=clock.now() - CONTACT_LOOKBACK_S,
-            acquisition_s=config.uplink_rf.receiver.acquisition_s,
-            pat_s=config.laser.pat_s,
-        )
-        self.switches = {
-            name: StationSwitch(self.contacts, name) for name in self.scenario.satellite_names
-        }
+
+class Looks:
+    """Where a satellite is for the station tracking it (status lines): elevation,
+    range, Eb/N0 and Doppler of both RF directions (pure geometry and budget)."""
+
+    def __init__(self, site: Site) -> None:
+        self.site = site
         self._views: dict[tuple[str, str], StationView] = {}
 
-    def wake(self, satellite: str) -> None:
-        """Daemon satellites transmit through every pass: nothing to wake."""
-
-    def scid(self, satellite: str) -> int:
-        return self.config.scid_base + self.scenario.satellite_names.index(satellite)
-
-    def look(self, satellite: str, t_s: float) -> dict[str, Any]:
-        """Where ``satellite`` is for the station tracking it at ``t_s``: elevation,
-        range, Eb/N0 and Doppler of both RF directions (pure geometry and budget)."""
-        station = self.switches[satellite].station_at(t_s)
+    def at(self, satellite: str, t_s: float) -> dict[str, Any]:
+        site = self.site
+        station = site.switches[satellite].station_at(t_s)
         if station is None:
             return {"satellite": satellite, "aos": False}
         view = self._views.get((satellite, station))
         if view is None:
+            scenario = site.scenario
             view = StationView(
-                self.scenario.station(station),
-                self.scenario.satellite(satellite),
-                self.scenario.epoch,
+                scenario.station(station), scenario.satellite(satellite), scenario.epoch
             )
             self._views[(satellite, station)] = view
         look = view.at(t_s)
-        up, down = self.config.uplink_rf, self.config.downlink_rf
+        up, down = site.config.uplink_rf, site.config.downlink_rf
+        elevation = max(look.elevation_deg, 0.0)
         return {
             "satellite": satellite,
             "aos": True,
             "station": station,
             "elevation_deg": round(look.elevation_deg, 2),
             "range_km": round(look.range_m / 1e3, 1),
-            "ebn0_up_db": round(ebn0_db(up, look.range_m, max(look.elevation_deg, 0.0)), 2),
-            "ebn0_down_db": round(ebn0_db(down, look.range_m, max(look.elevation_deg, 0.0)), 2),
+            "ebn0_up_db": round(ebn0_db(up, look.range_m, elevation), 2),
+            "ebn0_down_db": round(ebn0_db(down, look.range_m, elevation), 2),
             "doppler_up_hz": round(doppler_hz(up.freq_hz, look.range_rate_mps), 1),
             "doppler_down_hz": round(doppler_hz(down.freq_hz, look.range_rate_mps), 1),
         }
@@ -154,60 +145,52 @@ def _ratio(bad: float, total: float) -> float | None:
 
 
 class GroundPart:
-    """Mission control and the stations' RF front ends, one COP-1 channel per satellite."""
+    """Mission control and the stations' RF front ends, one COP-1 channel per satellite,
+    each resynchronised from FARM-1's CLCW (the FARM-1 on board outlives a restart of
+    the ground)."""
 
-    def __init__(self, site: ProcessSite, wire: Wire, plan: PortPlan) -> None:
+    def __init__(self, site: Site, wire: Wire, plan: PortPlan, looks: Looks) -> None:
         self.site = site
         self.wire = wire
         self.plan = plan
+        self.looks = looks
         cfg = site.config
-        clock = site.clock
-        self.mcc = MissionControl(site, observes_space=False)
-        self.radios: dict[str, WireLink] = {}
+        self.radios = {
+            name: wire_link(
+                plan.uplink(name).name,
+                site.clock,
+                ModemModel(cfg.uplink_rf.rate_bps, site.switches[name]),
+                wire.sender(plan.uplink(name).channel_port),
+            )
+            for name in site.scenario.satellite_names
+        }
+        cop1 = replace(cfg.uplink, initiate=None, resync_from_clcw=True)
+        self.mcc = MissionControl(site, self.radios, cop1=cop1, observes_space=False)
+        if site.sink is not None:
+            for name, radio in self.radios.items():
+                capture_emissions(
+                    radio,
+                    site.sink,
+                    ("cltu", "tc_frame"),
+                    uplink_ends(name),
+                    cltu_frame_of(cfg.uplink.cltu_coding),
+                )
         self._rates = Rates()
-        for name in site.scenario.satellite_names:
-            link_cfg = replace(cfg.uplink, scid=site.scid(name), initiate=None)
-            spec = plan.uplink(name)
-            model = ModemModel(cfg.uplink_rf.rate_bps, site.switches[name])
-
-            radio = WireLink(
-                spec.name,
-                clock,
-                model,
-                wire.sender(spec.channel_port),
-                sink=site.sink,
-                layers=("cltu", "tc_frame"),
-                ends=rf_ends(model, name, uplink=True),
-                frame_of=cltu_frame_of(link_cfg.cltu_coding),
-            )
-            channel = Cop1Channel(
-                link_cfg,
-                clock,
-                radio,
-                functools.partial(self.mcc.on_packet, name),
-                functools.partial(self.mcc.on_frame_sent, name),
-                sync=True,
-            )
-            self.mcc.add_channel(name, channel)
-            self.radios[name] = radio
 
     async def open(self) -> None:
-        for name, channel in self.mcc.channels.items():
+        for name in self.mcc.channels:
             spec = self.plan.downlink(name)
             await self.wire.listen(
-                spec.node_port,
-                functools.partial(self._on_unit, channel),
-                f"node_port ({spec.name})",
+                spec.node_port, functools.partial(self._on_unit, name), f"node_port ({spec.name})"
             )
 
-    def _on_unit(self, channel: Cop1Channel, unit: bytes) -> None:
-        channel.on_downlink(arrival(unit, self.site.clock.now()))
+    def _on_unit(self, satellite: str, unit: bytes) -> None:
+        self.mcc.on_downlink(satellite, arrival(unit, self.site.clock.now()))
 
     def start(self) -> None:
         for radio in self.radios.values():
             radio.start()
-        for channel in self.mcc.channels.values():
-            channel.start()
+        self.mcc.start()
 
     async def close(self) -> None:
         self.mcc.close()
@@ -218,7 +201,7 @@ class GroundPart:
         now = self.site.clock.now()
         links = []
         for name, ch in self.mcc.channels.items():
-            look = self.site.look(name, now)
+            look = self.looks.at(name, now)
             frames = ch.tm_rx.stats["frames"]
             lost = ch.tm_rx.stats["mc_frames_lost"] + ch.cadu_rx.stats["rs_uncorrectable"]
             d_frames = self._rates.delta(f"{name}.frames", frames, now)
@@ -261,82 +244,74 @@ class GroundPart:
 
 class SatellitePart:
     """Satellites ``names`` of the scenario: FARM-1 and TM, laser terminals, the relay,
-    the inference service on ``backend``; TM all through every pass."""
+    the inference service on ``backend``; TM all through every pass (a satellite
+    cannot see the ground's FOP-1)."""
 
     def __init__(
         self,
-        site: ProcessSite,
+        site: Site,
         wire: Wire,
         plan: PortPlan,
+        looks: Looks,
         names: list[str],
         backend: Backend | None,
     ) -> None:
         self.site = site
         self.wire = wire
         self.plan = plan
+        self.looks = looks
+        self.backend = backend
         cfg = site.config
         clock = site.clock
-        scenario = site.scenario
-        computing = set(cfg.computing if cfg.computing is not None else scenario.satellite_names)
         self.nodes: dict[str, SatelliteNode] = {}
-        self.links: list[WireLink] = []
-        self._inputs: list[tuple[int, Any, str]] = []  # (port, handler, what)
+        self.links: list[Link] = []
+        self._inputs: list[tuple[int, Callable[[bytes], None], str]] = []  # (port, handler, what)
         self._tasks: list[asyncio.Task[None]] = []
         self._rates = Rates()
-        all_names = scenario.satellite_names
+        pairs = [spec for spec in plan.links if spec.kind == "isl"]
         for name in names:
-            scid = site.scid(name)
-            node = SatelliteNode(site, name, site.contacts.nodes[name], scid)
-            link_cfg = replace(cfg.uplink, scid=scid)
             spec = plan.downlink(name)
             model = ModemModel(cfg.downlink_rf.rate_bps, site.switches[name])
-
-            downlink = WireLink(
-                spec.name,
-                clock,
-                model,
-                wire.sender(spec.channel_port),
-                sink=site.sink,
-                layers=("tm_cadu", "tm_frame"),
-                ends=rf_ends(model, name, uplink=False),
-                frame_of=cadu_frame_of(link_cfg.tm_frame_length, link_cfg.cadu_coding),
-            )
-            node.spacecraft = Spacecraft(link_cfg, clock, downlink, node.on_uplink_packet)
-            self.links.append(downlink)
+            downlink = wire_link(spec.name, clock, model, wire.sender(spec.channel_port))
+            isl_out = {
+                isl.dst: wire_link(
+                    isl.name, clock, ModemModel(cfg.laser.rate_bps), wire.sender(isl.channel_port)
+                )
+                for isl in pairs
+                if isl.src == name
+            }
+            isl_in = [isl.src for isl in pairs if isl.dst == name]
+            node = SatelliteNode(site, name, downlink, isl_out, isl_in)
+            self.nodes[name] = node
+            self.links += [downlink, *isl_out.values()]
+            if site.sink is not None:
+                coding = cfg.uplink
+                capture_emissions(
+                    downlink,
+                    site.sink,
+                    ("tm_cadu", "tm_frame"),
+                    downlink_ends(name),
+                    cadu_frame_of(coding.tm_frame_length, coding.cadu_coding),
+                )
+                for peer, link in isl_out.items():
+                    capture_emissions(
+                        link,
+                        site.sink,
+                        ("aos_cadu", "aos_frame"),
+                        fixed_ends(sat_node(name), sat_node(peer)),
+                        cadu_frame_of(AOS_FRAME_LEN, CaduCoding()),
+                    )
             up = plan.uplink(name)
             self._inputs.append(
                 (up.node_port, functools.partial(self._on_uplink, node), f"node_port ({up.name})")
             )
-            if name in computing and backend is not None:
-                node.service = InferenceService(
-                    backend, clock, node.send_to_ground, satellite=name, config=cfg.service
-                )
-            self.nodes[name] = node
-        for a, b in scenario.isl_pairs:
-            for src, dst in ((all_names[a], all_names[b]), (all_names[b], all_names[a])):
-                if src in self.nodes:
-                    spec = plan.isl(src, dst)
-                    link = WireLink(
-                        spec.name,
-                        clock,
-                        ModemModel(cfg.laser.rate_bps),
-                        wire.sender(spec.channel_port),
-                        sink=site.sink,
-                        layers=("aos_cadu", "aos_frame"),
-                        ends=_fixed_ends(sat_node(src), sat_node(dst)),
-                        frame_of=cadu_frame_of(AOS_FRAME_LEN, CaduCoding()),
-                    )
-                    self.nodes[src].add_isl(Peer(dst, site.scid(dst)), link)
-                    self.links.append(link)
-                if dst in self.nodes:
-                    spec = plan.isl(src, dst)
-                    self.nodes[dst].add_isl_rx(Peer(src, site.scid(src)))
-                    handler = functools.partial(self._on_isl, self.nodes[dst], src)
-                    self._inputs.append((spec.node_port, handler, f"node_port ({spec.name})"))
+            for isl in pairs:
+                if isl.dst == name:
+                    handler = functools.partial(self._on_isl, node, isl.src)
+                    self._inputs.append((isl.node_port, handler, f"node_port ({isl.name})"))
 
     def _on_uplink(self, node: SatelliteNode, unit: bytes) -> None:
-        assert node.spacecraft is not None
-        node.spacecraft.on_uplink(arrival(unit, self.site.clock.now()))
+        node.on_uplink(arrival(unit, self.site.clock.now()))
 
     def _on_isl(self, node: SatelliteNode, peer: str, unit: bytes) -> None:
         node.on_isl(peer, arrival(unit, self.site.clock.now()))
@@ -347,25 +322,17 @@ class SatellitePart:
 
     def start(self) -> None:
         cfg = self.site.config
+        computing = cfg.computing
         loop = asyncio.get_running_loop()
         for link in self.links:
             link.start()
         for name, node in self.nodes.items():
-            if node.service is not None:
-                node.service.start()
-            self._tasks.append(
-                loop.create_task(
-                    transmit_passes(
-                        self.site,
-                        node,
-                        _always,
-                        asyncio.Event(),
-                        cfg.uplink.clcw_interval_s,
-                        cfg.linger_s,
-                    ),
-                    name=f"passes {name}",
-                )
+            if self.backend is not None and (computing is None or name in computing):
+                node.start_service(self.backend)
+            passes = transmit_passes(
+                self.site, node, _always, cfg.uplink.clcw_interval_s, cfg.linger_s
             )
+            self._tasks.append(loop.create_task(passes, name=f"passes {name}"))
 
     async def close(self) -> None:
         for task in self._tasks:
@@ -384,8 +351,7 @@ class SatellitePart:
         sats = []
         for name, node in self.nodes.items():
             sc = node.spacecraft
-            assert sc is not None
-            look = self.site.look(name, now)
+            look = self.looks.at(name, now)
             cltus = sc.cltu_rx.stats["cltus"]
             bad = sc.cltu_rx.stats["frame_incomplete"]
             d_cltus = self._rates.delta(f"{name}.cltus", cltus, now)
@@ -402,7 +368,7 @@ class SatellitePart:
                 "uplink_frame_error_rate": _ratio(d_bad, d_cltus),
                 "model_queue": service.queued if service is not None else None,
                 "unacknowledged": len(service.unacknowledged) if service is not None else None,
-                "parked": len(node._parked),
+                "parked": node.parked,
             }
             if look["aos"] or entry["unacknowledged"] or entry["parked"]:
                 sats.append(entry)
@@ -414,7 +380,6 @@ class SatellitePart:
         farm: Counter[str] = Counter()
         for node in self.nodes.values():
             sats.update(node.stats)
-            assert node.spacecraft is not None
             farm.update(node.spacecraft.farm.stats)
             if node.service is not None:
                 services.update(node.service.stats)
@@ -429,73 +394,51 @@ def _always() -> bool:
 
 
 class ChannelPart:
-    """Every link of the scenario, with its physics, between the nodes' UDP ports.
+    """Every link of the scenario, with its physics (the same
+    :class:`~linkstack.runtime.radio.PhysicalLinks` as in process), between the nodes'
+    UDP ports.
 
     With ``capture``, each unit is written to the site's sink as it is delivered
-    (after the link's bit errors; lost units are not): what the receivers got."""
+    (after the link's bit errors; lost units are not): what the receivers got, with
+    the ends it had when it left (the station tracking the satellite may change
+    before it arrives)."""
 
-    def __init__(self, site: ProcessSite, wire: Wire, plan: PortPlan, *, capture: bool) -> None:
+    def __init__(
+        self, site: Site, wire: Wire, plan: PortPlan, looks: Looks, *, capture: bool
+    ) -> None:
         self.site = site
         self.wire = wire
         self.plan = plan
+        self.looks = looks
         self.capture = capture and site.sink is not None
-        cfg = site.config
-        scenario = site.scenario
-        seeds = random.Random(cfg.seed)
+        physical = PhysicalLinks(site)
         self.links: dict[int, Link] = {}
-        self._last: dict[int, Any] = {}
+        self._last: dict[int, Conditions] = {}
         self._rates = Rates()
-        names = scenario.satellite_names
-        for sat in scenario.satellites:
-            up_model, down_model = rf_models(scenario, cfg, site.switches[sat.name], sat, seeds)
-            up, down = plan.uplink(sat.name), plan.downlink(sat.name)
-            self._add(up, up_model, seeds, "cltu", rf_ends(up_model, sat.name, uplink=True))
-            self._add(
-                down, down_model, seeds, "tm_cadu", rf_ends(down_model, sat.name, uplink=False)
-            )
-        for a, b in scenario.isl_pairs:
-            for src, dst in ((names[a], names[b]), (names[b], names[a])):
-                model = laser_model(scenario, cfg, src, dst, seeds)
-                ends = _fixed_ends(sat_node(src), sat_node(dst))
-                self._add(plan.isl(src, dst), model, seeds, "aos_cadu", ends)
+        for spec in plan.links:
+            if spec.kind == "uplink":
+                link, layer, ends = physical.uplinks[spec.dst], "cltu", uplink_ends(spec.dst)
+            elif spec.kind == "downlink":
+                link, layer, ends = physical.downlinks[spec.src], "tm_cadu", downlink_ends(spec.src)
+            else:
+                link = physical.isls[(spec.src, spec.dst)]
+                layer, ends = "aos_cadu", fixed_ends(sat_node(spec.src), sat_node(spec.dst))
+            link.connect(self._deliverer(wire.sender(spec.node_port), layer, ends))
+            link.add_listener(functools.partial(self._note, spec.index))
+            self.links[spec.index] = link
 
-    def _add(
-        self,
-        spec: Any,
-        model: Any,
-        seeds: random.Random,
-        layer: str,
-        ends: Callable[[], tuple[str, str]],
-    ) -> None:
-        send = self.wire.sender(spec.node_port)
-        # the ends of each unit in flight, as they were when it left: the station
-        # tracking the satellite may change (handover, LOS) before it arrives
-        in_flight: dict[int, tuple[str, str]] = {}
+    def _deliverer(
+        self, send: Callable[[bytes], None], layer: str, ends: Ends
+    ) -> Callable[[Delivery], None]:
+        sink = self.site.sink if self.capture else None
 
         def deliver(d: Delivery) -> None:
             send(d.unit)
-            if self.capture:
-                src, dst = in_flight.pop(d.unit_id, None) or ends()
-                self.site.sink.unit(layer, d.arrival_t_s, src, dst, d.unit)
+            if sink is not None:
+                src, dst = ends(d.conditions)
+                sink.unit(layer, d.arrival_t_s, src, dst, d.unit)
 
-        def note_ends(event: LinkEvent) -> None:
-            if not self.capture:
-                return
-            if event.kind == "sent":
-                in_flight[event.unit_id] = ends()
-            elif event.kind == "dropped":
-                in_flight.pop(event.unit_id, None)
-
-        link = Link(
-            spec.name,
-            self.site.clock,
-            model,
-            IndependentErrors(seed=seeds.getrandbits(32)),
-            on_delivery=deliver,
-        )
-        link.add_listener(functools.partial(self._note, spec.index))
-        link.add_listener(note_ends)
-        self.links[spec.index] = link
+        return deliver
 
     def _note(self, index: int, event: LinkEvent) -> None:
         if event.kind == "sent" and event.conditions is not None:
@@ -547,7 +490,7 @@ class ChannelPart:
                 entry["station"] = self.site.switches[sat].station_at(now)
             out.append(entry)
         in_view = [
-            self.site.look(name, now)
+            self.looks.at(name, now)
             for name in self.site.scenario.satellite_names
             if self.site.contacts.in_view(name, now)
         ]
@@ -558,7 +501,3 @@ class ChannelPart:
         for spec in self.plan.links:
             kinds.setdefault(spec.kind, Counter()).update(self.links[spec.index].stats)
         return {kind: dict(c) for kind, c in kinds.items()}
-
-
-def _fixed_ends(src: str, dst: str) -> Callable[[], tuple[str, str]]:
-    return lambda: (src, dst)

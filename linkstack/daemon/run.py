@@ -30,7 +30,7 @@ from typing import Any
 
 from linkstack.capture.pcap import PcapCapture
 from linkstack.daemon.mqtt import dumps
-from linkstack.daemon.parts import ChannelPart, GroundPart, ProcessSite, SatellitePart
+from linkstack.daemon.parts import ChannelPart, GroundPart, Looks, SatellitePart, process_site
 from linkstack.daemon.status import StatusServer, event, setup_logging, status_line
 from linkstack.daemon.wire import PortPlan, Wire
 from linkstack.errors import ConfigError
@@ -163,7 +163,8 @@ class Daemon:
             loop.add_signal_handler(sig, stop.set)
         if settings.capture.enabled and opts.capture:
             self.sink = self._open_capture()
-        site = ProcessSite(clock, settings.emulation, self.sink)
+        site = process_site(clock, settings.emulation, self.sink)
+        looks = Looks(site)
         d = settings.daemon
         plan = PortPlan(settings.scenario, d.host, d.channel_port, d.node_port)
         wire = Wire(d.host)
@@ -172,12 +173,12 @@ class Daemon:
         try:
             await wire.open()
             if role in ("channel", "all"):
-                self.parts.append(ChannelPart(site, wire, plan, capture=role == "channel"))
+                self.parts.append(ChannelPart(site, wire, plan, looks, capture=role == "channel"))
             if role in ("sat", "all"):
                 names = list(opts.names or settings.scenario.satellite_names)
-                self.parts.append(SatellitePart(site, wire, plan, names, self.backend))
+                self.parts.append(SatellitePart(site, wire, plan, looks, names, self.backend))
             if role in ("ground", "all"):
-                self.ground = GroundPart(site, wire, plan)
+                self.ground = GroundPart(site, wire, plan, looks)
                 self.parts.append(self.ground)
                 self._open_ground(clock)
             for part in self.parts:

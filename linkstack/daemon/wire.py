@@ -18,10 +18,10 @@ the unit and nothing else (a CLTU on an uplink, a TM CADU on a downlink, an AOS
 CADU on a laser link), which is what Wireshark shows on the loopback interface
 (``tshark -i lo -d udp.port==47100,linkstack.cltu ...``).
 
-Senders pace their units at the link's rate (:class:`WireLink`: a
-:class:`linkstack.runtime.radio.RadioLink` whose model, :class:`ModemModel`, is always up:
-the physics is the channel's), so that FOP-1 hears "accepted" when a CLTU starts
-to radiate, exactly as in the in-process emulation.
+Senders pace their units at the link's rate (:func:`wire_link`: a
+:class:`channels.link.Link` whose model, :class:`ModemModel`, is always up: the
+physics is the channel's), so that FOP-1 hears "accepted" when a CLTU starts to
+radiate, exactly as in the in-process emulation.
 """
 
 from __future__ import annotations
@@ -34,9 +34,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from channels.link import Conditions, Delivery
+from channels.link import Conditions, Delivery, Link, LinkEvent
 from linkstack.errors import ConfigError
-from linkstack.runtime.radio import RadioLink, StationSwitch
+from linkstack.runtime.routing import StationSwitch
+from linkstack.timebase import Clock
 
 log = logging.getLogger("linkstack.daemon.wire")
 
@@ -203,51 +204,34 @@ def arrival(unit: bytes, t_s: float, unit_id: int = 0) -> Delivery:
 class ModemModel:
     """The sender's side of a link in a daemon: always up, at the link's rate (the
     channel daemon decides what the physics does to the unit). With a station
-    switch, ``last_station`` names the station tracking the satellite when the
-    unit left (for captures and the trace)."""
+    switch, each unit's conditions name the station tracking the satellite when it
+    left (``via``: for captures and the trace)."""
 
     def __init__(self, rate_bps: float, switch: StationSwitch | None = None) -> None:
         self.rate_bps = rate_bps
         self.switch = switch
-        self.last_station = ""
         self._up = Conditions(True, rate_bps)
 
     def conditions(self, t_s: float) -> Conditions:
-        if self.switch is not None:
-            self.last_station = self.switch.station_at(t_s) or ""
-        return self._up
+        if self.switch is None:
+            return self._up
+        return Conditions(True, self.rate_bps, via=self.switch.station_at(t_s) or "")
+
+
+def wire_link(
+    name: str, clock: Clock, model: ModemModel, transmit: Callable[[bytes], object]
+) -> Link:
+    """A node's transmitter: units paced at the rate, reported when they start to
+    radiate (FOP-1's "accepted", the capture), and put on the wire then."""
+    link = Link(name, clock, model, on_delivery=_discard)
+
+    def radiate(event: LinkEvent) -> None:
+        if event.kind == "sent":
+            transmit(event.unit)
+
+    link.add_listener(radiate)
+    return link
 
 
 def _discard(delivery: Delivery) -> None:
     pass
-
-
-class WireLink(RadioLink):
-    """A node's transmitter: units paced at the rate, reported when they start to
-    radiate (FOP-1's "accepted", the capture), and put on the wire then."""
-
-    def __init__(
-        self,
-        name: str,
-        clock: Any,
-        model: ModemModel,
-        transmit: Callable[[bytes], None],
-        **radio: Any,
-    ) -> None:
-        super().__init__(name, clock, model, None, _discard, **radio)
-        self.transmit = transmit
-        self._wire: dict[int, bytes] = {}
-        self.add_listener(self._radiate)
-
-    def send(self, unit: bytes) -> int | None:
-        unit_id = super().send(unit)
-        if unit_id is not None:
-            self._wire[unit_id] = bytes(unit)
-        return unit_id
-
-    def _radiate(self, event: Any) -> None:
-        if event.kind != "sent":
-            return
-        unit = self._wire.pop(event.unit_id, None)
-        if unit is not None:
-            self.transmit(unit)

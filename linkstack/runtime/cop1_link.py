@@ -39,10 +39,25 @@ an operator does, by two rules:
    acknowledged (count back to 1). Both are ordinary directives of the standard.
 
 An alert, by contrast, purges the queues: frames negatively confirmed may or may
-not have reached FARM-1, so they are reported as failed (``Ground.failed``)
-rather than sent again; the FDU purged from the Wait Queue was never sent and
-goes back to the head of the backlog. Recovery from an alert (for example
-"initiate AD service with Unlock" after a lockout) is the caller's directive.
+not have reached FARM-1, so their packets are reported as failed
+(:attr:`SentPacket.failed`) rather than sent again; the FDU purged from the Wait
+Queue was never sent and goes back to the head of the backlog. Recovery from an
+alert (for example "initiate AD service with Unlock" after a lockout) is the
+caller's directive, or, with ``resync_from_clcw``, the ground's own (below).
+
+A ground that restarts while FARM-1 on board does not (the daemons) must not start
+over from V(S) = 0: with ``resync_from_clcw`` the AD service is initiated from the
+first CLCW that comes down, "initiate AD service with Set V(R)" to the N(R) that
+FARM-1 reports (after an Unlock if FARM-1 reports Lockout), and again whenever
+FOP-1 is back in its initial state (an alert), but not while it is suspended
+(automatic resume handles that).
+
+What the caller learns, through data rather than tables of its own: each packet it
+sends has a :class:`SentPacket` (its acknowledgement, its failure) carrying the
+caller's ``tag``; each CLTU that starts to radiate is reported to
+``on_transmitted`` as a :class:`Transmitted` with the tag of the packet its frame
+belongs to, because the frame's :class:`~linkstack.ccsds.cop1.fop.Transmit` action
+and the link's events carry it.
 """
 
 from __future__ import annotations
@@ -54,7 +69,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from channels.link import Clock, Delivery, Link, LinkEvent, LinkModel
+from channels.link import Clock, Conditions, Delivery, Link, LinkEvent, LinkModel
 from linkstack.ccsds.coding.chains import (
     CaduCoding,
     CaduReceiver,
@@ -105,6 +120,7 @@ class UplinkConfig:
     initiate: Directive | None = Directive.INITIATE_AD_WITHOUT_CLCW  # None: do not start
     initiate_value: int | None = None  # V*(R) for INITIATE_AD_WITH_SET_VR
     auto_resume: bool = True
+    resync_from_clcw: bool = False  # initiate the AD service from FARM-1's CLCW (daemons)
     cadu_coding: CaduCoding = field(default_factory=CaduCoding)
     cltu_coding: CltuCoding = field(default_factory=CltuCoding)
 
@@ -143,22 +159,37 @@ class UplinkConfig:
 
 
 @dataclass(slots=True, eq=False)
-class _Fdu:
-    """The tag of one FDU: its frame, the query it carries, whether it is its last frame."""
-
-    frame: TcFrame
-    query: int
-    last: bool
-
-
-@dataclass(slots=True)
-class Query:
-    """One packet sent by the ground: when, and when FOP-1 had it all acknowledged."""
+class SentPacket:
+    """One packet sent by the ground: when, the caller's ``tag``, and when FOP-1 had it
+    all acknowledged, or that a frame of it was negatively confirmed (``failed``)."""
 
     packet: bytes
     sent_t_s: float
+    tag: object = None
     acked_t_s: float | None = None
     failed: bool = False
+
+
+@dataclass(slots=True, eq=False)
+class _Fdu:
+    """The tag FOP-1 holds for one FDU: its frame, its packet, whether it is its last frame."""
+
+    frame: TcFrame
+    packet: SentPacket
+    last: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Transmitted:
+    """A Type-AD frame's CLTU began to radiate: the ``tag`` of the packet it belongs to,
+    the link's unit id, whether it is a retransmission, when, and the link's conditions
+    at that instant (``conditions.via`` names the station of an RF link)."""
+
+    tag: object
+    unit_id: int
+    retransmission: bool
+    t_s: float
+    conditions: Conditions | None
 
 
 class Ground:
@@ -170,18 +201,21 @@ class Ground:
         clock: Clock,
         uplink: Link,
         on_packet: Callable[[float, bytes], object] | None = None,
+        *,
+        on_transmitted: Callable[[Transmitted], object] | None = None,
     ) -> None:
         self.config = config
         self.clock = clock
         self.uplink = uplink
         self.on_packet = on_packet  # downlink packets, if the spacecraft sends any
+        self.on_transmitted = on_transmitted
         self.fop = Fop(config.fop_config())
         self.vc = TcVirtualChannel(config.tc_config(), config.vcid)
         self.cltu = CltuTransmitter(config.cltu_coding)
         self.cadu_rx = CaduReceiver(config.tm_frame_length, config.cadu_coding)
         self.tm_rx = TmReceiver(config.tm_config())
-        self.queries: list[Query] = []
-        self.failed: list[int] = []  # queries with a frame negatively confirmed
+        self.packets: list[SentPacket] = []
+        self.failed: list[SentPacket] = []  # packets with a frame negatively confirmed
         self.alerts: list[tuple[float, Alert]] = []
         self.directives: list[tuple[float, DirectiveResponse]] = []
         self.last_clcw: Clcw | None = None
@@ -191,7 +225,7 @@ class Ground:
         self._backlog: deque[_Fdu] = deque()
         self._bd_backlog: deque[TcFrame] = deque()
         self._owned: set[_Fdu] = set()  # the FDUs FOP-1 holds (Wait or Sent Queue)
-        self._awaiting: dict[int, TcFrameType] = {}  # uplink unit id -> frame type
+        self._unlocking = False  # resync: an Unlock is under way
         self._actions: deque[Action] = deque()
         self._draining = False
         self._timer: Any = None  # the clock's handle of the armed T1
@@ -201,19 +235,21 @@ class Ground:
 
     # -- the caller's side ---------------------------------------------------------------
     def start(self) -> None:
-        """Initiate the AD service as configured."""
-        if self.config.initiate is not None:
+        """Initiate the AD service as configured (with ``resync_from_clcw``, the first
+        CLCW does)."""
+        if self.config.initiate is not None and not self.config.resync_from_clcw:
             self.directive(self.config.initiate, self.config.initiate_value)
 
-    def send(self, packet: bytes) -> int:
-        """Queue one packet (a query) for the AD service; returns its index."""
-        index = len(self.queries)
-        self.queries.append(Query(bytes(packet), self.clock.now()))
+    def send(self, packet: bytes, tag: object = None) -> SentPacket:
+        """Queue one packet for the AD service; its :class:`SentPacket`, which carries
+        ``tag`` and follows the packet to its acknowledgement."""
+        sent = SentPacket(bytes(packet), self.clock.now(), tag)
+        self.packets.append(sent)
         frames = self.vc.frames([packet], self.config.map_id)
         for i, frame in enumerate(frames):
-            self._backlog.append(_Fdu(frame, index, i == len(frames) - 1))
+            self._backlog.append(_Fdu(frame, sent, i == len(frames) - 1))
         self._execute(())
-        return index
+        return sent
 
     def send_bd(self, packet: bytes, map_id: int | None = None) -> None:
         """Queue one packet for Type-BD frames: they bypass FARM-1's sequence check and
@@ -233,6 +269,12 @@ class Ground:
     def backlog(self) -> int:
         """FDUs not yet handed to FOP-1."""
         return len(self._backlog)
+
+    @property
+    def busy(self) -> bool:
+        """Whether there is anything to send or to have acknowledged."""
+        fop = self.fop
+        return bool(self._backlog or fop.outstanding or fop.wait_queue is not None)
 
     def in_contact(self, now: float | None = None) -> bool:
         """Whether the downlink is bringing fresh CLCWs that report an RF uplink."""
@@ -283,6 +325,33 @@ class Ground:
         self.last_clcw, self.last_clcw_t_s = clcw, now
         self._execute(self.fop.clcw(clcw, now))
         self._maybe_resume()
+        if self.config.resync_from_clcw:
+            self._resync(clcw)
+
+    def _resync(self, clcw: Clcw) -> None:
+        """Initiate the AD service from FARM-1's report (see the module docstring)."""
+        fop = self.fop
+        if fop.state is FopState.INITIALISING_WITH_BC:
+            if clcw.lockout and not self._unlocking:
+                # FARM-1 does not execute Set V(R) in Lockout: start over, with an Unlock
+                self.stats["sync_restart_in_lockout"] += 1
+                self.directive(Directive.TERMINATE_AD)
+            elif self._unlocking and not clcw.lockout and clcw.report_value != fop.vs:
+                # unlocked, but V(R) is not our V(S): start over, with Set V(R)
+                self.stats["sync_restart_after_unlock"] += 1
+                self.directive(Directive.TERMINATE_AD)
+            else:
+                return  # the initiation's own CLCW check completes it
+        if fop.state is not FopState.INITIAL or fop.suspend_state:
+            return
+        if clcw.lockout:
+            self._unlocking = True
+            self.stats["sync_unlock"] += 1
+            self.directive(Directive.INITIATE_AD_WITH_UNLOCK)
+            return
+        self._unlocking = False
+        self.stats["sync_set_vr"] += 1
+        self.directive(Directive.INITIATE_AD_WITH_SET_VR, clcw.report_value)
 
     # -- executing FOP-1's actions ---------------------------------------------------------
     def _execute(self, actions: list[Action] | tuple[Action, ...]) -> None:
@@ -326,14 +395,12 @@ class Ground:
         if isinstance(action, Transmit):
             frame = action.frame
             unit = self.cltu.cltu(frame.pack(self._tc.fecf))
-            unit_id = self.uplink.send(unit)
+            unit_id = self.uplink.send(unit, tag=action)  # the action comes back at "sent"
             stats[
                 f"{frame.frame_type.name}_{'retransmitted' if action.retransmission else 'sent'}"
             ] += 1
             if unit_id is None:
                 self._actions.extend(self.fop.transmit_rejected(frame.frame_type, now))
-            else:
-                self._awaiting[unit_id] = frame.frame_type
         elif isinstance(action, StartTimer):
             self._arm(action.expiry_t_s)
         elif isinstance(action, CancelTimer):
@@ -360,13 +427,13 @@ class Ground:
             self._owned.discard(tag)
             self._progressed = True
             if tag.last:
-                self.queries[tag.query].acked_t_s = now
+                tag.packet.acked_t_s = now
         elif kind is Response.NEGATIVE_CONFIRM:
             self._owned.discard(tag)
-            query = self.queries[tag.query]
-            if not query.failed:
-                query.failed = True
-                self.failed.append(tag.query)
+            sent = tag.packet
+            if not sent.failed:
+                sent.failed = True
+                self.failed.append(sent)
         elif kind is Response.REJECT and tag in self._owned:
             # purged from the Wait Queue, or refused on request: never sent, so offer it again
             self._owned.discard(tag)
@@ -414,9 +481,21 @@ class Ground:
     # -- the lower procedures ----------------------------------------------------------------
     def _on_uplink_event(self, event: LinkEvent) -> None:
         if event.kind == "sent":
-            frame_type = self._awaiting.pop(event.unit_id, None)
-            if frame_type is not None:
-                self._execute(self.fop.transmit_accepted(frame_type, event.t_s))
+            action = event.tag
+            if not isinstance(action, Transmit):
+                return  # a unit someone else put on this link
+            self._execute(self.fop.transmit_accepted(action.frame.frame_type, event.t_s))
+            fdu = action.tag
+            if self.on_transmitted is not None and isinstance(fdu, _Fdu):
+                self.on_transmitted(
+                    Transmitted(
+                        fdu.packet.tag,
+                        event.unit_id,
+                        action.retransmission,
+                        event.t_s,
+                        event.conditions,
+                    )
+                )
         elif event.kind == "dropped":
             self.stats[f"uplink_dropped_{event.reason}"] += 1
 

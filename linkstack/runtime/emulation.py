@@ -75,59 +75,29 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
-import random
 from collections import Counter
-from dataclasses import dataclass, field, replace
-from typing import Any
 
-from channels.errors import IndependentErrors
-from channels.optical import OPTICAL_ISL_100G, OpticalTerminal
-from channels.rf import S_BAND_UPLINK, X_BAND_DOWNLINK, RfLinkConfig
-from channels.scenarios import Scenario, scenario_by_name
+from channels.scenarios import scenario_by_name
 from linkstack.ccsds.coding.chains import CaduCoding
 from linkstack.errors import ConfigError
-from linkstack.runtime.cop1_link import Spacecraft, UplinkConfig
-from linkstack.runtime.mission_control import Cop1Channel, MissionControl
+from linkstack.runtime.config import EmulationConfig
+from linkstack.runtime.mission_control import MissionControl
 from linkstack.runtime.radio import (
-    RadioLink,
-    StationSwitch,
+    PhysicalLinks,
     cadu_frame_of,
+    capture_emissions,
     cltu_frame_of,
-    laser_model,
-    rf_ends,
-    rf_models,
+    downlink_ends,
+    fixed_ends,
+    uplink_ends,
 )
-from linkstack.runtime.routing import ContactState
 from linkstack.runtime.satellite import SatelliteNode, transmit_passes
-from linkstack.runtime.site import AOS_FRAME_LEN, CaptureSink
-from linkstack.runtime.trace import Trace
+from linkstack.runtime.site import AOS_FRAME_LEN, CaptureSink, Site, sat_node
+from linkstack.timebase import Clock
 from payloads.backends import Backend, make_backend
-from payloads.client import Client, ClientConfig
-from payloads.service import InferenceService, ServiceConfig
+from payloads.client import Client
 
-# -- the whole scenario ------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class EmulationConfig:
-    """What to emulate. Losses and BER floors are injected on top of the physics."""
-
-    scenario: str | Scenario = "default"
-    backend: str = "tiny"  # a make_backend spec (ignored when a Backend is passed)
-    service: ServiceConfig = field(default_factory=ServiceConfig)
-    client: ClientConfig = field(default_factory=ClientConfig)
-    uplink: UplinkConfig = field(default_factory=UplinkConfig)  # scid set per satellite
-    uplink_rf: RfLinkConfig = S_BAND_UPLINK
-    downlink_rf: RfLinkConfig = X_BAND_DOWNLINK
-    laser: OpticalTerminal = OPTICAL_ISL_100G
-    linger_s: float = 2.0  # TM keeps coming this long after the last traffic of a pass
-    uplink_loss: float = 0.0
-    downlink_loss: float = 0.0
-    uplink_ber: float = 0.0  # a floor under the link budget's BER
-    downlink_ber: float = 0.0
-    scid_base: int = 0x40
-    seed: int = 0
-    computing: tuple[str, ...] | None = None  # satellites with a model (None: all)
+__all__ = ["Emulation", "EmulationConfig"]
 
 
 class Emulation:
@@ -140,7 +110,7 @@ class Emulation:
 
     def __init__(
         self,
-        clock: Any,
+        clock: Clock,
         config: EmulationConfig | None = None,
         *,
         backend: Backend | None = None,
@@ -159,102 +129,61 @@ class Emulation:
                 f"{n} satellites from SCID {config.scid_base} do not fit the 8-bit AOS SCID",
             )
         self.backend = backend
-        self.trace = Trace()
-        self.contacts = ContactState(
-            self.scenario,
-            start_t_s=clock.now(),
-            acquisition_s=config.uplink_rf.receiver.acquisition_s,
-            pat_s=config.laser.pat_s,
-        )
-        self.switches: dict[str, StationSwitch] = {}
-        self.satellites: dict[str, SatelliteNode] = {}
-        self.links: list[RadioLink] = []
-        self.mcc = MissionControl(self)
+        self.site = site = Site(clock, config, self.scenario, sink=capture)
+        self.trace = site.trace
+        self.contacts = site.contacts
+        links = PhysicalLinks(site)
+        self.links = links.all
+        names = self.scenario.satellite_names
+        self.satellites = {
+            name: SatelliteNode(
+                site,
+                name,
+                links.downlinks[name],
+                {dst: link for (src, dst), link in links.isls.items() if src == name},
+                [src for (src, dst) in links.isls if dst == name],
+            )
+            for name in names
+        }
+        self.mcc = MissionControl(site, links.uplinks)
         self.client = Client(self.mcc, clock, config.client, seed=config.seed)
         self.mcc.deliver = self.client.on_message
-        self._wake: dict[str, asyncio.Event] = {}
+        # the far ends
+        for name, node in self.satellites.items():
+            links.uplinks[name].connect(node.on_uplink)
+            links.downlinks[name].connect(functools.partial(self.mcc.on_downlink, name))
+        for (src, dst), link in links.isls.items():
+            link.connect(functools.partial(self.satellites[dst].on_isl, src))
+        if capture is not None:
+            self._capture(links, capture)
         self._tasks: list[asyncio.Task[None]] = []
-        self._build()
 
-    # -- wiring -----------------------------------------------------------------------------
-    def _build(self) -> None:
-        cfg = self.config
-        clock = self.clock
-        scenario = self.scenario
-        seeds = random.Random(cfg.seed)
-        computing = set(cfg.computing if cfg.computing is not None else scenario.satellite_names)
-        for i, sat in enumerate(scenario.satellites):
-            name = sat.name
-            scid = cfg.scid_base + i
-            node = SatelliteNode(self, name, self.contacts.nodes[name], scid)
-            self.satellites[name] = node
-            self._wake[name] = asyncio.Event()
-            switch = self.switches[name] = StationSwitch(self.contacts, name)
-            up_model, down_model = rf_models(scenario, cfg, switch, sat, seeds)
-            link_cfg = replace(cfg.uplink, scid=scid)
-
-            holder: dict[str, Any] = {}
-            uplink = RadioLink(
-                f"uplink {name}",
-                clock,
-                up_model,
-                IndependentErrors(seed=seeds.getrandbits(32)),
-                lambda d, h=holder: h["spacecraft"].on_uplink(d),
-                sink=self.sink,
-                layers=("cltu", "tc_frame"),
-                ends=rf_ends(up_model, name, uplink=True),
-                frame_of=cltu_frame_of(link_cfg.cltu_coding),
+    def _capture(self, links: PhysicalLinks, sink: CaptureSink) -> None:
+        """Every unit and its frame, when it starts to radiate (the sender's side)."""
+        uplink = self.config.uplink
+        for name in self.satellites:
+            capture_emissions(
+                links.uplinks[name],
+                sink,
+                ("cltu", "tc_frame"),
+                uplink_ends(name),
+                cltu_frame_of(uplink.cltu_coding),
             )
-            downlink = RadioLink(
-                f"downlink {name}",
-                clock,
-                down_model,
-                IndependentErrors(seed=seeds.getrandbits(32)),
-                lambda d, h=holder: h["channel"].on_downlink(d),
-                sink=self.sink,
-                layers=("tm_cadu", "tm_frame"),
-                ends=rf_ends(down_model, name, uplink=False),
-                frame_of=cadu_frame_of(link_cfg.tm_frame_length, link_cfg.cadu_coding),
+            capture_emissions(
+                links.downlinks[name],
+                sink,
+                ("tm_cadu", "tm_frame"),
+                downlink_ends(name),
+                cadu_frame_of(uplink.tm_frame_length, uplink.cadu_coding),
             )
-            channel = Cop1Channel(
-                link_cfg,
-                clock,
-                uplink,
-                functools.partial(self.mcc.on_packet, name),
-                functools.partial(self.mcc.on_frame_sent, name),
+        for (src, dst), link in links.isls.items():
+            capture_emissions(
+                link,
+                sink,
+                ("aos_cadu", "aos_frame"),
+                fixed_ends(sat_node(src), sat_node(dst)),
+                cadu_frame_of(AOS_FRAME_LEN, CaduCoding()),
             )
-            spacecraft = Spacecraft(link_cfg, clock, downlink, node.on_uplink_packet)
-            holder["spacecraft"], holder["channel"] = spacecraft, channel
-            node.spacecraft = spacecraft
-            self.mcc.add_channel(name, channel)
-            self.links += [uplink, downlink]
-            if name in computing:
-                node.service = InferenceService(
-                    self.backend if self.backend is not None else _Lazy(self),
-                    clock,
-                    node.send_to_ground,
-                    satellite=name,
-                    config=cfg.service,
-                )
-        names = scenario.satellite_names
-        for a, b in scenario.isl_pairs:
-            for src, dst in ((names[a], names[b]), (names[b], names[a])):
-                s_node, d_node = self.satellites[src], self.satellites[dst]
-                model = laser_model(scenario, cfg, src, dst, seeds)
-                link = RadioLink(
-                    f"isl {src}->{dst}",
-                    clock,
-                    model,
-                    IndependentErrors(seed=seeds.getrandbits(32)),
-                    functools.partial(d_node.on_isl, src),
-                    sink=self.sink,
-                    layers=("aos_cadu", "aos_frame"),
-                    ends=lambda s=s_node.node, d=d_node.node: (s, d),
-                    frame_of=cadu_frame_of(AOS_FRAME_LEN, CaduCoding()),
-                )
-                s_node.add_isl(d_node, link)
-                d_node.add_isl_rx(s_node)
-                self.links.append(link)
 
     # -- life cycle -----------------------------------------------------------------------------
     async def __aenter__(self) -> Emulation:
@@ -268,18 +197,23 @@ class Emulation:
         if self.backend is None:
             self.backend = make_backend(self.config.backend)
             self.backend.load()
-        for node in self.satellites.values():
-            if node.service is not None:
-                if isinstance(node.service.backend, _Lazy):
-                    node.service.backend = self.backend
-                node.service.start()
+        computing = self.config.computing
+        for name, node in self.satellites.items():
+            if computing is None or name in computing:
+                node.start_service(self.backend)
         for link in self.links:
             link.start()
         loop = asyncio.get_running_loop()
-        for name in self.satellites:
-            self._tasks.append(loop.create_task(self._passes(name), name=f"passes {name}"))
-        for channel in self.mcc.channels.values():
-            channel.start()
+        for name, node in self.satellites.items():
+            passes = transmit_passes(
+                self.site,
+                node,
+                functools.partial(self._busy, name),
+                self.config.uplink.clcw_interval_s,
+                self.config.linger_s,
+            )
+            self._tasks.append(loop.create_task(passes, name=f"passes {name}"))
+        self.mcc.start()
 
     async def close(self) -> None:
         for task in self._tasks:
@@ -295,22 +229,9 @@ class Emulation:
         for link in self.links:
             await link.close()
 
-    def wake(self, satellite: str) -> None:
-        self._wake[satellite].set()
-
-    # -- passes: TM while there is traffic ---------------------------------------------------
     def _busy(self, name: str) -> bool:
-        return self.satellites[name].tm_has_data or self.mcc.channels[name].busy
-
-    async def _passes(self, name: str) -> None:
-        await transmit_passes(
-            self,
-            self.satellites[name],
-            functools.partial(self._busy, name),
-            self._wake[name],
-            self.config.uplink.clcw_interval_s,
-            self.config.linger_s,
-        )
+        """A satellite transmits TM while it has data or its COP-1 channel is busy."""
+        return self.satellites[name].tm_has_data or self.mcc.busy(name)
 
     # -- figures ----------------------------------------------------------------------------------
     def stats(self) -> dict[str, Counter[str]]:
@@ -335,13 +256,3 @@ class Emulation:
         out["services"] = services
         out["client"] = Counter(self.client.stats)
         return out
-
-
-class _Lazy:
-    """Stands for the backend until :meth:`Emulation.start` makes it."""
-
-    def __init__(self, emu: Emulation) -> None:
-        self.emu = emu
-
-    def __getattr__(self, name: str) -> Any:  # pragma: no cover - replaced before use
-        raise ConfigError("emulation", "backend", "the emulation has not started")

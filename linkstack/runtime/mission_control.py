@@ -1,123 +1,38 @@
-"""The ground segment: the queue, routing, one COP-1 channel per satellite, reception."""
+"""The ground segment: the queue, routing, one COP-1 channel per satellite, reception.
+
+:class:`MissionControl` is built from the uplink of each satellite, whatever its far
+end (the physics in process, a UDP port in a daemon); what comes down is handed to
+:meth:`MissionControl.on_downlink`. Each satellite's uplink is one COP-1 virtual
+channel, a :class:`~linkstack.runtime.cop1_link.Ground` (FOP-1) for the whole run;
+the stations are its RF front ends, so a handover is invisible to COP-1.
+
+A message's progress lives in one place: each of its Space Packets is a
+:class:`~linkstack.runtime.cop1_link.SentPacket` of its satellite's COP-1 channel,
+which carries the message's :class:`_Transfer` as its tag; the channel reports each
+CLTU that starts to radiate with that tag (:class:`~linkstack.runtime.cop1_link.Transmitted`),
+which is when the uplink hop of the trace begins.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections import Counter, defaultdict
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
 
-from channels.link import LinkEvent
-from linkstack.ccsds.cop1.fop import Directive, FopState, Response, TransferResponse, Transmit
+from channels.link import Delivery, Link
 from linkstack.ccsds.spp import PacketType, Reassembler, SequenceCounter, SpacePacket, segment
-from linkstack.ccsds.tc import TcFrameType
 from linkstack.errors import DecodeError
-from linkstack.runtime.cop1_link import Ground, UplinkConfig
-from linkstack.runtime.radio import RadioLink
+from linkstack.runtime.cop1_link import Ground, SentPacket, Transmitted, UplinkConfig
 from linkstack.runtime.report import Hop, Timeline
-from linkstack.runtime.routing import GROUND_NODE, RELAY_APID, RelayHeader
+from linkstack.runtime.routing import GROUND_NODE, RELAY_APID, RelayHeader, UplinkRoute
 from linkstack.runtime.site import MAX_PACKET_DATA, Site, ground_node, sat_node
-from linkstack.runtime.trace import HopRecord, Trace
-from payloads.messages import ANSWER_APID, QUERY_APID
+from linkstack.runtime.trace import HopRecord
+from linkstack.timebase import TimerHandle
+from payloads.messages import ANSWER_APID, QUERY_APID, MessageKey, query_key
 
-# -- the ground ------------------------------------------------------------------------------
-
-
-class Cop1Channel(Ground):
-    """FOP-1 of one satellite, and which query packet each CLTU it sends carries.
-
-    With ``sync`` (the ground daemon), the AD service is not initiated at start but
-    from the first CLCW that comes down: "initiate AD service with Set V(R)" to the
-    N(R) that FARM-1 reports, so that a ground that restarted (its V(S) back to 0)
-    carries on with a FARM-1 that did not; after an Unlock if FARM-1 reports
-    Lockout. It does so again whenever FOP-1 is back in its initial state (an
-    alert), but not while it is suspended (auto-resume handles that)."""
-
-    def __init__(
-        self,
-        config: UplinkConfig,
-        clock: Any,
-        uplink: RadioLink,
-        on_packet: Callable[[float, bytes], object],
-        on_frame_sent: Callable[[int, bool, float], None],
-        *,
-        sync: bool = False,
-    ) -> None:
-        super().__init__(config, clock, uplink, on_packet)
-        self.radio = uplink
-        self.on_frame_sent = on_frame_sent
-        self.sync = sync
-        self._unlocking = False
-        self._accepted: int | None = None
-        self._seq_owner: dict[int, int] = {}
-        self._unit_owner: dict[int, tuple[int, bool]] = {}
-        uplink.add_listener(self._on_event)
-
-    def start(self) -> None:
-        if not self.sync:
-            super().start()
-
-    def _on_ocf(self, ocf: bytes, now: float) -> None:
-        super()._on_ocf(ocf, now)
-        if self.sync and self.last_clcw_t_s == now and self.last_clcw is not None:
-            self._resync(self.last_clcw)
-
-    def _resync(self, clcw: Any) -> None:
-        fop = self.fop
-        if fop.state is FopState.INITIALISING_WITH_BC:
-            if clcw.lockout and not self._unlocking:
-                # FARM-1 does not execute Set V(R) in Lockout: start over, with an Unlock
-                self.stats["sync_restart_in_lockout"] += 1
-                self.directive(Directive.TERMINATE_AD)
-            elif self._unlocking and not clcw.lockout and clcw.report_value != fop.vs:
-                # unlocked, but V(R) is not our V(S): start over, with Set V(R)
-                self.stats["sync_restart_after_unlock"] += 1
-                self.directive(Directive.TERMINATE_AD)
-            else:
-                return  # the initiation's own CLCW check completes it
-        if fop.state is not FopState.INITIAL or fop.suspend_state:
-            return
-        if clcw.lockout:
-            self._unlocking = True
-            self.stats["sync_unlock"] += 1
-            self.directive(Directive.INITIATE_AD_WITH_UNLOCK)
-            return
-        self._unlocking = False
-        self.stats["sync_set_vr"] += 1
-        self.directive(Directive.INITIATE_AD_WITH_SET_VR, clcw.report_value)
-
-    def _do(self, action: Any) -> None:
-        if isinstance(action, TransferResponse) and action.response is Response.ACCEPT:
-            self._accepted = getattr(action.tag, "query", None)
-        if isinstance(action, Transmit) and action.frame.frame_type is TcFrameType.AD:
-            seq = action.frame.seq
-            if not action.retransmission and self._accepted is not None:
-                # FOP-1 accepts an FDU, then transmits it: this N(S) is that packet's
-                self._seq_owner[seq] = self._accepted
-                self._accepted = None
-            owner = self._seq_owner.get(seq)
-            self.radio.last_unit_id = None
-            super()._do(action)
-            unit_id = self.radio.last_unit_id
-            if owner is not None and unit_id is not None:
-                self._unit_owner[unit_id] = (owner, action.retransmission)
-            return
-        super()._do(action)
-
-    def _on_event(self, event: LinkEvent) -> None:
-        if event.kind == "sent":
-            owner = self._unit_owner.pop(event.unit_id, None)
-            if owner is not None:
-                self.on_frame_sent(owner[0], owner[1], event.t_s)
-
-    @property
-    def busy(self) -> bool:
-        fop = self.fop
-        return bool(self.backlog or fop.outstanding or fop.wait_queue is not None)
-
-
-_Channel = Cop1Channel  # the name it had
+NO_ROUTE_RETRY_S = 3600.0  # no satellite reachable within the plan's look-ahead: look again
 
 
 @dataclass(slots=True)
@@ -125,42 +40,71 @@ class _Outgoing:
     message: bytes
     target: str | None
     query_id: str | None
-    key: tuple[str, str] | None
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, eq=False)
 class _Transfer:
-    """One message handed to one satellite's FOP-1: its packets (Ground.queries indices)."""
+    """One message handed to one satellite's COP-1 channel, and its packets there."""
 
-    key: tuple[str, str] | None
+    key: MessageKey | None
+    message: bytes
     satellite: str
     query_id: str | None
-    indices: list[int] = field(default_factory=list)
+    packets: list[SentPacket] = field(default_factory=list)
     record: HopRecord | None = None  # the uplink hop, from its first CLTU
+
+    @property
+    def on_ground(self) -> bool:
+        """Some packet neither acknowledged nor given up (a packet negatively
+        confirmed, when a COP-1 alert purged it, has left for good)."""
+        return any(p.acked_t_s is None and not p.failed for p in self.packets)
 
 
 class MissionControl:
-    """The ground segment: queue, routing, one COP-1 channel per satellite, reception.
+    """The ground segment (see the module docstring).
 
-    Implements :class:`payloads.client.GroundSegment` for the client.
+    Implements :class:`payloads.client.GroundSegment` for the client; every message
+    that comes down goes to ``deliver(message, t_s, satellite)``. ``cop1`` is the
+    COP-1 configuration of every channel (default: the site's; the SCID is each
+    satellite's).
 
     ``observes_space`` False (the ground daemon): the trace holds only what the
     ground saw (uplink starts, downlink arrivals); :meth:`annotate` then fills the
     timeline from those and from the instants the answer carries."""
 
-    def __init__(self, emu: Site, *, observes_space: bool = True) -> None:
-        self.emu = emu
+    def __init__(
+        self,
+        site: Site,
+        uplinks: Mapping[str, Link],
+        *,
+        cop1: UplinkConfig | None = None,
+        observes_space: bool = True,
+    ) -> None:
+        self.site = site
         self.observes_space = observes_space
-        self.channels: dict[str, Cop1Channel] = {}
-        self.deliver: Callable[[bytes, float, str], None] | None = None
+        self.deliver: Callable[[bytes, float, str], object] | None = None
         self.queue: list[_Outgoing] = []
         self.stats: Counter[str] = Counter()
-        self._reassemblers: dict[str, Reassembler] = {}
-        self._counters: dict[str, SequenceCounter] = {}
-        self._transfers: dict[tuple[str, int], _Transfer] = {}
+        self.channels: dict[str, Ground] = {}
+        cop1 = site.config.uplink if cop1 is None else cop1
+        for name, link in uplinks.items():
+            self.channels[name] = Ground(
+                replace(cop1, scid=site.scid(name)),
+                site.clock,
+                link,
+                functools.partial(self.on_packet, name),
+                on_transmitted=functools.partial(self._on_transmitted, name),
+            )
+        self._reassemblers = {name: Reassembler() for name in uplinks}
+        self._counters = {name: SequenceCounter() for name in uplinks}
         self._by_query: dict[str, list[_Transfer]] = defaultdict(list)
-        self._timer: Any = None
+        self._timer: TimerHandle | None = None
         self._scheduled = False
+
+    def start(self) -> None:
+        """Initiate each channel's AD service as configured."""
+        for channel in self.channels.values():
+            channel.start()
 
     def close(self) -> None:
         """Close every COP-1 channel and stop the dispatch timer."""
@@ -170,38 +114,33 @@ class MissionControl:
             self._timer.cancel()
             self._timer = None
 
-    def add_channel(self, satellite: str, channel: Cop1Channel) -> None:
-        self.channels[satellite] = channel
-        self._reassemblers[satellite] = Reassembler()
-        self._counters[satellite] = SequenceCounter()
+    def busy(self, satellite: str) -> bool:
+        """Whether ``satellite``'s COP-1 channel has anything to send or to have
+        acknowledged (its TM must keep coming)."""
+        return self.channels[satellite].busy
 
     # -- GroundSegment -----------------------------------------------------------------------
     def submit(self, message: bytes, *, target: str | None, query_id: str | None) -> None:
         self.stats["submitted"] += 1
-        self.queue.append(_Outgoing(message, target, query_id, Trace.key(message)))
+        self.queue.append(_Outgoing(message, target, query_id))
         self._kick()
 
     def in_view(self, target: str | None) -> bool:
         """Whether a message for ``target`` could leave now: a satellite is in view of
         a station (its pass usable), and ``target`` is it or reachable from it."""
-        return self.emu.contacts.uplink_route(target, self.emu.clock.now()) is not None
+        return self.site.contacts.uplink_route(target, self.site.clock.now()) is not None
 
     def on_ground(self, query_id: str) -> bool:
         if any(item.query_id == query_id for item in self.queue):
             return True
         transfers = self._by_query.get(query_id)
-        if not transfers:
-            return False
-        last = transfers[-1]
-        queries = self.channels[last.satellite].queries
-        # a packet negatively confirmed (a COP-1 alert purged it) has left for good
-        return any(queries[i].acked_t_s is None and not queries[i].failed for i in last.indices)
+        return bool(transfers) and transfers[-1].on_ground
 
     def annotate(self, timeline: Timeline) -> None:
         if not self.observes_space:
             self._annotate_from_ground(timeline)
             return
-        trace = self.emu.trace
+        trace = self.site.trace
         qkey, akey = ("q", timeline.query_id), ("a", timeline.query_id)
         hops: list[HopRecord] = []
         board = timeline.query_on_board
@@ -209,27 +148,29 @@ class MissionControl:
         into = [
             h
             for h in trace.hops.get(qkey, ())
-            if h.t_end is not None and h.dst == sat and (board is None or h.t_end <= board + 1e-6)
+            if h.end_t_s is not None
+            and h.dst == sat
+            and (board is None or h.end_t_s <= board + 1e-6)
         ]
         if into:
-            chain = trace.chain(qkey, max(into, key=lambda h: h.t_end), "ground:")
+            chain = trace.chain(qkey, max(into, key=_end), "ground:")
             if chain[0].kind == "uplink":
-                timeline.first_uplink = chain[0].t_start
-                timeline.query_on_first_sat = chain[0].t_end
+                timeline.first_uplink = chain[0].start_t_s
+                timeline.query_on_first_sat = chain[0].end_t_s
             hops += chain
         ups = [h for h in trace.hops.get(qkey, ()) if h.kind == "uplink"]
         timeline.uplink_frames_sent = sum(h.frames for h in ups)
         timeline.uplink_retransmissions = sum(h.retransmissions for h in ups)
         downs = [
-            h for h in trace.hops.get(akey, ()) if h.kind == "downlink" and h.t_end is not None
+            h for h in trace.hops.get(akey, ()) if h.kind == "downlink" and h.end_t_s is not None
         ]
         if downs:
-            first = min(downs, key=lambda h: h.t_end)
+            first = min(downs, key=_end)
             chain = trace.chain(akey, first, sat)
-            timeline.first_downlink = first.t_start
+            timeline.first_downlink = first.start_t_s
             hops += chain
         timeline.answer_copies = trace.copies.get(akey, 0)
-        timeline.hops = [Hop(h.kind, h.src, h.dst, h.t_start, h.t_end) for h in hops]
+        timeline.hops = [Hop(h.kind, h.src, h.dst, h.start_t_s, h.end_t_s) for h in hops]
 
     def _annotate_from_ground(self, timeline: Timeline) -> None:
         """What a ground alone knows: when the copy of the query that reached the
@@ -237,25 +178,26 @@ class MissionControl:
         and, when it went straight up to the satellite that answered, that the
         uplink ended when the query was on board. Relay and downlink hops happen
         in other processes and are not in this trace."""
-        hops = self.emu.trace.hops.get(("q", timeline.query_id), ())
+        hops = self.site.trace.hops.get(("q", timeline.query_id), ())
         ups = [h for h in hops if h.kind == "uplink"]
         timeline.uplink_frames_sent = sum(h.frames for h in ups)
         timeline.uplink_retransmissions = sum(h.retransmissions for h in ups)
         board = timeline.query_on_board
-        before = [h for h in ups if board is None or h.t_start <= board + 1e-6]
+        before = [h for h in ups if board is None or h.start_t_s <= board + 1e-6]
         if not before:
             return
-        up = max(before, key=lambda h: h.t_start)
-        timeline.first_uplink = up.t_start
+        up = max(before, key=lambda h: h.start_t_s)
+        timeline.first_uplink = up.start_t_s
         if board is not None and up.dst == sat_node(timeline.satellite):
             timeline.query_on_first_sat = board
-            timeline.hops = [Hop(up.kind, up.src, up.dst, up.t_start, board)]
+            timeline.hops = [Hop(up.kind, up.src, up.dst, up.start_t_s, board)]
 
     # -- test and tool hooks -----------------------------------------------------------------
     def send_raw(self, satellite: str, payload: bytes, apid: int = QUERY_APID) -> None:
         """Uplink any octets as the data of Space Packets on ``apid`` to ``satellite``
         now, whatever they hold (a malformed query, for instance)."""
-        self._send_packets(satellite, payload, apid, _Transfer(None, satellite, None), "")
+        transfer = _Transfer(None, payload, satellite, None)
+        self._send_packets(satellite, payload, apid, transfer, "")
 
     # -- dispatch ------------------------------------------------------------------------------
     def _kick(self) -> None:
@@ -268,8 +210,8 @@ class MissionControl:
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
-        contacts = self.emu.contacts
-        now = self.emu.clock.now()
+        contacts = self.site.contacts
+        now = self.site.clock.now()
         waiting = []
         for item in self.queue:
             route = contacts.uplink_route(item.target, now)
@@ -282,19 +224,19 @@ class MissionControl:
             targets = {item.target for item in waiting}
             times = [contacts.next_uplink_time(target, now) for target in targets]
             soon = [t for t in times if t is not None]
-            wake = min(soon) if soon else now + 3600.0
-            self._timer = self.emu.clock.call_at(max(wake, now + 1e-3), self._dispatch)
+            wake = min(soon) if soon else now + NO_ROUTE_RETRY_S
+            self._timer = self.site.clock.call_at(max(wake, now + 1e-3), self._dispatch)
 
-    def _uplink(self, route: Any, item: _Outgoing) -> None:
+    def _uplink(self, route: UplinkRoute, item: _Outgoing) -> None:
         sat = route.first
-        emu = self.emu
         if route.target == sat:
             payload, apid = item.message, QUERY_APID
         else:
-            header = RelayHeader(GROUND_NODE, emu.contacts.nodes[route.target])
+            header = RelayHeader(GROUND_NODE, self.site.number(route.target))
             payload, apid = header.wrap(item.message), RELAY_APID
             self.stats["relayed"] += 1
-        transfer = _Transfer(item.key, sat, item.query_id)
+        key = query_key(item.query_id) if item.query_id is not None else None  # acks: None
+        transfer = _Transfer(key, item.message, sat, item.query_id)
         if item.query_id is not None:
             self._by_query[item.query_id].append(transfer)
         self.stats["uplinked"] += 1
@@ -303,33 +245,41 @@ class MissionControl:
     def _send_packets(
         self, sat: str, payload: bytes, apid: int, transfer: _Transfer, station: str
     ) -> None:
-        emu = self.emu
+        site = self.site
         channel = self.channels[sat]
-        now = emu.clock.now()
+        now = site.clock.now()
         packets = segment(payload, apid, self._counters[sat], MAX_PACKET_DATA, PacketType.TC)
         for packet in packets:
             raw = packet.pack()
-            if emu.sink is not None:
-                emu.sink.unit("space_packet", now, ground_node(station), sat_node(sat), raw)
-            index = channel.send(raw)
-            transfer.indices.append(index)
-            self._transfers[(sat, index)] = transfer
-        emu.wake(sat)
+            if site.sink is not None:
+                site.sink.unit("space_packet", now, ground_node(station), sat_node(sat), raw)
+            transfer.packets.append(channel.send(raw, tag=transfer))
+        site.wake(sat)
 
-    def on_frame_sent(self, sat: str, index: int, retransmission: bool, t_s: float) -> None:
-        transfer = self._transfers.get((sat, index))
-        if transfer is None:
+    def _on_transmitted(self, sat: str, sent: Transmitted) -> None:
+        transfer = sent.tag
+        if not isinstance(transfer, _Transfer):
             return
         if transfer.record is None:
-            station = self.channels[sat].radio.model.last_station
-            transfer.record = self.emu.trace.start(
-                transfer.key, ("up", sat), "uplink", ground_node(station), sat_node(sat), t_s
+            station = sent.conditions.via if sent.conditions is not None else ""
+            transfer.record = self.site.trace.start(
+                transfer.key,
+                ("up", sat),
+                "uplink",
+                ground_node(station),
+                sat_node(sat),
+                sent.t_s,
+                transfer.message,
             )
         if transfer.record is not None:
             transfer.record.frames += 1
-            transfer.record.retransmissions += int(retransmission)
+            transfer.record.retransmissions += int(sent.retransmission)
 
     # -- reception ------------------------------------------------------------------------------
+    def on_downlink(self, satellite: str, delivery: Delivery) -> None:
+        """A TM CADU from ``satellite`` (through whichever station received it)."""
+        self.channels[satellite].on_downlink(delivery)
+
     def on_packet(self, sat: str, t_s: float, raw: bytes) -> None:
         try:
             packet = SpacePacket.unpack(raw)
@@ -343,6 +293,10 @@ class MissionControl:
             self.stats[f"unexpected_apid_{packet.apid:#x}"] += 1
             return
         self.stats["messages_received"] += 1
-        self.emu.trace.end(Trace.key(payload), ("down", sat), t_s)
+        self.site.trace.end(("down", sat), payload, t_s)
         if self.deliver is not None:
             self.deliver(payload, t_s, sat)
+
+
+def _end(hop: HopRecord) -> float:
+    return hop.end_t_s if hop.end_t_s is not None else float("inf")

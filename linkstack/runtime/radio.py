@@ -1,57 +1,36 @@
-"""Radio links: which station tracks a satellite, the physics of its RF links and of
-the laser links, and what a link reports when it emits (for captures)."""
+"""The physical links of a scenario, and the capture of what they emit.
+
+:class:`PhysicalLinks` builds every link of a scenario with its physics, in one fixed
+order (so that its random seeds are the same wherever it is built): for each
+satellite its S-band uplink and X-band downlink, through the station that its
+:class:`~linkstack.runtime.routing.StationSwitch` picks at each emission
+(:class:`SwitchedRfModel`), then both directions of each laser pair. The in-process
+emulation connects their far ends to the nodes; the channel daemon connects them to
+UDP ports.
+
+:func:`capture_emissions` reports each unit to a capture sink when it starts to
+radiate, with the frame inside it; the ends of an RF unit come from the station its
+conditions name (``Conditions.via``), so nobody asks the model afterwards.
+"""
 
 from __future__ import annotations
 
 import random
 from collections.abc import Callable
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any
 
-from channels.link import Conditions, Delivery, Link, LinkEvent
+from channels.errors import IndependentErrors
+from channels.link import Conditions, Link, LinkEvent
 from channels.models import LaserLinkModel, RfLinkModel
 from channels.orbit import IslView, StationView
-from channels.scenarios import Scenario
-from linkstack.ccsds.coding.chains import CaduCoding, CltuReceiver
+from channels.rf import RfLinkConfig
+from linkstack.ccsds.coding.chains import CaduCoding, CltuCoding, CltuReceiver
 from linkstack.ccsds.coding.randomizer import tm_derandomize
-from linkstack.runtime.routing import ContactState
-from linkstack.runtime.site import CaptureSink, ground_node, sat_node
+from linkstack.runtime.routing import StationSwitch
+from linkstack.runtime.site import CaptureSink, Site, ground_node, sat_node
 
-if TYPE_CHECKING:
-    from linkstack.runtime.emulation import EmulationConfig
-
-
-def rf_ends(model: Any, satellite: str, *, uplink: bool) -> Callable[[], tuple[str, str]]:
-    """The capture's (source, destination) of a unit on a satellite's RF link: the
-    station is the one the link's model last emitted through (``last_station``)."""
-
-    def ends() -> tuple[str, str]:
-        ground, sat = ground_node(model.last_station), sat_node(satellite)
-        return (ground, sat) if uplink else (sat, ground)
-
-    return ends
-
-
-# -- links that know their station, and report what they emit -----------------------------
-
-
-class StationSwitch:
-    """Which station tracks one satellite at a time; shared by its uplink and downlink."""
-
-    def __init__(self, contacts: ContactState, satellite: str) -> None:
-        self.contacts = contacts
-        self.satellite = satellite
-        self._current: Any = None
-
-    def station_at(self, t_s: float) -> str | None:
-        cur = self._current
-        if cur is not None and cur.aos <= t_s < cur.los:
-            return cur.station
-        passes = self.contacts.passes(self.satellite, t_s)
-        if not passes:
-            return None
-        self._current = max(passes, key=lambda p: p.los)
-        return self._current.station
+# A unit's (source, destination) node names, from the conditions it was emitted in
+Ends = Callable[[Conditions | None], tuple[str, str]]
 
 
 class SwitchedRfModel:
@@ -76,14 +55,11 @@ class SwitchedRfModel:
         self.loss = loss
         self.ber_floor = ber_floor
         self._rng = random.Random(seed)
-        self.last_station = ""
 
     def conditions(self, t_s: float) -> Conditions:
         station = self.switch.station_at(t_s)
         if station is None:
-            self.last_station = ""
             return Conditions(False, self.rate_bps, 0.0, 0.0, "no_contact")
-        self.last_station = station
         cond = self.models[station].conditions(t_s)
         if cond.up and self.loss and self._rng.random() < self.loss:
             return replace(cond, up=False, reason="injected_loss")
@@ -92,55 +68,92 @@ class SwitchedRfModel:
         return cond
 
 
-class RadioLink(Link):
-    """A :class:`Link` that remembers the id of the unit it was last handed and, with
-    a capture sink, reports each unit (and the frame inside it) when it is emitted."""
+class PhysicalLinks:
+    """Every link of the site's scenario with its physics (see the module docstring).
 
-    def __init__(
-        self,
-        name: str,
-        clock: Any,
-        model: Any,
-        errors: Any = None,
-        on_delivery: Callable[[Delivery], object] | None = None,
-        *,
-        sink: CaptureSink | None = None,
-        layers: tuple[str, str] = ("", ""),
-        ends: Callable[[], tuple[str, str]] | None = None,
-        frame_of: Callable[[bytes], bytes | None] | None = None,
-    ) -> None:
-        super().__init__(name, clock, model, errors, on_delivery=on_delivery)
-        self.last_unit_id: int | None = None
-        self.sink = sink
-        self.layers = layers
-        self.ends = ends
-        self.frame_of = frame_of
-        self._held: dict[int, bytes] = {}
-        if sink is not None:
-            self.add_listener(self._capture)
+    ``uplinks[sat]``, ``downlinks[sat]``, ``isls[(src, dst)]``; ``all`` in the order
+    they were built. Their far ends are connected by whoever uses them."""
 
-    def send(self, unit: bytes) -> int | None:
-        unit_id = super().send(unit)
-        self.last_unit_id = unit_id
-        if self.sink is not None and unit_id is not None:
-            self._held[unit_id] = bytes(unit)
-        return unit_id
+    def __init__(self, site: Site) -> None:
+        cfg = site.config
+        scenario = site.scenario
+        clock = site.clock
+        seeds = random.Random(cfg.seed)
+        self.uplinks: dict[str, Link] = {}
+        self.downlinks: dict[str, Link] = {}
+        self.isls: dict[tuple[str, str], Link] = {}
+        self.all: list[Link] = []
+        for sat in scenario.satellites:
+            views = [StationView(st, sat, scenario.epoch) for st in scenario.stations]
+            switch = site.switches[sat.name]
 
-    def _capture(self, event: LinkEvent) -> None:
-        if event.kind != "sent":
-            return
-        unit = self._held.pop(event.unit_id, None)
-        if unit is None or self.sink is None:
-            return
-        src, dst = self.ends() if self.ends is not None else ("", "")
-        unit_layer, frame_layer = self.layers
-        self.sink.unit(unit_layer, event.t_s, src, dst, unit)
-        frame = self.frame_of(unit) if self.frame_of is not None else None
-        if frame is not None:
-            self.sink.unit(frame_layer, event.t_s, src, dst, frame)
+            # the seeds are drawn in this order: both models, then both error sources
+            up_model = _switched(
+                switch, views, cfg.uplink_rf, cfg.uplink_loss, cfg.uplink_ber, seeds
+            )
+            down_model = _switched(
+                switch, views, cfg.downlink_rf, cfg.downlink_loss, cfg.downlink_ber, seeds
+            )
+            up = Link(
+                f"uplink {sat.name}", clock, up_model, IndependentErrors(seed=seeds.getrandbits(32))
+            )
+            down = Link(
+                f"downlink {sat.name}",
+                clock,
+                down_model,
+                IndependentErrors(seed=seeds.getrandbits(32)),
+            )
+            self.uplinks[sat.name], self.downlinks[sat.name] = up, down
+            self.all += [up, down]
+        names = scenario.satellite_names
+        for a, b in scenario.isl_pairs:
+            for src, dst in ((names[a], names[b]), (names[b], names[a])):
+                view = IslView(scenario.satellite(src), scenario.satellite(dst), scenario.epoch)
+                model = LaserLinkModel(view, cfg.laser, seed=seeds.getrandbits(32))
+                link = Link(
+                    f"isl {src}->{dst}", clock, model, IndependentErrors(seed=seeds.getrandbits(32))
+                )
+                self.isls[(src, dst)] = link
+                self.all.append(link)
+
+
+def _switched(
+    switch: StationSwitch,
+    views: list[StationView],
+    rf: RfLinkConfig,
+    loss: float,
+    ber: float,
+    seeds: random.Random,
+) -> SwitchedRfModel:
+    models = {view.station.name: RfLinkModel(view, rf) for view in views}
+    return SwitchedRfModel(
+        switch, models, rf.rate_bps, loss=loss, ber_floor=ber, seed=seeds.getrandbits(32)
+    )
+
+
+# -- what a capture sees of a link -----------------------------------------------------------
+
+
+def uplink_ends(satellite: str) -> Ends:
+    """A CLTU's ends: the station its conditions name, to the satellite."""
+    return lambda cond: (ground_node(_via(cond)), sat_node(satellite))
+
+
+def downlink_ends(satellite: str) -> Ends:
+    return lambda cond: (sat_node(satellite), ground_node(_via(cond)))
+
+
+def fixed_ends(src: str, dst: str) -> Ends:
+    ends = (src, dst)
+    return lambda cond: ends
+
+
+def _via(cond: Conditions | None) -> str:
+    return cond.via if cond is not None else ""
 
 
 def cadu_frame_of(frame_len: int, coding: CaduCoding) -> Callable[[bytes], bytes | None]:
+    """The transfer frame inside a CADU (the capture's frame layer)."""
     asm = len(coding.asm)
 
     def frame_of(unit: bytes) -> bytes | None:
@@ -152,46 +165,29 @@ def cadu_frame_of(frame_len: int, coding: CaduCoding) -> Callable[[bytes], bytes
     return frame_of
 
 
-def cltu_frame_of(coding: Any) -> Callable[[bytes], bytes | None]:
-    rx = CltuReceiver(coding)
-    return rx.receive
+def cltu_frame_of(coding: CltuCoding) -> Callable[[bytes], bytes | None]:
+    """The TC frame inside a CLTU (None if it does not decode)."""
+    return CltuReceiver(coding).receive
 
 
-def rf_models(
-    scenario: Scenario,
-    cfg: EmulationConfig,
-    switch: StationSwitch,
-    satellite: Any,
-    seeds: random.Random,
-) -> tuple[SwitchedRfModel, SwitchedRfModel]:
-    """The physics of one satellite's uplink and downlink (through the station its
-    switch picks), with the configured injected losses and BER floors."""
-    views = {st.name: StationView(st, satellite, scenario.epoch) for st in scenario.stations}
-    up = SwitchedRfModel(
-        switch,
-        {s: RfLinkModel(v, cfg.uplink_rf) for s, v in views.items()},
-        cfg.uplink_rf.rate_bps,
-        loss=cfg.uplink_loss,
-        ber_floor=cfg.uplink_ber,
-        seed=seeds.getrandbits(32),
-    )
-    down = SwitchedRfModel(
-        switch,
-        {s: RfLinkModel(v, cfg.downlink_rf) for s, v in views.items()},
-        cfg.downlink_rf.rate_bps,
-        loss=cfg.downlink_loss,
-        ber_floor=cfg.downlink_ber,
-        seed=seeds.getrandbits(32),
-    )
-    return up, down
+def capture_emissions(
+    link: Link,
+    sink: CaptureSink,
+    layers: tuple[str, str],
+    ends: Ends,
+    frame_of: Callable[[bytes], bytes | None],
+) -> None:
+    """Report each unit ``link`` emits to ``sink`` when it starts to radiate (layer
+    ``layers[0]``), and the frame inside it (``layers[1]``)."""
+    unit_layer, frame_layer = layers
 
+    def capture(event: LinkEvent) -> None:
+        if event.kind != "sent":
+            return
+        src, dst = ends(event.conditions)
+        sink.unit(unit_layer, event.t_s, src, dst, event.unit)
+        frame = frame_of(event.unit)
+        if frame is not None:
+            sink.unit(frame_layer, event.t_s, src, dst, frame)
 
-def laser_model(
-    scenario: Scenario, cfg: EmulationConfig, src: str, dst: str, seeds: random.Random
-) -> LaserLinkModel:
-    """The physics of the laser link from ``src`` to ``dst``."""
-    return LaserLinkModel(
-        IslView(scenario.satellite(src), scenario.satellite(dst), scenario.epoch),
-        cfg.laser,
-        seed=seeds.getrandbits(32),
-    )
+    link.add_listener(capture)

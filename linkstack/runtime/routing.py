@@ -136,14 +136,14 @@ class DownlinkRoute:
 @dataclass(slots=True)
 class _Pass:
     station: str
-    aos: float
-    los: float
+    aos_t_s: float
+    los_t_s: float
 
 
 @dataclass(slots=True)
 class _Laser:
-    start: float
-    stop: float
+    start_t_s: float
+    stop_t_s: float
     delay_s: float
     acquired_at_start: bool  # already up when the plan began (no acquisition to wait for)
 
@@ -226,25 +226,25 @@ class ContactState:
             passes = self._passes[w.satellite]
             if w.aos_clipped and start > self.start_t_s:
                 prev = next(
-                    (p for p in reversed(passes) if p.station == w.station and p.los >= start),
+                    (p for p in reversed(passes) if p.station == w.station and p.los_t_s >= start),
                     None,
                 )
                 if prev is not None:  # the same pass, cut by the chunk edge
-                    prev.los = w.los_t_s
-                    self._max_pass_s = max(self._max_pass_s, prev.los - prev.aos)
+                    prev.los_t_s = w.los_t_s
+                    self._max_pass_s = max(self._max_pass_s, prev.los_t_s - prev.aos_t_s)
                     continue
             passes.append(_Pass(w.station, w.aos_t_s, w.los_t_s))
             self._max_pass_s = max(self._max_pass_s, w.los_t_s - w.aos_t_s)
         for sat, passes in self._passes.items():
-            passes.sort(key=lambda p: p.aos)
-            self._aos[sat] = [p.aos for p in passes]
+            passes.sort(key=lambda p: p.aos_t_s)
+            self._aos[sat] = [p.aos_t_s for p in passes]
         for w in plan.isl:
             windows = self._lasers[_pair(w.sat_a, w.sat_b)]
             delay = 0.5 * (w.min_range_m + w.max_range_m) / C_MPS
             if w.start_clipped and start > self.start_t_s and windows:
                 prev = windows[-1]
-                if prev.stop >= start:
-                    prev.stop = w.stop_t_s
+                if prev.stop_t_s >= start:
+                    prev.stop_t_s = w.stop_t_s
                     continue
             at_start = w.start_clipped and start <= self.start_t_s
             windows.append(_Laser(w.start_t_s, w.stop_t_s, delay, at_start))
@@ -257,7 +257,7 @@ class ContactState:
         aos = self._aos[satellite]
         hi = bisect.bisect_right(aos, t_s)
         lo = bisect.bisect_left(aos, t_s - self._max_pass_s - 1.0)
-        return [p for p in self._passes[satellite][lo:hi] if p.aos <= t_s < p.los]
+        return [p for p in self._passes[satellite][lo:hi] if p.aos_t_s <= t_s < p.los_t_s]
 
     def in_view(self, satellite: str, t_s: float) -> bool:
         """Whether some station sees ``satellite`` above its mask at ``t_s``."""
@@ -266,8 +266,8 @@ class ContactState:
     def _usable(self, satellite: str, t_s: float, left_s: float) -> _Pass | None:
         best = None
         for p in self.passes(satellite, t_s):
-            if p.aos + self.acquisition_s <= t_s <= p.los - left_s and (
-                best is None or p.los > best.los
+            if p.aos_t_s + self.acquisition_s <= t_s <= p.los_t_s - left_s and (
+                best is None or p.los_t_s > best.los_t_s
             ):
                 best = p
         return best
@@ -290,8 +290,8 @@ class ContactState:
             self.extend(min(t + self.chunk_s, limit))
             best = None
             for p in self._passes[satellite]:
-                start = p.aos + self.acquisition_s
-                if p.los - left < max(start, t_s):
+                start = p.aos_t_s + self.acquisition_s
+                if p.los_t_s - left < max(start, t_s):
                     continue
                 begin = max(start, t_s)
                 if best is None or begin < best:
@@ -309,8 +309,8 @@ class ContactState:
             return None
         self.extend(t_s + 1.0)
         for w in windows:
-            ready = w.start if w.acquired_at_start else w.start + self.pat_s
-            if ready <= t_s < w.stop:
+            ready = w.start_t_s if w.acquired_at_start else w.start_t_s + self.pat_s
+            if ready <= t_s < w.stop_t_s:
                 return w.delay_s
         return None
 
@@ -373,16 +373,16 @@ class ContactState:
         if not usable:
             return None
         if target is None:
-            sat = max(usable, key=lambda s: (usable[s].los, -self.nodes[s]))
-            return UplinkRoute(usable[sat].station, (sat,), usable[sat].los)
+            sat = max(usable, key=lambda s: (usable[s].los_t_s, -self.nodes[s]))
+            return UplinkRoute(usable[sat].station, (sat,), usable[sat].los_t_s)
         if target in usable:
-            return UplinkRoute(usable[target].station, (target,), usable[target].los)
+            return UplinkRoute(usable[target].station, (target,), usable[target].los_t_s)
         dist = self.distances(target, t_s)
         reachable = [s for s in usable if s in dist]
         if not reachable:
             return None
-        first = min(reachable, key=lambda s: (dist[s][0], -usable[s].los))
-        return UplinkRoute(usable[first].station, self._walk(dist, first), usable[first].los)
+        first = min(reachable, key=lambda s: (dist[s][0], -usable[s].los_t_s))
+        return UplinkRoute(usable[first].station, self._walk(dist, first), usable[first].los_t_s)
 
     def next_uplink_time(self, target: str | None, t_s: float) -> float | None:
         """The earliest instant >= ``t_s`` with an uplink route (None within the look-ahead)."""
@@ -412,3 +412,28 @@ class ContactState:
 
 def _pair(a: str, b: str) -> tuple[str, str]:
     return (a, b) if a <= b else (b, a)
+
+
+# -- which station tracks a satellite ----------------------------------------------------------
+
+
+class StationSwitch:
+    """Which station tracks one satellite, at any instant: the one object that decides
+    it (its uplink, its downlink, the trace and the captures all ask here, or read the
+    answer the RF link recorded in the unit's conditions). A station keeps the satellite
+    until its pass ends; then the visible station whose pass lasts longest takes it."""
+
+    def __init__(self, contacts: ContactState, satellite: str) -> None:
+        self.contacts = contacts
+        self.satellite = satellite
+        self._current: _Pass | None = None
+
+    def station_at(self, t_s: float) -> str | None:
+        cur = self._current
+        if cur is not None and cur.aos_t_s <= t_s < cur.los_t_s:
+            return cur.station
+        passes = self.contacts.passes(self.satellite, t_s)
+        if not passes:
+            return None
+        self._current = max(passes, key=lambda p: p.los_t_s)
+        return self._current.station

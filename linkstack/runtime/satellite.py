@@ -1,30 +1,40 @@
 """A computing satellite: FARM-1 and its TM channel, laser terminals, the relay, the
-inference service; and its TM through the passes."""
+inference service; and its TM through the passes.
+
+A :class:`SatelliteNode` is built from its links, whatever their far end: the
+downlink it transmits TM on and the laser links it transmits AOS CADUs on are
+:class:`~channels.link.Link` objects (with the physics in process, or paced to a
+UDP port in a daemon); what comes in is handed to :meth:`SatelliteNode.on_uplink`
+and :meth:`SatelliteNode.on_isl`. Messages travel with their key
+(:data:`payloads.messages.MessageKey`), which the trace follows: the service hands
+it over with each answer, and a relay learns it from the hop that brought the
+message.
+"""
 
 from __future__ import annotations
 
-import asyncio
 from collections import Counter, deque
-from collections.abc import Callable
-from typing import Any, NamedTuple
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field, replace
 
-from channels.link import Delivery
+from channels.link import Delivery, Link
 from linkstack.ccsds.aos import AosConfig, AosMasterChannel, AosReceiver
 from linkstack.ccsds.coding.chains import CaduReceiver, CaduTransmitter
 from linkstack.ccsds.spp import PacketType, Reassembler, SequenceCounter, SpacePacket, segment
 from linkstack.errors import DecodeError
 from linkstack.runtime.cop1_link import Spacecraft
-from linkstack.runtime.radio import RadioLink
 from linkstack.runtime.routing import GROUND_NODE, RELAY_APID, RelayHeader
 from linkstack.runtime.site import AOS_FRAME_LEN, MAX_PACKET_DATA, Site, ground_node, sat_node
-from linkstack.runtime.trace import Trace
-from payloads.messages import ANSWER_APID, QUERY_APID
+from linkstack.runtime.trace import LinkId
+from linkstack.timebase import TimerHandle
+from payloads.backends import Backend
+from payloads.messages import ANSWER_APID, QUERY_APID, MessageKey
 from payloads.service import InferenceService
 
 PARK_RETRY_S = 10.0  # a relay with no route looks again this often
+NO_PASS_RETRY_S = 3600.0  # no pass within the contact plan's look-ahead: look again this late
 
-
-# -- the satellites --------------------------------------------------------------------------
+PacketListener = Callable[[str, float, bytes], object]  # (ingress, t_s, Space Packet)
 
 
 class _IslRx:
@@ -36,45 +46,95 @@ class _IslRx:
         self.reassembler = Reassembler()
 
 
-class SatelliteNode:
-    """One satellite: FARM-1 and the TM channel (``uplink.Spacecraft``), its laser
-    terminals, a store-and-forward relay, and the inference service if it computes."""
+@dataclass(slots=True)
+class _IslTx:
+    """The sending end of one laser link: messages -> packets -> AOS frames -> CADUs."""
 
-    def __init__(self, emu: Site, name: str, number: int, scid: int) -> None:
-        self.emu = emu
+    link: Link
+    mc: AosMasterChannel
+    cadu: CaduTransmitter = field(default_factory=lambda: CaduTransmitter(AOS_FRAME_LEN))
+    counter: SequenceCounter = field(default_factory=SequenceCounter)
+
+
+@dataclass(slots=True)
+class _Parked:
+    header: RelayHeader
+    message: bytes
+    key: MessageKey | None
+
+
+class SatelliteNode:
+    """One satellite (see the module docstring): FARM-1 and the TM channel
+    (:class:`~linkstack.runtime.cop1_link.Spacecraft`) on ``downlink``, a laser
+    terminal towards each peer of ``isl_out`` and from each of ``isl_in``, a
+    store-and-forward relay, and the inference service once :meth:`start_service`."""
+
+    def __init__(
+        self,
+        site: Site,
+        name: str,
+        downlink: Link,
+        isl_out: Mapping[str, Link],
+        isl_in: Iterable[str],
+    ) -> None:
+        self.site = site
         self.name = name
         self.node = sat_node(name)
-        self.number = number
-        self.scid = scid
-        self.spacecraft: Spacecraft | None = None
+        self.number = site.number(name)
+        self.scid = site.scid(name)
+        link_cfg = replace(site.config.uplink, scid=self.scid)
+        self.spacecraft = Spacecraft(link_cfg, site.clock, downlink, self.on_uplink_packet)
         self.service: InferenceService | None = None
-        self.isl_links: dict[str, RadioLink] = {}
-        self._isl_tx: dict[str, tuple[AosMasterChannel, CaduTransmitter, SequenceCounter]] = {}
-        self._isl_rx: dict[str, _IslRx] = {}
+        aos = AosConfig(frame_length=AOS_FRAME_LEN, scid=self.scid)
+        self._isl_tx = {peer: _IslTx(link, AosMasterChannel(aos)) for peer, link in isl_out.items()}
+        self._isl_rx = {peer: _IslRx(site.scid(peer)) for peer in isl_in}
         self._up_reassembler = Reassembler()
         self._tm_counter = SequenceCounter()
-        self._tm_pending: list[tuple[str, str] | None] = []
+        self._tm_pending: list[tuple[MessageKey | None, bytes]] = []
         self.tm_has_data = False
-        self.transmitting = False  # in a pass, sending TM (Emulation._passes)
-        self._parked: deque[tuple[RelayHeader, bytes]] = deque()
-        self._park_timer: Any = None
+        self.transmitting = False  # in a pass, sending TM (transmit_passes)
+        self._parked: deque[_Parked] = deque()
+        self._park_timer: TimerHandle | None = None
+        self.packet_listeners: list[PacketListener] = []  # each Space Packet that arrives
         self.stats: Counter[str] = Counter()
 
-    # -- wiring ----------------------------------------------------------------------------
-    def add_isl(self, peer: SatelliteNode | Peer, link: RadioLink) -> None:
-        self.isl_links[peer.name] = link
-        mc = AosMasterChannel(AosConfig(frame_length=AOS_FRAME_LEN, scid=self.scid))
-        self._isl_tx[peer.name] = (mc, CaduTransmitter(AOS_FRAME_LEN), SequenceCounter())
+    @property
+    def isl_peers(self) -> tuple[str, ...]:
+        return tuple(self._isl_tx)
 
-    def add_isl_rx(self, peer: SatelliteNode | Peer) -> None:
-        self._isl_rx[peer.name] = _IslRx(peer.scid)
+    @property
+    def parked(self) -> int:
+        """Messages waiting for a route."""
+        return len(self._parked)
+
+    def start_service(self, backend: Backend) -> InferenceService:
+        """Run the inference service on ``backend`` (loaded) from now on."""
+        cfg = self.site.config.service
+        self.service = InferenceService(
+            backend, self.site.clock, self.send_to_ground, satellite=self.name, config=cfg
+        )
+        self.service.start()
+        return self.service
+
+    async def close(self) -> None:
+        """Stop the onboard service and the retry of parked relays."""
+        if self.service is not None:
+            await self.service.close()
+        if self._park_timer is not None:
+            self._park_timer.cancel()
+            self._park_timer = None
 
     # -- arrivals -----------------------------------------------------------------------------
+    def on_uplink(self, delivery: Delivery) -> None:
+        """A CLTU from the ground (FARM-1, TC reassembly, then :meth:`on_uplink_packet`)."""
+        self.spacecraft.on_uplink(delivery)
+
     def on_uplink_packet(self, t_s: float, raw: bytes) -> None:
         """A Space Packet delivered by FARM-1 and TC reassembly (in order, once)."""
         self._on_packet("up", self._up_reassembler, t_s, raw)
 
     def on_isl(self, peer: str, delivery: Delivery) -> None:
+        """An AOS CADU from ``peer`` over the laser link."""
         rx = self._isl_rx[peer]
         decoded = rx.cadu.receive_cadu(delivery.unit)
         if decoded is None:
@@ -83,11 +143,13 @@ class SatelliteNode:
         frame = rx.aos.receive(decoded.frame)
         if frame is None:
             return
-        t_s = self.emu.clock.now()
+        t_s = self.site.clock.now()
         for raw in frame.packets:
             self._on_packet(peer, rx.reassembler, t_s, raw)
 
     def _on_packet(self, ingress: str, reassembler: Reassembler, t_s: float, raw: bytes) -> None:
+        for listener in self.packet_listeners:
+            listener(ingress, t_s, raw)
         try:
             packet = SpacePacket.unpack(raw)
         except DecodeError:
@@ -97,13 +159,13 @@ class SatelliteNode:
         if payload is not None:
             self._on_payload(ingress, packet.apid, payload, t_s)
 
-    def _link_id(self, ingress: str) -> tuple:
+    def _link_id(self, ingress: str) -> LinkId:
         return ("up", self.name) if ingress == "up" else ("isl", ingress, self.name)
 
     def _on_payload(self, ingress: str, apid: int, payload: bytes, t_s: float) -> None:
-        trace = self.emu.trace
+        trace = self.site.trace
         if apid == QUERY_APID:  # bare: for this satellite, from the ground
-            trace.end(Trace.key(payload), self._link_id(ingress), t_s)
+            trace.end(self._link_id(ingress), payload, t_s)
             self._to_service(payload, t_s)
         elif apid == RELAY_APID:
             try:
@@ -111,14 +173,15 @@ class SatelliteNode:
             except DecodeError:
                 self.stats["bad_envelopes"] += 1
                 return
-            trace.end(Trace.key(message), self._link_id(ingress), t_s)
+            hop = trace.end(self._link_id(ingress), message, t_s)
             if header.dst == self.number:
                 self._to_service(message, t_s)
             elif header.hop_limit <= 1:
                 self.stats["hop_limit_reached"] += 1
             else:
                 self.stats["relayed"] += 1
-                self._forward(RelayHeader(header.src, header.dst, header.hop_limit - 1), message)
+                onward = RelayHeader(header.src, header.dst, header.hop_limit - 1)
+                self._forward(onward, message, hop.key if hop is not None else None)
         else:
             self.stats[f"unexpected_apid_{apid:#x}"] += 1
 
@@ -129,25 +192,25 @@ class SatelliteNode:
         self.service.on_message(message, t_s)
 
     # -- departures ---------------------------------------------------------------------------
-    def send_to_ground(self, message: bytes) -> float | None:
-        """The service's downlink: queue a message for the ground; when it can leave."""
-        key = Trace.key(message)
+    def send_to_ground(self, message: bytes, key: MessageKey | None) -> float | None:
+        """The service's downlink: queue a message (whose key is ``key``) for the ground;
+        when it can leave (:data:`payloads.service.SendFn`)."""
         if key is not None and key[0] == "a":
-            self.emu.trace.copies[key] += 1
-        return self._forward(RelayHeader(self.number, GROUND_NODE), message)
+            self.site.trace.copies[key] += 1
+        return self._forward(RelayHeader(self.number, GROUND_NODE), message, key)
 
-    def _forward(self, header: RelayHeader, message: bytes) -> float | None:
-        contacts = self.emu.contacts
-        now = self.emu.clock.now()
+    def _forward(self, header: RelayHeader, message: bytes, key: MessageKey | None) -> float | None:
+        contacts = self.site.contacts
+        now = self.site.clock.now()
         if header.dst == GROUND_NODE:
             route = contacts.downlink_route(self.name, now)
             if route is None:
-                self._park(header, message)
+                self._park(header, message, key)
                 return None
             if route.next_hop is None:
-                self._downlink(message)
+                self._downlink(message, key)
             else:
-                self._send_isl(route.next_hop, header.wrap(message), key_message=message)
+                self._send_isl(route.next_hop, header.wrap(message), RELAY_APID, message, key)
                 self.stats["sent_over_isl"] += 1
             return route.contact_t_s
         dst = contacts.names.get(header.dst)
@@ -156,111 +219,92 @@ class SatelliteNode:
             return None
         hop = contacts.next_hop(self.name, dst, now)
         if hop is None:
-            self._park(header, message)
+            self._park(header, message, key)
             return None
         if hop == dst:
-            self._send_isl(hop, message, QUERY_APID, key_message=message)
+            self._send_isl(hop, message, QUERY_APID, message, key)
         else:
-            self._send_isl(hop, header.wrap(message), key_message=message)
+            self._send_isl(hop, header.wrap(message), RELAY_APID, message, key)
         return now
 
-    def _park(self, header: RelayHeader, message: bytes) -> None:
+    def _park(self, header: RelayHeader, message: bytes, key: MessageKey | None) -> None:
         self.stats["parked"] += 1
-        self._parked.append((header, message))
+        self._parked.append(_Parked(header, message, key))
         if self._park_timer is None:
-            clock = self.emu.clock
+            clock = self.site.clock
             self._park_timer = clock.call_at(clock.now() + PARK_RETRY_S, self._unpark)
-
-    async def close(self) -> None:
-        """Stop the onboard service and the retry of parked relays."""
-        if self.service is not None:
-            await self.service.close()
-        if self._park_timer is not None:
-            self._park_timer.cancel()
-            self._park_timer = None
 
     def _unpark(self) -> None:
         self._park_timer = None
         parked, self._parked = self._parked, deque()
-        for header, message in parked:
-            self._forward(header, message)
+        for p in parked:
+            self._forward(p.header, p.message, p.key)
 
     def _send_isl(
-        self,
-        peer: str,
-        payload: bytes,
-        apid: int = RELAY_APID,
-        *,
-        key_message: bytes,
+        self, peer: str, payload: bytes, apid: int, message: bytes, key: MessageKey | None
     ) -> None:
-        """Send ``payload`` (a relay envelope, or a bare message on its last hop) to
-        ``peer``; ``key_message`` is the message inside, for the trace."""
-        emu = self.emu
-        mc, cadu_tx, counter = self._isl_tx[peer]
-        now = emu.clock.now()
-        for packet in segment(payload, apid, counter, MAX_PACKET_DATA, PacketType.TM):
+        """Send ``payload`` (a relay envelope, or ``message`` bare on its last hop) to
+        ``peer``."""
+        site = self.site
+        tx = self._isl_tx[peer]
+        now = site.clock.now()
+        for packet in segment(payload, apid, tx.counter, MAX_PACKET_DATA, PacketType.TM):
             raw = packet.pack()
-            if emu.sink is not None:
-                emu.sink.unit("space_packet", now, self.node, sat_node(peer), raw)
-            mc.push(0, raw)
-        mc.flush()
-        link = self.isl_links[peer]
-        for cadu in cadu_tx.cadus(mc.drain()):
-            link.send(cadu)
-        emu.trace.start(
-            Trace.key(key_message), ("isl", self.name, peer), "isl", self.node, sat_node(peer), now
-        )
+            if site.sink is not None:
+                site.sink.unit("space_packet", now, self.node, sat_node(peer), raw)
+            tx.mc.push(0, raw)
+        tx.mc.flush()
+        for cadu in tx.cadu.cadus(tx.mc.drain()):
+            tx.link.send(cadu)
+        link_id = ("isl", self.name, peer)
+        site.trace.start(key, link_id, "isl", self.node, sat_node(peer), now, message)
 
-    def _downlink(self, message: bytes) -> None:
-        emu = self.emu
-        assert self.spacecraft is not None
-        now = emu.clock.now()
-        station = emu.switches[self.name].station_at(now) or ""
+    def _downlink(self, message: bytes, key: MessageKey | None) -> None:
+        site = self.site
+        now = site.clock.now()
+        station = site.switches[self.name].station_at(now) or ""
         for packet in segment(message, ANSWER_APID, self._tm_counter, MAX_PACKET_DATA):
             raw = packet.pack()
-            if emu.sink is not None:
-                emu.sink.unit("space_packet", now, self.node, ground_node(station), raw)
+            if site.sink is not None:
+                site.sink.unit("space_packet", now, self.node, ground_node(station), raw)
             self.spacecraft.send_tm(raw)
-        self._tm_pending.append(Trace.key(message))
+        self._tm_pending.append((key, message))
         self.tm_has_data = True
         self.stats["queued_for_downlink"] += 1
         if self.transmitting:  # the pass is on: the frames go now, not at the next CLCW
             self.emit_tm()
         else:
-            emu.wake(self.name)
+            site.wake(self.name)
 
     def emit_tm(self) -> int:
         """Send the TM frames ready now (or one idle frame), each with the CLCW."""
-        assert self.spacecraft is not None
-        emu = self.emu
-        now = emu.clock.now()
+        site = self.site
+        now = site.clock.now()
         pending, self._tm_pending = self._tm_pending, []
         self.tm_has_data = False
         frames = self.spacecraft.emit_tm()
         if pending:
-            station = ground_node(emu.switches[self.name].station_at(now) or "")
-            for key in pending:
-                emu.trace.start(key, ("down", self.name), "downlink", self.node, station, now)
+            station = ground_node(site.switches[self.name].station_at(now) or "")
+            link_id = ("down", self.name)
+            for key, message in pending:
+                site.trace.start(key, link_id, "downlink", self.node, station, now, message)
         return frames
-
-
-# -- pieces shared with the daemons -----------------------------------------------------------
 
 
 async def transmit_passes(
     site: Site,
     node: SatelliteNode,
     busy: Callable[[], bool],
-    wake: asyncio.Event,
     interval_s: float,
     linger_s: float,
 ) -> None:
     """A satellite's TM through time: in each usable pass, while ``busy()`` (and
     ``linger_s`` after), a TM frame with the CLCW every ``interval_s``; between,
-    wait for ``wake`` (set when traffic appears) or for the next pass."""
+    wait for the site's wake-up of this satellite (traffic) or for the next pass."""
     clock = site.clock
     contacts = site.contacts
     name = node.name
+    wake = site.wake_event(name)
     while True:
         if not busy():
             wake.clear()
@@ -269,7 +313,7 @@ async def transmit_passes(
         now = clock.now()
         start = contacts.next_usable(name, now, downlink=True)
         if start is None:
-            await clock.sleep_until(now + 3600.0)
+            await clock.sleep_until(now + NO_PASS_RETRY_S)
             continue
         if start > now:
             await clock.sleep_until(start)
@@ -287,10 +331,3 @@ async def transmit_passes(
                 await clock.sleep_until(now + interval_s)
         finally:
             node.transmitting = False
-
-
-class Peer(NamedTuple):
-    """A satellite of another process, as a laser-link neighbour knows it."""
-
-    name: str
-    scid: int

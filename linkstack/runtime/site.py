@@ -1,15 +1,22 @@
-"""What the nodes of one process share, and how units and nodes are named in captures."""
+"""What the nodes of one process share, and how nodes are named in captures and traces.
+
+A :class:`Site` is built once per process (the in-process :class:`Emulation`, or one
+daemon) and handed to every node: the clock, the run's configuration and scenario,
+the contact state, the :class:`~linkstack.runtime.routing.StationSwitch` of each
+satellite (the one place that says which station tracks it), the trace, the capture
+sink, and a wake-up event per satellite for its pass loop.
+"""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Protocol
+import asyncio
+from typing import Protocol
 
-from linkstack.runtime.routing import ContactState
-
-if TYPE_CHECKING:
-    from linkstack.runtime.radio import StationSwitch
-    from linkstack.runtime.trace import Trace
-
+from channels.scenarios import Scenario
+from linkstack.runtime.config import EmulationConfig
+from linkstack.runtime.routing import ContactState, StationSwitch
+from linkstack.runtime.trace import Trace
+from linkstack.timebase import Clock
 
 MAX_PACKET_DATA = 4096  # octets of message per Space Packet (longer messages are segmented)
 AOS_FRAME_LEN = 1115
@@ -28,25 +35,56 @@ class CaptureSink(Protocol):
     def close(self) -> None: ...
 
 
-class Site(Protocol):
-    """What the nodes of one process share (an :class:`Emulation` is one; each daemon
-    builds its own): ``clock``, ``contacts`` (:class:`ContactState`), ``trace``
-    (:class:`Trace`), ``sink`` (a :class:`CaptureSink` or None), ``switches`` (the
-    :class:`StationSwitch` of each satellite) and ``wake(satellite)``, which tells a
-    satellite's pass loop that there is traffic."""
-
-    clock: Any
-    contacts: ContactState
-    trace: Trace
-    sink: CaptureSink | None
-    switches: dict[str, StationSwitch]
-
-    def wake(self, satellite: str) -> None: ...
-
-
 def sat_node(name: str) -> str:
     return f"sat:{name}"
 
 
 def ground_node(station: str) -> str:
     return f"ground:{station}"
+
+
+class Site:
+    """The shared state of the nodes of one process (see the module docstring).
+
+    ``contacts_from_t_s``: where the contact plan begins (a daemon starts it before
+    its own start, so that a pass in progress has its real AOS)."""
+
+    def __init__(
+        self,
+        clock: Clock,
+        config: EmulationConfig,
+        scenario: Scenario,
+        *,
+        sink: CaptureSink | None = None,
+        contacts_from_t_s: float | None = None,
+    ) -> None:
+        self.clock = clock
+        self.config = config
+        self.scenario = scenario
+        self.sink = sink
+        self.trace = Trace()
+        self.contacts = ContactState(
+            scenario,
+            start_t_s=clock.now() if contacts_from_t_s is None else contacts_from_t_s,
+            acquisition_s=config.uplink_rf.receiver.acquisition_s,
+            pat_s=config.laser.pat_s,
+        )
+        names = scenario.satellite_names
+        self.switches = {name: StationSwitch(self.contacts, name) for name in names}
+        self._scids = {name: config.scid_base + i for i, name in enumerate(names)}
+        self._wake = {name: asyncio.Event() for name in names}
+
+    def scid(self, satellite: str) -> int:
+        """The spacecraft id of ``satellite`` (``scid_base`` + its index in the scenario)."""
+        return self._scids[satellite]
+
+    def number(self, satellite: str) -> int:
+        """Its node number in relay envelopes (1..N; the ground is 0)."""
+        return self.contacts.nodes[satellite]
+
+    def wake(self, satellite: str) -> None:
+        """Tell ``satellite``'s pass loop that there is traffic."""
+        self._wake[satellite].set()
+
+    def wake_event(self, satellite: str) -> asyncio.Event:
+        return self._wake[satellite]

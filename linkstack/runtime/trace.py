@@ -1,81 +1,85 @@
-"""The trace: each hop of each query and answer, as the nodes report them."""
+"""The trace: each hop of each query and answer, as the nodes report them.
+
+An observer that only the emulator has (the messages themselves carry the onboard
+instants). A hop starts when a node sends a message on a link, with the message's
+key (:data:`payloads.messages.MessageKey`, which the node was handed with the
+message: nobody decodes a message to follow it), and ends when the far end has the
+whole message again; the far end finds the hop by the link and the message's
+octets, and learns the key from it, so that a relay passes the key on.
+"""
 
 from __future__ import annotations
 
-import functools
 from collections import Counter, defaultdict, deque
+from collections.abc import Hashable
 from dataclasses import dataclass
 
-from linkstack.errors import DecodeError
-from payloads.messages import Answer, ErrorMessage, Query, decode
+from payloads.messages import MessageKey
 
-# -- what happened to each message ----------------------------------------------------------
+LinkId = tuple[str, ...]  # ("up", sat), ("down", sat), ("isl", src, dst)
 
 
 @dataclass(slots=True)
 class HopRecord:
-    key: tuple[str, str]
+    key: MessageKey
     kind: str  # "uplink", "isl", "downlink"
     src: str
     dst: str
-    t_start: float
-    t_end: float | None = None
+    start_t_s: float
+    end_t_s: float | None = None
     frames: int = 0  # uplink: CLTUs of the message sent, retransmissions included
     retransmissions: int = 0
 
 
 class Trace:
-    """Each hop of each query and answer, as the nodes report them (an observer that
-    only the emulator has; the messages themselves carry the onboard instants)."""
+    """Each hop of each query and answer (see the module docstring)."""
 
     def __init__(self) -> None:
-        self.hops: dict[tuple[str, str], list[HopRecord]] = defaultdict(list)
-        self.copies: Counter[tuple[str, str]] = Counter()
-        self._open: dict[tuple, deque[HopRecord]] = defaultdict(deque)
-
-    @staticmethod
-    @functools.lru_cache(maxsize=4096)
-    def key(message: bytes) -> tuple[str, str] | None:
-        """("q", id) for a query, ("a", id) for an answer or an error, else None."""
-        try:
-            msg = decode(message)
-        except DecodeError:
-            return None
-        if isinstance(msg, Query):
-            return ("q", msg.id)
-        if isinstance(msg, Answer | ErrorMessage):
-            return ("a", msg.id)
-        return None
+        self.hops: dict[MessageKey, list[HopRecord]] = defaultdict(list)
+        self.copies: Counter[MessageKey] = Counter()
+        self._open: dict[tuple[LinkId, Hashable], deque[HopRecord]] = defaultdict(deque)
 
     def start(
-        self, key: tuple[str, str] | None, link: tuple, kind: str, src: str, dst: str, t_s: float
+        self,
+        key: MessageKey | None,
+        link: LinkId,
+        kind: str,
+        src: str,
+        dst: str,
+        t_s: float,
+        message: bytes,
     ) -> HopRecord | None:
+        """``message`` (whose key is ``key``; None: not followed) leaves on ``link``."""
         if key is None:
             return None
         record = HopRecord(key, kind, src, dst, t_s)
         self.hops[key].append(record)
-        self._open[(key, link)].append(record)
+        self._open[(link, message)].append(record)
         return record
 
-    def end(self, key: tuple[str, str] | None, link: tuple, t_s: float) -> HopRecord | None:
-        if key is None:
-            return None
-        pending = self._open.get((key, link))
+    def end(self, link: LinkId, message: bytes, t_s: float) -> HopRecord | None:
+        """``message`` is whole at the far end of ``link``: the hop it ends (the oldest
+        open one of the same octets on that link), or None if it was not followed."""
+        pending = self._open.get((link, message))
         if not pending:
             return None
         record = pending.popleft()
-        record.t_end = t_s
+        if not pending:
+            del self._open[(link, message)]
+        record.end_t_s = t_s
         return record
 
-    def chain(self, key: tuple[str, str], last: HopRecord, first_src_kind: str) -> list[HopRecord]:
+    def chain(self, key: MessageKey, last: HopRecord, first_src_kind: str) -> list[HopRecord]:
         """``last`` and the hops that brought the same message to its source, back to a
         hop whose source is of kind ``first_src_kind`` ("ground" or "sat:NAME")."""
         chain = [last]
-        done = [h for h in self.hops[key] if h.t_end is not None]
+        done = [(h, h.end_t_s) for h in self.hops[key] if h.end_t_s is not None]
         while not chain[0].src.startswith(first_src_kind):
             head = chain[0]
-            before = [h for h in done if h.dst == head.src and h.t_end <= head.t_start + 1e-9]
+            before = [
+                (h, end) for h, end in done if h.dst == head.src and end <= head.start_t_s + 1e-9
+            ]
             if not before:
                 break
-            chain.insert(0, max(before, key=lambda h: h.t_end))
+            chain.insert(0, max(before, key=lambda pair: pair[1])[0])
         return chain

@@ -81,14 +81,13 @@ def captured_run(tmp_path_factory):
         emu = Emulation(clock, EmulationConfig(scenario=scenario), backend=backend, capture=capture)
         for node in emu.satellites.values():  # what each satellite's receivers deliver
 
-            def on_packet(ingress, reassembler, t_s, raw, node=node, orig=node._on_packet):
+            def on_packet(ingress, t_s, raw, node=node):
                 if ingress == "up":
                     delivered[(UPLINK, (node.node,))].append(bytes(raw))
                 else:
                     delivered[(LASER, (f"sat:{ingress}", node.node))].append(bytes(raw))
-                return orig(ingress, reassembler, t_s, raw)
 
-            node._on_packet = on_packet
+            node.packet_listeners.append(on_packet)
         for name, channel in emu.mcc.channels.items():  # and the ground's, per satellite
 
             def on_down(t_s, raw, name=name, orig=channel.on_packet):

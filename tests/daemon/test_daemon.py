@@ -8,6 +8,7 @@ import contextlib
 import json
 import logging
 import socket
+from dataclasses import replace
 from datetime import UTC, datetime
 
 import pytest
@@ -19,12 +20,10 @@ from linkstack.ccsds.cop1.fop import FopState
 from linkstack.ccsds.spp import PacketType, SpacePacket
 from linkstack.daemon.run import parse_instant, scenario_time
 from linkstack.daemon.status import JsonFormatter, StatusServer, TextFormatter
-from linkstack.daemon.wire import ModemModel, PortPlan, WireLink
+from linkstack.daemon.wire import ModemModel, PortPlan, wire_link
 from linkstack.errors import ConfigError
 from linkstack.runtime import clock as clk
-from linkstack.runtime.cop1_link import Spacecraft, UplinkConfig
-from linkstack.runtime.mission_control import Cop1Channel
-from linkstack.runtime.radio import RadioLink
+from linkstack.runtime.cop1_link import Ground, Spacecraft, UplinkConfig
 
 EPOCH = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -75,8 +74,8 @@ class Bench:
         self.config = UplinkConfig(scid=0x40, initiate=None)
         self.down = Link("down", clock, FixedConditions(150e6, 0.004), on_delivery=self._down)
         self.spacecraft = Spacecraft(self.config, clock, self.down)
-        self.ground: Cop1Channel | None = None
-        self.up: RadioLink | None = None
+        self.ground: Ground | None = None
+        self.up: Link | None = None
         self.sent: list[bytes] = []
         self.tasks: list[asyncio.Task] = []
 
@@ -84,19 +83,17 @@ class Bench:
         if self.ground is not None:
             self.ground.on_downlink(delivery)
 
-    async def new_ground(self) -> Cop1Channel:
+    async def new_ground(self) -> Ground:
         """A freshly started ground: FOP-1 from scratch, synchronised on the first CLCW."""
         if self.ground is not None:
             self.ground.close()
         if self.up is not None:
             await self.up.close()
-        self.up = RadioLink(
+        self.up = Link(
             "up", self.clock, FixedConditions(256e3, 0.004), on_delivery=self.spacecraft.on_uplink
         )
         self.up.start()
-        self.ground = Cop1Channel(
-            self.config, self.clock, self.up, lambda t, p: None, lambda *a: None, sync=True
-        )
+        self.ground = Ground(replace(self.config, resync_from_clcw=True), self.clock, self.up)
         self.ground.start()
         return self.ground
 
@@ -162,13 +159,11 @@ def test_a_restarted_ground_carries_on_with_the_farm_it_finds():
 def test_the_sync_waits_for_a_clcw_and_the_emulation_keeps_its_own_start():
     async def main():
         clock = clk.make_clock(True)
-        up = RadioLink("up", clock, FixedConditions(256e3))
-        ground = Cop1Channel(
-            UplinkConfig(), clock, up, lambda t, p: None, lambda *a: None, sync=True
-        )
+        up = Link("up", clock, FixedConditions(256e3))
+        ground = Ground(UplinkConfig(resync_from_clcw=True), clock, up)
         ground.start()
         assert ground.fop.state is FopState.INITIAL  # no CLCW yet: nothing initiated
-        plain = Cop1Channel(UplinkConfig(), clock, up, lambda t, p: None, lambda *a: None)
+        plain = Ground(UplinkConfig(), clock, up)
         plain.start()
         assert plain.fop.state is FopState.ACTIVE  # "without CLCW check", as before
         ground.close()
@@ -184,7 +179,7 @@ def test_a_wire_link_puts_each_unit_on_the_wire_when_it_starts_to_radiate():
     async def main():
         clock = clk.make_clock(True)
         wire: list[tuple[float, bytes]] = []
-        link = WireLink("up", clock, ModemModel(8000.0), lambda u: wire.append((clock.now(), u)))
+        link = wire_link("up", clock, ModemModel(8000.0), lambda u: wire.append((clock.now(), u)))
         link.start()
         for k in range(3):
             assert link.send(bytes([k]) * 100) == k

@@ -13,8 +13,10 @@ from payloads.messages import (
     Answer,
     AnswerChunk,
     ErrorMessage,
+    MessageKey,
     Params,
     Query,
+    answer_key,
     decode,
     encode,
 )
@@ -79,8 +81,11 @@ def run(backend, script, config=None):
         clock = clk.make_clock(True)
         sent = []
 
-        def send(data: bytes) -> float:
-            sent.append((clock.now(), decode(data)))
+        def send(data: bytes, key: MessageKey | None) -> float:
+            msg = decode(data)
+            # the service hands each message's key along: nobody downstream decodes it
+            assert key == (answer_key(msg.id) if isinstance(msg, Answer | ErrorMessage) else None)
+            sent.append((clock.now(), msg))
             return clock.now()
 
         service = InferenceService(backend, clock, send, satellite="CS-01", config=config)
@@ -164,7 +169,7 @@ def test_the_first_repeat_waits_for_the_pass_the_downlink_announced():
         clock = clk.make_clock(True)
         sent = []
 
-        def send(data):
+        def send(data, key):
             sent.append(clock.now())
             return 600.0  # the relay's next pass begins at 600 s
 

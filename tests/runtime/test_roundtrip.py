@@ -191,10 +191,6 @@ class Fade:
     def __init__(self, base, start: float, stop: float) -> None:
         self.base, self.start, self.stop = base, start, stop
 
-    @property
-    def last_station(self):
-        return self.base.last_station
-
     def conditions(self, t_s):
         cond = self.base.conditions(t_s)
         if self.start <= t_s < self.stop:

@@ -118,8 +118,8 @@ def test_the_plan_grows_in_chunks_and_joins_passes_cut_by_a_chunk_edge():
     pieces = ContactState(scenario, chunk_s=1200.0)
     pieces.extend(4 * 3600.0)
     for sat in scenario.satellite_names:
-        a = [(p.station, round(p.aos, 1), round(p.los, 1)) for p in whole._passes[sat]]
-        b = [(p.station, round(p.aos, 1), round(p.los, 1)) for p in pieces._passes[sat]]
+        a = [(p.station, round(p.aos_t_s, 1), round(p.los_t_s, 1)) for p in whole._passes[sat]]
+        b = [(p.station, round(p.aos_t_s, 1), round(p.los_t_s, 1)) for p in pieces._passes[sat]]
         b = [x for x in b if x[1] < 4 * 3600.0]
         a = [x for x in a if x[1] < 4 * 3600.0]
         assert [x[:2] for x in a] == [x[:2] for x in b]
