@@ -30,18 +30,9 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from linkstack.errors import ConfigError
+from linkstack.timebase import Clock
 
 NAN = math.nan
-
-
-class Clock(Protocol):
-    """What a link needs from linkstack.runtime.clock.Clock."""
-
-    def now(self) -> float: ...
-
-    async def sleep_until(self, t_s: float) -> None: ...
-
-    def call_at(self, t_s: float, callback: Callable[..., object], *args: object) -> object: ...
 
 
 @dataclass(frozen=True, slots=True)

@@ -45,6 +45,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from linkstack.errors import ConfigError, DecodeError, LinkstackError
+from linkstack.timebase import Clock
 from payloads.backends import GenerationParams
 from payloads.messages import (
     Ack,
@@ -57,12 +58,6 @@ from payloads.messages import (
     encode,
 )
 from payloads.timeline import Timeline
-
-
-class Clock(Protocol):
-    def now(self) -> float: ...
-
-    def call_at(self, t_s: float, callback: Callable[..., object], *args: object) -> Any: ...
 
 
 class GroundSegment(Protocol):

@@ -52,11 +52,12 @@ from collections import Counter, OrderedDict, deque
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 import cbor2
 
 from linkstack.errors import ConfigError, DecodeError
+from linkstack.timebase import Clock
 from payloads.backends import Backend, Generation, GenerationParams, ModelUnavailableError
 from payloads.messages import (
     MAX_ID_LEN,
@@ -78,16 +79,6 @@ log = logging.getLogger(__name__)
 # it can leave for the ground (now if the satellite, or the relay it goes through, is
 # in contact), or None if no route to the ground is known.
 SendFn = Callable[[bytes, MessageKey | None], float | None]
-
-
-class Clock(Protocol):
-    """What the service needs from linkstack.runtime.clock.Clock."""
-
-    def now(self) -> float: ...
-
-    async def sleep_until(self, t_s: float) -> None: ...
-
-    def call_at(self, t_s: float, callback: Callable[..., object], *args: object) -> Any: ...
 
 
 @dataclass(frozen=True)

@@ -146,7 +146,7 @@ class Daemon:
         self.sink: PcapCapture | None = None
         self.queue: Any = None
 
-    def _clock(self) -> clk.Clock:
+    def _clock(self) -> clk.WallClock:
         epoch = self.settings.scenario.epoch
         now_unix = time.time()  # the one wall-clock read: where scenario time starts
         anchor = self.anchor if self.anchor is not None else now_unix

@@ -1,8 +1,9 @@
 """The one clock: emulated time and wall-clock time behind one interface.
 
-Nothing in linkstack reads the time except through a :class:`Clock`. Both
-implementations take their time from the running asyncio event loop and
-differ only in the loop:
+Nothing in linkstack reads the time except through a clock: the interface is
+:class:`linkstack.timebase.Clock`, and these are its implementations. Both take their
+time from the running asyncio event loop (:class:`LoopClock`) and differ only in the
+loop:
 
 - :class:`WallClock` runs on an ordinary event loop: one emulated second is a
   second, for daemons that talk to software outside the process;
@@ -13,18 +14,17 @@ differ only in the loop:
 
 So the same coroutine code (``await clock.sleep_until(t_s)``,
 ``clock.call_at(t_s, fn)``) runs in both. Times are ``t_s``: float seconds since
-the scenario epoch, a UTC instant (:attr:`Clock.epoch`). :func:`run` builds the
+the scenario epoch, a UTC instant (:attr:`LoopClock.epoch`). :func:`run` builds the
 right loop, runs a coroutine to completion and closes the loop.
 """
 
 from __future__ import annotations
 
 import asyncio
+import sys
 from collections.abc import Awaitable, Callable, Coroutine
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
-
-import looptime
 
 from linkstack.errors import ConfigError
 
@@ -33,7 +33,7 @@ T = TypeVar("T")
 DEFAULT_EPOCH = datetime(2026, 1, 1, tzinfo=UTC)
 
 
-class Clock:
+class LoopClock:
     """Time of one emulation run, read from the running event loop.
 
     ``t_s`` = 0 at the moment the clock is created (inside the loop), which is
@@ -75,13 +75,13 @@ class Clock:
         return self._loop.call_at(self._loop.time() + max(dt_s, 0.0), callback, *args)
 
 
-class WallClock(Clock):
+class WallClock(LoopClock):
     """Real time: use inside an ordinary event loop."""
 
     emulated = False
 
 
-class EmulatedClock(Clock):
+class EmulatedClock(LoopClock):
     """Virtual time: use inside the loop that :func:`new_emulated_loop` makes."""
 
     emulated = True
@@ -105,7 +105,23 @@ def new_emulated_loop() -> asyncio.AbstractEventLoop:
     every ready callback has run, so one idle cycle is enough here and makes a
     jump about eight times cheaper (~60 us of wall time instead of ~480).
     """
-    return looptime.new_event_loop(start=0.0, resolution=1e-6, noop_cycles=1)
+    return _looptime().new_event_loop(start=0.0, resolution=1e-6, noop_cycles=1)
+
+
+def _looptime() -> Any:
+    """The looptime package, imported without pytest: looptime defines a pytest fixture
+    whenever pytest is importable, which would make every emulated run import a test
+    framework (about a quarter of a second, and a test tool in production)."""
+    if "looptime" in sys.modules or "pytest" in sys.modules:
+        import looptime  # noqa: PLC0415
+
+        return looptime
+    sys.modules["pytest"] = None  # type: ignore[assignment]  # "import pytest" now fails
+    try:
+        import looptime  # noqa: PLC0415
+    finally:
+        del sys.modules["pytest"]
+    return looptime
 
 
 def run(main: Callable[[], Coroutine[Any, Any, T]] | Awaitable[T], emulated: bool = True) -> T:
@@ -123,6 +139,6 @@ def run(main: Callable[[], Coroutine[Any, Any, T]] | Awaitable[T], emulated: boo
             loop.close()
 
 
-def make_clock(emulated: bool, epoch: datetime = DEFAULT_EPOCH, start_s: float = 0.0) -> Clock:
+def make_clock(emulated: bool, epoch: datetime = DEFAULT_EPOCH, start_s: float = 0.0) -> LoopClock:
     """The clock that matches the running loop's kind (call inside the loop)."""
     return (EmulatedClock if emulated else WallClock)(epoch, start_s)

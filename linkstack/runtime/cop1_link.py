@@ -69,7 +69,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from channels.link import Clock, Conditions, Delivery, Link, LinkEvent, LinkModel
+from channels.link import Conditions, Delivery, Link, LinkEvent, LinkModel
 from linkstack.ccsds.coding.chains import (
     CaduCoding,
     CaduReceiver,
@@ -99,6 +99,7 @@ from linkstack.ccsds.cop1.fop import (
 from linkstack.ccsds.tc import TcConfig, TcFrame, TcFrameType, TcReceiver, TcVirtualChannel
 from linkstack.ccsds.tm import DEFAULT_FRAME_LEN, TmConfig, TmMasterChannel, TmReceiver
 from linkstack.errors import ConfigError, DecodeError
+from linkstack.timebase import Clock
 
 
 @dataclass(frozen=True, slots=True)
