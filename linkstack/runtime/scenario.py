@@ -11,13 +11,19 @@ daemons build from. Every key has a default, so an empty file is the default
 scenario; ``linkstack/runtime/scenarios/default.toml`` (:func:`default_text`, printed by
 ``linkstack scenario show``) writes every section out with its defaults.
 
+Defaults have one home: the dataclasses the keys fill. A key left out takes the
+value of the field it fills in the default instance (``EmulationConfig()`` and
+the configurations in it, the settings dataclasses below, :class:`PlaneSettings`,
+``GroundStation``); the shipped ``default.toml`` writes those values out, and a
+test holds it to them key by key.
+
 Checked when it is read, before anything starts: an unknown key is refused (a
 typo must not silently fall back to a default), and so is a value of the wrong
 type or outside what is possible (a negative orbit altitude, an elevation mask
 above 90 degrees, an unknown band, an unknown backend kind). The error is a
 :class:`ScenarioError` (a :class:`linkstack.errors.ConfigError`) that names the
 file, the key by its full dotted path (``stations[2].elevation_mask_deg``,
-``links.uplink.band``) and why.
+``links.uplink.band``) and why; :mod:`linkstack.tomlcheck` does the reading.
 
 Paths: files the scenario reads (a TLE file) are relative to the scenario
 file's folder; paths the daemons write (``daemon.out_dir``, ``ground.queue``,
@@ -26,12 +32,10 @@ file's folder; paths the daemons write (``daemon.out_dir``, ``ground.queue``,
 
 from __future__ import annotations
 
-import difflib
+import dataclasses
+import functools
 import importlib.resources
-import math
-import tomllib
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -48,13 +52,12 @@ from channels.rf import (
     s_band_uplink,
     x_band_downlink,
 )
-from linkstack.capture.pcap import LAYERS as CAPTURE_LAYERS
-from linkstack.ccsds.coding.chains import CaduCoding, CltuCoding
 from linkstack.ccsds.coding.cltu import DecodeMode
 from linkstack.ccsds.coding.rs import INTERLEAVING_DEPTHS
-from linkstack.errors import ConfigError, FieldError
 from linkstack.runtime.cop1_link import UplinkConfig
 from linkstack.runtime.emulation import EmulationConfig
+from linkstack.runtime.site import LAYERS
+from linkstack.tomlcheck import Table, TomlError, kind_of, parse
 from payloads.backends import KINDS as BACKEND_KINDS
 from payloads.client import ClientConfig
 from payloads.service import ServiceConfig
@@ -72,7 +75,7 @@ DOWNLINK_BANDS: dict[str, tuple[Callable[..., RfLinkConfig], tuple[float, float]
 LASER_TERMINALS = {"100G": OPTICAL_ISL_100G, "10G": OPTICAL_ISL_10G, "1G": OPTICAL_ISL_1G}
 
 
-class ScenarioError(ConfigError):
+class ScenarioError(TomlError):
     """A scenario file refused: ``where`` is the file, ``field`` the dotted key path."""
 
     def __init__(self, source: str, key: str, rule: str) -> None:
@@ -131,6 +134,30 @@ class GroundSettings:
 
 
 @dataclass(frozen=True)
+class PlaneSettings:
+    """One ``[[constellation.planes]]`` table: its keys and their defaults. A file
+    that gives no constellation flies one plane of these defaults, named CS-01.."""
+
+    kind: str = "sso"  # "sso": one sun-synchronous plane; "walker": a Walker delta
+    altitude_km: float = 500.0
+    name_prefix: str = ""  # "" -> P<index of the plane's first satellite>
+    role: str = "compute"
+    # kind = "sso"
+    count: int = 12
+    ltan_h: float = 22.5
+    phase_deg: float = 0.0
+    # kind = "walker"
+    total: int = 12
+    planes: int = 1
+    phasing: int = 0
+    inclination_deg: float = 53.0
+    raan0_deg: float = 0.0
+
+
+DEFAULT_PLANE = PlaneSettings(name_prefix="CS")  # the constellation when none is given
+
+
+@dataclass(frozen=True)
 class ScenarioFile:
     """A scenario file, read and checked (see the module docstring)."""
 
@@ -162,144 +189,6 @@ class ScenarioFile:
         )
 
 
-# -- reading tables with the key path in every error -------------------------------------
-
-
-class _Table:
-    """One TOML table being read: typed getters that name the key, and a final check
-    that every key was known."""
-
-    def __init__(self, source: str, path: str, data: Any) -> None:
-        self.source = source
-        self.path = path
-        if not isinstance(data, dict):
-            raise self.error("", f"must be a table, got {_kind(data)}")
-        self.data = data
-        self.used: set[str] = set()
-
-    def key(self, key: str) -> str:
-        return f"{self.path}.{key}" if self.path and key else (self.path or key)
-
-    def error(self, key: str, rule: str) -> ScenarioError:
-        return ScenarioError(self.source, self.key(key) or "(top level)", rule)
-
-    def has(self, key: str) -> bool:
-        return key in self.data
-
-    def raw(self, key: str, default: Any = None) -> Any:
-        self.used.add(key)
-        return self.data.get(key, default)
-
-    def number(
-        self,
-        key: str,
-        default: float,
-        lo: float = -math.inf,
-        hi: float = math.inf,
-        *,
-        lo_open: bool = False,
-    ) -> float:
-        value = self.raw(key, default)
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            raise self.error(key, f"must be a number, got {_kind(value)}")
-        value = float(value)
-        if not math.isfinite(value):
-            raise self.error(key, f"must be a finite number, got {value!r}")
-        low_ok = value > lo if lo_open else value >= lo
-        if not (low_ok and value <= hi):
-            raise self.error(key, f"must be {_range(lo, hi, lo_open)}, got {value:g}")
-        return value
-
-    def integer(self, key: str, default: int, lo: int | None = None, hi: int | None = None) -> int:
-        value = self.raw(key, default)
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise self.error(key, f"must be an integer, got {_kind(value)}")
-        if (lo is not None and value < lo) or (hi is not None and value > hi):
-            raise self.error(key, f"must be {_range(lo, hi)}, got {value}")
-        return value
-
-    def boolean(self, key: str, default: bool) -> bool:
-        value = self.raw(key, default)
-        if not isinstance(value, bool):
-            raise self.error(key, f"must be true or false, got {_kind(value)}")
-        return value
-
-    def text(self, key: str, default: str, *, empty: bool = True) -> str:
-        value = self.raw(key, default)
-        if not isinstance(value, str):
-            raise self.error(key, f"must be a string, got {_kind(value)}")
-        if not empty and not value.strip():
-            raise self.error(key, "must not be empty")
-        return value
-
-    def choice(self, key: str, default: str, choices: Any, what: str = "value") -> str:
-        value = self.text(key, default)
-        if value not in choices:
-            known = ", ".join(repr(c) for c in choices)
-            raise self.error(key, f"unknown {what} {value!r}; known: {known}")
-        return value
-
-    def table(self, key: str) -> _Table:
-        return _Table(self.source, self.key(key), self.raw(key, {}))
-
-    def tables(self, key: str) -> list[_Table]:
-        value = self.raw(key, [])
-        if not isinstance(value, list):
-            raise self.error(key, f"must be an array of tables ([[{self.key(key)}]])")
-        return [_Table(self.source, f"{self.key(key)}[{i}]", v) for i, v in enumerate(value)]
-
-    def done(self) -> None:
-        """Refuse the keys nobody asked for (typos)."""
-        for key in self.data:
-            if key in self.used:
-                continue
-            close = difflib.get_close_matches(key, sorted(self.used), n=1)
-            hint = f" (did you mean {close[0]!r}?)" if close else ""
-            known = ", ".join(sorted(self.used)) or "none"
-            raise self.error(key, f"unknown key{hint}; known here: {known}")
-
-    @contextmanager
-    def wrapping(self, names: dict[str, str] | None = None, key: str = "") -> Iterator[None]:
-        """Re-raise a ConfigError of a constructor as this table's error, naming the
-        key (``names`` maps the constructor's field names to this table's keys; a
-        field not there is reported under ``key``, with its own name)."""
-        try:
-            yield
-        except ScenarioError:
-            raise
-        except FieldError as exc:
-            mapped = (names or {}).get(exc.field)
-            if mapped is not None:
-                raise self.error(mapped, exc.rule) from None
-            raise self.error(key, f"{exc.field}: {exc.rule}") from None
-
-
-def _kind(value: Any) -> str:
-    if isinstance(value, bool):
-        return f"a boolean ({str(value).lower()})"
-    if isinstance(value, int | float):
-        return f"a number ({value!r})"
-    if isinstance(value, str):
-        return f"a string ({value!r})"
-    if isinstance(value, dict):
-        return "a table"
-    if isinstance(value, list):
-        return "an array"
-    return type(value).__name__
-
-
-def _range(lo: float | None, hi: float | None, lo_open: bool = False) -> str:
-    lo_txt = None if lo is None or lo == -math.inf else f"{lo:g}"
-    hi_txt = None if hi is None or hi == math.inf else f"{hi:g}"
-    if lo_txt is not None and hi_txt is not None:
-        return f"in {'(' if lo_open else ''}{lo_txt}..{hi_txt}{')' if lo_open else ''}"
-    if lo_txt is not None:
-        return f"{'>' if lo_open else '>='} {lo_txt}"
-    if hi_txt is not None:
-        return f"<= {hi_txt}"
-    return "a number"
-
-
 # -- loading -----------------------------------------------------------------------------
 
 
@@ -326,24 +215,38 @@ def load(path: str | Path) -> ScenarioFile:
 
 def loads(text: str, *, source: str = "<string>", base_dir: Path | None = None) -> ScenarioFile:
     """Read and check a scenario given as TOML text."""
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise ScenarioError(source, "(syntax)", f"not valid TOML: {exc}") from None
-    return _Reader(source, base_dir or Path.cwd()).read(data)
+    error = functools.partial(ScenarioError, source)
+    return _Reader(source, base_dir or Path.cwd()).read(Table(parse(text, error), error))
+
+
+def _field_default(cls: type, name: str) -> Any:
+    """The default of a dataclass field (its factory's product for a mutable one)."""
+    f = next(f for f in dataclasses.fields(cls) if f.name == name)
+    return f.default_factory() if f.default is dataclasses.MISSING else f.default
+
+
+def _name_of(options: dict[str, Any], value: Any, make: Callable[[Any], Any]) -> str:
+    """The name among ``options`` that gives the default ``value``."""
+    for name, option in options.items():
+        if make(option) == value:
+            return name
+    raise AssertionError(f"the default {value!r} is none of {', '.join(options)}")
 
 
 class _Reader:
     def __init__(self, source: str, base_dir: Path) -> None:
         self.source = source
         self.base_dir = base_dir
+        # what a key left out means: the field it fills, in the default instance
+        self.base = EmulationConfig()
+        self.default_scenario: str = _field_default(EmulationConfig, "scenario")
 
-    def read(self, data: dict) -> ScenarioFile:
-        top = _Table(self.source, "", data)
+    def read(self, top: Table) -> ScenarioFile:
+        base = self.base
         fmt = top.integer("format", FORMAT)
         if fmt != FORMAT:
             raise top.error("format", f"this linkstack reads format {FORMAT}, got {fmt}")
-        name = top.text("name", "default", empty=False)
+        name = top.text("name", self.default_scenario, empty=False)
         description = top.text("description", "")
         sats, isl_pairs, computing, const_stations, epoch = self._constellation(
             top.table("constellation"), self._epoch(top)
@@ -363,8 +266,16 @@ class _Reader:
         ):
             scenario = builtin.Scenario(name, epoch, sats, stations, isl_pairs, description)
         links = top.table("links")
-        uplink_rf, up_loss, up_ber = self._rf(links.table("uplink"), UPLINK_BANDS, "S")
-        downlink_rf, down_loss, down_ber = self._rf(links.table("downlink"), DOWNLINK_BANDS, "X")
+        uplink_rf, up_loss, up_ber = self._rf(
+            links.table("uplink"), UPLINK_BANDS, base.uplink_rf, base.uplink_loss, base.uplink_ber
+        )
+        downlink_rf, down_loss, down_ber = self._rf(
+            links.table("downlink"),
+            DOWNLINK_BANDS,
+            base.downlink_rf,
+            base.downlink_loss,
+            base.downlink_ber,
+        )
         laser = self._laser(links.table("laser"))
         links.done()
         scid_base, uplink_cfg = self._uplink(
@@ -381,7 +292,8 @@ class _Reader:
         mqtt = self._mqtt(top.table("mqtt"))
         daemon = self._daemon(top.table("daemon"), len(sats) * 2 + 2 * len(isl_pairs))
         top.done()
-        emulation = EmulationConfig(
+        emulation = replace(
+            base,
             scenario=scenario,
             backend=backend,
             service=service,
@@ -402,7 +314,7 @@ class _Reader:
         )
 
     # -- time and orbits --------------------------------------------------------------
-    def _epoch(self, top: _Table) -> datetime | None:
+    def _epoch(self, top: Table) -> datetime | None:
         """The epoch given, or None (the default: the built-in epoch, or for a TLE
         file the newest element set's, to the next whole minute)."""
         value = top.raw("epoch")
@@ -415,14 +327,14 @@ class _Reader:
                 raise top.error("epoch", f"not an ISO 8601 instant: {value!r}") from None
         if not isinstance(value, datetime):
             raise top.error(
-                "epoch", f"must be a date-time like 2026-01-01T00:00:00Z, got {_kind(value)}"
+                "epoch", f"must be a date-time like 2026-01-01T00:00:00Z, got {kind_of(value)}"
             )
         if value.tzinfo is None or value.utcoffset() is None:
             raise top.error("epoch", "needs a UTC offset (write it with a Z: 2026-01-01T00:00:00Z)")
         return value.astimezone(UTC)
 
     def _constellation(
-        self, t: _Table, given_epoch: datetime | None
+        self, t: Table, given_epoch: datetime | None
     ) -> tuple[
         tuple[Satellite, ...], tuple[tuple[int, int], ...], tuple[str, ...] | None, tuple, datetime
     ]:
@@ -438,7 +350,7 @@ class _Reader:
         builtin_pairs: tuple[tuple[int, int], ...] = ()
         if source == "builtin":
             which = t.choice(
-                "builtin", "default", tuple(builtin.SCENARIOS), "built-in constellation"
+                "builtin", self.default_scenario, tuple(builtin.SCENARIOS), "built-in constellation"
             )
             sc = builtin.scenario_by_name(which)
             if sc.epoch != epoch:
@@ -455,7 +367,7 @@ class _Reader:
             path = (self.base_dir / rel) if not Path(rel).is_absolute() else Path(rel)
             if not path.is_file():
                 raise t.error("tle", f"no such file: {path}")
-            role = t.text("role", "compute")
+            role = t.text("role", PlaneSettings.role)
             with t.wrapping(key="tle"):
                 sats = tuple(load_tles(path, role))
             if given_epoch is None:  # the newest element set's, as tle_scenario() takes it
@@ -464,18 +376,18 @@ class _Reader:
             planes = t.tables("planes") if t.has("planes") else None
             sats_list: list[Satellite] = []
             if planes is None:  # no constellation given: the default plane
-                sats_list = sso_plane(
-                    epoch, count=12, alt_m=500e3, ltan_h=22.5, name_prefix="CS", role="compute"
-                )
-                ring_planes.append((0, 12))
+                sats_list = _fly(DEFAULT_PLANE, epoch, 0)
+                ring_planes += _rings(DEFAULT_PLANE, 0, len(sats_list))
             else:
                 if not planes:
                     raise t.error("planes", "at least one plane is needed")
                 for p in planes:
                     first = len(sats_list)
-                    got = self._plane(p, epoch, first)
+                    plane = self._plane(p, first)
+                    with p.wrapping(_PLANE_FIELDS):
+                        got = _fly(plane, epoch, first)
                     sats_list += got
-                    ring_planes += self._plane_rings(p, first, got)
+                    ring_planes += _rings(plane, first, len(got))
             sats = tuple(sats_list)
         names = [s.name for s in sats]
         if len(set(names)) != len(names):
@@ -489,54 +401,45 @@ class _Reader:
         t.done()
         return sats, isl_pairs, computing, stations, epoch
 
-    def _plane(self, p: _Table, epoch: datetime, first: int) -> list[Satellite]:
-        kind = p.choice("kind", "sso", ("sso", "walker"), "plane kind")
-        alt_m = 1000.0 * p.number("altitude_km", 500.0, 150.0, 40_000.0)
-        prefix = p.text("name_prefix", f"P{first}", empty=False)
-        role = p.text("role", "compute")
-        names = {
-            "alt_m": "altitude_km",
-            "count": "count",
-            "ltan_h": "ltan_h",
-            "inclination_deg": "inclination_deg",
-        }
+    @staticmethod
+    def _plane(p: Table, first: int) -> PlaneSettings:
+        d = PlaneSettings()
+        kind = p.choice("kind", d.kind, ("sso", "walker"), "plane kind")
+        plane = replace(
+            d,
+            kind=kind,
+            altitude_km=p.number("altitude_km", d.altitude_km, 150.0, 40_000.0),
+            name_prefix=p.text("name_prefix", d.name_prefix or f"P{first}", empty=False),
+            role=p.text("role", d.role),
+        )
         if kind == "sso":
-            count = p.integer("count", 12, 1, 10_000)
-            ltan = p.number("ltan_h", 22.5, 0.0, 24.0)
-            phase = p.number("phase_deg", 0.0, -360.0, 360.0)
+            plane = replace(
+                plane,
+                count=p.integer("count", d.count, 1, 10_000),
+                ltan_h=p.number("ltan_h", d.ltan_h, 0.0, 24.0),
+                phase_deg=p.number("phase_deg", d.phase_deg, -360.0, 360.0),
+            )
             p.done()
-            with p.wrapping(names):
-                return sso_plane(
-                    epoch, count=count, alt_m=alt_m, ltan_h=ltan, name_prefix=prefix,
-                    phase_deg=phase, first_catalog_number=first + 1, role=role,
-                )  # fmt: skip
-        total = p.integer("total", 12, 1, 10_000)
-        planes = p.integer("planes", 1, 1, total)
-        phasing = p.integer("phasing", 0, 0, planes - 1)
-        inc = p.number("inclination_deg", 53.0, 0.0, 180.0)
-        raan0 = p.number("raan0_deg", 0.0, -360.0, 360.0)
+            return plane
+        total = p.integer("total", d.total, 1, 10_000)
+        planes = p.integer("planes", d.planes, 1, total)
+        plane = replace(
+            plane,
+            total=total,
+            planes=planes,
+            phasing=p.integer("phasing", d.phasing, 0, planes - 1),
+            inclination_deg=p.number("inclination_deg", d.inclination_deg, 0.0, 180.0),
+            raan0_deg=p.number("raan0_deg", d.raan0_deg, -360.0, 360.0),
+        )
         p.raw("ring")
         if total % planes:
             raise p.error("planes", f"must divide total ({total}), got {planes}")
         p.done()
-        with p.wrapping(names | {"total": "total", "planes": "planes", "phasing": "phasing"}):
-            return walker_delta(
-                epoch, total=total, planes=planes, phasing=phasing, inclination_deg=inc,
-                alt_m=alt_m, raan0_deg=raan0, name_prefix=prefix,
-                first_catalog_number=first + 1, role=role,
-            )  # fmt: skip
-
-    @staticmethod
-    def _plane_rings(p: _Table, first: int, sats: list[Satellite]) -> list[tuple[int, int]]:
-        if p.data.get("kind", "sso") == "walker":
-            planes = p.data.get("planes", 1)
-            per = len(sats) // planes
-            return [(first + k * per, per) for k in range(planes)]
-        return [(first, len(sats))]
+        return plane
 
     def _isl(
         self,
-        t: _Table,
+        t: Table,
         names: list[str],
         rings: list[tuple[int, int]],
         builtin_pairs: tuple[tuple[int, int], ...],
@@ -564,7 +467,8 @@ class _Reader:
             return tuple(pairs)
         if not isinstance(value, list):
             raise t.error(
-                "isl", f"must be 'ring', 'none' or a list of [name, name] pairs, got {_kind(value)}"
+                "isl",
+                f"must be 'ring', 'none' or a list of [name, name] pairs, got {kind_of(value)}",
             )
         index = {n: i for i, n in enumerate(names)}
         out = []
@@ -589,20 +493,20 @@ class _Reader:
         return tuple(out)
 
     @staticmethod
-    def _computing(t: _Table, names: list[str]) -> tuple[str, ...] | None:
-        value = t.raw("computing", "all")
+    def _computing(t: Table, names: list[str]) -> tuple[str, ...] | None:
+        value = t.raw("computing", "all")  # "all": EmulationConfig.computing None
         if value == "all":
             return None
         if not isinstance(value, list) or not all(isinstance(x, str) for x in value):
             raise t.error(
-                "computing", f"must be 'all' or a list of satellite names, got {_kind(value)}"
+                "computing", f"must be 'all' or a list of satellite names, got {kind_of(value)}"
             )
         for x in value:
             if x not in names:
                 raise t.error("computing", f"no satellite named {x!r}")
         return tuple(value)
 
-    def _station(self, s: _Table) -> GroundStation:
+    def _station(self, s: Table) -> GroundStation:
         name = s.text("name", "", empty=False)
         sites = {st.name: st for st in builtin.stations()}
         site = sites.get(name)
@@ -614,11 +518,15 @@ class _Reader:
                         "missing (only the built-in sites may leave out their coordinates: "
                         f"{', '.join(sites)})",
                     )
-        lat0, lon0, alt0 = (site.lat_deg, site.lon_deg, site.alt_m) if site else (0.0, 0.0, 0.0)
+        # a site's own coordinates, or (lat and lon given: checked above) the defaults
+        lat0, lon0 = (site.lat_deg, site.lon_deg) if site else (0.0, 0.0)
+        alt0 = site.alt_m if site else _field_default(GroundStation, "alt_m")
         lat = s.number("lat_deg", lat0, -90.0, 90.0)
         lon = s.number("lon_deg", lon0, -180.0, 360.0)
         alt = s.number("alt_m", alt0, -500.0, 10_000.0)
-        mask = s.number("elevation_mask_deg", 10.0, 0.0, 90.0)
+        mask = s.number(
+            "elevation_mask_deg", _field_default(GroundStation, "min_elevation_deg"), 0.0, 90.0
+        )
         s.done()
         with s.wrapping(
             {
@@ -631,7 +539,10 @@ class _Reader:
             return GroundStation(name, lat, lon, alt, mask)
 
     # -- links ----------------------------------------------------------------------------
-    def _rf(self, t: _Table, bands: dict, default_band: str) -> tuple[RfLinkConfig, float, float]:
+    def _rf(
+        self, t: Table, bands: dict, default: RfLinkConfig, default_loss: float, default_ber: float
+    ) -> tuple[RfLinkConfig, float, float]:
+        default_band = _name_of(bands, default, lambda option: option[0]())
         band = t.choice("band", default_band, tuple(bands), "band for this direction")
         preset, (lo, hi) = bands[band]
         base = preset()
@@ -640,27 +551,35 @@ class _Reader:
         changes: dict[str, Any] = {}
         for key in ("eirp_dbw", "gt_db_per_k"):
             if t.has(key):
-                changes[key] = t.number(key, 0.0, -100.0, 100.0)
+                changes[key] = t.number(key, getattr(base, key), -100.0, 100.0)
         if t.has("other_losses_db"):
-            changes["other_losses_db"] = t.number("other_losses_db", 0.0, 0.0, 100.0)
+            changes["other_losses_db"] = t.number(
+                "other_losses_db", base.other_losses_db, 0.0, 100.0
+            )
         receiver = base.receiver
         if t.has("acquisition_s"):
-            receiver = replace(receiver, acquisition_s=t.number("acquisition_s", 0.0, 0.0, 600.0))
+            receiver = replace(
+                receiver,
+                acquisition_s=t.number("acquisition_s", receiver.acquisition_s, 0.0, 600.0),
+            )
         if t.has("lock_threshold_ebn0_db"):
             receiver = replace(
                 receiver,
-                lock_threshold_ebn0_db=t.number("lock_threshold_ebn0_db", 0.0, -20.0, 40.0),
+                lock_threshold_ebn0_db=t.number(
+                    "lock_threshold_ebn0_db", receiver.lock_threshold_ebn0_db, -20.0, 40.0
+                ),
             )
-        loss = t.number("loss", 0.0, 0.0, 1.0)
-        ber = t.number("ber", 0.0, 0.0, 0.5)
+        loss = t.number("loss", default_loss, 0.0, 1.0)
+        ber = t.number("ber", default_ber, 0.0, 0.5)
         t.done()
         with t.wrapping({"freq_hz": "freq_hz", "rate_bps": "rate_bps"}):
             cfg = preset(freq_hz=freq, rate_bps=rate, receiver=receiver, **changes)
         return cfg, loss, ber
 
-    def _laser(self, t: _Table) -> OpticalTerminal:
+    def _laser(self, t: Table) -> OpticalTerminal:
+        default = _name_of(LASER_TERMINALS, self.base.laser, lambda terminal: terminal)
         base = LASER_TERMINALS[
-            t.choice("terminal", "100G", tuple(LASER_TERMINALS), "laser terminal")
+            t.choice("terminal", default, tuple(LASER_TERMINALS), "laser terminal")
         ]
         cfg = replace(
             base,
@@ -673,25 +592,27 @@ class _Reader:
         t.done()
         return cfg
 
-    def _uplink(self, frames: _Table, coding: _Table, cop1: _Table) -> tuple[int, UplinkConfig]:
-        rs_e = coding.raw("rs_e", 16)
+    def _uplink(self, frames: Table, coding: Table, cop1: Table) -> tuple[int, UplinkConfig]:
+        up = self.base.uplink
+        cadu, cltu = up.cadu_coding, up.cltu_coding
+        rs_e = coding.raw("rs_e", cadu.rs_e or 0)
         if isinstance(rs_e, bool) or rs_e not in (16, 8, 0):
             raise coding.error(
                 "rs_e", f"must be 16 (RS(255,223)), 8 (RS(255,239)) or 0 (none), got {rs_e!r}"
             )
-        depth = coding.integer("rs_depth", 5)
+        depth = coding.integer("rs_depth", cadu.rs_depth)
         if depth not in INTERLEAVING_DEPTHS:
             depths = ", ".join(map(str, INTERLEAVING_DEPTHS))
             raise coding.error("rs_depth", f"must be one of {depths}, got {depth}")
-        randomize = coding.boolean("randomize", True)
+        randomize = coding.boolean("randomize", cadu.randomize)
         modes = tuple(m.value for m in DecodeMode)
-        cltu_mode = coding.choice("cltu_mode", "correct", modes, "CLTU decoding mode")
-        cltu_randomize = coding.boolean("cltu_randomize", True)
+        cltu_mode = coding.choice("cltu_mode", cltu.mode.value, modes, "CLTU decoding mode")
+        cltu_randomize = coding.boolean("cltu_randomize", cltu.randomize)
         coding.done()
         need = ((223 if rs_e == 16 else 239) * depth) if rs_e else None
-        scid_base = frames.integer("scid_base", 0x40, 0, 0xFF)
-        tm_len = frames.integer("tm_frame_length", need or 1115, 16, 2048)
-        tc_len = frames.integer("tc_max_frame_length", 1024, 16, 1024)
+        scid_base = frames.integer("scid_base", self.base.scid_base, 0, 0xFF)
+        tm_len = frames.integer("tm_frame_length", need or up.tm_frame_length, 16, 2048)
+        tc_len = frames.integer("tc_max_frame_length", up.tc_max_frame_length, 16, 1024)
         frames.done()
         if need is not None and tm_len != need:
             raise frames.error(
@@ -699,20 +620,20 @@ class _Reader:
                 f"must be {need} octets with Reed-Solomon E={rs_e} at depth {depth} "
                 f"(the information part of the codeblock), got {tm_len}",
             )
-        farm_w = cop1.integer("farm_window", 64, 2, 254)
+        farm_w = cop1.integer("farm_window", up.farm_window, 2, 254)
         if farm_w % 2:
             raise cop1.error("farm_window", f"must be even, got {farm_w}")
         cfg_kwargs = dict(
             tc_max_frame_length=tc_len,
             tm_frame_length=tm_len,
             farm_window=farm_w,
-            fop_window=cop1.integer("fop_window", 16, 1, 255),
-            t1_initial_s=cop1.number("t1_s", 2.0, 0.0, 3600.0, lo_open=True),
-            transmission_limit=cop1.integer("transmission_limit", 16, 1, 255),
-            timeout_type=cop1.integer("timeout_type", 1, 0, 1),
-            clcw_interval_s=cop1.number("clcw_interval_s", 0.2, 0.001, 60.0),
-            cadu_coding=CaduCoding(rs_e=rs_e or None, rs_depth=depth, randomize=randomize),
-            cltu_coding=CltuCoding(randomize=cltu_randomize, mode=DecodeMode(cltu_mode)),
+            fop_window=cop1.integer("fop_window", up.fop_window, 1, 255),
+            t1_initial_s=cop1.number("t1_s", up.t1_initial_s, 0.0, 3600.0, lo_open=True),
+            transmission_limit=cop1.integer("transmission_limit", up.transmission_limit, 1, 255),
+            timeout_type=cop1.integer("timeout_type", up.timeout_type, 0, 1),
+            clcw_interval_s=cop1.number("clcw_interval_s", up.clcw_interval_s, 0.001, 60.0),
+            cadu_coding=replace(cadu, rs_e=rs_e or None, rs_depth=depth, randomize=randomize),
+            cltu_coding=replace(cltu, randomize=cltu_randomize, mode=DecodeMode(cltu_mode)),
         )
         cop1.done()
         with cop1.wrapping(
@@ -722,18 +643,18 @@ class _Reader:
                 "clcw_interval_s": "clcw_interval_s",
             }
         ):
-            return scid_base, UplinkConfig(**cfg_kwargs)
+            return scid_base, replace(up, **cfg_kwargs)
 
     # -- the ends and the daemons -------------------------------------------------------------
-    def _model(self, t: _Table) -> tuple[str, ServiceConfig]:
-        spec = t.text("backend", "tiny", empty=False)
+    def _model(self, t: Table) -> tuple[str, ServiceConfig]:
+        spec = t.text("backend", self.base.backend, empty=False)
         kind = spec.strip().partition(":")[0].lower()
         if kind not in BACKEND_KINDS:
             raise t.error(
                 "backend",
                 f"unknown backend kind {kind!r} in {spec!r}; known: {', '.join(BACKEND_KINDS)}",
             )
-        base = ServiceConfig()
+        base = self.base.service
         kwargs = {
             "concurrency": t.integer("concurrency", base.concurrency, 1, 64),
             "max_queued": t.integer("max_queued", base.max_queued, 0, 100_000),
@@ -748,17 +669,19 @@ class _Reader:
         }
         t.done()
         with t.wrapping({k: k for k in kwargs}):
-            return spec.strip(), ServiceConfig(**kwargs)
+            return spec.strip(), replace(base, **kwargs)
 
-    def _ground(self, t: _Table) -> tuple[GroundSettings, ClientConfig]:
-        name = t.text("name", "mcc", empty=False)
+    def _ground(self, t: Table) -> tuple[GroundSettings, ClientConfig]:
+        settings = GroundSettings()
+        name = t.text("name", settings.name, empty=False)
         if any(c in name for c in "/+#") or not name.isprintable():
             raise t.error(
                 "name", f"must not contain '/', '+', '#' (it is an MQTT topic level), got {name!r}"
             )
-        queue = t.text("queue", "")
-        base = ClientConfig()
-        client = ClientConfig(
+        queue = t.text("queue", settings.queue)
+        base = self.base.client
+        client = replace(
+            base,
             ack_delay_s=t.number("ack_delay_s", base.ack_delay_s, 0.0, 60.0),
             retry_after_s=t.number(
                 "retry_after_s", base.retry_after_s, 0.0, 86_400.0, lo_open=True
@@ -766,40 +689,36 @@ class _Reader:
             max_retries=t.integer("max_retries", base.max_retries, 0, 100),
         )
         t.done()
-        return GroundSettings(name, queue), client
+        return replace(settings, name=name, queue=queue), client
 
-    def _capture(self, t: _Table) -> CaptureSettings:
-        enabled = t.boolean("enabled", True)
-        directory = t.text("dir", "")
-        layers = t.raw("layers", None)
-        if layers is not None:
-            if not isinstance(layers, list) or not all(isinstance(x, str) for x in layers):
-                raise t.error("layers", f"must be a list of layer names, got {_kind(layers)}")
-            for x in layers:
-                if x not in CAPTURE_LAYERS:
-                    raise t.error(
-                        "layers", f"unknown layer {x!r}; known: {', '.join(sorted(CAPTURE_LAYERS))}"
-                    )
-            layers = tuple(layers)
+    def _capture(self, t: Table) -> CaptureSettings:
+        base = CaptureSettings()
+        enabled = t.boolean("enabled", base.enabled)
+        directory = t.text("dir", base.dir)
+        layers = t.strings("layers", base.layers, "a list of layer names")
+        for x in layers or ():
+            if x not in LAYERS:
+                raise t.error("layers", f"unknown layer {x!r}; known: {', '.join(sorted(LAYERS))}")
         t.done()
-        return CaptureSettings(enabled, directory, layers)
+        return replace(base, enabled=enabled, dir=directory, layers=layers)
 
-    def _mqtt(self, t: _Table) -> MqttSettings:
+    def _mqtt(self, t: Table) -> MqttSettings:
         base = MqttSettings()
-        out = MqttSettings(
+        out = replace(
+            base,
             enabled=t.boolean("enabled", base.enabled),
             host=t.text("host", base.host, empty=False),
             port=t.integer("port", base.port, 1, 65535),
-            username=t.text("username", ""),
-            password=t.text("password", ""),
-            password_env=t.text("password_env", ""),
-            tls=t.boolean("tls", False),
-            ca_file=t.text("ca_file", ""),
-            cert_file=t.text("cert_file", ""),
-            key_file=t.text("key_file", ""),
-            tls_insecure=t.boolean("tls_insecure", False),
+            username=t.text("username", base.username),
+            password=t.text("password", base.password),
+            password_env=t.text("password_env", base.password_env),
+            tls=t.boolean("tls", base.tls),
+            ca_file=t.text("ca_file", base.ca_file),
+            cert_file=t.text("cert_file", base.cert_file),
+            key_file=t.text("key_file", base.key_file),
+            tls_insecure=t.boolean("tls_insecure", base.tls_insecure),
             prefix=t.text("prefix", base.prefix, empty=False),
-            client_id=t.text("client_id", ""),
+            client_id=t.text("client_id", base.client_id),
             keepalive_s=t.integer("keepalive_s", base.keepalive_s, 5, 3600),
             reconnect_min_s=t.number(
                 "reconnect_min_s", base.reconnect_min_s, 0.0, 60.0, lo_open=True
@@ -824,9 +743,10 @@ class _Reader:
         t.done()
         return out
 
-    def _daemon(self, t: _Table, links: int) -> DaemonSettings:
+    def _daemon(self, t: Table, links: int) -> DaemonSettings:
         base = DaemonSettings()
-        out = DaemonSettings(
+        out = replace(
+            base,
             host=t.text("host", base.host, empty=False),
             channel_port=t.integer("channel_port", base.channel_port, 1024, 65535),
             node_port=t.integer("node_port", base.node_port, 1024, 65535),
@@ -854,3 +774,39 @@ class _Reader:
                         f"({links} links: one port per link in each block)",
                     )
         return out
+
+
+# a plane's keys by the names of the orbit builders' arguments (for their refusals)
+_PLANE_FIELDS = {
+    "alt_m": "altitude_km",
+    "count": "count",
+    "ltan_h": "ltan_h",
+    "inclination_deg": "inclination_deg",
+    "total": "total",
+    "planes": "planes",
+    "phasing": "phasing",
+}
+
+
+def _fly(plane: PlaneSettings, epoch: datetime, first: int) -> list[Satellite]:
+    """The satellites of one plane, catalogued from ``first + 1``."""
+    prefix = plane.name_prefix or f"P{first}"
+    alt_m = 1000.0 * plane.altitude_km
+    if plane.kind == "sso":
+        return sso_plane(
+            epoch, count=plane.count, alt_m=alt_m, ltan_h=plane.ltan_h, name_prefix=prefix,
+            phase_deg=plane.phase_deg, first_catalog_number=first + 1, role=plane.role,
+        )  # fmt: skip
+    return walker_delta(
+        epoch, total=plane.total, planes=plane.planes, phasing=plane.phasing,
+        inclination_deg=plane.inclination_deg, alt_m=alt_m, raan0_deg=plane.raan0_deg,
+        name_prefix=prefix, first_catalog_number=first + 1, role=plane.role,
+    )  # fmt: skip
+
+
+def _rings(plane: PlaneSettings, first: int, count: int) -> list[tuple[int, int]]:
+    """(first index, count) of each ring of a plane's satellites: each Walker plane."""
+    if plane.kind == "walker":
+        per = count // plane.planes
+        return [(first + k * per, per) for k in range(plane.planes)]
+    return [(first, count)]

@@ -53,7 +53,8 @@ which node is on the ground. A profile says all that, in a TOML file::
     ack_latency_s = 1.0            # how long a CLCW takes to reach the ground and act
 
 Unknown keys and values of the wrong type are refused with a
-:class:`~linkstack.errors.ConfigError` that names the file and the key.
+:class:`~linkstack.errors.ConfigError` that names the file and the key
+(:mod:`linkstack.tomlcheck` reads the file).
 Built-in profiles live in ``linkstack/conformance/profiles/NAME.toml``.
 """
 
@@ -61,7 +62,6 @@ from __future__ import annotations
 
 import fnmatch
 import functools
-import tomllib
 from dataclasses import dataclass, field, fields
 from importlib import resources
 from pathlib import Path
@@ -70,6 +70,7 @@ from typing import Any
 from linkstack.capture.pcap import PORTS
 from linkstack.ccsds.coding.rs import INTERLEAVING_DEPTHS
 from linkstack.errors import ConfigError
+from linkstack.tomlcheck import ErrorFactory, Table, TomlError, kind_of, parse
 
 BUILTIN_PACKAGE = "linkstack.conformance"
 BUILTIN_DIR = "profiles"
@@ -221,11 +222,12 @@ _SECTIONS: dict[str, type] = {
     "cop1": Cop1Profile,
 }
 _TOP_KEYS = ("name", "description", "extends", "ports", *_SECTIONS)
-_CHOICES = {
-    ("spp", "time_code"): ("none", "cuc"),
-    ("tc", "cltu_mode"): ("correct", "detect"),
-    ("tm", "ocf"): ("clcw", "other", "none"),
-    ("aos", "ocf"): ("clcw", "other", "none"),
+_OCF = ("OCF content", ("clcw", "other", "none"))
+_CHOICES: dict[tuple[str, str], tuple[str, tuple[str, ...]]] = {  # -> (what, choices)
+    ("spp", "time_code"): ("time code", ("none", "cuc")),
+    ("tc", "cltu_mode"): ("CLTU decoding mode", ("correct", "detect")),
+    ("tm", "ocf"): _OCF,
+    ("aos", "ocf"): _OCF,
 }
 
 
@@ -239,27 +241,24 @@ def load_profile(spec: str | Path = DEFAULT_PROFILE) -> Profile:
     return _build(*_read(spec, ()))
 
 
+def _errors(where: str) -> ErrorFactory:
+    """The refusals of the profile read from ``where``."""
+    return functools.partial(TomlError, f"profile {where}")
+
+
 def _read(spec: str | Path, seen: tuple[str, ...]) -> tuple[dict[str, Any], str]:
     """The merged raw document (``extends`` applied) and where it came from."""
     text, where = _text_of(spec)
+    error = _errors(where)
     if where in seen:
-        raise ConfigError(f"profile {where}", "extends", f"a cycle: {' -> '.join((*seen, where))}")
-    try:
-        doc = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"profile {where}", "toml", str(exc)) from None
-    unknown = sorted(set(doc) - set(_TOP_KEYS))
-    if unknown:
-        raise ConfigError(
-            f"profile {where}",
-            unknown[0],
-            f"unknown key; the known top-level keys are {', '.join(_TOP_KEYS)}",
-        )
+        raise error("extends", f"a cycle: {' -> '.join((*seen, where))}")
+    doc = parse(text, error)
+    Table(doc, error).done(_TOP_KEYS)
     base = doc.pop("extends", None)
     if base is None:
         return doc, where
     if not isinstance(base, str):
-        raise ConfigError(f"profile {where}", "extends", f"must be a name or a path: {base!r}")
+        raise error("extends", f"must be a name or a path, got {kind_of(base)}")
     parent, _ = _read(_relative(base, spec), (*seen, where))
     return _merge(parent, doc), where
 
@@ -305,96 +304,80 @@ def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
 
 
 def _build(doc: dict[str, Any], where: str) -> Profile:
-    where = f"profile {where}"
-    kwargs: dict[str, Any] = {"source": where.removeprefix("profile ")}
-    for key in ("name", "description"):
-        if key in doc:
-            kwargs[key] = _typed(where, key, doc[key], str)
-    if "ports" in doc:
-        kwargs["ports"] = _ports(where, _table(where, "ports", doc["ports"]))
+    error = _errors(where)
+    top = Table(doc, error)
+    default = Profile()
+    kwargs: dict[str, Any] = {
+        "source": where,
+        "name": top.text("name", default.name),
+        "description": top.text("description", default.description),
+        "ports": _ports(top.table("ports")),
+    }
     for section, cls in _SECTIONS.items():
-        if section in doc:
-            kwargs[section] = _section(where, section, _table(where, section, doc[section]), cls)
+        kwargs[section] = _section(top.table(section), section, cls)
     profile = Profile(**kwargs)
-    _check(where, profile)
+    _check(error, profile)
     return profile
 
 
-def _table(where: str, key: str, value: object) -> dict[str, Any]:
-    if not isinstance(value, dict):
-        raise ConfigError(where, key, f"must be a table ([{key}]), got {type(value).__name__}")
-    return value
-
-
-def _ports(where: str, table: dict[str, Any]) -> dict[str, int]:
+def _ports(t: Table) -> dict[str, int]:
     ports = dict(PORTS)
-    for layer, value in table.items():
+    for layer in t:
         if layer not in PORTS:
-            raise ConfigError(
-                where, f"ports.{layer}", f"unknown layer; the layers are {', '.join(PORTS)}"
-            )
-        port = _typed(where, f"ports.{layer}", value, int)
-        if not 1 <= port <= 65535:
-            raise ConfigError(where, f"ports.{layer}", f"must be a UDP port 1..65535, got {port}")
-        ports[layer] = port
-    if len(set(ports.values())) != len(ports):
-        raise ConfigError(where, "ports", "two layers share a port")
+            raise t.unknown(layer, PORTS, "layer")
+        ports[layer] = t.integer(layer, PORTS[layer], 1, 65535)
+    owner: dict[int, str] = {}
+    for layer, port in ports.items():
+        if port in owner:
+            raise t.error("", f"{owner[port]} and {layer} share port {port}")
+        owner[port] = layer
     return ports
 
 
-def _section(where: str, section: str, table: dict[str, Any], cls: type) -> Any:
-    known = {f.name: f for f in fields(cls)}
+def _section(t: Table, section: str, cls: type) -> Any:
+    """A section's dataclass: each key (in file order) read as the type of its default."""
+    defaults = cls()
+    known = [f.name for f in fields(cls)]
     kwargs: dict[str, Any] = {}
-    for key, value in table.items():
-        name = f"{section}.{key}"
-        f = known.get(key)
-        if f is None:
-            raise ConfigError(
-                where, name, f"unknown key; the keys of [{section}] are {', '.join(known)}"
-            )
-        default = getattr(cls(), key)
+    for key in t:
+        if key not in known:
+            raise t.unknown(key, known)
+        default = getattr(defaults, key)
         if isinstance(default, IdSet):
-            kwargs[key] = _idset(where, name, value)
+            kwargs[key] = _idset(t, key)
         elif isinstance(default, tuple):
-            if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-                raise ConfigError(where, name, f"must be a list of strings, got {value!r}")
-            kwargs[key] = tuple(value)
+            kwargs[key] = t.strings(key, default)
         elif isinstance(default, bytes):
-            text = _typed(where, name, value, str)
-            try:
-                raw = bytes.fromhex(text)
-            except ValueError:
-                raise ConfigError(where, name, f"must be hexadecimal, got {text!r}") from None
-            if not 1 <= len(raw) <= 31:
-                raise ConfigError(where, name, f"must be 1..31 octets, got {len(raw)}")
-            kwargs[key] = raw
+            kwargs[key] = _octets(t, key, default)
         elif isinstance(default, bool):
-            kwargs[key] = _typed(where, name, value, bool)
+            kwargs[key] = t.boolean(key, default)
         elif isinstance(default, float):
-            if isinstance(value, bool) or not isinstance(value, int | float):
-                raise ConfigError(where, name, f"must be a number, got {value!r}")
-            kwargs[key] = float(value)
+            kwargs[key] = t.number(key, default)
         elif isinstance(default, int):
-            kwargs[key] = _typed(where, name, value, int)
+            kwargs[key] = t.integer(key, default)
+        elif (section, key) in _CHOICES:
+            what, choices = _CHOICES[section, key]
+            kwargs[key] = t.choice(key, default, choices, what)
         else:
-            text = _typed(where, name, value, str)
-            choices = _CHOICES.get((section, key))
-            if choices and text not in choices:
-                raise ConfigError(where, name, f"must be one of {', '.join(choices)}, got {text!r}")
-            kwargs[key] = text
+            kwargs[key] = t.text(key, default)
     return cls(**kwargs)
 
 
-def _typed(where: str, name: str, value: object, kind: type) -> Any:
-    ok = isinstance(value, kind) and (kind is bool or not isinstance(value, bool))
-    if not ok:
-        raise ConfigError(where, name, f"must be {kind.__name__}, got {value!r}")
-    return value
+def _octets(t: Table, key: str, default: bytes) -> bytes:
+    text = t.text(key, default.hex())
+    try:
+        raw = bytes.fromhex(text)
+    except ValueError:
+        raise t.error(key, f"must be hexadecimal, got {text!r}") from None
+    if not 1 <= len(raw) <= 31:
+        raise t.error(key, f"must be 1..31 octets, got {len(raw)}")
+    return raw
 
 
-def _idset(where: str, name: str, value: object) -> IdSet:
+def _idset(t: Table, key: str) -> IdSet:
+    value = t.raw(key)
     if not isinstance(value, list):
-        raise ConfigError(where, name, f"must be a list of numbers and 'lo-hi' ranges: {value!r}")
+        raise t.error(key, f"must be a list of numbers and 'lo-hi' ranges, got {kind_of(value)}")
     ranges = []
     for item in value:
         if isinstance(item, int) and not isinstance(item, bool):
@@ -405,20 +388,20 @@ def _idset(where: str, name: str, value: object) -> IdSet:
                 lo = int(lo_s, 0)
                 hi = int(hi_s, 0) if sep else lo
             except ValueError:
-                raise ConfigError(where, name, f"{item!r} is not a number or 'lo-hi'") from None
+                raise t.error(key, f"{item!r} is not a number or 'lo-hi'") from None
         else:
-            raise ConfigError(where, name, f"{item!r} is not a number or 'lo-hi'")
+            raise t.error(key, f"{item!r} is not a number or 'lo-hi'")
         if not 0 <= lo <= hi:
-            raise ConfigError(where, name, f"{item!r} is not a range lo <= hi of non-negatives")
+            raise t.error(key, f"{item!r} is not a range lo <= hi of non-negatives")
         ranges.append((lo, hi))
     return IdSet(tuple(sorted(ranges)))
 
 
-def _check(where: str, p: Profile) -> None:
+def _check(error: ErrorFactory, p: Profile) -> None:
     """Refuse parameters that no channel can have (as the codecs would)."""
 
     def bad(name: str, rule: str) -> None:
-        raise ConfigError(where, name, rule)
+        raise error(name, rule)
 
     if not 7 <= p.tc.max_frame_length <= 1024:
         bad("tc.max_frame_length", f"must be 7..1024, got {p.tc.max_frame_length}")
