@@ -13,6 +13,11 @@ of sight clear of the Earth and its atmosphere, range under the terminal's
 reach, pointing-acquisition time after the link comes into view, pointing
 jitter outages.
 
+When a pass or a window began comes from the contact plan when the model is given
+it (``pass_start``, ``window_start``: the emulation and the daemons give theirs,
+so that the links and the routes see the same passes, computed once); a model on
+its own finds it from the geometry (:class:`VisibilityTracker`).
+
 Both give :class:`channels.link.Conditions`; their ``reason`` when a unit is
 lost is one of ``no_contact`` (below the mask), ``acquiring``,
 ``doppler_rate``, ``low_ebn0`` (RF), or the optical statuses (``no_los``,
@@ -38,6 +43,10 @@ from channels.rf import (
     propagation_delay_s,
 )
 from linkstack.errors import ConfigError
+
+# When the period of visibility that contains an instant began (the AOS of a pass,
+# the start of a laser window), or None if the instant is in none.
+StartOf = Callable[[float], float | None]
 
 
 class VisibilityTracker:
@@ -99,10 +108,19 @@ class VisibilityTracker:
 
 
 class RfLinkModel:
-    """One RF direction between a ground station and a satellite (see the module doc)."""
+    """One RF direction between a ground station and a satellite (see the module doc).
+
+    ``pass_start``: when the pass in progress at an instant began (None: in none),
+    from the contact plan that the routes use too; without it the model finds the
+    start of each pass itself, from the geometry."""
 
     def __init__(
-        self, view: StationView, config: RfLinkConfig, mask_deg: float | None = None
+        self,
+        view: StationView,
+        config: RfLinkConfig,
+        mask_deg: float | None = None,
+        *,
+        pass_start: StartOf | None = None,
     ) -> None:
         self.view = view
         self.config = config
@@ -110,21 +128,27 @@ class RfLinkModel:
         self.mask_deg = view.station.min_elevation_deg if mask_deg is None else mask_deg
         if not 0.0 <= self.mask_deg <= 90.0:
             raise ConfigError("RfLinkModel", "mask_deg", f"must be in 0..90, got {self.mask_deg}")
-        self.passes = VisibilityTracker(lambda t: self.view.at(t).elevation_deg >= self.mask_deg)
+        self.pass_start = pass_start or self._tracked_start()
         self.receiver = ReceiverTracker(config.receiver)
+        self._aos_s: float | None = None
+
+    def _tracked_start(self) -> StartOf:
+        passes = VisibilityTracker(lambda t: self.view.at(t).elevation_deg >= self.mask_deg)
+        return lambda t_s: passes.start_of(t_s)[0]
 
     def conditions(self, t_s: float) -> Conditions:
         cfg = self.config
         look = self.view.at(t_s)
         delay_s = propagation_delay_s(look.range_m)
         fd = doppler_hz(cfg.freq_hz, look.range_rate_mps)
-        if look.elevation_deg < self.mask_deg:
+        aos_s = self.pass_start(t_s) if look.elevation_deg >= self.mask_deg else None
+        if aos_s is None:
             return Conditions(
                 False, cfg.rate_bps, delay_s, 0.0, "no_contact",
                 look.range_m, look.range_rate_mps, look.elevation_deg, fd, via=self.station,
             )  # fmt: skip
-        aos_s, new_pass = self.passes.start_of(t_s)
-        if new_pass:
+        if aos_s != self._aos_s:  # a new pass: the receiver acquires the carrier
+            self._aos_s = aos_s
             self.receiver.start_pass(aos_s)
         ebn0 = ebn0_db(cfg, look.range_m, look.elevation_deg)
         status = self.receiver.update(
@@ -149,14 +173,28 @@ class RfLinkModel:
 class LaserLinkModel:
     """One direction of an inter-satellite laser link (see the module doc).
 
-    ``seed`` makes the pointing-jitter outages reproducible.
+    ``seed`` makes the pointing-jitter outages reproducible. ``window_start``: when
+    the window in view at an instant began (minus infinity: before anyone looked;
+    None: in none), from the contact plan that the routes use too; without it the
+    model finds it itself, from the geometry.
     """
 
-    def __init__(self, view: IslView, terminal: OpticalTerminal, seed: int = 0) -> None:
+    def __init__(
+        self,
+        view: IslView,
+        terminal: OpticalTerminal,
+        seed: int = 0,
+        *,
+        window_start: StartOf | None = None,
+    ) -> None:
         self.view = view
         self.terminal = terminal
         self.rng = random.Random(seed)
-        self.periods = VisibilityTracker(self._in_view, step_s=30.0)
+        self.window_start = window_start or self._tracked_start()
+
+    def _tracked_start(self) -> StartOf:
+        periods = VisibilityTracker(self._in_view, step_s=30.0)
+        return lambda t_s: periods.start_of(t_s)[0]
 
     def _in_view(self, t_s: float) -> bool:
         look = self.view.at(t_s)
@@ -166,8 +204,10 @@ class LaserLinkModel:
         term = self.terminal
         look = self.view.at(t_s)
         delay_s = propagation_delay_s(look.range_m)
-        in_view = look.clear and look.range_m <= term.max_range_m
-        since_s = t_s - self.periods.start_of(t_s)[0] if in_view else 0.0
+        start_s = (
+            self.window_start(t_s) if look.clear and look.range_m <= term.max_range_m else None
+        )
+        since_s = 0.0 if start_s is None else t_s - start_s
         status = term.status(since_s, look.range_m, look.clear, self.rng)
         up = status is OpticalStatus.DELIVERED
         return Conditions(

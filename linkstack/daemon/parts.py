@@ -58,9 +58,9 @@ from linkstack.runtime.site import AOS_FRAME_LEN, CaptureSink, Site, sat_node
 from linkstack.timebase import Clock
 from payloads.backends import Backend
 
-# The contact plan of a daemon begins this long before it starts, so that a pass in
-# progress at start has its real AOS (and is usable at once if it began long enough
-# ago), as the channel's receivers, which look back for the start of a pass, have it.
+# The contact plan of a daemon begins this long before it starts (longer than any
+# pass), so that a pass in progress at start has its real AOS: the routes and the
+# channel's receivers, which acquire from it, both read it from this one plan.
 CONTACT_LOOKBACK_S = 1800.0
 
 

@@ -15,6 +15,7 @@ conditions name (``Conditions.via``), so nobody asks the model afterwards.
 
 from __future__ import annotations
 
+import functools
 import random
 from collections.abc import Callable
 from dataclasses import replace
@@ -89,10 +90,10 @@ class PhysicalLinks:
 
             # the seeds are drawn in this order: both models, then both error sources
             up_model = _switched(
-                switch, views, cfg.uplink_rf, cfg.uplink_loss, cfg.uplink_ber, seeds
+                site, switch, views, cfg.uplink_rf, cfg.uplink_loss, cfg.uplink_ber, seeds
             )
             down_model = _switched(
-                switch, views, cfg.downlink_rf, cfg.downlink_loss, cfg.downlink_ber, seeds
+                site, switch, views, cfg.downlink_rf, cfg.downlink_loss, cfg.downlink_ber, seeds
             )
             up = Link(
                 f"uplink {sat.name}", clock, up_model, IndependentErrors(seed=seeds.getrandbits(32))
@@ -109,7 +110,9 @@ class PhysicalLinks:
         for a, b in scenario.isl_pairs:
             for src, dst in ((names[a], names[b]), (names[b], names[a])):
                 view = IslView(scenario.satellite(src), scenario.satellite(dst), scenario.epoch)
-                model = LaserLinkModel(view, cfg.laser, seed=seeds.getrandbits(32))
+                window = functools.partial(site.contacts.window_start, src, dst)
+                seed = seeds.getrandbits(32)
+                model = LaserLinkModel(view, cfg.laser, seed, window_start=window)
                 link = Link(
                     f"isl {src}->{dst}", clock, model, IndependentErrors(seed=seeds.getrandbits(32))
                 )
@@ -118,6 +121,7 @@ class PhysicalLinks:
 
 
 def _switched(
+    site: Site,
     switch: StationSwitch,
     views: list[StationView],
     rf: RfLinkConfig,
@@ -125,7 +129,15 @@ def _switched(
     ber: float,
     seeds: random.Random,
 ) -> SwitchedRfModel:
-    models = {view.station.name: RfLinkModel(view, rf) for view in views}
+    sat = switch.satellite
+    models = {
+        view.station.name: RfLinkModel(
+            view,
+            rf,
+            pass_start=functools.partial(site.contacts.pass_start, sat, view.station.name),
+        )
+        for view in views
+    }
     return SwitchedRfModel(
         switch, models, rf.rate_bps, loss=loss, ber_floor=ber, seed=seeds.getrandbits(32)
     )

@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import bisect
 import heapq
+import math
 import struct
 from dataclasses import dataclass
 
@@ -259,6 +260,15 @@ class ContactState:
         lo = bisect.bisect_left(aos, t_s - self._max_pass_s - 1.0)
         return [p for p in self._passes[satellite][lo:hi] if p.aos_t_s <= t_s < p.los_t_s]
 
+    def pass_start(self, satellite: str, station: str, t_s: float) -> float | None:
+        """The AOS of ``satellite``'s pass over ``station`` in progress at ``t_s``, or None:
+        what the RF receivers there acquire from (:class:`channels.models.RfLinkModel`
+        takes it from here, so the links and the routes see the same passes)."""
+        for p in self.passes(satellite, t_s):
+            if p.station == station:
+                return p.aos_t_s
+        return None
+
     def in_view(self, satellite: str, t_s: float) -> bool:
         """Whether some station sees ``satellite`` above its mask at ``t_s``."""
         return bool(self.passes(satellite, t_s))
@@ -312,6 +322,20 @@ class ContactState:
             ready = w.start_t_s if w.acquired_at_start else w.start_t_s + self.pat_s
             if ready <= t_s < w.stop_t_s:
                 return w.delay_s
+        return None
+
+    def window_start(self, a: str, b: str, t_s: float) -> float | None:
+        """When the a-b laser window in progress at ``t_s`` came into view (minus infinity
+        if it already had when the plan began: its terminals are acquired), or None:
+        what the laser terminals point and acquire from
+        (:class:`channels.models.LaserLinkModel` takes it from here)."""
+        windows = self._lasers.get(_pair(a, b))
+        if not windows:
+            return None
+        self.extend(t_s + 1.0)
+        for w in windows:
+            if w.start_t_s <= t_s < w.stop_t_s:
+                return -math.inf if w.acquired_at_start else w.start_t_s
         return None
 
     def neighbours(self, satellite: str) -> list[str]:

@@ -34,10 +34,11 @@ def best_pass(scenario):
     return station, sat, max(windows, key=lambda w: w.max_elevation_deg)
 
 
-def _run_pass(scenario, station, sat, window, config, every_s=0.5, margin_s=30.0):
+def _run_pass(scenario, station, sat, window, config, every_s=0.5, margin_s=30.0, pass_start=None):
     async def main():
         clock = clk.make_clock(True, scenario.epoch)
-        model = RfLinkModel(StationView(station, sat, scenario.epoch), config)
+        view = StationView(station, sat, scenario.epoch)
+        model = RfLinkModel(view, config, pass_start=pass_start)
         got, events = [], []
         async with Link(
             "down", clock, model, IndependentErrors(seed=1), on_delivery=got.append
@@ -54,11 +55,19 @@ def _run_pass(scenario, station, sat, window, config, every_s=0.5, margin_s=30.0
     return clk.run(main, emulated=True)
 
 
-def test_a_downlink_pass_follows_the_geometry(scenario, best_pass):
+@pytest.mark.parametrize("source", ["geometry", "plan"])
+def test_a_downlink_pass_follows_the_geometry(scenario, best_pass, source):
     station, sat, window = best_pass
-    got, events, stats, model = _run_pass(scenario, station, sat, window, X_BAND_DOWNLINK)
-    # the pass start the model found by bisection is the contact plan's AOS
-    assert model.passes._start == pytest.approx(window.aos_t_s, abs=0.01)
+
+    def from_plan(t_s):  # what the emulation gives: the contact plan's pass
+        return window.aos_t_s if window.aos_t_s <= t_s < window.los_t_s else None
+
+    plan = from_plan if source == "plan" else None
+    got, events, stats, model = _run_pass(
+        scenario, station, sat, window, X_BAND_DOWNLINK, pass_start=plan
+    )
+    # the pass start the model found by bisection (or was given) is the contact plan's AOS
+    assert model.pass_start(window.aos_t_s + 30.0) == pytest.approx(window.aos_t_s, abs=0.01)
     # nothing before AOS, then 3 s of carrier acquisition, then every unit until LOS
     dropped = [e for e in events if e.kind == "dropped"]
     assert {e.reason for e in dropped} == {"no_contact", "acquiring"}

@@ -1,6 +1,7 @@
 """Routing through the default constellation from its contact plan, and the relay envelope."""
 
 import itertools
+import math
 
 import pytest
 from hypothesis import given
@@ -134,3 +135,25 @@ def test_ground_node_is_zero_and_satellites_count_from_one(contacts):
     assert GROUND_NODE == 0
     assert contacts.nodes["CS-01"] == 1 and contacts.nodes["CS-12"] == 12
     assert contacts.names[0] == "ground"
+
+
+def test_the_links_take_pass_and_window_starts_from_the_same_plan(contacts):
+    """What the RF and laser models acquire from (pass_start, window_start) is the plan
+    the routes use: a pass in progress gives its AOS over its station and nothing over
+    another; a laser window gives its start, or minus infinity if it was up when the
+    plan began (its terminals already acquired, as laser_up has it)."""
+    t = 10_765.0
+    sat = next(s for s in contacts.satellites if contacts.in_view(s, t))
+    (p,) = contacts.passes(sat, t)[:1]
+    assert contacts.pass_start(sat, p.station, t) == p.aos_t_s
+    assert contacts.pass_start(sat, p.station, p.los_t_s + 1.0) is None
+    others = [st.name for st in contacts.scenario.stations if st.name != p.station]
+    assert all(
+        contacts.pass_start(sat, other, t) is None
+        for other in others
+        if not any(q.station == other for q in contacts.passes(sat, t))
+    )
+    a, b = "CS-01", "CS-02"
+    start = contacts.window_start(a, b, 0.0)
+    assert start == -math.inf and contacts.laser_up(a, b, 0.0) is not None
+    assert contacts.window_start(a, "CS-07", 0.0) is None  # not neighbours
