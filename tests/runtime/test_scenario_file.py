@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
+from dataclasses import fields, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -77,6 +79,119 @@ def test_show_prints_the_default_and_check_summarises_a_file(capsys, tmp_path):
     assert cli_main(["scenario", "check", str(SHIPPED)]) == 0
     out = capsys.readouterr().out
     assert "ok" in out and "12 satellites" in out and "channel 47100..47147" in out
+
+
+# -- the shipped default.toml against the defaults (which live in the dataclasses) -----------
+
+_SATREC = re.compile(r"<sgp4\.wrapper\.Satrec object at 0x[0-9a-f]+>")
+_ELEMENTS = ("no_kozai", "inclo", "nodeo", "mo", "ecco", "argpo", "jdsatepoch", "jdsatepochF")
+
+
+def fingerprint(f: sc.ScenarioFile) -> str:
+    """Everything a scenario file reads to, as text (satellites by their elements)."""
+    sats = [
+        (s.name, s.role, [getattr(s.satrec, e) for e in _ELEMENTS]) for s in f.scenario.satellites
+    ]
+    return _SATREC.sub("<satrec>", repr(replace(f, source=""))) + repr(sats)
+
+
+def _key_lines(text: str) -> list[tuple[int, str]]:
+    """(line index, full dotted key path) of every ``key = value`` line of a TOML file
+    whose keys are one a line, as default.toml writes them."""
+    table, counts, out = "", {}, []
+    for i, line in enumerate(text.splitlines()):
+        if m := re.match(r"\[\[([\w.]+)\]\]", line):
+            counts[m[1]] = counts.get(m[1], -1) + 1
+            table = f"{m[1]}[{counts[m[1]]}]"
+        elif m := re.match(r"\[([\w.]+)\]", line):
+            table = m[1]
+        elif m := re.match(r"(\w+)\s*=", line):
+            out.append((i, f"{table}.{m[1]}" if table else m[1]))
+    return out
+
+
+def _without(text: str, drop: set[int]) -> str:
+    return "\n".join(line for i, line in enumerate(text.splitlines()) if i not in drop)
+
+
+# keys of default.toml that are not at the default they would have if left out, and why
+NOT_DEFAULTS = {
+    # free text: the shipped file describes its scenario; a file may say nothing
+    "description",
+    # the default constellation is one plane named CS-01..; a plane given without
+    # a name_prefix is named after its first satellite's index (P0-01..)
+    "constellation.planes[0].name_prefix",
+}
+
+
+def test_every_key_of_the_shipped_default_is_at_its_default():
+    """Left out, each key of default.toml gives the same scenario: the file writes the
+    defaults, and the defaults are the fields of the dataclasses (the reader takes them
+    from there; the first test holds the result to EmulationConfig() and the settings)."""
+    text = SHIPPED.read_text()
+    reference = fingerprint(loads(text, source="default.toml"))
+    keys = _key_lines(text)
+    assert len(keys) > 80
+    differ = []
+    for i, key in keys:
+        if key in NOT_DEFAULTS:
+            continue
+        try:
+            got = fingerprint(loads(_without(text, {i}), source="default.toml"))
+        except ScenarioError as exc:
+            if not re.fullmatch(r"stations\[\d+\]\.name", key):  # no default: required
+                differ.append(f"{key}: without it the file is refused: {exc}")
+            continue
+        if got != reference:
+            differ.append(
+                f"{key}: default.toml says {text.splitlines()[i].split('#')[0].strip()!r}"
+            )
+    # an array of tables is a default as a whole: the stations, the constellation's plane
+    for array in ("stations", "constellation.planes"):
+        lines = {i for i, key in keys if key.startswith(f"{array}[")}
+        lines |= {i for i, line in enumerate(text.splitlines()) if line == f"[[{array}]]"}
+        if fingerprint(loads(_without(text, lines), source="default.toml")) != reference:
+            differ.append(f"{array}: the [[{array}]] of default.toml are not the default ones")
+    assert not differ, "default.toml differs from the defaults:\n" + "\n".join(differ)
+
+
+def test_an_empty_file_reads_to_the_default_instances():
+    f = loads("")
+    text = SHIPPED.read_text()
+    described = {i for i, key in _key_lines(text) if key == "description"}
+    assert fingerprint(f) == fingerprint(loads(_without(text, described)))
+    base = EmulationConfig()
+    for key in (f.name for f in fields(EmulationConfig) if f.name != "scenario"):
+        assert getattr(f.emulation, key) == getattr(base, key), key
+    assert (f.capture, f.mqtt, f.daemon, f.ground) == (
+        sc.CaptureSettings(),
+        sc.MqttSettings(),
+        sc.DaemonSettings(),
+        sc.GroundSettings(),
+    )
+
+
+def test_the_shipped_default_names_every_key_the_reader_knows():
+    """Each table's known keys (as an unknown key's refusal lists them) are written in
+    default.toml, as a key or in a comment."""
+    text = SHIPPED.read_text()
+    lines = text.splitlines()
+    tables = [(0, "")]  # (the line where its keys start, its path)
+    for i, line in enumerate(lines):
+        if m := re.match(r"\[(\[?)([\w.]+)\]", line):
+            tables.append((i + 1, f"{m[2]}[0]" if m[1] else m[2]))
+    seen = set()
+    for at, path in tables:
+        if path in seen:  # the first of an array of tables stands for them all
+            continue
+        seen.add(path)
+        with pytest.raises(ScenarioError) as info:
+            loads("\n".join([*lines[:at], "zzz_not_a_key = 1", *lines[at:]]))
+        assert info.value.key == (f"{path}." if path else "") + "zzz_not_a_key", str(info.value)
+        known = info.value.rule.partition("known here: ")[2].split(", ")
+        missing = [k for k in known if not re.search(rf"\b{k}\b", text)]
+        assert not missing, f"{path or '(top level)'}: default.toml does not mention {missing}"
+    assert len(seen) == 15
 
 
 def test_a_constellation_of_planes_stations_by_name_and_listed_laser_links():
