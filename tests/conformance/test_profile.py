@@ -1,0 +1,122 @@
+"""linkstack.conformance.passive.profile: the built-in profile against the code, and refusals."""
+
+from __future__ import annotations
+
+import pytest
+
+from linkstack.capture.pcap import PORTS
+from linkstack.ccsds import aos
+from linkstack.ccsds.coding.chains import CaduCoding
+from linkstack.conformance.passive.profile import IdSet, load_profile
+from linkstack.errors import ConfigError
+from linkstack.runtime.cop1_link import UplinkConfig
+from linkstack.runtime.emulation import EmulationConfig
+from linkstack.runtime.site import AOS_FRAME_LEN, ground_node, sat_node
+
+
+def _code_says() -> dict[str, object]:
+    """What linkstack.toml must say because the emulation does it (profile key -> the
+    value the code configures)."""
+    up = UplinkConfig()
+    tc, tm, cltu = up.tc_config(), up.tm_config(), up.cltu_coding
+    laser = aos.AosConfig(frame_length=AOS_FRAME_LEN)
+    scids = IdSet(((EmulationConfig().scid_base, aos.MAX_SCID),))  # SCIDs fit 8 bits (AOS)
+    out: dict[str, object] = {
+        **{f"ports.{layer}": port for layer, port in PORTS.items()},
+        "nodes.ground": (ground_node("*"),),
+        "nodes.space": (sat_node("*"),),
+        "tc.scids": scids,
+        "tc.vcids": IdSet(((up.vcid, up.vcid),)),
+        "tc.max_frame_length": tc.max_frame_length,
+        "tc.fecf": tc.fecf,
+        "tc.segment_header": tc.segment_header,
+        "tc.randomize": cltu.randomize,
+        "tc.cltu_mode": cltu.mode.value,
+        "tm.scids": scids,
+        "tm.idle_vcid": tm.idle_vcid,
+        "tm.frame_length": tm.frame_length,
+        "tm.fecf": tm.fecf,
+        "tm.ocf": "clcw" if tm.ocf else "none",
+        "tm.secondary_header_len": tm.secondary_header_len,
+        "aos.scids": scids,
+        "aos.idle_vcid": aos.IDLE_VCID,
+        "aos.frame_length": laser.frame_length,
+        "aos.fecf": laser.fecf,
+        "aos.ocf": "clcw" if laser.ocf else "none",
+        "aos.insert_zone_len": laser.insert_zone_len,
+        "aos.count_cycle": laser.count_cycle,
+    }
+    # the TM downlink codes as the uplink configures it; the laser links keep the defaults
+    for section, coding in (("tm", up.cadu_coding), ("aos", CaduCoding())):
+        out |= {
+            f"{section}.rs_e": coding.rs_e or 0,
+            f"{section}.rs_depth": coding.rs_depth,
+            f"{section}.dual_basis": coding.dual_basis,
+            f"{section}.randomize": coding.randomize,
+            f"{section}.asm": coding.asm,
+        }
+    return out
+
+
+def test_the_linkstack_profile_says_what_the_code_configures():
+    profile = load_profile("linkstack")
+    differ = []
+    for key, want in _code_says().items():
+        got = profile
+        for part in key.split("."):
+            got = got[part] if isinstance(got, dict) else getattr(got, part)
+        if got != want:
+            differ.append(f"{key}: linkstack.toml says {got!r}, the code {want!r}")
+    assert not differ, "linkstack.toml differs from the code:\n" + "\n".join(differ)
+    for section in (profile.tm, profile.aos):  # the idle VC is an expected one
+        assert section.idle_vcid in section.vcids
+
+
+BAD = [
+    # (profile text, the key the error names, words of the reason)
+    ("[tm]\nframe_lenght = 892", "tm.frame_lenght", "unknown key (did you mean 'frame_length'?)"),
+    ("[tm]\nframe_length = 'long'", "tm.frame_length", "must be an integer, got a string"),
+    ("[tm]\nframe_length = 892", "tm.frame_length", "needs a multiple of 5 up to 1115, got 892"),
+    ("[tm]\nocf = 'yes'", "tm.ocf", "unknown OCF content 'yes'; known: 'clcw', 'other', 'none'"),
+    ("[tm]\nasm = 'xyz'", "tm.asm", "must be hexadecimal"),
+    ("[tm]\nscids = ['9-3']", "tm.scids", "not a range lo <= hi"),
+    ("[tm]\nfecf = 1", "tm.fecf", "must be true or false, got a number (1)"),
+    ("[spp]\ntime_code = 'gps'", "spp.time_code", "unknown time code 'gps'"),
+    ("[nodes]\nground = ['ground:*', 3]", "nodes.ground", "got an array with a number (3)"),
+    ("[cop1]\nack_latency_s = -1", "cop1.ack_latency_s", "must be >= 0"),
+    ("[cop1]\nack_latency_s = nan", "cop1.ack_latency_s", "must be a finite number"),
+    ("[ports]\ncltu = 0", "ports.cltu", "must be in 1..65535, got 0"),
+    ("[ports]\ncltx = 1", "ports.cltx", "unknown layer (did you mean 'cltu'?)"),
+    ("[ports]\ncltu = 47002", "ports", "cltu and tm_cadu share port 47002"),
+    ("tm = 3", "tm", "must be a table, got a number (3)"),
+    ("nmae = 'x'", "nmae", "unknown key (did you mean 'name'?)"),
+    ("extends = 3", "extends", "must be a name or a path, got a number (3)"),
+    ("[tm\n", "(syntax)", "not valid TOML"),
+]
+
+
+@pytest.mark.parametrize(("text", "key", "words"), BAD, ids=[b[1] for b in BAD])
+def test_a_bad_profile_is_refused_by_its_key(text, key, words, tmp_path):
+    path = tmp_path / "bad.toml"
+    path.write_text(text)
+    with pytest.raises(ConfigError) as info:
+        load_profile(path)
+    err = info.value
+    assert err.field == key, str(err)
+    assert words in err.rule, str(err)
+    assert str(err).startswith(f"profile {path}: {key}: ")
+
+
+def test_extends_names_a_built_in_profile_or_a_file_beside(tmp_path):
+    (tmp_path / "base.toml").write_text(
+        'extends = "linkstack"\n[tm]\nframe_length = 892\nrs_e = 0\n'
+    )
+    (tmp_path / "mine.toml").write_text('name = "mine"\nextends = "base.toml"\n')
+    profile = load_profile(tmp_path / "mine.toml")
+    assert (profile.name, profile.tm.frame_length, profile.tm.rs_e) == ("mine", 892, 0)
+    assert profile.tm.ocf == "clcw"  # from linkstack.toml, two levels up
+    (tmp_path / "base.toml").write_text('extends = "mine.toml"\n')
+    with pytest.raises(ConfigError, match=r"extends: a cycle: .*mine\.toml -> .*base\.toml"):
+        load_profile(tmp_path / "mine.toml")
+    with pytest.raises(ConfigError, match="no built-in profile"):
+        load_profile("nope")
