@@ -1,4 +1,7 @@
 """The passive conformance suite: a capture judged against the rules of the standards.
-:mod:`.rules` the catalogue, :mod:`.profile` the TOML profiles, :mod:`.checker` units ->
-observations -> verdicts, :mod:`.report` text and JUnit, :mod:`.broken` the generator of
-the deliberately broken captures under ``tests/conformance/broken``."""
+:mod:`.rules` the catalogue, :mod:`.profile` the TOML profiles, :mod:`.checker` the entry
+(units -> observations -> verdicts -> report) over :mod:`.observations` (what the rules
+judge), :mod:`.decoding` (one unit, layer by layer), :mod:`.analysis` (what spans units:
+pairs, zones, segments, COP-1) and :mod:`.verdicts` (rules applied, results, the report),
+:mod:`.report` text and JUnit, :mod:`.broken` the generator of the deliberately broken
+captures under ``tests/conformance/broken``."""

@@ -8,8 +8,8 @@ import xml.etree.ElementTree as ET
 from collections.abc import Iterable
 from datetime import UTC, datetime
 
-from linkstack.conformance.passive.checker import Report, RuleResult
 from linkstack.conformance.passive.rules import Rule
+from linkstack.conformance.passive.verdicts import Report, RuleResult
 
 _STATUS = {"fail": "FAIL", "error": "ERROR", "pass": "PASS", "n/a": "N/A"}
 _ORDER = {"fail": 0, "error": 1, "pass": 2, "n/a": 3}

@@ -10,8 +10,8 @@ it judges (``on``), and its ``judge``: a function of one observation and a
 - a :class:`Fault` (or a list of them) when it does not: the field, what was
   expected and what was found.
 
-Observations are made by :mod:`linkstack.conformance.passive.checker` from the units of a
-capture (a frame with its facts, a packet with the stream it belongs to, a CLCW with
+Observations (:mod:`linkstack.conformance.passive.observations`) are made from the units of
+a capture (a frame with its facts, a packet with the stream it belongs to, a CLCW with
 what COP-1 had sent by then...); judges never see raw pcap records and never raise on
 what a capture holds. A rule that keeps state (counters, runs of segments) keeps it in
 ``ctx.state``, which belongs to one run over one capture.

@@ -1,0 +1,520 @@
+"""The stateful passes over a capture: each unit's observations in the light of the
+units before it.
+
+The :class:`Analyzer` takes the units in capture order (``feed`` each, then ``finish``)
+and hands every observation to ``emit`` as soon as it is made. :mod:`.decoding` reads
+what each unit shows on its own; this module follows what spans units: carriers paired
+with their frames, packets through the zones of a virtual channel, TC segments joined
+per MAP, and COP-1 in both directions. It never raises on what a unit holds.
+
+Pairs. linkstack's captures hold every frame twice: inside its carrier (CLTU or
+CADU) and alone on the frame port, written one after the other with the same time
+stamp. A carrier and the frame that follows (or precedes) it, same time, same ends,
+same frame, are one frame: its rules run once, blamed on the frame unit. A capture
+with only carriers (or only frames) is checked from what it has.
+
+Streams. A Space Packet's sequence count and a frame's counters belong to a source;
+the capture shows nodes. Every node the profile puts on the ground is one ground
+segment (one mission control behind many stations), so a stream is keyed by (the
+sending side, the receiving side, the identifiers): the ground's packets to CS-01 are
+one stream whichever station radiated them, CS-01's TM frames are one master channel
+whichever station received them, and CS-01's AOS frames to CS-02 and to CS-12 are two.
+
+COP-1 needs both directions: a CLCW in a TM (or AOS) frame of spacecraft S reports
+on TC virtual channel (S, the CLCW's VCID), and is compared with the Type-AD frames
+of that channel sent before it. Captures made at the sender (linkstack's are) time
+each unit when it left; ``[cop1] ack_latency_s`` is how long a CLCW may take to reach
+the ground and be acted on.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from linkstack.ccsds.cop1.commands import SetVr, Unlock, unpack_control_command
+from linkstack.conformance.passive import decoding
+from linkstack.conformance.passive.decoding import Carrier, Contents
+from linkstack.conformance.passive.observations import (
+    CltuObs,
+    CopFacts,
+    NrFacts,
+    Observation,
+    TcFrameObs,
+    Unit,
+    UnitObs,
+    ZoneObs,
+)
+from linkstack.conformance.passive.profile import Profile
+from linkstack.errors import DecodeError
+
+FHP_NO_HEADER = 0x7FF
+FHP_IDLE_ONLY = 0x7FE
+CARRIER_FRAME = {"cltu": "tc_frame", "tm_cadu": "tm_frame", "aos_cadu": "aos_frame"}
+FRAME_LAYERS = frozenset(CARRIER_FRAME.values())
+
+
+# -- following packets through zones ---------------------------------------------------------------
+
+
+class ZoneWalker:
+    """Follows the packets of one virtual channel through its zones, in order.
+
+    ``push`` returns the zone's facts and the packets it completes (each with the
+    units that carried it and whether it ends at the zone's end). When the walk and
+    the FHP disagree, the walk is trusted if the header where it points is a version
+    000 header, else the FHP; when the counters say zones were lost, the walker
+    waits for the next FHP.
+    """
+
+    __slots__ = ("need", "pending", "pending_units", "synced")
+
+    def __init__(self) -> None:
+        self.synced = False
+        self.pending = bytearray()
+        self.need = 0  # total length of the pending packet; 0 while its header is cut
+        self.pending_units: tuple[Unit, ...] = ()
+
+    def _drop(self) -> None:
+        self.pending = bytearray()
+        self.need = 0
+        self.pending_units = ()
+
+    def _rest(self, zone: bytes) -> int | None:
+        """Octets of ``zone`` that the pending packet still takes (None: unknowable)."""
+        if not self.need:
+            k = 6 - len(self.pending)
+            if len(zone) < k:
+                return None
+            head = bytes(self.pending) + zone[:k]
+            self.need = 7 + int.from_bytes(head[4:6], "big")
+        return self.need - len(self.pending)
+
+    def push(
+        self, zone: bytes, fhp: int, continuous: bool, units: tuple[Unit, ...], facts: ZoneObs
+    ) -> list[tuple[bytes, tuple[Unit, ...], bool]]:
+        out: list[tuple[bytes, tuple[Unit, ...], bool]] = []
+        zl = len(zone)
+        rest = walk = None
+        if self.synced:
+            if self.pending:
+                rest = self._rest(zone)
+                walk = FHP_NO_HEADER if rest is None or rest >= zl else rest
+            else:
+                walk = 0
+        if not continuous and walk is not None and fhp != walk:
+            # frames were lost (or the counter is wrong and so is the pointer): start again
+            self._drop()
+            self.synced = False
+            rest = walk = None
+        facts.expected = walk
+        if fhp == FHP_IDLE_ONLY:
+            if walk is not None and self.pending:
+                facts.idle_mid_packet = True
+                if zone.count(zone[:1]) != zl:  # not idle fill: the packet goes on all the same
+                    self._follow(zone, rest, units, out, facts)
+                    return out
+            self._drop()
+            self.synced = True
+            return out
+        if fhp != FHP_NO_HEADER and fhp >= zl:
+            facts.out_of_range = True
+            self._drop()
+            self.synced = False
+            return out
+        if walk is None:
+            if fhp != FHP_NO_HEADER:  # else nothing to hold on to yet
+                self.synced = True
+                facts.parsed = True
+                self._parse(zone, fhp, units, out, facts)
+            return out
+        if fhp not in (walk, FHP_NO_HEADER):
+            head = self.pending[0] if walk == FHP_NO_HEADER else zone[walk]
+            head_ok = not head >> 5  # a version 000 header where the walk leads
+            if not head_ok:  # the walk leads nowhere sensible: take the frame's pointer
+                self._drop()
+                facts.parsed = True
+                self._parse(zone, fhp, units, out, facts)
+                return out
+        self._follow(zone, rest, units, out, facts)
+        return out
+
+    def _follow(
+        self,
+        zone: bytes,
+        rest: int | None,
+        units: tuple[Unit, ...],
+        out: list[tuple[bytes, tuple[Unit, ...], bool]],
+        facts: ZoneObs,
+    ) -> None:
+        """Go on from where the previous zone left off."""
+        facts.parsed = True
+        zl = len(zone)
+        if not self.pending:
+            self._parse(zone, 0, units, out, facts)
+            return
+        if rest is None or rest >= zl:
+            self.pending += zone
+            self.pending_units = _merge_units(self.pending_units, units)
+            if rest == zl:
+                out.append((bytes(self.pending), self.pending_units, True))
+                self._drop()
+            return
+        self.pending += zone[:rest]
+        out.append((bytes(self.pending), _merge_units(self.pending_units, units), False))
+        self._drop()
+        self._parse(zone, rest, units, out, facts)
+
+    def _parse(
+        self,
+        zone: bytes,
+        pos: int,
+        units: tuple[Unit, ...],
+        out: list[tuple[bytes, tuple[Unit, ...], bool]],
+        facts: ZoneObs,
+    ) -> None:
+        zl = len(zone)
+        nonzero_end = len(zone.rstrip(b"\x00"))
+        while pos < zl:
+            if pos >= nonzero_end:
+                facts.zero_fill_at = pos
+                return
+            if zl - pos < 6:
+                self.pending = bytearray(zone[pos:])
+                self.need = 0
+                self.pending_units = units
+                return
+            end = pos + 7 + int.from_bytes(zone[pos + 4 : pos + 6], "big")
+            if end > zl:
+                self.pending = bytearray(zone[pos:])
+                self.need = end - pos
+                self.pending_units = units
+                return
+            out.append((zone[pos:end], units, end == zl))
+            pos = end
+
+
+def _merge_units(a: tuple[Unit, ...], b: tuple[Unit, ...]) -> tuple[Unit, ...]:
+    return a + tuple(u for u in b if u not in a)
+
+
+# -- COP-1 bookkeeping -----------------------------------------------------------------------------
+
+
+class _CopVc:
+    """One TC virtual channel as the capture shows it: V(S), the frames sent and
+    which a CLCW acknowledged, the last N(R), a Lockout being reported."""
+
+    __slots__ = ("acked", "lockout", "nr", "pending_vr", "sent", "vs")
+
+    def __init__(self) -> None:
+        self.vs: int | None = None
+        self.sent: dict[int, bytes] = {}
+        self.acked: dict[int, tuple[float, Unit]] = {}
+        self.nr: int | None = None
+        self.pending_vr: int | None = None
+        self.lockout: tuple[float, Unit] | None = None
+
+    def reset(self, vs: int | None) -> None:
+        self.vs = vs
+        self.sent.clear()
+        self.acked.clear()
+
+    def frame(self, obs: TcFrameObs, raw: bytes, t: float, latency: float) -> CopFacts:
+        kind = obs.frame_type
+        facts = CopFacts(kind.lower() if kind else "other")
+        if self.lockout is not None and t >= self.lockout[0] + latency:
+            facts.lockout = self.lockout
+        if kind == "BC":
+            try:
+                command = unpack_control_command(obs.data)
+            except DecodeError:
+                return facts
+            if isinstance(command, SetVr):
+                self.pending_vr = command.vr
+                self.reset(command.vr)
+            elif isinstance(command, Unlock):
+                self.reset(None)
+            return facts
+        if kind != "AD":
+            return facts
+        ns = obs.ns
+        facts.expected = self.vs
+        if self.vs is None or ns == self.vs:
+            facts.kind = "new"
+        elif ns in self.sent and (self.vs - 1 - ns) % 256 < 128:
+            facts.kind = "retransmission"
+            facts.differs = self.sent[ns] != raw
+            ack = self.acked.get(ns)
+            if ack is not None and t - ack[0] >= latency:
+                facts.acked = ack
+            return facts
+        else:
+            facts.kind = "jump"
+        self.vs = (ns + 1) % 256
+        self.sent.pop((ns - 128) % 256, None)
+        self.sent[ns] = raw
+        self.acked.pop(ns, None)
+        return facts
+
+    def clcw(self, nr: int, lockout: bool, t: float, unit: Unit) -> NrFacts:
+        facts = NrFacts(self.nr)
+        if self.pending_vr is not None and nr == self.pending_vr:
+            self.pending_vr = None
+        elif self.nr is not None:
+            d = (nr - self.nr) % 256
+            if 0 < d < 128:
+                for k in range(d):
+                    ns = (self.nr + k) % 256
+                    if ns in self.sent:
+                        self.acked.setdefault(ns, (t, unit))
+                    elif self.vs is not None and (ns - self.vs) % 256 < 128:
+                        facts.unsent.append(ns)
+                if facts.unsent:
+                    facts.limit = self.vs
+            elif d >= 128:
+                facts.backwards = True
+                for k in range(256 - d):  # the reports past ``nr`` are taken back
+                    self.acked.pop((nr + k) % 256, None)
+        self.nr = nr
+        if lockout:
+            if self.lockout is None:
+                self.lockout = (t, unit)
+        else:
+            self.lockout = None
+        return facts
+
+
+@dataclass(slots=True)
+class _MapRun:
+    """One MAP's segmented data field being joined (``run``, from the units in
+    ``units``); ``seen``: a frame of the MAP came before."""
+
+    run: bytearray | None = None
+    units: tuple[Unit, ...] = ()
+    seen: bool = False
+
+
+# -- the analyzer ----------------------------------------------------------------------------------
+
+
+class Analyzer:
+    """Units -> observations (see the module docstring). ``emit`` receives each one."""
+
+    def __init__(self, profile: Profile, emit: Callable[[Observation], None]) -> None:
+        self.p = profile
+        self.emit = emit
+        self._pending: Carrier | Unit | None = None
+        self._walkers: dict[tuple, ZoneWalker] = {}
+        self._vc_next: dict[tuple, int] = {}
+        self._maps: dict[tuple, _MapRun] = {}
+        self._cop: dict[tuple[int, int], _CopVc] = {}
+
+    # -- the stream of units, carriers paired with their frames -----------------------------------
+    def feed(self, unit: Unit) -> None:
+        p = self.p
+        self.emit(UnitObs((unit,), p.side(unit.src), p.side(unit.dst)))
+        layer = unit.layer
+        if layer in CARRIER_FRAME:
+            item: Carrier | Unit = self._carrier(unit)
+        elif layer in FRAME_LAYERS:
+            item = unit
+        else:
+            self._flush()
+            self._packet_unit(unit)
+            return
+        pending = self._pending
+        if pending is not None and self._pairs(pending, item):
+            self._pending = None
+            if isinstance(pending, Carrier):
+                assert isinstance(item, Unit)
+                self._merged(pending, item)
+            else:
+                assert isinstance(item, Carrier)
+                self._merged(item, pending)
+            return
+        self._flush()
+        self._pending = item
+
+    def finish(self) -> None:
+        self._flush()
+
+    def _pairs(self, a: Carrier | Unit, b: Carrier | Unit) -> bool:
+        if isinstance(a, Carrier) == isinstance(b, Carrier):
+            return False
+        carrier, frame = (a, b) if isinstance(a, Carrier) else (b, a)
+        assert isinstance(carrier, Carrier) and isinstance(frame, Unit)
+        cu = carrier.unit
+        if CARRIER_FRAME[cu.layer] != frame.layer:
+            return False
+        if abs(cu.t_s - frame.t_s) > 1e-6 or (cu.src, cu.dst) != (frame.src, frame.dst):
+            return False
+        if cu.layer == "cltu":
+            f = frame.data
+            return any(c.startswith(f) and len(c) - len(f) < 7 for c in carrier.candidates)
+        return frame.data in carrier.candidates
+
+    def _flush(self) -> None:
+        item, self._pending = self._pending, None
+        if item is None:
+            return
+        if isinstance(item, Unit):
+            self._frame(item.layer, item.data, (item,))
+            return
+        self.emit(item.obs)
+        if item.frame is not None:
+            self._frame(CARRIER_FRAME[item.unit.layer], item.frame, (item.unit,))
+
+    def _merged(self, carrier: Carrier, frame: Unit) -> None:
+        if isinstance(carrier.obs, CltuObs):
+            carrier.obs.frame_len = len(frame.data)
+        self.emit(carrier.obs)
+        self._frame(frame.layer, frame.data, (frame, carrier.unit))
+
+    def _carrier(self, unit: Unit) -> Carrier:
+        if unit.layer == "cltu":
+            return decoding.cltu_carrier(unit, self.p)
+        return decoding.cadu_carrier(unit, self.p)
+
+    def _frame(self, layer: str, data: bytes, units: tuple[Unit, ...]) -> None:
+        if layer == "tm_frame":
+            self._tm(data, units)
+        elif layer == "aos_frame":
+            self._aos(data, units)
+        else:
+            self._tc(data, units)
+
+    def _key(self, unit: Unit) -> tuple[str, str]:
+        return self.p.domain(unit.src), self.p.domain(unit.dst)
+
+    # -- TM and AOS frames: their CLCWs, their zones in order --------------------------------------
+    def _tm(self, data: bytes, units: tuple[Unit, ...]) -> None:
+        obs, inside = decoding.tm_frame(data, units, self._key(units[0]), self.p)
+        self.emit(obs)
+        if inside.clcw is not None:
+            self._clcw(inside.clcw, "tm", obs.scid, units)
+        if inside.zone is not None:
+            where = f"in TM frames of SCID {obs.scid}, VC {obs.vcid}"
+            self._zone(inside, obs.vc_key, obs.vc_count, 256, where)
+
+    def _aos(self, data: bytes, units: tuple[Unit, ...]) -> None:
+        obs, inside = decoding.aos_frame(data, units, self._key(units[0]), self.p)
+        self.emit(obs)
+        if inside.clcw is not None:
+            self._clcw(inside.clcw, "aos", obs.scid, units)
+        if inside.zone is not None:
+            modulo = 1 << (28 if obs.count_usage else 24)
+            where = f"in AOS frames of SCID {obs.scid}, VC {obs.vcid}"
+            self._zone(inside, obs.vc_key, obs.full_count, modulo, where)
+
+    def _zone(self, inside: Contents, key: tuple, count: int, modulo: int, where: str) -> None:
+        """The zone of a frame of virtual channel ``key`` (its frame count ``count``,
+        modulo ``modulo``: a gap means zones were lost), and the packets it completes."""
+        zone_obs = inside.zone
+        assert zone_obs is not None
+        expected = self._vc_next.get(key)
+        self._vc_next[key] = (count + 1) % modulo
+        walker = self._walkers.get(key)
+        if walker is None:
+            walker = self._walkers[key] = ZoneWalker()
+        units = zone_obs.units
+        continuous = expected in (None, count)
+        packets = walker.push(inside.zone_data, zone_obs.fhp, continuous, units, zone_obs)
+        self.emit(zone_obs)
+        for raw, carried_by, ends in packets:
+            self._packet(raw, carried_by, key, where, ends_zone=ends)
+
+    def _clcw(self, ocf: bytes, channel: str, scid: int, units: tuple[Unit, ...]) -> None:
+        obs = decoding.clcw(ocf, channel, scid, units)
+        if decoding.is_farm_report(obs.word):
+            cop = self._cop_vc(scid, obs.clcw_vcid)
+            obs.nr_facts = cop.clcw(obs.report_value, obs.lockout, units[0].t_s, units[0])
+        self.emit(obs)
+
+    def _cop_vc(self, scid: int, vcid: int) -> _CopVc:
+        cop = self._cop.get((scid, vcid))
+        if cop is None:
+            cop = self._cop[(scid, vcid)] = _CopVc()
+        return cop
+
+    # -- TC frames: COP-1, segments joined per MAP, the packets of whole data fields ---------------
+    def _tc(self, data: bytes, units: tuple[Unit, ...]) -> None:
+        obs = decoding.tc_frame(data, units, self.p)
+        valid = obs.version == 0 and obs.frame_type is not None
+        if valid:
+            cop = self._cop_vc(obs.scid, obs.vcid)
+            obs.cop = cop.frame(obs, data, units[0].t_s, self.p.cop1.ack_latency_s)
+        fields = None
+        facts = obs.cop
+        # data fields of Type-AD and BD frames, once: a retransmission's was judged already
+        first_copy = facts is not None and facts.kind != "retransmission"
+        if valid and obs.frame_type != "BC" and first_copy and obs.data:
+            fields = self._map_fields(obs, units)
+        self.emit(obs)
+        if fields:
+            src, dst = self._key(units[0])
+            stream = ("tc", src, dst, obs.scid, obs.vcid, obs.map_id)
+            where = f"in TC frames of SCID {obs.scid}, VC {obs.vcid}, MAP {obs.map_id}"
+            for payload, carried_by in fields:
+                data_obs, packets = decoding.tc_data_field(payload, carried_by)
+                self.emit(data_obs)
+                for raw in packets:
+                    self._packet(raw, carried_by, stream, where)
+
+    def _map_fields(
+        self, obs: TcFrameObs, units: tuple[Unit, ...]
+    ) -> list[tuple[bytes, tuple[Unit, ...]]]:
+        """The complete data fields this frame gives (and its segment header's verdict)."""
+        if obs.seq_flags is None:
+            return [(obs.data, units)]
+        src, dst = self._key(units[0])
+        key = (src, dst, obs.scid, obs.vcid, obs.map_id)
+        state = self._maps.get(key)
+        if state is None:
+            state = self._maps[key] = _MapRun()
+        flags = obs.seq_flags
+        names = {0: "continuation (00)", 1: "first (01)", 2: "last (10)", 3: "unsegmented (11)"}
+        out: list[tuple[bytes, tuple[Unit, ...]]] = []
+        first_seen = not state.seen
+        state.seen = True
+        obs.seg_fault = ()
+        if flags in (0, 2) and state.run is None:
+            if first_seen:
+                obs.seg_fault = None  # the capture began inside a segmented packet
+            else:
+                obs.seg_fault = ("first (01) or unsegmented (11)", names[flags])
+            return out
+        if flags in (1, 3) and state.run is not None:
+            obs.seg_fault = ("continuation (00) or last (10)", names[flags])
+            state.run, state.units = None, ()
+        if flags == 3:
+            out.append((obs.data, units))
+        elif flags == 1:
+            state.run, state.units = bytearray(obs.data), units
+        else:
+            assert state.run is not None
+            state.run += obs.data
+            state.units = _merge_units(state.units, units)
+            if flags == 2:
+                out.append((bytes(state.run), state.units))
+                state.run, state.units = None, ()
+        return out
+
+    # -- Space Packets: on the packet port, or out of frames ---------------------------------------
+    def _packet_unit(self, unit: Unit) -> None:
+        src, dst = self._key(unit)
+        where = f"on the packet port, {unit.src} -> {unit.dst}"
+        self._packet(unit.data, (unit,), ("port", src, dst), where, whole=True)
+
+    def _packet(
+        self,
+        raw: bytes,
+        units: tuple[Unit, ...],
+        stream: tuple,
+        where: str,
+        *,
+        whole: bool = False,
+        ends_zone: bool = False,
+    ) -> None:
+        obs = decoding.space_packet(raw, units, stream, where, whole=whole, ends_zone=ends_zone)
+        self.emit(obs)
