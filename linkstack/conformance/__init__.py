@@ -9,17 +9,23 @@ which failed (the first offending unit: its index, time, layer, field, what was
 expected and what was found, and how many units failed), and which did not apply and
 why; ``--junit FILE`` writes the same as JUnit XML for CI systems.
 
-Modules: :mod:`.rules` (the catalogue), :mod:`.profile` (profiles, TOML),
-:mod:`.checker` (units -> observations -> verdicts), :mod:`.report` (text, JUnit),
-:mod:`.broken` (the deliberately broken captures under ``tests/conformance``).
+Modules of the passive suite (:mod:`.passive`): :mod:`.passive.rules` (the catalogue),
+:mod:`.passive.profile` (profiles, TOML), :mod:`.passive.checker` (units ->
+observations -> verdicts, over :mod:`.passive.observations`, :mod:`.passive.decoding`,
+:mod:`.passive.analysis` and :mod:`.passive.verdicts`), :mod:`.passive.report` (text,
+JUnit), :mod:`.passive.broken` (the deliberately broken captures under
+``tests/conformance``).
 
-The active suite: ``linkstack conform --target udp://HOST:PORT --role sat|ground``
-(or ``--role ... --scenario FILE --satellite NAME``, which takes the ports from the
-scenario's port plan) sends crafted units to a live endpoint and judges what comes
-back, case by case (``ACT-...``), with the same report and exit statuses:
-:mod:`.active` (the sans-I/O machinery), :mod:`.active_cases` (the cases),
-:mod:`.active_udp` (options, the UDP driver, the run), :mod:`.active_report` (text,
-JUnit), :mod:`.stub` (a spacecraft that accepts everything, which must fail it).
+The active suite (:mod:`.active`): ``linkstack conform --target udp://HOST:PORT --role
+sat|ground`` (or ``--role ... --scenario FILE --satellite NAME``, which takes the ports
+from the scenario's port plan) sends crafted units to a live endpoint and judges what
+comes back, case by case (``ACT-...``), with the same report and exit statuses:
+:mod:`.active.runner` (the sans-I/O machinery), :mod:`.active.cases` (the cases),
+:mod:`.active.udp` (options, the UDP driver, the run), :mod:`.active.report` (text,
+JUnit), :mod:`.active.stub` (a spacecraft that accepts everything, which must fail it).
+
+What both reports share (status labels, the result line, the catalogue listing, the
+JUnit skeleton) is in :mod:`.reporting`.
 
 This module stays light: ``linkstack --help`` imports it to add the subcommand; the
 work is imported when the subcommand runs.

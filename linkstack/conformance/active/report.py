@@ -1,5 +1,6 @@
 """What ``linkstack conform --target ...`` prints, and its JUnit XML: the layout of the
-passive report (:mod:`linkstack.conformance.passive.report`), one line or block per case."""
+passive report (:mod:`linkstack.conformance.reporting` holds what both share), one line
+or block per case."""
 
 from __future__ import annotations
 
@@ -17,15 +18,14 @@ from linkstack.conformance.active.runner import (
     Case,
     CaseResult,
 )
-from linkstack.conformance.passive.report import (
+from linkstack.conformance.reporting import (
+    STATUS_LABEL,
     catalogue_text,
     indented_tree,
     junit_document,
     result_line,
     write_tree,
 )
-
-_STATUS = {FAIL: "FAIL", ERROR: "ERROR", PASS: "PASS", NA: "N/A"}
 
 
 def summary(report: ActiveReport) -> str:
@@ -67,7 +67,7 @@ def format_text(report: ActiveReport, width: int = 100) -> str:
     sub = indent + " " * 10
     for r in report.results:
         case = r.case
-        head = f"{_STATUS[r.status]:<5} {case.id:<21} "
+        head = f"{STATUS_LABEL[r.status]:<5} {case.id:<21} "
         if r.status in (FAIL, ERROR):
             lines.append(head + case.reference)
             lines += textwrap.wrap(

@@ -6,12 +6,18 @@ import os
 import textwrap
 import xml.etree.ElementTree as ET
 from collections.abc import Iterable
-from datetime import UTC, datetime
 
 from linkstack.conformance.passive.rules import Rule
 from linkstack.conformance.passive.verdicts import Report, RuleResult
+from linkstack.conformance.reporting import (
+    STATUS_LABEL,
+    catalogue_text,
+    indented_tree,
+    junit_document,
+    result_line,
+    write_tree,
+)
 
-_STATUS = {"fail": "FAIL", "error": "ERROR", "pass": "PASS", "n/a": "N/A"}
 _ORDER = {"fail": 0, "error": 1, "pass": 2, "n/a": 3}
 _LAYER_ORDER = ("cltu", "tc_frame", "tm_cadu", "tm_frame", "aos_cadu", "aos_frame", "space_packet")
 
@@ -25,16 +31,6 @@ def _units_line(report: Report) -> str:
     if skipped:
         line += f"; {skipped:,} other records skipped (not UDP on the profile's ports)"
     return line
-
-
-def result_line(fails: int, errors: int, exit_code: int, rest: list[str], total: str) -> str:
-    """The ``result:`` line of both reports: the verdict, the failures and errors, then
-    ``rest`` (the other counts) and ``total`` in brackets."""
-    verdict = "FAIL" if fails else "INCOMPLETE" if exit_code else "PASS"
-    parts = [f"{fails} failed"] if fails else []
-    if errors:
-        parts.append(f"{errors} could not be judged (error)")
-    return f"result: {verdict}: {', '.join(parts + rest)} ({total})"
 
 
 def summary(report: Report) -> str:
@@ -81,7 +77,7 @@ def format_text(report: Report, width: int = 100) -> str:
     indent = " " * 6
     for r in sorted(report.results, key=lambda r: _ORDER[r.status]):
         rule = r.rule
-        head = f"{_STATUS[r.status]:<5} {rule.id:<13} "
+        head = f"{STATUS_LABEL[r.status]:<5} {rule.id:<13} "
         if r.status in ("fail", "error"):
             lines.append(head + rule.reference)
             lines += textwrap.wrap(
@@ -97,17 +93,6 @@ def format_text(report: Report, width: int = 100) -> str:
             lines.append(head + f"{r.reason}  [{rule.reference}]")
     lines.append("")
     lines.append(f"{summary(report)}; {report.seconds:.2f} s")
-    return "\n".join(lines) + "\n"
-
-
-def catalogue_text(entries: Iterable[tuple[str, str, str, str]], id_width: int, width: int) -> str:
-    """A catalogue listing, one block per (id, reference, tags, statement): the id in a
-    column ``id_width`` wide, the reference and [tags], then the statement wrapped."""
-    lines = []
-    indent = " " * (id_width + 1)
-    for ident, reference, tags, statement in entries:
-        lines.append(f"{ident:<{id_width}} {reference}  [{tags}]")
-        lines += textwrap.wrap(statement, width, initial_indent=indent, subsequent_indent=indent)
     return "\n".join(lines) + "\n"
 
 
@@ -127,45 +112,6 @@ def _failure_message(report: Report, r: RuleResult) -> str:
         f"t = {f.unit.t_s:.6f} s): {f.field}: expected {f.expected}, found {f.found}{note}; "
         f"{r.failed} of {r.checked} units failed"
     )
-
-
-def junit_document(
-    name: str,
-    counts: tuple[int, int, int, int],
-    seconds: float,
-    properties: Iterable[tuple[str, str]],
-    stamp: str | None = None,
-) -> tuple[ET.Element, ET.Element]:
-    """The skeleton of both reports' JUnit XML: ``testsuites`` and its one ``testsuite``
-    (called ``name``) with ``counts`` (tests, failures, errors, skipped), the time, the
-    timestamp (``stamp``, or now) and the ``properties``. Returns (root, suite)."""
-    if stamp is None:
-        stamp = datetime.now(UTC).replace(microsecond=0).isoformat()
-    tests, failures, errors, skipped = counts
-    attrs = {
-        "name": "linkstack conform",
-        "tests": str(tests),
-        "failures": str(failures),
-        "errors": str(errors),
-        "skipped": str(skipped),
-        "time": f"{seconds:.3f}",
-    }
-    root = ET.Element("testsuites", attrs)
-    suite = ET.SubElement(root, "testsuite", {**attrs, "timestamp": stamp, "hostname": "linkstack"})
-    suite.set("name", name)
-    props = ET.SubElement(suite, "properties")
-    for prop, value in properties:
-        ET.SubElement(props, "property", {"name": prop, "value": value})
-    return root, suite
-
-
-def indented_tree(root: ET.Element) -> ET.ElementTree:
-    ET.indent(root)
-    return ET.ElementTree(root)
-
-
-def write_tree(tree: ET.ElementTree, path: str | os.PathLike[str]) -> None:
-    tree.write(path, encoding="utf-8", xml_declaration=True)
 
 
 def junit_tree(report: Report) -> ET.ElementTree:
