@@ -93,10 +93,6 @@ def case(case_id: str, role: str, standard: str, section: str, statement: str, l
     return register
 
 
-def all_cases() -> list[Case]:
-    return [*SAT_CASES, *GROUND_CASES]
-
-
 # -- sat role: the steps cases are made of ---------------------------------------------------------
 
 

@@ -129,10 +129,6 @@ def rule(
     return register
 
 
-def rule_by_id() -> dict[str, Rule]:
-    return {r.id: r for r in CATALOGUE}
-
-
 def _hex(value: int, width: int) -> str:
     return f"{value:#0{width + 2}x}"
 
