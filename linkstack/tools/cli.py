@@ -104,29 +104,7 @@ def _cmd_bench(args: argparse.Namespace) -> int:
 def _cmd_fuzz(args: argparse.Namespace) -> int:
     from linkstack.tools import fuzz
 
-    names = [t.name for t in fuzz.TARGETS]
-    for prefix in args.target or ():
-        if not any(n.startswith(prefix) for n in names):
-            print(f"linkstack fuzz: no target starts with {prefix!r}; targets: {', '.join(names)}")
-            return 2
-    print(f"# fuzzing {args.iterations:,} inputs per target, seed {args.seed}")
-    print(f"  {'target':<24}{'inputs':>10}{'accepted':>10}{'refused':>10}{'seconds':>9}  result")
-
-    def progress(r: fuzz.Report) -> None:
-        verdict = "ok" if not r.failures else f"{len(r.failures)} FAILURES"
-        print(
-            f"  {r.target:<24}{r.inputs:>10,}{r.accepted:>10,}{r.refused:>10,}"
-            f"{r.seconds:>9.1f}  {verdict}",
-            flush=True,
-        )
-
-    reports = fuzz.run(args.iterations, args.seed, args.target, progress)
-    failed = [r for r in reports if r.failures]
-    for r in failed:
-        print(f"\n{r.target}:")
-        for f in r.failures:
-            print(f"  {f}")
-    return 1 if failed else 0
+    return fuzz.main(args.iterations, args.seed, args.target)
 
 
 def _cmd_decode(args: argparse.Namespace) -> int:

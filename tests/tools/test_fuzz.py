@@ -1,4 +1,4 @@
-"""Every decoder against random and damaged input (see linkstack/tools/fuzz.py for the rules).
+"""Every decoder against random and damaged input (see linkstack/tools/fuzz/ for the rules).
 
 The default run uses 20,000 inputs per decoder; `make test-slow` runs the full
 100,000 (also `make fuzz` / `linkstack fuzz`).

@@ -1,0 +1,84 @@
+"""Fuzz target: the conformance checker over captures of random and damaged units.
+
+The inputs are windows of the good session of
+:mod:`linkstack.conformance.passive.broken` (frames with their carriers, packets),
+damaged: ``check_capture`` must never raise, and no rule nor the analysis may break.
+"""
+
+from __future__ import annotations
+
+import io
+import random
+
+from linkstack.capture.pcap import PcapCapture
+from linkstack.ccsds.coding.chains import CaduTransmitter
+from linkstack.ccsds.coding.cltu import encode_cltu
+from linkstack.conformance.passive.broken import build as _conform_build
+from linkstack.conformance.passive.checker import check_capture as _check_capture
+from linkstack.conformance.passive.profile import load_profile as _load_profile
+from linkstack.tools.fuzz.capture import PCAP_EPOCH, fix_pcap_checksums
+from linkstack.tools.fuzz.engine import FuzzCheckError, Target
+
+_CONFORM_LAYERS = {
+    "tc": ("cltu", "tc_frame"),
+    "tm": ("tm_cadu", "tm_frame"),
+    "aos": ("aos_cadu", "aos_frame"),
+}
+_CONFORM_SESSION: list = []
+
+
+def _conform_session() -> tuple:
+    """The linkstack profile, and the units (carrier and frame, or a packet) of the
+    good session of linkstack.conformance.passive.broken, grouped as they are sent."""
+    if not _CONFORM_SESSION:
+        cadu = CaduTransmitter(1115)
+        units = []
+        for r in _conform_build():
+            if r.kind == "pkt":
+                units.append([("space_packet", r.t_s, r.src, r.dst, r.data)])
+                continue
+            carrier = encode_cltu(r.data, True) if r.kind == "tc" else cadu.cadu(r.data)
+            first, second = _CONFORM_LAYERS[r.kind]
+            units.append(
+                [(first, r.t_s, r.src, r.dst, carrier), (second, r.t_s, r.src, r.dst, r.data)]
+            )
+        _CONFORM_SESSION.append((_load_profile("linkstack"), units))
+    return _CONFORM_SESSION[0]
+
+
+def _valid_conform_pcap(rng: random.Random) -> bytes:
+    """A few consecutive units of the conformance suite's good session (frames with their
+    carriers, packets), small ones mostly, sometimes with random payloads among them."""
+    _, session = _conform_session()
+    buf = io.BytesIO()
+    start = rng.randrange(len(session))
+    with PcapCapture(buf, PCAP_EPOCH) as cap:
+        for group in session[start : start + rng.randrange(1, 4)]:
+            for layer, t_s, src, dst, data in group:
+                if len(data) > 600 and rng.random() < 0.7:
+                    continue  # keep most inputs small: the checker's cost is per octet
+                payload = rng.randbytes(rng.randrange(1, 300)) if rng.random() < 0.1 else data
+                cap.unit(layer, t_s, src, dst, payload)
+    return buf.getvalue()
+
+
+def _conform_checker(buf: bytes) -> object:
+    """check_capture never raises on a capture, and no rule or analysis step breaks on one."""
+    profile, _ = _conform_session()
+    report = _check_capture(buf, profile)
+    broken = [f"{r.rule.id}: {r.error}" for r in report.results if r.status == "error"]
+    if broken or report.internal_errors:
+        raise FuzzCheckError(f"the conformance check broke: {(broken + report.internal_errors)[0]}")
+    return report
+
+
+TARGETS: list[Target] = [
+    Target(
+        "conformance.check_capture",
+        _valid_conform_pcap,
+        lambda: _conform_checker,
+        strict=False,
+        max_random_len=300,
+        fix=fix_pcap_checksums,
+    ),
+]
