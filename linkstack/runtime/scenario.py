@@ -54,6 +54,7 @@ from channels.rf import (
 )
 from linkstack.ccsds.coding.cltu import DecodeMode
 from linkstack.ccsds.coding.rs import INTERLEAVING_DEPTHS
+from linkstack.errors import ConfigError
 from linkstack.runtime.cop1_link import UplinkConfig
 from linkstack.runtime.emulation import EmulationConfig
 from linkstack.runtime.site import LAYERS
@@ -225,12 +226,13 @@ def _field_default(cls: type, name: str) -> Any:
     return f.default_factory() if f.default is dataclasses.MISSING else f.default
 
 
-def _name_of(options: dict[str, Any], value: Any, make: Callable[[Any], Any]) -> str:
-    """The name among ``options`` that gives the default ``value``."""
+def _name_of(options: dict[str, Any], make: Callable[[Any], Any], value: Any, key: str) -> str:
+    """The name among ``options`` whose option makes ``value``, the default of
+    ``EmulationConfig.<key>``: a file that leaves the choice out gets the default."""
     for name, option in options.items():
         if make(option) == value:
             return name
-    raise AssertionError(f"the default {value!r} is none of {', '.join(options)}")
+    raise ConfigError("EmulationConfig", key, f"is none of {', '.join(options)}")
 
 
 class _Reader:
@@ -266,15 +268,9 @@ class _Reader:
         ):
             scenario = builtin.Scenario(name, epoch, sats, stations, isl_pairs, description)
         links = top.table("links")
-        uplink_rf, up_loss, up_ber = self._rf(
-            links.table("uplink"), UPLINK_BANDS, base.uplink_rf, base.uplink_loss, base.uplink_ber
-        )
+        uplink_rf, up_loss, up_ber = self._rf(links.table("uplink"), UPLINK_BANDS, "uplink_rf")
         downlink_rf, down_loss, down_ber = self._rf(
-            links.table("downlink"),
-            DOWNLINK_BANDS,
-            base.downlink_rf,
-            base.downlink_loss,
-            base.downlink_ber,
+            links.table("downlink"), DOWNLINK_BANDS, "downlink_rf"
         )
         laser = self._laser(links.table("laser"))
         links.done()
@@ -539,10 +535,14 @@ class _Reader:
             return GroundStation(name, lat, lon, alt, mask)
 
     # -- links ----------------------------------------------------------------------------
-    def _rf(
-        self, t: Table, bands: dict, default: RfLinkConfig, default_loss: float, default_ber: float
-    ) -> tuple[RfLinkConfig, float, float]:
-        default_band = _name_of(bands, default, lambda option: option[0]())
+    def _rf(self, t: Table, bands: dict, config: str) -> tuple[RfLinkConfig, float, float]:
+        """One RF direction: ``config`` is its config's name in EmulationConfig
+        (``uplink_rf``); its loss and BER floor are ``uplink_loss`` and ``uplink_ber``."""
+        direction = config.removesuffix("_rf")
+        default = getattr(self.base, config)
+        default_loss = getattr(self.base, f"{direction}_loss")
+        default_ber = getattr(self.base, f"{direction}_ber")
+        default_band = _name_of(bands, lambda option: option[0](), default, config)
         band = t.choice("band", default_band, tuple(bands), "band for this direction")
         preset, (lo, hi) = bands[band]
         base = preset()
@@ -577,7 +577,7 @@ class _Reader:
         return cfg, loss, ber
 
     def _laser(self, t: Table) -> OpticalTerminal:
-        default = _name_of(LASER_TERMINALS, self.base.laser, lambda terminal: terminal)
+        default = _name_of(LASER_TERMINALS, lambda terminal: terminal, self.base.laser, "laser")
         base = LASER_TERMINALS[
             t.choice("terminal", default, tuple(LASER_TERMINALS), "laser terminal")
         ]
