@@ -1,6 +1,7 @@
 """``bench backends``: what the tiny onboard model costs (load, time to first token, tokens/s).
 
-Cases (the tiny random-weights Qwen3, on the CPU, best of N runs):
+Cases (the tiny random-weights Qwen3, on the CPU; the median of N runs, 11 or 5 with
+``--quick``, 3 or 1 for the import, with the spread of the N runs):
 - import: ``import torch`` and transformers' Qwen3 classes in a fresh interpreter, the
   one-time cost that the first ``load()`` of a process pays;
 - load: build the tokenizer and the model from its seed (imports already done);
@@ -16,29 +17,29 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import time
 
-from linkstack.tools.bench.timing import Result
+from linkstack.tools.bench.timing import SPREAD_NOTE, Result, format_spread, time_runs
 from payloads.backends import GenerationParams, make_backend
 
 PROMPT = "Satellite 7, report the cloud cover over 45N 7E at the next pass, briefly."  # 74 B
 PROMPT_64 = PROMPT[:64]
 
 
-def bench_import() -> Result:
+def bench_import(repeat: int) -> Result:
     code = "import torch; from transformers import Qwen3Config, Qwen3ForCausalLM"
-    t0 = time.perf_counter()
-    subprocess.run([sys.executable, "-c", code], check=True)
-    return Result("import torch + transformers (fresh interpreter)", 1, 0, time.perf_counter() - t0)
+    run_s = time_runs(lambda: subprocess.run([sys.executable, "-c", code], check=True), repeat)
+    return Result("import torch + transformers (fresh interpreter)", 1, 0, run_s)
 
 
 def bench_load(repeat: int) -> Result:
-    best = float("inf")
-    for _ in range(repeat):
+    run_s = []
+    for i in range(repeat + 1):  # the first, untimed, pays the imports
         backend = make_backend("tiny")
-        best = min(best, backend.load())
+        seconds = backend.load()
         backend.close()
-    return Result("tiny load (tokenizer + model from seed)", 1, 0, best)
+        if i:
+            run_s.append(seconds)
+    return Result("tiny load (tokenizer + model from seed)", 1, 0, run_s)
 
 
 def bench_generation(repeat: int, quick: bool) -> list[Result]:
@@ -58,29 +59,31 @@ def bench_generation(repeat: int, quick: bool) -> list[Result]:
             gens.append(
                 backend.generate(PROMPT_64, GenerationParams(**{**vars(params), "seed": i}))
             )
+        # Sampled answers may end early on a stop token: time the longest answers only
+        # (all runs, when none stops early), so that every run counted did the same work.
+        n = max(g.completion_tokens for g in gens)
+        full = [g for g in gens if g.completion_tokens == n]
         if label == "greedy":
-            ttft = min(g.ttft_s for g in gens)
+            ttft = [g.ttft_s for g in gens]
             results.append(Result("tiny time to first token (64-octet prompt)", 1, 0, ttft))
-            best = min(gens, key=lambda g: g.generate_s - g.ttft_s)
-            n = best.completion_tokens - 1
             results.append(
                 Result(
-                    f"tiny decode, {n} tokens after the first", n, 0, best.generate_s - best.ttft_s
+                    f"tiny decode, {n - 1} tokens after the first",
+                    n - 1,
+                    0,
+                    [g.generate_s - g.ttft_s for g in full],
                 )
             )
-        # Sampled answers may end early on a stop token: compare whole answers only.
-        full = [g for g in gens if g.finish_reason == "length"] or gens
-        best = min(full, key=lambda g: g.generate_s / max(g.completion_tokens, 1))
-        octets = len(best.text.encode("utf-8"))
-        case = f"tiny generate {best.completion_tokens} tokens, {label.split(',')[0]}"
-        results.append(Result(case, best.completion_tokens, octets, best.generate_s))
+        octets = len(full[0].text.encode("utf-8"))
+        case = f"tiny generate {n} tokens, {label.split(',')[0]}"
+        results.append(Result(case, n, octets, [g.generate_s for g in full]))
     backend.close()
     return results
 
 
 def run(quick: bool = False) -> list[Result]:
-    repeat = 3 if quick else 10
-    results = [bench_import()]
+    repeat = 5 if quick else 11
+    results = [bench_import(1 if quick else 3)]  # seconds a run
     results.append(bench_load(repeat))
     results.extend(bench_generation(repeat, quick))
     return results
@@ -89,10 +92,15 @@ def run(quick: bool = False) -> list[Result]:
 def print_results(results: list[Result], out=sys.stdout) -> None:
     width = max(len(r.case) for r in results) + 2
     print("linkstack bench backends (tiny random-weights Qwen3, CPU)", file=out)
-    print(f"  {'case':<{width}}{'ms':>10}{'tokens/s':>12}", file=out)
+    print(f"  ({SPREAD_NOTE})", file=out)
+    print(f"  {'case':<{width}}{'N':>4}{'ms':>10}{'tokens/s':>12}{'spread':>15}", file=out)
     for r in results:
         rate = f"{r.units_per_s:,.0f}" if r.units > 1 else ""
-        print(f"  {r.case:<{width}}{r.seconds * 1e3:>10.1f}{rate:>12}", file=out)
+        print(
+            f"  {r.case:<{width}}{r.runs:>4}{r.median_s * 1e3:>10.1f}{rate:>12}"
+            f"{format_spread(r.run_s):>15}",
+            file=out,
+        )
 
 
 def main(argv: list[str] | None = None) -> int:

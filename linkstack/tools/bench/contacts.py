@@ -3,38 +3,100 @@
 Cases:
 - ground windows for the planned network: 2,800 satellites x 20 stations x 24 h
   at 10 s steps (``--quick``: 2 h), every window streamed out and dropped, one
-  core. Units are satellite-station-time samples (2,800 x 20 x 8,641 = 484
-  million for a day). The windows carry AOS/LOS refined to 10 ms, the maximum
-  elevation and the sampled elevation, range and range rate; a random handful
-  are checked against the scalar path (elevation at AOS/LOS equals the mask).
+  core. The windows carry AOS/LOS refined to 10 ms, the maximum elevation and the
+  sampled elevation, range and range rate; a random handful are checked against
+  the scalar path (elevation at AOS/LOS equals the mask).
 - peak memory of that computation, traced with ``tracemalloc`` in a separate run
   (tracing slows it), for two spans (6 h and 24 h; quick: 1 h and 2 h): the
   figures must not grow with the span.
 - laser-link windows of the same network (2,800 in-plane ring pairs).
 - the per-unit path the link calls: ``StationView.at`` and ``IslView.at``.
+
+Two rates a case, because the search does not evaluate every sample:
+- equivalent samples/s: the (satellite, station or pair, time) samples a
+  brute-force search on the same 10-s grid would evaluate (2,800 x 20 x 8,641 =
+  484 million for a day), over the time taken. It compares the search with the
+  brute force; it is not what the code computes.
+- computed/s: what one run really evaluates, counted in a separate untimed run
+  (the check run) by wrapping the search's propagation object: for ground windows,
+  the angular prefilter's (satellite, station, 60-s point) tests, the elevation
+  samples at 10 s of the (satellite, station, 60-s interval) candidates that pass
+  it, and the elevation evaluations of the AOS/LOS bisections and peak searches;
+  for laser links, every (pair, 60-s step) sample and the evaluations of the edge
+  bisections. SGP4 runs only on the 60-s grid: its state count is printed with the
+  breakdown below the table.
+Times are the median of N runs (N in the table), with the slowest and the fastest
+run against the median.
 """
 
 from __future__ import annotations
 
+import contextlib
 import random
 import resource
 import sys
 import time
 import tracemalloc
-from dataclasses import dataclass
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 
-from channels.contacts import ground_windows, isl_windows
+import numpy as np
+
+import channels.contacts as search
+from channels.contacts import DEFAULT_COARSE_STEP_S, DEFAULT_ISL_STEP_S, ground_windows, isl_windows
 from channels.orbit import IslView, StationView
 from channels.scenarios import planned_scenario
-from linkstack.tools.bench.timing import Result, best_of
+from linkstack.tools.bench.timing import Result, format_spread, time_runs
 
-STEP_S = 10.0
+STEP_S = 10.0  # the ground search step, and the grid of the "equivalent samples"
 
 
 @dataclass
 class ContactResult(Result):
     windows: int = 0
     peak_mem_mb: float = float("nan")  # tracemalloc peak of the computation, MB (10^6 octets)
+    computed: int = 0  # samples the code evaluates a run (see the module docstring); 0: not counted
+    # what one run computes, by kind: (what, count, counted in ``computed``)
+    work: list[tuple[str, int, bool]] = field(default_factory=list)
+
+    @property
+    def computed_per_s(self) -> float:
+        return self.computed / self.median_s
+
+
+@contextlib.contextmanager
+def _counting() -> Iterator[Counter[str]]:
+    """Count what the contact search computes, while the block runs: SGP4 states
+    (satellites x 60-s points), the rows of Hermite coefficients gathered (one for
+    each candidate interval of the ground search and each point of a refinement),
+    and the points of the AOS/LOS bisections and peak searches. Done by swapping
+    ``channels.contacts._Coarse`` (the per-chunk orbits) for a counting subclass."""
+    counts: Counter[str] = Counter()
+    base = search._Coarse
+
+    class Rows(np.ndarray):
+        def __getitem__(self, key):
+            out = np.asarray(super().__getitem__(key))
+            if out.ndim == 3:  # (rows, 3, 4): Hermite blocks of (satellite, interval)
+                counts["gathered"] += out.shape[0]
+            return out
+
+    class Counting(base):
+        def __init__(self, fleet, indices, grid, j0, j1) -> None:
+            super().__init__(fleet, indices, grid, j0, j1)
+            counts["sgp4_states"] += len(indices) * self.n_t
+            self.X = self.X.view(Rows)
+
+        def at(self, b, t):
+            counts["refine_points"] += len(b)
+            return super().at(b, t)
+
+    search._Coarse = Counting
+    try:
+        yield counts
+    finally:
+        search._Coarse = base
 
 
 def _ground(scenario, hours: float, check: bool) -> tuple[int, list]:
@@ -72,11 +134,27 @@ def _traced_peak_mb(fn) -> float:
 def bench_ground(scenario, hours: float, repeat: int) -> ContactResult:
     n_sats, n_st = len(scenario.satellites), len(scenario.stations)
     samples = n_sats * n_st * (round(hours * 3600.0 / STEP_S) + 1)
-    count, kept = _ground(scenario, hours, check=True)  # warm-up, and the check
+    with _counting() as counts:  # warm-up, the check, and the count of the work
+        count, kept = _ground(scenario, hours, check=True)
     _check(scenario, kept)
-    seconds = best_of(lambda: _ground(scenario, hours, check=False), repeat)
+    c = round(DEFAULT_COARSE_STEP_S / STEP_S)  # 10-s samples per 60-s interval
+    candidates = counts["gathered"] - counts["refine_points"]
+    samples_10s = candidates * c
+    work = [
+        ("SGP4 states (satellite x 60-s point)", counts["sgp4_states"], False),
+        ("prefilter tests (satellite x station x 60-s point)", counts["sgp4_states"] * n_st, True),
+        (
+            f"elevation samples at {STEP_S:g} s, {candidates:,} candidate intervals "
+            f"({samples_10s / samples:.1%} of the grid)",
+            samples_10s,
+            True,
+        ),
+        ("elevations evaluated refining AOS/LOS and peaks", counts["refine_points"], True),
+    ]
+    computed = sum(n for _, n, counted in work if counted)
+    run_s = time_runs(lambda: _ground(scenario, hours, check=False), repeat)
     case = f"ground windows {n_sats} sats x {n_st} stations x {hours:g} h"
-    return ContactResult(case, samples, 0, seconds, windows=count)
+    return ContactResult(case, samples, 0, run_s, windows=count, computed=computed, work=work)
 
 
 def bench_memory(scenario, hours: float) -> ContactResult:
@@ -86,7 +164,7 @@ def bench_memory(scenario, hours: float) -> ContactResult:
     seconds = time.perf_counter() - t0
     n = len(scenario.satellites) * len(scenario.stations) * (round(hours * 3600.0 / STEP_S) + 1)
     case = f"  same, {hours:g} h, traced (tracemalloc slows it)"
-    return ContactResult(case, n, 0, seconds, windows=box[0], peak_mem_mb=peak)
+    return ContactResult(case, n, 0, [seconds], windows=box[0], peak_mem_mb=peak)
 
 
 def bench_isl(scenario, hours: float, repeat: int) -> ContactResult:
@@ -97,9 +175,27 @@ def bench_isl(scenario, hours: float, repeat: int) -> ContactResult:
     def run() -> None:
         box[:] = [sum(1 for _ in isl_windows(scenario.fleet, pairs, duration_s=hours * 3600.0))]
 
-    seconds = best_of(run, repeat)
+    with _counting() as counts:  # warm-up, and the count of the work
+        run()
+    k_isl = round(hours * 3600.0 / DEFAULT_ISL_STEP_S) + 1
+    work = [
+        ("SGP4 states (satellite x 60-s point)", counts["sgp4_states"], False),
+        # every pair at every step (no prefilter)
+        (f"pair samples, every pair every {DEFAULT_ISL_STEP_S:g} s", len(pairs) * k_isl, True),
+        # the edge bisections interpolate both satellites of a pair for each evaluation
+        ("pair evaluations refining the edges", counts["refine_points"] // 2, True),
+    ]
+    run_s = time_runs(run, repeat)
     case = f"laser-link windows {len(pairs)} pairs x {hours:g} h"
-    return ContactResult(case, len(pairs) * k, 0, seconds, windows=box[0])
+    return ContactResult(
+        case,
+        len(pairs) * k,
+        0,
+        run_s,
+        windows=box[0],
+        computed=sum(n for _, n, counted in work if counted),
+        work=work,
+    )
 
 
 def bench_scalar(scenario, calls: int, repeat: int) -> list[ContactResult]:
@@ -119,39 +215,69 @@ def bench_scalar(scenario, calls: int, repeat: int) -> list[ContactResult]:
         for t in times:
             at(t)
 
+    # one look is one sample, computed: equivalent and computed are the same
     return [
         ContactResult(
-            "StationView.at (one station, one satellite)", calls, 0, best_of(run_sv, repeat)
+            "StationView.at (one station, one satellite)",
+            calls,
+            0,
+            time_runs(run_sv, repeat),
+            computed=calls,
         ),
-        ContactResult("IslView.at (two satellites)", calls, 0, best_of(run_iv, repeat)),
+        ContactResult(
+            "IslView.at (two satellites)", calls, 0, time_runs(run_iv, repeat), computed=calls
+        ),
     ]
 
 
 def run(quick: bool = False) -> list[ContactResult]:
     scenario = planned_scenario()
     hours = 2.0 if quick else 24.0
-    repeat = 1 if quick else 2
-    results = [bench_ground(scenario, hours, repeat)]
+    # a day of ground windows takes ~10 s a run: 3 runs; the traced runs, 1 each
+    results = [bench_ground(scenario, hours, 3)]
     for h in (1.0, 2.0) if quick else (6.0, 24.0):
         results.append(bench_memory(scenario, h))
-    results.append(bench_isl(scenario, hours, repeat))
-    results += bench_scalar(scenario, 20_000 if quick else 200_000, 3)
+    results.append(bench_isl(scenario, hours, 3 if quick else 5))
+    results += bench_scalar(scenario, 20_000 if quick else 200_000, 5)
     return results
 
 
 def print_results(results: list[ContactResult], out=sys.stdout) -> None:
     width = max(len(r.case) for r in results) + 2
-    print("linkstack bench contacts (one core)", file=out)
     print(
-        f"  {'case':<{width}}{'seconds':>9}{'units/s':>14}{'windows':>10}{'peak MB':>9}", file=out
+        "linkstack bench contacts (one core; median of N runs; spread: the slowest and the "
+        "fastest run against the median)",
+        file=out,
+    )
+    print(
+        f"  {'case':<{width}}{'N':>3}{'seconds':>9}{'spread':>15}{'equiv. samples/s':>18}"
+        f"{'computed/s':>14}{'windows':>10}{'peak MB':>9}",
+        file=out,
     )
     for r in results:
         mem = "" if r.peak_mem_mb != r.peak_mem_mb else f"{r.peak_mem_mb:.1f}"
         win = f"{r.windows:,}" if r.windows else ""
+        done = f"{r.computed_per_s:,.0f}" if r.computed else ""
         print(
-            f"  {r.case:<{width}}{r.seconds:>9.2f}{r.units_per_s:>14,.0f}{win:>10}{mem:>9}",
+            f"  {r.case:<{width}}{r.runs:>3}{r.median_s:>9.2f}{format_spread(r.run_s):>15}"
+            f"{r.units_per_s:>18,.0f}{done:>14}{win:>10}{mem:>9}",
             file=out,
         )
+    print(
+        f"  equiv. samples/s: the samples a brute-force search on a {STEP_S:g}-s grid would "
+        "evaluate (satellite x station or pair x step), over the median time;\n"
+        "  computed/s: the samples the search really evaluates, over the same time:",
+        file=out,
+    )
+    for r in results:
+        if not r.work:
+            continue
+        print(f"    {r.case}, one run (counted in an untimed run):", file=out)
+        lw = max(len(what) for what, _, _ in r.work) + 2
+        for what, n, counted in r.work:
+            note = "" if counted else "  (not in computed)"
+            print(f"      {what:<{lw}}{n:>14,}{n / r.median_s:>14,.0f}/s{note}", file=out)
+        print(f"      {'computed':<{lw}}{r.computed:>14,}{r.computed_per_s:>14,.0f}/s", file=out)
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
     print(f"  process peak RSS {rss:.0f} MiB (interpreter, numpy, scenario included)", file=out)
 
