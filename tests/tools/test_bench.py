@@ -1,0 +1,55 @@
+"""The benchmarks' helpers: the median and spread of N runs, and the contact bench's
+count of what the search computes. Arithmetic only: speed is never asserted here."""
+
+import io
+
+import pytest
+
+import channels.contacts as search
+from channels.contacts import ground_windows
+from channels.scenarios import default_scenario
+from linkstack.tools.bench import contacts
+from linkstack.tools.bench.timing import Result, format_spread, print_table, time_runs
+
+
+def test_result_reports_the_median_run_and_the_spread():
+    r = Result("case", units=100, octets=1_000_000, run_s=[2.0, 1.0, 4.0, 1.6, 2.5])
+    assert r.runs == 5 and r.median_s == 2.0
+    assert r.units_per_s == 50.0 and r.mb_per_s == 0.5
+    slowest, fastest = r.spread
+    assert slowest == pytest.approx(-0.5) and fastest == pytest.approx(1.0)
+    assert format_spread(r.run_s) == "-50 % +100 %"
+    assert format_spread([1.0]) == ""
+
+
+def test_time_runs_times_each_run_after_the_warm_up():
+    calls = []
+    run_s = time_runs(lambda: calls.append(1), repeat=5, warmup=2)
+    assert len(calls) == 7 and len(run_s) == 5 and all(t >= 0 for t in run_s)
+
+
+def test_print_table_says_n_and_the_spread():
+    out = io.StringIO()
+    print_table("title", [Result("a case", 10, 100, [1.0, 2.0, 3.0])], "frames", out=out)
+    text = out.getvalue()
+    assert "median of N runs" in text and "frames/s" in text and "spread" in text
+    assert "a case" in text and "-33 % +100 %" in text
+
+
+def test_the_contact_count_leaves_the_search_as_it_was():
+    sc = default_scenario()
+    args = {"duration_s": 7200.0, "step_s": contacts.STEP_S}  # the first pass is at 1.5 h
+    plain = list(ground_windows(sc.fleet, sc.stations, **args))
+    with contacts._counting() as counts:
+        counted = list(ground_windows(sc.fleet, sc.stations, **args))
+    assert search._Coarse is not None and search._Coarse.__name__ == "_Coarse"
+    assert [w.to_dict() for w in counted] == [w.to_dict() for w in plain]
+    # 12 satellites x the 60-s points of each hour's chunk, with one interval in
+    # front from the second on: 61 + 62, and 3 for the last interval, which closes
+    # on the end
+    assert counts["sgp4_states"] == 12 * (61 + 62 + 3)
+    candidates = counts["gathered"] - counts["refine_points"]
+    samples_10s = candidates * 6
+    brute_force = 12 * len(sc.stations) * 721
+    assert plain and 0 < samples_10s < brute_force
+    assert counts["refine_points"] > 0  # every pass has its AOS/LOS bisected
