@@ -9,8 +9,15 @@ symbol by symbol to depth I, and shortened by virtual fill for frames shorter
 than I * (255 - 2E).
 
 Why not reedsolo: it is the reference the tests check against, bit for bit,
-but even its compiled backend is two orders of magnitude too slow for the line
-rates emulated here. This codec is table-driven and batch-oriented, with the
+but even its compiled backend, creedsolo (reedsolo 2.1.1b1, one 255-octet
+codeword per call), is slower than the line rates emulated here need: measured
+with ``linkstack bench fec --quick`` (medians of 5 runs; Python 3.11.7 on x86_64,
+on a 2-CPU VM, one core pinned), this codec on batches of I=5 frames encodes 11x
+faster (386 against 34 MB/s of information octets), decodes error-free
+codeblocks 79x faster (296 against 3.7 MB/s: creedsolo's 30 Mbit/s would not
+keep up with a 150-300 Mbit/s X-band downlink) and codewords with 16 errors 42x
+faster (36 against 0.86 MB/s). ``linkstack bench fec`` prints today's figures on
+the machine at hand. This codec is table-driven and batch-oriented, with the
 loops compiled by numba:
 
 - encoding XORs one precomputed 2E-octet row per data symbol (the remainder of
