@@ -13,8 +13,8 @@ Modules of the passive suite (:mod:`.passive`): :mod:`.passive.rules` (the catal
 :mod:`.passive.profile` (profiles, TOML), :mod:`.passive.checker` (units ->
 observations -> verdicts, over :mod:`.passive.observations`, :mod:`.passive.decoding`,
 :mod:`.passive.analysis` and :mod:`.passive.verdicts`), :mod:`.passive.report` (text,
-JUnit), :mod:`.passive.broken` (the deliberately broken captures under
-``tests/conformance``).
+JUnit), :mod:`.passive.session` (a scripted good session) and :mod:`.passive.broken`
+(the deliberately broken captures made from it under ``tests/conformance``).
 
 The active suite (:mod:`.active`): ``linkstack conform --target udp://HOST:PORT --role
 sat|ground`` (or ``--role ... --scenario FILE --satellite NAME``, which takes the ports

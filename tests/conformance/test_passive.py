@@ -24,7 +24,7 @@ from hypothesis import strategies as st
 
 from linkstack.capture.pcap import PORTS, ipv4_checksum
 from linkstack.ccsds.coding.chains import CaduTransmitter
-from linkstack.conformance.passive import broken
+from linkstack.conformance.passive import broken, session
 from linkstack.conformance.passive.checker import Report, check_capture, select_rules
 from linkstack.conformance.passive.profile import load_profile
 from linkstack.conformance.passive.report import format_text, junit_tree, write_junit
@@ -48,7 +48,7 @@ STANDARDS = (
     "301.0-B-4",
 )
 REGENERATE = "python -m linkstack.conformance.passive.broken"
-TM_FRAMES = sum(1 for r in broken.build() if r.kind == "tm")
+TM_FRAMES = sum(1 for r in session.build() if r.kind == "tm")
 
 
 def profile_of(spec: broken.Broken):
@@ -75,7 +75,7 @@ def checked() -> dict[str, tuple[Report, list[tuple[str, str]]]]:
     units in order (as the generator wrote them)."""
     out = {}
     for name, spec in CASES.items():
-        units = broken.write(spec.records(), io.BytesIO())
+        units = session.write(spec.records(), io.BytesIO())
         out[name] = (check_capture(FOLDER / f"{name}.pcap", profile_of(spec)), units)
     return out
 
@@ -153,10 +153,10 @@ def test_each_broken_capture_without_its_fault_passes(name, tmp_path):
     """The same units of the good session, in the same window: the fault, and nothing
     about the cut, is what fails."""
     spec = broken.BROKEN[name]
-    good = {r.tag: r for r in broken.build()}
+    good = {r.tag: r for r in session.build()}
     twin = [good[r.tag] for r in spec.records() if r.tag in good]
     assert len(twin) >= 2
-    broken.write(twin, tmp_path / "twin.pcap")
+    session.write(twin, tmp_path / "twin.pcap")
     report = check_capture(tmp_path / "twin.pcap", profile_of(spec))
     assert_judged(report)
     assert report.exit_code == 0, format_text(report)
@@ -281,18 +281,18 @@ def test_a_capture_cut_short_is_an_incomplete_audit():
 
 
 @settings(max_examples=40)
-@given(frame=st.integers(0, TM_FRAMES - 1), bit=st.integers(0, 8 * broken.FRAME_LEN - 1))
+@given(frame=st.integers(0, TM_FRAMES - 1), bit=st.integers(0, 8 * session.FRAME_LEN - 1))
 def test_any_single_bit_flip_in_a_tm_frame_fails_its_fecf(frame, bit):
     """The TM frame (on its port) damaged, its CADU left as sent: TM-FECF-01 fails on
     that frame, and the audit goes through whatever else the damage upsets."""
-    records = broken.build()
+    records = session.build()
     record = [r for r in records if r.kind == "tm"][frame]
-    record.carrier = CaduTransmitter(broken.FRAME_LEN).cadu(record.data)
+    record.carrier = CaduTransmitter(session.FRAME_LEN).cadu(record.data)
     damaged = bytearray(record.data)
     damaged[bit // 8] ^= 0x80 >> (bit % 8)
     record.data = bytes(damaged)
     buf = io.BytesIO()
-    units = broken.write(records, buf)
+    units = session.write(records, buf)
     report = check_capture(buf.getvalue())
     assert_judged(report)
     fecf = next(r for r in report.results if r.rule.id == "TM-FECF-01")
@@ -409,7 +409,7 @@ def test_a_broken_capture_fails_under_its_profile_through_the_command(capsys):
 
 def test_the_writer_of_the_captures_can_write_to_a_stream():
     buf = io.BytesIO()
-    units = broken.write(broken.GOOD.records(), buf)
+    units = session.write(broken.GOOD.records(), buf)
     assert buf.getvalue() == (FOLDER / "good.pcap").read_bytes()
     assert len(units) == sum(check_capture(buf.getvalue()).units.values())
 

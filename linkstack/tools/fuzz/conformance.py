@@ -1,7 +1,7 @@
 """Fuzz target: the conformance checker over captures of random and damaged units.
 
 The inputs are windows of the good session of
-:mod:`linkstack.conformance.passive.broken` (frames with their carriers, packets),
+:mod:`linkstack.conformance.passive.session` (frames with their carriers, packets),
 damaged: ``check_capture`` must never raise, and no rule nor the analysis may break.
 """
 
@@ -13,9 +13,9 @@ import random
 from linkstack.capture.pcap import PcapCapture
 from linkstack.ccsds.coding.chains import CaduTransmitter
 from linkstack.ccsds.coding.cltu import encode_cltu
-from linkstack.conformance.passive.broken import build as _conform_build
 from linkstack.conformance.passive.checker import check_capture as _check_capture
 from linkstack.conformance.passive.profile import load_profile as _load_profile
+from linkstack.conformance.passive.session import build as _conform_build
 from linkstack.tools.fuzz.capture import PCAP_EPOCH, fix_pcap_checksums
 from linkstack.tools.fuzz.engine import FuzzCheckError, Target
 
@@ -29,7 +29,7 @@ _CONFORM_SESSION: list = []
 
 def _conform_session() -> tuple:
     """The linkstack profile, and the units (carrier and frame, or a packet) of the
-    good session of linkstack.conformance.passive.broken, grouped as they are sent."""
+    good session of linkstack.conformance.passive.session, grouped as they are sent."""
     if not _CONFORM_SESSION:
         cadu = CaduTransmitter(1115)
         units = []
