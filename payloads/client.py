@@ -208,14 +208,14 @@ class Client:
                 params.seed,
             )
         params = params or Params()
-        now = self.clock.now()
-        query = Query(query_id or next(self._ids), prompt, params, stream, now)
+        now_t_s = self.clock.now()
+        query = Query(query_id or next(self._ids), prompt, params, stream, now_t_s)
         if query.id in self.pending:
             raise ConfigError("client", "query_id", f"{query.id!r} is already in use")
         data = encode(query)  # refuses a bad id before anything is queued
         timeline = Timeline(
             query.id,
-            now,
+            now_t_s,
             satellite=target or "",
             in_view_at_submit=self.ground.in_view(target),
         )
@@ -290,11 +290,11 @@ class Client:
         timeline.satellite = msg.satellite or timeline.satellite
         if isinstance(msg, Answer):
             times = msg.times
-            timeline.query_on_board = times.query_complete
-            timeline.inference_start = times.inference_start
-            timeline.first_token = times.first_token
-            timeline.inference_end = times.inference_end
-            timeline.answer_on_ground = t_s
+            timeline.query_on_board_t_s = times.query_complete_t_s
+            timeline.inference_start_t_s = times.inference_start_t_s
+            timeline.first_token_t_s = times.first_token_t_s
+            timeline.inference_end_t_s = times.inference_end_t_s
+            timeline.answer_on_ground_t_s = t_s
         else:
             timeline.error = msg.code
         if pending.retry_timer is not None:

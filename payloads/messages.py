@@ -74,18 +74,18 @@ class Query:
     prompt: str
     params: Params = field(default_factory=Params)
     stream: bool = False
-    t_submit: float | None = None
+    submit_t_s: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class OnboardTimes:
-    """When things happened on board (``t_s``) and how long the model took."""
+    """When things happened on board (``..._t_s``) and how long the model took (``..._s``)."""
 
-    query_complete: float | None = None  # the last segment of the query arrived
-    inference_start: float | None = None
-    first_token: float | None = None
-    inference_end: float | None = None
-    answer_queued: float | None = None  # handed to the downlink
+    query_complete_t_s: float | None = None  # the last segment of the query arrived
+    inference_start_t_s: float | None = None
+    first_token_t_s: float | None = None
+    inference_end_t_s: float | None = None
+    answer_queued_t_s: float | None = None  # handed to the downlink
     ttft_s: float | None = None  # the backend's own stopwatch
     generate_s: float | None = None
     tokens_per_s: float | None = None
@@ -138,12 +138,13 @@ _PARAM_KEYS = {
     "thinking": "th",
     "seed": "s",
 }
+# the wire keys are short (and fixed: renaming a field does not change the format)
 _TIME_KEYS = {
-    "query_complete": "qc",
-    "inference_start": "is",
-    "first_token": "ft",
-    "inference_end": "ie",
-    "answer_queued": "aq",
+    "query_complete_t_s": "qc",
+    "inference_start_t_s": "is",
+    "first_token_t_s": "ft",
+    "inference_end_t_s": "ie",
+    "answer_queued_t_s": "aq",
     "ttft_s": "ttft",
     "generate_s": "gen",
     "tokens_per_s": "tps",
@@ -166,7 +167,7 @@ def encode(msg: Message) -> bytes:
             "pr": msg.prompt,
             "pa": {short: getattr(msg.params, name) for name, short in _PARAM_KEYS.items()},
             "st": msg.stream,
-            "ts": msg.t_submit,
+            "ts": msg.submit_t_s,
         }
     elif isinstance(msg, Answer):
         times = {short: getattr(msg.times, name) for name, short in _TIME_KEYS.items()}

@@ -133,8 +133,8 @@ class _Stream:
     interval_s: float
     seq: int = 0
     text: list[str] = field(default_factory=list)
-    window_start: float = 0.0
-    last_offset: float = 0.0
+    window_start_s: float = 0.0  # compute time at which the current chunk's first piece came
+    last_offset_s: float = 0.0  # compute time of the last piece
     scheduled: deque = field(default_factory=deque)  # (timer, chunk) not yet sent
 
 
@@ -311,8 +311,10 @@ class InferenceService:
     async def _run(self, job: _Job) -> None:
         query = job.query
         loop = asyncio.get_running_loop()
-        picked = self.clock.now()
-        stream = _Stream(query.id, picked, self.config.chunk_interval_s) if query.stream else None
+        picked_t_s = self.clock.now()
+        stream = (
+            _Stream(query.id, picked_t_s, self.config.chunk_interval_s) if query.stream else None
+        )
         backend = self.backend
 
         def work() -> Generation:
@@ -346,23 +348,23 @@ class InferenceService:
         # The compute starts when the worker picks the query and lasts what the backend's
         # stopwatch says (which excludes any wait for a model shared with other workers
         # or, in the emulator, other satellites: each satellite has its own hardware).
-        start = picked
-        end = start + gen.generate_s
+        start_t_s = picked_t_s
+        end_t_s = start_t_s + gen.generate_s
         if stream is not None:
-            stream.start_t_s = start
+            stream.start_t_s = start_t_s
             self._close_window(stream)
-        await self.clock.sleep_until(end)
+        await self.clock.sleep_until(end_t_s)
         if stream is not None:  # chunks not yet due go before the answer, in order
             while stream.scheduled:
                 timer, data = stream.scheduled.popleft()
                 timer.cancel()
                 self._send_chunk(data)
         times = OnboardTimes(
-            query_complete=job.complete_t_s,
-            inference_start=start,
-            first_token=start + gen.ttft_s if gen.completion_tokens else None,
-            inference_end=end,
-            answer_queued=self.clock.now(),
+            query_complete_t_s=job.complete_t_s,
+            inference_start_t_s=start_t_s,
+            first_token_t_s=start_t_s + gen.ttft_s if gen.completion_tokens else None,
+            inference_end_t_s=end_t_s,
+            answer_queued_t_s=self.clock.now(),
             ttft_s=gen.ttft_s,
             generate_s=gen.generate_s,
             tokens_per_s=gen.tokens_per_s,
@@ -384,12 +386,12 @@ class InferenceService:
 
     # -- streaming ---------------------------------------------------------------------------
     def _piece(self, stream: _Stream, offset_s: float, piece: str) -> None:
-        if stream.text and offset_s >= stream.window_start + stream.interval_s:
+        if stream.text and offset_s >= stream.window_start_s + stream.interval_s:
             self._close_window(stream)
         if not stream.text:
-            stream.window_start = offset_s
+            stream.window_start_s = offset_s
         stream.text.append(piece)
-        stream.last_offset = offset_s
+        stream.last_offset_s = offset_s
 
     def _close_window(self, stream: _Stream) -> None:
         if not stream.text:
@@ -397,9 +399,9 @@ class InferenceService:
         chunk = AnswerChunk(stream.query_id, stream.seq, "".join(stream.text))
         stream.seq += 1
         stream.text = []
-        at = stream.start_t_s + stream.last_offset
+        due_t_s = stream.start_t_s + stream.last_offset_s
         entry: list[Any] = [None, chunk]
-        entry[0] = self.clock.call_at(at, self._chunk_due, stream, entry)
+        entry[0] = self.clock.call_at(due_t_s, self._chunk_due, stream, entry)
         stream.scheduled.append(tuple(entry))
 
     def _chunk_due(self, stream: _Stream, entry: list[Any]) -> None:

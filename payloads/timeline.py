@@ -1,10 +1,11 @@
 """The timeline of one inference query: the instants it went through, and its legs.
 
-A :class:`Timeline` holds the instants (``t_s``) one query went through, from
-the ground application's submit to the answer complete on the ground. Its
-:meth:`Timeline.legs` are contiguous intervals that tile that span, so they add
-up to the total exactly (see :data:`LEGS`; the table is in linkstack/runtime/report.py,
-which computes the run statistics and writes the reports).
+A :class:`Timeline` holds the instants (``..._t_s``: seconds since the scenario
+epoch) one query went through, from the ground application's submit to the answer
+complete on the ground. Its :meth:`Timeline.legs` are contiguous intervals that tile
+that span, so their durations (:meth:`Timeline.leg_durations_s`) add up to the total
+exactly (see :data:`LEGS`; the table is in linkstack/runtime/report.py, which computes
+the run statistics and writes the reports).
 
 This is plain data, shared by the ground client (payloads/client.py) and the
 runtime that fills in the hops; it imports nothing.
@@ -16,15 +17,17 @@ from dataclasses import dataclass, field
 
 REFERENCE_S = 120.0  # "query up, inference in orbit, answer down" in under two minutes
 
+# (leg, the Timeline attribute of the instant it ends at); each leg starts where the
+# one before ended, the first at submit_t_s
 LEGS = (
-    ("contact_wait", "first_uplink"),
-    ("uplink", "query_on_first_sat"),
-    ("relay_up", "query_on_board"),
-    ("onboard_queue", "inference_start"),
-    ("inference_ttft", "first_token"),
-    ("generation", "inference_end"),
-    ("downlink_wait", "first_downlink"),
-    ("downlink", "answer_on_ground"),
+    ("contact_wait", "first_uplink_t_s"),
+    ("uplink", "query_on_first_sat_t_s"),
+    ("relay_up", "query_on_board_t_s"),
+    ("onboard_queue", "inference_start_t_s"),
+    ("inference_ttft", "first_token_t_s"),
+    ("generation", "inference_end_t_s"),
+    ("downlink_wait", "first_downlink_t_s"),
+    ("downlink", "answer_on_ground_t_s"),
 )
 
 
@@ -35,24 +38,24 @@ class Hop:
     kind: str
     src: str
     dst: str
-    t_start: float
-    t_end: float
+    start_t_s: float
+    end_t_s: float
 
 
 @dataclass
 class Timeline:
     query_id: str
-    submit: float
+    submit_t_s: float
     satellite: str = ""  # the computing satellite
     in_view_at_submit: bool = False
-    first_uplink: float | None = None
-    query_on_first_sat: float | None = None
-    query_on_board: float | None = None
-    inference_start: float | None = None
-    first_token: float | None = None
-    inference_end: float | None = None
-    first_downlink: float | None = None
-    answer_on_ground: float | None = None
+    first_uplink_t_s: float | None = None
+    query_on_first_sat_t_s: float | None = None
+    query_on_board_t_s: float | None = None
+    inference_start_t_s: float | None = None
+    first_token_t_s: float | None = None
+    inference_end_t_s: float | None = None
+    first_downlink_t_s: float | None = None
+    answer_on_ground_t_s: float | None = None
     hops: list[Hop] = field(default_factory=list)
     uplink_frames_sent: int = 0
     uplink_retransmissions: int = 0
@@ -61,24 +64,28 @@ class Timeline:
 
     @property
     def complete(self) -> bool:
-        return self.answer_on_ground is not None
+        return self.answer_on_ground_t_s is not None
 
     @property
     def total_s(self) -> float | None:
-        return None if self.answer_on_ground is None else self.answer_on_ground - self.submit
+        if self.answer_on_ground_t_s is None:
+            return None
+        return self.answer_on_ground_t_s - self.submit_t_s
 
     def legs(self) -> list[tuple[str, float, float]]:
-        """(name, start, end) of each known leg; contiguous from submit to the answer."""
+        """(name, start t_s, end t_s) of each known leg; contiguous from submit to the
+        answer."""
         out = []
-        start = self.submit
+        start_t_s = self.submit_t_s
         for name, attr in LEGS:
-            end = getattr(self, attr)
-            if end is None:
+            end_t_s = getattr(self, attr)
+            if end_t_s is None:
                 continue
-            end = max(end, start)  # instants recorded by different nodes: never go back
-            out.append((name, start, end))
-            start = end
+            end_t_s = max(end_t_s, start_t_s)  # instants recorded by different nodes: never go back
+            out.append((name, start_t_s, end_t_s))
+            start_t_s = end_t_s
         return out
 
-    def leg_durations(self) -> dict[str, float]:
-        return {name: end - start for name, start, end in self.legs()}
+    def leg_durations_s(self) -> dict[str, float]:
+        """The duration of each known leg, in seconds."""
+        return {name: end_t_s - start_t_s for name, start_t_s, end_t_s in self.legs()}

@@ -33,11 +33,10 @@ from linkstack.daemon.mqtt import (
     dumps,
     new_query_id,
     parse_request,
-    timeline_json,
 )
 from linkstack.daemon.status import event
 from linkstack.runtime.mission_control import MissionControl
-from linkstack.runtime.report import to_json
+from linkstack.runtime.report import timeline_json, to_json
 from payloads.client import Client, Pending
 from payloads.messages import Answer, AnswerChunk, ErrorMessage, Params, decode
 from payloads.timeline import Timeline
@@ -186,7 +185,7 @@ class GroundApp:
             query_id=rec.id,
             on_chunk=self._on_chunk if rec.stream else None,
         )
-        pending.timeline.submit = rec.received_t_s  # when the ground first had it
+        pending.timeline.submit_t_s = rec.received_t_s  # when the ground first had it
         self.queue.mark_submitted(rec.id)
 
     def _refuse(self, query_id: str | None, detail: str) -> None:

@@ -16,12 +16,18 @@ topic                  dir  QoS    payload (JSON)
 ``answer/<id>``        out  1      ``{"type": "answer", "id", "text", "satellite",
                                    "prompt_tokens", "completion_tokens",
                                    "finish_reason", "backend", "model",
-                                   "random_weights", "times": {...}}`` or
+                                   "random_weights", "times": {"query_complete_t_s",
+                                   "inference_start_t_s", "first_token_t_s",
+                                   "inference_end_t_s", "answer_queued_t_s", "ttft_s",
+                                   "generate_s", "tokens_per_s"}}`` or
                                    ``{"type": "error", "id", "code", "detail",
                                    "satellite"}`` (a refusal, on board or here)
 ``chunk/<id>``         out  0      ``{"type": "chunk", "id", "seq", "text", "t_s"}``
-``timeline/<id>``      out  1      the query's timeline: instants (``t_s``), legs,
-                                   hops, total
+``timeline/<id>``      out  1      the query's timeline: its instants
+                                   (``submit_t_s``, ``first_uplink_t_s``, ...,
+                                   ``answer_on_ground_t_s``), ``hops`` (each with
+                                   ``start_t_s``, ``end_t_s``), ``legs_s`` (leg ->
+                                   seconds), ``total_s``
 ``status``             out  0 (r)  links, contacts, queues (every status interval)
 ``counters``           out  0 (r)  the daemon's counters
 ``online``             out  1 (r)  ``true`` / ``false`` (the will: false)
@@ -64,7 +70,6 @@ import aiomqtt
 from linkstack.errors import ConfigError
 from linkstack.tools.demo import escape
 from payloads.messages import MAX_ID_LEN, Answer, AnswerChunk, ErrorMessage, Params
-from payloads.timeline import Timeline
 
 log = logging.getLogger("linkstack.daemon.mqtt")
 
@@ -246,10 +251,6 @@ def chunk_json(chunk: AnswerChunk) -> dict[str, Any]:
     return {"type": "chunk", **asdict(chunk)}
 
 
-def timeline_json(timeline: Timeline) -> dict[str, Any]:
-    return asdict(timeline) | {"total_s": timeline.total_s, "legs": timeline.leg_durations()}
-
-
 def dumps(obj: Any) -> bytes:
     return json.dumps(_finite(obj), separators=(",", ":")).encode()
 
@@ -388,7 +389,7 @@ class MqttBridge:
     async def run(self) -> None:
         """Connect, subscribe, take queries; reconnect with backoff, until cancelled."""
         s = self.settings
-        delay = s.reconnect_min_s
+        delay_s = s.reconnect_min_s
         while not self._stopping:
             will = aiomqtt.Will(self.topics.online, b"false", qos=1, retain=True)
             client = make_client(s, identifier=self.identifier, clean_session=False, will=will)
@@ -403,7 +404,7 @@ class MqttBridge:
                     await client.subscribe(self.topics.query, qos=1)
                     await client.publish(self.topics.online, b"true", qos=1, retain=True)
                     self.connected.set()
-                    delay = s.reconnect_min_s
+                    delay_s = s.reconnect_min_s
                     log.info(
                         "mqtt connected",
                         extra={"fields": {"broker": f"{s.host}:{s.port}", "id": self.identifier}},
@@ -428,20 +429,20 @@ class MqttBridge:
                 if hint is None:
                     log.warning(
                         "mqtt broker unreachable",
-                        extra={"fields": fields | {"retry_in_s": round(delay, 2)}},
+                        extra={"fields": fields | {"retry_in_s": round(delay_s, 2)}},
                     )
                 else:  # still retried: the broker's configuration may change
                     log.error(
                         "mqtt connection refused",
-                        extra={"fields": fields | {"check": hint, "retry_in_s": round(delay, 2)}},
+                        extra={"fields": fields | {"check": hint, "retry_in_s": round(delay_s, 2)}},
                     )
             finally:
                 self._client = None
                 self.connected.clear()
             if self._stopping:
                 break
-            await self.clock.sleep(delay)
-            delay = min(delay * 2.0, s.reconnect_max_s)
+            await self.clock.sleep(delay_s)
+            delay_s = min(delay_s * 2.0, s.reconnect_max_s)
 
     async def publish(
         self, topic: str, payload: bytes, *, qos: int = 0, retain: bool = False
@@ -502,7 +503,7 @@ async def ask(
 
     async def session() -> None:
         nonlocal answer, timeline, printed_chunk
-        delay = settings.reconnect_min_s
+        delay_s = settings.reconnect_min_s
         while True:
             try:
                 async with make_client(settings, identifier=None, clean_session=True) as client:
@@ -532,8 +533,8 @@ async def ask(
                     ) from None
                 err.write(f"broker {settings.host}:{settings.port}: {exc}; retrying\n")
                 err.flush()
-                await asyncio.sleep(delay)
-                delay = min(2 * delay, settings.reconnect_max_s)
+                await asyncio.sleep(delay_s)
+                delay_s = min(2 * delay_s, settings.reconnect_max_s)
 
     async def bounded() -> None:
         task = asyncio.ensure_future(session())
@@ -585,7 +586,7 @@ class _RefusedError(Exception):
 
 
 def format_timeline(timeline: dict[str, Any]) -> str:
-    legs = timeline.get("legs") or {}
+    legs = timeline.get("legs_s") or {}
     parts = ", ".join(f"{k} {v:.2f}" for k, v in legs.items() if isinstance(v, int | float))
     total = timeline.get("total_s")
     total_txt = f"{total:.2f} s" if isinstance(total, int | float) else "-"

@@ -143,20 +143,20 @@ class MissionControl:
         trace = self.site.trace
         qkey, akey = ("q", timeline.query_id), ("a", timeline.query_id)
         hops: list[HopRecord] = []
-        board = timeline.query_on_board
+        board_t_s = timeline.query_on_board_t_s
         sat = sat_node(timeline.satellite)
         into = [
             h
             for h in trace.hops.get(qkey, ())
             if h.end_t_s is not None
             and h.dst == sat
-            and (board is None or h.end_t_s <= board + 1e-6)
+            and (board_t_s is None or h.end_t_s <= board_t_s + 1e-6)
         ]
         if into:
-            chain = trace.chain(qkey, max(into, key=_end), "ground:")
+            chain = trace.chain(qkey, max(into, key=_end_t_s), "ground:")
             if chain[0].kind == "uplink":
-                timeline.first_uplink = chain[0].start_t_s
-                timeline.query_on_first_sat = chain[0].end_t_s
+                timeline.first_uplink_t_s = chain[0].start_t_s
+                timeline.query_on_first_sat_t_s = chain[0].end_t_s
             hops += chain
         ups = [h for h in trace.hops.get(qkey, ()) if h.kind == "uplink"]
         timeline.uplink_frames_sent = sum(h.frames for h in ups)
@@ -165,9 +165,9 @@ class MissionControl:
             h for h in trace.hops.get(akey, ()) if h.kind == "downlink" and h.end_t_s is not None
         ]
         if downs:
-            first = min(downs, key=_end)
+            first = min(downs, key=_end_t_s)
             chain = trace.chain(akey, first, sat)
-            timeline.first_downlink = first.start_t_s
+            timeline.first_downlink_t_s = first.start_t_s
             hops += chain
         timeline.answer_copies = trace.copies.get(akey, 0)
         timeline.hops = [Hop(h.kind, h.src, h.dst, h.start_t_s, h.end_t_s) for h in hops]
@@ -182,15 +182,15 @@ class MissionControl:
         ups = [h for h in hops if h.kind == "uplink"]
         timeline.uplink_frames_sent = sum(h.frames for h in ups)
         timeline.uplink_retransmissions = sum(h.retransmissions for h in ups)
-        board = timeline.query_on_board
-        before = [h for h in ups if board is None or h.start_t_s <= board + 1e-6]
+        board_t_s = timeline.query_on_board_t_s
+        before = [h for h in ups if board_t_s is None or h.start_t_s <= board_t_s + 1e-6]
         if not before:
             return
         up = max(before, key=lambda h: h.start_t_s)
-        timeline.first_uplink = up.start_t_s
-        if board is not None and up.dst == sat_node(timeline.satellite):
-            timeline.query_on_first_sat = board
-            timeline.hops = [Hop(up.kind, up.src, up.dst, up.start_t_s, board)]
+        timeline.first_uplink_t_s = up.start_t_s
+        if board_t_s is not None and up.dst == sat_node(timeline.satellite):
+            timeline.query_on_first_sat_t_s = board_t_s
+            timeline.hops = [Hop(up.kind, up.src, up.dst, up.start_t_s, board_t_s)]
 
     # -- test and tool hooks -----------------------------------------------------------------
     def send_raw(self, satellite: str, payload: bytes, apid: int = QUERY_APID) -> None:
@@ -222,10 +222,10 @@ class MissionControl:
         self.queue = waiting
         if waiting:
             targets = {item.target for item in waiting}
-            times = [contacts.next_uplink_time(target, now) for target in targets]
-            soon = [t for t in times if t is not None]
-            wake = min(soon) if soon else now + NO_ROUTE_RETRY_S
-            self._timer = self.site.clock.call_at(max(wake, now + 1e-3), self._dispatch)
+            times_t_s = [contacts.next_uplink_time(target, now) for target in targets]
+            soon_t_s = [t for t in times_t_s if t is not None]
+            wake_t_s = min(soon_t_s) if soon_t_s else now + NO_ROUTE_RETRY_S
+            self._timer = self.site.clock.call_at(max(wake_t_s, now + 1e-3), self._dispatch)
 
     def _uplink(self, route: UplinkRoute, item: _Outgoing) -> None:
         sat = route.first
@@ -298,5 +298,5 @@ class MissionControl:
             self.deliver(payload, t_s, sat)
 
 
-def _end(hop: HopRecord) -> float:
+def _end_t_s(hop: HopRecord) -> float:
     return hop.end_t_s if hop.end_t_s is not None else float("inf")

@@ -1,30 +1,35 @@
 """Round-trip timelines of inference queries, their statistics, and the report files.
 
-A :class:`Timeline` holds the instants (``t_s``) one query went through, from
+A :class:`Timeline` holds the instants (``..._t_s``) one query went through, from
 the ground application's submit to the answer complete on the ground. Its
-:meth:`Timeline.legs` are contiguous intervals that tile that span, so they add
-up to the total exactly:
+:meth:`Timeline.legs` are contiguous intervals that tile that span, so their
+durations (:meth:`Timeline.leg_durations_s`) add up to the total exactly:
 
 =================  ==========================================================
-leg                from -> to
+leg                from -> to (the Timeline attribute of the instant)
 =================  ==========================================================
-contact_wait       submit -> first uplink frame sent (no satellite in view)
-uplink             first uplink frame -> query complete on the first satellite
-                   (serialisation, propagation, COP-1 retransmissions)
-relay_up           -> query complete on the computing satellite (laser hops)
-onboard_queue      -> inference start
-inference_ttft     -> first token
-generation         -> last token
-downlink_wait      -> first downlink frame of the answer sent (waiting for a
-                   contact, laser hops back towards a station)
-downlink           -> answer complete on the ground
+contact_wait       submit (``submit_t_s``) -> first uplink frame sent
+                   (``first_uplink_t_s``; no satellite in view)
+uplink             -> query complete on the first satellite
+                   (``query_on_first_sat_t_s``; serialisation, propagation,
+                   COP-1 retransmissions)
+relay_up           -> query complete on the computing satellite
+                   (``query_on_board_t_s``; laser hops)
+onboard_queue      -> inference start (``inference_start_t_s``)
+inference_ttft     -> first token (``first_token_t_s``)
+generation         -> last token (``inference_end_t_s``)
+downlink_wait      -> first downlink frame of the answer sent
+                   (``first_downlink_t_s``; waiting for a contact, laser hops
+                   back towards a station)
+downlink           -> answer complete on the ground (``answer_on_ground_t_s``)
 =================  ==========================================================
 
 A leg whose end is unknown is skipped and its time goes to the next known leg,
 so the sum still equals the total. :func:`summarize` computes, per run, the
 count, p50/p95/p99 of the total and of each leg, the fraction under the
 120-second reference, and the same for the queries submitted while a satellite
-was in view. :func:`write_reports` writes the JSON and the PNG chart.
+was in view. :func:`write_reports` writes the JSON (each query: its timeline's
+fields, ``total_s`` and ``legs_s``, the duration of each leg) and the PNG chart.
 """
 
 from __future__ import annotations
@@ -36,7 +41,16 @@ from pathlib import Path
 
 from payloads.timeline import LEGS, REFERENCE_S, Hop, Timeline
 
-__all__ = ["LEGS", "REFERENCE_S", "Hop", "Timeline", "format_table", "percentile", "summarize"]
+__all__ = [
+    "LEGS",
+    "REFERENCE_S",
+    "Hop",
+    "Timeline",
+    "format_table",
+    "percentile",
+    "summarize",
+    "timeline_json",
+]
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -66,7 +80,9 @@ def summarize(timelines: list[Timeline], reference_s: float = REFERENCE_S) -> di
     def block(group: list[Timeline]) -> dict:
         done = [t for t in group if t.complete]
         totals = [t.total_s for t in done]
-        legs = {name: _stats([t.leg_durations().get(name, 0.0) for t in done]) for name, _ in LEGS}
+        legs = {
+            name: _stats([t.leg_durations_s().get(name, 0.0) for t in done]) for name, _ in LEGS
+        }
         under = sum(1 for x in totals if x < reference_s)
         return {
             "queries": len(group),
@@ -95,13 +111,17 @@ def _json_safe(obj):
     return obj
 
 
+def timeline_json(timeline: Timeline) -> dict:
+    """One query's timeline as JSON: its fields, ``total_s`` and ``legs_s`` (leg ->
+    seconds)."""
+    return asdict(timeline) | {"total_s": timeline.total_s, "legs_s": timeline.leg_durations_s()}
+
+
 def to_json(timelines: list[Timeline], meta: dict | None = None) -> str:
     doc = {
         "meta": meta or {},
         "summary": summarize(timelines),
-        "queries": [
-            asdict(t) | {"total_s": t.total_s, "legs": t.leg_durations()} for t in timelines
-        ],
+        "queries": [timeline_json(t) for t in timelines],
     }
     return json.dumps(_json_safe(doc), indent=1)
 
@@ -128,7 +148,7 @@ def format_table(timelines: list[Timeline], reference_s: float = REFERENCE_S) ->
     )
     lines = [head, "-" * len(head)]
     for t in timelines:
-        d = t.leg_durations()
+        d = t.leg_durations_s()
         cells = "".join(f"{d[name]:>9.1f}" if name in d else f"{'-':>9}" for name, _ in LEGS)
         total = f"{t.total_s:>10.1f}" if t.complete else f"{t.error or 'lost':>10}"
         ok = "yes" if t.complete and t.total_s < reference_s else "no"
@@ -172,8 +192,14 @@ def write_chart(timelines: list[Timeline], path: Path, reference_s: float = REFE
         1, 2, figsize=(13, max(3.0, 0.35 * len(timelines) + 1.5)), width_ratios=(2, 1)
     )
     for row, t in enumerate(timelines):
-        for name, start, end in t.legs():
-            ax1.barh(row, end - start, left=start - t.submit, color=_COLOURS[name], height=0.6)
+        for name, start_t_s, end_t_s in t.legs():
+            ax1.barh(
+                row,
+                end_t_s - start_t_s,
+                left=start_t_s - t.submit_t_s,
+                color=_COLOURS[name],
+                height=0.6,
+            )
     ax1.set_yticks(range(len(timelines)), [t.query_id for t in timelines])
     ax1.invert_yaxis()
     ax1.axvline(reference_s, color="black", linestyle="--", linewidth=1)

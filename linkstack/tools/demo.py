@@ -56,7 +56,7 @@ PROMPTS = (
 class Planned:
     """One query of the demo: when, for whom, and why it was chosen."""
 
-    t_s: float
+    submit_t_s: float
     target: str | None
     stream: bool
     why: str
@@ -80,9 +80,9 @@ def escape(text: str, limit: int = 240) -> str:
 
 
 def plan_queries(
-    emu: Emulation, count: int, start_s: float, span_s: float, seed: int, max_new_tokens: int
+    emu: Emulation, count: int, start_t_s: float, span_s: float, seed: int, max_new_tokens: int
 ) -> list[Planned]:
-    """Spread ``count`` queries over [start, start + span]: alternately while a
+    """Spread ``count`` queries over [start_t_s, start_t_s + span_s]: alternately while a
     satellite is in view and while none is, some for a satellite that needs a relay."""
     contacts = emu.contacts
     names = contacts.satellites
@@ -98,12 +98,11 @@ def plan_queries(
         (True, "relay", False),
         (True, "any", False),
     ]
-    step = span_s / count
+    step_s = span_s / count
     out = []
     for k in range(count):
         want_view, policy, stream = kinds[k % len(kinds)]
-        t0 = start_s + (k + 0.5) * step
-        t = _find(contacts, t0, step / 2, want_view)
+        t = _find(contacts, start_t_s + (k + 0.5) * step_s, step_s / 2, want_view)
         route = contacts.uplink_route(None, t)
         target: str | None = None
         if policy == "first" and route is not None:
@@ -123,18 +122,18 @@ def plan_queries(
             why += ", streamed"
         params = Params(max_new_tokens=max_new_tokens, temperature=0.7, top_p=0.9, seed=seed + k)
         out.append(Planned(t, target, stream, why, PROMPTS[k % len(PROMPTS)], params))
-    return sorted(out, key=lambda p: p.t_s)
+    return sorted(out, key=lambda p: p.submit_t_s)
 
 
-def _find(contacts: Any, t0: float, radius: float, want_view: bool) -> float:
-    """The instant nearest ``t0`` (within ``radius``, 30 s steps) whose "a satellite is in
-    view" state is ``want_view``; ``t0`` itself if there is none."""
-    n = max(1, int(radius // 30.0))
+def _find(contacts: Any, around_t_s: float, radius_s: float, want_view: bool) -> float:
+    """The instant nearest ``around_t_s`` (within ``radius_s``, 30 s steps) whose "a
+    satellite is in view" state is ``want_view``; ``around_t_s`` itself if there is none."""
+    n = max(1, int(radius_s // 30.0))
     for i in range(n + 1):
-        for t in (t0 + 30.0 * i, t0 - 30.0 * i):
+        for t in (around_t_s + 30.0 * i, around_t_s - 30.0 * i):
             if (contacts.uplink_route(None, t) is not None) == want_view:
                 return round(t)
-    return round(t0)
+    return round(around_t_s)
 
 
 def _hms(t_s: float) -> str:
@@ -147,12 +146,12 @@ def _route_text(t: Timeline) -> str:
     parts = [t.hops[0].src]
     for h in t.hops:
         label = {"uplink": "S-band", "isl": "laser", "downlink": "X-band"}.get(h.kind, h.kind)
-        parts.append(f"-[{label} {h.t_end - h.t_start:.3f} s]-> {h.dst}")
+        parts.append(f"-[{label} {h.end_t_s - h.start_t_s:.3f} s]-> {h.dst}")
     return " ".join(parts)
 
 
 def _legs_text(t: Timeline) -> str:
-    d = t.leg_durations()
+    d = t.leg_durations_s()
     return ", ".join(f"{LEG_SHORT[k]} {v:.2f}" for k, v in d.items())
 
 
@@ -165,14 +164,14 @@ class Progress:
         self.clock = clock
         self.out = out
         self.tty = out.isatty()
-        self.t0 = time.perf_counter()
+        self.wall0_s = time.perf_counter()
 
     def update(self, note: str = "", final: bool = False) -> None:
         width = 24
         fill = round(width * self.done / max(self.total, 1))
         line = (
             f"[{'#' * fill}{'.' * (width - fill)}] {self.done}/{self.total} answered, "
-            f"emulated {_hms(self.clock.now())}, wall {time.perf_counter() - self.t0:.1f} s"
+            f"emulated {_hms(self.clock.now())}, wall {time.perf_counter() - self.wall0_s:.1f} s"
         )
         if note:
             line += f"  {note}"
@@ -214,7 +213,7 @@ def run(
     progress_out: TextIO = sys.stderr,
 ) -> int:
     """Run the demo; 0 when every query got its answer."""
-    wall0 = time.perf_counter()
+    wall0_s = time.perf_counter()
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     say("linkstack demo: inference queries to a computing constellation, round trip measured")
@@ -267,7 +266,7 @@ def run(
 
     async def _one(emu, p, results, say, progress) -> None:
         clock = emu.clock
-        await clock.sleep_until(p.t_s)
+        await clock.sleep_until(p.submit_t_s)
         pending = emu.client.submit(p.prompt, p.params, stream=p.stream, target=p.target)
         results[pending.id] = (p, None, pending.timeline)
         progress.update(f"{pending.id} submitted")
@@ -282,7 +281,7 @@ def run(
         _print_answer(say, progress, pending, p, msg, timeline)
 
     timelines = clk.run(main, emulated=True)
-    wall = time.perf_counter() - wall0
+    wall_s = time.perf_counter() - wall0_s
     say("")
     say(format_table(timelines))
     meta = {
@@ -295,11 +294,11 @@ def run(
         "start_hours": start_hours,
         "hours": hours,
         "max_new_tokens": max_new_tokens,
-        "wall_s": round(wall, 2),
+        "wall_s": round(wall_s, 2),
         "queries_detail": [
             {
                 "id": qid,
-                "t_submit": p.t_s,
+                "submit_t_s": p.submit_t_s,
                 "target": p.target or "any",
                 "stream": p.stream,
                 "why": p.why,
@@ -320,7 +319,7 @@ def run(
         f"  {answered}/{len(timelines)} answered; the reference: under {REFERENCE_S:g} s "
         "from query up to answer down"
     )
-    say(f"  wall time {time.perf_counter() - wall0:.1f} s (model load {load_s:.1f} s)")
+    say(f"  wall time {time.perf_counter() - wall0_s:.1f} s (model load {load_s:.1f} s)")
     return 0 if answered == len(timelines) == queries else 1
 
 
@@ -330,7 +329,7 @@ def _print_answer(say, progress, pending, p: Planned, msg, t: Timeline) -> None:
     total = t.total_s
     verdict = "-" if total is None else ("yes" if total < REFERENCE_S else "no")
     say(
-        f"[{progress.done}/{progress.total}] {pending.id}  submitted +{_hms(p.t_s)}, "
+        f"[{progress.done}/{progress.total}] {pending.id}  submitted +{_hms(p.submit_t_s)}, "
         f"for {p.target or 'any satellite'} ({p.why})"
     )
     if isinstance(msg, ErrorMessage):

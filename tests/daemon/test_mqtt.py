@@ -183,7 +183,7 @@ async def test_ask_prints_the_streamed_answer_and_its_timeline(broker: Broker):
                     await c.publish(TOPICS.chunk(qid), dumps(body))
                 answer = Answer(qid, "Hello", 2, 2, "stop", "tiny", "m", True, "CS-03")
                 await c.publish(TOPICS.answer(qid), dumps(answer_json(answer)), qos=1)
-                timeline = {"legs": {"uplink": 0.01, "generation": 0.5}, "total_s": 0.51}
+                timeline = {"legs_s": {"uplink": 0.01, "generation": 0.5}, "total_s": 0.51}
                 await c.publish(TOPICS.timeline(qid), dumps(timeline), qos=1)
                 return
 

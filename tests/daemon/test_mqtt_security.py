@@ -213,7 +213,7 @@ class StandInGround:
     async def _answer(self, qid: str, prompt: str) -> None:
         answer = Answer(qid, f"echo: {prompt}", 2, 3, "stop", "tiny", "m", False, "CS-01")
         assert await self.bridge.publish(TOPICS.answer(qid), dumps(answer_json(answer)), qos=1)
-        timeline = {"legs": {"uplink": 0.01, "generation": 0.02}, "total_s": 0.03}
+        timeline = {"legs_s": {"uplink": 0.01, "generation": 0.02}, "total_s": 0.03}
         assert await self.bridge.publish(TOPICS.timeline(qid), dumps(timeline), qos=1)
 
     @contextlib.asynccontextmanager

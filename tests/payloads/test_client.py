@@ -38,7 +38,7 @@ class FakeGround:
 
     def annotate(self, timeline):
         self.annotated.append(timeline.query_id)
-        timeline.first_uplink = timeline.submit + 1.0
+        timeline.first_uplink_t_s = timeline.submit_t_s + 1.0
 
     def queries(self):
         return [(t, m, tg) for t, m, tg in self.sent if isinstance(m, Query)]
@@ -71,7 +71,7 @@ def test_ask_queues_a_query_and_returns_the_first_answer_with_its_timeline():
         await clock.sleep_until(5.0)
         pending = client.submit("hi", Params(max_new_tokens=3), target="CS-03")
         _, query, target = ground.queries()[0]
-        assert query.prompt == "hi" and query.t_submit == 5.0 and target == "CS-03"
+        assert query.prompt == "hi" and query.submit_t_s == 5.0 and target == "CS-03"
         assert query.params.max_new_tokens == 3
         await clock.sleep_until(20.0)
         client.on_message(answer(pending.id), 20.0, "CS-02")
@@ -83,15 +83,20 @@ def test_ask_queues_a_query_and_returns_the_first_answer_with_its_timeline():
 
     got, t, ground, client = run(script)
     assert got.text == "42"  # the first copy; the second is dropped
-    assert t.submit == 5.0 and t.answer_on_ground == 20.0 and t.total_s == 15.0
+    assert t.submit_t_s == 5.0 and t.answer_on_ground_t_s == 20.0 and t.total_s == 15.0
     assert t.satellite == "CS-03" and t.in_view_at_submit
-    assert (t.query_on_board, t.inference_start, t.first_token, t.inference_end) == (
+    assert (
+        t.query_on_board_t_s,
+        t.inference_start_t_s,
+        t.first_token_t_s,
+        t.inference_end_t_s,
+    ) == (
         10.0,
         11.0,
         11.5,
         13.0,
     )
-    assert t.first_uplink == 6.0 and ground.annotated == [t.query_id]  # the ground's part
+    assert t.first_uplink_t_s == 6.0 and ground.annotated == [t.query_id]  # the ground's part
     # both copies acknowledged, to the satellite that computed, in batches
     acks = ground.acks()
     assert [tg for _, _, tg in acks] == ["CS-03", "CS-03"]

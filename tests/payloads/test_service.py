@@ -117,11 +117,11 @@ def test_a_query_gets_one_answer_with_its_onboard_times_in_order():
     a = answers[0]
     assert a.text == "w0 w1 w2 w3 " and a.satellite == "CS-01" and a.completion_tokens == 4
     t = a.times
-    assert t.query_complete == 100.0 and t.inference_start == pytest.approx(100.0, abs=1e-3)
-    assert t.first_token == pytest.approx(t.inference_start + TTFT_S)
-    assert t.inference_end == pytest.approx(t.inference_start + GENERATE_S)
-    assert t.inference_end <= t.answer_queued < t.inference_end + 0.1
-    assert sent[0][0] == pytest.approx(t.answer_queued)  # it left when the model finished
+    assert t.query_complete_t_s == 100.0 and t.inference_start_t_s == pytest.approx(100.0, abs=1e-3)
+    assert t.first_token_t_s == pytest.approx(t.inference_start_t_s + TTFT_S)
+    assert t.inference_end_t_s == pytest.approx(t.inference_start_t_s + GENERATE_S)
+    assert t.inference_end_t_s <= t.answer_queued_t_s < t.inference_end_t_s + 0.1
+    assert sent[0][0] == pytest.approx(t.answer_queued_t_s)  # it left when the model finished
     assert svc.stats["answers_acknowledged"] == 1 and svc.unacknowledged == ()
 
 
@@ -268,7 +268,7 @@ def test_one_inference_at_a_time_and_a_full_queue_says_busy():
     answers = {a.id: a for a in of(sent, Answer)}
     assert set(answers) == {"q0", "q1"}
     assert {(e.id, e.code) for e in of(sent, ErrorMessage)} == {("q2", "busy")}
-    assert answers["q1"].times.inference_start >= answers["q0"].times.inference_end
+    assert answers["q1"].times.inference_start_t_s >= answers["q0"].times.inference_end_t_s
 
 
 def test_streaming_sends_chunks_before_the_answer_and_they_add_up_to_it():
@@ -285,7 +285,7 @@ def test_streaming_sends_chunks_before_the_answer_and_they_add_up_to_it():
     assert len(chunks) >= 2 and kinds.index("Answer") == len(chunks)
     assert [c.seq for c in chunks] == list(range(len(chunks)))
     assert "".join(c.text for c in chunks) == answer.text
-    assert all(c.t_s <= answer.times.answer_queued for c in chunks)
+    assert all(c.t_s <= answer.times.answer_queued_t_s for c in chunks)
 
 
 def test_the_tiny_model_answers_as_it_does_when_called_directly():

@@ -24,19 +24,19 @@ ATTRS = [attr for _, attr in LEGS]
     st.floats(0, 1e5),
     st.lists(st.one_of(st.none(), st.floats(0, 500)), min_size=len(ATTRS), max_size=len(ATTRS)),
 )
-def test_legs_are_contiguous_and_add_up_to_the_total(submit, steps):
-    t = Timeline("q", submit)
-    now = submit
-    for attr, step in zip(ATTRS, steps, strict=True):
-        if step is not None:
-            now += step
-            setattr(t, attr, now)
+def test_legs_are_contiguous_and_add_up_to_the_total(submit_t_s, steps_s):
+    t = Timeline("q", submit_t_s)
+    t_s = submit_t_s
+    for attr, step_s in zip(ATTRS, steps_s, strict=True):
+        if step_s is not None:
+            t_s += step_s
+            setattr(t, attr, t_s)
     legs = t.legs()
     assert all(a[2] == b[1] for a, b in itertools.pairwise(legs))
     if legs:
-        assert legs[0][1] == submit
+        assert legs[0][1] == submit_t_s
     if t.complete:
-        assert sum(t.leg_durations().values()) == pytest.approx(t.total_s, abs=1e-6)
+        assert sum(t.leg_durations_s().values()) == pytest.approx(t.total_s, abs=1e-6)
 
 
 def test_percentiles():
@@ -46,16 +46,16 @@ def test_percentiles():
     assert math.isnan(percentile([], 50))
 
 
-def _timeline(qid, submit, total, in_view):
-    t = Timeline(qid, submit, "CS-01", in_view)
-    t.first_uplink = submit + (0 if in_view else total * 0.5)
-    t.query_on_first_sat = t.first_uplink + 0.5
-    t.query_on_board = t.query_on_first_sat
-    t.inference_start = t.query_on_board + 0.1
-    t.first_token = t.inference_start + 0.2
-    t.inference_end = t.first_token + 1.0
-    t.first_downlink = t.inference_end + 0.1
-    t.answer_on_ground = submit + total
+def _timeline(qid, submit_t_s, total_s, in_view):
+    t = Timeline(qid, submit_t_s, "CS-01", in_view)
+    t.first_uplink_t_s = submit_t_s + (0 if in_view else total_s * 0.5)
+    t.query_on_first_sat_t_s = t.first_uplink_t_s + 0.5
+    t.query_on_board_t_s = t.query_on_first_sat_t_s
+    t.inference_start_t_s = t.query_on_board_t_s + 0.1
+    t.first_token_t_s = t.inference_start_t_s + 0.2
+    t.inference_end_t_s = t.first_token_t_s + 1.0
+    t.first_downlink_t_s = t.inference_end_t_s + 0.1
+    t.answer_on_ground_t_s = submit_t_s + total_s
     return t
 
 
@@ -78,7 +78,9 @@ def test_reports_are_written(tmp_path):
     paths = write_reports(tls, tmp_path, {"scenario": "default"})
     doc = json.loads(paths["json"].read_text())
     assert doc["meta"]["scenario"] == "default" and len(doc["queries"]) == 7
-    assert doc["queries"][0]["legs"]["uplink"] == pytest.approx(0.5)
+    q0 = doc["queries"][0]
+    assert q0["legs_s"]["uplink"] == pytest.approx(0.5)
+    assert q0["submit_t_s"] == 0.0 and q0["answer_on_ground_t_s"] == pytest.approx(20.0)
     png = paths["chart"].read_bytes()
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 10_000
     table = format_table(tls)
