@@ -74,11 +74,12 @@ def parse_instant(text: str, what: str) -> float:
     return dt.timestamp()
 
 
-def scenario_time(epoch: datetime, start: str, anchor_unix: float) -> float:
-    """``t_s`` (seconds since ``epoch``) at the wall-clock instant ``anchor_unix``."""
+def scenario_time(epoch: datetime, start: str, anchor_unix_s: float) -> float:
+    """``t_s`` (seconds since ``epoch``) at the wall-clock instant ``anchor_unix_s``
+    (Unix seconds); ``start`` is ``--start``: "now", "+SECONDS" or an ISO 8601 instant."""
     start = start.strip()
     if start == "now":
-        return anchor_unix - epoch.timestamp()
+        return anchor_unix_s - epoch.timestamp()
     if start.startswith("+"):
         try:
             return float(start[1:])
@@ -100,13 +101,13 @@ def main(settings: ScenarioFile, opts: Options) -> int:
             raise ConfigError("daemon", "name", f"no satellite named {name!r} in {scenario.name}")
     if opts.names and opts.role != "sat":
         raise ConfigError("daemon", "name", "--name is for the sat role")
-    anchor = parse_instant(opts.anchor, "anchor") if opts.anchor else None
+    anchor_unix_s = parse_instant(opts.anchor, "anchor") if opts.anchor else None
     # the scenario instant at the anchor; checked now, so that a bad --start fails early
-    scenario_time(scenario.epoch, opts.start, anchor or 0.0)
+    scenario_time(scenario.epoch, opts.start, anchor_unix_s or 0.0)
     backend = None
     if opts.role in ("sat", "all"):
         backend = _load_backend(settings)
-    daemon = Daemon(settings, opts, backend, anchor)
+    daemon = Daemon(settings, opts, backend, anchor_unix_s)
     return clk.run(daemon.run, emulated=False)
 
 
@@ -133,12 +134,12 @@ def _load_backend(settings: ScenarioFile) -> Any:
 
 class Daemon:
     def __init__(
-        self, settings: ScenarioFile, opts: Options, backend: Any, anchor: float | None
+        self, settings: ScenarioFile, opts: Options, backend: Any, anchor_unix_s: float | None
     ) -> None:
         self.settings = settings
         self.opts = opts
         self.backend = backend
-        self.anchor = anchor
+        self.anchor_unix_s = anchor_unix_s
         self.out_dir = opts.out_dir or settings.out_dir
         self.parts: list[Any] = []
         self.ground: GroundPart | None = None
@@ -148,9 +149,9 @@ class Daemon:
 
     def _clock(self) -> clk.WallClock:
         epoch = self.settings.scenario.epoch
-        now_unix = time.time()  # the one wall-clock read: where scenario time starts
-        anchor = self.anchor if self.anchor is not None else now_unix
-        t_s = scenario_time(epoch, self.opts.start, anchor) + (now_unix - anchor)
+        now_unix_s = time.time()  # the one wall-clock read: where scenario time starts
+        anchor_unix_s = self.anchor_unix_s if self.anchor_unix_s is not None else now_unix_s
+        t_s = scenario_time(epoch, self.opts.start, anchor_unix_s) + (now_unix_s - anchor_unix_s)
         return clk.WallClock(epoch, start_s=t_s)
 
     async def run(self) -> int:
@@ -283,11 +284,11 @@ class Daemon:
         return out
 
     async def _status_loop(self, clock: Any, stop: asyncio.Event) -> None:
-        interval = self.settings.daemon.status_interval_s
-        t = clock.now()
+        interval_s = self.settings.daemon.status_interval_s
+        next_t_s = clock.now()
         while not stop.is_set():
-            t += interval
-            await clock.sleep_until(t)
+            next_t_s += interval_s
+            await clock.sleep_until(next_t_s)
             try:
                 doc = self.status(clock)
                 fields = {k: v for k, v in doc.items() if k != "role"}

@@ -127,9 +127,9 @@ def status_line(doc: dict[str, Any]) -> str:
                 views = section.get("in_view") or []
             if views:
                 break
-    t = doc.get("utc", "")
+    utc = doc.get("utc", "")
     in_view = [_link_summary(v) for v in views if isinstance(v, dict) and v.get("aos")]
-    text = f"{t} " + ("; ".join(in_view) if in_view else "no satellite in view")
+    text = f"{utc} " + ("; ".join(in_view) if in_view else "no satellite in view")
     app = doc.get("app")
     if isinstance(app, dict):
         q = app.get("queue", {})  # rows per state: each query is in one state at a time

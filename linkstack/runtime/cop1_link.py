@@ -137,7 +137,8 @@ class UplinkConfig:
             raise ConfigError("uplink", "clcw_interval_s", "must be positive")
 
     @property
-    def contact_timeout(self) -> float:
+    def effective_contact_timeout_s(self) -> float:
+        """``contact_timeout_s``, or its default (five CLCW intervals)."""
         if self.contact_timeout_s is not None:
             return self.contact_timeout_s
         return 5 * self.clcw_interval_s
@@ -217,8 +218,8 @@ class Ground:
         self.tm_rx = TmReceiver(config.tm_config())
         self.packets: list[SentPacket] = []
         self.failed: list[SentPacket] = []  # packets with a frame negatively confirmed
-        self.alerts: list[tuple[float, Alert]] = []
-        self.directives: list[tuple[float, DirectiveResponse]] = []
+        self.alerts: list[tuple[float, Alert]] = []  # (t_s, alert)
+        self.directives: list[tuple[float, DirectiveResponse]] = []  # (t_s, response)
         self.last_clcw: Clcw | None = None
         self.last_clcw_t_s: float | None = None
         self.stats: Counter[str] = Counter()
@@ -277,13 +278,14 @@ class Ground:
         fop = self.fop
         return bool(self._backlog or fop.outstanding or fop.wait_queue is not None)
 
-    def in_contact(self, now: float | None = None) -> bool:
-        """Whether the downlink is bringing fresh CLCWs that report an RF uplink."""
+    def in_contact(self, t_s: float | None = None) -> bool:
+        """Whether the downlink is bringing fresh CLCWs that report an RF uplink, at
+        ``t_s`` (default: now)."""
         if self.last_clcw is None or self.last_clcw_t_s is None:
             return False
-        now = self.clock.now() if now is None else now
+        t_s = self.clock.now() if t_s is None else t_s
         clcw = self.last_clcw
-        fresh = now - self.last_clcw_t_s <= self.config.contact_timeout
+        fresh = t_s - self.last_clcw_t_s <= self.config.effective_contact_timeout_s
         return fresh and not (clcw.no_rf_available or clcw.no_bit_lock)
 
     def close(self) -> None:
@@ -309,7 +311,7 @@ class Ground:
         if frame.ocf is not None:
             self._on_ocf(frame.ocf, now)
 
-    def _on_ocf(self, ocf: bytes, now: float) -> None:
+    def _on_ocf(self, ocf: bytes, t_s: float) -> None:
         if not is_clcw(ocf):
             self.stats["ocf_not_clcw"] += 1
             return
@@ -317,14 +319,14 @@ class Ground:
             clcw = Clcw.unpack(ocf)
         except DecodeError:
             self.stats["clcw_invalid"] += 1
-            self._execute(self.fop.clcw(ocf, now))  # E15
+            self._execute(self.fop.clcw(ocf, t_s))  # E15
             return
         if clcw.vcid != self.config.vcid:
             self.stats["clcw_other_vc"] += 1
             return
         self.stats["clcws"] += 1
-        self.last_clcw, self.last_clcw_t_s = clcw, now
-        self._execute(self.fop.clcw(clcw, now))
+        self.last_clcw, self.last_clcw_t_s = clcw, t_s
+        self._execute(self.fop.clcw(clcw, t_s))
         self._maybe_resume()
         if self.config.resync_from_clcw:
             self._resync(clcw)
@@ -419,7 +421,7 @@ class Ground:
         elif isinstance(action, Transition):
             stats[f"event_{action.event.name}"] += 1
 
-    def _on_transfer_response(self, response: TransferResponse, now: float) -> None:
+    def _on_transfer_response(self, response: TransferResponse, t_s: float) -> None:
         tag = response.tag
         if not isinstance(tag, _Fdu):  # a BD frame the caller sent itself
             return
@@ -428,7 +430,7 @@ class Ground:
             self._owned.discard(tag)
             self._progressed = True
             if tag.last:
-                tag.packet.acked_t_s = now
+                tag.packet.acked_t_s = t_s
         elif kind is Response.NEGATIVE_CONFIRM:
             self._owned.discard(tag)
             sent = tag.packet
@@ -450,8 +452,8 @@ class Ground:
         now = self.clock.now()
         if not self.in_contact(now):
             self.stats["t1_held_out_of_contact"] += 1
-            later = now + self.fop.t1_initial_s
-            self._timer = self.clock.call_at(later, self._on_timer, expiry_t_s)
+            later_t_s = now + self.fop.t1_initial_s
+            self._timer = self.clock.call_at(later_t_s, self._on_timer, expiry_t_s)
             return
         self.stats["t1_expired"] += 1
         self._execute(self.fop.timer_expired(max(now, expiry_t_s)))
@@ -521,7 +523,7 @@ class Spacecraft:
         self.tc_rx = TcReceiver(config.tc_config())
         self.mc = TmMasterChannel(config.tm_config())
         self.cadu_tx = CaduTransmitter(config.tm_frame_length, config.cadu_coding)
-        self.delivered: list[tuple[float, bytes]] = []
+        self.delivered: list[tuple[float, bytes]] = []  # (t_s, packet)
         self.stats: Counter[str] = Counter()
         self._delivered_event = asyncio.Event()
         self._wanted = 0
@@ -542,10 +544,10 @@ class Spacecraft:
         if self.farm.state is FarmState.WAIT:
             self.farm.buffer_release()
 
-    def _deliver(self, now: float, packet: bytes) -> None:
-        self.delivered.append((now, packet))
+    def _deliver(self, t_s: float, packet: bytes) -> None:
+        self.delivered.append((t_s, packet))
         if self.on_packet is not None:
-            self.on_packet(now, packet)
+            self.on_packet(t_s, packet)
         if len(self.delivered) >= self._wanted:
             self._delivered_event.set()
 
@@ -573,11 +575,11 @@ class Spacecraft:
 
     async def run(self) -> None:
         """Report the CLCW every ``clcw_interval_s``, for ever."""
-        t = self.clock.now()
+        next_t_s = self.clock.now()
         while True:
             self.emit_tm()
-            t += self.config.clcw_interval_s
-            await self.clock.sleep_until(t)
+            next_t_s += self.config.clcw_interval_s
+            await self.clock.sleep_until(next_t_s)
 
 
 class Cop1Link:

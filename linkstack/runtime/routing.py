@@ -195,7 +195,7 @@ class ContactState:
         self.start_t_s = start_t_s
         self.horizon_t_s = start_t_s
         self._passes: dict[str, list[_Pass]] = {s: [] for s in self.satellites}
-        self._aos: dict[str, list[float]] = {s: [] for s in self.satellites}
+        self._aos_t_s: dict[str, list[float]] = {s: [] for s in self.satellites}
         self._max_pass_s = 0.0
         self._lasers: dict[tuple[str, str], list[_Laser]] = {}
         names = self.satellites
@@ -214,20 +214,24 @@ class ContactState:
         while self.horizon_t_s < t_s:
             self._add_chunk(self.horizon_t_s, self.chunk_s)
 
-    def _add_chunk(self, start: float, duration: float) -> None:
+    def _add_chunk(self, start_t_s: float, duration_s: float) -> None:
         plan = contact_plan(
             self.scenario,
-            duration_s=duration,
-            start_t_s=start,
+            duration_s=duration_s,
+            start_t_s=start_t_s,
             step_s=self.step_s,
             samples=False,
             isl=bool(self._lasers),
         )
         for w in plan.ground:
             passes = self._passes[w.satellite]
-            if w.aos_clipped and start > self.start_t_s:
+            if w.aos_clipped and start_t_s > self.start_t_s:
                 prev = next(
-                    (p for p in reversed(passes) if p.station == w.station and p.los_t_s >= start),
+                    (
+                        p
+                        for p in reversed(passes)
+                        if p.station == w.station and p.los_t_s >= start_t_s
+                    ),
                     None,
                 )
                 if prev is not None:  # the same pass, cut by the chunk edge
@@ -238,26 +242,26 @@ class ContactState:
             self._max_pass_s = max(self._max_pass_s, w.los_t_s - w.aos_t_s)
         for sat, passes in self._passes.items():
             passes.sort(key=lambda p: p.aos_t_s)
-            self._aos[sat] = [p.aos_t_s for p in passes]
+            self._aos_t_s[sat] = [p.aos_t_s for p in passes]
         for w in plan.isl:
             windows = self._lasers[_pair(w.sat_a, w.sat_b)]
-            delay = 0.5 * (w.min_range_m + w.max_range_m) / C_MPS
-            if w.start_clipped and start > self.start_t_s and windows:
+            delay_s = 0.5 * (w.min_range_m + w.max_range_m) / C_MPS
+            if w.start_clipped and start_t_s > self.start_t_s and windows:
                 prev = windows[-1]
-                if prev.stop_t_s >= start:
+                if prev.stop_t_s >= start_t_s:
                     prev.stop_t_s = w.stop_t_s
                     continue
-            at_start = w.start_clipped and start <= self.start_t_s
-            windows.append(_Laser(w.start_t_s, w.stop_t_s, delay, at_start))
-        self.horizon_t_s = start + duration
+            at_start = w.start_clipped and start_t_s <= self.start_t_s
+            windows.append(_Laser(w.start_t_s, w.stop_t_s, delay_s, at_start))
+        self.horizon_t_s = start_t_s + duration_s
 
     # -- ground passes -------------------------------------------------------------------
     def passes(self, satellite: str, t_s: float) -> list[_Pass]:
         """The passes of ``satellite`` (over any station) in progress at ``t_s``."""
         self.extend(t_s + 1.0)
-        aos = self._aos[satellite]
-        hi = bisect.bisect_right(aos, t_s)
-        lo = bisect.bisect_left(aos, t_s - self._max_pass_s - 1.0)
+        aos_t_s = self._aos_t_s[satellite]
+        hi = bisect.bisect_right(aos_t_s, t_s)
+        lo = bisect.bisect_left(aos_t_s, t_s - self._max_pass_s - 1.0)
         return [p for p in self._passes[satellite][lo:hi] if p.aos_t_s <= t_s < p.los_t_s]
 
     def pass_start(self, satellite: str, station: str, t_s: float) -> float | None:
@@ -285,30 +289,29 @@ class ContactState:
     def usable_pass(self, satellite: str, t_s: float, downlink: bool = False) -> _Pass | None:
         """The pass (the longest-lasting, if several stations see it) through which
         ``satellite`` can be reached at ``t_s``, or None."""
-        left = self.min_downlink_left_s if downlink else self.min_pass_left_s
-        return self._usable(satellite, t_s, left)
+        left_s = self.min_downlink_left_s if downlink else self.min_pass_left_s
+        return self._usable(satellite, t_s, left_s)
 
     def next_usable(self, satellite: str, t_s: float, downlink: bool = False) -> float | None:
         """The earliest instant >= ``t_s`` at which ``satellite`` is reachable from the
         ground, or None within the look-ahead."""
-        left = self.min_downlink_left_s if downlink else self.min_pass_left_s
-        if self._usable(satellite, t_s, left) is not None:
+        left_s = self.min_downlink_left_s if downlink else self.min_pass_left_s
+        if self._usable(satellite, t_s, left_s) is not None:
             return t_s
-        limit = t_s + self.lookahead_s
-        t = t_s
-        while t < limit:
-            self.extend(min(t + self.chunk_s, limit))
-            best = None
+        limit_t_s = t_s + self.lookahead_s
+        covered_t_s = t_s
+        while covered_t_s < limit_t_s:
+            self.extend(min(covered_t_s + self.chunk_s, limit_t_s))
+            best_t_s = None
             for p in self._passes[satellite]:
-                start = p.aos_t_s + self.acquisition_s
-                if p.los_t_s - left < max(start, t_s):
+                begin_t_s = max(p.aos_t_s + self.acquisition_s, t_s)
+                if p.los_t_s - left_s < begin_t_s:
                     continue
-                begin = max(start, t_s)
-                if best is None or begin < best:
-                    best = begin
-            if best is not None:
-                return best
-            t = self.horizon_t_s
+                if best_t_s is None or begin_t_s < best_t_s:
+                    best_t_s = begin_t_s
+            if best_t_s is not None:
+                return best_t_s
+            covered_t_s = self.horizon_t_s
         return None
 
     # -- laser links ---------------------------------------------------------------------
@@ -319,8 +322,8 @@ class ContactState:
             return None
         self.extend(t_s + 1.0)
         for w in windows:
-            ready = w.start_t_s if w.acquired_at_start else w.start_t_s + self.pat_s
-            if ready <= t_s < w.stop_t_s:
+            ready_t_s = w.start_t_s if w.acquired_at_start else w.start_t_s + self.pat_s
+            if ready_t_s <= t_s < w.stop_t_s:
                 return w.delay_s
         return None
 
@@ -353,10 +356,10 @@ class ContactState:
                 continue
             done.add(node)
             for peer in self._neighbours.get(node, ()):
-                delay = self.laser_up(node, peer, t_s)
-                if delay is None:
+                delay_s = self.laser_up(node, peer, t_s)
+                if delay_s is None:
                     continue
-                c = cost + delay + HOP_COST_S
+                c = cost + delay_s + HOP_COST_S
                 if peer not in dist or c < dist[peer][0]:
                     dist[peer] = (c, node)
                     heapq.heappush(heap, (c, peer))
@@ -421,17 +424,17 @@ class ContactState:
     def downlink_route(self, src: str, t_s: float) -> DownlinkRoute | None:
         """The earliest-arrival route from ``src`` to the ground (see the module doc)."""
         dist = self.distances(src, t_s)
-        best: tuple[float, float, str] | None = None
-        for sat, (cost, _) in dist.items():
-            t = self.next_usable(sat, t_s + cost, downlink=True)
-            if t is not None and (best is None or (t, cost) < best[:2]):
-                best = (t, cost, sat)
+        best: tuple[float, float, str] | None = None  # (contact t_s, cost s, satellite)
+        for sat, (cost_s, _) in dist.items():
+            contact_t_s = self.next_usable(sat, t_s + cost_s, downlink=True)
+            if contact_t_s is not None and (best is None or (contact_t_s, cost_s) < best[:2]):
+                best = (contact_t_s, cost_s, sat)
         if best is None:
             return None
-        t, _, sat = best
+        contact_t_s, _, sat = best
         path = tuple(reversed(self._walk(dist, sat)))
-        p = self.usable_pass(sat, t, downlink=True)
-        return DownlinkRoute(path, t, p.station if p is not None else "")
+        p = self.usable_pass(sat, contact_t_s, downlink=True)
+        return DownlinkRoute(path, contact_t_s, p.station if p is not None else "")
 
 
 def _pair(a: str, b: str) -> tuple[str, str]:

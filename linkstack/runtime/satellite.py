@@ -311,22 +311,22 @@ async def transmit_passes(
             await wake.wait()
             continue
         now = clock.now()
-        start = contacts.next_usable(name, now, downlink=True)
-        if start is None:
+        start_t_s = contacts.next_usable(name, now, downlink=True)
+        if start_t_s is None:
             await clock.sleep_until(now + NO_PASS_RETRY_S)
             continue
-        if start > now:
-            await clock.sleep_until(start)
+        if start_t_s > now:
+            await clock.sleep_until(start_t_s)
             continue
-        last_busy = now
+        last_busy_t_s = now
         node.transmitting = True
         try:
             while contacts.in_view(name, clock.now()):
                 node.emit_tm()
                 now = clock.now()
                 if busy():
-                    last_busy = now
-                elif now - last_busy >= linger_s:
+                    last_busy_t_s = now
+                elif now - last_busy_t_s >= linger_s:
                     break
                 await clock.sleep_until(now + interval_s)
         finally:
