@@ -1,27 +1,23 @@
-"""``linkstack replay``: a capture's units fed into the receivers again, and what they decode.
+"""The replay's core, sans-I/O: a capture's units in, what the receivers decode out.
 
-::
+:class:`Replayer` takes captured units (:class:`~linkstack.capture.reader.CapturedUnit`)
+one at a time, in capture order, and feeds each into the receive chain that the node
+at the far end runs:
 
-    linkstack replay FILE.pcap [--as ground|sat|both] [--realtime|--fast]
-                     [--port LAYER=PORT ...] [-v]
-
-Each unit of the capture goes, at its recorded time, into the receive chain that
-the node at the far end runs:
-
-- **the satellites** (``--as sat``): CLTUs -> :class:`~linkstack.ccsds.coding.chains.CltuReceiver`
+- **the satellites** (side ``sat``): CLTUs -> :class:`~linkstack.ccsds.coding.chains.CltuReceiver`
   (BCH, derandomizer) -> TC frame validation -> FARM-1 -> TC reassembly -> Space
   Packets -> messages (queries and acks); laser-link AOS CADUs ->
   :class:`~linkstack.ccsds.coding.chains.CaduReceiver` (Reed-Solomon) ->
   :class:`~linkstack.ccsds.aos.AosReceiver` -> packets -> messages, relay envelopes
   (APID 0x102) unwrapped;
-- **the ground** (``--as ground``): TM CADUs -> Reed-Solomon ->
+- **the ground** (side ``ground``): TM CADUs -> Reed-Solomon ->
   :class:`~linkstack.ccsds.tm.TmReceiver` -> the CLCW in each frame's OCF, and the packets ->
   answers, chunks, errors.
 
-By default both, each line labelled with the side that receives. One chain per
+By default both, each event labelled with the side that receives. One chain per
 link as the emulator has them: the uplink per satellite (one FARM-1 whatever
 station sends), the downlink per satellite, a laser link per (sender, receiver).
-The capture shows units *as sent* (a unit the channel lost is in it), so FARM-1
+A capture shows units *as sent* (a unit the channel lost is in it), so FARM-1
 sees every frame in the order FOP-1 sent it: a retransmission shows as a repeat
 it discards (E4), and the packets come out once each, in order, as on board. A
 FARM-1 starts at the N(S) of the first frame it sees, so that a capture may begin
@@ -36,56 +32,32 @@ frame unit must equal the frame decoded from the unit before it, and the
 ``space_packet`` units (every packet as it was handed to the framing layer) must
 equal the packets decoded from the units, in order, link by link.
 
-**Foreign captures** are welcome when they carry CADUs, CLTUs, frames or Space
-Packets over UDP (IPv4 or IPv6; classic pcap or pcapng, which is converted in
-memory): on the documented ports, or on others named with ``--port LAYER=PORT``.
-The managed parameters a unit does not carry are found from the first units of a
-link (the Reed-Solomon code and depth, randomization, the frame length, from the
-frame's FECF; the TC randomizer; AOS frame count cycle use), as the Wireshark
-dissector does. What cannot be used is said, never a traceback: a unit a
-receiver refuses is reported with the layer, the field and the rule broken; a
-damaged pcap record is skipped (or, when the file cannot be read further, the
-replay stops there and says why); the summary counts the units read, decoded and
-refused by reason. A file that is not a pcap at all exits with status 2.
+**Foreign units.** The managed parameters a unit does not carry are found from the
+first units of a link (the Reed-Solomon code and depth, randomization, the frame
+length, from the frame's FECF; the TC randomizer; AOS frame count cycle use), as
+the Wireshark dissector does. A unit a receiver refuses is reported with the layer,
+the field and the rule broken, never a traceback.
 
-Time: ``--fast`` (the default) runs on the virtual-time clock (emulated time, no
-waiting), ``--realtime`` on the wall clock, the gaps between units as recorded;
-both through :mod:`linkstack.runtime.clock`. :class:`Replayer` itself is sans-I/O: units
-in, :class:`ReplayEvent` out.
-
-The codec chains that need numpy and numba (:mod:`linkstack.ccsds.coding.chains`) and the
-relay envelope's module are imported when a replay starts, so that registering the
-subcommand costs the command line little (the light codecs only, about 0.1 s).
+Out come :class:`ReplayEvent` (what each unit did), :class:`DecodedPacket`,
+:class:`DecodedMessage` and the receivers' counters. No file, no terminal, no clock
+here: ``linkstack replay`` (:mod:`linkstack.capture.replay_cli`) reads the file,
+paces the units and prints. The codec chains that need numpy and numba
+(:mod:`linkstack.ccsds.coding.chains`) and the relay envelope's module are imported
+when the first :class:`Replayer` is made, so that registering the subcommand costs
+the command line little (the light codecs only, about 0.1 s).
 """
 
 from __future__ import annotations
 
-import argparse
 import functools
-import io
-import os
-import re
-import struct
-import sys
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from pathlib import Path
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from types import SimpleNamespace
-from typing import Any, BinaryIO, NamedTuple
+from typing import Any
 
-from linkstack.capture.pcap import (
-    LAYER_BY_PORT,
-    LAYERS,
-    NODE_NETWORKS,
-    PCAP_MAGIC_NS,
-    PCAPNG_MAGIC,
-    SNAPLEN,
-    CapturedUnit,
-    NodeRegistry,
-    PcapReader,
-)
+from linkstack.capture.network import LAYERS, NODE_NETWORKS
+from linkstack.capture.reader import CapturedUnit
 from linkstack.ccsds.aos import AosConfig, AosFrame, AosReceiver, mpdu_unpack
 from linkstack.ccsds.cop1.clcw import Clcw, is_clcw
 from linkstack.ccsds.cop1.farm import Farm, FarmEvent, FarmState
@@ -93,7 +65,7 @@ from linkstack.ccsds.crc import crc16_ccitt
 from linkstack.ccsds.spp import IDLE_APID, Reassembler, SeqFlags, SpacePacket
 from linkstack.ccsds.tc import TcConfig, TcFrame, TcFrameType, TcReceiver
 from linkstack.ccsds.tm import TmConfig, TmFrame, TmReceiver
-from linkstack.errors import ConfigError, DecodeError, EncodeError, LinkstackError, TruncatedError
+from linkstack.errors import ConfigError, DecodeError, EncodeError
 from payloads.messages import (
     ANSWER_APID,
     QUERY_APID,
@@ -116,7 +88,6 @@ FAMILY_OF_LAYER = {layer: fam for fam, layers in FAMILIES.items() for layer in l
 RECEIVER = {UPLINK: "sat", DOWNLINK: "ground", LASER: "sat"}  # who receives each kind
 SIDES = ("ground", "sat", "both")
 FARM_WINDOW = 64  # FARM-1's W, as linkstack.runtime.cop1_link.UplinkConfig has it
-REFUSALS_PRINTED = 10  # of one kind (layer and field), unless verbose
 
 _NETWORK_KIND = {net: prefix.rstrip(":") for prefix, net in NODE_NETWORKS.items()}
 _QUIET_COUNTERS = frozenset(  # receiver counters that are not drops
@@ -153,10 +124,6 @@ _FARM_TEXT = {
     FarmEvent.E8: "Set V(R) (E8)",
     FarmEvent.E9: "invalid (E9)",
 }
-
-
-class CaptureFileError(LinkstackError):
-    """The file cannot be read as a capture at all (not a pcap, unreadable)."""
 
 
 # -- what the replay says -------------------------------------------------------------------
@@ -301,11 +268,9 @@ def _heavy() -> SimpleNamespace:
     from linkstack.ccsds.coding.cltu import decode_cltu  # noqa: PLC0415
     from linkstack.ccsds.coding.rs import INTERLEAVING_DEPTHS  # noqa: PLC0415
     from linkstack.ccsds.coding.sync import ASM  # noqa: PLC0415
-    from linkstack.runtime import clock  # noqa: PLC0415
     from linkstack.runtime.routing import RELAY_APID, RelayHeader  # noqa: PLC0415
 
     return SimpleNamespace(
-        clock=clock,
         decode_cltu=decode_cltu,
         INTERLEAVING_DEPTHS=INTERLEAVING_DEPTHS,
         ASM=ASM,
@@ -972,509 +937,3 @@ class Replayer:
         """Refusals and failed checks (0: every unit decoded, every check passed)."""
         bad_checks = sum(n for k, n in self.checks.items() if k.endswith((":different", "_links")))
         return sum(self.refused.values()) + bad_checks
-
-
-# -- reading the file, tolerantly -------------------------------------------------------------
-
-
-class ReadProblem(NamedTuple):
-    """A pcap record that could not be read: skipped, or (``fatal``) where reading stops."""
-
-    record: int
-    error: DecodeError
-    fatal: bool
-
-
-class _Resume:
-    """A file that starts again with the pcap global header at the current position,
-    so that a fresh reader can go on after the record that stopped the last one."""
-
-    def __init__(self, head: bytes, f: BinaryIO) -> None:
-        self._head = head
-        self._f = f
-
-    def read(self, n: int = -1) -> bytes:
-        if self._head:
-            part, self._head = self._head[:n], self._head[n:]
-            if len(part) < n:
-                part += self._f.read(n - len(part))
-            return part
-        return self._f.read(n)
-
-
-_HEADER_FIELDS = frozenset({"header", "magic", "version", "linktype"})
-_RESUMABLE = ("ipv4", "ipv6", "udp")  # the record was read whole before these were found
-
-
-def pcapng_to_pcap(data: bytes) -> tuple[bytes, DecodeError | None]:
-    """A pcapng file as a classic pcap (nanosecond time stamps), in memory: every
-    packet of every section, from Enhanced, Simple and (obsolete) Packet Blocks.
-    The interfaces must share one link type. A malformed block stops the conversion:
-    the packets before it are kept and the DecodeError (layer ``pcapng``) is
-    returned with them; it is raised when no interface came before it."""
-    out = [struct.pack("<IHHiIII", PCAP_MAGIC_NS, 2, 4, 0, 0, SNAPLEN, 0)]
-    linktype: int | None = None
-    interfaces: list[tuple[int, int, int]] = []  # (link type, ticks per second, offset s)
-    order = "<"
-    pos, n = 0, len(data)
-    index = 0
-    stop: DecodeError | None = None
-    try:
-        while pos < n:
-            index += 1
-            where = f"block {index} at octet {pos}"
-            if n - pos < 12:
-                raise TruncatedError("pcapng", "block", f"{where}: {n - pos} octets left, need 12")
-            btype = struct.unpack_from(order + "I", data, pos)[0]
-            if btype == PCAPNG_MAGIC:
-                magic = data[pos + 8 : pos + 12]
-                if magic == b"\x4d\x3c\x2b\x1a":
-                    order = "<"
-                elif magic == b"\x1a\x2b\x3c\x4d":
-                    order = ">"
-                else:
-                    raise DecodeError("pcapng", "byte_order_magic", f"{where}: got {magic.hex()}")
-                interfaces = []
-            length = struct.unpack_from(order + "I", data, pos + 4)[0]
-            if length < 12 or length % 4 or pos + length > n:
-                raise DecodeError(
-                    "pcapng", "block_length", f"{where}: length {length} (the file has {n - pos})"
-                )
-            if struct.unpack_from(order + "I", data, pos + length - 4)[0] != length:
-                raise DecodeError("pcapng", "block_length", f"{where}: the trailing length differs")
-            body = data[pos + 8 : pos + length - 4]
-            pos += length
-            if btype == 1:  # Interface Description Block
-                if len(body) < 8:
-                    raise TruncatedError("pcapng", "idb", f"{where}: {len(body)} octets")
-                lt = struct.unpack_from(order + "H", body)[0]
-                ticks, offset = 1_000_000, 0
-                opt = 8
-                while opt + 4 <= len(body):
-                    code, olen = struct.unpack_from(order + "HH", body, opt)
-                    value = body[opt + 4 : opt + 4 + olen]
-                    if code == 0:
-                        break
-                    if code == 9 and olen == 1:  # if_tsresol
-                        v = value[0]
-                        ticks = 2 ** (v & 0x7F) if v & 0x80 else 10 ** min(v, 18)
-                    elif code == 14 and olen == 8:  # if_tsoffset
-                        offset = struct.unpack(order + "q", value)[0]
-                    opt += 4 + olen + (-olen % 4)
-                if linktype is None:
-                    linktype = lt
-                elif lt != linktype:
-                    raise DecodeError(
-                        "pcapng",
-                        "linktype",
-                        f"{where}: interfaces of link types {linktype} and {lt}; "
-                        "split the file per interface (editcap) and replay each",
-                    )
-                interfaces.append((lt, ticks, offset))
-            elif btype in (6, 2, 3):  # Enhanced, obsolete, Simple Packet Blocks
-                if btype == 3:
-                    if len(body) < 4 or not interfaces:
-                        raise DecodeError("pcapng", "spb", f"{where}: no interface or no length")
-                    orig = struct.unpack_from(order + "I", body)[0]
-                    frame = body[4 : 4 + min(orig, len(body) - 4)]
-                    iface, ts = 0, 0
-                else:
-                    head = order + ("IIIII" if btype == 6 else "HHIIII")
-                    size = struct.calcsize(head)
-                    if len(body) < size:
-                        raise TruncatedError("pcapng", "epb", f"{where}: {len(body)} octets")
-                    fields = struct.unpack_from(head, body)
-                    iface = fields[0]
-                    hi, lo, caplen, orig = fields[-4:]
-                    ts = hi << 32 | lo
-                    if caplen > len(body) - size:
-                        raise TruncatedError(
-                            "pcapng", "captured_length", f"{where}: {caplen} octets announced"
-                        )
-                    frame = body[size : size + caplen]
-                if iface >= len(interfaces):
-                    raise DecodeError("pcapng", "interface_id", f"{where}: no interface {iface}")
-                _, ticks, offset = interfaces[iface]
-                ns = ts * 1_000_000_000 // ticks + offset * 1_000_000_000
-                sec, frac = divmod(max(ns, 0), 1_000_000_000)
-                if sec > 0xFFFFFFFF:
-                    raise DecodeError("pcapng", "timestamp", f"{where}: beyond 2106")
-                out.append(struct.pack("<IIII", sec, frac, len(frame), max(orig, len(frame))))
-                out.append(bytes(frame))
-    except DecodeError as exc:
-        if linktype is None:
-            raise
-        stop = exc
-    if linktype is None:
-        raise DecodeError("pcapng", "interfaces", "no Interface Description Block: no packets")
-    out[0] = struct.pack("<IHHiIII", PCAP_MAGIC_NS, 2, 4, 0, 0, SNAPLEN, linktype)
-    return b"".join(out), stop
-
-
-class CaptureFile:
-    """A capture to replay: its units (a tolerant reader), epoch and node names.
-
-    ``ports``: extra layer ports (``{"tm_cadu": 5000}``), on top of the documented
-    ones. :meth:`units` yields :class:`CapturedUnit` and, for a record that cannot be
-    read, :class:`ReadProblem`; it raises :class:`CaptureFileError` when the file is
-    no capture at all. ``stats`` holds the reader's counters of the last pass."""
-
-    def __init__(
-        self, path: str | os.PathLike[str], ports: Mapping[str, int] | None = None
-    ) -> None:
-        self.path = Path(path)
-        self.ports: dict[int, str] = dict(LAYER_BY_PORT)
-        for layer, port in (ports or {}).items():
-            if layer not in LAYERS:
-                raise ConfigError("replay", "port", f"unknown layer {layer!r}: {sorted(LAYERS)}")
-            self.ports[port] = layer
-        self.note = ""
-        try:
-            with open(self.path, "rb") as f:
-                magic = f.read(4)
-        except OSError as exc:
-            raise CaptureFileError(f"cannot read {self.path}: {exc.strerror or exc}") from None
-        self.pcapng = len(magic) == 4 and PCAPNG_MAGIC in (
-            int.from_bytes(magic, "little"),
-            int.from_bytes(magic, "big"),
-        )
-        self._converted: bytes | None = None
-        self._conversion_stop: DecodeError | None = None
-        try:
-            base = PcapReader(self.path)
-            self.named = base.registry is not None and len(base.registry) > 0
-            self.registry, self.epoch = base.registry, base.epoch
-        except DecodeError as exc:  # a damaged side file: go on with addresses
-            self.note = f"side file ignored: {exc}"
-            self.named = False
-            self.registry, self.epoch = NodeRegistry(), datetime(1970, 1, 1, tzinfo=UTC)
-        if self.epoch.tzinfo is None:
-            self.epoch = self.epoch.replace(tzinfo=UTC)
-        self.stats: Counter[str] = Counter()
-
-    def _open(self) -> BinaryIO:
-        if not self.pcapng:
-            return open(self.path, "rb")
-        if self._converted is None:
-            try:
-                self._converted, self._conversion_stop = pcapng_to_pcap(self.path.read_bytes())
-            except DecodeError as exc:
-                raise CaptureFileError(
-                    f"{self.path}: not a pcapng file we can read: {exc}"
-                ) from None
-        return io.BytesIO(self._converted)
-
-    def units(self) -> Iterator[CapturedUnit | ReadProblem]:
-        self.stats = Counter()
-        try:
-            f = self._open()
-        except OSError as exc:
-            raise CaptureFileError(f"cannot read {self.path}: {exc.strerror or exc}") from None
-        with f:
-            head = f.read(24)
-            offset = 0
-            while True:
-                reader = PcapReader(
-                    _Resume(head, f), epoch=self.epoch, registry=self.registry, ports=self.ports
-                )
-                try:
-                    yield from reader
-                except DecodeError as exc:
-                    self.stats.update(reader.stats)
-                    records = reader.stats["records"]
-                    if offset == 0 and records == 0 and exc.field in _HEADER_FIELDS:
-                        raise CaptureFileError(f"{self.path}: {exc}") from None
-                    at = offset + records
-                    if offset:
-                        rule = re.sub(
-                            r"^record (\d+)",
-                            lambda m, k=offset: f"record {int(m[1]) + k}",
-                            exc.rule,
-                        )
-                        exc = type(exc)(exc.layer, exc.field, rule)
-                    resumable = exc.field.split(".")[0] in _RESUMABLE
-                    yield ReadProblem(at, exc, not resumable)
-                    if not resumable:
-                        return
-                    offset = at
-                    continue
-                except OSError as exc:
-                    raise CaptureFileError(f"cannot read {self.path}: {exc}") from None
-                self.stats.update(reader.stats)
-                if self._conversion_stop is not None:
-                    yield ReadProblem(offset + reader.stats["records"], self._conversion_stop, True)
-                return
-
-    def survey(self) -> tuple[Counter[str], set[str], float | None]:
-        """A first pass: units per layer, the kinds of link present, the first unit's time."""
-        layers: Counter[str] = Counter()
-        families: set[str] = set()
-        first = None
-        for item in self.units():
-            if isinstance(item, CapturedUnit):
-                layers[item.layer] += 1
-                families.add(family_of(item))
-                if first is None:
-                    first = item.t_s
-        return layers, families, first
-
-
-# -- the driver: a clock, the printing, the summary ---------------------------------------------
-
-
-@dataclass
-class ReplayResult:
-    replayer: Replayer
-    read_stats: Counter[str]
-    read_problems: list[ReadProblem] = field(default_factory=list)
-
-    @property
-    def exit_status(self) -> int:
-        """0: every unit decoded and every check passed; 1: some were not, or there was
-        nothing to decode (said above)."""
-        r = self.replayer
-        nothing = not r.stats["units"]
-        return 1 if r.problems or self.read_problems or nothing else 0
-
-
-def _counts(counter: Mapping[str, int], order: Iterable[str] = ()) -> str:
-    keys = [k for k in order if counter.get(k)] + sorted(k for k in counter if k not in order)
-    return ", ".join(f"{k} {counter[k]:,}" for k in keys if counter[k]) or "none"
-
-
-def _check_lines(checks: Mapping[str, int]) -> list[str]:
-    out = []
-    for layer in ("tc_frame", "tm_frame", "aos_frame"):
-        n = sum(v for k, v in checks.items() if k.startswith(layer + ":"))
-        if not n:
-            continue
-        text = (
-            f"{layer} {checks[layer + ':equal']:,}/{n:,} equal to the frame decoded from its unit"
-        )
-        for key, what in (("different", "DIFFERENT"), ("unit_refused", "after a refused unit")):
-            if checks.get(f"{layer}:{key}"):
-                text += f", {checks[f'{layer}:{key}']:,} {what}"
-        out.append(text)
-    recorded = checks.get("space_packet:recorded", 0)
-    if recorded:
-        text = (
-            f"space_packet {checks['space_packet:equal']:,}/{recorded:,} equal to the packets "
-            "decoded from the units, link by link, in order"
-        )
-        if checks.get("space_packet:not_sent"):
-            text += (
-                f"; {checks['space_packet:not_sent']:,} in no unit of the capture (sent after "
-                "it ended, or not by these units)"
-            )
-        if checks.get("space_packet:different_links"):
-            text += f"; DIFFERENT on {checks['space_packet:different_links']:,} link(s)"
-        out.append(text)
-    return out
-
-
-def _summary(result: ReplayResult) -> list[str]:
-    r = result.replayer
-    rs = result.read_stats
-    s = r.stats
-    layer_order = [layer for fam in FAMILIES.values() for layer in fam] + ["space_packet"]
-    lines = ["", "summary"]
-    lines.append(
-        f"  read      {s['units']:,} units from {rs['records']:,} pcap records "
-        f"({_counts(r.units_by_layer, layer_order)})"
-    )
-    ignored = {
-        "not IP": rs["not_ip"],
-        "not UDP": rs["not_udp"],
-        "UDP on other ports (see --port LAYER=PORT)": rs["other_ports"],
-        "empty UDP datagrams": rs["empty_datagrams"],
-        "IPv4 datagrams missing fragments": rs["incomplete_datagrams"],
-        "records unreadable": len(result.read_problems),
-        "units for the other side (--as)": s["units_other_side"],
-    }
-    if any(ignored.values()):
-        lines.append(f"  ignored   {_counts(ignored)}")
-    messages = Counter(
-        {k.removeprefix("messages_"): v for k, v in s.items() if k.startswith("messages_")}
-    )
-    lines.append(
-        f"  decoded   {s['units_decoded']:,} units: {s['frames']:,} frames, "
-        f"{s['packets']:,} packets, {s['messages']:,} messages ({_counts(messages)})"
-    )
-    lines.append(f"  refused   {sum(r.refused.values()):,}: {_counts(r.refused)}")
-    if r.drops:
-        lines.append(f"  dropped   {_counts(r.drops)}")
-    for i, text in enumerate(_check_lines(r.checks)):
-        lines.append(f"  {'checked' if i == 0 else '':<9} {text}")
-    lines.append("")
-    lines.append("counters (every receiver of the replay, summed per kind of link)")
-    for family, stages in r.counters().items():
-        for stage, counter in stages.items():
-            lines.append(f"  {family:<9} {stage:<7} {_counts(counter)}")
-    lines.append("")
-    if not s["units"]:
-        lines.append(
-            "result    nothing decoded: no unit of a known layer in the capture (units go on "
-            "the ports of linkstack/capture/pcap.py, or name others with --port LAYER=PORT)"
-        )
-    elif result.exit_status == 0:
-        lines.append("result    every unit decoded, every check passed")
-    else:
-        lines.append(
-            "result    some units could not be used, or a check failed (see above; exit status 1)"
-        )
-    return lines
-
-
-def replay_file(
-    path: str | os.PathLike[str],
-    *,
-    side: str = "both",
-    realtime: bool = False,
-    ports: Mapping[str, int] | None = None,
-    verbose: bool = False,
-    say: Callable[[str], None] = print,
-) -> ReplayResult:
-    """Replay one capture, saying what the receivers decode as it goes and a summary
-    at the end. Raises :class:`CaptureFileError` if the file is no capture at all."""
-    clk = _heavy().clock
-    capture = CaptureFile(path, ports)
-    layers, families, first_t = capture.survey()
-    replayer = Replayer(layers, side=side, verbose=verbose)
-    result = ReplayResult(replayer, Counter())
-    names = "node names from the side file" if capture.named else "no side file: addresses"
-    kind = "pcapng (converted)" if capture.pcapng else "pcap"
-    say(f"linkstack replay {capture.path} ({kind}; epoch {capture.epoch.isoformat()}; {names})")
-    if capture.note:
-        say(f"  {capture.note}")
-    plan = []
-    for fam, source in replayer.sources.items():
-        if fam in families and source is not None and (side == "both" or RECEIVER[fam] == side):
-            plan.append(f"{fam} from {source}")
-    say(
-        "  decoding "
-        + ("; ".join(plan) if plan else "nothing: no unit of a known layer")
-        + f"; {'wall-clock time (--realtime)' if realtime else 'emulated time (--fast)'}"
-    )
-    say(f"  {'t_s':>14}  {'side':<6}  from -> to  what")
-    printed: Counter[str] = Counter()
-
-    def show(event: ReplayEvent) -> None:
-        if event.kind in ("refused", "drop") and not verbose:
-            data = event.data
-            key = f"{data.layer}: {data.field}" if event.kind == "refused" else str(data)
-            printed[key] += 1
-            if printed[key] > REFUSALS_PRINTED:
-                return
-            if printed[key] == REFUSALS_PRINTED:
-                say(event.format() + f"  (further '{key}' are counted, not shown; -v shows all)")
-                return
-        say(event.format())
-
-    async def drive() -> None:
-        clock = clk.make_clock(not realtime, capture.epoch, first_t or 0.0)
-        for item in capture.units():
-            if isinstance(item, ReadProblem):
-                result.read_problems.append(item)
-                stop = "; reading stops here" if item.fatal else "; skipped"
-                say(f"{'':14}  pcap    {'record ' + str(item.record)}: {item.error}{stop}")
-                continue
-            await clock.sleep_until(item.t_s)
-            for event in replayer.feed(item):
-                show(event)
-        for event in replayer.finish():
-            say(event.format())
-
-    clk.run(drive, emulated=not realtime)
-    result.read_stats = capture.stats
-    for line in _summary(result):
-        say(line)
-    return result
-
-
-# -- the command line -----------------------------------------------------------------------------
-
-
-def _port_spec(text: str) -> tuple[str, int]:
-    layer, sep, port = text.partition("=")
-    layer = layer.strip()
-    if not sep or layer not in LAYERS or not port.strip().isdigit():
-        raise argparse.ArgumentTypeError(
-            f"expected LAYER=PORT with LAYER one of {', '.join(sorted(LAYERS))}, got {text!r}"
-        )
-    number = int(port)
-    if not 1 <= number <= 65535:
-        raise argparse.ArgumentTypeError(f"port must be 1..65535, got {number}")
-    return layer, number
-
-
-def cmd_replay(args: argparse.Namespace) -> int:
-    ports: dict[str, int] = {}
-    for layer, port in args.port or ():
-        ports[layer] = port
-    try:
-        result = replay_file(
-            args.pcap,
-            side=args.side,
-            realtime=args.realtime,
-            ports=ports,
-            verbose=args.verbose,
-            say=functools.partial(print, flush=True) if args.realtime else print,
-        )
-    except BrokenPipeError:  # the reader went away (`| head`): stop quietly
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return 1
-    except CaptureFileError as exc:
-        print(f"linkstack replay: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("linkstack replay: interrupted", file=sys.stderr)
-        return 130
-    sys.stdout.flush()
-    return result.exit_status
-
-
-def add_replay_parser(subparsers: Any) -> argparse.ArgumentParser:
-    """Register ``linkstack replay`` on the CLI's subparsers."""
-    p = subparsers.add_parser(
-        "replay",
-        help="feed a capture's units into the receivers and print what they decode",
-        description="Replay a pcap (from linkstack, or any capture of CADUs, CLTUs, frames or "
-        "Space Packets over UDP) into the ground's and the satellites' receive chains at "
-        "the recorded times, and print the frames, CLCWs, packets and messages decoded, "
-        "every unit refused with its reason, and the counters. Exit status: 0 all decoded, "
-        "1 some units refused or a check failed, 2 not a capture.",
-    )
-    p.add_argument("pcap", type=Path, help="the capture (classic pcap or pcapng)")
-    p.add_argument(
-        "--as",
-        dest="side",
-        choices=SIDES,
-        default="both",
-        help="decode what the ground receives (downlink), what the satellites receive "
-        "(uplink and laser links), or both (default)",
-    )
-    pace = p.add_mutually_exclusive_group()
-    pace.add_argument("--realtime", action="store_true", help="pace the units with the wall clock")
-    pace.add_argument("--fast", action="store_true", help="emulated time, no waiting (the default)")
-    p.add_argument(
-        "--port",
-        action="append",
-        type=_port_spec,
-        metavar="LAYER=PORT",
-        help="UDP port of a layer, besides the documented ones (repeatable), e.g. tm_cadu=5000",
-    )
-    p.add_argument(
-        "-v",
-        "--verbose",
-        action="store_true",
-        help="every frame (idle ones too), every CLCW and every refusal",
-    )
-    p.set_defaults(func=cmd_replay)
-    return p
-
-
-if __name__ == "__main__":  # pragma: no cover - python -m linkstack.capture.replay FILE
-    parser = argparse.ArgumentParser(prog="linkstack")
-    add_replay_parser(parser.add_subparsers(dest="command"))
-    arguments = parser.parse_args(["replay", *sys.argv[1:]])
-    sys.exit(arguments.func(arguments))

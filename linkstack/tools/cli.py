@@ -444,10 +444,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--cuc", action="store_true", help="packet secondary header is a CUC code")
     p.set_defaults(func=_cmd_decode)
     # subcommands that live beside the code they drive
-    from linkstack.capture import replay, samples
+    from linkstack.capture import replay_cli, samples
     from linkstack.conformance import add_conform_parser
 
-    replay.add_replay_parser(sub)
+    replay_cli.add_replay_parser(sub)
     samples.add_samples_parser(sub)
     add_conform_parser(sub)
     return parser

@@ -29,16 +29,10 @@ from scapy.packet import Raw
 from scapy.utils import wrpcap, wrpcapng
 
 from channels.scenarios import scenario_by_name
-from linkstack.capture import replay
+from linkstack.capture import replay, replay_cli
 from linkstack.capture.pcap import LAYERS, PORTS, CapturedUnit, PcapCapture, read_units
-from linkstack.capture.replay import (
-    DOWNLINK,
-    LASER,
-    UPLINK,
-    CaptureFileError,
-    Replayer,
-    replay_file,
-)
+from linkstack.capture.replay import DOWNLINK, LASER, UPLINK, Replayer
+from linkstack.capture.replay_cli import CaptureFileError, replay_file
 from linkstack.ccsds.aos import AosConfig, AosMasterChannel
 from linkstack.ccsds.coding.chains import CaduCoding, CaduTransmitter, CltuCoding, CltuTransmitter
 from linkstack.ccsds.cop1.clcw import Clcw
@@ -55,7 +49,7 @@ SAMPLES = ROOT / "pcaps"
 EPOCH = datetime(2025, 6, 1, tzinfo=UTC)
 
 
-def run_replay(path, **kw) -> tuple[replay.ReplayResult, list[str]]:
+def run_replay(path, **kw) -> tuple[replay_cli.ReplayResult, list[str]]:
     lines: list[str] = []
     result = replay_file(path, say=lines.append, **kw)
     return result, lines
@@ -322,7 +316,7 @@ def test_ipv6_and_pcapng_read_like_ipv4_pcap(tmp_path):
         assert len(got) == 2
         want = want or got
         assert got == want
-    assert "pcapng (converted)" in lines[0]
+    assert "(pcapng; " in lines[0]
     # a pcapng cut inside its last block: what came before is replayed, then it stops
     path = tmp_path / "a.pcapng"
     path.write_bytes(path.read_bytes()[:-50])
@@ -446,7 +440,7 @@ def test_a_file_that_is_no_capture_exits_2(tmp_path, capsys, content):
     path = tmp_path / "x.pcap"
     path.write_bytes(content)
     parser = argparse.ArgumentParser()
-    replay.add_replay_parser(parser.add_subparsers(dest="command"))
+    replay_cli.add_replay_parser(parser.add_subparsers(dest="command"))
     args = parser.parse_args(["replay", str(path)])
     assert args.func(args) == 2
     err = capsys.readouterr().err
@@ -457,7 +451,7 @@ def test_a_file_that_is_no_capture_exits_2(tmp_path, capsys, content):
 
 def test_missing_file_and_bad_options(tmp_path, capsys):
     parser = argparse.ArgumentParser()
-    replay.add_replay_parser(parser.add_subparsers(dest="command"))
+    replay_cli.add_replay_parser(parser.add_subparsers(dest="command"))
     args = parser.parse_args(["replay", str(tmp_path / "nope.pcap")])
     assert args.func(args) == 2
     assert "cannot read" in capsys.readouterr().err
@@ -471,7 +465,7 @@ def test_missing_file_and_bad_options(tmp_path, capsys):
 
 def test_the_command_replays_a_sample(capsys):
     parser = argparse.ArgumentParser()
-    replay.add_replay_parser(parser.add_subparsers(dest="command"))
+    replay_cli.add_replay_parser(parser.add_subparsers(dest="command"))
     args = parser.parse_args(["replay", str(SAMPLES / "lossy-cop1.pcap"), "--fast"])
     assert args.func(args) == 0
     out = capsys.readouterr().out

@@ -22,7 +22,8 @@ import pytest
 from channels.scenarios import EPOCH
 from linkstack.capture import samples
 from linkstack.capture.pcap import PORTS, read_units
-from linkstack.capture.replay import DOWNLINK, LASER, UPLINK, replay_file
+from linkstack.capture.replay import DOWNLINK, LASER, UPLINK
+from linkstack.capture.replay_cli import replay_file
 from payloads.backends import GenerationParams
 from payloads.messages import Ack, Answer, Query
 

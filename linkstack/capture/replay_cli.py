@@ -1,0 +1,385 @@
+"""``linkstack replay``: a capture's units fed into the receivers again, and what they decode.
+
+::
+
+    linkstack replay FILE [--as ground|sat|both] [--realtime|--fast]
+                     [--port LAYER=PORT ...] [-v]
+
+Each unit of the capture goes, at its recorded time, into the receive chain that
+the node at the far end runs (:class:`~linkstack.capture.replay.Replayer`, the
+sans-I/O core: what is decoded, and how, is said there): ``--as sat`` the uplink
+and laser links, ``--as ground`` the downlink, by default both. This module is the
+I/O around it: the file, the clock, the printing and the summary.
+
+**Files.** A pcap or a pcapng (read directly by :mod:`linkstack.capture.reader`),
+from linkstack or any capture of CADUs, CLTUs, frames or Space Packets over UDP
+(IPv4 or IPv6): on the documented ports, or on others named with ``--port
+LAYER=PORT``. The side file ``FILE.nodes.json``, when there is one, gives the node
+names and the epoch back. What cannot be used is said, never a traceback: a
+damaged record is skipped (or, when the file cannot be read further, the replay
+stops there and says why); the summary counts the units read, decoded and refused
+by reason. A file that is not a capture at all exits with status 2.
+
+Time: ``--fast`` (the default) runs on the virtual-time clock (emulated time, no
+waiting), ``--realtime`` on the wall clock, the gaps between units as recorded;
+both through :mod:`linkstack.runtime.clock`, imported when a replay starts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import os
+import sys
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from linkstack.capture.network import LAYER_BY_PORT, LAYERS, NodeRegistry
+from linkstack.capture.reader import CapturedUnit, PcapReader, ReadProblem
+from linkstack.capture.replay import (
+    FAMILIES,
+    RECEIVER,
+    SIDES,
+    Replayer,
+    ReplayEvent,
+    family_of,
+)
+from linkstack.errors import ConfigError, DecodeError, LinkstackError
+
+REFUSALS_PRINTED = 10  # of one kind (layer and field), unless verbose
+
+
+class CaptureFileError(LinkstackError):
+    """The file cannot be read as a capture at all (not a pcap or pcapng, unreadable)."""
+
+
+# -- the file --------------------------------------------------------------------------------
+
+
+class CaptureFile:
+    """A capture to replay: its units (a tolerant reader), epoch and node names.
+
+    ``ports``: extra layer ports (``{"tm_cadu": 5000}``), on top of the documented
+    ones. :meth:`units` yields :class:`CapturedUnit` and, for a record that cannot be
+    read, :class:`ReadProblem`; it raises :class:`CaptureFileError` when the file is
+    no capture at all. ``stats`` holds the reader's counters of the last pass."""
+
+    def __init__(
+        self, path: str | os.PathLike[str], ports: Mapping[str, int] | None = None
+    ) -> None:
+        self.path = Path(path)
+        self.ports: dict[int, str] = dict(LAYER_BY_PORT)
+        for layer, port in (ports or {}).items():
+            if layer not in LAYERS:
+                raise ConfigError("replay", "port", f"unknown layer {layer!r}: {sorted(LAYERS)}")
+            self.ports[port] = layer
+        self.note = ""
+        self.format = "pcap"  # or "pcapng", as the last pass over the file found
+        try:
+            base = PcapReader(self.path)
+            self.named = base.registry is not None and len(base.registry) > 0
+            self.registry, self.epoch = base.registry, base.epoch
+        except DecodeError as exc:  # a damaged side file: go on with addresses
+            self.note = f"side file ignored: {exc}"
+            self.named = False
+            self.registry, self.epoch = NodeRegistry(), datetime(1970, 1, 1, tzinfo=UTC)
+        if self.epoch.tzinfo is None:
+            self.epoch = self.epoch.replace(tzinfo=UTC)
+        self.stats: Counter[str] = Counter()
+
+    def units(self) -> Iterator[CapturedUnit | ReadProblem]:
+        try:
+            f = open(self.path, "rb")  # noqa: SIM115 - closed by the with below
+        except OSError as exc:
+            raise CaptureFileError(f"cannot read {self.path}: {exc.strerror or exc}") from None
+        with f:
+            reader = PcapReader(f, epoch=self.epoch, registry=self.registry, ports=self.ports)
+            self.stats = reader.stats
+            try:
+                yield from reader.read(resume=True)
+            except DecodeError as exc:  # its header, or a pcapng's blocks before an interface
+                what = "not a pcapng file we can read: " if exc.layer == "pcapng" else ""
+                raise CaptureFileError(f"{self.path}: {what}{exc}") from None
+            except OSError as exc:
+                raise CaptureFileError(f"cannot read {self.path}: {exc}") from None
+            finally:
+                self.format = reader.format or self.format
+
+    def survey(self) -> tuple[Counter[str], set[str], float | None]:
+        """A first pass: units per layer, the kinds of link present, the first unit's time."""
+        layers: Counter[str] = Counter()
+        families: set[str] = set()
+        first = None
+        for item in self.units():
+            if isinstance(item, CapturedUnit):
+                layers[item.layer] += 1
+                families.add(family_of(item))
+                if first is None:
+                    first = item.t_s
+        return layers, families, first
+
+
+# -- the driver: a clock, the printing, the summary ---------------------------------------------
+
+
+@dataclass
+class ReplayResult:
+    replayer: Replayer
+    read_stats: Counter[str]
+    read_problems: list[ReadProblem] = field(default_factory=list)
+
+    @property
+    def exit_status(self) -> int:
+        """0: every unit decoded and every check passed; 1: some were not, or there was
+        nothing to decode (said above)."""
+        r = self.replayer
+        nothing = not r.stats["units"]
+        return 1 if r.problems or self.read_problems or nothing else 0
+
+
+def _counts(counter: Mapping[str, int], order: Iterable[str] = ()) -> str:
+    keys = [k for k in order if counter.get(k)] + sorted(k for k in counter if k not in order)
+    return ", ".join(f"{k} {counter[k]:,}" for k in keys if counter[k]) or "none"
+
+
+def _check_lines(checks: Mapping[str, int]) -> list[str]:
+    out = []
+    for layer in ("tc_frame", "tm_frame", "aos_frame"):
+        n = sum(v for k, v in checks.items() if k.startswith(layer + ":"))
+        if not n:
+            continue
+        text = (
+            f"{layer} {checks[layer + ':equal']:,}/{n:,} equal to the frame decoded from its unit"
+        )
+        for key, what in (("different", "DIFFERENT"), ("unit_refused", "after a refused unit")):
+            if checks.get(f"{layer}:{key}"):
+                text += f", {checks[f'{layer}:{key}']:,} {what}"
+        out.append(text)
+    recorded = checks.get("space_packet:recorded", 0)
+    if recorded:
+        text = (
+            f"space_packet {checks['space_packet:equal']:,}/{recorded:,} equal to the packets "
+            "decoded from the units, link by link, in order"
+        )
+        if checks.get("space_packet:not_sent"):
+            text += (
+                f"; {checks['space_packet:not_sent']:,} in no unit of the capture (sent after "
+                "it ended, or not by these units)"
+            )
+        if checks.get("space_packet:different_links"):
+            text += f"; DIFFERENT on {checks['space_packet:different_links']:,} link(s)"
+        out.append(text)
+    return out
+
+
+def _summary(result: ReplayResult) -> list[str]:
+    r = result.replayer
+    rs = result.read_stats
+    s = r.stats
+    layer_order = [layer for fam in FAMILIES.values() for layer in fam] + ["space_packet"]
+    lines = ["", "summary"]
+    lines.append(
+        f"  read      {s['units']:,} units from {rs['records']:,} pcap records "
+        f"({_counts(r.units_by_layer, layer_order)})"
+    )
+    ignored = {
+        "not IP": rs["not_ip"],
+        "not UDP": rs["not_udp"],
+        "UDP on other ports (see --port LAYER=PORT)": rs["other_ports"],
+        "empty UDP datagrams": rs["empty_datagrams"],
+        "IPv4 datagrams missing fragments": rs["incomplete_datagrams"],
+        "records unreadable": len(result.read_problems),
+        "units for the other side (--as)": s["units_other_side"],
+    }
+    if any(ignored.values()):
+        lines.append(f"  ignored   {_counts(ignored)}")
+    messages = Counter(
+        {k.removeprefix("messages_"): v for k, v in s.items() if k.startswith("messages_")}
+    )
+    lines.append(
+        f"  decoded   {s['units_decoded']:,} units: {s['frames']:,} frames, "
+        f"{s['packets']:,} packets, {s['messages']:,} messages ({_counts(messages)})"
+    )
+    lines.append(f"  refused   {sum(r.refused.values()):,}: {_counts(r.refused)}")
+    if r.drops:
+        lines.append(f"  dropped   {_counts(r.drops)}")
+    for i, text in enumerate(_check_lines(r.checks)):
+        lines.append(f"  {'checked' if i == 0 else '':<9} {text}")
+    lines.append("")
+    lines.append("counters (every receiver of the replay, summed per kind of link)")
+    for family, stages in r.counters().items():
+        for stage, counter in stages.items():
+            lines.append(f"  {family:<9} {stage:<7} {_counts(counter)}")
+    lines.append("")
+    if not s["units"]:
+        lines.append(
+            "result    nothing decoded: no unit of a known layer in the capture (units go on "
+            "the ports of linkstack/capture/pcap.py, or name others with --port LAYER=PORT)"
+        )
+    elif result.exit_status == 0:
+        lines.append("result    every unit decoded, every check passed")
+    else:
+        lines.append(
+            "result    some units could not be used, or a check failed (see above; exit status 1)"
+        )
+    return lines
+
+
+def replay_file(
+    path: str | os.PathLike[str],
+    *,
+    side: str = "both",
+    realtime: bool = False,
+    ports: Mapping[str, int] | None = None,
+    verbose: bool = False,
+    say: Callable[[str], None] = print,
+) -> ReplayResult:
+    """Replay one capture, saying what the receivers decode as it goes and a summary
+    at the end. Raises :class:`CaptureFileError` if the file is no capture at all."""
+    from linkstack.runtime import clock as clk  # noqa: PLC0415 - see the module docstring
+
+    capture = CaptureFile(path, ports)
+    layers, families, first_t = capture.survey()
+    replayer = Replayer(layers, side=side, verbose=verbose)
+    result = ReplayResult(replayer, Counter())
+    names = "node names from the side file" if capture.named else "no side file: addresses"
+    epoch = capture.epoch.isoformat()
+    say(f"linkstack replay {capture.path} ({capture.format}; epoch {epoch}; {names})")
+    if capture.note:
+        say(f"  {capture.note}")
+    plan = []
+    for fam, source in replayer.sources.items():
+        if fam in families and source is not None and (side == "both" or RECEIVER[fam] == side):
+            plan.append(f"{fam} from {source}")
+    say(
+        "  decoding "
+        + ("; ".join(plan) if plan else "nothing: no unit of a known layer")
+        + f"; {'wall-clock time (--realtime)' if realtime else 'emulated time (--fast)'}"
+    )
+    say(f"  {'t_s':>14}  {'side':<6}  from -> to  what")
+    printed: Counter[str] = Counter()
+
+    def show(event: ReplayEvent) -> None:
+        if event.kind in ("refused", "drop") and not verbose:
+            data = event.data
+            key = f"{data.layer}: {data.field}" if event.kind == "refused" else str(data)
+            printed[key] += 1
+            if printed[key] > REFUSALS_PRINTED:
+                return
+            if printed[key] == REFUSALS_PRINTED:
+                say(event.format() + f"  (further '{key}' are counted, not shown; -v shows all)")
+                return
+        say(event.format())
+
+    async def drive() -> None:
+        clock = clk.make_clock(not realtime, capture.epoch, first_t or 0.0)
+        for item in capture.units():
+            if isinstance(item, ReadProblem):
+                result.read_problems.append(item)
+                stop = "; reading stops here" if item.fatal else "; skipped"
+                say(f"{'':14}  pcap    {'record ' + str(item.record)}: {item.error}{stop}")
+                continue
+            await clock.sleep_until(item.t_s)
+            for event in replayer.feed(item):
+                show(event)
+        for event in replayer.finish():
+            say(event.format())
+
+    clk.run(drive, emulated=not realtime)
+    result.read_stats = capture.stats
+    for line in _summary(result):
+        say(line)
+    return result
+
+
+# -- the command line -----------------------------------------------------------------------------
+
+
+def _port_spec(text: str) -> tuple[str, int]:
+    layer, sep, port = text.partition("=")
+    layer = layer.strip()
+    if not sep or layer not in LAYERS or not port.strip().isdigit():
+        raise argparse.ArgumentTypeError(
+            f"expected LAYER=PORT with LAYER one of {', '.join(sorted(LAYERS))}, got {text!r}"
+        )
+    number = int(port)
+    if not 1 <= number <= 65535:
+        raise argparse.ArgumentTypeError(f"port must be 1..65535, got {number}")
+    return layer, number
+
+
+def cmd_replay(args: argparse.Namespace) -> int:
+    ports: dict[str, int] = {}
+    for layer, port in args.port or ():
+        ports[layer] = port
+    try:
+        result = replay_file(
+            args.pcap,
+            side=args.side,
+            realtime=args.realtime,
+            ports=ports,
+            verbose=args.verbose,
+            say=functools.partial(print, flush=True) if args.realtime else print,
+        )
+    except BrokenPipeError:  # the reader went away (`| head`): stop quietly
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
+    except CaptureFileError as exc:
+        print(f"linkstack replay: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("linkstack replay: interrupted", file=sys.stderr)
+        return 130
+    sys.stdout.flush()
+    return result.exit_status
+
+
+def add_replay_parser(subparsers: Any) -> argparse.ArgumentParser:
+    """Register ``linkstack replay`` on the CLI's subparsers."""
+    p = subparsers.add_parser(
+        "replay",
+        help="feed a capture's units into the receivers and print what they decode",
+        description="Replay a pcap (from linkstack, or any capture of CADUs, CLTUs, frames or "
+        "Space Packets over UDP) into the ground's and the satellites' receive chains at "
+        "the recorded times, and print the frames, CLCWs, packets and messages decoded, "
+        "every unit refused with its reason, and the counters. Exit status: 0 all decoded, "
+        "1 some units refused or a check failed, 2 not a capture.",
+    )
+    p.add_argument("pcap", type=Path, help="the capture (classic pcap or pcapng)")
+    p.add_argument(
+        "--as",
+        dest="side",
+        choices=SIDES,
+        default="both",
+        help="decode what the ground receives (downlink), what the satellites receive "
+        "(uplink and laser links), or both (default)",
+    )
+    pace = p.add_mutually_exclusive_group()
+    pace.add_argument("--realtime", action="store_true", help="pace the units with the wall clock")
+    pace.add_argument("--fast", action="store_true", help="emulated time, no waiting (the default)")
+    p.add_argument(
+        "--port",
+        action="append",
+        type=_port_spec,
+        metavar="LAYER=PORT",
+        help="UDP port of a layer, besides the documented ones (repeatable), e.g. tm_cadu=5000",
+    )
+    p.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        help="every frame (idle ones too), every CLCW and every refusal",
+    )
+    p.set_defaults(func=cmd_replay)
+    return p
+
+
+if __name__ == "__main__":  # pragma: no cover - python -m linkstack.capture.replay_cli FILE
+    parser = argparse.ArgumentParser(prog="linkstack")
+    add_replay_parser(parser.add_subparsers(dest="command"))
+    arguments = parser.parse_args(["replay", *sys.argv[1:]])
+    sys.exit(arguments.func(arguments))
