@@ -206,8 +206,9 @@ class Verdicts:
             run.judge(obs)
 
     def results(self, units: Counter[str]) -> list[RuleResult]:
-        """Every rule's result; ``units`` counts the capture's units by layer (a rule
-        with none of its subjects among them or the observations had nothing to judge)."""
+        """Every rule's result. ``units`` counts the capture's units by layer: a rule that
+        judged nothing is n/a because its subject was absent from them and from the
+        observations, or because nothing there was what it applies to."""
         return [self._result(i, units) for i in range(len(self.rules))]
 
     def _result(self, i: int, units: Counter[str]) -> RuleResult:
