@@ -68,7 +68,7 @@ from typing import Any, TextIO
 import aiomqtt
 
 from linkstack.errors import ConfigError
-from linkstack.tools.demo import escape
+from linkstack.text import escape
 from payloads.messages import MAX_ID_LEN, Answer, AnswerChunk, ErrorMessage, Params
 
 log = logging.getLogger("linkstack.daemon.mqtt")

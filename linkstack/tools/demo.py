@@ -21,7 +21,6 @@ import importlib
 import importlib.util
 import sys
 import time
-import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
@@ -32,6 +31,7 @@ from channels.scenarios import scenario_by_name
 from linkstack.runtime import clock as clk
 from linkstack.runtime.emulation import Emulation, EmulationConfig
 from linkstack.runtime.report import LEG_SHORT, REFERENCE_S, Timeline, format_table, write_reports
+from linkstack.text import escape
 from payloads.backends import Backend, GenerationParams, make_backend
 from payloads.client import QueryRefusedError
 from payloads.messages import Answer, ErrorMessage, Params
@@ -62,21 +62,6 @@ class Planned:
     why: str
     prompt: str
     params: Params
-
-
-def escape(text: str, limit: int = 240) -> str:
-    """Printable text: control and other non-printing characters escaped, cut at ``limit``."""
-    out = []
-    for ch in text:
-        if ch == " " or not unicodedata.category(ch).startswith(("C", "Z")):
-            out.append(ch)
-        elif ch in "\n\t\r":
-            out.append({"\n": "\\n", "\t": "\\t", "\r": "\\r"}[ch])
-        else:
-            code = ord(ch)
-            out.append(f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}")
-    s = "".join(out)
-    return s if len(s) <= limit else s[: limit - 1] + "…"
 
 
 def plan_queries(

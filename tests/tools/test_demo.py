@@ -2,8 +2,8 @@
 
 import json
 
+from linkstack.text import escape
 from linkstack.tools import cli
-from linkstack.tools.demo import escape
 
 
 def test_demo_answers_prints_timelines_and_writes_the_reports(tmp_path, capsys):
