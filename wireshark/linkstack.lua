@@ -1,6 +1,6 @@
 -- linkstack.lua: Wireshark dissectors for the units that linkstack captures.
 --
--- linkstack (linkstack/capture.py) writes every unit it moves as the payload of
+-- linkstack (linkstack/capture/pcap.py) writes every unit it moves as the payload of
 -- one UDP datagram, with one port per layer (source and destination alike):
 --
 --   cltu          47001  CLTU: start sequence, BCH(63,56) codeblocks, tail

@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import Counter
+from collections.abc import Coroutine
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +38,8 @@ from linkstack.daemon.mqtt import (
 from linkstack.daemon.status import event
 from linkstack.runtime.mission_control import MissionControl
 from linkstack.runtime.report import timeline_json, to_json
+from linkstack.runtime.scenario import ScenarioFile
+from linkstack.timebase import Clock
 from payloads.client import Client, Pending
 from payloads.messages import Answer, AnswerChunk, ErrorMessage, Params, decode
 from payloads.timeline import Timeline
@@ -49,8 +52,8 @@ class GroundApp:
 
     def __init__(
         self,
-        settings: Any,  # linkstack.runtime.scenario.ScenarioFile
-        clock: Any,
+        settings: ScenarioFile,
+        clock: Clock,
         mcc: MissionControl,
         queue: GroundQueue,
     ) -> None:
@@ -261,7 +264,7 @@ class GroundApp:
             return False
         return await self.bridge.publish(topic, body, qos=qos)
 
-    def _spawn(self, coro: Any) -> None:
+    def _spawn(self, coro: Coroutine[Any, Any, object]) -> None:
         task = asyncio.get_running_loop().create_task(coro)
         self._side.add(task)
         task.add_done_callback(self._side.discard)

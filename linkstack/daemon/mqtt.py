@@ -63,13 +63,17 @@ import sys
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass, field
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 import aiomqtt
 
 from linkstack.errors import ConfigError
 from linkstack.text import escape
+from linkstack.timebase import Clock
 from payloads.messages import MAX_ID_LEN, Answer, AnswerChunk, ErrorMessage, Params
+
+if TYPE_CHECKING:  # annotations only: `linkstack ask` need not import the runtime
+    from linkstack.runtime.scenario import MqttSettings
 
 log = logging.getLogger("linkstack.daemon.mqtt")
 
@@ -268,7 +272,7 @@ def _finite(obj: Any) -> Any:
 # -- the connection ---------------------------------------------------------------------------
 
 
-def tls_context(settings: Any) -> ssl.SSLContext | None:
+def tls_context(settings: MqttSettings) -> ssl.SSLContext | None:
     """The TLS context of the settings (None without ``tls``)."""
     if not settings.tls:
         return None
@@ -293,7 +297,7 @@ def tls_context(settings: Any) -> ssl.SSLContext | None:
     return ctx
 
 
-def password(settings: Any) -> str | None:
+def password(settings: MqttSettings) -> str | None:
     if settings.password_env:
         value = os.environ.get(settings.password_env)
         if value is None:
@@ -333,7 +337,7 @@ def refusal(exc: aiomqtt.MqttError) -> str | None:
 
 
 def make_client(
-    settings: Any,
+    settings: MqttSettings,
     *,
     identifier: str | None,
     clean_session: bool,
@@ -363,9 +367,9 @@ class MqttBridge:
 
     def __init__(
         self,
-        settings: Any,
+        settings: MqttSettings,
         topics: Topics,
-        clock: Any,
+        clock: Clock,
         on_query: Callable[[bytes], None],
         on_connected: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
@@ -475,7 +479,7 @@ class MqttBridge:
 
 
 async def ask(
-    settings: Any,
+    settings: MqttSettings,
     ground: str,
     request: Request,
     *,

@@ -26,7 +26,7 @@ import time
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from linkstack.capture.pcap import PcapCapture
 from linkstack.daemon.mqtt import dumps
@@ -36,6 +36,12 @@ from linkstack.daemon.wire import PortPlan, Wire
 from linkstack.errors import ConfigError
 from linkstack.runtime import clock as clk
 from linkstack.runtime.scenario import ScenarioFile
+from linkstack.timebase import Clock
+from payloads.backends import Backend
+
+if TYPE_CHECKING:
+    from linkstack.daemon.ground import GroundApp
+    from linkstack.daemon.groundqueue import GroundQueue
 
 ROLES = ("ground", "sat", "channel", "all")
 HTTP_OFFSET = {"ground": 0, "channel": 1, "sat": 2, "all": 3}
@@ -111,7 +117,7 @@ def main(settings: ScenarioFile, opts: Options) -> int:
     return clk.run(daemon.run, emulated=False)
 
 
-def _load_backend(settings: ScenarioFile) -> Any:
+def _load_backend(settings: ScenarioFile) -> Backend:
     from payloads.backends import GenerationParams, make_backend  # noqa: PLC0415
 
     spec = settings.emulation.backend
@@ -134,18 +140,22 @@ def _load_backend(settings: ScenarioFile) -> Any:
 
 class Daemon:
     def __init__(
-        self, settings: ScenarioFile, opts: Options, backend: Any, anchor_unix_s: float | None
+        self,
+        settings: ScenarioFile,
+        opts: Options,
+        backend: Backend | None,
+        anchor_unix_s: float | None,
     ) -> None:
         self.settings = settings
         self.opts = opts
         self.backend = backend
         self.anchor_unix_s = anchor_unix_s
         self.out_dir = opts.out_dir or settings.out_dir
-        self.parts: list[Any] = []
+        self.parts: list[ChannelPart | SatellitePart | GroundPart] = []
         self.ground: GroundPart | None = None
-        self.app: Any = None
+        self.app: GroundApp | None = None
         self.sink: PcapCapture | None = None
-        self.queue: Any = None
+        self.queue: GroundQueue | None = None
 
     def _clock(self) -> clk.WallClock:
         epoch = self.settings.scenario.epoch
@@ -232,7 +242,7 @@ class Daemon:
         path = cap_dir / f"{name}.pcap"
         return PcapCapture(path, self.settings.scenario.epoch, set(layers) if layers else None)
 
-    def _open_ground(self, clock: Any) -> None:
+    def _open_ground(self, clock: Clock) -> None:
         from linkstack.daemon.ground import GroundApp  # noqa: PLC0415 - aiomqtt, sqlite
         from linkstack.daemon.groundqueue import GroundQueue  # noqa: PLC0415
 
@@ -283,7 +293,7 @@ class Daemon:
             out["capture"] = dict(self.sink.stats)
         return out
 
-    async def _status_loop(self, clock: Any, stop: asyncio.Event) -> None:
+    async def _status_loop(self, clock: clk.WallClock, stop: asyncio.Event) -> None:
         interval_s = self.settings.daemon.status_interval_s
         next_t_s = clock.now()
         while not stop.is_set():
@@ -325,5 +335,5 @@ class Daemon:
         event("stopped", counters=counters, wire=dict(wire.stats))
 
 
-def _part_name(part: Any) -> str:
+def _part_name(part: ChannelPart | SatellitePart | GroundPart) -> str:
     return {ChannelPart: "channel", GroundPart: "ground", SatellitePart: "satellites"}[type(part)]

@@ -35,6 +35,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from channels.link import Conditions, Delivery, Link, LinkEvent
+from channels.scenarios import Scenario
 from linkstack.errors import ConfigError
 from linkstack.runtime.routing import StationSwitch
 from linkstack.timebase import Clock
@@ -68,7 +69,7 @@ class LinkSpec:
 class PortPlan:
     """The links of a scenario and their ports (see the module docstring)."""
 
-    def __init__(self, scenario: Any, host: str, channel_port: int, node_port: int) -> None:
+    def __init__(self, scenario: Scenario, host: str, channel_port: int, node_port: int) -> None:
         self.host = host
         links: list[LinkSpec] = []
 

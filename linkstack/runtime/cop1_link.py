@@ -67,7 +67,6 @@ import contextlib
 from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
 
 from channels.link import Conditions, Delivery, Link, LinkEvent, LinkModel
 from linkstack.ccsds.coding.chains import (
@@ -99,7 +98,7 @@ from linkstack.ccsds.cop1.fop import (
 from linkstack.ccsds.tc import TcConfig, TcFrame, TcFrameType, TcReceiver, TcVirtualChannel
 from linkstack.ccsds.tm import DEFAULT_FRAME_LEN, TmConfig, TmMasterChannel, TmReceiver
 from linkstack.errors import ConfigError, DecodeError
-from linkstack.timebase import Clock
+from linkstack.timebase import Clock, TimerHandle
 
 
 @dataclass(frozen=True, slots=True)
@@ -230,7 +229,7 @@ class Ground:
         self._unlocking = False  # resync: an Unlock is under way
         self._actions: deque[Action] = deque()
         self._draining = False
-        self._timer: Any = None  # the clock's handle of the armed T1
+        self._timer: TimerHandle | None = None  # the clock's handle of the armed T1
         self._limit_raised = False  # by an automatic resume, until a frame is acknowledged
         self._progressed = False
         uplink.add_listener(self._on_uplink_event)

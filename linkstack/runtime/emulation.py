@@ -14,23 +14,23 @@
         downlink Link (X-band) -> MissionControl -> client (ack back up the same way)
 
 Everything here is glue: the protocol work is done by the sans-I/O codecs and state
-machines (:mod:`linkstack.ccsds.spp`, :mod:`linkstack.ccsds.tc`, :mod:`linkstack.ccsds.tm`,
-:mod:`linkstack.ccsds.aos`, :mod:`linkstack.ccsds.coding.chains`, :mod:`linkstack.ccsds.cop1.fop`,
-:mod:`linkstack.ccsds.cop1.farm` through :mod:`linkstack.runtime.cop1_link`'s ``Ground`` and
-``Spacecraft``) and by :mod:`linkstack.runtime.routing`; the physics by :mod:`channels`.
+machines of :mod:`linkstack.ccsds` (through :mod:`linkstack.runtime.cop1_link`'s
+``Ground`` and ``Spacecraft``) and by :mod:`linkstack.runtime.routing`; the physics by
+:mod:`channels`.
 
 How the pieces are modelled:
 
 - **Mission control and stations.** One mission control holds one COP-1 virtual
-  channel per satellite: one FOP-1 (``uplink.Ground``) on the ground and one
-  FARM-1 (``uplink.Spacecraft``) on board, for the whole run. The stations are its
-  RF front ends: each satellite's uplink and downlink are one :class:`Link` each,
-  whose model (:class:`SwitchedRfModel`) is the RF link of the station that tracks
-  the satellite at the emission time (it keeps a station until its pass ends, then
-  takes the visible station whose pass lasts longest). A handover is therefore
-  transparent to COP-1: frames in flight and the Sent Queue carry on, the new
-  station's receivers acquire, and a frame lost meanwhile is retransmitted. Out of
-  contact, FOP-1's T1 is held (``uplink.Ground``), so nothing is given up.
+  channel per satellite: one FOP-1 (``cop1_link.Ground``) on the ground and one
+  FARM-1 (``cop1_link.Spacecraft``) on board, for the whole run. The stations are
+  its RF front ends: each satellite's uplink and downlink are one :class:`Link`
+  each, whose model (:class:`~linkstack.runtime.radio.SwitchedRfModel`) is the RF
+  link of the station that tracks the satellite at the emission time
+  (:class:`~linkstack.runtime.routing.StationSwitch`: it keeps a station until its
+  pass ends, then takes the visible station whose pass lasts longest). A handover
+  is therefore transparent to COP-1: frames in flight and the Sent Queue carry on,
+  the new station's receivers acquire, and a frame lost meanwhile is retransmitted.
+  Out of contact, FOP-1's T1 is held (``cop1_link.Ground``), so nothing is given up.
   A station has a transmitter for every satellite it sees (no antenna contention).
 - **Passes are scheduled for traffic.** A satellite transmits TM (each frame
   carries FARM-1's CLCW) every ``clcw_interval_s`` while it is in view of a station
@@ -48,26 +48,29 @@ How the pieces are modelled:
   and the TM downlink have none: the service repeats each answer until the
   ground's Ack reaches it, and the client keeps the first copy; a query lost on a
   laser link is re-sent by the client after its retry time.
-- **Measurement.** A :class:`Trace` records each hop of each query and answer (the
-  first CLTU, AOS CADU or TM frame that carries it, and the instant it is
-  complete at the far end); :meth:`MissionControl.annotate` reads the hops of the
-  copy that arrived into the query's :class:`linkstack.runtime.report.Timeline`.
+- **Measurement.** A :class:`~linkstack.runtime.trace.Trace` records each hop of
+  each query and answer (the first CLTU, AOS CADU or TM frame that carries it, and
+  the instant it is complete at the far end); messages carry their key, handed
+  over by whoever made them, and nobody decodes a message to follow it;
+  :meth:`MissionControl.annotate` reads the hops of the copy that arrived into the
+  query's :class:`payloads.timeline.Timeline`.
 
 Capture: give :class:`Emulation` a :class:`CaptureSink`; every unit is reported
 once, on the sender's side, when the link starts to emit it (CLTUs and their TC
-frames, TM and AOS CADUs and their frames), and every Space Packet when it is
-handed to the framing layer. Without a sink nothing is kept.
+frames, TM and AOS CADUs and their frames: :func:`~linkstack.runtime.radio.capture_emissions`),
+and every Space Packet when it is handed to the framing layer. Without a sink
+nothing is kept.
 
-Split across processes (:mod:`linkstack.daemon`): the nodes do not need the
-:class:`Emulation`, only a :class:`Site` (the clock, the contact state, the trace,
-the capture sink, the station switches and a ``wake``), so a daemon builds
-:class:`MissionControl` or :class:`SatelliteNode` on a site of its own and gives
-them links whose far end is a UDP socket; the physics (:func:`rf_models`,
-:func:`laser_model`) then runs in the channel daemon. There the ground resynchronises
-COP-1 from the first CLCW (:class:`Cop1Channel` with ``sync``), since the FARM-1 on
-board outlives a restart of the ground, and a satellite transmits TM all through
-every pass (:func:`transmit_passes` with a ``busy`` that is always true), since it
-cannot see the ground's FOP-1.
+One assembly (:mod:`linkstack.daemon.parts` uses the same): a
+:class:`~linkstack.runtime.site.Site` holds what the nodes of a process share;
+:class:`SatelliteNode` and :class:`MissionControl` are built from their links;
+:class:`~linkstack.runtime.radio.PhysicalLinks` builds every link with its physics
+(here, connected to the nodes; in the channel daemon, to UDP ports). In the daemons
+the nodes' links are paced transmitters to UDP instead, the ground resynchronises
+COP-1 from FARM-1's CLCW (``UplinkConfig.resync_from_clcw``: the FARM-1 on board
+outlives a restart of the ground), and a satellite transmits TM all through every
+pass (:func:`transmit_passes` with a ``busy`` that is always true), since it cannot
+see the ground's FOP-1.
 """
 
 from __future__ import annotations

@@ -55,8 +55,8 @@ from channels.rf import (
 from linkstack.ccsds.coding.cltu import DecodeMode
 from linkstack.ccsds.coding.rs import INTERLEAVING_DEPTHS
 from linkstack.errors import ConfigError
+from linkstack.runtime.config import EmulationConfig
 from linkstack.runtime.cop1_link import UplinkConfig
-from linkstack.runtime.emulation import EmulationConfig
 from linkstack.runtime.site import LAYERS
 from linkstack.tomlcheck import Table, TomlError, kind_of, parse
 from payloads.backends import KINDS as BACKEND_KINDS
@@ -165,7 +165,7 @@ class ScenarioFile:
     source: str
     name: str
     description: str
-    emulation: Any  # linkstack.runtime.emulation.EmulationConfig
+    emulation: EmulationConfig
     capture: CaptureSettings = field(default_factory=CaptureSettings)
     mqtt: MqttSettings = field(default_factory=MqttSettings)
     daemon: DaemonSettings = field(default_factory=DaemonSettings)

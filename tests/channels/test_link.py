@@ -230,3 +230,31 @@ def test_timers_across_many_tasks_fire_in_time_order():
 
     log = emulated(main)
     assert log == sorted(log) and len(log) == 15
+
+
+def test_the_sender_tag_and_the_octets_ride_with_every_event_and_delivery():
+    """Listeners learn what a unit holds from the event itself (no table of their own):
+    the tag given to send() and the octets, in "sent", "dropped" and "delivered"."""
+
+    async def main():
+        clock = clk.make_clock(True)
+        events: list[LinkEvent] = []
+        got: list[Delivery] = []
+        link = Link("t", clock, Windowed([(0.0, 1.0)]), max_queue_units=2)
+        link.connect(got.append)
+        link.add_listener(events.append)
+        async with link:
+            link.send(b"first", tag=("q", 1))
+            link.send(b"second", tag=("q", 2))
+            assert link.send(b"third", tag=("q", 3)) is None  # the queue is full
+            await link.drain()
+            await clock.sleep_until(2.0)
+            link.send(b"late", tag="out of the window")
+            await link.drain()
+        seen = [(e.kind, e.tag, e.unit) for e in events]
+        assert ("dropped", ("q", 3), b"third") in seen
+        assert ("sent", ("q", 1), b"first") in seen and ("delivered", ("q", 1), b"first") in seen
+        assert ("dropped", "out of the window", b"late") in seen
+        assert [(d.tag, d.unit) for d in got] == [(("q", 1), b"first"), (("q", 2), b"second")]
+
+    emulated(main)

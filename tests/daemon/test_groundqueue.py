@@ -11,6 +11,14 @@ import pytest
 from linkstack.daemon.groundqueue import STATES, GroundQueue
 from linkstack.errors import ConfigError
 
+SCHEMA_1 = """
+CREATE TABLE queries (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL UNIQUE, prompt TEXT NOT NULL,
+    params TEXT NOT NULL, stream INTEGER NOT NULL, target TEXT, client TEXT,
+    state TEXT NOT NULL, received_t_s REAL NOT NULL, submits INTEGER NOT NULL DEFAULT 0,
+    kind TEXT, answer BLOB, answer_t_s REAL, timeline TEXT
+);
+"""
 PARAMS = {"max_new_tokens": 8, "temperature": 0.0, "top_p": 1.0, "thinking": False, "seed": 1}
 
 
@@ -112,3 +120,30 @@ def test_a_file_that_is_not_a_queue_is_refused(tmp_path):
     con.close()
     with pytest.raises(ConfigError, match="schema version 99"):
         GroundQueue(newer)
+
+
+def test_a_queue_of_schema_1_is_read_and_its_answers_kept(tmp_path):
+    """A queue written by a linkstack before schema 2 (no published body) opens, keeps
+    its rows, and takes bodies from then on."""
+    path = tmp_path / "old.sqlite"
+    db = sqlite3.connect(path)  # the table as schema 1 had it: no body column
+    db.executescript(SCHEMA_1)
+    db.execute(
+        "INSERT INTO queries (id, prompt, params, stream, state, received_t_s, kind, answer, "
+        "answer_t_s, timeline) VALUES ('a', 'prompt a', '{}', 0, 'answered', 1.0, 'answer', "
+        "X'a1617601', 2.0, '{\"total_s\": 1.0}')"
+    )
+    db.execute(
+        "INSERT INTO queries (id, prompt, params, stream, state, received_t_s) "
+        "VALUES ('b', 'prompt b', '{}', 0, 'submitted', 3.0)"
+    )
+    db.execute("PRAGMA user_version=1")
+    db.commit()
+    db.close()
+    with GroundQueue(path) as q:
+        old = q.get("a")
+        assert old is not None and old.answer == b"\xa1\x61v\x01" and old.body is None
+        assert q.record_answer("b", "error", b"cbor", 4.0, None, body=b'{"type":"error"}')
+        new = q.get("b")
+        assert new is not None and new.body == b'{"type":"error"}'
+        assert [r.id for r in q.unpublished()] == ["a", "b"]

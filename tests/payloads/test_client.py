@@ -189,3 +189,22 @@ def test_a_generation_params_object_is_accepted_and_ids_are_unique():
 
     a, b, _ = run(script)
     assert a.id != b.id and a.query.params == Params(7, 0.5, 1.0, False, 9)
+
+
+def test_the_finished_query_is_handed_over_once_with_the_answer_as_it_came_down():
+    """on_result gets each query once, when its first answer (or error) is in, with
+    the decoded message and the octets as received: a caller needs no second decode."""
+    finished = []
+
+    async def script(client, ground, clock):
+        client.on_result = finished.append
+        pending = client.submit("hi")
+        first = answer(pending.id)
+        client.on_message(first, 20.0, "CS-03")
+        client.on_message(answer(pending.id, "again"), 25.0, "CS-03")
+        client.on_message(answer("not ours"), 26.0, "CS-03")
+        return pending, first
+
+    pending, first = run(script)
+    assert finished == [pending]
+    assert pending.result_message.text == "42" and pending.result_data == first

@@ -161,3 +161,35 @@ def test_bd_frames_bypass_cop1_even_without_the_ad_service():
             return [p for _, p in link.spacecraft.delivered]
 
     assert clk.run(main, emulated=True) == packets
+
+
+def test_each_packet_carries_its_tag_to_every_cltu_that_radiates_and_to_its_ack():
+    """The caller follows its packets through data, not tables: send() returns a
+    SentPacket with the tag, each Type-AD CLTU that starts to radiate is reported to
+    on_transmitted with the tag of the packet its frame belongs to (retransmissions
+    flagged), and the SentPacket is acknowledged once FARM-1 has it all."""
+    queries = random_queries(40, seed=11)
+
+    async def main():
+        clock = clk.make_clock(True)
+        async with _links(clock, loss=0.2, seed=12) as link:
+            reports = []
+            link.ground.on_transmitted = reports.append
+            sent = [link.ground.send(q, tag=("query", i)) for i, q in enumerate(queries)]
+            await link.spacecraft.wait_delivered(len(queries))
+            await clock.sleep(5.0)
+            return sent, reports, link.ground.fop.stats
+
+    sent, reports, fop_stats = clk.run(main, emulated=True)
+    assert [s.tag for s in sent] == [("query", i) for i in range(len(queries))]
+    assert all(s.acked_t_s is not None and not s.failed for s in sent)
+    assert {r.tag for r in reports} == {s.tag for s in sent}
+    # one report per AD CLTU that radiated: first transmissions and retransmissions
+    assert sum(not r.retransmission for r in reports) == fop_stats["ad_frames"]
+    assert sum(r.retransmission for r in reports) == fop_stats["ad_retransmissions"] > 0
+    assert len({r.unit_id for r in reports}) == len(reports)
+    # a packet's first CLTU radiated after it was sent, and before it was acknowledged
+    first = {}
+    for r in reports:
+        first.setdefault(r.tag, r.t_s)
+    assert all(s.sent_t_s <= first[s.tag] <= s.acked_t_s for s in sent)
