@@ -5,8 +5,7 @@ import io
 
 import pytest
 
-import channels.contacts as search
-from channels.contacts import ground_windows
+from channels.contacts import SearchCounts, ground_windows, isl_windows
 from channels.scenarios import default_scenario
 from linkstack.tools.bench import contacts
 from linkstack.tools.bench.timing import Result, format_spread, print_table, time_runs
@@ -40,16 +39,33 @@ def test_the_contact_count_leaves_the_search_as_it_was():
     sc = default_scenario()
     args = {"duration_s": 7200.0, "step_s": contacts.STEP_S}  # the first pass is at 1.5 h
     plain = list(ground_windows(sc.fleet, sc.stations, **args))
-    with contacts._counting() as counts:
-        counted = list(ground_windows(sc.fleet, sc.stations, **args))
-    assert search._Coarse is not None and search._Coarse.__name__ == "_Coarse"
+    counts = SearchCounts()
+    counted = list(ground_windows(sc.fleet, sc.stations, counts=counts, **args))
     assert [w.to_dict() for w in counted] == [w.to_dict() for w in plain]
     # 12 satellites x the 60-s points of each hour's chunk, with one interval in
     # front from the second on: 61 + 62, and 3 for the last interval, which closes
     # on the end
-    assert counts["sgp4_states"] == 12 * (61 + 62 + 3)
-    candidates = counts["gathered"] - counts["refine_points"]
-    samples_10s = candidates * 6
+    assert counts.sgp4_states == 12 * (61 + 62 + 3)
+    samples_10s = counts.candidate_intervals * 6
     brute_force = 12 * len(sc.stations) * 721
     assert plain and 0 < samples_10s < brute_force
-    assert counts["refine_points"] > 0  # every pass has its AOS/LOS bisected
+    assert counts.refine_points > 0  # every pass has its AOS/LOS bisected
+    # the counts add up over the searches a SearchCounts is given to
+    before = (counts.sgp4_states, counts.candidate_intervals, counts.refine_points)
+    list(ground_windows(sc.fleet, sc.stations, counts=counts, **args))
+    assert (counts.sgp4_states, counts.candidate_intervals, counts.refine_points) == tuple(
+        2 * n for n in before
+    )
+
+
+def test_the_laser_count_leaves_the_search_as_it_was():
+    sc = default_scenario()
+    pairs = sc.isl_pairs
+    plain = list(isl_windows(sc.fleet, pairs, duration_s=7200.0))
+    counts = SearchCounts()
+    counted = list(isl_windows(sc.fleet, pairs, duration_s=7200.0, counts=counts))
+    assert [w.to_dict() for w in counted] == [w.to_dict() for w in plain]
+    involved = len({i for pair in pairs for i in pair})
+    assert counts.sgp4_states == involved * (61 + 62 + 3)
+    assert counts.candidate_intervals == 0  # a ground-search count
+    assert counts.refine_points % 2 == 0  # both satellites of a pair, each evaluation

@@ -17,34 +17,34 @@ Two rates a case, because the search does not evaluate every sample:
   brute-force search on the same 10-s grid would evaluate (2,800 x 20 x 8,641 =
   484 million for a day), over the time taken. It compares the search with the
   brute force; it is not what the code computes.
-- computed/s: what one run really evaluates, counted in a separate untimed run
-  (the check run) by wrapping the search's propagation object: for ground windows,
-  the angular prefilter's (satellite, station, 60-s point) tests, the elevation
-  samples at 10 s of the (satellite, station, 60-s interval) candidates that pass
-  it, and the elevation evaluations of the AOS/LOS bisections and peak searches;
-  for laser links, every (pair, 60-s step) sample and the evaluations of the edge
-  bisections. SGP4 runs only on the 60-s grid: its state count is printed with the
-  breakdown below the table.
+- computed/s: what one run really evaluates, counted by the search itself
+  (``channels.contacts.SearchCounts``) in a separate untimed run (the check run):
+  for ground windows, the angular prefilter's (satellite, station, 60-s point)
+  tests, the elevation samples at 10 s of the (satellite, station, 60-s interval)
+  candidates that pass it, and the elevation evaluations of the AOS/LOS bisections
+  and peak searches; for laser links, every (pair, 60-s step) sample and the
+  evaluations of the edge bisections. SGP4 runs only on the 60-s grid: its state
+  count is printed with the breakdown below the table.
 Times are the median of N runs (N in the table), with the slowest and the fastest
 run against the median.
 """
 
 from __future__ import annotations
 
-import contextlib
 import random
 import resource
 import sys
 import time
 import tracemalloc
-from collections import Counter
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-import numpy as np
-
-import channels.contacts as search
-from channels.contacts import DEFAULT_COARSE_STEP_S, DEFAULT_ISL_STEP_S, ground_windows, isl_windows
+from channels.contacts import (
+    DEFAULT_COARSE_STEP_S,
+    DEFAULT_ISL_STEP_S,
+    SearchCounts,
+    ground_windows,
+    isl_windows,
+)
 from channels.orbit import IslView, StationView
 from channels.scenarios import planned_scenario
 from linkstack.tools.bench.timing import Result, format_spread, time_runs
@@ -65,45 +65,17 @@ class ContactResult(Result):
         return self.computed / self.median_s
 
 
-@contextlib.contextmanager
-def _counting() -> Iterator[Counter[str]]:
-    """Count what the contact search computes, while the block runs: SGP4 states
-    (satellites x 60-s points), the rows of Hermite coefficients gathered (one for
-    each candidate interval of the ground search and each point of a refinement),
-    and the points of the AOS/LOS bisections and peak searches. Done by swapping
-    ``channels.contacts._Coarse`` (the per-chunk orbits) for a counting subclass."""
-    counts: Counter[str] = Counter()
-    base = search._Coarse
-
-    class Rows(np.ndarray):
-        def __getitem__(self, key):
-            out = np.asarray(super().__getitem__(key))
-            if out.ndim == 3:  # (rows, 3, 4): Hermite blocks of (satellite, interval)
-                counts["gathered"] += out.shape[0]
-            return out
-
-    class Counting(base):
-        def __init__(self, fleet, indices, grid, j0, j1) -> None:
-            super().__init__(fleet, indices, grid, j0, j1)
-            counts["sgp4_states"] += len(indices) * self.n_t
-            self.X = self.X.view(Rows)
-
-        def at(self, b, t):
-            counts["refine_points"] += len(b)
-            return super().at(b, t)
-
-    search._Coarse = Counting
-    try:
-        yield counts
-    finally:
-        search._Coarse = base
-
-
-def _ground(scenario, hours: float, check: bool) -> tuple[int, list]:
+def _ground(
+    scenario, hours: float, check: bool, counts: SearchCounts | None = None
+) -> tuple[int, list]:
     rng = random.Random(1)
     n, kept = 0, []
     for w in ground_windows(
-        scenario.fleet, scenario.stations, duration_s=hours * 3600.0, step_s=STEP_S
+        scenario.fleet,
+        scenario.stations,
+        duration_s=hours * 3600.0,
+        step_s=STEP_S,
+        counts=counts,
     ):
         n += 1
         if check and len(kept) < 200 and rng.random() < 0.002:
@@ -134,22 +106,22 @@ def _traced_peak_mb(fn) -> float:
 def bench_ground(scenario, hours: float, repeat: int) -> ContactResult:
     n_sats, n_st = len(scenario.satellites), len(scenario.stations)
     samples = n_sats * n_st * (round(hours * 3600.0 / STEP_S) + 1)
-    with _counting() as counts:  # warm-up, the check, and the count of the work
-        count, kept = _ground(scenario, hours, check=True)
+    counts = SearchCounts()  # warm-up, the check, and the count of the work
+    count, kept = _ground(scenario, hours, check=True, counts=counts)
     _check(scenario, kept)
     c = round(DEFAULT_COARSE_STEP_S / STEP_S)  # 10-s samples per 60-s interval
-    candidates = counts["gathered"] - counts["refine_points"]
+    candidates = counts.candidate_intervals
     samples_10s = candidates * c
     work = [
-        ("SGP4 states (satellite x 60-s point)", counts["sgp4_states"], False),
-        ("prefilter tests (satellite x station x 60-s point)", counts["sgp4_states"] * n_st, True),
+        ("SGP4 states (satellite x 60-s point)", counts.sgp4_states, False),
+        ("prefilter tests (satellite x station x 60-s point)", counts.sgp4_states * n_st, True),
         (
             f"elevation samples at {STEP_S:g} s, {candidates:,} candidate intervals "
             f"({samples_10s / samples:.1%} of the grid)",
             samples_10s,
             True,
         ),
-        ("elevations evaluated refining AOS/LOS and peaks", counts["refine_points"], True),
+        ("elevations evaluated refining AOS/LOS and peaks", counts.refine_points, True),
     ]
     computed = sum(n for _, n, counted in work if counted)
     run_s = time_runs(lambda: _ground(scenario, hours, check=False), repeat)
@@ -172,18 +144,19 @@ def bench_isl(scenario, hours: float, repeat: int) -> ContactResult:
     k = round(hours * 3600.0 / STEP_S) + 1
     box = []
 
-    def run() -> None:
-        box[:] = [sum(1 for _ in isl_windows(scenario.fleet, pairs, duration_s=hours * 3600.0))]
+    def run(counts: SearchCounts | None = None) -> None:
+        windows = isl_windows(scenario.fleet, pairs, duration_s=hours * 3600.0, counts=counts)
+        box[:] = [sum(1 for _ in windows)]
 
-    with _counting() as counts:  # warm-up, and the count of the work
-        run()
+    counts = SearchCounts()  # warm-up, and the count of the work
+    run(counts)
     k_isl = round(hours * 3600.0 / DEFAULT_ISL_STEP_S) + 1
     work = [
-        ("SGP4 states (satellite x 60-s point)", counts["sgp4_states"], False),
+        ("SGP4 states (satellite x 60-s point)", counts.sgp4_states, False),
         # every pair at every step (no prefilter)
         (f"pair samples, every pair every {DEFAULT_ISL_STEP_S:g} s", len(pairs) * k_isl, True),
         # the edge bisections interpolate both satellites of a pair for each evaluation
-        ("pair evaluations refining the edges", counts["refine_points"] // 2, True),
+        ("pair evaluations refining the edges", counts.refine_points // 2, True),
     ]
     run_s = time_runs(run, repeat)
     case = f"laser-link windows {len(pairs)} pairs x {hours:g} h"
