@@ -29,7 +29,8 @@ class FieldError(LinkstackError):
     def layer(self) -> str:
         return self.where
 
-    def __reduce__(self):  # keep pickling (multiprocessing, logging) working
+    # keep pickling (multiprocessing, logging) working
+    def __reduce__(self) -> tuple[type[FieldError], tuple[str, str, str]]:
         return (type(self), (self.where, self.field, self.rule))
 
 

@@ -30,7 +30,7 @@ import tomllib
 from collections.abc import Callable, Collection, Iterable, Iterator
 from contextlib import contextmanager
 from datetime import date, datetime, time
-from typing import Any
+from typing import Any, TypeVar
 
 from linkstack.errors import ConfigError, FieldError
 
@@ -42,6 +42,8 @@ class TomlError(ConfigError):
     """A key of a TOML document refused: ``where`` names the document, ``field`` is
     the key's full dotted path, ``rule`` says why."""
 
+
+D = TypeVar("D")  # a default handed back as it is
 
 # (key path, rule) -> the error to raise; the path is "" for the top level itself
 ErrorFactory = Callable[[str, str], TomlError]
@@ -190,7 +192,7 @@ class Table:
             raise self.error(key, f"unknown {what} {value!r}; known: {known}")
         return value
 
-    def strings(self, key: str, default: Any, what: str = "a list of strings") -> Any:
+    def strings(self, key: str, default: D, what: str = "a list of strings") -> tuple[str, ...] | D:
         """A list of strings, as a tuple (the default is returned as it is);
         ``what`` says what the list holds, for the message."""
         value = self.raw(key, default)

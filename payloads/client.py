@@ -42,10 +42,10 @@ import random
 from collections import Counter
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Protocol
 
 from linkstack.errors import ConfigError, DecodeError, LinkstackError
-from linkstack.timebase import Clock
+from linkstack.timebase import Clock, TimerHandle
 from payloads.backends import GenerationParams
 from payloads.messages import (
     Ack,
@@ -123,7 +123,7 @@ class Pending:
         self._chunk_queue: asyncio.Queue[AnswerChunk | None] = asyncio.Queue()
         self.on_chunk: Callable[[AnswerChunk], object] | None = None
         self.sent = 1
-        self.retry_timer: Any = None
+        self.retry_timer: TimerHandle | None = None
 
     @property
     def done(self) -> bool:
@@ -185,7 +185,7 @@ class Client:
         self.unsolicited: list[Answer | ErrorMessage] = []  # answers to no query of ours
         self.stats: Counter[str] = Counter()
         self._acks: dict[str, list[str]] = {}
-        self._ack_timer: Any = None
+        self._ack_timer: TimerHandle | None = None
 
     # -- asking -----------------------------------------------------------------------------
     def submit(

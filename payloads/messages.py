@@ -249,8 +249,11 @@ class _Reader:
             raise self._fail(key, f"must be in {lo}..{hi}, got {value}")
         return value
 
-    def number(self, key: str, optional: bool = False) -> float | None:
-        value = self.get(key, (int, float), optional)
+    def number(self, key: str) -> float:
+        return float(self.get(key, (int, float)))
+
+    def optional_number(self, key: str) -> float | None:
+        value = self.get(key, (int, float), optional=True)
         return None if value is None else float(value)
 
     def flag(self, key: str) -> bool:
@@ -288,14 +291,16 @@ def decode(raw: bytes | bytearray | memoryview) -> Message:
         if not 0.0 <= params.temperature <= 10.0 or not 0.0 < params.top_p <= 1.0:
             raise DecodeError("msg", "pa", "temperature must be in 0..10 and top_p in (0, 1]")
         return Query(
-            r.text("id", MAX_ID_LEN), r.text("pr"), params, r.flag("st"), r.number("ts", True)
+            r.text("id", MAX_ID_LEN), r.text("pr"), params, r.flag("st"), r.optional_number("ts")
         )
     if kind == "a":
         ti = r.sub("ti")
         finish = r.text("fr")
         if finish not in FINISH_REASONS:
             raise DecodeError("msg", "fr", f"must be one of {FINISH_REASONS}, got {finish!r}")
-        times = OnboardTimes(**{name: ti.number(short, True) for name, short in _TIME_KEYS.items()})
+        times = OnboardTimes(
+            **{name: ti.optional_number(short) for name, short in _TIME_KEYS.items()}
+        )
         return Answer(
             r.text("id", MAX_ID_LEN),
             r.text("tx"),
@@ -310,14 +315,14 @@ def decode(raw: bytes | bytearray | memoryview) -> Message:
         )
     if kind == "c":
         return AnswerChunk(
-            r.text("id", MAX_ID_LEN), r.count("sq"), r.text("tx"), r.number("ts", True)
+            r.text("id", MAX_ID_LEN), r.count("sq"), r.text("tx"), r.optional_number("ts")
         )
     if kind == "e":
         code = r.text("co")
         if code not in ERROR_CODES:
             raise DecodeError("msg", "co", f"must be one of {ERROR_CODES}, got {code!r}")
         return ErrorMessage(
-            r.text("id", MAX_ID_LEN), code, r.text("de"), r.text("sa"), r.number("ts", True)
+            r.text("id", MAX_ID_LEN), code, r.text("de"), r.text("sa"), r.optional_number("ts")
         )
     if kind == "k":
         ids = r.get("ids", (list,))

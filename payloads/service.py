@@ -52,12 +52,11 @@ from collections import Counter, OrderedDict, deque
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
 
 import cbor2
 
 from linkstack.errors import ConfigError, DecodeError
-from linkstack.timebase import Clock
+from linkstack.timebase import Clock, TimerHandle
 from payloads.backends import Backend, Generation, GenerationParams, ModelUnavailableError
 from payloads.messages import (
     MAX_ID_LEN,
@@ -121,7 +120,15 @@ class _Pending:
     data: bytes
     copies: int = 0
     interval_s: float = 0.0
-    timer: Any = None
+    timer: TimerHandle | None = None
+
+
+@dataclass(slots=True, eq=False)
+class _ScheduledChunk:
+    """A chunk of a streamed answer, sent by ``timer`` when it is due."""
+
+    chunk: AnswerChunk
+    timer: TimerHandle | None = None
 
 
 @dataclass(slots=True)
@@ -135,7 +142,7 @@ class _Stream:
     text: list[str] = field(default_factory=list)
     window_start_s: float = 0.0  # compute time at which the current chunk's first piece came
     last_offset_s: float = 0.0  # compute time of the last piece
-    scheduled: deque = field(default_factory=deque)  # (timer, chunk) not yet sent
+    scheduled: deque[_ScheduledChunk] = field(default_factory=deque)  # not yet sent
 
 
 class InferenceService:
@@ -356,9 +363,10 @@ class InferenceService:
         await self.clock.sleep_until(end_t_s)
         if stream is not None:  # chunks not yet due go before the answer, in order
             while stream.scheduled:
-                timer, data = stream.scheduled.popleft()
-                timer.cancel()
-                self._send_chunk(data)
+                entry = stream.scheduled.popleft()
+                if entry.timer is not None:
+                    entry.timer.cancel()
+                self._send_chunk(entry.chunk)
         times = OnboardTimes(
             query_complete_t_s=job.complete_t_s,
             inference_start_t_s=start_t_s,
@@ -400,15 +408,15 @@ class InferenceService:
         stream.seq += 1
         stream.text = []
         due_t_s = stream.start_t_s + stream.last_offset_s
-        entry: list[Any] = [None, chunk]
-        entry[0] = self.clock.call_at(due_t_s, self._chunk_due, stream, entry)
-        stream.scheduled.append(tuple(entry))
+        entry = _ScheduledChunk(chunk)
+        entry.timer = self.clock.call_at(due_t_s, self._chunk_due, stream, entry)
+        stream.scheduled.append(entry)
 
-    def _chunk_due(self, stream: _Stream, entry: list[Any]) -> None:
-        for i, (timer, chunk) in enumerate(stream.scheduled):
-            if timer is entry[0]:
+    def _chunk_due(self, stream: _Stream, entry: _ScheduledChunk) -> None:
+        for i, scheduled in enumerate(stream.scheduled):
+            if scheduled is entry:
                 del stream.scheduled[i]
-                self._send_chunk(chunk)
+                self._send_chunk(entry.chunk)
                 return
 
     def _send_chunk(self, chunk: AnswerChunk) -> None:

@@ -22,7 +22,10 @@ tokenizer object of their own (a GGUF model, a remote server).
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedTokenizerFast
 
 ENDOFTEXT = "<|endoftext|>"
 IM_START = "<|im_start|>"
@@ -97,7 +100,7 @@ def byte_alphabet() -> list[str]:
     return chars
 
 
-def build_tokenizer(model_max_length: int = MODEL_MAX_LENGTH):
+def build_tokenizer(model_max_length: int = MODEL_MAX_LENGTH) -> PreTrainedTokenizerFast:
     """The byte-level tokenizer as a transformers ``PreTrainedTokenizerFast``
     (``save_pretrained`` / ``AutoTokenizer.from_pretrained`` round-trip it)."""
     # Imported here: render_chat must work where transformers is not installed.

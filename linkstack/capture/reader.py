@@ -36,7 +36,7 @@ import struct
 from collections import Counter
 from collections.abc import Callable, Iterator
 from datetime import datetime
-from typing import BinaryIO, NamedTuple
+from typing import BinaryIO, Literal, NamedTuple, overload
 
 from linkstack.capture.network import (
     ETHERTYPE_IPV4,
@@ -192,7 +192,13 @@ class PcapReader:
         self._epoch_ticks = 0
 
     def __iter__(self) -> Iterator[CapturedUnit]:
-        return self.read()  # type: ignore[return-value]  # without resume: units only
+        return self.read()
+
+    @overload
+    def read(self, *, resume: Literal[False] = False) -> Iterator[CapturedUnit]: ...  # units only
+
+    @overload
+    def read(self, *, resume: bool) -> Iterator[CapturedUnit | ReadProblem]: ...
 
     def read(self, *, resume: bool = False) -> Iterator[CapturedUnit | ReadProblem]:
         """The units, in file order. With ``resume``, what is damaged is said in a

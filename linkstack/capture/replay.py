@@ -53,8 +53,7 @@ import functools
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from types import SimpleNamespace
-from typing import Any
+from typing import TYPE_CHECKING, TypeVar
 
 from linkstack.capture.network import LAYERS, NODE_NETWORKS
 from linkstack.capture.reader import CapturedUnit
@@ -62,6 +61,7 @@ from linkstack.ccsds.aos import AosConfig, AosFrame, AosReceiver, mpdu_unpack
 from linkstack.ccsds.cop1.clcw import Clcw, is_clcw
 from linkstack.ccsds.cop1.farm import Farm, FarmEvent, FarmState
 from linkstack.ccsds.crc import crc16_ccitt
+from linkstack.ccsds.packet_zone import ReceivedFrame
 from linkstack.ccsds.spp import IDLE_APID, Reassembler, SeqFlags, SpacePacket
 from linkstack.ccsds.tc import TcConfig, TcFrame, TcFrameType, TcReceiver
 from linkstack.ccsds.tm import TmConfig, TmFrame, TmReceiver
@@ -77,6 +77,11 @@ from payloads.messages import (
     Query,
     decode,
 )
+
+if TYPE_CHECKING:  # imported when first used (_heavy)
+    from linkstack.ccsds.coding.chains import CaduCoding, CaduReceiver, CltuCoding, CltuReceiver
+    from linkstack.ccsds.coding.cltu import CltuDecoded, DecodeMode
+    from linkstack.runtime.routing import RelayHeader
 
 UPLINK, DOWNLINK, LASER = "uplink", "downlink", "laser"
 FAMILIES: dict[str, tuple[str, str]] = {  # kind of link -> (unit layer, frame layer)
@@ -128,6 +133,10 @@ _FARM_TEXT = {
 
 # -- what the replay says -------------------------------------------------------------------
 
+# what an event carries: the DecodeError of a refusal, the reason of a drop, the FARM-1
+# event's name, the packet's octets, the message, the CLCW
+EventData = DecodeError | Message | Clcw | bytes | str | None
+
 
 @dataclass(frozen=True, slots=True)
 class ReplayEvent:
@@ -142,7 +151,7 @@ class ReplayEvent:
     dst: str
     kind: str
     text: str
-    data: Any = None
+    data: EventData = None
 
     @property
     def side(self) -> str:
@@ -171,7 +180,7 @@ class DecodedMessage:
     dst: str
     apid: int
     message: Message
-    relay: Any = None  # the RelayHeader of an enveloped message
+    relay: RelayHeader | None = None  # the envelope's header of a relayed message
     copy: int = 1  # how many times this message has come over this link so far
 
 
@@ -255,8 +264,23 @@ def describe_message(msg: Message) -> str:
     return "ack " + (", ".join(msg.ids) if msg.ids else "(no ids)")
 
 
+@dataclass(frozen=True, slots=True)
+class _Heavy:
+    """What replay uses of the modules that pull numpy, numba or the orbit code in."""
+
+    decode_cltu: Callable[[bytes, DecodeMode, bool, int], CltuDecoded]
+    INTERLEAVING_DEPTHS: tuple[int, ...]
+    ASM: bytes
+    CaduCoding: type[CaduCoding]
+    CaduReceiver: type[CaduReceiver]
+    CltuCoding: type[CltuCoding]
+    CltuReceiver: type[CltuReceiver]
+    RELAY_APID: int
+    RelayHeader: type[RelayHeader]
+
+
 @functools.cache
-def _heavy() -> SimpleNamespace:
+def _heavy() -> _Heavy:
     """The modules that pull numpy, numba or the orbit code in, imported on first use
     (see the module docstring)."""
     from linkstack.ccsds.coding.chains import (  # noqa: PLC0415
@@ -270,7 +294,7 @@ def _heavy() -> SimpleNamespace:
     from linkstack.ccsds.coding.sync import ASM  # noqa: PLC0415
     from linkstack.runtime.routing import RELAY_APID, RelayHeader  # noqa: PLC0415
 
-    return SimpleNamespace(
+    return _Heavy(
         decode_cltu=decode_cltu,
         INTERLEAVING_DEPTHS=INTERLEAVING_DEPTHS,
         ASM=ASM,
@@ -281,6 +305,9 @@ def _heavy() -> SimpleNamespace:
         RELAY_APID=RELAY_APID,
         RelayHeader=RelayHeader,
     )
+
+
+_Rx = TypeVar("_Rx", TmReceiver, AosReceiver)
 
 
 def _grown(before: Mapping[str, int], after: Mapping[str, int]) -> dict[str, int]:
@@ -296,9 +323,9 @@ class _Link:
     def __init__(self, family: str, key: tuple[str, ...]) -> None:
         self.family = family
         self.key = key
-        self.cltu: Any = None  # CltuReceiver
+        self.cltu: CltuReceiver | None = None
         self.cltu_fixed = False
-        self.cadu: Any = None  # CaduReceiver
+        self.cadu: CaduReceiver | None = None
         self.cadu_len = 0
         self.cadu_fixed = False
         self.cadu_coding = ""
@@ -343,8 +370,8 @@ class Replayer:
         self.checks: Counter[str] = Counter()
         self.packets: list[DecodedPacket] = []
         self.messages: list[DecodedMessage] = []
-        self._copies: Counter[tuple] = Counter()
-        self._probes: dict[tuple, Any] = {}
+        self._copies: Counter[tuple[object, ...]] = Counter()
+        self._probes: dict[tuple[int | None, int, bool, int], CaduReceiver] = {}
         # the last CLTU or CADU: its link, time and frame (None: refused), for the check
         # of the frame unit that a linkstack capture writes right after it
         self._after: tuple[_Link, float, bytes | None] | None = None
@@ -410,19 +437,37 @@ class Replayer:
 
     # -- reporting helpers -------------------------------------------------------------
     def _event(
-        self, events: list, unit: CapturedUnit, link: _Link, kind: str, text: str, data=None
+        self,
+        events: list[ReplayEvent],
+        unit: CapturedUnit,
+        link: _Link,
+        kind: str,
+        text: str,
+        data: EventData = None,
     ) -> None:
         events.append(ReplayEvent(unit.t_s, link.family, unit.src, unit.dst, kind, text, data))
 
     def _refuse(
-        self, events: list, unit: CapturedUnit, link: _Link, exc: DecodeError, unit_level: bool
+        self,
+        events: list[ReplayEvent],
+        unit: CapturedUnit,
+        link: _Link,
+        exc: DecodeError,
+        unit_level: bool,
     ) -> None:
         self.refused[f"{exc.layer}: {exc.field}"] += 1
         if unit_level:
             self.stats["units_refused"] += 1
         self._event(events, unit, link, "refused", f"refused: {exc}", exc)
 
-    def _drops(self, events: list, unit: CapturedUnit, link: _Link, grown: dict, what: str) -> None:
+    def _drops(
+        self,
+        events: list[ReplayEvent],
+        unit: CapturedUnit,
+        link: _Link,
+        grown: dict[str, int],
+        what: str,
+    ) -> None:
         for reason, n in sorted(grown.items()):
             if reason in _QUIET_COUNTERS:
                 continue
@@ -430,7 +475,7 @@ class Replayer:
             self._event(events, unit, link, "drop", f"{what}: {reason} +{n}", reason)
 
     # -- TC: CLTU -> frame -> FARM-1 -> packets ------------------------------------------
-    def _cltu_receiver(self, link: _Link, data: bytes) -> Any:
+    def _cltu_receiver(self, link: _Link, data: bytes) -> CltuReceiver:
         CltuCoding, CltuReceiver = _heavy().CltuCoding, _heavy().CltuReceiver  # noqa: N806
 
         if link.cltu is not None and link.cltu_fixed:
@@ -450,7 +495,7 @@ class Replayer:
             link.cltu = CltuReceiver(CltuCoding())
         return link.cltu
 
-    def _cltu(self, link: _Link, unit: CapturedUnit, events: list) -> None:
+    def _cltu(self, link: _Link, unit: CapturedUnit, events: list[ReplayEvent]) -> None:
         rx = self._cltu_receiver(link, unit.data)
         frame = rx.receive(unit.data)
         if frame is None:
@@ -467,7 +512,14 @@ class Replayer:
         self._after = (link, unit.t_s, frame)
         self._tc(link, unit, frame, events)
 
-    def _tc(self, link: _Link, unit: CapturedUnit, raw: bytes, events: list, counted=False) -> None:
+    def _tc(
+        self,
+        link: _Link,
+        unit: CapturedUnit,
+        raw: bytes,
+        events: list[ReplayEvent],
+        counted: bool = False,
+    ) -> None:
         if link.tc is None:
             link.tc = TcReceiver(TcConfig(), check_scid=False)
         tc = link.tc
@@ -515,7 +567,7 @@ class Replayer:
             farm.buffer_release()
 
     # -- TM and AOS: CADU -> frame -> packets ------------------------------------------
-    def _probe(self, e: int | None, depth: int, randomize: bool, frame_len: int) -> Any:
+    def _probe(self, e: int | None, depth: int, randomize: bool, frame_len: int) -> CaduReceiver:
         heavy = _heavy()
         key = (e, depth, randomize, frame_len)
         rx = self._probes.get(key)
@@ -524,15 +576,15 @@ class Replayer:
             rx = self._probes[key] = heavy.CaduReceiver(frame_len, coding)
         return rx
 
-    def _detect_cadu(self, data: bytes, version: int) -> tuple[Any, int, str] | None:
+    def _detect_cadu(self, data: bytes, version: int) -> tuple[CaduCoding, int, str] | None:
         """The coding that turns this CADU into a frame of the right version whose FECF
         checks, trying linkstack's first (RS(255,223) x 5, randomized)."""
         heavy = _heavy()
         block = len(data) - len(heavy.ASM)
         candidates: list[tuple[int | None, int, bool]] = [(16, 5, True)]
         for randomize in (True, False):
-            for e in (16, 8):
-                candidates += [(e, d, randomize) for d in heavy.INTERLEAVING_DEPTHS]
+            for rs_e in (16, 8):
+                candidates += [(rs_e, d, randomize) for d in heavy.INTERLEAVING_DEPTHS]
             candidates.append((None, 1, randomize))
         seen = set()
         for e, depth, randomize in candidates:
@@ -554,7 +606,9 @@ class Replayer:
             return rx.coding, frame_len, f"{name}, {frame_len}-octet frames"
         return None
 
-    def _cadu_receiver(self, link: _Link, unit: CapturedUnit, events: list) -> Any:
+    def _cadu_receiver(
+        self, link: _Link, unit: CapturedUnit, events: list[ReplayEvent]
+    ) -> CaduReceiver | None:
         CaduCoding, CaduReceiver = _heavy().CaduCoding, _heavy().CaduReceiver  # noqa: N806
         n = len(unit.data)
         if link.cadu is not None and (link.cadu_fixed or n == link.cadu_len):
@@ -589,7 +643,7 @@ class Replayer:
         self._refuse(events, unit, link, exc, True)
         return None
 
-    def _cadu(self, link: _Link, unit: CapturedUnit, events: list) -> None:
+    def _cadu(self, link: _Link, unit: CapturedUnit, events: list[ReplayEvent]) -> None:
         self._after = (link, unit.t_s, None)
         rx = self._cadu_receiver(link, unit, events)
         if rx is None:
@@ -632,23 +686,23 @@ class Replayer:
         link: _Link,
         unit: CapturedUnit,
         raw: bytes,
-        events: list,
+        events: list[ReplayEvent],
         counted: bool,
         layer: str,
-        make: Callable[[], Any],
-        why: Callable[[Any], object],
-    ) -> tuple[Any, Any, dict[str, int]] | None:
+        make: Callable[[], _Rx],
+        why: Callable[[_Rx], object],
+    ) -> tuple[_Rx, ReceivedFrame, dict[str, int]] | None:
         """Hand ``raw`` to the link's ``layer`` ("tm" or "aos") receiver, made by
         ``make()`` from the first frame (refused when its length cannot configure one),
         and count the frame. Return (receiver, frame, grown stats), or None when
         nothing came out: the frame is refused, with the error ``why(receiver)`` raises
         when it unpacks the frame, else the first stat the receiver grew."""
-        rx = getattr(link, layer)
+        rx: _Rx | None = getattr(link, layer)
         if rx is None:
             try:
                 rx = make()
-            except EncodeError as exc:
-                self._refuse(events, unit, link, DecodeError(layer, exc.field, exc.rule), counted)
+            except EncodeError as bad:
+                self._refuse(events, unit, link, DecodeError(layer, bad.field, bad.rule), counted)
                 return None
             setattr(link, layer, rx)
         before = rx.all_stats()
@@ -668,7 +722,14 @@ class Replayer:
         self.stats["frames"] += 1
         return rx, got, grown
 
-    def _tm(self, link: _Link, unit: CapturedUnit, raw: bytes, events: list, counted=False) -> None:
+    def _tm(
+        self,
+        link: _Link,
+        unit: CapturedUnit,
+        raw: bytes,
+        events: list[ReplayEvent],
+        counted: bool = False,
+    ) -> None:
         done = self._receive(
             link,
             unit,
@@ -711,7 +772,7 @@ class Replayer:
         for packet in got.packets:
             self._packet(link, unit, packet, events)
 
-    def _ocf(self, link: _Link, unit: CapturedUnit, ocf: bytes, events: list) -> None:
+    def _ocf(self, link: _Link, unit: CapturedUnit, ocf: bytes, events: list[ReplayEvent]) -> None:
         if not is_clcw(ocf):
             return
         try:
@@ -740,7 +801,12 @@ class Replayer:
         self._event(events, unit, link, "clcw", text, clcw)
 
     def _aos(
-        self, link: _Link, unit: CapturedUnit, raw: bytes, events: list, counted=False
+        self,
+        link: _Link,
+        unit: CapturedUnit,
+        raw: bytes,
+        events: list[ReplayEvent],
+        counted: bool = False,
     ) -> None:
         def make() -> AosReceiver:
             usage = len(raw) > 5 and bool(raw[5] & 0x40)
@@ -772,7 +838,9 @@ class Replayer:
             self._packet(link, unit, packet, events)
 
     # -- packets and messages ----------------------------------------------------------
-    def _packet(self, link: _Link, unit: CapturedUnit, raw: bytes, events: list) -> None:
+    def _packet(
+        self, link: _Link, unit: CapturedUnit, raw: bytes, events: list[ReplayEvent]
+    ) -> None:
         try:
             packet = SpacePacket.unpack(raw)
         except DecodeError as exc:
@@ -804,7 +872,7 @@ class Replayer:
             self._message(link, unit, packet.apid, payload, events)
 
     def _message(
-        self, link: _Link, unit: CapturedUnit, apid: int, payload: bytes, events: list
+        self, link: _Link, unit: CapturedUnit, apid: int, payload: bytes, events: list[ReplayEvent]
     ) -> None:
         relay = None
         prefix = ""
@@ -843,7 +911,7 @@ class Replayer:
 
     # -- the checks against the capture's upper layers -----------------------------------
     def _check_frame(
-        self, link: _Link, unit: CapturedUnit, expected: bytes | None, events: list
+        self, link: _Link, unit: CapturedUnit, expected: bytes | None, events: list[ReplayEvent]
     ) -> None:
         self.stats["units_checked"] += 1
         if expected is None:
@@ -913,7 +981,9 @@ class Replayer:
         for (family, _), link in self.links.items():
             stages = out.setdefault(family, {})
 
-            def add(stage: str, counter: Mapping[str, int], stages=stages) -> None:
+            def add(
+                stage: str, counter: Mapping[str, int], stages: dict[str, Counter[str]] = stages
+            ) -> None:
                 stages.setdefault(stage, Counter()).update(counter)
 
             if link.cltu is not None:

@@ -36,7 +36,6 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 from linkstack.capture.network import LAYER_BY_PORT, LAYERS, NodeRegistry
 from linkstack.capture.reader import CapturedUnit, PcapReader, ReadProblem
@@ -266,7 +265,8 @@ def replay_file(
     def show(event: ReplayEvent) -> None:
         if event.kind in ("refused", "drop") and not verbose:
             data = event.data
-            key = f"{data.layer}: {data.field}" if event.kind == "refused" else str(data)
+            # a refusal carries its DecodeError, a drop its reason
+            key = f"{data.layer}: {data.field}" if isinstance(data, DecodeError) else str(data)
             printed[key] += 1
             if printed[key] > REFUSALS_PRINTED:
                 return
@@ -338,7 +338,9 @@ def cmd_replay(args: argparse.Namespace) -> int:
     return result.exit_status
 
 
-def add_replay_parser(subparsers: Any) -> argparse.ArgumentParser:
+def add_replay_parser(
+    subparsers: argparse._SubParsersAction[argparse.ArgumentParser],
+) -> argparse.ArgumentParser:
     """Register ``linkstack replay`` on the CLI's subparsers."""
     p = subparsers.add_parser(
         "replay",

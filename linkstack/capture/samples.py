@@ -36,9 +36,8 @@ import argparse
 import hashlib
 import sys
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from linkstack.errors import ConfigError
 from payloads.backends import Backend, Generation, GenerationParams
@@ -125,7 +124,8 @@ class Sample:
     start_s: float  # the emulation starts here (nothing happens before)
     stop_s: float  # and is closed here
     queries: tuple[SampleQuery, ...]
-    config: dict[str, Any] = field(default_factory=dict)  # EmulationConfig fields
+    seed: int = 0  # EmulationConfig.seed
+    uplink_loss: float = 0.0  # EmulationConfig.uplink_loss
     layers: tuple[str, ...] | None = None  # None: every layer
 
     @property
@@ -167,7 +167,7 @@ SAMPLES: tuple[Sample, ...] = (
                 "About 11.9 milliseconds.",
             ),
         ),
-        config={"seed": 1},
+        seed=1,
     ),
     Sample(
         name="lossy-cop1",
@@ -189,7 +189,8 @@ SAMPLES: tuple[Sample, ...] = (
                 max_new_tokens=48,
             ),
         ),
-        config={"seed": 13, "uplink_loss": 0.3},
+        seed=13,
+        uplink_loss=0.3,
     ),
     Sample(
         name="laser-relay",
@@ -209,7 +210,7 @@ SAMPLES: tuple[Sample, ...] = (
                 target="CS-09",
             ),
         ),
-        config={"seed": 1},
+        seed=1,
     ),
 )
 
@@ -247,7 +248,10 @@ def make_sample(sample: Sample, out_dir: Path) -> Path:
         clock = clk.make_clock(True, scenario.epoch, sample.start_s)
         # the model runs inline: emulated time cannot move while it computes
         config = EmulationConfig(
-            scenario=scenario, service=ServiceConfig(inline=True), **sample.config
+            scenario=scenario,
+            service=ServiceConfig(inline=True),
+            seed=sample.seed,
+            uplink_loss=sample.uplink_loss,
         )
         capture = PcapCapture(path, scenario.epoch, layers)
         try:
@@ -310,7 +314,9 @@ def _cmd_capture_samples(args: argparse.Namespace) -> int:
     return 0
 
 
-def add_samples_parser(subparsers: Any) -> argparse.ArgumentParser:
+def add_samples_parser(
+    subparsers: argparse._SubParsersAction[argparse.ArgumentParser],
+) -> argparse.ArgumentParser:
     """Register ``linkstack capture-samples`` on the CLI's subparsers."""
     p = subparsers.add_parser(
         "capture-samples",

@@ -79,8 +79,8 @@ class GroundApp:
         self.timelines: list[Timeline] = []  # answered during this run
         self.stats: Counter[str] = Counter()
         self._outbox = asyncio.Event()
-        self._tasks: list[asyncio.Task[Any]] = []
-        self._side: set[asyncio.Task[Any]] = set()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._side: set[asyncio.Task[object]] = set()
 
     # -- life cycle --------------------------------------------------------------------------
     def start(self) -> None:

@@ -398,8 +398,9 @@ class MqttBridge:
             will = aiomqtt.Will(self.topics.online, b"false", qos=1, retain=True)
             client = make_client(s, identifier=self.identifier, clean_session=False, will=will)
             paho = getattr(client, "_client", None)
-            manual_ack = hasattr(paho, "manual_ack_set") and hasattr(paho, "ack")
-            if manual_ack:
+            if not (hasattr(paho, "manual_ack_set") and hasattr(paho, "ack")):
+                paho = None  # no manual acknowledgement: the broker gets PUBACK at once
+            if paho is not None:
                 paho.manual_ack_set(True)  # PUBACK once the query is stored
             try:
                 async with client:
@@ -422,7 +423,7 @@ class MqttBridge:
                         except Exception:  # a bad request must not drop the connection
                             log.exception("mqtt: handling a query failed")
                             self.stats["query_errors"] += 1
-                        if manual_ack and message.qos > 0:
+                        if paho is not None and message.qos > 0:
                             paho.ack(message.mid, message.qos)
             except aiomqtt.MqttError as exc:
                 if self._stopping:
@@ -445,7 +446,7 @@ class MqttBridge:
                 self.connected.clear()
             if self._stopping:
                 break
-            await self.clock.sleep(delay_s)
+            await self.clock.sleep_until(self.clock.now() + delay_s)
             delay_s = min(delay_s * 2.0, s.reconnect_max_s)
 
     async def publish(

@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 from linkstack.capture.pcap import PcapCapture
 from linkstack.daemon.mqtt import dumps
 from linkstack.daemon.parts import ChannelPart, GroundPart, Looks, SatellitePart, process_site
-from linkstack.daemon.status import StatusServer, event, setup_logging, status_line
+from linkstack.daemon.status import Route, StatusServer, event, setup_logging, status_line
 from linkstack.daemon.wire import PortPlan, Wire
 from linkstack.errors import ConfigError
 from linkstack.runtime import clock as clk
@@ -261,7 +261,7 @@ class Daemon:
         base = self.settings.daemon.http_port
         return base + HTTP_OFFSET[self.opts.role] if base else 0
 
-    def _routes(self, clock: Any, plan: PortPlan) -> dict[str, Any]:
+    def _routes(self, clock: clk.WallClock, plan: PortPlan) -> dict[str, Route]:
         return {
             "/": lambda: self.status(clock),
             "/status": lambda: self.status(clock),
@@ -270,7 +270,7 @@ class Daemon:
             "/ports": lambda: {"links": plan.table()},
         }
 
-    def status(self, clock: Any) -> dict[str, Any]:
+    def status(self, clock: clk.LoopClock) -> dict[str, Any]:
         out: dict[str, Any] = {
             "role": self.opts.role,
             "scenario": self.settings.name,

@@ -119,7 +119,7 @@ class _Receiver(asyncio.DatagramProtocol):
         self.port = port
         self.on_unit = on_unit
 
-    def datagram_received(self, data: bytes, addr: Any) -> None:
+    def datagram_received(self, data: bytes, addr: object) -> None:
         self.wire.stats["datagrams_in"] += 1
         try:
             self.on_unit(data)

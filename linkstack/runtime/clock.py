@@ -24,6 +24,7 @@ import asyncio
 import sys
 from collections.abc import Awaitable, Callable, Coroutine
 from datetime import UTC, datetime, timedelta
+from types import ModuleType
 from typing import Any, TypeVar
 
 from linkstack.errors import ConfigError
@@ -108,7 +109,7 @@ def new_emulated_loop() -> asyncio.AbstractEventLoop:
     return _looptime().new_event_loop(start=0.0, resolution=1e-6, noop_cycles=1)
 
 
-def _looptime() -> Any:
+def _looptime() -> ModuleType:
     """The looptime package, imported without pytest: looptime defines a pytest fixture
     whenever pytest is importable, which would make every emulated run import a test
     framework (about a quarter of a second, and a test tool in production)."""

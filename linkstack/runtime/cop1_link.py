@@ -68,7 +68,7 @@ from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from channels.link import Conditions, Delivery, Link, LinkEvent, LinkModel
+from channels.link import BitErrorSource, Conditions, Delivery, Link, LinkEvent, LinkModel
 from linkstack.ccsds.coding.chains import (
     CaduCoding,
     CaduReceiver,
@@ -595,8 +595,8 @@ class Cop1Link:
         uplink_model: LinkModel,
         downlink_model: LinkModel,
         config: UplinkConfig | None = None,
-        uplink_errors: object = None,
-        downlink_errors: object = None,
+        uplink_errors: BitErrorSource | None = None,
+        downlink_errors: BitErrorSource | None = None,
     ) -> None:
         self.config = config = config or UplinkConfig()
         self.clock = clock

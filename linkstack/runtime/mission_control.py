@@ -134,7 +134,9 @@ class MissionControl:
         if any(item.query_id == query_id for item in self.queue):
             return True
         transfers = self._by_query.get(query_id)
-        return bool(transfers) and transfers[-1].on_ground
+        if not transfers:
+            return False
+        return transfers[-1].on_ground
 
     def annotate(self, timeline: Timeline) -> None:
         if not self.observes_space:
@@ -170,7 +172,12 @@ class MissionControl:
             timeline.first_downlink_t_s = first.start_t_s
             hops += chain
         timeline.answer_copies = trace.copies.get(akey, 0)
-        timeline.hops = [Hop(h.kind, h.src, h.dst, h.start_t_s, h.end_t_s) for h in hops]
+        # every hop of a chain has ended (the last by choice, the others by Trace.chain)
+        timeline.hops = [
+            Hop(h.kind, h.src, h.dst, h.start_t_s, end_t_s)
+            for h in hops
+            if (end_t_s := h.end_t_s) is not None
+        ]
 
     def _annotate_from_ground(self, timeline: Timeline) -> None:
         """What a ground alone knows: when the copy of the query that reached the

@@ -74,12 +74,17 @@ def _stats(values: list[float]) -> dict[str, float]:
     }
 
 
+def _totals(timelines: list[Timeline]) -> list[float]:
+    """The round trips of the answered queries, in their order."""
+    return [t.total_s for t in timelines if t.total_s is not None]
+
+
 def summarize(timelines: list[Timeline], reference_s: float = REFERENCE_S) -> dict:
     """Run statistics (see the module docstring)."""
 
     def block(group: list[Timeline]) -> dict:
         done = [t for t in group if t.complete]
-        totals = [t.total_s for t in done]
+        totals = _totals(done)
         legs = {
             name: _stats([t.leg_durations_s().get(name, 0.0) for t in done]) for name, _ in LEGS
         }
@@ -101,7 +106,7 @@ def summarize(timelines: list[Timeline], reference_s: float = REFERENCE_S) -> di
     }
 
 
-def _json_safe(obj):
+def _json_safe(obj: object) -> object:
     if isinstance(obj, float) and not math.isfinite(obj):
         return None
     if isinstance(obj, dict):
@@ -150,8 +155,9 @@ def format_table(timelines: list[Timeline], reference_s: float = REFERENCE_S) ->
     for t in timelines:
         d = t.leg_durations_s()
         cells = "".join(f"{d[name]:>9.1f}" if name in d else f"{'-':>9}" for name, _ in LEGS)
-        total = f"{t.total_s:>10.1f}" if t.complete else f"{t.error or 'lost':>10}"
-        ok = "yes" if t.complete and t.total_s < reference_s else "no"
+        total_s = t.total_s
+        total = f"{total_s:>10.1f}" if total_s is not None else f"{t.error or 'lost':>10}"
+        ok = "yes" if total_s is not None and total_s < reference_s else "no"
         view = "yes" if t.in_view_at_submit else "no"
         lines.append(f"{t.query_id:<10}{t.satellite:<10}{view:>5}{cells}{total}  {ok}")
     s = summarize(timelines, reference_s)
@@ -210,7 +216,7 @@ def write_chart(timelines: list[Timeline], path: Path, reference_s: float = REFE
     ax1.set_title("round trip of each query, leg by leg")
     handles = [plt.Rectangle((0, 0), 1, 1, color=c) for c in _COLOURS.values()]
     ax1.legend(handles, list(_COLOURS), fontsize=7, loc="lower right")
-    totals = sorted(t.total_s for t in done)
+    totals = sorted(_totals(done))
     if totals:
         ax2.step(totals, [(i + 1) / len(totals) for i in range(len(totals))], where="post")
     ax2.axvline(reference_s, color="black", linestyle="--", linewidth=1, label=f"{reference_s:g} s")

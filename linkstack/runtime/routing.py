@@ -43,6 +43,7 @@ from dataclasses import dataclass
 from channels.contacts import DEFAULT_ISL_STEP_S as ISL_STEP_S
 from channels.contacts import contact_plan
 from channels.geometry import C_MPS
+from channels.scenarios import Scenario
 from linkstack.errors import ConfigError, DecodeError, EncodeError
 
 RELAY_APID = 0x102
@@ -161,7 +162,7 @@ class ContactState:
 
     def __init__(
         self,
-        scenario,
+        scenario: Scenario,
         *,
         start_t_s: float = 0.0,
         chunk_s: float = DEFAULT_CHUNK_S,
@@ -203,9 +204,9 @@ class ContactState:
             key = _pair(names[a], names[b])
             self._lasers[key] = []
         self._neighbours: dict[str, list[str]] = {s: [] for s in self.satellites}
-        for a, b in self._lasers:
-            self._neighbours[a].append(b)
-            self._neighbours[b].append(a)
+        for sat_a, sat_b in self._lasers:
+            self._neighbours[sat_a].append(sat_b)
+            self._neighbours[sat_b].append(sat_a)
         self.extend(start_t_s + chunk_s)
 
     # -- the plan, chunk by chunk -----------------------------------------------------
@@ -243,16 +244,16 @@ class ContactState:
         for sat, passes in self._passes.items():
             passes.sort(key=lambda p: p.aos_t_s)
             self._aos_t_s[sat] = [p.aos_t_s for p in passes]
-        for w in plan.isl:
-            windows = self._lasers[_pair(w.sat_a, w.sat_b)]
-            delay_s = 0.5 * (w.min_range_m + w.max_range_m) / C_MPS
-            if w.start_clipped and start_t_s > self.start_t_s and windows:
-                prev = windows[-1]
-                if prev.stop_t_s >= start_t_s:
-                    prev.stop_t_s = w.stop_t_s
+        for iw in plan.isl:
+            windows = self._lasers[_pair(iw.sat_a, iw.sat_b)]
+            delay_s = 0.5 * (iw.min_range_m + iw.max_range_m) / C_MPS
+            if iw.start_clipped and start_t_s > self.start_t_s and windows:
+                last = windows[-1]
+                if last.stop_t_s >= start_t_s:
+                    last.stop_t_s = iw.stop_t_s
                     continue
-            at_start = w.start_clipped and start_t_s <= self.start_t_s
-            windows.append(_Laser(w.start_t_s, w.stop_t_s, delay_s, at_start))
+            at_start = iw.start_clipped and start_t_s <= self.start_t_s
+            windows.append(_Laser(iw.start_t_s, iw.stop_t_s, delay_s, at_start))
         self.horizon_t_s = start_t_s + duration_s
 
     # -- ground passes -------------------------------------------------------------------

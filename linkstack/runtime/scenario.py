@@ -35,11 +35,12 @@ from __future__ import annotations
 import dataclasses
 import functools
 import importlib.resources
-from collections.abc import Callable
+import os
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TypeVar
 
 from channels import scenarios as builtin
 from channels.geometry import GroundStation
@@ -67,10 +68,11 @@ FORMAT = 1
 DEFAULT_RESOURCE = "runtime/scenarios/default.toml"
 
 # Bands each RF direction knows, and the preset (and its rate range) behind each.
-UPLINK_BANDS: dict[str, tuple[Callable[..., RfLinkConfig], tuple[float, float]]] = {
+Bands = dict[str, tuple[Callable[..., RfLinkConfig], tuple[float, float]]]
+UPLINK_BANDS: Bands = {
     "S": (s_band_uplink, S_BAND_UPLINK_RATES_BPS),
 }
-DOWNLINK_BANDS: dict[str, tuple[Callable[..., RfLinkConfig], tuple[float, float]]] = {
+DOWNLINK_BANDS: Bands = {
     "X": (x_band_downlink, X_BAND_DOWNLINK_RATES_BPS),
 }
 LASER_TERMINALS = {"100G": OPTICAL_ISL_100G, "10G": OPTICAL_ISL_10G, "1G": OPTICAL_ISL_1G}
@@ -84,7 +86,7 @@ class ScenarioError(TomlError):
         self.source = source
         self.key = key
 
-    def __reduce__(self):
+    def __reduce__(self) -> tuple[type[ScenarioError], tuple[str, str, str]]:
         return (type(self), (self.source, self.key, self.rule))
 
 
@@ -173,7 +175,9 @@ class ScenarioFile:
 
     @property
     def scenario(self) -> builtin.Scenario:
-        return self.emulation.scenario
+        scenario = self.emulation.scenario
+        assert isinstance(scenario, builtin.Scenario), "a scenario file resolves its scenario"
+        return scenario
 
     @property
     def out_dir(self) -> Path:
@@ -202,7 +206,7 @@ def load_default() -> ScenarioFile:
     return loads(default_text(), source="default.toml")
 
 
-def load(path: str | Path) -> ScenarioFile:
+def load(path: str | os.PathLike[str]) -> ScenarioFile:
     """Read and check a scenario file (see the module docstring)."""
     path = Path(path)
     try:
@@ -220,13 +224,28 @@ def loads(text: str, *, source: str = "<string>", base_dir: Path | None = None) 
     return _Reader(source, base_dir or Path.cwd()).read(Table(parse(text, error), error))
 
 
-def _field_default(cls: type, name: str) -> Any:
-    """The default of a dataclass field (its factory's product for a mutable one)."""
+T = TypeVar("T")
+Opt = TypeVar("Opt")
+
+
+def _field_default(cls: type, name: str, kind: type[T]) -> T:
+    """The default of a dataclass field (its factory's product for a mutable one), a
+    ``kind``."""
     f = next(f for f in dataclasses.fields(cls) if f.name == name)
-    return f.default_factory() if f.default is dataclasses.MISSING else f.default
+    if f.default is not dataclasses.MISSING:
+        value: object = f.default
+    elif f.default_factory is not dataclasses.MISSING:
+        value = f.default_factory()
+    else:
+        raise ConfigError(cls.__name__, name, "has no default")
+    if not isinstance(value, kind):
+        raise ConfigError(cls.__name__, name, f"defaults to {value!r}, not a {kind.__name__}")
+    return value
 
 
-def _name_of(options: dict[str, Any], make: Callable[[Any], Any], value: Any, key: str) -> str:
+def _name_of(
+    options: Mapping[str, Opt], make: Callable[[Opt], object], value: object, key: str
+) -> str:
     """The name among ``options`` whose option makes ``value``, the default of
     ``EmulationConfig.<key>``: a file that leaves the choice out gets the default."""
     for name, option in options.items():
@@ -241,7 +260,7 @@ class _Reader:
         self.base_dir = base_dir
         # what a key left out means: the field it fills, in the default instance
         self.base = EmulationConfig()
-        self.default_scenario: str = _field_default(EmulationConfig, "scenario")
+        self.default_scenario = _field_default(EmulationConfig, "scenario", str)
 
     def read(self, top: Table) -> ScenarioFile:
         base = self.base
@@ -516,12 +535,15 @@ class _Reader:
                     )
         # a site's own coordinates, or (lat and lon given: checked above) the defaults
         lat0, lon0 = (site.lat_deg, site.lon_deg) if site else (0.0, 0.0)
-        alt0 = site.alt_m if site else _field_default(GroundStation, "alt_m")
+        alt0 = site.alt_m if site else _field_default(GroundStation, "alt_m", float)
         lat = s.number("lat_deg", lat0, -90.0, 90.0)
         lon = s.number("lon_deg", lon0, -180.0, 360.0)
         alt = s.number("alt_m", alt0, -500.0, 10_000.0)
         mask = s.number(
-            "elevation_mask_deg", _field_default(GroundStation, "min_elevation_deg"), 0.0, 90.0
+            "elevation_mask_deg",
+            _field_default(GroundStation, "min_elevation_deg", float),
+            0.0,
+            90.0,
         )
         s.done()
         with s.wrapping(
@@ -535,7 +557,7 @@ class _Reader:
             return GroundStation(name, lat, lon, alt, mask)
 
     # -- links ----------------------------------------------------------------------------
-    def _rf(self, t: Table, bands: dict, config: str) -> tuple[RfLinkConfig, float, float]:
+    def _rf(self, t: Table, bands: Bands, config: str) -> tuple[RfLinkConfig, float, float]:
         """One RF direction: ``config`` is its config's name in EmulationConfig
         (``uplink_rf``); its loss and BER floor are ``uplink_loss`` and ``uplink_ber``."""
         direction = config.removesuffix("_rf")
@@ -548,7 +570,7 @@ class _Reader:
         base = preset()
         rate = t.number("rate_bps", base.rate_bps, lo, hi)
         freq = t.number("freq_hz", base.freq_hz, 0.0, lo_open=True)
-        changes: dict[str, Any] = {}
+        changes: dict[str, float] = {}
         for key in ("eirp_dbw", "gt_db_per_k"):
             if t.has(key):
                 changes[key] = t.number(key, getattr(base, key), -100.0, 100.0)
@@ -623,18 +645,13 @@ class _Reader:
         farm_w = cop1.integer("farm_window", up.farm_window, 2, 254)
         if farm_w % 2:
             raise cop1.error("farm_window", f"must be even, got {farm_w}")
-        cfg_kwargs = dict(
-            tc_max_frame_length=tc_len,
-            tm_frame_length=tm_len,
-            farm_window=farm_w,
-            fop_window=cop1.integer("fop_window", up.fop_window, 1, 255),
-            t1_initial_s=cop1.number("t1_s", up.t1_initial_s, 0.0, 3600.0, lo_open=True),
-            transmission_limit=cop1.integer("transmission_limit", up.transmission_limit, 1, 255),
-            timeout_type=cop1.integer("timeout_type", up.timeout_type, 0, 1),
-            clcw_interval_s=cop1.number("clcw_interval_s", up.clcw_interval_s, 0.001, 60.0),
-            cadu_coding=replace(cadu, rs_e=rs_e or None, rs_depth=depth, randomize=randomize),
-            cltu_coding=replace(cltu, randomize=cltu_randomize, mode=DecodeMode(cltu_mode)),
-        )
+        fop_w = cop1.integer("fop_window", up.fop_window, 1, 255)
+        t1_s = cop1.number("t1_s", up.t1_initial_s, 0.0, 3600.0, lo_open=True)
+        limit = cop1.integer("transmission_limit", up.transmission_limit, 1, 255)
+        timeout_type = cop1.integer("timeout_type", up.timeout_type, 0, 1)
+        clcw_s = cop1.number("clcw_interval_s", up.clcw_interval_s, 0.001, 60.0)
+        cadu_coding = replace(cadu, rs_e=rs_e or None, rs_depth=depth, randomize=randomize)
+        cltu_coding = replace(cltu, randomize=cltu_randomize, mode=DecodeMode(cltu_mode))
         cop1.done()
         with cop1.wrapping(
             {
@@ -643,7 +660,19 @@ class _Reader:
                 "clcw_interval_s": "clcw_interval_s",
             }
         ):
-            return scid_base, replace(up, **cfg_kwargs)
+            return scid_base, replace(
+                up,
+                tc_max_frame_length=tc_len,
+                tm_frame_length=tm_len,
+                farm_window=farm_w,
+                fop_window=fop_w,
+                t1_initial_s=t1_s,
+                transmission_limit=limit,
+                timeout_type=timeout_type,
+                clcw_interval_s=clcw_s,
+                cadu_coding=cadu_coding,
+                cltu_coding=cltu_coding,
+            )
 
     # -- the ends and the daemons -------------------------------------------------------------
     def _model(self, t: Table) -> tuple[str, ServiceConfig]:
@@ -655,21 +684,33 @@ class _Reader:
                 f"unknown backend kind {kind!r} in {spec!r}; known: {', '.join(BACKEND_KINDS)}",
             )
         base = self.base.service
-        kwargs = {
-            "concurrency": t.integer("concurrency", base.concurrency, 1, 64),
-            "max_queued": t.integer("max_queued", base.max_queued, 0, 100_000),
-            "repeat_s": t.number("repeat_s", base.repeat_s, 0.0, 86_400.0, lo_open=True),
-            "repeat_backoff": t.number("repeat_backoff", base.repeat_backoff, 1.0, 100.0),
-            "max_repeat_s": t.number(
-                "max_repeat_s", base.max_repeat_s, 0.0, 86_400.0, lo_open=True
-            ),
-            "chunk_interval_s": t.number(
-                "chunk_interval_s", base.chunk_interval_s, 0.0, 3600.0, lo_open=True
-            ),
-        }
+        concurrency = t.integer("concurrency", base.concurrency, 1, 64)
+        max_queued = t.integer("max_queued", base.max_queued, 0, 100_000)
+        repeat_s = t.number("repeat_s", base.repeat_s, 0.0, 86_400.0, lo_open=True)
+        repeat_backoff = t.number("repeat_backoff", base.repeat_backoff, 1.0, 100.0)
+        max_repeat_s = t.number("max_repeat_s", base.max_repeat_s, 0.0, 86_400.0, lo_open=True)
+        chunk_interval_s = t.number(
+            "chunk_interval_s", base.chunk_interval_s, 0.0, 3600.0, lo_open=True
+        )
         t.done()
-        with t.wrapping({k: k for k in kwargs}):
-            return spec.strip(), replace(base, **kwargs)
+        keys = (
+            "concurrency",
+            "max_queued",
+            "repeat_s",
+            "repeat_backoff",
+            "max_repeat_s",
+            "chunk_interval_s",
+        )
+        with t.wrapping({k: k for k in keys}):
+            return spec.strip(), replace(
+                base,
+                concurrency=concurrency,
+                max_queued=max_queued,
+                repeat_s=repeat_s,
+                repeat_backoff=repeat_backoff,
+                max_repeat_s=max_repeat_s,
+                chunk_interval_s=chunk_interval_s,
+            )
 
     def _ground(self, t: Table) -> tuple[GroundSettings, ClientConfig]:
         settings = GroundSettings()

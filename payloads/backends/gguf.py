@@ -45,6 +45,13 @@ def _positive_int(name: str, value: object, allow_zero: bool = False) -> int | N
     return value
 
 
+def _required_positive_int(name: str, value: object) -> int:
+    checked = _positive_int(name, value)
+    if checked is None:
+        raise ConfigError("gguf", name, "must be an integer >= 1, got None")
+    return checked
+
+
 class GgufBackend(Backend):
     """``gguf:/path/model.gguf``."""
 
@@ -62,7 +69,7 @@ class GgufBackend(Backend):
         self.path = path
         self.model = path
         self.random_weights = False
-        self._n_ctx = _positive_int("n_ctx", n_ctx)
+        self._n_ctx = _required_positive_int("n_ctx", n_ctx)
         self._n_threads = _positive_int("n_threads", n_threads)
         if not isinstance(n_gpu_layers, int) or isinstance(n_gpu_layers, bool) or n_gpu_layers < -1:
             raise ConfigError(

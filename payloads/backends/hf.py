@@ -26,7 +26,7 @@ import threading
 import time
 from abc import abstractmethod
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 from linkstack.errors import ConfigError
 from payloads.backends import (
@@ -83,7 +83,13 @@ class IncrementalDecoder:
         return self._ids
 
 
-def _streamer_class():
+class _Streamer(Protocol):
+    """What :meth:`TransformersBackend.generate` reads of its streamer."""
+
+    first_token_at: float | None
+
+
+def _streamer_class() -> Callable[[IncrementalDecoder, Callable[[str], None]], _Streamer]:
     from transformers.generation.streamers import BaseStreamer
 
     class TokenStreamer(BaseStreamer):
@@ -164,8 +170,8 @@ class TransformersBackend(Backend):
                 stop.append(int(token_id))
         for token in (tokenizer.eos_token, IM_END, ENDOFTEXT):
             token_id = tokenizer.convert_tokens_to_ids(token) if token else None
-            known = isinstance(token_id, int) and token_id != tokenizer.unk_token_id
-            if known and token_id not in stop:
+            unknown = token_id == tokenizer.unk_token_id
+            if isinstance(token_id, int) and not unknown and token_id not in stop:
                 stop.append(token_id)
         if not stop:
             raise ConfigError(self.name, "tokenizer", "the model has no end-of-turn token")

@@ -85,7 +85,7 @@ class OpenAIBackend(Backend):
         self._timeout_s = float(timeout_s)
         self._max_prompt_tokens = max_prompt_tokens
         self._template_kwargs = bool(template_kwargs)
-        self._client: Any = None
+        self._client: httpx.Client | None = None
         self._load_s = 0.0
         self._lock = threading.Lock()
 
