@@ -40,7 +40,9 @@ from pathlib import Path
 RULES_HELP = "comma-separated rule identifiers to run (patterns like 'TM-*' allowed)"
 
 
-def add_conform_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+def add_conform_parser(
+    subparsers: argparse._SubParsersAction[argparse.ArgumentParser],
+) -> argparse.ArgumentParser:
     """Add ``conform`` to the ``linkstack`` command line (``subparsers`` of its parser)."""
     p = subparsers.add_parser(
         "conform",

@@ -33,9 +33,9 @@ clause is known, otherwise the section and, in brackets, the part of it.
 from __future__ import annotations
 
 import random
-from collections.abc import Generator
+from collections.abc import Callable
 from dataclasses import replace
-from typing import Any
+from typing import TypeVar
 
 from linkstack.ccsds.coding.cltu import DecodeMode
 from linkstack.ccsds.cop1.clcw import Clcw
@@ -43,17 +43,18 @@ from linkstack.ccsds.cop1.commands import Unlock
 from linkstack.ccsds.tc import TcFrameType
 from linkstack.conformance.active.runner import (
     ERROR,
-    GROUND,
     SAT,
     SET_VR_START,
     Case,
-    CaseRun,
+    Ctx,
     Downlink,
     GroundCtx,
+    Observation,
     SatCtx,
     Send,
     Sent,
     Sleep,
+    Steps,
     Uplink,
     Verdict,
     Wait,
@@ -80,13 +81,25 @@ TC_CODING = "CCSDS 231.0-B-4"
 SAT_CASES: list[Case] = []
 GROUND_CASES: list[Case] = []
 
-Steps = Generator[Any, Any, Any]
+C = TypeVar("C", SatCtx, GroundCtx)
+CaseFn = Callable[[C], "Steps[Verdict] | Verdict"]
+"""A case as written: a function of the context of its role."""
 
 
-def case(case_id: str, role: str, standard: str, section: str, statement: str, layer: str) -> Any:
-    def register(run: CaseRun) -> CaseRun:
-        (SAT_CASES if role == SAT else GROUND_CASES).append(
-            Case(case_id, role, standard, section, statement, layer, run)
+def case(
+    case_id: str, kind: type[C], standard: str, section: str, statement: str, layer: str
+) -> Callable[[CaseFn[C]], CaseFn[C]]:
+    """Register a case that runs on a ``kind`` context (:class:`SatCtx` or
+    :class:`GroundCtx`): a case of that role."""
+
+    def register(run: CaseFn[C]) -> CaseFn[C]:
+        def start(ctx: Ctx) -> Steps[Verdict] | Verdict:
+            if not isinstance(ctx, kind):
+                raise TypeError(f"{case_id} is a {kind.role} case, not one of role {ctx.role}")
+            return run(ctx)
+
+        (SAT_CASES if kind.role == SAT else GROUND_CASES).append(
+            Case(case_id, kind.role, standard, section, statement, layer, start)
         )
         return run
 
@@ -96,7 +109,7 @@ def case(case_id: str, role: str, standard: str, section: str, statement: str, l
 # -- sat role: the steps cases are made of ---------------------------------------------------------
 
 
-def _send(*units: Sent) -> Steps:
+def _send(*units: Sent) -> Steps[str]:
     yield Send(tuple(units))
     return "; ".join(u.what for u in units)
 
@@ -105,12 +118,12 @@ def _counter(c: Clcw, plus: int) -> int:
     return (c.farm_b_counter + plus) % 4
 
 
-def _expect(ctx: SatCtx, sent: str, expected: Clcw, what: str) -> Steps:
+def _expect(ctx: SatCtx, sent: str, expected: Clcw, what: str) -> Steps[Verdict | None]:
     """Wait for the CLCW that shows ``expected``; None, or the failing verdict."""
     timeout = ctx.config.timeout_s
     t0 = ctx.t_s
     o = yield Wait(lambda o: ctx.good(o) and same_cop_state(o.clcw, expected), timeout)
-    if o is not None:
+    if ctx.good(o):  # it came (else o is None: the time ran out)
         ctx.state = o.clcw
         ctx.rtt_s = max(ctx.rtt_s, o.t_s - t0)
         return None
@@ -126,7 +139,7 @@ def _expect(ctx: SatCtx, sent: str, expected: Clcw, what: str) -> Steps:
     )
 
 
-def _settle(ctx: SatCtx, expected: Clcw) -> Steps:
+def _settle(ctx: SatCtx, expected: Clcw) -> Steps[tuple[Observation | None, Clcw]]:
     """Until everything sent so far has been processed: the CLCW that shows it (None if
     none came), and ``expected`` with the fence counted."""
     if ctx.fence:
@@ -137,17 +150,17 @@ def _settle(ctx: SatCtx, expected: Clcw) -> Steps:
         last = yield Wait(ctx.good, ctx.config.timeout_s)
     else:
         last = yield Wait(ctx.good, ctx.config.timeout_s, count=3)
-    if last is not None:
+    if ctx.good(last):  # else None: none came
         ctx.state = last.clcw
     return last, expected
 
 
-def _unchanged(ctx: SatCtx, sent: str, expected: Clcw, what: str) -> Steps:
+def _unchanged(ctx: SatCtx, sent: str, expected: Clcw, what: str) -> Steps[Verdict | None]:
     """Settle, then the settled CLCW must show ``expected``; None, or the failing verdict."""
     last, expected = yield from _settle(ctx, expected)
     fence = " (plus the fence)" if ctx.fence else ""
     want = f"{what}{fence}: {clcw_text(expected)}"
-    if last is None:
+    if not ctx.good(last):  # None: no CLCW came
         return failed(
             sent, want, f"no CLCW within {ctx.config.timeout_s:g} s: the endpoint stopped answering"
         )
@@ -157,11 +170,10 @@ def _unchanged(ctx: SatCtx, sent: str, expected: Clcw, what: str) -> Steps:
     return None
 
 
-def _prepare(ctx: SatCtx) -> Steps:
+def _prepare(ctx: SatCtx) -> Steps[Verdict | None]:
     """FARM-1 Open and without Retransmit, whatever an earlier case left; None, or an
     error verdict (the case cannot be run)."""
-    s = ctx.state
-    assert s is not None
+    s = ctx.farm_state
     if s.lockout:
         sent = yield from _send(ctx.craft.unlock())
         want = replace(
@@ -170,7 +182,7 @@ def _prepare(ctx: SatCtx) -> Steps:
         bad = yield from _expect(ctx, sent, want, "FARM-1 unlocked")
         if bad is not None:
             return _cannot("unlock FARM-1 before the case", bad)
-        s = ctx.state
+        s = ctx.farm_state
     if s.retransmit:
         v = s.report_value
         sent = yield from _send(ctx.craft.ad(v))
@@ -192,12 +204,12 @@ def _cannot(what: str, bad: Verdict) -> Verdict:
     )
 
 
-def _start(ctx: SatCtx) -> Steps:
+def _start(ctx: SatCtx) -> Steps[Clcw | Verdict]:
     """The case's starting state (FARM-1 Open, Retransmit 0), or an error verdict."""
     bad = yield from _prepare(ctx)
     if bad is not None:
-        return None, bad
-    return ctx.state, None
+        return bad
+    return ctx.farm_state
 
 
 # -- sat role: the cases ---------------------------------------------------------------------------
@@ -205,7 +217,7 @@ def _start(ctx: SatCtx) -> Steps:
 
 @case(
     "ACT-CLCW-01",
-    SAT,
+    SatCtx,
     COP1,
     "§4.2 (CLCW), with 132.0-B-3 §4.1.5 (operational control field)",
     "The spacecraft's TM CADUs decode (ASM, derandomizer, Reed-Solomon, TM frame and FECF), "
@@ -213,7 +225,7 @@ def _start(ctx: SatCtx) -> Steps:
     "channel.",
     "cop1",
 )
-def _clcw(ctx: SatCtx) -> Steps:
+def _clcw(ctx: SatCtx) -> Steps[Verdict]:
     cfg = ctx.config
     yield Wait(lambda o: True, cfg.timeout_s, count=4)
     units = [o for o in ctx.seen if isinstance(o, Downlink)]
@@ -256,15 +268,15 @@ def _scid(ctx: SatCtx) -> str:
 
 @case(
     "ACT-COP-SETVR-01",
-    SAT,
+    SatCtx,
     COP1,
     "§6 (FARM-1 state table: E7 Unlock, E8 Set V(R))",
     "A Type-BC Unlock then a Type-BC Set V(R) are executed: Lockout, Wait and Retransmit "
     "are clear, N(R) becomes V*(R), and the FARM-B counter advances by one for each.",
     "cop1",
 )
-def _set_vr(ctx: SatCtx) -> Steps:
-    s = ctx.state
+def _set_vr(ctx: SatCtx) -> Steps[Verdict]:
+    s = ctx.farm_state
     sent = yield from _send(ctx.craft.unlock(), ctx.craft.set_vr(SET_VR_START))
     want = replace(
         s,
@@ -280,17 +292,17 @@ def _set_vr(ctx: SatCtx) -> Steps:
 
 @case(
     "ACT-TC-VALID-01",
-    SAT,
+    SatCtx,
     COP1,
     "§6 (FARM-1: E1, N(S) = V(R)), with 232.0-B-4 §4.1.2.9 (frame sequence number, modulo 256)",
     "Type-AD frames in sequence (N(S) = V(R)) are accepted: V(R) advances by one for each, "
     "modulo 256, and Retransmit stays clear.",
     "cop1",
 )
-def _valid(ctx: SatCtx) -> Steps:
-    s, bad = yield from _start(ctx)
-    if bad:
-        return bad
+def _valid(ctx: SatCtx) -> Steps[Verdict]:
+    s = yield from _start(ctx)
+    if isinstance(s, Verdict):
+        return s
     v = s.report_value
     sent = yield from _send(*(ctx.craft.ad(v + k) for k in range(3)))
     want = replace(s, report_value=(v + 3) % 256)
@@ -300,17 +312,17 @@ def _valid(ctx: SatCtx) -> Steps:
 
 @case(
     "ACT-COP-BD-01",
-    SAT,
+    SatCtx,
     COP1,
     "§6 (FARM-1: E6, Type-BD frame)",
     "A Type-BD frame is accepted whatever FARM-1's state: the FARM-B counter advances by "
     "one and V(R) does not change.",
     "cop1",
 )
-def _bd(ctx: SatCtx) -> Steps:
-    s, bad = yield from _start(ctx)
-    if bad:
-        return bad
+def _bd(ctx: SatCtx) -> Steps[Verdict]:
+    s = yield from _start(ctx)
+    if isinstance(s, Verdict):
+        return s
     sent = yield from _send(ctx.craft.bd())
     want = replace(s, farm_b_counter=_counter(s, 1))
     bad = yield from _expect(ctx, sent, want, "the BD frame counted")
@@ -323,7 +335,7 @@ def _bd(ctx: SatCtx) -> Steps:
 
 @case(
     "ACT-TC-SCID-01",
-    SAT,
+    SatCtx,
     TC,
     "§4.1.2.6 (spacecraft identifier), with 232.1-B-2 §6 (E9: invalid frame)",
     "Frames of another spacecraft (another SCID) are not accepted: a Type-AD frame with "
@@ -331,32 +343,31 @@ def _bd(ctx: SatCtx) -> Steps:
     "were.",
     "tc",
 )
-def _scid_case(ctx: SatCtx) -> Steps:
-    s, bad = yield from _start(ctx)
-    if bad:
-        return bad
-    other = other_scid(ctx.scid)
-    note = f"with SCID {other:#x} (the target's is {ctx.scid:#x})"
-    sent = yield from _send(
-        ctx.craft.ad(s.report_value, note, scid=other), ctx.craft.bd(note, scid=other)
-    )
+def _scid_case(ctx: SatCtx) -> Steps[Verdict]:
+    s = yield from _start(ctx)
+    if isinstance(s, Verdict):
+        return s
+    craft = ctx.craft
+    other = other_scid(craft.scid)
+    note = f"with SCID {other:#x} (the target's is {craft.scid:#x})"
+    sent = yield from _send(craft.ad(s.report_value, note, scid=other), craft.bd(note, scid=other))
     bad = yield from _unchanged(ctx, sent, s, "both discarded, nothing changed")
     return bad or passed(f"2 frames of SCID {other:#x} ignored")
 
 
 @case(
     "ACT-TC-VCID-01",
-    SAT,
+    SatCtx,
     TC,
     "§4.1.2.7 (virtual channel identifier), with 232.1-B-2 §6 (one FARM-1 per VC)",
     "Frames of another virtual channel do not touch this channel's FARM-1: a Type-AD frame "
     "with N(S) = V(R) and a Type-BD frame on another VC leave its CLCW as it was.",
     "tc",
 )
-def _vcid_case(ctx: SatCtx) -> Steps:
-    s, bad = yield from _start(ctx)
-    if bad:
-        return bad
+def _vcid_case(ctx: SatCtx) -> Steps[Verdict]:
+    s = yield from _start(ctx)
+    if isinstance(s, Verdict):
+        return s
     other = (ctx.config.vcid + 1) % 64
     note = f"on VC {other} (COP-1 under test runs on VC {ctx.config.vcid})"
     sent = yield from _send(
@@ -368,19 +379,19 @@ def _vcid_case(ctx: SatCtx) -> Steps:
 
 @case(
     "ACT-TC-FECF-01",
-    SAT,
+    SatCtx,
     TC,
     "§4.1.4 (frame error control field), with 232.1-B-2 §6 (E9: invalid frame)",
     "A frame whose FECF does not match is discarded: a Type-AD frame with N(S) = V(R) and "
     "a Type-BD frame, each with one FECF bit flipped, change nothing.",
     "tc",
 )
-def _fecf_case(ctx: SatCtx) -> Steps:
+def _fecf_case(ctx: SatCtx) -> Steps[Verdict]:
     if not ctx.config.tc_fecf:
         return not_applicable("the profile's TC frames carry no FECF")
-    s, bad = yield from _start(ctx)
-    if bad:
-        return bad
+    s = yield from _start(ctx)
+    if isinstance(s, Verdict):
+        return s
     craft = ctx.craft
     ad = flip_bits(craft.frame(seq=s.report_value), [(-1, 0)])
     bd = flip_bits(craft.frame(TcFrameType.BD), [(-1, 0)])
@@ -395,7 +406,7 @@ def _fecf_case(ctx: SatCtx) -> Steps:
 
 @case(
     "ACT-CLTU-BCH-01",
-    SAT,
+    SatCtx,
     TC_CODING,
     "(BCH decoding: a codeblock the mode cannot accept ends the CLTU; the frame is lost)",
     "A CLTU with two bit errors in one codeblock loses its frame (in both decoding modes): "
@@ -403,10 +414,10 @@ def _fecf_case(ctx: SatCtx) -> Steps:
     "change nothing.",
     "cltu",
 )
-def _bch_bad(ctx: SatCtx) -> Steps:
-    s, bad = yield from _start(ctx)
-    if bad:
-        return bad
+def _bch_bad(ctx: SatCtx) -> Steps[Verdict]:
+    s = yield from _start(ctx)
+    if isinstance(s, Verdict):
+        return s
     craft = ctx.craft
     v = s.report_value
     first = craft.cltu(craft.frame(seq=v))
@@ -428,7 +439,7 @@ def _bch_bad(ctx: SatCtx) -> Steps:
 
 @case(
     "ACT-CLTU-BCH-02",
-    SAT,
+    SatCtx,
     TC_CODING,
     "(BCH decoding modes: error-correcting, one bit per codeblock; error-detecting)",
     "A CLTU with one bit error in every codeblock: in the error-correcting mode the errors "
@@ -436,10 +447,10 @@ def _bch_bad(ctx: SatCtx) -> Steps:
     "the frame is lost.",
     "cltu",
 )
-def _bch_single(ctx: SatCtx) -> Steps:
-    s, bad = yield from _start(ctx)
-    if bad:
-        return bad
+def _bch_single(ctx: SatCtx) -> Steps[Verdict]:
+    s = yield from _start(ctx)
+    if isinstance(s, Verdict):
+        return s
     craft = ctx.craft
     v = s.report_value
     cltu = craft.cltu(craft.frame(seq=v))
@@ -475,7 +486,7 @@ def _malformed_units(ctx: SatCtx, v: int) -> list[Sent]:
         ),
         Sent("a start sequence followed by 200 random octets", b"\xeb\x90" + garbage(rng, 200)),
     ]
-    broken = [
+    broken: list[tuple[str, Callable[[bytes], bytes]]] = [
         ("version 01", lambda b: bytes([b[0] | 0x40]) + b[1:]),
         ("bypass flag 0 with control command flag 1", lambda b: bytes([b[0] | 0x10]) + b[1:]),
         ("a frame length field 3 octets too long", _longer),
@@ -499,7 +510,7 @@ def _longer(frame: bytes) -> bytes:
 
 @case(
     "ACT-TC-MALFORMED-01",
-    SAT,
+    SatCtx,
     TC,
     "§4.1.2 (frame header rules) and 231.0-B-4 (CLTU), with 232.1-B-2 §6 (E9: invalid frame)",
     "Units that are not valid CLTUs or not valid frames are dropped, and the endpoint "
@@ -509,10 +520,10 @@ def _longer(frame: bytes) -> bytes:
     "control command: V(R), the flags and the FARM-B counter do not change.",
     "tc",
 )
-def _malformed(ctx: SatCtx) -> Steps:
-    s, bad = yield from _start(ctx)
-    if bad:
-        return bad
+def _malformed(ctx: SatCtx) -> Steps[Verdict]:
+    s = yield from _start(ctx)
+    if isinstance(s, Verdict):
+        return s
     units = _malformed_units(ctx, s.report_value)
     sent = yield from _send(*units)
     bad = yield from _unchanged(ctx, sent, s, "all dropped, nothing changed")
@@ -521,7 +532,7 @@ def _malformed(ctx: SatCtx) -> Steps:
 
 @case(
     "ACT-TC-WINDOW-01",
-    SAT,
+    SatCtx,
     COP1,
     "§6 (FARM-1: E3, N(S) in the positive window; E1 clears Retransmit)",
     "A Type-AD frame with N(S) = V(R) + 1 (a frame was lost) is discarded and sets "
@@ -529,18 +540,18 @@ def _malformed(ctx: SatCtx) -> Steps:
     "Retransmit.",
     "cop1",
 )
-def _window_positive(ctx: SatCtx) -> Steps:
+def _window_positive(ctx: SatCtx) -> Steps[Verdict]:
     if ctx.config.farm_window // 2 < 2:
         return not_applicable(f"FARM-1's window W = {ctx.config.farm_window}: no positive window")
-    s, bad = yield from _start(ctx)
-    if bad:
-        return bad
+    s = yield from _start(ctx)
+    if isinstance(s, Verdict):
+        return s
     v = s.report_value
     sent = yield from _send(ctx.craft.ad(v + 1, "(V(R) + 1)"))
     bad = yield from _unchanged(ctx, sent, replace(s, retransmit=True), "discarded, Retransmit set")
     if bad:
         return bad
-    s = ctx.state
+    s = ctx.farm_state
     sent = yield from _send(ctx.craft.ad(v))
     bad = yield from _expect(
         ctx,
@@ -553,17 +564,17 @@ def _window_positive(ctx: SatCtx) -> Steps:
 
 @case(
     "ACT-TC-WINDOW-02",
-    SAT,
+    SatCtx,
     COP1,
     "§6 (FARM-1: E4, N(S) in the negative window)",
     "A Type-AD frame with N(S) = V(R) - 1 (a repeat of an accepted frame) is discarded: "
     "no Lockout, no Retransmit, V(R) unchanged.",
     "cop1",
 )
-def _window_negative(ctx: SatCtx) -> Steps:
-    s, bad = yield from _start(ctx)
-    if bad:
-        return bad
+def _window_negative(ctx: SatCtx) -> Steps[Verdict]:
+    s = yield from _start(ctx)
+    if isinstance(s, Verdict):
+        return s
     v = s.report_value
     sent = yield from _send(ctx.craft.ad(v - 1, "(V(R) - 1)"))
     bad = yield from _unchanged(ctx, sent, s, "discarded, nothing changed")
@@ -572,7 +583,7 @@ def _window_negative(ctx: SatCtx) -> Steps:
 
 @case(
     "ACT-COP-LOCKOUT-01",
-    SAT,
+    SatCtx,
     COP1,
     "§6 (FARM-1: E5 lockout area; E1 and E8 in Lockout; E7 Unlock)",
     "A Type-AD frame with N(S) = V(R) + 128 (the lockout area) sets Lockout; in Lockout a "
@@ -580,22 +591,22 @@ def _window_negative(ctx: SatCtx) -> Steps:
     "clears Lockout, after which the frame in sequence is accepted.",
     "cop1",
 )
-def _lockout(ctx: SatCtx) -> Steps:
-    s, bad = yield from _start(ctx)
-    if bad:
-        return bad
+def _lockout(ctx: SatCtx) -> Steps[Verdict]:
+    s = yield from _start(ctx)
+    if isinstance(s, Verdict):
+        return s
     craft = ctx.craft
     v = s.report_value
     sent = yield from _send(craft.ad(v + 128, "(V(R) + 128: the lockout area)"))
     bad = yield from _unchanged(ctx, sent, replace(s, lockout=True), "discarded, Lockout set")
     if bad:
         return bad
-    s = ctx.state
+    s = ctx.farm_state
     sent = yield from _send(craft.ad(v, "(in sequence, during Lockout)"))
     bad = yield from _unchanged(ctx, sent, s, "discarded in Lockout, nothing changed")
     if bad:
         return bad
-    s = ctx.state
+    s = ctx.farm_state
     sent = yield from _send(craft.set_vr(v + 5))
     bad = yield from _unchanged(
         ctx,
@@ -605,13 +616,13 @@ def _lockout(ctx: SatCtx) -> Steps:
     )
     if bad:
         return bad
-    s = ctx.state
+    s = ctx.farm_state
     sent = yield from _send(craft.unlock())
     want = replace(s, lockout=False, wait=False, retransmit=False, farm_b_counter=_counter(s, 1))
     bad = yield from _expect(ctx, sent, want, "Lockout cleared")
     if bad:
         return bad
-    s = ctx.state
+    s = ctx.farm_state
     sent = yield from _send(craft.ad(v))
     bad = yield from _expect(ctx, sent, replace(s, report_value=(v + 1) % 256), "accepted")
     return bad or passed(f"Lockout at N(S) {(v + 128) % 256}, held, cleared by Unlock")
@@ -619,17 +630,17 @@ def _lockout(ctx: SatCtx) -> Steps:
 
 @case(
     "ACT-ALIVE-01",
-    SAT,
+    SatCtx,
     COP1,
     "§6 (FARM-1: E1), after everything above",
     "After all of the above the endpoint still answers: CLCWs keep coming and a Type-AD "
     "frame in sequence is accepted.",
     "cop1",
 )
-def _alive(ctx: SatCtx) -> Steps:
-    s, bad = yield from _start(ctx)
-    if bad:
-        return bad
+def _alive(ctx: SatCtx) -> Steps[Verdict]:
+    s = yield from _start(ctx)
+    if isinstance(s, Verdict):
+        return s
     v = s.report_value
     sent = yield from _send(ctx.craft.ad(v))
     bad = yield from _expect(ctx, sent, replace(s, report_value=(v + 1) % 256), "accepted")
@@ -644,7 +655,7 @@ def _alive(ctx: SatCtx) -> Steps:
 # -- ground role --------------------------------------------------------------------------------
 
 
-def _quiet(ctx: GroundCtx) -> Steps:
+def _quiet(ctx: GroundCtx) -> Steps[list[Uplink] | None]:
     """Until the ground has sent nothing for ``quiet_s``; the CLTUs that came meanwhile
     (None if it did not go quiet within the timeout)."""
     cfg = ctx.config
@@ -670,7 +681,7 @@ def _is_control(o: object) -> bool:
     return isinstance(o, Uplink) and o.frame is not None and o.frame.frame_type is TcFrameType.BC
 
 
-def _answered_lockout(ctx: GroundCtx, what: str) -> Steps:
+def _answered_lockout(ctx: GroundCtx, what: str) -> Steps[Verdict]:
     """Put the tester's FARM-1 in Lockout and wait for the ground's Unlock; the verdict."""
     cfg = ctx.config
     yield from _quiet(ctx)  # a ground still initiating finishes (a busy one never is quiet)
@@ -700,7 +711,7 @@ def _answered_lockout(ctx: GroundCtx, what: str) -> Steps:
 
 @case(
     "ACT-GND-CLCW-01",
-    GROUND,
+    GroundCtx,
     COP1,
     "§5 (FOP-1: E14, a CLCW reporting Lockout), §4.2 (CLCW)",
     "The ground reads the CLCW in the OCF of its spacecraft's TM frames: when FARM-1 "
@@ -708,7 +719,7 @@ def _answered_lockout(ctx: GroundCtx, what: str) -> Steps:
     "Type-BC Unlock.",
     "cop1",
 )
-def _g_probe(ctx: GroundCtx) -> Steps:
+def _g_probe(ctx: GroundCtx) -> Steps[Verdict]:
     verdict = yield from _answered_lockout(ctx, "a ground that recovers from Lockout")
     if verdict.status == "pass":
         ctx.reacts = True
@@ -717,14 +728,14 @@ def _g_probe(ctx: GroundCtx) -> Steps:
 
 @case(
     "ACT-GND-T1-01",
-    GROUND,
+    GroundCtx,
     COP1,
     "§5 (FOP-1: T1 expiry, E16/E104: the unconfirmed frame is transmitted again)",
     "A Type-BC frame that no CLCW confirms (the spacecraft did not get it) is transmitted "
     "again when T1 expires.",
     "cop1",
 )
-def _g_t1(ctx: GroundCtx) -> Steps:
+def _g_t1(ctx: GroundCtx) -> Steps[Verdict]:
     if not ctx.reacts:
         return not_applicable("the ground sent no Unlock to a Lockout (ACT-GND-CLCW-01)")
     cfg = ctx.config
@@ -734,7 +745,7 @@ def _g_t1(ctx: GroundCtx) -> Steps:
     ctx.lockout()
     sent = "TM frames whose CLCW reports Lockout; the ground's first answer is lost"
     first = yield Wait(lambda o: _is_unlock(o) and not o.problem, cfg.timeout_s)
-    if first is None:
+    if not isinstance(first, Uplink):  # None: no Unlock came
         ctx.deaf = 0
         return failed(sent, "a Type-BC Unlock", "nothing")
     again = yield Wait(lambda o: isinstance(o, Uplink) and o.frame == first.frame, cfg.timeout_s)
@@ -751,7 +762,9 @@ def _g_t1(ctx: GroundCtx) -> Steps:
     return passed(f"{first.what()} again after {again.t_s - first.t_s:.3f} s")
 
 
-def _ignored(ctx: GroundCtx, sent: str, make: Any, rounds: int = 3) -> Steps:
+def _ignored(
+    ctx: GroundCtx, sent: str, make: Callable[[], list[Sent]], rounds: int = 3
+) -> Steps[Verdict]:
     """Send ``make()`` units ``rounds`` times between the regular TM frames: no Type-BC
     frame (no Unlock, no Set V(R)) may come up in reply. The verdict."""
     if not ctx.reacts:
@@ -777,20 +790,20 @@ def _ignored(ctx: GroundCtx, sent: str, make: Any, rounds: int = 3) -> Steps:
     return passed(f"{rounds} rounds ignored")
 
 
-def _lockout_clcw(ctx: GroundCtx, **changes: Any) -> Clcw:
-    return ctx.clcw(lockout=True, **changes)
+def _lockout_clcw(ctx: GroundCtx, vcid: int | None = None) -> Clcw:
+    return ctx.clcw(lockout=True, vcid=vcid)
 
 
 @case(
     "ACT-GND-SCID-01",
-    GROUND,
+    GroundCtx,
     TM,
     "§4.1.2.2 (spacecraft identifier), with 232.1-B-2 §4.2 (the CLCW of one spacecraft)",
     "TM frames of another spacecraft are not the ground's: a CLCW in them that reports "
     "Lockout changes nothing, no Type-BC frame is sent in reply.",
     "tm",
 )
-def _g_scid(ctx: GroundCtx) -> Steps:
+def _g_scid(ctx: GroundCtx) -> Steps[Verdict]:
     other = other_scid(ctx.scid)
 
     def make() -> list[Sent]:
@@ -805,14 +818,14 @@ def _g_scid(ctx: GroundCtx) -> Steps:
 
 @case(
     "ACT-GND-CLCW-VC-01",
-    GROUND,
+    GroundCtx,
     COP1,
     "§4.2 (CLCW: virtual channel identifier), §5 (one FOP-1 per virtual channel)",
     "A CLCW that reports on another TC virtual channel does not act on this one: a Lockout "
     "reported for another VC changes nothing, no Type-BC frame is sent in reply.",
     "cop1",
 )
-def _g_vc(ctx: GroundCtx) -> Steps:
+def _g_vc(ctx: GroundCtx) -> Steps[Verdict]:
     other = (ctx.config.vcid + 1) % 64
 
     def make() -> list[Sent]:
@@ -825,14 +838,14 @@ def _g_vc(ctx: GroundCtx) -> Steps:
 
 @case(
     "ACT-GND-FECF-01",
-    GROUND,
+    GroundCtx,
     TM,
     "§4.1.6 (frame error control field)",
     "A TM frame whose FECF does not match is not used (its Reed-Solomon codewords are "
     "valid): the Lockout its CLCW reports changes nothing.",
     "tm",
 )
-def _g_fecf(ctx: GroundCtx) -> Steps:
+def _g_fecf(ctx: GroundCtx) -> Steps[Verdict]:
     if not ctx.config.tm_fecf:
         return not_applicable("the profile's TM frames carry no FECF")
 
@@ -858,14 +871,14 @@ def _rs_broken(ctx: GroundCtx, frame: bytes) -> bytes:
 
 @case(
     "ACT-GND-RS-01",
-    GROUND,
+    GroundCtx,
     TM_CODING,
     "§4 (Reed-Solomon: a codeword that cannot be corrected loses its frame)",
     "A CADU whose Reed-Solomon codewords cannot be corrected is not used: the Lockout "
     "reported by the CLCW in its (intact) frame changes nothing.",
     "cadu",
 )
-def _g_rs(ctx: GroundCtx) -> Steps:
+def _g_rs(ctx: GroundCtx) -> Steps[Verdict]:
     if not ctx.config.cadu.rs_e:
         return not_applicable("the profile's TM CADUs have no Reed-Solomon code")
 
@@ -886,7 +899,7 @@ def _g_rs(ctx: GroundCtx) -> Steps:
 
 @case(
     "ACT-GND-MALFORMED-01",
-    GROUND,
+    GroundCtx,
     TM_CODING,
     "§9 (attached sync marker), §4 (codeblock), with 132.0-B-3 §4.1.2.2 (version)",
     "Units that are not valid CADUs or TM frames are dropped, and the ground carries on: "
@@ -894,7 +907,7 @@ def _g_rs(ctx: GroundCtx) -> Steps:
     "a frame of version 01 (FECF and codewords valid) whose CLCW reports Lockout.",
     "cadu",
 )
-def _g_malformed(ctx: GroundCtx) -> Steps:
+def _g_malformed(ctx: GroundCtx) -> Steps[Verdict]:
     rng = random.Random(0xCAD)
     asm = ctx.config.cadu.asm
     length = len(asm) + ctx.config.cadu.codeblock_length(ctx.config.tm_frame_length)
@@ -919,14 +932,14 @@ def _g_malformed(ctx: GroundCtx) -> Steps:
 
 @case(
     "ACT-GND-ALIVE-01",
-    GROUND,
+    GroundCtx,
     COP1,
     "§5 (FOP-1: E14), after everything above",
     "After all of the above the ground still reads the CLCW: a Lockout is answered with an "
     "Unlock again.",
     "cop1",
 )
-def _g_alive(ctx: GroundCtx) -> Steps:
+def _g_alive(ctx: GroundCtx) -> Steps[Verdict]:
     if not ctx.reacts:
         return not_applicable("the ground sent no Unlock to a Lockout (ACT-GND-CLCW-01)")
     verdict = yield from _answered_lockout(ctx, "as in ACT-GND-CLCW-01")
@@ -935,7 +948,7 @@ def _g_alive(ctx: GroundCtx) -> Steps:
 
 @case(
     "ACT-GND-CLTU-01",
-    GROUND,
+    GroundCtx,
     TC_CODING,
     "(CLTU: start sequence, BCH codeblocks, tail sequence), with 232.0-B-4 §4.1 (TC frame)",
     "Every CLTU the ground sent during the run is well formed: the start sequence, "
@@ -943,7 +956,7 @@ def _g_alive(ctx: GroundCtx) -> Steps:
     "and FECF, the spacecraft's SCID and the COP-1 virtual channel.",
     "cltu",
 )
-def _g_cltu(ctx: GroundCtx) -> Steps:
+def _g_cltu(ctx: GroundCtx) -> Verdict:
     ups = [o for o in ctx.seen if isinstance(o, Uplink)]
     if not ups:
         return not_applicable("the ground sent no CLTU during the run")

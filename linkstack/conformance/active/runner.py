@@ -45,7 +45,7 @@ import time
 import traceback
 from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Final, Protocol, TypeGuard, TypeVar
 
 from linkstack.ccsds.coding.chains import CaduCoding, CaduReceiver, CaduTransmitter
 from linkstack.ccsds.coding.cltu import (
@@ -65,8 +65,8 @@ from linkstack.ccsds.tc import TcFrame, TcFrameType
 from linkstack.ccsds.tm import TmConfig, TmFrame, TmMasterChannel
 from linkstack.errors import DecodeError
 
-SAT = "sat"
-GROUND = "ground"
+SAT: Final = "sat"
+GROUND: Final = "ground"
 ROLES = (SAT, GROUND)
 
 TEST_APID = 0x7F0  # the packets the tester sends: an APID the emulator does not serve
@@ -122,7 +122,7 @@ class Wait:
     """Until the ``count``-th observation, among those that arrive from now on, that
     ``match`` accepts; the driver answers with it, or None after ``timeout_s``."""
 
-    match: Callable[[Any], bool]
+    match: Callable[[Observation], bool]
     timeout_s: float
     count: int = 1
 
@@ -167,7 +167,13 @@ def not_applicable(reason: str) -> Verdict:
     return Verdict(NA, reason)
 
 
-CaseRun = Callable[["Ctx"], Generator[Action, Any, Verdict]]
+T = TypeVar("T")
+Steps = Generator[Action, "Observation | None", T]
+"""What a case (or a step of one) is: it yields actions and gets back what each produced
+(the observation a :class:`Wait` was waiting for, None otherwise); it returns a ``T``."""
+
+CaseRun = Callable[["Ctx"], "Steps[Verdict] | Verdict"]
+"""A case run on a context: its steps, or its verdict at once (a case that needs no action)."""
 
 
 @dataclass(frozen=True)
@@ -288,6 +294,23 @@ class Uplink:
         return f"{text}; {self.problem}" if self.problem else text
 
 
+Observation = Downlink | Uplink
+"""What a context makes of a unit that comes back (a sat-role context: Downlinks only;
+a ground-role one: Uplinks only)."""
+
+
+class GoodDownlink(Protocol):
+    """A :class:`Downlink` that :meth:`SatCtx.good` accepts: it has its CLCW."""
+
+    @property
+    def t_s(self) -> float: ...
+
+    @property
+    def clcw(self) -> Clcw: ...
+
+    def describe(self) -> str: ...
+
+
 # -- crafting ------------------------------------------------------------------------------------
 
 
@@ -352,13 +375,15 @@ class TcCrafter:
         return encode_cltu(frame, self.config.tc_randomize)
 
     # the units a case sends, each with its description
-    def ad(self, seq: int, note: str = "", **kw: Any) -> Sent:
-        return Sent(
-            _join(f"Type-AD frame N(S) {seq % 256}", note), self.cltu(self.frame(seq=seq, **kw))
-        )
+    def ad(
+        self, seq: int, note: str = "", *, scid: int | None = None, vcid: int | None = None
+    ) -> Sent:
+        frame = self.frame(seq=seq, scid=scid, vcid=vcid)
+        return Sent(_join(f"Type-AD frame N(S) {seq % 256}", note), self.cltu(frame))
 
-    def bd(self, note: str = "", **kw: Any) -> Sent:
-        return Sent(_join("Type-BD frame", note), self.cltu(self.frame(TcFrameType.BD, **kw)))
+    def bd(self, note: str = "", *, scid: int | None = None, vcid: int | None = None) -> Sent:
+        frame = self.frame(TcFrameType.BD, scid=scid, vcid=vcid)
+        return Sent(_join("Type-BD frame", note), self.cltu(frame))
 
     def unlock(self) -> Sent:
         return Sent("Type-BC Unlock", self.cltu(self.frame(TcFrameType.BC)))
@@ -399,12 +424,12 @@ class Ctx:
 
     def __init__(self, config: ActiveConfig) -> None:
         self.config = config
-        self.seen: list[Any] = []
+        self.seen: list[Observation] = []
         self.halt: str | None = None  # why the remaining cases cannot be judged
         self.facts: list[str] = []  # what the run learnt, for the report header
         self.t_s = 0.0  # the driver's clock: seconds since the run started
 
-    def observe(self, unit: bytes, t_s: float) -> Any:
+    def observe(self, unit: bytes, t_s: float) -> Observation:
         raise NotImplementedError
 
     def tick(self) -> bytes | None:
@@ -478,7 +503,15 @@ class SatCtx(Ctx):
             return replace(base, problem=f"OCF {frame.ocf.hex()} is not a valid CLCW: {exc}")
         return replace(base, clcw=clcw)
 
-    def good(self, o: Any) -> bool:
+    @property
+    def farm_state(self) -> Clcw:
+        """:attr:`state`, once known: every case after ``ACT-CLCW-01`` (which halts the run
+        when no CLCW comes) starts from it."""
+        if self.state is None:
+            raise RuntimeError("FARM-1's state is not known yet (no CLCW judged)")
+        return self.state
+
+    def good(self, o: Observation | None) -> TypeGuard[GoodDownlink]:
         """A CLCW of the spacecraft under test about the virtual channel under test."""
         return (
             isinstance(o, Downlink)
@@ -487,7 +520,7 @@ class SatCtx(Ctx):
             and o.clcw.vcid == self.config.vcid
         )
 
-    def last_good(self) -> Downlink | None:
+    def last_good(self) -> GoodDownlink | None:
         for o in reversed(self.seen):
             if self.good(o):
                 return o
@@ -536,8 +569,14 @@ class GroundCtx(Ctx):
         return self.config.interval_s
 
     # -- the downlink -----------------------------------------------------------------------------
-    def clcw(self, **changes: Any) -> Clcw:
-        return replace(self.farm.clcw(), **changes)
+    def clcw(self, *, lockout: bool | None = None, vcid: int | None = None) -> Clcw:
+        """FARM-1's CLCW, with Lockout and the virtual channel changed where given."""
+        c = self.farm.clcw()
+        return replace(
+            c,
+            lockout=c.lockout if lockout is None else lockout,
+            vcid=c.vcid if vcid is None else vcid,
+        )
 
     def tm_frame(self, clcw: Clcw | None = None, *, other: bool = False) -> bytes:
         """The next idle TM frame, with ``clcw`` (default: FARM-1's) in its OCF."""
@@ -635,6 +674,29 @@ def garbage(rng: random.Random, n: int, avoid: bytes = b"") -> bytes:
 # -- an in-process driver -----------------------------------------------------------------------
 
 
+class Endpoint(Protocol):
+    """An in-process sat endpoint, as :class:`LoopbackDriver` drives it."""
+
+    def receive(self, unit: bytes, /) -> None:
+        """Take one uplink unit."""
+
+    def emit(self) -> list[bytes]:
+        """The downlink units the endpoint sends at one CLCW interval."""
+
+
+class Driver(Protocol):
+    """What carries a case's actions out (:class:`LoopbackDriver`,
+    :class:`linkstack.conformance.active.udp.UdpDriver`)."""
+
+    sent: int  # units sent so far
+
+    async def contact(self) -> str | None:
+        """None once the endpoint is heard from; else why there is no contact."""
+
+    async def perform(self, action: Action) -> Observation | None:
+        """Carry ``action`` out: the observation a :class:`Wait` waited for, else None."""
+
+
 class LoopbackDriver:
     """Carries the actions out against an in-process sat endpoint, on a simulated clock.
 
@@ -643,14 +705,14 @@ class LoopbackDriver:
     time). Waits advance the simulated clock one interval at a time; nothing sleeps.
     """
 
-    def __init__(self, ctx: Ctx, endpoint: Any, interval_s: float = 0.1) -> None:
+    def __init__(self, ctx: Ctx, endpoint: Endpoint, interval_s: float = 0.1) -> None:
         self.ctx = ctx
         self.endpoint = endpoint
         self.interval_s = interval_s
         self.t_s = 0.0
         self.sent = 0
 
-    def _emit(self) -> list[Any]:
+    def _emit(self) -> list[Observation]:
         self.t_s += self.interval_s
         self.ctx.t_s = self.t_s
         return [self.ctx.observe(unit, self.t_s) for unit in self.endpoint.emit()]
@@ -659,7 +721,7 @@ class LoopbackDriver:
         got = await self.perform(Wait(lambda o: True, self.ctx.config.timeout_s))
         return None if got is not None else "the endpoint sent nothing"
 
-    async def perform(self, action: Action) -> Any:
+    async def perform(self, action: Action) -> Observation | None:
         if isinstance(action, Send):
             for s in action.units:
                 self.sent += 1
@@ -714,7 +776,7 @@ class ActiveReport:
         return 0
 
 
-async def run_suite(ctx: Ctx, driver: Any, cases: Sequence[Case], report: ActiveReport) -> None:
+async def run_suite(ctx: Ctx, driver: Driver, cases: Sequence[Case], report: ActiveReport) -> None:
     """Run ``cases`` in order through ``driver`` (which has ``contact()`` and
     ``perform(action)``, and counts ``sent``); fills ``report``."""
     import time  # noqa: PLC0415 - the one clock read of a run: its duration
@@ -734,14 +796,14 @@ async def run_suite(ctx: Ctx, driver: Any, cases: Sequence[Case], report: Active
         report.seconds = time.perf_counter() - t0
 
 
-async def _run_case(ctx: Ctx, driver: Any, case: Case) -> CaseResult:
+async def _run_case(ctx: Ctx, driver: Driver, case: Case) -> CaseResult:
     t0 = time.perf_counter()
     sent0 = driver.sent
     if ctx.halt is not None:
         verdict = not_applicable(ctx.halt)
     else:
-        steps: Any = case.run(ctx)
-        value: Any = None
+        steps = case.run(ctx)
+        value: Observation | None = None
         try:
             if isinstance(steps, Verdict):  # a case that needs no action
                 raise StopIteration(steps)

@@ -21,21 +21,23 @@ needed, and the sat role learns the SCID from the spacecraft's TM frames.
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import contextlib
 import socket
 import sys
 from dataclasses import replace
-from typing import Any
 
 from linkstack.ccsds.coding.chains import CaduCoding
 from linkstack.ccsds.coding.cltu import DecodeMode
 from linkstack.conformance.active.runner import (
     GROUND,
     SAT,
+    Action,
     ActiveConfig,
     ActiveReport,
     Ctx,
+    Observation,
     Send,
     Sleep,
     Wait,
@@ -82,7 +84,9 @@ def _url(addr: tuple[str, int]) -> str:
     return f"udp://{addr[0]}:{addr[1]}"
 
 
-def build_config(args: Any) -> tuple[ActiveConfig, tuple[str, int], tuple[str, int]]:
+def build_config(
+    args: argparse.Namespace,
+) -> tuple[ActiveConfig, tuple[str, int], tuple[str, int]]:
     """The tester's configuration and its two addresses (target, listen) from the
     command line: profile, then scenario, then the explicit options."""
     from linkstack.conformance.passive.profile import load_profile  # noqa: PLC0415
@@ -134,18 +138,17 @@ def build_config(args: Any) -> tuple[ActiveConfig, tuple[str, int], tuple[str, i
             "--listen",
             f"give --listen [HOST:]PORT, where the endpoint sends its {where} (or --scenario)",
         )
-    changes: dict[str, Any] = {"timeout_s": args.timeout}
     for option, value, hi in (("--scid", args.scid, 0x3FF), ("--vcid", args.vcid, 0x3F)):
         if value is not None and not 0 <= value <= hi:
             raise ConfigError("active", option, f"must be 0..{hi}, got {value}")
+    cfg = replace(cfg, timeout_s=args.timeout)
     if args.scid is not None:
-        changes["scid"] = args.scid
+        cfg = replace(cfg, scid=args.scid)
         notes.append(f"spacecraft {args.scid:#x} (--scid)")
     if args.vcid is not None:
-        changes["vcid"] = args.vcid
+        cfg = replace(cfg, vcid=args.vcid)
     if args.interval is not None:
-        changes["interval_s"] = args.interval
-    cfg = replace(cfg, **changes)
+        cfg = replace(cfg, interval_s=args.interval)
     cfg = replace(cfg, quiet_s=max(0.3, 3 * cfg.interval_s))
     if role == GROUND and cfg.scid is None:
         raise ConfigError(
@@ -154,7 +157,11 @@ def build_config(args: Any) -> tuple[ActiveConfig, tuple[str, int], tuple[str, i
     return replace(cfg, notes=tuple(notes)), target, listen
 
 
-def _from_scenario(cfg: ActiveConfig, args: Any, role: str) -> tuple[Any, ...]:
+def _from_scenario(
+    cfg: ActiveConfig, args: argparse.Namespace, role: str
+) -> tuple[ActiveConfig, tuple[str, int], tuple[str, int], str, list[str]]:
+    """The configuration with what the scenario's port plan and settings give, the
+    target and listen addresses, the daemons' host, and where the values came from."""
     from linkstack.daemon.wire import PortPlan  # noqa: PLC0415
     from linkstack.runtime import scenario as scenario_file  # noqa: PLC0415
 
@@ -202,7 +209,7 @@ class _Rx(asyncio.DatagramProtocol):
     def __init__(self, driver: UdpDriver) -> None:
         self.driver = driver
 
-    def datagram_received(self, data: bytes, addr: Any) -> None:
+    def datagram_received(self, data: bytes, addr: object) -> None:
         self.driver._on_unit(data)
 
     def error_received(self, exc: Exception) -> None:
@@ -336,7 +343,7 @@ class UdpDriver:
             "and taking its downlink on that port?"
         )
 
-    async def perform(self, action: Any) -> Any:
+    async def perform(self, action: Action) -> Observation | None:
         try:
             if isinstance(action, Send):
                 for s in action.units:
@@ -353,7 +360,7 @@ class UdpDriver:
         finally:
             self.ctx.t_s = self.now()
 
-    async def _wait(self, action: Wait) -> Any:
+    async def _wait(self, action: Wait) -> Observation | None:
         seen = self.ctx.seen
         i = len(seen)
         hits = 0
@@ -377,7 +384,7 @@ class UdpDriver:
 # -- the run ---------------------------------------------------------------------------------
 
 
-def run_active(args: Any) -> int:
+def run_active(args: argparse.Namespace) -> int:
     """``linkstack conform --target ... --role ...``: run the suite, print the report."""
     from linkstack.conformance.active.cases import select_cases  # noqa: PLC0415
     from linkstack.conformance.active.report import format_text, write_junit  # noqa: PLC0415

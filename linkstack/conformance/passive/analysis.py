@@ -38,6 +38,7 @@ from linkstack.conformance.passive.decoding import Carrier, Contents
 from linkstack.conformance.passive.observations import (
     CltuObs,
     CopFacts,
+    Key,
     NrFacts,
     Observation,
     TcFrameObs,
@@ -305,9 +306,9 @@ class Analyzer:
         self.p = profile
         self.emit = emit
         self._pending: Carrier | Unit | None = None
-        self._walkers: dict[tuple, ZoneWalker] = {}
-        self._vc_next: dict[tuple, int] = {}
-        self._maps: dict[tuple, _MapRun] = {}
+        self._walkers: dict[Key, ZoneWalker] = {}
+        self._vc_next: dict[Key, int] = {}
+        self._maps: dict[Key, _MapRun] = {}
         self._cop: dict[tuple[int, int], _CopVc] = {}
 
     # -- the stream of units, carriers paired with their frames -----------------------------------
@@ -407,7 +408,7 @@ class Analyzer:
             where = f"in AOS frames of SCID {obs.scid}, VC {obs.vcid}"
             self._zone(inside, obs.vc_key, obs.full_count, modulo, where)
 
-    def _zone(self, inside: Contents, key: tuple, count: int, modulo: int, where: str) -> None:
+    def _zone(self, inside: Contents, key: Key, count: int, modulo: int, where: str) -> None:
         """The zone of a frame of virtual channel ``key`` (its frame count ``count``,
         modulo ``modulo``: a gap means zones were lost), and the packets it completes."""
         zone_obs = inside.zone
@@ -510,7 +511,7 @@ class Analyzer:
         self,
         raw: bytes,
         units: tuple[Unit, ...],
-        stream: tuple,
+        stream: Key,
         where: str,
         *,
         whole: bool = False,

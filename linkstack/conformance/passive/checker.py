@@ -99,7 +99,7 @@ def select_rules(spec: str | None) -> list[Rule]:
     if not spec:
         return list(CATALOGUE)
     wanted = [s.strip().upper() for s in spec.split(",") if s.strip()]
-    out = []
+    out: list[Rule] = []
     for pattern in wanted:
         hits = [r for r in CATALOGUE if fnmatch.fnmatchcase(r.id, pattern)]
         if not hits:

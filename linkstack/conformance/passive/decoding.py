@@ -13,7 +13,6 @@ from __future__ import annotations
 import functools
 import struct
 from dataclasses import dataclass
-from typing import Any
 
 from linkstack.ccsds.coding.cltu import (
     START_SEQUENCE,
@@ -24,7 +23,7 @@ from linkstack.ccsds.coding.cltu import (
     decode_cltu,
 )
 from linkstack.ccsds.coding.randomizer import tc_randomize, tm_randomize
-from linkstack.ccsds.coding.rs import INTERLEAVING_DEPTHS, ReedSolomon
+from linkstack.ccsds.coding.rs import INTERLEAVING_DEPTHS, ReedSolomon, RsDecodeResult
 from linkstack.ccsds.coding.sync import find_asm, find_frame
 from linkstack.ccsds.crc import crc16_ccitt
 from linkstack.ccsds.spp import IDLE_APID
@@ -33,6 +32,7 @@ from linkstack.conformance.passive.observations import (
     CaduObs,
     ClcwObs,
     CltuObs,
+    Key,
     PacketObs,
     TcDataObs,
     TcFrameObs,
@@ -77,7 +77,7 @@ NOTHING = Contents()
 # -- helpers ---------------------------------------------------------------------------------------
 
 
-def _fecf_fields(obs: Any, data: bytes) -> None:
+def _fecf_fields(obs: TmFrameObs | AosFrameObs | TcFrameObs, data: bytes) -> None:
     if len(data) < 2:
         obs.fecf_ok = False
         obs.fecf_want, obs.fecf_got = "a 2-octet FECF", f"{len(data)} octets"
@@ -115,7 +115,7 @@ def _rs_alternatives(
     return tuple(out)
 
 
-def _clean(result: Any) -> bool:
+def _clean(result: RsDecodeResult) -> bool:
     return result.frame is not None and not any(result.corrected)
 
 
@@ -430,7 +430,7 @@ def is_farm_report(word: int) -> bool:
 def space_packet(
     raw: bytes,
     units: tuple[Unit, ...],
-    stream: tuple,
+    stream: Key,
     where: str,
     *,
     whole: bool = False,

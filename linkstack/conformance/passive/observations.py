@@ -34,6 +34,11 @@ class Unit:
         return f"#{self.index} (pcap frame {self.record}), {self.layer} {self.src} -> {self.dst}"
 
 
+Key = tuple[str | int | None, ...]
+"""What tells a channel or a packet stream from another: its kind ("tm", "tc", ...), its
+ends, its identifiers (SCID, VCID, MAP ID)."""
+
+
 # -- observations ----------------------------------------------------------------------------------
 
 
@@ -104,8 +109,8 @@ class TmFrameObs:
     fecf_ok: bool | None = None
     fecf_want: str = ""
     fecf_got: str = ""
-    mc_key: tuple = ()
-    vc_key: tuple = ()
+    mc_key: Key = ()
+    vc_key: Key = ()
 
 
 @dataclass(slots=True)
@@ -124,7 +129,7 @@ class AosFrameObs:
     fecf_ok: bool | None = None
     fecf_want: str = ""
     fecf_got: str = ""
-    vc_key: tuple = ()
+    vc_key: Key = ()
 
 
 @dataclass(slots=True)
@@ -211,7 +216,7 @@ class PacketObs:
     kind = "packet"
     units: tuple[Unit, ...]
     raw: bytes
-    stream: tuple
+    stream: Key
     where_text: str
     whole_unit: bool = False  # the packet is a whole captured unit
     ends_zone: bool = False  # the packet ends where its frame's data field ends

@@ -65,12 +65,15 @@ import functools
 from dataclasses import dataclass, field, fields
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from linkstack.capture.pcap import PORTS
 from linkstack.ccsds.coding.rs import INTERLEAVING_DEPTHS
 from linkstack.errors import ConfigError
 from linkstack.tomlcheck import ErrorFactory, Table, TomlError, kind_of, parse
+
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
 
 BUILTIN_PACKAGE = "linkstack.conformance"
 BUILTIN_DIR = "profiles"
@@ -213,7 +216,7 @@ def _side(node: str, ground: tuple[str, ...], space: tuple[str, ...]) -> str | N
 
 # -- loading --------------------------------------------------------------------------------
 
-_SECTIONS: dict[str, type] = {
+_SECTIONS: dict[str, type[DataclassInstance]] = {
     "nodes": NodesProfile,
     "spp": SppProfile,
     "tc": TcProfile,
@@ -334,7 +337,10 @@ def _ports(t: Table) -> dict[str, int]:
     return ports
 
 
-def _section(t: Table, section: str, cls: type) -> Any:
+S = TypeVar("S", bound="DataclassInstance")
+
+
+def _section(t: Table, section: str, cls: type[S]) -> S:
     """A section's dataclass: each key (in file order) read as the type of its default."""
     defaults = cls()
     known = [f.name for f in fields(cls)]

@@ -24,9 +24,10 @@ coarse: the section and, in brackets, the part of it.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import enum
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Final
 
 from linkstack.ccsds.cop1.commands import unpack_control_command
 from linkstack.ccsds.cuc import LEVEL1_ID, LEVEL2_ID
@@ -34,17 +35,22 @@ from linkstack.ccsds.spp import IDLE_APID, SEQ_COUNT_MODULO
 from linkstack.errors import DecodeError
 
 if TYPE_CHECKING:
+    from linkstack.conformance.passive.observations import Observation, Unit
     from linkstack.conformance.passive.profile import Profile
 
 
-class _Skip:
-    __slots__ = ()
+class _Skip(enum.Enum):
+    """One value: :data:`SKIP` (an enum, so that a type checker tells it from a Fault)."""
+
+    SKIP = "SKIP"
 
     def __repr__(self) -> str:
         return "SKIP"
 
+    __str__ = __repr__
 
-SKIP: Any = _Skip()
+
+SKIP: Final = _Skip.SKIP
 """A judge's answer when its rule does not apply to the observation."""
 
 
@@ -57,7 +63,11 @@ class Fault:
     expected: str
     found: str
     note: str = ""
-    unit: Any = None
+    unit: Unit | None = None
+
+
+Outcome = _Skip | None | Fault | list[Fault]
+"""What a judge answers: :data:`SKIP`, None (the observation conforms), or its faults."""
 
 
 class RuleContext:
@@ -67,10 +77,10 @@ class RuleContext:
 
     def __init__(self, profile: Profile) -> None:
         self.profile = profile
-        self.state: dict[Any, Any] = {}
+        self.state: dict[Hashable, int | bool] = {}  # counters, flags: the rule's own
 
 
-Judge = Callable[[Any, RuleContext], Any]
+Judge = Callable[["Observation", RuleContext], Outcome]
 
 
 @dataclass(frozen=True)

@@ -28,7 +28,7 @@ damaged windows of it.
 from __future__ import annotations
 
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -143,7 +143,7 @@ def build(tweaks: Tweaks = NO_TWEAKS) -> list[Record]:
         for i, frame in enumerate(tc_vc.frames(pkts, 0)):
             uplink(t + 0.01 * i, frame, f"{tag}#{i}", deliver=i not in lost)
 
-    def downlink(t: float, tag: str, pkts: list[bytes] = ()) -> None:
+    def downlink(t: float, tag: str, pkts: Sequence[bytes] = ()) -> None:
         tm.ocf = farm.clcw().pack()
         for p in pkts:
             tm.push(0, p)

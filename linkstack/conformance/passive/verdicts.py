@@ -151,7 +151,7 @@ class _Plan:
     unused: tuple[RuleResult, ...]  # n/a: it is there, but nothing the rule applies to
 
 
-_PLANS: dict[tuple[int, tuple[str, ...]], tuple[Profile, _Plan]] = {}
+_PLANS: dict[tuple[int, tuple[str, ...] | None], tuple[Profile, _Plan]] = {}
 
 
 def _plan(profile: Profile, rules: tuple[Rule, ...] | None) -> _Plan:
