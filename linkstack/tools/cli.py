@@ -7,9 +7,13 @@ import platform
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from linkstack import __version__
 from linkstack.errors import DecodeError, LinkstackError
+
+if TYPE_CHECKING:
+    from linkstack.runtime.scenario import ScenarioFile
 
 
 def _cmd_version(args: argparse.Namespace) -> int:
@@ -116,6 +120,7 @@ def _cmd_decode(args: argparse.Namespace) -> int:
         print(f"linkstack decode: not hexadecimal: {exc}", file=sys.stderr)
         return 2
     fecf = not args.no_fecf
+    obj: spp.SpacePacket | tm.TmFrame | tc.TcFrame | aos.AosFrame | cuc.CucValue
     try:
         if args.layer == "spp":
             obj = spp.SpacePacket.unpack(data, cuc.CucFormat() if args.cuc else 0)
@@ -195,7 +200,7 @@ def _cmd_contacts(args: argparse.Namespace) -> int:
     return 0
 
 
-def _load_scenario(path: str | None):
+def _load_scenario(path: str | None) -> ScenarioFile:
     from linkstack.runtime import scenario
 
     return scenario.load(path) if path else scenario.load_default()

@@ -23,17 +23,20 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TextIO
 
 from channels.scenarios import scenario_by_name
 from linkstack.runtime import clock as clk
 from linkstack.runtime.emulation import Emulation, EmulationConfig
 from linkstack.runtime.report import LEG_SHORT, REFERENCE_S, Timeline, format_table, write_reports
+from linkstack.runtime.routing import ContactState
+from linkstack.runtime.site import CaptureSink
 from linkstack.text import escape
+from linkstack.timebase import Clock
 from payloads.backends import Backend, GenerationParams, make_backend
-from payloads.client import QueryRefusedError
+from payloads.client import Pending, QueryRefusedError
 from payloads.messages import Answer, ErrorMessage, Params
 
 DEFAULT_OUT = Path("out/demo")
@@ -96,8 +99,9 @@ def plan_queries(
         elif policy == "relay":
             base = route.first if route is not None else names[0]
             target = names[(names.index(base) + 3) % len(names)]
-            if contacts.uplink_route(target, t) is not None and route is not None:
-                hops = len(contacts.uplink_route(target, t).path) - 1
+            relayed = contacts.uplink_route(target, t)
+            if relayed is not None and route is not None:
+                hops = len(relayed.path) - 1
                 why = f"{target} out of view: relayed over {hops} laser hop(s)"
             else:
                 why = f"no satellite in view: waits, then relayed to {target}"
@@ -110,7 +114,7 @@ def plan_queries(
     return sorted(out, key=lambda p: p.submit_t_s)
 
 
-def _find(contacts: Any, around_t_s: float, radius_s: float, want_view: bool) -> float:
+def _find(contacts: ContactState, around_t_s: float, radius_s: float, want_view: bool) -> float:
     """The instant nearest ``around_t_s`` (within ``radius_s``, 30 s steps) whose "a
     satellite is in view" state is ``want_view``; ``around_t_s`` itself if there is none."""
     n = max(1, int(radius_s // 30.0))
@@ -143,7 +147,7 @@ def _legs_text(t: Timeline) -> str:
 class Progress:
     """A one-line progress bar on stderr (a line per event when stderr is no terminal)."""
 
-    def __init__(self, total: int, clock: Any, out: TextIO = sys.stderr) -> None:
+    def __init__(self, total: int, clock: Clock, out: TextIO = sys.stderr) -> None:
         self.total = total
         self.done = 0
         self.clock = clock
@@ -172,7 +176,7 @@ class Progress:
             self.out.flush()
 
 
-def open_capture(path: Path, epoch: Any) -> tuple[Any, str]:
+def open_capture(path: Path, epoch: datetime) -> tuple[CaptureSink | None, str]:
     """A PcapCapture on ``path`` if linkstack.capture.pcap offers one, and what to say."""
     if importlib.util.find_spec("linkstack.capture.pcap") is None:
         return None, "capture: not available yet"
@@ -181,6 +185,10 @@ def open_capture(path: Path, epoch: Any) -> tuple[Any, str]:
     if maker is None:
         return None, "capture: not available yet"
     return maker(path, epoch), f"capture: {path}"
+
+
+Results = dict[str, tuple[Planned, Answer | ErrorMessage | None, Timeline | None]]
+"""The demo's queries by id: the plan, the answer (or error) once it came, the timeline."""
 
 
 def run(
@@ -212,7 +220,7 @@ def run(
     noise = " (RANDOM WEIGHTS: its answers are noise)" if backend.random_weights else ""
     say(f"  model    {backend.name}: {backend.model}{noise}, loaded in {load_s:.1f} s")
     sink_note = "capture: off"
-    results: dict[str, tuple[Planned, Answer | ErrorMessage | None, Timeline | None]] = {}
+    results: Results = {}
 
     async def main() -> list[Timeline]:
         nonlocal sink_note
@@ -247,9 +255,15 @@ def run(
             progress.finish()
             if sink is not None:
                 sink.close()
-        return [results[k][2] for k in results if results[k][2] is not None]
+        return [timeline for _, _, timeline in results.values() if timeline is not None]
 
-    async def _one(emu, p, results, say, progress) -> None:
+    async def _one(
+        emu: Emulation,
+        p: Planned,
+        results: Results,
+        say: Callable[[str], None],
+        progress: Progress,
+    ) -> None:
         clock = emu.clock
         await clock.sleep_until(p.submit_t_s)
         pending = emu.client.submit(p.prompt, p.params, stream=p.stream, target=p.target)
@@ -308,7 +322,14 @@ def run(
     return 0 if answered == len(timelines) == queries else 1
 
 
-def _print_answer(say, progress, pending, p: Planned, msg, t: Timeline) -> None:
+def _print_answer(
+    say: Callable[[str], None],
+    progress: Progress,
+    pending: Pending,
+    p: Planned,
+    msg: Answer | ErrorMessage,
+    t: Timeline,
+) -> None:
     if progress.tty:  # the answer goes above the progress line
         progress.out.write("\r\033[K")
     total = t.total_s

@@ -98,7 +98,10 @@ def run(say: Callable[[str], None] = print, seed: int = 1) -> bool:
         got = down_rx.receive_cadu(_flip_bits(rng, cadu, hits, start=4))
         if got is None:
             continue
-        for raw in ground_rx.receive(got.frame).packets:
+        received = ground_rx.receive(got.frame)
+        if received is None:
+            continue
+        for raw in received.packets:
             pkt = SpacePacket.unpack(raw, cuc)
             if (payload := ground_reasm.push(pkt)) is not None:
                 delivered.append(payload)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from typing import TextIO
 
 from linkstack.tools.bench.timing import SPREAD_NOTE, Result, format_spread, time_runs
 from payloads.backends import GenerationParams, make_backend
@@ -89,7 +90,7 @@ def run(quick: bool = False) -> list[Result]:
     return results
 
 
-def print_results(results: list[Result], out=sys.stdout) -> None:
+def print_results(results: list[Result], out: TextIO = sys.stdout) -> None:
     width = max(len(r.case) for r in results) + 2
     print("linkstack bench backends (tiny random-weights Qwen3, CPU)", file=out)
     print(f"  ({SPREAD_NOTE})", file=out)

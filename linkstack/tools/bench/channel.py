@@ -18,7 +18,7 @@ import random
 import statistics
 
 from channels.errors import GilbertElliott, GilbertElliottErrors, IndependentErrors
-from channels.link import Link
+from channels.link import Delivery, Link
 from channels.models import RfLinkModel
 from channels.optical import OPTICAL_ISL_100G
 from channels.orbit import StationView
@@ -85,7 +85,7 @@ def bench_emulated_link(hours: float, repeat: int) -> Result:
         model = RfLinkModel(StationView(station, sat, scenario.epoch), X_BAND_DOWNLINK)
         delivered = 0
 
-        def count(_delivery) -> None:
+        def count(_delivery: Delivery) -> None:
             nonlocal delivered
             delivered += 1
 

@@ -19,6 +19,7 @@ import random
 import time
 from collections import Counter
 from dataclasses import dataclass, field, replace
+from typing import TypedDict
 
 from channels.errors import IndependentErrors
 from channels.link import Conditions, FixedConditions, LinkModel
@@ -230,12 +231,21 @@ def run_queries(
     return clk.run(main, emulated=True)
 
 
+class _Losses(TypedDict, total=False):
+    """What a case of :func:`run` passes to :func:`run_queries`."""
+
+    uplink_loss: float
+    downlink_loss: float
+    ber: float
+    gap: tuple[float, float]
+
+
 def run(quick: bool = False, repeat: int = 5) -> list[Result]:
     """``linkstack bench``-style cases: wall time to deliver N queries through COP-1,
     ``repeat`` runs a case (the same seed: the same emulated run each time; its
     figures are printed once)."""
     count = 200 if quick else 1000
-    cases = [
+    cases: list[tuple[str, _Losses]] = [
         ("no loss", {}),
         ("1 % loss each way, BER 1e-5", {"uplink_loss": 0.01, "downlink_loss": 0.01, "ber": 1e-5}),
         ("10 % loss each way", {"uplink_loss": 0.1, "downlink_loss": 0.1}),

@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import importlib
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
+from types import ModuleType
 
 import numpy as np
 
@@ -34,7 +36,7 @@ class FecRow:
         return self.ours.mb_per_s / self.ref.mb_per_s if self.ref is not None else None
 
 
-def reference_backend() -> tuple[str, object]:
+def reference_backend() -> tuple[str, ModuleType]:
     """(name, module) of reedsolo's fastest importable backend."""
     for name in ("creedsolo", "reedsolo"):
         try:
@@ -60,7 +62,7 @@ def _inject(codec: ReedSolomon, blocks: np.ndarray, per_codeword: int, seed: int
     return bad
 
 
-def _timed(fn, repeat: int) -> list[float]:
+def _timed(fn: Callable[[], object], repeat: int) -> list[float]:
     # warm-up: compilation, page faults on the tables, caches
     return time_runs(fn, repeat, warmup=1)
 
@@ -76,7 +78,7 @@ def run(quick: bool = False) -> tuple[str, list[FecRow]]:
     n_cw = n_frames * codec.depth  # codewords a run
     info = frames.size
 
-    def ours(op: str, fn) -> Result:
+    def ours(op: str, fn: Callable[[], object]) -> Result:
         return Result(op, n_cw, info, _timed(fn, repeat))
 
     batch = [
@@ -115,7 +117,7 @@ def run(quick: bool = False) -> tuple[str, list[FecRow]]:
     clean = [bytearray(TO_CONV[b].tobytes()) for b in ref_blocks]
     noisy = [bytearray(TO_CONV[b].tobytes()) for b in ref_bad]
 
-    def theirs(op: str, fn) -> Result:
+    def theirs(op: str, fn: Callable[[], object]) -> Result:
         return Result(op, n_ref, n_ref * 223, _timed(fn, repeat))
 
     reference = [

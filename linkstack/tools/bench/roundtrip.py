@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import random
 import time
+from collections import Counter
 from dataclasses import dataclass
 
 from linkstack.runtime import clock as clk
@@ -37,7 +38,7 @@ class RoundtripRun:
     wall_s: float
     model_s: float  # compute time the backend reported, summed
     timelines: list[Timeline]
-    stats: dict
+    stats: dict[str, Counter[str]]  # the emulation's counters (Emulation.stats())
 
     @property
     def answered(self) -> int:
@@ -69,7 +70,7 @@ def run_roundtrips(
     config = config or EmulationConfig(seed=seed)
     model_s = 0.0
 
-    async def main() -> tuple[list[Timeline], float, dict]:
+    async def main() -> tuple[list[Timeline], float, dict[str, Counter[str]]]:
         nonlocal model_s
         clock = clk.make_clock(True)
         emu = Emulation(clock, config, backend=backend)

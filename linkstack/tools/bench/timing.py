@@ -15,6 +15,7 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TextIO
 
 SPREAD_NOTE = "median of N runs; spread: the slowest and the fastest run against the median"
 
@@ -93,7 +94,9 @@ def describe_machine() -> str:
     )
 
 
-def print_table(title: str, results: list[Result], unit_name: str, out=sys.stdout) -> None:
+def print_table(
+    title: str, results: list[Result], unit_name: str, out: TextIO = sys.stdout
+) -> None:
     """One line a case: N, the median run's rate and MB/s, and the spread of the N runs."""
     width = max(len(r.case) for r in results) + 2
     print(f"{title} ({SPREAD_NOTE})", file=out)

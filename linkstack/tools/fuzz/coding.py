@@ -54,7 +54,7 @@ def _acceptable(block: bytes, mode: DecodeMode) -> bool:
     return bool((_bit_distances(_codeblocks(info), received) == 0).any())
 
 
-def _cltu_decoder(mode: DecodeMode, randomize: bool) -> Callable[[], Decoder]:
+def _cltu_decoder(mode: DecodeMode, randomize: bool) -> Decoder:
     """decode_cltu, checked against the encoder: every accepted codeblock is within
     0 / 1 bit of the codeblock its data encodes to, the corrections add up, and
     the codeblock that ended decoding is really refused (or is the tail)."""

@@ -43,7 +43,7 @@ def _scenario_decoder(buf: bytes) -> object:
 
 
 def _valid_request(rng: random.Random) -> bytes:
-    body: dict = {"prompt": rng.choice(["What is 2+2?", "Summarise the pass", "é ✓"])}
+    body: dict[str, object] = {"prompt": rng.choice(["What is 2+2?", "Summarise the pass", "é ✓"])}
     if rng.random() < 0.7:
         body["id"] = f"q{rng.randrange(10**6)}"
     if rng.random() < 0.5:

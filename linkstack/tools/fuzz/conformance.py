@@ -14,6 +14,7 @@ from linkstack.capture.pcap import PcapCapture
 from linkstack.ccsds.coding.chains import CaduTransmitter
 from linkstack.ccsds.coding.cltu import encode_cltu
 from linkstack.conformance.passive.checker import check_capture as _check_capture
+from linkstack.conformance.passive.profile import Profile
 from linkstack.conformance.passive.profile import load_profile as _load_profile
 from linkstack.conformance.passive.session import build as _conform_build
 from linkstack.tools.fuzz.capture import PCAP_EPOCH, fix_pcap_checksums
@@ -24,15 +25,16 @@ _CONFORM_LAYERS = {
     "tm": ("tm_cadu", "tm_frame"),
     "aos": ("aos_cadu", "aos_frame"),
 }
-_CONFORM_SESSION: list = []
+_Unit = tuple[str, float, str, str, bytes]  # layer, t_s, src, dst, data
+_CONFORM_SESSION: list[tuple[Profile, list[list[_Unit]]]] = []
 
 
-def _conform_session() -> tuple:
+def _conform_session() -> tuple[Profile, list[list[_Unit]]]:
     """The linkstack profile, and the units (carrier and frame, or a packet) of the
     good session of linkstack.conformance.passive.session, grouped as they are sent."""
     if not _CONFORM_SESSION:
         cadu = CaduTransmitter(1115)
-        units = []
+        units: list[list[_Unit]] = []
         for r in _conform_build():
             if r.kind == "pkt":
                 units.append([("space_packet", r.t_s, r.src, r.dst, r.data)])

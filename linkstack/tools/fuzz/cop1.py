@@ -10,7 +10,7 @@ import random
 from linkstack.ccsds.cop1.clcw import Clcw
 from linkstack.ccsds.cop1.commands import SetVr, Unlock, unpack_control_command
 from linkstack.ccsds.cop1.farm import Farm, FarmEvent, FarmState
-from linkstack.ccsds.cop1.fop import Directive, Fop, FopConfig, FopState, Transmit
+from linkstack.ccsds.cop1.fop import Action, Directive, Fop, FopConfig, FopState, Transmit
 from linkstack.ccsds.tc import TcFrame, TcFrameType
 from linkstack.errors import DecodeError
 from linkstack.tools.fuzz.engine import Decoder, FuzzCheckError, Target, strict
@@ -19,13 +19,15 @@ from linkstack.tools.fuzz.framing import TC
 
 def _valid_clcw(rng: random.Random) -> bytes:
     return Clcw(
-        rng.randrange(64),
-        rng.randrange(256),
-        *(rng.random() < 0.5 for _ in range(3)),
-        rng.randrange(4),
-        rng.random() < 0.5,
-        rng.random() < 0.5,
-        rng.randrange(8),
+        vcid=rng.randrange(64),
+        report_value=rng.randrange(256),
+        lockout=rng.random() < 0.5,
+        wait=rng.random() < 0.5,
+        retransmit=rng.random() < 0.5,
+        farm_b_counter=rng.randrange(4),
+        no_rf_available=rng.random() < 0.5,
+        no_bit_lock=rng.random() < 0.5,
+        status=rng.randrange(8),
     ).pack()
 
 
@@ -99,8 +101,8 @@ def _valid_fop_clcw(rng: random.Random) -> bytes:
     vs, nnr = (fop.vs, fop.nnr) if fop is not None else (0, 0)
     span = (vs - nnr) % 256 + 2
     nr = rng.choice([vs, nnr, (nnr + rng.randrange(span)) % 256, rng.randrange(256)])
-    flags = [rng.random() < p for p in (0.05, 0.2, 0.3)]  # lockout, wait, retransmit
-    return Clcw(_COP1_VC, nr, *flags, rng.randrange(4)).pack()
+    lockout, wait, retransmit = (rng.random() < p for p in (0.05, 0.2, 0.3))
+    return Clcw(_COP1_VC, nr, lockout, wait, retransmit, rng.randrange(4)).pack()
 
 
 def _fop_clcw_reader() -> Decoder:
@@ -112,7 +114,7 @@ def _fop_clcw_reader() -> Decoder:
     counter = [0]
     fdu = TcFrame(TC.scid, _COP1_VC, b"fdu", TcFrameType.AD, 0, 0)
 
-    def run(actions: list) -> None:
+    def run(actions: list[Action]) -> None:
         todo = list(actions)
         while todo:
             action = todo.pop(0)

@@ -13,12 +13,14 @@ import time
 import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 from linkstack.ccsds.crc import crc16_ccitt
 from linkstack.ccsds.spp import PRIMARY_HEADER_LEN, parse_primary_header
 from linkstack.errors import DecodeError
 
 Decoder = Callable[[bytes], object]
+T = TypeVar("T")
 
 
 @dataclass
@@ -61,7 +63,7 @@ def check_packet(pkt: bytes) -> None:
         )
 
 
-def strict(fn: Callable[[bytes], object], reencode: Callable[[object], bytes] | None) -> Decoder:
+def strict(fn: Callable[[bytes], T], reencode: Callable[[T], bytes] | None) -> Decoder:
     """A strict decoder whose every acceptance must re-encode to the input octets."""
 
     def decode(buf: bytes) -> object:

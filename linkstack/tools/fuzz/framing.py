@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable
+from typing import Protocol
 
 from linkstack.ccsds.aos import (
     AosConfig,
@@ -29,17 +30,29 @@ from linkstack.tools.fuzz.engine import Decoder, FuzzCheckError, Target, check_p
 
 
 def random_packet(rng: random.Random, max_data: int = 300, sec: bool = False) -> SpacePacket:
-    fields = dict(
-        packet_type=PacketType(rng.randrange(2)),
-        seq_count=rng.randrange(1 << 14),
-        seq_flags=SeqFlags(rng.randrange(4)),
-    )
+    packet_type = PacketType(rng.randrange(2))
+    seq_count = rng.randrange(1 << 14)
+    seq_flags = SeqFlags(rng.randrange(4))
     data = rng.randbytes(rng.randrange(0 if sec else 1, max_data))
     if sec:
         cuc = CucFormat(rng.randrange(1, 5), rng.randrange(0, 4))
         t_s = rng.random() * (1 << (8 * cuc.coarse_octets)) - 1
-        return SpacePacket.timed(rng.randrange(2048), data, max(t_s, 0.0), cuc, **fields)
-    return SpacePacket(rng.randrange(2048), data, **fields)
+        return SpacePacket.timed(
+            rng.randrange(2048),
+            data,
+            max(t_s, 0.0),
+            cuc,
+            packet_type=packet_type,
+            seq_count=seq_count,
+            seq_flags=seq_flags,
+        )
+    return SpacePacket(
+        rng.randrange(2048),
+        data,
+        packet_type=packet_type,
+        seq_count=seq_count,
+        seq_flags=seq_flags,
+    )
 
 
 def _valid_cuc(rng: random.Random) -> bytes:
@@ -129,7 +142,13 @@ def _stream_decoder() -> Decoder:
     return decode
 
 
-def _receiver(rx_factory: Callable[[], object]) -> Callable[[], Decoder]:
+class _Receiver(Protocol):
+    """A stateful receiver: a frame in, what it took out of it (packets) out."""
+
+    def receive(self, frame: bytes, /) -> object: ...
+
+
+def _receiver(rx_factory: Callable[[], _Receiver]) -> Callable[[], Decoder]:
     def make() -> Decoder:
         rx = rx_factory()
 
