@@ -35,7 +35,14 @@ from linkstack.ccsds.spp import IDLE_APID, SEQ_COUNT_MODULO
 from linkstack.errors import DecodeError
 
 if TYPE_CHECKING:
-    from linkstack.conformance.passive.observations import Observation, Unit
+    from linkstack.conformance.passive.observations import (
+        AosFrameObs,
+        Observation,
+        TcFrameObs,
+        TmFrameObs,
+        Unit,
+        ZoneObs,
+    )
     from linkstack.conformance.passive.profile import Profile
 
 
@@ -374,7 +381,7 @@ def _cuc(o, ctx):
 # -- TM frames (132.0-B-3) -------------------------------------------------------------------------
 
 
-def _tm_valid(o) -> bool:
+def _tm_valid(o: TmFrameObs) -> bool:
     return o.version == 0
 
 
@@ -477,7 +484,15 @@ def _tm_data_field_status(o, ctx):
     return None
 
 
-def _count_rule(o, ctx, key, value, modulo, field_name, what):
+def _count_rule(
+    o: TmFrameObs | AosFrameObs,
+    ctx: RuleContext,
+    key: Hashable,
+    value: int,
+    modulo: int,
+    field_name: str,
+    what: str,
+) -> Fault | None:
     expected = ctx.state.get(key)
     ctx.state[key] = (value + 1) % modulo
     if expected is None:
@@ -534,7 +549,7 @@ def _tm_fecf(o, ctx):
     return _fecf(o)
 
 
-def _fecf(o):
+def _fecf(o: TmFrameObs | AosFrameObs | TcFrameObs) -> Outcome:
     if o.fecf_ok is None:
         return SKIP
     if not o.fecf_ok:
@@ -542,7 +557,7 @@ def _fecf(o):
     return None
 
 
-def _zone_fhp(o, expected_text: str):
+def _zone_fhp(o: ZoneObs, expected_text: str) -> Outcome:
     if o.fhp == 0x7FE or (o.expected is None and not o.out_of_range):
         return SKIP
     if o.out_of_range:
@@ -554,7 +569,7 @@ def _zone_fhp(o, expected_text: str):
     return None
 
 
-def _zone_idle(o):
+def _zone_idle(o: ZoneObs) -> Outcome:
     if o.fhp == 0x7FE:
         if o.idle_mid_packet:
             return Fault(
@@ -569,7 +584,7 @@ def _zone_idle(o):
     return SKIP
 
 
-def _zone_fill(o):
+def _zone_fill(o: ZoneObs) -> Outcome:
     if not o.parsed:
         return SKIP
     if o.zero_fill_at is not None:
@@ -662,7 +677,7 @@ def _clcw_format(o, ctx):
 # -- AOS frames (732.0-B-4) ------------------------------------------------------------------------
 
 
-def _aos_valid(o) -> bool:
+def _aos_valid(o: AosFrameObs) -> bool:
     return o.version == 1
 
 
@@ -832,7 +847,7 @@ def _aos_fecf(o, ctx):
 # -- TC frames (232.0-B-4) -------------------------------------------------------------------------
 
 
-def _tc_valid(o) -> bool:
+def _tc_valid(o: TcFrameObs) -> bool:
     return o.version == 0 and o.frame_type is not None
 
 
@@ -1146,7 +1161,7 @@ def _cadu_length(o, ctx):
     return None
 
 
-def _rs_disabled(p) -> str | None:
+def _rs_disabled(p: Profile) -> str | None:
     if p.tm.rs_e or p.aos.rs_e:
         return None
     return "the profile has no Reed-Solomon code ([tm] and [aos] rs_e = 0)"
@@ -1218,7 +1233,7 @@ def _cadu_randomizer(o, ctx):
 # -- COP-1 (232.1-B-2), from both directions of a capture ------------------------------------------
 
 
-def _cop_disabled(p) -> str | None:
+def _cop_disabled(p: Profile) -> str | None:
     if "clcw" in (p.tm.ocf, p.aos.ocf):
         return None
     return "the profile has no channel whose OCF carries CLCWs"
