@@ -19,7 +19,7 @@ help:
 	@echo "make pcaps      regenerate the sample captures of pcaps/"
 	@echo "make tools      install tshark, mosquitto, openssl when missing (root, apt)"
 	@echo "make lint       ruff check and format check"
-	@echo "make typecheck  mypy: strict on linkstack/ccsds and channels (pyproject.toml)"
+	@echo "make typecheck  mypy over the tree, strict on linkstack/ccsds and channels (pyproject.toml)"
 	@echo "make clean      remove .venv and build leftovers"
 
 $(STAMP): pyproject.toml constraints.txt

@@ -36,17 +36,20 @@ import resource
 import sys
 import time
 import tracemalloc
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TextIO
 
 from channels.contacts import (
     DEFAULT_COARSE_STEP_S,
     DEFAULT_ISL_STEP_S,
+    GroundWindow,
     SearchCounts,
     ground_windows,
     isl_windows,
 )
 from channels.orbit import IslView, StationView
-from channels.scenarios import planned_scenario
+from channels.scenarios import Scenario, planned_scenario
 from linkstack.tools.bench.timing import Result, format_spread, time_runs
 
 STEP_S = 10.0  # the ground search step, and the grid of the "equivalent samples"
@@ -66,10 +69,10 @@ class ContactResult(Result):
 
 
 def _ground(
-    scenario, hours: float, check: bool, counts: SearchCounts | None = None
-) -> tuple[int, list]:
+    scenario: Scenario, hours: float, check: bool, counts: SearchCounts | None = None
+) -> tuple[int, list[GroundWindow]]:
     rng = random.Random(1)
-    n, kept = 0, []
+    n, kept = 0, list[GroundWindow]()
     for w in ground_windows(
         scenario.fleet,
         scenario.stations,
@@ -83,7 +86,7 @@ def _ground(
     return n, kept
 
 
-def _check(scenario, windows) -> None:
+def _check(scenario: Scenario, windows: list[GroundWindow]) -> None:
     """AOS and LOS must sit on the mask (the scalar path is the reference)."""
     for w in windows:
         st = scenario.station(w.station)
@@ -94,7 +97,7 @@ def _check(scenario, windows) -> None:
                 raise RuntimeError(f"contact bench: {w} has elevation {el:.4f} deg at an edge")
 
 
-def _traced_peak_mb(fn) -> float:
+def _traced_peak_mb(fn: Callable[[], object]) -> float:
     tracemalloc.start()
     try:
         fn()
@@ -103,7 +106,7 @@ def _traced_peak_mb(fn) -> float:
         tracemalloc.stop()
 
 
-def bench_ground(scenario, hours: float, repeat: int) -> ContactResult:
+def bench_ground(scenario: Scenario, hours: float, repeat: int) -> ContactResult:
     n_sats, n_st = len(scenario.satellites), len(scenario.stations)
     samples = n_sats * n_st * (round(hours * 3600.0 / STEP_S) + 1)
     counts = SearchCounts()  # warm-up, the check, and the count of the work
@@ -129,9 +132,9 @@ def bench_ground(scenario, hours: float, repeat: int) -> ContactResult:
     return ContactResult(case, samples, 0, run_s, windows=count, computed=computed, work=work)
 
 
-def bench_memory(scenario, hours: float) -> ContactResult:
+def bench_memory(scenario: Scenario, hours: float) -> ContactResult:
     t0 = time.perf_counter()
-    box = []
+    box: list[int] = []
     peak = _traced_peak_mb(lambda: box.append(_ground(scenario, hours, check=False)[0]))
     seconds = time.perf_counter() - t0
     n = len(scenario.satellites) * len(scenario.stations) * (round(hours * 3600.0 / STEP_S) + 1)
@@ -139,10 +142,10 @@ def bench_memory(scenario, hours: float) -> ContactResult:
     return ContactResult(case, n, 0, [seconds], windows=box[0], peak_mem_mb=peak)
 
 
-def bench_isl(scenario, hours: float, repeat: int) -> ContactResult:
+def bench_isl(scenario: Scenario, hours: float, repeat: int) -> ContactResult:
     pairs = scenario.isl_pairs
     k = round(hours * 3600.0 / STEP_S) + 1
-    box = []
+    box: list[int] = []
 
     def run(counts: SearchCounts | None = None) -> None:
         windows = isl_windows(scenario.fleet, pairs, duration_s=hours * 3600.0, counts=counts)
@@ -171,7 +174,7 @@ def bench_isl(scenario, hours: float, repeat: int) -> ContactResult:
     )
 
 
-def bench_scalar(scenario, calls: int, repeat: int) -> list[ContactResult]:
+def bench_scalar(scenario: Scenario, calls: int, repeat: int) -> list[ContactResult]:
     st = scenario.stations[0]
     a, b = scenario.isl_pairs[0]
     sv = StationView(st, scenario.satellites[a], scenario.epoch)
@@ -215,7 +218,7 @@ def run(quick: bool = False) -> list[ContactResult]:
     return results
 
 
-def print_results(results: list[ContactResult], out=sys.stdout) -> None:
+def print_results(results: list[ContactResult], out: TextIO = sys.stdout) -> None:
     width = max(len(r.case) for r in results) + 2
     print(
         "linkstack bench contacts (one core; median of N runs; spread: the slowest and the "
