@@ -7,7 +7,7 @@ What a script needs is importable from here::
 
     async def main():
         settings = load_scenario()  # the default scenario; or load_scenario("file.toml")
-        clock = linkstack.make_clock(True, settings.scenario.epoch, start_s=5290.0)
+        clock = linkstack.make_clock(True, settings.scenario.epoch, start_t_s=5290.0)
         async with Emulation(clock, settings.emulation) as emu:
             answer, timeline = await emu.client.ask("Hello?", Params(max_new_tokens=8))
 

@@ -121,8 +121,8 @@ class Sample:
     name: str
     title: str
     shows: str
-    start_s: float  # the emulation starts here (nothing happens before)
-    stop_s: float  # and is closed here
+    start_t_s: float  # the emulation starts here (nothing happens before)
+    stop_t_s: float  # and is closed here
     queries: tuple[SampleQuery, ...]
     seed: int = 0  # EmulationConfig.seed
     uplink_loss: float = 0.0  # EmulationConfig.uplink_loss
@@ -153,8 +153,8 @@ SAMPLES: tuple[Sample, ...] = (
         "0x100), CS-06 answers in a TM frame (APID 0x101; every TM frame's OCF carries the "
         "CLCW, whose N(R) acknowledges the TC frames), the ground's ack goes up (N(S) 1); "
         "then the same for a second query (N(S) 2 and 3).",
-        start_s=5295.0,
-        stop_s=5305.0,
+        start_t_s=5295.0,
+        stop_t_s=5305.0,
         queries=(
             SampleQuery(
                 5300.0,
@@ -178,8 +178,8 @@ SAMPLES: tuple[Sample, ...] = (
         "retransmit flag; FOP-1 goes back and sends N(S) 2 and 3 again; N(S) 3 is lost "
         "again, and T1 (2 s) expires and sends it a third time. The answer comes down, the "
         "ack goes up (N(S) 4).",
-        start_s=5295.0,
-        stop_s=5310.0,
+        start_t_s=5295.0,
+        stop_t_s=5310.0,
         queries=(
             SampleQuery(
                 5300.0,
@@ -200,8 +200,8 @@ SAMPLES: tuple[Sample, ...] = (
         "CS-06 -> CS-07 -> CS-08 -> CS-09 in AOS frames (the last hop bare, on APID "
         "0x100); CS-09 answers, the answer travels CS-09 -> CS-08 -> CS-07 -> CS-06 in "
         "envelopes and comes down to Mohe in TM frames; the ack follows the query's path.",
-        start_s=5305.0,
-        stop_s=5315.0,
+        start_t_s=5305.0,
+        stop_t_s=5315.0,
         queries=(
             SampleQuery(
                 5310.0,
@@ -245,7 +245,7 @@ def make_sample(sample: Sample, out_dir: Path) -> Path:
     layers = set(sample.layers) if sample.layers is not None else None
 
     async def main() -> None:
-        clock = clk.make_clock(True, scenario.epoch, sample.start_s)
+        clock = clk.make_clock(True, scenario.epoch, sample.start_t_s)
         # the model runs inline: emulated time cannot move while it computes
         config = EmulationConfig(
             scenario=scenario,
@@ -264,7 +264,7 @@ def make_sample(sample: Sample, out_dir: Path) -> Path:
                     await emu.client.ask(q.prompt, params, target=q.target)
 
                 tasks = [asyncio.ensure_future(ask(q)) for q in sample.queries]
-                await clock.sleep_until(sample.stop_s)
+                await clock.sleep_until(sample.stop_t_s)
                 unanswered = [q for q, t in zip(sample.queries, tasks, strict=True) if not t.done()]
                 for task in tasks:
                     task.cancel()
@@ -274,7 +274,7 @@ def make_sample(sample: Sample, out_dir: Path) -> Path:
                         "samples",
                         sample.name,
                         f"{len(unanswered)} queries unanswered and {len(failed)} failed by "
-                        f"t = {sample.stop_s} s: the scene no longer works",
+                        f"t = {sample.stop_t_s} s: the scene no longer works",
                     )
         finally:
             capture.close()

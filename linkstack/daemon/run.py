@@ -162,7 +162,7 @@ class Daemon:
         now_unix_s = time.time()  # the one wall-clock read: where scenario time starts
         anchor_unix_s = self.anchor_unix_s if self.anchor_unix_s is not None else now_unix_s
         t_s = scenario_time(epoch, self.opts.start, anchor_unix_s) + (now_unix_s - anchor_unix_s)
-        return clk.WallClock(epoch, start_s=t_s)
+        return clk.WallClock(epoch, start_t_s=t_s)
 
     async def run(self) -> int:
         settings, opts = self.settings, self.opts

@@ -43,12 +43,12 @@ class LoopClock:
 
     emulated: bool = False
 
-    def __init__(self, epoch: datetime = DEFAULT_EPOCH, start_s: float = 0.0) -> None:
+    def __init__(self, epoch: datetime = DEFAULT_EPOCH, start_t_s: float = 0.0) -> None:
         if epoch.tzinfo is None:
             raise ConfigError("clock", "epoch", "needs a timezone-aware datetime (UTC)")
         self.epoch = epoch.astimezone(UTC)
         self._loop = asyncio.get_running_loop()
-        self._origin = self._loop.time() - start_s
+        self._origin = self._loop.time() - start_t_s
 
     def now(self) -> float:
         """Seconds since the epoch."""
@@ -87,8 +87,8 @@ class EmulatedClock(LoopClock):
 
     emulated = True
 
-    def __init__(self, epoch: datetime = DEFAULT_EPOCH, start_s: float = 0.0) -> None:
-        super().__init__(epoch, start_s)
+    def __init__(self, epoch: datetime = DEFAULT_EPOCH, start_t_s: float = 0.0) -> None:
+        super().__init__(epoch, start_t_s)
         if not getattr(self._loop, "looptime_on", False):
             raise ConfigError(
                 "clock",
@@ -140,6 +140,8 @@ def run(main: Callable[[], Coroutine[Any, Any, T]] | Awaitable[T], emulated: boo
             loop.close()
 
 
-def make_clock(emulated: bool, epoch: datetime = DEFAULT_EPOCH, start_s: float = 0.0) -> LoopClock:
+def make_clock(
+    emulated: bool, epoch: datetime = DEFAULT_EPOCH, start_t_s: float = 0.0
+) -> LoopClock:
     """The clock that matches the running loop's kind (call inside the loop)."""
-    return (EmulatedClock if emulated else WallClock)(epoch, start_s)
+    return (EmulatedClock if emulated else WallClock)(epoch, start_t_s)

@@ -67,7 +67,7 @@ def test_samples_are_small_dated_by_emulated_time_and_documented():
         while pos < len(data):  # every time stamp: the epoch plus the scene's emulated time
             sec, frac, incl = struct.unpack_from("<III", data, pos)
             t_s = sec - epoch_s + frac / 1e6
-            assert sample.start_s <= t_s <= sample.stop_s
+            assert sample.start_t_s <= t_s <= sample.stop_t_s
             pos += 16 + incl
     assert {p.name for p in PCAPS.iterdir()} == expected
 
