@@ -10,7 +10,7 @@ expected and what was found, and how many units failed), and which did not apply
 why; ``--junit FILE`` writes the same as JUnit XML for CI systems.
 
 Modules of the passive suite (:mod:`.passive`): :mod:`.passive.rules` (the catalogue),
-:mod:`.passive.profile` (profiles, TOML), :mod:`.passive.checker` (units ->
+:mod:`.profile` (profiles, TOML; both suites read them), :mod:`.passive.checker` (units ->
 observations -> verdicts, over :mod:`.passive.observations`, :mod:`.passive.decoding`,
 :mod:`.passive.analysis` and :mod:`.passive.verdicts`), :mod:`.passive.report` (text,
 JUnit), :mod:`.passive.session` (a scripted good session) and :mod:`.passive.broken`
@@ -115,12 +115,12 @@ def run_conform(args: argparse.Namespace) -> int:
         return _run_active(args)
     # imported here so that `linkstack --help`, which imports this package, stays fast
     from linkstack.conformance.passive.checker import check_capture, select_rules  # noqa: PLC0415
-    from linkstack.conformance.passive.profile import load_profile  # noqa: PLC0415
     from linkstack.conformance.passive.report import (  # noqa: PLC0415
         format_text,
         list_rules_text,
         write_junit,
     )
+    from linkstack.conformance.profile import load_profile  # noqa: PLC0415
 
     rules = select_rules(args.rules)
     if args.list_rules:

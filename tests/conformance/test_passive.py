@@ -26,9 +26,9 @@ from linkstack.capture.pcap import PORTS, ipv4_checksum
 from linkstack.ccsds.coding.chains import CaduTransmitter
 from linkstack.conformance.passive import broken, session
 from linkstack.conformance.passive.checker import Report, check_capture, select_rules
-from linkstack.conformance.passive.profile import load_profile
 from linkstack.conformance.passive.report import format_text, junit_tree, write_junit
 from linkstack.conformance.passive.rules import CATALOGUE
+from linkstack.conformance.profile import load_profile
 from linkstack.errors import ConfigError
 from linkstack.tools import cli
 

@@ -1,4 +1,4 @@
-"""linkstack.conformance.passive.profile: the built-in profile against the code, and refusals."""
+"""linkstack.conformance.profile: the built-in profile against the code, and refusals."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import pytest
 from linkstack.capture.pcap import PORTS
 from linkstack.ccsds import aos
 from linkstack.ccsds.coding.chains import CaduCoding
-from linkstack.conformance.passive.profile import IdSet, load_profile
+from linkstack.conformance.profile import IdSet, load_profile
 from linkstack.errors import ConfigError
 from linkstack.runtime.cop1_link import UplinkConfig
 from linkstack.runtime.emulation import EmulationConfig

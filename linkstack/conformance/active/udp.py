@@ -89,7 +89,7 @@ def build_config(
 ) -> tuple[ActiveConfig, tuple[str, int], tuple[str, int]]:
     """The tester's configuration and its two addresses (target, listen) from the
     command line: profile, then scenario, then the explicit options."""
-    from linkstack.conformance.passive.profile import load_profile  # noqa: PLC0415
+    from linkstack.conformance.profile import load_profile  # noqa: PLC0415
 
     role = args.role or SAT
     profile = load_profile(args.profile)

@@ -46,7 +46,7 @@ from linkstack.conformance.passive.observations import (
     UnitObs,
     ZoneObs,
 )
-from linkstack.conformance.passive.profile import Profile
+from linkstack.conformance.profile import Profile
 from linkstack.errors import DecodeError
 
 FHP_NO_HEADER = 0x7FF

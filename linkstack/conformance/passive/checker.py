@@ -32,9 +32,9 @@ from typing import BinaryIO
 from linkstack.capture.pcap import LAYERS, CapturedUnit, PcapReader
 from linkstack.conformance.passive.analysis import Analyzer
 from linkstack.conformance.passive.observations import Unit
-from linkstack.conformance.passive.profile import Profile, load_profile
 from linkstack.conformance.passive.rules import CATALOGUE, Rule
 from linkstack.conformance.passive.verdicts import Finding, Report, RuleResult, Verdicts
+from linkstack.conformance.profile import Profile, load_profile
 from linkstack.errors import ConfigError, LinkstackError
 
 __all__ = [

@@ -40,7 +40,7 @@ from linkstack.conformance.passive.observations import (
     Unit,
     ZoneObs,
 )
-from linkstack.conformance.passive.profile import CaduProfile, Profile
+from linkstack.conformance.profile import CaduProfile, Profile
 from linkstack.errors import DecodeError
 
 IDLE_SHAPE_MIN_DATA = 4  # a packet of fewer data octets is not taken for idle fill

@@ -43,7 +43,7 @@ if TYPE_CHECKING:
         Unit,
         ZoneObs,
     )
-    from linkstack.conformance.passive.profile import Profile
+    from linkstack.conformance.profile import Profile
 
 
 class _Skip(enum.Enum):

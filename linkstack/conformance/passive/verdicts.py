@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from linkstack.conformance.passive.observations import Observation, Unit
-from linkstack.conformance.passive.profile import Profile
 from linkstack.conformance.passive.rules import CATALOGUE, SKIP, Rule, RuleContext
+from linkstack.conformance.profile import Profile
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,9 +14,9 @@ from linkstack.capture.pcap import PcapCapture
 from linkstack.ccsds.coding.chains import CaduTransmitter
 from linkstack.ccsds.coding.cltu import encode_cltu
 from linkstack.conformance.passive.checker import check_capture as _check_capture
-from linkstack.conformance.passive.profile import Profile
-from linkstack.conformance.passive.profile import load_profile as _load_profile
 from linkstack.conformance.passive.session import build as _conform_build
+from linkstack.conformance.profile import Profile
+from linkstack.conformance.profile import load_profile as _load_profile
 from linkstack.tools.fuzz.capture import PCAP_EPOCH, fix_pcap_checksums
 from linkstack.tools.fuzz.engine import FuzzCheckError, Target
 
