@@ -80,7 +80,7 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     if args.what in ("cop1", "all"):
         from linkstack.tools.bench import cop1
 
-        print("# running COP-1 over lossy links (1,000 queries each) ...", flush=True)
+        print("# running COP-1 over lossy links ...", flush=True)
         print_table("linkstack bench cop1", cop1.run(quick=args.quick), "queries")
     if args.what in ("capture", "all"):
         from linkstack.tools.bench import capture
