@@ -20,12 +20,34 @@ see the APIDs below). Types:
   ground keeps the first copy of each (exactly one answer per query).
 
 Times are ``t_s`` of the emulation clock (seconds since the scenario epoch); a
-timestamp not (yet) known is None. Decoding refuses anything malformed with a
-:class:`linkstack.errors.DecodeError` (layer ``msg``) naming the field.
+timestamp not (yet) known is None: written as null (``ts``), or left out of the
+answer's onboard times (``ti``). Times and the generation parameters ``T`` and ``p``
+always travel as floats.
+
+Decoding is strict, like the CCSDS decoders: it refuses with a
+:class:`linkstack.errors.DecodeError` (layer ``msg``) naming the field anything
+malformed, and the version field ``v`` decides what else it refuses:
+
+- a message of our version (:data:`VERSION`) must be exactly what :func:`encode`
+  writes for it: one CBOR map and no octet after it, no duplicate key, no
+  indefinite length, no unknown key (at the top level, in ``pa`` or in ``ti``), no
+  key left out (``ts`` is always there, null when not known), and the canonical
+  encoding (shortest integers, lengths and floats, keys sorted). So whatever
+  :func:`decode` accepts, :func:`encode` turns back into the same octets;
+- a message of a newer version (``v`` greater than ours) may carry keys that we do
+  not know, at the top level and in the ``pa`` and ``ti`` maps: they are ignored
+  (dropped), and the message decodes to what our version knows of it (re-encoded,
+  it is the message of our version that we understood). Everything else is checked
+  as for our version (the keys we know are all there, with their types and ranges;
+  one map, no octet after it, no duplicate key, no indefinite length), except the
+  canonical encoding. A newer version may add keys, never drop or retype ours, and
+  a message type we do not know (``t``) is refused;
+- an older version (below 1) is refused.
 """
 
 from __future__ import annotations
 
+import io
 import math
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -157,17 +179,24 @@ def _check_id(msg_id: object) -> str:
     return msg_id
 
 
-def encode(msg: Message) -> bytes:
-    """CBOR octets of one message."""
+def _number(value: float | None) -> float | None:
+    """A time or a parameter as it travels: always a float (an int written as one would
+    not read back to the same octets), or None."""
+    return None if value is None else float(value)
+
+
+def _body(msg: Message) -> dict[str, Any]:
+    """The CBOR map of one message, before its encoding."""
     body: dict[str, Any] = {"v": VERSION}
     if isinstance(msg, Query):
+        pa = {short: getattr(msg.params, name) for name, short in _PARAM_KEYS.items()}
         body |= {
             "t": "q",
             "id": _check_id(msg.id),
             "pr": msg.prompt,
-            "pa": {short: getattr(msg.params, name) for name, short in _PARAM_KEYS.items()},
+            "pa": pa | {"T": float(pa["T"]), "p": float(pa["p"])},
             "st": msg.stream,
-            "ts": msg.submit_t_s,
+            "ts": _number(msg.submit_t_s),
         }
     elif isinstance(msg, Answer):
         times = {short: getattr(msg.times, name) for name, short in _TIME_KEYS.items()}
@@ -182,10 +211,16 @@ def encode(msg: Message) -> bytes:
             "mo": msg.model,
             "rw": msg.random_weights,
             "sa": msg.satellite,
-            "ti": {k: v for k, v in times.items() if v is not None},
+            "ti": {k: float(v) for k, v in times.items() if v is not None},  # None: left out
         }
     elif isinstance(msg, AnswerChunk):
-        body |= {"t": "c", "id": _check_id(msg.id), "sq": msg.seq, "tx": msg.text, "ts": msg.t_s}
+        body |= {
+            "t": "c",
+            "id": _check_id(msg.id),
+            "sq": msg.seq,
+            "tx": msg.text,
+            "ts": _number(msg.t_s),
+        }
     elif isinstance(msg, ErrorMessage):
         if msg.code not in ERROR_CODES:
             raise EncodeError("msg", "code", f"must be one of {ERROR_CODES}, got {msg.code!r}")
@@ -195,13 +230,22 @@ def encode(msg: Message) -> bytes:
             "co": msg.code,
             "de": msg.detail,
             "sa": msg.satellite,
-            "ts": msg.t_s,
+            "ts": _number(msg.t_s),
         }
     elif isinstance(msg, Ack):
         body |= {"t": "k", "ids": [_check_id(i) for i in msg.ids]}
     else:
         raise EncodeError("msg", "type", f"not a message: {type(msg).__name__}")
-    raw = cbor2.dumps(body, canonical=True)  # shortest exact floats, sorted keys
+    return body
+
+
+def _dumps(body: dict[str, Any]) -> bytes:
+    return cbor2.dumps(body, canonical=True)  # shortest exact floats, sorted keys
+
+
+def encode(msg: Message) -> bytes:
+    """CBOR octets of one message: the canonical encoding of its map."""
+    raw = _dumps(_body(msg))
     if len(raw) > MAX_MESSAGE_LEN:
         raise EncodeError("msg", "length", f"{len(raw)} octets exceed {MAX_MESSAGE_LEN}")
     return raw
@@ -211,22 +255,27 @@ def encode(msg: Message) -> bytes:
 
 
 class _Reader:
-    """Typed access to a decoded CBOR map, refusing with the field's name."""
+    """Typed access to a decoded CBOR map, refusing with the field's name.
 
-    def __init__(self, body: dict, where: str = "") -> None:
+    ``exact`` (a message of our version): every key of the map must have been read when
+    :meth:`finish` is called. Otherwise (a newer version) the keys not read are ignored.
+    """
+
+    def __init__(self, body: dict[Any, Any], where: str = "", exact: bool = True) -> None:
         self.body = body
         self.where = where
+        self.exact = exact
+        self.read: set[str] = set()
 
     def _fail(self, key: str, rule: str) -> DecodeError:
         return DecodeError("msg", f"{self.where}{key}", rule)
 
-    def get(self, key: str, kinds: tuple[type, ...], optional: bool = False) -> Any:
+    def get(self, key: str, kinds: tuple[type, ...], nullable: bool = False) -> Any:
         if key not in self.body:
-            if optional:
-                return None
             raise self._fail(key, "missing")
+        self.read.add(key)
         value = self.body[key]
-        if value is None and optional:
+        if value is None and nullable:
             return None
         if isinstance(value, bool) and bool not in kinds:
             raise self._fail(key, f"expected {'/'.join(k.__name__ for k in kinds)}, got bool")
@@ -252,32 +301,80 @@ class _Reader:
     def number(self, key: str) -> float:
         return float(self.get(key, (int, float)))
 
-    def optional_number(self, key: str) -> float | None:
-        value = self.get(key, (int, float), optional=True)
+    def nullable_number(self, key: str) -> float | None:
+        """A number or null (not known); the key itself is always there."""
+        value = self.get(key, (int, float), nullable=True)
         return None if value is None else float(value)
+
+    def omissible_number(self, key: str) -> float | None:
+        """A number, or None when the key is left out (never null)."""
+        if key not in self.body:
+            return None
+        if self.body[key] is None:
+            self.read.add(key)
+            raise self._fail(key, "null: a time not known is left out, not written as null")
+        return self.number(key)
 
     def flag(self, key: str) -> bool:
         return self.get(key, (bool,))
 
     def sub(self, key: str) -> _Reader:
         value = self.get(key, (dict,))
-        return _Reader(value, f"{self.where}{key}.")
+        return _Reader(value, f"{self.where}{key}.", self.exact)
+
+    def finish(self) -> None:
+        """Refuse a key that was not read, in a message of our version."""
+        if self.exact:
+            for key in self.body:
+                if key not in self.read:
+                    name = key if isinstance(key, str) else repr(key)
+                    raise self._fail(name, f"unknown key in a version-{VERSION} message")
 
 
-def decode(raw: bytes | bytearray | memoryview) -> Message:
-    """One message from its CBOR octets; malformed input raises DecodeError."""
-    if len(raw) > MAX_MESSAGE_LEN:
-        raise DecodeError("msg", "length", f"{len(raw)} octets exceed {MAX_MESSAGE_LEN}")
+def _load(raw: bytes) -> dict[Any, Any]:
+    """The one CBOR map that ``raw`` holds, nothing before or after it."""
+    fp = io.BytesIO(raw)
     try:
-        body = cbor2.loads(bytes(raw))
+        body = cbor2.CBORDecoder(
+            fp, allow_indefinite=False, allow_duplicate_keys=False, strict_hashable_types=True
+        ).decode()
     except Exception as exc:  # cbor2 raises several kinds; all mean "not CBOR"
         raise DecodeError("msg", "cbor", f"not a CBOR item: {exc}") from None
     if not isinstance(body, dict):
         raise DecodeError("msg", "cbor", f"expected a map, got {type(body).__name__}")
-    r = _Reader(body)
-    version = r.get("v", (int,))
-    if version != VERSION:
+    if fp.tell() != len(raw):
+        raise DecodeError(
+            "msg", "length", f"{len(raw) - fp.tell()} octets after the {fp.tell()}-octet map"
+        )
+    return body
+
+
+def decode(raw: bytes | bytearray | memoryview) -> Message:
+    """One message from its CBOR octets; malformed input raises DecodeError.
+
+    A message of our version must be exactly what :func:`encode` writes for it: no
+    unknown key, no key left out, the canonical encoding. A message of a newer version
+    is read for the fields we know (with the same rules); the keys we do not know are
+    ignored (see the module's docstring).
+    """
+    raw = bytes(raw)
+    if len(raw) > MAX_MESSAGE_LEN:
+        raise DecodeError("msg", "length", f"{len(raw)} octets exceed {MAX_MESSAGE_LEN}")
+    body = _load(raw)
+    version = _Reader(body).count("v", 0, 1 << 63)
+    if version < VERSION:
         raise DecodeError("msg", "v", f"version {version} is not supported (this is {VERSION})")
+    r = _Reader(body, exact=version == VERSION)
+    r.read.add("v")
+    msg = _message(r)
+    r.finish()
+    if r.exact:
+        _check_canonical(raw, msg)
+    return msg
+
+
+def _message(r: _Reader) -> Message:
+    """The message of the map ``r`` reads (the sub-maps finished, not the map itself)."""
     kind = r.get("t", (str,))
     if kind == "q":
         pa = r.sub("pa")
@@ -290,17 +387,19 @@ def decode(raw: bytes | bytearray | memoryview) -> Message:
         )
         if not 0.0 <= params.temperature <= 10.0 or not 0.0 < params.top_p <= 1.0:
             raise DecodeError("msg", "pa", "temperature must be in 0..10 and top_p in (0, 1]")
+        pa.finish()
         return Query(
-            r.text("id", MAX_ID_LEN), r.text("pr"), params, r.flag("st"), r.optional_number("ts")
+            r.text("id", MAX_ID_LEN), r.text("pr"), params, r.flag("st"), r.nullable_number("ts")
         )
     if kind == "a":
         ti = r.sub("ti")
+        times = OnboardTimes(
+            **{name: ti.omissible_number(short) for name, short in _TIME_KEYS.items()}
+        )
+        ti.finish()
         finish = r.text("fr")
         if finish not in FINISH_REASONS:
             raise DecodeError("msg", "fr", f"must be one of {FINISH_REASONS}, got {finish!r}")
-        times = OnboardTimes(
-            **{name: ti.optional_number(short) for name, short in _TIME_KEYS.items()}
-        )
         return Answer(
             r.text("id", MAX_ID_LEN),
             r.text("tx"),
@@ -315,14 +414,14 @@ def decode(raw: bytes | bytearray | memoryview) -> Message:
         )
     if kind == "c":
         return AnswerChunk(
-            r.text("id", MAX_ID_LEN), r.count("sq"), r.text("tx"), r.optional_number("ts")
+            r.text("id", MAX_ID_LEN), r.count("sq"), r.text("tx"), r.nullable_number("ts")
         )
     if kind == "e":
         code = r.text("co")
         if code not in ERROR_CODES:
             raise DecodeError("msg", "co", f"must be one of {ERROR_CODES}, got {code!r}")
         return ErrorMessage(
-            r.text("id", MAX_ID_LEN), code, r.text("de"), r.text("sa"), r.optional_number("ts")
+            r.text("id", MAX_ID_LEN), code, r.text("de"), r.text("sa"), r.nullable_number("ts")
         )
     if kind == "k":
         ids = r.get("ids", (list,))
@@ -330,6 +429,80 @@ def decode(raw: bytes | bytearray | memoryview) -> Message:
             raise DecodeError("msg", "ids", "must be a list of at most 4096 ids")
         return Ack(tuple(ids))
     raise DecodeError("msg", "t", f"unknown message type {kind!r}")
+
+
+# -- canonical form -------------------------------------------------------------------------
+
+_CANONICAL = "canonical CBOR (shortest integers, lengths and floats; keys sorted)"
+
+
+def _hex(octets: bytes) -> str:
+    return octets.hex() if len(octets) <= 12 else f"{octets[:12].hex()}..."
+
+
+def _check_canonical(raw: bytes, msg: Message) -> None:
+    """Refuse ``raw`` unless it is what encode() writes for ``msg``, naming the first
+    field whose octets differ."""
+    again = _dumps(_body(msg))
+    if again != raw:
+        raise DecodeError("msg", *_difference(raw, again))
+
+
+def _head(buf: bytes, pos: int) -> tuple[int, int, int]:
+    """The major type, the argument and the end of the head of the item at ``pos``
+    (definite lengths only: the map was decoded without indefinite ones)."""
+    major, info = buf[pos] >> 5, buf[pos] & 0x1F
+    if info < 24:
+        return major, info, pos + 1
+    size = 1 << (info - 24)  # 24..27: 1, 2, 4 or 8 octets follow
+    return major, int.from_bytes(buf[pos + 1 : pos + 1 + size], "big"), pos + 1 + size
+
+
+def _item_end(buf: bytes, pos: int) -> int:
+    """Where the (well-formed, definite-length) CBOR item at ``pos`` ends."""
+    major, arg, pos = _head(buf, pos)
+    if major in (2, 3):  # byte and text strings
+        return pos + arg
+    if major == 6:  # a tag and its item
+        return _item_end(buf, pos)
+    if major in (4, 5):  # arrays and maps
+        for _ in range(arg * (2 if major == 5 else 1)):
+            pos = _item_end(buf, pos)
+    return pos  # integers, simple values and floats: the head is all (major 7: arg is the value)
+
+
+def _entries(buf: bytes) -> tuple[bytes, list[tuple[bytes, bytes]]]:
+    """The head of the map ``buf`` is and its entries, each (key octets, value octets)."""
+    _, count, pos = _head(buf, 0)
+    head, entries = buf[:pos], []
+    for _ in range(count):
+        mid = _item_end(buf, pos)
+        end = _item_end(buf, mid)
+        entries.append((buf[pos:mid], buf[mid:end]))
+        pos = end
+    return head, entries
+
+
+def _difference(raw: bytes, canonical: bytes, where: str = "") -> tuple[str, str]:
+    """The first field where the map ``raw`` and its canonical form differ, and how."""
+    if raw[0] >> 5 != 5:  # a tag before the map
+        return where.rstrip(".") or "cbor", f"not {_CANONICAL}: a tag before the map"
+    raw_head, raw_entries = _entries(raw)
+    head, entries = _entries(canonical)
+    if raw_head != head:
+        return where.rstrip(".") or "cbor", f"not {_CANONICAL}: the map's length is not shortest"
+    for (raw_key, raw_value), (key, value) in zip(raw_entries, entries, strict=False):
+        got = cbor2.loads(raw_key)
+        name = where + (got if isinstance(got, str) else repr(got))
+        if raw_key != key:
+            if got == cbor2.loads(key):
+                return name, f"not {_CANONICAL}: the key's length is not shortest"
+            return name, f"not {_CANONICAL}: {cbor2.loads(key)!r} comes before this key"
+        if raw_value != value:
+            if raw_value[0] >> 5 == 5 and value[0] >> 5 == 5:
+                return _difference(raw_value, value, name + ".")
+            return name, f"not {_CANONICAL}: {_hex(raw_value)} where {_hex(value)} is written"
+    return where.rstrip(".") or "cbor", f"not {_CANONICAL}"
 
 
 def as_dict(msg: Message) -> dict:

@@ -1,4 +1,5 @@
-"""Query/answer messages: round trips, and refusal of malformed input naming the field."""
+"""Query/answer messages: round trips, and strict refusal of malformed input naming the
+field; a newer version's keys ignored."""
 
 import cbor2
 import pytest
@@ -73,7 +74,10 @@ def _raw(**changes):
     [
         (b"\xff\x00", "cbor"),
         (cbor2.dumps([1, 2]), "cbor"),
-        (_raw(v=2), "v"),
+        (_raw(v=0), "v"),
+        (_raw(v=-1), "v"),
+        (_raw(v=True), "v"),
+        (_raw(v=...), "v"),
         (_raw(t="z"), "t"),
         (_raw(pr=...), "pr"),
         (_raw(pr=5), "pr"),
@@ -93,6 +97,146 @@ def test_malformed_messages_are_refused_naming_the_field(raw, field):
     with pytest.raises(DecodeError) as err:
         m.decode(raw)
     assert err.value.layer == "msg" and err.value.field == field
+
+
+def _canonical(msg, **changes):
+    """The canonical octets of ``msg`` with changes to its map (``...`` deletes a key;
+    a dict value for ``pa``/``ti`` is merged into theirs)."""
+    body = cbor2.loads(m.encode(msg))
+    for k, v in changes.items():
+        if v is ...:
+            del body[k]
+        elif isinstance(v, dict) and isinstance(body.get(k), dict):
+            body[k] = {**body[k], **v}
+        else:
+            body[k] = v
+    return cbor2.dumps(body, canonical=True)
+
+
+QUERY = m.Query("q1", "hello", m.Params(64, 0.5, 0.9), True, 12.25)
+ANSWER = m.Answer("q1", "4", 3, 1, "stop", "tiny", "t", False, "CS-01", m.OnboardTimes(ttft_s=0.5))
+CHUNK = m.AnswerChunk("q1", 0, "4", 13.0)
+ERROR = m.ErrorMessage("q1", "busy", "later", "CS-01", 14.5)
+
+
+@pytest.mark.parametrize(
+    "raw, field, rule",
+    [
+        # no octet after the map
+        (m.encode(QUERY) + b"\x00", "length", "1 octets after"),
+        (m.encode(m.Ack(("a",))) + m.encode(m.Ack(("b",))), "length", "octets after"),
+        # no unknown key, at the top level or in the nested maps
+        (_canonical(QUERY, zz=1), "zz", "unknown key"),
+        (_canonical(QUERY, pa={"k": 40}), "pa.k", "unknown key"),
+        (_canonical(ANSWER, ti={"xx": 1.5}), "ti.xx", "unknown key"),
+        (_canonical(m.Ack(("a",)), id="a"), "id", "unknown key"),
+        # no key left out: the encoder always writes ts (null when not known)
+        (_canonical(QUERY, ts=...), "ts", "missing"),
+        (_canonical(CHUNK, ts=...), "ts", "missing"),
+        (_canonical(ERROR, ts=...), "ts", "missing"),
+        (_canonical(ANSWER, sa=...), "sa", "missing"),
+        (_canonical(ERROR, de=...), "de", "missing"),
+        # an onboard time not known is left out, never null
+        (_canonical(ANSWER, ti={"qc": None}), "ti.qc", "left out"),
+        # the canonical encoding: shortest floats and integers, sorted keys
+        (_canonical(QUERY, ts=12), "ts", "canonical"),  # an int time
+        (_canonical(ANSWER, ti={"ttft": 1}), "ti.ttft", "canonical"),
+        (_canonical(QUERY, pa={"T": 0}), "pa.T", "canonical"),
+        (cbor2.dumps(cbor2.loads(m.encode(QUERY))), "pa.T", "f93800 is written"),  # float64
+        (m.encode(ANSWER).replace(b"bpt\x03", b"bpt\x18\x03"), "pt", "1803 where 03"),
+        (b"\xb8\x07" + m.encode(QUERY)[1:], "cbor", "map's length"),
+        (m.encode(QUERY).replace(b"bpa\xa5", b"bpa\xb8\x05"), "pa", "map's length"),
+        (m.encode(QUERY).replace(b"bpr", b"\x78\x02pr"), "pr", "key's length"),
+        (cbor2.dumps(dict(sorted(cbor2.loads(m.encode(QUERY)).items()))), "id", "comes before"),
+        (b"\xd8\x1c" + m.encode(QUERY), "cbor", "a tag before the map"),
+        (m.encode(CHUNK).replace(b"bsq\x00", b"bsq\xc2\x41\x00"), "sq", "canonical"),  # bignum
+        # well-formed CBOR only: no duplicate key, no indefinite length, text keys
+        (b"\xa2av\x01av\x01", "cbor", "Duplicate"),
+        (b"\xbfav\x01\xff", "cbor", "indefinite"),
+        (b"\xa1\x01\x01", "cbor", "text string"),
+        # the same rules in a newer version's fields
+        (_canonical(QUERY, v=2, ts=...), "ts", "missing"),
+        (_canonical(ANSWER, v=2, ti={"qc": None}), "ti.qc", "left out"),
+        (_canonical(QUERY, v=2, pa={"n": 0}), "pa.n", "must be in"),
+        (_canonical(QUERY, v=2, t="x"), "t", "unknown message type"),
+        (_canonical(QUERY, v=2) + b"\x00", "length", "octets after"),
+    ],
+)
+def test_strict_decoding_names_the_field(raw, field, rule):
+    with pytest.raises(DecodeError) as err:
+        m.decode(raw)
+    assert (err.value.layer, err.value.field) == ("msg", field)
+    assert rule in err.value.rule
+
+
+@given(messages, st.binary(min_size=1, max_size=8))
+def test_octets_after_a_message_are_refused(msg, extra):
+    with pytest.raises(DecodeError) as err:
+        m.decode(m.encode(msg) + extra)
+    assert err.value.field == "length"
+
+
+@given(messages)
+def test_a_non_canonical_encoding_is_refused_or_is_the_canonical_one(msg):
+    # cbor2 without canonical: float64 floats, keys in the order given (reversed here)
+    body = cbor2.loads(m.encode(msg))
+    for raw in (cbor2.dumps(body), cbor2.dumps(dict(reversed(body.items())))):
+        if raw == m.encode(msg):
+            assert m.decode(raw) == msg
+        else:
+            with pytest.raises(DecodeError):
+                m.decode(raw)
+
+
+@given(messages, st.integers(2, 1000))
+def test_a_newer_version_may_add_keys_which_are_ignored(msg, version):
+    body = cbor2.loads(m.encode(msg))
+    body |= {"v": version, "zz": [1, {"x": None}], "new": "text"}
+    for nested in ("pa", "ti"):
+        if nested in body:
+            body[nested]["top_k"] = 40
+    for raw in (cbor2.dumps(body, canonical=True), cbor2.dumps(body)):  # canonical or not
+        assert m.decode(raw) == msg
+        # re-encoded, it is the message of our version that was understood
+        assert cbor2.loads(m.encode(m.decode(raw)))["v"] == m.VERSION
+
+
+def test_a_newer_version_reads_numbers_as_numbers():
+    # an int where our version writes a float: refused in ours (not canonical), read
+    # as the number it is in a newer one
+    assert m.decode(_canonical(QUERY, v=2, ts=12, pa={"T": 0})) == m.Query(
+        "q1", "hello", m.Params(64, 0.0, 0.9), True, 12.0
+    )
+
+
+def test_encode_writes_times_and_parameters_as_floats():
+    # so that an int handed to the encoder still reads back to the same octets
+    msg = m.Query("q1", "hi", m.Params(64, 0, 1), False, 5)
+    raw = m.encode(msg)
+    body = cbor2.loads(raw)
+    assert [type(x) for x in (body["ts"], body["pa"]["T"], body["pa"]["p"])] == [float] * 3
+    assert m.encode(m.decode(raw)) == raw
+    answer = m.Answer("a", "x", 1, 1, "stop", "b", "m", False, times=m.OnboardTimes(ttft_s=2))
+    raw = m.encode(answer)
+    assert cbor2.loads(raw)["ti"] == {"ttft": 2.0} and m.encode(m.decode(raw)) == raw
+
+
+@given(
+    st.recursive(
+        st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=5),
+        lambda kids: (
+            st.lists(kids, max_size=3) | st.dictionaries(st.text(max_size=3), kids, max_size=3)
+        ),
+        max_leaves=12,
+    )
+)
+def test_any_cbor_is_decoded_or_refused_cleanly(value):
+    raw = cbor2.dumps(value)
+    try:
+        msg = m.decode(raw)
+    except DecodeError:
+        return
+    assert m.encode(msg) == raw
 
 
 def test_size_limits():
