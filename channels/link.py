@@ -107,6 +107,31 @@ class LinkEvent:
     tag: object = None
 
 
+class Lateness:
+    """How late a link hands units over against their deadlines (emission start +
+    serialisation + propagation): zero in emulated time, the scheduler's delay in
+    wall-clock time. ``count`` and ``max_s`` over the whole run; percentiles over the
+    last ``window`` units."""
+
+    def __init__(self, window: int = 65_536) -> None:
+        self.count = 0
+        self.max_s = 0.0
+        self._recent: deque[float] = deque(maxlen=window)
+
+    def record(self, late_s: float) -> None:
+        self.count += 1
+        self._recent.append(late_s)
+        self.max_s = max(self.max_s, late_s)
+
+    def percentiles(self, *q: float) -> list[float]:
+        """The ``q`` quantiles (0..1) of the recent lateness, in seconds (NaN when none)."""
+        if not self._recent:
+            return [NAN for _ in q]
+        values = sorted(self._recent)
+        last = len(values) - 1
+        return [values[min(last, round(x * last))] for x in q]
+
+
 @dataclass(frozen=True, slots=True)
 class Delivery:
     """A unit as it arrives: the octets (damaged if ``bit_errors``), its times, the
@@ -149,7 +174,7 @@ class Link:
         self.max_queue_units = max_queue_units
         self.on_delivery = on_delivery
         self.stats: Counter[str] = Counter()
-        self._queue: deque[tuple[int, bytes, object]] = deque()
+        self._queue: deque[tuple[int, bytes, object, float]] = deque()  # id, unit, tag, when queued
         self._wakeup = asyncio.Event()
         self._received: asyncio.Queue[Delivery] = asyncio.Queue()
         self._listeners: list[Callable[[LinkEvent], object]] = []
@@ -162,6 +187,7 @@ class Link:
         self._idle.set()
         self._failure: BaseException | None = None
         self._pending: deque[Delivery] = deque()  # in flight, in arrival order
+        self.lateness = Lateness()
 
     # -- life cycle -------------------------------------------------------------------
     async def __aenter__(self) -> Link:
@@ -222,7 +248,7 @@ class Link:
                 )
             )  # fmt: skip
             return None
-        self._queue.append((unit_id, unit, tag))
+        self._queue.append((unit_id, unit, tag, self.clock.now()))
         self._idle.clear()
         self._wakeup.set()
         return unit_id
@@ -260,10 +286,12 @@ class Link:
                 self._wakeup.clear()
                 await self._wakeup.wait()
                 continue
-            start = max(clock.now(), self._busy_until)
+            # a unit starts to radiate when it was handed over, or when the transmitter
+            # is free: a transmitter that wakes late catches up without waiting again
+            start = max(self._queue[0][3], self._busy_until)
             if start > clock.now():
                 await clock.sleep_until(start)
-            unit_id, unit, tag = self._queue.popleft()
+            unit_id, unit, tag, _ = self._queue.popleft()
             cond = self.model.conditions(start)
             serial_s = 8 * len(unit) / cond.rate_bps
             self._busy_until = start + serial_s
@@ -292,6 +320,7 @@ class Link:
         # oldest pending unit: arrivals are non-decreasing, so that is its own.
         delivery = self._pending.popleft()
         self._in_flight -= 1
+        self.lateness.record(self.clock.now() - delivery.arrival_t_s)
         kind = "corrupted" if delivery.bit_errors else "delivered"
         self._emit(
             LinkEvent(

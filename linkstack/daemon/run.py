@@ -114,7 +114,9 @@ def main(settings: ScenarioFile, opts: Options) -> int:
     if opts.role in ("sat", "all"):
         backend = _load_backend(settings)
     daemon = Daemon(settings, opts, backend, anchor_unix_s)
-    return clk.run(daemon.run, emulated=False)
+    # one socket per link and end at the most, and a few more: select() while they fit
+    sockets = 2 * (len(scenario.satellite_names) + len(scenario.isl_pairs)) + 32
+    return clk.run(daemon.run, emulated=False, fine_timers=sockets < clk.FINE_TIMERS_MAX_FDS)
 
 
 def _load_backend(settings: ScenarioFile) -> Backend:

@@ -113,81 +113,99 @@ class PortPlan:
 # -- UDP -----------------------------------------------------------------------------------
 
 
-class _Receiver(asyncio.DatagramProtocol):
-    def __init__(self, wire: Wire, port: int, on_unit: Callable[[bytes], object]) -> None:
-        self.wire = wire
-        self.port = port
-        self.on_unit = on_unit
-
-    def datagram_received(self, data: bytes, addr: object) -> None:
-        self.wire.stats["datagrams_in"] += 1
-        try:
-            self.on_unit(data)
-        except Exception:  # a unit must never stop a daemon (DESIGN.md, principle 4)
-            self.wire.stats["receive_errors"] += 1
-            log.exception("handling a unit on port %d failed", self.port)
-
-    def error_received(self, exc: Exception) -> None:
-        self.wire.stats["socket_errors"] += 1
-
-
-class _Sender(asyncio.DatagramProtocol):
-    def __init__(self, wire: Wire) -> None:
-        self.wire = wire
-
-    def error_received(self, exc: Exception) -> None:
-        # e.g. ECONNREFUSED: nothing listens on that port (yet); the unit is lost,
-        # as it would be with no receiver in view
-        self.wire.stats["send_refused"] += 1
+READ_BATCH = 256  # datagrams read from one socket per wake, before other sockets' turn
+SOCKET_BUFFER = 4 << 20  # octets of receive buffer a port asks for (bursts wait there)
 
 
 class Wire:
     """The UDP sockets of one process: one listening socket per incoming link, one
-    socket to send from."""
+    socket to send from.
+
+    A listening socket is read until it is empty each time the loop finds it ready
+    (at most :data:`READ_BATCH` datagrams, so that no port starves the others),
+    rather than one datagram per wake: at thousands of units a second the loop's
+    turn, not the socket, is what costs. Sends go straight to the socket; a datagram
+    the kernel cannot take now (a full buffer) is lost and counted, as a unit the
+    link could not carry."""
 
     def __init__(self, host: str) -> None:
         self.host = host
         self.stats: Counter[str] = Counter()
-        self._tx: asyncio.DatagramTransport | None = None
-        self._rx: list[asyncio.BaseTransport] = []
+        self._tx: socket.socket | None = None
+        self._rx: list[socket.socket] = []
 
     async def open(self) -> None:
-        loop = asyncio.get_running_loop()
-        self._tx, _ = await loop.create_datagram_endpoint(
-            lambda: _Sender(self), family=socket.AF_INET
-        )
+        tx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        tx.setblocking(False)
+        tx.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SOCKET_BUFFER)
+        self._tx = tx
 
     async def listen(self, port: int, on_unit: Callable[[bytes], object], what: str) -> None:
         """Take the units that arrive on ``port`` (``what``: the key or link, for errors)."""
-        loop = asyncio.get_running_loop()
+        sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         try:
-            transport, _ = await loop.create_datagram_endpoint(
-                lambda: _Receiver(self, port, on_unit), local_addr=(self.host, port)
-            )
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, SOCKET_BUFFER)
+            sock.bind((self.host, port))
         except OSError as exc:
+            sock.close()
             raise ConfigError(
                 "daemon",
                 what,
                 f"cannot listen on UDP {self.host}:{port}: {exc.strerror or exc} "
                 "(another daemon of this role running? change daemon.channel_port/node_port)",
             ) from None
-        self._rx.append(transport)
+        sock.setblocking(False)
+        asyncio.get_running_loop().add_reader(sock.fileno(), self._read, sock, port, on_unit)
+        self._rx.append(sock)
+
+    def _read(self, sock: socket.socket, port: int, on_unit: Callable[[bytes], object]) -> None:
+        stats = self.stats
+        for _ in range(READ_BATCH):
+            try:
+                data = sock.recv(65_535)
+            except BlockingIOError:
+                return
+            except OSError:  # e.g. ECONNREFUSED reported on a socket that also sends
+                stats["socket_errors"] += 1
+                return
+            stats["datagrams_in"] += 1
+            try:
+                on_unit(data)
+            except Exception:  # a unit must never stop a daemon (DESIGN.md, principle 4)
+                stats["receive_errors"] += 1
+                log.exception("handling a unit on port %d failed", port)
 
     def sender(self, port: int) -> Callable[[bytes], None]:
         addr = (self.host, port)
 
         def send(unit: bytes) -> None:
-            if self._tx is None or self._tx.is_closing():
+            tx = self._tx
+            if tx is None:
                 self.stats["send_closed"] += 1
                 return
-            self._tx.sendto(unit, addr)
+            try:
+                tx.sendto(unit, addr)
+            except BlockingIOError:  # the kernel's buffer is full: the unit is lost
+                self.stats["send_blocked"] += 1
+                return
+            except OSError:
+                # e.g. ECONNREFUSED: nothing listens on that port (yet); the unit is
+                # lost, as it would be with no receiver in view
+                self.stats["send_refused"] += 1
+                return
             self.stats["datagrams_out"] += 1
 
         return send
 
     def close(self) -> None:
-        for t in self._rx:
-            t.close()
+        try:
+            loop: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+        except RuntimeError:  # closed from outside the loop: nothing to unregister
+            loop = None
+        for sock in self._rx:
+            if loop is not None:
+                loop.remove_reader(sock.fileno())
+            sock.close()
         self._rx = []
         if self._tx is not None:
             self._tx.close()

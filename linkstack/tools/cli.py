@@ -56,6 +56,10 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     from linkstack.tools.bench import framing
     from linkstack.tools.bench.timing import describe_machine, pin_one_core, print_table
 
+    if args.what == "daemon":  # processes of its own, each placed on a core by the bench
+        from linkstack.tools.bench import daemon
+
+        return daemon.main(quick=args.quick)
     pinned = "not pinned (--no-pin)" if args.no_pin else pin_one_core()
     print(f"# {describe_machine()}; {pinned}")
     if args.what in ("framing", "all"):
@@ -150,6 +154,7 @@ BENCHMARKS = [
     "backends",
     "capture",
     "roundtrip",
+    "daemon",  # real processes in real time: not part of "all"
     "all",
 ]
 

@@ -1,0 +1,290 @@
+"""``linkstack bench daemon``: the channel daemon in real time, as real processes.
+
+Three processes on loopback: a sender (:mod:`.daemon_peers`) that hands CADUs to
+the channel daemon's downlink ingress ports at a fixed rate, ``linkstack daemon
+channel`` itself, and a receiver on the receivers' ports. The scenario puts a
+ground station under each satellite at the middle of the run, so that every
+downlink is up and locked the whole time and the only losses are the daemon's.
+
+For each unit, with the instants from the kernel (the sender's ``sendto``, the
+receiver's ``SO_TIMESTAMPNS``):
+
+    lateness = arrival - (emission start + serialisation + light time at emission)
+
+where the emission start is the later of the unit's sending and the end of the
+unit before it on the same link (the transmitter is busy), and the light time comes
+from :class:`channels.orbit.StationView`, independently of the daemon. A unit is
+never early (a negative lateness beyond the clocks' resolution is reported), and
+lost units are counted.
+
+Cases: the highest rate of a ladder held for ``hold_s`` with nothing lost and p99
+lateness at most 2 ms; 150 Mbit/s X-band (14,660 CADUs/s) and 300 Mbit/s (29,300/s)
+on one link for 60 s (``--quick``: 10 s); the same rate on 8 downlinks at once. The
+channel daemon runs on one core (the last), the sender and the receiver on the other.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TextIO
+
+import numpy as np
+
+from channels.geometry import C_MPS, ecef_to_geodetic
+from channels.orbit import StationView
+from channels.scenarios import default_scenario
+from linkstack.daemon.wire import PortPlan
+from linkstack.runtime import scenario as scenario_file
+from linkstack.tools.bench.timing import describe_machine
+
+CADU_OCTETS = 1279
+START_T_S = 10_765.0  # the scenario instant the runs begin at
+RATES_BPS = {"150 Mbit/s": 150e6, "300 Mbit/s": 300e6}
+LATE_P99_S = 2e-3
+EARLY_TOLERANCE_S = 20e-6  # the two processes' clock reads
+
+
+@dataclass
+class DaemonRun:
+    case: str
+    links: int
+    rate_per_s: float  # CADUs a second on each link
+    seconds: float
+    sent: int
+    received: int
+    late_s: np.ndarray  # every received unit's lateness
+    cpu_s: float  # the channel daemon's CPU time (user + system) during the run
+
+    @property
+    def lost(self) -> int:
+        return self.sent - self.received
+
+    def percentile_ms(self, q: float) -> float:
+        return float(np.percentile(self.late_s, q)) * 1e3 if self.late_s.size else math.nan
+
+    @property
+    def max_ms(self) -> float:
+        return float(self.late_s.max()) * 1e3 if self.late_s.size else math.nan
+
+    @property
+    def early(self) -> int:
+        return int((self.late_s < -EARLY_TOLERANCE_S).sum())
+
+    @property
+    def holds(self) -> bool:
+        return self.lost == 0 and self.early == 0 and self.percentile_ms(99) <= LATE_P99_S * 1e3
+
+
+def _scenario_text(n_links: int, rate_bps: float, ports: tuple[int, int], mid_t_s: float) -> str:
+    """The default constellation with a station under each of the first ``n_links``
+    satellites at ``mid_t_s``; daemons quiet (no capture, MQTT or HTTP)."""
+    sc = default_scenario()
+    r_m, _ = sc.fleet.ecef(np.array([mid_t_s]), range(n_links))
+    lat, lon, _ = ecef_to_geodetic(r_m[:, 0, :])
+    stations = "\n".join(
+        f'[[stations]]\nname = "B{i + 1}"\nlat_deg = {lat[i]:.4f}\nlon_deg = {lon[i]:.4f}\n'
+        "alt_m = 0.0\nelevation_mask_deg = 10.0\n"
+        for i in range(n_links)
+    )
+    return (
+        f'format = 1\nname = "bench-daemon"\n{stations}\n'
+        f"[links.downlink]\nrate_bps = {rate_bps!r}\n"
+        "[capture]\nenabled = false\n[mqtt]\nenabled = false\n"
+        f"[daemon]\nchannel_port = {ports[0]}\nnode_port = {ports[1]}\nhttp_port = 0\n"
+        "status_interval_s = 3600.0\n"
+    )
+
+
+def _free_ports(count: int) -> tuple[int, int]:
+    """Two blocks of ``count`` UDP ports nobody uses (the channel's and the nodes')."""
+    import socket  # noqa: PLC0415
+
+    for base in range(30_000, 60_000, 2 * count + 10):
+        socks = []
+        try:
+            for port in range(base, base + 2 * count):
+                s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+                socks.append(s)
+                s.bind(("127.0.0.1", port))
+            return base, base + count
+        except OSError:
+            continue
+        finally:
+            for s in socks:
+                s.close()
+    raise RuntimeError("bench daemon: no free UDP ports")
+
+
+def _pinned(cpu: int) -> list[str]:
+    """A command prefix that runs a process on one CPU (when the machine has it)."""
+    cpus = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
+    if len(cpus) < 2:
+        return []
+    return ["taskset", "-c", str(cpus[cpu])]
+
+
+def _cpu_s(pid: int) -> float:
+    """User + system CPU seconds of a running process (Linux /proc)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return math.nan
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def run_case(
+    case: str, n_links: int, rate_bps: float, rate_per_s: float, seconds: float, work: Path
+) -> DaemonRun:
+    """``rate_per_s`` CADUs a second offered to each of ``n_links`` downlinks of
+    ``rate_bps`` for ``seconds``."""
+    mid_t_s = START_T_S + seconds / 2
+    sc_path = work / f"{case.replace(' ', '_').replace('/', '')}.toml"
+    channel_port, node_port = _free_ports(64)
+    sc_path.write_text(_scenario_text(n_links, rate_bps, (channel_port, node_port), mid_t_s))
+    settings = scenario_file.load(sc_path)
+    plan = PortPlan(settings.scenario, "127.0.0.1", channel_port, node_port)
+    names = list(settings.scenario.satellite_names[:n_links])
+    downs = [plan.downlink(name) for name in names]
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    py = [sys.executable]
+    anchor_unix_s = time.time() + 4.0  # the scenario is at START_T_S then
+    channel = subprocess.Popen(
+        [*_pinned(-1), *py, "-m", "linkstack", "daemon", "--scenario", str(sc_path),
+         "--start", f"+{START_T_S}", "--anchor", f"{anchor_unix_s:.6f}",
+         "--log-level", "warning", "channel"],
+        stderr=subprocess.PIPE, text=True, env=env,
+    )  # fmt: skip
+    recv_out, sent_out = work / "received.npy", work / "sent.npy"
+    receiver = subprocess.Popen(
+        [*_pinned(0), *py, "-m", "linkstack.tools.bench.daemon_peers", "receive",
+         str(recv_out), *(str(d.node_port) for d in downs)],
+        stdout=subprocess.PIPE, text=True, env=env,
+    )  # fmt: skip
+    try:
+        assert receiver.stdout is not None
+        receiver.stdout.readline()  # "ready"
+        time.sleep(max(0.0, anchor_unix_s - time.time()))
+        cpu0 = _cpu_s(channel.pid)
+        subprocess.run(
+            [*_pinned(0), *py, "-m", "linkstack.tools.bench.daemon_peers", "send",
+             str(sent_out), f"{rate_per_s!r}", f"{seconds!r}",
+             *(str(d.channel_port) for d in downs)],
+            check=True, env=env,
+        )  # fmt: skip
+        time.sleep(0.5)  # the last units in flight
+        cpu_s = _cpu_s(channel.pid) - cpu0
+    finally:
+        receiver.send_signal(signal.SIGTERM)
+        receiver.wait(30)
+        channel.send_signal(signal.SIGTERM)
+        _, err = channel.communicate(timeout=30)
+    if channel.returncode != 0:
+        raise RuntimeError(f"bench daemon: the channel daemon exited {channel.returncode}:\n{err}")
+    sent_at = np.load(sent_out)
+    got = np.load(recv_out)
+    late = _lateness(settings.scenario, names, sent_at, got, rate_bps, anchor_unix_s)
+    return DaemonRun(case, n_links, rate_per_s, seconds, sent_at.size, len(got), late, cpu_s)
+
+
+def _lateness(
+    scenario: object, names: list[str], sent_at: np.ndarray, got: np.ndarray,
+    rate_bps: float, anchor_unix_s: float,
+) -> np.ndarray:  # fmt: skip
+    """Each received unit's lateness (see the module docstring)."""
+    from channels.scenarios import Scenario  # noqa: PLC0415
+
+    assert isinstance(scenario, Scenario)
+    serial_s = 8 * CADU_OCTETS / rate_bps
+    out = []
+    for link, name in enumerate(names):
+        sends = sent_at[link]
+        start = np.empty_like(sends)  # emission start: after the unit ahead has left
+        free = -math.inf
+        for k, s in enumerate(sends):
+            start[k] = max(s, free)
+            free = start[k] + serial_s
+        view = StationView(
+            scenario.station(f"B{link + 1}"), scenario.satellite(name), scenario.epoch
+        )
+        t_first, t_last = float(start[0]), float(start[-1])
+        grid = np.arange(t_first, t_last + 0.2, 0.1)
+        light = np.array([view.at(START_T_S + (t - anchor_unix_s)).range_m / C_MPS for t in grid])
+        rows = got[got[:, 0] == link]
+        seq = rows[:, 1].astype(int)
+        due = start[seq] + serial_s + np.interp(start[seq], grid, light)
+        out.append(rows[:, 2] - due)
+    return np.concatenate(out) if out else np.zeros(0)
+
+
+def run(quick: bool = False) -> list[DaemonRun]:
+    hold_s = 5.0 if quick else 20.0
+    long_s = 10.0 if quick else 60.0
+    results = []
+    with tempfile.TemporaryDirectory(prefix="linkstack-bench-daemon-") as tmp:
+        work = Path(tmp)
+        top = RATES_BPS["300 Mbit/s"]  # the ladder runs on a 300 Mbit/s downlink
+        for per_s in (2_000, 5_000, 8_000, 11_000, 14_660, 20_000, 25_000, 29_300):
+            r = run_case(f"ladder {per_s:,}/s", 1, top, per_s, hold_s, work)
+            results.append(r)
+            if not r.holds:
+                break
+        for label, rate in RATES_BPS.items():
+            full = rate / (8 * CADU_OCTETS)
+            results.append(run_case(f"1 link, {label}", 1, rate, full, long_s, work))
+        x_band = RATES_BPS["150 Mbit/s"]
+        full = x_band / (8 * CADU_OCTETS)
+        results.append(run_case("8 links, 150 Mbit/s each", 8, x_band, full, long_s / 2, work))
+    return results
+
+
+def print_results(results: list[DaemonRun], out: TextIO = sys.stdout) -> None:
+    print(
+        "linkstack bench daemon (sender -> channel daemon -> receiver, UDP on loopback; "
+        "lateness = arrival - (emission start + serialisation + light time))",
+        file=out,
+    )
+    print(
+        f"  {'case':<28}{'links':>6}{'CADUs/s':>10}{'s':>5}{'sent':>10}{'lost':>8}"
+        f"{'p50 ms':>9}{'p99 ms':>9}{'max ms':>9}{'early':>7}{'CPU %':>7}  holds",
+        file=out,
+    )
+    for r in results:
+        cpu = 100 * r.cpu_s / r.seconds if r.seconds else math.nan
+        print(
+            f"  {r.case:<28}{r.links:>6}{r.rate_per_s:>10,.0f}{r.seconds:>5.0f}{r.sent:>10,}"
+            f"{r.lost:>8,}{r.percentile_ms(50):>9.3f}{r.percentile_ms(99):>9.3f}"
+            f"{r.max_ms:>9.2f}{r.early:>7}{cpu:>7.0f}  {'yes' if r.holds else 'no'}",
+            file=out,
+        )
+    ladder = [r for r in results if r.case.startswith("ladder") and r.holds]
+    best = f"{ladder[-1].rate_per_s:,.0f} CADUs/s" if ladder else "none of the ladder"
+    print(f"  highest rate held (nothing lost, p99 <= 2 ms): {best}", file=out)
+
+
+def main(quick: bool = False) -> int:
+    print(f"# {describe_machine()}; channel daemon on one core, sender and receiver on the other")
+    print("# running the channel daemon in real time" + (" (quick)" if quick else "") + " ...")
+    print_results(run(quick))
+    return 0
+
+
+def as_json(results: list[DaemonRun]) -> str:
+    return json.dumps(
+        [
+            {
+                "case": r.case, "links": r.links, "rate_per_s": r.rate_per_s, "sent": r.sent,
+                "lost": r.lost, "p50_ms": r.percentile_ms(50), "p99_ms": r.percentile_ms(99),
+                "max_ms": r.max_ms, "early": r.early, "holds": r.holds,
+            }
+            for r in results
+        ]
+    )  # fmt: skip

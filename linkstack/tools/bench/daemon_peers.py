@@ -1,0 +1,119 @@
+"""The two ends of ``linkstack bench daemon``, each a process of its own.
+
+``send``: CADUs to the channel daemon's ingress ports, each link at a given rate, for
+a given time; every datagram's sequence number and the wall-clock instant it was
+handed to the kernel are written to a file. ``receive``: the channel's deliveries on
+the receivers' ports until told to stop (SIGTERM); every datagram's link, sequence
+number and the kernel's arrival stamp (``SO_TIMESTAMPNS``, so that this process's
+own scheduling does not count) are written to a file. Both files are numpy arrays.
+
+    python -m linkstack.tools.bench.daemon_peers send OUT RATE SECONDS PORT [PORT ...]
+    python -m linkstack.tools.bench.daemon_peers receive OUT PORT [PORT ...]
+"""
+
+from __future__ import annotations
+
+import selectors
+import signal
+import socket
+import struct
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from linkstack.ccsds.coding.chains import CaduTransmitter
+from linkstack.ccsds.tm import TmConfig, TmMasterChannel
+from linkstack.runtime.clock import TIMER_SLACK_NS, set_timer_slack
+
+HOST = "127.0.0.1"
+SEQ = struct.Struct(">I")
+SEQ_AT = 4  # the sequence number overwrites the first octets after the ASM
+_TIMESTAMP = struct.Struct("qq")
+SO_TIMESTAMPNS = getattr(socket, "SO_TIMESTAMPNS", 35)  # 35 on Linux; the stubs lack it
+
+
+def cadu_template() -> bytes:
+    """A real CADU (ASM, randomized RS codeblock of an idle TM frame), 1,279 octets."""
+    mc = TmMasterChannel(TmConfig(scid=0x40))
+    return CaduTransmitter(1115).cadu(mc.idle_frame())
+
+
+def send(out: Path, rate_per_s: float, seconds: float, ports: list[int]) -> None:
+    template = bytearray(cadu_template())
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4 << 20)
+    addrs = [(HOST, p) for p in ports]
+    n = int(rate_per_s * seconds)
+    interval = 1.0 / rate_per_s
+    sent_at = np.zeros((len(ports), n))
+    t0 = time.time() + 0.05
+    # each link's k-th unit is due at t0 + k * interval; what is due goes at once
+    for k in range(n):
+        due = t0 + k * interval
+        ahead = due - time.time()
+        if ahead > 100e-6:
+            time.sleep(ahead - 50e-6)
+        SEQ.pack_into(template, SEQ_AT, k)
+        unit = bytes(template)
+        for i, addr in enumerate(addrs):
+            # the instant before the call: a unit is never counted as sent later than
+            # it was (a preemption after sendto would make it look early)
+            sent_at[i, k] = time.time()
+            sock.sendto(unit, addr)
+    np.save(out, sent_at)
+
+
+def receive(out: Path, ports: list[int]) -> None:
+    stop = False
+
+    def on_term(*_: object) -> None:
+        nonlocal stop
+        stop = True
+
+    signal.signal(signal.SIGTERM, on_term)
+    sel = selectors.SelectSelector()
+    for i, port in enumerate(ports):
+        sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 8 << 20)
+        sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
+        sock.bind((HOST, port))
+        sock.setblocking(False)
+        sel.register(sock, selectors.EVENT_READ, i)
+    rows: list[tuple[int, int, float]] = []
+    print("ready", flush=True)
+    while not stop:
+        for key, _ in sel.select(0.05):
+            ready, link = key.fileobj, key.data
+            assert isinstance(ready, socket.socket)
+            sock = ready
+            while True:
+                try:
+                    data, anc, _, _ = sock.recvmsg(65_535, 64)
+                except BlockingIOError:
+                    break
+                stamp = time.time()
+                for level, kind, blob in anc:
+                    if level == socket.SOL_SOCKET and kind == SO_TIMESTAMPNS:
+                        sec, nsec = _TIMESTAMP.unpack(blob[: _TIMESTAMP.size])
+                        stamp = sec + nsec * 1e-9
+                rows.append((link, SEQ.unpack_from(data, SEQ_AT)[0], stamp))
+    np.save(out, np.array(rows, dtype=float).reshape(-1, 3))
+
+
+def main(argv: list[str]) -> int:
+    role, out = argv[0], Path(argv[1])
+    set_timer_slack(TIMER_SLACK_NS)  # sleeps to tens of microseconds
+    if role == "send":
+        send(out, float(argv[2]), float(argv[3]), [int(p) for p in argv[4:]])
+    elif role == "receive":
+        receive(out, [int(p) for p in argv[2:]])
+    else:
+        print(f"daemon_peers: unknown role {role!r}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
