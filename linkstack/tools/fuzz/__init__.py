@@ -17,7 +17,7 @@ AOS frames, packet zones), :mod:`.coding` (CLTUs, frame synchronization),
 :mod:`.orbit` (TLE sets), :mod:`.fec` (Reed-Solomon, the coded chains), :mod:`.cop1`
 (CLCWs, control commands, FARM-1, FOP-1), :mod:`.capture` (the pcap reader),
 :mod:`.conformance` (the conformance checker), :mod:`.config` (scenario files, MQTT
-requests).
+requests), :mod:`.messages` (the query and answer messages).
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ from linkstack.tools.fuzz import (
     engine,
     fec,
     framing,
+    messages,
     orbit,
 )
 from linkstack.tools.fuzz.engine import FuzzCheckError, Report, Target, fuzz_target
@@ -47,6 +48,7 @@ TARGETS: list[Target] = [
     *capture.TARGETS,
     *conformance.TARGETS,
     *config.TARGETS,
+    *messages.TARGETS,
 ]
 
 
