@@ -20,6 +20,7 @@ share one emulated sky get the same ``--start`` and ``--anchor``.
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import signal
 import time
@@ -30,7 +31,14 @@ from typing import TYPE_CHECKING, Any
 
 from linkstack.capture.pcap import PcapCapture
 from linkstack.daemon.mqtt import dumps
-from linkstack.daemon.parts import ChannelPart, GroundPart, Looks, SatellitePart, process_site
+from linkstack.daemon.parts import (
+    ChannelPart,
+    GroundPart,
+    Looks,
+    SatellitePart,
+    keep_contacts_ahead,
+    process_site,
+)
 from linkstack.daemon.status import Route, StatusServer, event, setup_logging, status_line
 from linkstack.daemon.wire import PortPlan, Wire
 from linkstack.errors import ConfigError
@@ -57,6 +65,7 @@ class Options:
     anchor: str | None = None
     out_dir: Path | None = None  # overrides daemon.out_dir
     queue: Path | None = None  # overrides ground.queue
+    queue_recover: bool = False  # salvage a damaged queue file instead of refusing it
     http_port: int | None = None  # overrides the role's port; 0: none
     capture: bool = True
     log_level: str = "info"
@@ -110,13 +119,57 @@ def main(settings: ScenarioFile, opts: Options) -> int:
     anchor_unix_s = parse_instant(opts.anchor, "anchor") if opts.anchor else None
     # the scenario instant at the anchor; checked now, so that a bad --start fails early
     scenario_time(scenario.epoch, opts.start, anchor_unix_s or 0.0)
-    backend = None
-    if opts.role in ("sat", "all"):
-        backend = _load_backend(settings)
-    daemon = Daemon(settings, opts, backend, anchor_unix_s)
+    # the queue first: a file that cannot be trusted, or that another ground daemon
+    # holds, stops the start before anything else is done
+    queue = open_queue(settings, opts) if opts.role in ("ground", "all") else None
+    try:
+        backend = None
+        if opts.role in ("sat", "all"):
+            backend = _load_backend(settings)
+    except BaseException:
+        if queue is not None:
+            queue.close()
+        raise
+    daemon = Daemon(settings, opts, backend, anchor_unix_s, queue)
     # one socket per link and end at the most, and a few more: select() while they fit
     sockets = 2 * (len(scenario.satellite_names) + len(scenario.isl_pairs)) + 32
     return clk.run(daemon.run, emulated=False, fine_timers=sockets < clk.FINE_TIMERS_MAX_FDS)
+
+
+def queue_path(settings: ScenarioFile, opts: Options) -> Path:
+    """The ground queue's file: ``--queue``, ``ground.queue``, or one in the out folder."""
+    ground = settings.ground
+    if opts.queue is not None:
+        return opts.queue
+    if ground.queue:
+        return Path(ground.queue)
+    return (opts.out_dir or settings.out_dir) / f"{ground.name}-queue.sqlite"
+
+
+def open_queue(settings: ScenarioFile, opts: Options) -> GroundQueue:
+    """Open (lock, check, and with ``--queue-recover`` salvage) the ground queue; a
+    :class:`~linkstack.errors.ConfigError` says what is wrong with it and what to do."""
+    from linkstack.daemon.groundqueue import GroundQueue  # noqa: PLC0415 - sqlite
+
+    path = queue_path(settings, opts)
+    queue = GroundQueue(path, recover=opts.queue_recover)
+    rec = queue.recovery
+    if rec is not None:
+        event(
+            "ground queue recovered",
+            logging.WARNING,
+            path=str(path),
+            problem=rec.problem,
+            kept=rec.kept,
+            lost=rec.lost if rec.readable else None,
+            lost_ids=list(rec.lost_ids),
+            damaged_file=str(rec.original),
+            summary=rec.summary(),
+        )
+    elif opts.queue_recover:
+        event("ground queue sound: nothing to recover", path=str(path))
+    event("ground queue", path=str(path), **queue.counts())
+    return queue
 
 
 def _load_backend(settings: ScenarioFile) -> Backend:
@@ -147,6 +200,7 @@ class Daemon:
         opts: Options,
         backend: Backend | None,
         anchor_unix_s: float | None,
+        queue: GroundQueue | None = None,
     ) -> None:
         self.settings = settings
         self.opts = opts
@@ -157,7 +211,7 @@ class Daemon:
         self.ground: GroundPart | None = None
         self.app: GroundApp | None = None
         self.sink: PcapCapture | None = None
-        self.queue: GroundQueue | None = None
+        self.queue = queue  # opened by main(); closed (and its lock given back) at the end
 
     def _clock(self) -> clk.WallClock:
         epoch = self.settings.scenario.epoch
@@ -182,7 +236,7 @@ class Daemon:
         plan = PortPlan(settings.scenario, d.host, d.channel_port, d.node_port)
         wire = Wire(d.host)
         http: StatusServer | None = None
-        status_task = None
+        status_task = plan_task = None
         try:
             await wire.open()
             if role in ("channel", "all"):
@@ -214,6 +268,12 @@ class Daemon:
                 self.app.resume()
                 self.app.start()
             status_task = loop.create_task(self._status_loop(clock, stop), name="status")
+            plan_task = loop.create_task(keep_contacts_ahead(site), name="contact plan")
+            # What start-up made (the scenario, the model, numpy's and torch's modules)
+            # lives as long as the daemon: out of the collector's way, so that its full
+            # passes, which would walk all of it, cost a millisecond, not tens.
+            gc.collect()
+            gc.freeze()
             event(
                 "ready",
                 role=role,
@@ -228,8 +288,9 @@ class Daemon:
             await stop.wait()
             event("stopping", t_s=round(clock.now(), 3))
         finally:
-            if status_task is not None:
-                status_task.cancel()
+            for task in (status_task, plan_task):
+                if task is not None:
+                    task.cancel()
             await self._shutdown(http, wire)
         return 0
 
@@ -245,17 +306,12 @@ class Daemon:
         return PcapCapture(path, self.settings.scenario.epoch, set(layers) if layers else None)
 
     def _open_ground(self, clock: Clock) -> None:
-        from linkstack.daemon.ground import GroundApp  # noqa: PLC0415 - aiomqtt, sqlite
-        from linkstack.daemon.groundqueue import GroundQueue  # noqa: PLC0415
+        from linkstack.daemon.ground import GroundApp  # noqa: PLC0415 - aiomqtt
 
         assert self.ground is not None
-        ground = self.settings.ground
-        path = self.opts.queue or (
-            Path(ground.queue) if ground.queue else self.out_dir / f"{ground.name}-queue.sqlite"
-        )
-        self.queue = GroundQueue(path)
+        if self.queue is None:
+            self.queue = open_queue(self.settings, self.opts)
         self.app = GroundApp(self.settings, clock, self.ground.mcc, self.queue)
-        event("ground queue", path=str(path), **self.queue.counts())
 
     def _http_port(self) -> int:
         if self.opts.http_port is not None:

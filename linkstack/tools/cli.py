@@ -261,6 +261,7 @@ def _cmd_daemon(args: argparse.Namespace) -> int:
         anchor=args.anchor,
         out_dir=args.out,
         queue=args.queue,
+        queue_recover=args.queue_recover,
         http_port=args.http_port,
         capture=not args.no_capture,
         log_level=args.log_level,
@@ -401,6 +402,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--out", type=Path, help="output folder (default: daemon.out_dir)")
     p.add_argument("--queue", type=Path, help="ground: the SQLite queue file")
+    p.add_argument(
+        "--queue-recover",
+        action="store_true",
+        help="ground: if the queue file is damaged, copy every row that can still be read "
+        "into a new one (the damaged file kept beside it as FILE.damaged-N) and say how "
+        "many rows were kept and lost, instead of refusing to start",
+    )
     p.add_argument("--http-port", type=int, help="HTTP status port (0: none)")
     p.add_argument("--no-capture", action="store_true", help="write no pcap")
     p.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
