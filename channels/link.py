@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from linkstack.errors import ConfigError
-from linkstack.timebase import Clock
+from linkstack.timebase import Clock, TimerHandle
 
 NAN = math.nan
 
@@ -162,6 +162,8 @@ class Link:
         errors: BitErrorSource | None = None,
         max_queue_units: int = 10_000,
         on_delivery: Callable[[Delivery], object] | None = None,
+        *,
+        realtime: bool = False,
     ) -> None:
         if max_queue_units < 1:
             raise ConfigError(
@@ -173,7 +175,10 @@ class Link:
         self.errors = errors
         self.max_queue_units = max_queue_units
         self.on_delivery = on_delivery
+        self.realtime = realtime
         self.stats: Counter[str] = Counter()
+        self.lateness = Lateness()
+        self.last_conditions: Conditions | None = None  # of the last unit emitted
         self._queue: deque[tuple[int, bytes, object, float]] = deque()  # id, unit, tag, when queued
         self._wakeup = asyncio.Event()
         self._received: asyncio.Queue[Delivery] = asyncio.Queue()
@@ -187,7 +192,11 @@ class Link:
         self._idle.set()
         self._failure: BaseException | None = None
         self._pending: deque[Delivery] = deque()  # in flight, in arrival order
-        self.lateness = Lateness()
+        # real time: the transmitter and the deliveries are timers, not a task
+        self._running = False
+        self._transmitting = False
+        self._tx_timer: TimerHandle | None = None
+        self._rx_timer: TimerHandle | None = None
 
     # -- life cycle -------------------------------------------------------------------
     async def __aenter__(self) -> Link:
@@ -198,7 +207,10 @@ class Link:
         await self.close()
 
     def start(self) -> None:
-        if self._task is None:
+        if self.realtime:
+            self._running = True
+            self._transmit_due()
+        elif self._task is None:
             self._task = asyncio.get_running_loop().create_task(
                 self._transmitter(), name=f"link {self.name}"
             )
@@ -210,6 +222,11 @@ class Link:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
+        self._running = False
+        for timer in (self._tx_timer, self._rx_timer):
+            if timer is not None:
+                timer.cancel()
+        self._tx_timer = self._rx_timer = None
 
     async def drain(self) -> None:
         """Wait until every unit sent so far has been delivered or dropped.
@@ -240,42 +257,103 @@ class Link:
         unit_id = self._next_id
         self._next_id += 1
         unit = bytes(unit)
+        now = self.clock.now()
         if len(self._queue) >= self.max_queue_units:
-            self._emit(
-                LinkEvent(
-                    "dropped", self.name, unit_id, self.clock.now(), len(unit), 0, "queue_full",
-                    None, unit, tag,
-                )
-            )  # fmt: skip
+            self._emit("dropped", unit_id, now, unit, tag, reason="queue_full")
             return None
-        self._queue.append((unit_id, unit, tag, self.clock.now()))
+        self._queue.append((unit_id, unit, tag, now))
         self._idle.clear()
-        self._wakeup.set()
+        if self.realtime:
+            if self._running and self._tx_timer is None:
+                self._transmit_due()
+        else:
+            self._wakeup.set()
         return unit_id
 
     async def recv(self) -> Delivery:
         """The next delivered unit (only when no ``on_delivery`` callback is set)."""
         return await self._received.get()
 
-    # -- the transmitter -----------------------------------------------------------------------
-    def _emit(self, event: LinkEvent) -> None:
-        self.stats[event.kind] += 1
-        if event.kind == "dropped":
-            self.stats[f"dropped_{event.reason}"] += 1
-        elif event.kind == "corrupted":
-            self.stats["bit_errors"] += event.bit_errors
-        for listener in self._listeners:
-            listener(event)
+    # -- fates -------------------------------------------------------------------------------
+    def _emit(
+        self,
+        kind: str,
+        unit_id: int,
+        t_s: float,
+        unit: bytes,
+        tag: object,
+        cond: Conditions | None = None,
+        reason: str = "",
+        bit_errors: int = 0,
+    ) -> None:
+        stats = self.stats
+        stats[kind] += 1
+        if kind == "dropped":
+            stats[f"dropped_{reason}"] += 1
+        elif kind == "corrupted":
+            stats["bit_errors"] += bit_errors
+        if self._listeners:  # an event is built only for someone to hear it
+            event = LinkEvent(
+                kind, self.name, unit_id, t_s, len(unit), bit_errors, reason, cond, unit, tag
+            )
+            for listener in self._listeners:
+                listener(event)
 
+    def _emit_head(self, start: float) -> float | None:
+        """The unit at the head of the queue starts to radiate at ``start``: its fate,
+        from the physics at that instant. Its arrival time, or None if it is lost."""
+        unit_id, unit, tag, _ = self._queue.popleft()
+        cond = self.model.conditions(start)
+        self.last_conditions = cond
+        serial_s = 8 * len(unit) / cond.rate_bps
+        self._busy_until = start + serial_s
+        self._emit("sent", unit_id, start, unit, tag, cond)
+        if not cond.up:
+            self._emit("dropped", unit_id, start, unit, tag, cond, cond.reason)
+            return None
+        bit_errors = 0
+        if cond.ber > 0 and self.errors is not None:
+            unit, bit_errors = self.errors.inject(unit, cond.ber)
+        # in order per direction: never before the unit sent ahead of it
+        arrival = max(start + serial_s + cond.delay_s, self._last_arrival)
+        self._last_arrival = arrival
+        self._in_flight += 1
+        self._pending.append(Delivery(unit, unit_id, start, arrival, bit_errors, cond, tag))
+        return arrival
+
+    def _hand_over(self, delivery: Delivery) -> None:
+        self._in_flight -= 1
+        self.lateness.record(self.clock.now() - delivery.arrival_t_s)
+        kind = "corrupted" if delivery.bit_errors else "delivered"
+        self._emit(
+            kind,
+            delivery.unit_id,
+            delivery.arrival_t_s,
+            delivery.unit,
+            delivery.tag,
+            delivery.conditions,
+            bit_errors=delivery.bit_errors,
+        )
+        if self.on_delivery is not None:
+            self.on_delivery(delivery)
+        else:
+            self._received.put_nowait(delivery)
+        if self._in_flight == 0 and not self._queue:
+            self._idle.set()
+
+    # -- the transmitter, in emulated time: a task, one unit at a time ---------------------
     async def _transmitter(self) -> None:
         try:
             await self._transmit_forever()
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # the model or the error source failed: surface it
-            self._failure = exc
-            self.stats["failed"] += 1
-            self._idle.set()
+            self._fail(exc)
+
+    def _fail(self, exc: BaseException) -> None:
+        self._failure = exc
+        self.stats["failed"] += 1
+        self._idle.set()
 
     async def _transmit_forever(self) -> None:
         clock = self.clock
@@ -291,54 +369,48 @@ class Link:
             start = max(self._queue[0][3], self._busy_until)
             if start > clock.now():
                 await clock.sleep_until(start)
-            unit_id, unit, tag, _ = self._queue.popleft()
-            cond = self.model.conditions(start)
-            serial_s = 8 * len(unit) / cond.rate_bps
-            self._busy_until = start + serial_s
-            octets = len(unit)
-            self._emit(LinkEvent("sent", self.name, unit_id, start, octets, 0, "", cond, unit, tag))
-            if not cond.up:
-                self._emit(
-                    LinkEvent(
-                        "dropped", self.name, unit_id, start, octets, 0, cond.reason, cond,
-                        unit, tag,
-                    )
-                )  # fmt: skip
-                continue
-            bit_errors = 0
-            if cond.ber > 0 and self.errors is not None:
-                unit, bit_errors = self.errors.inject(unit, cond.ber)
-            # in order per direction: never before the unit sent ahead of it
-            arrival = max(start + serial_s + cond.delay_s, self._last_arrival)
-            self._last_arrival = arrival
-            self._in_flight += 1
-            self._pending.append(Delivery(unit, unit_id, start, arrival, bit_errors, cond, tag))
-            clock.call_at(arrival, self._deliver)
+            arrival = self._emit_head(start)
+            if arrival is not None:
+                clock.call_at(arrival, self._deliver)
 
     def _deliver(self) -> None:
         # Timers at equal times may fire in any order, so each one hands out the
         # oldest pending unit: arrivals are non-decreasing, so that is its own.
-        delivery = self._pending.popleft()
-        self._in_flight -= 1
-        self.lateness.record(self.clock.now() - delivery.arrival_t_s)
-        kind = "corrupted" if delivery.bit_errors else "delivered"
-        self._emit(
-            LinkEvent(
-                kind,
-                self.name,
-                delivery.unit_id,
-                delivery.arrival_t_s,
-                len(delivery.unit),
-                delivery.bit_errors,
-                "",
-                delivery.conditions,
-                delivery.unit,
-                delivery.tag,
-            )
-        )
-        if self.on_delivery is not None:
-            self.on_delivery(delivery)
-        else:
-            self._received.put_nowait(delivery)
-        if self._in_flight == 0 and not self._queue:
+        self._hand_over(self._pending.popleft())
+
+    # -- the transmitter, in real time: timers, every unit that is due at each wake -------
+    def _transmit_due(self) -> None:
+        """Emit every queued unit whose start has come, then wait (one timer) for the
+        next; deliveries likewise. A wake that comes late costs lateness once, not a
+        sleep per unit; units are never emitted or delivered before their time."""
+        self._tx_timer = None
+        if self._transmitting or not self._running:
+            return  # a listener sent from inside an emission: the loop below takes it
+        self._transmitting = True
+        clock = self.clock
+        try:
+            now = clock.now()
+            while self._queue:
+                start = max(self._queue[0][3], self._busy_until)
+                if start > now:
+                    self._tx_timer = clock.call_at(start, self._transmit_due)
+                    break
+                arrival = self._emit_head(start)
+                if arrival is not None and self._rx_timer is None:
+                    self._rx_timer = clock.call_at(arrival, self._deliver_due)
+        except Exception as exc:  # the model or the error source failed: surface it
+            self._running = False
+            self._fail(exc)
+        finally:
+            self._transmitting = False
+        if not self._queue and self._in_flight == 0:
             self._idle.set()
+
+    def _deliver_due(self) -> None:
+        self._rx_timer = None
+        now = self.clock.now()
+        pending = self._pending
+        while pending and pending[0].arrival_t_s <= now:
+            self._hand_over(pending.popleft())
+        if pending and self._running:
+            self._rx_timer = self.clock.call_at(pending[0].arrival_t_s, self._deliver_due)

@@ -35,7 +35,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
-from channels.link import Conditions, Delivery, Link, LinkEvent
+from channels.link import Delivery, Link
 from channels.orbit import StationView
 from channels.rf import doppler_hz, ebn0_db
 from channels.scenarios import Scenario
@@ -62,6 +62,8 @@ from payloads.backends import Backend
 # pass), so that a pass in progress at start has its real AOS: the routes and the
 # channel's receivers, which acquire from it, both read it from this one plan.
 CONTACT_LOOKBACK_S = 1800.0
+CONTACT_CHUNK_S = 900.0  # computed a chunk at a time, ...
+CONTACT_AHEAD_S = 1800.0  # ... and this far ahead of now
 
 
 def process_site(clock: Clock, config: EmulationConfig, sink: CaptureSink | None) -> Site:
@@ -69,9 +71,24 @@ def process_site(clock: Clock, config: EmulationConfig, sink: CaptureSink | None
     plan begins :data:`CONTACT_LOOKBACK_S` before it starts."""
     scenario = config.scenario
     assert isinstance(scenario, Scenario), "a scenario file resolves its scenario"
-    return Site(
-        clock, config, scenario, sink=sink, contacts_from_t_s=clock.now() - CONTACT_LOOKBACK_S
+    site = Site(
+        clock,
+        config,
+        scenario,
+        sink=sink,
+        contacts_from_t_s=clock.now() - CONTACT_LOOKBACK_S,
+        contacts_chunk_s=CONTACT_CHUNK_S,
     )
+    site.contacts.extend(clock.now() + CONTACT_AHEAD_S)
+    return site
+
+
+async def keep_contacts_ahead(site: Site) -> None:
+    """Extend the contact plan before anyone needs it, a small chunk at a time (1-2 ms
+    each for the default scenario), so that no unit waits for it."""
+    while True:
+        site.contacts.extend(site.clock.now() + CONTACT_AHEAD_S)
+        await site.clock.sleep_until(site.clock.now() + CONTACT_AHEAD_S / 10)
 
 
 class Looks:
@@ -411,9 +428,8 @@ class ChannelPart:
         self.plan = plan
         self.looks = looks
         self.capture = capture and site.sink is not None
-        physical = PhysicalLinks(site)
+        physical = PhysicalLinks(site, realtime=True)
         self.links: dict[int, Link] = {}
-        self._last: dict[int, Conditions] = {}
         self._rates = Rates()
         for spec in plan.links:
             if spec.kind == "uplink":
@@ -424,7 +440,6 @@ class ChannelPart:
                 link = physical.isls[(spec.src, spec.dst)]
                 layer, ends = "aos_cadu", fixed_ends(sat_node(spec.src), sat_node(spec.dst))
             link.connect(self._deliverer(wire.sender(spec.node_port), layer, ends))
-            link.add_listener(functools.partial(self._note, spec.index))
             self.links[spec.index] = link
 
     def _deliverer(
@@ -439,10 +454,6 @@ class ChannelPart:
                 sink.unit(layer, d.arrival_t_s, src, dst, d.unit)
 
         return deliver
-
-    def _note(self, index: int, event: LinkEvent) -> None:
-        if event.kind == "sent" and event.conditions is not None:
-            self._last[index] = event.conditions
 
     async def open(self) -> None:
         for spec in self.plan.links:
@@ -470,7 +481,7 @@ class ChannelPart:
             rate = self._rates.rate(f"{spec.index}.rate", sent, now)
             if not d_sent:
                 continue
-            cond = self._last.get(spec.index)
+            cond = link.last_conditions
             entry: dict[str, Any] = {
                 "link": spec.name,
                 "units_per_s": round(rate, 2),
@@ -488,6 +499,10 @@ class ChannelPart:
             if spec.kind != "isl":
                 sat = spec.dst if spec.kind == "uplink" else spec.src
                 entry["station"] = self.site.switches[sat].station_at(now)
+            if link.lateness.count:  # units handed over after their deadline, recent ones
+                p50, p99 = link.lateness.percentiles(0.5, 0.99)
+                entry["late_p50_ms"] = round(p50 * 1e3, 3)
+                entry["late_p99_ms"] = round(p99 * 1e3, 3)
             out.append(entry)
         in_view = [
             self.looks.at(name, now)
@@ -498,6 +513,12 @@ class ChannelPart:
 
     def counters(self) -> dict[str, Any]:
         kinds: dict[str, Counter[str]] = {}
+        late_max_s: dict[str, float] = {}
         for spec in self.plan.links:
-            kinds.setdefault(spec.kind, Counter()).update(self.links[spec.index].stats)
-        return {kind: dict(c) for kind, c in kinds.items()}
+            link = self.links[spec.index]
+            kinds.setdefault(spec.kind, Counter()).update(link.stats)
+            late_max_s[spec.kind] = max(late_max_s.get(spec.kind, 0.0), link.lateness.max_s)
+        out: dict[str, Any] = {kind: dict(c) for kind, c in kinds.items()}
+        for kind, late_s in late_max_s.items():
+            out[kind]["late_max_ms"] = round(late_s * 1e3, 3)
+        return out

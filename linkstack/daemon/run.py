@@ -20,6 +20,7 @@ share one emulated sky get the same ``--start`` and ``--anchor``.
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import signal
 import time
@@ -30,7 +31,14 @@ from typing import TYPE_CHECKING, Any
 
 from linkstack.capture.pcap import PcapCapture
 from linkstack.daemon.mqtt import dumps
-from linkstack.daemon.parts import ChannelPart, GroundPart, Looks, SatellitePart, process_site
+from linkstack.daemon.parts import (
+    ChannelPart,
+    GroundPart,
+    Looks,
+    SatellitePart,
+    keep_contacts_ahead,
+    process_site,
+)
 from linkstack.daemon.status import Route, StatusServer, event, setup_logging, status_line
 from linkstack.daemon.wire import PortPlan, Wire
 from linkstack.errors import ConfigError
@@ -228,7 +236,7 @@ class Daemon:
         plan = PortPlan(settings.scenario, d.host, d.channel_port, d.node_port)
         wire = Wire(d.host)
         http: StatusServer | None = None
-        status_task = None
+        status_task = plan_task = None
         try:
             await wire.open()
             if role in ("channel", "all"):
@@ -260,6 +268,12 @@ class Daemon:
                 self.app.resume()
                 self.app.start()
             status_task = loop.create_task(self._status_loop(clock, stop), name="status")
+            plan_task = loop.create_task(keep_contacts_ahead(site), name="contact plan")
+            # What start-up made (the scenario, the model, numpy's and torch's modules)
+            # lives as long as the daemon: out of the collector's way, so that its full
+            # passes, which would walk all of it, cost a millisecond, not tens.
+            gc.collect()
+            gc.freeze()
             event(
                 "ready",
                 role=role,
@@ -274,8 +288,9 @@ class Daemon:
             await stop.wait()
             event("stopping", t_s=round(clock.now(), 3))
         finally:
-            if status_task is not None:
-                status_task.cancel()
+            for task in (status_task, plan_task):
+                if task is not None:
+                    task.cancel()
             await self._shutdown(http, wire)
         return 0
 

@@ -242,7 +242,7 @@ def wire_link(
 ) -> Link:
     """A node's transmitter: units paced at the rate, reported when they start to
     radiate (FOP-1's "accepted", the capture), and put on the wire then."""
-    link = Link(name, clock, model, on_delivery=_discard)
+    link = Link(name, clock, model, on_delivery=_discard, realtime=True)
 
     def radiate(event: LinkEvent) -> None:
         if event.kind == "sent":

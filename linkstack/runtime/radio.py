@@ -17,12 +17,12 @@ from __future__ import annotations
 
 import functools
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 
 from channels.errors import IndependentErrors
-from channels.link import Conditions, Link, LinkEvent
-from channels.models import LaserLinkModel, RfLinkModel
+from channels.link import Conditions, Link, LinkEvent, LinkModel
+from channels.models import LaserLinkModel, RfLinkModel, SampledModel
 from channels.orbit import IslView, StationView
 from channels.rf import RfLinkConfig
 from linkstack.ccsds.coding.chains import CaduCoding, CltuCoding, CltuReceiver
@@ -31,6 +31,9 @@ from linkstack.runtime.routing import StationSwitch
 from linkstack.runtime.site import CaptureSink, Site, ground_node, sat_node
 
 # A unit's (source, destination) node names, from the conditions it was emitted in
+# a link in real time asks its physics once a millisecond (channels.models.SampledModel)
+REALTIME_STEP_S = 1e-3
+
 Ends = Callable[[Conditions | None], tuple[str, str]]
 
 
@@ -43,7 +46,7 @@ class SwitchedRfModel:
     def __init__(
         self,
         switch: StationSwitch,
-        models: dict[str, RfLinkModel],
+        models: Mapping[str, LinkModel],
         rate_bps: float,
         *,
         loss: float = 0.0,
@@ -75,8 +78,9 @@ class PhysicalLinks:
     ``uplinks[sat]``, ``downlinks[sat]``, ``isls[(src, dst)]``; ``all`` in the order
     they were built. Their far ends are connected by whoever uses them."""
 
-    def __init__(self, site: Site) -> None:
+    def __init__(self, site: Site, *, realtime: bool = False) -> None:
         cfg = site.config
+        step = REALTIME_STEP_S if realtime else None
         scenario = site.scenario
         clock = site.clock
         seeds = random.Random(cfg.seed)
@@ -90,20 +94,22 @@ class PhysicalLinks:
 
             # the seeds are drawn in this order: both models, then both error sources
             up_model = _switched(
-                site, switch, views, cfg.uplink_rf, cfg.uplink_loss, cfg.uplink_ber, seeds
+                site, switch, views, cfg.uplink_rf, cfg.uplink_loss, cfg.uplink_ber, seeds, step
             )
             down_model = _switched(
-                site, switch, views, cfg.downlink_rf, cfg.downlink_loss, cfg.downlink_ber, seeds
+                site,
+                switch,
+                views,
+                cfg.downlink_rf,
+                cfg.downlink_loss,
+                cfg.downlink_ber,
+                seeds,
+                step,
             )
-            up = Link(
-                f"uplink {sat.name}", clock, up_model, IndependentErrors(seed=seeds.getrandbits(32))
-            )
-            down = Link(
-                f"downlink {sat.name}",
-                clock,
-                down_model,
-                IndependentErrors(seed=seeds.getrandbits(32)),
-            )
+            up_errors = IndependentErrors(seed=seeds.getrandbits(32))
+            up = Link(f"uplink {sat.name}", clock, up_model, up_errors, realtime=realtime)
+            down_errors = IndependentErrors(seed=seeds.getrandbits(32))
+            down = Link(f"downlink {sat.name}", clock, down_model, down_errors, realtime=realtime)
             self.uplinks[sat.name], self.downlinks[sat.name] = up, down
             self.all += [up, down]
         names = scenario.satellite_names
@@ -112,10 +118,11 @@ class PhysicalLinks:
                 view = IslView(scenario.satellite(src), scenario.satellite(dst), scenario.epoch)
                 window = functools.partial(site.contacts.window_start, src, dst)
                 seed = seeds.getrandbits(32)
-                model = LaserLinkModel(view, cfg.laser, seed, window_start=window)
-                link = Link(
-                    f"isl {src}->{dst}", clock, model, IndependentErrors(seed=seeds.getrandbits(32))
-                )
+                laser: LinkModel = LaserLinkModel(view, cfg.laser, seed, window_start=window)
+                if step is not None:
+                    laser = SampledModel(laser, step)
+                errors = IndependentErrors(seed=seeds.getrandbits(32))
+                link = Link(f"isl {src}->{dst}", clock, laser, errors, realtime=realtime)
                 self.isls[(src, dst)] = link
                 self.all.append(link)
 
@@ -128,16 +135,15 @@ def _switched(
     loss: float,
     ber: float,
     seeds: random.Random,
+    step_s: float | None,
 ) -> SwitchedRfModel:
     sat = switch.satellite
-    models = {
-        view.station.name: RfLinkModel(
-            view,
-            rf,
-            pass_start=functools.partial(site.contacts.pass_start, sat, view.station.name),
-        )
-        for view in views
-    }
+    models: dict[str, LinkModel] = {}
+    for view in views:
+        station = view.station.name
+        start = functools.partial(site.contacts.pass_start, sat, station)
+        model: LinkModel = RfLinkModel(view, rf, pass_start=start)
+        models[station] = model if step_s is None else SampledModel(model, step_s)
     return SwitchedRfModel(
         switch, models, rf.rate_bps, loss=loss, ber_floor=ber, seed=seeds.getrandbits(32)
     )

@@ -14,7 +14,7 @@ from typing import Protocol
 
 from channels.scenarios import Scenario
 from linkstack.runtime.config import EmulationConfig
-from linkstack.runtime.routing import ContactState, StationSwitch
+from linkstack.runtime.routing import DEFAULT_CHUNK_S, ContactState, StationSwitch
 from linkstack.runtime.trace import Trace
 from linkstack.timebase import Clock
 
@@ -47,7 +47,9 @@ class Site:
     """The shared state of the nodes of one process (see the module docstring).
 
     ``contacts_from_t_s``: where the contact plan begins (a daemon starts it before
-    its own start, so that a pass in progress has its real AOS)."""
+    its own start, so that a pass in progress has its real AOS); ``contacts_chunk_s``:
+    how much of it is computed at a time (a daemon takes small chunks, ahead of need:
+    a 6-hour chunk of the default scenario takes ~60 ms, during which nothing moves)."""
 
     def __init__(
         self,
@@ -57,6 +59,7 @@ class Site:
         *,
         sink: CaptureSink | None = None,
         contacts_from_t_s: float | None = None,
+        contacts_chunk_s: float = DEFAULT_CHUNK_S,
     ) -> None:
         self.clock = clock
         self.config = config
@@ -68,6 +71,7 @@ class Site:
             start_t_s=clock.now() if contacts_from_t_s is None else contacts_from_t_s,
             acquisition_s=config.uplink_rf.receiver.acquisition_s,
             pat_s=config.laser.pat_s,
+            chunk_s=contacts_chunk_s,
         )
         names = scenario.satellite_names
         self.switches = {name: StationSwitch(self.contacts, name) for name in names}
