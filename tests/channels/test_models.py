@@ -1,13 +1,14 @@
 """Link models over a real pass of the default scenario, carried by a Link in emulated time."""
 
 import math
+import random
 
 import pytest
 
 from channels.contacts import ground_windows
 from channels.errors import IndependentErrors
 from channels.link import Link
-from channels.models import LaserLinkModel, RfLinkModel, VisibilityTracker
+from channels.models import LaserLinkModel, RfLinkModel, SampledModel, VisibilityTracker
 from channels.optical import OPTICAL_ISL_100G
 from channels.orbit import IslLook, IslView, StationView
 from channels.rf import X_BAND_DOWNLINK, x_band_downlink
@@ -168,3 +169,32 @@ def test_impossible_mask_is_refused(scenario):
     with pytest.raises(ConfigError, match="mask_deg"):
         RfLinkModel(view, X_BAND_DOWNLINK, mask_deg=95.0)
     assert math.isfinite(RfLinkModel(view, X_BAND_DOWNLINK).conditions(0.0).range_m)
+
+
+def test_a_sampled_model_is_never_early_and_close_to_the_exact_one(scenario, best_pass):
+    """The real-time engine's physics, asked once a millisecond: over a whole pass, at
+    random emission times, the delay is never shorter than the exact model's (a unit
+    is never early) and at most tens of nanoseconds longer; the link is up or down as
+    the exact model says, except within one step of a change."""
+    station, sat, window = best_pass
+    step = 1e-3
+    exact = RfLinkModel(StationView(station, sat, scenario.epoch), X_BAND_DOWNLINK)
+    sampled = SampledModel(
+        RfLinkModel(StationView(station, sat, scenario.epoch), X_BAND_DOWNLINK), step
+    )
+    rng = random.Random(5)
+    t = window.aos_t_s - 5.0
+    changes, disagree = [], 0
+    last_up = None
+    while t < window.los_t_s + 5.0:
+        a, b = exact.conditions(t), sampled.conditions(t)
+        if a.up != last_up:
+            changes.append(t)
+            last_up = a.up
+        if a.up != b.up:
+            disagree += 1
+            assert any(abs(t - c) <= 2 * step for c in changes), t
+        else:
+            assert 0.0 <= b.delay_s - a.delay_s < 50e-9
+        t += rng.uniform(0.0, 0.02)
+    assert len(changes) >= 2 and disagree <= 4
