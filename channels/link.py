@@ -164,10 +164,16 @@ class Link:
         on_delivery: Callable[[Delivery], object] | None = None,
         *,
         realtime: bool = False,
+        max_backlog_s: float | None = None,
+        rate_bps: float | None = None,
     ) -> None:
         if max_queue_units < 1:
             raise ConfigError(
                 "link", "max_queue_units", f"must be at least 1, got {max_queue_units}"
+            )
+        if max_backlog_s is not None and not (max_backlog_s > 0 and rate_bps and rate_bps > 0):
+            raise ConfigError(
+                "link", "max_backlog_s", "must be positive, with the link's rate_bps to apply it"
             )
         self.name = name
         self.clock = clock
@@ -176,6 +182,11 @@ class Link:
         self.max_queue_units = max_queue_units
         self.on_delivery = on_delivery
         self.realtime = realtime
+        # at most this much transmitter time queued (at rate_bps): a flood can never
+        # make the units behind it wait longer than that
+        self.max_backlog_s = max_backlog_s
+        self._backlog_rate_bps = rate_bps or 1.0
+        self._queued_octets = 0
         self.stats: Counter[str] = Counter()
         self.lateness = Lateness()
         self.last_conditions: Conditions | None = None  # of the last unit emitted
@@ -258,10 +269,11 @@ class Link:
         self._next_id += 1
         unit = bytes(unit)
         now = self.clock.now()
-        if len(self._queue) >= self.max_queue_units:
+        if len(self._queue) >= self.max_queue_units or self._over_backlog(now, len(unit)):
             self._emit("dropped", unit_id, now, unit, tag, reason="queue_full")
             return None
         self._queue.append((unit_id, unit, tag, now))
+        self._queued_octets += len(unit)
         self._idle.clear()
         if self.realtime:
             if self._running and self._tx_timer is None:
@@ -269,6 +281,13 @@ class Link:
         else:
             self._wakeup.set()
         return unit_id
+
+    def _over_backlog(self, now: float, octets: int) -> bool:
+        if self.max_backlog_s is None:
+            return False
+        busy_s = max(self._busy_until - now, 0.0)
+        queued_s = 8 * (self._queued_octets + octets) / self._backlog_rate_bps
+        return busy_s + queued_s > self.max_backlog_s
 
     async def recv(self) -> Delivery:
         """The next delivered unit (only when no ``on_delivery`` callback is set)."""
@@ -303,6 +322,7 @@ class Link:
         """The unit at the head of the queue starts to radiate at ``start``: its fate,
         from the physics at that instant. Its arrival time, or None if it is lost."""
         unit_id, unit, tag, _ = self._queue.popleft()
+        self._queued_octets -= len(unit)
         cond = self.model.conditions(start)
         self.last_conditions = cond
         serial_s = 8 * len(unit) / cond.rate_bps

@@ -40,7 +40,15 @@ from channels.orbit import StationView
 from channels.rf import doppler_hz, ebn0_db
 from channels.scenarios import Scenario
 from linkstack.ccsds.coding.chains import CaduCoding
-from linkstack.daemon.wire import ModemModel, PortPlan, Wire, arrival, wire_link
+from linkstack.daemon.wire import (
+    LinkSpec,
+    ModemModel,
+    PortPlan,
+    Wire,
+    arrival,
+    unit_shape_fault,
+    wire_link,
+)
 from linkstack.runtime.config import EmulationConfig
 from linkstack.runtime.mission_control import MissionControl
 from linkstack.runtime.radio import (
@@ -177,7 +185,7 @@ class GroundPart:
                 plan.uplink(name).name,
                 site.clock,
                 ModemModel(cfg.uplink_rf.rate_bps, site.switches[name]),
-                wire.sender(plan.uplink(name).channel_port),
+                wire.sender(plan.uplink(name).channel_port, plan.uplink(name).source_port),
             )
             for name in site.scenario.satellite_names
         }
@@ -198,7 +206,10 @@ class GroundPart:
         for name in self.mcc.channels:
             spec = self.plan.downlink(name)
             await self.wire.listen(
-                spec.node_port, functools.partial(self._on_unit, name), f"node_port ({spec.name})"
+                spec.node_port,
+                functools.partial(self._on_unit, name),
+                f"node_port ({spec.name})",
+                self.plan.peer_of_node(spec),
             )
 
     def _on_unit(self, satellite: str, unit: bytes) -> None:
@@ -282,17 +293,22 @@ class SatellitePart:
         clock = site.clock
         self.nodes: dict[str, SatelliteNode] = {}
         self.links: list[Link] = []
-        self._inputs: list[tuple[int, Callable[[bytes], None], str]] = []  # (port, handler, what)
+        self._inputs: list[tuple[LinkSpec, Callable[[bytes], None]]] = []
         self._tasks: list[asyncio.Task[None]] = []
         self._rates = Rates()
         pairs = [spec for spec in plan.links if spec.kind == "isl"]
         for name in names:
             spec = plan.downlink(name)
             model = ModemModel(cfg.downlink_rf.rate_bps, site.switches[name])
-            downlink = wire_link(spec.name, clock, model, wire.sender(spec.channel_port))
+            downlink = wire_link(
+                spec.name, clock, model, wire.sender(spec.channel_port, spec.source_port)
+            )
             isl_out = {
                 isl.dst: wire_link(
-                    isl.name, clock, ModemModel(cfg.laser.rate_bps), wire.sender(isl.channel_port)
+                    isl.name,
+                    clock,
+                    ModemModel(cfg.laser.rate_bps),
+                    wire.sender(isl.channel_port, isl.source_port),
                 )
                 for isl in pairs
                 if isl.src == name
@@ -318,14 +334,10 @@ class SatellitePart:
                         fixed_ends(sat_node(name), sat_node(peer)),
                         cadu_frame_of(AOS_FRAME_LEN, CaduCoding()),
                     )
-            up = plan.uplink(name)
-            self._inputs.append(
-                (up.node_port, functools.partial(self._on_uplink, node), f"node_port ({up.name})")
-            )
+            self._inputs.append((plan.uplink(name), functools.partial(self._on_uplink, node)))
             for isl in pairs:
                 if isl.dst == name:
-                    handler = functools.partial(self._on_isl, node, isl.src)
-                    self._inputs.append((isl.node_port, handler, f"node_port ({isl.name})"))
+                    self._inputs.append((isl, functools.partial(self._on_isl, node, isl.src)))
 
     def _on_uplink(self, node: SatelliteNode, unit: bytes) -> None:
         node.on_uplink(arrival(unit, self.site.clock.now()))
@@ -334,8 +346,9 @@ class SatellitePart:
         node.on_isl(peer, arrival(unit, self.site.clock.now()))
 
     async def open(self) -> None:
-        for port, handler, what in self._inputs:
-            await self.wire.listen(port, handler, what)
+        for spec, handler in self._inputs:
+            what = f"node_port ({spec.name})"
+            await self.wire.listen(spec.node_port, handler, what, self.plan.peer_of_node(spec))
 
     def start(self) -> None:
         cfg = self.site.config
@@ -439,8 +452,19 @@ class ChannelPart:
             else:
                 link = physical.isls[(spec.src, spec.dst)]
                 layer, ends = "aos_cadu", fixed_ends(sat_node(spec.src), sat_node(spec.dst))
-            link.connect(self._deliverer(wire.sender(spec.node_port), layer, ends))
+            link.connect(
+                self._deliverer(wire.sender(spec.node_port, spec.channel_port), layer, ends)
+            )
             self.links[spec.index] = link
+        coding = site.config.uplink
+        self._shape = {
+            kind: unit_shape_fault(kind, cadu_coding, frame_length)
+            for kind, cadu_coding, frame_length in (
+                ("uplink", coding.cadu_coding, coding.tm_frame_length),
+                ("downlink", coding.cadu_coding, coding.tm_frame_length),
+                ("isl", CaduCoding(), AOS_FRAME_LEN),
+            )
+        }
 
     def _deliverer(
         self, send: Callable[[bytes], None], layer: str, ends: Ends
@@ -457,8 +481,13 @@ class ChannelPart:
 
     async def open(self) -> None:
         for spec in self.plan.links:
-            link = self.links[spec.index]
-            await self.wire.listen(spec.channel_port, link.send, f"channel_port ({spec.name})")
+            await self.wire.listen(
+                spec.channel_port,
+                self.links[spec.index].send,
+                f"channel_port ({spec.name})",
+                self.plan.peer_of_channel(spec),
+                self._shape[spec.kind],
+            )
 
     def start(self) -> None:
         for link in self.links.values():

@@ -212,6 +212,7 @@ class Daemon:
         self.app: GroundApp | None = None
         self.sink: PcapCapture | None = None
         self.queue = queue  # opened by main(); closed (and its lock given back) at the end
+        self.wire: Wire | None = None
 
     def _clock(self) -> clk.WallClock:
         epoch = self.settings.scenario.epoch
@@ -233,8 +234,10 @@ class Daemon:
         site = process_site(clock, settings.emulation, self.sink)
         looks = Looks(site)
         d = settings.daemon
-        plan = PortPlan(settings.scenario, d.host, d.channel_port, d.node_port)
-        wire = Wire(d.host)
+        plan = PortPlan(
+            settings.scenario, d.host, d.channel_port, d.node_port, check_source=d.check_source
+        )
+        wire = self.wire = Wire(d.host)
         http: StatusServer | None = None
         status_task = plan_task = None
         try:
@@ -349,6 +352,10 @@ class Daemon:
             out["app"] = self.app.counters()
         if self.sink is not None:
             out["capture"] = dict(self.sink.stats)
+        if self.wire is not None:
+            out["wire"] = dict(self.wire.stats)
+            # what each port refused, by reason (not the link's peer, not a unit's shape)
+            out["refused"] = {str(port): dict(c) for port, c in sorted(self.wire.refused.items())}
         return out
 
     async def _status_loop(self, clock: clk.WallClock, stop: asyncio.Event) -> None:

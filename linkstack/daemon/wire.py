@@ -13,6 +13,15 @@ scenario). Link ``k`` has two ports on ``daemon.host`` (127.0.0.1):
   receiver, once the link's delay has passed, with the bit errors the link
   made (or not at all, if the link lost it).
 
+Each datagram also comes from a known port, so that a receiver can refuse anyone
+but its peer (``daemon.check_source``, on by default): the channel delivers link
+``k`` from ``daemon.channel_port + k``; a sender sends from the port it receives on
+(a satellite from its uplink's node port, the ground from the satellite's downlink
+node port: :attr:`LinkSpec.source_port`). Before a unit takes any link time the
+channel also checks its shape (:func:`unit_shape_fault`: a CLTU's start and tail
+sequences, a CADU's length and sync marker), and a link queues no more than it can
+send within a bounded time; what it refuses it counts, by port and reason.
+
 So each datagram's destination port says which link it is on; the payload is
 the unit and nothing else (a CLTU on an uplink, a TM CADU on a downlink, an AOS
 CADU on a laser link), which is what Wireshark shows on the loopback interface
@@ -31,11 +40,15 @@ import logging
 import socket
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from channels.link import Conditions, Delivery, Link, LinkEvent
 from channels.scenarios import Scenario
+from linkstack.ccsds.coding.chains import CaduCoding
+from linkstack.ccsds.coding.cltu import CODEBLOCK_LEN as CLTU_BLOCK
+from linkstack.ccsds.coding.cltu import START_SEQUENCE as CLTU_START
+from linkstack.ccsds.coding.cltu import TAIL_SEQUENCE as CLTU_TAIL
 from linkstack.errors import ConfigError
 from linkstack.runtime.routing import StationSwitch
 from linkstack.timebase import Clock
@@ -48,7 +61,10 @@ ARRIVED = Conditions(True, 1.0)  # what a receiving node knows of the link: it a
 
 @dataclass(frozen=True, slots=True)
 class LinkSpec:
-    """One direction of one link, and its two ports."""
+    """One direction of one link, and its ports: where its sender sends into the
+    channel (``channel_port``) and from (``source_port``: the sender's own receiving
+    port, so that the channel can tell its peer from anyone else), and where the
+    channel delivers (``node_port``, from ``channel_port``)."""
 
     index: int
     kind: str  # "uplink", "downlink", "isl"
@@ -56,6 +72,7 @@ class LinkSpec:
     dst: str
     channel_port: int
     node_port: int
+    source_port: int = 0
 
     @property
     def name(self) -> str:
@@ -69,8 +86,17 @@ class LinkSpec:
 class PortPlan:
     """The links of a scenario and their ports (see the module docstring)."""
 
-    def __init__(self, scenario: Scenario, host: str, channel_port: int, node_port: int) -> None:
+    def __init__(
+        self,
+        scenario: Scenario,
+        host: str,
+        channel_port: int,
+        node_port: int,
+        *,
+        check_source: bool = True,
+    ) -> None:
         self.host = host
+        self.check_source = check_source
         links: list[LinkSpec] = []
 
         def add(kind: str, src: str, dst: str) -> None:
@@ -84,10 +110,19 @@ class PortPlan:
         for a, b in scenario.isl_pairs:
             add("isl", names[a], names[b])
             add("isl", names[b], names[a])
-        self.links = links
-        self._by_ends = {(s.src, s.dst): s for s in links}
         if links and max(channel_port, node_port) + len(links) - 1 > 65535:
             raise ConfigError("daemon", "ports", f"{len(links)} links do not fit below port 65536")
+        by_ends = {(s.src, s.dst): s for s in links}
+
+        def source(spec: LinkSpec) -> int:
+            # a satellite sends from the port it receives its uplink on, the ground
+            # from the port it receives the satellite's downlink on
+            if spec.kind == "uplink":
+                return by_ends[(spec.dst, GROUND)].node_port
+            return by_ends[(GROUND, spec.src)].node_port
+
+        self.links = [replace(s, source_port=source(s)) for s in links]
+        self._by_ends = {(s.src, s.dst): s for s in self.links}
 
     def uplink(self, satellite: str) -> LinkSpec:
         return self._by_ends[(GROUND, satellite)]
@@ -98,6 +133,14 @@ class PortPlan:
     def isl(self, src: str, dst: str) -> LinkSpec:
         return self._by_ends[(src, dst)]
 
+    def peer_of_channel(self, spec: LinkSpec) -> int | None:
+        """The one port the channel takes ``spec``'s units from (None: any)."""
+        return spec.source_port if self.check_source else None
+
+    def peer_of_node(self, spec: LinkSpec) -> int | None:
+        """The one port a receiver takes ``spec``'s deliveries from (None: any)."""
+        return spec.channel_port if self.check_source else None
+
     def table(self) -> list[dict[str, Any]]:
         return [
             {
@@ -105,6 +148,7 @@ class PortPlan:
                 "kind": s.kind,
                 "channel_port": s.channel_port,
                 "node_port": s.node_port,
+                "source_port": s.source_port,
             }
             for s in self.links
         ]
@@ -118,21 +162,23 @@ SOCKET_BUFFER = 4 << 20  # octets of receive buffer a port asks for (bursts wait
 
 
 class Wire:
-    """The UDP sockets of one process: one listening socket per incoming link, one
-    socket to send from.
+    """The UDP sockets of one process: one socket per port it receives on, which is
+    also the port it sends that link's reverse traffic from (see the module
+    docstring), and one for anything else.
 
     A listening socket is read until it is empty each time the loop finds it ready
     (at most :data:`READ_BATCH` datagrams, so that no port starves the others),
     rather than one datagram per wake: at thousands of units a second the loop's
     turn, not the socket, is what costs. Sends go straight to the socket; a datagram
     the kernel cannot take now (a full buffer) is lost and counted, as a unit the
-    link could not carry."""
+    link could not carry. ``refused`` counts, per port, what was refused there."""
 
     def __init__(self, host: str) -> None:
         self.host = host
         self.stats: Counter[str] = Counter()
+        self.refused: dict[int, Counter[str]] = {}
         self._tx: socket.socket | None = None
-        self._rx: list[socket.socket] = []
+        self._rx: dict[int, socket.socket] = {}
 
     async def open(self) -> None:
         tx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -140,11 +186,21 @@ class Wire:
         tx.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SOCKET_BUFFER)
         self._tx = tx
 
-    async def listen(self, port: int, on_unit: Callable[[bytes], object], what: str) -> None:
-        """Take the units that arrive on ``port`` (``what``: the key or link, for errors)."""
+    async def listen(
+        self,
+        port: int,
+        on_unit: Callable[[bytes], object],
+        what: str,
+        peer: int | None = None,
+        check: Callable[[bytes], str | None] | None = None,
+    ) -> None:
+        """Take the units that arrive on ``port`` (``what``: the key or link, for
+        errors): only from port ``peer`` of this host when given, and only those
+        that ``check`` finds no fault in (it returns the reason of a refusal)."""
         sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         try:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, SOCKET_BUFFER)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SOCKET_BUFFER)
             sock.bind((self.host, port))
         except OSError as exc:
             sock.close()
@@ -155,31 +211,50 @@ class Wire:
                 "(another daemon of this role running? change daemon.channel_port/node_port)",
             ) from None
         sock.setblocking(False)
-        asyncio.get_running_loop().add_reader(sock.fileno(), self._read, sock, port, on_unit)
-        self._rx.append(sock)
+        source = (self.host, peer) if peer is not None else None
+        asyncio.get_running_loop().add_reader(
+            sock.fileno(), self._read, sock, port, on_unit, source, check
+        )
+        self._rx[port] = sock
 
-    def _read(self, sock: socket.socket, port: int, on_unit: Callable[[bytes], object]) -> None:
+    def _read(
+        self,
+        sock: socket.socket,
+        port: int,
+        on_unit: Callable[[bytes], object],
+        source: tuple[str, int] | None,
+        check: Callable[[bytes], str | None] | None,
+    ) -> None:
         stats = self.stats
         for _ in range(READ_BATCH):
             try:
-                data = sock.recv(65_535)
+                data, addr = sock.recvfrom(65_535)
             except BlockingIOError:
                 return
             except OSError:  # e.g. ECONNREFUSED reported on a socket that also sends
                 stats["socket_errors"] += 1
                 return
             stats["datagrams_in"] += 1
+            fault = "not_the_peer" if source is not None and addr != source else None
+            if fault is None and check is not None:
+                fault = check(data)
+            if fault is not None:  # refused before it costs anything
+                stats["refused"] += 1
+                self.refused.setdefault(port, Counter())[fault] += 1
+                continue
             try:
                 on_unit(data)
             except Exception:  # a unit must never stop a daemon (DESIGN.md, principle 4)
                 stats["receive_errors"] += 1
                 log.exception("handling a unit on port %d failed", port)
 
-    def sender(self, port: int) -> Callable[[bytes], None]:
+    def sender(self, port: int, source: int | None = None) -> Callable[[bytes], None]:
+        """Send to ``port`` of this host, from the socket that receives on ``source``
+        (listened on by the time the first unit goes) or from any port."""
         addr = (self.host, port)
 
         def send(unit: bytes) -> None:
-            tx = self._tx
+            tx = self._rx.get(source) if source is not None else self._tx
             if tx is None:
                 self.stats["send_closed"] += 1
                 return
@@ -202,14 +277,47 @@ class Wire:
             loop: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
         except RuntimeError:  # closed from outside the loop: nothing to unregister
             loop = None
-        for sock in self._rx:
+        for sock in self._rx.values():
             if loop is not None:
                 loop.remove_reader(sock.fileno())
             sock.close()
-        self._rx = []
+        self._rx = {}
         if self._tx is not None:
             self._tx.close()
             self._tx = None
+
+
+def unit_shape_fault(
+    kind: str, coding: CaduCoding, frame_length: int
+) -> Callable[[bytes], str | None]:
+    """A check of the units a link of ``kind`` carries, cheap enough to run on every
+    datagram before it takes link time: a CLTU has its start sequence, whole
+    codeblocks and the tail sequence; a CADU (of ``frame_length``-octet frames coded
+    with ``coding``) has its length and its sync marker. Damage inside a unit is the
+    receiver's business, not the channel's."""
+    if kind == "uplink":
+
+        def cltu(unit: bytes) -> str | None:
+            if not unit.startswith(CLTU_START):
+                return "cltu_start_sequence"
+            if not unit.endswith(CLTU_TAIL):
+                return "cltu_tail_sequence"
+            if (len(unit) - len(CLTU_START)) % CLTU_BLOCK:
+                return "cltu_length"
+            return None
+
+        return cltu
+    length = len(coding.asm) + coding.codeblock_length(frame_length)
+    asm = coding.asm
+
+    def cadu(unit: bytes) -> str | None:
+        if len(unit) != length:
+            return "cadu_length"
+        if not unit.startswith(asm):
+            return "cadu_sync_marker"
+        return None
+
+    return cadu
 
 
 def arrival(unit: bytes, t_s: float, unit_id: int = 0) -> Delivery:

@@ -19,6 +19,7 @@ import functools
 import random
 from collections.abc import Callable, Mapping
 from dataclasses import replace
+from typing import TypedDict
 
 from channels.errors import IndependentErrors
 from channels.link import Conditions, Link, LinkEvent, LinkModel
@@ -33,6 +34,15 @@ from linkstack.runtime.site import CaptureSink, Site, ground_node, sat_node
 # A unit's (source, destination) node names, from the conditions it was emitted in
 # a link in real time asks its physics once a millisecond (channels.models.SampledModel)
 REALTIME_STEP_S = 1e-3
+# ... and queues no more than this much of its own transmitter time
+REALTIME_BACKLOG_S = 0.5
+
+
+class _RealTime(TypedDict, total=False):
+    realtime: bool
+    max_backlog_s: float
+    rate_bps: float
+
 
 Ends = Callable[[Conditions | None], tuple[str, str]]
 
@@ -81,6 +91,12 @@ class PhysicalLinks:
     def __init__(self, site: Site, *, realtime: bool = False) -> None:
         cfg = site.config
         step = REALTIME_STEP_S if realtime else None
+
+        def bound(rate_bps: float) -> _RealTime:
+            if not realtime:
+                return {}
+            return {"realtime": True, "max_backlog_s": REALTIME_BACKLOG_S, "rate_bps": rate_bps}
+
         scenario = site.scenario
         clock = site.clock
         seeds = random.Random(cfg.seed)
@@ -107,9 +123,17 @@ class PhysicalLinks:
                 step,
             )
             up_errors = IndependentErrors(seed=seeds.getrandbits(32))
-            up = Link(f"uplink {sat.name}", clock, up_model, up_errors, realtime=realtime)
+            up = Link(
+                f"uplink {sat.name}", clock, up_model, up_errors, **bound(cfg.uplink_rf.rate_bps)
+            )
             down_errors = IndependentErrors(seed=seeds.getrandbits(32))
-            down = Link(f"downlink {sat.name}", clock, down_model, down_errors, realtime=realtime)
+            down = Link(
+                f"downlink {sat.name}",
+                clock,
+                down_model,
+                down_errors,
+                **bound(cfg.downlink_rf.rate_bps),
+            )
             self.uplinks[sat.name], self.downlinks[sat.name] = up, down
             self.all += [up, down]
         names = scenario.satellite_names
@@ -122,7 +146,7 @@ class PhysicalLinks:
                 if step is not None:
                     laser = SampledModel(laser, step)
                 errors = IndependentErrors(seed=seeds.getrandbits(32))
-                link = Link(f"isl {src}->{dst}", clock, laser, errors, realtime=realtime)
+                link = Link(f"isl {src}->{dst}", clock, laser, errors, **bound(cfg.laser.rate_bps))
                 self.isls[(src, dst)] = link
                 self.all.append(link)
 

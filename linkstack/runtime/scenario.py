@@ -127,6 +127,7 @@ class DaemonSettings:
     node_port: int = 47400  # the nodes' ingress (deliveries): one UDP port per link
     http_port: int = 47080  # ground +0, channel +1, sat +2, all +3; 0: none
     status_interval_s: float = 5.0
+    check_source: bool = True  # take a link's units only from its peer's port
     out_dir: str = "out/daemon"
 
 
@@ -793,6 +794,7 @@ class _Reader:
             node_port=t.integer("node_port", base.node_port, 1024, 65535),
             http_port=t.integer("http_port", base.http_port, 0, 65535),
             status_interval_s=t.number("status_interval_s", base.status_interval_s, 0.1, 3600.0),
+            check_source=t.boolean("check_source", base.check_source),
             out_dir=t.text("out_dir", base.out_dir, empty=False),
         )
         t.done()

@@ -315,3 +315,30 @@ def test_the_real_time_engine_keeps_to_the_wall_clock():
     assert lateness.count == 200 and lateness.max_s >= 0.0
     p50, p99 = lateness.percentiles(0.5, 0.99)
     assert 0.0 <= p50 <= p99 < 0.05
+
+
+def test_a_bounded_backlog_refuses_what_it_could_not_send_in_time():
+    """With ``max_backlog_s``, a burst fills the transmitter's queue up to that much of
+    its own time, and no further: the rest is refused at once (``queue_full``), so a
+    unit accepted is never kept waiting longer than the bound."""
+
+    async def main():
+        clock = clk.make_clock(True)
+        got: list[Delivery] = []
+        # 100 octets at 8 kbit/s: 0.1 s each; a bound of 0.35 s takes 3 and a bit
+        link = Link("t", clock, FixedConditions(8000.0), max_backlog_s=0.35, rate_bps=8000.0)
+        link.connect(got.append)
+        async with link:
+            ids = [link.send(bytes(100)) for _ in range(10)]
+            await clock.sleep(0.22)  # two have left the queue: room for two more
+            ids += [link.send(bytes(100)) for _ in range(3)]
+            await link.drain()
+        return ids, got, link.stats
+
+    ids, got, stats = emulated(main)
+    assert ids[:3] == [0, 1, 2] and ids[3:10] == [None] * 7
+    assert ids[10:12] == [10, 11] and ids[12] is None
+    assert stats["dropped_queue_full"] == 8 and len(got) == 5
+    assert max(d.sent_t_s - 0.0 for d in got[:3]) <= 0.35
+    with pytest.raises(ConfigError, match="max_backlog_s"):
+        Link("t", None, FixedConditions(8000.0), max_backlog_s=1.0)

@@ -45,7 +45,15 @@ def test_the_port_plan_numbers_every_link_of_the_default_scenario():
         "kind": "uplink",
         "channel_port": 47100,
         "node_port": 47400,
+        "source_port": 47401,  # the ground sends CS-01's CLTUs from its downlink's node port
     }
+    # a satellite sends from its uplink's node port, down and over laser alike
+    assert plan.downlink("CS-03").source_port == plan.uplink("CS-03").node_port
+    assert plan.isl("CS-03", "CS-04").source_port == plan.uplink("CS-03").node_port
+    assert plan.peer_of_channel(plan.downlink("CS-03")) == plan.uplink("CS-03").node_port
+    assert plan.peer_of_node(plan.downlink("CS-03")) == plan.downlink("CS-03").channel_port
+    anyone = PortPlan(default_scenario(), "127.0.0.1", 47100, 47400, check_source=False)
+    assert anyone.peer_of_channel(anyone.downlink("CS-03")) is None
     with pytest.raises(ConfigError, match="ports"):
         PortPlan(default_scenario(), "127.0.0.1", 65500, 47400)
 

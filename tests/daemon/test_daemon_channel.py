@@ -61,12 +61,14 @@ class Ends:
         self._lock = threading.Lock()
         self._sel = selectors.DefaultSelector()
         self._stop = threading.Event()
+        self.by_port: dict[int, socket.socket] = {}
         for spec in plan.links:
             s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
             s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
             s.bind((plan.host, spec.node_port))
             s.setblocking(False)
             self._sel.register(s, selectors.EVENT_READ, spec.index)
+            self.by_port[spec.node_port] = s
         self._thread = threading.Thread(target=self._receive, name="node ports", daemon=True)
         self._thread.start()
 
@@ -82,10 +84,13 @@ class Ends:
                     with self._lock:
                         self.got.append((key.data, t, data))
 
-    def send(self, index: int, unit: bytes) -> float:
-        """Send ``unit`` on link ``index``; the monotonic time just before it left."""
+    def send(self, index: int, unit: bytes, *, stranger: bool = False) -> float:
+        """Send ``unit`` on link ``index`` from the link's sender's port (or, as a
+        ``stranger``, from any other); the monotonic time just before it left."""
+        spec = self.plan.links[index]
+        sock = self.tx if stranger else self.by_port[spec.source_port]
         t = time.monotonic()
-        self.tx.sendto(unit, (self.plan.host, self.plan.links[index].channel_port))
+        sock.sendto(unit, (self.plan.host, spec.channel_port))
         return t
 
     def received(self, index: int) -> list[tuple[float, bytes]]:
@@ -406,6 +411,45 @@ def test_injected_loss_and_ber_on_the_uplink(daemons):
         f"loss {LOSS}, ber {BER}: {arrived}/{n} delivered, {damaged} damaged, "
         f"{errors} bit errors in {bits} bits (BER {errors / bits:.2e})"
     )
+
+
+def test_garbage_and_strangers_are_refused_before_they_take_link_time(daemons):
+    """A flood on one uplink's ingress (random octets from the link's own sender, and
+    well-formed CLTUs from a port that is not the link's sender) takes no link time:
+    each datagram is refused at the socket, counted by port and reason, and a valid
+    CLTU sent right after arrives as soon as its serialisation and light time allow,
+    not after the flood has been serialised at 256 kbit/s (which would take minutes)."""
+    d = daemons.clean
+    station = _in_view(d)[IN_VIEW]["station"]
+    em = d.settings.emulation
+    spec = d.plan.uplink(IN_VIEW)
+    rng = random.Random(9)
+    before = d.get("/counters")
+    already = len(d.ends.received(spec.index))
+    garbage = [rng.randbytes(rng.randrange(1, 1300)) for _ in range(3000)]
+    for unit in garbage:
+        d.ends.send(spec.index, unit)
+    strangers = _cltus(rng, 300, 256)
+    for unit in strangers:
+        d.ends.send(spec.index, unit, stranger=True)
+    valid = _cltus(rng, 1, em.uplink.tc_max_frame_length)[0]
+    sent_at = d.ends.send(spec.index, valid)
+    deadline = time.monotonic() + HANG_S
+    while len(d.ends.received(spec.index)) <= already and time.monotonic() < deadline:
+        time.sleep(0.01)
+    new = d.ends.received(spec.index)[already:]
+    assert [unit for _, unit in new] == [valid], "only the valid CLTU went up"
+    t_rx = new[0][0]
+    range_m = d.look(IN_VIEW, station, d.t_s(sent_at)).range_m
+    earliest = sent_at + 8 * len(valid) / em.uplink_rf.rate_bps + range_m / SPEED_OF_LIGHT_M_S
+    assert earliest - 1e-4 <= t_rx < earliest + 0.5, "the flood took link time"
+    after = d.get("/counters")
+    refused = after["refused"][str(spec.channel_port)]
+    shapes = {k: v for k, v in refused.items() if k.startswith("cltu_")}
+    assert sum(shapes.values()) == len(garbage), refused  # none of them looks like a CLTU
+    assert refused["not_the_peer"] == len(strangers)
+    uplink_before, uplink_after = before["channel"]["uplink"], after["channel"]["uplink"]
+    assert uplink_after.get("sent", 0) - uplink_before.get("sent", 0) == 1  # the valid one
 
 
 def test_sigterm_stops_with_0_and_the_capture_holds_what_was_delivered(daemons):

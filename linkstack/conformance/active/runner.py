@@ -99,6 +99,9 @@ class ActiveConfig:
     interval_s: float = 0.2  # ground role: one TM frame (with the CLCW) this often
     quiet_s: float = 0.6  # ground role: this long without a CLTU counts as silence
     notes: tuple[str, ...] = ()  # where the values came from, for the report
+    # the port to send from, as the endpoint's real peer does (a scenario's port plan:
+    # the daemons take a link's units only from its peer); None: any
+    source_port: int | None = None
 
 
 # -- actions (what a case asks the driver to do) --------------------------------------------------

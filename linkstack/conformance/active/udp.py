@@ -178,12 +178,16 @@ def _from_scenario(
     up, down = plan.uplink(name), plan.downlink(name)
     emu = settings.emulation
     link = emu.uplink
+    # the tester stands in for the channel: it sends from the channel's port of the link
     if role == SAT:
         target, listen = (d.host, up.node_port), (d.host, down.channel_port)
+        source = up.channel_port
     else:
         target, listen = (d.host, down.node_port), (d.host, up.channel_port)
+        source = down.channel_port
     cfg = replace(
         cfg,
+        source_port=source,
         scid=emu.scid_base + names.index(name),
         vcid=link.vcid,
         map_id=link.map_id,
@@ -260,8 +264,12 @@ class UdpDriver:
                 "process, a channel daemon perhaps, has that port?)",
             ) from None
         try:
+            source = self.ctx.config.source_port
             self._tx, _ = await loop.create_datagram_endpoint(
-                lambda: _Tx(self), remote_addr=self.target, family=socket.AF_INET
+                lambda: _Tx(self),
+                remote_addr=self.target,
+                local_addr=(self.listen[0], source) if source is not None else None,
+                family=socket.AF_INET,
             )
         except OSError as exc:
             self.close()

@@ -177,7 +177,7 @@ def run_case(
         subprocess.run(
             [*_pinned(0), *py, "-m", "linkstack.tools.bench.daemon_peers", "send",
              str(sent_out), f"{rate_per_s!r}", f"{seconds!r}",
-             *(str(d.channel_port) for d in downs)],
+             *(f"{d.channel_port}:{d.source_port}" for d in downs)],
             check=True, env=env,
         )  # fmt: skip
         time.sleep(0.5)  # the last units in flight

@@ -1,13 +1,14 @@
 """The two ends of ``linkstack bench daemon``, each a process of its own.
 
 ``send``: CADUs to the channel daemon's ingress ports, each link at a given rate, for
-a given time; every datagram's sequence number and the wall-clock instant it was
+a given time, each from the port the link's real sender uses (the daemon takes a
+link's units from its peer only); every datagram's sequence number and the wall-clock instant it was
 handed to the kernel are written to a file. ``receive``: the channel's deliveries on
 the receivers' ports until told to stop (SIGTERM); every datagram's link, sequence
 number and the kernel's arrival stamp (``SO_TIMESTAMPNS``, so that this process's
 own scheduling does not count) are written to a file. Both files are numpy arrays.
 
-    python -m linkstack.tools.bench.daemon_peers send OUT RATE SECONDS PORT [PORT ...]
+    python -m linkstack.tools.bench.daemon_peers send OUT RATE SECONDS PORT:FROM [...]
     python -m linkstack.tools.bench.daemon_peers receive OUT PORT [PORT ...]
 """
 
@@ -40,11 +41,15 @@ def cadu_template() -> bytes:
     return CaduTransmitter(1115).cadu(mc.idle_frame())
 
 
-def send(out: Path, rate_per_s: float, seconds: float, ports: list[int]) -> None:
+def send(out: Path, rate_per_s: float, seconds: float, ports: list[tuple[int, int]]) -> None:
     template = bytearray(cadu_template())
-    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4 << 20)
-    addrs = [(HOST, p) for p in ports]
+    socks = []
+    for _, source in ports:
+        sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4 << 20)
+        sock.bind((HOST, source))
+        socks.append(sock)
+    addrs = [(HOST, port) for port, _ in ports]
     n = int(rate_per_s * seconds)
     interval = 1.0 / rate_per_s
     sent_at = np.zeros((len(ports), n))
@@ -61,7 +66,7 @@ def send(out: Path, rate_per_s: float, seconds: float, ports: list[int]) -> None
             # the instant before the call: a unit is never counted as sent later than
             # it was (a preemption after sendto would make it look early)
             sent_at[i, k] = time.time()
-            sock.sendto(unit, addr)
+            socks[i].sendto(unit, addr)
     np.save(out, sent_at)
 
 
@@ -106,7 +111,8 @@ def main(argv: list[str]) -> int:
     role, out = argv[0], Path(argv[1])
     set_timer_slack(TIMER_SLACK_NS)  # sleeps to tens of microseconds
     if role == "send":
-        send(out, float(argv[2]), float(argv[3]), [int(p) for p in argv[4:]])
+        pairs = [tuple(int(x) for x in p.split(":")) for p in argv[4:]]
+        send(out, float(argv[2]), float(argv[3]), [(a, b) for a, b in pairs])
     elif role == "receive":
         receive(out, [int(p) for p in argv[2:]])
     else:
