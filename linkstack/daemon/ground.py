@@ -12,6 +12,20 @@ the satellite hears it was received; so a daemon killed at any instant loses
 nothing when it starts again: :meth:`GroundApp.resume` hands every unanswered row to
 mission control again (same id: the satellite runs an id once and re-sends an
 answer it still holds), and publishes every answered row not yet published.
+
+**Each answer once.** Answers go out by one path only, the outbox
+(:meth:`GroundApp._publisher`, one task): for each ``answered`` row, oldest first,
+its timeline, then its answer, each with QoS 1; the row is marked ``published`` as
+soon as the broker's PUBACK for the answer is in. A query id seen again (a client
+asking again, the broker delivering a query again) is never run again and never
+publishes by itself: ``accepted/<id>`` says the row's state (``"repeated": true``);
+only a request with ``"resend": true`` asks for a published answer once more, and
+that goes through the outbox too (the row back to ``answered``). What remains is
+MQTT's own at-least-once: a daemon that dies, or a broker that goes away, after the
+broker took an answer and before the PUBACK is in and the row marked (the time of
+one round trip to the broker and one SQLite commit) publishes that answer again on
+restart. Subscribers keep the first ``answer/<id>`` of each id (``linkstack ask``
+does).
 """
 
 from __future__ import annotations
@@ -166,9 +180,7 @@ class GroundApp:
         rec = self.queue.get(query_id)
         assert rec is not None
         if not new:
-            self.stats["repeated_requests"] += 1
-            if rec.state in ("answered", "published"):
-                self._spawn(self._publish_answer(rec))  # asked again: say it again
+            self._repeated(rec, resend=req.resend)
             return query_id
         self.stats["queries"] += 1
         event("query stored", id=query_id, target=req.target, stream=req.stream)
@@ -176,6 +188,20 @@ class GroundApp:
         accepted = {"id": query_id, "state": "submitted", "t_s": rec.received_t_s}
         self._spawn(self._publish(self.topics.accepted(query_id), accepted, qos=1))
         return query_id
+
+    def _repeated(self, rec: QueryRecord, *, resend: bool) -> None:
+        """An id seen before: it is not run again, and its answer is not published
+        from here (the outbox publishes each answer once); ``resend`` asks for a
+        published answer once more, through the outbox."""
+        self.stats["repeated_requests"] += 1
+        state = rec.state
+        if resend and self.queue.mark_for_publication(rec.id):
+            self.stats["resend_requests"] += 1
+            state = "answered"
+            self._outbox.set()
+        event("query repeated", id=rec.id, state=state, resend=resend)
+        accepted = {"id": rec.id, "state": state, "t_s": rec.received_t_s, "repeated": True}
+        self._spawn(self._publish(self.topics.accepted(rec.id), accepted, qos=1))
 
     def _submit(self, rec: QueryRecord) -> None:
         if rec.id in self.client.pending:
@@ -231,7 +257,8 @@ class GroundApp:
         self._outbox.set()
 
     async def _publisher(self) -> None:
-        """Publish every answered row, whenever there are some and the broker is there."""
+        """The outbox, the one path answers take to MQTT: publish every answered row,
+        whenever there are some and the broker is there (see the module docstring)."""
         assert self.bridge is not None
         while True:
             await self._outbox.wait()
@@ -241,20 +268,26 @@ class GroundApp:
             for rec in self.queue.unpublished():
                 if not await self._publish_answer(rec):
                     break
-                self.queue.mark_published(rec.id)
                 self.stats["published"] += 1
 
     async def _publish_answer(self, rec: QueryRecord) -> bool:
+        """The timeline, then the answer (the last word on a query); the row is marked
+        published once the broker has acknowledged the answer."""
         body = rec.body
         if body is None:  # a row stored by a linkstack before schema 2
             assert rec.answer is not None
             msg = decode(rec.answer)
             assert isinstance(msg, Answer | ErrorMessage)
             body = dumps(answer_json(msg))
-        ok = await self._publish_body(self.topics.answer(rec.id), body, qos=1)
-        if ok and rec.timeline is not None:
-            ok = await self._publish(self.topics.timeline(rec.id), rec.timeline, qos=1)
-        return ok
+        timeline = rec.timeline
+        if timeline is not None and not await self._publish(
+            self.topics.timeline(rec.id), timeline, qos=1
+        ):
+            return False
+        if not await self._publish_body(self.topics.answer(rec.id), body, qos=1):
+            return False
+        self.queue.mark_published(rec.id)  # the PUBACK is in
+        return True
 
     async def _publish(self, topic: str, body: dict[str, Any], qos: int) -> bool:
         return await self._publish_body(topic, dumps(body), qos)

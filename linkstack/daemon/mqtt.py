@@ -10,9 +10,12 @@ topic                  dir  QoS    payload (JSON)
 ``query``              in   1      ``{"prompt": "...", "id": "q1", "target": "CS-07",
                                    "stream": true, "params": {"max_new_tokens": 64,
                                    "temperature": 0.0, "top_p": 1.0, "thinking":
-                                   false, "seed": 0}, "client": "me"}``; only
-                                   ``prompt`` is required (no id: the daemon makes one)
-``accepted/<id>``      out  1      ``{"id", "state", "t_s"}``: the query is stored
+                                   false, "seed": 0}, "client": "me", "resend":
+                                   false}``; only ``prompt`` is required (no id: the
+                                   daemon makes one)
+``accepted/<id>``      out  1      ``{"id", "state", "t_s"}``: the query is stored;
+                                   for an id seen before, its state and
+                                   ``"repeated": true``
 ``answer/<id>``        out  1      ``{"type": "answer", "id", "text", "satellite",
                                    "prompt_tokens", "completion_tokens",
                                    "finish_reason", "backend", "model",
@@ -43,16 +46,25 @@ acknowledges a query (PUBACK) only after storing it in its SQLite queue
 (:mod:`linkstack.daemon.groundqueue`); answers that arrive while the broker is away are
 in that queue and are published when the daemon is connected again. The
 connection is retried for ever with a backoff (``reconnect_min_s`` doubling up to
-``reconnect_max_s``). A query id seen before is not run again: if it has an
-answer, the answer is published again.
+``reconnect_max_s``).
 
-``linkstack ask`` (:func:`ask`) is a small client of the same topics.
+Each answer is published once per query id (:mod:`linkstack.daemon.ground`): a query
+id seen before is neither run nor answered again (``accepted/<id>`` says its state,
+with ``"repeated": true``); ``"resend": true`` asks for an answer already published
+once more. QoS 1 is at-least-once, so a daemon or broker that fails between taking an
+answer and acknowledging it can still repeat it once. The subscriber's part: a
+persistent session (``clean_session`` false, a fixed client id) subscribed to
+``answer/<id>`` and ``timeline/<id>`` before the query is published, keeping the
+first ``answer/<id>`` of each id; the timeline comes before its answer.
+
+``linkstack ask`` (:func:`ask`) is a small client of the same topics that does so.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import json
 import logging
 import math
@@ -62,7 +74,7 @@ import ssl
 import sys
 from collections import Counter
 from collections.abc import Awaitable, Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import TYPE_CHECKING, Any, TextIO
 
 import aiomqtt
@@ -146,6 +158,7 @@ class Request:
     stream: bool = False
     params: Params = field(default_factory=Params)
     client: str | None = None
+    resend: bool = False  # an id already answered: publish its answer once more
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {"prompt": self.prompt, "stream": self.stream}
@@ -156,6 +169,8 @@ class Request:
             out["target"] = self.target
         if self.client is not None:
             out["client"] = self.client
+        if self.resend:
+            out["resend"] = True
         return out
 
 
@@ -194,7 +209,8 @@ def parse_request(payload: bytes) -> Request:
             f"id: must be 1..{MAX_ID_LEN} printable characters without '/', '+', '#' or "
             f"spaces, got {raw_id!r}"
         )
-    unknown = sorted(set(body) - {"id", "prompt", "target", "stream", "params", "client"})
+    keys = {"id", "prompt", "target", "stream", "params", "client", "resend"}
+    unknown = sorted(set(body) - keys)
     if unknown:
         raise RequestError(f"{unknown[0]}: unknown key", query_id)
     prompt = body.get("prompt")
@@ -211,6 +227,9 @@ def parse_request(payload: bytes) -> Request:
     client = body.get("client")
     if client is not None and not isinstance(client, str):
         raise RequestError("client: must be a string", query_id)
+    resend = body.get("resend", False)
+    if not isinstance(resend, bool):
+        raise RequestError("resend: must be true or false", query_id)
     raw_params = body.get("params", {})
     if not isinstance(raw_params, dict):
         raise RequestError("params: must be an object", query_id)
@@ -235,7 +254,7 @@ def parse_request(payload: bytes) -> Request:
         values[key] = float(value) if kind is float else value
     if "top_p" in values and values["top_p"] <= 0:
         raise RequestError("params.top_p: must be above 0", query_id)
-    return Request(prompt, query_id, target, stream, Params(**values), client)
+    return Request(prompt, query_id, target, stream, Params(**values), client, resend)
 
 
 def new_query_id(prefix: str = "q") -> str:
@@ -492,43 +511,75 @@ async def ask(
 
     Exit status: 0 answered, 1 refused (an error answer), 2 the broker will not have us
     (user name and password, or its TLS certificate: see :func:`refusal`), 3 no answer
-    in time. Reconnects (and publishes the same id again) if the broker goes away."""
+    in time.
+
+    The subscriber's part of "each answer once" (see the module docstring): a
+    persistent session of its own (:func:`ask_identifier`), so that what is published
+    while the broker or the connection is away waits for it; subscribed before the
+    query goes out (again on each connection: a repeated id is neither run nor
+    answered again); the first answer of the id kept, a repeated one ignored. If the
+    ground says the id was answered and published and no answer came (the broker lost
+    the session), it asks for it once more (``resend``). The session is removed at
+    the end."""
     topics = Topics(settings.prefix, ground)
     query_id = request.id or new_query_id("ask")
-    request = Request(
-        request.prompt, query_id, request.target, request.stream, request.params, request.client
-    )
-    payload = dumps(request.to_json())
+    request = replace(request, id=query_id)
+    identifier = ask_identifier(query_id)
     answer: dict[str, Any] | None = None
     timeline: dict[str, Any] | None = None
+    answered = asyncio.Event()
     seen_chunks: set[int] = set()
     printed_chunk = False
+    resent = connected = False
     err.write(f"query {query_id} -> {topics.query}\n")
     err.flush()
 
+    def finished() -> bool:
+        return answer is not None and (timeline is not None or answer.get("type") == "error")
+
     async def session() -> None:
-        nonlocal answer, timeline, printed_chunk
+        nonlocal answer, timeline, printed_chunk, resent, connected
         delay_s = settings.reconnect_min_s
         while True:
             try:
-                async with make_client(settings, identifier=None, clean_session=True) as client:
-                    for topic in (topics.answer, topics.chunk, topics.timeline):
+                client = make_client(settings, identifier=identifier, clean_session=False)
+                async with client:
+                    connected = True
+                    for topic in (topics.answer, topics.chunk, topics.timeline, topics.accepted):
                         await client.subscribe(topic(query_id), qos=1)
-                    await client.publish(topics.query, payload, qos=1)
+                    await client.publish(topics.query, dumps(request.to_json()), qos=1)
+                    delay_s = settings.reconnect_min_s
                     async for message in client.messages:
-                        body = json.loads(bytes(message.payload))
+                        try:
+                            body = json.loads(bytes(message.payload))
+                        except (UnicodeDecodeError, json.JSONDecodeError):
+                            continue
+                        if not isinstance(body, dict):
+                            continue
                         if message.topic.matches(topics.chunk(query_id)):
                             seq = body.get("seq")
-                            if seq not in seen_chunks and answer is None:
+                            if isinstance(seq, int) and seq not in seen_chunks and answer is None:
                                 seen_chunks.add(seq)
                                 out.write(escape(str(body.get("text", "")), _NO_LIMIT))
                                 out.flush()
                                 printed_chunk = True
                         elif message.topic.matches(topics.answer(query_id)):
-                            answer = answer or body
+                            if answer is None:  # a repeated one is the same answer again
+                                answer = body
+                                answered.set()
                         elif message.topic.matches(topics.timeline(query_id)):
-                            timeline = body
-                        if answer is not None and timeline is not None:
+                            timeline = timeline or body
+                        elif (
+                            message.topic.matches(topics.accepted(query_id))
+                            and body.get("repeated")
+                            and body.get("state") == "published"
+                            and answer is None
+                            and not resent
+                        ):  # answered while no session of ours was there to hear it
+                            resent = True
+                            again = replace(request, resend=True)
+                            await client.publish(topics.query, dumps(again.to_json()), qos=1)
+                        if finished():
                             return
             except aiomqtt.MqttError as exc:
                 hint = refusal(exc)
@@ -543,16 +594,21 @@ async def ask(
 
     async def bounded() -> None:
         task = asyncio.ensure_future(session())
+        waiter = asyncio.ensure_future(answered.wait())
         try:
-            await asyncio.wait_for(asyncio.shield(task), timeout_s)
-        except TimeoutError:
-            if answer is not None:  # the answer came, its timeline did not: a moment more
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(task, 3.0)
-            else:
-                raise
+            await asyncio.wait(
+                {task, waiter}, timeout=timeout_s, return_when=asyncio.FIRST_COMPLETED
+            )
+            if task.done():
+                task.result()  # _RefusedError
+            if answer is None:
+                raise TimeoutError
+            if not task.done():  # the timeline comes before its answer: a moment more
+                await asyncio.wait({task}, timeout=_TIMELINE_GRACE_S)
         finally:
-            task.cancel()
+            for t in (task, waiter):
+                t.cancel()
+            await asyncio.gather(task, waiter, return_exceptions=True)
 
     try:
         await bounded()
@@ -565,6 +621,9 @@ async def ask(
             out.write("\n")
         err.write(f"no answer to {query_id} within {timeout_s:g} s\n")
         return 3
+    finally:
+        if connected:
+            await _forget_session(settings, identifier)
     if printed_chunk:
         out.write("\n")
     assert answer is not None
@@ -584,6 +643,25 @@ async def ask(
         out.write(format_timeline(timeline) + "\n")
     out.flush()
     return 1 if answer.get("type") == "error" else 0
+
+
+_TIMELINE_GRACE_S = 3.0  # an answer without its timeline: how long more to wait for it
+
+
+def ask_identifier(query_id: str) -> str:
+    """``ask``'s MQTT client id for a query: the same for the same id (a second ``ask
+    --id`` finds what the broker kept for the first), 22 characters (every broker takes
+    23)."""
+    return "lsask-" + hashlib.sha256(query_id.encode()).hexdigest()[:16]
+
+
+async def _forget_session(settings: MqttSettings, identifier: str) -> None:
+    """Remove ``ask``'s persistent session from the broker (a clean connection with its
+    client id); a broker that is away keeps it, with nothing more to deliver."""
+    with contextlib.suppress(aiomqtt.MqttError, TimeoutError, OSError):
+        async with asyncio.timeout(5.0):
+            async with make_client(settings, identifier=identifier, clean_session=True):
+                pass
 
 
 class _RefusedError(Exception):

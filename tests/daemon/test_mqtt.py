@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import io
 import json
 
@@ -16,6 +17,7 @@ from linkstack.daemon.mqtt import (
     Topics,
     answer_json,
     ask,
+    ask_identifier,
     dumps,
     parse_request,
 )
@@ -211,3 +213,144 @@ async def test_ask_says_when_no_answer_comes(broker: Broker):
         settings(broker.port), "mcc", Request("anyone?"), timeout_s=0.5, out=out, err=err
     )
     assert status == 3 and "no answer" in err.getvalue()
+
+
+def test_resend_is_a_yes_or_no():
+    assert parse_request(b'{"id": "q", "prompt": "x", "resend": true}').resend
+    assert not parse_request(b'{"id": "q", "prompt": "x"}').resend
+    with pytest.raises(RequestError, match="resend: must be true or false"):
+        parse_request(b'{"id": "q", "prompt": "x", "resend": 1}')
+    assert Request("x", "q", resend=True).to_json()["resend"] is True
+    assert "resend" not in Request("x", "q").to_json()
+
+
+async def stand_in_ground(port: int, answer_requests, requests: list[dict]) -> None:
+    """A ground on the documented topics: each request is kept in ``requests`` and
+    answered with what ``answer_requests(request, n)`` (n: its rank) says to publish,
+    as (topic, body) pairs, until it says None."""
+    async with aiomqtt.Client("127.0.0.1", port) as c:
+        await c.subscribe(TOPICS.query, qos=1)
+        async for message in c.messages:
+            requests.append(json.loads(bytes(message.payload)))
+            replies = answer_requests(requests[-1], len(requests))
+            if replies is None:
+                return
+            for topic, body in replies:
+                await c.publish(topic, dumps(body), qos=1)
+
+
+def answer_of(qid: str) -> dict:
+    return answer_json(Answer(qid, "Hello", 2, 2, "stop", "tiny", "m", True, "CS-03"))
+
+
+async def test_ask_keeps_the_first_answer_of_its_id(broker: Broker):
+    """Timeline, answer, and the same answer again (a ground that died between the
+    broker's PUBACK and marking it published): printed once."""
+    requests: list[dict] = []
+
+    def replies(req: dict, n: int):
+        qid = req["id"]
+        timeline = {"legs_s": {"uplink": 0.01}, "total_s": 0.01}
+        return [
+            (TOPICS.timeline(qid), timeline),
+            (TOPICS.answer(qid), answer_of(qid)),
+            (TOPICS.answer(qid), answer_of(qid)),
+        ]
+
+    task = asyncio.get_running_loop().create_task(stand_in_ground(broker.port, replies, requests))
+    await asyncio.sleep(0.2)
+    out, err = io.StringIO(), io.StringIO()
+    status = await ask(
+        settings(broker.port), "mcc", Request("hi", "ask-2"), timeout_s=15, out=out, err=err
+    )
+    task.cancel()
+    assert status == 0, err.getvalue()
+    assert out.getvalue().count("answer from CS-03") == 1
+    assert out.getvalue().count("Hello") == 1
+
+
+async def test_ask_asks_again_with_resend_when_the_ground_published_before_it_was_there(
+    broker: Broker,
+):
+    requests: list[dict] = []
+
+    def replies(req: dict, n: int):
+        qid = req["id"]
+        if not req.get("resend"):  # answered and published: this id is not run again
+            body = {"id": qid, "state": "published", "t_s": 1.0, "repeated": True}
+            return [(TOPICS.accepted(qid), body)]
+        return [
+            (TOPICS.timeline(qid), {"legs_s": {}, "total_s": 0.0}),
+            (TOPICS.answer(qid), answer_of(qid)),
+        ]
+
+    task = asyncio.get_running_loop().create_task(stand_in_ground(broker.port, replies, requests))
+    await asyncio.sleep(0.2)
+    out, err = io.StringIO(), io.StringIO()
+    status = await ask(
+        settings(broker.port), "mcc", Request("hi", "ask-3"), timeout_s=15, out=out, err=err
+    )
+    task.cancel()
+    assert status == 0, err.getvalue()
+    assert [r.get("resend", False) for r in requests] == [False, True]
+
+
+async def test_ask_returns_at_a_refusal_without_waiting_for_a_timeline(broker: Broker):
+    def replies(req: dict, n: int):
+        body = {
+            "type": "error",
+            "id": req["id"],
+            "code": "rejected",
+            "detail": "no",
+            "satellite": "",
+        }
+        return [(TOPICS.answer(req["id"]), body)]
+
+    task = asyncio.get_running_loop().create_task(stand_in_ground(broker.port, replies, []))
+    await asyncio.sleep(0.2)
+    out, err = io.StringIO(), io.StringIO()
+    started = asyncio.get_running_loop().time()
+    status = await ask(
+        settings(broker.port), "mcc", Request("hi", "ask-4"), timeout_s=60, out=out, err=err
+    )
+    task.cancel()
+    assert status == 1 and "refused by the ground: rejected: no" in out.getvalue()
+    assert asyncio.get_running_loop().time() - started < 10
+
+
+async def test_ask_leaves_no_session_at_the_broker(broker: Broker):
+    """Its persistent session is removed at the end: what is published for its id
+    afterwards is kept for nobody."""
+    task = asyncio.get_running_loop().create_task(
+        stand_in_ground(
+            broker.port,
+            lambda req, n: [
+                (TOPICS.timeline(req["id"]), {"legs_s": {}, "total_s": 0.0}),
+                (TOPICS.answer(req["id"]), answer_of(req["id"])),
+            ],
+            [],
+        )
+    )
+    await asyncio.sleep(0.2)
+    status = await ask(
+        settings(broker.port),
+        "mcc",
+        Request("hi", "ask-5"),
+        timeout_s=15,
+        out=io.StringIO(),
+        err=io.StringIO(),
+    )
+    task.cancel()
+    assert status == 0
+    async with aiomqtt.Client("127.0.0.1", broker.port) as c:
+        await c.publish(TOPICS.answer("ask-5"), b"{}", qos=1)
+    got: list[bytes] = []
+    async with aiomqtt.Client(
+        "127.0.0.1", broker.port, identifier=ask_identifier("ask-5"), clean_session=False
+    ) as c:
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(0.5):
+                async for message in c.messages:  # a kept session would get it now
+                    got.append(bytes(message.payload))
+    assert got == []
+    assert len(ask_identifier("ask-5")) <= 23
