@@ -30,7 +30,7 @@ import pytest
 from linkstack.capture.pcap import read_units
 from linkstack.daemon.mqtt import Topics
 from tests.capture.test_wireshark import LUA, fields
-from tests.daemon.test_mqtt_broker import Broker, running_broker
+from tests.daemon.test_mqtt_broker import Broker
 from tests.ports import free_block
 
 START = "+10765"  # 2026-01-01T02:59:25Z: CS-08 over Sanya, CS-06 about to rise over Mohe
@@ -38,12 +38,6 @@ TOPICS = Topics("linkstack", "mcc")
 SATELLITES = 12
 LINKS = 2 * SATELLITES + 2 * 12  # uplinks, downlinks, both ways of the 12 laser pairs
 HANG_S = 90.0  # against hangs only
-
-
-@pytest.fixture
-def broker(tmp_path):
-    with running_broker(tmp_path / "broker") as b:
-        yield b
 
 
 def free_ports() -> tuple[int, int, int]:
@@ -142,15 +136,6 @@ class Run:
             return {}
         finally:
             con.close()
-
-
-@pytest.fixture
-def run(tmp_path, broker):
-    r = Run(tmp_path, broker)
-    try:
-        yield r
-    finally:
-        r.kill_all()
 
 
 class Listener:
