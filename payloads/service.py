@@ -30,7 +30,10 @@ leave for the ground.
   (``rejected``), a prompt longer than ``backend.max_prompt_tokens``
   (``prompt_too_long``), a full queue (``busy``), a backend that fails to load or
   to generate (``model_unavailable``) each give one :class:`ErrorMessage`, and the
-  next query is served.
+  next query is served. ``busy`` is the one transient refusal: it is repeated until
+  acknowledged like the others, but it is not the id's answer. The same id arriving
+  again (the ground retries it) drops a ``busy`` not yet acknowledged and is
+  considered afresh, and an acknowledged ``busy`` is not remembered.
 - **Exactly one answer on the ground.** The downlink has no retransmission of its
   own: every answer (and error) is repeated until an :class:`Ack` names it. The
   first repetition is due ``repeat_s`` after the instant the ``send`` callable
@@ -38,7 +41,7 @@ leave for the ground.
   repeated behind itself), later ones back off by ``repeat_backoff`` up to
   ``max_repeat_s``. A query that arrives again (the ground retried) is not run
   again: a pending answer is re-sent at once, a running or queued one is left to
-  finish.
+  finish (a pending ``busy`` is no answer: see above).
 """
 
 from __future__ import annotations
@@ -118,6 +121,7 @@ class _Pending:
     """An answer (or error) sent and not yet acknowledged."""
 
     data: bytes
+    final: bool = True  # False for a transient refusal (busy): not the id's answer
     copies: int = 0
     interval_s: float = 0.0
     timer: TimerHandle | None = None
@@ -254,16 +258,25 @@ class InferenceService:
             pending = self._pending.pop(msg_id, None)
             if pending is None:
                 continue
-            self.stats["answers_acknowledged"] += 1
             if pending.timer is not None:
                 pending.timer.cancel()
+            if not pending.final:  # the ground knows; the id may come again
+                self.stats["refusals_acknowledged"] += 1
+                continue
+            self.stats["answers_acknowledged"] += 1
             self._acked[msg_id] = None
             while len(self._acked) > self.config.keep_acked:
                 self._acked.popitem(last=False)
 
     def _on_query(self, query: Query, t_s: float) -> None:
         self.stats["queries"] += 1
-        if query.id in self._pending:  # the ground asked again: send the answer again
+        pending = self._pending.get(query.id)
+        if pending is not None and not pending.final:  # refused busy before: try again
+            self.stats["queries_again_after_busy"] += 1
+            del self._pending[query.id]
+            if pending.timer is not None:
+                pending.timer.cancel()
+        elif pending is not None:  # the ground asked again: send the answer again
             self.stats["duplicate_queries"] += 1
             self._send_copy(query.id)
             return
@@ -292,7 +305,9 @@ class InferenceService:
             return
         assert self._queue is not None, "call start() first"
         if self._queue.qsize() + self._running >= self.config.concurrency + self.config.max_queued:
-            self._refuse(query.id, "busy", f"{self._queue.qsize()} queries already wait")
+            self._refuse(
+                query.id, "busy", f"{self._queue.qsize()} queries already wait", final=False
+            )
             return
         self._known.add(query.id)
         self._queue.put_nowait(_Job(query, params, t_s))
@@ -425,16 +440,16 @@ class InferenceService:
         self._call_send(encode(chunk), None)
 
     # -- answers until acknowledged ------------------------------------------------------
-    def _refuse(self, msg_id: str, code: str, detail: str) -> None:
+    def _refuse(self, msg_id: str, code: str, detail: str, *, final: bool = True) -> None:
         self.stats[f"refused_{code}"] += 1
         err = ErrorMessage(msg_id, code, detail[:500], self.satellite, self.clock.now())
-        self._deliver(msg_id, encode(err))
+        self._deliver(msg_id, encode(err), final=final)
 
-    def _deliver(self, msg_id: str, data: bytes) -> None:
+    def _deliver(self, msg_id: str, data: bytes, *, final: bool = True) -> None:
         old = self._pending.pop(msg_id, None)
         if old is not None and old.timer is not None:
             old.timer.cancel()
-        self._pending[msg_id] = _Pending(data, interval_s=self.config.repeat_s)
+        self._pending[msg_id] = _Pending(data, final, interval_s=self.config.repeat_s)
         self._send_copy(msg_id)
 
     def _send_copy(self, msg_id: str) -> None:

@@ -271,6 +271,36 @@ def test_one_inference_at_a_time_and_a_full_queue_says_busy():
     assert answers["q1"].times.inference_start_t_s >= answers["q0"].times.inference_end_t_s
 
 
+def test_busy_is_not_the_answer_of_its_id_the_same_id_is_run_when_it_comes_again():
+    """A busy refusal is repeated until acknowledged like any error, but it is not
+    remembered as the id's answer: the ground retries the same id later and gets the
+    real answer, acknowledged busy or not."""
+    backend = FakeBackend()
+    config = ServiceConfig(concurrency=1, max_queued=0, repeat_s=100.0)
+
+    async def script(svc, clock, sent):
+        svc.on_message(query("q0"))
+        svc.on_message(query("q1"))  # busy, not acknowledged
+        svc.on_message(query("q2"))  # busy, acknowledged below
+        await clock.sleep_until(1.0)
+        svc.on_message(encode(Ack(("q2",))))
+        await clock.sleep_until(10.0)  # q0 done: room again
+        svc.on_message(query("q1"))
+        await clock.sleep_until(20.0)
+        svc.on_message(query("q2"))
+        await clock.sleep_until(30.0)
+        svc.on_message(encode(Ack(("q0", "q1", "q2"))))
+        await clock.sleep_until(500.0)
+
+    sent, svc = run(backend, script, config)
+    busy = [(t, e.id) for t, e in sent if isinstance(e, ErrorMessage)]
+    assert busy == [(0.0, "q1"), (0.0, "q2")]  # the pending busy of q1 was dropped, not repeated
+    assert sorted(a.id for a in of(sent, Answer)) == ["q0", "q1", "q2"]
+    assert len(backend.calls) == 3
+    assert svc.stats["queries_again_after_busy"] == 1 and svc.stats["refusals_acknowledged"] == 1
+    assert svc.stats["answers_acknowledged"] == 3 and svc.unacknowledged == ()
+
+
 def test_streaming_sends_chunks_before_the_answer_and_they_add_up_to_it():
     config = ServiceConfig(chunk_interval_s=0.02)
 
