@@ -113,7 +113,7 @@ class Lateness:
     wall-clock time. ``count`` and ``max_s`` over the whole run; percentiles over the
     last ``window`` units."""
 
-    def __init__(self, window: int = 65_536) -> None:
+    def __init__(self, window: int = 4096) -> None:
         self.count = 0
         self.max_s = 0.0
         self._recent: deque[float] = deque(maxlen=window)

@@ -74,9 +74,12 @@ CONTACT_CHUNK_S = 900.0  # computed a chunk at a time, ...
 CONTACT_AHEAD_S = 1800.0  # ... and this far ahead of now
 
 
-def process_site(clock: Clock, config: EmulationConfig, sink: CaptureSink | None) -> Site:
+def process_site(
+    clock: Clock, config: EmulationConfig, sink: CaptureSink | None, *, keep_trace: bool
+) -> Site:
     """The :class:`~linkstack.runtime.site.Site` of one daemon process: its contact
-    plan begins :data:`CONTACT_LOOKBACK_S` before it starts."""
+    plan begins :data:`CONTACT_LOOKBACK_S` before it starts; only a process with a
+    ground keeps a trace (the ground's timelines read it)."""
     scenario = config.scenario
     assert isinstance(scenario, Scenario), "a scenario file resolves its scenario"
     site = Site(
@@ -86,6 +89,7 @@ def process_site(clock: Clock, config: EmulationConfig, sink: CaptureSink | None
         sink=sink,
         contacts_from_t_s=clock.now() - CONTACT_LOOKBACK_S,
         contacts_chunk_s=CONTACT_CHUNK_S,
+        keep_trace=keep_trace,
     )
     site.contacts.extend(clock.now() + CONTACT_AHEAD_S)
     return site

@@ -231,7 +231,9 @@ class Daemon:
             loop.add_signal_handler(sig, stop.set)
         if settings.capture.enabled and opts.capture:
             self.sink = self._open_capture()
-        site = process_site(clock, settings.emulation, self.sink)
+        site = process_site(
+            clock, settings.emulation, self.sink, keep_trace=role in ("ground", "all")
+        )
         looks = Looks(site)
         d = settings.daemon
         plan = PortPlan(

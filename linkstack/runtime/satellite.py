@@ -196,7 +196,7 @@ class SatelliteNode:
         """The service's downlink: queue a message (whose key is ``key``) for the ground;
         when it can leave (:data:`payloads.service.SendFn`)."""
         if key is not None and key[0] == "a":
-            self.site.trace.copies[key] += 1
+            self.site.trace.count_copy(key)
         return self._forward(RelayHeader(self.number, GROUND_NODE), message, key)
 
     def _forward(self, header: RelayHeader, message: bytes, key: MessageKey | None) -> float | None:

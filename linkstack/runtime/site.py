@@ -49,7 +49,8 @@ class Site:
     ``contacts_from_t_s``: where the contact plan begins (a daemon starts it before
     its own start, so that a pass in progress has its real AOS); ``contacts_chunk_s``:
     how much of it is computed at a time (a daemon takes small chunks, ahead of need:
-    a 6-hour chunk of the default scenario takes ~60 ms, during which nothing moves)."""
+    a 6-hour chunk of the default scenario takes ~60 ms, during which nothing moves);
+    ``keep_trace`` False: a process whose trace nobody reads keeps none."""
 
     def __init__(
         self,
@@ -60,12 +61,13 @@ class Site:
         sink: CaptureSink | None = None,
         contacts_from_t_s: float | None = None,
         contacts_chunk_s: float = DEFAULT_CHUNK_S,
+        keep_trace: bool = True,
     ) -> None:
         self.clock = clock
         self.config = config
         self.scenario = scenario
         self.sink = sink
-        self.trace = Trace()
+        self.trace = Trace(keep=keep_trace)
         self.contacts = ContactState(
             scenario,
             start_t_s=clock.now() if contacts_from_t_s is None else contacts_from_t_s,

@@ -19,7 +19,7 @@ from payloads.messages import MessageKey
 LinkId = tuple[str, ...]  # ("up", sat), ("down", sat), ("isl", src, dst)
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, eq=False)  # one record is one hop: identity, not equality
 class HopRecord:
     key: MessageKey
     kind: str  # "uplink", "isl", "downlink"
@@ -29,12 +29,18 @@ class HopRecord:
     end_t_s: float | None = None
     frames: int = 0  # uplink: CLTUs of the message sent, retransmissions included
     retransmissions: int = 0
+    slot: tuple[LinkId, Hashable] | None = None  # where it waits for its end, while open
 
 
 class Trace:
-    """Each hop of each query and answer (see the module docstring)."""
+    """Each hop of each query and answer (see the module docstring).
 
-    def __init__(self) -> None:
+    A trace keeps what it is told until :meth:`forget` (the ground forgets a query
+    once its timeline is filled, so that a long run does not grow); with ``keep``
+    False it keeps nothing (a process where nobody reads it: a satellite daemon)."""
+
+    def __init__(self, keep: bool = True) -> None:
+        self.keep = keep
         self.hops: dict[MessageKey, list[HopRecord]] = defaultdict(list)
         self.copies: Counter[MessageKey] = Counter()
         self._open: dict[tuple[LinkId, Hashable], deque[HopRecord]] = defaultdict(deque)
@@ -50,11 +56,12 @@ class Trace:
         message: bytes,
     ) -> HopRecord | None:
         """``message`` (whose key is ``key``; None: not followed) leaves on ``link``."""
-        if key is None:
+        if key is None or not self.keep:
             return None
-        record = HopRecord(key, kind, src, dst, t_s)
+        slot = (link, message)
+        record = HopRecord(key, kind, src, dst, t_s, slot=slot)
         self.hops[key].append(record)
-        self._open[(link, message)].append(record)
+        self._open[slot].append(record)
         return record
 
     def end(self, link: LinkId, message: bytes, t_s: float) -> HopRecord | None:
@@ -67,7 +74,25 @@ class Trace:
         if not pending:
             del self._open[(link, message)]
         record.end_t_s = t_s
+        record.slot = None
         return record
+
+    def count_copy(self, key: MessageKey) -> None:
+        """One more copy of an answer left its satellite."""
+        if self.keep:
+            self.copies[key] += 1
+
+    def forget(self, *keys: MessageKey) -> None:
+        """Drop every hop of these messages, those still open included."""
+        for key in keys:
+            for record in self.hops.pop(key, ()):
+                if record.slot is not None:
+                    pending = self._open.get(record.slot)
+                    if pending is not None:
+                        pending.remove(record)
+                        if not pending:
+                            del self._open[record.slot]
+            self.copies.pop(key, None)
 
     def chain(self, key: MessageKey, last: HopRecord, first_src_kind: str) -> list[HopRecord]:
         """``last`` and the hops that brought the same message to its source, back to a
