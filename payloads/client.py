@@ -12,11 +12,23 @@ until a satellite can be reached, uplinks it and, for a target out of view, has
 it relayed over the laser links. The ground segment hands every message that comes
 down back to :meth:`Client.on_message`.
 
-- **Targets.** ``target=None`` asks whichever satellite of the constellation the
-  ground can reach first (the one in view whose pass lasts longest); a name
-  (``"CS-07"``) asks that computing satellite, straight up when it is in view,
-  relayed over laser links through a satellite in view when it is not, and the
-  query waits on the ground while no satellite is in view at all.
+- **Targets.** ``target=None`` asks whichever computing satellite the ground can
+  reach that has room: the ground segment spreads such queries over them, least
+  loaded first by its own count of queries in flight (at equal load, the one in
+  view whose pass lasts longest); a name (``"CS-07"``) asks that computing
+  satellite, straight up when it is in view, relayed over laser links through a
+  satellite in view when it is not. A query waits on the ground while no satellite
+  can be reached, and while the satellites it may go to have no room: the ground
+  uplinks to a satellite at most what its onboard queue and model can hold.
+- **Busy is not an answer.** A satellite that refuses a query ``busy`` (its queue
+  was full after all) is acknowledged, and the query goes back to the ground
+  segment's queue (:meth:`GroundSegment.refused_busy`), with the same id, to be
+  sent elsewhere or later; the query keeps waiting for its first real answer.
+- **Final refusals from the ground.** The ground gives up on a query in two cases
+  only, each with an :class:`ErrorMessage` of its own (satellite ``""``) as the
+  query's answer: ``ground_queue_full`` when the ground segment's queue had no room
+  for it at submission (:class:`GroundQueueFullError`), ``deadline_exceeded`` when
+  no answer came within ``deadline_s`` of its submission.
 - **Exactly one answer.** The satellite repeats each answer until acknowledged;
   the client keeps the first copy of each (an :class:`Answer` or an
   :class:`ErrorMessage`), acknowledges every copy it sees (acks are batched for
@@ -48,6 +60,7 @@ from linkstack.errors import ConfigError, DecodeError, LinkstackError
 from linkstack.timebase import Clock, TimerHandle
 from payloads.backends import GenerationParams
 from payloads.messages import (
+    TRANSIENT_ERROR_CODES,
     Ack,
     Answer,
     AnswerChunk,
@@ -65,7 +78,18 @@ class GroundSegment(Protocol):
 
     def submit(self, message: bytes, *, target: str | None, query_id: str | None) -> None:
         """Queue one message (a query, or an ack when ``query_id`` is None) for
-        ``target`` (None: any satellite)."""
+        ``target`` (None: any satellite). Raises :class:`GroundQueueFullError` when
+        the queue has no room for a query it does not know yet."""
+        ...
+
+    def refused_busy(self, query_id: str, satellite: str, t_s: float | None) -> None:
+        """``satellite`` refused the query ``busy`` at ``t_s`` (its own clock): queue
+        it again, same id, for another satellite with room or for later."""
+        ...
+
+    def settled(self, query_id: str, satellite: str) -> None:
+        """The query has its final answer (or refusal) from ``satellite`` (``""``: the
+        ground gave up): nothing more to send, no longer in flight."""
         ...
 
     def in_view(self, target: str | None) -> bool:
@@ -87,6 +111,8 @@ class ClientConfig:
     ack_delay_s: float = 0.2
     retry_after_s: float = 900.0
     max_retries: int = 3
+    # the ground gives up on a query with no answer this long after its submission
+    deadline_s: float = 86_400.0
 
     def __post_init__(self) -> None:
         if not self.ack_delay_s >= 0:
@@ -95,17 +121,25 @@ class ClientConfig:
             raise ConfigError("ClientConfig", "retry_after_s", "must be positive")
         if not isinstance(self.max_retries, int) or self.max_retries < 0:
             raise ConfigError("ClientConfig", "max_retries", "must be an integer >= 0")
+        if not self.deadline_s > 0:
+            raise ConfigError("ClientConfig", "deadline_s", "must be positive")
+
+
+class GroundQueueFullError(LinkstackError):
+    """The ground segment's queue has no room for another query (raised by
+    :meth:`GroundSegment.submit`; the client turns it into the query's
+    ``ground_queue_full`` refusal)."""
 
 
 class QueryRefusedError(LinkstackError):
-    """The satellite refused the query: ``error`` is its :class:`ErrorMessage`."""
+    """The query was refused for good: ``error`` is the :class:`ErrorMessage`, from
+    the satellite or (satellite ``""``) from the ground."""
 
     def __init__(self, error: ErrorMessage, timeline: Timeline) -> None:
         self.error = error
         self.timeline = timeline
-        super().__init__(
-            f"query {error.id} refused by {error.satellite}: {error.code}: {error.detail}"
-        )
+        by = error.satellite or "the ground"
+        super().__init__(f"query {error.id} refused by {by}: {error.code}: {error.detail}")
 
 
 class Pending:
@@ -124,6 +158,7 @@ class Pending:
         self.on_chunk: Callable[[AnswerChunk], object] | None = None
         self.sent = 1
         self.retry_timer: TimerHandle | None = None
+        self.deadline_timer: TimerHandle | None = None
 
     @property
     def done(self) -> bool:
@@ -224,8 +259,15 @@ class Client:
         self.pending[query.id] = pending
         self.timelines.append(timeline)
         self.stats["queries"] += 1
-        self.ground.submit(data, target=target, query_id=query.id)
+        try:
+            self.ground.submit(data, target=target, query_id=query.id)
+        except GroundQueueFullError as exc:  # refused at once, answered on the next turn
+            self.clock.call_at(now_t_s, self._give_up, pending, "ground_queue_full", str(exc))
+            return pending
         self._arm_retry(pending, self.config.retry_after_s)
+        pending.deadline_timer = self.clock.call_at(
+            now_t_s + self.config.deadline_s, self._deadline, pending
+        )
         return pending
 
     async def ask(
@@ -255,10 +297,36 @@ class Client:
             return
         if pending.sent > self.config.max_retries:
             return
+        try:
+            self.ground.submit(encode(pending.query), target=pending.target, query_id=pending.id)
+        except GroundQueueFullError:  # no room on the ground now: look again later
+            self._arm_retry(pending, interval_s)
+            return
         pending.sent += 1
         self.stats["retries"] += 1
-        self.ground.submit(encode(pending.query), target=pending.target, query_id=pending.id)
         self._arm_retry(pending, 2 * interval_s)
+
+    def _deadline(self, pending: Pending) -> None:
+        pending.deadline_timer = None
+        if pending.done:
+            return
+        where = (
+            "it was still waiting on the ground"
+            if self.ground.on_ground(pending.id)
+            else "it left the ground and no answer came down"
+        )
+        self.ground.settled(pending.id, "")
+        detail = f"no answer within {self.config.deadline_s:g} s of its submission ({where})"
+        self._give_up(pending, "deadline_exceeded", detail)
+
+    def _give_up(self, pending: Pending, code: str, detail: str) -> None:
+        """The ground's own final refusal of a query."""
+        if pending.done:
+            return
+        self.stats[code] += 1
+        error = ErrorMessage(pending.id, code, detail[:500], "", self.clock.now())
+        pending.timeline.error = code
+        self._settle(pending, error, encode(error))
 
     # -- what comes down -------------------------------------------------------------------
     def on_message(self, data: bytes, t_s: float, satellite: str = "") -> None:
@@ -285,7 +353,12 @@ class Client:
         if pending.done:
             self.stats["duplicates"] += 1
             return
+        if isinstance(msg, ErrorMessage) and msg.code in TRANSIENT_ERROR_CODES:
+            self.stats[msg.code] += 1  # not an answer: the ground sends the query again
+            self.ground.refused_busy(msg.id, msg.satellite or satellite, msg.t_s)
+            return
         self.stats["answers" if isinstance(msg, Answer) else "errors"] += 1
+        self.ground.settled(msg.id, msg.satellite or satellite)
         timeline = pending.timeline
         timeline.satellite = msg.satellite or timeline.satellite
         if isinstance(msg, Answer):
@@ -297,11 +370,16 @@ class Client:
             timeline.answer_on_ground_t_s = t_s
         else:
             timeline.error = msg.code
-        if pending.retry_timer is not None:
-            pending.retry_timer.cancel()
-            pending.retry_timer = None
-        self.ground.annotate(timeline)
-        pending._finish(msg, bytes(data))
+        self._settle(pending, msg, bytes(data))
+
+    def _settle(self, pending: Pending, msg: Answer | ErrorMessage, data: bytes) -> None:
+        """The query's first real answer (or final refusal) is in: hand it over once."""
+        for timer in (pending.retry_timer, pending.deadline_timer):
+            if timer is not None:
+                timer.cancel()
+        pending.retry_timer = pending.deadline_timer = None
+        self.ground.annotate(pending.timeline)
+        pending._finish(msg, data)
         if self.on_result is not None:
             self.on_result(pending)
 
@@ -325,8 +403,9 @@ class Client:
 
     def close(self) -> None:
         for pending in self.pending.values():
-            if pending.retry_timer is not None:
-                pending.retry_timer.cancel()
+            for timer in (pending.retry_timer, pending.deadline_timer):
+                if timer is not None:
+                    timer.cancel()
         if self._ack_timer is not None:
             self._ack_timer.cancel()
             self._ack_timer = None

@@ -13,7 +13,10 @@ see the APIDs below). Types:
   numbered; the final :class:`Answer` still carries the whole text, so a lost
   chunk costs a preview, never the answer;
 - ``e`` :class:`ErrorMessage` (satellite -> ground): a query refused (model
-  unavailable, prompt too long, rejected, malformed);
+  unavailable, prompt too long, rejected, malformed, busy: the one transient code,
+  which the ground retries); the ground itself refuses with the same message, as
+  the final answer its application gets (satellite ``""``): ``ground_queue_full``
+  (its queue had no room) or ``deadline_exceeded`` (no answer within its deadline);
 - ``k`` :class:`Ack` (ground -> satellite): the answers the ground has, so that
   the satellite stops repeating them. The TM downlink has no retransmission of
   its own; the satellite repeats an answer until it is acknowledged, and the
@@ -62,7 +65,16 @@ ANSWER_APID = 0x101  # downlink: answers, chunks and errors, in TM Space Packets
 MAX_MESSAGE_LEN = 1 << 20  # octets; refused before decoding
 MAX_ID_LEN = 64
 
-ERROR_CODES = ("model_unavailable", "prompt_too_long", "rejected", "malformed", "busy")
+ERROR_CODES = (
+    "model_unavailable",
+    "prompt_too_long",
+    "rejected",
+    "malformed",
+    "busy",  # transient: the ground queues the query again (payloads.client)
+    "ground_queue_full",  # made by the ground, never sent by a satellite
+    "deadline_exceeded",  # made by the ground, never sent by a satellite
+)
+TRANSIENT_ERROR_CODES = ("busy",)
 FINISH_REASONS = ("stop", "length", "error")
 
 # What a message is about, for whoever follows it without decoding it (the

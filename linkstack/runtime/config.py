@@ -7,9 +7,39 @@ from dataclasses import dataclass, field
 from channels.optical import OPTICAL_ISL_100G, OpticalTerminal
 from channels.rf import S_BAND_UPLINK, X_BAND_DOWNLINK, RfLinkConfig
 from channels.scenarios import Scenario
+from linkstack.errors import ConfigError
 from linkstack.runtime.cop1_link import UplinkConfig
 from payloads.client import ClientConfig
 from payloads.service import ServiceConfig
+
+
+@dataclass(frozen=True)
+class DispatchConfig:
+    """How the mission control hands queries to the satellites
+    (:class:`~linkstack.runtime.mission_control.MissionControl`)."""
+
+    # queries waiting on the ground (not yet uplinked); one more is refused ground_queue_full
+    max_waiting: int = 100_000
+    # queries in flight (uplinked, not yet answered) per computing satellite; None: what
+    # its service holds, ServiceConfig.concurrency + ServiceConfig.max_queued
+    capacity: int | None = None
+    # a satellite that refused a query busy gets nothing new for this long, doubled for
+    # each busy in a row (up to max_busy_hold_s) until one of its answers comes down
+    busy_hold_s: float = 2.0
+    max_busy_hold_s: float = 120.0
+    # while queries wait for room, look again at least this often (a satellite may
+    # come into reach); an answer coming down makes room at once
+    recheck_s: float = 10.0
+
+    def __post_init__(self) -> None:
+        where = "DispatchConfig"
+        if not isinstance(self.max_waiting, int) or self.max_waiting < 0:
+            raise ConfigError(where, "max_waiting", f"must be >= 0, got {self.max_waiting!r}")
+        if self.capacity is not None and (not isinstance(self.capacity, int) or self.capacity < 1):
+            raise ConfigError(where, "capacity", f"must be >= 1 or None, got {self.capacity!r}")
+        for name in ("busy_hold_s", "max_busy_hold_s", "recheck_s"):
+            if not getattr(self, name) > 0:
+                raise ConfigError(where, name, f"must be positive, got {getattr(self, name)!r}")
 
 
 @dataclass(frozen=True)
@@ -20,6 +50,7 @@ class EmulationConfig:
     backend: str = "tiny"  # a make_backend spec (ignored when a Backend is passed)
     service: ServiceConfig = field(default_factory=ServiceConfig)
     client: ClientConfig = field(default_factory=ClientConfig)
+    dispatch: DispatchConfig = field(default_factory=DispatchConfig)
     uplink: UplinkConfig = field(default_factory=UplinkConfig)  # scid set per satellite
     uplink_rf: RfLinkConfig = S_BAND_UPLINK
     downlink_rf: RfLinkConfig = X_BAND_DOWNLINK

@@ -11,6 +11,28 @@ A message's progress lives in one place: each of its Space Packets is a
 which carries the message's :class:`_Transfer` as its tag; the channel reports each
 CLTU that starts to radiate with that tag (:class:`~linkstack.runtime.cop1_link.Transmitted`),
 which is when the uplink hop of the trace begins.
+
+Queries are dispatched by load (:class:`~linkstack.runtime.config.DispatchConfig`):
+
+- **Accounting.** The mission control counts, per computing satellite, the queries
+  in flight there: uplinked to it (as their computing target, straight up or
+  relayed), not yet answered (the client says when with :meth:`MissionControl.settled`).
+- **Pacing.** A satellite is given at most its capacity in flight (what its service
+  holds: ``concurrency + max_queued``); the rest wait in the ground queue. A query
+  for "any satellite" goes to the computing satellite, among those it can reach
+  now (straight up or relayed), that has room and the fewest in flight; at equal
+  load the present rule decides (straight up, the pass that lasts longest:
+  :func:`~linkstack.runtime.routing.spread_rank`). A query for a named satellite
+  waits for room there. A query sent again by the client (it may have been lost)
+  goes back to a satellite that has it in flight, without taking a second place.
+- **Busy.** A ``busy`` refusal (:meth:`MissionControl.refused_busy`) frees the
+  query's place, puts the query back in the queue (same id) and holds the
+  satellite that refused (nothing new for ``busy_hold_s``, doubled for each busy in
+  a row until one of its answers comes down): an "any" query goes elsewhere if
+  there is room, a named one waits and tries its satellite again.
+- **Refusals.** The ground queue holds at most ``max_waiting`` queries; a new one
+  beyond that is refused (:class:`payloads.client.GroundQueueFullError`, which the
+  client turns into a ``ground_queue_full`` answer). Acks are never refused or paced.
 """
 
 from __future__ import annotations
@@ -26,13 +48,23 @@ from linkstack.ccsds.spp import PacketType, Reassembler, SequenceCounter, SpaceP
 from linkstack.errors import DecodeError
 from linkstack.runtime.cop1_link import Ground, SentPacket, Transmitted, UplinkConfig
 from linkstack.runtime.report import Hop, Timeline
-from linkstack.runtime.routing import GROUND_NODE, RELAY_APID, RelayHeader, UplinkRoute
+from linkstack.runtime.routing import (
+    GROUND_NODE,
+    RELAY_APID,
+    RelayHeader,
+    UplinkRoute,
+    spread_rank,
+)
 from linkstack.runtime.site import MAX_PACKET_DATA, Site, ground_node, sat_node
 from linkstack.runtime.trace import HopRecord
 from linkstack.timebase import TimerHandle
+from payloads.client import GroundQueueFullError
 from payloads.messages import ANSWER_APID, QUERY_APID, MessageKey, query_key
 
 NO_ROUTE_RETRY_S = 3600.0  # no satellite reachable within the plan's look-ahead: look again
+# a busy refusal made this long before the query's last uplink to its satellite is a
+# late copy of an earlier refusal (a busy hold lasts longer than this)
+STALE_REFUSAL_S = 0.5
 
 
 @dataclass(slots=True)
@@ -40,6 +72,59 @@ class _Outgoing:
     message: bytes
     target: str | None
     query_id: str | None
+
+
+@dataclass(slots=True)
+class _Query:
+    """A query the ground has admitted and not yet seen settled."""
+
+    message: bytes
+    target: str | None
+    on: set[str] = field(default_factory=set)  # computing satellites it is in flight on
+
+
+class _Dispatch:
+    """What one dispatch pass knows at its instant: routes, places left, holds."""
+
+    def __init__(self, mc: MissionControl, now: float) -> None:
+        self.mc = mc
+        self.now = now
+        self.contacts = mc.site.contacts
+        self._routes: dict[str | None, UplinkRoute | None] = {}
+        self._spread: dict[str, UplinkRoute] | None = None
+        self._ranks: dict[str, tuple[float, float, int]] = {}  # spread_rank less the load
+        self.full = False  # no satellite an "any" query may go to has room
+
+    def route(self, target: str | None) -> UplinkRoute | None:
+        """The present route to ``target`` (None: any satellite), as it always was."""
+        if target not in self._routes:
+            self._routes[target] = self.contacts.uplink_route(target, self.now)
+        return self._routes[target]
+
+    def has_room(self, sat: str) -> bool:
+        mc = self.mc
+        return len(mc._in_flight[sat]) < mc.capacity and mc._held.get(sat, -1.0) <= self.now
+
+    @property
+    def spread(self) -> dict[str, UplinkRoute]:
+        """The computing satellites that can be reached now, and how."""
+        if self._spread is None:
+            self._spread = self.contacts.uplink_routes(self.mc._in_flight, self.now)
+        return self._spread
+
+    def pick(self) -> UplinkRoute | None:
+        """The route to the satellite an "any" query goes to now, if one has room."""
+        best: tuple[tuple[int, float, float, int], UplinkRoute] | None = None
+        for sat, route in self.spread.items():
+            if not self.has_room(sat):
+                continue
+            load = len(self.mc._in_flight[sat])
+            if sat not in self._ranks:
+                self._ranks[sat] = spread_rank(self.contacts, route, load, self.now)[1:]
+            rank = (load, *self._ranks[sat])
+            if best is None or rank < best[0]:
+                best = (rank, route)
+        return None if best is None else best[1]
 
 
 @dataclass(slots=True, eq=False)
@@ -100,6 +185,18 @@ class MissionControl:
         self._by_query: dict[str, list[_Transfer]] = defaultdict(list)
         self._timer: TimerHandle | None = None
         self._scheduled = False
+        # dispatch by load (see the module docstring)
+        self.dispatch = site.config.dispatch
+        service = site.config.service
+        self.capacity = self.dispatch.capacity or service.concurrency + service.max_queued
+        computing = site.config.computing
+        self._in_flight: dict[str, dict[str, float]] = {
+            name: {} for name in uplinks if computing is None or name in computing
+        }  # computing satellite -> {query id: when it was last uplinked to it}
+        self._queries: dict[str, _Query] = {}
+        self._queued: set[str] = set()  # ids of the queries waiting in the queue
+        self._held: dict[str, float] = {}  # satellite -> nothing new for it before this
+        self._busy_in_a_row: Counter[str] = Counter()
 
     def start(self) -> None:
         """Initiate each channel's AD service as configured."""
@@ -119,11 +216,77 @@ class MissionControl:
         acknowledged (its TM must keep coming)."""
         return self.channels[satellite].busy
 
+    def in_flight(self, satellite: str) -> int:
+        """Queries uplinked to ``satellite`` (a computing one) and not yet answered."""
+        return len(self._in_flight.get(satellite, ()))
+
+    @property
+    def waiting(self) -> int:
+        """Queries waiting in the ground queue."""
+        return len(self._queued)
+
     # -- GroundSegment -----------------------------------------------------------------------
     def submit(self, message: bytes, *, target: str | None, query_id: str | None) -> None:
+        if query_id is not None:
+            query = self._queries.get(query_id)
+            if query is None:
+                waiting = self.waiting
+                if waiting >= self.dispatch.max_waiting:
+                    self.stats["refused_ground_queue_full"] += 1
+                    raise GroundQueueFullError(
+                        f"{waiting} queries already wait on the ground, the most it holds "
+                        "(DispatchConfig.max_waiting)"
+                    )
+                query = self._queries[query_id] = _Query(message, target)
+            elif query_id in self._queued:  # already waiting: once is enough
+                self.stats["submitted_again_while_queued"] += 1
+                return
+            self._queued.add(query_id)
         self.stats["submitted"] += 1
         self.queue.append(_Outgoing(message, target, query_id))
         self._kick()
+
+    def refused_busy(self, query_id: str, satellite: str, t_s: float | None) -> None:
+        """``satellite`` had no room for the query after all: free its place there,
+        hold the satellite a while, and queue the query again (same id)."""
+        query = self._queries.get(query_id)
+        flights = self._in_flight.get(satellite)
+        if query is None or flights is None or query_id not in flights:
+            self.stats["busy_not_in_flight"] += 1  # a late copy, or not ours
+            return
+        if t_s is not None and t_s < flights[query_id] - STALE_REFUSAL_S:
+            self.stats["busy_stale"] += 1  # refused before its last uplink there
+            return
+        self.stats["busy"] += 1
+        del flights[query_id]
+        query.on.discard(satellite)
+        now = self.site.clock.now()
+        self._busy_in_a_row[satellite] += 1
+        hold_s = min(
+            self.dispatch.busy_hold_s * 2.0 ** (self._busy_in_a_row[satellite] - 1),
+            self.dispatch.max_busy_hold_s,
+        )
+        self._held[satellite] = max(self._held.get(satellite, now), now + hold_s)
+        if not query.on and query_id not in self._queued:
+            self.stats["requeued_busy"] += 1
+            self._queued.add(query_id)
+            self.queue.append(_Outgoing(query.message, query.target, query_id))
+        self._kick()
+
+    def settled(self, query_id: str, satellite: str) -> None:
+        """The query has its answer (or the ground gave up): forget it."""
+        query = self._queries.pop(query_id, None)
+        if query is None:
+            return
+        for sat in query.on:
+            self._in_flight[sat].pop(query_id, None)
+        if satellite in query.on:  # it answers: it is not busy
+            self._busy_in_a_row.pop(satellite, None)
+        if query_id in self._queued:
+            self._queued.discard(query_id)
+            self.queue = [item for item in self.queue if item.query_id != query_id]
+        if self.queue:  # a place came free
+            self._kick()
 
     def in_view(self, target: str | None) -> bool:
         """Whether a message for ``target`` could leave now: a satellite is in view of
@@ -131,7 +294,7 @@ class MissionControl:
         return self.site.contacts.uplink_route(target, self.site.clock.now()) is not None
 
     def on_ground(self, query_id: str) -> bool:
-        if any(item.query_id == query_id for item in self.queue):
+        if query_id in self._queued:
             return True
         transfers = self._by_query.get(query_id)
         if not transfers:
@@ -217,22 +380,77 @@ class MissionControl:
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
-        contacts = self.site.contacts
         now = self.site.clock.now()
+        plan = _Dispatch(self, now)
         waiting = []
+        no_route: set[str | None] = set()  # targets (None: any) waiting for a route
+        for_room = False  # some query waits for a satellite with room
         for item in self.queue:
-            route = contacts.uplink_route(item.target, now)
+            query = self._queries.get(item.query_id) if item.query_id is not None else None
+            if query is None:  # an ack (or raw octets): not paced
+                route = plan.route(item.target)
+            else:
+                route = self._route_query(plan, query)
+                if route is None and not self._reachable(plan, query):
+                    no_route.add(query.target)
+                elif route is None:
+                    for_room = True
             if route is None:
+                if query is None:
+                    no_route.add(item.target)
                 waiting.append(item)
                 continue
+            if query is not None and item.query_id is not None:
+                self._queued.discard(item.query_id)
+                if route.target in self._in_flight:
+                    self._in_flight[route.target][item.query_id] = now
+                    query.on.add(route.target)
             self._uplink(route, item)
         self.queue = waiting
         if waiting:
-            targets = {item.target for item in waiting}
-            times_t_s = [contacts.next_uplink_time(target, now) for target in targets]
-            soon_t_s = [t for t in times_t_s if t is not None]
-            wake_t_s = min(soon_t_s) if soon_t_s else now + NO_ROUTE_RETRY_S
+            wake_t_s = self._wake_t_s(no_route, for_room, now)
             self._timer = self.site.clock.call_at(max(wake_t_s, now + 1e-3), self._dispatch)
+
+    def _route_query(self, plan: _Dispatch, query: _Query) -> UplinkRoute | None:
+        """Where a waiting query goes now, or None (no route, or no room)."""
+        for sat in sorted(query.on):  # sent again: where it is in flight, if reachable
+            route = plan.route(sat)
+            if route is not None:
+                self.stats["sent_again_in_flight"] += 1
+                return route
+        target = query.target
+        if target is not None:
+            if target in self._in_flight and not plan.has_room(target):
+                return None
+            return plan.route(target)
+        if plan.full:
+            return None
+        route = plan.pick()
+        plan.full = route is None
+        return route
+
+    def _reachable(self, plan: _Dispatch, query: _Query) -> bool:
+        """Whether the query could go somewhere now but for room."""
+        if query.target is not None:
+            return plan.route(query.target) is not None
+        return bool(plan.spread)
+
+    def _wake_t_s(self, no_route: set[str | None], for_room: bool, now: float) -> float:
+        """When to look at the queue again: the next route for what has none, the end
+        of a satellite's busy hold, and a recheck while queries wait for room (an
+        answer coming down makes room at once)."""
+        contacts = self.site.contacts
+        times_t_s: list[float | None] = []
+        for target in no_route:
+            if target is None and len(self._in_flight) < len(self.channels):
+                times_t_s += [contacts.next_uplink_time(s, now) for s in self._in_flight]
+            else:
+                times_t_s.append(contacts.next_uplink_time(target, now))
+        if for_room:
+            times_t_s.append(now + self.dispatch.recheck_s)
+            times_t_s += [t for t in self._held.values() if t > now]
+        soon_t_s = [t for t in times_t_s if t is not None]
+        return min(soon_t_s) if soon_t_s else now + NO_ROUTE_RETRY_S
 
     def _uplink(self, route: UplinkRoute, item: _Outgoing) -> None:
         sat = route.first

@@ -12,6 +12,9 @@ and answers the questions the nodes ask, at a time ``t_s`` they give:
   target's pass is usable, otherwise up to the usable satellite nearest the target
   over laser links, which relays it (:meth:`ContactState.uplink_route`). When no
   satellite is usable the caller waits until :meth:`ContactState.next_uplink_time`.
+  :meth:`ContactState.uplink_routes` gives the routes to many satellites at once
+  (the mission control spreads queries for "any satellite" over them by load; at
+  equal load it keeps the rule above, :func:`spread_rank`).
 - **relay**: the shortest path between two satellites over the laser links that
   are up (a link is up from its window's start plus the terminals' pointing,
   acquisition and tracking time until its end), weighted by light time plus a
@@ -36,8 +39,10 @@ from __future__ import annotations
 
 import bisect
 import heapq
+import itertools
 import math
 import struct
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from channels.contacts import DEFAULT_ISL_STEP_S as ISL_STEP_S
@@ -412,6 +417,41 @@ class ContactState:
         first = min(reachable, key=lambda s: (dist[s][0], -usable[s].los_t_s))
         return UplinkRoute(usable[first].station, self._walk(dist, first), usable[first].los_t_s)
 
+    def uplink_routes(self, targets: Iterable[str], t_s: float) -> dict[str, UplinkRoute]:
+        """The routes up to each of ``targets`` that can be reached at ``t_s``: straight
+        up through its own usable pass, or relayed from the usable satellite nearest to
+        it over laser links (one shortest-path search per usable satellite, however
+        many targets)."""
+        usable = {}
+        for sat in self.satellites:
+            p = self.usable_pass(sat, t_s)
+            if p is not None:
+                usable[sat] = p
+        out: dict[str, UplinkRoute] = {}
+        if not usable:
+            return out
+        trees = {first: self.distances(first, t_s) for first in usable}
+        for target in targets:
+            if target in usable:
+                p = usable[target]
+                out[target] = UplinkRoute(p.station, (target,), p.los_t_s)
+                continue
+            reachable = [first for first, tree in trees.items() if target in tree]
+            if not reachable:
+                continue
+            first = min(reachable, key=lambda f: (trees[f][target][0], -usable[f].los_t_s))
+            path = tuple(reversed(self._walk(trees[first], target)))
+            out[target] = UplinkRoute(usable[first].station, path, usable[first].los_t_s)
+        return out
+
+    def relay_cost_s(self, route: UplinkRoute, t_s: float) -> float:
+        """The laser part of ``route`` at ``t_s``: light time plus forwarding, per hop."""
+        cost_s = 0.0
+        for a, b in itertools.pairwise(route.path):
+            delay_s = self.laser_up(a, b, t_s)
+            cost_s += (math.inf if delay_s is None else delay_s) + HOP_COST_S
+        return cost_s
+
     def next_uplink_time(self, target: str | None, t_s: float) -> float | None:
         """The earliest instant >= ``t_s`` with an uplink route (None within the look-ahead)."""
         candidates = sorted(
@@ -436,6 +476,18 @@ class ContactState:
         path = tuple(reversed(self._walk(dist, sat)))
         p = self.usable_pass(sat, contact_t_s, downlink=True)
         return DownlinkRoute(path, contact_t_s, p.station if p is not None else "")
+
+
+def spread_rank(
+    contacts: ContactState, route: UplinkRoute, load: int, t_s: float
+) -> tuple[int, float, float, int]:
+    """How a query for "any satellite" ranks a satellite it can reach by ``route``,
+    lowest first: the fewest queries in flight (``load``), then straight up before
+    relayed (the shorter laser path first), then the pass that lasts longest, then
+    the scenario's order. At equal load this is :meth:`ContactState.uplink_route`'s
+    rule for "any satellite", so a lightly loaded run chooses as that rule does."""
+    cost_s = contacts.relay_cost_s(route, t_s) if len(route.path) > 1 else 0.0
+    return (load, cost_s, -route.los_t_s, contacts.nodes[route.target])
 
 
 def _pair(a: str, b: str) -> tuple[str, str]:

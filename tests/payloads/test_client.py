@@ -3,7 +3,7 @@
 import pytest
 
 from linkstack.runtime import clock as clk
-from payloads.client import Client, ClientConfig, QueryRefusedError
+from payloads.client import Client, ClientConfig, GroundQueueFullError, QueryRefusedError
 from payloads.messages import (
     Ack,
     Answer,
@@ -25,10 +25,21 @@ class FakeGround:
         self.sent: list[tuple[float, object, str | None]] = []
         self.held: set[str] = set()
         self.annotated: list[str] = []
+        self.busy: list[tuple[str, str, float | None]] = []
+        self.settled_ids: list[tuple[str, str]] = []
+        self.full = False
         self.clock = None
 
     def submit(self, message, *, target, query_id):
+        if self.full and query_id is not None:
+            raise GroundQueueFullError("3 queries already wait")
         self.sent.append((self.clock.now(), decode(message), target))
+
+    def refused_busy(self, query_id, satellite, t_s):
+        self.busy.append((query_id, satellite, t_s))
+
+    def settled(self, query_id, satellite):
+        self.settled_ids.append((query_id, satellite))
 
     def in_view(self, target):
         return self.view
@@ -208,3 +219,86 @@ def test_the_finished_query_is_handed_over_once_with_the_answer_as_it_came_down(
     pending, first = run(script)
     assert finished == [pending]
     assert pending.result_message.text == "42" and pending.result_data == first
+
+
+def test_busy_is_acknowledged_and_handed_back_to_the_ground_and_the_real_answer_is_kept():
+    """A busy refusal is not an answer: the client acknowledges it, tells the ground
+    (which queues the query again), and keeps waiting; the first real answer, later
+    and from another satellite, is the query's answer."""
+    finished = []
+
+    async def script(client, ground, clock):
+        client.on_result = finished.append
+        pending = client.submit("hi")
+        client.on_message(encode(ErrorMessage(pending.id, "busy", "16 wait", "CS-01", 2.0)), 3)
+        client.on_message(encode(ErrorMessage(pending.id, "busy", "16 wait", "CS-01", 2.0)), 9)
+        await clock.sleep_until(10.0)
+        assert not pending.done and finished == []
+        client.on_message(answer(pending.id, sat="CS-02"), 20.0)
+        client.on_message(encode(ErrorMessage(pending.id, "busy", "late", "CS-03", 21.0)), 22)
+        got, timeline = await pending.result()
+        await clock.sleep_until(30.0)
+        return got, timeline, pending, ground, client
+
+    got, timeline, pending, ground, client = run(script)
+    assert got.text == "42" and timeline.satellite == "CS-02" and not timeline.error
+    assert ground.busy == [(pending.id, "CS-01", 2.0)] * 2  # the ground sorts out copies
+    assert ground.settled_ids == [(pending.id, "CS-02")] and finished == [pending]
+    assert client.stats["busy"] == 2 and client.stats["answers"] == 1
+    assert client.stats["errors"] == 0 and client.stats["duplicates"] == 1
+    acked = {(tg, i) for _, m, tg in ground.acks() for i in m.ids}
+    assert acked == {("CS-01", pending.id), ("CS-02", pending.id), ("CS-03", pending.id)}
+
+
+def test_a_query_with_no_answer_by_its_deadline_is_refused_by_the_ground():
+    finished = []
+
+    async def script(client, ground, clock):
+        client.on_result = finished.append
+        waits = client.submit("waits on the ground")
+        ground.held.add(waits.id)
+        lost = client.submit("left, never answered")
+        answered = client.submit("answered in time")
+        client.on_message(answer(answered.id), 50.0)
+        await clock.sleep_until(99.0)
+        assert not waits.done and not lost.done
+        await clock.sleep_until(101.0)
+        errors = []
+        for p in (waits, lost):
+            with pytest.raises(QueryRefusedError) as err:
+                await p.result()
+            errors.append(err.value)
+        client.on_message(answer(lost.id), 150.0)  # too late: a duplicate
+        return errors, (waits, lost, answered), ground, client
+
+    config = ClientConfig(deadline_s=100.0, retry_after_s=1000.0)
+    errors, (waits, lost, answered), ground, client = run(script, config)
+    assert [e.error.code for e in errors] == ["deadline_exceeded"] * 2
+    assert all(e.error.satellite == "" and e.error.t_s == 100.0 for e in errors)
+    assert "still waiting on the ground" in errors[0].error.detail
+    assert "left the ground" in errors[1].error.detail
+    assert "refused by the ground: deadline_exceeded" in str(errors[0])
+    assert errors[0].timeline.error == "deadline_exceeded" and not errors[0].timeline.complete
+    assert ground.settled_ids == [(answered.id, "CS-03"), (waits.id, ""), (lost.id, "")]
+    assert client.stats["deadline_exceeded"] == 2 and client.stats["duplicates"] == 1
+    assert decode(lost.result_data) == lost.result_message  # handed over as octets too
+
+
+def test_a_full_ground_queue_refuses_a_new_query_on_the_next_turn():
+    finished = []
+
+    async def script(client, ground, clock):
+        client.on_result = finished.append
+        ground.full = True
+        pending = client.submit("one too many")
+        assert not pending.done and finished == []  # the caller gets its Pending first
+        with pytest.raises(QueryRefusedError) as err:
+            await pending.result()
+        await clock.sleep_until(5.0)
+        return err.value, pending, ground, client
+
+    err, pending, ground, client = run(script)
+    assert err.error.code == "ground_queue_full" and err.error.satellite == ""
+    assert "3 queries already wait" in err.error.detail and finished == [pending]
+    assert ground.queries() == [] and ground.acks() == []  # nothing to acknowledge
+    assert client.stats["ground_queue_full"] == 1
