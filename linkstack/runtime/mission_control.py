@@ -27,9 +27,10 @@ Queries are dispatched by load (:class:`~linkstack.runtime.config.DispatchConfig
   goes back to a satellite that has it in flight, without taking a second place.
 - **Busy.** A ``busy`` refusal (:meth:`MissionControl.refused_busy`) frees the
   query's place, puts the query back in the queue (same id) and holds the
-  satellite that refused (nothing new for ``busy_hold_s``, doubled for each busy in
-  a row until one of its answers comes down): an "any" query goes elsewhere if
-  there is room, a named one waits and tries its satellite again.
+  satellite that refused: nothing new for ``busy_hold_s``, doubled each time it
+  refuses again after a hold, until one of its answers comes down (the refusals
+  of one burst make one hold). An "any" query goes elsewhere if there is room, a
+  named one waits and tries its satellite again.
 - **Refusals.** The ground queue holds at most ``max_waiting`` queries; a new one
   beyond that is refused (:class:`payloads.client.GroundQueueFullError`, which the
   client turns into a ``ground_queue_full`` answer). Acks are never refused or paced.
@@ -261,12 +262,13 @@ class MissionControl:
         del flights[query_id]
         query.on.discard(satellite)
         now = self.site.clock.now()
-        self._busy_in_a_row[satellite] += 1
-        hold_s = min(
-            self.dispatch.busy_hold_s * 2.0 ** (self._busy_in_a_row[satellite] - 1),
-            self.dispatch.max_busy_hold_s,
-        )
-        self._held[satellite] = max(self._held.get(satellite, now), now + hold_s)
+        if self._held.get(satellite, -1.0) <= now:  # not already held: a new try failed
+            self._busy_in_a_row[satellite] += 1
+            hold_s = min(
+                self.dispatch.busy_hold_s * 2.0 ** (self._busy_in_a_row[satellite] - 1),
+                self.dispatch.max_busy_hold_s,
+            )
+            self._held[satellite] = now + hold_s
         if not query.on and query_id not in self._queued:
             self.stats["requeued_busy"] += 1
             self._queued.add(query_id)
