@@ -9,7 +9,13 @@ from hypothesis import strategies as st
 
 from channels.scenarios import default_scenario
 from linkstack.errors import ConfigError, DecodeError, EncodeError
-from linkstack.runtime.routing import ENVELOPE_HEADER_LEN, GROUND_NODE, ContactState, RelayHeader
+from linkstack.runtime.routing import (
+    ENVELOPE_HEADER_LEN,
+    GROUND_NODE,
+    ContactState,
+    RelayHeader,
+    spread_rank,
+)
 
 FIRST_PASS_S = 5263.0  # the first pass of the default scenario: Mohe sees CS-06 at ~5263 s
 IN_VIEW_S = 5300.0
@@ -157,3 +163,31 @@ def test_the_links_take_pass_and_window_starts_from_the_same_plan(contacts):
     start = contacts.window_start(a, b, 0.0)
     assert start == -math.inf and contacts.laser_up(a, b, 0.0) is not None
     assert contacts.window_start(a, "CS-07", 0.0) is None  # not neighbours
+
+
+def test_routes_to_every_satellite_at_once_and_the_spread_rank_at_equal_load(contacts):
+    """uplink_routes: straight up to a satellite in view, otherwise from a satellite in
+    view over laser links up now; at equal load the spread rank picks what the rule for
+    "any satellite" picks, and a lighter load wins over it."""
+    names = contacts.satellites
+    assert contacts.uplink_routes(names, 1000.0) == {}  # nothing in view yet
+    checked = 0
+    for t in range(5300, 30_000, 157):
+        routes = contacts.uplink_routes(names, t)
+        usable = {s for s in names if contacts.usable_pass(s, t) is not None}
+        assert bool(routes) == bool(usable)
+        if not routes:
+            continue
+        for sat, route in routes.items():
+            assert route.target == sat and route.first in usable
+            assert (len(route.path) == 1) == (sat in usable)
+            assert all(contacts.laser_up(a, b, t) for a, b in itertools.pairwise(route.path))
+            assert route.los_t_s == contacts.usable_pass(route.first, t).los_t_s
+        ranked = min(routes, key=lambda s: spread_rank(contacts, routes[s], 0, t))
+        assert ranked == contacts.uplink_route(None, t).first
+        busier = {s: 1 if s == ranked else 0 for s in routes}
+        if len(routes) > 1:
+            other = min(routes, key=lambda s: spread_rank(contacts, routes[s], busier[s], t))
+            assert other != ranked
+        checked += 1
+    assert checked > 20
