@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import heapq
 from collections import Counter, defaultdict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
@@ -93,7 +94,7 @@ class _Dispatch:
         self.contacts = mc.site.contacts
         self._routes: dict[str | None, UplinkRoute | None] = {}
         self._spread: dict[str, UplinkRoute] | None = None
-        self._ranks: dict[str, tuple[float, float, int]] = {}  # spread_rank less the load
+        self._heap: list[tuple[tuple[int, float, float, int], str]] | None = None
         self.full = False  # no satellite an "any" query may go to has room
 
     def route(self, target: str | None) -> UplinkRoute | None:
@@ -114,18 +115,30 @@ class _Dispatch:
         return self._spread
 
     def pick(self) -> UplinkRoute | None:
-        """The route to the satellite an "any" query goes to now, if one has room."""
-        best: tuple[tuple[int, float, float, int], UplinkRoute] | None = None
-        for sat, route in self.spread.items():
+        """The route to the satellite an "any" query goes to now (the lowest
+        :func:`spread_rank` among those with room), counting it as sent there."""
+        in_flight = self.mc._in_flight
+        if self._heap is None:
+            spread = self.spread
+            self._heap = [
+                (spread_rank(self.contacts, route, len(in_flight[sat])), sat)
+                for sat, route in spread.items()
+                if self.has_room(sat)
+            ]
+            heapq.heapify(self._heap)
+        heap = self._heap
+        while heap:
+            rank, sat = heap[0]
             if not self.has_room(sat):
+                heapq.heappop(heap)
                 continue
-            load = len(self.mc._in_flight[sat])
-            if sat not in self._ranks:
-                self._ranks[sat] = spread_rank(self.contacts, route, load, self.now)[1:]
-            rank = (load, *self._ranks[sat])
-            if best is None or rank < best[0]:
-                best = (rank, route)
-        return None if best is None else best[1]
+            load = len(in_flight[sat])
+            if rank[0] != load:  # a named query took a place there meanwhile
+                heapq.heapreplace(heap, ((load, *rank[1:]), sat))
+                continue
+            heapq.heapreplace(heap, ((load + 1, *rank[1:]), sat))
+            return self.spread[sat]
+        return None
 
 
 @dataclass(slots=True, eq=False)

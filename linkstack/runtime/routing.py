@@ -39,7 +39,6 @@ from __future__ import annotations
 
 import bisect
 import heapq
-import itertools
 import math
 import struct
 from collections.abc import Iterable
@@ -117,6 +116,7 @@ class UplinkRoute:
     station: str
     path: tuple[str, ...]
     los_t_s: float  # when the first satellite's pass over the station ends
+    relay_s: float = 0.0  # over the laser links: light time plus forwarding, per hop
 
     @property
     def first(self) -> str:
@@ -415,7 +415,8 @@ class ContactState:
         if not reachable:
             return None
         first = min(reachable, key=lambda s: (dist[s][0], -usable[s].los_t_s))
-        return UplinkRoute(usable[first].station, self._walk(dist, first), usable[first].los_t_s)
+        p = usable[first]
+        return UplinkRoute(p.station, self._walk(dist, first), p.los_t_s, dist[first][0])
 
     def uplink_routes(self, targets: Iterable[str], t_s: float) -> dict[str, UplinkRoute]:
         """The routes up to each of ``targets`` that can be reached at ``t_s``: straight
@@ -441,16 +442,9 @@ class ContactState:
                 continue
             first = min(reachable, key=lambda f: (trees[f][target][0], -usable[f].los_t_s))
             path = tuple(reversed(self._walk(trees[first], target)))
-            out[target] = UplinkRoute(usable[first].station, path, usable[first].los_t_s)
+            p = usable[first]
+            out[target] = UplinkRoute(p.station, path, p.los_t_s, trees[first][target][0])
         return out
-
-    def relay_cost_s(self, route: UplinkRoute, t_s: float) -> float:
-        """The laser part of ``route`` at ``t_s``: light time plus forwarding, per hop."""
-        cost_s = 0.0
-        for a, b in itertools.pairwise(route.path):
-            delay_s = self.laser_up(a, b, t_s)
-            cost_s += (math.inf if delay_s is None else delay_s) + HOP_COST_S
-        return cost_s
 
     def next_uplink_time(self, target: str | None, t_s: float) -> float | None:
         """The earliest instant >= ``t_s`` with an uplink route (None within the look-ahead)."""
@@ -479,15 +473,14 @@ class ContactState:
 
 
 def spread_rank(
-    contacts: ContactState, route: UplinkRoute, load: int, t_s: float
+    contacts: ContactState, route: UplinkRoute, load: int
 ) -> tuple[int, float, float, int]:
     """How a query for "any satellite" ranks a satellite it can reach by ``route``,
     lowest first: the fewest queries in flight (``load``), then straight up before
     relayed (the shorter laser path first), then the pass that lasts longest, then
     the scenario's order. At equal load this is :meth:`ContactState.uplink_route`'s
     rule for "any satellite", so a lightly loaded run chooses as that rule does."""
-    cost_s = contacts.relay_cost_s(route, t_s) if len(route.path) > 1 else 0.0
-    return (load, cost_s, -route.los_t_s, contacts.nodes[route.target])
+    return (load, route.relay_s, -route.los_t_s, contacts.nodes[route.target])
 
 
 def _pair(a: str, b: str) -> tuple[str, str]:
