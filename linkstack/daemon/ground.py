@@ -48,6 +48,7 @@ from linkstack.daemon.mqtt import (
     dumps,
     new_query_id,
     parse_request,
+    stop_tasks,
 )
 from linkstack.daemon.status import event
 from linkstack.runtime.mission_control import MissionControl
@@ -117,15 +118,12 @@ class GroundApp:
     async def close(self) -> None:
         if self.bridge is not None:
             await self.bridge.close()
+        stubborn = await stop_tasks([*self._tasks, *self._side])
+        if stubborn:
+            log.error("ground tasks would not stop: %s", sorted(t.get_name() for t in stubborn))
         for task in [*self._tasks, *self._side]:
-            task.cancel()
-        for task in [*self._tasks, *self._side]:
-            try:
-                await task
-            except asyncio.CancelledError:
-                pass
-            except Exception:
-                log.exception("a ground task failed while stopping")
+            if task.done() and not task.cancelled() and task.exception() is not None:
+                log.error("a ground task failed while stopping", exc_info=task.exception())
         self._tasks = []
         self.client.close()
 

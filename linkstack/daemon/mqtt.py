@@ -73,7 +73,7 @@ import secrets
 import ssl
 import sys
 from collections import Counter
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import asdict, dataclass, field, replace
 from typing import TYPE_CHECKING, Any, TextIO
 
@@ -495,6 +495,27 @@ class MqttBridge:
                 )
 
 
+_CANCEL_TRIES = 5  # cancellations sent to a task that goes on (see stop_tasks)
+_CANCEL_WAIT_S = 1.0  # how long the first waits for the tasks to end (then 2 s, 3 s, ...)
+
+
+async def stop_tasks(tasks: Iterable[asyncio.Task[Any]]) -> set[asyncio.Task[Any]]:
+    """Cancel ``tasks`` and wait until they end; those that would not (none, we hope).
+
+    A task is cancelled again if it goes on: Python 3.11's :func:`asyncio.wait_for`
+    (aiomqtt waits for the broker with it) loses a cancellation that comes just as
+    what it waits for arrives (a CONNACK, a SUBACK, a PUBACK), and the MQTT task then
+    carries on, connected while the daemon stops, and would be waited for for ever."""
+    pending = set(tasks)
+    for attempt in range(_CANCEL_TRIES):
+        if not pending:
+            break
+        for task in pending:
+            task.cancel()
+        _, pending = await asyncio.wait(pending, timeout=_CANCEL_WAIT_S * (attempt + 1))
+    return pending
+
+
 # -- linkstack ask --------------------------------------------------------------------------
 
 
@@ -606,9 +627,7 @@ async def ask(
             if not task.done():  # the timeline comes before its answer: a moment more
                 await asyncio.wait({task}, timeout=_TIMELINE_GRACE_S)
         finally:
-            for t in (task, waiter):
-                t.cancel()
-            await asyncio.gather(task, waiter, return_exceptions=True)
+            await stop_tasks([task, waiter])
 
     try:
         await bounded()

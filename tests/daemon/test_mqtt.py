@@ -10,6 +10,7 @@ import json
 import aiomqtt
 import pytest
 
+from linkstack.daemon import mqtt
 from linkstack.daemon.mqtt import (
     MqttBridge,
     Request,
@@ -354,3 +355,31 @@ async def test_ask_leaves_no_session_at_the_broker(broker: Broker):
                     got.append(bytes(message.payload))
     assert got == []
     assert len(ask_identifier("ask-5")) <= 23
+
+
+async def test_stop_tasks_cancels_again_a_task_that_lost_its_cancellation(monkeypatch):
+    """As a task in Python 3.11's asyncio.wait_for does when what it waits for comes
+    with the cancellation (aiomqtt waits for the broker with it): cancelled again."""
+    monkeypatch.setattr(mqtt, "_CANCEL_WAIT_S", 0.05)
+
+    async def loses_one() -> None:
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.sleep(30)
+        await asyncio.sleep(30)  # goes on as if nothing was asked
+
+    released = False
+
+    async def never_stops() -> None:  # until the test lets it
+        while not released:
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.sleep(0.01)
+
+    loop = asyncio.get_running_loop()
+    task = loop.create_task(loses_one())
+    await asyncio.sleep(0)
+    assert await mqtt.stop_tasks([task]) == set() and task.cancelled()
+    stubborn = loop.create_task(never_stops())
+    await asyncio.sleep(0)
+    assert await mqtt.stop_tasks([stubborn]) == {stubborn}  # said, not waited for ever
+    released = True
+    await stubborn
