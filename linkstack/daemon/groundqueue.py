@@ -126,7 +126,10 @@ class GroundQueue:
             self._db = _configure(sqlite3.connect(self.path, isolation_level=None), self.path)
             return
         file = Path(self.path)
-        file.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            file.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ConfigError(KEY, self.path, f"cannot make its folder: {exc}") from None
         self._lock = QueueLock(file)
         try:
             problem = inspect(file)
@@ -142,6 +145,9 @@ class GroundQueue:
             except BaseException:
                 db.close()
                 raise
+        except OSError as exc:  # a folder not writable, a full disk
+            self._lock.release()
+            raise ConfigError(KEY, self.path, f"cannot read or write it: {exc}") from None
         except BaseException:
             self._lock.release()
             raise
@@ -444,7 +450,8 @@ _NOT_OURS = "Check --queue (or ground.queue): it must name a ground queue, or a 
 
 def inspect(file: Path) -> Problem | None:
     """What is wrong with the queue file ``file`` (None: nothing; a missing file is a
-    new queue). Reads only: the file, its ``-wal`` and ``-shm`` are left as found."""
+    new queue). Reads only: the file and its ``-wal`` are left as found (SQLite may
+    rebuild its ``-shm``, the index of the log, as any reader does)."""
     wal, shm = _sidecars(file)
     wal_size = wal.stat().st_size if wal.exists() else 0
     if not file.exists():

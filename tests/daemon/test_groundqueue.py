@@ -379,3 +379,12 @@ def test_a_new_queue_is_made_whole_before_it_has_its_name(tmp_path):
     header = path.read_bytes()[:100]
     assert header[68:72] == APPLICATION_ID.to_bytes(4, "big")
     assert sorted(p.name for p in path.parent.iterdir()) == ["q.sqlite", "q.sqlite.lock"]
+
+
+def test_a_queue_where_none_can_be_is_a_config_error(tmp_path):
+    (tmp_path / "a-file").write_text("")
+    with pytest.raises(ConfigError, match=r"ground\.queue: .*cannot make its folder"):
+        GroundQueue(tmp_path / "a-file" / "q.sqlite")
+    (tmp_path / "folder.sqlite").mkdir()
+    with pytest.raises(ConfigError, match="not a regular file"):
+        GroundQueue(tmp_path / "folder.sqlite")
