@@ -261,10 +261,13 @@ class Link:
     def queued(self) -> int:
         return len(self._queue)
 
-    def send(self, unit: bytes, tag: object = None) -> int | None:
+    def send(self, unit: bytes, tag: object = None, at_t_s: float | None = None) -> int | None:
         """Queue a unit for transmission; its id, or None when the queue is full
         (the unit is dropped and counted as ``queue_full``). ``tag`` travels with the
-        unit in every event about it and in its :class:`Delivery`."""
+        unit in every event about it and in its :class:`Delivery`. ``at_t_s``: when
+        the unit reached the transmitter, if earlier than now (a daemon hands the
+        instant the kernel had the datagram, so the time this process took to read
+        it is not added to the link's)."""
         unit_id = self._next_id
         self._next_id += 1
         unit = bytes(unit)
@@ -272,7 +275,8 @@ class Link:
         if len(self._queue) >= self.max_queue_units or self._over_backlog(now, len(unit)):
             self._emit("dropped", unit_id, now, unit, tag, reason="queue_full")
             return None
-        self._queue.append((unit_id, unit, tag, now))
+        queued_t_s = now if at_t_s is None else min(at_t_s, now)
+        self._queue.append((unit_id, unit, tag, queued_t_s))
         self._queued_octets += len(unit)
         self._idle.clear()
         if self.realtime:

@@ -216,8 +216,8 @@ class GroundPart:
                 self.plan.peer_of_node(spec),
             )
 
-    def _on_unit(self, satellite: str, unit: bytes) -> None:
-        self.mcc.on_downlink(satellite, arrival(unit, self.site.clock.now()))
+    def _on_unit(self, satellite: str, unit: bytes, t_s: float) -> None:
+        self.mcc.on_downlink(satellite, arrival(unit, t_s))
 
     def start(self) -> None:
         for radio in self.radios.values():
@@ -297,7 +297,7 @@ class SatellitePart:
         clock = site.clock
         self.nodes: dict[str, SatelliteNode] = {}
         self.links: list[Link] = []
-        self._inputs: list[tuple[LinkSpec, Callable[[bytes], None]]] = []
+        self._inputs: list[tuple[LinkSpec, Callable[[bytes, float], None]]] = []
         self._tasks: list[asyncio.Task[None]] = []
         self._rates = Rates()
         pairs = [spec for spec in plan.links if spec.kind == "isl"]
@@ -343,11 +343,11 @@ class SatellitePart:
                 if isl.dst == name:
                     self._inputs.append((isl, functools.partial(self._on_isl, node, isl.src)))
 
-    def _on_uplink(self, node: SatelliteNode, unit: bytes) -> None:
-        node.on_uplink(arrival(unit, self.site.clock.now()))
+    def _on_uplink(self, node: SatelliteNode, unit: bytes, t_s: float) -> None:
+        node.on_uplink(arrival(unit, t_s))
 
-    def _on_isl(self, node: SatelliteNode, peer: str, unit: bytes) -> None:
-        node.on_isl(peer, arrival(unit, self.site.clock.now()))
+    def _on_isl(self, node: SatelliteNode, peer: str, unit: bytes, t_s: float) -> None:
+        node.on_isl(peer, arrival(unit, t_s))
 
     async def open(self) -> None:
         for spec, handler in self._inputs:
@@ -483,11 +483,15 @@ class ChannelPart:
 
         return deliver
 
+    @staticmethod
+    def _transmit(link: Link, unit: bytes, t_s: float) -> None:
+        link.send(unit, at_t_s=t_s)  # from the instant the kernel had it
+
     async def open(self) -> None:
         for spec in self.plan.links:
             await self.wire.listen(
                 spec.channel_port,
-                self.links[spec.index].send,
+                functools.partial(self._transmit, self.links[spec.index]),
                 f"channel_port ({spec.name})",
                 self.plan.peer_of_channel(spec),
                 self._shape[spec.kind],

@@ -239,7 +239,7 @@ class Daemon:
         plan = PortPlan(
             settings.scenario, d.host, d.channel_port, d.node_port, check_source=d.check_source
         )
-        wire = self.wire = Wire(d.host)
+        wire = self.wire = Wire(d.host, clock)
         http: StatusServer | None = None
         status_task = plan_task = None
         try:

@@ -38,6 +38,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
+import struct
+import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -157,6 +159,8 @@ class PortPlan:
 # -- UDP -----------------------------------------------------------------------------------
 
 
+SO_TIMESTAMPNS = getattr(socket, "SO_TIMESTAMPNS", 35)  # 35 on Linux; the stubs lack it
+_TIMESPEC = struct.Struct("qq")
 READ_BATCH = 256  # datagrams read from one socket per wake, before other sockets' turn
 SOCKET_BUFFER = 4 << 20  # octets of receive buffer a port asks for (bursts wait there)
 
@@ -173,8 +177,9 @@ class Wire:
     the kernel cannot take now (a full buffer) is lost and counted, as a unit the
     link could not carry. ``refused`` counts, per port, what was refused there."""
 
-    def __init__(self, host: str) -> None:
+    def __init__(self, host: str, clock: Clock) -> None:
         self.host = host
+        self.clock = clock
         self.stats: Counter[str] = Counter()
         self.refused: dict[int, Counter[str]] = {}
         self._tx: socket.socket | None = None
@@ -189,16 +194,19 @@ class Wire:
     async def listen(
         self,
         port: int,
-        on_unit: Callable[[bytes], object],
+        on_unit: Callable[[bytes, float], object],
         what: str,
         peer: int | None = None,
         check: Callable[[bytes], str | None] | None = None,
     ) -> None:
-        """Take the units that arrive on ``port`` (``what``: the key or link, for
-        errors): only from port ``peer`` of this host when given, and only those
-        that ``check`` finds no fault in (it returns the reason of a refusal)."""
+        """Hand ``on_unit(unit, t_s)`` the units that arrive on ``port`` (``what``:
+        the key or link, for errors), with the instant the kernel had each (not when
+        this process got round to it): only from port ``peer`` of this host when
+        given, and only those that ``check`` finds no fault in (it returns the reason
+        of a refusal)."""
         sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         try:
+            sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, SOCKET_BUFFER)
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SOCKET_BUFFER)
             sock.bind((self.host, port))
@@ -221,14 +229,16 @@ class Wire:
         self,
         sock: socket.socket,
         port: int,
-        on_unit: Callable[[bytes], object],
+        on_unit: Callable[[bytes, float], object],
         source: tuple[str, int] | None,
         check: Callable[[bytes], str | None] | None,
     ) -> None:
         stats = self.stats
+        now_t_s = self.clock.now()
+        offset_s = now_t_s - time.time()  # kernel stamps are Unix time
         for _ in range(READ_BATCH):
             try:
-                data, addr = sock.recvfrom(65_535)
+                data, ancillary, _, addr = sock.recvmsg(65_535, 64)
             except BlockingIOError:
                 return
             except OSError:  # e.g. ECONNREFUSED reported on a socket that also sends
@@ -242,8 +252,13 @@ class Wire:
                 stats["refused"] += 1
                 self.refused.setdefault(port, Counter())[fault] += 1
                 continue
+            t_s = now_t_s
+            for level, kind, stamp in ancillary:
+                if level == socket.SOL_SOCKET and kind == SO_TIMESTAMPNS:
+                    sec, nsec = _TIMESPEC.unpack_from(stamp)
+                    t_s = min(sec + nsec * 1e-9 + offset_s, now_t_s)
             try:
-                on_unit(data)
+                on_unit(data, t_s)
             except Exception:  # a unit must never stop a daemon (DESIGN.md, principle 4)
                 stats["receive_errors"] += 1
                 log.exception("handling a unit on port %d failed", port)

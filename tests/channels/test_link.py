@@ -342,3 +342,28 @@ def test_a_bounded_backlog_refuses_what_it_could_not_send_in_time():
     assert max(d.sent_t_s - 0.0 for d in got[:3]) <= 0.35
     with pytest.raises(ConfigError, match="max_backlog_s"):
         Link("t", None, FixedConditions(8000.0), max_backlog_s=1.0)
+
+
+@pytest.mark.parametrize("realtime", [False, True])
+def test_a_unit_handed_over_earlier_starts_from_then_never_before(realtime):
+    """``send(at_t_s=...)``: a daemon hands the instant the kernel had the datagram,
+    so the time its process took to read it is not added to the link's. A unit
+    starts at that instant when the transmitter was free, after the one before it
+    otherwise, and never later than now (an instant in the future counts as now)."""
+
+    async def main():
+        clock = clk.make_clock(True)
+        got: list[Delivery] = []
+        link = Link("t", clock, FixedConditions(8000.0, 0.25), realtime=realtime)
+        link.connect(got.append)
+        async with link:
+            await clock.sleep_until(1.0)
+            link.send(bytes(100), at_t_s=0.97)  # read 30 ms late: starts at 0.97
+            link.send(bytes(100), at_t_s=0.98)  # the transmitter is busy until 1.07
+            await clock.sleep_until(2.0)
+            link.send(bytes(100), at_t_s=2.5)  # not yet: taken as now
+            await link.drain()
+        return [t for d in got for t in (d.sent_t_s, d.arrival_t_s)]
+
+    times = emulated(main)
+    assert times == pytest.approx([0.97, 1.32, 1.07, 1.42, 2.0, 2.35])

@@ -8,6 +8,7 @@ import contextlib
 import json
 import logging
 import socket
+import time
 from dataclasses import replace
 from datetime import UTC, datetime
 
@@ -20,7 +21,7 @@ from linkstack.ccsds.cop1.fop import FopState
 from linkstack.ccsds.spp import PacketType, SpacePacket
 from linkstack.daemon.run import parse_instant, scenario_time
 from linkstack.daemon.status import JsonFormatter, StatusServer, TextFormatter
-from linkstack.daemon.wire import ModemModel, PortPlan, wire_link
+from linkstack.daemon.wire import ModemModel, PortPlan, Wire, wire_link
 from linkstack.errors import ConfigError
 from linkstack.runtime import clock as clk
 from linkstack.runtime.cop1_link import Ground, Spacecraft, UplinkConfig
@@ -199,6 +200,37 @@ def test_a_wire_link_puts_each_unit_on_the_wire_when_it_starts_to_radiate():
         assert link.model.conditions(5.0).up
 
     clk.run(main)
+
+
+def test_the_wire_hands_each_unit_the_instant_the_kernel_had_it():
+    """A daemon busy elsewhere reads a datagram late; the instant it hands on is the
+    kernel's (SO_TIMESTAMPNS), so the lateness of the read is not added to the
+    link's time. Real sockets on loopback, the wall clock."""
+
+    async def main():
+        clock = clk.make_clock(False)
+        wire = Wire("127.0.0.1", clock)
+        got: list[tuple[bytes, float, float]] = []
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+        await wire.open()
+        try:
+            await wire.listen(port, lambda u, t: got.append((u, t, clock.now())), "test")
+            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as tx:
+                for k in range(5):
+                    sent = clock.now()
+                    tx.sendto(bytes([k]), ("127.0.0.1", port))
+                    time.sleep(0.05)  # the loop is blocked: the datagram waits unread
+                    await asyncio.sleep(0.01)
+                    assert got and got[-1][0] == bytes([k])
+                    _, t_s, read = got[-1]
+                    assert sent - 0.002 <= t_s <= sent + 0.01 and read - t_s >= 0.045
+        finally:
+            wire.close()
+        return got
+
+    assert len(clk.run(main, emulated=False)) == 5
 
 
 # -- logs and the HTTP endpoint -----------------------------------------------------------------
