@@ -234,8 +234,8 @@ class Wire:
         check: Callable[[bytes], str | None] | None,
     ) -> None:
         stats = self.stats
-        now_t_s = self.clock.now()
-        offset_s = now_t_s - time.time()  # kernel stamps are Unix time
+        now = self.clock.now
+        offset_s = now() - time.time()  # kernel stamps are Unix time
         for _ in range(READ_BATCH):
             try:
                 data, ancillary, _, addr = sock.recvmsg(65_535, 64)
@@ -252,11 +252,12 @@ class Wire:
                 stats["refused"] += 1
                 self.refused.setdefault(port, Counter())[fault] += 1
                 continue
-            t_s = now_t_s
+            # now, read again: a datagram may have come in while this batch was read
+            t_s = now()
             for level, kind, stamp in ancillary:
                 if level == socket.SOL_SOCKET and kind == SO_TIMESTAMPNS:
                     sec, nsec = _TIMESPEC.unpack_from(stamp)
-                    t_s = min(sec + nsec * 1e-9 + offset_s, now_t_s)
+                    t_s = min(sec + nsec * 1e-9 + offset_s, t_s)
             try:
                 on_unit(data, t_s)
             except Exception:  # a unit must never stop a daemon (DESIGN.md, principle 4)
