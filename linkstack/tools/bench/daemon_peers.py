@@ -2,11 +2,19 @@
 
 ``send``: CADUs to the channel daemon's ingress ports, each link at a given rate, for
 a given time, each from the port the link's real sender uses (the daemon takes a
-link's units from its peer only); every datagram's sequence number and the wall-clock instant it was
-handed to the kernel are written to a file. ``receive``: the channel's deliveries on
-the receivers' ports until told to stop (SIGTERM); every datagram's link, sequence
-number and the kernel's arrival stamp (``SO_TIMESTAMPNS``, so that this process's
-own scheduling does not count) are written to a file. Both files are numpy arrays.
+link's units from its peer only); every datagram's sequence number and the instant
+it reached the channel are written to a file: the kernel's transmit stamp
+(``SO_TIMESTAMPING``, software; on loopback it is taken as the datagram is handed to
+the receiving socket, a microsecond or two before the channel daemon's own stamp),
+or where the kernel gives none, the wall clock read just before ``sendto``. Not the
+wall clock alone: this process may be preempted between reading it and the call,
+and on a link loaded to its full rate a unit that really left late delays every
+unit after it (the transmitter cannot catch up), which is not the daemon's doing.
+
+``receive``: the channel's deliveries on the receivers' ports until told to stop
+(SIGTERM); every datagram's link, sequence number and the kernel's arrival stamp
+(``SO_TIMESTAMPNS``, so that this process's own scheduling does not count) are
+written to a file. Both files are numpy arrays.
 
     python -m linkstack.tools.bench.daemon_peers send OUT RATE SECONDS PORT:FROM [...]
     python -m linkstack.tools.bench.daemon_peers receive OUT PORT [PORT ...]
@@ -33,6 +41,12 @@ SEQ = struct.Struct(">I")
 SEQ_AT = 4  # the sequence number overwrites the first octets after the ASM
 _TIMESTAMP = struct.Struct("qq")
 SO_TIMESTAMPNS = getattr(socket, "SO_TIMESTAMPNS", 35)  # 35 on Linux; the stubs lack it
+SO_TIMESTAMPING = getattr(socket, "SO_TIMESTAMPING", 37)
+# software transmit stamps, an id per datagram (0, 1, ... per socket), no payload back
+TX_STAMP_FLAGS = (1 << 1) | (1 << 4) | (1 << 7) | (1 << 11)
+_SCM_TIMESTAMPING = struct.Struct("qqqqqq")  # software, (deprecated), hardware
+_EXTENDED_ERR = struct.Struct("IBBBBII")  # errno, origin, type, code, pad, info, data
+SO_EE_ORIGIN_TIMESTAMPING = 4
 
 
 def cadu_template() -> bytes:
@@ -47,27 +61,75 @@ def send(out: Path, rate_per_s: float, seconds: float, ports: list[tuple[int, in
     for _, source in ports:
         sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4 << 20)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 8 << 20)  # room for the stamps
         sock.bind((HOST, source))
         socks.append(sock)
     addrs = [(HOST, port) for port, _ in ports]
     n = int(rate_per_s * seconds)
     interval = 1.0 / rate_per_s
     sent_at = np.zeros((len(ports), n))
+    stamped = [_stamp_transmissions(sock) for sock in socks]
+    stamps = 0
     t0 = time.time() + 0.05
     # each link's k-th unit is due at t0 + k * interval; what is due goes at once
     for k in range(n):
         due = t0 + k * interval
         ahead = due - time.time()
         if ahead > 100e-6:
-            time.sleep(ahead - 50e-6)
+            for i, sock in enumerate(socks):
+                if stamped[i]:
+                    stamps += _read_stamps(sock, sent_at[i])
+            ahead = due - time.time()
+            if ahead > 100e-6:
+                time.sleep(ahead - 50e-6)
         SEQ.pack_into(template, SEQ_AT, k)
         unit = bytes(template)
         for i, addr in enumerate(addrs):
-            # the instant before the call: a unit is never counted as sent later than
-            # it was (a preemption after sendto would make it look early)
+            # the instant before the call, kept where the kernel gives no stamp: a
+            # unit is never counted as sent later than it was
             sent_at[i, k] = time.time()
             socks[i].sendto(unit, addr)
+    time.sleep(0.01)
+    for i, sock in enumerate(socks):
+        if stamped[i]:
+            stamps += _read_stamps(sock, sent_at[i])
     np.save(out, sent_at)
+    # the kernel keeps a bounded number of stamps: say how many units have one
+    print(f"stamped {stamps} of {sent_at.size}", file=sys.stderr)
+
+
+def _stamp_transmissions(sock: socket.socket) -> bool:
+    """Ask the kernel for a software transmit stamp of every datagram sent on ``sock``
+    (False where it cannot)."""
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPING, TX_STAMP_FLAGS)
+    except OSError:
+        return False
+    return True
+
+
+def _read_stamps(sock: socket.socket, sent_at: np.ndarray) -> int:
+    """Put the transmit stamps waiting on ``sock``'s error queue in ``sent_at`` (by
+    the datagram's id, its index on this socket), in place of the wall clock's; how
+    many."""
+    count = 0
+    while True:
+        try:
+            _, ancillary, _, _ = sock.recvmsg(0, 512, socket.MSG_ERRQUEUE | socket.MSG_DONTWAIT)
+        except BlockingIOError:
+            return count
+        stamp = ident = None
+        for level, kind, blob in ancillary:
+            if level == socket.SOL_SOCKET and kind == SO_TIMESTAMPING:
+                sec, nsec = _SCM_TIMESTAMPING.unpack_from(blob)[:2]
+                stamp = sec + nsec * 1e-9
+            elif level == socket.SOL_IP:
+                err = _EXTENDED_ERR.unpack_from(blob)
+                if err[1] == SO_EE_ORIGIN_TIMESTAMPING:
+                    ident = err[6]
+        if stamp and ident is not None and ident < sent_at.size:
+            sent_at[ident] = stamp
+            count += 1
 
 
 def receive(out: Path, ports: list[int]) -> None:
