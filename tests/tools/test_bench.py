@@ -3,6 +3,7 @@ count of what the search computes. Arithmetic only: speed is never asserted here
 
 import io
 
+import numpy as np
 import pytest
 
 from channels.contacts import SearchCounts, ground_windows, isl_windows
@@ -69,3 +70,38 @@ def test_the_laser_count_leaves_the_search_as_it_was():
     assert counts.sgp4_states == involved * (61 + 62 + 3)
     assert counts.candidate_intervals == 0  # a ground-search count
     assert counts.refine_points % 2 == 0  # both satellites of a pair, each evaluation
+
+
+def test_bench_daemon_lateness_of_a_full_link_is_the_daemons_not_rounding(tmp_path):
+    """A link loaded to its full rate for 10 s at a Unix-time anchor: units that
+    arrive exactly on time have zero lateness, the last as the first (a chain of
+    emission starts kept in Unix seconds gathered a millisecond of float rounding)."""
+    from channels.geometry import C_MPS
+    from channels.orbit import StationView
+    from linkstack.runtime import scenario as scenario_file
+    from linkstack.tools.bench import daemon as bench_daemon
+
+    rate_bps = 150e6
+    sc_path = tmp_path / "s.toml"
+    sc_path.write_text(
+        bench_daemon._scenario_text(1, rate_bps, (47100, 47400), bench_daemon.START_T_S + 5)
+    )
+    scenario = scenario_file.load(sc_path).scenario
+    name = scenario.satellite_names[0]
+    view = StationView(scenario.station("B1"), scenario.satellite(name), scenario.epoch)
+    serial_s = 8 * bench_daemon.CADU_OCTETS / rate_bps
+    anchor = 1_796_565_200.123456
+    n = int(10 / serial_s)
+    sends_rel = [k * serial_s * 0.999 for k in range(n)]  # a little faster than the link
+    arrivals = []
+    free = -1.0
+    for s in sends_rel:
+        start = max(s, free)
+        free = start + serial_s
+        light = view.at(bench_daemon.START_T_S + start).range_m / C_MPS
+        arrivals.append(anchor + start + serial_s + light)
+    sent_at = np.array([[anchor + s for s in sends_rel]])
+    got = np.array([[0, k, a] for k, a in enumerate(arrivals)])
+    late = bench_daemon._lateness(scenario, [name], sent_at, got, rate_bps, anchor)
+    assert late.size == n
+    assert np.abs(late).max() < 1e-6

@@ -6,8 +6,8 @@ channel`` itself, and a receiver on the receivers' ports. The scenario puts a
 ground station under each satellite at the middle of the run, so that every
 downlink is up and locked the whole time and the only losses are the daemon's.
 
-For each unit, with the instants from the kernel (the sender's ``sendto``, the
-receiver's ``SO_TIMESTAMPNS``):
+For each unit, with the instants from the kernel (the sender's transmit stamp, the
+receiver's ``SO_TIMESTAMPNS``), in seconds from the run's anchor:
 
     lateness = arrival - (emission start + serialisation + light time at emission)
 
@@ -206,7 +206,10 @@ def _lateness(
     serial_s = 8 * CADU_OCTETS / rate_bps
     out = []
     for link, name in enumerate(names):
-        sends = sent_at[link]
+        # seconds from the anchor, not Unix time: at 1.8e9 s a float64 steps by 0.24 us,
+        # and a chain of 146,000 starts each rounded on adding 68.2 us drifted by a
+        # millisecond, which read as lateness the daemon never had
+        sends = sent_at[link] - anchor_unix_s
         start = np.empty_like(sends)  # emission start: after the unit ahead has left
         free = -math.inf
         for k, s in enumerate(sends):
@@ -217,11 +220,11 @@ def _lateness(
         )
         t_first, t_last = float(start[0]), float(start[-1])
         grid = np.arange(t_first, t_last + 0.2, 0.1)
-        light = np.array([view.at(START_T_S + (t - anchor_unix_s)).range_m / C_MPS for t in grid])
+        light = np.array([view.at(START_T_S + t).range_m / C_MPS for t in grid])
         rows = got[got[:, 0] == link]
         seq = rows[:, 1].astype(int)
         due = start[seq] + serial_s + np.interp(start[seq], grid, light)
-        out.append(rows[:, 2] - due)
+        out.append((rows[:, 2] - anchor_unix_s) - due)
     return np.concatenate(out) if out else np.zeros(0)
 
 
