@@ -59,7 +59,11 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     if args.what == "daemon":  # processes of its own, each placed on a core by the bench
         from linkstack.tools.bench import daemon
 
-        return daemon.main(quick=args.quick)
+        runs = args.runs if args.runs is not None else (1 if args.quick else 3)
+        if runs < 1:
+            print("linkstack bench: --runs must be at least 1", file=sys.stderr)
+            return 2
+        return daemon.main(quick=args.quick, runs=runs)
     pinned = "not pinned (--no-pin)" if args.no_pin else pin_one_core()
     print(f"# {describe_machine()}; {pinned}")
     if args.what in ("framing", "all"):
@@ -349,6 +353,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("what", choices=BENCHMARKS, help="which benchmark")
     p.add_argument("--quick", action="store_true", help="smaller runs, for a smoke test")
     p.add_argument("--no-pin", action="store_true", help="do not pin the process to one CPU")
+    p.add_argument(
+        "--runs",
+        type=int,
+        default=None,
+        help="daemon only: runs of each case, reported by their medians (default 3; "
+        "1 with --quick)",
+    )
     p.set_defaults(func=_cmd_bench)
 
     p = sub.add_parser(
