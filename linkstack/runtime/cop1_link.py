@@ -215,7 +215,6 @@ class Ground:
         self.cltu = CltuTransmitter(config.cltu_coding)
         self.cadu_rx = CaduReceiver(config.tm_frame_length, config.cadu_coding)
         self.tm_rx = TmReceiver(config.tm_config())
-        self.packets: list[SentPacket] = []
         self.failed: list[SentPacket] = []  # packets with a frame negatively confirmed
         self.alerts: list[tuple[float, Alert]] = []  # (t_s, alert)
         self.directives: list[tuple[float, DirectiveResponse]] = []  # (t_s, response)
@@ -245,7 +244,6 @@ class Ground:
         """Queue one packet for the AD service; its :class:`SentPacket`, which carries
         ``tag`` and follows the packet to its acknowledgement."""
         sent = SentPacket(bytes(packet), self.clock.now(), tag)
-        self.packets.append(sent)
         frames = self.vc.frames([packet], self.config.map_id)
         for i, frame in enumerate(frames):
             self._backlog.append(_Fdu(frame, sent, i == len(frames) - 1))
@@ -522,7 +520,10 @@ class Spacecraft:
         self.tc_rx = TcReceiver(config.tc_config())
         self.mc = TmMasterChannel(config.tm_config())
         self.cadu_tx = CaduTransmitter(config.tm_frame_length, config.cadu_coding)
-        self.delivered: list[tuple[float, bytes]] = []  # (t_s, packet)
+        # (t_s, packet), kept when nobody takes them (on_packet None: Cop1Link), for
+        # a node that runs for ever must not keep every packet it was sent
+        self.delivered: list[tuple[float, bytes]] = []
+        self.delivered_count = 0
         self.stats: Counter[str] = Counter()
         self._delivered_event = asyncio.Event()
         self._wanted = 0
@@ -544,15 +545,17 @@ class Spacecraft:
             self.farm.buffer_release()
 
     def _deliver(self, t_s: float, packet: bytes) -> None:
-        self.delivered.append((t_s, packet))
+        self.delivered_count += 1
         if self.on_packet is not None:
             self.on_packet(t_s, packet)
-        if len(self.delivered) >= self._wanted:
+        else:
+            self.delivered.append((t_s, packet))
+        if self.delivered_count >= self._wanted:
             self._delivered_event.set()
 
     async def wait_delivered(self, count: int) -> None:
         """Until ``count`` packets have been delivered in all."""
-        while len(self.delivered) < count:
+        while self.delivered_count < count:
             self._wanted = count
             self._delivered_event.clear()
             await self._delivered_event.wait()

@@ -5,6 +5,8 @@ Each run prints its figures (frames sent and retransmitted, latency percentiles)
 ``pytest -s tests/runtime/test_cop1_link.py`` shows them. Everything runs in emulated time.
 """
 
+import gc
+
 import pytest
 
 from channels.errors import IndependentErrors
@@ -14,7 +16,7 @@ from linkstack.ccsds.cop1.fop import AlertCode, Directive, FopState, Response
 from linkstack.ccsds.spp import SpacePacket
 from linkstack.ccsds.tc import TcFrame, TcFrameType
 from linkstack.runtime import clock as clk
-from linkstack.runtime.cop1_link import Cop1Link, UplinkConfig
+from linkstack.runtime.cop1_link import Cop1Link, SentPacket, UplinkConfig
 from linkstack.tools.bench.cop1 import (
     DELAY_S,
     DOWNLINK_RATE_BPS,
@@ -193,3 +195,28 @@ def test_each_packet_carries_its_tag_to_every_cltu_that_radiates_and_to_its_ack(
     for r in reports:
         first.setdefault(r.tag, r.t_s)
     assert all(s.sent_t_s <= first[s.tag] <= s.acked_t_s for s in sent)
+
+
+def test_the_ends_keep_nothing_of_packets_acknowledged_and_taken():
+    """A ground and a spacecraft that run for ever: once a packet is acknowledged the
+    ground holds no record of it (its caller has the SentPacket), and a spacecraft whose
+    packets someone takes keeps none of them."""
+    queries = random_queries(50, seed=5)
+
+    async def main():
+        clock = clk.make_clock(True)
+        async with _links(clock) as link:
+            taken = []
+            link.spacecraft.on_packet = lambda t_s, packet: taken.append(packet)
+            sent = [link.ground.send(q) for q in queries]
+            await link.spacecraft.wait_delivered(len(queries))
+            await clock.sleep(5.0)  # the CLCW acknowledges the last frames
+            acked = all(p.acked_t_s is not None for p in sent)
+            del sent
+            gc.collect()
+            alive = sum(isinstance(o, SentPacket) for o in gc.get_objects())
+            return taken, acked, alive, list(link.spacecraft.delivered)
+
+    taken, acked, alive, kept = clk.run(main)
+    assert taken == queries and acked
+    assert alive == 0 and kept == []
