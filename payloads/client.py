@@ -44,6 +44,12 @@ down back to :meth:`Client.on_message`.
   arrival; the ground segment fills what it observed (contact wait, the uplink's
   frames and retransmissions, relay hops, the downlink) through
   :meth:`GroundSegment.annotate`.
+- **Memory.** By default the client keeps every query it was asked and every
+  timeline (an emulation's report reads them all). A client that runs for ever (the
+  ground daemon) passes ``keep_settled``: it then remembers the last that many
+  settled queries (to drop the late copies of their answers as duplicates) and no
+  list of timelines; a copy of an older answer is still acknowledged, and counted
+  ``unsolicited``.
 """
 
 from __future__ import annotations
@@ -51,7 +57,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import random
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Protocol
@@ -197,7 +203,10 @@ class Pending:
 
 
 class Client:
-    """A ground application's client (see the module docstring)."""
+    """A ground application's client (see the module docstring).
+
+    ``keep_settled``: how many settled queries it remembers (None: all, and every
+    timeline in :attr:`timelines`; see "Memory" in the module docstring)."""
 
     def __init__(
         self,
@@ -208,16 +217,22 @@ class Client:
         id_prefix: str = "q",
         seed: int | None = None,
         on_result: Callable[[Pending], object] | None = None,
+        keep_settled: int | None = None,
     ) -> None:
+        if keep_settled is not None and keep_settled < 0:
+            raise ConfigError("client", "keep_settled", f"must be >= 0, got {keep_settled}")
         self.ground = ground
         self.clock = clock
         self.config = config or ClientConfig()
         self.on_result = on_result  # each query, once its answer (or error) is in
+        self.keep_settled = keep_settled
         tag = random.Random(seed).getrandbits(16)
         self._ids = (f"{id_prefix}{n:03d}-{tag:04x}" for n in itertools.count(1))
-        self.pending: dict[str, Pending] = {}
-        self.timelines: list[Timeline] = []
-        self.unsolicited: list[Answer | ErrorMessage] = []  # answers to no query of ours
+        self.pending: dict[str, Pending] = {}  # asked, and settled ones remembered
+        self.timelines: list[Timeline] = []  # every query's (keep_settled None only)
+        # answers to no query of ours (the last keep_settled of them, if bounded)
+        self.unsolicited: deque[Answer | ErrorMessage] = deque(maxlen=keep_settled)
+        self._settled: deque[str] = deque()  # ids settled, oldest first (if bounded)
         self.stats: Counter[str] = Counter()
         self._acks: dict[str, list[str]] = {}
         self._ack_timer: TimerHandle | None = None
@@ -257,7 +272,8 @@ class Client:
         pending = Pending(query, target, timeline)
         pending.on_chunk = on_chunk
         self.pending[query.id] = pending
-        self.timelines.append(timeline)
+        if self.keep_settled is None:
+            self.timelines.append(timeline)
         self.stats["queries"] += 1
         try:
             self.ground.submit(data, target=target, query_id=query.id)
@@ -382,6 +398,23 @@ class Client:
         pending._finish(msg, data)
         if self.on_result is not None:
             self.on_result(pending)
+        self._remember_settled(pending.id)
+
+    def _remember_settled(self, query_id: str) -> None:
+        """Forget the oldest settled queries beyond ``keep_settled``."""
+        if self.keep_settled is None:
+            return
+        self._settled.append(query_id)
+        while len(self._settled) > self.keep_settled:
+            self.pending.pop(self._settled.popleft(), None)
+
+    def held(self) -> dict[str, int]:
+        """How much it holds (what must stay bounded in a process that runs for ever)."""
+        return {
+            "pending": len(self.pending),
+            "timelines": len(self.timelines),
+            "unsolicited": len(self.unsolicited),
+        }
 
     def _ack(self, satellite: str, msg_id: str) -> None:
         self._acks.setdefault(satellite, [])

@@ -302,3 +302,49 @@ def test_a_full_ground_queue_refuses_a_new_query_on_the_next_turn():
     assert "3 queries already wait" in err.error.detail and finished == [pending]
     assert ground.queries() == [] and ground.acks() == []  # nothing to acknowledge
     assert client.stats["ground_queue_full"] == 1
+
+
+def test_a_bounded_client_remembers_its_last_settled_queries_only():
+    """A client that runs for ever (keep_settled): as many queries as it likes, it holds
+    the last few settled; a late copy of a remembered answer is a duplicate, one of a
+    forgotten answer is acknowledged and counted unsolicited, never handed over again."""
+
+    async def script(client, ground, clock):
+        handed = []
+        client.on_result = lambda p: handed.append(p.id)
+        ids = []
+        for k in range(50):
+            pending = client.submit(f"q{k}")
+            ids.append(pending.id)
+            client.on_message(answer(pending.id), clock.now(), "CS-03")
+            await clock.sleep(1.0)
+        held = client.held()
+        client.on_message(answer(ids[-1]), clock.now(), "CS-03")  # remembered
+        client.on_message(answer(ids[0]), clock.now(), "CS-03")  # forgotten
+        await clock.sleep(1.0)
+        return client, ground, handed, ids, held
+
+    async def bounded(client, ground, clock):
+        small = Client(ground, clock, seed=4, keep_settled=3)
+        try:
+            return await script(small, ground, clock)
+        finally:
+            small.close()
+
+    client, ground, handed, ids, held = run(bounded)
+    assert held == {"pending": 3, "timelines": 0, "unsolicited": 0}
+    assert handed == ids  # each once
+    assert client.stats["duplicates"] == 1 and client.stats["unsolicited"] == 1
+    assert client.held() == {"pending": 3, "timelines": 0, "unsolicited": 1}
+    assert ids[0] in ground.acks()[-1][1].ids  # the forgotten one's copy is acknowledged
+
+
+def test_a_client_remembers_every_query_by_default():
+    async def script(client, ground, clock):
+        for k in range(20):
+            pending = client.submit(f"q{k}")
+            client.on_message(answer(pending.id), clock.now(), "CS-03")
+        await clock.sleep(1.0)
+        return client.held()
+
+    assert run(script) == {"pending": 20, "timelines": 20, "unsolicited": 0}
