@@ -34,6 +34,21 @@ Queries are dispatched by load (:class:`~linkstack.runtime.config.DispatchConfig
 - **Refusals.** The ground queue holds at most ``max_waiting`` queries; a new one
   beyond that is refused (:class:`payloads.client.GroundQueueFullError`, which the
   client turns into a ``ground_queue_full`` answer). Acks are never refused or paced.
+
+A satellite that restarts loses what it held: the queries it was running or had
+queued, the messages parked on it for a laser link, half-reassembled ones. Its COP-1
+channel tells (:class:`~linkstack.runtime.cop1_link.FarmReset`: FARM-1 is not where
+the ground left it), and the mission control sends again at once, same id, every
+query in flight on it or whose last uplink went through it (relayed onwards), and
+lifts its busy hold (its service starts empty); the client's own retry
+(``retry_after_s``) is left for what no one on the ground can see (a relay further
+along that restarts out of view). With ``continuous_tm`` (the daemons, whose
+satellites send TM all through every pass), a CLCW stream that stops in the middle
+of a pass and comes back (:class:`~linkstack.runtime.cop1_link.ClcwResumed`: the
+satellite or the channel between restarted) does the same, without lifting the
+hold: the satellite runs an id once, and answers at once a query it has the answer
+of, so what a restart of the channel lost comes down in seconds. ``on_restart``
+hears each of these (satellite, reason, the ids sent again).
 """
 
 from __future__ import annotations
@@ -48,7 +63,14 @@ from dataclasses import dataclass, field, replace
 from channels.link import Delivery, Link
 from linkstack.ccsds.spp import PacketType, Reassembler, SequenceCounter, SpacePacket, segment
 from linkstack.errors import DecodeError
-from linkstack.runtime.cop1_link import Ground, SentPacket, Transmitted, UplinkConfig
+from linkstack.runtime.cop1_link import (
+    FarEndSignal,
+    FarmReset,
+    Ground,
+    SentPacket,
+    Transmitted,
+    UplinkConfig,
+)
 from linkstack.runtime.report import Hop, Timeline
 from linkstack.runtime.routing import (
     GROUND_NODE,
@@ -178,10 +200,14 @@ class MissionControl:
         *,
         cop1: UplinkConfig | None = None,
         observes_space: bool = True,
+        continuous_tm: bool = False,
     ) -> None:
         self.site = site
         self.observes_space = observes_space
+        self.continuous_tm = continuous_tm  # satellites send TM all through every pass
         self.deliver: Callable[[bytes, float, str], object] | None = None
+        # (satellite, reason, ids sent again) at each restart seen on board
+        self.on_restart: Callable[[str, str, list[str]], object] | None = None
         self.queue: list[_Outgoing] = []
         self.stats: Counter[str] = Counter()
         self.channels: dict[str, Ground] = {}
@@ -193,6 +219,7 @@ class MissionControl:
                 link,
                 functools.partial(self.on_packet, name),
                 on_transmitted=functools.partial(self._on_transmitted, name),
+                on_far_end=functools.partial(self._on_far_end, name),
             )
         self._reassemblers = {name: Reassembler() for name in uplinks}
         self._counters = {name: SequenceCounter() for name in uplinks}
@@ -238,6 +265,16 @@ class MissionControl:
     def waiting(self) -> int:
         """Queries waiting in the ground queue."""
         return len(self._queued)
+
+    def held(self) -> dict[str, int]:
+        """How much it holds per query (what must stay bounded in a process that runs
+        for ever), its trace's included."""
+        return {
+            "queries": len(self._queries),
+            "queries_with_transfers": len(self._by_query),
+            "queue": len(self.queue),
+            **{f"trace_{k}": v for k, v in self.site.trace.held().items()},
+        }
 
     # -- GroundSegment -----------------------------------------------------------------------
     def submit(self, message: bytes, *, target: str | None, query_id: str | None) -> None:
@@ -290,6 +327,7 @@ class MissionControl:
 
     def settled(self, query_id: str, satellite: str) -> None:
         """The query has its answer (or the ground gave up): forget it."""
+        self._by_query.pop(query_id, None)  # COP-1 holds its packets until acknowledged
         query = self._queries.pop(query_id, None)
         if query is None:
             return
@@ -317,9 +355,18 @@ class MissionControl:
         return transfers[-1].on_ground
 
     def annotate(self, timeline: Timeline) -> None:
-        if not self.observes_space:
+        """Fill the timeline from the trace, then forget the query's hops: the
+        timeline is all that is kept of them (a long run must not grow)."""
+        qkey, akey = ("q", timeline.query_id), ("a", timeline.query_id)
+        if self.observes_space:
+            self._annotate_from_trace(timeline)
+        else:
             self._annotate_from_ground(timeline)
-            return
+        self.site.trace.forget(qkey, akey)
+
+    def _annotate_from_trace(self, timeline: Timeline) -> None:
+        """What the whole emulation saw: the hops that brought the query on board and
+        the answer down, from one trace."""
         trace = self.site.trace
         qkey, akey = ("q", timeline.query_id), ("a", timeline.query_id)
         hops: list[HopRecord] = []
@@ -514,6 +561,46 @@ class MissionControl:
         if transfer.record is not None:
             transfer.record.frames += 1
             transfer.record.retransmissions += int(sent.retransmission)
+
+    # -- restarts on board (see the module docstring) ---------------------------------------
+    def _on_far_end(self, sat: str, signal: FarEndSignal) -> None:
+        if isinstance(signal, FarmReset):
+            self.stats["satellite_restarts"] += 1
+            self._held.pop(sat, None)  # its service starts empty: the hold was the old one's
+            self._busy_in_a_row.pop(sat, None)
+            self.resend_in_flight(sat, f"farm_{signal.reason}")
+        elif self.continuous_tm and self._one_pass(sat, signal.since_t_s, signal.t_s):
+            self.stats["clcw_breaks_in_pass"] += 1
+            self.resend_in_flight(sat, "clcw_break_in_pass")
+
+    def _one_pass(self, sat: str, from_t_s: float, to_t_s: float) -> bool:
+        """Whether one pass of ``sat`` lasts from ``from_t_s`` to ``to_t_s``."""
+        return any(p.los_t_s > to_t_s for p in self.site.contacts.passes(sat, from_t_s))
+
+    def resend_in_flight(self, sat: str, reason: str) -> list[str]:
+        """Queue again now (same id) every query in flight on ``sat`` or whose last
+        uplink went through it, and not already waiting; their ids."""
+        ids = [
+            query_id
+            for query_id, query in self._queries.items()
+            if query_id not in self._queued and self._went_through(query_id, query, sat)
+        ]
+        for query_id in ids:
+            query = self._queries[query_id]
+            self._queued.add(query_id)  # query.on kept: back where it is, no second place
+            self.queue.append(_Outgoing(query.message, query.target, query_id))
+        self.stats["resent_after_restart"] += len(ids)
+        if self.on_restart is not None:
+            self.on_restart(sat, reason, ids)
+        if ids:
+            self._kick()
+        return ids
+
+    def _went_through(self, query_id: str, query: _Query, sat: str) -> bool:
+        if sat in query.on:
+            return True
+        transfers = self._by_query.get(query_id)
+        return bool(transfers and transfers[-1].satellite == sat)
 
     # -- reception ------------------------------------------------------------------------------
     def on_downlink(self, satellite: str, delivery: Delivery) -> None:

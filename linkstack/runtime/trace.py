@@ -10,13 +10,17 @@ octets, and learns the key from it, so that a relay passes the key on.
 
 from __future__ import annotations
 
-from collections import Counter, defaultdict, deque
+from collections import Counter, OrderedDict, defaultdict, deque
 from collections.abc import Hashable
 from dataclasses import dataclass
 
 from payloads.messages import MessageKey
 
 LinkId = tuple[str, ...]  # ("up", sat), ("down", sat), ("isl", src, dst)
+
+# the keys last forgotten, whose late hops (an answer repeated until the satellite has
+# the ground's ack) are not recorded again: minutes of queries at any sensible rate
+FORGOTTEN_REMEMBERED = 4096
 
 
 @dataclass(slots=True, eq=False)  # one record is one hop: identity, not equality
@@ -36,14 +40,18 @@ class Trace:
     """Each hop of each query and answer (see the module docstring).
 
     A trace keeps what it is told until :meth:`forget` (the ground forgets a query
-    once its timeline is filled, so that a long run does not grow); with ``keep``
-    False it keeps nothing (a process where nobody reads it: a satellite daemon)."""
+    once its timeline is filled, so that a long run does not grow); a message
+    forgotten is not recorded again while it is among the last ``remembered``
+    forgotten (its late copies would otherwise stay for ever). With ``keep`` False it
+    keeps nothing (a process where nobody reads it: a satellite daemon)."""
 
-    def __init__(self, keep: bool = True) -> None:
+    def __init__(self, keep: bool = True, remembered: int = FORGOTTEN_REMEMBERED) -> None:
         self.keep = keep
+        self.remembered = remembered
         self.hops: dict[MessageKey, list[HopRecord]] = defaultdict(list)
         self.copies: Counter[MessageKey] = Counter()
         self._open: dict[tuple[LinkId, Hashable], deque[HopRecord]] = defaultdict(deque)
+        self._forgotten: OrderedDict[MessageKey, None] = OrderedDict()
 
     def start(
         self,
@@ -56,7 +64,7 @@ class Trace:
         message: bytes,
     ) -> HopRecord | None:
         """``message`` (whose key is ``key``; None: not followed) leaves on ``link``."""
-        if key is None or not self.keep:
+        if key is None or not self.keep or key in self._forgotten:
             return None
         slot = (link, message)
         record = HopRecord(key, kind, src, dst, t_s, slot=slot)
@@ -79,12 +87,18 @@ class Trace:
 
     def count_copy(self, key: MessageKey) -> None:
         """One more copy of an answer left its satellite."""
-        if self.keep:
+        if self.keep and key not in self._forgotten:
             self.copies[key] += 1
 
     def forget(self, *keys: MessageKey) -> None:
-        """Drop every hop of these messages, those still open included."""
+        """Drop every hop of these messages, those still open included, and record
+        none of theirs from now on (see the class docstring)."""
         for key in keys:
+            if self.keep:
+                self._forgotten[key] = None
+                self._forgotten.move_to_end(key)
+                while len(self._forgotten) > self.remembered:
+                    self._forgotten.popitem(last=False)
             for record in self.hops.pop(key, ()):
                 if record.slot is not None:
                     pending = self._open.get(record.slot)
@@ -93,6 +107,15 @@ class Trace:
                         if not pending:
                             del self._open[record.slot]
             self.copies.pop(key, None)
+
+    def held(self) -> dict[str, int]:
+        """How much it holds (what must stay bounded in a process that runs for ever)."""
+        return {
+            "messages": len(self.hops),
+            "open_hops": sum(len(pending) for pending in self._open.values()),
+            "copies": len(self.copies),
+            "forgotten": len(self._forgotten),
+        }
 
     def chain(self, key: MessageKey, last: HopRecord, first_src_kind: str) -> list[HopRecord]:
         """``last`` and the hops that brought the same message to its source, back to a

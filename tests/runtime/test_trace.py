@@ -7,6 +7,7 @@ from linkstack.runtime.trace import Trace
 
 UP = ("up", "CS-01")
 ISL = ("isl", "CS-01", "CS-02")
+DOWN = ("down", "CS-01")
 
 
 def test_a_hop_ends_by_its_link_and_octets_and_tells_its_key():
@@ -40,3 +41,26 @@ def test_a_trace_that_keeps_nothing_records_nothing():
     assert trace.start(("q", "a"), UP, "uplink", "g", "s", 1.0, b"query a") is None
     trace.count_copy(("a", "a"))
     assert not trace.hops and not trace.copies and trace.end(UP, b"query a", 2.0) is None
+
+
+def test_the_late_copies_of_a_forgotten_answer_are_not_recorded_again():
+    trace = Trace()
+    trace.start(("a", "a"), DOWN, "downlink", "sat:CS-01", "ground:X", 1.0, b"answer a")
+    trace.end(DOWN, b"answer a", 1.5)
+    trace.forget(("q", "a"), ("a", "a"))
+    # the satellite repeats the answer until it has the ground's ack
+    trace.count_copy(("a", "a"))
+    assert trace.start(("a", "a"), DOWN, "downlink", "sat:CS-01", "g", 2.0, b"answer a") is None
+    assert trace.held() == {"messages": 0, "open_hops": 0, "copies": 0, "forgotten": 2}
+
+
+def test_a_trace_remembers_a_bounded_number_of_forgotten_keys():
+    trace = Trace(remembered=3)
+    for n in range(10):
+        key = ("a", f"q{n}")
+        trace.start(key, DOWN, "downlink", "sat:CS-01", "ground:X", n, f"answer {n}".encode())
+        trace.forget(key)
+    assert trace.held() == {"messages": 0, "open_hops": 0, "copies": 0, "forgotten": 3}
+    # the oldest forgotten may be recorded again, the last three may not
+    assert trace.start(("a", "q0"), DOWN, "downlink", "s", "g", 20.0, b"answer 0") is not None
+    assert trace.start(("a", "q9"), DOWN, "downlink", "s", "g", 20.0, b"answer 9") is None
