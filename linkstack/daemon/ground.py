@@ -26,6 +26,13 @@ broker took an answer and before the PUBACK is in and the row marked (the time o
 one round trip to the broker and one SQLite commit) publishes that answer again on
 restart. Subscribers keep the first ``answer/<id>`` of each id (``linkstack ask``
 does).
+
+**Flat memory.** A daemon runs for ever, so it keeps nothing per query answered: the
+client remembers the last :data:`SETTLED_REMEMBERED` settled queries (a late copy
+of an older answer is acknowledged and dropped as unsolicited: the queue has its
+row answered already, so it is never published twice), mission control and its
+trace forget a query once settled, and the report at shutdown is read back from
+the queue (the timelines of the rows answered since this run started).
 """
 
 from __future__ import annotations
@@ -52,14 +59,17 @@ from linkstack.daemon.mqtt import (
 )
 from linkstack.daemon.status import event
 from linkstack.runtime.mission_control import MissionControl
-from linkstack.runtime.report import timeline_json, to_json
+from linkstack.runtime.report import timeline_from_json, timeline_json, to_json
 from linkstack.runtime.scenario import ScenarioFile
 from linkstack.timebase import Clock
 from payloads.client import Client, Pending
 from payloads.messages import Answer, AnswerChunk, ErrorMessage, Params, decode
-from payloads.timeline import Timeline
 
 log = logging.getLogger("linkstack.daemon.ground")
+
+# settled queries the client remembers, to drop the late copies of their answers as
+# duplicates: minutes of queries (an answer is repeated until the ack is up)
+SETTLED_REMEMBERED = 256
 
 
 class GroundApp:
@@ -83,7 +93,12 @@ class GroundApp:
         # each answer is stored as soon as it arrives, before the acknowledgement to
         # the satellite (which waits ack_delay_s)
         self.client = Client(
-            mcc, clock, settings.emulation.client, id_prefix="g", on_result=self._on_result
+            mcc,
+            clock,
+            settings.emulation.client,
+            id_prefix="g",
+            on_result=self._on_result,
+            keep_settled=SETTLED_REMEMBERED,
         )
         mcc.deliver = self.client.on_message
         self.bridge: MqttBridge | None = None
@@ -91,7 +106,7 @@ class GroundApp:
             self.bridge = MqttBridge(
                 settings.mqtt, self.topics, clock, self._on_query, self._on_connected
             )
-        self.timelines: list[Timeline] = []  # answered during this run
+        self.started_t_s = clock.now()  # the report lists what was answered since
         self.stats: Counter[str] = Counter()
         self._outbox = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
@@ -127,7 +142,15 @@ class GroundApp:
         self._tasks = []
         self.client.close()
 
+    @property
+    def answered(self) -> int:
+        """Queries answered (or refused for good) during this run."""
+        return self.stats["answers"] + self.stats["errors"]
+
     def write_report(self, out_dir: Path) -> Path:
+        """``report.json`` of the queries answered during this run, read back from the
+        queue (rows answered since :attr:`started_t_s`, scenario time: a run started
+        at an instant before a previous run's answers lists those too)."""
         out_dir.mkdir(parents=True, exist_ok=True)
         path = out_dir / "report.json"
         meta = {
@@ -137,7 +160,8 @@ class GroundApp:
             "epoch": self.settings.scenario.epoch.isoformat(),
             "queue": dict(self.queue.counts()),
         }
-        path.write_text(to_json(self.timelines, meta))
+        timelines = self.queue.timelines_answered_since(self.started_t_s)
+        path.write_text(to_json([timeline_from_json(t) for t in timelines], meta))
         return path
 
     # -- queries in -------------------------------------------------------------------------
@@ -237,7 +261,6 @@ class GroundApp:
         )
         if stored:
             self.stats[f"{kind}s"] += 1
-            self.timelines.append(pending.timeline)
             event(
                 "answered",
                 id=pending.id,
@@ -313,7 +336,12 @@ class GroundApp:
         }
 
     def counters(self) -> dict[str, Any]:
-        out = {"app": dict(self.stats), "client": dict(self.client.stats)}
+        out = {
+            "app": dict(self.stats),
+            "client": dict(self.client.stats),
+            # what must stay bounded however many queries are answered (bench soak)
+            "held": {**self.client.held(), **self.mcc.held()},
+        }
         if self.bridge is not None:
             out["mqtt"] = dict(self.bridge.stats)
         return out

@@ -250,6 +250,16 @@ class GroundQueue:
         """``answered`` rows, oldest first: what to publish."""
         return self._where("state = 'answered'")
 
+    def timelines_answered_since(self, t_s: float) -> list[dict[str, Any]]:
+        """The timeline of every row answered at or after ``t_s``, in the order the
+        answers came (the report of a run)."""
+        rows = self._db.execute(
+            "SELECT timeline FROM queries WHERE answer_t_s >= ? AND timeline IS NOT NULL "
+            "ORDER BY answer_t_s, seq",
+            (t_s,),
+        )
+        return [json.loads(timeline) for (timeline,) in rows]
+
     def all(self) -> list[QueryRecord]:
         return self._where("1")
 

@@ -390,7 +390,7 @@ class Daemon:
         counters = self.counters()
         if self.app is not None:
             path = self.app.write_report(self.out_dir)
-            event("report written", path=str(path), answered=len(self.app.timelines))
+            event("report written", path=str(path), answered=self.app.answered)
         if self.queue is not None:
             self.queue.close()
         if self.sink is not None:

@@ -36,7 +36,7 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import asdict
+from dataclasses import asdict, fields
 from pathlib import Path
 
 from payloads.timeline import LEGS, REFERENCE_S, Hop, Timeline
@@ -120,6 +120,14 @@ def timeline_json(timeline: Timeline) -> dict:
     """One query's timeline as JSON: its fields, ``total_s`` and ``legs_s`` (leg ->
     seconds)."""
     return asdict(timeline) | {"total_s": timeline.total_s, "legs_s": timeline.leg_durations_s()}
+
+
+def timeline_from_json(doc: dict) -> Timeline:
+    """A timeline back from :func:`timeline_json` (what it derives is dropped)."""
+    names = {f.name for f in fields(Timeline)}
+    values = {k: v for k, v in doc.items() if k in names}
+    values["hops"] = [Hop(**hop) for hop in doc.get("hops", ())]
+    return Timeline(**values)
 
 
 def to_json(timelines: list[Timeline], meta: dict | None = None) -> str:

@@ -77,6 +77,18 @@ def test_unanswered_and_counts_keep_the_order_of_arrival():
             q.record_answer("c", "maybe", b"", 0.0)
 
 
+def test_the_timelines_answered_since_an_instant_come_in_the_order_of_the_answers():
+    with GroundQueue(":memory:") as q:
+        for i in "abcd":
+            q.add(i, f"p{i}", PARAMS)
+        q.record_answer("c", "answer", b"c", 5.0, {"query_id": "c"})
+        q.record_answer("a", "error", b"a", 12.0, {"query_id": "a"})
+        q.record_answer("b", "answer", b"b", 11.0, {"query_id": "b"})
+        q.record_answer("d", "answer", b"d", 15.0)  # a row of schema 1: no timeline
+        assert q.timelines_answered_since(10.0) == [{"query_id": "b"}, {"query_id": "a"}]
+        assert [t["query_id"] for t in q.timelines_answered_since(0.0)] == ["c", "b", "a"]
+
+
 def test_rows_survive_a_killed_process(tmp_path):
     """A process that stores a query and is killed at once (no close): the row is there."""
     path = tmp_path / "q.sqlite"

@@ -14,8 +14,11 @@ from linkstack.runtime.report import (
     format_table,
     percentile,
     summarize,
+    timeline_from_json,
+    timeline_json,
     write_reports,
 )
+from payloads.timeline import Hop
 
 ATTRS = [attr for _, attr in LEGS]
 
@@ -85,3 +88,14 @@ def test_reports_are_written(tmp_path):
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 10_000
     table = format_table(tls)
     assert "q0" in table and "rejected" in table and "under 120 s: 100%" in table
+
+
+def test_a_timeline_comes_back_whole_from_its_json():
+    """The ground daemon's report is read back from the timelines its queue stored."""
+    t = Timeline("q1", 10.0, "CS-03", True, 11.0, 12.0, 12.0, 13.0, 13.5, 15.0, 15.0, 16.0)
+    t.hops = [Hop("uplink", "ground:A", "sat:CS-03", 11.0, 12.0)]
+    t.uplink_frames_sent, t.answer_copies = 3, 2
+    back = timeline_from_json(json.loads(json.dumps(timeline_json(t))))
+    assert back == t and back.total_s == 6.0
+    refused = Timeline("q2", 10.0, error="deadline_exceeded")
+    assert timeline_from_json(json.loads(json.dumps(timeline_json(refused)))) == refused
