@@ -28,8 +28,10 @@ other.
 
 from __future__ import annotations
 
+import asyncio
 import math
 import os
+import random
 import signal
 import subprocess
 import sys
@@ -47,6 +49,7 @@ from channels.orbit import StationView
 from channels.scenarios import default_scenario
 from linkstack.daemon.wire import PortPlan
 from linkstack.runtime import scenario as scenario_file
+from linkstack.runtime.clock import new_wall_loop
 from linkstack.tools.bench.timing import describe_machine
 
 CADU_OCTETS = 1279
@@ -339,8 +342,60 @@ def print_results(results: list[Case], out: TextIO = sys.stdout) -> None:
         )
 
 
+def timer_lateness_us(
+    new_loop: Callable[[], asyncio.AbstractEventLoop], n: int = 2_000
+) -> tuple[float, float]:
+    """p50 and p99 of how late ``n`` timers at random delays of 50 us to 1 ms run on a
+    loop (what a link's transmitter waits on), in microseconds."""
+    rng = random.Random(1)
+
+    async def trial() -> list[float]:
+        loop = asyncio.get_running_loop()
+        late = []
+        for _ in range(n):
+            fired: asyncio.Future[float] = loop.create_future()
+            delay_s = rng.uniform(50e-6, 1e-3)
+            # the process's own clock, not loop.time(): uvloop's moves in milliseconds
+            due = time.perf_counter() + delay_s
+            loop.call_later(delay_s, fired.set_result, 0.0)
+            await fired
+            late.append(time.perf_counter() - due)
+        return late
+
+    loop = new_loop()
+    try:
+        late = np.array(loop.run_until_complete(trial())) * 1e6
+    finally:
+        loop.close()
+    return float(np.percentile(late, 50)), float(np.percentile(late, 99))
+
+
+def print_timers(out: TextIO = sys.stdout) -> None:
+    """The event loops a daemon could wait on, each timed 3 times: why select()."""
+    loops: dict[str, Callable[[], asyncio.AbstractEventLoop]] = {
+        "select() + 1 us slack (the daemons')": lambda: new_wall_loop(fine_timers=True),
+        "asyncio's default (epoll)": lambda: new_wall_loop(fine_timers=False),
+    }
+    try:
+        import uvloop  # type: ignore[import-not-found]  # noqa: PLC0415
+
+        loops[f"uvloop {uvloop.__version__}"] = uvloop.new_event_loop
+    except ImportError:
+        pass
+    print(
+        "event loop timers, 2,000 at random delays of 50 us to 1 ms; lateness p50/p99 us:", file=out
+    )
+    for name, new_loop in loops.items():
+        p50_p99 = (timer_lateness_us(new_loop) for _ in range(3))
+        runs = "  ".join(f"{p50:.0f}/{p99:.0f}" for p50, p99 in p50_p99)
+        print(f"  {name:<38}{runs}", file=out)
+    if "uvloop" not in " ".join(loops):
+        print("  (uvloop is not installed: pip install uvloop to time it too)", file=out)
+
+
 def main(quick: bool = False, runs: int = 3) -> int:
     print(f"# {describe_machine()}; channel daemon on one core, sender and receiver on the other")
+    print_timers()
     print(
         "# running the channel daemon in real time"
         + (" (quick)" if quick else "")
