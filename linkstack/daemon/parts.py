@@ -40,6 +40,7 @@ from channels.orbit import StationView
 from channels.rf import doppler_hz, ebn0_db
 from channels.scenarios import Scenario
 from linkstack.ccsds.coding.chains import CaduCoding
+from linkstack.daemon.status import event
 from linkstack.daemon.wire import (
     LinkSpec,
     ModemModel,
@@ -194,7 +195,10 @@ class GroundPart:
             for name in site.scenario.satellite_names
         }
         cop1 = replace(cfg.uplink, initiate=None, resync_from_clcw=True)
-        self.mcc = MissionControl(site, self.radios, cop1=cop1, observes_space=False)
+        self.mcc = MissionControl(
+            site, self.radios, cop1=cop1, observes_space=False, continuous_tm=True
+        )
+        self.mcc.on_restart = self._on_restart
         if site.sink is not None:
             for name, radio in self.radios.items():
                 capture_emissions(
@@ -218,6 +222,10 @@ class GroundPart:
 
     def _on_unit(self, satellite: str, unit: bytes, t_s: float) -> None:
         self.mcc.on_downlink(satellite, arrival(unit, t_s))
+
+    def _on_restart(self, satellite: str, reason: str, resent: list[str]) -> None:
+        what = "satellite restarted" if reason.startswith("farm_") else "clcw stream broke"
+        event(what, satellite=satellite, reason=reason, resent=resent)
 
     def start(self) -> None:
         for radio in self.radios.values():

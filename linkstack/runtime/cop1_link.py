@@ -52,6 +52,21 @@ FARM-1 reports (after an Unlock if FARM-1 reports Lockout), and again whenever
 FOP-1 is back in its initial state (an alert), but not while it is suspended
 (automatic resume handles that).
 
+A spacecraft that restarts while the ground does not loses FARM-1's state: V(R) is
+back to 0, and what it had accepted since is gone with its software. The ground
+tells it from the CLCW alone, and only while FOP-1 is in step with FARM-1 (active,
+or suspended): a CLCW that reports Lockout, or an N(R) outside [NN(R), V(S)] (FARM-1
+cannot move back, nor ahead of what was sent), is a :class:`FarmReset`, handed to
+``on_far_end`` before FOP-1 sees the CLCW (which then alerts, and the resync above
+starts over). A ground that has just started is not in step until its own Set V(R)
+completes, so it never takes its own start for the spacecraft's. FARM-1 that comes
+back with the very V(R) the ground expects (V(S) a multiple of 256 away, nothing
+outstanding) is not seen; for that, and for what a restart of the channel between
+them loses, the ground also reports a CLCW stream that stopped and came back
+(:class:`ClcwResumed`, after more than ``contact_timeout_s`` without a CLCW): whether
+that gap was unexpected (in the middle of a pass) is for the caller, who knows the
+passes.
+
 What the caller learns, through data rather than tables of its own: each packet it
 sends has a :class:`SentPacket` (its acknowledgement, its failure) carrying the
 caller's ``tag``; each CLTU that starts to radiate is reported to
@@ -78,6 +93,7 @@ from linkstack.ccsds.coding.chains import (
     CltuTransmitter,
 )
 from linkstack.ccsds.cop1.clcw import Clcw, is_clcw
+from linkstack.ccsds.cop1.commands import seq_distance
 from linkstack.ccsds.cop1.farm import Farm, FarmState
 from linkstack.ccsds.cop1.fop import (
     Action,
@@ -193,6 +209,32 @@ class Transmitted:
     conditions: Conditions | None
 
 
+@dataclass(frozen=True, slots=True)
+class FarmReset:
+    """FARM-1 is not where the ground left it: the spacecraft restarted (or FARM-1 was
+    locked out), so what was sent since the last acknowledgement, and what the
+    spacecraft held, may be lost. ``reason``: ``"lockout"`` or ``"vr_out_of_window"``;
+    ``report_value``: FARM-1's V(R) as the CLCW reported it; ``vs``: FOP-1's V(S)."""
+
+    t_s: float
+    reason: str
+    report_value: int
+    vs: int
+
+
+@dataclass(frozen=True, slots=True)
+class ClcwResumed:
+    """A CLCW came after ``gap_s`` without one (more than the contact timeout); the
+    last one before the gap came at ``since_t_s``."""
+
+    t_s: float
+    gap_s: float
+    since_t_s: float
+
+
+FarEndSignal = FarmReset | ClcwResumed
+
+
 class Ground:
     """The ground end: FOP-1 for one virtual channel, the uplink sender, the CLCW reader."""
 
@@ -204,12 +246,14 @@ class Ground:
         on_packet: Callable[[float, bytes], object] | None = None,
         *,
         on_transmitted: Callable[[Transmitted], object] | None = None,
+        on_far_end: Callable[[FarEndSignal], object] | None = None,
     ) -> None:
         self.config = config
         self.clock = clock
         self.uplink = uplink
         self.on_packet = on_packet  # downlink packets, if the spacecraft sends any
         self.on_transmitted = on_transmitted
+        self.on_far_end = on_far_end  # what the CLCW says of the spacecraft's restarts
         self.fop = Fop(config.fop_config())
         self.vc = TcVirtualChannel(config.tc_config(), config.vcid)
         self.cltu = CltuTransmitter(config.cltu_coding)
@@ -322,11 +366,38 @@ class Ground:
             self.stats["clcw_other_vc"] += 1
             return
         self.stats["clcws"] += 1
+        previous_t_s = self.last_clcw_t_s
         self.last_clcw, self.last_clcw_t_s = clcw, t_s
+        reason = self._farm_reset_reason(clcw)
+        if reason is not None:
+            self.stats[f"farm_reset_{reason}"] += 1
+            self._signal(FarmReset(t_s, reason, clcw.report_value, self.fop.vs))
+        gap_s = None if previous_t_s is None else t_s - previous_t_s
+        if gap_s is not None and gap_s > self.config.effective_contact_timeout_s:
+            self.stats["clcw_resumed"] += 1
+            self._signal(ClcwResumed(t_s, gap_s, t_s - gap_s))
         self._execute(self.fop.clcw(clcw, t_s))
         self._maybe_resume()
         if self.config.resync_from_clcw:
             self._resync(clcw)
+
+    def _farm_reset_reason(self, clcw: Clcw) -> str | None:
+        """What in ``clcw`` says FARM-1 lost its state, if FOP-1 was in step with it."""
+        fop = self.fop
+        in_step = fop.state <= FopState.RETRANSMIT_WITH_WAIT or (
+            fop.state is FopState.INITIAL and fop.suspend_state != 0
+        )
+        if not in_step:  # starting, or re-initiating: V(S) is not FARM-1's business yet
+            return None
+        if clcw.lockout:
+            return "lockout"
+        if seq_distance(clcw.report_value, fop.nnr) > seq_distance(fop.vs, fop.nnr):
+            return "vr_out_of_window"
+        return None
+
+    def _signal(self, signal: FarEndSignal) -> None:
+        if self.on_far_end is not None:
+            self.on_far_end(signal)
 
     def _resync(self, clcw: Clcw) -> None:
         """Initiate the AD service from FARM-1's report (see the module docstring)."""

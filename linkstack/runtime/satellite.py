@@ -20,7 +20,9 @@ from dataclasses import dataclass, field, replace
 from channels.link import Delivery, Link
 from linkstack.ccsds.aos import AosConfig, AosMasterChannel, AosReceiver
 from linkstack.ccsds.coding.chains import CaduReceiver, CaduTransmitter
+from linkstack.ccsds.cop1.farm import Farm
 from linkstack.ccsds.spp import PacketType, Reassembler, SequenceCounter, SpacePacket, segment
+from linkstack.ccsds.tm import TmMasterChannel
 from linkstack.errors import DecodeError
 from linkstack.runtime.cop1_link import Spacecraft
 from linkstack.runtime.routing import GROUND_NODE, RELAY_APID, RelayHeader
@@ -115,6 +117,30 @@ class SatelliteNode:
         )
         self.service.start()
         return self.service
+
+    async def restart(self) -> None:
+        """The satellite's software starts over (a reboot), as a killed satellite
+        daemon does. Lost: FARM-1's state (V(R) back to 0), messages half reassembled,
+        those parked for a laser link, TM not yet sent, the service's queries (running
+        or queued) and its answers not yet acknowledged; the model, in storage, stays.
+        Its TM starts again at once (in a pass, the ground reads the new CLCW)."""
+        backend = self.service.backend if self.service is not None else None
+        await self.close()
+        sc = self.spacecraft
+        sc.farm = Farm(sc.config.vcid, sc.config.farm_window)
+        sc.mc = TmMasterChannel(sc.config.tm_config())  # TM not yet sent
+        self._tm_pending = []
+        self._up_reassembler = Reassembler()
+        for rx in self._isl_rx.values():
+            rx.reassembler = Reassembler()
+        self.stats["lost_parked_in_restart"] += len(self._parked)
+        self._parked.clear()
+        self.stats["restarts"] += 1
+        if backend is not None:
+            self.start_service(backend)
+        # its TM starts with the boot: in a pass, the ground has the new CLCW at once
+        self.tm_has_data = True
+        self.site.wake(self.name)
 
     async def close(self) -> None:
         """Stop the onboard service and the retry of parked relays."""
