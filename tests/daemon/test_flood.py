@@ -107,9 +107,12 @@ async def _ask(run_broker_port: int, listener: Listener, qid: str) -> float:
 
 
 def _cop1(counters: dict) -> Counter:
-    """The ground's COP-1 events a flood could cause (alerts, resyncs, resumes)."""
+    """The ground's COP-1 events a flood could cause (alerts, resyncs, resumes, a
+    satellite restart read in the CLCW)."""
     c = counters["ground"]["cop1"]
-    return Counter({k: v for k, v in c.items() if k.startswith(("alert_", "sync_", "auto_"))})
+    return Counter(
+        {k: v for k, v in c.items() if k.startswith(("alert_", "sync_", "auto_", "farm_reset_"))}
+    )
 
 
 # CS-08 (over Sanya) and CS-06 (rising over Mohe) are the two satellites in contact in
