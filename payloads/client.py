@@ -46,8 +46,9 @@ down back to :meth:`Client.on_message`.
   :meth:`GroundSegment.annotate`.
 - **Memory.** By default the client keeps every query it was asked and every
   timeline (an emulation's report reads them all). A client that runs for ever (the
-  ground daemon) passes ``keep_settled``: it then remembers the last that many
-  settled queries (to drop the late copies of their answers as duplicates) and no
+  ground daemon) passes ``keep_settled``: it then lets a query go once it is settled
+  (:attr:`Client.pending` holds those on their way only), keeps the ids of the last
+  that many settled (to drop the late copies of their answers as duplicates) and no
   list of timelines; a copy of an older answer is still acknowledged, and counted
   ``unsolicited``.
 """
@@ -57,7 +58,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import random
-from collections import Counter, deque
+from collections import Counter, OrderedDict, deque
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Protocol
@@ -205,8 +206,9 @@ class Pending:
 class Client:
     """A ground application's client (see the module docstring).
 
-    ``keep_settled``: how many settled queries it remembers (None: all, and every
-    timeline in :attr:`timelines`; see "Memory" in the module docstring)."""
+    ``keep_settled``: how many ids of settled queries it remembers (None: every query
+    whole, and every timeline in :attr:`timelines`; see "Memory" in the module
+    docstring)."""
 
     def __init__(
         self,
@@ -228,11 +230,11 @@ class Client:
         self.keep_settled = keep_settled
         tag = random.Random(seed).getrandbits(16)
         self._ids = (f"{id_prefix}{n:03d}-{tag:04x}" for n in itertools.count(1))
-        self.pending: dict[str, Pending] = {}  # asked, and settled ones remembered
+        self.pending: dict[str, Pending] = {}  # asked (settled too, if keep_settled None)
         self.timelines: list[Timeline] = []  # every query's (keep_settled None only)
         # answers to no query of ours (the last keep_settled of them, if bounded)
         self.unsolicited: deque[Answer | ErrorMessage] = deque(maxlen=keep_settled)
-        self._settled: deque[str] = deque()  # ids settled, oldest first (if bounded)
+        self._settled: OrderedDict[str, None] = OrderedDict()  # ids, oldest first (bounded)
         self.stats: Counter[str] = Counter()
         self._acks: dict[str, list[str]] = {}
         self._ack_timer: TimerHandle | None = None
@@ -260,7 +262,7 @@ class Client:
         params = params or Params()
         now_t_s = self.clock.now()
         query = Query(query_id or next(self._ids), prompt, params, stream, now_t_s)
-        if query.id in self.pending:
+        if query.id in self.pending or query.id in self._settled:
             raise ConfigError("client", "query_id", f"{query.id!r} is already in use")
         data = encode(query)  # refuses a bad id before anything is queued
         timeline = Timeline(
@@ -362,6 +364,9 @@ class Client:
             return
         self._ack(msg.satellite or satellite, msg.id)
         pending = self.pending.get(msg.id)
+        if pending is None and msg.id in self._settled:  # let go of once settled
+            self.stats["duplicates"] += 1
+            return
         if pending is None:
             self.stats["unsolicited"] += 1
             self.unsolicited.append(msg)
@@ -401,17 +406,20 @@ class Client:
         self._remember_settled(pending.id)
 
     def _remember_settled(self, query_id: str) -> None:
-        """Forget the oldest settled queries beyond ``keep_settled``."""
+        """A bounded client lets the query go and keeps its id, the last
+        ``keep_settled`` of them."""
         if self.keep_settled is None:
             return
-        self._settled.append(query_id)
+        del self.pending[query_id]
+        self._settled[query_id] = None
         while len(self._settled) > self.keep_settled:
-            self.pending.pop(self._settled.popleft(), None)
+            self._settled.popitem(last=False)
 
     def held(self) -> dict[str, int]:
         """How much it holds (what must stay bounded in a process that runs for ever)."""
         return {
             "pending": len(self.pending),
+            "settled_ids": len(self._settled),
             "timelines": len(self.timelines),
             "unsolicited": len(self.unsolicited),
         }

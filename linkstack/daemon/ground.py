@@ -28,9 +28,10 @@ restart. Subscribers keep the first ``answer/<id>`` of each id (``linkstack ask`
 does).
 
 **Flat memory.** A daemon runs for ever, so it keeps nothing per query answered: the
-client remembers the last :data:`SETTLED_REMEMBERED` settled queries (a late copy
-of an older answer is acknowledged and dropped as unsolicited: the queue has its
-row answered already, so it is never published twice), mission control and its
+client lets a query go once settled and keeps the ids of the last
+:data:`SETTLED_REMEMBERED` (a late copy of an older answer is acknowledged and
+dropped as unsolicited: the queue has its row answered already, and only the client's
+first answer reaches the queue, so it is never published twice), mission control and its
 trace forget a query once settled, and the report at shutdown is read back from
 the queue (the timelines of the rows answered since this run started).
 """
@@ -67,9 +68,9 @@ from payloads.messages import Answer, AnswerChunk, ErrorMessage, Params, decode
 
 log = logging.getLogger("linkstack.daemon.ground")
 
-# settled queries the client remembers, to drop the late copies of their answers as
-# duplicates: minutes of queries (an answer is repeated until the ack is up)
-SETTLED_REMEMBERED = 256
+# ids of settled queries the client remembers, to count the late copies of their
+# answers as duplicates: minutes of queries (an answer is repeated until the ack is up)
+SETTLED_REMEMBERED = 1024
 
 
 class GroundApp:

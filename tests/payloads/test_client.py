@@ -2,6 +2,7 @@
 
 import pytest
 
+from linkstack.errors import ConfigError
 from linkstack.runtime import clock as clk
 from payloads.client import Client, ClientConfig, GroundQueueFullError, QueryRefusedError
 from payloads.messages import (
@@ -304,10 +305,11 @@ def test_a_full_ground_queue_refuses_a_new_query_on_the_next_turn():
     assert client.stats["ground_queue_full"] == 1
 
 
-def test_a_bounded_client_remembers_its_last_settled_queries_only():
+def test_a_bounded_client_lets_settled_queries_go_and_keeps_their_last_ids():
     """A client that runs for ever (keep_settled): as many queries as it likes, it holds
-    the last few settled; a late copy of a remembered answer is a duplicate, one of a
-    forgotten answer is acknowledged and counted unsolicited, never handed over again."""
+    those on their way and the ids of the last few settled; a late copy of a remembered
+    answer is a duplicate, one of a forgotten answer is acknowledged and counted
+    unsolicited, never handed over again."""
 
     async def script(client, ground, clock):
         handed = []
@@ -318,10 +320,14 @@ def test_a_bounded_client_remembers_its_last_settled_queries_only():
             ids.append(pending.id)
             client.on_message(answer(pending.id), clock.now(), "CS-03")
             await clock.sleep(1.0)
+        on_its_way = client.submit("one more")
         held = client.held()
+        with pytest.raises(ConfigError, match="already in use"):  # a remembered id
+            client.submit("again", query_id=ids[-1])
         client.on_message(answer(ids[-1]), clock.now(), "CS-03")  # remembered
         client.on_message(answer(ids[0]), clock.now(), "CS-03")  # forgotten
         await clock.sleep(1.0)
+        assert not on_its_way.done
         return client, ground, handed, ids, held
 
     async def bounded(client, ground, clock):
@@ -332,10 +338,10 @@ def test_a_bounded_client_remembers_its_last_settled_queries_only():
             small.close()
 
     client, ground, handed, ids, held = run(bounded)
-    assert held == {"pending": 3, "timelines": 0, "unsolicited": 0}
+    assert held == {"pending": 1, "settled_ids": 3, "timelines": 0, "unsolicited": 0}
     assert handed == ids  # each once
     assert client.stats["duplicates"] == 1 and client.stats["unsolicited"] == 1
-    assert client.held() == {"pending": 3, "timelines": 0, "unsolicited": 1}
+    assert client.held() == {"pending": 1, "settled_ids": 3, "timelines": 0, "unsolicited": 1}
     assert ids[0] in ground.acks()[-1][1].ids  # the forgotten one's copy is acknowledged
 
 
@@ -347,4 +353,4 @@ def test_a_client_remembers_every_query_by_default():
         await clock.sleep(1.0)
         return client.held()
 
-    assert run(script) == {"pending": 20, "timelines": 20, "unsolicited": 0}
+    assert run(script) == {"pending": 20, "settled_ids": 0, "timelines": 20, "unsolicited": 0}
