@@ -64,6 +64,15 @@ def _cmd_bench(args: argparse.Namespace) -> int:
             print("linkstack bench: --runs must be at least 1", file=sys.stderr)
             return 2
         return daemon.main(quick=args.quick, runs=runs)
+    if args.what == "soak":  # the daemons for an hour, real time: their memory
+        from linkstack.tools.bench import soak
+
+        if not (args.minutes > 0 and args.rate > 0 and args.sample_s > 0):
+            print(
+                "linkstack bench soak: --minutes, --rate, --sample-s must be > 0", file=sys.stderr
+            )
+            return 2
+        return soak.main(args.minutes, args.rate, separate=args.separate, sample_s=args.sample_s)
     pinned = "not pinned (--no-pin)" if args.no_pin else pin_one_core()
     print(f"# {describe_machine()}; {pinned}")
     if args.what in ("framing", "all"):
@@ -159,6 +168,7 @@ BENCHMARKS = [
     "capture",
     "roundtrip",
     "daemon",  # real processes in real time: not part of "all"
+    "soak",  # the daemons for an hour (--minutes): not part of "all"
     "all",
 ]
 
@@ -359,6 +369,21 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="daemon only: runs of each case, reported by their medians (default 3; "
         "1 with --quick)",
+    )
+    p.add_argument("--minutes", type=float, default=60.0, help="soak only: how long (default 60)")
+    p.add_argument(
+        "--rate", type=float, default=0.5, help="soak only: queries a second (default 0.5)"
+    )
+    p.add_argument(
+        "--sample-s",
+        type=float,
+        default=60.0,
+        help="soak only: seconds between two RSS samples (default 60)",
+    )
+    p.add_argument(
+        "--separate",
+        action="store_true",
+        help="soak only: the channel, sat and ground daemons instead of 'daemon all'",
     )
     p.set_defaults(func=_cmd_bench)
 

@@ -1,0 +1,406 @@
+"""``linkstack bench soak``: the daemons for an hour, answering queries, memory flat.
+
+A Mosquitto broker of its own (``mosquitto``, on a free port of 127.0.0.1, anonymous,
+nothing kept on disk) and the daemons: ``linkstack daemon all``, or with
+``--separate`` the channel, sat and ground daemons sharing one emulated sky; the tiny
+model, no capture, from the scenario instant 10,765 s, where the default
+constellation's passes over Mohe and Sanya overlap for 77 minutes (a longer soak
+meets gaps: queries then wait for a pass, which is fine, but the last ones may need
+``--drain-s`` longer). One MQTT client publishes queries (QoS 1) at ``--rate`` per
+second and counts the ``answer/<id>`` messages that come back for each id.
+
+Every ``--sample-s`` seconds it reads each daemon's resident set size (``VmRSS`` in
+``/proc/PID/status``) and prints a progress line. At the end it waits for the last
+answers, reads the ground's ``/counters`` (``held``: what the ground holds per query,
+which must not grow with the queries answered), stops the daemons and reports, per
+daemon, the RSS series and the slope of a least-squares line through the samples
+of the second half (MB/min; the first half has the start's growth: the allocator's
+arenas, caches, the bounded structures filling up), and the queries answered once,
+lost (no answer) and duplicated (more than one answer message).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import aiomqtt
+
+from linkstack.tools.bench.timing import describe_machine
+
+START_T_S = 10_765.0  # passes over Mohe and Sanya overlap from here for 77 minutes
+PREFIX, GROUND = "soak", "mcc"  # MQTT topics: soak/mcc/...
+HTTP_OFFSET = {"ground": 0, "channel": 1, "sat": 2, "all": 3}  # daemon.http_port + this
+LINK_PORTS = 64  # UDP ports per block (the default scenario has 48 links)
+READY_S = 120.0  # a daemon loads the model and the contact plan before it is ready
+
+
+@dataclass
+class SoakResult:
+    minutes: float
+    rate_per_s: float
+    roles: list[str]
+    sent: int
+    answers: Counter[str]  # answer messages per query id
+    errors: int  # of them, error answers (the satellite's or the ground's refusals)
+    rss_mb: dict[str, list[tuple[float, float]]]  # role -> (minutes since start, MB)
+    held: dict[str, int]  # the ground's /counters "held", at the end
+    exit_codes: dict[str, int | None]
+    ids: list[str] = field(default_factory=list)
+
+    @property
+    def answered_once(self) -> int:
+        return sum(1 for qid in self.ids if self.answers[qid] == 1)
+
+    @property
+    def lost(self) -> int:
+        return sum(1 for qid in self.ids if self.answers[qid] == 0)
+
+    @property
+    def duplicated(self) -> int:
+        return sum(1 for qid in self.ids if self.answers[qid] > 1)
+
+    def slope_mb_per_min(self, role: str) -> float:
+        """The least-squares slope of ``role``'s RSS over the second half of the run."""
+        return second_half_slope(self.rss_mb[role])
+
+
+def second_half_slope(series: list[tuple[float, float]]) -> float:
+    """MB/min of a least-squares line through the samples of the second half."""
+    if len(series) < 2:
+        return float("nan")
+    end = series[-1][0]
+    half = [(t, mb) for t, mb in series if t >= end / 2] or series[-2:]
+    if len(half) < 2:
+        half = series[-2:]
+    n = len(half)
+    mean_t = sum(t for t, _ in half) / n
+    mean_mb = sum(mb for _, mb in half) / n
+    var = sum((t - mean_t) ** 2 for t, _ in half)
+    cov = sum((t - mean_t) * (mb - mean_mb) for t, mb in half)
+    return cov / var if var > 0 else float("nan")
+
+
+def rss_mb(pid: int) -> float:
+    """The resident set size of a process, in MB (Linux /proc)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError(f"no VmRSS for process {pid}")
+
+
+# -- the broker ------------------------------------------------------------------------------
+
+
+def _mosquitto() -> str:
+    exe = shutil.which("mosquitto") or next(
+        (
+            str(p)
+            for p in (Path(d) / "mosquitto" for d in ("/usr/sbin", "/usr/local/sbin"))
+            if p.is_file()
+        ),
+        None,
+    )
+    if exe is None:
+        raise RuntimeError(
+            "bench soak needs mosquitto (the MQTT broker): apt-get install mosquitto"
+        )
+    return exe
+
+
+def _accepts(port: int) -> bool:
+    with socket.socket() as s:
+        s.settimeout(0.2)
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+def _free_tcp_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextlib.contextmanager
+def broker(folder: Path) -> Iterator[int]:
+    """A mosquitto of our own for the run; its port."""
+    port = _free_tcp_port()
+    conf = folder / "mosquitto.conf"
+    lines = [
+        f"listener {port} 127.0.0.1",
+        "allow_anonymous true",
+        "persistence false",
+        f"log_dest file {folder}/mosquitto.log",
+    ]
+    if os.geteuid() == 0:  # or it would switch to its own user, who cannot write here
+        lines.append("user root")
+    conf.write_text("".join(f"{line}\n" for line in lines))
+    with open(folder / "mosquitto.out", "wb") as out:
+        proc = subprocess.Popen([_mosquitto(), "-c", str(conf)], stdout=out, stderr=out)
+    try:
+        deadline = time.monotonic() + 20.0
+        while not _accepts(port):
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"bench soak: mosquitto did not start (see {folder})")
+            time.sleep(0.05)
+        yield port
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(10)
+
+
+# -- the daemons ----------------------------------------------------------------------------
+
+
+def _free_udp_blocks(count: int) -> tuple[int, int, int]:
+    """Two blocks of ``count`` free UDP ports (the channel's and the nodes') and four
+    free TCP ports (the HTTP endpoints)."""
+    for base in range(31_000, 60_000, 2 * count + 10):
+        socks: list[socket.socket] = []
+        try:
+            for port in range(base, base + 2 * count):
+                s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+                socks.append(s)
+                s.bind(("127.0.0.1", port))
+            http = base + 2 * count
+            for port in range(http, http + 4):
+                s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+                socks.append(s)
+                s.bind(("127.0.0.1", port))
+            return base, base + count, http
+        except OSError:
+            continue
+        finally:
+            for s in socks:
+                s.close()
+    raise RuntimeError("bench soak: no free ports")
+
+
+class Daemons:
+    """The daemon processes of one soak, their scenario file and logs."""
+
+    def __init__(self, work: Path, mqtt_port: int, roles: list[str]) -> None:
+        self.work = work
+        self.roles = roles
+        channel_port, node_port, self.http_port = _free_udp_blocks(LINK_PORTS)
+        self.scenario = work / "soak.toml"
+        self.scenario.write_text(
+            f'format = 1\nname = "bench-soak"\n'
+            f'[ground]\nname = "{GROUND}"\n'
+            "[capture]\nenabled = false\n"
+            f'[mqtt]\nport = {mqtt_port}\nprefix = "{PREFIX}"\n'
+            f"[daemon]\nchannel_port = {channel_port}\nnode_port = {node_port}\n"
+            f'http_port = {self.http_port}\nstatus_interval_s = 60.0\nout_dir = "{work}/out"\n'
+        )
+        self.procs: dict[str, subprocess.Popen[bytes]] = {}
+
+    def log(self, role: str) -> Path:
+        return self.work / f"{role}.log"
+
+    def start(self) -> None:
+        anchor = f"{time.time():.6f}"  # one emulated sky for every daemon
+        for role in self.roles:
+            cmd = [sys.executable, "-m", "linkstack", "daemon", "--scenario", str(self.scenario)]
+            cmd += ["--start", f"+{START_T_S}", "--anchor", anchor, role]
+            with open(self.log(role), "wb") as err:
+                self.procs[role] = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=err)
+        deadline = time.monotonic() + READY_S
+        for role, proc in self.procs.items():
+            while '"msg":"ready"' not in self.log(role).read_text(errors="replace"):
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(
+                        f"bench soak: the {role} daemon did not start, see {self.log(role)}"
+                    )
+                time.sleep(0.1)
+
+    def rss_mb(self) -> dict[str, float]:
+        return {role: rss_mb(proc.pid) for role, proc in self.procs.items()}
+
+    def counters(self) -> dict[str, Any]:
+        """The ground's (or the all-in-one daemon's) ``GET /counters``."""
+        role = "all" if "all" in self.roles else "ground"
+        url = f"http://127.0.0.1:{self.http_port + HTTP_OFFSET[role]}/counters"
+        with urllib.request.urlopen(url, timeout=10) as reply:
+            doc: dict[str, Any] = json.load(reply)
+        return doc
+
+    def stop(self) -> dict[str, int | None]:
+        """SIGTERM to each (the ground writes its report), then their exit codes."""
+        for proc in self.procs.values():
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+        codes: dict[str, int | None] = {}
+        for role, proc in self.procs.items():
+            try:
+                codes[role] = proc.wait(60)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(10)
+                codes[role] = None
+        return codes
+
+
+# -- the run ----------------------------------------------------------------------------------
+
+
+async def _soak(
+    daemons: Daemons,
+    mqtt_port: int,
+    seconds: float,
+    rate_per_s: float,
+    sample_s: float,
+    drain_s: float,
+    tokens: int,
+) -> tuple[list[str], Counter[str], int, dict[str, list[tuple[float, float]]]]:
+    base = f"{PREFIX}/{GROUND}"
+    answers: Counter[str] = Counter()
+    errors = 0
+    ids: list[str] = []
+    series: dict[str, list[tuple[float, float]]] = {role: [] for role in daemons.roles}
+
+    online = asyncio.Event()
+    async with aiomqtt.Client("127.0.0.1", mqtt_port, identifier="linkstack-soak") as client:
+        await client.subscribe(f"{base}/answer/+", qos=1)
+        await client.subscribe(f"{base}/online", qos=1)
+
+        async def listen() -> None:
+            nonlocal errors
+            async for message in client.messages:
+                if message.topic.matches(f"{base}/online"):
+                    if message.payload == b"true":
+                        online.set()
+                    continue
+                qid = str(message.topic).rsplit("/", 1)[1]
+                answers[qid] += 1
+                if json.loads(bytes(message.payload)).get("type") != "answer":
+                    errors += 1
+
+        listener = asyncio.get_running_loop().create_task(listen())
+        async with asyncio.timeout(READY_S):  # the ground subscribed to queries
+            await online.wait()
+        t0 = time.monotonic()
+
+        def sample() -> None:
+            minutes = (time.monotonic() - t0) / 60
+            for role, mb in daemons.rss_mb().items():
+                series[role].append((minutes, mb))
+            rss = "  ".join(f"{role} {points[-1][1]:.1f} MB" for role, points in series.items())
+            done = sum(1 for qid in ids if answers[qid])
+            print(
+                f"  {minutes:5.1f} min  sent {len(ids):>5}  answered {done:>5}  rss {rss}",
+                flush=True,
+            )
+
+        sample()
+        next_sample = t0 + sample_s
+        n = 0
+        while (now := time.monotonic()) < t0 + seconds:
+            if now >= next_sample:
+                sample()
+                next_sample += sample_s
+            due = t0 + n / rate_per_s
+            if now >= due:
+                qid = f"soak-{n:06d}"
+                body = {
+                    "id": qid,
+                    "prompt": f"Soak query {n}?",
+                    "params": {"max_new_tokens": tokens},
+                }
+                await client.publish(f"{base}/query", json.dumps(body).encode(), qos=1)
+                ids.append(qid)
+                n += 1
+            await asyncio.sleep(max(0.0, min(due, next_sample) - time.monotonic()))
+        sample()  # the last of the series: the end of the publishing
+        drain_until = time.monotonic() + drain_s
+        while any(answers[qid] == 0 for qid in ids) and time.monotonic() < drain_until:
+            await asyncio.sleep(0.2)
+        await asyncio.sleep(2.0)  # a duplicate would come within this
+        listener.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await listener
+    return ids, answers, errors, series
+
+
+def run(
+    minutes: float,
+    rate_per_s: float,
+    *,
+    separate: bool = False,
+    sample_s: float = 60.0,
+    drain_s: float = 300.0,
+    tokens: int = 4,
+    work: Path | None = None,
+) -> SoakResult:
+    """A soak of ``minutes`` at ``rate_per_s`` queries a second (see the module docstring)."""
+    roles = ["channel", "sat", "ground"] if separate else ["all"]
+    with contextlib.ExitStack() as stack:
+        if work is None:
+            work = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="soak-")))
+        work.mkdir(parents=True, exist_ok=True)
+        mqtt_port = stack.enter_context(broker(work))
+        daemons = Daemons(work, mqtt_port, roles)
+        try:
+            daemons.start()
+            ids, answers, errors, series = asyncio.run(
+                _soak(daemons, mqtt_port, minutes * 60, rate_per_s, sample_s, drain_s, tokens)
+            )
+            held = daemons.counters()["app"]["held"]
+        finally:
+            codes = daemons.stop()
+    return SoakResult(
+        minutes, rate_per_s, roles, len(ids), answers, errors, series, held, codes, ids
+    )
+
+
+def print_results(r: SoakResult) -> None:
+    print(
+        f"\n# linkstack bench soak: {r.minutes:g} min at {r.rate_per_s:g} queries/s "
+        f"({describe_machine()})"
+    )
+    print(
+        f"queries {r.sent}: answered once {r.answered_once}, lost {r.lost}, "
+        f"duplicated {r.duplicated} (error answers {r.errors})"
+    )
+    for role, points in r.rss_mb.items():
+        first, last = points[0][1], points[-1][1]
+        print(
+            f"{role}: RSS {first:.1f} MB at start, {last:.1f} MB at the end; "
+            f"slope over the second half {r.slope_mb_per_min(role):+.3f} MB/min"
+        )
+        print("  series (min, MB): " + ", ".join(f"({t:.0f}, {mb:.1f})" for t, mb in points))
+    print(f"held by the ground at the end: {r.held}")
+    print(f"exit codes: {r.exit_codes}")
+
+
+def main(
+    minutes: float, rate_per_s: float, *, separate: bool = False, sample_s: float = 60.0
+) -> int:
+    """``linkstack bench soak``: run, print; 1 if a query was lost or duplicated or a
+    daemon did not exit cleanly."""
+    what = "channel, sat and ground daemons" if separate else "linkstack daemon all"
+    print(
+        f"# soak: {what}, {minutes:g} min at {rate_per_s:g} queries/s, RSS every {sample_s:g} s",
+        flush=True,
+    )
+    r = run(minutes, rate_per_s, separate=separate, sample_s=sample_s)
+    print_results(r)
+    ok = r.lost == 0 and r.duplicated == 0 and all(code == 0 for code in r.exit_codes.values())
+    return 0 if ok else 1
