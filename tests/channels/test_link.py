@@ -1,13 +1,15 @@
 """The link through emulated (and once, wall-clock) time, with synthetic physics."""
 
 import asyncio
+import math
 import random
 import time
+import tracemalloc
 
 import pytest
 
 from channels.errors import IndependentErrors
-from channels.link import Conditions, Delivery, FixedConditions, Link, LinkEvent
+from channels.link import Conditions, Delivery, FixedConditions, Lateness, Link, LinkEvent
 from linkstack.errors import ConfigError
 from linkstack.runtime import clock as clk
 
@@ -367,3 +369,23 @@ def test_a_unit_handed_over_earlier_starts_from_then_never_before(realtime):
 
     times = emulated(main)
     assert times == pytest.approx([0.97, 1.32, 1.07, 1.42, 2.0, 2.35])
+
+
+def test_lateness_keeps_the_last_window_of_values_in_a_few_octets_each():
+    """Percentiles over the last ``window`` units, and a daemon's link that runs for ever
+    holds 8 octets a unit of that window, whatever it has carried."""
+    lateness = Lateness(window=1000)
+    tracemalloc.start()
+    try:
+        before, _ = tracemalloc.get_traced_memory()
+        for k in range(5000):
+            lateness.record(k * 1e-6)
+        after, _ = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert lateness.count == 5000 and lateness.max_s == pytest.approx(4999e-6)
+    p0, p50, p100 = lateness.percentiles(0.0, 0.5, 1.0)  # over units 4000..4999
+    assert (p0, p100) == pytest.approx((4000e-6, 4999e-6))
+    assert p50 == pytest.approx(4500e-6, abs=1e-6)
+    assert after - before < 12 * 1000  # 1,000 doubles and the array's own overhead
+    assert all(math.isnan(p) for p in Lateness().percentiles(0.5, 0.99))  # none yet
