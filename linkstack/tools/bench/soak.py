@@ -385,7 +385,7 @@ def print_results(r: SoakResult) -> None:
             f"{role}: RSS {first:.1f} MB at start, {last:.1f} MB at the end; "
             f"slope over the second half {r.slope_mb_per_min(role):+.3f} MB/min"
         )
-        print("  series (min, MB): " + ", ".join(f"({t:.0f}, {mb:.1f})" for t, mb in points))
+        print("  series (min, MB): " + ", ".join(f"({t:.1f}, {mb:.1f})" for t, mb in points))
     print(f"held by the ground at the end: {r.held}")
     print(f"exit codes: {r.exit_codes}")
 
