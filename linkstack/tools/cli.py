@@ -72,7 +72,13 @@ def _cmd_bench(args: argparse.Namespace) -> int:
                 "linkstack bench soak: --minutes, --rate, --sample-s must be > 0", file=sys.stderr
             )
             return 2
-        return soak.main(args.minutes, args.rate, separate=args.separate, sample_s=args.sample_s)
+        return soak.main(
+            args.minutes,
+            args.rate,
+            separate=args.separate,
+            sample_s=args.sample_s,
+            target=args.target,
+        )
     pinned = "not pinned (--no-pin)" if args.no_pin else pin_one_core()
     print(f"# {describe_machine()}; {pinned}")
     if args.what in ("framing", "all"):
@@ -384,6 +390,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--separate",
         action="store_true",
         help="soak only: the channel, sat and ground daemons instead of 'daemon all'",
+    )
+    p.add_argument(
+        "--target", default=None, help="soak only: every query for this satellite (default: any)"
     )
     p.set_defaults(func=_cmd_bench)
 

@@ -5,9 +5,10 @@ nothing kept on disk) and the daemons: ``linkstack daemon all``, or with
 ``--separate`` the channel, sat and ground daemons sharing one emulated sky; the tiny
 model, no capture, from the scenario instant 10,765 s, where the default
 constellation's passes over Mohe and Sanya overlap for 77 minutes (a longer soak
-meets gaps: queries then wait for a pass, which is fine, but the last ones may need
-``--drain-s`` longer). One MQTT client publishes queries (QoS 1) at ``--rate`` per
-second and counts the ``answer/<id>`` messages that come back for each id.
+meets gaps: queries then wait for a pass, which is fine, but the last ones may wait
+longer than the bench's ``drain_s``). One MQTT client publishes queries (QoS 1) at ``--rate`` per
+second, for any satellite or ``--target`` (relayed when it is out of view), and counts
+the ``answer/<id>`` messages that come back for each id.
 
 Every ``--sample-s`` seconds it reads each daemon's resident set size (``VmRSS`` in
 ``/proc/PID/status``) and prints a progress line. At the end it waits for the last
@@ -269,6 +270,7 @@ async def _soak(
     sample_s: float,
     drain_s: float,
     tokens: int,
+    target: str | None,
 ) -> tuple[list[str], Counter[str], int, dict[str, list[tuple[float, float]]]]:
     base = f"{PREFIX}/{GROUND}"
     answers: Counter[str] = Counter()
@@ -319,11 +321,13 @@ async def _soak(
             due = t0 + n / rate_per_s
             if now >= due:
                 qid = f"soak-{n:06d}"
-                body = {
+                body: dict[str, Any] = {
                     "id": qid,
                     "prompt": f"Soak query {n}?",
                     "params": {"max_new_tokens": tokens},
                 }
+                if target is not None:
+                    body["target"] = target
                 await client.publish(f"{base}/query", json.dumps(body).encode(), qos=1)
                 ids.append(qid)
                 n += 1
@@ -347,9 +351,11 @@ def run(
     sample_s: float = 60.0,
     drain_s: float = 300.0,
     tokens: int = 4,
+    target: str | None = None,
     work: Path | None = None,
 ) -> SoakResult:
-    """A soak of ``minutes`` at ``rate_per_s`` queries a second (see the module docstring)."""
+    """A soak of ``minutes`` at ``rate_per_s`` queries a second (see the module
+    docstring), for ``target`` (None: any satellite)."""
     roles = ["channel", "sat", "ground"] if separate else ["all"]
     with contextlib.ExitStack() as stack:
         if work is None:
@@ -360,7 +366,9 @@ def run(
         try:
             daemons.start()
             ids, answers, errors, series = asyncio.run(
-                _soak(daemons, mqtt_port, minutes * 60, rate_per_s, sample_s, drain_s, tokens)
+                _soak(
+                    daemons, mqtt_port, minutes * 60, rate_per_s, sample_s, drain_s, tokens, target
+                )
             )
             held = daemons.counters()["app"]["held"]
         finally:
@@ -391,16 +399,23 @@ def print_results(r: SoakResult) -> None:
 
 
 def main(
-    minutes: float, rate_per_s: float, *, separate: bool = False, sample_s: float = 60.0
+    minutes: float,
+    rate_per_s: float,
+    *,
+    separate: bool = False,
+    sample_s: float = 60.0,
+    target: str | None = None,
 ) -> int:
     """``linkstack bench soak``: run, print; 1 if a query was lost or duplicated or a
     daemon did not exit cleanly."""
     what = "channel, sat and ground daemons" if separate else "linkstack daemon all"
+    to = f" for {target}" if target is not None else ""
     print(
-        f"# soak: {what}, {minutes:g} min at {rate_per_s:g} queries/s, RSS every {sample_s:g} s",
+        f"# soak: {what}, {minutes:g} min at {rate_per_s:g} queries/s{to}, "
+        f"RSS every {sample_s:g} s",
         flush=True,
     )
-    r = run(minutes, rate_per_s, separate=separate, sample_s=sample_s)
+    r = run(minutes, rate_per_s, separate=separate, sample_s=sample_s, target=target)
     print_results(r)
     ok = r.lost == 0 and r.duplicated == 0 and all(code == 0 for code in r.exit_codes.values())
     return 0 if ok else 1
