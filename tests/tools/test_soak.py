@@ -49,6 +49,7 @@ def test_a_short_soak_answers_each_query_once_and_holds_nothing_per_query(tmp_pa
     assert r.sent >= 25 and r.answered_once == r.sent, (r.lost, r.duplicated)
     assert r.exit_codes == {"all": 0}
     assert len(r.rss_mb["all"]) >= 3 and all(mb > 50 for _, mb in r.rss_mb["all"])
+    assert len(r.threads["all"]) == len(r.rss_mb["all"]) and min(r.threads["all"]) >= 1
     check_held(r.held, r.sent)
 
 

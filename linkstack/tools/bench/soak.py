@@ -63,6 +63,7 @@ class SoakResult:
     held: dict[str, int]  # the ground's /counters "held", at the end
     exit_codes: dict[str, int | None]
     ids: list[str] = field(default_factory=list)
+    threads: dict[str, list[int]] = field(default_factory=dict)  # role -> at each sample
 
     @property
     def answered_once(self) -> int:
@@ -97,12 +98,12 @@ def second_half_slope(series: list[tuple[float, float]]) -> float:
     return cov / var if var > 0 else float("nan")
 
 
-def rss_mb(pid: int) -> float:
-    """The resident set size of a process, in MB (Linux /proc)."""
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    raise RuntimeError(f"no VmRSS for process {pid}")
+def rss_and_threads(pid: int) -> tuple[float, int]:
+    """The resident set size of a process, in MB, and its threads (Linux /proc)."""
+    fields = dict(
+        line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines()
+    )
+    return int(fields["VmRSS"].split()[0]) / 1024, int(fields["Threads"])
 
 
 # -- the broker ------------------------------------------------------------------------------
@@ -232,8 +233,9 @@ class Daemons:
                     )
                 time.sleep(0.1)
 
-    def rss_mb(self) -> dict[str, float]:
-        return {role: rss_mb(proc.pid) for role, proc in self.procs.items()}
+    def sample(self) -> dict[str, tuple[float, int]]:
+        """Each daemon's RSS (MB) and threads."""
+        return {role: rss_and_threads(proc.pid) for role, proc in self.procs.items()}
 
     def counters(self) -> dict[str, Any]:
         """The ground's (or the all-in-one daemon's) ``GET /counters``."""
@@ -271,12 +273,15 @@ async def _soak(
     drain_s: float,
     tokens: int,
     target: str | None,
-) -> tuple[list[str], Counter[str], int, dict[str, list[tuple[float, float]]]]:
+) -> tuple[
+    list[str], Counter[str], int, dict[str, list[tuple[float, float]]], dict[str, list[int]]
+]:
     base = f"{PREFIX}/{GROUND}"
     answers: Counter[str] = Counter()
     errors = 0
     ids: list[str] = []
     series: dict[str, list[tuple[float, float]]] = {role: [] for role in daemons.roles}
+    threads: dict[str, list[int]] = {role: [] for role in daemons.roles}
 
     online = asyncio.Event()
     async with aiomqtt.Client("127.0.0.1", mqtt_port, identifier="linkstack-soak") as client:
@@ -302,9 +307,13 @@ async def _soak(
 
         def sample() -> None:
             minutes = (time.monotonic() - t0) / 60
-            for role, mb in daemons.rss_mb().items():
+            for role, (mb, n_threads) in daemons.sample().items():
                 series[role].append((minutes, mb))
-            rss = "  ".join(f"{role} {points[-1][1]:.1f} MB" for role, points in series.items())
+                threads[role].append(n_threads)
+            rss = "  ".join(
+                f"{role} {series[role][-1][1]:.1f} MB {threads[role][-1]} threads"
+                for role in daemons.roles
+            )
             done = sum(1 for qid in ids if answers[qid])
             print(
                 f"  {minutes:5.1f} min  sent {len(ids):>5}  answered {done:>5}  rss {rss}",
@@ -340,7 +349,7 @@ async def _soak(
         listener.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await listener
-    return ids, answers, errors, series
+    return ids, answers, errors, series, threads
 
 
 def run(
@@ -365,7 +374,7 @@ def run(
         daemons = Daemons(work, mqtt_port, roles)
         try:
             daemons.start()
-            ids, answers, errors, series = asyncio.run(
+            ids, answers, errors, series, threads = asyncio.run(
                 _soak(
                     daemons, mqtt_port, minutes * 60, rate_per_s, sample_s, drain_s, tokens, target
                 )
@@ -374,7 +383,7 @@ def run(
         finally:
             codes = daemons.stop()
     return SoakResult(
-        minutes, rate_per_s, roles, len(ids), answers, errors, series, held, codes, ids
+        minutes, rate_per_s, roles, len(ids), answers, errors, series, held, codes, ids, threads
     )
 
 
@@ -389,9 +398,11 @@ def print_results(r: SoakResult) -> None:
     )
     for role, points in r.rss_mb.items():
         first, last = points[0][1], points[-1][1]
+        n_threads = r.threads.get(role) or [0]
         print(
             f"{role}: RSS {first:.1f} MB at start, {last:.1f} MB at the end; "
-            f"slope over the second half {r.slope_mb_per_min(role):+.3f} MB/min"
+            f"slope over the second half {r.slope_mb_per_min(role):+.3f} MB/min; "
+            f"threads {n_threads[0]} at start, {n_threads[-1]} at the end"
         )
         print("  series (min, MB): " + ", ".join(f"({t:.1f}, {mb:.1f})" for t, mb in points))
     print(f"held by the ground at the end: {r.held}")
