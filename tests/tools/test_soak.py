@@ -9,7 +9,7 @@ from collections import Counter
 import pytest
 
 from linkstack.tools.bench import soak
-from linkstack.tools.bench.soak import SoakResult, second_half_slope
+from linkstack.tools.bench.soak import SoakResult, second_half_slope, steady_growth
 
 # nothing per query left once every query is answered, but the ids of the last settled
 # (bounded: ground.SETTLED_REMEMBERED, trace.FORGOTTEN_REMEMBERED, more than these runs send)
@@ -31,6 +31,13 @@ def test_the_slope_is_fitted_over_the_second_half():
     assert second_half_slope(flat_after_start) == pytest.approx(0.0)
     growing = [(t, 100.0 + 1.3 * t) for t in range(11)]
     assert second_half_slope(growing) == pytest.approx(1.3)
+
+
+def test_steady_growth_leaves_out_the_steps_of_threads_that_start():
+    series = [(0.0, 100.0), (1.0, 100.0), (2.0, 101.5), (3.0, 101.6), (4.0, 103.0), (5.0, 103.1)]
+    threads = [10, 10, 10, 10, 11, 11]  # a thread started between minutes 3 and 4
+    assert steady_growth(series, threads) == pytest.approx(0.1)  # 4-5 (3-4 has a new thread)
+    assert second_half_slope(series) > 0.5
 
 
 def test_the_result_counts_answered_once_lost_and_duplicated():

@@ -16,8 +16,11 @@ answers, reads the ground's ``/counters`` (``held``: what the ground holds per q
 which must not grow with the queries answered), stops the daemons and reports, per
 daemon, the RSS series and the slope of a least-squares line through the samples
 of the second half (MB/min; the first half has the start's growth: the allocator's
-arenas, caches, the bounded structures filling up), and the queries answered once,
-lost (no answer) and duplicated (more than one answer message).
+arenas, caches, the bounded structures filling up), and the same growth counted only
+between samples with the same number of threads (a thread that starts, such as a
+satellite's model thread at its first query, brings its stack and malloc arena:
+a step, not a leak), and the queries answered once, lost (no answer) and duplicated
+(more than one answer message).
 """
 
 from __future__ import annotations
@@ -81,6 +84,11 @@ class SoakResult:
         """The least-squares slope of ``role``'s RSS over the second half of the run."""
         return second_half_slope(self.rss_mb[role])
 
+    def steady_mb_per_min(self, role: str) -> float:
+        """``role``'s RSS growth over the second half between samples with the same
+        threads: what grows with the queries, not with threads starting."""
+        return steady_growth(self.rss_mb[role], self.threads[role])
+
 
 def second_half_slope(series: list[tuple[float, float]]) -> float:
     """MB/min of a least-squares line through the samples of the second half."""
@@ -96,6 +104,20 @@ def second_half_slope(series: list[tuple[float, float]]) -> float:
     var = sum((t - mean_t) ** 2 for t, _ in half)
     cov = sum((t - mean_t) * (mb - mean_mb) for t, mb in half)
     return cov / var if var > 0 else float("nan")
+
+
+def steady_growth(series: list[tuple[float, float]], threads: list[int]) -> float:
+    """MB/min over the second half, counting only the intervals between two samples
+    with the same number of threads (a thread that starts brings its stack and its
+    malloc arena: in ``daemon all``, a satellite's model thread at its first query)."""
+    end = series[-1][0] if series else 0.0
+    grown_mb = span_min = 0.0
+    for k in range(1, len(series)):
+        (t0, mb0), (t1, mb1) = series[k - 1], series[k]
+        if t0 >= end / 2 and threads[k] == threads[k - 1]:
+            grown_mb += mb1 - mb0
+            span_min += t1 - t0
+    return grown_mb / span_min if span_min > 0 else float("nan")
 
 
 def rss_and_threads(pid: int) -> tuple[float, int]:
@@ -401,7 +423,8 @@ def print_results(r: SoakResult) -> None:
         n_threads = r.threads.get(role) or [0]
         print(
             f"{role}: RSS {first:.1f} MB at start, {last:.1f} MB at the end; "
-            f"slope over the second half {r.slope_mb_per_min(role):+.3f} MB/min; "
+            f"slope over the second half {r.slope_mb_per_min(role):+.3f} MB/min "
+            f"({r.steady_mb_per_min(role):+.3f} between samples with the same threads); "
             f"threads {n_threads[0]} at start, {n_threads[-1]} at the end"
         )
         print("  series (min, MB): " + ", ".join(f"({t:.1f}, {mb:.1f})" for t, mb in points))
