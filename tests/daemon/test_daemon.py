@@ -202,6 +202,28 @@ def test_a_wire_link_puts_each_unit_on_the_wire_when_it_starts_to_radiate():
     clk.run(main)
 
 
+def test_the_offset_to_kernel_stamps_never_makes_a_unit_early(monkeypatch):
+    """A process paused between its two clock reads (each read here comes 5 ms after
+    the one before) gets an offset too large by the pause, never too small: a kernel
+    stamp mapped with it is late by the pause, never early."""
+    from linkstack.daemon import wire
+
+    true_offset_s = 10_000.0
+    instant = [1_796_000_000.0]
+
+    def read_unix() -> float:
+        instant[0] += 5e-3
+        return instant[0]
+
+    def read_now() -> float:
+        instant[0] += 5e-3
+        return instant[0] + true_offset_s
+
+    monkeypatch.setattr(wire.time, "time", read_unix)
+    offset_s = wire.unix_offset_s(read_now)
+    assert true_offset_s <= offset_s <= true_offset_s + 5e-3 + 1e-6
+
+
 def test_the_wire_hands_each_unit_the_instant_the_kernel_had_it():
     """A daemon busy elsewhere reads a datagram late; the instant it hands on is the
     kernel's (SO_TIMESTAMPNS), so the lateness of the read is not added to the
