@@ -20,6 +20,7 @@ share one emulated sky get the same ``--start`` and ``--anchor``.
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import gc
 import logging
 import signal
@@ -105,11 +106,28 @@ def scenario_time(epoch: datetime, start: str, anchor_unix_s: float) -> float:
     return parse_instant(start, "start") - epoch.timestamp()
 
 
+def one_malloc_arena() -> bool:
+    """Have every thread of this process allocate from one glibc malloc arena. By
+    default each thread that allocates gets an arena of its own, which keeps what the
+    thread freed: in a daemon each satellite's model thread, started at its first
+    query, left 1-1.7 MB behind (the steps of an hour's soak). Before any worker
+    thread starts; False where the C library has no ``mallopt`` (not glibc)."""
+    try:
+        mallopt = ctypes.CDLL(None).mallopt
+    except (OSError, AttributeError):
+        return False
+    return bool(mallopt(M_ARENA_MAX, 1))
+
+
+M_ARENA_MAX = -8  # glibc's malloc.h
+
+
 def main(settings: ScenarioFile, opts: Options) -> int:
     """Run a role until SIGINT/SIGTERM; the exit status."""
     if opts.role not in ROLES:
         raise ConfigError("daemon", "role", f"must be one of {', '.join(ROLES)}, got {opts.role!r}")
     setup_logging(opts.role, opts.log_level, opts.log_format)
+    one_malloc_arena()
     scenario = settings.scenario
     for name in opts.names:
         if name not in scenario.satellite_names:
