@@ -75,6 +75,7 @@ from linkstack.runtime.report import Hop, Timeline
 from linkstack.runtime.routing import (
     GROUND_NODE,
     RELAY_APID,
+    ContactState,
     RelayHeader,
     UplinkRoute,
     spread_rank,
@@ -110,10 +111,19 @@ class _Query:
 class _Dispatch:
     """What one dispatch pass knows at its instant: routes, places left, holds."""
 
-    def __init__(self, mc: MissionControl, now: float) -> None:
-        self.mc = mc
+    def __init__(
+        self,
+        contacts: ContactState,
+        in_flight: dict[str, dict[str, float]],
+        held: dict[str, float],
+        capacity: int,
+        now: float,
+    ) -> None:
+        self.contacts = contacts
+        self.in_flight = in_flight  # satellite -> queries in flight there (shared, live)
+        self.held = held  # satellite -> nothing new for it before this instant
+        self.capacity = capacity
         self.now = now
-        self.contacts = mc.site.contacts
         self._routes: dict[str | None, UplinkRoute | None] = {}
         self._spread: dict[str, UplinkRoute] | None = None
         self._heap: list[tuple[tuple[int, float, float, int], str]] | None = None
@@ -126,20 +136,19 @@ class _Dispatch:
         return self._routes[target]
 
     def has_room(self, sat: str) -> bool:
-        mc = self.mc
-        return len(mc._in_flight[sat]) < mc.capacity and mc._held.get(sat, -1.0) <= self.now
+        return len(self.in_flight[sat]) < self.capacity and self.held.get(sat, -1.0) <= self.now
 
     @property
     def spread(self) -> dict[str, UplinkRoute]:
         """The computing satellites that can be reached now, and how."""
         if self._spread is None:
-            self._spread = self.contacts.uplink_routes(self.mc._in_flight, self.now)
+            self._spread = self.contacts.uplink_routes(self.in_flight, self.now)
         return self._spread
 
     def pick(self) -> UplinkRoute | None:
         """The route to the satellite an "any" query goes to now (the lowest
         :func:`spread_rank` among those with room), counting it as sent there."""
-        in_flight = self.mc._in_flight
+        in_flight = self.in_flight
         if self._heap is None:
             spread = self.spread
             self._heap = [
@@ -443,7 +452,7 @@ class MissionControl:
             self._timer.cancel()
             self._timer = None
         now = self.site.clock.now()
-        plan = _Dispatch(self, now)
+        plan = _Dispatch(self.site.contacts, self._in_flight, self._held, self.capacity, now)
         waiting = []
         no_route: set[str | None] = set()  # targets (None: any) waiting for a route
         for_room = False  # some query waits for a satellite with room

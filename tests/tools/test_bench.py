@@ -84,7 +84,7 @@ def test_bench_daemon_lateness_of_a_full_link_is_the_daemons_not_rounding(tmp_pa
     rate_bps = 150e6
     sc_path = tmp_path / "s.toml"
     sc_path.write_text(
-        bench_daemon._scenario_text(1, rate_bps, (47100, 47400), bench_daemon.START_T_S + 5)
+        bench_daemon.scenario_text(1, rate_bps, (47100, 47400), bench_daemon.START_T_S + 5)
     )
     scenario = scenario_file.load(sc_path).scenario
     name = scenario.satellite_names[0]
@@ -102,6 +102,6 @@ def test_bench_daemon_lateness_of_a_full_link_is_the_daemons_not_rounding(tmp_pa
         arrivals.append(anchor + start + serial_s + light)
     sent_at = np.array([[anchor + s for s in sends_rel]])
     got = np.array([[0, k, a] for k, a in enumerate(arrivals)])
-    late = bench_daemon._lateness(scenario, [name], sent_at, got, rate_bps, anchor)
+    late = bench_daemon.lateness(scenario, [name], sent_at, got, rate_bps, anchor)
     assert late.size == n
     assert np.abs(late).max() < 1e-6

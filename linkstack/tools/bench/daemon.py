@@ -94,7 +94,7 @@ class DaemonRun:
         return self.lost == 0 and self.early == 0 and self.percentile_ms(99) <= LATE_P99_S * 1e3
 
 
-def _scenario_text(n_links: int, rate_bps: float, ports: tuple[int, int], mid_t_s: float) -> str:
+def scenario_text(n_links: int, rate_bps: float, ports: tuple[int, int], mid_t_s: float) -> str:
     """The default constellation with a station under each of the first ``n_links``
     satellites at ``mid_t_s``; daemons quiet (no capture, MQTT or HTTP)."""
     sc = default_scenario()
@@ -159,7 +159,7 @@ def run_case(
     mid_t_s = START_T_S + seconds / 2
     sc_path = work / f"{case.replace(' ', '_').replace('/', '')}.toml"
     channel_port, node_port = _free_ports(64)
-    sc_path.write_text(_scenario_text(n_links, rate_bps, (channel_port, node_port), mid_t_s))
+    sc_path.write_text(scenario_text(n_links, rate_bps, (channel_port, node_port), mid_t_s))
     settings = scenario_file.load(sc_path)
     plan = PortPlan(settings.scenario, "127.0.0.1", channel_port, node_port)
     names = list(settings.scenario.satellite_names[:n_links])
@@ -201,11 +201,11 @@ def run_case(
         raise RuntimeError(f"bench daemon: the channel daemon exited {channel.returncode}:\n{err}")
     sent_at = np.load(sent_out)
     got = np.load(recv_out)
-    late = _lateness(settings.scenario, names, sent_at, got, rate_bps, anchor_unix_s)
+    late = lateness(settings.scenario, names, sent_at, got, rate_bps, anchor_unix_s)
     return DaemonRun(case, n_links, rate_per_s, seconds, sent_at.size, len(got), late, cpu_s)
 
 
-def _lateness(
+def lateness(
     scenario: object, names: list[str], sent_at: np.ndarray, got: np.ndarray,
     rate_bps: float, anchor_unix_s: float,
 ) -> np.ndarray:  # fmt: skip
