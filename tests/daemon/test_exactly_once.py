@@ -15,26 +15,8 @@ import asyncio
 import signal
 import sys
 
-import pytest
-
 from tests.daemon.test_daemon_processes import HANG_S, Run, publish_queries, query
-from tests.daemon.test_mqtt_broker import running_broker
 from tests.daemon.test_queue_faults import Tally
-
-
-@pytest.fixture
-def broker(tmp_path):
-    with running_broker(tmp_path / "broker") as b:
-        yield b
-
-
-@pytest.fixture
-def run(tmp_path, broker):
-    r = Run(tmp_path, broker)
-    try:
-        yield r
-    finally:
-        r.kill_all()
 
 
 async def states(run: Run, ids: list[str], state: str) -> None:
