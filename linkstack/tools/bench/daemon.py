@@ -50,6 +50,7 @@ from channels.scenarios import default_scenario
 from linkstack.daemon.wire import PortPlan
 from linkstack.runtime import scenario as scenario_file
 from linkstack.runtime.clock import new_wall_loop
+from linkstack.tools.bench.processes import free_ports
 from linkstack.tools.bench.timing import describe_machine
 
 CADU_OCTETS = 1279
@@ -114,26 +115,6 @@ def scenario_text(n_links: int, rate_bps: float, ports: tuple[int, int], mid_t_s
     )
 
 
-def _free_ports(count: int) -> tuple[int, int]:
-    """Two blocks of ``count`` UDP ports nobody uses (the channel's and the nodes')."""
-    import socket  # noqa: PLC0415
-
-    for base in range(30_000, 60_000, 2 * count + 10):
-        socks = []
-        try:
-            for port in range(base, base + 2 * count):
-                s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-                socks.append(s)
-                s.bind(("127.0.0.1", port))
-            return base, base + count
-        except OSError:
-            continue
-        finally:
-            for s in socks:
-                s.close()
-    raise RuntimeError("bench daemon: no free UDP ports")
-
-
 def _pinned(cpu: int) -> list[str]:
     """A command prefix that runs a process on one CPU (when the machine has it)."""
     cpus = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
@@ -158,7 +139,8 @@ def run_case(
     ``rate_bps`` for ``seconds``."""
     mid_t_s = START_T_S + seconds / 2
     sc_path = work / f"{case.replace(' ', '_').replace('/', '')}.toml"
-    channel_port, node_port = _free_ports(64)
+    channel_port = free_ports(128)
+    node_port = channel_port + 64
     sc_path.write_text(scenario_text(n_links, rate_bps, (channel_port, node_port), mid_t_s))
     settings = scenario_file.load(sc_path)
     plan = PortPlan(settings.scenario, "127.0.0.1", channel_port, node_port)

@@ -45,6 +45,7 @@ from typing import Any
 
 import aiomqtt
 
+from linkstack.tools.bench.processes import free_ports, stop
 from linkstack.tools.bench.timing import describe_machine
 
 START_T_S = 10_765.0  # passes over Mohe and Sanya overlap from here for 77 minutes
@@ -183,39 +184,10 @@ def broker(folder: Path) -> Iterator[int]:
             time.sleep(0.05)
         yield port
     finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(10)
+        stop(proc)
 
 
 # -- the daemons ----------------------------------------------------------------------------
-
-
-def _free_udp_blocks(count: int) -> tuple[int, int, int]:
-    """Two blocks of ``count`` free UDP ports (the channel's and the nodes') and four
-    free TCP ports (the HTTP endpoints)."""
-    for base in range(31_000, 60_000, 2 * count + 10):
-        socks: list[socket.socket] = []
-        try:
-            for port in range(base, base + 2 * count):
-                s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-                socks.append(s)
-                s.bind(("127.0.0.1", port))
-            http = base + 2 * count
-            for port in range(http, http + 4):
-                s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-                socks.append(s)
-                s.bind(("127.0.0.1", port))
-            return base, base + count, http
-        except OSError:
-            continue
-        finally:
-            for s in socks:
-                s.close()
-    raise RuntimeError("bench soak: no free ports")
 
 
 class Daemons:
@@ -224,7 +196,8 @@ class Daemons:
     def __init__(self, work: Path, mqtt_port: int, roles: list[str]) -> None:
         self.work = work
         self.roles = roles
-        channel_port, node_port, self.http_port = _free_udp_blocks(LINK_PORTS)
+        channel_port = free_ports(2 * LINK_PORTS, tcp=4, first=31_000)
+        node_port, self.http_port = channel_port + LINK_PORTS, channel_port + 2 * LINK_PORTS
         self.scenario = work / "soak.toml"
         self.scenario.write_text(
             f'format = 1\nname = "bench-soak"\n'

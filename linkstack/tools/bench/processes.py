@@ -1,0 +1,37 @@
+"""What the benches that run daemons as processes share: free ports on loopback, and
+stopping a process."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+
+
+def free_ports(udp: int, tcp: int = 0, first: int = 30_000) -> int:
+    """The first port of ``udp`` consecutive UDP ports followed by ``tcp`` TCP ports,
+    all free on 127.0.0.1 (bound and released to check)."""
+    for base in range(first, 60_000, udp + tcp + 10):
+        socks: list[socket.socket] = []
+        try:
+            for port in range(base, base + udp + tcp):
+                kind = socket.SOCK_DGRAM if port < base + udp else socket.SOCK_STREAM
+                s = socket.socket(socket.AF_INET, kind)
+                socks.append(s)
+                s.bind(("127.0.0.1", port))
+            return base
+        except OSError:
+            continue
+        finally:
+            for s in socks:
+                s.close()
+    raise RuntimeError(f"no {udp} free UDP ports and {tcp} TCP ports after them on loopback")
+
+
+def stop(proc: subprocess.Popen, timeout_s: float = 10.0) -> None:
+    """SIGTERM, then SIGKILL if it has not ended within ``timeout_s``."""
+    proc.terminate()
+    try:
+        proc.wait(timeout_s)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout_s)
