@@ -218,7 +218,12 @@ class Wire:
         the key or link, for errors), with the instant the kernel had each (not when
         this process got round to it): only from port ``peer`` of this host when
         given, and only those that ``check`` finds no fault in (it returns the reason
-        of a refusal)."""
+        of a refusal).
+
+        Linux turns receive stamps on a moment after the first socket of the host
+        asks for them (deferred work, milliseconds on a busy host); a datagram that
+        comes before is stamped when it is read, so a unit read late in that moment
+        is late by as much. A daemon listens long before its first unit comes."""
         sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         try:
             sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
