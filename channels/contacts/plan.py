@@ -1,12 +1,11 @@
 """The contact plan of a scenario (:class:`ContactPlan`, :func:`contact_plan`): its
 ground passes and laser-link windows over a span, with node numbers for DTN tools,
-and its exports: JSON (:meth:`ContactPlan.to_json`), NASA ION contact-plan lines
-(:func:`to_ion`) and a pass table (:func:`format_table`)."""
+as JSON (:meth:`ContactPlan.to_json`) and as a pass table (:func:`format_table`).
+The plans for DTN bundle agents (ION, HDTN) are :mod:`channels.contacts.dtn`'s."""
 
 from __future__ import annotations
 
 import json
-import math
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -19,18 +18,11 @@ from channels.contacts.laser import (
     isl_windows,
 )
 from channels.contacts.windows import GroundWindow, IslWindow
-from channels.geometry import C_MPS, GroundStation
+from channels.geometry import GroundStation
 from linkstack.errors import ConfigError
 
 if TYPE_CHECKING:
     from channels.scenarios import Scenario
-
-# Placeholder data rates for ION plans (bytes/s) until the RF and optical link
-# budgets supply their own: an X-band downlink of 300 Mbit/s, a 256 kbit/s TC
-# uplink, a 10 Gbit/s laser link.
-DEFAULT_DOWNLINK_BYTES_PER_S = 37_500_000
-DEFAULT_UPLINK_BYTES_PER_S = 32_000
-DEFAULT_ISL_BYTES_PER_S = 1_250_000_000
 
 _PLAN_FORMAT = "linkstack-contact-plan"
 _PLAN_VERSION = 1
@@ -184,60 +176,6 @@ def contact_plan(
 
 
 # --- exports -----------------------------------------------------------------------
-
-
-def to_ion(
-    plan: ContactPlan,
-    *,
-    downlink_bytes_per_s: int = DEFAULT_DOWNLINK_BYTES_PER_S,
-    uplink_bytes_per_s: int = DEFAULT_UPLINK_BYTES_PER_S,
-    isl_bytes_per_s: int = DEFAULT_ISL_BYTES_PER_S,
-) -> str:
-    """The plan as ionadmin commands: ``a contact +START +STOP FROM TO RATE`` for
-    each direction of each window and one ``a range +START +STOP FROM TO OWLT``.
-
-    Times are whole seconds from the epoch (ION has no fractions): the start is
-    rounded up and the stop down, so a contact never claims time the link does
-    not have; a window shorter than that is left out. One-way light time is the
-    window's longest range over c rounded up to whole seconds, so every LEO
-    link says 1 s (the smallest non-zero figure ION takes). Rates are bytes/s.
-    """
-    for name, value in (
-        ("downlink_bytes_per_s", downlink_bytes_per_s),
-        ("uplink_bytes_per_s", uplink_bytes_per_s),
-        ("isl_bytes_per_s", isl_bytes_per_s),
-    ):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ConfigError("ION export", name, f"must be an integer >= 1, got {value!r}")
-    nodes = plan.nodes
-    rows: list[tuple[int, int, int, int, str, int]] = []  # start, stop, from, to, kind, value
-
-    def add(
-        start: float, stop: float, a: str, b: str, rate_ab: int, rate_ba: int, range_m: float
-    ) -> None:
-        s, e = math.ceil(start - 1e-6), math.floor(stop + 1e-6)
-        if e <= s:
-            return
-        na, nb = nodes[a], nodes[b]
-        owlt = max(1, math.ceil(range_m / C_MPS))
-        rows.append((s, e, na, nb, "contact", rate_ab))
-        rows.append((s, e, nb, na, "contact", rate_ba))
-        rows.append((s, e, min(na, nb), max(na, nb), "range", owlt))
-
-    for w in plan.ground:
-        down, up = downlink_bytes_per_s, uplink_bytes_per_s
-        add(w.aos_t_s, w.los_t_s, w.satellite, w.station, down, up, w.max_range_m)
-    for link in plan.isl:
-        rate = isl_bytes_per_s
-        add(link.start_t_s, link.stop_t_s, link.sat_a, link.sat_b, rate, rate, link.max_range_m)
-    rows.sort(key=lambda r: (r[0], r[4] != "contact", r[2], r[3], r[1]))
-    lines = [
-        f"# linkstack contact plan: scenario {plan.scenario}",
-        f"# times in seconds from the epoch {_iso(plan.epoch)}; rates in bytes/s; OWLT in s",
-    ]
-    lines += [f"# node {n} {name}" for name, n in nodes.items()]
-    lines += [f"a {kind} +{s} +{e} {a} {b} {val}" for s, e, a, b, kind, val in rows]
-    return "\n".join(lines) + "\n"
 
 
 def format_table(plan: ContactPlan) -> str:

@@ -182,13 +182,34 @@ BENCHMARKS = [
 def _cmd_contacts(args: argparse.Namespace) -> int:
     import time
 
-    from channels.contacts import contact_plan, format_table, to_ion
+    from channels.contacts import DtnLinks, contact_plan, format_table, to_hdtn, to_ion
     from channels.scenarios import scenario_by_name
+    from linkstack.runtime import scenario as scenario_file
+    from linkstack.runtime.config import EmulationConfig
 
     if not 0 < args.hours <= 24 * 30:
         print("linkstack contacts: --hours must be in (0, 720]", file=sys.stderr)
         return 2
-    scenario = scenario_by_name(args.scenario)
+    if args.scenario_file and args.scenario:
+        print(
+            "linkstack contacts: give a scenario name or --scenario FILE, not both", file=sys.stderr
+        )
+        return 2
+    named = args.scenario or "default"
+    path = args.scenario_file or (named if named.endswith(".toml") else None)
+    if path:  # a scenario file: its constellation, stations and links
+        sf = scenario_file.load(path)
+        scenario, config = sf.scenario, sf.emulation
+    else:  # a built-in scenario or a TLE file, with the links of the default scenario file
+        scenario, config = scenario_by_name(named), EmulationConfig()
+    links = DtnLinks(
+        uplink_rate_bps=config.uplink_rf.rate_bps,
+        downlink_rate_bps=config.downlink_rf.rate_bps,
+        isl_rate_bps=config.laser.rate_bps,
+        uplink_acquisition_s=config.uplink_rf.receiver.acquisition_s,
+        downlink_acquisition_s=config.downlink_rf.receiver.acquisition_s,
+        isl_pat_s=config.laser.pat_s,
+    )
     t0 = time.perf_counter()
     print(
         f"# {scenario.name}: {len(scenario.satellites)} satellites, "
@@ -204,11 +225,14 @@ def _cmd_contacts(args: argparse.Namespace) -> int:
         step_s=args.step,
         samples=args.samples,
         isl=not args.no_isl,
+        isl_max_range_m=config.laser.max_range_m,
     )
     if args.format == "table":
         text = format_table(plan)
     elif args.format == "ion":
-        text = to_ion(plan)
+        text = to_ion(plan, links)
+    elif args.format == "hdtn":
+        text = to_hdtn(plan, links, times=args.hdtn_times)
     else:
         text = plan.to_json()
     if args.output:
@@ -222,6 +246,9 @@ def _cmd_contacts(args: argparse.Namespace) -> int:
         + (f"; written to {args.output}" if args.output else ""),
         file=sys.stderr,
     )
+    if args.format == "hdtn":  # the JSON has no room for them
+        nodes = ", ".join(f"{n} {name}" for name, n in plan.nodes.items())
+        print(f"# HDTN node numbers: {nodes}", file=sys.stderr)
     return 0
 
 
@@ -400,18 +427,34 @@ def build_parser() -> argparse.ArgumentParser:
         "contacts",
         help="the contact plan of a scenario: passes and laser-link windows",
         description="Ground passes (AOS, LOS, max elevation) and laser-link windows of a "
-        "scenario, as a table, JSON, or NASA ION contact-plan lines.",
+        "scenario, as a table, JSON, or the contact plan of a DTN bundle agent: NASA ION's "
+        "ionadmin commands (absolute UTC times, bytes/s) or NASA HDTN's JSON (bit/s). The "
+        "DTN plans take the rates and acquisition times of the scenario file's links (of "
+        "the default scenario file for a built-in scenario or a TLE file).",
     )
     p.add_argument(
         "scenario",
         nargs="?",
-        default="default",
-        help="'default' (12 SSO satellites), 'planned-2800', or a TLE file (default: default)",
+        help="'default' (12 SSO satellites, the default), 'planned-2800', a TLE file, or a "
+        "scenario file (*.toml)",
+    )
+    p.add_argument(
+        "--scenario",
+        dest="scenario_file",
+        metavar="FILE",
+        help="a scenario file (TOML): its constellation, stations and links",
     )
     p.add_argument("--hours", type=float, default=24.0, help="span in hours (default 24)")
     p.add_argument("--start-hours", type=float, default=0.0, help="start after the epoch")
     p.add_argument("--step", type=float, default=10.0, help="sampling step in s (default 10)")
-    p.add_argument("--format", choices=["table", "json", "ion"], default="table")
+    p.add_argument("--format", choices=["table", "json", "ion", "hdtn"], default="table")
+    p.add_argument(
+        "--hdtn-times",
+        choices=["unix", "relative"],
+        default="unix",
+        help="hdtn: 'unix' POSIX seconds (run HDTN's router with --use-unix-timestamp; the "
+        "default) or 'relative' seconds after the plan's start (HDTN loads it then)",
+    )
     p.add_argument("--samples", action="store_true", help="JSON: include sampled geometry")
     p.add_argument("--no-isl", action="store_true", help="skip the laser-link windows")
     p.add_argument("--output", "-o", help="write to this file instead of stdout")

@@ -1,12 +1,11 @@
 """Contact windows: a closed-form overhead pass, agreement with brute force and
 with the scalar path, independence from chunking, the default scenario's day,
-laser links, and the exports (JSON, ION, table)."""
+laser links, and the exports (JSON, table; the DTN plans are test_contacts_dtn.py's)."""
 
 from __future__ import annotations
 
 import json
 import math
-import re
 from datetime import UTC, datetime
 
 import numpy as np
@@ -18,7 +17,6 @@ from channels.contacts import (
     format_table,
     ground_windows,
     isl_windows,
-    to_ion,
 )
 from channels.geometry import (
     MU_EARTH_M3PS2,
@@ -260,43 +258,6 @@ def test_json_round_trip(day_plan):
     with pytest.raises(ConfigError) as exc:
         ContactPlan.from_json('{"format": "other"}')
     assert exc.value.field == "format"
-
-
-_ION = re.compile(r"^a (contact|range) \+(\d+) \+(\d+) (\d+) (\d+) (\d+)$")
-
-
-def test_ion_export_has_the_right_fields(day_plan):
-    text = to_ion(day_plan, downlink_bytes_per_s=1000, uplink_bytes_per_s=200, isl_bytes_per_s=9)
-    lines = text.splitlines()
-    assert lines[0].startswith("#") and "2026-01-01T00:00:00Z" in lines[1]
-    nodes = day_plan.nodes
-    assert sorted(nodes.values()) == list(range(1, 12 + 5 + 1))
-    commands = [ln for ln in lines if not ln.startswith("#")]
-    contacts, ranges = [], []
-    for ln in commands:
-        m = _ION.match(ln)
-        assert m, ln
-        kind, start, stop, a, b, value = m.groups()
-        row = (int(start), int(stop), int(a), int(b), int(value))
-        assert row[0] < row[1] <= 86_400 and row[2] != row[3]
-        assert 1 <= row[2] <= 17 and 1 <= row[3] <= 17
-        (contacts if kind == "contact" else ranges).append(row)
-    sats = {nodes[n] for n in day_plan.satellites}
-    for _start, _stop, a, b, rate in contacts:
-        if a in sats and b in sats:
-            assert rate == 9
-        else:
-            assert rate == (1000 if a in sats else 200)  # down from a satellite, up to one
-    assert all(owlt == 1 for *_, owlt in ranges)  # LEO light time rounds up to 1 s
-    assert len(contacts) == 2 * len(ranges)
-    assert len(ranges) == len(day_plan.ground) + len(day_plan.isl)  # no window < 1 s here
-    # Whole seconds inside each window: start rounded up, stop down.
-    w = day_plan.ground[0]
-    na, nb = nodes[w.satellite], nodes[w.station]
-    assert (math.ceil(w.aos_t_s), math.floor(w.los_t_s), na, nb, 1000) in contacts
-    with pytest.raises(ConfigError) as exc:
-        to_ion(day_plan, uplink_bytes_per_s=0)
-    assert exc.value.field == "uplink_bytes_per_s"
 
 
 def test_pass_table(day_plan):
