@@ -100,7 +100,13 @@ class GroundSegment(Protocol):
         ...
 
     def in_view(self, target: str | None) -> bool:
-        """Whether a message for ``target`` could leave the ground now."""
+        """Whether a message for ``target`` (None: any satellite) could go straight up
+        now: the satellite is in view."""
+        ...
+
+    def relayed(self, target: str | None) -> bool:
+        """Whether a message for ``target`` could leave now only to be relayed over
+        laser links: it is out of view, a satellite in view reaches it."""
         ...
 
     def on_ground(self, query_id: str) -> bool:
@@ -270,6 +276,7 @@ class Client:
             now_t_s,
             satellite=target or "",
             in_view_at_submit=self.ground.in_view(target),
+            relayed_at_submit=self.ground.relayed(target),
         )
         pending = Pending(query, target, timeline)
         pending.on_chunk = on_chunk

@@ -33,13 +33,24 @@ LEGS = (
 
 @dataclass
 class Hop:
-    """One transfer of the query or the answer: ``kind`` uplink, isl or downlink."""
+    """One transfer of the query or the answer: ``kind`` uplink, isl or downlink.
+
+    An instant is None where nobody saw it: a daemon's ground sees when an uplink
+    begins and when a downlink ends, and the answer says when the query was on board
+    (``linkstack.runtime.mission_control``); the laser hops between are in other
+    processes."""
 
     kind: str
     src: str
     dst: str
-    start_t_s: float
-    end_t_s: float
+    start_t_s: float | None
+    end_t_s: float | None
+
+    @property
+    def duration_s(self) -> float | None:
+        if self.start_t_s is None or self.end_t_s is None:
+            return None
+        return self.end_t_s - self.start_t_s
 
 
 @dataclass
@@ -47,6 +58,8 @@ class Timeline:
     query_id: str
     submit_t_s: float
     satellite: str = ""  # the computing satellite
+    # at submit: the satellite asked for (any: some satellite) had a usable pass, so the
+    # query could go straight up at once
     in_view_at_submit: bool = False
     first_uplink_t_s: float | None = None
     query_on_first_sat_t_s: float | None = None
@@ -59,8 +72,15 @@ class Timeline:
     hops: list[Hop] = field(default_factory=list)
     uplink_frames_sent: int = 0
     uplink_retransmissions: int = 0
-    answer_copies: int = 0  # downlink repetitions before the ground acknowledged
+    # copies of the answer that left its satellite before the first was on the ground
+    # (repetitions of a lost one, or while it waited for a pass); None: not seen (a
+    # daemon's ground: the satellites are in another process and the copies are the
+    # same octets)
+    answer_copies: int | None = 0
     error: str = ""
+    # at submit: the satellite asked for was out of view and a satellite in view
+    # reached it over laser links, so the query could go up at once, relayed
+    relayed_at_submit: bool = False
 
     @property
     def complete(self) -> bool:

@@ -56,6 +56,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import heapq
+import itertools
 from collections import Counter, defaultdict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
@@ -247,6 +248,8 @@ class MissionControl:
         self._queued: set[str] = set()  # ids of the queries waiting in the queue
         self._held: dict[str, float] = {}  # satellite -> nothing new for it before this
         self._busy_in_a_row: Counter[str] = Counter()
+        # (satellite, t_s) of the message being delivered (on_packet), for annotate
+        self._arrival: tuple[str, float] | None = None
 
     def start(self) -> None:
         """Initiate each channel's AD service as configured."""
@@ -351,8 +354,18 @@ class MissionControl:
             self._kick()
 
     def in_view(self, target: str | None) -> bool:
-        """Whether a message for ``target`` could leave now: a satellite is in view of
-        a station (its pass usable), and ``target`` is it or reachable from it."""
+        """Whether a message for ``target`` could go straight up now: ``target`` (None:
+        any satellite) has a usable pass."""
+        contacts, now = self.site.contacts, self.site.clock.now()
+        if target is None:
+            return contacts.uplink_route(None, now) is not None
+        return contacts.usable_pass(target, now) is not None
+
+    def relayed(self, target: str | None) -> bool:
+        """Whether a message for ``target`` could leave now only to be relayed: ``target``
+        is out of view and a satellite in view reaches it over laser links."""
+        if target is None or self.in_view(target):
+            return False
         return self.site.contacts.uplink_route(target, self.site.clock.now()) is not None
 
     def on_ground(self, query_id: str) -> bool:
@@ -414,24 +427,66 @@ class MissionControl:
         ]
 
     def _annotate_from_ground(self, timeline: Timeline) -> None:
-        """What a ground alone knows: when the copy of the query that reached the
-        satellite began to go up (the last uplink begun before it was on board),
-        and, when it went straight up to the satellite that answered, that the
-        uplink ended when the query was on board. Relay and downlink hops happen
-        in other processes and are not in this trace."""
+        """What a ground alone knows (a daemon: the satellites are in other processes).
+
+        Seen here: when the copy of the query that reached the satellite began to go
+        up (the last uplink begun before it was on board) and to which satellite, and
+        when and from which satellite the answer came down (:meth:`on_packet`); the
+        answer says when the query was on board. The laser hops between are the
+        routes of the contact plan the satellites route by (the same plan, the same
+        rules: :class:`~linkstack.runtime.routing.ContactState`), with their
+        instants where one of these saw them and None elsewhere. When the query went
+        straight up to the satellite that answered, its uplink ended when it was on
+        board. The copies of the answer are the same octets, sent in another
+        process: not counted (None)."""
+        contacts = self.site.contacts
         hops = self.site.trace.hops.get(("q", timeline.query_id), ())
         ups = [h for h in hops if h.kind == "uplink"]
         timeline.uplink_frames_sent = sum(h.frames for h in ups)
         timeline.uplink_retransmissions = sum(h.retransmissions for h in ups)
+        timeline.answer_copies = None
         board_t_s = timeline.query_on_board_t_s
+        target = timeline.satellite
+        route: list[Hop] = []
         before = [h for h in ups if board_t_s is None or h.start_t_s <= board_t_s + 1e-6]
-        if not before:
-            return
-        up = max(before, key=lambda h: h.start_t_s)
-        timeline.first_uplink_t_s = up.start_t_s
-        if board_t_s is not None and up.dst == sat_node(timeline.satellite):
-            timeline.query_on_first_sat_t_s = board_t_s
-            timeline.hops = [Hop(up.kind, up.src, up.dst, up.start_t_s, board_t_s)]
+        if before:
+            up = max(before, key=lambda h: h.start_t_s)
+            timeline.first_uplink_t_s = up.start_t_s
+            first = up.dst.removeprefix("sat:")
+            path = (first,) if first == target else contacts.path(first, target, up.start_t_s)
+            if path is None or not target:  # no laser path now: the uplink alone
+                path = (first,)
+            if path[-1] == target:
+                timeline.query_on_first_sat_t_s = board_t_s if len(path) == 1 else None
+            route.append(Hop("uplink", up.src, up.dst, up.start_t_s, None))
+            route += _isl_hops(path)
+            if path[-1] == target:
+                route[-1].end_t_s = board_t_s
+        arrival = self._arrival
+        if arrival is not None and timeline.answer_on_ground_t_s == arrival[1]:
+            down_sat, t_s = arrival
+            route += _isl_hops(self._downlink_path(timeline, down_sat))
+            station = self.site.switches[down_sat].station_at(t_s) or ""
+            route.append(Hop("downlink", sat_node(down_sat), ground_node(station), None, t_s))
+        timeline.hops = route
+
+    def _downlink_path(self, timeline: Timeline, down_sat: str) -> tuple[str, ...]:
+        """The laser path an answer took from the satellite that made it to
+        ``down_sat``, which sent it down: the route the satellite chose when the
+        answer was ready (or, if that one ends elsewhere, the shortest path when it
+        came down)."""
+        src = timeline.satellite
+        if not src or src == down_sat:
+            return (down_sat,)
+        contacts = self.site.contacts
+        ready_t_s = timeline.inference_end_t_s
+        if ready_t_s is not None:
+            route = contacts.downlink_route(src, ready_t_s)
+            if route is not None and route.path[-1] == down_sat:
+                return route.path
+        assert timeline.answer_on_ground_t_s is not None
+        path = contacts.path(src, down_sat, timeline.answer_on_ground_t_s)
+        return path if path is not None else (down_sat,)
 
     # -- test and tool hooks -----------------------------------------------------------------
     def send_raw(self, satellite: str, payload: bytes, apid: int = QUERY_APID) -> None:
@@ -631,7 +686,18 @@ class MissionControl:
         self.stats["messages_received"] += 1
         self.site.trace.end(("down", sat), payload, t_s)
         if self.deliver is not None:
-            self.deliver(payload, t_s, sat)
+            # the client decodes it and, if it is an answer, has its timeline annotated
+            # now: what a ground alone knows of the downlink (_annotate_from_ground)
+            self._arrival = (sat, t_s)
+            try:
+                self.deliver(payload, t_s, sat)
+            finally:
+                self._arrival = None
+
+
+def _isl_hops(path: tuple[str, ...]) -> list[Hop]:
+    """The laser hops along ``path``, their instants not seen."""
+    return [Hop("isl", sat_node(a), sat_node(b), None, None) for a, b in itertools.pairwise(path)]
 
 
 def _end_t_s(hop: HopRecord) -> float:

@@ -25,11 +25,21 @@ downlink           -> answer complete on the ground (``answer_on_ground_t_s``)
 =================  ==========================================================
 
 A leg whose end is unknown is skipped and its time goes to the next known leg,
-so the sum still equals the total. :func:`summarize` computes, per run, the
-count, p50/p95/p99 of the total and of each leg, the fraction under the
-120-second reference, and the same for the queries submitted while a satellite
-was in view. :func:`write_reports` writes the JSON (each query: its timeline's
-fields, ``total_s`` and ``legs_s``, the duration of each leg) and the PNG chart.
+so the sum still equals the total (a daemon's ground does not see a relayed query
+reach its first satellite, nor the answer's first downlink frame leave: its
+``uplink`` and ``downlink_wait`` are in ``relay_up`` and ``downlink``).
+:func:`summarize` computes, per run, the count, p50/p95/p99 of the total and of
+each leg, the fraction under the 120-second reference, and the same for the
+queries by what the ground could do with them at submit: straight up to a
+satellite in view (``in_view_at_submit``), relayed at once to one out of view
+(``relayed_at_submit``), or wait for a pass (``waited_for_a_pass``).
+:func:`write_reports` writes the JSON (each query: its timeline's fields,
+``total_s`` and ``legs_s``, the duration of each leg) and the PNG chart.
+
+The same names everywhere: the legs are :data:`LEGS`' names and the hops their
+``kind`` (``uplink``, ``isl``, ``downlink``) in the JSON, in the terminal table and
+in the lines :func:`timeline_lines` writes for ``linkstack demo`` and ``linkstack
+ask``.
 """
 
 from __future__ import annotations
@@ -38,6 +48,7 @@ import json
 import math
 from dataclasses import asdict, fields
 from pathlib import Path
+from typing import TypeGuard
 
 from payloads.timeline import LEGS, REFERENCE_S, Hop, Timeline
 
@@ -46,10 +57,14 @@ __all__ = [
     "REFERENCE_S",
     "Hop",
     "Timeline",
+    "distribution",
     "format_table",
+    "legs_text",
     "percentile",
+    "route_text",
     "summarize",
     "timeline_json",
+    "timeline_lines",
 ]
 
 
@@ -64,7 +79,8 @@ def percentile(values: list[float], q: float) -> float:
     return xs[lo] + (xs[hi] - xs[lo]) * (pos - lo)
 
 
-def _stats(values: list[float]) -> dict[str, float]:
+def distribution(values: list[float]) -> dict[str, float]:
+    """Count, p50, p95, p99 and max of ``values`` (seconds; NaN for none)."""
     return {
         "count": len(values),
         "p50_s": percentile(values, 50),
@@ -86,13 +102,14 @@ def summarize(timelines: list[Timeline], reference_s: float = REFERENCE_S) -> di
         done = [t for t in group if t.complete]
         totals = _totals(done)
         legs = {
-            name: _stats([t.leg_durations_s().get(name, 0.0) for t in done]) for name, _ in LEGS
+            name: distribution([t.leg_durations_s().get(name, 0.0) for t in done])
+            for name, _ in LEGS
         }
         under = sum(1 for x in totals if x < reference_s)
         return {
             "queries": len(group),
             "answered": len(done),
-            "total": _stats(totals),
+            "total": distribution(totals),
             "legs": legs,
             "under_reference": under,
             "fraction_under_reference": under / len(done) if done else math.nan,
@@ -102,7 +119,10 @@ def summarize(timelines: list[Timeline], reference_s: float = REFERENCE_S) -> di
         "reference_s": reference_s,
         "all": block(timelines),
         "in_view_at_submit": block([t for t in timelines if t.in_view_at_submit]),
-        "not_in_view_at_submit": block([t for t in timelines if not t.in_view_at_submit]),
+        "relayed_at_submit": block([t for t in timelines if t.relayed_at_submit]),
+        "waited_for_a_pass": block(
+            [t for t in timelines if not (t.in_view_at_submit or t.relayed_at_submit)]
+        ),
     }
 
 
@@ -123,11 +143,97 @@ def timeline_json(timeline: Timeline) -> dict:
 
 
 def timeline_from_json(doc: dict) -> Timeline:
-    """A timeline back from :func:`timeline_json` (what it derives is dropped)."""
+    """A timeline back from :func:`timeline_json` (what it derives is dropped, and so
+    is what it does not know: a timeline of another version)."""
     names = {f.name for f in fields(Timeline)}
     values = {k: v for k, v in doc.items() if k in names}
-    values["hops"] = [Hop(**hop) for hop in doc.get("hops", ())]
+    values["hops"] = [hop for hop in map(_hop_of, doc.get("hops") or ()) if hop is not None]
     return Timeline(**values)
+
+
+def route_text(hops: list[Hop]) -> str:
+    """``ground:Mohe -[uplink 0.012 s]-> sat:CS-05 -[isl]-> sat:CS-06 ...``: each hop's
+    kind, and its duration where both its instants were seen."""
+    if not hops:
+        return "-"
+    parts = [hops[0].src]
+    for h in hops:
+        if h.src != parts[-1]:  # a gap nobody saw
+            parts.append(f"... {h.src}")
+        d = h.duration_s
+        label = h.kind if d is None else f"{h.kind} {d:.3f} s"
+        parts.append(f"-[{label}]->")
+        parts.append(h.dst)
+    return " ".join(parts)
+
+
+def legs_text(legs_s: dict[str, float]) -> str:
+    """``contact_wait 0.00, uplink 0.01, ...``: the known legs, in seconds."""
+    return ", ".join(f"{name} {v:.2f}" for name, v in legs_s.items())
+
+
+def timeline_lines(t: Timeline | dict, reference_s: float = REFERENCE_S) -> list[str]:
+    """The route and the legs of one query, as ``linkstack demo`` and ``linkstack ask``
+    print them: from a timeline, or from its JSON (:func:`timeline_json`, as the ground
+    daemon publishes it; what it lacks is left out)."""
+    doc = timeline_json(t) if isinstance(t, Timeline) else t
+    hops = [hop for hop in map(_hop_of, doc.get("hops") or ()) if hop is not None]
+    legs = doc.get("legs_s")
+    legs_s = {
+        k: float(v)
+        for k, v in (legs.items() if isinstance(legs, dict) else ())
+        if _number(v) and isinstance(k, str)
+    }
+    total = doc.get("total_s")
+    notes = []
+    if _number(total):
+        notes.append(f"under {reference_s:g} s: {'yes' if total < reference_s else 'no'}")
+    if isinstance(doc.get("in_view_at_submit"), bool):
+        notes.append(f"at submit: {submit_text(doc)}")
+    frames, again = doc.get("uplink_frames_sent"), doc.get("uplink_retransmissions")
+    if isinstance(frames, int) and isinstance(again, int):
+        notes.append(f"uplink frames {frames}, retransmitted {again}")
+    if "answer_copies" in doc:
+        copies = doc["answer_copies"]
+        notes.append(f"answer copies {copies if isinstance(copies, int) else '-'}")
+    total_text = f"{total:.2f} s" if _number(total) else "-"
+    legs_line = f"legs   {legs_text(legs_s) or '-'}  =  {total_text}"
+    if notes:
+        legs_line += f"  ({'; '.join(notes)})"
+    return [f"route  {route_text(hops)}", legs_line]
+
+
+def _number(value: object) -> TypeGuard[float]:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _hop_of(doc: object) -> Hop | None:
+    """A hop from its JSON, or None if it is not one."""
+    if not isinstance(doc, dict):
+        return None
+    kind, src, dst = doc.get("kind"), doc.get("src"), doc.get("dst")
+    if not all(isinstance(x, str) for x in (kind, src, dst)):
+        return None
+    start, end = doc.get("start_t_s"), doc.get("end_t_s")
+    return Hop(
+        str(kind),
+        str(src),
+        str(dst),
+        float(start) if _number(start) else None,
+        float(end) if _number(end) else None,
+    )
+
+
+def submit_text(t: Timeline | dict) -> str:
+    """What the ground could do with the query at submit: ``in view`` (straight up),
+    ``relayed`` (up at once, then over laser links) or ``no pass`` (it waited)."""
+    if isinstance(t, Timeline):
+        in_view, relayed = t.in_view_at_submit, t.relayed_at_submit
+    else:
+        in_view, relayed = bool(t.get("in_view_at_submit")), bool(t.get("relayed_at_submit"))
+    if in_view:
+        return "in view"
+    return "relayed" if relayed else "no pass"
 
 
 def to_json(timelines: list[Timeline], meta: dict | None = None) -> str:
@@ -139,38 +245,35 @@ def to_json(timelines: list[Timeline], meta: dict | None = None) -> str:
     return json.dumps(_json_safe(doc), indent=1)
 
 
-# the legs' names in a terminal's width
-LEG_SHORT = {
-    "contact_wait": "wait",
-    "uplink": "up",
-    "relay_up": "relay",
-    "onboard_queue": "queue",
-    "inference_ttft": "ttft",
-    "generation": "gen",
-    "downlink_wait": "dl-wait",
-    "downlink": "down",
-}
-
-
 def format_table(timelines: list[Timeline], reference_s: float = REFERENCE_S) -> str:
     """A terminal table: one line a query, then the run's percentiles."""
+    widths = [max(len(name) + 1, 8) for name, _ in LEGS]
+    qw = max([10, *(len(t.query_id) + 1 for t in timelines)])
     head = (
-        f"{'query':<10}{'satellite':<10}{'view':>5}"
-        + "".join(f"{LEG_SHORT[name]:>9}" for name, _ in LEGS)
+        f"{'query':<{qw}}{'satellite':<10}{'submit':>8}"
+        + "".join(f"{name:>{w}}" for (name, _), w in zip(LEGS, widths, strict=True))
         + f"{'total':>10}  <{reference_s:g}s"
     )
     lines = [head, "-" * len(head)]
     for t in timelines:
         d = t.leg_durations_s()
-        cells = "".join(f"{d[name]:>9.1f}" if name in d else f"{'-':>9}" for name, _ in LEGS)
+        cells = "".join(
+            f"{d[name]:>{w}.1f}" if name in d else f"{'-':>{w}}"
+            for (name, _), w in zip(LEGS, widths, strict=True)
+        )
         total_s = t.total_s
         total = f"{total_s:>10.1f}" if total_s is not None else f"{t.error or 'lost':>10}"
         ok = "yes" if total_s is not None and total_s < reference_s else "no"
-        view = "yes" if t.in_view_at_submit else "no"
-        lines.append(f"{t.query_id:<10}{t.satellite:<10}{view:>5}{cells}{total}  {ok}")
+        lines.append(f"{t.query_id:<{qw}}{t.satellite:<10}{submit_text(t):>8}{cells}{total}  {ok}")
     s = summarize(timelines, reference_s)
-    for label, key in (("all", "all"), ("in view", "in_view_at_submit")):
+    for label, key in (
+        ("all", "all"),
+        ("in view", "in_view_at_submit"),
+        ("relayed", "relayed_at_submit"),
+    ):
         b = s[key]
+        if key == "relayed_at_submit" and not b["queries"]:
+            continue
         tot = b["total"]
         frac = b["fraction_under_reference"]
         lines.append(

@@ -28,6 +28,9 @@ def _cmd_demo(args: argparse.Namespace) -> int:
         return 0 if framing_demo.run(seed=args.seed) else 1
     from linkstack.tools import demo
 
+    prompts = demo.read_prompts(args.prompts) if args.prompts else demo.PROMPTS
+    if args.queries is None:  # one a prompt of a prompts file, 8 of the demo's own
+        args.queries = len(prompts) if args.prompts else 8
     if (
         args.queries < 1
         or not 0 < args.hours <= 48
@@ -42,6 +45,8 @@ def _cmd_demo(args: argparse.Namespace) -> int:
         return 2
     return demo.run(
         model=args.model,
+        scenario=args.scenario,
+        prompts=prompts,
         queries=args.queries,
         hours=args.hours,
         start_hours=args.start_hours,
@@ -358,17 +363,34 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser(
         "demo",
         help="the main demo: queries to the onboard model and back, round trips measured",
-        description="Queries from the ground to the 12 computing satellites of the default "
-        "scenario and back over the CCSDS stack, in emulated time; each answer with its "
-        "route and timeline, the run's percentiles, a JSON report, a chart and a capture.",
+        description="Queries from the ground to the computing satellites of a scenario (the "
+        "shipped default: 12 in one plane, 5 stations) and back over the CCSDS stack, in "
+        "emulated time; each answer with its route and timeline, the run's percentiles, a "
+        "JSON report, a chart and a capture.",
     )
     p.add_argument(
         "--model",
-        default="tiny",
-        help="backend spec: tiny (default, random weights), hf:Qwen/Qwen3-0.6B, "
-        "hf:/local/dir, openai:http://host:port/v1",
+        default=None,
+        help="backend spec: tiny (random weights), hf:Qwen/Qwen3-0.6B, hf:/local/dir, "
+        "openai:http://host:port/v1 (default: the scenario's model; tiny for the default)",
     )
-    p.add_argument("--queries", type=int, default=8, help="how many queries (default 8)")
+    p.add_argument(
+        "--scenario",
+        metavar="FILE",
+        help="scenario file (TOML, as for the daemons; default: the shipped default)",
+    )
+    p.add_argument(
+        "--prompts",
+        metavar="FILE",
+        help="prompts file: one prompt a line (UTF-8; blank lines and lines that begin "
+        "with # are skipped), taken in turn (default: the demo's own)",
+    )
+    p.add_argument(
+        "--queries",
+        type=int,
+        default=None,
+        help="how many queries (default 8, or one a prompt of --prompts)",
+    )
     p.add_argument("--hours", type=float, default=3.0, help="emulated span (default 3)")
     p.add_argument(
         "--start-hours",

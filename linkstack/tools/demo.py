@@ -1,17 +1,22 @@
 """``linkstack demo``: queries up, inference in orbit, answers down, measured leg by leg.
 
 One process, no broker, emulated time, the default scenario (12 computing
-satellites in one sun-synchronous plane with a laser ring, 5 ground stations). A
-handful of queries are submitted over a few hours of emulated time: some while a
-satellite is in view of a station, some while none is (they wait in the ground
-queue for the next pass), some for a named satellite out of view (they are relayed
-over the laser links, and so are their answers), one streamed. Each answer is
-printed with its route and its timeline; then the run's table and percentiles,
-and where the JSON report, the chart and the capture were written.
+satellites in one sun-synchronous plane with a laser ring, 5 ground stations) or a
+scenario file (``--scenario``). A handful of queries are submitted over a few hours
+of emulated time: some while a satellite is in view of a station, some while none
+is (they wait in the ground queue for the next pass), some for a named satellite
+out of view (they are relayed over the laser links, and so are their answers), one
+streamed. Each answer is printed with its route and its timeline (the lines
+``linkstack ask`` prints too: :func:`linkstack.runtime.report.timeline_lines`);
+then the run's table and percentiles, and where the JSON report, the chart and the
+capture were written.
 
-The model is the tiny Qwen3 with random weights unless ``--model`` names another
-(``hf:Qwen/Qwen3-0.6B``, a local directory, ``openai:http://...``): its text is
-noise, and the output says so.
+The prompts are the demo's own, or those of a prompts file (``--prompts``: one
+prompt a line; blank lines and lines that begin with ``#`` are skipped; UTF-8),
+taken in turn. The model is the scenario's (the tiny Qwen3 with random weights,
+for the default) unless ``--model`` names another (``hf:Qwen/Qwen3-0.6B``, a local
+directory, ``openai:http://...``): with random weights its text is noise, and the
+output says so.
 """
 
 from __future__ import annotations
@@ -21,16 +26,23 @@ import importlib
 import importlib.util
 import sys
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TextIO
 
-from channels.scenarios import scenario_by_name
+from linkstack.errors import ConfigError
 from linkstack.runtime import clock as clk
-from linkstack.runtime.emulation import Emulation, EmulationConfig
-from linkstack.runtime.report import LEG_SHORT, REFERENCE_S, Timeline, format_table, write_reports
+from linkstack.runtime import scenario as scenario_files
+from linkstack.runtime.emulation import Emulation
+from linkstack.runtime.report import (
+    REFERENCE_S,
+    Timeline,
+    format_table,
+    timeline_lines,
+    write_reports,
+)
 from linkstack.runtime.routing import ContactState
 from linkstack.runtime.site import CaptureSink
 from linkstack.text import escape
@@ -55,6 +67,41 @@ PROMPTS = (
 )
 
 
+MAX_PROMPTS_FILE_BYTES = 16 << 20  # a prompts file larger than this is a mistake
+
+
+def read_prompts(path: str | Path) -> list[str]:
+    """The prompts of a prompts file: one a line, blank lines and lines that begin with
+    ``#`` skipped; :class:`ConfigError` if it cannot be read or has none."""
+    path = Path(path)
+    try:
+        if path.stat().st_size > MAX_PROMPTS_FILE_BYTES:
+            raise ConfigError(
+                "demo", "--prompts", f"{path}: larger than {MAX_PROMPTS_FILE_BYTES >> 20} MiB"
+            )
+        text = path.read_text("utf-8")
+    except FileNotFoundError:
+        raise ConfigError("demo", "--prompts", f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise ConfigError("demo", "--prompts", f"{path}: a directory, not a file") from None
+    except OSError as exc:
+        raise ConfigError("demo", "--prompts", f"{path}: {exc.strerror or exc}") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError("demo", "--prompts", f"{path}: not UTF-8 text ({exc})") from None
+    prompts = [
+        line.strip()
+        for line in text.splitlines()
+        if line.strip() and not line.lstrip().startswith("#")
+    ]
+    if not prompts:
+        raise ConfigError(
+            "demo",
+            "--prompts",
+            f"{path}: no prompt in it (one a line; blank lines and # comments are skipped)",
+        )
+    return prompts
+
+
 @dataclass
 class Planned:
     """One query of the demo: when, for whom, and why it was chosen."""
@@ -68,12 +115,20 @@ class Planned:
 
 
 def plan_queries(
-    emu: Emulation, count: int, start_t_s: float, span_s: float, seed: int, max_new_tokens: int
+    emu: Emulation,
+    count: int,
+    start_t_s: float,
+    span_s: float,
+    seed: int,
+    max_new_tokens: int,
+    prompts: Sequence[str] = PROMPTS,
 ) -> list[Planned]:
     """Spread ``count`` queries over [start_t_s, start_t_s + span_s]: alternately while a
-    satellite is in view and while none is, some for a satellite that needs a relay."""
+    satellite is in view and while none is, some for a satellite that needs a relay;
+    ``prompts`` taken in turn."""
     contacts = emu.contacts
-    names = contacts.satellites
+    computing = emu.config.computing
+    names = [n for n in contacts.satellites if computing is None or n in computing]
     kinds = [
         (True, "any", False),  # in view, whichever satellite
         (True, "relay", False),  # in view, for a satellite out of view: laser relay
@@ -93,11 +148,11 @@ def plan_queries(
         t = _find(contacts, start_t_s + (k + 0.5) * step_s, step_s / 2, want_view)
         route = contacts.uplink_route(None, t)
         target: str | None = None
-        if policy == "first" and route is not None:
+        if policy == "first" and route is not None and route.first in names:
             target = route.first
             why = f"in view: named, {target} is the satellite in view"
         elif policy == "relay":
-            base = route.first if route is not None else names[0]
+            base = route.first if route is not None and route.first in names else names[0]
             target = names[(names.index(base) + 3) % len(names)]
             relayed = contacts.uplink_route(target, t)
             if relayed is not None and route is not None:
@@ -110,7 +165,7 @@ def plan_queries(
         if stream:
             why += ", streamed"
         params = Params(max_new_tokens=max_new_tokens, temperature=0.7, top_p=0.9, seed=seed + k)
-        out.append(Planned(t, target, stream, why, PROMPTS[k % len(PROMPTS)], params))
+        out.append(Planned(t, target, stream, why, prompts[k % len(prompts)], params))
     return sorted(out, key=lambda p: p.submit_t_s)
 
 
@@ -127,21 +182,6 @@ def _find(contacts: ContactState, around_t_s: float, radius_s: float, want_view:
 
 def _hms(t_s: float) -> str:
     return str(timedelta(seconds=round(t_s)))
-
-
-def _route_text(t: Timeline) -> str:
-    if not t.hops:
-        return "-"
-    parts = [t.hops[0].src]
-    for h in t.hops:
-        label = {"uplink": "S-band", "isl": "laser", "downlink": "X-band"}.get(h.kind, h.kind)
-        parts.append(f"-[{label} {h.end_t_s - h.start_t_s:.3f} s]-> {h.dst}")
-    return " ".join(parts)
-
-
-def _legs_text(t: Timeline) -> str:
-    d = t.leg_durations_s()
-    return ", ".join(f"{LEG_SHORT[k]} {v:.2f}" for k, v in d.items())
 
 
 class Progress:
@@ -193,7 +233,9 @@ Results = dict[str, tuple[Planned, Answer | ErrorMessage | None, Timeline | None
 
 def run(
     *,
-    model: str = "tiny",
+    model: str | None = None,
+    scenario: str | Path | None = None,
+    prompts: Sequence[str] = PROMPTS,
     queries: int = 8,
     hours: float = 3.0,
     start_hours: float = 1.0,
@@ -203,10 +245,18 @@ def run(
     capture: bool = True,
     backend: Backend | None = None,
     say: Callable[[str], None] = print,
-    progress_out: TextIO = sys.stderr,
+    progress_out: TextIO | None = None,
 ) -> int:
-    """Run the demo; 0 when every query got its answer."""
+    """Run the demo; 0 when every query got its answer.
+
+    ``scenario``: a scenario file (None: the shipped default); ``model``: a backend
+    spec (None: the scenario's); ``prompts``: taken in turn."""
     wall0_s = time.perf_counter()
+    if not prompts:
+        raise ConfigError("demo", "prompts", "at least one prompt is needed")
+    settings = scenario_files.load(scenario) if scenario else scenario_files.load_default()
+    config = replace(settings.emulation, seed=seed)
+    model = model or config.backend
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     say("linkstack demo: inference queries to a computing constellation, round trip measured")
@@ -225,17 +275,18 @@ def run(
     async def main() -> list[Timeline]:
         nonlocal sink_note
         clock = clk.make_clock(True)
-        config = EmulationConfig(seed=seed)
-        scenario = scenario_by_name("default")
+        sky = settings.scenario
         sink = None
         if capture:
-            sink, sink_note = open_capture(out_dir / "demo.pcap", scenario.epoch)
+            sink, sink_note = open_capture(out_dir / "demo.pcap", sky.epoch)
         emu = Emulation(clock, config, backend=backend, capture=sink)
-        say(f"  scenario {scenario.name}: {scenario.description}")
-        stations = ", ".join(s.name for s in scenario.stations)
-        say(f"           stations {stations}; epoch {scenario.epoch:%Y-%m-%d %H:%M} UTC")
+        say(f"  scenario {settings.name}: {settings.description or sky.description}")
+        if scenario:
+            say(f"           from {settings.source}")
+        stations = ", ".join(s.name for s in sky.stations)
+        say(f"           stations {stations}; epoch {sky.epoch:%Y-%m-%d %H:%M} UTC")
         plan = plan_queries(
-            emu, queries, start_hours * 3600.0, hours * 3600.0, seed, max_new_tokens
+            emu, queries, start_hours * 3600.0, hours * 3600.0, seed, max_new_tokens, prompts
         )
         say(
             f"  {len(plan)} queries over {hours:g} h of emulated time from "
@@ -243,7 +294,7 @@ def run(
             "the model runs for real)"
         )
         say("")
-        progress = Progress(len(plan), clock, progress_out)
+        progress = Progress(len(plan), clock, progress_out or sys.stderr)
         try:
             async with emu:
                 tasks = [
@@ -284,7 +335,8 @@ def run(
     say("")
     say(format_table(timelines))
     meta = {
-        "scenario": "default",
+        "scenario": settings.name,
+        "scenario_source": settings.source,
         "model": backend.model,
         "backend": backend.name,
         "random_weights": backend.random_weights,
@@ -332,8 +384,6 @@ def _print_answer(
 ) -> None:
     if progress.tty:  # the answer goes above the progress line
         progress.out.write("\r\033[K")
-    total = t.total_s
-    verdict = "-" if total is None else ("yes" if total < REFERENCE_S else "no")
     say(
         f"[{progress.done}/{progress.total}] {pending.id}  submitted +{_hms(p.submit_t_s)}, "
         f"for {p.target or 'any satellite'} ({p.why})"
@@ -349,12 +399,7 @@ def _print_answer(
         say(f'      "{escape(msg.text)}"')
         if pending.chunks_seen:
             say(f"    streamed in {len(pending.chunks_seen)} chunk(s) before the answer")
-    say(f"    route  {_route_text(t)}")
-    total_text = "-" if total is None else f"{total:.2f} s"
-    say(
-        f"    legs   {_legs_text(t)}  =  {total_text}  (under {REFERENCE_S:g} s: {verdict}; "
-        f"uplink frames {t.uplink_frames_sent}, retransmitted {t.uplink_retransmissions}; "
-        f"answer copies {t.answer_copies})"
-    )
+    for line in timeline_lines(t):
+        say(f"    {line}")
     if progress.tty:
         progress.update()

@@ -45,6 +45,9 @@ class FakeGround:
     def in_view(self, target):
         return self.view
 
+    def relayed(self, target):
+        return False
+
     def on_ground(self, query_id):
         return query_id in self.held
 

@@ -13,9 +13,11 @@ from linkstack.runtime.report import (
     Timeline,
     format_table,
     percentile,
+    route_text,
     summarize,
     timeline_from_json,
     timeline_json,
+    timeline_lines,
     write_reports,
 )
 from payloads.timeline import Hop
@@ -62,17 +64,28 @@ def _timeline(qid, submit_t_s, total_s, in_view):
     return t
 
 
-def test_summary_separates_queries_submitted_in_view():
+def test_summary_separates_queries_by_what_the_ground_could_do_at_submit():
     tls = [_timeline(f"q{i}", 100.0 * i, 20.0 + i, True) for i in range(10)]
     tls += [_timeline(f"w{i}", 100.0 * i, 3000.0 + i, False) for i in range(5)]
+    relayed = [_timeline(f"r{i}", 100.0 * i, 30.0 + i, False) for i in range(3)]
+    for t in relayed:
+        t.relayed_at_submit = True
+    tls += relayed
     tls.append(Timeline("lost", 0.0, error="rejected"))
     s = summarize(tls)
-    assert s["all"]["queries"] == 16 and s["all"]["answered"] == 15
+    assert s["all"]["queries"] == 19 and s["all"]["answered"] == 18
     assert s["in_view_at_submit"]["fraction_under_reference"] == 1.0
-    assert s["not_in_view_at_submit"]["fraction_under_reference"] == 0.0
-    assert s["all"]["under_reference"] == 10
+    assert s["in_view_at_submit"]["queries"] == 10
+    assert s["relayed_at_submit"]["queries"] == 3
+    assert s["relayed_at_submit"]["total"]["p50_s"] == pytest.approx(31.0)
+    assert s["waited_for_a_pass"]["queries"] == 6  # the lost one had no route either
+    assert s["waited_for_a_pass"]["fraction_under_reference"] == 0.0
+    assert s["all"]["under_reference"] == 13
     assert s["in_view_at_submit"]["total"]["p50_s"] == pytest.approx(24.5)
     assert s["all"]["legs"]["contact_wait"]["max_s"] == pytest.approx(1502.0)
+    table = format_table(tls)
+    assert "relayed: 3/3 answered" in table and "in view: 10/10 answered" in table
+    assert table.splitlines()[0].split()[3:11] == [name for name, _ in LEGS]
 
 
 def test_reports_are_written(tmp_path):
@@ -99,3 +112,59 @@ def test_a_timeline_comes_back_whole_from_its_json():
     assert back == t and back.total_s == 6.0
     refused = Timeline("q2", 10.0, error="deadline_exceeded")
     assert timeline_from_json(json.loads(json.dumps(timeline_json(refused)))) == refused
+
+
+def test_a_timeline_with_hops_nobody_saw_comes_back_from_its_json():
+    """A daemon's ground sees the ends of a relayed route, not the laser hops between."""
+    t = Timeline("q3", 10.0, "CS-10", relayed_at_submit=True)
+    t.hops = [
+        Hop("uplink", "ground:Sanya", "sat:CS-08", 10.5, None),
+        Hop("isl", "sat:CS-08", "sat:CS-09", None, None),
+        Hop("isl", "sat:CS-09", "sat:CS-10", None, 10.6),
+    ]
+    t.answer_copies = None
+    doc = json.loads(json.dumps(timeline_json(t)))
+    assert doc["hops"][1] == {
+        "kind": "isl",
+        "src": "sat:CS-08",
+        "dst": "sat:CS-09",
+        "start_t_s": None,
+        "end_t_s": None,
+    }
+    assert timeline_from_json(doc) == t
+    doc["hops"].append({"kind": "downlink", "src": "sat:CS-08", "dst": "ground:Sanya", "x": 1})
+    assert timeline_from_json(doc).hops[-1] == Hop(
+        "downlink", "sat:CS-08", "ground:Sanya", None, None
+    )
+
+
+def test_the_demo_and_ask_print_a_timeline_with_the_same_names():
+    t = _timeline("q1", 100.0, 20.0, True)
+    t.hops = [
+        Hop("uplink", "ground:Mohe", "sat:CS-05", 100.0, 100.012),
+        Hop("isl", "sat:CS-05", "sat:CS-06", None, None),
+        Hop("downlink", "sat:CS-06", "ground:Mohe", 119.994, 120.0),
+    ]
+    t.uplink_frames_sent, t.answer_copies = 2, None
+    lines = timeline_lines(t)
+    assert lines == timeline_lines(json.loads(json.dumps(timeline_json(t))))  # ask's input
+    route, legs = lines
+    assert route == (
+        "route  ground:Mohe -[uplink 0.012 s]-> sat:CS-05 -[isl]-> sat:CS-06 "
+        "-[downlink 0.006 s]-> ground:Mohe"
+    )
+    names = [part.split()[0] for part in legs.removeprefix("legs   ").split("  =  ")[0].split(", ")]
+    assert names == [name for name, _ in LEGS]
+    assert legs.endswith(
+        "=  20.00 s  (under 120 s: yes; at submit: in view; uplink frames 2, retransmitted 0; "
+        "answer copies -)"
+    )
+    # what a ground of another kind publishes: what it lacks is left out
+    bare = timeline_lines({"legs_s": {"uplink": 0.01, "generation": 0.5}, "total_s": 0.51})
+    assert bare == [
+        "route  -",
+        "legs   uplink 0.01, generation 0.50  =  0.51 s  (under 120 s: yes)",
+    ]
+    assert route_text(
+        [Hop("isl", "sat:A", "sat:B", 1.0, 1.5), Hop("isl", "sat:C", "sat:D", None, None)]
+    ) == ("sat:A -[isl 0.500 s]-> sat:B ... sat:C -[isl]-> sat:D")

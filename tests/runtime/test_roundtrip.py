@@ -131,6 +131,8 @@ def test_relayed_queries_show_their_laser_hops(clean_run):
     answers, timelines, _ = clean_run
     t = timelines[2]
     assert answers[2].satellite == "CS-09" and t.satellite == "CS-09"
+    # CS-09 out of view at submit, CS-06 in view: up at once, relayed
+    assert not t.in_view_at_submit and t.relayed_at_submit
     kinds = [h.kind for h in t.hops]
     assert kinds == ["uplink", "isl", "isl", "isl", "isl", "isl", "isl", "downlink"]
     nodes = [t.hops[0].src] + [h.dst for h in t.hops]
@@ -142,6 +144,7 @@ def test_relayed_queries_show_their_laser_hops(clean_run):
     # out of contact at submit, then relayed
     late = timelines[4]
     assert not late.in_view_at_submit and "isl" in [h.kind for h in late.hops]
+    assert not late.relayed_at_submit
     assert answers[4].satellite == "CS-03"
 
 

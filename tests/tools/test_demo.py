@@ -13,7 +13,7 @@ def test_demo_answers_prints_timelines_and_writes_the_reports(tmp_path, capsys):
     text = capsys.readouterr().out
     assert rc == 0, text
     assert "RANDOM WEIGHTS" in text and "random weights, noise" in text
-    assert text.count("    route  ground:") == 3 and text.count("    legs   wait") == 3
+    assert text.count("    route  ground:") == 3 and text.count("    legs   contact_wait") == 3
     assert "in view:" in text and "under 120 s" in text
     report = json.loads((out / "report.json").read_text())
     assert report["summary"]["all"]["answered"] == 3
@@ -24,6 +24,46 @@ def test_demo_answers_prints_timelines_and_writes_the_reports(tmp_path, capsys):
     assert (out / "report.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     if "capture: not available yet" not in text:
         assert (out / "demo.pcap").stat().st_size > 0
+
+
+SIX_OF_TWELVE = """\
+name = "six"
+description = "six of the twelve satellites compute"
+[constellation]
+computing = ["CS-01", "CS-03", "CS-05", "CS-07", "CS-09", "CS-11"]
+"""
+
+
+def test_demo_runs_a_scenario_file_with_a_prompts_file(tmp_path, capsys):
+    scenario = tmp_path / "six.toml"
+    scenario.write_text(SIX_OF_TWELVE)
+    prompts = tmp_path / "prompts.txt"
+    prompts.write_text("# my questions\n\nFirst question?\n  Second question?  \n")
+    out = tmp_path / "demo"
+    args = ["demo", "--scenario", str(scenario), "--prompts", str(prompts), "--hours", "1"]
+    rc = cli.main([*args, "--start-hours", "1.3", "--max-new-tokens", "4", "--out", str(out)])
+    text = capsys.readouterr().out
+    assert rc == 0, text
+    assert "scenario six: six of the twelve satellites compute" in text
+    report = json.loads((out / "report.json").read_text())
+    detail = report["meta"]["queries_detail"]
+    assert report["meta"]["scenario"] == "six" and len(detail) == 2  # one a prompt
+    assert sorted(q["prompt"] for q in detail) == ["First question?", "Second question?"]
+    computing = {"CS-01", "CS-03", "CS-05", "CS-07", "CS-09", "CS-11"}
+    assert {q["satellite"] for q in report["queries"]} <= computing
+    assert {q["target"] for q in detail} <= computing | {"any"}
+
+
+def test_demo_refuses_a_prompts_file_it_cannot_use(tmp_path, capsys):
+    empty = tmp_path / "empty.txt"
+    empty.write_text("# nothing but a comment\n\n   \n")
+    assert cli.main(["demo", "--prompts", str(empty)]) == 2
+    assert "no prompt in it" in capsys.readouterr().err
+    assert cli.main(["demo", "--prompts", str(tmp_path / "missing.txt")]) == 2
+    assert "missing.txt: no such file" in capsys.readouterr().err
+    (tmp_path / "latin1.txt").write_bytes(b"caf\xe9?\n")
+    assert cli.main(["demo", "--prompts", str(tmp_path / "latin1.txt")]) == 2
+    assert "not UTF-8" in capsys.readouterr().err
 
 
 def test_the_link_layer_demo_is_still_there(capsys):
