@@ -39,7 +39,8 @@ from channels.link import Delivery, Link
 from channels.orbit import StationView
 from channels.rf import doppler_hz, ebn0_db
 from channels.scenarios import Scenario
-from linkstack.ccsds.coding.chains import CaduCoding
+from linkstack.ccsds.coding.chains import CaduCoding, CltuTransmitter
+from linkstack.daemon.gateway import Gateway, GatewayEnd
 from linkstack.daemon.status import event
 from linkstack.daemon.wire import (
     LinkSpec,
@@ -63,6 +64,7 @@ from linkstack.runtime.radio import (
     uplink_ends,
 )
 from linkstack.runtime.satellite import SatelliteNode, transmit_passes
+from linkstack.runtime.scenario import GatewaySettings
 from linkstack.runtime.site import AOS_FRAME_LEN, CaptureSink, Site, sat_node
 from linkstack.timebase import Clock
 from payloads.backends import Backend
@@ -179,7 +181,14 @@ class GroundPart:
     each resynchronised from FARM-1's CLCW (the FARM-1 on board outlives a restart of
     the ground)."""
 
-    def __init__(self, site: Site, wire: Wire, plan: PortPlan, looks: Looks) -> None:
+    def __init__(
+        self,
+        site: Site,
+        wire: Wire,
+        plan: PortPlan,
+        looks: Looks,
+        gateway: GatewaySettings | None = None,
+    ) -> None:
         self.site = site
         self.wire = wire
         self.plan = plan
@@ -209,8 +218,35 @@ class GroundPart:
                     cltu_frame_of(cfg.uplink.cltu_coding),
                 )
         self._rates = Rates()
+        self.gateway = self._gateway(gateway) if gateway is not None and gateway.enabled else None
+        self._cadus_out = self.gateway is not None and self.gateway.settings.downlink == "cadu"
+
+    def _gateway(self, settings: GatewaySettings) -> Gateway:
+        """The interface for an outside mission control system: each satellite's uplink
+        radio takes its units; what the station decodes (or receives) goes to it."""
+        names = list(self.site.scenario.satellite_names)
+        coding = self.site.config.uplink.cltu_coding
+        ends = [
+            GatewayEnd(
+                name,
+                names.index(name),
+                self.radios[name],
+                self.mcc.channels[name].config.tc_config(),
+                CltuTransmitter(coding),
+            )
+            for name in settings.satellites or names
+        ]
+        gateway = Gateway(settings, ends)
+        if settings.downlink == "tm_frame":
+            for end in ends:
+                self.mcc.channels[end.satellite].on_frame = functools.partial(
+                    gateway.downlink, end.satellite
+                )
+        return gateway
 
     async def open(self) -> None:
+        if self.gateway is not None:
+            await self.gateway.open()
         for name in self.mcc.channels:
             spec = self.plan.downlink(name)
             await self.wire.listen(
@@ -221,6 +257,9 @@ class GroundPart:
             )
 
     def _on_unit(self, satellite: str, unit: bytes, t_s: float) -> None:
+        if self._cadus_out:
+            assert self.gateway is not None
+            self.gateway.downlink(satellite, unit)
         self.mcc.on_downlink(satellite, arrival(unit, t_s))
 
     def _on_restart(self, satellite: str, reason: str, resent: list[str]) -> None:
@@ -233,6 +272,8 @@ class GroundPart:
         self.mcc.start()
 
     async def close(self) -> None:
+        if self.gateway is not None:
+            self.gateway.close()
         self.mcc.close()
         for radio in self.radios.values():
             await radio.close()
@@ -271,12 +312,15 @@ class GroundPart:
         up: Counter[str] = Counter()
         for radio in self.radios.values():
             up.update(radio.stats)
-        return {
+        out: dict[str, Any] = {
             "mcc": dict(self.mcc.stats),
             "cop1": dict(cop1),
             "downlink": dict(down),
             "uplink": dict(up),
         }
+        if self.gateway is not None:
+            out["gateway"] = self.gateway.counters()
+        return out
 
 
 # -- the satellites ----------------------------------------------------------------------------

@@ -268,7 +268,7 @@ class Daemon:
                 names = list(opts.names or settings.scenario.satellite_names)
                 self.parts.append(SatellitePart(site, wire, plan, looks, names, self.backend))
             if role in ("ground", "all"):
-                self.ground = GroundPart(site, wire, plan, looks)
+                self.ground = GroundPart(site, wire, plan, looks, settings.gateway)
                 self.parts.append(self.ground)
                 self._open_ground(clock)
             for part in self.parts:

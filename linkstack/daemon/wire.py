@@ -323,6 +323,18 @@ class Wire:
             self._tx = None
 
 
+def cltu_shape_fault(unit: bytes) -> str | None:
+    """Why ``unit`` is not shaped as a CLTU (start sequence, whole codeblocks, tail
+    sequence), or None."""
+    if not unit.startswith(CLTU_START):
+        return "cltu_start_sequence"
+    if not unit.endswith(CLTU_TAIL):
+        return "cltu_tail_sequence"
+    if (len(unit) - len(CLTU_START)) % CLTU_BLOCK:
+        return "cltu_length"
+    return None
+
+
 def unit_shape_fault(
     kind: str, coding: CaduCoding, frame_length: int
 ) -> Callable[[bytes], str | None]:
@@ -332,17 +344,7 @@ def unit_shape_fault(
     with ``coding``) has its length and its sync marker. Damage inside a unit is the
     receiver's business, not the channel's."""
     if kind == "uplink":
-
-        def cltu(unit: bytes) -> str | None:
-            if not unit.startswith(CLTU_START):
-                return "cltu_start_sequence"
-            if not unit.endswith(CLTU_TAIL):
-                return "cltu_tail_sequence"
-            if (len(unit) - len(CLTU_START)) % CLTU_BLOCK:
-                return "cltu_length"
-            return None
-
-        return cltu
+        return cltu_shape_fault
     length = len(coding.asm) + coding.codeblock_length(frame_length)
     asm = coding.asm
 

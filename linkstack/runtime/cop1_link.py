@@ -125,6 +125,9 @@ class UplinkConfig:
     vcid: int = 0
     map_id: int = 0
     tc_max_frame_length: int = 1024
+    # MAP service: a segment header in every TC frame (232.0-B-4 managed parameter);
+    # False for ground software that frames packets without one (F Prime's GDS)
+    tc_segment_header: bool = True
     tm_frame_length: int = DEFAULT_FRAME_LEN
     farm_window: int = 64  # W: PW = NW = W / 2
     fop_window: int = 16  # K: at most PW, so that every frame in flight is in FARM's windows
@@ -159,7 +162,11 @@ class UplinkConfig:
         return 5 * self.clcw_interval_s
 
     def tc_config(self) -> TcConfig:
-        return TcConfig(scid=self.scid, max_frame_length=self.tc_max_frame_length)
+        return TcConfig(
+            scid=self.scid,
+            max_frame_length=self.tc_max_frame_length,
+            segment_header=self.tc_segment_header,
+        )
 
     def tm_config(self) -> TmConfig:
         return TmConfig(frame_length=self.tm_frame_length, scid=self.scid, ocf=True)
@@ -254,6 +261,9 @@ class Ground:
         self.on_packet = on_packet  # downlink packets, if the spacecraft sends any
         self.on_transmitted = on_transmitted
         self.on_far_end = on_far_end  # what the CLCW says of the spacecraft's restarts
+        # each TM frame as the station decoded it (sync, derandomizer, RS), before the
+        # TM layer's checks: what a ground station hands its mission control
+        self.on_frame: Callable[[bytes], object] | None = None
         self.fop = Fop(config.fop_config())
         self.vc = TcVirtualChannel(config.tc_config(), config.vcid)
         self.cltu = CltuTransmitter(config.cltu_coding)
@@ -342,6 +352,8 @@ class Ground:
         decoded = self.cadu_rx.receive_cadu(delivery.unit)
         if decoded is None:
             return
+        if self.on_frame is not None:
+            self.on_frame(decoded.frame)
         frame = self.tm_rx.receive(decoded.frame)
         if frame is None:
             return

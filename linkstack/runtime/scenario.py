@@ -131,6 +131,32 @@ class DaemonSettings:
     out_dir: str = "out/daemon"
 
 
+GATEWAY_TRANSPORTS = ("udp", "tcp")
+GATEWAY_UPLINK_UNITS = ("tc_frame", "cltu")
+GATEWAY_DOWNLINK_UNITS = ("tm_frame", "cadu")
+
+
+@dataclass(frozen=True)
+class GatewaySettings:
+    """``[gateway]``: the ground daemon's interface for an outside mission control
+    system, one per satellite (``linkstack/daemon/gateway.py``)."""
+
+    enabled: bool = False
+    transport: str = "udp"  # "udp": one unit a datagram; "tcp": units back to back
+    uplink: str = "tc_frame"  # what the outside system sends: TC frames or CLTUs
+    downlink: str = "tm_frame"  # what it gets: TM frames (after sync, derandomizer, RS) or CADUs
+    host: str = "127.0.0.1"  # where this end listens, and (UDP) where downlink units go
+    port: int = 47600  # satellite k of the scenario: port + k (UDP: TC in; TCP: the stream)
+    peer_port: int = 47700  # UDP: downlink units to host:peer_port + k
+    satellites: tuple[str, ...] | None = None  # None: every satellite
+
+    def port_of(self, index: int) -> int:
+        return self.port + index
+
+    def peer_port_of(self, index: int) -> int:
+        return self.peer_port + index
+
+
 @dataclass(frozen=True)
 class GroundSettings:
     name: str = "mcc"
@@ -173,6 +199,7 @@ class ScenarioFile:
     mqtt: MqttSettings = field(default_factory=MqttSettings)
     daemon: DaemonSettings = field(default_factory=DaemonSettings)
     ground: GroundSettings = field(default_factory=GroundSettings)
+    gateway: GatewaySettings = field(default_factory=GatewaySettings)
 
     @property
     def scenario(self) -> builtin.Scenario:
@@ -307,6 +334,9 @@ class _Reader:
         capture = self._capture(top.table("capture"))
         mqtt = self._mqtt(top.table("mqtt"))
         daemon = self._daemon(top.table("daemon"), len(sats) * 2 + 2 * len(isl_pairs))
+        gateway = self._gateway(
+            top.table("gateway"), [s.name for s in sats], daemon, len(sats) * 2 + 2 * len(isl_pairs)
+        )
         top.done()
         emulation = replace(
             base,
@@ -326,7 +356,7 @@ class _Reader:
             computing=computing,
         )
         return ScenarioFile(
-            self.source, name, description, emulation, capture, mqtt, daemon, ground
+            self.source, name, description, emulation, capture, mqtt, daemon, ground, gateway
         )
 
     # -- time and orbits --------------------------------------------------------------
@@ -636,6 +666,7 @@ class _Reader:
         scid_base = frames.integer("scid_base", self.base.scid_base, 0, 0xFF)
         tm_len = frames.integer("tm_frame_length", need or up.tm_frame_length, 16, 2048)
         tc_len = frames.integer("tc_max_frame_length", up.tc_max_frame_length, 16, 1024)
+        segment_header = frames.boolean("tc_segment_header", up.tc_segment_header)
         frames.done()
         if need is not None and tm_len != need:
             raise frames.error(
@@ -664,6 +695,7 @@ class _Reader:
             return scid_base, replace(
                 up,
                 tc_max_frame_length=tc_len,
+                tc_segment_header=segment_header,
                 tm_frame_length=tm_len,
                 farm_window=farm_w,
                 fop_window=fop_w,
@@ -816,6 +848,46 @@ class _Reader:
                         f"ports {blo}..{bhi} overlap {ka}'s {alo}..{ahi} "
                         f"({links} links: one port per link in each block)",
                     )
+        return out
+
+    def _gateway(
+        self, t: Table, names: list[str], daemon: DaemonSettings, links: int
+    ) -> GatewaySettings:
+        base = GatewaySettings()
+        out = replace(
+            base,
+            enabled=t.boolean("enabled", base.enabled),
+            transport=t.choice("transport", base.transport, GATEWAY_TRANSPORTS, "transport"),
+            uplink=t.choice("uplink", base.uplink, GATEWAY_UPLINK_UNITS, "uplink unit"),
+            downlink=t.choice("downlink", base.downlink, GATEWAY_DOWNLINK_UNITS, "downlink unit"),
+            host=t.text("host", base.host, empty=False),
+            port=t.integer("port", base.port, 1024, 65535),
+            peer_port=t.integer("peer_port", base.peer_port, 1024, 65535),
+            satellites=t.strings("satellites", base.satellites, "a list of satellite names"),
+        )
+        for name in out.satellites or ():
+            if name not in names:
+                raise t.error("satellites", f"no satellite {name!r} in this scenario")
+        t.done()
+        if not out.enabled:
+            return out
+        n = len(names)
+        ours = {"port": (out.port, out.port + n - 1)}
+        if out.transport == "udp":
+            ours["peer_port"] = (out.peer_port, out.peer_port + n - 1)
+        taken = {  # the daemons' own blocks (checked against each other by _daemon)
+            "daemon.channel_port": (daemon.channel_port, daemon.channel_port + links - 1),
+            "daemon.node_port": (daemon.node_port, daemon.node_port + links - 1),
+        }
+        if daemon.http_port:
+            taken["daemon.http_port"] = (daemon.http_port, daemon.http_port + 3)
+        for key, (lo, hi) in ours.items():
+            if hi > 65535:
+                raise t.error(key, f"the {n} satellites need ports {lo}..{hi}, past 65535")
+            for other, (olo, ohi) in taken.items():
+                if lo <= ohi and olo <= hi:
+                    raise t.error(key, f"ports {lo}..{hi} overlap {other}'s {olo}..{ohi}")
+            taken[f"gateway.{key}"] = (lo, hi)
         return out
 
 
