@@ -30,7 +30,6 @@ import json
 import math
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from fractions import Fraction
 from typing import Literal
 
 from channels.contacts.plan import ContactPlan
@@ -125,12 +124,22 @@ class DtnSchedule:
     ranges: tuple[DtnRange, ...]
 
 
-def _posix_s(plan: ContactPlan, t_s: float) -> Fraction:
-    """The instant ``t_s`` in POSIX seconds, exactly (a float near 1.8e9 holds only
-    about 0.2 us, enough to move a whole second's edge)."""
-    epoch = plan.epoch
-    whole = calendar.timegm(epoch.utctimetuple())
-    return whole + Fraction(epoch.microsecond, 1_000_000) + Fraction(t_s)
+def _whole_s(epoch_s: int, epoch_us: int, *terms_s: float, up: bool) -> int:
+    """``epoch_s`` + ``epoch_us`` microseconds + ``terms_s``, in POSIX seconds rounded up
+    or down to a whole second, exactly: integer arithmetic on the floats' exact ratios
+    (a float near 1.8e9 s holds only about 0.2 us, enough to move a whole second)."""
+    num, den = epoch_us, 1_000_000
+    for term in terms_s:
+        n, d = term.as_integer_ratio()
+        num, den = num * d + n * den, den * d
+    return epoch_s + (-(-num // den) if up else num // den)
+
+
+def _light_time_s(range_m: float) -> int:
+    """The one-way light time over ``range_m``, rounded up to whole seconds, exactly."""
+    n, d = range_m.as_integer_ratio()
+    cn, cd = C_MPS.as_integer_ratio()
+    return -(-(n * cd) // (d * cn))
 
 
 def dtn_schedule(plan: ContactPlan, links: DtnLinks) -> DtnSchedule:
@@ -139,9 +148,12 @@ def dtn_schedule(plan: ContactPlan, links: DtnLinks) -> DtnSchedule:
     contacts: list[DtnContact] = []
     ranges: list[DtnRange] = []
 
+    epoch_s = calendar.timegm(plan.epoch.utctimetuple())  # whole seconds
+    epoch_us = plan.epoch.microsecond
+
     def up(start_t_s: float, delay_s: float, stop_t_s: float) -> tuple[int, int] | None:
-        start = math.ceil(_posix_s(plan, start_t_s) + Fraction(delay_s))
-        stop = math.floor(_posix_s(plan, stop_t_s))
+        start = _whole_s(epoch_s, epoch_us, start_t_s, delay_s, up=True)
+        stop = _whole_s(epoch_s, epoch_us, stop_t_s, up=False)
         return (start, stop) if stop > start else None
 
     def window(
@@ -156,7 +168,7 @@ def dtn_schedule(plan: ContactPlan, links: DtnLinks) -> DtnSchedule:
         if span is None:
             return
         na, nb = sorted((nodes[a], nodes[b]))
-        owlt_s = math.ceil(Fraction(max_range_m) / Fraction(C_MPS))
+        owlt_s = _light_time_s(max_range_m)
         ranges.append(DtnRange(na, nb, *span, owlt_s))
         for src, dst, delay_s, rate_bps, kind in directions:
             carried = up(start_t_s, delay_s, stop_t_s)
@@ -197,8 +209,8 @@ def dtn_schedule(plan: ContactPlan, links: DtnLinks) -> DtnSchedule:
     return DtnSchedule(
         plan.scenario,
         nodes,
-        math.floor(_posix_s(plan, plan.start_t_s)),
-        math.floor(_posix_s(plan, plan.start_t_s + plan.duration_s)),
+        _whole_s(epoch_s, epoch_us, plan.start_t_s, up=False),
+        _whole_s(epoch_s, epoch_us, plan.start_t_s, plan.duration_s, up=False),
         links,
         tuple(contacts),
         tuple(ranges),

@@ -488,7 +488,7 @@ def synthetic(draw: st.DrawFn) -> tuple[ContactPlan, DtnLinks]:
         for a, b in _windows(draw)
     ]
     isl = [
-        IslWindow("S1", "S2", a, b, 1000e3, draw(st.floats(1000e3, 6000e3)), a == 0.0)
+        IslWindow("S1", "S2", a, b, 1000e3, draw(st.floats(1000e3, 1e9)), a == 0.0)
         for a, b in _windows(draw)
     ]
     rates = st.floats(8.0, 2e11)
@@ -533,6 +533,18 @@ def test_any_plan_reads_back_as_the_whole_seconds_of_its_windows(case):
     assert [(c.start_s + zero, c.stop_s + zero) for c in relative] == [
         (c.start_s, c.stop_s) for c in hdtn
     ]
+
+
+def test_light_time_is_whole_seconds_rounded_up():
+    second_m = float(C)  # one light-second
+    ranges_m = [second_m / 3, second_m, second_m + 1e-6, 2.5 * second_m]
+    isl = [IslWindow("S1", "S2", 100.0 * i, 100.0 * i + 50, 1e6, r) for i, r in enumerate(ranges_m)]
+    plan = _synthetic_plan(datetime(2026, 1, 1, tzinfo=UTC), [], isl)
+    links = DtnLinks(1e3, 1e6, 1e9)
+    _, ranges, _ = read_ionrc(to_ion(plan, links))
+    assert [r.owlt_s for r in ranges] == [1, 1, 2, 3]
+    owlts = [c.owlt_s for c in read_hdtn(to_hdtn(plan, links))]
+    assert owlts == [1, 1, 1, 1, 2, 2, 3, 3]  # both directions of each window
 
 
 # --- refusals ----------------------------------------------------------------------------
