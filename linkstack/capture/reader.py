@@ -4,14 +4,18 @@
 any capture of UDP datagrams on the layer ports (:data:`~linkstack.capture.network.PORTS`):
 
 - **the file**: classic pcap (either byte order, microsecond or nanosecond time
-  stamps) or pcapng (every section, either byte order; Enhanced, Simple and the
-  obsolete Packet Blocks; the time-stamp resolution and offset of each interface).
-  The interfaces of a pcapng must share one link type.
+  stamps) or pcapng, tshark's default (every section, either byte order; Enhanced,
+  Simple and the obsolete Packet Blocks; the link type, time-stamp resolution and
+  offset of each interface, so that ``tshark -i any -i lo`` reads too).
 - **the link layer**: Ethernet with or without VLAN tags, raw IP, Linux cooked v1/v2,
   BSD loopback;
 - **IP**: IPv4, reassembling fragments, and IPv6 without extension headers;
 - **UDP**: a datagram whose destination port (else source port) is in the port
   table is a unit of that layer; other traffic is skipped and counted in ``stats``.
+  A port may also name the link it carries (a :class:`PortRole`: the layer, the
+  sending and receiving node, and the view), as the daemons' port plan does (one
+  port per link and end): its units get those names whatever their addresses, and
+  the units of a view the reader was not asked for (``views``) are skipped.
 
 Anything malformed raises :class:`DecodeError` naming the place and the rule: layer
 "pcap" for the pcap file, a record ("record N" counts the packets of either format
@@ -34,7 +38,7 @@ import ipaddress
 import os
 import struct
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator, Mapping
 from datetime import datetime
 from typing import BinaryIO, Literal, NamedTuple, overload
 
@@ -81,12 +85,32 @@ _NS = 1_000_000_000
 _CHUNK = 1 << 20  # a pcapng block is read in pieces of at most this, whatever it announces
 
 
+PAIR_WINDOW_S = 1.0
+"""How far apart in time a frame record and the CLTU or CADU that carried it may be
+(either first): linkstack writes them at the same instant, other tools when they
+decoded the unit (tens of milliseconds later). Replay and conform pair them by link
+and content within this window."""
+
+Link = Callable[[bytes], tuple[int, int] | None]  # a frame -> (IP version, IP offset)
+
+
 class CapturedUnit(NamedTuple):
     layer: str
     t_s: float  # seconds since the reader's epoch
     src: str  # node name, or the dotted address when the name is not known
     dst: str
     data: bytes
+
+
+class PortRole(NamedTuple):
+    """What one UDP port carries when it is one link's (the daemons' port plan): the
+    unit's layer, its sending and receiving nodes, and the view (``sent``: into the
+    channel, as the sender emitted it; ``delivered``: out of it, as the receiver got it)."""
+
+    layer: str
+    src: str
+    dst: str
+    view: str = ""
 
 
 class ReadProblem(NamedTuple):
@@ -164,7 +188,8 @@ class PcapReader:
     ``epoch``: by default the epoch of the side file ``<path>.nodes.json`` when there
     is one, else 1970-01-01 UTC. The side file also gives node names back; without
     it, ``src`` and ``dst`` are addresses. ``ports`` replaces the port table (port ->
-    layer name) for captures made with other ports.
+    layer name, or -> :class:`PortRole`) for captures made with other ports; with
+    ``views``, a :class:`PortRole` unit of another view is skipped (``other_view``).
     """
 
     def __init__(
@@ -172,10 +197,12 @@ class PcapReader:
         source: str | os.PathLike[str] | BinaryIO | bytes,
         epoch: datetime | None = None,
         registry: NodeRegistry | None = None,
-        ports: dict[int, str] | None = None,
+        ports: Mapping[int, str | PortRole] | None = None,
+        views: Collection[str] | None = None,
     ) -> None:
         self.stats: Counter[str] = Counter()
-        self._ports = LAYER_BY_PORT if ports is None else ports
+        self._ports: Mapping[int, str | PortRole] = LAYER_BY_PORT if ports is None else ports
+        self._views = None if views is None else frozenset(views)
         self.registry = registry or NodeRegistry()
         self._source = source
         side_epoch = None
@@ -187,7 +214,7 @@ class PcapReader:
         self.format: str | None = None  # "pcap" or "pcapng", once the file is open
         # set by the format's header: how a record's frame and time stamp are read
         self._opened = False
-        self._link: Callable[[bytes], tuple[int, int] | None] = _link_ethernet
+        self._link: Link = _link_ethernet
         self._per_second = 1_000_000
         self._epoch_ticks = 0
 
@@ -219,7 +246,7 @@ class PcapReader:
         records = self._records(f)
         while True:
             try:
-                where, stamp, frame, snapped = next(records)
+                where, stamp, frame, snapped, link = next(records)
             except StopIteration:
                 break
             except _Ended as end:
@@ -235,7 +262,7 @@ class PcapReader:
                 return
             self.stats["records"] += 1
             try:
-                unit = self._unit(where, stamp, frame, snapped, pending)
+                unit = self._unit(where, stamp, frame, snapped, link, pending)
             except DecodeError as exc:
                 if not resume:
                     raise
@@ -247,8 +274,9 @@ class PcapReader:
                 yield unit
         self.stats["incomplete_datagrams"] += len(pending)
 
-    def _records(self, f: BinaryIO) -> Iterator[tuple[str, int, bytes, bool]]:
-        """(where, time stamp in ticks, frame, cut by the snap length) of every record."""
+    def _records(self, f: BinaryIO) -> Iterator[tuple[str, int, bytes, bool, Link]]:
+        """(where, time stamp in ticks, frame, cut by the snap length, the parser of its
+        link layer) of every record."""
         self._opened = False
         head = f.read(_GLOBAL_HEADER.size)
         if len(head) < 4:
@@ -260,9 +288,15 @@ class PcapReader:
         return self._pcap_records(head, f)
 
     def _unit(
-        self, where: str, stamp: int, frame: bytes, snapped: bool, pending: dict[tuple, _Fragments]
+        self,
+        where: str,
+        stamp: int,
+        frame: bytes,
+        snapped: bool,
+        link: Link,
+        pending: dict[tuple, _Fragments],
     ) -> CapturedUnit | None:
-        got = self._link(frame)
+        got = link(frame)
         if got is None:
             self.stats["not_ip"] += 1
             return None
@@ -277,26 +311,23 @@ class PcapReader:
         unit = self._udp(payload, where)
         if unit is None:
             return None
-        layer, data = unit
+        role, data = unit
         t_s = (stamp - self._epoch_ticks) / self._per_second
-        return CapturedUnit(layer, t_s, self._name(src), self._name(dst), data)
+        if isinstance(role, PortRole):
+            return CapturedUnit(role.layer, t_s, role.src, role.dst, data)
+        return CapturedUnit(role, t_s, self._name(src), self._name(dst), data)
 
     def _open(self, linktype: int, per_second: int) -> None:
         """The header is read: frames of ``linktype``, time stamps in 1/``per_second`` s."""
-        if linktype not in _LINK_PARSERS:
-            raise DecodeError(
-                "pcap",
-                "linktype",
-                f"link type {linktype} is not supported (Ethernet 1, raw IP 101/228/229, "
-                "Linux cooked 113/276, BSD loopback 0)",
-            )
-        self._link = _LINK_PARSERS[linktype]
+        self._link = _link_parser(linktype)
         self._per_second = per_second
         self._epoch_ticks = epoch_ticks(self.epoch, per_second)
         self._opened = True
 
     # -- classic pcap ------------------------------------------------------------------
-    def _pcap_records(self, head: bytes, f: BinaryIO) -> Iterator[tuple[str, int, bytes, bool]]:
+    def _pcap_records(
+        self, head: bytes, f: BinaryIO
+    ) -> Iterator[tuple[str, int, bytes, bool, Link]]:
         magic_le = int.from_bytes(head[:4], "little")
         magic_be = int.from_bytes(head[:4], "big")
         if magic_le in (PCAP_MAGIC_US, PCAP_MAGIC_NS):
@@ -348,15 +379,17 @@ class PcapReader:
                 raise TruncatedError(
                     "pcap", "record", f"{where}: announces {incl} octets, the file has {len(frame)}"
                 )
-            yield where, sec * per_second + frac, frame, incl < orig
+            yield where, sec * per_second + frac, frame, incl < orig, self._link
 
     # -- pcapng ------------------------------------------------------------------------
-    def _pcapng_records(self, f: _Prefixed) -> Iterator[tuple[str, int, bytes, bool]]:
-        """The packets of every section, time stamps in nanoseconds. A block that
-        breaks the format ends the reading (:class:`_Ended`) once an interface is
-        known; before, it is raised: the file is no pcapng we can read."""
-        linktype: int | None = None
+    def _pcapng_records(self, f: _Prefixed) -> Iterator[tuple[str, int, bytes, bool, Link]]:
+        """The packets of every section, time stamps in nanoseconds, each with the link
+        layer of its interface. A block that breaks the format ends the reading
+        (:class:`_Ended`) once an interface is known; before, it is raised: the file is
+        no pcapng we can read."""
+        linktype: int | None = None  # the first interface's
         interfaces: list[tuple[int, int]] = []  # (ticks per second, offset in s) of a section
+        links: list[Link] = []  # the link layer of each interface of a section
         order = "<"
         pos = index = records = 0
         while True:
@@ -382,6 +415,7 @@ class PcapReader:
                             "pcapng", "byte_order_magic", f"{where}: got {magic.hex()}"
                         )
                     interfaces = []
+                    links = []
                 length = struct.unpack_from(order + "I", head, 4)[0]
                 if length < 12 or length % 4:
                     left = 12 + _octets_left(f)
@@ -407,18 +441,12 @@ class PcapReader:
                     if linktype is None:
                         self._open(lt, _NS)
                         linktype = lt
-                    elif lt != linktype:
-                        raise DecodeError(
-                            "pcapng",
-                            "linktype",
-                            f"{where}: interfaces of link types {linktype} and {lt}; "
-                            "split the file per interface (editcap) and replay each",
-                        )
+                    links.append(_link_parser(lt))
                     interfaces.append(interface)
                     continue
                 if btype not in (PCAPNG_EPB, PCAPNG_PB, PCAPNG_SPB):
                     continue  # name resolution, statistics, custom blocks...
-                ns, frame, orig = _pcapng_packet(btype, body, order, interfaces, where)
+                iface, ns, frame, orig = _pcapng_packet(btype, body, order, interfaces, where)
             except DecodeError as exc:
                 if linktype is None:
                     raise
@@ -429,7 +457,7 @@ class PcapReader:
                 raise DecodeError(
                     "pcap", "incl_len", f"{record}: {len(frame)} octets, more than {SNAPLEN}"
                 )
-            yield record, ns, frame, len(frame) < orig
+            yield record, ns, frame, len(frame) < orig, links[iface]
         if linktype is None:
             raise DecodeError("pcapng", "interfaces", "no Interface Description Block: no packets")
 
@@ -571,15 +599,21 @@ class PcapReader:
             frame[off + 40 : off + 40 + length],
         )
 
-    def _udp(self, payload: bytes, where: str) -> tuple[str, bytes] | None:
+    def _udp(self, payload: bytes, where: str) -> tuple[str | PortRole, bytes] | None:
         if len(payload) < UDP_HEADER_LEN:
             raise TruncatedError(
                 "pcap", "udp", f"{where}: header needs 8 octets, the datagram has {len(payload)}"
             )
         sport, dport, length = struct.unpack_from(">HHH", payload)
-        layer = self._ports.get(dport) or self._ports.get(sport)
-        if layer is None:
+        ports = self._ports
+        # the destination port first: in the daemons' port plan a sender sends from
+        # the port of another link (the one it receives on)
+        role = ports[dport] if dport in ports else ports.get(sport)
+        if role is None:
             self.stats["other_ports"] += 1
+            return None
+        if isinstance(role, PortRole) and self._views is not None and role.view not in self._views:
+            self.stats["other_view"] += 1
             return None
         if not UDP_HEADER_LEN <= length <= len(payload):
             raise DecodeError(
@@ -590,7 +624,7 @@ class PcapReader:
         if length == UDP_HEADER_LEN:
             self.stats["empty_datagrams"] += 1
             return None
-        return layer, payload[UDP_HEADER_LEN:length]
+        return role, payload[UDP_HEADER_LEN:length]
 
 
 # -- the blocks of a pcapng ---------------------------------------------------------------
@@ -619,9 +653,9 @@ def _pcapng_interface(body: bytes, order: str, where: str) -> tuple[int, tuple[i
 
 def _pcapng_packet(
     btype: int, body: bytes, order: str, interfaces: list[tuple[int, int]], where: str
-) -> tuple[int, bytes, int]:
-    """An Enhanced, Simple or (obsolete) Packet Block: (time stamp in nanoseconds,
-    frame, the frame's length on the wire)."""
+) -> tuple[int, int, bytes, int]:
+    """An Enhanced, Simple or (obsolete) Packet Block: (its interface, time stamp in
+    nanoseconds, frame, the frame's length on the wire)."""
     if btype == PCAPNG_SPB:
         if len(body) < 4 or not interfaces:
             raise DecodeError("pcapng", "spb", f"{where}: no interface or no length")
@@ -646,7 +680,7 @@ def _pcapng_packet(
     ns = max(ts * _NS // ticks + offset * _NS, 0)
     if ns // _NS > 0xFFFFFFFF:
         raise DecodeError("pcapng", "timestamp", f"{where}: beyond 2106")
-    return ns, frame, max(orig, len(frame))
+    return iface, ns, frame, max(orig, len(frame))
 
 
 # -- link layers: (IP version, offset of the IP header) or None ----------------------------
@@ -703,7 +737,7 @@ def _link_sll2(frame: bytes) -> tuple[int, int] | None:
     return (4, 20) if proto == ETHERTYPE_IPV4 else (6, 20) if proto == ETHERTYPE_IPV6 else None
 
 
-_LINK_PARSERS = {
+_LINK_PARSERS: dict[int, Link] = {
     LINKTYPE_ETHERNET: _link_ethernet,
     LINKTYPE_RAW: _link_raw,
     LINKTYPE_IPV4: _link_raw,
@@ -712,6 +746,19 @@ _LINK_PARSERS = {
     LINKTYPE_LINUX_SLL: _link_sll,
     LINKTYPE_LINUX_SLL2: _link_sll2,
 }
+
+
+def _link_parser(linktype: int) -> Link:
+    """The parser of a link type; :class:`DecodeError` for one we do not read."""
+    parser = _LINK_PARSERS.get(linktype)
+    if parser is None:
+        raise DecodeError(
+            "pcap",
+            "linktype",
+            f"link type {linktype} is not supported (Ethernet 1, raw IP 101/228/229, "
+            "Linux cooked 113/276, BSD loopback 0)",
+        )
+    return parser
 
 
 def read_units(

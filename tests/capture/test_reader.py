@@ -192,6 +192,35 @@ def test_sections_byte_orders_resolutions_and_block_kinds():
     assert {(u.layer, u.src, u.dst) for u in got} == {("tm_frame", "10.2.0.1", "10.1.0.1")}
 
 
+def test_interfaces_of_different_link_types_read_together(tmp_path):
+    """``tshark -i any -i lo`` writes one interface per link type (Linux cooked and
+    Ethernet): the real mergecap makes such a pcapng of an Ethernet and a raw-IP pcap."""
+    exe = shutil.which("mergecap")
+    if exe is None:
+        pytest.fail(EDITCAP_HINT.replace("editcap", "mergecap"), pytrace=False)
+    ether, raw = tmp_path / "ether.pcap", tmp_path / "raw.pcap"
+    ether.write_bytes(_pcap(FRAMES[:2]))
+    raw_ip = struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 101)  # LINKTYPE_RAW
+    for i, frame in enumerate(FRAMES[2:4]):
+        ip = frame[14:]  # the Ethernet header off
+        raw_ip += struct.pack("<IIII", T_S + 2 + i, 0, len(ip), len(ip)) + ip
+    raw.write_bytes(raw_ip)
+    merged = tmp_path / "both.pcapng"
+    proc = subprocess.run(
+        [exe, "-F", "pcapng", "-w", str(merged), str(ether), str(raw)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    reader = PcapReader(merged)
+    got = list(reader)
+    assert reader.format == "pcapng"
+    assert [u.data for u in got] == [bytes([k]) * 40 for k in range(4)]
+    assert [u.t_s for u in got] == [T_S + k for k in range(4)]
+
+
 F = FRAMES[0]
 T = T_S * 10**6
 
@@ -216,8 +245,8 @@ T = T_S * 10**6
             "captured_length",
         ),
         (_shb() + _idb() + _epb(F, (2**32 + 1) * 10**6), "pcapng", "timestamp"),
-        (_shb() + _idb() + _idb(101), "pcapng", "linktype"),
         (_shb() + _idb(147), "pcap", "linktype"),
+        (_shb() + _idb() + _idb(147) + _epb(F, T), "pcap", "linktype"),
         (_shb() + _idb(101) + _epb(bytes(300_000), T), "pcap", "incl_len"),
         (_pcapng([F[:24] + b"\x99" + F[25:]]), "pcap", "ipv4.checksum"),
     ],
