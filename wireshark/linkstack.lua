@@ -1,15 +1,25 @@
--- linkstack.lua: Wireshark dissectors for the units that linkstack captures.
+-- linkstack.lua: Wireshark dissectors for the units that linkstack moves and captures.
 --
--- linkstack (linkstack/capture/pcap.py) writes every unit it moves as the payload of
--- one UDP datagram, with one port per layer (source and destination alike):
+-- Where the units travel:
+--  * in linkstack's pcap files (linkstack/capture/pcap.py), one UDP port per layer
+--    (source and destination alike):
 --
---   cltu          47001  CLTU: start sequence, BCH(63,56) codeblocks, tail
---   tm_cadu       47002  TM CADU: ASM + randomized Reed-Solomon codeblock
---   aos_cadu      47003  AOS CADU: the same around an AOS frame
---   tc_frame      47011  TC Transfer Frame (CCSDS 232.0-B-4)
---   tm_frame      47012  TM Transfer Frame (CCSDS 132.0-B-3)
---   aos_frame     47013  AOS Transfer Frame (CCSDS 732.0-B-4)
---   space_packet  47020  Space Packet (CCSDS 133.0-B-2): Wireshark's ccsds
+--      cltu          47001  CLTU: start sequence, BCH(63,56) codeblocks, tail
+--      tm_cadu       47002  TM CADU: ASM + randomized Reed-Solomon codeblock
+--      aos_cadu      47003  AOS CADU: the same around an AOS frame
+--      tc_frame      47011  TC Transfer Frame (CCSDS 232.0-B-4)
+--      tm_frame      47012  TM Transfer Frame (CCSDS 132.0-B-3)
+--      aos_frame     47013  AOS Transfer Frame (CCSDS 732.0-B-4)
+--      space_packet  47020  Space Packet (CCSDS 133.0-B-2): Wireshark's ccsds
+--
+--  * between linkstack's daemons, one UDP port per link and end (daemon.channel_port
+--    + k, daemon.node_port + k: linkstack/daemon/wire.py). Those are found without
+--    any port: a heuristic (linkstack.unit) takes a UDP payload that starts with the
+--    CLTU start sequence EB90 (whole codeblocks, a tail or a right first parity) or
+--    with the ASM 1ACFFC1D (a CADU: TM or AOS from the frame's version field, or
+--    from the scenario's CADU lengths). A scenario file made by `linkstack wireshark
+--    --scenario FILE` adds every port of that scenario, the link each one carries and
+--    the names of the nodes, spacecraft ids and relay node numbers.
 --
 -- What is decoded, and how (see wireshark/README.md for the whole list):
 --  * CLTUs: every codeblock's information octets, parity and filler bit, its
@@ -31,16 +41,20 @@
 --    frames (blocked or segmented) go to Wireshark's ccsds dissector; packets
 --    that span frames are reassembled per virtual channel (TC: per VC and MAP,
 --    following N(S) as FARM-1 would) on the first pass over the capture.
+--  * linkstack's messages in those packets (payloads/messages.py): CBOR queries and
+--    acks on APID 0x100, answers, chunks and errors on 0x101, and the relay envelope
+--    on 0x102 (version, hop limit, source and destination node, then the message);
+--    a message segmented over packets is reassembled.
 --
 -- Written for linkstack. Tested with tshark 4.0 (Lua 5.2); it keeps to the Lua
 -- API of Wireshark 3.x/4.x and to what Lua 5.1-5.4 share. Install: see
--- wireshark/README.md.
+-- wireshark/README.md, or `linkstack wireshark --install`.
 
-local LINKSTACK_LUA_VERSION = "1.0"
+local LINKSTACK_LUA_VERSION = "1.1"
 if rawget(_G, "set_plugin_info") then
     set_plugin_info({
         version = LINKSTACK_LUA_VERSION,
-        description = "linkstack: CLTU, CADU, TC/TM/AOS frames over UDP ports 47001-47020",
+        description = "linkstack: CLTUs, CADUs, TC/TM/AOS frames and CBOR messages over UDP",
     })
 end
 
@@ -186,6 +200,13 @@ local ASM_VALUE = 0x1ACFFC1D
 local FHP_IDLE_ONLY = 0x7FE
 local FHP_NO_HEADER = 0x7FF
 local IDLE_APID = 0x7FF
+-- linkstack's messages (payloads/messages.py, linkstack/runtime/routing.py)
+local QUERY_APID = 0x100 -- queries and acks, ground -> satellite
+local ANSWER_APID = 0x101 -- answers, chunks and errors, satellite -> ground
+local RELAY_APID = 0x102 -- a message in a relay envelope
+local ENVELOPE_LEN = 6 -- version, hop limit, source node, destination node
+local MAX_MESSAGE_LEN = 1048576 -- octets; a longer reassembly is dropped, as linkstack's
+local SCENARIO_FORMAT = 1 -- of the scenario files `linkstack wireshark` writes
 
 -- ---------------------------------------------------------------------------
 -- protocols and fields
@@ -196,6 +217,11 @@ local p_tc = Proto("linkstack.tc", "linkstack TC Transfer Frame (CCSDS 232.0-B-4
 local p_tm = Proto("linkstack.tm", "linkstack TM Transfer Frame (CCSDS 132.0-B-3)")
 local p_aos = Proto("linkstack.aos", "linkstack AOS Transfer Frame (CCSDS 732.0-B-4)")
 local p_clcw = Proto("linkstack.clcw", "linkstack CLCW (CCSDS 232.1-B-2)")
+local p_unit = Proto("linkstack.unit", "linkstack unit (a CLTU or a CADU, found by its sync pattern)")
+local p_link = Proto("linkstack.link", "linkstack link (from a scenario)")
+local p_spp = Proto("linkstack.space_packet", "linkstack Space Packet (port 47020)")
+local p_msg = Proto("linkstack.msg", "linkstack message (CBOR)")
+local p_relay = Proto("linkstack.relay", "linkstack relay envelope")
 
 local STATUS = { [0] = "Bad", [1] = "Good" }
 local BCH_STATUS = { [0] = "Good", [1] = "Corrected (one wrong bit)", [2] = "Bad (refused)" }
@@ -207,6 +233,8 @@ local SEQ_FLAGS = {
 }
 local TC_TYPES = { [0] = "AD", [2] = "BD", [3] = "BC", [1] = "invalid (bypass 0, control 1)" }
 local CC_CODES = { [0x00] = "Unlock", [0x82] = "Set V(R)" }
+local MSG_TYPES = { q = "query", a = "answer", c = "chunk", e = "error", k = "ack" }
+local SEGMENTS = { [0] = "continuation", [1] = "first", [2] = "last", [3] = "unsegmented" }
 
 local f = {}
 -- CLTU
@@ -316,6 +344,53 @@ f.aos_ocf = ProtoField.bytes("linkstack.aos.ocf", "Operational control field")
 f.aos_fecf = ProtoField.uint16("linkstack.aos.fecf", "FECF", base.HEX)
 f.aos_fecf_status = ProtoField.uint8("linkstack.aos.fecf.status", "FECF status", base.DEC, STATUS)
 f.aos_fecf_calc = ProtoField.uint16("linkstack.aos.fecf.calculated", "FECF calculated", base.HEX)
+-- the spacecraft of a SCID, when a scenario names it
+f.tc_spacecraft = ProtoField.string("linkstack.tc.spacecraft", "Spacecraft (scenario)")
+f.tm_spacecraft = ProtoField.string("linkstack.tm.spacecraft", "Spacecraft (scenario)")
+f.aos_spacecraft = ProtoField.string("linkstack.aos.spacecraft", "Spacecraft (scenario)")
+-- the link a datagram is on (from a scenario)
+f.link_scenario = ProtoField.string("linkstack.link.scenario", "Scenario")
+f.link_name = ProtoField.string("linkstack.link.name", "Link")
+f.link_index = ProtoField.uint16("linkstack.link.index", "Link number k", base.DEC)
+f.link_kind = ProtoField.string("linkstack.link.kind", "Kind")
+f.link_from = ProtoField.string("linkstack.link.from", "From")
+f.link_to = ProtoField.string("linkstack.link.to", "To")
+f.link_leg = ProtoField.string("linkstack.link.leg", "Leg")
+-- linkstack messages
+f.msg_length = ProtoField.uint32("linkstack.msg.length", "Message length (octets)", base.DEC)
+f.msg_segments = ProtoField.uint16("linkstack.msg.segments",
+    "Space Packets the message was reassembled from", base.DEC)
+f.msg_segment = ProtoField.bytes("linkstack.msg.segment", "Message segment")
+f.msg_version = ProtoField.uint32("linkstack.msg.version", "Version", base.DEC)
+f.msg_type = ProtoField.string("linkstack.msg.type", "Type")
+f.msg_id = ProtoField.string("linkstack.msg.id", "Id")
+f.msg_prompt = ProtoField.string("linkstack.msg.prompt", "Prompt")
+f.msg_stream = ProtoField.bool("linkstack.msg.stream", "Stream")
+f.msg_t_s = ProtoField.double("linkstack.msg.t_s", "t_s (seconds since the scenario epoch)")
+f.msg_text = ProtoField.string("linkstack.msg.text", "Text")
+f.msg_prompt_tokens = ProtoField.uint32("linkstack.msg.prompt_tokens", "Prompt tokens", base.DEC)
+f.msg_completion_tokens = ProtoField.uint32("linkstack.msg.completion_tokens",
+    "Completion tokens", base.DEC)
+f.msg_finish_reason = ProtoField.string("linkstack.msg.finish_reason", "Finish reason")
+f.msg_backend = ProtoField.string("linkstack.msg.backend", "Backend")
+f.msg_model = ProtoField.string("linkstack.msg.model", "Model")
+f.msg_random_weights = ProtoField.bool("linkstack.msg.random_weights", "Random weights")
+f.msg_satellite = ProtoField.string("linkstack.msg.satellite", "Satellite")
+f.msg_seq = ProtoField.uint32("linkstack.msg.seq", "Chunk number", base.DEC)
+f.msg_code = ProtoField.string("linkstack.msg.code", "Error code")
+f.msg_detail = ProtoField.string("linkstack.msg.detail", "Detail")
+f.msg_ack_id = ProtoField.string("linkstack.msg.ack_id", "Id acknowledged")
+f.msg_param = ProtoField.string("linkstack.msg.param", "Generation parameter")
+f.msg_time = ProtoField.string("linkstack.msg.onboard_time", "Onboard time")
+f.msg_entry = ProtoField.string("linkstack.msg.entry", "Entry")
+-- the relay envelope
+f.relay_version = ProtoField.uint8("linkstack.relay.version", "Envelope version", base.DEC)
+f.relay_hop_limit = ProtoField.uint8("linkstack.relay.hop_limit", "Hop limit", base.DEC)
+f.relay_src = ProtoField.uint16("linkstack.relay.src", "Source node", base.DEC)
+f.relay_dst = ProtoField.uint16("linkstack.relay.dst", "Destination node", base.DEC)
+f.relay_src_name = ProtoField.string("linkstack.relay.src_name", "Source node name (scenario)")
+f.relay_dst_name = ProtoField.string("linkstack.relay.dst_name",
+    "Destination node name (scenario)")
 -- packet zones (TM and AOS) and TC data fields
 f.zone_cont = ProtoField.bytes("linkstack.zone.continuation",
     "End of a packet begun in an earlier frame")
@@ -372,6 +447,9 @@ do -- the packet zone fields belong to the AOS protocol (one owner each)
     p_aos.fields = aos
 end
 p_clcw.fields = fields_of("clcw_")
+p_link.fields = fields_of("link_")
+p_msg.fields = fields_of("msg_")
+p_relay.fields = fields_of("relay_")
 
 local e = {
     fecf = ProtoExpert.new("linkstack.fecf.bad", "FECF does not match the frame",
@@ -391,10 +469,16 @@ local e = {
         expert.group.MALFORMED, expert.severity.ERROR),
     sequence = ProtoExpert.new("linkstack.sequence", "Sequence", expert.group.SEQUENCE,
         expert.severity.NOTE),
+    msg = ProtoExpert.new("linkstack.msg.bad", "Not a linkstack message",
+        expert.group.MALFORMED, expert.severity.WARN),
+    relay = ProtoExpert.new("linkstack.relay.bad", "Not a relay envelope",
+        expert.group.MALFORMED, expert.severity.WARN),
 }
 p_cltu.experts = { e.bch, e.bch_corrected, e.start, e.tail }
 p_cadu.experts = { e.asm }
 p_tc.experts = { e.fecf, e.malformed, e.sequence } -- shared with TM and AOS
+p_msg.experts = { e.msg }
+p_relay.experts = { e.relay }
 
 -- preferences
 p_cltu.prefs.randomized = Pref.bool("TC frames are randomized", true,
@@ -446,9 +530,11 @@ local zone_state = {} -- stream key -> { next = count, pending = string }
 local zone_done = {} -- frame number .. stream key -> list of reassembled packets
 local tc_state = {} -- VC key -> { vr = N(S) expected }; VC..MAP key -> { pending = string }
 local tc_done = {}
+local msg_state = {} -- APID stream key -> { pending = string, parts = n, next = count }
+local msg_done = {} -- frame number | stream key | count of the last segment -> { octets, parts }
 
 local function reset_state()
-    zone_state, zone_done, tc_state, tc_done = {}, {}, {}, {}
+    zone_state, zone_done, tc_state, tc_done, msg_state, msg_done = {}, {}, {}, {}, {}, {}
 end
 p_tm.init = reset_state
 
@@ -466,6 +552,460 @@ local function packet_length_at(s, i)
     return 7 + hi * 256 + lo
 end
 
+-- ---------------------------------------------------------------------------
+-- scenarios: the links of each port, the names of nodes and spacecraft
+-- ---------------------------------------------------------------------------
+local scenarios = {} -- in the order they were added
+local links_by_port = {} -- UDP port -> { sc = scenario, link = link, to_channel = bool }
+
+-- the scenario a datagram belongs to: its link's, else the only one loaded
+local function scenario_of(pinfo)
+    local at = links_by_port[pinfo.dst_port]
+    if at ~= nil then
+        return at.sc
+    end
+    if #scenarios == 1 then
+        return scenarios[1]
+    end
+    return nil
+end
+
+-- "69 (CS-06)": a number and the name a scenario gives it in names_key
+local function named(pinfo, names_key, number)
+    local sc = scenario_of(pinfo)
+    local name = sc and sc[names_key] and sc[names_key][number]
+    return name, name and string.format("%d (%s)", number, name) or tostring(number)
+end
+
+-- the spacecraft of a frame's SCID as a generated field; returns the SCID as text
+local function add_spacecraft(t, pinfo, field, range, scid)
+    local name, text = named(pinfo, "scids", scid)
+    if name ~= nil then
+        t:add(field, range, name):set_generated()
+    end
+    return text
+end
+
+-- what the messages of one top-level unit said, for the Info column
+local notes = {}
+
+-- ---------------------------------------------------------------------------
+-- CBOR (RFC 8949), as far as linkstack's messages need it
+-- ---------------------------------------------------------------------------
+local CBOR_MAX_DEPTH = 16
+
+local function cbor_uint(s, pos, len) -- big-endian, exact up to 2^53
+    local v = 0
+    for i = pos, pos + len - 1 do
+        v = v * 256 + s:byte(i)
+    end
+    return v
+end
+
+-- IEEE 754 binary16/32/64 from their bits (2^e rather than math.ldexp, gone in 5.3)
+local function ieee_float(sign_bit, exp, mant, exp_bits, mant_bits)
+    local sign = sign_bit and -1 or 1
+    local bias = 2 ^ (exp_bits - 1) - 1
+    if exp == 0 then
+        return sign * mant * 2 ^ (1 - bias - mant_bits)
+    elseif exp == 2 ^ exp_bits - 1 then
+        return mant == 0 and sign * math.huge or 0 / 0
+    end
+    return sign * (1 + mant / 2 ^ mant_bits) * 2 ^ (exp - bias)
+end
+
+local function cbor_float(s, pos, len)
+    if len == 2 then
+        local h = cbor_uint(s, pos, 2)
+        return ieee_float(h >= 0x8000, band(rshift(h, 10), 0x1F), band(h, 0x3FF), 5, 10)
+    elseif len == 4 then
+        local w = cbor_uint(s, pos, 4)
+        return ieee_float(w >= 0x80000000, band(rshift(w, 23), 0xFF), band(w, 0x7FFFFF), 8, 23)
+    end
+    local hi, lo = cbor_uint(s, pos, 4), cbor_uint(s, pos + 4, 4)
+    return ieee_float(hi >= 0x80000000, band(rshift(hi, 20), 0x7FF),
+        band(hi, 0xFFFFF) * 4294967296 + lo, 11, 52)
+end
+
+-- One CBOR item of the string s at pos (1-based): returns the item and the position
+-- after it, or nil and why not. An item: { kind = "uint" | "nint" | "bytes" | "text" |
+-- "array" | "map" | "tag" | "float" | "bool" | "null" | "undefined" | "simple",
+-- value, items (arrays and maps: keys and values in turn; a tag: its item), first and
+-- last (its octets), data (where a string's content starts) }.
+local function cbor_read(s, pos, depth)
+    local n = #s
+    if pos > n then
+        return nil, "the message ends inside an item"
+    end
+    if depth > CBOR_MAX_DEPTH then
+        return nil, string.format("items nested more than %d deep", CBOR_MAX_DEPTH)
+    end
+    local ib = s:byte(pos)
+    local major, info = rshift(ib, 5), band(ib, 0x1F)
+    local item = { first = pos }
+    pos = pos + 1
+    local arg
+    if info < 24 then
+        arg = info
+    elseif info <= 27 then
+        local len = 2 ^ (info - 24)
+        if pos + len - 1 > n then
+            return nil, "the message ends inside an item's head"
+        end
+        if major == 7 and info >= 25 then
+            item.kind, item.value, item.last = "float", cbor_float(s, pos, len), pos + len - 1
+            return item, pos + len
+        end
+        arg = cbor_uint(s, pos, len)
+        pos = pos + len
+    elseif info == 31 then
+        return nil, "an indefinite length (linkstack writes none)"
+    else
+        return nil, string.format("reserved additional information %d", info)
+    end
+    if major == 0 then
+        item.kind, item.value = "uint", arg
+    elseif major == 1 then
+        item.kind, item.value = "nint", -1 - arg
+    elseif major == 2 or major == 3 then
+        if arg > n - pos + 1 then
+            return nil, string.format("a string of %d octets where %d are left", arg, n - pos + 1)
+        end
+        item.kind = (major == 2) and "bytes" or "text"
+        item.value, item.data = s:sub(pos, pos + arg - 1), pos
+        pos = pos + arg
+    elseif major == 4 or major == 5 then
+        if arg > n - pos + 1 then
+            return nil, string.format("%d items where %d octets are left", arg, n - pos + 1)
+        end
+        item.kind = (major == 4) and "array" or "map"
+        item.items = {}
+        for i = 1, (major == 5) and 2 * arg or arg do
+            local sub, nxt = cbor_read(s, pos, depth + 1)
+            if sub == nil then
+                return nil, nxt
+            end
+            item.items[i] = sub
+            pos = nxt
+        end
+    elseif major == 6 then
+        local sub, nxt = cbor_read(s, pos, depth + 1)
+        if sub == nil then
+            return nil, nxt
+        end
+        item.kind, item.value, item.items = "tag", arg, { sub }
+        pos = nxt
+    elseif arg == 20 or arg == 21 then
+        item.kind, item.value = "bool", arg == 21
+    elseif arg == 22 then
+        item.kind = "null"
+    elseif arg == 23 then
+        item.kind = "undefined"
+    else
+        item.kind, item.value = "simple", arg
+    end
+    item.last = pos - 1
+    return item, pos
+end
+
+-- a number as text: integers without a fraction, others to 10 significant digits
+local function number_text(v)
+    if v == math.floor(v) and math.abs(v) < 2 ^ 53 then
+        return string.format("%d", v)
+    end
+    return string.format("%.10g", v)
+end
+
+-- the octets of item within tvb (0-based offsets of the message's tvb)
+local function item_range(tvb, item)
+    return tvb(item.first - 1, item.last - item.first + 1)
+end
+
+-- a text item's string as Wireshark reads UTF-8 (bad sequences replaced), and its range
+local function item_string(tvb, item)
+    if #item.value == 0 then
+        return "", item_range(tvb, item)
+    end
+    local r = tvb(item.data - 1, #item.value)
+    return r:string(ENC_UTF_8), r
+end
+
+-- an item in a few words, for labels
+local function item_text(tvb, item)
+    local k = item.kind
+    if k == "uint" or k == "nint" or k == "float" then
+        return number_text(item.value)
+    elseif k == "text" then
+        local text = item_string(tvb, item)
+        if #text > 60 then -- cut at a character boundary
+            local cut = 60
+            while cut > 1 and band(text:byte(cut + 1), 0xC0) == 0x80 do
+                cut = cut - 1
+            end
+            text = text:sub(1, cut) .. "..."
+        end
+        return '"' .. text .. '"'
+    elseif k == "bytes" then
+        local hex = item.value:sub(1, 16):gsub(".", function(c)
+            return string.format("%02x", c:byte())
+        end)
+        return "h'" .. hex .. (#item.value > 16 and "...'" or "'")
+    elseif k == "bool" then
+        return tostring(item.value)
+    elseif k == "null" or k == "undefined" then
+        return k
+    elseif k == "array" then
+        return string.format("[%d items]", #item.items)
+    elseif k == "map" then
+        return string.format("{%d entries}", #item.items / 2)
+    elseif k == "tag" then
+        return string.format("tag %s", number_text(item.value))
+    end
+    return string.format("simple(%d)", item.value)
+end
+
+-- the short keys of a message (payloads/messages.py): label, field, kinds it may have
+local MSG_KEYS = {
+    v = { "Version", f.msg_version, { uint = true } },
+    t = { "Type", f.msg_type, { text = true } },
+    id = { "Id", f.msg_id, { text = true } },
+    pr = { "Prompt", f.msg_prompt, { text = true } },
+    pa = { "Generation parameters", f.msg_param, { map = true } },
+    st = { "Stream", f.msg_stream, { bool = true } },
+    ts = { "t_s", f.msg_t_s, { float = true, null = true } },
+    tx = { "Text", f.msg_text, { text = true } },
+    pt = { "Prompt tokens", f.msg_prompt_tokens, { uint = true } },
+    ct = { "Completion tokens", f.msg_completion_tokens, { uint = true } },
+    fr = { "Finish reason", f.msg_finish_reason, { text = true } },
+    be = { "Backend", f.msg_backend, { text = true } },
+    mo = { "Model", f.msg_model, { text = true } },
+    rw = { "Random weights", f.msg_random_weights, { bool = true } },
+    sa = { "Satellite", f.msg_satellite, { text = true } },
+    ti = { "Onboard times", f.msg_time, { map = true } },
+    sq = { "Chunk number", f.msg_seq, { uint = true } },
+    co = { "Error code", f.msg_code, { text = true } },
+    de = { "Detail", f.msg_detail, { text = true } },
+    ids = { "Ids acknowledged", f.msg_ack_id, { array = true } },
+}
+local SUB_KEYS = {
+    pa = { n = "max_new_tokens", T = "temperature", p = "top_p", th = "thinking", s = "seed" },
+    ti = {
+        qc = "query_complete_t_s", ["is"] = "inference_start_t_s", ft = "first_token_t_s",
+        ie = "inference_end_t_s", aq = "answer_queued_t_s", ttft = "ttft_s",
+        gen = "generate_s", tps = "tokens_per_s",
+    },
+}
+
+-- one entry of a message map (key and value items): its field, or a labelled line
+local function add_entry(t, tvb, key_item, value, values)
+    local key = key_item.kind == "text" and key_item.value or nil
+    local spec = key and MSG_KEYS[key]
+    local whole = tvb(key_item.first - 1, value.last - key_item.first + 1)
+    if not spec then
+        local item = t:add(f.msg_entry, whole, item_text(tvb, key_item) .. ": "
+            .. item_text(tvb, value))
+        if key == nil then
+            item:add_proto_expert_info(e.msg, "a key must be text")
+        end
+        return
+    end
+    local label, field, kinds = spec[1], spec[2], spec[3]
+    local k = value.kind
+    if not kinds[k] then
+        t:add(f.msg_entry, whole, string.format("%s (%s): %s", label, key, item_text(tvb, value)))
+            :add_proto_expert_info(e.msg, string.format("%s (%s) must not be %s", label, key, k))
+        return
+    end
+    values[key] = value
+    if k == "text" then
+        local text, r = item_string(tvb, value)
+        values[key] = text
+        t:add(field, r, text)
+    elseif k == "uint" or k == "bool" or k == "float" then
+        values[key] = value.value
+        t:add(field, whole, value.value)
+    elseif k == "null" then
+        t:add(whole, label .. ": null (not known)")
+    elseif k == "map" then -- pa, ti: "name = value" lines
+        local sub = t:add(whole, string.format("%s (%d)", label, #value.items / 2))
+        local names = SUB_KEYS[key]
+        for i = 1, #value.items, 2 do
+            local sk, sv = value.items[i], value.items[i + 1]
+            local name = (sk.kind == "text") and (names[sk.value] or sk.value) or item_text(tvb, sk)
+            sub:add(field, tvb(sk.first - 1, sv.last - sk.first + 1),
+                name .. " = " .. item_text(tvb, sv))
+        end
+    else -- ids: an array of text
+        local sub = t:add(whole, string.format("%s (%d)", label, #value.items))
+        local ids = {}
+        for _, id in ipairs(value.items) do
+            if id.kind == "text" then
+                local text, r = item_string(tvb, id)
+                sub:add(field, r, text)
+                ids[#ids + 1] = text
+            else
+                sub:add(f.msg_entry, item_range(tvb, id), item_text(tvb, id))
+                    :add_proto_expert_info(e.msg, "an id acknowledged must be text")
+            end
+        end
+        values[key] = table.concat(ids, " ")
+    end
+end
+
+-- A message (the whole CBOR octets in tvb): its map, entry by entry. Returns a few
+-- words for the Info column.
+local function dissect_message(tvb, pinfo, tree, segments)
+    local t = tree:add(p_msg, tvb())
+    t:add(f.msg_length, tvb(), tvb:len()):set_generated()
+    if segments ~= nil then
+        t:add(f.msg_segments, tvb(), segments):set_generated()
+    end
+    local s = tvb:raw()
+    local root, after = cbor_read(s, 1, 0)
+    if root == nil then
+        t:add_proto_expert_info(e.msg, "not CBOR: " .. after)
+        t:append_text(": not CBOR")
+        return "not a message (not CBOR)"
+    end
+    if root.kind ~= "map" then
+        t:add_proto_expert_info(e.msg, "a message is a CBOR map, not " .. root.kind)
+        t:append_text(": not a map")
+        return "not a message (not a map)"
+    end
+    local values = {}
+    for i = 1, #root.items, 2 do
+        add_entry(t, tvb, root.items[i], root.items[i + 1], values)
+    end
+    if after <= #s then
+        t:add(tvb(after - 1), string.format("%d octets after the map", #s - after + 1))
+            :add_proto_expert_info(e.msg, "octets after the message's map")
+    end
+    local kind = values.t and MSG_TYPES[values.t]
+    if kind == nil then
+        t:add_proto_expert_info(e.msg, values.t and ("unknown message type " .. values.t)
+            or "no message type (t)")
+        kind = "message"
+    end
+    if values.v == nil or values.v < 1 then
+        t:add_proto_expert_info(e.msg, "no version (v) of 1 or more")
+    end
+    local note = kind
+    if values.t == "k" then
+        note = note .. " " .. (values.ids or "")
+    elseif values.id ~= nil then
+        note = note .. " " .. values.id
+    end
+    if values.t == "c" and values.sq ~= nil then
+        note = note .. " #" .. number_text(values.sq)
+    elseif values.t == "e" and values.co ~= nil then
+        note = note .. " " .. values.co
+    end
+    if values.sa ~= nil and values.sa ~= "" then
+        note = note .. " from " .. values.sa
+    end
+    t:append_text(": " .. note)
+    return note
+end
+
+-- A relay envelope and the message in it (tvb: the packet's data). Returns a few words.
+local function dissect_relay(tvb, pinfo, tree)
+    local n = tvb:len()
+    local t = tree:add(p_relay, tvb(0, math.min(n, ENVELOPE_LEN)))
+    if n <= ENVELOPE_LEN then
+        t:add_proto_expert_info(e.relay, string.format(
+            "an envelope holds a %d-octet header and a message, got %d octets", ENVELOPE_LEN, n))
+        return "relay envelope (too short)"
+    end
+    local version = tvb(0, 1):uint()
+    local v_item = t:add(f.relay_version, tvb(0, 1))
+    if version ~= 1 then
+        v_item:add_proto_expert_info(e.relay, string.format("envelope version %d is not 1", version))
+    end
+    t:add(f.relay_hop_limit, tvb(1, 1))
+    local ends = {}
+    for i, key in ipairs({ "src", "dst" }) do
+        local r = tvb(2 * i, 2)
+        local item = t:add(f["relay_" .. key], r)
+        local name, text = named(pinfo, "nodes", r:uint())
+        if name ~= nil then
+            item:append_text(" (" .. name .. ")")
+            t:add(f["relay_" .. key .. "_name"], r, name):set_generated()
+        end
+        ends[i] = name or ("node " .. text)
+    end
+    if tvb(2, 2):uint() == tvb(4, 2):uint() then
+        t:add_proto_expert_info(e.relay, "source and destination are the same node")
+    end
+    t:append_text(string.format(": %s -> %s, hop limit %d", ends[1], ends[2], tvb(1, 1):uint()))
+    local note = dissect_message(tvb(ENVELOPE_LEN):tvb(), pinfo, tree)
+    return string.format("relayed %s -> %s: %s", ends[1], ends[2], note)
+end
+
+-- reassembly of messages segmented over Space Packets (first/continuation/last), per
+-- APID and stream, on the first pass, in sequence-count order as payloads' Reassembler
+-- The message in a Space Packet on one of linkstack's APIDs (tvb: the whole packet),
+-- added under tree; its note goes to the Info column.
+local function message_packet(tvb, pinfo, tree)
+    local n = tvb:len()
+    if n < 7 then
+        return
+    end
+    local w0 = tvb(0, 2):uint()
+    local apid = band(w0, 0x7FF)
+    if (apid ~= QUERY_APID and apid ~= ANSWER_APID and apid ~= RELAY_APID)
+        or band(w0, 0xE800) ~= 0 then -- version 0 and no secondary header, as linkstack's
+        return
+    end
+    local w1 = tvb(2, 2):uint()
+    local flags, count = rshift(w1, 14), band(w1, 0x3FFF)
+    local plen = 7 + tvb(4, 2):uint()
+    if plen > n then
+        return
+    end
+    local data = tvb(6, plen - 6)
+    local mtvb, parts = data:tvb(), nil
+    if flags ~= 3 then
+        local key = stream_key(pinfo, "msg", apid)
+        local done_key = table.concat({ tostring(pinfo.number), key, tostring(count) }, "|")
+        if not pinfo.visited then
+            local st = msg_state[key]
+            if st == nil then
+                st = {}
+                msg_state[key] = st
+            end
+            local piece = data:raw()
+            if flags == 1 then
+                st.pending, st.parts = piece, 1
+            elseif st.pending ~= nil and st.next == count
+                and #st.pending + #piece <= MAX_MESSAGE_LEN then
+                st.pending, st.parts = st.pending .. piece, st.parts + 1
+                if flags == 2 then
+                    msg_done[done_key] = { st.pending, st.parts }
+                    st.pending = nil
+                end
+            else -- a gap, or a segment without its first: the message is lost
+                st.pending = nil
+            end
+            st.next = (count + 1) % 16384
+        end
+        tree:add(f.msg_segment, data):append_text(string.format(" (%s, APID 0x%03x, count %d)",
+            SEGMENTS[flags], apid, count))
+        local done = msg_done[done_key]
+        if done == nil then
+            return
+        end
+        mtvb = ByteArray.new(done[1], true):tvb("Reassembled message")
+        parts = done[2]
+    end
+    local note
+    if apid == RELAY_APID then
+        note = dissect_relay(mtvb, pinfo, tree)
+    else
+        note = dissect_message(mtvb, pinfo, tree, parts)
+    end
+    notes[#notes + 1] = note
+end
+
 local function call_ccsds(tvb, pinfo, tree)
     local d = ccsds_dissector()
     if d then
@@ -476,6 +1016,7 @@ local function call_ccsds(tvb, pinfo, tree)
     else
         tree:add(tvb(), "Space Packet (no ccsds dissector in this Wireshark)")
     end
+    message_packet(tvb, pinfo, tree)
 end
 
 local function packet_from_string(s, pinfo, tree, label)
@@ -703,9 +1244,10 @@ local function dissect_tm(tvb, pinfo, tree)
     end
     local fhp, fhp_text = add_fhp(dfs_t, f.tm_fhp, dfs_r)
     local scid, vcid = band(rshift(w0, 4), 0x3FF), band(rshift(w0, 1), 7)
+    local scid_text = add_spacecraft(t, pinfo, f.tm_spacecraft, h, scid)
     local mc, vc = tvb(2, 1):uint(), tvb(3, 1):uint()
-    local summary = string.format("TM SCID %d VC %d MC %d VC# %d FHP %s", scid, vcid, mc, vc,
-        fhp_text)
+    local summary = string.format("TM SCID %s VC %d MC %d VC# %d FHP %s", scid_text, vcid, mc,
+        vc, fhp_text)
     if rshift(w0, 14) ~= 0 then
         t:add_proto_expert_info(e.malformed, "TM frame version must be 00")
         summary = summary .. " [bad version]"
@@ -775,7 +1317,8 @@ local function dissect_aos(tvb, pinfo, tree)
         t:add(f.aos_full_count, tvb(2, 4), full):set_generated()
     end
     local scid, vcid = band(rshift(w0, 6), 0xFF), band(w0, 0x3F)
-    local summary = string.format("AOS SCID %d VC %d VC# %d", scid, vcid, full)
+    local scid_text = add_spacecraft(t, pinfo, f.aos_spacecraft, h, scid)
+    local summary = string.format("AOS SCID %s VC %d VC# %d", scid_text, vcid, full)
     if rshift(w0, 14) ~= 1 then
         t:add_proto_expert_info(e.malformed, "AOS frame version must be 01")
         summary = summary .. " [bad version]"
@@ -843,7 +1386,8 @@ local function dissect_tc(tvb, pinfo, tree)
     local type_name = TC_TYPES[kind]
     t:add(f.tc_type, tvb(0, 1), type_name):set_generated()
     local scid, vcid = band(w0, 0x3FF), rshift(w1, 10)
-    local summary = string.format("TC %s SCID %d VC %d N(S) %d", type_name, scid, vcid, ns)
+    local scid_text = add_spacecraft(t, pinfo, f.tc_spacecraft, tvb(0, 2), scid)
+    local summary = string.format("TC %s SCID %s VC %d N(S) %d", type_name, scid_text, vcid, ns)
     if rshift(w0, 14) ~= 0 then
         t:add_proto_expert_info(e.malformed, "TC frame version must be 00")
         summary = summary .. " [bad version]"
@@ -969,7 +1513,8 @@ end
 -- ---------------------------------------------------------------------------
 -- CLTU
 -- ---------------------------------------------------------------------------
-local function dissect_cltu(tvb, pinfo, tree)
+-- coding: the scenario's settings of the link ({ randomized = bool }), or nil: preferences
+local function dissect_cltu(tvb, pinfo, tree, coding)
     local n = tvb:len()
     local t = tree:add(p_cltu, tvb())
     if n < 2 then
@@ -1079,7 +1624,11 @@ local function dissect_cltu(tvb, pinfo, tree)
         return summary
     end
     local data = octets_to_string(info)
-    if p_cltu.prefs.randomized then
+    local randomized = p_cltu.prefs.randomized
+    if coding ~= nil and coding.randomized ~= nil then
+        randomized = coding.randomized
+    end
+    if randomized then
         data = derandomize(data, PN_TC)
         t:add(f.cltu_randomized, tvb(2, 0), true):set_generated()
     end
@@ -1099,7 +1648,9 @@ end
 -- ---------------------------------------------------------------------------
 -- CADU (TM or AOS)
 -- ---------------------------------------------------------------------------
-local function dissect_cadu(tvb, pinfo, tree, is_aos)
+-- coding: the scenario's settings of the link ({ randomized = bool, rs_check = octets }), or
+-- nil: preferences
+local function dissect_cadu(tvb, pinfo, tree, is_aos, coding)
     local n = tvb:len()
     local t = tree:add(p_cadu, tvb())
     if n < 5 then
@@ -1115,13 +1666,19 @@ local function dissect_cadu(tvb, pinfo, tree, is_aos)
     local cb_len = n - 4
     t:add(f.cadu_codeblock, tvb(4, cb_len))
     local block = tvb:raw(4, cb_len)
-    if p_cadu.prefs.randomized then
+    local randomized, check = p_cadu.prefs.randomized, p_cadu.prefs.rs_check
+    if coding ~= nil then
+        if coding.randomized ~= nil then
+            randomized = coding.randomized
+        end
+        check = coding.rs_check or check
+    end
+    if randomized then
         block = derandomize(block, PN_TM)
         t:add(f.cadu_randomized, tvb(4, 0), true):set_generated()
     end
     local version = is_aos and 1 or 0
     local has_fecf = (is_aos and p_aos.prefs.fecf) or (not is_aos and p_tm.prefs.fecf)
-    local check = p_cadu.prefs.rs_check
     if check == RS_AUTO then
         check = nil
         if has_fecf then
@@ -1149,7 +1706,7 @@ local function dissect_cadu(tvb, pinfo, tree, is_aos)
         t:add(f.cadu_rs, tvb(4 + flen, check))
     end
     local ftvb
-    if p_cadu.prefs.randomized then
+    if randomized then
         ftvb = ByteArray.new(block:sub(1, flen), true):tvb("Derandomized frame")
     else
         ftvb = tvb(4, flen):tvb()
@@ -1170,17 +1727,28 @@ end
 -- ---------------------------------------------------------------------------
 -- registration
 -- ---------------------------------------------------------------------------
+-- the Info column: the unit's summary, then what its messages said
 local function set_columns(pinfo, proto_name, summary)
     pinfo.cols.protocol:set(proto_name)
+    if #notes > 0 then
+        local shown = {}
+        for i = 1, math.min(#notes, 4) do
+            shown[i] = notes[i]
+        end
+        summary = summary .. " | " .. table.concat(shown, "; ")
+            .. (#notes > 4 and string.format("; %d more", #notes - 4) or "")
+    end
     pinfo.cols.info:set(summary)
 end
 
 p_cltu.dissector = function(tvb, pinfo, tree)
+    notes = {}
     set_columns(pinfo, "CLTU", dissect_cltu(tvb, pinfo, tree))
     return tvb:len()
 end
 
 local function tm_cadu_dissector(tvb, pinfo, tree)
+    notes = {}
     set_columns(pinfo, "TM CADU", dissect_cadu(tvb, pinfo, tree, false))
     return tvb:len()
 end
@@ -1189,22 +1757,141 @@ p_tm_cadu.dissector = tm_cadu_dissector
 p_cadu.dissector = tm_cadu_dissector
 local p_aos_cadu = Proto("linkstack.aos_cadu", "linkstack AOS CADU (port 47003)")
 p_aos_cadu.dissector = function(tvb, pinfo, tree)
+    notes = {}
     set_columns(pinfo, "AOS CADU", dissect_cadu(tvb, pinfo, tree, true))
     return tvb:len()
 end
 
 p_tc.dissector = function(tvb, pinfo, tree)
+    notes = {}
     set_columns(pinfo, "TC", dissect_tc(tvb, pinfo, tree))
     return tvb:len()
 end
 p_tm.dissector = function(tvb, pinfo, tree)
+    notes = {}
     set_columns(pinfo, "TM", dissect_tm(tvb, pinfo, tree))
     return tvb:len()
 end
 p_aos.dissector = function(tvb, pinfo, tree)
+    notes = {}
     set_columns(pinfo, "AOS", dissect_aos(tvb, pinfo, tree))
     return tvb:len()
 end
+
+-- a Space Packet on its own (port 47020): Wireshark's ccsds, then linkstack's message
+p_spp.dissector = function(tvb, pinfo, tree)
+    notes = {}
+    call_ccsds(tvb, pinfo, tree)
+    if #notes > 0 then
+        set_columns(pinfo, "CCSDS", string.format("APID 0x%03x", band(tvb(0, 2):uint(), 0x7FF)))
+    end
+    return tvb:len()
+end
+
+-- What a UDP payload is, from its first octets: "cltu", "tm", "aos", or nil. A CLTU
+-- starts with EB90 and has whole codeblocks, with the tail sequence at its end or a
+-- right parity in its first; a CADU starts with the ASM, and its frame's version says
+-- TM (0) or AOS (1), unless the scenario's CADU lengths tell them apart.
+local function sniff_unit(tvb, sc)
+    local n = tvb:len()
+    if n >= 18 and tvb(0, 2):uint() == 0xEB90 and (n - 2) % 8 == 0 then
+        if tvb:raw(n - 8, 8) == TAIL_SEQUENCE then
+            return "cltu"
+        end
+        local syn, filler = bch_syndrome({ tvb:raw(2, 8):byte(1, 8) })
+        if syn == 0 and filler == 0 then
+            return "cltu"
+        end
+        return nil
+    end
+    if n < 12 or tvb(0, 4):uint() ~= ASM_VALUE then
+        return nil
+    end
+    if sc ~= nil then
+        local tm, aos = sc.coding.downlink.cadu_length, sc.coding.isl.cadu_length
+        if tm ~= aos and (n == tm or n == aos) then
+            return (n == tm) and "tm" or "aos"
+        end
+    end
+    local randomized = p_cadu.prefs.randomized
+    if sc ~= nil then
+        randomized = sc.coding.downlink.randomized
+    end
+    local first = tvb(4, 1):uint()
+    if randomized then
+        first = bxor(first, PN_TM[1])
+    end
+    return (rshift(first, 6) == 1) and "aos" or "tm"
+end
+
+local LINK_UNITS = { uplink = "cltu", downlink = "tm", isl = "aos" }
+local LINK_CODING = { cltu = "uplink", tm = "downlink", aos = "isl" }
+local UNIT_NAMES = { cltu = "CLTU", tm = "TM CADU", aos = "AOS CADU" }
+
+-- the link a datagram is on, from the scenario: a subtree; returns "from -> to: link"
+local function add_link(tvb, tree, at)
+    local l, sc = at.link, at.sc
+    local from = at.to_channel and l.src or "channel"
+    local to = at.to_channel and "channel" or l.dst
+    local leg = at.to_channel and "to the channel (as sent)" or "from the channel (as received)"
+    local t = tree:add(p_link, tvb(0, 0))
+    t:append_text(string.format(": %s, %s -> %s (link %d of scenario %s)", l.name, from, to,
+        l.index, sc.name))
+    t:add(f.link_scenario, tvb(0, 0), sc.name):set_generated()
+    t:add(f.link_name, tvb(0, 0), l.name):set_generated()
+    t:add(f.link_index, tvb(0, 0), l.index):set_generated()
+    t:add(f.link_kind, tvb(0, 0), l.kind):set_generated()
+    t:add(f.link_from, tvb(0, 0), from):set_generated()
+    t:add(f.link_to, tvb(0, 0), to):set_generated()
+    t:add(f.link_leg, tvb(0, 0), leg):set_generated()
+    return string.format("%s -> %s: %s", from, to, l.name)
+end
+
+-- one unit of a kind ("cltu", "tm", "aos"), with the scenario's coding when known
+local function dissect_unit(kind, tvb, pinfo, tree, sc, prefix)
+    notes = {}
+    local coding = sc and sc.coding[LINK_CODING[kind]]
+    local summary
+    if kind == "cltu" then
+        summary = dissect_cltu(tvb, pinfo, tree, coding)
+    else
+        summary = dissect_cadu(tvb, pinfo, tree, kind == "aos", coding)
+    end
+    set_columns(pinfo, UNIT_NAMES[kind], prefix and (prefix .. " | " .. summary) or summary)
+end
+
+-- a datagram on a port of a scenario: its link says what it carries
+p_unit.dissector = function(tvb, pinfo, tree)
+    local at = links_by_port[pinfo.dst_port]
+    local sc = at and at.sc or scenario_of(pinfo)
+    local prefix = nil
+    local kind
+    if at ~= nil and tvb:len() > 0 then
+        prefix = add_link(tvb, tree, at)
+        kind = LINK_UNITS[at.link.kind]
+    else
+        kind = sniff_unit(tvb, sc)
+    end
+    if kind == nil then
+        tree:add(p_unit, tvb()):append_text(": neither a CLTU (EB90) nor a CADU (1ACFFC1D)")
+        pinfo.cols.protocol:set("linkstack")
+        return tvb:len()
+    end
+    dissect_unit(kind, tvb, pinfo, tree, sc, prefix)
+    return tvb:len()
+end
+
+-- anywhere else: by content alone
+local function heuristic(tvb, pinfo, tree)
+    local sc = scenario_of(pinfo)
+    local kind = sniff_unit(tvb, sc)
+    if kind == nil then
+        return false
+    end
+    dissect_unit(kind, tvb, pinfo, tree, sc, nil)
+    return true
+end
+p_unit:register_heuristic("udp", heuristic)
 
 local udp_port = DissectorTable.get("udp.port")
 udp_port:add(47001, p_cltu)
@@ -1214,5 +1901,37 @@ udp_port:add(47011, p_tc)
 udp_port:add(47012, p_tm)
 udp_port:add(47013, p_aos)
 if ccsds_dissector() then
-    udp_port:add(47020, ccsds_dissector())
+    udp_port:add(47020, p_spp)
+end
+
+-- A scenario (the table a file of `linkstack wireshark` holds): its ports go to
+-- linkstack.unit, its names to the fields that show them.
+local function add_scenario(sc)
+    if type(sc) ~= "table" or sc.format ~= SCENARIO_FORMAT then
+        error(string.format("linkstack.lua %s reads scenario files of format %d; this one is "
+            .. "of format %s: make it again with `linkstack wireshark`", LINKSTACK_LUA_VERSION,
+            SCENARIO_FORMAT, type(sc) == "table" and tostring(sc.format) or "(none)"), 2)
+    end
+    scenarios[#scenarios + 1] = sc
+    for _, l in ipairs(sc.links) do
+        links_by_port[l.channel_port] = { sc = sc, link = l, to_channel = true }
+        links_by_port[l.node_port] = { sc = sc, link = l, to_channel = false }
+        udp_port:add(l.channel_port, p_unit)
+        udp_port:add(l.node_port, p_unit)
+    end
+end
+
+-- Scenario files and this one may load in either order (Wireshark loads a plugins
+-- folder in no set order; each script has globals of its own, _G is shared): one
+-- loaded before left its table in _G.linkstack_pending_scenarios; one loaded after
+-- calls _G.linkstack_add_scenario.
+_G.linkstack_add_scenario = add_scenario
+do
+    local pending = rawget(_G, "linkstack_pending_scenarios")
+    _G.linkstack_pending_scenarios = nil
+    if type(pending) == "table" then
+        for _, sc in ipairs(pending) do
+            add_scenario(sc)
+        end
+    end
 end

@@ -574,10 +574,12 @@ def build_parser() -> argparse.ArgumentParser:
     # subcommands that live beside the code they drive
     from linkstack.capture import replay_cli, samples
     from linkstack.conformance import add_conform_parser
+    from linkstack.tools.wireshark import add_wireshark_parser
 
     replay_cli.add_replay_parser(sub)
     samples.add_samples_parser(sub)
     add_conform_parser(sub)
+    add_wireshark_parser(sub)
     return parser
 
 

@@ -122,10 +122,16 @@ def _packets_of(raw_packets: list[bytes]) -> list[tuple[int, int, int]]:
     return out
 
 
+# linkstack's message APIDs (queries, answers, relay envelopes): the Lua dissector reads
+# their packets as CBOR messages, and flags random octets there as malformed
+MESSAGE_APIDS = (0x100, 0x101, 0x102)
+
+
 def _apid(rng: random.Random) -> int:
-    """An APID that Wireshark's ccsds dissector keeps: it hands APID 0 to its AMP
-    dissector and 2045 to CFDP, which take random octets for malformed units."""
-    return rng.choice([a for a in range(1, 2047) if a != 2045])
+    """An APID that Wireshark's ccsds dissector keeps (it hands APID 0 to its AMP
+    dissector and 2045 to CFDP, which take random octets for malformed units), and
+    that is not one of linkstack's message APIDs."""
+    return rng.choice([a for a in range(1, 2047) if a != 2045 and a not in MESSAGE_APIDS])
 
 
 def _random_packets(rng: random.Random, counter: SequenceCounter, n: int) -> list[bytes]:
