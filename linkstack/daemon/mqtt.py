@@ -57,30 +57,28 @@ persistent session (``clean_session`` false, a fixed client id) subscribed to
 ``answer/<id>`` and ``timeline/<id>`` before the query is published, keeping the
 first ``answer/<id>`` of each id; the timeline comes before its answer.
 
-``linkstack ask`` (:func:`ask`) is a small client of the same topics that does so.
+``linkstack ask`` (:mod:`linkstack.daemon.ask`) is a small client of the same topics
+that does so, and checks ``online`` before it asks.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import json
 import logging
 import math
 import os
 import secrets
 import ssl
-import sys
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import asdict, dataclass, field, replace
-from typing import TYPE_CHECKING, Any, TextIO
+from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING, Any
 
 import aiomqtt
 
 from linkstack.errors import ConfigError
-from linkstack.text import escape
 from linkstack.timebase import Clock
 from payloads.messages import MAX_ID_LEN, Answer, AnswerChunk, ErrorMessage, Params
 
@@ -91,7 +89,6 @@ log = logging.getLogger("linkstack.daemon.mqtt")
 
 MAX_PROMPT_LEN = 64 * 1024  # characters
 MAX_REQUEST_LEN = 256 * 1024  # octets of JSON
-_NO_LIMIT = 1 << 30  # escape() cuts nothing shorter
 
 
 @dataclass(frozen=True)
@@ -514,187 +511,3 @@ async def stop_tasks(tasks: Iterable[asyncio.Task[Any]]) -> set[asyncio.Task[Any
             task.cancel()
         _, pending = await asyncio.wait(pending, timeout=_CANCEL_WAIT_S * (attempt + 1))
     return pending
-
-
-# -- linkstack ask --------------------------------------------------------------------------
-
-
-async def ask(
-    settings: MqttSettings,
-    ground: str,
-    request: Request,
-    *,
-    timeout_s: float = 600.0,
-    out: TextIO = sys.stdout,
-    err: TextIO = sys.stderr,
-) -> int:
-    """Publish a query, print its streamed chunks, its answer and its timeline.
-
-    Exit status: 0 answered, 1 refused (an error answer), 2 the broker will not have us
-    (user name and password, or its TLS certificate: see :func:`refusal`), 3 no answer
-    in time.
-
-    The subscriber's part of "each answer once" (see the module docstring): a
-    persistent session of its own (:func:`ask_identifier`), so that what is published
-    while the broker or the connection is away waits for it; subscribed before the
-    query goes out (again on each connection: a repeated id is neither run nor
-    answered again); the first answer of the id kept, a repeated one ignored. If the
-    ground says the id was answered and published and no answer came (the broker lost
-    the session), it asks for it once more (``resend``). The session is removed at
-    the end."""
-    topics = Topics(settings.prefix, ground)
-    query_id = request.id or new_query_id("ask")
-    request = replace(request, id=query_id)
-    identifier = ask_identifier(query_id)
-    answer: dict[str, Any] | None = None
-    timeline: dict[str, Any] | None = None
-    answered = asyncio.Event()
-    seen_chunks: set[int] = set()
-    printed_chunk = False
-    resent = connected = False
-    err.write(f"query {query_id} -> {topics.query}\n")
-    err.flush()
-
-    def finished() -> bool:
-        return answer is not None and (timeline is not None or answer.get("type") == "error")
-
-    async def session() -> None:
-        nonlocal answer, timeline, printed_chunk, resent, connected
-        delay_s = settings.reconnect_min_s
-        while True:
-            try:
-                client = make_client(settings, identifier=identifier, clean_session=False)
-                async with client:
-                    connected = True
-                    for topic in (topics.answer, topics.chunk, topics.timeline, topics.accepted):
-                        await client.subscribe(topic(query_id), qos=1)
-                    await client.publish(topics.query, dumps(request.to_json()), qos=1)
-                    delay_s = settings.reconnect_min_s
-                    async for message in client.messages:
-                        try:
-                            body = json.loads(bytes(message.payload))
-                        except (UnicodeDecodeError, json.JSONDecodeError):
-                            continue
-                        if not isinstance(body, dict):
-                            continue
-                        if message.topic.matches(topics.chunk(query_id)):
-                            seq = body.get("seq")
-                            if isinstance(seq, int) and seq not in seen_chunks and answer is None:
-                                seen_chunks.add(seq)
-                                out.write(escape(str(body.get("text", "")), _NO_LIMIT))
-                                out.flush()
-                                printed_chunk = True
-                        elif message.topic.matches(topics.answer(query_id)):
-                            if answer is None:  # a repeated one is the same answer again
-                                answer = body
-                                answered.set()
-                        elif message.topic.matches(topics.timeline(query_id)):
-                            timeline = timeline or body
-                        elif (
-                            message.topic.matches(topics.accepted(query_id))
-                            and body.get("repeated")
-                            and body.get("state") == "published"
-                            and answer is None
-                            and not resent
-                        ):  # answered while no session of ours was there to hear it
-                            resent = True
-                            again = replace(request, resend=True)
-                            await client.publish(topics.query, dumps(again.to_json()), qos=1)
-                        if finished():
-                            return
-            except aiomqtt.MqttError as exc:
-                hint = refusal(exc)
-                if hint is not None:
-                    raise _RefusedError(
-                        f"broker {settings.host}:{settings.port}: {exc}; {hint}"
-                    ) from None
-                err.write(f"broker {settings.host}:{settings.port}: {exc}; retrying\n")
-                err.flush()
-                await asyncio.sleep(delay_s)
-                delay_s = min(2 * delay_s, settings.reconnect_max_s)
-
-    async def bounded() -> None:
-        task = asyncio.ensure_future(session())
-        waiter = asyncio.ensure_future(answered.wait())
-        try:
-            await asyncio.wait(
-                {task, waiter}, timeout=timeout_s, return_when=asyncio.FIRST_COMPLETED
-            )
-            if task.done():
-                task.result()  # _RefusedError
-            if answer is None:
-                raise TimeoutError
-            if not task.done():  # the timeline comes before its answer: a moment more
-                await asyncio.wait({task}, timeout=_TIMELINE_GRACE_S)
-        finally:
-            await stop_tasks([task, waiter])
-
-    try:
-        await bounded()
-    except _RefusedError as exc:
-        err.write(f"{exc}\n")
-        err.flush()
-        return 2
-    except TimeoutError:
-        if printed_chunk:
-            out.write("\n")
-        err.write(f"no answer to {query_id} within {timeout_s:g} s\n")
-        return 3
-    finally:
-        if connected:
-            await _forget_session(settings, identifier)
-    if printed_chunk:
-        out.write("\n")
-    assert answer is not None
-    if answer.get("type") == "error":
-        out.write(
-            f"refused by {answer.get('satellite') or 'the ground'}: {answer.get('code')}: "
-            f"{answer.get('detail')}\n"
-        )
-    else:
-        noise = " (random weights: noise)" if answer.get("random_weights") else ""
-        out.write(
-            f"answer from {answer.get('satellite')} ({answer.get('completion_tokens')} tokens, "
-            f"{answer.get('finish_reason')}; {answer.get('model')}{noise}):\n"
-        )
-        out.write(escape(str(answer.get("text", "")), _NO_LIMIT) + "\n")
-    if timeline is not None:
-        out.write(format_timeline(timeline) + "\n")
-    out.flush()
-    return 1 if answer.get("type") == "error" else 0
-
-
-_TIMELINE_GRACE_S = 3.0  # an answer without its timeline: how long more to wait for it
-
-
-def ask_identifier(query_id: str) -> str:
-    """``ask``'s MQTT client id for a query: the same for the same id (a second ``ask
-    --id`` finds what the broker kept for the first), 22 characters (every broker takes
-    23)."""
-    return "lsask-" + hashlib.sha256(query_id.encode()).hexdigest()[:16]
-
-
-async def _forget_session(settings: MqttSettings, identifier: str) -> None:
-    """Remove ``ask``'s persistent session from the broker (a clean connection with its
-    client id); a broker that is away keeps it, with nothing more to deliver."""
-    with contextlib.suppress(aiomqtt.MqttError, TimeoutError, OSError):
-        async with asyncio.timeout(5.0):
-            async with make_client(settings, identifier=identifier, clean_session=True):
-                pass
-
-
-class _RefusedError(Exception):
-    """The broker will not have ``ask`` (see :func:`refusal`): the message to print."""
-
-
-def format_timeline(timeline: dict[str, Any]) -> str:
-    legs = timeline.get("legs_s") or {}
-    parts = ", ".join(f"{k} {v:.2f}" for k, v in legs.items() if isinstance(v, int | float))
-    total = timeline.get("total_s")
-    total_txt = f"{total:.2f} s" if isinstance(total, int | float) else "-"
-    hops = timeline.get("hops") or []
-    route = " ".join(f"{h['src']} -[{h['kind']}]-> {h['dst']}" for h in hops)
-    lines = [f"timeline  {parts}  =  {total_txt}"]
-    if route:
-        lines.append(f"route     {route}")
-    return "\n".join(lines)

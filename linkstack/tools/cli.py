@@ -326,16 +326,21 @@ def _cmd_ask(args: argparse.Namespace) -> int:
     import asyncio
     from dataclasses import replace
 
-    from linkstack.daemon import mqtt
+    from linkstack.daemon import ask, mqtt
     from payloads.messages import Params
 
+    if args.count < 1 or not args.interval >= 0 or not args.timeout > 0:
+        print("linkstack ask: --count >= 1, --interval >= 0, --timeout > 0", file=sys.stderr)
+        return 2
     settings = _load_scenario(args.scenario)
     broker = settings.mqtt
     if args.host:
         broker = replace(broker, host=args.host)
     if args.port:
         broker = replace(broker, port=args.port)
-    if args.id is not None and not mqtt.valid_id(args.id):
+    if args.id is not None and not all(
+        mqtt.valid_id(i) for i in ask.batch_ids(args.id, args.count)
+    ):
         print(f"linkstack ask: --id {args.id!r} is not a usable id", file=sys.stderr)
         return 2
     params = Params(
@@ -347,7 +352,17 @@ def _cmd_ask(args: argparse.Namespace) -> int:
     )
     request = mqtt.Request(args.prompt, args.id, args.target, args.stream, params, "linkstack-ask")
     ground = args.ground or settings.ground.name
-    return asyncio.run(mqtt.ask(broker, ground, request, timeout_s=args.timeout))
+    return asyncio.run(
+        ask.ask(
+            broker,
+            ground,
+            request,
+            timeout_s=args.timeout,
+            count=args.count,
+            interval_s=args.interval,
+            json_lines=args.json,
+        )
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -538,12 +553,17 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser(
         "ask",
         help="ask the ground daemon a question over MQTT; print the answer and its timeline",
+        description="Publish a query to the ground daemon over MQTT and print the answer, its "
+        "route and the legs of its round trip; --count N asks N times, --interval S apart, "
+        "and ends with p50/p95/p99 of the round trip and of each leg. Fails at once when the "
+        "broker cannot be reached (exit 4) or the ground is not online (exit 5). Exit: 0 "
+        "answered, 1 refused, 2 the broker refused us, 3 no answer in time.",
     )
     p.add_argument("prompt")
     p.add_argument("--scenario", help="scenario file (for the broker and the ground's name)")
     p.add_argument("--target", help="a satellite name (default: any)")
     p.add_argument("--stream", action="store_true", help="stream the answer as it is made")
-    p.add_argument("--id", help="the query id (default: a fresh one)")
+    p.add_argument("--id", help="the query id (default: a fresh one); with --count, ID-1 ... ID-N")
     p.add_argument("--ground", help="the ground segment's name (default: the scenario's)")
     p.add_argument("--host", help="the broker (default: the scenario's mqtt.host)")
     p.add_argument("--port", type=int, help="the broker's port (default: mqtt.port)")
@@ -552,7 +572,26 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--top-p", type=float, default=1.0)
     p.add_argument("--thinking", action="store_true")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--timeout", type=float, default=1800.0, help="seconds (default 1800)")
+    p.add_argument(
+        "--timeout",
+        type=float,
+        default=1800.0,
+        help="seconds each query may wait for its answer (default 1800: a pass can be a "
+        "quarter of an hour away)",
+    )
+    p.add_argument(
+        "--json",
+        action="store_true",
+        help="JSON lines on stdout: one object a query (id, outcome, answer, timeline, "
+        "client_round_trip_s), then the batch's summary",
+    )
+    p.add_argument("--count", type=int, default=1, help="queries to ask (default 1)")
+    p.add_argument(
+        "--interval",
+        type=float,
+        default=1.0,
+        help="seconds between two queries of --count (default 1)",
+    )
     p.set_defaults(func=_cmd_ask)
 
     p = sub.add_parser("fuzz", help="fuzz every decoder with random and damaged units")

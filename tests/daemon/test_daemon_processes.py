@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import json
 import signal
 import sqlite3
@@ -29,6 +30,7 @@ import pytest
 
 from linkstack.capture.pcap import read_units
 from linkstack.daemon.mqtt import Topics
+from linkstack.runtime.report import LEGS
 from tests.capture.test_wireshark import LUA, fields
 from tests.daemon.test_mqtt_broker import Broker
 from tests.ports import free_block
@@ -197,10 +199,24 @@ def query(qid: str, prompt: str, **extra) -> dict:
     return {"id": qid, "prompt": prompt, "params": {"max_new_tokens": 8, "seed": 1}, **extra}
 
 
+def linkstack_ask(run: Run, *args: str) -> list[str]:
+    """``linkstack ask`` of this run's scenario, as a user runs it."""
+    return [sys.executable, "-m", "linkstack", "ask", "--scenario", str(run.scenario), *args]
+
+
 async def test_three_daemons_answer_over_mqtt_and_leave_captures_tshark_reads(run, broker):
     procs = {role: run.start(role) for role in ("channel", "sat", "ground")}
     await run.ready(*procs.values())
     async with Listener(broker.port) as listener:
+        # a batch of three relayed to CS-10 (out of view: up to a satellite in view,
+        # then over laser links), in JSON lines
+        batch = await asyncio.create_subprocess_exec(
+            *linkstack_ask(run, "--json", "--count", "3", "--interval", "0.2", "--id", "q-batch"),
+            *("--target", "CS-10", "--max-new-tokens", "8", "--timeout", str(HANG_S)),
+            "Relayed in a batch?",
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
         ask = await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
@@ -228,8 +244,24 @@ async def test_three_daemons_answer_over_mqtt_and_leave_captures_tshark_reads(ru
         )
         got = await listener.answers(["q-any", "q-relay", "q-ask"])
         out, err = await asyncio.wait_for(ask.communicate(), HANG_S)
+        batch_out, batch_err = await asyncio.wait_for(batch.communicate(), HANG_S)
     assert ask.returncode == 0, err.decode()
-    assert "answer from CS-" in out.decode() and "timeline" in out.decode()
+    text = out.decode()
+    assert (
+        "answer from CS-" in text
+        and "\nroute  ground:" in text
+        and "\nlegs   contact_wait " in text
+    )
+    assert batch.returncode == 0, batch_err.decode()
+    lines = [json.loads(line) for line in batch_out.decode().splitlines()]
+    batched = relayed_timelines_are_whole(lines[:-1], ["q-batch-1", "q-batch-2", "q-batch-3"])
+    assert batch_err.decode().count("answered in") == 3  # progress, one line a query
+    summary = lines[-1]["summary"]
+    assert summary["queries"] == summary["answered"] == 3
+    assert summary["round_trip_s"]["count"] == 3 == summary["client_round_trip_s"]["count"]
+    assert summary["round_trip_s"]["p50_s"] <= summary["round_trip_s"]["p99_s"]
+    assert list(summary["legs_s"]) == [name for name, _ in LEGS]
+    relayed_timelines_are_whole([{"timeline": listener.of("timeline", "q-relay")[0]}], None)
     for qid, answer in got.items():
         assert answer["type"] == "answer" and answer["id"] == qid, answer
         assert answer["random_weights"] and answer["completion_tokens"] > 0
@@ -239,8 +271,36 @@ async def test_three_daemons_answer_over_mqtt_and_leave_captures_tshark_reads(ru
     assert timeline["total_s"] == pytest.approx(sum(timeline["legs_s"].values()))
     run.stop_all(*procs.values())
 
+    # stopped, the ground's will says offline: ask says so at once
+    started = time.monotonic()
+    offline = subprocess.run(
+        linkstack_ask(run, "anyone?"), capture_output=True, text=True, check=False
+    )
+    assert time.monotonic() - started < 15.0  # the start of a Python process, not the timeout
+    assert offline.returncode == 5, offline.stderr
+    assert "the ground daemon 'mcc' is offline" in offline.stderr
+
+    # the route each relayed timeline gives is the one the satellites took: the laser
+    # hops of the Space Packets that carried its query and its answer (sat.pcap)
+    isl = Counter()
+    for unit in read_units(run.out / "sat.pcap"):
+        if unit.layer == "space_packet" and unit.src.startswith("sat:"):
+            for qid in batched:
+                if qid.encode() in unit.data and unit.dst.startswith("sat:"):
+                    isl[(qid, unit.src, unit.dst)] += 1
+    for qid, timeline in batched.items():
+        hops = {(h["src"], h["dst"]) for h in timeline["hops"] if h["kind"] == "isl"}
+        assert hops == {(s, d) for q, s, d in isl if q == qid}, (qid, isl)
+
     report = json.loads((run.out / "report.json").read_text())
-    assert sorted(q["query_id"] for q in report["queries"]) == ["q-any", "q-ask", "q-relay"]
+    assert sorted(q["query_id"] for q in report["queries"]) == [
+        "q-any",
+        "q-ask",
+        "q-batch-1",
+        "q-batch-2",
+        "q-batch-3",
+        "q-relay",
+    ]
     assert all(q["answer_on_ground_t_s"] is not None for q in report["queries"])
     assert {m["msg"] for m in run.records(procs["ground"])} >= {"ready", "status", "stopped"}
 
@@ -280,6 +340,37 @@ async def test_three_daemons_answer_over_mqtt_and_leave_captures_tshark_reads(ru
     for name in ("ground", "sat", "channel"):
         conformance = check_capture(run.out / f"{name}.pcap")
         assert conformance.exit_code == 0, format_text(conformance)
+
+
+def relayed_timelines_are_whole(lines: list[dict], ids: list[str] | None) -> dict[str, dict]:
+    """Each line (as ``ask --json`` prints them) has the timeline of a query relayed to
+    CS-10, out of view at submit, with its whole route; the timelines by id."""
+    if ids is not None:
+        assert sorted(line["id"] for line in lines) == ids
+        assert all(line["outcome"] == "answered" for line in lines)
+        assert all(line["answer"]["satellite"] == "CS-10" for line in lines)
+    out = {}
+    for line in lines:
+        t = line["timeline"]
+        assert t["satellite"] == "CS-10" and t["total_s"] == pytest.approx(
+            sum(t["legs_s"].values())
+        )
+        assert not t["in_view_at_submit"] and t["relayed_at_submit"], t
+        assert t["answer_copies"] is None  # the ground cannot count them
+        hops = t["hops"]
+        kinds = [h["kind"] for h in hops]
+        assert kinds[0] == "uplink" and kinds[-1] == "downlink" and set(kinds[1:-1]) == {"isl"}
+        assert all(a["dst"] == b["src"] for a, b in itertools.pairwise(hops)), hops
+        assert hops[0]["src"].startswith("ground:") and hops[-1]["dst"].startswith("ground:")
+        # up to CS-10 (the uplink went to another satellite), then back to one in view
+        on_board = [k for k, h in enumerate(hops) if h["dst"] == "sat:CS-10"]
+        assert on_board and on_board[0] >= 1, hops
+        assert hops[on_board[0]]["end_t_s"] == t["query_on_board_t_s"]
+        assert hops[0]["start_t_s"] == t["first_uplink_t_s"] is not None
+        assert hops[-1]["end_t_s"] == t["answer_on_ground_t_s"] is not None
+        assert t["query_on_first_sat_t_s"] is None and "uplink" not in t["legs_s"]
+        out[t["query_id"]] = t
+    return out
 
 
 async def test_a_killed_ground_answers_every_queued_query_once_after_a_restart(run, broker):

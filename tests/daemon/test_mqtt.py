@@ -11,14 +11,13 @@ import aiomqtt
 import pytest
 
 from linkstack.daemon import mqtt
+from linkstack.daemon.ask import ask, ask_identifier
 from linkstack.daemon.mqtt import (
     MqttBridge,
     Request,
     RequestError,
     Topics,
     answer_json,
-    ask,
-    ask_identifier,
     dumps,
     parse_request,
 )
@@ -177,6 +176,7 @@ async def test_ask_prints_the_streamed_answer_and_its_timeline(broker: Broker):
 
     async def ground() -> None:
         async with aiomqtt.Client("127.0.0.1", broker.port) as c:
+            await c.publish(TOPICS.online, b"true", qos=1, retain=True)
             await c.subscribe(TOPICS.query, qos=1)
             async for message in c.messages:
                 req = json.loads(bytes(message.payload))
@@ -205,15 +205,86 @@ async def test_ask_prints_the_streamed_answer_and_its_timeline(broker: Broker):
     text = out.getvalue()
     assert status == 0, err.getvalue()
     assert text.startswith("Hello\nanswer from CS-03 (2 tokens, stop; m (random weights: noise)):")
-    assert "uplink 0.01, generation 0.50  =  0.51 s" in text
+    assert "legs   uplink 0.01, generation 0.50  =  0.51 s" in text
+
+
+async def say_online(port: int, payload: bytes) -> None:
+    """What a ground's bridge leaves retained on ``online`` (its will says false)."""
+    async with aiomqtt.Client("127.0.0.1", port) as c:
+        await c.publish(TOPICS.online, payload, qos=1, retain=True)
 
 
 async def test_ask_says_when_no_answer_comes(broker: Broker):
+    await say_online(broker.port, b"true")  # online, and never answers
     out, err = io.StringIO(), io.StringIO()
     status = await ask(
-        settings(broker.port), "mcc", Request("anyone?"), timeout_s=0.5, out=out, err=err
+        settings(broker.port), "mcc", Request("anyone?", "ask-0"), timeout_s=0.5, out=out, err=err
     )
-    assert status == 3 and "no answer" in err.getvalue()
+    assert status == 3 and "ask-0: no answer within 0.5 s" in err.getvalue()
+
+
+@pytest.mark.parametrize(
+    ("online", "said"),
+    [
+        (None, "no ground daemon 'mcc' on broker 127.0.0.1:"),  # none ever connected
+        (b"false", "the ground daemon 'mcc' is offline: linkstack/mcc/online says false"),
+    ],
+)
+async def test_ask_says_at_once_that_the_ground_is_not_online(broker: Broker, online, said):
+    if online is not None:
+        await say_online(broker.port, online)
+    out, err = io.StringIO(), io.StringIO()
+    loop = asyncio.get_running_loop()
+    start = loop.time()
+    status = await ask(
+        settings(broker.port), "mcc", Request("anyone?"), timeout_s=1800, out=out, err=err
+    )
+    assert loop.time() - start < 5.0  # not the timeout, nor ONLINE_CHECK_S: the probe
+    assert status == 5 and said in err.getvalue(), err.getvalue()
+    assert out.getvalue() == ""
+
+
+async def test_ask_says_at_once_that_the_broker_cannot_be_reached(tmp_path):
+    with running_broker(tmp_path / "gone") as gone:
+        port = gone.port  # a port where a broker was, and is no more
+    out, err = io.StringIO(), io.StringIO()
+    loop = asyncio.get_running_loop()
+    start = loop.time()
+    status = await ask(settings(port), "mcc", Request("anyone?"), timeout_s=1800, out=out, err=err)
+    assert loop.time() - start < 5.0
+    assert status == 4, err.getvalue()
+    assert f"broker 127.0.0.1:{port} cannot be reached" in err.getvalue()
+    assert "Traceback" not in err.getvalue()
+
+
+async def test_ask_gives_up_on_a_ground_that_goes_offline_and_stays_away(broker: Broker):
+    """Online at the start, its will published while the query waits: given up after
+    the grace (here 0.5 s), not at the timeout."""
+    await say_online(broker.port, b"true")
+
+    async def dies() -> None:
+        async with aiomqtt.Client("127.0.0.1", broker.port) as c:
+            await c.subscribe(TOPICS.query, qos=1)
+            async for _ in c.messages:
+                await c.publish(TOPICS.online, b"false", qos=1, retain=True)
+                return
+
+    task = asyncio.get_running_loop().create_task(dies())
+    await asyncio.sleep(0.2)
+    out, err = io.StringIO(), io.StringIO()
+    status = await ask(
+        settings(broker.port),
+        "mcc",
+        Request("anyone?", "ask-6"),
+        timeout_s=1800,
+        offline_grace_s=0.5,
+        out=out,
+        err=err,
+    )
+    await task
+    assert status == 5, err.getvalue()
+    assert "the ground went offline" in err.getvalue()
+    assert "ask-6: the ground went offline and did not come back" in err.getvalue()
 
 
 def test_resend_is_a_yes_or_no():
@@ -230,6 +301,7 @@ async def stand_in_ground(port: int, answer_requests, requests: list[dict]) -> N
     answered with what ``answer_requests(request, n)`` (n: its rank) says to publish,
     as (topic, body) pairs, until it says None."""
     async with aiomqtt.Client("127.0.0.1", port) as c:
+        await c.publish(TOPICS.online, b"true", qos=1, retain=True)
         await c.subscribe(TOPICS.query, qos=1)
         async for message in c.messages:
             requests.append(json.loads(bytes(message.payload)))

@@ -29,12 +29,12 @@ from pathlib import Path
 import aiomqtt
 import pytest
 
+from linkstack.daemon.ask import ask
 from linkstack.daemon.mqtt import (
     MqttBridge,
     Request,
     Topics,
     answer_json,
-    ask,
     dumps,
     parse_request,
     password,
