@@ -189,7 +189,8 @@ class PcapReader:
     is one, else 1970-01-01 UTC. The side file also gives node names back; without
     it, ``src`` and ``dst`` are addresses. ``ports`` replaces the port table (port ->
     layer name, or -> :class:`PortRole`) for captures made with other ports; with
-    ``views``, a :class:`PortRole` unit of another view is skipped (``other_view``).
+    ``views``, a unit of a :class:`PortRole` of another view is skipped and counted
+    (``other_view``; a role of no view is always read).
     """
 
     def __init__(
@@ -612,7 +613,13 @@ class PcapReader:
         if role is None:
             self.stats["other_ports"] += 1
             return None
-        if isinstance(role, PortRole) and self._views is not None and role.view not in self._views:
+        views = self._views
+        if (
+            isinstance(role, PortRole)
+            and role.view
+            and views is not None
+            and role.view not in views
+        ):
             self.stats["other_view"] += 1
             return None
         if not UDP_HEADER_LEN <= length <= len(payload):

@@ -1,7 +1,9 @@
 """Protocol conformance: check a capture against the rules of the CCSDS standards.
 
-``linkstack conform FILE.pcap --profile PROFILE`` reads a capture (linkstack's own,
-or any pcap of UDP datagrams on the layer ports, see :mod:`linkstack.capture.pcap`) and
+``linkstack conform FILE --profile PROFILE`` reads a capture (pcap or pcapng:
+linkstack's own, or any capture of UDP datagrams on the layer ports, see
+:mod:`linkstack.capture.pcap`, or with ``--scenario FILE`` on the daemons' port plan,
+:mod:`.portplan`) and
 judges every unit against a catalogue of rules (:mod:`.rules`), each citing the
 standard and the section it comes from; a profile (:mod:`.profile`) gives the
 managed parameters a capture does not carry. The report says which rules passed,
@@ -37,6 +39,8 @@ import argparse
 import sys
 from pathlib import Path
 
+VIEWS = ("sent", "delivered")  # linkstack.conformance.portplan's, kept light here
+DEFAULT_VIEW = "sent"
 RULES_HELP = "comma-separated rule identifiers to run (patterns like 'TM-*' allowed)"
 
 
@@ -55,12 +59,26 @@ def add_conform_parser(
         "rule passed, 1 a rule failed, 2 the audit is incomplete (unreadable capture, no "
         "contact with the endpoint, bad profile or options).",
     )
-    p.add_argument("capture", nargs="?", type=Path, metavar="FILE.pcap", help="the capture")
+    p.add_argument(
+        "capture",
+        nargs="?",
+        type=Path,
+        metavar="FILE",
+        help="the capture (pcap or pcapng, e.g. tshark's)",
+    )
     p.add_argument(
         "--profile",
         default="linkstack",
         help="a built-in profile name or a TOML file of the channel's managed parameters "
         "(default: linkstack, the emulator's own channels)",
+    )
+    p.add_argument(
+        "--view",
+        choices=VIEWS,
+        default=DEFAULT_VIEW,
+        help="with --scenario and a capture of the daemons: judge the units as their "
+        "senders emitted them (sent, the default: into the channel) or as the channel "
+        "delivered them (delivered: after bit errors and losses)",
     )
     p.add_argument("--junit", type=Path, metavar="FILE", help="also write JUnit XML here")
     p.add_argument("--rules", metavar="ID,ID", help=RULES_HELP)
@@ -84,7 +102,9 @@ def add_conform_parser(
     )
     a.add_argument(
         "--scenario",
-        help="a scenario file: the ports, SCID, FARM window and coding of --satellite",
+        help="a scenario file. With a capture: its daemons' port plan tells each UDP port's "
+        "link and layer (one port per link: a capture of running daemons, tshark -i lo). "
+        "With --role: the ports, SCID, FARM window and coding of --satellite",
     )
     a.add_argument("--satellite", metavar="NAME", help="the satellite (default: the first)")
     a.add_argument("--scid", type=integer, help="the spacecraft identifier (e.g. 0x45)")
@@ -127,13 +147,26 @@ def run_conform(args: argparse.Namespace) -> int:
         sys.stdout.write(list_rules_text(rules))
         return 0
     if args.capture is None:
-        print("linkstack conform: give a capture (FILE.pcap), or --list-rules", file=sys.stderr)
+        print("linkstack conform: give a capture (FILE), or --list-rules", file=sys.stderr)
         return 2
     profile = load_profile(args.profile)
     if not args.capture.is_file():
         print(f"linkstack conform: no such file: {args.capture}", file=sys.stderr)
         return 2
-    report = check_capture(args.capture, profile, rules)
+    links, ports_text = None, ""
+    if args.scenario is not None:
+        from linkstack.conformance.portplan import plan_ports  # noqa: PLC0415
+
+        plan = plan_ports(args.scenario)
+        links, ports_text = plan.ports, f"{plan.text}; view {args.view}"
+    report = check_capture(
+        args.capture,
+        profile,
+        rules,
+        links=links,
+        views=(args.view,),
+        ports_text=ports_text,
+    )
     sys.stdout.write(format_text(report))
     if args.junit is not None:
         write_junit(report, args.junit)

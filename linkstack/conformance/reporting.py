@@ -14,7 +14,13 @@ import xml.etree.ElementTree as ET
 from collections.abc import Iterable
 from datetime import UTC, datetime
 
-STATUS_LABEL = {"fail": "FAIL", "error": "ERROR", "pass": "PASS", "n/a": "N/A"}
+STATUS_LABEL = {
+    "fail": "FAIL",
+    "error": "ERROR",
+    "cannot judge": "CANNOT JUDGE",
+    "pass": "PASS",
+    "n/a": "N/A",
+}
 
 
 def result_line(fails: int, errors: int, exit_code: int, rest: list[str], total: str) -> str:

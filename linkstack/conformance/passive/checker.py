@@ -12,8 +12,10 @@ Three stages, all sans-I/O and streaming (:meth:`Checker.feed` one unit at a tim
 3. :mod:`.verdicts` has each :class:`~linkstack.conformance.passive.rules.Rule` judge
    the observations of the kinds it names, and gives every rule its result.
 
-:func:`check_capture` reads a pcap file through the checker into a :class:`Report`;
-:func:`select_rules` picks rules from the catalogue. Neither the analysis nor a rule
+:func:`check_capture` reads a pcap or pcapng file through the checker into a
+:class:`Report`, its units on the profile's layer ports or, for a capture of running
+daemons, on their port plan (:mod:`linkstack.conformance.portplan`: each port one link
+and view); :func:`select_rules` picks rules from the catalogue. Neither the analysis nor a rule
 ends the audit when it breaks: the report says what broke.
 """
 
@@ -25,11 +27,12 @@ import os
 import time
 import traceback
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable, Mapping
 from datetime import UTC, datetime
 from typing import BinaryIO
 
 from linkstack.capture.pcap import LAYERS, CapturedUnit, PcapReader
+from linkstack.capture.reader import PortRole
 from linkstack.conformance.passive.analysis import Analyzer
 from linkstack.conformance.passive.observations import Unit
 from linkstack.conformance.passive.rules import CATALOGUE, Rule
@@ -114,8 +117,16 @@ def check_capture(
     source: str | os.PathLike[str] | BinaryIO | bytes,
     profile: Profile | str | None = None,
     rules: Iterable[Rule] | None = None,
+    *,
+    links: Mapping[int, PortRole] | None = None,
+    views: Collection[str] | None = None,
+    ports_text: str = "",
 ) -> Report:
-    """Check a pcap file (a path, a binary file or its bytes) against ``profile``.
+    """Check a pcap or pcapng file (a path, a binary file or its bytes) against
+    ``profile``. ``links``: ports that carry one link each (a daemons' port plan,
+    :func:`~linkstack.conformance.portplan.plan_ports`), besides the profile's layer
+    ports; of those, only the units of ``views`` are read (None: all); ``ports_text``
+    says where they came from in the report.
 
     Never raises on what the capture holds: a file that cannot be read to its end is
     reported (``read_error``) with the rules judged over the units read before.
@@ -136,7 +147,8 @@ def check_capture(
     read_error = None
     reader: PcapReader | None = None
     try:
-        reader = PcapReader(source, ports=profile.layer_by_port)
+        ports: dict[int, str | PortRole] = {**profile.layer_by_port, **(links or {})}
+        reader = PcapReader(source, ports=ports, views=views)
         for captured in reader:
             if captured.layer not in LAYERS:  # pragma: no cover - the port table is checked
                 continue
@@ -156,4 +168,5 @@ def check_capture(
         read_error,
         checker.internal_errors,
         time.perf_counter() - t0,
+        ports_text,
     )

@@ -1,4 +1,9 @@
-"""What ``linkstack conform`` prints, and the JUnit XML it writes for CI systems."""
+"""What ``linkstack conform`` prints, and the JUnit XML it writes for CI systems.
+
+A rule that cannot be judged (the capture lacks what its verdict rests on) is neither
+passed nor failed: the text says CANNOT JUDGE and why, the JUnit XML makes it a
+skipped test case with the reason, and it does not change the exit status.
+"""
 
 from __future__ import annotations
 
@@ -18,7 +23,7 @@ from linkstack.conformance.reporting import (
     write_tree,
 )
 
-_ORDER = {"fail": 0, "error": 1, "pass": 2, "n/a": 3}
+_ORDER = {"fail": 0, "error": 1, "cannot judge": 2, "pass": 3, "n/a": 4}
 _LAYER_ORDER = ("cltu", "tc_frame", "tm_cadu", "tm_frame", "aos_cadu", "aos_frame", "space_packet")
 
 
@@ -30,6 +35,9 @@ def _units_line(report: Report) -> str:
     skipped += report.reader.get("not_ip", 0)
     if skipped:
         line += f"; {skipped:,} other records skipped (not UDP on the profile's ports)"
+    other_view = report.reader.get("other_view", 0)
+    if other_view:
+        line += f"; {other_view:,} units of the other view skipped (--view)"
     return line
 
 
@@ -38,7 +46,11 @@ def summary(report: Report) -> str:
         report.count("fail"),
         report.count("error"),
         report.exit_code,
-        [f"{report.count('pass')} passed", f"{report.count('n/a')} not applicable"],
+        [
+            f"{report.count('pass')} passed",
+            *([f"{n} cannot judge"] if (n := report.count("cannot judge")) else []),
+            f"{report.count('n/a')} not applicable",
+        ],
         f"{len(report.results)} rules",
     )
 
@@ -63,6 +75,7 @@ def format_text(report: Report, width: int = 100) -> str:
     lines = [
         f"linkstack conform: {report.capture}",
         f"profile: {report.profile.source}",
+        *([f"ports: {report.ports_text}"] if report.ports_text else []),
         _units_line(report),
     ]
     if report.read_error:
@@ -89,6 +102,8 @@ def format_text(report: Report, width: int = 100) -> str:
             lines.append("")
         elif r.status == "pass":
             lines.append(head + f"{r.checked:>7,} checked  {rule.reference}")
+        elif r.status == "cannot judge":
+            lines.append(f"CANNOT JUDGE {rule.id}: {r.reason}  [{rule.reference}]")
         else:
             lines.append(head + f"{r.reason}  [{rule.reference}]")
     lines.append("")
@@ -116,7 +131,8 @@ def _failure_message(report: Report, r: RuleResult) -> str:
 
 def junit_tree(report: Report) -> ET.ElementTree:
     """One testsuite, one testcase per rule: failure (the first offending unit and the
-    count), skipped (not applicable, with why), error (the rule could not be judged)."""
+    count), skipped (not applicable, or cannot be judged on this capture, with why),
+    error (the rule itself broke)."""
     problem = report.read_error or report.empty
     extra = 1 if problem or report.internal_errors else 0
     profile = report.profile
@@ -126,7 +142,7 @@ def junit_tree(report: Report) -> ET.ElementTree:
             len(report.results) + extra,
             report.count("fail"),
             report.count("error") + extra,
-            report.count("n/a"),
+            report.count("n/a") + report.count("cannot judge"),
         ),
         report.seconds,
         (
@@ -160,6 +176,8 @@ def junit_tree(report: Report) -> ET.ElementTree:
             ET.SubElement(case, "error", {"message": r.error or "error", "type": "RuleError"})
         elif r.status == "n/a":
             ET.SubElement(case, "skipped", {"message": r.reason})
+        elif r.status == "cannot judge":
+            ET.SubElement(case, "skipped", {"message": f"cannot judge: {r.reason}"})
         else:
             ET.SubElement(case, "system-out").text = f"{r.checked} checked"
     if problem or report.internal_errors:

@@ -2,7 +2,9 @@
 
 Each :class:`Rule` has an identifier (``TM-VC-01``), the standard and the section it
 comes from, a one-line statement, the layer it applies to, the kinds of observation
-it judges (``on``), and its ``judge``: a function of one observation and a
+it judges (``on``), what else the capture must hold for its verdict to mean anything
+(``needs``: COP-1's N(R) is judged against the TC frames sent, so a capture without
+the uplink cannot judge it), and its ``judge``: a function of one observation and a
 :class:`RuleContext` that returns
 
 - :data:`SKIP` when the rule does not apply to that observation,
@@ -103,6 +105,9 @@ class Rule:
     na: str = ""  # why it can be inapplicable when its subject is there
     disabled: Callable[[Profile], str | None] | None = field(default=None, repr=False)
     mode: str = "passive"  # "passive": any capture; "active" (to come): needs stimuli
+    # observation kinds the capture must also hold, else the rule cannot be judged
+    needs: tuple[str, ...] = ()
+    cannot: str = ""  # why, when one of them is missing
 
     @property
     def reference(self) -> str:
@@ -125,6 +130,8 @@ def rule(
     subject: str,
     na: str = "",
     disabled: Callable[[Profile], str | None] | None = None,
+    needs: tuple[str, ...] = (),
+    cannot: str = "",
 ) -> Callable[[Judge], Judge]:
     def register(judge: Judge) -> Judge:
         CATALOGUE.append(
@@ -139,6 +146,8 @@ def rule(
                 judge,
                 na,
                 disabled,
+                needs=needs,
+                cannot=cannot,
             )
         )
         return judge
@@ -1290,6 +1299,8 @@ def _cop_same_copy(o, ctx):
     "Type-AD frames",
     na="no Type-AD frame was retransmitted",
     disabled=_cop_disabled,
+    needs=("clcw",),
+    cannot="the capture holds no CLCW (no downlink): what was acknowledged is not known",
 )
 def _cop_acked(o, ctx):
     cop = o.cop
@@ -1317,6 +1328,9 @@ def _cop_acked(o, ctx):
     "OCFs with CLCWs",
     na="no well-formed CLCW",
     disabled=_cop_disabled,
+    needs=("tc_frame",),
+    cannot="the capture holds no TC frame (no uplink): N(R) cannot be held against the "
+    "frames sent, nor a step back against a Set V(R)",
 )
 def _cop_nr(o, ctx):
     nr = o.nr_facts
@@ -1351,6 +1365,8 @@ def _cop_nr(o, ctx):
     "OCFs with CLCWs",
     na="no CLCW reported Lockout",
     disabled=_cop_disabled,
+    needs=("tc_frame",),
+    cannot="the capture holds no TC frame (no uplink): what was sent during a Lockout is not known",
 )
 def _cop_lockout(o, ctx):
     if o.kind == "clcw":

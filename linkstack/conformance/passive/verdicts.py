@@ -3,9 +3,12 @@
 :class:`Verdicts` hands every observation to the rules that judge its kind, one
 :class:`RuleRun` per rule (the units it checked, those that failed, the first
 :class:`Finding`). At the end each rule has its :class:`RuleResult`: it passed, failed,
-could not be judged (the rule itself broke: reported, never fatal), or did not apply,
-with why (the profile rules it out, the capture holds nothing it needs, or nothing it
-applies to). A :class:`Report` is the results of one capture with what was read.
+broke (``error``: the rule itself raised; reported, never fatal), cannot be judged
+(``cannot judge``: the capture lacks the direction or layer its verdict rests on, the
+rule's ``needs``, so that whatever it saw proves nothing either way: COP-1's N(R) in
+a satellite's own capture, which holds no uplink), or did not apply, with why (the
+profile rules it out, the capture holds nothing it needs, or nothing it applies to).
+A :class:`Report` is the results of one capture with what was read.
 """
 
 from __future__ import annotations
@@ -75,7 +78,7 @@ class RuleRun:
 @dataclass(frozen=True, slots=True)
 class RuleResult:
     rule: Rule
-    status: str  # "pass", "fail", "n/a", "error"
+    status: str  # "pass", "fail", "cannot judge", "n/a", "error"
     checked: int = 0
     failed: int = 0
     first: Finding | None = None
@@ -94,6 +97,7 @@ class Report:
     read_error: str | None = None
     internal_errors: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    ports_text: str = ""  # where the ports came from, when not the profile's alone
 
     def count(self, status: str) -> int:
         return sum(1 for r in self.results if r.status == status)
@@ -105,9 +109,15 @@ class Report:
         if sum(self.units.values()) or self.read_error:
             return None
         records = self.reader.get("records", 0)
+        other_view = self.reader.get("other_view", 0)
+        if other_view:
+            return (
+                f"the {other_view} unit(s) on the port plan are all of the other view (see --view)"
+            )
         return (
             f"no UDP datagram on the profile's ports in {records} pcap record(s) "
-            "(another port table? see --profile and [ports])"
+            "(another port table? see --profile and [ports], or --scenario for a capture "
+            "of the daemons)"
         )
 
     @property
@@ -218,15 +228,19 @@ class Verdicts:
             return disabled
         rule = self.rules[i]
         run = self.runs[i]
+        kinds = self.kinds
         if run is not None:
             if run.errors:
                 failed = len(run.failed)
                 return RuleResult(rule, "error", run.checked, failed, run.first, error=run.error)
+            if (run.failed or run.checked) and not all(kinds.get(k) for k in rule.needs):
+                missing = ", ".join(k for k in rule.needs if not kinds.get(k))
+                why = rule.cannot or f"the capture holds no {missing}"
+                return RuleResult(rule, "cannot judge", run.checked, reason=why)
             if run.failed:
                 return RuleResult(rule, "fail", run.checked, len(run.failed), run.first)
             if run.checked:
                 return RuleResult(rule, "pass", run.checked)
-        kinds = self.kinds
         if any(kinds.get(k) or units.get(k) for k in plan.subjects[i]):
             return plan.unused[i]
         return plan.absent[i]
