@@ -218,6 +218,8 @@ class MissionControl:
         self.deliver: Callable[[bytes, float, str], object] | None = None
         # (satellite, reason, ids sent again) at each restart seen on board
         self.on_restart: Callable[[str, str, list[str]], object] | None = None
+        # (satellite, t_s, packet) for each downlink packet of an APID not linkstack's
+        self.on_other_packet: Callable[[str, float, bytes], object] | None = None
         self.queue: list[_Outgoing] = []
         self.stats: Counter[str] = Counter()
         self.channels: dict[str, Ground] = {}
@@ -354,19 +356,22 @@ class MissionControl:
             self._kick()
 
     def in_view(self, target: str | None) -> bool:
-        """Whether a message for ``target`` could go straight up now: ``target`` (None:
-        any satellite) has a usable pass."""
+        """Whether a query for ``target`` could go straight up now: ``target`` (None:
+        some computing satellite) has a usable pass."""
         contacts, now = self.site.contacts, self.site.clock.now()
-        if target is None:
-            return contacts.uplink_route(None, now) is not None
-        return contacts.usable_pass(target, now) is not None
+        names = self._in_flight if target is None else (target,)
+        return any(contacts.usable_pass(name, now) is not None for name in names)
 
     def relayed(self, target: str | None) -> bool:
-        """Whether a message for ``target`` could leave now only to be relayed: ``target``
-        is out of view and a satellite in view reaches it over laser links."""
-        if target is None or self.in_view(target):
+        """Whether a query for ``target`` (None: any computing satellite) could leave now
+        only to be relayed: none is in view, and a satellite in view reaches one over
+        laser links."""
+        if self.in_view(target):
             return False
-        return self.site.contacts.uplink_route(target, self.site.clock.now()) is not None
+        contacts, now = self.site.contacts, self.site.clock.now()
+        if target is None:
+            return bool(contacts.uplink_routes(self._in_flight, now))
+        return contacts.uplink_route(target, now) is not None
 
     def on_ground(self, query_id: str) -> bool:
         if query_id in self._queued:
@@ -677,11 +682,15 @@ class MissionControl:
         except DecodeError:
             self.stats["bad_packets"] += 1
             return
+        if packet.apid != ANSWER_APID:  # not linkstack's: someone else's (a bridge), or none's
+            if self.on_other_packet is not None:
+                self.stats["other_packets"] += 1
+                self.on_other_packet(sat, t_s, raw)
+            else:
+                self.stats[f"unexpected_apid_{packet.apid:#x}"] += 1
+            return
         payload = self._reassemblers[sat].push(packet)
         if payload is None:
-            return
-        if packet.apid != ANSWER_APID:
-            self.stats[f"unexpected_apid_{packet.apid:#x}"] += 1
             return
         self.stats["messages_received"] += 1
         self.site.trace.end(("down", sat), payload, t_s)

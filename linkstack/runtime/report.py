@@ -272,7 +272,7 @@ def format_table(timelines: list[Timeline], reference_s: float = REFERENCE_S) ->
         ("relayed", "relayed_at_submit"),
     ):
         b = s[key]
-        if key == "relayed_at_submit" and not b["queries"]:
+        if key != "all" and not b["queries"]:
             continue
         tot = b["total"]
         frac = b["fraction_under_reference"]

@@ -160,6 +160,8 @@ def plan_queries(
                 why = f"{target} out of view: relayed over {hops} laser hop(s)"
             else:
                 why = f"no satellite in view: waits, then relayed to {target}"
+        elif route is not None and not any(contacts.usable_pass(n, t) for n in names):
+            why = f"{route.first} in view does not compute: relayed"
         else:
             why = "a satellite in view" if route is not None else "no satellite in view: waits"
         if stream:

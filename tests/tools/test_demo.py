@@ -21,6 +21,10 @@ def test_demo_answers_prints_timelines_and_writes_the_reports(tmp_path, capsys):
     assert {q["target"] for q in report["meta"]["queries_detail"]} >= {"any"}
     kinds = {h["kind"] for q in report["queries"] for h in q["hops"]}
     assert {"uplink", "isl", "downlink"} <= kinds  # one query was relayed
+    for q in report["queries"]:  # the flags say what the route shows
+        if q["in_view_at_submit"] or q["relayed_at_submit"]:
+            straight = q["hops"][0]["dst"] == f"sat:{q['satellite']}"
+            assert straight == q["in_view_at_submit"] and q["legs_s"]["contact_wait"] < 1.0, q
     assert (out / "report.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     if "capture: not available yet" not in text:
         assert (out / "demo.pcap").stat().st_size > 0
@@ -52,6 +56,11 @@ def test_demo_runs_a_scenario_file_with_a_prompts_file(tmp_path, capsys):
     computing = {"CS-01", "CS-03", "CS-05", "CS-07", "CS-09", "CS-11"}
     assert {q["satellite"] for q in report["queries"]} <= computing
     assert {q["target"] for q in detail} <= computing | {"any"}
+    for q in report["queries"]:  # the flags say what the route shows
+        straight = q["hops"][0]["dst"] == f"sat:{q['satellite']}"
+        if q["in_view_at_submit"] or q["relayed_at_submit"]:
+            assert q["legs_s"]["contact_wait"] < 1.0
+            assert straight == q["in_view_at_submit"], q
 
 
 def test_demo_refuses_a_prompts_file_it_cannot_use(tmp_path, capsys):
