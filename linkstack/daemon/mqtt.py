@@ -29,8 +29,11 @@ topic                  dir  QoS    payload (JSON)
 ``timeline/<id>``      out  1      the query's timeline: its instants
                                    (``submit_t_s``, ``first_uplink_t_s``, ...,
                                    ``answer_on_ground_t_s``), ``hops`` (each with
-                                   ``start_t_s``, ``end_t_s``), ``legs_s`` (leg ->
-                                   seconds), ``total_s``
+                                   ``kind``, ``src``, ``dst``, ``start_t_s``,
+                                   ``end_t_s``; null where the ground did not see
+                                   it), ``legs_s`` (leg -> seconds), ``total_s``,
+                                   ``in_view_at_submit``, ``relayed_at_submit``
+                                   (:mod:`linkstack.runtime.report`)
 ``status``             out  0 (r)  links, contacts, queues (every status interval)
 ``counters``           out  0 (r)  the daemon's counters
 ``online``             out  1 (r)  ``true`` / ``false`` (the will: false)
