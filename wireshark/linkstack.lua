@@ -627,6 +627,14 @@ local function cbor_float(s, pos, len)
         band(hi, 0xFFFFF) * 4294967296 + lo, 11, 52)
 end
 
+-- a number as text: integers without a fraction, others to 10 significant digits
+local function number_text(v)
+    if v == math.floor(v) and math.abs(v) < 2 ^ 53 then
+        return string.format("%d", v)
+    end
+    return string.format("%.10g", v)
+end
+
 -- One CBOR item of the string s at pos (1-based): returns the item and the position
 -- after it, or nil and why not. An item: { kind = "uint" | "nint" | "bytes" | "text" |
 -- "array" | "map" | "tag" | "float" | "bool" | "null" | "undefined" | "simple",
@@ -669,14 +677,16 @@ local function cbor_read(s, pos, depth)
         item.kind, item.value = "nint", -1 - arg
     elseif major == 2 or major == 3 then
         if arg > n - pos + 1 then
-            return nil, string.format("a string of %d octets where %d are left", arg, n - pos + 1)
+            return nil, string.format("a string of %s octets where %d are left", number_text(arg),
+                n - pos + 1)
         end
         item.kind = (major == 2) and "bytes" or "text"
         item.value, item.data = s:sub(pos, pos + arg - 1), pos
         pos = pos + arg
     elseif major == 4 or major == 5 then
         if arg > n - pos + 1 then
-            return nil, string.format("%d items where %d octets are left", arg, n - pos + 1)
+            return nil, string.format("%s items where %d octets are left", number_text(arg),
+                n - pos + 1)
         end
         item.kind = (major == 4) and "array" or "map"
         item.items = {}
@@ -708,26 +718,49 @@ local function cbor_read(s, pos, depth)
     return item, pos
 end
 
--- a number as text: integers without a fraction, others to 10 significant digits
-local function number_text(v)
-    if v == math.floor(v) and math.abs(v) < 2 ^ 53 then
-        return string.format("%d", v)
-    end
-    return string.format("%.10g", v)
-end
-
 -- the octets of item within tvb (0-based offsets of the message's tvb)
 local function item_range(tvb, item)
     return tvb(item.first - 1, item.last - item.first + 1)
 end
 
--- a text item's string as Wireshark reads UTF-8 (bad sequences replaced), and its range
+-- A text item's string as Wireshark reads UTF-8 (bad sequences replaced), and its
+-- range. Wireshark's strings end at a NUL: a NUL shows as U+2400, the pieces between
+-- are read apart.
+local NUL_SIGN = "\226\144\128"
 local function item_string(tvb, item)
-    if #item.value == 0 then
+    local n = #item.value
+    if n == 0 then
         return "", item_range(tvb, item)
     end
-    local r = tvb(item.data - 1, #item.value)
-    return r:string(ENC_UTF_8), r
+    local r = tvb(item.data - 1, n)
+    if not item.value:find("\0", 1, true) then
+        return r:string(ENC_UTF_8), r
+    end
+    local parts, pos = {}, 1
+    while pos <= n do
+        local nul = item.value:find("\0", pos, true) or (n + 1)
+        if nul > pos then
+            parts[#parts + 1] = tvb(item.data - 2 + pos, nul - pos):string(ENC_UTF_8)
+        end
+        if nul <= n then
+            parts[#parts + 1] = NUL_SIGN
+        end
+        pos = nul + 1
+    end
+    return table.concat(parts), r
+end
+
+-- UTF-8 text cut to at most longest octets, at a character boundary (Wireshark cuts
+-- long labels at an octet, which may fall inside a character)
+local function shortened(text, longest)
+    if #text <= longest then
+        return text
+    end
+    local cut = longest
+    while cut > 1 and band(text:byte(cut + 1), 0xC0) == 0x80 do
+        cut = cut - 1
+    end
+    return text:sub(1, cut) .. "..."
 end
 
 -- an item in a few words, for labels
@@ -736,15 +769,7 @@ local function item_text(tvb, item)
     if k == "uint" or k == "nint" or k == "float" then
         return number_text(item.value)
     elseif k == "text" then
-        local text = item_string(tvb, item)
-        if #text > 60 then -- cut at a character boundary
-            local cut = 60
-            while cut > 1 and band(text:byte(cut + 1), 0xC0) == 0x80 do
-                cut = cut - 1
-            end
-            text = text:sub(1, cut) .. "..."
-        end
-        return '"' .. text .. '"'
+        return '"' .. shortened((item_string(tvb, item)), 60) .. '"'
     elseif k == "bytes" then
         local hex = item.value:sub(1, 16):gsub(".", function(c)
             return string.format("%02x", c:byte())
@@ -816,11 +841,18 @@ local function add_entry(t, tvb, key_item, value, values)
             :add_proto_expert_info(e.msg, string.format("%s (%s) must not be %s", label, key, k))
         return
     end
-    values[key] = value
+    if k == "uint" and value.value > 0xFFFFFFFF then -- more than any linkstack count
+        t:add(f.msg_entry, whole, string.format("%s (%s): %s", label, key, item_text(tvb, value)))
+            :add_proto_expert_info(e.msg, string.format("%s (%s) is out of range", label, key))
+        return
+    end
     if k == "text" then
         local text, r = item_string(tvb, value)
         values[key] = text
-        t:add(field, r, text)
+        local item = t:add(field, r, text)
+        if key == "t" and MSG_TYPES[text] ~= nil then
+            item:append_text(" (" .. MSG_TYPES[text] .. ")")
+        end
     elseif k == "uint" or k == "bool" or k == "float" then
         values[key] = value.value
         t:add(field, whole, value.value)
@@ -882,8 +914,8 @@ local function dissect_message(tvb, pinfo, tree, segments)
     end
     local kind = values.t and MSG_TYPES[values.t]
     if kind == nil then
-        t:add_proto_expert_info(e.msg, values.t and ("unknown message type " .. values.t)
-            or "no message type (t)")
+        t:add_proto_expert_info(e.msg, values.t and ("unknown message type "
+            .. shortened(values.t, 40)) or "no message type (t)")
         kind = "message"
     end
     if values.v == nil or values.v < 1 then
@@ -891,17 +923,17 @@ local function dissect_message(tvb, pinfo, tree, segments)
     end
     local note = kind
     if values.t == "k" then
-        note = note .. " " .. (values.ids or "")
+        note = note .. " " .. shortened(values.ids or "", 80)
     elseif values.id ~= nil then
-        note = note .. " " .. values.id
+        note = note .. " " .. shortened(values.id, 64)
     end
     if values.t == "c" and values.sq ~= nil then
         note = note .. " #" .. number_text(values.sq)
     elseif values.t == "e" and values.co ~= nil then
-        note = note .. " " .. values.co
+        note = note .. " " .. shortened(values.co, 40)
     end
     if values.sa ~= nil and values.sa ~= "" then
-        note = note .. " from " .. values.sa
+        note = note .. " from " .. shortened(values.sa, 40)
     end
     t:append_text(": " .. note)
     return note

@@ -79,6 +79,19 @@ def fields(pcap: Path, names: list[str], *options: str, home: Path) -> dict[int,
     return out
 
 
+def json_fields(pcap: Path, names: list[str], *options: str, home: Path) -> dict[int, dict]:
+    """As :func:`fields`, read from tshark's JSON: a field's value may hold new lines
+    (a message's text), which would break the lines of ``-T fields``."""
+    args = ["-r", str(pcap), *options, "-T", "json", "-e", "frame.number"]
+    for name in names:
+        args += ["-e", name]
+    out = {}
+    for packet in json.loads(tshark(*args, home=home)):
+        layers = packet["_source"]["layers"]
+        out[int(layers["frame.number"][0])] = {name: layers.get(name, []) for name in names}
+    return out
+
+
 @dataclass
 class Expect:
     """What one unit must decode to: its frame number (the last fragment's) and the

@@ -20,7 +20,6 @@ says so, as without dumpcap (``make tools`` installs it with tshark).
 from __future__ import annotations
 
 import contextlib
-import json
 import shutil
 import signal
 import socket
@@ -36,6 +35,7 @@ from linkstack.runtime import scenario as scenario_file
 from linkstack.tools import wireshark
 from linkstack.tools.cli import main as linkstack_main
 from tests.capture.test_wireshark import INSTALL_HINT, LUA, tshark
+from tests.capture.test_wireshark import json_fields as fields
 from tests.daemon.test_daemon_processes import HANG_S, Listener, publish_queries, query
 from tests.ports import free_block
 
@@ -110,19 +110,6 @@ def capturing(path: Path, capture_filter: str, folder: Path, sentinel_port: int)
         if proc.poll() is None:
             proc.kill()
             proc.wait()
-
-
-def fields(pcap: Path, names: list[str], *options: str, home: Path) -> dict[int, dict]:
-    """{frame number: {field: [values]}}, read from tshark's JSON (a message's text may
-    hold new lines, which would break the lines of ``-T fields``)."""
-    args = ["-r", str(pcap), *options, "-T", "json", "-e", "frame.number"]
-    for name in names:
-        args += ["-e", name]
-    out = {}
-    for packet in json.loads(tshark(*args, home=home)):
-        layers = packet["_source"]["layers"]
-        out[int(layers["frame.number"][0])] = {name: layers.get(name, []) for name in names}
-    return out
 
 
 def claimed_udp_ports(home: Path) -> set[int]:
