@@ -257,6 +257,43 @@ async def test_ask_says_at_once_that_the_broker_cannot_be_reached(tmp_path):
     assert "Traceback" not in err.getvalue()
 
 
+async def test_ask_keeps_waiting_through_a_broker_restart_and_sends_its_query_again(
+    broker: Broker,
+):
+    """The broker restarts while the query waits: ``ask`` reconnects, subscribes and
+    publishes the query again (the ground runs an id once), and gets its answer."""
+    await say_online(broker.port, b"true")
+    requests: list[dict] = []
+
+    async def ground(answer: bool) -> None:  # a persistent session, as the daemon's
+        async with aiomqtt.Client(
+            "127.0.0.1", broker.port, identifier="stand-in", clean_session=False
+        ) as c:
+            await c.subscribe(TOPICS.query, qos=1)
+            async for message in c.messages:
+                requests.append(json.loads(bytes(message.payload)))
+                if answer:
+                    qid = requests[-1]["id"]
+                    timeline = {"legs_s": {"uplink": 0.01}, "total_s": 0.01}
+                    await c.publish(TOPICS.timeline(qid), dumps(timeline), qos=1)
+                    await c.publish(TOPICS.answer(qid), dumps(answer_of(qid)), qos=1)
+                return
+
+    first = asyncio.get_running_loop().create_task(ground(answer=False))
+    await asyncio.sleep(0.2)
+    out, err = io.StringIO(), io.StringIO()
+    asking = asyncio.get_running_loop().create_task(
+        ask(settings(broker.port), "mcc", Request("hi", "ask-7"), timeout_s=30, out=out, err=err)
+    )
+    await first  # the query is in; no answer yet
+    await asyncio.to_thread(broker.restart)
+    await ground(answer=True)  # the query again, from ask, kept by the broker for us
+    status = await asking
+    assert status == 0, err.getvalue()
+    assert "retrying" in err.getvalue() and "answer from CS-03" in out.getvalue()
+    assert [r["id"] for r in requests] == ["ask-7", "ask-7"]
+
+
 async def test_ask_gives_up_on_a_ground_that_goes_offline_and_stays_away(broker: Broker):
     """Online at the start, its will published while the query waits: given up after
     the grace (here 0.5 s), not at the timeout."""
