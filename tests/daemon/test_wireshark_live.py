@@ -126,6 +126,8 @@ def claimed_udp_ports(home: Path) -> set[int]:
 async def test_a_live_capture_of_the_daemons_decodes_at_every_layer_without_decode_as(
     run, broker, tmp_path, monkeypatch, capsys
 ):
+    # the daemons take seconds to start: the install and the capture start meanwhile
+    procs = {role: run.start(role) for role in ("channel", "sat", "ground")}
     home = tmp_path / "tshark-home"
     home.mkdir()
     monkeypatch.setenv("HOME", str(home))  # tshark -G folders names this home's folder
@@ -147,7 +149,6 @@ async def test_a_live_capture_of_the_daemons_decodes_at_every_layer_without_deco
     ids = ["w-direct", "w-relay"]
     sentinel_port = free_block(1)
     with capturing(pcap, capture_filter, tmp_path, sentinel_port):
-        procs = {role: run.start(role) for role in ("channel", "sat", "ground")}
         await run.ready(*procs.values())
         async with Listener(broker.port, "test-listener-ws") as listener:
             await publish_queries(
