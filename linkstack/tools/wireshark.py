@@ -295,8 +295,8 @@ def cmd_wireshark(args: argparse.Namespace) -> int:
     if args.capture_filter:
         print(capture_filter(settings))
         return 0
-    if args.install is None:
-        sys.stdout.write(scenario_lua(settings, dissector_path()))
+    if args.install is None:  # the file alone: it names where the dissector is
+        sys.stdout.write(scenario_lua(settings))
         return 0
     folder = Path(args.install).expanduser() if args.install else personal_plugins_folder()
     for path in install(settings, folder):
