@@ -298,6 +298,41 @@ class TmMasterChannel(PacketMasterChannel):
         vc, count, zone, fhp = got
         return self._build(vc.vcid, count, zone, fhp)
 
+    def multiplex(self, frame: bytes, keep_ocf: bool = False) -> bytes:
+        """A frame that a virtual channel of someone else's generated (flight software
+        with a TM framer of its own), made a frame of this master channel, as the master
+        channel generation function does: this channel's frame count, the current
+        ``ocf`` (unless ``keep_ocf``: the frame's own, its FARM's CLCW), a new FECF.
+        It must already be one of this channel's shape: its length, version, SCID, the
+        OCF flag as configured, and a virtual channel not multiplexed here."""
+        cfg = self.config
+        if len(frame) != cfg.frame_length:
+            raise EncodeError(
+                "tm", "frame_length", f"must be {cfg.frame_length} octets, got {len(frame)}"
+            )
+        w0 = _HDR.unpack_from(frame)[0]
+        if w0 >> 14:
+            raise EncodeError("tm", "version", f"must be 0 (TM), got {w0 >> 14}")
+        if (w0 >> 4) & MAX_SCID != cfg.scid:
+            raise EncodeError(
+                "tm", "scid", f"must be this channel's {cfg.scid}, got {(w0 >> 4) & MAX_SCID}"
+            )
+        vcid = (w0 >> 1) & MAX_VCID
+        if vcid in self.mux.vcs or vcid == cfg.idle_vcid:
+            raise EncodeError("tm", "vcid", f"virtual channel {vcid} is generated here")
+        if bool(w0 & 1) != cfg.ocf:
+            raise EncodeError("tm", "ocf_flag", f"must be {int(cfg.ocf)} on this channel")
+        end = len(frame) - (FECF_LEN if cfg.fecf else 0)
+        body = bytearray(frame[:end])
+        body[2] = self.mc_count
+        if cfg.ocf and not keep_ocf:
+            body[end - OCF_LEN : end] = self.ocf
+        self.mc_count = (self.mc_count + 1) & 0xFF
+        self.frames += 1
+        if cfg.fecf:
+            body += crc16_ccitt(bytes(body)).to_bytes(2, "big")
+        return bytes(body)
+
     def idle_frame(self) -> bytes:
         """An Only-Idle-Data frame (FHP 0x7FE) on the idle virtual channel."""
         count = self.idle_vc_count

@@ -40,6 +40,7 @@ from channels.orbit import StationView
 from channels.rf import doppler_hz, ebn0_db
 from channels.scenarios import Scenario
 from linkstack.ccsds.coding.chains import CaduCoding, CltuTransmitter
+from linkstack.daemon.flight_radio import FlightRadio
 from linkstack.daemon.gateway import Gateway, GatewayEnd
 from linkstack.daemon.status import event
 from linkstack.daemon.wire import (
@@ -64,7 +65,7 @@ from linkstack.runtime.radio import (
     uplink_ends,
 )
 from linkstack.runtime.satellite import SatelliteNode, transmit_passes
-from linkstack.runtime.scenario import GatewaySettings
+from linkstack.runtime.scenario import GatewaySettings, RadioSettings
 from linkstack.runtime.site import AOS_FRAME_LEN, CaptureSink, Site, sat_node
 from linkstack.timebase import Clock
 from payloads.backends import Backend
@@ -233,6 +234,7 @@ class GroundPart:
                 self.radios[name],
                 self.mcc.channels[name].config.tc_config(),
                 CltuTransmitter(coding),
+                self.mcc.channels[name].send,
             )
             for name in settings.satellites or names
         ]
@@ -242,6 +244,8 @@ class GroundPart:
                 self.mcc.channels[end.satellite].on_frame = functools.partial(
                     gateway.downlink, end.satellite
                 )
+        elif settings.downlink == "packet":
+            self.mcc.on_other_packet = gateway.downlink_packet
         return gateway
 
     async def open(self) -> None:
@@ -339,6 +343,7 @@ class SatellitePart:
         looks: Looks,
         names: list[str],
         backend: Backend | None,
+        radio: RadioSettings | None = None,
     ) -> None:
         self.site = site
         self.wire = wire
@@ -394,6 +399,14 @@ class SatellitePart:
             for isl in pairs:
                 if isl.dst == name:
                     self._inputs.append((isl, functools.partial(self._on_isl, node, isl.src)))
+        self.radio = self._radio(radio) if radio is not None and radio.enabled else None
+
+    def _radio(self, settings: RadioSettings) -> FlightRadio | None:
+        """The radio for flight software of the satellites it names that run here."""
+        order = list(self.site.scenario.satellite_names)
+        wanted = settings.satellites or order
+        nodes = {n: (order.index(n), self.nodes[n]) for n in wanted if n in self.nodes}
+        return FlightRadio(settings, nodes) if nodes else None
 
     def _on_uplink(self, node: SatelliteNode, unit: bytes, t_s: float) -> None:
         node.on_uplink(arrival(unit, t_s))
@@ -402,6 +415,8 @@ class SatellitePart:
         node.on_isl(peer, arrival(unit, t_s))
 
     async def open(self) -> None:
+        if self.radio is not None:
+            await self.radio.open()
         for spec, handler in self._inputs:
             what = f"node_port ({spec.name})"
             await self.wire.listen(spec.node_port, handler, what, self.plan.peer_of_node(spec))
@@ -421,6 +436,8 @@ class SatellitePart:
             self._tasks.append(loop.create_task(passes, name=f"passes {name}"))
 
     async def close(self) -> None:
+        if self.radio is not None:
+            self.radio.close()
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
@@ -469,7 +486,14 @@ class SatellitePart:
             farm.update(node.spacecraft.farm.stats)
             if node.service is not None:
                 services.update(node.service.stats)
-        return {"satellites": dict(sats), "farm": dict(farm), "services": dict(services)}
+        out: dict[str, Any] = {
+            "satellites": dict(sats),
+            "farm": dict(farm),
+            "services": dict(services),
+        }
+        if self.radio is not None:
+            out["radio"] = self.radio.counters()
+        return out
 
 
 def _always() -> bool:

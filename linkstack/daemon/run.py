@@ -266,7 +266,9 @@ class Daemon:
                 self.parts.append(ChannelPart(site, wire, plan, looks, capture=role == "channel"))
             if role in ("sat", "all"):
                 names = list(opts.names or settings.scenario.satellite_names)
-                self.parts.append(SatellitePart(site, wire, plan, looks, names, self.backend))
+                self.parts.append(
+                    SatellitePart(site, wire, plan, looks, names, self.backend, settings.radio)
+                )
             if role in ("ground", "all"):
                 self.ground = GroundPart(site, wire, plan, looks, settings.gateway)
                 self.parts.append(self.ground)

@@ -113,8 +113,10 @@ from linkstack.ccsds.cop1.fop import (
 )
 from linkstack.ccsds.tc import TcConfig, TcFrame, TcFrameType, TcReceiver, TcVirtualChannel
 from linkstack.ccsds.tm import DEFAULT_FRAME_LEN, TmConfig, TmMasterChannel, TmReceiver
-from linkstack.errors import ConfigError, DecodeError
+from linkstack.errors import ConfigError, DecodeError, EncodeError
 from linkstack.timebase import Clock, TimerHandle
+
+OUTSIDE_FRAMES = 256  # TM frames from flight software a radio holds for the next emission
 
 
 @dataclass(frozen=True, slots=True)
@@ -610,6 +612,12 @@ class Spacecraft:
         self.stats: Counter[str] = Counter()
         self._delivered_event = asyncio.Event()
         self._wanted = 0
+        # valid TC frames of a virtual channel that is not FARM-1's (flight software's
+        # own, through the radio); None: dropped and counted
+        self.on_other_vc: Callable[[bytes], object] | None = None
+        # TM frames of someone else's virtual channel waiting for the next emission
+        # (the radio's buffer: the oldest is lost when it is full); each with keep_ocf
+        self.outside_frames: deque[tuple[bytes, bool]] = deque(maxlen=OUTSIDE_FRAMES)
 
     def on_uplink(self, delivery: Delivery) -> None:
         raw = self.cltu_rx.receive(delivery.unit)
@@ -618,6 +626,8 @@ class Spacecraft:
         frame = self.tc_rx.validate(raw)
         if frame is not None and frame.vcid != self.farm.vcid:
             self.stats["frames_other_vc"] += 1
+            if self.on_other_vc is not None:
+                self.on_other_vc(raw)
             return
         self.farm.receive(frame)
         now = self.clock.now()
@@ -647,12 +657,27 @@ class Spacecraft:
         """Queue a packet for the downlink (it goes in the next TM frame)."""
         self.mc.push(vcid, packet)
 
+    def send_frame(self, frame: bytes, keep_ocf: bool = False) -> None:
+        """Queue a TM frame of someone else's virtual channel for the next emission
+        (``TmMasterChannel.multiplex`` checks it then)."""
+        if len(self.outside_frames) == self.outside_frames.maxlen:
+            self.stats["outside_frames_overflow"] += 1
+        self.outside_frames.append((bytes(frame), keep_ocf))
+
     def emit_tm(self) -> int:
-        """Send the TM frames ready now, or one idle frame: each carries the CLCW."""
+        """Send the TM frames ready now (outside ones included), or one idle frame:
+        each carries the CLCW (an outside frame kept with its own, if asked)."""
         mc = self.mc
         mc.ocf = self.farm.clcw().pack()
         mc.flush()
-        frames = mc.drain() or [mc.idle_frame()]
+        frames = mc.drain()
+        while self.outside_frames:
+            frame, keep_ocf = self.outside_frames.popleft()
+            try:
+                frames.append(mc.multiplex(frame, keep_ocf))
+            except EncodeError as exc:
+                self.stats[f"outside_frames_bad_{exc.field}"] += 1
+        frames = frames or [mc.idle_frame()]
         for frame in frames:
             self.downlink.send(self.cadu_tx.cadu(frame))
         self.stats["tm_frames"] += len(frames)

@@ -24,7 +24,7 @@ from linkstack.ccsds.cop1.farm import Farm
 from linkstack.ccsds.spp import PacketType, Reassembler, SequenceCounter, SpacePacket, segment
 from linkstack.ccsds.tm import TmMasterChannel
 from linkstack.errors import DecodeError
-from linkstack.runtime.cop1_link import Spacecraft
+from linkstack.runtime.cop1_link import OUTSIDE_FRAMES, Spacecraft
 from linkstack.runtime.routing import GROUND_NODE, RELAY_APID, RelayHeader
 from linkstack.runtime.site import AOS_FRAME_LEN, MAX_PACKET_DATA, Site, ground_node, sat_node
 from linkstack.runtime.trace import LinkId
@@ -301,6 +301,31 @@ class SatelliteNode:
             self.emit_tm()
         else:
             site.wake(self.name)
+
+    # -- what flight software of the user's sends down (the radio, daemon/flight_radio.py) ---
+    def send_outside_frame(self, frame: bytes, keep_ocf: bool = False) -> None:
+        """A TM frame of flight software's own virtual channel: multiplexed into this
+        satellite's master channel at the next emission (now, in a pass)."""
+        self.spacecraft.send_frame(frame, keep_ocf)
+        self._tm_ready()
+
+    def send_outside_packet(self, raw: bytes) -> bool:
+        """A Space Packet of flight software's, framed with this satellite's own TM;
+        False (and counted) when the TM waiting already fills the radio's buffer."""
+        if self.spacecraft.mc.mux.frames_ready >= OUTSIDE_FRAMES:
+            self.stats["outside_packets_overflow"] += 1
+            return False
+        self.spacecraft.send_tm(raw)
+        self.stats["outside_packets_down"] += 1
+        self._tm_ready()
+        return True
+
+    def _tm_ready(self) -> None:
+        self.tm_has_data = True
+        if self.transmitting:
+            self.emit_tm()
+        else:
+            self.site.wake(self.name)
 
     def emit_tm(self) -> int:
         """Send the TM frames ready now (or one idle frame), each with the CLCW."""

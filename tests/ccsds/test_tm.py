@@ -1,10 +1,17 @@
 import random
+from dataclasses import replace
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from spacepackets.ccsds.tm_frame import TmFramePrimaryHeader
+from spacepackets.ccsds.tm_frame import (
+    MasterChannelId,
+    TmFramePrimaryHeader,
+    TmTransferFrame,
+    TransferFrameDataFieldStatus,
+)
 
+from linkstack.ccsds.crc import crc16_ccitt
 from linkstack.ccsds.packet_zone import FHP_IDLE_ONLY, FHP_NO_HEADER
 from linkstack.ccsds.spp import IDLE_APID, SpacePacket
 from linkstack.ccsds.tm import TmConfig, TmFrame, TmMasterChannel, TmReceiver
@@ -314,3 +321,52 @@ def test_unknown_virtual_channel_is_refused():
         mc.push(4, SpacePacket(1, b"x").pack())
     with pytest.raises(EncodeError, match="idle"):
         mc.add_vc(7)
+
+
+# -- frames from someone else's virtual channel (flight software with its own framer) ------
+
+
+def test_a_frame_made_elsewhere_is_multiplexed_with_this_channels_count_clcw_and_fecf():
+    cfg = TmConfig(frame_length=64, scid=71, ocf=True)
+    mc = TmMasterChannel(cfg)
+    mc.ocf = bytes.fromhex("01020304")
+    mc.push(0, SpacePacket(0x10, b"ours").pack())
+    mc.flush()
+    ours = mc.drain()
+
+    def theirs(vc_count: int, ocf: bytes = bytes.fromhex("0104a000")) -> bytes:
+        # spacepackets' TM framer (independent of ours), as flight software would use it
+        header = TmFramePrimaryHeader(
+            MasterChannelId(0, 71),
+            1,
+            True,
+            0,  # its own master frame count: the master channel sets it
+            vc_count,
+            TransferFrameDataFieldStatus(False, False, False, 0b11, 0x7FE),
+        )
+        body = header.pack() + bytes(64 - 6 - 4 - 2) + ocf
+        return TmTransferFrame(
+            64, header, None, bytes(52), ocf, crc16_ccitt(body).to_bytes(2, "big")
+        ).pack()
+
+    frame = mc.multiplex(theirs(9))
+    kept = mc.multiplex(theirs(10), keep_ocf=True)
+    rx = TmReceiver(cfg)
+    got = [rx.receive(f) for f in [*ours, frame, kept]]
+    assert all(g is not None for g in got)
+    assert rx.stats["mc_frames_lost"] == 0  # one master count through both producers
+    assert [g.vcid for g in got] == [0, 1, 1]
+    assert got[1].ocf == mc.ocf and got[2].ocf == bytes.fromhex("0104a000")
+    assert frame[3] == 9  # its virtual channel count is its own
+    for bad, words in [
+        (theirs(1)[:-1], "frame_length"),
+        (bytes([theirs(1)[0] | 0x40]) + theirs(1)[1:], "version"),
+        (theirs(1)[:1] + bytes([theirs(1)[1] & 0xF1]) + theirs(1)[2:], "vcid"),  # VC 0: ours
+        (theirs(1)[:1] + bytes([theirs(1)[1] & 0xFE]) + theirs(1)[2:], "ocf_flag"),
+    ]:
+        with pytest.raises(EncodeError) as err:
+            mc.multiplex(bad)
+        assert words in str(err.value)
+    other = TmMasterChannel(replace(cfg, scid=72))
+    with pytest.raises(EncodeError, match="scid"):
+        other.multiplex(theirs(1))

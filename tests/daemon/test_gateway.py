@@ -32,7 +32,8 @@ from linkstack.ccsds.coding.chains import CaduCoding, CaduReceiver
 from linkstack.ccsds.coding.cltu import encode_cltu
 from linkstack.ccsds.spp import Reassembler, SpacePacket
 from linkstack.ccsds.tc import TcConfig, TcFrameType, TcVirtualChannel
-from linkstack.daemon.gateway import StreamFramingError, UnitStream, uplink_check
+from linkstack.daemon.endpoints import StreamFramingError, UnitStream
+from linkstack.daemon.gateway import uplink_check
 from linkstack.runtime import scenario as scenario_file
 from payloads.messages import ANSWER_APID, QUERY_APID, Answer, Params, Query, decode, encode
 from tests.daemon.test_daemon_processes import HANG_S, Run
@@ -87,6 +88,16 @@ def test_fixed_length_units_and_a_stream_that_lost_its_framing():
     with pytest.raises(StreamFramingError) as err:
         UnitStream("cltu").feed(b"\x00" * 20)
     assert "start_sequence" in str(err.value)
+    packets = UnitStream("packet")
+    one = SpacePacket(0x20, b"abc").pack()
+    assert packets.feed(one + one[:2]) == [one] and packets.feed(one[2:]) == [one]
+    for kind, junk, words in [
+        ("packet", b"\xe0" + bytes(7), "version"),
+        ("tc_frame", b"\x40" + bytes(7), "version"),
+        ("tc_frame", bytes([0, 0, 0, 3]), "frame_length"),
+    ]:
+        with pytest.raises(StreamFramingError, match=words):
+            UnitStream(kind).feed(junk)
     endless = UnitStream("cltu")
     assert endless.feed(good[:-8]) == []  # no tail yet: waits for more
     with pytest.raises(StreamFramingError) as err:
@@ -120,7 +131,10 @@ def test_the_gateway_is_off_by_default_and_its_ports_are_checked():
         "[gateway]\nenabled = true\nport = 47400": "overlap daemon.node_port",
         "[gateway]\nenabled = true\npeer_port = 47605": "peer_port: ports 47605..47616 overlap",
         '[gateway]\nsatellites = ["CS-99"]': "no satellite 'CS-99'",
-        '[gateway]\nuplink = "packet"': "uplink",
+        '[gateway]\nuplink = "aos_frame"': "uplink",
+        "[gateway]\napids = [0x101]": "linkstack's own",
+        "[gateway]\napids = [2047]": "0..2046",
+        '[gateway]\napids = ["0x20"]': "list of APIDs",
         '[gateway]\ntransport = "serial"': "transport",
     }
     for text, words in bad.items():
@@ -146,12 +160,13 @@ class FprimeDownlink:
     """F Prime's TM deframing chain: frames -> packets (its deframer), packets -> one
     whole packet at a time (its splitter); then our messages out of them."""
 
-    def __init__(self) -> None:
-        self.deframer = fprime_sdl.SpaceDataLinkFramerDeframer(SCID, 0, TM_FRAME_LEN)
+    def __init__(self, vcid: int = 0) -> None:
+        self.deframer = fprime_sdl.SpaceDataLinkFramerDeframer(SCID, vcid, TM_FRAME_LEN)
         self.splitter = fprime_split.SpacePacketSplitterFramerDeframer()
         self.rest = b""
         self.reassembler = Reassembler()
         self.answers: dict[str, Answer] = {}
+        self.packets: list[bytes] = []  # every whole packet but idle ones
         self.frames = 0
 
     def feed(self, data: bytes) -> None:
@@ -169,6 +184,7 @@ class FprimeDownlink:
         self.rest = data
 
     def _packet(self, raw: bytes) -> None:
+        self.packets.append(raw)
         packet = SpacePacket.unpack(raw)
         if packet.apid != ANSWER_APID:
             return

@@ -163,12 +163,13 @@ def test_an_empty_file_reads_to_the_default_instances():
     base = EmulationConfig()
     for key in (f.name for f in fields(EmulationConfig) if f.name != "scenario"):
         assert getattr(f.emulation, key) == getattr(base, key), key
-    assert (f.capture, f.mqtt, f.daemon, f.ground, f.gateway) == (
+    assert (f.capture, f.mqtt, f.daemon, f.ground, f.gateway, f.radio) == (
         sc.CaptureSettings(),
         sc.MqttSettings(),
         sc.DaemonSettings(),
         sc.GroundSettings(),
         sc.GatewaySettings(),
+        sc.RadioSettings(),
     )
 
 
@@ -192,7 +193,7 @@ def test_the_shipped_default_names_every_key_the_reader_knows():
         known = info.value.rule.partition("known here: ")[2].split(", ")
         missing = [k for k in known if not re.search(rf"\b{k}\b", text)]
         assert not missing, f"{path or '(top level)'}: default.toml does not mention {missing}"
-    assert len(seen) == 16
+    assert len(seen) == 17
 
 
 def test_a_constellation_of_planes_stations_by_name_and_listed_laser_links():

@@ -17,7 +17,8 @@ AOS frames, packet zones), :mod:`.coding` (CLTUs, frame synchronization),
 :mod:`.orbit` (TLE sets), :mod:`.fec` (Reed-Solomon, the coded chains), :mod:`.cop1`
 (CLCWs, control commands, FARM-1, FOP-1), :mod:`.capture` (the pcap reader),
 :mod:`.conformance` (the conformance checker), :mod:`.config` (scenario files, MQTT
-requests), :mod:`.messages` (the query and answer messages).
+requests), :mod:`.messages` (the query and answer messages), :mod:`.interfaces` (what
+outside software hands the daemons: streams of units, TM frames to multiplex).
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from linkstack.tools.fuzz import (
     engine,
     fec,
     framing,
+    interfaces,
     messages,
     orbit,
 )
@@ -41,6 +43,7 @@ __all__ = ["TARGETS", "FuzzCheckError", "Report", "Target", "fuzz_target", "main
 # in the order of the table `linkstack fuzz` prints
 TARGETS: list[Target] = [
     *framing.TARGETS,
+    *interfaces.TARGETS,
     *coding.TARGETS,
     *orbit.TARGETS,
     *fec.TARGETS,

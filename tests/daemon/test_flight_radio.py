@@ -1,0 +1,198 @@
+"""The radio for flight software (issue 14, item 2) and the packet bridge for users'
+own APIDs (item 3): linkstack/daemon/flight_radio.py with the gateway
+(linkstack/daemon/gateway.py), through real channel, sat and ground daemons.
+
+Both ends are independent implementations, never linkstack's codecs:
+- frames: the mission control system is F Prime's GDS (``fprime-gds`` 4.4.1, its TC
+  framer and TM deframer, at the gateway over TCP); the flight software frames its
+  telemetry with ``spacepackets``' TM transfer frame (and ``fastcrc`` for the FECF),
+  at the radio over UDP. F Prime's TC frame must reach the flight software exactly as
+  F Prime made it; the flight software's TM frame, multiplexed by the satellite with
+  its own, must give F Prime's deframer the flight software's packet, and the ground
+  must see one unbroken master channel.
+- packets: a ground application and flight software exchange Space Packets built and
+  parsed by ``spacepackets``, on APIDs of their own, up through linkstack's FOP-1 and
+  FARM-1 and down in the satellite's TM, beside the inference traffic; a packet on
+  linkstack's own APIDs is refused at both ends.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+
+import fastcrc
+from fprime_gds.common.communication.ccsds import space_data_link as fprime_sdl
+from spacepackets.ccsds.spacepacket import PacketType, SpacePacket, SpacePacketHeader
+from spacepackets.ccsds.tm_frame import (
+    MasterChannelId,
+    TmFramePrimaryHeader,
+    TmTransferFrame,
+    TransferFrameDataFieldStatus,
+)
+
+from tests.daemon.test_daemon_processes import HANG_S, LINKS, Run
+from tests.daemon.test_gateway import (
+    INDEX,
+    SATELLITE,
+    SCID,
+    TM_FRAME_LEN,
+    FprimeDownlink,
+    _counters,
+)
+from tests.ports import free_block
+
+FLIGHT_VC = 1  # F Prime's default virtual channel
+TC_APID, TM_APID = 0x20, 0x21
+
+
+def _scenario(run: Run, gateway: dict[str, str], radio: dict[str, str]) -> dict[str, int]:
+    """The gateway and the radio of CS-08 in the scenario; their ports for CS-08."""
+    taken = set(range(run.channel_port, run.node_port + LINKS))
+    while True:  # blocks of 12 (one port a satellite) clear of the daemons' own
+        udp, tcp = free_block(4 * 12), free_block(0, 2 * 12)
+        if not taken & ({*range(udp, udp + 48)} | {*range(tcp, tcp + 24)}):
+            break
+    ports = {
+        "gw": tcp if gateway["transport"] == "tcp" else udp,
+        "gw_peer": udp + 12,
+        "radio": tcp + 12 if radio["transport"] == "tcp" else udp + 24,
+        "radio_peer": udp + 36,
+    }
+
+    def table(name: str, keys: dict[str, str], port: int, peer: int) -> str:
+        body = "".join(f'{k} = "{v}"\n' for k, v in keys.items())
+        return (
+            f"[{name}]\nenabled = true\n{body}port = {port}\npeer_port = {peer}\n"
+            f'satellites = ["{SATELLITE}"]\n'
+        )
+
+    with run.scenario.open("a") as f:
+        f.write("[frames]\ntc_segment_header = false\n")
+        f.write(table("gateway", gateway, ports["gw"], ports["gw_peer"]))
+        f.write(table("radio", radio, ports["radio"], ports["radio_peer"]))
+    return {k: v + INDEX for k, v in ports.items()}
+
+
+def _telemetry_frame(vc_count: int, payload: bytes) -> bytes:
+    """The flight software's TM frame, by spacepackets: one packet at the start of
+    the data field, an idle packet after it, an OCF of zeros (no FARM of its own:
+    the satellite puts its CLCW there), the FECF."""
+    packet = SpacePacket(
+        SpacePacketHeader(PacketType.TM, TM_APID, 0, len(payload) - 1), None, payload
+    ).pack()
+    room = TM_FRAME_LEN - 6 - 4 - 2 - len(packet)
+    idle = SpacePacket(
+        SpacePacketHeader(PacketType.TM, 0x7FF, 0, room - 7), None, bytes(room - 6)
+    ).pack()
+    header = TmFramePrimaryHeader(
+        MasterChannelId(0, SCID),
+        FLIGHT_VC,
+        True,
+        0,
+        vc_count,
+        TransferFrameDataFieldStatus(False, False, False, 0b11, 0),
+    )
+    body = header.pack() + packet + idle + bytes(4)
+    fecf = fastcrc.crc16.ibm_3740(bytes(body)).to_bytes(2, "big")
+    return TmTransferFrame(TM_FRAME_LEN, header, None, packet + idle, bytes(4), fecf).pack()
+
+
+async def test_fprime_gds_and_flight_software_frames_meet_through_gateway_radio_and_channel(run):
+    ports = _scenario(
+        run,
+        {"transport": "tcp", "uplink": "tc_frame", "downlink": "tm_frame"},
+        {"transport": "udp", "uplink": "tc_frame", "downlink": "tm_frame"},
+    )
+    procs = [run.start(role) for role in ("channel", "sat", "ground")]
+    await run.ready(*procs)
+    loop = asyncio.get_running_loop()
+    flight = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    flight.bind(("127.0.0.1", ports["radio_peer"]))
+    flight.setblocking(False)
+    reader, writer = await asyncio.open_connection("127.0.0.1", ports["gw"])
+    framer = fprime_sdl.SpaceDataLinkFramerDeframer(SCID, FLIGHT_VC, TM_FRAME_LEN)
+    command = SpacePacket(SpacePacketHeader(PacketType.TC, TC_APID, 7, 4 - 1), None, b"ping").pack()
+    tc_frame = framer.frame(bytes(command))
+    writer.write(tc_frame)
+    await writer.drain()
+    async with asyncio.timeout(HANG_S):
+        got = await loop.sock_recv(flight, 65_536)
+    assert got == tc_frame  # the flight software has F Prime's frame as F Prime made it
+    # the flight software answers in its own TM frames, three of them
+    replies = [f"pong {k}".encode() for k in range(3)]
+    for k, reply in enumerate(replies):
+        flight.sendto(_telemetry_frame(k, reply), ("127.0.0.1", ports["radio"]))
+    fprime = FprimeDownlink(FLIGHT_VC)
+    seen = fprime.packets  # the flight software's own, as F Prime's GDS has them
+    async with asyncio.timeout(HANG_S):
+        while len(seen) < len(replies):
+            data = await reader.read(65_536)
+            assert data, "the gateway closed the connection"
+            fprime.feed(data)
+    assert [bytes(p[6:]) for p in seen] == replies
+    assert {SpacePacketHeader.unpack(p).apid for p in seen} == {TM_APID}
+    counters = await _counters(run)
+    assert counters["ground"]["downlink"].get("tm_mc_frames_lost", 0) == 0  # one master channel
+    writer.close()
+    flight.close()
+    run.stop_all(*procs)
+    sat = next(m for m in run.records(procs[1]) if m["msg"] == "stopped")
+    radio = sat["counters"]["satellites"]["radio"]
+    assert radio["stats"]["tc_frames_up"] == 1 and radio["stats"]["tm_frames_down"] == 3
+    assert radio["refused"] == {}
+
+
+async def test_packets_of_users_apids_travel_both_ways_beside_the_inference_traffic(run):
+    ports = _scenario(
+        run,
+        {"transport": "udp", "uplink": "packet", "downlink": "packet"},
+        {"transport": "tcp", "uplink": "packet", "downlink": "packet"},
+    )
+    procs = [run.start(role) for role in ("channel", "sat", "ground")]
+    await run.ready(*procs)
+    loop = asyncio.get_running_loop()
+    ground_app = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    ground_app.bind(("127.0.0.1", ports["gw_peer"]))
+    ground_app.setblocking(False)
+    reader, writer = await asyncio.open_connection("127.0.0.1", ports["radio"])
+    commands = [
+        SpacePacket(SpacePacketHeader(PacketType.TC, TC_APID, k, 9), None, bytes([k]) * 10).pack()
+        for k in range(5)
+    ]
+    ours = SpacePacket(SpacePacketHeader(PacketType.TC, 0x100, 0, 0), None, b"q").pack()
+    ground_app.sendto(bytes(ours), ("127.0.0.1", ports["gw"]))  # linkstack's APID: refused
+    for c in commands:
+        ground_app.sendto(bytes(c), ("127.0.0.1", ports["gw"]))
+    got = b""
+    async with asyncio.timeout(HANG_S):
+        while len(got) < sum(map(len, commands)):
+            got += await reader.read(65_536)
+    assert got == b"".join(commands)  # in order, once (COP-1 and FARM-1 between)
+    telemetry = [
+        SpacePacket(SpacePacketHeader(PacketType.TM, TM_APID, k, 19), None, bytes([k]) * 20).pack()
+        for k in range(5)
+    ]
+    refused = SpacePacket(SpacePacketHeader(PacketType.TM, 0x101, 0, 0), None, b"a").pack()
+    stream = bytes(refused) + b"".join(telemetry)
+    writer.write(stream[:13])  # cut anywhere: the radio finds each by its length field
+    await writer.drain()
+    await asyncio.sleep(0.05)
+    writer.write(stream[13:])
+    await writer.drain()
+    down: list[bytes] = []
+    async with asyncio.timeout(HANG_S):
+        while len(down) < len(telemetry):
+            down.append(await loop.sock_recv(ground_app, 65_536))
+    assert down == [bytes(t) for t in telemetry]
+    writer.close()
+    ground_app.close()
+    run.stop_all(*procs)
+    ground = next(m for m in run.records(procs[2]) if m["msg"] == "stopped")
+    gateway = ground["counters"]["ground"]["gateway"]
+    assert gateway["refused"] == {"packet_apid_linkstack": 1}
+    assert gateway["stats"]["packets_up"] == 5 and gateway["stats"]["packets_down"] == 5
+    sat = next(m for m in run.records(procs[1]) if m["msg"] == "stopped")
+    radio = sat["counters"]["satellites"]["radio"]
+    assert radio["refused"] == {"packet_apid_linkstack": 1}
+    assert radio["stats"]["packets_up"] == 5 and radio["stats"]["packets_down"] == 5
