@@ -9,8 +9,14 @@ per MAP, and COP-1 in both directions. It never raises on what a unit holds.
 
 Pairs. linkstack's captures hold every frame twice: inside its carrier (CLTU or
 CADU) and alone on the frame port, written one after the other with the same time
-stamp. A carrier and the frame that follows (or precedes) it, same time, same ends,
-same frame, are one frame: its rules run once, blamed on the frame unit. A capture
+stamp; other tools write the frame when they decoded it, tens of milliseconds later,
+with other units between. A carrier and a frame record of the same link (same ends,
+the carrier's frame layer) that holds the very frame the carrier decodes to, within
+:data:`~linkstack.capture.reader.PAIR_WINDOW_S` of it (before or after), are one
+frame: its rules run once, at the carrier's time, blamed on the frame unit. Of two
+candidates the earlier is taken (a retransmitted TC frame is the same frame again).
+Units wait in arrival order until they are paired or the window has passed them,
+so the observations come out in the capture's order whatever the lag. A capture
 with only carriers (or only frames) is checked from what it has.
 
 Streams. A Space Packet's sequence count and a frame's counters belong to a source;
@@ -29,9 +35,11 @@ the ground and be acted on.
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from linkstack.capture.reader import PAIR_WINDOW_S
 from linkstack.ccsds.cop1.commands import SetVr, Unlock, unpack_control_command
 from linkstack.conformance.passive import decoding
 from linkstack.conformance.passive.decoding import Carrier, Contents
@@ -53,6 +61,7 @@ FHP_NO_HEADER = 0x7FF
 FHP_IDLE_ONLY = 0x7FE
 CARRIER_FRAME = {"cltu": "tc_frame", "tm_cadu": "tm_frame", "aos_cadu": "aos_frame"}
 FRAME_LAYERS = frozenset(CARRIER_FRAME.values())
+MAX_WAITING = 1 << 16  # units held for a partner at most, whatever the window
 
 
 # -- following packets through zones ---------------------------------------------------------------
@@ -286,6 +295,32 @@ class _CopVc:
         return facts
 
 
+class _Slot:
+    """One place in the arrival order: a carrier, a frame unit or a packet unit, and
+    (once paired) the partner that joined it."""
+
+    __slots__ = ("emitted", "item", "key", "partner", "t_s")
+
+    def __init__(self, item: Carrier | Unit, key: tuple[str, str, str] | None) -> None:
+        self.item = item
+        self.key = key  # (carrier layer, src, dst) while it waits for a partner; else None
+        self.partner: Carrier | Unit | None = None
+        self.emitted = False  # emitted before its turn, after the carrier it stands beside
+        self.t_s = item.unit.t_s if isinstance(item, Carrier) else item.t_s
+
+    @property
+    def is_carrier(self) -> bool:
+        return isinstance(self.item, Carrier)
+
+
+def _frame_of(carrier: Carrier, frame: Unit) -> bool:
+    """Whether ``frame`` (a frame unit) holds the frame ``carrier`` decodes to."""
+    if carrier.unit.layer == "cltu":
+        f = frame.data
+        return any(c.startswith(f) and len(c) - len(f) < 7 for c in carrier.candidates)
+    return frame.data in carrier.candidates
+
+
 @dataclass(slots=True)
 class _MapRun:
     """One MAP's segmented data field being joined (``run``, from the units in
@@ -302,10 +337,19 @@ class _MapRun:
 class Analyzer:
     """Units -> observations (see the module docstring). ``emit`` receives each one."""
 
-    def __init__(self, profile: Profile, emit: Callable[[Observation], None]) -> None:
+    def __init__(
+        self,
+        profile: Profile,
+        emit: Callable[[Observation], None],
+        window_s: float = PAIR_WINDOW_S,
+    ) -> None:
         self.p = profile
         self.emit = emit
-        self._pending: Carrier | Unit | None = None
+        self.window_s = window_s
+        self._order: deque[_Slot] = deque()  # every unit not yet emitted, in arrival order
+        # unpaired carriers (True) and frame units (False) of each link, oldest first
+        self._waiting: dict[tuple[tuple[str, str, str], bool], deque[_Slot]] = {}
+        self._latest_s = float("-inf")
         self._walkers: dict[Key, ZoneWalker] = {}
         self._vc_next: dict[Key, int] = {}
         self._maps: dict[Key, _MapRun] = {}
@@ -317,92 +361,131 @@ class Analyzer:
         self.emit(UnitObs((unit,), p.side(unit.src), p.side(unit.dst)))
         layer = unit.layer
         if layer in CARRIER_FRAME:
-            item: Carrier | Unit = self._carrier(unit)
+            slot = self._pair(_Slot(self._carrier(unit), (layer, unit.src, unit.dst)))
         elif layer in FRAME_LAYERS:
-            item = unit
+            carrier_layer = next(c for c, f in CARRIER_FRAME.items() if f == layer)
+            slot = self._pair(_Slot(unit, (carrier_layer, unit.src, unit.dst)))
         else:
-            self._flush()
-            self._packet_unit(unit)
-            return
-        pending = self._pending
-        if pending is not None and self._pairs(pending, item):
-            self._pending = None
-            if isinstance(pending, Carrier):
-                assert isinstance(item, Unit)
-                self._merged(pending, item)
-            else:
-                assert isinstance(item, Carrier)
-                self._merged(item, pending)
-            return
-        self._flush()
-        self._pending = item
+            slot = _Slot(unit, None)
+        if slot is not None:
+            self._order.append(slot)
+        self._latest_s = max(self._latest_s, unit.t_s)
+        self._drain(self._latest_s - self.window_s)
 
     def finish(self) -> None:
-        self._flush()
+        self._drain(float("inf"))
 
-    def _pairs(self, a: Carrier | Unit, b: Carrier | Unit) -> bool:
-        if isinstance(a, Carrier) == isinstance(b, Carrier):
-            return False
-        carrier, frame = (a, b) if isinstance(a, Carrier) else (b, a)
-        assert isinstance(carrier, Carrier) and isinstance(frame, Unit)
-        cu = carrier.unit
-        if CARRIER_FRAME[cu.layer] != frame.layer:
-            return False
-        if abs(cu.t_s - frame.t_s) > 1e-6 or (cu.src, cu.dst) != (frame.src, frame.dst):
-            return False
-        if cu.layer == "cltu":
-            f = frame.data
-            return any(c.startswith(f) and len(c) - len(f) < 7 for c in carrier.candidates)
-        return frame.data in carrier.candidates
+    def _pair(self, slot: _Slot) -> _Slot | None:
+        """Pair ``slot`` with the earliest unit of its link waiting for it (then the
+        waiting slot holds both and None is returned), else make it wait."""
+        key = slot.key
+        assert key is not None
+        partners = self._waiting.get((key, not slot.is_carrier))
+        for i, other in enumerate(partners or ()):
+            if abs(other.t_s - slot.t_s) > self.window_s:
+                continue
+            carrier, frame = (other, slot) if other.is_carrier else (slot, other)
+            assert isinstance(carrier.item, Carrier) and isinstance(frame.item, Unit)
+            if _frame_of(carrier.item, frame.item):
+                assert partners is not None
+                del partners[i]
+                other.partner, other.key = slot.item, None
+                return None
+        self._waiting.setdefault((key, slot.is_carrier), deque()).append(slot)
+        return slot
 
-    def _flush(self) -> None:
-        item, self._pending = self._pending, None
-        if item is None:
+    def _drain(self, before_s: float) -> None:
+        """Emit, in arrival order, every unit that waits for nothing any more: paired,
+        alone by nature (a packet), or past the window (``before_s``).
+
+        A carrier that found no frame record of its own (its frame could not be
+        decoded, or differs from the record) is followed by the first frame record of
+        its link that found no carrier either, within the window: where a capture
+        that writes each frame beside its carrier would have put it."""
+        order = self._order
+        while order:
+            head = order[0]
+            if head.key is not None and head.t_s >= before_s and len(order) <= MAX_WAITING:
+                return
+            order.popleft()
+            if head.emitted:
+                continue
+            beside = None
+            if head.key is not None:  # unpaired: it waits no more
+                self._waiting[(head.key, head.is_carrier)].remove(head)
+                if head.is_carrier:
+                    beside = self._take_frame(head)
+            self._emit_slot(head)
+            if beside is not None:
+                self._emit_slot(beside)
+
+    def _take_frame(self, carrier: _Slot) -> _Slot | None:
+        """The first unpaired frame record of ``carrier``'s link within the window."""
+        assert carrier.key is not None
+        frames = self._waiting.get((carrier.key, False))
+        for i, slot in enumerate(frames or ()):
+            if abs(slot.t_s - carrier.t_s) <= self.window_s:
+                assert frames is not None
+                del frames[i]
+                slot.key, slot.emitted = None, True
+                return slot
+        return None
+
+    def _emit_slot(self, slot: _Slot) -> None:
+        item, partner = slot.item, slot.partner
+        if isinstance(item, Carrier):
+            if isinstance(partner, Unit):
+                self._merged(item, partner)
+                return
+            self.emit(item.obs)
+            if item.frame is not None:
+                self._frame(CARRIER_FRAME[item.unit.layer], item.frame, (item.unit,), item.unit.t_s)
             return
-        if isinstance(item, Unit):
-            self._frame(item.layer, item.data, (item,))
-            return
-        self.emit(item.obs)
-        if item.frame is not None:
-            self._frame(CARRIER_FRAME[item.unit.layer], item.frame, (item.unit,))
+        if isinstance(partner, Carrier):
+            self._merged(partner, item)
+        elif item.layer in FRAME_LAYERS:
+            self._frame(item.layer, item.data, (item,), item.t_s)
+        else:
+            self._packet_unit(item)
 
     def _merged(self, carrier: Carrier, frame: Unit) -> None:
         if isinstance(carrier.obs, CltuObs):
             carrier.obs.frame_len = len(frame.data)
         self.emit(carrier.obs)
-        self._frame(frame.layer, frame.data, (frame, carrier.unit))
+        self._frame(frame.layer, frame.data, (frame, carrier.unit), carrier.unit.t_s)
 
     def _carrier(self, unit: Unit) -> Carrier:
         if unit.layer == "cltu":
             return decoding.cltu_carrier(unit, self.p)
         return decoding.cadu_carrier(unit, self.p)
 
-    def _frame(self, layer: str, data: bytes, units: tuple[Unit, ...]) -> None:
+    def _frame(self, layer: str, data: bytes, units: tuple[Unit, ...], t_s: float) -> None:
+        """A frame seen in ``units`` (the frame unit first), sent at ``t_s``."""
         if layer == "tm_frame":
-            self._tm(data, units)
+            self._tm(data, units, t_s)
         elif layer == "aos_frame":
-            self._aos(data, units)
+            self._aos(data, units, t_s)
         else:
-            self._tc(data, units)
+            self._tc(data, units, t_s)
 
     def _key(self, unit: Unit) -> tuple[str, str]:
         return self.p.domain(unit.src), self.p.domain(unit.dst)
 
     # -- TM and AOS frames: their CLCWs, their zones in order --------------------------------------
-    def _tm(self, data: bytes, units: tuple[Unit, ...]) -> None:
+    def _tm(self, data: bytes, units: tuple[Unit, ...], t_s: float) -> None:
         obs, inside = decoding.tm_frame(data, units, self._key(units[0]), self.p)
         self.emit(obs)
         if inside.clcw is not None:
-            self._clcw(inside.clcw, "tm", obs.scid, units)
+            self._clcw(inside.clcw, "tm", obs.scid, units, t_s)
         if inside.zone is not None:
             where = f"in TM frames of SCID {obs.scid}, VC {obs.vcid}"
             self._zone(inside, obs.vc_key, obs.vc_count, 256, where)
 
-    def _aos(self, data: bytes, units: tuple[Unit, ...]) -> None:
+    def _aos(self, data: bytes, units: tuple[Unit, ...], t_s: float) -> None:
         obs, inside = decoding.aos_frame(data, units, self._key(units[0]), self.p)
         self.emit(obs)
         if inside.clcw is not None:
-            self._clcw(inside.clcw, "aos", obs.scid, units)
+            self._clcw(inside.clcw, "aos", obs.scid, units, t_s)
         if inside.zone is not None:
             modulo = 1 << (28 if obs.count_usage else 24)
             where = f"in AOS frames of SCID {obs.scid}, VC {obs.vcid}"
@@ -425,11 +508,13 @@ class Analyzer:
         for raw, carried_by, ends in packets:
             self._packet(raw, carried_by, key, where, ends_zone=ends)
 
-    def _clcw(self, ocf: bytes, channel: str, scid: int, units: tuple[Unit, ...]) -> None:
+    def _clcw(
+        self, ocf: bytes, channel: str, scid: int, units: tuple[Unit, ...], t_s: float
+    ) -> None:
         obs = decoding.clcw(ocf, channel, scid, units)
         if decoding.is_farm_report(obs.word):
             cop = self._cop_vc(scid, obs.clcw_vcid)
-            obs.nr_facts = cop.clcw(obs.report_value, obs.lockout, units[0].t_s, units[0])
+            obs.nr_facts = cop.clcw(obs.report_value, obs.lockout, t_s, units[0])
         self.emit(obs)
 
     def _cop_vc(self, scid: int, vcid: int) -> _CopVc:
@@ -439,12 +524,12 @@ class Analyzer:
         return cop
 
     # -- TC frames: COP-1, segments joined per MAP, the packets of whole data fields ---------------
-    def _tc(self, data: bytes, units: tuple[Unit, ...]) -> None:
+    def _tc(self, data: bytes, units: tuple[Unit, ...], t_s: float) -> None:
         obs = decoding.tc_frame(data, units, self.p)
         valid = obs.version == 0 and obs.frame_type is not None
         if valid:
             cop = self._cop_vc(obs.scid, obs.vcid)
-            obs.cop = cop.frame(obs, data, units[0].t_s, self.p.cop1.ack_latency_s)
+            obs.cop = cop.frame(obs, data, t_s, self.p.cop1.ack_latency_s)
         fields = None
         facts = obs.cop
         # data fields of Type-AD and BD frames, once: a retransmission's was judged already
