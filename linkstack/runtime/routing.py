@@ -44,8 +44,8 @@ import struct
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from channels.contacts import DEFAULT_ISL_MAX_RANGE_M, contact_plan
 from channels.contacts import DEFAULT_ISL_STEP_S as ISL_STEP_S
-from channels.contacts import contact_plan
 from channels.geometry import C_MPS
 from channels.scenarios import Scenario
 from linkstack.errors import ConfigError, DecodeError, EncodeError
@@ -160,7 +160,8 @@ class ContactState:
 
     ``acquisition_s``: receivers lock this long after AOS (the RF ReceiverModel's
     default), and the ground waits ``acquisition_margin_s`` more; ``pat_s``: laser
-    terminals point, acquire and track this long after a link comes into view;
+    terminals point, acquire and track this long after a link comes into view, and
+    reach ``isl_max_range_m`` (the scenario's terminal: the links' physics has the same);
     ``min_pass_left_s``: no uplink is started in the last seconds of a pass;
     ``min_downlink_left_s`` the same for a downlink.
     """
@@ -175,6 +176,7 @@ class ContactState:
         acquisition_s: float = 3.0,
         acquisition_margin_s: float = 1.0,
         pat_s: float = 30.0,
+        isl_max_range_m: float = DEFAULT_ISL_MAX_RANGE_M,
         min_pass_left_s: float = 20.0,
         min_downlink_left_s: float = 5.0,
         lookahead_s: float = DEFAULT_LOOKAHEAD_S,
@@ -193,6 +195,7 @@ class ContactState:
         # the plan's AOS is found to 10 ms, the receivers' own to 1 ms: wait a little more
         self.acquisition_s = acquisition_s + acquisition_margin_s
         self.pat_s = pat_s
+        self.isl_max_range_m = isl_max_range_m
         self.min_pass_left_s = min_pass_left_s
         self.min_downlink_left_s = min_downlink_left_s
         self.lookahead_s = lookahead_s
@@ -228,6 +231,7 @@ class ContactState:
             step_s=self.step_s,
             samples=False,
             isl=bool(self._lasers),
+            isl_max_range_m=self.isl_max_range_m,
         )
         for w in plan.ground:
             passes = self._passes[w.satellite]

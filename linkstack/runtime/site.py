@@ -73,6 +73,7 @@ class Site:
             start_t_s=clock.now() if contacts_from_t_s is None else contacts_from_t_s,
             acquisition_s=config.uplink_rf.receiver.acquisition_s,
             pat_s=config.laser.pat_s,
+            isl_max_range_m=config.laser.max_range_m,
             chunk_s=contacts_chunk_s,
         )
         names = scenario.satellite_names

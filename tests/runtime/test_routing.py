@@ -192,3 +192,27 @@ def test_routes_to_every_satellite_at_once_and_the_spread_rank_at_equal_load(con
             assert other != ranked
         checked += 1
     assert checked > 20
+
+
+def test_laser_windows_end_at_the_scenarios_terminal_reach():
+    """The ring's neighbours are 3,560 km apart: up with the default 5,000 km reach,
+    never with a 3,000 km terminal; a scenario's reach is the routes' (the links'
+    physics has the same), not the default."""
+    from linkstack.runtime import clock as clk
+    from linkstack.runtime.scenario import loads
+    from linkstack.runtime.site import Site
+
+    scenario = default_scenario()
+    near = ContactState(scenario, isl_max_range_m=3_000e3)
+    far = ContactState(scenario)
+    times = [60.0 + 600.0 * k for k in range(12)]
+    assert all(near.laser_up("CS-01", "CS-02", t) is None for t in times)
+    assert all(far.laser_up("CS-01", "CS-02", t) is not None for t in times)
+    config = loads("[links.laser]\nmax_range_m = 3000e3\n").emulation
+
+    async def main() -> ContactState:
+        return Site(clk.make_clock(True), config, scenario).contacts
+
+    contacts = clk.run(main, emulated=True)
+    assert contacts.isl_max_range_m == 3_000e3
+    assert contacts.laser_up("CS-01", "CS-02", 600.0) is None
