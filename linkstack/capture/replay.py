@@ -28,9 +28,21 @@ inside it and every Space Packet (one port a layer, :mod:`linkstack.capture.pcap
 For each kind of link (uplink, downlink, laser) the replay decodes the lowest
 layer the capture has (CLTU, else TC frame; CADU, else frame; else the Space
 Packets themselves), and checks the layers above against what it decoded: each
-frame unit must equal the frame decoded from the unit before it, and the
-``space_packet`` units (every packet as it was handed to the framing layer) must
-equal the packets decoded from the units, in order, link by link.
+frame unit must equal the frame decoded from its unit, and the ``space_packet``
+units (every packet as it was handed to the framing layer) must equal the packets
+decoded from the units, in order, link by link.
+
+**A frame unit and its unit.** linkstack writes a frame right after its CLTU or CADU,
+at the same instant; other tools write it when they decoded the unit, tens of
+milliseconds later, or before its unit went out. A frame unit goes with the unit of
+its link that decodes to the very same frame, within
+:data:`~linkstack.capture.reader.PAIR_WINDOW_S` either way (the earliest, when a
+frame was sent twice), whatever lies between them; it is checked, never decoded
+again. One that equals no unit's frame goes with the unit beside it at the same
+instant, else (once the window has passed, and if the link's units have frame units
+at all) with the earliest unit of its link left without one, and is reported as
+different (or as following a refused unit). A frame unit that goes with no unit is
+decoded on its own, as in a capture of frames alone.
 
 **Foreign units.** The managed parameters a unit does not carry are found from the
 first units of a link (the Reed-Solomon code and depth, randomization, the frame
@@ -50,13 +62,13 @@ the command line little (the light codecs only, about 0.1 s).
 from __future__ import annotations
 
 import functools
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, TypeVar
 
 from linkstack.capture.network import LAYERS, NODE_NETWORKS
-from linkstack.capture.reader import CapturedUnit
+from linkstack.capture.reader import PAIR_WINDOW_S, CapturedUnit
 from linkstack.ccsds.aos import AosConfig, AosFrame, AosReceiver, mpdu_unpack
 from linkstack.ccsds.cop1.clcw import Clcw, is_clcw
 from linkstack.ccsds.cop1.farm import Farm, FarmEvent, FarmState
@@ -317,6 +329,17 @@ def _grown(before: Mapping[str, int], after: Mapping[str, int]) -> dict[str, int
 # -- one link's receive chain -----------------------------------------------------------------
 
 
+class _Carried:
+    """A CLTU or CADU decoded on a link, waiting for the frame unit that records it:
+    its time and the frame it gave (None: refused)."""
+
+    __slots__ = ("frame", "t_s")
+
+    def __init__(self, t_s: float, frame: bytes | None) -> None:
+        self.t_s = t_s
+        self.frame = frame
+
+
 class _Link:
     """The receiving end of one link: its chain, built as the units show what they are."""
 
@@ -339,6 +362,9 @@ class _Link:
         self.last: tuple[float, str, str] = (0.0, "", "")  # the last unit's time and ends
         self.recorded: list[bytes] = []  # the capture's space_packet units of this link
         self.decoded: list[bytes] = []  # packets decoded from the units
+        self.carried: deque[_Carried] = deque()  # units whose frame unit has not come yet
+        self.records: deque[CapturedUnit] = deque()  # frame units whose unit has not come yet
+        self.paired = 0  # frame units that found their unit: this link's units have them
 
 
 class Replayer:
@@ -352,7 +378,12 @@ class Replayer:
     every receiver's counters, summed per kind of link."""
 
     def __init__(
-        self, layers: Iterable[str] = LAYERS, *, side: str = "both", verbose: bool = False
+        self,
+        layers: Iterable[str] = LAYERS,
+        *,
+        side: str = "both",
+        verbose: bool = False,
+        window_s: float = PAIR_WINDOW_S,
     ) -> None:
         if side not in SIDES:
             raise ConfigError("replay", "side", f"must be one of {SIDES}, got {side!r}")
@@ -361,7 +392,11 @@ class Replayer:
         self._relay = heavy.RelayHeader
         self.side = side
         self.verbose = verbose
+        layers = set(layers)
         self.sources = decode_sources(layers)
+        self.window_s = window_s
+        # the kinds of link whose units come with frame units in the capture
+        self._recorded = {fam for fam, pair in FAMILIES.items() if set(pair) <= layers}
         self.links: dict[tuple[str, tuple[str, ...]], _Link] = {}
         self.stats: Counter[str] = Counter()
         self.units_by_layer: Counter[str] = Counter()
@@ -375,6 +410,9 @@ class Replayer:
         # the last CLTU or CADU: its link, time and frame (None: refused), for the check
         # of the frame unit that a linkstack capture writes right after it
         self._after: tuple[_Link, float, bytes | None] | None = None
+        self._beside: tuple[_Link, _Carried] | None = None  # the last unit, while it waits
+        self._waiting: dict[_Link, None] = {}  # links with units or frame units waiting
+        self._latest_s = float("-inf")
 
     # -- the entry point ---------------------------------------------------------------
     def feed(self, unit: CapturedUnit) -> list[ReplayEvent]:
@@ -398,23 +436,28 @@ class Replayer:
             self.stats["units_other_side"] += 1
             return []
         events: list[ReplayEvent] = []
+        if unit.t_s > self._latest_s:
+            self._latest_s = unit.t_s
+            self._expire(unit.t_s - self.window_s, events)
         link = self._link(family, unit)
         link.last = (unit.t_s, unit.src, unit.dst)
         source = self.sources[family]
         layer = unit.layer
-        after, self._after = self._after, None
+        beside, self._beside = self._beside, None
         if layer == "space_packet":
             if source == "space_packet":
                 self.stats["units_decoded"] += 1
                 self._packet(link, unit, unit.data, events)
             else:
                 link.recorded.append(unit.data)
-        elif layer != source and after is not None and after[0] is link and after[1] == unit.t_s:
-            self._check_frame(link, unit, after[2], events)  # the frame of the unit before
+        elif layer != source and family in self._recorded and source == FAMILIES[family][0]:
+            self._frame_unit(link, unit, beside, events)
         elif layer == "cltu":
             self._cltu(link, unit, events)
+            self._carried(link, unit, events)
         elif layer in ("tm_cadu", "aos_cadu"):
             self._cadu(link, unit, events)
+            self._carried(link, unit, events)
         elif layer == "tc_frame":
             self._tc(link, unit, unit.data, events, counted=True)
         elif layer == "tm_frame":
@@ -422,6 +465,73 @@ class Replayer:
         else:
             self._aos(link, unit, unit.data, events, counted=True)
         return events
+
+    # -- frame units and the units they record -------------------------------------------
+    def _carried(self, link: _Link, unit: CapturedUnit, events: list[ReplayEvent]) -> None:
+        """A CLTU or CADU was decoded (``self._after``): the frame unit waiting for it,
+        or it waits for its frame unit."""
+        after, self._after = self._after, None
+        if after is None or link.family not in self._recorded:
+            return
+        frame = after[2]
+        if frame is not None:
+            for record in link.records:
+                if record.data == frame and abs(record.t_s - unit.t_s) <= self.window_s:
+                    link.records.remove(record)
+                    self._check_frame(link, record, frame, events)
+                    return
+        carried = _Carried(unit.t_s, frame)
+        link.carried.append(carried)
+        self._waiting[link] = None
+        self._beside = (link, carried)
+
+    def _frame_unit(
+        self,
+        link: _Link,
+        unit: CapturedUnit,
+        beside: tuple[_Link, _Carried] | None,
+        events: list[ReplayEvent],
+    ) -> None:
+        """A frame unit where its link's units are decoded: checked against the unit
+        whose frame it is, else the unit beside it, else it waits for its unit."""
+        for carried in link.carried:
+            if carried.frame == unit.data and abs(carried.t_s - unit.t_s) <= self.window_s:
+                link.carried.remove(carried)
+                self._check_frame(link, unit, carried.frame, events)
+                return
+        if beside is not None and beside[0] is link and beside[1].t_s == unit.t_s:
+            link.carried.remove(beside[1])  # linkstack's: the frame of the unit before
+            self._check_frame(link, unit, beside[1].frame, events)
+            return
+        link.records.append(unit)
+        self._waiting[link] = None
+
+    def _expire(self, before_s: float, events: list[ReplayEvent]) -> None:
+        """Units and frame units that waited past the window (all of them at the end):
+        a frame unit goes with the earliest unit of its link left without one (on a link
+        whose units have frame units), and is decoded on its own when there is none; a
+        unit needs no frame unit."""
+        for link in list(self._waiting):
+            records, carried = link.records, link.carried
+            while records and records[0].t_s < before_s:
+                record = records.popleft()
+                near = None
+                if link.paired:  # else nothing says this link's units come with frame units
+                    window = self.window_s
+                    near = next((c for c in carried if abs(c.t_s - record.t_s) <= window), None)
+                if near is not None:
+                    carried.remove(near)
+                    self._check_frame(link, record, near.frame, events)
+                elif record.layer == "tc_frame":
+                    self._tc(link, record, record.data, events, counted=True)
+                elif record.layer == "tm_frame":
+                    self._tm(link, record, record.data, events, counted=True)
+                else:
+                    self._aos(link, record, record.data, events, counted=True)
+            while carried and carried[0].t_s < before_s:
+                carried.popleft()
+            if not records and not carried:
+                del self._waiting[link]
 
     def _link(self, family: str, unit: CapturedUnit) -> _Link:
         if family == UPLINK:
@@ -914,6 +1024,7 @@ class Replayer:
         self, link: _Link, unit: CapturedUnit, expected: bytes | None, events: list[ReplayEvent]
     ) -> None:
         self.stats["units_checked"] += 1
+        link.paired += 1
         if expected is None:
             self.checks[f"{unit.layer}:unit_refused"] += 1
         elif expected == unit.data:
@@ -929,8 +1040,10 @@ class Replayer:
             )
 
     def finish(self) -> list[ReplayEvent]:
-        """The end of the capture: payloads left incomplete, and the space_packet check."""
+        """The end of the capture: the frame units still waiting, payloads left
+        incomplete, and the space_packet check."""
         events: list[ReplayEvent] = []
+        self._expire(float("inf"), events)
         for (family, _), link in self.links.items():
             t, src, dst = link.last
             for apid in sorted(link.apids):
