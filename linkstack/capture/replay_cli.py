@@ -3,7 +3,7 @@
 ::
 
     linkstack replay FILE [--as ground|sat|both] [--realtime|--fast]
-                     [--port LAYER=PORT ...] [-v]
+                     [--port LAYER=PORT ...] [--scenario FILE [--view sent|delivered]] [-v]
 
 Each unit of the capture goes, at its recorded time, into the receive chain that
 the node at the far end runs (:class:`~linkstack.capture.replay.Replayer`, the
@@ -14,7 +14,11 @@ I/O around it: the file, the clock, the printing and the summary.
 **Files.** A pcap or a pcapng (read directly by :mod:`linkstack.capture.reader`),
 from linkstack or any capture of CADUs, CLTUs, frames or Space Packets over UDP
 (IPv4 or IPv6): on the documented ports, or on others named with ``--port
-LAYER=PORT``. The side file ``FILE.nodes.json``, when there is one, gives the node
+LAYER=PORT``; a capture of running daemons (``tshark -i lo``) on their port plan
+with ``--scenario FILE``, each port one link (its layer and ends) and one view of it
+(``--view``: ``sent`` into the channel, the default, or ``delivered`` out of it; the
+command line hands this module the plan, as the daemons' layer is above this one).
+The side file ``FILE.nodes.json``, when there is one, gives the node
 names and the epoch back. What cannot be used is said, never a traceback: a
 damaged record is skipped (or, when the file cannot be read further, the replay
 stops there and says why); the summary counts the units read, decoded and refused
@@ -38,7 +42,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from linkstack.capture.network import LAYER_BY_PORT, LAYERS, NodeRegistry
-from linkstack.capture.reader import CapturedUnit, PcapReader, ReadProblem
+from linkstack.capture.reader import CapturedUnit, PcapReader, PortRole, ReadProblem
 from linkstack.capture.replay import (
     FAMILIES,
     RECEIVER,
@@ -50,6 +54,9 @@ from linkstack.capture.replay import (
 from linkstack.errors import ConfigError, DecodeError, LinkstackError
 
 REFUSALS_PRINTED = 10  # of one kind (layer and field), unless verbose
+VIEWS = ("sent", "delivered")  # of a unit on the daemons' port plan: into the channel, out of it
+# a scenario file -> (port -> PortRole, what it is): the daemons' port plan
+PortPlanReader = Callable[[str], tuple[Mapping[int, PortRole], str]]
 
 
 class CaptureFileError(LinkstackError):
@@ -63,19 +70,27 @@ class CaptureFile:
     """A capture to replay: its units (a tolerant reader), epoch and node names.
 
     ``ports``: extra layer ports (``{"tm_cadu": 5000}``), on top of the documented
-    ones. :meth:`units` yields :class:`CapturedUnit` and, for a record that cannot be
-    read, :class:`ReadProblem`; it raises :class:`CaptureFileError` when the file is
-    no capture at all. ``stats`` holds the reader's counters of the last pass."""
+    ones; ``links``: ports that carry one link each (the daemons' port plan), of which
+    only the units of ``views`` are read. :meth:`units` yields :class:`CapturedUnit`
+    and, for a record that cannot be read, :class:`ReadProblem`; it raises
+    :class:`CaptureFileError` when the file is no capture at all. ``stats`` holds the
+    reader's counters of the last pass."""
 
     def __init__(
-        self, path: str | os.PathLike[str], ports: Mapping[str, int] | None = None
+        self,
+        path: str | os.PathLike[str],
+        ports: Mapping[str, int] | None = None,
+        links: Mapping[int, PortRole] | None = None,
+        views: Iterable[str] | None = None,
     ) -> None:
         self.path = Path(path)
-        self.ports: dict[int, str] = dict(LAYER_BY_PORT)
+        self.ports: dict[int, str | PortRole] = dict(LAYER_BY_PORT)
+        self.ports.update(links or {})
         for layer, port in (ports or {}).items():
             if layer not in LAYERS:
                 raise ConfigError("replay", "port", f"unknown layer {layer!r}: {sorted(LAYERS)}")
             self.ports[port] = layer
+        self.views = None if views is None else tuple(views)
         self.note = ""
         self.format = "pcap"  # or "pcapng", as the last pass over the file found
         try:
@@ -96,7 +111,9 @@ class CaptureFile:
         except OSError as exc:
             raise CaptureFileError(f"cannot read {self.path}: {exc.strerror or exc}") from None
         with f:
-            reader = PcapReader(f, epoch=self.epoch, registry=self.registry, ports=self.ports)
+            reader = PcapReader(
+                f, epoch=self.epoch, registry=self.registry, ports=self.ports, views=self.views
+            )
             self.stats = reader.stats
             try:
                 yield from reader.read(resume=True)
@@ -189,6 +206,7 @@ def _summary(result: ReplayResult) -> list[str]:
         "not IP": rs["not_ip"],
         "not UDP": rs["not_udp"],
         "UDP on other ports (see --port LAYER=PORT)": rs["other_ports"],
+        "units of the other view (--view)": rs["other_view"],
         "empty UDP datagrams": rs["empty_datagrams"],
         "IPv4 datagrams missing fragments": rs["incomplete_datagrams"],
         "records unreadable": len(result.read_problems),
@@ -236,20 +254,31 @@ def replay_file(
     ports: Mapping[str, int] | None = None,
     verbose: bool = False,
     say: Callable[[str], None] = print,
+    links: Mapping[int, PortRole] | None = None,
+    view: str = VIEWS[0],
+    ports_text: str = "",
 ) -> ReplayResult:
     """Replay one capture, saying what the receivers decode as it goes and a summary
-    at the end. Raises :class:`CaptureFileError` if the file is no capture at all."""
+    at the end. ``links``: the ports of a daemons' port plan (``ports_text`` says
+    whose), of which the ``view`` is replayed. Raises :class:`CaptureFileError` if the
+    file is no capture at all."""
     from linkstack.runtime import clock as clk  # noqa: PLC0415 - see the module docstring
 
-    capture = CaptureFile(path, ports)
+    if view not in VIEWS:
+        raise ConfigError("replay", "view", f"must be one of {VIEWS}, got {view!r}")
+    capture = CaptureFile(path, ports, links, (view,) if links else None)
     layers, families, first_t = capture.survey()
     replayer = Replayer(layers, side=side, verbose=verbose)
     result = ReplayResult(replayer, Counter())
     names = "node names from the side file" if capture.named else "no side file: addresses"
+    if links:
+        names = "node names from the port plan" + (", the side file" if capture.named else "")
     epoch = capture.epoch.isoformat()
     say(f"linkstack replay {capture.path} ({capture.format}; epoch {epoch}; {names})")
     if capture.note:
         say(f"  {capture.note}")
+    if ports_text:
+        say(f"  ports: {ports_text}; view {view}")
     plan = []
     for fam, source in replayer.sources.items():
         if fam in families and source is not None and (side == "both" or RECEIVER[fam] == side):
@@ -316,6 +345,13 @@ def cmd_replay(args: argparse.Namespace) -> int:
     ports: dict[str, int] = {}
     for layer, port in args.port or ():
         ports[layer] = port
+    links: Mapping[int, PortRole] | None = None
+    ports_text = ""
+    if args.scenario is not None:
+        if args.port_plan is None:
+            print("linkstack replay: --scenario needs the linkstack command line", file=sys.stderr)
+            return 2
+        links, ports_text = args.port_plan(args.scenario)
     try:
         result = replay_file(
             args.pcap,
@@ -324,6 +360,9 @@ def cmd_replay(args: argparse.Namespace) -> int:
             ports=ports,
             verbose=args.verbose,
             say=functools.partial(print, flush=True) if args.realtime else print,
+            links=links,
+            view=args.view,
+            ports_text=ports_text,
         )
     except BrokenPipeError:  # the reader went away (`| head`): stop quietly
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
@@ -340,8 +379,11 @@ def cmd_replay(args: argparse.Namespace) -> int:
 
 def add_replay_parser(
     subparsers: argparse._SubParsersAction[argparse.ArgumentParser],
+    port_plan: PortPlanReader | None = None,
 ) -> argparse.ArgumentParser:
-    """Register ``linkstack replay`` on the CLI's subparsers."""
+    """Register ``linkstack replay`` on the CLI's subparsers. ``port_plan`` reads a
+    scenario's port plan for ``--scenario`` (the daemons' layer has it; the command
+    line hands it over)."""
     p = subparsers.add_parser(
         "replay",
         help="feed a capture's units into the receivers and print what they decode",
@@ -371,12 +413,26 @@ def add_replay_parser(
         help="UDP port of a layer, besides the documented ones (repeatable), e.g. tm_cadu=5000",
     )
     p.add_argument(
+        "--scenario",
+        metavar="FILE",
+        help="a capture of running daemons (tshark -i lo): the scenario whose port plan "
+        "(one UDP port per link) tells each unit's link and layer",
+    )
+    p.add_argument(
+        "--view",
+        choices=VIEWS,
+        default=VIEWS[0],
+        help="with --scenario: replay the units as their senders emitted them (sent, the "
+        "default) or as the channel delivered them to the receivers (delivered: after bit "
+        "errors and losses)",
+    )
+    p.add_argument(
         "-v",
         "--verbose",
         action="store_true",
         help="every frame (idle ones too), every CLCW and every refusal",
     )
-    p.set_defaults(func=cmd_replay)
+    p.set_defaults(func=cmd_replay, port_plan=port_plan)
     return p
 
 

@@ -27,7 +27,7 @@ a plan is made, so that importing this module costs the command line nothing.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from linkstack.capture.reader import PortRole
 
@@ -37,8 +37,7 @@ DEFAULT_VIEW = SENT
 _UNIT_LAYER = {"uplink": "cltu", "downlink": "tm_cadu", "isl": "aos_cadu"}
 
 
-@dataclass(frozen=True)
-class PlanPorts:
+class PlanPorts(NamedTuple):
     """A scenario's port table: ``ports`` (port -> :class:`PortRole`) and a line that
     says where it came from."""
 

@@ -613,9 +613,10 @@ def build_parser() -> argparse.ArgumentParser:
     # subcommands that live beside the code they drive
     from linkstack.capture import replay_cli, samples
     from linkstack.conformance import add_conform_parser
+    from linkstack.conformance.portplan import plan_ports
     from linkstack.tools.wireshark import add_wireshark_parser
 
-    replay_cli.add_replay_parser(sub)
+    replay_cli.add_replay_parser(sub, port_plan=plan_ports)  # the daemons' port plan
     samples.add_samples_parser(sub)
     add_conform_parser(sub)
     add_wireshark_parser(sub)
