@@ -528,7 +528,8 @@ class Replayer:
                     self._tm(link, record, record.data, events, counted=True)
                 else:
                     self._aos(link, record, record.data, events, counted=True)
-            while carried and carried[0].t_s < before_s:
+            # a unit stays a window longer: a frame unit still waiting may go with it
+            while carried and carried[0].t_s < before_s - self.window_s:
                 carried.popleft()
             if not records and not carried:
                 del self._waiting[link]

@@ -1,0 +1,91 @@
+"""Captures of linkstack's traffic as other tools make them, from the project's own.
+
+- :func:`frames_late`: the frame records written when a tool decoded the unit, some
+  milliseconds after its CLTU or CADU (or before it, ``delay_s`` < 0), the records in
+  time order, so that other units come between a unit and its frame record; written
+  by the project's writer (linkstack/capture/pcap.py) with the side file.
+- :func:`on_port_plan`: what ``tshark -i lo`` sees of running daemons: each CLTU and
+  CADU on its link's ports of a scenario's port plan (linkstack/daemon/wire.py), sent
+  from the sender's port to ``channel_port + k`` and, ``deliver_s`` later, from
+  there to ``node_port + k``; everything on 127.0.0.1, a pcapng written by scapy; no
+  frame records, no packets, no side file.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from scapy.layers.inet import IP, UDP
+from scapy.layers.l2 import Ether
+from scapy.packet import Raw
+from scapy.utils import wrpcapng
+
+from linkstack.capture.pcap import PcapCapture, PcapReader
+from linkstack.daemon.wire import LinkSpec, PortPlan
+from linkstack.runtime.scenario import ScenarioFile
+
+FRAME_LAYERS = ("tc_frame", "tm_frame", "aos_frame")
+UNIT_LAYERS = ("cltu", "tm_cadu", "aos_cadu")
+
+
+def frames_late(src: Path, dst: Path, delay_s: float) -> Path:
+    """A copy of the capture ``src`` with every frame record ``delay_s`` after its unit."""
+    reader = PcapReader(src)
+    timed = []
+    for i, u in enumerate(reader):
+        t_s = u.t_s + delay_s if u.layer in FRAME_LAYERS else u.t_s
+        timed.append((t_s, i, u))
+    timed.sort(key=lambda x: (x[0], x[1]))
+    with PcapCapture(dst, reader.epoch) as cap:
+        for t_s, _, u in timed:
+            cap.unit(u.layer, t_s, u.src, u.dst, u.data)
+    return dst
+
+
+def units_only(src: Path, dst: Path) -> Path:
+    """A copy of the capture ``src`` with its CLTUs and CADUs alone (what the port
+    plan shows of it), by the project's writer."""
+    reader = PcapReader(src)
+    with PcapCapture(dst, reader.epoch) as cap:
+        for u in reader:
+            if u.layer in UNIT_LAYERS:
+                cap.unit(*u)
+    return dst
+
+
+def _spec(plan: PortPlan, layer: str, src: str, dst: str) -> LinkSpec:
+    """The link of a unit of ``layer`` from node ``src`` to ``dst`` (``sat:NAME``)."""
+    src, dst = src.removeprefix("sat:"), dst.removeprefix("sat:")
+    if layer == "cltu":
+        return plan.uplink(dst)
+    if layer == "tm_cadu":
+        return plan.downlink(src)
+    return plan.isl(src, dst)
+
+
+def on_port_plan(src: Path, dst: Path, settings: ScenarioFile, deliver_s: float = 0.005) -> Path:
+    """The CLTUs and CADUs of the capture ``src`` on the port plan of ``settings``."""
+    reader = PcapReader(src)
+    d = settings.daemon
+    plan = PortPlan(settings.scenario, d.host, d.channel_port, d.node_port)
+    t0 = reader.epoch.timestamp()
+    packets = []
+    for i, u in enumerate(reader):
+        if u.layer not in UNIT_LAYERS:
+            continue
+        spec = _spec(plan, u.layer, u.src, u.dst)
+        for t_s, sport, dport in (
+            (u.t_s, spec.source_port, spec.channel_port),  # into the channel
+            (u.t_s + deliver_s, spec.channel_port, spec.node_port),  # out of it
+        ):
+            pkt = (
+                Ether(src="00:00:00:00:00:00", dst="00:00:00:00:00:00")
+                / IP(src="127.0.0.1", dst="127.0.0.1")
+                / UDP(sport=sport, dport=dport)
+                / Raw(u.data)
+            )
+            pkt.time = t0 + t_s
+            packets.append((t_s, i, pkt))
+    packets.sort(key=lambda x: (x[0], x[1]))
+    wrpcapng(str(dst), [p for _, _, p in packets])
+    return dst
