@@ -302,7 +302,9 @@ GOOD_PCAPNG = (
     _shb()
     + _idb(tsresol=9)
     + _idb(tsoffset=5)
+    + _idb(101)  # raw IP beside Ethernet
     + b"".join(_epb(f, T + i, iface=i % 2) for i, f in enumerate(FRAMES))
+    + _epb(FRAMES[0][14:], T, iface=2)
     + _spb(_frame(bytes(3000), 47002)[:1600])
 )
 
