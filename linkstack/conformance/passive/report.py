@@ -97,7 +97,7 @@ def format_text(report: Report, width: int = 100) -> str:
                 rule.statement, width, initial_indent=indent, subsequent_indent=indent
             )
             if r.status == "error":
-                lines.append(indent + f"the rule could not be judged: {r.error}")
+                lines.append(indent + f"the rule itself broke (a bug to report): {r.error}")
             lines += [indent + line for line in finding_lines(report, r)]
             lines.append("")
         elif r.status == "pass":
