@@ -82,9 +82,10 @@ tools:
 
 test: tools
 
-# pytest exits 5 when it collected no tests; say so, and fail.
+# pytest exits 5 when it collected no tests; say so, and fail. The tests run on every
+# core (pytest-xdist): the daemon tests mostly wait on their processes and sockets.
 test: lint typecheck
-	@$(BIN)/python -m pytest -q; rc=$$?; \
+	@$(BIN)/python -m pytest -q -n auto --dist worksteal; rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "make test: pytest collected no tests; that is a failure"; fi; \
 	exit $$rc
 

@@ -4,6 +4,7 @@ kernel for one ephemeral port at a time would not do)."""
 
 from __future__ import annotations
 
+import os
 import random
 import socket
 
@@ -17,12 +18,28 @@ def free(port: int, kind: int = socket.SOCK_DGRAM) -> bool:
     return True
 
 
+# Below Linux's ephemeral range (32768 and up: the kernel's choice for a port 0, which
+# the broker fixture and every client connection take), and split between the
+# pytest-xdist workers, so that two tests running at once never pick the same block
+# between checking it and binding it.
+LOW, HIGH = 20_000, 32_768
+
+
+def _worker_range() -> tuple[int, int]:
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")  # gw0, gw1, ...
+    count = max(1, int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1")))
+    k = int(worker[2:]) if worker[2:].isdigit() else 0
+    width = (HIGH - LOW) // count
+    return LOW + k * width, LOW + (k + 1) * width
+
+
 def free_block(n_udp: int, n_tcp: int = 0) -> int:
     """The first of ``n_udp`` consecutive free UDP ports, followed by ``n_tcp`` free
-    TCP ports."""
+    TCP ports, in this worker's range."""
     rng = random.Random()
+    lo, hi = _worker_range()
     for _ in range(200):
-        base = rng.randrange(20_000, 60_000 - n_udp - n_tcp)
+        base = rng.randrange(lo, hi - n_udp - n_tcp)
         udp, tcp = range(base, base + n_udp), range(base + n_udp, base + n_udp + n_tcp)
         if all(free(p) for p in udp) and all(free(p, socket.SOCK_STREAM) for p in tcp):
             return base

@@ -40,6 +40,7 @@ TOPICS = Topics("linkstack", "mcc")
 SATELLITES = 12
 LINKS = 2 * SATELLITES + 2 * 12  # uplinks, downlinks, both ways of the 12 laser pairs
 HANG_S = 90.0  # against hangs only
+MQTT_ROLES = ("ground", "all")  # the roles that subscribe to the broker
 
 
 def free_ports() -> tuple[int, int, int]:
@@ -94,9 +95,14 @@ class Run:
         return out
 
     async def ready(self, *procs: subprocess.Popen) -> None:
+        """Until each daemon says it is ready, and a ground that it is subscribed to
+        its broker too (it may say ready first: a query published before that would
+        reach no one)."""
         deadline = time.monotonic() + HANG_S
         for proc in procs:
-            while '"msg":"ready"' not in self.log_of(proc):
+            role = next(r for r, p, _ in self.procs if p is proc)
+            marks = ['"msg":"ready"'] + (['"msg":"mqtt connected"'] if role in MQTT_ROLES else [])
+            while not all(mark in self.log_of(proc) for mark in marks):
                 if proc.poll() is not None:
                     pytest.fail(f"a daemon exited at start:\n{self.log_of(proc)[-3000:]}")
                 if time.monotonic() > deadline:

@@ -3,14 +3,19 @@ stopping a process."""
 
 from __future__ import annotations
 
+import random
 import socket
 import subprocess
 
 
 def free_ports(udp: int, tcp: int = 0, first: int = 30_000) -> int:
     """The first port of ``udp`` consecutive UDP ports followed by ``tcp`` TCP ports,
-    all free on 127.0.0.1 (bound and released to check)."""
-    for base in range(first, 60_000, udp + tcp + 10):
+    all free on 127.0.0.1 (bound and released to check), from ``first`` on; the search
+    starts at a random block, so that two benches started at once rarely try the same."""
+    step = udp + tcp + 10
+    blocks = list(range(first, 60_000 - step, step))
+    at = random.randrange(len(blocks))
+    for base in blocks[at:] + blocks[:at]:
         socks: list[socket.socket] = []
         try:
             for port in range(base, base + udp + tcp):
