@@ -112,28 +112,26 @@ class Lateness:
     """How late a link hands units over against their deadlines (emission start +
     serialisation + propagation): zero in emulated time, the scheduler's delay in
     wall-clock time. ``count`` and ``max_s`` over the whole run; percentiles over the
-    last ``window`` units, kept as 8-octet doubles (a ring once full: a daemon's
-    hundred links filling deques of float objects grew by megabytes over a soak)."""
+    last ``window`` units, kept in a ring of 8-octet doubles allocated whole at the
+    start (a daemon's hundred links filling deques of float objects grew by megabytes
+    over a soak; rings that grew as units came made its memory creep for an hour)."""
 
     def __init__(self, window: int = 4096) -> None:
         self.count = 0
         self.max_s = 0.0
         self.window = window
-        self._recent = array("d")
+        self._recent = array("d", bytes(8 * window))
 
     def record(self, late_s: float) -> None:
-        if len(self._recent) < self.window:
-            self._recent.append(late_s)
-        else:  # the oldest value is at count % window
-            self._recent[self.count % self.window] = late_s
+        self._recent[self.count % self.window] = late_s  # the oldest value is there
         self.count += 1
         self.max_s = max(self.max_s, late_s)
 
     def percentiles(self, *q: float) -> list[float]:
         """The ``q`` quantiles (0..1) of the recent lateness, in seconds (NaN when none)."""
-        if not self._recent:
+        if not self.count:
             return [NAN for _ in q]
-        values = sorted(self._recent)
+        values = sorted(self._recent[: min(self.count, self.window)])
         last = len(values) - 1
         return [values[min(last, round(x * last))] for x in q]
 
