@@ -214,6 +214,10 @@ class UnitPorts:
             writer.write(unit)
             self.stats["units_out"] += 1
 
+    def where(self) -> str:
+        """Which satellite is on which port, for logs."""
+        return ", ".join(f"{n} on {self.port + i}" for n, i in self.indexes.items())
+
     def connections(self, satellite: str) -> int:
         return len(self._writers.get(satellite, ()))
 

@@ -83,7 +83,7 @@ class FlightRadio:
             s.transport,
             s.uplink,
             s.downlink,
-            ", ".join(f"{n} on {s.port + i}" for n, i in self.ports.indexes.items()),
+            self.ports.where(),
         )
 
     def close(self) -> None:

@@ -132,7 +132,7 @@ class Gateway:
             s.transport,
             s.uplink,
             s.downlink,
-            ", ".join(f"{n} on {s.port + e.index}" for n, e in self.ends.items()),
+            self.ports.where(),
         )
 
     def close(self) -> None:

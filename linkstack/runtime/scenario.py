@@ -40,7 +40,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from channels import scenarios as builtin
 from channels.geometry import GroundStation
@@ -893,16 +893,7 @@ class _Reader:
     ) -> GatewaySettings:
         base = GatewaySettings()
         out = replace(
-            base,
-            enabled=t.boolean("enabled", base.enabled),
-            transport=t.choice("transport", base.transport, GATEWAY_TRANSPORTS, "transport"),
-            uplink=t.choice("uplink", base.uplink, GATEWAY_UPLINK_UNITS, "uplink unit"),
-            downlink=t.choice("downlink", base.downlink, GATEWAY_DOWNLINK_UNITS, "downlink unit"),
-            host=t.text("host", base.host, empty=False),
-            port=t.integer("port", base.port, 1024, 65535),
-            peer_port=t.integer("peer_port", base.peer_port, 1024, 65535),
-            satellites=_satellites(t, base.satellites, names),
-            apids=_apids(t, "apids", base.apids),
+            base, **_interface(t, base, GATEWAY_UPLINK_UNITS, GATEWAY_DOWNLINK_UNITS, names)
         )
         t.done()
         if out.enabled:
@@ -915,21 +906,34 @@ class _Reader:
         base = RadioSettings()
         out = replace(
             base,
-            enabled=t.boolean("enabled", base.enabled),
-            transport=t.choice("transport", base.transport, GATEWAY_TRANSPORTS, "transport"),
-            uplink=t.choice("uplink", base.uplink, RADIO_UPLINK_UNITS, "uplink unit"),
-            downlink=t.choice("downlink", base.downlink, RADIO_DOWNLINK_UNITS, "downlink unit"),
+            **_interface(t, base, RADIO_UPLINK_UNITS, RADIO_DOWNLINK_UNITS, names),
             vcids=_vcids(t, "vcids", base.vcids),
-            apids=_apids(t, "apids", base.apids),
-            host=t.text("host", base.host, empty=False),
-            port=t.integer("port", base.port, 1024, 65535),
-            peer_port=t.integer("peer_port", base.peer_port, 1024, 65535),
-            satellites=_satellites(t, base.satellites, names),
         )
         t.done()
         if out.enabled:
             _claim_ports(t, "radio", out.transport, out.port, out.peer_port, len(names), taken)
         return out
+
+
+def _interface(
+    t: Table,
+    base: GatewaySettings | RadioSettings,
+    uplinks: tuple[str, ...],
+    downlinks: tuple[str, ...],
+    names: list[str],
+) -> dict[str, Any]:
+    """The keys the gateway's and the radio's tables share."""
+    return {
+        "enabled": t.boolean("enabled", base.enabled),
+        "transport": t.choice("transport", base.transport, GATEWAY_TRANSPORTS, "transport"),
+        "uplink": t.choice("uplink", base.uplink, uplinks, "uplink unit"),
+        "downlink": t.choice("downlink", base.downlink, downlinks, "downlink unit"),
+        "apids": _apids(t, "apids", base.apids),
+        "host": t.text("host", base.host, empty=False),
+        "port": t.integer("port", base.port, 1024, 65535),
+        "peer_port": t.integer("peer_port", base.peer_port, 1024, 65535),
+        "satellites": _satellites(t, base.satellites, names),
+    }
 
 
 def _satellites(

@@ -22,6 +22,7 @@ from scapy.utils import wrpcapng
 
 from linkstack.capture.pcap import PcapCapture, PcapReader
 from linkstack.daemon.wire import LinkSpec, PortPlan
+from linkstack.runtime import scenario as scenario_file
 from linkstack.runtime.scenario import ScenarioFile
 
 FRAME_LAYERS = ("tc_frame", "tm_frame", "aos_frame")
@@ -89,3 +90,14 @@ def on_port_plan(src: Path, dst: Path, settings: ScenarioFile, deliver_s: float 
     packets.sort(key=lambda x: (x[0], x[1]))
     wrpcapng(str(dst), [p for _, _, p in packets])
     return dst
+
+
+def laser_relay_on_plan(folder: Path) -> tuple[Path, Path, Path]:
+    """pcaps/laser-relay.pcap's CLTUs and CADUs (all three kinds of link) as tshark sees
+    them between running daemons of the default scenario (a pcapng in ``folder``), its
+    scenario file, and the same units in a linkstack capture."""
+    scenario = folder / "default.toml"
+    scenario.write_text(scenario_file.default_text())
+    sample = Path(__file__).resolve().parents[2] / "pcaps" / "laser-relay.pcap"
+    pcapng = on_port_plan(sample, folder / "lo.pcapng", scenario_file.load(scenario))
+    return pcapng, scenario, units_only(sample, folder / "units.pcap")

@@ -24,9 +24,8 @@ from linkstack.capture.pcap import PcapCapture, PcapReader
 from linkstack.capture.replay import DOWNLINK, LASER, UPLINK
 from linkstack.capture.replay_cli import ReplayResult, replay_file
 from linkstack.conformance.portplan import plan_ports
-from linkstack.runtime import scenario as scenario_file
 from linkstack.tools import cli
-from tests.capture.foreign import frames_late, on_port_plan, units_only
+from tests.capture.foreign import frames_late, laser_relay_on_plan
 
 ROOT = Path(__file__).resolve().parents[2]
 BROKEN = ROOT / "tests" / "conformance" / "broken"
@@ -109,15 +108,7 @@ def test_a_frame_record_after_a_refused_unit_or_alone_is_told(delay_s, tmp_path)
 
 @pytest.fixture(scope="module")
 def on_plan(tmp_path_factory) -> tuple[Path, Path, Path]:
-    """laser-relay.pcap's CLTUs and CADUs (all three kinds of link) as tshark sees them
-    between running daemons of the default scenario, its scenario file, and the same
-    units in a linkstack capture."""
-    folder = tmp_path_factory.mktemp("plan")
-    scenario = folder / "default.toml"
-    scenario.write_text(scenario_file.default_text())
-    sample = ROOT / "pcaps" / "laser-relay.pcap"
-    pcapng = on_port_plan(sample, folder / "lo.pcapng", scenario_file.load(scenario))
-    return pcapng, scenario, units_only(sample, folder / "units.pcap")
+    return laser_relay_on_plan(tmp_path_factory.mktemp("plan"))
 
 
 @pytest.mark.parametrize("view", ["sent", "delivered"])

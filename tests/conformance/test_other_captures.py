@@ -30,7 +30,7 @@ from linkstack.conformance.portplan import plan_ports
 from linkstack.conformance.profile import load_profile
 from linkstack.runtime import scenario as scenario_file
 from linkstack.tools import cli
-from tests.capture.foreign import frames_late, on_port_plan, units_only
+from tests.capture.foreign import frames_late, laser_relay_on_plan
 
 ROOT = Path(__file__).resolve().parents[2]
 FOLDER = ROOT / "tests" / "conformance" / "broken"
@@ -130,15 +130,7 @@ def test_a_broken_clcw_still_fails_where_the_uplink_is_there():
 
 @pytest.fixture(scope="module")
 def on_plan(tmp_path_factory) -> tuple[Path, Path, Path]:
-    """laser-relay.pcap's CLTUs and CADUs as tshark sees them between running daemons
-    of the default scenario (a pcapng), its scenario file, and the same units in a
-    linkstack capture."""
-    folder = tmp_path_factory.mktemp("plan")
-    scenario = folder / "default.toml"
-    scenario.write_text(scenario_file.default_text())
-    sample = ROOT / "pcaps" / "laser-relay.pcap"
-    pcapng = on_port_plan(sample, folder / "lo.pcapng", scenario_file.load(scenario))
-    return pcapng, scenario, units_only(sample, folder / "units.pcap")
+    return laser_relay_on_plan(tmp_path_factory.mktemp("plan"))
 
 
 @pytest.mark.parametrize("view", ["sent", "delivered"])

@@ -74,6 +74,14 @@ def _scenario(run: Run, gateway: dict[str, str], radio: dict[str, str]) -> dict[
     return {k: v + INDEX for k, v in ports.items()}
 
 
+def _listening(port: int) -> socket.socket:
+    """The test's own end of a UDP interface: where the daemon sends to."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.bind(("127.0.0.1", port))
+    sock.setblocking(False)
+    return sock
+
+
 def _telemetry_frame(vc_count: int, payload: bytes) -> bytes:
     """The flight software's TM frame, by spacepackets: one packet at the start of
     the data field, an idle packet after it, an OCF of zeros (no FARM of its own:
@@ -107,9 +115,7 @@ async def test_fprime_gds_and_flight_software_frames_meet_through_gateway_radio_
     procs = [run.start(role) for role in ("channel", "sat", "ground")]
     await run.ready(*procs)
     loop = asyncio.get_running_loop()
-    flight = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    flight.bind(("127.0.0.1", ports["radio_peer"]))
-    flight.setblocking(False)
+    flight = _listening(ports["radio_peer"])
     reader, writer = await asyncio.open_connection("127.0.0.1", ports["gw"])
     framer = fprime_sdl.SpaceDataLinkFramerDeframer(SCID, FLIGHT_VC, TM_FRAME_LEN)
     command = SpacePacket(SpacePacketHeader(PacketType.TC, TC_APID, 7, 4 - 1), None, b"ping").pack()
@@ -152,9 +158,7 @@ async def test_packets_of_users_apids_travel_both_ways_beside_the_inference_traf
     procs = [run.start(role) for role in ("channel", "sat", "ground")]
     await run.ready(*procs)
     loop = asyncio.get_running_loop()
-    ground_app = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    ground_app.bind(("127.0.0.1", ports["gw_peer"]))
-    ground_app.setblocking(False)
+    ground_app = _listening(ports["gw_peer"])
     reader, writer = await asyncio.open_connection("127.0.0.1", ports["radio"])
     commands = [
         SpacePacket(SpacePacketHeader(PacketType.TC, TC_APID, k, 9), None, bytes([k]) * 10).pack()
