@@ -181,7 +181,11 @@ class PcapCapture:
         *,
         nanoseconds: bool = False,
         mtu: int = DEFAULT_MTU,
+        time_base: str = "scenario",
+        scenario_epoch: datetime | None = None,
     ) -> None:
+        if time_base not in ("scenario", "wall"):
+            raise ConfigError("capture", "time", f"must be 'scenario' or 'wall', got {time_base!r}")
         if layers is not None:
             unknown = set(layers) - LAYERS
             if unknown:
@@ -195,6 +199,11 @@ class PcapCapture:
         self.per_second = 1_000_000_000 if nanoseconds else 1_000_000
         self._epoch_units = epoch_ticks(epoch, self.per_second)
         self.epoch = epoch if epoch.tzinfo is not None else epoch.replace(tzinfo=UTC)
+        # what the time stamps are: the scenario's instants, or the wall clock's when
+        # they happened (a daemon run at another instant than its scenario's: ``epoch``
+        # is then the wall-clock instant of t_s = 0, and ``scenario_epoch`` the scenario's)
+        self.time_base = time_base
+        self.scenario_epoch = scenario_epoch or self.epoch
         self.layers = frozenset(layers) if layers is not None else LAYERS
         self.mtu = mtu
         self._frag_len = (mtu - IPV4_HEADER_LEN) & ~7  # IP payload octets per fragment
@@ -340,6 +349,8 @@ class PcapCapture:
             "format": NODES_FORMAT,
             "version": 1,
             "epoch": self.epoch.isoformat(),
+            "time_base": self.time_base,
+            "scenario_epoch": self.scenario_epoch.isoformat(),
             "timestamp_resolution": "ns" if self.per_second == 1_000_000_000 else "us",
             "ports": dict(PORTS),
             "nodes": [node._asdict() for node in self.registry.nodes()],

@@ -26,7 +26,7 @@ import logging
 import signal
 import time
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -231,12 +231,15 @@ class Daemon:
         self.sink: PcapCapture | None = None
         self.queue = queue  # opened by main(); closed (and its lock given back) at the end
         self.wire: Wire | None = None
+        self.wall_epoch: datetime | None = None  # set with the clock
 
     def _clock(self) -> clk.WallClock:
         epoch = self.settings.scenario.epoch
         now_unix_s = time.time()  # the one wall-clock read: where scenario time starts
         anchor_unix_s = self.anchor_unix_s if self.anchor_unix_s is not None else now_unix_s
         t_s = scenario_time(epoch, self.opts.start, anchor_unix_s) + (now_unix_s - anchor_unix_s)
+        # the wall-clock instant of scenario t_s = 0 (captures stamped in wall time)
+        self.wall_epoch = datetime.fromtimestamp(now_unix_s - t_s, UTC)
         return clk.WallClock(epoch, start_t_s=t_s)
 
     async def run(self) -> int:
@@ -326,9 +329,17 @@ class Daemon:
         name = self.opts.role
         if self.opts.names:
             name = "sat-" + "-".join(self.opts.names)
-        layers = self.settings.capture.layers
+        capture = self.settings.capture
         path = cap_dir / f"{name}.pcap"
-        return PcapCapture(path, self.settings.scenario.epoch, set(layers) if layers else None)
+        epoch = self.settings.scenario.epoch
+        stamps = self.wall_epoch if capture.time == "wall" and self.wall_epoch else epoch
+        return PcapCapture(
+            path,
+            stamps,
+            set(capture.layers) if capture.layers else None,
+            time_base=capture.time,
+            scenario_epoch=epoch,
+        )
 
     def _open_ground(self, clock: Clock) -> None:
         from linkstack.daemon.ground import GroundApp  # noqa: PLC0415 - aiomqtt

@@ -98,6 +98,7 @@ class CaptureSettings:
     enabled: bool = True
     dir: str = ""  # "" -> daemon.out_dir
     layers: tuple[str, ...] | None = None  # None: every layer
+    time: str = "wall"  # daemons' time stamps: "wall" (as their logs) or "scenario"
 
 
 @dataclass(frozen=True)
@@ -808,11 +809,12 @@ class _Reader:
         enabled = t.boolean("enabled", base.enabled)
         directory = t.text("dir", base.dir)
         layers = t.strings("layers", base.layers, "a list of layer names")
+        time_base = t.choice("time", base.time, ("wall", "scenario"), "time base")
         for x in layers or ():
             if x not in LAYERS:
                 raise t.error("layers", f"unknown layer {x!r}; known: {', '.join(sorted(LAYERS))}")
         t.done()
-        return replace(base, enabled=enabled, dir=directory, layers=layers)
+        return replace(base, enabled=enabled, dir=directory, layers=layers, time=time_base)
 
     def _mqtt(self, t: Table) -> MqttSettings:
         base = MqttSettings()

@@ -9,6 +9,7 @@ import math
 import random
 import struct
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
@@ -455,3 +456,22 @@ def test_any_units_round_trip(units, mtu, ns):
     for u, (_, t_s, *_rest) in zip(got, units, strict=True):
         # half a tick, plus what a float of this size can hold
         assert abs(u.t_s - t_s) <= 0.5 / scale + 4 * math.ulp(max(t_s, 1.0))
+
+
+def test_the_side_file_says_what_the_time_stamps_are(tmp_path):
+    """A daemon's capture in wall time: ``epoch`` is the wall instant of t_s = 0, the
+    side file names the base and keeps the scenario's epoch; units read back keep
+    their scenario t_s."""
+    scenario_epoch = datetime(2026, 1, 1, tzinfo=UTC)
+    wall_epoch = datetime(2026, 12, 6, 14, 0, tzinfo=UTC)
+    path = tmp_path / "wall.pcap"
+    with PcapCapture(path, wall_epoch, time_base="wall", scenario_epoch=scenario_epoch) as cap:
+        cap.unit("space_packet", 10_765.25, "ground", "sat:CS-08", b"\x00" * 8)
+    side = json.loads(Path(f"{path}.nodes.json").read_text())
+    assert side["time_base"] == "wall"
+    assert side["epoch"] == wall_epoch.isoformat()
+    assert side["scenario_epoch"] == scenario_epoch.isoformat()
+    (unit,) = read_units(path)
+    assert unit.t_s == pytest.approx(10_765.25)
+    with pytest.raises(ConfigError, match="time"):
+        PcapCapture(tmp_path / "x.pcap", wall_epoch, time_base="gps")

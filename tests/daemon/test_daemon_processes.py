@@ -27,6 +27,7 @@ from pathlib import Path
 
 import aiomqtt
 import pytest
+from scapy.utils import rdpcap
 
 from linkstack.capture.pcap import read_units
 from linkstack.daemon.mqtt import Topics
@@ -211,6 +212,7 @@ def linkstack_ask(run: Run, *args: str) -> list[str]:
 
 
 async def test_three_daemons_answer_over_mqtt_and_leave_captures_tshark_reads(run, broker):
+    began_unix_s = time.time()
     procs = {role: run.start(role) for role in ("channel", "sat", "ground")}
     await run.ready(*procs.values())
     async with Listener(broker.port) as listener:
@@ -338,6 +340,15 @@ async def test_three_daemons_answer_over_mqtt_and_leave_captures_tshark_reads(ru
     }
     delivered = Counter(u.layer for u in read_units(run.out / "channel.pcap"))
     assert delivered["cltu"] and delivered["tm_cadu"] and delivered["aos_cadu"], delivered
+
+    # stamped in wall time, as the logs are (the scenario runs at 2026-01-01T02:59:25),
+    # the side file saying so; the units' t_s stay the scenario's
+    for name in ("ground", "sat", "channel"):
+        side = json.loads((run.out / f"{name}.pcap.nodes.json").read_text())
+        assert side["time_base"] == "wall" and side["scenario_epoch"].startswith("2026-01-01")
+        first = next(iter(rdpcap(str(run.out / f"{name}.pcap"), count=1)))
+        assert began_unix_s - 1 <= float(first.time) <= time.time(), (name, float(first.time))
+        assert 10_765 <= next(iter(read_units(run.out / f"{name}.pcap"))).t_s < 10_765 + HANG_S
 
     # and each capture passes every applicable rule of the conformance suite
     from linkstack.conformance.passive.checker import check_capture

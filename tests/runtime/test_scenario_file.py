@@ -398,3 +398,10 @@ def test_the_daemon_refuses_a_bad_scenario_at_start_naming_the_key(tmp_path):
         bad.write_text(text)
         assert cli_main(["daemon", "--scenario", str(bad), "ground"]) == 2
     assert cli_main(["scenario", "check", str(tmp_path / "none.toml")]) == 2
+
+
+def test_daemon_captures_are_stamped_in_wall_time_unless_asked_for_scenario_time():
+    assert load_default().capture.time == "wall"
+    assert loads('[capture]\ntime = "scenario"').capture.time == "scenario"
+    with pytest.raises(ScenarioError, match=r"capture\.time"):
+        loads('[capture]\ntime = "gps"')
