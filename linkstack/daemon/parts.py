@@ -481,14 +481,18 @@ class SatellitePart:
         sats: Counter[str] = Counter()
         services: Counter[str] = Counter()
         farm: Counter[str] = Counter()
+        up: Counter[str] = Counter()  # what the satellites' receivers made of the uplink
         for node in self.nodes.values():
             sats.update(node.stats)
             farm.update(node.spacecraft.farm.stats)
+            up.update({f"cltu_{k}": v for k, v in node.spacecraft.cltu_rx.stats.items()})
+            up.update({f"tc_{k}": v for k, v in node.spacecraft.tc_rx.stats.items()})
             if node.service is not None:
                 services.update(node.service.stats)
         out: dict[str, Any] = {
             "satellites": dict(sats),
             "farm": dict(farm),
+            "uplink": dict(up),
             "services": dict(services),
         }
         if self.radio is not None:
