@@ -10,7 +10,8 @@ with nothing on its command line but the capture and the fields, must decode eve
 datagram at every layer: CLTU, TC frame, Space Packet, CBOR query and relay envelope
 on the uplinks; CADU, TM and AOS frames, answers on the downlinks and laser links.
 The answers it reads are the ones MQTT delivered. The dissector alone (no scenario
-file) must find the same units by their sync patterns.
+file) must find the same units by their sync patterns. The same pcapng, read on the
+scenario's port plan, passes the conformance suite on each side of the channel.
 
 Capturing on ``lo`` needs root or a dumpcap with CAP_NET_RAW and CAP_NET_ADMIN: the
 tests run as root (``make test`` in CI does); without the right the test fails and
@@ -31,6 +32,9 @@ from pathlib import Path
 
 import pytest
 
+from linkstack.conformance.passive.checker import check_capture
+from linkstack.conformance.passive.report import format_text
+from linkstack.conformance.portplan import plan_ports
 from linkstack.runtime import scenario as scenario_file
 from linkstack.tools import wireshark
 from linkstack.tools.cli import main as linkstack_main
@@ -247,3 +251,11 @@ async def test_a_live_capture_of_the_daemons_decodes_at_every_layer_without_deco
         assert frame["linkstack.msg.type"] == scenario_view["linkstack.msg.type"], number
         checked += 1
     assert checked > len(alone) // 2
+
+    # -- and the same live pcapng passes the conformance suite on the daemons' port plan,
+    # each side of the channel (what was sent into it; what it delivered)
+    plan = plan_ports(run.scenario)
+    for view in ("sent", "delivered"):
+        report = check_capture(pcap, links=plan.ports, views=(view,), ports_text=plan.text)
+        assert report.exit_code == 0, format_text(report)
+        assert sum(r.status == "pass" for r in report.results) >= 20, format_text(report)
