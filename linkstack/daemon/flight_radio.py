@@ -7,7 +7,10 @@ transports: :mod:`linkstack.daemon.endpoints`) is, each way:
 
 - ``tc_frame`` (up): every valid TC frame (header, FECF, this satellite's SCID) of
   the flight software's virtual channels (``vcids``), as it came out of the CLTU:
-  FARM-1 for those channels is the flight software's. Frames of virtual channel 0
+  FARM-1 for those channels is the flight software's (``farm = "flight"``); or, with
+  ``farm = "linkstack"``, a FARM-1 on board for each of them passes on only the
+  frames it accepts (Type-AD in sequence, once; Type-BD as they come) and reports
+  its CLCW in the OCF, in turn with virtual channel 0's. Frames of virtual channel 0
   stay with linkstack's FARM-1 and inference endpoint.
 - ``tm_frame`` (down): TM frames of the flight software's virtual channels, made by
   its own framer for this master channel (length, SCID, OCF flag as configured); the
@@ -30,6 +33,7 @@ from collections import Counter
 from collections.abc import Callable, Mapping
 
 from linkstack.ccsds.cop1.clcw import Clcw, is_clcw
+from linkstack.ccsds.cop1.farm import Farm
 from linkstack.ccsds.tm import FECF_LEN, OCF_LEN
 from linkstack.daemon.endpoints import UnitPorts
 from linkstack.daemon.gateway import packet_fault
@@ -71,7 +75,10 @@ class FlightRadio:
         )
         for name, node in self.nodes.items():
             if settings.uplink == "tc_frame":
-                node.spacecraft.on_other_vc = self._tc_frame_of(name)
+                sc = node.spacecraft
+                sc.on_other_vc = self._tc_frame_of(name)
+                if settings.farm == "linkstack":
+                    sc.flight_farms = {v: Farm(v, sc.config.farm_window) for v in settings.vcids}
             else:
                 node.packet_listeners.append(self._packet_of(name))
 

@@ -613,8 +613,12 @@ class Spacecraft:
         self._delivered_event = asyncio.Event()
         self._wanted = 0
         # valid TC frames of a virtual channel that is not FARM-1's (flight software's
-        # own, through the radio); None: dropped and counted
+        # own, through the radio); None: dropped and counted. A virtual channel in
+        # ``flight_farms`` has a FARM-1 of its own here: only the frames it accepts,
+        # in order and once, go on, and its CLCW takes turns in the OCF with FARM-1's
         self.on_other_vc: Callable[[bytes], object] | None = None
+        self.flight_farms: dict[int, Farm] = {}
+        self._clcw_turn = 0
         # TM frames of someone else's virtual channel waiting for the next emission
         # (the radio's buffer: the oldest is lost when it is full); each with keep_ocf
         self.outside_frames: deque[tuple[bytes, bool]] = deque(maxlen=OUTSIDE_FRAMES)
@@ -626,8 +630,17 @@ class Spacecraft:
         frame = self.tc_rx.validate(raw)
         if frame is not None and frame.vcid != self.farm.vcid:
             self.stats["frames_other_vc"] += 1
-            if self.on_other_vc is not None:
-                self.on_other_vc(raw)
+            farm = self.flight_farms.get(frame.vcid)
+            if farm is None:
+                if self.on_other_vc is not None:
+                    self.on_other_vc(raw)
+                return
+            farm.receive(frame)
+            for accepted in farm.take():
+                if self.on_other_vc is not None:
+                    self.on_other_vc(accepted.pack(self.tc_rx.config.fecf))
+            if farm.state is FarmState.WAIT:
+                farm.buffer_release()
             return
         self.farm.receive(frame)
         now = self.clock.now()
@@ -657,6 +670,15 @@ class Spacecraft:
         """Queue a packet for the downlink (it goes in the next TM frame)."""
         self.mc.push(vcid, packet)
 
+    def _next_clcw(self) -> Clcw:
+        """FARM-1's CLCW, or in turn each FARM's when flight virtual channels have theirs
+        (one emission each: every CLCW comes at least every few intervals)."""
+        if not self.flight_farms:
+            return self.farm.clcw()
+        farms = [self.farm, *self.flight_farms.values()]
+        self._clcw_turn = (self._clcw_turn + 1) % len(farms)
+        return farms[self._clcw_turn].clcw()
+
     def send_frame(self, frame: bytes, keep_ocf: bool = False) -> None:
         """Queue a TM frame of someone else's virtual channel for the next emission
         (``TmMasterChannel.multiplex`` checks it then)."""
@@ -668,7 +690,7 @@ class Spacecraft:
         """Send the TM frames ready now (outside ones included), or one idle frame:
         each carries the CLCW (an outside frame kept with its own, if asked)."""
         mc = self.mc
-        mc.ocf = self.farm.clcw().pack()
+        mc.ocf = self._next_clcw().pack()
         mc.flush()
         frames = mc.drain()
         while self.outside_frames:

@@ -128,6 +128,7 @@ class SatelliteNode:
         await self.close()
         sc = self.spacecraft
         sc.farm = Farm(sc.config.vcid, sc.config.farm_window)
+        sc.flight_farms = {v: Farm(v, sc.config.farm_window) for v in sc.flight_farms}
         sc.mc = TmMasterChannel(sc.config.tm_config())  # TM not yet sent
         self._tm_pending = []
         self._up_reassembler = Reassembler()

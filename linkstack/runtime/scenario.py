@@ -174,6 +174,7 @@ class RadioSettings:
     uplink: str = "tc_frame"  # what flight software gets: TC frames of vcids, or packets
     downlink: str = "tm_frame"  # what it sends: TM frames of vcids, or packets
     vcids: tuple[int, ...] = (1,)  # frames: the flight software's virtual channels
+    farm: str = "flight"  # tc_frame: whose FARM-1 takes those channels' frames, or "linkstack"
     apids: tuple[int, ...] | None = None  # packets: the APIDs that travel (None: any not ours)
     host: str = "127.0.0.1"
     port: int = 47800  # satellite k of the scenario: port + k (UDP: TM in; TCP: the stream)
@@ -910,6 +911,7 @@ class _Reader:
             base,
             **_interface(t, base, RADIO_UPLINK_UNITS, RADIO_DOWNLINK_UNITS, names),
             vcids=_vcids(t, "vcids", base.vcids),
+            farm=t.choice("farm", base.farm, ("flight", "linkstack"), "FARM-1"),
         )
         t.done()
         if out.enabled:

@@ -6,17 +6,18 @@ Each run prints its figures (frames sent and retransmitted, latency percentiles)
 """
 
 import gc
+from dataclasses import replace
 
 import pytest
 
 from channels.errors import IndependentErrors
 from channels.link import FixedConditions
-from linkstack.ccsds.cop1.farm import FarmState
+from linkstack.ccsds.cop1.farm import Farm, FarmState
 from linkstack.ccsds.cop1.fop import AlertCode, Directive, FopState, Response
 from linkstack.ccsds.spp import SpacePacket
-from linkstack.ccsds.tc import TcFrame, TcFrameType
+from linkstack.ccsds.tc import TcFrame, TcFrameType, TcReassembler
 from linkstack.runtime import clock as clk
-from linkstack.runtime.cop1_link import Cop1Link, SentPacket, UplinkConfig
+from linkstack.runtime.cop1_link import Cop1Link, Ground, SentPacket, UplinkConfig
 from linkstack.tools.bench.cop1 import (
     DELAY_S,
     DOWNLINK_RATE_BPS,
@@ -220,3 +221,41 @@ def test_the_ends_keep_nothing_of_packets_acknowledged_and_taken():
     taken, acked, alive, kept = clk.run(main)
     assert taken == queries and acked
     assert alive == 0 and kept == []
+
+
+def test_a_flight_virtual_channel_with_a_farm_on_board_gets_each_frame_once_in_order():
+    """Flight software's virtual channel 1 with linkstack's FARM-1 (the radio's
+    ``farm = "linkstack"``): an outside FOP-1 on VC 1 and linkstack's on VC 0 share the
+    lossy uplink; the flight software gets VC 1's frames accepted once and in order,
+    both FOPs see their own CLCWs (the OCF takes turns) and have everything
+    acknowledged, and VC 0's packets still reach linkstack's end."""
+    config = UplinkConfig()
+    ours, theirs = random_queries(20, seed=3), random_queries(20, seed=4)
+
+    async def main():
+        clock = clk.make_clock(True)
+        async with _links(clock, config, loss=0.2) as link:
+            flight: list[bytes] = []
+            sc = link.spacecraft
+            sc.flight_farms = {1: Farm(1, config.farm_window)}
+            sc.on_other_vc = flight.append
+            outside = Ground(replace(config, vcid=1), clock, link.uplink)
+            link.downlink.connect(lambda d: (link.ground.on_downlink(d), outside.on_downlink(d)))
+            outside.start()
+            sent = [outside.send(p) for p in theirs] + [link.ground.send(p) for p in ours]
+            while not all(s.acked_t_s is not None for s in sent):
+                await clock.sleep(0.5)
+            outside.close()
+            return flight, sc, outside, link.ground
+
+    flight, sc, outside, ground = clk.run(main, emulated=True)
+    frames = [TcFrame.unpack(f) for f in flight]
+    assert [f.seq for f in frames] == list(range(len(frames)))  # in order, each once
+    assert all(f.vcid == 1 and f.frame_type is TcFrameType.AD for f in frames)
+    joined = TcReassembler()  # the flight software's own reassembly of the segments
+    assert [out.packet for f in frames for out in joined.push(f)] == theirs
+    assert [p for _, p in sc.delivered] == ours  # VC 0: linkstack's, untouched
+    assert sc.flight_farms[1].stats["accepted"] == len(frames)
+    assert sc.flight_farms[1].stats["discarded"] > 0  # the loss made retransmissions
+    assert outside.stats["clcws"] > 0 and ground.stats["clcws"] > 0
+    assert outside.stats["clcw_other_vc"] > 0 and ground.stats["clcw_other_vc"] > 0  # turns
