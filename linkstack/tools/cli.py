@@ -614,12 +614,14 @@ def build_parser() -> argparse.ArgumentParser:
     from linkstack.capture import replay_cli, samples
     from linkstack.conformance import add_conform_parser
     from linkstack.conformance.portplan import plan_ports
+    from linkstack.tools.link_settings import add_settings_parser
     from linkstack.tools.wireshark import add_wireshark_parser
 
     replay_cli.add_replay_parser(sub, port_plan=plan_ports)  # the daemons' port plan
     samples.add_samples_parser(sub)
     add_conform_parser(sub)
     add_wireshark_parser(sub)
+    add_settings_parser(sub)
     return parser
 
 

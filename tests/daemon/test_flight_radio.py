@@ -31,6 +31,8 @@ from spacepackets.ccsds.tm_frame import (
     TransferFrameDataFieldStatus,
 )
 
+from linkstack.runtime import scenario as scenario_file
+from linkstack.tools.link_settings import satellite_settings
 from tests.daemon.test_daemon_processes import HANG_S, LINKS, Run
 from tests.daemon.test_gateway import (
     INDEX,
@@ -116,8 +118,19 @@ async def test_fprime_gds_and_flight_software_frames_meet_through_gateway_radio_
     await run.ready(*procs)
     loop = asyncio.get_running_loop()
     flight = _listening(ports["radio_peer"])
-    reader, writer = await asyncio.open_connection("127.0.0.1", ports["gw"])
-    framer = fprime_sdl.SpaceDataLinkFramerDeframer(SCID, FLIGHT_VC, TM_FRAME_LEN)
+    # F Prime configured as `linkstack settings` says (its options for this gateway)
+    said = satellite_settings(scenario_file.load(run.scenario), SATELLITE)["fprime_gds"]
+    option = {
+        arg: (said[k + 1] if k + 1 < len(said) and not said[k + 1].startswith("--") else "")
+        for k, arg in enumerate(said)
+        if arg.startswith("--")
+    }
+    assert option["--ip-port"] == str(ports["gw"]) and "--ip-client" in option
+    assert (option["--scid"], option["--vcid"]) == (str(SCID), str(FLIGHT_VC))
+    reader, writer = await asyncio.open_connection(option["--ip-address"], ports["gw"])
+    framer = fprime_sdl.SpaceDataLinkFramerDeframer(
+        int(option["--scid"]), int(option["--vcid"]), int(option["--frame-size"])
+    )
     command = SpacePacket(SpacePacketHeader(PacketType.TC, TC_APID, 7, 4 - 1), None, b"ping").pack()
     tc_frame = framer.frame(bytes(command))
     writer.write(tc_frame)
