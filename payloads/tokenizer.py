@@ -108,7 +108,10 @@ def build_tokenizer(model_max_length: int = MODEL_MAX_LENGTH) -> PreTrainedToken
     from transformers import PreTrainedTokenizerFast  # noqa: PLC0415
 
     vocab = {char: byte for byte, char in enumerate(byte_alphabet())}
-    core = Tokenizer(models.BPE(vocab=vocab, merges=[]))
+    # No cache: BPE caches each pre-tokenized word, and with no regex split a word is
+    # a whole rendered prompt: a daemon would keep up to 10,000 prompts (memray saw
+    # them held), for no gain (with no merges, a byte is a token).
+    core = Tokenizer(models.BPE(vocab=vocab, merges=[], cache_capacity=0))
     # No regex split: with no merges, every byte is a token whatever the split.
     core.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)
     core.decoder = decoders.ByteLevel()  # lossy: invalid UTF-8 becomes U+FFFD
