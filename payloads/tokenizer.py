@@ -104,21 +104,18 @@ def build_tokenizer(model_max_length: int = MODEL_MAX_LENGTH) -> PreTrainedToken
     """The byte-level tokenizer as a transformers ``PreTrainedTokenizerFast``
     (``save_pretrained`` / ``AutoTokenizer.from_pretrained`` round-trip it)."""
     # Imported here: render_chat must work where transformers is not installed.
-    from tokenizers import AddedToken, Tokenizer, decoders, models, pre_tokenizers  # noqa: PLC0415
+    from tokenizers import AddedToken, Tokenizer, decoders, pre_tokenizers  # noqa: PLC0415
     from transformers import PreTrainedTokenizerFast  # noqa: PLC0415
 
     vocab = {char: byte for byte, char in enumerate(byte_alphabet())}
-    # No cache: BPE caches each pre-tokenized word, and with no regex split a word is
-    # a whole rendered prompt: a daemon would keep up to 10,000 prompts (memray saw
-    # them held), for no gain (with no merges, a byte is a token).
-    core = Tokenizer(models.BPE(vocab=vocab, merges=[], cache_capacity=0))
+    core = Tokenizer(_model(vocab))
     # No regex split: with no merges, every byte is a token whatever the split.
     core.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)
     core.decoder = decoders.ByteLevel()  # lossy: invalid UTF-8 becomes U+FFFD
     core.add_special_tokens([AddedToken(t, special=True, normalized=False) for t in SPECIAL_TOKENS])
     core.add_tokens([AddedToken(t, special=False, normalized=False) for t in ADDED_TOKENS])
     assert core.get_vocab_size() == VOCAB_SIZE
-    return PreTrainedTokenizerFast(
+    tokenizer = PreTrainedTokenizerFast(
         tokenizer_object=core,
         eos_token=IM_END,  # the end of an assistant turn, as in Qwen3's instruct models
         pad_token=ENDOFTEXT,
@@ -126,3 +123,16 @@ def build_tokenizer(model_max_length: int = MODEL_MAX_LENGTH) -> PreTrainedToken
         model_max_length=model_max_length,
         clean_up_tokenization_spaces=False,
     )
+    # transformers keeps a copy of ``core``, made without its cache setting: set again
+    tokenizer.backend_tokenizer.model = _model(vocab)
+    return tokenizer
+
+
+def _model(vocab: dict[str, int]) -> Any:
+    """The byte-level BPE, without a cache: BPE caches each pre-tokenized word, and
+    with no regex split a word is a whole rendered prompt, so a daemon kept the last
+    10,000 prompts (10 MB, filling with each new prompt for hours: the soaks' growth
+    in the satellites' process), for no gain (with no merges, a byte is a token)."""
+    from tokenizers import models  # noqa: PLC0415
+
+    return models.BPE(vocab=vocab, merges=[], cache_capacity=0)

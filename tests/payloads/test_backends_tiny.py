@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 torch = pytest.importorskip("torch")
@@ -294,3 +296,23 @@ def test_tiny_close_and_reload() -> None:
         text = b.generate("x", GenerationParams(max_new_tokens=4)).text
     assert b._model is None
     assert b.generate("x", GenerationParams(max_new_tokens=4)).text == text
+
+
+def _rss_mb() -> float:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 1e6
+
+
+def test_the_tokenizer_keeps_nothing_of_the_prompts_it_has_seen():
+    """With no regex split, BPE's cache would keep each whole prompt (10,000 of them,
+    about 10 MB, the satellites' daemon growing with every new prompt): it is off.
+    5,000 new prompts after a warm-up must not add a megabyte (with the cache: 5)."""
+    tokenizer = build_tokenizer()
+    prompt = "<|im_start|>user\nPrompt number {}?<|im_end|>\n<|im_start|>assistant\n"
+    for k in range(2000):  # what is allocated once
+        tokenizer(prompt.format(k), add_special_tokens=False)
+    before = _rss_mb()
+    for k in range(2000, 7000):
+        ids = tokenizer(prompt.format(k), add_special_tokens=False)["input_ids"]
+    assert _rss_mb() - before < 1.0
+    assert ids[0] == tokenizer.convert_tokens_to_ids("<|im_start|>")  # still the tokenizer
