@@ -36,18 +36,14 @@ from dataclasses import dataclass
 
 from channels.link import Link
 from linkstack.ccsds.coding.chains import CltuTransmitter
-from linkstack.ccsds.spp import IDLE_APID, SpacePacket
+from linkstack.ccsds.spp import SpacePacket
 from linkstack.ccsds.tc import TcConfig, TcFrame
 from linkstack.daemon.endpoints import UnitPorts
 from linkstack.daemon.wire import cltu_shape_fault
 from linkstack.errors import DecodeError
-from linkstack.runtime.routing import RELAY_APID
-from linkstack.runtime.scenario import GatewaySettings
-from payloads.messages import ANSWER_APID, QUERY_APID
+from linkstack.runtime.interface_settings import LINKSTACK_APIDS, GatewaySettings
 
 log = logging.getLogger("linkstack.daemon")
-
-LINKSTACK_APIDS = frozenset((QUERY_APID, ANSWER_APID, RELAY_APID, IDLE_APID))
 
 
 @dataclass(frozen=True)
