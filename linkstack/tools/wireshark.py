@@ -140,7 +140,7 @@ _LUA_WORDS = frozenset(
 )
 
 
-def _lua_string(text: str) -> str:
+def lua_string(text: str) -> str:
     """A Lua string literal of ``text`` that every Lua reads the same: printable ASCII
     as is, anything else as decimal escapes of its UTF-8 octets."""
     out = []
@@ -156,27 +156,27 @@ def _lua_string(text: str) -> str:
 def _lua_key(key: object) -> str:
     if isinstance(key, str) and _IDENTIFIER.match(key) and key not in _LUA_WORDS:
         return key
-    return f"[{_lua(key)}]"
+    return f"[{lua_value(key)}]"
 
 
-def _lua(value: object, indent: str = "") -> str:
+def lua_value(value: object, indent: str = "") -> str:
     """``value`` (dicts, lists, strings, integers, booleans) as a Lua expression."""
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, int):
         return str(value)
     if isinstance(value, str):
-        return _lua_string(value)
+        return lua_string(value)
     inner = indent + "    "
     if isinstance(value, dict):
-        pairs = [f"{_lua_key(key)} = {_lua(item, inner)}" for key, item in value.items()]
+        pairs = [f"{_lua_key(key)} = {lua_value(item, inner)}" for key, item in value.items()]
         flat = "{ " + ", ".join(pairs) + " }"
         if all(isinstance(v, int | str) for v in value.values()) and len(inner + flat) <= 200:
             return flat  # a row of scalars (a link) on one line
         lines = [f"{inner}{pair}," for pair in pairs]
         return "{\n" + "\n".join(lines) + f"\n{indent}}}" if lines else "{}"
     if isinstance(value, list):
-        lines = [f"{inner}{_lua(item, inner)}," for item in value]
+        lines = [f"{inner}{lua_value(item, inner)}," for item in value]
         return "{\n" + "\n".join(lines) + f"\n{indent}}}" if lines else "{}"
     raise TypeError(f"no Lua form for {type(value).__name__}")
 
@@ -211,7 +211,7 @@ def scenario_lua(settings: ScenarioFile, dissector: Path = DISSECTOR) -> str:
     return (
         "\n".join(header)
         + "\n\nlocal scenario = "
-        + _lua(table)
+        + lua_value(table)
         + """
 
 -- Hand it to the dissector: now if it is loaded, else when it loads (scripts have

@@ -131,9 +131,10 @@ def test_capture_filters_and_file_names():
 
 
 def test_lua_literals_escape_everything_but_plain_ascii():
-    assert wireshark._lua_string('a"b\\c\n') == '"a\\034b\\092c\\010"'
-    assert wireshark._lua_string("é") == '"\\195\\169"'
-    assert wireshark._lua({"end": 1, "ok": True, 3: "x"}) == '{ ["end"] = 1, ok = true, [3] = "x" }'
+    assert wireshark.lua_string('a"b\\c\n') == '"a\\034b\\092c\\010"'
+    assert wireshark.lua_string("é") == '"\\195\\169"'
+    table = wireshark.lua_value({"end": 1, "ok": True, 3: "x"})
+    assert table == '{ ["end"] = 1, ok = true, [3] = "x" }'
 
 
 # -- the command ----------------------------------------------------------------------------
