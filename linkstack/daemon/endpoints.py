@@ -13,9 +13,12 @@ stations and radios do:
   sequence, a Space Packet by its length field, a TM frame or a CADU by its fixed
   length. Every connection gets what goes out; a reader that falls more than
   :data:`MAX_TCP_BUFFER` behind loses units (counted) rather than the daemon's memory.
+- **MQTT** (the gateway only, through the ground daemon's broker connection): one
+  unit a message, in on ``<base>/gateway/<satellite>/up`` and out on
+  ``<base>/gateway/<satellite>/down``, both QoS 1 (:class:`MqttUnits`).
 
-:class:`UnitPorts` does the I/O and nothing else: what a unit means, and whether it
-is taken, is its owner's (``on_unit``).
+:class:`UnitPorts` and :class:`MqttUnits` do the I/O and nothing else: what a unit
+means, and whether it is taken, is their owner's (``on_unit``).
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ import contextlib
 import functools
 import logging
 from collections import Counter
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 
 from linkstack.ccsds.coding.cltu import CODEBLOCK_LEN as CLTU_BLOCK
 from linkstack.ccsds.coding.cltu import START_SEQUENCE as CLTU_START
@@ -245,6 +248,79 @@ class UnitPorts:
             with contextlib.suppress(Exception):
                 await writer.wait_closed()
             log.info("%s: %s for %s closed", self.what, peer, satellite)
+
+
+MAX_MQTT_IN_FLIGHT = 1024  # units out waiting for the broker's PUBACK
+
+
+class MqttUnits:
+    """The gateway's units over MQTT, one a message, for the satellites named:
+    ``take(topic, payload)`` is called by the ground daemon's broker connection with
+    each message on :attr:`filter` (it is acknowledged to the broker once this
+    returns, so QoS 1 holds until the unit is taken); :meth:`send` publishes one
+    unit with QoS 1 through ``publish`` (set by the connection's owner; None while
+    there is none). Units out while the broker is away are lost and counted, as
+    over UDP: what must not be lost is a COP-1 frame, which FOP-1 sends again."""
+
+    def __init__(
+        self, base: str, satellites: Iterable[str], on_unit: Callable[[str, bytes], object]
+    ) -> None:
+        self.base = f"{base}/gateway"
+        self.satellites = set(satellites)
+        self.on_unit = on_unit
+        self.publish: Callable[[str, bytes], Awaitable[bool]] | None = None
+        self.stats: Counter[str] = Counter()
+        self._sending: set[asyncio.Task[None]] = set()
+
+    @property
+    def filter(self) -> str:
+        return f"{self.base}/+/up"
+
+    def up_topic(self, satellite: str) -> str:
+        return f"{self.base}/{satellite}/up"
+
+    def down_topic(self, satellite: str) -> str:
+        return f"{self.base}/{satellite}/down"
+
+    async def open(self) -> None:
+        pass  # the broker connection is the ground daemon's
+
+    def close(self) -> None:
+        for task in self._sending:
+            task.cancel()
+
+    def take(self, topic: str, payload: bytes) -> None:
+        satellite = topic[len(self.base) + 1 : -len("/up")]
+        if satellite not in self.satellites:
+            self.stats["units_unknown_satellite"] += 1
+            return
+        self.stats["units_in"] += 1
+        self.on_unit(satellite, payload)
+
+    def send(self, satellite: str, unit: bytes) -> None:
+        if satellite not in self.satellites:
+            return
+        if self.publish is None:
+            self.stats["units_not_sent_offline"] += 1
+            return
+        if len(self._sending) >= MAX_MQTT_IN_FLIGHT:
+            self.stats["units_dropped_broker_slow"] += 1
+            return
+        # aiomqtt hands the message to its client at once: the order is kept
+        task = asyncio.get_running_loop().create_task(
+            self._send(self.publish, self.down_topic(satellite), unit)
+        )
+        self._sending.add(task)
+        task.add_done_callback(self._sending.discard)
+
+    async def _send(
+        self, publish: Callable[[str, bytes], Awaitable[bool]], topic: str, unit: bytes
+    ) -> None:
+        sent = await publish(topic, unit)
+        self.stats["units_out" if sent else "units_not_sent_offline"] += 1
+
+    def where(self) -> str:
+        return f"{self.base}/<satellite>/up and /down for {', '.join(sorted(self.satellites))}"
 
 
 class _Datagrams(asyncio.DatagramProtocol):

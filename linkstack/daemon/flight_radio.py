@@ -37,9 +37,11 @@ from linkstack.ccsds.cop1.farm import Farm
 from linkstack.ccsds.tm import FECF_LEN, OCF_LEN
 from linkstack.daemon.endpoints import UnitPorts
 from linkstack.daemon.gateway import packet_fault
+from linkstack.daemon.packet_log import PacketLog
 from linkstack.errors import DecodeError
 from linkstack.runtime.satellite import SatelliteNode
 from linkstack.runtime.scenario import RadioSettings
+from linkstack.timebase import Clock
 
 log = logging.getLogger("linkstack.daemon")
 
@@ -49,9 +51,15 @@ class FlightRadio:
     its node)) for flight software (see the module docstring)."""
 
     def __init__(
-        self, settings: RadioSettings, nodes: Mapping[str, tuple[int, SatelliteNode]]
+        self,
+        settings: RadioSettings,
+        nodes: Mapping[str, tuple[int, SatelliteNode]],
+        clock: Clock,
+        packet_log: PacketLog | None = None,
     ) -> None:
         self.settings = settings
+        self.clock = clock
+        self.packet_log = packet_log if packet_log is not None else PacketLog("sat")
         self.nodes = {name: node for name, (_, node) in nodes.items()}
         self.stats: Counter[str] = Counter()
         self.refused: Counter[str] = Counter()
@@ -95,6 +103,7 @@ class FlightRadio:
 
     def close(self) -> None:
         self.ports.close()
+        self.packet_log.close()
 
     # -- up: from the ground to the flight software ------------------------------------
     def _tc_frame_of(self, satellite: str) -> Callable[[bytes], None]:
@@ -114,6 +123,7 @@ class FlightRadio:
                 return  # linkstack's own, or not bridged
             self.stats["packets_up"] += 1
             self.ports.send(satellite, raw)
+            self.packet_log.record("up", satellite, raw, onboard_s=round(t_s, 6))
 
         return on_packet
 
@@ -121,6 +131,7 @@ class FlightRadio:
     def from_flight(self, satellite: str, unit: bytes) -> bool:
         """One unit from the flight software of ``satellite``; whether it was taken."""
         node = self.nodes[satellite]
+        now_s = self.clock.now()
         if self.settings.downlink == "packet":
             fault = packet_fault(unit, self.settings.apids)
             if fault is not None:
@@ -130,6 +141,7 @@ class FlightRadio:
                 self.refused["tm_buffer_full"] += 1
                 return False
             self.stats["packets_down"] += 1
+            self.packet_log.record("down", satellite, unit, from_flight_s=round(now_s, 6))
             return True
         fault = self._frame_fault(unit)
         if fault is not None:
@@ -161,4 +173,7 @@ class FlightRadio:
             return False
 
     def counters(self) -> dict[str, object]:
-        return {"stats": {**self.stats, **self.ports.stats}, "refused": dict(self.refused)}
+        return {
+            "stats": {**self.stats, **self.ports.stats, **self.packet_log.stats},
+            "refused": dict(self.refused),
+        }

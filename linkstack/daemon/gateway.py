@@ -20,7 +20,11 @@ Units, each way (``uplink``, ``downlink``):
 - ``packet``: Space Packets of the system's own APIDs (``apids``; linkstack's own,
   0x100-0x102, are refused): up through linkstack's FOP-1 (COP-1 in the loop, each
   packet delivered on board once and in order), down as the ground extracts them.
-  On board they meet the radio's packet bridge (flight software).
+  On board they meet the radio's packet bridge (flight software). Each packet's
+  passage is recorded (:mod:`linkstack.daemon.packet_log`): ``linkstack packets``
+  joins the ground's and the radio's records into its timeline. Over MQTT (QoS 1,
+  at-least-once) a repeat of one of the last ``repeat_window`` packets of an APID
+  (the same octets, so the same sequence count) is a redelivery and is dropped.
 
 Nothing is trusted: a unit is checked before it takes uplink time (a TC frame as the
 satellite would check it: header, FECF, SCID; a CLTU's shape; a packet's header and
@@ -30,7 +34,7 @@ APID); a refused one is counted under its reason (``counters()``).
 from __future__ import annotations
 
 import logging
-from collections import Counter
+from collections import Counter, defaultdict, deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -38,10 +42,13 @@ from channels.link import Link
 from linkstack.ccsds.coding.chains import CltuTransmitter
 from linkstack.ccsds.spp import SpacePacket
 from linkstack.ccsds.tc import TcConfig, TcFrame
-from linkstack.daemon.endpoints import UnitPorts
+from linkstack.daemon.endpoints import MqttUnits, UnitPorts
+from linkstack.daemon.packet_log import PacketLog
 from linkstack.daemon.wire import cltu_shape_fault
 from linkstack.errors import DecodeError
+from linkstack.runtime.cop1_link import SentPacket, Transmitted
 from linkstack.runtime.interface_settings import LINKSTACK_APIDS, GatewaySettings
+from linkstack.timebase import Clock
 
 log = logging.getLogger("linkstack.daemon")
 
@@ -57,7 +64,19 @@ class GatewayEnd:
     uplink: Link
     tc: TcConfig
     cltu: CltuTransmitter
-    send_packet: Callable[[bytes], object]
+    send_packet: Callable[[bytes, object], object]  # COP-1's send(packet, tag)
+
+
+@dataclass(slots=True, eq=False)
+class BridgedUp:
+    """A packet from the outside system on its way up: the tag FOP-1 carries for it."""
+
+    satellite: str
+    raw: bytes
+    received_s: float
+    radiated_s: float | None = None
+    frames: int = 0
+    retransmissions: int = 0
 
 
 def packet_fault(unit: bytes, apids: tuple[int, ...] | None) -> str | None:
@@ -101,24 +120,42 @@ class Gateway:
     packets as ``settings.downlink`` says. ``stats`` counts what went each way,
     ``refused`` what was refused, by reason."""
 
-    def __init__(self, settings: GatewaySettings, ends: list[GatewayEnd]) -> None:
+    def __init__(
+        self,
+        settings: GatewaySettings,
+        ends: list[GatewayEnd],
+        clock: Clock,
+        packet_log: PacketLog | None = None,
+        mqtt_base: str = "linkstack/mcc",
+    ) -> None:
         self.settings = settings
         self.ends = {end.satellite: end for end in ends}
+        self.clock = clock
+        self.packet_log = packet_log if packet_log is not None else PacketLog("ground")
         self.stats: Counter[str] = Counter()
         self.refused: Counter[str] = Counter()
         self._checks = {
             end.satellite: uplink_check(settings.uplink, end.tc, settings.apids) for end in ends
         }
-        self.ports = UnitPorts(
-            "gateway",
-            settings.transport,
-            settings.host,
-            settings.port,
-            settings.peer_port,
-            {end.satellite: end.index for end in ends},
-            self.uplink,
-            settings.uplink,
+        window = settings.repeats_dropped()
+        # (satellite, APID) -> the last packets taken, for the repeat rule
+        self._recent: defaultdict[tuple[str, int], deque[bytes]] = defaultdict(
+            lambda: deque(maxlen=window)
         )
+        self.ports: UnitPorts | MqttUnits
+        if settings.transport == "mqtt":
+            self.ports = MqttUnits(mqtt_base, self.ends, self.uplink)
+        else:
+            self.ports = UnitPorts(
+                "gateway",
+                settings.transport,
+                settings.host,
+                settings.port,
+                settings.peer_port,
+                {end.satellite: end.index for end in ends},
+                self.uplink,
+                settings.uplink,
+            )
 
     async def open(self) -> None:
         await self.ports.open()
@@ -133,6 +170,7 @@ class Gateway:
 
     def close(self) -> None:
         self.ports.close()
+        self.packet_log.close()
 
     # -- up: from the outside system to the satellite --------------------------------
     def uplink(self, satellite: str, unit: bytes) -> bool:
@@ -144,7 +182,11 @@ class Gateway:
         end = self.ends[satellite]
         kind = self.settings.uplink
         if kind == "packet":
-            end.send_packet(unit)  # FOP-1 frames it, in order, and sees it acknowledged
+            if self._repeated(satellite, unit):
+                self.stats["packet_repeats_dropped"] += 1
+                return True  # the copy before it is on its way
+            # FOP-1 frames it, in order, and sees it acknowledged
+            end.send_packet(unit, BridgedUp(satellite, unit, self.clock.now()))
             self.stats["packets_up"] += 1
             return True
         cltu = end.cltu.cltu(unit) if kind == "tc_frame" else unit
@@ -153,6 +195,44 @@ class Gateway:
             return False
         self.stats["cltus_up"] += 1
         return True
+
+    def _repeated(self, satellite: str, unit: bytes) -> bool:
+        if not self.settings.repeats_dropped():
+            return False
+        recent = self._recent[satellite, SpacePacket.unpack(unit).apid]
+        if unit in recent:
+            return True
+        recent.append(unit)
+        return False
+
+    def transmitted(self, satellite: str, sent: Transmitted) -> None:
+        """A frame of a packet sent by FOP-1 began to radiate (mission control's
+        ``on_other_transmitted``)."""
+        up = sent.tag
+        if not isinstance(up, BridgedUp):
+            return
+        if up.radiated_s is None:
+            up.radiated_s = sent.t_s
+        up.frames += 1
+        up.retransmissions += int(sent.retransmission)
+
+    def settled(self, sent: SentPacket) -> None:
+        """FOP-1 is done with a packet: acknowledged or given up (COP-1's ``on_settled``)."""
+        up = sent.tag
+        if not isinstance(up, BridgedUp):
+            return
+        self.stats["packets_up_acknowledged" if not sent.failed else "packets_up_failed"] += 1
+        self.packet_log.record(
+            "up",
+            up.satellite,
+            up.raw,
+            received_s=_round(up.received_s),
+            radiated_s=_round(up.radiated_s),
+            acknowledged_s=_round(sent.acked_t_s),
+            failed=sent.failed,
+            frames=up.frames,
+            retransmissions=up.retransmissions,
+        )
 
     # -- down: from the satellite to the outside system ------------------------------
     def downlink(self, satellite: str, unit: bytes) -> None:
@@ -168,6 +248,16 @@ class Gateway:
             return
         self.stats["packets_down"] += 1
         self.downlink(satellite, raw)
+        self.packet_log.record(
+            "down", satellite, raw, on_ground_s=_round(t_s), handed_out_s=_round(self.clock.now())
+        )
 
     def counters(self) -> dict[str, object]:
-        return {"stats": {**self.stats, **self.ports.stats}, "refused": dict(self.refused)}
+        return {
+            "stats": {**self.stats, **self.ports.stats, **self.packet_log.stats},
+            "refused": dict(self.refused),
+        }
+
+
+def _round(t_s: float | None) -> float | None:
+    return None if t_s is None else round(t_s, 6)

@@ -45,6 +45,7 @@ from collections.abc import Coroutine
 from pathlib import Path
 from typing import Any
 
+from linkstack.daemon.endpoints import MqttUnits
 from linkstack.daemon.groundqueue import GroundQueue, QueryRecord
 from linkstack.daemon.mqtt import (
     MqttBridge,
@@ -82,6 +83,7 @@ class GroundApp:
         clock: Clock,
         mcc: MissionControl,
         queue: GroundQueue,
+        gateway_units: MqttUnits | None = None,
     ) -> None:
         self.settings = settings
         self.clock = clock
@@ -104,9 +106,13 @@ class GroundApp:
         mcc.deliver = self.client.on_message
         self.bridge: MqttBridge | None = None
         if settings.mqtt.enabled:
+            # the gateway's units over MQTT (the packet bridge) share the connection
+            extra = {gateway_units.filter: gateway_units.take} if gateway_units else {}
             self.bridge = MqttBridge(
-                settings.mqtt, self.topics, clock, self._on_query, self._on_connected
+                settings.mqtt, self.topics, clock, self._on_query, self._on_connected, extra
             )
+            if gateway_units is not None:
+                gateway_units.publish = self._publish_unit
         self.started_t_s = clock.now()  # the report lists what was answered since
         self.stats: Counter[str] = Counter()
         self._outbox = asyncio.Event()
@@ -310,6 +316,9 @@ class GroundApp:
             return False
         self.queue.mark_published(rec.id)  # the PUBACK is in
         return True
+
+    async def _publish_unit(self, topic: str, unit: bytes) -> bool:
+        return await self._publish_body(topic, unit, qos=1)
 
     async def _publish(self, topic: str, body: dict[str, Any], qos: int) -> bool:
         return await self._publish_body(topic, dumps(body), qos)

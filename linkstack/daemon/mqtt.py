@@ -37,6 +37,10 @@ topic                  dir  QoS    payload (JSON)
 ``status``             out  0 (r)  links, contacts, queues (every status interval)
 ``counters``           out  0 (r)  the daemon's counters
 ``online``             out  1 (r)  ``true`` / ``false`` (the will: false)
+``gateway/<sat>/up``   in   1      with ``[gateway] transport = "mqtt"``: one unit
+                                   (binary: a TC frame, CLTU or Space Packet) for
+                                   satellite ``<sat>``
+``gateway/<sat>/down`` out  1      one unit from ``<sat>`` (TM frame, CADU or packet)
 =====================  ===  =====  ================================================
 
 (r): retained. ``<id>`` is the query id. A request that cannot be read gets an
@@ -75,7 +79,7 @@ import os
 import secrets
 import ssl
 from collections import Counter
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -381,7 +385,9 @@ class MqttBridge:
 
     ``on_query(payload)`` is called with each message on the query topic and must
     store it before it returns (it is acknowledged to the broker after that);
-    ``on_connected()`` runs after each (re)connection and subscription.
+    ``on_connected()`` runs after each (re)connection and subscription. ``extra``:
+    more topic filters (QoS 1), each with its ``handler(topic, payload)``, which is
+    held to the same rule (the gateway's units, :class:`~linkstack.daemon.endpoints.MqttUnits`).
     """
 
     def __init__(
@@ -391,8 +397,10 @@ class MqttBridge:
         clock: Clock,
         on_query: Callable[[bytes], None],
         on_connected: Callable[[], Awaitable[None]] | None = None,
+        extra: Mapping[str, Callable[[str, bytes], None]] | None = None,
     ) -> None:
         self.settings = settings
+        self.extra = dict(extra or {})
         self.topics = topics
         self.clock = clock
         self.on_query = on_query
@@ -426,6 +434,8 @@ class MqttBridge:
                     self._client = client
                     self.stats["connections"] += 1
                     await client.subscribe(self.topics.query, qos=1)
+                    for topic_filter in self.extra:
+                        await client.subscribe(topic_filter, qos=1)
                     await client.publish(self.topics.online, b"true", qos=1, retain=True)
                     self.connected.set()
                     delay_s = s.reconnect_min_s
@@ -436,12 +446,7 @@ class MqttBridge:
                     if self.on_connected is not None:
                         await self.on_connected()
                     async for message in client.messages:
-                        self.stats["queries_received"] += 1
-                        try:
-                            self.on_query(bytes(message.payload))
-                        except Exception:  # a bad request must not drop the connection
-                            log.exception("mqtt: handling a query failed")
-                            self.stats["query_errors"] += 1
+                        self._dispatch(message)
                         if paho is not None and message.qos > 0:
                             paho.ack(message.mid, message.qos)
             except aiomqtt.MqttError as exc:
@@ -467,6 +472,26 @@ class MqttBridge:
                 break
             await self.clock.sleep_until(self.clock.now() + delay_s)
             delay_s = min(delay_s * 2.0, s.reconnect_max_s)
+
+    def _dispatch(self, message: aiomqtt.Message) -> None:
+        """Hand one message to its handler (before it is acknowledged)."""
+        payload = message.payload
+        body = payload if isinstance(payload, bytes) else str(payload or "").encode()
+        handler = next((h for f, h in self.extra.items() if message.topic.matches(f)), None)
+        if handler is not None:
+            self.stats["extra_received"] += 1
+            try:
+                handler(message.topic.value, body)
+            except Exception:  # a bad unit must not drop the connection
+                log.exception("mqtt: handling %s failed", message.topic.value)
+                self.stats["extra_errors"] += 1
+            return
+        self.stats["queries_received"] += 1
+        try:
+            self.on_query(body)
+        except Exception:  # a bad request must not drop the connection
+            log.exception("mqtt: handling a query failed")
+            self.stats["query_errors"] += 1
 
     async def publish(
         self, topic: str, payload: bytes, *, qos: int = 0, retain: bool = False

@@ -42,6 +42,7 @@ from channels.scenarios import Scenario
 from linkstack.ccsds.coding.chains import CaduCoding, CltuTransmitter
 from linkstack.daemon.flight_radio import FlightRadio
 from linkstack.daemon.gateway import Gateway, GatewayEnd
+from linkstack.daemon.packet_log import PacketLog
 from linkstack.daemon.status import event
 from linkstack.daemon.wire import (
     LinkSpec,
@@ -189,6 +190,8 @@ class GroundPart:
         plan: PortPlan,
         looks: Looks,
         gateway: GatewaySettings | None = None,
+        packet_log: PacketLog | None = None,
+        mqtt_base: str = "linkstack/mcc",
     ) -> None:
         self.site = site
         self.wire = wire
@@ -219,10 +222,16 @@ class GroundPart:
                     cltu_frame_of(cfg.uplink.cltu_coding),
                 )
         self._rates = Rates()
-        self.gateway = self._gateway(gateway) if gateway is not None and gateway.enabled else None
+        self.gateway = (
+            self._gateway(gateway, packet_log, mqtt_base)
+            if gateway is not None and gateway.enabled
+            else None
+        )
         self._cadus_out = self.gateway is not None and self.gateway.settings.downlink == "cadu"
 
-    def _gateway(self, settings: GatewaySettings) -> Gateway:
+    def _gateway(
+        self, settings: GatewaySettings, packet_log: PacketLog | None, mqtt_base: str
+    ) -> Gateway:
         """The interface for an outside mission control system: each satellite's uplink
         radio takes its units; what the station decodes (or receives) goes to it."""
         names = list(self.site.scenario.satellite_names)
@@ -238,7 +247,11 @@ class GroundPart:
             )
             for name in settings.satellites or names
         ]
-        gateway = Gateway(settings, ends)
+        gateway = Gateway(settings, ends, self.site.clock, packet_log, mqtt_base)
+        if settings.uplink == "packet":  # each packet's passage, for its timeline
+            self.mcc.on_other_transmitted = gateway.transmitted
+            for end in ends:
+                self.mcc.channels[end.satellite].on_settled = gateway.settled
         if settings.downlink == "tm_frame":
             for end in ends:
                 self.mcc.channels[end.satellite].on_frame = functools.partial(
@@ -344,6 +357,7 @@ class SatellitePart:
         names: list[str],
         backend: Backend | None,
         radio: RadioSettings | None = None,
+        packet_log: PacketLog | None = None,
     ) -> None:
         self.site = site
         self.wire = wire
@@ -399,14 +413,14 @@ class SatellitePart:
             for isl in pairs:
                 if isl.dst == name:
                     self._inputs.append((isl, functools.partial(self._on_isl, node, isl.src)))
-        self.radio = self._radio(radio) if radio is not None and radio.enabled else None
+        self.radio = self._radio(radio, packet_log) if radio is not None and radio.enabled else None
 
-    def _radio(self, settings: RadioSettings) -> FlightRadio | None:
+    def _radio(self, settings: RadioSettings, packet_log: PacketLog | None) -> FlightRadio | None:
         """The radio for flight software of the satellites it names that run here."""
         order = list(self.site.scenario.satellite_names)
         wanted = settings.satellites or order
         nodes = {n: (order.index(n), self.nodes[n]) for n in wanted if n in self.nodes}
-        return FlightRadio(settings, nodes) if nodes else None
+        return FlightRadio(settings, nodes, self.site.clock, packet_log) if nodes else None
 
     def _on_uplink(self, node: SatelliteNode, unit: bytes, t_s: float) -> None:
         node.on_uplink(arrival(unit, t_s))

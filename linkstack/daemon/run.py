@@ -31,7 +31,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from linkstack.capture.pcap import PcapCapture
-from linkstack.daemon.mqtt import dumps
+from linkstack.daemon.endpoints import MqttUnits
+from linkstack.daemon.mqtt import Topics, dumps
+from linkstack.daemon.packet_log import PacketLog
 from linkstack.daemon.parts import (
     ChannelPart,
     GroundPart,
@@ -269,11 +271,18 @@ class Daemon:
                 self.parts.append(ChannelPart(site, wire, plan, looks, capture=role == "channel"))
             if role in ("sat", "all"):
                 names = list(opts.names or settings.scenario.satellite_names)
+                sat_log = PacketLog("sat", self._packet_log_path(self._sat_name()))
                 self.parts.append(
-                    SatellitePart(site, wire, plan, looks, names, self.backend, settings.radio)
+                    SatellitePart(
+                        site, wire, plan, looks, names, self.backend, settings.radio, sat_log
+                    )
                 )
             if role in ("ground", "all"):
-                self.ground = GroundPart(site, wire, plan, looks, settings.gateway)
+                ground_log = PacketLog("ground", self._packet_log_path(settings.ground.name))
+                topics = Topics(settings.mqtt.prefix, settings.ground.name)
+                self.ground = GroundPart(
+                    site, wire, plan, looks, settings.gateway, ground_log, topics.base
+                )
                 self.parts.append(self.ground)
                 self._open_ground(clock)
             for part in self.parts:
@@ -323,12 +332,18 @@ class Daemon:
         return 0
 
     # -- pieces ----------------------------------------------------------------------------------
+    def _sat_name(self) -> str:
+        """The satellites' end's name in file names: ``sat``, or the satellites it runs."""
+        return "sat-" + "-".join(self.opts.names) if self.opts.names else "sat"
+
+    def _packet_log_path(self, name: str) -> Path:
+        """Where the packet bridge's records of one end go (linkstack packets joins them)."""
+        return self.out_dir / f"{name}-packets.jsonl"
+
     def _open_capture(self) -> PcapCapture:
         cap_dir = self.opts.out_dir or self.settings.capture_dir
         cap_dir.mkdir(parents=True, exist_ok=True)
-        name = self.opts.role
-        if self.opts.names:
-            name = "sat-" + "-".join(self.opts.names)
+        name = self._sat_name() if self.opts.names else self.opts.role
         capture = self.settings.capture
         path = cap_dir / f"{name}.pcap"
         epoch = self.settings.scenario.epoch
@@ -347,7 +362,15 @@ class Daemon:
         assert self.ground is not None
         if self.queue is None:
             self.queue = open_queue(self.settings, self.opts)
-        self.app = GroundApp(self.settings, clock, self.ground.mcc, self.queue)
+        gateway = self.ground.gateway
+        units = gateway.ports if gateway is not None else None
+        self.app = GroundApp(
+            self.settings,
+            clock,
+            self.ground.mcc,
+            self.queue,
+            units if isinstance(units, MqttUnits) else None,
+        )
 
     def _http_port(self) -> int:
         if self.opts.http_port is not None:

@@ -266,6 +266,8 @@ class Ground:
         # each TM frame as the station decoded it (sync, derandomizer, RS), before the
         # TM layer's checks: what a ground station hands its mission control
         self.on_frame: Callable[[bytes], object] | None = None
+        # each packet once FOP-1 is done with it: acknowledged (acked_t_s) or failed
+        self.on_settled: Callable[[SentPacket], object] | None = None
         self.fop = Fop(config.fop_config())
         self.vc = TcVirtualChannel(config.tc_config(), config.vcid)
         self.cltu = CltuTransmitter(config.cltu_coding)
@@ -513,12 +515,16 @@ class Ground:
             self._progressed = True
             if tag.last:
                 tag.packet.acked_t_s = t_s
+                if self.on_settled is not None:
+                    self.on_settled(tag.packet)
         elif kind is Response.NEGATIVE_CONFIRM:
             self._owned.discard(tag)
             sent = tag.packet
             if not sent.failed:
                 sent.failed = True
                 self.failed.append(sent)
+                if self.on_settled is not None:
+                    self.on_settled(sent)
         elif kind is Response.REJECT and tag in self._owned:
             # purged from the Wait Queue, or refused on request: never sent, so offer it again
             self._owned.discard(tag)

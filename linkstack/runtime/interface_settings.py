@@ -14,7 +14,9 @@ from linkstack.runtime.routing import RELAY_APID
 from linkstack.tomlcheck import Table
 from payloads.messages import ANSWER_APID, QUERY_APID
 
-GATEWAY_TRANSPORTS = ("udp", "tcp")
+RADIO_TRANSPORTS = ("udp", "tcp")
+GATEWAY_TRANSPORTS = (*RADIO_TRANSPORTS, "mqtt")  # MQTT: through the ground daemon's broker
+MQTT_REPEAT_WINDOW = 64  # packets of an APID whose repeats a gateway on MQTT drops
 GATEWAY_UPLINK_UNITS = ("tc_frame", "cltu", "packet")
 GATEWAY_DOWNLINK_UNITS = ("tm_frame", "cadu", "packet")
 # queries, answers, relayed messages, idle packets: never outside software's
@@ -27,7 +29,7 @@ class GatewaySettings:
     system, one per satellite (``linkstack/daemon/gateway.py``)."""
 
     enabled: bool = False
-    transport: str = "udp"  # "udp": one unit a datagram; "tcp": units back to back
+    transport: str = "udp"  # "udp": one unit a datagram; "tcp": back to back; "mqtt": a message
     uplink: str = "tc_frame"  # what the outside system sends: TC frames, CLTUs or packets
     downlink: str = "tm_frame"  # TM frames (after sync, derandomizer, RS), CADUs or packets
     apids: tuple[int, ...] | None = None  # packets: the APIDs that travel (None: any not ours)
@@ -35,6 +37,15 @@ class GatewaySettings:
     port: int = 47600  # satellite k of the scenario: port + k (UDP: TC in; TCP: the stream)
     peer_port: int = 47700  # UDP: downlink units to host:peer_port + k
     satellites: tuple[str, ...] | None = None  # None: every satellite
+    # packets: a repeat of one of the last N packets of its APID (the same octets, so
+    # the same sequence count) is dropped as a redelivery; None: 64 over MQTT (QoS 1 is
+    # at-least-once), 0 (keep every packet) over UDP and TCP
+    repeat_window: int | None = None
+
+    def repeats_dropped(self) -> int:
+        if self.repeat_window is not None:
+            return self.repeat_window
+        return MQTT_REPEAT_WINDOW if self.transport == "mqtt" else 0
 
     def port_of(self, index: int) -> int:
         return self.port + index
@@ -71,11 +82,22 @@ class RadioSettings:
 # -- reading ---------------------------------------------------------------------------
 
 
-def read_gateway(t: Table, names: list[str], taken: dict[str, tuple[int, int]]) -> GatewaySettings:
+def read_gateway(
+    t: Table, names: list[str], taken: dict[str, tuple[int, int]], mqtt_enabled: bool
+) -> GatewaySettings:
     base = GatewaySettings()
-    out = replace(base, **_interface(t, base, GATEWAY_UPLINK_UNITS, GATEWAY_DOWNLINK_UNITS, names))
+    out = replace(
+        base,
+        **_interface(
+            t, base, GATEWAY_TRANSPORTS, GATEWAY_UPLINK_UNITS, GATEWAY_DOWNLINK_UNITS, names
+        ),
+        repeat_window=_repeat_window(t),
+    )
     t.done()
-    if out.enabled:
+    if out.enabled and out.transport == "mqtt":
+        if not mqtt_enabled:
+            raise t.error("transport", "mqtt needs [mqtt] enabled = true (the ground's broker)")
+    elif out.enabled:
         _claim_ports(t, "gateway", out.transport, out.port, out.peer_port, len(names), taken)
     return out
 
@@ -84,7 +106,7 @@ def read_radio(t: Table, names: list[str], taken: dict[str, tuple[int, int]]) ->
     base = RadioSettings()
     out = replace(
         base,
-        **_interface(t, base, RADIO_UPLINK_UNITS, RADIO_DOWNLINK_UNITS, names),
+        **_interface(t, base, RADIO_TRANSPORTS, RADIO_UPLINK_UNITS, RADIO_DOWNLINK_UNITS, names),
         vcids=_vcids(t, "vcids", base.vcids),
         farm=t.choice("farm", base.farm, ("flight", "linkstack"), "FARM-1"),
     )
@@ -97,6 +119,7 @@ def read_radio(t: Table, names: list[str], taken: dict[str, tuple[int, int]]) ->
 def _interface(
     t: Table,
     base: GatewaySettings | RadioSettings,
+    transports: tuple[str, ...],
     uplinks: tuple[str, ...],
     downlinks: tuple[str, ...],
     names: list[str],
@@ -104,7 +127,7 @@ def _interface(
     """The keys the gateway's and the radio's tables share."""
     return {
         "enabled": t.boolean("enabled", base.enabled),
-        "transport": t.choice("transport", base.transport, GATEWAY_TRANSPORTS, "transport"),
+        "transport": t.choice("transport", base.transport, transports, "transport"),
         "uplink": t.choice("uplink", base.uplink, uplinks, "uplink unit"),
         "downlink": t.choice("downlink", base.downlink, downlinks, "downlink unit"),
         "apids": _apids(t, "apids", base.apids),
@@ -113,6 +136,13 @@ def _interface(
         "peer_port": t.integer("peer_port", base.peer_port, 1024, 65535),
         "satellites": _satellites(t, base.satellites, names),
     }
+
+
+def _repeat_window(t: Table) -> int | None:
+    if not t.has("repeat_window"):
+        t.raw("repeat_window")
+        return None
+    return t.integer("repeat_window", 0, 0, 16_384)
 
 
 def _satellites(

@@ -220,6 +220,8 @@ class MissionControl:
         self.on_restart: Callable[[str, str, list[str]], object] | None = None
         # (satellite, t_s, packet) for each downlink packet of an APID not linkstack's
         self.on_other_packet: Callable[[str, float, bytes], object] | None = None
+        # (satellite, transmitted) for each frame of a packet someone else sent (a bridge)
+        self.on_other_transmitted: Callable[[str, Transmitted], object] | None = None
         self.queue: list[_Outgoing] = []
         self.stats: Counter[str] = Counter()
         self.channels: dict[str, Ground] = {}
@@ -614,7 +616,9 @@ class MissionControl:
 
     def _on_transmitted(self, sat: str, sent: Transmitted) -> None:
         transfer = sent.tag
-        if not isinstance(transfer, _Transfer):
+        if not isinstance(transfer, _Transfer):  # a packet of someone else's (a bridge)
+            if self.on_other_transmitted is not None:
+                self.on_other_transmitted(sat, sent)
             return
         if transfer.record is None:
             station = sent.conditions.via if sent.conditions is not None else ""

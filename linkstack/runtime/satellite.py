@@ -209,6 +209,8 @@ class SatelliteNode:
                 self.stats["relayed"] += 1
                 onward = RelayHeader(header.src, header.dst, header.hop_limit - 1)
                 self._forward(onward, message, hop.key if hop is not None else None)
+        elif self.packet_listeners:  # someone else's APID: the listeners had it (a bridge)
+            self.stats["other_apid_payloads"] += 1
         else:
             self.stats[f"unexpected_apid_{apid:#x}"] += 1
 

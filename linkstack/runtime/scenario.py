@@ -319,7 +319,7 @@ class _Reader:
         daemon = self._daemon(top.table("daemon"), n_links)
         names = [s.name for s in sats]
         taken = daemon_blocks(daemon, n_links)
-        gateway = read_gateway(top.table("gateway"), names, taken)
+        gateway = read_gateway(top.table("gateway"), names, taken, mqtt.enabled)
         radio = read_radio(top.table("radio"), names, taken)
         top.done()
         emulation = replace(

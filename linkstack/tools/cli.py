@@ -615,6 +615,7 @@ def build_parser() -> argparse.ArgumentParser:
     from linkstack.conformance import add_conform_parser
     from linkstack.conformance.portplan import plan_ports
     from linkstack.tools.link_settings import add_settings_parser
+    from linkstack.tools.packet_timelines import add_packets_parser
     from linkstack.tools.wireshark import add_wireshark_parser
 
     replay_cli.add_replay_parser(sub, port_plan=plan_ports)  # the daemons' port plan
@@ -622,6 +623,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_conform_parser(sub)
     add_wireshark_parser(sub)
     add_settings_parser(sub)
+    add_packets_parser(sub)
     return parser
 
 

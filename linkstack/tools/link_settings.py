@@ -62,13 +62,25 @@ def satellite_settings(settings: ScenarioFile, satellite: str) -> dict[str, Any]
     }
     gw, radio = settings.gateway, settings.radio
     if gw.enabled and (gw.satellites is None or satellite in gw.satellites):
+        where: dict[str, Any]
+        if gw.transport == "mqtt":  # the ground daemon's broker, a topic each way
+            base = f"{settings.mqtt.prefix}/{settings.ground.name}/gateway/{satellite}"
+            where = {
+                "host": settings.mqtt.host,
+                "port": settings.mqtt.port,
+                "up_topic": f"{base}/up",
+                "down_topic": f"{base}/down",
+            }
+        else:
+            where = {"host": gw.host, "port": gw.port_of(index)}
+            if gw.transport == "udp":
+                where["peer_port"] = gw.peer_port_of(index)
         out["gateway"] = {
             "transport": gw.transport,
             "uplink": gw.uplink,
             "downlink": gw.downlink,
-            "host": gw.host,
-            "port": gw.port_of(index),
-            **({"peer_port": gw.peer_port_of(index)} if gw.transport == "udp" else {}),
+            **where,
+            **({"repeat_window": gw.repeats_dropped()} if gw.uplink == "packet" else {}),
         }
     if radio.enabled and (radio.satellites is None or satellite in radio.satellites):
         out["radio"] = {
@@ -139,7 +151,11 @@ def text_of(sat: dict[str, Any]) -> str:
         if part is None:
             continue
         peer = f", out to {part['host']}:{part['peer_port']}" if "peer_port" in part else ""
+        if "up_topic" in part:
+            peer = f", in on {part['up_topic']}, out on {part['down_topic']}"
         extra = f", VCs {part['vcids']}, FARM-1 {part['farm']}" if name == "radio" else ""
+        if part.get("repeat_window"):
+            extra += f", repeats of the last {part['repeat_window']} packets dropped"
         lines.append(
             f"  {name}: {part['transport'].upper()} {part['host']}:{part['port']}{peer}; "
             f"{part['uplink']} up, {part['downlink']} down{extra}"

@@ -13,15 +13,22 @@ Both ends are independent implementations, never linkstack's codecs:
 - packets: a ground application and flight software exchange Space Packets built and
   parsed by ``spacepackets``, on APIDs of their own, up through linkstack's FOP-1 and
   FARM-1 and down in the satellite's TM, beside the inference traffic; a packet on
-  linkstack's own APIDs is refused at both ends.
+  linkstack's own APIDs is refused at both ends. The ground application is on UDP, or
+  on MQTT (a real Mosquitto, QoS 1: a redelivered packet is dropped once). Each
+  packet's timeline comes from ``linkstack packets`` on the two ends' records.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import socket
+import subprocess
+import sys
 
+import aiomqtt
 import fastcrc
+import pytest
 from fprime_gds.common.communication.ccsds import space_data_link as fprime_sdl
 from spacepackets.ccsds.spacepacket import PacketType, SpacePacket, SpacePacketHeader
 from spacepackets.ccsds.tm_frame import (
@@ -31,9 +38,10 @@ from spacepackets.ccsds.tm_frame import (
     TransferFrameDataFieldStatus,
 )
 
+from linkstack.ccsds.spp import SpacePacket as OurPacket
 from linkstack.runtime import scenario as scenario_file
 from linkstack.tools.link_settings import satellite_settings
-from tests.daemon.test_daemon_processes import HANG_S, LINKS, Run
+from tests.daemon.test_daemon_processes import HANG_S, LINKS, TOPICS, Run
 from tests.daemon.test_gateway import (
     INDEX,
     SATELLITE,
@@ -213,3 +221,91 @@ async def test_packets_of_users_apids_travel_both_ways_beside_the_inference_traf
     radio = sat["counters"]["satellites"]["radio"]
     assert radio["refused"] == {"packet_apid_linkstack": 1}
     assert radio["stats"]["packets_up"] == 5 and radio["stats"]["packets_down"] == 5
+    _check_timelines(_packet_timelines(run), commands, telemetry)
+
+
+async def test_packets_over_mqtt_travel_once_though_the_broker_and_the_uplink_repeat(run, broker):
+    ports = _scenario(
+        run,
+        {"transport": "mqtt", "uplink": "packet", "downlink": "packet"},
+        {"transport": "udp", "uplink": "packet", "downlink": "packet"},
+    )
+    with run.scenario.open("a") as f:  # COP-1 retransmits what the uplink loses
+        f.write("[links.uplink]\nloss = 0.3\n")
+    procs = [run.start(role) for role in ("channel", "sat", "ground")]
+    await run.ready(*procs)
+    loop = asyncio.get_running_loop()
+    flight = _listening(ports["radio_peer"])
+    up_topic = f"{TOPICS.base}/gateway/{SATELLITE}/up"
+    commands = [
+        SpacePacket(SpacePacketHeader(PacketType.TC, TC_APID, k, 9), None, bytes([k]) * 10).pack()
+        for k in range(12)
+    ]
+    telemetry = [
+        SpacePacket(SpacePacketHeader(PacketType.TM, TM_APID, k, 19), None, bytes([k]) * 20).pack()
+        for k in range(5)
+    ]
+    async with aiomqtt.Client("127.0.0.1", broker.port, identifier="ground-app") as app:
+        await app.subscribe(f"{TOPICS.base}/gateway/{SATELLITE}/down", qos=1)
+        for k, c in enumerate(commands):
+            await app.publish(up_topic, bytes(c), qos=1)
+            if k == 2:  # what a QoS 1 redelivery looks like: the same packet again
+                await app.publish(up_topic, bytes(c), qos=1)
+        got: list[bytes] = []
+        async with asyncio.timeout(HANG_S):
+            while len(got) < len(commands):
+                got.append(await loop.sock_recv(flight, 65_536))
+        assert got == [bytes(c) for c in commands]  # once each, in order
+        for t in telemetry:
+            flight.sendto(bytes(t), ("127.0.0.1", ports["radio"]))
+        down: list[bytes] = []
+        async with asyncio.timeout(HANG_S):
+            async for message in app.messages:
+                down.append(bytes(message.payload))
+                if len(down) == len(telemetry):
+                    break
+    assert down == [bytes(t) for t in telemetry]
+    flight.close()
+    run.stop_all(*procs)
+    ground = next(m for m in run.records(procs[2]) if m["msg"] == "stopped")
+    stats = ground["counters"]["ground"]["gateway"]["stats"]
+    assert (stats["packets_up"], stats["packet_repeats_dropped"], stats["units_in"]) == (12, 1, 13)
+    assert (stats["packets_down"], stats["units_out"]) == (5, 5)
+    doc = _packet_timelines(run)
+    _check_timelines(doc, commands, telemetry)
+    up = [p for p in doc["packets"] if p["way"] == "up"]
+    assert sum(p["retransmissions"] for p in up) > 0  # the uplink lost some CLTUs
+    assert all(p["frames"] == 1 + p["retransmissions"] for p in up)
+
+
+def _packet_timelines(run: Run) -> dict:
+    """``linkstack packets --json`` on the records both ends wrote, as a user runs it."""
+    files = sorted(str(p) for p in run.out.glob("*-packets.jsonl"))
+    assert len(files) == 2, files  # the ground's and the satellites'
+    out = subprocess.run(
+        [sys.executable, "-m", "linkstack", "packets", "--json", *files],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    return json.loads(out.stdout)
+
+
+def _check_timelines(doc: dict, up: list[bytes], down: list[bytes]) -> None:
+    """Every packet seen at both ends, in order, with legs that add up."""
+    by_way = {w: [p for p in doc["packets"] if p["way"] == w] for w in ("up", "down")}
+    for way, sent in (("up", up), ("down", down)):
+        got = by_way[way]
+        assert [(p["apid"], p["seq"], p["octets"]) for p in got] == [
+            (OurPacket.unpack(bytes(raw)).apid, k, len(raw)) for k, raw in enumerate(sent)
+        ]
+        assert all(sorted(p["ends"]) == ["ground", "sat"] for p in got)
+        for p in got:
+            legs = p["legs_s"]
+            assert all(v is not None and v >= 0 for v in legs.values()), p
+            assert p["total_s"] == pytest.approx(
+                sum(v for k, v in legs.items() if k != "acknowledgement"), abs=1e-5
+            )
+        assert doc["summary"][way]["complete"] == len(sent)
+    assert all(p["legs_s"]["uplink"] > 0 and not p["failed"] for p in by_way["up"])

@@ -120,6 +120,15 @@ def test_the_fprime_framer_makes_frames_the_check_takes_and_damage_it_refuses():
 
 def test_the_gateway_is_off_by_default_and_its_ports_are_checked():
     assert not scenario_file.load_default().gateway.enabled
+    # the repeat rule: on by default over MQTT only (QoS 1 redelivers), and settable
+    windows = {
+        '[gateway]\ntransport = "mqtt"\nenabled = true\nport = 47400': 64,
+        '[gateway]\ntransport = "udp"': 0,
+        '[gateway]\ntransport = "tcp"\nrepeat_window = 8': 8,
+        '[gateway]\ntransport = "mqtt"\nrepeat_window = 0': 0,
+    }
+    for text, window in windows.items():
+        assert scenario_file.loads(text).gateway.repeats_dropped() == window, text
     s = scenario_file.loads('[gateway]\nenabled = true\ntransport = "tcp"\nsatellites = ["CS-03"]')
     assert (s.gateway.transport, s.gateway.satellites, s.gateway.port_of(2)) == (
         "tcp",
@@ -135,6 +144,9 @@ def test_the_gateway_is_off_by_default_and_its_ports_are_checked():
         "[gateway]\napids = [2047]": "0..2046",
         '[gateway]\napids = ["0x20"]': "list of APIDs",
         '[gateway]\ntransport = "serial"': "transport",
+        '[mqtt]\nenabled = false\n[gateway]\nenabled = true\ntransport = "mqtt"': "[mqtt] enabled",
+        "[gateway]\nrepeat_window = -1": "repeat_window",
+        '[radio]\ntransport = "mqtt"': "unknown transport 'mqtt'",
     }
     for text, words in bad.items():
         with pytest.raises(scenario_file.ScenarioError) as err:

@@ -62,3 +62,25 @@ def test_settings_of_a_satellite_follow_its_scenario(tmp_path, capsys):
 def test_an_unknown_satellite_is_refused_by_name(capsys):
     assert cli.main(["settings", "--satellite", "CS-99"]) == 2
     assert "no satellite 'CS-99'" in capsys.readouterr().err
+
+
+def test_a_gateway_on_mqtt_names_its_broker_and_topics(tmp_path, capsys):
+    path = tmp_path / "mqtt.toml"
+    path.write_text(
+        '[mqtt]\nhost = "10.0.0.5"\nport = 8883\nprefix = "lab"\n[ground]\nname = "gs1"\n'
+        '[gateway]\nenabled = true\ntransport = "mqtt"\nuplink = "packet"\ndownlink = "packet"\n'
+    )
+    assert cli.main(["settings", "--scenario", str(path), "--satellite", "CS-02", "--json"]) == 0
+    (sat,) = json.loads(capsys.readouterr().out)
+    assert sat["gateway"] == {
+        "transport": "mqtt",
+        "uplink": "packet",
+        "downlink": "packet",
+        "host": "10.0.0.5",
+        "port": 8883,
+        "up_topic": "lab/gs1/gateway/CS-02/up",
+        "down_topic": "lab/gs1/gateway/CS-02/down",
+        "repeat_window": 64,
+    }
+    assert cli.main(["settings", "--scenario", str(path), "--satellite", "CS-02"]) == 0
+    assert "gateway: MQTT 10.0.0.5:8883, in on lab/gs1/gateway/CS-02/up" in capsys.readouterr().out
