@@ -8,8 +8,9 @@ which node is on the ground. A profile says all that, in a TOML file::
     name = "my-mission"
     extends = "linkstack"          # optional: start from another profile (a name or a path)
 
-    [ports]                        # UDP port of each layer (default: linkstack's table)
-    tm_cadu = 47002
+    [ports]                        # UDP port(s) of each layer (default: linkstack's table)
+    tm_cadu = 47002                # one port, or a list of ports and "lo-hi" ranges:
+    cltu = [47001, "47100-47147"]  # e.g. a daemon's one port per link
 
     [nodes]                        # node names (or addresses) on each side, as glob patterns
     ground = ["ground:*"]
@@ -184,7 +185,10 @@ class Profile:
     name: str = DEFAULT_PROFILE
     description: str = ""
     source: str = ""  # "built-in" or the file it came from
-    ports: dict[str, int] = field(default_factory=lambda: dict(PORTS))
+    # each layer's UDP ports (one, or a daemon's port per link)
+    ports: dict[str, tuple[int, ...]] = field(
+        default_factory=lambda: {layer: (port,) for layer, port in PORTS.items()}
+    )
     nodes: NodesProfile = field(default_factory=NodesProfile)
     spp: SppProfile = field(default_factory=SppProfile)
     tc: TcProfile = field(default_factory=TcProfile)
@@ -194,7 +198,7 @@ class Profile:
 
     @functools.cached_property
     def layer_by_port(self) -> dict[int, str]:
-        return {port: layer for layer, port in self.ports.items()}
+        return {port: layer for layer, ports in self.ports.items() for port in ports}
 
     def side(self, node: str) -> str | None:
         """ "ground", "space", or None when the profile does not say."""
@@ -323,17 +327,24 @@ def _build(doc: dict[str, Any], where: str) -> Profile:
     return profile
 
 
-def _ports(t: Table) -> dict[str, int]:
-    ports = dict(PORTS)
+def _ports(t: Table) -> dict[str, tuple[int, ...]]:
+    ports: dict[str, tuple[int, ...]] = {layer: (port,) for layer, port in PORTS.items()}
     for layer in t:
         if layer not in PORTS:
             raise t.unknown(layer, PORTS, "layer")
-        ports[layer] = t.integer(layer, PORTS[layer], 1, 65535)
+        if isinstance(t.raw(layer), list):
+            ranges = _idset(t, layer).ranges
+            if not ranges or ranges[0][0] < 1 or ranges[-1][1] > 65535:
+                raise t.error(layer, "must list ports in 1..65535")
+            ports[layer] = tuple(p for lo, hi in ranges for p in range(lo, hi + 1))
+        else:
+            ports[layer] = (t.integer(layer, PORTS[layer], 1, 65535),)
     owner: dict[int, str] = {}
-    for layer, port in ports.items():
-        if port in owner:
-            raise t.error("", f"{owner[port]} and {layer} share port {port}")
-        owner[port] = layer
+    for layer, mine in ports.items():
+        for port in mine:
+            if port in owner:
+                raise t.error("", f"{owner[port]} and {layer} share port {port}")
+            owner[port] = layer
     return ports
 
 

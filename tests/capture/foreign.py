@@ -9,6 +9,9 @@
   from the sender's port to ``channel_port + k`` and, ``deliver_s`` later, from
   there to ``node_port + k``; everything on 127.0.0.1, a pcapng written by scapy; no
   frame records, no packets, no side file.
+- :func:`port_per_link`: a recorder's capture with one UDP port per link (a layer's
+  base port + the link's number), one view, no names: what a profile's port lists
+  (``[ports] cltu = ["47100-47111"]``) are for.
 """
 
 from __future__ import annotations
@@ -101,3 +104,31 @@ def laser_relay_on_plan(folder: Path) -> tuple[Path, Path, Path]:
     sample = Path(__file__).resolve().parents[2] / "pcaps" / "laser-relay.pcap"
     pcapng = on_port_plan(sample, folder / "lo.pcapng", scenario_file.load(scenario))
     return pcapng, scenario, units_only(sample, folder / "units.pcap")
+
+
+def port_per_link(
+    src: Path, dst: Path, base: dict[str, int], *, one_port: bool = False
+) -> dict[str, list[int]]:
+    """The CLTUs and CADUs of ``src`` sent from 127.0.0.1:40000 to ``base[layer] + n``,
+    ``n`` the link's number in its layer (in the order links first appear; 0 for every
+    link with ``one_port``), as a pcapng at ``dst``; each layer's ports."""
+    reader = PcapReader(src)
+    t0 = reader.epoch.timestamp()
+    links: dict[str, dict[tuple[str, str], int]] = {layer: {} for layer in base}
+    packets = []
+    for u in reader:
+        if u.layer not in base:
+            continue
+        n = links[u.layer].setdefault((u.src, u.dst), len(links[u.layer]))
+        pkt = (
+            Ether(src="00:00:00:00:00:00", dst="00:00:00:00:00:00")
+            / IP(src="127.0.0.1", dst="127.0.0.1")
+            / UDP(sport=40000, dport=base[u.layer] + (0 if one_port else n))
+            / Raw(u.data)
+        )
+        pkt.time = t0 + u.t_s
+        packets.append(pkt)
+    wrpcapng(str(dst), packets)
+    if one_port:
+        return {layer: [base[layer]] for layer in links}
+    return {layer: [base[layer] + n for n in range(len(ls))] for layer, ls in links.items()}

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from linkstack.capture.pcap import PcapCapture, PcapReader
+from linkstack.capture.pcap import PORTS, PcapCapture, PcapReader
 from linkstack.conformance.passive import broken
 from linkstack.conformance.passive.checker import Report, check_capture
 from linkstack.conformance.passive.report import format_text, junit_tree
@@ -30,7 +30,7 @@ from linkstack.conformance.portplan import plan_ports
 from linkstack.conformance.profile import load_profile
 from linkstack.runtime import scenario as scenario_file
 from linkstack.tools import cli
-from tests.capture.foreign import frames_late, laser_relay_on_plan
+from tests.capture.foreign import frames_late, laser_relay_on_plan, port_per_link
 
 ROOT = Path(__file__).resolve().parents[2]
 FOLDER = ROOT / "tests" / "conformance" / "broken"
@@ -144,6 +144,25 @@ def test_the_port_plan_is_judged_as_the_same_units_on_the_layer_ports(on_plan, v
     assert sum(got.units.values()) == got.reader["other_view"] == sum(want.units.values())
     text = format_text(got)
     assert f"ports: {plan.text}" in text and "units of the other view skipped (--view)" in text
+
+
+def test_a_profile_takes_a_port_per_link(tmp_path):
+    """A profile's port lists decode a capture with a port per link as one with every
+    link of a layer on its one port: the same verdicts, the same units."""
+    sample = ROOT / "pcaps" / "laser-relay.pcap"
+    per_link = port_per_link(
+        sample, tmp_path / "links.pcapng", {"cltu": 47100, "tm_cadu": 47200, "aos_cadu": 47300}
+    )
+    assert len(per_link["aos_cadu"]) == 6, per_link  # the relay's six laser links
+    listed = "".join(f"{layer} = {ports}\n" for layer, ports in per_link.items())
+    (tmp_path / "links.toml").write_text(f'extends = "linkstack"\n[ports]\n{listed}')
+    got = check_capture(tmp_path / "links.pcapng", profile=load_profile(tmp_path / "links.toml"))
+    # the same units, every link of a layer on linkstack's one port of the layer
+    layers = {k: PORTS[k] for k in per_link}
+    port_per_link(sample, tmp_path / "layers.pcapng", layers, one_port=True)
+    want = check_capture(tmp_path / "layers.pcapng")
+    assert verdicts(got) == verdicts(want), format_text(got)
+    assert got.units == want.units == {"cltu": 2, "tm_cadu": 14, "aos_cadu": 9}
 
 
 def test_the_port_plan_names_every_link_and_view():

@@ -22,7 +22,7 @@ def _code_says() -> dict[str, object]:
     laser = aos.AosConfig(frame_length=AOS_FRAME_LEN)
     scids = IdSet(((EmulationConfig().scid_base, aos.MAX_SCID),))  # SCIDs fit 8 bits (AOS)
     out: dict[str, object] = {
-        **{f"ports.{layer}": port for layer, port in PORTS.items()},
+        **{f"ports.{layer}": (port,) for layer, port in PORTS.items()},
         "nodes.ground": (ground_node("*"),),
         "nodes.space": (sat_node("*"),),
         "tc.scids": scids,
@@ -88,6 +88,11 @@ BAD = [
     ("[ports]\ncltu = 0", "ports.cltu", "must be in 1..65535, got 0"),
     ("[ports]\ncltx = 1", "ports.cltx", "unknown layer (did you mean 'cltu'?)"),
     ("[ports]\ncltu = 47002", "ports", "cltu and tm_cadu share port 47002"),
+    ('[ports]\ncltu = [47001, "47100-47103", "47102"]', "ports", "share port 47102"),
+    ('[ports]\ntm_cadu = ["47400-47447", 47001]', "ports", "cltu and tm_cadu share port 47001"),
+    ('[ports]\ncltu = ["0-3"]', "ports.cltu", "must list ports in 1..65535"),
+    ("[ports]\ncltu = []", "ports.cltu", "must list ports in 1..65535"),
+    ('[ports]\ncltu = ["x"]', "ports.cltu", "is not a number or 'lo-hi'"),
     ("tm = 3", "tm", "must be a table, got a number (3)"),
     ("nmae = 'x'", "nmae", "unknown key (did you mean 'name'?)"),
     ("extends = 3", "extends", "must be a name or a path, got a number (3)"),
