@@ -16,6 +16,8 @@ import asyncio
 import signal
 from collections import Counter
 
+import httpx
+
 from linkstack.capture.reader import read_units
 from linkstack.capture.replay import DOWNLINK, UPLINK
 from linkstack.capture.replay_cli import replay_file
@@ -24,6 +26,23 @@ from tests.daemon.test_daemon_processes import Listener, publish_queries, query
 
 def _stopped(run, proc) -> dict:
     return next(m for m in run.records(proc) if m["msg"] == "stopped")["counters"]
+
+
+async def _uplink_quiet(run, quiet_s: float = 3.0) -> None:
+    """Until the channel has taken no CLTU for ``quiet_s`` (longer than COP-1's T1 of
+    2 s, so a retransmission still to come would have come): the ground has nothing
+    more to send, and stopping the satellites loses no CLTU on its way."""
+    url = f"http://127.0.0.1:{run.http_port + 1}/counters"  # the channel's (+1)
+    last, since = None, asyncio.get_running_loop().time()
+    async with httpx.AsyncClient() as http, asyncio.timeout(60):
+        while True:
+            sent = (await http.get(url, timeout=5)).json()["channel"]["uplink"].get("sent")
+            now = asyncio.get_running_loop().time()
+            if sent != last:
+                last, since = sent, now
+            elif now - since >= quiet_s:
+                return
+            await asyncio.sleep(0.25)
 
 
 async def test_replaying_the_channels_capture_of_a_lossy_run_counts_what_the_receivers_got(
@@ -43,7 +62,7 @@ async def test_replaying_the_channels_capture_of_a_lossy_run_counts_what_the_rec
         await publish_queries(broker.port, [query(i, f"Lossy {i}", target="CS-08") for i in ids])
         got = await listener.answers(ids)
     assert all(got[i]["type"] == "answer" for i in ids)
-    await asyncio.sleep(2.0)  # acknowledgements settle: the ground has nothing to send
+    await _uplink_quiet(run)  # acknowledgements and retransmissions settle
     # the sources stop before their receivers: the satellites (TM), then the ground
     assert run.stop(sat, signal.SIGTERM) == 0
     await asyncio.sleep(1.0)  # the last CADUs reach the ground
