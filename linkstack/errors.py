@@ -67,3 +67,39 @@ def check_range(layer: str, field: str, value: int, lo: int, hi: int) -> int:
 class ConfigError(FieldError, ValueError):
     """A configuration or model parameter is impossible (a negative altitude, an
     elevation mask above 90 degrees, an unknown band): names where and why."""
+
+
+class SdlsError(DecodeError):
+    """A frame refused by Space Data Link Security (CCSDS 355.0-B-2).
+
+    ``field`` (also ``reason``) is why, one of :data:`SDLS_REASONS`: "spi_unknown"
+    (no security association of that SPI on this link), "mac" (the MAC or GCM tag does
+    not verify: altered, forged, or the wrong key), "replay" (a sequence number or IV
+    already accepted), "window" (one too far ahead of the last accepted), "key_missing"
+    (the SA's key is not in the keyring), "length" (the frame's size does not fit its
+    header or SA), "header" (a header field breaks its standard), "fecf" (the frame's
+    CRC is wrong: damage on the link, see :class:`SdlsChecksumError`).
+    """
+
+    @property
+    def reason(self) -> str:
+        return self.field
+
+
+class SdlsChecksumError(SdlsError, ChecksumError):
+    """The FECF of a protected frame is wrong, checked before any security processing.
+
+    Both an :class:`SdlsError` (refused by the SDLS layer, reason "fecf") and a
+    :class:`ChecksumError` (bit errors on the link, not an attack: no alarm)."""
+
+
+SDLS_REASONS = (
+    "spi_unknown",
+    "mac",
+    "replay",
+    "window",
+    "key_missing",
+    "length",
+    "header",
+    "fecf",
+)

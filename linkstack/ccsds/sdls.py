@@ -1,0 +1,652 @@
+"""Space Data Link Security, CCSDS 355.0-B-2, on TC, TM and AOS frames, sans-I/O.
+
+A :class:`SecurityAssociation` (SA) says how frames are protected: its SPI, its
+service (clear, authentication, encryption, authenticated encryption), its suites and
+key ids, and the lengths of the security header fields (IV, sequence number, pad
+length) and of the MAC trailer. A :class:`FrameSecurity` is one link direction: the
+SAs it knows, the keys (:class:`~linkstack.ccsds.sdls_keys.Keyring`), the channel's
+managed parameters, and each SA's counters. :meth:`FrameSecurity.apply` turns a plain
+frame, as linkstack's TC/TM/AOS codecs make it, into the protected frame;
+:meth:`FrameSecurity.process` checks a protected frame and gives the plain frame back,
+or refuses it with an :class:`~linkstack.errors.SdlsError` that says why.
+
+The protected frame::
+
+    primary header [segment header | TM secondary header | AOS FHEC, insert zone]
+    security header: SPI (2) | IV (iv_len) | sequence number (sn_len) | pad length (pad_len)
+    frame data field (encrypted for "enc" and "aead")
+    security trailer: MAC (mac_len)
+    [OCF] [FECF]
+
+The rules that make the octets CryptoLib's (NASA's SDLS library, which flight software
+uses; ``tests/vectors/sdls`` holds its output), read off its vectors:
+
+- what the MAC covers: for "auth", every octet before the MAC (headers, security
+  header, data), for "aead" the GCM additional data is every octet before the data;
+  both after the TC frame length field was set to the protected length. The OCF and
+  the FECF are not covered. The authentication bit mask is all ones ("all") or all
+  zeros ("none"), applied to the whole MAC input: with "none" an "auth" MAC covers
+  zeros only, so it protects nothing but the frame's length (CryptoLib's default
+  mask; kept for interoperability, never a good choice);
+- the frame carries the SA's IV and sequence number as they were before the frame,
+  then both count up by one (big-endian, wrapping); a clear SA carries its fields but
+  never counts;
+- an authentication-only SA has no IV (CryptoLib refuses one).
+
+Receiving, the MAC is verified before anything is judged from the counters, so that
+"replay" and "window" are said of authentic frames only; a refusal changes no
+state. Anti-replay reads the sequence number when the SA has one, else, for GCM, the
+IV: a frame is accepted when its counter is at most ``window - 1`` ahead of the next
+expected (the last accepted plus one). Frames that arrive out of order are therefore
+refused: the TC and TM links deliver in order, and COP-1 retransmits what was lost.
+A clear SA has no anti-replay; an encryption-only SA has no integrity (its IV is
+unauthenticated): use "aead" where either matters.
+
+A TC control command (Type-BC) frame has no segment header (232.0-B-4), so its
+security header follows the primary header even on a channel with segment headers.
+The TM secondary header is found from the frame's own flag and length.
+
+The FECF, when the channel has one, is checked first: a wrong one is damage on the
+link, refused with reason "fecf" (:class:`~linkstack.errors.SdlsChecksumError`, also a
+:class:`~linkstack.errors.ChecksumError`), not an attack.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import NoReturn, Protocol
+
+from linkstack.ccsds.crc import crc16_ccitt
+from linkstack.ccsds.sdls_keys import Keyring
+from linkstack.ccsds.sdls_suites import (
+    AUTHENTICATORS,
+    CIPHERS,
+    GCM_IV_LEN,
+    MAX_MAC_LEN,
+    MIN_TAG_LEN,
+    Authenticator,
+    Buffer,
+    Cipher,
+    MacError,
+)
+from linkstack.errors import ConfigError, EncodeError, SdlsChecksumError, SdlsError
+
+__all__ = [
+    "FrameLayout",
+    "FrameSecurity",
+    "Keyring",
+    "SaCounters",
+    "SdlsError",
+    "SecurityAssociation",
+    "parse_security_header",
+]
+
+SPI_LEN = 2
+MIN_SPI, MAX_SPI = 1, 0xFFFE  # 0 and 0xFFFF are reserved
+KINDS = ("tc", "tm", "aos")
+SERVICES = ("clear", "auth", "enc", "aead")
+MASKS = ("all", "none")
+OCF_LEN = 4
+FECF_LEN = 2
+MAX_FIELD_LEN = 16  # IV and sequence number fields, octets (CryptoLib's IV_SIZE)
+DEFAULT_FRAME_LEN = {"tc": 1024, "tm": 1115, "aos": 1115}
+MAX_FRAME_LEN = {"tc": 1024, "tm": 2048, "aos": 2048}
+_VERSION = {"tc": 0, "tm": 0, "aos": 1}
+_PRIMARY_LEN = {"tc": 5, "tm": 6, "aos": 6}
+
+
+@dataclass(frozen=True, slots=True)
+class SecurityAssociation:
+    """One SA, as configured: no keys (ids only) and no counters (they are the
+    :class:`FrameSecurity`'s). Field names follow CryptoLib's where they differ
+    (``iv_len`` is its ``shivf_len``, ``sn_len`` ``shsnf_len``, ``pad_len``
+    ``shplf_len``, ``mac_len`` ``stmacf_len``, ``window`` ``arsnw``)."""
+
+    spi: int
+    service: str  # "clear" | "auth" | "enc" | "aead"
+    ecs: str | None = None  # "AES256_GCM" for "enc" and "aead"
+    acs: str | None = None  # "CMAC_AES256" | "HMAC_SHA256" for "auth"
+    ekid: int | None = None
+    akid: int | None = None
+    iv_len: int = 12
+    sn_len: int = 0
+    pad_len: int = 0
+    mac_len: int = 16
+    window: int = 5
+    abm: str = "all"  # authentication bit mask: "all" ones or "none"
+    vcid: int | None = None  # the virtual channel it protects; None: any
+
+    def __post_init__(self) -> None:
+        _check_sa(self)
+
+    @property
+    def header_len(self) -> int:
+        return SPI_LEN + self.iv_len + self.sn_len + self.pad_len
+
+    @property
+    def trailer_len(self) -> int:
+        return self.mac_len
+
+    @property
+    def overhead(self) -> int:
+        return self.header_len + self.trailer_len
+
+    @property
+    def replay_counter(self) -> str | None:
+        """What the receiver's anti-replay reads: "sn", "iv" (GCM without a sequence
+        number) or None (a clear SA)."""
+        if self.service == "clear":
+            return None
+        return "sn" if self.sn_len else "iv"
+
+
+def _check_sa(sa: SecurityAssociation) -> None:
+    def bad(field: str, rule: str) -> NoReturn:
+        raise ConfigError(f"sdls SA {sa.spi}", field, rule)
+
+    def integer(field: str, value: object, lo: int, hi: int) -> None:
+        if not isinstance(value, int) or isinstance(value, bool) or not lo <= value <= hi:
+            bad(field, f"must be an integer {lo}..{hi}, got {value!r}")
+
+    integer("spi", sa.spi, MIN_SPI, MAX_SPI)
+    if sa.service not in SERVICES:
+        bad("service", f"must be one of {SERVICES}, got {sa.service!r}")
+    if sa.abm not in MASKS:
+        bad("abm", f"must be one of {MASKS}, got {sa.abm!r}")
+    integer("iv_len", sa.iv_len, 0, MAX_FIELD_LEN)
+    integer("sn_len", sa.sn_len, 0, MAX_FIELD_LEN)
+    integer("pad_len", sa.pad_len, 0, 4)
+    integer("mac_len", sa.mac_len, 0, max(MAX_MAC_LEN.values()))
+    integer("window", sa.window, 1, 1 << 30)
+    if sa.vcid is not None:
+        integer("vcid", sa.vcid, 0, 63)
+    encrypts = sa.service in ("enc", "aead")
+    if encrypts:
+        if sa.ecs not in CIPHERS:
+            bad("ecs", f"{sa.service!r} needs an encryption suite of {[*CIPHERS]}, got {sa.ecs!r}")
+        integer("ekid", sa.ekid, 0, 0xFFFF)
+        if sa.iv_len != GCM_IV_LEN:
+            bad("iv_len", f"AES-GCM's IV is {GCM_IV_LEN} octets here, got {sa.iv_len}")
+    elif sa.ecs is not None:
+        bad("ecs", f"a {sa.service!r} SA encrypts nothing: no encryption suite")
+    if sa.service == "auth":
+        if sa.acs not in AUTHENTICATORS:
+            bad(
+                "acs",
+                f"'auth' needs an authentication suite of {[*AUTHENTICATORS]}, got {sa.acs!r}",
+            )
+        integer("akid", sa.akid, 0, 0xFFFF)
+        if sa.iv_len:
+            bad("iv_len", "an authentication-only SA has no IV field (CryptoLib refuses one): 0")
+        if not sa.sn_len:
+            bad("sn_len", "an authentication-only SA needs a sequence number for anti-replay")
+    elif sa.acs is not None:
+        bad("acs", f"a {sa.service!r} SA takes no authentication suite")
+    if sa.service in ("auth", "aead"):
+        suite = sa.acs if sa.service == "auth" else sa.ecs
+        assert suite is not None
+        integer("mac_len", sa.mac_len, MIN_TAG_LEN, MAX_MAC_LEN[suite])
+    elif sa.mac_len:
+        bad("mac_len", f"a {sa.service!r} SA has no MAC: 0, got {sa.mac_len}")
+    counter_len = sa.sn_len or (sa.iv_len if encrypts else 0)
+    if counter_len and sa.window >= 1 << (8 * counter_len - 1):
+        bad("window", f"must be under half the {counter_len}-octet counter's range")
+
+
+@dataclass(frozen=True, slots=True)
+class SaCounters:
+    """One SA's IV and sequence number at one end, as integers. Sending: what the
+    next frame carries. Receiving: the lowest value the next frame may carry (the
+    last accepted plus one)."""
+
+    iv: int = 0
+    sn: int = 0
+
+
+class SaLengths(Protocol):
+    """What :func:`parse_security_header` needs of an SA: its field lengths."""
+
+    @property
+    def iv_len(self) -> int: ...
+    @property
+    def sn_len(self) -> int: ...
+    @property
+    def pad_len(self) -> int: ...
+    @property
+    def mac_len(self) -> int: ...
+
+
+def _refuse(reason: str, rule: str) -> NoReturn:
+    raise SdlsError("sdls", reason, rule)
+
+
+class FrameLayout:
+    """Where the security header goes in one link's frames: the managed parameters
+    of the channel and the bits of the frame's own header that move it."""
+
+    def __init__(
+        self,
+        kind: str,
+        *,
+        fecf: bool,
+        segment_header: bool = False,
+        ocf: bool = False,
+        frame_length: int | None = None,
+        insert_zone_len: int = 0,
+        fhec: bool = False,
+    ) -> None:
+        if kind not in KINDS:
+            raise ConfigError("sdls", "kind", f"must be one of {KINDS}, got {kind!r}")
+        if segment_header and kind != "tc":
+            raise ConfigError("sdls", "segment_header", f"only TC frames have one, not {kind}")
+        if ocf and kind == "tc":
+            raise ConfigError("sdls", "ocf", "TC frames have no OCF")
+        if (insert_zone_len or fhec) and kind != "aos":
+            raise ConfigError(
+                "sdls",
+                "insert_zone_len",
+                f"only AOS frames have an insert zone and FHEC, not {kind}",
+            )
+        if not 0 <= insert_zone_len <= MAX_FRAME_LEN["aos"]:
+            raise ConfigError("sdls", "insert_zone_len", f"got {insert_zone_len}")
+        if frame_length is not None and not 0 < frame_length <= MAX_FRAME_LEN[kind]:
+            raise ConfigError(
+                "sdls",
+                "frame_length",
+                f"{kind} frames are 1..{MAX_FRAME_LEN[kind]} octets, got {frame_length}",
+            )
+        self.kind = kind
+        self.fecf = fecf
+        self.segment_header = segment_header
+        self.ocf = ocf
+        self.frame_length = frame_length
+        self.insert_zone_len = insert_zone_len
+        self.fhec = fhec
+        self.fecf_len = FECF_LEN if fecf else 0
+        self.tail_len = (OCF_LEN if ocf else 0) + self.fecf_len  # after the MAC
+        self.primary_len = _PRIMARY_LEN[kind]
+
+    def header_len(self, frame: bytes) -> int:
+        """Octets before the security header; SdlsError "header" or "length" when the
+        frame's own header says something impossible."""
+        n = len(frame)
+        if n < self.primary_len:
+            _refuse("length", f"{n} octets: shorter than the {self.kind} primary header")
+        version = frame[0] >> 6
+        if version != _VERSION[self.kind]:
+            _refuse(
+                "header",
+                f"{self.kind} frame version must be {_VERSION[self.kind]:02b}, got {version:02b}",
+            )
+        if self.kind == "tc":
+            bypass, control = (frame[0] >> 5) & 1, (frame[0] >> 4) & 1
+            if control and not bypass:
+                _refuse("header", "TC bypass flag 0 with control command flag 1 is no frame type")
+            return self.primary_len + (1 if self.segment_header and not control else 0)
+        if self.kind == "aos":
+            return self.primary_len + (2 if self.fhec else 0) + self.insert_zone_len
+        if bool(frame[1] & 1) != self.ocf:
+            _refuse(
+                "header",
+                f"the TM OCF flag is {frame[1] & 1}, the channel's OCF is {self.ocf}",
+            )
+        if not frame[4] & 0x80:
+            return self.primary_len
+        if n <= self.primary_len:
+            _refuse("length", "the TM secondary header flag is set and the frame ends before it")
+        ident = frame[self.primary_len]
+        if ident >> 6 or not ident & 0x3F:
+            _refuse(
+                "header",
+                f"TM secondary header identification {ident:#04x}: version 00 and 1..63 octets",
+            )
+        return self.primary_len + 1 + (ident & 0x3F)
+
+    def vcid(self, frame: bytes) -> int:
+        if self.kind == "tc":
+            return (frame[2] >> 2) & 0x3F
+        if self.kind == "tm":
+            return (frame[1] >> 1) & 0x07
+        return frame[1] & 0x3F
+
+
+def _check_counter(received: int, expected: int, octets: int, window: int, what: str) -> None:
+    """Anti-replay: ``received`` must be within ``window`` of ``expected`` (the next
+    value due), modulo the field's range; behind it is a replay, far ahead out of window."""
+    modulus = 1 << (8 * octets)
+    ahead = (received - expected) % modulus
+    if ahead < window:
+        return
+    if (expected - received) % modulus <= modulus // 2:
+        _refuse(
+            "replay", f"{what} {received:#x} is at or behind the last accepted ({expected - 1:#x})"
+        )
+    _refuse(
+        "window",
+        f"{what} {received:#x} is {ahead} past the next expected {expected:#x}; window {window}",
+    )
+
+
+class FrameSecurity:
+    """SDLS for one link direction: ``apply`` on the sending end, ``process`` on the
+    receiving end (one object may do both, as a loopback does). ``stats`` counts
+    "applied", "processed" and one "refused_<reason>" per refusal."""
+
+    def __init__(
+        self,
+        kind: str,
+        sas: Iterable[SecurityAssociation],
+        keys: Keyring,
+        *,
+        fecf: bool,
+        segment_header: bool = False,
+        ocf: bool = False,
+        frame_length: int | None = None,
+        insert_zone_len: int = 0,
+        fhec: bool = False,
+    ) -> None:
+        self.layout = FrameLayout(
+            kind,
+            fecf=fecf,
+            segment_header=segment_header,
+            ocf=ocf,
+            frame_length=frame_length if frame_length is not None else DEFAULT_FRAME_LEN.get(kind),
+            insert_zone_len=insert_zone_len,
+            fhec=fhec,
+        )
+        self.kind = kind
+        self.frame_length: int = self.layout.frame_length or 0
+        self.keys = keys
+        self._sas: dict[int, SecurityAssociation] = {}
+        for sa in sas:
+            if sa.spi in self._sas:
+                raise ConfigError("sdls", "spi", f"SPI {sa.spi} is configured twice")
+            self._sas[sa.spi] = sa
+        # (iv, sn) of each SA: plain tuples, the hot path's cheapest record
+        self._send: dict[int, tuple[int, int]] = dict.fromkeys(self._sas, (0, 0))
+        self._receive: dict[int, tuple[int, int]] = dict.fromkeys(self._sas, (0, 0))
+        self.stats: Counter[str] = Counter()
+        minimum = self.layout.primary_len + 1 + self.layout.tail_len
+        for sa in self._sas.values():
+            if self.frame_length - sa.overhead < minimum:
+                raise ConfigError(
+                    "sdls",
+                    "frame_length",
+                    f"{self.frame_length} octets leave no data for SA {sa.spi}",
+                )
+
+    # -- the SAs and their counters ------------------------------------------------------------
+
+    @property
+    def sas(self) -> Mapping[int, SecurityAssociation]:
+        return dict(self._sas)
+
+    def sa(self, spi: int) -> SecurityAssociation:
+        sa = self._sas.get(spi)
+        if sa is None:
+            _refuse(
+                "spi_unknown", f"no security association with SPI {spi} on this {self.kind} link"
+            )
+        return sa
+
+    def send_counters(self, spi: int) -> SaCounters:
+        return SaCounters(*self._send[self.sa(spi).spi])
+
+    def receive_counters(self, spi: int) -> SaCounters:
+        return SaCounters(*self._receive[self.sa(spi).spi])
+
+    def set_send_counters(self, spi: int, counters: SaCounters) -> None:
+        """What the next frame of SA ``spi`` will carry (a restart, a rekeyed SA)."""
+        self._send[self.sa(spi).spi] = (counters.iv, counters.sn)
+
+    def set_receive_counters(self, spi: int, counters: SaCounters) -> None:
+        """The lowest counters the next frame of SA ``spi`` may carry."""
+        self._receive[self.sa(spi).spi] = (counters.iv, counters.sn)
+
+    def plain_length(self, spi: int) -> int:
+        """TM/AOS: the length of the plain frame to build for SA ``spi`` (the channel's
+        frame length less the SA's overhead); TC: the longest plain frame."""
+        return self.frame_length - self.sa(spi).overhead
+
+    # -- sending ---------------------------------------------------------------------------------
+
+    def apply(self, plain: bytes, spi: int) -> bytes:
+        """The protected frame of ``plain`` under SA ``spi`` (module docstring);
+        the SA's send counters then count up. ``EncodeError`` for a plain frame that
+        does not fit; ``SdlsError`` "spi_unknown" or "key_missing"."""
+        sa = self.sa(spi)
+        layout = self.layout
+        n = len(plain)
+        try:
+            head_len = layout.header_len(plain)
+        except SdlsError as exc:
+            raise EncodeError("sdls", exc.field, exc.rule) from None
+        if self.kind == "tc":
+            declared = ((plain[2] & 0x03) << 8 | plain[3]) + 1
+            if declared != n:
+                raise EncodeError(
+                    "sdls", "length", f"TC length field says {declared}, the frame has {n}"
+                )
+            if n + sa.overhead > self.frame_length:
+                raise EncodeError(
+                    "sdls",
+                    "length",
+                    f"{n} octets + SA {spi}'s {sa.overhead} exceed the maximum, "
+                    f"{self.frame_length}",
+                )
+        elif n != self.frame_length - sa.overhead:
+            raise EncodeError(
+                "sdls",
+                "length",
+                f"a plain {self.kind} frame for SA {spi} is "
+                f"{self.frame_length - sa.overhead} octets, got {n}",
+            )
+        data_end = n - layout.tail_len
+        if data_end <= head_len:
+            raise EncodeError("sdls", "length", f"{n} octets leave no frame data field")
+        iv_count, sn_count = self._send[spi]
+        iv = iv_count.to_bytes(sa.iv_len, "big")
+        header = bytearray(plain[:head_len])
+        if self.kind == "tc":
+            _set_tc_length(header, n + sa.overhead)
+        header += spi.to_bytes(SPI_LEN, "big")
+        header += iv
+        header += sn_count.to_bytes(sa.sn_len, "big")
+        header += bytes(sa.pad_len)
+        data = memoryview(plain)[head_len:data_end]
+        ocf = plain[data_end : n - layout.fecf_len]  # untouched, and not authenticated
+        service = sa.service
+        if service == "aead":
+            sealed = self._cipher(sa).encrypt(iv, _masked(sa, header), data, sa.mac_len)
+            frame = b"".join((header, sealed, ocf))
+        elif service == "enc":
+            frame = b"".join((header, self._cipher(sa).encrypt(iv, b"", data, 0), ocf))
+        elif service == "auth":
+            covered = b"".join((header, data))
+            mac = self._authenticator(sa).mac(_masked(sa, covered), sa.mac_len)
+            frame = b"".join((covered, mac, ocf))
+        else:
+            frame = b"".join((header, data, ocf))
+        if layout.fecf:
+            frame += crc16_ccitt(frame).to_bytes(FECF_LEN, "big")
+        if service != "clear":
+            self._send[spi] = (_inc(iv_count, sa.iv_len), _inc(sn_count, sa.sn_len))
+        self.stats["applied"] += 1
+        return frame
+
+    # -- receiving -------------------------------------------------------------------------------
+
+    def process(self, protected: bytes) -> tuple[int, bytes]:
+        """Check ``protected`` and return (SPI, the plain frame, as :meth:`apply`
+        takes it). A refusal raises :class:`SdlsError` with its reason, is counted in
+        ``stats`` and changes nothing else."""
+        try:
+            spi, plain, counters = self._process(
+                protected if isinstance(protected, bytes) else bytes(protected)
+            )
+        except SdlsError as exc:
+            self.stats[f"refused_{exc.field}"] += 1
+            raise
+        if counters is not None:
+            self._receive[spi] = counters
+        self.stats["processed"] += 1
+        return spi, plain
+
+    def _process(self, frame: bytes) -> tuple[int, bytes, tuple[int, int] | None]:
+        layout = self.layout
+        n = len(frame)
+        if n < layout.primary_len + layout.fecf_len:
+            _refuse("length", f"{n} octets: shorter than a {self.kind} header")
+        if layout.fecf and crc16_ccitt(frame):
+            raise SdlsChecksumError(
+                "sdls", "fecf", f"the {self.kind} frame's FECF does not match its octets"
+            )
+        if self.kind == "tc":
+            declared = ((frame[2] & 0x03) << 8 | frame[3]) + 1
+            if declared != n:
+                _refuse("length", f"TC length field says {declared} octets, the frame has {n}")
+        elif n != self.frame_length:
+            _refuse(
+                "length",
+                f"{self.kind} frames on this channel are {self.frame_length} octets, got {n}",
+            )
+        head_len = layout.header_len(frame)
+        if n < head_len + SPI_LEN + layout.tail_len:
+            _refuse("length", f"{n} octets: no room for a security header")
+        spi = frame[head_len] << 8 | frame[head_len + 1]
+        sa = self._sas.get(spi)
+        if sa is None:
+            _refuse("spi_unknown", f"SPI {spi} is not known on this {self.kind} link")
+        if sa.vcid is not None and layout.vcid(frame) != sa.vcid:
+            _refuse(
+                "spi_unknown", f"SPI {spi} is not known on virtual channel {layout.vcid(frame)}"
+            )
+        sh_end = head_len + sa.header_len
+        mac_at = n - layout.tail_len - sa.mac_len
+        if mac_at <= sh_end:
+            _refuse("length", f"{n} octets: no data between SA {spi}'s header and trailer")
+        at = head_len + SPI_LEN
+        iv = frame[at : at + sa.iv_len]
+        sn = frame[at + sa.iv_len : at + sa.iv_len + sa.sn_len]
+        view = memoryview(frame)  # slices of it are not copies
+        service = sa.service
+        data: bytes | memoryview
+        if service == "aead":
+            sealed = view[sh_end : mac_at + sa.mac_len]
+            try:
+                data = self._cipher(sa).decrypt(iv, _masked(sa, view[:sh_end]), sealed, sa.mac_len)
+            except MacError:
+                _refuse("mac", f"SA {spi}: the GCM tag does not verify")
+        elif service == "enc":
+            data = self._cipher(sa).decrypt(iv, b"", view[sh_end:mac_at], 0)
+        elif service == "auth":
+            mac = view[mac_at : mac_at + sa.mac_len]
+            if not self._authenticator(sa).verify(_masked(sa, view[:mac_at]), mac):
+                _refuse("mac", f"SA {spi}: the MAC does not verify")
+            data = view[sh_end:mac_at]
+        else:
+            data = view[sh_end:mac_at]
+        counters = None
+        if service != "clear":
+            iv_next, sn_next = self._receive[spi]
+            iv_value = int.from_bytes(iv, "big")
+            sn_value = int.from_bytes(sn, "big")
+            if sa.sn_len:
+                _check_counter(sn_value, sn_next, sa.sn_len, sa.window, "sequence number")
+            else:
+                _check_counter(iv_value, iv_next, sa.iv_len, sa.window, "IV")
+            counters = (
+                _inc(iv_value, sa.iv_len) if sa.iv_len else iv_next,
+                _inc(sn_value, sa.sn_len) if sa.sn_len else sn_next,
+            )
+        head = frame[:head_len]
+        if self.kind == "tc":
+            header = bytearray(head)
+            _set_tc_length(header, n - sa.overhead)
+            head = bytes(header)
+        plain = b"".join((head, data, view[mac_at + sa.mac_len : n - layout.fecf_len]))
+        if layout.fecf:
+            plain += crc16_ccitt(plain).to_bytes(FECF_LEN, "big")
+        return spi, plain, counters
+
+    def _cipher(self, sa: SecurityAssociation) -> Cipher:
+        assert sa.ekid is not None and sa.ecs is not None  # the SA's checks made sure
+        try:
+            return self.keys.cipher(sa.ekid, sa.ecs)
+        except KeyError:
+            _refuse("key_missing", f"SA {sa.spi}: key {sa.ekid} is not in the keyring")
+
+    def _authenticator(self, sa: SecurityAssociation) -> Authenticator:
+        assert sa.akid is not None and sa.acs is not None
+        try:
+            return self.keys.authenticator(sa.akid, sa.acs)
+        except KeyError:
+            _refuse("key_missing", f"SA {sa.spi}: key {sa.akid} is not in the keyring")
+
+
+def _masked(sa: SecurityAssociation, octets: Buffer) -> Buffer:
+    """The MAC input under the SA's authentication bit mask (all ones or all zeros)."""
+    return octets if sa.abm == "all" else bytes(len(octets))
+
+
+def _inc(value: int, octets: int) -> int:
+    return (value + 1) % (1 << (8 * octets)) if octets else value
+
+
+def _set_tc_length(head: bytearray, total: int) -> None:
+    head[2] = (head[2] & 0xFC) | ((total - 1) >> 8)
+    head[3] = (total - 1) & 0xFF
+
+
+def parse_security_header(
+    frame: bytes,
+    kind: str,
+    sa_lookup: Mapping[int, SaLengths] | Callable[[int], SaLengths | None],
+    *,
+    fecf: bool,
+    segment_header: bool = False,
+    ocf: bool = False,
+    insert_zone_len: int = 0,
+    fhec: bool = False,
+) -> dict[str, object]:
+    """The security header and trailer fields of a protected frame, no key needed
+    (``linkstack decode``): where each sits and its octets in hex. ``sa_lookup``
+    gives the field lengths of an SPI (a mapping or a function)."""
+    layout = FrameLayout(
+        kind,
+        fecf=fecf,
+        segment_header=segment_header,
+        ocf=ocf,
+        insert_zone_len=insert_zone_len,
+        fhec=fhec,
+    )
+    n = len(frame)
+    head_len = layout.header_len(frame)
+    if n < head_len + SPI_LEN + layout.tail_len:
+        _refuse("length", f"{n} octets: no room for a security header")
+    spi = frame[head_len] << 8 | frame[head_len + 1]
+    sa = sa_lookup.get(spi) if isinstance(sa_lookup, Mapping) else sa_lookup(spi)
+    if sa is None:
+        _refuse("spi_unknown", f"no field lengths given for SPI {spi}")
+    at = head_len + SPI_LEN
+    fields: dict[str, object] = {"spi": spi, "security_header_offset": head_len}
+    for name, length in (("iv", sa.iv_len), ("sn", sa.sn_len), ("pad", sa.pad_len)):
+        fields[name] = frame[at : at + length].hex()
+        at += length
+    mac_at = n - layout.tail_len - sa.mac_len
+    if mac_at < at:
+        _refuse("length", f"{n} octets: shorter than SPI {spi}'s header and trailer")
+    fields.update(
+        data_offset=at,
+        data_length=mac_at - at,
+        mac=frame[mac_at : mac_at + sa.mac_len].hex(),
+        mac_offset=mac_at,
+    )
+    if ocf:
+        fields["ocf"] = frame[n - layout.tail_len : n - layout.fecf_len].hex()
+    if fecf:
+        fields["fecf"] = frame[n - FECF_LEN :].hex()
+        fields["fecf_ok"] = crc16_ccitt(frame) == 0
+    return fields
