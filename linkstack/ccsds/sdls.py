@@ -43,8 +43,9 @@ A clear SA has no anti-replay; an encryption-only SA has no integrity (its IV is
 unauthenticated): use "aead" where either matters.
 
 A TC control command (Type-BC) frame has no segment header (232.0-B-4), so its
-security header follows the primary header even on a channel with segment headers.
-The TM secondary header is found from the frame's own flag and length.
+security header follows the primary header even on a channel with segment headers;
+where each field sits is :mod:`linkstack.ccsds.sdls_layout`'s, which also reads them
+without a key (:func:`parse_security_header`, for ``linkstack decode``).
 
 The FECF, when the channel has one, is checked first: a wrong one is damage on the
 link, refused with reason "fecf" (:class:`~linkstack.errors.SdlsChecksumError`, also a
@@ -54,12 +55,20 @@ link, refused with reason "fecf" (:class:`~linkstack.errors.SdlsChecksumError`, 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import NoReturn, Protocol
+from typing import NoReturn
 
 from linkstack.ccsds.crc import crc16_ccitt
 from linkstack.ccsds.sdls_keys import Keyring
+from linkstack.ccsds.sdls_layout import (
+    DEFAULT_FRAME_LEN,
+    FECF_LEN,
+    SPI_LEN,
+    FrameLayout,
+    parse_security_header,
+    refuse,
+)
 from linkstack.ccsds.sdls_suites import (
     AUTHENTICATORS,
     CIPHERS,
@@ -83,18 +92,10 @@ __all__ = [
     "parse_security_header",
 ]
 
-SPI_LEN = 2
 MIN_SPI, MAX_SPI = 1, 0xFFFE  # 0 and 0xFFFF are reserved
-KINDS = ("tc", "tm", "aos")
 SERVICES = ("clear", "auth", "enc", "aead")
 MASKS = ("all", "none")
-OCF_LEN = 4
-FECF_LEN = 2
 MAX_FIELD_LEN = 16  # IV and sequence number fields, octets (CryptoLib's IV_SIZE)
-DEFAULT_FRAME_LEN = {"tc": 1024, "tm": 1115, "aos": 1115}
-MAX_FRAME_LEN = {"tc": 1024, "tm": 2048, "aos": 2048}
-_VERSION = {"tc": 0, "tm": 0, "aos": 1}
-_PRIMARY_LEN = {"tc": 5, "tm": 6, "aos": 6}
 
 
 @dataclass(frozen=True, slots=True)
@@ -205,113 +206,6 @@ class SaCounters:
     sn: int = 0
 
 
-class SaLengths(Protocol):
-    """What :func:`parse_security_header` needs of an SA: its field lengths."""
-
-    @property
-    def iv_len(self) -> int: ...
-    @property
-    def sn_len(self) -> int: ...
-    @property
-    def pad_len(self) -> int: ...
-    @property
-    def mac_len(self) -> int: ...
-
-
-def _refuse(reason: str, rule: str) -> NoReturn:
-    raise SdlsError("sdls", reason, rule)
-
-
-class FrameLayout:
-    """Where the security header goes in one link's frames: the managed parameters
-    of the channel and the bits of the frame's own header that move it."""
-
-    def __init__(
-        self,
-        kind: str,
-        *,
-        fecf: bool,
-        segment_header: bool = False,
-        ocf: bool = False,
-        frame_length: int | None = None,
-        insert_zone_len: int = 0,
-        fhec: bool = False,
-    ) -> None:
-        if kind not in KINDS:
-            raise ConfigError("sdls", "kind", f"must be one of {KINDS}, got {kind!r}")
-        if segment_header and kind != "tc":
-            raise ConfigError("sdls", "segment_header", f"only TC frames have one, not {kind}")
-        if ocf and kind == "tc":
-            raise ConfigError("sdls", "ocf", "TC frames have no OCF")
-        if (insert_zone_len or fhec) and kind != "aos":
-            raise ConfigError(
-                "sdls",
-                "insert_zone_len",
-                f"only AOS frames have an insert zone and FHEC, not {kind}",
-            )
-        if not 0 <= insert_zone_len <= MAX_FRAME_LEN["aos"]:
-            raise ConfigError("sdls", "insert_zone_len", f"got {insert_zone_len}")
-        if frame_length is not None and not 0 < frame_length <= MAX_FRAME_LEN[kind]:
-            raise ConfigError(
-                "sdls",
-                "frame_length",
-                f"{kind} frames are 1..{MAX_FRAME_LEN[kind]} octets, got {frame_length}",
-            )
-        self.kind = kind
-        self.fecf = fecf
-        self.segment_header = segment_header
-        self.ocf = ocf
-        self.frame_length = frame_length
-        self.insert_zone_len = insert_zone_len
-        self.fhec = fhec
-        self.fecf_len = FECF_LEN if fecf else 0
-        self.tail_len = (OCF_LEN if ocf else 0) + self.fecf_len  # after the MAC
-        self.primary_len = _PRIMARY_LEN[kind]
-
-    def header_len(self, frame: bytes) -> int:
-        """Octets before the security header; SdlsError "header" or "length" when the
-        frame's own header says something impossible."""
-        n = len(frame)
-        if n < self.primary_len:
-            _refuse("length", f"{n} octets: shorter than the {self.kind} primary header")
-        version = frame[0] >> 6
-        if version != _VERSION[self.kind]:
-            _refuse(
-                "header",
-                f"{self.kind} frame version must be {_VERSION[self.kind]:02b}, got {version:02b}",
-            )
-        if self.kind == "tc":
-            bypass, control = (frame[0] >> 5) & 1, (frame[0] >> 4) & 1
-            if control and not bypass:
-                _refuse("header", "TC bypass flag 0 with control command flag 1 is no frame type")
-            return self.primary_len + (1 if self.segment_header and not control else 0)
-        if self.kind == "aos":
-            return self.primary_len + (2 if self.fhec else 0) + self.insert_zone_len
-        if bool(frame[1] & 1) != self.ocf:
-            _refuse(
-                "header",
-                f"the TM OCF flag is {frame[1] & 1}, the channel's OCF is {self.ocf}",
-            )
-        if not frame[4] & 0x80:
-            return self.primary_len
-        if n <= self.primary_len:
-            _refuse("length", "the TM secondary header flag is set and the frame ends before it")
-        ident = frame[self.primary_len]
-        if ident >> 6 or not ident & 0x3F:
-            _refuse(
-                "header",
-                f"TM secondary header identification {ident:#04x}: version 00 and 1..63 octets",
-            )
-        return self.primary_len + 1 + (ident & 0x3F)
-
-    def vcid(self, frame: bytes) -> int:
-        if self.kind == "tc":
-            return (frame[2] >> 2) & 0x3F
-        if self.kind == "tm":
-            return (frame[1] >> 1) & 0x07
-        return frame[1] & 0x3F
-
-
 def _check_counter(received: int, expected: int, octets: int, window: int, what: str) -> None:
     """Anti-replay: ``received`` must be within ``window`` of ``expected`` (the next
     value due), modulo the field's range; behind it is a replay, far ahead out of window."""
@@ -320,10 +214,10 @@ def _check_counter(received: int, expected: int, octets: int, window: int, what:
     if ahead < window:
         return
     if (expected - received) % modulus <= modulus // 2:
-        _refuse(
+        refuse(
             "replay", f"{what} {received:#x} is at or behind the last accepted ({expected - 1:#x})"
         )
-    _refuse(
+    refuse(
         "window",
         f"{what} {received:#x} is {ahead} past the next expected {expected:#x}; window {window}",
     )
@@ -386,7 +280,7 @@ class FrameSecurity:
     def sa(self, spi: int) -> SecurityAssociation:
         sa = self._sas.get(spi)
         if sa is None:
-            _refuse(
+            refuse(
                 "spi_unknown", f"no security association with SPI {spi} on this {self.kind} link"
             )
         return sa
@@ -399,11 +293,11 @@ class FrameSecurity:
 
     def set_send_counters(self, spi: int, counters: SaCounters) -> None:
         """What the next frame of SA ``spi`` will carry (a restart, a rekeyed SA)."""
-        self._send[self.sa(spi).spi] = (counters.iv, counters.sn)
+        self._send[spi] = _fitting(self.sa(spi), counters)
 
     def set_receive_counters(self, spi: int, counters: SaCounters) -> None:
         """The lowest counters the next frame of SA ``spi`` may carry."""
-        self._receive[self.sa(spi).spi] = (counters.iv, counters.sn)
+        self._receive[spi] = _fitting(self.sa(spi), counters)
 
     def plain_length(self, spi: int) -> int:
         """TM/AOS: the length of the plain frame to build for SA ``spi`` (the channel's
@@ -497,8 +391,15 @@ class FrameSecurity:
     def _process(self, frame: bytes) -> tuple[int, bytes, tuple[int, int] | None]:
         layout = self.layout
         n = len(frame)
+        # the size first where the channel fixes it, then the CRC (damage, not an attack),
+        # then the TC length field, which the CRC covers
+        if self.kind != "tc" and n != self.frame_length:
+            refuse(
+                "length",
+                f"{self.kind} frames on this channel are {self.frame_length} octets, got {n}",
+            )
         if n < layout.primary_len + layout.fecf_len:
-            _refuse("length", f"{n} octets: shorter than a {self.kind} header")
+            refuse("length", f"{n} octets: shorter than a {self.kind} header")
         if layout.fecf and crc16_ccitt(frame):
             raise SdlsChecksumError(
                 "sdls", "fecf", f"the {self.kind} frame's FECF does not match its octets"
@@ -506,27 +407,20 @@ class FrameSecurity:
         if self.kind == "tc":
             declared = ((frame[2] & 0x03) << 8 | frame[3]) + 1
             if declared != n:
-                _refuse("length", f"TC length field says {declared} octets, the frame has {n}")
-        elif n != self.frame_length:
-            _refuse(
-                "length",
-                f"{self.kind} frames on this channel are {self.frame_length} octets, got {n}",
-            )
+                refuse("length", f"TC length field says {declared} octets, the frame has {n}")
         head_len = layout.header_len(frame)
         if n < head_len + SPI_LEN + layout.tail_len:
-            _refuse("length", f"{n} octets: no room for a security header")
+            refuse("length", f"{n} octets: no room for a security header")
         spi = frame[head_len] << 8 | frame[head_len + 1]
         sa = self._sas.get(spi)
         if sa is None:
-            _refuse("spi_unknown", f"SPI {spi} is not known on this {self.kind} link")
+            refuse("spi_unknown", f"SPI {spi} is not known on this {self.kind} link")
         if sa.vcid is not None and layout.vcid(frame) != sa.vcid:
-            _refuse(
-                "spi_unknown", f"SPI {spi} is not known on virtual channel {layout.vcid(frame)}"
-            )
+            refuse("spi_unknown", f"SPI {spi} is not known on virtual channel {layout.vcid(frame)}")
         sh_end = head_len + sa.header_len
         mac_at = n - layout.tail_len - sa.mac_len
         if mac_at <= sh_end:
-            _refuse("length", f"{n} octets: no data between SA {spi}'s header and trailer")
+            refuse("length", f"{n} octets: no data between SA {spi}'s header and trailer")
         at = head_len + SPI_LEN
         iv = frame[at : at + sa.iv_len]
         sn = frame[at + sa.iv_len : at + sa.iv_len + sa.sn_len]
@@ -538,13 +432,13 @@ class FrameSecurity:
             try:
                 data = self._cipher(sa).decrypt(iv, _masked(sa, view[:sh_end]), sealed, sa.mac_len)
             except MacError:
-                _refuse("mac", f"SA {spi}: the GCM tag does not verify")
+                refuse("mac", f"SA {spi}: the GCM tag does not verify")
         elif service == "enc":
             data = self._cipher(sa).decrypt(iv, b"", view[sh_end:mac_at], 0)
         elif service == "auth":
             mac = view[mac_at : mac_at + sa.mac_len]
             if not self._authenticator(sa).verify(_masked(sa, view[:mac_at]), mac):
-                _refuse("mac", f"SA {spi}: the MAC does not verify")
+                refuse("mac", f"SA {spi}: the MAC does not verify")
             data = view[sh_end:mac_at]
         else:
             data = view[sh_end:mac_at]
@@ -576,19 +470,28 @@ class FrameSecurity:
         try:
             return self.keys.cipher(sa.ekid, sa.ecs)
         except KeyError:
-            _refuse("key_missing", f"SA {sa.spi}: key {sa.ekid} is not in the keyring")
+            refuse("key_missing", f"SA {sa.spi}: key {sa.ekid} is not in the keyring")
 
     def _authenticator(self, sa: SecurityAssociation) -> Authenticator:
         assert sa.akid is not None and sa.acs is not None
         try:
             return self.keys.authenticator(sa.akid, sa.acs)
         except KeyError:
-            _refuse("key_missing", f"SA {sa.spi}: key {sa.akid} is not in the keyring")
+            refuse("key_missing", f"SA {sa.spi}: key {sa.akid} is not in the keyring")
 
 
 def _masked(sa: SecurityAssociation, octets: Buffer) -> Buffer:
     """The MAC input under the SA's authentication bit mask (all ones or all zeros)."""
     return octets if sa.abm == "all" else bytes(len(octets))
+
+
+def _fitting(sa: SecurityAssociation, counters: SaCounters) -> tuple[int, int]:
+    for name, value, octets in (("iv", counters.iv, sa.iv_len), ("sn", counters.sn, sa.sn_len)):
+        if not isinstance(value, int) or not 0 <= value < 1 << (8 * octets):
+            raise ConfigError(
+                f"sdls SA {sa.spi}", name, f"{value!r} does not fit its {octets}-octet field"
+            )
+    return counters.iv, counters.sn
 
 
 def _inc(value: int, octets: int) -> int:
@@ -598,55 +501,3 @@ def _inc(value: int, octets: int) -> int:
 def _set_tc_length(head: bytearray, total: int) -> None:
     head[2] = (head[2] & 0xFC) | ((total - 1) >> 8)
     head[3] = (total - 1) & 0xFF
-
-
-def parse_security_header(
-    frame: bytes,
-    kind: str,
-    sa_lookup: Mapping[int, SaLengths] | Callable[[int], SaLengths | None],
-    *,
-    fecf: bool,
-    segment_header: bool = False,
-    ocf: bool = False,
-    insert_zone_len: int = 0,
-    fhec: bool = False,
-) -> dict[str, object]:
-    """The security header and trailer fields of a protected frame, no key needed
-    (``linkstack decode``): where each sits and its octets in hex. ``sa_lookup``
-    gives the field lengths of an SPI (a mapping or a function)."""
-    layout = FrameLayout(
-        kind,
-        fecf=fecf,
-        segment_header=segment_header,
-        ocf=ocf,
-        insert_zone_len=insert_zone_len,
-        fhec=fhec,
-    )
-    n = len(frame)
-    head_len = layout.header_len(frame)
-    if n < head_len + SPI_LEN + layout.tail_len:
-        _refuse("length", f"{n} octets: no room for a security header")
-    spi = frame[head_len] << 8 | frame[head_len + 1]
-    sa = sa_lookup.get(spi) if isinstance(sa_lookup, Mapping) else sa_lookup(spi)
-    if sa is None:
-        _refuse("spi_unknown", f"no field lengths given for SPI {spi}")
-    at = head_len + SPI_LEN
-    fields: dict[str, object] = {"spi": spi, "security_header_offset": head_len}
-    for name, length in (("iv", sa.iv_len), ("sn", sa.sn_len), ("pad", sa.pad_len)):
-        fields[name] = frame[at : at + length].hex()
-        at += length
-    mac_at = n - layout.tail_len - sa.mac_len
-    if mac_at < at:
-        _refuse("length", f"{n} octets: shorter than SPI {spi}'s header and trailer")
-    fields.update(
-        data_offset=at,
-        data_length=mac_at - at,
-        mac=frame[mac_at : mac_at + sa.mac_len].hex(),
-        mac_offset=mac_at,
-    )
-    if ocf:
-        fields["ocf"] = frame[n - layout.tail_len : n - layout.fecf_len].hex()
-    if fecf:
-        fields["fecf"] = frame[n - FECF_LEN :].hex()
-        fields["fecf_ok"] = crc16_ccitt(frame) == 0
-    return fields
