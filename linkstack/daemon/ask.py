@@ -28,6 +28,15 @@ repeated one ignored. If the ground says an id was answered and published and no
 answer came (the broker lost the session), it asks for it once more (``resend``).
 The session is removed at the end.
 
+**Only the ground's word.** With a user name (the scenario's ``mqtt.username`` or
+``--username``), ``ask`` asks on its own topics (``<base>/client/<user>/...``: a
+broker configured by ``linkstack broker`` lets only that user publish its queries and
+read what answers them, and only the ground publish the answers). Whatever the
+broker, it takes an answer, timeline, chunk or acknowledgement only on the topics of
+a query it asked, and ignores, with a warning on stderr, one that is retained (the
+ground never retains them: someone else left it there, before the question) and one
+whose id is not the query's.
+
 Exit status: 0 every query answered, 1 one refused (an error answer), 2 the broker
 will not have us, 3 one got no answer in time, 4 the broker cannot be reached, 5 the
 ground is offline.
@@ -52,6 +61,7 @@ from linkstack.daemon.mqtt import (
     make_client,
     new_query_id,
     refusal,
+    scoped_id,
     stop_tasks,
 )
 from linkstack.runtime.report import LEGS, distribution, timeline_lines
@@ -145,7 +155,8 @@ class _Asker:
         for q in asked:
             for kind in ("answer", "chunk", "timeline", "accepted"):
                 self.by_topic[getattr(topics, kind)(q.id)] = (kind, q)
-        self.probe_topic = f"{topics.base}/ask-probe/{identifier}"
+        self.probe_topic = topics.probe(identifier)
+        self.ignored = 0  # messages on our topics that were not the ground's answer
         self.broker = f"{settings.host}:{settings.port}"
         self.client: aiomqtt.Client | None = None
         self.connected_once = False
@@ -218,11 +229,20 @@ class _Asker:
         if entry is None:
             return
         kind, q = entry
+        if message.retain:  # the ground never retains these: left there by someone else
+            self._ignore(topic, "it is retained (the ground never retains answers)")
+            return
         try:
             body = json.loads(payload)
         except (UnicodeDecodeError, json.JSONDecodeError):
+            self._ignore(topic, "it is not JSON")
             return
         if not isinstance(body, dict):
+            self._ignore(topic, "it is not a JSON object")
+            return
+        said = body.get("query_id" if kind == "timeline" else "id")
+        if said != q.id:
+            self._ignore(topic, f"its id {escape(repr(said), 80)} is not the query's")
             return
         if kind == "chunk":
             seq = body.get("seq")
@@ -246,6 +266,11 @@ class _Asker:
             q.resent = True
             again = replace(q.request, resend=True)
             await client.publish(self.topics.query, dumps(again.to_json()), qos=1)
+
+    def _ignore(self, topic: str, why: str) -> None:
+        self.ignored += 1
+        self.err.write(f"warning: ignored a message on {topic}: {why}\n")
+        self.err.flush()
 
     def _on_online(self, payload: bytes, now: float) -> None:
         was = self.online
@@ -525,9 +550,12 @@ async def ask(
     from when it is sent."""
     if count < 1 or not interval_s >= 0 or not timeout_s > 0:
         raise ValueError("count >= 1, interval_s >= 0 and timeout_s > 0")
-    topics = Topics(settings.prefix, ground)
+    user = settings.username or None  # with one, the client's own topics
+    topics = Topics(settings.prefix, ground, user)
     base = request.id or new_query_id("ask")
     ids = batch_ids(base, count)
+    if user is not None:  # the ground takes the asker's name from the topic
+        request = replace(request, client=user)
     asked = [_Asked(k, replace(request, id=i)) for k, i in enumerate(ids, 1)]
     if count == 1:
         err.write(f"query {base} -> {topics.query}\n")
@@ -540,7 +568,7 @@ async def ask(
         settings,
         topics,
         asked,
-        ask_identifier(base),
+        ask_identifier(scoped_id(user, base)),
         timeout_s=timeout_s,
         interval_s=interval_s,
         offline_grace_s=offline_grace_s,

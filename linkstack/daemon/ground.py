@@ -27,6 +27,14 @@ one round trip to the broker and one SQLite commit) publishes that answer again 
 restart. Subscribers keep the first ``answer/<id>`` of each id (``linkstack ask``
 does).
 
+**Each client its own.** A query on a client's own topic
+(``<base>/client/<user>/query``, which the broker's ACL lets only ``<user>`` publish:
+``linkstack broker``) is keyed ``<user>/<id>`` in the queue, on board and in the
+report, and everything about it is published under ``<base>/client/<user>/`` with the
+id the client gave: so one client's ids never meet another's, and nobody else can
+have its answer published again (a ``resend`` names the asker's own key). Queries on
+the un-scoped ``<base>/query`` (an open broker) are keyed by their id alone, as before.
+
 **Flat memory.** A daemon runs for ever, so it keeps nothing per query answered: the
 client lets a query go once settled and keeps the ids of the last
 :data:`SETTLED_REMEMBERED` (a late copy of an older answer is acknowledged and
@@ -57,7 +65,10 @@ from linkstack.daemon.mqtt import (
     dumps,
     new_query_id,
     parse_request,
+    scoped_id,
+    split_scoped_id,
     stop_tasks,
+    valid_username,
 )
 from linkstack.daemon.status import event
 from linkstack.runtime.mission_control import MissionControl
@@ -109,7 +120,13 @@ class GroundApp:
             # the gateway's units over MQTT (the packet bridge) share the connection
             extra = {gateway_units.filter: gateway_units.take} if gateway_units else {}
             self.bridge = MqttBridge(
-                settings.mqtt, self.topics, clock, self._on_query, self._on_connected, extra
+                settings.mqtt,
+                self.topics,
+                clock,
+                self._on_query,
+                self._on_connected,
+                extra,
+                on_client_query=self._on_client_query,
             )
             if gateway_units is not None:
                 gateway_units.publish = self._publish_unit
@@ -183,12 +200,36 @@ class GroundApp:
             return
         self.take(req)
 
-    def take(self, req: Request) -> str | None:
-        """Store and submit a request (also the entry point without MQTT); its id."""
-        query_id = req.id or new_query_id(self.settings.ground.name)
+    def _on_client_query(self, user: str, payload: bytes) -> None:
+        """A message on a client's own query topic: the query is that user's (the
+        broker's ACL lets only it publish there), keyed by user and id."""
+        topics = self.topics.of_client(user)
+        if not valid_username(user):
+            self.stats["requests_refused"] += 1
+            event("query refused", logging.WARNING, client=user, reason="unusable user name")
+            self._refuse(None, "the user name of this topic cannot name queries", topics)
+            return
+        try:
+            req = parse_request(payload, client=user)
+        except RequestError as exc:
+            self.stats["requests_refused"] += 1
+            event("query refused", logging.WARNING, id=exc.query_id, client=user, reason=exc.detail)
+            self._refuse(exc.query_id, exc.detail, topics)
+            return
+        self.take(req, scoped=True)
+
+    def take(self, req: Request, *, scoped: bool = False) -> str | None:
+        """Store and submit a request (also the entry point without MQTT); its key in
+        the queue. ``scoped``: it came on its client's own topic (``req.client``, the
+        user name): its key is ``<client>/<id>`` and its answers go to that client's
+        topics (:func:`~linkstack.daemon.mqtt.scoped_id`)."""
+        client = req.client if scoped else None
+        local_id = req.id or new_query_id(self.settings.ground.name)
+        query_id = scoped_id(client, local_id)
         if req.target is not None and req.target not in self.targets:
             known = ", ".join(sorted(self.targets))
-            self._refuse(query_id, f"target: no computing satellite named {req.target!r} ({known})")
+            detail = f"target: no computing satellite named {req.target!r} ({known})"
+            self._refuse(local_id, detail, self.topics.of_client(client))
             return None
         params = {
             "max_new_tokens": req.params.max_new_tokens,
@@ -214,9 +255,16 @@ class GroundApp:
         self.stats["queries"] += 1
         event("query stored", id=query_id, target=req.target, stream=req.stream)
         self._submit(rec)
-        accepted = {"id": query_id, "state": "submitted", "t_s": rec.received_t_s}
-        self._spawn(self._publish(self.topics.accepted(query_id), accepted, qos=1))
+        topics, local_id = self._topics_of(query_id)
+        accepted = {"id": local_id, "state": "submitted", "t_s": rec.received_t_s}
+        self._spawn(self._publish(topics.accepted(local_id), accepted, qos=1))
         return query_id
+
+    def _topics_of(self, query_id: str) -> tuple[Topics, str]:
+        """The topics of a query's client (the base ones for the un-scoped topic), and
+        the id that client knows it by."""
+        client, local_id = split_scoped_id(query_id)
+        return self.topics.of_client(client), local_id
 
     def _repeated(self, rec: QueryRecord, *, resend: bool) -> None:
         """An id seen before: it is not run again, and its answer is not published
@@ -229,8 +277,9 @@ class GroundApp:
             state = "answered"
             self._outbox.set()
         event("query repeated", id=rec.id, state=state, resend=resend)
-        accepted = {"id": rec.id, "state": state, "t_s": rec.received_t_s, "repeated": True}
-        self._spawn(self._publish(self.topics.accepted(rec.id), accepted, qos=1))
+        topics, local_id = self._topics_of(rec.id)
+        accepted = {"id": local_id, "state": state, "t_s": rec.received_t_s, "repeated": True}
+        self._spawn(self._publish(topics.accepted(local_id), accepted, qos=1))
 
     def _submit(self, rec: QueryRecord) -> None:
         if rec.id in self.client.pending:
@@ -246,10 +295,12 @@ class GroundApp:
         pending.timeline.submit_t_s = rec.received_t_s  # when the ground first had it
         self.queue.mark_submitted(rec.id)
 
-    def _refuse(self, query_id: str | None, detail: str) -> None:
+    def _refuse(self, query_id: str | None, detail: str, topics: Topics | None = None) -> None:
+        """An error answer to a request not taken (``query_id``: as its client named it)."""
+        topics = topics or self.topics
         body = {"type": "error", "id": query_id, "code": "rejected", "detail": detail}
         body["satellite"] = ""
-        topic = self.topics.answer(query_id) if query_id else self.topics.rejected
+        topic = topics.answer(query_id) if query_id else topics.rejected
         self._spawn(self._publish(topic, body, qos=1))
 
     # -- answers out ---------------------------------------------------------------------------
@@ -258,13 +309,15 @@ class GroundApp:
         if msg is None or data is None:
             return
         kind = "answer" if isinstance(msg, Answer) else "error"
+        # published with the id its client knows (the queue and the report keep the key)
+        published = answer_json(msg) | {"id": split_scoped_id(pending.id)[1]}
         stored = self.queue.record_answer(
             pending.id,
             kind,
             data,
             self.clock.now(),
             timeline_json(pending.timeline),
-            body=dumps(answer_json(msg)),
+            body=dumps(published),
         )
         if stored:
             self.stats[f"{kind}s"] += 1
@@ -279,7 +332,9 @@ class GroundApp:
 
     def _on_chunk(self, chunk: AnswerChunk) -> None:
         if self.bridge is not None and self.bridge.is_connected:
-            self._spawn(self._publish(self.topics.chunk(chunk.id), chunk_json(chunk), qos=0))
+            topics, local_id = self._topics_of(chunk.id)
+            body = chunk_json(chunk) | {"id": local_id}
+            self._spawn(self._publish(topics.chunk(local_id), body, qos=0))
 
     async def _on_connected(self) -> None:
         self._outbox.set()
@@ -302,17 +357,18 @@ class GroundApp:
         """The timeline, then the answer (the last word on a query); the row is marked
         published once the broker has acknowledged the answer."""
         body = rec.body
-        if body is None:  # a row stored by a linkstack before schema 2
+        if body is None:  # a row stored by a linkstack before schema 2 (never scoped)
             assert rec.answer is not None
             msg = decode(rec.answer)
             assert isinstance(msg, Answer | ErrorMessage)
             body = dumps(answer_json(msg))
+        topics, local_id = self._topics_of(rec.id)
         timeline = rec.timeline
-        if timeline is not None and not await self._publish(
-            self.topics.timeline(rec.id), timeline, qos=1
-        ):
-            return False
-        if not await self._publish_body(self.topics.answer(rec.id), body, qos=1):
+        if timeline is not None:
+            timeline = timeline | {"query_id": local_id}
+            if not await self._publish(topics.timeline(local_id), timeline, qos=1):
+                return False
+        if not await self._publish_body(topics.answer(local_id), body, qos=1):
             return False
         self.queue.mark_published(rec.id)  # the PUBACK is in
         return True

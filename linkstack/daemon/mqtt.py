@@ -47,6 +47,21 @@ topic                  dir  QoS    payload (JSON)
 error on ``answer/<id>`` if it has a usable id, and on ``<prefix>/<ground>/rejected``
 otherwise.
 
+**Each client its own topics.** A client with an MQTT user name asks on
+``client/<user>/query`` and hears back on ``client/<user>/accepted/<id>``,
+``answer/<id>``, ``chunk/<id>``, ``timeline/<id>`` and ``client/<user>/rejected``
+(same payloads; ``status``, ``counters`` and ``online`` stay where they are). MQTT
+does not tell a subscriber who published, so the ground takes the asker from the
+topic, and the broker's ACL makes that true: ``linkstack broker``
+(:mod:`linkstack.daemon.broker_config`) writes one where only ``<user>`` may publish
+on ``client/<user>/query`` and read ``client/<user>/...``, and only the ground's user
+may publish answers. The ground keys such a query ``<user>/<id>``
+(:func:`scoped_id`: its id leaves room for the name), so no one can collide with
+another's ids or have another's answer published again. The un-scoped topics above
+are kept for open brokers (as before: anyone there reads and writes everything, and
+the ground warns at start: :func:`open_broker_warning`); that ACL closes them to
+every client.
+
 Delivery: the daemon keeps a persistent session (``clean_session`` false, a fixed
 client id), so queries published while it is disconnected wait at the broker; it
 acknowledges a query (PUBACK) only after storing it in its SQLite queue
@@ -80,7 +95,7 @@ import secrets
 import ssl
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable, Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 import aiomqtt
@@ -100,20 +115,52 @@ MAX_REQUEST_LEN = 256 * 1024  # octets of JSON
 
 @dataclass(frozen=True)
 class Topics:
+    """The ground's topics; with ``client`` (an MQTT user name), that client's own:
+    its query and what answers it go under ``<base>/client/<client>/`` (``status``,
+    ``counters`` and ``online`` stay the ground's)."""
+
     prefix: str
     ground: str
+    client: str | None = None
 
     @property
     def base(self) -> str:
         return f"{self.prefix}/{self.ground}"
 
     @property
+    def scope(self) -> str:
+        """Where a query and its answers go: the client's folder, or the base."""
+        return self.base if self.client is None else f"{self.base}/client/{self.client}"
+
+    def of_client(self, client: str | None) -> Topics:
+        return replace(self, client=client)
+
+    @property
+    def client_queries(self) -> str:
+        """The filter the ground subscribes for every client's query topic."""
+        return f"{self.base}/client/+/query"
+
+    def client_of(self, topic: str) -> str | None:
+        """The user name in a client's query topic (None: not one)."""
+        head, tail = f"{self.base}/client/", "/query"
+        if not (topic.startswith(head) and topic.endswith(tail)):
+            return None
+        name = topic[len(head) : -len(tail)]
+        return name if name and "/" not in name else None
+
+    @property
     def query(self) -> str:
-        return f"{self.base}/query"
+        return f"{self.scope}/query"
 
     @property
     def rejected(self) -> str:
-        return f"{self.base}/rejected"
+        return f"{self.scope}/rejected"
+
+    def probe(self, identifier: str) -> str:
+        """Where ``linkstack ask`` publishes to itself (see :mod:`linkstack.daemon.ask`)."""
+        if self.client is None:
+            return f"{self.base}/ask-probe/{identifier}"
+        return f"{self.scope}/probe/{identifier}"
 
     @property
     def status(self) -> str:
@@ -128,16 +175,16 @@ class Topics:
         return f"{self.base}/online"
 
     def accepted(self, query_id: str) -> str:
-        return f"{self.base}/accepted/{query_id}"
+        return f"{self.scope}/accepted/{query_id}"
 
     def answer(self, query_id: str) -> str:
-        return f"{self.base}/answer/{query_id}"
+        return f"{self.scope}/answer/{query_id}"
 
     def chunk(self, query_id: str) -> str:
-        return f"{self.base}/chunk/{query_id}"
+        return f"{self.scope}/chunk/{query_id}"
 
     def timeline(self, query_id: str) -> str:
-        return f"{self.base}/timeline/{query_id}"
+        return f"{self.scope}/timeline/{query_id}"
 
 
 # -- requests ------------------------------------------------------------------------------
@@ -178,13 +225,51 @@ class Request:
         return out
 
 
-def valid_id(value: object) -> bool:
+def valid_id(value: object, max_len: int = MAX_ID_LEN) -> bool:
     return (
         isinstance(value, str)
-        and 0 < len(value) <= MAX_ID_LEN
+        and 0 < len(value) <= max_len
         and value.isprintable()
         and not any(c in value for c in "/+# ")
     )
+
+
+# -- client-scoped queries ---------------------------------------------------------------------
+#
+# A query on a client's own topic (<base>/client/<user>/query, which the broker's ACL lets
+# only <user> write: ``linkstack broker``) is that user's. The ground keys it as
+# "<user>/<id>": the id the satellites see and the queue stores, unique across clients
+# (an id of the un-scoped topic never holds "/"), so that no one else can collide with
+# it or have its answer published again. The client sees its own id only.
+
+MAX_USERNAME_LEN = 32  # leaves ids of up to MAX_ID_LEN - 33 characters to its queries
+
+
+def valid_username(value: object) -> bool:
+    """A client's user name as the ground takes it from a topic (MQTT already keeps
+    '/', '+' and '#' out of one level)."""
+    return (
+        isinstance(value, str)
+        and 0 < len(value) <= MAX_USERNAME_LEN
+        and value.isprintable()
+        and not any(c in value for c in "/+#: ")
+    )
+
+
+def max_id_len(client: str | None) -> int:
+    """The longest id a client may give its queries (its user name shares the key)."""
+    return MAX_ID_LEN if client is None else MAX_ID_LEN - len(client) - 1
+
+
+def scoped_id(client: str | None, query_id: str) -> str:
+    """The ground's key of a client's query id (the id itself for the un-scoped topic)."""
+    return query_id if client is None else f"{client}/{query_id}"
+
+
+def split_scoped_id(key: str) -> tuple[str | None, str]:
+    """(client, the client's id) of a key :func:`scoped_id` made."""
+    client, sep, query_id = key.partition("/")
+    return (client, query_id) if sep else (None, key)
 
 
 _PARAM_RULES: dict[str, tuple[type, float, float]] = {
@@ -196,8 +281,10 @@ _PARAM_RULES: dict[str, tuple[type, float, float]] = {
 }
 
 
-def parse_request(payload: bytes) -> Request:
-    """Read a query request; :class:`RequestError` names what is wrong."""
+def parse_request(payload: bytes, client: str | None = None) -> Request:
+    """Read a query request; :class:`RequestError` names what is wrong. ``client``: the
+    user name of the client topic it came on (the request's ``client``, if it gives
+    one, must be it; its id leaves room for the name: :func:`max_id_len`)."""
     if len(payload) > MAX_REQUEST_LEN:
         raise RequestError(f"the request has {len(payload)} octets, more than {MAX_REQUEST_LEN}")
     try:
@@ -207,10 +294,11 @@ def parse_request(payload: bytes) -> Request:
     if not isinstance(body, dict):
         raise RequestError(f"must be a JSON object, got {type(body).__name__}")
     raw_id = body.get("id")
-    query_id = raw_id if valid_id(raw_id) else None
+    id_len = max_id_len(client)
+    query_id = raw_id if valid_id(raw_id, id_len) else None
     if raw_id is not None and query_id is None:
         raise RequestError(
-            f"id: must be 1..{MAX_ID_LEN} printable characters without '/', '+', '#' or "
+            f"id: must be 1..{id_len} printable characters without '/', '+', '#' or "
             f"spaces, got {raw_id!r}"
         )
     keys = {"id", "prompt", "target", "stream", "params", "client", "resend"}
@@ -228,9 +316,14 @@ def parse_request(payload: bytes) -> Request:
     stream = body.get("stream", False)
     if not isinstance(stream, bool):
         raise RequestError("stream: must be true or false", query_id)
-    client = body.get("client")
-    if client is not None and not isinstance(client, str):
+    named = body.get("client")
+    if named is not None and not isinstance(named, str):
         raise RequestError("client: must be a string", query_id)
+    if client is not None and named not in (None, client):
+        raise RequestError(
+            f"client: {named!r} is not the user name of the topic it came on ({client!r})",
+            query_id,
+        )
     resend = body.get("resend", False)
     if not isinstance(resend, bool):
         raise RequestError("resend: must be true or false", query_id)
@@ -258,7 +351,8 @@ def parse_request(payload: bytes) -> Request:
         values[key] = float(value) if kind is float else value
     if "top_p" in values and values["top_p"] <= 0:
         raise RequestError("params.top_p: must be above 0", query_id)
-    return Request(prompt, query_id, target, stream, Params(**values), client, resend)
+    who = client if client is not None else named
+    return Request(prompt, query_id, target, stream, Params(**values), who, resend)
 
 
 def new_query_id(prefix: str = "q") -> str:
@@ -321,6 +415,8 @@ def tls_context(settings: MqttSettings) -> ssl.SSLContext | None:
 
 
 def password(settings: MqttSettings) -> str | None:
+    if settings.password_file:
+        return read_password_file(settings.password_file)
     if settings.password_env:
         value = os.environ.get(settings.password_env)
         if value is None:
@@ -331,6 +427,25 @@ def password(settings: MqttSettings) -> str | None:
             )
         return value
     return settings.password or None
+
+
+def read_password_file(path: str) -> str:
+    """The password in ``path`` (its first line): a file others may read is refused."""
+    try:
+        mode = os.stat(path).st_mode
+        with open(path, encoding="utf-8") as f:
+            first = f.readline().rstrip("\r\n")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError("mqtt", "password_file", f"cannot read {path!r}: {exc}") from None
+    if mode & 0o077:
+        raise ConfigError(
+            "mqtt",
+            "password_file",
+            f"{path!r} may be read by others (mode {mode & 0o777:03o}): chmod 600 it",
+        )
+    if not first:
+        raise ConfigError("mqtt", "password_file", f"{path!r} has no password on its first line")
+    return first
 
 
 # CONNACK codes that retrying with the same settings cannot change: bad user name or
@@ -380,11 +495,56 @@ def make_client(
     )
 
 
+ANONYMOUS_CHECK_S = 5.0  # how long the start-up check waits for the broker's answer
+
+
+async def accepts_anonymous(
+    settings: MqttSettings, timeout_s: float = ANONYMOUS_CHECK_S
+) -> bool | None:
+    """Whether the broker of ``settings`` lets in a client without a user name: it tries
+    one (TLS as configured, no user name, no password). None: it could not tell (the
+    broker did not answer in ``timeout_s``, or the connection failed otherwise)."""
+    client = aiomqtt.Client(
+        settings.host,
+        settings.port,
+        identifier=f"linkstack-anonymous-check-{secrets.token_hex(4)}",
+        clean_session=True,
+        tls_context=tls_context(settings),
+        timeout=timeout_s,
+    )
+    try:
+        async with asyncio.timeout(timeout_s):
+            async with client:
+                return True
+    except aiomqtt.MqttError as exc:
+        code = exc.rc if isinstance(exc, aiomqtt.MqttCodeError) else None
+        return False if getattr(code, "value", code) in _REFUSED_CODES else None
+    except (TimeoutError, OSError):
+        return None
+
+
+def open_broker_warning(settings: MqttSettings, anonymous: bool | None) -> str | None:
+    """What the ground says at start of a broker that lets anyone in (None: nothing)."""
+    how = (
+        "anyone who reaches it can read every answer and timeline, ask in another's "
+        "name and publish answers of its own: write a broker configuration with "
+        "`linkstack broker` (README: MQTT that lets in only who belongs)"
+    )
+    if not settings.username:
+        return f"the MQTT broker is open: this daemon connected without a user name, so {how}"
+    if anonymous:
+        return f"the MQTT broker accepts anonymous clients: {how}"
+    return None
+
+
 class MqttBridge:
     """The ground daemon's connection to the broker (see the module docstring).
 
     ``on_query(payload)`` is called with each message on the query topic and must
     store it before it returns (it is acknowledged to the broker after that);
+    ``on_client_query(user, payload)``, if given, likewise with each message on a
+    client's own query topic (``<base>/client/<user>/query``; the broker's ACL lets
+    only ``<user>`` publish there);
     ``on_connected()`` runs after each (re)connection and subscription. ``extra``:
     more topic filters (QoS 1), each with its ``handler(topic, payload)``, which is
     held to the same rule (the gateway's units, :class:`~linkstack.daemon.endpoints.MqttUnits`).
@@ -398,8 +558,12 @@ class MqttBridge:
         on_query: Callable[[bytes], None],
         on_connected: Callable[[], Awaitable[None]] | None = None,
         extra: Mapping[str, Callable[[str, bytes], None]] | None = None,
+        on_client_query: Callable[[str, bytes], None] | None = None,
     ) -> None:
         self.settings = settings
+        self.on_client_query = on_client_query
+        self.anonymous: bool | None = None  # the broker lets in anonymous clients (checked once)
+        self._checked_open = False
         self.extra = dict(extra or {})
         self.topics = topics
         self.clock = clock
@@ -433,7 +597,12 @@ class MqttBridge:
                 async with client:
                     self._client = client
                     self.stats["connections"] += 1
+                    if not self._checked_open:
+                        self._checked_open = True
+                        await self._warn_if_open()
                     await client.subscribe(self.topics.query, qos=1)
+                    if self.on_client_query is not None:
+                        await client.subscribe(self.topics.client_queries, qos=1)
                     for topic_filter in self.extra:
                         await client.subscribe(topic_filter, qos=1)
                     await client.publish(self.topics.online, b"true", qos=1, retain=True)
@@ -473,10 +642,28 @@ class MqttBridge:
             await self.clock.sleep_until(self.clock.now() + delay_s)
             delay_s = min(delay_s * 2.0, s.reconnect_max_s)
 
+    async def _warn_if_open(self) -> None:
+        """Say loudly, once, at the first connection, when the broker lets anyone in."""
+        s = self.settings
+        self.anonymous = True if not s.username else await accepts_anonymous(s)
+        warning = open_broker_warning(s, self.anonymous)
+        if warning is not None:
+            self.stats["broker_open"] = 1
+            log.warning(warning, extra={"fields": {"broker": f"{s.host}:{s.port}"}})
+
     def _dispatch(self, message: aiomqtt.Message) -> None:
         """Hand one message to its handler (before it is acknowledged)."""
         payload = message.payload
         body = payload if isinstance(payload, bytes) else str(payload or "").encode()
+        user = self.topics.client_of(message.topic.value)
+        if user is not None and self.on_client_query is not None:
+            self.stats["client_queries_received"] += 1
+            try:
+                self.on_client_query(user, body)
+            except Exception:  # a bad request must not drop the connection
+                log.exception("mqtt: handling a query of client %r failed", user)
+                self.stats["query_errors"] += 1
+            return
         handler = next((h for f, h in self.extra.items() if message.topic.matches(f)), None)
         if handler is not None:
             self.stats["extra_received"] += 1

@@ -115,6 +115,7 @@ class MqttSettings:
     username: str = ""
     password: str = ""
     password_env: str = ""  # read the password from this environment variable
+    password_file: str = ""  # or from the first line of this file (mode 600)
     tls: bool = False
     ca_file: str = ""
     cert_file: str = ""
@@ -780,6 +781,7 @@ class _Reader:
             username=t.text("username", base.username),
             password=t.text("password", base.password),
             password_env=t.text("password_env", base.password_env),
+            password_file=t.text("password_file", base.password_file),
             tls=t.boolean("tls", base.tls),
             ca_file=t.text("ca_file", base.ca_file),
             cert_file=t.text("cert_file", base.cert_file),
@@ -801,8 +803,10 @@ class _Reader:
             )
         if out.reconnect_max_s < out.reconnect_min_s:
             raise t.error("reconnect_max_s", "must be at least reconnect_min_s")
-        if (out.password or out.password_env) and not out.username:
+        if (out.password or out.password_env or out.password_file) and not out.username:
             raise t.error("username", "a password needs a username")
+        if out.password_file and (out.password or out.password_env):
+            raise t.error("password_file", "give one of password, password_env, password_file")
         for key in ("ca_file", "cert_file", "key_file"):
             if getattr(out, key) and not out.tls:
                 raise t.error(key, "is used only with tls = true")

@@ -338,10 +338,21 @@ def _cmd_ask(args: argparse.Namespace) -> int:
         broker = replace(broker, host=args.host)
     if args.port:
         broker = replace(broker, port=args.port)
+    if args.username:  # this client's own name and password, not the scenario's
+        broker = replace(broker, username=args.username, password="", password_env="")
+        broker = replace(broker, password_file=args.password_file or "")
+    elif args.password_file:
+        print("linkstack ask: --password-file needs --username", file=sys.stderr)
+        return 2
+    id_len = mqtt.max_id_len(broker.username or None)  # a user name shares the ground's key
     if args.id is not None and not all(
-        mqtt.valid_id(i) for i in ask.batch_ids(args.id, args.count)
+        mqtt.valid_id(i, id_len) for i in ask.batch_ids(args.id, args.count)
     ):
-        print(f"linkstack ask: --id {args.id!r} is not a usable id", file=sys.stderr)
+        print(
+            f"linkstack ask: --id {args.id!r} is not a usable id (1..{id_len} printable "
+            "characters without '/', '+', '#' or spaces)",
+            file=sys.stderr,
+        )
         return 2
     params = Params(
         max_new_tokens=args.max_new_tokens,
@@ -567,6 +578,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--ground", help="the ground segment's name (default: the scenario's)")
     p.add_argument("--host", help="the broker (default: the scenario's mqtt.host)")
     p.add_argument("--port", type=int, help="the broker's port (default: mqtt.port)")
+    p.add_argument(
+        "--username",
+        help="ask as this MQTT user, on its own topics (default: the scenario's mqtt.username)",
+    )
+    p.add_argument("--password-file", help="its password: the first line of this file (mode 600)")
     p.add_argument("--max-new-tokens", type=int, default=64)
     p.add_argument("--temperature", type=float, default=0.0)
     p.add_argument("--top-p", type=float, default=1.0)

@@ -311,6 +311,9 @@ async def test_three_daemons_answer_over_mqtt_and_leave_captures_tshark_reads(ru
     ]
     assert all(q["answer_on_ground_t_s"] is not None for q in report["queries"])
     assert {m["msg"] for m in run.records(procs["ground"])} >= {"ready", "status", "stopped"}
+    # the test's broker lets anyone in, and the ground said so at start, loudly
+    opened = [m for m in run.records(procs["ground"]) if m["msg"].startswith("the MQTT broker")]
+    assert [m["level"] for m in opened] == ["warning"] and "is open" in opened[0]["msg"], opened
 
     home = run.folder / "tshark-home"
     home.mkdir()

@@ -186,7 +186,11 @@ async def test_ask_prints_the_streamed_answer_and_its_timeline(broker: Broker):
                     await c.publish(TOPICS.chunk(qid), dumps(body))
                 answer = Answer(qid, "Hello", 2, 2, "stop", "tiny", "m", True, "CS-03")
                 await c.publish(TOPICS.answer(qid), dumps(answer_json(answer)), qos=1)
-                timeline = {"legs_s": {"uplink": 0.01, "generation": 0.5}, "total_s": 0.51}
+                timeline = {
+                    "query_id": qid,
+                    "legs_s": {"uplink": 0.01, "generation": 0.5},
+                    "total_s": 0.51,
+                }
                 await c.publish(TOPICS.timeline(qid), dumps(timeline), qos=1)
                 return
 
@@ -274,7 +278,7 @@ async def test_ask_keeps_waiting_through_a_broker_restart_and_sends_its_query_ag
                 requests.append(json.loads(bytes(message.payload)))
                 if answer:
                     qid = requests[-1]["id"]
-                    timeline = {"legs_s": {"uplink": 0.01}, "total_s": 0.01}
+                    timeline = {"query_id": qid, "legs_s": {"uplink": 0.01}, "total_s": 0.01}
                     await c.publish(TOPICS.timeline(qid), dumps(timeline), qos=1)
                     await c.publish(TOPICS.answer(qid), dumps(answer_of(qid)), qos=1)
                 return
@@ -349,6 +353,10 @@ async def stand_in_ground(port: int, answer_requests, requests: list[dict]) -> N
                 await c.publish(topic, dumps(body), qos=1)
 
 
+def timeline_of(qid: str) -> dict:
+    return {"query_id": qid, "legs_s": {}, "total_s": 0.0}
+
+
 def answer_of(qid: str) -> dict:
     return answer_json(Answer(qid, "Hello", 2, 2, "stop", "tiny", "m", True, "CS-03"))
 
@@ -360,7 +368,7 @@ async def test_ask_keeps_the_first_answer_of_its_id(broker: Broker):
 
     def replies(req: dict, n: int):
         qid = req["id"]
-        timeline = {"legs_s": {"uplink": 0.01}, "total_s": 0.01}
+        timeline = {"query_id": qid, "legs_s": {"uplink": 0.01}, "total_s": 0.01}
         return [
             (TOPICS.timeline(qid), timeline),
             (TOPICS.answer(qid), answer_of(qid)),
@@ -390,7 +398,7 @@ async def test_ask_asks_again_with_resend_when_the_ground_published_before_it_wa
             body = {"id": qid, "state": "published", "t_s": 1.0, "repeated": True}
             return [(TOPICS.accepted(qid), body)]
         return [
-            (TOPICS.timeline(qid), {"legs_s": {}, "total_s": 0.0}),
+            (TOPICS.timeline(qid), {"query_id": qid, "legs_s": {}, "total_s": 0.0}),
             (TOPICS.answer(qid), answer_of(qid)),
         ]
 
@@ -428,6 +436,51 @@ async def test_ask_returns_at_a_refusal_without_waiting_for_a_timeline(broker: B
     assert asyncio.get_running_loop().time() - started < 10
 
 
+async def test_ask_refuses_a_retained_fake_answer_and_one_of_another_id(broker: Broker):
+    """An attacker on an open broker leaves a fake answer, timeline and chunk retained
+    on the topics of the id ``ask`` will use, then sends a live answer of another id
+    on them: ``ask`` ignores each (a warning on stderr), and prints the ground's."""
+    qid = "ask-retained"
+    fake = answer_json(Answer(qid, "SPOOFED", 1, 1, "stop", "evil", "m", False, "CS-99"))
+    async with aiomqtt.Client("127.0.0.1", broker.port) as attacker:
+        for topic, body in (
+            (TOPICS.answer(qid), fake),
+            (TOPICS.timeline(qid), timeline_of(qid)),
+            (TOPICS.chunk(qid), {"type": "chunk", "id": qid, "seq": 0, "text": "SPOOF"}),
+        ):
+            await attacker.publish(topic, dumps(body), qos=1, retain=True)
+
+    def replies(req: dict, n: int):
+        other = answer_json(Answer("not-" + qid, "SPOOFED", 1, 1, "stop", "e", "m", False, "X"))
+        return [
+            (TOPICS.answer(qid), other),  # live, but not the query's id
+            (TOPICS.timeline(qid), timeline_of(qid)),
+            (TOPICS.answer(qid), answer_of(qid)),
+        ]
+
+    task = asyncio.get_running_loop().create_task(stand_in_ground(broker.port, replies, []))
+    await asyncio.sleep(0.2)
+    out, err = io.StringIO(), io.StringIO()
+    status = await ask(
+        settings(broker.port), "mcc", Request("hi", qid, stream=True), timeout_s=15, out=out,
+        err=err,
+    )  # fmt: skip
+    task.cancel()
+    assert status == 0, err.getvalue()
+    assert "SPOOF" not in out.getvalue()
+    assert "answer from CS-03 (2 tokens, stop; m (random weights: noise)):\nHello" in out.getvalue()
+    said = err.getvalue()
+    for kind in ("answer", "timeline", "chunk"):
+        assert (
+            f"warning: ignored a message on {TOPICS.base}/{kind}/{qid}: it is retained (the "
+            "ground never retains answers)" in said
+        ), said
+    assert (
+        f"warning: ignored a message on {TOPICS.answer(qid)}: its id 'not-{qid}' is not the "
+        "query's" in said
+    ), said
+
+
 async def test_ask_leaves_no_session_at_the_broker(broker: Broker):
     """Its persistent session is removed at the end: what is published for its id
     afterwards is kept for nobody."""
@@ -435,7 +488,7 @@ async def test_ask_leaves_no_session_at_the_broker(broker: Broker):
         stand_in_ground(
             broker.port,
             lambda req, n: [
-                (TOPICS.timeline(req["id"]), {"legs_s": {}, "total_s": 0.0}),
+                (TOPICS.timeline(req["id"]), timeline_of(req["id"])),
                 (TOPICS.answer(req["id"]), answer_of(req["id"])),
             ],
             [],

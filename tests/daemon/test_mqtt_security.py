@@ -199,22 +199,32 @@ class StandInGround:
     stand-in that answers each query ``echo: <prompt>`` (answer, then timeline)."""
 
     def __init__(self, s: MqttSettings) -> None:
-        self.bridge = MqttBridge(s, TOPICS, clk.WallClock(), self.on_query)
+        self.bridge = MqttBridge(
+            s, TOPICS, clk.WallClock(), self.on_query, on_client_query=self.on_client_query
+        )
         self.prompts: list[str] = []
         self._answering: set[asyncio.Task[None]] = set()
 
     def on_query(self, payload: bytes) -> None:
-        req = parse_request(payload)
+        self.on_client_query(None, payload)
+
+    def on_client_query(self, user: str | None, payload: bytes) -> None:
+        """A client's query answered on that client's topics (``ask`` with a user name)."""
+        req = parse_request(payload, client=user)
         self.prompts.append(req.prompt)
-        task = asyncio.get_running_loop().create_task(self._answer(req.id or "?", req.prompt))
+        topics = TOPICS.of_client(user)
+        task = asyncio.get_running_loop().create_task(
+            self._answer(topics, req.id or "?", req.prompt)
+        )
         self._answering.add(task)
         task.add_done_callback(self._answering.discard)
 
-    async def _answer(self, qid: str, prompt: str) -> None:
+    async def _answer(self, topics: Topics, qid: str, prompt: str) -> None:
         answer = Answer(qid, f"echo: {prompt}", 2, 3, "stop", "tiny", "m", False, "CS-01")
-        assert await self.bridge.publish(TOPICS.answer(qid), dumps(answer_json(answer)), qos=1)
-        timeline = {"legs_s": {"uplink": 0.01, "generation": 0.02}, "total_s": 0.03}
-        assert await self.bridge.publish(TOPICS.timeline(qid), dumps(timeline), qos=1)
+        assert await self.bridge.publish(topics.answer(qid), dumps(answer_json(answer)), qos=1)
+        timeline = {"query_id": qid, "legs_s": {"uplink": 0.01, "generation": 0.02}}
+        timeline["total_s"] = 0.03
+        assert await self.bridge.publish(topics.timeline(qid), dumps(timeline), qos=1)
 
     @contextlib.asynccontextmanager
     async def running(self):
@@ -278,7 +288,8 @@ async def ask_refused(s: MqttSettings) -> tuple[int, str]:
     assert loop.time() - start < 5.0
     assert out.getvalue() == ""
     said = err.getvalue()
-    assert said.startswith("query ask-refused -> linkstack/mcc/query\n"), said
+    topic = TOPICS.of_client(s.username or None).query
+    assert said.startswith(f"query ask-refused -> {topic}\n"), said
     assert "Traceback" not in said and "retrying" not in said, said
     return status, said
 
@@ -329,6 +340,63 @@ async def test_an_unset_password_env_is_a_config_error_naming_it(monkeypatch):
     assert info.value.field == "password_env" and "LINKSTACK_TEST_MQTT_UNSET" in str(info.value)
     with pytest.raises(ConfigError, match="password_env"):  # when the daemon starts
         MqttBridge(s, TOPICS, clk.WallClock(), lambda payload: None)
+
+
+# -- an open broker, said loudly at start -------------------------------------------------------
+
+
+@pytest.fixture
+def half_open_broker(tmp_path: Path):
+    """USER with SECRET, and anonymous clients let in too."""
+    passwd = tool("mosquitto_passwd", INSTALL_HINT)
+    folder = tmp_path / "broker"
+    folder.mkdir()
+    run_tool(passwd, "-c", "-b", str(folder / "passwd"), USER, SECRET, cwd=folder)
+    with running_broker(
+        folder, allow_anonymous=True, options=f"password_file {folder / 'passwd'}"
+    ) as b:
+        yield b
+
+
+async def warnings_at_start(s: MqttSettings, caplog: pytest.LogCaptureFixture) -> list[str]:
+    """What the bridge warns of, once connected to the broker of ``s``."""
+    bridge = MqttBridge(s, TOPICS, clk.WallClock(), lambda payload: None)
+    with caplog.at_level(logging.WARNING, logger="linkstack.daemon.mqtt"):
+        task = asyncio.get_running_loop().create_task(bridge.run())
+        try:
+            await wait_for(lambda: bridge.is_connected)
+        finally:
+            await bridge.close()
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+    return [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+
+
+async def test_the_ground_warns_when_the_broker_lets_in_anonymous_clients(half_open_broker, caplog):
+    said = await warnings_at_start(
+        settings(half_open_broker.port, username=USER, password=SECRET), caplog
+    )
+    assert len(said) == 1 and said[0].startswith(
+        "the MQTT broker accepts anonymous clients: anyone who reaches it can read every answer"
+    ), said
+    assert "`linkstack broker`" in said[0]
+
+
+async def test_the_ground_warns_that_a_broker_it_joins_without_a_user_name_is_open(
+    half_open_broker, caplog
+):
+    said = await warnings_at_start(settings(half_open_broker.port), caplog)
+    assert len(said) == 1 and said[0].startswith(
+        "the MQTT broker is open: this daemon connected without a user name"
+    ), said
+
+
+async def test_no_warning_when_the_broker_refuses_anonymous_clients(auth_broker, caplog):
+    said = await warnings_at_start(
+        settings(auth_broker.port, username=USER, password=SECRET), caplog
+    )
+    assert said == []
 
 
 # -- TLS -------------------------------------------------------------------------------------
