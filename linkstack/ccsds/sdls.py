@@ -31,7 +31,9 @@ uses; ``tests/vectors/sdls`` holds its output), read off its vectors:
 - the frame carries the SA's IV and sequence number as they were before the frame,
   then both count up by one (big-endian, wrapping); a clear SA carries its fields but
   never counts;
-- an authentication-only SA has no IV (CryptoLib refuses one).
+- an authentication-only SA has no IV (CryptoLib refuses one);
+- no suite here pads (GCM is a stream mode, CMAC and HMAC take any length): the pad
+  length field is sent as zeros, and a frame whose field is not zero is refused.
 
 Receiving, the MAC is verified before anything is judged from the counters, so that
 "replay" and "window" are said of authentic frames only; a refusal changes no
@@ -442,6 +444,9 @@ class FrameSecurity:
             data = view[sh_end:mac_at]
         else:
             data = view[sh_end:mac_at]
+        if sa.pad_len and any(view[sh_end - sa.pad_len : sh_end]):
+            # GCM, CMAC and HMAC pad nothing: a pad count would cut data we never added
+            refuse("header", f"SA {spi}: pad length field is not zero; its suites do not pad")
         counters = None
         if service != "clear":
             iv_next, sn_next = self._receive[spi]

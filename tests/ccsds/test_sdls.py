@@ -505,6 +505,26 @@ def test_a_missing_key_is_refused_on_both_ends_and_counts_nothing(link):
     assert empty.stats == {"refused_key_missing": 1}
 
 
+@pytest.mark.parametrize("service", ["clear", "enc", "aead"])
+def test_a_pad_length_field_that_is_not_zero_is_refused(service):
+    fields = {"clear": {"iv_len": 0, "mac_len": 0}, "enc": {"ecs": "AES256_GCM", "ekid": 1},
+              "aead": {"ecs": "AES256_GCM", "ekid": 1}}[service]  # fmt: skip
+    if service == "enc":
+        fields["mac_len"] = 0
+    sa = SecurityAssociation(8, service, pad_len=1, **fields)
+    keys = Keyring.from_mapping(KEYS)
+    fs = FrameSecurity("tc", [sa], keys, fecf=True)
+    protected = bytearray(fs.apply(TcFrame(1, 1, b"data").pack(), 8))
+    pad_at = 5 + 2 + sa.iv_len
+    assert protected[pad_at] == 0
+    protected[pad_at] = 1
+    protected[-2:] = crc16_ccitt(bytes(protected[:-2])).to_bytes(2, "big")
+    with pytest.raises(SdlsError) as err:
+        fs.process(bytes(protected))
+    # under a MAC the change is a forgery first; unauthenticated, the field is refused
+    assert err.value.field == ("mac" if service == "aead" else "header")
+
+
 def test_with_no_authentication_mask_the_header_is_not_authenticated():
     """CryptoLib's default mask ("none"): a changed spacecraft id goes through. The
     reason linkstack's SAs default to "all"."""

@@ -18,7 +18,8 @@ AOS frames, packet zones), :mod:`.coding` (CLTUs, frame synchronization),
 (CLCWs, control commands, FARM-1, FOP-1), :mod:`.capture` (the pcap reader),
 :mod:`.conformance` (the conformance checker), :mod:`.config` (scenario files, MQTT
 requests), :mod:`.messages` (the query and answer messages), :mod:`.interfaces` (what
-outside software hands the daemons: streams of units, TM frames to multiplex).
+outside software hands the daemons: streams of units, TM frames to multiplex),
+:mod:`.sdls` (Space Data Link Security on TC, TM and AOS frames).
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from linkstack.tools.fuzz import (
     interfaces,
     messages,
     orbit,
+    sdls,
 )
 from linkstack.tools.fuzz.engine import FuzzCheckError, Report, Target, fuzz_target
 
@@ -44,6 +46,7 @@ __all__ = ["TARGETS", "FuzzCheckError", "Report", "Target", "fuzz_target", "main
 TARGETS: list[Target] = [
     *framing.TARGETS,
     *interfaces.TARGETS,
+    *sdls.TARGETS,
     *coding.TARGETS,
     *orbit.TARGETS,
     *fec.TARGETS,
