@@ -139,6 +139,12 @@ def _cmd_fuzz(args: argparse.Namespace) -> int:
     return fuzz.main(args.iterations, args.seed, args.target)
 
 
+def _sdls_lengths(text: str) -> object:
+    from linkstack.tools.sdls_decode import spi_lengths
+
+    return spi_lengths(text)
+
+
 def _cmd_decode(args: argparse.Namespace) -> int:
     from linkstack.ccsds import aos, cuc, spp, tc, tm
 
@@ -148,6 +154,17 @@ def _cmd_decode(args: argparse.Namespace) -> int:
         print(f"linkstack decode: not hexadecimal: {exc}", file=sys.stderr)
         return 2
     fecf = not args.no_fecf
+    if args.layer.startswith("sdls-"):
+        from linkstack.tools.sdls_decode import print_security_header
+
+        return print_security_header(
+            args.layer.removeprefix("sdls-"),
+            data,
+            args.spi_lengths or [],
+            fecf=fecf,
+            segment_header=not args.no_segment_header,
+            ocf=args.ocf,
+        )
     obj: spp.SpacePacket | tm.TmFrame | tc.TcFrame | aos.AosFrame | cuc.CucValue
     try:
         if args.layer == "spp":
@@ -619,12 +636,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_fuzz)
 
     p = sub.add_parser("decode", help="decode one unit given in hex and print its fields")
-    p.add_argument("layer", choices=["spp", "tm", "tc", "aos", "cuc"])
+    p.add_argument(
+        "layer", choices=["spp", "tm", "tc", "aos", "cuc", "sdls-tc", "sdls-tm", "sdls-aos"]
+    )
     p.add_argument("hex", help="the unit, in hexadecimal (spaces and colons allowed)")
     p.add_argument("--no-fecf", action="store_true", help="the frame has no FECF")
     p.add_argument("--no-segment-header", action="store_true", help="TC frame without one")
     p.add_argument("--ocf", action="store_true", help="AOS frame carries an OCF")
     p.add_argument("--cuc", action="store_true", help="packet secondary header is a CUC code")
+    p.add_argument(
+        "--spi-lengths",
+        action="append",
+        type=_sdls_lengths,
+        metavar="SPI:IV:SN:PAD:MAC",
+        help="sdls-*: an SPI's security header field and MAC lengths, octets (repeatable; "
+        "default 12:0:0:16 for any SPI)",
+    )
     p.set_defaults(func=_cmd_decode)
     # subcommands that live beside the code they drive
     from linkstack.capture import replay_cli, samples
