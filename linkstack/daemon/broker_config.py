@@ -340,7 +340,11 @@ def _cmd_broker(args: argparse.Namespace) -> int:
         run_as=args.run_as,
     )
     print(f"wrote {files.conf}, {files.passwd} (mosquitto_passwd) and {files.acl}")
-    print(f"passwords (mode 600), new: {', '.join(files.new_users) or 'none'}; kept: the others")
+    kept = [u for u in files.passwords if u not in files.new_users]
+    print(
+        f"passwords (mode 600): made for {', '.join(files.new_users) or 'nobody'}; "
+        f"kept for {', '.join(kept) or 'nobody'}"
+    )
     for user, path in files.passwords.items():
         role = "ground" if user == users.ground else "client"
         print(f"  {role:<6} {user:<20} {path}")
@@ -355,8 +359,9 @@ def _cmd_broker(args: argparse.Namespace) -> int:
     print(f'  password_file = "{ground_pw}"')
     if users.clients:
         who = users.clients[0]
+        scenario = f"--scenario {args.scenario} " if args.scenario else ""
         print(
-            f"ask as {who}:  linkstack ask --username {who} --password-file "
+            f"ask as {who}:  linkstack ask {scenario}--username {who} --password-file "
             f'{files.passwords[who]} "..."'
         )
     return 0

@@ -20,6 +20,11 @@ keeps the first answer of each id (:meth:`GroundQueue.record_answer` refuses a
 second), so a query is answered exactly once. ``answered`` rows are published
 again (:meth:`GroundQueue.unpublished`).
 
+A row's ``id`` is the ground's key of the query: the id the client gave on the
+un-scoped query topic, or ``<user>/<id>`` for a query on a client's own topic
+(:func:`linkstack.daemon.mqtt.scoped_id`; an un-scoped id never holds '/'), so that
+two clients' ids never meet in the one ``UNIQUE`` column. The schema is the same.
+
 Plain :mod:`sqlite3` in WAL mode with ``synchronous=FULL``: a committed row
 survives the process being killed and the machine losing power; readers (a status
 page, a test) do not block the daemon. Every method commits before it returns.

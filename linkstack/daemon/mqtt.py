@@ -460,8 +460,8 @@ def refusal(exc: aiomqtt.MqttError) -> str | None:
     code = exc.rc if isinstance(exc, aiomqtt.MqttCodeError) else None
     if getattr(code, "value", code) in _REFUSED_CODES:
         return (
-            "the broker refused the user name or password (mqtt.username, mqtt.password "
-            "or mqtt.password_env)"
+            "the broker refused the user name or password (mqtt.username, mqtt.password, "
+            "mqtt.password_env or mqtt.password_file; ask: --username, --password-file)"
         )
     # aiomqtt raises the TLS error as an MqttError "from None": the cause is its context
     if isinstance(exc.__context__, ssl.SSLCertVerificationError) or (

@@ -478,3 +478,40 @@ async def test_the_configuration_with_tls_makes_a_round_trip_for_a_client(tmp_pa
     assert status == 0, err.getvalue()
     assert "answer from CS-01 (3 tokens, stop; m):\necho: over TLS?\n" in out.getvalue()
     assert ground.bridge.anonymous is False  # it checked, and the broker refused
+
+
+async def test_a_client_that_takes_another_s_session_gets_nothing_of_it(tmp_path):
+    """bob connects with the client id of alice's persistent session, which holds an
+    answer for her: Mosquitto hands him the session, and checks its ACL on what it
+    delivers: he gets nothing (alice, in his place, gets what her session held)."""
+    port = free_tcp_port()
+    scenario = tmp_path / "s.toml"
+    scenario.write_text(f"[mqtt]\nport = {port}\n")
+    folder = tmp_path / "broker"
+    pw = write_config(scenario, folder, "--client", "alice", "--client", "bob")
+    alice = TOPICS.of_client("alice")
+
+    async def held_for(user: str, publish: str, subscribe: bool = False) -> list[str]:
+        """What ``user`` gets on connecting with alice's session id, after the ground
+        published an answer for alice while the session was away."""
+        session = {"identifier": "alice-session", "clean_session": False}
+        if subscribe:
+            async with aiomqtt.Client(
+                "127.0.0.1", port, username="alice", password=pw["alice"], **session
+            ) as c:
+                await c.subscribe(alice.answer("+"), qos=1)
+        async with as_user(port, "linkstack-ground", pw["linkstack-ground"]) as ground:
+            await ground.publish(alice.answer(publish), b'{"for": "alice"}', qos=1)
+        got: list[str] = []
+        async with aiomqtt.Client(
+            "127.0.0.1", port, username=user, password=pw[user], **session
+        ) as c:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(1.5):
+                    async for m in c.messages:
+                        got.append(str(m.topic))
+        return got
+
+    with configured_broker(folder / "mosquitto.conf", port):
+        assert await held_for("alice", "q-1", subscribe=True) == [alice.answer("q-1")]
+        assert await held_for("bob", "q-2") == []

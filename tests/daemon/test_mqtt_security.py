@@ -310,7 +310,7 @@ async def test_a_wrong_password_is_refused_and_the_bridge_says_why_and_retries(a
     reasons = await refusals(settings(auth_broker.port, username=USER, password="nope"), caplog)
     for reason in reasons:
         assert reason.startswith("mqtt connection refused: [code:135] Not authorized;")
-        assert "mqtt.username, mqtt.password or mqtt.password_env" in reason
+        assert "mqtt.username, mqtt.password, mqtt.password_env or mqtt.password_file" in reason
 
 
 async def test_ask_with_a_wrong_password_says_why_and_fails(auth_broker):
