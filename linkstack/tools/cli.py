@@ -130,6 +130,11 @@ def _cmd_bench(args: argparse.Namespace) -> int:
 
         print("# running FEC benchmarks (first run compiles the kernels) ...", flush=True)
         fec.main(quick=args.quick)
+    if args.what in ("sdls", "all"):
+        from linkstack.tools.bench import sdls
+
+        print("# running SDLS on TM frames (AES-256-GCM, AES-CMAC) ...", flush=True)
+        sdls.print_results(sdls.run(quick=args.quick))
     return 0
 
 
@@ -195,6 +200,7 @@ BENCHMARKS = [
     "backends",
     "capture",
     "roundtrip",
+    "sdls",
     "daemon",  # real processes in real time: not part of "all"
     "soak",  # the daemons for an hour (--minutes): not part of "all"
     "all",
