@@ -9,5 +9,7 @@ no clock (time is a parameter). Nothing here imports the runtime
 - :mod:`.tm` (132.0-B-3), :mod:`.tc` (232.0-B-4), :mod:`.aos` (732.0-B-4), with
   :mod:`.packet_zone` shared by TM and AOS, and :mod:`.crc` the FECF;
 - :mod:`.coding` synchronization and channel coding (131.0-B-4, 231.0-B-4);
-- :mod:`.cop1` the Communications Operation Procedure-1 (232.1-B-2).
+- :mod:`.cop1` the Communications Operation Procedure-1 (232.1-B-2);
+- :mod:`.sdls` Space Data Link Security (355.0-B-2) on TC, TM and AOS frames, with
+  :mod:`.sdls_layout`, :mod:`.sdls_suites` (over pyca/cryptography) and :mod:`.sdls_keys`.
 """
