@@ -42,7 +42,10 @@ IV: a frame is accepted when its counter is at most ``window - 1`` ahead of the 
 expected (the last accepted plus one). Frames that arrive out of order are therefore
 refused: the TC and TM links deliver in order, and COP-1 retransmits what was lost.
 A clear SA has no anti-replay; an encryption-only SA has no integrity (its IV is
-unauthenticated): use "aead" where either matters.
+unauthenticated): use "aead" where either matters. Each SA counts its IVs from its
+own start, so two SAs that encrypt with one key would repeat IVs under it, which
+breaks GCM: a link refuses that, and SAs of different links (the two directions)
+must be given different keys by whoever configures them.
 
 A TC control command (Type-BC) frame has no segment header (232.0-B-4), so its
 security header follows the primary header even on a channel with segment headers;
@@ -260,6 +263,18 @@ class FrameSecurity:
             if sa.spi in self._sas:
                 raise ConfigError("sdls", "spi", f"SPI {sa.spi} is configured twice")
             self._sas[sa.spi] = sa
+        gcm_keys: dict[int | None, int] = {}
+        for sa in self._sas.values():
+            if sa.service in ("enc", "aead"):
+                if sa.ekid in gcm_keys:
+                    raise ConfigError(
+                        "sdls",
+                        "ekid",
+                        f"SAs {gcm_keys[sa.ekid]} and {sa.spi} both encrypt with key "
+                        f"{sa.ekid}: their IVs, each counted from its own SA, would repeat "
+                        "under one key, which breaks GCM; give each its own key",
+                    )
+                gcm_keys[sa.ekid] = sa.spi
         # (iv, sn) of each SA: plain tuples, the hot path's cheapest record
         self._send: dict[int, tuple[int, int]] = dict.fromkeys(self._sas, (0, 0))
         self._receive: dict[int, tuple[int, int]] = dict.fromkeys(self._sas, (0, 0))

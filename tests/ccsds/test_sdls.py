@@ -640,5 +640,10 @@ def test_impossible_links_are_refused():
         FrameSecurity("uslp", [], keys, fecf=True)
     with pytest.raises(ConfigError, match="segment"):
         FrameSecurity("tm", [], keys, fecf=True, segment_header=True)
+    with pytest.raises(ConfigError, match="both encrypt with key 1") as err:
+        FrameSecurity(
+            "tc", [_aead(), replace(_aead(), spi=10, service="enc", mac_len=0)], keys, fecf=True
+        )
+    assert err.value.field == "ekid"
     with pytest.raises(ConfigError, match="no data"):
         FrameSecurity("tm", [_aead()], keys, fecf=True, frame_length=40)

@@ -29,7 +29,7 @@ from linkstack.ccsds.tm import TmFrame
 from linkstack.errors import DecodeError
 from linkstack.tools.fuzz.engine import Decoder, FuzzCheckError, Target
 
-_KEYS = {1: bytes(range(32)), 2: bytes(range(32, 64))}
+_KEYS = {1: bytes(range(32)), 2: bytes(range(32, 64)), 3: bytes(range(64, 96))}
 _WIDE = 1 << 20
 _SAS = [
     SecurityAssociation(1, "clear", iv_len=0, sn_len=2, mac_len=0),
@@ -39,7 +39,7 @@ _SAS = [
     ),
     SecurityAssociation(4, "enc", ecs="AES256_GCM", ekid=2, pad_len=1, mac_len=0, window=_WIDE),
     SecurityAssociation(5, "aead", ecs="AES256_GCM", ekid=1, sn_len=4, window=_WIDE),
-    SecurityAssociation(6, "aead", ecs="AES256_GCM", ekid=2, mac_len=12, abm="none", window=_WIDE),
+    SecurityAssociation(6, "aead", ecs="AES256_GCM", ekid=3, mac_len=12, abm="none", window=_WIDE),
 ]
 _BY_SPI = {sa.spi: sa for sa in _SAS}
 
