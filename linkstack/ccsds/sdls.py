@@ -165,7 +165,7 @@ def _check_sa(sa: SecurityAssociation) -> None:
     integer("sn_len", sa.sn_len, 0, MAX_FIELD_LEN)
     integer("pad_len", sa.pad_len, 0, 4)
     integer("mac_len", sa.mac_len, 0, max(MAX_MAC_LEN.values()))
-    integer("window", sa.window, 1, 1 << 30)
+    integer("window", sa.window, 1, 1 << (8 * MAX_FIELD_LEN - 1))  # and under half the counter
     if sa.vcid is not None:
         integer("vcid", sa.vcid, 0, 63)
     encrypts = sa.service in ("enc", "aead")

@@ -17,6 +17,12 @@ Units, each way (``uplink``, ``downlink``):
   frames, or give it a virtual channel of its own and a FARM on board: the radio,
   :mod:`linkstack.daemon.flight_radio`).
 - ``cltu`` / ``cadu``: the system does the coding too.
+
+With SDLS on (``[sdls]``), frames are protected on air: ``sdls = "terminate"`` has
+the gateway protect the system's TC frames with the uplink's association and hand it
+TM frames verified and decrypted (a station that holds the keys); ``"pass"`` hands
+frames as they are on air, for a system that does SDLS itself. CLTUs and CADUs are
+always as on air.
 - ``packet``: Space Packets of the system's own APIDs (``apids``; linkstack's own,
   0x100-0x102, are refused): up through linkstack's FOP-1 (COP-1 in the loop, each
   packet delivered on board once and in order), down as the ground extracts them.
@@ -65,6 +71,7 @@ class GatewayEnd:
     tc: TcConfig
     cltu: CltuTransmitter
     send_packet: Callable[[bytes, object], object]  # COP-1's send(packet, tag)
+    protect: Callable[[bytes], bytes] = bytes  # a TC frame as it goes on air (SDLS)
 
 
 @dataclass(slots=True, eq=False)
@@ -189,7 +196,7 @@ class Gateway:
             end.send_packet(unit, BridgedUp(satellite, unit, self.clock.now()))
             self.stats["packets_up"] += 1
             return True
-        cltu = end.cltu.cltu(unit) if kind == "tc_frame" else unit
+        cltu = end.cltu.cltu(end.protect(unit)) if kind == "tc_frame" else unit
         if end.uplink.send(cltu) is None:
             self.refused["uplink_queue_full"] += 1
             return False

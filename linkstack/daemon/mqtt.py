@@ -41,6 +41,9 @@ topic                  dir  QoS    payload (JSON)
                                    (binary: a TC frame, CLTU or Space Packet) for
                                    satellite ``<sat>``
 ``gateway/<sat>/down`` out  1      one unit from ``<sat>`` (TM frame, CADU or packet)
+``alarm``              out  1      with ``[sdls]`` on: a frame SDLS refused, ``{"kind":
+                                   "sdls_refused", "end", "reason", "detail", "t_s"}``
+                                   (at most once a second per end and reason)
 =====================  ===  =====  ================================================
 
 (r): retained. ``<id>`` is the query id. A request that cannot be read gets an

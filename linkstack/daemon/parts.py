@@ -33,7 +33,7 @@ import math
 from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from channels.link import Delivery, Link
 from channels.orbit import StationView
@@ -71,6 +71,9 @@ from linkstack.runtime.site import AOS_FRAME_LEN, CaptureSink, Site, sat_node
 from linkstack.timebase import Clock
 from payloads.backends import Backend
 
+if TYPE_CHECKING:
+    from linkstack.ccsds.sdls import Keyring
+
 # The contact plan of a daemon begins this long before it starts (longer than any
 # pass), so that a pass in progress at start has its real AOS: the routes and the
 # channel's receivers, which acquire from it, both read it from this one plan.
@@ -80,7 +83,12 @@ CONTACT_AHEAD_S = 1800.0  # ... and this far ahead of now
 
 
 def process_site(
-    clock: Clock, config: EmulationConfig, sink: CaptureSink | None, *, keep_trace: bool
+    clock: Clock,
+    config: EmulationConfig,
+    sink: CaptureSink | None,
+    *,
+    keep_trace: bool,
+    keys: Keyring | None = None,
 ) -> Site:
     """The :class:`~linkstack.runtime.site.Site` of one daemon process: its contact
     plan begins :data:`CONTACT_LOOKBACK_S` before it starts; only a process with a
@@ -95,6 +103,7 @@ def process_site(
         contacts_from_t_s=clock.now() - CONTACT_LOOKBACK_S,
         contacts_chunk_s=CONTACT_CHUNK_S,
         keep_trace=keep_trace,
+        keys=keys,
     )
     site.contacts.extend(clock.now() + CONTACT_AHEAD_S)
     return site
@@ -236,6 +245,7 @@ class GroundPart:
         radio takes its units; what the station decodes (or receives) goes to it."""
         names = list(self.site.scenario.satellite_names)
         coding = self.site.config.uplink.cltu_coding
+        terminate = settings.sdls == "terminate"  # SDLS ends here, or passes to the system
         ends = [
             GatewayEnd(
                 name,
@@ -244,6 +254,7 @@ class GroundPart:
                 self.mcc.channels[name].config.tc_config(),
                 CltuTransmitter(coding),
                 self.mcc.channels[name].send,
+                self.mcc.channels[name].protect if terminate else bytes,
             )
             for name in settings.satellites or names
         ]
@@ -254,9 +265,9 @@ class GroundPart:
                 self.mcc.channels[end.satellite].on_settled = gateway.settled
         if settings.downlink == "tm_frame":
             for end in ends:
-                self.mcc.channels[end.satellite].on_frame = functools.partial(
-                    gateway.downlink, end.satellite
-                )
+                channel = self.mcc.channels[end.satellite]
+                channel.on_frame = functools.partial(gateway.downlink, end.satellite)
+                channel.on_plain_frame = terminate
         elif settings.downlink == "packet":
             self.mcc.on_other_packet = gateway.downlink_packet
         return gateway

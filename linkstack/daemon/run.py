@@ -23,6 +23,7 @@ import asyncio
 import ctypes
 import gc
 import logging
+import math
 import signal
 import time
 from dataclasses import dataclass
@@ -47,14 +48,18 @@ from linkstack.daemon.wire import PortPlan, Wire
 from linkstack.errors import ConfigError
 from linkstack.runtime import clock as clk
 from linkstack.runtime.scenario import ScenarioFile
+from linkstack.runtime.security import load_keys
+from linkstack.runtime.site import Site
 from linkstack.timebase import Clock
 from payloads.backends import Backend
 
 if TYPE_CHECKING:
+    from linkstack.ccsds.sdls import Keyring
     from linkstack.daemon.ground import GroundApp
     from linkstack.daemon.groundqueue import GroundQueue
 
 ROLES = ("ground", "sat", "channel", "all")
+ALARM_MQTT_EVERY_S = 1.0
 HTTP_OFFSET = {"ground": 0, "channel": 1, "sat": 2, "all": 3}
 
 log = logging.getLogger("linkstack.daemon")
@@ -234,6 +239,9 @@ class Daemon:
         self.queue = queue  # opened by main(); closed (and its lock given back) at the end
         self.wire: Wire | None = None
         self.wall_epoch: datetime | None = None  # set with the clock
+        self.site: Site | None = None
+        self._alarmed: dict[tuple[str, str], float] = {}  # SDLS alarms said on MQTT, when
+        self._alarm_tasks: set[asyncio.Task[bool]] = set()
 
     def _clock(self) -> clk.WallClock:
         epoch = self.settings.scenario.epoch
@@ -254,8 +262,12 @@ class Daemon:
             loop.add_signal_handler(sig, stop.set)
         if settings.capture.enabled and opts.capture:
             self.sink = self._open_capture()
-        site = process_site(
-            clock, settings.emulation, self.sink, keep_trace=role in ("ground", "all")
+        site = self.site = process_site(
+            clock,
+            settings.emulation,
+            self.sink,
+            keep_trace=role in ("ground", "all"),
+            keys=self._sdls_keys(),
         )
         looks = Looks(site)
         d = settings.daemon
@@ -285,6 +297,8 @@ class Daemon:
                 )
                 self.parts.append(self.ground)
                 self._open_ground(clock)
+            if site.guards is not None:
+                site.guards.on_alarm = self._sdls_alarm
             for part in self.parts:
                 await part.open()
             port = self._http_port()
@@ -332,6 +346,39 @@ class Daemon:
         return 0
 
     # -- pieces ----------------------------------------------------------------------------------
+    def _sdls_alarm(self, end: str, reason: str, details: dict[str, Any]) -> None:
+        """A frame SDLS refused: the guard logged it (at most every few seconds a
+        reason) and counted it (status, counters); the ground says it on MQTT too,
+        ``<prefix>/<ground>/alarm`` (QoS 1), at most once a second per end and reason."""
+        app = self.app
+        if app is None or app.bridge is None:
+            return
+        now = time.monotonic()
+        key = (end, reason)
+        if now - self._alarmed.get(key, -math.inf) < ALARM_MQTT_EVERY_S:
+            return
+        self._alarmed[key] = now
+        body = {"kind": "sdls_refused", "end": end, "reason": reason, **details}
+        task = asyncio.get_running_loop().create_task(
+            app.bridge.publish(f"{app.topics.base}/alarm", dumps(body), qos=1)
+        )
+        self._alarm_tasks.add(task)
+        task.add_done_callback(self._alarm_tasks.discard)
+
+    def _sdls_keys(self) -> Keyring | None:
+        """SDLS's keys from the scenario's key file (written with fresh keys if it is
+        missing: the first start), or None with SDLS off."""
+        sdls = self.settings.emulation.uplink.sdls
+        if not sdls.enabled:
+            return None
+        path = Path(sdls.key_file)
+        keys, created = load_keys(path, sdls)
+        if created:
+            event("sdls key file written", path=str(path.resolve()), key_ids=sdls.key_ids())
+        spis = [sdls.uplink.spi, sdls.downlink.spi, sdls.laser.spi]
+        event("sdls on", key_file=str(path.resolve()), spis=spis)
+        return keys
+
     def _sat_name(self) -> str:
         """The satellites' end's name in file names: ``sat``, or the satellites it runs."""
         return "sat-" + "-".join(self.opts.names) if self.opts.names else "sat"
@@ -398,6 +445,11 @@ class Daemon:
             out[_part_name(part)] = part.status()
         if self.app is not None:
             out["app"] = self.app.status()
+        if self.site is not None and self.site.guards is not None:
+            refused = {
+                k: v for k, v in self.site.guards.counters().items() if k.startswith("refused_")
+            }
+            out["sdls"] = {"alarms": sum(refused.values()), **refused}
         return out
 
     def counters(self) -> dict[str, Any]:
@@ -408,6 +460,8 @@ class Daemon:
             out["app"] = self.app.counters()
         if self.sink is not None:
             out["capture"] = dict(self.sink.stats)
+        if self.site is not None and self.site.guards is not None:
+            out["sdls"] = self.site.guards.counters()
         if self.wire is not None:
             out["wire"] = dict(self.wire.stats)
             # what each port refused, by reason (not the link's peer, not a unit's shape)

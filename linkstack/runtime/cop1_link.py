@@ -114,6 +114,7 @@ from linkstack.ccsds.cop1.fop import (
 from linkstack.ccsds.tc import TcConfig, TcFrame, TcFrameType, TcReceiver, TcVirtualChannel
 from linkstack.ccsds.tm import DEFAULT_FRAME_LEN, TmConfig, TmMasterChannel, TmReceiver
 from linkstack.errors import ConfigError, DecodeError, EncodeError
+from linkstack.runtime.security import FrameGuard, Guards, SdlsSettings, ephemeral_keys
 from linkstack.timebase import Clock, TimerHandle
 
 OUTSIDE_FRAMES = 256  # TM frames from flight software a radio holds for the next emission
@@ -144,6 +145,8 @@ class UplinkConfig:
     resync_from_clcw: bool = False  # initiate the AD service from FARM-1's CLCW (daemons)
     cadu_coding: CaduCoding = field(default_factory=CaduCoding)
     cltu_coding: CltuCoding = field(default_factory=CltuCoding)
+    # SDLS: frames are built shorter by its overhead, and protected on their way out
+    sdls: SdlsSettings = field(default_factory=SdlsSettings)
 
     def __post_init__(self) -> None:
         if self.fop_window > self.farm_window // 2:
@@ -164,14 +167,19 @@ class UplinkConfig:
         return 5 * self.clcw_interval_s
 
     def tc_config(self) -> TcConfig:
+        """The TC frames as linkstack builds them: without SDLS's header and trailer,
+        which the guard adds on their way out (the longest plain frame is shorter)."""
         return TcConfig(
             scid=self.scid,
-            max_frame_length=self.tc_max_frame_length,
+            max_frame_length=self.tc_max_frame_length - self.sdls.tc_overhead,
             segment_header=self.tc_segment_header,
         )
 
     def tm_config(self) -> TmConfig:
-        return TmConfig(frame_length=self.tm_frame_length, scid=self.scid, ocf=True)
+        """The TM frames as linkstack builds them: ``tm_frame_length`` on air, shorter
+        by SDLS's overhead before the guard adds it."""
+        plain_len = self.tm_frame_length - self.sdls.tm_overhead
+        return TmConfig(frame_length=plain_len, scid=self.scid, ocf=True)
 
     def fop_config(self) -> FopConfig:
         return FopConfig(
@@ -256,16 +264,19 @@ class Ground:
         *,
         on_transmitted: Callable[[Transmitted], object] | None = None,
         on_far_end: Callable[[FarEndSignal], object] | None = None,
+        guard: FrameGuard | None = None,
     ) -> None:
         self.config = config
         self.clock = clock
         self.uplink = uplink
+        self.guard = guard  # SDLS: TC frames protected, TM frames checked
         self.on_packet = on_packet  # downlink packets, if the spacecraft sends any
         self.on_transmitted = on_transmitted
         self.on_far_end = on_far_end  # what the CLCW says of the spacecraft's restarts
         # each TM frame as the station decoded it (sync, derandomizer, RS), before the
         # TM layer's checks: what a ground station hands its mission control
         self.on_frame: Callable[[bytes], object] | None = None
+        self.on_plain_frame = False  # on_frame gets the frame after SDLS (True) or as on air
         # each packet once FOP-1 is done with it: acknowledged (acked_t_s) or failed
         self.on_settled: Callable[[SentPacket], object] | None = None
         self.fop = Fop(config.fop_config())
@@ -356,9 +367,17 @@ class Ground:
         decoded = self.cadu_rx.receive_cadu(delivery.unit)
         if decoded is None:
             return
-        if self.on_frame is not None:
-            self.on_frame(decoded.frame)
-        frame = self.tm_rx.receive(decoded.frame)
+        raw = decoded.frame
+        if self.on_frame is not None and not self.on_plain_frame:
+            self.on_frame(raw)
+        if self.guard is not None:
+            checked = self.guard.check(raw)
+            if checked is None:
+                return  # refused by SDLS: counted and alarmed there, never seen by COP-1
+            raw = checked
+        if self.on_frame is not None and self.on_plain_frame:
+            self.on_frame(raw)
+        frame = self.tm_rx.receive(raw)
         if frame is None:
             return
         now = self.clock.now()
@@ -367,6 +386,14 @@ class Ground:
                 self.on_packet(now, packet)
         if frame.ocf is not None:
             self._on_ocf(frame.ocf, now)
+
+    def protect(self, frame: bytes) -> bytes:
+        """A TC frame as it goes on air: with SDLS's header and trailer when it is on
+        and the frame is on this channel's virtual channel (the uplink's association
+        is on linkstack's; a frame of another, the flight software's, is its own)."""
+        if self.guard is None or (frame[2] >> 2) & 0x3F != self.config.vcid:
+            return frame
+        return self.guard.protect(frame)
 
     def _on_ocf(self, ocf: bytes, t_s: float) -> None:
         if not is_clcw(ocf):
@@ -481,7 +508,7 @@ class Ground:
         stats = self.stats
         if isinstance(action, Transmit):
             frame = action.frame
-            unit = self.cltu.cltu(frame.pack(self._tc.fecf))
+            unit = self.cltu.cltu(self.protect(frame.pack(self._tc.fecf)))
             unit_id = self.uplink.send(unit, tag=action)  # the action comes back at "sent"
             stats[
                 f"{frame.frame_type.name}_{'retransmitted' if action.retransmission else 'sent'}"
@@ -601,11 +628,13 @@ class Spacecraft:
         clock: Clock,
         downlink: Link,
         on_packet: Callable[[float, bytes], object] | None = None,
+        guard: FrameGuard | None = None,
     ) -> None:
         self.config = config
         self.clock = clock
         self.downlink = downlink
         self.on_packet = on_packet
+        self.guard = guard  # SDLS: TC frames of its virtual channel checked, TM protected
         self.farm = Farm(config.vcid, config.farm_window)
         self.cltu_rx = CltuReceiver(config.cltu_coding)
         self.tc_rx = TcReceiver(config.tc_config())
@@ -633,6 +662,11 @@ class Spacecraft:
         raw = self.cltu_rx.receive(delivery.unit)
         if raw is None:
             return
+        if self.guard is not None and self.guard.protects(raw):
+            checked = self.guard.check(raw)
+            if checked is None:
+                return  # refused by SDLS: FARM-1 never sees it (BD and control frames too)
+            raw = checked
         frame = self.tc_rx.validate(raw)
         if frame is not None and frame.vcid != self.farm.vcid:
             self.stats["frames_other_vc"] += 1
@@ -706,8 +740,10 @@ class Spacecraft:
             except EncodeError as exc:
                 self.stats[f"outside_frames_bad_{exc.field}"] += 1
         frames = frames or [mc.idle_frame()]
+        guard = self.guard
         for frame in frames:
-            self.downlink.send(self.cadu_tx.cadu(frame))
+            on_air = guard.protect(frame) if guard is not None else frame
+            self.downlink.send(self.cadu_tx.cadu(on_air))
         self.stats["tm_frames"] += len(frames)
         return len(frames)
 
@@ -745,8 +781,15 @@ class Cop1Link:
         self.downlink = Link(
             "downlink", clock, downlink_model, downlink_errors, on_delivery=self._to_ground
         )
-        self.ground = Ground(config, clock, self.uplink)
-        self.spacecraft = Spacecraft(config, clock, self.downlink)
+        self.guards: Guards | None = None
+        ground_guard = spacecraft_guard = None
+        if config.sdls.enabled:  # SDLS both ways, with keys made for this link
+            self.guards = guards = Guards(config.sdls, ephemeral_keys(config.sdls), clock.now)
+            lengths = (config.tc_max_frame_length, config.tc_segment_header, config.tm_frame_length)
+            ground_guard = guards.ground("spacecraft", 1, *lengths)
+            spacecraft_guard = guards.spacecraft("spacecraft", 1, *lengths, config.vcid)
+        self.ground = Ground(config, clock, self.uplink, guard=ground_guard)
+        self.spacecraft = Spacecraft(config, clock, self.downlink, guard=spacecraft_guard)
         self._task: asyncio.Task[None] | None = None
 
     def _to_spacecraft(self, delivery: Delivery) -> None:

@@ -41,6 +41,10 @@ class GatewaySettings:
     # the same sequence count) is dropped as a redelivery; None: 64 over MQTT (QoS 1 is
     # at-least-once), 0 (keep every packet) over UDP and TCP
     repeat_window: int | None = None
+    # with [sdls] on, frames: "terminate" (the gateway protects the system's TC frames
+    # and hands it TM frames verified and decrypted, as a station holding the keys
+    # does) or "pass" (frames as on air: the system does SDLS itself, CryptoLib say)
+    sdls: str = "terminate"
 
     def repeats_dropped(self) -> int:
         if self.repeat_window is not None:
@@ -92,6 +96,7 @@ def read_gateway(
             t, base, GATEWAY_TRANSPORTS, GATEWAY_UPLINK_UNITS, GATEWAY_DOWNLINK_UNITS, names
         ),
         repeat_window=_repeat_window(t),
+        sdls=t.choice("sdls", base.sdls, ("terminate", "pass"), "SDLS handling"),
     )
     t.done()
     if out.enabled and out.transport == "mqtt":

@@ -227,13 +227,24 @@ class MissionControl:
         self.channels: dict[str, Ground] = {}
         cop1 = site.config.uplink if cop1 is None else cop1
         for name, link in uplinks.items():
+            channel = replace(cop1, scid=site.scid(name))
+            guard = None
+            if site.guards is not None:  # SDLS: TC protected, TM checked
+                guard = site.guards.ground(
+                    name,
+                    site.number(name),
+                    channel.tc_max_frame_length,
+                    channel.tc_segment_header,
+                    channel.tm_frame_length,
+                )
             self.channels[name] = Ground(
-                replace(cop1, scid=site.scid(name)),
+                channel,
                 site.clock,
                 link,
                 functools.partial(self.on_packet, name),
                 on_transmitted=functools.partial(self._on_transmitted, name),
                 on_far_end=functools.partial(self._on_far_end, name),
+                guard=guard,
             )
         self._reassemblers = {name: Reassembler() for name in uplinks}
         self._counters = {name: SequenceCounter() for name in uplinks}

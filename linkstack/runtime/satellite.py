@@ -26,6 +26,7 @@ from linkstack.ccsds.tm import TmMasterChannel
 from linkstack.errors import DecodeError
 from linkstack.runtime.cop1_link import OUTSIDE_FRAMES, Spacecraft
 from linkstack.runtime.routing import GROUND_NODE, RELAY_APID, RelayHeader
+from linkstack.runtime.security import FrameGuard
 from linkstack.runtime.site import AOS_FRAME_LEN, MAX_PACKET_DATA, Site, ground_node, sat_node
 from linkstack.runtime.trace import LinkId
 from linkstack.timebase import TimerHandle
@@ -40,20 +41,24 @@ PacketListener = Callable[[str, float, bytes], object]  # (ingress, t_s, Space P
 
 
 class _IslRx:
-    """The receiving end of one laser link: CADUs -> AOS frames -> packets -> messages."""
+    """The receiving end of one laser link: CADUs -> [SDLS] -> AOS frames -> packets ->
+    messages. ``frame_length``: the AOS frames as built (shorter by SDLS's overhead)."""
 
-    def __init__(self, peer_scid: int) -> None:
+    def __init__(self, peer_scid: int, frame_length: int, guard: FrameGuard | None) -> None:
         self.cadu = CaduReceiver(AOS_FRAME_LEN)
-        self.aos = AosReceiver(AosConfig(frame_length=AOS_FRAME_LEN, scid=peer_scid))
+        self.aos = AosReceiver(AosConfig(frame_length=frame_length, scid=peer_scid))
         self.reassembler = Reassembler()
+        self.guard = guard
 
 
 @dataclass(slots=True)
 class _IslTx:
-    """The sending end of one laser link: messages -> packets -> AOS frames -> CADUs."""
+    """The sending end of one laser link: messages -> packets -> AOS frames -> [SDLS]
+    -> CADUs."""
 
     link: Link
     mc: AosMasterChannel
+    guard: FrameGuard | None = None
     cadu: CaduTransmitter = field(default_factory=lambda: CaduTransmitter(AOS_FRAME_LEN))
     counter: SequenceCounter = field(default_factory=SequenceCounter)
 
@@ -85,11 +90,48 @@ class SatelliteNode:
         self.number = site.number(name)
         self.scid = site.scid(name)
         link_cfg = replace(site.config.uplink, scid=self.scid)
-        self.spacecraft = Spacecraft(link_cfg, site.clock, downlink, self.on_uplink_packet)
+        guards = site.guards
+        guard = None
+        if guards is not None:  # SDLS: TC of linkstack's VC checked, TM protected
+            guard = guards.spacecraft(
+                name,
+                self.number,
+                link_cfg.tc_max_frame_length,
+                link_cfg.tc_segment_header,
+                link_cfg.tm_frame_length,
+                link_cfg.vcid,
+            )
+        self.spacecraft = Spacecraft(
+            link_cfg, site.clock, downlink, self.on_uplink_packet, guard=guard
+        )
         self.service: InferenceService | None = None
-        aos = AosConfig(frame_length=AOS_FRAME_LEN, scid=self.scid)
-        self._isl_tx = {peer: _IslTx(link, AosMasterChannel(aos)) for peer, link in isl_out.items()}
-        self._isl_rx = {peer: _IslRx(site.scid(peer)) for peer in isl_in}
+        # AOS frames as built: shorter by SDLS's overhead, which the guard adds
+        aos_len = AOS_FRAME_LEN - site.config.uplink.sdls.aos_overhead
+        aos = AosConfig(frame_length=aos_len, scid=self.scid)
+        self._isl_tx = {
+            peer: _IslTx(
+                link,
+                AosMasterChannel(aos),
+                guards.laser_out(
+                    name, peer, guards.laser_link(self.number, site.number(peer)), AOS_FRAME_LEN
+                )
+                if guards is not None
+                else None,
+            )
+            for peer, link in isl_out.items()
+        }
+        self._isl_rx = {
+            peer: _IslRx(
+                site.scid(peer),
+                aos_len,
+                guards.laser_in(
+                    peer, name, guards.laser_link(site.number(peer), self.number), AOS_FRAME_LEN
+                )
+                if guards is not None
+                else None,
+            )
+            for peer in isl_in
+        }
         self._up_reassembler = Reassembler()
         self._tm_counter = SequenceCounter()
         self._tm_pending: list[tuple[MessageKey | None, bytes]] = []
@@ -167,7 +209,13 @@ class SatelliteNode:
         if decoded is None:
             self.stats["isl_cadus_lost"] += 1
             return
-        frame = rx.aos.receive(decoded.frame)
+        raw = decoded.frame
+        if rx.guard is not None:
+            checked = rx.guard.check(raw)
+            if checked is None:
+                return  # refused by SDLS: counted and alarmed there
+            raw = checked
+        frame = rx.aos.receive(raw)
         if frame is None:
             return
         t_s = self.site.clock.now()
@@ -283,7 +331,10 @@ class SatelliteNode:
                 site.sink.unit("space_packet", now, self.node, sat_node(peer), raw)
             tx.mc.push(0, raw)
         tx.mc.flush()
-        for cadu in tx.cadu.cadus(tx.mc.drain()):
+        frames = tx.mc.drain()
+        if tx.guard is not None:
+            frames = [tx.guard.protect(frame) for frame in frames]
+        for cadu in tx.cadu.cadus(frames):
             tx.link.send(cadu)
         link_id = ("isl", self.name, peer)
         site.trace.start(key, link_id, "isl", self.node, sat_node(peer), now, message)

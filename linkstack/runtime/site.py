@@ -4,17 +4,22 @@ A :class:`Site` is built once per process (the in-process :class:`Emulation`, or
 daemon) and handed to every node: the clock, the run's configuration and scenario,
 the contact state, the :class:`~linkstack.runtime.routing.StationSwitch` of each
 satellite (the one place that says which station tracks it), the trace, the capture
-sink, and a wake-up event per satellite for its pass loop.
+sink, a wake-up event per satellite for its pass loop, and, with SDLS on, the
+:class:`~linkstack.runtime.security.Guards` its nodes' links take theirs from.
 """
 
 from __future__ import annotations
 
 import asyncio
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from channels.scenarios import Scenario
 from linkstack.runtime.config import EmulationConfig
 from linkstack.runtime.routing import DEFAULT_CHUNK_S, ContactState, StationSwitch
+from linkstack.runtime.security import Guards, ephemeral_keys
+
+if TYPE_CHECKING:
+    from linkstack.ccsds.sdls import Keyring
 from linkstack.runtime.trace import Trace
 from linkstack.timebase import Clock
 
@@ -62,9 +67,15 @@ class Site:
         contacts_from_t_s: float | None = None,
         contacts_chunk_s: float = DEFAULT_CHUNK_S,
         keep_trace: bool = True,
+        keys: Keyring | None = None,
     ) -> None:
         self.clock = clock
         self.config = config
+        sdls = config.uplink.sdls
+        # SDLS: the keys of a key file (daemons), or made for this run (in process)
+        self.guards: Guards | None = None
+        if sdls.enabled:
+            self.guards = Guards(sdls, keys or ephemeral_keys(sdls), clock.now)
         self.scenario = scenario
         self.sink = sink
         self.trace = Trace(keep=keep_trace)

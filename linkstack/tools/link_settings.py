@@ -60,6 +60,15 @@ def satellite_settings(settings: ScenarioFile, satellite: str) -> dict[str, Any]
             "asm": cadu.asm.hex(),
         },
     }
+    sdls = up.sdls
+    if sdls.enabled:  # the frame lengths above are the plain ones: what software builds
+        out["sdls"] = {
+            "uplink": {"spi": sdls.uplink.spi, "service": sdls.uplink.service},
+            "downlink": {"spi": sdls.downlink.spi, "service": sdls.downlink.service},
+            "on_air_tc_max_frame_length": up.tc_max_frame_length,
+            "on_air_tm_frame_length": up.tm_frame_length,
+            "gateway": settings.gateway.sdls,
+        }
     gw, radio = settings.gateway, settings.radio
     if gw.enabled and (gw.satellites is None or satellite in gw.satellites):
         where: dict[str, Any]
@@ -146,6 +155,15 @@ def text_of(sat: dict[str, Any]) -> str:
         )
         + f"randomized {'yes' if tm['randomize'] else 'no'}, ASM {tm['asm']}",
     ]
+    sdls = sat.get("sdls")
+    if sdls:
+        up, down = sdls["uplink"], sdls["downlink"]
+        lines.append(
+            f"  SDLS: TC SPI {up['spi']} {up['service']}, TM SPI {down['spi']} "
+            f"{down['service']}; the frames above are without it, as the gateway "
+            f"({sdls['gateway']}) and the radio take them; on air TC up to "
+            f"{sdls['on_air_tc_max_frame_length']}, TM {sdls['on_air_tm_frame_length']} octets"
+        )
     for name in ("gateway", "radio"):
         part = sat.get(name)
         if part is None:

@@ -92,14 +92,14 @@ def _listening(port: int) -> socket.socket:
     return sock
 
 
-def _telemetry_frame(vc_count: int, payload: bytes) -> bytes:
+def _telemetry_frame(vc_count: int, payload: bytes, frame_len: int = TM_FRAME_LEN) -> bytes:
     """The flight software's TM frame, by spacepackets: one packet at the start of
     the data field, an idle packet after it, an OCF of zeros (no FARM of its own:
     the satellite puts its CLCW there), the FECF."""
     packet = SpacePacket(
         SpacePacketHeader(PacketType.TM, TM_APID, 0, len(payload) - 1), None, payload
     ).pack()
-    room = TM_FRAME_LEN - 6 - 4 - 2 - len(packet)
+    room = frame_len - 6 - 4 - 2 - len(packet)
     idle = SpacePacket(
         SpacePacketHeader(PacketType.TM, 0x7FF, 0, room - 7), None, bytes(room - 6)
     ).pack()
@@ -113,21 +113,33 @@ def _telemetry_frame(vc_count: int, payload: bytes) -> bytes:
     )
     body = header.pack() + packet + idle + bytes(4)
     fecf = fastcrc.crc16.ibm_3740(bytes(body)).to_bytes(2, "big")
-    return TmTransferFrame(TM_FRAME_LEN, header, None, packet + idle, bytes(4), fecf).pack()
+    return TmTransferFrame(frame_len, header, None, packet + idle, bytes(4), fecf).pack()
 
 
-async def test_fprime_gds_and_flight_software_frames_meet_through_gateway_radio_and_channel(run):
+@pytest.mark.parametrize("sdls", [False, True], ids=["clear", "sdls"])
+async def test_fprime_gds_and_flight_software_frames_meet_through_gateway_radio_and_channel(
+    run, sdls, tmp_path
+):
+    """With SDLS on, the gateway terminates it (F Prime knows none) and the satellite
+    protects the flight software's TM frames with its own: both sides build frames of
+    the plain length that ``linkstack settings`` prints, and on air every frame is
+    protected (the channel's capture holds no clear frame)."""
     ports = _scenario(
         run,
         {"transport": "tcp", "uplink": "tc_frame", "downlink": "tm_frame"},
         {"transport": "udp", "uplink": "tc_frame", "downlink": "tm_frame"},
     )
+    if sdls:
+        with run.scenario.open("a") as f:
+            f.write(f'[sdls]\nenabled = true\nkey_file = "{tmp_path}/keys.json"\n')
     procs = [run.start(role) for role in ("channel", "sat", "ground")]
     await run.ready(*procs)
     loop = asyncio.get_running_loop()
     flight = _listening(ports["radio_peer"])
     # F Prime configured as `linkstack settings` says (its options for this gateway)
-    said = satellite_settings(scenario_file.load(run.scenario), SATELLITE)["fprime_gds"]
+    settings = satellite_settings(scenario_file.load(run.scenario), SATELLITE)
+    said, tm_len = settings["fprime_gds"], settings["tm"]["frame_length"]
+    assert tm_len == (TM_FRAME_LEN - 30 if sdls else TM_FRAME_LEN)  # SPI, IV and MAC
     option = {
         arg: (said[k + 1] if k + 1 < len(said) and not said[k + 1].startswith("--") else "")
         for k, arg in enumerate(said)
@@ -149,8 +161,8 @@ async def test_fprime_gds_and_flight_software_frames_meet_through_gateway_radio_
     # the flight software answers in its own TM frames, three of them
     replies = [f"pong {k}".encode() for k in range(3)]
     for k, reply in enumerate(replies):
-        flight.sendto(_telemetry_frame(k, reply), ("127.0.0.1", ports["radio"]))
-    fprime = FprimeDownlink(FLIGHT_VC)
+        flight.sendto(_telemetry_frame(k, reply, tm_len), ("127.0.0.1", ports["radio"]))
+    fprime = FprimeDownlink(FLIGHT_VC, tm_len)
     seen = fprime.packets  # the flight software's own, as F Prime's GDS has them
     async with asyncio.timeout(HANG_S):
         while len(seen) < len(replies):
@@ -168,6 +180,11 @@ async def test_fprime_gds_and_flight_software_frames_meet_through_gateway_radio_
     radio = sat["counters"]["satellites"]["radio"]
     assert radio["stats"]["tc_frames_up"] == 1 and radio["stats"]["tm_frames_down"] == 3
     assert radio["refused"] == {}
+    if sdls:  # every frame was protected and verified, none refused
+        ground = next(m for m in run.records(procs[2]) if m["msg"] == "stopped")
+        for counts in (sat["counters"]["sdls"], ground["counters"]["sdls"]):
+            assert counts["protected"] > 0 and counts["verified"] > 0, counts
+            assert not [k for k in counts if k.startswith("refused_")], counts
 
 
 async def test_packets_of_users_apids_travel_both_ways_beside_the_inference_traffic(run):

@@ -171,8 +171,8 @@ class FprimeDownlink:
     """F Prime's TM deframing chain: frames -> packets (its deframer), packets -> one
     whole packet at a time (its splitter); then our messages out of them."""
 
-    def __init__(self, vcid: int = 0) -> None:
-        self.deframer = fprime_sdl.SpaceDataLinkFramerDeframer(SCID, vcid, TM_FRAME_LEN)
+    def __init__(self, vcid: int = 0, frame_len: int = TM_FRAME_LEN) -> None:
+        self.deframer = fprime_sdl.SpaceDataLinkFramerDeframer(SCID, vcid, frame_len)
         self.splitter = fprime_split.SpacePacketSplitterFramerDeframer()
         self.rest = b""
         self.reassembler = Reassembler()

@@ -247,8 +247,9 @@ async def test_a_live_capture_of_the_daemons_decodes_at_every_layer_without_deco
             or scenario_view["linkstack.cadu.asm"] == ["0x1acffc1d"]
         ):
             continue  # the link's bit errors hit the sync pattern: no heuristic finds it
-        assert frame["_ws.col.Protocol"] == scenario_view["_ws.col.Protocol"], number
-        assert frame["linkstack.msg.type"] == scenario_view["linkstack.msg.type"], number
+        why = (number, frame, scenario_view)  # which frame, as each view decoded it
+        assert frame["_ws.col.Protocol"] == scenario_view["_ws.col.Protocol"], why
+        assert frame["linkstack.msg.type"] == scenario_view["linkstack.msg.type"], why
         checked += 1
     assert checked > len(alone) // 2
 

@@ -84,3 +84,18 @@ def test_a_gateway_on_mqtt_names_its_broker_and_topics(tmp_path, capsys):
     }
     assert cli.main(["settings", "--scenario", str(path), "--satellite", "CS-02"]) == 0
     assert "gateway: MQTT 10.0.0.5:8883, in on lab/gs1/gateway/CS-02/up" in capsys.readouterr().out
+
+
+def test_with_sdls_the_frames_are_the_plain_ones_and_the_on_air_lengths_are_said(tmp_path, capsys):
+    assert cli.main(["settings", "--satellite", "CS-02", "--json"]) == 0
+    (clear,) = json.loads(capsys.readouterr().out)
+    assert "sdls" not in clear
+    path = tmp_path / "sdls.toml"
+    path.write_text("[sdls]\nenabled = true\n")
+    assert cli.main(["settings", "--scenario", str(path), "--satellite", "CS-02", "--json"]) == 0
+    (sat,) = json.loads(capsys.readouterr().out)
+    # AES-256-GCM: SPI 2 + IV 12 octets of header, 16 of MAC
+    assert sat["tm"]["frame_length"] == clear["tm"]["frame_length"] - 30
+    assert sat["tc"]["max_frame_length"] == clear["tc"]["max_frame_length"] - 30
+    assert sat["sdls"]["on_air_tm_frame_length"] == clear["tm"]["frame_length"]
+    assert sat["sdls"]["uplink"] == {"spi": 1, "service": "aead"}

@@ -26,6 +26,7 @@ from channels.link import Conditions, FixedConditions, LinkModel
 from linkstack.ccsds.spp import PacketType, SpacePacket
 from linkstack.runtime import clock as clk
 from linkstack.runtime.cop1_link import Cop1Link, UplinkConfig
+from linkstack.runtime.security import SdlsSettings
 from linkstack.tools.bench.timing import Result
 
 UPLINK_RATE_BPS = 256_000.0  # S-band telecommand
@@ -238,6 +239,11 @@ class _Losses(TypedDict, total=False):
     downlink_loss: float
     ber: float
     gap: tuple[float, float]
+    config: UplinkConfig
+
+
+# the default associations (authenticated encryption, AES-256-GCM) on both links
+SDLS_ON = UplinkConfig(sdls=SdlsSettings(enabled=True))
 
 
 def run(quick: bool = False, repeat: int = 5) -> list[Result]:
@@ -251,6 +257,10 @@ def run(quick: bool = False, repeat: int = 5) -> list[Result]:
         ("10 % loss each way", {"uplink_loss": 0.1, "downlink_loss": 0.1}),
         ("30 % loss each way", {"uplink_loss": 0.3, "downlink_loss": 0.3}),
         ("10 % loss, 10-minute contact gap", {"uplink_loss": 0.1, "gap": (60.0, 660.0)}),
+        (
+            "30 % loss each way, SDLS AES-256-GCM both ways",
+            {"uplink_loss": 0.3, "downlink_loss": 0.3, "config": SDLS_ON},
+        ),
     ]
     print(
         f"# {count} queries a case, {repeat} runs a case; the figures printed are each case's "
