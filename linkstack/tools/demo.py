@@ -26,6 +26,7 @@ import importlib
 import importlib.util
 import sys
 import time
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
@@ -295,6 +296,13 @@ def run(
             f"+{_hms(start_hours * 3600.0)} (emulated time runs as fast as the CPU allows; "
             "the model runs for real)"
         )
+        sdls = config.uplink.sdls
+        if sdls.enabled:  # said, since it changes every frame on air and the capture
+            say(
+                f"  SDLS on: TC {sdls.uplink.service} (SPI {sdls.uplink.spi}), TM "
+                f"{sdls.downlink.service} (SPI {sdls.downlink.spi}), laser "
+                f"{sdls.laser.service} (SPI {sdls.laser.spi}); keys made for this run"
+            )
         say("")
         progress = Progress(len(plan), clock, progress_out or sys.stderr)
         try:
@@ -308,6 +316,8 @@ def run(
             progress.finish()
             if sink is not None:
                 sink.close()
+        if emu.site.guards is not None:
+            sdls_counts.update(emu.site.guards.counters())
         return [timeline for _, _, timeline in results.values() if timeline is not None]
 
     async def _one(
@@ -332,6 +342,7 @@ def run(
         progress.update(f"{pending.id} answered", final=True)
         _print_answer(say, progress, pending, p, msg, timeline)
 
+    sdls_counts: Counter[str] = Counter()  # what SDLS did, when it is on
     timelines = clk.run(main, emulated=True)
     wall_s = time.perf_counter() - wall0_s
     say("")
@@ -368,6 +379,12 @@ def run(
     say(f"  report   {paths['json']}")
     say(f"  chart    {paths['chart']}")
     say(f"  {sink_note}")
+    if sdls_counts:
+        refused = sum(v for k, v in sdls_counts.items() if k.startswith("refused_"))
+        say(
+            f"  SDLS: {sdls_counts['protected']} frames protected, "
+            f"{sdls_counts['verified']} verified, {refused} refused"
+        )
     say(
         f"  {answered}/{len(timelines)} answered; the reference: under {REFERENCE_S:g} s "
         "from query up to answer down"
