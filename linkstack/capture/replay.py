@@ -50,6 +50,15 @@ length, from the frame's FECF; the TC randomizer; AOS frame count cycle use), as
 the Wireshark dissector does. A unit a receiver refuses is reported with the layer,
 the field and the rule broken, never a traceback.
 
+**SDLS.** Given an :class:`~linkstack.capture.sdls_view.SdlsView` (the links'
+security associations, and the keys if any), each protected frame is opened before
+its receiver sees it (:mod:`linkstack.capture.sdls_view`): the MAC verified and the
+data decrypted with the key; read as it stands, without one, where the SA does not
+encrypt. A frame whose MAC does not verify, whose SPI is unknown, or whose anti-replay
+counter is not ahead of the last of its link is refused, as a receiver refuses it; an
+encrypted frame without the key is counted (``sdls_sealed``) and goes no further but
+for its OCF (the CLCW, outside SDLS's reach).
+
 Out come :class:`ReplayEvent` (what each unit did), :class:`DecodedPacket`,
 :class:`DecodedMessage` and the receivers' counters. No file, no terminal, no clock
 here: ``linkstack replay`` (:mod:`linkstack.capture.replay_cli`) reads the file,
@@ -77,7 +86,7 @@ from linkstack.ccsds.packet_zone import ReceivedFrame
 from linkstack.ccsds.spp import IDLE_APID, Reassembler, SeqFlags, SpacePacket
 from linkstack.ccsds.tc import TcConfig, TcFrame, TcFrameType, TcReceiver
 from linkstack.ccsds.tm import TmConfig, TmFrame, TmReceiver
-from linkstack.errors import ConfigError, DecodeError, EncodeError
+from linkstack.errors import ConfigError, DecodeError, EncodeError, SdlsError
 from payloads.messages import (
     ANSWER_APID,
     QUERY_APID,
@@ -91,6 +100,7 @@ from payloads.messages import (
 )
 
 if TYPE_CHECKING:  # imported when first used (_heavy)
+    from linkstack.capture.sdls_view import FrameGate, SdlsView
     from linkstack.ccsds.coding.chains import CaduCoding, CaduReceiver, CltuCoding, CltuReceiver
     from linkstack.ccsds.coding.cltu import CltuDecoded, DecodeMode
     from linkstack.runtime.routing import RelayHeader
@@ -103,6 +113,7 @@ FAMILIES: dict[str, tuple[str, str]] = {  # kind of link -> (unit layer, frame l
 }
 FAMILY_OF_LAYER = {layer: fam for fam, layers in FAMILIES.items() for layer in layers}
 RECEIVER = {UPLINK: "sat", DOWNLINK: "ground", LASER: "sat"}  # who receives each kind
+_KIND = {UPLINK: "tc", DOWNLINK: "tm", LASER: "aos"}  # the frames of each kind of link
 SIDES = ("ground", "sat", "both")
 FARM_WINDOW = 64  # FARM-1's W, as linkstack.runtime.cop1_link.UplinkConfig has it
 
@@ -384,6 +395,7 @@ class Replayer:
         side: str = "both",
         verbose: bool = False,
         window_s: float = PAIR_WINDOW_S,
+        sdls: SdlsView | None = None,
     ) -> None:
         if side not in SIDES:
             raise ConfigError("replay", "side", f"must be one of {SIDES}, got {side!r}")
@@ -413,6 +425,11 @@ class Replayer:
         self._beside: tuple[_Link, _Carried] | None = None  # the last unit, while it waits
         self._waiting: dict[_Link, None] = {}  # links with units or frame units waiting
         self._latest_s = float("-inf")
+        self._gate: FrameGate | None = None
+        if sdls is not None:
+            from linkstack.capture.sdls_view import FrameGate  # noqa: PLC0415
+
+            self._gate = FrameGate(sdls)
 
     # -- the entry point ---------------------------------------------------------------
     def feed(self, unit: CapturedUnit) -> list[ReplayEvent]:
@@ -631,6 +648,10 @@ class Replayer:
         events: list[ReplayEvent],
         counted: bool = False,
     ) -> None:
+        opened = self._unprotect(link, unit, "tc", raw, events, counted)
+        if opened is None:
+            return
+        raw = opened
         if link.tc is None:
             link.tc = TcReceiver(TcConfig(), check_scid=False)
         tc = link.tc
@@ -841,6 +862,10 @@ class Replayer:
         events: list[ReplayEvent],
         counted: bool = False,
     ) -> None:
+        opened = self._unprotect(link, unit, "tm", raw, events, counted)
+        if opened is None:
+            return
+        raw = opened
         done = self._receive(
             link,
             unit,
@@ -919,6 +944,11 @@ class Replayer:
         events: list[ReplayEvent],
         counted: bool = False,
     ) -> None:
+        opened = self._unprotect(link, unit, "aos", raw, events, counted)
+        if opened is None:
+            return
+        raw = opened
+
         def make() -> AosReceiver:
             usage = len(raw) > 5 and bool(raw[5] & 0x40)
             config = AosConfig(frame_length=len(raw), count_cycle=usage)
@@ -947,6 +977,41 @@ class Replayer:
             )
         for packet in got.packets:
             self._packet(link, unit, packet, events)
+
+    # -- SDLS: the plain frame of a protected one --------------------------------------
+    def _unprotect(
+        self,
+        link: _Link,
+        unit: CapturedUnit,
+        kind: str,
+        raw: bytes,
+        events: list[ReplayEvent],
+        counted: bool,
+    ) -> bytes | None:
+        """The frame its receiver reads: ``raw`` itself on a clear link or virtual
+        channel, the plain frame of a protected one, None when it goes no further
+        (refused, or encrypted and no key: its OCF's CLCW is read all the same)."""
+        opened = self._gate.admit(kind, link.key, raw) if self._gate is not None else None
+        if opened is None:
+            return raw
+        if self.verbose:
+            self._event(events, unit, link, "note", f"SDLS {opened.fields_text()}")
+        if opened.refusal:
+            exc = SdlsError("sdls", opened.refusal, opened.detail)
+            self._refuse(events, unit, link, exc, counted)
+            return None
+        if opened.plain is not None:
+            return opened.plain
+        self.stats["sdls_sealed"] += 1
+        if counted:
+            self.stats["units_decoded"] += 1
+        if self.verbose or kind == "tc":
+            what = f"{kind.upper()} frame VC {opened.vcid} ({len(raw)} octets"
+            text = f"{what}, {opened.fields_text()}): encrypted, not read (--keys)"
+            self._event(events, unit, link, "frame", text)
+        if opened.ocf is not None:
+            self._ocf(link, unit, opened.ocf, events)
+        return None
 
     # -- packets and messages ----------------------------------------------------------
     def _packet(
@@ -1064,6 +1129,9 @@ class Replayer:
             if not link.recorded:
                 continue
             rec, dec = link.recorded, link.decoded
+            if self._sealed(link):  # packets in frames that could not be decrypted
+                self.checks["space_packet:sealed"] += len(rec)
+                continue
             self.checks["space_packet:recorded"] += len(rec)
             n = min(len(rec), len(dec))
             first_bad = next((i for i in range(n) if rec[i] != dec[i]), None)
@@ -1112,9 +1180,18 @@ class Replayer:
                 add("tm", link.tm.all_stats())
             if link.aos is not None:
                 add("aos", link.aos.all_stats())
+            sdls = self._gate.stats.get((_KIND[family], *link.key)) if self._gate else None
+            if sdls:
+                add("sdls", sdls)
             if link.decoded:
                 add("spp", link.spp.stats)
         return out
+
+    def _sealed(self, link: _Link) -> int:
+        """How many of ``link``'s frames were encrypted and not decrypted (no key)."""
+        if self._gate is None:
+            return 0
+        return self._gate.stats.get((_KIND[link.family], *link.key), Counter())["sealed"]
 
     @property
     def problems(self) -> int:

@@ -3,7 +3,8 @@
 ::
 
     linkstack replay FILE [--as ground|sat|both] [--realtime|--fast]
-                     [--port LAYER=PORT ...] [--scenario FILE [--view sent|delivered]] [-v]
+                     [--port LAYER=PORT ...] [--scenario FILE [--view sent|delivered]]
+                     [--keys KEYFILE] [-v]
 
 Each unit of the capture goes, at its recorded time, into the receive chain that
 the node at the far end runs (:class:`~linkstack.capture.replay.Replayer`, the
@@ -24,6 +25,14 @@ damaged record is skipped (or, when the file cannot be read further, the replay
 stops there and says why); the summary counts the units read, decoded and refused
 by reason. A file that is not a capture at all exits with status 2.
 
+**SDLS.** A capture of links under SDLS (a scenario whose ``[sdls]`` is enabled)
+holds protected frames: ``--scenario FILE`` gives the replay the scenario's security
+associations (which frames carry a security header, its fields' lengths, the
+service), and ``--keys KEYFILE`` (the key file the daemons read and write, or the one
+``linkstack demo`` writes beside its capture) verifies every MAC and decrypts
+(:mod:`linkstack.capture.sdls_view`). Without the keys, what an SA leaves in clear
+is read and encrypted data fields are counted, not read.
+
 Time: ``--fast`` (the default) runs on the virtual-time clock (emulated time, no
 waiting), ``--realtime`` on the wall clock, the gaps between units as recorded;
 both through :mod:`linkstack.runtime.clock`, imported when a replay starts.
@@ -40,6 +49,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from linkstack.capture.network import LAYER_BY_PORT, LAYERS, NodeRegistry
 from linkstack.capture.reader import CapturedUnit, PcapReader, PortRole, ReadProblem
@@ -52,6 +62,9 @@ from linkstack.capture.replay import (
     family_of,
 )
 from linkstack.errors import ConfigError, DecodeError, LinkstackError
+
+if TYPE_CHECKING:
+    from linkstack.capture.sdls_view import SdlsView
 
 REFUSALS_PRINTED = 10  # of one kind (layer and field), unless verbose
 VIEWS = ("sent", "delivered")  # of a unit on the daemons' port plan: into the channel, out of it
@@ -189,6 +202,11 @@ def _check_lines(checks: Mapping[str, int]) -> list[str]:
         if checks.get("space_packet:different_links"):
             text += f"; DIFFERENT on {checks['space_packet:different_links']:,} link(s)"
         out.append(text)
+    if checks.get("space_packet:sealed"):
+        out.append(
+            f"space_packet {checks['space_packet:sealed']:,} not checked: their links' frames "
+            "are encrypted and there is no key"
+        )
     return out
 
 
@@ -222,6 +240,17 @@ def _summary(result: ReplayResult) -> list[str]:
         f"{s['packets']:,} packets, {s['messages']:,} messages ({_counts(messages)})"
     )
     lines.append(f"  refused   {sum(r.refused.values()):,}: {_counts(r.refused)}")
+    sdls = Counter[str]()
+    for stages in r.counters().values():
+        sdls.update(stages.get("sdls", {}))
+    if sdls["frames"]:
+        text = (
+            f"  sdls      {sdls['frames']:,} protected frames: {sdls['opened']:,} opened "
+            f"({sdls['verified']:,} MAC or tag verified)"
+        )
+        if sdls["sealed"]:
+            text += f", {sdls['sealed']:,} encrypted and not read (no key: --keys KEYFILE)"
+        lines.append(text)
     if r.drops:
         lines.append(f"  dropped   {_counts(r.drops)}")
     for i, text in enumerate(_check_lines(r.checks)):
@@ -236,6 +265,11 @@ def _summary(result: ReplayResult) -> list[str]:
         lines.append(
             "result    nothing decoded: no unit of a known layer in the capture (units go on "
             "the ports of linkstack/capture/pcap.py, or name others with --port LAYER=PORT)"
+        )
+    elif result.exit_status == 0 and s["sdls_sealed"]:
+        lines.append(
+            f"result    every unit read, every check passed; {s['sdls_sealed']:,} encrypted "
+            "frames not decrypted (give the keys: --keys KEYFILE)"
         )
     elif result.exit_status == 0:
         lines.append("result    every unit decoded, every check passed")
@@ -257,18 +291,20 @@ def replay_file(
     links: Mapping[int, PortRole] | None = None,
     view: str = VIEWS[0],
     ports_text: str = "",
+    sdls: SdlsView | None = None,
 ) -> ReplayResult:
     """Replay one capture, saying what the receivers decode as it goes and a summary
     at the end. ``links``: the ports of a daemons' port plan (``ports_text`` says
-    whose), of which the ``view`` is replayed. Raises :class:`CaptureFileError` if the
-    file is no capture at all."""
+    whose), of which the ``view`` is replayed; ``sdls``: the links' SDLS (their
+    associations, and the keys if any). Raises :class:`CaptureFileError` if the file
+    is no capture at all."""
     from linkstack.runtime import clock as clk  # noqa: PLC0415 - see the module docstring
 
     if view not in VIEWS:
         raise ConfigError("replay", "view", f"must be one of {VIEWS}, got {view!r}")
     capture = CaptureFile(path, ports, links, (view,) if links else None)
     layers, families, first_t = capture.survey()
-    replayer = Replayer(layers, side=side, verbose=verbose)
+    replayer = Replayer(layers, side=side, verbose=verbose, sdls=sdls)
     result = ReplayResult(replayer, Counter())
     names = "node names from the side file" if capture.named else "no side file: addresses"
     if links:
@@ -279,6 +315,8 @@ def replay_file(
         say(f"  {capture.note}")
     if ports_text:
         say(f"  ports: {ports_text}; view {view}")
+    if sdls is not None:
+        say(f"  sdls: {sdls.describe()}")
     plan = []
     for fam, source in replayer.sources.items():
         if fam in families and source is not None and (side == "both" or RECEIVER[fam] == side):
@@ -341,6 +379,31 @@ def _port_spec(text: str) -> tuple[str, int]:
     return layer, number
 
 
+def sdls_of(scenario: str | None, keys: Path | None) -> SdlsView | None:
+    """The SDLS of a scenario's links (None: no scenario, or its ``[sdls]`` is off),
+    with the keys of ``keys``. ConfigError for a key file without a scenario whose
+    SDLS is on, or one that cannot be read (or that others may read)."""
+    if scenario is None and keys is None:
+        return None
+    from linkstack.capture.sdls_view import SdlsView, from_uplink  # noqa: PLC0415
+    from linkstack.ccsds.sdls_keys import Keyring  # noqa: PLC0415
+    from linkstack.runtime import scenario as scenario_file  # noqa: PLC0415
+
+    links = None
+    if scenario is not None:
+        links = from_uplink(scenario_file.load(scenario).emulation.uplink)
+    if links is None:
+        if keys is None:
+            return None
+        raise ConfigError(
+            "replay",
+            "--keys",
+            "the keys need the links' security associations: --scenario FILE, a scenario "
+            "whose [sdls] is enabled",
+        )
+    return SdlsView(links, Keyring.from_file(keys) if keys is not None else None)
+
+
 def cmd_replay(args: argparse.Namespace) -> int:
     ports: dict[str, int] = {}
     for layer, port in args.port or ():
@@ -353,6 +416,11 @@ def cmd_replay(args: argparse.Namespace) -> int:
             return 2
         links, ports_text = args.port_plan(args.scenario)
     try:
+        sdls = sdls_of(args.scenario, args.keys)
+    except ConfigError as exc:
+        print(f"linkstack replay: {exc}", file=sys.stderr)
+        return 2
+    try:
         result = replay_file(
             args.pcap,
             side=args.side,
@@ -363,6 +431,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
             links=links,
             view=args.view,
             ports_text=ports_text,
+            sdls=sdls,
         )
     except BrokenPipeError:  # the reader went away (`| head`): stop quietly
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
@@ -425,6 +494,14 @@ def add_replay_parser(
         help="with --scenario: replay the units as their senders emitted them (sent, the "
         "default) or as the channel delivered them to the receivers (delivered: after bit "
         "errors and losses)",
+    )
+    p.add_argument(
+        "--keys",
+        type=Path,
+        metavar="KEYFILE",
+        help="with --scenario and SDLS on: the SDLS key file (as the daemons write it, or the "
+        "one linkstack demo writes beside its capture) to verify every MAC and decrypt; "
+        "without it encrypted frames are counted, not read",
     )
     p.add_argument(
         "-v",

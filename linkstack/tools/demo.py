@@ -219,6 +219,9 @@ class Progress:
             self.out.flush()
 
 
+DEMO_KEYS = "demo.pcap.keys.json"  # the run's SDLS keys, beside its capture, when SDLS is on
+
+
 def open_capture(path: Path, epoch: datetime) -> tuple[CaptureSink | None, str]:
     """A PcapCapture on ``path`` if linkstack.capture.pcap offers one, and what to say."""
     if importlib.util.find_spec("linkstack.capture.pcap") is None:
@@ -303,6 +306,13 @@ def run(
                 f"{sdls.downlink.service} (SPI {sdls.downlink.spi}), laser "
                 f"{sdls.laser.service} (SPI {sdls.laser.spi}); keys made for this run"
             )
+            if sink is not None and emu.site.guards is not None:
+                # the run's keys beside its capture (mode 0600), for replay and conform
+                # --keys; the last run's go with the capture they opened
+                keys_path = out_dir / DEMO_KEYS
+                keys_path.unlink(missing_ok=True)
+                emu.site.guards.keys.write(keys_path)
+                sink_note += f" (SDLS keys of this run: {keys_path})"
         say("")
         progress = Progress(len(plan), clock, progress_out or sys.stderr)
         try:
