@@ -116,6 +116,21 @@ def add_conform_parser(
         help="seconds to wait for each expected response (default 10)",
     )
     a.add_argument(
+        "--keys",
+        type=Path,
+        metavar="FILE",
+        help="the SDLS key file (linkstack's JSON, mode 0600). --role sat with a scenario "
+        "whose [sdls] is enabled: the tester protects its TC frames as the ground does and "
+        "runs the SDLS cases (SDLS-ACT-*); default: the scenario's key_file",
+    )
+    a.add_argument(
+        "--sdls-counter",
+        type=integer,
+        metavar="N",
+        help="the IV or sequence number of the tester's first protected frame (default: "
+        "where the satellite's ground would start now, above what the endpoint took)",
+    )
+    a.add_argument(
         "--interval",
         type=float,
         help="ground role: seconds between the TM frames the tester sends (default: the "

@@ -52,6 +52,7 @@ LINKS = 48  # the default scenario's: 12 uplinks, 12 downlinks, 24 laser directi
 HANG_S = 60.0  # against hangs only
 
 SAT_IDS = [c.id for c in SAT_CASES]
+ACT_IDS = [i for i in SAT_IDS if i.startswith("ACT-")]  # SDLS-ACT-*: test_active_sdls.py
 GROUND_IDS = [c.id for c in GROUND_CASES]
 # what an endpoint that accepts everything must fail: every case that needs a refusal
 REFUSALS = {
@@ -102,7 +103,8 @@ class InProcessSat:
         return out
 
 
-def run_in_process(endpoint, config: ActiveConfig | None = None, rules=None) -> ActiveReport:
+def run_in_process(endpoint, config: ActiveConfig | None = None, rules="ACT-*") -> ActiveReport:
+    """The suite (by default the cases without SDLS) against an in-process endpoint."""
     config = config or ActiveConfig(timeout_s=2.0)
     ctx = SatCtx(config)
     report = ActiveReport("in-process", "in-process", "sat", config)
@@ -121,7 +123,7 @@ def failing(report: ActiveReport) -> set[str]:
 
 def test_the_project_spacecraft_passes_every_case_in_process():
     report = run_in_process(InProcessSat())
-    assert statuses(report) == dict.fromkeys(SAT_IDS, "pass"), format_text(report)
+    assert statuses(report) == dict.fromkeys(ACT_IDS, "pass"), format_text(report)
     assert report.exit_code == 0
     assert "spacecraft 0x45, from its TM frames" in report.facts
 
@@ -283,9 +285,11 @@ def test_the_sat_daemon_passes_every_case(daemons, tmp_path):
         "--junit", str(junit), "--timeout", "10",
     )  # fmt: skip
     assert out.returncode == 0, out.stdout + out.stderr
-    assert verdicts(out.stdout) == dict.fromkeys(SAT_IDS, "PASS"), out.stdout
+    assert verdicts(out.stdout) == dict.fromkeys(ACT_IDS, "PASS"), out.stdout
     assert f"satellite {SATELLITE} (SCID {SCID:#x})" in out.stdout
-    assert "result: PASS: 14 passed" in out.stdout
+    # the SDLS cases do not apply: the scenario's [sdls] is off
+    sdls = len(SAT_IDS) - len(ACT_IDS)
+    assert f"result: PASS: 14 passed, {sdls} not applicable" in out.stdout
     suite = ET.parse(junit).getroot().find("testsuite")
     assert suite.get("tests") == str(len(SAT_IDS)) and suite.get("failures") == "0"
     assert [c.get("name").split()[0] for c in suite.iter("testcase")] == SAT_IDS
@@ -317,7 +321,7 @@ def test_the_stub_fails_exactly_the_refusals(tmp_path):
     assert out.returncode == 1, out.stdout + out.stderr
     got = verdicts(out.stdout)
     assert {i for i, v in got.items() if v == "FAIL"} == REFUSALS, out.stdout
-    assert {i for i, v in got.items() if v == "PASS"} == set(SAT_IDS) - REFUSALS, out.stdout
+    assert {i for i, v in got.items() if v == "PASS"} == set(ACT_IDS) - REFUSALS, out.stdout
     assert "learnt: spacecraft 0x45, from its TM frames" in out.stdout
     assert f"result: FAIL: {len(REFUSALS)} failed" in out.stdout
     # the evidence: what was sent, what was expected, what came back
@@ -360,7 +364,7 @@ def test_bad_options_are_refused_with_exit_2(tmp_path, capsys):
 def test_the_cases_are_listed_by_role(capsys):
     assert cli_main(["conform", "--list-rules", "--role", "sat"]) == 0
     out = capsys.readouterr().out
-    assert re.findall(r"^(ACT-\S+)", out, re.MULTILINE) == SAT_IDS
+    assert re.findall(r"^((?:SDLS-)?ACT-\S+)", out, re.MULTILINE) == SAT_IDS
     assert "CCSDS 232.1-B-2 §6" in out
     assert cli_main(["conform", "--list-rules", "--role", "ground", "--rules", "ACT-GND-*"]) == 0
     assert re.findall(r"^(ACT-\S+)", capsys.readouterr().out, re.MULTILINE) == GROUND_IDS

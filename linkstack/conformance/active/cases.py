@@ -35,11 +35,11 @@ from __future__ import annotations
 import random
 from collections.abc import Callable
 from dataclasses import replace
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from linkstack.ccsds.coding.cltu import DecodeMode
 from linkstack.ccsds.cop1.clcw import Clcw
-from linkstack.ccsds.cop1.commands import Unlock
+from linkstack.ccsds.cop1.commands import SetVr, Unlock
 from linkstack.ccsds.tc import TcFrameType
 from linkstack.conformance.active.runner import (
     ERROR,
@@ -72,11 +72,15 @@ from linkstack.conformance.active.runner import (
     with_fecf,
 )
 
+if TYPE_CHECKING:
+    from linkstack.conformance.active.sdls import TcProtector
+
 TM = "CCSDS 132.0-B-3"
 TC = "CCSDS 232.0-B-4"
 COP1 = "CCSDS 232.1-B-2"
 TM_CODING = "CCSDS 131.0-B-4"
 TC_CODING = "CCSDS 231.0-B-4"
+SDLS = "CCSDS 355.0-B-2"
 
 SAT_CASES: list[Case] = []
 GROUND_CASES: list[Case] = []
@@ -626,6 +630,313 @@ def _lockout(ctx: SatCtx) -> Steps[Verdict]:
     sent = yield from _send(craft.ad(v))
     bad = yield from _expect(ctx, sent, replace(s, report_value=(v + 1) % 256), "accepted")
     return bad or passed(f"Lockout at N(S) {(v + 128) % 256}, held, cleared by Unlock")
+
+
+# -- sat role: SDLS on the TC channel (given its security association and key) -------------------
+
+
+def _sdls(
+    ctx: SatCtx, *, needs_mac: bool = False, needs_counter: bool = False
+) -> TcProtector | Verdict:
+    """The tester's SDLS, or why the case does not apply."""
+    sdls = ctx.craft.sdls
+    if sdls is None:
+        return not_applicable(
+            "no SDLS security association given (--keys, with a scenario's or a profile's [sdls])"
+        )
+    if ctx.sdls_accepted is False:
+        return not_applicable(
+            "the endpoint did not take frames protected with the given association and key "
+            "(SDLS-ACT-01): its refusals would say nothing"
+        )
+    sa = sdls.sa
+    if needs_mac and not sdls.security.has_mac:
+        return not_applicable(
+            f"SA {sa.spi} is {sa.service!r}: without a MAC a damaged or wrongly keyed frame "
+            "cannot be told from a good one"
+        )
+    if needs_counter and not sdls.security.counts:
+        return not_applicable(f"SA {sa.spi} is 'clear': no anti-replay")
+    return sdls
+
+
+def _made(
+    ctx: SatCtx,
+    what: str,
+    make: Callable[[bytes], bytes],
+    kind: TcFrameType = TcFrameType.AD,
+    seq: int = 0,
+    data: bytes | None = None,
+) -> Sent:
+    """The CLTU of a plain frame of the channel under test passed through ``make``."""
+    craft = ctx.craft
+    return Sent(what, craft.cltu(make(craft.plain_frame(kind, seq, data=data))))
+
+
+def _plain(raw: bytes) -> bytes:
+    return raw
+
+
+@case(
+    "SDLS-ACT-01",
+    SatCtx,
+    SDLS,
+    "(ProcessSecurity: a frame whose security header, MAC and counter verify is passed on), "
+    "with 232.1-B-2 §6 (E1, E6)",
+    "Frames protected under the TC channel's security association, with its key and fresh "
+    "counters, are taken: two Type-AD frames in sequence advance V(R) by two and a Type-BD "
+    "frame the FARM-B counter by one. The baseline of the SDLS cases: the endpoint takes "
+    "the tester's protected frames.",
+    "sdls",
+)
+def _sdls_good(ctx: SatCtx) -> Steps[Verdict]:
+    sdls = _sdls(ctx)
+    if isinstance(sdls, Verdict):
+        return sdls
+    s = yield from _start(ctx)
+    if isinstance(s, Verdict):
+        ctx.sdls_accepted = False  # its protected Unlock or frame in sequence was not taken
+        return s
+    v = s.report_value
+    sent = yield from _send(
+        _made(ctx, f"Type-AD frame N(S) {v}, protected", sdls.protect, seq=v),
+        _made(ctx, f"Type-AD frame N(S) {(v + 1) % 256}, protected", sdls.protect, seq=v + 1),
+        _made(ctx, "Type-BD frame, protected", sdls.protect, TcFrameType.BD),
+    )
+    want = replace(s, report_value=(v + 2) % 256, farm_b_counter=_counter(s, 1))
+    bad = yield from _expect(ctx, sent, want, "all three verified and taken")
+    ctx.sdls_accepted = bad is None
+    if bad is not None and bad.evidence is not None:
+        why = (
+            "not taken: another key or association on the endpoint, or counters at or below "
+            "those it took (--sdls-counter)"
+        )
+        e = bad.evidence
+        return replace(bad, evidence=replace(e, note=f"{e.note}; {why}" if e.note else why))
+    return passed(f"3 protected frames taken: N(R) {v} -> {(v + 2) % 256}, FARM-B +1")
+
+
+@case(
+    "SDLS-ACT-02",
+    SatCtx,
+    SDLS,
+    "(ProcessSecurity: MAC verification; a frame that fails it is discarded)",
+    "A protected frame with one bit flipped after protection (the FECF made valid again) is "
+    "refused: a Type-AD frame with N(S) = V(R) with a bit of its MAC flipped, another with "
+    "a bit of its (encrypted) data flipped, and a Type-BD frame with a bit of its MAC "
+    "flipped leave V(R), the flags and the FARM-B counter as they were.",
+    "sdls",
+)
+def _sdls_bad_mac(ctx: SatCtx) -> Steps[Verdict]:
+    sdls = _sdls(ctx, needs_mac=True)
+    if isinstance(sdls, Verdict):
+        return sdls
+    s = yield from _start(ctx)
+    if isinstance(s, Verdict):
+        return s
+    v = s.report_value
+    data = "ciphertext" if sdls.sa.service == "aead" else "data"
+    mac, in_data = "a bit of its MAC flipped", f"a bit of its {data} flipped"
+    note = "(protected, then damaged; the FECF valid)"
+    sent = yield from _send(
+        _made(ctx, f"Type-AD frame N(S) {v}, {mac} {note}", sdls.with_bad_mac, seq=v),
+        _made(ctx, f"Type-AD frame N(S) {v}, {in_data} {note}", sdls.with_bad_data, seq=v),
+        _made(ctx, f"Type-BD frame, {mac} {note}", sdls.with_bad_mac, TcFrameType.BD),
+    )
+    bad = yield from _unchanged(ctx, sent, s, "all refused, nothing changed")
+    return bad or passed("3 frames with a flipped MAC or data bit refused")
+
+
+@case(
+    "SDLS-ACT-03",
+    SatCtx,
+    SDLS,
+    "(ProcessSecurity: anti-replay; a sequence number or IV at or below the last accepted "
+    "is refused), with 232.1-B-2 §6 (E6, E8)",
+    "A protected frame the endpoint took is refused when sent again: a Type-BD frame (the "
+    "FARM-B counter does not move); a Type-AD frame after a protected Set V(R) has put "
+    "V(R) back to its N(S), where FARM-1 alone would take it (V(R) does not move); and that "
+    "Set V(R) once V(R) has moved on (V(R) and the FARM-B counter do not move).",
+    "sdls",
+)
+def _sdls_replay(ctx: SatCtx) -> Steps[Verdict]:
+    sdls = _sdls(ctx, needs_counter=True)
+    if isinstance(sdls, Verdict):
+        return sdls
+    s = yield from _start(ctx)
+    if isinstance(s, Verdict):
+        return s
+    # a Type-BD frame taken, then sent again
+    bd = _made(ctx, "Type-BD frame, protected", sdls.protect, TcFrameType.BD)
+    sent = yield from _send(bd)
+    bad = yield from _expect(ctx, sent, replace(s, farm_b_counter=_counter(s, 1)), "taken")
+    if bad:
+        return _cannot("have a protected Type-BD frame taken", bad)
+    sent = yield from _send(replace(bd, what="the same Type-BD frame again (a replay)"))
+    bad = yield from _unchanged(ctx, sent, ctx.farm_state, "refused, nothing changed")
+    if bad:
+        return bad
+    # a Type-AD frame taken; a protected Set V(R) back to its N(S); the frame again
+    s = ctx.farm_state
+    v = s.report_value
+    ad = _made(ctx, f"Type-AD frame N(S) {v}, protected", sdls.protect, seq=v)
+    sent = yield from _send(ad)
+    bad = yield from _expect(ctx, sent, replace(s, report_value=(v + 1) % 256), "taken")
+    if bad:
+        return _cannot(f"have a protected Type-AD frame N(S) {v} taken", bad)
+    s = ctx.farm_state
+    set_vr = _made(
+        ctx, f"Type-BC Set V(R) {v}, protected", sdls.protect, TcFrameType.BC, data=SetVr(v).pack()
+    )
+    sent = yield from _send(set_vr)
+    want = replace(s, report_value=v, farm_b_counter=_counter(s, 1))
+    bad = yield from _expect(ctx, sent, want, "executed")
+    if bad:
+        return _cannot(f"have a protected Set V(R) {v} executed", bad)
+    again = f"the Type-AD frame N(S) {v} again (a replay, with V(R) = {v})"
+    sent = yield from _send(replace(ad, what=again))
+    bad = yield from _unchanged(ctx, sent, ctx.farm_state, "refused, V(R) unchanged")
+    if bad:
+        return bad
+    # V(R) moves on, and the Set V(R) comes again
+    s = ctx.farm_state
+    sent = yield from _send(_made(ctx, f"Type-AD frame N(S) {v}, protected", sdls.protect, seq=v))
+    bad = yield from _expect(ctx, sent, replace(s, report_value=(v + 1) % 256), "taken")
+    if bad:
+        return _cannot(f"have a fresh protected Type-AD frame N(S) {v} taken", bad)
+    sent = yield from _send(replace(set_vr, what=f"the Type-BC Set V(R) {v} again (a replay)"))
+    bad = yield from _unchanged(ctx, sent, ctx.farm_state, "refused, nothing changed")
+    return bad or passed("a Type-BD frame, a Type-AD frame and a Set V(R) refused when sent again")
+
+
+@case(
+    "SDLS-ACT-04",
+    SatCtx,
+    SDLS,
+    "(ProcessSecurity: a frame whose SPI names no security association is discarded)",
+    "Frames protected with the right key and fresh counters under an SPI the endpoint does "
+    "not know are refused: a Type-AD frame with N(S) = V(R) and a Type-BD frame leave V(R), "
+    "the flags and the FARM-B counter as they were.",
+    "sdls",
+)
+def _sdls_unknown_spi(ctx: SatCtx) -> Steps[Verdict]:
+    sdls = _sdls(ctx)
+    if isinstance(sdls, Verdict):
+        return sdls
+    s = yield from _start(ctx)
+    if isinstance(s, Verdict):
+        return s
+    v = s.report_value
+    spi = sdls.security.unknown_spi
+    note = f"protected under SPI {spi} (unknown; the channel's is {sdls.sa.spi})"
+    sent = yield from _send(
+        _made(ctx, f"Type-AD frame N(S) {v}, {note}", sdls.with_unknown_spi, seq=v),
+        _made(ctx, f"Type-BD frame, {note}", sdls.with_unknown_spi, TcFrameType.BD),
+    )
+    bad = yield from _unchanged(ctx, sent, s, "both refused, nothing changed")
+    return bad or passed(f"2 frames under SPI {spi} refused")
+
+
+@case(
+    "SDLS-ACT-05",
+    SatCtx,
+    SDLS,
+    "(ProcessSecurity: MAC verification with the association's key)",
+    "Frames protected under the right SPI with fresh counters but another key are refused: "
+    "a Type-AD frame with N(S) = V(R) and a Type-BD frame leave V(R), the flags and the "
+    "FARM-B counter as they were.",
+    "sdls",
+)
+def _sdls_wrong_key(ctx: SatCtx) -> Steps[Verdict]:
+    sdls = _sdls(ctx, needs_mac=True)
+    if isinstance(sdls, Verdict):
+        return sdls
+    s = yield from _start(ctx)
+    if isinstance(s, Verdict):
+        return s
+    v = s.report_value
+    note = f"protected under SPI {sdls.sa.spi} with another key"
+    sent = yield from _send(
+        _made(ctx, f"Type-AD frame N(S) {v}, {note}", sdls.with_wrong_key, seq=v),
+        _made(ctx, f"Type-BD frame, {note}", sdls.with_wrong_key, TcFrameType.BD),
+    )
+    bad = yield from _unchanged(ctx, sent, s, "both refused, nothing changed")
+    return bad or passed("2 frames under another key refused")
+
+
+@case(
+    "SDLS-ACT-06",
+    SatCtx,
+    SDLS,
+    "(ProcessSecurity on Type-BC frames), with 232.1-B-2 §6 (E7 Unlock, E8 Set V(R))",
+    "Forged COP-1 control commands are refused: a Set V(R) that would move V(R), without "
+    "SDLS (and, where the association has a MAC, under another key), leaves V(R) and the "
+    "FARM-B counter as they were; in Lockout (set by a protected frame in the lockout "
+    "area), a forged Unlock leaves FARM-1 in Lockout.",
+    "sdls",
+)
+def _sdls_forged_control(ctx: SatCtx) -> Steps[Verdict]:
+    sdls = _sdls(ctx)
+    if isinstance(sdls, Verdict):
+        return sdls
+    s = yield from _start(ctx)
+    if isinstance(s, Verdict):
+        return s
+    craft = ctx.craft
+    v = s.report_value
+    keyed = sdls.security.has_mac
+    set_vr = [
+        _made(ctx, f"Type-BC Set V(R) {(v + 5) % 256} without SDLS", _plain, TcFrameType.BC,
+              data=SetVr((v + 5) % 256).pack()),
+    ]  # fmt: skip
+    unlock = [_made(ctx, "Type-BC Unlock without SDLS", _plain, TcFrameType.BC)]
+    if keyed:
+        set_vr.append(
+            _made(ctx, f"Type-BC Set V(R) {(v + 9) % 256} under another key",
+                  sdls.with_wrong_key, TcFrameType.BC, data=SetVr((v + 9) % 256).pack())
+        )  # fmt: skip
+        unlock.append(
+            _made(ctx, "Type-BC Unlock under another key", sdls.with_wrong_key, TcFrameType.BC)
+        )
+    sent = yield from _send(*set_vr)
+    bad = yield from _unchanged(ctx, sent, s, "refused: V(R) and the FARM-B counter unchanged")
+    if bad:
+        return bad
+    s = ctx.farm_state
+    sent = yield from _send(craft.ad(v + 128, "(V(R) + 128: the lockout area), protected"))
+    bad = yield from _unchanged(ctx, sent, replace(s, lockout=True), "Lockout set")
+    if bad:
+        return _cannot("put FARM-1 in Lockout with a protected frame", bad)
+    sent = yield from _send(*unlock)
+    bad = yield from _unchanged(ctx, sent, ctx.farm_state, "refused: still in Lockout")
+    return bad or passed(f"{len(set_vr)} forged Set V(R) and {len(unlock)} forged Unlock refused")
+
+
+@case(
+    "SDLS-ACT-07",
+    SatCtx,
+    SDLS,
+    "(ProcessSecurity: a frame of a virtual channel under SDLS without a valid security "
+    "header is discarded)",
+    "Frames without SDLS on the channel under SDLS are refused: a plain Type-AD frame with "
+    "N(S) = V(R) and a plain Type-BD frame leave V(R), the flags and the FARM-B counter as "
+    "they were.",
+    "sdls",
+)
+def _sdls_plain(ctx: SatCtx) -> Steps[Verdict]:
+    sdls = _sdls(ctx)
+    if isinstance(sdls, Verdict):
+        return sdls
+    s = yield from _start(ctx)
+    if isinstance(s, Verdict):
+        return s
+    v = s.report_value
+    sent = yield from _send(
+        _made(ctx, f"Type-AD frame N(S) {v} without SDLS", _plain, seq=v),
+        _made(ctx, "Type-BD frame without SDLS", _plain, TcFrameType.BD),
+    )
+    bad = yield from _unchanged(ctx, sent, s, "both refused, nothing changed")
+    return bad or passed("2 plain frames refused")
 
 
 @case(

@@ -45,7 +45,7 @@ import time
 import traceback
 from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Final, Protocol, TypeGuard, TypeVar
+from typing import TYPE_CHECKING, Final, Protocol, TypeGuard, TypeVar
 
 from linkstack.ccsds.coding.chains import CaduCoding, CaduReceiver, CaduTransmitter
 from linkstack.ccsds.coding.cltu import (
@@ -64,6 +64,9 @@ from linkstack.ccsds.spp import PacketType, SpacePacket
 from linkstack.ccsds.tc import TcFrame, TcFrameType
 from linkstack.ccsds.tm import TmConfig, TmFrame, TmMasterChannel
 from linkstack.errors import DecodeError
+
+if TYPE_CHECKING:  # SDLS is loaded only when the run has an association (cryptography)
+    from linkstack.conformance.active.sdls import TcProtector, TcSecurity
 
 SAT: Final = "sat"
 GROUND: Final = "ground"
@@ -102,6 +105,8 @@ class ActiveConfig:
     # the port to send from, as the endpoint's real peer does (a scenario's port plan:
     # the daemons take a link's units only from its peer); None: any
     source_port: int | None = None
+    # sat role: SDLS on the TC channel under test (its SA and keys); None: frames plain
+    sdls: TcSecurity | None = None
 
 
 # -- actions (what a case asks the driver to do) --------------------------------------------------
@@ -339,6 +344,14 @@ class TcCrafter:
         self.config = config
         self.scid = scid
         self._count = 0
+        # SDLS: every frame of the channel under test protected, unless asked plain
+        self.sdls: TcProtector | None = None
+        if config.sdls is not None:
+            from linkstack.conformance.active.sdls import TcProtector  # noqa: PLC0415
+
+            self.sdls = TcProtector(
+                config.sdls, fecf=config.tc_fecf, segment_header=config.tc_segment_header
+            )
 
     def packet(self) -> bytes:
         """A small Space Packet on :data:`TEST_APID`, each with the next sequence count."""
@@ -356,7 +369,25 @@ class TcCrafter:
         scid: int | None = None,
         vcid: int | None = None,
         data: bytes | None = None,
+        plain: bool = False,
     ) -> bytes:
+        """A TC frame; with SDLS, protected when it is on the channel under test and
+        not asked ``plain``."""
+        raw = self.plain_frame(kind, seq, scid=scid, vcid=vcid, data=data)
+        if self.sdls is None or plain or (vcid is not None and vcid != self.config.vcid):
+            return raw
+        return self.sdls.protect(raw)
+
+    def plain_frame(
+        self,
+        kind: TcFrameType = TcFrameType.AD,
+        seq: int = 0,
+        *,
+        scid: int | None = None,
+        vcid: int | None = None,
+        data: bytes | None = None,
+    ) -> bytes:
+        """A TC frame without SDLS."""
         cfg = self.config
         if kind is TcFrameType.BC:
             map_id = None
@@ -456,6 +487,9 @@ class SatCtx(Ctx):
         self._craft: TcCrafter | None = None
         self.state: Clcw | None = None  # FARM-1's state, as the last judged CLCW showed it
         self.fence = False  # BD frames advance the FARM-B counter: usable as a fence
+        # SDLS-ACT-01's verdict: whether the endpoint takes frames protected as the tester
+        # protects them (None: not tried)
+        self.sdls_accepted: bool | None = None
         self.interval_s: float | None = None  # how often CLCWs come (measured)
         self.rtt_s = 0.0  # the longest time from a send to the CLCW that showed it
 

@@ -17,6 +17,12 @@ SCID, FARM-1's window, the CLCW interval and the coding come from the scenario's
 plan and settings; ``--target``, ``--listen`` and ``--scid`` override them. Without a
 scenario the profile (``--profile``) gives the coding and frames, ``--listen`` is
 needed, and the sat role learns the SCID from the spacecraft's TM frames.
+
+SDLS (sat role): with a scenario whose ``[sdls]`` is enabled, the tester protects its TC
+frames with the uplink's security association and the key file (``--keys``, default
+the scenario's ``key_file``), its counters starting where the satellite's ground would
+if it started now (``--sdls-counter`` sets another start); see
+:mod:`linkstack.conformance.active.sdls`.
 """
 
 from __future__ import annotations
@@ -26,7 +32,10 @@ import asyncio
 import contextlib
 import socket
 import sys
-from dataclasses import replace
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from linkstack.ccsds.coding.chains import CaduCoding
 from linkstack.ccsds.coding.cltu import DecodeMode
@@ -45,6 +54,9 @@ from linkstack.conformance.active.runner import (
     run_suite,
 )
 from linkstack.errors import ConfigError
+
+if TYPE_CHECKING:
+    from linkstack.runtime.security import SdlsSettings
 
 ACQUISITION = b"\x55" * 16  # the "hello": an acquisition sequence, which a receiver ignores
 
@@ -115,9 +127,12 @@ def build_config(
     target: tuple[str, int] | None = None
     listen: tuple[str, int] | None = None
     host = "127.0.0.1"
+    sdls: SdlsSource | None = None
     if args.scenario or args.satellite:
-        cfg, target, listen, host, more = _from_scenario(cfg, args, role)
+        cfg, target, listen, host, more, sdls = _from_scenario(cfg, args, role)
         notes += more
+    cfg, more = _with_sdls(cfg, args, sdls, role)
+    notes += more
     if args.target:
         target = parse_target(args.target)
         host = target[0]
@@ -157,11 +172,23 @@ def build_config(
     return replace(cfg, notes=tuple(notes)), target, listen
 
 
+@dataclass(frozen=True)
+class SdlsSource:
+    """Where the TC channel's security association comes from: a scenario's ``[sdls]``,
+    the number of the satellite's link (its counters' layout) and the longest TC frame."""
+
+    settings: SdlsSettings
+    link: int | None
+    tc_max_frame_length: int
+    where: str
+
+
 def _from_scenario(
     cfg: ActiveConfig, args: argparse.Namespace, role: str
-) -> tuple[ActiveConfig, tuple[str, int], tuple[str, int], str, list[str]]:
+) -> tuple[ActiveConfig, tuple[str, int], tuple[str, int], str, list[str], SdlsSource]:
     """The configuration with what the scenario's port plan and settings give, the
-    target and listen addresses, the daemons' host, and where the values came from."""
+    target and listen addresses, the daemons' host, where the values came from, and
+    the scenario's SDLS."""
     from linkstack.daemon.wire import PortPlan  # noqa: PLC0415
     from linkstack.runtime import scenario as scenario_file  # noqa: PLC0415
 
@@ -203,7 +230,69 @@ def _from_scenario(
         f"{up.name} node port {up.node_port} and channel port {up.channel_port}, "
         f"{down.name} node port {down.node_port} and channel port {down.channel_port}"
     ]
-    return cfg, target, listen, d.host, notes
+    # the satellite's link number: its node number, as linkstack's ground counts it
+    sdls = SdlsSource(
+        link.sdls, names.index(name) + 1, link.tc_max_frame_length, f"scenario {settings.source}"
+    )
+    return cfg, target, listen, d.host, notes, sdls
+
+
+def _with_sdls(
+    cfg: ActiveConfig, args: argparse.Namespace, source: SdlsSource | None, role: str
+) -> tuple[ActiveConfig, list[str]]:
+    """The configuration with the TC channel's SDLS (when the source has it enabled),
+    and what the report's setup says of it."""
+    keys_path: Path | None = args.keys
+    counter: int | None = args.sdls_counter
+    if source is None or not source.settings.enabled:
+        for option, value in (("--keys", keys_path), ("--sdls-counter", counter)):
+            if value is not None:
+                raise ConfigError(
+                    "active",
+                    option,
+                    "no SDLS security association to use it with: give --scenario FILE "
+                    "whose [sdls] has enabled = true",
+                )
+        return cfg, []
+    if role == GROUND:
+        raise ConfigError(
+            "active",
+            "--role",
+            f"{source.where} runs SDLS, and the ground role does not (the ground would refuse "
+            "the tester's TM frames): give a scenario with [sdls] enabled = false",
+        )
+    from linkstack.ccsds.sdls_keys import Keyring  # noqa: PLC0415 - cryptography, when used
+    from linkstack.conformance.active.sdls import (  # noqa: PLC0415
+        TcSecurity,
+        counters_at,
+        first_counters,
+    )
+    from linkstack.runtime.security import boot_stamp  # noqa: PLC0415
+
+    settings = source.settings
+    path = keys_path if keys_path is not None else Path(settings.key_file)
+    keys = Keyring.from_file(path)
+    sa = settings.uplink.association()
+    kid = sa.ekid if sa.ekid is not None else sa.akid
+    if kid is not None and kid not in keys:
+        raise ConfigError(str(path), "keys", f"no key {kid}, the one of the uplink's SA {sa.spi}")
+    if counter is not None:
+        if counter < 0:
+            raise ConfigError("active", "--sdls-counter", f"must be 0 or more, got {counter}")
+        first = counters_at(sa, counter)
+    elif source.link is not None:
+        first = first_counters(sa, source.link, boot_stamp(time.time()))
+    else:
+        first = counters_at(sa, 1)
+    security = TcSecurity(
+        sa,
+        keys,
+        first,
+        source.tc_max_frame_length,
+        known_spis=(settings.downlink.spi, settings.laser.spi),
+    )
+    note = f"{security.describe()}, from {source.where}; keys from {path}"
+    return replace(cfg, sdls=security), [note]
 
 
 # -- the driver -------------------------------------------------------------------------------
