@@ -37,6 +37,12 @@
 --    COP-1 control commands (Unlock, Set V(R)), the TM secondary header, the
 --    AOS signaling field, insert zone and M_PDU header, the OCF as a CLCW, the
 --    FECF with its CRC check.
+--  * SDLS (CCSDS 355.0-B-2), where a scenario file's security associations or the
+--    preference linkstack.sdls.spi_lengths say a frame is protected: the security
+--    header (SPI, IV, sequence number, pad length) and trailer (MAC); the data
+--    between them goes on to packets for clear and authentication-only SAs, and is
+--    shown as encrypted, never parsed, for encryption. No decryption: Wireshark 4.0's
+--    Lua has no cipher (see wireshark/README.md).
 --  * Space Packets inside TM/AOS frames (from the First Header Pointer) and TC
 --    frames (blocked or segmented) go to Wireshark's ccsds dissector; packets
 --    that span frames are reassembled per virtual channel (TC: per VC and MAP,
@@ -50,7 +56,7 @@
 -- API of Wireshark 3.x/4.x and to what Lua 5.1-5.4 share. Install: see
 -- wireshark/README.md, or `linkstack wireshark --install`.
 
-local LINKSTACK_LUA_VERSION = "1.1"
+local LINKSTACK_LUA_VERSION = "1.2"
 if rawget(_G, "set_plugin_info") then
     set_plugin_info({
         version = LINKSTACK_LUA_VERSION,
@@ -206,7 +212,16 @@ local ANSWER_APID = 0x101 -- answers, chunks and errors, satellite -> ground
 local RELAY_APID = 0x102 -- a message in a relay envelope
 local ENVELOPE_LEN = 6 -- version, hop limit, source node, destination node
 local MAX_MESSAGE_LEN = 1048576 -- octets; a longer reassembly is dropped, as linkstack's
-local SCENARIO_FORMAT = 1 -- of the scenario files `linkstack wireshark` writes
+-- of the scenario files `linkstack wireshark` writes: 2 has "sdls"; 1 (before it) is read
+-- as saying nothing of SDLS
+local SCENARIO_FORMATS = { [1] = true, [2] = true }
+local SCENARIO_FORMATS_TEXT = "1 and 2"
+-- SDLS (CCSDS 355.0-B-2; linkstack/ccsds/sdls_layout.py)
+local SPI_LEN = 2
+local SDLS_SERVICES = { clear = true, auth = true, enc = true, aead = true }
+local SDLS_READABLE = { clear = true, auth = true } -- data in the clear: packets go on
+local SDLS_MAX_FIELD = 64 -- octets: no SA has a longer IV, sequence number, pad or MAC
+local FRAME_LINKS = { tc = "uplink", tm = "downlink", aos = "isl" } -- a scenario's link kinds
 
 -- ---------------------------------------------------------------------------
 -- protocols and fields
@@ -222,6 +237,7 @@ local p_link = Proto("linkstack.link", "linkstack link (from a scenario)")
 local p_spp = Proto("linkstack.space_packet", "linkstack Space Packet (port 47020)")
 local p_msg = Proto("linkstack.msg", "linkstack message (CBOR)")
 local p_relay = Proto("linkstack.relay", "linkstack relay envelope")
+local p_sdls = Proto("linkstack.sdls", "linkstack SDLS security header and trailer (CCSDS 355.0-B-2)")
 
 local STATUS = { [0] = "Bad", [1] = "Good" }
 local BCH_STATUS = { [0] = "Good", [1] = "Corrected (one wrong bit)", [2] = "Bad (refused)" }
@@ -391,6 +407,16 @@ f.relay_dst = ProtoField.uint16("linkstack.relay.dst", "Destination node", base.
 f.relay_src_name = ProtoField.string("linkstack.relay.src_name", "Source node name (scenario)")
 f.relay_dst_name = ProtoField.string("linkstack.relay.dst_name",
     "Destination node name (scenario)")
+-- SDLS: the security header and trailer of a protected frame
+f.sdls_spi = ProtoField.uint16("linkstack.sdls.spi", "Security Parameter Index (SPI)", base.DEC)
+f.sdls_iv = ProtoField.bytes("linkstack.sdls.iv", "Initialization vector (IV)")
+f.sdls_sn = ProtoField.bytes("linkstack.sdls.sn", "Sequence number")
+f.sdls_pad = ProtoField.bytes("linkstack.sdls.pad", "Pad length")
+f.sdls_mac = ProtoField.bytes("linkstack.sdls.mac", "Message authentication code (MAC)")
+f.sdls_service = ProtoField.string("linkstack.sdls.service", "Service of the SA")
+f.sdls_sa_from = ProtoField.string("linkstack.sdls.sa_from", "SA field lengths from")
+f.sdls_encrypted = ProtoField.bytes("linkstack.sdls.encrypted", "Encrypted data")
+f.sdls_unread = ProtoField.bytes("linkstack.sdls.unread", "Frame data field (not read)")
 -- packet zones (TM and AOS) and TC data fields
 f.zone_cont = ProtoField.bytes("linkstack.zone.continuation",
     "End of a packet begun in an earlier frame")
@@ -450,6 +476,7 @@ p_clcw.fields = fields_of("clcw_")
 p_link.fields = fields_of("link_")
 p_msg.fields = fields_of("msg_")
 p_relay.fields = fields_of("relay_")
+p_sdls.fields = fields_of("sdls_")
 
 local e = {
     fecf = ProtoExpert.new("linkstack.fecf.bad", "FECF does not match the frame",
@@ -473,12 +500,22 @@ local e = {
         expert.group.MALFORMED, expert.severity.WARN),
     relay = ProtoExpert.new("linkstack.relay.bad", "Not a relay envelope",
         expert.group.MALFORMED, expert.severity.WARN),
+    spi_unknown = ProtoExpert.new("linkstack.sdls.spi_unknown",
+        "SPI of no security association of this link", expert.group.SECURITY,
+        expert.severity.WARN),
+    sdls_short = ProtoExpert.new("linkstack.sdls.short",
+        "Frame too short for its SA's security header and trailer", expert.group.MALFORMED,
+        expert.severity.ERROR),
+    sdls_pref = ProtoExpert.new("linkstack.sdls.pref.bad",
+        "Preference linkstack.sdls.spi_lengths: an entry is not SPI:IV:SN:PAD:MAC[:SERVICE]",
+        expert.group.PROTOCOL, expert.severity.WARN),
 }
 p_cltu.experts = { e.bch, e.bch_corrected, e.start, e.tail }
 p_cadu.experts = { e.asm }
 p_tc.experts = { e.fecf, e.malformed, e.sequence } -- shared with TM and AOS
 p_msg.experts = { e.msg }
 p_relay.experts = { e.relay }
+p_sdls.experts = { e.spi_unknown, e.sdls_short, e.sdls_pref }
 
 -- preferences
 p_cltu.prefs.randomized = Pref.bool("TC frames are randomized", true,
@@ -510,6 +547,16 @@ p_tm.prefs.fecf = Pref.bool("Frames have an FECF", true, "TM managed parameter")
 p_aos.prefs.fecf = Pref.bool("Frames have an FECF", true, "AOS managed parameter")
 p_aos.prefs.ocf = Pref.bool("Frames have an OCF", false, "AOS managed parameter")
 p_aos.prefs.insert_zone = Pref.uint("Insert zone length (octets)", 0, "AOS managed parameter")
+p_sdls.prefs.spi_lengths = Pref.string("SA field lengths: SPI:IV:SN:PAD:MAC[:SERVICE], ...", "",
+    "For captures without a scenario file that says it: the security associations whose "
+        .. "frames carry an SDLS security header and trailer, as SPI:IV:SN:PAD:MAC (octets, "
+        .. "as `linkstack decode --spi-lengths`), and optionally :clear, :auth, :enc or "
+        .. ":aead; several separated by commas. With any given, every TC, TM and AOS frame "
+        .. "(of the virtual channels below) is read as protected. The data of clear and auth "
+        .. "SAs goes on to packets; of others, or without a service, it is not read. "
+        .. "Empty: none. On the links of a scenario file that turns SDLS on, its SAs count")
+p_sdls.prefs.vcids = Pref.string("Virtual channels under SDLS (with the SA lengths above)", "",
+    "VCIDs separated by commas, e.g. 0 or 0,1; empty: every virtual channel")
 
 -- candidate check-octet counts in the order they are tried (linkstack's default first)
 local RS_CANDIDATES = { 160, 0, 32, 64, 96, 128, 256, 16, 48, 80 }
@@ -1251,6 +1298,190 @@ local function finish_frame(t, tvb, flen, fecf, f_fecf, f_status, f_calc, summar
 end
 
 -- ---------------------------------------------------------------------------
+-- SDLS (CCSDS 355.0-B-2): the security header and trailer
+-- ---------------------------------------------------------------------------
+-- An SA, as a scenario file or the preference gives it: { spi, service (nil: not
+-- given), iv_len, sn_len, pad_len, mac_len }. The preference is read again when it
+-- changes.
+local pref_sas = { text = nil, sas = nil, problems = {}, vcids_text = nil, vcids = nil }
+
+local function parse_spi_lengths(text)
+    local sas, problems, count = {}, {}, 0
+    for entry in text:gmatch("[^,%s]+") do
+        local parts = {}
+        for part in (entry .. ":"):gmatch("([^:]*):") do
+            parts[#parts + 1] = part
+        end
+        local values, ok = {}, #parts == 5 or #parts == 6
+        for i = 1, 5 do
+            values[i] = ok and tonumber(parts[i]) or nil
+            if values[i] == nil or values[i] ~= math.floor(values[i]) or values[i] < 0
+                or (i > 1 and values[i] > SDLS_MAX_FIELD) then
+                ok = false
+            end
+        end
+        local service = parts[6]
+        if ok and (values[1] < 1 or values[1] > 0xFFFE
+            or (service ~= nil and not SDLS_SERVICES[service])) then
+            ok = false
+        end
+        if ok then
+            sas[values[1]] = { spi = values[1], iv_len = values[2], sn_len = values[3],
+                pad_len = values[4], mac_len = values[5], service = service }
+            count = count + 1
+        else
+            problems[#problems + 1] = entry
+        end
+    end
+    return count > 0 and sas or nil, problems
+end
+
+local function parse_vcids(text)
+    local vcids, any = {}, false
+    for v in text:gmatch("%d+") do
+        vcids[tonumber(v)] = true
+        any = true
+    end
+    return any and vcids or nil
+end
+
+-- The SAs of the preferences: (SPI -> SA or nil, VCIDs set or nil, entries refused)
+local function preference_sas()
+    local text, vtext = p_sdls.prefs.spi_lengths or "", p_sdls.prefs.vcids or ""
+    if pref_sas.text ~= text then
+        pref_sas.text = text
+        pref_sas.sas, pref_sas.problems = parse_spi_lengths(text)
+    end
+    if pref_sas.vcids_text ~= vtext then
+        pref_sas.vcids_text, pref_sas.vcids = vtext, parse_vcids(vtext)
+    end
+    return pref_sas.sas, pref_sas.vcids, pref_sas.problems
+end
+
+-- The SAs that protect a frame of kind ("tc", "tm", "aos") on virtual channel vcid:
+-- (SPI -> SA, where they come from, entries of the preference refused), or nil when
+-- the frame is not under SDLS. A scenario that turns SDLS on says it for its links;
+-- otherwise the preference does.
+local function frame_sas(pinfo, kind, vcid)
+    local sc = scenario_of(pinfo)
+    local sdls = sc and sc.sdls
+    if sdls ~= nil and sdls.enabled then
+        local on = sdls[FRAME_LINKS[kind]]
+        if on == nil or (on.vcid ~= nil and on.vcid ~= vcid) then
+            return nil
+        end
+        return on.by_spi, "scenario " .. sc.name, nil
+    end
+    local sas, vcids, problems = preference_sas()
+    problems = (#problems > 0) and problems or nil
+    if sas == nil or (vcids ~= nil and not vcids[vcid]) then
+        return nil, nil, problems
+    end
+    return sas, "preference linkstack.sdls.spi_lengths", problems
+end
+
+local function spi_list(sas)
+    local spis = {}
+    for spi in pairs(sas) do
+        spis[#spis + 1] = spi
+    end
+    table.sort(spis)
+    return #spis > 0 and table.concat(spis, ", ") or "none"
+end
+
+-- The security header of a frame (tvb) at offset at, under t, whose trailer ends at
+-- stop (where the OCF, else the FECF, begins). Returns nil when no SA protects the
+-- frame (kind, vcid: see frame_sas); else { data_at, data_end (the MAC's offset),
+-- readable (the data is in the clear: packets may be read from it), mac_len, summary }.
+-- Data that is not readable is shown here; the caller shows readable data, then the
+-- trailer (add_security_trailer).
+local function dissect_security(tvb, pinfo, t, kind, vcid, at, stop)
+    local sas, from, problems = frame_sas(pinfo, kind, vcid)
+    if problems ~= nil then
+        t:add_proto_expert_info(e.sdls_pref, "preference linkstack.sdls.spi_lengths: not "
+            .. "SPI:IV:SN:PAD:MAC[:SERVICE] (SERVICE clear, auth, enc or aead; lengths 0-64): "
+            .. table.concat(problems, ", "))
+    end
+    if sas == nil then
+        return nil
+    end
+    local unread = { data_at = at, data_end = stop, readable = false, mac_len = 0 }
+    if stop - at < SPI_LEN then
+        t:add_proto_expert_info(e.sdls_short, string.format(
+            "%d octets left for the security header: no room for an SPI", math.max(stop - at, 0)))
+        unread.data_at, unread.summary = stop, ", SDLS: no room for a security header"
+        return unread
+    end
+    local spi = tvb(at, SPI_LEN):uint()
+    local sa = sas[spi]
+    local sh
+    if sa == nil then
+        sh = t:add(p_sdls, tvb(at, SPI_LEN))
+        sh:set_text(string.format("Security Header: SPI %d (no SA of this link)", spi))
+        sh:add(f.sdls_spi, tvb(at, SPI_LEN)):add_proto_expert_info(e.spi_unknown, string.format(
+            "SPI %d is not one of this %s frame's SAs (%s: SPI %s): the rest is not read", spi,
+            kind:upper(), from, spi_list(sas)))
+        if stop > at + SPI_LEN then
+            t:add(f.sdls_unread, tvb(at + SPI_LEN, stop - at - SPI_LEN))
+                :append_text(string.format(" (%d octets, SPI %d unknown)", stop - at - SPI_LEN,
+                    spi))
+        end
+        unread.data_at, unread.summary = at + SPI_LEN, string.format(", SDLS SPI %d unknown", spi)
+        return unread
+    end
+    local header_len = SPI_LEN + sa.iv_len + sa.sn_len + sa.pad_len
+    local mac_at = stop - sa.mac_len
+    if mac_at < at + header_len then
+        sh = t:add(p_sdls, tvb(at, SPI_LEN))
+        sh:set_text(string.format("Security Header: SPI %d", spi))
+        sh:add(f.sdls_spi, tvb(at, SPI_LEN))
+        sh:add_proto_expert_info(e.sdls_short, string.format(
+            "%d octets left for SPI %d's %d-octet security header and %d-octet MAC",
+            stop - at, spi, header_len, sa.mac_len))
+        unread.summary = string.format(", SDLS SPI %d [too short]", spi)
+        return unread
+    end
+    sh = t:add(p_sdls, tvb(at, header_len))
+    sh:set_text(string.format("Security Header: SPI %d (%s)", spi, sa.service or "service not given"))
+    sh:add(f.sdls_spi, tvb(at, SPI_LEN))
+    local pos = at + SPI_LEN
+    for _, name in ipairs({ "iv", "sn", "pad" }) do
+        local len = sa[name .. "_len"]
+        if len > 0 then
+            sh:add(f["sdls_" .. name], tvb(pos, len))
+        end
+        pos = pos + len
+    end
+    sh:add(f.sdls_service, tvb(at, SPI_LEN), sa.service or "not given"):set_generated()
+    sh:add(f.sdls_sa_from, tvb(at, SPI_LEN), from):set_generated()
+    local out = { data_at = pos, data_end = mac_at, mac_len = sa.mac_len,
+        readable = SDLS_READABLE[sa.service] == true }
+    local data_len = mac_at - pos
+    out.summary = string.format(", SDLS SPI %d", spi)
+    if sa.service == "enc" or sa.service == "aead" then
+        t:add(f.sdls_encrypted, tvb(pos, data_len)):set_text(string.format(
+            "Encrypted data (%d octets): not decrypted (linkstack.lua has no key and no "
+                .. "cipher; `linkstack replay --keys KEYFILE` shows the plain frames)", data_len))
+        out.summary = out.summary .. string.format(" encrypted (%d octets)", data_len)
+    elseif not out.readable then
+        t:add(f.sdls_unread, tvb(pos, data_len)):append_text(string.format(
+            " (%d octets; the SA's service is not given: clear or auth data would be read)",
+            data_len))
+        out.summary = out.summary .. string.format(" (%d octets not read)", data_len)
+    end
+    return out
+end
+
+-- the trailer of a frame that dissect_security read (sec): its MAC
+local function add_security_trailer(t, tvb, sec)
+    if sec.mac_len > 0 then
+        local tr = t:add(p_sdls, tvb(sec.data_end, sec.mac_len))
+        tr:set_text("Security Trailer")
+        tr:add(f.sdls_mac, tvb(sec.data_end, sec.mac_len))
+    end
+end
+
+-- ---------------------------------------------------------------------------
 -- TM Transfer Frame
 -- ---------------------------------------------------------------------------
 local function dissect_tm(tvb, pinfo, tree)
@@ -1300,16 +1531,28 @@ local function dissect_tm(tvb, pinfo, tree)
         end
         pos = pos + sec_len
     end
-    if pos < stop then
-        local data_t = t:add(f.tm_data, tvb(pos, stop - pos))
+    -- SDLS: the security header after the headers, the MAC before the OCF
+    local sec = dissect_security(tvb, pinfo, t, "tm", vcid, pos, stop)
+    local data_end = stop
+    if sec ~= nil then
+        pos, data_end = sec.data_at, sec.data_end
+        summary = summary .. sec.summary
+    end
+    if sec ~= nil and not sec.readable then
+        -- shown by dissect_security; the VC's next frame count says a packet is cut
+    elseif pos < data_end then
+        local data_t = t:add(f.tm_data, tvb(pos, data_end - pos))
         if band(dfs, 0x4000) == 0 then
             local key = stream_key(pinfo, "tm", scid, vcid)
-            local handed, reassembled = packet_zone(tvb, pos, stop - pos, fhp, pinfo, data_t,
+            local handed, reassembled = packet_zone(tvb, pos, data_end - pos, fhp, pinfo, data_t,
                 key, vc, 256)
             summary = summary .. ", " .. packets_text(handed, reassembled)
         end
     else
         t:add_proto_expert_info(e.malformed, "no data field")
+    end
+    if sec ~= nil then
+        add_security_trailer(t, tvb, sec)
     end
     if has_ocf and stop >= 6 then
         summary = add_ocf(t, tvb, pinfo, stop, f.tm_ocf, summary)
@@ -1363,19 +1606,37 @@ local function dissect_aos(tvb, pinfo, tree)
         t:add(f.aos_insert, tvb(pos, iz))
         pos = pos + iz
     end
-    local data_t = t:add(f.aos_data, tvb(pos, stop - pos))
+    -- SDLS: the security header after the insert zone, the MAC before the OCF
+    local sec = dissect_security(tvb, pinfo, t, "aos", vcid, pos, stop)
+    local data_end = stop
+    if sec ~= nil then
+        pos, data_end = sec.data_at, sec.data_end
+    end
     if vcid == 63 then
-        data_t:append_text(" (idle)")
         summary = summary .. " idle"
-    elseif stop - pos >= 3 then
-        local head = tvb(pos, 2)
-        data_t:add(f.aos_mpdu_spare, head)
-        local fhp, fhp_text = add_fhp(data_t, f.aos_fhp, head)
-        local key = stream_key(pinfo, "aos", scid, vcid)
-        local modulo = usage and 268435456 or 16777216
-        local handed, reassembled = packet_zone(tvb, pos + 2, stop - pos - 2, fhp, pinfo, data_t,
-            key, full, modulo)
-        summary = summary .. " FHP " .. fhp_text .. ", " .. packets_text(handed, reassembled)
+    end
+    if sec ~= nil then
+        summary = summary .. sec.summary
+    end
+    if sec ~= nil and not sec.readable then
+        -- shown by dissect_security; the VC's next frame count says a packet is cut
+    elseif vcid == 63 then
+        t:add(f.aos_data, tvb(pos, data_end - pos)):append_text(" (idle)")
+    else
+        local data_t = t:add(f.aos_data, tvb(pos, data_end - pos))
+        if data_end - pos >= 3 then
+            local head = tvb(pos, 2)
+            data_t:add(f.aos_mpdu_spare, head)
+            local fhp, fhp_text = add_fhp(data_t, f.aos_fhp, head)
+            local key = stream_key(pinfo, "aos", scid, vcid)
+            local modulo = usage and 268435456 or 16777216
+            local handed, reassembled = packet_zone(tvb, pos + 2, data_end - pos - 2, fhp, pinfo,
+                data_t, key, full, modulo)
+            summary = summary .. " FHP " .. fhp_text .. ", " .. packets_text(handed, reassembled)
+        end
+    end
+    if sec ~= nil then
+        add_security_trailer(t, tvb, sec)
     end
     if ocf then
         summary = add_ocf(t, tvb, pinfo, stop, f.aos_ocf, summary)
@@ -1443,24 +1704,41 @@ local function dissect_tc(tvb, pinfo, tree)
             flen))
         return summary .. " [bad length]"
     end
+    local vc_key = stream_key(pinfo, "tc", scid, vcid)
+    local sec = nil -- SDLS: the security header after the segment header (none in Type-BC)
     if kind == 3 then -- a control command
-        local cc_r = tvb(pos, stop - pos)
-        local code = tvb(pos, 1):uint()
-        local cc_t = t:add(f.tc_cc_code, tvb(pos, 1))
-        if code == 0x82 and stop - pos == 3 then
-            cc_t:add(f.tc_cc_vr, tvb(pos + 2, 1))
-            local vr = tvb(pos + 2, 1):uint()
-            summary = summary .. string.format(" Set V(R) %d", vr)
-            if not pinfo.visited then
-                tc_state_at(stream_key(pinfo, "tc", scid, vcid)).vr = vr
+        sec = dissect_security(tvb, pinfo, t, "tc", vcid, pos, stop)
+        local cc_end = stop
+        if sec ~= nil then
+            pos, cc_end = sec.data_at, sec.data_end
+            summary = summary .. sec.summary
+        end
+        if sec ~= nil and not sec.readable then
+            if not pinfo.visited then -- perhaps a Set V(R): what it set is not known
+                tc_state_at(vc_key).vr = nil
             end
-        elseif code == 0x00 and stop - pos == 1 then
-            summary = summary .. " Unlock"
-        else
-            cc_t:add_proto_expert_info(e.malformed,
-                "not a control command: Unlock is 00, Set V(R) is 82 00 V(R)")
-            t:add(f.tc_data, cc_r)
+        elseif cc_end <= pos then
+            t:add_proto_expert_info(e.malformed, "no control command")
             summary = summary .. " [bad control command]"
+        else
+            local cc_r = tvb(pos, cc_end - pos)
+            local code = tvb(pos, 1):uint()
+            local cc_t = t:add(f.tc_cc_code, tvb(pos, 1))
+            if code == 0x82 and cc_end - pos == 3 then
+                cc_t:add(f.tc_cc_vr, tvb(pos + 2, 1))
+                local vr = tvb(pos + 2, 1):uint()
+                summary = summary .. string.format(" Set V(R) %d", vr)
+                if not pinfo.visited then
+                    tc_state_at(vc_key).vr = vr
+                end
+            elseif code == 0x00 and cc_end - pos == 1 then
+                summary = summary .. " Unlock"
+            else
+                cc_t:add_proto_expert_info(e.malformed,
+                    "not a control command: Unlock is 00, Set V(R) is 82 00 V(R)")
+                t:add(f.tc_data, cc_r)
+                summary = summary .. " [bad control command]"
+            end
         end
     elseif stop > pos then
         local seq_flags, map_id = 3, 0
@@ -1472,9 +1750,14 @@ local function dissect_tc(tvb, pinfo, tree)
             summary = summary .. string.format(" MAP %d %s", map_id, SEQ_FLAGS[seq_flags])
             pos = pos + 1
         end
-        if stop > pos then
-            local data_t = t:add(f.tc_data, tvb(pos, stop - pos))
-            local vc_key = stream_key(pinfo, "tc", scid, vcid)
+        sec = dissect_security(tvb, pinfo, t, "tc", vcid, pos, stop)
+        local data_end = stop
+        if sec ~= nil then
+            pos, data_end = sec.data_at, sec.data_end
+            summary = summary .. sec.summary
+        end
+        local readable = sec == nil or sec.readable
+        if data_end > pos or not readable then
             local map_key = vc_key .. "|" .. map_id
             local done_key = tostring(pinfo.number) .. "|" .. map_key
             if not pinfo.visited then
@@ -1488,8 +1771,10 @@ local function dissect_tc(tvb, pinfo, tree)
                 end
                 local mst = tc_state_at(map_key)
                 local done = { accepted = accepted, packets = {} }
-                if accepted then
-                    local data = tvb:raw(pos, stop - pos)
+                if accepted and not readable then
+                    mst.pending = nil -- encrypted: a packet it continued is lost here
+                elseif accepted then
+                    local data = tvb:raw(pos, data_end - pos)
                     if seq_flags == 3 then
                         mst.pending = nil
                     elseif seq_flags == 1 then
@@ -1507,28 +1792,32 @@ local function dissect_tc(tvb, pinfo, tree)
                 end
             end
             local done = tc_done[done_key] or { accepted = true, packets = {} }
+            local data_t = t
+            if readable then
+                data_t = t:add(f.tc_data, tvb(pos, data_end - pos))
+            end
             data_t:add(f.tc_accepted, tvb(4, 1), done.accepted):set_generated()
             if not done.accepted then
                 data_t:add_proto_expert_info(e.sequence,
                     "N(S) out of sequence (a retransmission, or frames missing before it): "
                     .. "not taken into reassembly")
             end
-            local handed = 0
-            if seq_flags == 3 then
+            local handed = 0 -- encrypted, or not known to be clear: no packets read
+            if readable and seq_flags == 3 then
                 local ppos = pos
-                while stop - ppos >= 7 do
+                while data_end - ppos >= 7 do
                     local plen = 7 + tvb(ppos + 4, 2):uint()
-                    if plen > stop - ppos then
+                    if plen > data_end - ppos then
                         break
                     end
                     call_ccsds(tvb(ppos, plen):tvb(), pinfo, data_t)
                     handed = handed + 1
                     ppos = ppos + plen
                 end
-                if ppos < stop then
-                    data_t:add(f.zone_junk, tvb(ppos, stop - ppos))
+                if ppos < data_end then
+                    data_t:add(f.zone_junk, tvb(ppos, data_end - ppos))
                 end
-            else
+            elseif readable then
                 for _, s in ipairs(done.packets) do
                     packet_from_string(s, pinfo, data_t, "Reassembled Space Packet")
                     handed = handed + 1
@@ -1538,6 +1827,9 @@ local function dissect_tc(tvb, pinfo, tree)
                 summary = summary .. ", " .. packets_text(handed, 0)
             end
         end
+    end
+    if sec ~= nil then
+        add_security_trailer(t, tvb, sec)
     end
     return finish_frame(t, tvb, flen, fecf, f.tc_fecf, f.tc_fecf_status, f.tc_fecf_calc, summary)
 end
@@ -1938,12 +2230,44 @@ end
 
 -- A scenario (the table a file of `linkstack wireshark` holds): its ports go to
 -- linkstack.unit, its names to the fields that show them.
-local function add_scenario(sc)
-    if type(sc) ~= "table" or sc.format ~= SCENARIO_FORMAT then
-        error(string.format("linkstack.lua %s reads scenario files of format %d; this one is "
-            .. "of format %s: make it again with `linkstack wireshark`", LINKSTACK_LUA_VERSION,
-            SCENARIO_FORMAT, type(sc) == "table" and tostring(sc.format) or "(none)"), 2)
+-- The security associations of a scenario's "sdls" (format 2): each link kind's indexed by
+-- SPI (by_spi); an error that names what is wrong
+local function index_sdls(sc)
+    local sdls = sc.sdls
+    if sdls == nil or not sdls.enabled then
+        return
     end
+    for _, kind in pairs(FRAME_LINKS) do
+        local on = sdls[kind]
+        if on ~= nil then
+            on.by_spi = {}
+            for i, sa in ipairs(on.sas or {}) do
+                for _, key in ipairs({ "spi", "iv_len", "sn_len", "pad_len", "mac_len" }) do
+                    if type(sa[key]) ~= "number" or sa[key] < 0 then
+                        error(string.format("scenario %s: sdls.%s.sas[%d].%s must be a number "
+                            .. "of 0 or more: make the file again with `linkstack wireshark`",
+                            tostring(sc.name), kind, i, key), 3)
+                    end
+                end
+                if not SDLS_SERVICES[sa.service] then
+                    error(string.format("scenario %s: sdls.%s.sas[%d].service %s is none of "
+                        .. "clear, auth, enc, aead", tostring(sc.name), kind, i,
+                        tostring(sa.service)), 3)
+                end
+                on.by_spi[sa.spi] = sa
+            end
+        end
+    end
+end
+
+local function add_scenario(sc)
+    if type(sc) ~= "table" or not SCENARIO_FORMATS[sc.format] then
+        error(string.format("linkstack.lua %s reads scenario files of formats %s; this one is "
+            .. "of format %s: make it again with `linkstack wireshark` (and use the dissector "
+            .. "of the same linkstack)", LINKSTACK_LUA_VERSION, SCENARIO_FORMATS_TEXT,
+            type(sc) == "table" and tostring(sc.format) or "(none)"), 2)
+    end
+    index_sdls(sc)
     scenarios[#scenarios + 1] = sc
     for _, l in ipairs(sc.links) do
         links_by_port[l.channel_port] = { sc = sc, link = l, to_channel = true }

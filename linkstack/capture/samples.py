@@ -36,11 +36,15 @@ import argparse
 import hashlib
 import sys
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from linkstack.errors import ConfigError
 from payloads.backends import Backend, Generation, GenerationParams
+
+if TYPE_CHECKING:
+    from linkstack.runtime.security import SdlsSettings
 
 DEFAULT_OUT = Path("pcaps")
 NODES_SUFFIX = ".nodes.json"
@@ -127,6 +131,9 @@ class Sample:
     seed: int = 0  # EmulationConfig.seed
     uplink_loss: float = 0.0  # EmulationConfig.uplink_loss
     layers: tuple[str, ...] | None = None  # None: every layer
+    # SDLS on every link (keys made for the run: a capture that is not the same twice);
+    # None: off, as in the committed samples
+    sdls: SdlsSettings | None = None
 
     @property
     def filename(self) -> str:
@@ -253,6 +260,8 @@ def make_sample(sample: Sample, out_dir: Path) -> Path:
             seed=sample.seed,
             uplink_loss=sample.uplink_loss,
         )
+        if sample.sdls is not None:
+            config = replace(config, uplink=replace(config.uplink, sdls=sample.sdls))
         capture = PcapCapture(path, scenario.epoch, layers)
         try:
             emu = Emulation(clock, config, backend=backend, capture=capture)

@@ -10,8 +10,11 @@ link (``daemon.channel_port + k`` and ``daemon.node_port + k``:
 linkstack's units on any port by their sync patterns (a heuristic); a *scenario
 file* for Wireshark, made here from a scenario, adds what the units do not say:
 which link each port carries and between which nodes, the names of the spacecraft
-ids and of the relay node numbers, and the coding of each kind of link (CADU
-lengths, Reed-Solomon check octets, randomization).
+ids and of the relay node numbers, the coding of each kind of link (CADU
+lengths, Reed-Solomon check octets, randomization), and, when the scenario turns
+SDLS on, the security associations of each kind of link (SPI, service, the lengths
+of the security header's fields and of the MAC; never a key), so that the dissector
+finds the security header and trailer of each frame.
 
 The scenario file is a Lua script holding one table (format
 :data:`SCENARIO_FORMAT`) that hands itself to the dissector, in whichever order
@@ -36,9 +39,13 @@ from linkstack import __version__
 from linkstack.errors import ConfigError
 
 if TYPE_CHECKING:
+    from linkstack.runtime.cop1_link import UplinkConfig
     from linkstack.runtime.scenario import ScenarioFile
+    from linkstack.runtime.security import SaSettings
 
-SCENARIO_FORMAT = 1  # of the table; the dissector refuses another (SCENARIO_FORMAT there)
+# of the table; the dissector refuses others (SCENARIO_FORMATS there). 2: with "sdls"; the
+# dissector reads a table of format 1 (none) as saying nothing of SDLS
+SCENARIO_FORMAT = 2
 DISSECTOR_NAME = "linkstack.lua"
 DISSECTOR = Path(__file__).resolve().parents[2] / "wireshark" / DISSECTOR_NAME
 TSHARK_TIMEOUT_S = 30.0
@@ -86,6 +93,7 @@ def scenario_table(settings: ScenarioFile) -> dict[str, Any]:
         },
         "nodes": {GROUND_NODE: "ground"} | {i + 1: name for i, name in enumerate(names)},
         "scids": {settings.emulation.scid_base + i: name for i, name in enumerate(names)},
+        "sdls": sdls_table(uplink),
         "links": [
             {
                 "index": s.index,
@@ -99,6 +107,36 @@ def scenario_table(settings: ScenarioFile) -> dict[str, Any]:
             }
             for s in plan.links
         ],
+    }
+
+
+def sdls_table(uplink: UplinkConfig) -> dict[str, Any]:
+    """What the dissector needs of ``[sdls]``: for each kind of link, the security
+    associations of its frames (SPI, service and field lengths: no key) and, for the
+    uplink, the one TC virtual channel under SDLS (linkstack's: the flight software's
+    are its own business, :mod:`linkstack.runtime.security`)."""
+    sdls = uplink.sdls
+    if not sdls.enabled:
+        return {"enabled": False}
+
+    def associations(settings: SaSettings) -> list[dict[str, Any]]:
+        sa = settings.association()
+        return [
+            {
+                "spi": sa.spi,
+                "service": sa.service,
+                "iv_len": sa.iv_len,
+                "sn_len": sa.sn_len,
+                "pad_len": sa.pad_len,
+                "mac_len": sa.mac_len,
+            }
+        ]
+
+    return {
+        "enabled": True,
+        "uplink": {"vcid": uplink.vcid, "sas": associations(sdls.uplink)},
+        "downlink": {"sas": associations(sdls.downlink)},
+        "isl": {"sas": associations(sdls.laser)},
     }
 
 
@@ -196,8 +234,9 @@ def scenario_lua(settings: ScenarioFile, dissector: Path = DISSECTOR) -> str:
     cfilter = capture_filter(settings) if links else "(no links)"
     header = [
         f"-- linkstack scenario {settings.name!r} for Wireshark: {links} links, their ports",
-        "-- and nodes, the names of spacecraft ids and relay nodes, and the coding of each",
-        f"-- kind of link. Made by `linkstack wireshark` (linkstack {__version__}) from",
+        "-- and nodes, the names of spacecraft ids and relay nodes, the coding of each kind",
+        "-- of link and its SDLS security associations (no keys). Made by `linkstack",
+        f"-- wireshark` (linkstack {__version__}) from",
         f"-- {settings.source}; make it again when the scenario changes.",
         "--",
         "-- It needs the linkstack dissector. Either put both in Wireshark's personal Lua",

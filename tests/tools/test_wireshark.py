@@ -119,6 +119,56 @@ def test_the_scenario_table_is_the_daemons_port_plan_and_coding(odd):
     assert table["coding"]["isl"]["cadu_length"] == len(aos) == 1279
     assert table["coding"]["uplink"] == {"unit": "cltu", "randomized": False}
     assert wireshark.capture_filter(odd) == "udp and (portrange 47700-47711)"  # merged
+    assert table["sdls"] == {"enabled": False}
+
+
+def test_the_scenario_table_carries_the_sdls_associations_and_no_key(tmp_path):
+    settings = _scenario(
+        tmp_path,
+        '[sdls]\nenabled = true\n[sdls.uplink]\nservice = "auth"\nsn_len = 4\nspi = 11\n'
+        '[sdls.laser]\nservice = "clear"\n',
+    )
+    sdls = settings.emulation.uplink.sdls
+    table = wireshark.scenario_table(settings)["sdls"]
+    assert table == {
+        "enabled": True,
+        "uplink": {
+            "vcid": 0,  # linkstack's own TC virtual channel: the others are not its to protect
+            "sas": [
+                {
+                    "spi": 11,
+                    "service": "auth",
+                    "iv_len": 0,
+                    "sn_len": 4,
+                    "pad_len": 0,
+                    "mac_len": 16,
+                }
+            ],
+        },
+        "downlink": {
+            "sas": [
+                {
+                    "spi": 2,
+                    "service": "aead",
+                    "iv_len": 12,
+                    "sn_len": 0,
+                    "pad_len": 0,
+                    "mac_len": 16,
+                }
+            ]
+        },
+        "isl": {
+            "sas": [
+                {"spi": 3, "service": "clear", "iv_len": 0, "sn_len": 0, "pad_len": 0, "mac_len": 0}
+            ]
+        },
+    }
+    # the lengths are the runtime's: each SA's overhead, as the frames shrink by it
+    for kind, sa in (("uplink", sdls.uplink), ("downlink", sdls.downlink), ("isl", sdls.laser)):
+        row = table[kind]["sas"][0]
+        assert 2 + row["iv_len"] + row["sn_len"] + row["pad_len"] + row["mac_len"] == sa.overhead
+    text = wireshark.scenario_lua(settings)
+    assert "format = 2," in text and "key" not in text.split("local scenario = ")[1]
 
 
 def test_capture_filters_and_file_names():
@@ -303,7 +353,7 @@ def test_a_scenario_file_names_the_links_nodes_and_spacecraft(odd, tmp_path, hom
 
 def test_a_scenario_file_of_another_format_is_refused_by_name(odd, tmp_path, home):
     script = tmp_path / "old.lua"
-    script.write_text(wireshark.scenario_lua(odd).replace("format = 1,", "format = 99,", 1))
+    script.write_text(wireshark.scenario_lua(odd).replace("format = 2,", "format = 99,", 1))
     pcap = tmp_path / "empty.pcap"
     _datagrams(pcap, [(1, 2, b"x")])
     exe = shutil.which("tshark")
@@ -316,7 +366,7 @@ def test_a_scenario_file_of_another_format_is_refused_by_name(odd, tmp_path, hom
         timeout=120,
         check=False,
     )
-    assert "reads scenario files of format 1; this one is of format 99" in proc.stderr
+    assert "reads scenario files of formats 1 and 2; this one is of format 99" in proc.stderr
 
 
 # -- the heuristic: linkstack's units on any port, nothing else ----------------------------------
