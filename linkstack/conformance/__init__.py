@@ -24,7 +24,8 @@ from the scenario's port plan) sends crafted units to a live endpoint and judges
 comes back, case by case (``ACT-...``), with the same report and exit statuses:
 :mod:`.active.runner` (the sans-I/O machinery), :mod:`.active.cases` (the cases),
 :mod:`.active.udp` (options, the UDP driver, the run), :mod:`.active.report` (text,
-JUnit), :mod:`.active.stub` (a spacecraft that accepts everything, which must fail it).
+JUnit), :mod:`.active.stub` (a spacecraft that accepts everything, which must fail it),
+:mod:`.active.sdls` (with ``--keys``: the tester's SDLS, for a spacecraft that runs it).
 
 What both reports share (status labels, the result line, the catalogue listing, the
 JUnit skeleton) is in :mod:`.reporting`.

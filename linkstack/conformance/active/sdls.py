@@ -49,11 +49,12 @@ class TcSecurity:
 
     @property
     def unknown_spi(self) -> int:
-        """The first SPI after the association's that the endpoint does not know."""
+        """The highest SPI the endpoint does not know: far from those configured, which
+        are counted from 1 (spare SAs, that a rekeying starts, among them)."""
         known = {self.sa.spi, *self.known_spis}
-        spi = self.sa.spi
+        spi = MAX_SPI
         while spi in known:
-            spi = spi % MAX_SPI + 1
+            spi -= 1
         return spi
 
     @property
