@@ -259,34 +259,46 @@ class FrameSecurity:
         self.frame_length: int = self.layout.frame_length or 0
         self.keys = keys
         self._sas: dict[int, SecurityAssociation] = {}
+        # (iv, sn) of each SA: plain tuples, the hot path's cheapest record
+        self._send: dict[int, tuple[int, int]] = {}
+        self._receive: dict[int, tuple[int, int]] = {}
+        self.stats: Counter[str] = Counter()
         for sa in sas:
-            if sa.spi in self._sas:
-                raise ConfigError("sdls", "spi", f"SPI {sa.spi} is configured twice")
-            self._sas[sa.spi] = sa
-        gcm_keys: dict[int | None, int] = {}
-        for sa in self._sas.values():
-            if sa.service in ("enc", "aead"):
-                if sa.ekid in gcm_keys:
+            self.add_sa(sa)
+
+    def add_sa(self, sa: SecurityAssociation) -> None:
+        """Take ``sa`` on this link, its counters at zero (an SA configured, or one
+        that a management procedure started). ``ConfigError`` for an SPI known here
+        already, a GCM key another SA encrypts with, or an SA whose overhead leaves
+        no data in a frame."""
+        if sa.spi in self._sas:
+            raise ConfigError("sdls", "spi", f"SPI {sa.spi} is configured twice")
+        if sa.service in ("enc", "aead"):
+            for other in self._sas.values():
+                if other.service in ("enc", "aead") and other.ekid == sa.ekid:
                     raise ConfigError(
                         "sdls",
                         "ekid",
-                        f"SAs {gcm_keys[sa.ekid]} and {sa.spi} both encrypt with key "
+                        f"SAs {other.spi} and {sa.spi} both encrypt with key "
                         f"{sa.ekid}: their IVs, each counted from its own SA, would repeat "
                         "under one key, which breaks GCM; give each its own key",
                     )
-                gcm_keys[sa.ekid] = sa.spi
-        # (iv, sn) of each SA: plain tuples, the hot path's cheapest record
-        self._send: dict[int, tuple[int, int]] = dict.fromkeys(self._sas, (0, 0))
-        self._receive: dict[int, tuple[int, int]] = dict.fromkeys(self._sas, (0, 0))
-        self.stats: Counter[str] = Counter()
         minimum = self.layout.primary_len + 1 + self.layout.tail_len
-        for sa in self._sas.values():
-            if self.frame_length - sa.overhead < minimum:
-                raise ConfigError(
-                    "sdls",
-                    "frame_length",
-                    f"{self.frame_length} octets leave no data for SA {sa.spi}",
-                )
+        if self.frame_length - sa.overhead < minimum:
+            raise ConfigError(
+                "sdls",
+                "frame_length",
+                f"{self.frame_length} octets leave no data for SA {sa.spi}",
+            )
+        self._sas[sa.spi] = sa
+        self._send[sa.spi] = self._receive[sa.spi] = (0, 0)
+
+    def remove_sa(self, spi: int) -> SecurityAssociation:
+        """Stop taking SA ``spi`` on this link (a management procedure stopped it):
+        its frames are refused as of an unknown SPI. The SA, as it was."""
+        sa = self.sa(spi)
+        del self._sas[spi], self._send[spi], self._receive[spi]
+        return sa
 
     # -- the SAs and their counters ------------------------------------------------------------
 

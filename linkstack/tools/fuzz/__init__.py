@@ -19,7 +19,8 @@ AOS frames, packet zones), :mod:`.coding` (CLTUs, frame synchronization),
 :mod:`.conformance` (the conformance checker), :mod:`.config` (scenario files, MQTT
 requests), :mod:`.messages` (the query and answer messages), :mod:`.interfaces` (what
 outside software hands the daemons: streams of units, TM frames to multiplex),
-:mod:`.sdls` (Space Data Link Security on TC, TM and AOS frames).
+:mod:`.sdls` (Space Data Link Security on TC, TM and AOS frames), :mod:`.sdls_ep` (its
+extended procedures' PDUs and the SA manager on board).
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from linkstack.tools.fuzz import (
     messages,
     orbit,
     sdls,
+    sdls_ep,
 )
 from linkstack.tools.fuzz.engine import FuzzCheckError, Report, Target, fuzz_target
 
@@ -47,6 +49,7 @@ TARGETS: list[Target] = [
     *framing.TARGETS,
     *interfaces.TARGETS,
     *sdls.TARGETS,
+    *sdls_ep.TARGETS,
     *coding.TARGETS,
     *orbit.TARGETS,
     *fec.TARGETS,
