@@ -385,13 +385,10 @@ def sdls_of(scenario: str | None, keys: Path | None) -> SdlsView | None:
     SDLS is on, or one that cannot be read (or that others may read)."""
     if scenario is None and keys is None:
         return None
-    from linkstack.capture.sdls_view import SdlsView, from_uplink  # noqa: PLC0415
+    from linkstack.capture.sdls_view import SdlsView, scenario_links  # noqa: PLC0415
     from linkstack.ccsds.sdls_keys import Keyring  # noqa: PLC0415
-    from linkstack.runtime import scenario as scenario_file  # noqa: PLC0415
 
-    links = None
-    if scenario is not None:
-        links = from_uplink(scenario_file.load(scenario).emulation.uplink)
+    links = scenario_links(scenario) if scenario is not None else None
     if links is None:
         if keys is None:
             return None

@@ -31,6 +31,7 @@ as a receiver's anti-replay does.
 
 from __future__ import annotations
 
+import os
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
@@ -106,6 +107,13 @@ def from_uplink(up: UplinkConfig) -> dict[str, LinkSecurity] | None:
         "tm": LinkSecurity((sdls.downlink.association(),)),
         "aos": LinkSecurity((sdls.laser.association(),)),
     }
+
+
+def scenario_links(path: str | os.PathLike[str]) -> dict[str, LinkSecurity] | None:
+    """:func:`from_uplink` of a scenario file (ConfigError when it cannot be read)."""
+    from linkstack.runtime import scenario as scenario_file  # noqa: PLC0415 - when asked
+
+    return from_uplink(scenario_file.load(path).emulation.uplink)
 
 
 @dataclass(frozen=True, slots=True)

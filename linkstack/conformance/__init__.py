@@ -6,7 +6,9 @@ linkstack's own, or any capture of UDP datagrams on the layer ports, see
 :mod:`.portplan`) and
 judges every unit against a catalogue of rules (:mod:`.rules`), each citing the
 standard and the section it comes from; a profile (:mod:`.profile`) gives the
-managed parameters a capture does not carry. The report says which rules passed,
+managed parameters a capture does not carry (its ``[sdls]``, or ``--scenario``'s, the
+security associations of frames under SDLS; ``--keys`` verifies and decrypts them). The
+report says which rules passed,
 which failed (the first offending unit: its index, time, layer, field, what was
 expected and what was found, and how many units failed), and which did not apply and
 why; ``--junit FILE`` writes the same as JUnit XML for CI systems.
@@ -120,9 +122,11 @@ def add_conform_parser(
         "--keys",
         type=Path,
         metavar="FILE",
-        help="the SDLS key file (linkstack's JSON, mode 0600). --role sat with a scenario "
-        "whose [sdls] is enabled: the tester protects its TC frames as the ground does and "
-        "runs the SDLS cases (SDLS-ACT-*); default: the scenario's key_file",
+        help="the SDLS key file (linkstack's JSON, mode 0600). With a capture: every MAC "
+        "verified and every encrypted data field read, for the frames under SDLS (the "
+        "profile's [sdls], or --scenario's); without it they cannot be judged. --role sat "
+        "with a scenario whose [sdls] is enabled: the tester protects its TC frames as the "
+        "ground does and runs the SDLS cases (SDLS-ACT-*); default: the scenario's key_file",
     )
     a.add_argument(
         "--sdls-counter",
@@ -171,10 +175,18 @@ def run_conform(args: argparse.Namespace) -> int:
         return 2
     links, ports_text = None, ""
     if args.scenario is not None:
+        from linkstack.capture.sdls_view import scenario_links  # noqa: PLC0415
+        from linkstack.conformance.passive.checker import with_scenario_sdls  # noqa: PLC0415
         from linkstack.conformance.portplan import plan_ports  # noqa: PLC0415
 
         plan = plan_ports(args.scenario)
         links, ports_text = plan.ports, f"{plan.text}; view {args.view}"
+        profile = with_scenario_sdls(profile, scenario_links(args.scenario))
+    keys = None
+    if args.keys is not None:
+        from linkstack.ccsds.sdls_keys import Keyring  # noqa: PLC0415
+
+        keys = Keyring.from_file(args.keys)
     report = check_capture(
         args.capture,
         profile,
@@ -182,6 +194,7 @@ def run_conform(args: argparse.Namespace) -> int:
         links=links,
         views=(args.view,),
         ports_text=ports_text,
+        keys=keys,
     )
     sys.stdout.write(format_text(report))
     if args.junit is not None:

@@ -53,6 +53,23 @@ which node is on the ground. A profile says all that, in a TOML file::
     [cop1]
     ack_latency_s = 1.0            # how long a CLCW takes to reach the ground and act
 
+    [sdls]                         # SDLS (355.0-B-2): none by default (every frame clear)
+    [[sdls.tc]]                    # one table per security association of the TC frames
+    spi = 1                        # (likewise [[sdls.tm]] and [[sdls.aos]])
+    service = "aead"               # "clear", "auth", "enc" or "aead" (AES-256-GCM)
+    vcid = 0                       # the virtual channel it protects; leave out: all of them
+    iv_len = 12                    # octets; default 12 for "enc" and "aead", else 0
+    sn_len = 0                     # the sequence number field
+    pad_len = 0                    # the pad length field
+    mac_len = 16                   # default 16 for "auth" and "aead", else 0
+    auth = "CMAC_AES256"           # "auth": or "HMAC_SHA256"
+    abm = "all"                    # the authentication bit mask: "all" ones or "none"
+    key_id = 1                     # its key in a --keys file (default: the SPI)
+
+A frame of a kind and virtual channel that an association protects carries a
+security header and trailer (:mod:`linkstack.capture.sdls_view` opens it); ``linkstack
+conform --scenario FILE`` takes the scenario's own associations instead.
+
 Unknown keys and values of the wrong type are refused with a
 :class:`~linkstack.errors.ConfigError` that names the file and the key
 (:mod:`linkstack.tomlcheck` reads the file).
@@ -75,6 +92,9 @@ from linkstack.tomlcheck import ErrorFactory, Table, TomlError, kind_of, parse
 
 if TYPE_CHECKING:
     from _typeshed import DataclassInstance
+
+    from linkstack.capture.sdls_view import LinkSecurity
+    from linkstack.ccsds.sdls import SecurityAssociation
 
 BUILTIN_PACKAGE = "linkstack.conformance"
 BUILTIN_DIR = "profiles"
@@ -181,6 +201,19 @@ class Cop1Profile:
 
 
 @dataclass(frozen=True)
+class SdlsProfile:
+    """``[sdls]``: the security associations of each kind of link (none: clear)."""
+
+    tc: tuple[SecurityAssociation, ...] = ()
+    tm: tuple[SecurityAssociation, ...] = ()
+    aos: tuple[SecurityAssociation, ...] = ()
+
+    @property
+    def any(self) -> bool:
+        return bool(self.tc or self.tm or self.aos)
+
+
+@dataclass(frozen=True)
 class Profile:
     name: str = DEFAULT_PROFILE
     description: str = ""
@@ -195,6 +228,26 @@ class Profile:
     tm: TmProfile = field(default_factory=TmProfile)
     aos: AosProfile = field(default_factory=AosProfile)
     cop1: Cop1Profile = field(default_factory=Cop1Profile)
+    sdls: SdlsProfile = field(default_factory=SdlsProfile)
+
+    def sdls_links(self) -> dict[str, LinkSecurity]:
+        """The kinds of link under SDLS, each with its associations and the profile's
+        managed parameters that place their fields (for
+        :class:`~linkstack.capture.sdls_view.SdlsView`)."""
+        from linkstack.capture.sdls_view import LinkSecurity  # noqa: PLC0415 - SDLS, when used
+
+        out = {}
+        if self.sdls.tc:
+            out["tc"] = LinkSecurity(
+                self.sdls.tc, fecf=self.tc.fecf, segment_header=self.tc.segment_header
+            )
+        if self.sdls.tm:
+            out["tm"] = LinkSecurity(self.sdls.tm, fecf=self.tm.fecf)
+        if self.sdls.aos:
+            out["aos"] = LinkSecurity(
+                self.sdls.aos, fecf=self.aos.fecf, insert_zone_len=self.aos.insert_zone_len
+            )
+        return out
 
     @functools.cached_property
     def layer_by_port(self) -> dict[int, str]:
@@ -228,7 +281,7 @@ _SECTIONS: dict[str, type[DataclassInstance]] = {
     "aos": AosProfile,
     "cop1": Cop1Profile,
 }
-_TOP_KEYS = ("name", "description", "extends", "ports", *_SECTIONS)
+_TOP_KEYS = ("name", "description", "extends", "ports", *_SECTIONS, "sdls")
 _OCF = ("OCF content", ("clcw", "other", "none"))
 _CHOICES: dict[tuple[str, str], tuple[str, tuple[str, ...]]] = {  # -> (what, choices)
     ("spp", "time_code"): ("time code", ("none", "cuc")),
@@ -322,6 +375,7 @@ def _build(doc: dict[str, Any], where: str) -> Profile:
     }
     for section, cls in _SECTIONS.items():
         kwargs[section] = _section(top.table(section), section, cls)
+    kwargs["sdls"] = _sdls(top.table("sdls"))
     profile = Profile(**kwargs)
     _check(error, profile)
     return profile
@@ -378,6 +432,70 @@ def _section(t: Table, section: str, cls: type[S]) -> S:
         else:
             kwargs[key] = t.text(key, default)
     return cls(**kwargs)
+
+
+_SDLS_SERVICES = ("clear", "auth", "enc", "aead")
+_SA_KEYS = {  # SecurityAssociation's fields -> the profile's keys, for its refusals
+    "spi": "spi",
+    "service": "service",
+    "vcid": "vcid",
+    "iv_len": "iv_len",
+    "sn_len": "sn_len",
+    "pad_len": "pad_len",
+    "mac_len": "mac_len",
+    "acs": "auth",
+    "abm": "abm",
+    "akid": "key_id",
+    "ekid": "key_id",
+}
+
+
+def _sdls(t: Table) -> SdlsProfile:
+    """``[sdls]``: ``[[sdls.tc]]``, ``[[sdls.tm]]``, ``[[sdls.aos]]``, one table an SA."""
+    kinds = {kind: tuple(_sa(sa) for sa in t.tables(kind)) for kind in ("tc", "tm", "aos")}
+    t.done()
+    for kind, sas in kinds.items():
+        spis = [sa.spi for sa in sas]
+        if len(set(spis)) != len(spis):
+            raise t.error(kind, f"an SPI is given twice: {spis}")
+    return SdlsProfile(**kinds)
+
+
+def _sa(t: Table) -> SecurityAssociation:
+    """One ``[[sdls.KIND]]`` table: an SA as the codec checks it, its refusals named
+    by this table's keys."""
+    from linkstack.ccsds.sdls import SecurityAssociation  # noqa: PLC0415 - the codec, when used
+
+    if not t.has("spi"):
+        raise t.error("spi", "every security association needs its SPI (1..65534)")
+    spi = t.integer("spi", 0, 1, 0xFFFE)
+    service = t.choice("service", "aead", _SDLS_SERVICES, "service")
+    encrypts, authenticates = service in ("enc", "aead"), service in ("auth", "aead")
+    key_id = t.integer("key_id", spi, 0, 0xFFFF)
+    vcid = t.integer("vcid", 0, 0, 63) if t.has("vcid") else None
+    acs = t.choice("auth", "CMAC_AES256", ("CMAC_AES256", "HMAC_SHA256"), "MAC")
+    iv_len = t.integer("iv_len", 12 if encrypts else 0, 0, 16)
+    sn_len = t.integer("sn_len", 0, 0, 16)
+    pad_len = t.integer("pad_len", 0, 0, 4)
+    mac_len = t.integer("mac_len", 16 if authenticates else 0, 0, 64)
+    abm = t.choice("abm", "all", ("all", "none"), "authentication bit mask")
+    t.done()
+    with t.wrapping(_SA_KEYS):
+        sa = SecurityAssociation(
+            spi,
+            service,
+            ecs="AES256_GCM" if encrypts else None,
+            acs=acs if service == "auth" else None,
+            ekid=key_id if encrypts else None,
+            akid=key_id if service == "auth" else None,
+            iv_len=iv_len,
+            sn_len=sn_len,
+            pad_len=pad_len,
+            mac_len=mac_len,
+            abm=abm,
+            vcid=vcid,
+        )
+    return sa
 
 
 def _octets(t: Table, key: str, default: bytes) -> bytes:
@@ -461,4 +579,7 @@ def describe(p: Profile) -> list[str]:
             value = getattr(obj, f.name)
             parts.append(f"{f.name}={value.hex() if isinstance(value, bytes) else value}")
         out.append(f"[{section}] " + ", ".join(parts))
+    links = p.sdls_links()
+    if links:
+        out.append("[sdls] " + "; ".join(f"{k} {v.describe()}" for k, v in links.items()))
     return out

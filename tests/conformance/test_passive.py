@@ -35,7 +35,7 @@ from linkstack.tools import cli
 ROOT = Path(__file__).resolve().parents[2]
 FOLDER = ROOT / "tests" / "conformance" / "broken"
 PCAPS = ROOT / "pcaps"
-CASES = {"good": broken.GOOD, **broken.BROKEN}
+CASES = {**broken.GOODS, **broken.BROKEN}
 PASSIVE = [r for r in CATALOGUE if r.mode == "passive"]
 STANDARDS = (
     "133.0-B-2",
@@ -46,6 +46,7 @@ STANDARDS = (
     "231.0-B-4",
     "232.1-B-2",
     "301.0-B-4",
+    "355.0-B-2",
 )
 REGENERATE = "python -m linkstack.conformance.passive.broken"
 TM_FRAMES = sum(1 for r in session.build() if r.kind == "tm")
@@ -53,6 +54,11 @@ TM_FRAMES = sum(1 for r in session.build() if r.kind == "tm")
 
 def profile_of(spec: broken.Broken):
     return load_profile(FOLDER / spec.profile if spec.profile else "linkstack")
+
+
+def keys_of(spec: broken.Broken):
+    """The keys a capture is judged with: the SDLS session's public test keys."""
+    return session.sdls_keys() if spec.sdls else None
 
 
 def failed_ids(report: Report) -> set[str]:
@@ -76,7 +82,8 @@ def checked() -> dict[str, tuple[Report, list[tuple[str, str]]]]:
     out = {}
     for name, spec in CASES.items():
         units = session.write(spec.records(), io.BytesIO())
-        out[name] = (check_capture(FOLDER / f"{name}.pcap", profile_of(spec)), units)
+        path = FOLDER / f"{name}.pcap"
+        out[name] = (check_capture(path, profile_of(spec), keys=keys_of(spec)), units)
     return out
 
 
@@ -94,7 +101,7 @@ def test_the_committed_captures_are_what_the_generator_makes(tmp_path):
             f"is meant, run `{REGENERATE}` and commit the files"
         )
     expected = {f"{name}.pcap" for name in CASES} | {f"{name}.pcap.nodes.json" for name in CASES}
-    assert expected | set(broken.PROFILES) | {"README.md"} == set(made)
+    assert expected | set(broken.PROFILES) | {"README.md", broken.SDLS_KEY_FILE} == set(made)
 
 
 def test_the_captures_stay_small():
@@ -109,10 +116,52 @@ def test_the_good_capture_passes_every_applicable_rule(checked):
     assert report.exit_code == 0 and report.ok, format_text(report)
     status = {r.rule.id: r.status for r in report.results}
     na = {r.id for r in PASSIVE if status[r.id] == "n/a"}
-    # the session shows every passive rule at work but two: CUC-01 (the linkstack profile
-    # has no time code) and AOS-FHP-02 (linkstack never marks a packet zone 0x7FE)
-    assert na == {"CUC-01", "AOS-FHP-02"}, na
+    # the session shows every passive rule at work but CUC-01 (the linkstack profile has
+    # no time code), AOS-FHP-02 (linkstack never marks a packet zone 0x7FE) and SDLS's
+    # (the linkstack profile has no [sdls]: good_sdls.pcap is the session under SDLS)
+    sdls = {r.id for r in PASSIVE if r.id.startswith("SDLS-")}
+    assert na == {"CUC-01", "AOS-FHP-02"} | sdls and len(sdls) == 4, na
     assert all(status[r.id] == "pass" for r in PASSIVE if r.id not in na)
+
+
+def test_the_good_capture_under_sdls_passes_every_applicable_rule_with_its_keys(checked):
+    report, _ = checked["good_sdls"]
+    assert_judged(report)
+    assert report.exit_code == 0, format_text(report)
+    status = {r.rule.id: r.status for r in report.results}
+    na = {r.id for r in PASSIVE if status[r.id] == "n/a"}
+    assert na == {"CUC-01", "AOS-FHP-02"}, na  # SDLS's four at work, every other rule too
+    assert "sdls: TC SPI 1 aead (VC 0); TM SPI 2 auth; AOS SPI 3 aead; keys 1, 2, 3" in (
+        format_text(report)
+    )
+
+
+def test_the_good_capture_under_sdls_without_its_keys_cannot_judge_the_data(checked):
+    """Without the keys: the encrypted data fields (TC, AOS) are not read, so what is
+    in them cannot be judged, nor any MAC; the TM data (authenticated only) and every
+    header are, and SDLS's SPI, counter and pad rules pass."""
+    report = check_capture(FOLDER / "good_sdls.pcap", profile_of(broken.GOOD_SDLS))
+    assert_judged(report)
+    assert report.exit_code == 0, format_text(report)
+    status = {r.rule.id: r.status for r in report.results}
+    cannot = {rule_id for rule_id, st_ in status.items() if st_ == "cannot judge"}
+    data_rules = {r.id for r in PASSIVE if set(r.hidden_by) & {"sealed_tc", "sealed_aos"}}
+    assert cannot == (data_rules - {"CUC-01"}) | {"SDLS-MAC-01"}  # CUC-01: off in the profile
+    assert {"TM-FHP-01", "TM-FILL-01", "TC-SEG-01", "COP-NS-01", "COP-NR-01"} <= {
+        rule_id for rule_id, st_ in status.items() if st_ == "pass"
+    }
+    for rule_id in ("SDLS-SPI-01", "SDLS-SEQ-01", "SDLS-PAD-01"):
+        assert status[rule_id] == "pass"
+    text = format_text(report)
+    assert "CANNOT JUDGE TC-DATA-01: 15 frame(s) hold a data field that SDLS encrypted" in text
+    assert "CANNOT JUDGE SDLS-MAC-01: 33 frame(s) carry a MAC and no key was given" in text
+
+
+def test_the_sdls_profile_says_what_the_session_does():
+    profile = load_profile(FOLDER / broken.SDLS_PROFILE)
+    assert profile.sdls.tc == (session.SDLS_SAS["tc"],)
+    assert profile.sdls.tm == (session.SDLS_SAS["tm"],)
+    assert profile.sdls.aos == (session.SDLS_SAS["aos"],)
 
 
 def test_the_good_capture_passes_under_the_cuc_profile_too():
@@ -153,11 +202,11 @@ def test_each_broken_capture_without_its_fault_passes(name, tmp_path):
     """The same units of the good session, in the same window: the fault, and nothing
     about the cut, is what fails."""
     spec = broken.BROKEN[name]
-    good = {r.tag: r for r in session.build()}
+    good = {r.tag: r for r in session.build(sdls=spec.sdls)}
     twin = [good[r.tag] for r in spec.records() if r.tag in good]
     assert len(twin) >= 2
     session.write(twin, tmp_path / "twin.pcap")
-    report = check_capture(tmp_path / "twin.pcap", profile_of(spec))
+    report = check_capture(tmp_path / "twin.pcap", profile_of(spec), keys=keys_of(spec))
     assert_judged(report)
     assert report.exit_code == 0, format_text(report)
 

@@ -26,6 +26,13 @@ sending side, the receiving side, the identifiers): the ground's packets to CS-0
 one stream whichever station radiated them, CS-01's TM frames are one master channel
 whichever station received them, and CS-01's AOS frames to CS-02 and to CS-12 are two.
 
+SDLS. Given an :class:`~linkstack.capture.sdls_view.SdlsView`, a frame of a kind and
+virtual channel under SDLS is opened after its header was read (its SPI, counter,
+pad and MAC verdict are an :class:`SdlsObs`), and what follows (its zone, its TC data
+field, its control command) is read from the plain frame; the OCF, outside SDLS, from
+the frame as sent. A data field encrypted without a key (or refused) is not read:
+that frame is a :class:`HiddenObs`, and the rules that read data fields cannot judge.
+
 COP-1 needs both directions: a CLCW in a TM (or AOS) frame of spacecraft S reports
 on TC virtual channel (S, the CLCW's VCID), and is compared with the Type-AD frames
 of that channel sent before it. Captures made at the sender (linkstack's are) time
@@ -38,6 +45,7 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from linkstack.capture.reader import PAIR_WINDOW_S
 from linkstack.ccsds.cop1.commands import SetVr, Unlock, unpack_control_command
@@ -46,9 +54,11 @@ from linkstack.conformance.passive.decoding import Carrier, Contents
 from linkstack.conformance.passive.observations import (
     CltuObs,
     CopFacts,
+    HiddenObs,
     Key,
     NrFacts,
     Observation,
+    SdlsObs,
     TcFrameObs,
     Unit,
     UnitObs,
@@ -56,6 +66,9 @@ from linkstack.conformance.passive.observations import (
 )
 from linkstack.conformance.profile import Profile
 from linkstack.errors import DecodeError
+
+if TYPE_CHECKING:
+    from linkstack.capture.sdls_view import SdlsView
 
 FHP_NO_HEADER = 0x7FF
 FHP_IDLE_ONLY = 0x7FE
@@ -204,6 +217,14 @@ class ZoneWalker:
             pos = end
 
 
+def _behind(sent: Contents, plain: Contents | None) -> Contents:
+    """What a frame under SDLS carries: its zone from the plain frame (none when that
+    could not be read), its OCF from the frame as sent (outside SDLS)."""
+    if plain is None:
+        return Contents(sent.clcw)
+    return Contents(sent.clcw, plain.zone, plain.zone_data)
+
+
 def _merge_units(a: tuple[Unit, ...], b: tuple[Unit, ...]) -> tuple[Unit, ...]:
     return a + tuple(u for u in b if u not in a)
 
@@ -219,7 +240,7 @@ class _CopVc:
 
     def __init__(self) -> None:
         self.vs: int | None = None
-        self.sent: dict[int, bytes] = {}
+        self.sent: dict[int, bytes | None] = {}  # None: its data field was not read (SDLS)
         self.acked: dict[int, tuple[float, Unit]] = {}
         self.nr: int | None = None
         self.pending_vr: int | None = None
@@ -230,11 +251,17 @@ class _CopVc:
         self.sent.clear()
         self.acked.clear()
 
-    def frame(self, obs: TcFrameObs, raw: bytes, t: float, latency: float) -> CopFacts:
+    def frame(self, obs: TcFrameObs, raw: bytes | None, t: float, latency: float) -> CopFacts:
+        """A TC frame sent on this channel (``raw``: the frame, as its standard has it;
+        None when its data field could not be read)."""
         kind = obs.frame_type
         facts = CopFacts(kind.lower() if kind else "other")
         if self.lockout is not None and t >= self.lockout[0] + latency:
             facts.lockout = self.lockout
+        if kind == "BC" and raw is None:  # a control command not read: follow afresh
+            self.pending_vr = self.nr = None
+            self.reset(None)
+            return facts
         if kind == "BC":
             try:
                 command = unpack_control_command(obs.data)
@@ -254,7 +281,8 @@ class _CopVc:
             facts.kind = "new"
         elif ns in self.sent and (self.vs - 1 - ns) % 256 < 128:
             facts.kind = "retransmission"
-            facts.differs = self.sent[ns] != raw
+            first = self.sent[ns]
+            facts.differs = first is not None and raw is not None and first != raw
             ack = self.acked.get(ns)
             if ack is not None and t - ack[0] >= latency:
                 facts.acked = ack
@@ -342,9 +370,11 @@ class Analyzer:
         profile: Profile,
         emit: Callable[[Observation], None],
         window_s: float = PAIR_WINDOW_S,
+        sdls: SdlsView | None = None,
     ) -> None:
         self.p = profile
         self.emit = emit
+        self.sdls = sdls
         self.window_s = window_s
         self._order: deque[_Slot] = deque()  # every unit not yet emitted, in arrival order
         # unpaired carriers (True) and frame units (False) of each link, oldest first
@@ -471,10 +501,31 @@ class Analyzer:
     def _key(self, unit: Unit) -> tuple[str, str]:
         return self.p.domain(unit.src), self.p.domain(unit.dst)
 
+    # -- SDLS: the security header, and the plain frame behind it ---------------------------------
+    def _open(self, kind: str, data: bytes, units: tuple[Unit, ...]) -> tuple[bool, bytes | None]:
+        """(whether ``data`` is a frame under SDLS, its plain frame or None when its data
+        field cannot be read); emits what its security header and trailer show."""
+        view = self.sdls
+        if view is None or not view.protects(kind, data):
+            return False, data
+        opened = view.open(kind, data)
+        src, dst = self._key(units[0])
+        self.emit(SdlsObs(units, (kind, src, dst), opened, view.links[kind].describe()))
+        if opened.sealed:
+            self.emit(HiddenObs(f"sealed_{kind}", units))
+        if opened.key_missing and opened.sa is not None and opened.sa.mac_len:
+            self.emit(HiddenObs("sdls_unverified", units))
+        return True, opened.plain
+
     # -- TM and AOS frames: their CLCWs, their zones in order --------------------------------------
     def _tm(self, data: bytes, units: tuple[Unit, ...], t_s: float) -> None:
-        obs, inside = decoding.tm_frame(data, units, self._key(units[0]), self.p)
+        key = self._key(units[0])
+        obs, inside = decoding.tm_frame(data, units, key, self.p)
         self.emit(obs)
+        protected, plain = self._open("tm", data, units)
+        if protected:  # the data field of the plain frame; the OCF, outside SDLS, as sent
+            behind = decoding.tm_frame(plain, units, key, self.p)[1] if plain else None
+            inside = _behind(inside, behind)
         if inside.clcw is not None:
             self._clcw(inside.clcw, "tm", obs.scid, units, t_s)
         if inside.zone is not None:
@@ -482,7 +533,15 @@ class Analyzer:
             self._zone(inside, obs.vc_key, obs.vc_count, 256, where)
 
     def _aos(self, data: bytes, units: tuple[Unit, ...], t_s: float) -> None:
-        obs, inside = decoding.aos_frame(data, units, self._key(units[0]), self.p)
+        key = self._key(units[0])
+        obs, inside = decoding.aos_frame(data, units, key, self.p)
+        protected, plain = self._open("aos", data, units)
+        if protected:  # the M_PDU header and zone are the plain frame's; the OCF as sent
+            obs.mpdu_spare, behind = None, None
+            if plain:
+                plain_obs, behind = decoding.aos_frame(plain, units, key, self.p)
+                obs.mpdu_spare = plain_obs.mpdu_spare
+            inside = _behind(inside, behind)
         self.emit(obs)
         if inside.clcw is not None:
             self._clcw(inside.clcw, "aos", obs.scid, units, t_s)
@@ -526,18 +585,22 @@ class Analyzer:
     # -- TC frames: COP-1, segments joined per MAP, the packets of whole data fields ---------------
     def _tc(self, data: bytes, units: tuple[Unit, ...], t_s: float) -> None:
         obs = decoding.tc_frame(data, units, self.p)
+        protected, plain = self._open("tc", data, units)
+        if protected:  # the segment header precedes the security header: read as sent
+            obs.data = decoding.tc_frame(plain, units, self.p).data if plain else b""
+            obs.unread = plain is None
         valid = obs.version == 0 and obs.frame_type is not None
         if valid:
             cop = self._cop_vc(obs.scid, obs.vcid)
-            obs.cop = cop.frame(obs, data, t_s, self.p.cop1.ack_latency_s)
+            obs.cop = cop.frame(obs, plain, t_s, self.p.cop1.ack_latency_s)
         fields = None
         facts = obs.cop
         # data fields of Type-AD and BD frames, once: a retransmission's was judged already
         first_copy = facts is not None and facts.kind != "retransmission"
-        if valid and obs.frame_type != "BC" and first_copy and obs.data:
+        if valid and obs.frame_type != "BC" and first_copy and (obs.data or obs.unread):
             fields = self._map_fields(obs, units)
         self.emit(obs)
-        if fields:
+        if fields and not obs.unread:
             src, dst = self._key(units[0])
             stream = ("tc", src, dst, obs.scid, obs.vcid, obs.map_id)
             where = f"in TC frames of SCID {obs.scid}, VC {obs.vcid}, MAP {obs.map_id}"

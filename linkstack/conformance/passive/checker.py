@@ -21,6 +21,7 @@ ends the audit when it breaks: the report says what broke.
 
 from __future__ import annotations
 
+import dataclasses
 import fnmatch
 import io
 import os
@@ -29,7 +30,7 @@ import traceback
 from collections import Counter
 from collections.abc import Collection, Iterable, Mapping
 from datetime import UTC, datetime
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
 from linkstack.capture.pcap import LAYERS, CapturedUnit, PcapReader
 from linkstack.capture.reader import PortRole
@@ -39,6 +40,10 @@ from linkstack.conformance.passive.rules import CATALOGUE, Rule
 from linkstack.conformance.passive.verdicts import Finding, Report, RuleResult, Verdicts
 from linkstack.conformance.profile import Profile, load_profile
 from linkstack.errors import ConfigError, LinkstackError
+
+if TYPE_CHECKING:
+    from linkstack.capture.sdls_view import LinkSecurity, SdlsView
+    from linkstack.ccsds.sdls_keys import Keyring
 
 __all__ = [
     "Checker",
@@ -54,12 +59,14 @@ __all__ = [
 class Checker:
     """The rules over a stream of units: ``feed`` each, then ``finish`` for the results."""
 
-    def __init__(self, profile: Profile, rules: Iterable[Rule] | None = None) -> None:
+    def __init__(
+        self, profile: Profile, rules: Iterable[Rule] | None = None, sdls: SdlsView | None = None
+    ) -> None:
         self.profile = profile
         self.verdicts = Verdicts(profile, rules)
         self.units: Counter[str] = Counter()
         self.internal_errors: list[str] = []
-        self.analyzer = Analyzer(profile, self.verdicts.judge)
+        self.analyzer = Analyzer(profile, self.verdicts.judge, sdls=sdls)
         self._count = 0
 
     def feed(self, unit: Unit) -> None:
@@ -121,12 +128,14 @@ def check_capture(
     links: Mapping[int, PortRole] | None = None,
     views: Collection[str] | None = None,
     ports_text: str = "",
+    keys: Keyring | None = None,
 ) -> Report:
     """Check a pcap or pcapng file (a path, a binary file or its bytes) against
     ``profile``. ``links``: ports that carry one link each (a daemons' port plan,
     :func:`~linkstack.conformance.portplan.plan_ports`), besides the profile's layer
     ports; of those, only the units of ``views`` are read (None: all); ``ports_text``
-    says where they came from in the report.
+    says where they came from in the report. Frames under SDLS (the profile's
+    ``[sdls]``) are opened with ``keys`` when given (:func:`sdls_view`).
 
     Never raises on what the capture holds: a file that cannot be read to its end is
     reported (``read_error``) with the rules judged over the units read before.
@@ -134,7 +143,8 @@ def check_capture(
     t0 = time.perf_counter()
     if not isinstance(profile, Profile):
         profile = load_profile(profile or "linkstack")
-    checker = Checker(profile, rules)
+    sdls = sdls_view(profile, keys)
+    checker = Checker(profile, rules, sdls)
     name = (
         os.fspath(source)
         if isinstance(source, str | os.PathLike)
@@ -169,4 +179,35 @@ def check_capture(
         checker.internal_errors,
         time.perf_counter() - t0,
         ports_text,
+        sdls.describe() if sdls is not None else "",
     )
+
+
+def sdls_view(profile: Profile, keys: Keyring | None = None) -> SdlsView | None:
+    """The SDLS of the profile's links (None: every frame clear), with ``keys``.
+    ConfigError for keys given to a profile without ``[sdls]``."""
+    links = profile.sdls_links()
+    if not links:
+        if keys is not None:
+            raise ConfigError(
+                "conform",
+                "--keys",
+                "the keys need the links' security associations: a profile with [sdls], or "
+                "--scenario FILE whose [sdls] is enabled",
+            )
+        return None
+    from linkstack.capture.sdls_view import SdlsView  # noqa: PLC0415 - SDLS, when used
+
+    return SdlsView(links, keys)
+
+
+def with_scenario_sdls(profile: Profile, links: Mapping[str, LinkSecurity] | None) -> Profile:
+    """``profile`` with a scenario's security associations (its ``[sdls]``, as
+    :func:`~linkstack.capture.sdls_view.from_uplink` gives them) instead of its own;
+    unchanged when the scenario's SDLS is off."""
+    if links is None:
+        return profile
+    from linkstack.conformance.profile import SdlsProfile  # noqa: PLC0415
+
+    sas = {kind: link.sas for kind, link in links.items()}
+    return dataclasses.replace(profile, sdls=SdlsProfile(**sas))

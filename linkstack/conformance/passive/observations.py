@@ -8,6 +8,9 @@ to, a CLCW with what COP-1 had sent when it was emitted. Its ``kind`` names it t
 rules (each :class:`~linkstack.conformance.passive.rules.Rule` lists the kinds it judges
 in ``on``); its ``units`` are the captured units it was seen in, the one to blame first.
 
+A frame under SDLS is also an :class:`SdlsObs` (its security header and trailer),
+and what its encryption keeps from the rules without a key a :class:`HiddenObs`.
+
 A field that a unit does not hold is ``None``. :mod:`.decoding` fills in what one unit
 shows on its own; :mod:`.analysis` what it shows after the units before it.
 """
@@ -15,6 +18,10 @@ shows on its own; :mod:`.analysis` what it shows after the units before it.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from linkstack.capture.sdls_view import Opened
 
 
 @dataclass(frozen=True, slots=True)
@@ -187,6 +194,7 @@ class TcFrameObs:
     fecf_got: str = ""
     cop: CopFacts | None = None
     seg_fault: tuple[str, str] | tuple[()] | None = None
+    unread: bool = False  # SDLS: its data field could not be read (encrypted, no key; refused)
 
 
 @dataclass(slots=True)
@@ -230,6 +238,30 @@ class PacketObs:
     idle_shaped: bool = False
 
 
+@dataclass(slots=True)
+class SdlsObs:
+    """A frame under SDLS (355.0-B-2): its security header and trailer as read, and
+    with the key verified (:class:`~linkstack.capture.sdls_view.Opened`); ``stream``:
+    its kind of link, sender and receiver (with the SPI, one anti-replay counter);
+    ``known``: the associations of its kind of link, for a fault's text."""
+
+    kind = "sdls"
+    units: tuple[Unit, ...]
+    stream: Key
+    opened: Opened
+    known: str
+
+
+@dataclass(slots=True)
+class HiddenObs:
+    """What SDLS kept from the rules in one frame: ``kind`` "sealed_tc", "sealed_tm",
+    "sealed_aos" (its data field is encrypted and there is no key) or
+    "sdls_unverified" (it carries a MAC and there is no key to verify it)."""
+
+    kind: str
+    units: tuple[Unit, ...]
+
+
 Observation = (
     UnitObs
     | CaduObs
@@ -241,4 +273,6 @@ Observation = (
     | TcDataObs
     | ClcwObs
     | PacketObs
+    | SdlsObs
+    | HiddenObs
 )

@@ -76,6 +76,7 @@ def format_text(report: Report, width: int = 100) -> str:
         f"linkstack conform: {report.capture}",
         f"profile: {report.profile.source}",
         *([f"ports: {report.ports_text}"] if report.ports_text else []),
+        *([f"sdls: {report.sdls_text}"] if report.sdls_text else []),
         _units_line(report),
     ]
     if report.read_error:

@@ -12,6 +12,11 @@ the uplink cannot judge it), and its ``judge``: a function of one observation an
 - a :class:`Fault` (or a list of them) when it does not: the field, what was
   expected and what was found.
 
+A rule that reads what SDLS may encrypt (a frame's data field, the packets in it)
+names the observations that say a frame of the capture hid it (``hidden_by``: a data
+field encrypted and no key given): with any of them it cannot judge, unless it failed
+on what it could read.
+
 Observations (:mod:`linkstack.conformance.passive.observations`) are made from the units of
 a capture (a frame with its facts, a packet with the stream it belongs to, a CLCW with
 what COP-1 had sent by then...); judges never see raw pcap records and never raise on
@@ -21,7 +26,8 @@ what a capture holds. A rule that keeps state (counters, runs of segments) keeps
 Section references: numbered where the clause is known (132.0-B-3's header fields
 §4.1.2.x, 232.0-B-4's §4.1.2.x, 732.0-B-4's §4.1.2.x, 131.0-B-4 §4 Reed-Solomon, §9
 synchronization, §10 randomization, 232.1-B-2 §5 FOP-1 and §6 FARM-1), otherwise
-coarse: the section and, in brackets, the part of it.
+coarse: the section and, in brackets, the part of it. 355.0-B-2's: §4.1.1.x the
+security header's fields, §4.1.2 the trailer, §4.2 the procedures at each end.
 """
 
 from __future__ import annotations
@@ -108,6 +114,10 @@ class Rule:
     # observation kinds the capture must also hold, else the rule cannot be judged
     needs: tuple[str, ...] = ()
     cannot: str = ""  # why, when one of them is missing
+    # observation kinds that say a frame hid what the rule reads (SDLS without a key):
+    # with any of them it cannot judge, unless it failed; ``hidden`` says why ({n}: how many)
+    hidden_by: tuple[str, ...] = ()
+    hidden: str = ""
 
     @property
     def reference(self) -> str:
@@ -132,6 +142,8 @@ def rule(
     disabled: Callable[[Profile], str | None] | None = None,
     needs: tuple[str, ...] = (),
     cannot: str = "",
+    hidden_by: tuple[str, ...] = (),
+    hidden: str = "",
 ) -> Callable[[Judge], Judge]:
     def register(judge: Judge) -> Judge:
         CATALOGUE.append(
@@ -148,6 +160,8 @@ def rule(
                 disabled,
                 needs=needs,
                 cannot=cannot,
+                hidden_by=hidden_by,
+                hidden=hidden or SEALED,
             )
         )
         return judge
@@ -171,6 +185,15 @@ COP1 = "CCSDS 232.1-B-2"
 TM_CODING = "CCSDS 131.0-B-4"
 TC_CODING = "CCSDS 231.0-B-4"
 CUC = "CCSDS 301.0-B-4"
+SDLS = "CCSDS 355.0-B-2"
+
+# frames whose data field SDLS encrypted and no key opened (HiddenObs kinds), per link
+SEALED_TC, SEALED_TM, SEALED_AOS = ("sealed_tc",), ("sealed_tm",), ("sealed_aos",)
+SEALED_ANY = SEALED_TC + SEALED_TM + SEALED_AOS
+SEALED = (
+    "{n} frame(s) hold a data field that SDLS encrypted, and no key was given (--keys "
+    "KEYFILE): what they carry was not read"
+)
 
 
 # -- the link: who sends what to whom --------------------------------------------------------------
@@ -218,6 +241,7 @@ def _link_direction(o, ctx):
     "spp",
     "packet",
     "Space Packets",
+    hidden_by=SEALED_ANY,
 )
 def _spp_version(o, ctx):
     if o.version is None:
@@ -261,6 +285,7 @@ def _spp_length(o, ctx):
     "packet",
     "Space Packets",
     na="only idle packets",
+    hidden_by=SEALED_ANY,
 )
 def _spp_sequence(o, ctx):
     if o.version is None or o.apid == IDLE_APID or o.idle_shaped:
@@ -288,6 +313,7 @@ _SEQ_FLAG_NAMES = {0: "continuation (00)", 1: "first (01)", 2: "last (10)", 3: "
     "packet",
     "Space Packets",
     na="only idle packets",
+    hidden_by=SEALED_ANY,
 )
 def _spp_segments(o, ctx):
     if o.version is None or o.apid == IDLE_APID or o.idle_shaped:
@@ -314,6 +340,7 @@ def _spp_segments(o, ctx):
     "packet",
     "packets that end a frame",
     na="no packet ends exactly at the end of a frame data field",
+    hidden_by=SEALED_ANY,
 )
 def _spp_idle_apid(o, ctx):
     if o.version is None or not o.ends_zone:
@@ -333,6 +360,7 @@ def _spp_idle_apid(o, ctx):
     "packet",
     "idle packets",
     na="no idle packet (APID 2047)",
+    hidden_by=SEALED_ANY,
 )
 def _spp_idle_secondary(o, ctx):
     if o.version is None or o.apid != IDLE_APID:
@@ -356,6 +384,7 @@ def _spp_idle_secondary(o, ctx):
         if p.spp.time_code == "cuc"
         else "the profile says packets carry no CUC time code ([spp] time_code)"
     ),
+    hidden_by=SEALED_ANY,
 )
 def _cuc(o, ctx):
     if o.version is None or not o.sec_flag or o.apid == IDLE_APID:
@@ -619,6 +648,7 @@ _FHP_NOTE = "where the packet continuing from the previous frame of the VC ends"
     "zone_tm",
     "TM frames with packets",
     na="no frame whose packet boundaries the capture shows (each VC's first frame has 0x7FF)",
+    hidden_by=SEALED_TM,
 )
 def _tm_fhp(o, ctx):
     return _zone_fhp(o, _FHP_NOTE)
@@ -634,6 +664,7 @@ def _tm_fhp(o, ctx):
     "zone_tm",
     "TM frames with packets",
     na="no frame with FHP 0x7FE or on the idle VC",
+    hidden_by=SEALED_TM,
 )
 def _tm_fhp_idle(o, ctx):
     return _zone_idle(o)
@@ -648,6 +679,7 @@ def _tm_fhp_idle(o, ctx):
     "zone_tm",
     "TM frames with packets",
     na="no frame whose packets could be followed",
+    hidden_by=SEALED_TM,
 )
 def _tm_fill(o, ctx):
     return _zone_fill(o)
@@ -789,6 +821,7 @@ def _aos_vc_count(o, ctx):
     "aos_frame",
     "AOS frames with packets",
     na="only idle frames",
+    hidden_by=SEALED_AOS,
 )
 def _aos_mpdu(o, ctx):
     if not _aos_valid(o) or o.mpdu_spare is None:
@@ -806,6 +839,7 @@ def _aos_mpdu(o, ctx):
     "zone_aos",
     "AOS frames with packets",
     na="no zone whose packet boundaries the capture shows (each VC's first zone has 0x7FF)",
+    hidden_by=SEALED_AOS,
 )
 def _aos_fhp(o, ctx):
     return _zone_fhp(o, _FHP_NOTE)
@@ -820,6 +854,7 @@ def _aos_fhp(o, ctx):
     "zone_aos",
     "AOS frames with packets",
     na="no zone with FHP 0x7FE",
+    hidden_by=SEALED_AOS,
 )
 def _aos_fhp_idle(o, ctx):
     return _zone_idle(o)
@@ -834,6 +869,7 @@ def _aos_fhp_idle(o, ctx):
     "zone_aos",
     "AOS frames with packets",
     na="no zone whose packets could be followed",
+    hidden_by=SEALED_AOS,
 )
 def _aos_fill(o, ctx):
     return _zone_fill(o)
@@ -960,9 +996,10 @@ def _tc_fecf(o, ctx):
     "tc_frame",
     "TC frames",
     na="no Type-BC frame",
+    hidden_by=SEALED_TC,
 )
 def _tc_control(o, ctx):
-    if not _tc_valid(o) or o.frame_type != "BC":
+    if not _tc_valid(o) or o.frame_type != "BC" or o.unread:  # unread: SDLS, see hidden_by
         return SKIP
     try:
         unpack_control_command(o.data)
@@ -999,6 +1036,7 @@ def _tc_segments(o, ctx):
     "tc",
     "tc_data",
     "TC frames with packets",
+    hidden_by=SEALED_TC,
 )
 def _tc_data(o, ctx):
     rest = o.leftover
@@ -1020,6 +1058,7 @@ def _tc_data(o, ctx):
     "tc",
     "tc_data",
     "TC frames with packets",
+    hidden_by=SEALED_TC,
 )
 def _tc_fill(o, ctx):
     rest = o.leftover
@@ -1278,6 +1317,7 @@ def _cop_ns(o, ctx):
     "tc_frame",
     "Type-AD frames",
     na="no Type-AD frame was retransmitted",
+    hidden_by=SEALED_TC,
 )
 def _cop_same_copy(o, ctx):
     cop = o.cop
@@ -1382,4 +1422,115 @@ def _cop_lockout(o, ctx):
             f"AD, N(S) = {o.ns}",
             f"Lockout reported by unit #{clcw_unit.index}, {o.units[0].t_s - t_lock:.3f} s earlier",
         )
+    return None
+
+
+# -- SDLS (355.0-B-2): the security header and trailer of protected frames -------------------------
+
+
+def _sdls_disabled(p: Profile) -> str | None:
+    if p.sdls.any:
+        return None
+    return "no security associations: the profile has no [sdls] (nor --scenario an [sdls] on)"
+
+
+@rule(
+    "SDLS-SPI-01",
+    SDLS,
+    "§4.1.1.2 (security parameter index), §4.2.3 (receiving end: the SA of the SPI)",
+    "Every frame of a kind of link and virtual channel under SDLS carries the SPI of a "
+    "security association that the profile gives that kind of link on that virtual channel.",
+    "sdls",
+    "sdls",
+    "frames under SDLS",
+    na="no frame whose security header could be read",
+    disabled=_sdls_disabled,
+)
+def _sdls_spi(o, ctx):
+    opened = o.opened
+    if opened.spi is None:  # no security header to read: the frame's own rules say why
+        return SKIP
+    if opened.refusal == "spi_unknown":
+        return Fault("spi", o.known, f"{opened.spi} on VC {opened.vcid}", opened.detail)
+    return None
+
+
+@rule(
+    "SDLS-SEQ-01",
+    SDLS,
+    "§4.1.1.3-§4.1.1.4 (initialization vector, sequence number), §4.2.3 (anti-replay)",
+    "Per security association, the anti-replay counter (the sequence number, or the IV of "
+    "an AES-GCM association without one) increases from frame to frame of one sender to "
+    "one receiver: no value comes twice or goes back, a retransmitted frame's included.",
+    "sdls",
+    "sdls",
+    "frames under SDLS",
+    na="no frame of an association with an anti-replay counter (clear ones only)",
+    disabled=_sdls_disabled,
+)
+def _sdls_sequence(o, ctx):
+    opened = o.opened
+    if opened.counter is None or opened.refusal == "spi_unknown":
+        return SKIP
+    key = (o.stream, opened.spi)
+    value, last = opened.counter, ctx.state.get(key)
+    modulus = 1 << (8 * opened.counter_octets)
+    # ahead of the last (modulo the field, less than half its range): the codec's rule
+    if last is None or 0 < (value - int(last)) % modulus < modulus // 2:
+        ctx.state[key] = value
+        return None
+    name = opened.counter_name
+    return Fault(
+        name.replace(" ", "_"),
+        f"more than {int(last):#x} (the last {name} of SPI {opened.spi})",
+        f"{value:#x}",
+        "a replayed or repeated counter" if value == last else "a counter that went back",
+    )
+
+
+@rule(
+    "SDLS-MAC-01",
+    SDLS,
+    "§4.1.2 (security trailer: MAC), §4.2.3 (receiving end: verification)",
+    "With the keys (--keys), the MAC of every frame of an authenticating association "
+    "(auth: AES-CMAC or HMAC-SHA-256; aead: the AES-GCM tag) verifies over what the "
+    "association authenticates.",
+    "sdls",
+    "sdls",
+    "frames under SDLS",
+    na="no frame of an association with a MAC",
+    disabled=_sdls_disabled,
+    hidden_by=("sdls_unverified",),
+    hidden="{n} frame(s) carry a MAC and no key was given (--keys KEYFILE) to verify it",
+)
+def _sdls_mac(o, ctx):
+    opened = o.opened
+    if opened.verified is None:
+        return SKIP
+    if not opened.verified:
+        sa = opened.sa
+        kid = sa.akid if sa.service == "auth" else sa.ekid
+        what = "MAC" if sa.service == "auth" else "GCM tag"
+        return Fault("mac", f"a {what} that verifies with key {kid}", "one that does not")
+    return None
+
+
+@rule(
+    "SDLS-PAD-01",
+    SDLS,
+    "§4.1.1.5 (pad length)",
+    "Where a security association has a pad length field, it says 0: the baseline suites "
+    "(AES-GCM, AES-CMAC, HMAC-SHA-256) add no padding.",
+    "sdls",
+    "sdls",
+    "frames under SDLS",
+    na="no association with a pad length field",
+    disabled=_sdls_disabled,
+)
+def _sdls_pad(o, ctx):
+    opened = o.opened
+    if opened.sa is None or not opened.sa.pad_len or len(opened.pad) != opened.sa.pad_len:
+        return SKIP
+    if any(opened.pad):
+        return Fault("pad_length", "0 (no suite here pads)", str(int.from_bytes(opened.pad)))
     return None

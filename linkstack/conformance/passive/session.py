@@ -19,6 +19,13 @@ linkstack's channels (the ``linkstack`` profile), and the writer of a capture of
   into the count cycle) and an idle frame on VC 63;
 - every Space Packet also on the packet port when it is handed to the framing layer.
 
+``build(sdls=True)`` makes the same session under SDLS (355.0-B-2; the ``sdls.toml``
+profile of the broken captures, :data:`SDLS_SAS` with the public test keys
+:data:`SDLS_KEYS`): the frames are built shorter by each association's overhead and
+protected as they are sent (every retransmission afresh), TC authenticated-encrypted
+on VC 0 (AES-256-GCM, the IV its counter), TM authenticated only (AES-CMAC, a sequence
+number and a pad length field), AOS authenticated-encrypted.
+
 :func:`write` puts records in a capture, each frame after its carrier (a CLTU or a
 CADU encoded from it, unless the record brings its own). :mod:`.broken` makes the
 deliberately broken captures from the session; ``linkstack fuzz`` feeds the checker
@@ -41,6 +48,7 @@ from linkstack.ccsds.coding.cltu import encode_cltu
 from linkstack.ccsds.cop1.commands import SetVr, Unlock
 from linkstack.ccsds.cop1.farm import Farm
 from linkstack.ccsds.cuc import CucFormat
+from linkstack.ccsds.sdls import FrameSecurity, Keyring, SaCounters, SecurityAssociation
 from linkstack.ccsds.spp import PacketType, SequenceCounter, SpacePacket, segment
 from linkstack.ccsds.tc import TcConfig, TcFrame, TcFrameType, TcVirtualChannel
 from linkstack.ccsds.tm import TmConfig, TmMasterChannel
@@ -53,6 +61,16 @@ SCID = 0x40
 FRAME_LEN = 1115
 QUERY_APID, ANSWER_APID, RELAY_APID, HK_APID, EXTRA_APID = 0x100, 0x101, 0x102, 0x0F0, 0x0F1
 NO_CARRIER = b""  # a Record's carrier: the frame is captured alone, on its frame port
+TC_MAX_LEN = 1024
+
+# SDLS: public test keys (this session's only: never a link's) and the associations
+SDLS_KEYS = {kid: bytes(range(kid, kid + 32)) for kid in (1, 2, 3)}
+SDLS_SAS = {
+    "tc": SecurityAssociation(1, "aead", ecs="AES256_GCM", ekid=1, vcid=0),
+    "tm": SecurityAssociation(2, "auth", acs="CMAC_AES256", akid=2, iv_len=0, sn_len=4, pad_len=1),
+    "aos": SecurityAssociation(3, "aead", ecs="AES256_GCM", ekid=3),
+}
+SDLS_START = 0x5EED  # where every sender's counter starts
 
 _CARRIER = {"tc": "cltu", "tm": "tm_cadu", "aos": "aos_cadu"}
 _FRAME = {"tc": "tc_frame", "tm": "tm_frame", "aos": "aos_frame"}
@@ -90,15 +108,19 @@ def payload(tag: str, n: int) -> bytes:
     return random.Random(f"linkstack-conformance:{tag}").randbytes(n)
 
 
-def build(tweaks: Tweaks = NO_TWEAKS) -> list[Record]:
-    """The good session (with ``tweaks`` applied while it is built)."""
+def build(tweaks: Tweaks = NO_TWEAKS, *, sdls: bool = False) -> list[Record]:
+    """The good session (with ``tweaks`` applied while it is built); ``sdls``: under
+    SDLS (see the module docstring)."""
     recs: list[Record] = []
     farm = Farm(vcid=0, window_width=64)
-    tc_vc = TcVirtualChannel(TcConfig(scid=SCID, max_frame_length=1024), 0)
-    tm = TmMasterChannel(TmConfig(frame_length=FRAME_LEN, scid=SCID, ocf=True), vcids=(0,))
+    less = {k: sa.overhead if sdls else 0 for k, sa in SDLS_SAS.items()}
+    tc_vc = TcVirtualChannel(TcConfig(scid=SCID, max_frame_length=TC_MAX_LEN - less["tc"]), 0)
+    tm_config = TmConfig(frame_length=FRAME_LEN - less["tm"], scid=SCID, ocf=True)
+    tm = TmMasterChannel(tm_config, vcids=(0,))
     tm.mc_count, tm.idle_vc_count = 250, 254
     tm.mux.vc(0).vc_count = 253
-    aos = AosMasterChannel(AosConfig(frame_length=FRAME_LEN, scid=SCID), vcids=(0,))
+    aos_config = AosConfig(frame_length=FRAME_LEN - less["aos"], scid=SCID)
+    aos = AosMasterChannel(aos_config, vcids=(0,))
     aos.mux.vc(0).vc_count = (1 << 24) - 2
     counters = {GROUND: SequenceCounter(), SAT: SequenceCounter(), PEER: SequenceCounter()}
     counters[GROUND].set(QUERY_APID, 16382)
@@ -196,7 +218,31 @@ def build(tweaks: Tweaks = NO_TWEAKS) -> list[Record]:
     ad(4.0, packets("P9", QUERY_APID, 150, GROUND, SAT, 4.0), "tc:P9")
     downlink(4.3, "tm:A2", packets("A2", ANSWER_APID, 700, SAT, GROUND, 4.3))
     downlink(4.5, "tm:idle-e")
-    return recs
+    return protect(recs) if sdls else recs
+
+
+def sdls_keys() -> Keyring:
+    return Keyring.from_mapping(SDLS_KEYS)
+
+
+def protect(records: list[Record]) -> list[Record]:
+    """Every frame of ``records`` protected as its sender does, in the order sent (each
+    of the three links has one sender, its counter counting from :data:`SDLS_START`)."""
+    keys = sdls_keys()
+    layouts: dict[str, dict[str, bool]] = {
+        "tc": {"segment_header": True},
+        "tm": {"ocf": True},
+        "aos": {},
+    }
+    senders = {}
+    for kind, sa in SDLS_SAS.items():
+        senders[kind] = FrameSecurity(kind, [sa], keys, fecf=True, **layouts[kind])
+        iv, sn = (SDLS_START if n else 0 for n in (sa.iv_len, sa.sn_len))
+        senders[kind].set_send_counters(sa.spi, SaCounters(iv=iv, sn=sn))
+    for r in records:
+        if r.kind in senders:
+            r.data = senders[r.kind].apply(r.data, SDLS_SAS[r.kind].spi)
+    return records
 
 
 # -- writing ---------------------------------------------------------------------------------------

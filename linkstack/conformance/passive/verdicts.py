@@ -6,7 +6,9 @@
 broke (``error``: the rule itself raised; reported, never fatal), cannot be judged
 (``cannot judge``: the capture lacks the direction or layer its verdict rests on, the
 rule's ``needs``, so that whatever it saw proves nothing either way: COP-1's N(R) in
-a satellite's own capture, which holds no uplink), or did not apply, with why (the
+a satellite's own capture, which holds no uplink; or frames hid what it reads, its
+``hidden_by``: data fields under SDLS and no key, unless it failed on what it read),
+or did not apply, with why (the
 profile rules it out, the capture holds nothing it needs, or nothing it applies to).
 A :class:`Report` is the results of one capture with what was read.
 """
@@ -98,6 +100,7 @@ class Report:
     internal_errors: list[str] = field(default_factory=list)
     seconds: float = 0.0
     ports_text: str = ""  # where the ports came from, when not the profile's alone
+    sdls_text: str = ""  # the links' SDLS associations and keys, when there are any
 
     def count(self, status: str) -> int:
         return sum(1 for r in self.results if r.status == status)
@@ -229,6 +232,10 @@ class Verdicts:
         rule = self.rules[i]
         run = self.runs[i]
         kinds = self.kinds
+        hidden = sum(kinds.get(k, 0) for k in rule.hidden_by)
+        if hidden and (run is None or not (run.failed or run.errors)):
+            why = rule.hidden.format(n=hidden)
+            return RuleResult(rule, "cannot judge", run.checked if run else 0, reason=why)
         if run is not None:
             if run.errors:
                 failed = len(run.failed)

@@ -3,10 +3,13 @@
 The inputs are windows of the good session of
 :mod:`linkstack.conformance.passive.session` (frames with their carriers, packets),
 damaged: ``check_capture`` must never raise, and no rule nor the analysis may break.
+``conformance.check_capture_sdls`` does the same with the session under SDLS, its
+associations and its keys: every protected frame opened, verified and decrypted.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import random
 
@@ -14,8 +17,9 @@ from linkstack.capture.pcap import PcapCapture
 from linkstack.ccsds.coding.chains import CaduTransmitter
 from linkstack.ccsds.coding.cltu import encode_cltu
 from linkstack.conformance.passive.checker import check_capture as _check_capture
+from linkstack.conformance.passive.session import SDLS_SAS, sdls_keys
 from linkstack.conformance.passive.session import build as _conform_build
-from linkstack.conformance.profile import Profile
+from linkstack.conformance.profile import Profile, SdlsProfile
 from linkstack.conformance.profile import load_profile as _load_profile
 from linkstack.tools.fuzz.capture import PCAP_EPOCH, fix_pcap_checksums
 from linkstack.tools.fuzz.engine import FuzzCheckError, Target
@@ -26,16 +30,17 @@ _CONFORM_LAYERS = {
     "aos": ("aos_cadu", "aos_frame"),
 }
 _Unit = tuple[str, float, str, str, bytes]  # layer, t_s, src, dst, data
-_CONFORM_SESSION: list[tuple[Profile, list[list[_Unit]]]] = []
+_CONFORM_SESSION: dict[bool, tuple[Profile, list[list[_Unit]]]] = {}
 
 
-def _conform_session() -> tuple[Profile, list[list[_Unit]]]:
+def _conform_session(sdls: bool = False) -> tuple[Profile, list[list[_Unit]]]:
     """The linkstack profile, and the units (carrier and frame, or a packet) of the
-    good session of linkstack.conformance.passive.session, grouped as they are sent."""
-    if not _CONFORM_SESSION:
+    good session of linkstack.conformance.passive.session, grouped as they are sent;
+    ``sdls``: the session under SDLS, the profile with its associations."""
+    if sdls not in _CONFORM_SESSION:
         cadu = CaduTransmitter(1115)
         units: list[list[_Unit]] = []
-        for r in _conform_build():
+        for r in _conform_build(sdls=sdls):
             if r.kind == "pkt":
                 units.append([("space_packet", r.t_s, r.src, r.dst, r.data)])
                 continue
@@ -44,14 +49,19 @@ def _conform_session() -> tuple[Profile, list[list[_Unit]]]:
             units.append(
                 [(first, r.t_s, r.src, r.dst, carrier), (second, r.t_s, r.src, r.dst, r.data)]
             )
-        _CONFORM_SESSION.append((_load_profile("linkstack"), units))
-    return _CONFORM_SESSION[0]
+        profile = _load_profile("linkstack")
+        if sdls:
+            profile = dataclasses.replace(
+                profile, sdls=SdlsProfile(**{k: (sa,) for k, sa in SDLS_SAS.items()})
+            )
+        _CONFORM_SESSION[sdls] = (profile, units)
+    return _CONFORM_SESSION[sdls]
 
 
-def _valid_conform_pcap(rng: random.Random) -> bytes:
+def _valid_conform_pcap(rng: random.Random, sdls: bool = False) -> bytes:
     """A few consecutive units of the conformance suite's good session (frames with their
     carriers, packets), small ones mostly, sometimes with random payloads among them."""
-    _, session = _conform_session()
+    _, session = _conform_session(sdls)
     buf = io.BytesIO()
     start = rng.randrange(len(session))
     with PcapCapture(buf, PCAP_EPOCH) as cap:
@@ -64,10 +74,10 @@ def _valid_conform_pcap(rng: random.Random) -> bytes:
     return buf.getvalue()
 
 
-def _conform_checker(buf: bytes) -> object:
+def _conform_checker(buf: bytes, sdls: bool = False) -> object:
     """check_capture never raises on a capture, and no rule or analysis step breaks on one."""
-    profile, _ = _conform_session()
-    report = _check_capture(buf, profile)
+    profile, _ = _conform_session(sdls)
+    report = _check_capture(buf, profile, keys=sdls_keys() if sdls else None)
     broken = [f"{r.rule.id}: {r.error}" for r in report.results if r.status == "error"]
     if broken or report.internal_errors:
         raise FuzzCheckError(f"the conformance check broke: {(broken + report.internal_errors)[0]}")
@@ -79,6 +89,14 @@ TARGETS: list[Target] = [
         "conformance.check_capture",
         _valid_conform_pcap,
         lambda: _conform_checker,
+        strict=False,
+        max_random_len=300,
+        fix=fix_pcap_checksums,
+    ),
+    Target(
+        "conformance.check_capture_sdls",
+        lambda rng: _valid_conform_pcap(rng, sdls=True),
+        lambda: lambda buf: _conform_checker(buf, sdls=True),
         strict=False,
         max_random_len=300,
         fix=fix_pcap_checksums,
