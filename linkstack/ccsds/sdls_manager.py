@@ -217,7 +217,8 @@ class SaManager:
             return self._refused(octets[0] if octets else 0, EpStatus.MALFORMED, 0)
         tag = pdu.tag().octet
         try:
-            self._check_carrier(via_spi)
+            if not self._authenticated(via_spi):
+                raise _RefusedError(EpStatus.UNAUTHENTICATED, _subject(pdu))
             reply = self._dispatch(pdu, via_spi)
         except _RefusedError as refusal:
             return self._refused(tag, refusal.status, refusal.subject)
@@ -228,14 +229,15 @@ class SaManager:
         self.stats[f"refused_{status.name.lower()}"] += 1
         return ProcedureResult(tag, status, subject)
 
-    def _check_carrier(self, via_spi: int | None) -> None:
+    def _authenticated(self, via_spi: int | None) -> bool:
+        """Whether a command under ``via_spi`` came under an operational SA that
+        authenticates."""
         carrier = self.sas.get(via_spi) if via_spi is not None else None
-        if (
-            carrier is None
-            or carrier.state is not SaState.OPERATIONAL
-            or carrier.sa.service not in ("auth", "aead")
-        ):
-            raise _RefusedError(EpStatus.UNAUTHENTICATED, via_spi or 0)
+        return (
+            carrier is not None
+            and carrier.state is SaState.OPERATIONAL
+            and carrier.sa.service in ("auth", "aead")
+        )
 
     def _dispatch(self, pdu: Pdu, via_spi: int | None) -> Reply:
         if isinstance(pdu, SaStatusRequest):
@@ -394,6 +396,18 @@ class SaManager:
             self.keys.set(kid, key)
             self.key_states[kid] = KeyState.PREACTIVE
         return ProcedureResult(pdu.tag().octet, EpStatus.DONE, master)
+
+
+def _subject(pdu: Pdu) -> int:
+    """What a command is about, as its result names it: its SPI, its first key id, or
+    OTAR's master key id (0 for a reply)."""
+    if isinstance(pdu, KeyActivation | KeyDeactivation | KeyDestruction):
+        return pdu.key_ids[0]
+    if isinstance(pdu, Otar):
+        return pdu.master_key_id
+    if isinstance(pdu, ProcedureResult):
+        return 0
+    return pdu.spi
 
 
 def describe(reply: Reply) -> str:

@@ -652,6 +652,9 @@ class Spacecraft:
         # ``flight_farms`` has a FARM-1 of its own here: only the frames it accepts,
         # in order and once, go on, and its CLCW takes turns in the OCF with FARM-1's
         self.on_other_vc: Callable[[bytes], object] | None = None
+        # a packet that a part on board takes before it is delivered (SDLS management,
+        # runtime/sdls_management.py): True when it took it
+        self.take_packet: Callable[[float, bytes], bool] | None = None
         self.flight_farms: dict[int, Farm] = {}
         self._clcw_turn = 0
         # TM frames of someone else's virtual channel waiting for the next emission
@@ -691,6 +694,8 @@ class Spacecraft:
             self.farm.buffer_release()
 
     def _deliver(self, t_s: float, packet: bytes) -> None:
+        if self.take_packet is not None and self.take_packet(t_s, packet):
+            return
         self.delivered_count += 1
         if self.on_packet is not None:
             self.on_packet(t_s, packet)
@@ -781,13 +786,23 @@ class Cop1Link:
         self.downlink = Link(
             "downlink", clock, downlink_model, downlink_errors, on_delivery=self._to_ground
         )
-        self.guards: Guards | None = None
+        self.guards: Guards | None = None  # the ground's
+        self.onboard_guards: Guards | None = None
         ground_guard = spacecraft_guard = None
         if config.sdls.enabled:  # SDLS both ways, with keys made for this link
-            self.guards = guards = Guards(config.sdls, ephemeral_keys(config.sdls), clock.now)
+            keys = ephemeral_keys(config.sdls)
+            self.guards = guards = Guards(config.sdls, keys, clock.now)
+            # the spacecraft's keyring is its own, as in the daemons (a key that
+            # over-the-air rekeying brings is in one of them, then in the other)
+            from linkstack.ccsds.sdls_keys import Keyring  # noqa: PLC0415 - where SDLS is on
+
+            copy = Keyring.from_mapping({kid: keys.key(kid) for kid in keys.ids})
+            self.onboard_guards = Guards(config.sdls, copy, clock.now)
             lengths = (config.tc_max_frame_length, config.tc_segment_header, config.tm_frame_length)
             ground_guard = guards.ground("spacecraft", 1, *lengths)
-            spacecraft_guard = guards.spacecraft("spacecraft", 1, *lengths, config.vcid)
+            spacecraft_guard = self.onboard_guards.spacecraft(
+                "spacecraft", 1, *lengths, config.vcid
+            )
         self.ground = Ground(config, clock, self.uplink, guard=ground_guard)
         self.spacecraft = Spacecraft(config, clock, self.downlink, guard=spacecraft_guard)
         self._task: asyncio.Task[None] | None = None

@@ -11,6 +11,7 @@ from typing import Any
 
 from linkstack.ccsds.spp import IDLE_APID
 from linkstack.runtime.routing import RELAY_APID
+from linkstack.runtime.security import SDLS_EP_APID
 from linkstack.tomlcheck import Table
 from payloads.messages import ANSWER_APID, QUERY_APID
 
@@ -20,7 +21,7 @@ MQTT_REPEAT_WINDOW = 64  # packets of an APID whose repeats a gateway on MQTT dr
 GATEWAY_UPLINK_UNITS = ("tc_frame", "cltu", "packet")
 GATEWAY_DOWNLINK_UNITS = ("tm_frame", "cadu", "packet")
 # queries, answers, relayed messages, idle packets: never outside software's
-LINKSTACK_APIDS = frozenset((QUERY_APID, ANSWER_APID, RELAY_APID, IDLE_APID))
+LINKSTACK_APIDS = frozenset((QUERY_APID, ANSWER_APID, RELAY_APID, SDLS_EP_APID, IDLE_APID))
 
 
 @dataclass(frozen=True)
@@ -212,5 +213,8 @@ def _apids(t: Table, key: str, default: tuple[int, ...] | None) -> tuple[int, ..
         if not 0 <= apid <= 0x7FE:
             raise t.error(key, f"an APID is 0..2046 (0x7FF is idle), got {apid}")
         if apid in LINKSTACK_APIDS:
-            raise t.error(key, f"APID {apid:#x} is linkstack's own (queries, answers, relays)")
+            raise t.error(
+                key,
+                f"APID {apid:#x} is linkstack's own (queries, answers, relays, SDLS management)",
+            )
     return tuple(raw)

@@ -60,10 +60,11 @@ import itertools
 from collections import Counter, defaultdict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
 
 from channels.link import Delivery, Link
 from linkstack.ccsds.spp import PacketType, Reassembler, SequenceCounter, SpacePacket, segment
-from linkstack.errors import DecodeError
+from linkstack.errors import ConfigError, DecodeError
 from linkstack.runtime.cop1_link import (
     FarEndSignal,
     FarmReset,
@@ -86,6 +87,9 @@ from linkstack.runtime.trace import HopRecord
 from linkstack.timebase import TimerHandle
 from payloads.client import GroundQueueFullError
 from payloads.messages import ANSWER_APID, QUERY_APID, MessageKey, query_key
+
+if TYPE_CHECKING:
+    from linkstack.runtime.sdls_management import GroundManagement
 
 NO_ROUTE_RETRY_S = 3600.0  # no satellite reachable within the plan's look-ahead: look again
 # a busy refusal made this long before the query's last uplink to its satellite is a
@@ -246,6 +250,7 @@ class MissionControl:
                 on_far_end=functools.partial(self._on_far_end, name),
                 guard=guard,
             )
+        self._sdls_management: dict[str, GroundManagement] = {}
         self._reassemblers = {name: Reassembler() for name in uplinks}
         self._counters = {name: SequenceCounter() for name in uplinks}
         self._by_query: dict[str, list[_Transfer]] = defaultdict(list)
@@ -265,6 +270,30 @@ class MissionControl:
         self._busy_in_a_row: Counter[str] = Counter()
         # (satellite, t_s) of the message being delivered (on_packet), for annotate
         self._arrival: tuple[str, float] | None = None
+
+    def sdls_management(self, satellite: str) -> GroundManagement:
+        """SDLS SA and key management of ``satellite``'s link (355.1: key rotation,
+        over-the-air rekeying; :mod:`linkstack.runtime.sdls_management`), made at the
+        first call; ``ConfigError`` when SDLS is off."""
+        made = self._sdls_management.get(satellite)
+        if made is None:
+            from linkstack.runtime.sdls_management import (  # noqa: PLC0415 - SDLS on only
+                GroundManagement,
+                uplink_gvcid,
+            )
+
+            channel = self.channels[satellite]
+            if channel.guard is None:
+                raise ConfigError("sdls", "enabled", "SDLS is off: there is nothing to manage")
+            made = self._sdls_management[satellite] = GroundManagement(
+                channel,
+                channel.guard,
+                self.site.clock,
+                channel.config.sdls,
+                uplink_gvcid(channel.config),
+                link=self.site.number(satellite),
+            )
+        return made
 
     def start(self) -> None:
         """Initiate each channel's AD service as configured."""

@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections import Counter, deque
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
 
 from channels.link import Delivery, Link
 from linkstack.ccsds.aos import AosConfig, AosMasterChannel, AosReceiver
@@ -26,13 +27,16 @@ from linkstack.ccsds.tm import TmMasterChannel
 from linkstack.errors import DecodeError
 from linkstack.runtime.cop1_link import OUTSIDE_FRAMES, Spacecraft
 from linkstack.runtime.routing import GROUND_NODE, RELAY_APID, RelayHeader
-from linkstack.runtime.security import FrameGuard
+from linkstack.runtime.security import SDLS_EP_APID, FrameGuard
 from linkstack.runtime.site import AOS_FRAME_LEN, MAX_PACKET_DATA, Site, ground_node, sat_node
 from linkstack.runtime.trace import LinkId
 from linkstack.timebase import TimerHandle
 from payloads.backends import Backend
 from payloads.messages import ANSWER_APID, QUERY_APID, MessageKey
 from payloads.service import InferenceService
+
+if TYPE_CHECKING:
+    from linkstack.runtime.sdls_management import OnboardManagement
 
 PARK_RETRY_S = 10.0  # a relay with no route looks again this often
 NO_PASS_RETRY_S = 3600.0  # no pass within the contact plan's look-ahead: look again this late
@@ -104,6 +108,17 @@ class SatelliteNode:
         self.spacecraft = Spacecraft(
             link_cfg, site.clock, downlink, self.on_uplink_packet, guard=guard
         )
+        # SDLS management (355.1): the commands that come up on SDLS_EP_APID
+        self.sdls_ep: OnboardManagement | None = None
+        if guard is not None:
+            from linkstack.runtime.sdls_management import (  # noqa: PLC0415 - SDLS on only
+                OnboardManagement,
+                uplink_gvcid,
+            )
+
+            self.sdls_ep = OnboardManagement.build(
+                guard, link_cfg.sdls, uplink_gvcid(link_cfg), self._send_down_ep
+            )
         self.service: InferenceService | None = None
         # AOS frames as built: shorter by SDLS's overhead, which the guard adds
         aos_len = AOS_FRAME_LEN - site.config.uplink.sdls.aos_overhead
@@ -257,6 +272,8 @@ class SatelliteNode:
                 self.stats["relayed"] += 1
                 onward = RelayHeader(header.src, header.dst, header.hop_limit - 1)
                 self._forward(onward, message, hop.key if hop is not None else None)
+        elif apid == SDLS_EP_APID and ingress == "up" and self.sdls_ep is not None:
+            self.sdls_ep.take_payload(payload)  # carried out or refused, and answered
         elif self.packet_listeners:  # someone else's APID: the listeners had it (a bridge)
             self.stats["other_apid_payloads"] += 1
         else:
@@ -373,6 +390,11 @@ class SatelliteNode:
         self.stats["outside_packets_down"] += 1
         self._tm_ready()
         return True
+
+    def _send_down_ep(self, raw: bytes) -> None:
+        """An SDLS management reply (a TM packet), in this satellite's TM."""
+        self.spacecraft.send_tm(raw)
+        self._tm_ready()
 
     def _tm_ready(self) -> None:
         self.tm_has_data = True

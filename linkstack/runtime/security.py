@@ -35,6 +35,12 @@ A frame the guard refuses (bad MAC, unknown SPI, replayed or out of the window,
 missing key) is dropped before it reaches COP-1, counted by reason, and raises an
 alarm (``on_alarm``: the daemons log it, show it in their status and, on the ground,
 publish it on MQTT).
+
+SA and key management over the link (355.1: starting, stopping and rekeying SAs, key
+rotation during a run, over-the-air rekeying) is configured by ``[sdls.management]``
+(:class:`ManagementSettings`) and carried out by
+:mod:`linkstack.runtime.sdls_management`; the guard says which SA the last frame it
+verified came under (``last_spi``), which the spacecraft's manager asks of a command.
 """
 
 from __future__ import annotations
@@ -60,6 +66,7 @@ ALARM_EVERY_S = 10.0  # one log line per reason and end this often; every one is
 BOOT_BITS = 40  # the sender's start in its counters, ms since BOOT_EPOCH (until 2054)
 BOOT_EPOCH_S = 1_577_836_800  # 2020-01-01T00:00:00Z
 LASER_NODES = 4096  # a laser link's number: src * 4096 + dst (24 bits: 4,095 satellites)
+SDLS_EP_APID = 0x180  # SDLS management (355.1 commands and replies): runtime/sdls_management.py
 
 
 @dataclass(frozen=True)
@@ -104,6 +111,20 @@ class SaSettings:
 
 
 @dataclass(frozen=True)
+class ManagementSettings:
+    """``[sdls.management]``: SA and key management over the link (355.1; the
+    procedures, the spacecraft's manager and key rotation are
+    :mod:`linkstack.runtime.sdls_management`'s)."""
+
+    enabled: bool = True  # the spacecraft carries out SDLS-EP commands from the ground
+    # further uplink SAs, shaped as [sdls.uplink], unkeyed on board at the start: the
+    # SAs a rotation keys and starts (and the link's own SPI, once it is expired)
+    spare_spis: tuple[int, ...] = (4,)
+    key_ids: tuple[int, ...] = ()  # keys for rotations, written in the key file with the rest
+    master_key_id: int | None = None  # over-the-air rekeying's key (in the key file); None: none
+
+
+@dataclass(frozen=True)
 class SdlsSettings:
     """``[sdls]``: SDLS on linkstack's links (see the module docstring)."""
 
@@ -112,6 +133,7 @@ class SdlsSettings:
     uplink: SaSettings = field(default_factory=lambda: SaSettings(spi=1, key_id=1))
     downlink: SaSettings = field(default_factory=lambda: SaSettings(spi=2, key_id=2))
     laser: SaSettings = field(default_factory=lambda: SaSettings(spi=3, key_id=3))
+    management: ManagementSettings = field(default_factory=ManagementSettings)
 
     @property
     def tc_overhead(self) -> int:
@@ -126,7 +148,11 @@ class SdlsSettings:
         return self.laser.overhead if self.enabled else 0
 
     def key_ids(self) -> list[int]:
-        return sorted({sa.key_id for sa in (self.uplink, self.downlink, self.laser)})
+        ids = {sa.key_id for sa in (self.uplink, self.downlink, self.laser)}
+        ids.update(self.management.key_ids)
+        if self.management.master_key_id is not None:
+            ids.add(self.management.master_key_id)
+        return sorted(ids)
 
 
 # -- reading the table -----------------------------------------------------------------
@@ -141,12 +167,52 @@ def read_sdls(t: Table) -> SdlsSettings:
         uplink=_sa(t.table("uplink"), base.uplink),
         downlink=_sa(t.table("downlink"), base.downlink),
         laser=_sa(t.table("laser"), base.laser),
+        management=_management(t.table("management"), base.management),
     )
     t.done()
     spis = [out.uplink.spi, out.downlink.spi, out.laser.spi]
     if len(set(spis)) != len(spis):
         raise t.error("", f"the links' SPIs must differ, got {spis}")
+    spares = out.management.spare_spis
+    if set(spares) & set(spis):
+        raise t.error("management.spare_spis", f"must differ from the links' SPIs {spis}")
+    used = {out.uplink.key_id, out.downlink.key_id, out.laser.key_id}
+    master = out.management.master_key_id
+    if master is not None and master in used | set(out.management.key_ids):
+        raise t.error("management.master_key_id", "must be a key of its own")
+    if set(out.management.key_ids) & {out.downlink.key_id, out.laser.key_id}:
+        raise t.error("management.key_ids", "must not be the downlink's or the laser links' keys")
     return out
+
+
+def _management(t: Table, base: ManagementSettings) -> ManagementSettings:
+    out = replace(
+        base,
+        enabled=t.boolean("enabled", base.enabled),
+        spare_spis=_integers(t, "spare_spis", base.spare_spis, 1, 0xFFFE),
+        key_ids=_integers(t, "key_ids", base.key_ids, 0, 0xFFFF),
+        master_key_id=(
+            t.integer("master_key_id", 0, 0, 0xFFFF)
+            if t.has("master_key_id")
+            else base.master_key_id
+        ),
+    )
+    t.done()
+    return out
+
+
+def _integers(t: Table, key: str, default: tuple[int, ...], lo: int, hi: int) -> tuple[int, ...]:
+    """A list of distinct integers lo..hi."""
+    raw = t.raw(key, default)
+    if raw is default:
+        return default
+    if not isinstance(raw, list) or not all(
+        isinstance(v, int) and not isinstance(v, bool) and lo <= v <= hi for v in raw
+    ):
+        raise t.error(key, f"must be a list of integers {lo}..{hi}, got {raw!r}")
+    if len(set(raw)) != len(raw):
+        raise t.error(key, f"names one twice: {raw!r}")
+    return tuple(raw)
 
 
 _SA_KEYS = ("spi", "service", "iv_len", "sn_len", "mac_len", "window")
@@ -270,6 +336,7 @@ class FrameGuard:
         self.now = now
         self.on_alarm = on_alarm
         self.stats: Counter[str] = Counter()
+        self.last_spi: int | None = None  # the SA of the last frame check verified
         self._last_logged: dict[str, float] = {}
 
     def protect(self, plain: bytes) -> bytes:
@@ -288,7 +355,7 @@ class FrameGuard:
         if self.rx is None:
             return frame
         try:
-            _, plain = self.rx.process(frame)
+            spi, plain = self.rx.process(frame)
         except SdlsChecksumError:
             self.stats["refused_fecf"] += 1  # bit errors on the link: counted, no alarm
             return None
@@ -296,6 +363,7 @@ class FrameGuard:
             self._refused(exc.field, str(exc))
             return None
         self.stats["verified"] += 1
+        self.last_spi = spi
         return plain
 
     def _refused(self, reason: str, detail: str) -> None:

@@ -237,8 +237,9 @@ def test_a_key_procedure_over_several_keys_is_all_or_nothing():
         (None, ep.KeyActivation((99,)), 1, (EpStatus.UNKNOWN_KEY, 99)),
         (None, ep.KeyActivation((20, 20)), 1, (EpStatus.MALFORMED, 20)),
         (None, ep.SaStatusReply(1, 0x1B), 1, (EpStatus.NOT_SUPPORTED, 0)),
-        (None, ep.StopSa(4), None, (EpStatus.UNAUTHENTICATED, 0)),  # under no SA known
-        (None, ep.StopSa(4), 4, (EpStatus.UNAUTHENTICATED, 4)),  # under an unkeyed one
+        (None, ep.StopSa(4), None, (EpStatus.UNAUTHENTICATED, 4)),  # under no SA known
+        (None, ep.StopSa(5), 4, (EpStatus.UNAUTHENTICATED, 5)),  # under an unkeyed one
+        (None, ep.KeyActivation((20,)), 4, (EpStatus.UNAUTHENTICATED, 20)),
     ],
 )
 def test_what_is_refused_and_why(setup, pdu, via, expected):
@@ -256,10 +257,7 @@ def test_what_is_refused_and_why(setup, pdu, via, expected):
 def test_a_command_under_a_clear_sa_is_refused():
     manager = make(clear_sa=True)
     assert CLEAR_SA.spi in manager.security.sas  # operational: its frames go through
-    assert result(manager, ep.StopSa(1), via=CLEAR_SA.spi) == (
-        EpStatus.UNAUTHENTICATED,
-        CLEAR_SA.spi,
-    )
+    assert result(manager, ep.StopSa(1), via=CLEAR_SA.spi) == (EpStatus.UNAUTHENTICATED, 1)
     assert manager.state(1) is SaState.OPERATIONAL
 
 
