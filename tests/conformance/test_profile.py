@@ -97,6 +97,17 @@ BAD = [
     ("nmae = 'x'", "nmae", "unknown key (did you mean 'name'?)"),
     ("extends = 3", "extends", "must be a name or a path, got a number (3)"),
     ("[tm\n", "(syntax)", "not valid TOML"),
+    ("[[sdls.tc]]\nservice = 'aead'", "sdls.tc[0].spi", "every security association needs its SPI"),
+    ("[[sdls.tc]]\nspi = 0", "sdls.tc[0].spi", "must be in 1..65534, got 0"),
+    ("[[sdls.tm]]\nspi = 2\nservice = 'gcm'", "sdls.tm[0].service", "unknown service 'gcm'"),
+    ("[[sdls.tm]]\nspi = 2\niv_len = 8", "sdls.tm[0].iv_len", "AES-GCM's IV is 12 octets"),
+    ("[[sdls.tm]]\nspi = 2\nservice = 'auth'", "sdls.tm[0].sn_len", "needs a sequence number"),
+    ("[[sdls.tm]]\nspi = 2\nservice = 'clear'\nmac_len = 8", "sdls.tm[0].mac_len", "no MAC"),
+    ("[[sdls.aos]]\nspi = 3\nkey = 3", "sdls.aos[0].key", "did you mean 'key_id'?"),
+    ("[[sdls.aos]]\nspi = 3\nvcid = 64", "sdls.aos[0].vcid", "must be in 0..63, got 64"),
+    ("[[sdls.tc]]\nspi = 1\n[[sdls.tc]]\nspi = 1", "sdls.tc", "an SPI is given twice: [1, 1]"),
+    ("[[sdls.tx]]\nspi = 1", "sdls.tx", "unknown key"),
+    ("[sdls]\ntc = 1", "sdls.tc", "must be an array of tables ([[sdls.tc]])"),
 ]
 
 
@@ -125,3 +136,39 @@ def test_extends_names_a_built_in_profile_or_a_file_beside(tmp_path):
         load_profile(tmp_path / "mine.toml")
     with pytest.raises(ConfigError, match="no built-in profile"):
         load_profile("nope")
+
+
+def test_sdls_gives_each_kind_of_link_its_associations(tmp_path):
+    path = tmp_path / "sdls.toml"
+    path.write_text(
+        'extends = "linkstack"\n[tc]\nsegment_header = false\n[aos]\ninsert_zone_len = 4\n'
+        "[[sdls.tc]]\nspi = 1\nvcid = 0\n"
+        "[[sdls.tm]]\nspi = 2\nservice = 'auth'\nauth = 'HMAC_SHA256'\nsn_len = 4\n"
+        "mac_len = 32\nkey_id = 9\nabm = 'none'\n"
+        "[[sdls.tm]]\nspi = 5\nservice = 'clear'\n"
+    )
+    profile = load_profile(path)
+    (tc,), (tm, clear) = profile.sdls.tc, profile.sdls.tm
+    assert (tc.spi, tc.service, tc.ecs, tc.ekid, tc.vcid, tc.iv_len, tc.mac_len) == (
+        1,
+        "aead",
+        "AES256_GCM",
+        1,
+        0,
+        12,
+        16,
+    )
+    assert (tm.acs, tm.akid, tm.iv_len, tm.sn_len, tm.mac_len, tm.abm, tm.vcid) == (
+        "HMAC_SHA256",
+        9,
+        0,
+        4,
+        32,
+        "none",
+        None,
+    )
+    assert (clear.service, clear.iv_len, clear.mac_len) == ("clear", 0, 0)
+    links = profile.sdls_links()
+    assert set(links) == {"tc", "tm"}  # no [[sdls.aos]]: AOS frames are clear
+    assert links["tc"].segment_header is False and links["tm"].sas == (tm, clear)
+    assert not load_profile("linkstack").sdls.any and not load_profile("linkstack").sdls_links()
