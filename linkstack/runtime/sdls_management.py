@@ -52,7 +52,7 @@ import asyncio
 import logging
 import secrets
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable, Mapping
 from dataclasses import replace
 from typing import TYPE_CHECKING, TypeVar
@@ -93,6 +93,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("linkstack.security")
 
 T = TypeVar("T")
+KEPT_OUTCOMES = 32  # procedures a ground remembers the outcome of (a daemon runs for ever)
 
 
 def uplink_gvcid(config: UplinkConfig) -> Gvcid:
@@ -196,9 +197,16 @@ class GroundManagement:
     rekeying (:meth:`upload_keys`).
 
     It sends commands through ``ground`` (a COP-1 channel, :class:`Ground`) and takes
-    the replies among its downlink packets (``ground.on_packet`` is chained: other
-    packets go on where they went). A reply is awaited ``reply_timeout_s`` after
-    COP-1 has the command acknowledged."""
+    the replies among its downlink packets: it chains ``ground.on_packet`` and
+    ``ground.on_settled`` as they are when it is made (the other packets, and the
+    settled ones, go on where they went), so it is made after whoever sets them
+    (mission control makes it at the first ``MissionControl.sdls_management`` call).
+    A command waits for COP-1 to have it acknowledged (out of contact, as long as that
+    takes), its reply ``reply_timeout_s`` more.
+
+    What it does not survive: a restart of either end. A restarted ground sends under
+    the configured SA again, and a restarted spacecraft takes only that one: after a
+    rotation, restart both (or neither)."""
 
     def __init__(
         self,
@@ -226,7 +234,7 @@ class GroundManagement:
         self.pool = (sdls.uplink.spi, *sdls.management.spare_spis)
         self.counter = SequenceCounter()
         self.stats: Counter[str] = Counter()
-        self.outcomes: list[Outcome] = []
+        self.outcomes: deque[Outcome] = deque(maxlen=KEPT_OUTCOMES)  # the last few
         # per key id: the counters the next SA under it must start at or above
         self._floors: dict[int, SaCounters] = {}
         self._starts: dict[int, SaCounters] = {}  # SPI -> its send counters, once taken
