@@ -445,6 +445,13 @@ def _sdls_replayed(recs: list[Record]) -> list[Record]:
     return recs
 
 
+def _sdls_rtx_old_iv(recs: list[Record]) -> list[Record]:
+    """COP-1's retransmission of N(S) 253 sent as first protected, its IV and all (a
+    sender that keeps protected frames in its Sent Queue instead of protecting afresh)."""
+    _find(recs, "tc:rtx-253").data = _find(recs, "tc:P3#2").data
+    return recs
+
+
 @dataclass(frozen=True)
 class Broken:
     """One capture: what is wrong with it, the rules it must fail (``fails``), the unit
@@ -766,6 +773,11 @@ BROKEN: dict[str, Broken] = {
         "a protected Unlock sent again as it was (the same IV) after itself",
         "SDLS-SEQ-01", "tc:unlock-again", _sdls_replayed, "tm:lockout-b#0..tm:cleared#0",
         sdls=True,
+    ),
+    "sdls_rtx_old_iv": _b(
+        "a Type-AD frame retransmitted with the IV of its first copy (protected once, kept "
+        "in the Sent Queue) instead of a new one",
+        "SDLS-SEQ-01", "tc:rtx-253", _sdls_rtx_old_iv, _RTX, sdls=True,
     ),
     "sdls_mac_wrong": _b(
         "an AOS frame under SDLS with a bit of its encrypted data flipped (its FECF made "
