@@ -1007,7 +1007,7 @@ class Replayer:
             self.stats["units_decoded"] += 1
         if self.verbose or kind == "tc":
             what = f"{kind.upper()} frame VC {opened.vcid} ({len(raw)} octets"
-            text = f"{what}, {opened.fields_text()}): encrypted, not read (--keys)"
+            text = f"{what}, {opened.fields_text()}): encrypted, not read (no key for it)"
             self._event(events, unit, link, "frame", text)
         if opened.ocf is not None:
             self._ocf(link, unit, opened.ocf, events)

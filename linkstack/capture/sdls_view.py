@@ -74,6 +74,9 @@ class LinkSecurity:
     segment_header: bool = False
     insert_zone_len: int = 0
     fhec: bool = False
+    # SPIs whose key is not known beforehand (linkstack's spare uplink SAs, which a key
+    # rotation keys during a run): their frames are read as without a key
+    unkeyed: frozenset[int] = frozenset()
 
     def covers(self, vcid: int | None) -> bool:
         """Whether frames of virtual channel ``vcid`` carry a security header."""
@@ -84,10 +87,12 @@ class LinkSecurity:
 
     def describe(self) -> str:
         """The SAs in a few words: ``SPI 1 aead (VC 0)``."""
-        return ", ".join(
-            f"SPI {sa.spi} {sa.service}" + ("" if sa.vcid is None else f" (VC {sa.vcid})")
-            for sa in self.sas
-        )
+        out = []
+        for sa in self.sas:
+            notes = [] if sa.vcid is None else [f"VC {sa.vcid}"]
+            notes += ["spare: its key unknown"] if sa.spi in self.unkeyed else []
+            out.append(f"SPI {sa.spi} {sa.service}" + (f" ({', '.join(notes)})" if notes else ""))
+        return ", ".join(out)
 
 
 def from_uplink(up: UplinkConfig) -> dict[str, LinkSecurity] | None:
@@ -95,14 +100,18 @@ def from_uplink(up: UplinkConfig) -> dict[str, LinkSecurity] | None:
     was read into; None when SDLS is off): the uplink SA on linkstack's TC virtual
     channel, the downlink SA on every TM frame, the laser SA on every AOS frame,
     each with its key id, as :class:`~linkstack.runtime.security.FrameGuard` applies
-    them."""
+    them; and, with ``[sdls.management]``, the spare uplink SAs a key rotation starts,
+    their keys unknown (a rotation keys them during the run; it is not followed here)."""
     sdls = up.sdls
     if not sdls.enabled:
         return None
+    uplink = replace(sdls.uplink.association(), vcid=up.vcid)
+    spares = sdls.management.spare_spis if sdls.management.enabled else ()
     return {
         "tc": LinkSecurity(
-            (replace(sdls.uplink.association(), vcid=up.vcid),),
+            (uplink, *(replace(uplink, spi=spi) for spi in spares)),
             segment_header=up.tc_segment_header,
+            unkeyed=frozenset(spares),
         ),
         "tm": LinkSecurity((sdls.downlink.association(),)),
         "aos": LinkSecurity((sdls.laser.association(),)),
@@ -244,7 +253,7 @@ class SdlsView:
         readable = _strip(frame, kind, head_len, fields, layout) if sa.service in READABLE else None
         if sa.service == "clear":
             return replace(base, plain=readable)
-        if self.keys is None:
+        if self.keys is None or spi in link.unkeyed:
             return replace(base, plain=readable, key_missing=True)
         security = self._security_for(kind, sa, link, len(frame), ocf)
         if security is None:

@@ -207,6 +207,8 @@ class SdlsProfile:
     tc: tuple[SecurityAssociation, ...] = ()
     tm: tuple[SecurityAssociation, ...] = ()
     aos: tuple[SecurityAssociation, ...] = ()
+    # (kind, SPI) of SAs whose key is not known beforehand (a scenario's spare SAs)
+    unkeyed: frozenset[tuple[str, int]] = frozenset()
 
     @property
     def any(self) -> bool:
@@ -236,16 +238,27 @@ class Profile:
         :class:`~linkstack.capture.sdls_view.SdlsView`)."""
         from linkstack.capture.sdls_view import LinkSecurity  # noqa: PLC0415 - SDLS, when used
 
+        sdls = self.sdls
+
+        def unkeyed(kind: str) -> frozenset[int]:
+            return frozenset(spi for k, spi in sdls.unkeyed if k == kind)
+
         out = {}
-        if self.sdls.tc:
+        if sdls.tc:
             out["tc"] = LinkSecurity(
-                self.sdls.tc, fecf=self.tc.fecf, segment_header=self.tc.segment_header
+                sdls.tc,
+                fecf=self.tc.fecf,
+                segment_header=self.tc.segment_header,
+                unkeyed=unkeyed("tc"),
             )
-        if self.sdls.tm:
-            out["tm"] = LinkSecurity(self.sdls.tm, fecf=self.tm.fecf)
-        if self.sdls.aos:
+        if sdls.tm:
+            out["tm"] = LinkSecurity(sdls.tm, fecf=self.tm.fecf, unkeyed=unkeyed("tm"))
+        if sdls.aos:
             out["aos"] = LinkSecurity(
-                self.sdls.aos, fecf=self.aos.fecf, insert_zone_len=self.aos.insert_zone_len
+                sdls.aos,
+                fecf=self.aos.fecf,
+                insert_zone_len=self.aos.insert_zone_len,
+                unkeyed=unkeyed("aos"),
             )
         return out
 
@@ -458,7 +471,7 @@ def _sdls(t: Table) -> SdlsProfile:
         spis = [sa.spi for sa in sas]
         if len(set(spis)) != len(spis):
             raise t.error(kind, f"an SPI is given twice: {spis}")
-    return SdlsProfile(**kinds)
+    return SdlsProfile(tc=kinds["tc"], tm=kinds["tm"], aos=kinds["aos"])
 
 
 def _sa(t: Table) -> SecurityAssociation:

@@ -52,6 +52,10 @@ enabled = true
 service = "auth"
 sn_len = 8
 """
+SDLS_LINE = (
+    "sdls: TC SPI 1 aead (VC 0), SPI 4 aead (VC 0, spare: its key unknown); TM SPI 2 auth; "
+    "AOS SPI 3 aead; keys 1, 2, 3"
+)
 KEYS = Keyring.from_mapping({1: bytes(range(32)), 2: bytes(range(1, 33)), 3: bytes(range(2, 34))})
 
 
@@ -176,7 +180,7 @@ def test_without_the_keys_what_is_not_encrypted_is_read(sdls_run):
     assert f"{sealed:,} encrypted and not read (no key: --keys KEYFILE)" in text
     assert "encrypted frames not decrypted (give the keys: --keys KEYFILE)" in text
     assert "not checked: their links' frames are encrypted" in text
-    assert "encrypted, not read (--keys)" in text  # each TC frame says so
+    assert "encrypted, not read (no key for it)" in text  # each TC frame says so
 
 
 def test_without_the_associations_the_frames_make_no_sense(sdls_run):
@@ -232,7 +236,7 @@ def test_the_command_line(sdls_run, tmp_path, capsys):
     rc = cli.main(["replay", str(path), "--scenario", str(scenario), "--keys", str(keys)])
     out = capsys.readouterr().out
     assert rc == 0, out
-    assert "sdls: TC SPI 1 aead (VC 0); TM SPI 2 auth; AOS SPI 3 aead; keys 1, 2, 3" in out
+    assert SDLS_LINE in out
     assert "result    every unit decoded, every check passed" in out
     assert cli.main(["replay", str(path), "--keys", str(keys)]) == 2
     assert "--keys: the keys need the links' security associations" in capsys.readouterr().err
@@ -388,3 +392,24 @@ def test_the_demo_writes_its_keys_beside_its_capture(tmp_path):
     r = result.replayer
     assert r.stats["messages_Answer"] >= 3 and not r.refused
     assert "result    every unit decoded, every check passed" in out
+
+
+def test_a_spare_sa_of_the_scenario_is_known_and_its_key_is_not(tmp_path):
+    """[sdls.management] spare_spis: the SAs a key rotation starts during a run. A frame
+    under one is on a known SPI (no refusal), read as without a key, even with keys: the
+    rotation gave it a key these tools do not follow."""
+    on = tmp_path / "on.toml"
+    on.write_text(SCENARIO + "[sdls.management]\nspare_spis = [7]\n", "utf-8")
+    view = sdls_of(str(on), None)
+    assert view is not None
+    tc = view.links["tc"]
+    assert [sa.spi for sa in tc.sas] == [1, 7] and tc.unkeyed == {7}
+    spare = tc.sas[1]
+    sender = FrameSecurity("tc", [spare], KEYS, fecf=True, segment_header=True)
+    frame = sender.apply(TcFrame(0x45, 0, b"\x07" * 40, TcFrameType.AD, 3, map_id=0).pack(), 7)
+    opened = SdlsView(view.links, KEYS).open("tc", frame)
+    assert (opened.spi, opened.refusal, opened.key_missing, opened.sealed) == (7, "", True, True)
+    off = tmp_path / "off.toml"
+    off.write_text(SCENARIO + "[sdls.management]\nenabled = false\n", "utf-8")
+    view = sdls_of(str(off), None)
+    assert view is not None and [sa.spi for sa in view.links["tc"].sas] == [1]

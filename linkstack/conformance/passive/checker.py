@@ -43,6 +43,7 @@ from linkstack.errors import ConfigError, LinkstackError
 
 if TYPE_CHECKING:
     from linkstack.capture.sdls_view import LinkSecurity, SdlsView
+    from linkstack.ccsds.sdls import SecurityAssociation
     from linkstack.ccsds.sdls_keys import Keyring
 
 __all__ = [
@@ -209,5 +210,10 @@ def with_scenario_sdls(profile: Profile, links: Mapping[str, LinkSecurity] | Non
         return profile
     from linkstack.conformance.profile import SdlsProfile  # noqa: PLC0415
 
-    sas = {kind: link.sas for kind, link in links.items()}
-    return dataclasses.replace(profile, sdls=SdlsProfile(**sas))
+    def sas(kind: str) -> tuple[SecurityAssociation, ...]:
+        link = links.get(kind)
+        return link.sas if link is not None else ()
+
+    unkeyed = frozenset((kind, spi) for kind, link in links.items() for spi in link.unkeyed)
+    sdls = SdlsProfile(tc=sas("tc"), tm=sas("tm"), aos=sas("aos"), unkeyed=unkeyed)
+    return dataclasses.replace(profile, sdls=sdls)

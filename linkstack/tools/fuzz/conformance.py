@@ -52,7 +52,10 @@ def _conform_session(sdls: bool = False) -> tuple[Profile, list[list[_Unit]]]:
         profile = _load_profile("linkstack")
         if sdls:
             profile = dataclasses.replace(
-                profile, sdls=SdlsProfile(**{k: (sa,) for k, sa in SDLS_SAS.items()})
+                profile,
+                sdls=SdlsProfile(
+                    tc=(SDLS_SAS["tc"],), tm=(SDLS_SAS["tm"],), aos=(SDLS_SAS["aos"],)
+                ),
             )
         _CONFORM_SESSION[sdls] = (profile, units)
     return _CONFORM_SESSION[sdls]
