@@ -294,12 +294,13 @@ class AosReceiver(PacketFrameReceiver):
             cfg.frame_length - (OCF_LEN if cfg.ocf else 0) - (FECF_LEN if cfg.fecf else 0)
         )
 
-    def receive(self, frame: bytes) -> ReceivedFrame | None:
+    def receive(self, frame: bytes, fecf_checked: bool = False) -> ReceivedFrame | None:
+        """One frame in; ``fecf_checked``: as :meth:`TmReceiver.receive`'s."""
         cfg = self.config
         if len(frame) != cfg.frame_length:
             self._drop("bad_length")
             return None
-        if cfg.fecf and crc16_ccitt(frame):
+        if cfg.fecf and not fecf_checked and crc16_ccitt(frame):
             self._drop("bad_fecf")
             return None
         w0, count_hi, count_lo, signaling = _HDR.unpack_from(frame)

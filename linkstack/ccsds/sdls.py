@@ -211,6 +211,9 @@ class SaCounters:
     sn: int = 0
 
 
+_NO_FECF = bytes(FECF_LEN)  # a plain frame's FECF not computed (process, plain_fecf False)
+
+
 def _check_counter(received: int, expected: int, octets: int, window: int, what: str) -> None:
     """Anti-replay: ``received`` must be within ``window`` of ``expected`` (the next
     value due), modulo the field's range; behind it is a replay, far ahead out of window."""
@@ -401,13 +404,16 @@ class FrameSecurity:
 
     # -- receiving -------------------------------------------------------------------------------
 
-    def process(self, protected: bytes) -> tuple[int, bytes]:
+    def process(self, protected: bytes, *, plain_fecf: bool = True) -> tuple[int, bytes]:
         """Check ``protected`` and return (SPI, the plain frame, as :meth:`apply`
         takes it). A refusal raises :class:`SdlsError` with its reason, is counted in
-        ``stats`` and changes nothing else."""
+        ``stats`` and changes nothing else. ``plain_fecf`` False: the plain frame's
+        FECF octets are left zero, not computed, for a receiver told the protected
+        frame's was checked here (a CRC of the frame saved, of the three a TM frame
+        would otherwise cost: the protected one's, the plain one's, the receiver's)."""
         try:
             spi, plain, counters = self._process(
-                protected if isinstance(protected, bytes) else bytes(protected)
+                protected if isinstance(protected, bytes) else bytes(protected), plain_fecf
             )
         except SdlsError as exc:
             self.stats[f"refused_{exc.field}"] += 1
@@ -417,7 +423,9 @@ class FrameSecurity:
         self.stats["processed"] += 1
         return spi, plain
 
-    def _process(self, frame: bytes) -> tuple[int, bytes, tuple[int, int] | None]:
+    def _process(
+        self, frame: bytes, plain_fecf: bool = True
+    ) -> tuple[int, bytes, tuple[int, int] | None]:
         layout = self.layout
         n = len(frame)
         # the size first where the channel fixes it, then the CRC (damage, not an attack),
@@ -494,7 +502,7 @@ class FrameSecurity:
             head = bytes(header)
         plain = b"".join((head, data, view[mac_at + sa.mac_len : n - layout.fecf_len]))
         if layout.fecf:
-            plain += crc16_ccitt(plain).to_bytes(FECF_LEN, "big")
+            plain += crc16_ccitt(plain).to_bytes(FECF_LEN, "big") if plain_fecf else _NO_FECF
         return spi, plain, counters
 
     def _cipher(self, sa: SecurityAssociation) -> Cipher:

@@ -359,14 +359,16 @@ class TmReceiver(PacketFrameReceiver):
         super().__init__(256)
         self._next_mc: int | None = None
 
-    def receive(self, frame: bytes) -> ReceivedFrame | None:
+    def receive(self, frame: bytes, fecf_checked: bool = False) -> ReceivedFrame | None:
+        """One frame in; ``fecf_checked``: its FECF was checked already (SDLS checks
+        the protected frame's and hands the plain frame on without one computed)."""
         cfg = self.config
         n = len(frame)
         if n != cfg.frame_length:
             self._drop("bad_length")
             return None
         if cfg.fecf:
-            if crc16_ccitt(frame):
+            if not fecf_checked and crc16_ccitt(frame):
                 self._drop("bad_fecf")
                 return None
             n -= FECF_LEN

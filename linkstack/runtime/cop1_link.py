@@ -370,14 +370,17 @@ class Ground:
         raw = decoded.frame
         if self.on_frame is not None and not self.on_plain_frame:
             self.on_frame(raw)
-        if self.guard is not None:
-            checked = self.guard.check(raw)
+        guard = self.guard
+        if guard is not None:
+            # the plain frame's FECF is computed only for someone who takes it whole
+            handed = self.on_frame is not None and self.on_plain_frame
+            checked = guard.check(raw, plain_fecf=handed)
             if checked is None:
                 return  # refused by SDLS: counted and alarmed there, never seen by COP-1
             raw = checked
         if self.on_frame is not None and self.on_plain_frame:
             self.on_frame(raw)
-        frame = self.tm_rx.receive(raw)
+        frame = self.tm_rx.receive(raw, fecf_checked=guard is not None)
         if frame is None:
             return
         now = self.clock.now()

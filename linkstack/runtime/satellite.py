@@ -226,11 +226,11 @@ class SatelliteNode:
             return
         raw = decoded.frame
         if rx.guard is not None:
-            checked = rx.guard.check(raw)
+            checked = rx.guard.check(raw, plain_fecf=False)
             if checked is None:
                 return  # refused by SDLS: counted and alarmed there
             raw = checked
-        frame = rx.aos.receive(raw)
+        frame = rx.aos.receive(raw, fecf_checked=rx.guard is not None)
         if frame is None:
             return
         t_s = self.site.clock.now()

@@ -351,11 +351,13 @@ class FrameGuard:
             return True
         return (frame[2] >> 2) & 0x3F == self.vcid
 
-    def check(self, frame: bytes) -> bytes | None:
+    def check(self, frame: bytes, plain_fecf: bool = True) -> bytes | None:
+        """The plain frame of a received ``frame``, or None (refused). ``plain_fecf``
+        False: its FECF is left uncomputed, for a receiver told it was checked."""
         if self.rx is None:
             return frame
         try:
-            spi, plain = self.rx.process(frame)
+            spi, plain = self.rx.process(frame, plain_fecf=plain_fecf)
         except SdlsChecksumError:
             self.stats["refused_fecf"] += 1  # bit errors on the link: counted, no alarm
             return None

@@ -370,3 +370,20 @@ def test_a_frame_made_elsewhere_is_multiplexed_with_this_channels_count_clcw_and
     other = TmMasterChannel(replace(cfg, scid=72))
     with pytest.raises(EncodeError, match="scid"):
         other.multiplex(theirs(1))
+
+
+def test_a_receiver_told_the_fecf_was_checked_does_not_check_it_again():
+    """SDLS checks the protected frame's FECF and hands the plain frame on with its
+    FECF octets zero (FrameSecurity.process(plain_fecf=False)): the receiver takes it
+    only when told so; otherwise a zero FECF is damage."""
+    cfg = TmConfig(frame_length=64, scid=5, ocf=True)
+    mc = TmMasterChannel(cfg)
+    mc.ocf = bytes(4)
+    mc.push(0, SpacePacket(0x20, b"x" * 20).pack())
+    mc.flush()
+    (frame,) = mc.drain()
+    bare = frame[:-2] + b"\x00\x00"
+    rx = TmReceiver(cfg)
+    assert rx.receive(bare) is None and rx.stats["bad_fecf"] == 1
+    got = TmReceiver(cfg).receive(bare, fecf_checked=True)
+    assert got is not None and got.packets == [SpacePacket(0x20, b"x" * 20).pack()]

@@ -18,11 +18,24 @@ def test_the_bench_frames_are_protected_and_processed_back():
             protected = tx.apply(p, sa.spi)
             assert len(protected) == sdls.FRAME_LEN
             assert rx.process(protected) == (sa.spi, p)
+            # as received: the same frame, its FECF left for the receiver told it was checked
+            rx.set_receive_counters(
+                sa.spi,
+                SaCounters(
+                    *(
+                        c - 1 if c else 0
+                        for c in (rx.receive_counters(sa.spi).iv, rx.receive_counters(sa.spi).sn)
+                    )
+                ),
+            )
+            spi, bare = rx.process(protected, plain_fecf=False)
+            assert (spi, bare[:-2], bare[-2:]) == (sa.spi, p[:-2], b"\x00\x00")
         assert rx.receive_counters(sa.spi) == SaCounters(iv=3 if sa.iv_len else 0, sn=3)
     results = sdls._cases(sdls.AEAD, "tm aead", count=5, repeat=2)
     assert [(r.case, r.units, r.octets, r.runs) for r in results] == [
         ("tm aead apply", 5, 5 * 1115, 2),
         ("tm aead process", 5, 5 * 1115, 2),
+        ("tm aead process, as received", 5, 5 * 1115, 2),
     ]
 
 

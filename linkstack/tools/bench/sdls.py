@@ -4,6 +4,9 @@ Cases, each over the same frames (1115 octets protected, with OCF and FECF):
 - aead apply / process: AES-256-GCM authenticated encryption with a 4-octet sequence
   number and a 16-octet MAC (linkstack's own links' SA), the whole of
   ``FrameSecurity.apply`` and ``process`` (the security header, the FECF, the counters);
+- aead process, as received: ``process(plain_fecf=False)``, what linkstack's TM and
+  AOS receivers do (the protected frame's FECF checked, the plain frame's not
+  computed: the receiver is told it was checked);
 - auth apply / process: AES-CMAC authentication only, the same way;
 - and, to say where the time goes, the parts alone: AES-256-GCM over the data field
   (pyca/cryptography, OpenSSL) and one FECF (CRC-16, crcmod) over the frame. ``apply``
@@ -68,10 +71,22 @@ def _cases(sa: SecurityAssociation, name: str, count: int, repeat: int) -> list[
         for f in protected:
             process(f)
 
+    def received_all() -> None:
+        rx.set_receive_counters(spi, SaCounters())
+        process = rx.process
+        for f in protected:
+            process(f, plain_fecf=False)
+
     octets = count * FRAME_LEN
     return [
         Result(f"{name} apply", count, octets, time_runs(apply_all, repeat, warmup=1)),
         Result(f"{name} process", count, octets, time_runs(process_all, repeat, warmup=1)),
+        Result(
+            f"{name} process, as received",
+            count,
+            octets,
+            time_runs(received_all, repeat, warmup=1),
+        ),
     ]
 
 
