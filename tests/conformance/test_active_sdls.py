@@ -20,6 +20,7 @@ import re
 import signal
 import subprocess
 import sys
+import time
 import urllib.request
 from pathlib import Path
 
@@ -34,6 +35,8 @@ from linkstack.conformance.active.report import format_text
 from linkstack.conformance.active.runner import ActiveConfig
 from linkstack.conformance.active.sdls import TcSecurity, first_counters
 from linkstack.conformance.active.stub import AcceptAllSat
+from linkstack.daemon.wire import PortPlan
+from linkstack.runtime import scenario as scenario_file
 from linkstack.runtime.cop1_link import Spacecraft, UplinkConfig
 from linkstack.runtime.security import BOOT_EPOCH_S, Guards, SaSettings, SdlsSettings, boot_stamp
 from linkstack.tools.cli import main as cli_main
@@ -218,7 +221,9 @@ def sdls_sat(tmp_path_factory):
     """A sat daemon (CS-06 only) with SDLS on, its HTTP port open; it writes the keys."""
     d = Daemons(tmp_path_factory.mktemp("active-sdls"))
     http = free_block(0, 3)
-    d.scenario.write_text(d.scenario.read_text().replace("http_port = 0", f"http_port = {http}"))
+    text = d.scenario.read_text().replace("http_port = 0", f"http_port = {http}")
+    d.scenario.write_text(f"{text}check_source = false\n")  # [daemon]: a tester without
+    # the scenario (a profile's association) sends from a port of its own
     d.scenario = with_sdls(d.scenario, d.folder / "keys.json")
     d.http_sat = f"http://127.0.0.1:{http + 2}"
     d.start("sat", "--name", SATELLITE)
@@ -272,6 +277,28 @@ def test_the_sat_daemon_with_sdls_passes_every_case(sdls_sat):
     assert "counters at or below those it took (--sdls-counter)" in out.stdout
 
 
+def test_the_sat_daemon_with_sdls_passes_with_a_profiles_association(sdls_sat, tmp_path):
+    """Without the scenario: the association from a profile, the ports given, and the
+    counters' start given (the daemon's ground would start now on link 6)."""
+    keys = sdls_sat.folder / "keys.json"
+    profile = tmp_path / "profile.toml"
+    profile.write_text(f'name = "sdls"\nextends = "linkstack"\n{PROFILE_SDLS}')
+    settings = scenario_file.load(sdls_sat.scenario)
+    d = settings.daemon
+    plan = PortPlan(settings.scenario, d.host, d.channel_port, d.node_port)
+    sa = settings.emulation.uplink.sdls.uplink.association()
+    start = first_counters(sa, LINK, boot_stamp(time.time())).iv
+    out = conform(
+        "--role", "sat", "--profile", str(profile), "--keys", str(keys),
+        "--target", f"udp://127.0.0.1:{plan.uplink(SATELLITE).node_port}",
+        "--listen", str(plan.downlink(SATELLITE).channel_port), "--sdls-counter", str(start),
+        "--rules", "SDLS-*", "--timeout", "10",
+    )  # fmt: skip
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert verdicts(out.stdout) == {"ACT-CLCW-01": "PASS"} | dict.fromkeys(SDLS_IDS, "PASS")
+    assert f"the tester's first IV {start:#x}, from profile {profile}" in out.stdout
+
+
 def test_a_sat_daemon_without_sdls_fails_every_attack(tmp_path):
     """The same tester against a sat daemon whose scenario has SDLS off."""
     d = Daemons(tmp_path)
@@ -293,11 +320,22 @@ def test_a_sat_daemon_without_sdls_fails_every_attack(tmp_path):
     assert f"result: FAIL: {len(ATTACKS)} failed" in out.stdout
 
 
+PROFILE_SDLS = """
+[[sdls.tc]]
+spi = 1
+service = "aead"
+key_id = 1
+vcid = 0
+"""
+
+
 def test_the_stub_fails_every_attack_over_udp(tmp_path):
+    """The association from a profile this time: no scenario at all."""
     base = free_block(2)
     keys = tmp_path / "keys.json"
-    Keyring.generate([1, 2, 3]).write(keys)
-    scenario = with_sdls(Daemons(tmp_path).scenario, keys)  # its ports are free: nothing runs
+    Keyring.generate([1]).write(keys)
+    profile = tmp_path / "profile.toml"
+    profile.write_text(f'name = "sdls"\nextends = "linkstack"\n{PROFILE_SDLS}')
     stub = subprocess.Popen(
         [
             sys.executable, "-m", "linkstack.conformance.active.stub", "--scid", hex(SCID),
@@ -308,7 +346,7 @@ def test_the_stub_fails_every_attack_over_udp(tmp_path):
     )  # fmt: skip
     try:
         out = conform(
-            "--role", "sat", "--scenario", str(scenario), "--satellite", SATELLITE,
+            "--role", "sat", "--profile", str(profile), "--keys", str(keys),
             "--target", f"udp://127.0.0.1:{base}", "--listen", str(base + 1),
             "--rules", "SDLS-*", "--timeout", "10",
         )  # fmt: skip
@@ -316,6 +354,8 @@ def test_the_stub_fails_every_attack_over_udp(tmp_path):
         stub.send_signal(signal.SIGTERM)
         stub.communicate(timeout=HANG_S)
     assert out.returncode == 1, out.stdout + out.stderr
+    setup = f"SDLS SA 1 (aead, key 1); the tester's first IV 0x1, from profile {profile}"
+    assert setup in out.stdout
     got = verdicts(out.stdout)
     assert got == {"ACT-CLCW-01": "PASS", "SDLS-ACT-01": "PASS"} | dict.fromkeys(ATTACKS, "FAIL")
     block = out.stdout.split("FAIL  SDLS-ACT-05")[1].split("\n\n")[0]
@@ -327,7 +367,11 @@ def test_sdls_options_without_an_association_are_refused(tmp_path, capsys):
     Keyring.generate([1, 2, 3]).write(keys)
     plain = Daemons(tmp_path).scenario
     missing = with_sdls(plain, tmp_path / "none.json")
+    profile = tmp_path / "profile.toml"
+    profile.write_text(f'name = "sdls"\n{PROFILE_SDLS}')
     for args, words in (
+        (["--role", "sat", "--target", "udp://127.0.0.1:9", "--listen", "9",
+          "--profile", str(profile)], "--keys: give the key file"),
         (["--role", "sat", "--target", "udp://127.0.0.1:9", "--listen", "9", "--keys", str(keys)],
          "--keys: no SDLS security association"),
         (["--role", "sat", "--scenario", str(plain), "--sdls-counter", "5"],

@@ -21,8 +21,9 @@ needed, and the sat role learns the SCID from the spacecraft's TM frames.
 SDLS (sat role): with a scenario whose ``[sdls]`` is enabled, the tester protects its TC
 frames with the uplink's security association and the key file (``--keys``, default
 the scenario's ``key_file``), its counters starting where the satellite's ground would
-if it started now (``--sdls-counter`` sets another start); see
-:mod:`linkstack.conformance.active.sdls`.
+if it started now; without one, with a profile's ``[[sdls.tc]]`` of the virtual
+channel under test and ``--keys``, its counters starting at 1. ``--sdls-counter`` sets
+another start; see :mod:`linkstack.conformance.active.sdls`.
 """
 
 from __future__ import annotations
@@ -56,7 +57,8 @@ from linkstack.conformance.active.runner import (
 from linkstack.errors import ConfigError
 
 if TYPE_CHECKING:
-    from linkstack.runtime.security import SdlsSettings
+    from linkstack.ccsds.sdls import SecurityAssociation
+    from linkstack.conformance.profile import Profile
 
 ACQUISITION = b"\x55" * 16  # the "hello": an acquisition sequence, which a receiver ignores
 
@@ -131,6 +133,8 @@ def build_config(
     if args.scenario or args.satellite:
         cfg, target, listen, host, more, sdls = _from_scenario(cfg, args, role)
         notes += more
+    if sdls is None:  # the scenario's SDLS, else the profile's
+        sdls = _profile_sdls(profile, args.vcid if args.vcid is not None else cfg.vcid)
     cfg, more = _with_sdls(cfg, args, sdls, role)
     notes += more
     if args.target:
@@ -174,21 +178,26 @@ def build_config(
 
 @dataclass(frozen=True)
 class SdlsSource:
-    """Where the TC channel's security association comes from: a scenario's ``[sdls]``,
-    the number of the satellite's link (its counters' layout) and the longest TC frame."""
+    """The TC channel's security association and where it came from (a scenario's
+    ``[sdls]``, or a profile's), with what goes with it: the key file to read unless
+    ``--keys`` names one, the number of the satellite's link (its ground's counters'
+    layout; None: not linkstack's), the longest TC frame and the SPIs the endpoint may
+    know besides."""
 
-    settings: SdlsSettings
-    link: int | None
-    tc_max_frame_length: int
+    sa: SecurityAssociation
     where: str
+    tc_max_frame_length: int
+    known_spis: tuple[int, ...] = ()
+    link: int | None = None
+    key_file: Path | None = None
 
 
 def _from_scenario(
     cfg: ActiveConfig, args: argparse.Namespace, role: str
-) -> tuple[ActiveConfig, tuple[str, int], tuple[str, int], str, list[str], SdlsSource]:
+) -> tuple[ActiveConfig, tuple[str, int], tuple[str, int], str, list[str], SdlsSource | None]:
     """The configuration with what the scenario's port plan and settings give, the
     target and listen addresses, the daemons' host, where the values came from, and
-    the scenario's SDLS."""
+    the scenario's SDLS on the uplink (None when it is off)."""
     from linkstack.daemon.wire import PortPlan  # noqa: PLC0415
     from linkstack.runtime import scenario as scenario_file  # noqa: PLC0415
 
@@ -230,36 +239,58 @@ def _from_scenario(
         f"{up.name} node port {up.node_port} and channel port {up.channel_port}, "
         f"{down.name} node port {down.node_port} and channel port {down.channel_port}"
     ]
-    # the satellite's link number: its node number, as linkstack's ground counts it
-    sdls = SdlsSource(
-        link.sdls, names.index(name) + 1, link.tc_max_frame_length, f"scenario {settings.source}"
-    )
+    sdls = None
+    if link.sdls.enabled:
+        s = link.sdls
+        sdls = SdlsSource(
+            s.uplink.association(),
+            f"scenario {settings.source}",
+            link.tc_max_frame_length,
+            known_spis=(s.downlink.spi, s.laser.spi, *s.management.spare_spis),
+            link=names.index(name) + 1,  # its node number, as linkstack's ground counts it
+            key_file=Path(s.key_file),
+        )
     return cfg, target, listen, d.host, notes, sdls
+
+
+def _profile_sdls(profile: Profile, vcid: int) -> SdlsSource | None:
+    """The profile's TC security association of virtual channel ``vcid`` (one bound to
+    it, else one of every channel), or None."""
+    sdls = profile.sdls
+    sas = [sa for sa in sdls.tc if sa.vcid == vcid] or [sa for sa in sdls.tc if sa.vcid is None]
+    if not sas:
+        return None
+    sa = sas[0]
+    others = tuple(x.spi for x in (*sdls.tc, *sdls.tm, *sdls.aos) if x.spi != sa.spi)
+    return SdlsSource(
+        sa, f"profile {profile.source}", profile.tc.max_frame_length, known_spis=others
+    )
 
 
 def _with_sdls(
     cfg: ActiveConfig, args: argparse.Namespace, source: SdlsSource | None, role: str
 ) -> tuple[ActiveConfig, list[str]]:
-    """The configuration with the TC channel's SDLS (when the source has it enabled),
-    and what the report's setup says of it."""
+    """The configuration with the TC channel's SDLS, when there is an association, and
+    what the report's setup says of it."""
     keys_path: Path | None = args.keys
     counter: int | None = args.sdls_counter
-    if source is None or not source.settings.enabled:
+    if source is None:
         for option, value in (("--keys", keys_path), ("--sdls-counter", counter)):
             if value is not None:
                 raise ConfigError(
                     "active",
                     option,
                     "no SDLS security association to use it with: give --scenario FILE "
-                    "whose [sdls] has enabled = true",
+                    "whose [sdls] has enabled = true, or --profile FILE with a [[sdls.tc]] "
+                    "of the virtual channel under test",
                 )
         return cfg, []
     if role == GROUND:
         raise ConfigError(
             "active",
             "--role",
-            f"{source.where} runs SDLS, and the ground role does not (the ground would refuse "
-            "the tester's TM frames): give a scenario with [sdls] enabled = false",
+            f"{source.where} has SDLS on the uplink, and the ground role does not run it (the "
+            "ground would refuse the tester's TM frames): give one without [sdls]",
         )
     from linkstack.ccsds.sdls_keys import Keyring  # noqa: PLC0415 - cryptography, when used
     from linkstack.conformance.active.sdls import (  # noqa: PLC0415
@@ -269,10 +300,13 @@ def _with_sdls(
     )
     from linkstack.runtime.security import boot_stamp  # noqa: PLC0415
 
-    settings = source.settings
-    path = keys_path if keys_path is not None else Path(settings.key_file)
+    path = keys_path if keys_path is not None else source.key_file
+    if path is None:
+        raise ConfigError(
+            "active", "--keys", f"give the key file of the SDLS association of {source.where}"
+        )
     keys = Keyring.from_file(path)
-    sa = settings.uplink.association()
+    sa = source.sa
     kid = sa.ekid if sa.ekid is not None else sa.akid
     if kid is not None and kid not in keys:
         raise ConfigError(str(path), "keys", f"no key {kid}, the one of the uplink's SA {sa.spi}")
@@ -283,14 +317,8 @@ def _with_sdls(
     elif source.link is not None:
         first = first_counters(sa, source.link, boot_stamp(time.time()))
     else:
-        first = counters_at(sa, 1)
-    security = TcSecurity(
-        sa,
-        keys,
-        first,
-        source.tc_max_frame_length,
-        known_spis=(settings.downlink.spi, settings.laser.spi),
-    )
+        first = counters_at(sa, 1)  # an endpoint not linkstack's: from the bottom
+    security = TcSecurity(sa, keys, first, source.tc_max_frame_length, source.known_spis)
     note = f"{security.describe()}, from {source.where}; keys from {path}"
     return replace(cfg, sdls=security), [note]
 
