@@ -42,6 +42,7 @@ from linkstack.conformance.active.runner import (
 from linkstack.conformance.active.stub import AcceptAllSat
 from linkstack.daemon.wire import arrival
 from linkstack.runtime.cop1_link import Spacecraft, UplinkConfig
+from linkstack.runtime.security import SdlsSettings
 from linkstack.tools.cli import main as cli_main
 from tests.ports import free_block
 
@@ -51,6 +52,7 @@ SCID = 0x45  # CS-06: the sixth satellite from 0x40
 LINKS = 48  # the default scenario's: 12 uplinks, 12 downlinks, 24 laser directions
 HANG_S = 60.0  # against hangs only
 
+SDLS_OFF = "[sdls]\nenabled = false\n"  # whatever the default: SDLS is test_active_sdls.py's
 SAT_IDS = [c.id for c in SAT_CASES]
 ACT_IDS = [i for i in SAT_IDS if i.startswith("ACT-")]  # SDLS-ACT-*: test_active_sdls.py
 GROUND_IDS = [c.id for c in GROUND_CASES]
@@ -90,7 +92,8 @@ class InProcessSat:
 
     def __init__(self, config: UplinkConfig | None = None, farm: Farm | None = None) -> None:
         self.down = _Downlink()
-        self.spacecraft = Spacecraft(config or UplinkConfig(scid=SCID), _Clock(), self.down)
+        config = config or UplinkConfig(scid=SCID, sdls=SdlsSettings(enabled=False))
+        self.spacecraft = Spacecraft(config, _Clock(), self.down)
         if farm is not None:
             self.spacecraft.farm = farm
 
@@ -129,7 +132,11 @@ def test_the_project_spacecraft_passes_every_case_in_process():
 
 
 def test_in_the_error_detecting_mode_a_single_bit_error_loses_the_frame():
-    detect = UplinkConfig(scid=SCID, cltu_coding=CltuCoding(mode=DecodeMode.DETECT))
+    detect = UplinkConfig(
+        scid=SCID,
+        cltu_coding=CltuCoding(mode=DecodeMode.DETECT),
+        sdls=SdlsSettings(enabled=False),
+    )
     config = ActiveConfig(timeout_s=2.0, cltu_mode=DecodeMode.DETECT)
     assert failing(run_in_process(InProcessSat(detect), config)) == set()
     # the tester told "correct" while the spacecraft detects: BCH-02 fails, nothing else
@@ -204,13 +211,15 @@ def verdicts(stdout: str) -> dict[str, str]:
 
 class Daemons:
     """``linkstack daemon`` processes on a scenario of their own (free ports, no MQTT,
-    no capture, a CLCW every 50 ms, T1 half a second)."""
+    no capture, no SDLS, a CLCW every 50 ms, T1 half a second; test_active_sdls.py
+    turns SDLS on)."""
 
     def __init__(self, folder: Path) -> None:
         self.folder = folder
         base = free_block(2 * LINKS)
         self.scenario = folder / "scenario.toml"
         self.scenario.write_text(
+            f"{SDLS_OFF}"
             "[cop1]\n"
             "clcw_interval_s = 0.05\n"
             "t1_s = 0.5\n"

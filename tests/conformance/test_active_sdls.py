@@ -45,6 +45,7 @@ from tests.conformance.test_active import (
     HANG_S,
     SATELLITE,
     SCID,
+    SDLS_OFF,
     Daemons,
     InProcessSat,
     _Clock,
@@ -208,11 +209,13 @@ def verdicts(stdout: str) -> dict[str, str]:
     }
 
 
-def with_sdls(scenario: Path, keys: Path, enabled: bool = True) -> Path:
-    """A copy of ``scenario`` (same ports) with ``[sdls]``, its keys in ``keys``."""
+def with_sdls(scenario: Path, keys: Path) -> Path:
+    """A copy of a :class:`Daemons` scenario (same ports) with SDLS on, its keys in
+    ``keys``."""
     out = scenario.with_name(f"{scenario.stem}-sdls-{keys.stem}.toml")
     text = scenario.read_text()
-    out.write_text(f'{text}[sdls]\nenabled = {str(enabled).lower()}\nkey_file = "{keys}"\n')
+    assert SDLS_OFF in text
+    out.write_text(text.replace(SDLS_OFF, f'[sdls]\nenabled = true\nkey_file = "{keys}"\n'))
     return out
 
 
