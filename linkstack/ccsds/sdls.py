@@ -500,9 +500,13 @@ class FrameSecurity:
             header = bytearray(head)
             _set_tc_length(header, n - sa.overhead)
             head = bytes(header)
-        plain = b"".join((head, data, view[mac_at + sa.mac_len : n - layout.fecf_len]))
-        if layout.fecf:
-            plain += crc16_ccitt(plain).to_bytes(FECF_LEN, "big") if plain_fecf else _NO_FECF
+        tail = view[mac_at + sa.mac_len : n - layout.fecf_len]
+        if layout.fecf and not plain_fecf:  # one copy of the frame, not two
+            plain = b"".join((head, data, tail, _NO_FECF))
+        else:
+            plain = b"".join((head, data, tail))
+            if layout.fecf:
+                plain += crc16_ccitt(plain).to_bytes(FECF_LEN, "big")
         return spi, plain, counters
 
     def _cipher(self, sa: SecurityAssociation) -> Cipher:
