@@ -32,6 +32,10 @@ does an address depend on the order the names first appeared. The MAC is
 The capture keeps the registry and writes it, with the epoch and the port
 table, next to the pcap as ``<file>.nodes.json`` (on :meth:`PcapCapture.flush`
 and :meth:`PcapCapture.close`); :func:`read_units` reads it to give names back.
+When the run's links were under SDLS, the side file also records their security
+associations (``"sdls"``: each SA's public parameters and the managed parameters that
+place its fields, never a key; :func:`linkstack.capture.sdls_view.links_document`), so
+that ``linkstack replay`` and ``linkstack conform`` open the frames without being told.
 
 Units above the MTU (1500 octets by default, so CADUs and TC frames too) go out
 as IPv4 fragments, which Wireshark reassembles. A UDP datagram over IPv4 holds
@@ -57,9 +61,10 @@ import logging
 import os
 import struct
 from collections import Counter
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from linkstack.capture.network import (
     ETH_HEADER_LEN,
@@ -102,6 +107,9 @@ from linkstack.capture.reader import (
     read_units,
 )
 from linkstack.errors import ConfigError, EncodeError
+
+if TYPE_CHECKING:
+    from linkstack.capture.sdls_view import LinkSecurity
 
 __all__ = [  # the writer, and what was always importable from here (the reader's too)
     "DEFAULT_MTU",
@@ -169,6 +177,9 @@ class PcapCapture:
     skipped and counted in ``stats["filtered"]``. ``nanoseconds`` writes the
     nanosecond-resolution variant of the format (magic a1b23c4d); the default
     is microseconds. ``mtu`` is the IP MTU above which datagrams are fragmented.
+    ``sdls``: the run's security associations per kind of link (what
+    :func:`~linkstack.capture.sdls_view.from_uplink` gives; None: SDLS off), recorded
+    in the side file without their keys.
 
     Use it as a context manager, or call :meth:`close`.
     """
@@ -183,6 +194,7 @@ class PcapCapture:
         mtu: int = DEFAULT_MTU,
         time_base: str = "scenario",
         scenario_epoch: datetime | None = None,
+        sdls: Mapping[str, LinkSecurity] | None = None,
     ) -> None:
         if time_base not in ("scenario", "wall"):
             raise ConfigError("capture", "time", f"must be 'scenario' or 'wall', got {time_base!r}")
@@ -204,6 +216,13 @@ class PcapCapture:
         # is then the wall-clock instant of t_s = 0, and ``scenario_epoch`` the scenario's)
         self.time_base = time_base
         self.scenario_epoch = scenario_epoch or self.epoch
+        # the run's SDLS associations (kind -> LinkSecurity), for the side file: made
+        # into JSON once (no key in it), and only when SDLS is on (the codec loads then)
+        self._sdls_document: dict[str, Any] | None = None
+        if sdls:
+            from linkstack.capture.sdls_view import links_document  # noqa: PLC0415
+
+            self._sdls_document = links_document(sdls)
         self.layers = frozenset(layers) if layers is not None else LAYERS
         self.mtu = mtu
         self._frag_len = (mtu - IPV4_HEADER_LEN) & ~7  # IP payload octets per fragment
@@ -344,7 +363,8 @@ class PcapCapture:
 
     # -- the node registry and closing ------------------------------------------------
     def nodes_document(self) -> dict:
-        """What goes into the side file: format, epoch, resolution, ports, nodes."""
+        """What goes into the side file: format, epoch, resolution, ports, nodes, and the
+        SDLS associations when there are any."""
         return {
             "format": NODES_FORMAT,
             "version": 1,
@@ -354,6 +374,7 @@ class PcapCapture:
             "timestamp_resolution": "ns" if self.per_second == 1_000_000_000 else "us",
             "ports": dict(PORTS),
             "nodes": [node._asdict() for node in self.registry.nodes()],
+            **({"sdls": self._sdls_document} if self._sdls_document is not None else {}),
         }
 
     def flush(self) -> None:

@@ -26,10 +26,12 @@ stops there and says why); the summary counts the units read, decoded and refuse
 by reason. A file that is not a capture at all exits with status 2.
 
 **SDLS.** A capture of links under SDLS (a scenario whose ``[sdls]`` is enabled)
-holds protected frames: ``--scenario FILE`` gives the replay the scenario's security
-associations (which frames carry a security header, its fields' lengths, the
-service), and ``--keys KEYFILE`` (the key file the daemons read and write, or the one
-``linkstack demo`` writes beside its capture) verifies every MAC and decrypts
+holds protected frames: the security associations (which frames carry a security
+header, its fields' lengths, the service) come from ``--scenario FILE`` or, without
+one, from the capture's side file (linkstack records the run's there, no key); the
+report's ``sdls:`` line says which. ``--keys KEYFILE`` (the key file the daemons read
+and write, or the one ``linkstack demo`` writes beside its capture, which is named but
+never read unless given) verifies every MAC and decrypts
 (:mod:`linkstack.capture.sdls_view`). Without the keys, what an SA leaves in clear
 is read and encrypted data fields are counted, not read.
 
@@ -160,6 +162,7 @@ class ReplayResult:
     replayer: Replayer
     read_stats: Counter[str]
     read_problems: list[ReadProblem] = field(default_factory=list)
+    keys_option: str = "--keys KEYFILE"  # what to pass for the encrypted frames
 
     @property
     def exit_status(self) -> int:
@@ -249,7 +252,7 @@ def _summary(result: ReplayResult) -> list[str]:
             f"({sdls['verified']:,} MAC or tag verified)"
         )
         if sdls["sealed"]:
-            text += f", {sdls['sealed']:,} encrypted and not read (no key: --keys KEYFILE)"
+            text += f", {sdls['sealed']:,} encrypted and not read (no key: {result.keys_option})"
         lines.append(text)
     if r.drops:
         lines.append(f"  dropped   {_counts(r.drops)}")
@@ -269,7 +272,7 @@ def _summary(result: ReplayResult) -> list[str]:
     elif result.exit_status == 0 and s["sdls_sealed"]:
         lines.append(
             f"result    every unit read, every check passed; {s['sdls_sealed']:,} encrypted "
-            "frames not decrypted (give the keys: --keys KEYFILE)"
+            f"frames not decrypted (give the keys: {result.keys_option})"
         )
     elif result.exit_status == 0:
         lines.append("result    every unit decoded, every check passed")
@@ -306,6 +309,8 @@ def replay_file(
     layers, families, first_t = capture.survey()
     replayer = Replayer(layers, side=side, verbose=verbose, sdls=sdls)
     result = ReplayResult(replayer, Counter())
+    if sdls is not None:
+        result.keys_option = sdls.keys_option
     names = "node names from the side file" if capture.named else "no side file: addresses"
     if links:
         names = "node names from the port plan" + (", the side file" if capture.named else "")
@@ -379,16 +384,25 @@ def _port_spec(text: str) -> tuple[str, int]:
     return layer, number
 
 
-def sdls_of(scenario: str | None, keys: Path | None) -> SdlsView | None:
-    """The SDLS of a scenario's links (None: no scenario, or its ``[sdls]`` is off),
-    with the keys of ``keys``. ConfigError for a key file without a scenario whose
-    SDLS is on, or one that cannot be read (or that others may read)."""
-    if scenario is None and keys is None:
-        return None
-    from linkstack.capture.sdls_view import SdlsView, scenario_links  # noqa: PLC0415
-    from linkstack.ccsds.sdls_keys import Keyring  # noqa: PLC0415
+def sdls_of(
+    scenario: str | None,
+    keys: Path | None,
+    capture: str | os.PathLike[str] | None = None,
+) -> SdlsView | None:
+    """The SDLS of the capture's links, with the keys of ``keys``: a scenario's
+    associations (``--scenario``; None when its ``[sdls]`` is off), else those the
+    capture's side file records (linkstack's captures under SDLS); None: every frame
+    clear. A key file beside the capture is named, never read unless given.
+    ConfigError for a key file without associations, one that cannot be read (or that
+    others may read), or a side file whose associations are wrong."""
+    from linkstack.capture import sdls_view  # noqa: PLC0415 - the codec, when asked
 
-    links = scenario_links(scenario) if scenario is not None else None
+    if scenario is not None:
+        links, source = sdls_view.scenario_links(scenario), f"--scenario {scenario}"
+    elif capture is not None:
+        links, source = sdls_view.capture_links(capture), "the capture's side file"
+    else:
+        links, source = None, ""
     if links is None:
         if keys is None:
             return None
@@ -396,9 +410,13 @@ def sdls_of(scenario: str | None, keys: Path | None) -> SdlsView | None:
             "replay",
             "--keys",
             "the keys need the links' security associations: --scenario FILE, a scenario "
-            "whose [sdls] is enabled",
+            "whose [sdls] is enabled (the capture's side file records none)",
         )
-    return SdlsView(links, Keyring.from_file(keys) if keys is not None else None)
+    from linkstack.ccsds.sdls_keys import Keyring  # noqa: PLC0415
+
+    hint = sdls_view.keys_beside(capture) if capture is not None and keys is None else None
+    ring = Keyring.from_file(keys) if keys is not None else None
+    return sdls_view.SdlsView(links, ring, source=source, keys_hint=hint)
 
 
 def cmd_replay(args: argparse.Namespace) -> int:
@@ -413,7 +431,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
             return 2
         links, ports_text = args.port_plan(args.scenario)
     try:
-        sdls = sdls_of(args.scenario, args.keys)
+        sdls = sdls_of(args.scenario, args.keys, args.pcap)
     except ConfigError as exc:
         print(f"linkstack replay: {exc}", file=sys.stderr)
         return 2
@@ -496,8 +514,9 @@ def add_replay_parser(
         "--keys",
         type=Path,
         metavar="KEYFILE",
-        help="with --scenario and SDLS on: the SDLS key file (as the daemons write it, or the "
-        "one linkstack demo writes beside its capture) to verify every MAC and decrypt; "
+        help="with SDLS on (the associations from --scenario, or from the capture's side "
+        "file): the SDLS key file (as the daemons write it, or the one linkstack demo writes "
+        "beside its capture, never read unless given) to verify every MAC and decrypt; "
         "without it encrypted frames are counted, not read",
     )
     p.add_argument(

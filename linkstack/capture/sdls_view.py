@@ -7,7 +7,9 @@ the data encrypted when the security association (SA) encrypts, and a MAC before
 OCF and FECF. The tools must take that off before they read the data field. What
 protects each kind of link (TC, TM, AOS) is a :class:`LinkSecurity`: its SAs and the
 managed parameters that place their fields; a scenario's ``[sdls]``
-(:func:`from_uplink`) or a conformance profile's says it. An :class:`SdlsView` holds
+(:func:`from_uplink`), a conformance profile's, or the capture's own side file says it
+(:func:`capture_links`: linkstack writes the run's associations in
+``<capture>.nodes.json``, :func:`links_document`, never a key). An :class:`SdlsView` holds
 them and, optionally, the keys (a :class:`~linkstack.ccsds.sdls_keys.Keyring`, as
 ``Keyring.from_file`` reads linkstack's key file).
 
@@ -31,12 +33,15 @@ as a receiver's anti-replay does.
 
 from __future__ import annotations
 
+import json
 import os
 from collections import Counter
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
+from linkstack.capture.network import nodes_path
 from linkstack.ccsds.crc import crc16_ccitt
 from linkstack.ccsds.sdls import FrameSecurity, SaCounters, SecurityAssociation
 from linkstack.ccsds.sdls_layout import FECF_LEN, SPI_LEN, FrameLayout, parse_security_header
@@ -49,6 +54,8 @@ if TYPE_CHECKING:
 KINDS = ("tc", "tm", "aos")
 READABLE = ("clear", "auth")  # services whose data field is readable without a key
 TC_MAX_LEN = 1024  # 232.0-B-4's longest TC frame
+SIDE_KEY = "sdls"  # the side file's entry of the run's associations (absent: none said)
+KEYS_SUFFIX = ".keys.json"  # the key file linkstack demo writes beside its capture
 
 
 def vcid_of(kind: str, frame: bytes) -> int | None:
@@ -77,6 +84,11 @@ class LinkSecurity:
     # SPIs whose key is not known beforehand (linkstack's spare uplink SAs, which a key
     # rotation keys during a run): their frames are read as without a key
     unkeyed: frozenset[int] = frozenset()
+    # what the run's channel was, recorded for the tools that need it (a dissector):
+    # the frames' length on air (TC: the longest) and whether TM/AOS frames carry an
+    # OCF; None: not said. A frame is opened at its own length and OCF flag
+    frame_length: int | None = None
+    ocf: bool | None = None
 
     def covers(self, vcid: int | None) -> bool:
         """Whether frames of virtual channel ``vcid`` carry a security header."""
@@ -105,6 +117,8 @@ def from_uplink(up: UplinkConfig) -> dict[str, LinkSecurity] | None:
     sdls = up.sdls
     if not sdls.enabled:
         return None
+    from linkstack.runtime.site import AOS_FRAME_LEN  # noqa: PLC0415 - the runtime, when asked
+
     uplink = replace(sdls.uplink.association(), vcid=up.vcid)
     spares = sdls.management.spare_spis if sdls.management.enabled else ()
     return {
@@ -112,9 +126,12 @@ def from_uplink(up: UplinkConfig) -> dict[str, LinkSecurity] | None:
             (uplink, *(replace(uplink, spi=spi) for spi in spares)),
             segment_header=up.tc_segment_header,
             unkeyed=frozenset(spares),
+            frame_length=up.tc_max_frame_length,
         ),
-        "tm": LinkSecurity((sdls.downlink.association(),)),
-        "aos": LinkSecurity((sdls.laser.association(),)),
+        "tm": LinkSecurity(
+            (sdls.downlink.association(),), frame_length=up.tm_frame_length, ocf=True
+        ),
+        "aos": LinkSecurity((sdls.laser.association(),), frame_length=AOS_FRAME_LEN, ocf=False),
     }
 
 
@@ -123,6 +140,133 @@ def scenario_links(path: str | os.PathLike[str]) -> dict[str, LinkSecurity] | No
     from linkstack.runtime import scenario as scenario_file  # noqa: PLC0415 - when asked
 
     return from_uplink(scenario_file.load(path).emulation.uplink)
+
+
+# -- the associations in a capture's side file ---------------------------------------------
+
+_Types = type | tuple[type, ...]
+_LINK_FIELDS: dict[str, _Types] = {  # LinkSecurity's managed parameters, and their types
+    "fecf": bool,
+    "segment_header": bool,
+    "insert_zone_len": int,
+    "fhec": bool,
+    "frame_length": (int, type(None)),
+    "ocf": (bool, type(None)),
+}
+_SA_FIELDS: dict[str, _Types] = {  # an SA's public parameters (key ids, never a key)
+    "spi": int,
+    "service": str,
+    "ecs": (str, type(None)),
+    "acs": (str, type(None)),
+    "ekid": (int, type(None)),
+    "akid": (int, type(None)),
+    "iv_len": int,
+    "sn_len": int,
+    "pad_len": int,
+    "mac_len": int,
+    "window": int,
+    "abm": str,
+    "vcid": (int, type(None)),
+}
+
+
+def links_document(links: Mapping[str, LinkSecurity]) -> dict[str, Any]:
+    """The links' associations as the side file keeps them (JSON): per kind, the managed
+    parameters, the SPIs whose key is unknown and each SA's public parameters. Key ids
+    name the keys of a key file; no key is ever written."""
+    out: dict[str, Any] = {}
+    for kind, link in links.items():
+        entry: dict[str, Any] = {name: getattr(link, name) for name in _LINK_FIELDS}
+        entry["unkeyed"] = sorted(link.unkeyed)
+        entry["sas"] = [{f.name: getattr(sa, f.name) for f in fields(sa)} for sa in link.sas]
+        out[kind] = entry
+    return out
+
+
+def links_from_document(doc: object, where: str = "the side file") -> dict[str, LinkSecurity]:
+    """:func:`links_document` read back; ConfigError naming the entry that is wrong."""
+
+    def bad(at: str, rule: str) -> ConfigError:
+        return ConfigError(where, f"{SIDE_KEY}{at}", rule)
+
+    def typed(at: str, value: object, want: _Types) -> None:
+        if isinstance(value, bool) and want is int:  # JSON's true is no integer here
+            raise bad(at, f"must be an integer, got {value!r}")
+        if not isinstance(value, want):
+            raise bad(at, f"has the wrong type: {value!r}")
+
+    def table(at: str, value: object, known: Iterable[str]) -> dict[str, Any]:
+        if not isinstance(value, dict):
+            raise bad(at, f"must be a table, got {value!r}")
+        unknown = sorted(set(value) - set(known))
+        if unknown:
+            raise bad(at, f"unknown entries {unknown}")
+        return value
+
+    out: dict[str, LinkSecurity] = {}
+    for kind, raw_entry in table("", doc, KINDS).items():
+        entry = table(f".{kind}", raw_entry, [*_LINK_FIELDS, "unkeyed", "sas"])
+        params: dict[str, Any] = {}
+        for name, want in _LINK_FIELDS.items():
+            if name in entry:
+                typed(f".{kind}.{name}", entry[name], want)
+                params[name] = entry[name]
+        unkeyed = entry.get("unkeyed", [])
+        if not isinstance(unkeyed, list):
+            raise bad(f".{kind}.unkeyed", f"must be a list of SPIs, got {unkeyed!r}")
+        for spi in unkeyed:
+            typed(f".{kind}.unkeyed", spi, int)
+        raw_sas = entry.get("sas")
+        if not isinstance(raw_sas, list) or not raw_sas:
+            raise bad(f".{kind}.sas", f"must be a list of one or more SAs, got {raw_sas!r}")
+        sas = []
+        for i, raw_sa in enumerate(raw_sas):
+            at = f".{kind}.sas[{i}]"
+            sa = table(at, raw_sa, _SA_FIELDS)
+            if "spi" not in sa or "service" not in sa:
+                raise bad(at, "an SA needs its spi and service")
+            for name, value in sa.items():
+                typed(f"{at}.{name}", value, _SA_FIELDS[name])
+            try:
+                sas.append(SecurityAssociation(**sa))
+            except ConfigError as exc:  # the codec's own checks, named here
+                raise bad(at, f"{exc.field}: {exc.rule}") from None
+        try:
+            out[kind] = LinkSecurity(tuple(sas), unkeyed=frozenset(unkeyed), **params)
+            FrameLayout(
+                kind,
+                fecf=out[kind].fecf,
+                segment_header=out[kind].segment_header,
+                ocf=bool(out[kind].ocf),
+                frame_length=out[kind].frame_length,
+                insert_zone_len=out[kind].insert_zone_len,
+                fhec=out[kind].fhec,
+            )
+        except ConfigError as exc:
+            raise bad(f".{kind}", f"{exc.field}: {exc.rule}") from None
+    return out
+
+
+def capture_links(path: str | os.PathLike[str]) -> dict[str, LinkSecurity] | None:
+    """The associations the side file of the capture at ``path`` records (linkstack
+    writes them when SDLS was on); None when there is no side file, it cannot be read
+    (the replay says so of its own), or it records none (SDLS off, or an older capture).
+    ConfigError when the entry is there and wrong."""
+    side = nodes_path(path)
+    try:
+        doc = json.loads(side.read_text())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(doc, dict) or doc.get(SIDE_KEY) is None:
+        return None
+    return links_from_document(doc[SIDE_KEY], str(side))
+
+
+def keys_beside(path: str | os.PathLike[str]) -> Path | None:
+    """The key file ``linkstack demo`` writes beside its capture, when it is there: never
+    read unless given (``--keys``), only named."""
+    keys = Path(os.fspath(path) + KEYS_SUFFIX)
+    return keys if keys.is_file() else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -176,21 +320,40 @@ class Opened:
 
 class SdlsView:
     """The SDLS of a capture's links (``links``: kind -> :class:`LinkSecurity`; a kind
-    not there is clear) and the keys, if any."""
+    not there is clear) and the keys, if any. ``source`` says where the associations
+    came from ("--scenario FILE", "the capture's side file"...); ``keys_hint`` a key
+    file that could be given (named, never read)."""
 
-    def __init__(self, links: Mapping[str, LinkSecurity], keys: Keyring | None = None) -> None:
+    def __init__(
+        self,
+        links: Mapping[str, LinkSecurity],
+        keys: Keyring | None = None,
+        *,
+        source: str = "",
+        keys_hint: Path | None = None,
+    ) -> None:
         for kind in links:
             if kind not in KINDS:
                 raise ConfigError("sdls", "kind", f"must be one of {KINDS}, got {kind!r}")
         self.links = dict(links)
         self.keys = keys
+        self.source = source
+        self.keys_hint = keys_hint if keys is None else None
         self._security: dict[tuple[str, int, int, bool], FrameSecurity | None] = {}
 
     def describe(self) -> str:
         """What the view knows, in a line: ``TC SPI 1 aead (VC 0); TM SPI 2 auth...``."""
         parts = [f"{kind.upper()} {self.links[kind].describe()}" for kind in self.links]
         keys = f"keys {', '.join(map(str, self.keys.ids))}" if self.keys is not None else "no keys"
-        return "; ".join(parts) + f"; {keys}"
+        if self.keys_hint is not None:
+            keys += f" (to read the encrypted frames: pass --keys {self.keys_hint})"
+        source = f"; from {self.source}" if self.source else ""
+        return "; ".join(parts) + f"; {keys}{source}"
+
+    @property
+    def keys_option(self) -> str:
+        """The ``--keys`` option to suggest for sealed frames."""
+        return f"--keys {self.keys_hint}" if self.keys_hint is not None else "--keys KEYFILE"
 
     def protects(self, kind: str, frame: bytes) -> bool:
         """Whether ``frame`` (of ``kind``) carries a security header: its kind has SAs

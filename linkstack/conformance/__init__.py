@@ -7,7 +7,8 @@ linkstack's own, or any capture of UDP datagrams on the layer ports, see
 judges every unit against a catalogue of rules (:mod:`.rules`), each citing the
 standard and the section it comes from; a profile (:mod:`.profile`) gives the
 managed parameters a capture does not carry (its ``[sdls]``, or ``--scenario``'s, the
-security associations of frames under SDLS; ``--keys`` verifies and decrypts them). The
+security associations of frames under SDLS, else those linkstack recorded in the
+capture's side file; ``--keys`` verifies and decrypts them). The
 report says which rules passed,
 which failed (the first offending unit: its index, time, layer, field, what was
 expected and what was found, and how many units failed), and which did not apply and
@@ -124,7 +125,8 @@ def add_conform_parser(
         metavar="FILE",
         help="the SDLS key file (linkstack's JSON, mode 0600). With a capture: every MAC "
         "verified and every encrypted data field read, for the frames under SDLS (the "
-        "profile's [sdls], or --scenario's); without it they cannot be judged. --role sat "
+        "profile's [sdls], --scenario's, or else the capture's side file's; a key file beside "
+        "the capture is never read unless given); without it they cannot be judged. --role sat "
         "with a scenario whose [sdls] is enabled: the tester protects its TC frames as the "
         "ground does and runs the SDLS cases (SDLS-ACT-*); default: the scenario's key_file",
     )
@@ -173,7 +175,7 @@ def run_conform(args: argparse.Namespace) -> int:
     if not args.capture.is_file():
         print(f"linkstack conform: no such file: {args.capture}", file=sys.stderr)
         return 2
-    links, ports_text = None, ""
+    links, ports_text, sdls_source = None, "", ""
     if args.scenario is not None:
         from linkstack.capture.sdls_view import scenario_links  # noqa: PLC0415
         from linkstack.conformance.passive.checker import with_scenario_sdls  # noqa: PLC0415
@@ -181,7 +183,9 @@ def run_conform(args: argparse.Namespace) -> int:
 
         plan = plan_ports(args.scenario)
         links, ports_text = plan.ports, f"{plan.text}; view {args.view}"
-        profile = with_scenario_sdls(profile, scenario_links(args.scenario))
+        scenario_sas = scenario_links(args.scenario)
+        profile = with_scenario_sdls(profile, scenario_sas)
+        sdls_source = f"--scenario {args.scenario}" if scenario_sas is not None else ""
     keys = None
     if args.keys is not None:
         from linkstack.ccsds.sdls_keys import Keyring  # noqa: PLC0415
@@ -195,6 +199,7 @@ def run_conform(args: argparse.Namespace) -> int:
         views=(args.view,),
         ports_text=ports_text,
         keys=keys,
+        sdls_source=sdls_source,
     )
     sys.stdout.write(format_text(report))
     if args.junit is not None:

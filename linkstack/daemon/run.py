@@ -54,6 +54,7 @@ from linkstack.timebase import Clock
 from payloads.backends import Backend
 
 if TYPE_CHECKING:
+    from linkstack.capture.sdls_view import LinkSecurity
     from linkstack.ccsds.sdls import Keyring
     from linkstack.daemon.ground import GroundApp
     from linkstack.daemon.groundqueue import GroundQueue
@@ -401,7 +402,17 @@ class Daemon:
             set(capture.layers) if capture.layers else None,
             time_base=capture.time,
             scenario_epoch=epoch,
+            sdls=self._capture_sdls(),
         )
+
+    def _capture_sdls(self) -> dict[str, LinkSecurity] | None:
+        """The run's SDLS associations, for the capture's side file (None: SDLS off)."""
+        uplink = self.settings.emulation.uplink
+        if not uplink.sdls.enabled:
+            return None
+        from linkstack.capture.sdls_view import from_uplink  # noqa: PLC0415 - the codec
+
+        return from_uplink(uplink)
 
     def _open_ground(self, clock: Clock) -> None:
         from linkstack.daemon.ground import GroundApp  # noqa: PLC0415 - aiomqtt

@@ -31,7 +31,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from linkstack.errors import ConfigError
 from linkstack.runtime import clock as clk
@@ -51,6 +51,9 @@ from linkstack.timebase import Clock
 from payloads.backends import Backend, GenerationParams, make_backend
 from payloads.client import Pending, QueryRefusedError
 from payloads.messages import Answer, ErrorMessage, Params
+
+if TYPE_CHECKING:
+    from linkstack.runtime.cop1_link import UplinkConfig
 
 DEFAULT_OUT = Path("out/demo")
 
@@ -222,15 +225,22 @@ class Progress:
 DEMO_KEYS = "demo.pcap.keys.json"  # the run's SDLS keys, beside its capture, when SDLS is on
 
 
-def open_capture(path: Path, epoch: datetime) -> tuple[CaptureSink | None, str]:
-    """A PcapCapture on ``path`` if linkstack.capture.pcap offers one, and what to say."""
+def open_capture(
+    path: Path, epoch: datetime, uplink: UplinkConfig | None = None
+) -> tuple[CaptureSink | None, str]:
+    """A PcapCapture on ``path`` if linkstack.capture.pcap offers one, and what to say;
+    with SDLS on in ``uplink``, its side file records the run's associations (no key)."""
     if importlib.util.find_spec("linkstack.capture.pcap") is None:
         return None, "capture: not available yet"
     module = importlib.import_module("linkstack.capture.pcap")
     maker = getattr(module, "PcapCapture", None)
     if maker is None:
         return None, "capture: not available yet"
-    return maker(path, epoch), f"capture: {path}"
+    if uplink is None or not uplink.sdls.enabled:
+        return maker(path, epoch), f"capture: {path}"
+    from linkstack.capture.sdls_view import from_uplink  # noqa: PLC0415 - the codec, when on
+
+    return maker(path, epoch, sdls=from_uplink(uplink)), f"capture: {path}"
 
 
 Results = dict[str, tuple[Planned, Answer | ErrorMessage | None, Timeline | None]]
@@ -284,7 +294,7 @@ def run(
         sky = settings.scenario
         sink = None
         if capture:
-            sink, sink_note = open_capture(out_dir / "demo.pcap", sky.epoch)
+            sink, sink_note = open_capture(out_dir / "demo.pcap", sky.epoch, config.uplink)
         emu = Emulation(clock, config, backend=backend, capture=sink)
         say(f"  scenario {settings.name}: {settings.description or sky.description}")
         if scenario:

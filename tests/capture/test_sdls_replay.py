@@ -7,15 +7,20 @@ links) is captured; replaying it with the scenario's associations and the run's 
 decodes exactly the Space Packets each receiver of the run got, link by link, and the
 messages the ground got. Without the keys, the TM data (authentication only) is read
 and the encrypted frames are counted, not read. A frame changed on the way, or sent
-twice, is refused as a receiver refuses it. :mod:`linkstack.capture.sdls_view` itself:
-frames protected by the codec with every service, opened with and without the key.
+twice, is refused as a receiver refuses it. The demo's capture records the run's
+associations in its side file (no key): it replays with ``--keys`` alone as with
+``--scenario``; a side file without them reads as before. :mod:`linkstack.capture.sdls_view`
+itself: frames protected by the codec with every service, opened with and without the key;
+the side file's entry read back, and refused where it is wrong.
 """
 
 from __future__ import annotations
 
 import asyncio
 import io
+import json
 import os
+import re
 from collections import Counter, defaultdict
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -25,11 +30,21 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from linkstack.capture.network import nodes_path
 from linkstack.capture.pcap import PcapCapture, read_units
 from linkstack.capture.replay import DOWNLINK, LASER, UPLINK
 from linkstack.capture.replay_cli import replay_file, sdls_of
 from linkstack.capture.samples import ScriptedBackend
-from linkstack.capture.sdls_view import FrameGate, LinkSecurity, ReplayCheck, SdlsView
+from linkstack.capture.sdls_view import (
+    FrameGate,
+    LinkSecurity,
+    ReplayCheck,
+    SdlsView,
+    capture_links,
+    from_uplink,
+    links_document,
+    links_from_document,
+)
 from linkstack.ccsds.crc import crc16_ccitt
 from linkstack.ccsds.sdls import FrameSecurity, SecurityAssociation
 from linkstack.ccsds.sdls_keys import Keyring
@@ -184,8 +199,12 @@ def test_without_the_keys_what_is_not_encrypted_is_read(sdls_run):
 
 
 def test_without_the_associations_the_frames_make_no_sense(sdls_run):
-    """The reason the replay needs --scenario: the security header read as data."""
+    """The reason the replay needs --scenario when the side file records no
+    associations (this capture's writer was given none): the security header read as
+    data."""
     path, *_ = sdls_run
+    assert "sdls" not in json.loads(nodes_path(path).read_text())
+    assert capture_links(path) is None and sdls_of(None, None, path) is None
     r = run_replay(path)[0].replayer
     assert not any(p.family == UPLINK for p in r.packets)
 
@@ -367,7 +386,7 @@ def test_a_scenario_with_sdls_off_or_a_missing_key_file(tmp_path):
     assert view.links["tc"].segment_header is TcConfig().segment_header is True
 
 
-def test_the_demo_writes_its_keys_beside_its_capture(tmp_path):
+def test_the_demo_writes_its_keys_beside_its_capture(tmp_path, capsys):
     scenario = tmp_path / "sdls.toml"
     scenario.write_text(SCENARIO, "utf-8")
     lines: list[str] = []
@@ -387,11 +406,98 @@ def test_the_demo_writes_its_keys_beside_its_capture(tmp_path):
     keys = tmp_path / demo.DEMO_KEYS
     assert keys.stat().st_mode & 0o777 == 0o600
     assert f"SDLS keys of this run: {keys}" in "\n".join(lines)
-    result, out = run_replay(tmp_path / "demo.pcap", sdls=sdls_of(str(scenario), keys))
+    pcap = tmp_path / "demo.pcap"
+    result, out = run_replay(pcap, sdls=sdls_of(str(scenario), keys))
     assert result.exit_status == 0, "\n".join(out)
     r = result.replayer
     assert r.stats["messages_Answer"] >= 3 and not r.refused
     assert "result    every unit decoded, every check passed" in out
+    # the capture says by itself which SAs protect it: the side file records the run's,
+    # with the managed parameters that place them, and no key
+    side_text = nodes_path(pcap).read_text()
+    up = scenario_file.load(scenario).emulation.uplink
+    assert capture_links(pcap) == from_uplink(up)
+    assert json.loads(side_text)["sdls"] == json.loads(json.dumps(links_document(from_uplink(up))))
+    ring = json.loads(keys.read_text())["keys"]
+    assert len(ring) == 3 and all(re.fullmatch(r"[0-9a-f]{64}", k) for k in ring.values())
+    assert not re.findall(r"[0-9a-fA-F]{64}", side_text)  # no key, nor anything like one
+    assert not any(k in side_text.lower() for k in ring.values())
+    # replayed with --keys alone: what --scenario gives, counts, packets and messages
+    alone, lines = run_replay(pcap, sdls=sdls_of(None, keys, pcap))
+    assert alone.exit_status == 0, "\n".join(lines)
+    a = alone.replayer
+    assert a.stats == r.stats and a.counters() == r.counters() and a.checks == r.checks
+    assert [p.raw for p in a.packets] == [p.raw for p in r.packets]
+    assert [m.message for m in a.messages] == [m.message for m in r.messages]
+    assert any(
+        line.startswith("  sdls: TC SPI 1 aead (VC 0)")
+        and line.endswith("; keys 1, 2, 3; from the capture's side file")
+        for line in lines
+    )
+    assert any(line.endswith(f"; from --scenario {scenario}") for line in out)
+    # the command line: no --scenario; the key file beside the capture is named, never
+    # read unless given
+    assert cli.main(["replay", str(pcap), "--keys", str(keys)]) == 0
+    text = capsys.readouterr().out
+    assert "keys 1, 2, 3; from the capture's side file" in text
+    assert "result    every unit decoded, every check passed" in text
+    assert cli.main(["replay", str(pcap)]) == 0
+    text = capsys.readouterr().out
+    blind = run_replay(pcap, sdls=sdls_of(str(scenario), None))[0].replayer
+    sealed = blind.stats["sdls_sealed"]
+    assert sealed > 0
+    assert f"no keys (to read the encrypted frames: pass --keys {keys})" in text
+    assert f"{sealed:,} encrypted and not read (no key: --keys {keys})" in text
+    assert f"encrypted frames not decrypted (give the keys: --keys {keys})" in text
+    # an older side file, without the entry: as before (no associations; --keys refused)
+    doc = json.loads(side_text)
+    del doc["sdls"]
+    nodes_path(pcap).write_text(json.dumps(doc))
+    assert sdls_of(None, None, pcap) is None
+    with pytest.raises(ConfigError, match="--keys"):
+        sdls_of(None, keys, pcap)
+    # an explicit --scenario wins over the side file's (here one with SDLS off: clear)
+    nodes_path(pcap).write_text(side_text)
+    off = tmp_path / "off.toml"
+    off.write_text("[sdls]\nenabled = false\n", "utf-8")
+    assert sdls_of(str(off), None, pcap) is None
+
+
+def _links() -> dict[str, LinkSecurity]:
+    up = scenario_file.load_default().emulation.uplink
+    links = from_uplink(replace(up, sdls=replace(up.sdls, enabled=True)))
+    assert links is not None
+    return links
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        (lambda d: d.update(xx={}), "sdls: unknown entries ['xx']"),
+        (lambda d: d["tc"].update(fecf=1), "sdls.tc.fecf: has the wrong type"),
+        (lambda d: d["tm"].update(key="00" * 32), "sdls.tm: unknown entries ['key']"),
+        (lambda d: d["tm"]["sas"][0].update(key="00" * 32), "sdls.tm.sas[0]: unknown entries"),
+        (lambda d: d["tm"]["sas"][0].update(spi=True), "sdls.tm.sas[0].spi: must be an integer"),
+        (lambda d: d["aos"]["sas"][0].update(iv_len=8), "sdls.aos.sas[0]: iv_len: AES-GCM"),
+        (lambda d: d["aos"].update(sas=[]), "sdls.aos.sas: must be a list of one or more"),
+        (lambda d: d["tm"].update(segment_header=True), "sdls.tm: segment_header"),
+        (lambda d: d["tc"].update(unkeyed="4"), "sdls.tc.unkeyed: must be a list"),
+    ],
+)
+def test_a_wrong_side_file_entry_is_refused_by_name(change, field, tmp_path):
+    links = _links()
+    doc = json.loads(json.dumps(links_document(links)))
+    assert links_from_document(doc) == links  # as written, read back
+    change(doc)
+    with pytest.raises(ConfigError, match=re.escape(field)):
+        links_from_document(doc)
+    # through the command line: exit status 2, the side file named
+    pcap = tmp_path / "x.pcap"
+    with PcapCapture(pcap, datetime(2026, 1, 1, tzinfo=UTC)):
+        pass
+    side = json.loads(nodes_path(pcap).read_text())
+    nodes_path(pcap).write_text(json.dumps({**side, "sdls": doc}))
+    assert cli.main(["replay", str(pcap)]) == 2
 
 
 def test_a_spare_sa_of_the_scenario_is_known_and_its_key_is_not(tmp_path):

@@ -6,16 +6,21 @@ run's keys: conform with ``--scenario`` (the associations) and ``--keys`` passes
 applicable rule, the SDLS ones included; without the keys the rules that read
 encrypted data fields cannot judge and the SPI and counter rules pass; a frame whose
 MAC was changed fails SDLS-MAC-01 with the key, and cannot be judged without. A
-profile's ``[sdls]`` (for captures of other tools) does what the scenario does.
+profile's ``[sdls]`` (for captures of other tools) does what the scenario does; with
+neither, the associations the demo recorded in the capture's side file do it (only
+``--keys``), and a side file without them reads the frames as clear, as before.
 """
 
 from __future__ import annotations
 
 import io
+import json
+import shutil
 from datetime import UTC, datetime
 
 import pytest
 
+from linkstack.capture.network import nodes_path
 from linkstack.capture.pcap import PcapCapture, read_units
 from linkstack.capture.samples import ScriptedBackend
 from linkstack.capture.sdls_view import scenario_links
@@ -79,6 +84,16 @@ def _status(report):
     return {r.rule.id: r.status for r in report.results}
 
 
+def _without_side_sdls(pcap, folder):
+    """A copy of the capture whose side file records no associations (an older one)."""
+    copy = folder / "old.pcap"
+    shutil.copyfile(pcap, copy)
+    doc = json.loads(nodes_path(pcap).read_text())
+    del doc["sdls"]
+    nodes_path(copy).write_text(json.dumps(doc))
+    return copy
+
+
 def test_with_the_scenario_and_its_keys_every_applicable_rule_passes(demo_run, capsys):
     pcap, scenario, keys = demo_run
     rc = cli.main(["conform", str(pcap), "--scenario", str(scenario), "--keys", str(keys)])
@@ -114,8 +129,9 @@ def test_the_same_associations_from_a_profile(demo_run, tmp_path):
     report = check_capture(pcap, load_profile(path), keys=Keyring.from_file(keys))
     assert report.exit_code == 0, format_text(report)
     assert _status(report)["SDLS-MAC-01"] == "pass"
-    # without [sdls] the protected frames are read as clear: the rules fail falsely
-    assert check_capture(pcap).exit_code == 1
+    # without [sdls] (and a side file that records none) the protected frames are read
+    # as clear: the rules fail falsely
+    assert check_capture(_without_side_sdls(pcap, tmp_path)).exit_code == 1
 
 
 def test_a_changed_mac_fails_with_the_key_and_cannot_be_judged_without(demo_run, tmp_path):
@@ -143,7 +159,43 @@ def test_a_changed_mac_fails_with_the_key_and_cannot_be_judged_without(demo_run,
     assert _status(blind)["SDLS-MAC-01"] == "cannot judge" and blind.exit_code == 0
 
 
-def test_keys_without_associations_are_refused(demo_run, capsys):
+def test_keys_without_associations_are_refused(demo_run, tmp_path, capsys):
     pcap, _, keys = demo_run
-    assert cli.main(["conform", str(pcap), "--keys", str(keys)]) == 2
+    assert cli.main(["conform", str(_without_side_sdls(pcap, tmp_path)), "--keys", str(keys)]) == 2
     assert "--keys: the keys need the links' security associations" in capsys.readouterr().err
+
+
+def test_the_side_file_gives_the_associations_when_nothing_else_does(demo_run, tmp_path, capsys):
+    """No --scenario, no [sdls] in the profile: the demo's side file says which SAs
+    protect its frames; the verdicts are those --scenario gives, with and without keys."""
+    pcap, scenario, keys = demo_run
+    assert cli.main(["conform", str(pcap), "--keys", str(keys)]) == 0
+    out = capsys.readouterr().out
+    assert SDLS_LINE + "; from the capture's side file" in out
+    assert "CANNOT JUDGE" not in out
+    explicit = with_scenario_sdls(load_profile("linkstack"), scenario_links(scenario))
+    ring = Keyring.from_file(keys)
+    for given in (ring, None):
+        alone = check_capture(pcap, keys=given)
+        told = check_capture(pcap, explicit, keys=given, sdls_source="--scenario x")
+        assert _status(alone) == _status(told), format_text(alone)
+        assert alone.exit_code == told.exit_code == 0
+        assert [(r.rule.id, r.failed, r.checked) for r in alone.results] == [
+            (r.rule.id, r.failed, r.checked) for r in told.results
+        ]
+        assert told.sdls_text.endswith("from --scenario x")
+    # the key file beside the capture is named, never read: without --keys the
+    # encrypted data cannot be judged, and the report says what to pass
+    blind = check_capture(pcap)
+    assert "cannot judge" in _status(blind).values()
+    assert blind.sdls_text == (
+        f"{SDLS_LINE.removeprefix('sdls: ').removesuffix('; keys 1, 2, 3')}; no keys "
+        f"(to read the encrypted frames: pass --keys {keys}); from the capture's side file"
+    )
+    # an explicit source wins over the side file: a profile's own [sdls]
+    path = tmp_path / "mine.toml"
+    path.write_text(PROFILE, "utf-8")
+    mine = load_profile(path)
+    text = check_capture(pcap, mine).sdls_text
+    assert text.startswith("TC SPI 1 aead (VC 0); TM") and "SPI 4" not in text
+    assert text.endswith(f"from the profile {mine.name}")

@@ -130,13 +130,16 @@ def check_capture(
     views: Collection[str] | None = None,
     ports_text: str = "",
     keys: Keyring | None = None,
+    sdls_source: str = "",
 ) -> Report:
     """Check a pcap or pcapng file (a path, a binary file or its bytes) against
     ``profile``. ``links``: ports that carry one link each (a daemons' port plan,
     :func:`~linkstack.conformance.portplan.plan_ports`), besides the profile's layer
     ports; of those, only the units of ``views`` are read (None: all); ``ports_text``
     says where they came from in the report. Frames under SDLS (the profile's
-    ``[sdls]``) are opened with ``keys`` when given (:func:`sdls_view`).
+    ``[sdls]``, ``sdls_source`` saying where it came from; without one, the associations
+    the capture's side file records) are opened with ``keys`` when given
+    (:func:`sdls_view`).
 
     Never raises on what the capture holds: a file that cannot be read to its end is
     reported (``read_error``) with the rules judged over the units read before.
@@ -144,7 +147,10 @@ def check_capture(
     t0 = time.perf_counter()
     if not isinstance(profile, Profile):
         profile = load_profile(profile or "linkstack")
-    sdls = sdls_view(profile, keys)
+    capture = source if isinstance(source, str | os.PathLike) else None
+    sdls = sdls_view(profile, keys, source=sdls_source, capture=capture)
+    if sdls is not None and not profile.sdls.any:  # the side file's: the rules see them too
+        profile = with_scenario_sdls(profile, sdls.links)
     checker = Checker(profile, rules, sdls)
     name = (
         os.fspath(source)
@@ -184,22 +190,37 @@ def check_capture(
     )
 
 
-def sdls_view(profile: Profile, keys: Keyring | None = None) -> SdlsView | None:
-    """The SDLS of the profile's links (None: every frame clear), with ``keys``.
-    ConfigError for keys given to a profile without ``[sdls]``."""
+def sdls_view(
+    profile: Profile,
+    keys: Keyring | None = None,
+    *,
+    source: str = "",
+    capture: str | os.PathLike[str] | None = None,
+) -> SdlsView | None:
+    """The SDLS of the profile's links (``source``: where its ``[sdls]`` came from), or,
+    when it has none, of those the side file of ``capture`` records (None: every frame
+    clear), with ``keys``; a key file beside the capture is named, never read.
+    ConfigError for keys without associations, or a side file whose are wrong."""
     links = profile.sdls_links()
+    source = source or f"the profile {profile.name}"
+    if not links and capture is not None:
+        from linkstack.capture.sdls_view import capture_links  # noqa: PLC0415 - SDLS
+
+        links, source = capture_links(capture) or {}, "the capture's side file"
     if not links:
         if keys is not None:
             raise ConfigError(
                 "conform",
                 "--keys",
-                "the keys need the links' security associations: a profile with [sdls], or "
-                "--scenario FILE whose [sdls] is enabled",
+                "the keys need the links' security associations: a profile with [sdls], "
+                "--scenario FILE whose [sdls] is enabled, or a capture whose side file "
+                "records them",
             )
         return None
-    from linkstack.capture.sdls_view import SdlsView  # noqa: PLC0415 - SDLS, when used
+    from linkstack.capture.sdls_view import SdlsView, keys_beside  # noqa: PLC0415 - SDLS
 
-    return SdlsView(links, keys)
+    hint = keys_beside(capture) if capture is not None and keys is None else None
+    return SdlsView(links, keys, source=source, keys_hint=hint)
 
 
 def with_scenario_sdls(profile: Profile, links: Mapping[str, LinkSecurity] | None) -> Profile:

@@ -1431,7 +1431,10 @@ def _cop_lockout(o, ctx):
 def _sdls_disabled(p: Profile) -> str | None:
     if p.sdls.any:
         return None
-    return "no security associations: the profile has no [sdls] (nor --scenario an [sdls] on)"
+    return (
+        "no security associations: the profile has no [sdls] (nor --scenario an [sdls] on, "
+        "nor the capture's side file any)"
+    )
 
 
 @rule(
