@@ -21,12 +21,15 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import socket
 
 import aiomqtt
 import httpx
 
+from linkstack.capture.network import nodes_path
 from linkstack.capture.reader import read_units
+from linkstack.capture.sdls_view import capture_links, from_uplink
 from linkstack.ccsds.coding.chains import CaduTransmitter, CltuTransmitter
 from linkstack.ccsds.tc import TcFrame, TcFrameType
 from linkstack.ccsds.tm import TmConfig, TmMasterChannel
@@ -85,6 +88,10 @@ async def test_forged_replayed_and_spoofed_frames_are_refused_alarmed_and_never_
             await asyncio.sleep(0.2)
             taken = [u.data for u in read_units(run.out / "channel.pcap") if u.layer == "cltu"]
     units.append(taken[-1])  # a replay of a CLTU the satellite took
+    # the channel's capture says by itself which SAs protect its frames, and holds no key
+    assert capture_links(run.out / "channel.pcap") == from_uplink(up)
+    side = nodes_path(run.out / "channel.pcap").read_text()
+    assert not re.findall(r"[0-9a-fA-F]{64}", side)
     attacker = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     for unit in units:
         attacker.sendto(unit, ("127.0.0.1", plan.uplink(SATELLITE).node_port))
