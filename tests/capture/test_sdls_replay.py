@@ -17,6 +17,7 @@ the side file's entry read back, and refused where it is wrong.
 from __future__ import annotations
 
 import asyncio
+import functools
 import io
 import json
 import os
@@ -463,11 +464,64 @@ def test_the_demo_writes_its_keys_beside_its_capture(tmp_path, capsys):
     assert sdls_of(str(off), None, pcap) is None
 
 
+@functools.cache
 def _links() -> dict[str, LinkSecurity]:
     up = scenario_file.load_default().emulation.uplink
     links = from_uplink(replace(up, sdls=replace(up.sdls, enabled=True)))
     assert links is not None
     return links
+
+
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=6),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6), inner, max_size=3)
+    ),
+    max_leaves=8,
+)
+
+
+def _places(node: object) -> list[tuple[object, object]]:
+    """Every (container, key or index) of a JSON document."""
+    out: list[tuple[object, object]] = []
+    items = (
+        node.items()
+        if isinstance(node, dict)
+        else enumerate(node)
+        if isinstance(node, list)
+        else ()
+    )
+    for key, value in items:
+        out.append((node, key))
+        out.extend(_places(value))
+    return out
+
+
+@given(st.data())
+@settings(max_examples=300, deadline=None)
+def test_any_change_to_the_side_file_entry_is_read_or_refused_never_raises(data):
+    """The side file's reader fuzzed at the level of its values (byte flips would mostly
+    stop at the JSON parser): a value replaced by any JSON, deleted, or one added; the
+    entry is refused with a ConfigError, or read into associations that read back."""
+    doc = json.loads(json.dumps(links_document(_links())))
+    if data.draw(st.integers(0, 9)) == 0:
+        doc = data.draw(JSON_VALUES)
+    else:
+        container, key = data.draw(st.sampled_from(_places(doc)))
+        action = data.draw(st.sampled_from(["replace", "delete", "add"]))
+        if action == "replace":
+            container[key] = data.draw(JSON_VALUES)  # type: ignore[index]
+        elif action == "delete":
+            del container[key]  # type: ignore[attr-defined]
+        elif isinstance(container, dict):
+            container[data.draw(st.text(max_size=6))] = data.draw(JSON_VALUES)
+        else:
+            container.append(data.draw(JSON_VALUES))  # type: ignore[attr-defined]
+    try:
+        links = links_from_document(doc)
+    except ConfigError:
+        return
+    assert links_from_document(json.loads(json.dumps(links_document(links)))) == links
 
 
 @pytest.mark.parametrize(
