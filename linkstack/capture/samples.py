@@ -260,8 +260,12 @@ def make_sample(sample: Sample, out_dir: Path) -> Path:
             seed=sample.seed,
             uplink_loss=sample.uplink_loss,
         )
-        if sample.sdls is not None:
-            config = replace(config, uplink=replace(config.uplink, sdls=sample.sdls))
+        # the committed samples are clear (SDLS's keys are made for each run: a
+        # protected capture is never the same twice)
+        from linkstack.runtime.security import SdlsSettings  # noqa: PLC0415 - as above
+
+        sdls = sample.sdls if sample.sdls is not None else SdlsSettings(enabled=False)
+        config = replace(config, uplink=replace(config.uplink, sdls=sdls))
         capture = PcapCapture(path, scenario.epoch, layers)
         try:
             emu = Emulation(clock, config, backend=backend, capture=capture)

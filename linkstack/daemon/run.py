@@ -372,7 +372,7 @@ class Daemon:
         sdls = self.settings.emulation.uplink.sdls
         if not sdls.enabled:
             return None
-        path = Path(sdls.key_file)
+        path = self.settings.sdls_key_file
         keys, created = load_keys(path, sdls)
         if created:
             event("sdls key file written", path=str(path.resolve()), key_ids=sdls.key_ids())

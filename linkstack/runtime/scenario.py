@@ -196,6 +196,13 @@ class ScenarioFile:
         return Path(self.daemon.out_dir)
 
     @property
+    def sdls_key_file(self) -> Path:
+        """SDLS's key file: ``sdls.key_file``, or ``sdls-keys.json`` in ``daemon.out_dir``
+        (the daemons of one scenario read the same file)."""
+        key_file = self.emulation.uplink.sdls.key_file
+        return Path(key_file) if key_file else self.out_dir / "sdls-keys.json"
+
+    @property
     def capture_dir(self) -> Path:
         return Path(self.capture.dir or self.daemon.out_dir)
 

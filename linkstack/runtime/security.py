@@ -128,8 +128,9 @@ class ManagementSettings:
 class SdlsSettings:
     """``[sdls]``: SDLS on linkstack's links (see the module docstring)."""
 
-    enabled: bool = False
-    key_file: str = "sdls-keys.json"  # relative to the current directory; written if missing
+    enabled: bool = True  # linkstack's own ends run SDLS unless the scenario says not
+    # the daemons' key file, written if missing; "": sdls-keys.json in daemon.out_dir
+    key_file: str = ""
     uplink: SaSettings = field(default_factory=lambda: SaSettings(spi=1, key_id=1))
     downlink: SaSettings = field(default_factory=lambda: SaSettings(spi=2, key_id=2))
     laser: SaSettings = field(default_factory=lambda: SaSettings(spi=3, key_id=3))
@@ -163,7 +164,7 @@ def read_sdls(t: Table) -> SdlsSettings:
     out = replace(
         base,
         enabled=t.boolean("enabled", base.enabled),
-        key_file=t.text("key_file", base.key_file, empty=False),
+        key_file=t.text("key_file", base.key_file),
         uplink=_sa(t.table("uplink"), base.uplink),
         downlink=_sa(t.table("downlink"), base.downlink),
         laser=_sa(t.table("laser"), base.laser),

@@ -95,12 +95,20 @@ def on_port_plan(src: Path, dst: Path, settings: ScenarioFile, deliver_s: float 
     return dst
 
 
+def clear_default_text() -> str:
+    """The shipped default scenario with SDLS off: the committed samples are clear."""
+    text = scenario_file.default_text()
+    at = text.index("[sdls]")
+    flag = text.index("enabled = true", at)
+    return text[:flag] + "enabled = false" + text[flag + len("enabled = true") :]
+
+
 def laser_relay_on_plan(folder: Path) -> tuple[Path, Path, Path]:
     """pcaps/laser-relay.pcap's CLTUs and CADUs (all three kinds of link) as tshark sees
     them between running daemons of the default scenario (a pcapng in ``folder``), its
     scenario file, and the same units in a linkstack capture."""
     scenario = folder / "default.toml"
-    scenario.write_text(scenario_file.default_text())
+    scenario.write_text(clear_default_text())
     sample = Path(__file__).resolve().parents[2] / "pcaps" / "laser-relay.pcap"
     pcapng = on_port_plan(sample, folder / "lo.pcapng", scenario_file.load(scenario))
     return pcapng, scenario, units_only(sample, folder / "units.pcap")

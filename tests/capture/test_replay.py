@@ -40,13 +40,18 @@ from linkstack.ccsds.spp import PacketType, SequenceCounter, segment
 from linkstack.ccsds.tc import TcConfig, TcVirtualChannel
 from linkstack.ccsds.tm import TmConfig, TmMasterChannel
 from linkstack.runtime import clock as clk
+from linkstack.runtime.cop1_link import UplinkConfig
 from linkstack.runtime.emulation import Emulation, EmulationConfig
+from linkstack.runtime.security import SdlsSettings
 from payloads.backends import make_backend
 from payloads.messages import ANSWER_APID, QUERY_APID, Answer, Params, Query, decode, encode
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLES = ROOT / "pcaps"
 EPOCH = datetime(2025, 6, 1, tzinfo=UTC)
+
+
+SDLS_OFF = SdlsSettings(enabled=False)
 
 
 def run_replay(path, **kw) -> tuple[replay_cli.ReplayResult, list[str]]:
@@ -72,7 +77,9 @@ def captured_run(tmp_path_factory):
         scenario = scenario_by_name("default")
         clock = clk.make_clock(True, scenario.epoch, 5295.0)
         capture = PcapCapture(path, scenario.epoch)
-        emu = Emulation(clock, EmulationConfig(scenario=scenario), backend=backend, capture=capture)
+        # a clear run (SDLS's own replay: tests/capture/test_sdls_replay.py)
+        config = EmulationConfig(scenario=scenario, uplink=UplinkConfig(sdls=SDLS_OFF))
+        emu = Emulation(clock, config, backend=backend, capture=capture)
         for node in emu.satellites.values():  # what each satellite's receivers deliver
 
             def on_packet(ingress, t_s, raw, node=node):

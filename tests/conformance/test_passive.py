@@ -24,6 +24,7 @@ from hypothesis import strategies as st
 
 from linkstack.capture.pcap import PORTS, ipv4_checksum
 from linkstack.ccsds.coding.chains import CaduTransmitter
+from linkstack.ccsds.sdls_keys import Keyring
 from linkstack.conformance.passive import broken, session
 from linkstack.conformance.passive.checker import Report, check_capture, select_rules
 from linkstack.conformance.passive.report import format_text, junit_tree, write_junit
@@ -271,11 +272,15 @@ def test_a_fresh_demo_capture_passes(tmp_path):
         progress_out=io.StringIO(),
     )
     assert rc == 0
-    report = check_capture(tmp_path / "demo.pcap")
+    # SDLS is on by default: the capture names its associations, the demo wrote its keys
+    keys = Keyring.from_file(tmp_path / "demo.pcap.keys.json")
+    report = check_capture(tmp_path / "demo.pcap", keys=keys)
     assert_judged(report)
     assert report.exit_code == 0, format_text(report)
     assert report.units["aos_frame"] and report.units["cltu"] and report.units["tm_cadu"]
     assert report.count("pass") >= 40
+    sealed = check_capture(tmp_path / "demo.pcap")  # without the keys: judged, never failed
+    assert sealed.exit_code == 0 and sealed.count("cannot judge") > 0, format_text(sealed)
 
 
 # -- garbage ---------------------------------------------------------------------------------------

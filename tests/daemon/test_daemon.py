@@ -25,6 +25,7 @@ from linkstack.daemon.wire import ModemModel, PortPlan, Wire, wire_link
 from linkstack.errors import ConfigError
 from linkstack.runtime import clock as clk
 from linkstack.runtime.cop1_link import Ground, Spacecraft, UplinkConfig
+from linkstack.runtime.security import SdlsSettings
 
 EPOCH = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -80,7 +81,8 @@ class Bench:
 
     def __init__(self, clock) -> None:
         self.clock = clock
-        self.config = UplinkConfig(scid=0x40, initiate=None)
+        # no guards here: SDLS off (its restarts: tests/runtime/test_sdls_management.py)
+        self.config = UplinkConfig(scid=0x40, initiate=None, sdls=SdlsSettings(enabled=False))
         self.down = Link("down", clock, FixedConditions(150e6, 0.004), on_delivery=self._down)
         self.spacecraft = Spacecraft(self.config, clock, self.down)
         self.ground: Ground | None = None

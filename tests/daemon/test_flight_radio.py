@@ -129,9 +129,8 @@ async def test_fprime_gds_and_flight_software_frames_meet_through_gateway_radio_
         {"transport": "tcp", "uplink": "tc_frame", "downlink": "tm_frame"},
         {"transport": "udp", "uplink": "tc_frame", "downlink": "tm_frame"},
     )
-    if sdls:
-        with run.scenario.open("a") as f:
-            f.write(f'[sdls]\nenabled = true\nkey_file = "{tmp_path}/keys.json"\n')
+    with run.scenario.open("a") as f:
+        f.write(f'[sdls]\nenabled = {str(sdls).lower()}\nkey_file = "{tmp_path}/keys.json"\n')
     procs = [run.start(role) for role in ("channel", "sat", "ground")]
     await run.ready(*procs)
     loop = asyncio.get_running_loop()

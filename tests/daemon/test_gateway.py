@@ -212,6 +212,8 @@ def _gateway_scenario(run: Run, transport: str, uplink: str, downlink: str) -> t
     port, peer_port = base, base + 12
     with run.scenario.open("a") as f:
         f.write(
+            "[sdls]\n"
+            "enabled = false\n"  # F Prime does no SDLS, and codes its own CLTUs here
             "[frames]\n"
             "tc_segment_header = false\n"  # F Prime frames packets without a segment header
             "[gateway]\n"

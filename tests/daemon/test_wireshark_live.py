@@ -130,6 +130,8 @@ def claimed_udp_ports(home: Path) -> set[int]:
 async def test_a_live_capture_of_the_daemons_decodes_at_every_layer_without_decode_as(
     run, broker, tmp_path, monkeypatch, capsys
 ):
+    with run.scenario.open("a") as f:  # clear frames, read to the messages (SDLS's own:
+        f.write("[sdls]\nenabled = false\n")  # tests/capture/test_wireshark_sdls.py)
     # the daemons take seconds to start: the install and the capture start meanwhile
     procs = {role: run.start(role) for role in ("channel", "sat", "ground")}
     home = tmp_path / "tshark-home"

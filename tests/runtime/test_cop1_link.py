@@ -18,6 +18,7 @@ from linkstack.ccsds.spp import SpacePacket
 from linkstack.ccsds.tc import TcFrame, TcFrameType, TcReassembler
 from linkstack.runtime import clock as clk
 from linkstack.runtime.cop1_link import Cop1Link, Ground, SentPacket, UplinkConfig
+from linkstack.runtime.security import SdlsSettings
 from linkstack.tools.bench.cop1 import (
     DELAY_S,
     DOWNLINK_RATE_BPS,
@@ -87,7 +88,8 @@ def test_lockout_over_the_link_is_reported_and_unlock_recovers():
 
     async def main():
         clock = clk.make_clock(True)
-        async with _links(clock) as link:
+        # the rogue frame stands for a valid one out of FARM-1's windows: no SDLS to stop it
+        async with _links(clock, UplinkConfig(sdls=SdlsSettings(enabled=False))) as link:
             ground, craft = link.ground, link.spacecraft
             for q in queries[:10]:
                 ground.send(q)
@@ -229,7 +231,7 @@ def test_a_flight_virtual_channel_with_a_farm_on_board_gets_each_frame_once_in_o
     lossy uplink; the flight software gets VC 1's frames accepted once and in order,
     both FOPs see their own CLCWs (the OCF takes turns) and have everything
     acknowledged, and VC 0's packets still reach linkstack's end."""
-    config = UplinkConfig()
+    config = UplinkConfig(sdls=SdlsSettings(enabled=False))  # the outside FOP-1 has no keys
     ours, theirs = random_queries(20, seed=3), random_queries(20, seed=4)
 
     async def main():

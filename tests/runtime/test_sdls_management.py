@@ -288,7 +288,8 @@ def test_a_rotation_with_a_key_the_ground_lacks_fails_at_once():
 def test_attach_needs_sdls():
     async def main() -> None:
         clock = clk.make_clock(True)
-        async with lossy_link(clock, UplinkConfig(), 0.0, seed=1) as link:
+        off = UplinkConfig(sdls=SdlsSettings(enabled=False))
+        async with lossy_link(clock, off, 0.0, seed=1) as link:
             with pytest.raises(ConfigError, match="SDLS is off"):
                 attach(link)
 

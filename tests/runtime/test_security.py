@@ -55,7 +55,8 @@ def test_sdls_is_read_with_its_associations_and_the_frames_shrink_by_its_overhea
     assert (sdls.tc_overhead, sdls.tm_overhead) == (22, 30)
     assert up.tc_config().max_frame_length == up.tc_max_frame_length - 22
     assert up.tm_config().frame_length == up.tm_frame_length - 30
-    off = scenario_file.loads("").emulation.uplink
+    assert scenario_file.loads("").emulation.uplink.sdls.enabled  # on by default
+    off = scenario_file.loads("[sdls]\nenabled = false").emulation.uplink
     assert not off.sdls.enabled and off.tm_config().frame_length == off.tm_frame_length
 
 

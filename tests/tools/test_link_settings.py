@@ -8,6 +8,8 @@ import json
 from linkstack.tools import cli
 
 SCENARIO = """
+[sdls]
+enabled = false
 [frames]
 scid_base = 100
 tc_segment_header = false
@@ -87,12 +89,13 @@ def test_a_gateway_on_mqtt_names_its_broker_and_topics(tmp_path, capsys):
 
 
 def test_with_sdls_the_frames_are_the_plain_ones_and_the_on_air_lengths_are_said(tmp_path, capsys):
-    assert cli.main(["settings", "--satellite", "CS-02", "--json"]) == 0
+    off = tmp_path / "off.toml"
+    off.write_text("[sdls]\nenabled = false\n")
+    assert cli.main(["settings", "--scenario", str(off), "--satellite", "CS-02", "--json"]) == 0
     (clear,) = json.loads(capsys.readouterr().out)
     assert "sdls" not in clear
-    path = tmp_path / "sdls.toml"
-    path.write_text("[sdls]\nenabled = true\n")
-    assert cli.main(["settings", "--scenario", str(path), "--satellite", "CS-02", "--json"]) == 0
+    # SDLS is on by default
+    assert cli.main(["settings", "--satellite", "CS-02", "--json"]) == 0
     (sat,) = json.loads(capsys.readouterr().out)
     # AES-256-GCM: SPI 2 + IV 12 octets of header, 16 of MAC
     assert sat["tm"]["frame_length"] == clear["tm"]["frame_length"] - 30

@@ -84,7 +84,8 @@ def _scenario(folder: Path, extra: str = "") -> scenario_file.ScenarioFile:
 
 @pytest.fixture(scope="module")
 def odd(tmp_path_factory) -> scenario_file.ScenarioFile:
-    return _scenario(tmp_path_factory.mktemp("odd"))
+    # clear frames: these tests read the plain coding (SDLS's table: its own tests)
+    return _scenario(tmp_path_factory.mktemp("odd"), "[sdls]\nenabled = false\n")
 
 
 # -- the scenario file, in Python --------------------------------------------------------------

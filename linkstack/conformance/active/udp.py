@@ -248,7 +248,7 @@ def _from_scenario(
             link.tc_max_frame_length,
             known_spis=(s.downlink.spi, s.laser.spi, *s.management.spare_spis),
             link=names.index(name) + 1,  # its node number, as linkstack's ground counts it
-            key_file=Path(s.key_file),
+            key_file=settings.sdls_key_file,
         )
     return cfg, target, listen, d.host, notes, sdls
 
