@@ -55,7 +55,7 @@ from channels.rf import (
 )
 from linkstack.ccsds.coding.cltu import DecodeMode
 from linkstack.ccsds.coding.rs import INTERLEAVING_DEPTHS
-from linkstack.errors import ConfigError, EncodeError
+from linkstack.errors import ConfigError
 from linkstack.runtime.config import EmulationConfig
 from linkstack.runtime.cop1_link import UplinkConfig
 from linkstack.runtime.interface_settings import (  # the public names of scenario files too
@@ -64,7 +64,7 @@ from linkstack.runtime.interface_settings import (  # the public names of scenar
     read_gateway,
     read_radio,
 )
-from linkstack.runtime.security import read_sdls
+from linkstack.runtime.security import with_sdls
 from linkstack.runtime.site import LAYERS
 from linkstack.tomlcheck import Table, TomlError, kind_of, parse
 from payloads.backends import KINDS as BACKEND_KINDS
@@ -903,17 +903,3 @@ def _rings(plane: PlaneSettings, first: int, count: int) -> list[tuple[int, int]
         per = count // plane.planes
         return [(first + k * per, per) for k in range(plane.planes)]
     return [(first, count)]
-
-
-def with_sdls(t: Table, up: UplinkConfig) -> UplinkConfig:
-    """``[sdls]`` read into the link configuration, checked against the frame lengths:
-    the frames linkstack builds are shorter by SDLS's header and trailer."""
-    sdls = read_sdls(t)
-    out = replace(up, sdls=sdls)
-    if sdls.enabled:
-        for what, check in (("tc", out.tc_config), ("tm", out.tm_config)):
-            try:
-                check()
-            except (ConfigError, EncodeError) as exc:
-                raise t.error("", f"the {what} frames cannot hold SDLS's overhead: {exc}") from None
-    return out

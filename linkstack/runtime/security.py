@@ -53,11 +53,12 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from linkstack.errors import ConfigError, SdlsChecksumError, SdlsError
+from linkstack.errors import ConfigError, EncodeError, SdlsChecksumError, SdlsError
 from linkstack.tomlcheck import Table
 
 if TYPE_CHECKING:  # the codec is imported where SDLS is on: a run without it never loads it
     from linkstack.ccsds.sdls import FrameSecurity, Keyring, SecurityAssociation
+    from linkstack.runtime.cop1_link import UplinkConfig
 
 log = logging.getLogger("linkstack.security")
 
@@ -214,6 +215,20 @@ def _integers(t: Table, key: str, default: tuple[int, ...], lo: int, hi: int) ->
     if len(set(raw)) != len(raw):
         raise t.error(key, f"names one twice: {raw!r}")
     return tuple(raw)
+
+
+def with_sdls(t: Table, up: UplinkConfig) -> UplinkConfig:
+    """``[sdls]`` read into the link configuration, checked against the frame lengths:
+    the frames linkstack builds are shorter by SDLS's header and trailer."""
+    sdls = read_sdls(t)
+    out = replace(up, sdls=sdls)
+    if sdls.enabled:
+        for what, check in (("tc", out.tc_config), ("tm", out.tm_config)):
+            try:
+                check()
+            except (ConfigError, EncodeError) as exc:
+                raise t.error("", f"the {what} frames cannot hold SDLS's overhead: {exc}") from None
+    return out
 
 
 _SA_KEYS = ("spi", "service", "iv_len", "sn_len", "mac_len", "window")
