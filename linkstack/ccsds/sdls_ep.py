@@ -57,7 +57,7 @@ import struct
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import IntEnum
-from typing import ClassVar
+from typing import ClassVar, Self
 
 from linkstack.ccsds.sdls_suites import GCM_IV_LEN, GCM_TAG_LEN, KEY_LEN, Cipher
 from linkstack.errors import DecodeError, EncodeError, TruncatedError, check_range
@@ -440,7 +440,7 @@ class _KeyList(_Pdu):
     SERVICE_GROUP = KEY_MANAGEMENT
     key_ids: tuple[int, ...]
 
-    def _check(self) -> None:
+    def __post_init__(self) -> None:
         if not self.key_ids:
             raise EncodeError(LAYER, f"{self.NAME}.key_ids", "one or more key ids")
         for kid in self.key_ids:
@@ -448,6 +448,10 @@ class _KeyList(_Pdu):
 
     def value(self) -> bytes:
         return b"".join(kid.to_bytes(2, "big") for kid in self.key_ids)
+
+    @classmethod
+    def from_value(cls, value: bytes) -> Self:
+        return cls(_key_ids(cls.NAME, value))  # type: ignore[call-arg]  # each has key_ids
 
 
 @dataclass(frozen=True, slots=True)
@@ -458,13 +462,6 @@ class KeyActivation(_KeyList):
     NAME = "key_activation"
     key_ids: tuple[int, ...]
 
-    def __post_init__(self) -> None:
-        self._check()
-
-    @classmethod
-    def from_value(cls, value: bytes) -> KeyActivation:
-        return cls(_key_ids(cls.NAME, value))
-
 
 @dataclass(frozen=True, slots=True)
 class KeyDeactivation(_KeyList):
@@ -474,13 +471,6 @@ class KeyDeactivation(_KeyList):
     NAME = "key_deactivation"
     key_ids: tuple[int, ...]
 
-    def __post_init__(self) -> None:
-        self._check()
-
-    @classmethod
-    def from_value(cls, value: bytes) -> KeyDeactivation:
-        return cls(_key_ids(cls.NAME, value))
-
 
 @dataclass(frozen=True, slots=True)
 class KeyDestruction(_KeyList):
@@ -489,13 +479,6 @@ class KeyDestruction(_KeyList):
     PROCEDURE = 0b0110
     NAME = "key_destruction"
     key_ids: tuple[int, ...]
-
-    def __post_init__(self) -> None:
-        self._check()
-
-    @classmethod
-    def from_value(cls, value: bytes) -> KeyDestruction:
-        return cls(_key_ids(cls.NAME, value))
 
 
 @dataclass(frozen=True, slots=True)
