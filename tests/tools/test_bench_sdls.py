@@ -11,9 +11,9 @@ from linkstack.tools.bench.timing import Result
 
 
 def test_the_bench_frames_are_protected_and_processed_back():
-    tx, rx = sdls._link(), sdls._link()
+    tx, rx = sdls.tm_link(), sdls.tm_link()
     for sa in (sdls.AEAD, sdls.AUTH):
-        plain = sdls._plain_frames(tx, sa, 3)
+        plain = sdls.plain_frames(tx, sa, 3)
         for p in plain:
             protected = tx.apply(p, sa.spi)
             assert len(protected) == sdls.FRAME_LEN
@@ -31,7 +31,7 @@ def test_the_bench_frames_are_protected_and_processed_back():
             spi, bare = rx.process(protected, plain_fecf=False)
             assert (spi, bare[:-2], bare[-2:]) == (sa.spi, p[:-2], b"\x00\x00")
         assert rx.receive_counters(sa.spi) == SaCounters(iv=3 if sa.iv_len else 0, sn=3)
-    results = sdls._cases(sdls.AEAD, "tm aead", count=5, repeat=2)
+    results = sdls.cases(sdls.AEAD, "tm aead", count=5, repeat=2)
     assert [(r.case, r.units, r.octets, r.runs) for r in results] == [
         ("tm aead apply", 5, 5 * 1115, 2),
         ("tm aead process", 5, 5 * 1115, 2),

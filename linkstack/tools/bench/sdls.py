@@ -39,13 +39,15 @@ AEAD = SecurityAssociation(6, "aead", ecs="AES256_GCM", ekid=1, sn_len=4, window
 AUTH = SecurityAssociation(7, "auth", acs="CMAC_AES256", akid=2, iv_len=0, sn_len=4, window=_WINDOW)
 
 
-def _link() -> FrameSecurity:
+def tm_link() -> FrameSecurity:
+    """A TM link with the bench's two SAs and fixed keys (the same at each call)."""
     rng = random.Random(15)
     keys = Keyring.from_mapping({1: rng.randbytes(32), 2: rng.randbytes(32)})
     return FrameSecurity("tm", [AEAD, AUTH], keys, fecf=True, ocf=True, frame_length=FRAME_LEN)
 
 
-def _plain_frames(fs: FrameSecurity, sa: SecurityAssociation, count: int) -> list[bytes]:
+def plain_frames(fs: FrameSecurity, sa: SecurityAssociation, count: int) -> list[bytes]:
+    """``count`` plain TM frames of the length ``sa`` leaves on ``fs``."""
     rng = random.Random(sa.spi)
     size = fs.plain_length(sa.spi) - 6 - 4 - 2
     return [
@@ -54,9 +56,10 @@ def _plain_frames(fs: FrameSecurity, sa: SecurityAssociation, count: int) -> lis
     ]
 
 
-def _cases(sa: SecurityAssociation, name: str, count: int, repeat: int) -> list[Result]:
-    tx, rx = _link(), _link()
-    plain = _plain_frames(tx, sa, count)
+def cases(sa: SecurityAssociation, name: str, count: int, repeat: int) -> list[Result]:
+    """The timed cases of ``sa``: apply, process, process as received."""
+    tx, rx = tm_link(), tm_link()
+    plain = plain_frames(tx, sa, count)
     protected = [tx.apply(p, sa.spi) for p in plain]
     spi = sa.spi
 
@@ -116,8 +119,8 @@ def run(quick: bool = False) -> list[Result]:
     count = 2_000 if quick else 20_000
     repeat = 5  # runs a case; the median is reported
     return [
-        *_cases(AEAD, "tm aead", count, repeat),
-        *_cases(AUTH, "tm auth", count, repeat),
+        *cases(AEAD, "tm aead", count, repeat),
+        *cases(AUTH, "tm auth", count, repeat),
         *_parts(count, repeat),
     ]
 
