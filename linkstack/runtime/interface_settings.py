@@ -87,6 +87,20 @@ class RadioSettings:
 # -- reading ---------------------------------------------------------------------------
 
 
+def daemon_blocks(
+    channel_port: int, node_port: int, http_port: int, links: int
+) -> dict[str, tuple[int, int]]:
+    """The port blocks the daemons take themselves (the scenario reader checks them
+    against each other): the interfaces' blocks are claimed against these."""
+    taken = {
+        "daemon.channel_port": (channel_port, channel_port + links - 1),
+        "daemon.node_port": (node_port, node_port + links - 1),
+    }
+    if http_port:
+        taken["daemon.http_port"] = (http_port, http_port + 3)
+    return taken
+
+
 def read_gateway(
     t: Table, names: list[str], taken: dict[str, tuple[int, int]], mqtt_enabled: bool
 ) -> GatewaySettings:

@@ -61,6 +61,7 @@ from linkstack.runtime.cop1_link import UplinkConfig
 from linkstack.runtime.interface_settings import (  # the public names of scenario files too
     GatewaySettings,
     RadioSettings,
+    daemon_blocks,
     read_gateway,
     read_radio,
 )
@@ -328,7 +329,7 @@ class _Reader:
         n_links = len(sats) * 2 + 2 * len(isl_pairs)
         daemon = self._daemon(top.table("daemon"), n_links)
         names = [s.name for s in sats]
-        taken = daemon_blocks(daemon, n_links)
+        taken = daemon_blocks(daemon.channel_port, daemon.node_port, daemon.http_port, n_links)
         gateway = read_gateway(top.table("gateway"), names, taken, mqtt.enabled)
         radio = read_radio(top.table("radio"), names, taken)
         top.done()
@@ -856,17 +857,6 @@ class _Reader:
                         f"({links} links: one port per link in each block)",
                     )
         return out
-
-
-def daemon_blocks(daemon: DaemonSettings, links: int) -> dict[str, tuple[int, int]]:
-    """The port blocks the daemons take (checked against each other by _daemon)."""
-    taken = {
-        "daemon.channel_port": (daemon.channel_port, daemon.channel_port + links - 1),
-        "daemon.node_port": (daemon.node_port, daemon.node_port + links - 1),
-    }
-    if daemon.http_port:
-        taken["daemon.http_port"] = (daemon.http_port, daemon.http_port + 3)
-    return taken
 
 
 # a plane's keys by the names of the orbit builders' arguments (for their refusals)
