@@ -44,7 +44,13 @@ from typing import TYPE_CHECKING, Any
 from linkstack.capture.network import nodes_path
 from linkstack.ccsds.crc import crc16_ccitt
 from linkstack.ccsds.sdls import FrameSecurity, SaCounters, SecurityAssociation
-from linkstack.ccsds.sdls_layout import FECF_LEN, SPI_LEN, FrameLayout, parse_security_header
+from linkstack.ccsds.sdls_layout import (
+    FECF_LEN,
+    SPI_LEN,
+    FrameLayout,
+    frame_vcid,
+    parse_security_header,
+)
 from linkstack.errors import ConfigError, SdlsError
 
 if TYPE_CHECKING:
@@ -60,13 +66,7 @@ KEYS_SUFFIX = ".keys.json"  # the key file linkstack demo writes beside its capt
 
 def vcid_of(kind: str, frame: bytes) -> int | None:
     """The virtual channel of a TC, TM or AOS frame (None: too short to say)."""
-    if len(frame) < 3:
-        return None
-    if kind == "tc":
-        return (frame[2] >> 2) & 0x3F
-    if kind == "tm":
-        return (frame[1] >> 1) & 0x07
-    return frame[1] & 0x3F
+    return frame_vcid(kind, frame) if len(frame) >= 3 else None
 
 
 @dataclass(frozen=True)

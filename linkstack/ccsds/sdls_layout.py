@@ -16,6 +16,7 @@ from collections.abc import Callable, Mapping
 from typing import NoReturn, Protocol
 
 from linkstack.ccsds.crc import crc16_ccitt
+from linkstack.ccsds.tc import frame_vcid as tc_frame_vcid
 from linkstack.errors import ConfigError, SdlsError
 
 SPI_LEN = 2
@@ -44,6 +45,15 @@ class SaLengths(Protocol):
     def pad_len(self) -> int: ...
     @property
     def mac_len(self) -> int: ...
+
+
+def frame_vcid(kind: str, frame: bytes) -> int:
+    """The virtual channel of a ``kind`` ("tc", "tm", "aos") frame, from its header."""
+    if kind == "tc":
+        return tc_frame_vcid(frame)
+    if kind == "tm":
+        return (frame[1] >> 1) & 0x07
+    return frame[1] & 0x3F
 
 
 class FrameLayout:
@@ -129,11 +139,7 @@ class FrameLayout:
         return self.primary_len + 1 + (ident & 0x3F)
 
     def vcid(self, frame: bytes) -> int:
-        if self.kind == "tc":
-            return (frame[2] >> 2) & 0x3F
-        if self.kind == "tm":
-            return (frame[1] >> 1) & 0x07
-        return frame[1] & 0x3F
+        return frame_vcid(self.kind, frame)
 
 
 def parse_security_header(

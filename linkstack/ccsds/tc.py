@@ -192,6 +192,12 @@ class TcFrame:
         )
 
 
+def frame_vcid(buf: bytes | bytearray | memoryview) -> int:
+    """The virtual channel of a TC frame, read from its header without decoding it
+    (``buf`` holds at least the first 3 octets)."""
+    return (buf[2] >> 2) & MAX_VCID
+
+
 def frame_length(buf: bytes | bytearray | memoryview) -> int:
     """Total length of the TC frame at the start of ``buf``, from its header."""
     if len(buf) < HEADER_LEN:

@@ -34,6 +34,7 @@ from collections.abc import Callable, Mapping
 
 from linkstack.ccsds.cop1.clcw import Clcw, is_clcw
 from linkstack.ccsds.cop1.farm import Farm
+from linkstack.ccsds.tc import frame_vcid as tc_frame_vcid
 from linkstack.ccsds.tm import FECF_LEN, OCF_LEN
 from linkstack.daemon.endpoints import UnitPorts
 from linkstack.daemon.gateway import packet_fault
@@ -108,7 +109,7 @@ class FlightRadio:
     # -- up: from the ground to the flight software ------------------------------------
     def _tc_frame_of(self, satellite: str) -> Callable[[bytes], None]:
         def on_frame(frame: bytes) -> None:
-            vcid = (frame[2] >> 2) & 0x3F
+            vcid = tc_frame_vcid(frame)
             if vcid not in self.settings.vcids:
                 self.stats["tc_frames_other_vc"] += 1
                 return

@@ -112,6 +112,7 @@ from linkstack.ccsds.cop1.fop import (
     Transmit,
 )
 from linkstack.ccsds.tc import TcConfig, TcFrame, TcFrameType, TcReceiver, TcVirtualChannel
+from linkstack.ccsds.tc import frame_vcid as tc_frame_vcid
 from linkstack.ccsds.tm import DEFAULT_FRAME_LEN, TmConfig, TmMasterChannel, TmReceiver
 from linkstack.errors import ConfigError, DecodeError, EncodeError
 from linkstack.runtime.security import FrameGuard, Guards, SdlsSettings, ephemeral_keys
@@ -394,7 +395,7 @@ class Ground:
         """A TC frame as it goes on air: with SDLS's header and trailer when it is on
         and the frame is on this channel's virtual channel (the uplink's association
         is on linkstack's; a frame of another, the flight software's, is its own)."""
-        if self.guard is None or (frame[2] >> 2) & 0x3F != self.config.vcid:
+        if self.guard is None or tc_frame_vcid(frame) != self.config.vcid:
             return frame
         return self.guard.protect(frame)
 

@@ -53,6 +53,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from linkstack.ccsds.tc import frame_vcid as tc_frame_vcid
 from linkstack.errors import ConfigError, EncodeError, SdlsChecksumError, SdlsError
 from linkstack.tomlcheck import Table
 
@@ -365,7 +366,7 @@ class FrameGuard:
         """Whether a received TC ``frame`` is on the virtual channel under SDLS."""
         if self.vcid is None or len(frame) < 3:
             return True
-        return (frame[2] >> 2) & 0x3F == self.vcid
+        return tc_frame_vcid(frame) == self.vcid
 
     def check(self, frame: bytes, plain_fecf: bool = True) -> bytes | None:
         """The plain frame of a received ``frame``, or None (refused). ``plain_fecf``
