@@ -199,6 +199,23 @@ class _Pdu:
 # -- SA management --------------------------------------------------------------------------
 
 
+class _SpiOnly(_Pdu):
+    """An SA procedure whose value is the SPI alone."""
+
+    __slots__ = ()
+    spi: int
+
+    def __post_init__(self) -> None:
+        _check_spi(self.NAME, self.spi)
+
+    def value(self) -> bytes:
+        return _SPI.pack(self.spi)
+
+    @classmethod
+    def from_value(cls, value: bytes) -> Self:
+        return cls(_spi_only(cls.NAME, value))  # type: ignore[call-arg]  # each has spi
+
+
 @dataclass(frozen=True, slots=True)
 class StartSa(_Pdu):
     """Start SA: the SA (keyed) becomes operational on the channels given."""
@@ -226,7 +243,7 @@ class StartSa(_Pdu):
 
 
 @dataclass(frozen=True, slots=True)
-class StopSa(_Pdu):
+class StopSa(_SpiOnly):
     """Stop SA: the SA (operational) goes back to keyed."""
 
     SERVICE_GROUP = SA_MANAGEMENT
@@ -234,35 +251,15 @@ class StopSa(_Pdu):
     NAME = "stop_sa"
     spi: int
 
-    def __post_init__(self) -> None:
-        _check_spi(self.NAME, self.spi)
-
-    def value(self) -> bytes:
-        return _SPI.pack(self.spi)
-
-    @classmethod
-    def from_value(cls, value: bytes) -> StopSa:
-        return cls(_spi_only(cls.NAME, value))
-
 
 @dataclass(frozen=True, slots=True)
-class ExpireSa(_Pdu):
+class ExpireSa(_SpiOnly):
     """Expire SA: the SA (keyed) loses its key: unkeyed."""
 
     SERVICE_GROUP = SA_MANAGEMENT
     PROCEDURE = 0b1001
     NAME = "expire_sa"
     spi: int
-
-    def __post_init__(self) -> None:
-        _check_spi(self.NAME, self.spi)
-
-    def value(self) -> bytes:
-        return _SPI.pack(self.spi)
-
-    @classmethod
-    def from_value(cls, value: bytes) -> ExpireSa:
-        return cls(_spi_only(cls.NAME, value))
 
 
 @dataclass(frozen=True, slots=True)
@@ -323,23 +320,13 @@ class SetArsn(_Pdu):
 
 
 @dataclass(frozen=True, slots=True)
-class ReadArsn(_Pdu):
+class ReadArsn(_SpiOnly):
     """Read ARSN: asks for the SA's anti-replay counter (:class:`ReadArsnReply`)."""
 
     SERVICE_GROUP = SA_MANAGEMENT
     PROCEDURE = 0b0000
     NAME = "read_arsn"
     spi: int
-
-    def __post_init__(self) -> None:
-        _check_spi(self.NAME, self.spi)
-
-    def value(self) -> bytes:
-        return _SPI.pack(self.spi)
-
-    @classmethod
-    def from_value(cls, value: bytes) -> ReadArsn:
-        return cls(_spi_only(cls.NAME, value))
 
 
 @dataclass(frozen=True, slots=True)
@@ -368,23 +355,13 @@ class ReadArsnReply(_Pdu):
 
 
 @dataclass(frozen=True, slots=True)
-class SaStatusRequest(_Pdu):
+class SaStatusRequest(_SpiOnly):
     """SA Status Request: asks for the SA's last transition (:class:`SaStatusReply`)."""
 
     SERVICE_GROUP = SA_MANAGEMENT
     PROCEDURE = 0b1111
     NAME = "sa_status"
     spi: int
-
-    def __post_init__(self) -> None:
-        _check_spi(self.NAME, self.spi)
-
-    def value(self) -> bytes:
-        return _SPI.pack(self.spi)
-
-    @classmethod
-    def from_value(cls, value: bytes) -> SaStatusRequest:
-        return cls(_spi_only(cls.NAME, value))
 
 
 # the state an SA is in after each SA procedure (355.1's SA state machine)
