@@ -33,14 +33,27 @@ def _worker_range() -> tuple[int, int]:
     return LOW + k * width, LOW + (k + 1) * width
 
 
+# The blocks handed out last: free when drawn, but perhaps not bound yet by the daemon
+# they are for (a fixture draws for two daemons before either starts), so never drawn
+# again while they may still be waiting; older ones are bound or given back.
+_RECENT = 16
+_handed: list[range] = []
+
+
 def free_block(n_udp: int, n_tcp: int = 0) -> int:
     """The first of ``n_udp`` consecutive free UDP ports, followed by ``n_tcp`` free
-    TCP ports, in this worker's range."""
+    TCP ports, in this worker's range, clear of the blocks this process handed out last."""
     rng = random.Random()
     lo, hi = _worker_range()
+    n = n_udp + n_tcp
     for _ in range(200):
-        base = rng.randrange(lo, hi - n_udp - n_tcp)
-        udp, tcp = range(base, base + n_udp), range(base + n_udp, base + n_udp + n_tcp)
+        base = rng.randrange(lo, hi - n)
+        block = range(base, base + n)
+        if any(block.start < r.stop and r.start < block.stop for r in _handed):
+            continue
+        udp, tcp = range(base, base + n_udp), range(base + n_udp, base + n)
         if all(free(p) for p in udp) and all(free(p, socket.SOCK_STREAM) for p in tcp):
+            _handed.append(block)
+            del _handed[:-_RECENT]
             return base
     raise AssertionError("no free block of ports found")

@@ -43,7 +43,6 @@ from linkstack.tools.cli import main as cli_main
 from tests.conformance.test_active import (
     ACT_IDS,
     HANG_S,
-    LINKS,
     SATELLITE,
     SCID,
     SDLS_OFF,
@@ -224,12 +223,8 @@ def with_sdls(scenario: Path, keys: Path) -> Path:
 def sdls_sat(tmp_path_factory):
     """A sat daemon (CS-06 only) with SDLS on, its HTTP port open; it writes the keys."""
     d = Daemons(tmp_path_factory.mktemp("active-sdls"))
+    http = free_block(0, 3)  # clear of the daemon's blocks, drawn but not yet bound
     text = d.scenario.read_text()
-    base = int(re.search(r"channel_port = (\d+)", text)[1])  # its block of 2 x LINKS
-    while True:  # free now, and clear of the daemon's own ports, which it binds later
-        http = free_block(0, 3)
-        if http + 3 <= base or http >= base + 2 * LINKS:
-            break
     text = text.replace("http_port = 0", f"http_port = {http}")
     d.scenario.write_text(f"{text}check_source = false\n")  # [daemon]: a tester without
     # the scenario (a profile's association) sends from a port of its own
