@@ -35,15 +35,28 @@ _COMPACT_AT = 1 << 16
 
 
 class PacketZonePacker:
-    """Packs packed Space Packets back to back into zones of ``zone_len`` octets."""
+    """Packs packed Space Packets back to back into zones of ``zone_len`` octets.
 
-    def __init__(self, zone_len: int, packet_type: PacketType = PacketType.TM) -> None:
-        if not 1 <= zone_len <= MAX_ZONE_LEN:
+    ``no_header`` is the FHP of a zone where no packet starts and ``max_zone_len``
+    the longest zone the pointer can address: TM's and AOS's 11-bit defaults, or
+    USLP's 16-bit ones (:mod:`linkstack.ccsds.uslp_channels`).
+    """
+
+    def __init__(
+        self,
+        zone_len: int,
+        packet_type: PacketType = PacketType.TM,
+        *,
+        no_header: int = FHP_NO_HEADER,
+        max_zone_len: int = MAX_ZONE_LEN,
+    ) -> None:
+        if not 1 <= zone_len <= max_zone_len:
             raise EncodeError(
-                "packet_zone", "zone_len", f"must be 1..{MAX_ZONE_LEN}, got {zone_len}"
+                "packet_zone", "zone_len", f"must be 1..{max_zone_len}, got {zone_len}"
             )
         self.zone_len = zone_len
         self.packet_type = packet_type
+        self.no_header = no_header
         self._buf = bytearray()
         self._rd = 0  # read offset into _buf
         self._base = 0  # stream offset of _buf[0]
@@ -88,7 +101,7 @@ class PacketZonePacker:
         start = self._base + rd
         end = start + zl
         starts = self._starts
-        fhp = FHP_NO_HEADER
+        fhp = self.no_header
         if starts and starts[0] < end:
             fhp = starts.popleft() - start
             while starts and starts[0] < end:
@@ -111,9 +124,13 @@ class PacketZoneExtractor:
     loss is dropped and the extractor resynchronises on the FHP of this zone.
     Packets are returned packed; idle packets are counted, not returned. Every
     drop is counted in ``stats`` with its reason; nothing here raises on bad data.
+    ``no_header`` and ``idle_only`` are the FHP's two special values (USLP has no
+    idle-only value: pass -1).
     """
 
-    def __init__(self) -> None:
+    def __init__(self, no_header: int = FHP_NO_HEADER, idle_only: int = FHP_IDLE_ONLY) -> None:
+        self.no_header = no_header
+        self.idle_only = idle_only
         self.stats: Counter[str] = Counter()
         self._pending = bytearray()  # start of a packet that continues in the next zone
         self._need = 0  # total length of the pending packet, 0 while its header is incomplete
@@ -137,12 +154,13 @@ class PacketZoneExtractor:
             zone = bytes(zone)
         out: list[bytes] = []
         zl = len(zone)
-        if fhp == FHP_IDLE_ONLY:
+        no_header = self.no_header
+        if fhp == self.idle_only:
             if self._pending:
                 self._lose_sync("idle_zone_mid_packet")
             self.stats["idle_zones"] += 1
             return out
-        if fhp != FHP_NO_HEADER and fhp >= zl:
+        if fhp != no_header and fhp >= zl:
             self._lose_sync("fhp_out_of_zone")
             return out
         if not continuous and self._synced:
@@ -151,7 +169,7 @@ class PacketZoneExtractor:
         if self._synced and self._pending:
             pos = self._continue_pending(zone, fhp, out)
             if pos < 0:
-                if self._synced or fhp == FHP_NO_HEADER:
+                if self._synced or fhp == no_header:
                     return out  # the zone was all continuation, or it is useless
                 pos = fhp  # resynchronise on this zone's first header
                 self._synced = True
@@ -160,12 +178,12 @@ class PacketZoneExtractor:
             pos = 0
             if fhp != 0:
                 self._lose_sync("fhp_mismatch")
-                if fhp == FHP_NO_HEADER:
+                if fhp == no_header:
                     return out
                 pos = fhp
                 self._synced = True
         else:
-            if fhp == FHP_NO_HEADER:
+            if fhp == no_header:
                 self.stats["zones_skipped_unsynced"] += 1
                 return out
             pos = fhp
@@ -180,14 +198,14 @@ class PacketZoneExtractor:
         the FHP says the next header starts; -1 when the whole zone went into
         the pending packet (still synchronised) or when sync was lost.
         """
-        limit = len(zone) if fhp == FHP_NO_HEADER else fhp
+        limit = len(zone) if fhp == self.no_header else fhp
         pending = self._pending
         pos = 0
         if not self._need:  # the header itself was cut; complete it first
             pos = min(PRIMARY_HEADER_LEN - len(pending), limit)
             pending += zone[:pos]
             if len(pending) < PRIMARY_HEADER_LEN:
-                if fhp == FHP_NO_HEADER:
+                if fhp == self.no_header:
                     return -1
                 self._lose_sync("fhp_mismatch")
                 return -1
@@ -198,7 +216,7 @@ class PacketZoneExtractor:
             self._need = ln + 1 + PRIMARY_HEADER_LEN
         rest = self._need - len(pending)
         if pos + rest > limit:
-            if fhp == FHP_NO_HEADER:
+            if fhp == self.no_header:
                 pending += zone[pos:]
                 return -1
             self._lose_sync("fhp_mismatch")
