@@ -19,9 +19,9 @@ A frame, field by field (most significant bit first):
   :mod:`linkstack.ccsds.crc`, a managed parameter).
 
 A truncated frame has the 4-octet header, the insert zone, a 1-octet data field
-header, the data zone and the FECF, as the channel's managed parameters say; it has
-no OCF and no VC frame count. Only Idle Data (OID) frames travel on VCID 63 and
-carry idle data (UPID 31).
+header (so none of the pointer's rules), the data zone and the FECF, as the
+channel's managed parameters say; it has no OCF and no VC frame count. Only Idle
+Data (OID) frames travel on VCID 63 and carry idle data (UPID 31).
 
 :class:`UslpFrame` packs and unpacks one frame and checks every rule of its headers.
 The channels (MAP and VC multiplexing, packets in and out, the receivers' drop
@@ -165,6 +165,10 @@ class UslpFrame:
                 "truncated",
                 "a truncated frame has no OCF, VC frame count, bypass or protocol command flag",
             )
+        if self.truncated and self.rule in POINTER_RULES:
+            raise EncodeError(
+                "uslp", "rule", f"a truncated frame has no pointer for rule {self.rule:03b}"
+            )
         wants_pointer = self.rule in POINTER_RULES and not self.truncated
         if wants_pointer != (self.pointer is not None):
             raise EncodeError(
@@ -300,7 +304,13 @@ class UslpFrame:
         rule, upid = head >> 5, head & 0x1F
         pos += 1
         pointer = None
-        if rule in POINTER_RULES and not truncated:
+        if truncated and rule in POINTER_RULES:
+            raise DecodeError(
+                "uslp",
+                "tfdf_header.rule",
+                f"a truncated frame has no pointer, so no rule {rule:03b}",
+            )
+        if rule in POINTER_RULES:
             if n - pos < 2:
                 raise TruncatedError(
                     "uslp", "tfdf_header.pointer", f"rule {rule:03b} needs a 2-octet pointer"
