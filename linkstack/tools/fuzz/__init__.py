@@ -12,15 +12,15 @@ passes the CRC, random headers on valid bodies). What must hold:
 Any other outcome is a failure, reported with the input in hex to reproduce it.
 
 :mod:`.engine` is the loop, the shared checks and the table ``linkstack fuzz``
-prints; the targets come by family: :mod:`.framing` (Space Packets, CUC, TM, TC and
-AOS frames, packet zones), :mod:`.coding` (CLTUs, frame synchronization),
-:mod:`.orbit` (TLE sets), :mod:`.fec` (Reed-Solomon, the coded chains), :mod:`.cop1`
-(CLCWs, control commands, FARM-1, FOP-1), :mod:`.capture` (the pcap reader),
-:mod:`.conformance` (the conformance checker), :mod:`.config` (scenario files, MQTT
-requests), :mod:`.messages` (the query and answer messages), :mod:`.interfaces` (what
-outside software hands the daemons: streams of units, TM frames to multiplex),
-:mod:`.sdls` (Space Data Link Security on TC, TM and AOS frames), :mod:`.sdls_ep` (its
-extended procedures' PDUs and the SA manager on board).
+prints; the targets come by family: :mod:`.framing` (Space Packets, CUC, TM, TC and AOS
+frames, packet zones), :mod:`.uslp` (USLP frames and receivers), :mod:`.coding` (CLTUs,
+frame synchronization), :mod:`.orbit` (TLE sets), :mod:`.fec` (Reed-Solomon, the coded
+chains), :mod:`.cop1` (CLCWs, control commands, FARM-1, FOP-1), :mod:`.capture` (the
+pcap reader), :mod:`.conformance` (the conformance checker), :mod:`.config` (scenario
+files, MQTT requests), :mod:`.messages` (the query and answer messages),
+:mod:`.interfaces` (what outside software hands the daemons: streams of units, TM frames
+to multiplex), :mod:`.sdls` (Space Data Link Security on TC, TM and AOS frames),
+:mod:`.sdls_ep` (its extended procedures' PDUs and the SA manager on board).
 """
 
 from __future__ import annotations
@@ -39,6 +39,7 @@ from linkstack.tools.fuzz import (
     orbit,
     sdls,
     sdls_ep,
+    uslp,
 )
 from linkstack.tools.fuzz.engine import FuzzCheckError, Report, Target, fuzz_target
 
@@ -47,6 +48,7 @@ __all__ = ["TARGETS", "FuzzCheckError", "Report", "Target", "fuzz_target", "main
 # in the order of the table `linkstack fuzz` prints
 TARGETS: list[Target] = [
     *framing.TARGETS,
+    *uslp.TARGETS,
     *interfaces.TARGETS,
     *sdls.TARGETS,
     *sdls_ep.TARGETS,
