@@ -150,15 +150,31 @@ def _sdls_lengths(text: str) -> object:
     return spi_lengths(text)
 
 
+def _octets(text: str) -> int:
+    """A count of octets (argparse type): a non-negative integer."""
+    try:
+        n = int(text, 0)
+    except ValueError:
+        n = -1
+    if n < 0:
+        raise argparse.ArgumentTypeError(f"{text!r}: want a number of octets, 0 or more")
+    return n
+
+
 def _cmd_decode(args: argparse.Namespace) -> int:
     from linkstack.ccsds import aos, cuc, spp, tc, tm
 
+    text = sys.stdin.read() if args.hex == "-" else args.hex
     try:
-        data = bytes.fromhex(args.hex.replace(" ", "").replace(":", ""))
+        data = bytes.fromhex("".join(text.split()).replace(":", ""))
     except ValueError as exc:
         print(f"linkstack decode: not hexadecimal: {exc}", file=sys.stderr)
         return 2
     fecf = not args.no_fecf
+    if args.layer == "uslp":
+        from linkstack.tools.uslp_decode import print_uslp
+
+        return print_uslp(data, insert_zone_len=args.insert_zone, fecf=fecf)
     if args.layer.startswith("sdls-"):
         from linkstack.tools.sdls_decode import print_security_header
 
@@ -643,10 +659,20 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("decode", help="decode one unit given in hex and print its fields")
     p.add_argument(
-        "layer", choices=["spp", "tm", "tc", "aos", "cuc", "sdls-tc", "sdls-tm", "sdls-aos"]
+        "layer",
+        choices=["spp", "tm", "tc", "aos", "uslp", "cuc", "sdls-tc", "sdls-tm", "sdls-aos"],
     )
-    p.add_argument("hex", help="the unit, in hexadecimal (spaces and colons allowed)")
+    p.add_argument(
+        "hex", help="the unit, in hexadecimal (spaces and colons allowed); - reads it from stdin"
+    )
     p.add_argument("--no-fecf", action="store_true", help="the frame has no FECF")
+    p.add_argument(
+        "--insert-zone",
+        type=_octets,
+        default=0,
+        metavar="N",
+        help="uslp: the channel's insert zone is N octets (default 0)",
+    )
     p.add_argument("--no-segment-header", action="store_true", help="TC frame without one")
     p.add_argument("--ocf", action="store_true", help="AOS frame carries an OCF")
     p.add_argument("--cuc", action="store_true", help="packet secondary header is a CUC code")
