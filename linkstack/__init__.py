@@ -14,9 +14,10 @@ What a script needs is importable from here::
     linkstack.run(main)  # in emulated time
 
 The codecs' main classes (:class:`SpacePacket`, :class:`TmFrame`, :class:`TcFrame`,
-:class:`AosFrame`, :class:`ReedSolomon`, the coded chains, :class:`Fop`, :class:`Farm`,
-:class:`Clcw`) are here too. Names are imported when first used, so that
-``import linkstack`` stays light (the command line imports it for its version).
+:class:`AosFrame`, :class:`UslpFrame`, :class:`ReedSolomon`, the coded chains,
+:class:`Fop`, :class:`Farm`, :class:`Clcw`) are here too. Names are imported when first
+used, so that ``import linkstack`` stays light (the command line imports it for its
+version).
 """
 
 from __future__ import annotations
@@ -53,6 +54,9 @@ _EXPORTS = {
     "AosFrame": "linkstack.ccsds.aos",
     "AosMasterChannel": "linkstack.ccsds.aos",
     "AosReceiver": "linkstack.ccsds.aos",
+    "UslpFrame": "linkstack.ccsds.uslp",
+    "UslpMasterChannel": "linkstack.ccsds.uslp_channels",
+    "UslpReceiver": "linkstack.ccsds.uslp_channels",
     "ReedSolomon": "linkstack.ccsds.coding.rs",
     "CaduTransmitter": "linkstack.ccsds.coding.chains",
     "CaduReceiver": "linkstack.ccsds.coding.chains",
@@ -98,6 +102,9 @@ __all__ = [
     "TmFrame",
     "TmMasterChannel",
     "TmReceiver",
+    "UslpFrame",
+    "UslpMasterChannel",
+    "UslpReceiver",
     "WallClock",
     "__version__",
     "load_scenario",
@@ -144,6 +151,8 @@ if TYPE_CHECKING:
     from linkstack.ccsds.spp import SpacePacket
     from linkstack.ccsds.tc import TcFrame, TcReceiver
     from linkstack.ccsds.tm import TmFrame, TmMasterChannel, TmReceiver
+    from linkstack.ccsds.uslp import UslpFrame
+    from linkstack.ccsds.uslp_channels import UslpMasterChannel, UslpReceiver
     from linkstack.errors import ConfigError, DecodeError, LinkstackError
     from linkstack.runtime.clock import EmulatedClock, WallClock, make_clock, run
     from linkstack.runtime.config import EmulationConfig
