@@ -18,7 +18,11 @@ and answers the questions the nodes ask, at a time ``t_s`` they give:
 - **relay**: the shortest path between two satellites over the laser links that
   are up (a link is up from its window's start plus the terminals' pointing,
   acquisition and tracking time until its end), weighted by light time plus a
-  per-hop forwarding cost (Dijkstra, :meth:`ContactState.path`).
+  per-hop forwarding cost (Dijkstra, :meth:`ContactState.path`). The links up at an
+  instant are the live laser graph (:mod:`linkstack.runtime.laser_graph`), moved from
+  contact change to contact change rather than rebuilt per query; its trees are kept
+  until the links change, and the routes to many satellites at once are one search
+  from every usable satellite.
 - **downlink**: from a satellite to the ground, the earliest-arrival route
   (contact-graph routing in miniature): for every satellite reachable over the
   laser links, when its next usable pass begins; the answer goes to the one that
@@ -38,7 +42,7 @@ ground (mission control), satellites are 1..N in the scenario's order (as in
 from __future__ import annotations
 
 import bisect
-import heapq
+import itertools
 import math
 import struct
 from collections.abc import Iterable
@@ -49,6 +53,7 @@ from channels.contacts import DEFAULT_ISL_STEP_S as ISL_STEP_S
 from channels.geometry import C_MPS
 from channels.scenarios import Scenario
 from linkstack.errors import ConfigError, DecodeError, EncodeError
+from linkstack.runtime.laser_graph import LaserGraph, LinkWindow, Tree, walk, walk_nearest
 
 RELAY_APID = 0x102
 GROUND_NODE = 0
@@ -215,6 +220,11 @@ class ContactState:
         for sat_a, sat_b in self._lasers:
             self._neighbours[sat_a].append(sat_b)
             self._neighbours[sat_b].append(sat_a)
+        # the laser links up at an instant, loaded again from the windows as the plan grows
+        self._graph = LaserGraph(list(self._lasers), HOP_COST_S)
+        self._graph_horizon_t_s: float | None = None
+        # the satellites reachable for an uplink at one instant (a dispatch asks often)
+        self._usable_at: tuple[float, float, dict[str, _Pass]] | None = None
         self.extend(start_t_s + chunk_s)
 
     # -- the plan, chunk by chunk -----------------------------------------------------
@@ -302,6 +312,21 @@ class ContactState:
         left_s = self.min_downlink_left_s if downlink else self.min_pass_left_s
         return self._usable(satellite, t_s, left_s)
 
+    def usable_passes(self, t_s: float) -> dict[str, _Pass]:
+        """Every satellite reachable for an uplink at ``t_s``, with its pass (as
+        :meth:`usable_pass`), in the scenario's order; kept for the last instant asked."""
+        self.extend(t_s + 1.0)
+        cached = self._usable_at
+        if cached is not None and cached[0] == t_s and cached[1] == self.horizon_t_s:
+            return cached[2]
+        usable = {}
+        for sat in self.satellites:
+            p = self._usable(sat, t_s, self.min_pass_left_s)
+            if p is not None:
+                usable[sat] = p
+        self._usable_at = (t_s, self.horizon_t_s, usable)
+        return usable
+
     def next_usable(self, satellite: str, t_s: float, downlink: bool = False) -> float | None:
         """The earliest instant >= ``t_s`` at which ``satellite`` is reachable from the
         ground, or None within the look-ahead."""
@@ -312,17 +337,28 @@ class ContactState:
         covered_t_s = t_s
         while covered_t_s < limit_t_s:
             self.extend(min(covered_t_s + self.chunk_s, limit_t_s))
-            best_t_s = None
-            for p in self._passes[satellite]:
-                begin_t_s = max(p.aos_t_s + self.acquisition_s, t_s)
-                if p.los_t_s - left_s < begin_t_s:
-                    continue
-                if best_t_s is None or begin_t_s < best_t_s:
-                    best_t_s = begin_t_s
+            best_t_s = self._first_usable(satellite, t_s, left_s)
             if best_t_s is not None:
                 return best_t_s
             covered_t_s = self.horizon_t_s
         return None
+
+    def _first_usable(self, satellite: str, t_s: float, left_s: float) -> float | None:
+        """The earliest instant >= ``t_s`` at which a pass of ``satellite`` the plan
+        holds so far is usable: passes are in AOS order, so the search starts at the
+        first that can last past ``t_s`` and stops at the first that begins too late."""
+        passes = self._passes[satellite]
+        lo = bisect.bisect_left(self._aos_t_s[satellite], t_s - self._max_pass_s - 1.0)
+        best_t_s = None
+        for p in itertools.islice(passes, lo, None):
+            if best_t_s is not None and p.aos_t_s + self.acquisition_s > best_t_s:
+                break  # this pass and every later one begins after the best
+            begin_t_s = max(p.aos_t_s + self.acquisition_s, t_s)
+            if p.los_t_s - left_s < begin_t_s:
+                continue
+            if best_t_s is None or begin_t_s < best_t_s:
+                best_t_s = begin_t_s
+        return best_t_s
 
     # -- laser links ---------------------------------------------------------------------
     def laser_up(self, a: str, b: str, t_s: float) -> float | None:
@@ -354,33 +390,33 @@ class ContactState:
     def neighbours(self, satellite: str) -> list[str]:
         return list(self._neighbours.get(satellite, ()))
 
-    def distances(self, source: str, t_s: float) -> dict[str, tuple[float, str | None]]:
+    def laser_graph(self, t_s: float) -> LaserGraph:
+        """The live laser graph, its windows covering ``t_s`` (loaded again when the
+        plan has grown since)."""
+        self.extend(t_s + 1.0)
+        if self._graph_horizon_t_s != self.horizon_t_s:
+            self._graph.load(self._link_windows())
+            self._graph_horizon_t_s = self.horizon_t_s
+        return self._graph
+
+    def _link_windows(self) -> Iterable[LinkWindow]:
+        """Each link's windows as the graph takes them: up from the window's start plus
+        the terminals' acquisition (from the start if it was up when the plan began),
+        as :meth:`laser_up` has it."""
+        for e, windows in enumerate(self._lasers.values()):
+            for w in windows:
+                ready_t_s = w.start_t_s if w.acquired_at_start else w.start_t_s + self.pat_s
+                yield LinkWindow(e, ready_t_s, w.stop_t_s, w.delay_s)
+
+    def distances(self, source: str, t_s: float) -> Tree:
         """Dijkstra from ``source`` over the laser links up at ``t_s``: satellite ->
-        (cost in seconds, previous satellite)."""
-        dist: dict[str, tuple[float, str | None]] = {source: (0.0, None)}
-        heap = [(0.0, source)]
-        done: set[str] = set()
-        while heap:
-            cost, node = heapq.heappop(heap)
-            if node in done:
-                continue
-            done.add(node)
-            for peer in self._neighbours.get(node, ()):
-                delay_s = self.laser_up(node, peer, t_s)
-                if delay_s is None:
-                    continue
-                c = cost + delay_s + HOP_COST_S
-                if peer not in dist or c < dist[peer][0]:
-                    dist[peer] = (c, node)
-                    heapq.heappush(heap, (c, peer))
-        return dist
+        (cost in seconds, previous satellite). Shared with later callers until the
+        links change: do not modify it."""
+        return self.laser_graph(t_s).tree(source, t_s)
 
     @staticmethod
-    def _walk(dist: dict[str, tuple[float, str | None]], node: str) -> tuple[str, ...]:
-        out = [node]
-        while (prev := dist[out[-1]][1]) is not None:
-            out.append(prev)
-        return tuple(out)
+    def _walk(dist: Tree, node: str) -> tuple[str, ...]:
+        return walk(dist, node)
 
     def path(self, src: str, dst: str, t_s: float) -> tuple[str, ...] | None:
         """The shortest laser path from ``src`` to ``dst`` at ``t_s`` (both ends included)."""
@@ -402,11 +438,7 @@ class ContactState:
             raise ConfigError(
                 "routing", "target", f"no satellite named {target!r} in {self.scenario.name}"
             )
-        usable = {}
-        for sat in self.satellites:
-            p = self.usable_pass(sat, t_s)
-            if p is not None:
-                usable[sat] = p
+        usable = self.usable_passes(t_s)
         if not usable:
             return None
         if target is None:
@@ -425,29 +457,28 @@ class ContactState:
     def uplink_routes(self, targets: Iterable[str], t_s: float) -> dict[str, UplinkRoute]:
         """The routes up to each of ``targets`` that can be reached at ``t_s``: straight
         up through its own usable pass, or relayed from the usable satellite nearest to
-        it over laser links (one shortest-path search per usable satellite, however
+        it over laser links (one search from all the usable satellites at once, however
         many targets)."""
-        usable = {}
-        for sat in self.satellites:
-            p = self.usable_pass(sat, t_s)
-            if p is not None:
-                usable[sat] = p
+        usable = self.usable_passes(t_s)
         out: dict[str, UplinkRoute] = {}
         if not usable:
             return out
-        trees = {first: self.distances(first, t_s) for first in usable}
+        # one search from every usable satellite at once: for each satellite, the
+        # usable one nearest to it (ties: the pass that lasts longest, then the
+        # scenario's order), as a tree from each of them and the best per target
+        ranks = {first: (-p.los_t_s, self.nodes[first]) for first, p in usable.items()}
+        found = self.laser_graph(t_s).nearest(ranks, t_s)
         for target in targets:
             if target in usable:
                 p = usable[target]
                 out[target] = UplinkRoute(p.station, (target,), p.los_t_s)
                 continue
-            reachable = [first for first, tree in trees.items() if target in tree]
-            if not reachable:
+            near = found.get(target)
+            if near is None:
                 continue
-            first = min(reachable, key=lambda f: (trees[f][target][0], -usable[f].los_t_s))
-            path = tuple(reversed(self._walk(trees[first], target)))
-            p = usable[first]
-            out[target] = UplinkRoute(p.station, path, p.los_t_s, trees[first][target][0])
+            path = tuple(reversed(walk_nearest(found, target)))
+            p = usable[near[2]]
+            out[target] = UplinkRoute(p.station, path, p.los_t_s, near[0])
         return out
 
     def next_uplink_time(self, target: str | None, t_s: float) -> float | None:
@@ -465,6 +496,8 @@ class ContactState:
         dist = self.distances(src, t_s)
         best: tuple[float, float, str] | None = None  # (contact t_s, cost s, satellite)
         for sat, (cost_s, _) in dist.items():
+            if best is not None and t_s + cost_s > best[0]:
+                continue  # it cannot reach the ground before the best: not asked
             contact_t_s = self.next_usable(sat, t_s + cost_s, downlink=True)
             if contact_t_s is not None and (best is None or (contact_t_s, cost_s) < best[:2]):
                 best = (contact_t_s, cost_s, sat)
