@@ -424,9 +424,11 @@ class UslpMasterChannel:
         return None
 
     def idle_frame(self, length: int | None = None) -> bytes:
-        """An OID frame: VCID 63, MAP 0, expedited, rule 111, UPID 31, its zone all
-        idle pattern; ``length`` octets (fixed-length channels: the frame length,
-        the default; variable-length: default the shortest frame)."""
+        """An OID frame: VCID 63, MAP 0, expedited, UPID 31 (idle data), its zone all
+        idle pattern under rule 111 (one undivided unit: no packets, so no pointer to
+        carry), with the OCF (the CLCW keeps flowing when there is nothing to send);
+        ``length`` octets (fixed-length channels: the frame length, the default;
+        variable-length: default the shortest frame)."""
         cfg = self.config
         least = cfg.overhead(pointer=False) + 1
         if length is None:
@@ -484,15 +486,15 @@ class _MapRx:
 class UslpReceiver:
     """Receives the frames of one USLP physical channel and gives back packets.
 
-    Never raises on received data; every frame dropped is counted in ``stats``
-    under its reason (``bad_length``, ``bad_fecf``, ``bad_version``, ``wrong_scid``,
-    ``bad_header``: spare bits, a VC count length not the channel's, ``bad_ocf_flag``,
-    ``bad_tfdf``: no room for the data field header, ``not_packets``: another UPID,
-    ``bad_rule``: a construction rule the channel does not use, ``bad_packets``: whole
-    packets that do not fill their zone, ``truncated_frame``: one of a length not
-    configured) and ``frames_dropped``; packets lost to gaps and damage are counted
-    per reason too (``vc_frames_lost``, ``packets_dropped`` ...). :meth:`all_stats`
-    merges the MAP extractors' counters.
+    Never raises on received data; every frame dropped is counted in ``stats`` under its
+    reason (``bad_length``, ``bad_fecf``, ``bad_version``, ``wrong_scid``: another SCID
+    or source-or-destination flag than the channel's, ``bad_header``: spare bits, a VC
+    count length not the channel's, ``bad_ocf_flag``, ``bad_tfdf``: no room for the data
+    field header, ``not_packets``: another UPID, ``bad_rule``: a construction rule the
+    channel does not use, ``bad_packets``: whole packets that do not fill their zone,
+    ``truncated_frame``: one of a length not configured) and ``frames_dropped``; packets
+    lost to gaps and damage are counted per reason too (``vc_frames_lost``,
+    ``packets_dropped`` ...). :meth:`all_stats` merges the MAP extractors' counters.
     """
 
     def __init__(self, config: UslpConfig | None = None, check_scid: bool = True) -> None:
