@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import ctypes
+import math
 import selectors
 import sys
 from collections.abc import Awaitable, Callable, Coroutine
@@ -106,9 +107,38 @@ def new_emulated_loop() -> asyncio.AbstractEventLoop:
     long runs do not accumulate floating-point drift). looptime idles for 42 loop
     cycles before each jump by default; asyncio only waits on its selector once
     every ready callback has run, so one idle cycle is enough here and makes a
-    jump about eight times cheaper (~60 us of wall time instead of ~480).
+    jump about eight times cheaper (~60 us of wall time instead of ~480). Its timers
+    run beyond 2**24 s of loop time too (see :data:`CLOCK_RESOLUTION_S`).
     """
-    return _looptime().new_event_loop(start=0.0, resolution=1e-6, noop_cycles=1)
+    loop = _looptime().new_event_loop(start=0.0, resolution=1e-6, noop_cycles=1)
+    loop.__class__ = _far_time_class(type(loop))
+    return loop
+
+
+# asyncio runs a timer when it is due within the monotonic clock's resolution
+# (_clock_resolution, 1 ns). Past 2**24 s of loop time (194 days), 1 ns is less than
+# half a float step, so loop time + 1 ns == loop time, and a timer due exactly at the
+# loop time is never run: the loop spins at that instant for ever (the emulated clock
+# hung in sleep_until there). A step of the float is the resolution from then on; below
+# 2**24 s, time + 1 ns and time + one step are the same float, so nothing else changes.
+# A run's loop starts at 0 whatever its scenario instant (the clock's origin takes that):
+# only a run of over 194 days of emulated time in one loop met this.
+CLOCK_RESOLUTION_S = 1e-9
+
+
+_FAR_TIME_CLASSES: dict[type, type] = {}
+
+
+def _far_time_class(base: type) -> type:
+    """``base`` with the resolution above (one class per base, as looptime does)."""
+    if base not in _FAR_TIME_CLASSES:
+
+        def resolution(self: asyncio.AbstractEventLoop) -> float:
+            return max(CLOCK_RESOLUTION_S, math.ulp(self.time()))
+
+        attrs = {"_clock_resolution": property(resolution)}
+        _FAR_TIME_CLASSES[base] = type(f"FarTime{base.__name__}", (base,), attrs)
+    return _FAR_TIME_CLASSES[base]
 
 
 def _looptime() -> ModuleType:
