@@ -68,7 +68,12 @@ _SEGMENT_HEADS = {
     rule: bytes([(rule << 5) | Upid.SPACE_PACKETS])
     for rule in (Rule.STARTING_SEGMENT, Rule.CONTINUING_SEGMENT, Rule.LAST_SEGMENT)
 }
-_OID_HEAD = bytes([(Rule.NO_SEGMENTATION << 5) | Upid.IDLE])
+# OID frames: a fixed-length zone all idle data (rule 000, no packet starts in it) in
+# fixed-length frames, as SANA's UPID 31 reads; one undivided unit (rule 111) otherwise
+_OID_FIXED_HEAD = bytes([(Rule.PACKETS_SPANNING << 5) | Upid.IDLE]) + POINTER_NONE.to_bytes(
+    2, "big"
+)
+_OID_VARIABLE_HEAD = bytes([(Rule.NO_SEGMENTATION << 5) | Upid.IDLE])
 
 
 def _need(ok: bool, field: str, rule: str) -> None:
@@ -425,22 +430,26 @@ class UslpMasterChannel:
 
     def idle_frame(self, length: int | None = None) -> bytes:
         """An OID frame: VCID 63, MAP 0, expedited, UPID 31 (idle data), its zone all
-        idle pattern under rule 111 (one undivided unit: no packets, so no pointer to
-        carry), with the OCF (the CLCW keeps flowing when there is nothing to send);
-        ``length`` octets (fixed-length channels: the frame length, the default;
-        variable-length: default the shortest frame)."""
+        idle pattern, with the OCF (the CLCW keeps flowing when there is nothing to
+        send). Fixed-length channels: the frame length, rule 000 with no packet
+        header in the zone (pointer all ones); variable-length: ``length`` octets
+        (default the shortest frame), rule 111."""
         cfg = self.config
-        least = cfg.overhead(pointer=False) + 1
-        if length is None:
-            length = cfg.frame_length if cfg.fixed else least
-        if cfg.fixed and length != cfg.frame_length:
-            raise EncodeError("uslp", "length", f"the channel's frames are {cfg.frame_length}")
-        if not least <= length <= cfg.frame_length:
-            raise EncodeError("uslp", "length", f"must be in {least}..{cfg.frame_length}")
+        if cfg.fixed:
+            if length is not None and length != cfg.frame_length:
+                raise EncodeError(
+                    "uslp", "length", f"the channel's frames are {cfg.frame_length} octets"
+                )
+            tfdf = _OID_FIXED_HEAD + bytes([IDLE_DATA]) * cfg.zone_len
+        else:
+            least = cfg.overhead(pointer=False) + 1
+            length = least if length is None else length
+            if not least <= length <= cfg.frame_length:
+                raise EncodeError("uslp", "length", f"must be in {least}..{cfg.frame_length}")
+            tfdf = _OID_VARIABLE_HEAD + bytes([IDLE_DATA]) * (length - least + 1)
         count = self.idle_count
         self.idle_count = (count + 1) % cfg.count_modulo
         self.idle_frames += 1
-        tfdf = _OID_HEAD + bytes([IDLE_DATA]) * (length - least + 1)
         return build_frame(
             cfg, self._idle_id, self._idle_flags, count, tfdf, self.ocf, self.insert_zone
         )

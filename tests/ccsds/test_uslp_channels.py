@@ -219,11 +219,12 @@ def test_fixed_frames_carry_the_fhp_idle_fill_and_oid_frames():
     assert parsed[0].data == packets[0] + packets[1][:5]
     assert parsed[1].data[31:] == b"\x07\xff\xc0\x00\x00\x03" + b"\x55" * 4  # idle fill
     oid = parsed[2]
-    assert (oid.vcid, oid.map_id, oid.rule, oid.upid, oid.bypass) == (
+    assert (oid.vcid, oid.map_id, oid.rule, oid.upid, oid.pointer, oid.bypass) == (
         OID_VCID,
         0,
-        Rule.NO_SEGMENTATION,
+        Rule.PACKETS_SPANNING,  # a fixed-length zone of idle data, no packet starts in it
         Upid.IDLE,
+        0xFFFF,
         True,
     )
     assert oid.data == b"\x55" * len(oid.data) and oid.insert_zone == b"\xab\xcd"
@@ -315,3 +316,9 @@ def test_bad_configurations_are_refused_by_name():
         mc.push(0, 0, b"\x00\x01")
     with pytest.raises(EncodeError, match="length"):
         mc.idle_frame(50)
+    variable = UslpMasterChannel(UslpConfig(fixed=False, frame_length=100, vc_count_len=0))
+    oid = UslpFrame.unpack(variable.idle_frame())
+    assert (oid.vcid, oid.rule, oid.upid, len(oid.data)) == (63, Rule.NO_SEGMENTATION, 31, 1)
+    assert len(variable.idle_frame(100)) == 100
+    with pytest.raises(EncodeError, match="length"):
+        variable.idle_frame(101)
