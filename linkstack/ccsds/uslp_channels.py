@@ -22,7 +22,8 @@ demultiplexes the MAPs and gives back whole packets. It never raises on received
 data: what it drops it counts in ``stats``. A gap in a VC's frame count may have
 taken a frame of any of its MAPs, since the count is the VC's, so every MAP of that
 VC drops the packet it was reassembling: a packet comes out if and only if every
-frame of its VC from the one that starts it to the one that ends it arrived.
+frame of its VC from the one that starts it to the one that ends it arrived (given a
+VC frame count, and fewer frames lost in a row than it counts).
 """
 
 from __future__ import annotations
