@@ -13,9 +13,13 @@ any capture of UDP datagrams on the layer ports (:data:`~linkstack.capture.netwo
 - **UDP**: a datagram whose destination port (else source port) is in the port
   table is a unit of that layer; other traffic is skipped and counted in ``stats``.
   A port may also name the link it carries (a :class:`PortRole`: the layer, the
-  sending and receiving node, and the view), as the daemons' port plan does (one
-  port per link and end): its units get those names whatever their addresses, and
-  the units of a view the reader was not asked for (``views``) are skipped.
+  sending and receiving node, and the view): its units get those names whatever
+  their addresses, and the units of a view the reader was not asked for (``views``)
+  are skipped. A port of the daemons' port plan carries several links (a
+  :class:`LinkPorts`): each datagram starts with the link header
+  (:mod:`linkstack.capture.link_header`), whose link index picks the role, and the
+  unit is what follows it; a datagram without a header, or of a link the port does
+  not carry, is skipped and counted.
 
 Anything malformed raises :class:`DecodeError` naming the place and the rule: layer
 "pcap" for the pcap file, a record ("record N" counts the packets of either format
@@ -42,6 +46,7 @@ from collections.abc import Callable, Collection, Iterator, Mapping
 from datetime import datetime
 from typing import BinaryIO, Literal, NamedTuple, overload
 
+from linkstack.capture.link_header import LINK_HEADER_LEN, link_of
 from linkstack.capture.network import (
     ETHERTYPE_IPV4,
     ETHERTYPE_IPV6,
@@ -111,6 +116,16 @@ class PortRole(NamedTuple):
     src: str
     dst: str
     view: str = ""
+
+
+class LinkPorts(NamedTuple):
+    """What one UDP port of the daemons' port plan carries: several links, each
+    datagram behind a link header that names its link (index -> :class:`PortRole`)."""
+
+    links: Mapping[int, PortRole]
+
+
+PortTable = Mapping[int, "str | PortRole | LinkPorts"]
 
 
 class ReadProblem(NamedTuple):
@@ -188,7 +203,8 @@ class PcapReader:
     ``epoch``: by default the epoch of the side file ``<path>.nodes.json`` when there
     is one, else 1970-01-01 UTC. The side file also gives node names back; without
     it, ``src`` and ``dst`` are addresses. ``ports`` replaces the port table (port ->
-    layer name, or -> :class:`PortRole`) for captures made with other ports; with
+    layer name, -> :class:`PortRole`, or -> :class:`LinkPorts`) for captures made with
+    other ports; with
     ``views``, a unit of a :class:`PortRole` of another view is skipped and counted
     (``other_view``; a role of no view is always read).
     """
@@ -198,11 +214,11 @@ class PcapReader:
         source: str | os.PathLike[str] | BinaryIO | bytes,
         epoch: datetime | None = None,
         registry: NodeRegistry | None = None,
-        ports: Mapping[int, str | PortRole] | None = None,
+        ports: PortTable | None = None,
         views: Collection[str] | None = None,
     ) -> None:
         self.stats: Counter[str] = Counter()
-        self._ports: Mapping[int, str | PortRole] = LAYER_BY_PORT if ports is None else ports
+        self._ports: PortTable = LAYER_BY_PORT if ports is None else ports
         self._views = None if views is None else frozenset(views)
         self.registry = registry or NodeRegistry()
         self._source = source
@@ -608,19 +624,10 @@ class PcapReader:
         sport, dport, length = struct.unpack_from(">HHH", payload)
         ports = self._ports
         # the destination port first: in the daemons' port plan a sender sends from
-        # the port of another link (the one it receives on)
+        # the port it receives on
         role = ports[dport] if dport in ports else ports.get(sport)
         if role is None:
             self.stats["other_ports"] += 1
-            return None
-        views = self._views
-        if (
-            isinstance(role, PortRole)
-            and role.view
-            and views is not None
-            and role.view not in views
-        ):
-            self.stats["other_view"] += 1
             return None
         if not UDP_HEADER_LEN <= length <= len(payload):
             raise DecodeError(
@@ -631,7 +638,26 @@ class PcapReader:
         if length == UDP_HEADER_LEN:
             self.stats["empty_datagrams"] += 1
             return None
-        return role, payload[UDP_HEADER_LEN:length]
+        data = payload[UDP_HEADER_LEN:length]
+        if isinstance(role, LinkPorts):
+            index = link_of(data)
+            if index is None:
+                self.stats["no_link_header"] += 1
+                return None
+            if index not in role.links:
+                self.stats["other_links"] += 1
+                return None
+            role, data = role.links[index], data[LINK_HEADER_LEN:]
+        views = self._views
+        if (
+            isinstance(role, PortRole)
+            and role.view
+            and views is not None
+            and role.view not in views
+        ):
+            self.stats["other_view"] += 1
+            return None
+        return role, data
 
 
 # -- the blocks of a pcapng ---------------------------------------------------------------

@@ -54,7 +54,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from linkstack.capture.network import LAYER_BY_PORT, LAYERS, NodeRegistry
-from linkstack.capture.reader import CapturedUnit, PcapReader, PortRole, ReadProblem
+from linkstack.capture.reader import CapturedUnit, LinkPorts, PcapReader, PortRole, ReadProblem
 from linkstack.capture.replay import (
     FAMILIES,
     RECEIVER,
@@ -70,8 +70,8 @@ if TYPE_CHECKING:
 
 REFUSALS_PRINTED = 10  # of one kind (layer and field), unless verbose
 VIEWS = ("sent", "delivered")  # of a unit on the daemons' port plan: into the channel, out of it
-# a scenario file -> (port -> PortRole, what it is): the daemons' port plan
-PortPlanReader = Callable[[str], tuple[Mapping[int, PortRole], str]]
+# a scenario file -> (port -> its links, what it is): the daemons' port plan
+PortPlanReader = Callable[[str], tuple[Mapping[int, PortRole | LinkPorts], str]]
 
 
 class CaptureFileError(LinkstackError):
@@ -85,21 +85,21 @@ class CaptureFile:
     """A capture to replay: its units (a tolerant reader), epoch and node names.
 
     ``ports``: extra layer ports (``{"tm_cadu": 5000}``), on top of the documented
-    ones; ``links``: ports that carry one link each (the daemons' port plan), of which
-    only the units of ``views`` are read. :meth:`units` yields :class:`CapturedUnit`
-    and, for a record that cannot be read, :class:`ReadProblem`; it raises
-    :class:`CaptureFileError` when the file is no capture at all. ``stats`` holds the
-    reader's counters of the last pass."""
+    ones; ``links``: the ports of the daemons' port plan (each carries links named by
+    the datagrams' link headers), of which only the units of ``views`` are read.
+    :meth:`units` yields :class:`CapturedUnit` and, for a record that cannot be read,
+    :class:`ReadProblem`; it raises :class:`CaptureFileError` when the file is no
+    capture at all. ``stats`` holds the reader's counters of the last pass."""
 
     def __init__(
         self,
         path: str | os.PathLike[str],
         ports: Mapping[str, int] | None = None,
-        links: Mapping[int, PortRole] | None = None,
+        links: Mapping[int, PortRole | LinkPorts] | None = None,
         views: Iterable[str] | None = None,
     ) -> None:
         self.path = Path(path)
-        self.ports: dict[int, str | PortRole] = dict(LAYER_BY_PORT)
+        self.ports: dict[int, str | PortRole | LinkPorts] = dict(LAYER_BY_PORT)
         self.ports.update(links or {})
         for layer, port in (ports or {}).items():
             if layer not in LAYERS:
@@ -291,7 +291,7 @@ def replay_file(
     ports: Mapping[str, int] | None = None,
     verbose: bool = False,
     say: Callable[[str], None] = print,
-    links: Mapping[int, PortRole] | None = None,
+    links: Mapping[int, PortRole | LinkPorts] | None = None,
     view: str = VIEWS[0],
     ports_text: str = "",
     sdls: SdlsView | None = None,
@@ -423,7 +423,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
     ports: dict[str, int] = {}
     for layer, port in args.port or ():
         ports[layer] = port
-    links: Mapping[int, PortRole] | None = None
+    links: Mapping[int, PortRole | LinkPorts] | None = None
     ports_text = ""
     if args.scenario is not None:
         if args.port_plan is None:
@@ -500,7 +500,8 @@ def add_replay_parser(
         "--scenario",
         metavar="FILE",
         help="a capture of running daemons (tshark -i lo): the scenario whose port plan "
-        "(one UDP port per link) tells each unit's link and layer",
+        "(a few UDP ports, each datagram's link header naming its link) tells each unit's "
+        "link and layer",
     )
     p.add_argument(
         "--view",

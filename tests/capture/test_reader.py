@@ -20,9 +20,17 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from linkstack.capture.link_header import MAX_LINK_INDEX, link_header, link_of, split
 from linkstack.capture.network import LAYERS, ipv4_checksum, nodes_path
 from linkstack.capture.pcap import PcapCapture
-from linkstack.capture.reader import CapturedUnit, PcapReader, ReadProblem, read_units
+from linkstack.capture.reader import (
+    CapturedUnit,
+    LinkPorts,
+    PcapReader,
+    PortRole,
+    ReadProblem,
+    read_units,
+)
 from linkstack.errors import DecodeError
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -328,3 +336,39 @@ def test_a_damaged_pcapng_gives_units_or_decode_errors_only(changes, cut):
     assert all(isinstance(i, CapturedUnit | ReadProblem) for i in items)
     fatal = [i for i in items if isinstance(i, ReadProblem) and i.fatal]
     assert not fatal or fatal == items[-1:]
+
+
+def test_a_port_of_the_daemons_plan_reads_each_datagrams_link_from_its_header():
+    """A port that carries several links (the daemons' port plan): each datagram's link
+    header picks its role, the unit is what follows it; a datagram without a header or
+    of a link the port does not carry is skipped and counted, as is another view."""
+    cltu, cadu = b"\xeb\x90" + bytes(8), b"\x1a\xcf\xfc\x1d" + bytes(8)
+    up = PortRole("cltu", "ground:mcc", "sat:CS-01", "sent")
+    down = PortRole("tm_cadu", "sat:CS-01", "ground:mcc", "delivered")
+    ports = {47100: LinkPorts({0: up, 3: down})}
+    frames = [
+        _frame(link_header(0) + cltu, 47100),
+        _frame(cltu, 47100),  # no header
+        _frame(link_header(5) + cltu, 47100),  # a link the port does not carry
+        _frame(bytes([0x4C, 0, 0, 3]), 47100),  # a header and no unit
+        _frame(link_header(3) + cadu, 47100),
+    ]
+    reader = PcapReader(_pcap(frames), ports=ports)
+    got = [(u.layer, u.src, u.dst, u.data) for u in reader]
+    assert got == [("cltu", *up[1:3], cltu), ("tm_cadu", *down[1:3], cadu)]
+    assert reader.stats["no_link_header"] == 2 and reader.stats["other_links"] == 1
+    sent_only = PcapReader(_pcap(frames), ports=ports, views=["sent"])
+    assert [u.layer for u in sent_only] == ["cltu"] and sent_only.stats["other_view"] == 1
+
+
+@given(st.binary(max_size=12))
+def test_the_link_header_reads_back_what_it_wrote_and_names_what_is_wrong(tail):
+    for k in (0, 1, 0xABCDEF, MAX_LINK_INDEX):
+        assert split(link_header(k) + b"\x01" + tail) == (k, b"\x01" + tail)
+        assert link_of(link_header(k) + b"\x01" + tail) == k
+    with pytest.raises(DecodeError, match=r"link_header.*length"):
+        split(link_header(1))
+    with pytest.raises(DecodeError, match=r"link_header.*magic.*0x4c"):
+        split(b"\xeb\x90\0\0" + tail + b"\0")
+    with pytest.raises(ValueError, match="outside"):
+        link_header(MAX_LINK_INDEX + 1)

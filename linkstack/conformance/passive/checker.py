@@ -33,7 +33,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, BinaryIO
 
 from linkstack.capture.pcap import LAYERS, CapturedUnit, PcapReader
-from linkstack.capture.reader import PortRole
+from linkstack.capture.reader import LinkPorts, PortRole
 from linkstack.conformance.passive.analysis import Analyzer
 from linkstack.conformance.passive.observations import Unit
 from linkstack.conformance.passive.rules import CATALOGUE, Rule
@@ -126,14 +126,14 @@ def check_capture(
     profile: Profile | str | None = None,
     rules: Iterable[Rule] | None = None,
     *,
-    links: Mapping[int, PortRole] | None = None,
+    links: Mapping[int, PortRole | LinkPorts] | None = None,
     views: Collection[str] | None = None,
     ports_text: str = "",
     keys: Keyring | None = None,
     sdls_source: str = "",
 ) -> Report:
     """Check a pcap or pcapng file (a path, a binary file or its bytes) against
-    ``profile``. ``links``: ports that carry one link each (a daemons' port plan,
+    ``profile``. ``links``: the ports of a daemons' port plan (links by link header,
     :func:`~linkstack.conformance.portplan.plan_ports`), besides the profile's layer
     ports; of those, only the units of ``views`` are read (None: all); ``ports_text``
     says where they came from in the report. Frames under SDLS (the profile's
@@ -164,7 +164,7 @@ def check_capture(
     read_error = None
     reader: PcapReader | None = None
     try:
-        ports: dict[int, str | PortRole] = {**profile.layer_by_port, **(links or {})}
+        ports: dict[int, str | PortRole | LinkPorts] = {**profile.layer_by_port, **(links or {})}
         reader = PcapReader(source, ports=ports, views=views)
         for captured in reader:
             if captured.layer not in LAYERS:  # pragma: no cover - the port table is checked

@@ -1,4 +1,5 @@
-"""Fuzz target: pcap captures, the reader behind replay and ``linkstack conform``.
+"""Fuzz targets: pcap captures, the reader behind replay and ``linkstack conform``, and
+the daemons' link header in front of each unit.
 
 The damaged captures have their IPv4 header checksums recomputed, so that the damage
 reaches the fragment reassembly and the UDP checks behind them.
@@ -11,7 +12,9 @@ import random
 import struct
 from datetime import UTC, datetime
 
+from linkstack.capture.link_header import LINK_HEADER_LEN, link_header, link_of, split
 from linkstack.capture.pcap import LAYERS, MAX_UNIT_LEN, PcapCapture, PcapReader, ipv4_checksum
+from linkstack.errors import DecodeError
 from linkstack.tools.fuzz.engine import FuzzCheckError, Target
 
 PCAP_EPOCH = datetime(2025, 1, 1, tzinfo=UTC)
@@ -71,6 +74,27 @@ def _pcap_decoder(buf: bytes) -> object:
     return units
 
 
+def _valid_datagram(rng: random.Random) -> bytes:
+    """A datagram between daemons: a link header and a unit."""
+    return link_header(rng.randrange(1 << 24)) + rng.randbytes(rng.randrange(1, 300))
+
+
+def _datagram_decoder(buf: bytes) -> object:
+    """What split() accepts, the daemons' hot-path reading (link_of) agrees with, and
+    the header it read writes the datagram back; what it refuses, link_of refuses."""
+    try:
+        index, unit = split(buf)
+    except DecodeError:
+        if link_of(buf) is not None:
+            raise FuzzCheckError("split() refused a datagram that link_of() read") from None
+        raise
+    if link_of(buf) != index or len(unit) != len(buf) - LINK_HEADER_LEN:
+        raise FuzzCheckError("split() and link_of() read the datagram differently")
+    if link_header(index) + unit != buf:
+        raise FuzzCheckError("the header read does not write the datagram back")
+    return index
+
+
 TARGETS: list[Target] = [
     Target(
         "capture.read_units",
@@ -80,4 +104,5 @@ TARGETS: list[Target] = [
         max_random_len=300,
         fix=fix_pcap_checksums,
     ),
+    Target("capture.link_header", _valid_datagram, lambda: _datagram_decoder, strict=True),
 ]
