@@ -45,8 +45,8 @@ class LinkWindow:
 
 
 # what a multi-source search found of a node: (cost in seconds from the nearest source,
-# that source's rank, that source, the previous node on the way or None at a source)
-Nearest = tuple[float, tuple[float, int], str, str | None]
+# that source's rank, that source, the path from that source to the node, both included)
+Nearest = tuple[float, tuple[float, int], str, tuple[str, ...]]
 
 
 class LaserGraph:
@@ -167,16 +167,19 @@ class LaserGraph:
         equal cost, which may fall to another of them), at the price of one tree."""
         self._move(self.version(t_s))
         adjacent, delay, hop_cost_s = self._adjacent, self._delay, self.hop_cost_s
-        best: dict[str, Nearest] = {name: (0.0, rank, name, None) for name, rank in sources.items()}
+        # labels so far: (cost, rank, source, previous node or None at a source)
+        best: dict[str, tuple[float, tuple[float, int], str, str | None]] = {
+            name: (0.0, rank, name, None) for name, rank in sources.items()
+        }
         heap = [(0.0, rank, name) for name, rank in sources.items()]
         heapq.heapify(heap)
-        done: set[str] = set()
+        found: dict[str, Nearest] = {}
         while heap:
             cost, rank, node = heapq.heappop(heap)
-            if node in done:
+            if node in found:
                 continue
-            done.add(node)
-            first = best[node][2]
+            _, _, first, prev = best[node]
+            found[node] = (cost, rank, first, (node,) if prev is None else (*found[prev][3], node))
             for peer, e in adjacent.get(node, ()):
                 delay_s = delay[e]
                 if delay_s is None:
@@ -186,20 +189,12 @@ class LaserGraph:
                 if old is None or c < old[0] or (c == old[0] and rank < old[1]):
                     best[peer] = (c, rank, first, node)
                     heapq.heappush(heap, (c, rank, peer))
-        return best
+        return found
 
 
 def walk(tree: Mapping[str, tuple[float, str | None]], node: str) -> tuple[str, ...]:
     """From ``node`` back to the tree's root."""
     out = [node]
     while (prev := tree[out[-1]][1]) is not None:
-        out.append(prev)
-    return tuple(out)
-
-
-def walk_nearest(found: Mapping[str, Nearest], node: str) -> tuple[str, ...]:
-    """From ``node`` back to the source a multi-source search reached it from."""
-    out = [node]
-    while (prev := found[out[-1]][3]) is not None:
         out.append(prev)
     return tuple(out)

@@ -53,7 +53,7 @@ from channels.contacts import DEFAULT_ISL_STEP_S as ISL_STEP_S
 from channels.geometry import C_MPS
 from channels.scenarios import Scenario
 from linkstack.errors import ConfigError, DecodeError, EncodeError
-from linkstack.runtime.laser_graph import LaserGraph, LinkWindow, Tree, walk, walk_nearest
+from linkstack.runtime.laser_graph import LaserGraph, LinkWindow, Tree, walk
 
 RELAY_APID = 0x102
 GROUND_NODE = 0
@@ -211,6 +211,8 @@ class ContactState:
         self._passes: dict[str, list[_Pass]] = {s: [] for s in self.satellites}
         self._aos_t_s: dict[str, list[float]] = {s: [] for s in self.satellites}
         self._max_pass_s = 0.0
+        self._all_aos_t_s: list[float] = []
+        self._all_passes: list[tuple[int, _Pass]] = []
         self._lasers: dict[tuple[str, str], list[_Laser]] = {}
         names = self.satellites
         for a, b in scenario.isl_pairs:
@@ -225,6 +227,9 @@ class ContactState:
         self._graph_horizon_t_s: float | None = None
         # the satellites reachable for an uplink at one instant (a dispatch asks often)
         self._usable_at: tuple[float, float, dict[str, _Pass]] | None = None
+        self._routes_at: (
+            tuple[tuple[float, float], tuple[str, ...], dict[str, UplinkRoute]] | None
+        ) = None
         self.extend(start_t_s + chunk_s)
 
     # -- the plan, chunk by chunk -----------------------------------------------------
@@ -243,6 +248,7 @@ class ContactState:
             isl=bool(self._lasers),
             isl_max_range_m=self.isl_max_range_m,
         )
+        added: list[tuple[str, _Pass]] = []
         for w in plan.ground:
             passes = self._passes[w.satellite]
             if w.aos_clipped and start_t_s > self.start_t_s:
@@ -259,10 +265,12 @@ class ContactState:
                     self._max_pass_s = max(self._max_pass_s, prev.los_t_s - prev.aos_t_s)
                     continue
             passes.append(_Pass(w.station, w.aos_t_s, w.los_t_s))
+            added.append((w.satellite, passes[-1]))
             self._max_pass_s = max(self._max_pass_s, w.los_t_s - w.aos_t_s)
         for sat, passes in self._passes.items():
             passes.sort(key=lambda p: p.aos_t_s)
             self._aos_t_s[sat] = [p.aos_t_s for p in passes]
+        self._index_passes(added)
         for iw in plan.isl:
             windows = self._lasers[_pair(iw.sat_a, iw.sat_b)]
             delay_s = 0.5 * (iw.min_range_m + iw.max_range_m) / C_MPS
@@ -274,6 +282,16 @@ class ContactState:
             at_start = iw.start_clipped and start_t_s <= self.start_t_s
             windows.append(_Laser(iw.start_t_s, iw.stop_t_s, delay_s, at_start))
         self.horizon_t_s = start_t_s + duration_s
+
+    def _index_passes(self, added: list[tuple[str, _Pass]]) -> None:
+        """Every pass in AOS order (each satellite's in its own order): who is in view
+        at an instant is one slice of it, not a search per satellite. A chunk's new
+        passes begin at or after its start, so they mostly go at the end: the sort
+        (stable, keeping each satellite's order) finds two runs and merges them."""
+        entries = self._all_passes
+        entries += [(self.nodes[sat], p) for sat, p in added]
+        entries.sort(key=lambda e: (e[1].aos_t_s, e[0]))
+        self._all_aos_t_s = [p.aos_t_s for _, p in entries]
 
     # -- ground passes -------------------------------------------------------------------
     def passes(self, satellite: str, t_s: float) -> list[_Pass]:
@@ -319,11 +337,18 @@ class ContactState:
         cached = self._usable_at
         if cached is not None and cached[0] == t_s and cached[1] == self.horizon_t_s:
             return cached[2]
-        usable = {}
-        for sat in self.satellites:
-            p = self._usable(sat, t_s, self.min_pass_left_s)
-            if p is not None:
-                usable[sat] = p
+        # as _usable, over every satellite's passes at once
+        lo = bisect.bisect_left(self._all_aos_t_s, t_s - self._max_pass_s - 1.0)
+        hi = bisect.bisect_right(self._all_aos_t_s, t_s)
+        acquisition_s, left_s = self.acquisition_s, self.min_pass_left_s
+        best: dict[int, _Pass] = {}
+        for node, p in itertools.islice(self._all_passes, lo, hi):
+            # the same sums as _usable's, so that an instant on the edge falls alike
+            if p.aos_t_s + acquisition_s <= t_s <= p.los_t_s - left_s and t_s < p.los_t_s:
+                held = best.get(node)
+                if held is None or p.los_t_s > held.los_t_s:
+                    best[node] = p
+        usable = {self.names[node]: best[node] for node in sorted(best)}
         self._usable_at = (t_s, self.horizon_t_s, usable)
         return usable
 
@@ -458,9 +483,14 @@ class ContactState:
         """The routes up to each of ``targets`` that can be reached at ``t_s``: straight
         up through its own usable pass, or relayed from the usable satellite nearest to
         it over laser links (one search from all the usable satellites at once, however
-        many targets)."""
+        many targets). Kept for the last instant and targets asked: do not modify it."""
         usable = self.usable_passes(t_s)
+        targets = tuple(targets)
+        key = (t_s, self.horizon_t_s)
+        if self._routes_at is not None and self._routes_at[:2] == (key, targets):
+            return self._routes_at[2]  # the ground asks twice per query (client, dispatch)
         out: dict[str, UplinkRoute] = {}
+        self._routes_at = (key, targets, out)
         if not usable:
             return out
         # one search from every usable satellite at once: for each satellite, the
@@ -476,9 +506,8 @@ class ContactState:
             near = found.get(target)
             if near is None:
                 continue
-            path = tuple(reversed(walk_nearest(found, target)))
             p = usable[near[2]]
-            out[target] = UplinkRoute(p.station, path, p.los_t_s, near[0])
+            out[target] = UplinkRoute(p.station, near[3], p.los_t_s, near[0])
         return out
 
     def next_uplink_time(self, target: str | None, t_s: float) -> float | None:
