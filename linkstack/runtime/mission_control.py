@@ -400,9 +400,9 @@ class MissionControl:
     def in_view(self, target: str | None) -> bool:
         """Whether a query for ``target`` could go straight up now: ``target`` (None:
         some computing satellite) has a usable pass."""
-        contacts, now = self.site.contacts, self.site.clock.now()
+        usable = self.site.contacts.usable_passes(self.site.clock.now())
         names = self._in_flight if target is None else (target,)
-        return any(contacts.usable_pass(name, now) is not None for name in names)
+        return any(name in usable for name in names)
 
     def relayed(self, target: str | None) -> bool:
         """Whether a query for ``target`` (None: any computing satellite) could leave now
