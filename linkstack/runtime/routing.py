@@ -513,8 +513,8 @@ class ContactState:
     def next_uplink_time(self, target: str | None, t_s: float) -> float | None:
         """The earliest instant >= ``t_s`` with an uplink route (None within the look-ahead)."""
         candidates = sorted(
-            t for t in (self.next_usable(s, t_s) for s in self.satellites) if t is not None
-        )
+            {t for t in (self.next_usable(s, t_s) for s in self.satellites) if t is not None}
+        )  # once each: many satellites are usable at the same instant (now, often)
         for t in candidates:
             if self.uplink_route(target, t) is not None:
                 return t
