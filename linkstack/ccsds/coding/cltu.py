@@ -47,6 +47,7 @@ import numpy as np
 
 from linkstack.ccsds.coding.randomizer import tc_randomize
 from linkstack.ccsds.tc import frame_length
+from linkstack.ccsds.uslp import VERSION as USLP_VERSION
 from linkstack.errors import DecodeError, EncodeError, TruncatedError, check_range
 
 START_SEQUENCE = bytes.fromhex("eb90")
@@ -55,6 +56,7 @@ FILL = 0x55
 INFO_LEN = 7  # information octets per codeblock
 CODEBLOCK_LEN = 8
 MIN_CLTU_LEN = len(START_SEQUENCE) + CODEBLOCK_LEN
+USLP_LENGTH_END = 6  # a USLP frame's length field ends at octet 6
 
 _GENERATOR = 0b1100_0101  # x^7 + x^6 + x^2 + 1
 _POLY_MSB_ALIGNED = (_GENERATOR << 1) & 0xFF  # g(x) without x^7, in the top 7 bits
@@ -159,8 +161,9 @@ class CltuDecoded:
     end: CltuEnd
 
     def frame(self) -> bytes:
-        """The TC frame at the start of ``data``, cut at its length field."""
-        n = frame_length(self.data)
+        """The transfer frame at the start of ``data``, cut at its length field: a TC
+        frame's, or a USLP frame's (version 1100; 231.0-B-4 carries either)."""
+        n = transfer_frame_length(self.data)
         if n > len(self.data):
             raise TruncatedError(
                 "cltu",
@@ -168,6 +171,15 @@ class CltuDecoded:
                 f"the frame length field says {n} octets, the CLTU delivered {len(self.data)}",
             )
         return self.data[:n]
+
+
+def transfer_frame_length(data: bytes) -> int:
+    """The length of the TC or USLP frame at the start of ``data``, from its header."""
+    if len(data) >= USLP_LENGTH_END and data[0] >> 4 == USLP_VERSION:
+        if data[3] & 1:
+            raise DecodeError("cltu", "frame", "a truncated USLP frame has no length field")
+        return (data[4] << 8 | data[5]) + 1
+    return frame_length(data)
 
 
 def encode_cltu(frame: bytes | bytearray | memoryview, randomize: bool = False) -> bytes:

@@ -8,6 +8,7 @@ deliver frames of the right length.
 from __future__ import annotations
 
 import random
+from dataclasses import replace
 
 from linkstack.ccsds.coding.chains import (
     CaduCoding,
@@ -16,8 +17,10 @@ from linkstack.ccsds.coding.chains import (
     CltuReceiver,
     CltuTransmitter,
 )
+from linkstack.ccsds.coding.cltu import transfer_frame_length
 from linkstack.ccsds.coding.rs import ReedSolomon
-from linkstack.ccsds.tc import frame_length
+from linkstack.ccsds.tc import TcFrame
+from linkstack.ccsds.uslp_cop1 import UslpCop1Codec
 from linkstack.tools.fuzz.engine import Decoder, FuzzCheckError, Target
 from linkstack.tools.fuzz.framing import valid_tc
 
@@ -70,11 +73,19 @@ def _cltu_receiver() -> Decoder:
 
     def decode(buf: bytes) -> object:
         frame = rx.receive(buf)
-        if frame is not None and frame_length(frame) != len(frame):
+        if frame is not None and transfer_frame_length(frame) != len(frame):
             raise FuzzCheckError("delivered a frame whose length field disagrees with it")
         return frame
 
     return decode
+
+
+def _valid_uslp(rng: random.Random) -> bytes:
+    """A TC frame's FDU in a USLP frame (COP-1 over USLP): CLTUs carry either."""
+    fdu = TcFrame.unpack(valid_tc(rng))
+    map_id = None if fdu.map_id is None else fdu.map_id % 16  # USLP's MAP ids: 4 bits
+    fdu = replace(fdu, vcid=fdu.vcid % 63, map_id=map_id)  # VC 63: idle data only
+    return UslpCop1Codec(rng.randrange(1 << 16), max_frame_length=1027).pack(fdu)
 
 
 TARGETS: list[Target] = [
@@ -82,7 +93,7 @@ TARGETS: list[Target] = [
     Target("pipeline.cadu_receiver", _valid_cadu, _cadu_receiver, strict=False, max_random_len=300),
     Target(
         "pipeline.cltu_receiver",
-        lambda rng: CltuTransmitter().cltu(valid_tc(rng)),
+        lambda rng: CltuTransmitter().cltu(rng.choice((valid_tc, _valid_uslp))(rng)),
         _cltu_receiver,
         strict=False,
         max_random_len=600,

@@ -1,6 +1,7 @@
 """Fuzz targets: USLP frames (:mod:`linkstack.ccsds.uslp`) and the USLP receiver
 (:mod:`linkstack.ccsds.uslp_channels`), fixed- and variable-length, truncated
-frames among the variable ones."""
+frames among the variable ones; COP-1's frames over USLP
+(:mod:`linkstack.ccsds.uslp_cop1`)."""
 
 from __future__ import annotations
 
@@ -8,8 +9,10 @@ import random
 from collections.abc import Callable
 
 from linkstack.ccsds.spp import SpacePacket
+from linkstack.ccsds.tc import TcFrameType, TcVirtualChannel
 from linkstack.ccsds.uslp import UslpFrame
 from linkstack.ccsds.uslp_channels import UslpConfig, UslpMasterChannel, UslpReceiver
+from linkstack.ccsds.uslp_cop1 import UslpCop1Codec, UslpCop1Receiver
 from linkstack.tools.fuzz.engine import Decoder, Target, check_packet, strict
 from linkstack.tools.fuzz.framing import random_packet
 
@@ -64,7 +67,41 @@ def _receiver(cfg: UslpConfig) -> Callable[[], Decoder]:
     return make
 
 
+COP1 = UslpCop1Codec(scid=2800, max_frame_length=300)
+
+
+def _cop1_valid(rng: random.Random) -> bytes:
+    vc = TcVirtualChannel(COP1.tc_config(), rng.randrange(63))
+    vc.next_seq = rng.randrange(256)
+    kind = rng.choice((TcFrameType.AD, TcFrameType.BD))
+    packets = [random_packet(rng, 600).pack() for _ in range(rng.randrange(1, 3))]
+    fdus = vc.frames(packets, rng.randrange(16), kind)
+    return COP1.pack(rng.choice(fdus))
+
+
+def _cop1_receiver() -> Decoder:
+    rx = UslpCop1Receiver(COP1)
+
+    def decode(buf: bytes) -> object:
+        frame = rx.validate(buf)
+        if frame is not None:
+            for out in rx.reassembler.push(frame):
+                check_packet(out.packet)
+        return frame
+
+    return decode
+
+
 TARGETS: list[Target] = [
+    Target(
+        "uslp.cop1-unpack",
+        _cop1_valid,
+        lambda: strict(COP1.unpack, COP1.pack),
+        strict=True,
+        has_fecf=True,
+        max_random_len=320,
+    ),
+    Target("uslp.cop1-receiver", _cop1_valid, _cop1_receiver, strict=False, has_fecf=True),
     Target(
         "uslp.unpack",
         _valid(FIXED),
