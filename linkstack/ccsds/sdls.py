@@ -1,4 +1,4 @@
-"""Space Data Link Security, CCSDS 355.0-B-2, on TC, TM and AOS frames, sans-I/O.
+"""Space Data Link Security, CCSDS 355.0-B-2, on TC, TM, AOS and USLP frames, sans-I/O.
 
 A :class:`SecurityAssociation` (SA) says how frames are protected: its SPI, its
 service (clear, authentication, encryption, authenticated encryption), its suites and
@@ -12,7 +12,8 @@ or refuses it with an :class:`~linkstack.errors.SdlsError` that says why.
 
 The protected frame::
 
-    primary header [segment header | TM secondary header | AOS FHEC, insert zone]
+    primary header [segment header | TM secondary header | AOS FHEC, insert zone
+                    | USLP insert zone]
     security header: SPI (2) | IV (iv_len) | sequence number (sn_len) | pad length (pad_len)
     frame data field (encrypted for "enc" and "aead")
     security trailer: MAC (mac_len)
@@ -23,7 +24,7 @@ uses; ``tests/vectors/sdls`` holds its output), read off its vectors:
 
 - what the MAC covers: for "auth", every octet before the MAC (headers, security
   header, data), for "aead" the GCM additional data is every octet before the data;
-  both after the TC frame length field was set to the protected length. The OCF and
+  both after the TC or USLP frame length field was set to the protected length. The OCF and
   the FECF are not covered. The authentication bit mask is all ones ("all") or all
   zeros ("none"), applied to the whole MAC input: with "none" an "auth" MAC covers
   zeros only, so it protects nothing but the frame's length (CryptoLib's default
@@ -248,6 +249,7 @@ class FrameSecurity:
         frame_length: int | None = None,
         insert_zone_len: int = 0,
         fhec: bool = False,
+        fixed: bool = True,
     ) -> None:
         self.layout = FrameLayout(
             kind,
@@ -257,6 +259,7 @@ class FrameSecurity:
             frame_length=frame_length if frame_length is not None else DEFAULT_FRAME_LEN.get(kind),
             insert_zone_len=insert_zone_len,
             fhec=fhec,
+            fixed=fixed,
         )
         self.kind = kind
         self.frame_length: int = self.layout.frame_length or 0
@@ -349,12 +352,15 @@ class FrameSecurity:
             head_len = layout.header_len(plain)
         except SdlsError as exc:
             raise EncodeError("sdls", exc.field, exc.rule) from None
-        if self.kind == "tc":
-            declared = ((plain[2] & 0x03) << 8 | plain[3]) + 1
+        if layout.has_length_field:
+            declared = layout.declared_length(plain)
             if declared != n:
                 raise EncodeError(
-                    "sdls", "length", f"TC length field says {declared}, the frame has {n}"
+                    "sdls",
+                    "length",
+                    f"{self.kind.upper()} length field says {declared}, the frame has {n}",
                 )
+        if layout.variable:
             if n + sa.overhead > self.frame_length:
                 raise EncodeError(
                     "sdls",
@@ -375,8 +381,8 @@ class FrameSecurity:
         iv_count, sn_count = self._send[spi]
         iv = iv_count.to_bytes(sa.iv_len, "big")
         header = bytearray(plain[:head_len])
-        if self.kind == "tc":
-            _set_tc_length(header, n + sa.overhead)
+        if layout.has_length_field:
+            layout.set_length(header, n + sa.overhead)
         header += spi.to_bytes(SPI_LEN, "big")
         header += iv
         header += sn_count.to_bytes(sa.sn_len, "big")
@@ -430,7 +436,7 @@ class FrameSecurity:
         n = len(frame)
         # the size first where the channel fixes it, then the CRC (damage, not an attack),
         # then the TC length field, which the CRC covers
-        if self.kind != "tc" and n != self.frame_length:
+        if not layout.variable and n != self.frame_length:
             refuse(
                 "length",
                 f"{self.kind} frames on this channel are {self.frame_length} octets, got {n}",
@@ -441,10 +447,13 @@ class FrameSecurity:
             raise SdlsChecksumError(
                 "sdls", "fecf", f"the {self.kind} frame's FECF does not match its octets"
             )
-        if self.kind == "tc":
-            declared = ((frame[2] & 0x03) << 8 | frame[3]) + 1
+        if layout.has_length_field:
+            declared = layout.declared_length(frame)
             if declared != n:
-                refuse("length", f"TC length field says {declared} octets, the frame has {n}")
+                refuse(
+                    "length",
+                    f"{self.kind.upper()} length field says {declared} octets, the frame has {n}",
+                )
         head_len = layout.header_len(frame)
         if n < head_len + SPI_LEN + layout.tail_len:
             refuse("length", f"{n} octets: no room for a security header")
@@ -496,9 +505,9 @@ class FrameSecurity:
                 _inc(sn_value, sa.sn_len) if sa.sn_len else sn_next,
             )
         head = frame[:head_len]
-        if self.kind == "tc":
+        if layout.has_length_field:
             header = bytearray(head)
-            _set_tc_length(header, n - sa.overhead)
+            layout.set_length(header, n - sa.overhead)
             head = bytes(header)
         tail = view[mac_at + sa.mac_len : n - layout.fecf_len]
         if layout.fecf and not plain_fecf:  # one copy of the frame, not two
@@ -540,8 +549,3 @@ def _fitting(sa: SecurityAssociation, counters: SaCounters) -> tuple[int, int]:
 
 def _inc(value: int, octets: int) -> int:
     return (value + 1) % (1 << (8 * octets)) if octets else value
-
-
-def _set_tc_length(head: bytearray, total: int) -> None:
-    head[2] = (head[2] & 0xFC) | ((total - 1) >> 8)
-    head[3] = (total - 1) & 0xFF

@@ -1,11 +1,16 @@
-"""Where SDLS (CCSDS 355.0-B-2) puts its fields in TC, TM and AOS frames, and reading
-them without a key.
+"""Where SDLS (CCSDS 355.0-B-2) puts its fields in TC, TM, AOS and USLP frames, and
+reading them without a key.
 
 The security header follows whatever the frame's standard puts first: TC's primary
 header and segment header (none in a Type-BC frame, 232.0-B-4), TM's primary header and
 secondary header (found from the frame's own flag and length), AOS's primary header,
-its FHEC and insert zone (managed parameters). The trailer (MAC) ends where the OCF,
-then the FECF, begin. :class:`FrameLayout` holds a channel's managed parameters and
+its FHEC and insert zone (managed parameters), USLP's primary header (its VC frame
+count as long as the frame says) and insert zone (732.1-B-2 6.3: the transfer frame
+data field, its header included, is what SDLS protects). The trailer (MAC) ends where
+the OCF, then the FECF, begin. TC and USLP frames have a length field, which the
+protected frame's says (:meth:`FrameLayout.set_length`); USLP frames are
+fixed-length (``fixed``, as TM and AOS) or variable-length, as TC's. Truncated USLP
+frames are not protected. :class:`FrameLayout` holds a channel's managed parameters and
 finds the offset of the security header in one frame; :func:`parse_security_header`
 reads the fields for ``linkstack decode``, given each SPI's field lengths.
 """
@@ -20,13 +25,14 @@ from linkstack.ccsds.tc import frame_vcid as tc_frame_vcid
 from linkstack.errors import ConfigError, SdlsError
 
 SPI_LEN = 2
-KINDS = ("tc", "tm", "aos")
+KINDS = ("tc", "tm", "aos", "uslp")
 OCF_LEN = 4
 FECF_LEN = 2
-DEFAULT_FRAME_LEN = {"tc": 1024, "tm": 1115, "aos": 1115}
-MAX_FRAME_LEN = {"tc": 1024, "tm": 2048, "aos": 2048}
+DEFAULT_FRAME_LEN = {"tc": 1024, "tm": 1115, "aos": 1115, "uslp": 1115}
+MAX_FRAME_LEN = {"tc": 1024, "tm": 2048, "aos": 2048, "uslp": 65536}
 _VERSION = {"tc": 0, "tm": 0, "aos": 1}
-_PRIMARY_LEN = {"tc": 5, "tm": 6, "aos": 6}
+_PRIMARY_LEN = {"tc": 5, "tm": 6, "aos": 6, "uslp": 7}  # USLP's without its VC count
+_USLP_VERSION = 0b1100
 
 
 def refuse(reason: str, rule: str) -> NoReturn:
@@ -53,6 +59,8 @@ def frame_vcid(kind: str, frame: bytes) -> int:
         return tc_frame_vcid(frame)
     if kind == "tm":
         return (frame[1] >> 1) & 0x07
+    if kind == "uslp":
+        return (frame[2] & 0x07) << 3 | frame[3] >> 5
     return frame[1] & 0x3F
 
 
@@ -70,6 +78,7 @@ class FrameLayout:
         frame_length: int | None = None,
         insert_zone_len: int = 0,
         fhec: bool = False,
+        fixed: bool = True,
     ) -> None:
         if kind not in KINDS:
             raise ConfigError("sdls", "kind", f"must be one of {KINDS}, got {kind!r}")
@@ -77,11 +86,17 @@ class FrameLayout:
             raise ConfigError("sdls", "segment_header", f"only TC frames have one, not {kind}")
         if ocf and kind == "tc":
             raise ConfigError("sdls", "ocf", "TC frames have no OCF")
-        if (insert_zone_len or fhec) and kind != "aos":
+        if fhec and kind != "aos":
+            raise ConfigError("sdls", "fhec", f"only AOS frames have an FHEC, not {kind}")
+        if insert_zone_len and kind not in ("aos", "uslp"):
             raise ConfigError(
                 "sdls",
                 "insert_zone_len",
-                f"only AOS frames have an insert zone and FHEC, not {kind}",
+                f"only AOS and USLP frames have an insert zone, not {kind}",
+            )
+        if not fixed and kind != "uslp":
+            raise ConfigError(
+                "sdls", "fixed", f"{kind} frames are fixed- or variable-length by kind"
             )
         if not 0 <= insert_zone_len <= MAX_FRAME_LEN["aos"]:
             raise ConfigError("sdls", "insert_zone_len", f"got {insert_zone_len}")
@@ -101,6 +116,23 @@ class FrameLayout:
         self.fecf_len = FECF_LEN if fecf else 0
         self.tail_len = (OCF_LEN if ocf else 0) + self.fecf_len  # after the MAC
         self.primary_len = _PRIMARY_LEN[kind]
+        # variable-length frames (TC, USLP's when not fixed): the length is the frame's
+        self.variable = kind == "tc" or (kind == "uslp" and not fixed)
+        self.has_length_field = kind in ("tc", "uslp")
+
+    def declared_length(self, frame: bytes | memoryview) -> int:
+        """What a TC or USLP frame's length field says (the frame has its header)."""
+        if self.kind == "tc":
+            return ((frame[2] & 0x03) << 8 | frame[3]) + 1
+        return (frame[4] << 8 | frame[5]) + 1
+
+    def set_length(self, head: bytearray, total: int) -> None:
+        """Set the length field of a TC or USLP frame's header ``head`` to ``total``."""
+        if self.kind == "tc":
+            head[2] = (head[2] & 0xFC) | ((total - 1) >> 8)
+            head[3] = (total - 1) & 0xFF
+        else:
+            head[4:6] = (total - 1).to_bytes(2, "big")
 
     def header_len(self, frame: bytes) -> int:
         """Octets before the security header; SdlsError "header" or "length" when the
@@ -108,6 +140,8 @@ class FrameLayout:
         n = len(frame)
         if n < self.primary_len:
             refuse("length", f"{n} octets: shorter than the {self.kind} primary header")
+        if self.kind == "uslp":
+            return self._uslp_header_len(frame)
         version = frame[0] >> 6
         if version != _VERSION[self.kind]:
             refuse(
@@ -138,6 +172,19 @@ class FrameLayout:
             )
         return self.primary_len + 1 + (ident & 0x3F)
 
+    def _uslp_header_len(self, frame: bytes) -> int:
+        if frame[0] >> 4 != _USLP_VERSION:
+            refuse("header", f"USLP frame version must be 1100, got {frame[0] >> 4:04b}")
+        if frame[3] & 1:
+            refuse("header", "a truncated USLP frame is not protected")
+        flags = frame[6]
+        if bool(flags & 0x08) != self.ocf:
+            refuse(
+                "header",
+                f"the USLP OCF flag is {(flags >> 3) & 1}, the channel's OCF is {self.ocf}",
+            )
+        return self.primary_len + (flags & 0x07) + self.insert_zone_len
+
     def vcid(self, frame: bytes) -> int:
         return frame_vcid(self.kind, frame)
 
@@ -152,6 +199,7 @@ def parse_security_header(
     ocf: bool = False,
     insert_zone_len: int = 0,
     fhec: bool = False,
+    fixed: bool = True,
 ) -> dict[str, object]:
     """The security header and trailer fields of a protected frame, no key needed
     (``linkstack decode``): where each sits and its octets in hex. ``sa_lookup``
@@ -163,6 +211,7 @@ def parse_security_header(
         ocf=ocf,
         insert_zone_len=insert_zone_len,
         fhec=fhec,
+        fixed=fixed,
     )
     n = len(frame)
     head_len = layout.header_len(frame)

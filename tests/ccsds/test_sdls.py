@@ -24,6 +24,7 @@ from linkstack.ccsds.sdls import (
 )
 from linkstack.ccsds.tc import TcFrame, TcFrameType
 from linkstack.ccsds.tm import TmFrame
+from linkstack.ccsds.uslp import UslpFrame
 from linkstack.errors import ChecksumError, ConfigError, EncodeError, SdlsError
 
 DOC = json.loads(
@@ -257,7 +258,9 @@ class Link:
 
 
 @st.composite
-def links(draw, services=("clear", "auth", "enc", "aead"), kinds=("tc", "tm", "aos"), fecf=None):
+def links(
+    draw, services=("clear", "auth", "enc", "aead"), kinds=("tc", "tm", "aos", "uslp"), fecf=None
+):
     kind = draw(st.sampled_from(kinds))
     sa = draw(associations(draw(st.sampled_from(services))))
     fecf = draw(st.booleans()) if fecf is None else fecf
@@ -265,10 +268,30 @@ def links(draw, services=("clear", "auth", "enc", "aead"), kinds=("tc", "tm", "a
     seg = kind == "tc" and draw(st.booleans())
     ocf = kind != "tc" and draw(st.booleans())
     ocf_octets = draw(st.binary(min_size=4, max_size=4)) if ocf else None
-    iz = draw(st.integers(0, 6)) if kind == "aos" else 0
+    iz = draw(st.integers(0, 6)) if kind in ("aos", "uslp") else 0
     scid, vcid = draw(st.integers(0, 255)), draw(st.integers(0, 7))
+    fixed = kind != "uslp" or draw(st.booleans())
     structural: dict[int, int]
-    if kind == "tc":
+    if kind == "uslp":  # the security header after the primary header and the insert zone
+        count_len = draw(st.integers(0, 4))
+        frame = UslpFrame(
+            draw(st.integers(0, 0xFFFF)),
+            draw(st.integers(0, 62)),
+            draw(st.integers(0, 15)),
+            draw(st.binary(min_size=1, max_size=80)),
+            vc_count=draw(st.integers(0, (1 << (8 * count_len)) - 1)),
+            vc_count_len=count_len,
+            bypass=draw(st.booleans()),
+            ocf=ocf_octets,
+            insert_zone=draw(st.binary(min_size=iz, max_size=iz)),
+        )
+        plain = frame.pack(fecf)
+        head_len = 7 + count_len + iz
+        plain_len = len(plain)
+        frame_length = plain_len + sa.overhead + (0 if fixed else draw(st.integers(0, 40)))
+        # the version, the truncated flag, the length field, the OCF flag and count length
+        structural = {0: 0xF0, 3: 0x01, 4: 0xFF, 5: 0xFF, 6: 0x0F}
+    elif kind == "tc":
         ftype = draw(st.sampled_from(TcFrameType))
         has_seg = seg and ftype is not TcFrameType.BC
         data = draw(st.binary(min_size=1, max_size=80))
@@ -305,6 +328,7 @@ def links(draw, services=("clear", "auth", "enc", "aead"), kinds=("tc", "tm", "a
         "ocf": ocf,
         "frame_length": frame_length,
         "insert_zone_len": iz,
+        "fixed": fixed,
     }
     tx = FrameSecurity(kind, [sa], Keyring.from_mapping(KEYS), **params)
     rx = FrameSecurity(kind, [sa], Keyring.from_mapping(KEYS), **params)
@@ -319,6 +343,8 @@ def decode(link: Link, plain: bytes) -> object:
         return TcFrame.unpack(plain, fecf, link.tx.layout.segment_header)
     if link.kind == "tm":
         return TmFrame.unpack(plain, fecf)
+    if link.kind == "uslp":
+        return UslpFrame.unpack(plain, insert_zone_len=link.tx.layout.insert_zone_len, fecf=fecf)
     cfg = AosConfig(
         frame_length=len(plain), insert_zone_len=link.tx.layout.insert_zone_len,
         ocf=link.tx.layout.ocf, fecf=fecf,
@@ -342,11 +368,12 @@ def test_apply_then_process_gives_the_frame_back(link, count):
     for _ in range(count):
         protected = link.tx.apply(link.plain, spi)
         assert len(protected) == len(link.plain) + link.sa.overhead
-        if link.kind != "tc":
+        if not link.tx.layout.variable:
             assert len(protected) == link.tx.frame_length
         if link.tx.layout.fecf:
             assert crc16_ccitt(protected) == 0
-        assert protected[: link.head_len] == link.plain[: link.head_len] or link.kind == "tc"
+        same_head = protected[: link.head_len] == link.plain[: link.head_len]
+        assert same_head or link.tx.layout.has_length_field  # TC and USLP: the length
         assert link.rx.process(protected) == (spi, link.plain)
         assert decode(link, link.plain) is not None  # still a valid frame of its standard
     assert link.rx.stats == {"processed": count} and link.tx.stats == {"applied": count}
@@ -467,6 +494,7 @@ def _params(fs: FrameSecurity) -> dict:
         "ocf": lay.ocf,
         "frame_length": lay.frame_length,
         "insert_zone_len": lay.insert_zone_len,
+        "fixed": not (lay.kind == "uslp" and lay.variable),
     }
 
 
@@ -575,6 +603,41 @@ def test_aos_security_header_follows_the_fhec_and_the_insert_zone():
     assert fs.process(protected) == (9, plain)
 
 
+@pytest.mark.parametrize("fixed", [True, False])
+def test_uslp_security_header_follows_the_header_and_insert_zone_and_the_length_field_says(fixed):
+    """732.1 6.3: the security header after the primary header (its VC frame count
+    included) and the insert zone, before the data field header; the MAC before the
+    OCF and FECF; the frame length field says the protected frame's length."""
+    keys = Keyring.from_mapping(KEYS)
+    sa = _aead()
+    fs = FrameSecurity(
+        "uslp", [sa], keys, fecf=True, ocf=True, frame_length=200, insert_zone_len=3, fixed=fixed
+    )
+    data = bytes(range(fs.plain_length(9) - 7 - 2 - 3 - 1 - 4 - 2)) if fixed else b"packets"
+    frame = UslpFrame(
+        0xBEEF, 33, 2, data, vc_count=0x1234, vc_count_len=2, ocf=b"OCF!", insert_zone=b"IZ!"
+    )
+    plain = frame.pack()
+    protected = fs.apply(plain, 9)
+    n = len(protected)
+    assert n == (200 if fixed else len(plain) + sa.overhead)
+    assert protected[:4] == plain[:4] and protected[6:12] == plain[6:12]  # ids, flags, count, IZ
+    assert int.from_bytes(protected[4:6], "big") == n - 1
+    assert protected[12:14] == b"\x00\x09"  # the SPI, after 7 + 2 + 3
+    assert protected[-6:-2] == b"OCF!"
+    fields = parse_security_header(
+        protected, "uslp", {9: sa}, fecf=True, ocf=True, insert_zone_len=3, fixed=fixed
+    )
+    assert fields["security_header_offset"] == 12 and fields["ocf"] == b"OCF!".hex()
+    assert fields["mac_offset"] == n - 6 - 16
+    assert fs.process(protected) == (9, plain)
+    assert fs.layout.vcid(protected) == 33
+    truncated = bytearray(protected)
+    truncated[3] |= 1
+    with pytest.raises(SdlsError, match="truncated"):
+        fs.process(bytes(truncated[:-2]) + crc16_ccitt(bytes(truncated[:-2])).to_bytes(2, "big"))
+
+
 def test_an_sa_bound_to_a_virtual_channel_refuses_frames_of_another():
     keys = Keyring.from_mapping(KEYS)
     fs = FrameSecurity("tc", [_aead(vcid=1)], keys, fecf=True)
@@ -637,7 +700,9 @@ def test_impossible_links_are_refused():
     with pytest.raises(ConfigError, match="twice"):
         FrameSecurity("tc", [_aead(), _aead()], keys, fecf=True)
     with pytest.raises(ConfigError, match="kind"):
-        FrameSecurity("uslp", [], keys, fecf=True)
+        FrameSecurity("proximity-1", [], keys, fecf=True)
+    with pytest.raises(ConfigError, match="fixed"):
+        FrameSecurity("tc", [], keys, fecf=True, fixed=False)
     with pytest.raises(ConfigError, match="segment"):
         FrameSecurity("tm", [], keys, fecf=True, segment_header=True)
     with pytest.raises(ConfigError, match="both encrypt with key 1") as err:
