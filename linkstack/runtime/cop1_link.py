@@ -112,9 +112,24 @@ from linkstack.ccsds.cop1.fop import (
     Transmit,
 )
 from linkstack.ccsds.tc import TcConfig, TcFrame, TcFrameType, TcReceiver, TcVirtualChannel
-from linkstack.ccsds.tc import frame_vcid as tc_frame_vcid
-from linkstack.ccsds.tm import DEFAULT_FRAME_LEN, TmConfig, TmMasterChannel, TmReceiver
+from linkstack.ccsds.tm import DEFAULT_FRAME_LEN, TmConfig
+from linkstack.ccsds.uslp import MAX_MAP_ID as MAX_USLP_MAP_ID
+from linkstack.ccsds.uslp_cop1 import UslpCop1Codec, UslpCop1Receiver
 from linkstack.errors import ConfigError, DecodeError, EncodeError
+from linkstack.runtime.frames import (
+    TM_TC_AOS,
+    USLP,
+    DownlinkChannel,
+    FrameReceiver,
+    TcFrames,
+    UplinkFrames,
+    UplinkReceiver,
+    UslpFrames,
+    check_protocol,
+    downlink_channel,
+    downlink_receiver,
+    tm_config,
+)
 from linkstack.runtime.security import FrameGuard, Guards, SdlsSettings, ephemeral_keys
 from linkstack.timebase import Clock, TimerHandle
 
@@ -123,7 +138,9 @@ OUTSIDE_FRAMES = 256  # TM frames from flight software a radio holds for the nex
 
 @dataclass(frozen=True, slots=True)
 class UplinkConfig:
-    """Both ends of one COP-1 virtual channel and the TM channel that carries the CLCW."""
+    """Both ends of one COP-1 virtual channel and the TM channel that carries the CLCW
+    (``protocol`` "uslp": COP-1's FDUs in USLP frames up, USLP frames down;
+    :mod:`linkstack.runtime.frames`)."""
 
     scid: int = 42
     vcid: int = 0
@@ -148,8 +165,15 @@ class UplinkConfig:
     cltu_coding: CltuCoding = field(default_factory=CltuCoding)
     # SDLS: frames are built shorter by its overhead, and protected on their way out
     sdls: SdlsSettings = field(default_factory=SdlsSettings)
+    # the transfer frames of every link kind: "tm-tc-aos" or "uslp" (frames.protocol)
+    protocol: str = TM_TC_AOS
 
     def __post_init__(self) -> None:
+        check_protocol(self.protocol)
+        if self.protocol == USLP and not 0 <= self.map_id <= MAX_USLP_MAP_ID:
+            raise ConfigError(
+                "uplink", "map_id", f"USLP MAP ids are 0..{MAX_USLP_MAP_ID}, got {self.map_id}"
+            )
         if self.fop_window > self.farm_window // 2:
             raise ConfigError(
                 "uplink",
@@ -168,23 +192,57 @@ class UplinkConfig:
         return 5 * self.clcw_interval_s
 
     def tc_config(self) -> TcConfig:
-        """The TC frames as linkstack builds them: without SDLS's header and trailer,
-        which the guard adds on their way out (the longest plain frame is shorter)."""
+        """The TC frames (COP-1's FDUs) as linkstack builds them: without SDLS's header
+        and trailer, which the guard adds on their way out (the longest plain frame is
+        shorter); over USLP, shorter by what USLP's header adds too."""
+        if self.protocol == USLP:
+            return self.uslp_codec().tc_config()
         return TcConfig(
             scid=self.scid,
             max_frame_length=self.tc_max_frame_length - self.sdls.tc_overhead,
             segment_header=self.tc_segment_header,
         )
 
+    def uslp_codec(self) -> UslpCop1Codec:
+        """COP-1 over USLP: the uplink's frames, at most ``tc_max_frame_length`` on air."""
+        return UslpCop1Codec(
+            self.scid,
+            max_frame_length=self.tc_max_frame_length - self.sdls.tc_overhead,
+            segment_header=self.tc_segment_header,
+        )
+
+    def uplink_frames(self) -> UplinkFrames:
+        """How an FDU becomes the frame that goes up, and where its VCID is."""
+        if self.protocol == USLP:
+            return UslpFrames(self.uslp_codec())
+        return TcFrames(self.tc_config())
+
+    def uplink_receiver(self) -> UplinkReceiver:
+        """The spacecraft's frame validation: FDUs out, drops counted."""
+        if self.protocol == USLP:
+            return UslpCop1Receiver(self.uslp_codec())
+        return TcReceiver(self.tc_config())
+
+    @property
+    def tm_plain_length(self) -> int:
+        """The downlink frames as linkstack builds them: ``tm_frame_length`` on air,
+        shorter by SDLS's overhead before the guard adds it."""
+        return self.tm_frame_length - self.sdls.tm_overhead
+
     def tm_config(self) -> TmConfig:
-        """The TM frames as linkstack builds them: ``tm_frame_length`` on air, shorter
-        by SDLS's overhead before the guard adds it."""
-        plain_len = self.tm_frame_length - self.sdls.tm_overhead
-        return TmConfig(frame_length=plain_len, scid=self.scid, ocf=True)
+        """The TM frames as linkstack builds them (protocol "tm-tc-aos")."""
+        return tm_config(self.scid, self.tm_plain_length)
+
+    def downlink_channel(self) -> DownlinkChannel:
+        """The spacecraft's downlink: TM or USLP frames, with the CLCW in the OCF."""
+        return downlink_channel(self.protocol, self.scid, self.tm_plain_length)
+
+    def downlink_receiver(self) -> FrameReceiver:
+        return downlink_receiver(self.protocol, self.scid, self.tm_plain_length)
 
     def fop_config(self) -> FopConfig:
         return FopConfig(
-            self.scid,
+            self.tc_config().scid,
             self.vcid,
             self.fop_window,
             self.t1_initial_s,
@@ -282,16 +340,16 @@ class Ground:
         self.on_settled: Callable[[SentPacket], object] | None = None
         self.fop = Fop(config.fop_config())
         self.vc = TcVirtualChannel(config.tc_config(), config.vcid)
+        self.frames = config.uplink_frames()  # FDU -> the frame on air
         self.cltu = CltuTransmitter(config.cltu_coding)
         self.cadu_rx = CaduReceiver(config.tm_frame_length, config.cadu_coding)
-        self.tm_rx = TmReceiver(config.tm_config())
+        self.tm_rx = config.downlink_receiver()
         self.failed: list[SentPacket] = []  # packets with a frame negatively confirmed
         self.alerts: list[tuple[float, Alert]] = []  # (t_s, alert)
         self.directives: list[tuple[float, DirectiveResponse]] = []  # (t_s, response)
         self.last_clcw: Clcw | None = None
         self.last_clcw_t_s: float | None = None
         self.stats: Counter[str] = Counter()
-        self._tc = config.tc_config()
         self._backlog: deque[_Fdu] = deque()
         self._bd_backlog: deque[TcFrame] = deque()
         self._owned: set[_Fdu] = set()  # the FDUs FOP-1 holds (Wait or Sent Queue)
@@ -325,6 +383,8 @@ class Ground:
         COP-1's guarantees (no retransmission), and go whatever state FOP-1 is in. Give
         them a MAP of their own if AD packets are being segmented on the default one."""
         map_id = self.config.map_id if map_id is None else map_id
+        if self.config.protocol == USLP and not 0 <= map_id <= MAX_USLP_MAP_ID:
+            raise EncodeError("uslp", "map_id", f"USLP MAP ids are 0..{MAX_USLP_MAP_ID}")
         self._bd_backlog.extend(self.vc.frames([packet], map_id, TcFrameType.BD))
         self._execute(())
 
@@ -392,10 +452,10 @@ class Ground:
             self._on_ocf(frame.ocf, now)
 
     def protect(self, frame: bytes) -> bytes:
-        """A TC frame as it goes on air: with SDLS's header and trailer when it is on
-        and the frame is on this channel's virtual channel (the uplink's association
+        """An uplink frame as it goes on air: with SDLS's header and trailer when it is
+        on and the frame is on this channel's virtual channel (the uplink's association
         is on linkstack's; a frame of another, the flight software's, is its own)."""
-        if self.guard is None or tc_frame_vcid(frame) != self.config.vcid:
+        if self.guard is None or self.frames.vcid(frame) != self.config.vcid:
             return frame
         return self.guard.protect(frame)
 
@@ -512,7 +572,7 @@ class Ground:
         stats = self.stats
         if isinstance(action, Transmit):
             frame = action.frame
-            unit = self.cltu.cltu(self.protect(frame.pack(self._tc.fecf)))
+            unit = self.cltu.cltu(self.protect(self.frames.pack(frame)))
             unit_id = self.uplink.send(unit, tag=action)  # the action comes back at "sent"
             stats[
                 f"{frame.frame_type.name}_{'retransmitted' if action.retransmission else 'sent'}"
@@ -641,8 +701,9 @@ class Spacecraft:
         self.guard = guard  # SDLS: TC frames of its virtual channel checked, TM protected
         self.farm = Farm(config.vcid, config.farm_window)
         self.cltu_rx = CltuReceiver(config.cltu_coding)
-        self.tc_rx = TcReceiver(config.tc_config())
-        self.mc = TmMasterChannel(config.tm_config())
+        self.tc_rx = config.uplink_receiver()
+        self.frames = config.uplink_frames()
+        self.mc: DownlinkChannel = config.downlink_channel()
         self.cadu_tx = CaduTransmitter(config.tm_frame_length, config.cadu_coding)
         # (t_s, packet), kept when nobody takes them (on_packet None: Cop1Link), for
         # a node that runs for ever must not keep every packet it was sent
@@ -685,7 +746,7 @@ class Spacecraft:
             farm.receive(frame)
             for accepted in farm.take():
                 if self.on_other_vc is not None:
-                    self.on_other_vc(accepted.pack(self.tc_rx.config.fecf))
+                    self.on_other_vc(self.frames.pack(accepted))
             if farm.state is FarmState.WAIT:
                 farm.buffer_release()
             return
@@ -730,7 +791,7 @@ class Spacecraft:
 
     def send_frame(self, frame: bytes, keep_ocf: bool = False) -> None:
         """Queue a TM frame of someone else's virtual channel for the next emission
-        (``TmMasterChannel.multiplex`` checks it then)."""
+        (the master channel's ``multiplex`` checks it then)."""
         if len(self.outside_frames) == self.outside_frames.maxlen:
             self.stats["outside_frames_overflow"] += 1
         self.outside_frames.append((bytes(frame), keep_ocf))
@@ -795,13 +856,13 @@ class Cop1Link:
         ground_guard = spacecraft_guard = None
         if config.sdls.enabled:  # SDLS both ways, with keys made for this link
             keys = ephemeral_keys(config.sdls)
-            self.guards = guards = Guards(config.sdls, keys, clock.now)
+            self.guards = guards = Guards(config.sdls, keys, clock.now, protocol=config.protocol)
             # the spacecraft's keyring is its own, as in the daemons (a key that
             # over-the-air rekeying brings is in one of them, then in the other)
             from linkstack.ccsds.sdls_keys import Keyring  # noqa: PLC0415 - where SDLS is on
 
             copy = Keyring.from_mapping({kid: keys.key(kid) for kid in keys.ids})
-            self.onboard_guards = Guards(config.sdls, copy, clock.now)
+            self.onboard_guards = Guards(config.sdls, copy, clock.now, protocol=config.protocol)
             lengths = (config.tc_max_frame_length, config.tc_segment_header, config.tm_frame_length)
             ground_guard = guards.ground("spacecraft", 1, *lengths)
             spacecraft_guard = self.onboard_guards.spacecraft(

@@ -84,6 +84,7 @@ from channels.scenarios import scenario_by_name
 from linkstack.ccsds.coding.chains import CaduCoding
 from linkstack.errors import ConfigError
 from linkstack.runtime.config import EmulationConfig
+from linkstack.runtime.frames import check_scids
 from linkstack.runtime.mission_control import MissionControl
 from linkstack.runtime.radio import (
     PhysicalLinks,
@@ -125,12 +126,9 @@ class Emulation:
         scenario = config.scenario
         self.scenario = scenario_by_name(scenario) if isinstance(scenario, str) else scenario
         n = len(self.scenario.satellites)
-        if config.scid_base + n - 1 > 0xFF:
-            raise ConfigError(
-                "emulation",
-                "scenario",
-                f"{n} satellites from SCID {config.scid_base} do not fit the 8-bit AOS SCID",
-            )
+        scid_refusal = check_scids(config.uplink.protocol, config.scid_base, n)
+        if scid_refusal is not None:
+            raise ConfigError("emulation", "scenario", scid_refusal)
         self.backend = backend
         self.site = site = Site(clock, config, self.scenario, sink=capture)
         self.trace = site.trace

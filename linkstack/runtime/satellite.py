@@ -19,13 +19,12 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 from channels.link import Delivery, Link
-from linkstack.ccsds.aos import AosConfig, AosMasterChannel, AosReceiver
 from linkstack.ccsds.coding.chains import CaduReceiver, CaduTransmitter
 from linkstack.ccsds.cop1.farm import Farm
 from linkstack.ccsds.spp import PacketType, Reassembler, SequenceCounter, SpacePacket, segment
-from linkstack.ccsds.tm import TmMasterChannel
 from linkstack.errors import DecodeError
 from linkstack.runtime.cop1_link import OUTSIDE_FRAMES, Spacecraft
+from linkstack.runtime.frames import FrameReceiver, PacketChannel, laser_channel, laser_receiver
 from linkstack.runtime.routing import GROUND_NODE, RELAY_APID, RelayHeader
 from linkstack.runtime.security import SDLS_EP_APID, FrameGuard
 from linkstack.runtime.site import AOS_FRAME_LEN, MAX_PACKET_DATA, Site, ground_node, sat_node
@@ -45,23 +44,26 @@ PacketListener = Callable[[str, float, bytes], object]  # (ingress, t_s, Space P
 
 
 class _IslRx:
-    """The receiving end of one laser link: CADUs -> [SDLS] -> AOS frames -> packets ->
-    messages. ``frame_length``: the AOS frames as built (shorter by SDLS's overhead)."""
+    """The receiving end of one laser link: CADUs -> [SDLS] -> AOS (or USLP) frames ->
+    packets -> messages. ``frame_length``: the frames as built (shorter by SDLS's
+    overhead)."""
 
-    def __init__(self, peer_scid: int, frame_length: int, guard: FrameGuard | None) -> None:
+    def __init__(
+        self, protocol: str, peer_scid: int, frame_length: int, guard: FrameGuard | None
+    ) -> None:
         self.cadu = CaduReceiver(AOS_FRAME_LEN)
-        self.aos = AosReceiver(AosConfig(frame_length=frame_length, scid=peer_scid))
+        self.aos: FrameReceiver = laser_receiver(protocol, peer_scid, frame_length)
         self.reassembler = Reassembler()
         self.guard = guard
 
 
 @dataclass(slots=True)
 class _IslTx:
-    """The sending end of one laser link: messages -> packets -> AOS frames -> [SDLS]
-    -> CADUs."""
+    """The sending end of one laser link: messages -> packets -> AOS (or USLP) frames
+    -> [SDLS] -> CADUs."""
 
     link: Link
-    mc: AosMasterChannel
+    mc: PacketChannel
     guard: FrameGuard | None = None
     cadu: CaduTransmitter = field(default_factory=lambda: CaduTransmitter(AOS_FRAME_LEN))
     counter: SequenceCounter = field(default_factory=SequenceCounter)
@@ -120,13 +122,13 @@ class SatelliteNode:
                 guard, link_cfg.sdls, uplink_gvcid(link_cfg), self._send_down_ep
             )
         self.service: InferenceService | None = None
-        # AOS frames as built: shorter by SDLS's overhead, which the guard adds
+        # laser frames as built: shorter by SDLS's overhead, which the guard adds
         aos_len = AOS_FRAME_LEN - site.config.uplink.sdls.aos_overhead
-        aos = AosConfig(frame_length=aos_len, scid=self.scid)
+        protocol = link_cfg.protocol
         self._isl_tx = {
             peer: _IslTx(
                 link,
-                AosMasterChannel(aos),
+                laser_channel(protocol, self.scid, aos_len),
                 guards.laser_out(
                     name, peer, guards.laser_link(self.number, site.number(peer)), AOS_FRAME_LEN
                 )
@@ -137,6 +139,7 @@ class SatelliteNode:
         }
         self._isl_rx = {
             peer: _IslRx(
+                protocol,
                 site.scid(peer),
                 aos_len,
                 guards.laser_in(
@@ -186,7 +189,7 @@ class SatelliteNode:
         sc = self.spacecraft
         sc.farm = Farm(sc.config.vcid, sc.config.farm_window)
         sc.flight_farms = {v: Farm(v, sc.config.farm_window) for v in sc.flight_farms}
-        sc.mc = TmMasterChannel(sc.config.tm_config())  # TM not yet sent
+        sc.mc = sc.config.downlink_channel()  # TM not yet sent
         self._tm_pending = []
         self._up_reassembler = Reassembler()
         for rx in self._isl_rx.values():
@@ -383,7 +386,7 @@ class SatelliteNode:
     def send_outside_packet(self, raw: bytes) -> bool:
         """A Space Packet of flight software's, framed with this satellite's own TM;
         False (and counted) when the TM waiting already fills the radio's buffer."""
-        if self.spacecraft.mc.mux.frames_ready >= OUTSIDE_FRAMES:
+        if self.spacecraft.mc.frames_ready >= OUTSIDE_FRAMES:
             self.stats["outside_packets_overflow"] += 1
             return False
         self.spacecraft.send_tm(raw)

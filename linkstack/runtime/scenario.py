@@ -58,6 +58,7 @@ from linkstack.ccsds.coding.rs import INTERLEAVING_DEPTHS
 from linkstack.errors import ConfigError
 from linkstack.runtime.config import EmulationConfig
 from linkstack.runtime.cop1_link import UplinkConfig
+from linkstack.runtime.frames import MAX_SCID, PROTOCOLS, USLP, check_scids
 from linkstack.runtime.interface_settings import (  # the public names of scenario files too
     GatewaySettings,
     RadioSettings,
@@ -317,11 +318,9 @@ class _Reader:
             top.table("frames"), top.table("coding"), top.table("cop1")
         )
         uplink_cfg = with_sdls(top.table("sdls"), uplink_cfg)
-        if scid_base + len(sats) - 1 > 0xFF:
-            raise top.error(
-                "frames.scid_base",
-                f"{len(sats)} satellites from SCID {scid_base} do not fit the 8-bit AOS SCID",
-            )
+        scid_refusal = check_scids(uplink_cfg.protocol, scid_base, len(sats))
+        if scid_refusal is not None:
+            raise top.error("frames.scid_base", scid_refusal)
         backend, service = self._model(top.table("model"))
         ground, client = self._ground(top.table("ground"))
         capture = self._capture(top.table("capture"))
@@ -667,7 +666,8 @@ class _Reader:
         cltu_randomize = coding.boolean("cltu_randomize", cltu.randomize)
         coding.done()
         need = ((223 if rs_e == 16 else 239) * depth) if rs_e else None
-        scid_base = frames.integer("scid_base", self.base.scid_base, 0, 0xFF)
+        protocol = frames.choice("protocol", up.protocol, PROTOCOLS, "frame protocol")
+        scid_base = frames.integer("scid_base", self.base.scid_base, 0, MAX_SCID[USLP])
         tm_len = frames.integer("tm_frame_length", need or up.tm_frame_length, 16, 2048)
         tc_len = frames.integer("tc_max_frame_length", up.tc_max_frame_length, 16, 1024)
         segment_header = frames.boolean("tc_segment_header", up.tc_segment_header)
@@ -698,6 +698,7 @@ class _Reader:
         ):
             return scid_base, replace(
                 up,
+                protocol=protocol,
                 tc_max_frame_length=tc_len,
                 tc_segment_header=segment_header,
                 tm_frame_length=tm_len,

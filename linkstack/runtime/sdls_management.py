@@ -99,7 +99,8 @@ KEPT_OUTCOMES = 32  # procedures a ground remembers the outcome of (a daemon run
 def uplink_gvcid(config: UplinkConfig) -> Gvcid:
     """The channel linkstack's uplink SAs protect, as Start SA names it."""
     map_id = config.map_id if config.tc_segment_header else 0
-    return Gvcid(0, config.scid, config.vcid, map_id)
+    tfvn = 0b1100 if config.protocol == "uslp" else 0  # USLP's version number, else TC's
+    return Gvcid(tfvn, config.scid, config.vcid, map_id)
 
 
 def spare_sas(template: SecurityAssociation, spis: tuple[int, ...]) -> list[SecurityAssociation]:

@@ -6,7 +6,8 @@ header and its trailer (:mod:`linkstack.ccsds.sdls`). Each link direction has on
 security association: the uplink's on linkstack's TC virtual channel (VC 0; frames of
 other virtual channels, the flight software's, are the flight software's to
 protect), the downlink's on every frame of the TM master channel (idle frames
-included: the CADU has one length), the laser links' on every AOS frame. The frame
+included: the CADU has one length), the laser links' on every AOS frame; with
+``frames.protocol = "uslp"`` the same on the USLP frames of each link. The frame
 makers build *plain* frames shorter by the association's overhead
 (:attr:`SdlsSettings.tc_overhead`, ...) and the guard expands them into the frames
 that go on air, so nothing else in the stack knows SDLS is there.
@@ -224,7 +225,7 @@ def with_sdls(t: Table, up: UplinkConfig) -> UplinkConfig:
     sdls = read_sdls(t)
     out = replace(up, sdls=sdls)
     if sdls.enabled:
-        for what, check in (("tc", out.tc_config), ("tm", out.tm_config)):
+        for what, check in (("uplink", out.tc_config), ("downlink", out.downlink_channel)):
             try:
                 check()
             except (ConfigError, EncodeError) as exc:
@@ -363,8 +364,12 @@ class FrameGuard:
         return self.tx.apply(plain, self.tx_spi)
 
     def protects(self, frame: bytes) -> bool:
-        """Whether a received TC ``frame`` is on the virtual channel under SDLS."""
-        if self.vcid is None or len(frame) < 3:
+        """Whether a received uplink ``frame`` is on the virtual channel under SDLS."""
+        if self.vcid is None or self.rx is None:
+            return True
+        if self.rx.kind == "uslp":
+            return len(frame) < 4 or self.rx.layout.vcid(frame) == self.vcid
+        if len(frame) < 3:
             return True
         return tc_frame_vcid(frame) == self.vcid
 
@@ -414,6 +419,7 @@ class Guards:
     made: list[FrameGuard] = field(default_factory=list)
     # this process's start in its senders' counters (see the module docstring)
     boot: int = field(default_factory=lambda: boot_stamp(time.time()))
+    protocol: str = "tm-tc-aos"  # the links' frames (frames.protocol): "uslp" or TC, TM, AOS
 
     def _alarm(self, end: str, reason: str, details: dict[str, Any]) -> None:
         if self.on_alarm is not None:
@@ -455,6 +461,16 @@ class Guards:
         return security
 
     def _tc(self, link: int, sends: bool, tc_max_len: int, segment_header: bool) -> FrameSecurity:
+        if self.protocol == "uslp":  # variable-length frames, no segment header
+            return self._security(
+                "uslp",
+                self.settings.uplink,
+                link,
+                sends,
+                fecf=True,
+                fixed=False,
+                frame_length=tc_max_len,
+            )
         return self._security(
             "tc",
             self.settings.uplink,
@@ -466,13 +482,15 @@ class Guards:
         )
 
     def _tm(self, link: int, sends: bool, tm_len: int) -> FrameSecurity:
+        kind = "uslp" if self.protocol == "uslp" else "tm"
         return self._security(
-            "tm", self.settings.downlink, link, sends, fecf=True, ocf=True, frame_length=tm_len
+            kind, self.settings.downlink, link, sends, fecf=True, ocf=True, frame_length=tm_len
         )
 
     def _aos(self, link: int, sends: bool, aos_len: int) -> FrameSecurity:
+        kind = "uslp" if self.protocol == "uslp" else "aos"
         return self._security(
-            "aos", self.settings.laser, link, sends, fecf=True, frame_length=aos_len
+            kind, self.settings.laser, link, sends, fecf=True, frame_length=aos_len
         )
 
     def ground(

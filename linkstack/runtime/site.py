@@ -75,7 +75,8 @@ class Site:
         # SDLS: the keys of a key file (daemons), or made for this run (in process)
         self.guards: Guards | None = None
         if sdls.enabled:
-            self.guards = Guards(sdls, keys or ephemeral_keys(sdls), clock.now)
+            keys = keys or ephemeral_keys(sdls)
+            self.guards = Guards(sdls, keys, clock.now, protocol=config.uplink.protocol)
         self.scenario = scenario
         self.sink = sink
         self.trace = Trace(keep=keep_trace)
