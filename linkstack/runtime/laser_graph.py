@@ -18,6 +18,8 @@ satellites per component): 0.59 ms a tree here, against 1.26 ms when each edge a
 the windows (the search before this module), 1.9 ms with networkx, and 0.10 ms with
 scipy.sparse.csgraph (whose ties fall otherwise, plus ~0.1-1 ms to rebuild its
 matrix at each change, and a dependency): the trees are cached, so pure Python it is.
+One search from the ~940 satellites usable at an instant to all 2,800 takes 4-6 ms
+(scipy's 0.5 ms), against 1.4 s for a tree from each.
 """
 
 from __future__ import annotations
@@ -162,9 +164,10 @@ class LaserGraph:
     def nearest(self, sources: Mapping[str, tuple[float, int]], t_s: float) -> dict[str, Nearest]:
         """One search from many sources over the links up at ``t_s``: for every node
         reached, the source nearest to it (the lowest cost; at equal cost the lowest
-        ``sources[name]`` rank) and the way back to it (:data:`Nearest`). The same answers as a tree
-        from each source and the best of them per node (but for paths of exactly
-        equal cost, which may fall to another of them), at the price of one tree."""
+        ``sources[name]`` rank) and the path from it (:data:`Nearest`). The same
+        answers as a tree from each source and the best of them per node (but for
+        paths of exactly equal cost, which may fall to another of them), at the price
+        of one tree."""
         self._move(self.version(t_s))
         adjacent, delay, hop_cost_s = self._adjacent, self._delay, self.hop_cost_s
         # labels so far: (cost, rank, source, previous node or None at a source)
