@@ -331,6 +331,12 @@ class _Reader:
         taken = daemon_blocks(daemon.channel_port, daemon.node_port, daemon.http_port, n_links)
         gateway = read_gateway(top.table("gateway"), names, taken, mqtt.enabled)
         radio = read_radio(top.table("radio"), names, taken)
+        if uplink_cfg.protocol == USLP and (gateway.enabled or radio.enabled):
+            raise top.error(
+                "frames.protocol",
+                '"uslp" is not carried by [gateway] and [radio] yet (they speak TC and TM '
+                'frames): set frames.protocol = "tm-tc-aos" or their enabled = false',
+            )
         top.done()
         emulation = replace(
             base,

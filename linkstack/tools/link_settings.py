@@ -28,6 +28,10 @@ def satellite_settings(settings: ScenarioFile, satellite: str) -> dict[str, Any]
         raise ConfigError("settings", "satellite", f"no satellite {satellite!r} in this scenario")
     index = names.index(satellite)
     up = settings.emulation.uplink
+    if up.protocol != "tm-tc-aos":  # the gateway and the radio refuse it too
+        raise ConfigError(
+            "settings", "frames.protocol", f"{up.protocol!r} frames are not described yet"
+        )
     tc, tm = up.tc_config(), up.tm_config()
     cadu, cltu = up.cadu_coding, up.cltu_coding
     out: dict[str, Any] = {

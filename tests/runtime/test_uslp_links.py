@@ -36,6 +36,7 @@ from linkstack.tools.bench.cop1 import (
     random_queries,
     run_queries,
 )
+from linkstack.tools.link_settings import satellite_settings
 from payloads.backends import make_backend
 from payloads.messages import Params
 from tests.runtime.test_roundtrip import QUERIES, clk_gather, params
@@ -55,6 +56,19 @@ def test_the_protocol_key_defaults_to_tm_tc_aos_and_reads_uslp():
     assert f.emulation.uplink.protocol == "uslp" and f.emulation.scid_base == SCID_BASE
     with pytest.raises(scenario_file.ScenarioError, match=r"frames\.protocol: .*'uslp'"):
         scenario_file.loads('[frames]\nprotocol = "ax25"')
+
+
+@pytest.mark.parametrize("table", ["gateway", "radio"])
+def test_the_gateway_and_the_radio_refuse_uslp_for_now(table):
+    """They speak TC and TM frames to outside software: a USLP scenario with either on
+    is refused, naming the key, rather than run with frames they cannot read."""
+    with pytest.raises(scenario_file.ScenarioError) as err:
+        scenario_file.loads(f'[frames]\nprotocol = "uslp"\n[{table}]\nenabled = true')
+    assert "frames.protocol" in str(err.value) and f"[{table}]" in str(err.value)
+    assert scenario_file.loads(f"[{table}]\nenabled = true")  # TC and TM: as before
+    settings = scenario_file.loads('[frames]\nprotocol = "uslp"')
+    with pytest.raises(ConfigError, match="not described yet"):
+        satellite_settings(settings, "CS-01")
 
 
 def test_scids_past_8_bits_are_refused_with_tm_tc_aos_and_taken_with_uslp():
