@@ -8,6 +8,7 @@ tests/daemon/test_restarts.py.
 """
 
 import asyncio
+from dataclasses import replace
 
 import pytest
 
@@ -130,11 +131,15 @@ def tiny():
     return b
 
 
-def _reboot_mid_inference(backend, *, reboot: bool):
+def _reboot_mid_inference(backend, *, reboot: bool, protocol: str = "tm-tc-aos"):
     """Four queries to CS-06, run one at a time (each 300 times slower than here:
     seconds of compute); CS-06 rebooted once the first answer is down (the next on
-    the model, the others queued). The answers, the instant of the reboot, the stats."""
-    config = EmulationConfig(uplink=RESYNC)
+    the model, the others queued). The answers, the instant of the reboot, the stats.
+    ``protocol`` "uslp": USLP frames on every link, SCIDs from 3000."""
+    uslp = protocol == "uslp"
+    config = EmulationConfig(
+        uplink=replace(RESYNC, protocol=protocol), scid_base=3000 if uslp else 0x40
+    )
 
     async def main():
         clock = clk.make_clock(True)
@@ -170,6 +175,15 @@ def test_queries_in_flight_on_a_rebooted_satellite_are_sent_again_at_once(tiny):
     assert stats["satellites"]["restarts"] == 1
     assert services["inferences"] == 3  # the new service ran the three again
     print(f"\nanswered {late_s:.1f} s after the reboot (compute {compute_s:.1f} s a query)")
+
+
+def test_a_rebooted_satellite_is_seen_in_the_clcw_over_uslp_too(tiny):
+    """The restart on board (a new FARM-1 and a new USLP downlink channel) is read from
+    the CLCW in the USLP frames' OCF, and the queries in flight are sent again."""
+    answers, _, stats, client = _reboot_mid_inference(tiny, reboot=True, protocol="uslp")
+    assert stats["mcc"]["satellite_restarts"] == 1 and stats["mcc"]["resent_after_restart"] == 3
+    assert len({a.id for a in answers}) == 3 and client.stats["duplicates"] == 0
+    assert stats["services"]["inferences"] == 3
 
 
 def test_without_the_reboot_nothing_is_sent_again(tiny):
