@@ -1,5 +1,6 @@
 """Fuzz targets of SDLS (:mod:`linkstack.ccsds.sdls`): :meth:`FrameSecurity.process`
-on random and damaged protected TC, TM and AOS frames, with every service in the mix
+on random and damaged protected TC, TM, AOS and USLP frames (fixed- and
+variable-length), with every service in the mix
 (clear, CMAC, HMAC, encryption only, GCM with and without an authentication mask).
 
 Only a :class:`~linkstack.errors.DecodeError` (``SdlsError``) may come out of
@@ -26,6 +27,7 @@ from linkstack.ccsds.sdls import (
 )
 from linkstack.ccsds.tc import TcFrame, TcFrameType
 from linkstack.ccsds.tm import TmFrame
+from linkstack.ccsds.uslp import UslpFrame
 from linkstack.errors import DecodeError
 from linkstack.tools.fuzz.engine import Decoder, FuzzCheckError, Target
 
@@ -47,15 +49,19 @@ _BY_SPI = {sa.spi: sa for sa in _SAS}
 class _Channel(NamedTuple):
     """A channel's managed parameters (every one with a FECF)."""
 
+    kind: str
     segment_header: bool = False
     ocf: bool = False
     insert_zone_len: int = 0
+    fixed: bool = True  # USLP: fixed-length frames (TC: variable, TM and AOS: fixed)
 
 
 _CHANNELS = {
-    "tc": _Channel(segment_header=True),
-    "tm": _Channel(ocf=True),
-    "aos": _Channel(ocf=True, insert_zone_len=2),
+    "tc": _Channel("tc", segment_header=True),
+    "tm": _Channel("tm", ocf=True),
+    "aos": _Channel("aos", ocf=True, insert_zone_len=2),
+    "uslp": _Channel("uslp", ocf=True, insert_zone_len=2),
+    "uslp-variable": _Channel("uslp", fixed=False),
 }
 _FRAME_LEN = 240  # TM and AOS
 
@@ -63,12 +69,13 @@ _FRAME_LEN = 240  # TM and AOS
 class _Link:
     """One kind's sender, shared by the target's valid units and its decoder."""
 
-    def __init__(self, kind: str) -> None:
-        self.kind = kind
+    def __init__(self, name: str) -> None:
+        self.channel = _CHANNELS[name]
+        self.kind = self.channel.kind
         self.tx = self._security()
 
     def _security(self) -> FrameSecurity:
-        ch = _CHANNELS[self.kind]
+        ch = self.channel
         return FrameSecurity(
             self.kind,
             _SAS,
@@ -78,13 +85,14 @@ class _Link:
             ocf=ch.ocf,
             frame_length=None if self.kind == "tc" else _FRAME_LEN,
             insert_zone_len=ch.insert_zone_len,
+            fixed=ch.fixed,
         )
 
     def fresh(self) -> Decoder:
         """A new receiver, and the sender's counters back to zero."""
         self.tx = self._security()
         rx, echo = self._security(), self._security()
-        ch = _CHANNELS[self.kind]
+        ch = self.channel
 
         def decode(buf: bytes) -> object:
             try:
@@ -96,6 +104,7 @@ class _Link:
                     segment_header=ch.segment_header,
                     ocf=ch.ocf,
                     insert_zone_len=ch.insert_zone_len,
+                    fixed=ch.fixed,
                 )
             except DecodeError:
                 fields = None
@@ -122,6 +131,21 @@ class _Link:
             map_id = None if ftype is TcFrameType.BC else rng.randrange(64)
             return TcFrame(scid, vcid, data, ftype, rng.randrange(256), map_id).pack()
         ocf = rng.randbytes(4)
+        if self.kind == "uslp":
+            ch = self.channel
+            overhead = 7 + 2 + ch.insert_zone_len + 1 + (4 if ch.ocf else 0) + 2
+            size = length - overhead if ch.fixed else rng.randrange(1, length - overhead + 1)
+            return UslpFrame(
+                rng.randrange(1 << 16),
+                rng.randrange(63),
+                rng.randrange(16),
+                rng.randbytes(size),
+                vc_count=rng.randrange(1 << 16),
+                vc_count_len=2,
+                bypass=rng.random() < 0.5,
+                ocf=ocf if ch.ocf else None,
+                insert_zone=rng.randbytes(ch.insert_zone_len),
+            ).pack()
         if self.kind == "tm":
             sec = rng.randbytes(rng.randrange(1, 8)) if rng.random() < 0.3 else None
             size = length - 6 - (1 + len(sec) if sec else 0) - 4 - 2
@@ -134,10 +158,10 @@ class _Link:
         return AosFrame(scid, vcid, rng.randrange(1 << 24), data, insert_zone=zone, ocf=ocf).pack()
 
 
-def _target(kind: str) -> Target:
-    link = _Link(kind)
+def _target(name: str) -> Target:
+    link = _Link(name)
     return Target(
-        f"sdls.{kind}",
+        f"sdls.{name}",
         link.valid,
         link.fresh,
         strict=True,
@@ -146,4 +170,4 @@ def _target(kind: str) -> Target:
     )
 
 
-TARGETS: list[Target] = [_target(kind) for kind in ("tc", "tm", "aos")]
+TARGETS: list[Target] = [_target(name) for name in _CHANNELS]
