@@ -185,6 +185,7 @@ def _cmd_decode(args: argparse.Namespace) -> int:
             fecf=fecf,
             segment_header=not args.no_segment_header,
             ocf=args.ocf,
+            insert_zone_len=args.insert_zone,
         )
     obj: spp.SpacePacket | tm.TmFrame | tc.TcFrame | aos.AosFrame | cuc.CucValue
     try:
@@ -660,7 +661,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("decode", help="decode one unit given in hex and print its fields")
     p.add_argument(
         "layer",
-        choices=["spp", "tm", "tc", "aos", "uslp", "cuc", "sdls-tc", "sdls-tm", "sdls-aos"],
+        choices=[
+            *("spp", "tm", "tc", "aos", "uslp", "cuc"),
+            *("sdls-tc", "sdls-tm", "sdls-aos", "sdls-uslp"),
+        ],
     )
     p.add_argument(
         "hex", help="the unit, in hexadecimal (spaces and colons allowed); - reads it from stdin"
@@ -671,7 +675,7 @@ def build_parser() -> argparse.ArgumentParser:
         type=_octets,
         default=0,
         metavar="N",
-        help="uslp: the channel's insert zone is N octets (default 0)",
+        help="uslp, sdls-uslp: the channel's insert zone is N octets (default 0)",
     )
     p.add_argument("--no-segment-header", action="store_true", help="TC frame without one")
     p.add_argument("--ocf", action="store_true", help="AOS frame carries an OCF")

@@ -1,4 +1,5 @@
-"""``linkstack decode sdls-tc|sdls-tm|sdls-aos HEX``: the SDLS fields of a protected frame.
+"""``linkstack decode sdls-tc|sdls-tm|sdls-aos|sdls-uslp HEX``: the SDLS fields of a
+protected frame.
 
 No key is needed: the security header and trailer are read with the field lengths of
 each SPI (``--spi-lengths SPI:IV:SN:PAD:MAC``, repeatable; an SPI not listed is read
@@ -49,11 +50,15 @@ def print_security_header(
     fecf: bool,
     segment_header: bool,
     ocf: bool,
+    insert_zone_len: int = 0,
 ) -> int:
-    """Print the fields (0), or why they cannot be read (1)."""
+    """Print the fields (0), or why they cannot be read (1). ``insert_zone_len``: a
+    USLP channel's insert zone."""
     given = {entry.spi: entry for entry in lengths}
     if kind == "tm" and len(frame) > 1:
         ocf = bool(frame[1] & 1)  # a TM frame says itself whether it carries an OCF
+    if kind == "uslp" and len(frame) > 6:
+        ocf = bool(frame[6] & 0x08)  # so does a USLP frame
     try:
         fields = parse_security_header(
             frame,
@@ -62,6 +67,7 @@ def print_security_header(
             fecf=fecf,
             segment_header=segment_header and kind == "tc",
             ocf=ocf and kind != "tc",
+            insert_zone_len=insert_zone_len if kind == "uslp" else 0,
         )
     except DecodeError as exc:
         print(f"refused: {exc}")

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from linkstack.ccsds.sdls import FrameSecurity, Keyring, SecurityAssociation
+from linkstack.ccsds.uslp import UslpFrame
 from linkstack.tools.cli import main
 
 VECTORS = json.loads(
@@ -48,3 +50,22 @@ def test_a_frame_too_short_for_its_lengths_is_refused_and_bad_lengths_named(caps
     with pytest.raises(SystemExit):
         main([*args, "--spi-lengths", "1:12:0"])
     assert "SPI:IV:SN:PAD:MAC" in capsys.readouterr().err
+
+
+def test_a_uslp_frame_with_its_insert_zone_and_ocf(capsys):
+    sa = SecurityAssociation(7, "aead", ecs="AES256_GCM", ekid=1, sn_len=2)
+    fs = FrameSecurity(
+        "uslp", [sa], Keyring.from_mapping({1: bytes(32)}), fecf=True, ocf=True,
+        frame_length=120, insert_zone_len=3,
+    )  # fmt: skip
+    plain = UslpFrame(
+        3000, 1, 0, bytes(fs.plain_length(7) - 7 - 2 - 3 - 1 - 4 - 2),
+        vc_count_len=2, ocf=b"OCF!", insert_zone=b"IZ!",
+    ).pack()  # fmt: skip
+    protected = fs.apply(plain, 7)
+    args = ["decode", "sdls-uslp", protected.hex(), "--insert-zone", "3"]
+    assert main([*args, "--spi-lengths", "7:12:2:0:16"]) == 0
+    out = capsys.readouterr().out
+    assert "sdls uslp frame of 120 octets, SPI 7\n" in out
+    assert "security header at octet 12" in out  # 7 + the 2-octet count + 3
+    assert f"ocf {b'OCF!'.hex()}" in out and "(ok)" in out
