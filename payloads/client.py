@@ -34,11 +34,18 @@ down back to :meth:`Client.on_message`.
   :class:`ErrorMessage`), acknowledges every copy it sees (acks are batched for
   ``ack_delay_s`` per satellite), and drops the rest. Streamed chunks arriving
   before the answer go to ``on_chunk`` and to :meth:`Pending.chunks`, once each.
-- **Retries.** A query that left the ground and got no answer within
-  ``retry_after_s`` (it may have been lost on a laser link; the uplink itself is
-  COP-1, which does not lose) is sent again with the same id, up to
-  ``max_retries`` times with the interval doubling; the satellite runs a query id
-  once and re-sends its answer to a repeated query.
+- **Retries.** Laser links and relays have no retransmission of their own (the
+  uplink is COP-1, which does not lose): a query lost after COP-1 delivered it (a
+  laser unit lost in a pointing fade, a relay that restarted out of view) is sent
+  again with the same id when its answer is overdue. The ground segment says, at
+  each uplink of a query, when its answer should be on the ground if nothing was
+  lost (:meth:`GroundSegment.answer_due_t_s`: from the route, the target's recent
+  compute times and the next contact down); the client looks then, and sends the
+  query again if it left the ground and no answer came (:meth:`Client.answer_due`).
+  Where the ground has no such estimate, a query that left the ground and got no
+  answer within ``retry_after_s`` is sent again, the interval doubling. Either way
+  at most ``max_retries`` times; the satellite runs a query id once and re-sends its
+  answer to a repeated query, and the client keeps the first answer.
 - **Timelines.** Each query has a :class:`payloads.timeline.Timeline`: the client
   sets the submit instant, the onboard instants the answer carries and the
   arrival; the ground segment fills what it observed (contact wait, the uplink's
@@ -79,6 +86,10 @@ from payloads.messages import (
 )
 from payloads.timeline import Timeline
 
+# a query still on the ground when its answer was due (COP-1 holds it: a pass ended,
+# retransmissions) is looked at again this often
+ON_GROUND_RECHECK_S = 30.0
+
 
 class GroundSegment(Protocol):
     """What the client needs from the ground: a queue to the satellites and what it saw."""
@@ -112,6 +123,11 @@ class GroundSegment(Protocol):
     def on_ground(self, query_id: str) -> bool:
         """Whether the last copy of this query is still on the ground (queued, or not
         yet acknowledged by COP-1)."""
+        ...
+
+    def answer_due_t_s(self, query_id: str) -> float | None:
+        """When the answer to the query's last copy that left the ground should be
+        on the ground if nothing was lost on the way, or None if unknown."""
         ...
 
     def annotate(self, timeline: Timeline) -> None:
@@ -171,6 +187,7 @@ class Pending:
         self.on_chunk: Callable[[AnswerChunk], object] | None = None
         self.sent = 1
         self.retry_timer: TimerHandle | None = None
+        self.due_timer: TimerHandle | None = None  # the ground's expected answer instant
         self.deadline_timer: TimerHandle | None = None
 
     @property
@@ -233,6 +250,8 @@ class Client:
         self.clock = clock
         self.config = config or ClientConfig()
         self.on_result = on_result  # each query, once its answer (or error) is in
+        # (query id, why: "overdue" or "retry") just before a query is sent again
+        self.on_send_again: Callable[[str, str], object] | None = None
         self.keep_settled = keep_settled
         tag = random.Random(seed).getrandbits(16)
         self._ids = (f"{id_prefix}{n:03d}-{tag:04x}" for n in itertools.count(1))
@@ -322,6 +341,8 @@ class Client:
             return
         if pending.sent > self.config.max_retries:
             return
+        if self.on_send_again is not None:
+            self.on_send_again(pending.id, "retry")
         try:
             self.ground.submit(encode(pending.query), target=pending.target, query_id=pending.id)
         except GroundQueueFullError:  # no room on the ground now: look again later
@@ -330,6 +351,49 @@ class Client:
         pending.sent += 1
         self.stats["retries"] += 1
         self._arm_retry(pending, 2 * interval_s)
+
+    def answer_due(self, query_id: str, due_t_s: float) -> None:
+        """The ground segment uplinked the query and expects its answer by ``due_t_s``
+        (its ``on_dispatched``): look then (:meth:`_overdue`)."""
+        pending = self.pending.get(query_id)
+        if pending is None or pending.done:
+            return
+        if pending.due_timer is not None:
+            pending.due_timer.cancel()
+        pending.due_timer = self.clock.call_at(due_t_s, self._overdue, pending)
+
+    def _overdue(self, pending: Pending) -> None:
+        pending.due_timer = None
+        if pending.done:
+            return
+        now = self.clock.now()
+        if self.ground.on_ground(pending.id):  # COP-1 still holds it: not lost
+            pending.due_timer = self.clock.call_at(
+                now + ON_GROUND_RECHECK_S, self._overdue, pending
+            )
+            return
+        due_t_s = self.ground.answer_due_t_s(pending.id)
+        if due_t_s is None:  # no estimate: the flat retry stands
+            return
+        if due_t_s > now:  # COP-1 took longer than allowed at dispatch: the trip starts later
+            pending.due_timer = self.clock.call_at(due_t_s, self._overdue, pending)
+            return
+        if pending.sent > self.config.max_retries:
+            return
+        if self.on_send_again is not None:
+            self.on_send_again(pending.id, "overdue")
+        try:
+            self.ground.submit(encode(pending.query), target=pending.target, query_id=pending.id)
+        except GroundQueueFullError:
+            pending.due_timer = self.clock.call_at(
+                now + ON_GROUND_RECHECK_S, self._overdue, pending
+            )
+            return
+        pending.sent += 1
+        self.stats["resent_overdue"] += 1
+        if pending.retry_timer is not None:  # the flat retry counts from this copy
+            pending.retry_timer.cancel()
+        self._arm_retry(pending, self.config.retry_after_s)
 
     def _deadline(self, pending: Pending) -> None:
         pending.deadline_timer = None
@@ -402,10 +466,10 @@ class Client:
 
     def _settle(self, pending: Pending, msg: Answer | ErrorMessage, data: bytes) -> None:
         """The query's first real answer (or final refusal) is in: hand it over once."""
-        for timer in (pending.retry_timer, pending.deadline_timer):
+        for timer in (pending.retry_timer, pending.due_timer, pending.deadline_timer):
             if timer is not None:
                 timer.cancel()
-        pending.retry_timer = pending.deadline_timer = None
+        pending.retry_timer = pending.due_timer = pending.deadline_timer = None
         self.ground.annotate(pending.timeline)
         pending._finish(msg, data)
         if self.on_result is not None:
@@ -451,7 +515,7 @@ class Client:
 
     def close(self) -> None:
         for pending in self.pending.values():
-            for timer in (pending.retry_timer, pending.deadline_timer):
+            for timer in (pending.retry_timer, pending.due_timer, pending.deadline_timer):
                 if timer is not None:
                     timer.cancel()
         if self._ack_timer is not None:

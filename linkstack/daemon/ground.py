@@ -115,6 +115,8 @@ class GroundApp:
             keep_settled=SETTLED_REMEMBERED,
         )
         mcc.deliver = self.client.on_message
+        mcc.on_dispatched = self.client.answer_due
+        self.client.on_send_again = self._sending_again
         self.bridge: MqttBridge | None = None
         if settings.mqtt.enabled:
             # the gateway's units over MQTT (the packet bridge) share the connection
@@ -303,6 +305,18 @@ class GroundApp:
         topic = topics.answer(query_id) if query_id else topics.rejected
         self._spawn(self._publish(topic, body, qos=1))
 
+    def _sending_again(self, query_id: str, why: str) -> None:
+        """A query that left the ground got no answer in time: say where it was (the
+        hop still open is where it was lost) before it is sent again."""
+        self.stats[f"sent_again_{why}"] += 1
+        event(
+            "query sent again",
+            logging.WARNING,
+            id=query_id,
+            why=why,
+            **self.mcc.whereabouts(query_id),
+        )
+
     # -- answers out ---------------------------------------------------------------------------
     def _on_result(self, pending: Pending) -> None:
         msg, data = pending.result_message, pending.result_data
@@ -400,6 +414,26 @@ class GroundApp:
             "pending": sum(1 for p in self.client.pending.values() if not p.done),
             "mqtt": mqtt,
         }
+
+    def pending(self) -> dict[str, Any]:
+        """``GET /pending``: each query on its way (not yet answered), where it is:
+        when it was submitted and sent, and what mission control knows of it
+        (:meth:`MissionControl.whereabouts`)."""
+        now = self.clock.now()
+        out = []
+        for p in self.client.pending.values():
+            if p.done:
+                continue
+            out.append(
+                {
+                    "id": p.id,
+                    "submit_t_s": p.timeline.submit_t_s,
+                    "age_s": round(now - p.timeline.submit_t_s, 3),
+                    "sent": p.sent,
+                    **self.mcc.whereabouts(p.id),
+                }
+            )
+        return {"t_s": now, "pending": out}
 
     def counters(self) -> dict[str, Any]:
         out = {

@@ -443,6 +443,7 @@ class Daemon:
             "/counters": self.counters,
             "/health": lambda: {"ok": True, "role": self.opts.role, "t_s": clock.now()},
             "/ports": lambda: {"links": plan.table()},
+            **({"/pending": self.app.pending} if self.app is not None else {}),
         }
 
     def status(self, clock: clk.LoopClock) -> dict[str, Any]:

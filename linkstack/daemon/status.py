@@ -10,7 +10,9 @@ error rate of each link it runs, plus its queues.
 
 The HTTP endpoint (``daemon.http_port``: ground +0, channel +1, sat +2, all +3)
 answers ``GET /status`` (the same as the status line, and the port plan),
-``GET /counters`` (every counter) and ``GET /health``, in JSON.
+``GET /counters`` (every counter) and ``GET /health``, in JSON; a daemon with the
+ground also ``GET /pending``: each query not yet answered, where it is (the ground's
+queue and uplinks, the trace's hops with those still open).
 """
 
 from __future__ import annotations

@@ -30,6 +30,11 @@ class DispatchConfig:
     # while queries wait for room, look again at least this often (a satellite may
     # come into reach); an answer coming down makes room at once
     recheck_s: float = 10.0
+    # a query that left the ground is sent again (same id) once its answer is this much
+    # later than the round trip its route, the contact plan and the target's recent
+    # compute times make expected (MissionControl.answer_due_t_s): laser links and the
+    # relays have no retransmission of their own
+    answer_margin_s: float = 30.0
 
     def __post_init__(self) -> None:
         where = "DispatchConfig"
@@ -37,7 +42,7 @@ class DispatchConfig:
             raise ConfigError(where, "max_waiting", f"must be >= 0, got {self.max_waiting!r}")
         if self.capacity is not None and (not isinstance(self.capacity, int) or self.capacity < 1):
             raise ConfigError(where, "capacity", f"must be >= 1 or None, got {self.capacity!r}")
-        for name in ("busy_hold_s", "max_busy_hold_s", "recheck_s"):
+        for name in ("busy_hold_s", "max_busy_hold_s", "recheck_s", "answer_margin_s"):
             if not getattr(self, name) > 0:
                 raise ConfigError(where, name, f"must be positive, got {getattr(self, name)!r}")
 

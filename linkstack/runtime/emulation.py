@@ -47,7 +47,8 @@ How the pieces are modelled:
 - **ARQ.** The uplink is COP-1 (go-back-N, exactly once, in order). Laser links
   and the TM downlink have none: the service repeats each answer until the
   ground's Ack reaches it, and the client keeps the first copy; a query lost on a
-  laser link is re-sent by the client after its retry time.
+  laser link is sent again by the client once its answer is overdue against the round
+  trip its route makes expected (``MissionControl.answer_due_t_s``).
 - **Measurement.** A :class:`~linkstack.runtime.trace.Trace` records each hop of
   each query and answer (the first CLTU, AOS CADU or TM frame that carries it, and
   the instant it is complete at the far end); messages carry their key, handed
@@ -149,6 +150,7 @@ class Emulation:
         self.mcc = MissionControl(site, links.uplinks)
         self.client = Client(self.mcc, clock, config.client, seed=config.seed)
         self.mcc.deliver = self.client.on_message
+        self.mcc.on_dispatched = self.client.answer_due
         # the far ends
         for name, node in self.satellites.items():
             links.uplinks[name].connect(node.on_uplink)

@@ -38,17 +38,22 @@ Queries are dispatched by load (:class:`~linkstack.runtime.config.DispatchConfig
 A satellite that restarts loses what it held: the queries it was running or had
 queued, the messages parked on it for a laser link, half-reassembled ones. Its COP-1
 channel tells (:class:`~linkstack.runtime.cop1_link.FarmReset`: FARM-1 is not where
-the ground left it), and the mission control sends again at once, same id, every
-query in flight on it or whose last uplink went through it (relayed onwards), and
-lifts its busy hold (its service starts empty); the client's own retry
-(``retry_after_s``) is left for what no one on the ground can see (a relay further
-along that restarts out of view). With ``continuous_tm`` (the daemons, whose
-satellites send TM all through every pass), a CLCW stream that stops in the middle
-of a pass and comes back (:class:`~linkstack.runtime.cop1_link.ClcwResumed`: the
-satellite or the channel between restarted) does the same, without lifting the
-hold: the satellite runs an id once, and answers at once a query it has the answer
-of, so what a restart of the channel lost comes down in seconds. ``on_restart``
-hears each of these (satellite, reason, the ids sent again).
+the ground left it), and the mission control sends again at once, same id, every query
+in flight on it or whose last uplink went through it (relayed onwards), and lifts its
+busy hold (its service starts empty); what no one on the ground can see (a laser unit
+lost in a pointing fade, a relay further along that restarts out of view) is made up
+for when the query's answer is overdue: at each uplink of a query the mission control
+tells the client (``on_dispatched``) when its answer should be down
+(:meth:`MissionControl.answer_due_t_s`: the route, the target's recent compute times,
+the next contact down, ``DispatchConfig.answer_margin_s``), and the client sends it
+again then, same id, if it left the ground and no answer came. With ``continuous_tm``
+(the daemons, whose satellites send TM all through every pass), a CLCW stream that
+stops in the middle of a pass and comes back
+(:class:`~linkstack.runtime.cop1_link.ClcwResumed`: the satellite or the channel
+between restarted) does the same, without lifting the hold: the satellite runs an id
+once, and answers at once a query it has the answer of, so what a restart of the
+channel lost comes down in seconds. ``on_restart`` hears each of these (satellite,
+reason, the ids sent again).
 """
 
 from __future__ import annotations
@@ -57,7 +62,7 @@ import asyncio
 import functools
 import heapq
 import itertools
-from collections import Counter, defaultdict
+from collections import Counter, defaultdict, deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
@@ -86,7 +91,7 @@ from linkstack.runtime.site import MAX_PACKET_DATA, Site, ground_node, sat_node
 from linkstack.runtime.trace import HopRecord
 from linkstack.timebase import TimerHandle
 from payloads.client import GroundQueueFullError
-from payloads.messages import ANSWER_APID, QUERY_APID, MessageKey, query_key
+from payloads.messages import ANSWER_APID, QUERY_APID, MessageKey, answer_key, query_key
 
 if TYPE_CHECKING:
     from linkstack.runtime.sdls_management import GroundManagement
@@ -95,6 +100,8 @@ NO_ROUTE_RETRY_S = 3600.0  # no satellite reachable within the plan's look-ahead
 # a busy refusal made this long before the query's last uplink to its satellite is a
 # late copy of an earlier refusal (a busy hold lasts longer than this)
 STALE_REFUSAL_S = 0.5
+# compute times (inference start to end) remembered per satellite, the longest counts
+COMPUTE_SAMPLES = 32
 
 
 @dataclass(slots=True)
@@ -187,6 +194,10 @@ class _Transfer:
     query_id: str | None
     packets: list[SentPacket] = field(default_factory=list)
     record: HopRecord | None = None  # the uplink hop, from its first CLTU
+    target: str = ""  # where the message goes: the first satellite, or over laser links
+    relay_s: float = 0.0  # over the laser links to the target (UplinkRoute.relay_s)
+    ahead: int = 0  # queries in flight on the target before this one, at its dispatch
+    dispatch_t_s: float = 0.0
 
     @property
     def on_ground(self) -> bool:
@@ -270,6 +281,11 @@ class MissionControl:
         self._busy_in_a_row: Counter[str] = Counter()
         # (satellite, t_s) of the message being delivered (on_packet), for annotate
         self._arrival: tuple[str, float] | None = None
+        # satellite -> its last compute times (s), learned from the answers (annotate)
+        self._compute_s: dict[str, deque[float]] = {}
+        # (query id, the instant its answer is due) at each dispatch of a query: the
+        # client's cue to send it again if no answer has come by then (answer_due_t_s)
+        self.on_dispatched: Callable[[str, float], object] | None = None  # Client.answer_due
 
     def sdls_management(self, satellite: str) -> GroundManagement:
         """SDLS SA and key management of ``satellite``'s link (355.1: key rotation,
@@ -330,6 +346,41 @@ class MissionControl:
             "queries_with_transfers": len(self._by_query),
             "queue": len(self.queue),
             **{f"trace_{k}": v for k, v in self.site.trace.held().items()},
+        }
+
+    def whereabouts(self, query_id: str) -> dict[str, object]:
+        """Where a query is, as the ground knows it (read only; a soak's end report):
+        waiting in the queue or not, its target, the computing satellites it is in
+        flight on, each uplink of it (through which satellite, when its first CLTU
+        left, whether COP-1 still holds a packet of it), and each hop the trace has
+        of the query and of its answer (``end_t_s`` None: the hop is still open)."""
+        query = self._queries.get(query_id)
+        trace = self.site.trace
+        return {
+            "queued": query_id in self._queued,
+            "answer_due_t_s": self.answer_due_t_s(query_id),
+            "target": query.target if query is not None else None,
+            "in_flight_on": sorted(query.on) if query is not None else [],
+            "transfers": [
+                {
+                    "satellite": t.satellite,
+                    "first_cltu_t_s": t.record.start_t_s if t.record is not None else None,
+                    "on_ground": t.on_ground,
+                }
+                for t in self._by_query.get(query_id, ())
+            ],
+            "hops": [
+                {
+                    "message": key[0],
+                    "kind": h.kind,
+                    "src": h.src,
+                    "dst": h.dst,
+                    "start_t_s": h.start_t_s,
+                    "end_t_s": h.end_t_s,
+                }
+                for key in (query_key(query_id), answer_key(query_id))
+                for h in trace.hops.get(key, ())
+            ],
         }
 
     # -- GroundSegment -----------------------------------------------------------------------
@@ -423,10 +474,56 @@ class MissionControl:
             return False
         return transfers[-1].on_ground
 
+    def answer_due_t_s(self, query_id: str) -> float | None:
+        """When the answer of the query's last uplink should be on the ground if nothing
+        was lost, or None: unknown (never uplinked, still held by COP-1, no compute time
+        of its target seen yet, no contact in the plan's look-ahead).
+
+        The round trip expected from its route: on board the first satellite when COP-1
+        acknowledged it; over the laser links to the target (``relay_s``); there, behind
+        the queries the ground had in flight on it at dispatch, each taking the longest
+        of the target's recent compute times (``concurrency`` at once); then down from
+        the earliest contact the plan gives from that instant
+        (:meth:`ContactState.downlink_route`); plus ``DispatchConfig.answer_margin_s``
+        (when COP-1 gave its frames up instead, an alert, from its dispatch).
+        Laser links and relays have no retransmission: a query lost there (a pointing
+        fade, a relay that restarted) is sent again by the client once this is past
+        (:meth:`payloads.client.Client.answer_due`), not after ``retry_after_s``."""
+        transfers = self._by_query.get(query_id)
+        if not transfers or transfers[-1].on_ground:
+            return None
+        transfer = transfers[-1]
+        acked = [p.acked_t_s for p in transfer.packets if p.acked_t_s is not None]
+        # none acknowledged: COP-1 gave its frames up (an alert purged them, they may or
+        # may not have reached FARM-1): as if on board when it was dispatched
+        return self._due_from(transfer, max(acked) if acked else transfer.dispatch_t_s)
+
+    def _due_from(self, transfer: _Transfer, aboard_t_s: float) -> float | None:
+        computes = self._compute_s.get(transfer.target)
+        if not computes:
+            return None
+        at_target_t_s = aboard_t_s + transfer.relay_s
+        concurrency = self.site.config.service.concurrency
+        ready_t_s = at_target_t_s + (transfer.ahead // concurrency + 1) * max(computes)
+        route = self.site.contacts.downlink_route(transfer.target, ready_t_s)
+        if route is None:
+            return None
+        return max(route.contact_t_s, ready_t_s) + self.dispatch.answer_margin_s
+
+    def _learn_compute(self, timeline: Timeline) -> None:
+        start, end = timeline.inference_start_t_s, timeline.inference_end_t_s
+        if start is None or end is None or not timeline.satellite:
+            return
+        samples = self._compute_s.get(timeline.satellite)
+        if samples is None:
+            samples = self._compute_s[timeline.satellite] = deque(maxlen=COMPUTE_SAMPLES)
+        samples.append(max(end - start, 0.0))
+
     def annotate(self, timeline: Timeline) -> None:
         """Fill the timeline from the trace, then forget the query's hops: the
         timeline is all that is kept of them (a long run must not grow)."""
         qkey, akey = ("q", timeline.query_id), ("a", timeline.query_id)
+        self._learn_compute(timeline)
         if self.observes_space:
             self._annotate_from_trace(timeline)
         else:
@@ -634,11 +731,20 @@ class MissionControl:
             payload, apid = header.wrap(item.message), RELAY_APID
             self.stats["relayed"] += 1
         key = query_key(item.query_id) if item.query_id is not None else None  # acks: None
-        transfer = _Transfer(key, item.message, sat, item.query_id)
+        transfer = _Transfer(key, item.message, sat, item.query_id, target=route.target)
+        transfer.relay_s, transfer.dispatch_t_s = route.relay_s, self.site.clock.now()
         if item.query_id is not None:
             self._by_query[item.query_id].append(transfer)
+            flights = self._in_flight.get(route.target, {})
+            transfer.ahead = max(len(flights) - (item.query_id in flights), 0)
         self.stats["uplinked"] += 1
         self._send_packets(sat, payload, apid, transfer, route.station)
+        if item.query_id is not None and self.on_dispatched is not None:
+            # as if on board at once: the client looks then, and finds the due instant
+            # later if COP-1 took longer (answer_due_t_s counts from its acknowledgement)
+            due_t_s = self._due_from(transfer, transfer.dispatch_t_s)
+            if due_t_s is not None:
+                self.on_dispatched(item.query_id, due_t_s)
 
     def _send_packets(
         self, sat: str, payload: bytes, apid: int, transfer: _Transfer, station: str

@@ -83,6 +83,7 @@ def _cmd_bench(args: argparse.Namespace) -> int:
             separate=args.separate,
             sample_s=args.sample_s,
             target=args.target,
+            start_t_s=args.start_t_s,
         )
     pinned = "not pinned (--no-pin)" if args.no_pin else pin_one_core()
     print(f"# {describe_machine()}; {pinned}")
@@ -508,6 +509,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--target", default=None, help="soak only: every query for this satellite (default: any)"
+    )
+    p.add_argument(
+        "--start-t-s",
+        type=float,
+        default=10_765.0,
+        help="soak only: the scenario instant the daemons start from, in seconds after the "
+        "epoch (default 10765: the passes over Mohe and Sanya overlap from there)",
     )
     p.set_defaults(func=_cmd_bench)
 

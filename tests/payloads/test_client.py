@@ -30,6 +30,7 @@ class FakeGround:
         self.settled_ids: list[tuple[str, str]] = []
         self.full = False
         self.clock = None
+        self.due: dict[str, float] = {}  # query id -> when its answer is due
 
     def submit(self, message, *, target, query_id):
         if self.full and query_id is not None:
@@ -50,6 +51,9 @@ class FakeGround:
 
     def on_ground(self, query_id):
         return query_id in self.held
+
+    def answer_due_t_s(self, query_id):
+        return self.due.get(query_id)
 
     def annotate(self, timeline):
         self.annotated.append(timeline.query_id)
@@ -192,6 +196,46 @@ def test_a_query_that_left_the_ground_and_got_no_answer_is_sent_again():
 
     times, ids = run(script, config)
     assert times == [0.0, 200.0, 400.0] and len(ids) == 1  # doubled interval, then gave up
+
+
+def test_a_query_whose_answer_is_overdue_is_sent_again_then_not_before_its_new_due():
+    """The ground says when the answer is due (at each dispatch, and again when asked);
+    the client sends the query again only once that has passed with the query off the
+    ground, and says so first (on_send_again)."""
+    config = ClientConfig(retry_after_s=1000.0, max_retries=2)
+    again = []
+
+    async def script(client, ground, clock):
+        client.on_send_again = lambda qid, why: again.append((clock.now(), qid, why))
+        pending = client.submit("lost on a laser link")
+        ground.held.add(pending.id)  # COP-1 still has it when the answer is due: not lost
+        client.answer_due(pending.id, 40.0)
+        await clock.sleep_until(50.0)
+        ground.held.clear()
+        ground.due[pending.id] = 60.0  # it left later than dispatch: due later
+        await clock.sleep_until(75.0)  # looked at 70 (40 + 30): past 60, sent again
+        client.answer_due(pending.id, 200.0)  # dispatched again, due at 200
+        ground.due[pending.id] = 200.0
+        await clock.sleep_until(150.0)
+        client.on_message(answer(pending.id), 150.0)
+        await clock.sleep_until(3000.0)
+        return [t for t, _, _ in ground.queries()], pending.id
+
+    times, qid = run(script, config)
+    assert times == [0.0, 70.0] and again == [(70.0, qid, "overdue")]
+
+
+def test_without_the_grounds_estimate_the_flat_retry_stands():
+    config = ClientConfig(retry_after_s=100.0, max_retries=1)
+
+    async def script(client, ground, clock):
+        pending = client.submit("no estimate")
+        client.answer_due(pending.id, 10.0)  # looked at 10: no due known, nothing sent
+        await clock.sleep_until(1000.0)
+        return [t for t, _, _ in ground.queries()], client.stats
+
+    times, stats = run(script, config)
+    assert times == [0.0, 100.0] and stats["resent_overdue"] == 0 and stats["retries"] == 1
 
 
 def test_a_generation_params_object_is_accepted_and_ids_are_unique():

@@ -46,6 +46,36 @@ def test_the_result_counts_answered_once_lost_and_duplicated():
     assert (r.answered_once, r.lost, r.duplicated) == (1, 1, 1)
 
 
+def test_the_end_report_says_where_a_query_without_an_answer_is():
+    entry = {
+        "id": "soak-000042",
+        "submit_t_s": 13950.5,
+        "age_s": 310.2,
+        "sent": 1,
+        "queued": False,
+        "answer_due_t_s": 13982.0,
+        "target": "CS-08",
+        "in_flight_on": ["CS-08"],
+        "transfers": [{"satellite": "CS-12", "first_cltu_t_s": 13950.51, "on_ground": False}],
+        "hops": [
+            {"message": "q", "kind": "uplink", "src": "ground:Mohe", "dst": "sat:CS-12",
+             "start_t_s": 13950.51, "end_t_s": 13950.6},
+            {"message": "q", "kind": "isl", "src": "sat:CS-12", "dst": "sat:CS-11",
+             "start_t_s": 13950.6, "end_t_s": None},
+        ],
+    }  # fmt: skip
+    lines = soak.describe_unanswered(entry)
+    assert lines[0].startswith("soak-000042: submitted at t 13950.500 s, 310 s ago, sent 1")
+    assert "left the ground; target CS-08, in flight on CS-08" in lines[0]
+    assert lines[1] == (
+        "  uplink through CS-12: first CLTU at t 13950.510 s, acknowledged by COP-1"
+    )
+    assert lines[2].endswith("ground:Mohe -> sat:CS-12: left t 13950.510 s, arrived t 13950.600 s")
+    assert lines[3] == (
+        "  query  isl      sat:CS-12 -> sat:CS-11: left t 13950.600 s, OPEN (never arrived)"
+    )
+
+
 def check_held(held: dict[str, int], queries: int) -> None:
     assert {k: held[k] for k in NOTHING_HELD} == NOTHING_HELD, held
     assert held["settled_ids"] == queries and held["trace_forgotten"] == 2 * queries
@@ -55,6 +85,7 @@ def test_a_short_soak_answers_each_query_once_and_holds_nothing_per_query(tmp_pa
     r = soak.run(0.15, 3.0, sample_s=3.0, drain_s=60.0, work=tmp_path)
     assert r.sent >= 25 and r.answered_once == r.sent, (r.lost, r.duplicated)
     assert r.exit_codes == {"all": 0}
+    assert r.unanswered == [] and r.client["answers"] == r.sent  # the ground's /pending
     assert len(r.rss_mb["all"]) >= 3 and all(mb > 50 for _, mb in r.rss_mb["all"])
     assert len(r.threads["all"]) == len(r.rss_mb["all"]) and min(r.threads["all"]) >= 1
     check_held(r.held, r.sent)

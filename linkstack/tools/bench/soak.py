@@ -3,24 +3,27 @@
 A Mosquitto broker of its own (``mosquitto``, on a free port of 127.0.0.1, anonymous,
 nothing kept on disk) and the daemons: ``linkstack daemon all``, or with
 ``--separate`` the channel, sat and ground daemons sharing one emulated sky; the tiny
-model, no capture, from the scenario instant 10,765 s, where the default
-constellation's passes over Mohe and Sanya overlap for 77 minutes (a longer soak
-meets gaps: queries then wait for a pass, which is fine, but the last ones may wait
-longer than the bench's ``drain_s``). One MQTT client publishes queries (QoS 1) at ``--rate`` per
-second, for any satellite or ``--target`` (relayed when it is out of view), and counts
-the ``answer/<id>`` messages that come back for each id.
+model, no capture, from the scenario instant 10,765 s (``--start-t-s``), where the
+default constellation's passes over Mohe and Sanya overlap for 77 minutes (a longer
+soak meets gaps: queries then wait for a pass, which is fine, but the last ones may
+wait longer than the bench's ``drain_s``). One MQTT client publishes queries (QoS 1)
+at ``--rate`` per second, for any satellite or ``--target`` (relayed when it is out
+of view), and counts the ``answer/<id>`` messages that come back for each id.
 
 Every ``--sample-s`` seconds it reads each daemon's resident set size (``VmRSS`` in
 ``/proc/PID/status``) and prints a progress line. At the end it waits for the last
 answers, reads the ground's ``/counters`` (``held``: what the ground holds per query,
-which must not grow with the queries answered), stops the daemons and reports, per
-daemon, the RSS series and the slope of a least-squares line through the samples
-of the second half (MB/min; the first half has the start's growth: the allocator's
-arenas, caches, the bounded structures filling up), and the same growth counted only
-between samples with the same number of threads (a thread that starts, such as a
-satellite's model thread at its first query, brings its stack and malloc arena:
-a step, not a leak), and the queries answered once, lost (no answer) and duplicated
-(more than one answer message).
+which must not grow with the queries answered) and, for each query still without an
+answer, where it is (the ground's ``/pending``: its queue state, its uplinks, the
+trace's hops, an open one being a message sent on a link that never arrived), and
+what the laser links dropped, by reason (the channel's ``/counters``); then it stops
+the daemons and reports, per daemon, the RSS series and the slope of a least-squares
+line through the samples of the second half (MB/min; the first half has the start's
+growth: the allocator's arenas, caches, the bounded structures filling up), and the
+same growth counted only between samples with the same number of threads (a thread
+that starts, such as a satellite's model thread at its first query, brings its stack
+and malloc arena: a step, not a leak), and the queries answered once, lost (no
+answer) and duplicated (more than one answer message).
 """
 
 from __future__ import annotations
@@ -68,6 +71,9 @@ class SoakResult:
     exit_codes: dict[str, int | None]
     ids: list[str] = field(default_factory=list)
     threads: dict[str, list[int]] = field(default_factory=dict)  # role -> at each sample
+    unanswered: list[dict[str, Any]] = field(default_factory=list)  # the ground's /pending
+    isl: dict[str, int] = field(default_factory=dict)  # the laser links' counters, at the end
+    client: dict[str, int] = field(default_factory=dict)  # the ground client's, at the end
 
     @property
     def answered_once(self) -> int:
@@ -193,8 +199,11 @@ def broker(folder: Path) -> Iterator[int]:
 class Daemons:
     """The daemon processes of one soak, their scenario file and logs."""
 
-    def __init__(self, work: Path, mqtt_port: int, roles: list[str]) -> None:
+    def __init__(
+        self, work: Path, mqtt_port: int, roles: list[str], start_t_s: float = START_T_S
+    ) -> None:
         self.work = work
+        self.start_t_s = start_t_s
         self.roles = roles
         channel_port = free_ports(2 * LINK_PORTS, tcp=4, first=31_000)
         node_port, self.http_port = channel_port + LINK_PORTS, channel_port + 2 * LINK_PORTS
@@ -216,7 +225,7 @@ class Daemons:
         anchor = f"{time.time():.6f}"  # one emulated sky for every daemon
         for role in self.roles:
             cmd = [sys.executable, "-m", "linkstack", "daemon", "--scenario", str(self.scenario)]
-            cmd += ["--start", f"+{START_T_S}", "--anchor", anchor, role]
+            cmd += ["--start", f"+{self.start_t_s}", "--anchor", anchor, role]
             with open(self.log(role), "wb") as err:
                 self.procs[role] = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=err)
         deadline = time.monotonic() + READY_S
@@ -232,13 +241,17 @@ class Daemons:
         """Each daemon's RSS (MB) and threads."""
         return {role: rss_and_threads(proc.pid) for role, proc in self.procs.items()}
 
-    def counters(self) -> dict[str, Any]:
-        """The ground's (or the all-in-one daemon's) ``GET /counters``."""
-        role = "all" if "all" in self.roles else "ground"
-        url = f"http://127.0.0.1:{self.http_port + HTTP_OFFSET[role]}/counters"
+    def get(self, part: str, path: str) -> dict[str, Any]:
+        """``GET path`` of the daemon that runs ``part`` (ground or channel)."""
+        role = "all" if "all" in self.roles else part
+        url = f"http://127.0.0.1:{self.http_port + HTTP_OFFSET[role]}{path}"
         with urllib.request.urlopen(url, timeout=10) as reply:
             doc: dict[str, Any] = json.load(reply)
         return doc
+
+    def counters(self) -> dict[str, Any]:
+        """The ground's (or the all-in-one daemon's) ``GET /counters``."""
+        return self.get("ground", "/counters")
 
     def stop(self) -> dict[str, int | None]:
         """SIGTERM to each (the ground writes its report), then their exit codes."""
@@ -357,16 +370,18 @@ def run(
     tokens: int = 4,
     target: str | None = None,
     work: Path | None = None,
+    start_t_s: float = START_T_S,
 ) -> SoakResult:
     """A soak of ``minutes`` at ``rate_per_s`` queries a second (see the module
-    docstring), for ``target`` (None: any satellite)."""
+    docstring), for ``target`` (None: any satellite), from scenario instant
+    ``start_t_s``."""
     roles = ["channel", "sat", "ground"] if separate else ["all"]
     with contextlib.ExitStack() as stack:
         if work is None:
             work = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="soak-")))
         work.mkdir(parents=True, exist_ok=True)
         mqtt_port = stack.enter_context(broker(work))
-        daemons = Daemons(work, mqtt_port, roles)
+        daemons = Daemons(work, mqtt_port, roles, start_t_s)
         try:
             daemons.start()
             ids, answers, errors, series, threads = asyncio.run(
@@ -374,12 +389,53 @@ def run(
                     daemons, mqtt_port, minutes * 60, rate_per_s, sample_s, drain_s, tokens, target
                 )
             )
-            held = daemons.counters()["app"]["held"]
+            app = daemons.counters()["app"]
+            held, client = app["held"], app["client"]
+            unanswered = daemons.get("ground", "/pending")["pending"]
+            isl = daemons.get("channel", "/counters")["channel"].get("isl", {})
         finally:
             codes = daemons.stop()
     return SoakResult(
-        minutes, rate_per_s, roles, len(ids), answers, errors, series, held, codes, ids, threads
+        minutes,
+        rate_per_s,
+        roles,
+        len(ids),
+        answers,
+        errors,
+        series,
+        held,
+        codes,
+        ids,
+        threads,
+        unanswered,
+        isl,
+        client,
     )
+
+
+def describe_unanswered(query: dict[str, Any]) -> list[str]:
+    """Lines that say where a query without an answer is (one entry of ``/pending``)."""
+    state = "waiting in the ground queue" if query["queued"] else "left the ground"
+    lines = [
+        f"{query['id']}: submitted at t {query['submit_t_s']:.3f} s, {query['age_s']:.0f} s "
+        f"ago, sent {query['sent']} time(s), {state}; target {query['target'] or 'any'}, "
+        f"in flight on {', '.join(query['in_flight_on']) or 'none'}"
+    ]
+    for t in query["transfers"]:
+        first = t["first_cltu_t_s"]
+        lines.append(
+            f"  uplink through {t['satellite']}: first CLTU at "
+            + (f"t {first:.3f} s" if first is not None else "(not yet)")
+            + (", COP-1 still holds a packet" if t["on_ground"] else ", acknowledged by COP-1")
+        )
+    for h in query["hops"]:
+        end = h["end_t_s"]
+        lines.append(
+            f"  {'query ' if h['message'] == 'q' else 'answer'} {h['kind']:8} "
+            f"{h['src']} -> {h['dst']}: left t {h['start_t_s']:.3f} s, "
+            + (f"arrived t {end:.3f} s" if end is not None else "OPEN (never arrived)")
+        )
+    return lines
 
 
 def print_results(r: SoakResult) -> None:
@@ -402,6 +458,14 @@ def print_results(r: SoakResult) -> None:
         )
         print("  series (min, MB): " + ", ".join(f"({t:.1f}, {mb:.1f})" for t, mb in points))
     print(f"held by the ground at the end: {r.held}")
+    dropped = {k: v for k, v in sorted(r.isl.items()) if k.startswith("dropped")}
+    print(f"laser links: {r.isl.get('sent', 0)} units sent, dropped {dropped or 0}")
+    sent_again = {k: r.client.get(k, 0) for k in ("resent_overdue", "retries", "duplicates")}
+    print(f"ground client: queries sent again {sent_again}")
+    if r.unanswered:
+        print(f"without an answer at the end ({len(r.unanswered)}):")
+        for query in r.unanswered:
+            print("\n".join(f"  {line}" for line in describe_unanswered(query)))
     print(f"exit codes: {r.exit_codes}")
 
 
@@ -412,6 +476,7 @@ def main(
     separate: bool = False,
     sample_s: float = 60.0,
     target: str | None = None,
+    start_t_s: float = START_T_S,
 ) -> int:
     """``linkstack bench soak``: run, print; 1 if a query was lost or duplicated or a
     daemon did not exit cleanly."""
@@ -419,10 +484,17 @@ def main(
     to = f" for {target}" if target is not None else ""
     print(
         f"# soak: {what}, {minutes:g} min at {rate_per_s:g} queries/s{to}, "
-        f"RSS every {sample_s:g} s",
+        f"RSS every {sample_s:g} s, from scenario instant {start_t_s:g} s",
         flush=True,
     )
-    r = run(minutes, rate_per_s, separate=separate, sample_s=sample_s, target=target)
+    r = run(
+        minutes,
+        rate_per_s,
+        separate=separate,
+        sample_s=sample_s,
+        target=target,
+        start_t_s=start_t_s,
+    )
     print_results(r)
     ok = r.lost == 0 and r.duplicated == 0 and all(code == 0 for code in r.exit_codes.values())
     return 0 if ok else 1
