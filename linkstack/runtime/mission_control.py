@@ -62,6 +62,7 @@ import asyncio
 import functools
 import heapq
 import itertools
+import math
 from collections import Counter, defaultdict, deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
@@ -102,6 +103,9 @@ NO_ROUTE_RETRY_S = 3600.0  # no satellite reachable within the plan's look-ahead
 STALE_REFUSAL_S = 0.5
 # compute times (inference start to end) remembered per satellite, the longest counts
 COMPUTE_SAMPLES = 32
+# the next contact down, per (target, whole second): computed once for every query due
+# from that second (a burst), forgotten past this many entries
+DOWN_CACHE_ENTRIES = 4096
 
 
 @dataclass(slots=True)
@@ -283,6 +287,7 @@ class MissionControl:
         self._arrival: tuple[str, float] | None = None
         # satellite -> its last compute times (s), learned from the answers (annotate)
         self._compute_s: dict[str, deque[float]] = {}
+        self._down_t_s: dict[tuple[str, int], float | None] = {}  # see DOWN_CACHE_ENTRIES
         # (query id, the instant its answer is due) at each dispatch of a query: the
         # client's cue to send it again if no answer has come by then (answer_due_t_s)
         self.on_dispatched: Callable[[str, float], object] | None = None  # Client.answer_due
@@ -505,10 +510,20 @@ class MissionControl:
         at_target_t_s = aboard_t_s + transfer.relay_s
         concurrency = self.site.config.service.concurrency
         ready_t_s = at_target_t_s + (transfer.ahead // concurrency + 1) * max(computes)
-        route = self.site.contacts.downlink_route(transfer.target, ready_t_s)
-        if route is None:
+        contact_t_s = self._next_down_t_s(transfer.target, ready_t_s)
+        if contact_t_s is None:
             return None
-        return max(route.contact_t_s, ready_t_s) + self.dispatch.answer_margin_s
+        return max(contact_t_s, ready_t_s) + self.dispatch.answer_margin_s
+
+    def _next_down_t_s(self, target: str, t_s: float) -> float | None:
+        """When an answer ready on ``target`` at ``t_s`` (to the second) can go down."""
+        key = (target, math.floor(t_s))
+        if key not in self._down_t_s:
+            if len(self._down_t_s) >= DOWN_CACHE_ENTRIES:
+                self._down_t_s.clear()
+            route = self.site.contacts.downlink_route(target, float(key[1]))
+            self._down_t_s[key] = None if route is None else route.contact_t_s
+        return self._down_t_s[key]
 
     def _learn_compute(self, timeline: Timeline) -> None:
         start, end = timeline.inference_start_t_s, timeline.inference_end_t_s
@@ -713,7 +728,7 @@ class MissionControl:
         times_t_s: list[float | None] = []
         for target in no_route:
             if target is None and len(self._in_flight) < len(self.channels):
-                times_t_s += [contacts.next_uplink_time(s, now) for s in self._in_flight]
+                times_t_s.append(contacts.next_uplink_time_any(self._in_flight, now))
             else:
                 times_t_s.append(contacts.next_uplink_time(target, now))
         if for_room:
