@@ -512,13 +512,28 @@ class ContactState:
 
     def next_uplink_time(self, target: str | None, t_s: float) -> float | None:
         """The earliest instant >= ``t_s`` with an uplink route (None within the look-ahead)."""
-        candidates = sorted(
-            {t for t in (self.next_usable(s, t_s) for s in self.satellites) if t is not None}
-        )  # once each: many satellites are usable at the same instant (now, often)
-        for t in candidates:
+        for t in self._uplink_instants(t_s):
             if self.uplink_route(target, t) is not None:
                 return t
         return None
+
+    def next_uplink_time_any(self, targets: Iterable[str], t_s: float) -> float | None:
+        """The earliest instant >= ``t_s`` with an uplink route to one of ``targets``:
+        the earliest :meth:`next_uplink_time` of them, with one search an instant
+        tried instead of one per target and instant."""
+        targets = tuple(targets)
+        for t in self._uplink_instants(t_s):
+            if self.uplink_routes(targets, t):
+                return t
+        return None
+
+    def _uplink_instants(self, t_s: float) -> list[float]:
+        """When a satellite is next reachable from the ground, from ``t_s``: the
+        instants at which an uplink route may begin, each once (many satellites are
+        usable at the same instant, often now)."""
+        return sorted(
+            {t for t in (self.next_usable(s, t_s) for s in self.satellites) if t is not None}
+        )
 
     def downlink_route(self, src: str, t_s: float) -> DownlinkRoute | None:
         """The earliest-arrival route from ``src`` to the ground (see the module doc)."""

@@ -216,3 +216,16 @@ def test_laser_windows_end_at_the_scenarios_terminal_reach():
     contacts = clk.run(main, emulated=True)
     assert contacts.isl_max_range_m == 3_000e3
     assert contacts.laser_up("CS-01", "CS-02", 600.0) is None
+
+
+def test_the_next_uplink_to_any_of_many_is_the_earliest_of_each(contacts):
+    """Mission control waits, while no satellite it may send to is reachable, for the
+    earliest next uplink among them: one search an instant gives what one per
+    satellite gave, before the first pass, in view, and for targets no one reaches."""
+    names = contacts.satellites
+    for t_s in (0.0, 3000.0, 5300.0, 9000.0, 20_000.0):
+        for targets in (names, names[:3], names[6:9], ("CS-11",)):
+            each = [contacts.next_uplink_time(s, t_s) for s in targets]
+            expected = min((t for t in each if t is not None), default=None)
+            assert contacts.next_uplink_time_any(targets, t_s) == expected
+    assert contacts.next_uplink_time_any((), 0.0) is None
