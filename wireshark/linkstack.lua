@@ -12,14 +12,18 @@
 --      aos_frame     47013  AOS Transfer Frame (CCSDS 732.0-B-4)
 --      space_packet  47020  Space Packet (CCSDS 133.0-B-2): Wireshark's ccsds
 --
---  * between linkstack's daemons, one UDP port per link and end (daemon.channel_port
---    + k, daemon.node_port + k: linkstack/daemon/wire.py). Those are found without
---    any port: a heuristic (linkstack.unit) takes a UDP payload that starts with the
---    CLTU start sequence EB90 (whole codeblocks, a tail or a right first parity) or
---    with the ASM 1ACFFC1D (a CADU: TM or AOS from the frame's version field, or
---    from the scenario's CADU lengths). A scenario file made by `linkstack wireshark
---    --scenario FILE` adds every port of that scenario, the link each one carries and
---    the names of the nodes, spacecraft ids and relay node numbers.
+--  * between linkstack's daemons, a pair of UDP ports per end (the ground, a block of
+--    satellites: daemon.channel_port + j, daemon.node_port + j: linkstack/daemon/wire.py),
+--    each datagram a 4-octet link header (0x4C, then the link's index k in 24 bits:
+--    linkstack/capture/link_header.py) and the unit. Those are found without any port:
+--    a heuristic (linkstack.unit) takes a UDP payload that starts, after a link header
+--    if there is one, with the CLTU start sequence EB90 (whole codeblocks, a tail or a
+--    right first parity) or with the ASM 1ACFFC1D (a CADU: TM or AOS from the frame's
+--    version field, or from the scenario's CADU lengths). A scenario file made by
+--    `linkstack wireshark --scenario FILE` adds every port of that scenario, the link
+--    each index names and the names of the nodes, spacecraft ids and relay node
+--    numbers. (Daemons before the link header took a port per link and sent bare
+--    units; scenario files of formats 1 and 2, made then, still read so.)
 --
 -- What is decoded, and how (see wireshark/README.md for the whole list):
 --  * CLTUs: every codeblock's information octets, parity and filler bit, its
@@ -56,7 +60,7 @@
 -- API of Wireshark 3.x/4.x and to what Lua 5.1-5.4 share. Install: see
 -- wireshark/README.md, or `linkstack wireshark --install`.
 
-local LINKSTACK_LUA_VERSION = "1.2"
+local LINKSTACK_LUA_VERSION = "1.3"
 if rawget(_G, "set_plugin_info") then
     set_plugin_info({
         version = LINKSTACK_LUA_VERSION,
@@ -212,10 +216,14 @@ local ANSWER_APID = 0x101 -- answers, chunks and errors, satellite -> ground
 local RELAY_APID = 0x102 -- a message in a relay envelope
 local ENVELOPE_LEN = 6 -- version, hop limit, source node, destination node
 local MAX_MESSAGE_LEN = 1048576 -- octets; a longer reassembly is dropped, as linkstack's
--- of the scenario files `linkstack wireshark` writes: 2 has "sdls"; 1 (before it) is read
--- as saying nothing of SDLS
-local SCENARIO_FORMATS = { [1] = true, [2] = true }
-local SCENARIO_FORMATS_TEXT = "1 and 2"
+-- of the scenario files `linkstack wireshark` writes: 3 has "ends" (the daemons' ports
+-- are an end's, and the link header names the link); 2 has "sdls" and a port per link;
+-- 1 (before it) is read as saying nothing of SDLS
+local SCENARIO_FORMATS = { [1] = true, [2] = true, [3] = true }
+local SCENARIO_FORMATS_TEXT = "1 to 3"
+-- the daemons' link header (linkstack/capture/link_header.py)
+local LINK_HEADER_MAGIC = 0x4C
+local LINK_HEADER_LEN = 4
 -- SDLS (CCSDS 355.0-B-2; linkstack/ccsds/sdls_layout.py)
 local SPI_LEN = 2
 local SDLS_SERVICES = { clear = true, auth = true, enc = true, aead = true }
@@ -367,7 +375,8 @@ f.aos_spacecraft = ProtoField.string("linkstack.aos.spacecraft", "Spacecraft (sc
 -- the link a datagram is on (from a scenario)
 f.link_scenario = ProtoField.string("linkstack.link.scenario", "Scenario")
 f.link_name = ProtoField.string("linkstack.link.name", "Link")
-f.link_index = ProtoField.uint16("linkstack.link.index", "Link number k", base.DEC)
+f.link_magic = ProtoField.uint8("linkstack.link.magic", "Link header format (0x4c: 1)", base.HEX)
+f.link_index = ProtoField.uint24("linkstack.link.index", "Link number k", base.DEC)
 f.link_kind = ProtoField.string("linkstack.link.kind", "Kind")
 f.link_from = ProtoField.string("linkstack.link.from", "From")
 f.link_to = ProtoField.string("linkstack.link.to", "To")
@@ -603,9 +612,11 @@ end
 -- scenarios: the links of each port, the names of nodes and spacecraft
 -- ---------------------------------------------------------------------------
 local scenarios = {} -- in the order they were added
-local links_by_port = {} -- UDP port -> { sc = scenario, link = link, to_channel = bool }
+-- UDP port -> { sc = scenario, to_channel = bool, and link = link on a port of one link
+-- (formats 1 and 2), or headed = true on an end's port (format 3: the link header says)
+local links_by_port = {}
 
--- the scenario a datagram belongs to: its link's, else the only one loaded
+-- the scenario a datagram belongs to: its port's, else the only one loaded
 local function scenario_of(pinfo)
     local at = links_by_port[pinfo.dst_port]
     if at ~= nil then
@@ -2152,22 +2163,52 @@ local LINK_UNITS = { uplink = "cltu", downlink = "tm", isl = "aos" }
 local LINK_CODING = { cltu = "uplink", tm = "downlink", aos = "isl" }
 local UNIT_NAMES = { cltu = "CLTU", tm = "TM CADU", aos = "AOS CADU" }
 
--- the link a datagram is on, from the scenario: a subtree; returns "from -> to: link"
-local function add_link(tvb, tree, at)
-    local l, sc = at.link, at.sc
-    local from = at.to_channel and l.src or "channel"
-    local to = at.to_channel and "channel" or l.dst
-    local leg = at.to_channel and "to the channel (as sent)" or "from the channel (as received)"
-    local t = tree:add(p_link, tvb(0, 0))
+-- the daemons' link header at the start of a payload: the link's index k, or nil
+local function link_index_of(tvb)
+    if tvb:len() > LINK_HEADER_LEN and tvb(0, 1):uint() == LINK_HEADER_MAGIC then
+        return tvb(1, 3):uint()
+    end
+    return nil
+end
+
+-- the legs of a datagram on a scenario's port: to the channel (as sent) or from it
+local function legs(l, to_channel)
+    if to_channel == nil then
+        return l.src, l.dst, nil
+    elseif to_channel then
+        return l.src, "channel", "to the channel (as sent)"
+    end
+    return "channel", l.dst, "from the channel (as received)"
+end
+
+-- the link a datagram is on: a subtree (over its link header, when it has one: header
+-- true), named from the scenario when it knows the link; returns "from -> to: link"
+local function add_link(tvb, tree, sc, l, index, to_channel, header)
+    local range = header and tvb(0, LINK_HEADER_LEN) or tvb(0, 0)
+    local t = tree:add(p_link, range)
+    if header then
+        t:add(f.link_magic, tvb(0, 1))
+        t:add(f.link_index, tvb(1, 3))
+    end
+    if l == nil then
+        t:append_text(string.format(": link %d", index)
+            .. (sc and string.format(" (none of scenario %s)", sc.name) or ""))
+        return string.format("link %d", index)
+    end
+    local from, to, leg = legs(l, to_channel)
     t:append_text(string.format(": %s, %s -> %s (link %d of scenario %s)", l.name, from, to,
         l.index, sc.name))
-    t:add(f.link_scenario, tvb(0, 0), sc.name):set_generated()
-    t:add(f.link_name, tvb(0, 0), l.name):set_generated()
-    t:add(f.link_index, tvb(0, 0), l.index):set_generated()
-    t:add(f.link_kind, tvb(0, 0), l.kind):set_generated()
-    t:add(f.link_from, tvb(0, 0), from):set_generated()
-    t:add(f.link_to, tvb(0, 0), to):set_generated()
-    t:add(f.link_leg, tvb(0, 0), leg):set_generated()
+    t:add(f.link_scenario, range, sc.name):set_generated()
+    t:add(f.link_name, range, l.name):set_generated()
+    if not header then
+        t:add(f.link_index, range, l.index):set_generated()
+    end
+    t:add(f.link_kind, range, l.kind):set_generated()
+    t:add(f.link_from, range, from):set_generated()
+    t:add(f.link_to, range, to):set_generated()
+    if leg ~= nil then
+        t:add(f.link_leg, range, leg):set_generated()
+    end
     return string.format("%s -> %s: %s", from, to, l.name)
 end
 
@@ -2184,30 +2225,67 @@ local function dissect_unit(kind, tvb, pinfo, tree, sc, prefix)
     set_columns(pinfo, UNIT_NAMES[kind], prefix and (prefix .. " | " .. summary) or summary)
 end
 
--- a datagram on a port of a scenario: its link says what it carries
+local function not_a_unit(tvb, pinfo, tree, what)
+    tree:add(p_unit, tvb()):append_text(what)
+    pinfo.cols.protocol:set("linkstack")
+    return tvb:len()
+end
+
+-- a datagram on a port of a scenario: on an end's port its link header names the
+-- link (format 3); on a port of one link (formats 1, 2) the port does
 p_unit.dissector = function(tvb, pinfo, tree)
     local at = links_by_port[pinfo.dst_port]
     local sc = at and at.sc or scenario_of(pinfo)
+    if at ~= nil and at.headed then
+        local index = link_index_of(tvb)
+        if index == nil then
+            return not_a_unit(tvb, pinfo, tree,
+                ": no link header (0x4c, then the link's index) on a port of the daemons")
+        end
+        local l = sc.by_index[index]
+        local prefix = add_link(tvb, tree, sc, l, index, at.to_channel, true)
+        local unit = tvb(LINK_HEADER_LEN):tvb()
+        local kind = l and LINK_UNITS[l.kind] or sniff_unit(unit, sc)
+        if kind == nil then
+            return not_a_unit(unit, pinfo, tree, ": neither a CLTU (EB90) nor a CADU (1ACFFC1D)")
+        end
+        dissect_unit(kind, unit, pinfo, tree, sc, prefix)
+        return tvb:len()
+    end
     local prefix = nil
     local kind
     if at ~= nil and tvb:len() > 0 then
-        prefix = add_link(tvb, tree, at)
+        prefix = add_link(tvb, tree, sc, at.link, at.link.index, at.to_channel, false)
         kind = LINK_UNITS[at.link.kind]
     else
         kind = sniff_unit(tvb, sc)
     end
     if kind == nil then
-        tree:add(p_unit, tvb()):append_text(": neither a CLTU (EB90) nor a CADU (1ACFFC1D)")
-        pinfo.cols.protocol:set("linkstack")
-        return tvb:len()
+        return not_a_unit(tvb, pinfo, tree, ": neither a CLTU (EB90) nor a CADU (1ACFFC1D)")
     end
     dissect_unit(kind, tvb, pinfo, tree, sc, prefix)
     return tvb:len()
 end
 
--- anywhere else: by content alone
+-- anywhere else: by content alone (after a link header, if there is one; its link is
+-- named when a scenario has a link of that index and kind)
 local function heuristic(tvb, pinfo, tree)
     local sc = scenario_of(pinfo)
+    local index = link_index_of(tvb)
+    if index ~= nil then
+        local unit = tvb(LINK_HEADER_LEN):tvb()
+        local kind = sniff_unit(unit, sc)
+        if kind == nil then
+            return false
+        end
+        local l = sc and sc.by_index and sc.by_index[index]
+        if l ~= nil and LINK_UNITS[l.kind] ~= kind then
+            l = nil
+        end
+        local prefix = add_link(tvb, tree, l and sc, l, index, nil, true)
+        dissect_unit(kind, unit, pinfo, tree, sc, prefix)
+        return true
+    end
     local kind = sniff_unit(tvb, sc)
     if kind == nil then
         return false
@@ -2269,7 +2347,20 @@ local function add_scenario(sc)
     end
     index_sdls(sc)
     scenarios[#scenarios + 1] = sc
+    sc.by_index = {}
     for _, l in ipairs(sc.links) do
+        sc.by_index[l.index] = l
+    end
+    if sc.ends ~= nil then -- format 3: a pair of ports per end, links by their header
+        for _, e in ipairs(sc.ends) do
+            links_by_port[e.channel_port] = { sc = sc, headed = true, to_channel = true }
+            links_by_port[e.node_port] = { sc = sc, headed = true, to_channel = false }
+            udp_port:add(e.channel_port, p_unit)
+            udp_port:add(e.node_port, p_unit)
+        end
+        return
+    end
+    for _, l in ipairs(sc.links) do -- formats 1 and 2: a port per link and end
         links_by_port[l.channel_port] = { sc = sc, link = l, to_channel = true }
         links_by_port[l.node_port] = { sc = sc, link = l, to_channel = false }
         udp_port:add(l.channel_port, p_unit)

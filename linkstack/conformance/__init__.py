@@ -106,8 +106,9 @@ def add_conform_parser(
     )
     a.add_argument(
         "--scenario",
-        help="a scenario file. With a capture: its daemons' port plan tells each UDP port's "
-        "link and layer (one port per link: a capture of running daemons, tshark -i lo). "
+        help="a scenario file. With a capture: its daemons' port plan tells each UDP "
+        "datagram's link and layer (a capture of running daemons, tshark -i lo: a few ports, "
+        "each datagram's link header naming its link). "
         "With --role: the ports, SCID, FARM window and coding of --satellite",
     )
     a.add_argument("--satellite", metavar="NAME", help="the satellite (default: the first)")
@@ -136,6 +137,13 @@ def add_conform_parser(
         metavar="N",
         help="the IV or sequence number of the tester's first protected frame (default: "
         "where the satellite's ground would start now, above what the endpoint took)",
+    )
+    a.add_argument(
+        "--link-header",
+        metavar="SENT:TAKEN",
+        help="without --scenario, against linkstack's daemons: put the link header of link "
+        "SENT in front of each unit sent, and take only the units behind that of link TAKEN "
+        "(the link indices of the daemons' port plan; --scenario sets them)",
     )
     a.add_argument(
         "--interval",

@@ -2,13 +2,17 @@
 UDP port of a scenario carries.
 
 A capture of running daemons (``tshark -i lo``) holds their units on the ports of the
-port plan (:mod:`linkstack.daemon.wire`), one port per link and end, not on the one
-port per layer of linkstack's own captures, and every address is 127.0.0.1. The port
-says it all: link ``k`` of the scenario is an uplink (CLTUs), a downlink (TM CADUs)
-or a laser link (AOS CADUs) from one node to another, and its units are seen twice,
-going to ``daemon.channel_port + k`` as the sender emitted them (view ``sent``) and
-to ``daemon.node_port + k`` as the channel delivered them, after the link's bit
-errors and losses (view ``delivered``). With ``[gateway]`` on UDP and frames (not
+port plan (:mod:`linkstack.daemon.wire`), one pair of ports per end (the ground, a
+block of satellites), not on the one port per layer of linkstack's own captures, and
+every address is 127.0.0.1. The port and the datagram's link header say it all: link
+``k`` of the scenario is an uplink (CLTUs), a downlink (TM CADUs) or a laser link (AOS
+CADUs) from one node to another, and its units are seen twice, going to the
+channel's port of its sender's end (``daemon.channel_port + j``) as the sender
+emitted them (view ``sent``) and to its receiver's end's node port
+(``daemon.node_port + j``) as the channel delivered them, after the link's bit
+errors and losses (view ``delivered``): each such port is a
+:class:`~linkstack.capture.reader.LinkPorts`, link index -> role. With ``[gateway]``
+on UDP and frames (not
 CLTUs or CADUs, which the link's own ports show already), the frames the ground
 daemon exchanges with an outside mission control system are frame records of those
 links: TC frames in on ``gateway.port + k`` (before their CLTU goes up), TM frames
@@ -29,7 +33,7 @@ from __future__ import annotations
 import os
 from typing import NamedTuple
 
-from linkstack.capture.reader import PortRole
+from linkstack.capture.reader import LinkPorts, PortRole
 
 SENT, DELIVERED = "sent", "delivered"
 VIEWS = (SENT, DELIVERED)
@@ -38,10 +42,10 @@ _UNIT_LAYER = {"uplink": "cltu", "downlink": "tm_cadu", "isl": "aos_cadu"}
 
 
 class PlanPorts(NamedTuple):
-    """A scenario's port table: ``ports`` (port -> :class:`PortRole`) and a line that
-    says where it came from."""
+    """A scenario's port table: ``ports`` (port -> :class:`LinkPorts` on the daemons'
+    ports, :class:`PortRole` on the gateway's) and a line that says where it came from."""
 
-    ports: dict[int, PortRole]
+    ports: dict[int, PortRole | LinkPorts]
     text: str
 
 
@@ -56,23 +60,27 @@ def plan_ports(scenario: str | os.PathLike[str] | None) -> PlanPorts:
         scenario_file.load(scenario) if scenario is not None else scenario_file.load_default()
     )
     d = settings.daemon
-    plan = PortPlan(settings.scenario, d.host, d.channel_port, d.node_port)
+    plan = PortPlan.of(settings.scenario, d)
     ground = f"ground:{settings.ground.name}"
 
     def node(name: str) -> str:
         return ground if name == GROUND else f"sat:{name}"
 
-    ports: dict[int, PortRole] = {}
+    sent: dict[int, dict[int, PortRole]] = {}
+    delivered: dict[int, dict[int, PortRole]] = {}
     for spec in plan.links:
         layer = _UNIT_LAYER[spec.kind]
         ends = (node(spec.src), node(spec.dst))
-        ports[spec.channel_port] = PortRole(layer, *ends, SENT)
-        ports[spec.node_port] = PortRole(layer, *ends, DELIVERED)
-    last = len(plan.links) - 1
+        sent.setdefault(spec.channel_port, {})[spec.index] = PortRole(layer, *ends, SENT)
+        delivered.setdefault(spec.node_port, {})[spec.index] = PortRole(layer, *ends, DELIVERED)
+    ports: dict[int, PortRole | LinkPorts] = {
+        port: LinkPorts(links) for port, links in (sent | delivered).items()
+    }
+    ranges = plan.ranges()
+    (c0, c1), (n0, n1) = ranges["channel_port"], ranges["node_port"]
     text = (
-        f"port plan of {settings.source}: {len(plan.links)} links, "
-        f"sent to {d.channel_port}-{d.channel_port + last}, "
-        f"delivered to {d.node_port}-{d.node_port + last}"
+        f"port plan of {settings.source}: {len(plan.links)} links on {len(plan.ends)} ends, "
+        f"sent to {c0}-{c1}, delivered to {n0}-{n1}"
     )
     gw = settings.gateway
     if gw.enabled and gw.transport == "udp":

@@ -10,7 +10,7 @@ which node is on the ground. A profile says all that, in a TOML file::
 
     [ports]                        # UDP port(s) of each layer (default: linkstack's table)
     tm_cadu = 47002                # one port, or a list of ports and "lo-hi" ranges:
-    cltu = [47001, "47100-47147"]  # e.g. a daemon's one port per link
+    cltu = [47001, "47100-47147"]  # e.g. a recorder's one port per link
 
     [nodes]                        # node names (or addresses) on each side, as glob patterns
     ground = ["ground:*"]
@@ -220,7 +220,7 @@ class Profile:
     name: str = DEFAULT_PROFILE
     description: str = ""
     source: str = ""  # "built-in" or the file it came from
-    # each layer's UDP ports (one, or a daemon's port per link)
+    # each layer's UDP ports (one, or a recorder's port per link)
     ports: dict[str, tuple[int, ...]] = field(
         default_factory=lambda: {layer: (port,) for layer, port in PORTS.items()}
     )

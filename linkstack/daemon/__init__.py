@@ -16,11 +16,12 @@
 - ``sat``: satellites: FARM-1 and TM, laser relays, the inference service with
   the scenario's model. All of the scenario's (one process, one model in memory),
   or those named with ``--name CS-01 --name CS-02`` (several sat daemons may
-  share the constellation).
+  share the constellation, each with whole ends of the port plan).
 - ``all``: the three in one process, still over UDP on loopback.
 
-Units between processes: one UDP datagram per CLTU, TM CADU or AOS CADU, one
-port per link and end (:mod:`linkstack.daemon.wire`: the port plan). Within a
+Units between processes: one UDP datagram per CLTU, TM CADU or AOS CADU, behind a
+link header that names its link, on a pair of ports per end (the ground, blocks of
+satellites) whatever the number of links (:mod:`linkstack.daemon.wire`: the port plan). Within a
 process, :mod:`linkstack.daemon.parts` builds the ground, satellites and channel
 from :mod:`linkstack.runtime`'s pieces; :mod:`linkstack.daemon.run` runs a role
 (clock, signals, start-up and shutdown); :mod:`linkstack.daemon.status` logs and

@@ -45,9 +45,12 @@ from linkstack.daemon.gateway import Gateway, GatewayEnd
 from linkstack.daemon.packet_log import PacketLog
 from linkstack.daemon.status import event
 from linkstack.daemon.wire import (
+    GROUND,
     LinkSpec,
     ModemModel,
+    OnUnit,
     PortPlan,
+    UnitCheck,
     Wire,
     arrival,
     unit_shape_fault,
@@ -212,7 +215,7 @@ class GroundPart:
                 plan.uplink(name).name,
                 site.clock,
                 ModemModel(cfg.uplink_rf.rate_bps, site.switches[name]),
-                wire.sender(plan.uplink(name).channel_port, plan.uplink(name).source_port),
+                _sender(wire, plan.uplink(name)),
             )
             for name in site.scenario.satellite_names
         }
@@ -275,14 +278,14 @@ class GroundPart:
     async def open(self) -> None:
         if self.gateway is not None:
             await self.gateway.open()
-        for name in self.mcc.channels:
-            spec = self.plan.downlink(name)
-            await self.wire.listen(
-                spec.node_port,
-                functools.partial(self._on_unit, name),
-                f"node_port ({spec.name})",
-                self.plan.peer_of_node(spec),
-            )
+        end = self.plan.end_of(GROUND)
+        links: dict[int, tuple[OnUnit, UnitCheck | None]] = {
+            self.plan.downlink(name).index: (functools.partial(self._on_unit, name), None)
+            for name in self.mcc.channels
+        }
+        await self.wire.listen(
+            end.node_port, links, f"node_port ({end.name})", self.plan.peer_of_node(end)
+        )
 
     def _on_unit(self, satellite: str, unit: bytes, t_s: float) -> None:
         if self._cadus_out:
@@ -382,24 +385,26 @@ class SatellitePart:
         self._inputs: list[tuple[LinkSpec, Callable[[bytes, float], None]]] = []
         self._tasks: list[asyncio.Task[None]] = []
         self._rates = Rates()
-        pairs = [spec for spec in plan.links if spec.kind == "isl"]
+        isl_from: dict[str, list[LinkSpec]] = {}  # each satellite's laser links out, and in
+        isl_to: dict[str, list[LinkSpec]] = {}
+        for spec in plan.links:
+            if spec.kind == "isl":
+                isl_from.setdefault(spec.src, []).append(spec)
+                isl_to.setdefault(spec.dst, []).append(spec)
         for name in names:
             spec = plan.downlink(name)
             model = ModemModel(cfg.downlink_rf.rate_bps, site.switches[name])
-            downlink = wire_link(
-                spec.name, clock, model, wire.sender(spec.channel_port, spec.source_port)
-            )
+            downlink = wire_link(spec.name, clock, model, _sender(wire, spec))
             isl_out = {
                 isl.dst: wire_link(
                     isl.name,
                     clock,
                     ModemModel(cfg.laser.rate_bps),
-                    wire.sender(isl.channel_port, isl.source_port),
+                    _sender(wire, isl),
                 )
-                for isl in pairs
-                if isl.src == name
+                for isl in isl_from.get(name, [])
             }
-            isl_in = [isl.src for isl in pairs if isl.dst == name]
+            isl_in = [isl.src for isl in isl_to.get(name, [])]
             node = SatelliteNode(site, name, downlink, isl_out, isl_in)
             self.nodes[name] = node
             self.links += [downlink, *isl_out.values()]
@@ -421,9 +426,8 @@ class SatellitePart:
                         cadu_frame_of(AOS_FRAME_LEN, CaduCoding()),
                     )
             self._inputs.append((plan.uplink(name), functools.partial(self._on_uplink, node)))
-            for isl in pairs:
-                if isl.dst == name:
-                    self._inputs.append((isl, functools.partial(self._on_isl, node, isl.src)))
+            for isl in isl_to.get(name, []):
+                self._inputs.append((isl, functools.partial(self._on_isl, node, isl.src)))
         self.radio = self._radio(radio, packet_log) if radio is not None and radio.enabled else None
 
     def _radio(self, settings: RadioSettings, packet_log: PacketLog | None) -> FlightRadio | None:
@@ -442,9 +446,14 @@ class SatellitePart:
     async def open(self) -> None:
         if self.radio is not None:
             await self.radio.open()
+        by_end: dict[int, dict[int, tuple[OnUnit, UnitCheck | None]]] = {}
         for spec, handler in self._inputs:
-            what = f"node_port ({spec.name})"
-            await self.wire.listen(spec.node_port, handler, what, self.plan.peer_of_node(spec))
+            by_end.setdefault(spec.dst_end, {})[spec.index] = (handler, None)
+        for end in self.plan.ends_of(self.nodes):
+            what = f"node_port ({end.name})"
+            await self.wire.listen(
+                end.node_port, by_end[end.index], what, self.plan.peer_of_node(end)
+            )
 
     def start(self) -> None:
         cfg = self.site.config
@@ -529,6 +538,11 @@ def _always() -> bool:
     return True
 
 
+def _sender(wire: Wire, spec: LinkSpec) -> Callable[[bytes], None]:
+    """A node's sending of ``spec``'s units into the channel, from its end's port."""
+    return wire.sender(spec.channel_port, spec.index, spec.source_port)
+
+
 # -- the channel -------------------------------------------------------------------------------
 
 
@@ -561,9 +575,8 @@ class ChannelPart:
             else:
                 link = physical.isls[(spec.src, spec.dst)]
                 layer, ends = "aos_cadu", fixed_ends(sat_node(spec.src), sat_node(spec.dst))
-            link.connect(
-                self._deliverer(wire.sender(spec.node_port, spec.channel_port), layer, ends)
-            )
+            send = wire.sender(spec.node_port, spec.index, spec.delivered_from)
+            link.connect(self._deliverer(send, layer, ends))
             self.links[spec.index] = link
         coding = site.config.uplink
         self._shape = {
@@ -593,14 +606,18 @@ class ChannelPart:
         link.send(unit, at_t_s=t_s)  # from the instant the kernel had it
 
     async def open(self) -> None:
-        for spec in self.plan.links:
-            await self.wire.listen(
-                spec.channel_port,
-                functools.partial(self._transmit, self.links[spec.index]),
-                f"channel_port ({spec.name})",
-                self.plan.peer_of_channel(spec),
-                self._shape[spec.kind],
-            )
+        plan = self.plan
+        for end in plan.ends:
+            links: dict[int, tuple[OnUnit, UnitCheck | None]] = {
+                spec.index: (
+                    functools.partial(self._transmit, self.links[spec.index]),
+                    self._shape[spec.kind],
+                )
+                for spec in plan.sent_by(end)
+            }
+            if links:
+                what = f"channel_port ({end.name})"
+                await self.wire.listen(end.channel_port, links, what, plan.peer_of_channel(end))
 
     def start(self) -> None:
         for link in self.links.values():

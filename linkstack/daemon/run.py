@@ -47,6 +47,7 @@ from linkstack.daemon.status import Route, StatusServer, event, setup_logging, s
 from linkstack.daemon.wire import PortPlan, Wire
 from linkstack.errors import ConfigError
 from linkstack.runtime import clock as clk
+from linkstack.runtime.interface_settings import end_count
 from linkstack.runtime.scenario import ScenarioFile
 from linkstack.runtime.security import load_keys
 from linkstack.runtime.site import Site
@@ -157,8 +158,10 @@ def main(settings: ScenarioFile, opts: Options) -> int:
             queue.close()
         raise
     daemon = Daemon(settings, opts, backend, anchor_unix_s, queue)
-    # one socket per link and end at the most, and a few more: select() while they fit
-    sockets = 2 * (len(scenario.satellite_names) + len(scenario.isl_pairs)) + 32
+    # one socket per port of the plan at the most, and a few more: select() while they
+    # fit (they do unless daemon.sat_ports is set past about 480)
+    d = settings.daemon
+    sockets = 2 * end_count(len(scenario.satellite_names), d.sat_ports) + 32
     return clk.run(daemon.run, emulated=False, fine_timers=sockets < clk.FINE_TIMERS_MAX_FDS)
 
 
@@ -272,9 +275,7 @@ class Daemon:
         )
         looks = Looks(site)
         d = settings.daemon
-        plan = PortPlan(
-            settings.scenario, d.host, d.channel_port, d.node_port, check_source=d.check_source
-        )
+        plan = PortPlan.of(settings.scenario, d)
         wire = self.wire = Wire(d.host, clock)
         http: StatusServer | None = None
         status_task = plan_task = None
@@ -333,6 +334,7 @@ class Daemon:
                 t_s=round(clock.now(), 3),
                 utc=clock.utc().isoformat(timespec="seconds"),
                 links=len(plan.links),
+                ports=wire.sockets - 1,
                 http_port=port or None,
                 capture=str(self.sink.path) if self.sink is not None else None,
                 satellites=list(opts.names) or None,
@@ -442,7 +444,7 @@ class Daemon:
             "/status": lambda: self.status(clock),
             "/counters": self.counters,
             "/health": lambda: {"ok": True, "role": self.opts.role, "t_s": clock.now()},
-            "/ports": lambda: {"links": plan.table()},
+            "/ports": plan.table,
             **({"/pending": self.app.pending} if self.app is not None else {}),
         }
 

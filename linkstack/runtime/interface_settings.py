@@ -87,14 +87,25 @@ class RadioSettings:
 # -- reading ---------------------------------------------------------------------------
 
 
+DEFAULT_SAT_PORTS = 16  # daemon.sat_ports: how many ends the satellites make at most
+
+
+def end_count(satellites: int, sat_ports: int) -> int:
+    """How many ends (pairs of ports: ``daemon.channel_port + j``, ``daemon.node_port +
+    j``) the daemons' port plan has (``linkstack/daemon/wire.py``): the ground's, and
+    ``min(sat_ports, satellites)`` blocks of consecutive satellites."""
+    return 1 + min(sat_ports, satellites)
+
+
 def daemon_blocks(
-    channel_port: int, node_port: int, http_port: int, links: int
+    channel_port: int, node_port: int, http_port: int, ends: int
 ) -> dict[str, tuple[int, int]]:
-    """The port blocks the daemons take themselves (the scenario reader checks them
-    against each other): the interfaces' blocks are claimed against these."""
+    """The port blocks the daemons take themselves, ``ends`` ports each side (the
+    scenario reader checks them against each other): the interfaces' blocks are
+    claimed against these."""
     taken = {
-        "daemon.channel_port": (channel_port, channel_port + links - 1),
-        "daemon.node_port": (node_port, node_port + links - 1),
+        "daemon.channel_port": (channel_port, channel_port + ends - 1),
+        "daemon.node_port": (node_port, node_port + ends - 1),
     }
     if http_port:
         taken["daemon.http_port"] = (http_port, http_port + 3)

@@ -60,9 +60,11 @@ from linkstack.runtime.config import EmulationConfig
 from linkstack.runtime.cop1_link import UplinkConfig
 from linkstack.runtime.frames import MAX_SCID, PROTOCOLS, USLP, check_scids
 from linkstack.runtime.interface_settings import (  # the public names of scenario files too
+    DEFAULT_SAT_PORTS,
     GatewaySettings,
     RadioSettings,
     daemon_blocks,
+    end_count,
     read_gateway,
     read_radio,
 )
@@ -134,8 +136,9 @@ class MqttSettings:
 @dataclass(frozen=True)
 class DaemonSettings:
     host: str = "127.0.0.1"
-    channel_port: int = 47100  # the channel's ingress: one UDP port per link
-    node_port: int = 47400  # the nodes' ingress (deliveries): one UDP port per link
+    channel_port: int = 47100  # the channel's ingress: one UDP port per end (ground, sats)
+    node_port: int = 47400  # the ends' ingress (deliveries): one UDP port per end
+    sat_ports: int = DEFAULT_SAT_PORTS  # the satellites' ends at most: blocks of satellites
     http_port: int = 47080  # ground +0, channel +1, sat +2, all +3; 0: none
     status_interval_s: float = 5.0
     check_source: bool = True  # take a link's units only from its peer's port
@@ -325,10 +328,10 @@ class _Reader:
         ground, client = self._ground(top.table("ground"))
         capture = self._capture(top.table("capture"))
         mqtt = self._mqtt(top.table("mqtt"))
-        n_links = len(sats) * 2 + 2 * len(isl_pairs)
-        daemon = self._daemon(top.table("daemon"), n_links)
+        daemon = self._daemon(top.table("daemon"), len(sats))
         names = [s.name for s in sats]
-        taken = daemon_blocks(daemon.channel_port, daemon.node_port, daemon.http_port, n_links)
+        ends = end_count(len(sats), daemon.sat_ports)
+        taken = daemon_blocks(daemon.channel_port, daemon.node_port, daemon.http_port, ends)
         gateway = read_gateway(top.table("gateway"), names, taken, mqtt.enabled)
         radio = read_radio(top.table("radio"), names, taken)
         if uplink_cfg.protocol == USLP and (gateway.enabled or radio.enabled):
@@ -832,28 +835,30 @@ class _Reader:
         t.done()
         return out
 
-    def _daemon(self, t: Table, links: int) -> DaemonSettings:
+    def _daemon(self, t: Table, satellites: int) -> DaemonSettings:
         base = DaemonSettings()
         out = replace(
             base,
             host=t.text("host", base.host, empty=False),
             channel_port=t.integer("channel_port", base.channel_port, 1024, 65535),
             node_port=t.integer("node_port", base.node_port, 1024, 65535),
+            sat_ports=t.integer("sat_ports", base.sat_ports, 1, 4096),
             http_port=t.integer("http_port", base.http_port, 0, 65535),
             status_interval_s=t.number("status_interval_s", base.status_interval_s, 0.1, 3600.0),
             check_source=t.boolean("check_source", base.check_source),
             out_dir=t.text("out_dir", base.out_dir, empty=False),
         )
         t.done()
+        ends = end_count(satellites, out.sat_ports)
         blocks = {
-            "channel_port": (out.channel_port, out.channel_port + links - 1),
-            "node_port": (out.node_port, out.node_port + links - 1),
+            "channel_port": (out.channel_port, out.channel_port + ends - 1),
+            "node_port": (out.node_port, out.node_port + ends - 1),
         }
         if out.http_port:
             blocks["http_port"] = (out.http_port, out.http_port + 3)
         for key, (lo, hi) in blocks.items():
             if hi > 65535:
-                raise t.error(key, f"the {links} links need ports {lo}..{hi}, past 65535")
+                raise t.error(key, f"the {ends} ends need ports {lo}..{hi}, past 65535")
         items = list(blocks.items())
         for i, (ka, (alo, ahi)) in enumerate(items):
             for kb, (blo, bhi) in items[i + 1 :]:
@@ -861,7 +866,8 @@ class _Reader:
                     raise t.error(
                         kb,
                         f"ports {blo}..{bhi} overlap {ka}'s {alo}..{ahi} "
-                        f"({links} links: one port per link in each block)",
+                        f"({ends} ends: the ground and {ends - 1} of satellites, "
+                        "one port per end in each block)",
                     )
         return out
 

@@ -306,6 +306,7 @@ def _load_scenario(path: str | None) -> ScenarioFile:
 
 def _cmd_scenario(args: argparse.Namespace) -> int:
     from linkstack.runtime import scenario
+    from linkstack.runtime.interface_settings import end_count
 
     if args.action == "show":
         if args.file:
@@ -335,10 +336,11 @@ def _cmd_scenario(args: argparse.Namespace) -> int:
     print(f"  model {cfg.backend}; ground {sf.ground.name}, queue {sf.queue_path}")
     mqtt = f"{sf.mqtt.host}:{sf.mqtt.port}" if sf.mqtt.enabled else "off"
     print(f"  mqtt {mqtt}, topics {sf.mqtt.prefix}/{sf.ground.name}/...")
+    ends = end_count(len(sc.satellites), d.sat_ports)
     print(
-        f"  ports: channel {d.channel_port}..{d.channel_port + links - 1}, "
-        f"nodes {d.node_port}..{d.node_port + links - 1} ({links} links), "
-        f"http {d.http_port or 'off'}"
+        f"  ports: channel {d.channel_port}..{d.channel_port + ends - 1}, "
+        f"nodes {d.node_port}..{d.node_port + ends - 1} ({links} links on {ends} ends: "
+        f"the ground, {ends - 1} of satellites), http {d.http_port or 'off'}"
     )
     return 0
 
@@ -562,7 +564,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="Run the emulator as long-lived processes with real sockets: 'channel' "
         "(the links and their physics), 'ground' (mission control, COP-1, the SQLite query "
         "queue, MQTT), 'sat' (satellites and their model), or 'all' in one process. Units "
-        "travel as UDP datagrams on loopback, one port per link. Stops on SIGINT/SIGTERM "
+        "travel as UDP datagrams on loopback, behind a link header, on a few ports (a pair "
+        "per end: the ground, blocks of satellites). Stops on SIGINT/SIGTERM "
         "(captures closed, report.json written by the ground).",
     )
     p.add_argument("role", choices=["ground", "sat", "channel", "all"])

@@ -4,12 +4,14 @@
 
     linkstack wireshark [--scenario FILE] [--install [FOLDER] | --capture-filter]
 
-Between the daemons each unit is one UDP datagram on loopback, on a port of its own
-link (``daemon.channel_port + k`` and ``daemon.node_port + k``:
-:mod:`linkstack.daemon.wire`). The dissector ``wireshark/linkstack.lua`` finds
-linkstack's units on any port by their sync patterns (a heuristic); a *scenario
-file* for Wireshark, made here from a scenario, adds what the units do not say:
-which link each port carries and between which nodes, the names of the spacecraft
+Between the daemons each unit is one UDP datagram on loopback, behind a 4-octet link
+header that names its link, on the ports of its sender's or receiver's end
+(``daemon.channel_port + j`` and ``daemon.node_port + j``: :mod:`linkstack.daemon.wire`).
+The dissector ``wireshark/linkstack.lua`` finds linkstack's units on any port by their
+sync patterns, after a link header if there is one (a heuristic); a *scenario file*
+for Wireshark, made here from a scenario, adds what the units do not say: the ports
+of each end, which link each index names and between which nodes, the names of the
+spacecraft
 ids and of the relay node numbers, the coding of each kind of link (CADU
 lengths, Reed-Solomon check octets, randomization), and, when the scenario turns
 SDLS on, the security associations of each kind of link (SPI, service, the lengths
@@ -43,9 +45,10 @@ if TYPE_CHECKING:
     from linkstack.runtime.scenario import ScenarioFile
     from linkstack.runtime.security import SaSettings
 
-# of the table; the dissector refuses others (SCENARIO_FORMATS there). 2: with "sdls"; the
-# dissector reads a table of format 1 (none) as saying nothing of SDLS
-SCENARIO_FORMAT = 2
+# of the table; the dissector refuses others (SCENARIO_FORMATS there). 3: with "ends" (the
+# daemons' ports are an end's; the link header names the link); 2: with "sdls", a port
+# per link; the dissector reads a table of format 1 (none) as saying nothing of SDLS
+SCENARIO_FORMAT = 3
 DISSECTOR_NAME = "linkstack.lua"
 DISSECTOR = Path(__file__).resolve().parents[2] / "wireshark" / DISSECTOR_NAME
 TSHARK_TIMEOUT_S = 30.0
@@ -55,8 +58,9 @@ TSHARK_TIMEOUT_S = 30.0
 
 
 def scenario_table(settings: ScenarioFile) -> dict[str, Any]:
-    """The table the scenario file holds: the links and their ports (the daemons' port
-    plan), the coding of each kind of link, and the names of relay nodes and SCIDs."""
+    """The table the scenario file holds: the ends and their ports and the links (the
+    daemons' port plan), the coding of each kind of link, and the names of relay nodes
+    and SCIDs."""
     # imported here: the CLI imports this module to build its parser, and the stack
     # takes most of a second to import
     from linkstack.ccsds.coding.chains import CaduCoding  # noqa: PLC0415
@@ -65,7 +69,7 @@ def scenario_table(settings: ScenarioFile) -> dict[str, Any]:
     from linkstack.runtime.site import AOS_FRAME_LEN  # noqa: PLC0415
 
     d = settings.daemon
-    plan = PortPlan(settings.scenario, d.host, d.channel_port, d.node_port)
+    plan = PortPlan.of(settings.scenario, d)
     uplink = settings.emulation.uplink
     names = settings.scenario.satellite_names
 
@@ -94,6 +98,15 @@ def scenario_table(settings: ScenarioFile) -> dict[str, Any]:
         "nodes": {GROUND_NODE: "ground"} | {i + 1: name for i, name in enumerate(names)},
         "scids": {settings.emulation.scid_base + i: name for i, name in enumerate(names)},
         "sdls": sdls_table(uplink),
+        "ends": [
+            {
+                "index": e.index,
+                "name": e.name,
+                "channel_port": e.channel_port,
+                "node_port": e.node_port,
+            }
+            for e in plan.ends
+        ],
         "links": [
             {
                 "index": s.index,
@@ -104,6 +117,7 @@ def scenario_table(settings: ScenarioFile) -> dict[str, Any]:
                 "channel_port": s.channel_port,
                 "node_port": s.node_port,
                 "source_port": s.source_port,
+                "delivered_from": s.delivered_from,
             }
             for s in plan.links
         ],
@@ -141,12 +155,14 @@ def sdls_table(uplink: UplinkConfig) -> dict[str, Any]:
 
 
 def port_ranges(settings: ScenarioFile) -> list[tuple[int, int]]:
-    """The UDP port ranges of the scenario's links (first, last), merged where they touch."""
+    """The UDP port ranges of the daemons' ends (first, last), merged where they touch."""
+    from linkstack.runtime.interface_settings import end_count  # noqa: PLC0415
+
     d = settings.daemon
     sc = settings.scenario
-    count = 2 * len(sc.satellite_names) + 2 * len(sc.isl_pairs)
-    if count == 0:
+    if not sc.satellite_names:
         return []
+    count = end_count(len(sc.satellite_names), d.sat_ports)
     merged: list[tuple[int, int]] = []
     for first in sorted((d.channel_port, d.node_port)):
         last = first + count - 1

@@ -5,10 +5,11 @@
   time order, so that other units come between a unit and its frame record; written
   by the project's writer (linkstack/capture/pcap.py) with the side file.
 - :func:`on_port_plan`: what ``tshark -i lo`` sees of running daemons: each CLTU and
-  CADU on its link's ports of a scenario's port plan (linkstack/daemon/wire.py), sent
-  from the sender's port to ``channel_port + k`` and, ``deliver_s`` later, from
-  there to ``node_port + k``; everything on 127.0.0.1, a pcapng written by scapy; no
-  frame records, no packets, no side file.
+  CADU behind its link's header on the ports of a scenario's port plan
+  (linkstack/daemon/wire.py), sent from the sender's end's node port to its channel
+  port and, ``deliver_s`` later, from the receiver's end's channel port to its node
+  port; everything on 127.0.0.1, a pcapng written by scapy; no frame records, no
+  packets, no side file.
 - :func:`port_per_link`: a recorder's capture with one UDP port per link (a layer's
   base port + the link's number), one view, no names: what a profile's port lists
   (``[ports] cltu = ["47100-47111"]``) are for.
@@ -23,6 +24,7 @@ from scapy.layers.l2 import Ether
 from scapy.packet import Raw
 from scapy.utils import wrpcapng
 
+from linkstack.capture.link_header import link_header
 from linkstack.capture.pcap import PcapCapture, PcapReader
 from linkstack.daemon.wire import LinkSpec, PortPlan
 from linkstack.runtime import scenario as scenario_file
@@ -71,7 +73,7 @@ def on_port_plan(src: Path, dst: Path, settings: ScenarioFile, deliver_s: float 
     """The CLTUs and CADUs of the capture ``src`` on the port plan of ``settings``."""
     reader = PcapReader(src)
     d = settings.daemon
-    plan = PortPlan(settings.scenario, d.host, d.channel_port, d.node_port)
+    plan = PortPlan.of(settings.scenario, d)
     t0 = reader.epoch.timestamp()
     packets = []
     for i, u in enumerate(reader):
@@ -80,13 +82,13 @@ def on_port_plan(src: Path, dst: Path, settings: ScenarioFile, deliver_s: float 
         spec = _spec(plan, u.layer, u.src, u.dst)
         for t_s, sport, dport in (
             (u.t_s, spec.source_port, spec.channel_port),  # into the channel
-            (u.t_s + deliver_s, spec.channel_port, spec.node_port),  # out of it
+            (u.t_s + deliver_s, spec.delivered_from, spec.node_port),  # out of it
         ):
             pkt = (
                 Ether(src="00:00:00:00:00:00", dst="00:00:00:00:00:00")
                 / IP(src="127.0.0.1", dst="127.0.0.1")
                 / UDP(sport=sport, dport=dport)
-                / Raw(u.data)
+                / Raw(link_header(spec.index) + u.data)
             )
             pkt.time = t0 + t_s
             packets.append((t_s, i, pkt))

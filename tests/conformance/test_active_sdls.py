@@ -289,13 +289,15 @@ def test_the_sat_daemon_with_sdls_passes_with_a_profiles_association(sdls_sat, t
     profile.write_text(f'name = "sdls"\nextends = "linkstack"\n{PROFILE_SDLS}')
     settings = scenario_file.load(sdls_sat.scenario)
     d = settings.daemon
-    plan = PortPlan(settings.scenario, d.host, d.channel_port, d.node_port)
+    plan = PortPlan.of(settings.scenario, d)
     sa = settings.emulation.uplink.sdls.uplink.association()
     start = first_counters(sa, LINK, boot_stamp(time.time())).iv
+    up, down = plan.uplink(SATELLITE), plan.downlink(SATELLITE)
     out = conform(
         "--role", "sat", "--profile", str(profile), "--keys", str(keys),
-        "--target", f"udp://127.0.0.1:{plan.uplink(SATELLITE).node_port}",
-        "--listen", str(plan.downlink(SATELLITE).channel_port), "--sdls-counter", str(start),
+        "--target", f"udp://127.0.0.1:{up.node_port}",
+        "--listen", str(down.channel_port), "--sdls-counter", str(start),
+        "--link-header", f"{up.index}:{down.index}",  # the daemons' own framing
         "--rules", "SDLS-*", "--timeout", "10",
     )  # fmt: skip
     assert out.returncode == 0, out.stdout + out.stderr

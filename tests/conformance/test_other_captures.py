@@ -23,6 +23,7 @@ from pathlib import Path
 import pytest
 
 from linkstack.capture.pcap import PORTS, PcapCapture, PcapReader
+from linkstack.capture.reader import LinkPorts
 from linkstack.conformance.passive import broken
 from linkstack.conformance.passive.checker import Report, check_capture
 from linkstack.conformance.passive.report import format_text, junit_tree
@@ -170,13 +171,24 @@ def test_the_port_plan_names_every_link_and_view():
     plan = plan_ports(None)
     d, names = settings.daemon, settings.scenario.satellite_names
     links = 2 * len(names) + 2 * len(settings.scenario.isl_pairs)
-    assert len(plan.ports) == 2 * links
+    ends = 1 + len(names)  # the ground's, and one a satellite (12 < daemon.sat_ports)
+    assert set(plan.ports) == set(range(d.channel_port, d.channel_port + ends)) | set(
+        range(d.node_port, d.node_port + ends)
+    )
+    assert all(isinstance(r, LinkPorts) for r in plan.ports.values())
+    # every link twice: as sent, on its sender's end, and as delivered, on its receiver's
+    roles = [(k, r) for p in plan.ports.values() for k, r in p.links.items()]
+    assert len(roles) == 2 * links and len({k for k, _ in roles}) == links
     first, second = names[0], names[1]
-    assert plan.ports[d.channel_port] == ("cltu", "ground:mcc", f"sat:{first}", "sent")
-    assert plan.ports[d.node_port] == ("cltu", "ground:mcc", f"sat:{first}", "delivered")
-    assert plan.ports[d.channel_port + 1] == ("tm_cadu", f"sat:{first}", "ground:mcc", "sent")
-    assert plan.ports[d.channel_port + 2][:3] == ("cltu", "ground:mcc", f"sat:{second}")
-    assert {r.layer for r in plan.ports.values()} == {"cltu", "tm_cadu", "aos_cadu"}
+    ground_in, ground_out = plan.ports[d.channel_port].links, plan.ports[d.node_port].links
+    assert ground_in[0] == ("cltu", "ground:mcc", f"sat:{first}", "sent")  # link 0
+    assert ground_in[2][:3] == ("cltu", "ground:mcc", f"sat:{second}")
+    assert ground_out[1] == ("tm_cadu", f"sat:{first}", "ground:mcc", "delivered")
+    first_in, first_out = plan.ports[d.node_port + 1].links, plan.ports[d.channel_port + 1].links
+    assert first_in[0] == ("cltu", "ground:mcc", f"sat:{first}", "delivered")
+    assert first_out[1] == ("tm_cadu", f"sat:{first}", "ground:mcc", "sent")
+    assert {r.layer for _, r in roles} == {"cltu", "tm_cadu", "aos_cadu"}
+    assert f"{links} links on {ends} ends" in plan.text
 
 
 def test_the_gateways_frames_are_frame_records_of_their_links(tmp_path):

@@ -16,6 +16,7 @@ import pytest
 
 from channels.link import FixedConditions, Link
 from channels.scenarios import default_scenario
+from linkstack.capture.link_header import link_header
 from linkstack.ccsds.cop1.farm import FarmState
 from linkstack.ccsds.cop1.fop import FopState
 from linkstack.ccsds.spp import PacketType, SpacePacket
@@ -36,28 +37,71 @@ EPOCH = datetime(2026, 1, 1, tzinfo=UTC)
 def test_the_port_plan_numbers_every_link_of_the_default_scenario():
     plan = PortPlan(default_scenario(), "127.0.0.1", 47100, 47400)
     assert len(plan.links) == 48
-    assert plan.uplink("CS-01").channel_port == 47100 and plan.uplink("CS-01").node_port == 47400
-    assert plan.downlink("CS-01").channel_port == 47101
-    assert plan.downlink("CS-12").node_port == 47423
+    # one end per satellite (12 < daemon.sat_ports' 16) and the ground's: 13 pairs
+    assert [e.name for e in plan.ends[:2]] == ["ground", "satellite CS-01"]
+    assert (len(plan.ends), plan.ports) == (13, 26)
+    up, down = plan.uplink("CS-01"), plan.downlink("CS-01")
+    assert (up.index, down.index) == (0, 1)
+    # the ground sends CS-01's CLTUs into the channel's port 47100 from its own 47400;
+    # the channel delivers them to CS-01's 47401 from its port of CS-01's end, 47101
+    assert (up.channel_port, up.source_port, up.node_port, up.delivered_from) == (
+        47100, 47400, 47401, 47101
+    )  # fmt: skip
+    assert (down.channel_port, down.source_port, down.node_port, down.delivered_from) == (
+        47101, 47401, 47400, 47100
+    )  # fmt: skip
+    assert plan.downlink("CS-12").channel_port == 47112
     assert (plan.isl("CS-01", "CS-02").index, plan.isl("CS-02", "CS-01").index) == (24, 25)
-    assert plan.isl("CS-01", "CS-12").channel_port == 47100 + 47  # the ring closes
-    assert len({s.channel_port for s in plan.links} | {s.node_port for s in plan.links}) == 96
-    assert plan.table()[0] == {
+    ring = plan.isl("CS-01", "CS-12")  # the ring closes
+    assert (ring.index, ring.channel_port, ring.node_port) == (47, 47101, 47412)
+    used = {s.channel_port for s in plan.links} | {s.node_port for s in plan.links}
+    assert used == set(range(47100, 47113)) | set(range(47400, 47413))
+    assert plan.table()["links"][0] == {
         "link": "uplink CS-01",
+        "index": 0,
         "kind": "uplink",
         "channel_port": 47100,
-        "node_port": 47400,
-        "source_port": 47401,  # the ground sends CS-01's CLTUs from its downlink's node port
+        "node_port": 47401,
+        "source_port": 47400,
+        "delivered_from": 47101,
     }
-    # a satellite sends from its uplink's node port, down and over laser alike
-    assert plan.downlink("CS-03").source_port == plan.uplink("CS-03").node_port
-    assert plan.isl("CS-03", "CS-04").source_port == plan.uplink("CS-03").node_port
-    assert plan.peer_of_channel(plan.downlink("CS-03")) == plan.uplink("CS-03").node_port
-    assert plan.peer_of_node(plan.downlink("CS-03")) == plan.downlink("CS-03").channel_port
+    assert plan.table()["ends"][3] == {
+        "end": 3, "name": "satellite CS-03", "nodes": ["CS-03"],
+        "channel_port": 47103, "node_port": 47403,
+    }  # fmt: skip
+    # a satellite sends from its end's node port, down and over laser alike
+    cs03 = plan.end_of("CS-03")
+    assert plan.downlink("CS-03").source_port == plan.isl("CS-03", "CS-04").source_port == 47403
+    assert plan.peer_of_channel(cs03) == 47403 and plan.peer_of_node(cs03) == 47103
+    sent = {"downlink CS-03", "isl CS-03->CS-02", "isl CS-03->CS-04"}
+    assert {s.name for s in plan.sent_by(cs03)} == sent
+    received = {"uplink CS-03", "isl CS-02->CS-03", "isl CS-04->CS-03"}
+    assert {s.name for s in plan.received_by(cs03)} == received
     anyone = PortPlan(default_scenario(), "127.0.0.1", 47100, 47400, check_source=False)
-    assert anyone.peer_of_channel(anyone.downlink("CS-03")) is None
+    assert anyone.peer_of_channel(cs03) is None and anyone.peer_of_node(cs03) is None
     with pytest.raises(ConfigError, match="ports"):
-        PortPlan(default_scenario(), "127.0.0.1", 65500, 47400)
+        PortPlan(default_scenario(), "127.0.0.1", 65530, 47400)
+
+
+def test_fewer_sat_ports_put_blocks_of_satellites_on_one_end():
+    plan = PortPlan(default_scenario(), "127.0.0.1", 47100, 47400, sat_ports=5)
+    assert [e.nodes for e in plan.ends] == [
+        ("ground",),
+        ("CS-01", "CS-02", "CS-03"),
+        ("CS-04", "CS-05"),
+        ("CS-06", "CS-07", "CS-08"),
+        ("CS-09", "CS-10"),
+        ("CS-11", "CS-12"),
+    ]
+    assert plan.ends[1].name == "satellites CS-01..CS-03"
+    # a laser link inside a block goes in and out of the same end
+    inside = plan.isl("CS-01", "CS-02")
+    assert (inside.channel_port, inside.source_port, inside.node_port) == (47101, 47401, 47401)
+    assert [e.index for e in plan.ends_of(["CS-12", "CS-02", "CS-03"])] == [1, 5]
+    one = PortPlan(default_scenario(), "127.0.0.1", 47100, 47400, sat_ports=1)
+    assert one.ports == 4 and {s.node_port for s in one.links} == {47400, 47401}
+    with pytest.raises(ConfigError, match="sat_ports"):
+        PortPlan(default_scenario(), "127.0.0.1", 47100, 47400, sat_ports=0)
 
 
 def test_scenario_time_at_the_anchor():
@@ -244,7 +288,7 @@ def test_the_wire_hands_each_unit_the_instant_the_kernel_had_it():
 
         def send(k: int) -> None:
             before = clock.now()
-            tx.sendto(bytes([k]), ("127.0.0.1", port))
+            tx.sendto(link_header(7) + bytes([k]), ("127.0.0.1", port))
             sent[k] = (before, clock.now())  # a test preempted in between: the kernel's is in it
 
         WARMUP = 255  # the warm-up datagram's one octet
@@ -262,12 +306,12 @@ def test_the_wire_hands_each_unit_the_instant_the_kernel_had_it():
 
         await wire.open()
         try:
-            await wire.listen(port, on_unit, "test")
+            await wire.listen(port, {7: (on_unit, None)}, "test")
             # Linux turns stamping on a moment after the first socket asks for it
             # (deferred work); until then a datagram is stamped when it is read. Wait
             # for it: a datagram read 20 ms late must carry an instant 20 ms old.
             for _ in range(100):
-                tx.sendto(bytes([WARMUP]), ("127.0.0.1", port))
+                tx.sendto(link_header(7) + bytes([WARMUP]), ("127.0.0.1", port))
                 time.sleep(0.02)
                 await asyncio.sleep(0.005)
                 if warmup and warmup[-1] >= 0.015:

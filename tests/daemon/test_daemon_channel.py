@@ -33,6 +33,7 @@ import pytest
 
 from channels.constants import SPEED_OF_LIGHT_M_S
 from channels.orbit import StationView
+from linkstack.capture.link_header import link_header, split
 from linkstack.capture.pcap import read_units
 from linkstack.ccsds.coding.chains import CaduTransmitter
 from linkstack.ccsds.coding.cltu import encode_cltu
@@ -51,8 +52,8 @@ LAYER = {"uplink": "cltu", "downlink": "tm_cadu", "isl": "aos_cadu"}
 
 class Ends:
     """The test's side of every link of one channel daemon: a socket to send to the
-    channel ports, and a thread that receives on every node port and keeps each
-    datagram with its link and the monotonic time it was read."""
+    channel ports, and a thread that receives on every end's node port and keeps each
+    unit with its link (from its link header) and the monotonic time it was read."""
 
     def __init__(self, plan: PortPlan) -> None:
         self.plan = plan
@@ -62,13 +63,16 @@ class Ends:
         self._sel = selectors.DefaultSelector()
         self._stop = threading.Event()
         self.by_port: dict[int, socket.socket] = {}
-        for spec in plan.links:
+        # deliveries from another port than the end's channel port, or of a link into
+        # another end: none expected
+        self.wrong: list[tuple[object, bytes]] = []
+        for end in plan.ends:
             s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
             s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
-            s.bind((plan.host, spec.node_port))
+            s.bind((plan.host, end.node_port))
             s.setblocking(False)
-            self._sel.register(s, selectors.EVENT_READ, spec.index)
-            self.by_port[spec.node_port] = s
+            self._sel.register(s, selectors.EVENT_READ, end)
+            self.by_port[end.node_port] = s
         self._thread = threading.Thread(target=self._receive, name="node ports", daemon=True)
         self._thread.start()
 
@@ -77,20 +81,31 @@ class Ends:
             for key, _ in self._sel.select(0.05):
                 while True:
                     try:
-                        data = key.fileobj.recv(65536)
+                        data, addr = key.fileobj.recvfrom(65536)
                     except BlockingIOError:
                         break
                     t = time.monotonic()
+                    k, unit = split(data)
+                    end = key.data
+                    if addr != (self.plan.host, end.channel_port) or (
+                        self.plan.links[k].node_port != end.node_port
+                    ):
+                        self.wrong.append((addr, data))
+                        continue
                     with self._lock:
-                        self.got.append((key.data, t, data))
+                        self.got.append((k, t, unit))
 
-    def send(self, index: int, unit: bytes, *, stranger: bool = False) -> float:
-        """Send ``unit`` on link ``index`` from the link's sender's port (or, as a
+    def send(
+        self, index: int, unit: bytes, *, stranger: bool = False, header: int | None = None
+    ) -> float:
+        """Send ``unit`` on link ``index``, behind its link header (or that of link
+        ``header``; -1: none), from the port of the link's sender's end (or, as a
         ``stranger``, from any other); the monotonic time just before it left."""
         spec = self.plan.links[index]
         sock = self.tx if stranger else self.by_port[spec.source_port]
+        head = b"" if header == -1 else link_header(index if header is None else header)
         t = time.monotonic()
-        sock.sendto(unit, (self.plan.host, spec.channel_port))
+        sock.sendto(head + unit, (self.plan.host, spec.channel_port))
         return t
 
     def received(self, index: int) -> list[tuple[float, bytes]]:
@@ -140,7 +155,7 @@ class ChannelDaemon:
         self.settings = load(r.scenario)
         self.scenario = self.settings.scenario
         d = self.settings.daemon
-        self.plan = PortPlan(self.scenario, d.host, d.channel_port, d.node_port)
+        self.plan = PortPlan.of(self.scenario, d)
         self.status_url = f"http://{d.host}:{d.http_port + 1}"
         self.ends = Ends(self.plan)
         self.proc = r.start("channel")
@@ -149,7 +164,7 @@ class ChannelDaemon:
 
     def ports(self) -> set[int]:
         r = self.run
-        return set(range(r.channel_port, r.channel_port + 2 * len(self.plan.links)))
+        return set(range(r.channel_port, r.channel_port + 2 * len(self.plan.ends)))
 
     def get(self, path: str) -> dict:
         with urllib.request.urlopen(self.status_url + path, timeout=10) as resp:
@@ -414,9 +429,11 @@ def test_injected_loss_and_ber_on_the_uplink(daemons):
 
 
 def test_garbage_and_strangers_are_refused_before_they_take_link_time(daemons):
-    """A flood on one uplink's ingress (random octets from the link's own sender, and
-    well-formed CLTUs from a port that is not the link's sender) takes no link time:
-    each datagram is refused at the socket, counted by port and reason, and a valid
+    """A flood on one uplink's ingress (random octets behind the link's header from the
+    link's own sender, well-formed CLTUs from a port that is not the link's sender,
+    CLTUs without a link header, CLTUs behind the header of a link the port does not
+    carry) takes no link time: each datagram is refused at the socket, counted by port
+    and reason, and a valid
     CLTU sent right after arrives as soon as its serialisation and light time allow,
     not after the flood has been serialised at 256 kbit/s (which would take minutes)."""
     d = daemons.clean
@@ -432,6 +449,12 @@ def test_garbage_and_strangers_are_refused_before_they_take_link_time(daemons):
     strangers = _cltus(rng, 300, 256)
     for unit in strangers:
         d.ends.send(spec.index, unit, stranger=True)
+    bare = _cltus(rng, 50, 256)
+    for unit in bare:
+        d.ends.send(spec.index, unit, header=-1)
+    elsewhere = _cltus(rng, 40, 256)  # a downlink's: not the ground's to send
+    for unit in elsewhere:
+        d.ends.send(spec.index, unit, header=d.plan.downlink(IN_VIEW).index)
     valid = _cltus(rng, 1, em.uplink.tc_max_frame_length)[0]
     sent_at = d.ends.send(spec.index, valid)
     deadline = time.monotonic() + HANG_S
@@ -448,6 +471,8 @@ def test_garbage_and_strangers_are_refused_before_they_take_link_time(daemons):
     shapes = {k: v for k, v in refused.items() if k.startswith("cltu_")}
     assert sum(shapes.values()) == len(garbage), refused  # none of them looks like a CLTU
     assert refused["not_the_peer"] == len(strangers)
+    assert refused["link_header"] == len(bare)
+    assert refused["link_not_here"] == len(elsewhere)
     uplink_before, uplink_after = before["channel"]["uplink"], after["channel"]["uplink"]
     assert uplink_after.get("sent", 0) - uplink_before.get("sent", 0) == 1  # the valid one
 
@@ -473,6 +498,7 @@ def test_sigterm_stops_with_0_and_the_capture_holds_what_was_delivered(daemons):
             (LAYER[d.plan.links[k].kind], data) for k, _, data in d.ends.all_received()
         )
         assert sum(received.values()) == delivered > 0
+        assert not d.ends.wrong, d.ends.wrong[:3]
         captured = list(read_units(d.run.out / "channel.pcap"))
         assert Counter((u.layer, u.data) for u in captured) == received
         # stamped with the scheduled arrival: not after the test read the unit (5 ms

@@ -2,12 +2,13 @@
 
 The channel, sat and ground daemons run as in tests/daemon/test_daemon_processes.py,
 with a real Mosquitto broker. A thread sends datagrams at 10,000 a second to every
-UDP port of the three (the channel's ingress ports and the nodes' ports): random
+UDP port of the three (the channel's ingress ports and the ends' ports): random
 octets of every length, and well-formed units (CLTUs, TM and AOS CADUs, some of them
-with bits flipped) from a port that is no link's peer. Queries asked during the flood
-must be answered with at most a second more than without it, nothing the flood sent
-may change the state of COP-1 (no alert, no resynchronisation), every datagram of it
-is refused and counted, and the daemons' memory stays flat.
+with bits flipped, bare and behind a link header) from a port that is no end's peer.
+Queries asked during the flood must be answered with at most a second more than
+without it, nothing the flood sent may change the state of COP-1 (no alert, no
+resynchronisation), every datagram of it is refused and counted, and the daemons'
+memory stays flat.
 
 The short form runs in ``make test`` (50,000 datagrams); the long form, marked slow,
 sends 1,000,000 (100 s).
@@ -25,9 +26,18 @@ from pathlib import Path
 
 import pytest
 
+from linkstack.capture.link_header import link_header
 from linkstack.ccsds.coding.chains import CaduTransmitter
 from linkstack.ccsds.coding.cltu import encode_cltu
-from tests.daemon.test_daemon_processes import LINKS, Listener, Run, publish_queries, query
+from linkstack.runtime.interface_settings import DEFAULT_SAT_PORTS, end_count
+from tests.daemon.test_daemon_processes import (
+    LINKS,
+    SATELLITES,
+    Listener,
+    Run,
+    publish_queries,
+    query,
+)
 
 RATE_PER_S = 10_000
 EXTRA_DELAY_S = 1.0
@@ -55,11 +65,14 @@ class Flood:
 
     def __init__(self, run: Run, count: int, seed: int = 1) -> None:
         rng = random.Random(seed)
-        self.ports = [run.channel_port + k for k in range(LINKS)]
-        self.ports += [run.node_port + k for k in range(LINKS)]
+        ends = end_count(SATELLITES, DEFAULT_SAT_PORTS)  # the ground's and one a satellite
+        self.ports = [run.channel_port + k for k in range(ends)]
+        self.ports += [run.node_port + k for k in range(ends)]
         cadu = CaduTransmitter(1115)
         shaped = [encode_cltu(rng.randbytes(200), randomize=True) for _ in range(8)]
         shaped += cadu.cadus([rng.randbytes(1115) for _ in range(8)])
+        # as the daemons send them, behind the link header of any link, and bare
+        shaped += [link_header(rng.randrange(LINKS)) + unit for unit in shaped]
         flipped = []
         for unit in shaped:
             damaged = bytearray(unit)

@@ -27,6 +27,7 @@ import socket
 import aiomqtt
 import httpx
 
+from linkstack.capture.link_header import link_header
 from linkstack.capture.network import nodes_path
 from linkstack.capture.reader import read_units
 from linkstack.capture.sdls_view import capture_links, from_uplink
@@ -55,7 +56,7 @@ async def test_forged_replayed_and_spoofed_frames_are_refused_alarmed_and_never_
         )
     settings = scenario_file.load(run.scenario)
     d = settings.daemon
-    plan = PortPlan(settings.scenario, d.host, d.channel_port, d.node_port, check_source=False)
+    plan = PortPlan.of(settings.scenario, d)
     up = settings.emulation.uplink
     scid = settings.emulation.scid_base + list(settings.scenario.satellite_names).index(SATELLITE)
     procs = [run.start(role) for role in ("channel", "sat", "ground")]
@@ -94,14 +95,16 @@ async def test_forged_replayed_and_spoofed_frames_are_refused_alarmed_and_never_
     assert not re.findall(r"[0-9a-fA-F]{64}", side)
     attacker = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     for unit in units:
-        attacker.sendto(unit, ("127.0.0.1", plan.uplink(SATELLITE).node_port))
+        spec = plan.uplink(SATELLITE)  # the link header is no secret
+        attacker.sendto(link_header(spec.index) + unit, ("127.0.0.1", spec.node_port))
     # a forged TM frame, plain, to the ground's downlink port
     mc = TmMasterChannel(TmConfig(frame_length=up.tm_frame_length, scid=scid, ocf=True))
     mc.ocf = bytes(4)
     cadu = CaduTransmitter(up.tm_frame_length, up.cadu_coding).cadu(mc.idle_frame())
     async with aiomqtt.Client("127.0.0.1", broker.port, identifier="alarm-watch") as watch:
         await watch.subscribe(f"{TOPICS.base}/alarm", qos=1)
-        attacker.sendto(cadu, ("127.0.0.1", plan.downlink(SATELLITE).node_port))
+        spec = plan.downlink(SATELLITE)
+        attacker.sendto(link_header(spec.index) + cadu, ("127.0.0.1", spec.node_port))
         async with asyncio.timeout(HANG_S):
             async for message in watch.messages:
                 alarm = json.loads(bytes(message.payload))

@@ -46,6 +46,7 @@ from tests.ports import free_block
 LIVE_FIELDS = [
     "udp.dstport",
     "_ws.col.Protocol",
+    "linkstack.link.index",
     "linkstack.link.kind",
     "linkstack.link.to",
     "linkstack.cltu.start",
@@ -146,10 +147,7 @@ async def test_a_live_capture_of_the_daemons_decodes_at_every_layer_without_deco
     assert sorted(p.name for p in plugins.iterdir()) == sorted(
         ["linkstack.lua", wireshark.scenario_file_name(settings)]
     )
-    links = {}
-    for link in wireshark.scenario_table(settings)["links"]:
-        links[link["channel_port"]] = link
-        links[link["node_port"]] = link
+    links = {link["index"]: link for link in wireshark.scenario_table(settings)["links"]}
 
     pcap = tmp_path / "live.pcapng"
     ids = ["w-direct", "w-relay"]
@@ -173,7 +171,9 @@ async def test_a_live_capture_of_the_daemons_decodes_at_every_layer_without_deco
     del decoded[sentinel]
     assert len(decoded) > 20, "the capture holds the queries' traffic"
     for number, frame in decoded.items():  # every datagram, as sent and as delivered
-        link = links[int(frame["udp.dstport"][0])]
+        link = links[int(frame["linkstack.link.index"][0])]  # from its link header
+        # to the channel's port of its sender's end, or to its receiver's end's port
+        assert int(frame["udp.dstport"][0]) in (link["channel_port"], link["node_port"])
         assert frame["_ws.col.Protocol"] == [UNIT_OF_KIND[link["kind"]]], (number, frame)
         assert frame["linkstack.link.kind"] == [link["kind"]], number
         assert not [m for m in frame["_ws.expert.message"] if "Lua" in m], (number, frame)
@@ -204,7 +204,7 @@ async def test_a_live_capture_of_the_daemons_decodes_at_every_layer_without_deco
     for f in cltus:
         assert f["linkstack.cltu.start"] == ["0xeb90"] and f["linkstack.cltu.refused"] == ["0"]
         assert f["linkstack.tc.fecf.status"] == ["1"]
-        assert f["linkstack.tc.spacecraft"] == [links[int(f["udp.dstport"][0])]["dst"]]
+        assert f["linkstack.tc.spacecraft"] == [links[int(f["linkstack.link.index"][0])]["dst"]]
     assert Counter(v for f in cltus for v in f["linkstack.tc.type"])["AD"] >= 2
     assert {"256", "258"} <= {a for f in cltus for a in f["ccsds.apid"]}  # 0x100, 0x102
     assert carrying(cltus, "q", "w-direct", None)
@@ -213,7 +213,7 @@ async def test_a_live_capture_of_the_daemons_decodes_at_every_layer_without_deco
     tms = of("downlink")
     for f in tms:
         assert f["linkstack.cadu.asm"] == ["0x1acffc1d"] and f["linkstack.tm.fecf.status"] == ["1"]
-        assert f["linkstack.tm.spacecraft"] == [links[int(f["udp.dstport"][0])]["src"]]
+        assert f["linkstack.tm.spacecraft"] == [links[int(f["linkstack.link.index"][0])]["src"]]
     for qid in ids:
         answers = carrying(tms, "a", qid, None)
         assert answers, f"the answer to {qid} went down"
@@ -226,7 +226,7 @@ async def test_a_live_capture_of_the_daemons_decodes_at_every_layer_without_deco
     isl = of("isl")
     for f in isl:
         assert f["linkstack.cadu.asm"] == ["0x1acffc1d"] and f["linkstack.aos.fecf.status"] == ["1"]
-        assert f["linkstack.aos.spacecraft"] == [links[int(f["udp.dstport"][0])]["src"]]
+        assert f["linkstack.aos.spacecraft"] == [links[int(f["linkstack.link.index"][0])]["src"]]
     assert carrying(isl, "q", "w-relay", "ground->CS-10")
     assert carrying(isl, "q", "w-relay", None), "the relayed query's last hop is bare"
     assert carrying(isl, "a", "w-relay", "CS-10->ground")

@@ -78,7 +78,8 @@ def test_show_prints_the_default_and_check_summarises_a_file(capsys, tmp_path):
     assert capsys.readouterr().out == SHIPPED.read_text()
     assert cli_main(["scenario", "check", str(SHIPPED)]) == 0
     out = capsys.readouterr().out
-    assert "ok" in out and "12 satellites" in out and "channel 47100..47147" in out
+    assert "ok" in out and "12 satellites" in out and "channel 47100..47112" in out
+    assert "48 links on 13 ends" in out
 
 
 # -- the shipped default.toml against the defaults (which live in the dataclasses) -----------
@@ -348,8 +349,9 @@ BAD = [
     ("[mqtt]\npassword = 'x'", "mqtt.username", "a password needs a username"),
     ("[ground]\nname = 'a/b'", "ground.name", "MQTT topic level"),
     ("[capture]\nlayers = ['cltu', 'ethernet']", "capture.layers", "unknown layer 'ethernet'"),
-    ("[daemon]\nnode_port = 47120", "daemon.node_port", "overlap channel_port's 47100..47147"),
-    ("[daemon]\nchannel_port = 65500", "daemon.channel_port", "past 65535"),
+    ("[daemon]\nnode_port = 47110", "daemon.node_port", "overlap channel_port's 47100..47112"),
+    ("[daemon]\nsat_ports = 0", "daemon.sat_ports", "must be in 1..4096"),
+    ("[daemon]\nchannel_port = 65530", "daemon.channel_port", "past 65535"),
     (
         "[constellation]\nisl = [['CS-01', 'CS-99']]",
         "constellation.isl[0]",

@@ -1,7 +1,12 @@
 """The benchmarks' helpers: the median and spread of N runs, and the contact bench's
-count of what the search computes. Arithmetic only: speed is never asserted here."""
+count of what the search computes, and the daemon bench's two peers speaking the link
+header. Arithmetic only: speed is never asserted here."""
 
 import io
+import signal
+import subprocess
+import sys
+import time
 
 import numpy as np
 import pytest
@@ -10,6 +15,7 @@ from channels.contacts import SearchCounts, ground_windows, isl_windows
 from channels.scenarios import default_scenario
 from linkstack.tools.bench import contacts
 from linkstack.tools.bench.timing import Result, format_spread, print_table, time_runs
+from tests.ports import free_block
 
 
 def test_result_reports_the_median_run_and_the_spread():
@@ -105,3 +111,28 @@ def test_bench_daemon_lateness_of_a_full_link_is_the_daemons_not_rounding(tmp_pa
     late = bench_daemon.lateness(scenario, [name], sent_at, got, rate_bps, anchor)
     assert late.size == n
     assert np.abs(late).max() < 1e-6
+
+
+def test_bench_daemon_peers_speak_the_link_header(tmp_path):
+    """The bench's sender and receiver (real processes, no daemon between them): each
+    unit goes behind its link's header from the link's own port, and the receiver
+    names it by that header, in order."""
+    base = free_block(3)
+    recv_out, sent_out = tmp_path / "got.npy", tmp_path / "sent.npy"
+    peers = [sys.executable, "-m", "linkstack.tools.bench.daemon_peers"]
+    receiver = subprocess.Popen(
+        [*peers, "receive", str(recv_out), str(base)], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert receiver.stdout is not None and receiver.stdout.readline().strip() == "ready"
+        links = (f"{base}:{base + 1}:3", f"{base}:{base + 2}:7")  # two links to one port
+        subprocess.run([*peers, "send", str(sent_out), "200", "0.1", *links], check=True)
+        time.sleep(0.3)
+    finally:
+        receiver.send_signal(signal.SIGTERM)
+        receiver.wait(30)
+    sent, got = np.load(sent_out), np.load(recv_out)
+    assert sent.shape == (2, 20)
+    for link in (3, 7):
+        assert got[got[:, 0] == link, 1].tolist() == list(range(20))
+    assert len(got) == 40

@@ -24,6 +24,7 @@ from scapy.layers.inet import IP, UDP
 from scapy.layers.l2 import Ether
 from scapy.utils import wrpcap
 
+from linkstack.capture.link_header import link_header
 from linkstack.capture.pcap import PcapCapture
 from linkstack.ccsds.aos import AosConfig, AosMasterChannel
 from linkstack.ccsds.coding.chains import (
@@ -95,11 +96,20 @@ def test_the_scenario_table_is_the_daemons_port_plan_and_coding(odd):
     table = wireshark.scenario_table(odd)
     sc = odd.scenario
     assert sc.satellite_names == ODD_NAMES
-    plan = PortPlan(sc, odd.daemon.host, odd.daemon.channel_port, odd.daemon.node_port)
+    plan = PortPlan.of(sc, odd.daemon)
     keys = ("index", "kind", "name", "src", "dst", "channel_port", "node_port", "source_port")
     assert [tuple(row[k] for k in keys) for row in table["links"]] == [
         (s.index, s.kind, s.name, s.src, s.dst, s.channel_port, s.node_port, s.source_port)
         for s in plan.links
+    ]
+    assert [row["delivered_from"] for row in table["links"]] == [
+        s.delivered_from for s in plan.links
+    ]
+    # the ground's end and one a satellite: the ports every datagram goes to
+    assert [(e["index"], e["name"], e["channel_port"], e["node_port"]) for e in table["ends"]] == [
+        (0, "ground", 47700, 47706),
+        (1, f"satellite {ODD_NAMES[0]}", 47701, 47707),
+        (2, f"satellite {ODD_NAMES[1]}", 47702, 47708),
     ]
     assert [row["kind"] for row in table["links"]] == ["uplink", "downlink"] * 2 + ["isl"] * 2
     assert table["nodes"] == {0: "ground", 1: ODD_NAMES[0], 2: ODD_NAMES[1]}
@@ -119,7 +129,9 @@ def test_the_scenario_table_is_the_daemons_port_plan_and_coding(odd):
     aos = CaduTransmitter(1115).cadu(bytes(1115))
     assert table["coding"]["isl"]["cadu_length"] == len(aos) == 1279
     assert table["coding"]["uplink"] == {"unit": "cltu", "randomized": False}
-    assert wireshark.capture_filter(odd) == "udp and (portrange 47700-47711)"  # merged
+    assert wireshark.capture_filter(odd) == (
+        "udp and (portrange 47700-47702 or portrange 47706-47708)"
+    )
     assert table["sdls"] == {"enabled": False}
 
 
@@ -169,14 +181,14 @@ def test_the_scenario_table_carries_the_sdls_associations_and_no_key(tmp_path):
         row = table[kind]["sas"][0]
         assert 2 + row["iv_len"] + row["sn_len"] + row["pad_len"] + row["mac_len"] == sa.overhead
     text = wireshark.scenario_lua(settings)
-    assert "format = 2," in text and "key" not in text.split("local scenario = ")[1]
+    assert "format = 3," in text and "key" not in text.split("local scenario = ")[1]
 
 
 def test_capture_filters_and_file_names():
     default = scenario_file.load_default()
-    assert wireshark.port_ranges(default) == [(47100, 47147), (47400, 47447)]
+    assert wireshark.port_ranges(default) == [(47100, 47112), (47400, 47412)]
     assert wireshark.capture_filter(default) == (
-        "udp and (portrange 47100-47147 or portrange 47400-47447)"
+        "udp and (portrange 47100-47112 or portrange 47400-47412)"
     )
     assert wireshark.scenario_file_name(default) == "linkstack-scenario-default.lua"
 
@@ -198,7 +210,7 @@ def test_the_command_prints_installs_and_refuses_clearly(odd, tmp_path, capsys):
     assert printed.startswith("-- linkstack scenario 'odd one' for Wireshark: 6 links")
     assert "local scenario = {" in printed and "linkstack_add_scenario" in printed
     assert linkstack_main(["wireshark", "--scenario", source, "--capture-filter"]) == 0
-    assert capsys.readouterr().out == "udp and (portrange 47700-47711)\n"
+    assert capsys.readouterr().out == "udp and (portrange 47700-47702 or portrange 47706-47708)\n"
 
     folder = tmp_path / "plugins" / "deep"
     assert linkstack_main(["wireshark", "--scenario", source, "--install", str(folder)]) == 0
@@ -268,6 +280,7 @@ def _packet(apid: int, data: bytes, kind: PacketType = PacketType.TM) -> bytes:
 UNIT_FIELDS = [
     "_ws.col.Protocol",
     "linkstack.link.name",
+    "linkstack.link.index",
     "linkstack.link.from",
     "linkstack.link.to",
     "linkstack.tc.spacecraft",
@@ -309,10 +322,13 @@ def test_a_scenario_file_names_the_links_nodes_and_spacecraft(odd, tmp_path, hom
     _datagrams(
         pcap,
         [
-            (up0["source_port"], up0["channel_port"], cltu),  # ground -> channel
-            (up0["channel_port"], up0["node_port"], cltu),  # channel -> satellite
-            (down1["source_port"], down1["channel_port"], tm),
-            (isl01["source_port"], isl01["channel_port"], aos),
+            (up0["source_port"], up0["channel_port"], link_header(up0["index"]) + cltu),
+            (up0["delivered_from"], up0["node_port"], link_header(up0["index"]) + cltu),
+            (down1["source_port"], down1["channel_port"], link_header(down1["index"]) + tm),
+            (isl01["source_port"], isl01["channel_port"], link_header(isl01["index"]) + aos),
+            # on a port of the daemons: no link header, or a link the scenario lacks
+            (up0["source_port"], up0["channel_port"], cltu),
+            (up0["source_port"], up0["channel_port"], link_header(99) + cltu),
         ],
     )
     script = tmp_path / wireshark.scenario_file_name(odd)
@@ -326,9 +342,17 @@ def test_a_scenario_file_names_the_links_nodes_and_spacecraft(odd, tmp_path, hom
         ["CLTU"],
         ["TM CADU"],
         ["AOS CADU"],
+        ["linkstack"],
+        ["CLTU"],
     ]
-    sent_up, delivered_up, tm_f, aos_f = got.values()
+    sent_up, delivered_up, tm_f, aos_f, bare, unknown = got.values()
     assert sent_up["linkstack.link.name"] == [f"uplink {ODD_NAMES[0]}"]
+    assert sent_up["linkstack.link.index"] == [str(up0["index"])]  # from its header
+    assert tm_f["linkstack.link.index"] == [str(down1["index"])]
+    assert bare["linkstack.link.name"] == [] and bare["linkstack.msg.type"] == []
+    # a link the scenario does not name: its number, and the unit found by its content
+    assert unknown["linkstack.link.index"] == ["99"] and unknown["linkstack.link.name"] == []
+    assert unknown["linkstack.tc.spacecraft"] == [ODD_NAMES[0]]
     assert (sent_up["linkstack.link.from"], sent_up["linkstack.link.to"]) == (
         ["ground"],
         ["channel"],
@@ -349,12 +373,36 @@ def test_a_scenario_file_names_the_links_nodes_and_spacecraft(odd, tmp_path, hom
     assert aos_f["linkstack.relay.src_name"] == [ODD_NAMES[1]]
     assert aos_f["linkstack.relay.dst_name"] == ["ground"]
     assert aos_f["linkstack.msg.type"] == ["a"]
-    assert all(f["_ws.expert.message"] == [] for f in got.values())
+    assert [f["_ws.expert.message"] for f in got.values()][:5] == [[]] * 5
+    # the same TC frame a third time: FARM-1's reading, not the link header's
+    assert "N(S) out of sequence" in unknown["_ws.expert.message"][0]
+
+
+def test_the_heuristic_skips_a_link_header_and_a_scenario_names_its_link(odd, tmp_path, home):
+    """Units behind the daemons' link header on ports no scenario claims: the heuristic
+    finds them past the header and shows the link's number; with the scenario loaded,
+    a link of that number and kind is named (not one of another kind)."""
+    tc = TcVirtualChannel(TcConfig(scid=100), 0).frames([_packet(0x57, bytes(30), PacketType.TC)])
+    cltu = CltuTransmitter(CltuCoding(randomize=False)).cltu(tc[0].pack())
+    pcap = tmp_path / "headed.pcap"
+    # link 0 is the odd scenario's first uplink; link 1 a downlink, so no CLTU's
+    _datagrams(pcap, [(41000, 41001, link_header(0) + cltu), (41000, 41001, link_header(1) + cltu)])
+    fields = ["_ws.col.Protocol", "linkstack.link.index", "linkstack.link.name"]
+    alone = json_fields(pcap, fields, "-X", f"lua_script:{LUA}", home=home)
+    assert [f["_ws.col.Protocol"] for f in alone.values()] == [["CLTU"], ["CLTU"]]
+    assert [f["linkstack.link.index"] for f in alone.values()] == [["0"], ["1"]]
+    assert all(f["linkstack.link.name"] == [] for f in alone.values())
+    script = tmp_path / "odd.lua"
+    script.write_text(wireshark.scenario_lua(odd))
+    named = json_fields(
+        pcap, fields, "-X", f"lua_script:{LUA}", "-X", f"lua_script:{script}", home=home
+    )
+    assert [f["linkstack.link.name"] for f in named.values()] == [[f"uplink {ODD_NAMES[0]}"], []]
 
 
 def test_a_scenario_file_of_another_format_is_refused_by_name(odd, tmp_path, home):
     script = tmp_path / "old.lua"
-    script.write_text(wireshark.scenario_lua(odd).replace("format = 2,", "format = 99,", 1))
+    script.write_text(wireshark.scenario_lua(odd).replace("format = 3,", "format = 99,", 1))
     pcap = tmp_path / "empty.pcap"
     _datagrams(pcap, [(1, 2, b"x")])
     exe = shutil.which("tshark")
@@ -367,7 +415,7 @@ def test_a_scenario_file_of_another_format_is_refused_by_name(odd, tmp_path, hom
         timeout=120,
         check=False,
     )
-    assert "reads scenario files of formats 1 and 2; this one is of format 99" in proc.stderr
+    assert "reads scenario files of formats 1 to 3; this one is of format 99" in proc.stderr
 
 
 # -- the heuristic: linkstack's units on any port, nothing else ----------------------------------
@@ -633,8 +681,8 @@ def test_junk_on_a_scenarios_ports_and_anywhere_never_breaks_the_dissector(odd, 
     tm = CaduTransmitter(1115).cadu(_tm_frame(TmConfig(scid=64), [_packet(ANSWER_APID, b"x")]))
     tc = TcVirtualChannel(TcConfig(scid=64), 0).frames([_packet(QUERY_APID, b"\xa0")])
     units = [tm, CltuTransmitter().cltu(tc[0].pack())]
-    ports = [p for row in wireshark.scenario_table(odd)["links"]
-             for p in (row["channel_port"], row["node_port"])]  # fmt: skip
+    table = wireshark.scenario_table(odd)
+    ports = [p for row in table["ends"] for p in (row["channel_port"], row["node_port"])]
     items = []
     for i in range(600):
         unit = bytearray(rng.choice(units))
@@ -648,7 +696,8 @@ def test_junk_on_a_scenarios_ports_and_anywhere_never_breaks_the_dissector(odd, 
                 unit[rng.randrange(len(unit))] ^= 1 << rng.randrange(8)
         elif how == 3:
             unit[4:] = rng.randbytes(len(unit) - 4)  # a sync pattern and noise
-        items.append((40000 + i, rng.choice([*ports, 47150, 47350]), bytes(unit)))
+        head = rng.choice([b"", b"L", link_header(rng.randrange(8)), link_header(0)[:3]])
+        items.append((40000 + i, rng.choice([*ports, 47150, 47350]), head + bytes(unit)))
     pcap = tmp_path / "junk-on-ports.pcap"
     _datagrams(pcap, items)
     script = tmp_path / "odd.lua"

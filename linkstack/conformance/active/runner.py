@@ -105,6 +105,9 @@ class ActiveConfig:
     # the port to send from, as the endpoint's real peer does (a scenario's port plan:
     # the daemons take a link's units only from its peer); None: any
     source_port: int | None = None
+    # the daemons' link header (a scenario's port plan): the link index of the units it
+    # sends, and of those it takes (others on the port are not its); None: bare units
+    links: tuple[int, int] | None = None
     # sat role: SDLS on the TC channel under test (its SA and keys); None: frames plain
     sdls: TcSecurity | None = None
 

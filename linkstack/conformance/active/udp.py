@@ -5,18 +5,22 @@ One unit is one UDP datagram, as between the project's daemons
 on ``--listen`` for what the endpoint sends:
 
 - ``--role sat``: the target is the spacecraft's uplink port (where the channel daemon
-  delivers CLTUs: ``daemon.node_port + k`` of its uplink), and the tester listens
-  where the spacecraft sends its TM CADUs (``daemon.channel_port + k`` of its
-  downlink): the tester stands in for the channel daemon and the ground.
-- ``--role ground``: the target is the ground's downlink port for one spacecraft
-  (``daemon.node_port + k`` of the downlink), and the tester listens where the ground
-  sends its CLTUs (``daemon.channel_port + k`` of the uplink).
+  delivers CLTUs: ``daemon.node_port + j`` of the satellite's end ``j``), and the
+  tester listens where the spacecraft sends its TM CADUs (``daemon.channel_port + j``):
+  the tester stands in for the channel daemon and the ground.
+- ``--role ground``: the target is the ground's port (``daemon.node_port``, end 0),
+  and the tester listens where the ground sends its CLTUs (``daemon.channel_port``).
 
 With ``--scenario FILE`` (and ``--satellite NAME``, default the first), both ports, the
 SCID, FARM-1's window, the CLCW interval and the coding come from the scenario's port
-plan and settings; ``--target``, ``--listen`` and ``--scid`` override them. Without a
-scenario the profile (``--profile``) gives the coding and frames, ``--listen`` is
-needed, and the sat role learns the SCID from the spacecraft's TM frames.
+plan and settings; ``--target``, ``--listen`` and ``--scid`` override them. The tester
+then speaks as the channel daemon does: from the channel's port of that end (it sends
+and listens on the one socket), each unit behind the link header of its link, and it
+takes only the units of the link under test (the port carries the end's other links
+too). Without a scenario the units are bare (``--link-header SENT:TAKEN`` puts the
+daemons' header on them), the profile (``--profile``) gives the
+coding and frames, ``--listen`` is needed, and the sat role learns the SCID from the
+spacecraft's TM frames.
 
 SDLS (sat role): with a scenario whose ``[sdls]`` is enabled, the tester protects its TC
 frames with the uplink's security association and the key file (``--keys``, default
@@ -38,6 +42,12 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from linkstack.capture.link_header import (
+    LINK_HEADER_LEN,
+    MAX_LINK_INDEX,
+    link_header,
+    link_of,
+)
 from linkstack.ccsds.coding.chains import CaduCoding
 from linkstack.ccsds.coding.cltu import DecodeMode
 from linkstack.conformance.active.runner import (
@@ -92,6 +102,22 @@ def _host_port(text: str, option: str, default_host: str | None) -> tuple[str, i
     if not 1 <= number <= 65535:
         raise ConfigError("active", option, f"the port must be 1..65535, got {number}")
     return host, number
+
+
+def parse_link_header(text: str) -> tuple[int, int]:
+    """``SENT:TAKEN`` -> (SENT, TAKEN), the link indices of ``--link-header``."""
+    sent, sep, taken = text.partition(":")
+    try:
+        if not sep:
+            raise ValueError
+        pair = (int(sent, 0), int(taken, 0))
+    except ValueError:
+        raise ConfigError(
+            "active", "--link-header", f"must be SENT:TAKEN, two link indices, got {text!r}"
+        ) from None
+    if not all(0 <= k <= MAX_LINK_INDEX for k in pair):
+        raise ConfigError("active", "--link-header", f"link indices are 0..{MAX_LINK_INDEX}")
+    return pair
 
 
 def _url(addr: tuple[str, int]) -> str:
@@ -161,6 +187,8 @@ def build_config(
         if value is not None and not 0 <= value <= hi:
             raise ConfigError("active", option, f"must be 0..{hi}, got {value}")
     cfg = replace(cfg, timeout_s=args.timeout)
+    if args.link_header:
+        cfg = replace(cfg, links=parse_link_header(args.link_header))
     if args.scid is not None:
         cfg = replace(cfg, scid=args.scid)
         notes.append(f"spacecraft {args.scid:#x} (--scid)")
@@ -210,20 +238,22 @@ def _from_scenario(
             "active", "--satellite", f"no satellite {name!r} in {settings.name} ({names[0]}...)"
         )
     d = settings.daemon
-    plan = PortPlan(sc, d.host, d.channel_port, d.node_port)
+    plan = PortPlan.of(sc, d)
     up, down = plan.uplink(name), plan.downlink(name)
     emu = settings.emulation
     link = emu.uplink
-    # the tester stands in for the channel: it sends from the channel's port of the link
+    # the tester stands in for the channel: it sends from, and listens on, the
+    # channel's port of the end under test
     if role == SAT:
         target, listen = (d.host, up.node_port), (d.host, down.channel_port)
-        source = up.channel_port
+        source, links = up.delivered_from, (up.index, down.index)
     else:
         target, listen = (d.host, down.node_port), (d.host, up.channel_port)
-        source = down.channel_port
+        source, links = down.delivered_from, (down.index, up.index)
     cfg = replace(
         cfg,
         source_port=source,
+        links=links,
         scid=emu.scid_base + names.index(name),
         vcid=link.vcid,
         map_id=link.map_id,
@@ -236,8 +266,8 @@ def _from_scenario(
     )
     notes = [
         f"scenario {settings.source}, satellite {name} (SCID {cfg.scid:#x}): "
-        f"{up.name} node port {up.node_port} and channel port {up.channel_port}, "
-        f"{down.name} node port {down.node_port} and channel port {down.channel_port}"
+        f"{up.name} (link {up.index}) node port {up.node_port}, "
+        f"{down.name} (link {down.index}) channel port {down.channel_port}"
     ]
     sdls = None
     if link.sdls.enabled:
@@ -348,6 +378,14 @@ class _Tx(asyncio.DatagramProtocol):
             self.driver.send_errors += 1
 
 
+class _Both(_Tx):
+    """One socket that listens and sends (connected to the target: it takes only the
+    target's datagrams, as the channel daemon's port takes only its peer's)."""
+
+    def datagram_received(self, data: bytes, addr: object) -> None:
+        self.driver._on_unit(data)
+
+
 class UdpDriver:
     """Carries a case's actions out over UDP (see the module docstring)."""
 
@@ -359,6 +397,10 @@ class UdpDriver:
         self.beacons = 0
         self.refused = 0
         self.send_errors = 0
+        self.other_links = 0  # datagrams of the port's other links (or no link header)
+        links = ctx.config.links
+        self._header = link_header(links[0]) if links is not None else b""
+        self._takes = links[1] if links is not None else None
         self._rx: asyncio.DatagramTransport | None = None
         self._tx: asyncio.DatagramTransport | None = None
         self._beacon: asyncio.Task[None] | None = None
@@ -369,6 +411,25 @@ class UdpDriver:
     async def open(self) -> None:
         loop = self._loop = asyncio.get_running_loop()
         self._t0 = loop.time()
+        source = self.ctx.config.source_port
+        if source == self.listen[1]:  # a scenario's plan: one port to send and listen
+            try:
+                self._tx, _ = await loop.create_datagram_endpoint(
+                    lambda: _Both(self),
+                    local_addr=self.listen,
+                    remote_addr=self.target,
+                    family=socket.AF_INET,
+                )
+            except OSError as exc:
+                raise ConfigError(
+                    "active",
+                    "--listen",
+                    f"cannot listen on {_url(self.listen)} and send to {_url(self.target)}: "
+                    f"{exc.strerror or exc} (another process, a channel daemon perhaps, has "
+                    "that port?)",
+                ) from None
+            self._start_beacons(loop)
+            return
         try:
             self._rx, _ = await loop.create_datagram_endpoint(
                 lambda: _Rx(self), local_addr=self.listen, family=socket.AF_INET
@@ -381,7 +442,6 @@ class UdpDriver:
                 "process, a channel daemon perhaps, has that port?)",
             ) from None
         try:
-            source = self.ctx.config.source_port
             self._tx, _ = await loop.create_datagram_endpoint(
                 lambda: _Tx(self),
                 remote_addr=self.target,
@@ -393,6 +453,9 @@ class UdpDriver:
             raise ConfigError(
                 "active", "--target", f"cannot send to {_url(self.target)}: {exc.strerror or exc}"
             ) from None
+        self._start_beacons(loop)
+
+    def _start_beacons(self, loop: asyncio.AbstractEventLoop) -> None:
         interval = self.ctx.beacon_interval_s
         if interval:
             self._beacon = loop.create_task(self._beacons(interval), name="beacon")
@@ -411,6 +474,11 @@ class UdpDriver:
         return self._loop.time() - self._t0
 
     def _on_unit(self, data: bytes) -> None:
+        if self._takes is not None:  # behind a link header: the link under test only
+            if link_of(data) != self._takes:
+                self.other_links += 1
+                return
+            data = data[LINK_HEADER_LEN:]
         t = self.now()
         self.ctx.t_s = t
         self.ctx.observe(data, t)
@@ -418,7 +486,7 @@ class UdpDriver:
 
     def _transmit(self, unit: bytes) -> None:
         if self._tx is not None and not self._tx.is_closing():
-            self._tx.sendto(unit)
+            self._tx.sendto(self._header + unit)
 
     async def _beacons(self, interval: float) -> None:
         while True:

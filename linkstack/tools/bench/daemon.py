@@ -1,8 +1,9 @@
 """``linkstack bench daemon``: the channel daemon in real time, as real processes.
 
 Three processes on loopback: a sender (:mod:`.daemon_peers`) that hands CADUs to
-the channel daemon's downlink ingress ports at a fixed rate, ``linkstack daemon
-channel`` itself, and a receiver on the receivers' ports. The scenario puts a
+the channel daemon's ingress ports of the satellites' ends at a fixed rate, each behind
+its downlink's link header, ``linkstack daemon channel`` itself, and a receiver on the
+ground's port. The scenario puts a
 ground station under each satellite at the middle of the run, so that every
 downlink is up and locked the whole time and the only losses are the daemon's.
 
@@ -47,7 +48,7 @@ import numpy as np
 from channels.geometry import C_MPS, ecef_to_geodetic
 from channels.orbit import StationView
 from channels.scenarios import default_scenario
-from linkstack.daemon.wire import PortPlan
+from linkstack.daemon.wire import GROUND, PortPlan
 from linkstack.runtime import scenario as scenario_file
 from linkstack.runtime.clock import new_wall_loop
 from linkstack.tools.bench.processes import free_ports
@@ -143,9 +144,9 @@ def run_case(
     node_port = channel_port + 64
     sc_path.write_text(scenario_text(n_links, rate_bps, (channel_port, node_port), mid_t_s))
     settings = scenario_file.load(sc_path)
-    plan = PortPlan(settings.scenario, "127.0.0.1", channel_port, node_port)
+    plan = PortPlan.of(settings.scenario, settings.daemon)
     names = list(settings.scenario.satellite_names[:n_links])
-    downs = [plan.downlink(name) for name in names]
+    downs = [plan.downlink(name) for name in names]  # each from an end of its own
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     py = [sys.executable]
     anchor_unix_s = time.time() + 4.0  # the scenario is at START_T_S then
@@ -158,7 +159,7 @@ def run_case(
     recv_out, sent_out = work / "received.npy", work / "sent.npy"
     receiver = subprocess.Popen(
         [*_pinned(0), *py, "-m", "linkstack.tools.bench.daemon_peers", "receive",
-         str(recv_out), *(str(d.node_port) for d in downs)],
+         str(recv_out), str(plan.end_of(GROUND).node_port)],
         stdout=subprocess.PIPE, text=True, env=env,
     )  # fmt: skip
     try:
@@ -169,7 +170,7 @@ def run_case(
         subprocess.run(
             [*_pinned(0), *py, "-m", "linkstack.tools.bench.daemon_peers", "send",
              str(sent_out), f"{rate_per_s!r}", f"{seconds!r}",
-             *(f"{d.channel_port}:{d.source_port}" for d in downs)],
+             *(f"{d.channel_port}:{d.source_port}:{d.index}" for d in downs)],
             check=True, env=env,
         )  # fmt: skip
         time.sleep(0.5)  # the last units in flight
@@ -183,6 +184,8 @@ def run_case(
         raise RuntimeError(f"bench daemon: the channel daemon exited {channel.returncode}:\n{err}")
     sent_at = np.load(sent_out)
     got = np.load(recv_out)
+    # the receiver names each unit's link by its index in the plan: here, by its place
+    got[:, 0] = np.searchsorted([d.index for d in downs], got[:, 0])
     late = lateness(settings.scenario, names, sent_at, got, rate_bps, anchor_unix_s)
     return DaemonRun(case, n_links, rate_per_s, seconds, sent_at.size, len(got), late, cpu_s)
 

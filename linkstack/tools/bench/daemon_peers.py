@@ -1,8 +1,9 @@
 """The two ends of ``linkstack bench daemon``, each a process of its own.
 
 ``send``: CADUs to the channel daemon's ingress ports, each link at a given rate, for
-a given time, each from the port the link's real sender uses (the daemon takes a
-link's units from its peer only); every datagram's sequence number and the instant
+a given time, each behind its link's header and from the port the link's real sender
+uses (the daemon takes an end's units from its peer only; each link here has an end of
+its own); every datagram's sequence number and the instant
 it reached the channel are written to a file: the kernel's transmit stamp
 (``SO_TIMESTAMPING``, software; on loopback it is taken as the datagram is handed to
 the receiving socket, a microsecond or two before the channel daemon's own stamp),
@@ -12,11 +13,12 @@ and on a link loaded to its full rate a unit that really left late delays every
 unit after it (the transmitter cannot catch up), which is not the daemon's doing.
 
 ``receive``: the channel's deliveries on the receivers' ports until told to stop
-(SIGTERM); every datagram's link, sequence number and the kernel's arrival stamp
+(SIGTERM); every datagram's link (the index in its link header), sequence number and
+the kernel's arrival stamp
 (``SO_TIMESTAMPNS``, so that this process's own scheduling does not count) are
 written to a file. Both files are numpy arrays.
 
-    python -m linkstack.tools.bench.daemon_peers send OUT RATE SECONDS PORT:FROM [...]
+    python -m linkstack.tools.bench.daemon_peers send OUT RATE SECONDS PORT:FROM:LINK [...]
     python -m linkstack.tools.bench.daemon_peers receive OUT PORT [PORT ...]
 """
 
@@ -32,6 +34,7 @@ from pathlib import Path
 
 import numpy as np
 
+from linkstack.capture.link_header import LINK_HEADER_LEN, link_header, link_of
 from linkstack.ccsds.coding.chains import CaduTransmitter
 from linkstack.ccsds.tm import TmConfig, TmMasterChannel
 from linkstack.runtime.clock import TIMER_SLACK_NS, set_timer_slack
@@ -55,16 +58,19 @@ def cadu_template() -> bytes:
     return CaduTransmitter(1115).cadu(mc.idle_frame())
 
 
-def send(out: Path, rate_per_s: float, seconds: float, ports: list[tuple[int, int]]) -> None:
+def send(out: Path, rate_per_s: float, seconds: float, ports: list[tuple[int, int, int]]) -> None:
     template = bytearray(cadu_template())
+    if len({source for _, source, _ in ports}) < len(ports):
+        raise SystemExit("daemon_peers send: each link needs a source port of its own")
+    headers = [link_header(link) for _, _, link in ports]
     socks = []
-    for _, source in ports:
+    for _, source, _ in ports:
         sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4 << 20)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 8 << 20)  # room for the stamps
         sock.bind((HOST, source))
         socks.append(sock)
-    addrs = [(HOST, port) for port, _ in ports]
+    addrs = [(HOST, port) for port, _, _ in ports]
     n = int(rate_per_s * seconds)
     interval = 1.0 / rate_per_s
     sent_at = np.zeros((len(ports), n))
@@ -88,7 +94,7 @@ def send(out: Path, rate_per_s: float, seconds: float, ports: list[tuple[int, in
             # the instant before the call, kept where the kernel gives no stamp: a
             # unit is never counted as sent later than it was
             sent_at[i, k] = time.time()
-            socks[i].sendto(unit, addr)
+            socks[i].sendmsg([headers[i], unit], [], 0, addr)
     time.sleep(0.01)
     for i, sock in enumerate(socks):
         if stamped[i]:
@@ -133,6 +139,7 @@ def _read_stamps(sock: socket.socket, sent_at: np.ndarray) -> int:
 
 
 def receive(out: Path, ports: list[int]) -> None:
+    """Every delivery on ``ports``: (link index, sequence number, arrival stamp)."""
     stop = False
 
     def on_term(*_: object) -> None:
@@ -141,18 +148,18 @@ def receive(out: Path, ports: list[int]) -> None:
 
     signal.signal(signal.SIGTERM, on_term)
     sel = selectors.SelectSelector()
-    for i, port in enumerate(ports):
+    for port in ports:
         sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 8 << 20)
         sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
         sock.bind((HOST, port))
         sock.setblocking(False)
-        sel.register(sock, selectors.EVENT_READ, i)
+        sel.register(sock, selectors.EVENT_READ)
     rows: list[tuple[int, int, float]] = []
     print("ready", flush=True)
     while not stop:
         for key, _ in sel.select(0.05):
-            ready, link = key.fileobj, key.data
+            ready = key.fileobj
             assert isinstance(ready, socket.socket)
             sock = ready
             while True:
@@ -165,7 +172,10 @@ def receive(out: Path, ports: list[int]) -> None:
                     if level == socket.SOL_SOCKET and kind == SO_TIMESTAMPNS:
                         sec, nsec = _TIMESTAMP.unpack(blob[: _TIMESTAMP.size])
                         stamp = sec + nsec * 1e-9
-                rows.append((link, SEQ.unpack_from(data, SEQ_AT)[0], stamp))
+                link = link_of(data)
+                if link is None:  # not the channel's: no unit of the bench
+                    continue
+                rows.append((link, SEQ.unpack_from(data, LINK_HEADER_LEN + SEQ_AT)[0], stamp))
     np.save(out, np.array(rows, dtype=float).reshape(-1, 3))
 
 
@@ -173,8 +183,8 @@ def main(argv: list[str]) -> int:
     role, out = argv[0], Path(argv[1])
     set_timer_slack(TIMER_SLACK_NS)  # sleeps to tens of microseconds
     if role == "send":
-        pairs = [tuple(int(x) for x in p.split(":")) for p in argv[4:]]
-        send(out, float(argv[2]), float(argv[3]), [(a, b) for a, b in pairs])
+        triples = [tuple(int(x) for x in p.split(":")) for p in argv[4:]]
+        send(out, float(argv[2]), float(argv[3]), [(a, b, c) for a, b, c in triples])
     elif role == "receive":
         receive(out, [int(p) for p in argv[2:]])
     else:
