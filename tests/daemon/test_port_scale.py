@@ -6,8 +6,8 @@ satellites and 720 links open one UDP socket per end (17 and 1), where a port pe
 link and end would have taken 720 each, near what ``select()`` can wait on (``daemon
 all``: 1,440, past it); sat daemons that share the
 constellation each run whole ends, and one that would share an end is refused at
-start with the port and the key to change. (The planned constellation itself cannot
-run as daemons yet: its SCIDs do not fit AOS's 8 bits.)
+start with the port and the key to change. (The planned constellation itself does not
+run here: its daemons would make this a benchmark, and its SCIDs need USLP.)
 """
 
 from __future__ import annotations
