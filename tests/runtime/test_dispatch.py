@@ -25,9 +25,11 @@ NO_CONTACT_T_S = 1000.0  # nothing in view before 5263 s
 
 
 class SlowerOnboard(Backend):
-    """The tiny model, run for real, on satellites ``factor`` times slower than this
-    machine: its stopwatch (which sets the onboard compute time in emulated time) is
-    scaled, so that compute outweighs the COP-1 uplink as it does with real models."""
+    """The tiny model, run for real, on satellites whose compute time is a fixed cost
+    per answer and per token (``factor`` x 10 ms + 1 ms a token) instead of this
+    machine's stopwatch, so that compute outweighs the COP-1 uplink as it does with
+    real models, and the shares do not follow the load of the machine running the
+    test (a stopwatch under load made one satellite's share fall short)."""
 
     def __init__(self, inner: Backend, factor: float) -> None:
         self.inner = inner
@@ -47,8 +49,9 @@ class SlowerOnboard(Backend):
 
     def generate(self, prompt, params, on_text=None):
         g = self.inner.generate(prompt, params, on_text)
-        f = self.factor
-        return dataclasses.replace(g, ttft_s=g.ttft_s * f, generate_s=g.generate_s * f)
+        ttft_s = self.factor * 0.010
+        generate_s = ttft_s + self.factor * 0.001 * g.completion_tokens
+        return dataclasses.replace(g, ttft_s=ttft_s, generate_s=generate_s)
 
     def close(self):
         self.inner.close()
