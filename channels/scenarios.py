@@ -25,7 +25,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from channels.geometry import GroundStation
+import numpy as np
+
+from channels.contacts.laser import DEFAULT_ISL_MARGIN_M
+from channels.geometry import EARTH_RADIUS_M, GroundStation
 from channels.orbit import Fleet, Satellite, load_tles, sso_plane, walker_delta
 from linkstack.errors import ConfigError
 
@@ -35,7 +38,9 @@ EPOCH = datetime(2026, 1, 1, tzinfo=UTC)
 @dataclass(frozen=True, eq=False)
 class Scenario:
     """Epoch, satellites, ground stations and laser-link pairs (indices into
-    ``satellites``). ``fleet`` propagates them all."""
+    ``satellites``). ``fleet`` propagates them all. ``shells``: the shell (or any
+    group) each satellite belongs to, in order, for reports by shell; empty: one
+    group, the scenario's name."""
 
     name: str
     epoch: datetime
@@ -43,6 +48,7 @@ class Scenario:
     stations: tuple[GroundStation, ...]
     isl_pairs: tuple[tuple[int, int], ...] = ()
     description: str = ""
+    shells: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         where = f"scenario {self.name!r}"
@@ -66,6 +72,14 @@ class Scenario:
             if key in seen:
                 raise ConfigError(where, "isl_pairs", f"({a}, {b}) is listed twice")
             seen.add(key)
+        if self.shells and len(self.shells) != n:
+            raise ConfigError(where, "shells", f"one a satellite: {n}, got {len(self.shells)}")
+
+    @functools.cached_property
+    def shell_of(self) -> dict[str, str]:
+        """Each satellite's shell by name (the scenario's name where none is given)."""
+        shells = self.shells or (self.name,) * len(self.satellites)
+        return dict(zip(self.satellite_names, shells, strict=True))
 
     @property
     def satellite_names(self) -> tuple[str, ...]:
@@ -75,11 +89,18 @@ class Scenario:
     def fleet(self) -> Fleet:
         return Fleet(self.satellites, self.epoch)
 
+    @functools.cached_property
+    def _by_name(self) -> dict[str, Satellite]:
+        return {s.name: s for s in self.satellites}
+
     def satellite(self, name: str) -> Satellite:
-        for s in self.satellites:
-            if s.name == name:
-                return s
-        raise ConfigError(f"scenario {self.name!r}", "satellite", f"no satellite named {name!r}")
+        # by a dict: every link of a large constellation asks for its two ends
+        found = self._by_name.get(name)
+        if found is None:
+            raise ConfigError(
+                f"scenario {self.name!r}", "satellite", f"no satellite named {name!r}"
+            )
+        return found
 
     def station(self, name: str) -> GroundStation:
         for s in self.stations:
@@ -202,17 +223,39 @@ PLANNED_SHELLS = (
 )  # fmt: skip
 
 
-def planned_scenario(cross_plane: bool = False) -> Scenario:
-    """The planned 2,800-satellite network (see :data:`PLANNED_SHELLS`), laser
-    rings in every plane and, with ``cross_plane``, a link from each satellite to
-    the one in the same slot of the next plane of its shell (not wrapping round)."""
+# Laser links of the planned network (see :func:`planned_scenario`).
+SEAM_H = 6.0  # SSO planes whose nodes are this many hours of local time apart or more are
+# not linked: a plane 12 h away is the same plane flown the other way (satellites would
+# pass each other at 15 km/s)
+CROSS_SHELL_NEAREST = 2  # each satellite's candidates in each shell next to it in altitude
+CROSS_SHELL_MAX_RANGE_M = 4_000_000.0  # ... within this range, in sight, at the epoch
+
+
+def planned_scenario(cross_plane: bool = True, cross_shell: bool = True) -> Scenario:
+    """The planned 2,800-satellite network (see :data:`PLANNED_SHELLS`) and its laser
+    links (10,708 pairs with both options, the default):
+
+    - a ring in every plane (2,800);
+    - ``cross_plane``: each satellite to the one in the same slot of the next plane of
+      its shell (2,150): Walker shells wrap round (the last plane to the first, one slot
+      on, where the phasing brings its neighbour), sun-synchronous planes link only
+      to a plane whose node is less than :data:`SEAM_H` hours of local time away;
+    - ``cross_shell``: each satellite to the :data:`CROSS_SHELL_NEAREST` nearest
+      satellites of each shell next to its own in altitude that are in sight (the
+      line clears the Earth by the laser search's margin) and within
+      :data:`CROSS_SHELL_MAX_RANGE_M` at the epoch (5,758 pairs): the shells drift
+      apart, so these links come and go, and the contact plan says when
+      (:func:`channels.contacts.laser.isl_windows`: range and line of sight).
+    """
     sats: list[Satellite] = []
+    shells: list[str] = []
     pairs: list[tuple[int, int]] = []
+    spans: list[tuple[Shell, int]] = []  # each shell and its first satellite
     for shell in PLANNED_SHELLS:
-        plane_starts = []
+        first = len(sats)
+        spans.append((shell, first))
         if shell.ltans_h:
             for p, ltan in enumerate(shell.ltans_h):
-                plane_starts.append(len(sats))
                 sats += sso_plane(
                     EPOCH,
                     count=shell.sats_per_plane,
@@ -224,7 +267,6 @@ def planned_scenario(cross_plane: bool = False) -> Scenario:
                     role=shell.role,
                 )
         else:
-            start = len(sats)
             sats += walker_delta(
                 EPOCH,
                 total=shell.count,
@@ -236,12 +278,15 @@ def planned_scenario(cross_plane: bool = False) -> Scenario:
                 first_catalog_number=len(sats) + 1,
                 role=shell.role,
             )
-            plane_starts = [start + p * shell.sats_per_plane for p in range(shell.planes)]
+        shells += [shell.name] * shell.count
+        per = shell.sats_per_plane
+        plane_starts = list(range(first, len(sats), per))
         for s0 in plane_starts:
-            pairs += ring_pairs(s0, shell.sats_per_plane)
+            pairs += ring_pairs(s0, per)
         if cross_plane:
-            for s0, s1 in itertools.pairwise(plane_starts):
-                pairs += [(s0 + j, s1 + j) for j in range(shell.sats_per_plane)]
+            pairs += _cross_plane_pairs(shell, plane_starts)
+    if cross_shell:
+        pairs += _cross_shell_pairs(Fleet(sats, EPOCH), spans)
     return Scenario(
         "planned-2800",
         EPOCH,
@@ -249,7 +294,75 @@ def planned_scenario(cross_plane: bool = False) -> Scenario:
         stations(),
         tuple(pairs),
         "2,400 inference + 400 training satellites, 500-1,000 km, sun-synchronous, "
-        "dawn-dusk and low-inclination shells, laser rings in every plane",
+        f"dawn-dusk and low-inclination shells, {len(pairs):,} laser links (rings, "
+        "neighbouring planes, neighbouring shells), 20 ground stations",
+        shells=tuple(shells),
+    )
+
+
+def _cross_plane_pairs(shell: Shell, plane_starts: list[int]) -> list[tuple[int, int]]:
+    """Slot j of each plane to slot j of the next one (see :func:`planned_scenario`)."""
+    per = shell.sats_per_plane
+    out: list[tuple[int, int]] = []
+    if shell.ltans_h:
+        for (s0, h0), (s1, h1) in itertools.pairwise(zip(plane_starts, shell.ltans_h, strict=True)):
+            apart_h = abs(h1 - h0) % 24.0
+            if min(apart_h, 24.0 - apart_h) < SEAM_H:
+                out += [(s0 + j, s1 + j) for j in range(per)]
+        return out
+    for s0, s1 in itertools.pairwise(plane_starts):
+        out += [(s0 + j, s1 + j) for j in range(per)]
+    if len(plane_starts) > 2:
+        # round the Earth, the phasing has moved each slot on by F (P-1)/P of a slot
+        shift = round(shell.phasing * (shell.planes - 1) / shell.planes)
+        last, first = plane_starts[-1], plane_starts[0]
+        out += [(last + j, first + (j + shift) % per) for j in range(per)]
+    return out
+
+
+def _cross_shell_pairs(fleet: Fleet, spans: list[tuple[Shell, int]]) -> list[tuple[int, int]]:
+    """Pairs between shells next to each other in altitude (see :func:`planned_scenario`)."""
+    r_m = fleet.ecef(0.0)[0][:, 0, :]
+    by_alt = sorted(spans, key=lambda span: span[0].alt_m)
+    found: set[tuple[int, int]] = set()
+    for (lo, lo0), (hi, hi0) in itertools.pairwise(by_alt):
+        for a, a0, b, b0 in ((lo, lo0, hi, hi0), (hi, hi0, lo, lo0)):
+            pa = r_m[a0 : a0 + a.count][:, None, :]
+            pb = r_m[b0 : b0 + b.count][None, :, :]
+            d = pb - pa
+            # the point of each line nearest the Earth's centre must clear it by the margin
+            along = np.clip(-(pa * d).sum(-1) / (d * d).sum(-1), 0.0, 1.0)
+            closest_m = np.linalg.norm(pa + along[..., None] * d, axis=-1)
+            range_m = np.linalg.norm(d, axis=-1)
+            ok = (closest_m >= EARTH_RADIUS_M + DEFAULT_ISL_MARGIN_M) & (
+                range_m <= CROSS_SHELL_MAX_RANGE_M
+            )
+            range_m = np.where(ok, range_m, np.inf)
+            nearest = np.argsort(range_m, axis=1, kind="stable")[:, :CROSS_SHELL_NEAREST]
+            for i, row in enumerate(nearest):
+                for j in row:
+                    if np.isfinite(range_m[i, j]):
+                        x, y = a0 + i, b0 + int(j)
+                        found.add((min(x, y), max(x, y)))
+    return sorted(found)
+
+
+def some_of(scenario: Scenario, indices: Sequence[int], name: str) -> Scenario:
+    """The satellites of ``scenario`` at ``indices`` (in that order), with their shells,
+    the laser links between two of them, and all its stations: a smaller constellation
+    of the same geometry (``linkstack bench scale`` runs such parts of planned-2800)."""
+    keep = list(indices)
+    if len(set(keep)) != len(keep) or not all(0 <= i < len(scenario.satellites) for i in keep):
+        raise ConfigError(f"scenario {name!r}", "indices", "must name satellites once each")
+    new = {old: k for k, old in enumerate(keep)}
+    return Scenario(
+        name,
+        scenario.epoch,
+        tuple(scenario.satellites[i] for i in keep),
+        scenario.stations,
+        tuple((new[a], new[b]) for a, b in scenario.isl_pairs if a in new and b in new),
+        f"{len(keep)} satellites of {scenario.name}",
+        shells=tuple(scenario.shells[i] for i in keep) if scenario.shells else (),
     )
 
 

@@ -230,8 +230,26 @@ def load_default() -> ScenarioFile:
     return loads(default_text(), source="default.toml")
 
 
+SHIPPED = {
+    "default": DEFAULT_RESOURCE,
+    "planned-2800": "runtime/scenarios/planned-2800.toml",
+}
+"""The scenario files shipped with linkstack, by name: what :func:`load` reads when
+given a name and no such file exists. ``planned-2800`` is the built-in constellation
+with the settings it needs (USLP frames: its 2,800 spacecraft ids do not fit AOS's 8
+bits; queries served by its inference satellites)."""
+
+
+def shipped_text(name: str) -> str:
+    """The TOML text of the shipped scenario ``name`` (one of :data:`SHIPPED`)."""
+    return importlib.resources.files("linkstack").joinpath(SHIPPED[name]).read_text("utf-8")
+
+
 def load(path: str | os.PathLike[str]) -> ScenarioFile:
-    """Read and check a scenario file (see the module docstring)."""
+    """Read and check a scenario file (see the module docstring), or the shipped
+    scenario of that name (:data:`SHIPPED`) when there is no such file."""
+    if str(path) in SHIPPED and not Path(path).exists():
+        return loads(shipped_text(str(path)), source=f"{path} (shipped)")
     path = Path(path)
     try:
         text = path.read_text("utf-8")
@@ -293,7 +311,7 @@ class _Reader:
             raise top.error("format", f"this linkstack reads format {FORMAT}, got {fmt}")
         name = top.text("name", self.default_scenario, empty=False)
         description = top.text("description", "")
-        sats, isl_pairs, computing, const_stations, epoch = self._constellation(
+        sats, isl_pairs, computing, const_stations, epoch, shells = self._constellation(
             top.table("constellation"), self._epoch(top)
         )
         station_tables = top.tables("stations")
@@ -309,7 +327,9 @@ class _Reader:
                 "isl_pairs": "constellation.isl",
             }
         ):
-            scenario = builtin.Scenario(name, epoch, sats, stations, isl_pairs, description)
+            scenario = builtin.Scenario(
+                name, epoch, sats, stations, isl_pairs, description, shells=shells
+            )
         links = top.table("links")
         uplink_rf, up_loss, up_ber = self._rf(links.table("uplink"), UPLINK_BANDS, "uplink_rf")
         downlink_rf, down_loss, down_ber = self._rf(
@@ -394,7 +414,12 @@ class _Reader:
     def _constellation(
         self, t: Table, given_epoch: datetime | None
     ) -> tuple[
-        tuple[Satellite, ...], tuple[tuple[int, int], ...], tuple[str, ...] | None, tuple, datetime
+        tuple[Satellite, ...],
+        tuple[tuple[int, int], ...],
+        tuple[str, ...] | None,
+        tuple,
+        datetime,
+        tuple[str, ...],
     ]:
         sources = [k for k in ("builtin", "tle", "planes") if t.has(k)]
         if len(sources) > 1:
@@ -406,6 +431,7 @@ class _Reader:
         stations = builtin.stations(builtin.DEFAULT_STATION_NAMES)
         ring_planes: list[tuple[int, int]] = []  # (first index, count) of each plane
         builtin_pairs: tuple[tuple[int, int], ...] = ()
+        shells: tuple[str, ...] = ()  # each satellite's shell, for reports by shell
         if source == "builtin":
             which = t.choice(
                 "builtin", self.default_scenario, tuple(builtin.SCENARIOS), "built-in constellation"
@@ -420,6 +446,7 @@ class _Reader:
             sats = tuple(sc.satellites)
             stations = sc.stations
             builtin_pairs = sc.isl_pairs
+            shells = sc.shells
         elif source == "tle":
             rel = t.text("tle", "", empty=False)
             path = (self.base_dir / rel) if not Path(rel).is_absolute() else Path(rel)
@@ -455,9 +482,9 @@ class _Reader:
                 f"satellite name {dup!r} appears twice (use name_prefix)",
             )
         isl_pairs = self._isl(t, names, ring_planes, builtin_pairs, source)
-        computing = self._computing(t, names)
+        computing = self._computing(t, sats)
         t.done()
-        return sats, isl_pairs, computing, stations, epoch
+        return sats, isl_pairs, computing, stations, epoch, shells
 
     @staticmethod
     def _plane(p: Table, first: int) -> PlaneSettings:
@@ -551,13 +578,25 @@ class _Reader:
         return tuple(out)
 
     @staticmethod
-    def _computing(t: Table, names: list[str]) -> tuple[str, ...] | None:
+    def _computing(t: Table, sats: tuple[Satellite, ...]) -> tuple[str, ...] | None:
+        names = [s.name for s in sats]
         value = t.raw("computing", "all")  # "all": EmulationConfig.computing None
         if value == "all":
             return None
+        if isinstance(value, dict):  # { role = "inference" }: the satellites of a role
+            role = value.get("role")
+            if set(value) != {"role"} or not isinstance(role, str):
+                raise t.error("computing", 'a table must be { role = "ROLE" }, nothing else')
+            chosen = tuple(s.name for s in sats if s.role == role)
+            if not chosen:
+                roles = sorted({s.role for s in sats})
+                raise t.error("computing", f"no satellite has role {role!r} (roles: {roles})")
+            return chosen
         if not isinstance(value, list) or not all(isinstance(x, str) for x in value):
             raise t.error(
-                "computing", f"must be 'all' or a list of satellite names, got {kind_of(value)}"
+                "computing",
+                "must be 'all', a list of satellite names or { role = \"ROLE\" }, "
+                f"got {kind_of(value)}",
             )
         for x in value:
             if x not in names:

@@ -8,7 +8,7 @@ every edge, one tree per usable satellite, every pass scanned: what routing.py d
 before) must give the same links, trees, routes and contact instants at many random
 instants, visited in random order (so the graph moves backwards as well as
 forwards, and the plan grows chunk by chunk under it), on the default scenario and
-on 400 satellites of planned-2800 with their cross-plane links, which come
+on 320 satellites of planned-2800 with their cross-shell links, which come
 and go.
 """
 
@@ -107,12 +107,13 @@ def reference_downlink(cs: ContactState, src: str, t_s: float):
 
 
 def planned_part() -> Scenario:
-    """Two dawn-dusk planes of 100 at 500 km and the two training planes of 100 at
-    650 km, with their ring and cross-plane links (those of both shells come and go
-    as the planes cross), and the twenty stations of planned-2800."""
-    whole = planned_scenario(cross_plane=True)
+    """The training shell at 700 km (two sun-synchronous planes of 100) and three planes
+    of 40 at 800 km (40 deg), with their ring, cross-plane and cross-shell links (the
+    shells cross each other: those come and go), and the twenty stations of
+    planned-2800."""
+    whole = planned_scenario()
     names = whole.satellite_names
-    prefixes = ("DD500-P01", "DD500-P02", "TR650-")
+    prefixes = ("TR700-", "LI800-P01-", "LI800-P02-", "LI800-P03-")
     keep = [i for i, n in enumerate(names) if n.startswith(prefixes)]
     index = {old: new for new, old in enumerate(keep)}
     pairs = tuple((index[a], index[b]) for a, b in whole.isl_pairs if a in index and b in index)
@@ -178,7 +179,9 @@ def test_the_planned_part_has_links_that_come_and_go(planned_contacts):
     """The check above is worth something only if the graph changes in its span."""
     graph = planned_contacts.laser_graph(PLANNED_SPAN_S)
     up = [frozenset(graph.up_links(t)) for t in range(0, int(PLANNED_SPAN_S), 300)]
-    assert len(set(up)) == len(up) and graph.changes() > 100
+    # the cross-shell links' windows last minutes to an hour: not a new graph every
+    # five minutes, but many graphs in the span
+    assert len(set(up)) >= len(up) // 3 and graph.changes() > 1000
 
 
 def test_the_graph_moves_both_ways_through_the_changes():

@@ -296,6 +296,36 @@ def test_a_built_in_constellation_by_name():
         loads('[constellation]\nbuiltin = "planned-2800"')
 
 
+def test_the_shipped_planned_2800_runs_as_it_is():
+    """`--scenario planned-2800`: the built-in network with USLP (its 2,800 SCIDs) and
+    its queries served by the 2,400 inference satellites; shells kept for reports."""
+    f = load("planned-2800")
+    sc = f.scenario
+    assert f.name == "planned-2800" and f.source == "planned-2800 (shipped)"
+    assert len(sc.satellites) == 2800 and len(sc.isl_pairs) == 10_708 and len(sc.stations) == 20
+    assert f.emulation.uplink.protocol == "uslp"
+    assert f.emulation.computing is not None and len(f.emulation.computing) == 2400
+    roles = {s.name: s.role for s in sc.satellites}
+    assert {roles[n] for n in f.emulation.computing} == {"inference"}
+    assert sc.shell_of["TR650-P01-001"] == "TR650"
+    # a file of that name in the current folder would be read instead: names are no paths
+    with pytest.raises(ScenarioError, match="cannot be read"):
+        load("planned-2801")
+
+
+def test_computing_by_role():
+    text = '[constellation]\nbuiltin = "planned-2800"\ncomputing = {{ role = "{}" }}\n'
+    text += '[frames]\nprotocol = "uslp"\n'
+    f = loads(text.format("training"))
+    assert len(f.emulation.computing) == 400
+    assert all(n.startswith("TR") for n in f.emulation.computing)
+    with pytest.raises(ScenarioError, match=r"constellation\.computing: no satellite has role"):
+        loads(text.format("relay"))
+    bad = text.replace('{{ role = "{}" }}', '{ rolle = "x" }')
+    with pytest.raises(ScenarioError, match=r'a table must be \{ role = "ROLE" \}'):
+        loads(bad)
+
+
 BAD = [
     # (file text, the key the error names, words of the reason)
     ("epoc = 2026-01-01T00:00:00Z", "epoc", "unknown key (did you mean 'epoch'?)"),
