@@ -143,6 +143,8 @@ class _Dispatch:
         self._routes: dict[str | None, UplinkRoute | None] = {}
         self._spread: dict[str, UplinkRoute] | None = None
         self._heap: list[tuple[tuple[int, float, float, int], str]] | None = None
+        self._picks: dict[str, UplinkRoute] = {}  # the routes of the satellites in the heap
+        self._floor: int | None = None  # see pick; None: the relayed ones are in
         self.full = False  # no satellite an "any" query may go to has room
 
     def route(self, target: str | None) -> UplinkRoute | None:
@@ -163,18 +165,43 @@ class _Dispatch:
 
     def pick(self) -> UplinkRoute | None:
         """The route to the satellite an "any" query goes to now (the lowest
-        :func:`spread_rank` among those with room), counting it as sent there."""
+        :func:`spread_rank` among those with room), counting it as sent there.
+
+        The satellites in view are ranked first; the relayed ones (one search of the
+        laser graph, :attr:`spread`) are added only when one of them could rank
+        better: it has fewer queries in flight than the best in view (at equal load,
+        straight up ranks before relayed). On a large constellation with room in
+        view, most queries need no search."""
         in_flight = self.in_flight
         if self._heap is None:
-            spread = self.spread
+            usable = self.contacts.usable_passes(self.now)
+            self._picks = {
+                sat: UplinkRoute(p.station, (sat,), p.los_t_s)  # as uplink_routes' own
+                for sat, p in usable.items()
+                if sat in in_flight
+            }
             self._heap = [
                 (spread_rank(self.contacts, route, len(in_flight[sat])), sat)
-                for sat, route in spread.items()
+                for sat, route in self._picks.items()
                 if self.has_room(sat)
             ]
             heapq.heapify(self._heap)
+            # the fewest queries in flight on a satellite out of view with room (only
+            # named queries add to it meanwhile: a bound from below)
+            self._floor = min(
+                (
+                    len(q)
+                    for sat, q in in_flight.items()
+                    if sat not in usable and self.has_room(sat)
+                ),
+                default=None,
+            )
         heap = self._heap
-        while heap:
+        while True:
+            if not heap:
+                if self._add_relayed():
+                    continue
+                return None
             rank, sat = heap[0]
             if not self.has_room(sat):
                 heapq.heappop(heap)
@@ -183,9 +210,24 @@ class _Dispatch:
             if rank[0] != load:  # a named query took a place there meanwhile
                 heapq.heapreplace(heap, ((load, *rank[1:]), sat))
                 continue
+            if self._floor is not None and self._floor < load and self._add_relayed():
+                continue
             heapq.heapreplace(heap, ((load + 1, *rank[1:]), sat))
-            return self.spread[sat]
-        return None
+            return self._picks[sat]
+
+    def _add_relayed(self) -> bool:
+        """Put the satellites reached over laser links into the pick's heap, once;
+        whether this call added them."""
+        if self._floor is None:
+            return False
+        self._floor = None
+        assert self._heap is not None
+        for sat, route in self.spread.items():
+            if sat not in self._picks and self.has_room(sat):
+                self._picks[sat] = route
+                rank = spread_rank(self.contacts, route, len(self.in_flight[sat]))
+                heapq.heappush(self._heap, (rank, sat))
+        return True
 
 
 @dataclass(slots=True, eq=False)

@@ -1,0 +1,73 @@
+"""Where queries for "any satellite" go: the dispatch ranks the satellites in view first
+and searches the laser graph for relayed ones only when one could rank better; its
+picks must be those of the whole ranking (every reachable satellite, :func:`spread_rank`)
+at random instants, loads, holds and capacities, on a part of planned-2800."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from channels.scenarios import planned_scenario, some_of
+from linkstack.runtime.mission_control import _Dispatch
+from linkstack.runtime.routing import ContactState, spread_rank
+
+SPAN_S = 4 * 3600.0
+
+
+@pytest.fixture(scope="module")
+def contacts() -> ContactState:
+    whole = planned_scenario()
+    keep = [i for i, n in enumerate(whole.satellite_names) if n.startswith(("LI800-", "TR700-"))]
+    return ContactState(some_of(whole, keep[::2], "part"), chunk_s=1800.0)
+
+
+def whole_ranking(contacts, in_flight, held, capacity, now, count):
+    """The picks by the plain rule: each time the lowest rank among every reachable
+    satellite with room, its load counted as the query is sent there."""
+    spread = contacts.uplink_routes(in_flight, now)
+    out = []
+    for k in range(count):
+        room = [s for s in spread if len(in_flight[s]) < capacity and held.get(s, -1.0) <= now]
+        if not room:
+            out.append(None)
+            continue
+        best = min(room, key=lambda s: spread_rank(contacts, spread[s], len(in_flight[s])))
+        in_flight[best][f"w{k}"] = now
+        out.append(spread[best])
+    return out
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.floats(0.0, SPAN_S), st.integers(0, 2**32), st.integers(1, 4))
+def test_picks_are_those_of_the_whole_ranking(contacts, now, seed, capacity):
+    rnd = random.Random(seed)
+    names = contacts.satellites
+    computing = [n for n in names if rnd.random() < 0.8]
+    loads = {n: rnd.choice((0, 0, 0, 1, 2, capacity)) for n in computing}
+    if rnd.random() < 0.5:  # the satellites in view busier than those a relay reaches
+        usable = contacts.usable_passes(now)
+        loads |= {n: rnd.choice((1, capacity)) for n in computing if n in usable}
+    held = {n: now + 10.0 for n in computing if rnd.random() < 0.1}
+    count = rnd.randrange(1, 40)
+
+    def fresh():
+        return {n: {f"q{n}{i}": 0.0 for i in range(min(loads[n], capacity))} for n in computing}
+
+    expected = whole_ranking(contacts, fresh(), held, capacity, now, count)
+    in_flight = fresh()
+    plan = _Dispatch(contacts, in_flight, held, capacity, now)
+    got = []
+    for k in range(count):
+        if plan.full:
+            got.append(None)
+            continue
+        route = plan.pick()
+        plan.full = route is None
+        if route is not None:
+            in_flight[route.target][f"w{k}"] = now  # as mission control sends it
+        got.append(route)
+    assert got == expected
