@@ -28,9 +28,32 @@ PORTS: dict[str, int] = {
     "tc_frame": 47011,
     "tm_frame": 47012,
     "aos_frame": 47013,
+    "uslp_frame": 47014,  # USLP frames of every link kind (frames.protocol = "uslp")
     "space_packet": 47020,
 }
 LAYERS = frozenset(PORTS)
+USLP_FRAME_LAYER = "uslp_frame"
+# the frame layers of each frames protocol (runtime.frames.PROTOCOLS): a capture's side
+# file lists the ports of its run's own, so that the default's stays as it was
+FRAME_LAYERS: dict[str, frozenset[str]] = {
+    "tm-tc-aos": frozenset({"tc_frame", "tm_frame", "aos_frame"}),
+    "uslp": frozenset({USLP_FRAME_LAYER}),
+}
+DEFAULT_FRAMES = "tm-tc-aos"
+USLP_VERSION = 0b1100  # a USLP frame's first four bits (TC and TM frames: 00.., AOS: 01..)
+
+
+def is_uslp_frame(frame: bytes | bytearray | memoryview) -> bool:
+    """Whether ``frame`` starts as a USLP frame does (its version number, 1100)."""
+    return len(frame) > 0 and frame[0] >> 4 == USLP_VERSION
+
+
+def protocol_ports(frames: str) -> dict[str, int]:
+    """The ports of the layers a run of ``frames`` protocol writes (the side file's)."""
+    others = set().union(*(v for k, v in FRAME_LAYERS.items() if k != frames))
+    return {layer: port for layer, port in PORTS.items() if layer not in others}
+
+
 LAYER_BY_PORT: dict[int, str] = {port: layer for layer, port in PORTS.items()}
 
 NODE_NETWORKS = {"ground:": 1, "sat:": 2}  # name prefix -> second octet of 10.x.0.0/16

@@ -15,8 +15,14 @@ aos_cadu       47003 an AOS CADU (the same around an AOS frame)
 tc_frame       47011 a TC Transfer Frame
 tm_frame       47012 a TM Transfer Frame
 aos_frame      47013 an AOS Transfer Frame
+uslp_frame     47014 a USLP Transfer Frame (uplink, downlink and laser alike)
 space_packet   47020 a Space Packet
 ============== ===== ===================================================
+
+A run with ``frames.protocol = "uslp"`` writes its CLTUs and CADUs on the same ports
+and the USLP frames inside them, on every kind of link, on ``uslp_frame``: the units'
+ends say which link a frame is on. Its side file says ``"frames": "uslp"`` (absent:
+TC, TM and AOS frames) and lists the ports of the layers of the run's protocol.
 
 Wireshark's own ``ccsds`` dissector decodes the Space Packet port with
 ``-d udp.port==47020,ccsds``; ``wireshark/linkstack.lua`` decodes the others.
@@ -67,9 +73,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
 
 from linkstack.capture.network import (
+    DEFAULT_FRAMES,
     ETH_HEADER_LEN,
     ETHERTYPE_IPV4,
     ETHERTYPE_IPV6,
+    FRAME_LAYERS,
     HOSTS_PER_NETWORK,
     IP_PROTO_UDP,
     IPV4_HEADER_LEN,
@@ -82,12 +90,14 @@ from linkstack.capture.network import (
     OTHER_NETWORK,
     PORTS,
     UDP_HEADER_LEN,
+    USLP_FRAME_LAYER,
     Node,
     NodeRegistry,
     epoch_ticks,
     ipv4_checksum,
     nodes_path,
     ones_complement_fold,
+    protocol_ports,
 )
 from linkstack.capture.reader import (
     LINKTYPE_ETHERNET,
@@ -179,7 +189,9 @@ class PcapCapture:
     is microseconds. ``mtu`` is the IP MTU above which datagrams are fragmented.
     ``sdls``: the run's security associations per kind of link (what
     :func:`~linkstack.capture.sdls_view.from_uplink` gives; None: SDLS off), recorded
-    in the side file without their keys.
+    in the side file without their keys. ``frames``: the run's frames protocol
+    (``frames.protocol``), for the side file; the first ``uslp_frame`` unit says
+    ``"uslp"`` too, so that a writer not told learns it.
 
     Use it as a context manager, or call :meth:`close`.
     """
@@ -195,7 +207,13 @@ class PcapCapture:
         time_base: str = "scenario",
         scenario_epoch: datetime | None = None,
         sdls: Mapping[str, LinkSecurity] | None = None,
+        frames: str = DEFAULT_FRAMES,
     ) -> None:
+        if frames not in FRAME_LAYERS:
+            raise ConfigError(
+                "capture", "frames", f"must be one of {sorted(FRAME_LAYERS)}, got {frames!r}"
+            )
+        self.frames = frames
         if time_base not in ("scenario", "wall"):
             raise ConfigError("capture", "time", f"must be 'scenario' or 'wall', got {time_base!r}")
         if layers is not None:
@@ -279,6 +297,8 @@ class PcapCapture:
             )
         if self._closed:
             raise ConfigError("capture", "state", "the capture is closed")
+        if layer == USLP_FRAME_LAYER:
+            self.frames = "uslp"
         if layer not in self.layers:
             self.stats["filtered"] += 1
             return
@@ -372,7 +392,8 @@ class PcapCapture:
             "time_base": self.time_base,
             "scenario_epoch": self.scenario_epoch.isoformat(),
             "timestamp_resolution": "ns" if self.per_second == 1_000_000_000 else "us",
-            "ports": dict(PORTS),
+            "ports": protocol_ports(self.frames),
+            **({"frames": self.frames} if self.frames != DEFAULT_FRAMES else {}),
             "nodes": [node._asdict() for node in self.registry.nodes()],
             **({"sdls": self._sdls_document} if self._sdls_document is not None else {}),
         }

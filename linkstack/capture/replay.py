@@ -44,6 +44,13 @@ at all) with the earliest unit of its link left without one, and is reported as
 different (or as following a refused unit). A frame unit that goes with no unit is
 decoded on its own, as in a capture of frames alone.
 
+**USLP.** A run with ``frames.protocol = "uslp"`` has a USLP frame inside each CLTU and
+CADU, and its frame units on the ``uslp_frame`` port whatever the link (their ends
+say which). A frame's version number sends it to the USLP chain of its link
+(:mod:`linkstack.capture.replay_uslp`): up, COP-1's FDU out of the frame, then the
+same FARM-1 and reassembly as a TC frame's; down and across, the fixed-length frames'
+packets and the CLCW in the OCF.
+
 **Foreign units.** The managed parameters a unit does not carry are found from the
 first units of a link (the Reed-Solomon code and depth, randomization, the frame
 length, from the frame's FECF; the TC randomizer; AOS frame count cycle use), as
@@ -51,8 +58,8 @@ the Wireshark dissector does. A unit a receiver refuses is reported with the lay
 the field and the rule broken, never a traceback.
 
 **SDLS.** Given an :class:`~linkstack.capture.sdls_view.SdlsView` (the links'
-security associations, and the keys if any), each protected frame is opened before
-its receiver sees it (:mod:`linkstack.capture.sdls_view`): the MAC verified and the
+security associations, and the keys if any), each protected frame (TC, TM, AOS or USLP)
+is opened before its receiver sees it (:mod:`linkstack.capture.sdls_view`): the MAC verified and the
 data decrypted with the key; read as it stands, without one, where the SA does not
 encrypt. A frame whose MAC does not verify, whose SPI is unknown, or whose anti-replay
 counter is not ahead of the last of its link is refused, as a receiver refuses it; an
@@ -78,14 +85,25 @@ from typing import TYPE_CHECKING, TypeVar
 
 from linkstack.capture.network import LAYERS, NODE_NETWORKS
 from linkstack.capture.reader import PAIR_WINDOW_S, CapturedUnit
+from linkstack.capture.replay_uslp import (
+    describe_fixed,
+    describe_uplink,
+    destination_flag,
+    fixed_receiver,
+    is_uslp,
+    refusal,
+    uplink_receiver,
+)
 from linkstack.ccsds.aos import AosConfig, AosFrame, AosReceiver, mpdu_unpack
 from linkstack.ccsds.cop1.clcw import Clcw, is_clcw
 from linkstack.ccsds.cop1.farm import Farm, FarmEvent, FarmState
 from linkstack.ccsds.crc import crc16_ccitt
 from linkstack.ccsds.packet_zone import ReceivedFrame
 from linkstack.ccsds.spp import IDLE_APID, Reassembler, SeqFlags, SpacePacket
-from linkstack.ccsds.tc import TcConfig, TcFrame, TcFrameType, TcReceiver
+from linkstack.ccsds.tc import TcConfig, TcFrame, TcFrameType, TcReassembler, TcReceiver
 from linkstack.ccsds.tm import TmConfig, TmFrame, TmReceiver
+from linkstack.ccsds.uslp_channels import UslpReceiver
+from linkstack.ccsds.uslp_cop1 import UslpCop1Receiver
 from linkstack.errors import ConfigError, DecodeError, EncodeError, SdlsError
 from payloads.messages import (
     ANSWER_APID,
@@ -112,6 +130,7 @@ FAMILIES: dict[str, tuple[str, str]] = {  # kind of link -> (unit layer, frame l
     LASER: ("aos_cadu", "aos_frame"),
 }
 FAMILY_OF_LAYER = {layer: fam for fam, layers in FAMILIES.items() for layer in layers}
+USLP_FRAME = "uslp_frame"  # USLP frames of every kind of link: the ends say which
 RECEIVER = {UPLINK: "sat", DOWNLINK: "ground", LASER: "sat"}  # who receives each kind
 _KIND = {UPLINK: "tc", DOWNLINK: "tm", LASER: "aos"}  # the frames of each kind of link
 SIDES = ("ground", "sat", "both")
@@ -234,11 +253,14 @@ def family_of(unit: CapturedUnit) -> str:
         return DOWNLINK
     if ends == ("sat", "sat"):
         return LASER
+    if unit.layer == USLP_FRAME:  # the SCID names the destination on an uplink
+        return UPLINK if destination_flag(unit.data) else DOWNLINK
     return UPLINK if unit.data and unit.data[0] & 0x10 else DOWNLINK
 
 
 def decode_sources(layers: Iterable[str]) -> dict[str, str | None]:
-    """For each kind of link, the layer to decode: the lowest the capture holds."""
+    """For each kind of link, the layer to decode: the lowest the capture holds (a
+    link's frames: its TC, TM or AOS frames, else USLP frames)."""
     present = set(layers)
     out: dict[str, str | None] = {}
     for fam, (unit_layer, frame_layer) in FAMILIES.items():
@@ -246,6 +268,8 @@ def decode_sources(layers: Iterable[str]) -> dict[str, str | None]:
             out[fam] = unit_layer
         elif frame_layer in present:
             out[fam] = frame_layer
+        elif USLP_FRAME in present:
+            out[fam] = USLP_FRAME
         else:
             out[fam] = "space_packet" if "space_packet" in present else None
     return out
@@ -367,6 +391,8 @@ class _Link:
         self.farms: dict[int, Farm] = {}
         self.tm: TmReceiver | None = None
         self.aos: AosReceiver | None = None
+        self.uslp_up: UslpCop1Receiver | None = None  # USLP: the uplink's COP-1 frames
+        self.uslp: UslpReceiver | None = None  # USLP: the downlink's or laser link's
         self.spp = Reassembler()
         self.apids: set[int] = set()
         self.clcw: dict[int, Clcw] = {}
@@ -408,7 +434,11 @@ class Replayer:
         self.sources = decode_sources(layers)
         self.window_s = window_s
         # the kinds of link whose units come with frame units in the capture
-        self._recorded = {fam for fam, pair in FAMILIES.items() if set(pair) <= layers}
+        self._recorded = {
+            fam
+            for fam, (unit_layer, frame_layer) in FAMILIES.items()
+            if unit_layer in layers and layers & {frame_layer, USLP_FRAME}
+        }
         self.links: dict[tuple[str, tuple[str, ...]], _Link] = {}
         self.stats: Counter[str] = Counter()
         self.units_by_layer: Counter[str] = Counter()
@@ -479,6 +509,8 @@ class Replayer:
             self._tc(link, unit, unit.data, events, counted=True)
         elif layer == "tm_frame":
             self._tm(link, unit, unit.data, events, counted=True)
+        elif layer == USLP_FRAME:
+            self._uslp(link, unit, unit.data, events, counted=True)
         else:
             self._aos(link, unit, unit.data, events, counted=True)
         return events
@@ -543,6 +575,8 @@ class Replayer:
                     self._tc(link, record, record.data, events, counted=True)
                 elif record.layer == "tm_frame":
                     self._tm(link, record, record.data, events, counted=True)
+                elif record.layer == USLP_FRAME:
+                    self._uslp(link, record, record.data, events, counted=True)
                 else:
                     self._aos(link, record, record.data, events, counted=True)
             # a unit stays a window longer: a frame unit still waiting may go with it
@@ -614,7 +648,8 @@ class Replayer:
             if frame is None:
                 continue
             try:
-                TcFrame.unpack(frame)
+                if not is_uslp(frame):
+                    TcFrame.unpack(frame)
             except DecodeError:
                 continue
             link.cltu, link.cltu_fixed = CltuReceiver(CltuCoding(randomize=randomize)), True
@@ -638,7 +673,10 @@ class Replayer:
             return
         self.stats["units_decoded"] += 1
         self._after = (link, unit.t_s, frame)
-        self._tc(link, unit, frame, events)
+        if is_uslp(frame):
+            self._uslp(link, unit, frame, events)
+        else:
+            self._tc(link, unit, frame, events)
 
     def _tc(
         self,
@@ -663,6 +701,23 @@ class Replayer:
         if counted:
             self.stats["units_decoded"] += 1
         self.stats["frames"] += 1
+        where = f"TC {frame.frame_type.name} frame"
+        where += f" N(S) {frame.seq}" if frame.frame_type is TcFrameType.AD else ""
+        where += f" (VC {frame.vcid}" + ("" if frame.map_id is None else f", MAP {frame.map_id}")
+        where += f", {len(raw)} octets)"
+        self._farm(link, unit, frame, where, tc.reassembler, events)
+
+    def _farm(
+        self,
+        link: _Link,
+        unit: CapturedUnit,
+        frame: TcFrame,
+        where: str,
+        reassembler: TcReassembler,
+        events: list[ReplayEvent],
+    ) -> None:
+        """A valid FDU (of a TC or USLP frame) through its VC's FARM-1, and the packets
+        of what it accepts out of ``reassembler``."""
         farm = link.farms.get(frame.vcid)
         if farm is None:
             farm = link.farms[frame.vcid] = Farm(frame.vcid, FARM_WINDOW)
@@ -678,10 +733,6 @@ class Replayer:
                 )
         vr = farm.vr
         result = farm.receive(frame)
-        kind = frame.frame_type.name
-        where = f"TC {kind} frame" + (f" N(S) {frame.seq}" if kind == "AD" else "")
-        where += f" (VC {frame.vcid}" + ("" if frame.map_id is None else f", MAP {frame.map_id}")
-        where += f", {len(raw)} octets)"
         # every TC frame is shown: there are few, and FARM-1's verdict is the story
         text = _FARM_TEXT[result.event].format(vr=vr)
         if result.event is FarmEvent.E8:
@@ -690,9 +741,9 @@ class Replayer:
             text += f"; FARM-1 {result.old_state.name} -> {result.new_state.name}"
         self._event(events, unit, link, "frame", f"{where}: {text}", result.event.name)
         for accepted in farm.take():
-            before = Counter(tc.reassembler.stats)
-            outs = tc.reassembler.push(accepted)
-            self._drops(events, unit, link, _grown(before, tc.reassembler.stats), "tc")
+            before = Counter(reassembler.stats)
+            outs = reassembler.push(accepted)
+            self._drops(events, unit, link, _grown(before, reassembler.stats), "tc")
             for out in outs:
                 self._packet(link, unit, out.packet, events)
         if farm.state is FarmState.WAIT:
@@ -731,7 +782,9 @@ class Replayer:
                 continue
             rx = self._probe(e, depth, randomize, frame_len)
             got = rx.receive_cadu(data)
-            if got is None or got.frame[0] >> 6 != version or crc16_ccitt(got.frame):
+            if got is None or crc16_ccitt(got.frame):
+                continue
+            if got.frame[0] >> 6 != version and not is_uslp(got.frame):
                 continue
             code = f"RS(255,{255 - 2 * e}) x {depth}" if e else "no Reed-Solomon"
             name = f"{code}, {'randomized' if randomize else 'not randomized'}"
@@ -808,7 +861,9 @@ class Replayer:
                 f"Reed-Solomon corrected {got.symbols_corrected} symbol(s)",
             )
         self._after = (link, unit.t_s, got.frame)
-        if link.family == DOWNLINK:
+        if is_uslp(got.frame):
+            self._uslp(link, unit, got.frame, events)
+        elif link.family == DOWNLINK:
             self._tm(link, unit, got.frame, events)
         else:
             self._aos(link, unit, got.frame, events)
@@ -975,6 +1030,71 @@ class Replayer:
                 f"AOS frame VC {got.vcid} VC# {got.vc_count} (SCID {scid}, {len(raw)} octets): "
                 f"{what}",
             )
+        for packet in got.packets:
+            self._packet(link, unit, packet, events)
+
+    # -- USLP: frame -> COP-1 FDU -> FARM-1, or frame -> packets and the CLCW ------------
+    def _uslp(
+        self,
+        link: _Link,
+        unit: CapturedUnit,
+        raw: bytes,
+        events: list[ReplayEvent],
+        counted: bool = False,
+    ) -> None:
+        """A USLP frame, through its link's chain (:mod:`linkstack.capture.replay_uslp`),
+        opened first when SDLS protects it (with the SAs of its kind of link)."""
+        opened = self._unprotect(link, unit, _KIND[link.family], raw, events, counted)
+        if opened is None:
+            return
+        raw = opened
+        rx: UslpReceiver | UslpCop1Receiver | None = (
+            link.uslp_up if link.family == UPLINK else link.uslp
+        )
+        if rx is None:
+            try:
+                if link.family == UPLINK:
+                    rx = link.uslp_up = uplink_receiver(raw)
+                else:
+                    rx = link.uslp = fixed_receiver(raw)
+            except DecodeError as bad:
+                self._refuse(events, unit, link, bad, counted)
+                return
+        before = rx.all_stats()
+        if isinstance(rx, UslpCop1Receiver):
+            fdu = rx.validate(raw)
+            if fdu is None:
+                self._refuse(events, unit, link, refusal(rx, raw, Counter()), counted)
+                return
+            if counted:
+                self.stats["units_decoded"] += 1
+            self.stats["frames"] += 1
+            self._farm(link, unit, fdu, describe_uplink(fdu, raw), rx.reassembler, events)
+            return
+        got = rx.receive(raw)
+        grown = _grown(before, rx.all_stats())
+        if got is None:
+            self._refuse(events, unit, link, refusal(rx, raw, Counter(grown)), counted)
+            return
+        if counted:
+            self.stats["units_decoded"] += 1
+        self.stats["frames"] += 1
+        lost = grown.pop("vc_frames_lost", 0)
+        if lost:
+            self.drops["uslp: vc_frames_lost"] += lost
+            self._event(
+                events,
+                unit,
+                link,
+                "drop",
+                f"{lost} USLP frame(s) missing before this one (VC {got.vcid} frame count)",
+                "vc_frames_lost",
+            )
+        self._drops(events, unit, link, grown, "uslp")
+        if self.verbose:
+            self._event(events, unit, link, "frame", describe_fixed(got, raw))
+        if got.ocf is not None:
+            self._ocf(link, unit, got.ocf, events)
         for packet in got.packets:
             self._packet(link, unit, packet, events)
 
@@ -1180,6 +1300,9 @@ class Replayer:
                 add("tm", link.tm.all_stats())
             if link.aos is not None:
                 add("aos", link.aos.all_stats())
+            for uslp in (link.uslp_up, link.uslp):
+                if uslp is not None:
+                    add("uslp", uslp.all_stats())
             sdls = self._gate.stats.get((_KIND[family], *link.key)) if self._gate else None
             if sdls:
                 add("sdls", sdls)

@@ -59,6 +59,7 @@ from linkstack.capture.replay import (
     FAMILIES,
     RECEIVER,
     SIDES,
+    USLP_FRAME,
     Replayer,
     ReplayEvent,
     family_of,
@@ -180,7 +181,7 @@ def _counts(counter: Mapping[str, int], order: Iterable[str] = ()) -> str:
 
 def _check_lines(checks: Mapping[str, int]) -> list[str]:
     out = []
-    for layer in ("tc_frame", "tm_frame", "aos_frame"):
+    for layer in ("tc_frame", "tm_frame", "aos_frame", USLP_FRAME):
         n = sum(v for k, v in checks.items() if k.startswith(layer + ":"))
         if not n:
             continue
@@ -217,7 +218,8 @@ def _summary(result: ReplayResult) -> list[str]:
     r = result.replayer
     rs = result.read_stats
     s = r.stats
-    layer_order = [layer for fam in FAMILIES.values() for layer in fam] + ["space_packet"]
+    layer_order = [layer for fam in FAMILIES.values() for layer in fam]
+    layer_order += [USLP_FRAME, "space_packet"]
     lines = ["", "summary"]
     lines.append(
         f"  read      {s['units']:,} units from {rs['records']:,} pcap records "

@@ -1,6 +1,6 @@
 """The sample captures in ``pcaps/``: made by the emulator, small, and the same every time.
 
-``linkstack capture-samples [--out pcaps/]`` runs three short scenes of the default
+``linkstack capture-samples [--out pcaps/]`` runs four short scenes of the default
 scenario in emulated time, in this process, with a :class:`~linkstack.capture.pcap.PcapCapture`
 on every link, and writes ``<name>.pcap`` and ``<name>.pcap.nodes.json`` for each:
 
@@ -12,7 +12,9 @@ on every link, and writes ``<name>.pcap`` and ``<name>.pcap.nodes.json`` for eac
   repeat in the capture;
 - ``laser-relay``: a query for CS-09, out of view: up to CS-06, relayed over three
   laser links (AOS CADUs) in a relay envelope, answered by CS-09, and the answer
-  relayed back to CS-06 and sent down.
+  relayed back to CS-06 and sent down;
+- ``uslp-relay``: the same relay with ``frames.protocol = "uslp"`` and SCIDs from
+  3000: USLP frames inside the CLTUs and CADUs of every link, on the USLP frame port.
 
 Everything that could vary from one run to the next is fixed: the scenes start and
 stop at fixed emulated instants, every random choice has a fixed seed, pcap time
@@ -134,6 +136,8 @@ class Sample:
     # SDLS on every link (keys made for the run: a capture that is not the same twice);
     # None: off, as in the committed samples
     sdls: SdlsSettings | None = None
+    frames: str = "tm-tc-aos"  # frames.protocol: "uslp" puts USLP frames on every link
+    scid_base: int | None = None  # EmulationConfig.scid_base (None: its default)
 
     @property
     def filename(self) -> str:
@@ -219,6 +223,30 @@ SAMPLES: tuple[Sample, ...] = (
         ),
         seed=1,
     ),
+    Sample(
+        name="uslp-relay",
+        title="the laser relay with USLP frames on every link, SCIDs from 3000",
+        shows='The laser-relay scene with frames.protocol = "uslp" and SCIDs from 3000 '
+        "(past TC's and TM's 10 bits): the query goes up to CS-06 in a variable-length USLP "
+        "frame inside a CLTU (COP-1's FDU: VC frame count N(S), rule 111 on MAP 0, the "
+        "destination SCID), across the laser links and down in fixed-length USLP frames "
+        "(rule 000 with the first header pointer, the sender's SCID, a 2-octet VC frame "
+        "count; the downlink's with the CLCW in their OCF, Only Idle Data frames on VC 63 "
+        "between them) inside CADUs; the frames on port 47014.",
+        start_t_s=5305.0,
+        stop_t_s=5315.0,
+        queries=(
+            SampleQuery(
+                5310.0,
+                "Is a ship visible in the last image tile? Answer yes or no.",
+                "No.",
+                target="CS-09",
+            ),
+        ),
+        seed=1,
+        frames="uslp",
+        scid_base=3000,
+    ),
 )
 
 
@@ -260,13 +288,15 @@ def make_sample(sample: Sample, out_dir: Path) -> Path:
             seed=sample.seed,
             uplink_loss=sample.uplink_loss,
         )
+        if sample.scid_base is not None:
+            config = replace(config, scid_base=sample.scid_base)
         # the committed samples are clear (SDLS's keys are made for each run: a
         # protected capture is never the same twice)
         from linkstack.runtime.security import SdlsSettings  # noqa: PLC0415 - as above
 
         sdls = sample.sdls if sample.sdls is not None else SdlsSettings(enabled=False)
-        config = replace(config, uplink=replace(config.uplink, sdls=sdls))
-        capture = PcapCapture(path, scenario.epoch, layers)
+        config = replace(config, uplink=replace(config.uplink, sdls=sdls, protocol=sample.frames))
+        capture = PcapCapture(path, scenario.epoch, layers, frames=sample.frames)
         try:
             emu = Emulation(clock, config, backend=backend, capture=capture)
             async with emu:
@@ -334,9 +364,9 @@ def add_samples_parser(
     p = subparsers.add_parser(
         "capture-samples",
         help="regenerate the sample captures of pcaps/ (deterministic)",
-        description="Run the three sample scenes (a round trip, a lossy uplink with COP-1 "
-        "retransmissions, a laser relay) in emulated time and write their captures, "
-        "byte-identical from one run to the next.",
+        description="Run the sample scenes (a round trip, a lossy uplink with COP-1 "
+        "retransmissions, a laser relay, the relay over USLP) in emulated time and write "
+        "their captures, byte-identical from one run to the next.",
     )
     p.add_argument(
         "--out", type=Path, default=DEFAULT_OUT, help="where to write them (default pcaps/)"

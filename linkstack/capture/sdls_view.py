@@ -46,6 +46,7 @@ from linkstack.ccsds.crc import crc16_ccitt
 from linkstack.ccsds.sdls import FrameSecurity, SaCounters, SecurityAssociation
 from linkstack.ccsds.sdls_layout import (
     FECF_LEN,
+    MAX_FRAME_LEN,
     SPI_LEN,
     FrameLayout,
     frame_vcid,
@@ -64,9 +65,23 @@ SIDE_KEY = "sdls"  # the side file's entry of the run's associations (absent: no
 KEYS_SUFFIX = ".keys.json"  # the key file linkstack demo writes beside its capture
 
 
+USLP_VERSION = 0b1100
+USLP_MAX_LEN = MAX_FRAME_LEN["uslp"]
+
+
+def frame_kind(kind: str, frame: bytes) -> tuple[str, bool]:
+    """Where SDLS sits in a frame of a ``kind`` link: ``(kind, True)`` for its TC, TM or
+    AOS frame, ``("uslp", fixed)`` for a USLP frame (``frames.protocol = "uslp"``, told
+    by its version: variable-length on an uplink, fixed-length down and across)."""
+    if len(frame) > 0 and frame[0] >> 4 == USLP_VERSION:
+        return "uslp", kind != "tc"
+    return kind, True
+
+
 def vcid_of(kind: str, frame: bytes) -> int | None:
-    """The virtual channel of a TC, TM or AOS frame (None: too short to say)."""
-    return frame_vcid(kind, frame) if len(frame) >= 3 else None
+    """The virtual channel of a TC, TM, AOS or USLP frame (None: too short to say)."""
+    layout_kind, _ = frame_kind(kind, frame)
+    return frame_vcid(layout_kind, frame) if len(frame) >= 4 else None
 
 
 @dataclass(frozen=True)
@@ -339,7 +354,7 @@ class SdlsView:
         self.keys = keys
         self.source = source
         self.keys_hint = keys_hint if keys is None else None
-        self._security: dict[tuple[str, int, int, bool], FrameSecurity | None] = {}
+        self._security: dict[tuple[str, int, int, bool, bool], FrameSecurity | None] = {}
 
     def describe(self) -> str:
         """What the view knows, in a line: ``TC SPI 1 aead (VC 0); TM SPI 2 auth...``."""
@@ -362,18 +377,27 @@ class SdlsView:
         return link is not None and link.covers(vcid_of(kind, frame))
 
     def open(self, kind: str, frame: bytes) -> Opened:
-        """Read a protected frame (see the module docstring); never raises on its octets."""
+        """Read a protected frame (see the module docstring); never raises on its octets.
+        A USLP frame of a ``kind`` link is opened with the USLP layout, by its own OCF
+        flag, without TC's segment header."""
         link = self.links[kind]
         vcid = vcid_of(kind, frame)
-        ocf = kind == "tm" and len(frame) > 1 and bool(frame[1] & 1)  # the frame says
+        layout_kind, fixed = frame_kind(kind, frame)
+        uslp = layout_kind == "uslp"
+        if uslp:  # the frame says (a truncated frame has no flags: no OCF)
+            ocf = len(frame) > 6 and not frame[3] & 1 and bool(frame[6] & 0x08)
+        else:
+            ocf = kind == "tm" and len(frame) > 1 and bool(frame[1] & 1)
+        segment_header = link.segment_header and not uslp
         try:
             layout = FrameLayout(
-                kind,
+                layout_kind,
                 fecf=link.fecf,
-                segment_header=link.segment_header,
+                segment_header=segment_header,
                 ocf=ocf,
                 insert_zone_len=link.insert_zone_len,
                 fhec=link.fhec,
+                fixed=fixed,
             )
             head_len = layout.header_len(frame)
         except SdlsError as exc:
@@ -392,13 +416,14 @@ class SdlsView:
         try:
             fields = parse_security_header(
                 frame,
-                kind,
+                layout_kind,
                 {spi: sa},
                 fecf=link.fecf,
-                segment_header=link.segment_header,
+                segment_header=segment_header,
                 ocf=ocf,
                 insert_zone_len=link.insert_zone_len,
                 fhec=link.fhec,
+                fixed=fixed,
             )
         except SdlsError as exc:
             return Opened(kind, vcid, spi, sa, refusal=exc.field, detail=exc.rule)
@@ -413,12 +438,12 @@ class SdlsView:
         n = len(frame)
         ocf_field = frame[n - layout.tail_len : n - layout.fecf_len] if ocf else None
         base = Opened(kind, vcid, spi, sa, counter, octets, pad, ocf_field)
-        readable = _strip(frame, kind, head_len, fields, layout) if sa.service in READABLE else None
+        readable = _strip(frame, head_len, fields, layout) if sa.service in READABLE else None
         if sa.service == "clear":
             return replace(base, plain=readable)
         if self.keys is None or spi in link.unkeyed:
             return replace(base, plain=readable, key_missing=True)
-        security = self._security_for(kind, sa, link, len(frame), ocf)
+        security = self._security_for(layout_kind, sa, link, len(frame), ocf, fixed)
         if security is None:
             detail = f"{len(frame)} octets: no {kind.upper()} channel of such frames holds SA {spi}"
             return replace(base, plain=readable, refusal="length", detail=detail)
@@ -439,13 +464,20 @@ class SdlsView:
         return replace(base, plain=plain, verified=True if sa.mac_len else None)
 
     def _security_for(
-        self, kind: str, sa: SecurityAssociation, link: LinkSecurity, n: int, ocf: bool
+        self,
+        kind: str,
+        sa: SecurityAssociation,
+        link: LinkSecurity,
+        n: int,
+        ocf: bool,
+        fixed: bool = True,
     ) -> FrameSecurity | None:
-        """The codec's receiving end for ``sa`` on frames of ``n`` octets (TC: any up to
-        the maximum), None where no such channel can be made."""
+        """The codec's receiving end for ``sa`` on frames of ``n`` octets (TC and
+        variable-length USLP: any up to the maximum), None where no such channel can be
+        made; ``kind`` is the frame's layout ("tc", "tm", "aos", "uslp")."""
         assert self.keys is not None
-        length = TC_MAX_LEN if kind == "tc" else n
-        key = (kind, sa.spi, length, ocf)
+        length = TC_MAX_LEN if kind == "tc" else n if fixed else USLP_MAX_LEN
+        key = (kind, sa.spi, length, ocf, fixed)
         if key not in self._security:
             # one SA a FrameSecurity: a capture's SAs need not obey one link's rules (two
             # encrypting SAs on one key are refused by a link, not by a reader); a window
@@ -456,11 +488,12 @@ class SdlsView:
                     [replace(sa, window=1)],
                     self.keys,
                     fecf=link.fecf,
-                    segment_header=link.segment_header,
+                    segment_header=link.segment_header and kind == "tc",
                     ocf=ocf,
                     frame_length=length,
                     insert_zone_len=link.insert_zone_len,
                     fhec=link.fhec,
+                    fixed=fixed,
                 )
             except ConfigError:  # a frame too short or too long for any such channel
                 self._security[key] = None
@@ -468,10 +501,10 @@ class SdlsView:
 
 
 def _strip(
-    frame: bytes, kind: str, head_len: int, fields: Mapping[str, object], layout: FrameLayout
+    frame: bytes, head_len: int, fields: Mapping[str, object], layout: FrameLayout
 ) -> bytes:
     """The plain frame of a clear or authentication-only SA's frame, read without a key:
-    its headers, data, OCF, the TC length field and the FECF made to match (what
+    its headers, data, OCF, the TC or USLP length field and the FECF made to match (what
     ``process`` returns once it has verified the MAC)."""
     at = int(str(fields["data_offset"]))
     n = int(str(fields["data_length"]))
@@ -479,9 +512,8 @@ def _strip(
     rest = frame[len(frame) - layout.tail_len : len(frame) - layout.fecf_len]
     plain = bytes(head) + frame[at : at + n] + rest
     total = len(plain) + layout.fecf_len
-    if kind == "tc":
-        head[2] = (head[2] & 0xFC) | ((total - 1) >> 8) & 0x03
-        head[3] = (total - 1) & 0xFF
+    if layout.has_length_field:
+        layout.set_length(head, total)
         plain = bytes(head) + plain[head_len:]
     if layout.fecf:
         plain += crc16_ccitt(plain).to_bytes(FECF_LEN, "big")

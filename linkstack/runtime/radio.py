@@ -9,8 +9,10 @@ emulation connects their far ends to the nodes; the channel daemon connects them
 UDP ports.
 
 :func:`capture_emissions` reports each unit to a capture sink when it starts to
-radiate, with the frame inside it; the ends of an RF unit come from the station its
-conditions name (``Conditions.via``), so nobody asks the model afterwards.
+radiate, with the frame inside it (a USLP frame, on any kind of link, on the
+``uslp_frame`` layer: its version number says so); the ends of an RF unit come from
+the station its conditions name (``Conditions.via``), so nobody asks the model
+afterwards.
 """
 
 from __future__ import annotations
@@ -28,8 +30,11 @@ from channels.orbit import IslView, StationView
 from channels.rf import RfLinkConfig
 from linkstack.ccsds.coding.chains import CaduCoding, CltuCoding, CltuReceiver
 from linkstack.ccsds.coding.randomizer import tm_derandomize
+from linkstack.ccsds.uslp import VERSION as USLP_VERSION
 from linkstack.runtime.routing import StationSwitch
 from linkstack.runtime.site import CaptureSink, Site, ground_node, sat_node
+
+USLP_FRAME_LAYER = "uslp_frame"  # the capture layer of USLP frames, whatever the link
 
 # A unit's (source, destination) node names, from the conditions it was emitted in
 # a link in real time asks its physics once a millisecond (channels.models.SampledModel)
@@ -220,7 +225,8 @@ def capture_emissions(
     frame_of: Callable[[bytes], bytes | None],
 ) -> None:
     """Report each unit ``link`` emits to ``sink`` when it starts to radiate (layer
-    ``layers[0]``), and the frame inside it (``layers[1]``)."""
+    ``layers[0]``), and the frame inside it (``layers[1]``; a USLP frame, version 1100,
+    on ``uslp_frame`` whatever the link's TC, TM or AOS layer would be)."""
     unit_layer, frame_layer = layers
 
     def capture(event: LinkEvent) -> None:
@@ -230,6 +236,7 @@ def capture_emissions(
         sink.unit(unit_layer, event.t_s, src, dst, event.unit)
         frame = frame_of(event.unit)
         if frame is not None:
-            sink.unit(frame_layer, event.t_s, src, dst, frame)
+            uslp = len(frame) > 0 and frame[0] >> 4 == USLP_VERSION
+            sink.unit(USLP_FRAME_LAYER if uslp else frame_layer, event.t_s, src, dst, frame)
 
     link.add_listener(capture)

@@ -25,7 +25,16 @@ from linkstack.timebase import Clock
 
 MAX_PACKET_DATA = 4096  # octets of message per Space Packet (longer messages are segmented)
 AOS_FRAME_LEN = 1115
-LAYERS = ("cltu", "tm_cadu", "aos_cadu", "tc_frame", "tm_frame", "aos_frame", "space_packet")
+LAYERS = (
+    "cltu",
+    "tm_cadu",
+    "aos_cadu",
+    "tc_frame",
+    "tm_frame",
+    "aos_frame",
+    "uslp_frame",
+    "space_packet",
+)
 
 
 class CaptureSink(Protocol):

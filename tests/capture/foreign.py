@@ -30,7 +30,7 @@ from linkstack.daemon.wire import LinkSpec, PortPlan
 from linkstack.runtime import scenario as scenario_file
 from linkstack.runtime.scenario import ScenarioFile
 
-FRAME_LAYERS = ("tc_frame", "tm_frame", "aos_frame")
+FRAME_LAYERS = ("tc_frame", "tm_frame", "aos_frame", "uslp_frame")
 UNIT_LAYERS = ("cltu", "tm_cadu", "aos_cadu")
 
 

@@ -61,12 +61,25 @@ def test_port_table_is_the_documented_one():
         "tc_frame": 47011,
         "tm_frame": 47012,
         "aos_frame": 47013,
+        "uslp_frame": 47014,
         "space_packet": 47020,
     }
     from linkstack.capture import pcap as capture
 
     for layer, port in PORTS.items():  # the module docstring carries the same table
         assert f"{layer:<14} {port}" in capture.__doc__
+
+
+def test_a_uslp_frame_makes_the_side_file_say_uslp(tmp_path):
+    path = tmp_path / "u.pcap"
+    _write(path, [("uslp_frame", 1.0, "sat:CS-01", "ground:Sanya", b"\xc0" * 20)], layers={"cltu"})
+    doc = json.loads((tmp_path / "u.pcap.nodes.json").read_text())
+    assert doc["frames"] == "uslp"  # learnt from the unit, though the filter left it out
+    assert set(doc["ports"]) == {"cltu", "tm_cadu", "aos_cadu", "uslp_frame", "space_packet"}
+    told = _write(tmp_path / "t.pcap", [], frames="uslp")
+    assert told.nodes_document()["frames"] == "uslp"
+    with pytest.raises(ConfigError, match="frames"):
+        PcapCapture(io.BytesIO(), EPOCH, frames="ax25")
 
 
 def test_units_read_back_with_names_and_times(tmp_path):
@@ -262,7 +275,9 @@ def test_side_file_maps_addresses_back(tmp_path):
     path = tmp_path / "n.pcap"
     cap = _write(path, [("tm_frame", 1.0, "sat:CS-01", "ground:Sanya", b"f" * 20)])
     doc = json.loads((tmp_path / "n.pcap.nodes.json").read_text())
-    assert doc["format"] == "linkstack-capture-nodes" and doc["ports"] == PORTS
+    assert doc["format"] == "linkstack-capture-nodes" and "frames" not in doc
+    # the ports of the default frames protocol's layers: USLP's is not among them
+    assert doc["ports"] == {k: v for k, v in PORTS.items() if k != "uslp_frame"}
     assert datetime.fromisoformat(doc["epoch"]) == EPOCH
     assert {n["name"]: n["ip"] for n in doc["nodes"]} == {
         "sat:CS-01": cap.registry.ip("sat:CS-01"),

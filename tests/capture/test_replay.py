@@ -518,4 +518,4 @@ def test_units_cut_at_every_length_never_raise():
 
 
 def test_every_layer_of_the_port_table_has_a_place():
-    assert set(replay.FAMILY_OF_LAYER) | {"space_packet"} == set(PORTS)
+    assert set(replay.FAMILY_OF_LAYER) | {"space_packet", replay.USLP_FRAME} == set(PORTS)

@@ -25,7 +25,7 @@ from hypothesis import strategies as st
 from linkstack.capture.pcap import PORTS, ipv4_checksum
 from linkstack.ccsds.coding.chains import CaduTransmitter
 from linkstack.ccsds.sdls_keys import Keyring
-from linkstack.conformance.passive import broken, session
+from linkstack.conformance.passive import broken, broken_uslp, session
 from linkstack.conformance.passive.checker import Report, check_capture, select_rules
 from linkstack.conformance.passive.report import format_text, junit_tree, write_junit
 from linkstack.conformance.passive.rules import CATALOGUE
@@ -48,6 +48,7 @@ STANDARDS = (
     "232.1-B-2",
     "301.0-B-4",
     "355.0-B-2",
+    "732.1-B-2",
 )
 REGENERATE = "python -m linkstack.conformance.passive.broken"
 TM_FRAMES = sum(1 for r in session.build() if r.kind == "tm")
@@ -101,7 +102,8 @@ def test_the_committed_captures_are_what_the_generator_makes(tmp_path):
             f"tests/conformance/broken/{name} is no longer what the generator makes: if the change "
             f"is meant, run `{REGENERATE}` and commit the files"
         )
-    expected = {f"{name}.pcap" for name in CASES} | {f"{name}.pcap.nodes.json" for name in CASES}
+    names = [*CASES, *broken_uslp.CASES]
+    expected = {f"{name}.pcap" for name in names} | {f"{name}.pcap.nodes.json" for name in names}
     assert expected | set(broken.PROFILES) | {"README.md", broken.SDLS_KEY_FILE} == set(made)
 
 
@@ -120,8 +122,10 @@ def test_the_good_capture_passes_every_applicable_rule(checked):
     # the session shows every passive rule at work but CUC-01 (the linkstack profile has
     # no time code), AOS-FHP-02 (linkstack never marks a packet zone 0x7FE) and SDLS's
     # (the linkstack profile has no [sdls]: good_sdls.pcap is the session under SDLS)
+    # and USLP's (uslp_good.pcap is the session over USLP frames)
     sdls = {r.id for r in PASSIVE if r.id.startswith("SDLS-")}
-    assert na == {"CUC-01", "AOS-FHP-02"} | sdls and len(sdls) == 4, na
+    uslp = {r.id for r in PASSIVE if r.id.startswith("USLP-")}
+    assert na == {"CUC-01", "AOS-FHP-02"} | sdls | uslp and len(sdls) == 4, na
     assert all(status[r.id] == "pass" for r in PASSIVE if r.id not in na)
 
 
@@ -131,7 +135,8 @@ def test_the_good_capture_under_sdls_passes_every_applicable_rule_with_its_keys(
     assert report.exit_code == 0, format_text(report)
     status = {r.rule.id: r.status for r in report.results}
     na = {r.id for r in PASSIVE if status[r.id] == "n/a"}
-    assert na == {"CUC-01", "AOS-FHP-02"}, na  # SDLS's four at work, every other rule too
+    uslp = {r.id for r in PASSIVE if r.id.startswith("USLP-")}  # the USLP session's
+    assert na == {"CUC-01", "AOS-FHP-02"} | uslp, na  # SDLS's four at work, every other rule too
     assert "sdls: TC SPI 1 aead (VC 0); TM SPI 2 auth; AOS SPI 3 aead; keys 1, 2, 3" in (
         format_text(report)
     )
@@ -214,6 +219,7 @@ def test_each_broken_capture_without_its_fault_passes(name, tmp_path):
 
 def test_every_passive_rule_is_broken_by_some_capture():
     covered = set().union(*(spec.fails for spec in broken.BROKEN.values()))
+    covered |= set().union(*(spec.fails for spec in broken_uslp.BROKEN.values()))
     assert covered == {r.id for r in PASSIVE}
     assert all(spec.blame and spec.what for spec in broken.BROKEN.values())
 

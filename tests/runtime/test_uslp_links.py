@@ -264,17 +264,20 @@ def test_every_link_carries_uslp_frames_protected_by_sdls(uslp_run):
     scids = {emu.site.scid(name) for name in emu.satellites}
     assert min(scids) == SCID_BASE
     seen: dict[str, int] = {}
-    for layer, src, _, frame in recorder.units:
-        if layer.endswith("_frame"):
+    for layer, src, dst, frame in recorder.units:
+        assert layer in ("cltu", "tm_cadu", "aos_cadu", "uslp_frame", "space_packet"), layer
+        if layer == "uslp_frame":  # on every link: the ends say which
             assert frame[0] >> 4 == USLP_VERSION, layer
             scid, vcid, _ = frame_ids(frame)
             assert scid in scids, (layer, scid)
-            if layer == "aos_frame":  # a laser frame names its sender
+            link = {"gs": "up", "sg": "down", "ss": "laser"}[src[0] + dst[0]]
+            if link == "laser":  # a laser frame names its sender
                 assert scid == emu.site.scid(src.removeprefix("sat:"))
-            seen[layer] = seen.get(layer, 0) + 1
-            if layer == "tm_frame" and vcid == OID_VCID:
+            seen[link] = seen.get(link, 0) + 1
+            if link == "down" and vcid == OID_VCID:
                 seen["idle"] = seen.get("idle", 0) + 1
-    assert seen.keys() == {"tc_frame", "tm_frame", "aos_frame", "idle"}, seen
+    assert seen.keys() == {"up", "down", "laser", "idle"}, seen
+    assert recorder.pcap.nodes_document()["frames"] == "uslp"
     guards = emu.site.guards
     assert guards is not None
     counts = guards.counters()

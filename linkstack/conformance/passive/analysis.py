@@ -62,6 +62,7 @@ from linkstack.conformance.passive.observations import (
     TcFrameObs,
     Unit,
     UnitObs,
+    UslpFrameObs,
     ZoneObs,
 )
 from linkstack.conformance.profile import Profile
@@ -73,7 +74,11 @@ if TYPE_CHECKING:
 FHP_NO_HEADER = 0x7FF
 FHP_IDLE_ONLY = 0x7FE
 CARRIER_FRAME = {"cltu": "tc_frame", "tm_cadu": "tm_frame", "aos_cadu": "aos_frame"}
-FRAME_LAYERS = frozenset(CARRIER_FRAME.values())
+USLP_FRAME = "uslp_frame"  # USLP frames of every kind of link, on one port
+FRAME_LAYERS = frozenset((*CARRIER_FRAME.values(), USLP_FRAME))
+# the carrier of a USLP frame unit, by the sides of its ends
+USLP_CARRIER = {("ground", "space"): "cltu", ("space", "ground"): "tm_cadu"}
+USLP_CARRIER[("space", "space")] = "aos_cadu"
 MAX_WAITING = 1 << 16  # units held for a partner at most, whatever the window
 
 
@@ -251,7 +256,9 @@ class _CopVc:
         self.sent.clear()
         self.acked.clear()
 
-    def frame(self, obs: TcFrameObs, raw: bytes | None, t: float, latency: float) -> CopFacts:
+    def frame(
+        self, obs: TcFrameObs | UslpFrameObs, raw: bytes | None, t: float, latency: float
+    ) -> CopFacts:
         """A TC frame sent on this channel (``raw``: the frame, as its standard has it;
         None when its data field could not be read)."""
         kind = obs.frame_type
@@ -359,6 +366,53 @@ class _MapRun:
     seen: bool = False
 
 
+_TC_FLAG_NAMES = {0: "continuation (00)", 1: "first (01)", 2: "last (10)", 3: "unsegmented (11)"}
+_USLP_RULE_NAMES = {  # the construction rules of a MAP's segments, by TC's sequence flags
+    0: "continuing segment (rule 101)",
+    1: "start of a segment (rule 100)",
+    2: "last segment (rule 110)",
+    3: "no segmentation (rule 111)",
+}
+
+
+def _join_segments(
+    state: _MapRun,
+    flags: int,
+    obs: TcFrameObs | UslpFrameObs,
+    units: tuple[Unit, ...],
+    names: dict[int, str],
+) -> list[tuple[bytes, tuple[Unit, ...]]]:
+    """One MAP's frame (its sequence ``flags``, TC's: 1 first, 0 continuation, 2 last,
+    3 unsegmented) joined to the segments before it: the complete data fields it ends,
+    and in ``obs.seg_fault`` what a flag out of order was (() none, None: the capture
+    began inside a segmented packet)."""
+    out: list[tuple[bytes, tuple[Unit, ...]]] = []
+    first_seen = not state.seen
+    state.seen = True
+    obs.seg_fault = ()
+    if flags in (0, 2) and state.run is None:
+        if first_seen:
+            obs.seg_fault = None  # the capture began inside a segmented packet
+        else:
+            obs.seg_fault = (f"{names[1]} or {names[3]}", names[flags])
+        return out
+    if flags in (1, 3) and state.run is not None:
+        obs.seg_fault = (f"{names[0]} or {names[2]}", names[flags])
+        state.run, state.units = None, ()
+    if flags == 3:
+        out.append((obs.data, units))
+    elif flags == 1:
+        state.run, state.units = bytearray(obs.data), units
+    else:
+        assert state.run is not None
+        state.run += obs.data
+        state.units = _merge_units(state.units, units)
+        if flags == 2:
+            out.append((bytes(state.run), state.units))
+            state.run, state.units = None, ()
+    return out
+
+
 # -- the analyzer ----------------------------------------------------------------------------------
 
 
@@ -392,6 +446,11 @@ class Analyzer:
         layer = unit.layer
         if layer in CARRIER_FRAME:
             slot = self._pair(_Slot(self._carrier(unit), (layer, unit.src, unit.dst)))
+        elif layer == USLP_FRAME:  # its carrier's layer from its ends; none known: alone
+            sides = (p.side(unit.src), p.side(unit.dst))
+            carrier = USLP_CARRIER.get((sides[0] or "", sides[1] or ""))
+            key = (carrier, unit.src, unit.dst) if carrier is not None else None
+            slot = self._pair(_Slot(unit, key)) if key is not None else _Slot(unit, None)
         elif layer in FRAME_LAYERS:
             carrier_layer = next(c for c, f in CARRIER_FRAME.items() if f == layer)
             slot = self._pair(_Slot(unit, (carrier_layer, unit.src, unit.dst)))
@@ -491,7 +550,9 @@ class Analyzer:
 
     def _frame(self, layer: str, data: bytes, units: tuple[Unit, ...], t_s: float) -> None:
         """A frame seen in ``units`` (the frame unit first), sent at ``t_s``."""
-        if layer == "tm_frame":
+        if layer == USLP_FRAME or decoding.is_uslp(data):  # frames.protocol = "uslp"
+            self._uslp(data, units, t_s)
+        elif layer == "tm_frame":
             self._tm(data, units, t_s)
         elif layer == "aos_frame":
             self._aos(data, units, t_s)
@@ -582,6 +643,46 @@ class Analyzer:
             cop = self._cop[(scid, vcid)] = _CopVc()
         return cop
 
+    # -- USLP frames: COP-1's FDUs up, zones of packets down and across ------------------------
+    def _uslp(self, data: bytes, units: tuple[Unit, ...], t_s: float) -> None:
+        key = self._key(units[0])
+        obs, inside = decoding.uslp_frame(data, units, key)
+        valid = obs.version == decoding.USLP_VERSION and obs.frame_type is not None
+        fields: list[tuple[bytes, tuple[Unit, ...]]] = []
+        if obs.dest and valid:  # COP-1 over USLP, as a TC frame's (scid: the 16-bit one)
+            cop = self._cop_vc(obs.scid, obs.vcid)
+            obs.cop = cop.frame(obs, data, t_s, self.p.cop1.ack_latency_s)
+            if obs.frame_type != "BC" and obs.cop.kind != "retransmission":
+                fields = self._uslp_fields(obs, units)
+        self.emit(obs)
+        if inside.clcw is not None:
+            self._clcw(inside.clcw, "uslp", obs.scid, units, t_s)
+        if inside.zone is not None and obs.vc_count is not None:
+            modulo = 1 << (8 * obs.vc_count_len)
+            where = f"in USLP frames of SCID {obs.scid}, VC {obs.vcid}, MAP {obs.map_id}"
+            self._zone(inside, (*obs.vc_key, obs.map_id), obs.vc_count, modulo, where)
+        src, dst = key
+        stream = ("uslp", src, dst, obs.scid, obs.vcid, obs.map_id)
+        where = f"in USLP frames of SCID {obs.scid}, VC {obs.vcid}, MAP {obs.map_id}"
+        for payload, carried_by in fields:
+            data_obs, packets = decoding.tc_data_field(payload, carried_by)
+            self.emit(data_obs)
+            for raw in packets:
+                self._packet(raw, carried_by, stream, where)
+
+    def _uslp_fields(
+        self, obs: UslpFrameObs, units: tuple[Unit, ...]
+    ) -> list[tuple[bytes, tuple[Unit, ...]]]:
+        """The complete data fields of an uplink frame's MAP (rules 100 first, 101
+        continuing, 110 last segment, 111 whole packets), joined as TC's segments are."""
+        rule = obs.rule
+        flags = {4: 1, 5: 0, 6: 2, 7: 3}.get(rule if rule is not None else -1)
+        if flags is None or obs.upid != 0:
+            return []
+        src, dst = self._key(units[0])
+        state = self._maps.setdefault(("uslp", src, dst, obs.scid, obs.vcid, obs.map_id), _MapRun())
+        return _join_segments(state, flags, obs, units, _USLP_RULE_NAMES)
+
     # -- TC frames: COP-1, segments joined per MAP, the packets of whole data fields ---------------
     def _tc(self, data: bytes, units: tuple[Unit, ...], t_s: float) -> None:
         obs = decoding.tc_frame(data, units, self.p)
@@ -621,33 +722,7 @@ class Analyzer:
         state = self._maps.get(key)
         if state is None:
             state = self._maps[key] = _MapRun()
-        flags = obs.seq_flags
-        names = {0: "continuation (00)", 1: "first (01)", 2: "last (10)", 3: "unsegmented (11)"}
-        out: list[tuple[bytes, tuple[Unit, ...]]] = []
-        first_seen = not state.seen
-        state.seen = True
-        obs.seg_fault = ()
-        if flags in (0, 2) and state.run is None:
-            if first_seen:
-                obs.seg_fault = None  # the capture began inside a segmented packet
-            else:
-                obs.seg_fault = ("first (01) or unsegmented (11)", names[flags])
-            return out
-        if flags in (1, 3) and state.run is not None:
-            obs.seg_fault = ("continuation (00) or last (10)", names[flags])
-            state.run, state.units = None, ()
-        if flags == 3:
-            out.append((obs.data, units))
-        elif flags == 1:
-            state.run, state.units = bytearray(obs.data), units
-        else:
-            assert state.run is not None
-            state.run += obs.data
-            state.units = _merge_units(state.units, units)
-            if flags == 2:
-                out.append((bytes(state.run), state.units))
-                state.run, state.units = None, ()
-        return out
+        return _join_segments(state, obs.seq_flags, obs, units, _TC_FLAG_NAMES)
 
     # -- Space Packets: on the packet port, or out of frames ---------------------------------------
     def _packet_unit(self, unit: Unit) -> None:

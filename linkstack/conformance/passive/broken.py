@@ -15,7 +15,8 @@ broken, the exact set of rules it must fail, and the unit a report must blame fi
 cut to the window of the session around the fault (and to some of its links) so that
 the files stay small. Faults are made where a real implementation makes them: in a
 packet before it is framed, in the frame (its FECF recomputed, its CADU or CLTU encoded
-again from it) or in the carrier only (the frame left as it was).
+again from it) or in the carrier only (the frame left as it was). The USLP captures
+(``uslp_*``) are :mod:`.broken_uslp`'s.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from linkstack.ccsds.coding.sync import ASM
 from linkstack.ccsds.crc import crc16_ccitt
 from linkstack.ccsds.spp import PacketType, SpacePacket
 from linkstack.ccsds.tc import TcFrame, TcFrameType
+from linkstack.conformance.passive import broken_uslp
 from linkstack.conformance.passive.session import (
     EXTRA_APID,
     FRAME_LEN,
@@ -821,6 +823,17 @@ def readme() -> str:
         blame = f"`{spec.blame}`" if spec.blame else ""
         profile = spec.profile or "linkstack"
         lines.append(f"| `{name}.pcap` | {fails} | {blame} | {profile} | {spec.what} |")
+    lines += [
+        "",
+        "The `uslp` captures are a scripted session over USLP frames (732.1-B-2,",
+        '`frames.protocol = "uslp"`; linkstack/conformance/passive/broken_uslp.py): COP-1\'s',
+        "FDUs up in CLTUs, fixed-length frames down (the CLCW in their OCF) and across in",
+        "CADUs, every frame also on the USLP frame port; each broken one changes one frame.",
+        "",
+        "| capture | fails | first offending unit | profile | fault |",
+        "|---|---|---|---|---|",
+        *broken_uslp.readme_lines(),
+    ]
     return "\n".join(lines) + "\n"
 
 
@@ -840,7 +853,7 @@ def write_all(folder: str | Path = DEFAULT_DIR) -> list[Path]:
         path = folder / f"{name}.pcap"
         write(spec.records(), path)
         out.append(path)
-    return out
+    return out + broken_uslp.write_all(folder)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -38,6 +38,7 @@ from linkstack.conformance.passive.observations import (
     TcFrameObs,
     TmFrameObs,
     Unit,
+    UslpFrameObs,
     ZoneObs,
 )
 from linkstack.conformance.profile import CaduProfile, Profile
@@ -49,6 +50,12 @@ _TM_HDR = struct.Struct(">HBBH")
 _AOS_HDR = struct.Struct(">HHBB")
 _TC_HDR = struct.Struct(">HHB")
 _SPP_HDR = struct.Struct(">HHH")
+_USLP_ID = struct.Struct(">I")
+USLP_VERSION = 0b1100
+USLP_OID_VCID = 63
+USLP_UPID_IDLE = 31
+USLP_POINTER_NONE = 0xFFFF
+FHP_NO_HEADER, FHP_IDLE_ONLY = 0x7FF, 0x7FE  # TM's and AOS's: what the zone walker follows
 
 
 @dataclass(slots=True)
@@ -77,7 +84,7 @@ NOTHING = Contents()
 # -- helpers ---------------------------------------------------------------------------------------
 
 
-def _fecf_fields(obs: TmFrameObs | AosFrameObs | TcFrameObs, data: bytes) -> None:
+def _fecf_fields(obs: TmFrameObs | AosFrameObs | TcFrameObs | UslpFrameObs, data: bytes) -> None:
     if len(data) < 2:
         obs.fecf_ok = False
         obs.fecf_want, obs.fecf_got = "a 2-octet FECF", f"{len(data)} octets"
@@ -119,8 +126,25 @@ def _clean(result: RsDecodeResult) -> bool:
     return result.frame is not None and not any(result.corrected)
 
 
+def is_uslp(data: bytes) -> bool:
+    """Whether ``data`` starts as a USLP frame (version 1100)."""
+    return len(data) > 0 and data[0] >> 4 == USLP_VERSION
+
+
+def _uslp_length(data: bytes) -> int | None:
+    """A (non-truncated) USLP frame's length as its length field says, else None."""
+    if len(data) < 7 or not is_uslp(data) or data[3] & 1:
+        return None
+    return ((data[4] << 8) | data[5]) + 1
+
+
 def _tc_plausible(data: bytes, p: Profile) -> int | None:
-    """The frame length if ``data`` starts with a believable TC frame, else None."""
+    """The frame length if ``data`` starts with a believable TC frame (or USLP frame:
+    COP-1's FDUs over USLP), else None."""
+    uslp = _uslp_length(data)
+    if uslp is not None:
+        good = 7 < uslp <= len(data) and len(data) - uslp < 7
+        return uslp if good and (not p.tc.fecf or crc16_ccitt(data[:uslp]) == 0) else None
     if len(data) < 6 or data[0] >> 6:
         return None
     length = ((data[2] << 8 | data[3]) & 0x3FF) + 1
@@ -133,7 +157,7 @@ def _tc_plausible(data: bytes, p: Profile) -> int | None:
 
 
 def _frame_plausible(frame: bytes, version: int, ch: CaduProfile) -> bool:
-    if len(frame) < 6 or frame[0] >> 6 != version:
+    if len(frame) < 6 or (frame[0] >> 6 != version and not is_uslp(frame)):
         return False
     return crc16_ccitt(frame) == 0 if ch.fecf else True
 
@@ -281,7 +305,12 @@ def cltu_carrier(unit: Unit, profile: Profile) -> Carrier:
         obs.randomized = want if len_want is not None else not want
     chosen = as_sent[want if obs.randomized is None else obs.randomized]
     frame = None
-    if len(chosen) >= 5:
+    uslp = _uslp_length(chosen)
+    if uslp is not None:  # COP-1's FDU in a USLP frame: its length field says where it ends
+        if 7 < uslp <= len(chosen):
+            frame = chosen[:uslp]
+            obs.frame_len = uslp
+    elif len(chosen) >= 5:
         length = ((chosen[2] << 8 | chosen[3]) & 0x3FF) + 1
         if 5 < length <= len(chosen):
             frame = chosen[:length]
@@ -392,6 +421,74 @@ def tc_frame(data: bytes, units: tuple[Unit, ...], profile: Profile) -> TcFrameO
         pos += 1
     obs.data = data[pos:end] if end > pos else b""
     return obs
+
+
+def uslp_frame(
+    data: bytes, units: tuple[Unit, ...], ends: tuple[str, str], fecf: bool = True
+) -> tuple[UslpFrameObs, Contents]:
+    """A USLP frame's primary header, data field header and trailer; ``ends`` key its
+    virtual channel. An uplink's (its SCID names the destination) is COP-1's FDU: its
+    type and N(S) (the VC frame count) and its data zone, as a TC frame's. A rule 000
+    frame of packets has its zone (the pointer as TM's: 0x7FF when no header starts,
+    0x7FE for idle data); the OCF is a CLCW."""
+    n = len(data)
+    obs = UslpFrameObs("uslp_frame", units, n)
+    if n < 4:
+        return obs, NOTHING
+    (w,) = _USLP_ID.unpack_from(data)
+    obs.version = w >> 28
+    obs.scid, obs.dest = (w >> 12) & 0xFFFF, bool(w & 0x800)
+    obs.vcid, obs.map_id, obs.truncated = (w >> 5) & 0x3F, (w >> 1) & 0xF, bool(w & 1)
+    if obs.dest:
+        obs.kind = "uslp_fdu"
+    if fecf:
+        _fecf_fields(obs, data)
+    end = n - (2 if fecf else 0)
+    pos = 4
+    if not obs.truncated:
+        if n < 7:
+            return obs, NOTHING
+        obs.length_field = (data[4] << 8) | data[5]
+        flags = data[6]
+        obs.bypass, obs.command = bool(flags & 0x80), bool(flags & 0x40)
+        obs.spare, obs.ocf_flag, obs.vc_count_len = (flags >> 4) & 3, bool(flags & 8), flags & 7
+        pos = 7 + obs.vc_count_len
+        if pos > end:
+            return obs, NOTHING
+        obs.vc_count = int.from_bytes(data[7:pos], "big") if obs.vc_count_len else None
+    obs.vc_key = ("uslp", *ends, obs.scid, obs.vcid, obs.bypass)
+    ocf = None
+    if obs.ocf_flag and end - 4 >= pos:
+        end -= 4
+        ocf = data[end : end + 4]
+    if obs.dest:  # COP-1's FDU: (bypass, control command) -> AD, BD, BC; N(S) the count
+        obs.frame_type = {(0, 0): "AD", (1, 0): "BD", (1, 1): "BC"}.get(
+            (int(obs.bypass), int(obs.command))
+        )
+        obs.ns = obs.vc_count or 0
+    if pos >= end or obs.version != USLP_VERSION:
+        return obs, Contents(ocf)
+    obs.rule, obs.upid = data[pos] >> 5, data[pos] & 0x1F
+    pos += 1
+    if (
+        not obs.truncated and obs.rule <= 2
+    ):  # the rules with a first header / last valid octet pointer
+        if pos + 2 > end:
+            return obs, Contents(ocf)
+        obs.pointer = (data[pos] << 8) | data[pos + 1]
+        pos += 2
+    obs.data = data[pos:end]
+    if obs.rule != 0 or obs.pointer is None or obs.upid not in (0, USLP_UPID_IDLE):
+        return obs, Contents(ocf)
+    zone_len = end - pos
+    if obs.upid == USLP_UPID_IDLE:
+        fhp = FHP_IDLE_ONLY
+    elif obs.pointer == USLP_POINTER_NONE:
+        fhp = FHP_NO_HEADER
+    else:  # past the zone (or where TM's special values would read it): out of range
+        fhp = obs.pointer if obs.pointer < min(zone_len, FHP_IDLE_ONLY) else 0xFFFF
+    zone = ZoneObs("zone_uslp", units, fhp, zone_len, idle_vc=obs.vcid == USLP_OID_VCID)
+    return obs, Contents(ocf, zone, obs.data)
 
 
 def tc_data_field(data: bytes, units: tuple[Unit, ...]) -> tuple[TcDataObs, list[bytes]]:

@@ -2,7 +2,7 @@
 
 An observation is one thing a capture shows, with the facts a rule needs to judge it:
 a CADU with what its coding showed (ASM, Reed-Solomon, randomization), a CLTU with its
-codeblocks, a TM/AOS/TC frame with its header fields, a frame data field ("zone") with
+codeblocks, a TM/AOS/TC/USLP frame with its header fields, a frame data field ("zone") with
 where its first packet header *should* start, a Space Packet with the stream it belongs
 to, a CLCW with what COP-1 had sent when it was emitted. Its ``kind`` names it to the
 rules (each :class:`~linkstack.conformance.passive.rules.Rule` lists the kinds it judges
@@ -143,7 +143,7 @@ class AosFrameObs:
 class ZoneObs:
     """A TM frame data field or an AOS packet zone, and where its packets start."""
 
-    kind: str  # "zone_tm" or "zone_aos"
+    kind: str  # "zone_tm", "zone_aos" or "zone_uslp"
     units: tuple[Unit, ...]
     fhp: int
     zone_len: int
@@ -195,6 +195,43 @@ class TcFrameObs:
     cop: CopFacts | None = None
     seg_fault: tuple[str, str] | tuple[()] | None = None
     unread: bool = False  # SDLS: its data field could not be read (encrypted, no key; refused)
+
+
+@dataclass(slots=True)
+class UslpFrameObs:
+    """A USLP frame (732.1-B-2): ``kind`` "uslp_fdu" for an uplink's (its SCID names its
+    destination: COP-1's FDU, with ``frame_type``, ``ns`` and ``cop`` as a TC frame's),
+    "uslp_frame" for the others (downlink, laser links)."""
+
+    kind: str
+    units: tuple[Unit, ...]
+    length: int
+    version: int | None = None
+    scid: int = 0
+    dest: bool = False
+    vcid: int = 0
+    map_id: int = 0
+    truncated: bool = False
+    length_field: int | None = None
+    bypass: bool = False
+    command: bool = False
+    spare: int = 0
+    ocf_flag: bool = False
+    vc_count_len: int = 0
+    vc_count: int | None = None
+    rule: int | None = None  # the TFDF header's construction rule; None: no TFDF header
+    upid: int | None = None
+    pointer: int | None = None
+    fecf_ok: bool | None = None
+    fecf_want: str = ""
+    fecf_got: str = ""
+    vc_key: Key = ()
+    # COP-1 (uplink frames): the FDU's type, N(S) and data field, as a TC frame's
+    frame_type: str | None = None
+    ns: int = 0
+    data: bytes = b""
+    cop: CopFacts | None = None
+    seg_fault: tuple[str, str] | tuple[()] | None = None  # as TcFrameObs's, by rule
 
 
 @dataclass(slots=True)
@@ -270,6 +307,7 @@ Observation = (
     | AosFrameObs
     | ZoneObs
     | TcFrameObs
+    | UslpFrameObs
     | TcDataObs
     | ClcwObs
     | PacketObs

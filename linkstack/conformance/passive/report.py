@@ -24,7 +24,16 @@ from linkstack.conformance.reporting import (
 )
 
 _ORDER = {"fail": 0, "error": 1, "cannot judge": 2, "pass": 3, "n/a": 4}
-_LAYER_ORDER = ("cltu", "tc_frame", "tm_cadu", "tm_frame", "aos_cadu", "aos_frame", "space_packet")
+_LAYER_ORDER = (
+    "cltu",
+    "tc_frame",
+    "tm_cadu",
+    "tm_frame",
+    "aos_cadu",
+    "aos_frame",
+    "uslp_frame",
+    "space_packet",
+)
 
 
 def _units_line(report: Report) -> str:

@@ -49,6 +49,7 @@ if TYPE_CHECKING:
         TcFrameObs,
         TmFrameObs,
         Unit,
+        UslpFrameObs,
         ZoneObs,
     )
     from linkstack.conformance.profile import Profile
@@ -186,6 +187,9 @@ TM_CODING = "CCSDS 131.0-B-4"
 TC_CODING = "CCSDS 231.0-B-4"
 CUC = "CCSDS 301.0-B-4"
 SDLS = "CCSDS 355.0-B-2"
+USLP = "CCSDS 732.1-B-2"
+USLP_FRAMES = ("uslp_frame", "uslp_fdu")  # downlink and laser frames; the uplink's FDUs
+TC_SENT = "tc_frame|uslp_fdu"  # COP-1's frames sent: TC frames, or FDUs in USLP frames
 
 # frames whose data field SDLS encrypted and no key opened (HiddenObs kinds), per link
 SEALED_TC, SEALED_TM, SEALED_AOS = ("sealed_tc",), ("sealed_tm",), ("sealed_aos",)
@@ -523,7 +527,7 @@ def _tm_data_field_status(o, ctx):
 
 
 def _count_rule(
-    o: TmFrameObs | AosFrameObs,
+    o: TmFrameObs | AosFrameObs | UslpFrameObs,
     ctx: RuleContext,
     key: Hashable,
     value: int,
@@ -587,7 +591,7 @@ def _tm_fecf(o, ctx):
     return _fecf(o)
 
 
-def _fecf(o: TmFrameObs | AosFrameObs | TcFrameObs) -> Outcome:
+def _fecf(o: TmFrameObs | AosFrameObs | TcFrameObs | UslpFrameObs) -> Outcome:
     if o.fecf_ok is None:
         return SKIP
     if not o.fecf_ok:
@@ -886,6 +890,147 @@ def _aos_fill(o, ctx):
     disabled=lambda p: None if p.aos.fecf else "the profile says AOS frames have no FECF",
 )
 def _aos_fecf(o, ctx):
+    return _fecf(o)
+
+
+# -- USLP frames (732.1-B-2) -----------------------------------------------------------------------
+
+
+def _uslp_valid(o: UslpFrameObs) -> bool:
+    return o.version == 0b1100
+
+
+@rule(
+    "USLP-VER-01",
+    USLP,
+    "§4.1.2 (primary header: transfer frame version number)",
+    "The transfer frame version number of a USLP frame is 1100.",
+    "uslp",
+    USLP_FRAMES,
+    "USLP frames",
+)
+def _uslp_version(o, ctx):
+    if o.version is None:
+        return SKIP
+    return None if o.version == 0b1100 else Fault("version", "1100", f"{o.version:04b}")
+
+
+@rule(
+    "USLP-LEN-01",
+    USLP,
+    "§4.1.2 (primary header: frame length)",
+    "The frame length field is the number of octets of the frame minus one.",
+    "uslp",
+    USLP_FRAMES,
+    "USLP frames",
+    na="only truncated frames (they have no frame length field)",
+)
+def _uslp_length(o, ctx):
+    if not _uslp_valid(o) or o.length_field is None:
+        return SKIP
+    if o.length_field + 1 != o.length:
+        return Fault(
+            "frame_length", str(o.length - 1), f"{o.length_field} ({o.length} octets captured)"
+        )
+    return None
+
+
+@rule(
+    "USLP-HDR-01",
+    USLP,
+    "§4.1.2 (primary header: reserved spare), §4.1.4 (data field header: UPID); "
+    "SANA UPID 31 (Only Idle Data frames on VCID 63)",
+    "The primary header's reserved spare bits are 00, and a frame of virtual channel 63 "
+    "(Only Idle Data) carries idle data: UPID 31.",
+    "uslp",
+    USLP_FRAMES,
+    "USLP frames",
+)
+def _uslp_header(o, ctx):
+    if not _uslp_valid(o) or o.length_field is None:
+        return SKIP
+    if o.spare:
+        return Fault("spare", "00", f"{o.spare:02b}")
+    if o.vcid == 63 and o.upid is not None and o.upid != 31:
+        return Fault("upid", "31 (idle data) on VC 63", str(o.upid), f"SCID {o.scid}")
+    return None
+
+
+@rule(
+    "USLP-VC-01",
+    USLP,
+    "§4.1.2 (primary header: VC frame count)",
+    "Each virtual channel's frame count (sequence-controlled and expedited frames counted "
+    "apart) increases by one, modulo its length, from frame to frame of a sender; an "
+    "uplink's N(S) is COP-1's to judge (COP-NS-01).",
+    "uslp",
+    "uslp_frame",
+    "USLP frames of a downlink or laser link",
+    na="no frame with a VC frame count",
+)
+def _uslp_vc_count(o, ctx):
+    if not _uslp_valid(o) or o.vc_count is None:
+        return SKIP
+    modulo = 1 << (8 * o.vc_count_len)
+    what = f"SCID {o.scid}, VC {o.vcid}" + (" (expedited)" if o.bypass else "")
+    return _count_rule(o, ctx, o.vc_key, o.vc_count, modulo, "vc_count", what)
+
+
+@rule(
+    "USLP-FHP-01",
+    USLP,
+    "§4.1.4 (data field header: first header pointer, rule 000)",
+    "A rule 000 frame's first header pointer is the octet where the first packet starting in "
+    "its zone starts (as the packets of the MAP's previous frames say), FFFF when none starts.",
+    "uslp",
+    "zone_uslp",
+    "USLP frames of packets spanning frames (rule 000)",
+    na="no frame whose packet boundaries the capture shows (each MAP's first frame has FFFF)",
+)
+def _uslp_fhp(o, ctx):
+    if o.fhp == 0x7FE or (o.expected is None and not o.out_of_range):
+        return SKIP
+    if o.out_of_range:
+        return Fault("fhp", f"an octet of the {o.zone_len}-octet zone or 0xffff", "past the zone")
+
+    def text(v: int) -> str:
+        return "0xffff" if v == 0x7FF else str(v)
+
+    if o.fhp != o.expected:
+        assert o.expected is not None
+        return Fault("fhp", text(o.expected), text(o.fhp), _FHP_NOTE)
+    return None
+
+
+@rule(
+    "USLP-SEG-01",
+    USLP,
+    "§4.1.4 (data field header: construction rules 100, 101, 110, 111)",
+    "The uplink frames of a MAP carry a segmented packet as a start of segment (100), "
+    "continuing segments (101) and a last segment (110), one packet at a time; whole packets "
+    "are rule 111.",
+    "uslp",
+    "uslp_fdu",
+    "USLP uplink frames of packets",
+    na="no first copy of a Type-AD or BD frame of packets",
+)
+def _uslp_segments(o, ctx):
+    if o.seg_fault is None or not o.seg_fault:
+        return SKIP if o.seg_fault is None else None
+    want, got = o.seg_fault
+    return Fault("rule", want, got, f"SCID {o.scid}, VC {o.vcid}, MAP {o.map_id}")
+
+
+@rule(
+    "USLP-FECF-01",
+    USLP,
+    "§4.1.6 (frame error control field)",
+    "The last two octets are the CRC-16-CCITT of the rest of the frame.",
+    "uslp",
+    USLP_FRAMES,
+    "USLP frames",
+)
+def _uslp_fecf(o, ctx):
     return _fecf(o)
 
 
@@ -1295,7 +1440,7 @@ def _cop_disabled(p: Profile) -> str | None:
     "the previous new frame; an N(S) sent before is a retransmission. A Type-BC frame "
     "starts the count afresh.",
     "cop1",
-    "tc_frame",
+    ("tc_frame", "uslp_fdu"),
     "Type-AD frames",
     na="no Type-AD frame",
 )
@@ -1314,7 +1459,7 @@ def _cop_ns(o, ctx):
     "§5 (FOP-1 retransmission from the Sent Queue)",
     "A retransmitted Type-AD frame is the very frame first sent with that N(S).",
     "cop1",
-    "tc_frame",
+    ("tc_frame", "uslp_fdu"),
     "Type-AD frames",
     na="no Type-AD frame was retransmitted",
     hidden_by=SEALED_TC,
@@ -1335,7 +1480,7 @@ def _cop_same_copy(o, ctx):
     "No Type-AD frame is retransmitted once a CLCW has acknowledged it (N(R) past it, the CLCW "
     "emitted at least [cop1] ack_latency_s before).",
     "cop1",
-    "tc_frame",
+    ("tc_frame", "uslp_fdu"),
     "Type-AD frames",
     na="no Type-AD frame was retransmitted",
     disabled=_cop_disabled,
@@ -1368,7 +1513,7 @@ def _cop_acked(o, ctx):
     "OCFs with CLCWs",
     na="no well-formed CLCW",
     disabled=_cop_disabled,
-    needs=("tc_frame",),
+    needs=(TC_SENT,),
     cannot="the capture holds no TC frame (no uplink): N(R) cannot be held against the "
     "frames sent, nor a step back against a Set V(R)",
 )
@@ -1401,11 +1546,11 @@ def _cop_nr(o, ctx):
     "[cop1] ack_latency_s after that CLCW) until a CLCW reports Lockout cleared; only BC "
     "(Unlock) and BD frames.",
     "cop1",
-    ("clcw", "tc_frame"),
+    ("clcw", "tc_frame", "uslp_fdu"),
     "OCFs with CLCWs",
     na="no CLCW reported Lockout",
     disabled=_cop_disabled,
-    needs=("tc_frame",),
+    needs=(TC_SENT,),
     cannot="the capture holds no TC frame (no uplink): what was sent during a Lockout is not known",
 )
 def _cop_lockout(o, ctx):

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import traceback
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -148,8 +148,14 @@ class Report:
 
 
 _SUBJECT_KINDS = {
-    "unit": ("cltu", "tc_frame", "tm_cadu", "tm_frame", "aos_cadu", "aos_frame"),
+    "unit": ("cltu", "tc_frame", "tm_cadu", "tm_frame", "aos_cadu", "aos_frame", "uslp_frame"),
 }
+
+
+def _held(kinds: Mapping[str, int], need: str) -> bool:
+    """Whether the capture holds what ``need`` names: a kind, or kinds joined by "|" of
+    which one will do (COP-1's frames sent: "tc_frame|uslp_fdu")."""
+    return any(kinds.get(k) for k in need.split("|"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -240,8 +246,8 @@ class Verdicts:
             if run.errors:
                 failed = len(run.failed)
                 return RuleResult(rule, "error", run.checked, failed, run.first, error=run.error)
-            if (run.failed or run.checked) and not all(kinds.get(k) for k in rule.needs):
-                missing = ", ".join(k for k in rule.needs if not kinds.get(k))
+            if (run.failed or run.checked) and not all(_held(kinds, k) for k in rule.needs):
+                missing = ", ".join(k for k in rule.needs if not _held(kinds, k))
                 why = rule.cannot or f"the capture holds no {missing}"
                 return RuleResult(rule, "cannot judge", run.checked, reason=why)
             if run.failed:

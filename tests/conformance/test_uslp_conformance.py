@@ -1,0 +1,92 @@
+"""``linkstack conform`` on USLP captures (732.1-B-2, ``frames.protocol = "uslp"``): the
+good USLP session of ``tests/conformance/broken/uslp_good.pcap`` passes every USLP rule
+and COP-1's over USLP, each broken one fails exactly its rule and names the frame, and
+the sample ``pcaps/uslp-relay.pcap`` (a run of the emulator) passes."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import pytest
+
+from linkstack.conformance.passive import broken_uslp
+from linkstack.conformance.passive.checker import Report, check_capture
+from linkstack.conformance.passive.report import format_text
+from linkstack.conformance.passive.rules import CATALOGUE
+
+ROOT = Path(__file__).resolve().parents[2]
+FOLDER = ROOT / "tests" / "conformance" / "broken"
+USLP_RULES = {r.id for r in CATALOGUE if r.id.startswith("USLP-")}
+
+
+def status(report: Report) -> dict[str, str]:
+    return {r.rule.id: r.status for r in report.results}
+
+
+def test_the_uslp_rules_are_a_handful_each_with_its_source():
+    assert {
+        "USLP-VER-01",
+        "USLP-LEN-01",
+        "USLP-HDR-01",
+        "USLP-VC-01",
+        "USLP-FHP-01",
+        "USLP-SEG-01",
+        "USLP-FECF-01",
+    } == USLP_RULES
+    for r in CATALOGUE:
+        if r.id in USLP_RULES:
+            assert r.standard == "CCSDS 732.1-B-2" and r.section.startswith("§4.1.")
+
+
+def test_the_good_uslp_session_passes_every_uslp_rule_and_cop_1():
+    report = check_capture(FOLDER / "uslp_good.pcap")
+    got = status(report)
+    assert report.exit_code == 0 and report.ok, format_text(report)
+    assert {k for k in USLP_RULES if got[k] == "pass"} == USLP_RULES, format_text(report)
+    # COP-1 over USLP: N(S) of the FDUs, and the CLCW in the downlink frames' OCF held
+    # against them; the CLTUs and CADUs around the frames
+    for rule in ("COP-NS-01", "COP-NR-01", "CLCW-01", "CLTU-BCH-01", "RS-01", "SPP-SEQ-01"):
+        assert got[rule] == "pass", rule
+    # of TC's rules, those of the FDUs' data fields and the CLTU's randomizer hold over USLP
+    over_uslp = {"TC-DATA-01", "TC-FILL-01", "TC-RAND-01"}
+    assert all(got[k] == "pass" for k in over_uslp)
+    assert not [
+        k
+        for k, v in got.items()
+        if k.startswith(("TM-", "TC-", "AOS-")) and k not in over_uslp and v != "n/a"
+    ]
+
+
+@pytest.mark.parametrize("name", sorted(broken_uslp.BROKEN))
+def test_each_broken_uslp_capture_fails_exactly_its_rule_naming_the_frame(name):
+    spec = broken_uslp.BROKEN[name]
+    units = broken_uslp.write(spec.records(), io.BytesIO(), spec.carriers)
+    report = check_capture(FOLDER / f"{name}.pcap")
+    failed = {r.rule.id for r in report.results if r.status == "fail"}
+    assert failed == spec.fails, format_text(report)
+    assert report.exit_code == 1 and not report.internal_errors
+    for r in report.results:
+        if r.status == "fail":
+            assert r.first is not None
+            assert units[r.first.unit.index - 1] == (spec.blame, "uslp_frame")
+            assert r.first.expected != r.first.found
+
+
+@pytest.mark.parametrize("name", sorted(broken_uslp.BROKEN))
+def test_each_broken_uslp_capture_without_its_fault_passes(name, tmp_path):
+    spec = broken_uslp.BROKEN[name]
+    twin = broken_uslp.Broken("twin", frozenset(), kinds=spec.kinds, carriers=spec.carriers)
+    broken_uslp.write(twin.records(), tmp_path / "twin.pcap", spec.carriers)
+    report = check_capture(tmp_path / "twin.pcap")
+    assert report.exit_code == 0, format_text(report)
+    assert not {r.rule.id for r in report.results if r.status == "fail"}
+
+
+def test_the_uslp_sample_of_the_emulator_passes():
+    report = check_capture(ROOT / "pcaps" / "uslp-relay.pcap")
+    got = status(report)
+    assert report.exit_code == 0, format_text(report)
+    assert {"USLP-VER-01", "USLP-VC-01", "USLP-FHP-01", "USLP-SEG-01", "COP-NR-01"} <= {
+        k for k, v in got.items() if v == "pass"
+    }
