@@ -204,14 +204,17 @@ class Shell:
 # Our split of the planned network (the operator gives only the totals, the
 # altitude range and the orbit families):
 # - inference, dawn-dusk SSO, 500 km: 6 planes around the terminator (LTAN
-#   05:40-06:20 and 17:40-18:20) x 100 = 600, in sunlight all year: power for
-#   inference around the clock;
+#   05:40-06:20 and 17:40-18:20) x 100 = 600, in sunlight most of the year: the
+#   06:00 planes are eclipsed from about November to mid-February (at the epoch
+#   24 % of the time, 23 min an orbit), the 18:00 planes around the June solstice
+#   (tests/channels/test_sunlight.py);
 # - inference, SSO at 550 km with the node spread over the day (LTAN 06:30 to
 #   17:30 every hour) x 50 = 600: every local time is overflown twice a day;
 # - inference, low inclination: Walker 600/15/1 at 40 deg, 800 km, and 600/12/1
 #   at 30 deg, 1,000 km: dense coverage of the populated mid and low latitudes;
-# - training, dawn-dusk SSO at 650 and 700 km: 4 planes x 100 = 400, always in
-#   sunlight for long training runs.
+# - training, dawn-dusk SSO at 650 and 700 km: 4 planes x 100 = 400, in sunlight
+#   for long training runs outside their eclipse season (06:00 at the epoch: 19-20 %
+#   of the time in shadow, 19-20 min an orbit).
 _NEAR_TERMINATOR_H = (17 + 2 / 3, 18.0, 18 + 1 / 3, 5 + 2 / 3, 6.0, 6 + 1 / 3)
 PLANNED_SHELLS = (
     Shell("DD500", "inference", 500e3, 100, ltans_h=_NEAR_TERMINATOR_H),

@@ -10,6 +10,8 @@ One job a module:
   that joins samples into windows across chunks), and how the windows are found;
 - :mod:`~channels.contacts.ground`: ground passes (:func:`ground_windows`);
 - :mod:`~channels.contacts.laser`: laser-link windows (:func:`isl_windows`);
+- :mod:`~channels.contacts.sunlight`: when each satellite is sunlit, in the
+  penumbra or in the umbra (:func:`sunlight_intervals`, :func:`sunlight_summary`);
 - :mod:`~channels.contacts.plan`: the :class:`ContactPlan` of a scenario
   (:func:`contact_plan`), as JSON and as a pass table (:func:`format_table`);
 - :mod:`~channels.contacts.dtn`: the plan as a DTN bundle agent schedules it
@@ -43,6 +45,13 @@ from channels.contacts.search import (
     EDGE_TOLERANCE_S,
     SearchCounts,
 )
+from channels.contacts.sunlight import (
+    DEFAULT_SUNLIGHT_STEP_S,
+    SunlightInterval,
+    SunlightSummary,
+    sunlight_intervals,
+    sunlight_summary,
+)
 from channels.contacts.windows import GroundWindow, IslWindow, Samples
 
 __all__ = [
@@ -54,6 +63,7 @@ __all__ = [
     "DEFAULT_ISL_MAX_RANGE_M",
     "DEFAULT_ISL_STEP_S",
     "DEFAULT_STEP_S",
+    "DEFAULT_SUNLIGHT_STEP_S",
     "EDGE_TOLERANCE_S",
     "ContactPlan",
     "DtnContact",
@@ -64,11 +74,15 @@ __all__ = [
     "IslWindow",
     "Samples",
     "SearchCounts",
+    "SunlightInterval",
+    "SunlightSummary",
     "contact_plan",
     "dtn_schedule",
     "format_table",
     "ground_windows",
     "isl_windows",
+    "sunlight_intervals",
+    "sunlight_summary",
     "to_hdtn",
     "to_ion",
 ]
