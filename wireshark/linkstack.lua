@@ -10,6 +10,7 @@
 --      tc_frame      47011  TC Transfer Frame (CCSDS 232.0-B-4)
 --      tm_frame      47012  TM Transfer Frame (CCSDS 132.0-B-3)
 --      aos_frame     47013  AOS Transfer Frame (CCSDS 732.0-B-4)
+--      uslp_frame    47014  USLP Transfer Frame (CCSDS 732.1-B-2), of every kind of link
 --      space_packet  47020  Space Packet (CCSDS 133.0-B-2): Wireshark's ccsds
 --
 --  * between linkstack's daemons, a pair of UDP ports per end (the ground, a block of
@@ -41,6 +42,13 @@
 --    COP-1 control commands (Unlock, Set V(R)), the TM secondary header, the
 --    AOS signaling field, insert zone and M_PDU header, the OCF as a CLCW, the
 --    FECF with its CRC check.
+--  * USLP frames (frames.protocol = "uslp"), found by their version (1100) inside CLTUs and
+--    CADUs and on port 47014: the primary header (16-bit SCID, source-or-destination flag,
+--    VCID, MAP ID, frame length, bypass and protocol control command flags, OCF flag, the
+--    VC frame count of its length: N(S) on an uplink), the transfer frame data field
+--    header (construction rule, UPID, first header pointer), the Space Packets (rule 000:
+--    from the pointer, spanning frames per VC and MAP; rule 111: whole packets; segments
+--    shown, not reassembled), the OCF as a CLCW, the FECF, SDLS as on the other frames.
 --  * SDLS (CCSDS 355.0-B-2), where a scenario file's security associations or the
 --    preference linkstack.sdls.spi_lengths say a frame is protected: the security
 --    header (SPI, IV, sequence number, pad length) and trailer (MAC); the data
@@ -239,6 +247,7 @@ local p_cadu = Proto("linkstack.cadu", "linkstack CADU (CCSDS 131.0-B-4)")
 local p_tc = Proto("linkstack.tc", "linkstack TC Transfer Frame (CCSDS 232.0-B-4)")
 local p_tm = Proto("linkstack.tm", "linkstack TM Transfer Frame (CCSDS 132.0-B-3)")
 local p_aos = Proto("linkstack.aos", "linkstack AOS Transfer Frame (CCSDS 732.0-B-4)")
+local p_uslp = Proto("linkstack.uslp", "linkstack USLP Transfer Frame (CCSDS 732.1-B-2)")
 local p_clcw = Proto("linkstack.clcw", "linkstack CLCW (CCSDS 232.1-B-2)")
 local p_unit = Proto("linkstack.unit", "linkstack unit (a CLTU or a CADU, found by its sync pattern)")
 local p_link = Proto("linkstack.link", "linkstack link (from a scenario)")
@@ -372,6 +381,47 @@ f.aos_fecf_calc = ProtoField.uint16("linkstack.aos.fecf.calculated", "FECF calcu
 f.tc_spacecraft = ProtoField.string("linkstack.tc.spacecraft", "Spacecraft (scenario)")
 f.tm_spacecraft = ProtoField.string("linkstack.tm.spacecraft", "Spacecraft (scenario)")
 f.aos_spacecraft = ProtoField.string("linkstack.aos.spacecraft", "Spacecraft (scenario)")
+-- USLP
+f.uslp_version = ProtoField.uint32("linkstack.uslp.version", "Version", base.DEC, nil, 0xF0000000)
+f.uslp_scid = ProtoField.uint32("linkstack.uslp.scid", "Spacecraft ID", base.DEC, nil, 0x0FFFF000)
+f.uslp_dest = ProtoField.uint32("linkstack.uslp.dest", "Source-or-destination identifier",
+    base.DEC, { [0] = "source", [1] = "destination" }, 0x00000800)
+f.uslp_vcid = ProtoField.uint32("linkstack.uslp.vcid", "Virtual channel ID", base.DEC, nil,
+    0x000007E0)
+f.uslp_map_id = ProtoField.uint32("linkstack.uslp.map_id", "MAP ID", base.DEC, nil, 0x0000001E)
+f.uslp_truncated = ProtoField.uint32("linkstack.uslp.eofph",
+    "End of frame primary header (truncated frame)", base.DEC, nil, 0x00000001)
+f.uslp_length = ProtoField.uint16("linkstack.uslp.length", "Frame length (minus one)", base.DEC)
+f.uslp_bypass = ProtoField.uint8("linkstack.uslp.bypass", "Bypass/sequence control flag",
+    base.DEC, nil, 0x80)
+f.uslp_cmd = ProtoField.uint8("linkstack.uslp.protocol_command",
+    "Protocol control command flag", base.DEC, nil, 0x40)
+f.uslp_spare = ProtoField.uint8("linkstack.uslp.spare", "Spare", base.DEC, nil, 0x30)
+f.uslp_ocf_flag = ProtoField.uint8("linkstack.uslp.ocf_flag", "OCF flag", base.DEC, nil, 0x08)
+f.uslp_count_len = ProtoField.uint8("linkstack.uslp.vc_count_len",
+    "VC frame count length (octets)", base.DEC, nil, 0x07)
+f.uslp_vc_count = ProtoField.uint32("linkstack.uslp.vc_count", "VC frame count", base.DEC)
+f.uslp_ns = ProtoField.uint32("linkstack.uslp.ns", "Frame sequence number N(S) (COP-1)",
+    base.DEC)
+f.uslp_type = ProtoField.string("linkstack.uslp.type", "COP-1 frame type")
+f.uslp_insert = ProtoField.bytes("linkstack.uslp.insert_zone", "Insert zone")
+f.uslp_rule = ProtoField.uint8("linkstack.uslp.tfdf.rule", "TFDZ construction rule", base.DEC, {
+    [0] = "packets spanning frames (pointer)", [1] = "MAPA_SDU start", [2] = "MAPA_SDU continuing",
+    [3] = "octet stream", [4] = "start of a segment", [5] = "continuing segment",
+    [6] = "last segment", [7] = "no segmentation" }, 0xE0)
+f.uslp_upid = ProtoField.uint8("linkstack.uslp.tfdf.upid", "USLP protocol identifier (UPID)",
+    base.DEC, { [0] = "Space Packets", [1] = "COP-1 control commands", [31] = "idle data" },
+    0x1F)
+f.uslp_pointer = ProtoField.uint16("linkstack.uslp.tfdf.fhp", "First header pointer", base.DEC)
+f.uslp_data = ProtoField.bytes("linkstack.uslp.data", "Transfer frame data zone")
+f.uslp_segment = ProtoField.bytes("linkstack.uslp.segment",
+    "Segment of a packet (not reassembled here: linkstack replay does)")
+f.uslp_ocf = ProtoField.bytes("linkstack.uslp.ocf", "Operational control field")
+f.uslp_fecf = ProtoField.uint16("linkstack.uslp.fecf", "FECF", base.HEX)
+f.uslp_fecf_status = ProtoField.uint8("linkstack.uslp.fecf.status", "FECF status", base.DEC,
+    STATUS)
+f.uslp_fecf_calc = ProtoField.uint16("linkstack.uslp.fecf.calculated", "FECF calculated", base.HEX)
+f.uslp_spacecraft = ProtoField.string("linkstack.uslp.spacecraft", "Spacecraft (scenario)")
 -- the link a datagram is on (from a scenario)
 f.link_scenario = ProtoField.string("linkstack.link.scenario", "Scenario")
 f.link_name = ProtoField.string("linkstack.link.name", "Link")
@@ -481,6 +531,7 @@ do -- the packet zone fields belong to the AOS protocol (one owner each)
     end
     p_aos.fields = aos
 end
+p_uslp.fields = fields_of("uslp_")
 p_clcw.fields = fields_of("clcw_")
 p_link.fields = fields_of("link_")
 p_msg.fields = fields_of("msg_")
@@ -556,6 +607,8 @@ p_tm.prefs.fecf = Pref.bool("Frames have an FECF", true, "TM managed parameter")
 p_aos.prefs.fecf = Pref.bool("Frames have an FECF", true, "AOS managed parameter")
 p_aos.prefs.ocf = Pref.bool("Frames have an OCF", false, "AOS managed parameter")
 p_aos.prefs.insert_zone = Pref.uint("Insert zone length (octets)", 0, "AOS managed parameter")
+p_uslp.prefs.fecf = Pref.bool("Frames have an FECF", true, "USLP managed parameter")
+p_uslp.prefs.insert_zone = Pref.uint("Insert zone length (octets)", 0, "USLP managed parameter")
 p_sdls.prefs.spi_lengths = Pref.string("SA field lengths: SPI:IV:SN:PAD:MAC[:SERVICE], ...", "",
     "For captures without a scenario file that says it: the security associations whose "
         .. "frames carry an SDLS security header and trailer, as SPI:IV:SN:PAD:MAC (octets, "
@@ -1849,6 +1902,198 @@ end
 -- CLTU
 -- ---------------------------------------------------------------------------
 -- coding: the scenario's settings of the link ({ randomized = bool }), or nil: preferences
+-- ---------------------------------------------------------------------------
+-- USLP Transfer Frame (CCSDS 732.1-B-2)
+-- ---------------------------------------------------------------------------
+local USLP_VERSION = 0xC
+local USLP_POINTER_NONE = 0xFFFF
+local USLP_UPID_IDLE = 31
+local USLP_UPID_COP1 = 1
+local USLP_SEGMENTS = { [4] = "first", [5] = "continuing", [6] = "last" }
+
+local function is_uslp(first_octet)
+    return rshift(first_octet, 4) == USLP_VERSION
+end
+
+-- the SDLS link kind of a USLP frame on the frame port: an uplink's frame names its
+-- destination; a frame to a satellite (10.2.0.0/16) is a laser link's, else a downlink's
+local function uslp_kind_of(pinfo, dest)
+    if dest then
+        return "tc"
+    end
+    local dst = tostring(pinfo.dst)
+    return (dst:sub(1, 5) == "10.2.") and "aos" or "tm"
+end
+
+-- kind: whose SAs protect it ("tc" up, "tm" down, "aos" laser), as dissect_security reads
+local function dissect_uslp(tvb, pinfo, tree, kind)
+    local n = tvb:len()
+    local t = tree:add(p_uslp, tvb())
+    local fecf, iz = p_uslp.prefs.fecf, p_uslp.prefs.insert_zone
+    if n < 4 then
+        t:add_proto_expert_info(e.malformed, "too short for a USLP frame")
+        return "USLP (too short)"
+    end
+    local id = tvb(0, 4)
+    local w = id:uint()
+    for _, k in ipairs({ "version", "scid", "dest", "vcid", "map_id", "truncated" }) do
+        t:add(f["uslp_" .. k], id)
+    end
+    local scid = band(rshift(w, 12), 0xFFFF)
+    local dest = band(w, 0x800) ~= 0
+    local vcid, map_id = band(rshift(w, 5), 0x3F), band(rshift(w, 1), 0xF)
+    kind = kind or uslp_kind_of(pinfo, dest)
+    local scid_text = add_spacecraft(t, pinfo, f.uslp_spacecraft, id, scid)
+    local summary = string.format("USLP SCID %s VC %d MAP %d", scid_text, vcid, map_id)
+    if not is_uslp(tvb(0, 1):uint()) then
+        t:add_proto_expert_info(e.malformed, "USLP frame version must be 1100")
+        summary = summary .. " [bad version]"
+    end
+    local truncated = band(w, 1) == 1
+    local pos, count, count_len, has_ocf = 4, 0, 0, false
+    local bypass, cmd = 0, 0
+    local stop = n - (fecf and 2 or 0)
+    if truncated then
+        summary = summary .. " truncated"
+    else
+        if n < 7 then
+            t:add_proto_expert_info(e.malformed, "too short for a USLP primary header")
+            return summary .. " (too short)"
+        end
+        local len_item = t:add(f.uslp_length, tvb(4, 2))
+        local length = tvb(4, 2):uint()
+        if length + 1 ~= n then
+            len_item:add_proto_expert_info(e.malformed, string.format(
+                "the frame length field says %d octets, the frame has %d", length + 1, n))
+            summary = summary .. " [bad length]"
+        end
+        local flags = tvb(6, 1)
+        for _, k in ipairs({ "bypass", "cmd", "spare", "ocf_flag", "count_len" }) do
+            t:add(f["uslp_" .. k], flags)
+        end
+        local fv = flags:uint()
+        bypass, cmd = rshift(fv, 7), band(rshift(fv, 6), 1)
+        if band(fv, 0x30) ~= 0 then
+            t:add_proto_expert_info(e.malformed, "USLP spare bits must be 00")
+        end
+        has_ocf = band(fv, 0x08) ~= 0
+        count_len = band(fv, 0x07)
+        pos = 7
+        if count_len > 0 then
+            if 7 + count_len > n then
+                t:add_proto_expert_info(e.malformed, "too short for its VC frame count")
+                return summary .. " (too short)"
+            end
+            for i = 0, count_len - 1 do
+                count = count * 256 + tvb(7 + i, 1):uint()
+            end
+            local c_item
+            if count_len <= 4 then
+                c_item = t:add(f.uslp_vc_count, tvb(7, count_len), count)
+            else
+                c_item = t:add(tvb(7, count_len), string.format("VC frame count: %.0f", count))
+            end
+            if dest then -- COP-1 over USLP: the count is N(S)
+                c_item:add(f.uslp_ns, tvb(7, count_len), count):set_generated()
+            end
+            summary = summary .. string.format(" VC# %.0f", count)
+        end
+        pos = 7 + count_len
+        if dest then
+            local ty = (bypass == 0 and cmd == 0) and "AD" or (bypass == 1 and cmd == 0) and "BD"
+                or (bypass == 1 and cmd == 1) and "BC" or "invalid (bypass 0, command 1)"
+            t:add(f.uslp_type, tvb(6, 1), ty):set_generated()
+            summary = summary .. " " .. ty
+        end
+    end
+    if has_ocf then
+        stop = stop - 4
+    end
+    if iz > 0 and pos + iz <= stop then
+        t:add(f.uslp_insert, tvb(pos, iz))
+        pos = pos + iz
+    end
+    local sec = dissect_security(tvb, pinfo, t, kind, vcid, pos, stop)
+    local data_end = stop
+    if sec ~= nil then
+        pos, data_end = sec.data_at, sec.data_end
+        summary = summary .. sec.summary
+    end
+    if sec ~= nil and not sec.readable then
+        -- shown by dissect_security
+    elseif pos < data_end then
+        local head = tvb(pos, 1)
+        local rule, upid = rshift(head:uint(), 5), band(head:uint(), 0x1F)
+        local tfdf = t:add(head, "Transfer frame data field header")
+        tfdf:add(f.uslp_rule, head)
+        tfdf:add(f.uslp_upid, head)
+        local zone = pos + 1
+        local pointer = nil
+        if not truncated and rule <= 2 then
+            if zone + 2 > data_end then
+                t:add_proto_expert_info(e.malformed, "no room for the first header pointer")
+                return finish_frame(t, tvb, n, fecf, f.uslp_fecf, f.uslp_fecf_status,
+                    f.uslp_fecf_calc, summary)
+            end
+            pointer = tvb(zone, 2):uint()
+            local p_item = tfdf:add(f.uslp_pointer, tvb(zone, 2))
+            if pointer == USLP_POINTER_NONE then
+                p_item:append_text(" (no packet header starts in this frame)")
+            end
+            zone = zone + 2
+        end
+        local zlen = data_end - zone
+        summary = summary .. string.format(" rule %d%d%d", rshift(rule, 2), band(rshift(rule, 1), 1),
+            band(rule, 1))
+        if zlen > 0 then
+            local data_t = t:add(f.uslp_data, tvb(zone, zlen))
+            if upid == USLP_UPID_IDLE then
+                data_t:add(f.zone_idle, tvb(zone, zlen))
+                summary = summary .. ", idle"
+            elseif upid == USLP_UPID_COP1 then
+                data_t:append_text(" (a COP-1 control command)")
+                summary = summary .. ", COP-1 control command"
+            elseif upid ~= 0 then
+                summary = summary .. string.format(", UPID %d", upid)
+            elseif rule == 0 and pointer ~= nil and zlen < FHP_IDLE_ONLY then
+                local fhp = (pointer == USLP_POINTER_NONE) and FHP_NO_HEADER or pointer
+                if fhp >= zlen and fhp ~= FHP_NO_HEADER then
+                    t:add_proto_expert_info(e.malformed, "first header pointer past the zone")
+                    fhp = FHP_NO_HEADER
+                end
+                local key = stream_key(pinfo, "uslp", scid, vcid, map_id)
+                local modulo = 2 ^ (8 * count_len)
+                local handed, reassembled = packet_zone(tvb, zone, zlen, fhp, pinfo, data_t, key,
+                    count % modulo, modulo)
+                summary = summary .. ", " .. packets_text(handed, reassembled)
+            elseif rule == 7 then
+                local packets, rest = split_packets(tvb:raw(zone, zlen))
+                for i, ps in ipairs(packets) do
+                    packet_from_string(ps, pinfo, data_t, "Space Packet " .. i)
+                end
+                if #rest > 0 then
+                    data_t:add(f.zone_junk, tvb(data_end - #rest, #rest))
+                end
+                summary = summary .. ", " .. packets_text(#packets, 0)
+            elseif USLP_SEGMENTS[rule] ~= nil then
+                data_t:add(f.uslp_segment, tvb(zone, zlen)):append_text(" (" ..
+                    USLP_SEGMENTS[rule] .. ")")
+                summary = summary .. ", " .. USLP_SEGMENTS[rule] .. " segment"
+            end
+        end
+    elseif not truncated then
+        t:add_proto_expert_info(e.malformed, "no data field")
+    end
+    if sec ~= nil then
+        add_security_trailer(t, tvb, sec)
+    end
+    if has_ocf and stop >= pos then
+        summary = add_ocf(t, tvb, pinfo, stop, f.uslp_ocf, summary)
+    end
+    return finish_frame(t, tvb, n, fecf, f.uslp_fecf, f.uslp_fecf_status, f.uslp_fecf_calc,
+        summary)
+end
+
 local function dissect_cltu(tvb, pinfo, tree, coding)
     local n = tvb:len()
     local t = tree:add(p_cltu, tvb())
@@ -1967,6 +2212,15 @@ local function dissect_cltu(tvb, pinfo, tree, coding)
         data = derandomize(data, PN_TC)
         t:add(f.cltu_randomized, tvb(2, 0), true):set_generated()
     end
+    if #data >= 7 and is_uslp(data:byte(1)) then -- a USLP frame: cut at its length field
+        local hi, lo = data:byte(5, 6)
+        local ulen = math.min(hi * 256 + lo + 1, #data)
+        if ulen < #data then
+            t:add(f.cltu_fill, tvb(2, 0), #data - ulen):set_generated()
+        end
+        local utvb = ByteArray.new(data:sub(1, ulen), true):tvb("USLP frame (from the CLTU)")
+        return summary .. ": " .. dissect_uslp(utvb, pinfo, tree, "tc")
+    end
     local dtvb = ByteArray.new(data, true):tvb("TC frame (from the CLTU)")
     local flen = #data
     if #data >= 5 then
@@ -2019,7 +2273,8 @@ local function dissect_cadu(tvb, pinfo, tree, is_aos, coding)
         if has_fecf then
             for _, c in ipairs(RS_CANDIDATES) do
                 local flen = cb_len - c
-                if flen >= 8 and rshift(block:byte(1), 6) == version
+                local first = block:byte(1)
+                if flen >= 8 and (rshift(first, 6) == version or is_uslp(first))
                     and crc16(block, 1, flen) == 0 then
                     check = c
                     break
@@ -2047,7 +2302,9 @@ local function dissect_cadu(tvb, pinfo, tree, is_aos, coding)
         ftvb = tvb(4, flen):tvb()
     end
     local inner
-    if is_aos then
+    if flen > 0 and is_uslp(ftvb(0, 1):uint()) then -- frames.protocol = "uslp"
+        inner = dissect_uslp(ftvb, pinfo, tree, is_aos and "aos" or "tm")
+    elseif is_aos then
         inner = dissect_aos(ftvb, pinfo, tree)
     else
         inner = dissect_tm(ftvb, pinfo, tree)
@@ -2112,6 +2369,11 @@ p_aos.dissector = function(tvb, pinfo, tree)
     set_columns(pinfo, "AOS", dissect_aos(tvb, pinfo, tree))
     return tvb:len()
 end
+p_uslp.dissector = function(tvb, pinfo, tree)
+    notes = {}
+    set_columns(pinfo, "USLP", dissect_uslp(tvb, pinfo, tree, nil))
+    return tvb:len()
+end
 
 -- a Space Packet on its own (port 47020): Wireshark's ccsds, then linkstack's message
 p_spp.dissector = function(tvb, pinfo, tree)
@@ -2126,7 +2388,9 @@ end
 -- What a UDP payload is, from its first octets: "cltu", "tm", "aos", or nil. A CLTU
 -- starts with EB90 and has whole codeblocks, with the tail sequence at its end or a
 -- right parity in its first; a CADU starts with the ASM, and its frame's version says
--- TM (0) or AOS (1), unless the scenario's CADU lengths tell them apart.
+-- TM (0) or AOS (1), unless the scenario's CADU lengths tell them apart. A second value
+-- says a CADU's frame is USLP (version 1100): "tm" then only means "a CADU" (USLP frames
+-- are on downlinks and laser links alike; the link, when known, says which).
 local function sniff_unit(tvb, sc)
     local n = tvb:len()
     if n >= 18 and tvb(0, 2):uint() == 0xEB90 and (n - 2) % 8 == 0 then
@@ -2155,6 +2419,9 @@ local function sniff_unit(tvb, sc)
     local first = tvb(4, 1):uint()
     if randomized then
         first = bxor(first, PN_TM[1])
+    end
+    if is_uslp(first) then
+        return "tm", true
     end
     return (rshift(first, 6) == 1) and "aos" or "tm"
 end
@@ -2274,13 +2541,17 @@ local function heuristic(tvb, pinfo, tree)
     local index = link_index_of(tvb)
     if index ~= nil then
         local unit = tvb(LINK_HEADER_LEN):tvb()
-        local kind = sniff_unit(unit, sc)
+        local kind, uslp = sniff_unit(unit, sc)
         if kind == nil then
             return false
         end
         local l = sc and sc.by_index and sc.by_index[index]
         if l ~= nil and LINK_UNITS[l.kind] ~= kind then
-            l = nil
+            if uslp and LINK_UNITS[l.kind] == "aos" then
+                kind = "aos" -- a USLP frame's CADU on a laser link
+            else
+                l = nil
+            end
         end
         local prefix = add_link(tvb, tree, l and sc, l, index, nil, true)
         dissect_unit(kind, unit, pinfo, tree, sc, prefix)
@@ -2302,6 +2573,7 @@ udp_port:add(47003, p_aos_cadu)
 udp_port:add(47011, p_tc)
 udp_port:add(47012, p_tm)
 udp_port:add(47013, p_aos)
+udp_port:add(47014, p_uslp)
 if ccsds_dissector() then
     udp_port:add(47020, p_spp)
 end

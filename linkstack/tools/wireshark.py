@@ -73,6 +73,8 @@ def scenario_table(settings: ScenarioFile) -> dict[str, Any]:
     uplink = settings.emulation.uplink
     names = settings.scenario.satellite_names
 
+    frames = uplink.protocol  # "tm-tc-aos" or "uslp" (USLP frames on every link)
+
     def cadu(unit: str, coding: CaduCoding, frame_length: int) -> dict[str, Any]:
         codeblock = coding.codeblock_length(frame_length)
         return {
@@ -81,6 +83,7 @@ def scenario_table(settings: ScenarioFile) -> dict[str, Any]:
             "cadu_length": len(coding.asm) + codeblock,
             "rs_check": codeblock - frame_length,
             "randomized": coding.randomize,
+            "frames": frames,
         }
 
     return {
@@ -91,7 +94,11 @@ def scenario_table(settings: ScenarioFile) -> dict[str, Any]:
         # the same codings as the daemons' (linkstack.daemon.parts: the laser links keep
         # the default CADU coding of AOS_FRAME_LEN-octet frames)
         "coding": {
-            "uplink": {"unit": "cltu", "randomized": uplink.cltu_coding.randomize},
+            "uplink": {
+                "unit": "cltu",
+                "randomized": uplink.cltu_coding.randomize,
+                "frames": frames,
+            },
             "downlink": cadu("tm_cadu", uplink.cadu_coding, uplink.tm_frame_length),
             "isl": cadu("aos_cadu", CaduCoding(), AOS_FRAME_LEN),
         },

@@ -124,11 +124,16 @@ def test_the_scenario_table_is_the_daemons_port_plan_and_coding(odd):
         "cadu_length": len(tm),
         "rs_check": 32,
         "randomized": False,
+        "frames": "tm-tc-aos",
     }
     assert unit_shape_fault("downlink", uplink.cadu_coding, 478)(tm) is None
     aos = CaduTransmitter(1115).cadu(bytes(1115))
     assert table["coding"]["isl"]["cadu_length"] == len(aos) == 1279
-    assert table["coding"]["uplink"] == {"unit": "cltu", "randomized": False}
+    assert table["coding"]["uplink"] == {
+        "unit": "cltu",
+        "randomized": False,
+        "frames": "tm-tc-aos",
+    }
     assert wireshark.capture_filter(odd) == (
         "udp and (portrange 47700-47702 or portrange 47706-47708)"
     )
