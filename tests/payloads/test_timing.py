@@ -1,0 +1,97 @@
+"""The timing model's figures, computed by hand for one profile."""
+
+import pytest
+
+from linkstack.errors import ConfigError
+from payloads.accelerators import JETSON_AGX_ORIN_64GB, PRESETS, accelerator
+from payloads.model_profiles import profile
+from payloads.timing import InferenceTiming, make_timing
+
+# Qwen3-0.6B in bf16 on a Jetson AGX Orin 64 GB (42.5 TFLOPS dense fp16, 204.8 GB/s),
+# 50 % of the compute peak, 70 % of the bandwidth
+WEIGHTS = 595_984_384  # matrix parameters a token goes through (test_model_profiles)
+KV = 2 * 28 * 8 * 128 * 2  # octets per token of context
+ATTENTION = 4 * 28 * 16 * 128  # operations per token of context
+COMPUTE = 42.5e12 * 0.5
+BANDWIDTH = 204.8e9 * 0.7
+
+
+def orin():
+    return make_timing("jetson-agx-orin-64gb", "qwen3-0.6b", "bf16")
+
+
+def test_decode_is_bandwidth_bound_by_hand():
+    # at context 100: the weights and 100 tokens of KV, read once
+    memory_s = (2 * WEIGHTS + 100 * KV) / BANDWIDTH
+    compute_s = (2 * WEIGHTS + ATTENTION * 100) / COMPUTE
+    assert memory_s == pytest.approx(8.39455e-3, rel=1e-5) and compute_s < memory_s / 100
+    assert orin().tpot_s(100) == pytest.approx(memory_s, rel=1e-12)
+
+
+def test_prefill_is_compute_bound_by_hand():
+    ops = 2 * WEIGHTS * 500 + ATTENTION * 500 * 501 / 2
+    compute_s = ops / COMPUTE
+    memory_s = (2 * WEIGHTS + 500 * KV) / BANDWIDTH
+    assert compute_s == pytest.approx(29.3983e-3, rel=1e-5) and memory_s < compute_s
+    assert orin().ttft_s(500) == pytest.approx(compute_s, rel=1e-12)
+    # a prompt of one token reads every weight for almost nothing: bandwidth-bound
+    assert orin().ttft_s(1) == pytest.approx((2 * WEIGHTS + KV) / BANDWIDTH, rel=1e-12)
+
+
+def test_a_generation_adds_a_token_at_a_growing_context():
+    t = orin()
+    ttft_s, total_s = t.generation_s(500, 4)
+    assert ttft_s == t.ttft_s(500)
+    assert total_s == pytest.approx(ttft_s + t.tpot_s(501) + t.tpot_s(502) + t.tpot_s(503))
+    assert t.token_offsets_s(500, 4)[-1] == pytest.approx(total_s)
+    assert t.generation_s(500, 0) == (ttft_s, ttft_s)  # nothing decoded: the prefill only
+
+
+def test_a_batch_shares_the_weights_read_and_multiplies_the_rest():
+    one = orin()
+    eight = InferenceTiming(one.accelerator, one.model, "bf16", batch=8)
+    assert eight.tpot_s(100) == pytest.approx((2 * WEIGHTS + 8 * 100 * KV) / BANDWIDTH)
+    assert eight.ttft_s(500) == pytest.approx(8 * one.ttft_s(500))
+
+
+def test_precision_sets_the_peak_and_the_octets():
+    t8 = make_timing("reference-744", "qwen3-8b", "int8")
+    t16 = make_timing("reference-744", "qwen3-8b", "bf16")
+    weights = profile("qwen3-8b").matmul_params_per_token
+    assert t8.tpot_s(1) == pytest.approx((weights + 147_456) / (400e9 * 0.7))
+    assert t16.tpot_s(1) == pytest.approx((2 * weights + 147_456) / (400e9 * 0.7))
+    long = 4000
+    assert t8.ttft_s(long) == pytest.approx(profile("qwen3-8b").prefill_ops(long) / (744e12 * 0.5))
+    assert t16.ttft_s(long) == pytest.approx(2 * t8.ttft_s(long))
+    assert t8.label == "modelled: reference-744/qwen3-8b/int8"
+
+
+def test_an_assumed_figure_can_be_replaced():
+    fast = make_timing("reference-744", "qwen3-8b", "int8", memory_bandwidth_bytes_per_s=800e9)
+    slow = make_timing("reference-744", "qwen3-8b", "int8")
+    assert fast.tpot_s(10) == pytest.approx(slow.tpot_s(10) / 2)
+    assert fast.accelerator.name == "reference-744*"  # says it is not the preset
+
+
+def test_memory_fit():
+    assert make_timing("jetson-agx-orin-64gb", "qwen3-32b", "int8").fits(4096)
+    assert not make_timing("jetson-agx-orin-64gb", "qwen3-32b", "bf16").fits(4096)
+
+
+def test_presets_are_dense_and_say_what_they_assume():
+    assert JETSON_AGX_ORIN_64GB.int8_ops_per_s == 85e12  # 275 TOPS is sparse, GPU + DLAs
+    assert accelerator("reference-744").int8_ops_per_s == 744e12
+    assert any("bandwidth" in a for a in accelerator("reference-744").assumptions)
+    for acc in PRESETS.values():
+        assert acc.power_idle_w <= acc.power_load_w
+
+
+def test_bad_settings_are_refused_by_name():
+    with pytest.raises(ConfigError, match="compute_efficiency"):
+        make_timing("reference-744", "qwen3-8b", compute_efficiency=0)
+    with pytest.raises(ConfigError, match="precision"):
+        make_timing("reference-744", "qwen3-8b", "fp8")
+    with pytest.raises(ConfigError, match="jetson-agx-orin-64gb"):
+        accelerator("orin")
+    with pytest.raises(ConfigError, match="memory_bytes_per_s"):
+        make_timing("reference-744", "qwen3-8b", memory_bytes_per_s=1.0)
