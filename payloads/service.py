@@ -15,7 +15,12 @@ leave for the ground.
 - **Timings.** The onboard instants (query complete, inference start, first token,
   inference end, answer queued) are ``t_s`` of the node's clock. The compute
   durations come from the backend's own stopwatch (``Generation.ttft_s``,
-  ``generate_s``) and are placed on the clock from the instant the model started:
+  ``generate_s``), or, with ``ServiceConfig.timing`` (an accelerator and a model
+  profile, :mod:`payloads.timing`), from the timing model for the generation's
+  prompt (counted with Qwen3's own tokenizer where it is installed,
+  :mod:`payloads.qwen_tokenizer`) and completion tokens, while the text still comes
+  from the backend (``timing_source`` says which); they are placed on the clock from
+  the instant the model started:
   the first token at start + TTFT, the end at start + generation time, and the
   answer leaves when the clock reaches that end. In emulated time (a looptime
   loop, which moves its clock during an executor wait only in steps that nothing
@@ -74,8 +79,12 @@ from payloads.messages import (
     decode,
     encode,
 )
+from payloads.modelled import modelled_generation, timing_prompt_tokens
+from payloads.timing import InferenceTiming
 
 log = logging.getLogger(__name__)
+
+HOST_STOPWATCH = "host stopwatch"
 
 # Queue a message for the ground, with its key (None for a chunk); return the instant
 # it can leave for the ground (now if the satellite, or the relay it goes through, is
@@ -95,6 +104,15 @@ class ServiceConfig:
     # run the model in the loop's own thread: a virtual-time loop then cannot move while
     # it runs, which makes runs with a scripted backend reproducible (linkstack.capture.samples)
     inline: bool = False
+    # the accelerator and model whose compute time the inference legs take (None: the
+    # backend's own stopwatch on this host)
+    timing: InferenceTiming | None = None
+
+    @property
+    def timing_source(self) -> str:
+        """What the inference legs measure: ``modelled: ACC/MODEL/PRECISION`` or
+        ``host stopwatch``."""
+        return self.timing.label if self.timing is not None else HOST_STOPWATCH
 
     def __post_init__(self) -> None:
         where = "ServiceConfig"
@@ -338,6 +356,18 @@ class InferenceService:
             _Stream(query.id, picked_t_s, self.config.chunk_interval_s) if query.stream else None
         )
         backend = self.backend
+        timing = self.config.timing
+        prompt_tokens = (
+            timing_prompt_tokens(backend, query.prompt, job.params.thinking)
+            if timing is not None
+            else 0
+        )
+        ticks = timing.iter_token_offsets_s(prompt_tokens) if timing is not None else None
+
+        def offset_s(t0: float) -> float:
+            if ticks is None:
+                return time.perf_counter() - t0
+            return next(ticks)  # a streamed piece is a decoded token: its modelled instant
 
         def work() -> Generation:
             t0 = time.perf_counter()
@@ -346,11 +376,12 @@ class InferenceService:
                 if stream is None:
                     return
                 if self._executor is None:  # config.inline: already in the loop's thread
-                    self._piece(stream, time.perf_counter() - t0, piece)
+                    self._piece(stream, offset_s(t0), piece)
                 else:
-                    loop.call_soon_threadsafe(self._piece, stream, time.perf_counter() - t0, piece)
+                    loop.call_soon_threadsafe(self._piece, stream, offset_s(t0), piece)
 
-            return backend.generate(query.prompt, job.params, on_text)
+            gen = backend.generate(query.prompt, job.params, on_text)
+            return gen if timing is None else modelled_generation(gen, timing, prompt_tokens)
 
         self.stats["inferences"] += 1
         try:

@@ -68,6 +68,7 @@ from linkstack.runtime.interface_settings import (  # the public names of scenar
     read_gateway,
     read_radio,
 )
+from linkstack.runtime.model_settings import read_timing
 from linkstack.runtime.security import with_sdls
 from linkstack.runtime.site import LAYERS
 from linkstack.tomlcheck import Table, TomlError, kind_of, parse
@@ -778,6 +779,7 @@ class _Reader:
         chunk_interval_s = t.number(
             "chunk_interval_s", base.chunk_interval_s, 0.0, 3600.0, lo_open=True
         )
+        timing = read_timing(t)  # the accelerator whose compute time the legs take
         t.done()
         keys = (
             "concurrency",
@@ -796,6 +798,7 @@ class _Reader:
                 repeat_backoff=repeat_backoff,
                 max_repeat_s=max_repeat_s,
                 chunk_interval_s=chunk_interval_s,
+                timing=timing,
             )
 
     def _ground(self, t: Table) -> tuple[GroundSettings, ClientConfig]:

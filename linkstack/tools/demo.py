@@ -285,6 +285,7 @@ def run(
     backend.generate("warm-up", GenerationParams(max_new_tokens=2))
     noise = " (RANDOM WEIGHTS: its answers are noise)" if backend.random_weights else ""
     say(f"  model    {backend.name}: {backend.model}{noise}, loaded in {load_s:.1f} s")
+    say(f"  inference legs: {config.service.timing_source}")  # the accelerator's, or this host's
     sink_note = "capture: off"
     results: Results = {}
 
@@ -373,6 +374,7 @@ def run(
         "model": backend.model,
         "backend": backend.name,
         "random_weights": backend.random_weights,
+        "inference_timing": config.service.timing_source,
         "seed": seed,
         "queries": queries,
         "start_hours": start_hours,
@@ -388,6 +390,7 @@ def run(
                 "why": p.why,
                 "prompt": p.prompt,
                 "text": msg.text if isinstance(msg, Answer) else None,
+                "completion_tokens": msg.completion_tokens if isinstance(msg, Answer) else None,
                 "error": msg.code if isinstance(msg, ErrorMessage) else None,
             }
             for qid, (p, msg, _) in results.items()

@@ -18,6 +18,9 @@ def test_demo_answers_prints_timelines_and_writes_the_reports(tmp_path, capsys):
     report = json.loads((out / "report.json").read_text())
     assert report["summary"]["all"]["answered"] == 3
     assert report["meta"]["random_weights"] is True
+    # no accelerator in the scenario: the inference legs are this host's compute time
+    assert "inference legs: host stopwatch" in text
+    assert report["meta"]["inference_timing"] == "host stopwatch"
     assert {q["target"] for q in report["meta"]["queries_detail"]} >= {"any"}
     kinds = {h["kind"] for q in report["queries"] for h in q["hops"]}
     assert {"uplink", "isl", "downlink"} <= kinds  # one query was relayed
