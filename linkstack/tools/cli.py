@@ -705,6 +705,7 @@ def build_parser() -> argparse.ArgumentParser:
     from linkstack.conformance import add_conform_parser
     from linkstack.conformance.portplan import plan_ports
     from linkstack.daemon.broker_config import add_broker_parser
+    from linkstack.tools.calibrate import add_calibrate_parser
     from linkstack.tools.link_settings import add_settings_parser
     from linkstack.tools.packet_timelines import add_packets_parser
     from linkstack.tools.wireshark import add_wireshark_parser
@@ -716,6 +717,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_settings_parser(sub)
     add_packets_parser(sub)
     add_broker_parser(sub)
+    add_calibrate_parser(sub)
     return parser
 
 
