@@ -40,6 +40,7 @@ from linkstack.tools.fuzz import (
     sdls,
     sdls_ep,
     uslp,
+    uslp_captures,
 )
 from linkstack.tools.fuzz.engine import FuzzCheckError, Report, Target, fuzz_target
 
@@ -58,6 +59,7 @@ TARGETS: list[Target] = [
     *cop1.TARGETS,
     *capture.TARGETS,
     *conformance.TARGETS,
+    *uslp_captures.TARGETS,
     *config.TARGETS,
     *messages.TARGETS,
 ]
