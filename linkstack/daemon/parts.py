@@ -19,9 +19,10 @@ far ends differ: each piece talks to the others through UDP
   physics (geometry-driven delay, Doppler and lock, bit errors, losses, contact
   gaps), in wall-clock time.
 
-Each has ``status()`` (what the status line, the HTTP endpoint and MQTT report)
-and ``counters()``; :class:`Looks` gives them the geometry of a satellite for the
-status.
+Each has ``status(limit)`` (what the status line, the HTTP endpoint and MQTT report:
+at most ``limit`` satellites or links of each list, the busiest first, and how many
+there are; a constellation of thousands has hundreds in view) and ``counters()``;
+:class:`Looks` gives them the geometry of a satellite for the status.
 """
 
 from __future__ import annotations
@@ -57,6 +58,8 @@ from linkstack.daemon.wire import (
     wire_link,
 )
 from linkstack.runtime.config import EmulationConfig
+from linkstack.runtime.cop1_link import Ground, UplinkConfig
+from linkstack.runtime.frames import USLP
 from linkstack.runtime.mission_control import MissionControl
 from linkstack.runtime.radio import (
     Ends,
@@ -83,6 +86,15 @@ if TYPE_CHECKING:
 CONTACT_LOOKBACK_S = 1800.0
 CONTACT_CHUNK_S = 900.0  # computed a chunk at a time, ...
 CONTACT_AHEAD_S = 1800.0  # ... and this far ahead of now
+# A daemon's satellite cannot see the ground's FOP-1, so it sends TM all through every
+# pass: at the CLCW interval while it has traffic (and linger_s after), and a frame this
+# often while it has none, or at once when a CLTU comes up. A frame every CLCW interval
+# from each idle satellite in view was ~5,000 frames/s on planned-2800 (~1,000 in view
+# of its 20 stations), more than a core.
+IDLE_TM_INTERVAL_S = 1.0
+# The ground calls a contact gone after this many idle intervals without a CLCW (one
+# idle frame lost does not end it), unless uplink.contact_timeout_s is given.
+IDLE_FRAMES_PER_CONTACT_TIMEOUT = 2.5
 
 
 def process_site(
@@ -182,6 +194,34 @@ class Rates:
     def delta(self, key: str, value: float, t_s: float) -> float:
         return value - self._base(key, value, t_s)[1]
 
+    def seed(self, key: str, value: float, t_s: float) -> None:
+        """``key`` was ``value`` at ``t_s`` (a counter that was not sampled since)."""
+        self._samples[key] = deque([(t_s, value)])
+
+    def forget(self, *keys: str) -> None:
+        """Drop the samples of ``keys`` (counters idle for a window: nothing to rate)."""
+        for key in keys:
+            self._samples.pop(key, None)
+
+
+_LINK_RATE_KEYS = ("sent", "dropped", "corrupted", "rate")  # the channel's samples per link
+
+
+# Frames missing from a receiver's count: TM's master channel frame count, USLP's
+# virtual channel frame count (a receiver has one of them)
+FRAME_GAP_COUNTERS = ("mc_frames_lost", "vc_frames_lost")
+
+
+def downlink_frames_lost(stats: Counter[str]) -> int:
+    """The frames a downlink receiver (TM or USLP) saw missing from its count."""
+    return sum(stats[key] for key in FRAME_GAP_COUNTERS)
+
+
+def frame_label(protocol: str, tm_tc: str) -> str:
+    """The prefix of a frame receiver's counters: ``tm_tc`` ("tm" or "tc") for TM and
+    TC frames, "uslp" for USLP frames (their counters are not TM's or TC's)."""
+    return "uslp" if protocol == USLP else tm_tc
+
 
 def _ratio(bad: float, total: float) -> float | None:
     return round(bad / total, 4) if total > 0 else None
@@ -219,7 +259,13 @@ class GroundPart:
             )
             for name in site.scenario.satellite_names
         }
-        cop1 = replace(cfg.uplink, initiate=None, resync_from_clcw=True)
+        cop1 = replace(
+            cfg.uplink,
+            initiate=None,
+            resync_from_clcw=True,
+            contact_timeout_s=daemon_contact_timeout_s(cfg.uplink),
+            idle_clcw_interval_s=idle_tm_interval_s(cfg.uplink),
+        )
         self.mcc = MissionControl(
             site, self.radios, cop1=cop1, observes_space=False, continuous_tm=True
         )
@@ -309,37 +355,56 @@ class GroundPart:
         for radio in self.radios.values():
             await radio.close()
 
-    def status(self) -> dict[str, Any]:
+    def status(self, limit: int | None = None) -> dict[str, Any]:
+        """Each satellite's link in view or busy (the busy first), at most ``limit``;
+        ``in_view_count`` counts those in view, ``busy`` those with frames to send or
+        outstanding."""
         now = self.site.clock.now()
-        links = []
+        switches = self.site.switches
+        rows = []
+        in_view = 0
         for name, ch in self.mcc.channels.items():
-            look = self.looks.at(name, now)
-            frames = ch.tm_rx.stats["frames"]
-            lost = ch.tm_rx.stats["mc_frames_lost"] + ch.cadu_rx.stats["rs_uncorrectable"]
-            d_frames = self._rates.delta(f"{name}.frames", frames, now)
-            d_lost = self._rates.delta(f"{name}.lost", lost, now)
-            cltus = self.radios[name].stats["sent"]
-            entry = {
-                **look,
-                "fop": ch.fop.state.name.lower(),
-                "in_contact": ch.in_contact(now),
-                "tm_frames_per_s": round(self._rates.rate(f"{name}.fps", frames, now), 2),
-                "tm_frame_error_rate": _ratio(d_lost, d_frames + d_lost),
-                "cltus_per_s": round(self._rates.rate(f"{name}.cltus", cltus, now), 2),
-                "backlog": ch.backlog,
-                "outstanding": ch.fop.outstanding,
-            }
-            if look["aos"] or ch.busy:
-                links.append(entry)
-        return {"links": links, "ground_queue": len(self.mcc.queue)}
+            aos = switches[name].station_at(now) is not None
+            in_view += aos
+            if aos or ch.busy:
+                rows.append((not ch.busy, name, ch))
+        busy = sum(not idle for idle, _, _ in rows)
+        if limit is not None and len(rows) > limit:
+            rows = sorted(rows, key=lambda row: row[0])[:limit]
+        links = [self._link_status(name, ch, now) for _, name, ch in rows]
+        return {
+            "links": links,
+            "in_view_count": in_view,
+            "busy": busy,
+            "ground_queue": len(self.mcc.queue),
+        }
+
+    def _link_status(self, name: str, ch: Ground, now: float) -> dict[str, Any]:
+        look = self.looks.at(name, now)
+        frames = ch.tm_rx.stats["frames"]
+        lost = downlink_frames_lost(ch.tm_rx.stats) + ch.cadu_rx.stats["rs_uncorrectable"]
+        d_frames = self._rates.delta(f"{name}.frames", frames, now)
+        d_lost = self._rates.delta(f"{name}.lost", lost, now)
+        cltus = self.radios[name].stats["sent"]
+        return {
+            **look,
+            "fop": ch.fop.state.name.lower(),
+            "in_contact": ch.in_contact(now),
+            "tm_frames_per_s": round(self._rates.rate(f"{name}.fps", frames, now), 2),
+            "tm_frame_error_rate": _ratio(d_lost, d_frames + d_lost),
+            "cltus_per_s": round(self._rates.rate(f"{name}.cltus", cltus, now), 2),
+            "backlog": ch.backlog,
+            "outstanding": ch.fop.outstanding,
+        }
 
     def counters(self) -> dict[str, Any]:
         cop1: Counter[str] = Counter()
         down: Counter[str] = Counter()
+        frames = frame_label(self.site.config.uplink.protocol, "tm")
         for ch in self.mcc.channels.values():
             cop1.update(ch.stats)
             down.update({f"cadu_{k}": v for k, v in ch.cadu_rx.stats.items()})
-            down.update({f"tm_{k}": v for k, v in ch.tm_rx.stats.items()})
+            down.update({f"{frames}_{k}": v for k, v in ch.tm_rx.stats.items()})
         up: Counter[str] = Counter()
         for radio in self.radios.values():
             up.update(radio.stats)
@@ -465,7 +530,12 @@ class SatellitePart:
             if self.backend is not None and (computing is None or name in computing):
                 node.start_service(self.backend)
             passes = transmit_passes(
-                self.site, node, _always, cfg.uplink.clcw_interval_s, cfg.linger_s
+                self.site,
+                node,
+                node.take_traffic,
+                cfg.uplink.clcw_interval_s,
+                cfg.linger_s,
+                idle_interval_s=idle_tm_interval_s(cfg.uplink),
             )
             self._tasks.append(loop.create_task(passes, name=f"passes {name}"))
 
@@ -483,44 +553,56 @@ class SatellitePart:
         for link in self.links:
             await link.close()
 
-    def status(self) -> dict[str, Any]:
+    def status(self, limit: int | None = None) -> dict[str, Any]:
+        """Each satellite in view, or with answers unacknowledged or messages parked
+        (those first), at most ``limit``; ``in_view_count`` counts those in view."""
         now = self.site.clock.now()
-        sats = []
+        switches = self.site.switches
+        rows = []
+        in_view = 0
         for name, node in self.nodes.items():
-            sc = node.spacecraft
-            look = self.looks.at(name, now)
-            cltus = sc.cltu_rx.stats["cltus"]
-            bad = sc.cltu_rx.stats["frame_incomplete"]
-            d_cltus = self._rates.delta(f"{name}.cltus", cltus, now)
-            d_bad = self._rates.delta(f"{name}.bad", bad, now)
+            aos = switches[name].station_at(now) is not None
+            in_view += aos
             service = node.service
-            entry = {
-                **look,
-                "transmitting": node.transmitting,
-                "farm": sc.farm.state.name.lower(),
-                "vr": sc.farm.vr,
-                "tm_frames_per_s": round(
-                    self._rates.rate(f"{name}.tm", sc.stats["tm_frames"], now), 2
-                ),
-                "uplink_frame_error_rate": _ratio(d_bad, d_cltus),
-                "model_queue": service.queued if service is not None else None,
-                "unacknowledged": len(service.unacknowledged) if service is not None else None,
-                "parked": node.parked,
-            }
-            if look["aos"] or entry["unacknowledged"] or entry["parked"]:
-                sats.append(entry)
-        return {"satellites": sats, "hosted": len(self.nodes)}
+            held = bool(node.parked or (service is not None and service.unacknowledged))
+            if aos or held:
+                rows.append((not held, name, node))
+        if limit is not None and len(rows) > limit:
+            rows = sorted(rows, key=lambda row: row[0])[:limit]
+        sats = [self._satellite_status(name, node, now) for _, name, node in rows]
+        return {"satellites": sats, "in_view_count": in_view, "hosted": len(self.nodes)}
+
+    def _satellite_status(self, name: str, node: SatelliteNode, now: float) -> dict[str, Any]:
+        sc = node.spacecraft
+        look = self.looks.at(name, now)
+        cltus = sc.cltu_rx.stats["cltus"]
+        bad = sc.cltu_rx.stats["frame_incomplete"]
+        d_cltus = self._rates.delta(f"{name}.cltus", cltus, now)
+        d_bad = self._rates.delta(f"{name}.bad", bad, now)
+        service = node.service
+        return {
+            **look,
+            "transmitting": node.transmitting,
+            "farm": sc.farm.state.name.lower(),
+            "vr": sc.farm.vr,
+            "tm_frames_per_s": round(self._rates.rate(f"{name}.tm", sc.stats["tm_frames"], now), 2),
+            "uplink_frame_error_rate": _ratio(d_bad, d_cltus),
+            "model_queue": service.queued if service is not None else None,
+            "unacknowledged": len(service.unacknowledged) if service is not None else None,
+            "parked": node.parked,
+        }
 
     def counters(self) -> dict[str, Any]:
         sats: Counter[str] = Counter()
         services: Counter[str] = Counter()
         farm: Counter[str] = Counter()
         up: Counter[str] = Counter()  # what the satellites' receivers made of the uplink
+        frames = frame_label(self.site.config.uplink.protocol, "tc")
         for node in self.nodes.values():
             sats.update(node.stats)
             farm.update(node.spacecraft.farm.stats)
             up.update({f"cltu_{k}": v for k, v in node.spacecraft.cltu_rx.stats.items()})
-            up.update({f"tc_{k}": v for k, v in node.spacecraft.tc_rx.stats.items()})
+            up.update({f"{frames}_{k}": v for k, v in node.spacecraft.tc_rx.stats.items()})
             if node.service is not None:
                 services.update(node.service.stats)
         out: dict[str, Any] = {
@@ -534,8 +616,18 @@ class SatellitePart:
         return out
 
 
-def _always() -> bool:
-    return True
+def idle_tm_interval_s(uplink: UplinkConfig) -> float:
+    """How often a daemon's satellite with no traffic sends TM in a pass."""
+    return max(IDLE_TM_INTERVAL_S, uplink.clcw_interval_s)
+
+
+def daemon_contact_timeout_s(uplink: UplinkConfig) -> float:
+    """How long the ground daemon waits for a CLCW before it calls a contact gone: the
+    scenario's ``contact_timeout_s``, else long enough for idle satellites' TM."""
+    if uplink.contact_timeout_s is not None:
+        return uplink.contact_timeout_s
+    idle_s = idle_tm_interval_s(uplink)
+    return max(uplink.effective_contact_timeout_s, IDLE_FRAMES_PER_CONTACT_TIMEOUT * idle_s)
 
 
 def _sender(wire: Wire, spec: LinkSpec) -> Callable[[bytes], None]:
@@ -567,6 +659,9 @@ class ChannelPart:
         physical = PhysicalLinks(site, realtime=True)
         self.links: dict[int, Link] = {}
         self._rates = Rates()
+        # each link's (sent, dropped, corrupted), when they last changed, whether idle since
+        self._last_counts: dict[int, tuple[tuple[int, int, int], float, bool]] = {}
+        self._status_t_s: float | None = None
         for spec in plan.links:
             if spec.kind == "uplink":
                 link, layer, ends = physical.uplinks[spec.dst], "cltu", uplink_ends(spec.dst)
@@ -627,48 +722,85 @@ class ChannelPart:
         for link in self.links.values():
             await link.close()
 
-    def status(self) -> dict[str, Any]:
+    def status(self, limit: int | None = None) -> dict[str, Any]:
+        """Each link that carried units in the last rate window, and each satellite in
+        view, at most ``limit`` of each; ``active`` and ``in_view`` count them all. A
+        link idle since before the window costs a compare, not a rate (planned-2800
+        has ~16,000 links, a few hundred of them busy)."""
         now = self.site.clock.now()
-        out = []
+        window_s = self._rates.window_s
+        before_t_s, self._status_t_s = self._status_t_s, now
+        out: list[dict[str, Any]] = []
+        active = 0
         for spec in self.plan.links:
             link = self.links[spec.index]
             st = link.stats
-            sent = st["sent"]
-            d_sent = self._rates.delta(f"{spec.index}.sent", sent, now)
-            d_dropped = self._rates.delta(f"{spec.index}.dropped", st["dropped"], now)
-            d_corrupted = self._rates.delta(f"{spec.index}.corrupted", st["corrupted"], now)
-            rate = self._rates.rate(f"{spec.index}.rate", sent, now)
-            if not d_sent:
+            counts = (st["sent"], st["dropped"], st["corrupted"])
+            seen = self._last_counts.get(spec.index)
+            if seen is None or seen[0] != counts:
+                if seen is not None and seen[2] and before_t_s is not None:
+                    # idle until the last status: its rates start from then
+                    for key, value in zip(_LINK_RATE_KEYS, (*seen[0], seen[0][0]), strict=True):
+                        self._rates.seed(f"{spec.index}.{key}", value, before_t_s)
+                seen = self._last_counts[spec.index] = (counts, now, False)
+            if not counts[0]:
                 continue
-            cond = link.last_conditions
-            entry: dict[str, Any] = {
-                "link": spec.name,
-                "units_per_s": round(rate, 2),
-                "loss_rate": _ratio(d_dropped, d_sent),
-                "corrupted_rate": _ratio(d_corrupted, d_sent),
-            }
-            if cond is not None:
-                entry["up"] = cond.up
-                if not cond.up:
-                    entry["reason"] = cond.reason
-                for key in ("elevation_deg", "ebn0_db", "doppler_hz", "range_m"):
-                    value = getattr(cond, key)
-                    if not math.isnan(value):
-                        entry[key] = round(value, 2)
-            if spec.kind != "isl":
-                sat = spec.dst if spec.kind == "uplink" else spec.src
-                entry["station"] = self.site.switches[sat].station_at(now)
-            if link.lateness.count:  # units handed over after their deadline, recent ones
-                p50, p99 = link.lateness.percentiles(0.5, 0.99)
-                entry["late_p50_ms"] = round(p50 * 1e3, 3)
-                entry["late_p99_ms"] = round(p99 * 1e3, 3)
-            out.append(entry)
-        in_view = [
-            self.looks.at(name, now)
+            if now - seen[1] > window_s:  # idle for a window: its rates are all 0
+                if not seen[2]:
+                    self._rates.forget(*(f"{spec.index}.{key}" for key in _LINK_RATE_KEYS))
+                    self._last_counts[spec.index] = (counts, seen[1], True)
+                continue
+            entry = self._link_status(spec, link, now)
+            if entry is None:
+                continue
+            active += 1
+            if limit is None or len(out) < limit:
+                out.append(entry)
+        in_view_names = [
+            name
             for name in self.site.scenario.satellite_names
             if self.site.contacts.in_view(name, now)
         ]
-        return {"links": out, "in_view": in_view}
+        shown = in_view_names if limit is None else in_view_names[:limit]
+        return {
+            "links": out,
+            "active": active,
+            "in_view": [self.looks.at(name, now) for name in shown],
+            "in_view_count": len(in_view_names),
+        }
+
+    def _link_status(self, spec: LinkSpec, link: Link, now: float) -> dict[str, Any] | None:
+        st = link.stats
+        sent = st["sent"]
+        d_sent = self._rates.delta(f"{spec.index}.sent", sent, now)
+        d_dropped = self._rates.delta(f"{spec.index}.dropped", st["dropped"], now)
+        d_corrupted = self._rates.delta(f"{spec.index}.corrupted", st["corrupted"], now)
+        rate = self._rates.rate(f"{spec.index}.rate", sent, now)
+        if not d_sent:
+            return None
+        cond = link.last_conditions
+        entry: dict[str, Any] = {
+            "link": spec.name,
+            "units_per_s": round(rate, 2),
+            "loss_rate": _ratio(d_dropped, d_sent),
+            "corrupted_rate": _ratio(d_corrupted, d_sent),
+        }
+        if cond is not None:
+            entry["up"] = cond.up
+            if not cond.up:
+                entry["reason"] = cond.reason
+            for key in ("elevation_deg", "ebn0_db", "doppler_hz", "range_m"):
+                value = getattr(cond, key)
+                if not math.isnan(value):
+                    entry[key] = round(value, 2)
+        if spec.kind != "isl":
+            sat = spec.dst if spec.kind == "uplink" else spec.src
+            entry["station"] = self.site.switches[sat].station_at(now)
+        if link.lateness.count:  # units handed over after their deadline, recent ones
+            p50, p99 = link.lateness.percentiles(0.5, 0.99)
+            entry["late_p50_ms"] = round(p50 * 1e3, 3)
+            entry["late_p99_ms"] = round(p99 * 1e3, 3)
+        return entry
 
     def counters(self) -> dict[str, Any]:
         kinds: dict[str, Counter[str]] = {}

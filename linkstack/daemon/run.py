@@ -43,7 +43,14 @@ from linkstack.daemon.parts import (
     keep_contacts_ahead,
     process_site,
 )
-from linkstack.daemon.status import Route, StatusServer, event, setup_logging, status_line
+from linkstack.daemon.status import (
+    STATUS_LIST_MAX,
+    Route,
+    StatusServer,
+    event,
+    setup_logging,
+    status_line,
+)
 from linkstack.daemon.wire import PortPlan, Wire
 from linkstack.errors import ConfigError
 from linkstack.runtime import clock as clk
@@ -442,13 +449,15 @@ class Daemon:
         return {
             "/": lambda: self.status(clock),
             "/status": lambda: self.status(clock),
+            "/status/all": lambda: self.status(clock, limit=None),
             "/counters": self.counters,
             "/health": lambda: {"ok": True, "role": self.opts.role, "t_s": clock.now()},
             "/ports": plan.table,
             **({"/pending": self.app.pending} if self.app is not None else {}),
         }
 
-    def status(self, clock: clk.LoopClock) -> dict[str, Any]:
+    def status(self, clock: clk.LoopClock, limit: int | None = STATUS_LIST_MAX) -> dict[str, Any]:
+        """Each part's status, its lists cut at ``limit`` (None: whole)."""
         out: dict[str, Any] = {
             "role": self.opts.role,
             "scenario": self.settings.name,
@@ -456,7 +465,7 @@ class Daemon:
             "utc": clock.utc().isoformat(timespec="milliseconds"),
         }
         for part in self.parts:
-            out[_part_name(part)] = part.status()
+            out[_part_name(part)] = part.status(limit)
         if self.app is not None:
             out["app"] = self.app.status()
         if self.site is not None and self.site.guards is not None:

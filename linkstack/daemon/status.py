@@ -8,8 +8,14 @@ the daemon logs a ``status`` record: per satellite in view, the station, the
 elevation, Eb/N0 and Doppler of both directions, frames per second and the frame
 error rate of each link it runs, plus its queues.
 
+The status lists at most :data:`STATUS_LIST_MAX` satellites or links of each kind (the
+busy first) and counts them all: planned-2800 has about 1,000 satellites in view of its
+20 stations, which would make every status record a megabyte; the line names at most
+:data:`STATUS_LINE_MAX` and says how many more are in view.
+
 The HTTP endpoint (``daemon.http_port``: ground +0, channel +1, sat +2, all +3)
-answers ``GET /status`` (the same as the status line, and the port plan),
+answers ``GET /status`` (the same as the status record; ``GET /status/all`` lists every
+satellite and link),
 ``GET /counters`` (every counter) and ``GET /health``, in JSON; a daemon with the
 ground also ``GET /pending``: each query not yet answered, where it is (the ground's
 queue and uplinks, the trace's hops with those still open).
@@ -28,6 +34,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 log = logging.getLogger("linkstack.daemon")
+
+STATUS_LIST_MAX = 24  # satellites or links in each list of a status record
+STATUS_LINE_MAX = 12  # satellites named on a status line
 
 _RESERVED = set(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {"message", "asctime"}
 
@@ -121,17 +130,22 @@ def status_line(doc: dict[str, Any]) -> str:
     the queue. The ground's view of a link is preferred (it has the TM rates), then
     the satellites', then the channel's."""
     views: list[dict[str, Any]] = []
+    count = 0
     for part in ("ground", "satellites", "channel"):
         section = doc.get(part)
         if isinstance(section, dict):
             views = section.get("links" if part == "ground" else part, None) or []
             if part == "channel":
                 views = section.get("in_view") or []
+            count = section.get("in_view_count", 0)
             if views:
                 break
     utc = doc.get("utc", "")
     in_view = [_link_summary(v) for v in views if isinstance(v, dict) and v.get("aos")]
-    text = f"{utc} " + ("; ".join(in_view) if in_view else "no satellite in view")
+    more = max(count, len(in_view)) - min(len(in_view), STATUS_LINE_MAX)
+    text = f"{utc} " + ("; ".join(in_view[:STATUS_LINE_MAX]) if in_view else "no satellite in view")
+    if more > 0:
+        text += f"; {more} more in view"
     app = doc.get("app")
     if isinstance(app, dict):
         q = app.get("queue", {})  # rows per state: each query is in one state at a time

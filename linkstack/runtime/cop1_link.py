@@ -157,6 +157,10 @@ class UplinkConfig:
     timeout_type: int = 1
     clcw_interval_s: float = 0.2  # one TM frame (with the CLCW) at least this often
     contact_timeout_s: float | None = None  # default: five CLCW intervals
+    # how often a satellite with no traffic sends its TM in a pass (the daemons set it;
+    # None: every clcw_interval_s); the ground then calls a CLCW stream broken after
+    # 1.5 of these if it was coming at clcw_interval_s, else after the contact timeout
+    idle_clcw_interval_s: float | None = None
     initiate: Directive | None = Directive.INITIATE_AD_WITHOUT_CLCW  # None: do not start
     initiate_value: int | None = None  # V*(R) for INITIATE_AD_WITH_SET_VR
     auto_resume: bool = True
@@ -349,6 +353,7 @@ class Ground:
         self.directives: list[tuple[float, DirectiveResponse]] = []  # (t_s, response)
         self.last_clcw: Clcw | None = None
         self.last_clcw_t_s: float | None = None
+        self._last_gap_s: float | None = None  # between the last two CLCWs
         self.stats: Counter[str] = Counter()
         self._backlog: deque[_Fdu] = deque()
         self._bd_backlog: deque[TcFrame] = deque()
@@ -480,13 +485,25 @@ class Ground:
             self.stats[f"farm_reset_{reason}"] += 1
             self._signal(FarmReset(t_s, reason, clcw.report_value, self.fop.vs))
         gap_s = None if previous_t_s is None else t_s - previous_t_s
-        if gap_s is not None and gap_s > self.config.effective_contact_timeout_s:
+        if gap_s is not None and gap_s > self._break_after_s():
             self.stats["clcw_resumed"] += 1
             self._signal(ClcwResumed(t_s, gap_s, t_s - gap_s))
+        self._last_gap_s = gap_s
         self._execute(self.fop.clcw(clcw, t_s))
         self._maybe_resume()
         if self.config.resync_from_clcw:
             self._resync(clcw)
+
+    def _break_after_s(self) -> float:
+        """The gap after which the CLCW stream broke: the contact timeout, or, from a
+        satellite that slows its TM when idle and was sending at its busy pace, 1.5 idle
+        intervals (it may just have gone idle; any longer, something was lost)."""
+        config = self.config
+        timeout_s = config.effective_contact_timeout_s
+        idle_s, last_s = config.idle_clcw_interval_s, self._last_gap_s
+        if idle_s is None or last_s is None or last_s > 2 * config.clcw_interval_s:
+            return timeout_s
+        return min(timeout_s, 1.5 * idle_s)
 
     def _farm_reset_reason(self, clcw: Clcw) -> str | None:
         """What in ``clcw`` says FARM-1 lost its state, if FOP-1 was in step with it."""

@@ -13,6 +13,7 @@ message.
 
 from __future__ import annotations
 
+import asyncio
 from collections import Counter, deque
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
@@ -155,6 +156,7 @@ class SatelliteNode:
         self._tm_pending: list[tuple[MessageKey | None, bytes]] = []
         self.tm_has_data = False
         self.transmitting = False  # in a pass, sending TM (transmit_passes)
+        self._traffic = False  # uplink in or TM queued since take_traffic() last asked
         self._parked: deque[_Parked] = deque()
         self._park_timer: TimerHandle | None = None
         self.packet_listeners: list[PacketListener] = []  # each Space Packet that arrives
@@ -215,6 +217,9 @@ class SatelliteNode:
     def on_uplink(self, delivery: Delivery) -> None:
         """A CLTU from the ground (FARM-1, TC reassembly, then :meth:`on_uplink_packet`)."""
         self.spacecraft.on_uplink(delivery)
+        self._traffic = True
+        if self.transmitting:  # an idle pass loop: the new CLCW goes down now, then often
+            self.site.wake(self.name)
 
     def on_uplink_packet(self, t_s: float, raw: bytes) -> None:
         """A Space Packet delivered by FARM-1 and TC reassembly (in order, once)."""
@@ -399,8 +404,20 @@ class SatelliteNode:
         self.spacecraft.send_tm(raw)
         self._tm_ready()
 
+    def take_traffic(self) -> bool:
+        """Whether a CLTU came up or TM was queued since the last call, or TM waits, or
+        the service holds queries or unacknowledged answers, or messages are parked:
+        what keeps a daemon's pass loop at its busy pace (the ground sees a break in
+        its CLCW stream sooner)."""
+        service = self.service
+        held = service is not None and bool(service.queued or service.unacknowledged)
+        had = self._traffic or self.tm_has_data or held or bool(self._parked)
+        self._traffic = False
+        return had
+
     def _tm_ready(self) -> None:
         self.tm_has_data = True
+        self._traffic = True
         if self.transmitting:
             self.emit_tm()
         else:
@@ -427,16 +444,23 @@ async def transmit_passes(
     busy: Callable[[], bool],
     interval_s: float,
     linger_s: float,
+    idle_interval_s: float | None = None,
 ) -> None:
     """A satellite's TM through time: in each usable pass, while ``busy()`` (and
     ``linger_s`` after), a TM frame with the CLCW every ``interval_s``; between,
-    wait for the site's wake-up of this satellite (traffic) or for the next pass."""
+    wait for the site's wake-up of this satellite (traffic) or for the next pass.
+
+    With ``idle_interval_s`` (the daemons, whose satellites cannot see the ground's
+    FOP-1) the TM goes on through the whole pass: while not busy, a frame every
+    ``idle_interval_s`` or at once on a wake-up, so that the ground always has a fresh
+    CLCW, without a frame every ``interval_s`` from each of the hundreds of idle
+    satellites in view of a large constellation."""
     clock = site.clock
     contacts = site.contacts
     name = node.name
     wake = site.wake_event(name)
     while True:
-        if not busy():
+        if idle_interval_s is None and not busy():
             wake.clear()
             await wake.wait()
             continue
@@ -457,7 +481,20 @@ async def transmit_passes(
                 if busy():
                     last_busy_t_s = now
                 elif now - last_busy_t_s >= linger_s:
-                    break
+                    if idle_interval_s is None:
+                        break
+                    await _woken_or_at(site, wake, now + idle_interval_s)
+                    continue
                 await clock.sleep_until(now + interval_s)
         finally:
             node.transmitting = False
+
+
+async def _woken_or_at(site: Site, wake: asyncio.Event, t_s: float) -> None:
+    """Until ``wake`` is set or the clock reaches ``t_s``, whichever is first."""
+    wake.clear()
+    timer = site.clock.call_at(t_s, wake.set)
+    try:
+        await wake.wait()
+    finally:
+        timer.cancel()

@@ -69,6 +69,14 @@ async def test_forged_replayed_and_spoofed_frames_are_refused_alarmed_and_never_
         await publish_queries(broker.port, [query("honest-1", "Hello", target=SATELLITE)])
         (answer,) = (await listener.answers(["honest-1"])).values()
     assert answer["type"] == "answer"
+    # CS-06's pass becomes usable at t_s 10775.4, and the ground's Set V(R) to it moves
+    # the FARM-1 counters (summed over the satellites): read them once that is done
+    async with asyncio.timeout(HANG_S):
+        while not any(
+            link["satellite"] == "CS-06" and link["fop"] == "active"
+            for link in (await _json(f"http://127.0.0.1:{run.http_port}/status"))["ground"]["links"]
+        ):
+            await asyncio.sleep(0.2)
     sat_url = f"http://127.0.0.1:{run.http_port + 2}"
     before = await _json(f"{sat_url}/counters")
     services_before = before["satellites"].get("services", {})
