@@ -1,6 +1,7 @@
 """The contact plan of a scenario (:class:`ContactPlan`, :func:`contact_plan`): its
 ground passes and laser-link windows over a span, with node numbers for DTN tools,
-as JSON (:meth:`ContactPlan.to_json`) and as a pass table (:func:`format_table`).
+and beside them, when asked, each satellite's sunlit and eclipse intervals; as JSON
+(:meth:`ContactPlan.to_json`) and as a pass table (:func:`format_table`).
 The plans for DTN bundle agents (ION, HDTN) are :mod:`channels.contacts.dtn`'s."""
 
 from __future__ import annotations
@@ -17,6 +18,12 @@ from channels.contacts.laser import (
     DEFAULT_ISL_STEP_S,
     isl_windows,
 )
+from channels.contacts.sunlight import (
+    DEFAULT_SUNLIGHT_STEP_S,
+    SunlightInterval,
+    sunlight_intervals,
+    sunlight_summary,
+)
 from channels.contacts.windows import GroundWindow, IslWindow
 from channels.geometry import GroundStation
 from linkstack.errors import ConfigError
@@ -31,7 +38,9 @@ _PLAN_VERSION = 1
 @dataclass(frozen=True)
 class ContactPlan:
     """Every window of a scenario over a span, with node numbers for DTN tools:
-    satellites 1..N in scenario order, then stations N+1..N+M."""
+    satellites 1..N in scenario order, then stations N+1..N+M. ``sunlight``: each
+    satellite's sunlit, penumbra and umbra intervals, when computed
+    (``sunlight_step_s`` is then their search step; None: not computed)."""
 
     scenario: str
     epoch: datetime
@@ -45,6 +54,8 @@ class ContactPlan:
     isl_step_s: float = DEFAULT_ISL_STEP_S
     isl_margin_m: float = DEFAULT_ISL_MARGIN_M
     isl_max_range_m: float = DEFAULT_ISL_MAX_RANGE_M
+    sunlight: tuple[SunlightInterval, ...] = ()
+    sunlight_step_s: float | None = None
 
     @property
     def nodes(self) -> dict[str, int]:
@@ -55,7 +66,7 @@ class ContactPlan:
         return self.epoch + timedelta(seconds=t_s)
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        d = {
             "format": _PLAN_FORMAT,
             "version": _PLAN_VERSION,
             "scenario": self.scenario,
@@ -81,6 +92,10 @@ class ContactPlan:
             "ground_windows": [w.to_dict() for w in self.ground],
             "isl_windows": [w.to_dict() for w in self.isl],
         }
+        if self.sunlight_step_s is not None:
+            d["sunlight_step_s"] = self.sunlight_step_s
+            d["sunlight_intervals"] = [iv.to_dict() for iv in self.sunlight]
+        return d
 
     def to_json(self, indent: int | None = None) -> str:
         return json.dumps(self.to_dict(), indent=indent)
@@ -102,6 +117,8 @@ class ContactPlan:
             float(d["isl_step_s"]),
             float(d["isl_margin_m"]),
             float(d["isl_max_range_m"]),
+            tuple(SunlightInterval.from_dict(iv) for iv in d.get("sunlight_intervals", ())),
+            None if d.get("sunlight_step_s") is None else float(d["sunlight_step_s"]),
         )
 
     @classmethod
@@ -128,10 +145,13 @@ def contact_plan(
     isl_step_s: float = DEFAULT_ISL_STEP_S,
     isl_margin_m: float = DEFAULT_ISL_MARGIN_M,
     isl_max_range_m: float = DEFAULT_ISL_MAX_RANGE_M,
+    sunlight: bool = False,
+    sunlight_step_s: float = DEFAULT_SUNLIGHT_STEP_S,
 ) -> ContactPlan:
     """All ground and laser-link windows of a :class:`channels.scenarios.Scenario`,
     each list sorted by start time. Ground links are searched and sampled every
-    ``step_s``, laser links every ``isl_step_s``."""
+    ``step_s``, laser links every ``isl_step_s``; with ``sunlight``, each
+    satellite's sunlit and eclipse intervals too, searched every ``sunlight_step_s``."""
     fleet = scenario.fleet
     ground = sorted(
         ground_windows(
@@ -159,6 +179,11 @@ def contact_plan(
             ),
             key=lambda w: (w.start_t_s, w.sat_a, w.sat_b),
         )
+    lit: list[SunlightInterval] = []
+    if sunlight:
+        lit = sunlight_intervals(
+            fleet, duration_s=duration_s, start_t_s=start_t_s, step_s=sunlight_step_s
+        )
     return ContactPlan(
         scenario.name,
         scenario.epoch,
@@ -172,6 +197,8 @@ def contact_plan(
         float(isl_step_s),
         float(isl_margin_m),
         float(isl_max_range_m),
+        tuple(lit),
+        float(sunlight_step_s) if sunlight else None,
     )
 
 
@@ -200,4 +227,59 @@ def format_table(plan: ContactPlan) -> str:
         f"{len(plan.ground)} passes over {len(plan.stations)} stations in {hours:g} h from "
         f"{plan.utc(plan.start_t_s).strftime(fmt)} UTC; max el in degrees; * cut by the span"
     )
+    if plan.sunlight_step_s is not None:
+        lines += ["", *_sunlight_table(plan)]
     return "\n".join(lines) + "\n"
+
+
+def _sunlight_table(plan: ContactPlan) -> list[str]:
+    """Each eclipse of each satellite (penumbra entry, umbra entry and exit, penumbra
+    exit), then each satellite's sunlight over the span."""
+    fmt = "%Y-%m-%d %H:%M:%S"
+
+    def utc(t_s: float, clipped: bool) -> str:
+        return plan.utc(t_s).strftime(fmt) + ("*" if clipped else "")
+
+    head = (
+        f"{'satellite':<16} {'penumbra in (UTC)':<20} {'umbra in':<20} {'umbra out':<20} "
+        f"{'penumbra out':<20} {'duration':>9}"
+    )
+    lines = [head, "-" * len(head)]
+    run: list[SunlightInterval] = []
+    for iv in [*plan.sunlight, None]:
+        if (
+            iv is not None
+            and iv.state != "sunlit"
+            and (not run or run[-1].satellite == iv.satellite)
+        ):
+            run.append(iv)
+            continue
+        if run:
+            umbra = [u for u in run if u.state == "umbra"]
+            u_in = utc(umbra[0].start_t_s, umbra[0].start_clipped) if umbra else "-"
+            u_out = utc(umbra[-1].stop_t_s, umbra[-1].stop_clipped) if umbra else "-"
+            m, sec = divmod(round(run[-1].stop_t_s - run[0].start_t_s), 60)
+            lines.append(
+                f"{run[0].satellite:<16} {utc(run[0].start_t_s, run[0].start_clipped):<20} "
+                f"{u_in:<20} {u_out:<20} {utc(run[-1].stop_t_s, run[-1].stop_clipped):<20} "
+                f"{m:>6d}:{sec:02d}"
+            )
+        run = [iv] if iv is not None and iv.state != "sunlit" else []
+    lines.append("eclipses: penumbra in to penumbra out; * cut by the span")
+    lines.append("")
+    head = (
+        f"{'satellite':<16} {'eclipses':>8} {'longest':>8} {'umbra':>9} {'penumbra':>9} "
+        f"{'in shadow':>9}"
+    )
+    lines += [head, "-" * len(head)]
+    for s in sunlight_summary(plan.sunlight):
+        m, sec = divmod(round(s.longest_eclipse_s), 60)
+        lines.append(
+            f"{s.satellite:<16} {s.eclipses:>8d} {m:>5d}:{sec:02d} {s.umbra_s / 60:>7.1f} m "
+            f"{s.penumbra_s:>7.0f} s {100 * s.shadow_fraction:>8.1f}%"
+        )
+    lines.append(
+        "longest: the longest eclipse whole in the span (min:s); in shadow: the umbra and "
+        "the hidden part of the penumbra, over the span"
+    )
+    return lines

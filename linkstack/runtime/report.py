@@ -32,7 +32,11 @@ reach its first satellite, nor the answer's first downlink frame leave: its
 each leg, the fraction under the 120-second reference, and the same for the
 queries by what the ground could do with them at submit: straight up to a
 satellite in view (``in_view_at_submit``), relayed at once to one out of view
-(``relayed_at_submit``), or wait for a pass (``waited_for_a_pass``).
+(``relayed_at_submit``), or wait for a pass (``waited_for_a_pass``); and grouped by
+the laser hops of the round trip (``by_laser_hops``: :func:`laser_hops`, the ``isl``
+hops of the query's trace, up and down) and, given each satellite's shell
+(``shell_of``: :attr:`channels.scenarios.Scenario.shell_of`), by the shell of the
+computing satellite (``by_shell``).
 :func:`write_reports` writes the JSON (each query: its timeline's fields,
 ``total_s`` and ``legs_s``, the duration of each leg) and the PNG chart.
 
@@ -46,6 +50,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Mapping
 from dataclasses import asdict, fields
 from pathlib import Path
 from typing import TypeGuard
@@ -59,6 +64,7 @@ __all__ = [
     "Timeline",
     "distribution",
     "format_table",
+    "laser_hops",
     "legs_text",
     "percentile",
     "route_text",
@@ -95,8 +101,18 @@ def _totals(timelines: list[Timeline]) -> list[float]:
     return [t.total_s for t in timelines if t.total_s is not None]
 
 
-def summarize(timelines: list[Timeline], reference_s: float = REFERENCE_S) -> dict:
-    """Run statistics (see the module docstring)."""
+def laser_hops(timeline: Timeline) -> int:
+    """The laser hops of a query's round trip: the ``isl`` hops of its trace, the
+    query's way up to its computing satellite and its answer's way down."""
+    return sum(1 for h in timeline.hops if h.kind == "isl")
+
+
+def summarize(
+    timelines: list[Timeline],
+    reference_s: float = REFERENCE_S,
+    shell_of: Mapping[str, str] | None = None,
+) -> dict:
+    """Run statistics (see the module docstring); ``by_shell`` with ``shell_of``."""
 
     def block(group: list[Timeline]) -> dict:
         done = [t for t in group if t.complete]
@@ -115,7 +131,10 @@ def summarize(timelines: list[Timeline], reference_s: float = REFERENCE_S) -> di
             "fraction_under_reference": under / len(done) if done else math.nan,
         }
 
-    return {
+    by_hops: dict[int, list[Timeline]] = {}
+    for t in timelines:
+        by_hops.setdefault(laser_hops(t), []).append(t)
+    out = {
         "reference_s": reference_s,
         "all": block(timelines),
         "in_view_at_submit": block([t for t in timelines if t.in_view_at_submit]),
@@ -123,7 +142,21 @@ def summarize(timelines: list[Timeline], reference_s: float = REFERENCE_S) -> di
         "waited_for_a_pass": block(
             [t for t in timelines if not (t.in_view_at_submit or t.relayed_at_submit)]
         ),
+        "by_laser_hops": {str(n): block(by_hops[n]) for n in sorted(by_hops)},
     }
+    if shell_of is not None:
+        out["by_shell"] = {
+            shell: block(group) for shell, group in sorted(_by_shell(timelines, shell_of).items())
+        }
+    return out
+
+
+def _by_shell(timelines: list[Timeline], shell_of: Mapping[str, str]) -> dict[str, list[Timeline]]:
+    """The timelines by the shell of their computing satellite (``-``: none known)."""
+    out: dict[str, list[Timeline]] = {}
+    for t in timelines:
+        out.setdefault(shell_of.get(t.satellite, "-"), []).append(t)
+    return out
 
 
 def _json_safe(obj: object) -> object:
@@ -236,26 +269,35 @@ def submit_text(t: Timeline | dict) -> str:
     return "relayed" if relayed else "no pass"
 
 
-def to_json(timelines: list[Timeline], meta: dict | None = None) -> str:
+def to_json(
+    timelines: list[Timeline], meta: dict | None = None, shell_of: Mapping[str, str] | None = None
+) -> str:
     doc = {
         "meta": meta or {},
-        "summary": summarize(timelines),
+        "summary": summarize(timelines, shell_of=shell_of),
         "queries": [timeline_json(t) for t in timelines],
     }
     return json.dumps(_json_safe(doc), indent=1)
 
 
-def format_table(timelines: list[Timeline], reference_s: float = REFERENCE_S) -> str:
-    """A terminal table: one line a query, then the run's percentiles."""
+def format_table(
+    timelines: list[Timeline],
+    reference_s: float = REFERENCE_S,
+    shell_of: Mapping[str, str] | None = None,
+    rows: bool = True,
+) -> str:
+    """A terminal table: one line a query (``rows``), then the run's percentiles, by
+    laser hops and by shell (``shell_of``) where there is more than one group."""
     widths = [max(len(name) + 1, 8) for name, _ in LEGS]
     qw = max([10, *(len(t.query_id) + 1 for t in timelines)])
+    sw = max([10, *(len(t.satellite) + 1 for t in timelines)])
     head = (
-        f"{'query':<{qw}}{'satellite':<10}{'submit':>8}"
+        f"{'query':<{qw}}{'satellite':<{sw}}{'submit':>8}"
         + "".join(f"{name:>{w}}" for (name, _), w in zip(LEGS, widths, strict=True))
         + f"{'total':>10}  <{reference_s:g}s"
     )
-    lines = [head, "-" * len(head)]
-    for t in timelines:
+    lines = [head, "-" * len(head)] if rows else []
+    for t in timelines if rows else ():
         d = t.leg_durations_s()
         cells = "".join(
             f"{d[name]:>{w}.1f}" if name in d else f"{'-':>{w}}"
@@ -264,21 +306,25 @@ def format_table(timelines: list[Timeline], reference_s: float = REFERENCE_S) ->
         total_s = t.total_s
         total = f"{total_s:>10.1f}" if total_s is not None else f"{t.error or 'lost':>10}"
         ok = "yes" if total_s is not None and total_s < reference_s else "no"
-        lines.append(f"{t.query_id:<{qw}}{t.satellite:<10}{submit_text(t):>8}{cells}{total}  {ok}")
-    s = summarize(timelines, reference_s)
-    for label, key in (
+        lines.append(
+            f"{t.query_id:<{qw}}{t.satellite:<{sw}}{submit_text(t):>8}{cells}{total}  {ok}"
+        )
+    s = summarize(timelines, reference_s, shell_of)
+    blocks = [(label, s[key]) for label, key in (
         ("all", "all"),
         ("in view", "in_view_at_submit"),
         ("relayed", "relayed_at_submit"),
-    ):
-        b = s[key]
-        if key != "all" and not b["queries"]:
-            continue
+    ) if key == "all" or s[key]["queries"]]  # fmt: skip
+    for title, key in (("laser hops", "by_laser_hops"), ("shell", "by_shell")):
+        groups = s.get(key, {})
+        if len(groups) > 1:
+            blocks += [(f"{title} {name}", b) for name, b in groups.items()]
+    for label, b in blocks:
         tot = b["total"]
         frac = b["fraction_under_reference"]
         lines.append(
-            f"{label}: {b['answered']}/{b['queries']} answered; total p50 {tot['p50_s']:.1f} s, "
-            f"p95 {tot['p95_s']:.1f} s, p99 {tot['p99_s']:.1f} s; "
+            f"{label}: {b['answered']}/{b['queries']} answered; total p50 "
+            f"{tot['p50_s']:.1f} s, p95 {tot['p95_s']:.1f} s, p99 {tot['p99_s']:.1f} s; "
             f"under {reference_s:g} s: {'-' if math.isnan(frac) else f'{frac:.0%}'}"
         )
     return "\n".join(lines)
@@ -296,8 +342,15 @@ _COLOURS = {
 }
 
 
-def write_chart(timelines: list[Timeline], path: Path, reference_s: float = REFERENCE_S) -> None:
-    """PNG: each query's legs as a horizontal stacked bar, and the distribution of totals."""
+def write_chart(
+    timelines: list[Timeline],
+    path: Path,
+    reference_s: float = REFERENCE_S,
+    shell_of: Mapping[str, str] | None = None,
+) -> None:
+    """PNG: each query's legs as a horizontal stacked bar, the distribution of totals
+    (one curve a shell, with ``shell_of`` and more than one), and the round trips by
+    laser hops, coloured by shell."""
     # imported here: matplotlib costs half a second, and only the report needs it
     import matplotlib  # noqa: PLC0415
 
@@ -305,8 +358,8 @@ def write_chart(timelines: list[Timeline], path: Path, reference_s: float = REFE
     import matplotlib.pyplot as plt  # noqa: PLC0415
 
     done = [t for t in timelines if t.complete]
-    fig, (ax1, ax2) = plt.subplots(
-        1, 2, figsize=(13, max(3.0, 0.35 * len(timelines) + 1.5)), width_ratios=(2, 1)
+    fig, (ax1, ax2, ax3) = plt.subplots(
+        1, 3, figsize=(18, max(3.5, 0.35 * len(timelines) + 1.5)), width_ratios=(2, 1, 1)
     )
     for row, t in enumerate(timelines):
         for name, start_t_s, end_t_s in t.legs():
@@ -327,28 +380,45 @@ def write_chart(timelines: list[Timeline], path: Path, reference_s: float = REFE
     ax1.set_title("round trip of each query, leg by leg")
     handles = [plt.Rectangle((0, 0), 1, 1, color=c) for c in _COLOURS.values()]
     ax1.legend(handles, list(_COLOURS), fontsize=7, loc="lower right")
-    totals = sorted(_totals(done))
-    if totals:
-        ax2.step(totals, [(i + 1) / len(totals) for i in range(len(totals))], where="post")
+    groups = _by_shell(done, shell_of or {})
+    for shell, group in sorted(groups.items()) if len(groups) > 1 else [("all", done)]:
+        totals = sorted(_totals(group))
+        if totals:
+            ys = [(i + 1) / len(totals) for i in range(len(totals))]
+            ax2.step(totals, ys, where="post", label=shell)
     ax2.axvline(reference_s, color="black", linestyle="--", linewidth=1, label=f"{reference_s:g} s")
     ax2.set_xscale("symlog", linthresh=1.0)
     ax2.set_xlim(left=0)
     ax2.set_xlabel("round trip, s")
     ax2.set_ylabel("fraction of queries")
     ax2.set_ylim(0, 1.05)
-    ax2.set_title("distribution of round trips")
+    ax2.set_title("distribution of round trips" + (" by shell" if len(groups) > 1 else ""))
     ax2.legend(fontsize=8)
+    for shell, group in sorted(groups.items()):
+        hops = [laser_hops(t) for t in group]
+        ax3.scatter(hops, _totals(group), s=12, label=shell if len(groups) > 1 else None)
+    ax3.axhline(reference_s, color="black", linestyle="--", linewidth=1)
+    ax3.set_yscale("symlog", linthresh=1.0)
+    ax3.set_xlabel("laser hops of the round trip")
+    ax3.set_ylabel("round trip, s")
+    ax3.set_title("round trips by laser hops")
+    if len(groups) > 1:
+        ax3.legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
 
 
 def write_reports(
-    timelines: list[Timeline], out_dir: Path, meta: dict | None = None
+    timelines: list[Timeline],
+    out_dir: Path,
+    meta: dict | None = None,
+    shell_of: Mapping[str, str] | None = None,
 ) -> dict[str, Path]:
-    """Write report.json and report.png into ``out_dir``; return their paths."""
+    """Write report.json and report.png into ``out_dir``; return their paths (the
+    round trips by shell too, given each satellite's ``shell_of``)."""
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = {"json": out_dir / "report.json", "chart": out_dir / "report.png"}
-    paths["json"].write_text(to_json(timelines, meta))
-    write_chart(timelines, paths["chart"])
+    paths["json"].write_text(to_json(timelines, meta, shell_of))
+    write_chart(timelines, paths["chart"], shell_of=shell_of)
     return paths

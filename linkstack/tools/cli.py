@@ -87,6 +87,21 @@ def _cmd_bench(args: argparse.Namespace) -> int:
         )
     pinned = "not pinned (--no-pin)" if args.no_pin else pin_one_core()
     print(f"# {describe_machine()}; {pinned}")
+    if args.what == "scale":  # each case in a fresh process (pinned as this one)
+        from linkstack.tools.bench import scale
+
+        if (
+            any(not 1 <= n <= 2800 for n in args.satellites or ())
+            or (args.queries is not None and args.queries < 1)
+            or (args.hours is not None and args.hours <= 0)
+        ):
+            print(
+                "linkstack bench scale: --satellites in 1..2800, --queries >= 1, --hours > 0",
+                file=sys.stderr,
+            )
+            return 2
+        sizes = tuple(args.satellites) if args.satellites else None
+        return scale.main(args.quick, sizes, args.queries, args.hours)
     if args.what in ("framing", "all"):
         print("# running framing benchmarks" + (" (quick)" if args.quick else "") + " ...")
         results = framing.run(quick=args.quick)
@@ -221,6 +236,7 @@ BENCHMARKS = [
     "sdls",
     "daemon",  # real processes in real time: not part of "all"
     "soak",  # the daemons for an hour (--minutes): not part of "all"
+    "scale",  # planned-2800 for 24 emulated hours, each size in its process: not in "all"
     "all",
 ]
 
@@ -272,6 +288,7 @@ def _cmd_contacts(args: argparse.Namespace) -> int:
         samples=args.samples,
         isl=not args.no_isl,
         isl_max_range_m=config.laser.max_range_m,
+        sunlight=args.format in ("table", "json") and not args.no_sunlight,
     )
     if args.format == "table":
         text = format_table(plan)
@@ -287,8 +304,8 @@ def _cmd_contacts(args: argparse.Namespace) -> int:
     else:
         sys.stdout.write(text)
     print(
-        f"# {len(plan.ground)} ground passes, {len(plan.isl)} laser-link windows "
-        f"in {time.perf_counter() - t0:.1f} s"
+        f"# {len(plan.ground)} ground passes, {len(plan.isl)} laser-link windows, "
+        f"{len(plan.sunlight)} sunlight intervals in {time.perf_counter() - t0:.1f} s"
         + (f"; written to {args.output}" if args.output else ""),
         file=sys.stderr,
     )
@@ -446,7 +463,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--scenario",
         metavar="FILE",
-        help="scenario file (TOML, as for the daemons; default: the shipped default)",
+        help="scenario file (TOML, as for the daemons), or a shipped one by name: "
+        "planned-2800 (2,800 satellites, USLP); default: the shipped default",
     )
     p.add_argument(
         "--prompts",
@@ -494,6 +512,20 @@ def build_parser() -> argparse.ArgumentParser:
         help="daemon only: runs of each case, reported by their medians (default 3; "
         "1 with --quick)",
     )
+    p.add_argument(
+        "--satellites",
+        type=int,
+        nargs="+",
+        metavar="N",
+        help="scale only: constellation sizes (12: the default scenario; more: parts of "
+        "planned-2800; default 12 192 700 2800)",
+    )
+    p.add_argument(
+        "--queries", type=int, default=None, help="scale only: queries a case (default 10000)"
+    )
+    p.add_argument(
+        "--hours", type=float, default=None, help="scale only: emulated span (default 24)"
+    )
     p.add_argument("--minutes", type=float, default=60.0, help="soak only: how long (default 60)")
     p.add_argument(
         "--rate", type=float, default=0.5, help="soak only: queries a second (default 0.5)"
@@ -525,7 +557,8 @@ def build_parser() -> argparse.ArgumentParser:
         "contacts",
         help="the contact plan of a scenario: passes and laser-link windows",
         description="Ground passes (AOS, LOS, max elevation) and laser-link windows of a "
-        "scenario, as a table, JSON, or the contact plan of a DTN bundle agent: NASA ION's "
+        "scenario, with each satellite's sunlit and eclipse (penumbra, umbra) intervals "
+        "beside them, as a table, JSON, or the contact plan of a DTN bundle agent: NASA ION's "
         "ionadmin commands (absolute UTC times, bytes/s) or NASA HDTN's JSON (bit/s). The "
         "DTN plans take the rates and acquisition times of the scenario file's links (of "
         "the default scenario file for a built-in scenario or a TLE file).",
@@ -555,6 +588,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--samples", action="store_true", help="JSON: include sampled geometry")
     p.add_argument("--no-isl", action="store_true", help="skip the laser-link windows")
+    p.add_argument(
+        "--no-sunlight",
+        action="store_true",
+        help="skip each satellite's sunlit/penumbra/umbra intervals (table and JSON show them)",
+    )
     p.add_argument("--output", "-o", help="write to this file instead of stdout")
     p.set_defaults(func=_cmd_contacts)
 

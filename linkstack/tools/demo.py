@@ -116,6 +116,7 @@ class Planned:
     why: str
     prompt: str
     params: Params
+    user: str = ""  # the ground station whose user asks (the stations in turn)
 
 
 def plan_queries(
@@ -129,10 +130,12 @@ def plan_queries(
 ) -> list[Planned]:
     """Spread ``count`` queries over [start_t_s, start_t_s + span_s]: alternately while a
     satellite is in view and while none is, some for a satellite that needs a relay;
-    ``prompts`` taken in turn."""
+    ``prompts`` taken in turn, asked by the users at the scenario's stations in turn
+    (mission control sends each from whichever station reaches a satellite)."""
     contacts = emu.contacts
     computing = emu.config.computing
     names = [n for n in contacts.satellites if computing is None or n in computing]
+    users = [s.name for s in emu.scenario.stations]
     kinds = [
         (True, "any", False),  # in view, whichever satellite
         (True, "relay", False),  # in view, for a satellite out of view: laser relay
@@ -157,7 +160,7 @@ def plan_queries(
             why = f"in view: named, {target} is the satellite in view"
         elif policy == "relay":
             base = route.first if route is not None and route.first in names else names[0]
-            target = names[(names.index(base) + 3) % len(names)]
+            target = _out_of_view(contacts, names, names.index(base) + 3, t)
             relayed = contacts.uplink_route(target, t)
             if relayed is not None and route is not None:
                 hops = len(relayed.path) - 1
@@ -171,8 +174,21 @@ def plan_queries(
         if stream:
             why += ", streamed"
         params = Params(max_new_tokens=max_new_tokens, temperature=0.7, top_p=0.9, seed=seed + k)
-        out.append(Planned(t, target, stream, why, prompts[k % len(prompts)], params))
+        user = users[k % len(users)]
+        out.append(Planned(t, target, stream, why, prompts[k % len(prompts)], params, user))
     return sorted(out, key=lambda p: p.submit_t_s)
+
+
+def _out_of_view(contacts: ContactState, names: list[str], first: int, t_s: float) -> str:
+    """The first of ``names`` from index ``first`` on (round the list) with no usable
+    pass at ``t_s``, one a relay must reach (a large constellation has many in view);
+    ``names[first]`` if every one has."""
+    usable = contacts.usable_passes(t_s)
+    for k in range(len(names)):
+        name = names[(first + k) % len(names)]
+        if name not in usable:
+            return name
+    return names[first % len(names)]
 
 
 def _find(contacts: ContactState, around_t_s: float, radius_s: float, want_view: bool) -> float:
@@ -367,7 +383,8 @@ def run(
     timelines = clk.run(main, emulated=True)
     wall_s = time.perf_counter() - wall0_s
     say("")
-    say(format_table(timelines))
+    shell_of = settings.scenario.shell_of  # round trips by shell, where it has several
+    say(format_table(timelines, shell_of=shell_of))
     meta = {
         "scenario": settings.name,
         "scenario_source": settings.source,
@@ -388,6 +405,7 @@ def run(
                 "target": p.target or "any",
                 "stream": p.stream,
                 "why": p.why,
+                "user_station": p.user,
                 "prompt": p.prompt,
                 "text": msg.text if isinstance(msg, Answer) else None,
                 "completion_tokens": msg.completion_tokens if isinstance(msg, Answer) else None,
@@ -396,7 +414,7 @@ def run(
             for qid, (p, msg, _) in results.items()
         ],
     }
-    paths = write_reports(timelines, out_dir, meta)
+    paths = write_reports(timelines, out_dir, meta, shell_of)
     answered = sum(1 for t in timelines if t.complete)
     say("")
     say(f"  report   {paths['json']}")
@@ -427,8 +445,9 @@ def _print_answer(
     if progress.tty:  # the answer goes above the progress line
         progress.out.write("\r\033[K")
     say(
-        f"[{progress.done}/{progress.total}] {pending.id}  submitted +{_hms(p.submit_t_s)}, "
-        f"for {p.target or 'any satellite'} ({p.why})"
+        f"[{progress.done}/{progress.total}] {pending.id}  submitted +{_hms(p.submit_t_s)}"
+        f"{f' by a user at {p.user}' if p.user else ''}, for {p.target or 'any satellite'} "
+        f"({p.why})"
     )
     if isinstance(msg, ErrorMessage):
         say(f"    refused by {msg.satellite}: {msg.code}: {escape(msg.detail)}")

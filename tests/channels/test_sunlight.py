@@ -18,9 +18,17 @@ from skyfield.api import EarthSatellite, load, load_file
 from skyfield.searchlib import find_discrete
 from skyfield.sgp4lib import TEME
 
-from channels.contacts import SunlightInterval, sunlight_intervals, sunlight_summary
+from channels.contacts import (
+    ContactPlan,
+    SunlightInterval,
+    contact_plan,
+    format_table,
+    sunlight_intervals,
+    sunlight_summary,
+)
 from channels.geometry import WGS84_A_M, julian_date
 from channels.orbit import Fleet, satellite_from_elements, sso_plane, walker_delta
+from channels.scenarios import default_scenario
 from channels.sun import SUN_RADIUS_M, illuminated_fraction, sun_mod_m
 from linkstack.errors import ConfigError
 
@@ -237,6 +245,22 @@ def test_dawn_dusk_eclipse_season():
     for equinox in (datetime(2026, 3, 20, tzinfo=UTC), datetime(2026, 9, 23, tzinfo=UTC)):
         for ltan in (6.0, 18.0):
             assert _dawn_dusk(equinox, 500e3, ltan) == (0.0, 0.0)
+
+
+def test_the_contact_plan_carries_the_sunlight_and_its_json_keeps_it():
+    scenario = default_scenario()
+    plan = contact_plan(scenario, duration_s=7200.0, isl=False, sunlight=True)
+    assert plan.sunlight == tuple(sunlight_intervals(scenario.fleet, duration_s=7200.0))
+    back = ContactPlan.from_json(plan.to_json())
+    assert back.sunlight_step_s == 10.0
+    assert [iv.to_dict() for iv in back.sunlight] == [iv.to_dict() for iv in plan.sunlight]
+    table = format_table(plan)
+    assert "penumbra in (UTC)" in table and "in shadow" in table
+    # not asked for: not computed, not in the JSON, not in the table
+    bare = contact_plan(scenario, duration_s=7200.0, isl=False)
+    assert bare.sunlight == () and "sunlight_intervals" not in bare.to_dict()
+    assert ContactPlan.from_json(bare.to_json()).sunlight_step_s is None
+    assert "penumbra" not in format_table(bare)
 
 
 def test_sunlight_search_refuses_bad_arguments():

@@ -12,6 +12,7 @@ from linkstack.runtime.report import (
     LEGS,
     Timeline,
     format_table,
+    laser_hops,
     percentile,
     route_text,
     summarize,
@@ -86,6 +87,31 @@ def test_summary_separates_queries_by_what_the_ground_could_do_at_submit():
     table = format_table(tls)
     assert "relayed: 3/3 answered" in table and "in view: 10/10 answered" in table
     assert table.splitlines()[0].split()[3:11] == [name for name, _ in LEGS]
+
+
+def test_round_trips_by_laser_hops_and_by_shell():
+    tls = []
+    for i in range(9):
+        t = _timeline(f"q{i}", 100.0 * i, 20.0 + 10 * (i % 3), True)
+        t.satellite = ("LI800-P01-S01", "DD500-P02-003", "CS-01")[i % 3]
+        t.hops = [Hop("uplink", "ground:A", "sat:X", 0.0, 1.0)]
+        t.hops += [Hop("isl", "sat:X", "sat:Y", 1.0, 1.1)] * (i % 3)  # 0, 1 or 2 laser hops
+        tls.append(t)
+    assert [laser_hops(t) for t in tls[:3]] == [0, 1, 2]
+    shell_of = {"LI800-P01-S01": "LI800", "DD500-P02-003": "DD500"}
+    s = summarize(tls, shell_of=shell_of)
+    assert list(s["by_laser_hops"]) == ["0", "1", "2"]
+    assert [b["total"]["p50_s"] for b in s["by_laser_hops"].values()] == [20.0, 30.0, 40.0]
+    assert {k: b["queries"] for k, b in s["by_shell"].items()} == {"-": 3, "DD500": 3, "LI800": 3}
+    assert s["by_shell"]["DD500"]["total"]["max_s"] == 30.0
+    assert "by_shell" not in summarize(tls)  # no shells given, none reported
+    table = format_table(tls, shell_of=shell_of)
+    assert "laser hops 2: 3/3 answered; total p50 40.0 s" in table
+    assert "shell LI800: 3/3 answered; total p50 20.0 s" in table
+    assert "q0" not in format_table(tls, rows=False)
+    one = [t for t in tls if t.satellite.startswith("LI")]  # one group: no group lines
+    assert "laser hops" not in format_table(one, shell_of=shell_of)
+    assert "shell" not in format_table(one, shell_of=shell_of)
 
 
 def test_reports_are_written(tmp_path):

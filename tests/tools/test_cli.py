@@ -96,6 +96,28 @@ def test_contacts_table_json_and_ion():
     assert all(len(c) == 7 and c[2].startswith("2026/01/01-") and c[3] > c[2] for c in contacts)
 
 
+def test_contacts_shows_sunlight_and_eclipses():
+    """The table's eclipse list and per-satellite summary, the JSON's intervals (the
+    default plane, LTAN 22:30 at 500 km: 34:42 in shadow an orbit), and none with
+    --no-sunlight."""
+    import itertools
+    import json
+
+    table = run("contacts", "default", "--hours", "3").stdout
+    assert "penumbra in (UTC)" in table and "in shadow" in table
+    eclipses = [line for line in table.splitlines() if line.startswith("CS-01 ")]
+    assert any(line.rstrip().endswith("34:42") for line in eclipses)
+    plan = json.loads(run("contacts", "--hours", "3", "--format", "json").stdout)
+    assert plan["sunlight_step_s"] == 10.0
+    cs01 = [iv for iv in plan["sunlight_intervals"] if iv["satellite"] == "CS-01"]
+    assert cs01[0]["start_t_s"] == 0.0 and cs01[-1]["stop_t_s"] == 10_800.0
+    assert {iv["state"] for iv in cs01} == {"sunlit", "penumbra", "umbra"}
+    assert all(a["stop_t_s"] == b["start_t_s"] for a, b in itertools.pairwise(cs01))
+    bare = json.loads(run("contacts", "--hours", "1", "--format", "json", "--no-sunlight").stdout)
+    assert "sunlight_intervals" not in bare
+    assert "penumbra in" not in run("contacts", "--hours", "1", "--no-sunlight").stdout
+
+
 def test_contacts_refuses_an_unknown_scenario_and_a_bad_span():
     proc = run("contacts", "nowhere", check=False)
     assert proc.returncode == 2 and "unknown scenario 'nowhere'" in proc.stderr
