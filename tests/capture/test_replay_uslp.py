@@ -211,8 +211,12 @@ sn_len = 8
 
 @pytest.fixture(scope="module")
 def sdls_run(tmp_path_factory):
+    return run_uslp_under_sdls(tmp_path_factory.mktemp("uslp-sdls"))
+
+
+def run_uslp_under_sdls(folder: Path) -> tuple[Path, Path, Path, list[str]]:
     """A USLP run under SDLS (a query up and answered, one relayed over laser links),
-    captured; its scenario and the run's keys; the messages the ground got."""
+    captured in ``folder``; its scenario and the run's keys; the answers' texts."""
     import asyncio
     from dataclasses import replace
 
@@ -223,7 +227,6 @@ def sdls_run(tmp_path_factory):
     from payloads.messages import Params
     from payloads.service import ServiceConfig
 
-    folder = tmp_path_factory.mktemp("uslp-sdls")
     scenario_path = folder / "uslp-sdls.toml"
     scenario_path.write_text(SDLS_SCENARIO, "utf-8")
     settings = scenario_file.load(scenario_path)

@@ -10,10 +10,14 @@ from pathlib import Path
 
 import pytest
 
+from linkstack.capture.sdls_view import scenario_links
+from linkstack.ccsds.sdls_keys import Keyring
 from linkstack.conformance.passive import broken_uslp
-from linkstack.conformance.passive.checker import Report, check_capture
+from linkstack.conformance.passive.checker import Report, check_capture, with_scenario_sdls
 from linkstack.conformance.passive.report import format_text
 from linkstack.conformance.passive.rules import CATALOGUE
+from linkstack.conformance.profile import load_profile
+from tests.capture.test_replay_uslp import run_uslp_under_sdls
 
 ROOT = Path(__file__).resolve().parents[2]
 FOLDER = ROOT / "tests" / "conformance" / "broken"
@@ -81,6 +85,28 @@ def test_each_broken_uslp_capture_without_its_fault_passes(name, tmp_path):
     report = check_capture(tmp_path / "twin.pcap")
     assert report.exit_code == 0, format_text(report)
     assert not {r.rule.id for r in report.results if r.status == "fail"}
+
+
+@pytest.fixture(scope="module")
+def sdls_run(tmp_path_factory):
+    return run_uslp_under_sdls(tmp_path_factory.mktemp("uslp-sdls"))
+
+
+def test_a_uslp_run_under_sdls_passes_with_its_keys_and_hides_its_data_without(sdls_run):
+    path, scenario, keys, _ = sdls_run
+    profile = with_scenario_sdls(load_profile("linkstack"), scenario_links(scenario))
+    report = check_capture(path, profile, keys=Keyring.from_file(keys))
+    got = status(report)
+    assert report.exit_code == 0 and not report.internal_errors, format_text(report)
+    sdls = {"SDLS-SPI-01", "SDLS-SEQ-01", "SDLS-MAC-01"}
+    for rule in sorted(sdls | {"USLP-FHP-01", "USLP-SEG-01", "COP-NR-01", "SPP-SEQ-01"}):
+        assert got[rule] == "pass", (rule, format_text(report))
+    # without the keys: the encrypted uplink and laser frames' data cannot be judged
+    blind = check_capture(path, profile)
+    hidden = status(blind)
+    assert blind.exit_code == 0 and not blind.internal_errors, format_text(blind)
+    assert hidden["USLP-SEG-01"] == "cannot judge" and hidden["USLP-FHP-01"] == "cannot judge"
+    assert hidden["USLP-VER-01"] == "pass" and hidden["COP-NS-01"] == "pass"
 
 
 def test_the_uslp_sample_of_the_emulator_passes():

@@ -26,8 +26,8 @@ sending side, the receiving side, the identifiers): the ground's packets to CS-0
 one stream whichever station radiated them, CS-01's TM frames are one master channel
 whichever station received them, and CS-01's AOS frames to CS-02 and to CS-12 are two.
 
-SDLS. Given an :class:`~linkstack.capture.sdls_view.SdlsView`, a frame of a kind and
-virtual channel under SDLS is opened after its header was read (its SPI, counter,
+SDLS. Given an :class:`~linkstack.capture.sdls_view.SdlsView`, a frame (a USLP frame
+with the SAs of its kind of link) of a kind and virtual channel under SDLS is opened after its header was read (its SPI, counter,
 pad and MAC verdict are an :class:`SdlsObs`), and what follows (its zone, its TC data
 field, its control command) is read from the plain frame; the OCF, outside SDLS, from
 the frame as sent. A data field encrypted without a key (or refused) is not read:
@@ -647,12 +647,25 @@ class Analyzer:
     def _uslp(self, data: bytes, units: tuple[Unit, ...], t_s: float) -> None:
         key = self._key(units[0])
         obs, inside = decoding.uslp_frame(data, units, key)
+        # SDLS: the SAs of the frame's kind of link (an uplink's frame names its
+        # destination; a downlink's goes to the ground); its data field header and zone
+        # are the plain frame's, its primary header, OCF and FECF as sent
+        link_kind = "tc" if obs.dest else "tm" if self.p.side(units[0].dst) == "ground" else "aos"
+        protected, plain = self._open(link_kind, data, units)
+        if protected:
+            behind = decoding.uslp_frame(plain, units, key) if plain else None
+            read = behind[0] if behind is not None else None
+            obs.rule, obs.upid, obs.pointer = (
+                (read.rule, read.upid, read.pointer) if read else (None, None, None)
+            )
+            obs.data = read.data if read else b""
+            inside = _behind(inside, behind[1] if behind is not None else None)
         valid = obs.version == decoding.USLP_VERSION and obs.frame_type is not None
         fields: list[tuple[bytes, tuple[Unit, ...]]] = []
         if obs.dest and valid:  # COP-1 over USLP, as a TC frame's (scid: the 16-bit one)
             cop = self._cop_vc(obs.scid, obs.vcid)
-            obs.cop = cop.frame(obs, data, t_s, self.p.cop1.ack_latency_s)
-            if obs.frame_type != "BC" and obs.cop.kind != "retransmission":
+            obs.cop = cop.frame(obs, plain, t_s, self.p.cop1.ack_latency_s)
+            if obs.frame_type != "BC" and obs.cop.kind != "retransmission" and plain:
                 fields = self._uslp_fields(obs, units)
         self.emit(obs)
         if inside.clcw is not None:

@@ -986,6 +986,7 @@ def _uslp_vc_count(o, ctx):
     "zone_uslp",
     "USLP frames of packets spanning frames (rule 000)",
     na="no frame whose packet boundaries the capture shows (each MAP's first frame has FFFF)",
+    hidden_by=SEALED_TM + SEALED_AOS,
 )
 def _uslp_fhp(o, ctx):
     if o.fhp == 0x7FE or (o.expected is None and not o.out_of_range):
@@ -1013,6 +1014,7 @@ def _uslp_fhp(o, ctx):
     "uslp_fdu",
     "USLP uplink frames of packets",
     na="no first copy of a Type-AD or BD frame of packets",
+    hidden_by=SEALED_TC,
 )
 def _uslp_segments(o, ctx):
     if o.seg_fault is None or not o.seg_fault:
