@@ -34,9 +34,13 @@ from dataclasses import dataclass
 from typing import Any, TextIO
 
 from linkstack.errors import ConfigError
-from payloads.accelerators import GIGA, TERA, Accelerator
+from payloads.accelerators import GIGA, PRECISIONS, PRESETS, TERA, Accelerator
 from payloads.model_profiles import PROFILES, ModelProfile
-from payloads.timing import InferenceTiming
+from payloads.timing import (
+    DEFAULT_BANDWIDTH_EFFICIENCY,
+    DEFAULT_COMPUTE_EFFICIENCY,
+    InferenceTiming,
+)
 
 # Qwen3's architecture at calibration-test sizes (not published models): the same
 # layer types and head layout, a smaller vocabulary.
@@ -333,7 +337,51 @@ def run(
     return ce, be, acc, runs
 
 
+def profiles_table(
+    prompt_tokens: int, completion_tokens: int, precisions: Sequence[str], out: TextIO
+) -> None:
+    """The timing model's figures for every preset accelerator and model profile (default
+    efficiencies): time to first token, decode rate at the middle of the answer, the
+    whole generation, and whether the weights and KV cache fit the memory."""
+    print(
+        f"modelled: a {prompt_tokens}-token prompt, {completion_tokens} tokens out, batch 1, "
+        f"efficiencies {DEFAULT_COMPUTE_EFFICIENCY} (compute) and {DEFAULT_BANDWIDTH_EFFICIENCY} "
+        "(bandwidth)",
+        file=out,
+    )
+    print(
+        f"{'accelerator':<22} {'model':<14} {'prec':<5} {'TTFT ms':>9} {'tokens/s':>9} "
+        f"{'answer s':>9}  fits",
+        file=out,
+    )
+    context = prompt_tokens + completion_tokens // 2
+    for acc in PRESETS.values():
+        for model in PROFILES.values():
+            for precision in precisions:
+                t = InferenceTiming(acc, model, precision)
+                _, total_s = t.generation_s(prompt_tokens, completion_tokens)
+                fits = "yes" if t.fits(prompt_tokens + completion_tokens) else "NO"
+                print(
+                    f"{acc.name:<22} {model.name:<14} {precision:<5} "
+                    f"{t.ttft_s(prompt_tokens) * 1e3:>9.1f} {1 / t.tpot_s(context):>9.1f} "
+                    f"{total_s:>9.2f}  {fits}",
+                    file=out,
+                )
+
+
 def _cmd(args: argparse.Namespace) -> int:
+    if args.profiles:
+        precisions = [p for p in args.precisions.split(",") if p.strip()]
+        bad = [p for p in precisions if p not in PRECISIONS]
+        if bad or args.prompt_tokens < 1 or args.completion_tokens < 1:
+            print(
+                f"linkstack calibrate --profiles: precisions among {', '.join(PRECISIONS)}, "
+                "--prompt-tokens and --completion-tokens >= 1",
+                file=sys.stderr,
+            )
+            return 2
+        profiles_table(args.prompt_tokens, args.completion_tokens, precisions, sys.stdout)
+        return 0
     try:
         models = [m for m in args.models.split(",") if m.strip()]
         lengths = [int(x) for x in args.prompt_lengths.split(",") if x.strip()]
@@ -368,7 +416,18 @@ def add_calibrate_parser(sub: Any) -> None:
     p.add_argument("--repeats", type=int, default=3, help="runs a measurement, median (default 3)")
     p.add_argument("--dtype", default="fp32", choices=sorted(DTYPES), help="default fp32 (CPU)")
     p.add_argument("--device", default="cpu", help="cpu (default) or cuda")
+    p.add_argument(
+        "--profiles",
+        action="store_true",
+        help="measure nothing: print the timing model's figures for every preset "
+        "accelerator and model profile",
+    )
+    p.add_argument("--prompt-tokens", type=int, default=256, help="--profiles: (default 256)")
+    p.add_argument("--completion-tokens", type=int, default=256, help="--profiles: (default 256)")
+    p.add_argument(
+        "--precisions", default="bf16,int8,int4", help="--profiles: (default bf16,int8,int4)"
+    )
     p.set_defaults(func=_cmd)
 
 
-__all__ = ["SMALL", "add_calibrate_parser", "fit", "measure", "run", "shape"]
+__all__ = ["SMALL", "add_calibrate_parser", "fit", "measure", "profiles_table", "run", "shape"]

@@ -95,3 +95,29 @@ def test_bad_settings_are_refused_by_name():
         accelerator("orin")
     with pytest.raises(ConfigError, match="memory_bytes_per_s"):
         make_timing("reference-744", "qwen3-8b", memory_bytes_per_s=1.0)
+
+
+# Published measurements, the second check (README, "Accelerator and model profiles"):
+# TensorRT Edge-LLM on a Jetson AGX Thor developer kit, batch 1, INT4 AWQ/GPTQ
+# (nvidia.github.io/TensorRT-Edge-LLM, performance benchmarks): model, prompt tokens,
+# prefill ms, generated tokens/s
+THOR_PUBLISHED = [
+    ("qwen3-0.6b", 366, 21.0, 270.2),
+    ("qwen3-4b", 364, 116.2, 76.4),
+    ("qwen3-30b-a3b", 370, 125.3, 81.3),
+]
+
+
+@pytest.mark.parametrize(("model", "prompt", "prefill_ms", "tokens_per_s"), THOR_PUBLISHED)
+def test_decode_rates_are_within_a_factor_of_published_ones(
+    model, prompt, prefill_ms, tokens_per_s
+):
+    """With the default efficiencies the model is optimistic, as a roofline is: the
+    decode rate at most 2.1 times the published one (the smallest model, where fixed
+    per-token costs weigh most) and never below it; prefill is 5 to 7 times faster
+    than the INT4 kernels' (a compute efficiency near 0.08 fits those)."""
+    t = make_timing("jetson-agx-thor", model, "int4")
+    modelled = 1 / t.tpot_s(prompt + 64)
+    assert tokens_per_s <= modelled <= 2.1 * tokens_per_s
+    fitted = make_timing("jetson-agx-thor", model, "int4", compute_efficiency=0.08)
+    assert fitted.ttft_s(prompt) * 1e3 == pytest.approx(prefill_ms, rel=0.3)

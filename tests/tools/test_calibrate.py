@@ -43,3 +43,19 @@ def test_the_command_line_refuses_bad_options(capsys):
     assert re.search(r"no model shape '70b'", capsys.readouterr().err)
     assert cli.main(["calibrate", "--models", "tiny", "--new-tokens", "1"]) == 2
     assert "--new-tokens >= 2" in capsys.readouterr().err
+
+
+def test_profiles_prints_the_timing_models_figures_for_every_preset(capsys):
+    from payloads.accelerators import PRESETS
+    from payloads.timing import make_timing
+
+    assert (
+        cli.main(["calibrate", "--profiles", "--precisions", "int8", "--prompt-tokens", "100"]) == 0
+    )
+    rows = [line.split() for line in capsys.readouterr().out.splitlines()[2:]]
+    assert len(rows) == len(PRESETS) * len(PROFILES)
+    row = next(r for r in rows if r[:3] == ["reference-744", "qwen3-8b", "int8"])
+    t = make_timing("reference-744", "qwen3-8b", "int8")
+    assert float(row[3]) == pytest.approx(t.ttft_s(100) * 1e3, abs=0.05)
+    assert float(row[5]) == pytest.approx(t.generation_s(100, 256)[1], abs=0.005)
+    assert cli.main(["calibrate", "--profiles", "--precisions", "fp8"]) == 2
