@@ -47,8 +47,9 @@
 --    VCID, MAP ID, frame length, bypass and protocol control command flags, OCF flag, the
 --    VC frame count of its length: N(S) on an uplink), the transfer frame data field
 --    header (construction rule, UPID, first header pointer), the Space Packets (rule 000:
---    from the pointer, spanning frames per VC and MAP; rule 111: whole packets; segments
---    shown, not reassembled), the OCF as a CLCW, the FECF, SDLS as on the other frames.
+--    from the pointer, spanning frames per VC and MAP; rule 111: whole packets; an
+--    uplink's segments, rules 100/101/110, joined per MAP in N(S) order as TC's), the OCF
+--    as a CLCW, the FECF, SDLS as on the other frames.
 --  * SDLS (CCSDS 355.0-B-2), where a scenario file's security associations or the
 --    preference linkstack.sdls.spi_lengths say a frame is protected: the security
 --    header (SPI, IV, sequence number, pad length) and trailer (MAC); the data
@@ -404,6 +405,8 @@ f.uslp_vc_count = ProtoField.uint32("linkstack.uslp.vc_count", "VC frame count",
 f.uslp_ns = ProtoField.uint32("linkstack.uslp.ns", "Frame sequence number N(S) (COP-1)",
     base.DEC)
 f.uslp_type = ProtoField.string("linkstack.uslp.type", "COP-1 frame type")
+f.uslp_in_sequence = ProtoField.bool("linkstack.uslp.in_sequence",
+    "In sequence (taken into packet reassembly)")
 f.uslp_insert = ProtoField.bytes("linkstack.uslp.insert_zone", "Insert zone")
 f.uslp_rule = ProtoField.uint8("linkstack.uslp.tfdf.rule", "TFDZ construction rule", base.DEC, {
     [0] = "packets spanning frames (pointer)", [1] = "MAPA_SDU start", [2] = "MAPA_SDU continuing",
@@ -1925,6 +1928,48 @@ local function uslp_kind_of(pinfo, dest)
     return (dst:sub(1, 5) == "10.2.") and "aos" or "tm"
 end
 
+-- An uplink frame's data zone (rules 100 first, 101 continuing, 110 last, 111 whole)
+-- joined to its MAP's segments on the first pass: a Type-AD frame counts only when its
+-- N(S) is the next (a retransmission does not); returns { accepted, packets completed }
+local USLP_SEQ_FLAGS = { [4] = 1, [5] = 0, [6] = 2, [7] = 3 } -- as TC's sequence flags
+local function uslp_uplink_segments(pinfo, tvb, zone, zlen, scid, vcid, map_id, rule, bypass,
+                                    count, count_len)
+    local vc_key = stream_key(pinfo, "uslp-up", scid, vcid)
+    local map_key = vc_key .. "|" .. map_id
+    local done_key = tostring(pinfo.number) .. "|" .. map_key
+    if not pinfo.visited then
+        local accepted = true
+        if bypass == 0 and count_len > 0 then
+            local vst = tc_state_at(vc_key)
+            accepted = (vst.vr == nil or vst.vr == count)
+            if accepted then
+                vst.vr = (count + 1) % (2 ^ (8 * count_len))
+            end
+        end
+        local done = { accepted = accepted, packets = {} }
+        if accepted then
+            local mst = tc_state_at(map_key)
+            local flags = USLP_SEQ_FLAGS[rule]
+            local data = tvb:raw(zone, zlen)
+            if flags == 3 then
+                mst.pending = nil
+            elseif flags == 1 then
+                mst.pending = data
+            elseif mst.pending ~= nil then
+                mst.pending = mst.pending .. data
+                if flags == 2 then
+                    done.packets = split_packets(mst.pending)
+                    mst.pending = nil
+                end
+            end
+        end
+        if not accepted or #done.packets > 0 then
+            tc_done[done_key] = done
+        end
+    end
+    return tc_done[done_key] or { accepted = true, packets = {} }
+end
+
 -- kind: whose SAs protect it ("tc" up, "tm" down, "aos" laser), as dissect_security reads
 local function dissect_uslp(tvb, pinfo, tree, kind)
     local n = tvb:len()
@@ -2066,19 +2111,39 @@ local function dissect_uslp(tvb, pinfo, tree, kind)
                 local handed, reassembled = packet_zone(tvb, zone, zlen, fhp, pinfo, data_t, key,
                     count % modulo, modulo)
                 summary = summary .. ", " .. packets_text(handed, reassembled)
-            elseif rule == 7 then
-                local packets, rest = split_packets(tvb:raw(zone, zlen))
-                for i, ps in ipairs(packets) do
-                    packet_from_string(ps, pinfo, data_t, "Space Packet " .. i)
+            elseif rule >= 4 then
+                -- an uplink's MAP: segments joined in N(S) order, as FARM-1 takes them
+                local done = { accepted = true, packets = {} }
+                if dest then
+                    done = uslp_uplink_segments(pinfo, tvb, zone, zlen, scid, vcid, map_id, rule,
+                        bypass, count, count_len)
+                    data_t:add(f.uslp_in_sequence, tvb(6, 1), done.accepted):set_generated()
+                    if not done.accepted then
+                        data_t:add_proto_expert_info(e.sequence,
+                            "N(S) out of sequence (a retransmission, or frames missing before "
+                            .. "it): not taken into reassembly")
+                    end
                 end
-                if #rest > 0 then
-                    data_t:add(f.zone_junk, tvb(data_end - #rest, #rest))
+                if rule == 7 then
+                    local packets, rest = split_packets(tvb:raw(zone, zlen))
+                    for i, ps in ipairs(packets) do
+                        packet_from_string(ps, pinfo, data_t, "Space Packet " .. i)
+                    end
+                    if #rest > 0 then
+                        data_t:add(f.zone_junk, tvb(data_end - #rest, #rest))
+                    end
+                    summary = summary .. ", " .. packets_text(#packets, 0)
+                else
+                    data_t:add(f.uslp_segment, tvb(zone, zlen)):append_text(" (" ..
+                        USLP_SEGMENTS[rule] .. ")")
+                    summary = summary .. ", " .. USLP_SEGMENTS[rule] .. " segment"
+                    for _, ps in ipairs(done.packets) do
+                        packet_from_string(ps, pinfo, data_t, "Reassembled Space Packet")
+                    end
+                    if #done.packets > 0 then
+                        summary = summary .. ", " .. packets_text(#done.packets, #done.packets)
+                    end
                 end
-                summary = summary .. ", " .. packets_text(#packets, 0)
-            elseif USLP_SEGMENTS[rule] ~= nil then
-                data_t:add(f.uslp_segment, tvb(zone, zlen)):append_text(" (" ..
-                    USLP_SEGMENTS[rule] .. ")")
-                summary = summary .. ", " .. USLP_SEGMENTS[rule] .. " segment"
             end
         end
     elseif not truncated then

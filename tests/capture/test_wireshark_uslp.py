@@ -174,3 +174,36 @@ def test_the_dissector_survives_uslp_junk(junk, home, options):
     assert not [m for m in messages if "Lua" in m], "the Lua dissector raised errors"
     assert sum(1 for row in got.values() if row["linkstack.uslp.scid"]) > 300  # USLP was read
     assert "FECF does not match the frame" in messages or options
+
+
+def test_a_lossy_uslp_uplink_shows_repeats_and_reassembles_the_segmented_query(tmp_path, home):
+    """COP-1 over USLP losing 30 % of its CLTUs: each uplink frame's N(S) and whether it
+    was in sequence (a repeat is not), and the 3.9 kB query, segmented over four frames
+    (rules 100, 101, 101, 110), reassembled once, in the frame that completes it."""
+    lossy = sample_by_name("lossy-cop1")
+    path = make_sample(replace(lossy, name="uslp-lossy", frames="uslp"), tmp_path)
+    names = ["linkstack.uslp.ns", "linkstack.uslp.in_sequence", "linkstack.uslp.tfdf.rule"]
+    names += ["ccsds.apid", "ccsds.length"]
+    got = fields(path, names, *LUA_OPT, "-Y", "udp.port == 47014", home=home)
+    units = [u for u in read_units(path) if u.layer == "uslp_frame" and u.src.startswith("ground")]
+    rows = [got[k] for k in sorted(got) if got[k]["linkstack.uslp.ns"]]
+    assert len(rows) == len(units) >= 6
+    vr, repeats = None, 0
+    for unit, row in zip(units, rows, strict=True):
+        ns = UslpFrame.unpack(unit.data).vc_count
+        assert row["linkstack.uslp.ns"] == [str(ns)]
+        in_sequence = vr is None or ns == vr
+        assert row["linkstack.uslp.in_sequence"] == ["1" if in_sequence else "0"], (ns, vr)
+        if in_sequence:
+            vr = (ns + 1) % 256
+        else:
+            repeats += 1
+    assert repeats > 0  # COP-1 sent frames again
+    rules = [r["linkstack.uslp.tfdf.rule"][0] for r in rows]
+    assert {"4", "5", "6"} <= set(rules)  # the query's segments
+    query = [u.data for u in read_units(path) if u.layer == "space_packet" and len(u.data) > 3000]
+    assert len(query) == 1
+    whole = [r for r in rows if len(r["ccsds.length"]) and r["linkstack.uslp.tfdf.rule"] == ["6"]]
+    completed = [r for r in whole if r["linkstack.uslp.in_sequence"] == ["1"]]
+    assert len(whole) == len(completed) == 1 and completed[0]["ccsds.apid"] == ["256"]
+    assert completed[0]["ccsds.length"] == [str(len(query[0]) - 7)]
