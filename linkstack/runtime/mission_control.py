@@ -144,7 +144,7 @@ class _Dispatch:
         self._spread: dict[str, UplinkRoute] | None = None
         self._heap: list[tuple[tuple[int, float, float, int], str]] | None = None
         self._picks: dict[str, UplinkRoute] = {}  # the routes of the satellites in the heap
-        self._floor: int | None = None  # see pick; None: the relayed ones are in
+        self._floor: int | None = None  # see pick; -1: not known yet; None: no need
         self.full = False  # no satellite an "any" query may go to has room
 
     def route(self, target: str | None) -> UplinkRoute | None:
@@ -186,16 +186,7 @@ class _Dispatch:
                 if self.has_room(sat)
             ]
             heapq.heapify(self._heap)
-            # the fewest queries in flight on a satellite out of view with room (only
-            # named queries add to it meanwhile: a bound from below)
-            self._floor = min(
-                (
-                    len(q)
-                    for sat, q in in_flight.items()
-                    if sat not in usable and self.has_room(sat)
-                ),
-                default=None,
-            )
+            self._floor = -1  # not known yet: only a busy best in view asks (below)
         heap = self._heap
         while True:
             if not heap:
@@ -210,16 +201,34 @@ class _Dispatch:
             if rank[0] != load:  # a named query took a place there meanwhile
                 heapq.heapreplace(heap, ((load, *rank[1:]), sat))
                 continue
-            if self._floor is not None and self._floor < load and self._add_relayed():
-                continue
+            if load > 0 and self._floor is not None and self._floor < load:
+                if self._floor < 0:
+                    # the fewest queries in flight on a satellite out of view with room
+                    # (only named queries add to it meanwhile: a bound from below)
+                    self._floor = min(
+                        (
+                            len(q)
+                            for sat, q in in_flight.items()
+                            if sat not in self._picks and self.has_room(sat)
+                        ),
+                        default=None,
+                    )
+                    continue
+                if self._add_relayed():
+                    continue
             heapq.heapreplace(heap, ((load + 1, *rank[1:]), sat))
             return self._picks[sat]
 
     def _add_relayed(self) -> bool:
         """Put the satellites reached over laser links into the pick's heap, once;
-        whether this call added them."""
+        whether this call added them (not when none out of view has room)."""
         if self._floor is None:
             return False
+        if self._floor < 0:  # not known: is there one out of view with room?
+            out_of_view = (s for s in self.in_flight if s not in self._picks)
+            if not any(self.has_room(s) for s in out_of_view):
+                self._floor = None
+                return False
         self._floor = None
         assert self._heap is not None
         for sat, route in self.spread.items():
