@@ -10,12 +10,14 @@ from pathlib import Path
 
 import pytest
 
+from linkstack.capture.pcap import PcapCapture
 from linkstack.capture.sdls_view import scenario_links
 from linkstack.ccsds.sdls_keys import Keyring
 from linkstack.conformance.passive import broken_uslp
 from linkstack.conformance.passive.checker import Report, check_capture, with_scenario_sdls
 from linkstack.conformance.passive.report import format_text
 from linkstack.conformance.passive.rules import CATALOGUE
+from linkstack.conformance.passive.session import EPOCH
 from linkstack.conformance.profile import load_profile
 from tests.capture.test_replay_uslp import run_uslp_under_sdls
 
@@ -116,3 +118,17 @@ def test_the_uslp_sample_of_the_emulator_passes():
     assert {"USLP-VER-01", "USLP-VC-01", "USLP-FHP-01", "USLP-SEG-01", "COP-NR-01"} <= {
         k for k, v in got.items() if v == "pass"
     }
+
+
+def test_uslp_frames_need_a_spacecraft_at_one_end(tmp_path):
+    good = check_capture(FOLDER / "uslp_good.pcap")
+    assert status(good)["LINK-DIR-01"] == "pass"
+    path = tmp_path / "ground-to-ground.pcap"
+    with PcapCapture(path, EPOCH) as cap:
+        for r in broken_uslp.build():
+            if r.kind == broken_uslp.DOWN:
+                cap.unit("uslp_frame", r.t_s, "ground:Svalbard", "ground:Kiruna", r.data)
+    report = check_capture(path)
+    fail = next(r for r in report.results if r.rule.id == "LINK-DIR-01")
+    assert fail.status == "fail" and fail.first is not None
+    assert fail.first.field == "ends" and fail.first.unit.layer == "uslp_frame"

@@ -208,7 +208,8 @@ SEALED = (
     "CCSDS 232.0-B-4 / 132.0-B-3 / 732.0-B-4",
     "§2 (overview: TC goes to a spacecraft, TM comes from one)",
     "CLTUs and TC frames go to a spacecraft, TM CADUs and frames come from one, and AOS "
-    "units have a spacecraft at one end (node names as the profile's [nodes] classify them).",
+    "units and USLP frames have a spacecraft at one end (node names as the profile's [nodes] "
+    "classify them).",
     "link",
     "unit",
     "units of a frame layer",
@@ -225,7 +226,7 @@ def _link_direction(o, ctx):
         if src is None:
             return SKIP
         return None if src == "space" else Fault("source", "a spacecraft", o.unit.src)
-    if layer in ("aos_cadu", "aos_frame"):
+    if layer in ("aos_cadu", "aos_frame", "uslp_frame"):
         if src is None and dst is None:
             return SKIP
         if "space" in (src, dst):
