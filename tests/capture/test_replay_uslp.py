@@ -8,7 +8,9 @@ spacepackets-py's USLP classes, an implementation that is not ours."""
 
 from __future__ import annotations
 
+import asyncio
 from collections import Counter
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -18,11 +20,19 @@ from linkstack.capture import samples
 from linkstack.capture.network import load_nodes, nodes_path
 from linkstack.capture.pcap import PcapCapture, PcapReader
 from linkstack.capture.replay import DOWNLINK, LASER, UPLINK
-from linkstack.capture.replay_cli import replay_file
+from linkstack.capture.replay_cli import replay_file, sdls_of
+from linkstack.capture.samples import ScriptedBackend
 from linkstack.ccsds.crc import crc16_ccitt
 from linkstack.ccsds.spp import SpacePacket
 from linkstack.ccsds.uslp import OID_VCID, UslpFrame
-from payloads.messages import Query
+from linkstack.conformance.passive.checker import check_capture
+from linkstack.conformance.portplan import plan_ports
+from linkstack.runtime import clock as clk
+from linkstack.runtime import scenario as scenario_file
+from linkstack.runtime.emulation import Emulation
+from payloads.messages import Params, Query
+from payloads.service import ServiceConfig
+from tests.capture.foreign import clear_default_text, on_port_plan, units_only
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLE = ROOT / "pcaps" / "uslp-relay.pcap"
@@ -217,16 +227,6 @@ def sdls_run(tmp_path_factory):
 def run_uslp_under_sdls(folder: Path) -> tuple[Path, Path, Path, list[str]]:
     """A USLP run under SDLS (a query up and answered, one relayed over laser links),
     captured in ``folder``; its scenario and the run's keys; the answers' texts."""
-    import asyncio
-    from dataclasses import replace
-
-    from linkstack.capture.samples import ScriptedBackend
-    from linkstack.runtime import clock as clk
-    from linkstack.runtime import scenario as scenario_file
-    from linkstack.runtime.emulation import Emulation
-    from payloads.messages import Params
-    from payloads.service import ServiceConfig
-
     scenario_path = folder / "uslp-sdls.toml"
     scenario_path.write_text(SDLS_SCENARIO, "utf-8")
     settings = scenario_file.load(scenario_path)
@@ -260,8 +260,6 @@ def run_uslp_under_sdls(folder: Path) -> tuple[Path, Path, Path, list[str]]:
 
 
 def test_with_the_keys_every_uslp_frame_is_opened_and_read(sdls_run):
-    from linkstack.capture.replay_cli import sdls_of
-
     path, scenario, keys, answers = sdls_run
     got, text = replay(path, sdls=sdls_of(str(scenario), keys))
     r = got.replayer
@@ -280,8 +278,6 @@ def test_with_the_keys_every_uslp_frame_is_opened_and_read(sdls_run):
 
 
 def test_without_the_keys_the_encrypted_uslp_frames_are_counted_not_read(sdls_run):
-    from linkstack.capture.replay_cli import sdls_of
-
     path, scenario, _, _ = sdls_run
     got, text = replay(path, sdls=sdls_of(str(scenario), None))
     r = got.replayer
@@ -294,3 +290,36 @@ def test_without_the_keys_the_encrypted_uslp_frames_are_counted_not_read(sdls_ru
     assert len(answers) == 2 and not [m for m in r.messages if m.family == UPLINK]
     assert "CLCW VC 0: N(R)" in text  # the OCF is outside SDLS's reach
     assert not r.refused, text
+
+
+# -- the daemons' port plan: USLP units behind link headers -------------------------------------
+
+
+def test_the_uslp_relay_on_the_daemons_port_plan_replays_and_conforms(tmp_path):
+    """The sample's CLTUs and CADUs as tshark sees them between daemons of a USLP
+    scenario (each behind its link header, seen as sent and as delivered): replay
+    decodes the same packets link by link, and conform passes the USLP rules."""
+    scenario = tmp_path / "uslp.toml"
+    text = clear_default_text().replace('protocol = "tm-tc-aos"', 'protocol = "uslp"')
+    text = text.replace("scid_base = 64", "scid_base = 3000")
+    assert 'protocol = "uslp"' in text and "scid_base = 3000" in text
+    scenario.write_text(text)
+    pcapng = on_port_plan(SAMPLE, tmp_path / "lo.pcapng", scenario_file.load(scenario))
+    units = units_only(SAMPLE, tmp_path / "units.pcap")
+    plan = plan_ports(scenario)
+    got, text = replay(pcapng, links=plan.ports, view="sent", ports_text=plan.text)
+    want, _ = replay(units)
+    assert got.exit_status == 0, text
+    g, w = got.replayer, want.replayer
+    assert Counter((p.family, p.link[-1], p.raw) for p in g.packets) == Counter(
+        (p.family, p.link[-1], p.raw) for p in w.packets
+    )
+    assert len(g.packets) == 12 and [m.message for m in g.messages] == [
+        m.message for m in w.messages
+    ]
+    report = check_capture(pcapng, links=plan.ports, views=("sent",), ports_text=plan.text)
+    status = {r.rule.id: r.status for r in report.results}
+    assert report.exit_code == 0, status
+    assert {"USLP-VER-01", "USLP-VC-01", "USLP-FECF-01", "COP-NS-01"} <= {
+        k for k, v in status.items() if v == "pass"
+    }
