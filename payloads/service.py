@@ -80,6 +80,7 @@ from payloads.messages import (
     encode,
 )
 from payloads.modelled import modelled_generation, timing_prompt_tokens
+from payloads.qwen_tokenizer import count_chat_tokens
 from payloads.timing import InferenceTiming
 
 log = logging.getLogger(__name__)
@@ -201,6 +202,8 @@ class InferenceService:
         do not want the first query to pay for it (``backend.load()``)."""
         if self._workers:
             return
+        if self.config.timing is not None:  # read Qwen3's vocabulary now, not on a query
+            count_chat_tokens("")
         self._queue = asyncio.Queue()
         if not self.config.inline:
             self._executor = ThreadPoolExecutor(
