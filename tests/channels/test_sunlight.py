@@ -113,8 +113,9 @@ def sample_day():
 
 def test_shadow_edges_within_1_s_of_skyfield(sky, sample_day):
     """Every penumbra and umbra edge over 6 h of five orbits, against skyfield's
-    SGP4 satellite and DE421 Sun (in GCRS) through the cones above, and the middle
-    of each penumbra against skyfield's own is_sunlit (the Sun's centre on the limb)."""
+    SGP4 satellite and DE421 Sun (in GCRS) through the cones above (largest
+    difference 0.10 s), and the middle of each penumbra against skyfield's own
+    is_sunlit, the geometric Sun's centre on the limb (0.38 s)."""
     ts, eph = sky
     earth, sun = eph["earth"], eph["sun"]
     fleet, intervals = sample_day
@@ -139,7 +140,9 @@ def test_shadow_edges_within_1_s_of_skyfield(sky, sample_day):
         got = [(iv.start_t_s, ("sunlit", "penumbra", "umbra").index(iv.state)) for iv in mine[1:]]
         assert [s for _, s in got] == [s for _, s in ref], sat.name
         for (t_mine, _), (t_ref, _) in zip(got, ref, strict=True):
-            assert abs(t_mine - t_ref) < 1.0, (sat.name, t_mine, t_ref)
+            # the issue asks for 1 s; they agree to 0.1 s (the low-precision Sun's
+            # 0.01 deg), so a quarter second still catches a model gone wrong
+            assert abs(t_mine - t_ref) < 0.25, (sat.name, t_mine, t_ref)
             checked += 1
         # skyfield's own geometry: the Sun's centre goes behind the limb mid-penumbra
         times, _ = find_discrete(t0, t1, lit, epsilon=1e-3 / 86_400.0)
