@@ -65,6 +65,16 @@ class ContactPlan:
     def utc(self, t_s: float) -> datetime:
         return self.epoch + timedelta(seconds=t_s)
 
+    def sunlight_spans(self, satellite: str) -> list[tuple[float, float, float]]:
+        """(start, stop, fraction of the Sun seen) of one satellite's sunlight
+        intervals, in order: the spans a power model steps through
+        (:class:`payloads.power.PowerModel`). Empty where no sunlight was computed."""
+        return [
+            (iv.start_t_s, iv.stop_t_s, iv.mean_fraction)
+            for iv in self.sunlight
+            if iv.satellite == satellite
+        ]
+
     def to_dict(self) -> dict[str, Any]:
         d = {
             "format": _PLAN_FORMAT,

@@ -259,6 +259,10 @@ def test_the_contact_plan_carries_the_sunlight_and_its_json_keeps_it():
     assert [iv.to_dict() for iv in back.sunlight] == [iv.to_dict() for iv in plan.sunlight]
     table = format_table(plan)
     assert "penumbra in (UTC)" in table and "in shadow" in table
+    spans = plan.sunlight_spans("CS-03")
+    assert spans[0][0] == 0.0 and spans[-1][1] == 7200.0
+    assert all(a[1] == b[0] for a, b in itertools.pairwise(spans))
+    assert {f for _, _, f in spans} >= {0.0, 1.0}
     # not asked for: not computed, not in the JSON, not in the table
     bare = contact_plan(scenario, duration_s=7200.0, isl=False)
     assert bare.sunlight == () and "sunlight_intervals" not in bare.to_dict()
