@@ -1,11 +1,12 @@
 """The three daemons with ``[frames] protocol = "uslp"`` (issue 16, item 2), real
 processes and a real broker: queries over MQTT answered straight up and relayed over
 the laser links, with SCIDs from 3000 and SDLS on; the captures hold USLP frames on
-every kind of link, and no SDLS guard refused anything. The in-process checks of the
-same: tests/runtime/test_uslp_links.py."""
+every kind of link (on the USLP frame port), and no SDLS guard refused anything. The
+in-process checks of the same: tests/runtime/test_uslp_links.py."""
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 
 from linkstack.capture.pcap import read_units
@@ -42,8 +43,13 @@ async def test_the_daemons_answer_over_uslp_with_16_bit_scids(run, broker):
     for pcap in ("ground.pcap", "sat.pcap"):  # the frames each end sent
         for unit in read_units(run.out / pcap):
             layers[unit.layer] += 1
-            if unit.layer.endswith("_frame"):
+            if unit.layer.endswith("_frame"):  # on the USLP frame port, whatever the link
+                assert unit.layer == "uslp_frame", unit.layer
                 assert unit.data[0] >> 4 == USLP_VERSION, unit.layer
                 assert frame_ids(unit.data)[0] >= SCID_BASE, unit.layer
-                frames[unit.layer] += 1
-    assert frames.keys() == {"tc_frame", "tm_frame", "aos_frame"}, layers
+                ends = (unit.src.split(":")[0], unit.dst.split(":")[0])
+                frames[{("ground", "sat"): "up", ("sat", "ground"): "down"}.get(ends, "laser")] += 1
+        # the side file says the run's frames protocol (learnt from the units it wrote)
+        side = json.loads((run.out / f"{pcap}.nodes.json").read_text())
+        assert side["frames"] == "uslp" and side["ports"]["uslp_frame"] == 47014, side
+    assert frames.keys() == {"up", "down", "laser"}, layers
