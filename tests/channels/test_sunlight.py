@@ -14,6 +14,8 @@ from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from skyfield.api import EarthSatellite, load, load_file
 from skyfield.searchlib import find_discrete
 from skyfield.sgp4lib import TEME
@@ -29,7 +31,7 @@ from channels.contacts import (
 from channels.geometry import WGS84_A_M, julian_date
 from channels.orbit import Fleet, satellite_from_elements, sso_plane, walker_delta
 from channels.scenarios import default_scenario
-from channels.sun import SUN_RADIUS_M, illuminated_fraction, sun_mod_m
+from channels.sun import SHADOW_EARTH_RADIUS_M, SUN_RADIUS_M, illuminated_fraction, sun_mod_m
 from linkstack.errors import ConfigError
 
 EPOCH = datetime(2026, 1, 1, tzinfo=UTC)
@@ -192,6 +194,33 @@ def test_illuminated_fraction_known_values():
     x = -math.sqrt(r * r - y * y)
     half = float(illuminated_fraction(np.array([x, y, 0.0]), sun))
     assert abs(half - 0.5) < 0.01
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.floats(0.0, 1.0), st.sampled_from([0.5, 2.0, 60.0, 247.0]))
+def test_the_fraction_seen_is_the_discs_overlap_counted_on_the_sphere(depth, b_over_a):
+    """The planar lens formula against a brute count on the sphere: directions on a
+    fine grid over the Sun's disc that fall outside the Earth's (angle to the
+    Earth's centre over b), with the Sun's centre ``depth`` of the way from first to
+    inner contact; Earth discs from half the Sun's (an annular eclipse, never in
+    LEO) to a LEO satellite's 66 deg (b / a = 247)."""
+    a = 0.00465  # the Sun's angular radius seen from near the Earth, rad
+    b = a * b_over_a
+    c = (a + b) - depth * 2 * min(a, b)
+    # a satellite and a Sun whose discs are a and b wide and c apart
+    sat = np.array([SHADOW_EARTH_RADIUS_M / math.sin(b), 0.0, 0.0])
+    towards_sun = np.array([-math.cos(c), math.sin(c), 0.0])
+    lit = float(illuminated_fraction(sat, sat + SUN_RADIUS_M / math.sin(a) * towards_sun))
+    u = np.linspace(-a, a, 601)
+    x, y = np.meshgrid(u, u)
+    inside = x * x + y * y <= a * a
+    # directions around the Sun's centre (1, 0, 0); the Earth's centre c away in x-y
+    v = np.stack([np.ones_like(x), x, y])
+    v /= np.linalg.norm(v, axis=0)
+    earth = np.array([math.cos(c), math.sin(c), 0.0])
+    hidden = np.einsum("k,kij->ij", earth, v) >= math.cos(b)
+    counted = 1.0 - (inside & hidden).sum() / inside.sum()
+    assert lit == pytest.approx(counted, abs=0.005)
 
 
 def _beta_rad(fleet: Fleet, t_s: float) -> float:
