@@ -289,6 +289,7 @@ def _cmd_contacts(args: argparse.Namespace) -> int:
         isl=not args.no_isl,
         isl_max_range_m=config.laser.max_range_m,
         sunlight=args.format in ("table", "json") and not args.no_sunlight,
+        sunlight_step_s=args.step,
     )
     if args.format == "table":
         text = format_table(plan)
@@ -577,7 +578,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--hours", type=float, default=24.0, help="span in hours (default 24)")
     p.add_argument("--start-hours", type=float, default=0.0, help="start after the epoch")
-    p.add_argument("--step", type=float, default=10.0, help="sampling step in s (default 10)")
+    p.add_argument(
+        "--step",
+        type=float,
+        default=10.0,
+        help="sampling step in s of passes and sunlight (default 10)",
+    )
     p.add_argument("--format", choices=["table", "json", "ion", "hdtn"], default="table")
     p.add_argument(
         "--hdtn-times",

@@ -113,6 +113,9 @@ def test_contacts_shows_sunlight_and_eclipses():
     assert cs01[0]["start_t_s"] == 0.0 and cs01[-1]["stop_t_s"] == 10_800.0
     assert {iv["state"] for iv in cs01} == {"sunlit", "penumbra", "umbra"}
     assert all(a["stop_t_s"] == b["start_t_s"] for a, b in itertools.pairwise(cs01))
+    # the sunlight is searched at --step, as the passes are
+    fine = run("contacts", "--hours", "0.0125", "--step", "5", "--no-isl", "--format", "json")
+    assert json.loads(fine.stdout)["sunlight_step_s"] == 5.0
     bare = json.loads(run("contacts", "--hours", "1", "--format", "json", "--no-sunlight").stdout)
     assert "sunlight_intervals" not in bare
     assert "penumbra in" not in run("contacts", "--hours", "1", "--no-sunlight").stdout
