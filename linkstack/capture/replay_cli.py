@@ -474,7 +474,8 @@ def add_replay_parser(
         "replay",
         help="feed a capture's units into the receivers and print what they decode",
         description="Replay a pcap (from linkstack, or any capture of CADUs, CLTUs, frames or "
-        "Space Packets over UDP) into the ground's and the satellites' receive chains at "
+        "Space Packets over UDP; TC/TM/AOS or USLP frames, told by their version) into the "
+        "ground's and the satellites' receive chains at "
         "the recorded times, and print the frames, CLCWs, packets and messages decoded, "
         "every unit refused with its reason, and the counters. Exit status: 0 all decoded, "
         "1 some units refused or a check failed, 2 not a capture.",
