@@ -1,6 +1,7 @@
 """A satellite's electrical power, sans-I/O: solar array, battery and loads, stepped
 through sunlight and eclipse, and the question the onboard scheduler asks before an
-inference: can the battery carry it now, and if not, when?
+inference: can the battery carry it now, and if not, when? (:meth:`PowerModel.schedule`
+answers it and books the inference.)
 
 Why here (``payloads/``), not in ``channels/``: the one who asks is the onboard
 endpoint (``payloads/service.py``), and ``payloads/`` may import nothing of the
@@ -309,3 +310,20 @@ class PowerModel:
                 return hi
             before = c
         return None
+
+    def schedule(self, t_s: float, power_w: float, duration_s: float) -> float | None:
+        """An inference asked for at ``t_s``: the accelerator idle until the earliest
+        start that keeps the battery above the DoD limit (:meth:`earliest_start`),
+        then busy at ``power_w`` for ``duration_s``; the model is moved to its end and
+        the start returned (start - ``t_s`` is the query's ``power_wait``). Asked for
+        while a previous one is still running (``t_s`` before the model's time), it
+        queues behind it. None, and the model left at ``t_s``, if no start within the
+        sunlight known can carry it."""
+        if t_s > self.t_s:
+            self.advance(t_s)
+        start = self.earliest_start(power_w, duration_s)
+        if start is None:
+            return None
+        self.advance(start)
+        self.advance(start + duration_s, accelerator_w=power_w)
+        return start

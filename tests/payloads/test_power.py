@@ -156,6 +156,26 @@ def test_a_start_that_must_wait_for_the_next_sunlight():
     assert not model.can_sustain(60.0, 2000.0, at_t_s=2000.0)  # in the eclipse
 
 
+def test_schedule_books_inferences_one_after_another_and_waits_for_power():
+    """Two inferences asked for at once in the umbra with a low battery: the first
+    waits for sunlight and the floor (as earliest_start says), the second queues
+    behind it; the model ends where the second ends, its energy balance closed."""
+    p = PowerParams()
+    spans = [(0, 600, 0.0), (600, 20_000, 1.0)]
+    model = PowerModel(p, spans, soc_wh=430.0)
+    expected_first = PowerModel(p, spans, soc_wh=430.0).earliest_start(300.0, 600.0)
+    first = model.schedule(0.0, 300.0, 600.0)
+    assert first == expected_first and first > 600.0
+    second = model.schedule(0.0, 300.0, 600.0)  # asked while the first runs
+    assert second is not None and second >= first + 600.0
+    assert model.t_s == second + 600.0
+    assert model.min_soc_wh < p.floor_wh  # the idle bus drained it in the umbra: not an inference
+    assert abs(_balance(model, 430.0)) < 1e-9 * model.ledger.generated_wh
+    # one that can never be carried: None, and the model stays where it was asked
+    assert model.schedule(model.t_s + 100.0, 5000.0, 3600.0) is None
+    assert model.t_s == second + 700.0
+
+
 def test_bad_parameters_and_times_are_refused():
     with pytest.raises(ConfigError, match="dod_limit"):
         PowerParams(dod_limit=1.5)
