@@ -17,6 +17,8 @@ from linkstack.capture.samples import make_sample, sample_by_name
 from linkstack.ccsds.sdls_layout import FrameLayout
 from linkstack.ccsds.uslp import UslpFrame
 from linkstack.runtime import scenario as scenario_file
+from linkstack.tools import wireshark
+from tests.capture.foreign import clear_default_text, on_port_plan
 from tests.capture.test_wireshark import EPOCH, LUA, fields
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -207,3 +209,34 @@ def test_a_lossy_uslp_uplink_shows_repeats_and_reassembles_the_segmented_query(t
     completed = [r for r in whole if r["linkstack.uslp.in_sequence"] == ["1"]]
     assert len(whole) == len(completed) == 1 and completed[0]["ccsds.apid"] == ["256"]
     assert completed[0]["ccsds.length"] == [str(len(query[0]) - 7)]
+
+
+@pytest.mark.parametrize("with_scenario", [True, False], ids=["scenario-file", "heuristic"])
+def test_the_daemons_uslp_traffic_decodes_on_their_ports(tmp_path, home, with_scenario):
+    """The sample's CLTUs and CADUs as they travel between daemons of a USLP scenario,
+    behind their link headers on the ends' ports: with the scenario file each datagram's
+    link is named and its USLP frame read with that link's kind; with the dissector alone
+    the heuristic finds the same frames."""
+    scenario = tmp_path / "uslp.toml"
+    text = clear_default_text().replace('protocol = "tm-tc-aos"', 'protocol = "uslp"')
+    scenario.write_text(text.replace("scid_base = 64", "scid_base = 3000"))
+    settings = scenario_file.load(scenario)
+    pcapng = on_port_plan(SAMPLE, tmp_path / "lo.pcapng", settings)
+    options = [*LUA_OPT]
+    if with_scenario:
+        script = tmp_path / wireshark.scenario_file_name(settings)
+        script.write_text(wireshark.scenario_lua(settings))
+        options += ["-X", f"lua_script:{script}"]
+    names = ["linkstack.uslp.scid", "linkstack.uslp.vcid", "linkstack.link.kind", "ccsds.apid"]
+    got = fields(pcapng, [*names, "_ws.expert.message"], *options, home=home)
+    units = [u for u in read_units(SAMPLE) if u.layer in ("cltu", "tm_cadu", "aos_cadu")]
+    assert len(got) == 2 * len(units)  # each unit into the channel and out of it
+    rows = [got[k] for k in sorted(got)]
+    assert all(r["linkstack.uslp.scid"] for r in rows), "a datagram without its USLP frame"
+    assert not [m for r in rows for m in r["_ws.expert.message"]]
+    scids = {int(r["linkstack.uslp.scid"][0]) for r in rows}
+    assert scids == {3005, 3006, 3007, 3008}
+    kinds = {r["linkstack.link.kind"][0] for r in rows if r["linkstack.link.kind"]}
+    assert kinds == ({"uplink", "downlink", "isl"} if with_scenario else set())
+    apids = {a for r in rows for a in r["ccsds.apid"]} - {"2047"}
+    assert apids == {"256", "257", "258"}
