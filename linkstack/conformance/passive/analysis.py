@@ -26,10 +26,11 @@ sending side, the receiving side, the identifiers): the ground's packets to CS-0
 one stream whichever station radiated them, CS-01's TM frames are one master channel
 whichever station received them, and CS-01's AOS frames to CS-02 and to CS-12 are two.
 
-SDLS. Given an :class:`~linkstack.capture.sdls_view.SdlsView`, a frame (a USLP frame
-with the SAs of its kind of link) of a kind and virtual channel under SDLS is opened after its header was read (its SPI, counter,
-pad and MAC verdict are an :class:`SdlsObs`), and what follows (its zone, its TC data
-field, its control command) is read from the plain frame; the OCF, outside SDLS, from
+SDLS. Given an :class:`~linkstack.capture.sdls_view.SdlsView`, a frame of a kind and
+virtual channel under SDLS (a USLP frame: with the SAs of its kind of link) is opened
+after its header was read (its SPI, counter, pad and MAC verdict are an
+:class:`SdlsObs`), and what follows (its zone, its TC data field, its control command)
+is read from the plain frame; the OCF, outside SDLS, from
 the frame as sent. A data field encrypted without a key (or refused) is not read:
 that frame is a :class:`HiddenObs`, and the rules that read data fields cannot judge.
 
