@@ -500,9 +500,7 @@ class SdlsView:
         return self._security[key]
 
 
-def _strip(
-    frame: bytes, head_len: int, fields: Mapping[str, object], layout: FrameLayout
-) -> bytes:
+def _strip(frame: bytes, head_len: int, fields: Mapping[str, object], layout: FrameLayout) -> bytes:
     """The plain frame of a clear or authentication-only SA's frame, read without a key:
     its headers, data, OCF, the TC or USLP length field and the FECF made to match (what
     ``process`` returns once it has verified the MAC)."""
