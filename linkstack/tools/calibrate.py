@@ -6,9 +6,10 @@ Random weights time the same as trained ones (the same matrix products on the sa
 shapes; only the text is noise). Each model is transformers' own
 ``Qwen3ForCausalLM`` built from a ``Qwen3Config`` of the profile's shape
 (:mod:`payloads.model_profiles`), randomly initialised from a fixed seed, on the CPU
-(or ``--device cuda``). For each prompt length it times the prefill (the time to the
-first token's logits) and a greedy decode of ``--new-tokens`` tokens through the KV
-cache (time per output token), medians of ``--repeats`` runs.
+(or ``--device cuda``). For each prompt length it times a greedy generation of one
+token (the time to first token: the prefill and its token) and one of ``--new-tokens``
+tokens right after it, whose difference over the tokens after the first is the time
+per output token (through the KV cache); medians of ``--repeats`` runs.
 
 The machine's peaks are measured too (the roofline's ceilings): a large matrix
 product for the compute rate, a large copy for the memory bandwidth. The efficiency
@@ -159,6 +160,15 @@ def measure_peaks(dtype: str, device: str, repeats: int = 3) -> HostPeaks:
     return HostPeaks(2.0 * n**3 / mm_s, 2.0 * src.numel() * src.element_size() / copy_s)
 
 
+def _timed_generate(model: Any, ids: Any, n: int, kwargs: dict[str, Any], device: str) -> float:
+    """Seconds a greedy generation of exactly ``n`` tokens takes."""
+    _sync(device)
+    t0 = time.perf_counter()
+    model.generate(ids, max_new_tokens=n, min_new_tokens=n, **kwargs)
+    _sync(device)
+    return time.perf_counter() - t0
+
+
 def measure(
     profile: ModelProfile,
     prompt_lengths: Sequence[int],
@@ -178,28 +188,31 @@ def measure(
     for p in prompt_lengths:
         ids = torch.randint(0, profile.vocab, (1, p), generator=gen).to(device)
         mask = torch.ones_like(ids)
-        kwargs = {
+        kwargs: dict[str, Any] = {
             "attention_mask": mask,
             "do_sample": False,
             "pad_token_id": 0,
             "eos_token_id": None,
         }
         with torch.inference_mode():
-            model(input_ids=ids, attention_mask=mask, use_cache=True)  # warm-up: one-time
-            model.generate(ids, max_new_tokens=2, min_new_tokens=2, **kwargs)  # costs
-            ttfts, totals = [], []
+            _timed_generate(model, ids, 2, kwargs, device)  # warm-up: one-time costs
+            # the first token: a generation of one (the prefill and its token); the rest:
+            # what N tokens take more than one, in the same run (the same load)
+            firsts, steps = [], []
             for _ in range(repeats):
-                _sync(device)
-                t0 = time.perf_counter()
-                model(input_ids=ids, attention_mask=mask, use_cache=True)
-                _sync(device)
-                ttfts.append(time.perf_counter() - t0)
-                t0 = time.perf_counter()
-                model.generate(ids, max_new_tokens=new_tokens, min_new_tokens=new_tokens, **kwargs)
-                _sync(device)
-                totals.append(time.perf_counter() - t0)
-        ttft = statistics.median(ttfts)
-        tpot = max(statistics.median(totals) - ttft, 0.0) / max(new_tokens - 1, 1)
+                first_s = _timed_generate(model, ids, 1, kwargs, device)
+                all_s = _timed_generate(model, ids, new_tokens, kwargs, device)
+                firsts.append(first_s)
+                if all_s > first_s:
+                    steps.append((all_s - first_s) / (new_tokens - 1))
+        if not steps:
+            raise ConfigError(
+                "calibrate",
+                "measurement",
+                f"{profile.name}, prompt {p}: {new_tokens} tokens never took longer than one "
+                "(the machine's load moved too much): use more --new-tokens or --repeats",
+            )
+        ttft, tpot = statistics.median(firsts), statistics.median(steps)
         progress(f"    prompt {p:5d}: first token {ttft * 1e3:9.2f} ms, {1 / tpot:8.1f} tokens/s")
         out.append(Measurement(profile.name, p, ttft, tpot, new_tokens))
     del model
