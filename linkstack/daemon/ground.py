@@ -47,9 +47,10 @@ the queue (the timelines of the rows answered since this run started).
 from __future__ import annotations
 
 import asyncio
+import difflib
 import logging
 from collections import Counter
-from collections.abc import Coroutine
+from collections.abc import Collection, Coroutine
 from pathlib import Path
 from typing import Any
 
@@ -229,7 +230,7 @@ class GroundApp:
         local_id = req.id or new_query_id(self.settings.ground.name)
         query_id = scoped_id(client, local_id)
         if req.target is not None and req.target not in self.targets:
-            known = ", ".join(sorted(self.targets))
+            known = _known(self.targets, req.target)
             detail = f"target: no computing satellite named {req.target!r} ({known})"
             self._refuse(local_id, detail, self.topics.of_client(client))
             return None
@@ -445,3 +446,16 @@ class GroundApp:
         if self.bridge is not None:
             out["mqtt"] = dict(self.bridge.stats)
         return out
+
+
+NAMES_LISTED_MAX = 24  # a refusal lists the computing satellites up to this many
+
+
+def _known(names: Collection[str], wrong: str = "") -> str:
+    """The computing satellites for a refusal: all of them when few, else how many
+    and the names closest to ``wrong`` (planned-2800 has 2,400)."""
+    if len(names) <= NAMES_LISTED_MAX:
+        return ", ".join(sorted(names))
+    close = difflib.get_close_matches(wrong, list(names), n=3, cutoff=0.6)
+    hint = f"; did you mean {', '.join(close)}?" if close else ""
+    return f"{len(names):,} of them{hint}"

@@ -30,9 +30,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import logging
 import math
 from collections import Counter, deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
@@ -223,6 +224,13 @@ def frame_label(protocol: str, tm_tc: str) -> str:
     return "uslp" if protocol == USLP else tm_tc
 
 
+def _add(total: Counter[str], stats: Mapping[str, int], prefix: str = "") -> None:
+    """``stats`` added into ``total``, each key after ``prefix`` (the counters of
+    thousands of nodes are summed every status: a plain loop, nothing for empty ones)."""
+    for key, value in stats.items():
+        total[prefix + key] += value
+
+
 def _ratio(bad: float, total: float) -> float | None:
     return round(bad / total, 4) if total > 0 else None
 
@@ -341,7 +349,10 @@ class GroundPart:
 
     def _on_restart(self, satellite: str, reason: str, resent: list[str]) -> None:
         what = "satellite restarted" if reason.startswith("farm_") else "clcw stream broke"
-        event(what, satellite=satellite, reason=reason, resent=resent)
+        # a break with nothing in flight is news only when looking closely (a daemon
+        # stalled for a second breaks the streams of the hundreds of satellites in view)
+        level = logging.INFO if resent or what == "satellite restarted" else logging.DEBUG
+        event(what, level, satellite=satellite, reason=reason, resent=resent)
 
     def start(self) -> None:
         for radio in self.radios.values():
@@ -402,12 +413,12 @@ class GroundPart:
         down: Counter[str] = Counter()
         frames = frame_label(self.site.config.uplink.protocol, "tm")
         for ch in self.mcc.channels.values():
-            cop1.update(ch.stats)
-            down.update({f"cadu_{k}": v for k, v in ch.cadu_rx.stats.items()})
-            down.update({f"{frames}_{k}": v for k, v in ch.tm_rx.stats.items()})
+            _add(cop1, ch.stats)
+            _add(down, ch.cadu_rx.stats, "cadu_")
+            _add(down, ch.tm_rx.stats, f"{frames}_")
         up: Counter[str] = Counter()
         for radio in self.radios.values():
-            up.update(radio.stats)
+            _add(up, radio.stats)
         out: dict[str, Any] = {
             "mcc": dict(self.mcc.stats),
             "cop1": dict(cop1),
@@ -599,12 +610,12 @@ class SatellitePart:
         up: Counter[str] = Counter()  # what the satellites' receivers made of the uplink
         frames = frame_label(self.site.config.uplink.protocol, "tc")
         for node in self.nodes.values():
-            sats.update(node.stats)
-            farm.update(node.spacecraft.farm.stats)
-            up.update({f"cltu_{k}": v for k, v in node.spacecraft.cltu_rx.stats.items()})
-            up.update({f"{frames}_{k}": v for k, v in node.spacecraft.tc_rx.stats.items()})
+            _add(sats, node.stats)
+            _add(farm, node.spacecraft.farm.stats)
+            _add(up, node.spacecraft.cltu_rx.stats, "cltu_")
+            _add(up, node.spacecraft.tc_rx.stats, f"{frames}_")
             if node.service is not None:
-                services.update(node.service.stats)
+                _add(services, node.service.stats)
         out: dict[str, Any] = {
             "satellites": dict(sats),
             "farm": dict(farm),
@@ -806,8 +817,12 @@ class ChannelPart:
         kinds: dict[str, Counter[str]] = {}
         late_max_s: dict[str, float] = {}
         for spec in self.plan.links:
+            kinds.setdefault(spec.kind, Counter())
+            late_max_s.setdefault(spec.kind, 0.0)
             link = self.links[spec.index]
-            kinds.setdefault(spec.kind, Counter()).update(link.stats)
+            if not link.stats:  # most laser links of a large constellation
+                continue
+            _add(kinds[spec.kind], link.stats)
             late_max_s[spec.kind] = max(late_max_s.get(spec.kind, 0.0), link.lateness.max_s)
         out: dict[str, Any] = {kind: dict(c) for kind, c in kinds.items()}
         for kind, late_s in late_max_s.items():

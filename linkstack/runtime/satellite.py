@@ -14,6 +14,7 @@ message.
 from __future__ import annotations
 
 import asyncio
+import math
 from collections import Counter, deque
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
@@ -472,7 +473,10 @@ async def transmit_passes(
         if start_t_s > now:
             await clock.sleep_until(start_t_s)
             continue
-        last_busy_t_s = now
+        # a daemon's satellite starts a pass at its idle pace: its first frame tells the
+        # ground it is there, and the ground's first CLTU makes it busy (hundreds of
+        # satellites in view of a daemon that starts would otherwise all go busy at once)
+        last_busy_t_s = now if idle_interval_s is None else -math.inf
         node.transmitting = True
         try:
             while contacts.in_view(name, clock.now()):

@@ -92,12 +92,16 @@ def _gaps(emitted: list[float]) -> list[float]:
 
 def test_an_idle_daemon_satellite_sends_a_frame_every_idle_interval_all_through_the_pass():
     emitted = _run(IDLE_S, False, [])
-    # the busy pace for linger_s from AOS, then a frame a second until LOS
+    # a frame at AOS (the ground learns it is there), then one a second until LOS
     assert emitted[0] == 0.0 and emitted[-1] < LOS_T_S
+    assert set(_gaps(emitted)) == {IDLE_S} and len(emitted) == LOS_T_S / IDLE_S
+
+
+def test_a_daemon_satellite_with_traffic_at_aos_sends_at_the_busy_pace():
+    emitted = _run(IDLE_S, True, [])
     busy = [t for t in emitted if t <= LINGER_S]
-    assert _gaps(busy) == [INTERVAL_S] * (len(busy) - 1)
+    assert _gaps(busy) == [INTERVAL_S] * (len(busy) - 1) and busy[-1] == LINGER_S
     assert set(_gaps([t for t in emitted if t >= LINGER_S])) == {IDLE_S}
-    assert len(emitted) == pytest.approx(LINGER_S / INTERVAL_S + (LOS_T_S - LINGER_S) / IDLE_S, 2)
 
 
 def test_a_cltu_wakes_an_idle_daemon_satellite_at_once_and_keeps_it_busy_for_linger_s():

@@ -184,6 +184,36 @@ class _Input:
 _Step = Callable[["_Input", str], None]
 
 
+_Plan = dict[tuple[FarmEvent, FarmState], tuple[tuple[str, str], ...]]
+_SHIPPED_PLAN: list[_Plan] = []  # TABLE's, checked once: a FARM-1 per satellite of thousands
+
+
+def _plan(table: Mapping[FarmEvent, Row]) -> _Plan:
+    """Each cell's steps as (method name, argument), which also checks the table."""
+    if table is TABLE and _SHIPPED_PLAN:
+        return _SHIPPED_PLAN[0]
+    plan: _Plan = {}
+    for event in FarmEvent:
+        row = table.get(event)
+        if row is None or len(row) != len(FarmState):
+            raise ConfigError("farm", "table", f"needs a row of 3 cells for {event.name}")
+        for state, cell in zip(FarmState, row, strict=True):
+            if cell.kind not in _COUNTERS:
+                raise ConfigError("farm", "table", f"{event.name}/S{state}: kind {cell.kind!r}")
+            steps = []
+            for step in cell.steps:
+                name, _, argument = step.partition(":")
+                takes_flag = name in ("set", "clear")
+                bad_argument = argument not in _FLAGS if takes_flag else argument != ""
+                if name not in _STEPS or bad_argument:
+                    raise ConfigError("farm", "table", f"{event.name}/S{state}: step {step!r}")
+                steps.append(("_" + name, argument))
+            plan[event, state] = tuple(steps)
+    if table is TABLE:
+        _SHIPPED_PLAN.append(plan)
+    return plan
+
+
 class Farm:
     """FARM-1 for one virtual channel (see the module docstring). ``table`` replaces
     :data:`TABLE` (the same shape: a row of three cells for every event)."""
@@ -231,25 +261,11 @@ class Farm:
     def _bind(
         self, table: Mapping[FarmEvent, Row]
     ) -> dict[tuple[FarmEvent, FarmState], tuple[tuple[_Step, str], ...]]:
-        """Each cell's steps as bound methods, which also checks the table."""
-        bound = {}
-        for event in FarmEvent:
-            row = table.get(event)
-            if row is None or len(row) != len(FarmState):
-                raise ConfigError("farm", "table", f"needs a row of 3 cells for {event.name}")
-            for state, cell in zip(FarmState, row, strict=True):
-                if cell.kind not in _COUNTERS:
-                    raise ConfigError("farm", "table", f"{event.name}/S{state}: kind {cell.kind!r}")
-                steps = []
-                for step in cell.steps:
-                    name, _, argument = step.partition(":")
-                    takes_flag = name in ("set", "clear")
-                    bad_argument = argument not in _FLAGS if takes_flag else argument != ""
-                    if name not in _STEPS or bad_argument:
-                        raise ConfigError("farm", "table", f"{event.name}/S{state}: step {step!r}")
-                    steps.append((getattr(self, "_" + name), argument))
-                bound[event, state] = tuple(steps)
-        return bound
+        """Each cell's steps as bound methods (the table checked once, see _plan)."""
+        return {
+            cell: tuple((getattr(self, name), argument) for name, argument in steps)
+            for cell, steps in _plan(table).items()
+        }
 
     # -- the report -------------------------------------------------------------------
     def clcw(self) -> Clcw:
