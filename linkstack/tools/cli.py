@@ -352,6 +352,7 @@ def _cmd_scenario(args: argparse.Namespace) -> int:
         f"laser {cfg.laser.name}"
     )
     print(f"  model {cfg.backend}; ground {sf.ground.name}, queue {sf.queue_path}")
+    print(f"  inference legs: {cfg.service.timing_source}")
     mqtt = f"{sf.mqtt.host}:{sf.mqtt.port}" if sf.mqtt.enabled else "off"
     print(f"  mqtt {mqtt}, topics {sf.mqtt.prefix}/{sf.ground.name}/...")
     ends = end_count(len(sc.satellites), d.sat_ports)

@@ -55,3 +55,12 @@ def test_the_host_as_calibrate_measured_it():
 def test_bad_keys_are_refused_by_name(text, says):
     with pytest.raises(ScenarioError, match=says):
         service(f"[model]\n{text}\n")
+
+
+def test_scenario_check_says_whose_the_inference_legs_are(tmp_path, capsys):
+    from linkstack.tools.cli import main
+
+    path = tmp_path / "orbit.toml"
+    path.write_text("[model]\naccelerator = 'h100-sxm'\nprofile = 'gemma-3-1b'\n")
+    assert main(["scenario", "check", str(path)]) == 0
+    assert "inference legs: modelled: h100-sxm/gemma-3-1b/bf16" in capsys.readouterr().out
