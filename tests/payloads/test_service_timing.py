@@ -14,7 +14,7 @@ PROMPT = "what is the orbital period at five hundred km"
 
 def test_the_inference_legs_are_the_profiles_and_the_text_the_backends():
     timing = make_timing("jetson-agx-orin-64gb", "qwen3-8b", "int4")
-    config = ServiceConfig(timing=timing)
+    config = ServiceConfig(timing=timing, inline=True)  # the loop cannot move while it runs
     assert config.timing_source == "modelled: jetson-agx-orin-64gb/qwen3-8b/int4"
     assert ServiceConfig().timing_source == HOST_STOPWATCH
 
