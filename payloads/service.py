@@ -360,28 +360,22 @@ class InferenceService:
         )
         backend = self.backend
         timing = self.config.timing
-        prompt_tokens = (
-            timing_prompt_tokens(backend, query.prompt, job.params.thinking)
-            if timing is not None
-            else 0
-        )
-        ticks = timing.iter_token_offsets_s(prompt_tokens) if timing is not None else None
-
-        def offset_s(t0: float) -> float:
-            if ticks is None:
-                return time.perf_counter() - t0
-            return next(ticks)  # a streamed piece is a decoded token: its modelled instant
 
         def work() -> Generation:
             t0 = time.perf_counter()
+            prompt_tokens, ticks = 0, None
+            if timing is not None:  # a streamed piece is a decoded token, at its modelled instant
+                prompt_tokens = timing_prompt_tokens(backend, query.prompt, job.params.thinking)
+                ticks = timing.iter_token_offsets_s(prompt_tokens)
 
             def on_text(piece: str) -> None:
                 if stream is None:
                     return
+                offset_s = time.perf_counter() - t0 if ticks is None else next(ticks)
                 if self._executor is None:  # config.inline: already in the loop's thread
-                    self._piece(stream, offset_s(t0), piece)
+                    self._piece(stream, offset_s, piece)
                 else:
-                    loop.call_soon_threadsafe(self._piece, stream, offset_s(t0), piece)
+                    loop.call_soon_threadsafe(self._piece, stream, offset_s, piece)
 
             gen = backend.generate(query.prompt, job.params, on_text)
             return gen if timing is None else modelled_generation(gen, timing, prompt_tokens)
