@@ -1,10 +1,12 @@
 """The timing model's figures, computed by hand for one profile."""
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from linkstack.errors import ConfigError
 from payloads.accelerators import JETSON_AGX_ORIN_64GB, PRESETS, accelerator
-from payloads.model_profiles import profile
+from payloads.model_profiles import PROFILES, profile
 from payloads.timing import InferenceTiming, make_timing
 
 # Qwen3-0.6B in bf16 on a Jetson AGX Orin 64 GB (42.5 TFLOPS dense fp16, 204.8 GB/s),
@@ -121,3 +123,31 @@ def test_decode_rates_are_within_a_factor_of_published_ones(
     assert tokens_per_s <= modelled <= 2.1 * tokens_per_s
     fitted = make_timing("jetson-agx-thor", model, "int4", compute_efficiency=0.08)
     assert fitted.ttft_s(prompt) * 1e3 == pytest.approx(prefill_ms, rel=0.3)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    acc=st.sampled_from(sorted(PRESETS)),
+    model=st.sampled_from(sorted(PROFILES)),
+    precision=st.sampled_from(["bf16", "int8", "int4"]),
+    prompt=st.integers(1, 32_000),
+    more=st.integers(1, 4000),
+    batch=st.integers(1, 64),
+)
+def test_longer_work_never_takes_less_time(acc, model, precision, prompt, more, batch):
+    t = make_timing(acc, model, precision, batch=batch)
+    assert 0 < t.ttft_s(prompt) <= t.ttft_s(prompt + more)
+    assert 0 < t.tpot_s(prompt) <= t.tpot_s(prompt + more)
+    # a faster memory never makes it slower, and at most proportionally faster
+    fast = make_timing(
+        acc,
+        model,
+        precision,
+        batch=batch,
+        memory_bandwidth_bytes_per_s=2 * accelerator(acc).memory_bandwidth_bytes_per_s,
+    )
+    assert (
+        t.tpot_s(prompt) / 2 <= fast.tpot_s(prompt) * (1 + 1e-12) <= t.tpot_s(prompt) * (1 + 1e-12)
+    )
+    ttft_s, total_s = t.generation_s(prompt, 3)
+    assert total_s == pytest.approx(ttft_s + t.tpot_s(prompt + 1) + t.tpot_s(prompt + 2))
