@@ -224,6 +224,7 @@ def _load_backend(settings: ScenarioFile) -> Backend:
         backend=backend.name,
         model=backend.model,
         random_weights=backend.random_weights,
+        inference_legs=settings.emulation.service.timing_source,  # modelled, or this host's
         load_s=round(load_s, 2),
     )
     return backend
