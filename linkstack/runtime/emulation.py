@@ -70,8 +70,8 @@ One assembly (:mod:`linkstack.daemon.parts` uses the same): a
 the nodes' links are paced transmitters to UDP instead, the ground resynchronises
 COP-1 from FARM-1's CLCW (``UplinkConfig.resync_from_clcw``: the FARM-1 on board
 outlives a restart of the ground), and a satellite transmits TM all through every
-pass (:func:`transmit_passes` with a ``busy`` that is always true), since it cannot
-see the ground's FOP-1.
+pass (:func:`transmit_passes` with an ``idle_interval_s``: at its busy pace while it
+has traffic, a frame a second otherwise), since it cannot see the ground's FOP-1.
 """
 
 from __future__ import annotations
