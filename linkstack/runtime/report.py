@@ -356,6 +356,7 @@ def write_chart(
 
     matplotlib.use("Agg")  # no screen: render to a file
     import matplotlib.pyplot as plt  # noqa: PLC0415
+    from matplotlib.ticker import MaxNLocator  # noqa: PLC0415
 
     done = [t for t in timelines if t.complete]
     fig, (ax1, ax2, ax3) = plt.subplots(
@@ -399,6 +400,7 @@ def write_chart(
         ax3.scatter(hops, _totals(group), s=12, label=shell if len(groups) > 1 else None)
     ax3.axhline(reference_s, color="black", linestyle="--", linewidth=1)
     ax3.set_yscale("symlog", linthresh=1.0)
+    ax3.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax3.set_xlabel("laser hops of the round trip")
     ax3.set_ylabel("round trip, s")
     ax3.set_title("round trips by laser hops")

@@ -136,6 +136,9 @@ def plan_queries(
     computing = emu.config.computing
     names = [n for n in contacts.satellites if computing is None or n in computing]
     users = [s.name for s in emu.scenario.stations]
+    shell_of = emu.scenario.shell_of
+    shells = sorted({shell_of[n] for n in names})  # several: relays to each in turn
+    relays = 0
     kinds = [
         (True, "any", False),  # in view, whichever satellite
         (True, "relay", False),  # in view, for a satellite out of view: laser relay
@@ -158,6 +161,13 @@ def plan_queries(
         if policy == "first" and route is not None and route.first in names:
             target = route.first
             why = f"in view: named, {target} is the satellite in view"
+        elif policy == "relay" and len(shells) > 1:  # each shell in turn, nearest relay
+            shell = shells[relays % len(shells)]
+            relays += 1
+            target = _relayed_in(contacts, [n for n in names if shell_of[n] == shell], t)
+            relayed = contacts.uplink_route(target, t)
+            hops = len(relayed.path) - 1 if relayed is not None else 0
+            why = f"{target} ({shell}) out of view: relayed over {hops} laser hop(s)"
         elif policy == "relay":
             base = route.first if route is not None and route.first in names else names[0]
             target = _out_of_view(contacts, names, names.index(base) + 3, t)
@@ -177,6 +187,14 @@ def plan_queries(
         user = users[k % len(users)]
         out.append(Planned(t, target, stream, why, prompts[k % len(prompts)], params, user))
     return sorted(out, key=lambda p: p.submit_t_s)
+
+
+def _relayed_in(contacts: ContactState, pool: list[str], t_s: float) -> str:
+    """Of ``pool``, the satellite out of view that the fewest laser hops reach at
+    ``t_s`` (the first out of view if none can be reached now)."""
+    routes = contacts.uplink_routes(pool, t_s)
+    relayed = [(len(r.path), pool.index(n)) for n, r in routes.items() if len(r.path) > 1]
+    return pool[min(relayed)[1]] if relayed else _out_of_view(contacts, pool, 0, t_s)
 
 
 def _out_of_view(contacts: ContactState, names: list[str], first: int, t_s: float) -> str:
