@@ -234,11 +234,15 @@ def load_default() -> ScenarioFile:
 SHIPPED = {
     "default": DEFAULT_RESOURCE,
     "planned-2800": "runtime/scenarios/planned-2800.toml",
+    "reference": "runtime/scenarios/reference.toml",
+    "starcloud-1": "runtime/scenarios/starcloud-1.toml",
 }
 """The scenario files shipped with linkstack, by name: what :func:`load` reads when
 given a name and no such file exists. ``planned-2800`` is the built-in constellation
 with the settings it needs (USLP frames: its 2,800 spacecraft ids do not fit AOS's 8
-bits; queries served by its inference satellites)."""
+bits; queries served by its inference satellites). ``reference`` is the reported
+in-orbit Qwen3 run (the default plane, the Chinese stations, 744 TOPS a satellite,
+Qwen3-8B); ``starcloud-1`` the single satellite that ran Gemma on an H100."""
 
 
 def shipped_text(name: str) -> str:
