@@ -31,21 +31,30 @@ Decoding is strict, like the CCSDS decoders: it refuses with a
 :class:`linkstack.errors.DecodeError` (layer ``msg``) naming the field anything
 malformed, and the version field ``v`` decides what else it refuses:
 
-- a message of our version (:data:`VERSION`) must be exactly what :func:`encode`
-  writes for it: one CBOR map and no octet after it, no duplicate key, no
-  indefinite length, no unknown key (at the top level, in ``pa`` or in ``ti``), no
-  key left out (``ts`` is always there, null when not known), and the canonical
+- a message of a version we speak (:data:`MIN_VERSION` to :data:`VERSION`) must be
+  exactly what :func:`encode` writes for it: one CBOR map and no octet after it, no
+  duplicate key, no indefinite length, no unknown key (at the top level, in ``pa``
+  or in ``ti``), no key left out (``ts`` is always there, null when not known), and the canonical
   encoding (shortest integers, lengths and floats, keys sorted). So whatever
   :func:`decode` accepts, :func:`encode` turns back into the same octets;
-- a message of a newer version (``v`` greater than ours) may carry keys that we do
-  not know, at the top level and in the ``pa`` and ``ti`` maps: they are ignored
+- a message of a newer version (``v`` greater than :data:`VERSION`) may carry keys
+  that we do not know, at the top level and in the ``pa`` and ``ti`` maps: they are ignored
   (dropped), and the message decodes to what our version knows of it (re-encoded,
   it is the message of our version that we understood). Everything else is checked
   as for our version (the keys we know are all there, with their types and ranges;
   one map, no octet after it, no duplicate key, no indefinite length), except the
   canonical encoding. A newer version may add keys, never drop or retype ours, and
   a message type we do not know (``t``) is refused;
-- an older version (below 1) is refused.
+- an older version (below :data:`MIN_VERSION`, 1) is refused.
+
+Versions: 1 is the first; 2 adds one onboard instant to the answer's ``ti``,
+``pw`` (:attr:`OnboardTimes.power_asked_t_s`: when the satellite's power model
+was asked, the start of the answer's ``power_wait``). A message is written in the
+lowest version that can carry it, so that a run without a power model sends what
+version 1 sent, octet for octet, and a version-1 peer reads a version-2 answer as
+a newer one (``pw`` ignored: its power wait counts in its onboard queue). Each
+version we speak is decoded exactly (a version-1 message with ``pw`` is refused as
+an unknown key, a version-2 message that version 1 could carry as not canonical).
 """
 
 from __future__ import annotations
@@ -59,7 +68,8 @@ import cbor2
 
 from linkstack.errors import DecodeError, EncodeError
 
-VERSION = 1
+VERSION = 2  # the newest version we speak (see the module docstring)
+MIN_VERSION = 1
 QUERY_APID = 0x100  # uplink: queries and acks, in TC Space Packets
 ANSWER_APID = 0x101  # downlink: answers, chunks and errors, in TM Space Packets
 MAX_MESSAGE_LEN = 1 << 20  # octets; refused before decoding
@@ -123,6 +133,8 @@ class OnboardTimes:
     ttft_s: float | None = None  # the backend's own stopwatch
     generate_s: float | None = None
     tokens_per_s: float | None = None
+    # version 2: the power model was asked (the inference started when it allowed)
+    power_asked_t_s: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -183,6 +195,18 @@ _TIME_KEYS = {
     "generate_s": "gen",
     "tokens_per_s": "tps",
 }
+_TIME_KEYS_V2 = {"power_asked_t_s": "pw"}
+
+
+def _time_keys(version: int) -> dict[str, str]:
+    return _TIME_KEYS | _TIME_KEYS_V2 if version >= 2 else _TIME_KEYS
+
+
+def version_of(msg: Message) -> int:
+    """The lowest version that carries ``msg``: what :func:`encode` writes."""
+    if isinstance(msg, Answer) and msg.times.power_asked_t_s is not None:
+        return 2
+    return 1
 
 
 def _check_id(msg_id: object) -> str:
@@ -199,7 +223,8 @@ def _number(value: float | None) -> float | None:
 
 def _body(msg: Message) -> dict[str, Any]:
     """The CBOR map of one message, before its encoding."""
-    body: dict[str, Any] = {"v": VERSION}
+    version = version_of(msg)
+    body: dict[str, Any] = {"v": version}
     if isinstance(msg, Query):
         pa = {short: getattr(msg.params, name) for name, short in _PARAM_KEYS.items()}
         body |= {
@@ -211,7 +236,7 @@ def _body(msg: Message) -> dict[str, Any]:
             "ts": _number(msg.submit_t_s),
         }
     elif isinstance(msg, Answer):
-        times = {short: getattr(msg.times, name) for name, short in _TIME_KEYS.items()}
+        times = {short: getattr(msg.times, name) for name, short in _time_keys(version).items()}
         body |= {
             "t": "a",
             "id": _check_id(msg.id),
@@ -273,10 +298,13 @@ class _Reader:
     :meth:`finish` is called. Otherwise (a newer version) the keys not read are ignored.
     """
 
-    def __init__(self, body: dict[Any, Any], where: str = "", exact: bool = True) -> None:
+    def __init__(
+        self, body: dict[Any, Any], where: str = "", exact: bool = True, version: int = VERSION
+    ) -> None:
         self.body = body
         self.where = where
         self.exact = exact
+        self.version = version
         self.read: set[str] = set()
 
     def _fail(self, key: str, rule: str) -> DecodeError:
@@ -332,7 +360,7 @@ class _Reader:
 
     def sub(self, key: str) -> _Reader:
         value = self.get(key, (dict,))
-        return _Reader(value, f"{self.where}{key}.", self.exact)
+        return _Reader(value, f"{self.where}{key}.", self.exact, self.version)
 
     def finish(self) -> None:
         """Refuse a key that was not read, in a message of our version."""
@@ -340,7 +368,7 @@ class _Reader:
             for key in self.body:
                 if key not in self.read:
                     name = key if isinstance(key, str) else repr(key)
-                    raise self._fail(name, f"unknown key in a version-{VERSION} message")
+                    raise self._fail(name, f"unknown key in a version-{self.version} message")
 
 
 def _load(raw: bytes) -> dict[Any, Any]:
@@ -374,9 +402,11 @@ def decode(raw: bytes | bytearray | memoryview) -> Message:
         raise DecodeError("msg", "length", f"{len(raw)} octets exceed {MAX_MESSAGE_LEN}")
     body = _load(raw)
     version = _Reader(body).count("v", 0, 1 << 63)
-    if version < VERSION:
-        raise DecodeError("msg", "v", f"version {version} is not supported (this is {VERSION})")
-    r = _Reader(body, exact=version == VERSION)
+    if version < MIN_VERSION:
+        raise DecodeError(
+            "msg", "v", f"version {version} is not supported (this speaks {MIN_VERSION}..{VERSION})"
+        )
+    r = _Reader(body, exact=version <= VERSION, version=min(version, VERSION))
     r.read.add("v")
     msg = _message(r)
     r.finish()
@@ -406,7 +436,7 @@ def _message(r: _Reader) -> Message:
     if kind == "a":
         ti = r.sub("ti")
         times = OnboardTimes(
-            **{name: ti.omissible_number(short) for name, short in _TIME_KEYS.items()}
+            **{name: ti.omissible_number(short) for name, short in _time_keys(r.version).items()}
         )
         ti.finish()
         finish = r.text("fr")

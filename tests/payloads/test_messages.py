@@ -1,6 +1,8 @@
 """Query/answer messages: round trips, and strict refusal of malformed input naming the
 field; a newer version's keys ignored."""
 
+import dataclasses
+
 import cbor2
 import pytest
 from hypothesis import given
@@ -19,7 +21,7 @@ params = st.builds(
     st.booleans(),
     st.integers(0, 2**63 - 1),
 )
-onboard = st.builds(m.OnboardTimes, times, times, times, times, times, times, times, times)
+onboard = st.builds(m.OnboardTimes, *[times] * 9)  # version 2's power_asked_t_s too
 messages = st.one_of(
     st.builds(m.Query, ids, st.text(max_size=500), params, st.booleans(), times),
     st.builds(
@@ -155,11 +157,11 @@ ERROR = m.ErrorMessage("q1", "busy", "later", "CS-01", 14.5)
         (b"\xbfav\x01\xff", "cbor", "indefinite"),
         (b"\xa1\x01\x01", "cbor", "text string"),
         # the same rules in a newer version's fields
-        (_canonical(QUERY, v=2, ts=...), "ts", "missing"),
-        (_canonical(ANSWER, v=2, ti={"qc": None}), "ti.qc", "left out"),
-        (_canonical(QUERY, v=2, pa={"n": 0}), "pa.n", "must be in"),
-        (_canonical(QUERY, v=2, t="x"), "t", "unknown message type"),
-        (_canonical(QUERY, v=2) + b"\x00", "length", "octets after"),
+        (_canonical(QUERY, v=3, ts=...), "ts", "missing"),
+        (_canonical(ANSWER, v=3, ti={"qc": None}), "ti.qc", "left out"),
+        (_canonical(QUERY, v=3, pa={"n": 0}), "pa.n", "must be in"),
+        (_canonical(QUERY, v=3, t="x"), "t", "unknown message type"),
+        (_canonical(QUERY, v=3) + b"\x00", "length", "octets after"),
     ],
 )
 def test_strict_decoding_names_the_field(raw, field, rule):
@@ -188,7 +190,7 @@ def test_a_non_canonical_encoding_is_refused_or_is_the_canonical_one(msg):
                 m.decode(raw)
 
 
-@given(messages, st.integers(2, 1000))
+@given(messages, st.integers(m.VERSION + 1, 1000))
 def test_a_newer_version_may_add_keys_which_are_ignored(msg, version):
     body = cbor2.loads(m.encode(msg))
     body |= {"v": version, "zz": [1, {"x": None}], "new": "text"}
@@ -197,14 +199,15 @@ def test_a_newer_version_may_add_keys_which_are_ignored(msg, version):
             body[nested]["top_k"] = 40
     for raw in (cbor2.dumps(body, canonical=True), cbor2.dumps(body)):  # canonical or not
         assert m.decode(raw) == msg
-        # re-encoded, it is the message of our version that was understood
-        assert cbor2.loads(m.encode(m.decode(raw)))["v"] == m.VERSION
+        # re-encoded, it is the message of our version that was understood (in the
+        # lowest version that carries it)
+        assert cbor2.loads(m.encode(m.decode(raw)))["v"] == m.version_of(msg)
 
 
 def test_a_newer_version_reads_numbers_as_numbers():
     # an int where our version writes a float: refused in ours (not canonical), read
     # as the number it is in a newer one
-    assert m.decode(_canonical(QUERY, v=2, ts=12, pa={"T": 0})) == m.Query(
+    assert m.decode(_canonical(QUERY, v=3, ts=12, pa={"T": 0})) == m.Query(
         "q1", "hello", m.Params(64, 0.0, 0.9), True, 12.0
     )
 
@@ -258,3 +261,46 @@ def test_encode_refuses_bad_values():
 def test_as_dict_for_reports():
     d = m.as_dict(m.Answer("a1", "hi", 3, 1, "stop", "tiny", "qwen3-tiny", True))
     assert d["type"] == "Answer" and d["times"]["ttft_s"] is None
+
+
+# -- version 2: the power model's instant --------------------------------------------------
+
+POWERED = m.Answer(
+    "q1", "4", 3, 1, "stop", "tiny", "t", False, "CS-01",
+    m.OnboardTimes(query_complete_t_s=10.0, inference_start_t_s=70.5, power_asked_t_s=10.25),
+)  # fmt: skip
+
+
+def test_an_answer_with_a_power_wait_is_version_2_and_without_one_stays_version_1():
+    assert cbor2.loads(m.encode(ANSWER))["v"] == 1  # today's octets, unchanged
+    body = cbor2.loads(m.encode(POWERED))
+    assert body["v"] == 2 and body["ti"]["pw"] == 10.25
+    assert m.decode(m.encode(POWERED)) == POWERED
+
+
+def test_a_version_1_peer_reads_a_version_2_answer_without_its_power_instant(monkeypatch):
+    raw = m.encode(POWERED)
+    monkeypatch.setattr(m, "VERSION", 1)  # this decoder as version 1 had it
+    old_view = m.decode(raw)  # a newer version: pw is a key it does not know, ignored
+    assert old_view.times.power_asked_t_s is None
+    assert old_view == dataclasses.replace(
+        POWERED, times=dataclasses.replace(POWERED.times, power_asked_t_s=None)
+    )
+    with pytest.raises(DecodeError) as err:  # but in a message that says version 1, refused
+        m.decode(_canonical(POWERED, v=1))
+    assert err.value.field == "ti.pw" and "unknown key in a version-1" in err.value.rule
+
+
+@pytest.mark.parametrize(
+    "raw, field, rule",
+    [
+        (_canonical(POWERED, v=0), "v", "not supported"),
+        # version 2 written for what version 1 carries: not what encode writes
+        (_canonical(ANSWER, v=2), "v", "canonical"),
+        (_canonical(POWERED, ti={"pw": None}), "ti.pw", "left out"),
+    ],
+)
+def test_versions_are_decoded_exactly(raw, field, rule):
+    with pytest.raises(DecodeError) as err:
+        m.decode(raw)
+    assert err.value.field == field and rule in err.value.rule

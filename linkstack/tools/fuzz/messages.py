@@ -43,7 +43,7 @@ def _message(rng: random.Random) -> m.Message:
         )
         return m.Query(_id(rng), rng.choice(_TEXTS), params, rng.random() < 0.5, _time(rng))
     if kind == 1:
-        times = m.OnboardTimes(*(_time(rng) for _ in range(8)))
+        times = m.OnboardTimes(*(_time(rng) for _ in range(9)))  # 9: version 2's too
         return m.Answer(
             _id(rng),
             rng.choice(_TEXTS),
