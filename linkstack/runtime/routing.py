@@ -185,6 +185,7 @@ class ContactState:
         min_pass_left_s: float = 20.0,
         min_downlink_left_s: float = 5.0,
         lookahead_s: float = DEFAULT_LOOKAHEAD_S,
+        sunlight_of: Iterable[str] = (),
     ) -> None:
         if not chunk_s > 0 or not step_s > 0:
             raise ConfigError("routing", "chunk_s", "chunk and step must be positive")
@@ -230,6 +231,11 @@ class ContactState:
         self._routes_at: (
             tuple[tuple[float, float], tuple[str, ...], dict[str, UplinkRoute]] | None
         ) = None
+        # the sunlight spans of these satellites (their power models take them), searched
+        # with each chunk only when some satellite needs them
+        self._sunlight: dict[str, list[tuple[float, float, float]]] = {
+            s: [] for s in sunlight_of
+        }
         self.extend(start_t_s + chunk_s)
 
     # -- the plan, chunk by chunk -----------------------------------------------------
@@ -247,7 +253,13 @@ class ContactState:
             samples=False,
             isl=bool(self._lasers),
             isl_max_range_m=self.isl_max_range_m,
+            sunlight=bool(self._sunlight),
+            sunlight_step_s=self.step_s,
         )
+        for iv in plan.sunlight:
+            spans = self._sunlight.get(iv.satellite)
+            if spans is not None:
+                spans.append((iv.start_t_s, iv.stop_t_s, iv.mean_fraction))
         added: list[tuple[str, _Pass]] = []
         for w in plan.ground:
             passes = self._passes[w.satellite]
@@ -282,6 +294,19 @@ class ContactState:
             at_start = iw.start_clipped and start_t_s <= self.start_t_s
             windows.append(_Laser(iw.start_t_s, iw.stop_t_s, delay_s, at_start))
         self.horizon_t_s = start_t_s + duration_s
+
+    @property
+    def sunlight_satellites(self) -> tuple[str, ...]:
+        """The satellites whose sunlight the plan searches (``sunlight_of``)."""
+        return tuple(self._sunlight)
+
+    def take_sunlight(self, satellite: str) -> list[tuple[float, float, float]]:
+        """The sunlight spans (start, stop, fraction of the Sun seen) of ``satellite``
+        found since the last call, in order, tiling the plan from its start (only for
+        the satellites named in ``sunlight_of``); the caller keeps them."""
+        spans = self._sunlight[satellite]
+        self._sunlight[satellite] = []
+        return spans
 
     def _index_passes(self, added: list[tuple[str, _Pass]]) -> None:
         """Every pass in AOS order (each satellite's in its own order): who is in view
@@ -537,6 +562,9 @@ class ContactState:
 
     def downlink_route(self, src: str, t_s: float) -> DownlinkRoute | None:
         """The earliest-arrival route from ``src`` to the ground (see the module doc)."""
+        here = self.usable_pass(src, t_s, downlink=True)
+        if here is not None:  # straight down now: nothing over laser links arrives sooner
+            return DownlinkRoute((src,), t_s, here.station)
         dist = self.distances(src, t_s)
         best: tuple[float, float, str] | None = None  # (contact t_s, cost s, satellite)
         for sat, (cost_s, _) in dist.items():
