@@ -178,6 +178,22 @@ class PowerModel:
     def end_t_s(self) -> float:
         return self.spans[-1].stop_t_s
 
+    def extend(self, sunlight: Iterable[tuple[float, float, float]]) -> None:
+        """More sunlight, continuing the spans known (the next begins where they end),
+        as the contact plan grows; the spans wholly before the model's time are let go
+        (a daemon runs for ever)."""
+        more = [LightSpan(float(a), float(b), float(f)) for a, b, f in sunlight]
+        for prev, span in itertools.pairwise([self.spans[-1], *more]):
+            if span.start_t_s != prev.stop_t_s:
+                raise ConfigError(
+                    "power", "sunlight", f"spans must tile time: a gap or overlap at {span}"
+                )
+            if not span.stop_t_s > span.start_t_s or not 0.0 <= span.fraction <= 1.0:
+                raise ConfigError("power", "sunlight", f"bad span {span}")
+        keep = [s for s in self.spans if s.stop_t_s > self.t_s] or [self.spans[-1]]
+        self.spans = (*keep, *more)
+        self._starts = [s.start_t_s for s in self.spans]
+
     def _check_time(self, t_s: float) -> None:
         if not self.spans[0].start_t_s <= t_s <= self.end_t_s:
             raise ConfigError(

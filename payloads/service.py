@@ -26,6 +26,12 @@ leave for the ground.
   loop, which moves its clock during an executor wait only in steps that nothing
   else interrupts) this is what keeps the inference legs equal to the compute time
   really spent; in wall-clock time the clock is already there and nothing waits.
+- **Power.** Given a :class:`PowerGate` (the satellite's battery, with the
+  scenario's ``[power]`` on), the endpoint asks it, once the generation's compute
+  time is known, when the inference may start: the battery must carry it above its
+  depth-of-discharge limit. The inference starts then (``power_asked_t_s`` to
+  ``inference_start_t_s`` is the answer's ``power_wait``), streamed chunks held
+  until then; a battery that can never carry it refuses it (``model_unavailable``).
 - **Streaming.** With ``Query.stream`` the text goes down as :class:`AnswerChunk`
   messages while it is produced, one every ``chunk_interval_s`` of compute at most,
   each at the instant its last piece was produced; the final :class:`Answer` still
@@ -60,6 +66,7 @@ from collections import Counter, OrderedDict, deque
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import cbor2
 
@@ -91,6 +98,16 @@ HOST_STOPWATCH = "host stopwatch"
 # it can leave for the ground (now if the satellite, or the relay it goes through, is
 # in contact), or None if no route to the ground is known.
 SendFn = Callable[[bytes, MessageKey | None], float | None]
+
+
+class PowerGate(Protocol):
+    """The satellite's power system, as the endpoint asks it before an inference
+    (the runtime's ``OnboardPower`` over a :class:`payloads.power.PowerModel`)."""
+
+    def inference_start(self, t_s: float, duration_s: float) -> float | None:
+        """When an inference of ``duration_s`` asked for at ``t_s`` can start (>=
+        ``t_s``), booked; None if the battery can never carry it."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -148,9 +165,11 @@ class _Pending:
 
 @dataclass(slots=True, eq=False)
 class _ScheduledChunk:
-    """A chunk of a streamed answer, sent by ``timer`` when it is due."""
+    """A chunk of a streamed answer, sent by ``timer`` when it is due (``offset_s``
+    of compute after the inference's start)."""
 
     chunk: AnswerChunk
+    offset_s: float
     timer: TimerHandle | None = None
 
 
@@ -166,6 +185,8 @@ class _Stream:
     window_start_s: float = 0.0  # compute time at which the current chunk's first piece came
     last_offset_s: float = 0.0  # compute time of the last piece
     scheduled: deque[_ScheduledChunk] = field(default_factory=deque)  # not yet sent
+    # False while the start is not known (a power model to ask): chunks are held, no timer
+    armed: bool = True
 
 
 class InferenceService:
@@ -179,8 +200,10 @@ class InferenceService:
         *,
         satellite: str = "",
         config: ServiceConfig | None = None,
+        power: PowerGate | None = None,
     ) -> None:
         self.backend = backend
+        self.power = power
         self.clock = clock
         self.send_fn = send
         self.satellite = satellite
@@ -195,6 +218,7 @@ class InferenceService:
         self._running = 0
         self._malformed = itertools.count(1)
         self._load_error: str | None = None
+        self.busy_s = 0.0  # compute time of the inferences run (utilisation)
 
     # -- life cycle ----------------------------------------------------------------------
     def start(self) -> None:
@@ -356,7 +380,9 @@ class InferenceService:
         loop = asyncio.get_running_loop()
         picked_t_s = self.clock.now()
         stream = (
-            _Stream(query.id, picked_t_s, self.config.chunk_interval_s) if query.stream else None
+            _Stream(query.id, picked_t_s, self.config.chunk_interval_s, armed=self.power is None)
+            if query.stream
+            else None
         )
         backend = self.backend
         timing = self.config.timing
@@ -398,11 +424,27 @@ class InferenceService:
         # The compute starts when the worker picks the query and lasts what the backend's
         # stopwatch says (which excludes any wait for a model shared with other workers
         # or, in the emulator, other satellites: each satellite has its own hardware).
+        # With a power model, it starts when the battery can carry it (the power wait).
         start_t_s = picked_t_s
+        if self.power is not None:
+            allowed = self.power.inference_start(picked_t_s, gen.generate_s)
+            if allowed is None:
+                self.stats["refused_power"] += 1
+                self._refuse(
+                    query.id,
+                    "model_unavailable",
+                    f"power: the battery cannot carry {gen.generate_s:.1f} s of inference",
+                )
+                return
+            start_t_s = max(allowed, picked_t_s)
+            if start_t_s > picked_t_s:
+                self.stats["power_waits"] += 1
         end_t_s = start_t_s + gen.generate_s
+        self.busy_s += gen.generate_s
         if stream is not None:
             stream.start_t_s = start_t_s
             self._close_window(stream)
+            self._arm(stream)
         await self.clock.sleep_until(end_t_s)
         if stream is not None:  # chunks not yet due go before the answer, in order
             while stream.scheduled:
@@ -419,6 +461,7 @@ class InferenceService:
             ttft_s=gen.ttft_s,
             generate_s=gen.generate_s,
             tokens_per_s=gen.tokens_per_s,
+            power_asked_t_s=picked_t_s if self.power is not None else None,
         )
         answer = Answer(
             query.id,
@@ -450,10 +493,20 @@ class InferenceService:
         chunk = AnswerChunk(stream.query_id, stream.seq, "".join(stream.text))
         stream.seq += 1
         stream.text = []
-        due_t_s = stream.start_t_s + stream.last_offset_s
-        entry = _ScheduledChunk(chunk)
-        entry.timer = self.clock.call_at(due_t_s, self._chunk_due, stream, entry)
+        entry = _ScheduledChunk(chunk, stream.last_offset_s)
+        if stream.armed:
+            due_t_s = stream.start_t_s + entry.offset_s
+            entry.timer = self.clock.call_at(due_t_s, self._chunk_due, stream, entry)
         stream.scheduled.append(entry)
+
+    def _arm(self, stream: _Stream) -> None:
+        """The start is known: the chunks held get their timers."""
+        if stream.armed:
+            return
+        stream.armed = True
+        for entry in stream.scheduled:
+            due_t_s = stream.start_t_s + entry.offset_s
+            entry.timer = self.clock.call_at(due_t_s, self._chunk_due, stream, entry)
 
     def _chunk_due(self, stream: _Stream, entry: _ScheduledChunk) -> None:
         for i, scheduled in enumerate(stream.scheduled):

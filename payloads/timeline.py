@@ -18,12 +18,15 @@ from dataclasses import dataclass, field
 REFERENCE_S = 120.0  # "query up, inference in orbit, answer down" in under two minutes
 
 # (leg, the Timeline attribute of the instant it ends at); each leg starts where the
-# one before ended, the first at submit_t_s
+# one before ended, the first at submit_t_s. power_wait: from the instant the satellite's
+# power model was asked to the inference's start; without a power model (or an answer
+# of version 1) there is none, and the onboard queue ends at the start
 LEGS = (
     ("contact_wait", "first_uplink_t_s"),
     ("uplink", "query_on_first_sat_t_s"),
     ("relay_up", "query_on_board_t_s"),
-    ("onboard_queue", "inference_start_t_s"),
+    ("onboard_queue", "power_asked_t_s"),
+    ("power_wait", "inference_start_t_s"),
     ("inference_ttft", "first_token_t_s"),
     ("generation", "inference_end_t_s"),
     ("downlink_wait", "first_downlink_t_s"),
@@ -81,6 +84,9 @@ class Timeline:
     # at submit: the satellite asked for was out of view and a satellite in view
     # reached it over laser links, so the query could go up at once, relayed
     relayed_at_submit: bool = False
+    # the satellite's power model was asked (None: there is none on board); the
+    # power_wait leg runs from here to inference_start_t_s
+    power_asked_t_s: float | None = None
 
     @property
     def complete(self) -> bool:
@@ -99,6 +105,10 @@ class Timeline:
         start_t_s = self.submit_t_s
         for name, attr in LEGS:
             end_t_s = getattr(self, attr)
+            if name == "onboard_queue" and end_t_s is None:
+                end_t_s = self.inference_start_t_s  # no power model: no power wait
+            elif name == "power_wait" and self.power_asked_t_s is None:
+                continue
             if end_t_s is None:
                 continue
             end_t_s = max(end_t_s, start_t_s)  # instants recorded by different nodes: never go back

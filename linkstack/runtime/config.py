@@ -9,6 +9,7 @@ from channels.rf import S_BAND_UPLINK, X_BAND_DOWNLINK, RfLinkConfig
 from channels.scenarios import Scenario
 from linkstack.errors import ConfigError
 from linkstack.runtime.cop1_link import UplinkConfig
+from linkstack.runtime.power_settings import PowerSettings
 from payloads.client import ClientConfig
 from payloads.service import ServiceConfig
 
@@ -68,3 +69,5 @@ class EmulationConfig:
     scid_base: int = 0x40
     seed: int = 0
     computing: tuple[str, ...] | None = None  # satellites with a model (None: all)
+    # each computing satellite's battery gates its inferences (off: no power model)
+    power: PowerSettings = field(default_factory=PowerSettings)

@@ -80,6 +80,7 @@ import asyncio
 import contextlib
 import functools
 from collections import Counter
+from typing import Any
 
 from channels.link import Link
 from channels.scenarios import scenario_by_name
@@ -239,6 +240,31 @@ class Emulation:
         return self.satellites[name].tm_has_data or self.mcc.busy(name)
 
     # -- figures ----------------------------------------------------------------------------------
+    def onboard_figures(self, t_s: float) -> dict[str, dict[str, Any]]:
+        """Each computing satellite's inferences, their compute time and its busy
+        fraction from the start of the run to ``t_s``; with ``[power]`` on, its
+        battery and energy too (:meth:`OnboardPower.figures`)."""
+        out: dict[str, dict[str, Any]] = {}
+        span_s = t_s - self.site.contacts.start_t_s
+        for name, node in self.satellites.items():
+            service = node.service
+            if service is None:
+                continue
+            busy_s = service.busy_s
+            figures: dict[str, Any] = {
+                "inferences": service.stats["inferences"],
+                "busy_s": busy_s,
+                # of the time its inference slots (ServiceConfig.concurrency) were there
+                "utilisation": (
+                    busy_s / (span_s * service.config.concurrency) if span_s > 0 else 0.0
+                ),
+            }
+            power = self.site.power(name)
+            if power is not None:
+                figures |= power.figures(t_s)
+            out[name] = figures
+        return out
+
     def stats(self) -> dict[str, Counter[str]]:
         out: dict[str, Counter[str]] = {"mcc": Counter(self.mcc.stats)}
         links: Counter[str] = Counter()

@@ -15,7 +15,10 @@ uplink             -> query complete on the first satellite
                    COP-1 retransmissions)
 relay_up           -> query complete on the computing satellite
                    (``query_on_board_t_s``; laser hops)
-onboard_queue      -> inference start (``inference_start_t_s``)
+onboard_queue      -> the power model asked (``power_asked_t_s``), or without one
+                   the inference start
+power_wait         -> inference start (``inference_start_t_s``): the battery could
+                   not carry the inference before (only with ``[power]`` on)
 inference_ttft     -> first token (``first_token_t_s``)
 generation         -> last token (``inference_end_t_s``)
 downlink_wait      -> first downlink frame of the answer sent
@@ -335,6 +338,7 @@ _COLOURS = {
     "uplink": "#1f77b4",
     "relay_up": "#9467bd",
     "onboard_queue": "#8c564b",
+    "power_wait": "#e6c200",
     "inference_ttft": "#d62728",
     "generation": "#ff7f0e",
     "downlink_wait": "#7f7f7f",

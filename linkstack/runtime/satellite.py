@@ -176,7 +176,12 @@ class SatelliteNode:
         """Run the inference service on ``backend`` (loaded) from now on."""
         cfg = self.site.config.service
         self.service = InferenceService(
-            backend, self.site.clock, self.send_to_ground, satellite=self.name, config=cfg
+            backend,
+            self.site.clock,
+            self.send_to_ground,
+            satellite=self.name,
+            config=cfg,
+            power=self.site.power(self.name),  # None without [power]
         )
         self.service.start()
         return self.service

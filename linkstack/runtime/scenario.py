@@ -69,6 +69,7 @@ from linkstack.runtime.interface_settings import (  # the public names of scenar
     read_radio,
 )
 from linkstack.runtime.model_settings import read_timing
+from linkstack.runtime.power_settings import read_power
 from linkstack.runtime.security import with_sdls
 from linkstack.runtime.site import LAYERS
 from linkstack.tomlcheck import Table, TomlError, kind_of, parse
@@ -350,6 +351,7 @@ class _Reader:
         if scid_refusal is not None:
             raise top.error("frames.scid_base", scid_refusal)
         backend, service = self._model(top.table("model"))
+        power = read_power(top.table("power"), service.timing)
         ground, client = self._ground(top.table("ground"))
         capture = self._capture(top.table("capture"))
         mqtt = self._mqtt(top.table("mqtt"))
@@ -382,6 +384,7 @@ class _Reader:
             downlink_ber=down_ber,
             scid_base=scid_base,
             computing=computing,
+            power=power,
         )
         return ScenarioFile(
             self.source,

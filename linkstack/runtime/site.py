@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from channels.scenarios import Scenario
 from linkstack.runtime.config import EmulationConfig
+from linkstack.runtime.onboard_power import OnboardPower
 from linkstack.runtime.routing import DEFAULT_CHUNK_S, ContactState, StationSwitch
 from linkstack.runtime.security import Guards, ephemeral_keys
 
@@ -96,11 +97,33 @@ class Site:
             pat_s=config.laser.pat_s,
             isl_max_range_m=config.laser.max_range_m,
             chunk_s=contacts_chunk_s,
+            sunlight_of=self.powered(),
         )
         names = scenario.satellite_names
         self.switches = {name: StationSwitch(self.contacts, name) for name in names}
         self._scids = {name: config.scid_base + i for i, name in enumerate(names)}
         self._wake = {name: asyncio.Event() for name in names}
+        self._power: dict[str, OnboardPower] = {}
+
+    def powered(self) -> tuple[str, ...]:
+        """The satellites whose battery gates their inferences: the computing ones,
+        with ``[power]`` on; none otherwise."""
+        if not self.config.power.enabled:
+            return ()
+        computing = self.config.computing
+        return tuple(
+            name for name in self.scenario.satellite_names if computing is None or name in computing
+        )
+
+    def power(self, satellite: str) -> OnboardPower | None:
+        """``satellite``'s power system, made on first asking and kept for the run (a
+        restart on board does not recharge the battery); None where it has none."""
+        held = self._power.get(satellite)
+        if held is None and satellite in self.contacts.sunlight_satellites:
+            held = self._power[satellite] = OnboardPower(
+                self.contacts, satellite, self.config.power, self.clock.now()
+            )
+        return held
 
     def scid(self, satellite: str) -> int:
         """The spacecraft id of ``satellite`` (``scid_base`` + its index in the scenario)."""

@@ -86,7 +86,7 @@ def test_summary_separates_queries_by_what_the_ground_could_do_at_submit():
     assert s["all"]["legs"]["contact_wait"]["max_s"] == pytest.approx(1502.0)
     table = format_table(tls)
     assert "relayed: 3/3 answered" in table and "in view: 10/10 answered" in table
-    assert table.splitlines()[0].split()[3:11] == [name for name, _ in LEGS]
+    assert table.splitlines()[0].split()[3 : 3 + len(LEGS)] == [name for name, _ in LEGS]
 
 
 def test_round_trips_by_laser_hops_and_by_shell():
@@ -180,7 +180,8 @@ def test_the_demo_and_ask_print_a_timeline_with_the_same_names():
         "-[downlink 0.006 s]-> ground:Mohe"
     )
     names = [part.split()[0] for part in legs.removeprefix("legs   ").split("  =  ")[0].split(", ")]
-    assert names == [name for name, _ in LEGS]
+    # every leg but power_wait: no power model on board, the queue ends at the start
+    assert names == [name for name, _ in LEGS if name != "power_wait"]
     assert legs.endswith(
         "=  20.00 s  (under 120 s: yes; at submit: in view; uplink frames 2, retransmitted 0; "
         "answer copies -)"

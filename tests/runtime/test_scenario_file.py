@@ -194,7 +194,7 @@ def test_the_shipped_default_names_every_key_the_reader_knows():
         known = info.value.rule.partition("known here: ")[2].split(", ")
         missing = [k for k in known if not re.search(rf"\b{k}\b", text)]
         assert not missing, f"{path or '(top level)'}: default.toml does not mention {missing}"
-    assert len(seen) == 22  # [sdls], its three associations and its management
+    assert len(seen) == 23  # [sdls], its three associations and its management; [power]
 
 
 def test_a_constellation_of_planes_stations_by_name_and_listed_laser_links():

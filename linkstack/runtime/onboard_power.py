@@ -1,0 +1,95 @@
+"""A computing satellite's power system in a run: its :class:`payloads.power.PowerModel`
+fed with its sunlight from the contact plan, and the question its onboard endpoint
+asks before each inference (:meth:`OnboardPower.inference_start`).
+
+The runtime is the layer that holds both the contact plan (``channels``) and the
+endpoint (``payloads``), so it hands one to the other: the plan's sunlight spans of
+the satellite (:meth:`ContactState.take_sunlight`, searched with each chunk of the
+plan only when ``[power]`` is on) go into the model as the plan grows. The busy
+draw of an inference is the accelerator's (``PowerParams.accelerator_busy_w``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import TYPE_CHECKING, Any
+
+from payloads.power import PowerModel
+
+if TYPE_CHECKING:
+    from linkstack.runtime.power_settings import PowerSettings
+    from linkstack.runtime.routing import ContactState
+
+# how far past an inference's end the sunlight is known before the model is asked (an
+# eclipse and the recharge after it), and how far ahead a start is looked for at most
+AHEAD_S = 4 * 3600.0
+LOOKAHEAD_S = 2 * 86_400.0
+
+
+class OnboardPower:
+    """One satellite's battery through a run (see the module docstring)."""
+
+    def __init__(
+        self, contacts: ContactState, satellite: str, settings: PowerSettings, t_s: float
+    ) -> None:
+        self.contacts = contacts
+        self.satellite = satellite
+        self.params = params = settings.params
+        spans = contacts.take_sunlight(satellite)
+        self.model = PowerModel(
+            params, spans, t_s=t_s, soc_wh=settings.initial_charge * params.battery_capacity_wh
+        )
+        self.start_t_s = t_s
+        self.soc0_wh = self.model.soc_wh
+        self.inferences = 0
+        self.busy_s = 0.0
+        self.power_wait_s = 0.0
+
+    def _cover(self, t_s: float) -> None:
+        """Make the model's sunlight reach ``t_s``."""
+        while self.model.end_t_s < t_s:
+            self.contacts.extend(t_s)
+            more = self.contacts.take_sunlight(self.satellite)
+            if not more:
+                break
+            self.model.extend(more)
+
+    def inference_start(self, t_s: float, duration_s: float) -> float | None:
+        """An inference of ``duration_s`` asked for at ``t_s``: when the battery lets it
+        start (``t_s`` if it can now), booked on the model; None if no start within
+        :data:`LOOKAHEAD_S` can carry it (a draw above what the array gives)."""
+        ahead_s = AHEAD_S
+        while True:
+            self._cover(max(t_s, self.model.t_s) + duration_s + ahead_s)
+            free_t_s = max(t_s, self.model.t_s)  # after one still booked, if any
+            start = self.model.schedule(t_s, self.params.accelerator_busy_w, duration_s)
+            if start is not None:
+                self.inferences += 1
+                self.busy_s += duration_s
+                self.power_wait_s += start - free_t_s
+                return start
+            if ahead_s >= LOOKAHEAD_S:
+                return None
+            ahead_s = min(2 * ahead_s, LOOKAHEAD_S)
+
+    def figures(self, t_s: float) -> dict[str, Any]:
+        """The battery and its energy from the start of the run to ``t_s`` (the model
+        moved there, idle, if nothing ran since): the ledger closes,
+        ``generated_wh`` = ``served_wh`` + ``shunted_wh`` + the charge and discharge
+        losses + (``soc_wh`` - ``soc0_wh``)."""
+        if t_s > self.model.t_s:
+            self._cover(t_s)
+            self.model.advance(min(t_s, self.model.end_t_s))
+        span_s = self.model.t_s - self.start_t_s
+        return {
+            "inferences": self.inferences,
+            "busy_s": self.busy_s,
+            "utilisation": self.busy_s / span_s if span_s > 0 else 0.0,
+            "power_wait_s": self.power_wait_s,
+            "soc0_wh": self.soc0_wh,
+            "soc_wh": self.model.soc_wh,
+            "min_soc_wh": self.model.min_soc_wh,
+            "floor_wh": self.params.floor_wh,
+            "until_t_s": self.model.t_s,
+            **asdict(self.model.ledger),
+        }
