@@ -194,3 +194,23 @@ def test_bad_parameters_and_times_are_refused():
     with pytest.raises(ConfigError, match="soc_wh"):
         PowerModel(PowerParams(), [(0, 10, 1.0)], soc_wh=-1.0)
     assert EnergyLedger().generated_wh == 0.0
+
+
+def test_extend_continues_the_sunlight_and_lets_go_of_what_is_behind():
+    """Fed in two parts, as the runtime feeds it from the contact plan's chunks, the
+    model steps as one built whole; the spans wholly behind it are dropped; a gap is
+    refused."""
+    p = PowerParams()
+    spans = [(0, 600, 0.0), (600, 610, 0.5), (610, 4000, 1.0), (4000, 6000, 0.0)]
+    whole = PowerModel(p, spans, soc_wh=500.0)
+    fed = PowerModel(p, spans[:2], soc_wh=500.0)
+    fed.advance(605.0)
+    fed.extend(spans[2:])
+    assert [s.start_t_s for s in fed.spans] == [600, 610, 4000]  # (0, 600) let go
+    starts = [model.schedule(605.0, 60.0, 3000.0) for model in (whole, fed)]
+    assert starts[0] is not None and starts[0] == pytest.approx(starts[1], abs=1e-9)
+    assert fed.soc_wh == pytest.approx(whole.soc_wh, abs=1e-9)
+    assert fed.ledger.generated_wh == pytest.approx(whole.ledger.generated_wh, rel=1e-12)
+    assert fed.ledger.served_wh == pytest.approx(whole.ledger.served_wh, rel=1e-12)
+    with pytest.raises(ConfigError, match="tile"):
+        fed.extend([(6001, 7000, 1.0)])
