@@ -71,6 +71,7 @@ __all__ = [
     "legs_text",
     "percentile",
     "route_text",
+    "satellites_text",
     "summarize",
     "timeline_json",
     "timeline_lines",
@@ -273,14 +274,42 @@ def submit_text(t: Timeline | dict) -> str:
 
 
 def to_json(
-    timelines: list[Timeline], meta: dict | None = None, shell_of: Mapping[str, str] | None = None
+    timelines: list[Timeline],
+    meta: dict | None = None,
+    shell_of: Mapping[str, str] | None = None,
+    satellites: Mapping[str, dict] | None = None,
 ) -> str:
     doc = {
         "meta": meta or {},
         "summary": summarize(timelines, shell_of=shell_of),
         "queries": [timeline_json(t) for t in timelines],
     }
+    if satellites is not None:  # each computing satellite's load and energy
+        doc["satellites"] = dict(satellites)
     return json.dumps(_json_safe(doc), indent=1)
+
+
+def satellites_text(satellites: Mapping[str, dict], limit: int = 24) -> str:
+    """One line a computing satellite that ran an inference: its inferences, busy
+    fraction and, with a power model, its power wait, energy and battery (the first
+    ``limit``, then a count)."""
+    lines = []
+    ran = {name: f for name, f in satellites.items() if f.get("inferences")}
+    for name, f in list(ran.items())[:limit]:
+        line = f"  {name}: {f['inferences']} inferences, busy {f['utilisation']:.2%}"
+        if "generated_wh" in f:
+            line += (
+                f"; power wait {f['power_wait_s']:.0f} s; generated {f['generated_wh']:.0f} Wh, "
+                f"served {f['served_wh']:.0f} Wh; battery {f['soc_wh']:.0f} Wh "
+                f"(lowest {f['min_soc_wh']:.0f}, floor {f['floor_wh']:.0f})"
+            )
+        lines.append(line)
+    if len(ran) > limit:
+        lines.append(f"  ... and {len(ran) - limit} more")
+    idle = len(satellites) - len(ran)
+    if idle:
+        lines.append(f"  {idle} computing satellites ran no inference")
+    return "\n".join(lines)
 
 
 def format_table(
@@ -420,11 +449,14 @@ def write_reports(
     out_dir: Path,
     meta: dict | None = None,
     shell_of: Mapping[str, str] | None = None,
+    satellites: Mapping[str, dict] | None = None,
 ) -> dict[str, Path]:
     """Write report.json and report.png into ``out_dir``; return their paths (the
-    round trips by shell too, given each satellite's ``shell_of``)."""
+    round trips by shell too, given each satellite's ``shell_of``; each computing
+    satellite's load and energy, given ``satellites``:
+    :meth:`~linkstack.runtime.emulation.Emulation.onboard_figures`)."""
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = {"json": out_dir / "report.json", "chart": out_dir / "report.png"}
-    paths["json"].write_text(to_json(timelines, meta, shell_of))
+    paths["json"].write_text(to_json(timelines, meta, shell_of, satellites))
     write_chart(timelines, paths["chart"], shell_of=shell_of)
     return paths

@@ -41,6 +41,7 @@ from linkstack.runtime.report import (
     REFERENCE_S,
     Timeline,
     format_table,
+    satellites_text,
     timeline_lines,
     write_reports,
 )
@@ -371,6 +372,7 @@ def run(
             progress.finish()
             if sink is not None:
                 sink.close()
+        onboard.update(emu.onboard_figures(clock.now()))
         if emu.site.guards is not None:
             sdls_counts.update(emu.site.guards.counters())
         return [timeline for _, _, timeline in results.values() if timeline is not None]
@@ -398,6 +400,7 @@ def run(
         _print_answer(say, progress, pending, p, msg, timeline)
 
     sdls_counts: Counter[str] = Counter()  # what SDLS did, when it is on
+    onboard: dict[str, dict] = {}  # each computing satellite's load and energy
     timelines = clk.run(main, emulated=True)
     wall_s = time.perf_counter() - wall0_s
     say("")
@@ -432,7 +435,10 @@ def run(
             for qid, (p, msg, _) in results.items()
         ],
     }
-    paths = write_reports(timelines, out_dir, meta, shell_of)
+    paths = write_reports(timelines, out_dir, meta, shell_of, onboard)
+    say("")
+    say(f"  on board ({'power model on' if config.power.enabled else 'no power model'}):")
+    say(satellites_text(onboard))
     answered = sum(1 for t in timelines if t.complete)
     say("")
     say(f"  report   {paths['json']}")

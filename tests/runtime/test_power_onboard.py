@@ -8,6 +8,8 @@ machine's load."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from channels.contacts import sunlight_intervals
@@ -16,6 +18,7 @@ from linkstack.runtime import clock as clk
 from linkstack.runtime.config import EmulationConfig
 from linkstack.runtime.emulation import Emulation
 from linkstack.runtime.power_settings import PowerSettings, with_accelerator
+from linkstack.runtime.report import satellites_text, to_json
 from linkstack.runtime.scenario import ScenarioError, loads
 from payloads.backends import GenerationParams, make_backend
 from payloads.messages import Params
@@ -149,3 +152,21 @@ def test_power_is_off_by_default_and_read_from_the_power_table():
         with pytest.raises(ScenarioError) as err:
             loads(f"[power]\n{bad}\n")
         assert err.value.key == key, str(err.value)
+
+
+def test_the_report_carries_each_satellites_load_and_energy(run):
+    _, _, timeline, figures, _ = run
+    doc = json.loads(to_json([timeline], {"scenario": "default"}, satellites=figures))
+    sat = doc["satellites"][TARGET]
+    assert sat["inferences"] == 1 and sat["generated_wh"] == pytest.approx(
+        figures[TARGET]["generated_wh"]
+    )
+    assert doc["queries"][0]["legs_s"]["power_wait"] == pytest.approx(
+        timeline.leg_durations_s()["power_wait"]
+    )
+    assert doc["summary"]["all"]["legs"]["power_wait"]["max_s"] > 300.0
+    text = satellites_text(figures)
+    f = figures[TARGET]
+    assert text.startswith(f"  {TARGET}: 1 inferences, busy {f['utilisation']:.2%}; power wait ")
+    assert f"floor {PARAMS.floor_wh:.0f})" in text
+    assert "satellites" not in json.loads(to_json([timeline]))  # not given: not there
