@@ -373,19 +373,23 @@ def test_a_unit_handed_over_earlier_starts_from_then_never_before(realtime):
 
 def test_lateness_keeps_the_last_window_of_values_in_a_few_octets_each():
     """Percentiles over the last ``window`` units, and a daemon's link that runs for ever
-    holds 8 octets a unit of that window, allocated at the start: what it carries
-    afterwards allocates nothing (its memory does not creep while the ring fills)."""
+    holds 8 octets a unit of that window, allocated at its first unit (a link that
+    carries nothing holds none): what it carries afterwards allocates nothing (its
+    memory does not creep while the ring fills)."""
     tracemalloc.start()
     try:
         start, _ = tracemalloc.get_traced_memory()
         lateness = Lateness(window=1000)
+        idle, _ = tracemalloc.get_traced_memory()
+        lateness.record(0.0)
         before, _ = tracemalloc.get_traced_memory()
-        for k in range(5000):
+        for k in range(1, 5000):
             lateness.record(k * 1e-6)
         after, _ = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
-    assert 8 * 1000 <= before - start < 12 * 1000  # 1,000 doubles and the array's overhead
+    assert idle - start < 1000  # no ring before the first unit
+    assert 8 * 1000 <= before - idle < 12 * 1000  # 1,000 doubles and the array's overhead
     assert lateness.count == 5000 and lateness.max_s == pytest.approx(4999e-6)
     p0, p50, p100 = lateness.percentiles(0.0, 0.5, 1.0)  # over units 4000..4999
     assert (p0, p100) == pytest.approx((4000e-6, 4999e-6))
