@@ -322,7 +322,7 @@ def summary(variant: Variant, timelines: Sequence[Timeline], wall_s: float) -> d
 
 @dataclass(frozen=True)
 class StudySettings:
-    queries: int = 200  # per run
+    queries: int = 400  # per run
     hours: float = 24.0
     max_new_tokens: int = 256
     seed: int = 1
@@ -386,6 +386,8 @@ def run_study(
         "meta": {
             "scenario": sf.name,
             "scenario_description": sf.description,
+            "accelerator": timing.accelerator.name,
+            "precision": timing.precision,
             "queries_per_run": settings.queries,
             "hours": settings.hours,
             "max_new_tokens": settings.max_new_tokens,
@@ -433,7 +435,7 @@ def _cmd(args: argparse.Namespace) -> int:
     settings = replace(settings, seed=args.seed, with_variants=not args.no_variants)
     print(
         f"linkstack roundtrip-study: {settings.queries} queries over {settings.hours:g} h of "
-        f"emulated time per run, {len(settings.sizes)} model sizes"
+        f"emulated time per run, {len(settings.sizes)} model profile(s)"
         + (", then the variants" if settings.with_variants else "")
         + f" on {args.scenario}; inference legs from the timing model",
         flush=True,
@@ -461,7 +463,7 @@ def add_roundtrip_study_parser(sub: Any) -> None:
         "and two charts. A few minutes; --quick: seconds.",
     )
     p.add_argument("--quick", action="store_true", help="8 queries over 3 h, 3 sizes (a test)")
-    p.add_argument("--queries", type=int, help="queries per run (default 200)")
+    p.add_argument("--queries", type=int, help="queries per run (default 400)")
     p.add_argument("--hours", type=float, help="emulated hours they are spread over (default 24)")
     p.add_argument(
         "--max-new-tokens", type=int, help="tokens in each answer (default 256; --quick 64)"

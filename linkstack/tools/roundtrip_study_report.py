@@ -59,7 +59,7 @@ def markdown(study: dict) -> str:
         f"uniformly random instants; {meta['max_new_tokens']} tokens out; inference legs "
         "from the timing model (the emulated figures do not depend on the host).",
         "",
-        "## Each Qwen3 size on the reference accelerator",
+        f"## Each model on {meta['accelerator']} ({meta['precision']})",
         "",
         f"| model | in view at submit | under {ref:g} s | p50 | p95 | p99 | in view: p95, under "
         f"{ref:g} s | not in view: p50, p95, under {ref:g} s |",
@@ -89,6 +89,9 @@ def markdown(study: dict) -> str:
             for g in legs
         ]
         lines.append(f"| {s['model']} | " + " | ".join(cells) + " |")
+    if not study["variants"]:
+        lines += ["", f"Wall time of the whole study on this host: {meta['wall_s']:g} s.", ""]
+        return "\n".join(lines)
     lines += [
         "",
         f"## What brings p95 under {ref:g} s for a query submitted at any time",
@@ -176,6 +179,9 @@ def write_charts(study: dict, out_dir: Path) -> dict[str, Path]:
     plt.close(fig)
 
     rows = [s for s in sizes if s["model"] == _preset_model(study)] + study["variants"]
+    if not study["variants"]:
+        del paths["variants"]
+        return paths
     fig, ax = plt.subplots(figsize=(10, 0.5 * len(rows) + 2))
     names = ["reference" if s in sizes else s["variant"] for s in rows]
     p95 = [s["all"]["total"]["p95_s"] or 0.0 for s in rows]

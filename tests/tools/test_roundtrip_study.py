@@ -125,3 +125,21 @@ def test_scripted_backend_answers_the_tokens_asked():
 def test_bad_sizes_refused(capsys):
     assert cli.main(["roundtrip-study", "--quick", "--sizes", "qwen3-9b"]) == 2
     assert "qwen3-9b" in capsys.readouterr().err
+
+
+def test_starcloud_preset_without_variants(tmp_path):
+    args = ["roundtrip-study", "--scenario", "starcloud-1", "--sizes", "gemma-3-1b"]
+    opts = ["--no-variants", "--queries", "4", "--hours", "2", "--out", str(tmp_path)]
+    assert cli.main([*args, *opts]) == 0
+    doc = json.loads((tmp_path / "study.json").read_text())
+    assert doc["meta"]["accelerator"] == "h100-sxm" and not doc["variants"]
+    assert [s["model"] for s in doc["sizes"]] == ["gemma-3-1b"]
+    assert doc["sizes"][0]["all"]["answered"] == 4
+    assert (tmp_path / "roundtrip_by_size.png").exists()
+    assert not (tmp_path / "variants.png").exists()
+
+
+def test_a_scenario_without_an_accelerator_is_refused(tmp_path, capsys):
+    args = ["roundtrip-study", "--scenario", "default", "--out", str(tmp_path)]
+    assert cli.main(args) == 2
+    assert "accelerator" in capsys.readouterr().err
