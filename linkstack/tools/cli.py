@@ -327,7 +327,9 @@ def _cmd_scenario(args: argparse.Namespace) -> int:
     from linkstack.runtime.interface_settings import end_count
 
     if args.action == "show":
-        if args.file:
+        if args.file in scenario.SHIPPED and not Path(args.file).exists():
+            sys.stdout.write(scenario.shipped_text(args.file))  # a shipped one, by name
+        elif args.file:
             sys.stdout.write(Path(args.file).read_text("utf-8"))
         else:
             sys.stdout.write(scenario.default_text())
@@ -651,7 +653,8 @@ def build_parser() -> argparse.ArgumentParser:
         "scenario",
         help="scenario files: show the default, check one",
         description="'show' prints the shipped default scenario (or FILE); 'check FILE' "
-        "reads and checks a scenario file and summarises it.",
+        "reads and checks a scenario file and summarises it. FILE may name a shipped "
+        "scenario: planned-2800.",
     )
     p.add_argument("action", choices=["show", "check"])
     p.add_argument("file", nargs="?")

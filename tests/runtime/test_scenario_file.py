@@ -313,6 +313,13 @@ def test_the_shipped_planned_2800_runs_as_it_is():
         load("planned-2801")
 
 
+def test_the_command_line_shows_and_checks_a_shipped_scenario_by_name(capsys):
+    assert cli_main(["scenario", "show", "planned-2800"]) == 0
+    assert 'builtin = "planned-2800"' in capsys.readouterr().out
+    assert cli_main(["scenario", "check", "planned-2800"]) == 0
+    assert "2800 satellites (2400 computing), 10708 laser pairs" in capsys.readouterr().out
+
+
 def test_computing_by_role():
     text = '[constellation]\nbuiltin = "planned-2800"\ncomputing = {{ role = "{}" }}\n'
     text += '[frames]\nprotocol = "uslp"\n'
