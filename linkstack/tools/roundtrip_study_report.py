@@ -17,6 +17,7 @@ LEG_LABELS = {
     "uplink": "uplink",
     "relay": "laser relay",
     "onboard_queue": "onboard queue",
+    "power_wait": "wait for power",
     "inference": "inference",
     "downlink": "downlink",
     "pass_wait": "wait for a pass",
@@ -75,7 +76,7 @@ def markdown(study: dict) -> str:
             f"{_s(n['total']['p50_s'])} s, {_s(n['total']['p95_s'])} s, "
             f"{_frac(n['fraction_under_reference'])} |"
         )
-    legs = [g for g in GROUPS if g != "other" or _any_other(study)]
+    legs = [g for g in GROUPS if g not in ("other", "power_wait") or _any(study, g)]
     lines += [
         "",
         "Mean of each leg, seconds (in view at submit / not in view):",
@@ -120,10 +121,9 @@ def markdown(study: dict) -> str:
     return "\n".join(lines)
 
 
-def _any_other(study: dict) -> bool:
-    return any(
-        (s["all"]["legs"]["other"]["mean_s"] or 0.0) > 0 for s in study["sizes"] + study["variants"]
-    )
+def _any(study: dict, leg: str) -> bool:
+    """Whether any size's queries spent time in ``leg`` (a column for it then)."""
+    return any((s["all"]["legs"][leg]["mean_s"] or 0.0) > 0 for s in study["sizes"])
 
 
 def _preset_model(study: dict) -> str | None:
