@@ -59,6 +59,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import itertools
 import logging
 import time
@@ -386,6 +387,9 @@ class InferenceService:
         )
         backend = self.backend
         timing = self.config.timing
+        if timing is not None and self.config.concurrency > 1:
+            # decoded together with the others running now: a batch of that many
+            timing = dataclasses.replace(timing, batch=max(timing.batch, self._running))
 
         def work() -> Generation:
             t0 = time.perf_counter()

@@ -84,6 +84,15 @@ class InferenceTiming:
         kv = self.batch * context_tokens * self._kv_per_token
         return self.model.weight_bytes(self.precision) + kv <= self.accelerator.memory_bytes
 
+    def max_batch(self, context_tokens: int) -> int:
+        """The most sequences of ``context_tokens`` whose KV cache fits the
+        accelerator's memory after the weights (0: the weights alone do not fit): how
+        many inferences the endpoint can run at once."""
+        free = self.accelerator.memory_bytes - self.model.weight_bytes(self.precision)
+        if free < 0:
+            return 0
+        return int(free // (max(int(context_tokens), 1) * self._kv_per_token))
+
     @property
     def _kv_per_token(self) -> float:
         return self.model.kv_bytes_per_token(self.kv_bytes_per_value)

@@ -13,6 +13,8 @@ from linkstack.runtime.power_settings import PowerSettings
 from payloads.client import ClientConfig
 from payloads.service import ServiceConfig
 
+DISPATCH_POLICIES = ("load", "earliest_completion")
+
 
 @dataclass(frozen=True)
 class DispatchConfig:
@@ -36,9 +38,15 @@ class DispatchConfig:
     # compute times make expected (MissionControl.answer_due_t_s): laser links and the
     # relays have no retransmission of their own
     answer_margin_s: float = 30.0
+    # which computing satellite an "any" query goes to: "load" (the fewest in flight,
+    # then routing.spread_rank) or "earliest_completion" (the earliest expected answer
+    # on the ground: MissionControl.expected_completion_t_s, then the same rank)
+    policy: str = "load"
 
     def __post_init__(self) -> None:
         where = "DispatchConfig"
+        if self.policy not in DISPATCH_POLICIES:
+            raise ConfigError(where, "policy", f"one of {DISPATCH_POLICIES}, got {self.policy!r}")
         if not isinstance(self.max_waiting, int) or self.max_waiting < 0:
             raise ConfigError(where, "max_waiting", f"must be >= 0, got {self.max_waiting!r}")
         if self.capacity is not None and (not isinstance(self.capacity, int) or self.capacity < 1):

@@ -134,8 +134,12 @@ class _Dispatch:
         held: dict[str, float],
         capacity: int,
         now: float,
+        completion: Callable[[UplinkRoute, int], float | None] | None = None,
     ) -> None:
         self.contacts = contacts
+        # earliest_completion: when an answer sent by this route, with this many ahead of
+        # it on the target, is expected on the ground (None: never)
+        self.completion = completion
         self.in_flight = in_flight  # satellite -> queries in flight there (shared, live)
         self.held = held  # satellite -> nothing new for it before this instant
         self.capacity = capacity
@@ -172,6 +176,8 @@ class _Dispatch:
         better: it has fewer queries in flight than the best in view (at equal load,
         straight up ranks before relayed). On a large constellation with room in
         view, most queries need no search."""
+        if self.completion is not None:
+            return self._pick_earliest(self.completion)
         in_flight = self.in_flight
         if self._heap is None:
             usable = self.contacts.usable_passes(self.now)
@@ -218,6 +224,26 @@ class _Dispatch:
                     continue
             heapq.heapreplace(heap, ((load + 1, *rank[1:]), sat))
             return self._picks[sat]
+
+    def _pick_earliest(
+        self, completion: Callable[[UplinkRoute, int], float | None]
+    ) -> UplinkRoute | None:
+        """The reachable satellite with room whose answer is expected on the ground
+        first, to the millisecond; at equal instants, the lowest :func:`spread_rank`
+        (so a lightly loaded run chooses as the "load" policy does). Every reachable
+        satellite is weighed each time: for constellations of tens, not thousands."""
+        best: tuple[tuple[float, tuple[int, float, float, int]], UplinkRoute] | None = None
+        for sat, route in self.spread.items():
+            if not self.has_room(sat):
+                continue
+            load = len(self.in_flight[sat])
+            done_t_s = completion(route, load)
+            if done_t_s is None:
+                continue
+            key = (round(done_t_s, 3), spread_rank(self.contacts, route, load))
+            if best is None or key < best[0]:
+                best = (key, route)
+        return None if best is None else best[1]
 
     def _add_relayed(self) -> bool:
         """Put the satellites reached over laser links into the pick's heap, once;
@@ -554,6 +580,44 @@ class MissionControl:
         # may not have reached FARM-1): as if on board when it was dispatched
         return self._due_from(transfer, max(acked) if acked else transfer.dispatch_t_s)
 
+    def expected_completion_t_s(
+        self, route: UplinkRoute, ahead: int, *, now_t_s: float
+    ) -> float | None:
+        """When an answer to a query sent now by ``route`` should be on the ground,
+        ``ahead`` queries in flight on its target before it (the "earliest_completion"
+        dispatch): on board after the laser hops; its turn after those ahead, each
+        taking the target's expected compute time (:meth:`expected_compute_s`,
+        ``concurrency`` at once); its start when the battery allows (with ``[power]``
+        on, asked of the satellite's power model without booking: what its housekeeping
+        telemetry would tell a ground; only in process, where the ground and the
+        satellites share one); then down from the first contact the plan gives *from
+        the instant the answer is ready* (:meth:`ContactState.downlink_route`). Taken
+        at dispatch instead, the way down of every satellite in view is "now", and a
+        satellite at the end of its pass, whose answer would have to wait for the next
+        pass or go round over laser links, looks as good as one rising. None: no way
+        down within the plan's look-ahead, or a battery that cannot carry it."""
+        target = route.target
+        compute_s = self.expected_compute_s(target)
+        concurrency = self.site.config.service.concurrency
+        ready_t_s = now_t_s + route.relay_s + (ahead // concurrency) * compute_s
+        power = self.site.power(target) if self.observes_space else None
+        if power is not None:
+            start_t_s = power.probe_start(ready_t_s, compute_s)
+            if start_t_s is None:
+                return None
+            ready_t_s = start_t_s
+        ready_t_s += compute_s
+        down_t_s = self._next_down_t_s(target, ready_t_s)
+        return None if down_t_s is None else max(down_t_s, ready_t_s)
+
+    def expected_compute_s(self, target: str) -> float:
+        """The longest of ``target``'s recent compute times; before its first answer,
+        the longest any satellite has taken; before any, 0."""
+        computes = self._compute_s.get(target)
+        if computes:
+            return max(computes)
+        return max((max(c) for c in self._compute_s.values() if c), default=0.0)
+
     def _due_from(self, transfer: _Transfer, aboard_t_s: float) -> float | None:
         computes = self._compute_s.get(transfer.target)
         if not computes:
@@ -717,7 +781,12 @@ class MissionControl:
             self._timer.cancel()
             self._timer = None
         now = self.site.clock.now()
-        plan = _Dispatch(self.site.contacts, self._in_flight, self._held, self.capacity, now)
+        completion = None
+        if self.dispatch.policy == "earliest_completion":
+            completion = functools.partial(self.expected_completion_t_s, now_t_s=now)
+        plan = _Dispatch(
+            self.site.contacts, self._in_flight, self._held, self.capacity, now, completion
+        )
         waiting = []
         no_route: set[str | None] = set()  # targets (None: any) waiting for a route
         for_room = False  # some query waits for a satellite with room

@@ -12,6 +12,11 @@
     int8_tops = 744.0                 # replaces the preset's peaks
     fp16_tflops = 372.0
 
+``concurrency = "auto"`` (with an accelerator): the endpoint runs as many inferences
+at once as the KV cache of ``context_tokens`` (default 4096) each fits in the
+accelerator's memory after the weights (:meth:`InferenceTiming.max_batch`), at most
+64; each is then timed as one of a batch of the inferences running when it starts.
+
 ``accelerator`` absent: no timing model, the inference legs are the host's stopwatch
 (and none of the other keys may be given). ``accelerator = "host"`` takes its figures
 from the keys, all three required (what ``linkstack calibrate`` prints for this host).
@@ -46,6 +51,33 @@ _FIGURE_KEYS = {
     "int8_tops": ("int8_ops_per_s", TERA),
     "fp16_tflops": ("fp16_flops_per_s", TERA),
 }
+
+
+AUTO = "auto"
+MAX_CONCURRENCY = 64
+DEFAULT_CONTEXT_TOKENS = 4096
+
+
+def wants_auto_concurrency(t: Table) -> bool:
+    """Whether ``concurrency = "auto"`` (the caller reads an integer otherwise)."""
+    return t.raw("concurrency") == AUTO
+
+
+def auto_concurrency(t: Table, timing: InferenceTiming | None) -> int:
+    """``concurrency = "auto"``: the inferences whose KV cache of ``context_tokens``
+    fits the accelerator's memory after the weights (1..64)."""
+    if timing is None:
+        raise t.error("concurrency", '"auto" needs model.accelerator (whose memory it fills)')
+    context = t.integer("context_tokens", DEFAULT_CONTEXT_TOKENS, 1, 1 << 20)
+    fits = timing.max_batch(context)
+    if fits < 1:
+        raise t.error(
+            "concurrency",
+            f'"auto": {timing.model.name} in {timing.precision} and one KV cache of {context} '
+            f"tokens do not fit the {timing.accelerator.memory_bytes / 1e9:g} GB of "
+            f"{timing.accelerator.name}",
+        )
+    return min(fits, MAX_CONCURRENCY)
 
 
 def read_timing(t: Table) -> InferenceTiming | None:

@@ -11,10 +11,11 @@ draw of an inference is the accelerator's (``PowerParams.accelerator_busy_w``).
 
 from __future__ import annotations
 
+import copy
 from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
-from payloads.power import PowerModel
+from payloads.power import EnergyLedger, PowerModel
 
 if TYPE_CHECKING:
     from linkstack.runtime.power_settings import PowerSettings
@@ -71,6 +72,15 @@ class OnboardPower:
             if ahead_s >= LOOKAHEAD_S:
                 return None
             ahead_s = min(2 * ahead_s, LOOKAHEAD_S)
+
+    def probe_start(self, t_s: float, duration_s: float) -> float | None:
+        """When an inference of ``duration_s`` asked for at ``t_s`` could start, as
+        :meth:`inference_start` would answer now, without booking it (for the ground's
+        choice of a satellite); None if the sunlight known cannot carry it."""
+        self._cover(max(t_s, self.model.t_s) + duration_s + AHEAD_S)
+        probe = copy.copy(self.model)  # its spans are shared and never changed by stepping
+        probe.ledger = EnergyLedger()
+        return probe.schedule(max(t_s, probe.t_s), self.params.accelerator_busy_w, duration_s)
 
     def figures(self, t_s: float) -> dict[str, Any]:
         """The battery and its energy from the start of the run to ``t_s`` (the model

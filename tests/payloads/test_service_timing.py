@@ -1,6 +1,8 @@
 """The onboard endpoint with an accelerator profile: the backend's text, the timing
 model's compute time (streamed chunks included)."""
 
+import dataclasses
+
 import pytest
 
 from payloads import qwen_tokenizer
@@ -41,3 +43,29 @@ def test_the_inference_legs_are_the_profiles_and_the_text_the_backends():
     assert "".join(c.text for c in chunks) == answer.text
     assert chunks[-1].t_s == pytest.approx(t.inference_end_t_s)
     assert all(t.inference_start_t_s + ttft_s - 1e-9 <= c.t_s for c in chunks)
+
+
+def test_inferences_running_together_are_timed_as_a_batch():
+    """Concurrency 2: the first query starts alone (a batch of one), the second while
+    the first runs (a batch of two: the weights read once a step for both, the KV
+    caches of both), so the second's compute time is the timing model's at batch 2."""
+    timing = make_timing("jetson-agx-orin-64gb", "qwen3-8b", "int4")
+    config = ServiceConfig(timing=timing, inline=True, concurrency=2)
+
+    async def script(svc, clock, sent):
+        await clock.sleep_until(100.0)
+        svc.on_message(query("q1", PROMPT, max_new_tokens=12), 100.0)
+        svc.on_message(query("q2", PROMPT, max_new_tokens=12), 100.0)
+        await clock.sleep_until(150.0)
+        svc.on_message(encode(Ack(("q1", "q2"))))
+        await clock.sleep_until(200.0)
+
+    sent, _ = run(FakeBackend(), script, config)
+    answers = {a.id: a for a in of(sent, Answer)}
+    prompt_tokens = qwen_tokenizer.count_chat_tokens(PROMPT) or len(PROMPT.split())
+    alone = timing.generation_s(prompt_tokens, 12)[1]
+    batched = dataclasses.replace(timing, batch=2).generation_s(prompt_tokens, 12)[1]
+    assert answers["q1"].times.generate_s == pytest.approx(alone)
+    assert answers["q2"].times.generate_s == pytest.approx(batched)
+    assert batched > alone
+    assert answers["q2"].times.inference_start_t_s == pytest.approx(100.0)  # not queued

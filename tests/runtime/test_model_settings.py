@@ -64,3 +64,25 @@ def test_scenario_check_says_whose_the_inference_legs_are(tmp_path, capsys):
     path.write_text("[model]\naccelerator = 'h100-sxm'\nprofile = 'gemma-3-1b'\n")
     assert main(["scenario", "check", str(path)]) == 0
     assert "inference legs: modelled: h100-sxm/gemma-3-1b/bf16" in capsys.readouterr().out
+
+
+def test_concurrency_auto_fills_the_accelerators_memory_with_kv_caches():
+    """reference-744 (64 GB) running Qwen3-8B in int8: the weights, then KV caches of
+    4,096 tokens at 36 layers x 8 KV heads x 128 x 2 (K and V) x 2 octets each."""
+    text = '[model]\nconcurrency = "auto"\naccelerator = "reference-744"\nprofile = "qwen3-8b"\n'
+    s = loads(text + 'precision = "int8"\n').emulation.service
+    timing = s.timing
+    kv_per_token = 36 * 8 * 128 * 2 * 2
+    free = 64e9 - timing.model.weight_bytes("int8")
+    assert timing.max_batch(4096) == int(free // (4096 * kv_per_token)) == 92
+    assert s.concurrency == 64  # at most 64
+    small = loads(text + 'precision = "int8"\ncontext_tokens = 32768\n').emulation.service
+    assert small.concurrency == timing.max_batch(32768) == int(free // (32768 * kv_per_token))
+    for bad, rule in (
+        ('[model]\nconcurrency = "auto"\n', "needs model.accelerator"),
+        (text.replace("qwen3-8b", "qwen3-32b").replace("reference-744", "jetson-agx-orin-64gb")
+         + 'precision = "bf16"\n', "do not fit"),
+    ):  # fmt: skip
+        with pytest.raises(ScenarioError) as err:
+            loads(bad)
+        assert err.value.key == "model.concurrency" and rule in str(err.value)
