@@ -68,7 +68,7 @@ from linkstack.runtime.interface_settings import (  # the public names of scenar
     read_gateway,
     read_radio,
 )
-from linkstack.runtime.model_settings import read_timing
+from linkstack.runtime.model_settings import auto_concurrency, read_timing, wants_auto_concurrency
 from linkstack.runtime.power_settings import read_power
 from linkstack.runtime.security import with_sdls
 from linkstack.runtime.site import LAYERS
@@ -778,7 +778,10 @@ class _Reader:
                 f"unknown backend kind {kind!r} in {spec!r}; known: {', '.join(BACKEND_KINDS)}",
             )
         base = self.base.service
-        concurrency = t.integer("concurrency", base.concurrency, 1, 64)
+        auto = wants_auto_concurrency(t)  # from the accelerator's memory, below
+        concurrency = (
+            base.concurrency if auto else t.integer("concurrency", base.concurrency, 1, 64)
+        )
         max_queued = t.integer("max_queued", base.max_queued, 0, 100_000)
         repeat_s = t.number("repeat_s", base.repeat_s, 0.0, 86_400.0, lo_open=True)
         repeat_backoff = t.number("repeat_backoff", base.repeat_backoff, 1.0, 100.0)
@@ -787,6 +790,8 @@ class _Reader:
             "chunk_interval_s", base.chunk_interval_s, 0.0, 3600.0, lo_open=True
         )
         timing = read_timing(t)  # the accelerator whose compute time the legs take
+        if auto:
+            concurrency = auto_concurrency(t, timing)
         t.done()
         keys = (
             "concurrency",
