@@ -58,8 +58,24 @@ class OnboardPower:
     def inference_start(self, t_s: float, duration_s: float) -> float | None:
         """An inference of ``duration_s`` asked for at ``t_s``: when the battery lets it
         start (``t_s`` if it can now), booked on the model; None if no start within
-        :data:`LOOKAHEAD_S` can carry it (a draw above what the array gives)."""
+        :data:`LOOKAHEAD_S` can carry it (a draw above what the array gives). One asked
+        for while another runs (concurrency > 1) runs beside it, the accelerator busy
+        until the later end, if the battery carries what it adds; else it queues
+        behind (``busy_s``: the time the accelerator was busy, overlaps counted once)."""
         ahead_s = AHEAD_S
+        running_until_t_s = self.model.t_s
+        if t_s < running_until_t_s:  # joins an inference running (concurrency > 1)
+            self._cover(t_s + duration_s + ahead_s)
+            # the accelerator already draws its busy power until then: only what runs
+            # past it costs more, and if the battery carries that it starts at once
+            past_s = max(t_s + duration_s - running_until_t_s, 0.0)
+            if self.model.can_sustain(self.params.accelerator_busy_w, past_s):
+                self.model.advance(
+                    running_until_t_s + past_s, accelerator_w=self.params.accelerator_busy_w
+                )
+                self.inferences += 1
+                self.busy_s += past_s
+                return t_s
         while True:
             self._cover(max(t_s, self.model.t_s) + duration_s + ahead_s)
             free_t_s = max(t_s, self.model.t_s)  # after one still booked, if any

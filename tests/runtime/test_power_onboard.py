@@ -17,8 +17,10 @@ from channels.scenarios import default_scenario
 from linkstack.runtime import clock as clk
 from linkstack.runtime.config import EmulationConfig
 from linkstack.runtime.emulation import Emulation
+from linkstack.runtime.onboard_power import OnboardPower
 from linkstack.runtime.power_settings import PowerSettings, with_accelerator
 from linkstack.runtime.report import satellites_text, to_json
+from linkstack.runtime.routing import ContactState
 from linkstack.runtime.scenario import ScenarioError, loads
 from payloads.backends import GenerationParams, make_backend
 from payloads.messages import Params
@@ -170,3 +172,21 @@ def test_the_report_carries_each_satellites_load_and_energy(run):
     assert text.startswith(f"  {TARGET}: 1 inferences, busy {f['utilisation']:.2%}; power wait ")
     assert f"floor {PARAMS.floor_wh:.0f})" in text
     assert "satellites" not in json.loads(to_json([timeline]))  # not given: not there
+
+
+def test_an_inference_beside_a_running_one_costs_only_what_runs_past_it():
+    """Concurrency > 1: the accelerator is already busy; a second inference asked for
+    while the first runs starts at once when the battery carries what it adds, and
+    the busy time counts the overlap once; the ledger still closes."""
+    contacts = ContactState(default_scenario(), sunlight_of=(TARGET,))
+    power = OnboardPower(contacts, TARGET, PowerSettings(True, PARAMS), 0.0)
+    assert power.inference_start(100.0, 50.0) == 100.0  # sunlit, full
+    assert power.inference_start(120.0, 50.0) == 120.0  # beside it, until 170
+    assert power.model.t_s == 170.0 and power.busy_s == 70.0
+    f = power.figures(200.0)
+    out_wh = f["served_wh"] + f["shunted_wh"] + f["charge_loss_wh"] + f["discharge_loss_wh"]
+    assert f["generated_wh"] == pytest.approx(out_wh + f["soc_wh"] - f["soc0_wh"], rel=1e-12)
+    # served: the bus and the idle accelerator all along, busy for 70 s
+    busy_extra_wh = (PARAMS.accelerator_busy_w - PARAMS.accelerator_idle_w) * 70.0 / 3600
+    idle_wh = (PARAMS.bus_load_w + PARAMS.accelerator_idle_w) * 200.0 / 3600
+    assert f["served_wh"] == pytest.approx(idle_wh + busy_extra_wh, rel=1e-12)
