@@ -932,6 +932,7 @@ local SUB_KEYS = {
         qc = "query_complete_t_s", ["is"] = "inference_start_t_s", ft = "first_token_t_s",
         ie = "inference_end_t_s", aq = "answer_queued_t_s", ttft = "ttft_s",
         gen = "generate_s", tps = "tokens_per_s",
+        pw = "power_asked_t_s", -- version 2: the power model asked (the power_wait starts)
     },
 }
 

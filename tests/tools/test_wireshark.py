@@ -492,7 +492,12 @@ def _messages(rng: random.Random, n: int) -> list[messages.Message]:
             params = Params(rng.randrange(1, 5000), rng.choice([0.0, 0.7]), 0.95, i % 2 == 0, i)
             out.append(Query(qid, _text(rng, 80), params, i % 3 == 0, _t_s(rng)))
         elif kind == 1:
-            times = OnboardTimes(query_complete_t_s=_t_s(rng), ttft_s=0.025, tokens_per_s=402.5)
+            times = OnboardTimes(
+                query_complete_t_s=_t_s(rng),
+                ttft_s=0.025,
+                tokens_per_s=402.5,
+                power_asked_t_s=12.5 if i % 2 else None,  # version 2 when given
+            )
             out.append(
                 Answer(qid, _text(rng, 200), 43, rng.randrange(2**20), "length", "tiny",
                        "tiny-qwen3", True, f"CS-{i % 12 + 1:02d}", times)
@@ -526,6 +531,7 @@ MSG_FIELDS = [
     "linkstack.msg.detail",
     "linkstack.msg.ack_id",
     "linkstack.msg.param",
+    "linkstack.msg.onboard_time",
     "linkstack.msg.segments",
     "linkstack.relay.src",
     "linkstack.relay.dst",
@@ -544,7 +550,7 @@ def _expected(msg: messages.Message) -> dict[str, list[str]]:
     """The fields tshark must show for ``msg``, from payloads' own decoding of it."""
     got = messages.decode(messages.encode(msg))
     assert got == msg
-    v: dict[str, list[str]] = {"linkstack.msg.version": ["1"]}
+    v: dict[str, list[str]] = {"linkstack.msg.version": [str(messages.version_of(got))]}
     if isinstance(got, Query):
         v |= {"linkstack.msg.type": ["q"], "linkstack.msg.id": [_shown(got.id)]}
         v["linkstack.msg.prompt"] = [_shown(got.prompt)]
@@ -617,6 +623,8 @@ def test_messages_decode_field_by_field_as_payloads_decodes_them(message_capture
                 assert sorted(seen[name]) == sorted(want), (frame, seen[name], want)
             else:
                 assert seen[name] == want, (frame, name, seen[name], want)
+        if isinstance(msg, Answer) and msg.times.power_asked_t_s is not None:
+            assert "power_asked_t_s = 12.5" in seen["linkstack.msg.onboard_time"], seen
         t_s = _t_s_of(msg)
         if t_s is not None:
             assert math.isclose(float(seen["linkstack.msg.t_s"][0]), t_s, rel_tol=1e-15)
