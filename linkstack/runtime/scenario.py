@@ -56,7 +56,7 @@ from channels.rf import (
 from linkstack.ccsds.coding.cltu import DecodeMode
 from linkstack.ccsds.coding.rs import INTERLEAVING_DEPTHS
 from linkstack.errors import ConfigError
-from linkstack.runtime.config import EmulationConfig
+from linkstack.runtime.config import DISPATCH_POLICIES, DispatchConfig, EmulationConfig
 from linkstack.runtime.cop1_link import UplinkConfig
 from linkstack.runtime.frames import MAX_SCID, PROTOCOLS, USLP, check_scids
 from linkstack.runtime.interface_settings import (  # the public names of scenario files too
@@ -352,7 +352,7 @@ class _Reader:
             raise top.error("frames.scid_base", scid_refusal)
         backend, service = self._model(top.table("model"))
         power = read_power(top.table("power"), service.timing)
-        ground, client = self._ground(top.table("ground"))
+        ground, client, dispatch = self._ground(top.table("ground"))
         capture = self._capture(top.table("capture"))
         mqtt = self._mqtt(top.table("mqtt"))
         daemon = self._daemon(top.table("daemon"), len(sats))
@@ -385,6 +385,7 @@ class _Reader:
             scid_base=scid_base,
             computing=computing,
             power=power,
+            dispatch=dispatch,
         )
         return ScenarioFile(
             self.source,
@@ -813,7 +814,7 @@ class _Reader:
                 timing=timing,
             )
 
-    def _ground(self, t: Table) -> tuple[GroundSettings, ClientConfig]:
+    def _ground(self, t: Table) -> tuple[GroundSettings, ClientConfig, DispatchConfig]:
         settings = GroundSettings()
         name = t.text("name", settings.name, empty=False)
         if any(c in name for c in "/+#") or not name.isprintable():
@@ -830,8 +831,12 @@ class _Reader:
             ),
             max_retries=t.integer("max_retries", base.max_retries, 0, 100),
         )
+        dispatch = replace(
+            self.base.dispatch,
+            policy=t.choice("dispatch", self.base.dispatch.policy, DISPATCH_POLICIES, "policy"),
+        )
         t.done()
-        return replace(settings, name=name, queue=queue), client
+        return replace(settings, name=name, queue=queue), client, dispatch
 
     def _capture(self, t: Table) -> CaptureSettings:
         base = CaptureSettings()
