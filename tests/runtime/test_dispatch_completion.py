@@ -13,10 +13,12 @@ import dataclasses
 
 import pytest
 
+from linkstack.errors import ConfigError
 from linkstack.runtime import clock as clk
 from linkstack.runtime.config import DispatchConfig, EmulationConfig
 from linkstack.runtime.emulation import Emulation
 from linkstack.runtime.power_settings import PowerSettings, with_accelerator
+from linkstack.runtime.scenario import ScenarioError, loads
 from payloads.backends import GenerationParams, make_backend
 from payloads.messages import Params
 from payloads.power import PowerParams
@@ -79,7 +81,12 @@ def test_the_earliest_expected_completion_takes_the_power_wait_into_account(tiny
     assert timeline.total_s < tl_load.total_s - 100.0
 
 
-def test_the_policy_is_checked():
-    with pytest.raises(Exception, match="policy"):
+def test_the_policy_is_checked_and_read_from_the_ground_table():
+    with pytest.raises(ConfigError, match="policy"):
         DispatchConfig(policy="fastest")
-    assert dataclasses.replace(DispatchConfig(), policy="earliest_completion").policy
+    assert loads("").emulation.dispatch.policy == "load"
+    chosen = loads('[ground]\ndispatch = "earliest_completion"\n').emulation.dispatch
+    assert chosen == dataclasses.replace(DispatchConfig(), policy="earliest_completion")
+    with pytest.raises(ScenarioError) as err:
+        loads('[ground]\ndispatch = "fastest"\n')
+    assert err.value.key == "ground.dispatch" and "earliest_completion" in err.value.rule

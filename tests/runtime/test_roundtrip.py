@@ -92,7 +92,8 @@ def test_legs_are_contiguous_and_add_up_to_the_total(clean_run):
     _, timelines, _ = clean_run
     for t in timelines:
         legs = t.legs()
-        assert [name for name, _, _ in legs] == [name for name, _ in LEGS]  # all measured
+        # all measured (power_wait only with a power model on board: none here)
+        assert [name for name, _, _ in legs] == [name for name, _ in LEGS if name != "power_wait"]
         assert legs[0][1] == t.submit_t_s and legs[-1][2] == t.answer_on_ground_t_s
         assert all(a[2] == b[1] for a, b in itertools.pairwise(legs))
         assert sum(t.leg_durations_s().values()) == pytest.approx(t.total_s, abs=1e-9)
