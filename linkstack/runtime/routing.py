@@ -233,9 +233,7 @@ class ContactState:
         ) = None
         # the sunlight spans of these satellites (their power models take them), searched
         # with each chunk only when some satellite needs them
-        self._sunlight: dict[str, list[tuple[float, float, float]]] = {
-            s: [] for s in sunlight_of
-        }
+        self._sunlight: dict[str, list[tuple[float, float, float]]] = {s: [] for s in sunlight_of}
         self.extend(start_t_s + chunk_s)
 
     # -- the plan, chunk by chunk -----------------------------------------------------
