@@ -28,7 +28,7 @@ $(STAMP): pyproject.toml constraints.txt
 	@# torch first, pinned: a CPU build where pip finds one (see README), so that the
 	@# qwen extra never pulls the registry's default GPU build
 	$(PIP) install --quiet -c constraints.txt torch
-	$(PIP) install --quiet -c constraints.txt -e '.[qwen,test]'
+	$(PIP) install --quiet -c constraints.txt -e '.[qwen,sweep,test]'
 	@touch $(STAMP)
 
 install: $(STAMP)

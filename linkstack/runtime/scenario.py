@@ -40,7 +40,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from channels import scenarios as builtin
 from channels.geometry import GroundStation
@@ -270,6 +270,15 @@ def loads(text: str, *, source: str = "<string>", base_dir: Path | None = None) 
     """Read and check a scenario given as TOML text."""
     error = functools.partial(ScenarioError, source)
     return _Reader(source, base_dir or Path.cwd()).read(Table(parse(text, error), error))
+
+
+def from_data(
+    data: dict[str, Any], *, source: str = "<data>", base_dir: Path | None = None
+) -> ScenarioFile:
+    """Read and check a scenario given as the document TOML would parse to (what
+    ``linkstack sweep`` builds each variant from: a base file with keys changed)."""
+    error = functools.partial(ScenarioError, source)
+    return _Reader(source, base_dir or Path.cwd()).read(Table(data, error))
 
 
 T = TypeVar("T")
