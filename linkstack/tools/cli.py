@@ -85,6 +85,11 @@ def _cmd_bench(args: argparse.Namespace) -> int:
             target=args.target,
             start_t_s=args.start_t_s,
         )
+    if args.what == "sweep":  # every core, by Ray: not pinned
+        from linkstack.tools.bench import sweep
+
+        print(f"# {describe_machine()}")
+        return sweep.main(quick=args.quick)
     pinned = "not pinned (--no-pin)" if args.no_pin else pin_one_core()
     print(f"# {describe_machine()}; {pinned}")
     if args.what == "scale":  # each case in a fresh process (pinned as this one)
@@ -237,6 +242,7 @@ BENCHMARKS = [
     "daemon",  # real processes in real time: not part of "all"
     "soak",  # the daemons for an hour (--minutes): not part of "all"
     "scale",  # planned-2800 for 24 emulated hours, each size in its process: not in "all"
+    "sweep",  # 16 sweep variants serially and on Ray, every core: not in "all"
     "all",
 ]
 

@@ -160,6 +160,12 @@ def ray_init(address: str | None, num_cpus: int | None) -> None:
         return
     common: dict[str, Any] = {"logging_level": "ERROR", "log_to_driver": False}
     if address:
+        # as `ray start` does: token authentication when a token is there (Ray >= 2.52)
+        token_file = Path.home() / ".ray" / "auth_token"
+        if "RAY_AUTH_MODE" not in os.environ and (
+            "RAY_AUTH_TOKEN" in os.environ or token_file.exists()
+        ):
+            os.environ["RAY_AUTH_MODE"] = "token"
         ray.init(address=address, **common)
     else:
         ray.init(

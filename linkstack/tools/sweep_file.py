@@ -96,7 +96,7 @@ class VariantSpec:
 
     @property
     def name(self) -> str:
-        return ", ".join(f"{k}={_short(v)}" for k, v in self.axes) or "base"
+        return ", ".join(f"{k}={short(v)}" for k, v in self.axes) or "base"
 
     @property
     def key(self) -> str:
@@ -143,9 +143,10 @@ def metric_columns(percentiles: tuple[float, ...], legs: tuple[str, ...]) -> lis
     ]  # fmt: skip
 
 
-def _short(value: Any) -> str:
+def short(value: Any) -> str:
+    """A value as a variant's name shows it (a long list by its length)."""
     if isinstance(value, list):
-        return f"[{len(value)}]" if len(value) > 3 else "+".join(_short(v) for v in value)
+        return f"[{len(value)}]" if len(value) > 3 else "+".join(short(v) for v in value)
     return f"{value:g}" if isinstance(value, float) else str(value)
 
 
@@ -322,7 +323,7 @@ def loads(text: str, *, source: str = "<string>", here: Path | None = None) -> S
     for index, values in enumerate(itertools.product(*(a.values for a in axes))):
         data = copy.deepcopy(base_data)
         pairs = tuple(zip(keys, values, strict=True))
-        name = ", ".join(f"{k}={_short(v)}" for k, v in pairs) or "base"
+        name = ", ".join(f"{k}={short(v)}" for k, v in pairs) or "base"
         for k, v in pairs:
             set_key(data, k, v, lambda key, rule, n=name: error(key, f"variant {n}: {rule}"))
         try:

@@ -23,7 +23,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from linkstack.tools.sweep_file import SweepFile
+from linkstack.tools.sweep_file import SweepFile, short
 
 
 def _cell(value: Any) -> Any:
@@ -67,7 +67,7 @@ def charts(sweep: SweepFile, rows: Sequence[dict[str, Any]], out_dir: Path) -> d
     metric = sweep.metric
     for axis in sweep.axes:
         fig, ax = plt.subplots(figsize=(6.4, 4.0))
-        labels = [str(_cell(v)) for v in axis.values]
+        labels = [short(v) for v in axis.values]
         numeric = all(isinstance(v, int | float) for v in axis.values)
         xs_of = {
             lab: (v if numeric else k)
@@ -78,7 +78,7 @@ def charts(sweep: SweepFile, rows: Sequence[dict[str, Any]], out_dir: Path) -> d
             y = r.get(metric)
             if y is None:
                 continue
-            x = xs_of[str(_cell(r[axis.key]))]
+            x = xs_of[short(r[axis.key])]
             by_x[x].append(y)
             ax.plot([x], [y], "o", color="tab:blue", alpha=0.4, ms=4)
         xs = sorted(by_x)

@@ -232,3 +232,11 @@ def test_a_bad_value_is_refused_naming_variant_and_key(change, key, words):
         sweep_file.loads(SWEEP.replace(*change))
     assert caught.value.field.startswith(key), caught.value
     assert words in str(caught.value)
+
+
+def test_the_bench_sweeps_16_variants():
+    from linkstack.tools.bench import sweep as bench_sweep
+
+    sweep = sweep_file.loads(bench_sweep.sweep_text(quick=False))
+    assert len(sweep.specs) == 16 and len({s.key for s in sweep.specs}) == 16
+    assert len(sweep_file.loads(bench_sweep.sweep_text(quick=True)).specs) == 4
