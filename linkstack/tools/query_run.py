@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -14,9 +14,49 @@ from linkstack.runtime import clock as clk
 from linkstack.runtime.config import EmulationConfig
 from linkstack.runtime.emulation import Emulation
 from linkstack.runtime.report import Timeline
-from linkstack.tools.roundtrip_study import PROMPT, ScriptedBackend
+from payloads.backends import Backend, Generation, GenerationParams
 from payloads.client import QueryRefusedError
 from payloads.messages import Params
+
+PROMPT = "Describe the cloud cover and any ships in the last image tile over 31N 122E."
+ANSWER_WORD = "word "  # one token of the scripted answer: ~4 octets, as Qwen3's average
+
+
+class ScriptedBackend(Backend):
+    """A model that answers at once with ``max_new_tokens`` tokens of fixed text: the
+    study's inference legs are the timing model's, so nothing needs to run here."""
+
+    name = "scripted"
+    model = "scripted answer (the inference legs are the accelerator's)"
+    random_weights = False
+
+    def load(self) -> float:
+        return 0.0
+
+    def count_tokens(self, prompt: str, thinking: bool = False) -> int:
+        return max(1, len(prompt.encode("utf-8")) // 4)
+
+    @property
+    def max_prompt_tokens(self) -> int:
+        return 32768
+
+    def generate(
+        self,
+        prompt: str,
+        params: GenerationParams,
+        on_text: Callable[[str], None] | None = None,
+    ) -> Generation:
+        n = params.max_new_tokens
+        if on_text is not None:
+            for _ in range(n):
+                on_text(ANSWER_WORD)
+        return Generation(
+            ANSWER_WORD * n, self.count_tokens(prompt), n, "length", 0.0, 0.0, 0.0,
+            self.name, self.model, False,
+        )  # fmt: skip
+
+    def close(self) -> None:
+        pass
 
 
 @dataclass(frozen=True)

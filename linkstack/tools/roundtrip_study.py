@@ -30,12 +30,10 @@ up and X-band down), so that variant is reported as not evaluated.
 from __future__ import annotations
 
 import argparse
-import asyncio
-import contextlib
 import random
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, TextIO
@@ -43,15 +41,11 @@ from typing import Any, TextIO
 from channels import scenarios as builtin
 from channels.orbit import sso_plane
 from linkstack.errors import ConfigError
-from linkstack.runtime import clock as clk
 from linkstack.runtime import scenario as scenario_files
 from linkstack.runtime.config import EmulationConfig
-from linkstack.runtime.emulation import Emulation
 from linkstack.runtime.power_settings import PowerSettings, with_accelerator
 from linkstack.runtime.report import REFERENCE_S, Timeline, percentile
-from payloads.backends import Backend, Generation, GenerationParams
-from payloads.client import QueryRefusedError
-from payloads.messages import Params
+from linkstack.tools.query_run import PROMPT, ScriptedBackend, run_queries
 from payloads.model_profiles import PROFILES
 from payloads.power import PowerParams
 from payloads.timing import InferenceTiming
@@ -66,14 +60,12 @@ QWEN3_SIZES = (
     "qwen3-30b-a3b",
     "qwen3-32b",
 )
-PROMPT = "Describe the cloud cover and any ships in the last image tile over 31N 122E."
 LASER_GROUND_LINKS = (
     "not evaluated: channels/optical.py has a model of an optical ground link (10 Gbit/s, a "
     "pass clouded out with probability 0.5), but the runtime's ground links are S-band up "
     "and X-band down and no scenario key selects it; it would shorten the uplink and "
     "downlink legs (tens of ms here), not the waits for a pass that make the p95"
 )
-ANSWER_WORD = "word "  # one token of the scripted answer: ~4 octets, as Qwen3's average
 
 # The legs of the study (what the brief names), from the timeline's legs
 # (payloads.timeline.LEGS). The answer's laser hops are taken out of downlink_wait
@@ -99,43 +91,6 @@ _GROUP_OF = {
     "downlink_wait": "pass_wait",
     "downlink": "downlink",
 }
-
-
-class ScriptedBackend(Backend):
-    """A model that answers at once with ``max_new_tokens`` tokens of fixed text: the
-    study's inference legs are the timing model's, so nothing needs to run here."""
-
-    name = "scripted"
-    model = "scripted answer (the inference legs are the accelerator's)"
-    random_weights = False
-
-    def load(self) -> float:
-        return 0.0
-
-    def count_tokens(self, prompt: str, thinking: bool = False) -> int:
-        return max(1, len(prompt.encode("utf-8")) // 4)
-
-    @property
-    def max_prompt_tokens(self) -> int:
-        return 32768
-
-    def generate(
-        self,
-        prompt: str,
-        params: GenerationParams,
-        on_text: Callable[[str], None] | None = None,
-    ) -> Generation:
-        n = params.max_new_tokens
-        if on_text is not None:
-            for _ in range(n):
-                on_text(ANSWER_WORD)
-        return Generation(
-            ANSWER_WORD * n, self.count_tokens(prompt), n, "length", 0.0, 0.0, 0.0,
-            self.name, self.model, False,
-        )  # fmt: skip
-
-    def close(self) -> None:
-        pass
 
 
 # -- what is run ----------------------------------------------------------------------
@@ -242,23 +197,7 @@ def run_variant(
         computing=None,
         seed=seed,
     )
-    backend = ScriptedBackend()
-
-    async def main() -> list[Timeline]:
-        clock = clk.make_clock(True)
-        emu = Emulation(clock, config, backend=backend)
-
-        async def one(k: int, t_s: float) -> None:
-            await clock.sleep_until(t_s)
-            params = Params(max_new_tokens=max_new_tokens, temperature=0.7, seed=k)
-            with contextlib.suppress(QueryRefusedError):  # its timeline says why
-                await emu.client.ask(PROMPT, params)
-
-        async with emu:
-            await asyncio.gather(*(one(k, t) for k, t in enumerate(times)))
-        return sorted(emu.client.timelines, key=lambda t: t.submit_t_s)
-
-    return clk.run(main, emulated=True)
+    return run_queries(config, times, max_new_tokens=max_new_tokens).timelines
 
 
 # -- figures ---------------------------------------------------------------------------

@@ -55,6 +55,7 @@ import linkstack
 from linkstack.errors import ConfigError
 from linkstack.runtime import scenario as scenario_files
 from linkstack.tomlcheck import Table, TomlError, kind_of, parse
+from linkstack.tools.query_run import PROMPT
 from linkstack.tools.roundtrip_study import GROUPS
 
 ARRIVALS = ("uniform", "poisson")
@@ -280,8 +281,6 @@ def loads(text: str, *, source: str = "<string>", here: Path | None = None) -> S
         prompts = tuple(line for line in lines if line.strip())
         if not prompts:
             raise ld.error("prompts", f"{prompts_file} holds no prompt")
-    from linkstack.tools.roundtrip_study import PROMPT  # noqa: PLC0415
-
     load = Load(
         queries=ld.integer("queries", 40, 1, 1_000_000),
         arrival=ld.choice("arrival", "uniform", ARRIVALS, "arrival process"),
