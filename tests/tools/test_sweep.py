@@ -4,6 +4,7 @@ started by ``ray start``), through which a worker killed mid-sweep loses nothing
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import secrets
 import shutil
@@ -240,3 +241,27 @@ def test_the_bench_sweeps_16_variants():
     sweep = sweep_file.loads(bench_sweep.sweep_text(quick=False))
     assert len(sweep.specs) == 16 and len({s.key for s in sweep.specs}) == 16
     assert len(sweep_file.loads(bench_sweep.sweep_text(quick=True)).specs) == 4
+
+
+def test_a_failing_run_is_reported_and_the_others_go_on(serial_rows, tmp_path):
+    sweep, expected = serial_rows
+    bad = dataclasses.replace(
+        sweep.specs[1], scenario={"format": 1, "stations": [{"name": "Atlantis"}]}
+    )
+    specs = [sweep.specs[0], bad, sweep.specs[2]]
+    out = sweep_exec.run_sweep(specs, sweep_exec.Store(tmp_path), serial=True, progress=None)
+    assert [s for s, _ in out.failures] == [bad]
+    assert "stations" in out.failures[0][1]
+    assert _bare(out.rows) == _bare([expected[0], expected[2]])
+
+
+def test_energy_is_reported_where_power_is_on(tmp_path):
+    text = SWEEP.replace('key = "stations"', 'key = "power.enabled"').replace(
+        'values = [["Miyun", "Kashgar"], ["Sanya"]]', "values = [false, true]"
+    )
+    sweep = sweep_file.loads(text.replace("seeds = [1, 2]", "seeds = 1"), here=tmp_path)
+    specs = [s for s in sweep.specs if s.axes[0][1] == "qwen3-8b"]
+    out = sweep_exec.run_sweep(specs, sweep_exec.Store(tmp_path), serial=True, progress=None)
+    off, on = out.rows
+    assert off["power.enabled"] is False and off["energy_wh"] is None
+    assert on["power.enabled"] is True and on["energy_wh"] > 0
