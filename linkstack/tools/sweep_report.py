@@ -129,7 +129,8 @@ def summary_text(sweep: SweepFile, rows: Sequence[dict[str, Any]]) -> str:
     groups: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for r in rows:
         groups[r["name"]].append(r)
-    cols = [sweep.metric, "under_120s", "answered", "queries", "refused"]
+    cols = [sweep.metric, "rt_p50_s", "rt_p95_s", "under_120s", "answered", "queries", "refused"]
+    cols = [c for c in cols if any(c in r for r in rows)]
     cols = list(dict.fromkeys(cols))
     width = max([len("variant"), *(len(n) for n in groups)])
     lines = [f"{'variant':<{width}}  seeds  " + "  ".join(f"{c:>12}" for c in cols)]
