@@ -53,9 +53,9 @@ packets and the CLCW in the OCF.
 
 **Foreign units.** The managed parameters a unit does not carry are found from the
 first units of a link (the Reed-Solomon code and depth, randomization, the frame
-length, from the frame's FECF; the TC randomizer; AOS frame count cycle use), as
-the Wireshark dissector does. A unit a receiver refuses is reported with the layer,
-the field and the rule broken, never a traceback.
+length, from the frame's FECF; the TC randomizer: :mod:`linkstack.capture.replay_coding`;
+AOS frame count cycle use), as the Wireshark dissector does. A unit a receiver
+refuses is reported with the layer, the field and the rule broken, never a traceback.
 
 **SDLS.** Given an :class:`~linkstack.capture.sdls_view.SdlsView` (the links'
 security associations, and the keys if any), each protected frame (TC, TM, AOS or USLP)
@@ -77,7 +77,6 @@ the command line little (the light codecs only, about 0.1 s).
 
 from __future__ import annotations
 
-import functools
 from collections import Counter, deque
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -85,6 +84,7 @@ from typing import TYPE_CHECKING, TypeVar
 
 from linkstack.capture.network import LAYERS, NODE_NETWORKS
 from linkstack.capture.reader import PAIR_WINDOW_S, CapturedUnit
+from linkstack.capture.replay_coding import CaduDetector, cltu_randomized, heavy
 from linkstack.capture.replay_uslp import (
     describe_fixed,
     describe_uplink,
@@ -97,7 +97,6 @@ from linkstack.capture.replay_uslp import (
 from linkstack.ccsds.aos import AosConfig, AosFrame, AosReceiver, mpdu_unpack
 from linkstack.ccsds.cop1.clcw import Clcw, is_clcw
 from linkstack.ccsds.cop1.farm import Farm, FarmEvent, FarmState
-from linkstack.ccsds.crc import crc16_ccitt
 from linkstack.ccsds.packet_zone import ReceivedFrame
 from linkstack.ccsds.spp import IDLE_APID, Reassembler, SeqFlags, SpacePacket
 from linkstack.ccsds.tc import TcConfig, TcFrame, TcFrameType, TcReassembler, TcReceiver
@@ -117,10 +116,9 @@ from payloads.messages import (
     decode,
 )
 
-if TYPE_CHECKING:  # imported when first used (_heavy)
+if TYPE_CHECKING:  # imported when first used (replay_coding.heavy)
     from linkstack.capture.sdls_view import FrameGate, SdlsView
-    from linkstack.ccsds.coding.chains import CaduCoding, CaduReceiver, CltuCoding, CltuReceiver
-    from linkstack.ccsds.coding.cltu import CltuDecoded, DecodeMode
+    from linkstack.ccsds.coding.chains import CaduReceiver, CltuReceiver
     from linkstack.runtime.routing import RelayHeader
 
 UPLINK, DOWNLINK, LASER = "uplink", "downlink", "laser"
@@ -311,49 +309,6 @@ def describe_message(msg: Message) -> str:
     return "ack " + (", ".join(msg.ids) if msg.ids else "(no ids)")
 
 
-@dataclass(frozen=True, slots=True)
-class _Heavy:
-    """What replay uses of the modules that pull numpy, numba or the orbit code in."""
-
-    decode_cltu: Callable[[bytes, DecodeMode, bool, int], CltuDecoded]
-    INTERLEAVING_DEPTHS: tuple[int, ...]
-    ASM: bytes
-    CaduCoding: type[CaduCoding]
-    CaduReceiver: type[CaduReceiver]
-    CltuCoding: type[CltuCoding]
-    CltuReceiver: type[CltuReceiver]
-    RELAY_APID: int
-    RelayHeader: type[RelayHeader]
-
-
-@functools.cache
-def _heavy() -> _Heavy:
-    """The modules that pull numpy, numba or the orbit code in, imported on first use
-    (see the module docstring)."""
-    from linkstack.ccsds.coding.chains import (  # noqa: PLC0415
-        CaduCoding,
-        CaduReceiver,
-        CltuCoding,
-        CltuReceiver,
-    )
-    from linkstack.ccsds.coding.cltu import decode_cltu  # noqa: PLC0415
-    from linkstack.ccsds.coding.rs import INTERLEAVING_DEPTHS  # noqa: PLC0415
-    from linkstack.ccsds.coding.sync import ASM  # noqa: PLC0415
-    from linkstack.runtime.routing import RELAY_APID, RelayHeader  # noqa: PLC0415
-
-    return _Heavy(
-        decode_cltu=decode_cltu,
-        INTERLEAVING_DEPTHS=INTERLEAVING_DEPTHS,
-        ASM=ASM,
-        CaduCoding=CaduCoding,
-        CaduReceiver=CaduReceiver,
-        CltuCoding=CltuCoding,
-        CltuReceiver=CltuReceiver,
-        RELAY_APID=RELAY_APID,
-        RelayHeader=RelayHeader,
-    )
-
-
 _Rx = TypeVar("_Rx", TmReceiver, AosReceiver)
 
 
@@ -425,9 +380,9 @@ class Replayer:
     ) -> None:
         if side not in SIDES:
             raise ConfigError("replay", "side", f"must be one of {SIDES}, got {side!r}")
-        heavy = _heavy()
-        self._relay_apid = heavy.RELAY_APID
-        self._relay = heavy.RelayHeader
+        h = heavy()
+        self._relay_apid = h.RELAY_APID
+        self._relay = h.RelayHeader
         self.side = side
         self.verbose = verbose
         layers = set(layers)
@@ -448,7 +403,7 @@ class Replayer:
         self.packets: list[DecodedPacket] = []
         self.messages: list[DecodedMessage] = []
         self._copies: Counter[tuple[object, ...]] = Counter()
-        self._probes: dict[tuple[int | None, int, bool, int], CaduReceiver] = {}
+        self._cadu_detector = CaduDetector()
         # the last CLTU or CADU: its link, time and frame (None: refused), for the check
         # of the frame unit that a linkstack capture writes right after it
         self._after: tuple[_Link, float, bytes | None] | None = None
@@ -629,7 +584,18 @@ class Replayer:
         link: _Link,
         grown: dict[str, int],
         what: str,
+        gap: tuple[str, str, str] | None = None,
     ) -> None:
+        """The losses a receiver counted for this unit's frame, by reason, less the
+        counters that are not losses. ``gap``: (counter, frame kind, frame count) of
+        the frames that a jump in a frame count says are missing, told as such."""
+        if gap is not None:
+            counter, kind, count = gap
+            lost = grown.pop(counter, 0)
+            if lost:
+                self.drops[f"{what}: {counter}"] += lost
+                text = f"{lost} {kind} frame(s) missing before this one ({count})"
+                self._event(events, unit, link, "drop", text, counter)
         for reason, n in sorted(grown.items()):
             if reason in _QUIET_COUNTERS:
                 continue
@@ -638,20 +604,12 @@ class Replayer:
 
     # -- TC: CLTU -> frame -> FARM-1 -> packets ------------------------------------------
     def _cltu_receiver(self, link: _Link, data: bytes) -> CltuReceiver:
-        CltuCoding, CltuReceiver = _heavy().CltuCoding, _heavy().CltuReceiver  # noqa: N806
+        CltuCoding, CltuReceiver = heavy().CltuCoding, heavy().CltuReceiver  # noqa: N806
 
         if link.cltu is not None and link.cltu_fixed:
             return link.cltu
-        for randomize in (True, False):  # linkstack randomizes; foreign CLTUs may not
-            probe = CltuReceiver(CltuCoding(randomize=randomize))
-            frame = probe.receive(data)
-            if frame is None:
-                continue
-            try:
-                if not is_uslp(frame):
-                    TcFrame.unpack(frame)
-            except DecodeError:
-                continue
+        randomize = cltu_randomized(data)
+        if randomize is not None:
             link.cltu, link.cltu_fixed = CltuReceiver(CltuCoding(randomize=randomize)), True
             return link.cltu
         if link.cltu is None:
@@ -665,7 +623,7 @@ class Replayer:
             self._after = (link, unit.t_s, None)
             c = rx.coding
             try:
-                _heavy().decode_cltu(unit.data, c.mode, c.randomize, c.max_start_errors).frame()
+                heavy().decode_cltu(unit.data, c.mode, c.randomize, c.max_start_errors).frame()
                 exc = DecodeError("tc", "frame_length", "the frame's length field is too short")
             except DecodeError as err:
                 exc = err
@@ -750,51 +708,10 @@ class Replayer:
             farm.buffer_release()
 
     # -- TM and AOS: CADU -> frame -> packets ------------------------------------------
-    def _probe(self, e: int | None, depth: int, randomize: bool, frame_len: int) -> CaduReceiver:
-        heavy = _heavy()
-        key = (e, depth, randomize, frame_len)
-        rx = self._probes.get(key)
-        if rx is None:
-            coding = heavy.CaduCoding(rs_e=e, rs_depth=depth, randomize=randomize)
-            rx = self._probes[key] = heavy.CaduReceiver(frame_len, coding)
-        return rx
-
-    def _detect_cadu(self, data: bytes, version: int) -> tuple[CaduCoding, int, str] | None:
-        """The coding that turns this CADU into a frame of the right version whose FECF
-        checks, trying linkstack's first (RS(255,223) x 5, randomized)."""
-        heavy = _heavy()
-        block = len(data) - len(heavy.ASM)
-        candidates: list[tuple[int | None, int, bool]] = [(16, 5, True)]
-        for randomize in (True, False):
-            for rs_e in (16, 8):
-                candidates += [(rs_e, d, randomize) for d in heavy.INTERLEAVING_DEPTHS]
-            candidates.append((None, 1, randomize))
-        seen = set()
-        for e, depth, randomize in candidates:
-            if (e, depth, randomize) in seen:
-                continue
-            seen.add((e, depth, randomize))
-            frame_len = block - (2 * e * depth if e else 0)
-            if e is not None:
-                if not depth <= frame_len <= (255 - 2 * e) * depth or frame_len % depth:
-                    continue
-            elif frame_len < 8:
-                continue
-            rx = self._probe(e, depth, randomize, frame_len)
-            got = rx.receive_cadu(data)
-            if got is None or crc16_ccitt(got.frame):
-                continue
-            if got.frame[0] >> 6 != version and not is_uslp(got.frame):
-                continue
-            code = f"RS(255,{255 - 2 * e}) x {depth}" if e else "no Reed-Solomon"
-            name = f"{code}, {'randomized' if randomize else 'not randomized'}"
-            return rx.coding, frame_len, f"{name}, {frame_len}-octet frames"
-        return None
-
     def _cadu_receiver(
         self, link: _Link, unit: CapturedUnit, events: list[ReplayEvent]
     ) -> CaduReceiver | None:
-        CaduCoding, CaduReceiver = _heavy().CaduCoding, _heavy().CaduReceiver  # noqa: N806
+        CaduCoding, CaduReceiver = heavy().CaduCoding, heavy().CaduReceiver  # noqa: N806
         n = len(unit.data)
         if link.cadu is not None and (link.cadu_fixed or n == link.cadu_len):
             if n == link.cadu_len:
@@ -806,7 +723,7 @@ class Replayer:
             )
             self._refuse(events, unit, link, exc, True)
             return None
-        found = self._detect_cadu(unit.data, 0 if link.family == DOWNLINK else 1)
+        found = self._cadu_detector.detect(unit.data, 0 if link.family == DOWNLINK else 1)
         if found is not None:
             coding, frame_len, name = found
             link.cadu = CaduReceiver(frame_len, coding)
@@ -934,18 +851,7 @@ class Replayer:
         if done is None:
             return
         rx, got, grown = done
-        lost = grown.pop("mc_frames_lost", 0)
-        if lost:
-            self.drops["tm: mc_frames_lost"] += lost
-            self._event(
-                events,
-                unit,
-                link,
-                "drop",
-                f"{lost} TM frame(s) missing before this one (MC count)",
-                "mc_frames_lost",
-            )
-        self._drops(events, unit, link, grown, "tm")
+        self._drops(events, unit, link, grown, "tm", ("mc_frames_lost", "TM", "MC count"))
         if self.verbose:
             idle = got.vcid == rx.config.idle_vcid and not got.packets
             what = "idle" if idle else f"{len(got.packets)} packet(s)"
@@ -958,9 +864,20 @@ class Replayer:
                 f"TM frame VC {got.vcid} MC {raw[2]} VC# {got.vc_count} (SCID {scid}, "
                 f"{len(raw)} octets): {what}",
             )
-        if got.ocf is not None:
-            self._ocf(link, unit, got.ocf, events)
-        for packet in got.packets:
+        self._frame_data(link, unit, got.ocf, got.packets, events)
+
+    def _frame_data(
+        self,
+        link: _Link,
+        unit: CapturedUnit,
+        ocf: bytes | None,
+        packets: Iterable[bytes],
+        events: list[ReplayEvent],
+    ) -> None:
+        """What a TM or USLP frame carries: the CLCW in its OCF, then its packets."""
+        if ocf is not None:
+            self._ocf(link, unit, ocf, events)
+        for packet in packets:
             self._packet(link, unit, packet, events)
 
     def _ocf(self, link: _Link, unit: CapturedUnit, ocf: bytes, events: list[ReplayEvent]) -> None:
@@ -1079,24 +996,11 @@ class Replayer:
         if counted:
             self.stats["units_decoded"] += 1
         self.stats["frames"] += 1
-        lost = grown.pop("vc_frames_lost", 0)
-        if lost:
-            self.drops["uslp: vc_frames_lost"] += lost
-            self._event(
-                events,
-                unit,
-                link,
-                "drop",
-                f"{lost} USLP frame(s) missing before this one (VC {got.vcid} frame count)",
-                "vc_frames_lost",
-            )
-        self._drops(events, unit, link, grown, "uslp")
+        gap = ("vc_frames_lost", "USLP", f"VC {got.vcid} frame count")
+        self._drops(events, unit, link, grown, "uslp", gap)
         if self.verbose:
             self._event(events, unit, link, "frame", describe_fixed(got, raw))
-        if got.ocf is not None:
-            self._ocf(link, unit, got.ocf, events)
-        for packet in got.packets:
-            self._packet(link, unit, packet, events)
+        self._frame_data(link, unit, got.ocf, got.packets, events)
 
     # -- SDLS: the plain frame of a protected one --------------------------------------
     def _unprotect(
