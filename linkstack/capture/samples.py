@@ -156,6 +156,28 @@ def _telemetry_report() -> str:
     return "Summarise this housekeeping log for the operator:\n" + "\n".join(lines)
 
 
+# the uslp-relay sample is this scene with USLP frames
+_LASER_RELAY = Sample(
+    name="laser-relay",
+    title="a query relayed over laser links, and its answer coming back",
+    shows="The query is for CS-09, out of view: it goes up to CS-06 in a relay "
+    "envelope (APID 0x102, source node 0, destination 9), across the laser links "
+    "CS-06 -> CS-07 -> CS-08 -> CS-09 in AOS frames (the last hop bare, on APID "
+    "0x100); CS-09 answers, the answer travels CS-09 -> CS-08 -> CS-07 -> CS-06 in "
+    "envelopes and comes down to Mohe in TM frames; the ack follows the query's path.",
+    start_t_s=5305.0,
+    stop_t_s=5315.0,
+    queries=(
+        SampleQuery(
+            5310.0,
+            "Is a ship visible in the last image tile? Answer yes or no.",
+            "No.",
+            target="CS-09",
+        ),
+    ),
+    seed=1,
+)
+
 SAMPLES: tuple[Sample, ...] = (
     Sample(
         name="demo-roundtrip",
@@ -203,27 +225,9 @@ SAMPLES: tuple[Sample, ...] = (
         seed=13,
         uplink_loss=0.3,
     ),
-    Sample(
-        name="laser-relay",
-        title="a query relayed over laser links, and its answer coming back",
-        shows="The query is for CS-09, out of view: it goes up to CS-06 in a relay "
-        "envelope (APID 0x102, source node 0, destination 9), across the laser links "
-        "CS-06 -> CS-07 -> CS-08 -> CS-09 in AOS frames (the last hop bare, on APID "
-        "0x100); CS-09 answers, the answer travels CS-09 -> CS-08 -> CS-07 -> CS-06 in "
-        "envelopes and comes down to Mohe in TM frames; the ack follows the query's path.",
-        start_t_s=5305.0,
-        stop_t_s=5315.0,
-        queries=(
-            SampleQuery(
-                5310.0,
-                "Is a ship visible in the last image tile? Answer yes or no.",
-                "No.",
-                target="CS-09",
-            ),
-        ),
-        seed=1,
-    ),
-    Sample(
+    _LASER_RELAY,
+    replace(
+        _LASER_RELAY,
         name="uslp-relay",
         title="the laser relay with USLP frames on every link, SCIDs from 3000",
         shows='The laser-relay scene with frames.protocol = "uslp" and SCIDs from 3000 '
@@ -233,17 +237,6 @@ SAMPLES: tuple[Sample, ...] = (
         "(rule 000 with the first header pointer, the sender's SCID, a 2-octet VC frame "
         "count; the downlink's with the CLCW in their OCF, Only Idle Data frames on VC 63 "
         "between them) inside CADUs; the frames on port 47014.",
-        start_t_s=5305.0,
-        stop_t_s=5315.0,
-        queries=(
-            SampleQuery(
-                5310.0,
-                "Is a ship visible in the last image tile? Answer yes or no.",
-                "No.",
-                target="CS-09",
-            ),
-        ),
-        seed=1,
         frames="uslp",
         scid_base=3000,
     ),
