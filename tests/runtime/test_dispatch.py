@@ -15,7 +15,7 @@ import pytest
 from linkstack.runtime import clock as clk
 from linkstack.runtime.config import DispatchConfig
 from linkstack.runtime.emulation import Emulation, EmulationConfig
-from payloads.backends import Backend, GenerationParams, make_backend
+from payloads.backends import Backend
 from payloads.client import ClientConfig, QueryRefusedError
 from payloads.messages import Params
 from payloads.service import ServiceConfig
@@ -55,14 +55,6 @@ class SlowerOnboard(Backend):
 
     def close(self):
         self.inner.close()
-
-
-@pytest.fixture(scope="module")
-def tiny():
-    b = make_backend("tiny")
-    b.load()
-    b.generate("warm up", GenerationParams(2))
-    return b
 
 
 def burst(backend, config, at_t_s, n, *, target=None, within_s=1.0, tokens=2):

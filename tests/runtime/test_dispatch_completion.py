@@ -19,7 +19,6 @@ from linkstack.runtime.config import DispatchConfig, EmulationConfig
 from linkstack.runtime.emulation import Emulation
 from linkstack.runtime.power_settings import PowerSettings, with_accelerator
 from linkstack.runtime.scenario import ScenarioError, loads
-from payloads.backends import GenerationParams, make_backend
 from payloads.messages import Params
 from payloads.power import PowerParams
 from payloads.service import ServiceConfig
@@ -28,14 +27,6 @@ from payloads.timing import make_timing
 SUBMIT_T_S = 10_950.0
 TIMING = make_timing("jetson-agx-orin-64gb", "qwen3-0.6b", "bf16")
 PARAMS = with_accelerator(PowerParams(battery_capacity_wh=200.0, dod_limit=0.1), TIMING)
-
-
-@pytest.fixture(scope="module")
-def tiny():
-    b = make_backend("tiny")
-    b.load()
-    b.generate("warm up", GenerationParams(2))
-    return b
 
 
 def ask(backend, policy):

@@ -4,11 +4,8 @@ timeline, for its report; a daemon's is bounded, tests/payloads/test_client.py).
 
 import asyncio
 
-import pytest
-
 from linkstack.runtime import clock as clk
 from linkstack.runtime.emulation import Emulation, EmulationConfig
-from payloads.backends import GenerationParams, make_backend
 from payloads.client import ClientConfig
 from payloads.messages import Params
 from payloads.service import ServiceConfig
@@ -20,14 +17,6 @@ AFTER_S = 600.0  # long enough for every repeated copy of an answer to come down
 LATE_COPIES = EmulationConfig(
     service=ServiceConfig(repeat_s=1.0), client=ClientConfig(ack_delay_s=10.0)
 )
-
-
-@pytest.fixture(scope="module")
-def tiny():
-    b = make_backend("tiny")
-    b.load()
-    b.generate("warm up", GenerationParams(2))
-    return b
 
 
 def test_settled_queries_leave_nothing_behind_in_the_ground_or_on_board(tiny):

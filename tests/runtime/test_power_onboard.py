@@ -22,7 +22,6 @@ from linkstack.runtime.power_settings import PowerSettings, with_accelerator
 from linkstack.runtime.report import satellites_text, to_json
 from linkstack.runtime.routing import ContactState
 from linkstack.runtime.scenario import ScenarioError, loads
-from payloads.backends import GenerationParams, make_backend
 from payloads.messages import Params
 from payloads.power import PowerParams
 from payloads.service import ServiceConfig
@@ -33,14 +32,6 @@ SUBMIT_T_S = 10_000.0  # up through CS-08 (in view), two laser hops to CS-06
 TIMING = make_timing("jetson-agx-orin-64gb", "qwen3-0.6b", "bf16")
 # a small battery: full at the umbra's start, under its floor (140 Wh) ~1,500 s into it
 PARAMS = with_accelerator(PowerParams(battery_capacity_wh=200.0), TIMING)
-
-
-@pytest.fixture(scope="module")
-def tiny():
-    b = make_backend("tiny")
-    b.load()
-    b.generate("warm up", GenerationParams(2))
-    return b
 
 
 @pytest.fixture(scope="module")

@@ -10,8 +10,6 @@ tests/daemon/test_restarts.py.
 import asyncio
 from dataclasses import replace
 
-import pytest
-
 from channels.errors import IndependentErrors
 from channels.link import FixedConditions
 from linkstack.ccsds.cop1.farm import Farm
@@ -26,7 +24,6 @@ from linkstack.tools.bench.cop1 import (
     LossyModel,
     random_queries,
 )
-from payloads.backends import GenerationParams, make_backend
 from payloads.messages import Params
 from tests.runtime.test_dispatch import SlowerOnboard
 
@@ -121,14 +118,6 @@ def test_a_restart_with_frames_outstanding_is_one_restart():
     signals, ground = clk.run(main, emulated=True)
     assert len([s for s in signals if isinstance(s, FarmReset)]) == 1, signals
     assert ground.fop.state is FopState.ACTIVE  # in step again
-
-
-@pytest.fixture(scope="module")
-def tiny():
-    b = make_backend("tiny")
-    b.load()
-    b.generate("warm up", GenerationParams(2))
-    return b
 
 
 def _reboot_mid_inference(backend, *, reboot: bool, protocol: str = "tm-tc-aos"):
