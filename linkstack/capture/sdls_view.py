@@ -56,7 +56,7 @@ from linkstack.errors import ConfigError, SdlsError
 
 if TYPE_CHECKING:
     from linkstack.ccsds.sdls_keys import Keyring
-    from linkstack.runtime.cop1_link import UplinkConfig
+    from linkstack.runtime.uplink_config import UplinkConfig
 
 KINDS = ("tc", "tm", "aos")
 READABLE = ("clear", "auth")  # services whose data field is readable without a key

@@ -68,7 +68,7 @@ from linkstack.runtime.report import LEGS, distribution, timeline_lines
 from linkstack.text import escape
 
 if TYPE_CHECKING:
-    from linkstack.runtime.scenario import MqttSettings
+    from linkstack.runtime.daemon_settings import MqttSettings
 
 ANSWERED, REFUSED, BROKER_REFUSED, NO_ANSWER, BROKER_UNREACHABLE, GROUND_OFFLINE = range(6)
 

@@ -108,7 +108,7 @@ from linkstack.timebase import Clock
 from payloads.messages import MAX_ID_LEN, Answer, AnswerChunk, ErrorMessage, Params
 
 if TYPE_CHECKING:  # annotations only: `linkstack ask` need not import the runtime
-    from linkstack.runtime.scenario import MqttSettings
+    from linkstack.runtime.daemon_settings import MqttSettings
 
 log = logging.getLogger("linkstack.daemon.mqtt")
 

@@ -59,7 +59,7 @@ from linkstack.daemon.wire import (
     wire_link,
 )
 from linkstack.runtime.config import EmulationConfig
-from linkstack.runtime.cop1_link import Ground, UplinkConfig
+from linkstack.runtime.cop1_link import Ground
 from linkstack.runtime.frames import USLP
 from linkstack.runtime.mission_control import MissionControl
 from linkstack.runtime.radio import (
@@ -75,6 +75,7 @@ from linkstack.runtime.radio import (
 from linkstack.runtime.satellite import SatelliteNode, transmit_passes
 from linkstack.runtime.scenario import GatewaySettings, RadioSettings
 from linkstack.runtime.site import AOS_FRAME_LEN, CaptureSink, Site, sat_node
+from linkstack.runtime.uplink_config import UplinkConfig
 from linkstack.timebase import Clock
 from payloads.backends import Backend
 

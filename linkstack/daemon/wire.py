@@ -75,7 +75,7 @@ from linkstack.runtime.routing import StationSwitch
 from linkstack.timebase import Clock
 
 if TYPE_CHECKING:
-    from linkstack.runtime.scenario import DaemonSettings
+    from linkstack.runtime.daemon_settings import DaemonSettings
 
 log = logging.getLogger("linkstack.daemon.wire")
 

@@ -8,8 +8,8 @@ from channels.optical import OPTICAL_ISL_100G, OpticalTerminal
 from channels.rf import S_BAND_UPLINK, X_BAND_DOWNLINK, RfLinkConfig
 from channels.scenarios import Scenario
 from linkstack.errors import ConfigError
-from linkstack.runtime.cop1_link import UplinkConfig
 from linkstack.runtime.power_settings import PowerSettings
+from linkstack.runtime.uplink_config import UplinkConfig
 from payloads.client import ClientConfig
 from payloads.service import ServiceConfig
 

@@ -87,7 +87,8 @@ from linkstack.runtime.security import (
 
 if TYPE_CHECKING:
     from linkstack.ccsds.sdls_keys import Keyring
-    from linkstack.runtime.cop1_link import Cop1Link, Ground, SentPacket, UplinkConfig
+    from linkstack.runtime.cop1_link import Cop1Link, Ground, SentPacket
+    from linkstack.runtime.uplink_config import UplinkConfig
     from linkstack.timebase import Clock
 
 log = logging.getLogger("linkstack.security")

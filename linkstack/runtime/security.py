@@ -60,7 +60,7 @@ from linkstack.tomlcheck import Table
 
 if TYPE_CHECKING:  # the codec is imported where SDLS is on: a run without it never loads it
     from linkstack.ccsds.sdls import FrameSecurity, Keyring, SecurityAssociation
-    from linkstack.runtime.cop1_link import UplinkConfig
+    from linkstack.runtime.uplink_config import UplinkConfig
 
 log = logging.getLogger("linkstack.security")
 

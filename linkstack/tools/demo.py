@@ -54,7 +54,7 @@ from payloads.client import Pending, QueryRefusedError
 from payloads.messages import Answer, ErrorMessage, Params
 
 if TYPE_CHECKING:
-    from linkstack.runtime.cop1_link import UplinkConfig
+    from linkstack.runtime.uplink_config import UplinkConfig
 
 DEFAULT_OUT = Path("out/demo")
 

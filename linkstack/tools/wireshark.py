@@ -41,9 +41,9 @@ from linkstack import __version__
 from linkstack.errors import ConfigError
 
 if TYPE_CHECKING:
-    from linkstack.runtime.cop1_link import UplinkConfig
     from linkstack.runtime.scenario import ScenarioFile
     from linkstack.runtime.security import SaSettings
+    from linkstack.runtime.uplink_config import UplinkConfig
 
 # of the table; the dissector refuses others (SCENARIO_FORMATS there). 3: with "ends" (the
 # daemons' ports are an end's; the link header names the link); 2: with "sdls", a port

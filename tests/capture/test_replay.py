@@ -40,9 +40,9 @@ from linkstack.ccsds.spp import PacketType, SequenceCounter, segment
 from linkstack.ccsds.tc import TcConfig, TcVirtualChannel
 from linkstack.ccsds.tm import TmConfig, TmMasterChannel
 from linkstack.runtime import clock as clk
-from linkstack.runtime.cop1_link import UplinkConfig
 from linkstack.runtime.emulation import Emulation, EmulationConfig
 from linkstack.runtime.security import SdlsSettings
+from linkstack.runtime.uplink_config import UplinkConfig
 from payloads.backends import make_backend
 from payloads.messages import ANSWER_APID, QUERY_APID, Answer, Params, Query, decode, encode
 

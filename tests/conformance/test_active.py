@@ -41,8 +41,9 @@ from linkstack.conformance.active.runner import (
 )
 from linkstack.conformance.active.stub import AcceptAllSat
 from linkstack.daemon.wire import arrival
-from linkstack.runtime.cop1_link import Spacecraft, UplinkConfig
+from linkstack.runtime.cop1_link import Spacecraft
 from linkstack.runtime.security import SdlsSettings
+from linkstack.runtime.uplink_config import UplinkConfig
 from linkstack.tools.cli import main as cli_main
 from tests.ports import free_block
 

@@ -37,8 +37,9 @@ from linkstack.conformance.active.sdls import TcSecurity, first_counters
 from linkstack.conformance.active.stub import AcceptAllSat
 from linkstack.daemon.wire import PortPlan
 from linkstack.runtime import scenario as scenario_file
-from linkstack.runtime.cop1_link import Spacecraft, UplinkConfig
+from linkstack.runtime.cop1_link import Spacecraft
 from linkstack.runtime.security import BOOT_EPOCH_S, Guards, SaSettings, SdlsSettings, boot_stamp
+from linkstack.runtime.uplink_config import UplinkConfig
 from linkstack.tools.cli import main as cli_main
 from tests.conformance.test_active import (
     ACT_IDS,

@@ -9,9 +9,9 @@ from linkstack.ccsds import aos
 from linkstack.ccsds.coding.chains import CaduCoding
 from linkstack.conformance.profile import IdSet, load_profile
 from linkstack.errors import ConfigError
-from linkstack.runtime.cop1_link import UplinkConfig
 from linkstack.runtime.emulation import EmulationConfig
 from linkstack.runtime.site import AOS_FRAME_LEN, ground_node, sat_node
+from linkstack.runtime.uplink_config import UplinkConfig
 
 
 def _code_says() -> dict[str, object]:

@@ -25,8 +25,9 @@ from linkstack.daemon.status import JsonFormatter, StatusServer, TextFormatter
 from linkstack.daemon.wire import ModemModel, PortPlan, Wire, wire_link
 from linkstack.errors import ConfigError
 from linkstack.runtime import clock as clk
-from linkstack.runtime.cop1_link import Ground, Spacecraft, UplinkConfig
+from linkstack.runtime.cop1_link import Ground, Spacecraft
 from linkstack.runtime.security import SdlsSettings
+from linkstack.runtime.uplink_config import UplinkConfig
 
 EPOCH = datetime(2026, 1, 1, tzinfo=UTC)
 

@@ -22,7 +22,7 @@ from linkstack.daemon.mqtt import (
     parse_request,
 )
 from linkstack.runtime import clock as clk
-from linkstack.runtime.scenario import MqttSettings
+from linkstack.runtime.daemon_settings import MqttSettings
 from payloads.messages import Answer, ErrorMessage, Params
 from tests.daemon.test_mqtt_broker import Broker, running_broker
 

@@ -17,8 +17,9 @@ from linkstack.ccsds.cop1.fop import AlertCode, Directive, FopState, Response
 from linkstack.ccsds.spp import SpacePacket
 from linkstack.ccsds.tc import TcFrame, TcFrameType, TcReassembler
 from linkstack.runtime import clock as clk
-from linkstack.runtime.cop1_link import Cop1Link, Ground, SentPacket, UplinkConfig
+from linkstack.runtime.cop1_link import Cop1Link, Ground, SentPacket
 from linkstack.runtime.security import SdlsSettings
+from linkstack.runtime.uplink_config import UplinkConfig
 from linkstack.tools.bench.cop1 import (
     DELAY_S,
     DOWNLINK_RATE_BPS,

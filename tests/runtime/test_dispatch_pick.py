@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from channels.scenarios import planned_scenario, some_of
-from linkstack.runtime.mission_control import _Dispatch
+from linkstack.runtime.dispatch_plan import DispatchPlan
 from linkstack.runtime.routing import ContactState, spread_rank
 
 SPAN_S = 4 * 3600.0
@@ -59,7 +59,7 @@ def test_picks_are_those_of_the_whole_ranking(contacts, now, seed, capacity):
 
     expected = whole_ranking(contacts, fresh(), held, capacity, now, count)
     in_flight = fresh()
-    plan = _Dispatch(contacts, in_flight, held, capacity, now)
+    plan = DispatchPlan(contacts, in_flight, held, capacity, now)
     got = []
     for k in range(count):
         if plan.full:

@@ -15,8 +15,9 @@ from channels.link import FixedConditions
 from linkstack.ccsds.cop1.farm import Farm
 from linkstack.ccsds.cop1.fop import FopState
 from linkstack.runtime import clock as clk
-from linkstack.runtime.cop1_link import ClcwResumed, Cop1Link, FarmReset, UplinkConfig
+from linkstack.runtime.cop1_link import ClcwResumed, Cop1Link, FarmReset
 from linkstack.runtime.emulation import Emulation, EmulationConfig
+from linkstack.runtime.uplink_config import UplinkConfig
 from linkstack.tools.bench.cop1 import (
     DELAY_S,
     DOWNLINK_RATE_BPS,

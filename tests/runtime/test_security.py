@@ -25,9 +25,10 @@ from linkstack.ccsds.tc import TcFrame, TcFrameType
 from linkstack.errors import ConfigError
 from linkstack.runtime import clock as clk
 from linkstack.runtime import scenario as scenario_file
-from linkstack.runtime.cop1_link import Cop1Link, UplinkConfig
+from linkstack.runtime.cop1_link import Cop1Link
 from linkstack.runtime.emulation import Emulation, EmulationConfig
 from linkstack.runtime.security import SdlsSettings, load_keys
+from linkstack.runtime.uplink_config import UplinkConfig
 from linkstack.tools.bench.cop1 import (
     DELAY_S,
     DOWNLINK_RATE_BPS,

@@ -25,8 +25,9 @@ from channels.errors import IndependentErrors
 from channels.link import Conditions, FixedConditions, LinkModel
 from linkstack.ccsds.spp import PacketType, SpacePacket
 from linkstack.runtime import clock as clk
-from linkstack.runtime.cop1_link import Cop1Link, UplinkConfig
+from linkstack.runtime.cop1_link import Cop1Link
 from linkstack.runtime.security import SdlsSettings
+from linkstack.runtime.uplink_config import UplinkConfig
 from linkstack.tools.bench.timing import Result
 
 UPLINK_RATE_BPS = 256_000.0  # S-band telecommand
