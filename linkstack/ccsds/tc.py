@@ -359,7 +359,33 @@ class TcReassembler:
         return []
 
 
-class TcReceiver:
+class FduReceiver:
+    """What a receiver of COP-1's frames does with the valid ones, whatever frames carry
+    them (TC here, USLP in :mod:`linkstack.ccsds.uslp_cop1`): a subclass's
+    :meth:`validate` gives the FDU, :meth:`receive` the packets it completes; drops are
+    counted in ``stats``, the last refusal kept in ``last_error``."""
+
+    def __init__(self) -> None:
+        self.stats: Counter[str] = Counter()
+        self.reassembler = TcReassembler()
+        self.last_error: DecodeError | None = None
+
+    def validate(self, buf: bytes) -> TcFrame | None:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def receive(self, buf: bytes) -> list[TcPacketOut]:
+        frame = self.validate(buf)
+        if frame is None:
+            return []
+        return self.reassembler.push(frame)
+
+    def all_stats(self) -> Counter[str]:
+        total = Counter(self.stats)
+        total.update(self.reassembler.stats)
+        return total
+
+
+class TcReceiver(FduReceiver):
     """Frame validation and packet extraction for the Type-B (bypass) path.
 
     Never raises on received data: a frame that fails a check is dropped and
@@ -369,11 +395,9 @@ class TcReceiver:
     """
 
     def __init__(self, config: TcConfig | None = None, check_scid: bool = True) -> None:
+        super().__init__()
         self.config = config or TcConfig()
         self.check_scid = check_scid
-        self.stats: Counter[str] = Counter()
-        self.reassembler = TcReassembler()
-        self.last_error: DecodeError | None = None
 
     def validate(self, buf: bytes) -> TcFrame | None:
         cfg = self.config
@@ -390,14 +414,3 @@ class TcReceiver:
             return None
         self.stats["frames"] += 1
         return frame
-
-    def receive(self, buf: bytes) -> list[TcPacketOut]:
-        frame = self.validate(buf)
-        if frame is None:
-            return []
-        return self.reassembler.push(frame)
-
-    def all_stats(self) -> Counter[str]:
-        total = Counter(self.stats)
-        total.update(self.reassembler.stats)
-        return total

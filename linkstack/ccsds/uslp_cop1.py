@@ -33,7 +33,6 @@ counted, a :class:`~linkstack.ccsds.tc.TcReassembler` for the packets.
 
 from __future__ import annotations
 
-from collections import Counter
 from dataclasses import dataclass
 
 from linkstack.ccsds.spp import SeqFlags
@@ -42,11 +41,10 @@ from linkstack.ccsds.tc import HEADER_LEN as TC_HEADER_LEN
 from linkstack.ccsds.tc import MAX_FRAME_LEN as TC_MAX_FRAME_LEN
 from linkstack.ccsds.tc import (
     SEGMENT_HEADER_LEN,
+    FduReceiver,
     TcConfig,
     TcFrame,
     TcFrameType,
-    TcPacketOut,
-    TcReassembler,
 )
 from linkstack.ccsds.uslp import (
     FECF_LEN,
@@ -228,17 +226,15 @@ class UslpCop1Codec:
         return TcFrame(FDU_SCID, frame.vcid, frame.data, frame_type, frame.vc_count, map_id, flags)
 
 
-class UslpCop1Receiver:
+class UslpCop1Receiver(FduReceiver):
     """Frame validation for COP-1 over USLP, in :class:`~linkstack.ccsds.tc.TcReceiver`'s
     shape. Never raises on received data: a frame that fails a check is dropped and
     counted in ``stats`` under ``bad_<field>`` of its :class:`DecodeError`
     (``wrong_scid`` for another spacecraft's)."""
 
     def __init__(self, codec: UslpCop1Codec) -> None:
+        super().__init__()
         self.codec = codec
-        self.stats: Counter[str] = Counter()
-        self.reassembler = TcReassembler()
-        self.last_error: DecodeError | None = None
 
     def validate(self, buf: bytes) -> TcFrame | None:
         try:
@@ -250,14 +246,3 @@ class UslpCop1Receiver:
             return None
         self.stats["frames"] += 1
         return frame
-
-    def receive(self, buf: bytes) -> list[TcPacketOut]:
-        frame = self.validate(buf)
-        if frame is None:
-            return []
-        return self.reassembler.push(frame)
-
-    def all_stats(self) -> Counter[str]:
-        total = Counter(self.stats)
-        total.update(self.reassembler.stats)
-        return total
