@@ -348,7 +348,32 @@ class VcMultiplexer:
         return None
 
 
-class PacketMasterChannel:
+class FrameSource:
+    """A master channel's frames, one at a time, as the physical channel takes them:
+    data frames while a VC has one, idle frames between them. Subclasses build the
+    frames (:meth:`next_data_frame`, :meth:`idle_frame`): TM's and AOS's here, USLP's in
+    :mod:`linkstack.ccsds.uslp_channels`."""
+
+    def next_data_frame(self) -> bytes | None:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def idle_frame(self) -> bytes:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def next_frame(self) -> bytes:
+        """The next frame of the physical channel: data if any VC has some, else idle."""
+        frame = self.next_data_frame()
+        return frame if frame is not None else self.idle_frame()
+
+    def drain(self) -> list[bytes]:
+        """Every frame that is ready now (no idle frames)."""
+        out = []
+        while (frame := self.next_data_frame()) is not None:
+            out.append(frame)
+        return out
+
+
+class PacketMasterChannel(FrameSource):
     """What TM and AOS master channel generation share: virtual channels of packets
     multiplexed round robin, and an idle frame when none has a full one. Subclasses
     build the frames (:meth:`next_data_frame`, :meth:`idle_frame`)."""
@@ -379,24 +404,6 @@ class PacketMasterChannel:
     @property
     def frames_ready(self) -> int:
         return self.mux.frames_ready
-
-    def next_data_frame(self) -> bytes | None:  # pragma: no cover - abstract
-        raise NotImplementedError
-
-    def idle_frame(self) -> bytes:  # pragma: no cover - abstract
-        raise NotImplementedError
-
-    def next_frame(self) -> bytes:
-        """The next frame of the physical channel: data if any VC has some, else idle."""
-        frame = self.next_data_frame()
-        return frame if frame is not None else self.idle_frame()
-
-    def drain(self) -> list[bytes]:
-        """Every frame that is ready now (no idle frames)."""
-        out = []
-        while (frame := self.next_data_frame()) is not None:
-            out.append(frame)
-        return out
 
 
 class PacketFrameReceiver:

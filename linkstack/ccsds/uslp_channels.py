@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from typing import NamedTuple
 
 from linkstack.ccsds.crc import crc16_ccitt
-from linkstack.ccsds.packet_zone import PacketZoneExtractor, PacketZonePacker
+from linkstack.ccsds.packet_zone import FrameSource, PacketZoneExtractor, PacketZonePacker
 from linkstack.ccsds.spp import IDLE_APID, MAX_PACKET_LEN, MIN_PACKET_LEN
 from linkstack.ccsds.spp import PRIMARY_HEADER_LEN as PACKET_HEADER_LEN
 from linkstack.ccsds.uslp import (
@@ -364,7 +364,7 @@ def build_frame(
     return frame
 
 
-class UslpMasterChannel:
+class UslpMasterChannel(FrameSource):
     """Virtual channels multiplexed round robin (over those with a frame ready), and
     Only Idle Data frames when none has one. ``ocf`` and ``insert_zone`` go into
     every next frame (the runtime sets ``ocf`` to the CLCW)."""
@@ -454,18 +454,6 @@ class UslpMasterChannel:
         return build_frame(
             cfg, self._idle_id, self._idle_flags, count, tfdf, self.ocf, self.insert_zone
         )
-
-    def next_frame(self) -> bytes:
-        """The next frame: data if a VC has some, else an OID frame."""
-        frame = self.next_data_frame()
-        return frame if frame is not None else self.idle_frame()
-
-    def drain(self) -> list[bytes]:
-        """Every frame ready now (no idle frames)."""
-        out = []
-        while (frame := self.next_data_frame()) is not None:
-            out.append(frame)
-        return out
 
 
 class UslpReceived(NamedTuple):
