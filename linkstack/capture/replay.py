@@ -132,7 +132,7 @@ USLP_FRAME = "uslp_frame"  # USLP frames of every kind of link: the ends say whi
 RECEIVER = {UPLINK: "sat", DOWNLINK: "ground", LASER: "sat"}  # who receives each kind
 _KIND = {UPLINK: "tc", DOWNLINK: "tm", LASER: "aos"}  # the frames of each kind of link
 SIDES = ("ground", "sat", "both")
-FARM_WINDOW = 64  # FARM-1's W, as linkstack.runtime.cop1_link.UplinkConfig has it
+FARM_WINDOW = 64  # FARM-1's W, as linkstack.runtime.uplink_config.UplinkConfig has it
 
 _NETWORK_KIND = {net: prefix.rstrip(":") for prefix, net in NODE_NETWORKS.items()}
 _QUIET_COUNTERS = frozenset(  # receiver counters that are not drops
