@@ -317,6 +317,15 @@ class ContactState:
         self._all_aos_t_s = [p.aos_t_s for _, p in entries]
 
     # -- ground passes -------------------------------------------------------------------
+    def planned_passes(self, satellite: str) -> tuple[_Pass, ...]:
+        """Every pass of ``satellite`` planned so far (as far as :meth:`extend` went)."""
+        return tuple(self._passes[satellite])
+
+    @property
+    def laser_pairs(self) -> tuple[tuple[str, str], ...]:
+        """The laser links of the scenario, each pair once, in pair order."""
+        return tuple(self._lasers)
+
     def passes(self, satellite: str, t_s: float) -> list[_Pass]:
         """The passes of ``satellite`` (over any station) in progress at ``t_s``."""
         self.extend(t_s + 1.0)

@@ -66,7 +66,7 @@ def reference_next_usable(cs: ContactState, sat: str, t_s: float, downlink: bool
     cs.extend(t_s + cs.lookahead_s)
     begins = [
         max(p.aos_t_s + cs.acquisition_s, t_s)
-        for p in cs._passes[sat]
+        for p in cs.planned_passes(sat)
         if p.los_t_s - left_s >= max(p.aos_t_s + cs.acquisition_s, t_s)
     ]
     return min(begins, default=None)
@@ -138,7 +138,7 @@ def planned_contacts() -> ContactState:
 
 def check_instant(cs: ContactState, t_s: float, sources: list[str]) -> None:
     graph = cs.laser_graph(t_s)
-    expected = {pair: d for pair in cs._lasers if (d := cs.laser_up(*pair, t_s)) is not None}
+    expected = {pair: d for pair in cs.laser_pairs if (d := cs.laser_up(*pair, t_s)) is not None}
     assert graph.up_links(t_s) == expected
     for src in sources:
         assert cs.distances(src, t_s) == reference_tree(cs, src, t_s)
@@ -230,7 +230,9 @@ def test_who_is_usable_falls_alike_on_the_edges_of_passes(default_contacts):
     those each satellite's own passes give, on the very edges of passes too."""
     cs = default_contacts
     cs.extend(DEFAULT_SPAN_S)
-    passes = sorted((p for s in cs.satellites for p in cs._passes[s]), key=lambda p: p.aos_t_s)
+    passes = sorted(
+        (p for s in cs.satellites for p in cs.planned_passes(s)), key=lambda p: p.aos_t_s
+    )
     assert len(passes) > 20
     for p in passes[:40]:
         for edge_t_s in (p.aos_t_s + cs.acquisition_s, p.los_t_s - cs.min_pass_left_s):
