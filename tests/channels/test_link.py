@@ -9,7 +9,15 @@ import tracemalloc
 import pytest
 
 from channels.errors import IndependentErrors
-from channels.link import Conditions, Delivery, FixedConditions, Lateness, Link, LinkEvent
+from channels.link import (
+    LATENESS_BOUNDS_S,
+    Conditions,
+    Delivery,
+    FixedConditions,
+    Lateness,
+    Link,
+    LinkEvent,
+)
 from linkstack.errors import ConfigError
 from linkstack.runtime import clock as clk
 
@@ -400,3 +408,21 @@ def test_lateness_keeps_the_last_window_of_values_in_a_few_octets_each():
     partial.record(3e-6)
     partial.record(1e-6)
     assert partial.percentiles(0.0, 1.0) == pytest.approx([1e-6, 3e-6])  # those two only
+
+
+def test_lateness_counts_each_unit_in_the_first_bound_it_is_at_or_under():
+    """The run's histogram (Prometheus's ``le`` buckets, not cumulative here): a value
+    on a bound counts in that bound's bucket, one past the last in the overflow one."""
+    lateness = Lateness()
+    assert lateness.bucket_counts == []  # nothing allocated before the first unit
+    values = [0.0, LATENESS_BOUNDS_S[0], 0.0003, LATENESS_BOUNDS_S[-1], 7.5]
+    for late_s in values:
+        lateness.record(late_s)
+    expected = [0] * (len(LATENESS_BOUNDS_S) + 1)
+    expected[0] = 2  # 0 and the first bound itself
+    expected[1] = 1  # 0.3 ms: under 0.5 ms
+    expected[-2] = 1  # the last bound
+    expected[-1] = 1  # past every bound
+    assert lateness.bucket_counts == expected
+    assert lateness.sum_s == pytest.approx(sum(values))
+    assert sum(lateness.bucket_counts) == lateness.count == len(values)
