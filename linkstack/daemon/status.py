@@ -18,7 +18,8 @@ answers ``GET /status`` (the same as the status record; ``GET /status/all`` list
 satellite and link),
 ``GET /counters`` (every counter) and ``GET /health``, in JSON; a daemon with the
 ground also ``GET /pending``: each query not yet answered, where it is (the ground's
-queue and uplinks, the trace's hops with those still open).
+queue and uplinks, the trace's hops with those still open). ``GET /metrics`` is the
+same in Prometheus's text format (:mod:`linkstack.daemon.metrics`).
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ import math
 import sys
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 log = logging.getLogger("linkstack.daemon")
 
@@ -163,7 +164,14 @@ def event(msg: str, level: int = logging.INFO, **fields: Any) -> None:
 
 # -- HTTP ---------------------------------------------------------------------------------------
 
-Route = Callable[[], dict[str, Any]]
+Route = Callable[[], "dict[str, Any] | Body"]
+
+
+class Body(NamedTuple):
+    """A reply that is not JSON: its octets and their content type."""
+
+    data: bytes
+    content_type: str
 
 
 class StatusServer:
@@ -216,13 +224,17 @@ class StatusServer:
 
     @staticmethod
     async def _reply(
-        writer: asyncio.StreamWriter, code: int, body: dict[str, Any], head: bool = False
+        writer: asyncio.StreamWriter, code: int, body: dict[str, Any] | Body, head: bool = False
     ) -> None:
-        data = json.dumps(_plain(body), indent=1).encode() + b"\n"
+        if isinstance(body, Body):
+            data, content_type = body
+        else:
+            data = json.dumps(_plain(body), indent=1).encode() + b"\n"
+            content_type = "application/json"
         reason = {200: "OK", 400: "Bad Request", 404: "Not Found", 405: "Method Not Allowed"}
         header = (
             f"HTTP/1.0 {code} {reason.get(code, 'Error')}\r\n"
-            "Content-Type: application/json\r\n"
+            f"Content-Type: {content_type}\r\n"
             f"Content-Length: {len(data)}\r\n"
             "Connection: close\r\n\r\n"
         ).encode()
