@@ -9,6 +9,7 @@ from linkstack.ccsds.tc import (
     TcConfig,
     TcFrame,
     TcFrameType,
+    TcReassembler,
     TcReceiver,
     TcVirtualChannel,
     frame_length,
@@ -198,3 +199,135 @@ def test_without_segment_headers_large_packets_are_refused():
         vc.frames([SpacePacket(1, bytes(1100)).pack()])
     frames = vc.frames([SpacePacket(1, bytes(100)).pack()] * 3)
     assert len(frames) == 1 and frames[0].map_id is None
+
+
+# -- limits filled exactly, counters, refusals (issue 21: what mutation testing found) ------
+
+
+def packets_of_total(total: int, n: int) -> list[bytes]:
+    """``n`` Space Packets (7 octets at least each) that add up to ``total`` octets."""
+    sizes = [total // n] * n
+    sizes[-1] += total - sum(sizes)
+    return [SpacePacket(i + 1, bytes(s - 6)).pack() for i, s in enumerate(sizes)]
+
+
+@pytest.mark.parametrize("fecf", [True, False])
+@pytest.mark.parametrize("segment_header", [True, False])
+def test_a_data_field_filled_exactly_makes_one_frame_of_max_frame_length(fecf, segment_header):
+    cfg = TcConfig(max_frame_length=100, fecf=fecf, segment_header=segment_header)
+    room = 100 - 5 - (2 if fecf else 0) - (1 if segment_header else 0)
+    vc = TcVirtualChannel(cfg, 0)
+    frames = vc.frames(packets_of_total(room, 3))
+    assert len(frames) == 1
+    assert len(frames[0].pack(fecf)) == 100
+    # one octet more does not fit: two frames, none over the limit
+    frames = vc.frames(packets_of_total(room + 1, 3))
+    assert len(frames) == 2
+    assert all(len(f.pack(fecf)) <= 100 for f in frames)
+
+
+def test_a_single_packet_filling_the_frame_without_segment_headers_is_carried_whole():
+    cfg = TcConfig(max_frame_length=64, fecf=True, segment_header=False)
+    vc = TcVirtualChannel(cfg, 0)
+    (frame,) = vc.frames([SpacePacket(1, bytes(64 - 5 - 2 - 6)).pack()])
+    assert len(frame.pack()) == 64 and frame.map_id is None
+    with pytest.raises(EncodeError, match="57 octets needs segment headers"):
+        vc.frames([SpacePacket(1, bytes(64 - 5 - 2 - 6 + 1)).pack()])
+
+
+def test_blocking_after_a_segmented_packet_fills_a_data_field_exactly():
+    room = 50
+    small = SpacePacket(1, bytes(4)).pack()  # blocked before the big one, then flushed
+    big = SpacePacket(2, bytes(120)).pack()  # segmented: 50 + 50 + 26
+    exact = packets_of_total(room, 2)  # after it, two packets of exactly one data field
+    fields = map_data_fields([small, big, *exact], room)
+    assert [f for f, _ in fields] == [
+        SeqFlags.UNSEGMENTED,
+        SeqFlags.FIRST,
+        SeqFlags.CONTINUATION,
+        SeqFlags.LAST,
+        SeqFlags.UNSEGMENTED,
+    ]
+    assert fields[-1][1] == b"".join(exact)
+    # and blocking right after a segmented packet with nothing before it
+    fields = map_data_fields([big, *exact], room)
+    assert len(fields) == 4 and fields[-1] == (SeqFlags.UNSEGMENTED, b"".join(exact))
+
+
+def test_map_data_fields_refuses_data_lengths_out_of_range():
+    assert map_data_fields([b"\x01"], 1) == [(SeqFlags.UNSEGMENTED, b"\x01")]
+    assert len(map_data_fields([bytes(1024)], 1024)) == 1
+    for bad in (0, 1025):
+        with pytest.raises(EncodeError, match="max_data_len"):
+            map_data_fields([b"\x01"], bad)
+    with pytest.raises(EncodeError, match="empty packet"):
+        map_data_fields([b""], 10)
+
+
+def test_bc_frames_cannot_carry_packets():
+    vc = TcVirtualChannel(TcConfig(), 0)
+    with pytest.raises(EncodeError, match="not BC"):
+        vc.frames([SpacePacket(1, b"x").pack()], frame_type=TcFrameType.BC)
+    assert vc.next_seq == 0
+
+
+def test_negative_and_too_large_scids_are_refused_and_the_limits_accepted():
+    for scid in (-1, 1024):
+        with pytest.raises(EncodeError, match="scid"):
+            TcConfig(scid=scid)
+        with pytest.raises(EncodeError, match="scid"):
+            TcFrame(scid, 0, b"x")
+    assert TcConfig(scid=0).scid == 0 and TcConfig(scid=1023).scid == 1023
+    for bad in (dict(vcid=-1), dict(seq=-1), dict(map_id=-1)):
+        with pytest.raises(EncodeError):
+            TcFrame(**{**dict(scid=1, vcid=1, data=b"x"), **bad})
+
+
+@pytest.mark.parametrize(
+    ("fecf", "segment_header", "minimum"),
+    [(True, True, 9), (True, False, 8), (False, True, 7), (False, False, 6)],
+)
+def test_the_shortest_frame_length_counts_the_fecf_and_the_segment_header(
+    fecf, segment_header, minimum
+):
+    # 5-octet header + segment header + 1 data octet + 2-octet FECF (232.0-B-4 §4.1)
+    TcConfig(max_frame_length=minimum, fecf=fecf, segment_header=segment_header)
+    with pytest.raises(EncodeError, match="max_frame_length"):
+        TcConfig(max_frame_length=minimum - 1, fecf=fecf, segment_header=segment_header)
+    TcConfig(max_frame_length=1024, fecf=fecf, segment_header=segment_header)
+    with pytest.raises(EncodeError, match="max_frame_length"):
+        TcConfig(max_frame_length=1025, fecf=fecf, segment_header=segment_header)
+    cfg = TcConfig(max_frame_length=minimum, fecf=fecf, segment_header=segment_header)
+    (frame,) = TcVirtualChannel(cfg, 0).frames([b"\x07"])
+    assert len(frame.pack(fecf)) == minimum
+
+
+def test_the_reassembler_counts_packets_interruptions_and_oversize_drops():
+    def seg(flags: SeqFlags, data: bytes, map_id: int = 0) -> TcFrame:
+        return TcFrame(1, 0, data, TcFrameType.AD, 0, map_id, flags)
+
+    pkt = SpacePacket(3, bytes(40)).pack()  # 46 octets
+    rx = TcReassembler(max_packet_len=46)
+    assert rx.push(seg(SeqFlags.FIRST, pkt[:20])) == []
+    assert [o.packet for o in rx.push(seg(SeqFlags.LAST, pkt[20:]))] == [pkt]  # 46: fits
+    assert rx.stats == {"packets": 1}
+    # a first segment, then a new first: the one in progress is interrupted
+    rx.push(seg(SeqFlags.FIRST, pkt[:20]))
+    rx.push(seg(SeqFlags.FIRST, pkt[:20]))
+    assert rx.stats["interrupted"] == 1
+    # and an unsegmented data field interrupts too, and is delivered
+    two = SpacePacket(4, b"ab").pack() * 2
+    assert len(rx.push(seg(SeqFlags.UNSEGMENTED, two))) == 2
+    assert rx.stats["interrupted"] == 2 and rx.stats["packets"] == 3
+    # one octet over max_packet_len: dropped as too large, the rest are orphans
+    rx.push(seg(SeqFlags.FIRST, pkt[:20]))
+    assert rx.push(seg(SeqFlags.CONTINUATION, pkt[20:] + b"\x00")) == []
+    assert rx.stats["too_large"] == 1
+    assert rx.push(seg(SeqFlags.LAST, b"\x00")) == []
+    assert rx.stats == {"packets": 3, "interrupted": 2, "too_large": 1, "orphan_segment": 1}
+    # control frames carry no packets
+    assert rx.push(TcFrame(1, 0, b"\x00", TcFrameType.BC)) == []
+    # per (VCID, MAP ID): a first segment on another MAP interrupts nothing
+    rx.push(seg(SeqFlags.FIRST, pkt[:20], map_id=1))
+    rx.push(seg(SeqFlags.FIRST, pkt[:20], map_id=2))
+    assert rx.stats["interrupted"] == 2
