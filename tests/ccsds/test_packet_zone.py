@@ -10,7 +10,8 @@ from linkstack.ccsds.packet_zone import (
     PacketZoneExtractor,
     PacketZonePacker,
 )
-from linkstack.ccsds.spp import SpacePacket
+from linkstack.ccsds.spp import IDLE_APID, SpacePacket, parse_primary_header
+from linkstack.ccsds.tm import TmConfig, TmFrame, TmMasterChannel
 from linkstack.errors import EncodeError
 
 
@@ -162,3 +163,84 @@ def test_zone_length_limits():
         PacketZonePacker(0)
     with pytest.raises(EncodeError):
         PacketZonePacker(0x7FF)
+
+
+# -- resynchronisation across zones, idle packets, the reserved pointers (issue 21) -------
+
+# The First Header Pointer's two reserved values, from the standards, not from the module:
+# all ones when no packet header starts in the zone, all ones minus one when the zone
+# holds only idle data (CCSDS 732.0-B-4 §4.1.4.2.3.4-5 for AOS, 132.0-B-3 §4.1.2.7.3-4 TM).
+STANDARD_FHP_NO_HEADER = 0b111_1111_1111
+STANDARD_FHP_IDLE_ONLY = 0b111_1111_1110
+
+
+def test_after_a_lost_zone_a_packet_spanning_the_next_zones_arrives():
+    # zones of 20: p1 0-29, p2 30-59, p3 60-104 (three zones), p4 105-114, idle after
+    packets = [pkt(30), pkt(30, 2), pkt(45, 3), pkt(10, 4)]
+    zones = zones_of(packets, 20)
+    assert [f for _, f in zones[:6]] == [0, 10, FHP_NO_HEADER, 0, FHP_NO_HEADER, 5]
+    ex = PacketZoneExtractor()
+    got = ex.push(*zones[0])
+    got += ex.push(*zones[2], continuous=False)  # zone 1 lost: p1 and p2 cut
+    got += [p for z, f in zones[3:] for p in ex.push(z, f)]
+    assert got == [pkt(45, 3), pkt(10, 4)]
+    assert ex.stats["zone_gap"] == 1 and ex.stats["packets_dropped"] == 1
+    assert ex.stats["zones_skipped_unsynced"] == 1
+
+
+def test_a_pointer_that_contradicts_the_pending_packet_resynchronises_across_zones():
+    ex = PacketZoneExtractor()
+    assert ex.push(pkt(40)[:20], 0) == []
+    other = pkt(45, 9)  # starts at octet 5 of the next zone and spans two more
+    assert ex.push(bytes(5) + other[:15], 5) == []
+    assert ex.push(other[15:35], FHP_NO_HEADER) == []
+    assert ex.push(other[35:] + pkt(10, 5), 10) == [other, pkt(10, 5)]
+    assert ex.stats["fhp_mismatch"] == 1 and ex.stats["packets_dropped"] == 1
+
+
+def test_a_pointer_off_a_packet_boundary_resynchronises_across_zones():
+    ex = PacketZoneExtractor()
+    assert ex.push(pkt(20), 0) == [pkt(20)]
+    other = pkt(40, 4)  # the pointer says 3 where 0 was due; the packet spans three zones
+    assert ex.push(bytes(3) + other[:17], 3) == []
+    assert ex.push(other[17:37], FHP_NO_HEADER) == []
+    assert ex.push(other[37:] + pkt(17, 6), 3) == [other, pkt(17, 6)]
+    assert ex.stats["fhp_mismatch"] == 1
+
+
+def test_idle_packets_are_numbered_one_after_another():
+    packer = PacketZonePacker(20)
+    counts = []
+    for _ in range(4):
+        packer.push(pkt(10))
+        assert packer.flush() == 10
+        zone, _ = packer.pull()
+        idle = parse_primary_header(zone, 10)
+        assert idle.apid == IDLE_APID
+        counts.append(idle.seq_count)
+    assert counts == [0, 1, 2, 3]
+    assert packer.flush() == 0  # nothing partly filled: no idle packet
+
+
+def test_the_reserved_pointer_values_are_the_standards():
+    assert (FHP_NO_HEADER, FHP_IDLE_ONLY) == (STANDARD_FHP_NO_HEADER, STANDARD_FHP_IDLE_ONLY)
+    # what goes on the wire: a TM Only-Idle-Data frame
+    frame = TmFrame.unpack(TmMasterChannel(TmConfig()).next_frame())
+    assert frame.fhp == STANDARD_FHP_IDLE_ONLY
+    # and what the receiving side makes of the standard's values
+    ex = PacketZoneExtractor()
+    assert ex.push(bytes(20), STANDARD_FHP_IDLE_ONLY) == []
+    assert ex.stats == {"idle_zones": 1}
+    assert ex.push(bytes(20), STANDARD_FHP_NO_HEADER) == []
+    assert ex.stats["zones_skipped_unsynced"] == 1
+    # a packer's zone where no header starts carries all ones
+    zones = zones_of([pkt(50)], 20)
+    assert zones[1][1] == STANDARD_FHP_NO_HEADER
+
+
+def test_zone_length_limits_are_inclusive():
+    assert PacketZonePacker(1).zone_len == 1
+    assert PacketZonePacker(0x7FE - 1 + 1).zone_len == 0x7FE
+    assert PacketZonePacker(5, max_zone_len=5).zone_len == 5
+    with pytest.raises(EncodeError, match="zone_len"):
+        PacketZonePacker(6, max_zone_len=5)
