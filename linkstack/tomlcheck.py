@@ -1,7 +1,7 @@
 """Reading a TOML configuration file with every refusal naming its key.
 
 Scenario files (:mod:`linkstack.runtime.scenario`) and conformance profiles
-(:mod:`linkstack.conformance.profile`) read their TOML through one
+(:mod:`linkstack.capture.mission_profile`) read their TOML through one
 :class:`Table` per TOML table: typed getters (:meth:`Table.integer`,
 :meth:`Table.number`, :meth:`Table.boolean`, :meth:`Table.text`,
 :meth:`Table.choice`, :meth:`Table.strings`) that take the default and the

@@ -28,7 +28,7 @@ from linkstack.conformance.passive import broken
 from linkstack.conformance.passive.checker import Report, check_capture
 from linkstack.conformance.passive.report import format_text, junit_tree
 from linkstack.conformance.portplan import plan_ports
-from linkstack.conformance.profile import load_profile
+from linkstack.capture.mission_profile import load_profile
 from linkstack.runtime import scenario as scenario_file
 from linkstack.tools import cli
 from tests.capture.foreign import frames_late, laser_relay_on_plan, port_per_link

@@ -29,7 +29,7 @@ from linkstack.conformance.passive import broken, broken_uslp, session
 from linkstack.conformance.passive.checker import Report, check_capture, select_rules
 from linkstack.conformance.passive.report import format_text, junit_tree, write_junit
 from linkstack.conformance.passive.rules import CATALOGUE
-from linkstack.conformance.profile import load_profile
+from linkstack.capture.mission_profile import load_profile
 from linkstack.errors import ConfigError
 from linkstack.tools import cli
 

@@ -1,17 +1,19 @@
-"""linkstack.conformance.profile: the built-in profile against the code, and refusals."""
+"""linkstack.capture.mission_profile: the built-in profile against the code, and refusals."""
 
 from __future__ import annotations
 
 import pytest
 
+from linkstack.capture.mission_profile import IdSet, describe, load_profile
 from linkstack.capture.pcap import PORTS
 from linkstack.ccsds import aos
 from linkstack.ccsds.coding.chains import CaduCoding
-from linkstack.conformance.profile import IdSet, load_profile
 from linkstack.errors import ConfigError
 from linkstack.runtime.emulation import EmulationConfig
+from linkstack.runtime.routing import RELAY_APID
 from linkstack.runtime.site import AOS_FRAME_LEN, ground_node, sat_node
 from linkstack.runtime.uplink_config import UplinkConfig
+from payloads.messages import ANSWER_APID, QUERY_APID
 
 
 def _code_says() -> dict[str, object]:
@@ -76,7 +78,7 @@ BAD = [
     # (profile text, the key the error names, words of the reason)
     ("[tm]\nframe_lenght = 892", "tm.frame_lenght", "unknown key (did you mean 'frame_length'?)"),
     ("[tm]\nframe_length = 'long'", "tm.frame_length", "must be an integer, got a string"),
-    ("[tm]\nframe_length = 892", "tm.frame_length", "needs a multiple of 5 up to 1115, got 892"),
+    ("[tm]\nframe_length = 892\nrs_e = 16", "tm.frame_length", "multiple of 5 up to 1115, got 892"),
     ("[tm]\nocf = 'yes'", "tm.ocf", "unknown OCF content 'yes'; known: 'clcw', 'other', 'none'"),
     ("[tm]\nasm = 'xyz'", "tm.asm", "must be hexadecimal"),
     ("[tm]\nscids = ['9-3']", "tm.scids", "not a range lo <= hi"),
@@ -108,6 +110,12 @@ BAD = [
     ("[[sdls.tc]]\nspi = 1\n[[sdls.tc]]\nspi = 1", "sdls.tc", "an SPI is given twice: [1, 1]"),
     ("[[sdls.tx]]\nspi = 1", "sdls.tx", "unknown key"),
     ("[sdls]\ntc = 1", "sdls.tc", "must be an array of tables ([[sdls.tc]])"),
+    ("[mission]\ndownlink = 'uslp'", "mission.downlink", "USLP recordings are not read yet"),
+    ("[mission]\nraw_unit = 'bits'", "mission.raw_unit", "unknown raw unit 'bits'"),
+    ("[mission]\nlinkstack_apids = [4096]", "mission.linkstack_apids", "APIDs are 0..2047"),
+    ("[mission]\nlinkstack_apids = 256", "mission.linkstack_apids", "must be a list"),
+    ("[mission]\npacket_counter = 'one'", "mission.packet_counter", "unknown packet counter"),
+    ("[mission]\nraw_units = 'cadu'", "mission.raw_units", "did you mean 'raw_unit'?"),
 ]
 
 
@@ -172,3 +180,29 @@ def test_sdls_gives_each_kind_of_link_its_associations(tmp_path):
     assert set(links) == {"tc", "tm"}  # no [[sdls.aos]]: AOS frames are clear
     assert links["tc"].segment_header is False and links["tm"].sas == (tm, clear)
     assert not load_profile("linkstack").sdls.any and not load_profile("linkstack").sdls_links()
+
+
+def test_a_frame_length_without_a_named_code_means_frames_alone(tmp_path):
+    """A profile that names no Reed-Solomon code and whose frame length fits none (a
+    recording of frames alone, issue 20) is not held to the RS limit; naming one is."""
+    path = tmp_path / "frames.toml"
+    path.write_text("[tm]\nframe_length = 1113\n")
+    profile = load_profile(path)
+    assert (profile.tm.frame_length, profile.tm.rs_e) == (1113, 0)
+    assert "frames alone, no Reed-Solomon" in "\n".join(describe(profile))
+    path.write_text("[tm]\nframe_length = 1113\nrs_depth = 5\n")
+    with pytest.raises(ConfigError, match=r"RS\(255,223\) at depth 5 needs a multiple of 5"):
+        load_profile(path)
+
+
+def test_the_mission_section_and_the_shipped_missions():
+    own = load_profile("linkstack").mission
+    assert own.linkstack_apids == {QUERY_APID, ANSWER_APID, RELAY_APID}
+    assert not own.foreign
+    meteor, mars = load_profile("meteor-m2-lrpt"), load_profile("mars2020")
+    assert meteor.mission.foreign and mars.mission.foreign
+    assert (meteor.downlink.frame_length, meteor.aos.insert_zone_len) == (892, 2)
+    assert (meteor.aos.rs_depth, meteor.aos.dual_basis, meteor.aos.fecf) == (4, False, False)
+    assert meteor.mission.packet_counter == "shared"
+    assert (mars.downlink.frame_length, mars.aos.rs_e, mars.aos.fecf) == (1115, 0, True)
+    assert mars.mission.raw_unit == "frame"

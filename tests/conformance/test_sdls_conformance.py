@@ -29,7 +29,7 @@ from linkstack.ccsds.sdls_keys import Keyring
 from linkstack.conformance.passive.checker import check_capture, with_scenario_sdls
 from linkstack.conformance.passive.report import format_text
 from linkstack.conformance.passive.rules import CATALOGUE
-from linkstack.conformance.profile import load_profile
+from linkstack.capture.mission_profile import load_profile
 from linkstack.tools import cli, demo
 
 SCENARIO = """\

@@ -1,6 +1,6 @@
 """The passive conformance suite: a capture judged against the rules of the standards.
 
-:mod:`.rules` the catalogue (its managed parameters from :mod:`..profile`),
+:mod:`.rules` the catalogue (its managed parameters from :mod:`linkstack.capture.mission_profile`),
 :mod:`.checker` the entry (units -> observations -> verdicts -> report) over
 :mod:`.observations` (what the rules judge), :mod:`.decoding` (one unit, layer by
 layer), :mod:`.analysis` (what spans units: pairs, zones, segments, COP-1) and

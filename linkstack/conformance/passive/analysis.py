@@ -66,7 +66,7 @@ from linkstack.conformance.passive.observations import (
     UslpFrameObs,
     ZoneObs,
 )
-from linkstack.conformance.profile import Profile
+from linkstack.capture.mission_profile import Profile
 from linkstack.errors import DecodeError
 
 if TYPE_CHECKING:

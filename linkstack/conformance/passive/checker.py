@@ -38,7 +38,7 @@ from linkstack.conformance.passive.analysis import Analyzer
 from linkstack.conformance.passive.observations import Unit
 from linkstack.conformance.passive.rules import CATALOGUE, Rule
 from linkstack.conformance.passive.verdicts import Finding, Report, RuleResult, Verdicts
-from linkstack.conformance.profile import Profile, load_profile
+from linkstack.capture.mission_profile import Profile, load_profile
 from linkstack.errors import ConfigError, LinkstackError
 
 if TYPE_CHECKING:
@@ -229,7 +229,7 @@ def with_scenario_sdls(profile: Profile, links: Mapping[str, LinkSecurity] | Non
     unchanged when the scenario's SDLS is off."""
     if links is None:
         return profile
-    from linkstack.conformance.profile import SdlsProfile  # noqa: PLC0415
+    from linkstack.capture.mission_profile import SdlsProfile  # noqa: PLC0415
 
     def sas(kind: str) -> tuple[SecurityAssociation, ...]:
         link = links.get(kind)

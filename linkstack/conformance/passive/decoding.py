@@ -41,7 +41,7 @@ from linkstack.conformance.passive.observations import (
     UslpFrameObs,
     ZoneObs,
 )
-from linkstack.conformance.profile import CaduProfile, Profile
+from linkstack.capture.mission_profile import CaduProfile, Profile
 from linkstack.errors import DecodeError
 
 IDLE_SHAPE_MIN_DATA = 4  # a packet of fewer data octets is not taken for idle fill

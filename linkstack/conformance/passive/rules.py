@@ -52,7 +52,7 @@ if TYPE_CHECKING:
         UslpFrameObs,
         ZoneObs,
     )
-    from linkstack.conformance.profile import Profile
+    from linkstack.capture.mission_profile import Profile
 
 
 class _Skip(enum.Enum):

@@ -23,7 +23,7 @@ from datetime import datetime, timedelta
 
 from linkstack.conformance.passive.observations import Observation, Unit
 from linkstack.conformance.passive.rules import CATALOGUE, SKIP, Rule, RuleContext
-from linkstack.conformance.profile import Profile
+from linkstack.capture.mission_profile import Profile
 
 
 @dataclass(frozen=True, slots=True)

@@ -53,6 +53,14 @@ which node is on the ground. A profile says all that, in a TOML file::
     [cop1]
     ack_latency_s = 1.0            # how long a CLCW takes to reach the ground and act
 
+    [mission]                      # what a recording holds beyond the frames' parameters
+    downlink = "tm"                # the frames of a raw file, and of --detect: "tm" or "aos"
+    raw_unit = "cadu"              # a raw file: "cadu" (ASM + codeblock back to back),
+                                   # "frame" (frames back to back) or "stream" (a bit
+                                   # stream of CADUs, synchronized by the ASM)
+    linkstack_apids = ["0x100-0x102"]  # APIDs read as linkstack's messages; [] for none
+    packet_counter = "per_apid"    # or "shared": one sequence count across the APIDs
+
     [sdls]                         # SDLS (355.0-B-2): none by default (every frame clear)
     [[sdls.tc]]                    # one table per security association of the TC frames
     spi = 1                        # (likewise [[sdls.tm]] and [[sdls.aos]])
@@ -70,14 +78,21 @@ A frame of a kind and virtual channel that an association protects carries a
 security header and trailer (:mod:`linkstack.capture.sdls_view` opens it); ``linkstack
 conform --scenario FILE`` takes the scenario's own associations instead.
 
+A section's Reed-Solomon frame-length limit (``frame_length`` a multiple of ``rs_depth``
+up to ``(255 - 2 rs_e) rs_depth``) holds when the profile (or one it extends) sets
+``rs_e`` or ``rs_depth``; a profile that sets neither and whose frame length fits no
+such code describes frames without Reed-Solomon (a recording of frames alone), and
+:func:`describe` says so.
+
 Unknown keys and values of the wrong type are refused with a
 :class:`~linkstack.errors.ConfigError` that names the file and the key
 (:mod:`linkstack.tomlcheck` reads the file).
-Built-in profiles live in ``linkstack/conformance/profiles/NAME.toml``.
+Built-in profiles live in ``linkstack/capture/profiles/NAME.toml``.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import fnmatch
 import functools
 from dataclasses import dataclass, field, fields
@@ -96,7 +111,7 @@ if TYPE_CHECKING:
     from linkstack.capture.sdls_view import LinkSecurity
     from linkstack.ccsds.sdls import SecurityAssociation
 
-BUILTIN_PACKAGE = "linkstack.conformance"
+BUILTIN_PACKAGE = "linkstack.capture"
 BUILTIN_DIR = "profiles"
 DEFAULT_PROFILE = "linkstack"
 
@@ -215,6 +230,34 @@ class SdlsProfile:
         return bool(self.tc or self.tm or self.aos)
 
 
+MISSION_DOWNLINKS = ("tm", "aos")
+RAW_UNITS = ("cadu", "frame", "stream")
+PACKET_COUNTERS = ("per_apid", "shared")
+LINKSTACK_APIDS = frozenset({0x100, 0x101, 0x102})  # payloads.messages and the relay envelope
+
+
+@dataclass(frozen=True)
+class MissionProfile:
+    """``[mission]``: what a recording of a mission holds beyond its frames' parameters.
+
+    ``downlink``: the kind of frames (``[tm]`` or ``[aos]``) in a raw file and what
+    ``--detect`` writes; ``raw_unit``: how a raw file holds them; ``linkstack_apids``:
+    the APIDs whose packets are linkstack's own messages (queries, answers, relay
+    envelopes), none for another mission's recording; ``packet_counter``: one
+    sequence count per APID (CCSDS 133.0-B-2 §4.1.3.4.2.2) or one ``shared`` by
+    every APID (a departure some missions make, reported as such)."""
+
+    downlink: str = "tm"
+    raw_unit: str = "cadu"
+    linkstack_apids: frozenset[int] = LINKSTACK_APIDS
+    packet_counter: str = "per_apid"
+
+    @property
+    def foreign(self) -> bool:
+        """No packet of this mission is read as a linkstack message."""
+        return not self.linkstack_apids
+
+
 @dataclass(frozen=True)
 class Profile:
     name: str = DEFAULT_PROFILE
@@ -231,6 +274,14 @@ class Profile:
     aos: AosProfile = field(default_factory=AosProfile)
     cop1: Cop1Profile = field(default_factory=Cop1Profile)
     sdls: SdlsProfile = field(default_factory=SdlsProfile)
+    mission: MissionProfile = field(default_factory=MissionProfile)
+    # why a section has no Reed-Solomon though its rs_e says so (frames alone), per section
+    uncoded: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def downlink(self) -> TmProfile | AosProfile:
+        """The section of the mission's downlink frames (``[mission] downlink``)."""
+        return self.aos if self.mission.downlink == "aos" else self.tm
 
     def sdls_links(self) -> dict[str, LinkSecurity]:
         """The kinds of link under SDLS, each with its associations and the profile's
@@ -294,13 +345,16 @@ _SECTIONS: dict[str, type[DataclassInstance]] = {
     "aos": AosProfile,
     "cop1": Cop1Profile,
 }
-_TOP_KEYS = ("name", "description", "extends", "ports", *_SECTIONS, "sdls")
+_TOP_KEYS = ("name", "description", "extends", "ports", *_SECTIONS, "sdls", "mission")
 _OCF = ("OCF content", ("clcw", "other", "none"))
 _CHOICES: dict[tuple[str, str], tuple[str, tuple[str, ...]]] = {  # -> (what, choices)
     ("spp", "time_code"): ("time code", ("none", "cuc")),
     ("tc", "cltu_mode"): ("CLTU decoding mode", ("correct", "detect")),
     ("tm", "ocf"): _OCF,
     ("aos", "ocf"): _OCF,
+    ("mission", "downlink"): ("downlink frame type", MISSION_DOWNLINKS),
+    ("mission", "raw_unit"): ("raw unit", RAW_UNITS),
+    ("mission", "packet_counter"): ("packet counter", PACKET_COUNTERS),
 }
 
 
@@ -389,9 +443,53 @@ def _build(doc: dict[str, Any], where: str) -> Profile:
     for section, cls in _SECTIONS.items():
         kwargs[section] = _section(top.table(section), section, cls)
     kwargs["sdls"] = _sdls(top.table("sdls"))
+    kwargs["mission"] = _mission(top.table("mission"))
     profile = Profile(**kwargs)
+    profile = _frames_alone(doc, profile)
     _check(error, profile)
     return profile
+
+
+def _mission(t: Table) -> MissionProfile:
+    """``[mission]``; ``linkstack_apids = []`` says that no APID is linkstack's."""
+    if t.has("downlink") and t.raw("downlink") == "uslp":
+        raise t.error("downlink", "USLP recordings are not read yet: 'tm' or 'aos'")
+    return _section(t, "mission", MissionProfile)
+
+
+def _apids(t: Table, key: str) -> frozenset[int]:
+    """A set of APIDs (numbers and "lo-hi" ranges); ``[]``: none."""
+    ranges = _idset(t, key).ranges if t.raw(key) != [] else ()
+    if ranges and ranges[-1][1] > 2047:
+        raise t.error(key, f"APIDs are 0..2047, got {ranges[-1][1]}")
+    return frozenset(a for lo, hi in ranges for a in range(lo, hi + 1))
+
+
+def _frames_alone(doc: dict[str, Any], profile: Profile) -> Profile:
+    """A section that names no Reed-Solomon code (``rs_e``, ``rs_depth``) and whose
+    frame length fits none at the default depth describes frames alone: no RS."""
+    changes: dict[str, Any] = {}
+    uncoded: dict[str, str] = {}
+    for name in ("tm", "aos"):
+        raw = doc.get(name)
+        given = isinstance(raw, dict) and ("rs_e" in raw or "rs_depth" in raw)
+        ch: CaduProfile = getattr(profile, name)
+        why = _rs_fits(ch) if ch.rs_e and not given else None
+        if why:
+            uncoded[name] = why
+            changes[name] = dataclasses.replace(ch, rs_e=0)
+    return dataclasses.replace(profile, **changes, uncoded=uncoded) if changes else profile
+
+
+def _rs_fits(ch: CaduProfile) -> str | None:
+    """None when the section's frame length fits its Reed-Solomon code, else why not."""
+    k = 255 - 2 * ch.rs_e
+    if ch.frame_length % ch.rs_depth or ch.frame_length > k * ch.rs_depth:
+        return (
+            f"RS(255,{k}) at depth {ch.rs_depth} needs a multiple of {ch.rs_depth} "
+            f"up to {k * ch.rs_depth}, got {ch.frame_length}"
+        )
+    return None
 
 
 def _ports(t: Table) -> dict[str, tuple[int, ...]]:
@@ -429,6 +527,8 @@ def _section(t: Table, section: str, cls: type[S]) -> S:
         default = getattr(defaults, key)
         if isinstance(default, IdSet):
             kwargs[key] = _idset(t, key)
+        elif isinstance(default, frozenset):
+            kwargs[key] = _apids(t, key)
         elif isinstance(default, tuple):
             kwargs[key] = t.strings(key, default)
         elif isinstance(default, bytes):
@@ -560,14 +660,9 @@ def _check(error: ErrorFactory, p: Profile) -> None:
             bad(f"{name}.rs_depth", f"must be one of {INTERLEAVING_DEPTHS}, got {ch.rs_depth}")
         if not 8 <= ch.frame_length <= 2048:
             bad(f"{name}.frame_length", f"must be 8..2048, got {ch.frame_length}")
-        if ch.rs_e:
-            k = 255 - 2 * ch.rs_e
-            if ch.frame_length % ch.rs_depth or ch.frame_length > k * ch.rs_depth:
-                bad(
-                    f"{name}.frame_length",
-                    f"RS(255,{k}) at depth {ch.rs_depth} needs a multiple of {ch.rs_depth} "
-                    f"up to {k * ch.rs_depth}, got {ch.frame_length}",
-                )
+        why = _rs_fits(ch) if ch.rs_e else None
+        if why:
+            bad(f"{name}.frame_length", why)
     if not 0 <= p.tm.secondary_header_len <= 63:
         bad("tm.secondary_header_len", f"must be 0..63, got {p.tm.secondary_header_len}")
     if not -1 <= p.tm.idle_vcid <= 7:
@@ -592,6 +687,14 @@ def describe(p: Profile) -> list[str]:
             value = getattr(obj, f.name)
             parts.append(f"{f.name}={value.hex() if isinstance(value, bytes) else value}")
         out.append(f"[{section}] " + ", ".join(parts))
+    for section, why in p.uncoded.items():
+        out.append(f"[{section}] frames alone, no Reed-Solomon ({why}; set rs_e for CADUs)")
+    m = p.mission
+    apids = ", ".join(f"{a:#05x}" for a in sorted(m.linkstack_apids)) or "none"
+    out.append(
+        f"[mission] downlink={m.downlink}, raw_unit={m.raw_unit}, linkstack_apids={apids}, "
+        f"packet_counter={m.packet_counter}"
+    )
     links = p.sdls_links()
     if links:
         out.append("[sdls] " + "; ".join(f"{k} {v.describe()}" for k, v in links.items()))
