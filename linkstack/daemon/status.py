@@ -13,26 +13,29 @@ busy first) and counts them all: planned-2800 has about 1,000 satellites in view
 20 stations, which would make every status record a megabyte; the line names at most
 :data:`STATUS_LINE_MAX` and says how many more are in view.
 
-The HTTP endpoint (``daemon.http_port``: ground +0, channel +1, sat +2, all +3)
-answers ``GET /status`` (the same as the status record; ``GET /status/all`` lists every
-satellite and link),
+The HTTP endpoint (``daemon.http_port``: ground +0, channel +1, sat +2, all +3;
+aiohttp within :class:`~linkstack.daemon.http.HttpLimits`) answers ``GET /status``
+(the same as the status record; ``GET /status/all`` lists every satellite and link),
 ``GET /counters`` (every counter) and ``GET /health``, in JSON; a daemon with the
 ground also ``GET /pending``: each query not yet answered, where it is (the ground's
-queue and uplinks, the trace's hops with those still open). ``GET /metrics`` is the
+queue and uplinks, the trace's hops with those still open), and the live view
+(:mod:`linkstack.view`: ``GET /view``). ``GET /metrics`` is the
 same in Prometheus's text format (:mod:`linkstack.daemon.metrics`).
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import json
 import logging
 import math
 import sys
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
+
+from aiohttp import web
+
+from linkstack.daemon.http import HttpLimits, HttpServer
 
 log = logging.getLogger("linkstack.daemon")
 
@@ -165,6 +168,7 @@ def event(msg: str, level: int = logging.INFO, **fields: Any) -> None:
 # -- HTTP ---------------------------------------------------------------------------------------
 
 Route = Callable[[], "dict[str, Any] | Body"]
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 class Body(NamedTuple):
@@ -175,68 +179,68 @@ class Body(NamedTuple):
 
 
 class StatusServer:
-    """A tiny HTTP/1.0 server: GET of a few paths, JSON bodies, nothing else."""
+    """The daemon's HTTP endpoint (:class:`~linkstack.daemon.http.HttpServer`, with
+    its limits): ``routes`` answer GET and HEAD in JSON (or a :class:`Body`);
+    ``handlers`` (the view's page and event stream) answer for themselves."""
 
-    def __init__(self, host: str, port: int, routes: dict[str, Route]) -> None:
-        self.host = host
-        self.port = port
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        routes: dict[str, Route],
+        handlers: dict[str, Handler] | None = None,
+        limits: HttpLimits | None = None,
+    ) -> None:
         self.routes = routes
-        self._server: asyncio.AbstractServer | None = None
+        self.http = HttpServer(host, port, limits)
+        self.paths = sorted({*routes, *(handlers or {})})
+        router = self.http.app.router
+        for path, route in routes.items():
+            answer = self._json(route)
+            router.add_get(path, answer)
+            if path != "/":  # /status/ is /status, as before
+                router.add_get(path + "/", answer)
+        for path, handler in (handlers or {}).items():
+            router.add_get(path, handler)
+        self.http.app.middlewares.append(self._not_found)
+
+    @property
+    def port(self) -> int:
+        return self.http.port
 
     async def start(self) -> None:
-        self._server = await asyncio.start_server(self._handle, self.host, self.port)
+        await self.http.start()
 
     async def close(self) -> None:
-        if self._server is not None:
-            self._server.close()
-            await self._server.wait_closed()
-            self._server = None
-
-    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            request = await asyncio.wait_for(reader.readline(), 5.0)
-            while True:  # the headers: read and ignore
-                line = await asyncio.wait_for(reader.readline(), 5.0)
-                if line in (b"\r\n", b"\n", b""):
-                    break
-            parts = request.decode("latin-1").split()
-            if len(parts) < 2:
-                await self._reply(writer, 400, {"error": "bad request"})
-                return
-            method, path = parts[0], parts[1].split("?", 1)[0]
-            route = self.routes.get(path.rstrip("/") or "/")
-            if method not in ("GET", "HEAD"):
-                await self._reply(writer, 405, {"error": f"{method} not allowed"})
-            elif route is None:
-                await self._reply(writer, 404, {"error": f"no {path}", "paths": list(self.routes)})
-            else:
-                await self._reply(writer, 200, route(), head=method == "HEAD")
-        except (TimeoutError, ConnectionError, asyncio.IncompleteReadError):
-            pass
-        except Exception as exc:  # the endpoint must not take the daemon down
-            log.exception("http status endpoint")
-            with contextlib.suppress(Exception):
-                await self._reply(writer, 500, {"error": str(exc)})
-        finally:
-            with contextlib.suppress(Exception):
-                writer.close()
-                await writer.wait_closed()
+        await self.http.close()
 
     @staticmethod
-    async def _reply(
-        writer: asyncio.StreamWriter, code: int, body: dict[str, Any] | Body, head: bool = False
-    ) -> None:
-        if isinstance(body, Body):
-            data, content_type = body
-        else:
-            data = json.dumps(_plain(body), indent=1).encode() + b"\n"
-            content_type = "application/json"
-        reason = {200: "OK", 400: "Bad Request", 404: "Not Found", 405: "Method Not Allowed"}
-        header = (
-            f"HTTP/1.0 {code} {reason.get(code, 'Error')}\r\n"
-            f"Content-Type: {content_type}\r\n"
-            f"Content-Length: {len(data)}\r\n"
-            "Connection: close\r\n\r\n"
-        ).encode()
-        writer.write(header if head else header + data)
-        await writer.drain()
+    def _json(route: Route) -> Handler:
+        async def answer(request: web.Request) -> web.StreamResponse:
+            try:
+                body = route()
+            except Exception as exc:  # a route's fault must not take the daemon down
+                log.exception("http %s", request.path)
+                return json_response({"error": str(exc)}, status=500)
+            if isinstance(body, Body):
+                response = web.Response(body=body.data)
+                response.headers["Content-Type"] = body.content_type  # charset and all
+                return response
+            return json_response(body)
+
+        return answer
+
+    @web.middleware
+    async def _not_found(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        """A 404 or 405 in JSON that lists the paths there are."""
+        try:
+            return await handler(request)
+        except web.HTTPNotFound:
+            return json_response({"error": f"no {request.path}", "paths": self.paths}, 404)
+        except web.HTTPMethodNotAllowed:
+            return json_response({"error": f"{request.method} not allowed"}, 405)
+
+
+def json_response(body: Any, status: int = 200) -> web.Response:
+    data = json.dumps(_plain(body), indent=1) + "\n"
+    return web.Response(text=data, status=status, content_type="application/json")

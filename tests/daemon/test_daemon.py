@@ -362,7 +362,7 @@ def test_log_records_are_one_json_object_or_key_values_a_line():
 
 async def _get(port: int, path: str, method: str = "GET") -> tuple[int, dict | None]:
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    writer.write(f"{method} {path} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+    writer.write(f"{method} {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode())
     await writer.drain()
     data = await reader.read()
     writer.close()
