@@ -169,7 +169,8 @@ def test_zone_length_limits():
 
 # The First Header Pointer's two reserved values, from the standards, not from the module:
 # all ones when no packet header starts in the zone, all ones minus one when the zone
-# holds only idle data (CCSDS 732.0-B-4 §4.1.4.2.3.4-5 for AOS, 132.0-B-3 §4.1.2.7.3-4 TM).
+# holds only idle data (the M_PDU header of CCSDS 732.0-B, AOS, and the data field
+# status of 132.0-B, TM).
 STANDARD_FHP_NO_HEADER = 0b111_1111_1111
 STANDARD_FHP_IDLE_ONLY = 0b111_1111_1110
 

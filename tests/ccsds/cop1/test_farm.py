@@ -313,3 +313,49 @@ def test_frames_are_accepted_only_in_sequence(seqs):
             farm.receive(bc(Unlock().pack()))
     accepted = [f.seq for f in farm.take()]
     assert accepted == [i % 256 for i in range(len(accepted))]
+
+
+# -- configuration, counters, the wrap of V(R) (issue 21) ---------------------------------
+
+
+@pytest.mark.parametrize("buffer_frames", [0, -1])
+def test_buffer_frames_below_one_is_refused(buffer_frames):
+    with pytest.raises(ConfigError, match="buffer_frames"):
+        Farm(VC, 16, buffer_frames=buffer_frames)
+    assert Farm(VC, 16, buffer_frames=1).buffer_frames == 1
+    assert Farm(VC, 2).window_width == 2 and Farm(VC, 254).window_width == 254
+
+
+def test_the_counters_the_reports_read():
+    farm = Farm(VC, 16, buffer_frames=1)
+    farm.receive(ad(0))  # accepted
+    farm.receive(bd())  # accepted (BD)
+    farm.receive(ad(1))  # E2: no buffer space, discarded
+    farm.receive(ad(0))  # E4 (negative window): discarded
+    farm.receive(None)  # E9: discarded
+    farm.receive(bc(Unlock().pack()))  # a control command
+    farm.receive(bc(SetVr(1).pack()))  # another
+    farm.buffer_release()  # a signal: no frame, no counter
+    assert farm.stats == Counter(
+        accepted=2, discarded=3, control_commands=2, E1=1, E6=1, E2=1, E4=1, E9=1, E7=1,
+        E8=1, E10=1,
+    )  # fmt: skip
+
+
+def test_vr_wraps_from_255_to_0_and_the_windows_follow():
+    farm = Farm(VC, 16)
+    farm.receive(bc(SetVr(254).pack()))
+    for ns in (254, 255, 0, 1):
+        assert farm.receive(ad(ns)).event is E.E1
+    assert farm.vr == 2
+    assert [f.seq for f in farm.take()] == [254, 255, 0, 1]
+    assert Clcw.unpack(farm.clcw().pack()).report_value == 2
+    # the windows reach back and forth across the wrap
+    farm.receive(bc(SetVr(255).pack()))
+    assert farm.classify(ad(0))[0] is E.E3
+    assert farm.classify(ad(255 + 7))[0] is E.E3  # V(R) + PW - 1 = 6
+    assert farm.classify(ad(255 + 8))[0] is E.E5
+    assert farm.receive(ad(255)).event is E.E1 and farm.vr == 0
+    assert farm.classify(ad(255))[0] is E.E4
+    assert farm.classify(ad(0 - 8))[0] is E.E4
+    assert farm.classify(ad(0 - 9))[0] is E.E5
