@@ -49,12 +49,16 @@ malformed, and the version field ``v`` decides what else it refuses:
 
 Versions: 1 is the first; 2 adds one onboard instant to the answer's ``ti``,
 ``pw`` (:attr:`OnboardTimes.power_asked_t_s`: when the satellite's power model
-was asked, the start of the answer's ``power_wait``). A message is written in the
-lowest version that can carry it, so that a run without a power model sends what
-version 1 sent, octet for octet, and a version-1 peer reads a version-2 answer as
-a newer one (``pw`` ignored: its power wait counts in its onboard queue). Each
-version we speak is decoded exactly (a version-1 message with ``pw`` is refused as
-an unknown key, a version-2 message that version 1 could carry as not canonical).
+was asked, the start of the answer's ``power_wait``); 3 adds the answer's ``tm``
+(:attr:`Answer.timing_source`: what its inference legs are, ``modelled:
+ACCELERATOR/MODEL/PRECISION`` when a timing profile gave them; left out when the
+satellite's host stopwatch measured them, :data:`HOST_TIMING`). A message is
+written in the lowest version that can carry it, so that a run without a power
+model or a timing profile sends what version 1 sent, octet for octet, and an
+older peer reads a newer answer as a newer one (``pw`` and ``tm`` ignored: its
+power wait counts in its onboard queue). Each version we speak is decoded exactly
+(a version-1 message with ``pw`` is refused as an unknown key, a version-2 message
+that version 1 could carry as not canonical, and so on).
 """
 
 from __future__ import annotations
@@ -68,12 +72,16 @@ import cbor2
 
 from linkstack.errors import DecodeError, EncodeError
 
-VERSION = 2  # the newest version we speak (see the module docstring)
+VERSION = 3  # the newest version we speak (see the module docstring)
 MIN_VERSION = 1
 QUERY_APID = 0x100  # uplink: queries and acks, in TC Space Packets
 ANSWER_APID = 0x101  # downlink: answers, chunks and errors, in TM Space Packets
 MAX_MESSAGE_LEN = 1 << 20  # octets; refused before decoding
 MAX_ID_LEN = 64
+MAX_TIMING_SOURCE_LEN = 200
+# what an answer without a timing source (``tm``) was timed with: the stopwatch of the
+# host that ran the model
+HOST_TIMING = "host stopwatch"
 
 ERROR_CODES = (
     "model_unavailable",
@@ -149,6 +157,14 @@ class Answer:
     random_weights: bool
     satellite: str = ""
     times: OnboardTimes = field(default_factory=OnboardTimes)
+    # version 3: what the inference legs are ("modelled: ACC/MODEL/PRECISION"); ""
+    # (left out of the message): the host's stopwatch, HOST_TIMING
+    timing_source: str = ""
+
+    @property
+    def inference_timing(self) -> str:
+        """What the inference legs are, said in full: the timing source or HOST_TIMING."""
+        return self.timing_source or HOST_TIMING
 
 
 @dataclass(frozen=True, slots=True)
@@ -204,6 +220,8 @@ def _time_keys(version: int) -> dict[str, str]:
 
 def version_of(msg: Message) -> int:
     """The lowest version that carries ``msg``: what :func:`encode` writes."""
+    if isinstance(msg, Answer) and msg.timing_source:
+        return 3
     if isinstance(msg, Answer) and msg.times.power_asked_t_s is not None:
         return 2
     return 1
@@ -250,6 +268,12 @@ def _body(msg: Message) -> dict[str, Any]:
             "sa": msg.satellite,
             "ti": {k: float(v) for k, v in times.items() if v is not None},  # None: left out
         }
+        if msg.timing_source:  # version 3; "" (the host's stopwatch): left out
+            if len(msg.timing_source) > MAX_TIMING_SOURCE_LEN:
+                raise EncodeError(
+                    "msg", "timing_source", f"longer than {MAX_TIMING_SOURCE_LEN} characters"
+                )
+            body["tm"] = msg.timing_source
     elif isinstance(msg, AnswerChunk):
         body |= {
             "t": "c",
@@ -355,6 +379,10 @@ class _Reader:
             raise self._fail(key, "null: a time not known is left out, not written as null")
         return self.number(key)
 
+    def omissible_text(self, key: str, max_len: int) -> str:
+        """Text of 1..``max_len`` characters, or "" when the key is left out."""
+        return self.text(key, max_len) if key in self.body else ""
+
     def flag(self, key: str) -> bool:
         return self.get(key, (bool,))
 
@@ -453,6 +481,7 @@ def _message(r: _Reader) -> Message:
             r.flag("rw"),
             r.text("sa"),
             times,
+            r.omissible_text("tm", MAX_TIMING_SOURCE_LEN) if r.version >= 3 else "",
         )
     if kind == "c":
         return AnswerChunk(

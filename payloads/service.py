@@ -19,7 +19,8 @@ leave for the ground.
   profile, :mod:`payloads.timing`), from the timing model for the generation's
   prompt (counted with Qwen3's own tokenizer where it is installed,
   :mod:`payloads.qwen_tokenizer`) and completion tokens, while the text still comes
-  from the backend (``timing_source`` says which); they are placed on the clock from
+  from the backend (``timing_source`` says which, and so does each answer:
+  :attr:`payloads.messages.Answer.timing_source`); they are placed on the clock from
   the instant the model started:
   the first token at start + TTFT, the end at start + generation time, and the
   answer leaves when the clock reaches that end. In emulated time (a looptime
@@ -75,6 +76,7 @@ from linkstack.errors import ConfigError, DecodeError
 from linkstack.timebase import Clock, TimerHandle
 from payloads.backends import Backend, Generation, GenerationParams, ModelUnavailableError
 from payloads.messages import (
+    HOST_TIMING,
     MAX_ID_LEN,
     Ack,
     Answer,
@@ -93,7 +95,7 @@ from payloads.timing import InferenceTiming
 
 log = logging.getLogger(__name__)
 
-HOST_STOPWATCH = "host stopwatch"
+HOST_STOPWATCH = HOST_TIMING
 
 # Queue a message for the ground, with its key (None for a chunk); return the instant
 # it can leave for the ground (now if the satellite, or the relay it goes through, is
@@ -478,6 +480,9 @@ class InferenceService:
             gen.random_weights,
             self.satellite,
             times,
+            # said in the answer (version 3) when a profile gave the legs; left out
+            # (the host's stopwatch) otherwise, so such a run sends version 1 as before
+            self.config.timing.label if self.config.timing is not None else "",
         )
         self.stats["answers"] += 1
         self._deliver(query.id, encode(answer))

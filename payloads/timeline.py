@@ -87,6 +87,9 @@ class Timeline:
     # the satellite's power model was asked (None: there is none on board); the
     # power_wait leg runs from here to inference_start_t_s
     power_asked_t_s: float | None = None
+    # what the inference legs are, as the answer says (payloads.messages.Answer.
+    # inference_timing): "modelled: ACC/MODEL/PRECISION" or "host stopwatch"; "": no answer
+    inference_timing: str = ""
 
     @property
     def complete(self) -> bool:

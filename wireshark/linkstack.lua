@@ -454,6 +454,7 @@ f.msg_backend = ProtoField.string("linkstack.msg.backend", "Backend")
 f.msg_model = ProtoField.string("linkstack.msg.model", "Model")
 f.msg_random_weights = ProtoField.bool("linkstack.msg.random_weights", "Random weights")
 f.msg_satellite = ProtoField.string("linkstack.msg.satellite", "Satellite")
+f.msg_timing_source = ProtoField.string("linkstack.msg.timing_source", "Inference timing")
 f.msg_seq = ProtoField.uint32("linkstack.msg.seq", "Chunk number", base.DEC)
 f.msg_code = ProtoField.string("linkstack.msg.code", "Error code")
 f.msg_detail = ProtoField.string("linkstack.msg.detail", "Detail")
@@ -920,6 +921,8 @@ local MSG_KEYS = {
     mo = { "Model", f.msg_model, { text = true } },
     rw = { "Random weights", f.msg_random_weights, { bool = true } },
     sa = { "Satellite", f.msg_satellite, { text = true } },
+    -- version 3: what timed the inference legs (left out: the host's stopwatch)
+    tm = { "Inference timing", f.msg_timing_source, { text = true } },
     ti = { "Onboard times", f.msg_time, { map = true } },
     sq = { "Chunk number", f.msg_seq, { uint = true } },
     co = { "Error code", f.msg_code, { text = true } },

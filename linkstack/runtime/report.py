@@ -233,6 +233,9 @@ def timeline_lines(t: Timeline | dict, reference_s: float = REFERENCE_S) -> list
     if "answer_copies" in doc:
         copies = doc["answer_copies"]
         notes.append(f"answer copies {copies if isinstance(copies, int) else '-'}")
+    timing = doc.get("inference_timing")
+    if isinstance(timing, str) and timing:
+        notes.append(f"inference legs: {timing}")  # as the answer says: modelled or measured
     total_text = f"{total:.2f} s" if _number(total) else "-"
     legs_line = f"legs   {legs_text(legs_s) or '-'}  =  {total_text}"
     if notes:

@@ -36,6 +36,7 @@ messages = st.one_of(
         st.booleans(),
         st.text(max_size=10),
         onboard,
+        st.text(max_size=40),  # version 3's timing source ("" left out)
     ),
     st.builds(m.AnswerChunk, ids, st.integers(0, 10_000), st.text(max_size=100), times),
     st.builds(
@@ -157,11 +158,11 @@ ERROR = m.ErrorMessage("q1", "busy", "later", "CS-01", 14.5)
         (b"\xbfav\x01\xff", "cbor", "indefinite"),
         (b"\xa1\x01\x01", "cbor", "text string"),
         # the same rules in a newer version's fields
-        (_canonical(QUERY, v=3, ts=...), "ts", "missing"),
-        (_canonical(ANSWER, v=3, ti={"qc": None}), "ti.qc", "left out"),
-        (_canonical(QUERY, v=3, pa={"n": 0}), "pa.n", "must be in"),
-        (_canonical(QUERY, v=3, t="x"), "t", "unknown message type"),
-        (_canonical(QUERY, v=3) + b"\x00", "length", "octets after"),
+        (_canonical(QUERY, v=m.VERSION + 1, ts=...), "ts", "missing"),
+        (_canonical(ANSWER, v=m.VERSION + 1, ti={"qc": None}), "ti.qc", "left out"),
+        (_canonical(QUERY, v=m.VERSION + 1, pa={"n": 0}), "pa.n", "must be in"),
+        (_canonical(QUERY, v=m.VERSION + 1, t="x"), "t", "unknown message type"),
+        (_canonical(QUERY, v=m.VERSION + 1) + b"\x00", "length", "octets after"),
     ],
 )
 def test_strict_decoding_names_the_field(raw, field, rule):
@@ -207,7 +208,7 @@ def test_a_newer_version_may_add_keys_which_are_ignored(msg, version):
 def test_a_newer_version_reads_numbers_as_numbers():
     # an int where our version writes a float: refused in ours (not canonical), read
     # as the number it is in a newer one
-    assert m.decode(_canonical(QUERY, v=3, ts=12, pa={"T": 0})) == m.Query(
+    assert m.decode(_canonical(QUERY, v=m.VERSION + 1, ts=12, pa={"T": 0})) == m.Query(
         "q1", "hello", m.Params(64, 0.0, 0.9), True, 12.0
     )
 
@@ -304,3 +305,48 @@ def test_versions_are_decoded_exactly(raw, field, rule):
     with pytest.raises(DecodeError) as err:
         m.decode(raw)
     assert err.value.field == field and rule in err.value.rule
+
+
+# -- version 3: what timed the inference legs ------------------------------------------------
+
+MODELLED = dataclasses.replace(POWERED, timing_source="modelled: reference-744/qwen3-8b/int8")
+
+
+def test_an_answer_with_a_timing_source_is_version_3_and_says_it():
+    body = cbor2.loads(m.encode(MODELLED))
+    assert body["v"] == 3 and body["tm"] == "modelled: reference-744/qwen3-8b/int8"
+    assert m.decode(m.encode(MODELLED)) == MODELLED
+    assert MODELLED.inference_timing == "modelled: reference-744/qwen3-8b/int8"
+    # the host's stopwatch is said by leaving it out: the octets of versions 1 and 2
+    assert "tm" not in cbor2.loads(m.encode(POWERED)) and cbor2.loads(m.encode(ANSWER))["v"] == 1
+    assert ANSWER.inference_timing == m.HOST_TIMING == "host stopwatch"
+
+
+def test_a_version_2_peer_reads_a_version_3_answer_without_its_timing_source(monkeypatch):
+    raw = m.encode(MODELLED)
+    monkeypatch.setattr(m, "VERSION", 2)  # this decoder as version 2 had it
+    assert m.decode(raw) == POWERED  # tm: a key it does not know, ignored; pw still read
+    with pytest.raises(DecodeError) as err:  # but in a message that says version 2, refused
+        m.decode(_canonical(MODELLED, v=2))
+    assert err.value.field == "tm" and "unknown key in a version-2" in err.value.rule
+
+
+@pytest.mark.parametrize(
+    "raw, field, rule",
+    [
+        # version 3 written for what version 2 carries: not what encode writes
+        (_canonical(POWERED, v=3), "v", "canonical"),
+        (_canonical(MODELLED, tm=""), "tm", "1..200"),
+        (_canonical(MODELLED, tm=7), "tm", "expected str"),
+        (_canonical(MODELLED, tm="x" * 201), "tm", "1..200"),
+    ],
+)
+def test_version_3_is_decoded_exactly(raw, field, rule):
+    with pytest.raises(DecodeError) as err:
+        m.decode(raw)
+    assert err.value.field == field and rule in err.value.rule
+
+
+def test_a_timing_source_too_long_is_refused_when_encoding():
+    with pytest.raises(EncodeError, match="timing_source"):
+        m.encode(dataclasses.replace(MODELLED, timing_source="x" * 201))

@@ -21,6 +21,9 @@ def test_demo_answers_prints_timelines_and_writes_the_reports(tmp_path, capsys):
     # no accelerator in the scenario: the inference legs are this host's compute time
     assert "inference legs: host stopwatch" in text
     assert report["meta"]["inference_timing"] == "host stopwatch"
+    # and each answer says so (an answer without a timing source: version 1's octets)
+    assert [q["inference_timing"] for q in report["queries"]] == ["host stopwatch"] * 3
+    assert text.count("inference legs: host stopwatch)") == 3  # on each answer's legs line
     assert {q["target"] for q in report["meta"]["queries_detail"]} >= {"any"}
     kinds = {h["kind"] for q in report["queries"] for h in q["hops"]}
     assert {"uplink", "isl", "downlink"} <= kinds  # one query was relayed

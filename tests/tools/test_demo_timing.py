@@ -29,6 +29,11 @@ def test_demo_with_a_profile_takes_the_inference_legs_from_it(tmp_path, capsys):
     assert "inference legs: modelled: reference-744/qwen3-8b/int8" in text
     report = json.loads((out / "report.json").read_text())
     assert report["meta"]["inference_timing"] == "modelled: reference-744/qwen3-8b/int8"
+    # each answer says it too (its message's timing source, version 3)
+    assert [q["inference_timing"] for q in report["queries"]] == [
+        "modelled: reference-744/qwen3-8b/int8"
+    ] * 3
+    assert text.count("inference legs: modelled: reference-744/qwen3-8b/int8)") == 3
     timing = make_timing("reference-744", "qwen3-8b", "int8")
     detail = {q["id"]: q for q in report["meta"]["queries_detail"]}
     for q in report["queries"]:

@@ -498,9 +498,10 @@ def _messages(rng: random.Random, n: int) -> list[messages.Message]:
                 tokens_per_s=402.5,
                 power_asked_t_s=12.5 if i % 2 else None,  # version 2 when given
             )
+            timing = "modelled: reference-744/qwen3-8b/int8" if i % 3 == 0 else ""  # version 3
             out.append(
                 Answer(qid, _text(rng, 200), 43, rng.randrange(2**20), "length", "tiny",
-                       "tiny-qwen3", True, f"CS-{i % 12 + 1:02d}", times)
+                       "tiny-qwen3", True, f"CS-{i % 12 + 1:02d}", times, timing)
             )  # fmt: skip
         elif kind == 2:
             out.append(AnswerChunk(qid, rng.randrange(70000), _text(rng, 30), _t_s(rng)))
@@ -526,6 +527,7 @@ MSG_FIELDS = [
     "linkstack.msg.prompt_tokens",
     "linkstack.msg.completion_tokens",
     "linkstack.msg.satellite",
+    "linkstack.msg.timing_source",
     "linkstack.msg.seq",
     "linkstack.msg.code",
     "linkstack.msg.detail",
@@ -569,6 +571,7 @@ def _expected(msg: messages.Message) -> dict[str, list[str]]:
         v["linkstack.msg.prompt_tokens"] = [str(got.prompt_tokens)]
         v["linkstack.msg.completion_tokens"] = [str(got.completion_tokens)]
         v["linkstack.msg.satellite"] = [got.satellite]
+        v["linkstack.msg.timing_source"] = [got.timing_source] if got.timing_source else []
     elif isinstance(got, AnswerChunk):
         v |= {"linkstack.msg.type": ["c"], "linkstack.msg.id": [_shown(got.id)]}
         v |= {"linkstack.msg.seq": [str(got.seq)], "linkstack.msg.text": [_shown(got.text)]}
