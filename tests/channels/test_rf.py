@@ -318,3 +318,116 @@ def test_config_without_preset_checks_only_the_allocation():
     assert cfg.atmosphere == Atmosphere(0.1)
     assert cfg.modulation is Modulation.BPSK
     assert link_budget(cfg, 1_000e3, 45.0).closes
+
+
+# ------------------------------------------- thresholds met exactly, presets pinned (issue 21)
+
+
+def test_lock_thresholds_are_met_exactly_at_their_values():
+    rx = ReceiverModel(acquisition_s=3.0, max_doppler_rate_hz_s=1e3, lock_threshold_ebn0_db=3.0)
+    assert rx.fault(0.0, 3.0) is None  # Eb/N0 at the threshold holds lock
+    assert rx.fault(0.0, math.nextafter(3.0, 0.0)) is LockStatus.LOW_EBN0
+    assert rx.fault(1e3, 20.0) is None  # the Doppler rate at the limit is followed
+    assert rx.fault(-1e3, 20.0) is None
+    assert rx.fault(math.nextafter(1e3, 2e3), 20.0) is LockStatus.DOPPLER_RATE
+    assert rx.status(3.0, 1e3, 3.0) is LockStatus.LOCKED  # all three exactly at the edge
+    assert rx.status(0.0, 0.0, 20.0) is LockStatus.ACQUIRING  # AOS itself is a valid time
+    assert rx.status(math.nextafter(3.0, 0.0), 0.0, 20.0) is LockStatus.ACQUIRING
+    tr = ReceiverTracker(rx)
+    tr.start_pass(10.0)
+    assert tr.update(10.0, 0.0, 3.0) is LockStatus.ACQUIRING
+    assert tr.update(13.0, 1e3, 3.0) is LockStatus.LOCKED
+
+
+def test_elevation_limits_and_the_atmosphere_floor_are_inclusive():
+    atm = Atmosphere(0.3, min_elevation_deg=5.0)
+    assert atm.loss_db(90.0) == pytest.approx(0.3)
+    assert atm.loss_db(-90.0) == atm.loss_db(5.0)  # below the floor: held at it
+    assert atm.loss_db(5.0) == pytest.approx(0.3 / math.sin(math.radians(5.0)))
+    assert atm.loss_db(math.nextafter(5.0, 0.0)) == atm.loss_db(5.0)
+    assert atm.loss_db(math.nextafter(5.0, 90.0)) < atm.loss_db(5.0)
+    for bad in (math.nextafter(90.0, 91.0), math.nextafter(-90.0, -91.0)):
+        with pytest.raises(ConfigError, match="elevation_deg"):
+            atm.loss_db(bad)
+    assert Atmosphere(0.0, min_elevation_deg=0.5).loss_db(0.0) == 0.0
+    assert Atmosphere(0.1, min_elevation_deg=90.0).loss_db(10.0) == pytest.approx(0.1)
+    for bad in (0.49, 90.01):
+        with pytest.raises(ConfigError, match="min_elevation_deg"):
+            Atmosphere(0.1, min_elevation_deg=bad)
+
+
+def test_band_edges_and_preset_rate_ranges_are_inclusive():
+    assert S_BAND_UPLINK.band.contains(2025e6) and S_BAND_UPLINK.band.contains(2110e6)
+    assert not S_BAND_UPLINK.band.contains(2024.999e6)
+    assert not S_BAND_UPLINK.band.contains(2110.001e6)
+    assert s_band_uplink(freq_hz=2025e6).freq_hz == 2025e6
+    for rate in (64e3, 2e6):
+        assert s_band_uplink(rate_bps=rate).rate_bps == rate
+    for rate in (50e6, 300e6):
+        assert x_band_downlink(rate_bps=rate).rate_bps == rate
+    for make, rate in ((s_band_uplink, 63.9e3), (s_band_uplink, 2.01e6), (x_band_downlink, 49e6)):
+        with pytest.raises(ConfigError, match="rate_bps"):
+            make(rate_bps=rate)
+    with pytest.raises(ConfigError, match="rate_bps"):
+        s_band_uplink(rate_bps=0.0)
+    assert x_band_downlink(other_losses_db=0.0).other_losses_db == 0.0  # >= 0 admits 0
+    assert Band("edge", 1e9, 1e9 + 1.0, 0.0).zenith_loss_db == 0.0
+
+
+def test_a_budget_with_zero_margin_closes():
+    b = link_budget(S_BAND_UPLINK, 1_000e3, 90.0)
+    at_edge = link_budget(s_band_uplink(required_ebn0_db=b.ebn0_db), 1_000e3, 90.0)
+    assert at_edge.margin_db == 0.0 and at_edge.closes
+    above = link_budget(s_band_uplink(required_ebn0_db=b.ebn0_db + 1e-9), 1_000e3, 90.0)
+    assert not above.closes
+
+
+# The presets' budgets worked by hand, to 0.01 dB, from the figures their comments give
+# (channels/rf.py), with c = 299,792,458 m/s and k = 1.380649e-23 J/K (10 log10 k =
+# -228.60 dBW/K/Hz):
+#
+# S-band uplink, 1,000 km straight up (elevation 90 deg), 2,067.5 MHz, 256 kbps:
+#   FSPL = 20 log10(4 pi 1.0e6 m 2.0675e9 Hz / c) = 20 log10(8.6663e7)   = 158.76 dB
+#   atmosphere = 0.10 dB / sin 90 deg                                     =   0.10 dB
+#   C/N0 = 40.00 (EIRP) - 158.76 - 0.10 - 3.00 (other) - 28.00 (G/T) + 228.60 = 78.74 dBHz
+#   Eb/N0 = 78.74 - 10 log10(256,000) = 78.74 - 54.08                      =  24.66 dB
+#
+# X-band downlink, 1,000 km at elevation 30 deg, 8,212.5 MHz, 150 Mbps:
+#   FSPL = 20 log10(4 pi 1.0e6 m 8.2125e9 Hz / c) = 20 log10(3.4424e8)   = 170.74 dB
+#   atmosphere = 0.30 dB / sin 30 deg                                     =   0.60 dB
+#   C/N0 = 20.00 - 170.74 - 0.60 - 3.00 + 28.00 + 228.60                  = 102.26 dBHz
+#   Eb/N0 = 102.26 - 10 log10(1.5e8) = 102.26 - 81.76                     =  20.50 dB
+HAND_BUDGETS = {
+    "S-band uplink": (S_BAND_UPLINK, 1_000e3, 90.0, 158.76, 0.10, 78.74, 24.66),
+    "X-band downlink": (X_BAND_DOWNLINK, 1_000e3, 30.0, 170.74, 0.60, 102.26, 20.50),
+}
+
+
+@pytest.mark.parametrize("name", HAND_BUDGETS)
+def test_each_preset_budget_matches_the_hand_computation(name):
+    config, range_m, elevation_deg, fspl, atm, cn0, ebn0 = HAND_BUDGETS[name]
+    b = link_budget(config, range_m, elevation_deg)
+    assert b.name == name
+    assert b.fspl_db == pytest.approx(fspl, abs=0.01)
+    assert b.atm_loss_db == pytest.approx(atm, abs=0.01)
+    assert b.cn0_dbhz == pytest.approx(cn0, abs=0.01)
+    assert b.ebn0_db == pytest.approx(ebn0, abs=0.01)
+
+
+def test_each_preset_states_the_figures_of_its_budget():
+    s, x = S_BAND_UPLINK, X_BAND_DOWNLINK
+    assert (s.eirp_dbw, s.gt_db_per_k, s.other_losses_db, s.rate_bps) == (40.0, -28.0, 3.0, 256e3)
+    assert (x.eirp_dbw, x.gt_db_per_k, x.other_losses_db, x.rate_bps) == (20.0, 28.0, 3.0, 150e6)
+    assert (s.modulation, x.modulation) == (Modulation.BPSK, Modulation.QPSK)
+    assert s.atmosphere == Atmosphere(0.1, 5.0) and x.atmosphere == Atmosphere(0.3, 5.0)
+    assert s.required_ebn0_db == x.required_ebn0_db == pytest.approx(10.53, abs=0.01)
+    # receivers: 3 s to acquire; loops of B_L 100 Hz (S) and 200 Hz (X), 2,963 Hz/s x 1, x 4
+    assert s.receiver.acquisition_s == x.receiver.acquisition_s == 3.0
+    assert s.receiver.max_doppler_rate_hz_s == pytest.approx(2963, rel=1e-3)
+    assert x.receiver.max_doppler_rate_hz_s == pytest.approx(4 * 2963, rel=1e-3)
+    assert s.receiver.lock_threshold_ebn0_db == x.receiver.lock_threshold_ebn0_db == 3.0
+    # the allocations (ITU Radio Regulations, Article 5)
+    assert (rf.S_BAND_UP.low_hz, rf.S_BAND_UP.high_hz) == (2025e6, 2110e6)
+    assert (rf.S_BAND_DOWN.low_hz, rf.S_BAND_DOWN.high_hz) == (2200e6, 2290e6)
+    assert (rf.X_BAND_DOWN.low_hz, rf.X_BAND_DOWN.high_hz) == (8025e6, 8400e6)
+    assert {"s_band_uplink": s, "x_band_downlink": x} == rf.PRESETS
