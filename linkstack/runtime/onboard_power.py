@@ -98,6 +98,18 @@ class OnboardPower:
         probe.ledger = EnergyLedger()
         return probe.schedule(max(t_s, probe.t_s), self.params.accelerator_busy_w, duration_s)
 
+    def soc_wh_at(self, t_s: float) -> float:
+        """The state of charge at ``t_s`` if nothing runs until then, found on a copy of
+        the model (as :meth:`probe_start`): asking moves nothing, so an inference asked
+        for afterwards is booked as if nobody had asked."""
+        if t_s <= self.model.t_s:
+            return self.model.soc_wh
+        self._cover(t_s)
+        probe = copy.copy(self.model)
+        probe.ledger = EnergyLedger()
+        probe.advance(min(t_s, probe.end_t_s))
+        return probe.soc_wh
+
     def figures(self, t_s: float) -> dict[str, Any]:
         """The battery and its energy from the start of the run to ``t_s`` (the model
         moved there, idle, if nothing ran since): the ledger closes,

@@ -181,3 +181,24 @@ def test_an_inference_beside_a_running_one_costs_only_what_runs_past_it():
     busy_extra_wh = (PARAMS.accelerator_busy_w - PARAMS.accelerator_idle_w) * 70.0 / 3600
     idle_wh = (PARAMS.bus_load_w + PARAMS.accelerator_idle_w) * 200.0 / 3600
     assert f["served_wh"] == pytest.approx(idle_wh + busy_extra_wh, rel=1e-12)
+
+
+def test_the_charge_now_is_read_from_a_copy_and_moves_nothing():
+    """``soc_wh_at`` (the daemons' status and /metrics) is the idle charge the hand
+    stepping gives, and leaves the model where it was: an inference asked for after
+    is booked as on a satellite nobody asked about."""
+    contacts = ContactState(default_scenario(), sunlight_of=(TARGET,))
+    asked = OnboardPower(contacts, TARGET, PowerSettings(True, PARAMS), 8_000.0)
+    t_s = 9_500.0  # ~1,200 s into the umbra: under full charge
+    soc_wh = asked.soc_wh_at(t_s)
+    by_hand = _soc_by_hand(asked.model.spans, PARAMS, asked.soc0_wh, 8_000.0, t_s)
+    assert soc_wh == pytest.approx(by_hand, rel=1e-9) and soc_wh < asked.soc0_wh
+    assert asked.model.t_s == 8_000.0 and asked.model.soc_wh == asked.soc0_wh  # unmoved
+    fresh = OnboardPower(
+        ContactState(default_scenario(), sunlight_of=(TARGET,)),
+        TARGET,
+        PowerSettings(True, PARAMS),
+        8_000.0,
+    )
+    assert asked.inference_start(9_000.0, 30.0) == fresh.inference_start(9_000.0, 30.0)
+    assert asked.soc_wh_at(8_500.0) == asked.model.soc_wh  # before the model's time: as it is
