@@ -422,6 +422,13 @@ def sdls_of(
 
 
 def cmd_replay(args: argparse.Namespace) -> int:
+    if args.detect or args.profile is not None:  # a mission's recording: mission_cli
+        from linkstack.capture import mission_cli  # noqa: PLC0415 - when asked
+
+        return mission_cli.main(args)
+    if args.json or args.export_packets is not None:
+        print("linkstack replay: --json and --export-packets need --profile", file=sys.stderr)
+        return 2
     ports: dict[str, int] = {}
     for layer, port in args.port or ():
         ports[layer] = port
@@ -480,7 +487,37 @@ def add_replay_parser(
         "every unit refused with its reason, and the counters. Exit status: 0 all decoded, "
         "1 some units refused or a check failed, 2 not a capture.",
     )
-    p.add_argument("pcap", type=Path, help="the capture (classic pcap or pcapng)")
+    p.add_argument(
+        "pcap",
+        type=Path,
+        metavar="FILE",
+        help="the capture (classic pcap or pcapng); with --profile also a raw file of CADUs, "
+        "frames or a bit stream",
+    )
+    mission = p.add_argument_group(
+        "a mission's recording (any mission's downlink, read as its profile says)"
+    )
+    mission.add_argument(
+        "--profile",
+        metavar="P",
+        help="a mission profile (built-in: linkstack, meteor-m2-lrpt, mars2020; or a TOML "
+        "file): decode the downlink's CADUs or frames with its parameters and report CADUs, "
+        "RS codewords, frames per VC, packets per APID with their gaps, CLCWs",
+    )
+    mission.add_argument(
+        "--detect",
+        action="store_true",
+        help="guess the profile from the data (ASM, randomization, RS code and basis, frame "
+        "length, insert zone, FECF) and print it as TOML to edit",
+    )
+    mission.add_argument("--json", action="store_true", help="with --profile: the report as JSON")
+    mission.add_argument(
+        "--export-packets",
+        type=Path,
+        metavar="DIR",
+        help="with --profile: write each APID's packets to DIR/apid_0xNNN.bin with an index "
+        "DIR/apid_0xNNN.csv",
+    )
     p.add_argument(
         "--as",
         dest="side",

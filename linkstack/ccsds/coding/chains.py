@@ -118,7 +118,9 @@ class CaduReceiver(_CaduChain):
 
     ``stats``: ``cadus`` units examined, ``no_asm`` units without a usable ASM,
     ``frames`` delivered, ``rs_frames_corrected`` frames that needed correction,
-    ``rs_symbols_corrected``, ``rs_uncorrectable`` frames lost to Reed-Solomon.
+    ``rs_symbols_corrected``, ``rs_uncorrectable`` frames lost to Reed-Solomon;
+    per codeword ``rs_codewords`` decoded, ``rs_codewords_corrected`` and
+    ``rs_codewords_uncorrectable``.
     The stream path adds the frame synchronizer's counters (``sync`` prefix).
     """
 
@@ -134,8 +136,14 @@ class CaduReceiver(_CaduChain):
             self.stats["frames"] += 1
             return DecodedFrame(block, 0)
         result = self.rs.decode(block)
+        # per codeword too: what a mission's ground station reports
+        self.stats["rs_codewords"] += len(result.corrected)
+        fixed = sum(1 for c in result.corrected if c > 0)
+        if fixed:
+            self.stats["rs_codewords_corrected"] += fixed
         if result.frame is None:
             self.stats["rs_uncorrectable"] += 1
+            self.stats["rs_codewords_uncorrectable"] += sum(1 for c in result.corrected if c < 0)
             return None
         n = result.symbols_corrected
         if n:
