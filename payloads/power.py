@@ -27,7 +27,8 @@ The model, and what it assumes:
   limit is a floor, ``floor_wh`` = capacity x (1 - ``dod_limit``), that an
   inference must not take the battery below (:meth:`PowerModel.can_sustain`).
 - Loads: the bus (platform, radios, heaters: constant, ``bus_load_w``) and the
-  accelerator, busy or idle.
+  accelerator, idle or working: at ``accelerator_busy_w`` flat out, or in between
+  at the utilisation the timing model gives (:meth:`PowerParams.accelerator_w`).
 
 Between two events (an edge of sunlight, the start or end of an inference) every
 power is constant, so the state of charge is piecewise linear and each step is
@@ -98,6 +99,15 @@ class PowerParams:
             * self.array_to_bus_efficiency
             * self.array_sun_factor
         )
+
+    def accelerator_w(self, utilisation: float = 1.0) -> float:
+        """The accelerator's draw while it works at ``utilisation`` (0..1, from the
+        timing model: :meth:`payloads.timing.InferenceTiming.utilisation`): its idle
+        power plus that share of the span to its busy power."""
+        if not 0.0 <= utilisation <= 1.0:
+            raise ConfigError("power", "utilisation", f"must be in 0..1, got {utilisation!r}")
+        idle = self.accelerator_idle_w
+        return idle + (max(self.accelerator_busy_w, idle) - idle) * utilisation
 
     @property
     def floor_wh(self) -> float:

@@ -30,9 +30,12 @@ leave for the ground.
 - **Power.** Given a :class:`PowerGate` (the satellite's battery, with the
   scenario's ``[power]`` on), the endpoint asks it, once the generation's compute
   time is known, when the inference may start: the battery must carry it above its
-  depth-of-discharge limit. The inference starts then (``power_asked_t_s`` to
-  ``inference_start_t_s`` is the answer's ``power_wait``), streamed chunks held
-  until then; a battery that can never carry it refuses it (``model_unavailable``).
+  depth-of-discharge limit. Under a timing profile the accelerator's draw follows
+  its utilisation over the generation (:meth:`payloads.timing.InferenceTiming.
+  utilisation`: it grows with the batch), else it is the busy power. The inference
+  starts then (``power_asked_t_s`` to ``inference_start_t_s`` is the answer's
+  ``power_wait``), streamed chunks held until then; a battery that can never carry
+  it refuses it (``model_unavailable``).
 - **Streaming.** With ``Query.stream`` the text goes down as :class:`AnswerChunk`
   messages while it is produced, one every ``chunk_interval_s`` of compute at most,
   each at the instant its last piece was produced; the final :class:`Answer` still
@@ -107,9 +110,12 @@ class PowerGate(Protocol):
     """The satellite's power system, as the endpoint asks it before an inference
     (the runtime's ``OnboardPower`` over a :class:`payloads.power.PowerModel`)."""
 
-    def inference_start(self, t_s: float, duration_s: float) -> float | None:
-        """When an inference of ``duration_s`` asked for at ``t_s`` can start (>=
-        ``t_s``), booked; None if the battery can never carry it."""
+    def inference_start(
+        self, t_s: float, duration_s: float, utilisation: float = 1.0
+    ) -> float | None:
+        """When an inference of ``duration_s`` asked for at ``t_s``, the accelerator
+        working at ``utilisation`` (0..1: its draw between idle and busy power), can
+        start (>= ``t_s``), booked; None if the battery can never carry it."""
         ...
 
 
@@ -393,6 +399,8 @@ class InferenceService:
             # decoded together with the others running now: a batch of that many
             timing = dataclasses.replace(timing, batch=max(timing.batch, self._running))
 
+        utilisation = [1.0]  # the host's stopwatch: flat out, as far as anyone knows
+
         def work() -> Generation:
             t0 = time.perf_counter()
             prompt_tokens, ticks = 0, None
@@ -410,7 +418,10 @@ class InferenceService:
                     loop.call_soon_threadsafe(self._piece, stream, offset_s, piece)
 
             gen = backend.generate(query.prompt, job.params, on_text)
-            return gen if timing is None else modelled_generation(gen, timing, prompt_tokens)
+            if timing is None:
+                return gen
+            utilisation[0] = timing.utilisation(prompt_tokens, gen.completion_tokens)
+            return modelled_generation(gen, timing, prompt_tokens)
 
         self.stats["inferences"] += 1
         try:
@@ -433,7 +444,8 @@ class InferenceService:
         # With a power model, it starts when the battery can carry it (the power wait).
         start_t_s = picked_t_s
         if self.power is not None:
-            allowed = self.power.inference_start(picked_t_s, gen.generate_s)
+            # the draw follows how hard the accelerator works (the batch, under a profile)
+            allowed = self.power.inference_start(picked_t_s, gen.generate_s, utilisation[0])
             if allowed is None:
                 self.stats["refused_power"] += 1
                 self._refuse(

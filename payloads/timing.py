@@ -16,6 +16,20 @@ For a model profile (:mod:`payloads.model_profiles`) in a precision on an accele
 - a generation of N tokens after a prompt of P: the first token at ``ttft``, token k
   (k = 2..N) ``tpot(P + k - 1)`` after the one before.
 
+**Utilisation and power.** An accelerator draws its idle power plus a share of the
+span to its power at load (the profile's ``power_idle_w`` and ``power_load_w``) that
+follows how hard it works: :meth:`InferenceTiming.utilisation` is, over the whole
+generation, ``memory_power_share`` x the time the memory is busy + (1 -
+``memory_power_share``) x the time the compute units are busy, over the generation's
+time (each step's memory time is its octets at the usable bandwidth, its compute time
+its operations at the usable peak; the longer one is the step). A batch of one,
+bandwidth-bound, keeps the memory busy and the compute units mostly idle (half of the
+span to full load with the default share of 0.5); a batch reads the weights once for
+all, so the compute share, the draw and the time grow with it while the energy of
+each query falls. The share is a stated assumption, not a measurement (memory
+traffic and arithmetic each cost a comparable part of a GPU's dynamic power in LLM
+serving); a parameter.
+
 The efficiency factors are what a real software stack reaches of the peaks (fitted on
 the host by ``linkstack calibrate``; the defaults are the usual order for a tuned
 stack: 50 % of peak compute in prefill, 70 % of peak bandwidth in decode).
@@ -36,6 +50,7 @@ from payloads.model_profiles import KV_BYTES_PER_VALUE, ModelProfile, profile
 
 DEFAULT_COMPUTE_EFFICIENCY = 0.5
 DEFAULT_BANDWIDTH_EFFICIENCY = 0.7
+DEFAULT_MEMORY_POWER_SHARE = 0.5  # of the dynamic power, when the memory is busy
 
 
 @dataclass(frozen=True)
@@ -49,6 +64,7 @@ class InferenceTiming:
     bandwidth_efficiency: float = DEFAULT_BANDWIDTH_EFFICIENCY
     batch: int = 1  # sequences decoded together (each as long as this one)
     kv_bytes_per_value: float = KV_BYTES_PER_VALUE
+    memory_power_share: float = DEFAULT_MEMORY_POWER_SHARE
 
     def __post_init__(self) -> None:
         where = "InferenceTiming"
@@ -65,6 +81,9 @@ class InferenceTiming:
             raise ConfigError(where, "batch", f"must be an integer >= 1, got {self.batch!r}")
         if not self.kv_bytes_per_value > 0:
             raise ConfigError(where, "kv_bytes_per_value", "must be positive")
+        share = self.memory_power_share
+        if not isinstance(share, (int, float)) or not 0 <= share <= 1:
+            raise ConfigError(where, "memory_power_share", f"must be in [0, 1], got {share!r}")
 
     @property
     def label(self) -> str:
@@ -101,19 +120,40 @@ class InferenceTiming:
     def _weights_read(self) -> float:
         return self.model.weight_bytes_read_per_step(self.precision, self.batch)
 
-    def ttft_s(self, prompt_tokens: int) -> float:
-        """Time to first token: the prefill of ``prompt_tokens`` for the batch."""
+    def _prefill_s(self, prompt_tokens: int) -> tuple[float, float]:
+        """(compute time, memory time) of the prefill of ``prompt_tokens`` for the batch."""
         p = max(int(prompt_tokens), 1)
         compute_s = self.batch * self.model.prefill_ops(p) / self._compute_rate
         memory_s = (self._weights_read + self.batch * p * self._kv_per_token) / self._bandwidth
-        return max(compute_s, memory_s)
+        return compute_s, memory_s
 
-    def tpot_s(self, context_tokens: int) -> float:
-        """Time per output token, decoding at ``context_tokens`` (itself included)."""
+    def _decode_s(self, context_tokens: int) -> tuple[float, float]:
+        """(compute time, memory time) of one decode step at ``context_tokens``."""
         c = max(int(context_tokens), 1)
         memory_s = (self._weights_read + self.batch * c * self._kv_per_token) / self._bandwidth
         compute_s = self.batch * self.model.decode_ops(c) / self._compute_rate
-        return max(memory_s, compute_s)
+        return compute_s, memory_s
+
+    def ttft_s(self, prompt_tokens: int) -> float:
+        """Time to first token: the prefill of ``prompt_tokens`` for the batch."""
+        return max(self._prefill_s(prompt_tokens))
+
+    def tpot_s(self, context_tokens: int) -> float:
+        """Time per output token, decoding at ``context_tokens`` (itself included)."""
+        return max(self._decode_s(context_tokens))
+
+    def utilisation(self, prompt_tokens: int, completion_tokens: int) -> float:
+        """How hard the accelerator works over a generation, 0..1, for its power (see
+        the module docstring): ``memory_power_share`` x the memory's busy time + the
+        rest x the compute units' busy time, over the generation's time."""
+        p = max(int(prompt_tokens), 1)
+        steps = [self._prefill_s(p)]
+        steps += [self._decode_s(p + k - 1) for k in range(2, int(completion_tokens) + 1)]
+        compute_s = sum(c for c, _ in steps)
+        memory_s = sum(m for _, m in steps)
+        total_s = sum(max(step) for step in steps)
+        share = self.memory_power_share
+        return (share * memory_s + (1 - share) * compute_s) / total_s
 
     def iter_token_offsets_s(self, prompt_tokens: int) -> Iterator[float]:
         """The instant (from the start) each generated token is ready, for ever: the

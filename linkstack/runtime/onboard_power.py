@@ -5,8 +5,10 @@ asks before each inference (:meth:`OnboardPower.inference_start`).
 The runtime is the layer that holds both the contact plan (``channels``) and the
 endpoint (``payloads``), so it hands one to the other: the plan's sunlight spans of
 the satellite (:meth:`ContactState.take_sunlight`, searched with each chunk of the
-plan only when ``[power]`` is on) go into the model as the plan grows. The busy
-draw of an inference is the accelerator's (``PowerParams.accelerator_busy_w``).
+plan only when ``[power]`` is on) go into the model as the plan grows. The draw of
+an inference is the accelerator's at the utilisation its endpoint gives
+(``PowerParams.accelerator_w``: the busy power when the timing is the host's
+stopwatch, less for a bandwidth-bound batch of one under a timing profile).
 """
 
 from __future__ import annotations
@@ -45,6 +47,7 @@ class OnboardPower:
         self.inferences = 0
         self.busy_s = 0.0
         self.power_wait_s = 0.0
+        self.accelerator_wh = 0.0  # what the inferences drew, above the idle power
 
     def _cover(self, t_s: float) -> None:
         """Make the model's sunlight reach ``t_s``."""
@@ -55,13 +58,20 @@ class OnboardPower:
                 break
             self.model.extend(more)
 
-    def inference_start(self, t_s: float, duration_s: float) -> float | None:
-        """An inference of ``duration_s`` asked for at ``t_s``: when the battery lets it
-        start (``t_s`` if it can now), booked on the model; None if no start within
+    def inference_start(
+        self, t_s: float, duration_s: float, utilisation: float = 1.0
+    ) -> float | None:
+        """An inference of ``duration_s`` asked for at ``t_s``, the accelerator at
+        ``utilisation`` (its draw ``PowerParams.accelerator_w``): when the battery lets
+        it start (``t_s`` if it can now), booked on the model; None if no start within
         :data:`LOOKAHEAD_S` can carry it (a draw above what the array gives). One asked
         for while another runs (concurrency > 1) runs beside it, the accelerator busy
         until the later end, if the battery carries what it adds; else it queues
-        behind (``busy_s``: the time the accelerator was busy, overlaps counted once)."""
+        behind (``busy_s``: the time the accelerator was busy, overlaps counted once).
+        The part that overlaps the one running keeps that one's draw (already booked);
+        the joiner's own utilisation, timed as one of the batch, sets the draw past it."""
+        draw_w = self.params.accelerator_w(utilisation)
+        extra_w = draw_w - self.params.accelerator_idle_w
         ahead_s = AHEAD_S
         running_until_t_s = self.model.t_s
         if t_s < running_until_t_s:  # joins an inference running (concurrency > 1)
@@ -69,21 +79,21 @@ class OnboardPower:
             # the accelerator already draws its busy power until then: only what runs
             # past it costs more, and if the battery carries that it starts at once
             past_s = max(t_s + duration_s - running_until_t_s, 0.0)
-            if self.model.can_sustain(self.params.accelerator_busy_w, past_s):
-                self.model.advance(
-                    running_until_t_s + past_s, accelerator_w=self.params.accelerator_busy_w
-                )
+            if self.model.can_sustain(draw_w, past_s):
+                self.model.advance(running_until_t_s + past_s, accelerator_w=draw_w)
                 self.inferences += 1
                 self.busy_s += past_s
+                self.accelerator_wh += extra_w * past_s / 3600.0
                 return t_s
         while True:
             self._cover(max(t_s, self.model.t_s) + duration_s + ahead_s)
             free_t_s = max(t_s, self.model.t_s)  # after one still booked, if any
-            start = self.model.schedule(t_s, self.params.accelerator_busy_w, duration_s)
+            start = self.model.schedule(t_s, draw_w, duration_s)
             if start is not None:
                 self.inferences += 1
                 self.busy_s += duration_s
                 self.power_wait_s += start - free_t_s
+                self.accelerator_wh += extra_w * duration_s / 3600.0
                 return start
             if ahead_s >= LOOKAHEAD_S:
                 return None
@@ -124,6 +134,11 @@ class OnboardPower:
             "busy_s": self.busy_s,
             "utilisation": self.busy_s / span_s if span_s > 0 else 0.0,
             "power_wait_s": self.power_wait_s,
+            # above the idle draw, for the inferences' work: energy per query follows it
+            "accelerator_wh": self.accelerator_wh,
+            "accelerator_wh_per_inference": (
+                self.accelerator_wh / self.inferences if self.inferences else 0.0
+            ),
             "soc0_wh": self.soc0_wh,
             "soc_wh": self.model.soc_wh,
             "min_soc_wh": self.model.min_soc_wh,

@@ -151,3 +151,37 @@ def test_longer_work_never_takes_less_time(acc, model, precision, prompt, more, 
     )
     ttft_s, total_s = t.generation_s(prompt, 3)
     assert total_s == pytest.approx(ttft_s + t.tpot_s(prompt + 1) + t.tpot_s(prompt + 2))
+
+
+def test_utilisation_by_hand_and_power_growing_with_the_batch():
+    t = orin()
+    # a prompt of 500 (compute-bound) and 3 tokens decoded at 501, 502 (bandwidth-bound)
+    prefill = (
+        (2 * WEIGHTS * 500 + ATTENTION * 500 * 501 / 2) / COMPUTE,
+        (2 * WEIGHTS + 500 * KV) / BANDWIDTH,
+    )
+    decodes = [
+        ((2 * WEIGHTS + ATTENTION * c) / COMPUTE, (2 * WEIGHTS + c * KV) / BANDWIDTH)
+        for c in (501, 502)
+    ]
+    steps = [prefill, *decodes]
+    busy = sum(0.5 * m + 0.5 * c for c, m in steps)
+    assert t.utilisation(500, 3) == pytest.approx(busy / sum(max(s) for s in steps), rel=1e-12)
+    # a batch of one decoding: the memory busy, the compute units nearly idle
+    assert t.utilisation(20, 200) == pytest.approx(0.5, abs=0.01)
+    # the batch raises the draw (Orin: 15 W idle, 60 W at load) and the time a little,
+    # while the energy of each query falls
+    idle_w, load_w = t.accelerator.power_idle_w, t.accelerator.power_load_w
+    figures = []
+    for batch in (1, 8, 64):
+        b = InferenceTiming(t.accelerator, t.model, "bf16", batch=batch)
+        draw_w = idle_w + (load_w - idle_w) * b.utilisation(20, 200)
+        figures.append((draw_w, draw_w * b.generation_s(20, 200)[1] / batch))
+    assert figures[0][0] < figures[1][0] < figures[2][0] <= load_w
+    assert figures[0][1] > figures[1][1] > figures[2][1]
+    # all memory or all compute: the share decides
+    assert (
+        InferenceTiming(t.accelerator, t.model, memory_power_share=0.0).utilisation(20, 200) < 0.01
+    )
+    with pytest.raises(ConfigError, match="memory_power_share"):
+        InferenceTiming(t.accelerator, t.model, memory_power_share=1.5)

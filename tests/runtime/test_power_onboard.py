@@ -14,6 +14,7 @@ import pytest
 
 from channels.contacts import sunlight_intervals
 from channels.scenarios import default_scenario
+from linkstack.errors import ConfigError
 from linkstack.runtime import clock as clk
 from linkstack.runtime.config import EmulationConfig
 from linkstack.runtime.emulation import Emulation
@@ -24,6 +25,7 @@ from linkstack.runtime.routing import ContactState
 from linkstack.runtime.scenario import ScenarioError, loads
 from payloads.messages import Params
 from payloads.power import PowerParams
+from payloads.qwen_tokenizer import count_chat_tokens
 from payloads.service import ServiceConfig
 from payloads.timing import make_timing
 
@@ -121,9 +123,16 @@ def test_the_battery_ledger_closes_over_the_run_and_the_figures_are_reported(run
     assert f["power_wait_s"] == pytest.approx(
         answer.times.inference_start_t_s - answer.times.power_asked_t_s
     )
-    # the bus and the idle accelerator served all run, the inference on top
+    # the bus and the idle accelerator served all run, the inference on top at the draw
+    # of the timing model's utilisation (a batch of one: about half the span to 60 W)
+    utilisation = TIMING.utilisation(
+        count_chat_tokens("Is tile 7 cloudy?"), answer.completion_tokens
+    )
+    assert 0.4 < utilisation < 0.6
     idle_wh = (PARAMS.bus_load_w + PARAMS.accelerator_idle_w) * end_t_s / 3600
-    extra_wh = (PARAMS.accelerator_busy_w - PARAMS.accelerator_idle_w) * f["busy_s"] / 3600
+    extra_wh = (PARAMS.accelerator_w(utilisation) - PARAMS.accelerator_idle_w) * f["busy_s"] / 3600
+    assert f["accelerator_wh"] == pytest.approx(extra_wh, rel=1e-9)
+    assert f["accelerator_wh_per_inference"] == f["accelerator_wh"]
     assert f["served_wh"] == pytest.approx(idle_wh + extra_wh, rel=1e-9)
 
 
@@ -163,6 +172,25 @@ def test_the_report_carries_each_satellites_load_and_energy(run):
     assert text.startswith(f"  {TARGET}: 1 inferences, busy {f['utilisation']:.2%}; power wait ")
     assert f"floor {PARAMS.floor_wh:.0f})" in text
     assert "satellites" not in json.loads(to_json([timeline]))  # not given: not there
+
+
+def test_the_draw_follows_the_utilisation_and_the_ledger_closes():
+    """Two inferences of 50 s, one flat out (the host's stopwatch: utilisation 1) and
+    one at 0.25: each draws idle + that share of the span to busy power."""
+    contacts = ContactState(default_scenario(), sunlight_of=(TARGET,))
+    power = OnboardPower(contacts, TARGET, PowerSettings(True, PARAMS), 0.0)
+    assert power.inference_start(100.0, 50.0) == 100.0
+    assert power.inference_start(300.0, 50.0, utilisation=0.25) == 300.0
+    span_w = PARAMS.accelerator_busy_w - PARAMS.accelerator_idle_w
+    assert PARAMS.accelerator_w(0.25) == PARAMS.accelerator_idle_w + 0.25 * span_w
+    f = power.figures(400.0)
+    assert f["accelerator_wh"] == pytest.approx(span_w * 1.25 * 50.0 / 3600, rel=1e-12)
+    idle_wh = (PARAMS.bus_load_w + PARAMS.accelerator_idle_w) * 400.0 / 3600
+    assert f["served_wh"] == pytest.approx(idle_wh + f["accelerator_wh"], rel=1e-12)
+    out_wh = f["served_wh"] + f["shunted_wh"] + f["charge_loss_wh"] + f["discharge_loss_wh"]
+    assert f["generated_wh"] == pytest.approx(out_wh + f["soc_wh"] - f["soc0_wh"], rel=1e-12)
+    with pytest.raises(ConfigError, match="utilisation"):
+        power.inference_start(500.0, 1.0, utilisation=1.5)
 
 
 def test_an_inference_beside_a_running_one_costs_only_what_runs_past_it():
