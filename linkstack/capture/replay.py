@@ -1079,11 +1079,14 @@ class Replayer:
     ) -> None:
         relay = None
         prefix = ""
+        # between nodes that are not linkstack's, a payload that is no linkstack message
+        # is another mission's packet on these APIDs, not a refusal (--profile says whose)
+        foreign = node_kind(unit.src) is None or node_kind(unit.dst) is None
         if apid == self._relay_apid:
             try:
                 relay, payload = self._relay.unwrap(payload)
             except DecodeError as exc:
-                self._refuse(events, unit, link, exc, False)
+                self._not_a_message(events, unit, link, exc, foreign)
                 return
 
             def node(n: int) -> str:
@@ -1096,7 +1099,7 @@ class Replayer:
         try:
             msg = decode(payload)
         except DecodeError as exc:
-            self._refuse(events, unit, link, exc, False)
+            self._not_a_message(events, unit, link, exc, foreign)
             return
         self.stats["messages"] += 1
         self.stats[f"messages_{type(msg).__name__}"] += 1
@@ -1111,6 +1114,19 @@ class Replayer:
         )
         text = prefix + describe_message(msg) + (f" (copy {copy})" if copy > 1 else "")
         self._event(events, unit, link, "message", text, msg)
+
+    def _not_a_message(
+        self,
+        events: list[ReplayEvent],
+        unit: CapturedUnit,
+        link: _Link,
+        exc: DecodeError,
+        foreign: bool,
+    ) -> None:
+        if foreign:
+            self.stats["payloads_foreign"] += 1
+        else:
+            self._refuse(events, unit, link, exc, False)
 
     # -- the checks against the capture's upper layers -----------------------------------
     def _check_frame(

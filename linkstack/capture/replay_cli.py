@@ -244,6 +244,12 @@ def _summary(result: ReplayResult) -> list[str]:
         f"  decoded   {s['units_decoded']:,} units: {s['frames']:,} frames, "
         f"{s['packets']:,} packets, {s['messages']:,} messages ({_counts(messages)})"
     )
+    if s["payloads_foreign"]:
+        lines.append(
+            f"  foreign   {s['payloads_foreign']:,} payloads on linkstack's APIDs, between nodes "
+            "that are not linkstack's, are no linkstack message: another mission's packets, "
+            "not refusals (read them with --profile P)"
+        )
     lines.append(f"  refused   {sum(r.refused.values()):,}: {_counts(r.refused)}")
     sdls = Counter[str]()
     for stages in r.counters().values():

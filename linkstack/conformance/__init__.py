@@ -5,17 +5,19 @@ linkstack's own, or any capture of UDP datagrams on the layer ports, see
 :mod:`linkstack.capture.pcap`, or with ``--scenario FILE`` on the daemons' port plan,
 :mod:`.portplan`) and
 judges every unit against a catalogue of rules (:mod:`.rules`), each citing the
-standard and the section it comes from; a profile (:mod:`linkstack.capture.mission_profile`) gives the
-managed parameters a capture does not carry (its ``[sdls]``, or ``--scenario``'s, the
-security associations of frames under SDLS, else those linkstack recorded in the
-capture's side file; ``--keys`` verifies and decrypts them). The
+standard and the section it comes from; a profile
+(:mod:`linkstack.capture.mission_profile`) gives the managed parameters a capture
+does not carry (its ``[sdls]``, or ``--scenario``'s, the security associations of
+frames under SDLS, else those linkstack recorded in the capture's side file; ``--keys``
+verifies and decrypts them). The
 report says which rules passed,
 which failed (the first offending unit: its index, time, layer, field, what was
 expected and what was found, and how many units failed), and which did not apply and
 why; ``--junit FILE`` writes the same as JUnit XML for CI systems.
 
 Modules of the passive suite (:mod:`.passive`): :mod:`.passive.rules` (the catalogue),
-:mod:`linkstack.capture.mission_profile` (profiles, TOML; both suites and replay read them), :mod:`.passive.checker` (units ->
+:mod:`linkstack.capture.mission_profile` (profiles, TOML; both suites and replay read
+them), :mod:`.passive.checker` (units ->
 observations -> verdicts, over :mod:`.passive.observations`, :mod:`.passive.decoding`,
 :mod:`.passive.analysis` and :mod:`.passive.verdicts`), :mod:`.passive.report` (text,
 JUnit), :mod:`.passive.session` (a scripted good session) and :mod:`.passive.broken`
@@ -164,13 +166,13 @@ def run_conform(args: argparse.Namespace) -> int:
     if getattr(args, "target", None) or getattr(args, "role", None):
         return _run_active(args)
     # imported here so that `linkstack --help`, which imports this package, stays fast
+    from linkstack.capture.mission_profile import load_profile  # noqa: PLC0415
     from linkstack.conformance.passive.checker import check_capture, select_rules  # noqa: PLC0415
     from linkstack.conformance.passive.report import (  # noqa: PLC0415
         format_text,
         list_rules_text,
         write_junit,
     )
-    from linkstack.capture.mission_profile import load_profile  # noqa: PLC0415
 
     rules = select_rules(args.rules)
     if args.list_rules:

@@ -233,6 +233,8 @@ class Daemons:
             f"node_port = {base + LINKS}\n"
             "http_port = 0\n"
             f'out_dir = "{folder / "out"}"\n'
+            f'runs_dir = "{folder / "runs"}"\n'
+            "report_charts = false\n"
         )
         self.procs: dict[str, tuple[subprocess.Popen, Path]] = {}
 

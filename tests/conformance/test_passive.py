@@ -22,6 +22,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from linkstack.capture.mission_profile import load_profile
 from linkstack.capture.pcap import PORTS, ipv4_checksum
 from linkstack.ccsds.coding.chains import CaduTransmitter
 from linkstack.ccsds.sdls_keys import Keyring
@@ -29,7 +30,6 @@ from linkstack.conformance.passive import broken, broken_uslp, session
 from linkstack.conformance.passive.checker import Report, check_capture, select_rules
 from linkstack.conformance.passive.report import format_text, junit_tree, write_junit
 from linkstack.conformance.passive.rules import CATALOGUE
-from linkstack.capture.mission_profile import load_profile
 from linkstack.errors import ConfigError
 from linkstack.tools import cli
 

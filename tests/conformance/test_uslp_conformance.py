@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from linkstack.capture.mission_profile import load_profile
 from linkstack.capture.pcap import PcapCapture
 from linkstack.capture.sdls_view import scenario_links
 from linkstack.ccsds.sdls_keys import Keyring
@@ -18,7 +19,6 @@ from linkstack.conformance.passive.checker import Report, check_capture, with_sc
 from linkstack.conformance.passive.report import format_text
 from linkstack.conformance.passive.rules import CATALOGUE
 from linkstack.conformance.passive.session import EPOCH
-from linkstack.capture.mission_profile import load_profile
 from tests.capture.test_replay_uslp import run_uslp_under_sdls
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -67,8 +67,8 @@ from linkstack.conformance.active.runner import (
 from linkstack.errors import ConfigError
 
 if TYPE_CHECKING:
-    from linkstack.ccsds.sdls import SecurityAssociation
     from linkstack.capture.mission_profile import Profile
+    from linkstack.ccsds.sdls import SecurityAssociation
 
 ACQUISITION = b"\x55" * 16  # the "hello": an acquisition sequence, which a receiver ignores
 

@@ -43,11 +43,12 @@ the ground and be acted on.
 
 from __future__ import annotations
 
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from linkstack.capture.mission_profile import Profile
 from linkstack.capture.reader import PAIR_WINDOW_S
 from linkstack.ccsds.cop1.commands import SetVr, Unlock, unpack_control_command
 from linkstack.conformance.passive import decoding
@@ -66,7 +67,6 @@ from linkstack.conformance.passive.observations import (
     UslpFrameObs,
     ZoneObs,
 )
-from linkstack.capture.mission_profile import Profile
 from linkstack.errors import DecodeError
 
 if TYPE_CHECKING:
@@ -93,7 +93,7 @@ class ZoneWalker:
     units that carried it and whether it ends at the zone's end). When the walk and
     the FHP disagree, the walk is trusted if the header where it points is a version
     000 header, else the FHP; when the counters say zones were lost, the walker
-    waits for the next FHP.
+    drops what was pending and waits for the next FHP.
     """
 
     __slots__ = ("need", "pending", "pending_units", "synced")
@@ -131,8 +131,10 @@ class ZoneWalker:
                 walk = FHP_NO_HEADER if rest is None or rest >= zl else rest
             else:
                 walk = 0
-        if not continuous and walk is not None and fhp != walk:
-            # frames were lost (or the counter is wrong and so is the pointer): start again
+        if not continuous:
+            # frames were lost: as a receiver does, drop the packet that was pending and
+            # start again at the next header the pointer gives (issue 20: a walk that
+            # happened to agree kept a packet with a hole in it)
             self._drop()
             self.synced = False
             rest = walk = None
@@ -436,6 +438,7 @@ class Analyzer:
         self._waiting: dict[tuple[tuple[str, str, str], bool], deque[_Slot]] = {}
         self._latest_s = float("-inf")
         self._walkers: dict[Key, ZoneWalker] = {}
+        self._losses: Counter[Key] = Counter()  # frame-count gaps per VC (a packet stream)
         self._vc_next: dict[Key, int] = {}
         self._maps: dict[Key, _MapRun] = {}
         self._cop: dict[tuple[int, int], _CopVc] = {}
@@ -624,6 +627,8 @@ class Analyzer:
             walker = self._walkers[key] = ZoneWalker()
         units = zone_obs.units
         continuous = expected in (None, count)
+        if not continuous:
+            self._losses[key] += 1
         packets = walker.push(inside.zone_data, zone_obs.fhp, continuous, units, zone_obs)
         self.emit(zone_obs)
         for raw, carried_by, ends in packets:
@@ -755,4 +760,5 @@ class Analyzer:
         ends_zone: bool = False,
     ) -> None:
         obs = decoding.space_packet(raw, units, stream, where, whole=whole, ends_zone=ends_zone)
+        obs.losses = self._losses[stream]
         self.emit(obs)

@@ -32,13 +32,14 @@ from collections.abc import Collection, Iterable, Mapping
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, BinaryIO
 
+from linkstack.capture.mission_profile import Profile, load_profile
 from linkstack.capture.pcap import LAYERS, CapturedUnit, PcapReader
+from linkstack.capture.raw_units import is_pcap, read_raw
 from linkstack.capture.reader import LinkPorts, PortRole
 from linkstack.conformance.passive.analysis import Analyzer
 from linkstack.conformance.passive.observations import Unit
 from linkstack.conformance.passive.rules import CATALOGUE, Rule
 from linkstack.conformance.passive.verdicts import Finding, Report, RuleResult, Verdicts
-from linkstack.capture.mission_profile import Profile, load_profile
 from linkstack.errors import ConfigError, LinkstackError
 
 if TYPE_CHECKING:
@@ -163,6 +164,8 @@ def check_capture(
         source = io.BytesIO(bytes(source))
     read_error = None
     reader: PcapReader | None = None
+    if isinstance(source, str | os.PathLike) and _raw(source):
+        return _check_raw(source, profile, checker, t0)
     try:
         ports: dict[int, str | PortRole | LinkPorts] = {**profile.layer_by_port, **(links or {})}
         reader = PcapReader(source, ports=ports, views=views)
@@ -187,6 +190,41 @@ def check_capture(
         time.perf_counter() - t0,
         ports_text,
         sdls.describe() if sdls is not None else "",
+    )
+
+
+def _raw(path: str | os.PathLike[str]) -> bool:
+    """A file that is not a pcap or pcapng: a raw recording (its profile's ``[mission]``)."""
+    try:
+        return not is_pcap(path)
+    except OSError:
+        return False  # the pcap reader says why it cannot be read
+
+
+def _check_raw(
+    path: str | os.PathLike[str], profile: Profile, checker: Checker, t0: float
+) -> Report:
+    """A raw recording of CADUs, frames or a bit stream, cut into units as the
+    profile's ``[mission] raw_unit`` says (:mod:`linkstack.capture.raw_units`)."""
+    read_error = None
+    try:
+        for unit in read_raw(path, profile):
+            checker.feed_captured(unit)
+    except ConfigError as exc:
+        read_error = str(exc)
+    results = checker.finish()
+    return Report(
+        os.fspath(path),
+        profile,
+        results,
+        checker.units,
+        Counter({"records": sum(checker.units.values())}),
+        datetime(1970, 1, 1, tzinfo=UTC),
+        read_error,
+        checker.internal_errors,
+        time.perf_counter() - t0,
+        f"a raw file of {profile.mission.raw_unit}s ([mission] raw_unit)",
+        "",
     )
 
 

@@ -14,6 +14,7 @@ import functools
 import struct
 from dataclasses import dataclass
 
+from linkstack.capture.mission_profile import CaduProfile, Profile
 from linkstack.ccsds.coding.cltu import (
     START_SEQUENCE,
     TAIL_SEQUENCE,
@@ -41,7 +42,6 @@ from linkstack.conformance.passive.observations import (
     UslpFrameObs,
     ZoneObs,
 )
-from linkstack.capture.mission_profile import CaduProfile, Profile
 from linkstack.errors import DecodeError
 
 IDLE_SHAPE_MIN_DATA = 4  # a packet of fewer data octets is not taken for idle fill

@@ -273,6 +273,9 @@ class PacketObs:
     seq_count: int = 0
     length_field: int = 0
     idle_shaped: bool = False
+    # frame losses seen on its stream so far: the counts and segments of the packets
+    # before a loss cannot be followed past it (a receiver starts again)
+    losses: int = 0
 
 
 @dataclass(slots=True)

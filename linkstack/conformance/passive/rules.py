@@ -43,16 +43,17 @@ from linkstack.ccsds.spp import IDLE_APID, SEQ_COUNT_MODULO
 from linkstack.errors import DecodeError
 
 if TYPE_CHECKING:
+    from linkstack.capture.mission_profile import Profile
     from linkstack.conformance.passive.observations import (
         AosFrameObs,
         Observation,
+        PacketObs,
         TcFrameObs,
         TmFrameObs,
         Unit,
         UslpFrameObs,
         ZoneObs,
     )
-    from linkstack.capture.mission_profile import Profile
 
 
 class _Skip(enum.Enum):
@@ -280,12 +281,22 @@ def _spp_length(o, ctx):
     return None
 
 
+def _same_run(o: PacketObs, ctx: RuleContext, key: Hashable) -> bool:
+    """Whether no frame of the packet's stream was lost since ``key``'s state was last
+    set: a receiver follows counts and segments only across frames it received."""
+    mark = ("losses", key)
+    same = ctx.state.get(mark, 0) == o.losses
+    ctx.state[mark] = o.losses
+    return same
+
+
 @rule(
     "SPP-SEQ-01",
     SPP,
     "§4.1 (packet primary header: packet sequence count)",
     "Each APID's packet sequence count increases by one (modulo 16384) from packet to "
-    "packet of one source (idle packets excepted).",
+    "packet of one source (idle packets excepted); where the profile declares one counter "
+    "shared by the APIDs ([mission] packet_counter, SPP-SEQ-02's departure), that counter.",
     "spp",
     "packet",
     "Space Packets",
@@ -295,13 +306,54 @@ def _spp_length(o, ctx):
 def _spp_sequence(o, ctx):
     if o.version is None or o.apid == IDLE_APID or o.idle_shaped:
         return SKIP
-    key = (o.stream, o.apid)
-    expected = ctx.state.get(key)
+    shared = ctx.profile.mission.packet_counter == "shared"
+    key = (o.stream, "shared" if shared else o.apid)
+    expected = ctx.state.get(key) if _same_run(o, ctx, key) else None
     ctx.state[key] = (o.seq_count + 1) % SEQ_COUNT_MODULO
     if expected is None:
         return None
     if o.seq_count != expected:
         return Fault("seq_count", str(expected), str(o.seq_count), f"APID {o.apid} {o.where_text}")
+    return None
+
+
+@rule(
+    "SPP-SEQ-02",
+    SPP,
+    "§4.1 (packet primary header: packet sequence count, one per APID)",
+    "The packet sequence count is the APID's own: a packet's count does not continue "
+    "another APID's in place of its own (one counter shared by the APIDs is a departure, "
+    "even where a mission's profile declares it).",
+    "spp",
+    "packet",
+    "Space Packets",
+    na="only idle packets",
+    hidden_by=SEALED_ANY,
+)
+def _spp_own_counter(o, ctx):
+    if o.version is None or o.apid == IDLE_APID or o.idle_shaped:
+        return SKIP
+    own_key, last_key = (o.stream, "own", o.apid), (o.stream, "last")
+    own = ctx.state.get(own_key) if _same_run(o, ctx, own_key) else None
+    # (seq + 1) << 11 | APID of the stream's last packet
+    last = ctx.state.get(last_key) if _same_run(o, ctx, last_key) else None
+    ctx.state[own_key] = (o.seq_count + 1) % SEQ_COUNT_MODULO
+    ctx.state[last_key] = ((o.seq_count + 1) % SEQ_COUNT_MODULO) << 11 | o.apid
+    if own is None or last is None or o.seq_count == own:
+        return None
+    other, follows = int(last) & 0x7FF, int(last) >> 11
+    if other != o.apid and o.seq_count == follows:
+        return Fault(
+            "seq_count",
+            f"{own} (APID {o.apid}'s own count)",
+            f"{o.seq_count}, continuing APID {other}'s",
+            "one sequence counter shared by the APIDs"
+            + (
+                " (the profile declares it)"
+                if ctx.profile.mission.packet_counter == "shared"
+                else ""
+            ),
+        )
     return None
 
 
@@ -324,7 +376,8 @@ def _spp_segments(o, ctx):
     if o.version is None or o.apid == IDLE_APID or o.idle_shaped:
         return SKIP
     key = (o.stream, o.apid)
-    state = ctx.state.get(key)  # None: not seen yet; True: inside a run; False: outside
+    # None: not seen yet (or not since frames were lost); True: inside a run; False: outside
+    state = ctx.state.get(key) if _same_run(o, ctx, key) else None
     flags = o.seq_flags
     ctx.state[key] = flags in (0, 1)  # a first or continuation leaves a run open
     name = _SEQ_FLAG_NAMES[flags]
