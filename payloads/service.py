@@ -19,11 +19,13 @@ leave for the ground.
   profile, :mod:`payloads.timing`), from the timing model for the generation's
   prompt (counted with Qwen3's own tokenizer where it is installed,
   :mod:`payloads.qwen_tokenizer`) and completion tokens, while the text still comes
-  from the backend (``timing_source`` says which, and so does each answer:
-  :attr:`payloads.messages.Answer.timing_source`); they are placed on the clock from
-  the instant the model started:
-  the first token at start + TTFT, the end at start + generation time, and the
-  answer leaves when the clock reaches that end. In emulated time (a looptime
+  from the backend (a backend of random weights, the tiny model, writes its noise in
+  Qwen3's tokens then, so that the answer has the size Qwen3's would:
+  :class:`payloads.modelled.Qwen3SizedText`; ``timing_source`` says which, and so
+  does each answer: :attr:`payloads.messages.Answer.timing_source`); they are placed
+  on the clock from the instant the model started: the first token at start + TTFT,
+  the end at start + generation time, and the answer leaves when the clock reaches
+  that end. In emulated time (a looptime
   loop, which moves its clock during an executor wait only in steps that nothing
   else interrupts) this is what keeps the inference legs equal to the compute time
   really spent; in wall-clock time the clock is already there and nothing waits.
@@ -92,7 +94,7 @@ from payloads.messages import (
     decode,
     encode,
 )
-from payloads.modelled import modelled_generation, timing_prompt_tokens
+from payloads.modelled import Qwen3SizedText, modelled_generation, timing_prompt_tokens
 from payloads.qwen_tokenizer import count_chat_tokens
 from payloads.timing import InferenceTiming
 
@@ -400,6 +402,9 @@ class InferenceService:
             timing = dataclasses.replace(timing, batch=max(timing.batch, self._running))
 
         utilisation = [1.0]  # the host's stopwatch: flat out, as far as anyone knows
+        # a backend of random weights under a profile: its noise re-written in Qwen3's
+        # tokens, so that the downlink carries what the modelled model would send
+        sized = Qwen3SizedText.for_backend(backend) if timing is not None else None
 
         def work() -> Generation:
             t0 = time.perf_counter()
@@ -408,7 +413,7 @@ class InferenceService:
                 prompt_tokens = timing_prompt_tokens(backend, query.prompt, job.params.thinking)
                 ticks = timing.iter_token_offsets_s(prompt_tokens)
 
-            def on_text(piece: str) -> None:
+            def emit(piece: str) -> None:
                 if stream is None:
                     return
                 offset_s = time.perf_counter() - t0 if ticks is None else next(ticks)
@@ -417,9 +422,17 @@ class InferenceService:
                 else:
                     loop.call_soon_threadsafe(self._piece, stream, offset_s, piece)
 
+            def on_text(piece: str) -> None:
+                emit(piece if sized is None else sized.piece(piece))
+
             gen = backend.generate(query.prompt, job.params, on_text)
             if timing is None:
                 return gen
+            if sized is not None:  # noise in Qwen3's tokens: the size of Qwen3's answer
+                tail = sized.top_up(gen)
+                if tail:
+                    emit(tail)
+                gen = dataclasses.replace(gen, text=sized.text)
             utilisation[0] = timing.utilisation(prompt_tokens, gen.completion_tokens)
             return modelled_generation(gen, timing, prompt_tokens)
 
