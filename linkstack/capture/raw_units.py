@@ -15,6 +15,7 @@ A raw file has no time stamps: unit ``i`` is given ``t_s = i * UNIT_SPACING_S``.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -37,7 +38,7 @@ PCAP_MAGICS = (
 _STREAM_CHUNK = 1 << 16
 
 
-def is_pcap(path: str | Path) -> bool:
+def is_pcap(path: str | os.PathLike[str]) -> bool:
     """Whether the file starts as a pcap or a pcapng does."""
     with open(path, "rb") as f:
         return f.read(4) in PCAP_MAGICS
@@ -80,7 +81,7 @@ def _stream(data: bytes, profile: Profile, layer: str) -> Iterator[CapturedUnit]
             i += 1
 
 
-def read_raw(path: str | Path, profile: Profile) -> list[CapturedUnit]:
+def read_raw(path: str | os.PathLike[str], profile: Profile) -> list[CapturedUnit]:
     """:func:`raw_units` of a file; ConfigError naming it when it cannot be read."""
     try:
         data = Path(path).read_bytes()
