@@ -56,6 +56,7 @@ from typing import Any
 
 from linkstack.daemon.endpoints import MqttUnits
 from linkstack.daemon.groundqueue import GroundQueue, QueryRecord
+from linkstack.daemon.metrics import ROUND_TRIP_BOUNDS_S, Buckets
 from linkstack.daemon.mqtt import (
     MqttBridge,
     Request,
@@ -135,6 +136,9 @@ class GroundApp:
                 gateway_units.publish = self._publish_unit
         self.started_t_s = clock.now()  # the report lists what was answered since
         self.stats: Counter[str] = Counter()
+        # the round trips of the queries finished in this run, by outcome ("answer" or
+        # the error's code): a few integers each however long it runs (GET /metrics)
+        self._round_trips: dict[str, Buckets] = {}
         self._outbox = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self._side: set[asyncio.Task[object]] = set()
@@ -336,6 +340,9 @@ class GroundApp:
         )
         if stored:
             self.stats[f"{kind}s"] += 1
+            outcome = "answer" if isinstance(msg, Answer) else msg.code
+            trips = self._round_trips.setdefault(outcome, Buckets(ROUND_TRIP_BOUNDS_S))
+            trips.observe(pending.timeline.total_s or 0.0)
             event(
                 "answered",
                 id=pending.id,
@@ -435,6 +442,12 @@ class GroundApp:
                 }
             )
         return {"t_s": now, "pending": out}
+
+    def round_trips(self) -> dict[str, Buckets]:
+        """The histogram of the round trips finished in this run, by outcome."""
+        return {
+            outcome: Buckets(b.bounds, b.counts, b.sum) for outcome, b in self._round_trips.items()
+        }
 
     def counters(self) -> dict[str, Any]:
         out = {

@@ -37,13 +37,14 @@ from collections.abc import Callable, Mapping
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-from channels.link import Delivery, Link
+from channels.link import LATENESS_BOUNDS_S, Delivery, Link
 from channels.orbit import StationView
 from channels.rf import doppler_hz, ebn0_db
 from channels.scenarios import Scenario
 from linkstack.ccsds.coding.chains import CaduCoding, CltuTransmitter
 from linkstack.daemon.flight_radio import FlightRadio
 from linkstack.daemon.gateway import Gateway, GatewayEnd
+from linkstack.daemon.metrics import Buckets
 from linkstack.daemon.packet_log import PacketLog
 from linkstack.daemon.status import event
 from linkstack.daemon.wire import (
@@ -592,7 +593,7 @@ class SatellitePart:
         d_cltus = self._rates.delta(f"{name}.cltus", cltus, now)
         d_bad = self._rates.delta(f"{name}.bad", bad, now)
         service = node.service
-        return {
+        out = {
             **look,
             "transmitting": node.transmitting,
             "farm": sc.farm.state.name.lower(),
@@ -602,7 +603,13 @@ class SatellitePart:
             "model_queue": service.queued if service is not None else None,
             "unacknowledged": len(service.unacknowledged) if service is not None else None,
             "parked": node.parked,
+            "busy_s": round(service.busy_s, 3) if service is not None else None,
         }
+        power = self.site.power(name) if service is not None else None  # the service's own
+        if power is not None:  # the battery now, as an idle copy of its model finds it
+            out["battery_soc_wh"] = round(power.soc_wh_at(now), 3)
+            out["battery_capacity_wh"] = power.params.battery_capacity_wh
+        return out
 
     def counters(self) -> dict[str, Any]:
         sats: Counter[str] = Counter()
@@ -837,4 +844,13 @@ class ChannelPart:
         out: dict[str, Any] = {kind: dict(c) for kind, c in kinds.items()}
         for kind, late_s in late_max_s.items():
             out[kind]["late_max_ms"] = round(late_s * 1e3, 3)
+        return out
+
+    def lateness(self) -> dict[str, Buckets]:
+        """Each link kind's lateness over the run, its links' histograms summed."""
+        out = {kind: Buckets(LATENESS_BOUNDS_S) for kind in self._kinds}
+        for index in self._carried:
+            late = self.links[index].lateness
+            if late.count:
+                out[self.plan.links[index].kind].add(late.bucket_counts, late.sum_s)
         return out

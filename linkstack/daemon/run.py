@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 
 from linkstack.capture.pcap import PcapCapture
 from linkstack.daemon.endpoints import MqttUnits
+from linkstack.daemon.metrics import DaemonMetrics, Snapshot
 from linkstack.daemon.mqtt import Topics, dumps
 from linkstack.daemon.packet_log import PacketLog
 from linkstack.daemon.parts import (
@@ -45,6 +46,7 @@ from linkstack.daemon.parts import (
 )
 from linkstack.daemon.status import (
     STATUS_LIST_MAX,
+    Body,
     Route,
     StatusServer,
     event,
@@ -453,6 +455,7 @@ class Daemon:
         return base + HTTP_OFFSET[self.opts.role] if base else 0
 
     def _routes(self, clock: clk.WallClock, plan: PortPlan) -> dict[str, Route]:
+        metrics = DaemonMetrics(lambda: self.metrics_snapshot(clock))
         return {
             "/": lambda: self.status(clock),
             "/status": lambda: self.status(clock),
@@ -461,7 +464,19 @@ class Daemon:
             "/health": lambda: {"ok": True, "role": self.opts.role, "t_s": clock.now()},
             "/ports": plan.table,
             **({"/pending": self.app.pending} if self.app is not None else {}),
+            "/metrics": lambda: Body(*metrics.render()),
         }
+
+    def metrics_snapshot(self, clock: clk.LoopClock) -> Snapshot:
+        """What ``GET /metrics`` reads: the counters, the status, the histograms."""
+        channel = next((p for p in self.parts if isinstance(p, ChannelPart)), None)
+        return Snapshot(
+            role=self.opts.role,
+            counters=self.counters(),
+            status=self.status(clock),
+            lateness=channel.lateness() if channel is not None else {},
+            round_trips=self.app.round_trips() if self.app is not None else {},
+        )
 
     def status(self, clock: clk.LoopClock, limit: int | None = STATUS_LIST_MAX) -> dict[str, Any]:
         """Each part's status, its lists cut at ``limit`` (None: whole)."""
