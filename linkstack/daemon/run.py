@@ -33,6 +33,8 @@ from typing import TYPE_CHECKING, Any
 
 from linkstack.capture.pcap import PcapCapture
 from linkstack.daemon.endpoints import MqttUnits
+from linkstack.daemon.http import HttpLimits
+from linkstack.daemon.live_view import LiveView
 from linkstack.daemon.metrics import DaemonMetrics, Snapshot
 from linkstack.daemon.mqtt import Topics, dumps
 from linkstack.daemon.packet_log import PacketLog
@@ -167,10 +169,12 @@ def main(settings: ScenarioFile, opts: Options) -> int:
             queue.close()
         raise
     daemon = Daemon(settings, opts, backend, anchor_unix_s, queue)
-    # one socket per port of the plan at the most, and a few more: select() while they
-    # fit (they do unless daemon.sat_ports is set past about 480)
+    # one socket per port of the plan at the most, a few more, and the HTTP endpoint's
+    # connections: select() while they fit (they do unless daemon.sat_ports is set past
+    # about 420)
     d = settings.daemon
     sockets = 2 * end_count(len(scenario.satellite_names), d.sat_ports) + 32
+    sockets += HttpLimits().max_connections
     return clk.run(daemon.run, emulated=False, fine_timers=sockets < clk.FINE_TIMERS_MAX_FDS)
 
 
@@ -319,7 +323,9 @@ class Daemon:
                 await part.open()
             port = self._http_port()
             if port:
-                http = StatusServer(d.host, port, self._routes(clock, plan))
+                view = LiveView(site, looks, self.app) if self.app is not None else None
+                handlers = view.handlers() if view is not None else None
+                http = StatusServer(d.host, port, self._routes(clock, plan), handlers)
                 try:
                     await http.start()
                 except OSError as exc:
@@ -533,6 +539,8 @@ class Daemon:
                 log.exception("status")
 
     async def _shutdown(self, http: StatusServer | None, wire: Wire) -> None:
+        if http is not None:  # first: no page or poll reads what is being closed
+            await http.close()
         if self.app is not None:
             await self.app.close()
         for part in reversed(self.parts):
@@ -549,8 +557,6 @@ class Daemon:
         if self.sink is not None:
             self.sink.close()
             event("capture closed", path=str(self.sink.path), **dict(self.sink.stats))
-        if http is not None:
-            await http.close()
         wire.close()
         event("stopped", counters=counters, wire=dict(wire.stats))
 

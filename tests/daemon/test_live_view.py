@@ -1,0 +1,96 @@
+"""The live view in a real browser: Debian's headless Chromium, driven by Playwright,
+against a running daemon (``all``: channel, satellites with the tiny model and the
+ground) and a real Mosquitto. The page loads with no console error, draws the
+satellites, stations and links, and a query published over MQTT shows in flight and
+then answered. The screenshot is kept: under the test's tmp dir, and copied to
+``$LINKSTACK_ARTEFACTS`` when that is set.
+
+Needs /usr/bin/chromium (``make tools`` installs it as root on Debian); Playwright
+drives that binary and downloads no browser.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+from playwright.async_api import async_playwright
+
+from tests.daemon.test_daemon_processes import HANG_S, publish_queries, query
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+HTTP_OFFSET_ALL = 3  # daemon.http_port + 3: the all role's endpoint
+
+
+def keep_artefact(path: Path) -> None:
+    """Copy a test's artefact to $LINKSTACK_ARTEFACTS, when that names a folder."""
+    where = os.environ.get("LINKSTACK_ARTEFACTS")
+    if where:
+        Path(where).mkdir(parents=True, exist_ok=True)
+        shutil.copy2(path, Path(where) / path.name)
+
+
+async def test_the_live_view_draws_the_sky_and_follows_a_query(run, broker, tmp_path):
+    if not CHROMIUM.exists():
+        pytest.fail(
+            f"{CHROMIUM} is missing: the browser test needs Debian's chromium "
+            "(make tools installs it as root; or apt-get install chromium)"
+        )
+    # inference timed by a model of an 8B model on board (seconds, not the tiny model's
+    # milliseconds on this host): the query stays in flight across a few snapshots
+    with run.scenario.open("a") as f:
+        f.write('[model]\naccelerator = "reference-744"\nprofile = "qwen3-8b"\n')
+    proc = run.start("all")
+    await run.ready(proc)
+    url = f"http://127.0.0.1:{run.http_port + HTTP_OFFSET_ALL}/view"
+    errors: list[str] = []
+    async with async_playwright() as pw:
+        browser = await pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            page = await browser.new_page(viewport={"width": 1600, "height": 900})
+            page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+            page.on("pageerror", lambda e: errors.append(str(e)))
+            page.set_default_timeout(HANG_S * 1000)
+            await page.goto(url)
+            # the first snapshot: every satellite and station drawn, CS-08 over Sanya
+            await page.wait_for_function(
+                "Number(document.getElementById('map').dataset.snapshots) > 0"
+            )
+            drawn = await page.evaluate("({...document.getElementById('map').dataset})")
+            snap = await page.evaluate("window.linkstackView.snapshot")
+            assert int(drawn["satsDrawn"]) == 12, drawn
+            assert int(drawn["stationsDrawn"]) == 5, drawn
+            assert int(drawn["rfDrawn"]) == len(snap["rf"]) >= 1, (drawn, snap["rf"])
+            assert int(drawn["laserDrawn"]) == len(snap["laser"]), (drawn, snap["laser"])
+            assert await page.text_content("#mode") == "live"
+
+            asked = query("q-view", "Seen in the browser?")
+            asked["params"]["max_new_tokens"] = 32
+            await publish_queries(broker.port, [asked])
+            await page.wait_for_selector("#in-flight li[data-id='q-view']")
+            leg = await page.text_content("#in-flight li[data-id='q-view']")
+            await page.wait_for_selector("#answered li[data-id='q-view']")
+            await page.wait_for_function("document.getElementById('roundtrips').dataset.bars > 0")
+            await page.wait_for_selector("#in-flight li[data-id='q-view']", state="detached")
+            shot = tmp_path / "live-view.png"
+            await page.screenshot(path=str(shot), full_page=True)
+            seen_errors = list(errors)
+            run.stop_all(proc)  # with the page still on its event stream
+        finally:
+            await browser.close()
+    keep_artefact(shot)
+    assert shot.stat().st_size > 10_000
+    assert "q-view" in leg, leg
+    assert seen_errors == []
+    assert [r for r in run.records(proc) if r.get("level") == "error"] == []
