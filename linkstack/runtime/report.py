@@ -41,7 +41,10 @@ hops of the query's trace, up and down) and, given each satellite's shell
 (``shell_of``: :attr:`channels.scenarios.Scenario.shell_of`), by the shell of the
 computing satellite (``by_shell``).
 :func:`write_reports` writes the JSON (each query: its timeline's fields,
-``total_s`` and ``legs_s``, the duration of each leg) and the PNG chart.
+``total_s`` and ``legs_s``, the duration of each leg), the PNG chart
+(:mod:`linkstack.runtime.report_chart`) and an HTML page with the chart inline and
+the tables (:mod:`linkstack.runtime.report_html`); :func:`write_report_pages` draws
+the last two from a report's JSON alone (``linkstack report``).
 
 The same names everywhere: the legs are :data:`LEGS`' names and the hops their
 ``kind`` (``uplink``, ``isl``, ``downlink``) in the JSON, in the terminal table and
@@ -68,6 +71,7 @@ __all__ = [
     "distribution",
     "format_table",
     "laser_hops",
+    "leg_text",
     "legs_text",
     "percentile",
     "route_text",
@@ -76,6 +80,9 @@ __all__ = [
     "timeline_json",
     "timeline_lines",
 ]
+
+
+REPORT_KIND = "linkstack-roundtrips"  # report.json's "kind" (older ones have none)
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -189,7 +196,7 @@ def timeline_from_json(doc: dict) -> Timeline:
 
 
 def route_text(hops: list[Hop]) -> str:
-    """``ground:Mohe -[uplink 0.012 s]-> sat:CS-05 -[isl]-> sat:CS-06 ...``: each hop's
+    """``ground:Mohe -[uplink 12.0 ms]-> sat:CS-05 -[isl]-> sat:CS-06 ...``: each hop's
     kind, and its duration where both its instants were seen."""
     if not hops:
         return "-"
@@ -198,15 +205,22 @@ def route_text(hops: list[Hop]) -> str:
         if h.src != parts[-1]:  # a gap nobody saw
             parts.append(f"... {h.src}")
         d = h.duration_s
-        label = h.kind if d is None else f"{h.kind} {d:.3f} s"
+        label = h.kind if d is None else f"{h.kind} {leg_text(d)}"
         parts.append(f"-[{label}]->")
         parts.append(h.dst)
     return " ".join(parts)
 
 
+def leg_text(seconds: float) -> str:
+    """A leg's duration: ``12.4 ms`` under a second (the links' legs are milliseconds),
+    ``3.21 s`` above."""
+    return f"{seconds * 1e3:.1f} ms" if abs(seconds) < 1.0 else f"{seconds:.2f} s"
+
+
 def legs_text(legs_s: dict[str, float]) -> str:
-    """``contact_wait 0.00, uplink 0.01, ...``: the known legs, in seconds."""
-    return ", ".join(f"{name} {v:.2f}" for name, v in legs_s.items())
+    """``contact_wait 992.30 s, uplink 13.0 ms, ...``: the known legs, in milliseconds
+    under a second."""
+    return ", ".join(f"{name} {leg_text(v)}" for name, v in legs_s.items())
 
 
 def timeline_lines(t: Timeline | dict, reference_s: float = REFERENCE_S) -> list[str]:
@@ -236,7 +250,7 @@ def timeline_lines(t: Timeline | dict, reference_s: float = REFERENCE_S) -> list
     timing = doc.get("inference_timing")
     if isinstance(timing, str) and timing:
         notes.append(f"inference legs: {timing}")  # as the answer says: modelled or measured
-    total_text = f"{total:.2f} s" if _number(total) else "-"
+    total_text = leg_text(total) if _number(total) else "-"
     legs_line = f"legs   {legs_text(legs_s) or '-'}  =  {total_text}"
     if notes:
         legs_line += f"  ({'; '.join(notes)})"
@@ -283,6 +297,7 @@ def to_json(
     satellites: Mapping[str, dict] | None = None,
 ) -> str:
     doc = {
+        "kind": REPORT_KIND,
         "meta": meta or {},
         "summary": summarize(timelines, shell_of=shell_of),
         "queries": [timeline_json(t) for t in timelines],
@@ -315,14 +330,23 @@ def satellites_text(satellites: Mapping[str, dict], limit: int = 24) -> str:
     return "\n".join(lines)
 
 
+def _cell_text(seconds: float) -> str:
+    """A leg in the table: seconds, or milliseconds (``12.4ms``) under a second, where
+    one decimal of a second would show the links' legs as 0.0."""
+    if seconds == 0:
+        return "0"
+    return f"{seconds * 1e3:.1f}ms" if abs(seconds) < 1.0 else f"{seconds:.1f}"
+
+
 def format_table(
     timelines: list[Timeline],
     reference_s: float = REFERENCE_S,
     shell_of: Mapping[str, str] | None = None,
     rows: bool = True,
 ) -> str:
-    """A terminal table: one line a query (``rows``), then the run's percentiles, by
-    laser hops and by shell (``shell_of``) where there is more than one group."""
+    """A terminal table: one line a query (``rows``: its legs in seconds, ``ms`` under
+    one), then the run's percentiles, by laser hops and by shell (``shell_of``) where
+    there is more than one group."""
     widths = [max(len(name) + 1, 8) for name, _ in LEGS]
     qw = max([10, *(len(t.query_id) + 1 for t in timelines)])
     sw = max([10, *(len(t.satellite) + 1 for t in timelines)])
@@ -335,11 +359,11 @@ def format_table(
     for t in timelines if rows else ():
         d = t.leg_durations_s()
         cells = "".join(
-            f"{d[name]:>{w}.1f}" if name in d else f"{'-':>{w}}"
+            f"{_cell_text(d[name]):>{w}}" if name in d else f"{'-':>{w}}"
             for (name, _), w in zip(LEGS, widths, strict=True)
         )
         total_s = t.total_s
-        total = f"{total_s:>10.1f}" if total_s is not None else f"{t.error or 'lost':>10}"
+        total = f"{_cell_text(total_s):>10}" if total_s is not None else f"{t.error or 'lost':>10}"
         ok = "yes" if total_s is not None and total_s < reference_s else "no"
         lines.append(
             f"{t.query_id:<{qw}}{t.satellite:<{sw}}{submit_text(t):>8}{cells}{total}  {ok}"
@@ -365,101 +389,55 @@ def format_table(
     return "\n".join(lines)
 
 
-_COLOURS = {
-    "contact_wait": "#bbbbbb",
-    "uplink": "#1f77b4",
-    "relay_up": "#9467bd",
-    "onboard_queue": "#8c564b",
-    "power_wait": "#e6c200",
-    "inference_ttft": "#d62728",
-    "generation": "#ff7f0e",
-    "downlink_wait": "#7f7f7f",
-    "downlink": "#2ca02c",
-}
-
-
-def write_chart(
-    timelines: list[Timeline],
-    path: Path,
-    reference_s: float = REFERENCE_S,
-    shell_of: Mapping[str, str] | None = None,
-) -> None:
-    """PNG: each query's legs as a horizontal stacked bar, the distribution of totals
-    (one curve a shell, with ``shell_of`` and more than one), and the round trips by
-    laser hops, coloured by shell."""
-    # imported here: matplotlib costs half a second, and only the report needs it
-    import matplotlib  # noqa: PLC0415
-
-    matplotlib.use("Agg")  # no screen: render to a file
-    import matplotlib.pyplot as plt  # noqa: PLC0415
-    from matplotlib.ticker import MaxNLocator  # noqa: PLC0415
-
-    done = [t for t in timelines if t.complete]
-    fig, (ax1, ax2, ax3) = plt.subplots(
-        1, 3, figsize=(18, max(3.5, 0.35 * len(timelines) + 1.5)), width_ratios=(2, 1, 1)
-    )
-    for row, t in enumerate(timelines):
-        for name, start_t_s, end_t_s in t.legs():
-            ax1.barh(
-                row,
-                end_t_s - start_t_s,
-                left=start_t_s - t.submit_t_s,
-                color=_COLOURS[name],
-                height=0.6,
-            )
-    ax1.set_yticks(range(len(timelines)), [t.query_id for t in timelines])
-    ax1.invert_yaxis()
-    ax1.axvline(reference_s, color="black", linestyle="--", linewidth=1)
-    # legs span milliseconds to hours: linear below 1 s, logarithmic above
-    ax1.set_xscale("symlog", linthresh=1.0)
-    ax1.set_xlim(left=0)
-    ax1.set_xlabel("seconds after submit (linear below 1 s, log above)")
-    ax1.set_title("round trip of each query, leg by leg")
-    handles = [plt.Rectangle((0, 0), 1, 1, color=c) for c in _COLOURS.values()]
-    ax1.legend(handles, list(_COLOURS), fontsize=7, loc="lower right")
-    groups = _by_shell(done, shell_of or {})
-    for shell, group in sorted(groups.items()) if len(groups) > 1 else [("all", done)]:
-        totals = sorted(_totals(group))
-        if totals:
-            ys = [(i + 1) / len(totals) for i in range(len(totals))]
-            ax2.step(totals, ys, where="post", label=shell)
-    ax2.axvline(reference_s, color="black", linestyle="--", linewidth=1, label=f"{reference_s:g} s")
-    ax2.set_xscale("symlog", linthresh=1.0)
-    ax2.set_xlim(left=0)
-    ax2.set_xlabel("round trip, s")
-    ax2.set_ylabel("fraction of queries")
-    ax2.set_ylim(0, 1.05)
-    ax2.set_title("distribution of round trips" + (" by shell" if len(groups) > 1 else ""))
-    ax2.legend(fontsize=8)
-    for shell, group in sorted(groups.items()):
-        hops = [laser_hops(t) for t in group]
-        ax3.scatter(hops, _totals(group), s=12, label=shell if len(groups) > 1 else None)
-    ax3.axhline(reference_s, color="black", linestyle="--", linewidth=1)
-    ax3.set_yscale("symlog", linthresh=1.0)
-    ax3.xaxis.set_major_locator(MaxNLocator(integer=True))
-    ax3.set_xlabel("laser hops of the round trip")
-    ax3.set_ylabel("round trip, s")
-    ax3.set_title("round trips by laser hops")
-    if len(groups) > 1:
-        ax3.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-
-
 def write_reports(
     timelines: list[Timeline],
     out_dir: Path,
     meta: dict | None = None,
     shell_of: Mapping[str, str] | None = None,
     satellites: Mapping[str, dict] | None = None,
+    charts: bool = True,
 ) -> dict[str, Path]:
-    """Write report.json and report.png into ``out_dir``; return their paths (the
-    round trips by shell too, given each satellite's ``shell_of``; each computing
-    satellite's load and energy, given ``satellites``:
+    """Write report.json, and with ``charts`` report.png and report.html (the chart
+    inline, the tables), into ``out_dir``; return their paths by ``json``, ``chart``,
+    ``html`` (the round trips by shell too, given each satellite's ``shell_of``; each
+    computing satellite's load and energy, given ``satellites``:
     :meth:`~linkstack.runtime.emulation.Emulation.onboard_figures`)."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    paths = {"json": out_dir / "report.json", "chart": out_dir / "report.png"}
-    paths["json"].write_text(to_json(timelines, meta, shell_of, satellites))
-    write_chart(timelines, paths["chart"], shell_of=shell_of)
+    paths = {"json": out_dir / "report.json"}
+    text = to_json(timelines, meta, shell_of, satellites)
+    paths["json"].write_text(text)
+    if charts:
+        paths |= write_report_pages(json.loads(text), out_dir / "report", shell_of=shell_of)
+    return paths
+
+
+def write_report_pages(
+    doc: dict,
+    stem: Path,
+    shell_of: Mapping[str, str] | None = None,
+    source: str = "report",
+) -> dict[str, Path]:
+    """``STEM.png`` and ``STEM.html`` of a round-trip report document (its JSON, as
+    :func:`to_json` writes it); their paths by ``chart`` and ``html``. A document that
+    is not a round-trip report raises :class:`~linkstack.errors.DecodeError`."""
+    # imported here: the chart imports matplotlib (half a second), and this module
+    # is imported by everything that prints a timeline
+    from linkstack.runtime.report_chart import (  # noqa: PLC0415
+        figure_png,
+        report_timelines,
+        report_title,
+        roundtrip_figure,
+    )
+    from linkstack.runtime.report_html import html_page, roundtrip_sections  # noqa: PLC0415
+
+    timelines = report_timelines(doc, source)
+    png = figure_png(roundtrip_figure(doc, shell_of=shell_of, source=source))
+    page = html_page(
+        "linkstack round trips: " + report_title(doc["meta"], timelines),
+        png,
+        roundtrip_sections(doc, timelines, shell_of),
+    )
+    paths = {"chart": stem.with_suffix(".png"), "html": stem.with_suffix(".html")}
+    paths["chart"].write_bytes(png)
+    paths["html"].write_text(page, "utf-8")
     return paths

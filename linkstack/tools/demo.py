@@ -443,6 +443,7 @@ def run(
     say("")
     say(f"  report   {paths['json']}")
     say(f"  chart    {paths['chart']}")
+    say(f"  page     {paths['html']}  (the chart and the tables; linkstack report redraws them)")
     say(f"  {sink_note}")
     if sdls_counts:
         refused = sum(v for k, v in sdls_counts.items() if k.startswith("refused_"))
@@ -473,6 +474,7 @@ def _print_answer(
         f"{f' by a user at {p.user}' if p.user else ''}, for {p.target or 'any satellite'} "
         f"({p.why})"
     )
+    say(f'    prompt "{escape(p.prompt)}"')
     if isinstance(msg, ErrorMessage):
         say(f"    refused by {msg.satellite}: {msg.code}: {escape(msg.detail)}")
     else:

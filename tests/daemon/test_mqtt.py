@@ -209,7 +209,7 @@ async def test_ask_prints_the_streamed_answer_and_its_timeline(broker: Broker):
     text = out.getvalue()
     assert status == 0, err.getvalue()
     assert text.startswith("Hello\nanswer from CS-03 (2 tokens, stop; m (random weights: noise)):")
-    assert "legs   uplink 0.01, generation 0.50  =  0.51 s" in text
+    assert "legs   uplink 10.0 ms, generation 500.0 ms  =  510.0 ms" in text
 
 
 async def say_online(port: int, payload: bytes) -> None:

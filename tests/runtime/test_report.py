@@ -176,8 +176,8 @@ def test_the_demo_and_ask_print_a_timeline_with_the_same_names():
     assert lines == timeline_lines(json.loads(json.dumps(timeline_json(t))))  # ask's input
     route, legs = lines
     assert route == (
-        "route  ground:Mohe -[uplink 0.012 s]-> sat:CS-05 -[isl]-> sat:CS-06 "
-        "-[downlink 0.006 s]-> ground:Mohe"
+        "route  ground:Mohe -[uplink 12.0 ms]-> sat:CS-05 -[isl]-> sat:CS-06 "
+        "-[downlink 6.0 ms]-> ground:Mohe"
     )
     names = [part.split()[0] for part in legs.removeprefix("legs   ").split("  =  ")[0].split(", ")]
     # every leg but power_wait: no power model on board, the queue ends at the start
@@ -190,8 +190,8 @@ def test_the_demo_and_ask_print_a_timeline_with_the_same_names():
     bare = timeline_lines({"legs_s": {"uplink": 0.01, "generation": 0.5}, "total_s": 0.51})
     assert bare == [
         "route  -",
-        "legs   uplink 0.01, generation 0.50  =  0.51 s  (under 120 s: yes)",
+        "legs   uplink 10.0 ms, generation 500.0 ms  =  510.0 ms  (under 120 s: yes)",
     ]
     assert route_text(
         [Hop("isl", "sat:A", "sat:B", 1.0, 1.5), Hop("isl", "sat:C", "sat:D", None, None)]
-    ) == ("sat:A -[isl 0.500 s]-> sat:B ... sat:C -[isl]-> sat:D")
+    ) == ("sat:A -[isl 500.0 ms]-> sat:B ... sat:C -[isl]-> sat:D")

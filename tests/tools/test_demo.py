@@ -4,6 +4,7 @@ import json
 
 from linkstack.text import escape
 from linkstack.tools import cli
+from tests.tools.test_report_cmd import check_png_and_page
 
 
 def test_demo_answers_prints_timelines_and_writes_the_reports(tmp_path, capsys):
@@ -31,7 +32,13 @@ def test_demo_answers_prints_timelines_and_writes_the_reports(tmp_path, capsys):
         if q["in_view_at_submit"] or q["relayed_at_submit"]:
             straight = q["hops"][0]["dst"] == f"sat:{q['satellite']}"
             assert straight == q["in_view_at_submit"] and q["legs_s"]["contact_wait"] < 1.0, q
-    assert (out / "report.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    # the chart and its page, as linkstack report draws them (tests/tools/test_report_cmd.py)
+    page = check_png_and_page(out / "report.png", out / "report.html")
+    assert "scenario default · model tiny-qwen3" in page and "profile host stopwatch" in page
+    # each answer under its prompt; the links' legs in milliseconds, not 0.00 s
+    assert text.count('    prompt "') == 3
+    assert all(f'prompt "{escape(q["prompt"])}"' in text for q in report["meta"]["queries_detail"])
+    assert text.count(" ms, relay_up ") == 3 and "uplink 0.0" not in text
     if "capture: not available yet" not in text:
         assert (out / "demo.pcap").stat().st_size > 0
 

@@ -5,6 +5,7 @@ started by ``ray start``), through which a worker killed mid-sweep loses nothing
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import secrets
 import shutil
@@ -19,7 +20,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from linkstack.tools import cli, sweep_exec, sweep_file
+from linkstack.tools import cli, sweep_exec, sweep_file, sweep_report
 from linkstack.tools.sweep_file import SweepError
 
 RAY = str(Path(sys.executable).parent / "ray")
@@ -214,6 +215,11 @@ def test_cli_writes_parquet_csv_and_charts(tmp_path, capsys):
     assert len(trips) == sum(r["answered"] for r in rows)
     for png in ("roundtrips.png", "rt_p95_s_vs_model_profile.png", "rt_p95_s_vs_stations.png"):
         assert (out / png).read_bytes()[:4] == b"\x89PNG"
+    # what linkstack report draws a sweep from (tests/tools/test_report_cmd.py draws one)
+    summary = sweep_report.check_doc(json.loads((out / "sweep.json").read_text()))
+    assert summary["kind"] == "linkstack-sweep" and len(summary["rows"]) == 4
+    assert [a["key"] for a in summary["axes"]] == ["model.profile", "stations"]
+    assert sum(len(r["round_trips_s"]) for r in summary["rows"]) == len(trips)
     assert "model.profile=qwen3-8b, stations=Sanya+Mohe" in capsys.readouterr().out
 
 
