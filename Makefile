@@ -8,7 +8,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 PIP    := $(BIN)/python -m pip --disable-pip-version-check
 
-.PHONY: help install demo test test-slow lint typecheck format bench fuzz pcaps clean
+.PHONY: help install demo test test-slow lint typecheck format bench fuzz pcaps view-map clean
 
 help:
 	@echo "make demo       set up .venv and run the main job (linkstack demo)"
@@ -17,7 +17,8 @@ help:
 	@echo "make bench      run the benchmarks (linkstack bench all)"
 	@echo "make fuzz       fuzz every decoder with 100,000 inputs each"
 	@echo "make pcaps      regenerate the sample captures of pcaps/"
-	@echo "make tools      install tshark, mosquitto, openssl when missing (root, apt)"
+	@echo "make tools      install tshark, mosquitto, openssl, chromium when missing (root, apt)"
+	@echo "make view-map   regenerate the live view's map outlines (npm's world-atlas)"
 	@echo "make lint       ruff check and format check"
 	@echo "make typecheck  mypy over the tree, strict on linkstack/ccsds and channels (pyproject.toml)"
 	@echo "make clean      remove .venv and build leftovers"
@@ -50,7 +51,9 @@ format: $(STAMP)
 
 # System tools the tests run for real: tshark (the Wireshark checks,
 # tests/capture/test_wireshark.py), mosquitto (the MQTT broker of the daemon tests) and
-# openssl (the certificates of the MQTT TLS tests, tests/daemon/test_mqtt_security.py).
+# openssl (the certificates of the MQTT TLS tests, tests/daemon/test_mqtt_security.py) and
+# chromium (the live view's browser test, tests/daemon/test_live_view.py: Playwright
+# drives Debian's /usr/bin/chromium and downloads no browser).
 # Install what is missing when we are root on Debian/Ubuntu (the debconf answer
 # keeps dumpcap without setuid and apt quiet; mosquitto's own service is stopped,
 # the tests start brokers of their own); otherwise say how. Either way the tests
@@ -61,6 +64,7 @@ tools:
 	command -v tshark >/dev/null 2>&1 || missing="$$missing tshark"; \
 	{ command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ]; } || missing="$$missing mosquitto"; \
 	command -v openssl >/dev/null 2>&1 || missing="$$missing openssl"; \
+	[ -x /usr/bin/chromium ] || missing="$$missing chromium"; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
 	    echo "make: installing$$missing (apt-get) for the tests"; \
@@ -74,8 +78,9 @@ tools:
 	    fi; \
 	  else \
 	    echo "make: not installed:$$missing; the tests that need it will fail. Install it:"; \
-	    echo "      sudo apt-get install tshark mosquitto openssl (Debian/Ubuntu), sudo dnf install"; \
-	    echo "      wireshark-cli mosquitto openssl (Fedora), brew install wireshark mosquitto (macOS);"; \
+	    echo "      sudo apt-get install tshark mosquitto openssl chromium (Debian/Ubuntu), sudo dnf"; \
+	    echo "      install wireshark-cli mosquitto openssl chromium (Fedora), brew install wireshark"; \
+	    echo "      mosquitto (macOS; the browser test wants /usr/bin/chromium);"; \
 	    echo "      or run make test as root on Debian."; \
 	  fi; \
 	fi
@@ -107,6 +112,17 @@ fuzz: $(STAMP)
 
 pcaps: $(STAMP)
 	$(BIN)/linkstack capture-samples --out pcaps
+
+# The live view's map outlines (linkstack/daemon/view_assets/land.json, committed):
+# Natural Earth's 1:110m land from the npm package world-atlas (ISC), fetched with npm
+# into build/ and decoded to the page's compact form. Only to refresh it: building,
+# testing and running need neither npm nor the network.
+WORLD_ATLAS := world-atlas@2.0.2
+view-map: $(STAMP)
+	mkdir -p build/world-atlas
+	cd build/world-atlas && npm pack --silent $(WORLD_ATLAS) && tar xzf world-atlas-2.0.2.tgz
+	$(BIN)/python -m linkstack.tools.land_asset build/world-atlas/package/land-110m.json \
+	  linkstack/daemon/view_assets/land.json
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache .hypothesis
