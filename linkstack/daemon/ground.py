@@ -48,6 +48,7 @@ from __future__ import annotations
 
 import asyncio
 import difflib
+import json
 import logging
 from collections import Counter
 from collections.abc import Collection, Coroutine
@@ -74,7 +75,12 @@ from linkstack.daemon.mqtt import (
 )
 from linkstack.daemon.status import event
 from linkstack.runtime.mission_control import MissionControl
-from linkstack.runtime.report import timeline_from_json, timeline_json, to_json
+from linkstack.runtime.report import (
+    timeline_from_json,
+    timeline_json,
+    write_report_pages,
+    write_reports,
+)
 from linkstack.runtime.scenario import ScenarioFile
 from linkstack.timebase import Clock
 from payloads.client import Client, Pending
@@ -178,22 +184,34 @@ class GroundApp:
         """Queries answered (or refused for good) during this run."""
         return self.stats["answers"] + self.stats["errors"]
 
-    def write_report(self, out_dir: Path) -> Path:
+    def write_report(self, run_dir: Path, charts: bool = True) -> dict[str, Path]:
         """``report.json`` of the queries answered during this run, read back from the
         queue (rows answered since :attr:`started_t_s`, scenario time: a run started
-        at an instant before a previous run's answers lists those too)."""
-        out_dir.mkdir(parents=True, exist_ok=True)
-        path = out_dir / "report.json"
+        at an instant before a previous run's answers lists those too), and with
+        ``charts`` its ``report.png`` and ``report.html``, into ``run_dir``; their
+        paths by ``json``, ``chart``, ``html``. A chart that fails is logged: the
+        JSON is written first and stays."""
         meta = {
             "scenario": self.settings.name,
             "source": self.settings.source,
             "ground": self.settings.ground.name,
             "epoch": self.settings.scenario.epoch.isoformat(),
+            # the scenario's: the satellites' daemons run it (the answers say theirs)
+            "model": self.settings.emulation.backend,
+            "inference_timing": self.settings.emulation.service.timing_source,
             "queue": dict(self.queue.counts()),
         }
         timelines = self.queue.timelines_answered_since(self.started_t_s)
-        path.write_text(to_json([timeline_from_json(t) for t in timelines], meta))
-        return path
+        paths = write_reports(
+            [timeline_from_json(t) for t in timelines], run_dir, meta, charts=False
+        )
+        if charts:
+            try:
+                doc = json.loads(paths["json"].read_text())
+                paths |= write_report_pages(doc, run_dir / "report")
+            except Exception:
+                log.exception("the report's charts (report.json is written)")
+        return paths
 
     # -- queries in -------------------------------------------------------------------------
     def _on_query(self, payload: bytes) -> None:

@@ -5,8 +5,11 @@ wall-clock time onto scenario time, load the model (sat, all), open every UDP
 port of the role and its HTTP endpoint (a port in use is an error that names
 it), start the links and services, log ``ready``. Then it runs until SIGINT or
 SIGTERM: it stops taking queries, says offline on MQTT, stops the links, closes
-the capture (the pcap and its ``.nodes.json``), writes ``report.json`` (ground,
-all), logs ``stopped`` with its counters and exits 0.
+the capture (the pcap and its ``.nodes.json``), writes the run's report (ground,
+all: ``report.json`` with the round trip's and each leg's percentiles,
+``report.png``, ``report.html``) into a new folder of its own under
+``daemon.runs_dir`` (:mod:`linkstack.daemon.run_dir`; its absolute path logged and
+printed), logs ``stopped`` with its counters and exits 0.
 
 Time: every daemon runs a :class:`linkstack.runtime.clock.WallClock` whose ``t_s`` is
 seconds since the scenario epoch. By default the scenario's instant is the real
@@ -22,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import ctypes
 import gc
+import json
 import logging
 import math
 import signal
@@ -46,6 +50,7 @@ from linkstack.daemon.parts import (
     keep_contacts_ahead,
     process_site,
 )
+from linkstack.daemon.run_dir import new_run_dir
 from linkstack.daemon.status import (
     STATUS_LIST_MAX,
     Body,
@@ -85,6 +90,7 @@ class Options:
     start: str = "now"
     anchor: str | None = None
     out_dir: Path | None = None  # overrides daemon.out_dir
+    runs_dir: Path | None = None  # overrides daemon.runs_dir
     queue: Path | None = None  # overrides ground.queue
     queue_recover: bool = False  # salvage a damaged queue file instead of refusing it
     http_port: int | None = None  # overrides the role's port; 0: none
@@ -250,6 +256,7 @@ class Daemon:
         self.backend = backend
         self.anchor_unix_s = anchor_unix_s
         self.out_dir = opts.out_dir or settings.out_dir
+        self.runs_dir = opts.runs_dir or Path(settings.daemon.runs_dir)
         self.parts: list[ChannelPart | SatellitePart | GroundPart] = []
         self.ground: GroundPart | None = None
         self.app: GroundApp | None = None
@@ -538,6 +545,25 @@ class Daemon:
             except Exception:
                 log.exception("status")
 
+    def _write_report(self, app: GroundApp) -> None:
+        """The run's report into a new folder of its own under the runs folder, its
+        absolute path logged and printed, with the round trip's percentiles."""
+        try:
+            run_dir = new_run_dir(self.runs_dir, self.opts.role)
+        except ConfigError as exc:
+            log.error("no report: %s", exc)
+            return
+        paths = app.write_report(run_dir, charts=self.settings.daemon.report_charts)
+        total = json.loads(paths["json"].read_text())["summary"]["all"]["total"]
+        event(
+            "report written",
+            path=str(run_dir),
+            files=sorted(p.name for p in paths.values()),
+            answered=app.answered,
+            round_trip_s={k: total[k] for k in ("p50_s", "p95_s", "p99_s")},
+        )
+        print(f"linkstack daemon {self.opts.role}: report in {run_dir}", flush=True)
+
     async def _shutdown(self, http: StatusServer | None, wire: Wire) -> None:
         if http is not None:  # first: no page or poll reads what is being closed
             await http.close()
@@ -550,8 +576,7 @@ class Daemon:
                 log.exception("closing %s", _part_name(part))
         counters = self.counters()
         if self.app is not None:
-            path = self.app.write_report(self.out_dir)
-            event("report written", path=str(path), answered=self.app.answered)
+            self._write_report(self.app)
         if self.queue is not None:
             self.queue.close()
         if self.sink is not None:

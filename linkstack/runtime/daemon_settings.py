@@ -51,6 +51,9 @@ class DaemonSettings:
     status_interval_s: float = 5.0
     check_source: bool = True  # take a link's units only from its peer's port
     out_dir: str = "out/daemon"
+    # each run's report (JSON, PNG, HTML) goes to a new folder under this one
+    runs_dir: str = "runs"
+    report_charts: bool = True  # the PNG and HTML beside report.json (matplotlib: ~1 s)
 
 
 def read_capture(t: Table) -> CaptureSettings:
@@ -119,6 +122,8 @@ def read_daemon(t: Table, satellites: int) -> DaemonSettings:
         status_interval_s=t.number("status_interval_s", base.status_interval_s, 0.1, 3600.0),
         check_source=t.boolean("check_source", base.check_source),
         out_dir=t.text("out_dir", base.out_dir, empty=False),
+        runs_dir=t.text("runs_dir", base.runs_dir, empty=False),
+        report_charts=t.boolean("report_charts", base.report_charts),
     )
     t.done()
     ends = end_count(satellites, out.sat_ports)

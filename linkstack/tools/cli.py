@@ -382,6 +382,7 @@ def _cmd_daemon(args: argparse.Namespace) -> int:
         start=args.start,
         anchor=args.anchor,
         out_dir=args.out,
+        runs_dir=args.runs_dir,
         queue=args.queue,
         queue_recover=args.queue_recover,
         http_port=args.http_port,
@@ -641,6 +642,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--start (default: when this daemon starts); give every daemon of a run the same",
     )
     p.add_argument("--out", type=Path, help="output folder (default: daemon.out_dir)")
+    p.add_argument(
+        "--runs-dir",
+        type=Path,
+        help="ground, all: each run's report goes to a new folder under this one "
+        "(default: daemon.runs_dir, runs/ in the current directory)",
+    )
     p.add_argument("--queue", type=Path, help="ground: the SQLite queue file")
     p.add_argument(
         "--queue-recover",

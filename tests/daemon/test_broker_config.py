@@ -370,7 +370,7 @@ async def test_a_broker_configured_by_linkstack_lets_in_only_who_belongs(tmp_pat
     assert stopped["counters"]["satellites"]["services"]["inferences"] == 2  # run once each
     ground_log = run.records(procs["ground"])
     assert not [m for m in ground_log if "MQTT broker" in m["msg"]], "no warning: it is closed"
-    report = json.loads((run.out / "report.json").read_text())
+    report = run.report()
     assert sorted(q["query_id"] for q in report["queries"]) == ["alice/q-alice", "bob/q-alice"]
 
 

@@ -56,6 +56,7 @@ class Run:
     def __init__(self, folder: Path, broker: Broker) -> None:
         self.folder = folder
         self.out = folder / "out"
+        self.runs = folder / "runs"  # each ground run's report in a folder of its own
         self.channel_port, self.node_port, self.http_port = free_ports()
         self.scenario = folder / "scenario.toml"
         self.scenario.write_text(
@@ -69,6 +70,8 @@ class Run:
             f"http_port = {self.http_port}\n"
             "status_interval_s = 1.0\n"
             f'out_dir = "{self.out}"\n'
+            f'runs_dir = "{self.runs}"\n'
+            "report_charts = false\n"  # a second a ground; test_run_dirs.py draws them
         )
         self.anchor = f"{time.time():.6f}"
         self.procs: list[tuple[str, subprocess.Popen, Path]] = []
@@ -81,6 +84,12 @@ class Run:
             proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=err)
         self.procs.append((role, proc, log))
         return proc
+
+    def report(self) -> dict:
+        """report.json of the last ground run (its folder under :attr:`runs`)."""
+        dirs = sorted(self.runs.iterdir(), key=lambda p: p.stat().st_mtime_ns)
+        assert dirs, f"no run folder under {self.runs}"
+        return json.loads((dirs[-1] / "report.json").read_text())
 
     def log_of(self, proc: subprocess.Popen) -> str:
         log = next(path for _, p, path in self.procs if p is proc)
@@ -300,7 +309,7 @@ async def test_three_daemons_answer_over_mqtt_and_leave_captures_tshark_reads(ru
         hops = {(h["src"], h["dst"]) for h in timeline["hops"] if h["kind"] == "isl"}
         assert hops == {(s, d) for q, s, d in isl if q == qid}, (qid, isl)
 
-    report = json.loads((run.out / "report.json").read_text())
+    report = run.report()
     assert sorted(q["query_id"] for q in report["queries"]) == [
         "q-any",
         "q-ask",

@@ -148,7 +148,7 @@ async def test_a_large_constellation_as_daemons_answers_each_query_once_with_its
     assert down["uslp_frames"] > 0 and not [k for k in down if k.startswith("tm_")], down
 
     run.stop_all(*procs.values())
-    report = json.loads((run.out / "report.json").read_text())
+    report = run.report()
     routes = {q["query_id"]: q for q in report["queries"]}
     assert sorted(routes) == ids
     assert all(routes[i]["answer_on_ground_t_s"] is not None for i in ids)

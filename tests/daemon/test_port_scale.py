@@ -85,6 +85,7 @@ def _walker_scenario(folder: Path, base: int, total: int = 180) -> Path:
         "[mqtt]\nenabled = false\n[capture]\nenabled = false\n"
         f"[daemon]\nchannel_port = {base}\nnode_port = {base + 20}\nhttp_port = 0\n"
         f'out_dir = "{folder / "out"}"\n'
+        f'runs_dir = "{folder / "runs"}"\nreport_charts = false\n'
     )
     return path
 

@@ -51,6 +51,7 @@ def scenario(folder: Path, ground: str = "mcc", broker: int | None = None) -> Pa
         f"[mqtt]\n{mqtt}"
         f"[daemon]\nchannel_port = {base}\nnode_port = {base + LINKS}\nhttp_port = 0\n"
         f'out_dir = "{folder / "out"}"\n'
+        f'runs_dir = "{folder / "runs"}"\nreport_charts = false\n'
         "[capture]\nenabled = false\n"
     )
     return path
