@@ -458,6 +458,7 @@ class Client:
             timeline.query_on_board_t_s = times.query_complete_t_s
             timeline.power_asked_t_s = times.power_asked_t_s
             timeline.inference_timing = msg.inference_timing
+            timeline.battery_wh = msg.battery_wh
             timeline.inference_start_t_s = times.inference_start_t_s
             timeline.first_token_t_s = times.first_token_t_s
             timeline.inference_end_t_s = times.inference_end_t_s

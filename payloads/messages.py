@@ -52,7 +52,10 @@ Versions: 1 is the first; 2 adds one onboard instant to the answer's ``ti``,
 was asked, the start of the answer's ``power_wait``); 3 adds the answer's ``tm``
 (:attr:`Answer.timing_source`: what its inference legs are, ``modelled:
 ACCELERATOR/MODEL/PRECISION`` when a timing profile gave them; left out when the
-satellite's host stopwatch measured them, :data:`HOST_TIMING`). A message is
+satellite's host stopwatch measured them, :data:`HOST_TIMING`) and ``bw``
+(:attr:`Answer.battery_wh`: the battery's charge when the inference ended, as the
+satellite's power model books it, so that a ground in another process can see the
+batteries; left out without a power model). A message is
 written in the lowest version that can carry it, so that a run without a power
 model or a timing profile sends what version 1 sent, octet for octet, and an
 older peer reads a newer answer as a newer one (``pw`` and ``tm`` ignored: its
@@ -160,6 +163,8 @@ class Answer:
     # version 3: what the inference legs are ("modelled: ACC/MODEL/PRECISION"); ""
     # (left out of the message): the host's stopwatch, HOST_TIMING
     timing_source: str = ""
+    # version 3: the battery's charge (Wh) at the inference's end; None: no power model
+    battery_wh: float | None = None
 
     @property
     def inference_timing(self) -> str:
@@ -220,7 +225,7 @@ def _time_keys(version: int) -> dict[str, str]:
 
 def version_of(msg: Message) -> int:
     """The lowest version that carries ``msg``: what :func:`encode` writes."""
-    if isinstance(msg, Answer) and msg.timing_source:
+    if isinstance(msg, Answer) and (msg.timing_source or msg.battery_wh is not None):
         return 3
     if isinstance(msg, Answer) and msg.times.power_asked_t_s is not None:
         return 2
@@ -274,6 +279,8 @@ def _body(msg: Message) -> dict[str, Any]:
                     "msg", "timing_source", f"longer than {MAX_TIMING_SOURCE_LEN} characters"
                 )
             body["tm"] = msg.timing_source
+        if msg.battery_wh is not None:  # version 3; None (no power model): left out
+            body["bw"] = float(msg.battery_wh)
     elif isinstance(msg, AnswerChunk):
         body |= {
             "t": "c",
@@ -482,6 +489,7 @@ def _message(r: _Reader) -> Message:
             r.text("sa"),
             times,
             r.omissible_text("tm", MAX_TIMING_SOURCE_LEN) if r.version >= 3 else "",
+            r.omissible_number("bw") if r.version >= 3 else None,
         )
     if kind == "c":
         return AnswerChunk(

@@ -213,6 +213,18 @@ class PowerModel:
                 f"({self.spans[0].start_t_s:g}..{self.end_t_s:g})",
             )
 
+    def observe(self, t_s: float, soc_wh: float) -> bool:
+        """The charge ``soc_wh`` the satellite reported for ``t_s`` (a ground's copy of
+        its model, corrected by each report); a report older than the model's time is
+        ignored. Whether it was taken. The ledger does not follow a correction."""
+        if t_s < self.t_s:
+            return False
+        self._check_time(t_s)
+        cap = self.params.battery_capacity_wh
+        self.t_s, self.soc_wh = float(t_s), min(max(float(soc_wh), 0.0), cap)
+        self.min_soc_wh = min(self.min_soc_wh, self.soc_wh)
+        return True
+
     def load_w(self, busy: bool) -> float:
         p = self.params
         return p.bus_load_w + (p.accelerator_busy_w if busy else p.accelerator_idle_w)

@@ -120,6 +120,10 @@ class PowerGate(Protocol):
         start (>= ``t_s``), booked; None if the battery can never carry it."""
         ...
 
+    def soc_wh_at(self, t_s: float) -> float:
+        """The battery's charge at ``t_s`` with what is booked (the answer reports it)."""
+        ...
+
 
 @dataclass(frozen=True)
 class ServiceConfig:
@@ -508,6 +512,8 @@ class InferenceService:
             # said in the answer (version 3) when a profile gave the legs; left out
             # (the host's stopwatch) otherwise, so such a run sends version 1 as before
             self.config.timing.label if self.config.timing is not None else "",
+            # the charge left, for a ground that cannot see the battery (another process)
+            self.power.soc_wh_at(end_t_s) if self.power is not None else None,
         )
         self.stats["answers"] += 1
         self._deliver(query.id, encode(answer))

@@ -90,6 +90,9 @@ class Timeline:
     # what the inference legs are, as the answer says (payloads.messages.Answer.
     # inference_timing): "modelled: ACC/MODEL/PRECISION" or "host stopwatch"; "": no answer
     inference_timing: str = ""
+    # the battery's charge (Wh) at the inference's end, as the answer reports it (None:
+    # no power model on board)
+    battery_wh: float | None = None
 
     @property
     def complete(self) -> bool:

@@ -455,6 +455,7 @@ f.msg_model = ProtoField.string("linkstack.msg.model", "Model")
 f.msg_random_weights = ProtoField.bool("linkstack.msg.random_weights", "Random weights")
 f.msg_satellite = ProtoField.string("linkstack.msg.satellite", "Satellite")
 f.msg_timing_source = ProtoField.string("linkstack.msg.timing_source", "Inference timing")
+f.msg_battery_wh = ProtoField.double("linkstack.msg.battery_wh", "Battery charge (Wh)")
 f.msg_seq = ProtoField.uint32("linkstack.msg.seq", "Chunk number", base.DEC)
 f.msg_code = ProtoField.string("linkstack.msg.code", "Error code")
 f.msg_detail = ProtoField.string("linkstack.msg.detail", "Detail")
@@ -923,6 +924,8 @@ local MSG_KEYS = {
     sa = { "Satellite", f.msg_satellite, { text = true } },
     -- version 3: what timed the inference legs (left out: the host's stopwatch)
     tm = { "Inference timing", f.msg_timing_source, { text = true } },
+    -- version 3: the battery's charge at the inference's end (left out: no power model)
+    bw = { "Battery charge (Wh)", f.msg_battery_wh, { float = true } },
     ti = { "Onboard times", f.msg_time, { map = true } },
     sq = { "Chunk number", f.msg_seq, { uint = true } },
     co = { "Error code", f.msg_code, { text = true } },

@@ -154,7 +154,11 @@ class MissionControl:
 
     ``observes_space`` False (the ground daemon): the trace holds only what the
     ground saw (uplink starts, downlink arrivals); :meth:`annotate` then fills the
-    timeline from those and from the instants the answer carries."""
+    timeline from those and from the instants the answer carries; and, with
+    ``[power]`` on, it keeps its own copy of each computing satellite's battery
+    (the site's power model in the ground's process), corrected by the charge each
+    answer reports (:attr:`payloads.messages.Answer.battery_wh`), which the
+    "earliest_completion" dispatch asks."""
 
     def __init__(
         self,
@@ -199,6 +203,9 @@ class MissionControl:
                 on_far_end=functools.partial(self._on_far_end, name),
                 guard=guard,
             )
+        if not observes_space:  # the ground's copies of the batteries start with the run
+            for name in site.powered():
+                site.power(name)
         self._sdls_management: dict[str, GroundManagement] = {}
         self._reassemblers = {name: Reassembler() for name in uplinks}
         self._counters = {name: SequenceCounter() for name in uplinks}
@@ -445,9 +452,10 @@ class MissionControl:
         dispatch): on board after the laser hops; its turn after those ahead, each
         taking the target's expected compute time (:meth:`expected_compute_s`,
         ``concurrency`` at once); its start when the battery allows (with ``[power]``
-        on, asked of the satellite's power model without booking: what its housekeeping
-        telemetry would tell a ground; only in process, where the ground and the
-        satellites share one); then down from the first contact the plan gives *from
+        on, asked of the satellite's power model without booking: in process, where
+        the ground and the satellites share one, the model itself; in the ground
+        daemon, the ground's copy of it as the last answer from there reported it,
+        stepped idle since); then down from the first contact the plan gives *from
         the instant the answer is ready* (:meth:`ContactState.downlink_route`). Taken
         at dispatch instead, the way down of every satellite in view is "now", and a
         satellite at the end of its pass, whose answer would have to wait for the next
@@ -457,7 +465,9 @@ class MissionControl:
         compute_s = self.expected_compute_s(target)
         concurrency = self.site.config.service.concurrency
         ready_t_s = now_t_s + route.relay_s + (ahead // concurrency) * compute_s
-        power = self.site.power(target) if self.observes_space else None
+        # in process, the satellite's own model; in the ground daemon, the ground's copy
+        # of it, corrected by the charge each answer reported (_learn_battery)
+        power = self.site.power(target)
         if power is not None:
             start_t_s = power.probe_start(ready_t_s, compute_s)
             if start_t_s is None:
@@ -506,11 +516,24 @@ class MissionControl:
             samples = self._compute_s[timeline.satellite] = deque(maxlen=COMPUTE_SAMPLES)
         samples.append(max(end - start, 0.0))
 
+    def _learn_battery(self, timeline: Timeline) -> None:
+        """The ground daemon's copy of the satellite's battery takes the charge its
+        answer reported at the inference's end (in process the model is the
+        satellite's own, already where the answer left it)."""
+        end, charge = timeline.inference_end_t_s, timeline.battery_wh
+        if end is None or charge is None or not timeline.satellite:
+            return
+        power = self.site.power(timeline.satellite)
+        if power is not None:
+            power.observe(end, charge)
+
     def annotate(self, timeline: Timeline) -> None:
         """Fill the timeline from the trace, then forget the query's hops: the
         timeline is all that is kept of them (a long run must not grow)."""
         qkey, akey = ("q", timeline.query_id), ("a", timeline.query_id)
         self._learn_compute(timeline)
+        if not self.observes_space:
+            self._learn_battery(timeline)
         if self.observes_space:
             self._annotate_from_trace(timeline)
         else:

@@ -120,6 +120,14 @@ class OnboardPower:
         probe.advance(min(t_s, probe.end_t_s))
         return probe.soc_wh
 
+    def observe(self, t_s: float, soc_wh: float) -> bool:
+        """A ground's copy of the satellite's battery (the ground daemon, which cannot
+        see the satellite's model): the charge an answer reported for ``t_s`` replaces
+        what the copy assumed; until the next report it steps idle from there, so the
+        inferences booked since are not in it. Whether it was taken (not an older one)."""
+        self._cover(t_s)
+        return self.model.observe(t_s, soc_wh)
+
     def figures(self, t_s: float) -> dict[str, Any]:
         """The battery and its energy from the start of the run to ``t_s`` (the model
         moved there, idle, if nothing ran since): the ledger closes,

@@ -37,6 +37,7 @@ messages = st.one_of(
         st.text(max_size=10),
         onboard,
         st.text(max_size=40),  # version 3's timing source ("" left out)
+        st.one_of(st.none(), st.floats(0, 1e6, allow_nan=False)),  # and battery charge
     ),
     st.builds(m.AnswerChunk, ids, st.integers(0, 10_000), st.text(max_size=100), times),
     st.builds(
@@ -350,3 +351,19 @@ def test_version_3_is_decoded_exactly(raw, field, rule):
 def test_a_timing_source_too_long_is_refused_when_encoding():
     with pytest.raises(EncodeError, match="timing_source"):
         m.encode(dataclasses.replace(MODELLED, timing_source="x" * 201))
+
+
+def test_an_answer_with_a_battery_charge_is_version_3():
+    charged = dataclasses.replace(POWERED, battery_wh=152.25)
+    body = cbor2.loads(m.encode(charged))
+    assert body["v"] == 3 and body["bw"] == 152.25 and "tm" not in body
+    assert m.decode(m.encode(charged)) == charged
+    both = dataclasses.replace(MODELLED, battery_wh=0.0)  # an empty battery is said
+    assert cbor2.loads(m.encode(both))["bw"] == 0.0 and m.decode(m.encode(both)) == both
+    for raw, rule in (
+        (_canonical(charged, bw=None), "left out"),
+        (_canonical(charged, bw="full"), "expected int/float"),
+    ):
+        with pytest.raises(DecodeError) as err:
+            m.decode(raw)
+        assert err.value.field == "bw" and rule in err.value.rule

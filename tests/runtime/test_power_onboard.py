@@ -134,6 +134,11 @@ def test_the_battery_ledger_closes_over_the_run_and_the_figures_are_reported(run
     assert f["accelerator_wh"] == pytest.approx(extra_wh, rel=1e-9)
     assert f["accelerator_wh_per_inference"] == f["accelerator_wh"]
     assert f["served_wh"] == pytest.approx(idle_wh + extra_wh, rel=1e-9)
+    # the answer reports the charge at its end (messages version 3): from the floor at its
+    # start, charging in full sunlight at the array's surplus over the bus and the draw
+    surplus_w = PARAMS.array_power_w - PARAMS.bus_load_w - PARAMS.accelerator_w(utilisation)
+    rise_wh = PARAMS.charge_efficiency * surplus_w * answer.times.generate_s / 3600
+    assert answer.battery_wh == pytest.approx(PARAMS.floor_wh + rise_wh, abs=1e-3)
 
 
 def test_power_is_off_by_default_and_read_from_the_power_table():

@@ -499,9 +499,10 @@ def _messages(rng: random.Random, n: int) -> list[messages.Message]:
                 power_asked_t_s=12.5 if i % 2 else None,  # version 2 when given
             )
             timing = "modelled: reference-744/qwen3-8b/int8" if i % 3 == 0 else ""  # version 3
+            battery_wh = 152.25 if i % 4 == 1 else None  # version 3 too
             out.append(
                 Answer(qid, _text(rng, 200), 43, rng.randrange(2**20), "length", "tiny",
-                       "tiny-qwen3", True, f"CS-{i % 12 + 1:02d}", times, timing)
+                       "tiny-qwen3", True, f"CS-{i % 12 + 1:02d}", times, timing, battery_wh)
             )  # fmt: skip
         elif kind == 2:
             out.append(AnswerChunk(qid, rng.randrange(70000), _text(rng, 30), _t_s(rng)))
@@ -528,6 +529,7 @@ MSG_FIELDS = [
     "linkstack.msg.completion_tokens",
     "linkstack.msg.satellite",
     "linkstack.msg.timing_source",
+    "linkstack.msg.battery_wh",
     "linkstack.msg.seq",
     "linkstack.msg.code",
     "linkstack.msg.detail",
@@ -572,6 +574,7 @@ def _expected(msg: messages.Message) -> dict[str, list[str]]:
         v["linkstack.msg.completion_tokens"] = [str(got.completion_tokens)]
         v["linkstack.msg.satellite"] = [got.satellite]
         v["linkstack.msg.timing_source"] = [got.timing_source] if got.timing_source else []
+        v["linkstack.msg.battery_wh"] = [] if got.battery_wh is None else [f"{got.battery_wh:g}"]
     elif isinstance(got, AnswerChunk):
         v |= {"linkstack.msg.type": ["c"], "linkstack.msg.id": [_shown(got.id)]}
         v |= {"linkstack.msg.seq": [str(got.seq)], "linkstack.msg.text": [_shown(got.text)]}
