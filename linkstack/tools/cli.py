@@ -772,6 +772,7 @@ def build_parser() -> argparse.ArgumentParser:
     from linkstack.tools.report_cmd import add_report_parser
     from linkstack.tools.roundtrip_study import add_roundtrip_study_parser
     from linkstack.tools.sweep import add_sweep_parser
+    from linkstack.tools.view_cmd import add_view_parser
     from linkstack.tools.wireshark import add_wireshark_parser
 
     replay_cli.add_replay_parser(sub, port_plan=plan_ports)  # the daemons' port plan
@@ -784,6 +785,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_calibrate_parser(sub)
     add_roundtrip_study_parser(sub)
     add_sweep_parser(sub)
+    add_view_parser(sub)
     add_report_parser(sub)
     return parser
 
