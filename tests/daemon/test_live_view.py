@@ -5,6 +5,9 @@ satellites, stations and links, and a query published over MQTT shows in flight 
 then answered. The screenshot is kept: under the test's tmp dir, and copied to
 ``$LINKSTACK_ARTEFACTS`` when that is set.
 
+The same browser also opens ``linkstack view``'s page on a demo's report while
+the daemon loads its model.
+
 Needs /usr/bin/chromium (``make tools`` installs it as root on Debian); Playwright
 drives that binary and downloads no browser.
 """
@@ -18,6 +21,8 @@ from pathlib import Path
 import pytest
 from playwright.async_api import async_playwright
 
+from linkstack.daemon.http import HttpServer
+from linkstack.tools.view_cmd import app_handlers, page_data, read_report
 from tests.daemon.test_daemon_processes import HANG_S, publish_queries, query
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -41,6 +46,47 @@ def keep_artefact(path: Path) -> None:
         shutil.copy2(path, Path(where) / path.name)
 
 
+REPORTS = Path(__file__).parents[1] / "tools" / "reports"
+MAP = "document.getElementById('map')"
+
+
+def watch_errors(page, errors: list[str]) -> None:
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.set_default_timeout(HANG_S * 1000)
+
+
+async def check_report_view(browser, tmp_path: Path) -> None:
+    """``linkstack view``'s page (served here, as the command serves it) on a demo's
+    report: the constellation at the last answer, every query listed, no console error."""
+    report = REPORTS / "demo-report.json"
+    doc = read_report(report)
+    server = HttpServer("127.0.0.1", 0)
+    for path, handler in app_handlers(*page_data(doc, report.name)).items():
+        server.app.router.add_get(path, handler)
+    await server.start()
+    errors: list[str] = []
+    try:
+        page = await browser.new_page(viewport={"width": 1600, "height": 900})
+        watch_errors(page, errors)
+        await page.goto(f"http://127.0.0.1:{server.port}/view")
+        await page.wait_for_function(f"Number({MAP}.dataset.snapshots) > 0")
+        drawn = await page.evaluate(f"({{...{MAP}.dataset}})")
+        answered = await page.eval_on_selector_all(
+            "#answered li", "items => items.map(i => i.dataset.id)"
+        )
+        assert await page.text_content("#mode") == "finished run: demo-report.json"
+        shot = tmp_path / "report-view.png"
+        await page.screenshot(path=str(shot), full_page=True)
+        await page.close()
+    finally:
+        await server.close()
+    keep_artefact(shot)
+    assert answered == [q["query_id"] for q in doc["queries"]]
+    assert int(drawn["satsDrawn"]) == 12 and int(drawn["stationsDrawn"]) == 5, drawn
+    assert errors == []
+
+
 async def test_the_live_view_draws_the_sky_and_follows_a_query(run, broker, tmp_path):
     if not CHROMIUM.exists():
         pytest.fail(
@@ -52,22 +98,19 @@ async def test_the_live_view_draws_the_sky_and_follows_a_query(run, broker, tmp_
     with run.scenario.open("a") as f:
         f.write('[model]\naccelerator = "reference-744"\nprofile = "qwen3-8b"\n')
     proc = run.start("all")
-    await run.ready(proc)
     url = f"http://127.0.0.1:{run.http_port + HTTP_OFFSET_ALL}/view"
     errors: list[str] = []
     async with async_playwright() as pw:
         browser = await pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         try:
+            await check_report_view(browser, tmp_path)  # while the daemon loads its model
+            await run.ready(proc)
             page = await browser.new_page(viewport={"width": 1600, "height": 900})
-            page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-            page.on("pageerror", lambda e: errors.append(str(e)))
-            page.set_default_timeout(HANG_S * 1000)
+            watch_errors(page, errors)
             await page.goto(url)
             # the first snapshot: every satellite and station drawn, CS-08 over Sanya
-            await page.wait_for_function(
-                "Number(document.getElementById('map').dataset.snapshots) > 0"
-            )
-            drawn = await page.evaluate("({...document.getElementById('map').dataset})")
+            await page.wait_for_function(f"Number({MAP}.dataset.snapshots) > 0")
+            drawn = await page.evaluate(f"({{...{MAP}.dataset}})")
             snap = await page.evaluate("window.linkstackView.snapshot")
             assert int(drawn["satsDrawn"]) == 12, drawn
             assert int(drawn["stationsDrawn"]) == 5, drawn
