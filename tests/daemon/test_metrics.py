@@ -233,6 +233,9 @@ def between(before: dict, after: dict, key: str, got: float, *path: str) -> None
 
 
 async def test_an_all_daemon_scraped_during_a_run_agrees_with_its_counters_and_report(run, broker):
+    # the battery modelled (an accelerator's power draw: its inference legs are modelled)
+    with run.scenario.open("a") as f:
+        f.write('[model]\naccelerator = "jetson-agx-orin-64gb"\n[power]\nenabled = true\n')
     proc = run.start("all")
     await run.ready(proc)
     port = run.http_port + 3  # the all daemon's
@@ -289,6 +292,12 @@ async def test_an_all_daemon_scraped_during_a_run_agrees_with_its_counters_and_r
     assert listed and len(listed) <= STATUS_LIST_MAX
     assert listed <= {f"CS-{i:02d}" for i in range(1, 13)}
     assert value(s, "linkstack_satellites_hosted") == 12
+    capacity = "linkstack_satellite_battery_capacity_watt_hours"
+    charged = {dict(lb)["satellite"]: v for (n, lb), v in s.items() if n == capacity}
+    assert charged and set(charged) <= listed and set(charged.values()) == {600.0}
+    for name in charged:  # the default [power]: 600 Wh, full at the start, 30 % the floor
+        charge = value(s, "linkstack_satellite_battery_charge_watt_hours", satellite=name)
+        assert 0.7 * 600.0 <= charge <= 600.0, (name, charge)
 
     # the round trips against the report the daemon writes as it stops
     run.stop_all(proc)
