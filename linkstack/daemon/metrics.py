@@ -1,6 +1,6 @@
 """``GET /metrics``: a daemon's counters and status in Prometheus's text format.
 
-Nothing here counts anything: at each scrape a :class:`DaemonCollector` reads a
+The collector counts nothing itself: at each scrape a :class:`DaemonCollector` reads a
 :class:`Snapshot` of what the daemon already keeps (``GET /counters``, the status
 record, the links' lateness and the ground's round trips as :class:`Buckets`) and
 turns it into metric families with prometheus-client, in a registry of the daemon's

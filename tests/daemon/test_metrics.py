@@ -17,11 +17,13 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from linkstack.daemon.metrics import (
     CONTENT_TYPE,
+    FRAME_GAPS,
     ROUND_TRIP_BOUNDS_S,
     Buckets,
     DaemonMetrics,
     Snapshot,
 )
+from linkstack.daemon.parts import FRAME_GAP_COUNTERS
 from linkstack.daemon.status import STATUS_LIST_MAX
 from tests.daemon.test_daemon_processes import HANG_S, TOPICS, Listener, publish_queries, query
 
@@ -146,6 +148,7 @@ def test_the_collector_turns_the_daemons_state_into_prometheus_families():
     assert value(s, "linkstack_cop1_alerts_total", code="T1") == 1
     assert value(s, "linkstack_downlink_frames_received_total") == 19  # not the idle ones twice
     assert value(s, "linkstack_downlink_frames_lost_total", reason="count_gap") == 2
+    assert FRAME_GAPS == FRAME_GAP_COUNTERS  # the receivers' gap counters, named twice
     assert value(s, "linkstack_downlink_frames_lost_total", reason="rs_uncorrectable") == 1
     assert value(s, "linkstack_downlink_frame_error_ratio", satellite="CS-06") == 0.1
     assert ("linkstack_downlink_frame_error_ratio", (("satellite", "CS-08"),)) not in s  # none
