@@ -152,8 +152,11 @@ def _utc(unix_s: float) -> str:
 def app_handlers(meta: dict[str, Any], snapshot: dict[str, Any]) -> dict[str, Any]:
     body = json.dumps(snapshot, separators=(",", ":")).encode()
 
+    async def snapshot_bytes() -> bytes:
+        return body
+
     async def events(request: web.Request) -> web.StreamResponse:
-        return await stream_events(request, lambda: meta, lambda: body, KEEP_OPEN_S)
+        return await stream_events(request, lambda: meta, snapshot_bytes, KEEP_OPEN_S)
 
     return asset_handlers({"/view/events": events})
 
