@@ -20,6 +20,8 @@ from linkstack.runtime.report import leg_text
 from linkstack.runtime.report_chart import finite, mapping_of, report_summary
 from payloads.timeline import LEGS, Timeline
 
+MAX_QUERY_ROWS = 1000  # a long run's page stays a few hundred KB; the JSON has them all
+
 _STYLE = """
 body { font-family: sans-serif; margin: 1.5em; color: #222; }
 h1 { font-size: 1.3em; } h2 { font-size: 1.1em; margin-top: 1.5em; }
@@ -128,7 +130,7 @@ def roundtrip_sections(
         sections.append(Section("Round trips by group", head, rows))
     names = [name for name, _ in LEGS]
     rows = []
-    for t in timelines:
+    for t in timelines[:MAX_QUERY_ROWS]:
         legs = t.leg_durations_s()
         total_s = t.total_s
         submit = (
@@ -139,9 +141,11 @@ def roundtrip_sections(
             leg_text(total_s) if total_s is not None else (t.error or "no answer"),
             *(leg_text(legs[n]) if n in legs else None for n in names),
         ])  # fmt: skip
+    left_out = len(timelines) - MAX_QUERY_ROWS
     sections.append(
         Section(
-            "Queries",
+            "Queries"
+            + (f" (the first {MAX_QUERY_ROWS} of {len(timelines)})" if left_out > 0 else ""),
             ["query", "satellite", "at submit", "total", *names],
             rows,
             frozenset({0, 1, 2}),

@@ -215,6 +215,8 @@ class Daemons:
             f'[mqtt]\nport = {mqtt_port}\nprefix = "{PREFIX}"\n'
             f"[daemon]\nchannel_port = {channel_port}\nnode_port = {node_port}\n"
             f'http_port = {self.http_port}\nstatus_interval_s = 60.0\nout_dir = "{work}/out"\n'
+            # the ground's report in the soak's folder; no chart (a benchmark, not a demo)
+            f'runs_dir = "{work}/runs"\nreport_charts = false\n'
         )
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
 
