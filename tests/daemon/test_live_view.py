@@ -2,7 +2,8 @@
 against a running daemon (``all``: channel, satellites with the tiny model and the
 ground) and a real Mosquitto. The page loads with no console error, draws the
 satellites, stations and links, and a query published over MQTT shows in flight and
-then answered. The screenshot is kept: under the test's tmp dir, and copied to
+then answered; an oversized request line gets a 400 and no traceback in the log. The
+screenshot is kept: under the test's tmp dir, and copied to
 ``$LINKSTACK_ARTEFACTS`` when that is set.
 
 The same browser also opens ``linkstack view``'s page on a demo's report while
@@ -14,6 +15,7 @@ drives that binary and downloads no browser.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 from pathlib import Path
@@ -48,6 +50,16 @@ def keep_artefact(path: Path) -> None:
 
 REPORTS = Path(__file__).parents[1] / "tools" / "reports"
 MAP = "document.getElementById('map')"
+
+
+async def oversized_request(port: int) -> int:
+    """The status code the endpoint answers a 70 KB request line with."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(b"GET /status?" + b"a" * 70_000 + b" HTTP/1.1\r\nHost: x\r\n\r\n")
+    await writer.drain()
+    head = await asyncio.wait_for(reader.readline(), HANG_S)
+    writer.close()
+    return int(head.split()[1])
 
 
 def watch_errors(page, errors: list[str]) -> None:
@@ -117,6 +129,8 @@ async def test_the_live_view_draws_the_sky_and_follows_a_query(run, broker, tmp_
             assert int(drawn["rfDrawn"]) == len(snap["rf"]) >= 1, (drawn, snap["rf"])
             assert int(drawn["laserDrawn"]) == len(snap["laser"]), (drawn, snap["laser"])
             assert await page.text_content("#mode") == "live"
+            # the daemon's endpoint refuses an oversized request line cleanly, goes on
+            assert await oversized_request(run.http_port + HTTP_OFFSET_ALL) == 400
 
             asked = query("q-view", "Seen in the browser?")
             asked["params"]["max_new_tokens"] = 32
