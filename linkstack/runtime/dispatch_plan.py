@@ -10,6 +10,7 @@ load) or, with ``completion``, by the earliest answer expected on the ground.
 from __future__ import annotations
 
 import heapq
+import math
 from collections.abc import Callable
 
 from linkstack.runtime.routing import ContactState, UplinkRoute, spread_rank
@@ -26,11 +27,14 @@ class DispatchPlan:
         capacity: int,
         now: float,
         completion: Callable[[UplinkRoute, int], float | None] | None = None,
+        completion_floor: Callable[[UplinkRoute, int], float] | None = None,
     ) -> None:
         self.contacts = contacts
         # earliest_completion: when an answer sent by this route, with this many ahead of
-        # it on the target, is expected on the ground (None: never)
+        # it on the target, is expected on the ground (None: never); and an instant it
+        # cannot come before, cheap to compute (None: no bound, every one is weighed)
         self.completion = completion
+        self.completion_floor = completion_floor
         self.in_flight = in_flight  # satellite -> queries in flight there (shared, live)
         self.held = held  # satellite -> nothing new for it before this instant
         self.capacity = capacity
@@ -121,13 +125,28 @@ class DispatchPlan:
     ) -> UplinkRoute | None:
         """The reachable satellite with room whose answer is expected on the ground
         first, to the millisecond; at equal instants, the lowest :func:`spread_rank`
-        (so a lightly loaded run chooses as the "load" policy does). Every reachable
-        satellite is weighed each time: for constellations of tens, not thousands."""
-        best: tuple[tuple[float, tuple[int, float, float, int]], UplinkRoute] | None = None
+        (so a lightly loaded run chooses as the "load" policy does).
+
+        The satellites are weighed in the order of their :attr:`completion_floor`
+        (an instant the answer cannot come before: the laser hops, the queue and the
+        compute, without the battery or the way down) to the millisecond, then their
+        rank, and the weighing stops at the first whose (floor, rank) comes after the
+        best (expected instant, rank) so far: its own expected instant is no earlier
+        than its floor, and every one after it likewise. So the choice is that of
+        weighing them all, but a large constellation weighs a few, not its thousands."""
+        floor_of = self.completion_floor
+        candidates = []
         for sat, route in self.spread.items():
             if not self.has_room(sat):
                 continue
             load = len(self.in_flight[sat])
+            floor_t_s = round(floor_of(route, load), 3) if floor_of is not None else -math.inf
+            candidates.append(((floor_t_s, spread_rank(self.contacts, route, load)), route, load))
+        candidates.sort(key=lambda c: c[0])
+        best: tuple[tuple[float, tuple[int, float, float, int]], UplinkRoute] | None = None
+        for bound, route, load in candidates:
+            if best is not None and bound > best[0]:
+                break  # its key >= its bound, and every one after it likewise
             done_t_s = completion(route, load)
             if done_t_s is None:
                 continue

@@ -463,8 +463,7 @@ class MissionControl:
         down within the plan's look-ahead, or a battery that cannot carry it."""
         target = route.target
         compute_s = self.expected_compute_s(target)
-        concurrency = self.site.config.service.concurrency
-        ready_t_s = now_t_s + route.relay_s + (ahead // concurrency) * compute_s
+        ready_t_s = self._turn_t_s(route, ahead, compute_s, now_t_s)
         # in process, the satellite's own model; in the ground daemon, the ground's copy
         # of it, corrected by the charge each answer reported (_learn_battery)
         power = self.site.power(target)
@@ -476,6 +475,21 @@ class MissionControl:
         ready_t_s += compute_s
         down_t_s = self._next_down_t_s(target, ready_t_s)
         return None if down_t_s is None else max(down_t_s, ready_t_s)
+
+    def _turn_t_s(self, route: UplinkRoute, ahead: int, compute_s: float, now_t_s: float) -> float:
+        """When the query's turn comes on ``route``'s target: on board after the laser
+        hops, after those ``ahead`` of it (``concurrency`` at once)."""
+        concurrency = self.site.config.service.concurrency
+        return now_t_s + route.relay_s + (ahead // concurrency) * compute_s
+
+    def expected_completion_floor_t_s(
+        self, route: UplinkRoute, ahead: int, *, now_t_s: float
+    ) -> float:
+        """An instant :meth:`expected_completion_t_s` cannot be before (the same sums
+        in the same order, without the battery's wait or the way down), for the
+        dispatch to weigh the satellites from the most promising and stop early."""
+        compute_s = self.expected_compute_s(route.target)
+        return self._turn_t_s(route, ahead, compute_s, now_t_s) + compute_s
 
     def expected_compute_s(self, target: str) -> float:
         """The longest of ``target``'s recent compute times; before its first answer,
@@ -661,11 +675,12 @@ class MissionControl:
             self._timer.cancel()
             self._timer = None
         now = self.site.clock.now()
-        completion = None
+        completion = floor = None
         if self.dispatch.policy == "earliest_completion":
             completion = functools.partial(self.expected_completion_t_s, now_t_s=now)
+            floor = functools.partial(self.expected_completion_floor_t_s, now_t_s=now)
         plan = DispatchPlan(
-            self.site.contacts, self._in_flight, self._held, self.capacity, now, completion
+            self.site.contacts, self._in_flight, self._held, self.capacity, now, completion, floor
         )
         waiting = []
         no_route: set[str | None] = set()  # targets (None: any) waiting for a route
