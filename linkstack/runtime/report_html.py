@@ -82,6 +82,10 @@ def cell_text(value: object) -> str:
     return str(value)
 
 
+def _percent(fraction: object) -> str | None:
+    return f"{fraction:.0%}" if finite(fraction) else None
+
+
 def _dist_row(label: str, dist: Mapping[str, Any]) -> list[object]:
     cells: list[object] = [label, dist.get("count")]
     for key in ("p50_s", "p95_s", "p99_s", "max_s"):
@@ -123,7 +127,7 @@ def roundtrip_sections(
             tot = mapping_of(b, "total")
             rows.append([
                 label, b.get("queries"), b.get("answered"),
-                *_dist_row("", tot)[2:5], b.get("fraction_under_reference"),
+                *_dist_row("", tot)[2:5], _percent(b.get("fraction_under_reference")),
             ])  # fmt: skip
         ref = summary.get("reference_s", 120.0)
         head = ["group", "queries", "answered", "p50", "p95", "p99", f"under {ref:g} s"]

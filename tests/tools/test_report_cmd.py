@@ -123,6 +123,9 @@ def test_linkstack_report_writes_a_png_and_a_self_contained_page(name, tmp_path,
         assert f"scenario {doc['meta']['scenario']}" in page
         assert all(q["query_id"] in page for q in doc["queries"])
         assert "<h2>Percentiles of the answered queries</h2>" in page
+        answered = sum(q["total_s"] is not None for q in doc["queries"])
+        under = sum(q["total_s"] is not None and q["total_s"] < 120 for q in doc["queries"])
+        assert '<td class="text">all</td>' in page and f"{under / answered:.0%}</td>" in page
 
 
 def test_the_demo_page_lists_the_prompts_escaped():
