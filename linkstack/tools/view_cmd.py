@@ -20,7 +20,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import math
 import statistics
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -70,7 +72,7 @@ def _sky(name: object, source: object) -> Sky | None:
 
 
 def _number(v: object) -> bool:
-    return isinstance(v, int | float) and not isinstance(v, bool)
+    return isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
 
 
 def page_data(doc: dict[str, Any], source: str) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -88,7 +90,10 @@ def page_data(doc: dict[str, Any], source: str) -> tuple[dict[str, Any], dict[st
     computing: list[str] = []
     if sweep:
         for r in doc["rows"]:
-            own = [float(x) for x in r.get("round_trips_s") or () if _number(x)]
+            if not isinstance(r, dict):
+                continue
+            listed = r.get("round_trips_s")
+            own = [float(x) for x in listed if _number(x)] if isinstance(listed, list) else []
             trips += own
             if own:
                 name = f"{r.get('name', r.get('variant', '?'))} seed {r.get('seed', '-')}"
@@ -101,15 +106,21 @@ def page_data(doc: dict[str, Any], source: str) -> tuple[dict[str, Any], dict[st
                 )
     else:
         for q in doc["queries"]:
+            if not isinstance(q, dict):
+                continue
             total, end = q.get("total_s"), q.get("answer_on_ground_t_s")
             if _number(total):
                 trips.append(float(total))
                 rows.append(
-                    {"id": q.get("query_id"), "total_s": total, "satellite": q.get("satellite")}
+                    {
+                        "id": str(q.get("query_id", "?")),
+                        "total_s": total,
+                        "satellite": str(q.get("satellite") or ""),
+                    }
                 )
             if _number(end):
                 t_s = max(t_s, float(end))
-            if q.get("satellite") and q["satellite"] not in computing:
+            if isinstance(q.get("satellite"), str) and q["satellite"] not in computing:
                 computing.append(q["satellite"])
     meta: dict[str, Any] = {
         "scenario": (sky.scenario.name if sky else str(meta_in.get("scenario", "?"))),
@@ -144,9 +155,11 @@ def page_data(doc: dict[str, Any], source: str) -> tuple[dict[str, Any], dict[st
 
 
 def _utc(unix_s: float) -> str:
-    from datetime import UTC, datetime  # noqa: PLC0415
-
-    return datetime.fromtimestamp(unix_s, UTC).isoformat(timespec="seconds")
+    """ISO 8601 UTC, or "" for an instant out of the calendar's range."""
+    try:
+        return datetime.fromtimestamp(unix_s, UTC).isoformat(timespec="seconds")
+    except (OverflowError, OSError, ValueError):
+        return ""
 
 
 def app_handlers(meta: dict[str, Any], snapshot: dict[str, Any]) -> dict[str, Any]:

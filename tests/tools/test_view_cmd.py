@@ -9,6 +9,8 @@ import statistics
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from linkstack.daemon.live_view import asset, leg_of
 from linkstack.errors import DecodeError
@@ -128,3 +130,34 @@ def test_the_shipped_map_is_well_formed():
         assert len(r) % 2 == 0 and len(r) >= 6
         assert all(-90.0 <= lat <= 90.0 for lat in r[1::2])
         assert all(-540.0 <= lon <= 540.0 for lon in r[0::2])
+
+
+_values = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.integers(),
+    st.text(max_size=8),
+)
+_entries = st.one_of(
+    _values,
+    st.dictionaries(
+        st.sampled_from(
+            ["query_id", "total_s", "answer_on_ground_t_s", "satellite", "round_trips_s"]
+        ),
+        st.one_of(_values, st.lists(_values, max_size=4)),
+    ),
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(entries=st.lists(_entries, max_size=6), sweep=st.booleans())
+def test_any_report_the_reader_accepts_gives_page_data_that_serialises(entries, sweep):
+    doc = (
+        {"kind": "linkstack-sweep", "base": "default", "rows": entries}
+        if sweep
+        else {"meta": {"scenario": "default"}, "queries": entries}
+    )
+    meta, snap = page_data(doc, "fuzz.json")
+    json.dumps([meta, snap], allow_nan=False)
+    assert all(isinstance(r["total_s"], int | float) for r in snap["recent"])
