@@ -24,7 +24,7 @@ import math
 import statistics
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeGuard
 
 from aiohttp import web
 
@@ -71,7 +71,7 @@ def _sky(name: object, source: object) -> Sky | None:
     return None
 
 
-def _number(v: object) -> bool:
+def _number(v: object) -> TypeGuard[float]:
     return isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
 
 
