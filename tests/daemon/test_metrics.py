@@ -317,6 +317,11 @@ async def test_an_all_daemon_scraped_during_a_run_agrees_with_its_counters_and_r
         assert value(s, f"{trip}_bucket", outcome="answer", le=le) == count, le
     assert value(s, f"{trip}_sum", outcome="answer") == pytest.approx(sum(totals), rel=1e-9)
     assert all(math.isfinite(t) and t > 0 for t in totals)
+    # each answer came down (messages version 3) saying what timed its inference legs
+    # and the battery's charge at its end, which the ground's copy of the battery takes
+    for q in report["queries"]:
+        assert q["inference_timing"].startswith("modelled: jetson-agx-orin-64gb/"), q
+        assert 0.7 * 600.0 <= q["battery_wh"] <= 600.0, q
 
 
 @pytest.mark.slow  # 8 s of two more processes; the all daemon above runs every part
