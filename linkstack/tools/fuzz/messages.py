@@ -55,6 +55,9 @@ def _message(rng: random.Random) -> m.Message:
             rng.random() < 0.5,
             rng.choice(("", "CS-01", "CS-12")),
             times,
+            # version 3: the timing source and the battery's charge ("", None: left out)
+            rng.choice(("", "", "modelled: reference-744/qwen3-8b/int8")),
+            rng.choice((None, None, 0.0, rng.uniform(0, 2000))),
         )
     if kind == 2:
         return m.AnswerChunk(_id(rng), rng.randrange(300), rng.choice(_TEXTS), _time(rng))
