@@ -16,8 +16,10 @@ drives that binary and downloads no browser.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import shutil
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -60,6 +62,15 @@ async def oversized_request(port: int) -> int:
     head = await asyncio.wait_for(reader.readline(), HANG_S)
     writer.close()
     return int(head.split()[1])
+
+
+def read_url(url: str) -> bytes:
+    with urllib.request.urlopen(url, timeout=HANG_S) as resp:
+        return resp.read()
+
+
+def snap_meta_names(n: int) -> list[str]:
+    return [f"CS-{i:02d}" for i in range(1, n + 1)]
 
 
 def watch_errors(page, errors: list[str]) -> None:
@@ -129,6 +140,10 @@ async def test_the_live_view_draws_the_sky_and_follows_a_query(run, broker, tmp_
             assert int(drawn["rfDrawn"]) == len(snap["rf"]) >= 1, (drawn, snap["rf"])
             assert int(drawn["laserDrawn"]) == len(snap["laser"]), (drawn, snap["laser"])
             assert await page.text_content("#mode") == "live"
+            # the same as one JSON document
+            one = json.loads(await asyncio.to_thread(read_url, url + "/snapshot"))
+            assert one["meta"]["satellites"] == snap_meta_names(12)
+            assert len(one["snapshot"]["lat"]) == 12 and one["snapshot"]["t_s"] >= snap["t_s"]
             # the daemon's endpoint refuses an oversized request line cleanly, goes on
             assert await oversized_request(run.http_port + HTTP_OFFSET_ALL) == 400
 
