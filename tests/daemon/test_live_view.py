@@ -64,6 +64,15 @@ async def oversized_request(port: int) -> int:
     return int(head.split()[1])
 
 
+# where the first RF link's satellite is drawn, in the page's coordinates
+HOVER_FIRST_RF = """() => {
+  const s = window.linkstackView.snapshot;
+  const i = s.rf[0][0];
+  const m = document.getElementById('map').getBoundingClientRect();
+  return [m.left + (s.lon[i] + 180) / 360 * m.width, m.top + (90 - s.lat[i]) / 180 * m.height];
+}"""
+
+
 def read_url(url: str) -> bytes:
     with urllib.request.urlopen(url, timeout=HANG_S) as resp:
         return resp.read()
@@ -140,6 +149,12 @@ async def test_the_live_view_draws_the_sky_and_follows_a_query(run, broker, tmp_
             assert int(drawn["rfDrawn"]) == len(snap["rf"]) >= 1, (drawn, snap["rf"])
             assert int(drawn["laserDrawn"]) == len(snap["laser"]), (drawn, snap["laser"])
             assert await page.text_content("#mode") == "live"
+            # hovering a satellite in view shows its RF link's numbers
+            x, y = await page.evaluate(HOVER_FIRST_RF)
+            await page.mouse.move(x, y)
+            await page.wait_for_selector("#tip:not([hidden])")
+            tip = await page.text_content("#tip")
+            assert "Eb/N0 up" in tip and "Doppler up" in tip and "elevation" in tip, tip
             # the same as one JSON document
             one = json.loads(await asyncio.to_thread(read_url, url + "/snapshot"))
             assert one["meta"]["satellites"] == snap_meta_names(12)
