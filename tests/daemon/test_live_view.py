@@ -129,6 +129,7 @@ async def test_the_live_view_draws_the_sky_and_follows_a_query(run, broker, tmp_
     # milliseconds on this host): the query stays in flight across a few snapshots
     with run.scenario.open("a") as f:
         f.write('[model]\naccelerator = "reference-744"\nprofile = "qwen3-8b"\n')
+        f.write("[power]\nenabled = true\n")  # sunlit or eclipsed on the map
     proc = run.start("all")
     url = f"http://127.0.0.1:{run.http_port + HTTP_OFFSET_ALL}/view"
     errors: list[str] = []
@@ -149,6 +150,8 @@ async def test_the_live_view_draws_the_sky_and_follows_a_query(run, broker, tmp_
             assert int(drawn["rfDrawn"]) == len(snap["rf"]) >= 1, (drawn, snap["rf"])
             assert int(drawn["laserDrawn"]) == len(snap["laser"]), (drawn, snap["laser"])
             assert await page.text_content("#mode") == "live"
+            meta = await page.evaluate("window.linkstackView.meta")
+            assert meta["power"] and all(x in (0, 1, 2) for x in snap["shadow"]), snap["shadow"]
             # hovering a satellite in view shows its RF link's numbers
             x, y = await page.evaluate(HOVER_FIRST_RF)
             await page.mouse.move(x, y)
