@@ -44,6 +44,10 @@ SLICE = 100  # satellites looked at between two lets-go of the loop (10x as many
 TRACKS_MAX = 32  # ground tracks drawn (the satellites in view first)
 ROUND_TRIPS_KEPT = 5000  # the distribution's most recent round trips
 RECENT_KEPT = 20  # queries answered lately, listed on the page
+IN_FLIGHT_LISTED = 200  # queries in flight listed (all are counted)
+# the queue's answer instant and the timeline's may differ a little: each read goes back
+# this far before the last answer counted, and the ids counted since are skipped
+ANSWER_OVERLAP_S = 5.0
 ASSETS = ("view.html", "view.js", "view.css", "land.json")
 CONTENT_TYPES = {
     ".html": "text/html",
@@ -105,8 +109,11 @@ class LiveView:
         self.station_index = {name: i for i, (name, *_) in enumerate(self.sky.meta()["stations"])}
         self.round_trips_s: deque[float] = deque(maxlen=ROUND_TRIPS_KEPT)
         self.recent: deque[dict[str, Any]] = deque(maxlen=RECENT_KEPT)
-        self._answered_ids: set[str] = set()
-        self._answered_since_t_s = app.started_t_s if app is not None else 0.0
+        # the ids already counted, of the last ANSWER_OVERLAP_S only (what the next read
+        # of the queue sees again): bounded however long the daemon runs
+        self._counted: deque[tuple[float, str]] = deque()
+        self._counted_ids: set[str] = set()
+        self._last_answer_t_s = app.started_t_s if app is not None else 0.0
         self._snapshot: tuple[float, bytes] | None = None
         self._making = asyncio.Lock()
         self.watchers = 0
@@ -171,7 +178,8 @@ class LiveView:
     def _queries(self) -> dict[str, Any]:
         app = self.app
         if app is None:
-            return {"queries": [], "round_trips_s": [], "recent": []}
+            return {"queries": [], "in_flight_count": 0, "round_trips_s": [], "recent": []}
+        pending = app.pending()["pending"]
         in_flight = [
             {
                 "id": p["id"],
@@ -179,20 +187,25 @@ class LiveView:
                 "leg": leg_of(p),
                 "on": p.get("in_flight_on") or [],
             }
-            for p in app.pending()["pending"]
+            for p in pending[:IN_FLIGHT_LISTED]
         ]
-        for t in app.queue.timelines_answered_since(self._answered_since_t_s):
+        since_t_s = max(app.started_t_s, self._last_answer_t_s - ANSWER_OVERLAP_S)
+        for t in app.queue.timelines_answered_since(since_t_s):
             qid = str(t.get("query_id"))
             end, start = t.get("answer_on_ground_t_s"), t.get("submit_t_s")
-            if qid in self._answered_ids or end is None or start is None:
+            if qid in self._counted_ids or end is None or start is None:
                 continue
-            self._answered_ids.add(qid)
-            self._answered_since_t_s = max(self._answered_since_t_s, float(end))
+            self._counted.append((float(end), qid))
+            self._counted_ids.add(qid)
+            self._last_answer_t_s = max(self._last_answer_t_s, float(end))
             total_s = round(float(end) - float(start), 3)
             self.round_trips_s.append(total_s)
             self.recent.appendleft({"id": qid, "total_s": total_s, "satellite": t.get("satellite")})
+        while self._counted and self._counted[0][0] < since_t_s - ANSWER_OVERLAP_S:
+            self._counted_ids.discard(self._counted.popleft()[1])
         return {
             "queries": in_flight,
+            "in_flight_count": len(pending),
             "round_trips_s": list(self.round_trips_s),
             "recent": list(self.recent),
         }

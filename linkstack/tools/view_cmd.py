@@ -143,6 +143,7 @@ def page_data(doc: dict[str, Any], source: str) -> tuple[dict[str, Any], dict[st
         "laser": [],
         "tracks": [],
         "queries": [],
+        "in_flight_count": 0,
         "round_trips_s": trips,
         "recent": rows,
     }

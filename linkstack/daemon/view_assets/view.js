@@ -140,14 +140,15 @@
   }
 
   function lists() {
-    $("in-flight-count").textContent = snap.queries.length;
+    const inFlight = snap.in_flight_count ?? snap.queries.length;
+    $("in-flight-count").textContent = inFlight;
     $("in-flight").replaceChildren(...snap.queries.map((q) =>
       item(q.id, `${q.id}  ${q.age_s.toFixed(1)} s  ${q.leg}`)));
     $("answered").replaceChildren(...snap.recent.map((q) =>
       item(q.id, `${q.id}  ${q.total_s.toFixed(2)} s  ${q.satellite || ""}`)));
     const inView = new Set(snap.rf.map((l) => l[0])).size;
     $("counts").textContent = `${snap.lat.length} satellites, ${inView} in view, ` +
-      `${snap.laser.length} laser links up, ${snap.queries.length} queries in flight`;
+      `${snap.laser.length} laser links up, ${inFlight} queries in flight`;
     $("utc").textContent = snap.utc || "";
   }
 
