@@ -1,0 +1,1 @@
+"""Mutation testing (make mutate): see linkstack/tools/mutate/__main__.py."""
