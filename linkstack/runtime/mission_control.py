@@ -90,7 +90,14 @@ from linkstack.runtime.trace import HopRecord
 from linkstack.runtime.uplink_config import UplinkConfig
 from linkstack.timebase import TimerHandle
 from payloads.client import GroundQueueFullError
-from payloads.messages import ANSWER_APID, QUERY_APID, MessageKey, answer_key, query_key
+from payloads.messages import (
+    ANSWER_APID,
+    QUERY_APID,
+    MessageKey,
+    Params,
+    answer_key,
+    query_key,
+)
 
 if TYPE_CHECKING:
     from linkstack.runtime.sdls_management import GroundManagement
@@ -101,6 +108,8 @@ NO_ROUTE_RETRY_S = 3600.0  # no satellite reachable within the plan's look-ahead
 STALE_REFUSAL_S = 0.5
 # compute times (inference start to end) remembered per satellite, the longest counts
 COMPUTE_SAMPLES = 32
+# the prompt of the query the timing profile's prior is taken for (compute_prior_s)
+PRIOR_PROMPT_TOKENS = 64
 # the next contact down, per (target, whole second): computed once for every query due
 # from that second (a burst), forgotten past this many entries
 DOWN_CACHE_ENTRIES = 4096
@@ -493,11 +502,24 @@ class MissionControl:
 
     def expected_compute_s(self, target: str) -> float:
         """The longest of ``target``'s recent compute times; before its first answer,
-        the longest any satellite has taken; before any, 0."""
+        the longest any satellite has taken; before any, the timing profile's time for
+        a query of the default size where the satellites run one (:attr:`compute_prior_s`),
+        else 0. Without the prior, the queries that waited on the ground for a pass all
+        look free to run at once and go up to the same satellite together."""
         computes = self._compute_s.get(target)
         if computes:
             return max(computes)
-        return max((max(c) for c in self._compute_s.values() if c), default=0.0)
+        return max((max(c) for c in self._compute_s.values() if c), default=self.compute_prior_s)
+
+    @functools.cached_property
+    def compute_prior_s(self) -> float:
+        """What a query of the default size (``PRIOR_PROMPT_TOKENS`` in, ``Params()``'s
+        ``max_new_tokens`` out) takes on board under the scenario's timing profile; 0
+        without one (the host's stopwatch: nothing known before the first answer)."""
+        timing = self.site.config.service.timing
+        if timing is None:
+            return 0.0
+        return timing.generation_s(PRIOR_PROMPT_TOKENS, Params().max_new_tokens)[1]
 
     def _due_from(self, transfer: _Transfer, aboard_t_s: float) -> float | None:
         computes = self._compute_s.get(transfer.target)

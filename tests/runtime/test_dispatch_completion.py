@@ -61,7 +61,7 @@ def test_the_earliest_expected_completion_takes_the_power_wait_into_account(tiny
     assert answer_load.satellite == "CS-06"
     assert tl_load.leg_durations_s()["power_wait"] > 100.0
     # what the ground expects: CS-06 not before its battery is back at the floor,
-    # CS-08 at once (no answer seen yet: no compute time learnt)
+    # CS-08 at once (no answer seen yet: the profile's prior, under a second here)
     assert expected["CS-08"] == pytest.approx(SUBMIT_T_S, abs=1.0)
     assert expected["CS-06"] > SUBMIT_T_S + 100.0
     assert expected["CS-06"] == pytest.approx(tl_load.inference_start_t_s, abs=1.0)
@@ -81,3 +81,50 @@ def test_the_policy_is_checked_and_read_from_the_ground_table():
     with pytest.raises(ScenarioError) as err:
         loads('[ground]\ndispatch = "fastest"\n')
     assert err.value.key == "ground.dispatch" and "earliest_completion" in err.value.rule
+
+
+TIMING_8B = make_timing("reference-744", "qwen3-8b", "int8")
+
+
+def burst_of(backend, n, *, timing):
+    """``n`` "any" queries at once at SUBMIT_T_S under earliest_completion, power off,
+    CS-06 in view and CS-08 relayed; which satellite answered each, and the prior."""
+    config = EmulationConfig(
+        service=ServiceConfig(inline=True, timing=timing),
+        computing=("CS-06", "CS-08"),
+        dispatch=DispatchConfig(policy="earliest_completion"),
+    )
+
+    async def main():
+        clock = clk.make_clock(True)
+        emu = Emulation(clock, config, backend=backend)
+        async with emu:
+            await clock.sleep_until(SUBMIT_T_S)
+            route = emu.contacts.uplink_routes(("CS-06",), SUBMIT_T_S)["CS-06"]
+            alone = emu.mcc.expected_completion_t_s(route, 0, now_t_s=SUBMIT_T_S)
+            behind_two = emu.mcc.expected_completion_t_s(route, 2, now_t_s=SUBMIT_T_S)
+            pendings = [
+                emu.client.submit(f"Is tile {k} cloudy?", Params(max_new_tokens=8))
+                for k in range(n)
+            ]
+            answers = [(await p.result())[0].satellite for p in pendings]
+        return answers, emu.mcc.compute_prior_s, behind_two - alone
+
+    return clk.run(main)
+
+
+def test_before_any_answer_the_queries_ahead_cost_the_profiles_compute_time(tiny):
+    """Queries that waited on the ground go up together when a pass opens: before any
+    answer has taught the ground a compute time, the timing profile's time for a query
+    of the default size stands in, so they spread instead of all going straight up to
+    the one satellite in view (whose queue looked free: the reference study's onboard
+    queue of Qwen3-8B queries went from 22 s to 17 s mean with it)."""
+    answers, prior_s, two_ahead_s = burst_of(tiny, 6, timing=TIMING_8B)
+    assert prior_s == pytest.approx(TIMING_8B.generation_s(64, Params().max_new_tokens)[1])
+    assert prior_s > 1.0
+    assert two_ahead_s == pytest.approx(2 * prior_s)
+    assert set(answers) == {"CS-06", "CS-08"}
+    # on the host's stopwatch nothing is known before the first answer: all straight up
+    answers, prior_s, two_ahead_s = burst_of(tiny, 6, timing=None)
+    assert prior_s == 0.0 and two_ahead_s == 0.0
+    assert set(answers) == {"CS-06"}
