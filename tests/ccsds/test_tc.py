@@ -4,6 +4,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from linkstack.ccsds.crc import crc16_ccitt
 from linkstack.ccsds.spp import SeqFlags, SpacePacket, parse_primary_header
 from linkstack.ccsds.tc import (
     TcConfig,
@@ -96,7 +97,8 @@ def test_length_field_must_match_the_frame():
 
 def test_bad_crc_and_missing_data_after_segment_header():
     raw = TcFrame(1, 1, b"abc", map_id=0).pack()
-    with pytest.raises(ChecksumError):
+    carried, computed = int.from_bytes(raw[-2:]) ^ 4, crc16_ccitt(raw[:-2])
+    with pytest.raises(ChecksumError, match=f"carries {carried:#06x}, computed {computed:#06x}"):
         TcFrame.unpack(raw[:-1] + bytes([raw[-1] ^ 4]))
     only_sh = TcFrame(1, 1, b"\x03").pack()  # one data octet, read as a segment header
     with pytest.raises(TruncatedError, match="segment_header"):
@@ -189,7 +191,8 @@ def test_receiver_counts_bad_frames_by_field():
     assert rx.receive(b"\x00\x01") == []
     stats = rx.all_stats()
     assert stats["bad_fecf"] == 1 and stats["wrong_scid"] == 1 and stats["bad_header"] == 1
-    assert stats["frames_dropped"] == 3
+    assert stats["frames_dropped"] == 3 and stats["frames"] == 0
+    assert rx.receive(good) == [] and rx.all_stats()["frames"] == 1  # valid, no whole packet
     assert rx.last_error is not None and rx.last_error.layer == "tc"
 
 
@@ -252,6 +255,19 @@ def test_blocking_after_a_segmented_packet_fills_a_data_field_exactly():
     # and blocking right after a segmented packet with nothing before it
     fields = map_data_fields([big, *exact], room)
     assert len(fields) == 4 and fields[-1] == (SeqFlags.UNSEGMENTED, b"".join(exact))
+    # one octet more than a data field, after a segmented packet: split in two
+    fields = map_data_fields([small, big, *packets_of_total(room + 1, 2)], room)
+    assert len(fields) == 6 and all(len(d) <= room for _, d in fields)
+
+
+def test_a_new_block_after_a_full_one_starts_empty():
+    room = 50
+    a, b = SpacePacket(1, bytes(24)).pack(), SpacePacket(2, bytes(24)).pack()  # 30 each
+    c = SpacePacket(3, bytes(15)).pack()  # 21: with b, one octet over the data field
+    fields = map_data_fields([a, b, c], room)
+    assert [d for _, d in fields] == [a, b, c]
+    fields = map_data_fields([a, b, c[:20]], room)  # 30 + 20: exactly full
+    assert [d for _, d in fields] == [a, b + c[:20]]
 
 
 def test_map_data_fields_refuses_data_lengths_out_of_range():
