@@ -9,6 +9,7 @@ from linkstack.ccsds.packet_zone import (
     FHP_NO_HEADER,
     PacketZoneExtractor,
     PacketZonePacker,
+    VcMultiplexer,
 )
 from linkstack.ccsds.spp import IDLE_APID, SpacePacket, parse_primary_header
 from linkstack.ccsds.tm import TmConfig, TmFrame, TmMasterChannel
@@ -245,3 +246,32 @@ def test_zone_length_limits_are_inclusive():
     assert PacketZonePacker(5, max_zone_len=5).zone_len == 5
     with pytest.raises(EncodeError, match="zone_len"):
         PacketZonePacker(6, max_zone_len=5)
+
+
+def test_a_zone_skipped_unsynchronised_leaves_the_extractor_unsynchronised():
+    ex = PacketZoneExtractor()
+    assert ex.push(bytes(20), FHP_NO_HEADER) == []
+    # the first header it can hold on to is at 3: no mismatch, nothing was expected
+    assert ex.push(bytes(3) + pkt(17, 4), 3) == [pkt(17, 4)]
+    assert ex.stats == {"zones_skipped_unsynced": 1}
+
+
+def test_a_bad_header_in_the_last_six_octets_of_a_zone_is_seen_in_that_zone():
+    bad = bytearray(pkt(10))
+    bad[0] |= 0x20  # version 1
+    ex = PacketZoneExtractor()
+    assert ex.push(pkt(14) + bytes(bad[:6]), 0) == [pkt(14)]
+    assert ex.stats["bad_packet_version"] == 1
+    # a good header cut there completes in the next zone
+    ex = PacketZoneExtractor()
+    assert ex.push(pkt(14) + pkt(10, 3)[:6], 0) == [pkt(14)]
+    assert ex.push(pkt(10, 3)[6:] + pkt(16, 5), 4) == [pkt(10, 3), pkt(16, 5)]
+
+
+def test_virtual_channel_frame_counts_start_at_zero_and_wrap():
+    mux = VcMultiplexer("tm", 10, 4, reserved=7)
+    vc = mux.add(1)
+    for _ in range(5):
+        vc.push(pkt(10))
+    assert [mux.pull()[1] for _ in range(5)] == [0, 1, 2, 3, 0]
+    assert mux.pull() is None
