@@ -249,7 +249,7 @@ async def assert_round_trip(s: MqttSettings, prompt: str) -> None:
     assert ground.prompts == [prompt]
     text = out.getvalue()
     assert f"answer from CS-01 (3 tokens, stop; m):\necho: {prompt}\n" in text
-    assert "uplink 0.01, generation 0.02  =  0.03 s" in text
+    assert "uplink 10.0 ms, generation 20.0 ms  =  30.0 ms" in text
     assert ground.bridge.stats["connections"] == 1 and ground.bridge.stats["disconnections"] == 0
 
 
