@@ -38,8 +38,16 @@ PCAP_MAGICS = (
 _STREAM_CHUNK = 1 << 16
 
 
+# a file named so is meant as a capture: one that does not start as a pcap is a damaged
+# capture, refused by the pcap reader ("not a pcap file"), not a raw recording
+CAPTURE_SUFFIXES = (".pcap", ".pcapng", ".cap")
+
+
 def is_pcap(path: str | os.PathLike[str]) -> bool:
-    """Whether the file starts as a pcap or a pcapng does."""
+    """Whether the file is read as a capture: it starts as a pcap or a pcapng does, or
+    its name says it is one (:data:`CAPTURE_SUFFIXES`); otherwise it is a raw file."""
+    if os.fspath(path).lower().endswith(CAPTURE_SUFFIXES):
+        return True
     with open(path, "rb") as f:
         return f.read(4) in PCAP_MAGICS
 
