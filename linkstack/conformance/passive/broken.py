@@ -238,6 +238,19 @@ def _packet_flags_last(raw: bytes) -> bytes:
     return raw[:2] + bytes([(raw[2] & 0x3F) | 0x80]) + raw[3:]
 
 
+def _packet_seq_count(count: int) -> Callable[[bytes], bytes]:
+    def change(raw: bytes) -> bytes:
+        w1 = (int.from_bytes(raw[2:4], "big") & 0xC000) | count  # the sequence flags kept
+        return raw[:2] + w1.to_bytes(2, "big") + raw[4:]
+
+    return change
+
+
+# P9 (APID 0x100, its own count 6) sent after P8 (APID 0x0F0, its APID's first: count 0)
+# with the count one counter shared by the APIDs would give it: 1
+_P9_SHARED_COUNT = 1
+
+
 def _packet_cds_pfield(raw: bytes) -> bytes:
     return raw[:6] + bytes([(raw[6] & 0x8F) | 0x40]) + raw[7:]  # time code id 100: CDS
 
@@ -542,6 +555,13 @@ BROKEN: dict[str, Broken] = {
     "spp_seq_gap": _b(
         "a query packet whose sequence count skips a value (on the port and in its frame)",
         "SPP-SEQ-01", "pkt:P4", window="pkt:P1..tc:P4#0", tweaks=Tweaks(skip_seq_before="P4"),
+    ),
+    "spp_seq_shared": _b(
+        "a query packet (APID 0x100) whose sequence count continues the housekeeping "
+        "packet's before it (APID 0x0F0, 0 -> 1) instead of its own (6), as one counter "
+        "shared by the APIDs counts (on the port and in its frame)",
+        "SPP-SEQ-01 SPP-SEQ-02", "pkt:P9", window="pkt:P7..tc:P9#0", kinds="pkt tc",
+        tweaks=Tweaks(packet="P9", edit=_packet_seq_count(_P9_SHARED_COUNT)),
     ),
     "spp_seq_flags": _b(
         "a whole query packet flagged the last segment (10) of a packet never begun",
