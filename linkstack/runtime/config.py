@@ -40,7 +40,7 @@ class DispatchConfig:
     answer_margin_s: float = 30.0
     # which computing satellite an "any" query goes to: "load" (the fewest in flight,
     # then routing.spread_rank) or "earliest_completion" (the earliest expected answer
-    # on the ground: MissionControl.expected_completion_t_s, then the same rank)
+    # on the ground: Expectations.completion_t_s, then the same rank)
     policy: str = "load"
 
     def __post_init__(self) -> None:

@@ -44,7 +44,8 @@ busy hold (its service starts empty); what no one on the ground can see (a laser
 lost in a pointing fade, a relay further along that restarts out of view) is made up
 for when the query's answer is overdue: at each uplink of a query the mission control
 tells the client (``on_dispatched``) when its answer should be down
-(:meth:`MissionControl.answer_due_t_s`: the route, the target's recent compute times,
+(:meth:`MissionControl.answer_due_t_s`, :mod:`linkstack.runtime.expectations`: the
+route, the target's recent compute times,
 the next contact down, ``DispatchConfig.answer_margin_s``), and the client sends it
 again then, same id, if it left the ground and no answer came. With ``continuous_tm``
 (the daemons, whose satellites send TM all through every pass), a CLCW stream that
@@ -61,8 +62,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import itertools
-import math
-from collections import Counter, defaultdict, deque
+from collections import Counter, defaultdict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
@@ -78,6 +78,7 @@ from linkstack.runtime.cop1_link import (
     Transmitted,
 )
 from linkstack.runtime.dispatch_plan import DispatchPlan
+from linkstack.runtime.expectations import Expectations
 from linkstack.runtime.report import Hop, Timeline
 from linkstack.runtime.routing import (
     GROUND_NODE,
@@ -94,7 +95,6 @@ from payloads.messages import (
     ANSWER_APID,
     QUERY_APID,
     MessageKey,
-    Params,
     answer_key,
     query_key,
 )
@@ -106,13 +106,6 @@ NO_ROUTE_RETRY_S = 3600.0  # no satellite reachable within the plan's look-ahead
 # a busy refusal made this long before the query's last uplink to its satellite is a
 # late copy of an earlier refusal (a busy hold lasts longer than this)
 STALE_REFUSAL_S = 0.5
-# compute times (inference start to end) remembered per satellite, the longest counts
-COMPUTE_SAMPLES = 32
-# the prompt of the query the timing profile's prior is taken for (compute_prior_s)
-PRIOR_PROMPT_TOKENS = 64
-# the next contact down, per (target, whole second): computed once for every query due
-# from that second (a burst), forgotten past this many entries
-DOWN_CACHE_ENTRIES = 4096
 
 
 @dataclass(slots=True)
@@ -235,9 +228,8 @@ class MissionControl:
         self._busy_in_a_row: Counter[str] = Counter()
         # (satellite, t_s) of the message being delivered (on_packet), for annotate
         self._arrival: tuple[str, float] | None = None
-        # satellite -> its last compute times (s), learned from the answers (annotate)
-        self._compute_s: dict[str, deque[float]] = {}
-        self._down_t_s: dict[tuple[str, int], float | None] = {}  # see DOWN_CACHE_ENTRIES
+        # compute times and batteries learnt from the answers, the instants expected
+        self.expect = Expectations(site, self.dispatch.answer_margin_s)
         # (query id, the instant its answer is due) at each dispatch of a query: the
         # client's cue to send it again if no answer has come by then (answer_due_t_s)
         self.on_dispatched: Callable[[str, float], object] | None = None  # Client.answer_due
@@ -453,123 +445,16 @@ class MissionControl:
         # may not have reached FARM-1): as if on board when it was dispatched
         return self._due_from(transfer, max(acked) if acked else transfer.dispatch_t_s)
 
-    def expected_completion_t_s(
-        self, route: UplinkRoute, ahead: int, *, now_t_s: float
-    ) -> float | None:
-        """When an answer to a query sent now by ``route`` should be on the ground,
-        ``ahead`` queries in flight on its target before it (the "earliest_completion"
-        dispatch): on board after the laser hops; its turn after those ahead, each
-        taking the target's expected compute time (:meth:`expected_compute_s`,
-        ``concurrency`` at once); its start when the battery allows (with ``[power]``
-        on, asked of the satellite's power model without booking: in process, where
-        the ground and the satellites share one, the model itself; in the ground
-        daemon, the ground's copy of it as the last answer from there reported it,
-        stepped idle since); then down from the first contact the plan gives *from
-        the instant the answer is ready* (:meth:`ContactState.downlink_route`). Taken
-        at dispatch instead, the way down of every satellite in view is "now", and a
-        satellite at the end of its pass, whose answer would have to wait for the next
-        pass or go round over laser links, looks as good as one rising. None: no way
-        down within the plan's look-ahead, or a battery that cannot carry it."""
-        target = route.target
-        compute_s = self.expected_compute_s(target)
-        ready_t_s = self._turn_t_s(route, ahead, compute_s, now_t_s)
-        # in process, the satellite's own model; in the ground daemon, the ground's copy
-        # of it, corrected by the charge each answer reported (_learn_battery)
-        power = self.site.power(target)
-        if power is not None:
-            start_t_s = power.probe_start(ready_t_s, compute_s)
-            if start_t_s is None:
-                return None
-            ready_t_s = start_t_s
-        ready_t_s += compute_s
-        down_t_s = self._next_down_t_s(target, ready_t_s)
-        return None if down_t_s is None else max(down_t_s, ready_t_s)
-
-    def _turn_t_s(self, route: UplinkRoute, ahead: int, compute_s: float, now_t_s: float) -> float:
-        """When the query's turn comes on ``route``'s target: on board after the laser
-        hops, after those ``ahead`` of it (``concurrency`` at once)."""
-        concurrency = self.site.config.service.concurrency
-        return now_t_s + route.relay_s + (ahead // concurrency) * compute_s
-
-    def expected_completion_floor_t_s(
-        self, route: UplinkRoute, ahead: int, *, now_t_s: float
-    ) -> float:
-        """An instant :meth:`expected_completion_t_s` cannot be before (the same sums
-        in the same order, without the battery's wait or the way down), for the
-        dispatch to weigh the satellites from the most promising and stop early."""
-        compute_s = self.expected_compute_s(route.target)
-        return self._turn_t_s(route, ahead, compute_s, now_t_s) + compute_s
-
-    def expected_compute_s(self, target: str) -> float:
-        """The longest of ``target``'s recent compute times; before its first answer,
-        the longest any satellite has taken; before any, the timing profile's time for
-        a query of the default size where the satellites run one (:attr:`compute_prior_s`),
-        else 0. Without the prior, the queries that waited on the ground for a pass all
-        look free to run at once and go up to the same satellite together."""
-        computes = self._compute_s.get(target)
-        if computes:
-            return max(computes)
-        return max((max(c) for c in self._compute_s.values() if c), default=self.compute_prior_s)
-
-    @functools.cached_property
-    def compute_prior_s(self) -> float:
-        """What a query of the default size (``PRIOR_PROMPT_TOKENS`` in, ``Params()``'s
-        ``max_new_tokens`` out) takes on board under the scenario's timing profile; 0
-        without one (the host's stopwatch: nothing known before the first answer)."""
-        timing = self.site.config.service.timing
-        if timing is None:
-            return 0.0
-        return timing.generation_s(PRIOR_PROMPT_TOKENS, Params().max_new_tokens)[1]
-
     def _due_from(self, transfer: _Transfer, aboard_t_s: float) -> float | None:
-        computes = self._compute_s.get(transfer.target)
-        if not computes:
-            return None
-        at_target_t_s = aboard_t_s + transfer.relay_s
-        concurrency = self.site.config.service.concurrency
-        ready_t_s = at_target_t_s + (transfer.ahead // concurrency + 1) * max(computes)
-        contact_t_s = self._next_down_t_s(transfer.target, ready_t_s)
-        if contact_t_s is None:
-            return None
-        return max(contact_t_s, ready_t_s) + self.dispatch.answer_margin_s
-
-    def _next_down_t_s(self, target: str, t_s: float) -> float | None:
-        """When an answer ready on ``target`` at ``t_s`` (to the second) can go down."""
-        key = (target, math.floor(t_s))
-        if key not in self._down_t_s:
-            if len(self._down_t_s) >= DOWN_CACHE_ENTRIES:
-                self._down_t_s.clear()
-            route = self.site.contacts.downlink_route(target, float(key[1]))
-            self._down_t_s[key] = None if route is None else route.contact_t_s
-        return self._down_t_s[key]
-
-    def _learn_compute(self, timeline: Timeline) -> None:
-        start, end = timeline.inference_start_t_s, timeline.inference_end_t_s
-        if start is None or end is None or not timeline.satellite:
-            return
-        samples = self._compute_s.get(timeline.satellite)
-        if samples is None:
-            samples = self._compute_s[timeline.satellite] = deque(maxlen=COMPUTE_SAMPLES)
-        samples.append(max(end - start, 0.0))
-
-    def _learn_battery(self, timeline: Timeline) -> None:
-        """The ground daemon's copy of the satellite's battery takes the charge its
-        answer reported at the inference's end (in process the model is the
-        satellite's own, already where the answer left it)."""
-        end, charge = timeline.inference_end_t_s, timeline.battery_wh
-        if end is None or charge is None or not timeline.satellite:
-            return
-        power = self.site.power(timeline.satellite)
-        if power is not None:
-            power.observe(end, charge)
+        return self.expect.answer_due_t_s(
+            transfer.target, aboard_t_s, transfer.relay_s, transfer.ahead
+        )
 
     def annotate(self, timeline: Timeline) -> None:
         """Fill the timeline from the trace, then forget the query's hops: the
         timeline is all that is kept of them (a long run must not grow)."""
         qkey, akey = ("q", timeline.query_id), ("a", timeline.query_id)
-        self._learn_compute(timeline)
-        if not self.observes_space:
-            self._learn_battery(timeline)
+        self.expect.learn(timeline, battery=not self.observes_space)
         if self.observes_space:
             self._annotate_from_trace(timeline)
         else:
@@ -699,8 +584,8 @@ class MissionControl:
         now = self.site.clock.now()
         completion = floor = None
         if self.dispatch.policy == "earliest_completion":
-            completion = functools.partial(self.expected_completion_t_s, now_t_s=now)
-            floor = functools.partial(self.expected_completion_floor_t_s, now_t_s=now)
+            completion = functools.partial(self.expect.completion_t_s, now_t_s=now)
+            floor = functools.partial(self.expect.completion_floor_t_s, now_t_s=now)
         plan = DispatchPlan(
             self.site.contacts, self._in_flight, self._held, self.capacity, now, completion, floor
         )

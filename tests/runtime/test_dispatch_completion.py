@@ -44,7 +44,7 @@ def ask(backend, policy):
             await clock.sleep_until(SUBMIT_T_S)
             routes = emu.contacts.uplink_routes(("CS-06", "CS-08"), SUBMIT_T_S)
             expected = {
-                sat: emu.mcc.expected_completion_t_s(route, 0, now_t_s=SUBMIT_T_S)
+                sat: emu.mcc.expect.completion_t_s(route, 0, now_t_s=SUBMIT_T_S)
                 for sat, route in routes.items()
             }
             pending = emu.client.submit("Is tile 9 cloudy?", Params(max_new_tokens=8))
@@ -101,14 +101,14 @@ def burst_of(backend, n, *, timing):
         async with emu:
             await clock.sleep_until(SUBMIT_T_S)
             route = emu.contacts.uplink_routes(("CS-06",), SUBMIT_T_S)["CS-06"]
-            alone = emu.mcc.expected_completion_t_s(route, 0, now_t_s=SUBMIT_T_S)
-            behind_two = emu.mcc.expected_completion_t_s(route, 2, now_t_s=SUBMIT_T_S)
+            alone = emu.mcc.expect.completion_t_s(route, 0, now_t_s=SUBMIT_T_S)
+            behind_two = emu.mcc.expect.completion_t_s(route, 2, now_t_s=SUBMIT_T_S)
             pendings = [
                 emu.client.submit(f"Is tile {k} cloudy?", Params(max_new_tokens=8))
                 for k in range(n)
             ]
             answers = [(await p.result())[0].satellite for p in pendings]
-        return answers, emu.mcc.compute_prior_s, behind_two - alone
+        return answers, emu.mcc.expect.prior_s, behind_two - alone
 
     return clk.run(main)
 

@@ -47,7 +47,7 @@ def ground_expectations(reports):
             mcc.annotate(timeline)
         route = site.contacts.uplink_route("CS-06", SUBMIT_T_S)
         assert route is not None and route.path == ("CS-06",)  # in view
-        return mcc.expected_completion_t_s(route, 0, now_t_s=SUBMIT_T_S), site
+        return mcc.expect.completion_t_s(route, 0, now_t_s=SUBMIT_T_S), site
 
     return clk.run(main)
 
