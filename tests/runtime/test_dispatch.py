@@ -88,12 +88,12 @@ def answers_of(results):
     return [r[0] for r in results if isinstance(r, tuple)]
 
 
-def test_a_thousand_queries_at_once_are_spread_paced_and_answered_once_each(tiny):
-    """1,000 queries within 1 s, two satellites in view: every computing satellite in
+def test_a_burst_of_queries_at_once_is_spread_paced_and_answered_once_each(tiny):
+    """400 queries within 1 s (more than every satellite in reach holds at once), two satellites in view: every computing satellite in
     reach (straight up or over laser links) gets a share, none is sent more than it
     holds, nothing is refused, each query is run once and answered once, and the
     whole takes what the busiest satellite's compute takes."""
-    n = 1000
+    n = 400
     backend = SlowerOnboard(tiny, 20.0)
     results, end_t_s, emu, routes = burst(backend, EmulationConfig(), BURST_T_S, n)
     answers = answers_of(results)
@@ -101,7 +101,7 @@ def test_a_thousand_queries_at_once_are_spread_paced_and_answered_once_each(tiny
     assert len(in_view) >= 2
     stats = emu.stats()
     client, services, mcc = stats["client"], stats["services"], stats["mcc"]
-    # 1,000 answers, none busy, each exactly once (run once on board, kept once on the ground)
+    # every answer, none busy, each exactly once (run once on board, kept once on the ground)
     assert len(answers) == n and len({a.id for a in answers}) == n
     assert all(t.complete and not t.error for t in emu.client.timelines)
     assert client["answers"] == n and client["errors"] == 0 and client["busy"] == 0
