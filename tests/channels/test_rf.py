@@ -431,3 +431,19 @@ def test_each_preset_states_the_figures_of_its_budget():
     assert (rf.S_BAND_DOWN.low_hz, rf.S_BAND_DOWN.high_hz) == (2200e6, 2290e6)
     assert (rf.X_BAND_DOWN.low_hz, rf.X_BAND_DOWN.high_hz) == (8025e6, 8400e6)
     assert {"s_band_uplink": s, "x_band_downlink": x} == rf.PRESETS
+
+
+def test_unknown_modulations_and_impossible_bers_are_refused():
+    with pytest.raises(ConfigError, match="unknown modulation"):
+        ber_from_ebn0(5.0, "8psk")
+    for ber in (0.0, 0.5):
+        with pytest.raises(ConfigError, match="ber"):
+            ebn0_for_ber(ber)
+
+
+def test_the_receiver_defaults_and_the_allocation_message():
+    rx = ReceiverModel()
+    assert (rx.acquisition_s, rx.lock_threshold_ebn0_db) == (3.0, 3.0)
+    assert rx.max_doppler_rate_hz_s == pll_max_doppler_rate_hz_s(100.0)
+    with pytest.raises(ConfigError, match=r"2200\.000 MHz is outside .* 2025-2110 MHz"):
+        s_band_uplink(freq_hz=2_200e6)
