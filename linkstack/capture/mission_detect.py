@@ -5,7 +5,7 @@ Step by step, each found from the data and none assumed to be linkstack's:
 1. **the units**: CADUs back to back (the ASM ``1ACFFC1D`` at a fixed period), a bit
    stream (the ASM at some bit offset, or inverted), or frames back to back (a header
    that repeats at a period, its frame count going up by one);
-2. **the coding** of CADUs: randomized or not, Reed-Solomon E = 16 or 8 at depth 1-8
+2. **the coding** of CADUs: randomized or not, Reed-Solomon E = 16 or 8 at depth 1-5 or 8
    in the dual or the conventional basis, or none: the first choice under which every
    codeword of the first CADUs decodes (a random block does not: an FECF is not needed);
 3. **the frames**: TM or AOS by the version number; FECF when it checks on most frames;
@@ -196,12 +196,13 @@ def _frame_period(data: bytes) -> int | None:
 
 def _from_cadus(cadus: list[bytes], raw_unit: str, evidence: list[str]) -> Detected:
     from linkstack.ccsds.coding.chains import CaduCoding, CaduReceiver  # noqa: PLC0415
+    from linkstack.ccsds.coding.rs import INTERLEAVING_DEPTHS  # noqa: PLC0415
 
     block = len(cadus[0]) - len(ASM)
     probe = cadus[:CODING_UNITS]
     for randomize in (False, True):
         for e in (16, 8):
-            for depth in range(1, 9):
+            for depth in INTERLEAVING_DEPTHS:  # those CCSDS 131.0-B-4 allows (no 6, 7)
                 frame_len = block - 2 * e * depth
                 if frame_len < depth or frame_len % depth or frame_len > (255 - 2 * e) * depth:
                     continue
@@ -236,7 +237,7 @@ def _from_cadus(cadus: list[bytes], raw_unit: str, evidence: list[str]) -> Detec
     raise ConfigError(
         "replay",
         "--detect",
-        f"CADUs of {len(cadus[0])} octets, but no coding (RS E=16 or 8, depth 1-8, dual or "
+        f"CADUs of {len(cadus[0])} octets, but no coding (RS E=16 or 8, depth 1-5 or 8, dual or "
         "conventional basis, or none with an FECF; randomized or not) decodes them",
     )
 

@@ -373,9 +373,20 @@ def _errors(where: str) -> ErrorFactory:
     return functools.partial(TomlError, f"profile {where}")
 
 
+def loads_profile(text: str, where: str = "(text)") -> Profile:
+    """A profile from TOML text (``extends`` names a built-in profile or a file)."""
+    return _build(*_parse(text, where, where, ()))
+
+
 def _read(spec: str | Path, seen: tuple[str, ...]) -> tuple[dict[str, Any], str]:
     """The merged raw document (``extends`` applied) and where it came from."""
     text, where = _text_of(spec)
+    return _parse(text, where, spec, seen)
+
+
+def _parse(
+    text: str, where: str, spec: str | Path, seen: tuple[str, ...]
+) -> tuple[dict[str, Any], str]:
     error = _errors(where)
     if where in seen:
         raise error("extends", f"a cycle: {' -> '.join((*seen, where))}")

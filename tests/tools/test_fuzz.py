@@ -1,6 +1,6 @@
 """Every decoder against random and damaged input (see linkstack/tools/fuzz/ for the rules).
 
-The default run uses 5,000 inputs per decoder (53 decoders, whole-capture checkers
+The default run uses 5,000 inputs per decoder (59 decoders, whole-capture checkers
 among them: 20,000 each took two minutes of the suite's CPU); `make test-slow` runs
 the full 100,000 (also `make fuzz` / `linkstack fuzz`).
 """

@@ -20,7 +20,9 @@ pcap reader), :mod:`.conformance` (the conformance checker), :mod:`.config` (sce
 files, MQTT requests), :mod:`.messages` (the query and answer messages),
 :mod:`.interfaces` (what outside software hands the daemons: streams of units, TM frames
 to multiplex), :mod:`.sdls` (Space Data Link Security on TC, TM and AOS frames),
-:mod:`.sdls_ep` (its extended procedures' PDUs and the SA manager on board).
+:mod:`.sdls_ep` (its extended procedures' PDUs and the SA manager on board),
+:mod:`.mission` (real downlinks read as a mission profile says: the replay chain, raw
+recordings, ``--detect``, the profile loader).
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ from linkstack.tools.fuzz import (
     framing,
     interfaces,
     messages,
+    mission,
     orbit,
     sdls,
     sdls_ep,
@@ -62,6 +65,7 @@ TARGETS: list[Target] = [
     *uslp_captures.TARGETS,
     *config.TARGETS,
     *messages.TARGETS,
+    *mission.TARGETS,
 ]
 
 
