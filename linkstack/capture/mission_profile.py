@@ -102,7 +102,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from linkstack.capture.pcap import PORTS
 from linkstack.ccsds.coding.rs import INTERLEAVING_DEPTHS
-from linkstack.errors import ConfigError
+from linkstack.errors import ConfigError, LinkstackError
 from linkstack.tomlcheck import ErrorFactory, Table, TomlError, kind_of, parse
 
 if TYPE_CHECKING:
@@ -674,6 +674,9 @@ def _check(error: ErrorFactory, p: Profile) -> None:
         why = _rs_fits(ch) if ch.rs_e else None
         if why:
             bad(f"{name}.frame_length", why)
+        why = _frame_holds_its_fields(name, ch)
+        if why:
+            bad(f"{name}.frame_length", why)
     if not 0 <= p.tm.secondary_header_len <= 63:
         bad("tm.secondary_header_len", f"must be 0..63, got {p.tm.secondary_header_len}")
     if not -1 <= p.tm.idle_vcid <= 7:
@@ -686,6 +689,25 @@ def _check(error: ErrorFactory, p: Profile) -> None:
         bad("spp.cuc_coarse_octets", "CUC codes have 1..7 coarse and 0..10 fine octets")
     if p.cop1.ack_latency_s < 0:
         bad("cop1.ack_latency_s", f"must be >= 0, got {p.cop1.ack_latency_s}")
+
+
+def _frame_holds_its_fields(name: str, ch: CaduProfile) -> str | None:
+    """None when the receivers can be built for the section's frames (the header,
+    insert zone or secondary header, OCF, FECF and a data field fit), else why not."""
+    from linkstack.ccsds.aos import AosConfig  # noqa: PLC0415
+    from linkstack.ccsds.tm import TmConfig  # noqa: PLC0415
+
+    ocf = ch.ocf != "none"
+    try:
+        if isinstance(ch, TmProfile):
+            TmConfig(
+                ch.frame_length, fecf=ch.fecf, ocf=ocf, secondary_header_len=ch.secondary_header_len
+            )
+        elif isinstance(ch, AosProfile):
+            AosConfig(ch.frame_length, insert_zone_len=ch.insert_zone_len, ocf=ocf, fecf=ch.fecf)
+    except LinkstackError as exc:
+        return f"{ch.frame_length} octets cannot hold the {name.upper()} frame's fields ({exc})"
+    return None
 
 
 def describe(p: Profile) -> list[str]:
