@@ -192,10 +192,24 @@ def _cmd_decode(args: argparse.Namespace) -> int:
         print(f"linkstack decode: not hexadecimal: {exc}", file=sys.stderr)
         return 2
     fecf = not args.no_fecf
+    if args.profile is not None or args.layer == "cadu":
+        from linkstack.tools import profile_decode
+
+        if args.profile is None:
+            print("linkstack decode: cadu needs --profile (its coding)", file=sys.stderr)
+            return 2
+        hand = profile_decode.HandFlags(
+            fecf=False if args.no_fecf else None,
+            ocf=True if args.ocf else None,
+            insert_zone_len=args.insert_zone,
+            segment_header=False if args.no_segment_header else None,
+        )
+        return profile_decode.main(args.layer, data, args.profile, hand)
+    insert_zone = args.insert_zone or 0
     if args.layer == "uslp":
         from linkstack.tools.uslp_decode import print_uslp
 
-        return print_uslp(data, insert_zone_len=args.insert_zone, fecf=fecf)
+        return print_uslp(data, insert_zone_len=insert_zone, fecf=fecf)
     if args.layer.startswith("sdls-"):
         from linkstack.tools.sdls_decode import print_security_header
 
@@ -206,7 +220,7 @@ def _cmd_decode(args: argparse.Namespace) -> int:
             fecf=fecf,
             segment_header=not args.no_segment_header,
             ocf=args.ocf,
-            insert_zone_len=args.insert_zone,
+            insert_zone_len=insert_zone,
         )
     obj: spp.SpacePacket | tm.TmFrame | tc.TcFrame | aos.AosFrame | cuc.CucValue
     try:
@@ -734,9 +748,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "layer",
         choices=[
-            *("spp", "tm", "tc", "aos", "uslp", "cuc"),
+            *("spp", "tm", "tc", "aos", "uslp", "cuc", "cadu"),
             *("sdls-tc", "sdls-tm", "sdls-aos", "sdls-uslp"),
         ],
+        help="the unit's layer; cadu: a CADU of the profile's downlink (needs --profile)",
     )
     p.add_argument(
         "hex", help="the unit, in hexadecimal (spaces and colons allowed); - reads it from stdin"
@@ -745,9 +760,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--insert-zone",
         type=_octets,
-        default=0,
+        default=None,
         metavar="N",
         help="uslp, sdls-uslp: the channel's insert zone is N octets (default 0)",
+    )
+    p.add_argument(
+        "--profile",
+        metavar="NAME|FILE",
+        help="tm, aos, tc, cadu: take FECF, OCF, insert zone, frame length (and a CADU's "
+        "ASM, randomization, Reed-Solomon) from this mission profile (built-in: "
+        "linkstack, meteor-m2-lrpt, mars2020; see replay --profile); a hand flag that "
+        "contradicts it is an error",
     )
     p.add_argument("--no-segment-header", action="store_true", help="TC frame without one")
     p.add_argument("--ocf", action="store_true", help="AOS frame carries an OCF")
