@@ -15,6 +15,7 @@ from linkstack.ccsds.coding.cltu import (
     bch_encode,
     decode_cltu,
     encode_cltu,
+    transfer_frame_length,
 )
 from linkstack.ccsds.coding.randomizer import tc_randomize
 from linkstack.ccsds.tc import TcFrame, TcFrameType
@@ -202,3 +203,14 @@ def test_random_units_give_decode_error_or_a_clean_result(unit, mode, randomize)
         assert got.corrected_bits <= got.codeblocks
         if mode is DETECT:
             assert got.corrected_bits == 0
+
+
+def test_a_uslp_header_of_exactly_six_octets_gives_the_frame_length():
+    # version 12 (USLP) in the top nibble, not truncated, frame length field 99
+    assert transfer_frame_length(bytes([0xC0, 0, 0, 0, 0x00, 0x63])) == 100
+
+
+@pytest.mark.parametrize("max_start_errors", [-1, 2])
+def test_max_start_errors_outside_0_1_is_refused(max_start_errors):
+    with pytest.raises(EncodeError, match="max_start_errors"):
+        decode_cltu(encode_cltu(b"hello"), max_start_errors=max_start_errors)
