@@ -27,6 +27,7 @@ from linkstack.ccsds.aos import AosConfig, AosReceiver
 from linkstack.ccsds.coding.chains import CaduCoding, CaduReceiver
 from linkstack.ccsds.spp import SpacePacket
 from linkstack.conformance.passive.checker import check_capture
+from linkstack.tools import cli
 from tests.capture.test_replay import _answer, _tm_units
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -64,26 +65,29 @@ def _by_hand(frames: list[bytes], config: AosConfig, shared: bool) -> dict:
     return {"apids": apids, "vc_lost": vc_lost, "seq_gaps": seq_gaps, "stats": rx.all_stats()}
 
 
-def test_meteor_replayed_by_the_command_line_as_by_hand():
+def _replay_json(*args: str, capsys: pytest.CaptureFixture[str]) -> dict:
+    """``linkstack replay ... --json`` through the command line's main, in this process."""
+    assert cli.main(["replay", *args, "--json"]) == 0
+    return json.loads(capsys.readouterr().out)
+
+
+def test_meteor_replayed_by_the_command_line_as_by_hand(tmp_path, capsys):
+    """The whole recording through the command line's main in this process; one real
+    process on a slice of it (40 CADUs) must print what main prints for that slice."""
     path = _need(METEOR)
+    doc = _replay_json("--profile", "meteor-m2-lrpt", str(path), capsys=capsys)
+    part = _write(tmp_path / "part.cadu", path.read_bytes()[: 40 * 1024])
+    command = ["replay", "--profile", "meteor-m2-lrpt", str(part), "--json"]
     out = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "linkstack",
-            "replay",
-            "--profile",
-            "meteor-m2-lrpt",
-            str(path),
-            "--json",
-        ],
+        [sys.executable, "-m", "linkstack", *command],
         capture_output=True,
         text=True,
         check=False,
         timeout=60,
     )
     assert out.returncode == 0, out.stderr
-    doc = json.loads(out.stdout)
+    in_process = _replay_json("--profile", "meteor-m2-lrpt", str(part), capsys=capsys)
+    assert json.loads(out.stdout) == in_process and in_process["cadu"]["frames"] == 40
     data = path.read_bytes()
     rx = CaduReceiver(892, CaduCoding(rs_e=16, rs_depth=4, dual_basis=False, randomize=False))
     frames = [
