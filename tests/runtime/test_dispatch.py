@@ -89,10 +89,11 @@ def answers_of(results):
 
 
 def test_a_burst_of_queries_at_once_is_spread_paced_and_answered_once_each(tiny):
-    """400 queries within 1 s (more than every satellite in reach holds at once), two satellites in view: every computing satellite in
-    reach (straight up or over laser links) gets a share, none is sent more than it
-    holds, nothing is refused, each query is run once and answered once, and the
-    whole takes what the busiest satellite's compute takes."""
+    """400 queries within 1 s (more than every satellite in reach holds at once), two
+    satellites in view: every computing satellite in reach (straight up or over laser
+    links) gets a share, none is sent more than it holds, nothing is refused, each
+    query is run once and answered once, and the whole takes what the busiest
+    satellite's compute takes."""
     n = 400
     backend = SlowerOnboard(tiny, 20.0)
     results, end_t_s, emu, routes = burst(backend, EmulationConfig(), BURST_T_S, n)
