@@ -118,6 +118,9 @@ def test_without_the_keys_the_encrypted_data_cannot_be_judged(demo_run):
     assert cannot == (DATA_RULES - {"CUC-01"}) | {"SDLS-MAC-01"}
     assert status["SDLS-SPI-01"] == status["SDLS-SEQ-01"] == "pass"
     assert status["TM-FILL-01"] == status["CLCW-01"] == "pass"  # TM: authenticated only
+    # no USLP frame in the capture: the USLP rules do not apply, whatever else is sealed
+    assert status["USLP-FHP-01"] == status["USLP-SEG-01"] == status["USLP-VER-01"]
+    assert status["USLP-VER-01"] not in ("cannot judge", "pass", "fail")
     text = format_text(report)
     assert "SDLS encrypted, and no key was given (--keys KEYFILE)" in text
 

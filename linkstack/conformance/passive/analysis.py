@@ -567,9 +567,14 @@ class Analyzer:
         return self.p.domain(unit.src), self.p.domain(unit.dst)
 
     # -- SDLS: the security header, and the plain frame behind it ---------------------------------
-    def _open(self, kind: str, data: bytes, units: tuple[Unit, ...]) -> tuple[bool, bytes | None]:
+    def _open(
+        self, kind: str, data: bytes, units: tuple[Unit, ...], frames: str = ""
+    ) -> tuple[bool, bytes | None]:
         """(whether ``data`` is a frame under SDLS, its plain frame or None when its data
-        field cannot be read); emits what its security header and trailer show."""
+        field cannot be read); emits what its security header and trailer show.
+        ``frames``: the frames' own kind where it is not the link's (USLP on any link:
+        the USLP rules are hidden by sealed USLP frames alone, not by a sealed TM, AOS
+        or TC frame of a capture that has no USLP frame)."""
         view = self.sdls
         if view is None or not view.protects(kind, data):
             return False, data
@@ -578,6 +583,8 @@ class Analyzer:
         self.emit(SdlsObs(units, (kind, src, dst), opened, view.links[kind].describe()))
         if opened.sealed:
             self.emit(HiddenObs(f"sealed_{kind}", units))
+            if frames:  # the USLP rules read only USLP frames; the others read them all
+                self.emit(HiddenObs(f"sealed_{frames}", units))
         if opened.key_missing and opened.sa is not None and opened.sa.mac_len:
             self.emit(HiddenObs("sdls_unverified", units))
         return True, opened.plain
@@ -657,7 +664,7 @@ class Analyzer:
         # destination; a downlink's goes to the ground); its data field header and zone
         # are the plain frame's, its primary header, OCF and FECF as sent
         link_kind = "tc" if obs.dest else "tm" if self.p.side(units[0].dst) == "ground" else "aos"
-        protected, plain = self._open(link_kind, data, units)
+        protected, plain = self._open(link_kind, data, units, frames="uslp")
         if protected:
             behind = decoding.uslp_frame(plain, units, key) if plain else None
             read = behind[0] if behind is not None else None

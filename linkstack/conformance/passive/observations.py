@@ -295,7 +295,8 @@ class SdlsObs:
 @dataclass(slots=True)
 class HiddenObs:
     """What SDLS kept from the rules in one frame: ``kind`` "sealed_tc", "sealed_tm",
-    "sealed_aos" (its data field is encrypted and there is no key) or
+    "sealed_aos" (its data field is encrypted and there is no key; a USLP frame's also
+    "sealed_uslp") or
     "sdls_unverified" (it carries a MAC and there is no key to verify it)."""
 
     kind: str

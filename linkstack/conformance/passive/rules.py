@@ -194,7 +194,8 @@ TC_SENT = "tc_frame|uslp_fdu"  # COP-1's frames sent: TC frames, or FDUs in USLP
 
 # frames whose data field SDLS encrypted and no key opened (HiddenObs kinds), per link
 SEALED_TC, SEALED_TM, SEALED_AOS = ("sealed_tc",), ("sealed_tm",), ("sealed_aos",)
-SEALED_ANY = SEALED_TC + SEALED_TM + SEALED_AOS
+SEALED_USLP = ("sealed_uslp",)  # USLP frames of any link
+SEALED_ANY = SEALED_TC + SEALED_TM + SEALED_AOS + SEALED_USLP
 SEALED = (
     "{n} frame(s) hold a data field that SDLS encrypted, and no key was given (--keys "
     "KEYFILE): what they carry was not read"
@@ -1040,7 +1041,7 @@ def _uslp_vc_count(o, ctx):
     "zone_uslp",
     "USLP frames of packets spanning frames (rule 000)",
     na="no frame whose packet boundaries the capture shows (each MAP's first frame has FFFF)",
-    hidden_by=SEALED_TM + SEALED_AOS,
+    hidden_by=SEALED_USLP,
 )
 def _uslp_fhp(o, ctx):
     if o.fhp == 0x7FE or (o.expected is None and not o.out_of_range):
@@ -1068,7 +1069,7 @@ def _uslp_fhp(o, ctx):
     "uslp_fdu",
     "USLP uplink frames of packets",
     na="no first copy of a Type-AD or BD frame of packets",
-    hidden_by=SEALED_TC,
+    hidden_by=SEALED_USLP,
 )
 def _uslp_segments(o, ctx):
     if o.seg_fault is None or not o.seg_fault:
