@@ -107,6 +107,18 @@ def test_visibility_tracker_bisects_to_the_edge():
     assert later.start_of(5000.0)[0] == pytest.approx(1400.0, abs=10.0)
 
 
+def test_visibility_tracker_counts_periods_and_looks_back_six_hours_by_default():
+    always = VisibilityTracker(lambda t: True)
+    assert always.periods == 0
+    assert always.start_of(100_000.0) == (100_000.0 - 6 * 3600.0, True)
+    assert always.start_of(100_030.0) == (100_000.0 - 6 * 3600.0, False)
+    assert always.periods == 1
+    passes = VisibilityTracker(lambda t: (t % 1000.0) < 500.0)
+    passes.start_of(100.0)
+    passes.start_of(1100.0)
+    assert passes.periods == 2
+
+
 def test_laser_link_between_neighbours_and_antipodes(scenario):
     a, b, far = scenario.satellites[0], scenario.satellites[1], scenario.satellites[6]
 
