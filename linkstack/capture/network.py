@@ -20,17 +20,8 @@ from pathlib import Path
 from typing import NamedTuple
 
 from linkstack.errors import ConfigError, DecodeError
+from linkstack.runtime.capture_ports import PORTS
 
-PORTS: dict[str, int] = {
-    "cltu": 47001,
-    "tm_cadu": 47002,
-    "aos_cadu": 47003,
-    "tc_frame": 47011,
-    "tm_frame": 47012,
-    "aos_frame": 47013,
-    "uslp_frame": 47014,  # USLP frames of every link kind (frames.protocol = "uslp")
-    "space_packet": 47020,
-}
 LAYERS = frozenset(PORTS)
 USLP_FRAME_LAYER = "uslp_frame"
 # the frame layers of each frames protocol (runtime.frames.PROTOCOLS): a capture's side

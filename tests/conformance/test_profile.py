@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from linkstack.capture.mission_profile import IdSet, describe, load_profile
+from linkstack.capture.mission_profile import IdSet, describe, load_profile, sdls_links
 from linkstack.capture.pcap import PORTS
 from linkstack.ccsds import aos
 from linkstack.ccsds.coding.chains import CaduCoding
@@ -176,10 +176,10 @@ def test_sdls_gives_each_kind_of_link_its_associations(tmp_path):
         None,
     )
     assert (clear.service, clear.iv_len, clear.mac_len) == ("clear", 0, 0)
-    links = profile.sdls_links()
+    links = sdls_links(profile)
     assert set(links) == {"tc", "tm"}  # no [[sdls.aos]]: AOS frames are clear
     assert links["tc"].segment_header is False and links["tm"].sas == (tm, clear)
-    assert not load_profile("linkstack").sdls.any and not load_profile("linkstack").sdls_links()
+    assert not load_profile("linkstack").sdls.any and not sdls_links(load_profile("linkstack"))
 
 
 def test_a_frame_length_without_a_named_code_means_frames_alone(tmp_path):

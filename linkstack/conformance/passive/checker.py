@@ -32,7 +32,7 @@ from collections.abc import Collection, Iterable, Mapping
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, BinaryIO
 
-from linkstack.capture.mission_profile import Profile, load_profile
+from linkstack.capture.mission_profile import Profile, load_profile, sdls_links
 from linkstack.capture.pcap import LAYERS, CapturedUnit, PcapReader
 from linkstack.capture.raw_units import is_pcap, read_raw
 from linkstack.capture.reader import LinkPorts, PortRole
@@ -239,7 +239,7 @@ def sdls_view(
     when it has none, of those the side file of ``capture`` records (None: every frame
     clear), with ``keys``; a key file beside the capture is named, never read.
     ConfigError for keys without associations, or a side file whose are wrong."""
-    links = profile.sdls_links()
+    links = sdls_links(profile)
     source = source or f"the profile {profile.name}"
     if not links and capture is not None:
         from linkstack.capture.sdls_view import capture_links  # noqa: PLC0415 - SDLS
