@@ -69,8 +69,12 @@ def load_equivalents(path: Path = EQUIVALENTS) -> dict[str, dict[str, str]]:
 
 
 def describe(m: Mutant) -> str:
+    """The survivor's place, and the key an equivalents.toml entry names it by."""
     where = m.scope or "<module>"
-    return f"  {m.module}:{m.line} [{where}] {m.operator} {m.description}: {m.line_text}"
+    return (
+        f"  {m.module}:{m.line} [{where}] {m.operator} {m.description}: {m.line_text}\n"
+        f"      key = {m.key!r}"
+    )
 
 
 def score_module(
