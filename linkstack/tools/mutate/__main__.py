@@ -96,6 +96,8 @@ def score_module(
     rc, baseline_s = workspaces[0].pytest(tests, timeout_s=1800)
     if rc != 0:
         print(f"{module}: its tests fail without any mutant (pytest exit {rc}); not scored")
+        for line in workspaces[0].failures(tests, timeout_s=1800):
+            print(f"  {line}")
         return None, []
     timeout_s = max(30.0, 3.0 * baseline_s)
     print(

@@ -95,6 +95,23 @@ class Workspace:
     def close(self) -> None:
         shutil.rmtree(self.dir, ignore_errors=True)
 
+    def failures(self, tests: list[str], timeout_s: float) -> list[str]:
+        """The FAILED and ERROR lines of pytest over ``tests`` (why a baseline fails)."""
+        cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:xdist"]
+        try:
+            done = subprocess.run(
+                [*cmd, "--hypothesis-seed=0", *tests],
+                cwd=self.dir,
+                env=self.env,
+                capture_output=True,
+                text=True,
+                timeout=timeout_s,
+                check=False,
+            )
+        except subprocess.TimeoutExpired:
+            return [f"(pytest ran past {timeout_s:.0f} s)"]
+        return [ln for ln in done.stdout.splitlines() if ln.startswith(("FAILED", "ERROR"))]
+
     def pytest(self, tests: list[str], timeout_s: float) -> tuple[int | None, float]:
         """pytest's exit status over ``tests`` (None past the timeout), and its time."""
         cmd = [
