@@ -283,3 +283,10 @@ def test_many_random_segmented_payloads_interleaved_over_apids():
         if out is not None:
             got[apid].append(out)
     assert got == sent
+
+
+def test_a_short_header_says_how_many_octets_remain():
+    with pytest.raises(TruncatedError, match="needs 6 octets, 2 remain"):
+        parse_primary_header(bytes(5), offset=3)
+    with pytest.raises(TruncatedError, match="needs 6 octets, 0 remain"):
+        parse_primary_header(bytes(5), offset=9)
