@@ -9,7 +9,7 @@ where it cannot arise (noted "n/a", or an event the state's invariants exclude),
 the event is forced into the machine and the cell's outcome checked all the same.
 """
 
-from collections import deque
+from collections import Counter, deque
 
 import pytest
 
@@ -513,6 +513,7 @@ def test_state_table_cell(event, state):
     expected = EXPECTED[event][state - 1]
     fop = arrange(event, state)
     before = snapshot(fop)
+    counted = Counter(fop.stats)
     actions = trigger(event, fop)
     if event in TIMER_EVENTS:  # an expiry consumes the timer, whatever the cell does
         before = (*before[:10], None, before[11])
@@ -520,7 +521,13 @@ def test_state_table_cell(event, state):
         if expected == NA:
             assert state in (S4, S5, S6)  # only where NN(R) = V(S) or the timer is off
         before = snapshot(fop)
+        counted = Counter(fop.stats)
         actions = force(event, fop)
+    # the counters the status report reads: one per event, one per rejection
+    assert fop.stats[event.name] - counted[event.name] == 1
+    rejected = fop.stats["rejected"] - counted["rejected"]
+    assert rejected == (1 if expected == REJ else rejected)
+    assert rejected in (0, 1)
     if expected == NA:
         assert actions == [Transition(event, state, state, "n/a")]
         assert snapshot(fop) == before
