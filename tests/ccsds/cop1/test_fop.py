@@ -749,3 +749,11 @@ def test_transmit_carries_the_tag_its_frame_was_requested_with():
     assert of(lower(fop, fop.request_ad(fdu(1), T0, tag="b")), Transmit) == []
     (waited,) = of(lower(fop, fop.clcw(clcw(1), T0)), Transmit)
     assert (waited.frame.seq, waited.tag) == (1, "b")
+
+
+def test_bd_frames_go_out_at_once_and_are_counted():
+    fop = active(1)
+    frame = bd_frame()
+    actions = fop.request_bd(frame, T0, tag="bd")
+    assert Transmit(frame, tag="bd") in actions
+    assert fop.stats["bd_frames"] == 1
