@@ -169,7 +169,7 @@ def test_default_scenario_routes_as_a_search_from_scratch(default_contacts, t_s,
     check_instant(default_contacts, t_s, rnd.sample(default_contacts.satellites, 3))
 
 
-@settings(max_examples=15, deadline=None)
+@settings(max_examples=6, deadline=None)  # 0.6 s each on planned-2800
 @given(st.floats(0.0, PLANNED_SPAN_S), st.randoms(use_true_random=False))
 def test_planned_constellation_routes_as_a_search_from_scratch(planned_contacts, t_s, rnd):
     check_instant(planned_contacts, t_s, rnd.sample(planned_contacts.satellites, 3))

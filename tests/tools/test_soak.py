@@ -82,8 +82,8 @@ def check_held(held: dict[str, int], queries: int) -> None:
 
 
 def test_a_short_soak_answers_each_query_once_and_holds_nothing_per_query(tmp_path):
-    r = soak.run(0.15, 3.0, sample_s=3.0, drain_s=60.0, work=tmp_path)
-    assert r.sent >= 25 and r.answered_once == r.sent, (r.lost, r.duplicated)
+    r = soak.run(0.1, 3.0, sample_s=2.0, drain_s=60.0, work=tmp_path)
+    assert r.sent >= 15 and r.answered_once == r.sent, (r.lost, r.duplicated)
     assert r.exit_codes == {"all": 0}
     assert r.unanswered == [] and r.client["answers"] == r.sent  # the ground's /pending
     assert len(r.rss_mb["all"]) >= 3 and all(mb > 50 for _, mb in r.rss_mb["all"])

@@ -162,7 +162,11 @@ def test_cluster_rows_equal_serial_and_a_killed_worker_loses_nothing(
     assert worker.wait(timeout=10) == -signal.SIGKILL  # that node was killed
 
 
+@pytest.mark.slow
 def test_local_ray_rows_equal_serial(serial_rows, tmp_path):
+    """The default, a Ray of this machine's own started by the sweep: the same tasks as
+    through ``--address`` (make test runs those on a real head and worker), but its
+    start costs ~9 s, so this runs in ``make test-slow`` (and ``bench sweep`` uses it)."""
     import ray
 
     sweep, expected = serial_rows
