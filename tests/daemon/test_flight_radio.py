@@ -116,7 +116,10 @@ def _telemetry_frame(vc_count: int, payload: bytes, frame_len: int = TM_FRAME_LE
     return TmTransferFrame(frame_len, header, None, packet + idle, bytes(4), fecf).pack()
 
 
-@pytest.mark.parametrize("sdls", [False, True], ids=["clear", "sdls"])
+# under SDLS in make test-slow (SDLS through real daemons: test_sdls_attacks, test_active_sdls)
+@pytest.mark.parametrize(
+    "sdls", [False, pytest.param(True, marks=pytest.mark.slow)], ids=["clear", "sdls"]
+)
 async def test_fprime_gds_and_flight_software_frames_meet_through_gateway_radio_and_channel(
     run, sdls, tmp_path
 ):
