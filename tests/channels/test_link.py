@@ -426,3 +426,78 @@ def test_lateness_counts_each_unit_in_the_first_bound_it_is_at_or_under():
     assert lateness.bucket_counts == expected
     assert lateness.sum_s == pytest.approx(sum(values))
     assert sum(lateness.bucket_counts) == lateness.count == len(values)
+
+
+def test_only_a_corrupted_unit_reports_bit_errors():
+    """``sent``, ``dropped`` and ``delivered`` events say no bit errors; a ``corrupted``
+    one says how many (the count a capture or a log shows for each fate)."""
+
+    async def main():
+        clock = clk.make_clock(True)
+        events: list[LinkEvent] = []
+        link = Link("t", clock, Windowed([(0.0, 1.0)], ber=0.01), FlipFirstBits())
+        link.add_listener(events.append)
+        async with link:
+            link.send(bytes(100))  # corrupted: 8 bits at 0.01
+            await link.drain()
+            await clock.sleep_until(2.0)
+            link.send(bytes(100))  # out of the window: dropped
+            await link.drain()
+        clean = Link("c", clock, FixedConditions(8000.0))
+        clean.add_listener(events.append)
+        async with clean:
+            clean.send(bytes(10))
+            await clean.drain()
+        return [(e.kind, e.bit_errors) for e in events]
+
+    assert emulated(main) == [
+        ("sent", 0),
+        ("corrupted", 8),
+        ("sent", 0),
+        ("dropped", 0),
+        ("sent", 0),
+        ("delivered", 0),
+    ]
+
+
+@pytest.mark.parametrize("realtime", [False, True])
+def test_a_closed_link_transmits_nothing_more(realtime):
+    """After close(), a unit handed to send() stays queued: no emission, no event, no
+    delivery, whichever engine drives the link."""
+
+    async def main():
+        clock = clk.make_clock(True)
+        events: list[LinkEvent] = []
+        got: list[Delivery] = []
+        link = Link("t", clock, FixedConditions(8000.0, 0.01), realtime=realtime)
+        link.connect(got.append)
+        link.add_listener(events.append)
+        async with link:
+            link.send(bytes(10))
+            await link.drain()
+        link.send(bytes(10))
+        await clock.sleep(1.0)
+        return [e.kind for e in events], len(got), link.queued
+
+    assert emulated(main) == (["sent", "delivered"], 1, 1)
+
+
+def test_the_real_time_engine_hands_each_unit_over_at_its_own_arrival():
+    """Units in flight together are each handed over at their arrival time, not when
+    a later one arrives: the receive timer is set for the oldest unit pending."""
+
+    async def main():
+        clock = clk.make_clock(True)
+        handed: list[tuple[float, float]] = []
+        link = Link("t", clock, FixedConditions(8000.0, 0.25), realtime=True)
+        link.connect(lambda d: handed.append((d.arrival_t_s, clock.now())))
+        async with link:
+            for _ in range(3):
+                link.send(bytes(100))  # 0.1 s each: all three in flight at 0.35 s
+            await link.drain()
+        return handed, link.lateness.max_s
+
+    handed, max_late_s = emulated(main)
+    assert [a for a, _ in handed] == pytest.approx([0.35, 0.45, 0.55])
+    assert [now for _, now in handed] == pytest.approx([0.35, 0.45, 0.55])
+    assert max_late_s == pytest.approx(0.0, abs=1e-9)

@@ -7,7 +7,7 @@ import pytest
 
 from channels.contacts import ground_windows
 from channels.errors import IndependentErrors
-from channels.link import Link
+from channels.link import Conditions, Link
 from channels.models import LaserLinkModel, RfLinkModel, SampledModel, VisibilityTracker
 from channels.optical import OPTICAL_ISL_100G
 from channels.orbit import IslLook, IslView, StationView
@@ -210,3 +210,21 @@ def test_a_sampled_model_is_never_early_and_close_to_the_exact_one(scenario, bes
             assert 0.0 <= b.delay_s - a.delay_s < 50e-9
         t += rng.uniform(0.0, 0.02)
     assert len(changes) >= 2 and disagree <= 4
+
+
+def test_a_sampled_model_asks_the_model_once_a_step_boundary():
+    """Steps one after another reuse the conditions at the end of the last step for the
+    start of the next: the model is asked once a boundary (the cost the real-time engine
+    pays per step), and the delay is still the larger of the step's two ends."""
+    asked: list[float] = []
+
+    class Receding:
+        def conditions(self, t_s: float) -> Conditions:
+            asked.append(t_s)
+            return Conditions(True, 8000.0, 1.0 + t_s)
+
+    sampled = SampledModel(Receding(), 0.5)
+    delays = [sampled.conditions(t).delay_s for t in (0.1, 0.3, 0.6, 1.2, 1.4, 3.1)]
+    assert delays == [1.5, 1.5, 2.0, 2.5, 2.5, 4.5]
+    # 0.0 and 0.5 for the first step; 1.0 for the second, 1.5 for the third; then a jump
+    assert asked == [0.0, 0.5, 1.0, 1.5, 3.0, 3.5]
