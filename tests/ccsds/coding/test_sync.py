@@ -330,3 +330,30 @@ def test_configuration_errors():
         FrameSynchronizer(N, asm=b"")
     with pytest.raises(EncodeError):
         FrameSynchronizer(N, max_slip_bits=9)
+
+
+def test_after_a_false_alarm_the_search_resumes_at_the_very_next_bit():
+    """A candidate that fails its check is a false alarm: the search goes on from the
+    bit after it, so a true ASM one bit later is still found (here an all-ones ASM,
+    which a one-bit early candidate matches too) and no frame is lost."""
+    frame_len = 4
+    frames = [bytes([0xA0 + k]) + b"\xaa" * (frame_len - 1) for k in (1, 2, 3, 4)]
+    stream = b"\x01" + b"".join(b"\xff\xff" + f for f in frames)  # the false ASM at bit 7
+    sync = FrameSynchronizer(frame_len, asm=b"\xff\xff", max_asm_errors=0)
+    assert sync.push(stream) == frames
+    assert sync.stats["check_failures"] == 1 and sync.stats["acquisitions"] == 1
+
+
+@pytest.mark.parametrize("late_bits", [1, 3])
+def test_find_asm_ignores_an_asm_with_fewer_than_frame_len_octets_after_it(late_bits):
+    """An ASM a few bits too late to have ``frame_len`` whole octets after it is no
+    match (the bit-by-bit scan of a long unit stops at the last position that fits),
+    while the same ASM at that last position is."""
+    frame_len, length = 4, 20
+    last_fit = 8 * (length - frame_len) - 32  # the last bit position with room after it
+
+    def unit_with_asm_at(p: int) -> bytes:
+        return (int.from_bytes(ASM, "big") << (8 * length - 32 - p)).to_bytes(length, "big")
+
+    assert find_asm(unit_with_asm_at(last_fit), frame_len) == AsmMatch(last_fit, 0, False)
+    assert find_asm(unit_with_asm_at(last_fit + late_bits), frame_len) is None
