@@ -175,18 +175,11 @@ class MissionReplay:
     def _cadu_receiver(self) -> CaduReceiver:
         if self._cadu is None:
             from linkstack.ccsds.coding.chains import (  # noqa: PLC0415 - numpy/numba, when used
-                CaduCoding,
                 CaduReceiver,
             )
 
             ch = self.profile.downlink
-            coding = CaduCoding(
-                rs_e=ch.rs_e or None,
-                rs_depth=ch.rs_depth,
-                dual_basis=ch.dual_basis,
-                randomize=ch.randomize,
-                asm=ch.asm,
-            )
+            coding = ch.cadu_coding()
             self._cadu = CaduReceiver(ch.frame_length, coding)
         return self._cadu
 

@@ -105,6 +105,7 @@ from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from linkstack.ccsds.coding.chains import CaduCoding
 from linkstack.ccsds.coding.rs import INTERLEAVING_DEPTHS
 from linkstack.errors import ConfigError, LinkstackError
 from linkstack.runtime.capture_ports import PORTS
@@ -199,6 +200,16 @@ class CaduProfile:
     @property
     def cadu_length(self) -> int:
         return len(self.asm) + self.codeblock_length
+
+    def cadu_coding(self) -> CaduCoding:
+        """The coding sublayer these CADUs are made with (``rs_e = 0``: no RS)."""
+        return CaduCoding(
+            rs_e=self.rs_e or None,
+            rs_depth=self.rs_depth,
+            dual_basis=self.dual_basis,
+            randomize=self.randomize,
+            asm=self.asm,
+        )
 
 
 @dataclass(frozen=True)

@@ -92,16 +92,10 @@ def decode_cadu(data: bytes, profile: Profile) -> tuple[bytes, str]:
     """The frame in one CADU of the profile's downlink (ASM found, derandomized,
     Reed-Solomon corrected as the profile says) and a line saying how; DecodeError
     naming why not."""
-    from linkstack.ccsds.coding.chains import CaduCoding, CaduReceiver  # noqa: PLC0415
+    from linkstack.ccsds.coding.chains import CaduReceiver  # noqa: PLC0415
 
     ch = profile.downlink
-    coding = CaduCoding(
-        rs_e=ch.rs_e or None,
-        rs_depth=ch.rs_depth,
-        dual_basis=ch.dual_basis,
-        randomize=ch.randomize,
-        asm=ch.asm,
-    )
+    coding = ch.cadu_coding()
     rx = CaduReceiver(ch.frame_length, coding)
     section = profile.mission.downlink
     if len(data) != rx.cadu_length:

@@ -90,13 +90,7 @@ def _frames(rng: random.Random, p: Profile) -> list[bytes]:
 
 def _coding(p: Profile) -> CaduTransmitter:
     ch = p.downlink
-    coding = CaduCoding(
-        rs_e=ch.rs_e or None,
-        rs_depth=ch.rs_depth,
-        dual_basis=ch.dual_basis,
-        randomize=ch.randomize,
-        asm=ch.asm,
-    )
+    coding = ch.cadu_coding()
     return CaduTransmitter(ch.frame_length, coding)
 
 
