@@ -22,6 +22,7 @@ import asyncio
 import json
 import math
 import statistics
+import sys
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeGuard
@@ -172,7 +173,10 @@ def app_handlers(meta: dict[str, Any], snapshot: dict[str, Any]) -> dict[str, An
     async def events(request: web.Request) -> web.StreamResponse:
         return await stream_events(request, lambda: meta, snapshot_bytes, KEEP_OPEN_S)
 
-    return asset_handlers({"/view/events": events})
+    async def root(_: web.Request) -> web.StreamResponse:
+        raise web.HTTPFound("/view")  # the address people type (a daemon's / is its status)
+
+    return asset_handlers({"/view/events": events, "/": root})
 
 
 async def serve(meta: dict[str, Any], snapshot: dict[str, Any], host: str, port: int) -> None:
@@ -195,7 +199,10 @@ def _cmd(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         pass
     except OSError as exc:
-        print(f"linkstack view: cannot serve on {args.host}:{args.port}: {exc.strerror or exc}")
+        print(
+            f"linkstack view: cannot serve on {args.host}:{args.port}: {exc.strerror or exc}",
+            file=sys.stderr,
+        )
         return 2
     return 0
 
@@ -204,7 +211,8 @@ def add_view_parser(sub: Any) -> None:
     p = sub.add_parser(
         "view",
         help="show a finished run's report (or a sweep's) in the browser",
-        description=__doc__.split("\n\n")[0] if __doc__ else None,
+        description="Serve a finished run's report.json (or a sweep's sweep.json) on the live "
+        "view's page, from this machine until Ctrl-C; open the address it prints.",
     )
     p.add_argument("report", type=Path, help="report.json of a run, or sweep.json of a sweep")
     p.add_argument("--host", default="127.0.0.1", help="address to serve on (default: %(default)s)")

@@ -12,10 +12,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from linkstack.daemon.http import HttpServer
 from linkstack.daemon.live_view import asset, leg_of
 from linkstack.errors import DecodeError
 from linkstack.tools.land_asset import compact, decode_arcs, rings, unwrapped
-from linkstack.tools.view_cmd import page_data, read_report
+from linkstack.tools.view_cmd import app_handlers, page_data, read_report
 
 REPORTS = Path(__file__).parent / "reports"
 
@@ -161,3 +162,26 @@ def test_any_report_the_reader_accepts_gives_page_data_that_serialises(entries, 
     meta, snap = page_data(doc, "fuzz.json")
     json.dumps([meta, snap], allow_nan=False)
     assert all(isinstance(r["total_s"], int | float) for r in snap["recent"])
+
+
+async def test_the_page_is_served_and_the_root_sends_a_browser_to_it():
+    """What a user types, http://host:port/, leads to the page (a 302 to /view)."""
+    import aiohttp
+
+    meta, snapshot = page_data(read_report(REPORTS / "demo-report.json"), "demo-report.json")
+    server = HttpServer("127.0.0.1", 0)
+    for path, handler in app_handlers(meta, snapshot).items():
+        server.app.router.add_get(path, handler)
+    await server.start()
+    try:
+        base = f"http://127.0.0.1:{server.port}"
+        async with aiohttp.ClientSession() as http:
+            async with http.get(f"{base}/", allow_redirects=False) as resp:
+                assert resp.status == 302 and resp.headers["Location"] == "/view"
+            async with http.get(f"{base}/") as resp:
+                assert resp.status == 200 and resp.content_type == "text/html"
+                assert "<canvas" in await resp.text()
+            async with http.get(f"{base}/nothing") as resp:
+                assert resp.status == 404
+    finally:
+        await server.close()
