@@ -90,6 +90,7 @@ def test_mpdu_header():
         mpdu_unpack(b"\x00\x03abc")
     with pytest.raises(TruncatedError):
         mpdu_unpack(b"\x00\x00")
+    assert mpdu_unpack(b"\x00\x00z") == (0, b"z")  # the shortest M_PDU: a one-octet zone
 
 
 @pytest.mark.parametrize(
