@@ -348,6 +348,14 @@ def _refusal(raw: bytes, **managed) -> DecodeError | None:
         (full_frame_bits(), {"insert_zone_len": 20}, "data_field", TruncatedError),
         (full_frame_bits(), {"insert_zone_len": 12}, "tfdz", TruncatedError),
         (full_frame_bits(), {"insert_zone_len": 13}, "tfdf_header.pointer", TruncatedError),
+        # exactly the fields' minimum, with and without a FECF: past that check
+        (full_frame_bits(), {"insert_zone_len": 14}, "tfdf_header.pointer", TruncatedError),
+        (
+            full_frame_bits(),
+            {"insert_zone_len": 16, "fecf": False},
+            "tfdf_header.pointer",
+            TruncatedError,
+        ),
     ],
 )
 def test_each_refusal_names_its_field(raw, managed, field, kind):
