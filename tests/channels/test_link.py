@@ -194,6 +194,8 @@ def test_impossible_conditions_and_parameters_are_refused():
         Conditions(True, 0)
     with pytest.raises(ConfigError, match="ber"):
         Conditions(True, 1e6, ber=0.7)
+    with pytest.raises(ConfigError, match="ber"):
+        Conditions(True, 1e6, ber=-0.5)
     with pytest.raises(ConfigError, match="delay_s"):
         Conditions(True, 1e6, delay_s=-1)
 
