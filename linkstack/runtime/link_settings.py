@@ -154,13 +154,13 @@ def _agree(
             f'"uslp" contradicts frames.profile {profile.name!r}: a profile\'s ground link '
             "is TC frames up and TM frames down",
         )
-    said = link_profile.scenario_values(profile)._asdict()
+    said = link_profile.scenario_values(profile)
     tables = {"frames": frames, "coding": coding}
     for sk in link_profile.SCENARIO_KEYS:
-        table, value = tables[sk.table], read._asdict()[sk.key]
-        if table.has(sk.key) and value != said[sk.key]:
+        table, value, wanted = tables[sk.table], getattr(read, sk.key), getattr(said, sk.key)
+        if table.has(sk.key) and value != wanted:
             raise table.error(
                 sk.key,
                 f"{value!r} contradicts frames.profile {profile.name!r}, whose "
-                f"{sk.profile_key} is {said[sk.key]!r}",
+                f"{sk.profile_key} is {wanted!r}",
             )
