@@ -19,11 +19,11 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-from linkstack.capture.mission_profile import Profile, load_profile
 from linkstack.capture.mission_replay import MissionPacket, MissionReplay
 from linkstack.capture.raw_units import is_pcap, raw_units
 from linkstack.capture.reader import CapturedUnit, PcapReader
 from linkstack.errors import ConfigError, DecodeError
+from linkstack.runtime.mission_profile import Profile, load_profile
 
 
 def mission_units(path: Path, profile: Profile) -> tuple[Iterator[CapturedUnit], str]:

@@ -3,7 +3,7 @@ reader, the built-in ones) is :mod:`linkstack.runtime.mission_profile`, a layer 
 that a scenario's ``[frames] profile`` reads the same profiles as ``replay``, ``conform``
 and ``decode``; here are what only the capture tools need of one: each kind of link's
 SDLS associations placed in its frames (:func:`sdls_links`) and the report header's
-lines (:func:`describe`). The profile's names are served from here as before.
+lines (:func:`describe`).
 """
 
 from __future__ import annotations
@@ -11,60 +11,12 @@ from __future__ import annotations
 from dataclasses import fields
 from typing import TYPE_CHECKING
 
-from linkstack.runtime.mission_profile import (
-    BUILTIN_DIR,
-    BUILTIN_PACKAGE,
-    DEFAULT_PROFILE,
-    LINKSTACK_APIDS,
-    MISSION_DOWNLINKS,
-    PACKET_COUNTERS,
-    RAW_UNITS,
-    SECTIONS,
-    AosProfile,
-    CaduProfile,
-    Cop1Profile,
-    IdSet,
-    MissionProfile,
-    NodesProfile,
-    Profile,
-    SdlsProfile,
-    SppProfile,
-    TcProfile,
-    TmProfile,
-    builtin_names,
-    load_profile,
-    loads_profile,
-)
+from linkstack.runtime.mission_profile import SECTIONS, Profile
 
 if TYPE_CHECKING:
     from linkstack.capture.sdls_view import LinkSecurity
 
-__all__ = [
-    "BUILTIN_DIR",
-    "BUILTIN_PACKAGE",
-    "DEFAULT_PROFILE",
-    "LINKSTACK_APIDS",
-    "MISSION_DOWNLINKS",
-    "PACKET_COUNTERS",
-    "RAW_UNITS",
-    "SECTIONS",
-    "AosProfile",
-    "CaduProfile",
-    "Cop1Profile",
-    "IdSet",
-    "MissionProfile",
-    "NodesProfile",
-    "Profile",
-    "SdlsProfile",
-    "SppProfile",
-    "TcProfile",
-    "TmProfile",
-    "builtin_names",
-    "describe",
-    "load_profile",
-    "loads_profile",
-    "sdls_links",
-]
+__all__ = ["describe", "sdls_links"]
 
 
 def sdls_links(p: Profile) -> dict[str, LinkSecurity]:

@@ -37,8 +37,8 @@ from linkstack.ccsds.tm import TmConfig, TmReceiver
 from linkstack.errors import DecodeError
 
 if TYPE_CHECKING:
-    from linkstack.capture.mission_profile import Profile
     from linkstack.ccsds.coding.chains import CaduReceiver
+    from linkstack.runtime.mission_profile import Profile
 
 SHARED = "shared"  # the packet counter key when one count runs across the APIDs
 _VC_COUNT_MODULO = {"tm": 256}  # AOS: 2^24, or 2^28 with the frame count cycle

@@ -24,7 +24,7 @@ from linkstack.capture.reader import CapturedUnit
 from linkstack.errors import ConfigError
 
 if TYPE_CHECKING:
-    from linkstack.capture.mission_profile import Profile
+    from linkstack.runtime.mission_profile import Profile
 
 UNIT_SPACING_S = 0.001  # a raw file has no times: units 1 ms apart, in file order
 SPACECRAFT, STATION = "sat:spacecraft", "ground:station"  # the ends of a raw file's units

@@ -166,13 +166,13 @@ def run_conform(args: argparse.Namespace) -> int:
     if getattr(args, "target", None) or getattr(args, "role", None):
         return _run_active(args)
     # imported here so that `linkstack --help`, which imports this package, stays fast
-    from linkstack.capture.mission_profile import load_profile  # noqa: PLC0415
     from linkstack.conformance.passive.checker import check_capture, select_rules  # noqa: PLC0415
     from linkstack.conformance.passive.report import (  # noqa: PLC0415
         format_text,
         list_rules_text,
         write_junit,
     )
+    from linkstack.runtime.mission_profile import load_profile  # noqa: PLC0415
 
     rules = select_rules(args.rules)
     if args.list_rules:

@@ -12,9 +12,9 @@ from __future__ import annotations
 import sys
 from dataclasses import dataclass
 
-from linkstack.capture.mission_profile import AosProfile, Profile, TmProfile, load_profile
 from linkstack.ccsds import aos, tc, tm
 from linkstack.errors import ConfigError, DecodeError
+from linkstack.runtime.mission_profile import AosProfile, Profile, TmProfile, load_profile
 
 # what --profile describes: the profile has a section for each (cadu: its downlink's)
 PROFILE_LAYERS = ("tm", "aos", "tc", "cadu")

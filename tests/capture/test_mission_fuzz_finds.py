@@ -9,8 +9,8 @@ import re
 import pytest
 
 from linkstack.capture.mission_detect import ASM, detect
-from linkstack.capture.mission_profile import loads_profile
 from linkstack.errors import ConfigError
+from linkstack.runtime.mission_profile import loads_profile
 
 
 def test_cadus_that_only_an_interleaving_of_6_would_fit_are_refused_cleanly():

@@ -20,13 +20,13 @@ import pytest
 
 from linkstack.capture.mission_cli import run
 from linkstack.capture.mission_detect import detect_file
-from linkstack.capture.mission_profile import load_profile
 from linkstack.capture.mission_replay import MissionReplay
 from linkstack.capture.raw_units import raw_units
 from linkstack.ccsds.aos import AosConfig, AosReceiver
 from linkstack.ccsds.coding.chains import CaduCoding, CaduReceiver
 from linkstack.ccsds.spp import SpacePacket
 from linkstack.conformance.passive.checker import check_capture
+from linkstack.runtime.mission_profile import load_profile
 from linkstack.tools import cli
 from tests.capture.test_replay import _answer, _tm_units
 

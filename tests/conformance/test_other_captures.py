@@ -22,7 +22,6 @@ from pathlib import Path
 
 import pytest
 
-from linkstack.capture.mission_profile import load_profile
 from linkstack.capture.pcap import PORTS, PcapCapture, PcapReader
 from linkstack.capture.reader import LinkPorts
 from linkstack.conformance.passive import broken
@@ -30,6 +29,7 @@ from linkstack.conformance.passive.checker import Report, check_capture
 from linkstack.conformance.passive.report import format_text, junit_tree
 from linkstack.conformance.portplan import plan_ports
 from linkstack.runtime import scenario as scenario_file
+from linkstack.runtime.mission_profile import load_profile
 from linkstack.tools import cli
 from tests.capture.foreign import frames_late, laser_relay_on_plan, port_per_link
 

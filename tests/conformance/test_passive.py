@@ -22,7 +22,6 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from linkstack.capture.mission_profile import load_profile
 from linkstack.capture.pcap import PORTS, ipv4_checksum
 from linkstack.ccsds.coding.chains import CaduTransmitter
 from linkstack.ccsds.sdls_keys import Keyring
@@ -31,6 +30,7 @@ from linkstack.conformance.passive.checker import Report, check_capture, select_
 from linkstack.conformance.passive.report import format_text, junit_tree, write_junit
 from linkstack.conformance.passive.rules import CATALOGUE
 from linkstack.errors import ConfigError
+from linkstack.runtime.mission_profile import load_profile
 from linkstack.tools import cli
 
 ROOT = Path(__file__).resolve().parents[2]

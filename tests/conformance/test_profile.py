@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from linkstack.capture.mission_profile import IdSet, describe, load_profile, sdls_links
+from linkstack.capture.mission_profile import describe, sdls_links
 from linkstack.capture.pcap import PORTS
 from linkstack.ccsds import aos
 from linkstack.ccsds.coding.chains import CaduCoding
 from linkstack.errors import ConfigError
 from linkstack.runtime.emulation import EmulationConfig
+from linkstack.runtime.mission_profile import IdSet, load_profile
 from linkstack.runtime.routing import RELAY_APID
 from linkstack.runtime.site import AOS_FRAME_LEN, ground_node, sat_node
 from linkstack.runtime.uplink_config import UplinkConfig

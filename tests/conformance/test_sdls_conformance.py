@@ -20,7 +20,6 @@ from datetime import UTC, datetime
 
 import pytest
 
-from linkstack.capture.mission_profile import load_profile
 from linkstack.capture.network import nodes_path
 from linkstack.capture.pcap import PcapCapture, read_units
 from linkstack.capture.samples import ScriptedBackend
@@ -30,6 +29,7 @@ from linkstack.ccsds.sdls_keys import Keyring
 from linkstack.conformance.passive.checker import check_capture, with_scenario_sdls
 from linkstack.conformance.passive.report import format_text
 from linkstack.conformance.passive.rules import CATALOGUE
+from linkstack.runtime.mission_profile import load_profile
 from linkstack.tools import cli, demo
 
 SCENARIO = """\

@@ -10,7 +10,6 @@ from pathlib import Path
 
 import pytest
 
-from linkstack.capture.mission_profile import load_profile
 from linkstack.capture.pcap import PcapCapture
 from linkstack.capture.sdls_view import scenario_links
 from linkstack.ccsds.sdls_keys import Keyring
@@ -19,6 +18,7 @@ from linkstack.conformance.passive.checker import Report, check_capture, with_sc
 from linkstack.conformance.passive.report import format_text
 from linkstack.conformance.passive.rules import CATALOGUE
 from linkstack.conformance.passive.session import EPOCH
+from linkstack.runtime.mission_profile import load_profile
 from tests.capture.test_replay_uslp import run_uslp_under_sdls
 
 ROOT = Path(__file__).resolve().parents[2]

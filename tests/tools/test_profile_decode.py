@@ -12,11 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from linkstack.capture.mission_profile import load_profile
 from linkstack.ccsds.aos import AosConfig, AosFrame
 from linkstack.ccsds.coding.chains import CaduCoding, CaduReceiver
 from linkstack.ccsds.tm import TmConfig, TmFrame, TmMasterChannel
 from linkstack.errors import ConfigError, DecodeError
+from linkstack.runtime.mission_profile import load_profile
 from linkstack.tools import cli
 from linkstack.tools.profile_decode import HandFlags, decode_cadu, decode_frame, parameters
 

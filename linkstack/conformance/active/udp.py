@@ -67,8 +67,8 @@ from linkstack.conformance.active.runner import (
 from linkstack.errors import ConfigError
 
 if TYPE_CHECKING:
-    from linkstack.capture.mission_profile import Profile
     from linkstack.ccsds.sdls import SecurityAssociation
+    from linkstack.runtime.mission_profile import Profile
 
 ACQUISITION = b"\x55" * 16  # the "hello": an acquisition sequence, which a receiver ignores
 
@@ -129,7 +129,7 @@ def build_config(
 ) -> tuple[ActiveConfig, tuple[str, int], tuple[str, int]]:
     """The tester's configuration and its two addresses (target, listen) from the
     command line: profile, then scenario, then the explicit options."""
-    from linkstack.capture.mission_profile import load_profile  # noqa: PLC0415
+    from linkstack.runtime.mission_profile import load_profile  # noqa: PLC0415
 
     role = args.role or SAT
     profile = load_profile(args.profile)

@@ -48,7 +48,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from linkstack.capture.mission_profile import Profile
 from linkstack.capture.reader import PAIR_WINDOW_S
 from linkstack.ccsds.cop1.commands import SetVr, Unlock, unpack_control_command
 from linkstack.conformance.passive import decoding
@@ -68,6 +67,7 @@ from linkstack.conformance.passive.observations import (
     ZoneObs,
 )
 from linkstack.errors import DecodeError
+from linkstack.runtime.mission_profile import Profile
 
 if TYPE_CHECKING:
     from linkstack.capture.sdls_view import SdlsView

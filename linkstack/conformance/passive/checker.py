@@ -32,7 +32,7 @@ from collections.abc import Collection, Iterable, Mapping
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, BinaryIO
 
-from linkstack.capture.mission_profile import Profile, load_profile, sdls_links
+from linkstack.capture.mission_profile import sdls_links
 from linkstack.capture.pcap import LAYERS, CapturedUnit, PcapReader
 from linkstack.capture.raw_units import is_pcap, read_raw
 from linkstack.capture.reader import LinkPorts, PortRole
@@ -41,6 +41,7 @@ from linkstack.conformance.passive.observations import Unit
 from linkstack.conformance.passive.rules import CATALOGUE, Rule
 from linkstack.conformance.passive.verdicts import Finding, Report, RuleResult, Verdicts
 from linkstack.errors import ConfigError, LinkstackError
+from linkstack.runtime.mission_profile import Profile, load_profile
 
 if TYPE_CHECKING:
     from linkstack.capture.sdls_view import LinkSecurity, SdlsView
@@ -267,7 +268,7 @@ def with_scenario_sdls(profile: Profile, links: Mapping[str, LinkSecurity] | Non
     unchanged when the scenario's SDLS is off."""
     if links is None:
         return profile
-    from linkstack.capture.mission_profile import SdlsProfile  # noqa: PLC0415
+    from linkstack.runtime.mission_profile import SdlsProfile  # noqa: PLC0415
 
     def sas(kind: str) -> tuple[SecurityAssociation, ...]:
         link = links.get(kind)

@@ -14,7 +14,6 @@ import functools
 import struct
 from dataclasses import dataclass
 
-from linkstack.capture.mission_profile import CaduProfile, Profile
 from linkstack.ccsds.coding.cltu import (
     START_SEQUENCE,
     TAIL_SEQUENCE,
@@ -43,6 +42,7 @@ from linkstack.conformance.passive.observations import (
     ZoneObs,
 )
 from linkstack.errors import DecodeError
+from linkstack.runtime.mission_profile import CaduProfile, Profile
 
 IDLE_SHAPE_MIN_DATA = 4  # a packet of fewer data octets is not taken for idle fill
 

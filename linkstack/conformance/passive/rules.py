@@ -43,7 +43,6 @@ from linkstack.ccsds.spp import IDLE_APID, SEQ_COUNT_MODULO
 from linkstack.errors import DecodeError
 
 if TYPE_CHECKING:
-    from linkstack.capture.mission_profile import Profile
     from linkstack.conformance.passive.observations import (
         AosFrameObs,
         Observation,
@@ -54,6 +53,7 @@ if TYPE_CHECKING:
         UslpFrameObs,
         ZoneObs,
     )
+    from linkstack.runtime.mission_profile import Profile
 
 
 class _Skip(enum.Enum):

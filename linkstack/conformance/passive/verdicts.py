@@ -21,9 +21,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from linkstack.capture.mission_profile import Profile
 from linkstack.conformance.passive.observations import Observation, Unit
 from linkstack.conformance.passive.rules import CATALOGUE, SKIP, Rule, RuleContext
+from linkstack.runtime.mission_profile import Profile
 
 
 @dataclass(frozen=True, slots=True)

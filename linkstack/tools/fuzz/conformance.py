@@ -13,14 +13,14 @@ import dataclasses
 import io
 import random
 
-from linkstack.capture.mission_profile import Profile, SdlsProfile
-from linkstack.capture.mission_profile import load_profile as _load_profile
 from linkstack.capture.pcap import PcapCapture
 from linkstack.ccsds.coding.chains import CaduTransmitter
 from linkstack.ccsds.coding.cltu import encode_cltu
 from linkstack.conformance.passive.checker import check_capture as _check_capture
 from linkstack.conformance.passive.session import SDLS_SAS, sdls_keys
 from linkstack.conformance.passive.session import build as _conform_build
+from linkstack.runtime.mission_profile import Profile, SdlsProfile
+from linkstack.runtime.mission_profile import load_profile as _load_profile
 from linkstack.tools.fuzz.capture import PCAP_EPOCH, fix_pcap_checksums
 from linkstack.tools.fuzz.engine import FuzzCheckError, Target
 

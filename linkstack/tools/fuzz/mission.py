@@ -19,7 +19,6 @@ from dataclasses import replace
 from functools import cache
 
 from linkstack.capture.mission_detect import detect
-from linkstack.capture.mission_profile import Profile, load_profile, loads_profile
 from linkstack.capture.mission_replay import MissionReplay
 from linkstack.capture.raw_units import SPACECRAFT, STATION, raw_units, unit_layer, unit_length
 from linkstack.capture.reader import CapturedUnit
@@ -28,6 +27,7 @@ from linkstack.ccsds.coding.chains import CaduCoding, CaduTransmitter
 from linkstack.ccsds.spp import SeqFlags, SpacePacket
 from linkstack.ccsds.tm import TmConfig, TmMasterChannel
 from linkstack.errors import ConfigError, DecodeError, LinkstackError
+from linkstack.runtime.mission_profile import Profile, load_profile, loads_profile
 from linkstack.tools.fuzz.engine import Decoder, FuzzCheckError, Target, check_packet
 from payloads import messages as m
 

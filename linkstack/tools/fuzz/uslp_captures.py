@@ -13,7 +13,6 @@ from __future__ import annotations
 import io
 import random
 
-from linkstack.capture.mission_profile import load_profile
 from linkstack.capture.pcap import PcapCapture, PcapReader
 from linkstack.capture.replay import Replayer
 from linkstack.ccsds.coding.chains import CaduTransmitter
@@ -21,6 +20,7 @@ from linkstack.ccsds.coding.cltu import encode_cltu
 from linkstack.conformance.passive import broken_uslp
 from linkstack.conformance.passive.checker import check_capture
 from linkstack.errors import DecodeError
+from linkstack.runtime.mission_profile import load_profile
 from linkstack.tools.fuzz.capture import PCAP_EPOCH, fix_pcap_checksums
 from linkstack.tools.fuzz.engine import FuzzCheckError, Target
 
