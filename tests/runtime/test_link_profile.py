@@ -3,6 +3,7 @@ the same one ``linkstack conform --profile`` judges its capture by."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import replace
 from pathlib import Path
 
@@ -142,7 +143,11 @@ def test_a_run_on_a_profile_passes_conform_under_that_profile(tmp_path, tiny, ca
     capsys.readouterr()
     assert cli.main(["conform", str(pcap), "--profile", str(other)]) == 0
     passed = capsys.readouterr().out
-    assert "tm_cadu 2" in passed and "cannot judge" not in passed, passed
+    # the answer's CADUs and the satellite's TM around it (how many depends on when the
+    # in-process run stops after the answer): checked, none refused
+    cadus = re.search(r"tm_cadu (\d+)", passed)
+    assert cadus is not None and int(cadus.group(1)) >= 2, passed
+    assert "cannot judge" not in passed, passed
     # linkstack's own profile finds exactly the profile's differences wrong
     assert cli.main(["conform", str(pcap), "--profile", "linkstack"]) != 0
     failed = {
