@@ -7,7 +7,9 @@ linkstack's own, or any capture of UDP datagrams on the layer ports, see
 judges every unit against a catalogue of rules (:mod:`.rules`), each citing the
 standard and the section it comes from; a profile
 (:mod:`linkstack.capture.mission_profile`) gives the managed parameters a capture
-does not carry (its ``[sdls]``, or ``--scenario``'s, the security associations of
+does not carry (without ``--profile``, the ``[frames] profile`` a ``--scenario`` names:
+:mod:`.scenario_profile`; the profile's ``[sdls]``, or ``--scenario``'s, the security
+associations of
 frames under SDLS, else those linkstack recorded in the capture's side file; ``--keys``
 verifies and decrypts them). The
 report says which rules passed,
@@ -74,9 +76,9 @@ def add_conform_parser(
     )
     p.add_argument(
         "--profile",
-        default="linkstack",
         help="a built-in profile name or a TOML file of the channel's managed parameters "
-        "(default: linkstack, the emulator's own channels)",
+        "(default: the --scenario's [frames] profile when it names one, else linkstack, the "
+        "emulator's own channels; given beside such a scenario, it must be the same profile)",
     )
     p.add_argument(
         "--view",
@@ -110,7 +112,8 @@ def add_conform_parser(
         "--scenario",
         help="a scenario file. With a capture: its daemons' port plan tells each UDP "
         "datagram's link and layer (a capture of running daemons, tshark -i lo: a few ports, "
-        "each datagram's link header naming its link). "
+        "each datagram's link header naming its link); its [frames] profile, when it names "
+        "one, is the profile the capture is judged by, its [sdls] the frames' SDLS. "
         "With --role: the ports, SCID, FARM window and coding of --satellite",
     )
     a.add_argument("--satellite", metavar="NAME", help="the satellite (default: the first)")
@@ -172,7 +175,7 @@ def run_conform(args: argparse.Namespace) -> int:
         list_rules_text,
         write_junit,
     )
-    from linkstack.runtime.mission_profile import load_profile  # noqa: PLC0415
+    from linkstack.conformance.scenario_profile import choose_profile  # noqa: PLC0415
 
     rules = select_rules(args.rules)
     if args.list_rules:
@@ -181,19 +184,26 @@ def run_conform(args: argparse.Namespace) -> int:
     if args.capture is None:
         print("linkstack conform: give a capture (FILE), or --list-rules", file=sys.stderr)
         return 2
-    profile = load_profile(args.profile)
+    settings = None
+    if args.scenario is not None:
+        from linkstack.runtime import scenario as scenario_file  # noqa: PLC0415
+
+        settings = scenario_file.load(args.scenario)
+    # the scenario's [frames] profile, unless --profile differs (an error)
+    named = settings.link_profile if settings is not None else None
+    profile = choose_profile(args.profile, named, args.scenario)
     if not args.capture.is_file():
         print(f"linkstack conform: no such file: {args.capture}", file=sys.stderr)
         return 2
     links, ports_text, sdls_source = None, "", ""
-    if args.scenario is not None:
-        from linkstack.capture.sdls_view import scenario_links  # noqa: PLC0415
+    if settings is not None:
+        from linkstack.capture.sdls_view import from_uplink  # noqa: PLC0415
         from linkstack.conformance.passive.checker import with_scenario_sdls  # noqa: PLC0415
         from linkstack.conformance.portplan import plan_ports  # noqa: PLC0415
 
         plan = plan_ports(args.scenario)
         links, ports_text = plan.ports, f"{plan.text}; view {args.view}"
-        scenario_sas = scenario_links(args.scenario)
+        scenario_sas = from_uplink(settings.emulation.uplink)
         profile = with_scenario_sdls(profile, scenario_sas)
         sdls_source = f"--scenario {args.scenario}" if scenario_sas is not None else ""
     keys = None

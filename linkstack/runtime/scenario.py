@@ -74,6 +74,7 @@ from linkstack.runtime.interface_settings import (  # the public names of scenar
     read_radio,
 )
 from linkstack.runtime.link_settings import read_link
+from linkstack.runtime.mission_profile import Profile
 from linkstack.runtime.model_settings import auto_concurrency, read_timing, wants_auto_concurrency
 from linkstack.runtime.power_settings import read_power
 from linkstack.runtime.security import with_sdls
@@ -155,6 +156,8 @@ class ScenarioFile:
     ground: GroundSettings = field(default_factory=GroundSettings)
     gateway: GatewaySettings = field(default_factory=GatewaySettings)
     radio: RadioSettings = field(default_factory=RadioSettings)
+    # [frames] profile: the mission profile the ground link runs (None: it names none)
+    link_profile: Profile | None = None
 
     @property
     def scenario(self) -> builtin.Scenario:
@@ -377,6 +380,7 @@ class _Reader:
             ground,
             gateway,
             radio,
+            profile,
         )
 
     # -- time and orbits --------------------------------------------------------------

@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from dataclasses import replace
 from pathlib import Path
+from typing import NamedTuple
 
 import pytest
 
@@ -120,14 +121,25 @@ def test_a_key_beside_the_profile_must_agree_with_it(tmp_path):
         scenario_file.loads('[frames]\nprofile = "nowhere.toml"')
 
 
-def test_a_run_on_a_profile_passes_conform_under_that_profile(tmp_path, tiny, capsys):
-    """One notion end to end: the emulation runs the profile's link, and conform
-    judges the capture by the same file; under linkstack's profile it does not pass."""
-    other = _other(tmp_path)
-    # SDLS off, so that conform reads every frame's packets without keys
-    text = f'[frames]\nprofile = "{other}"\n[sdls]\nenabled = false'
-    config = scenario_file.loads(text).emulation
-    pcap = tmp_path / "run.pcap"
+class ProfileRun(NamedTuple):
+    """A run of a scenario file that names a test-written profile, and its capture."""
+
+    profile: Path  # other-tm.toml
+    scenario: Path  # s.toml beside it: [frames] profile = "other-tm.toml"
+    pcap: Path
+
+
+@pytest.fixture(scope="module")
+def profile_run(tmp_path_factory, tiny) -> ProfileRun:
+    """One query answered over the profile's link, captured (one run for the module)."""
+    folder = tmp_path_factory.mktemp("profile-run")
+    other = _other(folder)
+    scenario = folder / "s.toml"
+    # the profile by a path relative to the scenario file; SDLS off, so that conform
+    # reads every frame's packets without keys
+    scenario.write_text(f'[frames]\nprofile = "{other.name}"\n[sdls]\nenabled = false\n')
+    config = scenario_file.load(scenario).emulation
+    pcap = folder / "run.pcap"
     capture = PcapCapture(pcap, scenario_by_name("default").epoch)
 
     async def main() -> None:
@@ -140,17 +152,86 @@ def test_a_run_on_a_profile_passes_conform_under_that_profile(tmp_path, tiny, ca
 
     clk.run(main)
     capture.close()
+    return ProfileRun(other, scenario, pcap)
+
+
+def _conform(capsys, *args: str) -> tuple[int, str, str]:
+    """``linkstack conform ARGS``: its exit status, stdout and stderr."""
     capsys.readouterr()
-    assert cli.main(["conform", str(pcap), "--profile", str(other)]) == 0
-    passed = capsys.readouterr().out
+    code = cli.main(["conform", *args])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def _failed(out: str) -> set[str]:
+    return {line.split()[1] for line in out.splitlines() if line[:5] == "FAIL "}
+
+
+def _verdicts(out: str) -> list[str]:
+    """The report's verdict lines (each rule's, and the result less its time)."""
+    return [
+        line.split(";")[0] if line.startswith("result:") else line
+        for line in out.splitlines()
+        if line.startswith(("PASS ", "FAIL ", "N/A ", "CANNOT ", "ERROR ", "result:"))
+    ]
+
+
+def test_a_run_on_a_profile_passes_conform_under_that_profile(profile_run, capsys):
+    """One notion end to end: the emulation runs the profile's link, and conform
+    judges the capture by the same file; under linkstack's profile it does not pass."""
+    pcap = str(profile_run.pcap)
+    code, passed, _ = _conform(capsys, pcap, "--profile", str(profile_run.profile))
+    assert code == 0, passed
     # the answer's CADUs and the satellite's TM around it (how many depends on when the
     # in-process run stops after the answer): checked, none refused
     cadus = re.search(r"tm_cadu (\d+)", passed)
     assert cadus is not None and int(cadus.group(1)) >= 2, passed
     assert "cannot judge" not in passed, passed
     # linkstack's own profile finds exactly the profile's differences wrong
-    assert cli.main(["conform", str(pcap), "--profile", "linkstack"]) != 0
-    failed = {
-        line.split()[1] for line in capsys.readouterr().out.splitlines() if line[:5] == "FAIL "
-    }
-    assert failed == {"TM-LEN-01", "CADU-LEN-01", "TC-RAND-01"}, failed
+    code, failed, _ = _conform(capsys, pcap, "--profile", "linkstack")
+    assert code == 1
+    assert _failed(failed) == {"TM-LEN-01", "CADU-LEN-01", "TC-RAND-01"}, failed
+
+
+def test_conform_with_the_scenario_judges_by_its_frames_profile(profile_run, capsys):
+    """``conform --scenario S`` judges by S's ``[frames] profile``, rule for rule as
+    ``--profile`` of that file, and says where the profile came from."""
+    pcap, scenario = str(profile_run.pcap), str(profile_run.scenario)
+    code, by_scenario, err = _conform(capsys, pcap, "--scenario", scenario)
+    assert code == 0, by_scenario + err
+    header = by_scenario.splitlines()[1]
+    assert header.startswith("profile: ") and str(profile_run.profile) in header, header
+    assert f"[frames] profile of --scenario {scenario}" in header, header
+    assert "ports: port plan of" in by_scenario  # the scenario's port plan, as before
+    _, by_profile, _ = _conform(capsys, pcap, "--profile", str(profile_run.profile))
+    assert _verdicts(by_scenario) == _verdicts(by_profile)
+    assert any(line.startswith("PASS  TM-LEN-01") for line in _verdicts(by_scenario))
+
+
+def test_conform_with_a_scenario_without_a_profile_still_takes_linkstacks(profile_run, capsys):
+    plain = profile_run.scenario.with_name("plain.toml")
+    plain.write_text("[sdls]\nenabled = false\n")
+    code, out, _ = _conform(capsys, str(profile_run.pcap), "--scenario", str(plain))
+    assert code == 1 and "profile: linkstack (built-in)" in out, out
+    assert _failed(out) == {"TM-LEN-01", "CADU-LEN-01", "TC-RAND-01"}, out
+
+
+def test_conform_refuses_a_profile_that_contradicts_the_scenarios(profile_run, capsys):
+    pcap, scenario = str(profile_run.pcap), str(profile_run.scenario)
+    code, out, err = _conform(capsys, pcap, "--scenario", scenario, "--profile", "linkstack")
+    assert code == 2 and not out, out
+    assert "--profile: linkstack (built-in) contradicts" in err, err
+    assert f"--scenario {scenario}, whose [frames] profile is 'other-tm'" in err, err
+    assert "differ in [tc], [tm]" in err, err  # what the profile changes, nothing else
+
+
+def test_conform_takes_a_profile_that_agrees_with_the_scenarios(profile_run, capsys):
+    """The same profile given both ways, or the same parameters under another name
+    and file, is no contradiction."""
+    pcap, scenario = str(profile_run.pcap), str(profile_run.scenario)
+    copy = profile_run.scenario.with_name("copy.toml")
+    copy.write_text(OTHER.replace('name = "other-tm"', 'name = "a-copy"'))
+    for given in (profile_run.profile, copy):
+        code, out, err = _conform(capsys, pcap, "--scenario", scenario, "--profile", str(given))
+        assert code == 0, out + err
+        assert f"profile: {given}" in out, out  # --profile's, as the user named it

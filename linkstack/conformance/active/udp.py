@@ -129,10 +129,10 @@ def build_config(
 ) -> tuple[ActiveConfig, tuple[str, int], tuple[str, int]]:
     """The tester's configuration and its two addresses (target, listen) from the
     command line: profile, then scenario, then the explicit options."""
-    from linkstack.runtime.mission_profile import load_profile  # noqa: PLC0415
+    from linkstack.runtime.mission_profile import DEFAULT_PROFILE, load_profile  # noqa: PLC0415
 
     role = args.role or SAT
-    profile = load_profile(args.profile)
+    profile = load_profile(args.profile or DEFAULT_PROFILE)  # the scenario's link follows
     tc, tm = profile.tc, profile.tm
     notes = [f"profile {profile.source}"]
     cfg = ActiveConfig(
