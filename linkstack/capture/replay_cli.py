@@ -55,15 +55,9 @@ from typing import TYPE_CHECKING
 
 from linkstack.capture.network import LAYER_BY_PORT, LAYERS, NodeRegistry
 from linkstack.capture.reader import CapturedUnit, LinkPorts, PcapReader, PortRole, ReadProblem
-from linkstack.capture.replay import (
-    FAMILIES,
-    RECEIVER,
-    SIDES,
-    USLP_FRAME,
-    Replayer,
-    ReplayEvent,
-    family_of,
-)
+from linkstack.capture.replay import Replayer
+from linkstack.capture.replay_link import FAMILIES, RECEIVER, SIDES, USLP_FRAME, family_of
+from linkstack.capture.replay_sink import ReplayEvent
 from linkstack.errors import ConfigError, DecodeError, LinkstackError
 
 if TYPE_CHECKING:

@@ -21,8 +21,8 @@ from pathlib import Path
 import pytest
 
 from linkstack.capture.pcap import PcapCapture, PcapReader
-from linkstack.capture.replay import DOWNLINK, LASER, UPLINK
 from linkstack.capture.replay_cli import ReplayResult, replay_file
+from linkstack.capture.replay_link import DOWNLINK, LASER, UPLINK
 from linkstack.conformance.portplan import plan_ports
 from linkstack.tools import cli
 from tests.capture.foreign import frames_late, laser_relay_on_plan

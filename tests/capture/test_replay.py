@@ -29,10 +29,11 @@ from scapy.packet import Raw
 from scapy.utils import wrpcap, wrpcapng
 
 from channels.scenarios import scenario_by_name
-from linkstack.capture import replay, replay_cli
+from linkstack.capture import replay_cli, replay_link
 from linkstack.capture.pcap import LAYERS, PORTS, CapturedUnit, PcapCapture, read_units
-from linkstack.capture.replay import DOWNLINK, LASER, UPLINK, Replayer
+from linkstack.capture.replay import Replayer
 from linkstack.capture.replay_cli import CaptureFileError, replay_file
+from linkstack.capture.replay_link import DOWNLINK, LASER, UPLINK
 from linkstack.ccsds.aos import AosConfig, AosMasterChannel
 from linkstack.ccsds.coding.chains import CaduCoding, CaduTransmitter, CltuCoding, CltuTransmitter
 from linkstack.ccsds.cop1.clcw import Clcw
@@ -521,4 +522,4 @@ def test_units_cut_at_every_length_never_raise():
 
 
 def test_every_layer_of_the_port_table_has_a_place():
-    assert set(replay.FAMILY_OF_LAYER) | {"space_packet", replay.USLP_FRAME} == set(PORTS)
+    assert set(replay_link.FAMILY_OF_LAYER) | {"space_packet", replay_link.USLP_FRAME} == set(PORTS)

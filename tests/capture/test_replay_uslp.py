@@ -19,8 +19,8 @@ from spacepackets.uslp import frame as sp_frame
 from linkstack.capture import samples
 from linkstack.capture.network import load_nodes, nodes_path
 from linkstack.capture.pcap import PcapCapture, PcapReader
-from linkstack.capture.replay import DOWNLINK, LASER, UPLINK
 from linkstack.capture.replay_cli import replay_file, sdls_of
+from linkstack.capture.replay_link import DOWNLINK, LASER, UPLINK
 from linkstack.capture.samples import ScriptedBackend
 from linkstack.ccsds.crc import crc16_ccitt
 from linkstack.ccsds.spp import SpacePacket

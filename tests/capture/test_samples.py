@@ -23,8 +23,8 @@ from channels.scenarios import EPOCH
 from linkstack.capture import samples
 from linkstack.capture.network import protocol_ports
 from linkstack.capture.pcap import PORTS, read_units
-from linkstack.capture.replay import DOWNLINK, LASER, UPLINK
 from linkstack.capture.replay_cli import replay_file
+from linkstack.capture.replay_link import DOWNLINK, LASER, UPLINK
 from payloads.backends import GenerationParams
 from payloads.messages import Ack, Answer, Query
 

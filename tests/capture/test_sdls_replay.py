@@ -33,8 +33,8 @@ from hypothesis import strategies as st
 
 from linkstack.capture.network import nodes_path
 from linkstack.capture.pcap import PcapCapture, read_units
-from linkstack.capture.replay import DOWNLINK, LASER, UPLINK
 from linkstack.capture.replay_cli import replay_file, sdls_of
+from linkstack.capture.replay_link import DOWNLINK, LASER, UPLINK
 from linkstack.capture.samples import ScriptedBackend
 from linkstack.capture.sdls_view import (
     FrameGate,

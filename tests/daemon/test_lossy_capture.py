@@ -19,8 +19,8 @@ from collections import Counter
 import httpx
 
 from linkstack.capture.reader import read_units
-from linkstack.capture.replay import DOWNLINK, UPLINK
 from linkstack.capture.replay_cli import replay_file
+from linkstack.capture.replay_link import DOWNLINK, UPLINK
 from tests.daemon.test_daemon_processes import Listener, publish_queries, query
 
 
