@@ -21,8 +21,8 @@ import json
 import os
 import secrets
 import stat
+import tempfile
 from collections.abc import Iterable, Mapping
-from pathlib import Path
 
 from linkstack.ccsds.sdls_suites import (
     KEY_LEN,
@@ -113,14 +113,23 @@ class Keyring:
             "format": KEY_FILE_FORMAT,
             "keys": {str(kid): self._keys[kid].hex() for kid in sorted(self._keys)},
         }
+        if os.path.lexists(path):
+            raise ConfigError(str(path), "key file", "exists already; not overwritten")
+        # Written whole beside it, then linked into place: link() refuses an existing
+        # name, so a process that starts at the same moment (a ground and a sat daemon
+        # sharing the file) either makes the file or finds it complete, never half.
+        folder = os.path.dirname(os.path.abspath(path))
+        fd, tmp = tempfile.mkstemp(prefix=".sdls-keys-", dir=folder)
         try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w", encoding="utf-8") as f:
+                json.dump(doc, f, indent=1)
+                f.write("\n")
+            os.chmod(tmp, 0o600)  # mkstemp's mode already; whatever the umask made of it
+            os.link(tmp, path)
         except FileExistsError:
             raise ConfigError(str(path), "key file", "exists already; not overwritten") from None
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(doc, f, indent=1)
-            f.write("\n")
-        Path(path).chmod(0o600)  # whatever the umask made of it
+        finally:
+            os.unlink(tmp)
 
     # -- using one ---------------------------------------------------------------------------------
 

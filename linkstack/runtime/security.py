@@ -271,8 +271,13 @@ def load_keys(path: Path, settings: SdlsSettings, *, create: bool = True) -> tup
         if not create:
             raise ConfigError("sdls", "key_file", f"{path} does not exist")
         path.parent.mkdir(parents=True, exist_ok=True)
-        Keyring.generate(settings.key_ids()).write(path)
-        created = True
+        try:
+            Keyring.generate(settings.key_ids()).write(path)
+            created = True
+        except ConfigError:
+            if not path.exists():
+                raise
+            # another daemon of the same run wrote it just now: use its keys
     keys = Keyring.from_file(path)
     for kid in settings.key_ids():
         if kid not in keys:

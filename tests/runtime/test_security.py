@@ -109,6 +109,40 @@ def test_the_first_start_writes_a_key_file_only_its_owner_reads(tmp_path):
         load_keys(tmp_path / "none.json", sdls, create=False)
 
 
+def _start_with_keys(path, barrier, results):
+    barrier.wait()  # every process looks for the file at the same moment
+    try:
+        keys, created = load_keys(path, SdlsSettings(enabled=True))
+        results.put((created, sorted((k, keys.key(k).hex()) for k in keys.ids)))
+    except Exception as exc:  # reported, so that the test names it
+        results.put(("error", repr(exc)))
+
+
+def test_daemons_starting_together_share_one_key_file(tmp_path):
+    """A ground and a sat daemon started at once both find no key file: one writes
+    it, the other reads it whole; neither fails with "exists already" (make test saw
+    that). Real processes, released together by a barrier, several times."""
+    import multiprocessing
+
+    ctx = multiprocessing.get_context("fork")
+    for attempt in range(5):
+        path = tmp_path / f"run{attempt}" / "sdls-keys.json"
+        barrier, results = ctx.Barrier(6), ctx.Queue()
+        procs = [
+            ctx.Process(target=_start_with_keys, args=(path, barrier, results)) for _ in range(6)
+        ]
+        for p in procs:
+            p.start()
+        got = [results.get(timeout=30) for _ in procs]
+        for p in procs:
+            p.join(timeout=30)
+        assert not [g for g in got if g[0] == "error"], got
+        assert [created for created, _ in got].count(True) == 1
+        assert len({repr(keys) for _, keys in got}) == 1  # the same keys for everyone
+        assert sorted(os.listdir(path.parent)) == ["sdls-keys.json"]  # no temporary left
+        assert oct(path.stat().st_mode & 0o777) == "0o600"
+
+
 # -- COP-1 with SDLS ------------------------------------------------------------------------
 
 
