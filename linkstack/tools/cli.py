@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import platform
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from linkstack import __version__
 from linkstack.errors import DecodeError, LinkstackError
@@ -461,7 +462,47 @@ def _cmd_ask(args: argparse.Namespace) -> int:
     )
 
 
-def build_parser() -> argparse.ArgumentParser:
+def _beside(module: str, function: str) -> Callable[[Any], object]:
+    """Adds a subcommand that lives beside the code it drives: ``module.function(sub)``,
+    the module imported only then."""
+
+    def add(sub: Any) -> object:
+        return getattr(importlib.import_module(module), function)(sub)
+
+    return add
+
+
+def _add_replay(sub: Any) -> object:
+    from linkstack.capture import replay_cli
+    from linkstack.conformance.portplan import plan_ports
+
+    return replay_cli.add_replay_parser(sub, port_plan=plan_ports)  # the daemons' port plan
+
+
+# Their modules pull in numba, aiohttp, matplotlib...: a command imports only its own.
+BESIDE: dict[str, Callable[[Any], object]] = {
+    "replay": _add_replay,
+    "capture-samples": _beside("linkstack.capture.samples", "add_samples_parser"),
+    "conform": _beside("linkstack.conformance", "add_conform_parser"),
+    "wireshark": _beside("linkstack.tools.wireshark", "add_wireshark_parser"),
+    "settings": _beside("linkstack.tools.link_settings", "add_settings_parser"),
+    "packets": _beside("linkstack.tools.packet_timelines", "add_packets_parser"),
+    "broker": _beside("linkstack.daemon.broker_config", "add_broker_parser"),
+    "calibrate": _beside("linkstack.tools.calibrate", "add_calibrate_parser"),
+    "roundtrip-study": _beside("linkstack.tools.roundtrip_study", "add_roundtrip_study_parser"),
+    "sweep": _beside("linkstack.tools.sweep", "add_sweep_parser"),
+    "view": _beside("linkstack.tools.view_cmd", "add_view_parser"),
+    "report": _beside("linkstack.tools.report_cmd", "add_report_parser"),
+}
+
+
+def _command_in(argv: Sequence[str] | None) -> str | None:
+    """The subcommand ``argv`` names (its first word that is not an option), or None."""
+    words = sys.argv[1:] if argv is None else argv
+    return next((w for w in words if not w.startswith("-")), None)
+
+
+def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="linkstack",
         description="A space-to-ground link and CCSDS protocol stack emulator.",
@@ -784,37 +825,19 @@ def build_parser() -> argparse.ArgumentParser:
         "default 12:0:0:16 for any SPI)",
     )
     p.set_defaults(func=_cmd_decode)
-    # subcommands that live beside the code they drive
-    from linkstack.capture import replay_cli, samples
-    from linkstack.conformance import add_conform_parser
-    from linkstack.conformance.portplan import plan_ports
-    from linkstack.daemon.broker_config import add_broker_parser
-    from linkstack.tools.calibrate import add_calibrate_parser
-    from linkstack.tools.link_settings import add_settings_parser
-    from linkstack.tools.packet_timelines import add_packets_parser
-    from linkstack.tools.report_cmd import add_report_parser
-    from linkstack.tools.roundtrip_study import add_roundtrip_study_parser
-    from linkstack.tools.sweep import add_sweep_parser
-    from linkstack.tools.view_cmd import add_view_parser
-    from linkstack.tools.wireshark import add_wireshark_parser
-
-    replay_cli.add_replay_parser(sub, port_plan=plan_ports)  # the daemons' port plan
-    samples.add_samples_parser(sub)
-    add_conform_parser(sub)
-    add_wireshark_parser(sub)
-    add_settings_parser(sub)
-    add_packets_parser(sub)
-    add_broker_parser(sub)
-    add_calibrate_parser(sub)
-    add_roundtrip_study_parser(sub)
-    add_sweep_parser(sub)
-    add_view_parser(sub)
-    add_report_parser(sub)
+    # the subcommands beside their code: the one named, none for a built-in one, all of
+    # them for the help or a word that names no command (so that argparse lists them)
+    command = _command_in(argv)
+    if command in BESIDE:
+        BESIDE[command](sub)
+    elif command not in sub.choices:
+        for add in BESIDE.values():
+            add(sub)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
+    parser = build_parser(argv)
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
         parser.print_help()

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from linkstack import __version__
+from linkstack.tools import cli
 
 EXE = shutil.which("linkstack") or str(Path(sys.executable).parent / "linkstack")
 
@@ -21,8 +22,30 @@ def run(*args: str, check: bool = True) -> subprocess.CompletedProcess:
 
 def test_help_lists_the_subcommands():
     out = run("--help").stdout
-    for cmd in ("version", "demo", "bench", "fuzz", "decode"):
+    for cmd in ("version", "demo", "bench", "fuzz", "decode", *cli.BESIDE):
         assert cmd in out
+
+
+@pytest.mark.parametrize("command", ["version", "decode", "daemon", "conform"])
+def test_a_command_imports_only_what_it_needs(command):
+    """The subcommands beside their code are imported only when named: a short command
+    does not pay for numba, aiohttp or matplotlib (most tests start several)."""
+    code = (
+        "import sys; from linkstack.tools.cli import build_parser; "
+        f"build_parser([{command!r}]); "
+        "heavy = {'numba', 'aiohttp', 'matplotlib', 'numpy'}; "
+        "print(sorted({m.split('.')[0] for m in sys.modules} & heavy))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize("command", sorted(cli.BESIDE))
+def test_each_command_beside_its_code_has_its_help(command, capsys):
+    with pytest.raises(SystemExit) as stop:
+        cli.main([command, "--help"])
+    assert stop.value.code == 0
+    assert capsys.readouterr().out.startswith(f"usage: linkstack {command} ")
 
 
 def test_no_command_prints_help_and_fails():
