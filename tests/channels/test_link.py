@@ -503,3 +503,62 @@ def test_the_real_time_engine_hands_each_unit_over_at_its_own_arrival():
     assert [a for a, _ in handed] == pytest.approx([0.35, 0.45, 0.55])
     assert [now for _, now in handed] == pytest.approx([0.35, 0.45, 0.55])
     assert max_late_s == pytest.approx(0.0, abs=1e-9)
+
+
+def test_lateness_rings_of_any_window_keep_exactly_the_last_values():
+    """The ring holds ``window`` doubles whatever the window (one not a multiple of 8
+    included), and the percentiles read the last ``window`` values only."""
+    for window in (1, 3, 5):
+        lateness = Lateness(window=window)
+        for k in range(1, 8):
+            lateness.record(k * 1e-3)
+        last = [k * 1e-3 for k in range(8 - window, 8)]
+        assert lateness.percentiles(0.0, 1.0) == pytest.approx([last[0], last[-1]])
+        assert lateness.count == 7
+
+
+def test_a_fresh_link_has_no_last_conditions_until_it_emits():
+    """``last_conditions`` (what a daemon's status shows of a link) is None before the
+    first unit, then the conditions that unit was emitted in."""
+
+    async def main():
+        clock = clk.make_clock(True)
+        link = Link("t", clock, FixedConditions(8000.0, 0.01))
+        before = link.last_conditions
+        async with link:
+            link.send(bytes(10))
+            await link.drain()
+        return before, link.last_conditions
+
+    before, after = emulated(main)
+    assert before is None
+    assert after is not None and after.up and after.rate_bps == 8000.0
+
+
+def test_a_unit_sent_from_a_listener_waits_for_the_emission_under_way():
+    """Real time: a listener that sends from inside an emission (a daemon answering a
+    ``sent`` event) does not start a second transmitter loop there. With three units
+    due at one wake, the one being emitted still arrives first and the new unit last:
+    deliveries keep the order of emission."""
+
+    async def main():
+        clock = clk.make_clock(True)
+        got: list[Delivery] = []
+        link = Link("t", clock, FixedConditions(8e6, 0.01), realtime=True)
+        link.connect(got.append)
+
+        def on_event(event: LinkEvent) -> None:
+            if event.kind == "sent" and event.tag == "a":
+                link.send(bytes(10), tag="d")
+
+        link.add_listener(on_event)
+        await clock.sleep_until(10.0)
+        for tag in "abc":  # all three handed over at 9 s: due at once when it starts
+            link.send(bytes(10), tag=tag, at_t_s=9.0)
+        async with link:
+            await link.drain()
+        return [d.tag for d in got], [d.arrival_t_s for d in got]
+
+    tags, arrivals = emulated(main)
+    assert tags == ["a", "b", "c", "d"]
+    assert arrivals == sorted(arrivals)
