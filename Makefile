@@ -115,11 +115,12 @@ fuzz: $(STAMP)
 # Mutation testing (issue 21): small bugs injected one at a time into each codec,
 # state machine and channel model, each run against the tests that import the module;
 # per-module scores, the survivors, and a reviewed list of equivalent mutants
-# (linkstack/tools/mutate/equivalents.toml). Our own driver (stdlib only, nothing to
-# install): mutmut 3 spent over 10 minutes instrumenting the tree on this 2-core machine
-# before running a test, and cosmic-ray mutates the files of the working tree in place,
-# which a checkout shared with other work cannot allow. Hours for every module at once:
-# MODULES= and SAMPLE= (with SEED=) do less.
+# (linkstack/tools/mutate/equivalents.toml). Our own driver (stdlib and coverage.py,
+# which finds the tests that execute each mutant's line): mutmut 3 spent over 10
+# minutes instrumenting the tree on this 2-core machine before running a test, and
+# cosmic-ray mutates the files of the working tree in place, which a checkout shared
+# with other work cannot allow. Hours for every module at once: MODULES= and SAMPLE=
+# (with SEED=) do less.
 MODULES ?=
 SAMPLE ?=
 SEED ?= 0

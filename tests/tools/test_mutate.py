@@ -4,6 +4,8 @@ that the reviewed list of equivalent mutants names them by."""
 import ast
 from pathlib import Path
 
+import pytest
+
 from linkstack.tools.mutate import runner
 from linkstack.tools.mutate.__main__ import EQUIVALENTS, MODULES, load_equivalents
 from linkstack.tools.mutate.mutants import mutants, mutated_source
@@ -80,3 +82,89 @@ def test_tests_are_the_modules_own_then_those_that_import_it():
 def test_the_reviewed_equivalents_name_modules_that_are_scored():
     for module in load_equivalents(EQUIVALENTS):
         assert module in MODULES
+
+
+def test_a_mutant_knows_its_statements_lines_and_whether_coverage_can_see_them():
+    source = (
+        "import numba\n"
+        "\n"
+        "def f(n):\n"
+        "    total = max(\n"
+        "        n,\n"
+        "        3,\n"
+        "    )\n"
+        "    return total\n"
+        "\n"
+        "@numba.njit\n"
+        "def g(n):\n"
+        "    return n + 1\n"
+    )
+    every = mutants("m.py", source)
+    three = next(m for m in every if m.description == "3 -> 4")
+    assert (three.line, three.lines) == (6, (4, 6))  # from its statement's first line
+    deleted = next(m for m in every if m.line == 4 and m.operator == "delete")
+    assert deleted.lines == (4, 7)
+    assert three.traced and not next(m for m in every if m.description == "+ -> -").traced
+
+
+def test_the_line_map_picks_the_tests_that_execute_a_mutant():
+    source = "X = 1\n\ndef f(n):\n    return n + X\n\ndef g(n):\n    return n - 1\n"
+    every = mutants("m.py", source)
+    plus = next(m for m in every if m.description == "+ -> -")
+    minus = next(m for m in every if m.description == "- -> +")
+    module_level = next(m for m in every if m.description == "1 -> 2" and m.line == 1)
+    lines = runner.LineMap(
+        {1: frozenset({""}), 4: frozenset({"t.py::b", "t.py::a"})}, {"t.py::a": 2.0, "t.py::b": 30}
+    )
+    assert lines.tests_for(plus) == ["t.py::a", "t.py::b"]
+    assert lines.timeout_s(["t.py::a"], 300.0) == 66.0  # 3 x 2 s, and a minute to start
+    assert lines.timeout_s(["t.py::a", "t.py::b"], 100.0) == 100.0  # never over the whole
+    assert lines.tests_for(minus) == []  # no test runs it: a survivor, not run
+    assert lines.tests_for(module_level) is None  # at import: the whole selection
+
+
+# A project of one module: a test calls f, another runs g in a child process, none
+# calls h. Measured for real, under coverage.py, then mutated: three pytest processes
+# (a few seconds on 2 cores), so in make test-slow.
+TINY = {
+    "pyproject.toml": "[tool.pytest.ini_options]\n",
+    "pkg/__init__.py": "",
+    "pkg/mod.py": (
+        "LIMIT = 3\n\n\ndef f(n):\n    return n < LIMIT\n\n\n"
+        "def g(n):\n    return n * 2\n\n\ndef h(n):\n    return n - 1\n"
+    ),
+    "tests/test_mod.py": (
+        "import subprocess, sys\n"
+        "from pkg.mod import f\n\n\n"
+        "def test_f():\n    assert f(2) and not f(3)\n\n\n"
+        "def test_g_in_a_child():\n"
+        "    code = 'import sys; from pkg.mod import g; sys.exit(g(2) != 4)'\n"
+        "    assert subprocess.run([sys.executable, '-c', code]).returncode == 0\n"
+    ),
+}
+
+
+@pytest.mark.slow
+def test_measured_selection_runs_only_the_tests_that_execute_the_mutant(tmp_path):
+    for name, text in TINY.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(text)
+    module, tests = "pkg/mod.py", ["tests/test_mod.py"]
+    source = TINY[module]
+    workspace = runner.Workspace(tmp_path)
+    try:
+        lines, _ = workspace.measure(module, tests, timeout_s=60)
+        assert lines is not None
+        assert lines.contexts[5] == {"tests/test_mod.py::test_f"}
+        assert lines.contexts[9] == {"tests/test_mod.py::test_g_in_a_child"}  # the child's
+        assert "" in lines.contexts[1] and 13 not in lines.contexts
+        every = mutants(module, source)
+        by = {m.description: m for m in every}
+        outcomes = {
+            d: workspace.run(by[d], source, tests, 60, lines)
+            for d in ("< -> <=", "* -> /", "- -> +")
+        }
+    finally:
+        workspace.close()
+    assert outcomes["< -> <="].killed and outcomes["* -> /"].killed
+    assert outcomes["- -> +"].how == "not covered" and not outcomes["- -> +"].killed

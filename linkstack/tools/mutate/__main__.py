@@ -3,7 +3,10 @@
     python -m linkstack.tools.mutate [MODULE ...] [--sample N --seed S] [--jobs J]
 
 Each module's mutants (:mod:`linkstack.tools.mutate.mutants`) run against its own tests
-and every test file that imports it (:func:`linkstack.tools.mutate.runner.tests_for`).
+and every test file that imports it (:func:`linkstack.tools.mutate.runner.tests_for`),
+or rather against those of its tests that execute the mutant's lines: the selection
+runs once under coverage.py to find which (``--all-tests`` runs them all). A mutant no
+test executes survives without a run ("not covered").
 Prints each module's score, killed / (mutants - reviewed equivalents), and the
 surviving mutants that are not in the reviewed list (``equivalents.toml`` beside this
 file: each entry names a mutant by its key and says why it cannot change behaviour),
@@ -68,11 +71,12 @@ def load_equivalents(path: Path = EQUIVALENTS) -> dict[str, dict[str, str]]:
     return out
 
 
-def describe(m: Mutant) -> str:
+def describe(m: Mutant, uncovered: bool = False) -> str:
     """The survivor's place, and the key an equivalents.toml entry names it by."""
     where = m.scope or "<module>"
+    note = " (not covered: no test executes it)" if uncovered else ""
     return (
-        f"  {m.module}:{m.line} [{where}] {m.operator} {m.description}: {m.line_text}\n"
+        f"  {m.module}:{m.line} [{where}] {m.operator} {m.description}: {m.line_text}{note}\n"
         f"      key = {m.key!r}"
     )
 
@@ -83,6 +87,7 @@ def score_module(
     reviewed: dict[str, str],
     sample: int | None,
     seed: int,
+    guided: bool = True,
 ) -> tuple[float | None, list[Outcome]]:
     source = (ROOT / module).read_text(encoding="utf-8")
     every = mutants(module, source)
@@ -93,23 +98,32 @@ def score_module(
     if not tests:
         print(f"{module}: no tests import it; not scored")
         return None, []
-    rc, baseline_s = workspaces[0].pytest(tests, timeout_s=1800)
-    if rc != 0:
-        print(f"{module}: its tests fail without any mutant (pytest exit {rc}); not scored")
-        for line in workspaces[0].failures(tests, timeout_s=1800):
-            print(f"  {line}")
-        return None, []
-    timeout_s = max(30.0, 3.0 * baseline_s)
-    print(
-        f"{module}: {len(chosen)} of {len(every)} mutants, {len(tests)} test files "
-        f"({baseline_s:.0f} s unmutated), timeout {timeout_s:.0f} s",
-        flush=True,
-    )
     todo = [m for m in chosen if m.key not in reviewed]
     equivalent = len(chosen) - len(todo)
+    # The unmutated run: measured under coverage.py when guided (which tests execute
+    # each line; slower than a plain run, so the timeout below is looser), plain else.
+    lines, baseline_s = None, 0.0
+    if guided and todo:
+        lines, baseline_s = workspaces[0].measure(module, tests, timeout_s=1800)
+        if lines is None:
+            print(f"{module}: a test failed under coverage; every mutant runs them all")
+    if lines is None:
+        rc, baseline_s = workspaces[0].pytest(tests, timeout_s=1800)
+        if rc != 0:
+            print(f"{module}: its tests fail without any mutant (pytest exit {rc}); not scored")
+            for line in workspaces[0].failures(tests, timeout_s=1800):
+                print(f"  {line}")
+            return None, []
+    timeout_s = max(30.0, 3.0 * baseline_s)
+    how = "under coverage" if lines is not None else "unmutated"
+    print(
+        f"{module}: {len(chosen)} of {len(every)} mutants, {len(tests)} test files "
+        f"({baseline_s:.0f} s {how}), timeout {timeout_s:.0f} s",
+        flush=True,
+    )
 
     def run(i: int, m: Mutant) -> Outcome:
-        return workspaces[i % len(workspaces)].run(m, source, tests, timeout_s)
+        return workspaces[i % len(workspaces)].run(m, source, tests, timeout_s, lines)
 
     with ThreadPoolExecutor(max_workers=len(workspaces)) as pool:
         # one mutant per workspace at a time: split the list among them
@@ -119,7 +133,7 @@ def score_module(
         ]
         outcomes = sorted((o for f in futures for o in f.result()), key=lambda o: o.mutant.index)
     killed = sum(o.killed for o in outcomes)
-    survivors = [o.mutant for o in outcomes if not o.killed]
+    survivors = [o for o in outcomes if not o.killed]
     scored = len(chosen) - equivalent
     score = 100.0 * killed / scored if scored else 100.0
     stale = set(reviewed) - {m.key for m in every}
@@ -127,8 +141,8 @@ def score_module(
         f"{module}: score {score:.1f} % (killed {killed} of {scored}; "
         f"{equivalent} reviewed equivalents left out; {len(survivors)} survived)"
     )
-    for m in survivors:
-        print(describe(m))
+    for o in survivors:
+        print(describe(o.mutant, o.how == "not covered"))
     for key in sorted(stale):
         print(f"  (equivalents.toml names a mutant that no longer exists: {key})")
     return score, outcomes
@@ -147,6 +161,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0, help="the sample's seed (default 0)")
     parser.add_argument(
         "--jobs", type=int, default=1, help="mutants run at once, one tree copy each (default 1)"
+    )
+    parser.add_argument(
+        "--all-tests",
+        action="store_true",
+        help="run every mutant against the module's whole selection, not only the tests "
+        "that execute its lines (slower; no coverage measurement)",
     )
     parser.add_argument("--list", action="store_true", help="print the mutants and their keys")
     args = parser.parse_args(argv)
@@ -170,7 +190,12 @@ def main(argv: list[str] | None = None) -> int:
     try:
         for module in modules:
             scores[module], _ = score_module(
-                module, workspaces, equivalents.get(module, {}), args.sample, args.seed
+                module,
+                workspaces,
+                equivalents.get(module, {}),
+                args.sample,
+                args.seed,
+                guided=not args.all_tests,
             )
     finally:
         for w in workspaces:

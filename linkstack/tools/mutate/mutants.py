@@ -17,7 +17,7 @@ from __future__ import annotations
 import ast
 from collections import Counter
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 PRAGMA = "# pragma: no mutate"
 
@@ -71,6 +71,12 @@ class Mutant:
     scope: str  # the function or class it sits in
     line_text: str
     occurrence: int = 0  # among mutants of the same key before it
+    # the lines whose execution runs it: from its statement's first line to its own last
+    # (what coverage-guided test selection looks up; not part of the key)
+    lines: tuple[int, int] = (0, 0)
+    # False in a function compiled by numba (a decorator naming jit): coverage.py cannot
+    # see which tests run it
+    traced: bool = True
 
     @property
     def key(self) -> str:
@@ -79,12 +85,15 @@ class Mutant:
         return f"{self.scope} | {self.operator} {self.description} | {self.line_text}{tail}"
 
 
-def _walk(tree: ast.AST) -> Iterator[tuple[ast.AST, str]]:
-    """Every node with the qualified name of the function or class it is in, in a
-    fixed order; annotations and docstrings are skipped (they change no behaviour)."""
+def _walk(tree: ast.AST) -> Iterator[tuple[ast.AST, str, int]]:
+    """Every node with the qualified name of the function or class it is in and the
+    first line of the statement it is part of, in a fixed order; annotations and
+    docstrings are skipped (they change no behaviour)."""
 
-    def visit(node: ast.AST, scope: str) -> Iterator[tuple[ast.AST, str]]:
-        yield node, scope
+    def visit(node: ast.AST, scope: str, first: int) -> Iterator[tuple[ast.AST, str, int]]:
+        if isinstance(node, ast.stmt):
+            first = node.lineno
+        yield node, scope, first
         inner = scope
         if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
             inner = f"{scope}.{node.name}" if scope else node.name
@@ -97,9 +106,9 @@ def _walk(tree: ast.AST) -> Iterator[tuple[ast.AST, str]]:
                     continue
                 if name == "body" and i == 0 and _is_docstring(child):
                     continue
-                yield from visit(child, inner)
+                yield from visit(child, inner, first)
 
-    yield from visit(tree, "")
+    yield from visit(tree, "", 0)
 
 
 def _is_docstring(node: ast.AST) -> bool:
@@ -183,20 +192,43 @@ def mutants(module: str, source: str) -> list[Mutant]:
     out: list[Mutant] = []
     seen: Counter[str] = Counter()
     skip = _skipped_nodes(tree, lines)
-    for index, (node, scope) in enumerate(_walk(tree)):
+    compiled = _compiled_lines(tree)
+    for index, (node, scope, first) in enumerate(_walk(tree)):
         if id(node) in skip:
             continue
         for variant, (operator, description) in enumerate(_changes(node)):
             line = getattr(node, "lineno", 0)
             text = lines[line - 1].strip() if line else ""
-            mutant = Mutant(module, index, variant, operator, description, line, scope, text)
+            span = (min(first, line) or line, getattr(node, "end_lineno", None) or line)
+            mutant = Mutant(
+                module,
+                index,
+                variant,
+                operator,
+                description,
+                line,
+                scope,
+                text,
+                0,
+                span,
+                traced=line not in compiled,
+            )
             occurrence = seen[mutant.key]
             seen[mutant.key] += 1
             if occurrence:
-                mutant = Mutant(
-                    module, index, variant, operator, description, line, scope, text, occurrence
-                )
+                mutant = replace(mutant, occurrence=occurrence)
             out.append(mutant)
+    return out
+
+
+def _compiled_lines(tree: ast.AST) -> set[int]:
+    """The lines of functions decorated by a JIT compiler (``@numba.njit``, ``@_jit``)."""
+    out: set[int] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.FunctionDef) and any(
+            "jit" in ast.unparse(d) for d in node.decorator_list
+        ):
+            out.update(range(node.lineno, (node.end_lineno or node.lineno) + 1))
     return out
 
 
@@ -231,7 +263,7 @@ def mutated_source(source: str, mutant: Mutant) -> str:
                         parents[id(child)] = (parent, name, i)
             elif isinstance(value, ast.AST):
                 parents[id(value)] = (parent, name, None)
-    for index, (node, _) in enumerate(_walk(tree)):
+    for index, (node, _, _) in enumerate(_walk(tree)):
         if index != mutant.index:
             continue
         replacement = _apply(node, mutant.variant, mutant.description)

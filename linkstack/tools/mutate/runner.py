@@ -6,10 +6,16 @@ fresh process (``PYTHONPATH`` puts the copy ahead of the editable install, so th
 processes the tests start import the mutant too). No bytecode is written, so that a
 restored module is never read from a stale cache. A mutant is killed when pytest fails
 (``-x``: at the first failing test) or runs past the timeout.
+
+Coverage-guided selection (:meth:`Workspace.measure`): the selection runs once under
+coverage.py, each test's call phase under its node id (:mod:`.plugin`), in pytest's
+process and in the Python processes the tests start; a mutant then runs only the tests
+that execute its lines (:meth:`LineMap.tests_for`).
 """
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -20,11 +26,25 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import coverage
+
 from linkstack.tools.mutate.mutants import Mutant, mutated_source
+from linkstack.tools.mutate.plugin import CONTEXT_ENV, DURATIONS_ENV, ONLY_ENV
 
 # left out of the copy: what the tests neither read nor need (at the top, and anywhere)
 NOT_COPIED_TOP = {".git", ".venv", "runs", "out", "build", "dist"}
 NOT_COPIED = {"__pycache__", ".hypothesis", ".mypy_cache", ".ruff_cache", ".pytest_cache"}
+PLUGIN = "linkstack.tools.mutate.plugin"
+# Read by every Python process of the measured run (the copy is on PYTHONPATH): one a
+# test starts measures itself (coverage's own .pth starts it, or this does) in the
+# context of that test.
+_SITECUSTOMIZE = f"""import os
+if os.environ.get("COVERAGE_PROCESS_START") and os.environ.get("{CONTEXT_ENV}"):
+    import coverage
+    _cov = coverage.process_startup() or coverage.Coverage.current()
+    if _cov is not None:
+        _cov.switch_context(os.environ["{CONTEXT_ENV}"])
+"""
 # Tests left out of every selection: the daemon tests start real brokers and processes
 # and take minutes; what they exercise of these modules the in-process tests reach too.
 EXCLUDED_TESTS = ("tests/daemon/",)
@@ -68,8 +88,35 @@ def tests_for(root: Path, module: str) -> list[str]:
 class Outcome:
     mutant: Mutant
     killed: bool
-    how: str  # "failed", "timeout", "survived"
+    how: str  # "failed", "timeout", "survived", "not covered" (no test executes it)
     seconds: float
+
+
+@dataclass(frozen=True, slots=True)
+class LineMap:
+    """Which tests execute each line of the module: node ids, or "" for what runs while
+    no test does (imports, collection, fixtures), which any test may depend on."""
+
+    contexts: dict[int, frozenset[str]]
+    durations_s: dict[str, float]  # each test's time in the measured run
+
+    def timeout_s(self, tests: list[str], whole_s: float) -> float:
+        """Time allowed to ``tests``: thrice their measured time and a minute for
+        pytest to start, never more than the whole selection's ``whole_s``."""
+        expected_s = sum(self.durations_s.get(t, 0.0) for t in tests)
+        return min(whole_s, 60.0 + 3.0 * expected_s)
+
+    def tests_for(self, mutant: Mutant) -> list[str] | None:
+        """The node ids to run against ``mutant``: [] when no test executes its lines,
+        None (the whole selection) when they run outside a test too, or in code compiled
+        by numba, which coverage.py cannot see."""
+        if not mutant.traced:
+            return None
+        first, last = mutant.lines
+        found: set[str] = set()
+        for line in range(first, last + 1):
+            found |= self.contexts.get(line, frozenset())
+        return None if "" in found else sorted(found)
 
 
 class Workspace:
@@ -112,8 +159,11 @@ class Workspace:
             return [f"(pytest ran past {timeout_s:.0f} s)"]
         return [ln for ln in done.stdout.splitlines() if ln.startswith(("FAILED", "ERROR"))]
 
-    def pytest(self, tests: list[str], timeout_s: float) -> tuple[int | None, float]:
-        """pytest's exit status over ``tests`` (None past the timeout), and its time."""
+    def pytest(
+        self, tests: list[str], timeout_s: float, only: list[str] | None = None
+    ) -> tuple[int | None, float]:
+        """pytest's exit status over ``tests`` (None past the timeout), and its time;
+        ``only``: the node ids to run of them (all when None)."""
         cmd = [
             sys.executable,
             "-m",
@@ -126,14 +176,21 @@ class Workspace:
             "-p",
             "no:xdist",
             "--hypothesis-seed=0",
+            "-p",
+            PLUGIN,
             *tests,
         ]
+        env = self.env
+        if only is not None:
+            listed = self.dir / ".mutate-only"
+            listed.write_text("\n".join(only), encoding="utf-8")
+            env = {**env, ONLY_ENV: str(listed)}
         start = time.monotonic()
         try:
             done = subprocess.run(
                 cmd,
                 cwd=self.dir,
-                env=self.env,
+                env=env,
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,
                 timeout=timeout_s,
@@ -143,11 +200,65 @@ class Workspace:
             return None, time.monotonic() - start
         return done.returncode, time.monotonic() - start
 
-    def run(self, mutant: Mutant, source: str, tests: list[str], timeout_s: float) -> Outcome:
+    def measure(
+        self, module: str, tests: list[str], timeout_s: float
+    ) -> tuple[LineMap | None, float]:
+        """Run ``tests`` once under coverage.py: which tests execute each line of
+        ``module`` (None when a test fails while measured), and the run's time."""
+        data_dir = Path(tempfile.mkdtemp(prefix="linkstack-mutate-cov-"))
+        config = data_dir / "coveragerc"
+        config.write_text(
+            f"[run]\nparallel = true\nsigterm = true\ndata_file = {data_dir / '.coverage'}\n"
+            f"include = {self.dir / module}\n",
+            encoding="utf-8",
+        )
+        hook = self.dir / "sitecustomize.py"
+        hook.write_text(_SITECUSTOMIZE, encoding="utf-8")
+        durations = data_dir / "durations.json"
+        saved = self.env
+        self.env = {
+            **saved,
+            "COVERAGE_PROCESS_START": str(config),
+            DURATIONS_ENV: str(durations),
+        }
+        try:
+            rc, seconds = self.pytest(tests, timeout_s)
+            if rc != 0:
+                return None, seconds
+            contexts: dict[int, set[str]] = {}
+            for path in data_dir.glob(".coverage.*"):
+                data = coverage.CoverageData(basename=str(path))
+                data.read()
+                for line, names in (data.contexts_by_lineno(str(self.dir / module)) or {}).items():
+                    contexts.setdefault(line, set()).update(names)
+            frozen = {line: frozenset(names) for line, names in contexts.items()}
+            return LineMap(frozen, json.loads(durations.read_text(encoding="utf-8"))), seconds
+        finally:
+            self.env = saved
+            hook.unlink()
+            shutil.rmtree(data_dir, ignore_errors=True)
+
+    def run(
+        self,
+        mutant: Mutant,
+        source: str,
+        tests: list[str],
+        timeout_s: float,
+        lines: LineMap | None = None,
+    ) -> Outcome:
+        """Run ``mutant`` against ``tests``, or against only the tests that execute it
+        when ``lines`` says which."""
+        only = lines.tests_for(mutant) if lines is not None else None
+        if only == []:
+            return Outcome(mutant, False, "not covered", 0.0)
+        if lines is not None and only is not None:  # their files, in the selection's order
+            files = {node.split("::", 1)[0] for node in only}
+            tests = [t for t in tests if t in files]
+            timeout_s = lines.timeout_s(only, timeout_s)
         path = self.dir / mutant.module
         path.write_text(mutated_source(source, mutant), encoding="utf-8")
         try:
-            rc, seconds = self.pytest(tests, timeout_s)
+            rc, seconds = self.pytest(tests, timeout_s, only)
         finally:
             path.write_text(source, encoding="utf-8")
         if rc is None:
