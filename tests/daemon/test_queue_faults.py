@@ -129,17 +129,29 @@ def refusals(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple]:
     return out
 
 
-@pytest.mark.parametrize("case", list(DAMAGES))
-def test_a_ground_daemon_refuses_a_damaged_queue_exits_2_and_leaves_it(refusals, case):
-    status, stderr, queue, before, after = refusals[case]
+def _refusal_problems(case: str, refusal: tuple) -> list[str]:
+    """What is wrong with one case's refusal (nothing, when it is right)."""
+    status, stderr, queue, before, after = refusal
     _, what, recoverable = DAMAGES[case]
-    assert status == 2, stderr[-3000:]
+    if status != 2:
+        return [f"exit status {status}, not 2:\n{stderr[-3000:]}"]
     last = stderr.strip().splitlines()[-1]
-    assert last.startswith(f"linkstack daemon: ground.queue: {queue}: "), last
-    assert what in last, last
-    assert ("--queue-recover" in last) is recoverable, last
-    assert '"msg":"ready"' not in stderr
-    assert after == before  # not a byte changed, nothing made beside it
+    checks = [
+        (last.startswith(f"linkstack daemon: ground.queue: {queue}: "), "names the queue"),
+        (what in last, f"says {what!r}"),
+        (("--queue-recover" in last) is recoverable, f"--queue-recover offered: {recoverable}"),
+        ('"msg":"ready"' not in stderr, "never ready"),
+        (after == before, "not a byte changed, nothing made beside it"),
+    ]
+    return [f"{why}: {last}" for ok, why in checks if not ok]
+
+
+def test_a_ground_daemon_refuses_each_damaged_queue_exits_2_and_leaves_it(refusals):
+    # One test over every damage, so that the daemons start once (all at once), not
+    # once per pytest worker that a parametrized test would be spread over.
+    problems = {case: _refusal_problems(case, refusals[case]) for case in DAMAGES}
+    assert set(refusals) == set(DAMAGES)
+    assert not {case: p for case, p in problems.items() if p}
 
 
 def test_a_second_ground_daemon_on_a_queue_in_use_is_refused_and_the_lock_dies_with_the_first(
