@@ -89,8 +89,12 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     if args.what == "sweep":  # every core, by Ray: not pinned
         from linkstack.tools.bench import sweep
 
+        runs = args.runs if args.runs is not None else (1 if args.quick else 3)
+        if runs < 1:
+            print("linkstack bench: --runs must be at least 1", file=sys.stderr)
+            return 2
         print(f"# {describe_machine()}")
-        return sweep.main(quick=args.quick)
+        return sweep.main(quick=args.quick, runs=runs)
     pinned = "not pinned (--no-pin)" if args.no_pin else pin_one_core()
     print(f"# {describe_machine()}; {pinned}")
     if args.what == "scale":  # each case in a fresh process (pinned as this one)
@@ -575,7 +579,7 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
         "--runs",
         type=int,
         default=None,
-        help="daemon only: runs of each case, reported by their medians (default 3; "
+        help="daemon, sweep: runs of each case, reported by their medians (default 3; "
         "1 with --quick)",
     )
     p.add_argument(

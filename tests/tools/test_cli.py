@@ -97,9 +97,13 @@ def test_fuzz_command_reports_each_target():
     assert "tc.unpack" in out and "tm.unpack" not in out and "FAILURES" not in out
 
 
-@pytest.mark.parametrize("args", [["fuzz", "--target", "nope"], ["bench", "nothing"]])
+@pytest.mark.parametrize(
+    "args",
+    [["fuzz", "--target", "nope"], ["bench", "nothing"], ["bench", "sweep", "--runs", "0"]],
+)
 def test_bad_arguments_are_refused(args):
-    assert run(*args, check=False).returncode == 2
+    proc = run(*args, check=False)
+    assert proc.returncode == 2 and proc.stderr and not proc.stdout
 
 
 def test_contacts_table_json_and_ion():

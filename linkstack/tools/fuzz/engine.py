@@ -9,6 +9,7 @@ docstring, with the input in hex to reproduce it.
 from __future__ import annotations
 
 import random
+import sys
 import time
 import traceback
 from collections.abc import Callable, Sequence
@@ -157,7 +158,10 @@ def main(targets: Sequence[Target], iterations: int, seed: int, only: list[str] 
     names = [t.name for t in targets]
     for prefix in only or ():
         if not any(n.startswith(prefix) for n in names):
-            print(f"linkstack fuzz: no target starts with {prefix!r}; targets: {', '.join(names)}")
+            print(
+                f"linkstack fuzz: no target starts with {prefix!r}; targets: {', '.join(names)}",
+                file=sys.stderr,
+            )
             return 2
     print(f"# fuzzing {iterations:,} inputs per target, seed {seed}")
     print(f"  {'target':<24}{'inputs':>10}{'accepted':>10}{'refused':>10}{'seconds':>9}  result")
