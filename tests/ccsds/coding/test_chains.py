@@ -226,3 +226,70 @@ def test_a_length_field_shorter_than_a_header_is_refused():
     rx = CltuReceiver()
     assert rx.receive(bytes.fromhex("eb90cdcf9e5afee9dbe26a55555555555538c5c5c5c5c5c5c579")) is None
     assert rx.stats["bad_frame_length"] == 1
+
+
+def test_every_counter_of_the_cadu_receiver():
+    """The receiver's counters, which the status and conformance reports read, for one
+    unit of each fate: clean, corrected (3 + 2 symbols in two codewords), lost (17
+    symbols in codeword 1, more than RS(255,223) corrects, beside 2 in codeword 3), and
+    no ASM; then an uncoded chain, whose frames count without Reed-Solomon."""
+    rng = random.Random(7)
+    coding = CaduCoding()
+    tx, crx = CaduTransmitter(1115, coding), CaduReceiver(1115, coding)
+    frame = rng.randbytes(1115)
+    cadu = tx.cadu(frame)
+    assert crx.receive_cadu(cadu) == (frame, 0)
+    assert crx.receive_cadu(_symbol_errors(rng, cadu, coding, [3, 0, 2, 0, 0])) == (frame, 5)
+    assert crx.receive_cadu(_symbol_errors(rng, cadu, coding, [0, 17, 0, 2, 0])) is None
+    assert crx.receive_cadu(bytes(len(cadu))) is None
+    expected = {
+        "cadus": 4,
+        "no_asm": 1,
+        "frames": 2,
+        "rs_codewords": 15,
+        "rs_codewords_corrected": 3,  # two in the frame delivered, one in the frame lost
+        "rs_frames_corrected": 1,
+        "rs_symbols_corrected": 5,
+        "rs_uncorrectable": 1,
+        "rs_codewords_uncorrectable": 1,
+    }
+    assert crx.stats == expected and crx.all_stats() == expected  # no stream: no sync_
+    plain = CaduCoding(rs_e=None)
+    uncoded = CaduReceiver(100, plain)
+    for _ in range(3):
+        uncoded.receive_cadu(CaduTransmitter(100, plain).cadu(bytes(100)))
+    assert uncoded.stats == {"cadus": 3, "frames": 3}
+
+
+def test_the_asm_tolerance_and_its_bounds():
+    """By default a unit whose ASM has 4 wrong bits of its 32 is still found, one with 5
+    is not; a tolerance of half the ASM's bits or more is refused (any pattern would
+    then match the ASM or its inverse)."""
+    tx = CaduTransmitter(1115)
+    cadu = tx.cadu(bytes(1115))
+    four = (int.from_bytes(cadu[:4], "big") ^ 0x8421_0000).to_bytes(4, "big") + cadu[4:]
+    five = (int.from_bytes(cadu[:4], "big") ^ 0x8421_0008).to_bytes(4, "big") + cadu[4:]
+    assert CaduReceiver(1115).receive_cadu(four) == (bytes(1115), 0)
+    assert CaduReceiver(1115).receive_cadu(five) is None
+    assert CaduCoding(max_asm_errors=15).max_asm_errors == 15
+    with pytest.raises(EncodeError, match="max_asm_errors"):
+        CaduCoding(max_asm_errors=16)
+
+
+def test_every_counter_of_the_cltu_receiver():
+    frame = TcVirtualChannel(TcConfig(), 0).frames([SpacePacket(1, bytes(300)).pack()])[0].pack()
+    good = CltuTransmitter().cltu(frame)
+    one = bytearray(good)
+    one[2 + 8 * 5] ^= 0b0000_0001  # corrected
+    two = bytearray(good)
+    two[2 + 8 * 5] ^= 0b0000_0011  # refused: the frame stops short
+    crx = CltuReceiver()
+    assert crx.receive(good) == frame and crx.receive(bytes(one)) == frame
+    assert crx.receive(bytes(two)) is None and crx.receive(b"\x00" * 40) is None
+    assert crx.stats == {
+        "cltus": 4,
+        "frames": 2,
+        "bits_corrected": 1,
+        "frame_incomplete": 1,
+        "bad_start": 1,
+    }
