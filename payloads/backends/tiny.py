@@ -78,6 +78,11 @@ class TinyBackend(TransformersBackend):
         assert tokenizer.convert_tokens_to_ids(IM_END) == 258
         assert tokenizer.convert_tokens_to_ids(ENDOFTEXT) == 256
         config = tiny_config(self.seed)
+        # One intra-op thread: at this size a second one gains no time (64 tokens took
+        # 0.34 s either way on 2 cores) and doubles the CPU, its threads spinning between
+        # the small operations. torch's setting is the whole process's; a process that
+        # builds the tiny model runs nothing bigger (the daemons, the demo, the tests).
+        torch.set_num_threads(1)
         # A forked RNG: the weights depend on the seed alone, and the caller's global
         # torch RNG state is the same after the build as before.
         with torch.random.fork_rng(devices=[]):

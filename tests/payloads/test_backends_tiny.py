@@ -141,6 +141,11 @@ def test_tiny_same_weights_and_text_across_builds(tiny) -> None:
     )
 
 
+def test_tiny_runs_on_one_thread(tiny) -> None:
+    # a second intra-op thread doubles the tiny model's CPU for no time gained
+    assert torch.get_num_threads() == 1
+
+
 def test_tiny_greedy_and_sampled(tiny) -> None:
     greedy = tiny.generate(PROMPT, GenerationParams())
     assert greedy.text == tiny.generate(PROMPT, GenerationParams(seed=99)).text  # seed unused
