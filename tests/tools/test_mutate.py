@@ -116,11 +116,13 @@ def test_the_line_map_picks_the_tests_that_execute_a_mutant():
     lines = runner.LineMap(
         {1: frozenset({""}), 4: frozenset({"t.py::b", "t.py::a"})}, {"t.py::a": 2.0, "t.py::b": 30}
     )
-    assert lines.tests_for(plus) == ["t.py::a", "t.py::b"]
+    assert lines.tests_for(plus) == (["t.py::a", "t.py::b"], False)
     assert lines.timeout_s(["t.py::a"], 300.0) == 66.0  # 3 x 2 s, and a minute to start
     assert lines.timeout_s(["t.py::a", "t.py::b"], 100.0) == 100.0  # never over the whole
-    assert lines.tests_for(minus) == []  # no test runs it: a survivor, not run
-    assert lines.tests_for(module_level) is None  # at import: the whole selection
+    assert lines.tests_for(minus) == ([], False)  # no test runs it: a survivor, not run
+    assert lines.tests_for(module_level) == ([], True)  # at import: the whole selection
+    both = runner.LineMap({1: frozenset({"", "t.py::c"})}, {})
+    assert both.tests_for(module_level) == (["t.py::c"], True)  # t.py::c first, then all
 
 
 # A project of one module: a test calls f, another runs g in a child process, none
@@ -162,9 +164,10 @@ def test_measured_selection_runs_only_the_tests_that_execute_the_mutant(tmp_path
         by = {m.description: m for m in every}
         outcomes = {
             d: workspace.run(by[d], source, tests, 60, lines)
-            for d in ("< -> <=", "* -> /", "- -> +")
+            for d in ("< -> <=", "* -> /", "- -> +", "3 -> 4")
         }
     finally:
         workspace.close()
     assert outcomes["< -> <="].killed and outcomes["* -> /"].killed
+    assert outcomes["3 -> 4"].killed  # at import: the whole selection ran
     assert outcomes["- -> +"].how == "not covered" and not outcomes["- -> +"].killed

@@ -8,7 +8,7 @@ Two jobs, each switched on by an environment variable the driver sets:
   ``LINKSTACK_MUTATE_CONTEXT``); collection, imports and fixtures stay in the empty
   context, which the driver reads as "any test may depend on this line";
 - ``LINKSTACK_MUTATE_ONLY`` names a file of node ids, one a line: only those tests run,
-  in their collection order;
+  in their collection order; ``LINKSTACK_MUTATE_FIRST``: those run first, then the rest;
 - ``LINKSTACK_MUTATE_DURATIONS`` names a file where each test's time (setup, call and
   teardown, seconds) is written as JSON at the end of the session.
 """
@@ -25,15 +25,19 @@ import pytest
 
 CONTEXT_ENV = "LINKSTACK_MUTATE_CONTEXT"
 ONLY_ENV = "LINKSTACK_MUTATE_ONLY"
+FIRST_ENV = "LINKSTACK_MUTATE_FIRST"
 DURATIONS_ENV = "LINKSTACK_MUTATE_DURATIONS"
 _durations: dict[str, float] = {}
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    only = os.environ.get(ONLY_ENV)
+    only, first = os.environ.get(ONLY_ENV), os.environ.get(FIRST_ENV)
     if only:
         wanted = set(Path(only).read_text(encoding="utf-8").splitlines())
         items[:] = [item for item in items if item.nodeid in wanted]
+    elif first:
+        wanted = set(Path(first).read_text(encoding="utf-8").splitlines())
+        items.sort(key=lambda item: item.nodeid not in wanted)  # stable: else as collected
 
 
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:

@@ -10,7 +10,8 @@ restored module is never read from a stale cache. A mutant is killed when pytest
 Coverage-guided selection (:meth:`Workspace.measure`): the selection runs once under
 coverage.py, each test's call phase under its node id (:mod:`.plugin`), in pytest's
 process and in the Python processes the tests start; a mutant then runs only the tests
-that execute its lines (:meth:`LineMap.tests_for`).
+that execute its lines, or those first when its lines run outside a test too
+(:meth:`LineMap.tests_for`).
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from pathlib import Path
 import coverage
 
 from linkstack.tools.mutate.mutants import Mutant, mutated_source
-from linkstack.tools.mutate.plugin import CONTEXT_ENV, DURATIONS_ENV, ONLY_ENV
+from linkstack.tools.mutate.plugin import CONTEXT_ENV, DURATIONS_ENV, FIRST_ENV, ONLY_ENV
 
 # left out of the copy: what the tests neither read nor need (at the top, and anywhere)
 NOT_COPIED_TOP = {".git", ".venv", "runs", "out", "build", "dist"}
@@ -106,17 +107,18 @@ class LineMap:
         expected_s = sum(self.durations_s.get(t, 0.0) for t in tests)
         return min(whole_s, 60.0 + 3.0 * expected_s)
 
-    def tests_for(self, mutant: Mutant) -> list[str] | None:
-        """The node ids to run against ``mutant``: [] when no test executes its lines,
-        None (the whole selection) when they run outside a test too, or in code compiled
-        by numba, which coverage.py cannot see."""
+    def tests_for(self, mutant: Mutant) -> tuple[list[str], bool]:
+        """The node ids of the tests that execute ``mutant``'s lines, and whether the
+        whole selection must run too (those first): when its lines also run outside a
+        test, or in code compiled by numba, which coverage.py cannot see. No ids and
+        not the whole: no test executes it."""
         if not mutant.traced:
-            return None
+            return [], True
         first, last = mutant.lines
         found: set[str] = set()
         for line in range(first, last + 1):
             found |= self.contexts.get(line, frozenset())
-        return None if "" in found else sorted(found)
+        return sorted(found - {""}), "" in found
 
 
 class Workspace:
@@ -160,10 +162,10 @@ class Workspace:
         return [ln for ln in done.stdout.splitlines() if ln.startswith(("FAILED", "ERROR"))]
 
     def pytest(
-        self, tests: list[str], timeout_s: float, only: list[str] | None = None
+        self, tests: list[str], timeout_s: float, ids: list[str] | None = None, whole: bool = True
     ) -> tuple[int | None, float]:
         """pytest's exit status over ``tests`` (None past the timeout), and its time;
-        ``only``: the node ids to run of them (all when None)."""
+        ``ids``: the node ids to run first (``whole``) or alone (not ``whole``)."""
         cmd = [
             sys.executable,
             "-m",
@@ -181,10 +183,10 @@ class Workspace:
             *tests,
         ]
         env = self.env
-        if only is not None:
-            listed = self.dir / ".mutate-only"
-            listed.write_text("\n".join(only), encoding="utf-8")
-            env = {**env, ONLY_ENV: str(listed)}
+        if ids:
+            listed = self.dir / ".mutate-ids"
+            listed.write_text("\n".join(ids), encoding="utf-8")
+            env = {**env, (FIRST_ENV if whole else ONLY_ENV): str(listed)}
         start = time.monotonic()
         try:
             done = subprocess.run(
@@ -246,19 +248,19 @@ class Workspace:
         timeout_s: float,
         lines: LineMap | None = None,
     ) -> Outcome:
-        """Run ``mutant`` against ``tests``, or against only the tests that execute it
-        when ``lines`` says which."""
-        only = lines.tests_for(mutant) if lines is not None else None
-        if only == []:
+        """Run ``mutant`` against ``tests``: when ``lines`` says which of them execute
+        it, only those, or those first."""
+        ids, whole = lines.tests_for(mutant) if lines is not None else ([], True)
+        if not ids and not whole:
             return Outcome(mutant, False, "not covered", 0.0)
-        if lines is not None and only is not None:  # their files, in the selection's order
-            files = {node.split("::", 1)[0] for node in only}
+        if lines is not None and not whole:  # their files, in the selection's order
+            files = {node.split("::", 1)[0] for node in ids}
             tests = [t for t in tests if t in files]
-            timeout_s = lines.timeout_s(only, timeout_s)
+            timeout_s = lines.timeout_s(ids, timeout_s)
         path = self.dir / mutant.module
         path.write_text(mutated_source(source, mutant), encoding="utf-8")
         try:
-            rc, seconds = self.pytest(tests, timeout_s, only)
+            rc, seconds = self.pytest(tests, timeout_s, ids, whole)
         finally:
             path.write_text(source, encoding="utf-8")
         if rc is None:
