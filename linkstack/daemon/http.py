@@ -7,35 +7,25 @@ closes a connection that has not sent a whole request within
 with the connection: a slow-loris client that trickles its headers is cut at that
 instant, whatever it sends). What aiohttp has no setting for is the number of
 connections: past :attr:`HttpLimits.max_connections` a new connection gets a
-``503`` and is closed at once, before any of its bytes are read.
+``503`` and is closed at once, before any of its bytes are read. The limits are the
+scenario's ``[daemon.http]`` (:class:`HttpLimits`, read and checked in
+:mod:`linkstack.runtime.daemon_settings`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import dataclass
 
 from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 
+# the limits are a scenario's [daemon.http] table: defined and checked where it is read
+from linkstack.runtime.daemon_settings import HttpLimits
+
+__all__ = ["HttpLimits", "HttpServer"]
+
 log = logging.getLogger("linkstack.daemon.http")
-
-KIB = 1024
-
-
-@dataclass(frozen=True)
-class HttpLimits:
-    """What one client may ask of the server. The defaults fit the daemons' few
-    GET routes and the view's event stream."""
-
-    max_line_bytes: int = 8 * KIB  # the request line (method, path, version)
-    max_field_bytes: int = 8 * KIB  # one header line
-    max_headers: int = 64  # header lines in one request
-    max_body_bytes: int = 64 * KIB  # a request body (no route takes one)
-    max_connections: int = 128  # open at once, event streams included
-    idle_timeout_s: float = 5.0  # to send a whole request, from the connection's opening
-
 
 # The whole answer to a connection over the limit: sent before reading anything.
 _BUSY = (

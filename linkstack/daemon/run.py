@@ -37,7 +37,6 @@ from typing import TYPE_CHECKING, Any
 
 from linkstack.capture.pcap import PcapCapture
 from linkstack.daemon.endpoints import MqttUnits
-from linkstack.daemon.http import HttpLimits
 from linkstack.daemon.live_view import LiveView
 from linkstack.daemon.metrics import DaemonMetrics, Snapshot
 from linkstack.daemon.mqtt import Topics, dumps
@@ -176,11 +175,11 @@ def main(settings: ScenarioFile, opts: Options) -> int:
         raise
     daemon = Daemon(settings, opts, backend, anchor_unix_s, queue)
     # one socket per port of the plan at the most, a few more, and the HTTP endpoint's
-    # connections: select() while they fit (they do unless daemon.sat_ports is set past
-    # about 420)
+    # connections ([daemon.http] max_connections): select() while they fit (they do
+    # unless daemon.sat_ports is set past about 420, or max_connections past about 900)
     d = settings.daemon
     sockets = 2 * end_count(len(scenario.satellite_names), d.sat_ports) + 32
-    sockets += HttpLimits().max_connections
+    sockets += d.http.max_connections  # [daemon.http]
     return clk.run(daemon.run, emulated=False, fine_timers=sockets < clk.FINE_TIMERS_MAX_FDS)
 
 
@@ -332,7 +331,9 @@ class Daemon:
             if port:
                 view = LiveView(site, looks, self.app) if self.app is not None else None
                 handlers = view.handlers() if view is not None else None
-                http = StatusServer(d.host, port, self._routes(clock, plan), handlers)
+                http = StatusServer(
+                    d.host, port, self._routes(clock, plan), handlers, limits=d.http
+                )
                 try:
                     await http.start()
                 except OSError as exc:

@@ -1,5 +1,6 @@
-"""The ``[daemon]``, ``[mqtt]`` and ``[capture]`` tables of a scenario file: where the
-daemons listen (port blocks that fit and do not overlap), the broker they talk to
+"""The ``[daemon]`` (with ``[daemon.http]``), ``[mqtt]`` and ``[capture]`` tables of a
+scenario file: where the daemons listen (port blocks that fit and do not overlap), the
+limits of their HTTP endpoint (``linkstack/daemon/http.py``), the broker they talk to
 (``linkstack/daemon/mqtt.py``), and what they capture; their settings and how they are
 read and checked. The rest of the file: :mod:`linkstack.runtime.scenario`."""
 
@@ -41,6 +42,35 @@ class MqttSettings:
     reconnect_max_s: float = 15.0
 
 
+KIB = 1024
+
+
+@dataclass(frozen=True)
+class HttpLimits:
+    """``[daemon.http]``: what one client may ask of a daemon's HTTP endpoint
+    (:class:`linkstack.daemon.http.HttpServer` applies them). The defaults fit the
+    daemons' few GET routes and the view's event stream."""
+
+    max_line_bytes: int = 8 * KIB  # the request line (method, path, version)
+    max_field_bytes: int = 8 * KIB  # one header line
+    max_headers: int = 64  # header lines in one request
+    max_body_bytes: int = 64 * KIB  # a request body (no route takes one)
+    max_connections: int = 128  # open at once, event streams included
+    idle_timeout_s: float = 5.0  # to send a whole request, from the connection's opening
+
+
+# What [daemon.http] accepts. The floors keep the endpoint usable (a browser's
+# request line and User-Agent, its dozen headers); the ceilings keep one client from
+# holding much memory, and the connections within a process's usual descriptors (the
+# daemon's loop keeps select() and its fine timers while all its sockets, these
+# connections among them, stay under 1,000: linkstack/daemon/run.py).
+HTTP_BYTES_RANGE = (256, 64 * KIB)
+HTTP_HEADERS_RANGE = (8, 1024)
+HTTP_BODY_RANGE = (1 * KIB, 1_000_000)  # a ceiling that reads well in the error
+HTTP_CONNECTIONS_RANGE = (1, 4096)
+HTTP_IDLE_TIMEOUT_RANGE_S = (0.1, 600.0)
+
+
 @dataclass(frozen=True)
 class DaemonSettings:
     host: str = "127.0.0.1"
@@ -54,6 +84,7 @@ class DaemonSettings:
     # each run's report (JSON, PNG, HTML) goes to a new folder under this one
     runs_dir: str = "runs"
     report_charts: bool = True  # the PNG and HTML beside report.json (matplotlib: ~1 s)
+    http: HttpLimits = HttpLimits()  # [daemon.http]: the HTTP endpoint's limits
 
 
 def read_capture(t: Table) -> CaptureSettings:
@@ -110,6 +141,21 @@ def read_mqtt(t: Table) -> MqttSettings:
     return out
 
 
+def read_http_limits(t: Table) -> HttpLimits:
+    """``[daemon.http]``: each limit within its range, the error naming its key."""
+    base = HttpLimits()
+    out = HttpLimits(
+        max_line_bytes=t.integer("max_line_bytes", base.max_line_bytes, *HTTP_BYTES_RANGE),
+        max_field_bytes=t.integer("max_field_bytes", base.max_field_bytes, *HTTP_BYTES_RANGE),
+        max_headers=t.integer("max_headers", base.max_headers, *HTTP_HEADERS_RANGE),
+        max_body_bytes=t.integer("max_body_bytes", base.max_body_bytes, *HTTP_BODY_RANGE),
+        max_connections=t.integer("max_connections", base.max_connections, *HTTP_CONNECTIONS_RANGE),
+        idle_timeout_s=t.number("idle_timeout_s", base.idle_timeout_s, *HTTP_IDLE_TIMEOUT_RANGE_S),
+    )
+    t.done()
+    return out
+
+
 def read_daemon(t: Table, satellites: int) -> DaemonSettings:
     base = DaemonSettings()
     out = replace(
@@ -124,6 +170,7 @@ def read_daemon(t: Table, satellites: int) -> DaemonSettings:
         out_dir=t.text("out_dir", base.out_dir, empty=False),
         runs_dir=t.text("runs_dir", base.runs_dir, empty=False),
         report_charts=t.boolean("report_charts", base.report_charts),
+        http=read_http_limits(t.table("http")),
     )
     t.done()
     ends = end_count(satellites, out.sat_ports)

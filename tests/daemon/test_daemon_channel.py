@@ -48,6 +48,8 @@ BER = 1e-3
 SLACK_S = 3.0  # upward only: wall-clock scheduling on a busy machine
 QUIET_S = 1.0  # how long "nothing arrives" is waited for, past the physical bound
 LAYER = {"uplink": "cltu", "downlink": "tm_cadu", "isl": "aos_cadu"}
+SMALL_FIELD_BYTES = 1024  # the lossy daemon's [daemon.http]; the default: 8 KiB
+SMALL_CONNECTIONS = 6  # the default: 128
 
 
 class Ends:
@@ -203,6 +205,9 @@ def daemons(tmp_path_factory):
     """The clean and the lossy channel daemon, started together (start-up in parallel)."""
     clean = ChannelDaemon(tmp_path_factory.mktemp("clean"))
     lossy_toml = f"[links.uplink]\nloss = {LOSS}\nber = {BER}\n"
+    # and HTTP limits of its own, below the defaults (test_http_limits_from_the_scenario)
+    lossy_toml += f"[daemon.http]\nmax_field_bytes = {SMALL_FIELD_BYTES}\n"
+    lossy_toml += f"max_connections = {SMALL_CONNECTIONS}\n"
     lossy = ChannelDaemon(tmp_path_factory.mktemp("lossy"), lossy_toml)
     all_daemons = [clean, lossy]
     try:
@@ -475,6 +480,43 @@ def test_garbage_and_strangers_are_refused_before_they_take_link_time(daemons):
     assert refused["link_not_here"] == len(elsewhere)
     uplink_before, uplink_after = before["channel"]["uplink"], after["channel"]["uplink"]
     assert uplink_after.get("sent", 0) - uplink_before.get("sent", 0) == 1  # the valid one
+
+
+def _http_status(port: int, *headers: str) -> int:
+    """The status code a GET /status with ``headers`` gets, on a connection of its own."""
+    lines = ["GET /status HTTP/1.1", "Host: x", *headers, "Connection: close", "", ""]
+    with socket.create_connection(("127.0.0.1", port), timeout=HANG_S) as sock:
+        sock.sendall("\r\n".join(lines).encode())
+        return int(sock.makefile("rb").readline().split()[1])
+
+
+def test_http_limits_from_the_scenario(daemons):
+    """The lossy daemon's [daemon.http] is applied: a 2 KB header line, which the clean
+    daemon (the defaults, 8 KiB) serves, gets a 400 from it; with its few connections
+    held, the next one gets the 503 that the default limit would give only past 128."""
+    header = "X-Big: " + "b" * 2000
+    clean_port, lossy_port = (
+        d.settings.daemon.http_port + 1 for d in (daemons.clean, daemons.lossy)
+    )
+    assert _http_status(clean_port, header) == 200
+    assert _http_status(lossy_port, header) == 400
+    assert _http_status(lossy_port, header[: SMALL_FIELD_BYTES - 100]) == 200
+    held = [socket.create_connection(("127.0.0.1", lossy_port)) for _ in range(SMALL_CONNECTIONS)]
+    try:
+        # the next connection is refused before anything of it is read, once the
+        # daemon's loop has taken the held ones (served until then)
+        deadline = time.monotonic() + HANG_S
+        while _http_status(lossy_port) != 503:
+            assert time.monotonic() < deadline, "no 503 past the scenario's max_connections"
+            time.sleep(0.05)
+        assert _http_status(clean_port) == 200
+    finally:
+        for sock in held:
+            sock.close()
+    deadline = time.monotonic() + HANG_S
+    while _http_status(lossy_port) != 200:  # served again once they are closed
+        assert time.monotonic() < deadline, "the lossy daemon refuses HTTP after the test"
+        time.sleep(0.05)
 
 
 def test_sigterm_stops_with_0_and_the_capture_holds_what_was_delivered(daemons):

@@ -13,6 +13,7 @@ import pytest
 
 from channels.scenarios import default_scenario
 from linkstack.runtime import scenario as sc
+from linkstack.runtime.daemon_settings import HttpLimits
 from linkstack.runtime.emulation import EmulationConfig
 from linkstack.runtime.scenario import ScenarioError, load, load_default, loads
 from linkstack.tools.cli import main as cli_main
@@ -194,7 +195,7 @@ def test_the_shipped_default_names_every_key_the_reader_knows():
         known = info.value.rule.partition("known here: ")[2].split(", ")
         missing = [k for k in known if not re.search(rf"\b{k}\b", text)]
         assert not missing, f"{path or '(top level)'}: default.toml does not mention {missing}"
-    assert len(seen) == 23  # [sdls], its three associations and its management; [power]
+    assert len(seen) == 24  # [sdls], its three associations and its management; [power]
 
 
 def test_a_constellation_of_planes_stations_by_name_and_listed_laser_links():
@@ -390,6 +391,30 @@ BAD = [
     ("[daemon]\nsat_ports = 0", "daemon.sat_ports", "must be in 1..4096"),
     ("[daemon]\nchannel_port = 65530", "daemon.channel_port", "past 65535"),
     (
+        "[daemon.http]\nmax_line_bytes = 0",
+        "daemon.http.max_line_bytes",
+        "must be in 256..65536, got 0",
+    ),
+    ("[daemon.http]\nmax_field_bytes = 2e6", "daemon.http.max_field_bytes", "must be an integer"),
+    (
+        "[daemon.http]\nmax_headers = 5000",
+        "daemon.http.max_headers",
+        "must be in 8..1024, got 5000",
+    ),
+    (
+        "[daemon.http]\nmax_body_bytes = -1",
+        "daemon.http.max_body_bytes",
+        "must be in 1024..1e+06, got -1",
+    ),
+    (
+        "[daemon.http]\nmax_connections = 0",
+        "daemon.http.max_connections",
+        "must be in 1..4096, got 0",
+    ),
+    ("[daemon.http]\nidle_timeout_s = 0", "daemon.http.idle_timeout_s", "must be in 0.1..600"),
+    ("[daemon.http]\nmax_conections = 9", "daemon.http.max_conections", "'max_connections'"),
+    ("[daemon]\nhttp = 5", "daemon.http", "must be a table"),
+    (
         "[constellation]\nisl = [['CS-01', 'CS-99']]",
         "constellation.isl[0]",
         "no satellite named 'CS-99'",
@@ -417,6 +442,24 @@ def test_an_impossible_or_unknown_key_is_refused_by_its_path(text, key, words, t
     assert err.key == key, str(err)
     assert words in err.rule, str(err)
     assert str(err).startswith(f"scenario bad.toml: {key}: ")
+
+
+def test_daemon_http_limits_are_read_from_their_table_the_rest_left_at_the_defaults():
+    f = loads("[daemon.http]\nmax_field_bytes = 1024\nmax_connections = 4\nidle_timeout_s = 0.5")
+    assert f.daemon.http == replace(
+        HttpLimits(), max_field_bytes=1024, max_connections=4, idle_timeout_s=0.5
+    )
+    assert f.daemon.http != HttpLimits()  # the defaults: 8 KiB, 128, 5 s
+    edges = loads(
+        "[daemon.http]\nmax_line_bytes = 65536\nmax_field_bytes = 256\nmax_headers = 8\n"
+        "max_body_bytes = 1000000\nmax_connections = 1\nidle_timeout_s = 600"
+    ).daemon.http
+    assert (edges.max_line_bytes, edges.max_field_bytes, edges.max_headers) == (65536, 256, 8)
+    assert (edges.max_body_bytes, edges.max_connections, edges.idle_timeout_s) == (
+        1_000_000,
+        1,
+        600.0,
+    )
 
 
 def test_the_daemon_refuses_a_bad_scenario_at_start_naming_the_key(tmp_path):
