@@ -9,41 +9,60 @@ an index (``apid_0x009.csv``: the packet's number, its offset in the ``.bin``, i
 length, sequence count and flags, and the unit, virtual channel and frame count it
 came out of), for a mission's own packet decoders. ``--detect`` guesses the profile
 from the data (:mod:`linkstack.capture.mission_detect`) and prints it as TOML.
+The profile may be a ``--scenario``'s ``[frames] profile`` (replay_cli chooses it),
+whose port plan is read too: a capture of the daemons run under that profile.
 """
 
 from __future__ import annotations
 
 import csv
 import json
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 from linkstack.capture.mission_replay import MissionPacket, MissionReplay
 from linkstack.capture.raw_units import is_pcap, raw_units
-from linkstack.capture.reader import CapturedUnit, PcapReader
+from linkstack.capture.reader import CapturedUnit, LinkPorts, PcapReader, PortRole
 from linkstack.errors import ConfigError, DecodeError
 from linkstack.runtime.mission_profile import Profile, load_profile
 
+# a daemons' port plan (``--scenario``): port -> its links, as replay_cli reads it
+Links = Mapping[int, PortRole | LinkPorts]
 
-def mission_units(path: Path, profile: Profile) -> tuple[Iterator[CapturedUnit], str]:
-    """The units of ``path`` (pcap or pcapng on the profile's ports, else a raw file as
-    ``[mission] raw_unit`` says) and what the file was."""
+
+def mission_units(
+    path: Path,
+    profile: Profile,
+    links: Links | None = None,
+    views: Collection[str] | None = None,
+) -> tuple[Iterator[CapturedUnit], str]:
+    """The units of ``path`` (pcap or pcapng on the profile's ports, and on ``links``'s,
+    a daemons' port plan, of which only the units of ``views`` are read; else a raw file
+    as ``[mission] raw_unit`` says) and what the file was."""
     try:
         pcap = is_pcap(path)
         data = b"" if pcap else path.read_bytes()
     except OSError as exc:
         raise ConfigError("replay", str(path), f"cannot read it: {exc.strerror or exc}") from None
     if pcap:
-        reader = PcapReader(path, ports=profile.layer_by_port)
-        return iter(reader), "capture (pcap/pcapng) on the profile's ports"
+        ports: dict[int, str | PortRole | LinkPorts] = dict(profile.layer_by_port)
+        ports.update(links or {})
+        reader = PcapReader(path, ports=ports, views=views if links else None)
+        where = "the profile's ports" + (" and the port plan" if links else "")
+        return iter(reader), f"capture (pcap/pcapng) on {where}"
     return raw_units(data, profile), f"raw file of {profile.mission.raw_unit}s"
 
 
-def replay_mission(path: Path, profile: Profile) -> tuple[MissionReplay, str]:
+def replay_mission(
+    path: Path,
+    profile: Profile,
+    links: Links | None = None,
+    views: Collection[str] | None = None,
+) -> tuple[MissionReplay, str]:
     """The whole recording through a :class:`MissionReplay`; what the file was."""
     replay = MissionReplay(profile)
-    units, what = mission_units(path, profile)
+    units, what = mission_units(path, profile, links, views)
     try:
         for unit in units:
             replay.feed(unit)
@@ -52,11 +71,14 @@ def replay_mission(path: Path, profile: Profile) -> tuple[MissionReplay, str]:
     return replay, what
 
 
-def report_lines(replay: MissionReplay, path: Path, what: str) -> list[str]:
+def report_lines(
+    replay: MissionReplay, path: Path, what: str, notes: Iterable[str] = ()
+) -> list[str]:
     c = replay.counts
     p = replay.profile
     ch = p.downlink
     out = [f"linkstack replay {path} --profile {p.name} ({what})"]
+    out += [f"  {note}" for note in notes]
     coding = (
         f"RS(255,{255 - 2 * ch.rs_e}) x {ch.rs_depth} {'dual' if ch.dual_basis else 'conventional'}"
         f" basis"
@@ -150,15 +172,21 @@ def export_packets(packets: Iterable[MissionPacket], folder: Path) -> dict[int, 
 
 def run(
     path: Path,
-    profile_spec: str,
+    profile_spec: str | Profile,
     *,
     as_json: bool = False,
     export: Path | None = None,
     say: Callable[[str], None] = print,
+    links: Links | None = None,
+    views: Collection[str] | None = None,
+    notes: Iterable[str] = (),
 ) -> int:
-    """The command: 0 every unit decoded, 1 some refused or nothing read."""
-    profile = load_profile(profile_spec)
-    replay, what = replay_mission(path, profile)
+    """The command: 0 every unit decoded, 1 some refused or nothing read. ``links``,
+    ``views``: a daemons' port plan and the view of it read (``--scenario``);
+    ``notes``: lines for the report's head (where the profile and ports came from)."""
+    profile = load_profile(profile_spec) if isinstance(profile_spec, str) else profile_spec
+    notes = list(notes)
+    replay, what = replay_mission(path, profile, links, views)
     exported = export_packets(replay.packets, export) if export is not None else None
     c = replay.counts
     read = sum(v for k, v in c.units.items() if k != "not_the_profiles_downlink")
@@ -168,11 +196,13 @@ def run(
     if as_json:
         doc = {"file": str(path), "profile": profile.name, "input": what, **c.as_dict()}
         doc["refusals"] = replay.refusals
+        if notes:
+            doc["notes"] = notes
         if exported is not None:
             doc["exported"] = {str(k): v for k, v in sorted(exported.items())}
         say(json.dumps(doc, indent=1))
         return status
-    for line in report_lines(replay, path, what):
+    for line in report_lines(replay, path, what, notes):
         say(line)
     if exported is not None:
         say(f"  exported  {sum(exported.values()):,} packets on {len(exported)} APIDs to {export}")
@@ -184,8 +214,16 @@ def run(
     return status
 
 
-def main(args: Any) -> int:
-    """``linkstack replay --profile P FILE`` or ``--detect FILE`` (from replay_cli)."""
+def main(
+    args: Any,
+    profile: Profile | None = None,
+    links: Links | None = None,
+    notes: Iterable[str] = (),
+) -> int:
+    """``linkstack replay --profile P FILE`` or ``--detect FILE`` (from replay_cli);
+    ``profile``: the one replay_cli chose (``--profile``'s or ``--scenario``'s), read
+    from ``args.profile`` when None; ``links``: ``--scenario``'s port plan, of which
+    ``args.view`` is read."""
     import sys  # noqa: PLC0415
 
     try:
@@ -195,7 +233,15 @@ def main(args: Any) -> int:
             found = detect_file(args.pcap)
             print(found.toml(), end="")
             return 0
-        return run(args.pcap, args.profile, as_json=args.json, export=args.export_packets)
+        return run(
+            args.pcap,
+            profile if profile is not None else args.profile,
+            as_json=args.json,
+            export=args.export_packets,
+            links=links,
+            views=(getattr(args, "view", "sent"),),
+            notes=notes,
+        )
     except ConfigError as exc:
         print(f"linkstack replay: {exc}", file=sys.stderr)
         return 2

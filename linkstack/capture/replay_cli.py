@@ -25,6 +25,13 @@ damaged record is skipped (or, when the file cannot be read further, the replay
 stops there and says why); the summary counts the units read, decoded and refused
 by reason. A file that is not a capture at all exits with status 2.
 
+**Profiles.** ``--profile P`` reads a mission's recording as its profile says
+(:mod:`linkstack.capture.mission_cli`). A ``--scenario`` whose ``[frames] profile``
+names one other than linkstack's ran its ground link by it, so its capture is read
+the same way, exactly as ``--profile`` of that file would, on the port plan too; a
+``--profile`` beside it must be the same profile, else exit 2 naming both
+(:mod:`linkstack.runtime.scenario_profile`, the choice conform makes too).
+
 **SDLS.** A capture of links under SDLS (a scenario whose ``[sdls]`` is enabled)
 holds protected frames: the security associations (which frames carry a security
 header, its fields' lengths, the service) come from ``--scenario FILE`` or, without
@@ -62,6 +69,7 @@ from linkstack.errors import ConfigError, DecodeError, LinkstackError
 
 if TYPE_CHECKING:
     from linkstack.capture.sdls_view import SdlsView
+    from linkstack.runtime.mission_profile import Profile
 
 REFUSALS_PRINTED = 10  # of one kind (layer and field), unless verbose
 VIEWS = ("sent", "delivered")  # of a unit on the daemons' port plan: into the channel, out of it
@@ -421,17 +429,38 @@ def sdls_of(
     return sdls_view.SdlsView(links, ring, source=source, keys_hint=hint)
 
 
-def cmd_replay(args: argparse.Namespace) -> int:
-    if args.detect or args.profile is not None:  # a mission's recording: mission_cli
-        from linkstack.capture import mission_cli  # noqa: PLC0415 - when asked
+def profile_of(given: str | None, scenario: str | None) -> tuple[Profile | None, list[str]]:
+    """The mission profile the replay decodes by: ``--profile``'s, or the ``[frames]
+    profile`` the ``--scenario`` names (both given must agree: ConfigError naming
+    both), with the lines that say where it came from; None for linkstack's own replay
+    (no ``--profile``, and a scenario that names no profile or one with linkstack's
+    own parameters, which the general replay decodes with its uplinks and SDLS)."""
+    from linkstack.runtime import scenario_profile as chosen  # noqa: PLC0415 - when asked
+    from linkstack.runtime.mission_profile import DEFAULT_PROFILE, load_profile  # noqa: PLC0415
 
-        return mission_cli.main(args)
-    if args.json or args.export_packets is not None:
-        print("linkstack replay: --json and --export-packets need --profile", file=sys.stderr)
-        return 2
-    ports: dict[str, int] = {}
-    for layer, port in args.port or ():
-        ports[layer] = port
+    if scenario is None:
+        return (None if given is None else load_profile(given)), []
+    from linkstack.capture.sdls_view import from_uplink  # noqa: PLC0415
+    from linkstack.runtime import scenario as scenario_file  # noqa: PLC0415
+
+    settings = scenario_file.load(scenario)
+    named = settings.link_profile
+    if given is None and (
+        named is None or not chosen.differences(named, load_profile(DEFAULT_PROFILE))
+    ):
+        return None, []
+    profile = chosen.choose_profile(given, named, scenario, "replay")
+    notes = [f"profile: {profile.source}"]
+    if from_uplink(settings.emulation.uplink) is not None:
+        notes.append(
+            f"sdls: on in --scenario {scenario}, not read by a profile's replay: protected "
+            f"frames' data fields are taken as they are (linkstack conform --scenario "
+            f"{scenario} --keys KEYFILE opens them)"
+        )
+    return profile, notes
+
+
+def cmd_replay(args: argparse.Namespace) -> int:
     links: Mapping[int, PortRole | LinkPorts] | None = None
     ports_text = ""
     if args.scenario is not None:
@@ -439,6 +468,27 @@ def cmd_replay(args: argparse.Namespace) -> int:
             print("linkstack replay: --scenario needs the linkstack command line", file=sys.stderr)
             return 2
         links, ports_text = args.port_plan(args.scenario)
+    try:
+        profile, notes = (None, []) if args.detect else profile_of(args.profile, args.scenario)
+    except ConfigError as exc:
+        print(f"linkstack replay: {exc}", file=sys.stderr)
+        return 2
+    if args.detect or profile is not None:  # a mission's recording: mission_cli
+        from linkstack.capture import mission_cli  # noqa: PLC0415 - when asked
+
+        if links:
+            notes.append(f"ports: {ports_text}; view {args.view}")
+        return mission_cli.main(args, profile, links, notes)
+    if args.json or args.export_packets is not None:
+        print(
+            "linkstack replay: --json and --export-packets need --profile (or a --scenario "
+            "whose [frames] profile names one)",
+            file=sys.stderr,
+        )
+        return 2
+    ports: dict[str, int] = {}
+    for layer, port in args.port or ():
+        ports[layer] = port
     try:
         sdls = sdls_of(args.scenario, args.keys, args.pcap)
     except ConfigError as exc:
@@ -502,7 +552,9 @@ def add_replay_parser(
         metavar="P",
         help="a mission profile (built-in: linkstack, meteor-m2-lrpt, mars2020; or a TOML "
         "file): decode the downlink's CADUs or frames with its parameters and report CADUs, "
-        "RS codewords, frames per VC, packets per APID with their gaps, CLCWs",
+        "RS codewords, frames per VC, packets per APID with their gaps, CLCWs (default: the "
+        "--scenario's [frames] profile when it names one; given beside such a scenario, it "
+        "must be the same profile)",
     )
     mission.add_argument(
         "--detect",
@@ -541,7 +593,8 @@ def add_replay_parser(
         metavar="FILE",
         help="a capture of running daemons (tshark -i lo): the scenario whose port plan "
         "(a few UDP ports, each datagram's link header naming its link) tells each unit's "
-        "link and layer",
+        "link and layer; its [frames] profile, when it names one other than linkstack's, "
+        "decodes the capture as --profile of that profile would",
     )
     p.add_argument(
         "--view",

@@ -8,8 +8,8 @@ judges every unit against a catalogue of rules (:mod:`.rules`), each citing the
 standard and the section it comes from; a profile
 (:mod:`linkstack.capture.mission_profile`) gives the managed parameters a capture
 does not carry (without ``--profile``, the ``[frames] profile`` a ``--scenario`` names:
-:mod:`.scenario_profile`; the profile's ``[sdls]``, or ``--scenario``'s, the security
-associations of
+:mod:`linkstack.runtime.scenario_profile`; the profile's ``[sdls]``, or ``--scenario``'s,
+the security associations of
 frames under SDLS, else those linkstack recorded in the capture's side file; ``--keys``
 verifies and decrypts them). The
 report says which rules passed,
@@ -175,7 +175,7 @@ def run_conform(args: argparse.Namespace) -> int:
         list_rules_text,
         write_junit,
     )
-    from linkstack.conformance.scenario_profile import choose_profile  # noqa: PLC0415
+    from linkstack.runtime.scenario_profile import choose_profile  # noqa: PLC0415
 
     rules = select_rules(args.rules)
     if args.list_rules:

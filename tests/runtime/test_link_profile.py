@@ -1,5 +1,6 @@
 """``[frames] profile``: the ground link runs a mission profile (linkstack/runtime/link_profile.py),
-the same one ``linkstack conform --profile`` judges its capture by."""
+the same one ``linkstack conform --profile`` judges its capture by and ``linkstack replay
+--profile`` decodes it by; ``--scenario`` takes it for both."""
 
 from __future__ import annotations
 
@@ -235,3 +236,77 @@ def test_conform_takes_a_profile_that_agrees_with_the_scenarios(profile_run, cap
         code, out, err = _conform(capsys, pcap, "--scenario", scenario, "--profile", str(given))
         assert code == 0, out + err
         assert f"profile: {given}" in out, out  # --profile's, as the user named it
+
+
+# -- replay --scenario: the capture decoded by the scenario's [frames] profile ---------------
+
+
+def _replay(capsys, *args: str) -> tuple[int, str, str]:
+    """``linkstack replay ARGS``: its exit status, stdout and stderr."""
+    capsys.readouterr()
+    code = cli.main(["replay", *args])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def _body(out: str) -> list[str]:
+    """A profile replay's report from its frames line on (less the head that says
+    what was read, where the profile and the ports came from)."""
+    lines = out.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("  TM frames of "))
+    return lines[start:]
+
+
+def test_replay_with_the_scenario_decodes_by_its_frames_profile(profile_run, capsys):
+    """``replay --scenario S`` decodes by S's ``[frames] profile`` exactly as ``replay
+    --profile`` of that file: the same report, every unit decoded (by linkstack's own
+    coding the CADUs are refused); the head says where the profile came from."""
+    pcap, scenario = str(profile_run.pcap), str(profile_run.scenario)
+    code, by_scenario, err = _replay(capsys, pcap, "--scenario", scenario)
+    assert code == 0, by_scenario + err
+    head = by_scenario.splitlines()[:3]
+    assert head[0].endswith(
+        "--profile other-tm (capture (pcap/pcapng) on the profile's ports and the port plan)"
+    ), head
+    assert head[1] == f"  profile: {profile_run.profile}, [frames] profile of --scenario {scenario}"
+    assert head[2].startswith(f"  ports: port plan of {scenario}: ") and "view sent" in head[2]
+    _, by_profile, _ = _replay(capsys, pcap, "--profile", str(profile_run.profile))
+    assert _body(by_scenario) == _body(by_profile)
+    assert "RS(255,223) x 4 conventional basis, not randomized" in _body(by_scenario)[0]
+    assert re.search(r"cadus +[2-9]\d* read, [2-9]\d* decoded", by_scenario), by_scenario
+    assert "Answer 2" in by_scenario and "0 refused;" in by_scenario, by_scenario
+    assert "  refused   " not in by_scenario, by_scenario  # no unit refused
+    # --json, a profile replay's, is there for the scenario's profile too
+    code, doc, err = _replay(capsys, pcap, "--scenario", scenario, "--json")
+    assert code == 0 and '"profile": "other-tm"' in doc, doc + err
+
+
+@pytest.mark.parametrize("frames", ["", '[frames]\nprofile = "linkstack"\n'])
+def test_replay_with_a_scenario_on_linkstacks_profile_is_the_general_one(
+    profile_run, capsys, frames
+):
+    """A scenario that names no profile, or linkstack's own, keeps the general replay
+    (uplinks, COP-1, SDLS): by linkstack's coding this run's CADUs do not decode."""
+    plain = profile_run.scenario.with_name("plain.toml")
+    plain.write_text(f"{frames}[sdls]\nenabled = false\n")
+    code, out, _ = _replay(capsys, str(profile_run.pcap), "--scenario", str(plain))
+    assert code == 1 and "decoding uplink from cltu" in out, out
+    assert "refused: tm_cadu: coding" in out, out
+
+
+def test_replay_refuses_a_profile_that_contradicts_the_scenarios(profile_run, capsys):
+    pcap, scenario = str(profile_run.pcap), str(profile_run.scenario)
+    code, out, err = _replay(capsys, pcap, "--scenario", scenario, "--profile", "linkstack")
+    assert code == 2 and not out, out
+    assert (
+        err.startswith("linkstack replay: ")
+        and "--profile: linkstack (built-in) contradicts" in err
+    ), err
+    assert f"--scenario {scenario}, whose [frames] profile is 'other-tm'" in err, err
+    assert "differ in [tc], [tm]" in err and "to decode by the scenario's" in err, err
+    # the same parameters under another name and file agree
+    copy = profile_run.scenario.with_name("copy.toml")
+    copy.write_text(OTHER.replace('name = "other-tm"', 'name = "a-copy"'))
+    code, out, err = _replay(capsys, pcap, "--scenario", scenario, "--profile", str(copy))
+    assert code == 0 and "--profile a-copy (" in out.splitlines()[0], out + err
+    assert f"  profile: {copy}" in out, out
