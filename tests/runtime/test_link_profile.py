@@ -18,6 +18,7 @@ from linkstack.runtime import clock as clk
 from linkstack.runtime import scenario as scenario_file
 from linkstack.runtime.emulation import Emulation
 from linkstack.tools import cli
+from tests.capture.foreign import on_port_plan
 from tests.runtime.test_roundtrip import params
 
 # a TM downlink other than linkstack's: RS(255,223) at depth 4 (892-octet frames), not
@@ -310,3 +311,34 @@ def test_replay_refuses_a_profile_that_contradicts_the_scenarios(profile_run, ca
     code, out, err = _replay(capsys, pcap, "--scenario", scenario, "--profile", str(copy))
     assert code == 0 and "--profile a-copy (" in out.splitlines()[0], out + err
     assert f"  profile: {copy}" in out, out
+
+
+def test_replay_with_the_scenario_reads_its_daemons_capture_on_the_port_plan(
+    profile_run, capsys, tmp_path
+):
+    """What ``tshark -i lo`` sees of the daemons run under the profile (the run's CLTU
+    and CADUs behind their links' headers on the scenario's port plan, each sent and
+    delivered): ``--scenario`` reads one view of it by the profile; ``--profile``
+    alone finds nothing on its ports."""
+    lo = on_port_plan(
+        profile_run.pcap, tmp_path / "lo.pcapng", scenario_file.load(profile_run.scenario)
+    )
+    pcap, scenario = str(lo), str(profile_run.scenario)
+    for view in ("sent", "delivered"):
+        code, out, err = _replay(capsys, pcap, "--scenario", scenario, "--view", view)
+        assert code == 0, out + err
+        assert f"view {view}" in out.splitlines()[2], out
+        # one view: each unit once (the run's one answer, in one CADU of two), and no
+        # frame record beside its CADU to count its frame twice
+        assert re.search(r"cadus +2 read, 2 decoded", out) and "Answer 1" in out, out
+        assert "VC 0      1 frames (0 idle); frame count gaps 0" in out, out
+    code, out, _ = _replay(capsys, pcap, "--profile", str(profile_run.profile))
+    assert code == 1 and "cadus " not in out, out
+
+
+def test_replay_with_a_scenario_under_sdls_says_the_profile_replay_reads_none(profile_run, capsys):
+    on = profile_run.scenario.with_name("sdls-on.toml")
+    on.write_text(f'[frames]\nprofile = "{profile_run.profile.name}"\n')  # [sdls] on by default
+    code, out, err = _replay(capsys, str(profile_run.pcap), "--scenario", str(on))
+    assert code == 0, out + err  # this run's frames are clear: they decode all the same
+    assert f"  sdls: on in --scenario {on}, not read by a profile's replay" in out, out
