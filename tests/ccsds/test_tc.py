@@ -7,6 +7,7 @@ from hypothesis import strategies as st
 from linkstack.ccsds.crc import crc16_ccitt
 from linkstack.ccsds.spp import SeqFlags, SpacePacket, parse_primary_header
 from linkstack.ccsds.tc import (
+    HEADER_LEN,
     TcConfig,
     TcFrame,
     TcFrameType,
@@ -347,3 +348,13 @@ def test_the_reassembler_counts_packets_interruptions_and_oversize_drops():
     rx.push(seg(SeqFlags.FIRST, pkt[:20], map_id=1))
     rx.push(seg(SeqFlags.FIRST, pkt[:20], map_id=2))
     assert rx.stats["interrupted"] == 2
+
+
+def test_frames_built_with_the_defaults_carry_n_s_zero_and_map_id_zero():
+    """What the defaults put on the wire: a frame built without ``seq`` (the FOP's BC
+    control commands) carries N(S) = 0 in octet 4, like every Type-B frame, and
+    packets given no ``map_id`` travel on MAP 0 (the segment header's low six bits)."""
+    bc = TcFrame(0x2F6, 1, bytes(3), TcFrameType.BC)
+    assert bc.seq == 0 and bc.pack()[4] == 0
+    frame = TcVirtualChannel(TcConfig(), 1).frames([SpacePacket(1, b"x").pack()])[0]
+    assert frame.map_id == 0 and frame.pack()[HEADER_LEN] & 0x3F == 0
