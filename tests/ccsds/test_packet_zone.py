@@ -275,3 +275,28 @@ def test_virtual_channel_frame_counts_start_at_zero_and_wrap():
         vc.push(pkt(10))
     assert [mux.pull()[1] for _ in range(5)] == [0, 1, 2, 3, 0]
     assert mux.pull() is None
+
+
+def test_a_packet_completed_from_the_last_zone_leaves_nothing_pending():
+    """A packet that continues into a zone and ends there, then packets that end on the
+    zone's own end: the next zone starts clean, with no sync loss or drop counted."""
+    a, b, c = pkt(30), pkt(10, 2), pkt(20, 3)
+    zones = zones_of([a, b, c], 20)
+    assert [f for _, f in zones] == [0, 10, 0]  # b ends on the second zone's last octet
+    ex = PacketZoneExtractor()
+    assert [p for z, f in zones for p in ex.push(z, f)] == [a, b, c]
+    assert ex.stats == {}
+
+
+def test_the_multiplexer_counts_the_full_zones_of_every_channel():
+    """``frames_ready`` (what a satellite checks before it sends out of a pass): the full
+    zones waiting over all the virtual channels."""
+    mux = VcMultiplexer("tm", 10, 4, reserved=7)
+    one, two = mux.add(1), mux.add(2)
+    assert mux.frames_ready == 0
+    for _ in range(3):
+        one.push(pkt(10))
+    two.push(pkt(25, 2))  # two full zones, and a half one that stays
+    assert mux.frames_ready == 5
+    mux.pull()
+    assert mux.frames_ready == 4
