@@ -68,6 +68,7 @@ def replay_mission(
             replay.feed(unit)
     except DecodeError as exc:  # a pcap that cannot be read further
         replay.refusals.append(f"reading stopped: {exc}")
+    replay.finish()  # the frame records still waiting for their CADU
     return replay, what
 
 
@@ -92,6 +93,14 @@ def report_lines(
         f"{'randomized' if ch.randomize else 'not randomized'}"
     )
     out.append(f"  units     {_counts(c.units)}")
+    paired = {k: v for k, v in c.frame_records.items() if k != "alone"}
+    if paired:  # frame records beside their CADUs: checked, not decoded again
+        alone = c.frame_records["alone"]
+        out.append(
+            f"  records   {p.mission.downlink}_frame beside its CADU: "
+            f"{_counts(paired).replace('_', ' ')}"
+            + (f"; {alone:,} with no CADU near, decoded" if alone else "")
+        )
     if c.cadu:
         cadu = c.cadu
         out.append(

@@ -17,6 +17,18 @@ shared by all when the profile says so), CLCWs; and every packet
 (``[mission] linkstack_apids``; none for another mission) are read as linkstack's
 messages (:mod:`payloads.messages`).
 
+**A frame record beside its CADU.** linkstack's capture writes each frame twice: in
+its CADU (``tm_cadu``) and as a frame record (``tm_frame``) at the same instant.
+Decoding both would count every frame twice (twice the packets, a frame count gap at
+each repeat), so a frame record goes with a CADU of the same source within
+:data:`~linkstack.capture.reader.PAIR_WINDOW_S` either way, as in the general replay:
+the one whose frame it equals, else (once the window has passed) the earliest left
+without one. It is then checked against that CADU's frame (counted in
+:attr:`MissionCounts.frame_records`: ``equal``, ``different``, or ``cadu_refused``),
+never decoded again. A frame record with no CADU near it is decoded on its own
+(``alone``): a recording of frames only reads as it always did. Records wait a window
+for their CADU, so call :meth:`MissionReplay.finish` at the end of the recording.
+
 The general :class:`~linkstack.capture.replay.Replayer` stays the replay of
 linkstack's own captures (uplinks, COP-1, laser links, SDLS); this one is the
 downlink of any mission, a few hundred lines that share the codecs, not the chains.
@@ -24,11 +36,11 @@ downlink of any mission, a few hundred lines that share the codecs, not the chai
 
 from __future__ import annotations
 
-from collections import Counter
+from collections import Counter, deque
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from linkstack.capture.reader import CapturedUnit
+from linkstack.capture.reader import PAIR_WINDOW_S, CapturedUnit
 from linkstack.ccsds.aos import AosConfig, AosReceiver
 from linkstack.ccsds.cop1.clcw import is_clcw
 from linkstack.ccsds.packet_zone import ReceivedFrame
@@ -79,9 +91,20 @@ class MissionPacket:
     raw: bytes
 
 
+@dataclass(slots=True, eq=False)  # removed from the deque by identity
+class _Cadu:
+    """A CADU decoded while no frame record went with it yet: a later one may."""
+
+    t_s: float
+    src: str
+    frame: bytes | None  # None: refused
+
+
 @dataclass
 class MissionCounts:
     units: Counter[str] = field(default_factory=Counter)  # per layer
+    # frame records beside a CADU (equal, different, cadu_refused), or decoded alone
+    frame_records: Counter[str] = field(default_factory=Counter)
     cadu: Counter[str] = field(default_factory=Counter)  # the CaduReceiver's counters
     frames: Counter[str] = field(default_factory=Counter)  # the frame receiver's counters
     vcs: dict[int, ChannelCount] = field(default_factory=dict)
@@ -98,6 +121,7 @@ class MissionCounts:
         """The counts as JSON wants them (``--json``)."""
         return {
             "units": dict(self.units),
+            "frame_records": dict(self.frame_records),
             "cadu": dict(self.cadu),
             "frames": dict(self.frames),
             "scids": {str(k): v for k, v in sorted(self.scids.items())},
@@ -125,10 +149,13 @@ class MissionCounts:
 
 class MissionReplay:
     """One mission's downlink: ``feed`` each unit (a CADU or a frame of the profile's
-    downlink), then read :attr:`counts` and :attr:`packets`."""
+    downlink), ``finish`` at the end, then read :attr:`counts` and :attr:`packets`."""
 
-    def __init__(self, profile: Profile, keep_packets: bool = True) -> None:
+    def __init__(
+        self, profile: Profile, keep_packets: bool = True, window_s: float = PAIR_WINDOW_S
+    ) -> None:
         self.profile = profile
+        self.window_s = window_s
         self.kind = profile.mission.downlink
         ch = profile.downlink
         self.shared = profile.mission.packet_counter == SHARED
@@ -171,6 +198,9 @@ class MissionReplay:
         self._reassembler = Reassembler()
         self._unit = -1
         self._idle_seen = 0
+        self._latest_s = float("-inf")
+        self._records: deque[tuple[int, CapturedUnit]] = deque()  # (unit number, record)
+        self._cadus: deque[_Cadu] = deque()  # decoded, no frame record with them yet
 
     def _cadu_receiver(self) -> CaduReceiver:
         if self._cadu is None:
@@ -186,27 +216,87 @@ class MissionReplay:
     # -- units ---------------------------------------------------------------------------
     def feed(self, unit: CapturedUnit) -> None:
         self.counts.units[unit.layer] += 1
+        if unit.t_s > self._latest_s:
+            self._latest_s = unit.t_s
+            self._expire(unit.t_s - self.window_s)
         if unit.layer == f"{self.kind}_cadu":
             self._unit += 1
-            rx = self._cadu_receiver()
-            got = rx.receive_cadu(unit.data)
-            self.counts.cadu = Counter(rx.all_stats())
-            if got is None:
-                reason = "no ASM" if rx.stats["no_asm"] else "Reed-Solomon uncorrectable"
-                self._refused(f"CADU {self._unit}: {reason}")
-                return
-            self._frame(got.frame)
+            self._cadu_unit(unit, self._unit)
         elif unit.layer == f"{self.kind}_frame":
             self._unit += 1
-            self._frame(unit.data)
+            self._frame_record(unit, self._unit)
         else:
             self.counts.units["not_the_profiles_downlink"] += 1
+
+    def finish(self) -> None:
+        """The end of the recording: the frame records still waiting for a CADU go with
+        one near them, else are decoded on their own. Units fed after it pair afresh."""
+        self._expire(float("inf"))
+        self._cadus.clear()
+
+    def _cadu_unit(self, unit: CapturedUnit, number: int) -> None:
+        rx = self._cadu_receiver()
+        got = rx.receive_cadu(unit.data)
+        self.counts.cadu = Counter(rx.all_stats())
+        frame = None if got is None else got.frame
+        if got is None:
+            reason = "no ASM" if rx.stats["no_asm"] else "Reed-Solomon uncorrectable"
+            self._refused(f"CADU {number}: {reason}")
+        else:
+            self._frame(got.frame, number)
+        if frame is not None:
+            for waiting in self._records:  # its frame's record, come first
+                if self._near(waiting[1], unit.t_s, unit.src, frame):
+                    self._records.remove(waiting)
+                    self._check(waiting[1], frame)
+                    return
+        self._cadus.append(_Cadu(unit.t_s, unit.src, frame))
+
+    def _frame_record(self, unit: CapturedUnit, number: int) -> None:
+        for cadu in self._cadus:  # the CADU whose frame it is, come first
+            if self._near(unit, cadu.t_s, cadu.src, cadu.frame):
+                self._cadus.remove(cadu)
+                self._check(unit, cadu.frame)
+                return
+        self._records.append((number, unit))
+
+    def _near(self, record: CapturedUnit, t_s: float, src: str, frame: bytes | None) -> bool:
+        """``record`` is the frame of a CADU from ``src`` at ``t_s`` (None: any frame)."""
+        if record.src != src or abs(record.t_s - t_s) > self.window_s:
+            return False
+        return frame is None or record.data == frame
+
+    def _expire(self, before_s: float) -> None:
+        """Frame records that waited past the window: with the earliest CADU near them
+        left without one, else decoded on their own; CADUs no record can reach any more
+        are forgotten (a record waits a window, so a CADU two)."""
+        while self._records and self._records[0][1].t_s < before_s:
+            number, record = self._records.popleft()
+            near = next((c for c in self._cadus if self._near(record, c.t_s, c.src, None)), None)
+            if near is not None:
+                self._cadus.remove(near)
+                self._check(record, near.frame)
+            else:
+                self.counts.frame_records["alone"] += 1
+                self._frame(record.data, number)
+        while self._cadus and self._cadus[0].t_s < before_s - self.window_s:
+            self._cadus.popleft()
+
+    def _check(self, record: CapturedUnit, frame: bytes | None) -> None:
+        """A frame record beside its CADU: checked against the CADU's frame, not decoded."""
+        if frame is None:
+            self.counts.frame_records["cadu_refused"] += 1
+        elif frame == record.data:
+            self.counts.frame_records["equal"] += 1
+        else:
+            self.counts.frame_records["different"] += 1
 
     def _refused(self, text: str) -> None:
         if len(self.refusals) < 20:
             self.refusals.append(text)
 
-    def _frame(self, raw: bytes) -> None:
+    def _frame(self, raw: bytes, number: int) -> None:
+        """A frame through the receiver; ``number``: the unit it came in, from 0."""
         before = Counter(self._rx.all_stats())
         got = self._rx.receive(raw)
         after = self._rx.all_stats()
@@ -214,7 +304,7 @@ class MissionReplay:
         self.counts.idle_packets = after.get("idle_packets", 0) + self._idle_seen
         if got is None:
             why = ", ".join(k for k in after if after[k] > before.get(k, 0)) or "refused"
-            self._refused(f"frame {self._unit}: {why}")
+            self._refused(f"frame {number}: {why}")
             return
         w0 = raw[0] << 8 | raw[1]
         self.counts.scids[(w0 >> 4) & 0x3FF if self.kind == "tm" else (w0 >> 6) & 0xFF] += 1
@@ -222,7 +312,7 @@ class MissionReplay:
         if got.ocf is not None and is_clcw(got.ocf):
             self.counts.clcws += 1
         for packet in got.packets:
-            self._packet(packet, got)
+            self._packet(packet, got, number)
 
     def _vc(self, got: ReceivedFrame, raw: bytes) -> None:
         vc = self.counts.vcs.setdefault(got.vcid, ChannelCount())
@@ -238,12 +328,12 @@ class MissionReplay:
         vc.last_count = count
 
     # -- packets ---------------------------------------------------------------------------
-    def _packet(self, raw: bytes, frame: ReceivedFrame) -> None:
+    def _packet(self, raw: bytes, frame: ReceivedFrame, number: int) -> None:
         try:
             packet = SpacePacket.unpack(raw)
         except DecodeError as exc:
             self.counts.packets_refused += 1
-            self._refused(f"packet after unit {self._unit}: {exc}")
+            self._refused(f"packet after unit {number}: {exc}")
             return
         if packet.apid == IDLE_APID:  # those the receiver did not take out itself
             self._idle_seen += 1
@@ -265,7 +355,7 @@ class MissionReplay:
             self.packets.append(
                 MissionPacket(
                     len(self.packets),
-                    self._unit,
+                    number,
                     frame.vcid,
                     frame.vc_count,
                     packet.apid,

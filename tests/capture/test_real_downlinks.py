@@ -175,6 +175,7 @@ def test_a_bit_stream_shifted_and_inverted_is_synchronized(tmp_path):
     replay = MissionReplay(load_profile(toml))
     for unit in raw_units(stream, replay.profile):
         replay.feed(unit)
+    replay.finish()
     assert replay.counts.cadu["frames"] >= 39 and not replay.counts.cadu.get("rs_uncorrectable")
     assert detect_file(_write(tmp_path / "s.bin", stream)).raw_unit == "stream"
 
@@ -197,6 +198,7 @@ def test_another_missions_packets_on_linkstacks_apids_are_not_its_messages(tmp_p
         replay = MissionReplay(load_profile(spec))
         for unit in raw_units(raw.read_bytes(), replay.profile):
             replay.feed(unit)
+        replay.finish()
         counts[name] = replay.counts
     assert counts["own"].messages == {"Answer": 2}
     assert counts["foreign"].messages == {}

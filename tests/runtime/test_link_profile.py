@@ -4,6 +4,7 @@ the same one ``linkstack conform --profile`` judges its capture by and ``linksta
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import replace
 from pathlib import Path
@@ -258,6 +259,13 @@ def _body(out: str) -> list[str]:
     return lines[start:]
 
 
+def _figures(out: str) -> list[str]:
+    """A profile replay's counts that do not depend on which layers the capture holds:
+    frames per VC, packets per APID, messages."""
+    keep = ("  VC ", "  APID ", "  packets ", "  messages ", "  clcws ")
+    return [line for line in out.splitlines() if line.startswith(keep)]
+
+
 def test_replay_with_the_scenario_decodes_by_its_frames_profile(profile_run, capsys):
     """``replay --scenario S`` decodes by S's ``[frames] profile`` exactly as ``replay
     --profile`` of that file: the same report, every unit decoded (by linkstack's own
@@ -275,11 +283,18 @@ def test_replay_with_the_scenario_decodes_by_its_frames_profile(profile_run, cap
     assert _body(by_scenario) == _body(by_profile)
     assert "RS(255,223) x 4 conventional basis, not randomized" in _body(by_scenario)[0]
     assert re.search(r"cadus +[2-9]\d* read, [2-9]\d* decoded", by_scenario), by_scenario
-    assert "Answer 2" in by_scenario and "0 refused;" in by_scenario, by_scenario
+    # each TM frame is in the capture twice, in its CADU and as a frame record beside
+    # it: decoded once (the run's one answer, no frame count gap), the record checked
+    assert "Answer 1" in by_scenario and "0 refused;" in by_scenario, by_scenario
+    assert "VC 0      1 frames (0 idle); frame count gaps 0" in by_scenario, by_scenario
+    assert re.search(r"records +tm_frame beside its CADU: equal [1-9]", by_scenario), by_scenario
     assert "  refused   " not in by_scenario, by_scenario  # no unit refused
     # --json, a profile replay's, is there for the scenario's profile too
     code, doc, err = _replay(capsys, pcap, "--scenario", scenario, "--json")
     assert code == 0 and '"profile": "other-tm"' in doc, doc + err
+    got = json.loads(doc)
+    assert got["frame_records"] == {"equal": got["units"]["tm_cadu"]}, doc
+    assert got["linkstack_messages"] == {"Answer": 1}, doc
 
 
 @pytest.mark.parametrize("frames", ["", '[frames]\nprofile = "linkstack"\n'])
@@ -332,6 +347,9 @@ def test_replay_with_the_scenario_reads_its_daemons_capture_on_the_port_plan(
         # frame record beside its CADU to count its frame twice
         assert re.search(r"cadus +2 read, 2 decoded", out) and "Answer 1" in out, out
         assert "VC 0      1 frames (0 idle); frame count gaps 0" in out, out
+        # the same figures as the run's own capture, whose frame records are paired
+        _, own, _ = _replay(capsys, str(profile_run.pcap), "--profile", str(profile_run.profile))
+        assert _figures(out) == _figures(own), own
     code, out, _ = _replay(capsys, pcap, "--profile", str(profile_run.profile))
     assert code == 1 and "cadus " not in out, out
 

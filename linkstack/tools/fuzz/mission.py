@@ -126,6 +126,7 @@ def _replay_target(name: str) -> Target:
 
         def decode(buf: bytes) -> object:
             replay.feed(CapturedUnit(layer, 0.0, SPACECRAFT, STATION, buf))
+            replay.finish()  # a frame record waits for its CADU: decoded now
             for packet in replay.packets:
                 check_packet(packet.raw)
             if sum(replay.counts.units.values()) % _JSON_EVERY == 0:
