@@ -159,3 +159,11 @@ def test_set_vr_value_is_checked():
 
 def test_sequence_distance_wraps_at_256():
     assert seq_distance(3, 250) == 9 and seq_distance(250, 3) == 247 and seq_distance(7, 7) == 0
+
+
+def test_cop_in_effect_is_two_bits_and_never_negative():
+    assert Clcw(1, 0, cop_in_effect=0).cop_in_effect == 0
+    assert Clcw(1, 0, cop_in_effect=3).cop_in_effect == 3
+    for bad in (-1, 4):
+        with pytest.raises(EncodeError, match="cop_in_effect"):
+            Clcw(1, 0, cop_in_effect=bad)

@@ -528,6 +528,8 @@ def test_state_table_cell(event, state):
     rejected = fop.stats["rejected"] - counted["rejected"]
     assert rejected == (1 if expected == REJ else rejected)
     assert rejected in (0, 1)
+    not_applicable = fop.stats["not_applicable"] - counted["not_applicable"]
+    assert not_applicable == (1 if expected == NA else 0)  # counted in n/a cells only
     if expected == NA:
         assert actions == [Transition(event, state, state, "n/a")]
         assert snapshot(fop) == before
@@ -638,6 +640,14 @@ def test_a_wrong_frame_is_a_caller_error():
 def test_impossible_configuration(kwargs):
     with pytest.raises(ConfigError):
         FopConfig(**kwargs)
+
+
+def test_the_window_width_limits_are_inclusive():
+    """K is 1..255 (an 8-bit count), both ends accepted, 256 refused."""
+    assert FopConfig(SCID, VC, window_width=255).window_width == 255
+    assert FopConfig(SCID, VC, window_width=1).window_width == 1
+    with pytest.raises(ConfigError, match="window_width"):
+        FopConfig(SCID, VC, window_width=256)
 
 
 # -- T1, the window, CLCWs that are not for this FOP-1 ---------------------------------------
