@@ -767,3 +767,18 @@ def test_bd_frames_go_out_at_once_and_are_counted():
     actions = fop.request_bd(frame, T0, tag="bd")
     assert Transmit(frame, tag="bd") in actions
     assert fop.stats["bd_frames"] == 1
+
+
+def test_the_transmission_count_is_one_for_a_first_frame_and_after_initiating_again():
+    """Transmission_Count (5.2.4, 5.2.14): an AD frame sent onto an empty sent queue
+    has been transmitted once; a count raised by retransmissions starts again at 1
+    when the AD service is initiated anew."""
+    fop = Fop(CFG)
+    lower(fop, fop.directive(D.INITIATE_AD_WITHOUT_CLCW, T0))
+    lower(fop, fop.request_ad(fdu(0), T0))
+    assert fop.transmission_count == 1
+    with_count(fop, 3)
+    assert fop.transmission_count == 3
+    lower(fop, fop.directive(D.TERMINATE_AD, T0))
+    lower(fop, fop.directive(D.INITIATE_AD_WITHOUT_CLCW, T0))
+    assert fop.state is S1 and fop.transmission_count == 1
