@@ -782,3 +782,15 @@ def test_the_transmission_count_is_one_for_a_first_frame_and_after_initiating_ag
     lower(fop, fop.directive(D.TERMINATE_AD, T0))
     lower(fop, fop.directive(D.INITIATE_AD_WITHOUT_CLCW, T0))
     assert fop.state is S1 and fop.transmission_count == 1
+
+
+def test_a_bc_retransmission_holds_bc_out_ready_until_the_layer_below_accepts_it():
+    """5.2.9: Look for Directive sends the BC frame again and clears BC_Out_Flag, so
+    that nothing more goes down until the layer below has taken it."""
+    fop = Fop(CFG)
+    lower(fop, fop.directive(D.INITIATE_AD_WITH_UNLOCK, T0))
+    assert fop.bc_out_ready
+    (again,) = of(fop.timer_expired(fop.timer_expiry_t_s), Transmit)  # not yet accepted
+    assert again.retransmission and not fop.bc_out_ready
+    fop.transmit_accepted(BC, T0)
+    assert fop.bc_out_ready
