@@ -214,3 +214,18 @@ def test_a_uslp_header_of_exactly_six_octets_gives_the_frame_length():
 def test_max_start_errors_outside_0_1_is_refused(max_start_errors):
     with pytest.raises(EncodeError, match="max_start_errors"):
         decode_cltu(encode_cltu(b"hello"), max_start_errors=max_start_errors)
+
+
+def test_a_cltu_without_a_whole_codeblock_says_how_many_octets_follow_the_start():
+    for after in (0, 5, 7):
+        with pytest.raises(TruncatedError, match=f"got {after}$"):
+            decode_cltu(START_SEQUENCE + bytes(after))
+
+
+def test_five_octets_of_a_uslp_header_are_too_few_for_its_length_field():
+    """The USLP length field ends at octet 6: five octets that start like a USLP frame
+    are read as a TC header (whose length field they hold), not indexed past their end."""
+    five = bytes([0xC0, 0x00, 0x00, 0x00, 0x00])
+    assert transfer_frame_length(five) == 1  # the TC length field's 0, plus one
+    six = bytes([0xC0, 0x00, 0x00, 0x00, 0x00, 0x0A])
+    assert transfer_frame_length(six) == 11  # the USLP length field's 10, plus one
