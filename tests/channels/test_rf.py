@@ -447,3 +447,20 @@ def test_the_receiver_defaults_and_the_allocation_message():
     assert rx.max_doppler_rate_hz_s == pll_max_doppler_rate_hz_s(100.0)
     with pytest.raises(ConfigError, match=r"2200\.000 MHz is outside .* 2025-2110 MHz"):
         s_band_uplink(freq_hz=2_200e6)
+
+
+def test_the_budget_table_and_status_line_show_each_term_in_its_unit():
+    """What `linkstack` prints of a budget: the range in km, the data rate as its
+    -10 log10 term, and every other row the term itself."""
+    b = link_budget(X_BAND_DOWNLINK, 1_500e3, 20.0)
+    rows = {name: (value, unit) for name, value, unit in b.rows()}
+    assert rows["slant range"] == (pytest.approx(1_500.0), "km")
+    assert rows["data rate"] == (pytest.approx(-10 * math.log10(b.rate_bps)), "dB(bps)")
+    assert b.summary().startswith(f"{b.name}: 1500 km el 20.0 deg ")
+
+
+def test_a_negative_zenith_loss_and_a_receiver_of_another_type_are_refused():
+    with pytest.raises(ConfigError, match="zenith_loss_db"):
+        Band("x", 8.0e9, 8.5e9, -0.1)
+    with pytest.raises(ConfigError, match="receiver"):
+        x_band_downlink(receiver="a dish")
