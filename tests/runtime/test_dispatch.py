@@ -137,7 +137,10 @@ def test_light_load_chooses_as_before_the_satellite_whose_pass_lasts_longest(tin
     assert [h.kind for h in emu.client.timelines[0].hops] == ["uplink", "downlink"]
 
 
-# the ground believes a satellite holds 40 queries; it holds 1 + 4
+# The ground believes a satellite holds 40 queries; it holds 1 + 4. Compute is a
+# fixed 200 ms + 20 ms a token (SlowerOnboard): with the host's stopwatch, a fast or a
+# quiet machine answered each query before the next came up and none was refused busy.
+SLOW = 20.0
 OVERCOUNT = EmulationConfig(
     service=ServiceConfig(concurrency=1, max_queued=4),
     dispatch=DispatchConfig(capacity=40, busy_hold_s=1.0),
@@ -146,7 +149,7 @@ OVERCOUNT = EmulationConfig(
 
 def test_busy_refusals_go_back_to_the_ground_queue_and_elsewhere(tiny):
     config = dataclasses.replace(OVERCOUNT, computing=("CS-06", "CS-07"))
-    results, _, emu, _ = burst(tiny, config, BURST_T_S, 60, within_s=0.0)
+    results, _, emu, _ = burst(SlowerOnboard(tiny, SLOW), config, BURST_T_S, 60, within_s=0.0)
     answers = answers_of(results)
     stats = emu.stats()
     assert stats["services"]["refused_busy"] > 0 and stats["mcc"]["requeued_busy"] > 0
@@ -158,7 +161,8 @@ def test_busy_refusals_go_back_to_the_ground_queue_and_elsewhere(tiny):
 
 
 def test_a_named_target_that_is_busy_is_tried_again_with_backoff(tiny):
-    results, _, emu, _ = burst(tiny, OVERCOUNT, BURST_T_S, 30, target="CS-09", within_s=0.0)
+    backend = SlowerOnboard(tiny, SLOW)
+    results, _, emu, _ = burst(backend, OVERCOUNT, BURST_T_S, 30, target="CS-09", within_s=0.0)
     answers = answers_of(results)
     stats = emu.stats()
     assert stats["services"]["refused_busy"] > 0
