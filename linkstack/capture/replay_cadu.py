@@ -156,9 +156,7 @@ class CaduChain:
                 exc = err
             sink.refuse(events, unit, link, exc, counted)
             return None
-        if counted:
-            sink.stats["units_decoded"] += 1
-        sink.stats["frames"] += 1
+        sink.frame_decoded(counted)
         return rx, got, grown
 
     def tm(
@@ -263,9 +261,7 @@ class CaduChain:
         if got is None:
             sink.refuse(events, unit, link, refusal(rx, raw, Counter(grown)), counted)
             return
-        if counted:
-            sink.stats["units_decoded"] += 1
-        sink.stats["frames"] += 1
+        sink.frame_decoded(counted)
         gap = ("vc_frames_lost", "USLP", f"VC {got.vcid} frame count")
         sink.count_drops(events, unit, link, grown, "uslp", gap)
         if sink.verbose:

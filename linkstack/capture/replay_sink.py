@@ -188,6 +188,12 @@ class ReplaySink:
     ) -> None:
         events.append(ReplayEvent(unit.t_s, link.family, unit.src, unit.dst, kind, text, data))
 
+    def frame_decoded(self, counted: bool) -> None:
+        """A frame decoded; ``counted``: the frame was the captured unit itself."""
+        if counted:
+            self.stats["units_decoded"] += 1
+        self.stats["frames"] += 1
+
     def refuse(
         self,
         events: list[ReplayEvent],

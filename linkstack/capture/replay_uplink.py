@@ -103,9 +103,7 @@ class UplinkChain:
             assert tc.last_error is not None
             sink.refuse(events, unit, link, tc.last_error, counted)
             return
-        if counted:
-            sink.stats["units_decoded"] += 1
-        sink.stats["frames"] += 1
+        sink.frame_decoded(counted)
         where = f"TC {frame.frame_type.name} frame"
         where += f" N(S) {frame.seq}" if frame.frame_type is TcFrameType.AD else ""
         where += f" (VC {frame.vcid}" + ("" if frame.map_id is None else f", MAP {frame.map_id}")
@@ -133,9 +131,7 @@ class UplinkChain:
         if fdu is None:
             sink.refuse(events, unit, link, refusal(rx, raw, Counter()), counted)
             return
-        if counted:
-            sink.stats["units_decoded"] += 1
-        sink.stats["frames"] += 1
+        sink.frame_decoded(counted)
         self._farm(link, unit, fdu, describe_uplink(fdu, raw), rx.reassembler, events)
 
     # -- FDU -> FARM-1 -> packets --------------------------------------------------------
