@@ -23,7 +23,7 @@ from aiohttp.http_exceptions import HttpProcessingError
 # the limits are a scenario's [daemon.http] table: defined and checked where it is read
 from linkstack.runtime.daemon_settings import HttpLimits
 
-__all__ = ["HttpLimits", "HttpServer"]
+__all__ = ["HttpServer"]
 
 log = logging.getLogger("linkstack.daemon.http")
 

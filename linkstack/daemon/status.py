@@ -35,7 +35,8 @@ from typing import Any, NamedTuple
 
 from aiohttp import web
 
-from linkstack.daemon.http import HttpLimits, HttpServer
+from linkstack.daemon.http import HttpServer
+from linkstack.runtime.daemon_settings import HttpLimits
 
 log = logging.getLogger("linkstack.daemon")
 

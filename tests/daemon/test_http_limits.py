@@ -12,8 +12,8 @@ import time
 
 import pytest
 
-from linkstack.daemon.http import HttpLimits
 from linkstack.daemon.status import StatusServer
+from linkstack.runtime.daemon_settings import HttpLimits
 
 pytestmark = pytest.mark.asyncio
 
