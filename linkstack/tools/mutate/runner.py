@@ -162,10 +162,16 @@ class Workspace:
         return [ln for ln in done.stdout.splitlines() if ln.startswith(("FAILED", "ERROR"))]
 
     def pytest(
-        self, tests: list[str], timeout_s: float, ids: list[str] | None = None, whole: bool = True
+        self,
+        tests: list[str],
+        timeout_s: float,
+        ids: list[str] | None = None,
+        whole: bool = True,
+        extra_env: dict[str, str] | None = None,
     ) -> tuple[int | None, float]:
         """pytest's exit status over ``tests`` (None past the timeout), and its time;
-        ``ids``: the node ids to run first (``whole``) or alone (not ``whole``)."""
+        ``ids``: the node ids to run first (``whole``) or alone (not ``whole``);
+        ``extra_env``: variables set for this run only."""
         cmd = [
             sys.executable,
             "-m",
@@ -182,7 +188,7 @@ class Workspace:
             PLUGIN,
             *tests,
         ]
-        env = self.env
+        env = {**self.env, **(extra_env or {})}
         if ids:
             listed = self.dir / ".mutate-ids"
             listed.write_text("\n".join(ids), encoding="utf-8")
@@ -217,14 +223,9 @@ class Workspace:
         hook = self.dir / "sitecustomize.py"
         hook.write_text(_SITECUSTOMIZE, encoding="utf-8")
         durations = data_dir / "durations.json"
-        saved = self.env
-        self.env = {
-            **saved,
-            "COVERAGE_PROCESS_START": str(config),
-            DURATIONS_ENV: str(durations),
-        }
+        measured = {"COVERAGE_PROCESS_START": str(config), DURATIONS_ENV: str(durations)}
         try:
-            rc, seconds = self.pytest(tests, timeout_s)
+            rc, seconds = self.pytest(tests, timeout_s, extra_env=measured)
             if rc != 0:
                 return None, seconds
             contexts: dict[int, set[str]] = {}
@@ -236,7 +237,6 @@ class Workspace:
             frozen = {line: frozenset(names) for line, names in contexts.items()}
             return LineMap(frozen, json.loads(durations.read_text(encoding="utf-8"))), seconds
         finally:
-            self.env = saved
             hook.unlink()
             shutil.rmtree(data_dir, ignore_errors=True)
 
