@@ -22,12 +22,15 @@ its CADU (``tm_cadu``) and as a frame record (``tm_frame``) at the same instant.
 Decoding both would count every frame twice (twice the packets, a frame count gap at
 each repeat), so a frame record goes with a CADU of the same source within
 :data:`~linkstack.capture.reader.PAIR_WINDOW_S` either way, as in the general replay:
-the one whose frame it equals, else (once the window has passed) the earliest left
-without one. It is then checked against that CADU's frame (counted in
+the one whose frame it equals (a refused CADU's frame is unknown: a record that comes
+after it may be its), else (once the window has passed) the earliest left without one.
+It is then checked against that CADU's frame (counted in
 :attr:`MissionCounts.frame_records`: ``equal``, ``different``, or ``cadu_refused``),
 never decoded again. A frame record with no CADU near it is decoded on its own
 (``alone``): a recording of frames only reads as it always did. Records wait a window
-for their CADU, so call :meth:`MissionReplay.finish` at the end of the recording.
+for their CADU, so call :meth:`MissionReplay.finish` at the end of the recording. The
+waiting and the window's rule are :mod:`linkstack.capture.window_pairing`'s, shared
+with the general replay.
 
 The general :class:`~linkstack.capture.replay.Replayer` stays the replay of
 linkstack's own captures (uplinks, COP-1, laser links, SDLS); this one is the
@@ -36,11 +39,12 @@ downlink of any mission, a few hundred lines that share the codecs, not the chai
 
 from __future__ import annotations
 
-from collections import Counter, deque
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from linkstack.capture.reader import PAIR_WINDOW_S, CapturedUnit
+from linkstack.capture.window_pairing import WindowPairing
 from linkstack.ccsds.aos import AosConfig, AosReceiver
 from linkstack.ccsds.cop1.clcw import is_clcw
 from linkstack.ccsds.packet_zone import ReceivedFrame
@@ -91,13 +95,34 @@ class MissionPacket:
     raw: bytes
 
 
-@dataclass(slots=True, eq=False)  # removed from the deque by identity
+@dataclass(slots=True, eq=False)  # taken out of the waiting ones by identity
 class _Cadu:
     """A CADU decoded while no frame record went with it yet: a later one may."""
 
     t_s: float
     src: str
     frame: bytes | None  # None: refused
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class _Record:
+    """A frame record waiting for its CADU, and the number of the unit it came in."""
+
+    number: int  # from 0
+    unit: CapturedUnit
+
+    @property
+    def t_s(self) -> float:
+        return self.unit.t_s
+
+
+def _same_source(record: _Record, cadu: _Cadu) -> bool:
+    return record.unit.src == cadu.src
+
+
+def _may_be_its_frame(record: _Record, cadu: _Cadu) -> bool:
+    """``cadu``'s frame is ``record``'s, or may be: a refused CADU's frame is unknown."""
+    return cadu.frame is None or record.unit.data == cadu.frame
 
 
 @dataclass
@@ -199,8 +224,10 @@ class MissionReplay:
         self._unit = -1
         self._idle_seen = 0
         self._latest_s = float("-inf")
-        self._records: deque[tuple[int, CapturedUnit]] = deque()  # (unit number, record)
-        self._cadus: deque[_Cadu] = deque()  # decoded, no frame record with them yet
+        # frame records waiting for their CADU, CADUs decoded with no record yet
+        self._pairing: WindowPairing[_Record, _Cadu] = WindowPairing(
+            window_s, _may_be_its_frame, _same_source
+        )
 
     def _cadu_receiver(self) -> CaduReceiver:
         if self._cadu is None:
@@ -232,7 +259,7 @@ class MissionReplay:
         """The end of the recording: the frame records still waiting for a CADU go with
         one near them, else are decoded on their own. Units fed after it pair afresh."""
         self._expire(float("inf"))
-        self._cadus.clear()
+        self._pairing.forget_units()
 
     def _cadu_unit(self, unit: CapturedUnit, number: int) -> None:
         rx = self._cadu_receiver()
@@ -244,43 +271,34 @@ class MissionReplay:
             self._refused(f"CADU {number}: {reason}")
         else:
             self._frame(got.frame, number)
-        if frame is not None:
-            for waiting in self._records:  # its frame's record, come first
-                if self._near(waiting[1], unit.t_s, unit.src, frame):
-                    self._records.remove(waiting)
-                    self._check(waiting[1], frame)
-                    return
-        self._cadus.append(_Cadu(unit.t_s, unit.src, frame))
+        cadu = _Cadu(unit.t_s, unit.src, frame)
+        if frame is not None:  # its frame's record, come first (a refused CADU waits)
+            record = self._pairing.record_of(cadu)
+            if record is not None:
+                self._check(record.unit, frame)
+                return
+        self._pairing.wait_unit(cadu)
 
     def _frame_record(self, unit: CapturedUnit, number: int) -> None:
-        for cadu in self._cadus:  # the CADU whose frame it is, come first
-            if self._near(unit, cadu.t_s, cadu.src, cadu.frame):
-                self._cadus.remove(cadu)
-                self._check(unit, cadu.frame)
-                return
-        self._records.append((number, unit))
-
-    def _near(self, record: CapturedUnit, t_s: float, src: str, frame: bytes | None) -> bool:
-        """``record`` is the frame of a CADU from ``src`` at ``t_s`` (None: any frame)."""
-        if record.src != src or abs(record.t_s - t_s) > self.window_s:
-            return False
-        return frame is None or record.data == frame
+        record = _Record(number, unit)
+        cadu = self._pairing.unit_of(record)  # the CADU whose frame it is, come first
+        if cadu is not None:
+            self._check(unit, cadu.frame)
+            return
+        self._pairing.wait_record(record)
 
     def _expire(self, before_s: float) -> None:
-        """Frame records that waited past the window: with the earliest CADU near them
-        left without one, else decoded on their own; CADUs no record can reach any more
-        are forgotten (a record waits a window, so a CADU two)."""
-        while self._records and self._records[0][1].t_s < before_s:
-            number, record = self._records.popleft()
-            near = next((c for c in self._cadus if self._near(record, c.t_s, c.src, None)), None)
-            if near is not None:
-                self._cadus.remove(near)
-                self._check(record, near.frame)
-            else:
-                self.counts.frame_records["alone"] += 1
-                self._frame(record.data, number)
-        while self._cadus and self._cadus[0].t_s < before_s - self.window_s:
-            self._cadus.popleft()
+        """Frame records that waited past the window: with the earliest CADU of their
+        source near them left without one, else decoded on their own; CADUs no record
+        can reach any more are forgotten (a record waits a window, so a CADU two)."""
+        self._pairing.expire(before_s, self._with_cadu, self._alone)
+
+    def _with_cadu(self, record: _Record, cadu: _Cadu) -> None:
+        self._check(record.unit, cadu.frame)
+
+    def _alone(self, record: _Record) -> None:
+        self.counts.frame_records["alone"] += 1
+        self._frame(record.unit.data, record.number)
 
     def _check(self, record: CapturedUnit, frame: bytes | None) -> None:
         """A frame record beside its CADU: checked against the CADU's frame, not decoded."""

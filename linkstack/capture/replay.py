@@ -67,8 +67,9 @@ encrypted frame without the key is counted (``sdls_sealed``) and goes no further
 for its OCF (the CLCW, outside SDLS's reach).
 
 **The modules.** This one holds the :class:`Replayer`: which link and chain a unit
-goes to, the pairing of frame units with their units, SDLS, the end-of-capture checks
-and the counters. The links and their receiving ends are
+goes to, the pairing of frame units with their units (what pairs; the waiting and the
+window's rule are :mod:`linkstack.capture.window_pairing`'s, one per link), SDLS, the
+end-of-capture checks and the counters. The links and their receiving ends are
 :mod:`linkstack.capture.replay_link`; the chains, :mod:`linkstack.capture.replay_uplink`
 (CLTU, TC and USLP frames, FARM-1) and :mod:`linkstack.capture.replay_cadu` (CADU, TM,
 AOS and USLP frames, the CLCW); each reports through the Replayer's
@@ -322,14 +323,13 @@ class Replayer:
         waiting for it, or it waits for its frame unit."""
         if link.family not in self._recorded:
             return
-        if frame is not None:
-            for record in link.records:
-                if record.data == frame and abs(record.t_s - unit.t_s) <= self.window_s:
-                    link.records.remove(record)
-                    self._check_frame(link, record, frame, events)
-                    return
         carried = Carried(unit.t_s, frame)
-        link.carried.append(carried)
+        if frame is not None:
+            record = link.pairing.record_of(carried)
+            if record is not None:
+                self._check_frame(link, record, frame, events)
+                return
+        link.pairing.wait_unit(carried)
         self._waiting[link] = None
         self._beside = (link, carried)
 
@@ -342,16 +342,15 @@ class Replayer:
     ) -> None:
         """A frame unit where its link's units are decoded: checked against the unit
         whose frame it is, else the unit beside it, else it waits for its unit."""
-        for carried in link.carried:
-            if carried.frame == unit.data and abs(carried.t_s - unit.t_s) <= self.window_s:
-                link.carried.remove(carried)
-                self._check_frame(link, unit, carried.frame, events)
-                return
+        carried = link.pairing.unit_of(unit)
+        if carried is not None:
+            self._check_frame(link, unit, carried.frame, events)
+            return
         if beside is not None and beside[0] is link and beside[1].t_s == unit.t_s:
-            link.carried.remove(beside[1])  # linkstack's: the frame of the unit before
+            link.pairing.take_unit(beside[1])  # linkstack's: the frame of the unit before
             self._check_frame(link, unit, beside[1].frame, events)
             return
-        link.records.append(unit)
+        link.pairing.wait_record(unit)
         self._waiting[link] = None
 
     def _expire(self, before_s: float, events: list[ReplayEvent]) -> None:
@@ -360,24 +359,20 @@ class Replayer:
         whose units have frame units), and is decoded on its own when there is none; a
         unit needs no frame unit."""
         for link in list(self._waiting):
-            records, carried = link.records, link.carried
-            while records and records[0].t_s < before_s:
-                record = records.popleft()
-                near = None
-                if link.paired:  # else nothing says this link's units come with frame units
-                    window = self.window_s
-                    near = next((c for c in carried if abs(c.t_s - record.t_s) <= window), None)
-                if near is not None:
-                    carried.remove(near)
-                    self._check_frame(link, record, near.frame, events)
-                else:
-                    chain = _CHAIN_OF_LAYER.get(record.layer, "aos")
-                    self._frame(link, record, record.data, chain, events, True)
-            # a unit stays a window longer: a frame unit still waiting may go with it
-            while carried and carried[0].t_s < before_s - self.window_s:
-                carried.popleft()
-            if not records and not carried:
+            self._expire_link(link, before_s, events)
+            if not link.pairing:
                 del self._waiting[link]
+
+    def _expire_link(self, link: ReplayLink, before_s: float, events: list[ReplayEvent]) -> None:
+        def check(record: CapturedUnit, carried: Carried) -> None:
+            self._check_frame(link, record, carried.frame, events)
+
+        def decode(record: CapturedUnit) -> None:
+            chain = _CHAIN_OF_LAYER.get(record.layer, "aos")
+            self._frame(link, record, record.data, chain, events, True)
+
+        # by time alone only where this link's units have been seen with frame units
+        link.pairing.expire(before_s, check, decode, by_time=link.paired > 0)
 
     def _link(self, family: str, unit: CapturedUnit) -> ReplayLink:
         if family == UPLINK:
@@ -388,7 +383,7 @@ class Replayer:
             key = (unit.src, unit.dst)
         link = self.links.get((family, key))
         if link is None:
-            link = self.links[(family, key)] = ReplayLink(family, key)
+            link = self.links[(family, key)] = ReplayLink(family, key, self.window_s)
         return link
 
     # -- the checks against the capture's upper layers -----------------------------------

@@ -12,13 +12,13 @@ and :mod:`linkstack.capture.replay_cadu`.
 
 from __future__ import annotations
 
-from collections import deque
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 from linkstack.capture.network import NODE_NETWORKS
 from linkstack.capture.reader import CapturedUnit
 from linkstack.capture.replay_uslp import destination_flag
+from linkstack.capture.window_pairing import WindowPairing
 from linkstack.ccsds.spp import Reassembler
 
 if TYPE_CHECKING:  # annotations only: the chains build the receivers
@@ -106,10 +106,14 @@ class Carried:
         self.frame = frame
 
 
+def _same_frame(record: CapturedUnit, carried: Carried) -> bool:
+    return record.data == carried.frame
+
+
 class ReplayLink:
     """The receiving end of one link: its chain, built as the units show what they are."""
 
-    def __init__(self, family: str, key: tuple[str, ...]) -> None:
+    def __init__(self, family: str, key: tuple[str, ...], window_s: float) -> None:
         self.family = family
         self.key = key
         self.cltu: CltuReceiver | None = None
@@ -130,6 +134,6 @@ class ReplayLink:
         self.last: tuple[float, str, str] = (0.0, "", "")  # the last unit's time and ends
         self.recorded: list[bytes] = []  # the capture's space_packet units of this link
         self.decoded: list[bytes] = []  # packets decoded from the units
-        self.carried: deque[Carried] = deque()  # units whose frame unit has not come yet
-        self.records: deque[CapturedUnit] = deque()  # frame units whose unit has not come yet
+        # frame units whose unit has not come yet, units whose frame unit has not
+        self.pairing: WindowPairing[CapturedUnit, Carried] = WindowPairing(window_s, _same_frame)
         self.paired = 0  # frame units that found their unit: this link's units have them
