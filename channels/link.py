@@ -267,9 +267,11 @@ class Link:
         """Wait until every unit sent so far has been delivered or dropped.
 
         Raises the error that stopped the transmitter, if one did (a model that
-        raised): a broken link must not look like a quiet one.
+        raised), at once and each time it is asked: a broken link must not look like
+        a quiet one, nor make its caller wait for units it will never send.
         """
-        await self._idle.wait()
+        if self._failure is None:  # after one, nothing sent will ever be delivered
+            await self._idle.wait()
         if self._failure is not None:
             raise self._failure
 

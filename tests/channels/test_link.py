@@ -174,19 +174,33 @@ def test_the_same_link_code_runs_on_the_wall_clock():
     assert elapsed >= 0.05  # real time did pass
 
 
-def test_a_failing_model_surfaces_in_drain():
+@pytest.mark.parametrize("realtime", [False, True])
+def test_a_failing_model_surfaces_in_drain_and_stops_the_transmitter(realtime):
+    """The model's error comes out of ``drain``, every time it is asked, and the
+    transmitter stops: a unit sent afterwards waits in the queue, the model is not
+    asked again, and ``drain`` raises at once instead of waiting for it."""
+    calls = []
+
     class Broken:
         def conditions(self, t_s):
+            calls.append(t_s)
             raise RuntimeError("model exploded")
 
     async def main():
         clock = clk.make_clock(True)
-        async with Link("x", clock, Broken()) as link:
+        raised = []
+        async with Link("x", clock, Broken(), realtime=realtime) as link:
             link.send(b"unit")
-            await link.drain()
+            for _ in range(2):
+                with pytest.raises(RuntimeError, match="model exploded"):
+                    await link.drain()
+                raised.append(link.stats["failed"])
+                link.send(b"after")
+        return raised, link.queued, link.stats
 
-    with pytest.raises(RuntimeError, match="model exploded"):
-        emulated(main)
+    raised, queued, stats = emulated(main)
+    assert len(calls) == 1 and raised == [1, 1] and stats["failed"] == 1
+    assert queued == 2  # the two units sent after the failure, never transmitted
 
 
 def test_impossible_conditions_and_parameters_are_refused():
@@ -354,6 +368,22 @@ def test_a_bounded_backlog_refuses_what_it_could_not_send_in_time():
     assert max(d.sent_t_s - 0.0 for d in got[:3]) <= 0.35
     with pytest.raises(ConfigError, match="max_backlog_s"):
         Link("t", None, FixedConditions(8000.0), max_backlog_s=1.0)
+    for bound in (0.0, -0.1):
+        with pytest.raises(ConfigError, match="max_backlog_s"):
+            Link("t", None, FixedConditions(8000.0), max_backlog_s=bound, rate_bps=8000.0)
+
+
+def test_a_backlog_filled_exactly_to_its_bound_is_accepted():
+    """The bound counts every octet queued: 100 octets at 8 kbit/s fill 0.1 s exactly,
+    so 60 + 40 octets are taken and one octet more is refused."""
+
+    async def main():
+        clock = clk.make_clock(True)
+        link = Link("t", clock, FixedConditions(8000.0), max_backlog_s=0.1, rate_bps=8000.0)
+        return [link.send(bytes(n)) for n in (60, 40, 1)], link.stats
+
+    ids, stats = emulated(main)
+    assert ids == [0, 1, None] and stats["dropped_queue_full"] == 1
 
 
 @pytest.mark.parametrize("realtime", [False, True])
@@ -410,6 +440,19 @@ def test_lateness_keeps_the_last_window_of_values_in_a_few_octets_each():
     partial.record(3e-6)
     partial.record(1e-6)
     assert partial.percentiles(0.0, 1.0) == pytest.approx([1e-6, 3e-6])  # those two only
+
+
+def test_lateness_keeps_the_last_4096_units_by_default():
+    """A link's lateness percentiles are over its last 4,096 units (the default window):
+    a late unit counts until 4,096 more have come."""
+    lateness = Lateness()
+    lateness.record(100.0)
+    for _ in range(4095):
+        lateness.record(1.0)
+    assert lateness.percentiles(1.0) == [100.0]  # 4,096 units: still in the window
+    lateness.record(1.0)
+    assert lateness.percentiles(1.0) == [1.0]  # the 4,097th pushed it out
+    assert lateness.max_s == 100.0  # the run's maximum keeps it
 
 
 def test_lateness_counts_each_unit_in_the_first_bound_it_is_at_or_under():
