@@ -2,6 +2,7 @@
 
 import math
 import random
+from dataclasses import replace
 
 import pytest
 
@@ -176,11 +177,38 @@ def test_laser_link_needs_its_acquisition_time_after_coming_into_view():
     assert before == {"no_los"} and during == {"acquiring"}
 
 
+class _AtTheEdgeView:
+    """A laser view held at exactly the terminal's maximum range, clear of the Earth."""
+
+    def at(self, t_s):
+        return IslLook(OPTICAL_ISL_100G.max_range_m, 0.0, 0.0, 1.0)
+
+
+def test_a_laser_link_at_exactly_its_maximum_range_is_in_view():
+    """The maximum range is in range: the view has been in since before the look-back
+    began, so an hour in the terminal has long acquired and delivers."""
+    steady = replace(OPTICAL_ISL_100G, jitter_outage_prob=0.0)
+    cond = LaserLinkModel(_AtTheEdgeView(), steady).conditions(3600.0)
+    assert cond.up and cond.reason == ""
+
+
 def test_impossible_mask_is_refused(scenario):
     view = StationView(scenario.stations[0], scenario.satellites[0], scenario.epoch)
-    with pytest.raises(ConfigError, match="mask_deg"):
-        RfLinkModel(view, X_BAND_DOWNLINK, mask_deg=95.0)
+    for mask in (-0.1, 90.1, 95.0):
+        with pytest.raises(ConfigError, match="mask_deg"):
+            RfLinkModel(view, X_BAND_DOWNLINK, mask_deg=mask)
+    for mask in (0.0, 90.0):  # the horizon and the zenith themselves are masks
+        assert RfLinkModel(view, X_BAND_DOWNLINK, mask_deg=mask).mask_deg == mask
     assert math.isfinite(RfLinkModel(view, X_BAND_DOWNLINK).conditions(0.0).range_m)
+
+
+def test_a_model_first_asked_in_mid_pass_counts_acquisition_from_aos(scenario, best_pass):
+    """The receiver acquired the carrier at AOS, not when the model was first asked: a
+    model first asked in the middle of a pass (a daemon started then) is locked at once."""
+    station, sat, window = best_pass
+    model = RfLinkModel(StationView(station, sat, scenario.epoch), X_BAND_DOWNLINK)
+    cond = model.conditions(0.5 * (window.aos_t_s + window.los_t_s))
+    assert cond.up and cond.reason == ""
 
 
 def test_a_sampled_model_is_never_early_and_close_to_the_exact_one(scenario, best_pass):
@@ -210,6 +238,27 @@ def test_a_sampled_model_is_never_early_and_close_to_the_exact_one(scenario, bes
             assert 0.0 <= b.delay_s - a.delay_s < 50e-9
         t += rng.uniform(0.0, 0.02)
     assert len(changes) >= 2 and disagree <= 4
+
+
+def test_a_sampled_model_steps_a_millisecond_by_default_and_needs_a_positive_step():
+    """By default a step is 1 ms, from its start (included) to its end (not): the
+    model is asked at a step's two ends once, however often the step is asked."""
+    asked: list[float] = []
+
+    class Steady:
+        def conditions(self, t_s: float) -> Conditions:
+            asked.append(t_s)
+            return Conditions(True, 8000.0, 0.01)
+
+    sampled = SampledModel(Steady())
+    for t in (0.0, 0.0, 0.0009):
+        sampled.conditions(t)
+    assert asked == [0.0, 0.001]
+    sampled.conditions(0.001)  # the next step: its start is the last one's end
+    assert asked == [0.0, 0.001, 0.002]
+    for step in (0.0, -1e-3):
+        with pytest.raises(ConfigError, match="step_s"):
+            SampledModel(Steady(), step)
 
 
 def test_a_sampled_model_asks_the_model_once_a_step_boundary():
