@@ -63,8 +63,6 @@ class _Sequence:
         return int.from_bytes(self.base[:n], "big")
 
     def octets(self, n: int) -> bytes:
-        if n <= len(self.base):
-            return self.base[:n]
         return (self.period * (n // PERIOD + 1))[:n]
 
     def xor(self, data: bytes | bytearray | memoryview) -> bytes:

@@ -1,3 +1,5 @@
+import tracemalloc
+
 import numpy as np
 import pytest
 from hypothesis import given
@@ -22,8 +24,11 @@ def test_known_answer_sequences(kat):
 
 @pytest.mark.parametrize("sequence", [tm_sequence, tc_sequence])
 def test_period_is_255_octets_and_not_shorter(sequence):
-    seq = sequence(3 * PERIOD + 17)
-    assert seq[PERIOD : 2 * PERIOD] == seq[:PERIOD] == seq[2 * PERIOD : 3 * PERIOD]
+    # 131.0-B-4 §10 and 231.0-B-4 §6: the sequence repeats after 255 bits, so
+    # after 255 octets (255 is odd): the standard's figure, not the module's constant
+    assert PERIOD == 255
+    seq = sequence(3 * 255 + 17)
+    assert seq[255:510] == seq[:255] == seq[510:765]
     # the bit sequence has period 255 exactly (a maximal-length LFSR)
     bits = np.unpackbits(np.frombuffer(seq, dtype=np.uint8))
     for p in (1, 3, 5, 15, 17, 51, 85):  # the proper divisors of 255
@@ -37,6 +42,17 @@ def test_sequence_of_any_length():
     assert long[40_000 : 40_000 + PERIOD] == tm_sequence()[40_000 % PERIOD :] + tm_sequence(
         40_000 % PERIOD
     )
+
+
+def test_a_long_sequence_costs_memory_in_proportion_to_its_length():
+    """The periods are repeated as many times as the length needs, and no more."""
+    tracemalloc.start()
+    try:
+        tm_sequence(20_000)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 3 * 20_000
 
 
 def test_lfsr_sequence_is_balanced():
