@@ -102,18 +102,24 @@ def test_is_clcw_reads_only_the_type_bit_and_length():
 
 
 @pytest.mark.parametrize(
-    "kwargs",
+    ("field", "value"),
     [
-        {"vcid": 64, "report_value": 0},
-        {"vcid": 0, "report_value": 256},
-        {"vcid": 0, "report_value": -1},
-        {"vcid": 0, "report_value": 0, "farm_b_counter": 4},
-        {"vcid": 0, "report_value": 0, "status": 8},
-        {"vcid": 0, "report_value": 0, "lockout": 2},
+        ("vcid", 64),
+        ("vcid", -1),
+        ("report_value", 256),
+        ("report_value", -1),
+        ("farm_b_counter", 4),
+        ("farm_b_counter", -1),
+        ("status", 8),
+        ("status", -1),
+        ("lockout", 2),
+        *((flag, -1) for flag in ("lockout", "wait", "retransmit", "no_rf_available")),
+        ("no_bit_lock", -1),
     ],
 )
-def test_out_of_range_fields_cannot_be_encoded(kwargs):
-    with pytest.raises(EncodeError):
+def test_out_of_range_fields_cannot_be_encoded(field, value):
+    kwargs = {"vcid": 0, "report_value": 0, field: value}
+    with pytest.raises(EncodeError, match=field):
         Clcw(**kwargs)
 
 
