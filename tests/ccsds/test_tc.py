@@ -319,6 +319,19 @@ def test_the_shortest_frame_length_counts_the_fecf_and_the_segment_header(
     assert len(frame.pack(fecf)) == minimum
 
 
+@pytest.mark.parametrize("flags", [0b00, 0b11])  # AD, BC
+def test_a_frame_of_header_and_fecf_alone_is_too_short(flags):
+    """Seven octets whose length field and FECF agree still hold no data field: the
+    decoder refuses the header (it needs 8 with a FECF), and the receiver counts it,
+    never raising (a data field built empty would raise EncodeError)."""
+    header = bytes([flags << 4, 9, 0, 6, 0])  # SCID 9, VC 0, length 7 - 1, N(S) 0
+    raw = header + crc16_ccitt(header).to_bytes(2, "big")
+    with pytest.raises(TruncatedError, match="at least 8"):
+        TcFrame.unpack(raw, fecf=True)
+    rx = TcReceiver(TcConfig(scid=9))
+    assert rx.receive(raw) == [] and rx.all_stats()["bad_header"] == 1
+
+
 def test_the_reassembler_counts_packets_interruptions_and_oversize_drops():
     def seg(flags: SeqFlags, data: bytes, map_id: int = 0) -> TcFrame:
         return TcFrame(1, 0, data, TcFrameType.AD, 0, map_id, flags)

@@ -198,6 +198,18 @@ def test_a_farm_runs_the_table_it_is_given():
     assert farm.stats["discarded"] == 6 and farm.stats["E5"] == 1
 
 
+def test_a_frame_that_reaches_a_not_applicable_cell_is_discarded_and_counted():
+    """A cell the table marks "n/a" (the event cannot occur in that state) still has an
+    outcome if a frame reaches it: discarded, and counted with the discards."""
+    never = {event: (TableCell(kind="n/a"),) * 3 for event in E}
+    farm = Farm(VC, W, table=never)
+    for frame in (ad(0), bd(), bc(Unlock().pack())):
+        assert farm.receive(frame).accepted is None
+    assert not farm.buffer
+    assert farm.stats["discarded"] == 3 and "accepted" not in farm.stats
+    assert "control_commands" not in farm.stats
+
+
 @pytest.mark.parametrize(
     "table",
     [
