@@ -58,9 +58,10 @@ class VisibilityTracker:
     visible instant, :meth:`start_of` returns the moment visibility began,
     found by stepping back ``step_s`` at a time and bisecting to ``tol_s``, and
     remembered while the calls stay inside the same period (links ask at
-    non-decreasing times). A period longer than ``max_lookback_s`` starts, as far
-    as this tracker knows, ``max_lookback_s`` ago (a laser link that was always
-    in view).
+    non-decreasing times). Calls further apart than ``same_period_s`` search
+    again; a search that finds the period reaching back to the last call is the
+    same period. A period longer than ``max_lookback_s`` starts, as far as this
+    tracker knows, ``max_lookback_s`` ago (a laser link that was always in view).
     """
 
     def __init__(
@@ -82,31 +83,39 @@ class VisibilityTracker:
 
     def start_of(self, t_s: float) -> tuple[float, bool]:
         """(start of the visibility period that contains ``t_s``, is it new)."""
+        last = self._last
         if (
             self._start is not None
-            and self._last is not None
-            and self._last <= t_s <= self._last + self.same_period_s
+            and last is not None
+            and last <= t_s <= last + self.same_period_s
         ):
             self._last = t_s
             return self._start, False
+        start = self._search(t_s)
+        if self._start is not None and last is not None and start - self.tol_s <= last:
+            # asked again after a while: visible all the way back to the last call's
+            # instant, so the same period as then (with the start found then)
+            self._last = t_s
+            return self._start, False
+        self._start, self._last = start, t_s
+        self.periods += 1
+        return start, True
+
+    def _search(self, t_s: float) -> float:
         hi = t_s  # visible
         lo = t_s - self.step_s
         while self.visible(lo):
             hi = lo
             lo -= self.step_s
             if t_s - lo > self.max_lookback_s:
-                self._start, self._last = t_s - self.max_lookback_s, t_s
-                self.periods += 1
-                return self._start, True
+                return t_s - self.max_lookback_s
         while hi - lo > self.tol_s:
             mid = 0.5 * (lo + hi)
             if self.visible(mid):
                 hi = mid
             else:
                 lo = mid
-        self._start, self._last = hi, t_s
-        self.periods += 1
-        return hi, True
+        return hi
 
 
 class RfLinkModel:
