@@ -293,3 +293,63 @@ def test_every_counter_of_the_cltu_receiver():
         "frame_incomplete": 1,
         "bad_start": 1,
     }
+
+
+def test_a_codeword_with_one_symbol_corrected_counts_as_corrected():
+    rng = random.Random(3)
+    coding = CaduCoding()
+    tx, crx = CaduTransmitter(1115, coding), CaduReceiver(1115, coding)
+    frame = rng.randbytes(1115)
+    damaged = _symbol_errors(rng, tx.cadu(frame), coding, [1, 0, 0, 0, 0])
+    assert crx.receive_cadu(damaged) == (frame, 1)
+    assert crx.stats["rs_codewords_corrected"] == 1 and crx.stats["rs_symbols_corrected"] == 1
+
+
+def test_an_uncoded_chain_checks_the_frame_length_and_reports_no_corrections():
+    """Without Reed-Solomon nothing else would notice a frame of the wrong length, and
+    every frame comes through with 0 symbols corrected; no frames, no CADUs."""
+    plain = CaduCoding(rs_e=None)
+    tx = CaduTransmitter(100, plain)
+    with pytest.raises(EncodeError, match="frame_length"):
+        tx.cadu(bytes(10))
+    assert tx.cadus([]) == []
+    got = CaduReceiver(100, plain).receive_cadu(tx.cadu(bytes(range(100))))
+    assert got is not None and got.symbols_corrected == 0
+
+
+def test_the_stream_receiver_counts_each_cadu_it_finds():
+    coding = CaduCoding()
+    tx, crx = CaduTransmitter(1115, coding), CaduReceiver(1115, coding)
+    stream = b"".join(tx.cadu(bytes([k]) * 1115) for k in range(3))
+    assert [f.frame[0] for f in crx.receive_stream(stream[:-100])] == [0, 1]
+    assert crx.stats["cadus"] == 2 and crx.stats["frames"] == 2
+    assert [f.frame[0] for f in crx.receive_stream(stream[-100:])] == [2]
+    assert crx.stats["cadus"] == 3 and crx.stats["frames"] == 3
+
+
+def test_the_asm_tolerance_may_be_zero_and_not_negative():
+    assert CaduCoding(max_asm_errors=0).max_asm_errors == 0
+    with pytest.raises(EncodeError, match="max_asm_errors"):
+        CaduCoding(max_asm_errors=-1)
+
+
+def test_a_cltu_whose_start_sequence_has_one_wrong_bit_is_refused_by_default():
+    """231.0-B-4 allows a receiver to tolerate one bit error in the start sequence; ours
+    does only when asked (max_start_errors=1)."""
+    frame = TcVirtualChannel(TcConfig(), 0).frames([SpacePacket(1, bytes(30)).pack()])[0].pack()
+    cltu = bytearray(CltuTransmitter().cltu(frame))
+    cltu[0] ^= 0x01
+    strict = CltuReceiver()
+    assert strict.receive(bytes(cltu)) is None and strict.stats["bad_start"] == 1
+    assert CltuReceiver(CltuCoding(max_start_errors=1)).receive(bytes(cltu)) == frame
+
+
+def test_the_shortest_tc_frame_a_cltu_may_carry_is_a_header_and_one_octet():
+    """The length field cuts the frame: 6 octets (header and one data octet, 232.0-B-4
+    §4.1) come through; 5 (a header alone) are refused as bad_frame_length."""
+    shortest = bytes([0x00, 0x09, 0x00, 0x05, 0x00, 0xAB])  # SCID 9, length 6 - 1
+    header_only = bytes([0x00, 0x09, 0x00, 0x04, 0x00])  # length 5 - 1
+    rx = CltuReceiver()
+    assert rx.receive(CltuTransmitter().cltu(shortest)) == shortest
+    assert rx.receive(CltuTransmitter().cltu(header_only)) is None
+    assert rx.stats["bad_frame_length"] == 1 and rx.stats["frames"] == 1
