@@ -134,6 +134,38 @@ def test_visibility_tracker_keeps_one_period_however_sparse_the_calls():
     assert always.start_of(103_000.0) == (first, False) and always.periods == 1
 
 
+def test_visibility_tracker_asks_the_geometry_only_when_a_call_comes_a_minute_late():
+    """The geometry (SGP4) is the cost: calls within same_period_s (60 s) of the last
+    one are answered from memory; one later searches again and finds the same period."""
+    asked: list[float] = []
+
+    def visible(t_s: float) -> bool:
+        asked.append(t_s)
+        return 100.0 <= t_s <= 5000.0
+
+    tracker = VisibilityTracker(visible)
+    start, _ = tracker.start_of(400.0)
+    searched = len(asked)
+    for t in (400.0, 440.0, 480.0, 540.0):  # each within 60 s of the one before
+        assert tracker.start_of(t) == (start, False)
+    assert len(asked) == searched
+    assert tracker.start_of(600.5) == (start, False) and len(asked) > searched
+    searched = len(asked)
+    assert tracker.start_of(650.0) == (start, False) and len(asked) == searched
+    assert tracker.periods == 1
+
+
+def test_visibility_tracker_keeps_the_period_of_a_call_just_after_its_edge():
+    tracker = VisibilityTracker(lambda t: t >= 100.0)
+    start, _ = tracker.start_of(100.0005)
+    assert tracker.start_of(300.0) == (start, False) and tracker.periods == 1
+
+
+def test_visibility_tracker_finds_the_start_of_a_period_about_to_end():
+    tracker = VisibilityTracker(lambda t: 100.0 <= t <= 405.0)
+    assert tracker.start_of(400.0)[0] == pytest.approx(100.0, abs=1e-3)
+
+
 def test_visibility_tracker_steps_back_10_s_by_default_and_sees_a_gap_it_lands_on():
     tracker = VisibilityTracker(lambda t: t >= 0.0 and not 389.5 <= t < 390.5)
     assert tracker.start_of(400.0)[0] == pytest.approx(390.5, abs=1e-3)
