@@ -371,6 +371,9 @@ def test_a_bounded_backlog_refuses_what_it_could_not_send_in_time():
     for bound in (0.0, -0.1):
         with pytest.raises(ConfigError, match="max_backlog_s"):
             Link("t", None, FixedConditions(8000.0), max_backlog_s=bound, rate_bps=8000.0)
+    for rate in (0.0, -8000.0):
+        with pytest.raises(ConfigError, match="max_backlog_s"):
+            Link("t", None, FixedConditions(8000.0), max_backlog_s=1.0, rate_bps=rate)
 
 
 def test_a_backlog_filled_exactly_to_its_bound_is_accepted():
