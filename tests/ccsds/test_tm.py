@@ -387,3 +387,58 @@ def test_a_receiver_told_the_fecf_was_checked_does_not_check_it_again():
     assert rx.receive(bare) is None and rx.stats["bad_fecf"] == 1
     got = TmReceiver(cfg).receive(bare, fecf_checked=True)
     assert got is not None and got.packets == [SpacePacket(0x20, b"x" * 20).pack()]
+
+
+def test_negative_and_too_large_fields_are_refused_naming_them():
+    for kwargs, field in ((dict(scid=-1), "scid"), (dict(scid=1024), "scid")):
+        with pytest.raises(EncodeError, match=field):
+            TmConfig(**kwargs)
+    with pytest.raises(EncodeError, match="mc_count"):
+        TmFrame(1, 1, -1, 0, b"xyz", fhp=0)
+
+
+def test_a_buffer_longer_than_any_tm_frame_is_refused():
+    with pytest.raises(DecodeError, match="at most 2048"):  # 132.0-B-3 §4.1.1
+        TmFrame.unpack(bytes(2049), fecf=False)
+
+
+def test_a_secondary_header_flag_with_no_room_after_the_header_is_a_truncation():
+    header_only = bytes([0x00, 0x10, 0, 0, 0x98, 0x00])  # SCID 1, secondary header flag
+    with pytest.raises(TruncatedError, match="secondary_header"):
+        TmFrame.unpack(header_only, fecf=False)
+
+
+def test_the_master_channel_and_the_receiver_count_frames_and_packets():
+    cfg = TmConfig(frame_length=200, scid=7)
+    mc = TmMasterChannel(cfg)
+    for n in (50, 300, 20):
+        mc.push(0, SpacePacket(1, bytes(n)).pack())
+    mc.flush()
+    frames = mc.drain()
+    assert mc.frames == len(frames) == 3
+    rx = TmReceiver(cfg)
+    got = [p for f in frames for p in rx.receive(f).packets]
+    assert len(got) == 3  # the idle packet that filled the last frame is not one
+    assert rx.stats["frames"] == 3 and rx.stats["packets"] == 3
+
+
+def test_the_receiver_drops_a_zero_length_secondary_header_and_a_set_order_flag():
+    cfg = TmConfig(frame_length=64, scid=7, fecf=False, secondary_header_len=2)
+    mc = TmMasterChannel(cfg)
+    mc.secondary_header = b"\x01\x02"
+    good = mc.idle_frame()
+    rx = TmReceiver(cfg)
+    assert rx.receive(with_octet(good, 6, 0x00)) is None  # length 0: not a header
+    assert rx.receive(with_octet(good, 4, good[4] | 0x20)) is None  # packet order flag
+    assert rx.receive(with_octet(good, 6, 0x01)) is not None  # 2 octets: its length, 1 + 1
+    stats = rx.all_stats()
+    assert stats["bad_secondary_header"] == 1 and stats["bad_data_field_status"] == 1
+
+
+def test_frames_of_a_spacecraft_id_above_511_are_multiplexed():
+    cfg = TmConfig(frame_length=64, scid=700)
+    source = TmMasterChannel(cfg, vcids=(1,))
+    source.push(1, SpacePacket(1, b"x").pack())
+    source.flush()
+    (frame,) = source.drain()
+    assert len(TmMasterChannel(cfg).multiplex(frame)) == 64
