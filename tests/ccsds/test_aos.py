@@ -185,3 +185,31 @@ def test_receiver_drops_and_counts_bad_frames():
     ):
         assert stats[reason] == 1, reason
     assert stats["frames_dropped"] == 6 and stats["frames"] == 0
+
+
+def test_the_shortest_frame_holds_the_header_the_mpdu_header_and_one_octet():
+    overhead = AosConfig().overhead  # header and FECF
+    shortest = overhead + 2 + 1
+    assert AosConfig(frame_length=shortest).frame_length == shortest
+    with pytest.raises(EncodeError, match="frame_length"):
+        AosConfig(frame_length=shortest - 1)
+
+
+def test_an_ocf_of_the_wrong_length_and_a_pointer_past_11_bits_are_refused():
+    with pytest.raises(EncodeError, match="ocf"):
+        AosFrame(scid=1, vcid=1, vc_count=0, data=b"abc", ocf=b"abc")
+    with pytest.raises(EncodeError, match="fhp"):
+        mpdu_pack(0x800, b"abc")
+
+
+def test_the_receiver_counts_idle_and_data_frames_and_packets():
+    cfg = AosConfig(frame_length=200)
+    mc, rx = AosMasterChannel(cfg), AosReceiver(cfg)
+    rx.receive(mc.idle_frame())
+    mc.push(0, SpacePacket(1, bytes(50)).pack())
+    mc.push(0, SpacePacket(2, bytes(20)).pack())
+    mc.flush()
+    got = [p for f in mc.drain() for p in rx.receive(f).packets]
+    assert len(got) == 2
+    assert rx.stats["frames"] == 2 and rx.stats["idle_frames"] == 1
+    assert rx.stats["packets"] == 2
