@@ -98,7 +98,7 @@ def frame_ids(frame: bytes | bytearray | memoryview) -> tuple[int, int, int]:
     return (w >> 12) & MAX_SCID, (w >> 5) & MAX_VCID, (w >> 1) & MAX_MAP_ID
 
 
-def id_word(scid: int, vcid: int, map_id: int, dest: bool = False, truncated: bool = False) -> int:
+def id_word(scid: int, vcid: int, map_id: int, dest: bool, truncated: bool = False) -> int:
     """The first 32 bits of a frame's primary header."""
     return (VERSION << 28) | (scid << 12) | (dest << 11) | (vcid << 5) | (map_id << 1) | truncated
 

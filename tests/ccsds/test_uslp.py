@@ -4,6 +4,8 @@ independent implementation), and every refusal a DecodeError naming its field.""
 
 from __future__ import annotations
 
+import struct
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -415,3 +417,42 @@ def test_encoder_refuses_inconsistent_frames():
         frame_ids(b"\x00\x00\x00\x00")
     with pytest.raises(TruncatedError):
         frame_ids(b"\xc0")
+
+
+def test_the_protocol_identifiers_are_sanas_as_spacepackets_has_them():
+    theirs = {u.value for u in sp_frame.UslpProtocolIdentifier}
+    assert {u.value for u in Upid} <= theirs
+    assert Upid.SDLS_COMMANDS == sp_frame.UslpProtocolIdentifier.SDLS_CTRL_COMMANDS == 3
+    assert Upid.COP1_COMMANDS == 1 and Upid.IDLE == 31
+
+
+def test_a_frame_names_its_source_unless_asked_and_the_fields_keep_their_ranges():
+    (word,) = struct.unpack(">I", UslpFrame(1, 2, 3, b"x").pack()[:4])
+    assert word == (0b1100 << 28) | (1 << 12) | (2 << 5) | (3 << 1)  # source: bit 11 clear
+    (dest,) = struct.unpack(">I", UslpFrame(1, 2, 3, b"x", dest=True).pack()[:4])
+    assert dest == word | (1 << 11)
+    for field, value in (("upid", 32), ("upid", -1), ("vc_count_len", -1), ("vc_count_len", 8)):
+        with pytest.raises(EncodeError, match=field):
+            UslpFrame(1, 2, 3, b"x", **{field: value})
+
+
+def test_a_frame_of_exactly_the_longest_length_packs_and_unpacks():
+    overhead = len(UslpFrame(1, 2, 3, b"x").pack()) - 1
+    longest = UslpFrame(1, 2, 3, bytes(65_536 - overhead))
+    raw = longest.pack()
+    assert len(raw) == 65_536
+    assert UslpFrame.unpack(raw).data == longest.data
+    with pytest.raises(EncodeError, match="frame_length"):
+        UslpFrame(1, 2, 3, bytes(65_537 - overhead)).pack()
+
+
+def test_the_errors_name_the_spare_bits_and_the_fecf_the_frame_carries():
+    raw = bytearray(UslpFrame(1, 2, 3, b"xyz").pack())
+    spare = bytearray(raw)
+    spare[6] |= 0x10  # the two spare bits of the flags octet now read 01
+    with pytest.raises(DecodeError, match="got 01"):
+        UslpFrame.unpack(bytes(spare), fecf=False)
+    raw[-1] ^= 0xFF
+    carried = int.from_bytes(raw[-2:], "big")
+    with pytest.raises(ChecksumError, match=f"carries {carried:#06x}"):
+        UslpFrame.unpack(bytes(raw))
