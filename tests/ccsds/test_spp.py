@@ -290,3 +290,43 @@ def test_a_short_header_says_how_many_octets_remain():
         parse_primary_header(bytes(5), offset=3)
     with pytest.raises(TruncatedError, match="needs 6 octets, 0 remain"):
         parse_primary_header(bytes(5), offset=9)
+
+
+def test_a_truncated_packet_says_how_many_data_octets_its_header_announces():
+    raw = SpacePacket(1, bytes(10)).pack()
+    with pytest.raises(TruncatedError, match="announces 10 data octets, 4 remain"):
+        SpacePacket.unpack(raw[:10])
+
+
+def test_a_packet_without_the_flag_keeps_its_whole_data_field_whatever_the_spec():
+    raw = SpacePacket(1, b"abcdef").pack()
+    got = SpacePacket.unpack(raw, secondary_header=2)
+    assert got.data == b"abcdef" and got.secondary_header == b""
+
+
+def test_refusals_of_a_negative_count_and_an_empty_payload():
+    with pytest.raises(EncodeError, match="seq_count"):
+        SequenceCounter().set(1, -1)
+    with pytest.raises(EncodeError, match="payload"):
+        segment(b"", 1, SequenceCounter())
+
+
+def test_the_reassembler_takes_16_mib_by_default_and_refuses_a_last_segment_over():
+    c = SequenceCounter()
+    whole = bytes(16 << 20)
+    r = Reassembler()
+    out = [x for p in segment(whole, 1, c) if (x := r.push(p)) is not None]
+    assert out == [whole]
+    over = segment(whole + b"x", 1, c)
+    assert [r.push(p) for p in over] == [None] * len(over)  # the last one goes over
+    assert r.stats[DropReason.TOO_LARGE] == 1 and r.stats["delivered"] == 1
+
+
+def test_the_stream_parser_counts_packets_and_starts_afresh_after_reset():
+    parser = PacketStreamParser()
+    parser.feed(SpacePacket(1, b"ab").pack() + SpacePacket(2, b"cd").pack()[:3])
+    assert len(list(parser)) == 1 and parser.packets == 1
+    parser.reset()
+    assert parser.buffered == 0 and parser.next_packet() is None
+    parser.feed(SpacePacket(3, b"ef").pack())
+    assert [SpacePacket.unpack(p).apid for p in parser] == [3] and parser.packets == 2
