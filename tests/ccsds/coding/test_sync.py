@@ -357,3 +357,17 @@ def test_find_asm_ignores_an_asm_with_fewer_than_frame_len_octets_after_it(late_
 
     assert find_asm(unit_with_asm_at(last_fit), frame_len) == AsmMatch(last_fit, 0, False)
     assert find_asm(unit_with_asm_at(last_fit + late_bits), frame_len) is None
+
+
+def test_without_confirmation_a_lost_sync_searches_on_from_past_the_last_good_asm():
+    """With check_frames=0 a match is delivered at once, so the search after a loss of
+    sync must start past the last ASM that matched, or it would find that one again."""
+    rng = random.Random(4)
+    frames = make_frames(rng, 10)
+    b = stream_bits(rng, frames, 0)
+    for j in range(3, 7):  # four ASMs missed: three by flywheel, then the loss
+        b = flip(b, [j * CADU_BITS + i for i in range(0, 32, 4)])
+    sync = FrameSynchronizer(N, check_frames=0, flywheel_frames=3)
+    got = feed(sync, octets(b))
+    assert got == frames[:6] + frames[7:]
+    assert sync.stats["sync_losses"] == 1 and sync.stats["frames"] == 9
