@@ -28,6 +28,7 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable
+from functools import partial
 from typing import Generic, Protocol, TypeVar
 
 
@@ -44,6 +45,18 @@ U = TypeVar("U", bound=Timed)  # a unit that carries a frame
 
 def _any_source(record: object, unit: object) -> bool:
     return True
+
+
+T = TypeVar("T")
+
+
+def _take_first(waiting: deque[T], matches: Callable[[T], bool]) -> T | None:
+    """The first of ``waiting`` that ``matches``, taken out (None: none does)."""
+    for item in waiting:
+        if matches(item):
+            waiting.remove(item)
+            return item
+    return None
 
 
 class WindowPairing(Generic[R, U]):
@@ -71,21 +84,16 @@ class WindowPairing(Generic[R, U]):
     def _near(self, record: R, unit: U) -> bool:
         return abs(record.t_s - unit.t_s) <= self.window_s and self._same_source(record, unit)
 
+    def _pairs(self, record: R, unit: U) -> bool:
+        return self._near(record, unit) and self._same_frame(record, unit)
+
     def record_of(self, unit: U) -> R | None:
         """The first waiting record near ``unit`` whose frame it carries, taken out."""
-        for record in self._records:
-            if self._near(record, unit) and self._same_frame(record, unit):
-                self._records.remove(record)
-                return record
-        return None
+        return _take_first(self._records, lambda record: self._pairs(record, unit))
 
     def unit_of(self, record: R) -> U | None:
         """The first waiting unit near ``record`` that carries its frame, taken out."""
-        for unit in self._units:
-            if self._near(record, unit) and self._same_frame(record, unit):
-                self._units.remove(unit)
-                return unit
-        return None
+        return _take_first(self._units, lambda unit: self._pairs(record, unit))
 
     def wait_record(self, record: R) -> None:
         self._records.append(record)
@@ -112,9 +120,8 @@ class WindowPairing(Generic[R, U]):
             record = self._records.popleft()
             near = None
             if by_time:
-                near = next((u for u in self._units if self._near(record, u)), None)
+                near = _take_first(self._units, partial(self._near, record))
             if near is not None:
-                self._units.remove(near)
                 paired(record, near)
             else:
                 alone(record)
