@@ -17,7 +17,8 @@ help:
 	@echo "make bench      run the benchmarks (linkstack bench all)"
 	@echo "make fuzz       fuzz every decoder with 100,000 inputs each"
 	@echo "make mutate     mutation testing of the codecs, COP-1 and channels/ (slow; not in make test)"
-	@echo "                MODULES=linkstack/ccsds/tc.py ... SAMPLE=N SEED=S JOBS=J to do less or more at once"
+	@echo "                MODULES=linkstack/ccsds/tc.py ... SAMPLE=N SEED=S LINES=80,160-170 JOBS=J"
+	@echo "                to do less or more at once (LINES: only the mutants on those lines)"
 	@echo "make pcaps      regenerate the sample captures of pcaps/"
 	@echo "make tools      install tshark, mosquitto, openssl, chromium when missing (root, apt)"
 	@echo "make view-map   regenerate the live view's map outlines (npm's world-atlas)"
@@ -124,10 +125,11 @@ fuzz: $(STAMP)
 MODULES ?=
 SAMPLE ?=
 SEED ?= 0
+LINES ?=
 JOBS ?= 1
 mutate: $(STAMP)
 	$(BIN)/python -m linkstack.tools.mutate $(MODULES) --jobs $(JOBS) \
-	  $(if $(SAMPLE),--sample $(SAMPLE) --seed $(SEED))
+	  $(if $(SAMPLE),--sample $(SAMPLE) --seed $(SEED)) $(if $(LINES),--lines $(LINES))
 
 pcaps: $(STAMP)
 	$(BIN)/linkstack capture-samples --out pcaps

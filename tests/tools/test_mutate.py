@@ -7,7 +7,13 @@ from pathlib import Path
 import pytest
 
 from linkstack.tools.mutate import runner
-from linkstack.tools.mutate.__main__ import EQUIVALENTS, MODULES, load_equivalents
+from linkstack.tools.mutate.__main__ import (
+    EQUIVALENTS,
+    MODULES,
+    load_equivalents,
+    main,
+    parse_lines,
+)
 from linkstack.tools.mutate.mutants import mutants, mutated_source
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -179,3 +185,22 @@ def test_measured_selection_runs_only_the_tests_that_execute_the_mutant(tmp_path
     assert outcomes["< -> <="].killed and outcomes["* -> /"].killed
     assert outcomes["3 -> 4"].killed  # at import: the whole selection ran
     assert outcomes["- -> +"].how == "not covered" and not outcomes["- -> +"].killed
+
+
+def test_lines_takes_numbers_and_ranges_and_refuses_the_rest():
+    assert parse_lines("80") == {80}
+    assert parse_lines("80, 160-162,5") == {5, 80, 160, 161, 162}
+    for bad in ["", "x", "0", "9-3", "1-2-3", "-4"]:
+        with pytest.raises(ValueError):
+            parse_lines(bad)
+
+
+def test_list_with_lines_prints_only_the_mutants_on_those_lines(capsys):
+    module = "linkstack/ccsds/cop1/clcw.py"
+    every = mutants(module, (ROOT / module).read_text(encoding="utf-8"))
+    line = every[len(every) // 2].line
+    assert main([module, "--list", "--lines", str(line)]) == 0
+    printed = capsys.readouterr().out.splitlines()
+    assert printed == [f"{module}:{m.line}\t{m.key}" for m in every if m.line == line]
+    with pytest.raises(SystemExit):
+        main([module, "--list", "--lines", "3-1"])

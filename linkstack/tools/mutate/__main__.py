@@ -1,6 +1,6 @@
 """``make mutate``: mutation testing of the codecs, the state machines and the channels.
 
-    python -m linkstack.tools.mutate [MODULE ...] [--sample N --seed S] [--jobs J]
+    python -m linkstack.tools.mutate [MODULE ...] [--sample N --seed S] [--lines L] [--jobs J]
 
 Each module's mutants (:mod:`linkstack.tools.mutate.mutants`) run against its own tests
 and every test file that imports it (:func:`linkstack.tools.mutate.runner.tests_for`),
@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import random
 import sys
+import threading
 import time
 import tomllib
 from concurrent.futures import ThreadPoolExecutor
@@ -71,6 +72,18 @@ def load_equivalents(path: Path = EQUIVALENTS) -> dict[str, dict[str, str]]:
     return out
 
 
+def parse_lines(text: str) -> set[int]:
+    """'80,160-170' -> {80, 160, ..., 170}; ValueError on anything else."""
+    out: set[int] = set()
+    for part in text.split(","):
+        first, _, last = part.strip().partition("-")
+        lo, hi = int(first), int(last or first)
+        if lo < 1 or hi < lo:
+            raise ValueError(part)
+        out.update(range(lo, hi + 1))
+    return out
+
+
 def describe(m: Mutant, uncovered: bool = False) -> str:
     """The survivor's place, and the key an equivalents.toml entry names it by."""
     where = m.scope or "<module>"
@@ -88,12 +101,15 @@ def score_module(
     sample: int | None,
     seed: int,
     guided: bool = True,
+    lines_only: set[int] | None = None,
 ) -> tuple[float | None, list[Outcome]]:
     source = (ROOT / module).read_text(encoding="utf-8")
     every = mutants(module, source)
     chosen = every
     if sample is not None and sample < len(every):
         chosen = sorted(random.Random(seed).sample(every, sample), key=lambda m: m.index)
+    if lines_only is not None:  # after the sample, so that a sample's survivors can be rerun
+        chosen = [m for m in chosen if m.line in lines_only]
     tests = tests_for(ROOT, module)
     if not tests:
         print(f"{module}: no tests import it; not scored")
@@ -122,8 +138,21 @@ def score_module(
         flush=True,
     )
 
+    done, lock, last_report = [0, 0], threading.Lock(), [time.monotonic()]
+
     def run(i: int, m: Mutant) -> Outcome:
-        return workspaces[i % len(workspaces)].run(m, source, tests, timeout_s, lines)
+        outcome = workspaces[i % len(workspaces)].run(m, source, tests, timeout_s, lines)
+        with lock:  # progress on long runs, at most once a minute, to stderr
+            done[0] += 1
+            done[1] += not outcome.killed
+            if time.monotonic() - last_report[0] >= 60 and done[0] < len(todo):
+                last_report[0] = time.monotonic()
+                print(
+                    f"  {module}: {done[0]} of {len(todo)} run, {done[1]} survived so far",
+                    file=sys.stderr,
+                    flush=True,
+                )
+        return outcome
 
     with ThreadPoolExecutor(max_workers=len(workspaces)) as pool:
         # one mutant per workspace at a time: split the list among them
@@ -168,8 +197,17 @@ def main(argv: list[str] | None = None) -> int:
         help="run every mutant against the module's whole selection, not only the tests "
         "that execute its lines (slower; no coverage measurement)",
     )
+    parser.add_argument(
+        "--lines",
+        help="only the mutants on these lines of each module, e.g. 80,160-170 (after "
+        "--sample: reruns a sample's survivors)",
+    )
     parser.add_argument("--list", action="store_true", help="print the mutants and their keys")
     args = parser.parse_args(argv)
+    try:
+        lines_only = parse_lines(args.lines) if args.lines else None
+    except ValueError:
+        parser.error(f"--lines takes line numbers and ranges like 80,160-170, not {args.lines!r}")
     modules = args.modules or list(MODULES)
     for module in modules:
         if not (ROOT / module).is_file():
@@ -181,6 +219,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.list:
         for module in modules:
             for m in mutants(module, (ROOT / module).read_text(encoding="utf-8")):
+                if lines_only is not None and m.line not in lines_only:
+                    continue
                 print(f"{module}:{m.line}\t{m.key}")
         return 0
     equivalents = load_equivalents()
@@ -196,11 +236,13 @@ def main(argv: list[str] | None = None) -> int:
                 args.sample,
                 args.seed,
                 guided=not args.all_tests,
+                lines_only=lines_only,
             )
     finally:
         for w in workspaces:
             w.close()
     sampled = f", sample {args.sample} a module, seed {args.seed}" if args.sample else ""
+    sampled += f", lines {args.lines}" if args.lines else ""
     print(
         f"\nmutation scores, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC{sampled}, "
         f"{time.monotonic() - started:.0f} s:"
