@@ -10,9 +10,10 @@ of BPSK/QPSK demodulation). This module finds the CADUs again.
 - :func:`attach_asm` builds a CADU.
 - :class:`FrameSynchronizer` follows an endless bit stream fed in octets of any
   size, as a ground receiver's frame synchronizer does (states below).
-- :func:`find_frame` / :func:`find_asm` handle one unit on its own: in the
-  emulator each CADU usually arrives alone in its own datagram, perhaps shifted
-  by a few bits, and there is no stream to follow.
+- :func:`find_frame` / :func:`find_asm` handle one unit on its own (and
+  :func:`find_asms` lists every match in it): in the emulator each CADU usually
+  arrives alone in its own datagram, perhaps shifted by a few bits, and there is
+  no stream to follow.
 
 Bit positions count from the first bit of the stream (or unit), MSB first.
 An ASM "matches" at a position when the 32 bits there differ from the ASM in at
@@ -63,7 +64,6 @@ synchronizer holds at most :attr:`FrameSynchronizer.max_buffered` octets
 from __future__ import annotations
 
 from collections import Counter, deque
-from collections.abc import Callable
 from enum import Enum
 from functools import lru_cache
 from typing import NamedTuple
@@ -103,17 +103,8 @@ class AsmMatch(NamedTuple):
     inverted: bool
 
 
-_popcount: Callable[..., np.ndarray]  # (w, out=None): the set bits of each element
-if hasattr(np, "bitwise_count"):  # numpy >= 2.0
-    _popcount = np.bitwise_count
-else:  # pragma: no cover - numpy 1.26 (allowed by pyproject) has no popcount ufunc
-    _POP16 = np.array([bin(i).count("1") for i in range(1 << 16)], dtype=np.uint8)
-
-    def _popcount_by_table(w: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
-        low = _POP16[(w & 0xFFFF).astype(np.intp)]  # the windows are at most 32 bits
-        return np.add(low, _POP16[((w >> 16) & 0xFFFF).astype(np.intp)], out=out)
-
-    _popcount = _popcount_by_table
+# the set bits of each element; numpy >= 2.0 (pyproject) has the ufunc
+_popcount = np.bitwise_count
 
 
 class _Marker:
@@ -161,8 +152,9 @@ class _Marker:
     def _scan_block(self, buf: bytes | bytearray, start: int, stop: int) -> list[AsmMatch]:
         i0 = start // 8
         n = (stop - 1) // 8 - i0 + 1  # octet positions whose 8 bit phases are examined
-        # the 40-bit windows starting at each octet, from zero-padded data
-        seg = bytes(buf[i0 : i0 + n + self.octets + 1]).ljust(n + self.octets + 4, b"\0")
+        # the 40-bit windows starting at each octet: the last position examined ends in
+        # octet n + octets - 1, and the views below read 3 octets past it (zeros)
+        seg = bytes(buf[i0 : i0 + n + self.octets]).ljust(n + self.octets + 3, b"\0")
         width = n + self.octets - 1
         v32 = np.ndarray((width,), dtype=">u4", buffer=seg, strides=(1,)).astype(np.uint64)
         v40 = (v32 << _U64_8) | np.frombuffer(seg, dtype=np.uint8, count=width, offset=4)
@@ -235,6 +227,21 @@ def _body(buf: bytes | bytearray, bit: int, octets: int, inverted: bool) -> byte
     return v.to_bytes(octets, "big")
 
 
+def find_asms(
+    unit: bytes | bytearray | memoryview,
+    frame_len: int = 0,
+    asm: bytes = ASM,
+    max_asm_errors: int = 4,
+) -> list[AsmMatch]:
+    """Every ASM match in ``unit``, either polarity, that has ``frame_len`` octets
+    after it, in the order of their bit offsets."""
+    check_range("sync", "frame_len", frame_len, 0, 1 << 20)
+    marker = _cached_marker(bytes(asm), max_asm_errors)
+    unit = bytes(unit)
+    stop = 8 * (len(unit) - frame_len) - marker.bits + 1
+    return marker.scan(unit, 0, stop) if stop > 0 else []
+
+
 def find_asm(
     unit: bytes | bytearray | memoryview,
     frame_len: int = 0,
@@ -251,10 +258,7 @@ def find_asm(
     unit = bytes(unit)
     if unit[: marker.octets] == marker.asm and len(unit) >= marker.octets + frame_len:
         return AsmMatch(0, 0, False)  # the usual case: aligned and clean, nothing can beat it
-    stop = 8 * (len(unit) - frame_len) - marker.bits + 1
-    if stop <= 0:
-        return None
-    found = marker.scan(unit, 0, stop)
+    found = find_asms(unit, frame_len, asm, max_asm_errors)
     return min(found, key=lambda m: m.errors) if found else None
 
 

@@ -12,6 +12,7 @@ from linkstack.ccsds.coding.sync import (
     SyncState,
     attach_asm,
     find_asm,
+    find_asms,
     find_frame,
 )
 from linkstack.errors import EncodeError
@@ -52,6 +53,28 @@ def feed(sync: FrameSynchronizer, data: bytes, chunks: list[int] | None = None) 
         i += size
         assert sync.buffered <= sync.max_buffered
     return out
+
+
+def reference_matches(unit: bytes, frame_len: int = 0, asm: bytes = ASM, max_errors: int = 4):
+    """Every match, bit by bit over sliding windows of the unpacked bits: an independent
+    count of what find_asms must list."""
+    b, a = bits(unit), bits(asm)
+    last = len(b) - 8 * frame_len - len(a)  # the last position with room after the ASM
+    if last < 0:
+        return []
+    errors = (np.lib.stride_tricks.sliding_window_view(b, len(a))[: last + 1] != a).sum(axis=1)
+    out = []
+    for p in np.flatnonzero((errors <= max_errors) | (len(a) - errors <= max_errors)).tolist():
+        e = int(errors[p])
+        out.append(AsmMatch(p, e, False) if e <= max_errors else AsmMatch(p, len(a) - e, True))
+    return out
+
+
+def plant(b: np.ndarray, at: int, errors: int, inverted: bool, rng: random.Random) -> None:
+    """The ASM (complemented if asked) written into the bits at ``at``, with ``errors``
+    of its bits flipped."""
+    word = bits(ASM) ^ (1 if inverted else 0)
+    b[at : at + 32] = flip(word, rng.sample(range(32), errors))
 
 
 def test_asm_and_cadu(kat):
@@ -371,3 +394,88 @@ def test_without_confirmation_a_lost_sync_searches_on_from_past_the_last_good_as
     got = feed(sync, octets(b))
     assert got == frames[:6] + frames[7:]
     assert sync.stats["sync_losses"] == 1 and sync.stats["frames"] == 9
+
+
+@given(
+    st.integers(0, 2**32),
+    st.one_of(st.integers(5, 3000), st.sampled_from([5, 6, 10, 2050, 2051, 2052, 2053])),
+    st.integers(0, 3),
+    st.lists(st.tuples(st.floats(0, 1), st.integers(0, 4), st.booleans()), max_size=5),
+)
+@settings(max_examples=80, deadline=None)
+def test_find_asms_lists_every_match_a_bit_by_bit_count_finds(seed, length, frame_len, planted):
+    """Planted ASMs, with 0 to 4 errors, either polarity, anywhere (the last position
+    with room for the frame included), in units short enough for the scan of the 8
+    phases at once and long enough for the scan phase by phase."""
+    rng = random.Random(seed)
+    b = bits(rng.randbytes(length))
+    last = 8 * (length - frame_len) - 32
+    if last < 0:
+        assert find_asms(octets(b), frame_len) == []
+        return
+    for where, errors, inverted in [*planted, (1.0, rng.randrange(5), rng.random() < 0.5)]:
+        plant(b, round(where * last), errors, inverted, rng)
+    unit = octets(b)
+    assert find_asms(unit, frame_len) == reference_matches(unit, frame_len)
+
+
+def test_find_asms_across_the_scan_blocks_of_a_long_unit():
+    """A unit of over 65,536 octets is scanned in blocks of that many octet positions:
+    an ASM that starts just before a block's end and ends in the next is found, and so
+    are those around the boundary."""
+    rng = random.Random(7)
+    length = 2 * 65536 + 100
+    b = bits(rng.randbytes(length))
+    boundary = 8 * 65536
+    for at, errors, inverted in [
+        (boundary - 70, 0, False),
+        (boundary - 35, 2, True),
+        (boundary - 3, 4, False),  # straddles the boundary
+        (boundary + 40, 1, True),
+        (2 * boundary - 17, 3, False),
+        (8 * length - 32, 0, True),
+    ]:
+        plant(b, at, errors, inverted, rng)
+    unit = octets(b)
+    found = find_asms(unit)
+    assert found == reference_matches(unit)
+    assert AsmMatch(boundary - 3, 4, False) in found and AsmMatch(8 * length - 32, 0, True) in found
+
+
+def test_a_check_completes_as_soon_as_the_confirming_asm_is_whole():
+    """The CADU and the next ASM, nothing more: the check has all it needs and the
+    frame is delivered at once, not after one more push."""
+    frame = make_frames(random.Random(11), 1)[0]
+    sync = FrameSynchronizer(N)
+    assert sync.push(attach_asm(frame) + ASM) == [frame]
+    assert sync.state is SyncState.LOCK
+
+
+@pytest.mark.parametrize("offset", [1, 2, 3])
+def test_a_slip_that_brings_the_asm_onto_an_octet_boundary_is_a_slip(offset):
+    """Frames ``offset`` bits off the octet boundary, then ``offset`` bits lost: the
+    next ASM starts on an octet boundary, ``offset`` bits before it was expected. It is
+    found there as a slip, and the frames after it come out whole."""
+    rng = random.Random(20 + offset)
+    frames = make_frames(rng, 8)
+    b = stream_bits(rng, frames, offset)
+    at = offset + 3 * CADU_BITS + 100  # inside the fourth frame
+    b = np.concatenate([b[:at], b[at + offset :]])
+    sync = FrameSynchronizer(N)
+    got = feed(sync, octets(b))
+    assert len(got) == 8 and got[:3] == frames[:3] and got[4:] == frames[4:]
+    assert sync.stats["slips"] == 1 and sync.stats["sync_losses"] == 0
+
+
+def test_octets_discarded_counts_the_junk_between_two_runs_of_frames():
+    """Four CADUs, junk, four CADUs: three CADUs' worth of junk go out by flywheel, the
+    fourth miss loses sync, and what the search then passes over is discarded."""
+    rng = random.Random(12)
+    before, after = make_frames(rng, 4), make_frames(rng, 4)
+    junk = rng.randbytes(4 * (4 + N) + 57)
+    stream = b"".join(map(attach_asm, before)) + junk + b"".join(map(attach_asm, after))
+    sync = FrameSynchronizer(N)
+    got = feed(sync, stream)
+    assert len(got) == 11 and got[:4] == before and got[-4:] == after
+    assert sync.stats["frames_flywheel"] == 3 and sync.stats["sync_losses"] == 1
+    assert sync.stats["octets_discarded"] == (4 + N) + 57
