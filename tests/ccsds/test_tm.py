@@ -442,3 +442,302 @@ def test_frames_of_a_spacecraft_id_above_511_are_multiplexed():
     source.flush()
     (frame,) = source.drain()
     assert len(TmMasterChannel(cfg).multiplex(frame)) == 64
+
+
+# -- limits, messages and counters, each pinned at both ends ------------------------------
+
+
+def test_the_config_defaults_are_the_documented_ones():
+    assert TmConfig() == TmConfig(
+        frame_length=1115, scid=0, fecf=True, ocf=False, secondary_header_len=0, idle_vcid=7
+    )
+
+
+@pytest.mark.parametrize(
+    "base, field, lo, hi",
+    [
+        ({}, "scid", 0, 1023),
+        ({}, "idle_vcid", 0, 7),
+        ({}, "secondary_header_len", 0, 63),
+        ({}, "frame_length", 9, 2048),  # header 6 + FECF 2 + one octet of data
+        (dict(ocf=True, secondary_header_len=3), "frame_length", 17, 2048),
+        (dict(fecf=False), "frame_length", 7, 2048),
+    ],
+)
+def test_config_fields_accept_their_limits_and_refuse_one_beyond(base, field, lo, hi):
+    for good in (lo, hi):
+        assert getattr(TmConfig(**base, **{field: good}), field) == good
+    for bad in (lo - 1, hi + 1):
+        with pytest.raises(EncodeError) as err:
+            TmConfig(**base, **{field: bad})
+        assert err.value.layer == "tm" and err.value.field == field
+        assert err.value.rule == f"must be in {lo}..{hi}, got {bad}"
+
+
+@pytest.mark.parametrize(
+    "field, lo, hi",
+    [
+        ("scid", 0, 1023),
+        ("vcid", 0, 7),
+        ("mc_count", 0, 255),
+        ("vc_count", 0, 255),
+        ("fhp", 0, 2047),
+        ("segment_length_id", 0, 3),
+    ],
+)
+def test_frame_fields_accept_their_limits_and_refuse_one_beyond(field, lo, hi):
+    # the sync flag set, so that no rule but the field's own range applies
+    base = dict(scid=1, vcid=1, mc_count=0, vc_count=0, data=b"xyz", fhp=0, sync_flag=True)
+    for good in (lo, hi):
+        assert getattr(TmFrame(**{**base, field: good}), field) == good
+    for bad in (lo - 1, hi + 1):
+        with pytest.raises(EncodeError) as err:
+            TmFrame(**{**base, field: bad})
+        assert err.value.field == field and err.value.rule == f"must be in {lo}..{hi}, got {bad}"
+
+
+@pytest.mark.parametrize("length, ok", [(0, False), (1, True), (32, True), (63, True), (64, False)])
+def test_a_frames_secondary_header_carries_1_to_63_octets(length, ok):
+    sec = bytes(range(length))
+    if ok:
+        frame = TmFrame(1, 1, 0, 0, b"xyz", fhp=0, secondary_header=sec)
+        raw = frame.pack()
+        assert raw[6] == length  # ident: version 00, length - 1 of the whole header
+        assert TmFrame.unpack(raw).secondary_header == sec
+    else:
+        with pytest.raises(EncodeError) as err:
+            TmFrame(1, 1, 0, 0, b"xyz", fhp=0, secondary_header=sec)
+        assert err.value.field == "secondary_header"
+        assert err.value.rule == f"data must be 1..63 octets, got {length}"
+
+
+@pytest.mark.parametrize(
+    "sync, order, seg_id, ok",
+    [
+        (False, False, 0b11, True),
+        (False, True, 0b11, False),
+        (False, False, 0b10, False),
+        (False, False, 0b00, False),
+        (True, True, 0b00, True),
+    ],
+)
+def test_with_the_sync_flag_0_the_order_flag_must_be_0_and_the_segment_id_11(
+    sync, order, seg_id, ok
+):
+    kw = dict(sync_flag=sync, packet_order_flag=order, segment_length_id=seg_id)
+    if ok:
+        assert TmFrame(1, 1, 0, 0, b"xyz", fhp=0, **kw).packet_order_flag == order
+    else:
+        with pytest.raises(EncodeError) as err:
+            TmFrame(1, 1, 0, 0, b"xyz", fhp=0, **kw)
+        assert err.value.field == "data_field_status"
+
+
+@pytest.mark.parametrize(
+    "fhp, sync, ok",
+    [(2, False, True), (3, False, False), (FHP_IDLE_ONLY, False, True), (3, True, True)],
+)
+def test_a_first_header_pointer_must_point_inside_the_data_field(fhp, sync, ok):
+    if ok:
+        assert TmFrame(1, 1, 0, 0, b"xyz", fhp=fhp, sync_flag=sync).fhp == fhp
+    else:
+        with pytest.raises(EncodeError) as err:
+            TmFrame(1, 1, 0, 0, b"xyz", fhp=fhp, sync_flag=sync)
+        assert err.value.field == "fhp"
+        assert err.value.rule == "points at octet 3 of a 3-octet data field"
+
+
+@pytest.mark.parametrize(
+    "data_len, fecf, ok",
+    [(2040, True, True), (2041, True, False), (2042, False, True), (2043, False, False)],
+)
+def test_a_frame_of_exactly_2048_octets_packs_and_unpacks_and_one_more_is_refused(
+    data_len, fecf, ok
+):
+    frame = TmFrame(1, 1, 0, 0, bytes(data_len), fhp=0)
+    if ok:
+        raw = frame.pack(fecf)
+        assert len(raw) == 2048
+        assert TmFrame.unpack(raw, fecf, 2048) == frame
+    else:
+        with pytest.raises(EncodeError) as err:
+            frame.pack(fecf)
+        assert err.value.field == "frame_length"
+        assert err.value.rule == "frame exceeds 2048 octets"
+
+
+@pytest.mark.parametrize("fecf, minimum", [(False, 6), (True, 8)])
+def test_a_buffer_shorter_than_the_primary_header_and_fecf_is_a_truncation(fecf, minimum):
+    with pytest.raises(TruncatedError) as err:
+        TmFrame.unpack(bytes(minimum - 1), fecf=fecf)
+    assert err.value.field == "primary_header"
+    assert err.value.rule == f"needs at least {minimum} octets, got {minimum - 1}"
+
+
+def test_a_crc_mismatch_reports_the_crc_carried_and_the_one_computed():
+    # the last data octet is not zero, so that a CRC read one octet too wide shows
+    raw = TmFrame(scid=5, vcid=1, mc_count=0, vc_count=0, data=bytes(range(1, 21)), fhp=0).pack()
+    assert raw[-3:] == bytes.fromhex("14c6c4")
+    with pytest.raises(ChecksumError) as err:
+        TmFrame.unpack(raw[:-1] + bytes([raw[-1] ^ 0xFF]))
+    assert err.value.rule == "CRC mismatch: frame carries 0xc63b, computed 0xc6c4"
+
+
+@pytest.mark.parametrize("version", [1, 2, 3])
+def test_a_secondary_header_version_other_than_00_is_refused_naming_it(version):
+    raw = _good_frame(secondary_header=b"\x01\x02")
+    with pytest.raises(DecodeError) as err:
+        TmFrame.unpack(with_octet(raw, 6, (version << 6) | 1))
+    assert err.value.field == "secondary_header.version"
+    assert err.value.rule == f"secondary header version must be 00, got {version:02b}"
+
+
+@pytest.mark.parametrize("fecf", [False, True])
+def test_a_secondary_header_that_fills_the_whole_frame_leaves_no_data_field(fecf):
+    raw = TmFrame(1, 1, 0, 0, b"", fhp=FHP_NO_HEADER, secondary_header=b"\x01\x02").pack(fecf)
+    with pytest.raises(TruncatedError) as err:
+        TmFrame.unpack(raw, fecf)
+    assert err.value.field == "data_field"
+    assert err.value.rule == f"frame of {len(raw)} octets has no data field"
+
+
+@pytest.mark.parametrize("kw", [{}, dict(ocf=b"\x01\x02\x03\x04", secondary_header=b"\x01\x02")])
+def test_a_received_fhp_equal_to_the_data_length_is_refused_and_one_less_accepted(kw):
+    raw = _good_frame(**kw)  # a 20-octet data field
+    fhp_octet = 5
+    assert TmFrame.unpack(with_octet(raw, fhp_octet, 19)).fhp == 19
+    with pytest.raises(DecodeError) as err:
+        TmFrame.unpack(with_octet(raw, fhp_octet, 20))
+    assert err.value.field == "fhp"
+    assert err.value.rule == "first header pointer 20 lies outside the 20-octet data field"
+
+
+def test_idle_frames_count_0_to_255_and_wrap_and_carry_only_idle_data():
+    cfg = TmConfig(frame_length=16, fecf=False)
+    mc = TmMasterChannel(cfg)
+    frames = [TmFrame.unpack(mc.idle_frame(), fecf=False) for _ in range(257)]
+    assert [f.vc_count for f in frames] == [*range(256), 0]
+    assert mc.idle_frames == 257
+    assert all(f.data == b"\x55" * 10 and f.vcid == 7 for f in frames)
+
+
+def test_a_master_channel_puts_a_zero_secondary_header_until_one_is_set():
+    mc = TmMasterChannel(TmConfig(secondary_header_len=3))
+    assert mc.secondary_header == bytes(3)
+    assert TmFrame.unpack(mc.idle_frame()).secondary_header == bytes(3)
+
+
+def test_a_master_channel_refuses_an_ocf_that_is_not_4_octets():
+    mc = TmMasterChannel(TmConfig(ocf=True))
+    mc.ocf = b"abc"
+    with pytest.raises(EncodeError) as err:
+        mc.idle_frame()
+    assert err.value.layer == "tm" and err.value.field == "ocf"
+    assert err.value.rule == "must be 4 octets, got 3"
+
+
+@pytest.mark.parametrize("vcid", [-1, 8])
+def test_a_master_channel_refuses_a_vcid_outside_0_to_7_as_a_tm_error(vcid):
+    with pytest.raises(EncodeError) as err:
+        TmMasterChannel().add_vc(vcid)
+    assert err.value.layer == "tm" and err.value.field == "vcid"
+    assert err.value.rule == f"must be in 0..7, got {vcid}"
+
+
+# -- multiplexing frames made elsewhere, fixed-size checks ------------------------------------
+
+_FOREIGN_CFG = TmConfig(frame_length=64, scid=71, fecf=False, ocf=True)
+
+
+def _foreign(vc_count: int = 0, scid: int = 71) -> bytes:
+    return TmFrame(scid, 1, 0, vc_count, bytes(range(54)), fhp=0, ocf=b"\x0a\x0b\x0c\x0d").pack(
+        fecf=False
+    )
+
+
+def test_multiplex_without_fecf_keeps_the_frames_length_and_octets_but_count_and_clcw():
+    mc = TmMasterChannel(_FOREIGN_CFG)
+    mc.ocf = b"\x01\x02\x03\x04"
+    mc.next_frame()  # master count 0 goes to an idle frame
+    frame = _foreign(9)
+    out = mc.multiplex(frame)
+    assert len(out) == 64
+    assert out == frame[:2] + bytes([1]) + frame[3:60] + b"\x01\x02\x03\x04"
+    assert mc.multiplex(frame, keep_ocf=True) == frame[:2] + bytes([2]) + frame[3:]
+
+
+def test_multiplexed_frames_take_master_counts_0_to_255_and_wrap_and_are_counted():
+    mc = TmMasterChannel(_FOREIGN_CFG)
+    frame = _foreign()
+    counts = [mc.multiplex(frame)[2] for _ in range(257)]
+    assert counts == [*range(256), 0]
+    assert mc.frames == 257
+
+
+@pytest.mark.parametrize("version", [1, 2, 3])
+def test_multiplex_refuses_a_frame_of_another_version_reporting_it(version):
+    frame = _foreign()
+    with pytest.raises(EncodeError) as err:
+        TmMasterChannel(_FOREIGN_CFG).multiplex(bytes([frame[0] | version << 6]) + frame[1:])
+    assert err.value.field == "version" and err.value.rule == f"must be 0 (TM), got {version}"
+
+
+@pytest.mark.parametrize("theirs, ours", [(71, 72), (1023, 71), (0, 71)])
+def test_multiplex_refuses_a_frame_of_another_spacecraft_reporting_both_ids(theirs, ours):
+    with pytest.raises(EncodeError) as err:
+        TmMasterChannel(replace(_FOREIGN_CFG, scid=ours)).multiplex(_foreign(scid=theirs))
+    assert err.value.field == "scid"
+    assert err.value.rule == f"must be this channel's {ours}, got {theirs}"
+
+
+# -- the receiver's drops and counters at their limits ------------------------------------
+
+
+@pytest.mark.parametrize("version", [1, 2, 3])
+def test_the_receiver_drops_frames_of_version_01_10_11_and_takes_scid_1023(version):
+    cfg = TmConfig(frame_length=64, scid=1023)
+    good = TmMasterChannel(cfg).idle_frame()
+    rx = TmReceiver(cfg)
+    assert rx.receive(with_octet(good, 0, good[0] | version << 6)) is None
+    assert rx.receive(good) is not None
+    stats = rx.all_stats()
+    assert stats["bad_version"] == 1 and stats["frames_dropped"] == 1
+    assert stats["frames"] == 1 and stats["idle_frames"] == 1
+
+
+@pytest.mark.parametrize("version", [1, 2, 3])
+def test_the_receiver_drops_a_secondary_header_of_version_01_10_11_and_takes_63_octets(
+    version,
+):
+    cfg = TmConfig(frame_length=128, secondary_header_len=63)
+    mc = TmMasterChannel(cfg)
+    mc.secondary_header = bytes(range(63))
+    good = mc.idle_frame()
+    assert good[6] == 0x3F
+    rx = TmReceiver(cfg)
+    assert rx.receive(good) is not None
+    assert rx.receive(with_octet(good, 6, version << 6 | 0x3F)) is None
+    stats = rx.all_stats()
+    assert stats["bad_secondary_header"] == 1 and stats["idle_frames"] == 1
+
+
+def test_the_receiver_drops_a_frame_whose_secondary_header_fills_the_data_field():
+    cfg = TmConfig(frame_length=64, secondary_header_len=2)
+    good = TmMasterChannel(cfg).idle_frame()
+    rx = TmReceiver(cfg)
+    fills_it = 64 - 6 - 1 - 2  # octets between the ident and the FECF
+    assert rx.receive(with_octet(good, 6, fills_it)) is None
+    assert rx.receive(with_octet(good, 6, fills_it - 1)) is not None  # one octet of data left
+    stats = rx.all_stats()
+    assert stats["bad_data_field_status"] == 1 and stats["frames_dropped"] == 1
+
+
+def test_idle_frames_are_counted_once_and_an_idle_zone_on_a_data_vc_goes_to_its_extractor():
+    cfg = TmConfig(frame_length=64, fecf=False)
+    rx = TmReceiver(cfg)
+    idle = TmMasterChannel(cfg).idle_frame()
+    idle_zone_on_vc0 = TmFrame(0, 0, 1, 0, bytes(58), fhp=FHP_IDLE_ONLY).pack(fecf=False)
+    got = [rx.receive(idle), rx.receive(idle_zone_on_vc0)]
+    assert [(g.vcid, g.vc_count, g.packets) for g in got] == [(7, 0, []), (0, 0, [])]
+    stats = rx.all_stats()
+    assert stats["frames"] == 2 and stats["idle_frames"] == 1 and stats["idle_zones"] == 1
