@@ -183,9 +183,7 @@ class SpacePacket:
         sec = b""
         if h.sec_header_flag and secondary_header:
             n = _secondary_header_len(secondary_header, field)
-            sec, field = field[:n], field[n:]
-            if not field and not sec:  # pragma: no cover - the length field forbids it
-                raise DecodeError("spp", "data", "empty packet data field")
+            sec, field = field[:n], field[n:]  # one may be empty, not both (length >= 1)
         pkt = cls(
             h.apid,
             field,
@@ -319,15 +317,13 @@ class Reassembler:
         self.max_payload_len = max_payload_len
         self.stats: Counter[str] = Counter()
         self._expected: dict[int, int] = {}
-        self._parts: dict[int, list[bytes]] = {}
-        self._size: dict[int, int] = {}
+        self._partial: dict[int, bytearray] = {}  # the payload so far, per APID
 
     def in_progress(self, apid: int) -> bool:
-        return apid in self._parts
+        return apid in self._partial
 
     def _drop(self, apid: int, reason: str) -> None:
-        if self._parts.pop(apid, None) is not None:
-            self._size.pop(apid, None)
+        if self._partial.pop(apid, None) is not None:
             self.stats[reason] += 1
             self.stats["dropped_payloads"] += 1
 
@@ -347,22 +343,20 @@ class Reassembler:
             return packet.data
         if flags == SeqFlags.FIRST:
             self._drop(apid, DropReason.INTERRUPTED)
-            self._parts[apid] = [packet.data]
-            self._size[apid] = len(packet.data)
+            self._partial[apid] = bytearray(packet.data)
             return None
-        parts = self._parts.get(apid)
-        if parts is None:
+        partial = self._partial.get(apid)
+        if partial is None:
             self.stats[DropReason.ORPHAN] += 1
             return None
-        parts.append(packet.data)
-        self._size[apid] += len(packet.data)
-        if self._size[apid] > self.max_payload_len:
+        partial += packet.data
+        if len(partial) > self.max_payload_len:
             self._drop(apid, DropReason.TOO_LARGE)
             return None
         if flags == SeqFlags.LAST:
-            del self._parts[apid], self._size[apid]
+            del self._partial[apid]
             self.stats["delivered"] += 1
-            return b"".join(parts)
+            return bytes(partial)
         return None
 
 

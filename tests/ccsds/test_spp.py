@@ -12,6 +12,7 @@ from linkstack.ccsds.spp import (
     PacketStreamParser,
     PacketType,
     Reassembler,
+    SecondaryHeaderSpec,
     SeqFlags,
     SequenceCounter,
     SpacePacket,
@@ -330,3 +331,132 @@ def test_the_stream_parser_counts_packets_and_starts_afresh_after_reset():
     assert parser.buffered == 0 and parser.next_packet() is None
     parser.feed(SpacePacket(3, b"ef").pack())
     assert [SpacePacket.unpack(p).apid for p in parser] == [3] and parser.packets == 2
+
+
+# -- defaults, limits and messages, each pinned ------------------------------------------
+
+
+def test_a_packets_defaults_are_an_unsegmented_tm_packet_numbered_0():
+    pkt = SpacePacket(5, b"x")
+    assert (pkt.packet_type, pkt.seq_count, pkt.seq_flags) == (
+        PacketType.TM,
+        0,
+        SeqFlags.UNSEGMENTED,
+    )
+    assert pkt.pack()[:4] == bytes([0x00, 0x05, 0xC0, 0x00])
+    timed = SpacePacket.timed(5, b"x", 12.5)
+    assert timed.seq_count == 0 and timed.seq_flags is SeqFlags.UNSEGMENTED
+    assert timed.time_s() == 12.5  # the default CUC format both ways
+
+
+@pytest.mark.parametrize(
+    "kwargs, field",
+    [
+        (dict(seq_count=-1), "seq_count"),
+        (dict(seq_count=16384), "seq_count"),
+        (dict(apid=-1), "apid"),
+        (dict(packet_type=2), "packet_type"),
+        (dict(packet_type=-1), "packet_type"),
+        (dict(seq_flags=4), "seq_flags"),
+        (dict(seq_flags=-1), "seq_flags"),
+    ],
+)
+def test_fields_out_of_range_are_refused_naming_them(kwargs, field):
+    with pytest.raises(EncodeError) as err:
+        SpacePacket(**{"apid": 1, "data": b"x", **kwargs})
+    assert err.value.field == field
+
+
+def test_unpack_from_reads_at_offset_0_and_splits_no_secondary_header_by_default():
+    pkt = SpacePacket(3, b"ab", sec_header_flag=True)
+    raw = pkt.pack()
+    assert SpacePacket.unpack_from(raw + b"tail") == (pkt, len(raw))
+    assert SpacePacket.unpack_from(b"zz" + raw, 2) == (pkt, 2 + len(raw))
+
+
+def test_a_secondary_header_may_fill_the_whole_data_field():
+    raw = SpacePacket(3, b"abcd", sec_header_flag=True).pack()
+    got = SpacePacket.unpack(raw, secondary_header=4)
+    assert got.secondary_header == b"abcd" and got.data == b""
+    with pytest.raises(TruncatedError, match="expected 5 octets, the packet data field has 4"):
+        SpacePacket.unpack(raw, secondary_header=5)
+
+
+@pytest.mark.parametrize("packet_type", [PacketType.TM, PacketType.TC])
+def test_an_idle_packet_is_numbered_0_by_default_and_carries_its_type(packet_type):
+    h = parse_primary_header(idle_packet(10, packet_type=packet_type))
+    assert (h.packet_type, h.apid, h.seq_flags, h.seq_count) == (packet_type, IDLE_APID, 3, 0)
+    assert parse_primary_header(idle_packet(10, 77)).seq_count == 77
+
+
+def test_a_sequence_counter_peeks_without_counting_and_is_set_within_14_bits():
+    c = SequenceCounter()
+    assert c.peek(4) == 0
+    assert [c.next(4), c.next(4)] == [0, 1]
+    assert c.peek(4) == 2 and c.peek(4) == 2 and c.peek(5) == 0
+    c.set(4, 16383)
+    assert [c.next(4), c.next(4)] == [16383, 0]
+    with pytest.raises(EncodeError, match="seq_count"):
+        c.set(4, 16384)
+
+
+@pytest.mark.parametrize("max_data_len", [0, MAX_DATA_LEN + 1])
+def test_segment_refuses_a_data_length_limit_outside_1_to_65536(max_data_len):
+    with pytest.raises(EncodeError) as err:
+        segment(b"abc", 1, SequenceCounter(), max_data_len=max_data_len)
+    assert err.value.field == "max_data_len"
+    assert [p.data for p in segment(b"abc", 1, SequenceCounter(), max_data_len=1)] == [
+        b"a",
+        b"b",
+        b"c",
+    ]
+
+
+def test_an_unsegmented_packet_in_the_middle_of_a_payload_interrupts_it():
+    r = Reassembler()
+    assert r.push(SpacePacket(1, b"first", seq_count=0, seq_flags=SeqFlags.FIRST)) is None
+    assert r.in_progress(1) and not r.in_progress(2)
+    assert r.push(SpacePacket(1, b"whole", seq_count=1)) == b"whole"
+    assert not r.in_progress(1)
+    assert r.stats[DropReason.INTERRUPTED] == 1 and r.stats["dropped_payloads"] == 1
+    # what would have ended the interrupted payload is now an orphan
+    assert r.push(SpacePacket(1, b"last", seq_count=2, seq_flags=SeqFlags.LAST)) is None
+    assert r.stats[DropReason.ORPHAN] == 1 and r.stats["delivered"] == 1
+
+
+def test_split_packets_says_where_a_packet_is_cut_and_how_much_remains():
+    pkts = SpacePacket(1, b"abc").pack() + SpacePacket(2, bytes(20)).pack()
+    with pytest.raises(TruncatedError, match="packet at offset 9 announces 26 octets, 20 remain"):
+        split_packets(pkts[:-6])
+
+
+def test_a_new_stream_parser_holds_nothing():
+    parser = PacketStreamParser()
+    assert parser.buffered == 0 and parser.next_packet() is None and parser.packets == 0
+
+
+def test_the_stream_parser_refuses_an_oversized_packet_as_soon_as_its_header_is_in():
+    parser = PacketStreamParser(max_packet_len=100)
+    parser.feed(SpacePacket(1, bytes(95)).pack()[:6])  # 101 octets announced
+    with pytest.raises(DecodeError, match="packet of 101 octets exceeds the limit of 100"):
+        parser.next_packet()
+
+
+def test_the_stream_parser_takes_a_packet_of_exactly_its_limit():
+    parser = PacketStreamParser(max_packet_len=100)
+    pkt = SpacePacket(1, bytes(94)).pack()
+    parser.feed(pkt)
+    assert parser.next_packet() == pkt and parser.buffered == 0
+
+
+def test_a_secondary_header_spec_is_an_octet_count_or_a_cuc_format():
+    assert isinstance(4, SecondaryHeaderSpec) and isinstance(CucFormat(), SecondaryHeaderSpec)
+    assert not isinstance(b"\x04", SecondaryHeaderSpec)
+
+
+def test_a_first_segment_in_the_middle_of_a_payload_interrupts_it_and_starts_anew():
+    r = Reassembler()
+    r.push(SpacePacket(1, b"old", seq_count=0, seq_flags=SeqFlags.FIRST))
+    assert r.push(SpacePacket(1, b"new", seq_count=1, seq_flags=SeqFlags.FIRST)) is None
+    assert r.stats[DropReason.INTERRUPTED] == 1 and r.stats["dropped_payloads"] == 1
+    assert r.push(SpacePacket(1, b"-end", seq_count=2, seq_flags=SeqFlags.LAST)) == b"new-end"
