@@ -13,6 +13,7 @@ from linkstack.ccsds.aos import (
     mpdu_pack,
     mpdu_unpack,
 )
+from linkstack.ccsds.crc import crc16_ccitt
 from linkstack.ccsds.spp import SpacePacket
 from linkstack.errors import ChecksumError, DecodeError, EncodeError, TruncatedError
 from tests.helpers import with_octet
@@ -213,3 +214,53 @@ def test_the_receiver_counts_idle_and_data_frames_and_packets():
     assert len(got) == 2
     assert rx.stats["frames"] == 2 and rx.stats["idle_frames"] == 1
     assert rx.stats["packets"] == 2
+
+
+def test_with_the_cycle_the_count_wraps_at_28_bits_and_every_frame_is_received():
+    cfg = AosConfig(frame_length=40)
+    mc, rx = AosMasterChannel(cfg), AosReceiver(cfg)
+    mc.mux.vc(0).vc_count = 2**28 - 2
+    for _ in range(3):
+        mc.push(0, SpacePacket(1, bytes(26)).pack())
+    frames = mc.drain()
+    decoded = [AosFrame.unpack(f, cfg) for f in frames]
+    assert [(d.count_cycle, d.vc_count) for d in decoded] == [
+        (15, 2**24 - 2),
+        (15, 2**24 - 1),
+        (0, 0),
+    ]
+    for f in frames:
+        rx.receive(f)
+    stats = rx.all_stats()
+    assert stats["frames"] == 3 and stats["frames_dropped"] == 0 and stats["vc_frames_lost"] == 0
+
+
+@pytest.mark.parametrize("cycle_bits, usage, dropped", [(0, 1, False), (1, 1, False), (1, 0, True)])
+def test_a_receiver_with_the_cycle_drops_a_frame_whose_usage_flag_is_0(cycle_bits, usage, dropped):
+    """Cycle bits set but the usage flag 0 is a malformed signaling field, not a cycle."""
+    cfg = AosConfig(frame_length=40)
+    mc = AosMasterChannel(cfg)
+    mc.push(0, SpacePacket(1, bytes(26)).pack())
+    (good,) = mc.drain()
+    raw = bytearray(good[:-2])  # the signaling octet rewritten, the FECF recomputed
+    raw[5] = (raw[5] & 0x80) | (usage << 6) | cycle_bits
+    rx = AosReceiver(cfg)
+    got = rx.receive(bytes(raw) + crc16_ccitt(bytes(raw)).to_bytes(2, "big"))
+    assert (got is None) == dropped
+    assert rx.stats["bad_signaling"] == dropped
+
+
+def test_the_largest_frame_is_2048_octets():
+    assert AosConfig(frame_length=2048).frame_length == 2048
+    with pytest.raises(EncodeError, match="frame_length"):
+        AosConfig(frame_length=2049)
+    frame = AosFrame(scid=1, vcid=1, vc_count=0, data=bytes(2048 - 6 - 2))
+    assert len(frame.pack()) == 2048
+    with pytest.raises(EncodeError, match="frame exceeds 2048 octets"):
+        AosFrame(scid=1, vcid=1, vc_count=0, data=bytes(2048 - 6 - 1)).pack()
+
+
+def test_an_mpdu_pointer_is_0_to_2047():
+    assert mpdu_pack(0, b"z") == b"\x00\x00z" and mpdu_pack(0x7FF, b"z") == b"\x07\xffz"
+    with pytest.raises(EncodeError, match="fhp"):
+        mpdu_pack(-1, b"z")
