@@ -13,6 +13,7 @@ from spacepackets.uslp import frame as sp_frame
 from spacepackets.uslp import header as sp_header
 
 from linkstack.ccsds.cop1.clcw import Clcw
+from linkstack.ccsds.crc import crc16_ccitt
 from linkstack.ccsds.uslp import (
     OID_VCID,
     POINTER_NONE,
@@ -21,6 +22,7 @@ from linkstack.ccsds.uslp import (
     Upid,
     UslpFrame,
     frame_ids,
+    tfdf_header_len,
 )
 from linkstack.errors import ChecksumError, DecodeError, EncodeError, TruncatedError
 
@@ -456,3 +458,51 @@ def test_the_errors_name_the_spare_bits_and_the_fecf_the_frame_carries():
     carried = int.from_bytes(raw[-2:], "big")
     with pytest.raises(ChecksumError, match=f"carries {carried:#06x}"):
         UslpFrame.unpack(bytes(raw))
+
+
+def test_the_protocol_identifiers_are_the_registrys():
+    assert {u.name: u.value for u in Upid} == {
+        "SPACE_PACKETS": 0,
+        "COP1_COMMANDS": 1,
+        "COPP_COMMANDS": 2,
+        "SDLS_COMMANDS": 3,
+        "OCTET_STREAM": 4,
+        "MAPA_SDU": 5,
+        "PROXIMITY1_SPDUS": 7,
+        "IDLE": 31,
+    }
+
+
+def test_a_data_field_header_is_3_octets_with_a_pointer_unless_truncated():
+    assert tfdf_header_len(Rule.PACKETS_SPANNING) == 3
+    assert tfdf_header_len(Rule.PACKETS_SPANNING, truncated=True) == 1
+    assert tfdf_header_len(Rule.NO_SEGMENTATION) == 1
+
+
+@pytest.mark.parametrize(
+    "kwargs, field",
+    [
+        (dict(vcid=-1), "vcid"),
+        (dict(vcid=64), "vcid"),
+        (dict(vc_count=-1, vc_count_len=1), "vc_count"),
+        (dict(vc_count=256, vc_count_len=1), "vc_count"),
+    ],
+)
+def test_a_vcid_or_vc_count_out_of_range_is_refused_naming_it(kwargs, field):
+    with pytest.raises(EncodeError) as err:
+        UslpFrame(**{"scid": 1, "vcid": 1, "map_id": 0, "data": b"x", **kwargs})
+    assert err.value.field == field
+
+
+def test_four_octets_of_a_non_truncated_frame_are_short_of_its_primary_header():
+    raw = UslpFrame(1, 1, 0, b"x").pack()
+    with pytest.raises(TruncatedError, match="needs 7 octets, got 4"):
+        UslpFrame.unpack(raw[:4])
+
+
+def test_a_crc_mismatch_names_the_crc_carried_and_the_one_computed():
+    raw = UslpFrame(1, 1, 0, b"abc").pack()
+    bad = raw[:-2] + bytes([raw[-2] ^ 0xFF, raw[-1]])
+    carried, computed = int.from_bytes(bad[-2:], "big"), crc16_ccitt(raw[:-2])
+    with pytest.raises(ChecksumError, match=f"carries {carried:#06x}, computed {computed:#06x}"):
+        UslpFrame.unpack(bad)
