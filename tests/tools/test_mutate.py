@@ -13,6 +13,7 @@ from linkstack.tools.mutate.__main__ import (
     load_equivalents,
     main,
     parse_lines,
+    score_module,
 )
 from linkstack.tools.mutate.mutants import mutants, mutated_source
 
@@ -204,3 +205,9 @@ def test_list_with_lines_prints_only_the_mutants_on_those_lines(capsys):
     assert printed == [f"{module}:{m.line}\t{m.key}" for m in every if m.line == line]
     with pytest.raises(SystemExit):
         main([module, "--list", "--lines", "3-1"])
+
+
+def test_lines_without_a_mutant_are_not_scored(capsys):
+    module = "linkstack/ccsds/cop1/clcw.py"
+    assert score_module(module, [], {}, None, 0, lines_only={10**6}) == (None, [])
+    assert "no mutants on the lines asked for; not scored" in capsys.readouterr().out

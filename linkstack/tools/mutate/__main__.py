@@ -110,6 +110,9 @@ def score_module(
         chosen = sorted(random.Random(seed).sample(every, sample), key=lambda m: m.index)
     if lines_only is not None:  # after the sample, so that a sample's survivors can be rerun
         chosen = [m for m in chosen if m.line in lines_only]
+        if not chosen:
+            print(f"{module}: no mutants on the lines asked for; not scored")
+            return None, []
     tests = tests_for(ROOT, module)
     if not tests:
         print(f"{module}: no tests import it; not scored")
