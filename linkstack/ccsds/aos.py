@@ -156,8 +156,7 @@ class AosFrame:
                 "frame_length",
                 f"the channel's frames are {cfg.frame_length} octets, got {n}",
             )
-        if n < PRIMARY_HEADER_LEN:  # pragma: no cover - the config forbids such lengths
-            raise TruncatedError("aos", "primary_header", f"needs 6 octets, got {n}")
+        # n is the config's frame length, which is at least a header and an M_PDU header
         w0, count_hi, count_lo, signaling = _HDR.unpack_from(buf)
         version = w0 >> 14
         if version != VERSION:

@@ -264,3 +264,161 @@ def test_an_mpdu_pointer_is_0_to_2047():
     assert mpdu_pack(0, b"z") == b"\x00\x00z" and mpdu_pack(0x7FF, b"z") == b"\x07\xffz"
     with pytest.raises(EncodeError, match="fhp"):
         mpdu_pack(-1, b"z")
+
+
+# -- limits, defaults, messages and counters, each pinned ---------------------------------
+
+
+def test_the_config_defaults_are_the_documented_ones():
+    assert AosConfig() == AosConfig(
+        frame_length=1115, scid=0, insert_zone_len=0, ocf=False, fecf=True, count_cycle=True
+    )
+
+
+@pytest.mark.parametrize(
+    "kwargs, field",
+    [
+        (dict(scid=-1), "scid"),
+        (dict(scid=256), "scid"),
+        (dict(insert_zone_len=-1), "insert_zone_len"),
+    ],
+)
+def test_config_fields_out_of_range_are_refused_naming_them(kwargs, field):
+    with pytest.raises(EncodeError) as err:
+        AosConfig(**kwargs)
+    assert err.value.layer == "aos" and err.value.field == field
+
+
+@pytest.mark.parametrize(
+    "kwargs, field",
+    [
+        (dict(scid=-1), "scid"),
+        (dict(vcid=-1), "vcid"),
+        (dict(vc_count=-1), "vc_count"),
+        (dict(count_cycle=-1), "count_cycle"),
+    ],
+)
+def test_negative_frame_fields_are_refused_naming_them(kwargs, field):
+    with pytest.raises(EncodeError) as err:
+        AosFrame(**{"scid": 1, "vcid": 1, "vc_count": 0, "data": b"abc", **kwargs})
+    assert err.value.field == field
+
+
+def test_without_the_cycle_the_full_count_is_the_24_bit_count():
+    assert AosFrame(scid=1, vcid=1, vc_count=77, data=b"abc").full_count == 77
+    assert (
+        AosFrame(scid=1, vcid=1, vc_count=77, data=b"abc", count_cycle=2).full_count
+        == (2 << 24) | 77
+    )
+
+
+def test_without_fecf_a_frame_of_2048_octets_packs_and_one_more_is_refused():
+    assert len(AosFrame(scid=1, vcid=1, vc_count=0, data=bytes(2042)).pack(fecf=False)) == 2048
+    with pytest.raises(EncodeError, match="frame exceeds 2048 octets"):
+        AosFrame(scid=1, vcid=1, vc_count=0, data=bytes(2043)).pack(fecf=False)
+
+
+@pytest.mark.parametrize("spare", [1, 2, 3])
+def test_set_spare_signaling_bits_are_refused_naming_their_value(spare):
+    cfg = AosConfig(frame_length=40)
+    raw = bytearray(AosFrame(scid=1, vcid=1, vc_count=0, data=bytes(32)).pack(fecf=False))
+    raw[5] |= spare << 4
+    with pytest.raises(DecodeError, match=f"spare bits must be 00, got {spare:02b}"):
+        AosFrame.unpack(bytes(raw) + crc16_ccitt(bytes(raw)).to_bytes(2, "big"), cfg)
+
+
+def test_a_crc_mismatch_names_the_crc_carried_and_the_one_computed():
+    cfg = AosConfig(frame_length=40)
+    raw = AosFrame(scid=1, vcid=1, vc_count=0, data=bytes(range(1, 33))).pack()
+    bad = raw[:-2] + bytes([raw[-2] ^ 0xFF, raw[-1]])
+    carried, computed = int.from_bytes(bad[-2:], "big"), crc16_ccitt(raw[:-2])
+    with pytest.raises(ChecksumError, match=f"carries {carried:#06x}, computed {computed:#06x}"):
+        AosFrame.unpack(bad, cfg)
+
+
+@pytest.mark.parametrize("spare", [0b00001, 0b10000, 0b11111])
+def test_set_spare_mpdu_bits_are_refused_naming_their_value(spare):
+    with pytest.raises(DecodeError, match=f"spare bits must be 0, got {spare:05b}"):
+        mpdu_unpack(((spare << 11) | 0).to_bytes(2, "big") + b"abc")
+
+
+def test_an_idle_only_pointer_needs_no_room_in_the_zone():
+    assert mpdu_unpack(b"\x07\xfe" + b"\x55") == (0x7FE, b"\x55")
+    with pytest.raises(DecodeError, match="first header pointer 1 lies outside the 1-octet zone"):
+        mpdu_unpack(b"\x00\x01" + b"\x55")
+
+
+def test_the_master_channel_refuses_a_vcid_past_63_as_an_aos_error():
+    with pytest.raises(EncodeError) as err:
+        AosMasterChannel(AosConfig(frame_length=40)).add_vc(64)
+    assert err.value.layer == "aos" and err.value.field == "vcid"
+
+
+@pytest.mark.parametrize("count_cycle, modulo", [(True, 2**28), (False, 2**24)])
+def test_idle_frames_count_from_0_wrap_at_the_count_modulo_and_carry_0x55(count_cycle, modulo):
+    cfg = AosConfig(frame_length=40, count_cycle=count_cycle)
+    mc = AosMasterChannel(cfg)
+    first = AosFrame.unpack(mc.idle_frame(), cfg)
+    assert first.full_count == 0 and first.data == b"\x55" * cfg.data_field_len
+    mc.idle_count = modulo - 1
+    counts = [AosFrame.unpack(mc.idle_frame(), cfg).full_count for _ in range(2)]
+    assert counts == [modulo - 1, 0]
+    assert mc.idle_frames == 3 and mc.frames == 3
+
+
+def test_the_master_channel_counts_data_frames_and_refuses_a_wrong_insert_zone_or_ocf():
+    cfg = AosConfig(frame_length=60, insert_zone_len=2, ocf=True)
+    mc = AosMasterChannel(cfg)
+    mc.push(0, SpacePacket(1, bytes(80)).pack())
+    mc.flush()
+    drained = mc.drain()
+    assert len(drained) >= 2 and mc.frames == len(drained) and mc.idle_frames == 0
+    mc.insert_zone = b"abc"
+    with pytest.raises(EncodeError, match="insert_zone"):
+        mc.idle_frame()
+    mc.insert_zone, mc.ocf = b"ab", b"abc"
+    with pytest.raises(EncodeError, match="ocf"):
+        mc.idle_frame()
+
+
+def test_without_the_cycle_counts_run_past_2_to_the_23_and_wrap_at_2_to_the_24_unlost():
+    cfg = AosConfig(frame_length=40, count_cycle=False)
+    mc, rx = AosMasterChannel(cfg), AosReceiver(cfg)
+    frames = []
+    for start in (2**23 - 2, 2**24 - 2):
+        mc.mux.vc(0).vc_count = start
+        for _ in range(3):
+            mc.push(0, SpacePacket(1, bytes(26)).pack())
+        frames += mc.drain()
+    counts = [AosFrame.unpack(f, cfg).vc_count for f in frames]
+    assert counts == [2**23 - 2, 2**23 - 1, 2**23, 2**24 - 2, 2**24 - 1, 0]
+    for f in frames[3:]:
+        rx.receive(f)
+    assert rx.all_stats()["vc_frames_lost"] == 0 and rx.stats["frames"] == 3
+
+
+@pytest.mark.parametrize("signaling, dropped", [(0x00, False), (0x01, True), (0x08, True)])
+def test_a_receiver_without_the_cycle_drops_cycle_bits_set_under_a_usage_flag_of_0(
+    signaling, dropped
+):
+    cfg = AosConfig(frame_length=40, count_cycle=False)
+    mc = AosMasterChannel(cfg)
+    mc.push(0, SpacePacket(1, bytes(26)).pack())
+    (good,) = mc.drain()
+    raw = bytearray(good[:-2])
+    raw[5] = signaling
+    rx = AosReceiver(cfg)
+    assert (rx.receive(bytes(raw) + crc16_ccitt(bytes(raw)).to_bytes(2, "big")) is None) == dropped
+    assert rx.stats["bad_signaling"] == dropped
+
+
+def test_the_receiver_drops_an_mpdu_header_with_only_its_lowest_spare_bit_set():
+    cfg = AosConfig(frame_length=40)
+    mc = AosMasterChannel(cfg)
+    mc.push(0, SpacePacket(1, bytes(26)).pack())
+    (good,) = mc.drain()
+    raw = bytearray(good[:-2])
+    raw[6] |= 0x08  # the M_PDU header's fifth spare bit
+    rx = AosReceiver(cfg)
+    assert rx.receive(bytes(raw) + crc16_ccitt(bytes(raw)).to_bytes(2, "big")) is None
+    assert rx.stats["bad_mpdu_header"] == 1
