@@ -19,7 +19,7 @@ from linkstack.ccsds.cop1.commands import SetVr, Unlock
 from linkstack.ccsds.cop1.farm import Cell as TableCell
 from linkstack.ccsds.cop1.farm import Farm, FarmEvent, FarmState
 from linkstack.ccsds.tc import TcFrame, TcFrameType
-from linkstack.errors import ConfigError
+from linkstack.errors import ConfigError, EncodeError
 
 SCID, VC, W = 5, 2, 16  # PW = NW = 8
 VR0 = 250  # start near the wrap of the 8-bit sequence numbers on purpose
@@ -371,3 +371,27 @@ def test_vr_wraps_from_255_to_0_and_the_windows_follow():
     assert farm.classify(ad(255))[0] is E.E4
     assert farm.classify(ad(0 - 8))[0] is E.E4
     assert farm.classify(ad(0 - 9))[0] is E.E5
+
+
+@pytest.mark.parametrize("width", [0, 1, 3, 255, 256])
+def test_a_window_width_outside_the_even_2_to_254_is_refused_saying_so(width):
+    with pytest.raises(ConfigError, match=f"must be even, 2..254, got {width}"):
+        Farm(VC, width)
+
+
+def test_the_status_field_is_0_by_default_and_the_clcw_limits_are_checked():
+    assert Farm(VC, 16).status == 0 and Farm(VC, 16).clcw().status == 0
+    assert Farm(VC, 16, status=7).clcw().status == 7
+    for bad in (dict(vcid=64), dict(vcid=VC, status=8)):
+        with pytest.raises(EncodeError):
+            Farm(window_width=16, **bad)
+
+
+def test_taking_the_buffer_frees_exactly_its_frames():
+    farm = Farm(VC, 16, buffer_frames=2)
+    for seq in range(2):
+        assert farm.receive(ad(seq)).event is E.E1
+    assert len(farm.take()) == 2
+    for seq in range(2, 4):
+        assert farm.receive(ad(seq)).event is E.E1
+    assert farm.receive(ad(4)).event is E.E2 and not farm.buffer_space
