@@ -141,17 +141,20 @@ def score_module(
         flush=True,
     )
 
-    done, lock, last_report = [0, 0], threading.Lock(), [time.monotonic()]
+    lock = threading.Lock()
+    ran = survived = 0
+    last_report = time.monotonic()
 
     def run(i: int, m: Mutant) -> Outcome:
+        nonlocal ran, survived, last_report
         outcome = workspaces[i % len(workspaces)].run(m, source, tests, timeout_s, lines)
         with lock:  # progress on long runs, at most once a minute, to stderr
-            done[0] += 1
-            done[1] += not outcome.killed
-            if time.monotonic() - last_report[0] >= 60 and done[0] < len(todo):
-                last_report[0] = time.monotonic()
+            ran += 1
+            survived += not outcome.killed
+            if time.monotonic() - last_report >= 60 and ran < len(todo):
+                last_report = time.monotonic()
                 print(
-                    f"  {module}: {done[0]} of {len(todo)} run, {done[1]} survived so far",
+                    f"  {module}: {ran} of {len(todo)} run, {survived} survived so far",
                     file=sys.stderr,
                     flush=True,
                 )
