@@ -379,8 +379,8 @@ class FrameSynchronizer:
         cands, marker = self._cands, self._marker
         block = _SCAN_FIRST_BLOCK
         while True:
-            while cands and cands[0].bit_offset < self._pos:
-                cands.popleft()
+            # no queued match lies before _pos: a failed check resumes one bit after its
+            # candidate (the queue holds only later ones), and a sync loss clears the queue
             if cands:
                 return cands.popleft()
             start = max(self._pos, self._scanned_to)
@@ -458,9 +458,7 @@ class FrameSynchronizer:
         slip_errors = marker.max_errors // 2
         best: tuple[int, int] | None = None  # (errors, position)
         for s in range(1, self.max_slip_bits + 1):
-            for q in (p - s, p + s):
-                if q < base:
-                    continue
+            for q in (p - s, p + s):  # q >= base: _trim keeps max_slip_bits before _pos
                 e = marker.errors_at(buf, q - base)
                 if self._inverted:
                     e = marker.bits - e
@@ -506,8 +504,8 @@ class FrameSynchronizer:
     def _trim(self) -> None:
         """Drop the octets no state can come back to."""
         state = self._state
-        if state is SyncState.SEARCH:
-            keep = self._cands[0].bit_offset if self._cands else max(self._pos, self._scanned_to)
+        if state is SyncState.SEARCH:  # push stops in SEARCH only with no candidate queued
+            keep = max(self._pos, self._scanned_to)
         elif state is SyncState.CHECK:
             assert self._cand is not None
             keep = self._cand.bit_offset
