@@ -17,6 +17,7 @@ from linkstack.ccsds.coding.cltu import (
     encode_cltu,
     transfer_frame_length,
 )
+from linkstack.ccsds.uslp import Rule, UslpFrame
 from linkstack.ccsds.coding.randomizer import tc_randomize
 from linkstack.ccsds.tc import TcFrame, TcFrameType
 from linkstack.errors import DecodeError, EncodeError, TruncatedError
@@ -229,3 +230,33 @@ def test_five_octets_of_a_uslp_header_are_too_few_for_its_length_field():
     assert transfer_frame_length(five) == 1  # the TC length field's 0, plus one
     six = bytes([0xC0, 0x00, 0x00, 0x00, 0x00, 0x0A])
     assert transfer_frame_length(six) == 11  # the USLP length field's 10, plus one
+
+
+def test_a_uslp_frame_longer_than_256_octets_comes_back_whole_from_its_cltu():
+    """The USLP length field's high octet (octet 4) and the ids in octet 3 (VCID, MAP
+    id) both matter: a frame over 256 octets on VC 37, MAP 9 is cut at its own end."""
+    frame = UslpFrame(
+        scid=0xABCD, vcid=37, map_id=9, rule=Rule.OCTET_STREAM, data=bytes(range(256)) * 2
+    ).pack()
+    assert len(frame) > 512 and frame[3] & 1 == 0 and frame[3] >> 1
+    unit = encode_cltu(frame + b"\x00" * 40)  # octets after the frame: the cut matters
+    got = decode_cltu(unit).frame()
+    assert got == frame
+    assert transfer_frame_length(frame) == len(frame)
+
+
+def test_a_truncated_uslp_frame_has_no_length_field_to_cut_at():
+    truncated = UslpFrame(
+        scid=5, vcid=1, map_id=2, rule=Rule.OCTET_STREAM, data=b"\x42", truncated=True
+    ).pack(fecf=False)
+    with pytest.raises(DecodeError, match="truncated USLP frame has no length field"):
+        transfer_frame_length(truncated + bytes(8))
+    with pytest.raises(DecodeError, match="truncated USLP frame"):
+        decode_cltu(encode_cltu(truncated + bytes(8))).frame()
+
+
+@pytest.mark.parametrize("unit", [b"", b"\xeb"])
+def test_fewer_than_two_octets_are_a_truncated_start_sequence(unit):
+    with pytest.raises(TruncatedError, match=f"needs 2 octets, got {len(unit)}$"):
+        decode_cltu(unit)
+
