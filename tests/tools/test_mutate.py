@@ -211,3 +211,24 @@ def test_lines_without_a_mutant_are_not_scored(capsys):
     module = "linkstack/ccsds/cop1/clcw.py"
     assert score_module(module, [], {}, None, 0, lines_only={10**6}) == (None, [])
     assert "no mutants on the lines asked for; not scored" in capsys.readouterr().out
+
+
+def test_a_mutant_runs_its_first_files_tests_alone_then_the_rest():
+    tests = ["tests/test_own.py", "tests/test_big.py", "tests/test_other.py"]
+    ids = ["tests/test_big.py::b", "tests/test_own.py::a1", "tests/test_own.py::a2"]
+    assert runner.stages(tests, ids, whole=False) == [
+        (["tests/test_own.py"], ["tests/test_own.py::a1", "tests/test_own.py::a2"], False),
+        (["tests/test_big.py"], ["tests/test_big.py::b"], False),
+    ]
+    # lines that also run at import: the first file's tests, then all with ids first
+    assert runner.stages(tests, ids, whole=True) == [
+        (["tests/test_own.py"], ["tests/test_own.py::a1", "tests/test_own.py::a2"], False),
+        (tests, ids, True),
+    ]
+    only_big = ["tests/test_big.py::b"]
+    assert runner.stages(tests, only_big, whole=False) == [(["tests/test_big.py"], only_big, False)]
+    assert runner.stages(tests, [], whole=True) == [(tests, [], True)]
+    # a file whose name starts like another's is not taken for it
+    assert runner.stages(["t/test_a.py", "t/test_a.py2"], ["t/test_a.py2::x"], False) == [
+        (["t/test_a.py2"], ["t/test_a.py2::x"], False)
+    ]

@@ -11,7 +11,8 @@ Coverage-guided selection (:meth:`Workspace.measure`): the selection runs once u
 coverage.py, each test's call phase under its node id (:mod:`.plugin`), in pytest's
 process and in the Python processes the tests start; a mutant then runs only the tests
 that execute its lines, or those first when its lines run outside a test too
-(:meth:`LineMap.tests_for`).
+(:meth:`LineMap.tests_for`), those of the first test file alone before the others
+(:func:`stages`).
 """
 
 from __future__ import annotations
@@ -119,6 +120,31 @@ class LineMap:
         for line in range(first, last + 1):
             found |= self.contexts.get(line, frozenset())
         return sorted(found - {""}), "" in found
+
+
+# pytest's exit status when no test was collected: the run proved nothing
+NO_TESTS_RAN = 5
+
+
+def stages(
+    tests: list[str], ids: list[str], whole: bool
+) -> list[tuple[list[str], list[str], bool]]:
+    """The pytest runs for a mutant as (files, ids, whole), in order, stopping at the
+    first that fails: first the first file of ``tests`` that holds any of ``ids``
+    alone (a killed mutant is mostly killed there, and the other files are then never
+    collected: seconds each for the capture tests), then the others' ``ids``, or
+    (``whole``) the whole selection with ``ids`` first. With no ``ids``: the whole."""
+    files = [f for f in tests if any(i.startswith(f"{f}::") for i in ids)]
+    if not files:
+        return [(tests, [], True)]
+    first = files[0]
+    mine = [i for i in ids if i.startswith(f"{first}::")]
+    plan = [([first], mine, False)]
+    if whole:
+        plan.append((tests, ids, True))
+    elif len(files) > 1:
+        plan.append((files[1:], [i for i in ids if i not in mine], False))
+    return plan
 
 
 class Workspace:
@@ -253,16 +279,20 @@ class Workspace:
         ids, whole = lines.tests_for(mutant) if lines is not None else ([], True)
         if not ids and not whole:
             return Outcome(mutant, False, "not covered", 0.0)
-        if lines is not None and not whole:  # their files, in the selection's order
-            files = {node.split("::", 1)[0] for node in ids}
-            tests = [t for t in tests if t in files]
-            timeout_s = lines.timeout_s(ids, timeout_s)
         path = self.dir / mutant.module
         path.write_text(mutated_source(source, mutant), encoding="utf-8")
+        spent_s = 0.0
         try:
-            rc, seconds = self.pytest(tests, timeout_s, ids, whole)
+            for files, chosen, run_whole in stages(tests, ids, whole):
+                limit_s = (
+                    timeout_s if lines is None or run_whole else lines.timeout_s(chosen, timeout_s)
+                )
+                rc, seconds = self.pytest(files, limit_s, chosen, run_whole)
+                spent_s += seconds
+                if rc is None:
+                    return Outcome(mutant, True, "timeout", spent_s)
+                if rc not in (0, NO_TESTS_RAN):
+                    return Outcome(mutant, True, "failed", spent_s)
         finally:
             path.write_text(source, encoding="utf-8")
-        if rc is None:
-            return Outcome(mutant, True, "timeout", seconds)
-        return Outcome(mutant, rc != 0, "failed" if rc else "survived", seconds)
+        return Outcome(mutant, False, "survived", spent_s)
