@@ -17,6 +17,7 @@ receiving side, per virtual channel and MAP.
 from __future__ import annotations
 
 import struct
+from abc import ABC, abstractmethod
 from collections import Counter
 from dataclasses import dataclass
 from enum import Enum
@@ -313,12 +314,10 @@ class TcReassembler:
     def __init__(self, max_packet_len: int = 65542) -> None:
         self.max_packet_len = max_packet_len
         self.stats: Counter[str] = Counter()
-        self._parts: dict[tuple[int, int | None], list[bytes]] = {}
-        self._sizes: dict[tuple[int, int | None], int] = {}
+        self._parts: dict[tuple[int, int | None], bytearray] = {}  # the packet so far
 
     def _drop(self, key: tuple[int, int | None], reason: str) -> None:
         if self._parts.pop(key, None) is not None:
-            self._sizes.pop(key, None)
             self.stats[reason] += 1
 
     def _deliver(self, frame: TcFrame, data: bytes) -> list[TcPacketOut]:
@@ -341,25 +340,23 @@ class TcReassembler:
             return self._deliver(frame, frame.data)
         if flags == SeqFlags.FIRST:
             self._drop(key, "interrupted")
-            self._parts[key] = [frame.data]
-            self._sizes[key] = len(frame.data)
+            self._parts[key] = bytearray(frame.data)
             return []
         parts = self._parts.get(key)
         if parts is None:
             self.stats["orphan_segment"] += 1
             return []
-        parts.append(frame.data)
-        self._sizes[key] += len(frame.data)
-        if self._sizes[key] > self.max_packet_len:
+        parts += frame.data
+        if len(parts) > self.max_packet_len:
             self._drop(key, "too_large")
             return []
         if flags == SeqFlags.LAST:
-            del self._parts[key], self._sizes[key]
-            return self._deliver(frame, b"".join(parts))
+            del self._parts[key]
+            return self._deliver(frame, bytes(parts))
         return []
 
 
-class FduReceiver:
+class FduReceiver(ABC):
     """What a receiver of COP-1's frames does with the valid ones, whatever frames carry
     them (TC here, USLP in :mod:`linkstack.ccsds.uslp_cop1`): a subclass's
     :meth:`validate` gives the FDU, :meth:`receive` the packets it completes; drops are
@@ -370,8 +367,9 @@ class FduReceiver:
         self.reassembler = TcReassembler()
         self.last_error: DecodeError | None = None
 
-    def validate(self, buf: bytes) -> TcFrame | None:  # pragma: no cover - abstract
-        raise NotImplementedError
+    @abstractmethod
+    def validate(self, buf: bytes) -> TcFrame | None:
+        """The FDU in ``buf``, or None when it is refused (counted in ``stats``)."""
 
     def receive(self, buf: bytes) -> list[TcPacketOut]:
         frame = self.validate(buf)

@@ -371,3 +371,67 @@ def test_frames_built_with_the_defaults_carry_n_s_zero_and_map_id_zero():
     assert bc.seq == 0 and bc.pack()[4] == 0
     frame = TcVirtualChannel(TcConfig(), 1).frames([SpacePacket(1, b"x").pack()])[0]
     assert frame.map_id == 0 and frame.pack()[HEADER_LEN] & 0x3F == 0
+
+
+def test_the_defaults_scid_0_a_fecf_and_the_largest_space_packet():
+    assert TcConfig().scid == 0
+    frame = TcFrame(5, 1, b"abc")
+    assert frame.length() == HEADER_LEN + 3 + 2 == len(frame.pack())  # the FECF counted
+    # a Space Packet's largest: a 6-octet header and 65,536 octets of data
+    assert TcReassembler().max_packet_len == 6 + 65536
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "field"),
+    [
+        ({"frame_type": "AD"}, "frame_type"),
+        ({"seq_flags": 4}, "seq_flags"),
+        ({"seq_flags": -1}, "seq_flags"),
+    ],
+)
+def test_a_frame_type_that_is_no_tc_frame_type_and_seq_flags_past_3_are_refused(kwargs, field):
+    with pytest.raises(EncodeError, match=f"^tc: {field}: must be") as exc:
+        TcFrame(5, 1, b"abc", **kwargs)
+    assert exc.value.field == field
+
+
+@pytest.mark.parametrize(("fecf", "minimum"), [(False, 6), (True, 8)])
+def test_a_frame_one_octet_short_of_the_minimum_is_a_truncated_header(fecf, minimum):
+    """A header alone (5 octets, its length field saying 5) has no data field: the
+    decoder refuses it before reading it, naming the minimum, FECF counted or not."""
+    header = bytes([0, 9, 0, minimum - 2, 0])  # SCID 9, VC 0, length field one short
+    raw = header + (crc16_ccitt(header).to_bytes(2, "big") if fecf else b"")
+    with pytest.raises(TruncatedError, match=f"needs at least {minimum} octets, got {minimum - 1}"):
+        TcFrame.unpack(raw, fecf=fecf)
+
+
+@pytest.mark.parametrize("vcid", [-1, 64])
+def test_a_virtual_channel_outside_0_63_is_refused(vcid):
+    with pytest.raises(EncodeError, match="vcid"):
+        TcVirtualChannel(TcConfig(), vcid)
+    assert TcVirtualChannel(TcConfig(), 0).vcid == 0
+
+
+def test_a_last_segment_over_max_packet_len_is_dropped_without_raising():
+    rx = TcReassembler(max_packet_len=10)
+    first = TcFrame(1, 0, bytes(6), map_id=0, seq_flags=SeqFlags.FIRST)
+    assert rx.push(first) == []
+    assert rx.push(TcFrame(1, 0, bytes(5), map_id=0, seq_flags=SeqFlags.LAST)) == []
+    assert rx.stats == {"too_large": 1}
+
+
+def test_a_control_frame_reaches_no_counter_of_the_reassembler():
+    """A BC frame's data is a control command, not packets: pushed, it neither counts
+    as bad packets nor interrupts what is being joined on its (VCID, no MAP)."""
+    rx = TcReassembler()
+    first = TcFrame(1, 0, SpacePacket(3, bytes(40)).pack()[:20], seq_flags=SeqFlags.FIRST)
+    rx.push(first)
+    assert rx.push(TcFrame(1, 0, b"\x82\x00\x07", TcFrameType.BC)) == []
+    assert rx.stats == {}
+
+
+def test_a_receiver_has_no_refusal_before_its_first_frame():
+    rx = TcReceiver(TcConfig(scid=9))
+    assert rx.last_error is None
+    rx.receive(b"\x00")
+    assert isinstance(rx.last_error, DecodeError)
