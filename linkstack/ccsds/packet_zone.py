@@ -14,6 +14,7 @@ one bytearray per direction with read offsets instead of per-packet objects.
 from __future__ import annotations
 
 import struct
+from abc import ABC, abstractmethod
 from collections import Counter, deque
 from typing import NamedTuple
 
@@ -70,7 +71,7 @@ class PacketZonePacker:
 
     @property
     def zones_ready(self) -> int:
-        return (len(self._buf) - self._rd) // self.zone_len
+        return self.buffered // self.zone_len
 
     def push(self, packet: bytes | bytearray | memoryview) -> None:
         """Queue one packed packet (the caller has built or checked it)."""
@@ -83,7 +84,7 @@ class PacketZonePacker:
         When fewer octets than a minimal idle packet (7) remain, the idle packet
         is made whole zones longer, so that it still ends on a zone boundary.
         """
-        rem = (len(self._buf) - self._rd) % self.zone_len
+        rem = self.buffered % self.zone_len
         if rem == 0:
             return 0
         fill = self.zone_len - rem
@@ -133,21 +134,17 @@ class PacketZoneExtractor:
         self.idle_only = idle_only
         self.stats: Counter[str] = Counter()
         self._pending = bytearray()  # start of a packet that continues in the next zone
-        self._need = 0  # total length of the pending packet, 0 while its header is incomplete
+        # total length of the pending packet, 0 while its header is incomplete; set
+        # wherever _pending is filled, and read only while _pending holds something
+        self._need = 0
         self._synced = False
 
     def _lose_sync(self, reason: str) -> None:
         if self._pending:
             self.stats["packets_dropped"] += 1
             self._pending = bytearray()
-        self._need = 0
         self._synced = False
         self.stats[reason] += 1
-
-    def reset(self) -> None:
-        self._pending = bytearray()
-        self._need = 0
-        self._synced = False
 
     def push(self, zone: bytes, fhp: int, continuous: bool = True) -> list[bytes]:
         if type(zone) is not bytes:
@@ -348,17 +345,19 @@ class VcMultiplexer:
         return None
 
 
-class FrameSource:
+class FrameSource(ABC):
     """A master channel's frames, one at a time, as the physical channel takes them:
     data frames while a VC has one, idle frames between them. Subclasses build the
     frames (:meth:`next_data_frame`, :meth:`idle_frame`): TM's and AOS's here, USLP's in
     :mod:`linkstack.ccsds.uslp_channels`."""
 
-    def next_data_frame(self) -> bytes | None:  # pragma: no cover - abstract
-        raise NotImplementedError
+    @abstractmethod
+    def next_data_frame(self) -> bytes | None:
+        """The next data frame of a VC that has one, or None."""
 
-    def idle_frame(self) -> bytes:  # pragma: no cover - abstract
-        raise NotImplementedError
+    @abstractmethod
+    def idle_frame(self) -> bytes:
+        """An idle frame, for when no VC has a data frame."""
 
     def next_frame(self) -> bytes:
         """The next frame of the physical channel: data if any VC has some, else idle."""
@@ -378,8 +377,8 @@ class PacketMasterChannel(FrameSource):
     multiplexed round robin, and an idle frame when none has a full one. Subclasses
     build the frames (:meth:`next_data_frame`, :meth:`idle_frame`)."""
 
-    layer = ""
-    max_vcid = 0
+    layer: str  # each subclass names its layer (for errors) and its highest VCID
+    max_vcid: int
 
     def __init__(self, mux: VcMultiplexer, vcids: tuple[int, ...]) -> None:
         self.mux = mux
@@ -435,15 +434,14 @@ class VcDemultiplexer:
         self._next: dict[int, int] = {}
 
     def push(self, vcid: int, count: int, zone: bytes, fhp: int) -> list[bytes]:
-        expected = self._next.get(vcid)
-        continuous = expected is None or expected == count
-        if expected is not None and not continuous:
-            self.frames_lost += (count - expected) % self.count_modulo
+        expected = self._next.get(vcid, count)  # a VC's first frame follows no gap
+        lost = (count - expected) % self.count_modulo
+        self.frames_lost += lost
         self._next[vcid] = (count + 1) % self.count_modulo
         ex = self.extractors.get(vcid)
         if ex is None:
             ex = self.extractors[vcid] = PacketZoneExtractor()
-        return ex.push(zone, fhp, continuous)
+        return ex.push(zone, fhp, lost == 0)
 
     def stats(self) -> Counter[str]:
         total: Counter[str] = Counter()
