@@ -21,6 +21,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 SOURCE = '''"""doc"""
 LIMIT = 10
+"""doc: an attribute's, after it"""
 
 
 def check(n: int, flag: bool = True) -> int:

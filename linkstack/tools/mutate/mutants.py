@@ -88,7 +88,7 @@ class Mutant:
 def _walk(tree: ast.AST) -> Iterator[tuple[ast.AST, str, int]]:
     """Every node with the qualified name of the function or class it is in and the
     first line of the statement it is part of, in a fixed order; annotations and
-    docstrings are skipped (they change no behaviour)."""
+    docstrings and other bare constants are skipped (they change no behaviour)."""
 
     def visit(node: ast.AST, scope: str, first: int) -> Iterator[tuple[ast.AST, str, int]]:
         if isinstance(node, ast.stmt):
@@ -101,22 +101,19 @@ def _walk(tree: ast.AST) -> Iterator[tuple[ast.AST, str, int]]:
             if name in ("annotation", "returns", "decorator_list", "type_comment"):
                 continue
             children = value if isinstance(value, list) else [value]
-            for i, child in enumerate(children):
+            for child in children:
                 if not isinstance(child, ast.AST):
                     continue
-                if name == "body" and i == 0 and _is_docstring(child):
+                if _is_bare_constant(child):
                     continue
                 yield from visit(child, inner, first)
 
     yield from visit(tree, "", 0)
 
 
-def _is_docstring(node: ast.AST) -> bool:
-    return (
-        isinstance(node, ast.Expr)
-        and isinstance(node.value, ast.Constant)
-        and isinstance(node.value.value, str)
-    )
+def _is_bare_constant(node: ast.AST) -> bool:
+    """A docstring (a module's, a class's, or one after an attribute) or ``...``."""
+    return isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant)
 
 
 def _changes(node: ast.AST, parent_is_annassign: bool = False) -> list[tuple[str, str]]:
