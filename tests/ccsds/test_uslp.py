@@ -22,6 +22,7 @@ from linkstack.ccsds.uslp import (
     Upid,
     UslpFrame,
     frame_ids,
+    header_len,
     tfdf_header_len,
 )
 from linkstack.errors import ChecksumError, DecodeError, EncodeError, TruncatedError
@@ -484,6 +485,16 @@ def test_a_data_field_header_is_3_octets_with_a_pointer_unless_truncated():
     [
         (dict(vcid=-1), "vcid"),
         (dict(vcid=64), "vcid"),
+        (dict(scid=-1), "scid"),
+        (dict(map_id=-1), "map_id"),
+        (dict(map_id=16), "map_id"),
+        (dict(rule=-1), "rule"),
+        (dict(rule=8), "rule"),
+        (dict(dest=-1), "dest"),
+        (dict(bypass=2), "bypass"),
+        (dict(rule=Rule.PACKETS_SPANNING, pointer=-1), "pointer"),
+        (dict(rule=Rule.PACKETS_SPANNING, pointer=0x10000), "pointer"),
+        (dict(ocf=bytes(3)), "ocf"),
         (dict(vc_count=-1, vc_count_len=1), "vc_count"),
         (dict(vc_count=256, vc_count_len=1), "vc_count"),
     ],
@@ -506,3 +517,96 @@ def test_a_crc_mismatch_names_the_crc_carried_and_the_one_computed():
     carried, computed = int.from_bytes(bad[-2:], "big"), crc16_ccitt(raw[:-2])
     with pytest.raises(ChecksumError, match=f"carries {carried:#06x}, computed {computed:#06x}"):
         UslpFrame.unpack(bad)
+
+
+def test_the_construction_rules_are_the_standards():
+    """CCSDS 732.1-B-2 table 4-3: the TFDZ construction rules, 3 bits each."""
+    assert {r.name: r.value for r in Rule} == {
+        "PACKETS_SPANNING": 0b000,
+        "MAPA_START": 0b001,
+        "MAPA_CONTINUING": 0b010,
+        "OCTET_STREAM": 0b011,
+        "STARTING_SEGMENT": 0b100,
+        "CONTINUING_SEGMENT": 0b101,
+        "LAST_SEGMENT": 0b110,
+        "NO_SEGMENTATION": 0b111,
+    }
+
+
+def test_a_wrong_version_is_named_in_four_bits():
+    raw = bytearray(UslpFrame(1, 1, 0, b"x").pack())
+    raw[0] = (0b0010 << 4) | (raw[0] & 0x0F)
+    with pytest.raises(DecodeError, match=r"must be 1100, got 0010$"):
+        frame_ids(raw)
+    with pytest.raises(DecodeError, match=r"must be 1100, got 0010$"):
+        UslpFrame.unpack(bytes(raw), fecf=False)
+
+
+def test_the_defaults_a_full_header_and_a_fecf_counted():
+    assert header_len(3) == 7 + 3
+    frame = UslpFrame(1, 1, 0, b"abc", ocf=bytes(4))
+    assert frame.length() == len(frame.pack()) == 7 + 1 + 3 + 4 + 2
+
+
+def test_a_frame_longer_than_65536_octets_is_refused_before_its_header_is_read():
+    with pytest.raises(DecodeError, match="at most 65536 octets, got 65537") as err:
+        UslpFrame.unpack(bytes(65537))
+    assert err.value.field == "frame_length"
+
+
+def test_a_length_field_that_disagrees_names_both_lengths():
+    raw = bytearray(UslpFrame(1, 1, 0, bytes(92)).pack())  # 7 + 1 + 92 + 2 = 102
+    raw[4:6] = (100 - 1).to_bytes(2, "big")
+    with pytest.raises(DecodeError, match=r"the header says 100 octets, the frame has 102$"):
+        UslpFrame.unpack(bytes(raw))
+
+
+def _bare(insert_zone_len: int, ocf: bool, fecf: bool, drop: int) -> bytes:
+    """A full-header frame with every field but the data, less its last ``drop``
+    octets before the FECF; its length field and FECF fit what is left."""
+    body = bytearray((0xC << 28 | 1 << 12 | 1 << 5).to_bytes(4, "big"))
+    body += b"\x00\x00" + bytes([0x08 if ocf else 0])  # length (set below), flags
+    body += bytes(insert_zone_len) + bytes([Rule.NO_SEGMENTATION << 5])
+    body += bytes(4) if ocf else b""
+    body = body[: len(body) - drop]
+    n = len(body) + (2 if fecf else 0)
+    body[4:6] = (n - 1).to_bytes(2, "big")
+    return bytes(body) + (crc16_ccitt(body).to_bytes(2, "big") if fecf else b"")
+
+
+@pytest.mark.parametrize("ocf", [False, True])
+@pytest.mark.parametrize("fecf", [False, True])
+@pytest.mark.parametrize("insert_zone_len", [0, 3])
+def test_the_shortest_frame_counts_every_field_and_the_data_zone_is_checked_after(
+    insert_zone_len, ocf, fecf
+):
+    """Header (7), insert zone, data field header (1), OCF, FECF: one octet fewer is
+    refused at the data field, naming the minimum; exactly that many holds an empty
+    data zone, refused as such."""
+    minimum = 7 + insert_zone_len + 1 + (4 if ocf else 0) + (2 if fecf else 0)
+    exact = _bare(insert_zone_len, ocf, fecf, drop=0)
+    assert len(exact) == minimum
+    with pytest.raises(TruncatedError) as err:
+        UslpFrame.unpack(exact, insert_zone_len=insert_zone_len, fecf=fecf)
+    assert err.value.field == "tfdz"
+    short = _bare(insert_zone_len, ocf, fecf, drop=1)
+    with pytest.raises(
+        TruncatedError, match=f"need at least {minimum} octets, got {minimum - 1}$"
+    ) as err:
+        UslpFrame.unpack(short, insert_zone_len=insert_zone_len, fecf=fecf)
+    assert err.value.field == "data_field"
+
+
+def test_seven_octets_hold_a_whole_primary_header_so_the_data_field_is_what_is_short():
+    header = (0xC << 28 | 1 << 12 | 1 << 5).to_bytes(4, "big") + (6).to_bytes(2, "big") + b"\x00"
+    with pytest.raises(TruncatedError) as err:
+        UslpFrame.unpack(header, fecf=False)
+    assert err.value.field == "data_field"
+
+
+def test_a_truncated_frame_with_a_pointer_rule_is_refused_as_received():
+    raw = bytearray(UslpFrame(1, 1, 0, b"xyz", truncated=True).pack(fecf=False))
+    raw[4] = (Rule.PACKETS_SPANNING << 5) | Upid.SPACE_PACKETS  # the data field header
+    with pytest.raises(DecodeError) as err:
+        UslpFrame.unpack(bytes(raw), fecf=False)
+    assert err.value.field == "tfdf_header.rule"
