@@ -96,17 +96,24 @@ def ber_from_ebn0(ebn0_db: float, modulation: Modulation = Modulation.BPSK) -> f
     """Bit error rate 0.5 erfc(sqrt(Eb/N0)) of coherent BPSK / Gray QPSK (both the same)."""
     if modulation not in (Modulation.BPSK, Modulation.QPSK):
         raise ConfigError("rf.ber_from_ebn0", "modulation", f"unknown modulation {modulation!r}")
-    if ebn0_db > 30.0:  # erfc underflows far below any BER that matters
+    if ebn0_db > 30.0:  # 0.0 from 28.7 dB (erfc underflows); 10 ** (x / 10) overflows past 3080
         return 0.0
     return 0.5 * math.erfc(math.sqrt(10.0 ** (ebn0_db / 10.0)))
 
 
+# Where ebn0_for_ber looks: from a BER of 0.482 to past erfc's underflow (28.7 dB).
+_EBN0_BRACKET_DB = (-30.0, 30.0)
+
+
 def ebn0_for_ber(ber: float, modulation: Modulation = Modulation.BPSK) -> float:
     """The Eb/N0 (dB) at which the uncoded BER equals ``ber`` (bisection of the monotone
-    curve), e.g. 10.53 dB for 1e-6: the usual closing threshold of a link budget."""
-    if not 0.0 < _finite("rf.ebn0_for_ber", "ber", ber) < 0.5:
-        raise ConfigError("rf.ebn0_for_ber", "ber", f"must be in (0, 0.5), got {ber!r}")
-    lo, hi = -30.0, 30.0
+    curve), e.g. 10.53 dB for 1e-6: the usual closing threshold of a link budget. The
+    curve nears 0.5 only as Eb/N0 falls without end, so ``ber`` is refused above its value
+    at the bracket's low edge (0.482 at -30 dB) rather than answered with that edge."""
+    lo, hi = _EBN0_BRACKET_DB
+    top = ber_from_ebn0(lo, modulation)  # a BER above this has its root below the bracket
+    if not 0.0 < _finite("rf.ebn0_for_ber", "ber", ber) <= top:
+        raise ConfigError("rf.ebn0_for_ber", "ber", f"must be in (0, {top:.6g}], got {ber!r}")
     for _ in range(100):
         mid = 0.5 * (lo + hi)
         if ber_from_ebn0(mid, modulation) > ber:

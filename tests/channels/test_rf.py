@@ -464,3 +464,98 @@ def test_a_negative_zenith_loss_and_a_receiver_of_another_type_are_refused():
         Band("x", 8.0e9, 8.5e9, -0.1)
     with pytest.raises(ConfigError, match="receiver"):
         x_band_downlink(receiver="a dish")
+
+
+# ------------------------------ survivors of a full mutation run (issue 21, 92.3 %)
+
+
+@pytest.mark.parametrize("bad", [True, "3.0", math.nan, math.inf])
+def test_a_bool_a_string_or_a_non_finite_number_is_refused_naming_the_field(bad):
+    with pytest.raises(ConfigError) as excinfo:
+        ReceiverModel(lock_threshold_ebn0_db=bad)
+    assert _field(excinfo) == "lock_threshold_ebn0_db"
+
+
+@pytest.mark.parametrize(
+    ("make", "field"),
+    [
+        (lambda: Band("x", -1e9, 2e9, 0.1), "low_hz"),
+        (lambda: Band("x", 2e9, 2e9, 0.1), "high_hz"),  # an empty band
+        (lambda: RfLinkConfig("c", "S-band", 2_067.5e6, 256e3, 40.0, -28.0), "band"),  # type: ignore[arg-type]
+        (lambda: RfLinkConfig("c", rf.S_BAND_UP, "2067.5e6", 256e3, 40.0, -28.0), "freq_hz"),  # type: ignore[arg-type]
+        (lambda: RfLinkConfig("c", rf.S_BAND_UP, 2_067.5e6, 0.0, 40.0, -28.0), "rate_bps"),
+        (lambda: RfLinkConfig("c", rf.S_BAND_UP, 2_067.5e6, -1e3, 40.0, -28.0), "rate_bps"),
+        (lambda: RfLinkConfig("c", rf.S_BAND_UP, 2_067.5e6, 256e3, 40.0, math.nan), "gt_db_per_k"),
+        (
+            lambda: RfLinkConfig(
+                "c", rf.S_BAND_UP, 2_067.5e6, 256e3, 40.0, -28.0, required_ebn0_db=math.nan
+            ),
+            "required_ebn0_db",
+        ),
+    ],
+)
+def test_a_band_or_link_config_that_cannot_be_is_refused_naming_the_field(make, field):
+    with pytest.raises(ConfigError) as excinfo:
+        make()
+    assert _field(excinfo) == field
+
+
+def test_ber_is_zero_above_30_db_however_large_and_erfc_already_gives_zero_at_30():
+    # 0.5 erfc(sqrt(1000)) ~ e^-1000 / 56: below the smallest double, so 0.0 already.
+    assert ber_from_ebn0(30.0) == 0.5 * math.erfc(math.sqrt(1e3)) == 0.0
+    assert ber_from_ebn0(math.nextafter(30.0, math.inf)) == 0.0
+    assert ber_from_ebn0(4_000.0) == 0.0  # 10 ** 400 would overflow
+
+
+def test_ebn0_for_ber_answers_up_to_the_ber_at_minus_30_db_and_refuses_above():
+    top = ber_from_ebn0(-30.0)  # 0.5 erfc(sqrt(1e-3)) = 0.4822
+    assert top == pytest.approx(0.4822, abs=1e-4)
+    assert ebn0_for_ber(top) == -30.0
+    assert ber_from_ebn0(ebn0_for_ber(0.48)) == pytest.approx(0.48, rel=1e-12)
+    for ber in (0.483, 0.49, math.nextafter(top, 1.0)):  # roots below -30 dB
+        with pytest.raises(ConfigError) as excinfo:
+            ebn0_for_ber(ber)
+        assert _field(excinfo) == "ber"
+
+
+def test_the_pll_phase_error_limit_is_0_to_90_degrees_inclusive():
+    assert pll_max_doppler_rate_hz_s(100.0, max_phase_error_deg=0.0) == 0.0
+    # Linear in the phase error: 90 degrees allows three times the default 30.
+    assert pll_max_doppler_rate_hz_s(100.0, max_phase_error_deg=90.0) == pytest.approx(
+        3 * pll_max_doppler_rate_hz_s(100.0), rel=1e-12
+    )
+    for bad in (90.0000001, -1e-9):
+        with pytest.raises(ConfigError) as excinfo:
+            pll_max_doppler_rate_hz_s(100.0, max_phase_error_deg=bad)
+        assert _field(excinfo) == "max_phase_error_deg"
+
+
+def test_a_new_tracker_acquires_from_its_first_usable_update_without_start_pass():
+    tracker = ReceiverTracker(ReceiverModel(acquisition_s=3.0))
+    assert tracker.update(100.0, 0.0, 20.0) is LockStatus.ACQUIRING
+    assert tracker.update(102.9, 0.0, 20.0) is LockStatus.ACQUIRING
+    assert tracker.update(103.0, 0.0, 20.0) is LockStatus.LOCKED
+
+
+def test_a_config_defaults_to_3_db_of_other_losses_shown_in_the_budget_table():
+    cfg = RfLinkConfig("custom", rf.S_BAND_UP, 2_067.5e6, 256e3, 40.0, -28.0)
+    rows = {name: (value, unit) for name, value, unit in link_budget(cfg, 1e6, 45.0).rows()}
+    assert cfg.other_losses_db == 3.0
+    assert rows["other losses"] == (-3.0, "dB")
+    assert rows["frequency"] == (2_067.5, "MHz")  # 2067.5e6 / 1e6, exact in binary
+
+
+def test_a_modulation_given_as_its_name_is_stored_as_the_enum():
+    cfg = RfLinkConfig("custom", rf.S_BAND_UP, 2_067.5e6, 256e3, 40.0, -28.0, modulation="qpsk")
+    assert cfg.modulation is Modulation.QPSK
+    assert cfg.modulation.name == "QPSK"
+
+
+def test_the_preset_rate_tables_are_the_documented_ones_with_edges_exact():
+    # S-band uplink 64 kbps-2 Mbps, X-band downlink 50-300 Mbps (the presets' comments).
+    assert rf.S_BAND_UPLINK_RATES_BPS == (64e3, 2e6)
+    assert rf.X_BAND_DOWNLINK_RATES_BPS == (50e6, 300e6)
+    for make, rate in ((s_band_uplink, 2e6 + 1.0), (x_band_downlink, 300e6 + 1.0)):
+        with pytest.raises(ConfigError) as excinfo:
+            make(rate_bps=rate)
+        assert _field(excinfo) == "rate_bps"
