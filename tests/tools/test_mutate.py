@@ -31,6 +31,12 @@ def check(n: int, flag: bool = True) -> int:
         return total
     keep = n  # pragma: no mutate
     return keep
+
+
+def nothing(n: int) -> None:
+    if n:
+        return None
+    return None
 '''
 
 
@@ -53,6 +59,12 @@ def test_the_operators_and_what_they_change():
     # the default True of the signature is a constant; docstrings and annotations are not
     assert ("constant", "True -> False") in got
     assert not any("doc" in m.line_text for m in mutants("m.py", SOURCE))
+    # a return None that ends a function is no mutant (deleted, None all the same); an
+    # early one is
+    ends = [
+        m for m in mutants("m.py", SOURCE) if m.scope == "nothing" and m.line_text == "return None"
+    ]
+    assert [SOURCE.splitlines()[m.line - 1] for m in ends] == ["        return None"]
 
 
 def test_each_mutant_changes_the_code_once_and_compiles():

@@ -87,8 +87,9 @@ class Mutant:
 
 def _walk(tree: ast.AST) -> Iterator[tuple[ast.AST, str, int]]:
     """Every node with the qualified name of the function or class it is in and the
-    first line of the statement it is part of, in a fixed order; annotations and
-    docstrings and other bare constants are skipped (they change no behaviour)."""
+    first line of the statement it is part of, in a fixed order; annotations,
+    docstrings and other bare constants, and a ``return None`` that ends a function are
+    skipped (they change no behaviour)."""
 
     def visit(node: ast.AST, scope: str, first: int) -> Iterator[tuple[ast.AST, str, int]]:
         if isinstance(node, ast.stmt):
@@ -106,9 +107,24 @@ def _walk(tree: ast.AST) -> Iterator[tuple[ast.AST, str, int]]:
                     continue
                 if _is_bare_constant(child):
                     continue
+                if name == "body" and child is children[-1] and _returns_none(node, child):
+                    continue
                 yield from visit(child, inner, first)
 
     yield from visit(tree, "", 0)
+
+
+def _returns_none(function: ast.AST, last: ast.AST) -> bool:
+    """``return`` or ``return None`` ending a function: deleting it, the function
+    falls off its end and returns None all the same."""
+    return (
+        isinstance(function, ast.FunctionDef | ast.AsyncFunctionDef)
+        and isinstance(last, ast.Return)
+        and (
+            last.value is None
+            or (isinstance(last.value, ast.Constant) and last.value.value is None)
+        )
+    )
 
 
 def _is_bare_constant(node: ast.AST) -> bool:
