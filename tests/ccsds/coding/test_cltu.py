@@ -17,9 +17,9 @@ from linkstack.ccsds.coding.cltu import (
     encode_cltu,
     transfer_frame_length,
 )
-from linkstack.ccsds.uslp import Rule, UslpFrame
 from linkstack.ccsds.coding.randomizer import tc_randomize
 from linkstack.ccsds.tc import TcFrame, TcFrameType
+from linkstack.ccsds.uslp import Rule, UslpFrame
 from linkstack.errors import DecodeError, EncodeError, TruncatedError
 
 CORRECT, DETECT = DecodeMode.CORRECT, DecodeMode.DETECT
