@@ -259,4 +259,3 @@ def test_a_truncated_uslp_frame_has_no_length_field_to_cut_at():
 def test_fewer_than_two_octets_are_a_truncated_start_sequence(unit):
     with pytest.raises(TruncatedError, match=f"needs 2 octets, got {len(unit)}$"):
         decode_cltu(unit)
-
