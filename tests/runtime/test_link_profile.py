@@ -343,9 +343,12 @@ def test_replay_with_the_scenario_reads_its_daemons_capture_on_the_port_plan(
         code, out, err = _replay(capsys, pcap, "--scenario", scenario, "--view", view)
         assert code == 0, out + err
         assert f"view {view}" in out.splitlines()[2], out
-        # one view: each unit once (the run's one answer, in one CADU of two), and no
-        # frame record beside its CADU to count its frame twice
-        assert re.search(r"cadus +2 read, 2 decoded", out) and "Answer 1" in out, out
+        # one view: each unit once (the run's one answer, in one CADU of two or more:
+        # how many idle CADUs the daemons send before it stops depends on the host's
+        # load), and no frame record beside its CADU to count its frame twice
+        cadus = re.search(r"cadus +(\d+) read, (\d+) decoded", out)
+        assert cadus and cadus[1] == cadus[2] and int(cadus[1]) >= 2, out
+        assert "Answer 1" in out, out
         assert "VC 0      1 frames (0 idle); frame count gaps 0" in out, out
         # the same figures as the run's own capture, whose frame records are paired
         _, own, _ = _replay(capsys, str(profile_run.pcap), "--profile", str(profile_run.profile))
