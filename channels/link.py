@@ -149,7 +149,7 @@ class Lateness:
 
     def percentiles(self, *q: float) -> list[float]:
         """The ``q`` quantiles (0..1) of the recent lateness, in seconds (NaN when none)."""
-        if not self.count or self._recent is None:
+        if self._recent is None:  # nothing recorded yet
             return [NAN for _ in q]
         values = sorted(self._recent[: min(self.count, self.window)])
         last = len(values) - 1
@@ -195,7 +195,7 @@ class Link:
             raise ConfigError(
                 "link", "max_queue_units", f"must be at least 1, got {max_queue_units}"
             )
-        if max_backlog_s is not None and not (max_backlog_s > 0 and (rate_bps or 0) > 0):
+        if max_backlog_s is not None and not (max_backlog_s > 0 and rate_bps and rate_bps > 0):
             raise ConfigError(
                 "link", "max_backlog_s", "must be positive, with the link's rate_bps to apply it"
             )
@@ -222,15 +222,15 @@ class Link:
         self._next_id = 0
         self._busy_until = -math.inf  # when the transmitter is free again
         self._last_arrival = -math.inf
-        self._in_flight = 0
         self._idle = asyncio.Event()
         self._idle.set()
         self._failure: BaseException | None = None
         self._pending: deque[Delivery] = deque()  # in flight, in arrival order
-        # real time: the transmitter and the deliveries are timers, not a task
-        self._running = False
+        self._running = False  # started and not closed (nor failed, in real time)
+        # real time: the transmitter is a timer, not a task
         self._transmitting = False
         self._tx_timer: TimerHandle | None = None
+        # both engines: one timer hands over every unit due, then waits for the next
         self._rx_timer: TimerHandle | None = None
 
     # -- life cycle -------------------------------------------------------------------
@@ -242,8 +242,8 @@ class Link:
         await self.close()
 
     def start(self) -> None:
+        self._running = True
         if self.realtime:
-            self._running = True
             self._transmit_due()
         elif self._task is None:
             self._task = asyncio.get_running_loop().create_task(
@@ -251,7 +251,8 @@ class Link:
             )
 
     async def close(self) -> None:
-        """Stop the transmitter; units still queued or in flight are abandoned."""
+        """Stop the transmitter. Units in flight are abandoned, whichever the engine;
+        units still queued stay queued, for a :meth:`start` again."""
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -262,6 +263,9 @@ class Link:
             if timer is not None:
                 timer.cancel()
         self._tx_timer = self._rx_timer = None
+        self._pending.clear()
+        if not self._queue:
+            self._idle.set()
 
     async def drain(self) -> None:
         """Wait until every unit sent so far has been delivered or dropped.
@@ -306,7 +310,7 @@ class Link:
         self._queued_octets += len(unit)
         self._idle.clear()
         if self.realtime:
-            if self._running and self._tx_timer is None:
+            if self._tx_timer is None:  # else the timer set takes it (and stopped: none)
                 self._transmit_due()
         else:
             self._wakeup.set()
@@ -348,9 +352,9 @@ class Link:
             for listener in self._listeners:
                 listener(event)
 
-    def _emit_head(self, start: float) -> float | None:
+    def _emit_head(self, start: float) -> None:
         """The unit at the head of the queue starts to radiate at ``start``: its fate,
-        from the physics at that instant. Its arrival time, or None if it is lost."""
+        from the physics at that instant; a unit that will arrive joins ``_pending``."""
         unit_id, unit, tag, _ = self._queue.popleft()
         self._queued_octets -= len(unit)
         cond = self.model.conditions(start)
@@ -360,19 +364,16 @@ class Link:
         self._emit("sent", unit_id, start, unit, tag, cond)
         if not cond.up:
             self._emit("dropped", unit_id, start, unit, tag, cond, cond.reason)
-            return None
+            return
         bit_errors = 0
         if cond.ber > 0 and self.errors is not None:
             unit, bit_errors = self.errors.inject(unit, cond.ber)
         # in order per direction: never before the unit sent ahead of it
         arrival = max(start + serial_s + cond.delay_s, self._last_arrival)
         self._last_arrival = arrival
-        self._in_flight += 1
         self._pending.append(Delivery(unit, unit_id, start, arrival, bit_errors, cond, tag))
-        return arrival
 
     def _hand_over(self, delivery: Delivery) -> None:
-        self._in_flight -= 1
         self.lateness.record(self.clock.now() - delivery.arrival_t_s)
         kind = "corrupted" if delivery.bit_errors else "delivered"
         self._emit(
@@ -388,15 +389,13 @@ class Link:
             self.on_delivery(delivery)
         else:
             self._received.put_nowait(delivery)
-        if self._in_flight == 0 and not self._queue:
+        if not self._pending and not self._queue:
             self._idle.set()
 
     # -- the transmitter, in emulated time: a task, one unit at a time ---------------------
     async def _transmitter(self) -> None:
         try:
             await self._transmit_forever()
-        except asyncio.CancelledError:
-            raise
         except Exception as exc:  # the model or the error source failed: surface it
             self._fail(exc)
 
@@ -409,7 +408,7 @@ class Link:
         clock = self.clock
         while True:
             if not self._queue:
-                if self._in_flight == 0:
+                if not self._pending:
                     self._idle.set()
                 self._wakeup.clear()
                 await self._wakeup.wait()
@@ -419,14 +418,8 @@ class Link:
             start = max(self._queue[0][3], self._busy_until)
             if start > clock.now():
                 await clock.sleep_until(start)
-            arrival = self._emit_head(start)
-            if arrival is not None:
-                clock.call_at(arrival, self._deliver)
-
-    def _deliver(self) -> None:
-        # Timers at equal times may fire in any order, so each one hands out the
-        # oldest pending unit: arrivals are non-decreasing, so that is its own.
-        self._hand_over(self._pending.popleft())
+            self._emit_head(start)
+            self._watch_arrivals()
 
     # -- the transmitter, in real time: timers, every unit that is due at each wake -------
     def _transmit_due(self) -> None:
@@ -445,22 +438,28 @@ class Link:
                 if start > now:
                     self._tx_timer = clock.call_at(start, self._transmit_due)
                     break
-                arrival = self._emit_head(start)
-                if arrival is not None and self._rx_timer is None:
-                    self._rx_timer = clock.call_at(arrival, self._deliver_due)
+                self._emit_head(start)
+                self._watch_arrivals()
         except Exception as exc:  # the model or the error source failed: surface it
             self._running = False
             self._fail(exc)
         finally:
             self._transmitting = False
-        if not self._queue and self._in_flight == 0:
+        if not self._queue and not self._pending:
             self._idle.set()
 
     def _deliver_due(self) -> None:
+        """Hand over every unit whose arrival has come, in arrival order (one timer
+        for all: timers at equal times may fire in any order), then wait for the next.
+        Units in flight when a model fails still arrive: they had left."""
         self._rx_timer = None
         now = self.clock.now()
         pending = self._pending
         while pending and pending[0].arrival_t_s <= now:
             self._hand_over(pending.popleft())
-        if pending and self._running:
-            self._rx_timer = self.clock.call_at(pending[0].arrival_t_s, self._deliver_due)
+        self._watch_arrivals()
+
+    def _watch_arrivals(self) -> None:
+        """Set the receive timer for the oldest unit in flight, unless one is set."""
+        if self._pending and self._rx_timer is None:
+            self._rx_timer = self.clock.call_at(self._pending[0].arrival_t_s, self._deliver_due)

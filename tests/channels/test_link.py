@@ -608,3 +608,249 @@ def test_a_unit_sent_from_a_listener_waits_for_the_emission_under_way():
     tags, arrivals = emulated(main)
     assert tags == ["a", "b", "c", "d"]
     assert arrivals == sorted(arrivals)
+
+
+def test_a_link_given_no_delay_delivers_as_serialisation_ends():
+    """``delay_s`` defaults to zero in both the fixed model and in any model's
+    conditions: a 100-octet unit at 8 kbit/s arrives 0.1 s after it starts."""
+
+    class NoDelayGiven:
+        def conditions(self, t_s):
+            return Conditions(True, 8000.0)
+
+    async def main(model):
+        clock = clk.make_clock(True)
+        got: list[Delivery] = []
+        async with Link("t", clock, model, on_delivery=got.append) as link:
+            link.send(bytes(100))
+            await link.drain()
+        return [(d.sent_t_s, d.arrival_t_s) for d in got]
+
+    for model in (FixedConditions(8000.0), NoDelayGiven()):
+        assert emulated(lambda m=model: main(m)) == [(0.0, pytest.approx(0.1))]
+
+
+def test_the_limits_of_the_physics_and_of_the_queue_are_inclusive_where_they_say_so():
+    """Any positive rate is a rate (a beacon at half a bit per second), a BER of one
+    half is a valid (useless) channel, a queue of one unit holds one, and a bounded
+    backlog applies at any positive rate."""
+    assert Conditions(True, 0.5).rate_bps == 0.5
+    assert Conditions(True, 1e6, ber=0.5).ber == 0.5
+
+    async def main():
+        clock = clk.make_clock(True)
+        one = Link("one", clock, FixedConditions(8000.0), max_queue_units=1)
+        slow = Link("slow", clock, FixedConditions(1.0), max_backlog_s=100.0, rate_bps=1.0)
+        # 12 octets at 1 bit/s: 96 s of the 100 s bound; one octet more would be 104 s
+        return [one.send(b"a"), one.send(b"b")], [slow.send(bytes(12)), slow.send(b"x")]
+
+    one_ids, slow_ids = emulated(main)
+    assert one_ids == [0, None]
+    assert slow_ids == [0, None]
+
+
+def test_the_default_queue_holds_ten_thousand_units():
+    async def main():
+        link = Link("t", clk.make_clock(True), FixedConditions(8000.0))
+        ids = [link.send(b"u") for _ in range(10_001)]
+        return ids, link.queued, link.stats["dropped_queue_full"]
+
+    ids, queued, refused = emulated(main)
+    assert ids[:10_000] == list(range(10_000)) and ids[10_000] is None
+    assert queued == 10_000 and refused == 1
+
+
+def test_the_lateness_histogram_bounds_step_one_two_five_from_a_tenth_of_a_ms_to_a_second():
+    """The bounds are the ``le`` labels of ``linkstack_link_lateness_seconds`` on every
+    daemon's ``/metrics``: dashboards and alert rules name them, so they are part of
+    the interface. A value on each bound counts in that bound's own bucket."""
+    documented = [0.0001, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0]
+    for k, bound in enumerate(documented):
+        lateness = Lateness()
+        lateness.record(bound)
+        assert lateness.bucket_counts.index(1) == k, bound
+    assert list(LATENESS_BOUNDS_S) == documented
+
+
+def test_a_link_with_nothing_sent_is_drained_at_once():
+    """``drain`` on a fresh link, started or not, returns without waiting."""
+
+    async def main():
+        clock = clk.make_clock(True)
+        link = Link("t", clock, FixedConditions(8000.0))
+        await asyncio.wait_for(link.drain(), 1.0)
+        async with link:
+            await asyncio.wait_for(link.drain(), 1.0)
+        return clock.now()
+
+    assert emulated(main) == 0.0
+
+
+@pytest.mark.parametrize("realtime", [False, True])
+def test_close_leaves_no_task_and_a_closed_link_starts_again(realtime):
+    """``close`` returns with the transmitter's task gone (a daemon shutting down
+    leaves nothing running), and ``start`` after it sends again."""
+
+    async def main():
+        clock = clk.make_clock(True)
+        got: list[Delivery] = []
+        link = Link("t", clock, FixedConditions(8000.0, 0.01), realtime=realtime)
+        link.connect(got.append)
+        async with link:
+            link.send(b"first")
+            await link.drain()
+        left = asyncio.all_tasks() - {asyncio.current_task()}
+        async with link:
+            link.send(b"again")
+            await asyncio.wait_for(link.drain(), 10.0)
+        return left, [d.unit for d in got]
+
+    left, units = emulated(main)
+    assert left == set()
+    assert units == [b"first", b"again"]
+
+
+@pytest.mark.parametrize("realtime", [False, True])
+def test_units_in_flight_at_close_are_abandoned_by_either_engine(realtime):
+    """A unit still in flight when the link closes never arrives, whichever engine
+    drives the link, ``drain`` does not wait for it, and a link started again carries
+    the units sent after."""
+
+    async def main():
+        clock = clk.make_clock(True)
+        events: list[str] = []
+        got: list[Delivery] = []
+        link = Link("t", clock, FixedConditions(8000.0, 1.0), realtime=realtime)
+        link.connect(got.append)
+        link.add_listener(lambda e: events.append(e.kind))
+        async with link:
+            link.send(bytes(10), tag="lost")  # arrives at 1.01 s: the link closes first
+            await clock.sleep_until(0.5)
+        await clock.sleep_until(3.0)
+        await asyncio.wait_for(link.drain(), 1.0)
+        async with link:
+            link.send(bytes(10), tag="after")
+            await asyncio.wait_for(link.drain(), 10.0)
+        return events, [d.tag for d in got], clock.now()
+
+    events, tags, now = emulated(main)
+    assert events == ["sent", "sent", "delivered"]
+    assert tags == ["after"]
+    assert now == pytest.approx(4.01)
+
+
+def test_a_closed_link_is_freed_at_once_not_held_by_its_timers():
+    """Real time: ``close`` cancels the transmit and receive timers, so nothing holds
+    the link once its owner lets go (a daemon replacing a link whose units would have
+    been in flight for seconds)."""
+    import gc
+    import weakref
+
+    async def main():
+        clock = clk.make_clock(True)
+        link = Link("t", clock, FixedConditions(8000.0, 10.0), realtime=True)
+        link.start()
+        for _ in range(3):  # one in flight until 10.1 s, two waiting for the transmitter
+            link.send(bytes(100))
+        await clock.sleep_until(0.05)
+        await link.close()
+        ref = weakref.ref(link)
+        del link
+        gc.collect()
+        return ref()
+
+    assert emulated(main) is None
+
+
+def test_a_unit_is_copied_when_sent_so_the_sender_may_reuse_its_buffer():
+    async def main():
+        clock = clk.make_clock(True)
+        got: list[Delivery] = []
+        link = Link("t", clock, FixedConditions(8000.0), on_delivery=got.append)
+        buffer = bytearray(b"first")
+        link.send(buffer)  # queued: the link has not started
+        buffer[:] = b"later"
+        async with link:
+            await link.drain()
+        return got[0].unit
+
+    assert emulated(main) == b"first"
+
+
+def test_a_clean_unit_draws_nothing_from_the_error_stream():
+    """The error source is asked only for units the physics can damage: a unit sent
+    at BER 0 between two noisy ones leaves the noisy ones' errors as the seed gave
+    them, so a replay whose clean stretches differ sees the same bit errors."""
+
+    def ber_at(t_s):
+        return 0.0 if 1.0 <= t_s < 2.0 else 0.01
+
+    class Stretches:
+        def conditions(self, t_s):
+            return Conditions(True, 1e6, 0.0, ber_at(t_s))
+
+    async def main(send_times):
+        clock = clk.make_clock(True)
+        got: list[Delivery] = []
+        link = Link("t", clock, Stretches(), IndependentErrors(seed=5), on_delivery=got.append)
+        async with link:
+            for t in send_times:
+                await clock.sleep_until(t)
+                link.send(bytes(1000))
+            await link.drain()
+        return {d.sent_t_s: d.unit for d in got if ber_at(d.sent_t_s) > 0}
+
+    without = emulated(lambda: main([0.0, 2.0]))
+    with_clean = emulated(lambda: main([0.0, 1.5, 2.0]))
+    assert with_clean == without
+    assert all(unit != bytes(1000) for unit in without.values())
+
+
+@pytest.mark.parametrize("realtime", [False, True])
+def test_the_head_of_the_queue_starts_from_its_own_hand_over_instant(realtime):
+    """Units handed over at different instants before the transmitter starts: each
+    starts at its own instant or when the one before it ends, not at a later unit's."""
+
+    async def main():
+        clock = clk.make_clock(True)
+        got: list[Delivery] = []
+        link = Link("t", clock, FixedConditions(8000.0), realtime=realtime)
+        link.connect(got.append)
+        await clock.sleep_until(10.0)
+        link.send(bytes(100), at_t_s=9.0)  # 0.1 s on the air
+        link.send(bytes(100), at_t_s=9.5)
+        async with link:
+            await link.drain()
+        return [d.sent_t_s for d in got]
+
+    assert emulated(main) == [9.0, 9.5]
+
+
+@pytest.mark.parametrize("realtime", [False, True])
+def test_units_in_flight_when_the_model_fails_still_arrive(realtime):
+    """A model that fails stops the transmitter; a unit that had already left still
+    arrives, in either engine, and ``drain`` reports the failure."""
+
+    class FailsSecond:
+        calls = 0
+
+        def conditions(self, t_s):
+            self.calls += 1
+            if self.calls > 1:
+                raise RuntimeError("model exploded")
+            return Conditions(True, 8000.0, 1.0)
+
+    async def main():
+        clock = clk.make_clock(True)
+        got: list[Delivery] = []
+        link = Link("t", clock, FailsSecond(), realtime=realtime, on_delivery=got.append)
+        async with link:
+            link.send(bytes(100), tag="left")
+            link.send(bytes(100), tag="never")
+            with pytest.raises(RuntimeError, match="exploded"):
+                await link.drain()
+            await clock.sleep_until(5.0)
+        return [(d.tag, d.arrival_t_s) for d in got], link.stats["failed"]
+
+    delivered, failed = emulated(main)
+    assert delivered == [("left", pytest.approx(1.1))] and failed == 1
