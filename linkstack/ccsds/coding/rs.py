@@ -141,9 +141,7 @@ def _tables(e: int, dual: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
     # remainders of x^(m + 2E) mod g(x), m = 0..k_max-1, as 2E coefficients (high first)
     rem = np.zeros((k_max, n_check), np.uint8)
-    r = np.zeros(n_check, np.uint8)
-    r[-1] = 0  # x^(2E) mod g = g's lower terms (g monic, char 2)
-    r[:] = g[1:]
+    r = g[1:].copy()  # x^(2E) mod g = g's lower terms (g monic, char 2)
     rem[0] = r
     for m in range(1, k_max):
         top = r[0]
@@ -240,7 +238,10 @@ def _correct(
     lam[0] = 1
     prev[0] = 1
     deg = 0
-    prev_top = 0  # highest index of a nonzero coefficient of prev: bounds the update
+    # prev_top: the length of the LFSR prev was, so prev's degree is at most prev_top
+    # and the update writes lam[shift .. prev_top + shift], an index at most n + 1 - deg
+    # <= 2E (Massey's bound): lam's degree never exceeds deg, nor 2E
+    prev_top = 0
     shift = 1
     prev_d = 1
     for n in range(n_check):
@@ -257,8 +258,7 @@ def _correct(
         grow = 2 * deg <= n
         if grow:
             tmp[:] = lam
-        top = min(prev_top, n_check - shift)
-        for i in range(top + 1):
+        for i in range(prev_top + 1):
             if prev[i]:
                 lam[i + shift] ^= gf_exp[gf_log[prev[i]] + coef_log]
         if grow:
@@ -271,9 +271,6 @@ def _correct(
             shift += 1
     if deg > e:
         return -1
-    for i in range(deg + 1, n_check + 1):
-        if lam[i]:
-            return -1
 
     # Chien search over the real (non-fill) degrees 0..n_cw-1: lambda(beta^-m) == 0.
     # Term by term over all degrees at once: no loop-carried dependency, so the
@@ -285,17 +282,20 @@ def _correct(
             st = steps[t]
             for m in range(n_cw):
                 chien[m] ^= gf_exp[lt + st[m]]
+    # lam (lam[0] = 1, degree <= deg) has at most deg roots, and the beta^-m are
+    # distinct, so found never passes deg (nor roots' length, E)
     found = 0
     for m in range(n_cw):
         if chien[m] == 0:
-            if found == deg:
-                return -1
             roots[found] = m
             found += 1
     if found != deg:
         return -1
 
-    # Forney: e = X^(1-b) * omega(X^-1) / lambda'(X^-1), X = beta^m.
+    # Forney: e = X^(1-b) * omega(X^-1) / lambda'(X^-1), X = beta^m. Neither is 0:
+    # lam's deg roots are simple (so its derivative is not 0 at them), and a zero
+    # magnitude would mean fewer errors give these syndromes, an LFSR shorter than
+    # the minimal one Berlekamp-Massey found.
     omega = tmp
     for i in range(deg):
         v = 0
@@ -325,8 +325,6 @@ def _correct(
             step += sq
             if step >= 255:
                 step -= 255
-        if num == 0 or den == 0:
-            return -1
         mag_log = (x_log * (1 - first_root)) % 255 + gf_log[num] - gf_log[den]
         mags[r] = gf_exp[mag_log % 255]
     return found
@@ -382,9 +380,7 @@ def _decode_kernel(
                 syn[q] = (a >> np.uint64(8 * (q & 7))) & np.uint64(0xFF)
             n_err = _correct(syn, n_cw, e, gf_exp, gf_log, roots, mags, scratch, chien, steps)
             counts[f, j] = n_err
-            if n_err < 0:
-                continue
-            for r in range(n_err):
+            for r in range(n_err):  # none when uncorrectable (-1): the row stays as received
                 p = n_cw - 1 - roots[r]
                 if p < k:  # errors in the check symbols need no repair in the frame
                     out[f, p * depth + j] ^= to_out[mags[r]]
