@@ -46,10 +46,29 @@ def codewords(codec: ReedSolomon, block: bytes) -> list[bytes]:
 
 
 def test_known_answer_dual_basis(kat):
+    """The standard's codeblock is what we encode, and what we decode as error-free;
+    a symbol spoiled in the data and one in the check symbols are both found."""
     vec = kat["rs_255_223_dual_basis"]
     data = bytes.fromhex(vec["data"])
-    block = ReedSolomon(16, 1).encode(data)
+    codec = ReedSolomon(16, 1)
+    block = codec.encode(data)
     assert block[:223] == data and block[223:].hex() == vec["parity"]
+    assert codec.decode(block) == rsmod.RsDecodeResult(data, (0,))
+    bad = bytearray(block)
+    bad[0] ^= 0x01  # degree 254: the first data symbol
+    bad[254] ^= 0xA5  # degree 0: the last check symbol
+    assert codec.decode(bytes(bad)) == rsmod.RsDecodeResult(data, (2,))
+
+
+def test_field_multiplication_known_answers_and_the_vectorised_product():
+    """x * x^7 = x^8 reduces by the field polynomial; 0 absorbs and 1 is neutral; the
+    vectorised product the tables are built with agrees with gf_mul on every pair."""
+    assert gf_mul(0x02, 0x80) == 0x87  # x^8 = x^7 + x^2 + x + 1 (mod 0x187)
+    assert gf_mul(0xAD, 0) == gf_mul(0, 0xAD) == 0
+    assert gf_mul(0xAD, 1) == gf_mul(1, 0xAD) == 0xAD
+    every = np.arange(256, dtype=np.uint8)
+    table = rsmod._vec_mul(every[:, None], every[None, :])
+    assert table.tolist() == [[gf_mul(a, b) for b in range(256)] for a in range(256)]
 
 
 def test_generator_polynomial_has_the_ccsds_roots():
@@ -75,6 +94,7 @@ def test_generator_is_symmetric_as_ccsds_chose_it():
 
 def test_basis_conversion_is_a_bijection_and_linear():
     assert sorted(TO_DUAL.tolist()) == list(range(256))
+    assert sorted(TO_CONV.tolist()) == list(range(256))
     assert all(TO_CONV[TO_DUAL[v]] == v for v in range(256))
     rng = random.Random(0)
     for _ in range(200):
@@ -156,6 +176,57 @@ def test_corrections_are_always_to_a_codeword_within_e_symbols():
             assert distance == got.corrected[0] <= 8
 
 
+def _poly_with_roots(exponents: list[int]) -> list[int]:
+    """prod (x + beta^i) over ``exponents``, coefficients highest degree first."""
+    poly = [1]
+    for i in exponents:
+        root = int(GF_EXP[(11 * i) % 255])
+        poly = [a ^ gf_mul(b, root) for a, b in zip([*poly, 0], [0, *poly], strict=True)]
+    return poly
+
+
+def _evaluate(poly: list[int], x: int) -> int:
+    value = 0
+    for c in poly:  # Horner, highest degree first
+        value = gf_mul(value, x) ^ c
+    return value
+
+
+@pytest.mark.parametrize("e", [16, 8])
+def test_a_codeword_with_nonzero_syndromes_is_never_reported_clean(e):
+    """Error patterns chosen so that most syndromes are zero: only S_0..S_7 (the
+    first word the decoder packs them in) left, or only S_0 = 1. Not all are zero,
+    so the decoder must correct or refuse, never call the codeword error-free."""
+    b = 128 - e
+    codec = ReedSolomon(e, 1, dual_basis=False)  # syndromes of the octets as they are
+    only_first_word = _poly_with_roots([b + j for j in range(8, 2 * e)])
+    only_s0 = _poly_with_roots([b + j for j in range(1, 2 * e)])
+    s0 = _evaluate(only_s0, int(GF_EXP[(11 * b) % 255]))
+    scale = int(GF_EXP[(255 - rsmod.GF_LOG[s0]) % 255])  # so that S_0 = 1
+    only_s0 = [gf_mul(c, scale) for c in only_s0]
+    for error in (only_first_word, only_s0):
+        received = bytes(255 - len(error)) + bytes(error)  # the zero codeword + error
+        assert codec.encode(received[: codec.k]) == bytes(255)
+        assert codec.decode(received).corrected[0] != 0
+
+
+@pytest.mark.parametrize("e", [16, 8])
+def test_three_errors_whose_locators_multiply_to_one_are_corrected_at_every_degree(e):
+    """Degrees m, m+85, -2m-85 (mod 255): the locator's x^3 coefficient is then 1 (log
+    0), and Forney's derivative adds it at log (t-1)(-11m), which takes every value
+    0..254 as m does: the edges of the kernel's wrapped log arithmetic."""
+    rng = random.Random(e)
+    codec = ReedSolomon(e, 1)
+    for m in range(255):
+        degrees = {m, (m + 85) % 255, (-2 * m - 85) % 255}
+        assert len(degrees) == 3
+        data = rng.randbytes(codec.k)
+        bad = bytearray(codec.encode(data))
+        for degree in degrees:
+            bad[254 - degree] ^= rng.randrange(1, 256)
+        assert codec.decode(bytes(bad)) == rsmod.RsDecodeResult(data, (3,))
+
+
 # -- interleaving, shortening, the batch API -----------------------------------------------------
 
 
@@ -180,7 +251,7 @@ def test_round_trip_with_errors_below_the_limit_for_any_shortening(e, depth, k, 
             idx = p * depth + j if p < k else codec.frame_length + (p - k) * depth + j
             block[idx] ^= rng.randrange(1, 256)
     got = codec.decode(bytes(block))
-    assert got.frame == frame and list(got.corrected) == want
+    assert got.ok and got.frame == frame and list(got.corrected) == want
     assert got.symbols_corrected == sum(want)
 
 
@@ -212,13 +283,17 @@ def test_configuration_and_size_errors():
         ReedSolomon(10)
     with pytest.raises(EncodeError, match="interleaving depth"):
         ReedSolomon(16, 6)
-    with pytest.raises(EncodeError, match="multiple of I=5"):
+    with pytest.raises(EncodeError, match="multiple of I=5 from 5 to 1115, got 1114"):
         ReedSolomon(16, 5, 1114)
     with pytest.raises(EncodeError):
         ReedSolomon(16, 1, 224)
     codec = ReedSolomon(16, 1)
     with pytest.raises(EncodeError):
         codec.encode(bytes(10))
+    with pytest.raises(EncodeError, match="frames"):
+        codec.encode_batch(np.zeros(223, np.uint8))  # one frame, not a batch of them
+    with pytest.raises(EncodeError, match="frames"):
+        codec.encode_batch(np.zeros((2, 222), np.uint8))
     with pytest.raises(TruncatedError):
         codec.decode(bytes(254))
     with pytest.raises(TruncatedError):
@@ -230,6 +305,23 @@ def test_random_codeblocks_are_refused_not_corrected():
     rng = random.Random(11)
     results = [codec.decode(rng.randbytes(codec.codeblock_length)) for _ in range(300)]
     assert all(r.frame is None for r in results)  # P(random word decodable) ~ 1e-14
+
+
+def test_batches_may_be_any_array_like_of_octets():
+    """Nested lists (what a caller without numpy has) code as their arrays do."""
+    codec = ReedSolomon(8, 2, 2 * 50)
+    frames = np.random.default_rng(9).integers(0, 256, (2, 100), dtype=np.uint8)
+    blocks = codec.encode_batch(frames)
+    assert (codec.encode_batch(frames.tolist()) == blocks).all()
+    blocks[0, 7] ^= 0x10
+    out, counts = codec.decode_batch(blocks.tolist())
+    assert (out == frames).all() and counts.tolist() == [[0, 1], [0, 0]]
+
+
+def test_the_default_is_the_ccsds_recommended_rs_255_223_at_depth_5():
+    codec = ReedSolomon()
+    assert (codec.e, codec.depth, codec.frame_length) == (16, 5, 1115)
+    assert codec.dual_basis and codec.codeblock_length == 1275
 
 
 def test_repr_and_dimensions():
