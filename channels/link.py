@@ -195,7 +195,9 @@ class Link:
             raise ConfigError(
                 "link", "max_queue_units", f"must be at least 1, got {max_queue_units}"
             )
-        if max_backlog_s is not None and not (max_backlog_s > 0 and rate_bps and rate_bps > 0):
+        if max_backlog_s is not None and not (
+            max_backlog_s > 0 and rate_bps is not None and rate_bps > 0
+        ):
             raise ConfigError(
                 "link", "max_backlog_s", "must be positive, with the link's rate_bps to apply it"
             )

@@ -15,6 +15,7 @@ import pytest
 
 from linkstack.ccsds.cop1.clcw import Clcw
 from linkstack.ccsds.cop1.fop import (
+    TABLE,
     Action,
     Alert,
     AlertCode,
@@ -506,6 +507,13 @@ CELLS = [(event, state) for event in E for state in FopState]
 
 def test_the_expected_table_covers_every_event():
     assert set(EXPECTED) == set(E) and all(len(row) == 6 for row in EXPECTED.values())
+
+
+def test_the_state_table_has_one_cell_per_state_for_every_event():
+    """The cells are looked up by state number: a row one cell longer or shorter
+    would be a table out of step with the standard's six states."""
+    assert set(TABLE) == set(E)
+    assert {event: len(row) for event, row in TABLE.items()} == {event: 6 for event in E}
 
 
 @pytest.mark.parametrize(("event", "state"), CELLS, ids=[f"{e.name}/S{s}" for e, s in CELLS])
