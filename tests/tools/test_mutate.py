@@ -183,8 +183,8 @@ def test_measured_selection_runs_only_the_tests_that_execute_the_mutant(tmp_path
     source = TINY[module]
     workspace = runner.Workspace(tmp_path)
     try:
-        lines, _ = workspace.measure(module, tests, timeout_s=60)
-        assert lines is not None
+        lines, _, failed = workspace.measure(module, tests, timeout_s=60)
+        assert lines is not None and failed == []
         assert lines.contexts[5] == {"tests/test_mod.py::test_f"}
         assert lines.contexts[9] == {"tests/test_mod.py::test_g_in_a_child"}  # the child's
         assert "" in lines.contexts[1] and 13 not in lines.contexts
@@ -245,3 +245,22 @@ def test_a_mutant_runs_its_first_files_tests_alone_then_the_rest():
     assert runner.stages(["t/test_a.py", "t/test_a.py2"], ["t/test_a.py2::x"], False) == [
         (["t/test_a.py2"], ["t/test_a.py2::x"], False)
     ]
+
+
+@pytest.mark.slow
+def test_a_test_that_fails_under_coverage_is_named(tmp_path):
+    """The measured run says which test failed (a flaky one under load, say), so that
+    a user knows why every mutant then runs the whole selection."""
+    files = {**TINY, "tests/test_broken.py": "def test_broken():\n    assert 1 == 2\n"}
+    for name, text in files.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(text)
+    workspace = runner.Workspace(tmp_path)
+    try:
+        measured = workspace.measure(
+            "pkg/mod.py", ["tests/test_mod.py", "tests/test_broken.py"], timeout_s=60
+        )
+    finally:
+        workspace.close()
+    assert measured.lines is None
+    assert measured.failed == ["FAILED tests/test_broken.py::test_broken - assert 1 == 2"]

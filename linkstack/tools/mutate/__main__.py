@@ -123,9 +123,11 @@ def score_module(
     # each line; slower than a plain run, so the timeout below is looser), plain else.
     lines, baseline_s = None, 0.0
     if guided and todo:
-        lines, baseline_s = workspaces[0].measure(module, tests, timeout_s=1800)
+        lines, baseline_s, failed = workspaces[0].measure(module, tests, timeout_s=1800)
         if lines is None:
             print(f"{module}: a test failed under coverage; every mutant runs them all")
+            for line in failed:
+                print(f"  {line}")
     if lines is None:
         rc, baseline_s = workspaces[0].pytest(tests, timeout_s=1800)
         if rc != 0:

@@ -17,6 +17,7 @@ that execute its lines, or those first when its lines run outside a test too
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -27,6 +28,7 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 import coverage
 
@@ -122,6 +124,14 @@ class LineMap:
         return sorted(found - {""}), "" in found
 
 
+class Measured(NamedTuple):
+    """The unmutated run under coverage.py (:meth:`Workspace.measure`)."""
+
+    lines: LineMap | None  # None when a test failed
+    seconds: float
+    failed: list[str]  # pytest's FAILED and ERROR lines, when one did
+
+
 # pytest's exit status when no test was collected: the run proved nothing
 NO_TESTS_RAN = 5
 
@@ -194,10 +204,12 @@ class Workspace:
         ids: list[str] | None = None,
         whole: bool = True,
         extra_env: dict[str, str] | None = None,
+        report: Path | None = None,
     ) -> tuple[int | None, float]:
         """pytest's exit status over ``tests`` (None past the timeout), and its time;
         ``ids``: the node ids to run first (``whole``) or alone (not ``whole``);
-        ``extra_env``: variables set for this run only."""
+        ``extra_env``: variables set for this run only; ``report``: a file for pytest's
+        output (its FAILED and ERROR lines say what failed), else it is dropped."""
         cmd = [
             sys.executable,
             "-m",
@@ -220,25 +232,26 @@ class Workspace:
             listed.write_text("\n".join(ids), encoding="utf-8")
             env = {**env, (FIRST_ENV if whole else ONLY_ENV): str(listed)}
         start = time.monotonic()
-        try:
-            done = subprocess.run(
-                cmd,
-                cwd=self.dir,
-                env=env,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-                timeout=timeout_s,
-                check=False,
-            )
-        except subprocess.TimeoutExpired:
-            return None, time.monotonic() - start
+        with contextlib.ExitStack() as stack:
+            out = stack.enter_context(report.open("w")) if report else subprocess.DEVNULL
+            try:
+                done = subprocess.run(
+                    cmd,
+                    cwd=self.dir,
+                    env=env,
+                    stdout=out,
+                    stderr=subprocess.STDOUT if report else subprocess.DEVNULL,
+                    timeout=timeout_s,
+                    check=False,
+                )
+            except subprocess.TimeoutExpired:
+                return None, time.monotonic() - start
         return done.returncode, time.monotonic() - start
 
-    def measure(
-        self, module: str, tests: list[str], timeout_s: float
-    ) -> tuple[LineMap | None, float]:
+    def measure(self, module: str, tests: list[str], timeout_s: float) -> Measured:
         """Run ``tests`` once under coverage.py: which tests execute each line of
-        ``module`` (None when a test fails while measured), and the run's time."""
+        ``module`` (None when a test fails while measured, with pytest's lines that say
+        which), and the run's time."""
         data_dir = Path(tempfile.mkdtemp(prefix="linkstack-mutate-cov-"))
         config = data_dir / "coveragerc"
         config.write_text(
@@ -251,9 +264,14 @@ class Workspace:
         durations = data_dir / "durations.json"
         measured = {"COVERAGE_PROCESS_START": str(config), DURATIONS_ENV: str(durations)}
         try:
-            rc, seconds = self.pytest(tests, timeout_s, extra_env=measured)
+            report = data_dir / "pytest.out"
+            rc, seconds = self.pytest(tests, timeout_s, extra_env=measured, report=report)
             if rc != 0:
-                return None, seconds
+                said = report.read_text(encoding="utf-8", errors="replace").splitlines()
+                failed = [ln for ln in said if ln.startswith(("FAILED", "ERROR"))]
+                if rc is None:
+                    failed.append(f"(pytest ran past {timeout_s:.0f} s)")
+                return Measured(None, seconds, failed)
             contexts: dict[int, set[str]] = {}
             for path in data_dir.glob(".coverage.*"):
                 data = coverage.CoverageData(basename=str(path))
@@ -261,7 +279,8 @@ class Workspace:
                 for line, names in (data.contexts_by_lineno(str(self.dir / module)) or {}).items():
                     contexts.setdefault(line, set()).update(names)
             frozen = {line: frozenset(names) for line, names in contexts.items()}
-            return LineMap(frozen, json.loads(durations.read_text(encoding="utf-8"))), seconds
+            durations_s = json.loads(durations.read_text(encoding="utf-8"))
+            return Measured(LineMap(frozen, durations_s), seconds, [])
         finally:
             hook.unlink()
             shutil.rmtree(data_dir, ignore_errors=True)
