@@ -92,9 +92,8 @@ class CaduTransmitter(_CaduChain):
         return self.coding.asm + self._randomize(block)
 
     def cadus(self, frames: list[bytes]) -> list[bytes]:
-        """Many frames at once (one vectorised RS pass): the fast path."""
-        if not frames:
-            return []
+        """Many frames at once (one vectorised RS pass): the fast path. No frames: a
+        batch of none, no CADU."""
         joined = b"".join(frames)
         if len(joined) != len(frames) * self.frame_length:
             raise EncodeError(

@@ -313,6 +313,7 @@ def test_an_uncoded_chain_checks_the_frame_length_and_reports_no_corrections():
     with pytest.raises(EncodeError, match="frame_length"):
         tx.cadu(bytes(10))
     assert tx.cadus([]) == []
+    assert CaduTransmitter(1115).cadus([]) == []  # coded and randomized: none either
     got = CaduReceiver(100, plain).receive_cadu(tx.cadu(bytes(range(100))))
     assert got is not None and got.symbols_corrected == 0
 
