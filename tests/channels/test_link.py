@@ -46,6 +46,13 @@ def emulated(coro_fn):
     return clk.run(coro_fn, emulated=True)
 
 
+def collecting(model, realtime=False, errors=None):
+    """A link on an emulated clock (call inside the loop), its deliveries kept in a list."""
+    clock = clk.make_clock(True)
+    got: list[Delivery] = []
+    return clock, Link("t", clock, model, errors, realtime=realtime, on_delivery=got.append), got
+
+
 def test_serialisation_and_propagation_delay_add_up_exactly():
     async def main():
         clock = clk.make_clock(True)
@@ -397,10 +404,7 @@ def test_a_unit_handed_over_earlier_starts_from_then_never_before(realtime):
     otherwise, and never later than now (an instant in the future counts as now)."""
 
     async def main():
-        clock = clk.make_clock(True)
-        got: list[Delivery] = []
-        link = Link("t", clock, FixedConditions(8000.0, 0.25), realtime=realtime)
-        link.connect(got.append)
+        clock, link, got = collecting(FixedConditions(8000.0, 0.25), realtime)
         async with link:
             await clock.sleep_until(1.0)
             link.send(bytes(100), at_t_s=0.97)  # read 30 ms late: starts at 0.97
@@ -692,10 +696,7 @@ def test_close_leaves_no_task_and_a_closed_link_starts_again(realtime):
     leaves nothing running), and ``start`` after it sends again."""
 
     async def main():
-        clock = clk.make_clock(True)
-        got: list[Delivery] = []
-        link = Link("t", clock, FixedConditions(8000.0, 0.01), realtime=realtime)
-        link.connect(got.append)
+        _, link, got = collecting(FixedConditions(8000.0, 0.01), realtime)
         async with link:
             link.send(b"first")
             await link.drain()
@@ -717,11 +718,8 @@ def test_units_in_flight_at_close_are_abandoned_by_either_engine(realtime):
     the units sent after."""
 
     async def main():
-        clock = clk.make_clock(True)
+        clock, link, got = collecting(FixedConditions(8000.0, 1.0), realtime)
         events: list[str] = []
-        got: list[Delivery] = []
-        link = Link("t", clock, FixedConditions(8000.0, 1.0), realtime=realtime)
-        link.connect(got.append)
         link.add_listener(lambda e: events.append(e.kind))
         async with link:
             link.send(bytes(10), tag="lost")  # arrives at 1.01 s: the link closes first
@@ -764,9 +762,7 @@ def test_a_closed_link_is_freed_at_once_not_held_by_its_timers():
 
 def test_a_unit_is_copied_when_sent_so_the_sender_may_reuse_its_buffer():
     async def main():
-        clock = clk.make_clock(True)
-        got: list[Delivery] = []
-        link = Link("t", clock, FixedConditions(8000.0), on_delivery=got.append)
+        _, link, got = collecting(FixedConditions(8000.0))
         buffer = bytearray(b"first")
         link.send(buffer)  # queued: the link has not started
         buffer[:] = b"later"
@@ -790,9 +786,7 @@ def test_a_clean_unit_draws_nothing_from_the_error_stream():
             return Conditions(True, 1e6, 0.0, ber_at(t_s))
 
     async def main(send_times):
-        clock = clk.make_clock(True)
-        got: list[Delivery] = []
-        link = Link("t", clock, Stretches(), IndependentErrors(seed=5), on_delivery=got.append)
+        clock, link, got = collecting(Stretches(), errors=IndependentErrors(seed=5))
         async with link:
             for t in send_times:
                 await clock.sleep_until(t)
@@ -812,10 +806,7 @@ def test_the_head_of_the_queue_starts_from_its_own_hand_over_instant(realtime):
     starts at its own instant or when the one before it ends, not at a later unit's."""
 
     async def main():
-        clock = clk.make_clock(True)
-        got: list[Delivery] = []
-        link = Link("t", clock, FixedConditions(8000.0), realtime=realtime)
-        link.connect(got.append)
+        clock, link, got = collecting(FixedConditions(8000.0), realtime)
         await clock.sleep_until(10.0)
         link.send(bytes(100), at_t_s=9.0)  # 0.1 s on the air
         link.send(bytes(100), at_t_s=9.5)
@@ -841,9 +832,7 @@ def test_units_in_flight_when_the_model_fails_still_arrive(realtime):
             return Conditions(True, 8000.0, 1.0)
 
     async def main():
-        clock = clk.make_clock(True)
-        got: list[Delivery] = []
-        link = Link("t", clock, FailsSecond(), realtime=realtime, on_delivery=got.append)
+        clock, link, got = collecting(FailsSecond(), realtime)
         async with link:
             link.send(bytes(100), tag="left")
             link.send(bytes(100), tag="never")
