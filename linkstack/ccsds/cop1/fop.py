@@ -552,14 +552,14 @@ class Fop:
         nr, vs, nnr = clcw.report_value, self.vs, self.nnr
         if clcw.lockout:
             return _E.E14
+        if seq_distance(nr, nnr) > seq_distance(vs, nnr):  # outside NN(R)..V(S): invalid N(R)
+            return _E.E13
         if nr == vs:
             if clcw.retransmit:
                 return _E.E4
             if clcw.wait:
                 return _E.E3
             return _E.E1 if nr == nnr else _E.E2
-        if seq_distance(nr, nnr) >= seq_distance(vs, nnr):  # not NN(R) <= N(R) < V(S)
-            return _E.E13
         if not clcw.retransmit:
             if clcw.wait:
                 return _E.E7

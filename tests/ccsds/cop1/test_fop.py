@@ -34,8 +34,8 @@ from linkstack.ccsds.cop1.fop import (
     Transmit,
     _Input,
 )
-from linkstack.ccsds.tc import TcFrame, TcFrameType
-from linkstack.errors import ConfigError, EncodeError
+from linkstack.ccsds.tc import MAX_SCID, MAX_VCID, TcFrame, TcFrameType
+from linkstack.errors import ConfigError, EncodeError, FieldError
 
 SCID, VC = 7, 3
 CFG = FopConfig(SCID, VC, window_width=8, t1_initial_s=2.0, transmission_limit=5, timeout_type=1)
@@ -601,11 +601,16 @@ def reason_of(actions):
         (suspended, D.SET_VS, 4, ["suspended", "SS = 1"]),
         (lambda: Fop(CFG), D.SET_SLIDING_WINDOW, 0, ["window_width", "1..255"]),
         (lambda: Fop(CFG), D.SET_SLIDING_WINDOW, 256, ["window_width"]),
+        (lambda: Fop(CFG), D.SET_SLIDING_WINDOW, True, ["window_width", "integer"]),
+        (lambda: Fop(CFG), D.SET_SLIDING_WINDOW, 4.0, ["window_width", "integer"]),
+        (lambda: Fop(CFG), D.SET_TRANSMISSION_LIMIT, True, ["transmission_limit"]),
         (lambda: Fop(CFG), D.SET_TIMEOUT_TYPE, 2, ["timeout_type", "0 or 1"]),
         (lambda: Fop(CFG), D.SET_T1_INITIAL, 0, ["t1_initial_s", "positive"]),
         (lambda: Fop(CFG), D.SET_T1_INITIAL, float("inf"), ["t1_initial_s"]),
         (lambda: Fop(CFG), D.SET_TRANSMISSION_LIMIT, 0, ["transmission_limit", ">= 1"]),
         (lambda: Fop(CFG), D.SET_VS, 300, ["vs"]),
+        (lambda: Fop(CFG), D.SET_VS, -1, ["vs", "0..255"]),
+        (lambda: Fop(CFG), D.INITIATE_AD_WITH_SET_VR, -1, ["vr", "0..255"]),
         (lambda: Fop(CFG), D.INITIATE_AD_WITH_SET_VR, None, ["vr"]),
         (lambda: Fop(CFG), "warp drive", None, ["unknown directive"]),
     ],
@@ -643,11 +648,51 @@ def test_a_wrong_frame_is_a_caller_error():
         {"transmission_limit": 0},
         {"timeout_type": 3},
         {"t1_initial_s": -1.0},
+        {"window_width": True},  # a bool is not a count, though Python calls it an int
+        {"window_width": 8.0},
     ],
 )
 def test_impossible_configuration(kwargs):
     with pytest.raises(ConfigError):
         FopConfig(**kwargs)
+
+
+@pytest.mark.parametrize(
+    ("name", "value"), [("scid", -1), ("scid", MAX_SCID + 1), ("vcid", -1), ("vcid", MAX_VCID + 1)]
+)
+def test_ids_that_do_not_fit_their_frame_header_fields_are_refused(name, value):
+    with pytest.raises(FieldError) as refused:
+        FopConfig(**{name: value})
+    assert (refused.value.where, refused.value.field) == ("fop", name)
+
+
+def test_the_highest_spacecraft_and_virtual_channel_ids_are_valid():
+    cfg = FopConfig(MAX_SCID, MAX_VCID)
+    assert (cfg.scid, cfg.vcid) == (MAX_SCID, MAX_VCID)
+
+
+def test_a_default_fop_1_serves_scid_0_vc_0_with_k_16_t1_2_s_and_16_transmissions():
+    """FopConfig()'s defaults, which Fop() takes: spacecraft 0, VC 0, a window of 16
+    frames, T1 of 2 s, 16 transmissions of a frame (15 retransmissions), and timeout
+    type 1: at the limit the AD service is suspended, not alerted."""
+    fop = Fop()
+    lower(fop, fop.directive(D.INITIATE_AD_WITHOUT_CLCW, T0))
+    frames = [TcFrame(0, 0, bytes([i]), AD, 0, 0) for i in range(17)]
+    sent = [lower(fop, fop.request_ad(f, T0, tag=i)) for i, f in enumerate(frames)]
+    assert of(sent[0], StartTimer) == [StartTimer(T0 + 2.0)]
+    assert [t.frame.seq for a in sent for t in of(a, Transmit)] == list(range(16))
+    assert fop.wait_queue == frames[16]  # the window of 16 is full
+    assert lower(fop, fop.clcw(Clcw(0, 0), T0))  # VC 0's CLCW is this FOP-1's (E5)
+    assert fop.stats["E5"] == 1
+    retransmissions = 0
+    for _ in range(20):
+        actions = fire_timer(fop)
+        if not of(actions, Transmit):
+            break
+        retransmissions += 1
+    assert retransmissions == 15
+    assert of(actions, Suspend) == [Suspend(1)] and of(actions, Alert) == []
+    assert fop.state is S6
 
 
 def test_the_window_width_limits_are_inclusive():
@@ -673,6 +718,25 @@ def test_timer_started_at_t_plus_t1_and_stale_expiries_ignored():
     assert fop.stats["timer_stale"] == 3
 
 
+def test_an_expiry_reported_up_to_a_nanosecond_early_still_fires():
+    """The runtime hands back the time it armed, which float rounding may leave a
+    hair early: up to 1 ns before T1's expiry it counts, earlier it is stale."""
+    fop = active(1)
+    armed = fop.timer_expiry_t_s
+    assert fop.timer_expired(armed - 2e-9) == []
+    assert of(fop.timer_expired(armed - 1e-9), Transition)[0].event is E.E104
+
+
+def test_a_bd_answer_with_no_bd_frame_outstanding_is_confirmed_without_a_tag():
+    """E45/E46 apply in every state: an answer of the lower procedures about a BD
+    frame that this FOP-1 did not send (e.g. one sent before a restart) confirms
+    with no tag, and does not break FOP-1."""
+    fop = Fop(CFG)
+    assert TransferResponse(Response.POSITIVE_CONFIRM, None, BD) in fop.transmit_accepted(BD, T0)
+    (negative,) = of(Fop(CFG).transmit_rejected(BD, T0), TransferResponse)
+    assert (negative.response, negative.tag) == (Response.NEGATIVE_CONFIRM, None)
+
+
 def test_sliding_window_k_bounds_frames_in_flight():
     fop = Fop(FopConfig(SCID, VC, window_width=2))
     lower(fop, fop.directive(D.INITIATE_AD_WITHOUT_CLCW, T0))
@@ -695,6 +759,36 @@ def test_clcws_for_another_channel_or_not_clcws_are_not_events():
     assert snapshot(fop) == before
     (alert,) = of(fop.clcw(Clcw(VC, 0, cop_in_effect=2), T0), Alert)
     assert alert.code is AlertCode.CLCW and "COP-1" in alert.reason
+
+
+def test_ocfs_that_are_not_this_channels_clcws_are_counted_by_why():
+    """An OCF holding another report type is "not_a_clcw", even where its bits would
+    read as this VC; a CLCW of another VC is "clcw_other_vc", as octets (valid or
+    not) or as a Clcw. None of them is an event."""
+    fop = active()
+    before, stats_before = snapshot(fop), Counter(fop.stats)
+    assert fop.clcw(bytes([0x80, VC << 2, 0, 0]), T0) == []  # control word type 1
+    assert fop.clcw(bytes([0x01, (VC + 1) << 2, 0, 0]), T0) == []
+    assert fop.clcw(bytes([0x21, (VC + 1) << 2, 0, 0]), T0) == []  # version 01: broken
+    assert fop.clcw(Clcw(VC + 1, 0), T0) == []
+    assert snapshot(fop) == before
+    assert fop.stats - stats_before == Counter(not_a_clcw=1, clcw_other_vc=3)
+
+
+def test_an_ocf_of_the_wrong_length_is_an_invalid_clcw():
+    fop = active()
+    (alert,) = of(fop.clcw(bytes([0x01, VC << 2, 0, 0, 0]), T0), Alert)
+    assert alert.code is AlertCode.CLCW and fop.state is S6
+
+
+def test_a_clcw_reporting_n_r_equal_to_v_s_acknowledges_every_frame():
+    """N(R) = V(S) is the top of NN(R)..V(S), valid (E1/E2), not E13; one past it is."""
+    fop = active(3)
+    assert of(fop.clcw(clcw(4), T0), Transition)[0].event is E.E13
+    fop = active(3)
+    actions = fop.clcw(clcw(3), T0)
+    assert of(actions, Transition)[0].event is E.E2
+    assert [r.seq for r in responses(actions, Response.POSITIVE_CONFIRM)] == [0, 1, 2]
 
 
 def test_lockout_reported_in_the_clcw_raises_the_lockout_alert():
