@@ -896,3 +896,93 @@ def test_a_bc_retransmission_holds_bc_out_ready_until_the_layer_below_accepts_it
     assert again.retransmission and not fop.bc_out_ready
     fop.transmit_accepted(BC, T0)
     assert fop.bc_out_ready
+
+
+def test_an_alert_rejects_the_waiting_fdu_and_leaves_nothing_outstanding():
+    """5.2.15 purges both queues: the frames in flight are negatively confirmed, the
+    FDU waiting for the window is rejected and gone, and V(S) - NN(R) is 0, so the AD
+    service initiated again has its whole window."""
+    fop = active(8)  # K = 8: the window is full
+    assert of(fop.request_ad(fdu(8), T0, tag="waiting"), Transmit) == []
+    assert fop.wait_queue is not None
+    actions = lower(fop, fop.clcw(clcw(0, lockout=True), T0))
+    (rejected,) = of(responses(actions, Response.REJECT), TransferResponse)
+    assert rejected.tag == "waiting" and rejected.frame_type is AD
+    assert fop.wait_queue is None and fop.outstanding == 0
+    assert fop.stats["alert_LOCKOUT"] == 1
+    lower(fop, fop.directive(D.INITIATE_AD_WITHOUT_CLCW, T0))
+    sent = [of(lower(fop, fop.request_ad(fdu(i), T0)), Transmit) for i in range(8)]
+    assert all(len(t) == 1 for t in sent)
+
+
+def test_initiating_after_a_suspension_purges_both_queues_and_clears_the_suspension():
+    """A suspension (5.2.16) cancels T1 and keeps the queues for a resume; initiating
+    anew instead (5.2.14) purges both and sets SS to 0, so V(S) can be set again once
+    the service is terminated."""
+    fop = active(8)
+    fop.request_ad(fdu(8), T0, tag="waiting")
+    fop.directive(D.SET_TRANSMISSION_LIMIT, T0, 1)
+    suspending = fire_timer(fop)
+    assert of(suspending, Suspend) and of(suspending, CancelTimer)
+    assert fop.timer_expiry_t_s is None and fop.stats["suspends"] == 1
+    assert fop.suspend_state == 1 and len(fop.sent_queue) == 8 and fop.wait_queue is not None
+    actions = lower(fop, fop.directive(D.INITIATE_AD_WITHOUT_CLCW, T0))
+    negative = of(responses(actions, Response.NEGATIVE_CONFIRM), TransferResponse)
+    assert [r.seq for r in negative] == list(range(8))
+    assert [r.tag for r in of(responses(actions, Response.REJECT), TransferResponse)] == ["waiting"]
+    assert fop.suspend_state == 0 and fop.wait_queue is None
+    lower(fop, fop.directive(D.TERMINATE_AD, T0))
+    answers = of(fop.directive(D.SET_VS, T0, 5, tag="vs"), DirectiveResponse)
+    assert [a.response for a in answers] == [Response.ACCEPT, Response.POSITIVE_CONFIRM]
+    assert fop.vs == 5
+
+
+def test_a_confirmed_initiation_is_not_negatively_confirmed_by_a_later_alert():
+    fop = Fop(CFG)
+    fop.directive(D.INITIATE_AD_WITH_CLCW, T0, tag="init")
+    confirmed = of(fop.clcw(clcw(0), T0), DirectiveResponse)
+    assert [(a.response, a.tag) for a in confirmed] == [(Response.POSITIVE_CONFIRM, "init")]
+    alerted = fop.clcw(clcw(0, lockout=True), T0)
+    assert of(alerted, Alert) and of(alerted, DirectiveResponse) == []
+
+
+def test_a_bd_frame_is_confirmed_with_the_tag_it_was_requested_with():
+    fop = active(1)
+    fop.request_bd(bd_frame(), T0, tag="bd")
+    (confirm,) = of(fop.transmit_accepted(BD, T0), TransferResponse)
+    assert (confirm.response, confirm.tag, confirm.frame_type) == (
+        Response.POSITIVE_CONFIRM,
+        "bd",
+        BD,
+    )
+
+
+def test_bc_frames_and_their_retransmissions_are_counted():
+    fop = Fop(CFG)
+    lower(fop, fop.directive(D.INITIATE_AD_WITH_UNLOCK, T0))
+    assert fop.stats["bc_frames"] == 1 and fop.stats["bc_retransmissions"] == 0
+    fire_timer(fop)
+    assert fop.stats["bc_frames"] == 1 and fop.stats["bc_retransmissions"] == 1
+
+
+def test_the_first_ad_frame_after_a_retransmitted_unlock_has_been_sent_once():
+    """5.2.4: an AD frame sent onto a Sent_Queue with no AD frame starts the count at
+    1, though the Unlock before it was sent twice (the count it left is 2)."""
+    fop = Fop(CFG)
+    lower(fop, fop.directive(D.INITIATE_AD_WITH_UNLOCK, T0))
+    fire_timer(fop)  # the Unlock again: count 2
+    assert fop.transmission_count == 2
+    lower(fop, fop.clcw(clcw(0), T0))  # FARM-1 unlocked: S1
+    assert fop.state is S1
+    lower(fop, fop.request_ad(fdu(0), T0))
+    assert fop.transmission_count == 1
+
+
+def test_an_initiation_abandoned_by_an_alert_is_answered_once():
+    fop = Fop(CFG)
+    fop.directive(D.INITIATE_AD_WITH_CLCW, T0, tag="init")
+    first = of(fop.clcw(clcw(0, lockout=True), T0), DirectiveResponse)
+    assert [(a.response, a.tag) for a in first] == [(Response.NEGATIVE_CONFIRM, "init")]
+    lower(fop, fop.directive(D.INITIATE_AD_WITHOUT_CLCW, T0))
+    again = fop.clcw(clcw(0, lockout=True), T0)
+    assert of(again, Alert) and of(again, DirectiveResponse) == []
