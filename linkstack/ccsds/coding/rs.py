@@ -99,7 +99,7 @@ TO_DUAL, TO_CONV = _basis_tables()
 _IDENTITY = np.arange(256, dtype=np.uint8)
 
 
-def _vec_mul(a: np.ndarray, b: np.ndarray | np.uint8) -> np.ndarray:
+def gf_mul_arrays(a: np.ndarray, b: np.ndarray | np.uint8) -> np.ndarray:
     """Element-wise GF product of two broadcastable uint8 arrays."""
     a32 = a.astype(np.int32)
     b32 = b.astype(np.int32)
@@ -120,7 +120,7 @@ def _generator(e: int) -> np.ndarray:
         # g(x) * (x + root)
         nxt = np.zeros(len(g) + 1, np.uint8)
         nxt[:-1] = g
-        nxt[1:] ^= _vec_mul(g, np.uint8(root))
+        nxt[1:] ^= gf_mul_arrays(g, np.uint8(root))
         g = nxt
     return g
 
@@ -147,11 +147,11 @@ def _tables(e: int, dual: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         top = r[0]
         r = np.concatenate([r[1:], np.zeros(1, np.uint8)])
         if top:
-            r ^= _vec_mul(g[1:], np.uint8(top))
+            r ^= gf_mul_arrays(g[1:], np.uint8(top))
         rem[m] = r
 
     values = to_conv[np.arange(256)]  # every input symbol, in the conventional basis
-    enc = _vec_mul(values[None, :, None], rem[:, None, :])  # (k_max, 256, 2E)
+    enc = gf_mul_arrays(values[None, :, None], rem[:, None, :])  # (k_max, 256, 2E)
     enc = to_out[enc]
 
     first_root = 128 - e
@@ -159,7 +159,7 @@ def _tables(e: int, dual: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     j = np.arange(n_check)[None, :]
     root_pow_log = (BETA_LOG * (first_root + j) * degree) % 255  # log of beta^((b+j) m)
     root_pow = GF_EXP[root_pow_log].astype(np.uint8)  # (255, 2E)
-    syn = _vec_mul(values[None, :, None], root_pow[:, None, :])  # (255, 256, 2E)
+    syn = gf_mul_arrays(values[None, :, None], root_pow[:, None, :])  # (255, 256, 2E)
     return _as_words(enc), _as_words(syn), to_out.copy()
 
 

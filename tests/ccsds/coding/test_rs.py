@@ -15,6 +15,7 @@ from linkstack.ccsds.coding.rs import (
     UNCORRECTABLE,
     ReedSolomon,
     gf_mul,
+    gf_mul_arrays,
 )
 from linkstack.errors import EncodeError, TruncatedError
 
@@ -67,8 +68,16 @@ def test_field_multiplication_known_answers_and_the_vectorised_product():
     assert gf_mul(0xAD, 0) == gf_mul(0, 0xAD) == 0
     assert gf_mul(0xAD, 1) == gf_mul(1, 0xAD) == 0xAD
     every = np.arange(256, dtype=np.uint8)
-    table = rsmod._vec_mul(every[:, None], every[None, :])
+    table = gf_mul_arrays(every[:, None], every[None, :])
     assert table.tolist() == [[gf_mul(a, b) for b in range(256)] for a in range(256)]
+
+
+def _evaluate(poly: list[int], x: int) -> int:
+    """The polynomial (coefficients highest degree first) at ``x``."""
+    value = 0
+    for c in poly:  # Horner, highest degree first
+        value = gf_mul(value, x) ^ c
+    return value
 
 
 def test_generator_polynomial_has_the_ccsds_roots():
@@ -79,10 +88,7 @@ def test_generator_polynomial_has_the_ccsds_roots():
         assert beta == 0xAD  # alpha^11 as a field element
         for j in range(2 * e):
             root = int(GF_EXP[(11 * (128 - e + j)) % 255])
-            value = 0
-            for c in g:  # Horner, highest degree first
-                value = gf_mul(value, root) ^ c
-            assert value == 0
+            assert _evaluate(g, root) == 0
 
 
 def test_generator_is_symmetric_as_ccsds_chose_it():
@@ -183,13 +189,6 @@ def _poly_with_roots(exponents: list[int]) -> list[int]:
         root = int(GF_EXP[(11 * i) % 255])
         poly = [a ^ gf_mul(b, root) for a, b in zip([*poly, 0], [0, *poly], strict=True)]
     return poly
-
-
-def _evaluate(poly: list[int], x: int) -> int:
-    value = 0
-    for c in poly:  # Horner, highest degree first
-        value = gf_mul(value, x) ^ c
-    return value
 
 
 @pytest.mark.parametrize("e", [16, 8])
