@@ -129,10 +129,10 @@ def score_module(
             for line in failed:
                 print(f"  {line}")
     if lines is None:
-        rc, baseline_s = workspaces[0].pytest(tests, timeout_s=1800)
+        rc, baseline_s, failed = workspaces[0].checked(tests, timeout_s=1800)
         if rc != 0:
             print(f"{module}: its tests fail without any mutant (pytest exit {rc}); not scored")
-            for line in workspaces[0].failures(tests, timeout_s=1800):
+            for line in failed:
                 print(f"  {line}")
             return None, []
     timeout_s = max(30.0, 3.0 * baseline_s)

@@ -180,22 +180,19 @@ class Workspace:
     def close(self) -> None:
         shutil.rmtree(self.dir, ignore_errors=True)
 
-    def failures(self, tests: list[str], timeout_s: float) -> list[str]:
-        """The FAILED and ERROR lines of pytest over ``tests`` (why a baseline fails)."""
-        cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:xdist"]
-        try:
-            done = subprocess.run(
-                [*cmd, "--hypothesis-seed=0", *tests],
-                cwd=self.dir,
-                env=self.env,
-                capture_output=True,
-                text=True,
-                timeout=timeout_s,
-                check=False,
-            )
-        except subprocess.TimeoutExpired:
-            return [f"(pytest ran past {timeout_s:.0f} s)"]
-        return [ln for ln in done.stdout.splitlines() if ln.startswith(("FAILED", "ERROR"))]
+    def checked(
+        self, tests: list[str], timeout_s: float, extra_env: dict[str, str] | None = None
+    ) -> tuple[int | None, float, list[str]]:
+        """:meth:`pytest` over ``tests`` with its output kept: the exit status, the time,
+        and what failed (pytest's FAILED and ERROR lines; a line for a timeout)."""
+        with tempfile.TemporaryDirectory(prefix="linkstack-mutate-out-") as folder:
+            report = Path(folder) / "pytest.out"
+            rc, seconds = self.pytest(tests, timeout_s, extra_env=extra_env, report=report)
+            said = report.read_text(encoding="utf-8", errors="replace").splitlines()
+        failed = [ln for ln in said if ln.startswith(("FAILED", "ERROR"))]
+        if rc is None:
+            failed.append(f"(pytest ran past {timeout_s:.0f} s)")
+        return rc, seconds, failed
 
     def pytest(
         self,
@@ -264,13 +261,8 @@ class Workspace:
         durations = data_dir / "durations.json"
         measured = {"COVERAGE_PROCESS_START": str(config), DURATIONS_ENV: str(durations)}
         try:
-            report = data_dir / "pytest.out"
-            rc, seconds = self.pytest(tests, timeout_s, extra_env=measured, report=report)
+            rc, seconds, failed = self.checked(tests, timeout_s, extra_env=measured)
             if rc != 0:
-                said = report.read_text(encoding="utf-8", errors="replace").splitlines()
-                failed = [ln for ln in said if ln.startswith(("FAILED", "ERROR"))]
-                if rc is None:
-                    failed.append(f"(pytest ran past {timeout_s:.0f} s)")
                 return Measured(None, seconds, failed)
             contexts: dict[int, set[str]] = {}
             for path in data_dir.glob(".coverage.*"):
